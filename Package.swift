@@ -1,0 +1,44 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "handoff",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "handoff", targets: ["handoff"]),
+        .executable(name: "handoff-agent", targets: ["handoff-agent"]),
+        .library(name: "HandoffCore", targets: ["HandoffCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // Only what Swift cannot express: CMSG macros, _GNU_SOURCE calls, syscall() wrappers, prctl, libcap,
+        // and the posix_spawn file actions that need _GNU_SOURCE.
+        .target(
+            name: "CHandoff",
+            linkerSettings: [.linkedLibrary("cap")]
+        ),
+        // The wire protocol between the runner and an agent. No Foundation: the agent links it.
+        .target(name: "HandoffProtocol"),
+        .target(
+            name: "HandoffCore",
+            dependencies: ["CHandoff", "HandoffProtocol", .product(name: "Yams", package: "Yams")]
+        ),
+        // The puppet inside every scenario process: single-threaded, synchronous, no Foundation.
+        .executableTarget(
+            name: "handoff-agent",
+            dependencies: ["CHandoff", "HandoffProtocol"],
+            linkerSettings: [.unsafeFlags(["-static-stdlib"])]
+        ),
+        .executableTarget(
+            name: "handoff",
+            dependencies: ["HandoffCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(
+            name: "HandoffCoreTests",
+            dependencies: ["HandoffCore", "HandoffProtocol"]
+        ),
+    ]
+)

@@ -1,0 +1,86 @@
+#ifndef CHANDOFF_H
+#define CHANDOFF_H
+
+// The C side of handoff. Every function here exists because Swift cannot express it directly:
+// a function-like macro (CMSG_*, W*), a call that glibc declares only under _GNU_SOURCE (which Swift's
+// Glibc module does not define), a raw syscall() without a glibc wrapper, a variadic call (prctl, fcntl),
+// or libcap. Everything else is written in Swift.
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// ---- SCM_RIGHTS (CMSG_* are macros) ----
+
+/// sendmsg(2) with `count` descriptors in one SCM_RIGHTS control message and `length` bytes of data.
+/// `count == 0` sends no control message at all. Returns sendmsg's result; errno is preserved.
+ssize_t handoff_send_fds(int socket, const int *fds, int count, const void *data, size_t length, int flags);
+
+/// recvmsg(2) with a control buffer of CMSG_SPACE(room * sizeof(int)) bytes, the way a C program sizes it
+/// (room 0 means no control buffer at all). Received descriptors are written to `fds` (capacity
+/// `fds_capacity`) and counted in `*fds_count`; `*message_flags` receives msg_flags (MSG_CTRUNC, MSG_TRUNC).
+ssize_t handoff_recv_fds(int socket, void *data, size_t length, int room, int flags,
+                         int *fds, int fds_capacity, int *fds_count, int *message_flags);
+
+/// The number of descriptors the kernel can install for a control buffer sized for `room` descriptors:
+/// (CMSG_SPACE(room * sizeof(int)) - sizeof(struct cmsghdr)) / sizeof(int). CMSG_SPACE pads, so this can
+/// exceed `room`; the reference model uses it to predict exactly what recvmsg installs.
+int handoff_recv_capacity(int room);
+
+// ---- calls glibc declares only under _GNU_SOURCE ----
+int handoff_dup3(int oldfd, int newfd, int flags);
+int handoff_pipe2(int fds[2], int flags);
+int handoff_close_range(unsigned int first, unsigned int last, unsigned int flags);
+int handoff_memfd_create(const char *name, unsigned int flags);
+
+// ---- fcntl is variadic ----
+int handoff_fcntl_int(int fd, int command, int argument);
+
+// ---- syscalls without a glibc wrapper in this glibc ----
+int handoff_kcmp_file(pid_t pid1, pid_t pid2, int fd1, int fd2);
+int handoff_pidfd_open(pid_t pid, unsigned int flags);
+int handoff_pidfd_getfd(int pidfd, int targetfd, unsigned int flags);
+int handoff_pidfd_send_signal(int pidfd, int signal);
+/// waitid(P_PIDFD, pidfd, ..., WEXITED | options); returns 0 and the wait status in *status.
+int handoff_waitid_pidfd(int pidfd, int options, int *status);
+
+// ---- prctl is variadic ----
+int handoff_set_parent_death_signal(int signal);
+int handoff_set_child_subreaper(void);
+int handoff_set_dumpable(int dumpable);
+int handoff_get_dumpable(void);
+
+// ---- wait status macros ----
+int handoff_wifexited(int status);
+int handoff_wexitstatus(int status);
+int handoff_wifsignaled(int status);
+int handoff_wtermsig(int status);
+
+// ---- libcap ----
+/// 1 when `capability` (e.g. CAP_SYS_PTRACE = 19) is in the effective set, 0 when not, -1 on error.
+int handoff_has_capability(int capability);
+/// Removes `capability` from the effective, permitted and inheritable sets (libcap cap_set_proc).
+int handoff_drop_capability(int capability);
+
+// ---- spawning on a clean descriptor table ----
+/// posix_spawn `path` with stdin from /dev/null, stdout and stderr onto `output_fd`, `control_fd` at
+/// descriptor 3 and every other descriptor closed (posix_spawn_file_actions_addclosefrom_np needs
+/// _GNU_SOURCE), in working directory `cwd` (addchdir_np, also _GNU_SOURCE). The runner never forks: it is
+/// multithreaded. Returns 0 and the pid in *pid, or an errno value.
+int handoff_spawn_clean(const char *path, char *const argv[], char *const envp[], int control_fd,
+                        int output_fd, const char *cwd, pid_t *pid);
+
+/// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread (and so in threads it creates later), so that
+/// one thread can take them with sigwait. pthread_sigmask with a sigset built by macros.
+int handoff_block_termination_signals(void);
+/// Waits for one of the signals blocked above and returns its number.
+int handoff_wait_termination_signal(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

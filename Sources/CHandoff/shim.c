@@ -1,0 +1,225 @@
+#define _GNU_SOURCE
+#include "CHandoff.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kcmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+// CMSG_FIRSTHDR, CMSG_LEN, CMSG_SPACE and CMSG_DATA are macros Swift does not import.
+ssize_t handoff_send_fds(int socket, const int *fds, int count, const void *data, size_t length, int flags) {
+    struct msghdr message;
+    struct iovec vector;
+    memset(&message, 0, sizeof message);
+    vector.iov_base = (void *)data;
+    vector.iov_len = length;
+    message.msg_iov = &vector;
+    message.msg_iovlen = 1;
+    size_t space = count > 0 ? CMSG_SPACE(sizeof(int) * (size_t)count) : 0;
+    char stack_buffer[CMSG_SPACE(sizeof(int) * 256)];
+    char *control = space <= sizeof stack_buffer ? stack_buffer : NULL;
+    if (count > 0) {
+        if (control == NULL) { errno = EINVAL; return -1; }
+        memset(control, 0, space);
+        message.msg_control = control;
+        message.msg_controllen = space;
+        struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+        header->cmsg_level = SOL_SOCKET;
+        header->cmsg_type = SCM_RIGHTS;
+        header->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)count);
+        memcpy(CMSG_DATA(header), fds, sizeof(int) * (size_t)count);
+    }
+    return sendmsg(socket, &message, flags);
+}
+
+// Same reason as handoff_send_fds: the control buffer is walked with CMSG macros.
+ssize_t handoff_recv_fds(int socket, void *data, size_t length, int room, int flags,
+                         int *fds, int fds_capacity, int *fds_count, int *message_flags) {
+    struct msghdr message;
+    struct iovec vector;
+    memset(&message, 0, sizeof message);
+    vector.iov_base = data;
+    vector.iov_len = length;
+    message.msg_iov = &vector;
+    message.msg_iovlen = 1;
+    char stack_buffer[CMSG_SPACE(sizeof(int) * 256)];
+    size_t space = room > 0 ? CMSG_SPACE(sizeof(int) * (size_t)room) : 0;
+    if (space > sizeof stack_buffer) { errno = EINVAL; return -1; }
+    if (room > 0) {
+        memset(stack_buffer, 0, space);
+        message.msg_control = stack_buffer;
+        message.msg_controllen = space;
+    }
+    *fds_count = 0;
+    ssize_t received = recvmsg(socket, &message, flags);
+    int saved = errno;
+    *message_flags = received >= 0 ? message.msg_flags : 0;
+    if (received >= 0 && room > 0) {
+        for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header != NULL;
+             header = CMSG_NXTHDR(&message, header)) {
+            if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+            size_t n = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            int *incoming = (int *)CMSG_DATA(header);
+            for (size_t i = 0; i < n; i++) {
+                if (*fds_count < fds_capacity) fds[(*fds_count)++] = incoming[i];
+            }
+        }
+    }
+    errno = saved;
+    return received;
+}
+
+int handoff_recv_capacity(int room) {
+    if (room <= 0) return 0;
+    return (int)((CMSG_SPACE(sizeof(int) * (size_t)room) - sizeof(struct cmsghdr)) / sizeof(int));
+}
+
+// dup3, pipe2 and memfd_create are declared by glibc only under _GNU_SOURCE.
+int handoff_dup3(int oldfd, int newfd, int flags) { return dup3(oldfd, newfd, flags); }
+int handoff_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
+int handoff_memfd_create(const char *name, unsigned int flags) { return memfd_create(name, flags); }
+// close_range: raw syscall, so it also works with a glibc older than 2.34.
+int handoff_close_range(unsigned int first, unsigned int last, unsigned int flags) {
+    return (int)syscall(SYS_close_range, first, last, flags);
+}
+
+// fcntl is variadic; Swift cannot call C variadics.
+int handoff_fcntl_int(int fd, int command, int argument) { return fcntl(fd, command, argument); }
+
+// kcmp, pidfd_open, pidfd_getfd, pidfd_send_signal and waitid(P_PIDFD) have no glibc wrapper here.
+int handoff_kcmp_file(pid_t pid1, pid_t pid2, int fd1, int fd2) {
+    return (int)syscall(SYS_kcmp, pid1, pid2, KCMP_FILE, (unsigned long)fd1, (unsigned long)fd2);
+}
+int handoff_pidfd_open(pid_t pid, unsigned int flags) { return (int)syscall(SYS_pidfd_open, pid, flags); }
+int handoff_pidfd_getfd(int pidfd, int targetfd, unsigned int flags) {
+    return (int)syscall(SYS_pidfd_getfd, pidfd, targetfd, flags);
+}
+int handoff_pidfd_send_signal(int pidfd, int signal) {
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, signal, NULL, 0);
+}
+int handoff_waitid_pidfd(int pidfd, int options, int *status) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    int result = waitid((idtype_t)P_PIDFD, (id_t)pidfd, &info, WEXITED | options);
+    if (result == 0) {
+        if (info.si_pid == 0) { *status = -1; return 0; }  // WNOHANG and not exited yet
+        if (info.si_code == CLD_EXITED) *status = (info.si_status & 0xff) << 8;
+        else *status = info.si_status & 0x7f;  // killed or dumped: the signal number
+    }
+    return result;
+}
+
+// prctl is variadic.
+int handoff_set_parent_death_signal(int signal) { return prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0); }
+int handoff_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+int handoff_set_dumpable(int dumpable) { return prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0); }
+int handoff_get_dumpable(void) { return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0); }
+
+// W* are macros.
+int handoff_wifexited(int status) { return WIFEXITED(status); }
+int handoff_wexitstatus(int status) { return WEXITSTATUS(status); }
+int handoff_wifsignaled(int status) { return WIFSIGNALED(status); }
+int handoff_wtermsig(int status) { return WTERMSIG(status); }
+
+// libcap is a C library with opaque handles.
+int handoff_has_capability(int capability) {
+    cap_t caps = cap_get_proc();
+    if (caps == NULL) return -1;
+    cap_flag_value_t value = CAP_CLEAR;
+    int result = cap_get_flag(caps, (cap_value_t)capability, CAP_EFFECTIVE, &value);
+    cap_free(caps);
+    if (result != 0) return -1;
+    return value == CAP_SET ? 1 : 0;
+}
+
+int handoff_drop_capability(int capability) {
+    cap_t caps = cap_get_proc();
+    if (caps == NULL) return -1;
+    cap_value_t list[1] = {(cap_value_t)capability};
+    int result = cap_set_flag(caps, CAP_EFFECTIVE, 1, list, CAP_CLEAR);
+    if (result == 0) result = cap_set_flag(caps, CAP_PERMITTED, 1, list, CAP_CLEAR);
+    if (result == 0) result = cap_set_flag(caps, CAP_INHERITABLE, 1, list, CAP_CLEAR);
+    if (result == 0) result = cap_set_proc(caps);
+    int saved = errno;
+    cap_free(caps);
+    errno = saved;
+    return result;
+}
+
+// posix_spawn_file_actions_addclosefrom_np and addchdir_np need _GNU_SOURCE; the file actions and
+// attributes are built with several calls whose failure paths are simplest to keep together in C.
+int handoff_spawn_clean(const char *path, char *const argv[], char *const envp[], int control_fd,
+                        int output_fd, const char *cwd, pid_t *pid) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    int result = posix_spawn_file_actions_init(&actions);
+    if (result != 0) return result;
+    result = posix_spawnattr_init(&attributes);
+    if (result != 0) { posix_spawn_file_actions_destroy(&actions); return result; }
+    // Descriptors 0-3 are assigned from sources numbered above 3 so that no dup2 clobbers a later source.
+    int control_source = control_fd, output_source = output_fd;
+    if (result == 0) result = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    if (result == 0) result = posix_spawn_file_actions_adddup2(&actions, output_source, 1);
+    if (result == 0) result = posix_spawn_file_actions_adddup2(&actions, output_source, 2);
+    if (result == 0) result = posix_spawn_file_actions_adddup2(&actions, control_source, 3);
+    if (result == 0) result = posix_spawn_file_actions_addclosefrom_np(&actions, 4);
+    if (result == 0 && cwd != NULL) result = posix_spawn_file_actions_addchdir_np(&actions, cwd);
+    // The child starts with default signal dispositions and an empty mask, whatever the runner blocked.
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    if (result == 0) result = posix_spawnattr_setsigmask(&attributes, &none);
+    if (result == 0) result = posix_spawnattr_setsigdefault(&attributes, &all);
+    if (result == 0) result = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    if (result == 0) result = posix_spawn(pid, path, &actions, &attributes, argv, envp);
+    posix_spawnattr_destroy(&attributes);
+    posix_spawn_file_actions_destroy(&actions);
+    return result;
+}
+
+// sigset_t is built with macros (sigemptyset/sigaddset may be macros) and pthread_sigmask needs them.
+int handoff_block_termination_signals(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    return pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+int handoff_wait_termination_signal(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    int signal = 0;
+    if (sigwait(&set, &signal) != 0) return -1;
+    return signal;
+}

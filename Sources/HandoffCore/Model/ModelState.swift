@@ -1,0 +1,96 @@
+// The views of the reference model's state that the oracle compares with an observed process tree.
+
+public typealias DescriptionID = Int
+
+public enum AccessMode: String, Sendable, Codable {
+    case readOnly = "rdonly"
+    case writeOnly = "wronly"
+    case readWrite = "rdwr"
+}
+
+/// What an open file description refers to.
+public enum ObjectKind: Equatable, Sendable, CustomStringConvertible {
+    /// A regular file, by its path relative to the scenario's directory.
+    case file(path: String)
+    case pipe
+    case socket(SocketType)
+    case memfd(name: String)
+    case pidfd
+    /// A descriptor the root process inherited from the runner (stdin from /dev/null, stdout/stderr).
+    case inherited(String)
+
+    public var description: String {
+        switch self {
+        case .file(let path): return "file \(path)"
+        case .pipe: return "pipe"
+        case .socket(let type): return "\(type.rawValue) socket"
+        case .memfd(let name): return "memfd \(name)"
+        case .pidfd: return "pidfd"
+        case .inherited(let what): return what
+        }
+    }
+}
+
+/// One entry of a process's descriptor table in the model.
+public struct ModelDescriptor: Equatable, Sendable {
+    public var number: Int32
+    public var description: DescriptionID
+    public var closeOnExec: Bool
+
+    public init(number: Int32, description: DescriptionID, closeOnExec: Bool) {
+        self.number = number
+        self.description = description
+        self.closeOnExec = closeOnExec
+    }
+}
+
+/// An open file description as the model knows it.
+public struct ModelDescription: Equatable, Sendable {
+    public var id: DescriptionID
+    public var kind: ObjectKind
+    public var accessMode: AccessMode
+    public var statusFlags: Set<StatusFlag>
+    /// The file offset, for seekable objects whose offset the model tracks (files, memfds); nil otherwise.
+    public var offset: Int64?
+
+    public init(id: DescriptionID, kind: ObjectKind, accessMode: AccessMode, statusFlags: Set<StatusFlag>,
+                offset: Int64?) {
+        self.id = id
+        self.kind = kind
+        self.accessMode = accessMode
+        self.statusFlags = statusFlags
+        self.offset = offset
+    }
+}
+
+public enum ModelProcessState: Equatable, Sendable {
+    case running
+    /// Exited (a zombie until its parent waits): its table is empty.
+    case exited(status: Int32)
+    /// Killed because its parent exited (every agent dies with its parent): its table is empty.
+    case killed
+    /// Reaped by its parent's wait.
+    case reaped
+}
+
+/// A descriptor the root process starts with, inherited from the runner.
+public struct InitialDescriptor: Sendable {
+    public var numbers: [Int32]
+    public var kind: ObjectKind
+    public var accessMode: AccessMode
+    public var statusFlags: Set<StatusFlag>
+
+    public init(numbers: [Int32], kind: ObjectKind, accessMode: AccessMode, statusFlags: Set<StatusFlag>) {
+        self.numbers = numbers
+        self.kind = kind
+        self.accessMode = accessMode
+        self.statusFlags = statusFlags
+    }
+
+    /// What the runner gives every root agent: 0 from /dev/null, 1 and 2 sharing one append-mode log file.
+    public static let standard: [InitialDescriptor] = [
+        InitialDescriptor(numbers: [0], kind: .inherited("stdin (/dev/null)"), accessMode: .readOnly, statusFlags: []),
+        InitialDescriptor(numbers: [1, 2], kind: .inherited("stdout/stderr (agent log)"), accessMode: .writeOnly,
+                          statusFlags: [.append]),
+    ]
+}

@@ -1,0 +1,281 @@
+// The scenario format as data: what ScenarioParser produces and the runner executes.
+// docs/scenarios.md describes the YAML that maps onto these types.
+
+/// A place in a scenario file (1-based line and column), carried by every step and every error.
+public struct SourceLocation: Hashable, Codable, Sendable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var column: Int
+
+    public init(file: String, line: Int, column: Int) {
+        self.file = file
+        self.line = line
+        self.column = column
+    }
+
+    public var description: String { "\(file):\(line):\(column)" }
+}
+
+public struct Scenario: Sendable {
+    /// The scenario's path relative to the scenarios root, without `.yaml` (e.g. `scm-rights/basic`).
+    public var name: String
+    /// The file as given on the command line or found under the root.
+    public var file: String
+    public var summary: String
+    public var tags: [String]
+    public var requires: Requirements
+    /// Per-scenario timeout in seconds; nil means the run's default.
+    public var timeout: Double?
+    public var steps: [Step]
+
+    public init(name: String, file: String, summary: String, tags: [String] = [], requires: Requirements = .init(),
+                timeout: Double? = nil, steps: [Step]) {
+        self.name = name
+        self.file = file
+        self.summary = summary
+        self.tags = tags
+        self.requires = requires
+        self.timeout = timeout
+        self.steps = steps
+    }
+}
+
+/// What the running system must offer; anything missing makes the scenario SKIP with the reason.
+public struct Requirements: Sendable, Equatable {
+    /// Minimum kernel release, e.g. (5, 6).
+    public var minimumKernel: KernelVersion?
+    /// Syscalls probed on the running system: kcmp, pidfd_open, pidfd_getfd, close_range, memfd_create.
+    public var syscalls: [String]
+    /// Capabilities the runner must hold, by name: `CAP_SYS_PTRACE`.
+    public var capabilities: [String]
+
+    public init(minimumKernel: KernelVersion? = nil, syscalls: [String] = [], capabilities: [String] = []) {
+        self.minimumKernel = minimumKernel
+        self.syscalls = syscalls
+        self.capabilities = capabilities
+    }
+}
+
+public struct KernelVersion: Comparable, Sendable, CustomStringConvertible {
+    public var major: Int
+    public var minor: Int
+    public var patch: Int
+
+    public init(_ major: Int, _ minor: Int, _ patch: Int = 0) {
+        self.major = major
+        self.minor = minor
+        self.patch = patch
+    }
+
+    /// Parses the leading `X.Y[.Z]` of a release string such as `6.18.44-fc-v657`.
+    public init?(release: String) {
+        let numeric = release.prefix { $0.isNumber || $0 == "." }
+        let parts = numeric.split(separator: ".").compactMap { Int($0) }
+        guard parts.count >= 2 else { return nil }
+        self.init(parts[0], parts[1], parts.count > 2 ? parts[2] : 0)
+    }
+
+    public static func < (lhs: KernelVersion, rhs: KernelVersion) -> Bool {
+        (lhs.major, lhs.minor, lhs.patch) < (rhs.major, rhs.minor, rhs.patch)
+    }
+
+    public var description: String { "\(major).\(minor).\(patch)" }
+}
+
+/// One line of the timeline.
+public struct Step: Sendable {
+    /// Where the step starts (the `- ` of its list item).
+    public var location: SourceLocation
+    /// The process that performs the action; nil for `check`.
+    public var process: String?
+    public var action: Action
+    public var expect: Expectation
+
+    public init(location: SourceLocation, process: String?, action: Action, expect: Expectation = .init()) {
+        self.location = location
+        self.process = process
+        self.action = action
+        self.expect = expect
+    }
+}
+
+/// What the scenario author states about a step's outcome. Stated expectations are checked against the
+/// kernel directly (not only against the model). With no `error`, the step is expected to succeed.
+public struct Expectation: Sendable, Equatable {
+    /// The expected errno by name (`EBADF`); nil means success is expected.
+    public var error: String?
+    /// The expected return value.
+    public var result: Int64?
+    /// Bytes a read or recv is expected to return.
+    public var data: [UInt8]?
+    /// recv: how many descriptors are expected to arrive.
+    public var received: Int?
+    /// recv: whether MSG_CTRUNC is expected.
+    public var truncated: Bool?
+    /// wait: the expected exit status.
+    public var status: Int32?
+
+    public init(error: String? = nil, result: Int64? = nil, data: [UInt8]? = nil, received: Int? = nil,
+                truncated: Bool? = nil, status: Int32? = nil) {
+        self.error = error
+        self.result = result
+        self.data = data
+        self.received = received
+        self.truncated = truncated
+        self.status = status
+    }
+}
+
+/// A descriptor as a scenario names it inside one process.
+public enum DescriptorRef: Hashable, Sendable, CustomStringConvertible {
+    /// A name bound by an earlier `as:`. Names follow their descriptors across fork and exec.
+    case name(String)
+    /// A literal descriptor number.
+    case number(Int32)
+    /// The number the process's current image received as argv[index] (after an `exec` with arguments).
+    case argument(Int)
+
+    public var description: String {
+        switch self {
+        case .name(let name): return name
+        case .number(let number): return String(number)
+        case .argument(let index): return "argv[\(index)]"
+        }
+    }
+}
+
+/// A descriptor in a named process, written `process.name` in check steps (`main.file`, `peer.3`).
+public struct QualifiedDescriptor: Hashable, Sendable, CustomStringConvertible {
+    public var process: String
+    public var descriptor: DescriptorRef
+
+    public init(process: String, descriptor: DescriptorRef) {
+        self.process = process
+        self.descriptor = descriptor
+    }
+
+    public var description: String { "\(process).\(descriptor)" }
+}
+
+public enum SocketType: String, Sendable, CaseIterable {
+    case stream, dgram, seqpacket
+}
+
+public enum Whence: String, Sendable, CaseIterable {
+    case set, cur, end
+}
+
+/// Flags on `open`, by their lower-case names without `O_`.
+public enum OpenFlag: String, Sendable, CaseIterable {
+    case rdonly, wronly, rdwr, creat, excl, trunc, append, nonblock, cloexec
+}
+
+/// File status flags that F_SETFL can change and the oracle compares.
+public enum StatusFlag: String, Sendable, CaseIterable {
+    case append, nonblock
+}
+
+public enum FcntlCommand: Sendable, Equatable {
+    case dupfd(minimum: Int32)
+    case dupfdCloexec(minimum: Int32)
+    case getfd
+    case setfd(closeOnExec: Bool)
+    case getfl
+    case setfl(Set<StatusFlag>)
+}
+
+/// A piece of an exec argument: literal text or the number of a named descriptor, substituted when the
+/// step runs (`"--fd={sock}"` in YAML).
+public enum ArgumentPart: Sendable, Equatable {
+    case text(String)
+    case descriptor(String)
+}
+
+public enum Action: Sendable {
+    case open(path: String, flags: Set<OpenFlag>, mode: UInt32, as: String)
+    case pipe(closeOnExec: Bool, nonBlocking: Bool, as: (read: String, write: String))
+    case socketpair(type: SocketType, closeOnExec: Bool, nonBlocking: Bool, as: (String, String))
+    case memfd(name: String, closeOnExec: Bool, as: String)
+    case dup(fd: DescriptorRef, as: String?)
+    case dup2(fd: DescriptorRef, target: DescriptorRef, as: String?)
+    case dup3(fd: DescriptorRef, target: DescriptorRef, closeOnExec: Bool, flags: Int32?, as: String?)
+    case fcntl(fd: DescriptorRef, command: FcntlCommand, as: String?)
+    case close(fd: DescriptorRef)
+    /// `last` nil means ~0U (to the end of the table).
+    case closeRange(first: UInt32, last: UInt32?, closeOnExec: Bool, unshare: Bool)
+    case lseek(fd: DescriptorRef, offset: Int64, whence: Whence)
+    case read(fd: DescriptorRef, count: Int)
+    case write(fd: DescriptorRef, data: [UInt8])
+    /// Creates the child process named `as`; it starts with a copy of the parent's table and names.
+    case fork(as: String)
+    /// Re-executes the agent image with these arguments (argv[1...]).
+    case exec(arguments: [[ArgumentPart]])
+    case exit(status: Int32)
+    /// Reaps the named child (which must have exited).
+    case wait(child: String)
+    case send(socket: DescriptorRef, fds: [DescriptorRef], data: [UInt8])
+    /// `room`: the control buffer is CMSG_SPACE(room * sizeof(int)) bytes; 0 means no control buffer.
+    case recv(socket: DescriptorRef, count: Int, room: Int, closeOnExec: Bool, nonBlocking: Bool, as: [String])
+    case pidfdOpen(target: String, as: String)
+    case pidfdGetfd(target: String, fd: DescriptorRef, flags: UInt32, as: String)
+    case check(Check)
+}
+
+/// Explicit assertions, checked against the kernel's observed state directly.
+public struct Check: Sendable, Equatable {
+    /// Every listed descriptor refers to one open file description.
+    public var same: [QualifiedDescriptor]
+    /// The listed descriptors refer to pairwise different open file descriptions.
+    public var different: [QualifiedDescriptor]
+    public var offsets: [QualifiedDescriptor: Int64]
+    public var closeOnExec: [QualifiedDescriptor: Bool]
+    /// The exact status flags (append, nonblock) of each descriptor's description.
+    public var flags: [QualifiedDescriptor: Set<StatusFlag>]
+    /// The exact set of open descriptors of a process (names or numbers).
+    public var open: [String: [DescriptorRef]]
+    /// The number a named descriptor has.
+    public var numbers: [QualifiedDescriptor: Int32]
+
+    public init(same: [QualifiedDescriptor] = [], different: [QualifiedDescriptor] = [],
+                offsets: [QualifiedDescriptor: Int64] = [:], closeOnExec: [QualifiedDescriptor: Bool] = [:],
+                flags: [QualifiedDescriptor: Set<StatusFlag>] = [:], open: [String: [DescriptorRef]] = [:],
+                numbers: [QualifiedDescriptor: Int32] = [:]) {
+        self.same = same
+        self.different = different
+        self.offsets = offsets
+        self.closeOnExec = closeOnExec
+        self.flags = flags
+        self.open = open
+        self.numbers = numbers
+    }
+}
+
+extension Action {
+    /// The operation's name as written in YAML.
+    public var keyword: String {
+        switch self {
+        case .open: return "open"
+        case .pipe: return "pipe"
+        case .socketpair: return "socketpair"
+        case .memfd: return "memfd"
+        case .dup: return "dup"
+        case .dup2: return "dup2"
+        case .dup3: return "dup3"
+        case .fcntl: return "fcntl"
+        case .close: return "close"
+        case .closeRange: return "close_range"
+        case .lseek: return "lseek"
+        case .read: return "read"
+        case .write: return "write"
+        case .fork: return "fork"
+        case .exec: return "exec"
+        case .exit: return "exit"
+        case .wait: return "wait"
+        case .send: return "send"
+        case .recv: return "recv"
+        case .pidfdOpen: return "pidfd_open"
+        case .pidfdGetfd: return "pidfd_getfd"
+        case .check: return "check"
+        }
+    }
+}

@@ -1,0 +1,35 @@
+// Names shared by the runner and the agent. docs/protocol.md describes each verb and field.
+
+public enum AgentEnvironment {
+    /// The descriptor number of an inherited control channel (set by the runner and by the agent's own exec).
+    public static let controlDescriptor = "HANDOFF_CONTROL_FD"
+    /// The pid the agent expects as its parent; it exits at once when its parent is already gone.
+    public static let expectedParent = "HANDOFF_PARENT_PID"
+}
+
+/// The largest packet either side sends or accepts.
+public let maximumPacketSize = 256 * 1024
+
+/// The verbs a runner sends. Every request is answered by one `ok` message (fields below) or one `bad`.
+///
+/// Answer fields: `r` return value, `e` errno (0 on success), `fds` descriptors produced, `d` data read
+/// (hex), `mf` msg_flags of recvmsg, `ns` nanoseconds spent in the system call, `st` wait status,
+/// `ctl` the control channel's new number when the request made the agent move it.
+public enum AgentVerb: String, CaseIterable, Sendable {
+    case open, pipe, socketpair, memfd, dup, dup2, dup3, fcntl, close
+    case closeRange = "close_range"
+    case lseek, read, write, fork, exec, exit, wait, send, recv
+    case pidfdOpen = "pidfd_open"
+    case pidfdGetfd = "pidfd_getfd"
+    /// Resolve argument `index` of the agent's current argv as a descriptor number (no syscall).
+    case argument
+}
+
+/// The first message on a fresh control channel: `hello pid= ppid= ctl= nofile= argv=`.
+public enum AgentHello {
+    public static let verb = "hello"
+}
+
+/// The control channel's number: high, so it never disturbs lowest-free numbering, and below any sane
+/// RLIMIT_NOFILE. An agent under a lower soft limit uses `limit - 1`.
+public let preferredControlDescriptor: Int32 = 1023

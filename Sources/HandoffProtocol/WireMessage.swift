@@ -1,0 +1,136 @@
+// The control protocol between the runner and an agent.
+//
+// One message is one SOCK_SEQPACKET packet of ASCII text: a verb followed by space-separated `key=value`
+// fields. Values never contain spaces: integers are decimal, lists are comma-separated, and bytes (data,
+// paths, arguments) are lower-case hex. The runner sends a request; the agent answers every request with
+// exactly one `ok` message (the system call's outcome, success or failure alike) or, when the request
+// itself is malformed, one `bad` message. The protocol is documented in docs/protocol.md so that agents
+// written in other languages can speak it.
+//
+// This module must not import Foundation: the agent links it and its start-up time matters.
+
+public struct WireMessage: Equatable, Sendable {
+    public var verb: String
+    public var fields: [(key: String, value: String)]
+
+    public init(_ verb: String, _ fields: [(key: String, value: String)] = []) {
+        self.verb = verb
+        self.fields = fields
+    }
+
+    public static func == (lhs: WireMessage, rhs: WireMessage) -> Bool {
+        lhs.verb == rhs.verb && lhs.fields.elementsEqual(rhs.fields, by: { $0.key == $1.key && $0.value == $1.value })
+    }
+
+    public subscript(key: String) -> String? {
+        for field in fields where field.key == key { return field.value }
+        return nil
+    }
+
+    public mutating func set(_ key: String, _ value: String) { fields.append((key, value)) }
+    public mutating func set(_ key: String, _ value: Int) { fields.append((key, String(value))) }
+    public mutating func set(_ key: String, _ value: Int32) { fields.append((key, String(value))) }
+    public mutating func set(_ key: String, _ value: Int64) { fields.append((key, String(value))) }
+    public mutating func set(_ key: String, _ value: UInt64) { fields.append((key, String(value))) }
+    public mutating func set(_ key: String, ints: [Int32]) {
+        fields.append((key, ints.map { String($0) }.joined(separator: ",")))
+    }
+    public mutating func set(_ key: String, bytes: [UInt8]) { fields.append((key, Hex.encode(bytes))) }
+    public mutating func set(_ key: String, byteLists: [[UInt8]]) {
+        fields.append((key, byteLists.map { Hex.encode($0) }.joined(separator: ",")))
+    }
+
+    public func int(_ key: String) -> Int? { self[key].flatMap { Int($0) } }
+    public func int32(_ key: String) -> Int32? { self[key].flatMap { Int32($0) } }
+    public func int64(_ key: String) -> Int64? { self[key].flatMap { Int64($0) } }
+    public func uint64(_ key: String) -> UInt64? { self[key].flatMap { UInt64($0) } }
+
+    /// A comma-separated list of integers; an empty value is an empty list, a malformed one nil.
+    public func ints(_ key: String) -> [Int32]? {
+        guard let value = self[key] else { return nil }
+        if value.isEmpty { return [] }
+        var result: [Int32] = []
+        for part in value.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let number = Int32(part) else { return nil }
+            result.append(number)
+        }
+        return result
+    }
+
+    public func bytes(_ key: String) -> [UInt8]? { self[key].flatMap { Hex.decode($0) } }
+
+    public func byteLists(_ key: String) -> [[UInt8]]? {
+        guard let value = self[key] else { return nil }
+        if value.isEmpty { return [] }
+        var result: [[UInt8]] = []
+        for part in value.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let bytes = Hex.decode(part) else { return nil }
+            result.append(bytes)
+        }
+        return result
+    }
+
+    public func encoded() -> [UInt8] {
+        var text = verb
+        for field in fields {
+            text += " "
+            text += field.key
+            text += "="
+            text += field.value
+        }
+        return Array(text.utf8)
+    }
+
+    /// Parses one packet; nil when it is not a well-formed message.
+    public static func decode(_ packet: some Collection<UInt8>) -> WireMessage? {
+        let words = packet.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true)
+        guard let first = words.first, !first.isEmpty else { return nil }
+        guard let verb = String(validating: first, as: UTF8.self) else { return nil }
+        var message = WireMessage(verb)
+        for word in words.dropFirst() {
+            guard let equals = word.firstIndex(of: UInt8(ascii: "=")),
+                let key = String(validating: word[word.startIndex..<equals], as: UTF8.self),
+                let value = String(validating: word[word.index(after: equals)...], as: UTF8.self)
+            else { return nil }
+            message.fields.append((key, value))
+        }
+        return message
+    }
+}
+
+public enum Hex {
+    private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    public static func encode(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0xf)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public static func decode(_ text: some StringProtocol) -> [UInt8]? {
+        let utf8 = Array(text.utf8)
+        guard utf8.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(utf8.count / 2)
+        var index = 0
+        while index < utf8.count {
+            guard let high = value(utf8[index]), let low = value(utf8[index + 1]) else { return nil }
+            out.append(high << 4 | low)
+            index += 2
+        }
+        return out
+    }
+
+    private static func value(_ digit: UInt8) -> UInt8? {
+        switch digit {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return digit - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return digit - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return digit - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+}
