@@ -182,8 +182,11 @@ int handoff_spawn_clean(const char *path, char *const argv[], char *const envp[]
     if (result != 0) return result;
     result = posix_spawnattr_init(&attributes);
     if (result != 0) { posix_spawn_file_actions_destroy(&actions); return result; }
-    // Descriptors 0-3 are assigned from sources numbered above 3 so that no dup2 clobbers a later source.
-    int control_source = control_fd, output_source = output_fd;
+    // Descriptors 0-3 are assigned from sources numbered above 3, so that no dup2 clobbers a later source
+    // and no dup2(n, n) leaves close-on-exec set.
+    int control_source = control_fd <= 3 ? fcntl(control_fd, F_DUPFD_CLOEXEC, 10) : control_fd;
+    int output_source = output_fd <= 3 ? fcntl(output_fd, F_DUPFD_CLOEXEC, 10) : output_fd;
+    if (control_source < 0 || output_source < 0) result = errno;
     if (result == 0) result = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     if (result == 0) result = posix_spawn_file_actions_adddup2(&actions, output_source, 1);
     if (result == 0) result = posix_spawn_file_actions_adddup2(&actions, output_source, 2);
@@ -200,6 +203,8 @@ int handoff_spawn_clean(const char *path, char *const argv[], char *const envp[]
     if (result == 0) result = posix_spawn(pid, path, &actions, &attributes, argv, envp);
     posix_spawnattr_destroy(&attributes);
     posix_spawn_file_actions_destroy(&actions);
+    if (control_source >= 0 && control_source != control_fd) close(control_source);
+    if (output_source >= 0 && output_source != output_fd) close(output_source);
     return result;
 }
 
@@ -222,4 +227,11 @@ int handoff_wait_termination_signal(void) {
     int signal = 0;
     if (sigwait(&set, &signal) != 0) return -1;
     return signal;
+}
+
+// cap_from_name belongs to libcap.
+int handoff_capability_from_name(const char *name) {
+    cap_value_t value;
+    if (cap_from_name(name, &value) != 0) return -1;
+    return (int)value;
 }

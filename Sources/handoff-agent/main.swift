@@ -1,1 +1,395 @@
-print("agent")
+// handoff-agent: the puppet inside every scenario process.
+//
+// It reads one request at a time from its control channel, performs exactly that operation with the raw
+// system call, and answers with the outcome. It is single-threaded and synchronous (it forks), links no
+// Foundation (start-up time), and opens nothing for itself beyond its control channel, which sits at a
+// reserved high number with close-on-exec set, so that the scenario's descriptor numbering and the
+// oracle's view of the table are undisturbed. docs/protocol.md describes the protocol.
+
+import CHandoff
+import Glibc
+import HandoffProtocol
+
+var agent = Agent.start()
+agent.serve()
+
+struct Agent {
+    /// The control channel's current number (moves only if a scenario dup2()s onto it).
+    var control: Int32
+    var arguments: [String]
+    var buffer = [UInt8](repeating: 0, count: maximumPacketSize)
+
+    static func start() -> Agent {
+        // Writes to a broken pipe must fail with EPIPE, not kill the process: the model predicts EPIPE.
+        signal(SIGPIPE, SIG_IGN)
+        let inherited = environmentInt(AgentEnvironment.controlDescriptor) ?? 3
+        if let expectedParent = environmentInt(AgentEnvironment.expectedParent) {
+            _ = handoff_set_parent_death_signal(SIGKILL)
+            if getppid() != pid_t(expectedParent) { _exit(70) }
+        }
+        let control = placeControlChannel(inherited)
+        var agent = Agent(control: control, arguments: CommandLine.arguments)
+        agent.sendHello()
+        return agent
+    }
+
+    /// Moves the inherited channel to the reserved number (close-on-exec) and frees the old number.
+    static func placeControlChannel(_ inherited: Int32) -> Int32 {
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        let reserved = Int32(min(UInt64(preferredControlDescriptor), UInt64(limit.rlim_cur) - 1))
+        if inherited == reserved {
+            _ = handoff_fcntl_int(reserved, F_SETFD, FD_CLOEXEC)
+            return reserved
+        }
+        if handoff_dup3(inherited, reserved, O_CLOEXEC) < 0 { fatal("cannot place control channel") }
+        close(inherited)
+        return reserved
+    }
+
+    func sendHello() {
+        var hello = WireMessage(AgentHello.verb)
+        hello.set("pid", Int32(getpid()))
+        hello.set("ppid", Int32(getppid()))
+        hello.set("ctl", control)
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        hello.set("nofile", Int64(limit.rlim_cur))
+        hello.set("argv", byteLists: arguments.dropFirst().map { Array($0.utf8) })
+        reply(hello)
+    }
+
+    mutating func serve() -> Never {
+        while true {
+            let received = recv(control, &buffer, buffer.count, 0)
+            if received <= 0 {
+                if received < 0 && errno == EINTR { continue }
+                _exit(0)  // the runner is gone
+            }
+            guard let request = WireMessage.decode(buffer[0..<received]) else {
+                reply(WireMessage("bad", [("reason", Hex.encode(Array("unparsable request".utf8)))]))
+                continue
+            }
+            handle(request)
+        }
+    }
+
+    func reply(_ message: WireMessage, passing descriptor: Int32? = nil) {
+        let bytes = message.encoded()
+        let sent: Int
+        if var descriptor {
+            sent = bytes.withUnsafeBytes { handoff_send_fds(control, &descriptor, 1, $0.baseAddress, $0.count, noSignal) }
+        } else {
+            sent = bytes.withUnsafeBytes { send(control, $0.baseAddress, $0.count, noSignal) }
+        }
+        if sent < 0 { _exit(0) }  // the runner is gone
+    }
+
+    func bad(_ reason: String) {
+        reply(WireMessage("bad", [("reason", Hex.encode(Array(reason.utf8)))]))
+    }
+
+    // MARK: - Dispatch
+
+    mutating func handle(_ request: WireMessage) {
+        guard let verb = AgentVerb(rawValue: request.verb) else { return bad("unknown verb \(request.verb)") }
+        // A descriptor argument equal to the control channel must behave as if that number were free:
+        // the model never sees the channel.
+        let channel = control
+        func fd(_ key: String) -> Int32? { request.int32(key) }
+        func isChannel(_ key: String) -> Bool { fd(key) == channel }
+
+        switch verb {
+        case .open:
+            guard let path = request.bytes("path"), let flags = request.int32("flags"), let mode = request.int32("mode")
+            else { return bad("open needs path, flags, mode") }
+            let name = String(decoding: path, as: UTF8.self)
+            answer(timed { open(name, flags, mode_t(mode)) }, producesDescriptor: true)
+        case .pipe:
+            guard let flags = request.int32("flags") else { return bad("pipe needs flags") }
+            var ends: [Int32] = [-1, -1]
+            let result = timed { handoff_pipe2(&ends, flags) }
+            answer(result, fds: result.value == 0 ? ends : [])
+        case .socketpair:
+            guard let type = request.int32("type") else { return bad("socketpair needs type") }
+            var ends: [Int32] = [-1, -1]
+            let result = timed { socketpair(AF_UNIX, type, 0, &ends) }
+            answer(result, fds: result.value == 0 ? ends : [])
+        case .memfd:
+            guard let name = request.bytes("name"), let flags = request.int32("flags") else { return bad("memfd needs name, flags") }
+            let text = String(decoding: name, as: UTF8.self)
+            answer(timed { handoff_memfd_create(text, UInt32(bitPattern: flags)) }, producesDescriptor: true)
+        case .dup:
+            guard let old = fd("fd") else { return bad("dup needs fd") }
+            if isChannel("fd") { return answer(failure: EBADF) }
+            answer(timed { dup(old) }, producesDescriptor: true)
+        case .dup2, .dup3:
+            guard let old = fd("fd"), let target = fd("target") else { return bad("dup2/dup3 need fd, target") }
+            let flags = request.int32("flags") ?? 0
+            if isChannel("fd") && !(verb == .dup3 && (flags & ~O_CLOEXEC) != 0) && !(verb == .dup3 && old == target) {
+                return answer(failure: EBADF)
+            }
+            var moved: Int32?
+            if target == channel && old != channel { moved = moveControlChannel() }
+            let result = verb == .dup2 ? timed { dup2(old, target) } : timed { handoff_dup3(old, target, flags) }
+            answer(result, producesDescriptor: true, movedControl: moved)
+        case .fcntl:
+            guard let descriptor = fd("fd"), let command = request.int32("cmd") else { return bad("fcntl needs fd, cmd") }
+            let argument = request.int32("arg") ?? 0
+            if isChannel("fd") { return answer(failure: EBADF) }
+            let producing = command == F_DUPFD || command == F_DUPFD_CLOEXEC
+            answer(timed { handoff_fcntl_int(descriptor, command, argument) }, producesDescriptor: producing)
+        case .close:
+            guard let descriptor = fd("fd") else { return bad("close needs fd") }
+            if isChannel("fd") { return answer(failure: EBADF) }
+            answer(timed { close(descriptor) })
+        case .closeRange:
+            guard let first = request.uint64("first"), let last = request.uint64("last"), let flags = request.int32("flags")
+            else { return bad("close_range needs first, last, flags") }
+            answer(closeRangeAroundChannel(UInt32(first), UInt32(last), UInt32(bitPattern: flags)))
+        case .lseek:
+            guard let descriptor = fd("fd"), let offset = request.int64("offset"), let whence = request.int32("whence")
+            else { return bad("lseek needs fd, offset, whence") }
+            if isChannel("fd") { return answer(failure: EBADF) }
+            answer(timed { lseek(descriptor, off_t(offset), whence) })
+        case .read:
+            guard let descriptor = fd("fd"), let count = request.int("count") else { return bad("read needs fd, count") }
+            if isChannel("fd") { return answer(failure: EBADF) }
+            var data = [UInt8](repeating: 0, count: max(count, 1))
+            let result = timed { Glibc.read(descriptor, &data, count) }
+            answer(result, data: result.value >= 0 ? Array(data[0..<result.value]) : nil)
+        case .write:
+            guard let descriptor = fd("fd"), let data = request.bytes("data") else { return bad("write needs fd, data") }
+            if isChannel("fd") { return answer(failure: EBADF) }
+            answer(timed { data.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) } })
+        case .send:
+            guard let socket = fd("fd"), var descriptors = request.ints("fds"), let data = request.bytes("data")
+            else { return bad("send needs fd, fds, data") }
+            if isChannel("fd") || descriptors.contains(channel) { return answer(failure: EBADF) }
+            let count = Int32(descriptors.count)
+            let result = timed {
+                data.withUnsafeBytes { bytes in
+                    handoff_send_fds(socket, &descriptors, count, bytes.baseAddress, bytes.count, noSignal)
+                }
+            }
+            answer(result)
+        case .recv:
+            guard let socket = fd("fd"), let count = request.int("count"), let room = request.int32("room"),
+                let flags = request.int32("flags")
+            else { return bad("recv needs fd, count, room, flags") }
+            if isChannel("fd") { return answer(failure: EBADF) }
+            var data = [UInt8](repeating: 0, count: max(count, 1))
+            var received = [Int32](repeating: -1, count: 512)
+            var receivedCount: Int32 = 0
+            var messageFlags: Int32 = 0
+            let result = timed {
+                handoff_recv_fds(socket, &data, count, room, flags, &received, Int32(received.count), &receivedCount,
+                                 &messageFlags)
+            }
+            var reply = outcome(result, fds: Array(received[0..<Int(receivedCount)]))
+            if result.value >= 0 {
+                reply.set("d", bytes: Array(data[0..<result.value]))
+                reply.set("mf", messageFlags)
+            }
+            self.reply(reply)
+        case .fork:
+            fork()
+        case .exec:
+            guard let arguments = request.byteLists("args") else { return bad("exec needs args") }
+            exec(arguments.map { String(decoding: $0, as: UTF8.self) })
+        case .exit:
+            guard let status = request.int32("status") else { return bad("exit needs status") }
+            _exit(status)
+        case .wait:
+            guard let pid = request.int32("pid") else { return bad("wait needs pid") }
+            var status: Int32 = 0
+            let result = timed { waitpid(pid_t(pid), &status, 0) }
+            var reply = outcome(Timed(value: Int(result.value), errno: result.errno, nanoseconds: result.nanoseconds))
+            if result.value > 0 { reply.set("st", status) }
+            self.reply(reply)
+        case .pidfdOpen:
+            guard let pid = request.int32("pid") else { return bad("pidfd_open needs pid") }
+            answer(timed { handoff_pidfd_open(pid_t(pid), 0) }, producesDescriptor: true)
+        case .pidfdGetfd:
+            guard let pid = request.int32("pid"), let target = fd("fd"), let flags = request.int32("flags")
+            else { return bad("pidfd_getfd needs pid, fd, flags") }
+            // The target's control channel is as invisible as our own.
+            if let targetChannel = request.int32("tctl"), target == targetChannel, flags == 0 {
+                return answer(failure: EBADF)
+            }
+            // A transient pidfd, moved above the scenario's numbers before the measured call.
+            let opened = handoff_pidfd_open(pid_t(pid), 0)
+            if opened < 0 { return answer(failure: errno) }
+            let pidfd = moveHigh(opened)
+            let result = timed { handoff_pidfd_getfd(pidfd, target, UInt32(bitPattern: flags)) }
+            close(pidfd)
+            answer(result, producesDescriptor: true)
+        case .argument:
+            guard let index = request.int("index") else { return bad("argument needs index") }
+            if index < 1 || index >= arguments.count { return bad("no argv[\(index)]") }
+            guard let number = Int32(arguments[index]) else { return bad("argv[\(index)] is not a number") }
+            var reply = WireMessage("ok")
+            reply.set("r", number)
+            reply.set("e", 0)
+            self.reply(reply)
+        }
+    }
+
+    // MARK: - Process operations
+
+    func fork() {
+        var ends: [Int32] = [-1, -1]
+        if socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) != 0 {
+            return answer(failure: errno)
+        }
+        let parentEnd = moveHigh(ends[0])
+        let childEnd = moveHigh(ends[1])
+        let parent = getpid()
+        let result = timed { Glibc.fork() }
+        if result.value == 0 {
+            // The child: its own channel replaces the inherited copy of the parent's, at the same number.
+            if handoff_dup3(childEnd, control, O_CLOEXEC) < 0 { _exit(71) }
+            close(childEnd)
+            close(parentEnd)
+            _ = handoff_set_parent_death_signal(SIGKILL)
+            if getppid() != parent { _exit(0) }
+            sendHello()
+            return  // back to serve(), now as the child
+        }
+        close(childEnd)
+        var reply = outcome(Timed(value: Int(result.value), errno: result.errno, nanoseconds: result.nanoseconds))
+        if result.value > 0 {
+            self.reply(reply, passing: parentEnd)
+        } else {
+            reply.set("fds", ints: [])
+            self.reply(reply)
+        }
+        close(parentEnd)
+    }
+
+    func exec(_ newArguments: [String]) {
+        // The channel must survive this one exec; the new image sets close-on-exec again at start.
+        _ = handoff_fcntl_int(control, F_SETFD, 0)
+        setenv(AgentEnvironment.controlDescriptor, String(control), 1)
+        setenv(AgentEnvironment.expectedParent, String(getppid()), 1)
+        let argv0 = arguments.first ?? "handoff-agent"
+        var cArguments: [UnsafeMutablePointer<CChar>?] = ([argv0] + newArguments).map { strdup($0) }
+        cArguments.append(nil)
+        let started = monotonicNanoseconds()
+        execv("/proc/self/exe", cArguments)
+        let failed = errno
+        let elapsed = monotonicNanoseconds() - started
+        for pointer in cArguments { free(pointer) }
+        _ = handoff_fcntl_int(control, F_SETFD, FD_CLOEXEC)
+        answer(Timed(value: -1, errno: failed, nanoseconds: elapsed))
+    }
+
+    // MARK: - Keeping the control channel out of the way
+
+    /// Copies `descriptor` above every number a scenario uses (close-on-exec) and closes the original.
+    func moveHigh(_ descriptor: Int32) -> Int32 {
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        var minimum = control + 1
+        if UInt64(minimum) >= UInt64(limit.rlim_cur) { minimum = Int32(max(0, Int64(limit.rlim_cur) - 64)) }
+        let moved = handoff_fcntl_int(descriptor, F_DUPFD_CLOEXEC, minimum)
+        if moved < 0 { return descriptor }
+        close(descriptor)
+        return moved
+    }
+
+    /// A scenario dup2()s onto the channel's number: the channel moves first, and the runner is told.
+    mutating func moveControlChannel() -> Int32 {
+        let moved = handoff_fcntl_int(control, F_DUPFD_CLOEXEC, control + 1)
+        if moved < 0 { fatal("cannot move control channel") }
+        control = moved  // dup2 onto the old number then closes the old copy
+        return moved
+    }
+
+    /// close_range across the channel closes everything in the range but the channel: two calls.
+    func closeRangeAroundChannel(_ first: UInt32, _ last: UInt32, _ flags: UInt32) -> Timed {
+        let channel = UInt32(control)
+        let marksOnly = (flags & 4) != 0  // CLOSE_RANGE_CLOEXEC: the channel is close-on-exec already
+        if marksOnly || first > last || channel < first || channel > last {
+            return timed { handoff_close_range(first, last, flags) }
+        }
+        var total: UInt64 = 0
+        if channel > first {
+            let lower = timed { handoff_close_range(first, channel - 1, flags) }
+            total += lower.nanoseconds
+            if lower.value != 0 { return lower }
+        }
+        if channel < last {
+            let upper = timed { handoff_close_range(channel + 1, last, flags) }
+            return Timed(value: upper.value, errno: upper.errno, nanoseconds: total + upper.nanoseconds)
+        }
+        return Timed(value: 0, errno: 0, nanoseconds: total)
+    }
+
+    // MARK: - Answers
+
+    func outcome(_ result: Timed, fds: [Int32] = []) -> WireMessage {
+        var message = WireMessage("ok")
+        message.set("r", result.value)
+        message.set("e", result.value < 0 ? result.errno : 0)
+        message.set("fds", ints: fds)
+        message.set("ns", result.nanoseconds)
+        return message
+    }
+
+    func answer(_ result: Timed, producesDescriptor: Bool = false, fds: [Int32]? = nil, data: [UInt8]? = nil,
+                movedControl: Int32? = nil) {
+        let produced = fds ?? (producesDescriptor && result.value >= 0 ? [Int32(result.value)] : [])
+        var message = outcome(result, fds: produced)
+        if let data { message.set("d", bytes: data) }
+        if let movedControl { message.set("ctl", movedControl) }
+        reply(message)
+    }
+
+    func answer(failure errno: Int32) {
+        answer(Timed(value: -1, errno: errno, nanoseconds: 0))
+    }
+}
+
+/// A system call's result, its errno (meaningful when the result is negative) and its duration.
+struct Timed {
+    var value: Int
+    var errno: Int32
+    var nanoseconds: UInt64
+}
+
+@inline(__always)
+func timed(_ call: () -> Int32) -> Timed {
+    let started = monotonicNanoseconds()
+    let value = call()
+    let saved = errno
+    return Timed(value: Int(value), errno: saved, nanoseconds: monotonicNanoseconds() - started)
+}
+
+@inline(__always)
+func timed(_ call: () -> Int) -> Timed {
+    let started = monotonicNanoseconds()
+    let value = call()
+    let saved = errno
+    return Timed(value: value, errno: saved, nanoseconds: monotonicNanoseconds() - started)
+}
+
+@inline(__always)
+func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}
+
+let noSignal = Int32(MSG_NOSIGNAL)
+
+func environmentInt(_ name: String) -> Int32? {
+    guard let value = getenv(name) else { return nil }
+    return Int32(String(cString: value))
+}
+
+func fatal(_ message: String) -> Never {
+    let line = Array("handoff-agent: \(message) (errno \(errno))\n".utf8)
+    _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+    _exit(70)
+}

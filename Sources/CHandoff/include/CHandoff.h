@@ -66,6 +66,9 @@ int handoff_has_capability(int capability);
 /// Removes `capability` from the effective, permitted and inheritable sets (libcap cap_set_proc).
 int handoff_drop_capability(int capability);
 
+/// The number of a capability name such as "CAP_SYS_PTRACE" (or "cap_sys_ptrace"), -1 when unknown.
+int handoff_capability_from_name(const char *name);
+
 // ---- spawning on a clean descriptor table ----
 /// posix_spawn `path` with stdin from /dev/null, stdout and stderr onto `output_fd`, `control_fd` at
 /// descriptor 3 and every other descriptor closed (posix_spawn_file_actions_addclosefrom_np needs

@@ -1,0 +1,479 @@
+import CHandoff
+import Foundation
+import Glibc
+import HandoffProtocol
+
+public struct ExecutionOptions: Sendable {
+    /// Seconds before a scenario's process tree is killed (a scenario's own `timeout:` wins).
+    public var timeout: Double
+    public var identity: IdentityMode
+    /// The handoff-agent executable.
+    public var agentPath: String
+
+    public init(timeout: Double = 10, identity: IdentityMode = .auto, agentPath: String) {
+        self.timeout = timeout
+        self.identity = identity
+        self.agentPath = agentPath
+    }
+}
+
+/// Why a run stopped before its last step, other than findings.
+private enum Stop: Error {
+    case harness(HarnessError)
+    /// The scenario cannot go on (a name that was never bound, a step the model says blocks forever).
+    case scenario(String)
+}
+
+/// Runs one scenario: its process tree on the real kernel, the reference model beside it, the oracle after
+/// every step. Never throws: every ending is a ScenarioResult.
+final class ScenarioExecution {
+    let scenario: Scenario
+    let options: ExecutionOptions
+    let timeout: Double
+    let deadline: Deadline
+    private var model: ReferenceModel!
+    private var tree: ProcessTree!
+    private var directory: ScenarioDirectory!
+    private var workPath = ""
+    private var identity: IdentityResolver
+    /// Descriptor names per process: name -> number. Names follow descriptors across fork and exec.
+    private var names: [String: [String: Int32]] = ["main": [:]]
+    /// The latest observation, which check steps read.
+    private var observed: [String: [Int32: ObservedDescriptor]] = [:]
+    private var groups: [DescriptorKey: Int] = [:]
+    private var findings: [Finding] = []
+    private var records: [StepRecord] = []
+
+    init(scenario: Scenario, options: ExecutionOptions) {
+        self.scenario = scenario
+        self.options = options
+        self.timeout = scenario.timeout ?? options.timeout
+        self.deadline = Deadline(secondsFromNow: timeout)
+        self.identity = IdentityResolver(mode: options.identity)
+    }
+
+    func run(register: (ProcessTree) -> Void = { _ in }, unregister: (ProcessTree) -> Void = { _ in }) -> ScenarioResult {
+        let started = monotonicNow()
+        var result = ScenarioResult(name: scenario.name, file: scenario.file, summary: scenario.summary,
+                                    tags: scenario.tags, status: .pass)
+        do {
+            directory = try ScenarioDirectory()
+        } catch {
+            result.status = .error
+            result.reason = "\(error)"
+            return result
+        }
+        workPath = Observer.realPath(directory.workPath) ?? directory.workPath
+        tree = ProcessTree(agentPath: options.agentPath, directory: directory)
+        register(tree)
+        do {
+            try runSteps()
+            result.status = findings.isEmpty ? .pass : .fail
+        } catch {
+            switch error {
+            case .harness(let error):
+                switch error {
+                case .timedOut: result.status = .timeout
+                default: result.status = tree.wasInterrupted ? .error : (findings.isEmpty ? .error : .fail)
+                }
+                result.reason = tree.wasInterrupted ? "interrupted" : "\(error)"
+            case .scenario(let message):
+                result.status = .error
+                result.reason = message
+            }
+        }
+        tree.tearDown()
+        unregister(tree)
+        result.findings = findings
+        result.steps = records
+        result.identityOracle = identity.decidedBy
+        if result.status != .pass {
+            let log = directory.log
+            if !log.isEmpty { result.agentLog = String(log.prefix(4096)) }
+        }
+        directory.remove()
+        result.durationSeconds = Double(monotonicNow() - started) / 1e9
+        return result
+    }
+
+    // MARK: - The timeline
+
+    private func runSteps() throws(Stop) {
+        let root = try harness { () throws(HarnessError) in try tree.spawnRoot(name: "main", deadline: deadline, timeout: timeout) }
+        model = ReferenceModel(root: "main", nofileLimit: root.nofileLimit)
+        let start = SourceLocation(file: scenario.file, line: 1, column: 1)
+        let startFindings = try observeAndCompare(after: start, operation: "start")
+        findings += startFindings
+        if !startFindings.isEmpty { return }
+        for step in scenario.steps {
+            let stepFindings: [Finding]
+            if case .check(let check) = step.action {
+                let began = monotonicNow()
+                stepFindings = evaluate(check, at: step.location)
+                records.append(StepRecord(line: step.location.line, operation: "check", process: nil,
+                                          roundTripNanoseconds: 0, observationNanoseconds: monotonicNow() - began))
+            } else {
+                stepFindings = try perform(step)
+            }
+            findings += stepFindings
+            // After a divergence from the model the two would only drift further apart: stop there.
+            if stepFindings.contains(where: { $0.kind != .check }) { return }
+        }
+    }
+
+    private func perform(_ step: Step) throws(Stop) -> [Finding] {
+        let process = step.process!
+        let operationName = "\(process).\(step.action.keyword)"
+        guard let agent = tree[process] else { throw .scenario("\(step.location): process '\(process)' has no agent") }
+        let operation = try resolve(step.action, in: process, at: step.location)
+        let statesBefore = Dictionary(uniqueKeysWithValues: model.processNames.map { ($0, model.state(of: $0)) })
+        var predicted = model.apply(operation, by: process)
+        if predicted.blocks {
+            throw .scenario("\(step.location): \(operationName) would block forever (the model predicts no data and a "
+                + "live writer); make the descriptor non-blocking or close the other end first")
+        }
+        let began = monotonicNow()
+        let (observedOutcome, syscallNanoseconds) = try execute(operation, by: agent, step: step)
+        let roundTrip = monotonicNow() - began
+
+        bindNames(step.action, in: process, outcome: observedOutcome)
+        var stepFindings: [Finding] = []
+        if case .fork = operation { predicted.result = nil }
+        if let difference = compare(predicted: predicted, observed: observedOutcome) {
+            stepFindings.append(Finding(kind: .outcome, step: step.location, operation: operationName, process: process,
+                                        descriptor: nil, expected: difference.expected, observed: difference.observed))
+        }
+        stepFindings += checkExpectation(step.expect, observedOutcome, step: step, operation: operationName)
+
+        // Processes that ended in this step (exit, or killed with their parent) must be gone before observing.
+        let ended = model.processNames.filter { name in
+            statesBefore[name] == .running && model.state(of: name) != .running
+        }
+        try harness { () throws(HarnessError) in try tree.awaitExit(ended, until: deadline, timeout: timeout) }
+
+        let observeBegan = monotonicNow()
+        stepFindings += try observeAndCompare(after: step.location, operation: operationName)
+        records.append(StepRecord(line: step.location.line, operation: operationName, process: process,
+                                  result: observedOutcome.errno == 0 ? observedOutcome.result : -1,
+                                  error: observedOutcome.errno == 0 ? nil : Errno.name(of: observedOutcome.errno),
+                                  syscallNanoseconds: syscallNanoseconds, roundTripNanoseconds: roundTrip,
+                                  observationNanoseconds: monotonicNow() - observeBegan))
+        return stepFindings
+    }
+
+    /// Sends the operation to the agent and returns what the kernel did.
+    private func execute(_ operation: Operation, by agent: AgentProcess, step: Step) throws(Stop)
+        -> (Outcome, UInt64?)
+    {
+        let request = operation.request(pid: { self.tree[$0]?.pid ?? 0 }, channel: { self.tree[$0]?.controlNumber ?? -1 })
+        return try harness { () throws(HarnessError) -> (Outcome, UInt64?) in
+            switch operation {
+            case .exit:
+                try agent.connection.send(request)
+                try tree.awaitExit([agent.name], until: deadline, timeout: timeout)
+                return (Outcome(result: nil), nil)
+            case .exec:
+                let (answer, _) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
+                if answer.verb == AgentHello.verb {
+                    try agent.adopt(hello: answer)
+                    return (Outcome(result: 0), nil)
+                }
+                return (Outcome(answer: answer), answer.uint64("ns"))
+            case .fork(let child):
+                let (answer, channel) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
+                var outcome = Outcome(answer: answer)
+                if outcome.errno == 0 {
+                    guard let channel else {
+                        throw .protocolViolation(process: agent.name, detail: "fork answer carried no control channel")
+                    }
+                    _ = try tree.adoptChild(name: child, channel: channel, deadline: deadline, timeout: timeout)
+                    names[child] = names[agent.name] ?? [:]
+                }
+                outcome.result = nil
+                return (outcome, answer.uint64("ns"))
+            default:
+                let (answer, stray) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
+                if let stray { close(stray) }
+                if let moved = answer.int32("ctl") { agent.controlNumber = moved }
+                var outcome = Outcome(answer: answer)
+                if case .wait = operation { outcome.result = nil }
+                if case .pidfdOpen = operation {} else if case .wait = operation {} else if outcome.status != nil {
+                    outcome.status = nil
+                }
+                return (outcome, answer.uint64("ns"))
+            }
+        }
+    }
+
+    // MARK: - Names
+
+    private func number(_ reference: DescriptorRef, in process: String, at location: SourceLocation) throws(Stop) -> Int32 {
+        switch reference {
+        case .number(let number): return number
+        case .name(let name):
+            guard let number = names[process]?[name] else {
+                throw .scenario("\(location): descriptor '\(name)' of '\(process)' was never created (the step that "
+                    + "should have created it failed)")
+            }
+            return number
+        case .argument(let index):
+            guard let agent = tree[process], index >= 1, index <= agent.arguments.count,
+                let number = Int32(agent.arguments[index - 1])
+            else { throw .scenario("\(location): argv[\(index)] of '\(process)' is not a descriptor number") }
+            return number
+        }
+    }
+
+    private func resolve(_ action: Action, in process: String, at location: SourceLocation) throws(Stop) -> Operation {
+        func fd(_ reference: DescriptorRef) throws(Stop) -> Int32 { try number(reference, in: process, at: location) }
+        switch action {
+        case .open(let path, let flags, let mode, _): return .open(path: path, flags: flags, mode: mode)
+        case .pipe(let closeOnExec, let nonBlocking, _): return .pipe(closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .socketpair(let type, let closeOnExec, let nonBlocking, _):
+            return .socketpair(type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .memfd(let name, let closeOnExec, _): return .memfd(name: name, closeOnExec: closeOnExec)
+        case .dup(let reference, _): return .dup(fd: try fd(reference))
+        case .dup2(let reference, let target, _): return .dup2(fd: try fd(reference), target: try fd(target))
+        case .dup3(let reference, let target, let closeOnExec, let flags, _):
+            return .dup3(fd: try fd(reference), target: try fd(target), flags: flags ?? (closeOnExec ? O_CLOEXEC : 0))
+        case .fcntl(let reference, let command, _): return .fcntl(fd: try fd(reference), command: command)
+        case .close(let reference): return .close(fd: try fd(reference))
+        case .closeRange(let first, let last, let closeOnExec, let unshare):
+            return .closeRange(first: first, last: last ?? UInt32.max, closeOnExec: closeOnExec, unshare: unshare)
+        case .lseek(let reference, let offset, let whence): return .lseek(fd: try fd(reference), offset: offset, whence: whence)
+        case .read(let reference, let count): return .read(fd: try fd(reference), count: count)
+        case .write(let reference, let data): return .write(fd: try fd(reference), data: data)
+        case .fork(let child): return .fork(child: child)
+        case .exec(let arguments):
+            var resolved: [String] = []
+            for parts in arguments {
+                var text = ""
+                for part in parts {
+                    switch part {
+                    case .text(let literal): text += literal
+                    case .descriptor(let name): text += String(try fd(.name(name)))
+                    }
+                }
+                resolved.append(text)
+            }
+            return .exec(arguments: resolved)
+        case .exit(let status): return .exit(status: status)
+        case .wait(let child): return .wait(child: child)
+        case .send(let socket, let references, let data):
+            var numbers: [Int32] = []
+            for reference in references { numbers.append(try fd(reference)) }
+            return .send(socket: try fd(socket), fds: numbers, data: data)
+        case .recv(let socket, let count, let room, let closeOnExec, let nonBlocking, _):
+            return .recv(socket: try fd(socket), count: count, room: room, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .pidfdOpen(let target, _): return .pidfdOpen(target: target)
+        case .pidfdGetfd(let target, let reference, let flags, _):
+            return .pidfdGetfd(target: target, fd: try number(reference, in: target, at: location), flags: flags)
+        case .check: throw .scenario("\(location): check is not an operation")
+        }
+    }
+
+    private func bindNames(_ action: Action, in process: String, outcome: Outcome) {
+        func bind(_ name: String?, _ index: Int) {
+            guard let name, index < outcome.fds.count else { return }
+            names[process, default: [:]][name] = outcome.fds[index]
+        }
+        switch action {
+        case .open(_, _, _, let name), .memfd(_, _, let name), .pidfdOpen(_, let name), .pidfdGetfd(_, _, _, let name):
+            bind(name, 0)
+        case .pipe(_, _, let ends): bind(ends.read, 0); bind(ends.write, 1)
+        case .socketpair(_, _, _, let ends): bind(ends.0, 0); bind(ends.1, 1)
+        case .dup(_, let name), .dup2(_, _, let name), .dup3(_, _, _, _, let name), .fcntl(_, _, let name):
+            bind(name, 0)
+        case .recv(_, _, _, _, _, let received):
+            for (index, name) in received.enumerated() { bind(name, index) }
+        default: break
+        }
+    }
+
+    /// `got (4)`, or `4` for an unnamed descriptor.
+    private func describe(_ key: DescriptorKey) -> String {
+        let named = (names[key.process] ?? [:]).filter { $0.value == key.number }.map(\.key).sorted()
+        return named.isEmpty ? String(key.number) : "\(named.joined(separator: "/")) (\(key.number))"
+    }
+
+    // MARK: - Outcomes and expectations
+
+    private func compare(predicted: Outcome, observed: Outcome) -> (expected: String, observed: String)? {
+        var same = predicted.errno == observed.errno
+        if same && observed.errno == 0 {
+            if let expected = predicted.result, let actual = observed.result {
+                let mask = predicted.resultMask ?? -1
+                same = same && (expected & mask) == (actual & mask)
+            }
+            same = same && predicted.fds == observed.fds
+            if let data = predicted.data { same = same && observed.data == data }
+            if let flags = predicted.messageFlags { same = same && (observed.messageFlags ?? 0) == flags }
+            if let status = predicted.status { same = same && observed.status == status }
+        }
+        if same { return nil }
+        var shown = observed
+        if predicted.data == nil { shown.data = nil }
+        if predicted.result == nil { shown.result = nil }
+        if let mask = predicted.resultMask, let value = shown.result { shown.result = value & mask }
+        return (predicted.summary, shown.summary)
+    }
+
+    private func checkExpectation(_ expect: Expectation, _ observed: Outcome, step: Step, operation: String) -> [Finding] {
+        var findings: [Finding] = []
+        func fail(_ expected: String, _ actual: String) {
+            findings.append(Finding(kind: .check, step: step.location, operation: operation, process: step.process,
+                                    expected: expected, observed: actual))
+        }
+        if let name = expect.error {
+            if Errno.name(of: observed.errno) != name || observed.errno == 0 {
+                fail("-1 \(name)", observed.summary)
+            }
+        } else if observed.errno != 0 {
+            fail("success", observed.summary)
+        }
+        if let result = expect.result, observed.result != result {
+            fail("result \(result)", observed.summary)
+        }
+        if let data = expect.data, observed.data != data {
+            fail("data \(quoted(data))", observed.data.map(quoted) ?? "no data")
+        }
+        if let received = expect.received, observed.fds.count != received {
+            fail("\(received) descriptors received", "\(observed.fds.count)")
+        }
+        if let truncated = expect.truncated, ((observed.messageFlags ?? 0) & 0x08 != 0) != truncated {
+            fail(truncated ? "MSG_CTRUNC" : "no MSG_CTRUNC", truncated ? "no MSG_CTRUNC" : "MSG_CTRUNC")
+        }
+        if let status = expect.status, observed.status != status {
+            fail("status \(status)", observed.status.map { "status \($0)" } ?? "no status")
+        }
+        return findings
+    }
+
+    // MARK: - Observation
+
+    private func observeAndCompare(after location: SourceLocation, operation: String) throws(Stop) -> [Finding] {
+        observed = [:]
+        var pids: [String: pid_t] = [:]
+        var flat: [DescriptorKey: ObservedDescriptor] = [:]
+        for name in model.processNames where model.state(of: name) == .running {
+            guard let agent = tree[name] else { continue }
+            guard let table = Observer.table(of: agent.pid, excluding: agent.controlNumber), !agent.hasExited else {
+                throw .harness(.agentGone(process: name, reason: agent.endReason()))
+            }
+            observed[name] = table
+            pids[name] = agent.pid
+            for (number, descriptor) in table { flat[DescriptorKey(process: name, number: number)] = descriptor }
+        }
+        groups = try harness { () throws(HarnessError) in
+            try identity.partition(flat, pids: pids, probe: probeFlags)
+        }
+        let oracle = Oracle(step: location, operation: operation, describe: describe)
+        return oracle.compare(model: model, observed: observed, identity: groups, workPath: workPath)
+    }
+
+    /// fcntl through the agent that owns the descriptor (the identity fallback).
+    private func probeFlags(_ key: DescriptorKey, _ command: Int32, _ argument: Int32) throws(HarnessError) -> Int32 {
+        guard let agent = tree[key.process] else { throw .agentGone(process: key.process, reason: "no agent") }
+        var request = WireMessage(AgentVerb.fcntl.rawValue)
+        request.set("fd", key.number)
+        request.set("cmd", command)
+        request.set("arg", argument)
+        let (answer, _) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
+        guard let value = answer.int32("r"), value >= 0 else {
+            throw .protocolViolation(process: key.process, detail: "flag probe of \(key.number) failed")
+        }
+        return value
+    }
+
+    // MARK: - Checks, against the kernel
+
+    private func evaluate(_ check: Check, at location: SourceLocation) -> [Finding] {
+        var findings: [Finding] = []
+        func fail(_ process: String?, _ descriptor: String?, _ expected: String, _ actual: String) {
+            findings.append(Finding(kind: .check, step: location, operation: "check", process: process,
+                                    descriptor: descriptor, expected: expected, observed: actual))
+        }
+        func lookup(_ qualified: QualifiedDescriptor) -> (DescriptorKey, ObservedDescriptor)? {
+            guard let number = try? number(qualified.descriptor, in: qualified.process, at: location) else {
+                fail(qualified.process, "\(qualified.descriptor)", "a descriptor", "never created")
+                return nil
+            }
+            let key = DescriptorKey(process: qualified.process, number: number)
+            guard let descriptor = observed[qualified.process]?[number] else {
+                fail(qualified.process, describe(key), "open", "closed")
+                return nil
+            }
+            return (key, descriptor)
+        }
+        if !check.same.isEmpty {
+            let resolved = check.same.compactMap(lookup)
+            if let first = resolved.first {
+                for other in resolved.dropFirst() where groups[other.0] != groups[first.0] {
+                    fail(other.0.process, describe(other.0), "the same open file description as \(first.0.process): "
+                         + describe(first.0), "a different open file description")
+                }
+            }
+        }
+        if !check.different.isEmpty {
+            let resolved = check.different.compactMap(lookup)
+            for (index, one) in resolved.enumerated() {
+                for other in resolved[(index + 1)...] where groups[one.0] == groups[other.0] {
+                    fail(other.0.process, describe(other.0), "a different open file description from "
+                         + "\(one.0.process): \(describe(one.0))", "the same open file description")
+                }
+            }
+        }
+        for (qualified, offset) in check.offsets.sorted(by: { "\($0.key)" < "\($1.key)" }) {
+            if let (key, descriptor) = lookup(qualified), descriptor.position != offset {
+                fail(key.process, describe(key), "offset \(offset)", "offset \(descriptor.position)")
+            }
+        }
+        for (qualified, closeOnExec) in check.closeOnExec.sorted(by: { "\($0.key)" < "\($1.key)" }) {
+            if let (key, descriptor) = lookup(qualified), descriptor.closeOnExec != closeOnExec {
+                fail(key.process, describe(key), onOff(closeOnExec), onOff(descriptor.closeOnExec))
+            }
+        }
+        for (qualified, flags) in check.flags.sorted(by: { "\($0.key)" < "\($1.key)" }) {
+            if let (key, descriptor) = lookup(qualified), descriptor.statusFlags != flags {
+                fail(key.process, describe(key), flagList(flags), flagList(descriptor.statusFlags))
+            }
+        }
+        for (process, references) in check.open.sorted(by: { $0.key < $1.key }) {
+            var expected: Set<Int32> = []
+            for reference in references {
+                if let number = try? number(reference, in: process, at: location) { expected.insert(number) }
+                else { fail(process, "\(reference)", "a descriptor", "never created") }
+            }
+            let actual = Set((observed[process] ?? [:]).keys)
+            if actual != expected {
+                let render = { (numbers: Set<Int32>) in
+                    "{" + numbers.sorted().map { self.describe(DescriptorKey(process: process, number: $0)) }
+                        .joined(separator: ", ") + "}"
+                }
+                fail(process, nil, "open " + render(expected), "open " + render(actual))
+            }
+        }
+        for (qualified, expected) in check.numbers.sorted(by: { "\($0.key)" < "\($1.key)" }) {
+            if let (key, _) = lookup(qualified), key.number != expected {
+                fail(key.process, "\(qualified.descriptor)", "number \(expected)", "number \(key.number)")
+            }
+        }
+        return findings
+    }
+
+    private func harness<T>(_ body: () throws(HarnessError) -> T) throws(Stop) -> T {
+        do { return try body() } catch { throw .harness(error) }
+    }
+}
+
+func flagList(_ flags: Set<StatusFlag>) -> String {
+    flags.isEmpty ? "no status flags" : StatusFlag.allCases.filter { flags.contains($0) }.map(\.rawValue).joined(separator: "|")
+}
+
+extension Observer {
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+}

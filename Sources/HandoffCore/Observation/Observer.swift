@@ -1,0 +1,92 @@
+import CHandoff
+import Glibc
+
+/// One descriptor of a live process as the kernel shows it from outside.
+public struct ObservedDescriptor: Equatable, Sendable {
+    public var number: Int32
+    /// readlink(/proc/PID/fd/N): a path, `pipe:[ino]`, `socket:[ino]`, `anon_inode:[pidfd]`, `/memfd:name (deleted)`.
+    public var target: String
+    /// fdinfo `pos:`.
+    public var position: Int64
+    /// fdinfo `flags:` (octal in the file): status flags, access mode and O_CLOEXEC of this descriptor.
+    public var flags: Int32
+    public var inode: UInt64
+    public var mountID: Int
+
+    public var closeOnExec: Bool { flags & O_CLOEXEC != 0 }
+    public var accessMode: AccessMode {
+        switch flags & O_ACCMODE {
+        case O_WRONLY: return .writeOnly
+        case O_RDWR: return .readWrite
+        default: return .readOnly
+        }
+    }
+    public var statusFlags: Set<StatusFlag> {
+        var result: Set<StatusFlag> = []
+        if flags & O_APPEND != 0 { result.insert(.append) }
+        if flags & O_NONBLOCK != 0 { result.insert(.nonblock) }
+        return result
+    }
+}
+
+/// Reads a process's descriptor table from /proc. Runs between steps, when every agent is quiescent.
+enum Observer {
+    /// The table of `pid`, without `excluding` (the agent's control channel). nil when the process is gone.
+    static func table(of pid: pid_t, excluding hidden: Int32) -> [Int32: ObservedDescriptor]? {
+        let directory = "/proc/\(pid)/fd"
+        guard let stream = opendir(directory) else { return nil }
+        defer { closedir(stream) }
+        var numbers: [Int32] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+            }
+            if let number = Int32(name), number != hidden { numbers.append(number) }
+        }
+        var table: [Int32: ObservedDescriptor] = [:]
+        for number in numbers {
+            // A descriptor can vanish between readdir and here only if the process is not quiescent.
+            guard let target = readLink("\(directory)/\(number)"),
+                let info = readSmallFile("/proc/\(pid)/fdinfo/\(number)")
+            else { continue }
+            var observed = ObservedDescriptor(number: number, target: target, position: 0, flags: 0, inode: 0, mountID: 0)
+            for line in info.split(separator: "\n") {
+                guard let colon = line.firstIndex(of: ":") else { continue }
+                let key = line[..<colon]
+                let value = line[line.index(after: colon)...].drop { $0 == " " || $0 == "\t" }
+                switch key {
+                case "pos": observed.position = Int64(value) ?? 0
+                case "flags": observed.flags = Int32(value, radix: 8) ?? 0
+                case "ino": observed.inode = UInt64(value) ?? 0
+                case "mnt_id": observed.mountID = Int(value) ?? 0
+                default: break
+                }
+            }
+            table[number] = observed
+        }
+        return table
+    }
+
+    static func readLink(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let length = readlink(path, &buffer, buffer.count - 1)
+        if length < 0 { return nil }
+        return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    static func readSmallFile(_ path: String) -> String? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        if descriptor < 0 { return nil }
+        defer { close(descriptor) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var total = 0
+        while total < buffer.count {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + total, $0.count - total) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            total += count
+        }
+        return String(decoding: buffer[0..<total], as: UTF8.self)
+    }
+}
+
