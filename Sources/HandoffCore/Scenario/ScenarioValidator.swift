@@ -1,0 +1,224 @@
+// Static checks of a scenario's timeline, before anything runs: which processes exist and run at each step,
+// which descriptor names each process has bound, how many exec arguments its current image has. The first
+// problem is reported with the location of the node that caused it.
+
+struct ScenarioValidator {
+    enum End {
+        case exited(line: Int)
+        case killed(line: Int, by: String)
+    }
+
+    struct Process {
+        var parent: String?
+        var createdAt: Int?
+        var names: Set<String> = []
+        /// How many arguments the current image was exec'd with (argv[1...]).
+        var argumentCount = 0
+        var end: End?
+        var reapedAt: Int?
+    }
+
+    let file: String
+    var processes: [String: Process] = ["main": Process()]
+    /// Creation order, for "known processes" lists.
+    var order = ["main"]
+
+    init(file: String) {
+        self.file = file
+    }
+
+    mutating func validate(_ steps: [Step], sites: [StepSites]) throws(ScenarioError) {
+        for (step, site) in zip(steps, sites) {
+            try validate(step, site)
+        }
+    }
+
+    // MARK: Messages
+
+    private var knownProcesses: String { order.joined(separator: ", ") }
+
+    private func unknownProcess(_ name: String, at location: SourceLocation, context: String = "")
+        -> ScenarioError {
+        ScenarioError(location, "unknown process '\(name)'\(context) (known processes: \(knownProcesses))")
+    }
+
+    /// Why a process no longer runs, e.g. "it exited at line 9".
+    private func ending(of name: String) -> String? {
+        guard let process = processes[name], let end = process.end else { return nil }
+        switch end {
+        case .exited(let line):
+            if let reaped = process.reapedAt { return "it exited at line \(line) and was reaped at line \(reaped)" }
+            return "it exited at line \(line)"
+        case .killed(let line, let by):
+            return "it was killed at line \(line) when '\(by)' exited (every agent dies with its parent)"
+        }
+    }
+
+    /// The process must exist (it may have ended).
+    private func existing(_ name: String, at location: SourceLocation, context: String = "")
+        throws(ScenarioError) -> Process {
+        guard let process = processes[name] else { throw unknownProcess(name, at: location, context: context) }
+        return process
+    }
+
+    /// The process must exist and still be running.
+    private func running(_ name: String, at location: SourceLocation, doing what: String)
+        throws(ScenarioError) -> Process {
+        let process = try existing(name, at: location)
+        if let reason = ending(of: name) {
+            throw ScenarioError(location, "process '\(name)' cannot \(what): \(reason)")
+        }
+        return process
+    }
+
+    /// A descriptor reference must be resolvable in `owner` at this point.
+    private func resolve(_ ref: DescriptorRef, in owner: String, at location: SourceLocation) throws(ScenarioError) {
+        guard let process = processes[owner] else { return }
+        switch ref {
+        case .number:
+            break
+        case .name(let name):
+            try resolve(name: name, in: owner, process, at: location)
+        case .argument(let index):
+            guard index <= process.argumentCount else {
+                let have = process.argumentCount == 0
+                    ? "its current image was not exec'd with arguments"
+                    : "its current image was exec'd with \(process.argumentCount) argument\(process.argumentCount == 1 ? "" : "s")"
+                throw ScenarioError(location, "{argv: \(index)} is not available in process '\(owner)': \(have)")
+            }
+        }
+    }
+
+    private func resolve(name: String, in owner: String, _ process: Process, at location: SourceLocation)
+        throws(ScenarioError) {
+        guard process.names.contains(name) else {
+            let known = process.names.isEmpty ? "none" : process.names.sorted().joined(separator: ", ")
+            throw ScenarioError(location, "unknown descriptor '\(name)' in process '\(owner)' (known: \(known))")
+        }
+    }
+
+    private mutating func bind(_ names: [String?], in owner: String) {
+        for case let name? in names {
+            processes[owner]?.names.insert(name)
+        }
+    }
+
+    // MARK: Steps
+
+    mutating func validate(_ step: Step, _ site: StepSites) throws(ScenarioError) {
+        let line = step.location.line
+        guard let actor = step.process else {
+            if case .check(let check) = step.action { try validate(check, site) }
+            return
+        }
+        guard processes[actor] != nil else {
+            throw unknownProcess(actor, at: site.key, context: " in '\(actor).\(step.action.keyword)'")
+        }
+        _ = try running(actor, at: site.key, doing: "run '\(step.action.keyword)'")
+        func use(_ ref: DescriptorRef, _ field: String) throws(ScenarioError) {
+            try resolve(ref, in: actor, at: site[field])
+        }
+
+        switch step.action {
+        case .open(_, _, _, let name), .memfd(_, _, let name):
+            bind([name], in: actor)
+        case .pipe(_, _, let ends):
+            bind([ends.read, ends.write], in: actor)
+        case .socketpair(_, _, _, let ends):
+            bind([ends.0, ends.1], in: actor)
+        case .dup(let fd, let name):
+            try use(fd, "fd")
+            bind([name], in: actor)
+        case .dup2(let fd, let target, let name), .dup3(let fd, let target, _, _, let name):
+            try use(fd, "fd")
+            try use(target, "target")
+            bind([name], in: actor)
+        case .fcntl(let fd, _, let name):
+            try use(fd, "fd")
+            bind([name], in: actor)
+        case .close(let fd), .lseek(let fd, _, _), .read(let fd, _), .write(let fd, _):
+            try use(fd, "fd")
+        case .closeRange:
+            break
+        case .fork(let child):
+            if let existing = processes[child] {
+                let created = existing.createdAt.map { "created at line \($0)" } ?? "the root process"
+                throw ScenarioError(site["as"], "process '\(child)' already exists (\(created)); fork needs a new name")
+            }
+            var process = processes[actor]!
+            process.parent = actor
+            process.createdAt = line
+            process.end = nil
+            process.reapedAt = nil
+            processes[child] = process
+            order.append(child)
+        case .exec(let arguments):
+            let process = processes[actor]!
+            for (index, argument) in arguments.enumerated() {
+                for case .descriptor(let name) in argument {
+                    try resolve(name: name, in: actor, process, at: site["args[\(index)]"])
+                }
+            }
+            processes[actor]?.argumentCount = arguments.count
+        case .exit:
+            processes[actor]?.end = .exited(line: line)
+            for name in order where processes[name]?.end == nil && isDescendant(name, of: actor) {
+                processes[name]?.end = .killed(line: line, by: actor)
+            }
+        case .wait(let child):
+            let location = site["child"]
+            let process = try existing(child, at: location)
+            guard process.parent == actor else {
+                let parent = process.parent.map { "its parent is '\($0)'" } ?? "it is the root process"
+                throw ScenarioError(location, "'\(child)' is not a child of '\(actor)' (\(parent)); a process can only wait for its own children")
+            }
+            if let reaped = process.reapedAt {
+                throw ScenarioError(location, "'\(child)' was already waited for at line \(reaped)")
+            }
+            guard process.end != nil else {
+                throw ScenarioError(location, "'\(child)' is still running at this step: waiting for a running process "
+                    + "would block forever (end it first with '\(child).exit')")
+            }
+            processes[child]?.reapedAt = line
+        case .send(let socket, let fds, _):
+            try use(socket, "socket")
+            for (index, fd) in fds.enumerated() { try use(fd, "fds[\(index)]") }
+        case .recv(let socket, _, _, _, _, let names):
+            try use(socket, "socket")
+            bind(names, in: actor)
+        case .pidfdOpen(let target, let name):
+            _ = try existing(target, at: site["process"])
+            bind([name], in: actor)
+        case .pidfdGetfd(let target, let fd, _, let name):
+            _ = try existing(target, at: site["process"])
+            try resolve(fd, in: target, at: site["fd"])
+            bind([name], in: actor)
+        case .check(let check):
+            try validate(check, site)
+        }
+    }
+
+    private func isDescendant(_ name: String, of ancestor: String) -> Bool {
+        var current = processes[name]?.parent
+        while let parent = current {
+            if parent == ancestor { return true }
+            current = processes[parent]?.parent
+        }
+        return false
+    }
+
+    private func validate(_ check: Check, _ site: StepSites) throws(ScenarioError) {
+        for (descriptor, location) in site.qualified {
+            _ = try existing(descriptor.process, at: location, context: " in '\(descriptor)'")
+            _ = try running(descriptor.process, at: location, doing: "be checked")
+            try resolve(descriptor.descriptor, in: descriptor.process, at: location)
+        }
+        for list in site.openLists {
+            _ = try existing(list.process, at: list.location)
+            _ = try running(list.process, at: list.location, doing: "be checked")
+            for (descriptor, location) in list.descriptors {
+                try resolve(descriptor, in: list.process, at: location)
+            }
+        }
+    }
+}
