@@ -1,0 +1,71 @@
+import CHandoff
+import Glibc
+
+/// What the running system offers, probed by actually making the calls.
+public enum SystemProbe {
+    public static var kernelRelease: String {
+        var name = utsname()
+        uname(&name)
+        return withUnsafeBytes(of: name.release) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
+    }
+
+    public static var machine: String {
+        var name = utsname()
+        uname(&name)
+        return withUnsafeBytes(of: name.machine) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
+    }
+
+    public static let knownSyscalls = ["kcmp", "pidfd_open", "pidfd_getfd", "close_range", "memfd_create"]
+
+    /// nil when the syscall works here; otherwise why not (e.g. `ENOSYS`).
+    public static func syscallProblem(_ name: String) -> String? {
+        switch name {
+        case "kcmp":
+            if handoff_kcmp_file(getpid(), getpid(), 0, 0) < 0 && errno != EBADF { return Errno.name(of: errno) }
+            return nil
+        case "pidfd_open":
+            let pidfd = handoff_pidfd_open(getpid(), 0)
+            if pidfd < 0 { return Errno.name(of: errno) }
+            close(pidfd)
+            return nil
+        case "pidfd_getfd":
+            let pidfd = handoff_pidfd_open(getpid(), 0)
+            if pidfd < 0 { return "pidfd_open: \(Errno.name(of: errno))" }
+            defer { close(pidfd) }
+            let copy = handoff_pidfd_getfd(pidfd, pidfd, 0)
+            if copy < 0 { return Errno.name(of: errno) }
+            close(copy)
+            return nil
+        case "close_range":
+            // An empty range at the very top of the table: nothing is closed.
+            if handoff_close_range(UInt32.max, UInt32.max, 0) < 0 { return Errno.name(of: errno) }
+            return nil
+        case "memfd_create":
+            let memfd = handoff_memfd_create("handoff-probe", 1)
+            if memfd < 0 { return Errno.name(of: errno) }
+            close(memfd)
+            return nil
+        default:
+            return "unknown syscall"
+        }
+    }
+
+    /// nil when every requirement holds; otherwise the reason to skip, naming what is missing.
+    public static func unmet(_ requirements: Requirements) -> String? {
+        if let minimum = requirements.minimumKernel {
+            let release = kernelRelease
+            if let running = KernelVersion(release: release), running < minimum {
+                return "needs kernel \(minimum) or later (running \(release))"
+            }
+        }
+        for name in requirements.syscalls {
+            if let problem = syscallProblem(name) { return "needs \(name), which fails here with \(problem)" }
+        }
+        for name in requirements.capabilities {
+            let number = handoff_capability_from_name(name)
+            if number < 0 { return "unknown capability \(name)" }
+            if handoff_has_capability(number) != 1 { return "needs \(name), which the runner does not hold" }
+        }
+        return nil
+    }
+}

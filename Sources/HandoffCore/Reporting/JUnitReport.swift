@@ -1,0 +1,73 @@
+/// junit.xml as CI systems read it: one <testsuite> per scenario folder, one <testcase> per scenario;
+/// the first finding is the failure message and the whole diff is its body; skips carry their reason.
+public enum JUnitReport {
+    public static func render(_ report: RunReport) -> String {
+        var folders: [String: [ScenarioResult]] = [:]
+        for result in report.scenarios { folders[folder(of: result.name), default: []].append(result) }
+        let summary = report.summary
+        var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        xml += "<testsuites name=\"handoff\" tests=\"\(summary.total)\" failures=\"\(summary.failed)\" "
+            + "errors=\"\(summary.errors)\" skipped=\"\(summary.skipped)\" time=\"\(seconds(report.durationSeconds))\">\n"
+        for name in folders.keys.sorted() {
+            let results = folders[name]!
+            let part = RunReport.Summary(results)
+            let time = results.reduce(0) { $0 + $1.durationSeconds }
+            xml += "  <testsuite name=\"\(escape(name))\" tests=\"\(part.total)\" failures=\"\(part.failed)\" "
+                + "errors=\"\(part.errors)\" skipped=\"\(part.skipped)\" time=\"\(seconds(time))\">\n"
+            for result in results {
+                xml += "    <testcase classname=\"\(escape(name))\" name=\"\(escape(result.name))\" "
+                    + "file=\"\(escape(result.file))\" time=\"\(seconds(result.durationSeconds))\""
+                switch result.status {
+                case .pass:
+                    xml += "/>\n"
+                    continue
+                case .skip:
+                    xml += ">\n      <skipped message=\"\(escape(result.reason ?? "skipped"))\"/>\n"
+                case .fail:
+                    let first = result.findings.first.map { "\($0.step.file):\($0.step.line): \($0.summary)" }
+                        ?? (result.reason ?? "failed")
+                    xml += ">\n      <failure type=\"\(result.findings.first?.kind.rawValue ?? "FAIL")\" "
+                        + "message=\"\(escape(first))\">\(escape(result.diff))</failure>\n"
+                case .error, .timeout:
+                    xml += ">\n      <error type=\"\(result.status.rawValue)\" message=\"\(escape(result.reason ?? "error"))\">"
+                        + "\(escape(result.diff))</error>\n"
+                }
+                if let log = result.agentLog { xml += "      <system-err>\(escape(log))</system-err>\n" }
+                xml += "    </testcase>\n"
+            }
+            xml += "  </testsuite>\n"
+        }
+        xml += "</testsuites>\n"
+        return xml
+    }
+
+    /// `scm-rights/basic` belongs to `scm-rights`; a top-level scenario to `scenarios`.
+    static func folder(of name: String) -> String {
+        guard let slash = name.lastIndex(of: "/") else { return "scenarios" }
+        return String(name[..<slash])
+    }
+
+    static func seconds(_ value: Double) -> String {
+        String(format: "%.3f", value)
+    }
+
+    static func escape(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&apos;"
+            case "\n", "\t", "\r": out.unicodeScalars.append(scalar)
+            default:
+                // XML 1.0 forbids most control characters even when escaped.
+                if scalar.value < 0x20 { out += "?" } else { out.unicodeScalars.append(scalar) }
+            }
+        }
+        return out
+    }
+}
+
+import Foundation

@@ -1,0 +1,85 @@
+import Foundation
+
+/// Everything one `handoff run` produced; serialized as report.json (schema in docs/reports.md and
+/// docs/report.schema.json).
+public struct RunReport: Codable, Sendable {
+    public static let currentSchemaVersion = 1
+
+    public struct Summary: Codable, Sendable, Equatable {
+        public var total: Int
+        public var passed: Int
+        public var failed: Int
+        public var skipped: Int
+        /// Scenarios that could not be judged: harness errors and timeouts.
+        public var errors: Int
+        public var timedOut: Int
+
+        public init(_ results: [ScenarioResult]) {
+            total = results.count
+            passed = results.filter { $0.status == .pass }.count
+            failed = results.filter { $0.status == .fail }.count
+            skipped = results.filter { $0.status == .skip }.count
+            errors = results.filter { $0.status == .error || $0.status == .timeout }.count
+            timedOut = results.filter { $0.status == .timeout }.count
+        }
+
+        /// Whether the run counts as green: nothing failed, errored or timed out.
+        public var succeeded: Bool { failed == 0 && errors == 0 }
+    }
+
+    public struct Environment: Codable, Sendable {
+        public var kernel: String
+        public var machine: String
+        public var identityOracle: String
+    }
+
+    public var schemaVersion: Int
+    public var tool: String
+    public var startedAt: String
+    public var durationSeconds: Double
+    public var environment: Environment
+    public var summary: Summary
+    public var scenarios: [ScenarioResult]
+
+    public init(startedAt: Date, durationSeconds: Double, identityMode: IdentityMode, scenarios: [ScenarioResult]) {
+        schemaVersion = Self.currentSchemaVersion
+        tool = "handoff"
+        let formatter = ISO8601DateFormatter()
+        self.startedAt = formatter.string(from: startedAt)
+        self.durationSeconds = durationSeconds
+        environment = Environment(kernel: SystemProbe.kernelRelease, machine: SystemProbe.machine,
+                                  identityOracle: identityMode.rawValue)
+        summary = Summary(scenarios)
+        self.scenarios = scenarios
+    }
+
+    public func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    /// Writes report.json and junit.xml into `directory` (created if needed).
+    public func write(to directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try json().write(to: URL(fileURLWithPath: directory + "/report.json"))
+        try Data(JUnitReport.render(self).utf8).write(to: URL(fileURLWithPath: directory + "/junit.xml"))
+    }
+}
+
+extension ScenarioResult {
+    /// The readable diff for a failure: each finding with the step that caused it.
+    public var diff: String {
+        var lines: [String] = []
+        var lastStep: SourceLocation?
+        for finding in findings {
+            if finding.step != lastStep {
+                lines.append("\(finding.step.file):\(finding.step.line): after \(finding.operation)")
+                lastStep = finding.step
+            }
+            lines.append("  " + finding.summary)
+        }
+        if let reason, status != .pass, status != .skip { lines.append(reason) }
+        return lines.joined(separator: "\n")
+    }
+}

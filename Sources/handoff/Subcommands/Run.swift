@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import HandoffCore
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run scenarios and write reports.")
+
+    @OptionGroup var selection: ScenarioSelection
+
+    @Option(help: "Seconds before a scenario's process tree is killed.")
+    var timeout: Double = 10
+
+    @Option(help: "Scenarios run in parallel.")
+    var jobs: Int = 1
+
+    @Option(help: "Directory for report.json and junit.xml.")
+    var report: String = "reports/latest"
+
+    @Option(help: "How descriptor identity is decided: auto (kcmp, else flag probe), kcmp, probe.")
+    var identity: IdentityMode = .auto
+
+    @Option(help: "The handoff-agent executable (default: beside handoff, or $HANDOFF_AGENT).")
+    var agent: String?
+
+    func validate() throws {
+        if timeout <= 0 { throw ValidationError("--timeout must be positive") }
+        if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+    }
+
+    func run() throws {
+        ActiveRuns.installInterruptHandler { signal in
+            printError("handoff: signal \(signal): killing every scenario process")
+        }
+        let scenarios = try selection.load()
+        let agentPath = agent ?? Suite.defaultAgentPath()
+        guard FileManager.default.isExecutableFile(atPath: agentPath) else {
+            printError("handoff: agent not found at \(agentPath) (build it, or pass --agent)")
+            throw ExitCode(2)
+        }
+        let options = ExecutionOptions(timeout: timeout, identity: identity, agentPath: agentPath)
+        let started = Date()
+        let results = Suite.run(scenarios, options: options, jobs: jobs) { result in
+            print(Console.line(for: result))
+            if result.status != .pass && result.status != .skip { print(Console.indented(result.diff)) }
+            fflush(nil)
+        }
+        let report = RunReport(startedAt: started, durationSeconds: Date().timeIntervalSince(started),
+                               identityMode: identity, scenarios: results)
+        do {
+            try report.write(to: report_directory)
+        } catch {
+            printError("handoff: cannot write reports to \(report_directory): \(error)")
+            throw ExitCode(2)
+        }
+        print(Console.closing(report.summary))
+        if ActiveRuns.shared.isInterrupted { throw ExitCode(130) }
+        if !report.summary.succeeded { throw ExitCode(1) }
+    }
+
+    private var report_directory: String { report }
+}
+
+extension IdentityMode: ExpressibleByArgument {}
+
+/// The console's words for results.
+enum Console {
+    static func line(for result: ScenarioResult) -> String {
+        let label = result.status.rawValue.uppercased().padding(toLength: 7, withPad: " ", startingAt: 0)
+        var line = "\(label) \(result.name) (\(milliseconds(result.durationSeconds)))"
+        if result.status == .skip, let reason = result.reason { line += ": \(reason)" }
+        return line
+    }
+
+    static func indented(_ text: String) -> String {
+        text.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n")
+    }
+
+    static func milliseconds(_ seconds: Double) -> String {
+        seconds < 10 ? String(format: "%.1f ms", seconds * 1000) : String(format: "%.1f s", seconds)
+    }
+
+    /// The closing line CI parsers read: `N passed, N failed, N skipped`, where failed counts failures,
+    /// errors and timeouts alike (each is a red result); a breakdown precedes it when there are errors.
+    static func closing(_ summary: RunReport.Summary) -> String {
+        var text = ""
+        if summary.errors > 0 {
+            text += "(\(summary.failed) failed on findings, \(summary.errors - summary.timedOut) errors, "
+                + "\(summary.timedOut) timed out)\n"
+        }
+        return text + "\(summary.passed) passed, \(summary.failed + summary.errors) failed, \(summary.skipped) skipped"
+    }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
