@@ -1,0 +1,143 @@
+// Internal state of the reference model: processes, open file descriptions and the objects they refer to.
+// Everything here is a plain value type so that ReferenceModel can be copied, compared and snapshotted.
+
+/// One entry of a process's descriptor table.
+struct TableEntry: Equatable, Sendable {
+    var description: DescriptionID
+    var closeOnExec: Bool
+}
+
+struct ModelProcess: Equatable, Sendable {
+    var name: String
+    var parent: String?
+    var state: ModelProcessState
+    var table: [Int32: TableEntry]
+    var nofileLimit: Int32
+}
+
+/// What an open file description refers to, with the identity of the underlying object.
+enum DescriptionTarget: Equatable, Sendable {
+    case file(path: String)
+    case memfd(object: Int, name: String)
+    case pipeRead(pipe: Int)
+    case pipeWrite(pipe: Int)
+    case socket(endpoint: Int)
+    case pidfd(process: String)
+    case inherited(String)
+}
+
+struct OpenDescription: Equatable, Sendable {
+    var id: DescriptionID
+    var target: DescriptionTarget
+    var accessMode: AccessMode
+    var statusFlags: Set<StatusFlag>
+    /// Tracked for files and memfds only.
+    var offset: Int64?
+    /// Table entries (in every process) plus SCM_RIGHTS references in flight.
+    var references: Int
+    /// True once the last reference went away (the kernel's final fput).
+    var released: Bool = false
+
+    var readable: Bool { accessMode != .writeOnly }
+    var writable: Bool { accessMode != .readOnly }
+    var nonBlocking: Bool { statusFlags.contains(.nonblock) }
+    var append: Bool { statusFlags.contains(.append) }
+}
+
+/// One page-sized slot of a pipe's ring (struct pipe_buffer): the kernel counts capacity in slots, not bytes.
+struct PipeSlot: Equatable, Sendable {
+    /// Where the unread data starts inside the page (advances as it is read).
+    var pageOffset: Int
+    var bytes: [UInt8]
+    var end: Int { pageOffset + bytes.count }
+}
+
+struct PipeObject: Equatable, Sendable {
+    static let pageSize = 4096
+    /// Default pipe size: 16 pages = 65536 bytes.
+    static let slotLimit = 16
+
+    var slots: [PipeSlot] = []
+    /// Open descriptions of each end (the kernel's pipe->readers / pipe->writers).
+    var readers = 0
+    var writers = 0
+
+    var available: Int { slots.reduce(0) { $0 + $1.bytes.count } }
+
+    /// Removes and returns up to `count` bytes from the head of the pipe.
+    mutating func take(_ count: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        while out.count < count, !slots.isEmpty {
+            let want = count - out.count
+            if slots[0].bytes.count <= want {
+                out += slots[0].bytes
+                slots.removeFirst()
+            } else {
+                out += slots[0].bytes[0..<want]
+                slots[0].bytes.removeFirst(want)
+                slots[0].pageOffset += want
+            }
+        }
+        return out
+    }
+
+    enum WriteResult: Equatable { case wrote(Int), wouldBlock }
+
+    /// Mirrors fs/pipe.c pipe_write: the first (len % PAGE_SIZE) bytes may merge into the last page if they
+    /// fit behind its data; the rest fills new pages while fewer than 16 slots are in use. When the ring is
+    /// full a non-blocking write returns what it wrote so far (EAGAIN if nothing), a blocking one waits.
+    /// Callers handle the zero-length write and the no-readers case.
+    mutating func write(_ data: [UInt8], nonBlocking: Bool) -> WriteResult {
+        var working = self
+        var rest = data[...]
+        var written = 0
+        let chars = data.count & (PipeObject.pageSize - 1)
+        if chars > 0, let last = working.slots.last, last.end + chars <= PipeObject.pageSize {
+            working.slots[working.slots.count - 1].bytes += rest.prefix(chars)
+            rest = rest.dropFirst(chars)
+            written += chars
+            if rest.isEmpty {
+                self = working
+                return .wrote(written)
+            }
+        }
+        while true {
+            if working.slots.count < PipeObject.slotLimit {
+                let chunk = rest.prefix(PipeObject.pageSize)
+                working.slots.append(PipeSlot(pageOffset: 0, bytes: Array(chunk)))
+                rest = rest.dropFirst(chunk.count)
+                written += chunk.count
+                if rest.isEmpty {
+                    self = working
+                    return .wrote(written)
+                }
+                continue
+            }
+            if nonBlocking {
+                self = working
+                return .wrote(written)  // 0 means EAGAIN
+            }
+            return .wouldBlock
+        }
+    }
+}
+
+struct SocketMessage: Equatable, Sendable {
+    var data: [UInt8]
+    /// In-flight references (one per fd the sender listed, duplicates included).
+    var descriptions: [DescriptionID]
+    var sender: String
+}
+
+struct SocketEndpoint: Equatable, Sendable {
+    var type: SocketType
+    var peer: Int
+    var queue: [SocketMessage] = []
+    /// The endpoint's description was released (the socket is closed).
+    var closed = false
+    /// A pending socket error (sk_err), reported once: ECONNRESET when a stream/seqpacket peer closed with
+    /// unread data in its receive queue.
+    var pendingError: Int32? = nil
+    /// dgram: the peer pointer was cleared after a send found the peer dead (later sends: ENOTCONN).
+    var disconnected = false
+}
