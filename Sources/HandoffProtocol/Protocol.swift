@@ -23,6 +23,8 @@ public enum AgentVerb: String, CaseIterable, Sendable {
     case pidfdGetfd = "pidfd_getfd"
     /// Resolve argument `index` of the agent's current argv as a descriptor number (no syscall).
     case argument
+    /// Agent to runner only: carries a new child's control channel (SCM_RIGHTS), before the fork answer.
+    case channel
 }
 
 /// The first message on a fresh control channel: `hello pid= ppid= ctl= nofile= argv=`.

@@ -224,6 +224,8 @@ struct Agent {
             let result = timed { handoff_pidfd_getfd(pidfd, target, UInt32(bitPattern: flags)) }
             close(pidfd)
             answer(result, producesDescriptor: true)
+        case .channel:
+            bad("channel is sent by agents, not to them")
         case .argument:
             guard let index = request.int("index") else { return bad("argument needs index") }
             if index < 1 || index >= arguments.count { return bad("no argv[\(index)]") }
@@ -257,14 +259,13 @@ struct Agent {
             return  // back to serve(), now as the child
         }
         close(childEnd)
-        var reply = outcome(Timed(value: Int(result.value), errno: result.errno, nanoseconds: result.nanoseconds))
         if result.value > 0 {
-            self.reply(reply, passing: parentEnd)
-        } else {
-            reply.set("fds", ints: [])
-            self.reply(reply)
+            // The runner's end travels in a message of its own and is closed here before the answer, so
+            // that when the runner sees the answer this table holds nothing but the scenario's descriptors.
+            reply(WireMessage(AgentVerb.channel.rawValue), passing: parentEnd)
         }
         close(parentEnd)
+        reply(outcome(Timed(value: Int(result.value), errno: result.errno, nanoseconds: result.nanoseconds)))
     }
 
     func exec(_ newArguments: [String]) {

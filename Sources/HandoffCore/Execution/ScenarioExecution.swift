@@ -10,10 +10,36 @@ public struct ExecutionOptions: Sendable {
     /// The handoff-agent executable.
     public var agentPath: String
 
-    public init(timeout: Double = 10, identity: IdentityMode = .auto, agentPath: String) {
+    /// Faults injected behind the model's back, to prove the oracles catch them (tests and demos only).
+    public var injections: [Injection]
+
+    public init(timeout: Double = 10, identity: IdentityMode = .auto, agentPath: String, injections: [Injection] = []) {
         self.timeout = timeout
         self.identity = identity
         self.agentPath = agentPath
+        self.injections = injections
+    }
+}
+
+/// A fault: after step `afterStep` (1-based, counting every step of the timeline), `process` is made to do
+/// something the reference model does not know about - exactly what a buggy kernel, launcher or runtime
+/// would do. The observation after that step must then report the difference.
+public struct Injection: Sendable {
+    public enum Fault: Sendable {
+        /// The agent performs this operation; the model is not told.
+        case operation(Operation)
+        /// The process is killed with this signal.
+        case signal(Int32)
+    }
+
+    public var afterStep: Int
+    public var process: String
+    public var fault: Fault
+
+    public init(afterStep: Int, process: String, fault: Fault) {
+        self.afterStep = afterStep
+        self.process = process
+        self.fault = fault
     }
 }
 
@@ -43,6 +69,7 @@ final class ScenarioExecution {
     private var groups: [DescriptorKey: Int] = [:]
     private var findings: [Finding] = []
     private var records: [StepRecord] = []
+    private var currentStep = 0
 
     init(scenario: Scenario, options: ExecutionOptions) {
         self.scenario = scenario
@@ -105,7 +132,8 @@ final class ScenarioExecution {
         let startFindings = try observeAndCompare(after: start, operation: "start")
         findings += startFindings
         if !startFindings.isEmpty { return }
-        for step in scenario.steps {
+        for (index, step) in scenario.steps.enumerated() {
+            currentStep = index + 1
             let stepFindings: [Finding]
             if case .check(let check) = step.action {
                 let began = monotonicNow()
@@ -150,6 +178,7 @@ final class ScenarioExecution {
             statesBefore[name] == .running && model.state(of: name) != .running
         }
         try harness { () throws(HarnessError) in try tree.awaitExit(ended, until: deadline, timeout: timeout) }
+        try inject()
 
         let observeBegan = monotonicNow()
         stepFindings += try observeAndCompare(after: step.location, operation: operationName)
@@ -180,7 +209,16 @@ final class ScenarioExecution {
                 }
                 return (Outcome(answer: answer), answer.uint64("ns"))
             case .fork(let child):
-                let (answer, channel) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
+                let (first, channel) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
+                var answer = first
+                if first.verb == AgentVerb.channel.rawValue {
+                    do throws(HarnessError) {
+                        answer = try agent.connection.receive(until: deadline, timeoutSeconds: timeout).0
+                    } catch {
+                        if let channel { close(channel) }
+                        throw error
+                    }
+                }
                 var outcome = Outcome(answer: answer)
                 if outcome.errno == 0 {
                     guard let channel else {
@@ -201,6 +239,24 @@ final class ScenarioExecution {
                     outcome.status = nil
                 }
                 return (outcome, answer.uint64("ns"))
+            }
+        }
+    }
+
+    /// Carries out the faults planned for the current step.
+    private func inject() throws(Stop) {
+        for injection in options.injections where injection.afterStep == currentStep {
+            guard let agent = tree[injection.process] else { continue }
+            switch injection.fault {
+            case .signal(let signal):
+                _ = handoff_pidfd_send_signal(agent.pidfd, signal)
+                _ = waitReadable(agent.pidfd, until: deadline)
+            case .operation(let operation):
+                let request = operation.request(pid: { self.tree[$0]?.pid ?? 0 },
+                                                channel: { self.tree[$0]?.controlNumber ?? -1 })
+                _ = try harness { () throws(HarnessError) in
+                    try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
+                }
             }
         }
     }

@@ -1,0 +1,193 @@
+import Foundation
+import Glibc
+import Testing
+@testable import HandoffCore
+
+/// Real scenarios on the real kernel. Serialized: they spawn process trees and inspect descriptor tables.
+@Suite(.serialized) struct IntegrationTests {
+    @Test func everyCatalogScenarioPassesOrSkipsWithAReason() throws {
+        let load = Suite.load([packageRoot + "/scenarios"])
+        #expect(load.errors.isEmpty, "\(load.errors)")
+        #expect(load.scenarios.count >= 12)
+        let options = ExecutionOptions(agentPath: agentPath)
+        for result in Suite.run(load.scenarios, options: options, jobs: 2) {
+            #expect(result.status == .pass || (result.status == .skip && result.reason != nil),
+                     "\(result.name): \(result.status) \(result.diff)")
+        }
+    }
+
+    @Test func aWrongExpectationFailsWithTheStepAndBothValues() throws {
+        let result = run(try scenario("""
+            summary: wrong offset
+            steps:
+              - main.open: {path: data, flags: [rdwr, creat], as: file}
+              - main.write: {fd: file, data: "hello"}
+              - check: {offset: {main.file: 4}}
+            """))
+        #expect(result.status == .fail)
+        #expect(result.findings.count == 1)
+        let finding = try #require(result.findings.first)
+        #expect(finding.kind == .check)
+        #expect(finding.step.line == 5)
+        #expect(finding.process == "main")
+        #expect(finding.descriptor == "file (3)")
+        #expect(finding.expected == "offset 4")
+        #expect(finding.observed == "offset 5")
+    }
+
+    @Test func aWrongStatedErrorFails() throws {
+        let result = run(try scenario("""
+            summary: close succeeds, but the scenario claims EBADF
+            steps:
+              - main.pipe: {as: [r, w]}
+              - main.close: {fd: r, error: EBADF}
+            """))
+        #expect(result.status == .fail)
+        #expect(result.findings.map(\.kind) == [.check])
+        #expect(result.findings.first?.expected == "-1 EBADF")
+        #expect(result.findings.first?.observed == "0")
+    }
+
+    static let base = """
+        summary: a base for injected faults
+        steps:
+          - main.open: {path: data, flags: [rdwr, creat], as: file}
+          - main.pipe: {as: [r, w]}
+          - main.fork: {as: child}
+          - main.write: {fd: w, data: "ab"}
+          - child.close: {fd: r}
+        """
+
+    /// Each oracle fires when the kernel does something the model does not predict.
+    @Test(arguments: [
+        (Injection.Fault.operation(.open(path: "data", flags: [.rdonly], mode: 0)), FindingKind.leak, "main", "6"),
+        (.operation(.close(fd: 5)), .missing, "main", "w (5)"),
+        (.operation(.fcntl(fd: 3, command: .setfd(closeOnExec: true))), .cloexec, "main", "file (3)"),
+        (.operation(.fcntl(fd: 5, command: .setfl([.nonblock]))), .flags, "main", "w (5)"),
+        (.operation(.lseek(fd: 3, offset: 7, whence: .set)), .offset, "main", "file (3)"),
+        (.operation(.dup2(fd: 4, target: 3)), .identity, "main", "file (3)"),
+    ])
+    func injectedFaultsAreFound(fault: Injection.Fault, kind: FindingKind, process: String, descriptor: String) throws {
+        let result = run(try scenario(Self.base), injections: [Injection(afterStep: 4, process: process, fault: fault)])
+        #expect(result.status == .fail)
+        let finding = try #require(result.findings.first { $0.kind == kind }, "\(result.diff)")
+        #expect(finding.step.line == 6, "attributed to the step after which it happened")
+        #expect(finding.operation == "main.write")
+        #expect(finding.descriptor == descriptor)
+        #expect(result.steps.count == 4, "the run stops at the first divergence")
+    }
+
+    @Test func anIdentityDifferenceAcrossProcessesIsFound() throws {
+        // The child's copy of `file` is replaced by a new description of the same file: same target and
+        // inode, different open file description - only kcmp or the flag probe can tell.
+        for mode in [IdentityMode.kcmp, .probe] {
+            let result = run(try scenario(Self.base), identity: mode, injections: [
+                Injection(afterStep: 4, process: "child", fault: .operation(.open(path: "data", flags: [.rdwr], mode: 0))),
+                Injection(afterStep: 4, process: "child", fault: .operation(.dup2(fd: 6, target: 3))),
+                Injection(afterStep: 4, process: "child", fault: .operation(.close(fd: 6))),
+            ])
+            let identity = result.findings.filter { $0.kind == .identity }
+            #expect(identity.count == 1, "\(mode): \(result.diff)")
+            #expect(identity.first?.process == "main")
+            #expect(identity.first?.expected == "the same open file description as child: file (3)")
+            #expect(result.identityOracle == (mode == .kcmp ? "kcmp" : "flag-probe"))
+        }
+    }
+
+    @Test func anOutcomeTheModelDidNotPredictIsFound() throws {
+        // Data written behind the model's back changes what the next read returns.
+        let result = run(try scenario("""
+            summary: outcome
+            steps:
+              - main.pipe: {flags: [nonblock], as: [r, w]}
+              - main.write: {fd: w, data: "ab"}
+              - main.read: {fd: r, count: 8}
+            """), injections: [Injection(afterStep: 2, process: "main", fault: .operation(.write(fd: 4, data: Array("cd".utf8))))])
+        #expect(result.status == .fail)
+        #expect(result.findings.map(\.kind) == [.outcome])
+        #expect(result.findings.first?.expected == "2 data \"ab\"")
+        #expect(result.findings.first?.observed == "4 data \"abcd\"")
+        #expect(result.findings.first?.step.line == 5)
+    }
+
+    @Test func aStepThatHangsTimesOutAndTheTreeIsKilled() throws {
+        // The kernel's pipe is drained behind the model's back, so the read the model expects to return
+        // blocks for real.
+        let before = openDescriptors()
+        let result = run(try scenario("""
+            summary: hang
+            steps:
+              - main.pipe: {as: [r, w]}
+              - main.fork: {as: child}
+              - main.write: {fd: w, data: "ab"}
+              - main.read: {fd: r, count: 2}
+            """), timeout: 1, injections: [Injection(afterStep: 3, process: "child", fault: .operation(.read(fd: 3, count: 2)))])
+        #expect(result.status == .timeout)
+        #expect(result.reason?.contains("timed out after 1 s") == true, "\(result.reason ?? "")")
+        #expect(result.durationSeconds < 3)
+        #expect(agentProcesses().isEmpty)
+        #expect(childProcesses().isEmpty)
+        #expect(openDescriptors() == before)
+    }
+
+    @Test func anAgentKilledByASignalIsReportedAsSuch() throws {
+        let result = run(try scenario(Self.base), injections: [Injection(afterStep: 3, process: "child", fault: .signal(SIGKILL))])
+        #expect(result.status == .error)
+        #expect(result.reason?.contains("'child'") == true)
+        #expect(result.reason?.contains("killed by signal 9") == true, "\(result.reason ?? "")")
+        #expect(agentProcesses().isEmpty)
+    }
+
+    @Test func aRunLeavesNoProcessAndNoDescriptorBehind() throws {
+        let before = openDescriptors()
+        let load = Suite.load([packageRoot + "/scenarios"])
+        _ = Suite.run(load.scenarios, options: ExecutionOptions(agentPath: agentPath), jobs: 2)
+        #expect(agentProcesses().isEmpty)
+        #expect(childProcesses().isEmpty)
+        #expect(openDescriptors() == before)
+    }
+
+    @Test func strayDescriptorsOfTheRunnerNeverReachAScenario() throws {
+        // A descriptor this process leaks on purpose (no close-on-exec), at a low and a high number.
+        let stray = open("/dev/null", O_RDONLY)
+        let high = dup2(stray, 700)
+        defer { close(stray); close(high) }
+        let result = run(try scenario("""
+            summary: clean table
+            steps:
+              - check: {open: {main: [0, 1, 2]}}
+            """))
+        #expect(result.status == .pass, "\(result.diff)")
+    }
+
+    @Test func theFlagProbeDecidesIdentityWhenAskedTo() throws {
+        let load = Suite.load([packageRoot + "/scenarios/scm-rights", packageRoot + "/scenarios/fork"])
+        for result in Suite.run(load.scenarios, options: ExecutionOptions(identity: .probe, agentPath: agentPath)) {
+            #expect(result.status == .pass, "\(result.name): \(result.diff)")
+            #expect(result.identityOracle == "flag-probe")
+        }
+    }
+
+    @Test func aStepTheModelSaysBlocksIsAScenarioError() throws {
+        let result = run(try scenario("""
+            summary: blocks
+            steps:
+              - main.pipe: {as: [r, w]}
+              - main.read: {fd: r, count: 1}
+            """))
+        #expect(result.status == .error)
+        #expect(result.reason?.contains("would block forever") == true)
+        #expect(result.reason?.hasPrefix("inline.yaml:4:5") == true, "\(result.reason ?? "")")
+    }
+
+    @Test func unmetRequirementsSkipWithTheReason() throws {
+        let result = run(try scenario("""
+            summary: future
+            requires: {kernel: "99.0"}
+            steps:
+              - main.pipe: {as: [r, w]}
+            """))
+        #expect(result.status == .skip)
+        #expect(result.reason?.contains("needs kernel 99.0.0 or later") == true)
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import Testing
+@testable import HandoffCore
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+@Suite struct ReportTests {
+    static let location = SourceLocation(file: "scenarios/dup/x.yaml", line: 12, column: 5)
+
+    static let results: [ScenarioResult] = [
+        ScenarioResult(name: "dup/ok", file: "scenarios/dup/ok.yaml", summary: "ok", tags: ["dup"], status: .pass,
+                       durationSeconds: 0.012),
+        ScenarioResult(name: "dup/x", file: "scenarios/dup/x.yaml", summary: "x & <y>", tags: [], status: .fail,
+                       findings: [
+                           Finding(kind: .leak, step: location, operation: "main.dup2", process: "main",
+                                   descriptor: "w (4)", expected: "closed", observed: "open (pipe:[12])"),
+                           Finding(kind: .cloexec, step: location, operation: "main.dup2", process: "main",
+                                   descriptor: "f (3)", expected: "close-on-exec", observed: "not close-on-exec"),
+                       ], durationSeconds: 0.02),
+        ScenarioResult(name: "pidfd/y", file: "scenarios/pidfd/y.yaml", summary: "y", tags: [], status: .skip,
+                       reason: "needs pidfd_getfd, which fails here with ENOSYS"),
+        ScenarioResult(name: "top", file: "scenarios/top.yaml", summary: "t", tags: [], status: .timeout,
+                       reason: "timed out after 10 s waiting for 'main'"),
+    ]
+
+    let report = RunReport(startedAt: Date(timeIntervalSince1970: 0), durationSeconds: 1.5, identityMode: .auto,
+                           scenarios: ReportTests.results)
+
+    @Test func summaryCountsEveryStatus() {
+        #expect(report.summary == RunReport.Summary(Self.results))
+        #expect(report.summary.total == 4)
+        #expect(report.summary.passed == 1)
+        #expect(report.summary.failed == 1)
+        #expect(report.summary.skipped == 1)
+        #expect(report.summary.errors == 1)
+        #expect(report.summary.timedOut == 1)
+        #expect(!report.summary.succeeded)
+    }
+
+    @Test func jsonRoundTripsWithItsSchemaVersion() throws {
+        let data = try report.json()
+        let decoded = try JSONDecoder().decode(RunReport.self, from: data)
+        #expect(decoded.schemaVersion == 1)
+        #expect(decoded.scenarios.count == 4)
+        #expect(decoded.scenarios[1].findings.first?.kind == .leak)
+        #expect(decoded.scenarios[1].findings.first?.step.line == 12)
+        let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        let summary = object?["summary"] as? [String: Any]
+        #expect(summary?["passed"] as? Int == 1)
+        #expect(summary?["errors"] as? Int == 1)
+        let first = (object?["scenarios"] as? [[String: Any]])?[1]["findings"] as? [[String: Any]]
+        #expect(first?.first?["kind"] as? String == "LEAK")
+    }
+
+    @Test func junitParsesWithARealXMLParserAndCarriesEveryCase() throws {
+        let xml = JUnitReport.render(report)
+        let collector = JUnitCollector()
+        let parser = XMLParser(data: Data(xml.utf8))
+        parser.delegate = collector
+        #expect(parser.parse(), "\(parser.parserError.map { "\($0)" } ?? "")")
+        #expect(collector.suites == ["dup", "pidfd", "scenarios"])
+        #expect(collector.cases == ["dup/ok", "dup/x", "pidfd/y", "top"])
+        #expect(collector.failures.count == 1)
+        #expect(collector.failures.first?.hasPrefix("scenarios/dup/x.yaml:12: LEAK main: w (4): expected closed") == true)
+        #expect(collector.failureBodies.first?.contains("CLOEXEC main: f (3)") == true)
+        #expect(collector.skips == ["needs pidfd_getfd, which fails here with ENOSYS"])
+        #expect(collector.errors == ["timed out after 10 s waiting for 'main'"])
+        #expect(collector.rootAttributes["tests"] == "4")
+        #expect(collector.rootAttributes["failures"] == "1")
+        #expect(collector.rootAttributes["skipped"] == "1")
+    }
+
+    @Test func theDiffNamesTheStepOnceAndEveryFinding() {
+        let diff = Self.results[1].diff
+        #expect(diff == """
+            scenarios/dup/x.yaml:12: after main.dup2
+              LEAK main: w (4): expected closed, observed open (pipe:[12])
+              CLOEXEC main: f (3): expected close-on-exec, observed not close-on-exec
+            """)
+    }
+}
+
+final class JUnitCollector: NSObject, XMLParserDelegate {
+    var suites: [String] = []
+    var cases: [String] = []
+    var failures: [String] = []
+    var failureBodies: [String] = []
+    var skips: [String] = []
+    var errors: [String] = []
+    var rootAttributes: [String: String] = [:]
+    private var text = ""
+    private var inFailure = false
+
+    func parser(_ parser: XMLParser, didStartElement element: String, namespaceURI: String?, qualifiedName: String?,
+                attributes: [String: String] = [:]) {
+        switch element {
+        case "testsuites": rootAttributes = attributes
+        case "testsuite": suites.append(attributes["name"] ?? "")
+        case "testcase": cases.append(attributes["name"] ?? "")
+        case "failure":
+            failures.append(attributes["message"] ?? "")
+            inFailure = true
+            text = ""
+        case "skipped": skips.append(attributes["message"] ?? "")
+        case "error": errors.append(attributes["message"] ?? "")
+        default: break
+        }
+    }
+
+    func parser(_ parser: XMLParser, foundCharacters string: String) {
+        if inFailure { text += string }
+    }
+
+    func parser(_ parser: XMLParser, didEndElement element: String, namespaceURI: String?, qualifiedName: String?) {
+        if element == "failure" {
+            failureBodies.append(text)
+            inFailure = false
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+import Glibc
+@testable import HandoffCore
+
+/// The package root, found from this file's path.
+let packageRoot: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    for _ in 0..<3 { url.deleteLastPathComponent() }
+    return url.path
+}()
+
+let agentPath = Suite.defaultAgentPath()
+
+func scenario(_ yaml: String, name: String = "inline") throws -> Scenario {
+    try ScenarioParser.parse(yaml: yaml, file: "\(name).yaml", name: name)
+}
+
+func run(_ scenario: Scenario, identity: IdentityMode = .auto, timeout: Double = 10,
+         injections: [Injection] = []) -> ScenarioResult {
+    let options = ExecutionOptions(timeout: timeout, identity: identity, agentPath: agentPath, injections: injections)
+    return Suite.run([scenario], options: options)[0]
+}
+
+/// The numbers open in this process right now.
+func openDescriptors() -> Set<Int32> {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    return Set(names.compactMap { Int32($0) })
+}
+
+/// Live processes running the agent binary (any parent).
+func agentProcesses() -> [pid_t] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { entry -> pid_t? in
+        guard let pid = pid_t(entry), let comm = try? String(contentsOfFile: "/proc/\(entry)/comm", encoding: .utf8)
+        else { return nil }
+        let stat = (try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8)) ?? ""
+        let state = stat.split(separator: ")").last?.split(separator: " ").first ?? ""
+        return comm.hasPrefix("handoff-agent") && state != "Z" ? pid : nil
+    }
+}
+
+/// Children of this process, zombies included: a run must reap everything it started.
+func childProcesses() -> [pid_t] {
+    let me = getpid()
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { entry -> pid_t? in
+        guard let pid = pid_t(entry),
+            let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+            let closing = stat.lastIndex(of: ")")
+        else { return nil }
+        let fields = stat[stat.index(after: closing)...].split(separator: " ")
+        guard fields.count > 1, let parent = pid_t(fields[1]) else { return nil }
+        return parent == me ? pid : nil
+    }
+}
