@@ -659,6 +659,28 @@ private func expectError(_ error: ScenarioError?, _ line: Int, _ column: Int, _ 
         expectError(stepFailure("  - check: {open: {peer: [0]}}\n"), 3, 20, "unknown process 'peer'")
     }
 
+    @Test func checkErrorsFollowDocumentOrder() {
+        // `open` comes first in the file, so its unknown process is reported before the unknown name in `same`.
+        expectError(stepFailure("  - check: {open: {ghost: []}, same: [main.x, main.y]}\n"), 3, 20, "unknown process 'ghost'")
+        expectError(stepFailure("  - check: {same: [main.x, main.y], open: {ghost: []}}\n"), 3, 20, "unknown descriptor 'x'")
+    }
+
+    @Test func everyExampleInTheDocumentationParses() throws {
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs/scenarios.md")
+        let text = try String(contentsOf: docs, encoding: .utf8)
+        let blocks = text.components(separatedBy: "```yaml\n").dropFirst().map { $0.components(separatedBy: "```")[0] }
+        let scenarios = blocks.filter { $0.hasPrefix("summary:") }
+        #expect(scenarios.count >= 4)
+        for block in scenarios {
+            do {
+                _ = try ScenarioParser.parse(yaml: block, file: "docs/scenarios.md", name: "example")
+            } catch {
+                Issue.record("\(error)\n\(block)")
+            }
+        }
+    }
+
     // MARK: Files
 
     @Test func loadNamesScenariosRelativeToTheRoot() throws {
