@@ -147,6 +147,12 @@ private func expectError(_ error: ScenarioError?, _ line: Int, _ column: Int, _ 
         expectError(failure("summary: s\nsummary: t\nsteps: [main.exit: {}]\n"), 1, 1, "duplicate key 'summary'")
     }
 
+    @Test func malformedYAMLNamesTheParserPosition() {
+        expectError(failure("summary: s\nsteps:\n\t- x\n"), 3, 1, "malformed YAML", "cannot start any token")
+        expectError(failure("summary: s\nsteps:\n  - main.open: {path: x, as: f\n  - main.exit:\n"), 4, 14,
+                    "malformed YAML", "flow mapping at line 3, column 16")
+    }
+
     @Test func errorDescriptionNamesFileLineAndColumn() {
         let error = stepFailure("  - main.dup: {fdd: 3}\n")
         #expect(error?.description == "t.yaml:3:16: error: unknown key 'fdd' in dup (expected one of: fd, as, error, result)")

@@ -599,9 +599,6 @@ struct ScenarioDecoder {
     // MARK: Operations
 
     func action(_ operation: String, _ a: StepArguments, sites: inout StepSites) throws(ScenarioError) -> Action {
-        func note(_ key: String) {
-            if let node = a[key] { sites.fields[key] = context.location(node) }
-        }
         func ref(_ key: String, allowArgument: Bool = true) throws(ScenarioError) -> DescriptorRef {
             let node = try a.required(key)
             sites.fields[key] = context.location(node)
@@ -782,7 +779,6 @@ struct ScenarioDecoder {
             let raw = try integer("flags", default: 0, in: 0...Int(UInt32.max))
             return .pidfdGetfd(target: target, fd: fd, flags: UInt32(raw), as: try name("as"))
         default:
-            note(operation)
             throw context.error(a.keyNode, "unknown operation '\(operation)'")
         }
     }
