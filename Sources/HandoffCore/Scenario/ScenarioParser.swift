@@ -96,13 +96,17 @@ struct StepSites {
     var key: SourceLocation
     /// Argument values by key path: `fd`, `target`, `fds[1]`, `args[0]`, `as`, `child`, `process`.
     var fields: [String: SourceLocation] = [:]
-    /// check: every qualified descriptor in document order.
-    var qualified: [(descriptor: QualifiedDescriptor, location: SourceLocation)] = []
-    /// check `open`: each process key and its listed descriptors.
-    var openLists: [(process: String, location: SourceLocation,
-                     descriptors: [(descriptor: DescriptorRef, location: SourceLocation)])] = []
+    /// check: every process and descriptor it names, in document order.
+    var checked: [CheckedItem] = []
 
     subscript(field: String) -> SourceLocation { fields[field] ?? key }
+}
+
+/// Something a check step names: a qualified descriptor, or a process (a key of `open`) whose listed
+/// descriptors follow as `.descriptor` items.
+enum CheckedItem {
+    case descriptor(QualifiedDescriptor, SourceLocation)
+    case process(String, SourceLocation)
 }
 
 // MARK: - YAML node helpers
@@ -595,9 +599,6 @@ struct ScenarioDecoder {
     // MARK: Operations
 
     func action(_ operation: String, _ a: StepArguments, sites: inout StepSites) throws(ScenarioError) -> Action {
-        func note(_ key: String) {
-            if let node = a[key] { sites.fields[key] = context.location(node) }
-        }
         func ref(_ key: String, allowArgument: Bool = true) throws(ScenarioError) -> DescriptorRef {
             let node = try a.required(key)
             sites.fields[key] = context.location(node)
@@ -778,7 +779,6 @@ struct ScenarioDecoder {
             let raw = try integer("flags", default: 0, in: 0...Int(UInt32.max))
             return .pidfdGetfd(target: target, fd: fd, flags: UInt32(raw), as: try name("as"))
         default:
-            note(operation)
             throw context.error(a.keyNode, "unknown operation '\(operation)'")
         }
     }
@@ -936,7 +936,7 @@ struct ScenarioDecoder {
             var result: [QualifiedDescriptor] = []
             for item in items {
                 let descriptor = try qualified(item, a.what(key))
-                sites.qualified.append((descriptor, context.location(item)))
+                sites.checked.append(.descriptor(descriptor, context.location(item)))
                 result.append(descriptor)
             }
             return result
@@ -946,7 +946,7 @@ struct ScenarioDecoder {
             var result: [(QualifiedDescriptor, Node)] = []
             for pair in try context.mapping(node, a.what(key)) {
                 let descriptor = try qualified(pair.key, a.what(key))
-                sites.qualified.append((descriptor, context.location(pair.key)))
+                sites.checked.append(.descriptor(descriptor, context.location(pair.key)))
                 result.append((descriptor, pair.value))
             }
             return result
@@ -976,15 +976,15 @@ struct ScenarioDecoder {
             default: // open
                 for pair in try context.mapping(entry.value, a.what("open")) {
                     let process = try context.identifier(pair.key, "a process in 'open'")
+                    sites.checked.append(.process(process, context.location(pair.key)))
                     var refs: [DescriptorRef] = []
-                    var located: [(descriptor: DescriptorRef, location: SourceLocation)] = []
                     for item in try context.sequence(pair.value, "the open descriptors of '\(process)'") {
                         let descriptor = try context.descriptor(item, "an element of the open descriptors of '\(process)'")
                         refs.append(descriptor)
-                        located.append((descriptor, context.location(item)))
+                        sites.checked.append(.descriptor(QualifiedDescriptor(process: process, descriptor: descriptor),
+                                                         context.location(item)))
                     }
                     check.open[process] = refs
-                    sites.openLists.append((process, context.location(pair.key), located))
                 }
             }
         }

@@ -208,16 +208,15 @@ struct ScenarioValidator {
     }
 
     private func validate(_ check: Check, _ site: StepSites) throws(ScenarioError) {
-        for (descriptor, location) in site.qualified {
-            _ = try existing(descriptor.process, at: location, context: " in '\(descriptor)'")
-            _ = try running(descriptor.process, at: location, doing: "be checked")
-            try resolve(descriptor.descriptor, in: descriptor.process, at: location)
-        }
-        for list in site.openLists {
-            _ = try existing(list.process, at: list.location)
-            _ = try running(list.process, at: list.location, doing: "be checked")
-            for (descriptor, location) in list.descriptors {
-                try resolve(descriptor, in: list.process, at: location)
+        for item in site.checked {
+            switch item {
+            case .process(let process, let location):
+                _ = try existing(process, at: location)
+                _ = try running(process, at: location, doing: "be checked")
+            case .descriptor(let descriptor, let location):
+                _ = try existing(descriptor.process, at: location, context: " in '\(descriptor)'")
+                _ = try running(descriptor.process, at: location, doing: "be checked")
+                try resolve(descriptor.descriptor, in: descriptor.process, at: location)
             }
         }
     }

@@ -1,0 +1,753 @@
+import Foundation
+import Testing
+
+@testable import HandoffCore
+
+/// A scenario whose steps start on line 3, each step line written as `  - ...` (keys at column 5).
+private func document(_ steps: String) -> String {
+    "summary: s\nsteps:\n" + steps
+}
+
+private func parse(_ yaml: String) throws(ScenarioError) -> Scenario {
+    try ScenarioParser.parse(yaml: yaml, file: "t.yaml", name: "t")
+}
+
+/// The steps of a scenario made of these step lines.
+private func steps(_ lines: String) throws(ScenarioError) -> [Step] {
+    try parse(document(lines)).steps
+}
+
+/// The action of the last step.
+private func lastAction(_ lines: String) throws(ScenarioError) -> Action {
+    try steps(lines).last!.action
+}
+
+/// The error a scenario fails with; nil if it parses.
+private func failure(_ yaml: String) -> ScenarioError? {
+    do {
+        _ = try parse(yaml)
+        return nil
+    } catch {
+        return error
+    }
+}
+
+private func stepFailure(_ lines: String) -> ScenarioError? {
+    failure(document(lines))
+}
+
+/// Asserts the error's line, column and that its message contains every fragment.
+private func expectError(_ error: ScenarioError?, _ line: Int, _ column: Int, _ fragments: String...,
+                         sourceLocation: Testing.SourceLocation = #_sourceLocation) {
+    guard let error else {
+        Issue.record("expected an error at \(line):\(column)", sourceLocation: sourceLocation)
+        return
+    }
+    #expect(error.location.file == "t.yaml", sourceLocation: sourceLocation)
+    #expect(error.location.line == line && error.location.column == column,
+            "at \(error.location.line):\(error.location.column): \(error.message)", sourceLocation: sourceLocation)
+    for fragment in fragments {
+        #expect(error.message.contains(fragment), "\(error.message)", sourceLocation: sourceLocation)
+    }
+}
+
+@Suite struct ScenarioParserTests {
+    // MARK: Document
+
+    @Test func parsesTheExampleScenario() throws {
+        let yaml = """
+            summary: A file passed with SCM_RIGHTS shares its open file description and offset with the sender.
+            tags: [scm-rights, offset]
+            requires:
+              kernel: "5.6"
+              syscalls: [pidfd_getfd, kcmp]
+              capabilities: [CAP_SYS_PTRACE]
+            timeout: 5
+            steps:
+              - main.open: {path: data, flags: [rdwr, creat], as: file}
+              - main.socketpair: {type: stream, as: [left, right]}
+              - main.fork: {as: peer}
+              - main.send: {socket: left, fds: [file], data: "x"}
+              - peer.recv: {socket: right, as: [got]}
+              - peer.write: {fd: got, data: "hello"}
+              - check: {same: [main.file, peer.got], offset: {main.file: 5}}
+            """
+        let scenario = try ScenarioParser.parse(yaml: yaml, file: "scenarios/x.yaml", name: "x")
+        #expect(scenario.name == "x")
+        #expect(scenario.file == "scenarios/x.yaml")
+        #expect(scenario.summary.hasPrefix("A file passed"))
+        #expect(scenario.tags == ["scm-rights", "offset"])
+        #expect(scenario.requires == Requirements(minimumKernel: KernelVersion(5, 6), syscalls: ["pidfd_getfd", "kcmp"],
+                                                  capabilities: ["CAP_SYS_PTRACE"]))
+        #expect(scenario.timeout == 5)
+        #expect(scenario.steps.count == 7)
+        #expect(scenario.steps[0].location == SourceLocation(file: "scenarios/x.yaml", line: 9, column: 5))
+        #expect(scenario.steps[0].process == "main")
+        #expect(scenario.steps[4].process == "peer")
+        #expect(scenario.steps[6].process == nil)
+        guard case .check(let check) = scenario.steps[6].action else {
+            Issue.record("not a check")
+            return
+        }
+        let file = QualifiedDescriptor(process: "main", descriptor: .name("file"))
+        #expect(check.same == [file, QualifiedDescriptor(process: "peer", descriptor: .name("got"))])
+        #expect(check.offsets == [file: 5])
+    }
+
+    @Test func defaultsOfTheDocument() throws {
+        let scenario = try parse(document("  - main.exit:\n"))
+        #expect(scenario.tags == [])
+        #expect(scenario.requires == Requirements())
+        #expect(scenario.timeout == nil)
+    }
+
+    @Test func kernelAndTimeoutAcceptNumbers() throws {
+        let scenario = try parse("summary: s\nrequires: {kernel: 5.10}\ntimeout: 0.5\nsteps: [main.exit: {}]\n")
+        #expect(scenario.requires.minimumKernel == KernelVersion(5, 10))
+        #expect(scenario.timeout == 0.5)
+        let patch = try parse("summary: s\nrequires: {kernel: \"6.1.2\"}\nsteps: [main.exit: {}]\n")
+        #expect(patch.requires.minimumKernel == KernelVersion(6, 1, 2))
+    }
+
+    @Test func rejectsUnknownTopLevelKey() {
+        expectError(failure("summary: s\nstep: []\n"), 2, 1, "unknown top-level key 'step'", "summary, tags, requires, timeout, steps")
+    }
+
+    @Test func rejectsMissingSummaryAndSteps() {
+        expectError(failure("steps: [main.exit: {}]\n"), 1, 1, "missing required top-level key 'summary'")
+        expectError(failure("summary: s\n"), 1, 1, "missing required top-level key 'steps'")
+        expectError(failure("summary: s\nsteps: []\n"), 2, 8, "'steps' is empty")
+        expectError(failure("- a\n- b\n"), 1, 1, "expected a mapping", "found a list")
+        expectError(failure(""), 1, 1, "empty scenario file")
+    }
+
+    @Test func rejectsWrongTopLevelTypes() {
+        expectError(failure("summary: [a]\nsteps: [main.exit: {}]\n"), 1, 10, "expected a string for 'summary'", "found a list")
+        expectError(failure("summary: s\ntags: scm\nsteps: [main.exit: {}]\n"), 2, 7, "expected a list for 'tags'")
+        expectError(failure("summary: s\ntimeout: 0\nsteps: [main.exit: {}]\n"), 2, 10, "greater than 0 for 'timeout'")
+        expectError(failure("summary: s\ntimeout: soon\nsteps: [main.exit: {}]\n"), 2, 10, "'timeout'", "\"soon\"")
+    }
+
+    @Test func rejectsBadRequirements() {
+        expectError(failure("summary: s\nrequires: {kernel: \"5\"}\nsteps: [main.exit: {}]\n"), 2, 20,
+                    "expected a kernel release X.Y or X.Y.Z for 'kernel'")
+        expectError(failure("summary: s\nrequires: {syscalls: [kcmp, fork]}\nsteps: [main.exit: {}]\n"), 2, 29,
+                    "unknown value 'fork'", "kcmp, pidfd_open, pidfd_getfd, close_range, memfd_create")
+        expectError(failure("summary: s\nrequires: {capabilities: [SYS_PTRACE]}\nsteps: [main.exit: {}]\n"), 2, 27,
+                    "unknown capability 'SYS_PTRACE'", "CAP_NAME")
+        expectError(failure("summary: s\nrequires: {root: true}\nsteps: [main.exit: {}]\n"), 2, 12,
+                    "unknown key 'root' in requires", "kernel, syscalls, capabilities")
+    }
+
+    @Test func reportsMalformedYAMLWithItsLocation() {
+        let error = failure("summary: s\nsteps:\n  - main.open: {path: x, as: [a\n")
+        #expect(error != nil)
+        #expect(error?.message.hasPrefix("malformed YAML") == true)
+        #expect(error?.location.line == 4)
+        expectError(failure("summary: s\nsummary: t\nsteps: [main.exit: {}]\n"), 1, 1, "duplicate key 'summary'")
+    }
+
+    @Test func malformedYAMLNamesTheParserPosition() {
+        expectError(failure("summary: s\nsteps:\n\t- x\n"), 3, 1, "malformed YAML", "cannot start any token")
+        expectError(failure("summary: s\nsteps:\n  - main.open: {path: x, as: f\n  - main.exit:\n"), 4, 14,
+                    "malformed YAML", "flow mapping at line 3, column 16")
+    }
+
+    @Test func errorDescriptionNamesFileLineAndColumn() {
+        let error = stepFailure("  - main.dup: {fdd: 3}\n")
+        #expect(error?.description == "t.yaml:3:16: error: unknown key 'fdd' in dup (expected one of: fd, as, error, result)")
+    }
+
+    // MARK: Step shape
+
+    @Test func rejectsStepsWithoutExactlyOneKey() {
+        expectError(stepFailure("  - main.open:\n    path: x\n"), 4, 5, "exactly one key", "'main.open', 'path'", "indented")
+        expectError(stepFailure("  - main.exit\n"), 3, 5, "expected a step", "\"main.exit\"")
+        expectError(stepFailure("  - {}\n"), 3, 5, "empty step")
+    }
+
+    @Test func rejectsUnknownOperationsAndStepKeys() {
+        expectError(stepFailure("  - main.opn: {path: x, as: f}\n"), 3, 5, "unknown operation 'opn' in 'main.opn'", "open, pipe, socketpair")
+        expectError(stepFailure("  - open: {path: x, as: f}\n"), 3, 5, "unknown step 'open'", "did you mean 'main.open'")
+        expectError(stepFailure("  - main.check: {same: [main.a, main.b]}\n"), 3, 5, "check takes no process prefix")
+        expectError(stepFailure("  - 9lives.exit:\n"), 3, 5, "invalid process name '9lives'")
+    }
+
+    @Test func rejectsArgumentsThatAreNotAMapping() {
+        expectError(stepFailure("  - main.close: 3\n"), 3, 17, "expected a mapping of arguments for close", "found 3")
+    }
+
+    @Test func stepsWithoutArgumentsMayBeNullOrEmpty() throws {
+        let parsed = try steps("  - main.exec:\n  - main.exec: {}\n  - main.exit:\n")
+        guard case .exec(let arguments) = parsed[0].action, case .exec(let more) = parsed[1].action,
+              case .exit(let status) = parsed[2].action else {
+            Issue.record("wrong actions")
+            return
+        }
+        #expect(arguments.isEmpty && more.isEmpty && status == 0)
+    }
+
+    @Test func rejectsUnknownAndMissingKeys() {
+        expectError(stepFailure("  - main.dup: {fdd: 3}\n"), 3, 16, "unknown key 'fdd' in dup (expected one of: fd, as, error, result)")
+        expectError(stepFailure("  - main.dup: {as: x}\n"), 3, 5, "missing required key 'fd' in dup")
+        expectError(stepFailure("  - main.read: {fd: 0, status: 1}\n"), 3, 24, "unknown key 'status' in read",
+                    "fd, count, error, result, expect")
+    }
+
+    @Test func rejectsWrongTypes() {
+        expectError(stepFailure("  - main.read: {fd: 0, count: abc}\n"), 3, 31, "expected an integer for 'count', found \"abc\"")
+        expectError(stepFailure("  - main.read: {fd: 0, count: -1}\n"), 3, 31, "'count' must be at least 0, found -1")
+        expectError(stepFailure("  - main.write: {fd: 1, data: 12}\n"), 3, 31, "expected a string for 'data', found 12", "quote it")
+        expectError(stepFailure("  - main.close: {fd: [1]}\n"), 3, 22, "expected a descriptor for 'fd'", "found a list")
+        expectError(stepFailure("  - main.close: {fd: \"3x\"}\n"), 3, 22, "expected a descriptor for 'fd'", "\"3x\"")
+        expectError(stepFailure("  - main.close: {fd: {argv: 0}}\n"), 3, 29, "'argv' must be at least 1")
+        expectError(stepFailure("  - main.close: {fd: {arg: 1}}\n"), 3, 22, "other than {argv: N}")
+    }
+
+    // MARK: Operations
+
+    @Test func parsesOpen() throws {
+        let action = try lastAction("  - main.open: {path: dir/data, flags: [rdwr, creat, cloexec], mode: 0o600, as: file}\n")
+        guard case .open(let path, let flags, let mode, let name) = action else {
+            Issue.record("not open")
+            return
+        }
+        #expect(path == "dir/data")
+        #expect(flags == [.rdwr, .creat, .cloexec])
+        #expect(mode == 0o600)
+        #expect(name == "file")
+    }
+
+    @Test func openDefaultsAndModeSpellings() throws {
+        guard case .open(_, let flags, let mode, _) = try lastAction("  - main.open: {path: data, as: f}\n") else {
+            Issue.record("not open")
+            return
+        }
+        #expect(flags.isEmpty && mode == 0o644)
+        for (spelling, expected) in [("\"0640\"", 0o640), ("\"0o600\"", 0o600), ("\"755\"", 0o755), ("0644", 0o644), ("420", 420)] {
+            guard case .open(_, _, let mode, _) = try lastAction("  - main.open: {path: data, mode: \(spelling), as: f}\n") else {
+                Issue.record("not open")
+                return
+            }
+            #expect(mode == UInt32(expected), "\(spelling)")
+        }
+    }
+
+    @Test func rejectsBadOpenArguments() {
+        expectError(stepFailure("  - main.open: {path: /etc/passwd, as: f}\n"), 3, 23, "must be relative")
+        expectError(stepFailure("  - main.open: {path: a/../../x, as: f}\n"), 3, 23, "no '..' component")
+        expectError(stepFailure("  - main.open: {path: x, flags: [rdwr, sync], as: f}\n"), 3, 40, "unknown value 'sync'",
+                    "rdonly, wronly, rdwr, creat, excl, trunc, append, nonblock, cloexec")
+        expectError(stepFailure("  - main.open: {path: x, mode: \"rw\", as: f}\n"), 3, 32, "expected an octal mode")
+        expectError(stepFailure("  - main.open: {path: x, mode: 0o17777, as: f}\n"), 3, 32, "between 0 and 0o7777")
+        expectError(stepFailure("  - main.open: {path: x, as: 3f}\n"), 3, 30, "invalid name", "'as'")
+        expectError(stepFailure("  - main.open: {path: x}\n"), 3, 5, "missing required key 'as' in open")
+    }
+
+    @Test func parsesPipeAndSocketpair() throws {
+        let parsed = try steps("""
+              - main.pipe: {as: [r, w]}
+              - main.pipe: {flags: [cloexec, nonblock], as: [r2, w2]}
+              - main.socketpair: {as: [a, b]}
+              - main.socketpair: {type: seqpacket, flags: [cloexec], as: [c, d]}
+
+            """)
+        guard case .pipe(let c0, let n0, let ends0) = parsed[0].action, case .pipe(let c1, let n1, let ends1) = parsed[1].action,
+              case .socketpair(let t2, let c2, let n2, let ends2) = parsed[2].action,
+              case .socketpair(let t3, let c3, let n3, let ends3) = parsed[3].action else {
+            Issue.record("wrong actions")
+            return
+        }
+        #expect(!c0 && !n0 && ends0.read == "r" && ends0.write == "w")
+        #expect(c1 && n1 && ends1.read == "r2" && ends1.write == "w2")
+        #expect(t2 == .stream && !c2 && !n2 && ends2.0 == "a" && ends2.1 == "b")
+        #expect(t3 == .seqpacket && c3 && !n3 && ends3.0 == "c" && ends3.1 == "d")
+    }
+
+    @Test func rejectsBadPipeAndSocketpairArguments() {
+        expectError(stepFailure("  - main.pipe: {as: [r]}\n"), 3, 21, "exactly 2 names for 'as', found 1")
+        expectError(stepFailure("  - main.pipe: {as: [r, r]}\n"), 3, 25, "name 'r' appears twice")
+        expectError(stepFailure("  - main.pipe: {as: r}\n"), 3, 21, "expected a list for 'as'")
+        expectError(stepFailure("  - main.pipe: {flags: [direct], as: [r, w]}\n"), 3, 25, "unknown value 'direct'", "cloexec, nonblock")
+        expectError(stepFailure("  - main.socketpair: {type: raw, as: [a, b]}\n"), 3, 29, "unknown value 'raw' for 'type'",
+                    "stream, dgram, seqpacket")
+    }
+
+    @Test func parsesMemfd() throws {
+        guard case .memfd(let name, let cloexec, let bound) = try lastAction("  - main.memfd: {as: m}\n"),
+              case .memfd(let name2, let cloexec2, _) = try lastAction("  - main.memfd: {name: shm, flags: [cloexec], as: m}\n") else {
+            Issue.record("not memfd")
+            return
+        }
+        #expect(name == "handoff" && !cloexec && bound == "m")
+        #expect(name2 == "shm" && cloexec2)
+        expectError(stepFailure("  - main.memfd: {flags: [nonblock], as: m}\n"), 3, 26, "unknown value 'nonblock'", "cloexec")
+    }
+
+    @Test func parsesDupFamily() throws {
+        let parsed = try steps("""
+              - main.open: {path: data, as: f}
+              - main.dup: {fd: f}
+              - main.dup: {fd: 0, as: copy}
+              - main.dup2: {fd: f, target: 3, as: three}
+              - main.dup3: {fd: f, target: three, flags: [cloexec]}
+              - main.dup3: {fd: f, target: 9, flags: 12345, error: EINVAL}
+
+            """)
+        guard case .dup(let fd1, let as1) = parsed[1].action, case .dup(let fd2, let as2) = parsed[2].action,
+              case .dup2(let fd3, let target3, let as3) = parsed[3].action,
+              case .dup3(let fd4, let target4, let cloexec4, let flags4, let as4) = parsed[4].action,
+              case .dup3(_, let target5, let cloexec5, let flags5, _) = parsed[5].action else {
+            Issue.record("wrong actions")
+            return
+        }
+        #expect(fd1 == .name("f") && as1 == nil)
+        #expect(fd2 == .number(0) && as2 == "copy")
+        #expect(fd3 == .name("f") && target3 == .number(3) && as3 == "three")
+        #expect(fd4 == .name("f") && target4 == .name("three") && cloexec4 && flags4 == nil && as4 == nil)
+        #expect(target5 == .number(9) && !cloexec5 && flags5 == 12345)
+        #expect(parsed[5].expect == Expectation(error: "EINVAL"))
+    }
+
+    @Test func rejectsBadDupArguments() {
+        expectError(stepFailure("  - main.dup2: {fd: 0, target: {argv: 1}}\n"), 3, 32, "a number or a name")
+        expectError(stepFailure("  - main.dup3: {fd: 0, target: 5, flags: [nonblock]}\n"), 3, 43, "unknown value 'nonblock'")
+        expectError(stepFailure("  - main.dup3: {fd: 0, target: 5, flags: yes}\n"), 3, 42, "[cloexec]", "raw integer")
+    }
+
+    @Test func parsesFcntl() throws {
+        let parsed = try steps("""
+              - main.fcntl: {fd: 0, cmd: dupfd, as: low}
+              - main.fcntl: {fd: 0, cmd: dupfd_cloexec, min: 10, as: high}
+              - main.fcntl: {fd: 0, cmd: getfd, result: 1}
+              - main.fcntl: {fd: 0, cmd: setfd, cloexec: true}
+              - main.fcntl: {fd: 0, cmd: getfl}
+              - main.fcntl: {fd: 0, cmd: setfl, flags: [append, nonblock]}
+              - main.fcntl: {fd: 0, cmd: setfl}
+
+            """)
+        let expected: [(FcntlCommand, String?)] = [
+            (.dupfd(minimum: 0), "low"), (.dupfdCloexec(minimum: 10), "high"), (.getfd, nil),
+            (.setfd(closeOnExec: true), nil), (.getfl, nil), (.setfl([.append, .nonblock]), nil), (.setfl([]), nil),
+        ]
+        for (step, (command, name)) in zip(parsed, expected) {
+            guard case .fcntl(let fd, let actual, let bound) = step.action else {
+                Issue.record("not fcntl")
+                continue
+            }
+            #expect(fd == .number(0) && actual == command && bound == name)
+        }
+        #expect(parsed[2].expect.result == 1)
+    }
+
+    @Test func rejectsFcntlKeysOfAnotherCommand() {
+        expectError(stepFailure("  - main.fcntl: {fd: 0, cmd: getfd, min: 3}\n"), 3, 37, "key 'min' does not apply to fcntl cmd getfd",
+                    "fd, cmd, error, result")
+        expectError(stepFailure("  - main.fcntl: {fd: 0, cmd: getfl, as: x}\n"), 3, 37, "key 'as' does not apply to fcntl cmd getfl")
+        expectError(stepFailure("  - main.fcntl: {fd: 0, cmd: setfd}\n"), 3, 5, "missing required key 'cloexec' in fcntl")
+        expectError(stepFailure("  - main.fcntl: {fd: 0, cmd: dupfd3}\n"), 3, 30, "unknown value 'dupfd3' for 'cmd'",
+                    "dupfd, dupfd_cloexec, getfd, setfd, getfl, setfl")
+        expectError(stepFailure("  - main.fcntl: {fd: 0, cmd: setfl, flags: [cloexec]}\n"), 3, 45, "unknown value 'cloexec'", "append, nonblock")
+        expectError(stepFailure("  - main.fcntl: {fd: 0, cmd: setfd, cloexec: 1}\n"), 3, 46, "expected true or false for 'cloexec'")
+        expectError(stepFailure("  - main.fcntl: {fd: 0, command: getfd}\n"), 3, 25, "unknown key 'command' in fcntl",
+                    "fd, cmd, min, cloexec, flags, as, error, result")
+    }
+
+    @Test func parsesCloseAndCloseRange() throws {
+        let parsed = try steps("""
+              - main.close: {fd: 7}
+              - main.close_range: {first: 3}
+              - main.close_range: {first: 3, last: 10, flags: [cloexec, unshare]}
+              - main.close_range: {first: 0, last: max}
+
+            """)
+        guard case .close(let fd) = parsed[0].action,
+              case .closeRange(let f1, let l1, let c1, let u1) = parsed[1].action,
+              case .closeRange(let f2, let l2, let c2, let u2) = parsed[2].action,
+              case .closeRange(let f3, let l3, _, _) = parsed[3].action else {
+            Issue.record("wrong actions")
+            return
+        }
+        #expect(fd == .number(7))
+        #expect(f1 == 3 && l1 == nil && !c1 && !u1)
+        #expect(f2 == 3 && l2 == 10 && c2 && u2)
+        #expect(f3 == 0 && l3 == nil)
+    }
+
+    @Test func rejectsBadCloseRange() {
+        expectError(stepFailure("  - main.close_range: {first: 5, last: 4}\n"), 3, 40, "'last' must be at least 'first' (5)")
+        expectError(stepFailure("  - main.close_range: {first: -1}\n"), 3, 31, "'first' must be between 0 and 4294967295")
+        expectError(stepFailure("  - main.close_range: {last: 4}\n"), 3, 5, "missing required key 'first' in close_range")
+        expectError(stepFailure("  - main.close_range: {first: 0, last: end}\n"), 3, 40, "an integer or \"max\" for 'last'")
+    }
+
+    @Test func parsesLseekReadWrite() throws {
+        let parsed = try steps("""
+              - main.lseek: {fd: 3}
+              - main.lseek: {fd: 3, offset: -2, whence: end}
+              - main.read: {fd: 3}
+              - main.read: {fd: 3, count: 5, expect: "hello", result: 5}
+              - main.write: {fd: 3, data: "héllo"}
+
+            """)
+        guard case .lseek(_, let o1, let w1) = parsed[0].action, case .lseek(_, let o2, let w2) = parsed[1].action,
+              case .read(_, let n3) = parsed[2].action, case .read(_, let n4) = parsed[3].action,
+              case .write(let fd, let data) = parsed[4].action else {
+            Issue.record("wrong actions")
+            return
+        }
+        #expect(o1 == 0 && w1 == .set && o2 == -2 && w2 == .end)
+        #expect(n3 == 256 && n4 == 5)
+        #expect(parsed[3].expect == Expectation(result: 5, data: Array("hello".utf8)))
+        #expect(fd == .number(3) && data == Array("héllo".utf8))
+        expectError(stepFailure("  - main.lseek: {fd: 3, whence: start}\n"), 3, 33, "unknown value 'start' for 'whence'", "set, cur, end")
+        expectError(stepFailure("  - main.write: {fd: 3}\n"), 3, 5, "missing required key 'data' in write")
+    }
+
+    @Test func parsesForkExitWait() throws {
+        let parsed = try steps("""
+              - main.fork: {as: child}
+              - child.exit: {status: 3}
+              - main.wait: {child: child, status: 3}
+
+            """)
+        guard case .fork(let name) = parsed[0].action, case .exit(let status) = parsed[1].action,
+              case .wait(let child) = parsed[2].action else {
+            Issue.record("wrong actions")
+            return
+        }
+        #expect(name == "child" && status == 3 && child == "child")
+        #expect(parsed[2].expect.status == 3)
+        expectError(stepFailure("  - main.exit: {status: 256}\n"), 3, 25, "'status' must be between 0 and 255, found 256")
+    }
+
+    @Test func parsesExecArguments() throws {
+        let action = try lastAction("""
+              - main.socketpair: {as: [sock, other]}
+              - main.exec: {args: ["--fd={sock}", "{{literal}}", "{other}", plain, ""]}
+
+            """)
+        guard case .exec(let arguments) = action else {
+            Issue.record("not exec")
+            return
+        }
+        #expect(arguments == [
+            [.text("--fd="), .descriptor("sock")], [.text("{literal}")], [.descriptor("other")], [.text("plain")], [],
+        ])
+    }
+
+    @Test func rejectsMalformedExecArguments() {
+        expectError(stepFailure("  - main.exec: {args: [\"{x\"]}\n"), 3, 24, "unclosed '{'")
+        expectError(stepFailure("  - main.exec: {args: [\"x}\"]}\n"), 3, 24, "unmatched '}'")
+        expectError(stepFailure("  - main.exec: {args: [\"{3}\"]}\n"), 3, 24, "expected a descriptor name inside {...}")
+        expectError(stepFailure("  - main.exec: {args: \"x\"}\n"), 3, 23, "expected a list for 'args'")
+    }
+
+    @Test func parsesSendAndRecv() throws {
+        let parsed = try steps("""
+              - main.socketpair: {as: [a, b]}
+              - main.send: {socket: a}
+              - main.send: {socket: a, fds: [0, a, {argv: 1}], data: "x"}
+              - main.recv: {socket: b}
+              - main.recv: {socket: b, count: 1, room: 3, flags: [cloexec], as: [x, y], expect: "x", received: 2, truncated: false}
+              - main.recv: {socket: b, as: [z]}
+
+            """.replacingOccurrences(of: ", {argv: 1}", with: ""))
+        guard case .send(let s1, let fds1, let d1) = parsed[1].action, case .send(_, let fds2, let d2) = parsed[2].action,
+              case .recv(let s3, let c3, let r3, let e3, let n3, let as3) = parsed[3].action,
+              case .recv(_, let c4, let r4, let e4, let n4, let as4) = parsed[4].action,
+              case .recv(_, _, let r5, _, _, let as5) = parsed[5].action else {
+            Issue.record("wrong actions")
+            return
+        }
+        #expect(s1 == .name("a") && fds1.isEmpty && d1.isEmpty)
+        #expect(fds2 == [.number(0), .name("a")] && d2 == [UInt8(ascii: "x")])
+        #expect(s3 == .name("b") && c3 == 256 && r3 == 0 && !e3 && !n3 && as3.isEmpty)
+        #expect(c4 == 1 && r4 == 3 && e4 && !n4 && as4 == ["x", "y"])
+        #expect(parsed[4].expect == Expectation(data: [UInt8(ascii: "x")], received: 2, truncated: false))
+        #expect(r5 == 1 && as5 == ["z"])
+    }
+
+    @Test func parsesPidfdOperations() throws {
+        let parsed = try steps("""
+              - main.open: {path: data, as: f}
+              - main.fork: {as: peer}
+              - peer.open: {path: other, as: secret}
+              - main.pidfd_open: {process: peer, as: pidfd}
+              - main.pidfd_getfd: {process: peer, fd: secret, as: stolen}
+              - main.pidfd_getfd: {process: peer, fd: 99, flags: 1, as: none, error: EINVAL}
+
+            """)
+        guard case .pidfdOpen(let target, let name) = parsed[3].action,
+              case .pidfdGetfd(let t4, let fd4, let f4, let as4) = parsed[4].action,
+              case .pidfdGetfd(_, let fd5, let f5, _) = parsed[5].action else {
+            Issue.record("wrong actions")
+            return
+        }
+        #expect(target == "peer" && name == "pidfd")
+        #expect(t4 == "peer" && fd4 == .name("secret") && f4 == 0 && as4 == "stolen")
+        #expect(fd5 == .number(99) && f5 == 1)
+    }
+
+    @Test func parsesExpectations() throws {
+        let parsed = try steps("""
+              - main.close: {fd: 99, error: EBADF}
+              - main.read: {fd: 0, error: EWOULDBLOCK}
+              - main.write: {fd: 1, data: "", result: 0}
+
+            """)
+        #expect(parsed[0].expect == Expectation(error: "EBADF"))
+        #expect(parsed[1].expect == Expectation(error: "EAGAIN"))
+        #expect(parsed[2].expect == Expectation(result: 0))
+    }
+
+    @Test func rejectsBadExpectations() {
+        expectError(stepFailure("  - main.close: {fd: 9, error: EBAD}\n"), 3, 32, "unknown errno name 'EBAD'")
+        expectError(stepFailure("  - main.close: {fd: 9, error: EBADF, result: -1}\n"), 3, 47, "'result' cannot be combined with 'error'")
+        expectError(stepFailure("  - main.close: {fd: 9, expect: x}\n"), 3, 25, "unknown key 'expect' in close")
+        expectError(stepFailure("  - main.read: {fd: 9, received: 1}\n"), 3, 24, "unknown key 'received' in read")
+        expectError(stepFailure("  - main.recv: {socket: 9, truncated: maybe}\n"), 3, 39, "expected true or false for 'truncated'")
+        expectError(stepFailure("  - main.exit: {status: 1, status: 2}\n"), 3, 17, "duplicate key 'status'")
+    }
+
+    @Test func parsesChecks() throws {
+        let parsed = try steps("""
+              - main.open: {path: data, as: f}
+              - main.dup: {fd: f, as: g}
+              - main.fork: {as: peer}
+              - check:
+                  same: [main.f, main.g, peer.f]
+                  different: [main.f, main.0]
+                  offset: {main.f: 0}
+                  cloexec: {peer.g: false}
+                  flags: {main.f: [append], main.g: []}
+                  open: {main: [0, 1, 2, f, g], peer: [f, g]}
+                  number: {main.f: 3}
+
+            """)
+        #expect(parsed[3].location.line == 6 && parsed[3].location.column == 5)
+        guard case .check(let check) = parsed[3].action else {
+            Issue.record("not a check")
+            return
+        }
+        let mainF = QualifiedDescriptor(process: "main", descriptor: .name("f"))
+        let mainG = QualifiedDescriptor(process: "main", descriptor: .name("g"))
+        let peerG = QualifiedDescriptor(process: "peer", descriptor: .name("g"))
+        #expect(check.same == [mainF, mainG, QualifiedDescriptor(process: "peer", descriptor: .name("f"))])
+        #expect(check.different == [mainF, QualifiedDescriptor(process: "main", descriptor: .number(0))])
+        #expect(check.offsets == [mainF: 0])
+        #expect(check.closeOnExec == [peerG: false])
+        #expect(check.flags == [mainF: [.append], mainG: []])
+        #expect(check.open == ["main": [.number(0), .number(1), .number(2), .name("f"), .name("g")], "peer": [.name("f"), .name("g")]])
+        #expect(check.numbers == [mainF: 3])
+    }
+
+    @Test func rejectsBadChecks() {
+        expectError(stepFailure("  - check: {}\n"), 3, 5, "check needs at least one of: same, different, offset, cloexec, flags, open, number")
+        expectError(stepFailure("  - check:\n"), 3, 5, "check needs at least one of")
+        expectError(stepFailure("  - check: {same: [main.0]}\n"), 3, 19, "at least 2 descriptors, found 1")
+        expectError(stepFailure("  - check: {same: [main.0, stdin]}\n"), 3, 28, "PROCESS.NAME or PROCESS.NUMBER", "\"stdin\"")
+        expectError(stepFailure("  - check: {offset: {main.0: x}}\n"), 3, 30, "expected an integer for the offset of main.0")
+        expectError(stepFailure("  - check: {size: {main.0: 1}}\n"), 3, 13, "unknown key 'size' in check")
+        expectError(stepFailure("  - check: {same: [main.0, main.1], error: EBADF}\n"), 3, 37, "unknown key 'error' in check")
+    }
+
+    // MARK: Validation
+
+    @Test func rejectsStepsInUnknownProcesses() {
+        expectError(stepFailure("  - mian.open: {path: x, as: f}\n"), 3, 5, "unknown process 'mian' in 'mian.open'", "known processes: main")
+        expectError(stepFailure("  - main.fork: {as: peer}\n  - per.exit:\n"), 4, 5, "unknown process 'per'", "known processes: main, peer")
+    }
+
+    @Test func rejectsStepsInEndedProcesses() {
+        expectError(stepFailure("  - main.fork: {as: peer}\n  - peer.exit:\n  - peer.close: {fd: 0}\n"), 5, 5,
+                    "process 'peer' cannot run 'close': it exited at line 4")
+        expectError(stepFailure("  - main.fork: {as: peer}\n  - peer.exit:\n  - main.wait: {child: peer}\n  - peer.close: {fd: 0}\n"),
+                    6, 5, "it exited at line 4 and was reaped at line 5")
+    }
+
+    @Test func exitKillsEveryDescendant() {
+        let lines = """
+              - main.fork: {as: a}
+              - a.fork: {as: b}
+              - b.fork: {as: c}
+              - a.exit:
+              - c.close: {fd: 0}
+
+            """
+        expectError(stepFailure(lines), 7, 5, "process 'c' cannot run 'close': it was killed at line 6 when 'a' exited")
+        #expect(stepFailure("  - main.fork: {as: a}\n  - a.fork: {as: b}\n  - a.exit:\n  - main.close: {fd: 0}\n") == nil)
+    }
+
+    @Test func rejectsForkOfAnExistingName() {
+        expectError(stepFailure("  - main.fork: {as: main}\n"), 3, 21, "process 'main' already exists (the root process)")
+        expectError(stepFailure("  - main.fork: {as: p}\n  - main.fork: {as: p}\n"), 4, 21, "process 'p' already exists (created at line 3)")
+        // A reaped process's name stays taken.
+        expectError(stepFailure("  - main.fork: {as: p}\n  - p.exit:\n  - main.wait: {child: p}\n  - main.fork: {as: p}\n"),
+                    6, 21, "already exists")
+    }
+
+    @Test func validatesWait() {
+        expectError(stepFailure("  - main.wait: {child: ghost}\n"), 3, 24, "unknown process 'ghost'")
+        expectError(stepFailure("  - main.fork: {as: p}\n  - main.wait: {child: p}\n"), 4, 24,
+                    "'p' is still running", "waiting for a running process would block forever")
+        expectError(stepFailure("  - main.fork: {as: p}\n  - p.fork: {as: q}\n  - q.exit:\n  - main.wait: {child: q}\n"), 6, 24,
+                    "'q' is not a child of 'main' (its parent is 'p')")
+        expectError(stepFailure("  - main.fork: {as: p}\n  - p.wait: {child: main}\n"), 4, 21, "'main' is not a child of 'p'",
+                    "it is the root process")
+        expectError(stepFailure("  - main.fork: {as: p}\n  - p.exit:\n  - main.wait: {child: p}\n  - main.wait: {child: p}\n"), 6, 24,
+                    "'p' was already waited for at line 5")
+    }
+
+    @Test func validatesDescriptorNames() {
+        expectError(stepFailure("  - main.open: {path: x, as: b}\n  - main.open: {path: y, as: a}\n  - main.close: {fd: x}\n"), 5, 22,
+                    "unknown descriptor 'x' in process 'main' (known: a, b)")
+        expectError(stepFailure("  - main.close: {fd: x}\n"), 3, 22, "unknown descriptor 'x' in process 'main' (known: none)")
+        // Names are per process: a name bound after the fork is not the child's.
+        expectError(stepFailure("  - main.fork: {as: p}\n  - main.open: {path: x, as: f}\n  - p.close: {fd: f}\n"), 5, 19,
+                    "unknown descriptor 'f' in process 'p'")
+        // The child inherits the names bound before the fork; rebinding is allowed.
+        #expect(stepFailure("""
+              - main.open: {path: x, as: f}
+              - main.fork: {as: p}
+              - p.close: {fd: f}
+              - p.open: {path: y, as: f}
+              - main.dup2: {fd: f, target: 9, as: nine}
+              - main.close: {fd: nine}
+
+            """) == nil)
+    }
+
+    @Test func validatesReferencesInEveryField() {
+        expectError(stepFailure("  - main.pipe: {as: [r, w]}\n  - main.dup2: {fd: r, target: t}\n"), 4, 32, "unknown descriptor 't'")
+        expectError(stepFailure("  - main.socketpair: {as: [a, b]}\n  - main.send: {socket: a, fds: [0, zz]}\n"), 4, 37,
+                    "unknown descriptor 'zz'")
+        expectError(stepFailure("  - main.recv: {socket: s}\n"), 3, 25, "unknown descriptor 's'")
+        expectError(stepFailure("  - main.fcntl: {fd: q, cmd: getfd}\n"), 3, 22, "unknown descriptor 'q'")
+        expectError(stepFailure("  - main.exec: {args: [ok, \"{nope}\"]}\n"), 3, 28, "unknown descriptor 'nope' in process 'main'")
+        // recv binds its names; dup's `as` binds after the reference is resolved.
+        expectError(stepFailure("  - main.dup: {fd: d, as: d}\n"), 3, 20, "unknown descriptor 'd'")
+    }
+
+    @Test func validatesArgumentReferences() {
+        expectError(stepFailure("  - main.close: {fd: {argv: 1}}\n"), 3, 22, "{argv: 1} is not available in process 'main'",
+                    "not exec'd with arguments")
+        expectError(stepFailure("  - main.exec: {args: [a]}\n  - main.close: {fd: {argv: 2}}\n"), 4, 22,
+                    "exec'd with 1 argument")
+        // The count follows fork and changes with every exec.
+        #expect(stepFailure("  - main.exec: {args: [a, b]}\n  - main.fork: {as: p}\n  - p.close: {fd: {argv: 2}}\n") == nil)
+        expectError(stepFailure("  - main.exec: {args: [a, b]}\n  - main.exec:\n  - main.close: {fd: {argv: 1}}\n"), 5, 22,
+                    "not exec'd with arguments")
+    }
+
+    @Test func validatesPidfdTargets() {
+        expectError(stepFailure("  - main.pidfd_open: {process: peer, as: p}\n"), 3, 32, "unknown process 'peer'", "known processes: main")
+        expectError(stepFailure("  - main.fork: {as: peer}\n  - main.pidfd_getfd: {process: peer, fd: secret, as: s}\n"), 4, 43,
+                    "unknown descriptor 'secret' in process 'peer'")
+        // The target may have exited; its names are resolved in the target, not in the caller.
+        #expect(stepFailure("""
+              - main.fork: {as: peer}
+              - peer.open: {path: x, as: secret}
+              - peer.exit:
+              - main.pidfd_open: {process: peer, as: p}
+              - main.pidfd_getfd: {process: peer, fd: secret, as: s, error: ESRCH}
+              - main.close: {fd: s}
+
+            """) == nil)
+    }
+
+    @Test func validatesCheckReferences() {
+        expectError(stepFailure("  - check: {same: [main.0, ghost.0]}\n"), 3, 28, "unknown process 'ghost' in 'ghost.0'")
+        expectError(stepFailure("  - check: {offset: {main.f: 0}}\n"), 3, 22, "unknown descriptor 'f' in process 'main'")
+        expectError(stepFailure("  - main.fork: {as: p}\n  - p.exit:\n  - check: {number: {p.0: 0}}\n"), 5, 22,
+                    "process 'p' cannot be checked: it exited at line 4")
+        expectError(stepFailure("  - check: {open: {main: [0, f]}}\n"), 3, 30, "unknown descriptor 'f' in process 'main'")
+        expectError(stepFailure("  - check: {open: {peer: [0]}}\n"), 3, 20, "unknown process 'peer'")
+    }
+
+    @Test func checkErrorsFollowDocumentOrder() {
+        // `open` comes first in the file, so its unknown process is reported before the unknown name in `same`.
+        expectError(stepFailure("  - check: {open: {ghost: []}, same: [main.x, main.y]}\n"), 3, 20, "unknown process 'ghost'")
+        expectError(stepFailure("  - check: {same: [main.x, main.y], open: {ghost: []}}\n"), 3, 20, "unknown descriptor 'x'")
+    }
+
+    @Test func everyExampleInTheDocumentationParses() throws {
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs/scenarios.md")
+        let text = try String(contentsOf: docs, encoding: .utf8)
+        let blocks = text.components(separatedBy: "```yaml\n").dropFirst().map { $0.components(separatedBy: "```")[0] }
+        let scenarios = blocks.filter { $0.hasPrefix("summary:") }
+        #expect(scenarios.count >= 4)
+        for block in scenarios {
+            do {
+                _ = try ScenarioParser.parse(yaml: block, file: "docs/scenarios.md", name: "example")
+            } catch {
+                Issue.record("\(error)\n\(block)")
+            }
+        }
+    }
+
+    // MARK: Files
+
+    @Test func loadNamesScenariosRelativeToTheRoot() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("handoff-parser-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let nested = directory.appendingPathComponent("scm-rights")
+        try FileManager.default.createDirectory(at: nested, withIntermediateDirectories: true)
+        let content = document("  - main.exit:\n")
+        for name in ["scm-rights/basic.yaml", "scm-rights/a.yml", "top.yaml", "notes.txt", ".hidden.yaml"] {
+            try content.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        let root = directory.path
+        let found = try ScenarioDiscovery.find([root, root + "/top.yaml"])
+        #expect(found.map(\.path) == [root + "/scm-rights/a.yml", root + "/scm-rights/basic.yaml", root + "/top.yaml", root + "/top.yaml"])
+        #expect(found.map(\.root) == [root, root, root, nil])
+
+        #expect(try ScenarioParser.load(path: root + "/scm-rights/basic.yaml", root: root).name == "scm-rights/basic")
+        #expect(try ScenarioParser.load(path: root + "/scm-rights/a.yml", root: root + "/").name == "scm-rights/a")
+        #expect(try ScenarioParser.load(path: root + "/scm-rights/basic.yaml", root: nil).name == "basic")
+        #expect(try ScenarioParser.load(path: root + "/top.yaml", root: "/elsewhere").name == "top")
+        #expect(try ScenarioParser.load(path: root + "/top.yaml", root: nil).file == root + "/top.yaml")
+    }
+
+    @Test func missingFilesAreErrorsNamingTheFile() {
+        do {
+            _ = try ScenarioParser.load(path: "/nonexistent/x.yaml", root: nil)
+            Issue.record("loaded a missing file")
+        } catch {
+            #expect(error.location.file == "/nonexistent/x.yaml")
+            #expect(error.message.contains("/nonexistent/x.yaml"))
+            #expect(error.message.contains("no such file"))
+        }
+        do {
+            _ = try ScenarioDiscovery.find(["/nonexistent/dir"])
+            Issue.record("found a missing directory")
+        } catch {
+            #expect(error.location.file == "/nonexistent/dir")
+            #expect(error.message.contains("no such scenario file or directory"))
+        }
+    }
+
+    // MARK: Errno
+
+    @Test func errnoTableMatchesGlibc() {
+        let expected: [(String, Int32)] = [
+            ("EPERM", EPERM), ("ENOENT", ENOENT), ("EBADF", EBADF), ("EAGAIN", EAGAIN), ("EINVAL", EINVAL),
+            ("EMFILE", EMFILE), ("ENFILE", ENFILE), ("EPIPE", EPIPE), ("ESPIPE", ESPIPE), ("ENOSYS", ENOSYS),
+            ("ESRCH", ESRCH), ("ECHILD", ECHILD), ("EPERM", EPERM), ("ENOTSOCK", ENOTSOCK), ("EOPNOTSUPP", EOPNOTSUPP),
+            ("ETOOMANYREFS", ETOOMANYREFS), ("EMSGSIZE", EMSGSIZE), ("ENOTCONN", ENOTCONN), ("EHWPOISON", EHWPOISON),
+        ]
+        for (name, value) in expected {
+            #expect(Errno.value(named: name) == value, "\(name)")
+            #expect(Errno.name(of: value) == name)
+        }
+        #expect(Errno.value(named: "EWOULDBLOCK") == EAGAIN)
+        #expect(Errno.value(named: "ENOTSUP") == EOPNOTSUPP)
+        #expect(Errno.value(named: "EBOGUS") == nil)
+        #expect(Errno.name(of: 4242) == "errno 4242")
+        for entry in Errno.table {
+            #expect(Errno.value(named: entry.name) == entry.value)
+            #expect(Errno.name(of: entry.value) == entry.name)
+        }
+    }
+}
