@@ -26,7 +26,7 @@ run: release
 # The integration tests spawn the agent built beside the test bundle, so build every product first.
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --no-parallel
 
 clean:
 	rm -rf .build reports/latest

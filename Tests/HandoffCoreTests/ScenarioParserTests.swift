@@ -241,7 +241,17 @@ private func expectError(_ error: ScenarioError?, _ line: Int, _ column: Int, _ 
         expectError(stepFailure("  - main.open: {path: x, mode: \"rw\", as: f}\n"), 3, 32, "expected an octal mode")
         expectError(stepFailure("  - main.open: {path: x, mode: 0o17777, as: f}\n"), 3, 32, "between 0 and 0o7777")
         expectError(stepFailure("  - main.open: {path: x, as: 3f}\n"), 3, 30, "invalid name", "'as'")
-        expectError(stepFailure("  - main.open: {path: x}\n"), 3, 5, "missing required key 'as' in open")
+    }
+
+    @Test func nameIsOptionalWhereAStepMayFail() throws {
+        let parsed = try steps("""
+              - main.open: {path: missing, error: ENOENT}
+              - main.pidfd_getfd: {process: main, fd: 9, error: EBADF}
+            """)
+        guard case .open(_, _, _, let name) = parsed[0].action else { Issue.record("not open"); return }
+        #expect(name == nil)
+        guard case .pidfdGetfd(_, _, _, let stolen) = parsed[1].action else { Issue.record("not getfd"); return }
+        #expect(stolen == nil)
     }
 
     @Test func parsesPipeAndSocketpair() throws {
@@ -374,8 +384,27 @@ private func expectError(_ error: ScenarioError?, _ line: Int, _ column: Int, _ 
         #expect(f3 == 0 && l3 == nil)
     }
 
+    @Test func acceptsAnInvertedCloseRangeForTheKernelToRefuse() throws {
+        let parsed = try steps("  - main.close_range: {first: 5, last: 4, error: EINVAL}\n")
+        guard case .closeRange(let first, let last, _, _) = parsed[0].action else { Issue.record("not close_range"); return }
+        #expect(first == 5 && last == 4)
+        #expect(parsed[0].expect.error == "EINVAL")
+    }
+
+    @Test func exitStatusIsAnArgumentNotAnExpectation() throws {
+        let parsed = try steps("""
+              - main.fork: {as: c}
+              - c.exit: {status: 3}
+              - main.wait: {child: c, status: 3}
+            """)
+        guard case .exit(let status) = parsed[1].action else { Issue.record("not exit"); return }
+        #expect(status == 3)
+        #expect(parsed[1].expect.status == nil)
+        #expect(parsed[2].expect.status == 3)
+    }
+
     @Test func rejectsBadCloseRange() {
-        expectError(stepFailure("  - main.close_range: {first: 5, last: 4}\n"), 3, 40, "'last' must be at least 'first' (5)")
+        expectError(stepFailure("  - main.close_range: {first: 5, last: -4}\n"), 3, 40, "'last' must be between 0 and 4294967295")
         expectError(stepFailure("  - main.close_range: {first: -1}\n"), 3, 31, "'first' must be between 0 and 4294967295")
         expectError(stepFailure("  - main.close_range: {last: 4}\n"), 3, 5, "missing required key 'first' in close_range")
         expectError(stepFailure("  - main.close_range: {first: 0, last: end}\n"), 3, 40, "an integer or \"max\" for 'last'")

@@ -84,7 +84,7 @@ public struct KernelVersion: Comparable, Sendable, CustomStringConvertible {
 
 /// One line of the timeline.
 public struct Step: Sendable {
-    /// Where the step starts (the `- ` of its list item).
+    /// Where the step's key (`main.open`) is.
     public var location: SourceLocation
     /// The process that performs the action; nil for `check`.
     public var process: String?
@@ -192,10 +192,10 @@ public enum ArgumentPart: Sendable, Equatable {
 }
 
 public enum Action: Sendable {
-    case open(path: String, flags: Set<OpenFlag>, mode: UInt32, as: String)
+    case open(path: String, flags: Set<OpenFlag>, mode: UInt32, as: String?)
     case pipe(closeOnExec: Bool, nonBlocking: Bool, as: (read: String, write: String))
     case socketpair(type: SocketType, closeOnExec: Bool, nonBlocking: Bool, as: (String, String))
-    case memfd(name: String, closeOnExec: Bool, as: String)
+    case memfd(name: String, closeOnExec: Bool, as: String?)
     case dup(fd: DescriptorRef, as: String?)
     case dup2(fd: DescriptorRef, target: DescriptorRef, as: String?)
     case dup3(fd: DescriptorRef, target: DescriptorRef, closeOnExec: Bool, flags: Int32?, as: String?)
@@ -216,8 +216,8 @@ public enum Action: Sendable {
     case send(socket: DescriptorRef, fds: [DescriptorRef], data: [UInt8])
     /// `room`: the control buffer is CMSG_SPACE(room * sizeof(int)) bytes; 0 means no control buffer.
     case recv(socket: DescriptorRef, count: Int, room: Int, closeOnExec: Bool, nonBlocking: Bool, as: [String])
-    case pidfdOpen(target: String, as: String)
-    case pidfdGetfd(target: String, fd: DescriptorRef, flags: UInt32, as: String)
+    case pidfdOpen(target: String, as: String?)
+    case pidfdGetfd(target: String, fd: DescriptorRef, flags: UInt32, as: String?)
     case check(Check)
 }
 

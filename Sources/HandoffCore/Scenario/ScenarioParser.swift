@@ -590,7 +590,8 @@ struct ScenarioDecoder {
         if let node = arguments["truncated"] {
             expect.truncated = try context.bool(node, "'truncated'")
         }
-        if let node = arguments["status"] {
+        // `status` is exit's argument; only on wait is it an expectation.
+        if arguments.operation == "wait", let node = arguments["status"] {
             expect.status = Int32(try context.integer(node, "'status'", in: 0...255))
         }
         return expect
@@ -668,7 +669,7 @@ struct ScenarioDecoder {
                 mode = try self.mode(node)
             }
             return .open(path: path, flags: Set(openFlags.compactMap(OpenFlag.init(rawValue:))), mode: mode,
-                         as: try name("as"))
+                         as: try optionalName("as"))
         case "pipe":
             let f = try flags(["cloexec", "nonblock"])
             let ends = try names("as", exactly: 2)
@@ -682,7 +683,7 @@ struct ScenarioDecoder {
         case "memfd":
             let memfdName = try string("name", default: "handoff")
             let f = try flags(["cloexec"])
-            return .memfd(name: memfdName, closeOnExec: f.contains("cloexec"), as: try name("as"))
+            return .memfd(name: memfdName, closeOnExec: f.contains("cloexec"), as: try optionalName("as"))
         case "dup":
             return .dup(fd: try ref("fd"), as: try optionalName("as"))
         case "dup2":
@@ -716,8 +717,9 @@ struct ScenarioDecoder {
                     last = nil
                 } else if context.kind(node) == .int {
                     let value = try context.integer(node, a.what("last"))
-                    guard value >= first, value <= Int(UInt32.max) else {
-                        throw context.error(node, "'last' must be at least 'first' (\(first)) and at most \(UInt32.max), found \(value)")
+                    // last < first is allowed: the kernel's EINVAL is worth a scenario.
+                    guard value >= 0, value <= Int(UInt32.max) else {
+                        throw context.error(node, "'last' must be between 0 and \(UInt32.max), found \(value)")
                     }
                     last = UInt32(value)
                 } else {
@@ -772,12 +774,12 @@ struct ScenarioDecoder {
             return .recv(socket: socket, count: count, room: room, closeOnExec: f.contains("cloexec"),
                          nonBlocking: f.contains("nonblock"), as: received)
         case "pidfd_open":
-            return .pidfdOpen(target: try name("process"), as: try name("as"))
+            return .pidfdOpen(target: try name("process"), as: try optionalName("as"))
         case "pidfd_getfd":
             let target = try name("process")
             let fd = try ref("fd")
             let raw = try integer("flags", default: 0, in: 0...Int(UInt32.max))
-            return .pidfdGetfd(target: target, fd: fd, flags: UInt32(raw), as: try name("as"))
+            return .pidfdGetfd(target: target, fd: fd, flags: UInt32(raw), as: try optionalName("as"))
         default:
             throw context.error(a.keyNode, "unknown operation '\(operation)'")
         }

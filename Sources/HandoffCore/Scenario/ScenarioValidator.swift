@@ -121,7 +121,7 @@ struct ScenarioValidator {
 
         switch step.action {
         case .open(_, _, _, let name), .memfd(_, _, let name):
-            bind([name], in: actor)
+            bind([name].compactMap { $0 }, in: actor)
         case .pipe(_, _, let ends):
             bind([ends.read, ends.write], in: actor)
         case .socketpair(_, _, _, let ends):
@@ -188,11 +188,11 @@ struct ScenarioValidator {
             bind(names, in: actor)
         case .pidfdOpen(let target, let name):
             _ = try existing(target, at: site["process"])
-            bind([name], in: actor)
+            bind([name].compactMap { $0 }, in: actor)
         case .pidfdGetfd(let target, let fd, _, let name):
             _ = try existing(target, at: site["process"])
             try resolve(fd, in: target, at: site["fd"])
-            bind([name], in: actor)
+            bind([name].compactMap { $0 }, in: actor)
         case .check(let check):
             try validate(check, site)
         }
