@@ -956,6 +956,87 @@ private let creatRW: Set<OpenFlag> = [.creat, .rdwr]
         #expect(m.desc("main", 2) == m.desc("main", 0))
     }
 
+    @Test func seqpacketTruncationStillDeliversDescriptors() {
+        var m = makeModel()
+        let (a, b) = m.pair(.socketpair(type: .seqpacket, closeOnExec: false, nonBlocking: false))
+        m.ok(.send(socket: a, fds: [0], data: bytes("abcdef")))
+        #expect(m.ok(.recv(socket: b, count: 2, room: 1, closeOnExec: false, nonBlocking: false)) ==
+            recvOutcome(bytes("ab"), fds: [5], flags: 0x20))
+        m.ok(.send(socket: a, fds: [0, 1, 2], data: bytes("xyz")))
+        #expect(m.ok(.recv(socket: b, count: 1, room: 0, closeOnExec: false, nonBlocking: false)) ==
+            recvOutcome(bytes("x"), flags: 0x28))
+        m.fails(.recv(socket: b, count: 1, room: 0, closeOnExec: false, nonBlocking: true), EAGAIN)
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func emptyDatagramsAndZeroCountReceives() {
+        var m = makeModel()
+        let (a, b) = m.pair(.socketpair(type: .dgram, closeOnExec: false, nonBlocking: false))
+        #expect(m.ok(.write(fd: a, data: [])) == Outcome(result: 0))
+        #expect(m.ok(.recv(socket: b, count: 5, room: 0, closeOnExec: false, nonBlocking: true)) == recvOutcome([]))
+        m.fails(.recv(socket: b, count: 5, room: 0, closeOnExec: false, nonBlocking: true), EAGAIN)
+        // A zero-count stream recv still takes the head message's descriptors and leaves its bytes.
+        let (c, d) = m.pair(.socketpair(type: .stream, closeOnExec: false, nonBlocking: false))
+        m.ok(.send(socket: c, fds: [0], data: bytes("hi")))
+        #expect(m.ok(.recv(socket: d, count: 0, room: 1, closeOnExec: false, nonBlocking: false)) ==
+            recvOutcome([], fds: [7]))
+        #expect(m.ok(.recv(socket: d, count: 9, room: 1, closeOnExec: false, nonBlocking: false)) ==
+            recvOutcome(bytes("hi")))
+    }
+
+    @Test func randomSequencesKeepReferenceCountsConsistent() {
+        var seed: UInt64 = 0x9E3779B97F4A7C15
+        func next(_ bound: Int) -> Int {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return Int((seed >> 33) % UInt64(bound))
+        }
+        for _ in 0..<40 {
+            var m = makeModel(limit: 12)
+            var children = 0
+            for _ in 0..<150 {
+                let running = m.processNames.filter { m.state(of: $0) == .running }
+                guard !running.isEmpty else { break }
+                let process = running[next(running.count)]
+                let fd = Int32(next(13)) - 1
+                let other = Int32(next(12))
+                let operation: Operation
+                switch next(20) {
+                case 0: operation = .open(path: ["a", "b"][next(2)], flags: [.creat, .rdwr], mode: 0o600)
+                case 1: operation = .pipe(closeOnExec: next(2) == 0, nonBlocking: true)
+                case 2: operation = .socketpair(type: SocketType.allCases[next(3)], closeOnExec: next(2) == 0,
+                                                nonBlocking: true)
+                case 3: operation = .dup(fd: fd)
+                case 4: operation = .dup2(fd: fd, target: other)
+                case 5: operation = .close(fd: fd)
+                case 6: operation = .closeRange(first: UInt32(next(12)), last: UInt32(next(12) + 6),
+                                                closeOnExec: next(2) == 0, unshare: false)
+                case 7: operation = .read(fd: fd, count: next(6))
+                case 8: operation = .write(fd: fd, data: [UInt8](repeating: 1, count: next(5)))
+                case 9:
+                    children += 1
+                    operation = children < 8 ? .fork(child: "p\(children)") : .exec(arguments: [])
+                case 10: operation = .exec(arguments: [])
+                case 11: operation = next(4) == 0 && process != "main" ? .exit(status: 1) : .memfd(name: "m", closeOnExec: false)
+                case 12, 13: operation = .send(socket: fd, fds: (0..<next(4)).map { _ in Int32(next(12)) },
+                                               data: [UInt8](repeating: 2, count: next(3)))
+                case 14, 15: operation = .recv(socket: fd, count: next(4), room: next(3), closeOnExec: next(2) == 0,
+                                               nonBlocking: true)
+                case 16: operation = .fcntl(fd: fd, command: .dupfd(minimum: Int32(next(12))))
+                case 17: operation = .pidfdGetfd(target: m.processNames[next(m.processNames.count)], fd: fd, flags: 0)
+                case 18: operation = .lseek(fd: fd, offset: Int64(next(4)), whence: .cur)
+                default:
+                    let kids = m.processNames.filter { m.parent(of: $0) == process }
+                    operation = kids.isEmpty ? .dup(fd: fd) : .wait(child: kids[next(kids.count)])
+                }
+                let outcome = m.apply(operation, by: process)
+                if outcome.blocks { continue }
+                #expect(outcome.errno != 0 || outcome.result != -1)
+                for n in outcome.fds { #expect(n >= 0 && n < 12) }
+                #expect(m.referencesAreConsistent(), "after \(operation) by \(process)")
+            }
+        }
+    }
+
     // MARK: Whole-model properties
 
     @Test func modelIsAValueType() {
