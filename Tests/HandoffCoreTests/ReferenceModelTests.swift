@@ -197,6 +197,18 @@ private let creatRW: Set<OpenFlag> = [.creat, .rdwr]
         #expect(m.ok(.fcntl(fd: f, command: .getfl)) == Outcome(result: 2, resultMask: getflMask))
     }
 
+    @Test func pathAndNameLengthChecks() {
+        var m = makeModel(limit: 3)
+        m.fails(.open(path: "", flags: [.creat, .rdwr], mode: 0o600), ENOENT)  // before EMFILE
+        m.fails(.open(path: String(repeating: "x", count: 256), flags: [.creat, .rdwr], mode: 0o600), EMFILE)
+        m.fails(.memfd(name: String(repeating: "n", count: 250), closeOnExec: false), EINVAL)
+        m.ok(.close(fd: 2))
+        m.fails(.open(path: String(repeating: "x", count: 256), flags: [.creat, .rdwr], mode: 0o600), ENAMETOOLONG)
+        #expect(m.fd(.open(path: String(repeating: "x", count: 255), flags: [.creat, .rdwr], mode: 0o600)) == 2)
+        m.ok(.close(fd: 2))
+        #expect(m.fd(.memfd(name: String(repeating: "n", count: 249), closeOnExec: false)) == 2)
+    }
+
     // MARK: dup family
 
     @Test func dupSharesDescriptionAndClearsCloexec() {

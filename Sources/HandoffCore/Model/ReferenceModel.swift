@@ -250,9 +250,12 @@ public struct ReferenceModel: Sendable {
 
     mutating func open(_ process: String, path: String, flags: Set<OpenFlag>) -> Outcome {
         let access: AccessMode = flags.contains(.rdwr) ? .readWrite : flags.contains(.wronly) ? .writeOnly : .readOnly
-        // The number is reserved first (get_unused_fd_flags before do_filp_open).
+        // getname() rejects an empty path before anything else; then the number is reserved
+        // (get_unused_fd_flags before do_filp_open), so EMFILE wins over every lookup error.
+        if path.isEmpty { return .failure(ENOENT) }
         guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
         let components = path.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }
+        if components.contains(where: { $0.utf8.count > 255 }) { return .failure(ENAMETOOLONG) }
         guard components.count == 1 else {
             // Only plain names in the scenario directory exist; a path through a regular file is ENOTDIR.
             if components.count > 1, files[String(components[0])] != nil { return .failure(ENOTDIR) }
@@ -303,6 +306,8 @@ public struct ReferenceModel: Sendable {
     }
 
     mutating func memfd(_ process: String, name: String, closeOnExec: Bool) -> Outcome {
+        // MFD_NAME_MAX_LEN = NAME_MAX - strlen("memfd:") = 249, checked before the number is reserved.
+        if name.utf8.count > 249 { return .failure(EINVAL) }
         guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
         let object = nextMemfd
         nextMemfd += 1
