@@ -15,7 +15,8 @@
 //
 // Not modelled (documented simplifications): socket send-buffer limits and stream message splitting into
 // ~36 KiB skbs, the AF_UNIX garbage collector (cycles of in-flight sockets stay alive here), file
-// permissions and directories, the per-user in-flight fd limit (ETOOMANYREFS), O_WRONLY|O_RDWR opens.
+// permissions and directories, the per-user in-flight fd limit (ETOOMANYREFS, only for unprivileged
+// runners), O_WRONLY|O_RDWR opens (treated as O_RDWR), files larger than 256 MiB (refused with EFBIG).
 
 #if canImport(Glibc)
 import Glibc
@@ -31,6 +32,7 @@ public struct ReferenceModel: Sendable {
     static let oAccmode: Int64 = 3
     static let oAppend: Int64 = 0o2000
     static let oNonblock: Int64 = 0o4000
+    static let maximumModelledFileSize = 256 << 20
 
     var processes: [String: ModelProcess] = [:]
     var order: [String] = []
@@ -468,6 +470,9 @@ public struct ReferenceModel: Sendable {
             if data.isEmpty { return Outcome(result: 0) }
             var contents = self.contents(of: desc.target)
             let start = desc.append ? contents.count : Int(desc.offset ?? 0)
+            // Model limit, not kernel behaviour: contents are stored densely, so refuse to materialise
+            // files beyond 256 MiB (the kernel would create a sparse file) instead of exhausting memory.
+            if start + data.count > ReferenceModel.maximumModelledFileSize { return .failure(EFBIG) }
             if contents.count < start { contents += [UInt8](repeating: 0, count: start - contents.count) }
             let overlap = min(data.count, contents.count - start)
             if overlap > 0 { contents.replaceSubrange(start..<(start + overlap), with: data[0..<overlap]) }
