@@ -15,7 +15,8 @@
 //
 // Not modelled (documented simplifications): socket send-buffer limits and stream message splitting into
 // ~36 KiB skbs, the AF_UNIX garbage collector (cycles of in-flight sockets stay alive here), file
-// permissions and directories, the per-user in-flight fd limit (ETOOMANYREFS), O_WRONLY|O_RDWR opens.
+// permissions and directories, the per-user in-flight fd limit (ETOOMANYREFS, only for unprivileged
+// runners), O_WRONLY|O_RDWR opens (treated as O_RDWR), files larger than 256 MiB (refused with EFBIG).
 
 #if canImport(Glibc)
 import Glibc
@@ -31,6 +32,7 @@ public struct ReferenceModel: Sendable {
     static let oAccmode: Int64 = 3
     static let oAppend: Int64 = 0o2000
     static let oNonblock: Int64 = 0o4000
+    static let maximumModelledFileSize = 256 << 20
 
     var processes: [String: ModelProcess] = [:]
     var order: [String] = []
@@ -250,9 +252,12 @@ public struct ReferenceModel: Sendable {
 
     mutating func open(_ process: String, path: String, flags: Set<OpenFlag>) -> Outcome {
         let access: AccessMode = flags.contains(.rdwr) ? .readWrite : flags.contains(.wronly) ? .writeOnly : .readOnly
-        // The number is reserved first (get_unused_fd_flags before do_filp_open).
+        // getname() rejects an empty path before anything else; then the number is reserved
+        // (get_unused_fd_flags before do_filp_open), so EMFILE wins over every lookup error.
+        if path.isEmpty { return .failure(ENOENT) }
         guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
         let components = path.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }
+        if components.contains(where: { $0.utf8.count > 255 }) { return .failure(ENAMETOOLONG) }
         guard components.count == 1 else {
             // Only plain names in the scenario directory exist; a path through a regular file is ENOTDIR.
             if components.count > 1, files[String(components[0])] != nil { return .failure(ENOTDIR) }
@@ -303,6 +308,8 @@ public struct ReferenceModel: Sendable {
     }
 
     mutating func memfd(_ process: String, name: String, closeOnExec: Bool) -> Outcome {
+        // MFD_NAME_MAX_LEN = NAME_MAX - strlen("memfd:") = 249, checked before the number is reserved.
+        if name.utf8.count > 249 { return .failure(EINVAL) }
         guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
         let object = nextMemfd
         nextMemfd += 1
@@ -463,6 +470,9 @@ public struct ReferenceModel: Sendable {
             if data.isEmpty { return Outcome(result: 0) }
             var contents = self.contents(of: desc.target)
             let start = desc.append ? contents.count : Int(desc.offset ?? 0)
+            // Model limit, not kernel behaviour: contents are stored densely, so refuse to materialise
+            // files beyond 256 MiB (the kernel would create a sparse file) instead of exhausting memory.
+            if start + data.count > ReferenceModel.maximumModelledFileSize { return .failure(EFBIG) }
             if contents.count < start { contents += [UInt8](repeating: 0, count: start - contents.count) }
             let overlap = min(data.count, contents.count - start)
             if overlap > 0 { contents.replaceSubrange(start..<(start + overlap), with: data[0..<overlap]) }
