@@ -25,6 +25,43 @@ public enum Operation: Equatable, Sendable {
     case recv(socket: Int32, count: Int, room: Int, closeOnExec: Bool, nonBlocking: Bool)
     case pidfdOpen(target: String)
     case pidfdGetfd(target: String, fd: Int32, flags: UInt32)
+    /// socket(2) + bind(2) + listen(2) in one step: one listening socket. `.tcp(port: 0)` binds an ephemeral
+    /// port of 127.0.0.1; the runner then tells the model which port with `assignPort`.
+    case listen(address: SocketAddress, type: SocketType, closeOnExec: Bool, nonBlocking: Bool, backlog: Int32)
+    /// socket(2) + connect(2) in one step: one connected socket.
+    case connect(address: SocketAddress, type: SocketType, closeOnExec: Bool, nonBlocking: Bool)
+    /// accept4(2).
+    case accept(socket: Int32, closeOnExec: Bool, nonBlocking: Bool)
+    /// setrlimit(RLIMIT_NOFILE) of the soft limit; the hard limit stays.
+    case setrlimit(nofile: UInt64)
+    /// Removes a capability (`CAP_SYS_PTRACE`) from the effective, permitted and inheritable sets.
+    case dropCapability(name: String)
+    /// prctl(PR_SET_DUMPABLE).
+    case setDumpable(Bool)
+    /// open("/proc/PID/fd/N") of another (or the same) process: a NEW open file description.
+    case reopen(target: String, fd: Int32, flags: Set<OpenFlag>)
+    /// clone(CLONE_FILES): a child that shares the caller's descriptor table.
+    case cloneFiles(child: String)
+    /// unshare(CLONE_FILES): the caller gets a private copy of its table.
+    case unshareFiles
+}
+
+/// Where a socket listens or connects.
+public enum SocketAddress: Hashable, Sendable, CustomStringConvertible {
+    /// A path relative to the scenario's directory.
+    case unix(path: String)
+    /// An abstract unix address (no file).
+    case abstract(name: String)
+    /// 127.0.0.1:port; port 0 in `listen` means an ephemeral port.
+    case tcp(port: UInt16)
+
+    public var description: String {
+        switch self {
+        case .unix(let path): return "unix:\(path)"
+        case .abstract(let name): return "abstract:\(name)"
+        case .tcp(let port): return "tcp:127.0.0.1:\(port)"
+        }
+    }
 }
 
 /// What a system call returned: predicted by the model, or reported by an agent.
