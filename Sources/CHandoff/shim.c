@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kcmp.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/un.h>
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
@@ -235,3 +238,77 @@ int handoff_capability_from_name(const char *name) {
     if (cap_from_name(name, &value) != 0) return -1;
     return (int)value;
 }
+
+static socklen_t handoff_address(int kind, const char *name, int port, struct sockaddr_storage *storage) {
+    memset(storage, 0, sizeof *storage);
+    if (kind == HANDOFF_ADDRESS_TCP) {
+        struct sockaddr_in *in = (struct sockaddr_in *)storage;
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)port);
+        in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        return sizeof *in;
+    }
+    struct sockaddr_un *un = (struct sockaddr_un *)storage;
+    un->sun_family = AF_UNIX;
+    size_t length = strlen(name);
+    if (kind == HANDOFF_ADDRESS_ABSTRACT) {
+        if (length + 1 > sizeof un->sun_path) return 0;
+        memcpy(un->sun_path + 1, name, length);  // sun_path[0] == 0: the abstract namespace
+        return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + length);
+    }
+    if (length + 1 > sizeof un->sun_path) return 0;
+    memcpy(un->sun_path, name, length);
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + length + 1);
+}
+
+int handoff_listen(int kind, const char *name, int port, int type, int backlog, int *bound_port) {
+    struct sockaddr_storage storage;
+    socklen_t length = handoff_address(kind, name, port, &storage);
+    if (length == 0) { errno = ENAMETOOLONG; return -1; }
+    int fd = socket(kind == HANDOFF_ADDRESS_TCP ? AF_INET : AF_UNIX, type, 0);
+    if (fd < 0) return -1;
+    if (kind == HANDOFF_ADDRESS_TCP) {
+        int on = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    }
+    if (bind(fd, (struct sockaddr *)&storage, length) != 0 || listen(fd, backlog) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    *bound_port = 0;
+    if (kind == HANDOFF_ADDRESS_TCP) {
+        struct sockaddr_in bound;
+        socklen_t bound_length = sizeof bound;
+        if (getsockname(fd, (struct sockaddr *)&bound, &bound_length) == 0) *bound_port = ntohs(bound.sin_port);
+    }
+    return fd;
+}
+
+int handoff_connect(int kind, const char *name, int port, int type) {
+    struct sockaddr_storage storage;
+    socklen_t length = handoff_address(kind, name, port, &storage);
+    if (length == 0) { errno = ENAMETOOLONG; return -1; }
+    int nonblocking = type & SOCK_NONBLOCK;
+    int fd = socket(kind == HANDOFF_ADDRESS_TCP ? AF_INET : AF_UNIX, type & ~SOCK_NONBLOCK, 0);
+    if (fd < 0) return -1;
+    int result;
+    do { result = connect(fd, (struct sockaddr *)&storage, length); } while (result != 0 && errno == EINTR);
+    if (result != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    if (nonblocking) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return fd;
+}
+
+int handoff_accept4(int socket, int flags) { return accept4(socket, NULL, NULL, flags); }
+
+int handoff_clone_files(void) {
+    return (int)syscall(SYS_clone, CLONE_FILES | SIGCHLD, 0, NULL, NULL, 0);
+}
+
+int handoff_unshare_files(void) { return unshare(CLONE_FILES); }

@@ -21,6 +21,12 @@ public enum AgentVerb: String, CaseIterable, Sendable {
     case lseek, read, write, fork, exec, exit, wait, send, recv
     case pidfdOpen = "pidfd_open"
     case pidfdGetfd = "pidfd_getfd"
+    case listen, connect, accept, setrlimit
+    case dropCapability = "drop_capability"
+    case setDumpable = "set_dumpable"
+    case reopen
+    case cloneFiles = "clone_files"
+    case unshareFiles = "unshare_files"
     /// Resolve argument `index` of the agent's current argv as a descriptor number (no syscall).
     case argument
     /// Agent to runner only: carries a new child's control channel (SCM_RIGHTS), before the fork answer.

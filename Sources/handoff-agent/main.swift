@@ -93,11 +93,12 @@ struct Agent {
 
     mutating func handle(_ request: WireMessage) {
         guard let verb = AgentVerb(rawValue: request.verb) else { return bad("unknown verb \(request.verb)") }
-        // A descriptor argument equal to the control channel must behave as if that number were free:
-        // the model never sees the channel.
+        // A descriptor argument equal to a control channel must behave as if that number were free: the
+        // model never sees channels. `hidden` lists other agents' channels in a table shared with this one.
         let channel = control
+        let foreign = request.ints("hidden") ?? []
         func fd(_ key: String) -> Int32? { request.int32(key) }
-        func isChannel(_ key: String) -> Bool { fd(key) == channel }
+        func isChannel(_ key: String) -> Bool { fd(key).map { $0 == channel || foreign.contains($0) } ?? false }
 
         switch verb {
         case .open:
@@ -130,6 +131,7 @@ struct Agent {
                 return answer(failure: EBADF)
             }
             var moved: Int32?
+            if foreign.contains(target) { return bad("dup2 onto another agent's control channel is not supported") }
             if target == channel && old != channel { moved = moveControlChannel() }
             let result = verb == .dup2 ? timed { dup2(old, target) } : timed { handoff_dup3(old, target, flags) }
             answer(result, producesDescriptor: true, movedControl: moved)
@@ -146,7 +148,10 @@ struct Agent {
         case .closeRange:
             guard let first = request.uint64("first"), let last = request.uint64("last"), let flags = request.int32("flags")
             else { return bad("close_range needs first, last, flags") }
-            answer(closeRangeAroundChannel(UInt32(first), UInt32(last), UInt32(bitPattern: flags)))
+            let result = closeRangeAroundChannels(UInt32(first), UInt32(last), UInt32(bitPattern: flags), foreign)
+            // CLOSE_RANGE_UNSHARE leaves a private table that still holds the other agents' channels.
+            if flags & 2 != 0 && result.value == 0 { for number in foreign { close(number) } }
+            answer(result)
         case .lseek:
             guard let descriptor = fd("fd"), let offset = request.int64("offset"), let whence = request.int32("whence")
             else { return bad("lseek needs fd, offset, whence") }
@@ -165,7 +170,9 @@ struct Agent {
         case .send:
             guard let socket = fd("fd"), var descriptors = request.ints("fds"), let data = request.bytes("data")
             else { return bad("send needs fd, fds, data") }
-            if isChannel("fd") || descriptors.contains(channel) { return answer(failure: EBADF) }
+            if isChannel("fd") || descriptors.contains(where: { $0 == channel || foreign.contains($0) }) {
+                return answer(failure: EBADF)
+            }
             let count = Int32(descriptors.count)
             let result = timed {
                 data.withUnsafeBytes { bytes in
@@ -193,7 +200,49 @@ struct Agent {
             }
             self.reply(reply)
         case .fork:
-            fork()
+            fork(sharingTable: false, foreign: foreign)
+        case .cloneFiles:
+            fork(sharingTable: true, foreign: foreign)
+        case .unshareFiles:
+            let result = timed { handoff_unshare_files() }
+            if result.value == 0 { for number in foreign { close(number) } }
+            answer(result)
+        case .listen, .connect:
+            guard let address = request["addr"], let type = request.int32("type") else { return bad("needs addr, type") }
+            guard let (kind, name, port) = Agent.parseAddress(address) else { return bad("bad address \(address)") }
+            var bound: Int32 = 0
+            let backlog = request.int32("backlog") ?? 16
+            let result = verb == .listen
+                ? timed { handoff_listen(kind, name, port, type, backlog, &bound) }
+                : timed { handoff_connect(kind, name, port, type) }
+            var reply = outcome(result, fds: result.value >= 0 ? [Int32(result.value)] : [])
+            if verb == .listen && result.value >= 0 && kind == Int32(HANDOFF_ADDRESS_TCP) { reply.set("port", bound) }
+            self.reply(reply)
+        case .accept:
+            guard let socket = fd("fd"), let flags = request.int32("flags") else { return bad("accept needs fd, flags") }
+            if isChannel("fd") { return answer(failure: EBADF) }
+            answer(timed { handoff_accept4(socket, flags) }, producesDescriptor: true)
+        case .setrlimit:
+            guard let nofile = request.uint64("nofile") else { return bad("setrlimit needs nofile") }
+            var limit = rlimit()
+            getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+            limit.rlim_cur = rlim_t(nofile)
+            answer(timed { setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) })
+        case .dropCapability:
+            guard let name = request.bytes("name") else { return bad("drop_capability needs name") }
+            let number = handoff_capability_from_name(String(decoding: name, as: UTF8.self))
+            if number < 0 { return answer(failure: EINVAL) }
+            answer(timed { handoff_drop_capability(number) })
+        case .setDumpable:
+            guard let value = request.int32("value") else { return bad("set_dumpable needs value") }
+            answer(timed { handoff_set_dumpable(value) })
+        case .reopen:
+            guard let pid = request.int32("pid"), let target = fd("fd"), let flags = request.int32("flags")
+            else { return bad("reopen needs pid, fd, flags") }
+            // The target's channel is invisible: /proc/PID/fd/N of it must look like a free number.
+            if let targetChannel = request.int32("tctl"), target == targetChannel { return answer(failure: ENOENT) }
+            let path = "/proc/\(pid)/fd/\(target)"
+            answer(timed { open(path, flags, 0) }, producesDescriptor: true)
         case .exec:
             guard let arguments = request.byteLists("args") else { return bad("exec needs args") }
             exec(arguments.map { String(decoding: $0, as: UTF8.self) })
@@ -239,7 +288,9 @@ struct Agent {
 
     // MARK: - Process operations
 
-    func fork() {
+    /// `fork`, or `clone(CLONE_FILES)` when `sharingTable`. `foreign`: other agents' channels in this
+    /// table, which a forked child (a private copy) must close.
+    mutating func fork(sharingTable: Bool, foreign: [Int32]) {
         var ends: [Int32] = [-1, -1]
         if socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) != 0 {
             return answer(failure: errno)
@@ -247,18 +298,28 @@ struct Agent {
         let parentEnd = moveHigh(ends[0])
         let childEnd = moveHigh(ends[1])
         let parent = getpid()
-        let result = timed { Glibc.fork() }
+        let result = sharingTable ? timed { handoff_clone_files() } : timed { Glibc.fork() }
+        if result.value == 0 && sharingTable {
+            // The child shares the parent's table: its channel is its own end where it already is, and
+            // nothing may be closed here (it would close it for the parent too).
+            control = childEnd
+            _ = handoff_set_parent_death_signal(SIGKILL)
+            if getppid() != parent { _exit(0) }
+            sendHello()
+            return
+        }
         if result.value == 0 {
             // The child: its own channel replaces the inherited copy of the parent's, at the same number.
             if handoff_dup3(childEnd, control, O_CLOEXEC) < 0 { _exit(71) }
             close(childEnd)
             close(parentEnd)
+            for number in foreign { close(number) }
             _ = handoff_set_parent_death_signal(SIGKILL)
             if getppid() != parent { _exit(0) }
             sendHello()
             return  // back to serve(), now as the child
         }
-        close(childEnd)
+        if !sharingTable || result.value < 0 { close(childEnd) }
         if result.value > 0 {
             // The runner's end travels in a message of its own and is closed here before the answer, so
             // that when the runner sees the answer this table holds nothing but the scenario's descriptors.
@@ -307,24 +368,45 @@ struct Agent {
         return moved
     }
 
-    /// close_range across the channel closes everything in the range but the channel: two calls.
-    func closeRangeAroundChannel(_ first: UInt32, _ last: UInt32, _ flags: UInt32) -> Timed {
-        let channel = UInt32(control)
-        let marksOnly = (flags & 4) != 0  // CLOSE_RANGE_CLOEXEC: the channel is close-on-exec already
-        if marksOnly || first > last || channel < first || channel > last {
+    /// close_range across control channels closes everything in the range but the channels: one call per
+    /// gap between them. CLOSE_RANGE_CLOEXEC alone needs no split (channels are close-on-exec already).
+    func closeRangeAroundChannels(_ first: UInt32, _ last: UInt32, _ flags: UInt32, _ foreign: [Int32]) -> Timed {
+        let marksOnly = (flags & 4) != 0 && (flags & 2) == 0
+        let inside = ([control] + foreign).map { UInt32($0) }.filter { $0 >= first && $0 <= last }.sorted()
+        if marksOnly || first > last || inside.isEmpty {
             return timed { handoff_close_range(first, last, flags) }
         }
         var total: UInt64 = 0
-        if channel > first {
-            let lower = timed { handoff_close_range(first, channel - 1, flags) }
-            total += lower.nanoseconds
-            if lower.value != 0 { return lower }
-        }
-        if channel < last {
-            let upper = timed { handoff_close_range(channel + 1, last, flags) }
-            return Timed(value: upper.value, errno: upper.errno, nanoseconds: total + upper.nanoseconds)
+        var start = first
+        for channel in inside + [last &+ 1] {
+            if channel > start {
+                let end = channel == last &+ 1 ? last : channel - 1
+                let part = timed { handoff_close_range(start, end, flags) }
+                total += part.nanoseconds
+                if part.value != 0 { return Timed(value: part.value, errno: part.errno, nanoseconds: total) }
+            }
+            if channel == last &+ 1 { break }
+            start = channel + 1
         }
         return Timed(value: 0, errno: 0, nanoseconds: total)
+    }
+
+    /// `unix:HEX`, `abstract:HEX`, `tcp:PORT`.
+    static func parseAddress(_ text: String) -> (Int32, String, Int32)? {
+        guard let colon = text.firstIndex(of: ":") else { return nil }
+        let kind = text[..<colon]
+        let value = text[text.index(after: colon)...]
+        switch kind {
+        case "unix", "abstract":
+            guard let bytes = Hex.decode(value) else { return nil }
+            let code = kind == "unix" ? Int32(HANDOFF_ADDRESS_UNIX) : Int32(HANDOFF_ADDRESS_ABSTRACT)
+            return (code, String(decoding: bytes, as: UTF8.self), 0)
+        case "tcp":
+            guard let port = Int32(value) else { return nil }
+            return (Int32(HANDOFF_ADDRESS_TCP), "", port)
+        default:
+            return nil
+        }
     }
 
     // MARK: - Answers

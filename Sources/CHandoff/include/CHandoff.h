@@ -69,6 +69,28 @@ int handoff_drop_capability(int capability);
 /// The number of a capability name such as "CAP_SYS_PTRACE" (or "cap_sys_ptrace"), -1 when unknown.
 int handoff_capability_from_name(const char *name);
 
+// ---- sockets with addresses ----
+/// Address kinds for handoff_listen/handoff_connect.
+enum { HANDOFF_ADDRESS_UNIX = 1, HANDOFF_ADDRESS_ABSTRACT = 2, HANDOFF_ADDRESS_TCP = 3 };
+
+/// socket + bind + listen on a unix path, an abstract name or 127.0.0.1:port (0: ephemeral). On success
+/// returns the descriptor and, for TCP, the bound port in *bound_port; on failure closes what it opened and
+/// returns -1 with errno from the failing call. In C because struct sockaddr_un/sockaddr_in (abstract names
+/// with a leading NUL, the socklen arithmetic, the casts) are clumsy and error-prone in Swift.
+int handoff_listen(int kind, const char *name, int port, int type, int backlog, int *bound_port);
+/// socket + connect to the same kinds of address; the socket is made non-blocking only after connecting
+/// (so a TCP connect never answers EINPROGRESS). -1 with errno on failure, nothing left open.
+int handoff_connect(int kind, const char *name, int port, int type);
+/// accept4 needs _GNU_SOURCE.
+int handoff_accept4(int socket, int flags);
+
+// ---- descriptor tables shared between processes ----
+/// clone(CLONE_FILES | SIGCHLD) with fork semantics otherwise (no new stack: without CLONE_VM the child runs
+/// on its copy of the caller's). glibc has no wrapper for this form. Returns the pid, 0 in the child.
+int handoff_clone_files(void);
+/// unshare(CLONE_FILES) needs _GNU_SOURCE.
+int handoff_unshare_files(void);
+
 // ---- spawning on a clean descriptor table ----
 /// posix_spawn `path` with stdin from /dev/null, stdout and stderr onto `output_fd`, `control_fd` at
 /// descriptor 3 and every other descriptor closed (posix_spawn_file_actions_addclosefrom_np needs

@@ -64,6 +64,12 @@ final class ScenarioExecution {
     private var identity: IdentityResolver
     /// Descriptor names per process: name -> number. Names follow descriptors across fork and exec.
     private var names: [String: [String: Int32]] = ["main": [:]]
+    /// Processes with the same number share one descriptor table (clone_files): they see each other's
+    /// names and control channels.
+    private var tables: [String: Int] = ["main": 0]
+    private var nextTable = 1
+    /// Ephemeral TCP ports of listening sockets, by the listening process and descriptor.
+    private var ports: [DescriptorKey: UInt16] = [:]
     /// The latest observation, which check steps read.
     private var observed: [String: [Int32: ObservedDescriptor]] = [:]
     private var groups: [DescriptorKey: Int] = [:]
@@ -194,7 +200,9 @@ final class ScenarioExecution {
     private func execute(_ operation: Operation, by agent: AgentProcess, step: Step) throws(Stop)
         -> (Outcome, UInt64?)
     {
-        let request = operation.request(pid: { self.tree[$0]?.pid ?? 0 }, channel: { self.tree[$0]?.controlNumber ?? -1 })
+        var request = operation.request(pid: { self.tree[$0]?.pid ?? 0 }, channel: { self.tree[$0]?.controlNumber ?? -1 })
+        let foreign = sharingTable(with: agent.name).filter { $0 != agent.name }.compactMap { tree[$0]?.controlNumber }
+        if !foreign.isEmpty { request.set("hidden", ints: foreign) }
         return try harness { () throws(HarnessError) -> (Outcome, UInt64?) in
             switch operation {
             case .exit:
@@ -205,10 +213,11 @@ final class ScenarioExecution {
                 let (answer, _) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
                 if answer.verb == AgentHello.verb {
                     try agent.adopt(hello: answer)
+                    tables[agent.name] = newTable()  // execve unshares the table
                     return (Outcome(result: 0), nil)
                 }
                 return (Outcome(answer: answer), answer.uint64("ns"))
-            case .fork(let child):
+            case .fork(let child), .cloneFiles(let child):
                 let (first, channel) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
                 var answer = first
                 if first.verb == AgentVerb.channel.rawValue {
@@ -226,6 +235,11 @@ final class ScenarioExecution {
                     }
                     _ = try tree.adoptChild(name: child, channel: channel, deadline: deadline, timeout: timeout)
                     names[child] = names[agent.name] ?? [:]
+                    if case .cloneFiles = operation {
+                        tables[child] = tables[agent.name]
+                    } else {
+                        tables[child] = newTable()
+                    }
                 }
                 outcome.result = nil
                 return (outcome, answer.uint64("ns"))
@@ -234,6 +248,16 @@ final class ScenarioExecution {
                 if let stray { close(stray) }
                 if let moved = answer.int32("ctl") { agent.controlNumber = moved }
                 var outcome = Outcome(answer: answer)
+                if case .listen = operation, let port = answer.int32("port"), let fd = outcome.fds.first {
+                    ports[DescriptorKey(process: agent.name, number: fd)] = UInt16(port)
+                    model.assignPort(UInt16(port), process: agent.name, fd: fd)
+                }
+                if outcome.errno == 0 {
+                    switch operation {
+                    case .unshareFiles, .closeRange(_, _, _, true): tables[agent.name] = newTable()
+                    default: break
+                    }
+                }
                 if case .wait = operation { outcome.result = nil }
                 if case .pidfdOpen = operation {} else if case .wait = operation {} else if outcome.status != nil {
                     outcome.status = nil
@@ -324,21 +348,64 @@ final class ScenarioExecution {
         case .pidfdOpen(let target, _): return .pidfdOpen(target: target)
         case .pidfdGetfd(let target, let reference, let flags, _):
             return .pidfdGetfd(target: target, fd: try number(reference, in: target, at: location), flags: flags)
+        case .listen(let address, let type, let closeOnExec, let nonBlocking, let backlog, _):
+            return .listen(address: try socketAddress(address, at: location), type: type, closeOnExec: closeOnExec,
+                           nonBlocking: nonBlocking, backlog: backlog)
+        case .connect(let address, let type, let closeOnExec, let nonBlocking, _):
+            return .connect(address: try socketAddress(address, at: location), type: type, closeOnExec: closeOnExec,
+                            nonBlocking: nonBlocking)
+        case .accept(let socket, let closeOnExec, let nonBlocking, _):
+            return .accept(socket: try fd(socket), closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .setrlimit(let nofile): return .setrlimit(nofile: nofile)
+        case .dropCapability(let name): return .dropCapability(name: name)
+        case .setDumpable(let dumpable): return .setDumpable(dumpable)
+        case .reopen(let target, let reference, let flags, _):
+            return .reopen(target: target, fd: try number(reference, in: target, at: location), flags: flags)
+        case .cloneFiles(let child): return .cloneFiles(child: child)
+        case .unshareFiles: return .unshareFiles
         case .check: throw .scenario("\(location): check is not an operation")
         }
     }
 
+    private func socketAddress(_ address: AddressSpec, at location: SourceLocation) throws(Stop) -> SocketAddress {
+        switch address {
+        case .unix(let path): return .unix(path: path)
+        case .abstract(let name): return .abstract(name: name)
+        case .tcpPort(let port): return .tcp(port: port)
+        case .tcpListener(let listener):
+            let number = try number(listener.descriptor, in: listener.process, at: location)
+            guard let port = ports[DescriptorKey(process: listener.process, number: number)] else {
+                throw .scenario("\(location): \(listener) is not a TCP socket this scenario listened on")
+            }
+            return .tcp(port: port)
+        }
+    }
+
+    /// Every process sharing `process`'s descriptor table, itself included.
+    private func sharingTable(with process: String) -> [String] {
+        guard let table = tables[process] else { return [process] }
+        return tables.filter { $0.value == table }.map(\.key).sorted()
+    }
+
+    private func newTable() -> Int {
+        nextTable += 1
+        return nextTable
+    }
+
     private func bindNames(_ action: Action, in process: String, outcome: Outcome) {
+        let sharing = sharingTable(with: process)
         func bind(_ name: String?, _ index: Int) {
             guard let name, index < outcome.fds.count else { return }
-            names[process, default: [:]][name] = outcome.fds[index]
+            for member in sharing { names[member, default: [:]][name] = outcome.fds[index] }
         }
         switch action {
         case .open(_, _, _, let name), .memfd(_, _, let name), .pidfdOpen(_, let name), .pidfdGetfd(_, _, _, let name):
             bind(name, 0)
         case .pipe(_, _, let ends): bind(ends.read, 0); bind(ends.write, 1)
         case .socketpair(_, _, _, let ends): bind(ends.0, 0); bind(ends.1, 1)
-        case .dup(_, let name), .dup2(_, _, let name), .dup3(_, _, _, _, let name), .fcntl(_, _, let name):
+        case .dup(_, let name), .dup2(_, _, let name), .dup3(_, _, _, _, let name), .fcntl(_, _, let name),
+            .listen(_, _, _, _, _, let name), .connect(_, _, _, _, let name), .accept(_, _, _, let name),
+            .reopen(_, _, _, let name):
             bind(name, 0)
         case .recv(_, _, _, _, _, let received):
             for (index, name) in received.enumerated() { bind(name, index) }
@@ -413,7 +480,8 @@ final class ScenarioExecution {
         var flat: [DescriptorKey: ObservedDescriptor] = [:]
         for name in model.processNames where model.state(of: name) == .running {
             guard let agent = tree[name] else { continue }
-            guard let table = Observer.table(of: agent.pid, excluding: agent.controlNumber), !agent.hasExited else {
+            let channels = Set(sharingTable(with: name).compactMap { tree[$0]?.controlNumber })
+            guard let table = Observer.table(of: agent.pid, excluding: channels), !agent.hasExited else {
                 throw .harness(.agentGone(process: name, reason: agent.endReason()))
             }
             observed[name] = table

@@ -33,7 +33,7 @@ public enum Suite {
         }
         for file in files {
             do {
-                scenarios.append(try ScenarioParser.load(path: file.path, root: file.root))
+                scenarios += try ScenarioParser.loadAll(path: file.path, root: file.root)
             } catch {
                 errors.append(error)
             }

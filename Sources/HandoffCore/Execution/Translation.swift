@@ -41,6 +41,10 @@ enum RawFlags {
         }
     }
 
+    static func socketFlags(_ closeOnExec: Bool, _ nonBlocking: Bool) -> Int32 {
+        (closeOnExec ? Int32(SOCK_CLOEXEC.rawValue) : 0) | (nonBlocking ? Int32(SOCK_NONBLOCK.rawValue) : 0)
+    }
+
     static let closeRangeUnshare: Int32 = 2
     static let closeRangeCloexec: Int32 = 4
     static let memfdCloexec: Int32 = 1
@@ -156,8 +160,51 @@ extension Operation {
             message.set("fd", fd)
             message.set("flags", Int32(bitPattern: flags))
             message.set("tctl", channel(target))
+        case .listen(let address, let type, let closeOnExec, let nonBlocking, let backlog):
+            message = WireMessage(AgentVerb.listen.rawValue)
+            message.set("addr", address.wire)
+            message.set("type", RawFlags.socketType(type) | RawFlags.socketFlags(closeOnExec, nonBlocking))
+            message.set("backlog", backlog)
+        case .connect(let address, let type, let closeOnExec, let nonBlocking):
+            message = WireMessage(AgentVerb.connect.rawValue)
+            message.set("addr", address.wire)
+            message.set("type", RawFlags.socketType(type) | RawFlags.socketFlags(closeOnExec, nonBlocking))
+        case .accept(let socket, let closeOnExec, let nonBlocking):
+            message = WireMessage(AgentVerb.accept.rawValue)
+            message.set("fd", socket)
+            message.set("flags", RawFlags.socketFlags(closeOnExec, nonBlocking))
+        case .setrlimit(let nofile):
+            message = WireMessage(AgentVerb.setrlimit.rawValue)
+            message.set("nofile", nofile)
+        case .dropCapability(let name):
+            message = WireMessage(AgentVerb.dropCapability.rawValue)
+            message.set("name", bytes: Array(name.utf8))
+        case .setDumpable(let dumpable):
+            message = WireMessage(AgentVerb.setDumpable.rawValue)
+            message.set("value", dumpable ? 1 : 0)
+        case .reopen(let target, let fd, let flags):
+            message = WireMessage(AgentVerb.reopen.rawValue)
+            message.set("pid", Int32(pid(target)))
+            message.set("fd", fd)
+            message.set("flags", RawFlags.open(flags))
+            message.set("tctl", channel(target))
+        case .cloneFiles:
+            message = WireMessage(AgentVerb.cloneFiles.rawValue)
+        case .unshareFiles:
+            message = WireMessage(AgentVerb.unshareFiles.rawValue)
         }
         return message
+    }
+}
+
+extension SocketAddress {
+    /// `unix:HEX`, `abstract:HEX` or `tcp:PORT` on the wire.
+    var wire: String {
+        switch self {
+        case .unix(let path): return "unix:" + Hex.encode(Array(path.utf8))
+        case .abstract(let name): return "abstract:" + Hex.encode(Array(name.utf8))
+        case .tcp(let port): return "tcp:\(port)"
+        }
     }
 }
 

@@ -95,6 +95,8 @@ public struct ReferenceModel: Sendable {
                                 statusFlags: desc.statusFlags, offset: desc.offset)
     }
 
+    public mutating func assignPort(_ port: UInt16, process: String, fd: Int32) {}  // TEMPORARY
+
     public func nofileLimit(of process: String) -> Int32 { processes[process]?.nofileLimit ?? 0 }
 
     func kind(of target: DescriptionTarget) -> ObjectKind {
@@ -113,6 +115,8 @@ public struct ReferenceModel: Sendable {
     public mutating func apply(_ operation: Operation, by process: String) -> Outcome {
         guard let proc = processes[process], proc.state == .running else { return .failure(ESRCH) }
         switch operation {
+        case .listen, .connect, .accept, .setrlimit, .dropCapability, .setDumpable, .reopen, .cloneFiles, .unshareFiles:
+            return .failure(ENOSYS)  // TEMPORARY until the model2 branch lands
         case let .open(path, flags, _):
             return open(process, path: path, flags: flags)
         case let .pipe(closeOnExec, nonBlocking):

@@ -32,7 +32,7 @@ public struct ObservedDescriptor: Equatable, Sendable {
 /// Reads a process's descriptor table from /proc. Runs between steps, when every agent is quiescent.
 enum Observer {
     /// The table of `pid`, without `excluding` (the agent's control channel). nil when the process is gone.
-    static func table(of pid: pid_t, excluding hidden: Int32) -> [Int32: ObservedDescriptor]? {
+    static func table(of pid: pid_t, excluding hidden: Set<Int32>) -> [Int32: ObservedDescriptor]? {
         let directory = "/proc/\(pid)/fd"
         guard let stream = opendir(directory) else { return nil }
         defer { closedir(stream) }
@@ -41,7 +41,7 @@ enum Observer {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
             }
-            if let number = Int32(name), number != hidden { numbers.append(number) }
+            if let number = Int32(name), !hidden.contains(number) { numbers.append(number) }
         }
         var table: [Int32: ObservedDescriptor] = [:]
         for number in numbers {

@@ -27,6 +27,8 @@ public struct Scenario: Sendable {
     /// Per-scenario timeout in seconds; nil means the run's default.
     public var timeout: Double?
     public var steps: [Step]
+    /// The matrix combination this case runs with (empty without `matrix:`), in declaration order.
+    public var parameters: [(key: String, value: String)] = []
 
     public init(name: String, file: String, summary: String, tags: [String] = [], requires: Requirements = .init(),
                 timeout: Double? = nil, steps: [Step]) {
@@ -218,7 +220,32 @@ public enum Action: Sendable {
     case recv(socket: DescriptorRef, count: Int, room: Int, closeOnExec: Bool, nonBlocking: Bool, as: [String])
     case pidfdOpen(target: String, as: String?)
     case pidfdGetfd(target: String, fd: DescriptorRef, flags: UInt32, as: String?)
+    /// socket + bind + listen.
+    case listen(address: AddressSpec, type: SocketType, closeOnExec: Bool, nonBlocking: Bool, backlog: Int32, as: String?)
+    /// socket + connect.
+    case connect(address: AddressSpec, type: SocketType, closeOnExec: Bool, nonBlocking: Bool, as: String?)
+    case accept(socket: DescriptorRef, closeOnExec: Bool, nonBlocking: Bool, as: String?)
+    case setrlimit(nofile: UInt64)
+    case dropCapability(name: String)
+    case setDumpable(Bool)
+    /// open("/proc/PID/fd/N") of `target`'s descriptor `fd`.
+    case reopen(target: String, fd: DescriptorRef, flags: Set<OpenFlag>, as: String?)
+    /// clone(CLONE_FILES): the child `as` shares this process's descriptor table.
+    case cloneFiles(as: String)
+    case unshareFiles
     case check(Check)
+}
+
+/// A socket address as a scenario writes it.
+public enum AddressSpec: Sendable, Equatable {
+    /// `{unix: path}`: a path in the scenario's directory.
+    case unix(String)
+    /// `{abstract: name}`.
+    case abstract(String)
+    /// `{tcp: 0}` in listen: 127.0.0.1 on an ephemeral (or the given) port.
+    case tcpPort(UInt16)
+    /// `{tcp: main.server}` in connect: the port a listening socket of the scenario was bound to.
+    case tcpListener(QualifiedDescriptor)
 }
 
 /// Explicit assertions, checked against the kernel's observed state directly.
@@ -275,6 +302,15 @@ extension Action {
         case .recv: return "recv"
         case .pidfdOpen: return "pidfd_open"
         case .pidfdGetfd: return "pidfd_getfd"
+        case .listen: return "listen"
+        case .connect: return "connect"
+        case .accept: return "accept"
+        case .setrlimit: return "setrlimit"
+        case .dropCapability: return "drop_capability"
+        case .setDumpable: return "set_dumpable"
+        case .reopen: return "reopen"
+        case .cloneFiles: return "clone_files"
+        case .unshareFiles: return "unshare_files"
         case .check: return "check"
         }
     }

@@ -28,9 +28,38 @@ public enum ScenarioParser {
         return scenario
     }
 
+    /// Parses one file into every case it declares: one scenario, or one per combination of its `matrix:`
+    /// parameters, named `NAME[key=value,...]`, each with `${key}` replaced by its value.
+    public static func parseAll(yaml: String, file: String, name: String) throws(ScenarioError) -> [Scenario] {
+        let combinations = try Matrix.combinations(yaml: yaml, file: file)
+        if combinations.isEmpty {
+            try Matrix.rejectPlaceholders(yaml: yaml, file: file, known: [])
+            return [try parse(yaml: yaml, file: file, name: name)]
+        }
+        var scenarios: [Scenario] = []
+        for combination in combinations {
+            let text = try Matrix.substitute(yaml: yaml, file: file, combination)
+            let label = combination.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+            var scenario = try parse(yaml: text, file: file, name: "\(name)[\(label)]")
+            scenario.parameters = combination
+            scenarios.append(scenario)
+        }
+        return scenarios
+    }
+
+    /// `load` for every case of the file (see parseAll).
+    public static func loadAll(path: String, root: String?) throws(ScenarioError) -> [Scenario] {
+        let text = try read(path)
+        return try parseAll(yaml: text, file: path, name: scenarioName(path: path, root: root))
+    }
+
     /// Reads `path` and parses it; name = path relative to `root` without the .yaml/.yml extension
     /// (or the file's base name without extension when root is nil or not a prefix).
     public static func load(path: String, root: String?) throws(ScenarioError) -> Scenario {
+        try parse(yaml: try read(path), file: path, name: scenarioName(path: path, root: root))
+    }
+
+    static func read(_ path: String) throws(ScenarioError) -> String {
         let text: String
         do {
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -45,7 +74,7 @@ public enum ScenarioParser {
             throw ScenarioError(SourceLocation(file: path, line: 0, column: 0),
                                 "cannot read scenario file '\(path)': \(readFailure(path))")
         }
-        return try parse(yaml: text, file: path, name: scenarioName(path: path, root: root))
+        return text
     }
 
     /// `scm-rights/basic` for `scenarios/scm-rights/basic.yaml` under `scenarios`.
@@ -373,7 +402,7 @@ struct ScenarioDecoder {
         self.context = context
     }
 
-    static let topLevelKeys = ["summary", "tags", "requires", "timeout", "steps"]
+    static let topLevelKeys = ["summary", "tags", "requires", "timeout", "matrix", "steps"]
     static let requirementKeys = ["kernel", "syscalls", "capabilities"]
     static let knownSyscalls = ["kcmp", "pidfd_open", "pidfd_getfd", "close_range", "memfd_create"]
     static let knownCapabilities = [
@@ -410,6 +439,15 @@ struct ScenarioDecoder {
         ("recv", ["socket", "count", "room", "flags", "as"]),
         ("pidfd_open", ["process", "as"]),
         ("pidfd_getfd", ["process", "fd", "flags", "as"]),
+        ("listen", ["address", "type", "flags", "backlog", "as"]),
+        ("connect", ["address", "type", "flags", "as"]),
+        ("accept", ["socket", "flags", "as"]),
+        ("setrlimit", ["nofile"]),
+        ("drop_capability", ["name"]),
+        ("set_dumpable", ["value"]),
+        ("reopen", ["process", "fd", "flags", "as"]),
+        ("clone_files", ["as"]),
+        ("unshare_files", []),
     ]
 
     static let checkKeys = ["same", "different", "offset", "cloexec", "flags", "open", "number"]
@@ -780,8 +818,74 @@ struct ScenarioDecoder {
             let fd = try ref("fd")
             let raw = try integer("flags", default: 0, in: 0...Int(UInt32.max))
             return .pidfdGetfd(target: target, fd: fd, flags: UInt32(raw), as: try optionalName("as"))
+        case "listen", "connect":
+            let addressNode = try a.required("address")
+            sites.fields["address"] = context.location(addressNode)
+            let address = try self.address(addressNode, listening: operation == "listen")
+            let type = SocketType(rawValue: try keyword("type", default: "stream", ["stream", "seqpacket", "dgram"]))!
+            let f = try flags(["cloexec", "nonblock"])
+            if operation == "listen" {
+                let backlog = try integer("backlog", default: 16, in: 0...65535)
+                return .listen(address: address, type: type, closeOnExec: f.contains("cloexec"),
+                               nonBlocking: f.contains("nonblock"), backlog: Int32(backlog), as: try optionalName("as"))
+            }
+            return .connect(address: address, type: type, closeOnExec: f.contains("cloexec"),
+                            nonBlocking: f.contains("nonblock"), as: try optionalName("as"))
+        case "accept":
+            let socket = try ref("socket")
+            let f = try flags(["cloexec", "nonblock"])
+            return .accept(socket: socket, closeOnExec: f.contains("cloexec"), nonBlocking: f.contains("nonblock"),
+                           as: try optionalName("as"))
+        case "setrlimit":
+            return .setrlimit(nofile: UInt64(try integer("nofile", default: -1, in: 0...Int(Int32.max))))
+        case "drop_capability":
+            let node = try a.required("name")
+            let capability = try context.string(node, a.what("name"))
+            guard Self.knownCapabilities.contains(capability) else {
+                throw context.error(node, "unknown capability \"\(capability)\" (expected a CAP_ name such as CAP_SYS_PTRACE)")
+            }
+            return .dropCapability(name: capability)
+        case "set_dumpable":
+            let node = try a.required("value")
+            return .setDumpable(try context.bool(node, a.what("value")))
+        case "reopen":
+            let target = try name("process")
+            let fd = try ref("fd")
+            let openFlags = try flags(OpenFlag.allCases.map(\.rawValue))
+            return .reopen(target: target, fd: fd, flags: Set(openFlags.compactMap(OpenFlag.init(rawValue:))),
+                           as: try optionalName("as"))
+        case "clone_files":
+            return .cloneFiles(as: try name("as"))
+        case "unshare_files":
+            return .unshareFiles
         default:
             throw context.error(a.keyNode, "unknown operation '\(operation)'")
+        }
+    }
+
+    /// `{unix: path}`, `{abstract: name}`, and `{tcp: PORT}` (listen) or `{tcp: process.listener}` (connect).
+    func address(_ node: Node, listening: Bool) throws(ScenarioError) -> AddressSpec {
+        let expected = listening ? "{unix: path}, {abstract: name} or {tcp: 0}"
+            : "{unix: path}, {abstract: name} or {tcp: process.listener}"
+        guard case .mapping(let mapping) = node, mapping.count == 1, let (keyNode, value) = mapping.first,
+            let key = keyNode.string
+        else { throw context.error(node, "expected an address: \(expected), found \(context.describe(node))") }
+        switch key {
+        case "unix":
+            let path = try context.string(value, "'unix' path")
+            let components = path.split(separator: "/", omittingEmptySubsequences: false)
+            if path.isEmpty || path.hasPrefix("/") || components.contains("..") || path.utf8.count > 80 {
+                throw context.error(value, "unix socket path \"\(path)\" must be relative to the scenario's directory "
+                    + "(not empty, no '/' start, no '..', at most 80 bytes)")
+            }
+            return .unix(path)
+        case "abstract":
+            return .abstract(try context.string(value, "'abstract' name"))
+        case "tcp":
+            if listening { return .tcpPort(UInt16(try context.integer(value, "'tcp' port", in: 0...65535))) }
+            return .tcpListener(try qualified(value, "'tcp' (the listening socket, as process.name)"))
+        default:
+            throw context.error(keyNode, "unknown address kind '\(key)' (expected \(expected))")
         }
     }
 

@@ -16,12 +16,15 @@ struct ScenarioValidator {
         var argumentCount = 0
         var end: End?
         var reapedAt: Int?
+        /// Processes with the same table id share one descriptor table (clone_files), and so their names.
+        var table = 0
     }
 
     let file: String
     var processes: [String: Process] = ["main": Process()]
     /// Creation order, for "known processes" lists.
     var order = ["main"]
+    private var nextTable = 1
 
     init(file: String) {
         self.file = file
@@ -97,10 +100,18 @@ struct ScenarioValidator {
         }
     }
 
+    /// Binds names in `owner` and in every running process sharing its table.
     private mutating func bind(_ names: [String?], in owner: String) {
-        for case let name? in names {
-            processes[owner]?.names.insert(name)
+        guard let table = processes[owner]?.table else { return }
+        for process in order where processes[process]?.table == table {
+            for case let name? in names { processes[process]?.names.insert(name) }
         }
+    }
+
+    /// The process leaves a shared table (exec, unshare): its names stay, later ones are its own.
+    private mutating func privatizeTable(of process: String) {
+        processes[process]?.table = nextTable
+        nextTable += 1
     }
 
     // MARK: Steps
@@ -138,9 +149,28 @@ struct ScenarioValidator {
             bind([name], in: actor)
         case .close(let fd), .lseek(let fd, _, _), .read(let fd, _), .write(let fd, _):
             try use(fd, "fd")
-        case .closeRange:
+        case .closeRange(_, _, _, let unshare):
+            if unshare { privatizeTable(of: actor) }
+        case .unshareFiles:
+            privatizeTable(of: actor)
+        case .setrlimit, .dropCapability, .setDumpable:
             break
-        case .fork(let child):
+        case .listen(_, _, _, _, _, let name):
+            bind([name], in: actor)
+        case .connect(let address, _, _, _, let name):
+            if case .tcpListener(let listener) = address {
+                _ = try existing(listener.process, at: site["address"])
+                try resolve(listener.descriptor, in: listener.process, at: site["address"])
+            }
+            bind([name], in: actor)
+        case .accept(let socket, _, _, let name):
+            try use(socket, "socket")
+            bind([name], in: actor)
+        case .reopen(let target, let fd, _, let name):
+            _ = try existing(target, at: site["process"])
+            try resolve(fd, in: target, at: site["fd"])
+            bind([name], in: actor)
+        case .fork(let child), .cloneFiles(let child):
             if let existing = processes[child] {
                 let created = existing.createdAt.map { "created at line \($0)" } ?? "the root process"
                 throw ScenarioError(site["as"], "process '\(child)' already exists (\(created)); fork needs a new name")
@@ -150,6 +180,10 @@ struct ScenarioValidator {
             process.createdAt = line
             process.end = nil
             process.reapedAt = nil
+            if case .fork = step.action {
+                process.table = nextTable
+                nextTable += 1
+            }
             processes[child] = process
             order.append(child)
         case .exec(let arguments):
@@ -160,6 +194,7 @@ struct ScenarioValidator {
                 }
             }
             processes[actor]?.argumentCount = arguments.count
+            privatizeTable(of: actor)
         case .exit:
             processes[actor]?.end = .exited(line: line)
             for name in order where processes[name]?.end == nil && isDescendant(name, of: actor) {
