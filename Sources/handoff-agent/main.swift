@@ -56,6 +56,13 @@ struct Agent {
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
         hello.set("nofile", Int64(limit.rlim_cur))
         hello.set("argv", byteLists: arguments.dropFirst().map { Array($0.utf8) })
+        var variables: [[UInt8]] = []
+        var entry = environ
+        while let pointer = entry.pointee {
+            variables.append(Array(String(cString: pointer).utf8))
+            entry += 1
+        }
+        hello.set("env", byteLists: variables)
         reply(hello)
     }
 
@@ -245,7 +252,8 @@ struct Agent {
             answer(timed { open(path, flags, 0) }, producesDescriptor: true)
         case .exec:
             guard let arguments = request.byteLists("args") else { return bad("exec needs args") }
-            exec(arguments.map { String(decoding: $0, as: UTF8.self) })
+            let environment = (request.byteLists("env") ?? []).map { String(decoding: $0, as: UTF8.self) }
+            exec(arguments.map { String(decoding: $0, as: UTF8.self) }, environment: environment)
         case .exit:
             guard let status = request.int32("status") else { return bad("exit needs status") }
             _exit(status)
@@ -329,7 +337,11 @@ struct Agent {
         reply(outcome(Timed(value: Int(result.value), errno: result.errno, nanoseconds: result.nanoseconds)))
     }
 
-    func exec(_ newArguments: [String]) {
+    func exec(_ newArguments: [String], environment: [String]) {
+        for variable in environment {
+            guard let equals = variable.firstIndex(of: "=") else { continue }
+            setenv(String(variable[..<equals]), String(variable[variable.index(after: equals)...]), 1)
+        }
         // The channel must survive this one exec; the new image sets close-on-exec again at start.
         _ = handoff_fcntl_int(control, F_SETFD, 0)
         setenv(AgentEnvironment.controlDescriptor, String(control), 1)

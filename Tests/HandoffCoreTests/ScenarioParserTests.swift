@@ -110,7 +110,7 @@ private func expectError(_ error: ScenarioError?, _ line: Int, _ column: Int, _ 
     }
 
     @Test func rejectsUnknownTopLevelKey() {
-        expectError(failure("summary: s\nstep: []\n"), 2, 1, "unknown top-level key 'step'", "summary, tags, requires, timeout, steps")
+        expectError(failure("summary: s\nstep: []\n"), 2, 1, "unknown top-level key 'step'", "summary, tags, requires, timeout, matrix, steps")
     }
 
     @Test func rejectsMissingSummaryAndSteps() {
@@ -179,7 +179,7 @@ private func expectError(_ error: ScenarioError?, _ line: Int, _ column: Int, _ 
 
     @Test func stepsWithoutArgumentsMayBeNullOrEmpty() throws {
         let parsed = try steps("  - main.exec:\n  - main.exec: {}\n  - main.exit:\n")
-        guard case .exec(let arguments) = parsed[0].action, case .exec(let more) = parsed[1].action,
+        guard case .exec(let arguments, _) = parsed[0].action, case .exec(let more, _) = parsed[1].action,
               case .exit(let status) = parsed[2].action else {
             Issue.record("wrong actions")
             return
@@ -456,7 +456,7 @@ private func expectError(_ error: ScenarioError?, _ line: Int, _ column: Int, _ 
               - main.exec: {args: ["--fd={sock}", "{{literal}}", "{other}", plain, ""]}
 
             """)
-        guard case .exec(let arguments) = action else {
+        guard case .exec(let arguments, _) = action else {
             Issue.record("not exec")
             return
         }

@@ -15,6 +15,8 @@ final class AgentProcess {
     var arguments: [String]
     var nofileLimit: Int32
     var isRunnerChild: Bool
+    /// The environment of the agent's current image, from its hello.
+    var environment: [String: String]
 
     init(name: String, hello: WireMessage, connection: AgentConnection, isRunnerChild: Bool) throws(HarnessError) {
         guard hello.verb == AgentHello.verb, let pid = hello.int32("pid"), let control = hello.int32("ctl") else {
@@ -27,6 +29,7 @@ final class AgentProcess {
         self.arguments = (hello.byteLists("argv") ?? []).map { String(decoding: $0, as: UTF8.self) }
         self.nofileLimit = Int32(clamping: hello.int64("nofile") ?? Int64(Int32.max))
         self.isRunnerChild = isRunnerChild
+        self.environment = AgentProcess.environment(from: hello)
         // The agent is blocked reading its channel, so it cannot have been reaped: the pid is still its own.
         let opened = handoff_pidfd_open(self.pid, 0)
         if opened < 0 { throw .system(call: "pidfd_open(\(pid))", errno: errno) }
@@ -44,6 +47,17 @@ final class AgentProcess {
         controlNumber = control
         arguments = (hello.byteLists("argv") ?? []).map { String(decoding: $0, as: UTF8.self) }
         nofileLimit = Int32(clamping: hello.int64("nofile") ?? Int64(Int32.max))
+        environment = AgentProcess.environment(from: hello)
+    }
+
+    static func environment(from hello: WireMessage) -> [String: String] {
+        var result: [String: String] = [:]
+        for entry in hello.byteLists("env") ?? [] {
+            let text = String(decoding: entry, as: UTF8.self)
+            guard let equals = text.firstIndex(of: "=") else { continue }
+            result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+        }
+        return result
     }
 
     var hasExited: Bool {

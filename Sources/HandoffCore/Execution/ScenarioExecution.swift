@@ -166,8 +166,12 @@ final class ScenarioExecution {
             throw .scenario("\(step.location): \(operationName) would block forever (the model predicts no data and a "
                 + "live writer); make the descriptor non-blocking or close the other end first")
         }
+        var environment: [String] = []
+        if case .exec(_, let entries) = step.action {
+            for entry in entries { environment.append(entry.name + "=" + (try render(entry.value, in: process, at: step.location))) }
+        }
         let began = monotonicNow()
-        let (observedOutcome, syscallNanoseconds) = try execute(operation, by: agent, step: step)
+        let (observedOutcome, syscallNanoseconds) = try execute(operation, by: agent, step: step, environment: environment)
         let roundTrip = monotonicNow() - began
 
         bindNames(step.action, in: process, outcome: observedOutcome)
@@ -197,10 +201,11 @@ final class ScenarioExecution {
     }
 
     /// Sends the operation to the agent and returns what the kernel did.
-    private func execute(_ operation: Operation, by agent: AgentProcess, step: Step) throws(Stop)
-        -> (Outcome, UInt64?)
+    private func execute(_ operation: Operation, by agent: AgentProcess, step: Step, environment: [String] = [])
+        throws(Stop) -> (Outcome, UInt64?)
     {
         var request = operation.request(pid: { self.tree[$0]?.pid ?? 0 }, channel: { self.tree[$0]?.controlNumber ?? -1 })
+        if !environment.isEmpty { request.set("env", byteLists: environment.map { Array($0.utf8) }) }
         let foreign = sharingTable(with: agent.name).filter { $0 != agent.name }.compactMap { tree[$0]?.controlNumber }
         if !foreign.isEmpty { request.set("hidden", ints: foreign) }
         return try harness { () throws(HarnessError) -> (Outcome, UInt64?) in
@@ -324,18 +329,9 @@ final class ScenarioExecution {
         case .read(let reference, let count): return .read(fd: try fd(reference), count: count)
         case .write(let reference, let data): return .write(fd: try fd(reference), data: data)
         case .fork(let child): return .fork(child: child)
-        case .exec(let arguments):
+        case .exec(let arguments, _):
             var resolved: [String] = []
-            for parts in arguments {
-                var text = ""
-                for part in parts {
-                    switch part {
-                    case .text(let literal): text += literal
-                    case .descriptor(let name): text += String(try fd(.name(name)))
-                    }
-                }
-                resolved.append(text)
-            }
+            for parts in arguments { resolved.append(try render(parts, in: process, at: location)) }
             return .exec(arguments: resolved)
         case .exit(let status): return .exit(status: status)
         case .wait(let child): return .wait(child: child)
@@ -365,6 +361,19 @@ final class ScenarioExecution {
         case .unshareFiles: return .unshareFiles
         case .check: throw .scenario("\(location): check is not an operation")
         }
+    }
+
+    /// An argument or environment value with its placeholders filled in.
+    private func render(_ parts: [ArgumentPart], in process: String, at location: SourceLocation) throws(Stop) -> String {
+        var text = ""
+        for part in parts {
+            switch part {
+            case .text(let literal): text += literal
+            case .descriptor(let name): text += String(try number(.name(name), in: process, at: location))
+            case .builtin(.pid): text += String(tree[process]?.pid ?? 0)
+            }
+        }
+        return text
     }
 
     private func socketAddress(_ address: AddressSpec, at location: SourceLocation) throws(Stop) -> SocketAddress {
@@ -575,6 +584,16 @@ final class ScenarioExecution {
                         .joined(separator: ", ") + "}"
                 }
                 fail(process, nil, "open " + render(expected), "open " + render(actual))
+            }
+        }
+        for (process, variables) in check.environment.sorted(by: { $0.key < $1.key }) {
+            let actual = tree[process]?.environment ?? [:]
+            for (name, value) in variables {
+                let expected = value.flatMap { try? render($0, in: process, at: location) }
+                if actual[name] != expected {
+                    fail(process, nil, expected.map { "\(name)=\($0)" } ?? "\(name) unset",
+                         actual[name].map { "\(name)=\($0)" } ?? "\(name) unset")
+                }
             }
         }
         for (qualified, expected) in check.numbers.sorted(by: { "\($0.key)" < "\($1.key)" }) {

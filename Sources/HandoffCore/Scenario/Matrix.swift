@@ -7,9 +7,12 @@ import Yams
 enum Matrix {
     /// The combinations in declaration order (the last key varies fastest); empty without a matrix.
     static func combinations(yaml: String, file: String) throws(ScenarioError) -> [[(key: String, value: String)]] {
+        // Placeholders may sit where YAML would not parse them (`{a: ${x}}`): read the matrix from a copy
+        // with each one neutralised.
+        let neutral = yaml.replacingOccurrences(of: #"\$\{[^}]*\}"#, with: "_p_", options: .regularExpression)
         let root: Node?
         do {
-            root = try Yams.compose(yaml: yaml)
+            root = try Yams.compose(yaml: neutral)
         } catch {
             return []  // the full parse reports malformed YAML with its location
         }

@@ -191,6 +191,12 @@ public enum FcntlCommand: Sendable, Equatable {
 public enum ArgumentPart: Sendable, Equatable {
     case text(String)
     case descriptor(String)
+    /// `{@pid}`: the acting process's pid.
+    case builtin(Builtin)
+
+    public enum Builtin: String, Sendable, CaseIterable {
+        case pid
+    }
 }
 
 public enum Action: Sendable {
@@ -210,8 +216,8 @@ public enum Action: Sendable {
     case write(fd: DescriptorRef, data: [UInt8])
     /// Creates the child process named `as`; it starts with a copy of the parent's table and names.
     case fork(as: String)
-    /// Re-executes the agent image with these arguments (argv[1...]).
-    case exec(arguments: [[ArgumentPart]])
+    /// Re-executes the agent image with these arguments (argv[1...]) and extra environment variables.
+    case exec(arguments: [[ArgumentPart]], environment: [EnvironmentEntry])
     case exit(status: Int32)
     /// Reaps the named child (which must have exited).
     case wait(child: String)
@@ -248,6 +254,17 @@ public enum AddressSpec: Sendable, Equatable {
     case tcpListener(QualifiedDescriptor)
 }
 
+/// `NAME: value` for exec's environment; the value may use placeholders like an argument.
+public struct EnvironmentEntry: Sendable, Equatable {
+    public var name: String
+    public var value: [ArgumentPart]
+
+    public init(name: String, value: [ArgumentPart]) {
+        self.name = name
+        self.value = value
+    }
+}
+
 /// Explicit assertions, checked against the kernel's observed state directly.
 public struct Check: Sendable, Equatable {
     /// Every listed descriptor refers to one open file description.
@@ -262,6 +279,15 @@ public struct Check: Sendable, Equatable {
     public var open: [String: [DescriptorRef]]
     /// The number a named descriptor has.
     public var numbers: [QualifiedDescriptor: Int32]
+    /// Environment variables of a process's current image: the exact value (placeholders allowed), or nil
+    /// for "not set".
+    public var environment: [String: [(name: String, value: [ArgumentPart]?)]] = [:]
+
+    public static func == (lhs: Check, rhs: Check) -> Bool {
+        lhs.same == rhs.same && lhs.different == rhs.different && lhs.offsets == rhs.offsets
+            && lhs.closeOnExec == rhs.closeOnExec && lhs.flags == rhs.flags && lhs.open == rhs.open
+            && lhs.numbers == rhs.numbers && lhs.environment.keys == rhs.environment.keys
+    }
 
     public init(same: [QualifiedDescriptor] = [], different: [QualifiedDescriptor] = [],
                 offsets: [QualifiedDescriptor: Int64] = [:], closeOnExec: [QualifiedDescriptor: Bool] = [:],

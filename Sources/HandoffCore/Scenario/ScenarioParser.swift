@@ -432,7 +432,7 @@ struct ScenarioDecoder {
         ("read", ["fd", "count"]),
         ("write", ["fd", "data"]),
         ("fork", ["as"]),
-        ("exec", ["args"]),
+        ("exec", ["args", "env"]),
         ("exit", ["status"]),
         ("wait", ["child"]),
         ("send", ["socket", "fds", "data"]),
@@ -450,7 +450,7 @@ struct ScenarioDecoder {
         ("unshare_files", []),
     ]
 
-    static let checkKeys = ["same", "different", "offset", "cloexec", "flags", "open", "number"]
+    static let checkKeys = ["same", "different", "offset", "cloexec", "flags", "open", "number", "env"]
 
     /// The expectation keys an operation accepts besides its own.
     static func expectationKeys(for operation: String) -> [String] {
@@ -787,7 +787,18 @@ struct ScenarioDecoder {
                     arguments.append(try argument(item))
                 }
             }
-            return .exec(arguments: arguments)
+            var environment: [EnvironmentEntry] = []
+            if let node = a["env"] {
+                for pair in try context.mapping(node, a.what("env")) {
+                    let name = try context.string(pair.key, "an environment variable name")
+                    if name.isEmpty || name.contains("=") {
+                        throw context.error(pair.key, "invalid environment variable name \"\(name)\"")
+                    }
+                    sites.fields["env.\(name)"] = context.location(pair.value)
+                    environment.append(EnvironmentEntry(name: name, value: try argument(pair.value)))
+                }
+            }
+            return .exec(arguments: arguments, environment: environment)
         case "exit":
             return .exit(status: Int32(try integer("status", default: 0, in: 0...255)))
         case "wait":
@@ -984,6 +995,16 @@ struct ScenarioDecoder {
                     throw context.error(node, "unclosed '{' in exec argument \"\(scalar.string)\" (write {{ for a literal brace)")
                 }
                 let name = String(text[(index + 1)..<close])
+                if name.hasPrefix("@") {
+                    guard let builtin = ArgumentPart.Builtin(rawValue: String(name.dropFirst())) else {
+                        throw context.error(node, "unknown placeholder {\(name)} (expected one of: "
+                            + ArgumentPart.Builtin.allCases.map { "{@\($0.rawValue)}" }.joined(separator: ", ") + ")")
+                    }
+                    if !literal.isEmpty { parts.append(.text(literal)); literal = "" }
+                    parts.append(.builtin(builtin))
+                    index = close + 1
+                    continue
+                }
                 guard Self.isIdentifier(name) else {
                     throw context.error(node, "expected a descriptor name inside {...} in exec argument \"\(scalar.string)\", "
                         + "found \"\(name)\" (write {{ and }} for literal braces)")
@@ -1078,6 +1099,18 @@ struct ScenarioDecoder {
             case "number":
                 for (descriptor, value) in try map("number") {
                     check.numbers[descriptor] = Int32(try context.integer(value, "the number of \(descriptor)", in: 0...Int(Int32.max)))
+                }
+            case "env":
+                for pair in try context.mapping(entry.value, a.what("env")) {
+                    let process = try context.identifier(pair.key, "a process in 'env'")
+                    sites.checked.append(.process(process, context.location(pair.key)))
+                    var variables: [(name: String, value: [ArgumentPart]?)] = []
+                    for variable in try context.mapping(pair.value, "the environment of '\(process)'") {
+                        let name = try context.string(variable.key, "an environment variable name")
+                        let value = context.kind(variable.value) == .null ? nil : try argument(variable.value)
+                        variables.append((name, value))
+                    }
+                    check.environment[process] = variables
                 }
             default: // open
                 for pair in try context.mapping(entry.value, a.what("open")) {

@@ -186,11 +186,16 @@ struct ScenarioValidator {
             }
             processes[child] = process
             order.append(child)
-        case .exec(let arguments):
+        case .exec(let arguments, let environment):
             let process = processes[actor]!
             for (index, argument) in arguments.enumerated() {
                 for case .descriptor(let name) in argument {
                     try resolve(name: name, in: actor, process, at: site["args[\(index)]"])
+                }
+            }
+            for entry in environment {
+                for case .descriptor(let name) in entry.value {
+                    try resolve(name: name, in: actor, process, at: site["env.\(entry.name)"])
                 }
             }
             processes[actor]?.argumentCount = arguments.count

@@ -1,0 +1,150 @@
+import Testing
+@testable import HandoffCore
+
+/// `matrix:`, the socket operations with addresses, limits, capabilities, shared tables, exec environments.
+@Suite struct MatrixAndSocketParsingTests {
+    static let matrixScenario = """
+        summary: one per socket type
+        matrix: {type: [stream, dgram, seqpacket], cloexec: [true, false]}
+        steps:
+          - main.socketpair: {type: "${type}", as: [a, b]}
+          - check: {cloexec: {main.a: ${cloexec}}}
+        """
+
+    @Test func aMatrixExpandsToOneNamedCasePerCombination() throws {
+        let cases = try ScenarioParser.parseAll(yaml: Self.matrixScenario, file: "m.yaml", name: "scm/basic")
+        #expect(cases.map(\.name) == [
+            "scm/basic[type=stream,cloexec=true]", "scm/basic[type=stream,cloexec=false]",
+            "scm/basic[type=dgram,cloexec=true]", "scm/basic[type=dgram,cloexec=false]",
+            "scm/basic[type=seqpacket,cloexec=true]", "scm/basic[type=seqpacket,cloexec=false]",
+        ])
+        guard case .socketpair(let type, _, _, _) = cases[2].steps[0].action else { Issue.record("not socketpair"); return }
+        #expect(type == .dgram)
+        #expect(cases[3].steps[1].location.line == 5, "line numbers are the file's")
+        #expect(cases[3].parameters.map(\.value) == ["dgram", "false"])
+        #expect(cases[1].steps.count == 2)
+    }
+
+    @Test func aScenarioWithoutMatrixIsOneCase() throws {
+        let cases = try ScenarioParser.parseAll(yaml: "summary: s\nsteps:\n  - main.pipe: {as: [r, w]}\n", file: "m.yaml",
+                                                name: "plain")
+        #expect(cases.map(\.name) == ["plain"])
+    }
+
+    @Test func unknownPlaceholdersAndBadMatricesAreErrors() {
+        func error(_ yaml: String) -> ScenarioError? {
+            do { _ = try ScenarioParser.parseAll(yaml: yaml, file: "m.yaml", name: "m"); return nil } catch { return error }
+        }
+        let unknown = error("summary: s\nmatrix: {a: [1]}\nsteps:\n  - main.pipe: {as: [r, \"${b}\"]}\n")
+        #expect(unknown?.location.line == 4)
+        #expect(unknown?.location.column == 26)
+        #expect(unknown?.message.contains("unknown placeholder '${b}' (matrix parameters: a)") == true)
+        let noMatrix = error("summary: s\nsteps:\n  - main.pipe: {as: [r, \"${b}\"]}\n")
+        #expect(noMatrix?.message.contains("the scenario has no 'matrix'") == true)
+        let empty = error("summary: s\nmatrix: {a: []}\nsteps:\n  - main.pipe: {as: [r, w]}\n")
+        #expect(empty?.location.line == 2)
+        #expect(empty?.message.contains("non-empty list of values for matrix parameter 'a'") == true)
+        let notMapping = error("summary: s\nmatrix: [1, 2]\nsteps:\n  - main.pipe: {as: [r, w]}\n")
+        #expect(notMapping?.message.contains("expected 'matrix' to map parameter names") == true)
+    }
+
+    func steps(_ lines: String) throws(ScenarioError) -> [Step] {
+        try ScenarioParser.parse(yaml: "summary: s\nsteps:\n" + lines, file: "t.yaml", name: "t").steps
+    }
+
+    func failure(_ lines: String) -> ScenarioError? {
+        do { _ = try steps(lines); return nil } catch { return error }
+    }
+
+    @Test func parsesListenConnectAccept() throws {
+        let parsed = try steps("""
+              - main.listen: {address: {unix: sock}, type: seqpacket, flags: [cloexec], backlog: 4, as: l}
+              - main.listen: {address: {tcp: 0}, as: t}
+              - main.listen: {address: {abstract: name}, as: a}
+              - main.connect: {address: {tcp: main.t}, flags: [nonblock], as: c}
+              - main.accept: {socket: t, flags: [cloexec], as: s}
+            """)
+        guard case .listen(let address, let type, let cloexec, _, let backlog, let name) = parsed[0].action else {
+            Issue.record("not listen"); return
+        }
+        #expect(address == .unix("sock") && type == .seqpacket && cloexec && backlog == 4 && name == "l")
+        guard case .listen(.tcpPort(0), .stream, _, _, 16, "t") = parsed[1].action else { Issue.record("tcp"); return }
+        guard case .listen(.abstract("name"), _, _, _, _, _) = parsed[2].action else { Issue.record("abstract"); return }
+        guard case .connect(.tcpListener(let listener), _, _, true, "c") = parsed[3].action else { Issue.record("connect"); return }
+        #expect(listener == QualifiedDescriptor(process: "main", descriptor: .name("t")))
+        guard case .accept(.name("t"), true, false, "s") = parsed[4].action else { Issue.record("accept"); return }
+    }
+
+    @Test func rejectsBadAddresses() {
+        #expect(failure("  - main.listen: {address: {tcp: main.x}, as: l}\n")?.message.contains("'tcp' port") == true)
+        #expect(failure("  - main.listen: {address: {udp: 1}, as: l}\n")?.message.contains("unknown address kind 'udp'") == true)
+        #expect(failure("  - main.listen: {address: {unix: /tmp/x}, as: l}\n")?.message.contains("must be relative") == true)
+        let unknownListener = failure("  - main.connect: {address: {tcp: main.nothing}, as: c}\n")
+        #expect(unknownListener?.message.contains("unknown descriptor 'nothing' in process 'main'") == true)
+        #expect(unknownListener?.location.line == 3)
+    }
+
+    @Test func parsesLimitsCapabilitiesDumpableReopenAndSharedTables() throws {
+        let parsed = try steps("""
+              - main.setrlimit: {nofile: 10}
+              - main.drop_capability: {name: CAP_SYS_PTRACE}
+              - main.set_dumpable: {value: false}
+              - main.open: {path: f, flags: [rdwr, creat], as: f}
+              - main.clone_files: {as: twin}
+              - twin.reopen: {process: main, fd: f, flags: [rdonly], as: again}
+              - check: {same: [main.f, twin.f]}
+              - main.close: {fd: again}
+              - twin.unshare_files:
+            """)
+        guard case .setrlimit(10) = parsed[0].action, case .dropCapability("CAP_SYS_PTRACE") = parsed[1].action,
+            case .setDumpable(false) = parsed[2].action, case .cloneFiles("twin") = parsed[4].action,
+            case .reopen("main", .name("f"), let flags, "again") = parsed[5].action, case .unshareFiles = parsed[8].action
+        else { Issue.record("\(parsed.map(\.action.keyword))"); return }
+        #expect(flags == [.rdonly])
+    }
+
+    @Test func namesBoundInATableSharedWithCloneFilesAreKnownToBoth() throws {
+        _ = try steps("""
+              - main.clone_files: {as: twin}
+              - twin.pipe: {as: [r, w]}
+              - main.close: {fd: r}
+            """)
+        let separate = failure("""
+              - main.fork: {as: child}
+              - child.pipe: {as: [r, w]}
+              - main.close: {fd: r}
+            """)
+        #expect(separate?.message.contains("unknown descriptor 'r' in process 'main'") == true)
+        let unshared = failure("""
+              - main.clone_files: {as: twin}
+              - twin.unshare_files:
+              - twin.pipe: {as: [r, w]}
+              - main.close: {fd: r}
+            """)
+        #expect(unshared?.message.contains("unknown descriptor 'r' in process 'main'") == true)
+    }
+
+    @Test func rejectsUnknownCapabilities() {
+        let error = failure("  - main.drop_capability: {name: CAP_NOPE}\n")
+        #expect(error?.message.contains("unknown capability \"CAP_NOPE\"") == true)
+        #expect(error?.location.column == 34)
+    }
+
+    @Test func parsesExecEnvironmentBuiltinsAndEnvironmentChecks() throws {
+        let parsed = try steps("""
+              - main.pipe: {as: [r, w]}
+              - main.exec: {args: ["--fd={w}"], env: {LISTEN_FDS: "1", LISTEN_PID: "{@pid}"}}
+              - check: {env: {main: {LISTEN_FDS: "1", LISTEN_PID: "{@pid}", GONE: null}}}
+            """)
+        guard case .exec(let arguments, let environment) = parsed[1].action else { Issue.record("not exec"); return }
+        #expect(arguments == [[.text("--fd="), .descriptor("w")]])
+        #expect(environment == [EnvironmentEntry(name: "LISTEN_FDS", value: [.text("1")]),
+                                EnvironmentEntry(name: "LISTEN_PID", value: [.builtin(.pid)])])
+        guard case .check(let check) = parsed[2].action else { Issue.record("not check"); return }
+        let variables = try #require(check.environment["main"])
+        #expect(variables.map(\.name) == ["LISTEN_FDS", "LISTEN_PID", "GONE"])
+        #expect(variables[2].value == nil)
+        #expect(failure("  - main.exec: {args: [\"{@nope}\"]}\n")?.message.contains("unknown placeholder {@nope}") == true)
+        #expect(failure("  - main.exec: {env: {X: \"{missing}\"}}\n")?.message.contains("unknown descriptor 'missing'") == true)
+    }
+}
