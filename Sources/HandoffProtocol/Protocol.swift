@@ -3,6 +3,9 @@
 public enum AgentEnvironment {
     /// The descriptor number of an inherited control channel (set by the runner and by the agent's own exec).
     public static let controlDescriptor = "HANDOFF_CONTROL_FD"
+    /// A unix SOCK_SEQPACKET address to connect to for a control channel, for agents started by a program
+    /// handoff does not control (a launcher under test).
+    public static let controlSocket = "HANDOFF_CONTROL_SOCKET"
     /// The pid the agent expects as its parent; it exits at once when its parent is already gone.
     public static let expectedParent = "HANDOFF_PARENT_PID"
 }
@@ -27,6 +30,9 @@ public enum AgentVerb: String, CaseIterable, Sendable {
     case reopen
     case cloneFiles = "clone_files"
     case unshareFiles = "unshare_files"
+    /// execve(path, argv, environ + env) of a program that is not the agent; the channel (close-on-exec)
+    /// closes on success, so the runner sees end-of-file instead of an answer.
+    case launch
     /// Resolve argument `index` of the agent's current argv as a descriptor number (no syscall).
     case argument
     /// Agent to runner only: carries a new child's control channel (SCM_RIGHTS), before the fork answer.

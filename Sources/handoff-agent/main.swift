@@ -22,15 +22,27 @@ struct Agent {
     static func start() -> Agent {
         // Writes to a broken pipe must fail with EPIPE, not kill the process: the model predicts EPIPE.
         signal(SIGPIPE, SIG_IGN)
-        let inherited = environmentInt(AgentEnvironment.controlDescriptor) ?? 3
+        var inherited = environmentInt(AgentEnvironment.controlDescriptor) ?? 3
         if let expectedParent = environmentInt(AgentEnvironment.expectedParent) {
             _ = handoff_set_parent_death_signal(SIGKILL)
             if getppid() != pid_t(expectedParent) { _exit(70) }
+        } else if let address = getenv(AgentEnvironment.controlSocket) {
+            // Started by a program handoff does not control (a launcher under test): call the runner back.
+            _ = handoff_set_parent_death_signal(SIGKILL)
+            inherited = connectToRunner(String(cString: address))
         }
         let control = placeControlChannel(inherited)
         var agent = Agent(control: control, arguments: CommandLine.arguments)
         agent.sendHello()
         return agent
+    }
+
+    /// A control channel to the runner's listening socket at `path`.
+    static func connectToRunner(_ path: String) -> Int32 {
+        let channel = handoff_connect(Int32(HANDOFF_ADDRESS_UNIX), path, 0,
+                                      Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+        if channel < 0 { fatal("cannot reach the runner at \(path)") }
+        return channel
     }
 
     /// Moves the inherited channel to the reserved number (close-on-exec) and frees the old number.
@@ -254,6 +266,13 @@ struct Agent {
             guard let arguments = request.byteLists("args") else { return bad("exec needs args") }
             let environment = (request.byteLists("env") ?? []).map { String(decoding: $0, as: UTF8.self) }
             exec(arguments.map { String(decoding: $0, as: UTF8.self) }, environment: environment)
+        case .launch:
+            guard let path = request.bytes("path"), let arguments = request.byteLists("args") else {
+                return bad("launch needs path, args")
+            }
+            let environment = (request.byteLists("env") ?? []).map { String(decoding: $0, as: UTF8.self) }
+            launch(String(decoding: path, as: UTF8.self), arguments.map { String(decoding: $0, as: UTF8.self) },
+                   environment: environment)
         case .exit:
             guard let status = request.int32("status") else { return bad("exit needs status") }
             _exit(status)
@@ -355,6 +374,25 @@ struct Agent {
         let elapsed = monotonicNanoseconds() - started
         for pointer in cArguments { free(pointer) }
         _ = handoff_fcntl_int(control, F_SETFD, FD_CLOEXEC)
+        answer(Timed(value: -1, errno: failed, nanoseconds: elapsed))
+    }
+
+    /// execve of a launcher under test. The channel stays close-on-exec, so it closes when exec succeeds.
+    func launch(_ path: String, _ newArguments: [String], environment: [String]) {
+        for variable in environment {
+            guard let equals = variable.firstIndex(of: "=") else { continue }
+            setenv(String(variable[..<equals]), String(variable[variable.index(after: equals)...]), 1)
+        }
+        // What the agent's own exec relies on must not reach the agents the launcher starts.
+        unsetenv(AgentEnvironment.controlDescriptor)
+        unsetenv(AgentEnvironment.expectedParent)
+        var cArguments: [UnsafeMutablePointer<CChar>?] = ([path] + newArguments).map { strdup($0) }
+        cArguments.append(nil)
+        let started = monotonicNanoseconds()
+        execv(path, cArguments)
+        let failed = errno
+        let elapsed = monotonicNanoseconds() - started
+        for pointer in cArguments { free(pointer) }
         answer(Timed(value: -1, errno: failed, nanoseconds: elapsed))
     }
 

@@ -53,6 +53,16 @@ final class AgentConnection {
         return (message, descriptorPassed)
     }
 
+    /// Waits for either an answer (returned) or the channel's end (nil): a successful launch closes it.
+    func answerOrClose(until deadline: Deadline, timeoutSeconds: Double) throws(HarnessError) -> WireMessage? {
+        do {
+            return try receive(until: deadline, timeoutSeconds: timeoutSeconds).0
+        } catch {
+            if case .agentGone = error { return nil }
+            throw error
+        }
+    }
+
     /// One request and its answer.
     func call(_ request: WireMessage, until deadline: Deadline, timeoutSeconds: Double) throws(HarnessError)
         -> (WireMessage, Int32?)

@@ -93,6 +93,8 @@ final class ProcessTree: @unchecked Sendable {
     private var processes: [String: AgentProcess] = [:]
     private var order: [String] = []
     private var interrupted = false
+    /// The listening socket agents started by a launcher call back to (created on first use).
+    private var controlListener: Int32 = -1
 
     let agentPath: String
     let directory: ScenarioDirectory
@@ -172,6 +174,29 @@ final class ProcessTree: @unchecked Sendable {
         return process
     }
 
+    /// The address for `HANDOFF_CONTROL_SOCKET`: a SOCK_SEQPACKET listener in the scenario's directory.
+    func controlSocketPath() throws(HarnessError) -> String {
+        let path = directory.path + "/control.sock"
+        if controlListener >= 0 { return path }
+        var bound: Int32 = 0
+        let listener = handoff_listen(Int32(HANDOFF_ADDRESS_UNIX), path, 0,
+                                      Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 64, &bound)
+        if listener < 0 { throw .system(call: "listen on \(path)", errno: errno) }
+        controlListener = listener
+        return path
+    }
+
+    /// Adopts the next agent that called back through the control socket (started by a launcher).
+    func adoptAttached(name: String, deadline: Deadline, timeout: Double) throws(HarnessError) -> AgentProcess {
+        guard controlListener >= 0 else {
+            throw .protocolViolation(process: name, detail: "no launcher was given the control socket")
+        }
+        if !waitReadable(controlListener, until: deadline) { throw .timedOut(process: name, seconds: timeout) }
+        let channel = handoff_accept4(controlListener, Int32(SOCK_CLOEXEC.rawValue))
+        if channel < 0 { throw .system(call: "accept on the control socket", errno: errno) }
+        return try adoptChild(name: name, channel: channel, deadline: deadline, timeout: timeout)
+    }
+
     /// Waits until the named processes have exited (their tables are released), or the deadline passes.
     func awaitExit(_ names: [String], until deadline: Deadline, timeout: Double) throws(HarnessError) {
         for name in names {
@@ -209,6 +234,10 @@ final class ProcessTree: @unchecked Sendable {
         processes.removeAll()
         order.removeAll()
         lock.unlock()
+        if controlListener >= 0 {
+            close(controlListener)
+            controlListener = -1
+        }
     }
 }
 

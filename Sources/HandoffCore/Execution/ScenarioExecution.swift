@@ -68,6 +68,8 @@ final class ScenarioExecution {
     /// names and control channels.
     private var tables: [String: Int] = ["main": 0]
     private var nextTable = 1
+    /// Processes that exec'd a launcher: no longer agents, not observed.
+    private var launched: Set<String> = []
     /// Ephemeral TCP ports of listening sockets, by the listening process and descriptor.
     private var ports: [DescriptorKey: UInt16] = [:]
     /// The latest observation, which check steps read.
@@ -222,6 +224,45 @@ final class ScenarioExecution {
                     return (Outcome(result: 0), nil)
                 }
                 return (Outcome(answer: answer), answer.uint64("ns"))
+            case .launch:
+                guard case .launch(let launch) = step.action else { fatalError("launch without its step") }
+                guard let program = SystemProbe.program(named: launch.program) else {
+                    throw .agentGone(process: agent.name, reason: "program \(launch.program) not found in PATH")
+                }
+                var request = WireMessage(AgentVerb.launch.rawValue)
+                request.set("path", bytes: Array(program.utf8))
+                var arguments: [[UInt8]] = []
+                var variables: [[UInt8]] = [Array((AgentEnvironment.controlSocket + "=" + (try tree.controlSocketPath())).utf8)]
+                do throws(Stop) {
+                    for parts in launch.arguments { arguments.append(Array(try render(parts, in: agent.name, at: step.location).utf8)) }
+                    for entry in launch.environment {
+                        variables.append(Array((entry.name + "=" + (try render(entry.value, in: agent.name, at: step.location))).utf8))
+                    }
+                } catch {
+                    throw .protocolViolation(process: agent.name, detail: "launch arguments: \(error)")
+                }
+                request.set("args", byteLists: arguments)
+                request.set("env", byteLists: variables)
+                try agent.connection.send(request)
+                if let answer = try agent.connection.answerOrClose(until: deadline, timeoutSeconds: timeout) {
+                    return (Outcome(answer: answer), answer.uint64("ns"))
+                }
+                launched.insert(agent.name)
+                // Ready once every unix path it listens on exists.
+                for entry in launch.listen {
+                    guard case .unix(let path) = entry.address else { continue }
+                    while access(workPath + "/" + path, F_OK) != 0 {
+                        if deadline.expired { throw .timedOut(process: agent.name, seconds: timeout) }
+                        if agent.hasExited { throw .agentGone(process: agent.name, reason: "the launcher " + agent.endReason()) }
+                        usleep(500)
+                    }
+                }
+                return (Outcome(result: 0), nil)
+            case .attach(let child):
+                _ = try tree.adoptAttached(name: child, deadline: deadline, timeout: timeout)
+                names[child] = [:]
+                tables[child] = newTable()
+                return (Outcome(result: nil), nil)
             case .fork(let child), .cloneFiles(let child):
                 let (first, channel) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
                 var answer = first
@@ -359,6 +400,13 @@ final class ScenarioExecution {
             return .reopen(target: target, fd: try number(reference, in: target, at: location), flags: flags)
         case .cloneFiles(let child): return .cloneFiles(child: child)
         case .unshareFiles: return .unshareFiles
+        case .launch(let launch):
+            var sockets: [LaunchSocket] = []
+            for entry in launch.listen {
+                sockets.append(LaunchSocket(address: try socketAddress(entry.address, at: location), type: entry.type))
+            }
+            return .launch(listen: sockets, acceptMode: launch.acceptMode)
+        case .attach(let child): return .attach(child: child)
         case .check: throw .scenario("\(location): check is not an operation")
         }
     }
@@ -371,6 +419,11 @@ final class ScenarioExecution {
             case .text(let literal): text += literal
             case .descriptor(let name): text += String(try number(.name(name), in: process, at: location))
             case .builtin(.pid): text += String(tree[process]?.pid ?? 0)
+            case .builtin(.agent): text += options.agentPath
+            case .builtin(.dir): text += workPath
+            case .builtin(.control):
+                text += AgentEnvironment.controlSocket + "="
+                    + (try harness { () throws(HarnessError) in try tree.controlSocketPath() })
             }
         }
         return text
@@ -487,7 +540,7 @@ final class ScenarioExecution {
         observed = [:]
         var pids: [String: pid_t] = [:]
         var flat: [DescriptorKey: ObservedDescriptor] = [:]
-        for name in model.processNames where model.state(of: name) == .running {
+        for name in model.processNames where model.state(of: name) == .running && !launched.contains(name) {
             guard let agent = tree[name] else { continue }
             let channels = Set(sharingTable(with: name).compactMap { tree[$0]?.controlNumber })
             guard let table = Observer.table(of: agent.pid, excluding: channels), !agent.hasExited else {

@@ -50,6 +50,18 @@ public enum SystemProbe {
         }
     }
 
+    /// The absolute path of an executable: as given when it contains a slash, else the first match in PATH.
+    public static func program(named name: String) -> String? {
+        if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
+        let path = getenv("PATH").map { String(cString: $0) } ?? ""
+        let directories = (path.split(separator: ":").map(String.init)) + ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
+                                                                          "/usr/bin", "/sbin", "/bin"]
+        for directory in directories where access(directory + "/" + name, X_OK) == 0 {
+            return directory + "/" + name
+        }
+        return nil
+    }
+
     /// nil when every requirement holds; otherwise the reason to skip, naming what is missing.
     public static func unmet(_ requirements: Requirements) -> String? {
         if let minimum = requirements.minimumKernel {
@@ -60,6 +72,9 @@ public enum SystemProbe {
         }
         for name in requirements.syscalls {
             if let problem = syscallProblem(name) { return "needs \(name), which fails here with \(problem)" }
+        }
+        for name in requirements.programs where program(named: name) == nil {
+            return "needs the program \(name), which is not installed (not found in PATH)"
         }
         for name in requirements.capabilities {
             let number = handoff_capability_from_name(name)

@@ -192,6 +192,11 @@ extension Operation {
             message = WireMessage(AgentVerb.cloneFiles.rawValue)
         case .unshareFiles:
             message = WireMessage(AgentVerb.unshareFiles.rawValue)
+        case .launch:
+            // The program, argv and environment come from the scenario step (ScenarioExecution).
+            message = WireMessage(AgentVerb.launch.rawValue)
+        case .attach:
+            message = WireMessage("attach")  // never sent: the runner adopts the agent that calls back
         }
         return message
     }

@@ -44,6 +44,24 @@ public enum Operation: Equatable, Sendable {
     case cloneFiles(child: String)
     /// unshare(CLONE_FILES): the caller gets a private copy of its table.
     case unshareFiles
+    /// The process execs a launcher under test that follows the LISTEN_FDS protocol: close-on-exec
+    /// descriptors close, the launcher keeps 0-2, closes everything else it inherited and listens on
+    /// `listen`. The process is no longer an agent (the oracle no longer observes it).
+    case launch(listen: [LaunchSocket], acceptMode: Bool)
+    /// The launcher `by` started a service, adopted as `child`: 0-2 are the launcher's, then its listening
+    /// sockets from 3 - or, in accept mode, the first waiting connection at 3.
+    case attach(child: String)
+}
+
+/// A socket a launcher listens on.
+public struct LaunchSocket: Hashable, Sendable {
+    public var address: SocketAddress
+    public var type: SocketType
+
+    public init(address: SocketAddress, type: SocketType) {
+        self.address = address
+        self.type = type
+    }
 }
 
 /// Where a socket listens or connects.

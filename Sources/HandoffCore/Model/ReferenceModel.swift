@@ -115,7 +115,8 @@ public struct ReferenceModel: Sendable {
     public mutating func apply(_ operation: Operation, by process: String) -> Outcome {
         guard let proc = processes[process], proc.state == .running else { return .failure(ESRCH) }
         switch operation {
-        case .listen, .connect, .accept, .setrlimit, .dropCapability, .setDumpable, .reopen, .cloneFiles, .unshareFiles:
+        case .listen, .connect, .accept, .setrlimit, .dropCapability, .setDumpable, .reopen, .cloneFiles, .unshareFiles,
+             .launch, .attach:
             return .failure(ENOSYS)  // TEMPORARY until the model2 branch lands
         case let .open(path, flags, _):
             return open(process, path: path, flags: flags)

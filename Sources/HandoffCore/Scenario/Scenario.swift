@@ -50,11 +50,15 @@ public struct Requirements: Sendable, Equatable {
     public var syscalls: [String]
     /// Capabilities the runner must hold, by name: `CAP_SYS_PTRACE`.
     public var capabilities: [String]
+    /// Programs that must be found in PATH (launchers under test).
+    public var programs: [String]
 
-    public init(minimumKernel: KernelVersion? = nil, syscalls: [String] = [], capabilities: [String] = []) {
+    public init(minimumKernel: KernelVersion? = nil, syscalls: [String] = [], capabilities: [String] = [],
+                programs: [String] = []) {
         self.minimumKernel = minimumKernel
         self.syscalls = syscalls
         self.capabilities = capabilities
+        self.programs = programs
     }
 }
 
@@ -195,7 +199,14 @@ public enum ArgumentPart: Sendable, Equatable {
     case builtin(Builtin)
 
     public enum Builtin: String, Sendable, CaseIterable {
+        /// The acting process's pid.
         case pid
+        /// The handoff-agent executable (for a launcher to start).
+        case agent
+        /// `HANDOFF_CONTROL_SOCKET=PATH`: what an agent started by a launcher needs in its environment.
+        case control
+        /// The scenario's private directory (absolute).
+        case dir
     }
 }
 
@@ -239,7 +250,39 @@ public enum Action: Sendable {
     /// clone(CLONE_FILES): the child `as` shares this process's descriptor table.
     case cloneFiles(as: String)
     case unshareFiles
+    /// The process execs a launcher under test (e.g. systemd-socket-activate); from then on it is not an agent.
+    case launch(Launch)
+    /// Adopts the next agent the launcher started (it reaches the runner through `{@control}`) as `as`.
+    case attach(as: String)
     case check(Check)
+}
+
+/// A launcher under test and the contract it is held to.
+public struct Launch: Sendable, Equatable {
+    /// The program: a path, or a name looked up in PATH.
+    public var program: String
+    /// argv[1...]; placeholders `{@agent}`, `{@control}`, `{@dir}` and `{@pid}` are filled in.
+    public var arguments: [[ArgumentPart]]
+    public var environment: [EnvironmentEntry]
+    /// The sockets the launcher listens on, in the order it passes them (LISTEN_FDS from 3).
+    public var listen: [(address: AddressSpec, type: SocketType)]
+    /// Whether the launcher accepts each connection and starts one service per connection (connection at 3).
+    public var acceptMode: Bool
+
+    public init(program: String, arguments: [[ArgumentPart]], environment: [EnvironmentEntry],
+                listen: [(address: AddressSpec, type: SocketType)], acceptMode: Bool) {
+        self.program = program
+        self.arguments = arguments
+        self.environment = environment
+        self.listen = listen
+        self.acceptMode = acceptMode
+    }
+
+    public static func == (lhs: Launch, rhs: Launch) -> Bool {
+        lhs.program == rhs.program && lhs.arguments == rhs.arguments && lhs.environment == rhs.environment
+            && lhs.acceptMode == rhs.acceptMode && lhs.listen.count == rhs.listen.count
+            && zip(lhs.listen, rhs.listen).allSatisfy { $0.address == $1.address && $0.type == $1.type }
+    }
 }
 
 /// A socket address as a scenario writes it.
@@ -337,6 +380,8 @@ extension Action {
         case .reopen: return "reopen"
         case .cloneFiles: return "clone_files"
         case .unshareFiles: return "unshare_files"
+        case .launch: return "launch"
+        case .attach: return "attach"
         case .check: return "check"
         }
     }

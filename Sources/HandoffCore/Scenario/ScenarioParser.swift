@@ -403,7 +403,7 @@ struct ScenarioDecoder {
     }
 
     static let topLevelKeys = ["summary", "tags", "requires", "timeout", "matrix", "steps"]
-    static let requirementKeys = ["kernel", "syscalls", "capabilities"]
+    static let requirementKeys = ["kernel", "syscalls", "capabilities", "programs"]
     static let knownSyscalls = ["kcmp", "pidfd_open", "pidfd_getfd", "close_range", "memfd_create"]
     static let knownCapabilities = [
         "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
@@ -448,6 +448,8 @@ struct ScenarioDecoder {
         ("reopen", ["process", "fd", "flags", "as"]),
         ("clone_files", ["as"]),
         ("unshare_files", []),
+        ("launch", ["program", "args", "env", "listen", "accept"]),
+        ("attach", ["as"]),
     ]
 
     static let checkKeys = ["same", "different", "offset", "cloexec", "flags", "open", "number", "env"]
@@ -544,6 +546,11 @@ struct ScenarioDecoder {
                     throw context.error(item, "unknown capability '\(name)'\(hint)")
                 }
                 requirements.capabilities.append(name)
+            }
+        }
+        if let programs = arguments["programs"] {
+            for item in try context.sequence(programs, "'programs'") {
+                requirements.programs.append(try context.string(item, "a program name"))
             }
         }
         return requirements
@@ -869,6 +876,47 @@ struct ScenarioDecoder {
             return .cloneFiles(as: try name("as"))
         case "unshare_files":
             return .unshareFiles
+        case "launch":
+            let program = try string("program", default: nil)
+            var arguments: [[ArgumentPart]] = []
+            if let node = a["args"] {
+                for (index, item) in try context.sequence(node, a.what("args")).enumerated() {
+                    sites.fields["args[\(index)]"] = context.location(item)
+                    arguments.append(try argument(item))
+                }
+            }
+            var environment: [EnvironmentEntry] = []
+            if let node = a["env"] {
+                for pair in try context.mapping(node, a.what("env")) {
+                    let name = try context.string(pair.key, "an environment variable name")
+                    sites.fields["env.\(name)"] = context.location(pair.value)
+                    environment.append(EnvironmentEntry(name: name, value: try argument(pair.value)))
+                }
+            }
+            var listen: [(address: AddressSpec, type: SocketType)] = []
+            for item in try context.sequence(try a.required("listen"), a.what("listen")) {
+                // {unix: path} or {unix: path, type: seqpacket}
+                guard case .mapping(let mapping) = item else {
+                    throw context.error(item, "expected an address such as {unix: svc.sock} in 'listen'")
+                }
+                var type = SocketType.stream
+                var addressPairs: [(Node, Node)] = []
+                for (key, value) in mapping {
+                    if key.string == "type" {
+                        type = SocketType(rawValue: try context.keyword(value, "the socket type", allowed: ["stream", "dgram", "seqpacket"]))!
+                    } else {
+                        addressPairs.append((key, value))
+                    }
+                }
+                let address = try self.address(Node.mapping(Node.Mapping(addressPairs, mapping.tag, mapping.style, mapping.mark)),
+                                               listening: true)
+                listen.append((address, type))
+            }
+            let acceptMode = try a["accept"].map { (node) throws(ScenarioError) in try context.bool(node, a.what("accept")) } ?? false
+            return .launch(Launch(program: program, arguments: arguments, environment: environment, listen: listen,
+                                  acceptMode: acceptMode))
+        case "attach":
+            return .attach(as: try name("as"))
         default:
             throw context.error(a.keyNode, "unknown operation '\(operation)'")
         }

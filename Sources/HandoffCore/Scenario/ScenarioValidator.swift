@@ -16,6 +16,8 @@ struct ScenarioValidator {
         var argumentCount = 0
         var end: End?
         var reapedAt: Int?
+        /// The line where the process exec'd a launcher: from then on only `attach` may name it.
+        var launchedAt: Int?
         /// Processes with the same table id share one descriptor table (clone_files), and so their names.
         var table = 0
     }
@@ -126,6 +128,14 @@ struct ScenarioValidator {
             throw unknownProcess(actor, at: site.key, context: " in '\(actor).\(step.action.keyword)'")
         }
         _ = try running(actor, at: site.key, doing: "run '\(step.action.keyword)'")
+        if let launched = processes[actor]?.launchedAt {
+            guard case .attach = step.action else {
+                throw ScenarioError(site.key, "process '\(actor)' runs a launcher since line \(launched); it can only "
+                    + "'attach' the agents it starts")
+            }
+        } else if case .attach = step.action {
+            throw ScenarioError(site.key, "'\(actor).attach' needs '\(actor)' to have run 'launch' first")
+        }
         func use(_ ref: DescriptorRef, _ field: String) throws(ScenarioError) {
             try resolve(ref, in: actor, at: site[field])
         }
@@ -153,6 +163,26 @@ struct ScenarioValidator {
             if unshare { privatizeTable(of: actor) }
         case .unshareFiles:
             privatizeTable(of: actor)
+        case .launch(let launch):
+            let process = processes[actor]!
+            for (index, argument) in launch.arguments.enumerated() {
+                for case .descriptor(let name) in argument {
+                    try resolve(name: name, in: actor, process, at: site["args[\(index)]"])
+                }
+            }
+            processes[actor]?.launchedAt = line
+        case .attach(let child):
+            if let existing = processes[child] {
+                let created = existing.createdAt.map { "created at line \($0)" } ?? "the root process"
+                throw ScenarioError(site["as"], "process '\(child)' already exists (\(created)); attach needs a new name")
+            }
+            var process = Process()
+            process.parent = actor
+            process.createdAt = line
+            process.table = nextTable
+            nextTable += 1
+            processes[child] = process
+            order.append(child)
         case .setrlimit, .dropCapability, .setDumpable:
             break
         case .listen(_, _, _, _, _, let name):
