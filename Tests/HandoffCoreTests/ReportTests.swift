@@ -119,3 +119,49 @@ final class JUnitCollector: NSObject, XMLParserDelegate {
         }
     }
 }
+
+@Suite struct TextReportTests {
+    let report = RunReport(startedAt: Date(timeIntervalSince1970: 0), durationSeconds: 1.5, identityMode: .auto,
+                           scenarios: ReportTests.results, taintBefore: 0, taintAfter: 512)
+
+    @Test func tapHasAPlanOkNotOkSkipsAndTheDiffAsDiagnostics() {
+        let lines = TAPReport.render(report).split(separator: "\n").map(String.init)
+        #expect(lines[0] == "TAP version 13")
+        #expect(lines[1] == "1..4")
+        #expect(lines[2] == "ok 1 dup/ok")
+        #expect(lines[3] == "not ok 2 dup/x")
+        #expect(lines[4] == "# scenarios/dup/x.yaml:12: after main.dup2")
+        #expect(lines[5] == "#   LEAK main: w (4): expected closed, observed open (pipe:[12])")
+        #expect(lines.contains("ok 3 pidfd/y # SKIP needs pidfd_getfd, which fails here with ENOSYS"))
+        #expect(lines.contains("not ok 4 top # TIMEOUT"))
+        #expect(lines.contains("# 1 passed, 2 failed, 1 skipped"))
+        #expect(lines.contains("# WARNING: kernel taint changed during the run: 0 -> 512"))
+    }
+
+    @Test func markdownListsFailuresSkipsAndATaintChange() {
+        let text = MarkdownReport.render(report)
+        #expect(text.hasPrefix("## handoff: 1 passed, 1 failed, 1 skipped, 1 errors"))
+        #expect(text.contains("#### `dup/x` (fail)"))
+        #expect(text.contains("LEAK main: w (4): expected closed"))
+        #expect(text.contains("| `pidfd/y` | needs pidfd_getfd, which fails here with ENOSYS |"))
+        #expect(text.contains("Kernel taint changed during the run: 0 → 512"))
+    }
+
+    @Test func githubAnnotationsPointAtTheFailingStepsLine() {
+        let lines = GitHubAnnotations.lines(for: ReportTests.results[1])
+        #expect(lines == ["::error file=scenarios/dup/x.yaml,line=12,title=handoff LEAK::dup/x: LEAK main: w (4): "
+            + "expected closed, observed open (pipe:[12])"])
+        #expect(GitHubAnnotations.lines(for: ReportTests.results[0]).isEmpty)
+        #expect(GitHubAnnotations.lines(for: ReportTests.results[3]).first?.hasPrefix(
+            "::error file=scenarios/top.yaml,title=handoff timeout::top: timed out") == true)
+    }
+
+    @Test func theFingerprintProbesThisSystem() {
+        let fingerprint = Fingerprint.current()
+        #expect(fingerprint.kernelRelease == SystemProbe.kernelRelease)
+        #expect(fingerprint.features["kcmp"] != nil)
+        #expect(fingerprint.features["MSG_CMSG_CLOEXEC"] == "ok")
+        #expect(fingerprint.nofileSoft > 0)
+        #expect(fingerprint.taint >= 0)
+    }
+}

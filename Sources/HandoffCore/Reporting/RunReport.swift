@@ -31,6 +31,15 @@ public struct RunReport: Codable, Sendable {
         public var kernel: String
         public var machine: String
         public var identityOracle: String
+        public var fingerprint: Fingerprint?
+        /// /proc/sys/kernel/tainted before and after the run; a change is reported prominently.
+        public var taintBefore: Int?
+        public var taintAfter: Int?
+
+        public var taintChanged: Bool {
+            if let taintBefore, let taintAfter { return taintBefore != taintAfter }
+            return false
+        }
     }
 
     public var schemaVersion: Int
@@ -41,14 +50,16 @@ public struct RunReport: Codable, Sendable {
     public var summary: Summary
     public var scenarios: [ScenarioResult]
 
-    public init(startedAt: Date, durationSeconds: Double, identityMode: IdentityMode, scenarios: [ScenarioResult]) {
+    public init(startedAt: Date, durationSeconds: Double, identityMode: IdentityMode, scenarios: [ScenarioResult],
+                fingerprint: Fingerprint? = nil, taintBefore: Int? = nil, taintAfter: Int? = nil) {
         schemaVersion = Self.currentSchemaVersion
         tool = "handoff"
         let formatter = ISO8601DateFormatter()
         self.startedAt = formatter.string(from: startedAt)
         self.durationSeconds = durationSeconds
         environment = Environment(kernel: SystemProbe.kernelRelease, machine: SystemProbe.machine,
-                                  identityOracle: identityMode.rawValue)
+                                  identityOracle: identityMode.rawValue, fingerprint: fingerprint,
+                                  taintBefore: taintBefore, taintAfter: taintAfter)
         summary = Summary(scenarios)
         self.scenarios = scenarios
     }
@@ -59,11 +70,13 @@ public struct RunReport: Codable, Sendable {
         return try encoder.encode(self)
     }
 
-    /// Writes report.json and junit.xml into `directory` (created if needed).
+    /// Writes report.json, junit.xml, report.tap and summary.md into `directory` (created if needed).
     public func write(to directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try json().write(to: URL(fileURLWithPath: directory + "/report.json"))
         try Data(JUnitReport.render(self).utf8).write(to: URL(fileURLWithPath: directory + "/junit.xml"))
+        try Data(TAPReport.render(self).utf8).write(to: URL(fileURLWithPath: directory + "/report.tap"))
+        try Data(MarkdownReport.render(self).utf8).write(to: URL(fileURLWithPath: directory + "/summary.md"))
     }
 }
 

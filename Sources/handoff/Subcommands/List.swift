@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import HandoffCore
 
 struct List: ParsableCommand {
@@ -22,5 +23,24 @@ struct Validate: ParsableCommand {
     func run() throws {
         let scenarios = try selection.load()
         print("\(scenarios.count) scenario\(scenarios.count == 1 ? "" : "s") valid")
+    }
+}
+
+struct Env: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print what this system offers: kernel, container signs, seccomp, capabilities, probes.")
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    func run() throws {
+        let fingerprint = Fingerprint.current()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(fingerprint), as: UTF8.self))
+        } else {
+            print(fingerprint.text)
+        }
     }
 }

@@ -22,6 +22,9 @@ struct Run: ParsableCommand {
     @Option(help: "The handoff-agent executable (default: beside handoff, or $HANDOFF_AGENT).")
     var agent: String?
 
+    @Option(help: "What goes to stdout: text (a line per scenario and each failure's diff) or tap (KTAP).")
+    var format: OutputFormat = .text
+
     func validate() throws {
         if timeout <= 0 { throw ValidationError("--timeout must be positive") }
         if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
@@ -38,21 +41,44 @@ struct Run: ParsableCommand {
             throw ExitCode(2)
         }
         let options = ExecutionOptions(timeout: timeout, identity: identity, agentPath: agentPath)
+        let fingerprint = Fingerprint.current()
         let started = Date()
+        let annotate = ProcessInfo.processInfo.environment["GITHUB_ACTIONS"] == "true"
+        if format == .tap { print(TAPReport.header(count: scenarios.count)) }
+        let counter = Counter()
+        let format = self.format
         let results = Suite.run(scenarios, options: options, jobs: jobs) { result in
-            print(Console.line(for: result))
-            if result.status != .pass && result.status != .skip { print(Console.indented(result.diff)) }
+            switch format {
+            case .text:
+                print(Console.line(for: result))
+                if result.status != .pass && result.status != .skip { print(Console.indented(result.diff)) }
+            case .tap:
+                print(TAPReport.line(counter.next(), result))
+            }
+            if annotate { for line in GitHubAnnotations.lines(for: result) { print(line) } }
             fflush(nil)
         }
         let report = RunReport(startedAt: started, durationSeconds: Date().timeIntervalSince(started),
-                               identityMode: identity, scenarios: results)
+                               identityMode: identity, scenarios: results, fingerprint: fingerprint,
+                               taintBefore: fingerprint.taint, taintAfter: Fingerprint.currentTaint())
         do {
             try report.write(to: report_directory)
         } catch {
             printError("handoff: cannot write reports to \(report_directory): \(error)")
             throw ExitCode(2)
         }
-        print(Console.closing(report.summary))
+        if let path = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !path.isEmpty,
+            let handle = FileHandle(forWritingAtPath: path)
+        {
+            handle.seekToEndOfFile()
+            handle.write(Data(MarkdownReport.render(report).utf8))
+            handle.closeFile()
+        }
+        if report.environment.taintChanged {
+            printError("handoff: WARNING: the kernel's taint changed during the run: \(report.environment.taintBefore ?? -1) -> "
+                + "\(report.environment.taintAfter ?? -1) (see dmesg)")
+        }
+        print(format == .tap ? "# " + Console.closing(report.summary) : Console.closing(report.summary))
         if ActiveRuns.shared.isInterrupted { throw ExitCode(130) }
         if !report.summary.succeeded { throw ExitCode(1) }
     }
@@ -61,6 +87,19 @@ struct Run: ParsableCommand {
 }
 
 extension IdentityMode: ExpressibleByArgument {}
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, tap
+}
+
+/// Numbers TAP lines in completion order (the progress callback is serialized).
+final class Counter: @unchecked Sendable {
+    private var value = 0
+    func next() -> Int {
+        value += 1
+        return value
+    }
+}
 
 /// The console's words for results.
 enum Console {
