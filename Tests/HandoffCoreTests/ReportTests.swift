@@ -165,3 +165,55 @@ final class JUnitCollector: NSObject, XMLParserDelegate {
         #expect(fingerprint.taint >= 0)
     }
 }
+
+@Suite struct ComparisonTests {
+    func report(_ statuses: [(String, ScenarioStatus)], syscall: UInt64 = 1000) -> RunReport {
+        RunReport(startedAt: Date(timeIntervalSince1970: 0), durationSeconds: 1, identityMode: .auto,
+                  scenarios: statuses.map { name, status in
+                      ScenarioResult(name: name, file: "\(name).yaml", summary: "", tags: [], status: status,
+                                     reason: status == .skip ? "needs kcmp, which fails here with EPERM" : nil,
+                                     findings: status == .fail ? [Finding(kind: .identity, step: .init(file: "f", line: 3, column: 5),
+                                                                          operation: "main.dup", expected: "a", observed: "b")] : [],
+                                     steps: [StepRecord(line: 3, operation: "main.dup", process: "main",
+                                                        syscallNanoseconds: syscall, roundTripNanoseconds: 0,
+                                                        observationNanoseconds: 0)])
+                  })
+    }
+
+    @Test func regressionsFixesSkipsAndTimingAreReported() {
+        let host = report([("a", .pass), ("b", .fail), ("c", .pass), ("d", .pass)], syscall: 1000)
+        let seccomp = report([("a", .fail), ("b", .pass), ("c", .skip), ("e", .pass)], syscall: 9000)
+        let comparison = Comparison(reports: [("host", host), ("seccomp", seccomp)])
+        #expect(comparison.matrix["a"] == ["pass", "fail"])
+        #expect(comparison.matrix["e"] == [nil, "pass"])
+        let kinds = comparison.changes.map { "\($0.kind.rawValue):\($0.scenario)" }.sorted()
+        #expect(kinds == ["fix:b", "missing:d", "missing:e", "new-skip:c", "regression:a"])
+        #expect(comparison.hasRegression)
+        #expect(comparison.timing.map(\.operation) == ["dup"])
+        #expect(comparison.timing.first?.ratio == 9)
+        #expect(comparison.markdown.contains("### regression (1)"))
+        #expect(comparison.markdown.contains("- `a` in seccomp: pass → IDENTITY expected a, observed b"))
+    }
+
+    @Test func noiseBelowTheThresholdIsNotATimingChange() {
+        let comparison = Comparison(reports: [("one", report([("a", .pass)], syscall: 1000)),
+                                              ("two", report([("a", .pass)], syscall: 1400))])
+        #expect(comparison.timing.isEmpty)
+        #expect(!comparison.hasRegression)
+    }
+
+    @Test func mergeJoinsShardsAndRefusesOverlaps() throws {
+        let merged = try RunReport.merged([report([("a", .pass), ("b", .fail)]), report([("c", .skip)])])
+        #expect(merged.scenarios.map(\.name) == ["a", "b", "c"])
+        #expect(merged.summary.total == 3 && merged.summary.failed == 1 && merged.summary.skipped == 1)
+        #expect(throws: RunReport.MergeError.self) { try RunReport.merged([report([("a", .pass)]), report([("a", .pass)])]) }
+    }
+
+    @Test func shardsPartitionTheSuite() throws {
+        let scenarios = (0..<10).map { Scenario(name: "s\($0)", file: "", summary: "", steps: []) }
+        let shards = (1...3).map { Suite.shard(scenarios, index: $0, count: 3).map(\.name) }
+        #expect(Set(shards.flatMap { $0 }).count == 10)
+        #expect(shards.map(\.count) == [4, 3, 3])
+        #expect(Suite.shard(scenarios.reversed(), index: 1, count: 3).map(\.name) == shards[0])
+    }
+}

@@ -25,16 +25,30 @@ struct Run: ParsableCommand {
     @Option(help: "What goes to stdout: text (a line per scenario and each failure's diff) or tap (KTAP).")
     var format: OutputFormat = .text
 
+    @Option(help: "Run only shard K of N (K/N, 1-based): a deterministic split; join the reports with `handoff merge`.")
+    var shard: String?
+
+    var shardNumbers: (index: Int, count: Int)? {
+        guard let shard else { return nil }
+        let parts = shard.split(separator: "/")
+        guard parts.count == 2, let index = Int(parts[0]), let count = Int(parts[1]), count >= 1, index >= 1,
+            index <= count
+        else { return nil }
+        return (index, count)
+    }
+
     func validate() throws {
         if timeout <= 0 { throw ValidationError("--timeout must be positive") }
         if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if shard != nil && shardNumbers == nil { throw ValidationError("--shard must be K/N with 1 <= K <= N, e.g. 2/4") }
     }
 
     func run() throws {
         ActiveRuns.installInterruptHandler { signal in
             printError("handoff: signal \(signal): killing every scenario process")
         }
-        let scenarios = try selection.load()
+        var scenarios = try selection.load()
+        if let (index, count) = shardNumbers { scenarios = Suite.shard(scenarios, index: index, count: count) }
         let agentPath = agent ?? Suite.defaultAgentPath()
         guard FileManager.default.isExecutableFile(atPath: agentPath) else {
             printError("handoff: agent not found at \(agentPath) (build it, or pass --agent)")

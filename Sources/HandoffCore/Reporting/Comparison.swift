@@ -1,0 +1,217 @@
+import Foundation
+
+/// Several runs side by side (different kernels, containers, implementations): the matrix of cases ×
+/// runs, and what changed from the first run (the baseline) to each other run.
+public struct Comparison: Codable, Sendable {
+    public static let currentSchemaVersion = 1
+
+    public struct Run: Codable, Sendable {
+        public var label: String
+        public var kernel: String
+        public var startedAt: String
+    }
+
+    public enum ChangeKind: String, Codable, Sendable {
+        /// pass in the baseline, fail/error/timeout here.
+        case regression
+        /// fail/error/timeout in the baseline, pass here.
+        case fix
+        /// skipped here but not in the baseline.
+        case newSkip = "new-skip"
+        /// error or timeout here but not in the baseline.
+        case newError = "new-error"
+        /// both failed, with different findings.
+        case findingsDiffer = "findings-differ"
+        /// only in one of the two runs.
+        case missing
+    }
+
+    public struct Change: Codable, Sendable {
+        public var kind: ChangeKind
+        public var scenario: String
+        public var run: String
+        public var baseline: String
+        public var observed: String
+    }
+
+    public struct TimingChange: Codable, Sendable {
+        public var operation: String
+        public var run: String
+        public var baselineMedianNanoseconds: Double
+        public var medianNanoseconds: Double
+        public var ratio: Double
+    }
+
+    public var schemaVersion = Comparison.currentSchemaVersion
+    public var runs: [Run]
+    /// scenario name -> status per run (nil where a run lacks it), in run order.
+    public var matrix: [String: [String?]]
+    public var changes: [Change]
+    public var timing: [TimingChange]
+    /// What counts as a timing change: the median of an operation's in-agent syscall time moved by more than
+    /// this factor either way, and by more than `timingFloorNanoseconds`.
+    public var timingThreshold: Double
+    public var timingFloorNanoseconds: Double
+
+    public var hasRegression: Bool { changes.contains { $0.kind == .regression } }
+
+    public init(reports: [(label: String, report: RunReport)], timingThreshold: Double = 1.5,
+                timingFloorNanoseconds: Double = 2000) {
+        runs = reports.map { Run(label: $0.label, kernel: $0.report.environment.kernel, startedAt: $0.report.startedAt) }
+        self.timingThreshold = timingThreshold
+        self.timingFloorNanoseconds = timingFloorNanoseconds
+        var names: [String] = []
+        var byRun: [[String: ScenarioResult]] = []
+        for (_, report) in reports {
+            var results: [String: ScenarioResult] = [:]
+            for result in report.scenarios {
+                if results[result.name] == nil && !names.contains(result.name) { names.append(result.name) }
+                results[result.name] = result
+            }
+            byRun.append(results)
+        }
+        matrix = [:]
+        for name in names { matrix[name] = byRun.map { $0[name]?.status.rawValue } }
+        changes = []
+        timing = []
+        guard let baseline = byRun.first, let baselineLabel = reports.first?.label else { return }
+        let baselineTimes = Comparison.medians(reports[0].report)
+        for (index, results) in byRun.enumerated().dropFirst() {
+            let label = reports[index].label
+            for name in names {
+                changes += Comparison.change(name, baseline[name], results[name], run: label)
+            }
+            let times = Comparison.medians(reports[index].report)
+            for operation in Set(baselineTimes.keys).intersection(times.keys).sorted() {
+                let before = baselineTimes[operation]!, after = times[operation]!
+                let ratio = before > 0 ? after / before : 0
+                if abs(after - before) > timingFloorNanoseconds && (ratio > timingThreshold || ratio < 1 / timingThreshold) {
+                    timing.append(TimingChange(operation: operation, run: label, baselineMedianNanoseconds: before,
+                                               medianNanoseconds: after, ratio: ratio))
+                }
+            }
+        }
+        _ = baselineLabel
+    }
+
+    static func change(_ name: String, _ before: ScenarioResult?, _ after: ScenarioResult?, run: String) -> [Change] {
+        guard let before, let after else {
+            return [Change(kind: .missing, scenario: name, run: run, baseline: before?.status.rawValue ?? "absent",
+                           observed: after?.status.rawValue ?? "absent")]
+        }
+        func red(_ status: ScenarioStatus) -> Bool { status == .fail || status == .error || status == .timeout }
+        let summary = { (result: ScenarioResult) in
+            result.findings.first?.summary ?? result.reason ?? result.status.rawValue
+        }
+        var result: [Change] = []
+        if before.status == .pass && red(after.status) {
+            result.append(Change(kind: .regression, scenario: name, run: run, baseline: "pass", observed: summary(after)))
+        } else if red(before.status) && after.status == .pass {
+            result.append(Change(kind: .fix, scenario: name, run: run, baseline: summary(before), observed: "pass"))
+        } else if after.status == .skip && before.status != .skip {
+            result.append(Change(kind: .newSkip, scenario: name, run: run, baseline: before.status.rawValue,
+                                 observed: after.reason ?? "skip"))
+        }
+        if (after.status == .error || after.status == .timeout) && before.status != after.status && before.status != .pass {
+            result.append(Change(kind: .newError, scenario: name, run: run, baseline: before.status.rawValue,
+                                 observed: summary(after)))
+        }
+        if before.status == .fail && after.status == .fail
+            && before.findings.map(\.summary) != after.findings.map(\.summary)
+        {
+            result.append(Change(kind: .findingsDiffer, scenario: name, run: run, baseline: summary(before),
+                                 observed: summary(after)))
+        }
+        return result
+    }
+
+    /// Median in-agent syscall time per operation kind (`dup2`, `recv`, ...).
+    static func medians(_ report: RunReport) -> [String: Double] {
+        var samples: [String: [UInt64]] = [:]
+        for scenario in report.scenarios {
+            for step in scenario.steps {
+                guard let nanoseconds = step.syscallNanoseconds, let dot = step.operation.lastIndex(of: ".") else { continue }
+                samples[String(step.operation[step.operation.index(after: dot)...]), default: []].append(nanoseconds)
+            }
+        }
+        return samples.mapValues { values in
+            let sorted = values.sorted()
+            return Double(sorted[sorted.count / 2])
+        }
+    }
+
+    public func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    public var markdown: String {
+        var text = "## handoff compare: \(runs.map(\.label).joined(separator: " vs "))\n\n"
+        text += "| scenario | " + runs.map { "\($0.label) (\($0.kernel))" }.joined(separator: " | ") + " |\n"
+        text += "|---|" + runs.map { _ in "---|" }.joined() + "\n"
+        for name in matrix.keys.sorted() {
+            text += "| `\(name)` | " + matrix[name]!.map { $0 ?? "—" }.joined(separator: " | ") + " |\n"
+        }
+        for kind in [ChangeKind.regression, .fix, .newSkip, .newError, .findingsDiffer, .missing] {
+            let selected = changes.filter { $0.kind == kind }
+            if selected.isEmpty { continue }
+            text += "\n### \(kind.rawValue) (\(selected.count))\n\n"
+            for change in selected {
+                text += "- `\(change.scenario)` in \(change.run): \(change.baseline) → \(change.observed)\n"
+            }
+        }
+        text += "\n### timing (median in-agent syscall time per operation; threshold ×"
+            + String(format: "%.2f", timingThreshold) + " and " + String(format: "%.0f", timingFloorNanoseconds / 1000)
+            + " µs)\n\n"
+        if timing.isEmpty { text += "No operation moved beyond the threshold.\n" }
+        for change in timing {
+            text += "- `\(change.operation)` in \(change.run): " + String(format: "%.1f µs → %.1f µs (×%.2f)\n",
+                change.baselineMedianNanoseconds / 1000, change.medianNanoseconds / 1000, change.ratio)
+        }
+        return text
+    }
+}
+
+extension RunReport {
+    /// Several reports of one suite (shards) as one: scenarios concatenated in order, summary recomputed.
+    public static func merged(_ reports: [RunReport]) throws -> RunReport {
+        guard var merged = reports.first else { throw MergeError.nothingToMerge }
+        var seen = Set(merged.scenarios.map(\.name))
+        for report in reports.dropFirst() {
+            for scenario in report.scenarios {
+                if seen.contains(scenario.name) { throw MergeError.duplicate(scenario.name) }
+                seen.insert(scenario.name)
+                merged.scenarios.append(scenario)
+            }
+            merged.durationSeconds = max(merged.durationSeconds, report.durationSeconds)
+            if report.environment.taintChanged { merged.environment.taintAfter = report.environment.taintAfter }
+        }
+        merged.summary = Summary(merged.scenarios)
+        return merged
+    }
+
+    public enum MergeError: Error, CustomStringConvertible {
+        case nothingToMerge
+        case duplicate(String)
+
+        public var description: String {
+            switch self {
+            case .nothingToMerge: return "no reports to merge"
+            case .duplicate(let name): return "scenario \(name) appears in more than one report (overlapping shards?)"
+            }
+        }
+    }
+
+    public static func load(_ path: String) throws -> RunReport {
+        try JSONDecoder().decode(RunReport.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+}
+
+extension Suite {
+    /// Shard `index` (1-based) of `count`: every count-th scenario in name order, so that shards never
+    /// overlap and together cover the suite.
+    public static func shard(_ scenarios: [Scenario], index: Int, count: Int) -> [Scenario] {
+        scenarios.sorted { $0.name < $1.name }.enumerated().filter { $0.offset % count == index - 1 }.map(\.element)
+    }
+}
