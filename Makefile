@@ -3,7 +3,7 @@ SWIFT ?= swift
 JOBS ?= 2
 RUN_ARGS ?=
 
-.PHONY: all build release run test deps clean
+.PHONY: all build release run test deps clean html-check
 
 all: build
 
@@ -27,6 +27,15 @@ run: release
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
+
+# Looks at the last run's report.html in a real browser (Debian's chromium, installed when missing):
+# a screenshot and the rendered DOM, which must show the summary line.
+html-check:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	chromium --headless --no-sandbox --disable-gpu --window-size=1000,1400 \
+		--screenshot=reports/latest/report.png file://$(CURDIR)/reports/latest/report.html 2>/dev/null
+	chromium --headless --no-sandbox --disable-gpu --dump-dom file://$(CURDIR)/reports/latest/report.html 2>/dev/null \
+		| grep -q '<h1>handoff: ' && echo "report.html renders: reports/latest/report.png"
 
 clean:
 	rm -rf .build reports/latest

@@ -217,3 +217,29 @@ final class JUnitCollector: NSObject, XMLParserDelegate {
         #expect(Suite.shard(scenarios.reversed(), index: 1, count: 3).map(\.name) == shards[0])
     }
 }
+
+@Suite struct HTMLReportTests {
+    @Test func thePageIsSelfContainedAndShowsFailuresAndTimings() {
+        let report = RunReport(startedAt: Date(timeIntervalSince1970: 0), durationSeconds: 1.5, identityMode: .auto,
+                               scenarios: ReportTests.results)
+        let html = HTMLReport.render(report)
+        #expect(html.hasPrefix("<!DOCTYPE html>"))
+        #expect(!html.contains("<script"), "no script: nothing can fail to load or run")
+        #expect(!html.contains("http://") && !html.contains("https://"), "no network")
+        #expect(html.contains("handoff: 1 passed, 1 failed, 1 skipped, 1 errors"))
+        #expect(html.contains("LEAK main: w (4): expected closed, observed open (pipe:[12])"))
+        #expect(html.contains("x &amp; &lt;y&gt;"), "text is escaped")
+        #expect(html.contains("No timed steps."), "these results carry no step timings")
+        #expect(html.contains("<svg class=\"bar\""))
+    }
+
+    @Test func aComparisonPageHasTheMatrix() {
+        let comparison = Comparison(reports: [
+            ("host", RunReport(startedAt: Date(), durationSeconds: 1, identityMode: .auto, scenarios: ReportTests.results)),
+            ("probe", RunReport(startedAt: Date(), durationSeconds: 1, identityMode: .probe, scenarios: ReportTests.results)),
+        ])
+        let html = HTMLReport.render(comparison)
+        #expect(html.contains("<th>host<br>"))
+        #expect(html.contains("<code>dup/x</code></td><td><span class=\"status fail\">fail</span></td>"))
+    }
+}

@@ -70,13 +70,14 @@ public struct RunReport: Codable, Sendable {
         return try encoder.encode(self)
     }
 
-    /// Writes report.json, junit.xml, report.tap and summary.md into `directory` (created if needed).
+    /// Writes report.json, junit.xml, report.tap, summary.md and report.html into `directory` (created if needed).
     public func write(to directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try json().write(to: URL(fileURLWithPath: directory + "/report.json"))
         try Data(JUnitReport.render(self).utf8).write(to: URL(fileURLWithPath: directory + "/junit.xml"))
         try Data(TAPReport.render(self).utf8).write(to: URL(fileURLWithPath: directory + "/report.tap"))
         try Data(MarkdownReport.render(self).utf8).write(to: URL(fileURLWithPath: directory + "/summary.md"))
+        try Data(HTMLReport.render(self).utf8).write(to: URL(fileURLWithPath: directory + "/report.html"))
     }
 }
 

@@ -71,6 +71,7 @@ struct Compare: ParsableCommand {
         try FileManager.default.createDirectory(atPath: report, withIntermediateDirectories: true)
         try comparison.json().write(to: URL(fileURLWithPath: report + "/comparison.json"))
         try Data(comparison.markdown.utf8).write(to: URL(fileURLWithPath: report + "/comparison.md"))
+        try Data(HTMLReport.render(comparison).utf8).write(to: URL(fileURLWithPath: report + "/comparison.html"))
         print(comparison.markdown)
         if failOn == .regression && comparison.hasRegression { throw ExitCode(1) }
     }

@@ -1,0 +1,141 @@
+import Foundation
+
+/// report.html: one self-contained page (no network, no script) that a person opens: the summary, every
+/// failure with its diff, a timing chart per operation (SVG), and for a comparison the cases × runs matrix.
+public enum HTMLReport {
+    public static func render(_ report: RunReport) -> String {
+        let summary = report.summary
+        var body = "<h1>handoff: \(summary.passed) passed, \(summary.failed) failed, \(summary.skipped) skipped"
+            + (summary.errors > 0 ? ", \(summary.errors) errors" : "") + "</h1>\n"
+        body += "<p class=\"meta\">Kernel <code>\(escape(report.environment.kernel))</code> on "
+            + "\(escape(report.environment.machine)), started \(escape(report.startedAt)), "
+            + String(format: "%.2f s", report.durationSeconds) + ".</p>\n"
+        if report.environment.taintChanged {
+            body += "<p class=\"warn\">Kernel taint changed during the run: \(report.environment.taintBefore ?? -1) → "
+                + "\(report.environment.taintAfter ?? -1).</p>\n"
+        }
+        body += bar(summary)
+        let bad = report.scenarios.filter { $0.status == .fail || $0.status == .error || $0.status == .timeout }
+        if !bad.isEmpty {
+            body += "<h2>Failures</h2>\n"
+            for result in bad {
+                body += "<section class=\"failure\"><h3><span class=\"status \(result.status.rawValue)\">"
+                    + "\(result.status.rawValue.uppercased())</span> \(escape(result.name))</h3>\n"
+                body += "<p>\(escape(result.summary))</p>\n<pre>\(escape(result.diff))</pre></section>\n"
+            }
+        }
+        body += "<h2>Time in the system call, per operation</h2>\n" + timingChart(report)
+        body += "<h2>All scenarios</h2>\n<table><tr><th>scenario</th><th>status</th><th>time</th><th>steps</th><th>note</th></tr>\n"
+        for result in report.scenarios {
+            body += "<tr><td><code>\(escape(result.name))</code></td><td><span class=\"status \(result.status.rawValue)\">"
+                + "\(result.status.rawValue)</span></td><td>" + String(format: "%.1f ms", result.durationSeconds * 1000)
+                + "</td><td>\(result.steps.count)</td><td>\(escape(result.reason ?? result.findings.first?.summary ?? ""))</td></tr>\n"
+        }
+        body += "</table>\n"
+        return page(title: "handoff report", body: body)
+    }
+
+    public static func render(_ comparison: Comparison) -> String {
+        var body = "<h1>handoff compare: \(comparison.runs.map { escape($0.label) }.joined(separator: " vs "))</h1>\n"
+        body += "<table><tr><th>scenario</th>"
+            + comparison.runs.map { "<th>\(escape($0.label))<br><small>\(escape($0.kernel))</small></th>" }.joined()
+            + "</tr>\n"
+        for name in comparison.matrix.keys.sorted() {
+            body += "<tr><td><code>\(escape(name))</code></td>"
+            for status in comparison.matrix[name]! {
+                body += status.map { "<td><span class=\"status \($0)\">\($0)</span></td>" } ?? "<td>—</td>"
+            }
+            body += "</tr>\n"
+        }
+        body += "</table>\n"
+        if !comparison.changes.isEmpty {
+            body += "<h2>Changes from \(escape(comparison.runs.first?.label ?? "the baseline"))</h2>\n<ul>\n"
+            for change in comparison.changes {
+                body += "<li><b>\(change.kind.rawValue)</b> <code>\(escape(change.scenario))</code> in "
+                    + "\(escape(change.run)): \(escape(change.baseline)) → \(escape(change.observed))</li>\n"
+            }
+            body += "</ul>\n"
+        }
+        body += "<h2>Timing changes</h2>\n"
+        body += comparison.timing.isEmpty ? "<p>No operation's median moved beyond ×"
+            + String(format: "%.2f", comparison.timingThreshold) + ".</p>\n" : "<ul>\n" + comparison.timing.map {
+                "<li><code>\(escape($0.operation))</code> in \(escape($0.run)): "
+                    + String(format: "%.1f µs → %.1f µs (×%.2f)", $0.baselineMedianNanoseconds / 1000,
+                             $0.medianNanoseconds / 1000, $0.ratio) + "</li>"
+            }.joined(separator: "\n") + "</ul>\n"
+        return page(title: "handoff compare", body: body)
+    }
+
+    /// A stacked bar of the statuses.
+    static func bar(_ summary: RunReport.Summary) -> String {
+        let total = max(1, summary.total)
+        var x = 0.0
+        var svg = "<svg class=\"bar\" viewBox=\"0 0 600 24\" width=\"600\" height=\"24\" role=\"img\" aria-label=\"statuses\">"
+        for (count, status) in [(summary.passed, "pass"), (summary.failed, "fail"), (summary.errors, "error"),
+                                (summary.skipped, "skip")] where count > 0 {
+            let width = 600.0 * Double(count) / Double(total)
+            svg += "<rect class=\"\(status)\" x=\"\(x)\" y=\"0\" width=\"\(width)\" height=\"24\"><title>\(status): \(count)</title></rect>"
+            x += width
+        }
+        return svg + "</svg>\n"
+    }
+
+    /// One row per operation kind: the median and p90 of the in-agent syscall time, on a log scale.
+    static func timingChart(_ report: RunReport) -> String {
+        var samples: [String: [UInt64]] = [:]
+        for scenario in report.scenarios {
+            for step in scenario.steps {
+                guard let nanoseconds = step.syscallNanoseconds, let dot = step.operation.lastIndex(of: ".") else { continue }
+                samples[String(step.operation[step.operation.index(after: dot)...]), default: []].append(nanoseconds)
+            }
+        }
+        if samples.isEmpty { return "<p>No timed steps.</p>\n" }
+        let operations = samples.keys.sorted()
+        let rowHeight = 22.0, labelWidth = 110.0, chartWidth = 460.0
+        let maxLog = log10(Double(samples.values.flatMap { $0 }.max() ?? 1) + 1)
+        let height = Double(operations.count) * rowHeight + 30
+        var svg = "<svg viewBox=\"0 0 \(Int(labelWidth + chartWidth + 120)) \(Int(height))\" width=\"\(Int(labelWidth + chartWidth + 120))\" "
+            + "height=\"\(Int(height))\" role=\"img\" aria-label=\"syscall time per operation\">"
+        for (index, operation) in operations.enumerated() {
+            let sorted = samples[operation]!.sorted()
+            let median = Double(sorted[sorted.count / 2]), p90 = Double(sorted[min(sorted.count - 1, sorted.count * 9 / 10)])
+            let y = Double(index) * rowHeight + 4
+            func width(_ value: Double) -> Double { max(1, chartWidth * log10(value + 1) / max(maxLog, 1)) }
+            svg += "<text x=\"0\" y=\"\(y + 14)\" class=\"label\">\(escape(operation))</text>"
+            svg += "<rect class=\"p90\" x=\"\(labelWidth)\" y=\"\(y)\" width=\"\(width(p90))\" height=\"16\"><title>p90 \(Int(p90)) ns</title></rect>"
+            svg += "<rect class=\"median\" x=\"\(labelWidth)\" y=\"\(y + 4)\" width=\"\(width(median))\" height=\"8\"><title>median \(Int(median)) ns</title></rect>"
+            svg += "<text x=\"\(labelWidth + chartWidth + 8)\" y=\"\(y + 14)\" class=\"label\">"
+                + String(format: "%.1f µs (n=%d)", median / 1000, sorted.count) + "</text>"
+        }
+        svg += "<text x=\"\(labelWidth)\" y=\"\(height - 4)\" class=\"axis\">log scale: bar = p90, inner bar = median</text>"
+        return svg + "</svg>\n"
+    }
+
+    static func page(title: String, body: String) -> String {
+        """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8"><title>\(escape(title))</title>
+        <style>
+        body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }
+        code, pre { font: 13px ui-monospace, monospace; }
+        pre { background: #f6f6f6; padding: .8em; overflow-x: auto; }
+        table { border-collapse: collapse; } td, th { padding: 2px 10px; border-bottom: 1px solid #ddd; text-align: left; }
+        .status { padding: 0 6px; border-radius: 3px; color: #fff; }
+        .pass { background: #2e7d32; fill: #2e7d32; } .fail { background: #c62828; fill: #c62828; }
+        .error, .timeout { background: #ef6c00; fill: #ef6c00; } .skip { background: #757575; fill: #9e9e9e; }
+        .warn { background: #fff3cd; padding: .5em; border: 1px solid #e0c060; }
+        .meta { color: #555; } .p90 { fill: #90caf9; } .median { fill: #1565c0; } .label { font-size: 12px; }
+        .axis { font-size: 11px; fill: #666; }
+        </style></head>
+        <body>
+        \(body)
+        </body></html>
+
+        """
+    }
+
+    static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}
