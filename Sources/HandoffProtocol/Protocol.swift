@@ -35,6 +35,9 @@ public enum AgentVerb: String, CaseIterable, Sendable {
     case launch
     /// Resolve argument `index` of the agent's current argv as a descriptor number (no syscall).
     case argument
+    /// Close these descriptors: another agent's channel left behind in this agent's table when that agent
+    /// stopped sharing the table (unshare, exec). Harness housekeeping, never a scenario step.
+    case release
     /// Agent to runner only: carries a new child's control channel (SCM_RIGHTS), before the fork answer.
     case channel
 }

@@ -302,6 +302,10 @@ struct Agent {
             answer(result, producesDescriptor: true)
         case .channel:
             bad("channel is sent by agents, not to them")
+        case .release:
+            guard let numbers = request.ints("fds"), !numbers.contains(channel) else { return bad("release needs fds") }
+            for number in numbers { close(number) }
+            answer(Timed(value: 0, errno: 0, nanoseconds: 0))
         case .argument:
             guard let index = request.int("index") else { return bad("argument needs index") }
             if index < 1 || index >= arguments.count { return bad("no argv[\(index)]") }

@@ -70,6 +70,8 @@ final class ScenarioExecution {
     private var nextTable = 1
     /// Processes that exec'd a launcher: no longer agents, not observed.
     private var launched: Set<String> = []
+    /// Whether each launcher accepts connections itself (one service per connection).
+    private var launchModes: [String: Bool] = [:]
     /// Ephemeral TCP ports of listening sockets, by the listening process and descriptor.
     private var ports: [DescriptorKey: UInt16] = [:]
     /// The latest observation, which check steps read.
@@ -219,8 +221,9 @@ final class ScenarioExecution {
             case .exec:
                 let (answer, _) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
                 if answer.verb == AgentHello.verb {
+                    let channelBeforeExec = agent.controlNumber
                     try agent.adopt(hello: answer)
-                    tables[agent.name] = newTable()  // execve unshares the table
+                    try leaveSharedTable(agent, channel: channelBeforeExec)  // execve unshares the table
                     return (Outcome(result: 0), nil)
                 }
                 return (Outcome(answer: answer), answer.uint64("ns"))
@@ -258,7 +261,7 @@ final class ScenarioExecution {
                     }
                 }
                 return (Outcome(result: 0), nil)
-            case .attach(let child):
+            case .attach(let child, _):
                 _ = try tree.adoptAttached(name: child, deadline: deadline, timeout: timeout)
                 names[child] = [:]
                 tables[child] = newTable()
@@ -300,7 +303,7 @@ final class ScenarioExecution {
                 }
                 if outcome.errno == 0 {
                     switch operation {
-                    case .unshareFiles, .closeRange(_, _, _, true): tables[agent.name] = newTable()
+                    case .unshareFiles, .closeRange(_, _, _, true): try leaveSharedTable(agent)
                     default: break
                     }
                 }
@@ -405,8 +408,9 @@ final class ScenarioExecution {
             for entry in launch.listen {
                 sockets.append(LaunchSocket(address: try socketAddress(entry.address, at: location), type: entry.type))
             }
+            launchModes[process] = launch.acceptMode
             return .launch(listen: sockets, acceptMode: launch.acceptMode)
-        case .attach(let child): return .attach(child: child)
+        case .attach(let child): return .attach(child: child, acceptMode: launchModes[process] ?? false)
         case .check: throw .scenario("\(location): check is not an operation")
         }
     }
@@ -447,6 +451,19 @@ final class ScenarioExecution {
     private func sharingTable(with process: String) -> [String] {
         guard let table = tables[process] else { return [process] }
         return tables.filter { $0.value == table }.map(\.key).sorted()
+    }
+
+    /// `agent` now has a private table. The processes it shared with still hold its control channel in
+    /// theirs: each closes it (harness housekeeping, so that their tables show only the scenario's).
+    private func leaveSharedTable(_ agent: AgentProcess, channel: Int32? = nil) throws(HarnessError) {
+        let others = sharingTable(with: agent.name).filter { $0 != agent.name }
+        tables[agent.name] = newTable()
+        for name in others where model.state(of: name) == .running && !launched.contains(name) {
+            guard let other = tree[name] else { continue }
+            var request = WireMessage(AgentVerb.release.rawValue)
+            request.set("fds", ints: [channel ?? agent.controlNumber])
+            _ = try other.connection.call(request, until: deadline, timeoutSeconds: timeout)
+        }
     }
 
     private func newTable() -> Int {

@@ -7,12 +7,26 @@ struct TableEntry: Equatable, Sendable {
     var closeOnExec: Bool
 }
 
+/// A descriptor table (the kernel's files_struct), possibly shared by several processes (CLONE_FILES).
+struct DescriptorTable: Equatable, Sendable {
+    var entries: [Int32: TableEntry]
+    /// Processes using the table (the kernel's files->count). At zero its descriptors are released.
+    var users: Int
+}
+
 struct ModelProcess: Equatable, Sendable {
     var name: String
     var parent: String?
     var state: ModelProcessState
-    var table: [Int32: TableEntry]
+    /// The table the process uses (an index into ReferenceModel.tables); nil once it exited.
+    var tableID: Int?
+    /// RLIMIT_NOFILE: the soft limit (used for every descriptor-number rule) and the hard limit.
     var nofileLimit: Int32
+    var hardNofileLimit: Int32
+    /// Capabilities removed from the effective, permitted and inheritable sets (the process starts with all).
+    var droppedCapabilities: Set<String> = []
+    /// The mm's dumpable flag (SUID_DUMP_USER when true, SUID_DUMP_DISABLE when false).
+    var dumpable: Bool = true
 }
 
 /// What an open file description refers to, with the identity of the underlying object.
@@ -21,6 +35,8 @@ enum DescriptionTarget: Equatable, Sendable {
     case memfd(object: Int, name: String)
     case pipeRead(pipe: Int)
     case pipeWrite(pipe: Int)
+    /// A pipe opened O_RDWR through /proc/PID/fd/N: counts as a reader and as a writer.
+    case pipeReadWrite(pipe: Int)
     case socket(endpoint: Int)
     case pidfd(process: String)
     case inherited(String)
@@ -129,9 +145,38 @@ struct SocketMessage: Equatable, Sendable {
     var sender: String
 }
 
+enum SocketFamily: Equatable, Sendable {
+    case unix, tcp, udp
+}
+
+/// Where a listening socket is bound (the key of its binding in the model's name spaces).
+enum BoundAddress: Hashable, Sendable {
+    case path(String)
+    /// Abstract names are looked up per socket type (the type is mixed into the hash bucket).
+    case abstract(String, SocketType)
+    /// nil until the runner reports the ephemeral port with `assignPort`.
+    case tcp(UInt16?)
+}
+
+/// A listening socket: its address, its backlog and the server endpoints waiting to be accepted.
+struct ListenerState: Equatable, Sendable {
+    var address: BoundAddress
+    var backlog: Int
+    /// Embryo (server-side) endpoints in the accept queue, oldest first. They have no description yet.
+    var waiting: [Int] = []
+}
+
 struct SocketEndpoint: Equatable, Sendable {
     var type: SocketType
+    /// The connected peer; 0 (no endpoint) for listening sockets and UDP sockets.
     var peer: Int
+    var family: SocketFamily = .unix
+    /// Set for a listening socket.
+    var listener: ListenerState? = nil
+    /// TCP: a FIN arrived from the peer (SOCK_DONE): reads return EOF once the queue is drained.
+    var finReceived = false
+    /// TCP: the connection was reset or closed under us (state TCP_CLOSE, shutdown both ways).
+    var reset = false
     var queue: [SocketMessage] = []
     /// The endpoint's description was released (the socket is closed).
     var closed = false

@@ -50,7 +50,7 @@ public enum Operation: Equatable, Sendable {
     case launch(listen: [LaunchSocket], acceptMode: Bool)
     /// The launcher `by` started a service, adopted as `child`: 0-2 are the launcher's, then its listening
     /// sockets from 3 - or, in accept mode, the first waiting connection at 3.
-    case attach(child: String)
+    case attach(child: String, acceptMode: Bool)
 }
 
 /// A socket a launcher listens on.

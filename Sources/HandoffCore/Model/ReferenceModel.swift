@@ -45,6 +45,21 @@ public struct ReferenceModel: Sendable {
     var nextPipe = 1
     var endpoints: [Int: SocketEndpoint] = [:]
     var nextEndpoint = 1
+    /// Descriptor tables by id; a table may be shared by several processes (clone with CLONE_FILES).
+    var tables: [Int: DescriptorTable] = [:]
+    var nextTable = 1
+    /// Socket files that bind(2) created in the scenario directory (they stay after the socket closes).
+    var socketFiles: Set<String> = []
+    /// Live listening sockets by the address they are bound to.
+    var bindings: [BoundAddress: Int] = [:]
+
+    /// kernel.yama.ptrace_scope of the machine (0 when Yama is absent). pidfd_getfd (a PTRACE_MODE_ATTACH
+    /// check) is subject to it; open of /proc/PID/fd/N (PTRACE_MODE_READ) is not.
+    public var ptraceScope: Int = 0
+    /// fs.suid_dumpable of the machine: the dumpable value an exec that regains capabilities leaves behind.
+    public var suidDumpable: Int = 0
+    /// net.core.somaxconn: listen(2) clamps the backlog to it.
+    public var somaxconn: Int = 4096
 
     public init(root: String = "main", nofileLimit: Int32, initial: [InitialDescriptor] = InitialDescriptor.standard) {
         var table: [Int32: TableEntry] = [:]
@@ -63,8 +78,10 @@ public struct ReferenceModel: Sendable {
                 table[number] = TableEntry(description: id, closeOnExec: false)
             }
         }
-        processes[root] = ModelProcess(name: root, parent: nil, state: .running, table: table,
-                                       nofileLimit: nofileLimit)
+        tables[nextTable] = DescriptorTable(entries: table, users: 1)
+        processes[root] = ModelProcess(name: root, parent: nil, state: .running, tableID: nextTable,
+                                       nofileLimit: nofileLimit, hardNofileLimit: nofileLimit)
+        nextTable += 1
         order = [root]
     }
 
@@ -79,7 +96,7 @@ public struct ReferenceModel: Sendable {
     public func table(of process: String) -> [Int32: ModelDescriptor] {
         guard let proc = processes[process], proc.state == .running else { return [:] }
         var result: [Int32: ModelDescriptor] = [:]
-        for (number, entry) in proc.table {
+        for (number, entry) in self[tableOf: process] {
             result[number] = ModelDescriptor(number: number, description: entry.description,
                                              closeOnExec: entry.closeOnExec)
         }
@@ -95,15 +112,26 @@ public struct ReferenceModel: Sendable {
                                 statusFlags: desc.statusFlags, offset: desc.offset)
     }
 
-    public mutating func assignPort(_ port: UInt16, process: String, fd: Int32) {}  // TEMPORARY
-
+    /// The current soft RLIMIT_NOFILE of `process`.
     public func nofileLimit(of process: String) -> Int32 { processes[process]?.nofileLimit ?? 0 }
+
+    /// The table `process` uses (shared or private); empty once it exited.
+    subscript(tableOf process: String) -> [Int32: TableEntry] {
+        get {
+            guard let id = processes[process]?.tableID else { return [:] }
+            return tables[id]?.entries ?? [:]
+        }
+        _modify {
+            let id = processes[process]!.tableID!
+            yield &tables[id]!.entries
+        }
+    }
 
     func kind(of target: DescriptionTarget) -> ObjectKind {
         switch target {
         case .file(let path): return .file(path: path)
         case .memfd(_, let name): return .memfd(name: name)
-        case .pipeRead, .pipeWrite: return .pipe
+        case .pipeRead, .pipeWrite, .pipeReadWrite: return .pipe
         case .socket(let endpoint): return .socket(endpoints[endpoint]?.type ?? .stream)
         case .pidfd: return .pidfd
         case .inherited(let what): return .inherited(what)
@@ -115,9 +143,10 @@ public struct ReferenceModel: Sendable {
     public mutating func apply(_ operation: Operation, by process: String) -> Outcome {
         guard let proc = processes[process], proc.state == .running else { return .failure(ESRCH) }
         switch operation {
-        case .listen, .connect, .accept, .setrlimit, .dropCapability, .setDumpable, .reopen, .cloneFiles, .unshareFiles,
-             .launch, .attach:
-            return .failure(ENOSYS)  // TEMPORARY until the model2 branch lands
+        case let .launch(listen, acceptMode):
+            return launch(process, listen: listen, acceptMode: acceptMode)
+        case let .attach(child, acceptMode):
+            return attach(process, child: child, acceptMode: acceptMode)
         case let .open(path, flags, _):
             return open(process, path: path, flags: flags)
         case let .pipe(closeOnExec, nonBlocking):
@@ -127,10 +156,10 @@ public struct ReferenceModel: Sendable {
         case let .memfd(name, closeOnExec):
             return memfd(process, name: name, closeOnExec: closeOnExec)
         case let .dup(fd):
-            guard let entry = proc.table[fd] else { return .failure(EBADF) }
+            guard let entry = self[tableOf: process][fd] else { return .failure(EBADF) }
             return duplicate(process, entry.description, minimum: 0, closeOnExec: false)
         case let .dup2(fd, target):
-            guard proc.table[fd] != nil else { return .failure(EBADF) }
+            guard self[tableOf: process][fd] != nil else { return .failure(EBADF) }
             if fd == target { return Outcome(result: Int64(fd), fds: [fd]) }
             guard target >= 0, target < proc.nofileLimit else { return .failure(EBADF) }
             return duplicateOnto(process, fd: fd, target: target, closeOnExec: false)
@@ -138,16 +167,19 @@ public struct ReferenceModel: Sendable {
             if flags & ~ReferenceModel.oCloexec != 0 { return .failure(EINVAL) }
             if fd == target { return .failure(EINVAL) }
             guard target >= 0, target < proc.nofileLimit else { return .failure(EBADF) }
-            guard proc.table[fd] != nil else { return .failure(EBADF) }
+            guard self[tableOf: process][fd] != nil else { return .failure(EBADF) }
             return duplicateOnto(process, fd: fd, target: target, closeOnExec: flags & ReferenceModel.oCloexec != 0)
         case let .fcntl(fd, command):
             return fcntl(process, fd: fd, command: command)
         case let .close(fd):
-            guard let entry = proc.table[fd] else { return .failure(EBADF) }
-            processes[process]!.table[fd] = nil
+            guard let entry = self[tableOf: process][fd] else { return .failure(EBADF) }
+            self[tableOf: process][fd] = nil
             release(entry.description)
             return Outcome(result: 0)
-        case let .closeRange(first, last, closeOnExec, _):
+        case let .closeRange(first, last, closeOnExec, unshare):
+            // close_range validates its range before CLOSE_RANGE_UNSHARE takes a private copy.
+            guard first <= last else { return .failure(EINVAL) }
+            if unshare { unshareTable(process) }
             return closeRange(process, first: first, last: last, closeOnExec: closeOnExec)
         case let .lseek(fd, offset, whence):
             return lseek(process, fd: fd, offset: offset, whence: whence)
@@ -158,12 +190,7 @@ public struct ReferenceModel: Sendable {
         case let .fork(child):
             return fork(process, child: child)
         case .exec:
-            let closing = proc.table.filter { $0.value.closeOnExec }.sorted { $0.key < $1.key }
-            for (number, entry) in closing {
-                processes[process]!.table[number] = nil
-                release(entry.description)
-            }
-            return Outcome(result: 0)
+            return exec(process)
         case let .exit(status):
             exit(process, state: .exited(status: status & 0xff))
             return Outcome()
@@ -184,11 +211,41 @@ public struct ReferenceModel: Sendable {
         case let .pidfdGetfd(target, fd, flags):
             if flags != 0 { return .failure(EINVAL) }
             guard let t = processes[target], t.state != .reaped else { return .failure(ESRCH) }
+            // __pidfd_fget checks ptrace_may_access(PTRACE_MODE_ATTACH_REALCREDS) before it looks at the
+            // table, so EPERM comes before ESRCH (exiting target) and EBADF (bad number).
+            if ptraceDenied(caller: process, target: target, attach: true) { return .failure(EPERM) }
             // Since Linux 6.9 ("pidfd: getfd should always report ESRCH if a task is exiting") a target
             // that has exited (no files table) gives ESRCH, not EBADF.
             guard t.state == .running else { return .failure(ESRCH) }
-            guard let entry = t.table[fd] else { return .failure(EBADF) }
+            guard let entry = self[tableOf: target][fd] else { return .failure(EBADF) }
             return duplicate(process, entry.description, minimum: 0, closeOnExec: true)
+        case let .listen(address, type, closeOnExec, nonBlocking, backlog):
+            return listen(process, address: address, type: type, closeOnExec: closeOnExec,
+                          nonBlocking: nonBlocking, backlog: backlog)
+        case let .connect(address, type, closeOnExec, nonBlocking):
+            return connect(process, address: address, type: type, closeOnExec: closeOnExec,
+                           nonBlocking: nonBlocking)
+        case let .accept(socket, closeOnExec, nonBlocking):
+            return accept(process, socket: socket, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case let .setrlimit(nofile):
+            // The soft limit may not exceed the hard one (EINVAL); the hard limit stays as it is.
+            guard nofile <= UInt64(proc.hardNofileLimit) else { return .failure(EINVAL) }
+            processes[process]!.nofileLimit = Int32(nofile)
+            return Outcome(result: 0)
+        case let .dropCapability(name):
+            guard let canonical = ReferenceModel.capabilityName(name) else { return .failure(EINVAL) }
+            processes[process]!.droppedCapabilities.insert(canonical)
+            return Outcome(result: 0)
+        case let .setDumpable(value):
+            processes[process]!.dumpable = value
+            return Outcome(result: 0)
+        case let .reopen(target, fd, flags):
+            return reopen(process, target: target, fd: fd, flags: flags)
+        case let .cloneFiles(child):
+            return cloneFiles(process, child: child)
+        case .unshareFiles:
+            unshareTable(process)
+            return Outcome(result: 0)
         }
     }
 
@@ -196,18 +253,20 @@ public struct ReferenceModel: Sendable {
 
     func lowestFree(_ process: String, from minimum: Int32) -> Int32? {
         guard let proc = processes[process] else { return nil }
+        let table = self[tableOf: process]
         var n = max(0, minimum)
-        while proc.table[n] != nil { n += 1 }
+        while table[n] != nil { n += 1 }
         return n < proc.nofileLimit ? n : nil
     }
 
     /// Lowest `count` free numbers (allocated one after the other), or nil if they do not all fit.
     func lowestFree(_ process: String, count: Int) -> [Int32]? {
         guard let proc = processes[process] else { return nil }
+        let table = self[tableOf: process]
         var result: [Int32] = []
         var n: Int32 = 0
         while result.count < count {
-            while proc.table[n] != nil { n += 1 }
+            while table[n] != nil { n += 1 }
             guard n < proc.nofileLimit else { return nil }
             result.append(n)
             n += 1
@@ -226,7 +285,7 @@ public struct ReferenceModel: Sendable {
 
     mutating func place(_ process: String, number: Int32, description: DescriptionID, closeOnExec: Bool) {
         descriptions[description]!.references += 1
-        processes[process]!.table[number] = TableEntry(description: description, closeOnExec: closeOnExec)
+        self[tableOf: process][number] = TableEntry(description: description, closeOnExec: closeOnExec)
     }
 
     mutating func install(_ process: String, target: DescriptionTarget, access: AccessMode,
@@ -245,8 +304,8 @@ public struct ReferenceModel: Sendable {
     }
 
     mutating func duplicateOnto(_ process: String, fd: Int32, target: Int32, closeOnExec: Bool) -> Outcome {
-        let source = processes[process]!.table[fd]!.description
-        let old = processes[process]!.table[target]
+        let source = self[tableOf: process][fd]!.description
+        let old = self[tableOf: process][target]
         // Take the new reference before dropping the old one: target may already share the description.
         place(process, number: target, description: source, closeOnExec: closeOnExec)
         if let old { release(old.description) }
@@ -265,10 +324,15 @@ public struct ReferenceModel: Sendable {
         if components.contains(where: { $0.utf8.count > 255 }) { return .failure(ENAMETOOLONG) }
         guard components.count == 1 else {
             // Only plain names in the scenario directory exist; a path through a regular file is ENOTDIR.
-            if components.count > 1, files[String(components[0])] != nil { return .failure(ENOTDIR) }
+            if components.count > 1, isNonDirectory(String(components[0])) { return .failure(ENOTDIR) }
             return .failure(ENOENT)
         }
         let name = String(components[0])
+        if socketFiles.contains(name) {
+            // A socket file: O_CREAT|O_EXCL finds it (EEXIST); otherwise its inode has no open (ENXIO).
+            if flags.contains(.creat) && flags.contains(.excl) { return .failure(EEXIST) }
+            return .failure(ENXIO)
+        }
         if files[name] != nil {
             if flags.contains(.creat) && flags.contains(.excl) { return .failure(EEXIST) }
             // Linux truncates on O_TRUNC whatever the access mode (O_RDONLY|O_TRUNC included).
@@ -326,7 +390,7 @@ public struct ReferenceModel: Sendable {
     // MARK: - fcntl, close_range, lseek
 
     mutating func fcntl(_ process: String, fd: Int32, command: FcntlCommand) -> Outcome {
-        guard let entry = processes[process]!.table[fd] else { return .failure(EBADF) }
+        guard let entry = self[tableOf: process][fd] else { return .failure(EBADF) }
         let limit = processes[process]!.nofileLimit
         switch command {
         case .dupfd(let minimum), .dupfdCloexec(let minimum):
@@ -338,7 +402,7 @@ public struct ReferenceModel: Sendable {
         case .getfd:
             return Outcome(result: entry.closeOnExec ? 1 : 0)
         case .setfd(let closeOnExec):
-            processes[process]!.table[fd]!.closeOnExec = closeOnExec
+            self[tableOf: process][fd]!.closeOnExec = closeOnExec
             return Outcome(result: 0)
         case .getfl:
             let desc = descriptions[entry.description]!
@@ -359,15 +423,14 @@ public struct ReferenceModel: Sendable {
     }
 
     mutating func closeRange(_ process: String, first: UInt32, last: UInt32, closeOnExec: Bool) -> Outcome {
-        guard first <= last else { return .failure(EINVAL) }
-        let numbers = processes[process]!.table.keys
+        let numbers = self[tableOf: process].keys
             .filter { $0 >= 0 && UInt32($0) >= first && UInt32($0) <= last }
             .sorted()
         for number in numbers {
             if closeOnExec {
-                processes[process]!.table[number]!.closeOnExec = true
+                self[tableOf: process][number]!.closeOnExec = true
             } else {
-                let entry = processes[process]!.table.removeValue(forKey: number)!
+                let entry = self[tableOf: process].removeValue(forKey: number)!
                 release(entry.description)
             }
         }
@@ -383,10 +446,10 @@ public struct ReferenceModel: Sendable {
     }
 
     mutating func lseek(_ process: String, fd: Int32, offset: Int64, whence: Whence) -> Outcome {
-        guard let entry = processes[process]!.table[fd] else { return .failure(EBADF) }
+        guard let entry = self[tableOf: process][fd] else { return .failure(EBADF) }
         let desc = descriptions[entry.description]!
         switch desc.target {
-        case .pipeRead, .pipeWrite, .socket, .pidfd:
+        case .pipeRead, .pipeWrite, .pipeReadWrite, .socket, .pidfd:
             // No llseek in their file_operations (pidfd included): vfs_llseek says ESPIPE.
             return .failure(ESPIPE)
         case .inherited:
@@ -411,7 +474,7 @@ public struct ReferenceModel: Sendable {
     // MARK: - read / write
 
     mutating func read(_ process: String, fd: Int32, count: Int) -> Outcome {
-        guard let entry = processes[process]!.table[fd] else { return .failure(EBADF) }
+        guard let entry = self[tableOf: process][fd] else { return .failure(EBADF) }
         let desc = descriptions[entry.description]!
         guard desc.readable else { return .failure(EBADF) }
         switch desc.target {
@@ -426,7 +489,7 @@ public struct ReferenceModel: Sendable {
             let bytes = n > 0 ? Array(contents[offset..<(offset + n)]) : []
             descriptions[entry.description]!.offset = Int64(offset + n)
             return Outcome(result: Int64(n), data: bytes)
-        case .pipeRead(let pipeID), .pipeWrite(let pipeID):
+        case .pipeRead(let pipeID), .pipeWrite(let pipeID), .pipeReadWrite(let pipeID):
             if count == 0 { return Outcome(result: 0, data: []) }
             var pipe = pipes[pipeID]!
             if pipe.available == 0 {
@@ -462,7 +525,7 @@ public struct ReferenceModel: Sendable {
     }
 
     mutating func write(_ process: String, fd: Int32, data: [UInt8]) -> Outcome {
-        guard let entry = processes[process]!.table[fd] else { return .failure(EBADF) }
+        guard let entry = self[tableOf: process][fd] else { return .failure(EBADF) }
         let desc = descriptions[entry.description]!
         guard desc.writable else { return .failure(EBADF) }
         switch desc.target {
@@ -485,7 +548,7 @@ public struct ReferenceModel: Sendable {
             setContents(desc.target, contents)
             descriptions[entry.description]!.offset = Int64(start + data.count)
             return Outcome(result: Int64(data.count))
-        case .pipeRead(let pipeID), .pipeWrite(let pipeID):
+        case .pipeRead(let pipeID), .pipeWrite(let pipeID), .pipeReadWrite(let pipeID):
             // "Null write succeeds" comes before the readers check in pipe_write.
             if data.isEmpty { return Outcome(result: 0) }
             var pipe = pipes[pipeID]!
@@ -507,12 +570,24 @@ public struct ReferenceModel: Sendable {
     // MARK: - SCM_RIGHTS
 
     mutating func send(_ process: String, socket: Int32, fds: [Int32], data: [UInt8]) -> Outcome {
-        let table = processes[process]!.table
+        let table = self[tableOf: process]
         guard let entry = table[socket] else { return .failure(EBADF) }
         guard case .socket(let endpointID) = descriptions[entry.description]!.target else {
             return .failure(ENOTSOCK)
         }
         let endpoint = endpoints[endpointID]!
+        if endpoint.family != .unix {
+            return sendInet(endpointID, data: data)
+        }
+        if endpoint.listener != nil {
+            // A listening unix socket has no peer: seqpacket says ENOTCONN at once; stream validates the
+            // descriptors (scm_send) first.
+            if endpoint.type == .stream {
+                if fds.count > ReferenceModel.scmMaxFD { return .failure(EINVAL) }
+                if fds.contains(where: { table[$0] == nil }) { return .failure(EBADF) }
+            }
+            return .failure(ENOTCONN)
+        }
         // unix_seqpacket_sendmsg reports (and clears) a pending socket error before anything else.
         if endpoint.type == .seqpacket, let error = endpoint.pendingError {
             endpoints[endpointID]!.pendingError = nil
@@ -562,11 +637,19 @@ public struct ReferenceModel: Sendable {
 
     mutating func recv(_ process: String, socket: Int32, count: Int, room: Int, closeOnExec: Bool,
                        nonBlocking: Bool, viaRead: Bool) -> Outcome {
-        guard let entry = processes[process]!.table[socket] else { return .failure(EBADF) }
+        guard let entry = self[tableOf: process][socket] else { return .failure(EBADF) }
         let desc = descriptions[entry.description]!
         guard case .socket(let endpointID) = desc.target else { return .failure(ENOTSOCK) }
         let endpoint = endpoints[endpointID]!
         let dontWait = nonBlocking || desc.nonBlocking
+        if endpoint.listener != nil {
+            // unix_stream_read_generic: EINVAL unless established; unix_seqpacket_recvmsg and
+            // tcp_recvmsg: ENOTCONN.
+            return .failure(endpoint.type == .stream && endpoint.family == .unix ? EINVAL : ENOTCONN)
+        }
+        if endpoint.family != .unix {
+            return recvInet(endpointID, count: count, dontWait: dontWait, viaRead: viaRead)
+        }
         let peerClosed = endpoints[endpoint.peer]!.closed
 
         // seqpacket (skb datagram path) reports a pending error before looking at the queue.
@@ -625,7 +708,7 @@ public struct ReferenceModel: Sendable {
         for d in taken {
             guard installed.count < capacity, let n = lowestFree(process, from: 0) else { break }
             // The in-flight reference becomes the table's reference.
-            processes[process]!.table[n] = TableEntry(description: d, closeOnExec: closeOnExec)
+            self[tableOf: process][n] = TableEntry(description: d, closeOnExec: closeOnExec)
             installed.append(n)
         }
         if installed.count < taken.count {
@@ -641,17 +724,75 @@ public struct ReferenceModel: Sendable {
     mutating func fork(_ process: String, child: String) -> Outcome {
         // The runner never reuses a name; refuse rather than corrupt the tree.
         guard processes[child] == nil else { return .failure(EEXIST) }
-        let parent = processes[process]!
-        for entry in parent.table.values { descriptions[entry.description]!.references += 1 }
-        processes[child] = ModelProcess(name: child, parent: process, state: .running, table: parent.table,
-                                        nofileLimit: parent.nofileLimit)
+        // A forked child always gets a private copy, even of a shared table.
+        var copy = processes[process]!
+        copy.name = child
+        copy.parent = process
+        copy.state = .running
+        copy.tableID = privateCopy(of: self[tableOf: process])
+        processes[child] = copy
         order.append(child)
         return Outcome()
     }
 
+    /// clone(CLONE_FILES | SIGCHLD): like fork, but the child uses the very same table (no new references).
+    mutating func cloneFiles(_ process: String, child: String) -> Outcome {
+        guard processes[child] == nil else { return .failure(EEXIST) }
+        var copy = processes[process]!
+        copy.name = child
+        copy.parent = process
+        copy.state = .running
+        tables[copy.tableID!]!.users += 1
+        processes[child] = copy
+        order.append(child)
+        return Outcome()
+    }
+
+    /// A new table holding the same descriptions and close-on-exec bits (dup_fd): one more reference each.
+    mutating func privateCopy(of entries: [Int32: TableEntry]) -> Int {
+        for entry in entries.values { descriptions[entry.description]!.references += 1 }
+        let id = nextTable
+        nextTable += 1
+        tables[id] = DescriptorTable(entries: entries, users: 1)
+        return id
+    }
+
+    /// unshare(CLONE_FILES) (also done by execve and by close_range with CLOSE_RANGE_UNSHARE): a shared
+    /// table is copied for `process`; a private one stays as it is.
+    mutating func unshareTable(_ process: String) {
+        let old = processes[process]!.tableID!
+        guard tables[old]!.users > 1 else { return }
+        let id = privateCopy(of: tables[old]!.entries)
+        tables[old]!.users -= 1
+        processes[process]!.tableID = id
+    }
+
+    mutating func exec(_ process: String) -> Outcome {
+        // begin_new_exec: unshare_files() first, then do_close_on_exec on the (now private) table.
+        unshareTable(process)
+        let closing = self[tableOf: process].filter { $0.value.closeOnExec }.sorted { $0.key < $1.key }
+        for (number, entry) in closing {
+            self[tableOf: process][number] = nil
+            release(entry.description)
+        }
+        // begin_new_exec makes the mm dumpable again (SUID_DUMP_USER: same uid, readable binary). For uid 0,
+        // cap_bprm_creds_from_file recomputes permitted = bounding set | inheritable, so dropped capabilities
+        // come back; commit_creds then sees the permitted set grow and sets dumpable to fs.suid_dumpable
+        // (and clears the parent-death signal). Assumes every dropped capability is in the bounding set.
+        let regained = !processes[process]!.droppedCapabilities.isEmpty
+        processes[process]!.droppedCapabilities = []
+        processes[process]!.dumpable = regained ? suidDumpable == 1 : true
+        return Outcome(result: 0)
+    }
+
+    /// The process stops using its table; the descriptors are released when no process uses it any more.
     mutating func closeAll(_ process: String) {
-        let entries = processes[process]!.table.sorted { $0.key < $1.key }
-        processes[process]!.table = [:]
+        guard let id = processes[process]!.tableID else { return }
+        processes[process]!.tableID = nil
+        tables[id]!.users -= 1
+        guard tables[id]!.users == 0 else { return }
+        let entries = tables[id]!.entries.sorted { $0.key < $1.key }
+        tables[id] = nil
         for (_, entry) in entries { release(entry.description) }
     }
 
@@ -697,6 +838,15 @@ public struct ReferenceModel: Sendable {
             switch desc.target {
             case .pipeRead(let p): pipes[p]!.readers -= 1
             case .pipeWrite(let p): pipes[p]!.writers -= 1
+            case .pipeReadWrite(let p):
+                pipes[p]!.readers -= 1
+                pipes[p]!.writers -= 1
+            case .socket(let e) where endpoints[e]!.listener != nil:
+                pending += releaseListener(e)
+            case .socket(let e) where endpoints[e]!.family == .udp:
+                endpoints[e]!.closed = true
+            case .socket(let e) where endpoints[e]!.family == .tcp:
+                pending += releaseTCP(e)
             case .socket(let e):
                 var endpoint = endpoints[e]!
                 endpoint.closed = true
@@ -719,8 +869,8 @@ public struct ReferenceModel: Sendable {
     /// References to each live description recomputed from the tables and the queues (for invariants).
     func recomputedReferences() -> [DescriptionID: Int] {
         var counts: [DescriptionID: Int] = [:]
-        for proc in processes.values where proc.state == .running {
-            for entry in proc.table.values { counts[entry.description, default: 0] += 1 }
+        for table in tables.values where table.users > 0 {
+            for entry in table.entries.values { counts[entry.description, default: 0] += 1 }
         }
         for endpoint in endpoints.values {
             for message in endpoint.queue {
@@ -744,11 +894,417 @@ public struct ReferenceModel: Sendable {
     func pipeBytes(_ id: DescriptionID) -> Int? {
         guard let desc = descriptions[id] else { return nil }
         switch desc.target {
-        case .pipeRead(let p), .pipeWrite(let p): return pipes[p]?.available
+        case .pipeRead(let p), .pipeWrite(let p), .pipeReadWrite(let p): return pipes[p]?.available
         default: return nil
         }
     }
 
     /// References to a description (tests).
     func references(_ id: DescriptionID) -> Int { descriptions[id]?.released == true ? 0 : descriptions[id]?.references ?? 0 }
+}
+
+// MARK: - Sockets with addresses: listen, connect, accept
+
+extension ReferenceModel {
+    /// The shim refuses addresses that do not fit sun_path (108 bytes with the terminating or leading NUL).
+    static let sunPathRoom = 108
+
+    /// The runner reports the ephemeral port the kernel chose for the listening socket at `fd` of `process`
+    /// (after a successful listen on `.tcp(port: 0)`); later connects to that port reach it.
+    public mutating func assignPort(_ port: UInt16, process: String, fd: Int32) {
+        guard let entry = self[tableOf: process][fd], let desc = descriptions[entry.description],
+              case .socket(let e) = desc.target, let listener = endpoints[e]?.listener,
+              case .tcp = listener.address else { return }
+        bindings[listener.address] = nil
+        let bound = BoundAddress.tcp(port)
+        endpoints[e]!.listener!.address = bound
+        bindings[bound] = e
+    }
+
+    /// unix(path: "") is sun_path "" whose first byte is NUL: the kernel binds it as the abstract name "".
+    func normalized(_ address: SocketAddress) -> SocketAddress {
+        if case .unix(let path) = address, path.isEmpty { return .abstract(name: "") }
+        return address
+    }
+
+    /// True when `name` exists in the scenario directory and is not a directory.
+    func isNonDirectory(_ name: String) -> Bool { files[name] != nil || socketFiles.contains(name) }
+
+    /// Resolves a unix path to a name in the scenario directory, or the errno of the lookup.
+    func socketPath(_ path: String) -> Result<String, SocketPathError> {
+        let components = path.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }
+        guard components.count == 1 else {
+            if components.count > 1, isNonDirectory(String(components[0])) { return .failure(SocketPathError(ENOTDIR)) }
+            return .failure(SocketPathError(ENOENT))
+        }
+        return .success(String(components[0]))
+    }
+
+    struct SocketPathError: Error {
+        var errno: Int32
+        init(_ errno: Int32) { self.errno = errno }
+    }
+
+    func lacks(_ process: String, _ capability: String) -> Bool {
+        processes[process]!.droppedCapabilities.contains(capability)
+    }
+
+    /// The checks that come before a socket exists: the shim's address length, then socket(2) itself.
+    func socketPreconditions(_ address: SocketAddress, type: SocketType) -> Int32? {
+        switch address {
+        case .unix(let name), .abstract(let name):
+            if name.utf8.count + 1 > ReferenceModel.sunPathRoom { return ENAMETOOLONG }
+        case .tcp:
+            // inet_create finds no protocol for SOCK_SEQPACKET in inetsw (only SCTP registers one, and
+            // protocol 0 does not load it): ESOCKTNOSUPPORT. If the sctp module happened to be loaded
+            // already the kernel would create an SCTP socket instead (not modelled).
+            if type == .seqpacket { return ESOCKTNOSUPPORT }
+        }
+        return nil
+    }
+
+    /// socket + bind + listen, as the agent's shim does them (on failure it closes the socket).
+    mutating func listen(_ process: String, address rawAddress: SocketAddress, type: SocketType, closeOnExec: Bool,
+                         nonBlocking: Bool, backlog: Int32) -> Outcome {
+        let address = normalized(rawAddress)
+        if let error = socketPreconditions(address, type: type) { return .failure(error) }
+        guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
+        // bind(2)
+        let bound: BoundAddress
+        var family = SocketFamily.unix
+        switch address {
+        case .unix(let path):
+            switch socketPath(path) {
+            case .failure(let error): return .failure(error.errno)
+            case .success(let name):
+                // mknod of an existing name: EEXIST, which unix_bind_bsd reports as EADDRINUSE.
+                if isNonDirectory(name) { return .failure(EADDRINUSE) }
+                // The socket file is created by bind and stays, even when listen fails below.
+                socketFiles.insert(name)
+                bound = .path(name)
+            }
+        case .abstract(let name):
+            bound = .abstract(name, type)
+            if bindings[bound] != nil { return .failure(EADDRINUSE) }
+        case .tcp(let port):
+            family = type == .dgram ? .udp : .tcp
+            // __inet_bind: ports below ip_unprivileged_port_start (1024) need CAP_NET_BIND_SERVICE.
+            if port != 0, port < 1024, lacks(process, "CAP_NET_BIND_SERVICE") { return .failure(EACCES) }
+            // SO_REUSEADDR is set, so only a listening socket on the port conflicts (UDP ports are a
+            // separate space in which the model has no bound socket).
+            if family == .tcp, port != 0, bindings[.tcp(port)] != nil { return .failure(EADDRINUSE) }
+            bound = .tcp(port == 0 ? nil : port)
+        }
+        // listen(2): datagram sockets have no listen (sock_no_listen).
+        if type == .dgram { return .failure(EOPNOTSUPP) }
+        // __sys_listen clamps (unsigned)backlog to somaxconn, so a negative backlog means somaxconn.
+        var effective = Int(backlog)
+        if backlog < 0 || effective > somaxconn { effective = somaxconn }
+        let id = nextEndpoint
+        nextEndpoint += 1
+        endpoints[id] = SocketEndpoint(type: type, peer: 0, family: family,
+                                       listener: ListenerState(address: bound, backlog: effective))
+        if case .tcp(nil) = bound {} else { bindings[bound] = id }
+        return install(process, target: .socket(endpoint: id), access: .readWrite,
+                       flags: nonBlocking ? [.nonblock] : [], closeOnExec: closeOnExec)
+    }
+
+    /// socket + connect (blocking), then O_NONBLOCK if asked, as the agent's shim does it.
+    mutating func connect(_ process: String, address rawAddress: SocketAddress, type: SocketType, closeOnExec: Bool,
+                          nonBlocking: Bool) -> Outcome {
+        let address = normalized(rawAddress)
+        if let error = socketPreconditions(address, type: type) { return .failure(error) }
+        guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
+        let flags: Set<StatusFlag> = nonBlocking ? [.nonblock] : []
+        let listenerID: Int
+        switch address {
+        case .unix(let path):
+            switch socketPath(path) {
+            case .failure(let error): return .failure(error.errno)
+            case .success(let name):
+                // unix_find_bsd: a missing name is ENOENT; a name that is not a socket, or a socket file no
+                // live socket is bound to, is ECONNREFUSED; a socket of another type is EPROTOTYPE.
+                guard isNonDirectory(name) else { return .failure(ENOENT) }
+                guard let bound = bindings[.path(name)] else { return .failure(ECONNREFUSED) }
+                if endpoints[bound]!.type != type { return .failure(EPROTOTYPE) }
+                listenerID = bound
+            }
+        case .abstract(let name):
+            // Abstract lookups hash the socket type in: a listener of another type is simply not found.
+            guard let bound = bindings[.abstract(name, type)] else { return .failure(ECONNREFUSED) }
+            listenerID = bound
+        case .tcp(let port):
+            if type == .dgram {
+                // A UDP connect only records the destination; it always succeeds.
+                let id = nextEndpoint
+                nextEndpoint += 1
+                endpoints[id] = SocketEndpoint(type: .dgram, peer: 0, family: .udp)
+                return install(process, target: .socket(endpoint: id), access: .readWrite, flags: flags,
+                               closeOnExec: closeOnExec)
+            }
+            guard port != 0, let bound = bindings[.tcp(port)] else { return .failure(ECONNREFUSED) }
+            listenerID = bound
+        }
+        let listener = endpoints[listenerID]!
+        // A full accept queue (more waiting than the backlog: unix_recvq_full, sk_acceptq_is_full) makes a
+        // blocking connect wait (unix) or retransmit its SYN (tcp) until an accept makes room.
+        if listener.listener!.waiting.count > listener.listener!.backlog { return Outcome(blocks: true) }
+        let client = nextEndpoint
+        let server = nextEndpoint + 1
+        nextEndpoint += 2
+        endpoints[client] = SocketEndpoint(type: type, peer: server, family: listener.family)
+        endpoints[server] = SocketEndpoint(type: type, peer: client, family: listener.family)
+        endpoints[listenerID]!.listener!.waiting.append(server)
+        let outcome = install(process, target: .socket(endpoint: client), access: .readWrite, flags: flags,
+                              closeOnExec: closeOnExec)
+        return outcome
+    }
+
+    /// accept4(2): EBADF, then the number (EMFILE), then ENOTSOCK, then the protocol's checks.
+    mutating func accept(_ process: String, socket: Int32, closeOnExec: Bool, nonBlocking: Bool) -> Outcome {
+        guard let entry = self[tableOf: process][socket] else { return .failure(EBADF) }
+        guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
+        let desc = descriptions[entry.description]!
+        guard case .socket(let e) = desc.target else { return .failure(ENOTSOCK) }
+        let endpoint = endpoints[e]!
+        // Datagram sockets have no accept (sock_no_accept); a stream or seqpacket socket must listen.
+        if endpoint.type == .dgram { return .failure(EOPNOTSUPP) }
+        guard let listener = endpoint.listener else { return .failure(EINVAL) }
+        guard let server = listener.waiting.first else {
+            // Waiting follows the listener's own O_NONBLOCK; accept4's SOCK_NONBLOCK is for the new socket.
+            return desc.nonBlocking ? .failure(EAGAIN) : Outcome(blocks: true)
+        }
+        endpoints[e]!.listener!.waiting.removeFirst()
+        return install(process, target: .socket(endpoint: server), access: .readWrite,
+                       flags: nonBlocking ? [.nonblock] : [], closeOnExec: closeOnExec)
+    }
+
+    /// The last reference to a listening socket went away: its address is freed (a socket file stays) and
+    /// every connection waiting in its accept queue is released; each client sees ECONNRESET
+    /// (unix_release_sock with embrion set; inet_csk_listen_stop resets every child). Returns descriptions
+    /// that were in flight in the waiting connections' queues.
+    mutating func releaseListener(_ id: Int) -> [DescriptionID] {
+        var listener = endpoints[id]!
+        listener.closed = true
+        let state = listener.listener!
+        listener.listener!.waiting = []
+        endpoints[id] = listener
+        if bindings[state.address] == id { bindings[state.address] = nil }
+        var inFlight: [DescriptionID] = []
+        for server in state.waiting {
+            var embryo = endpoints[server]!
+            embryo.closed = true
+            for message in embryo.queue { inFlight += message.descriptions }
+            embryo.queue = []
+            endpoints[server] = embryo
+            let client = embryo.peer
+            guard !endpoints[client]!.closed else { continue }
+            if listener.family == .tcp {
+                // A client that already sent its FIN only has an orphan left: nothing to observe.
+                if endpoints[client]!.reset { continue }
+                endpoints[client]!.reset = true
+            }
+            endpoints[client]!.pendingError = ECONNRESET
+        }
+        return inFlight
+    }
+
+    /// tcp_close: unread data makes it an abortive close (RST: ECONNRESET for the peer); otherwise the peer
+    /// gets a FIN (EOF once drained) and this side lingers as an orphan that answers later data with RST.
+    mutating func releaseTCP(_ id: Int) -> [DescriptionID] {
+        var endpoint = endpoints[id]!
+        endpoint.closed = true
+        let unread = !endpoint.queue.isEmpty
+        endpoint.queue = []
+        endpoints[id] = endpoint
+        let peer = endpoint.peer
+        guard !endpoint.reset, !endpoints[peer]!.closed, !endpoints[peer]!.reset else { return [] }
+        if unread {
+            endpoints[peer]!.reset = true
+            endpoints[peer]!.pendingError = ECONNRESET
+        } else {
+            endpoints[peer]!.finReceived = true
+        }
+        return []
+    }
+
+    /// sendmsg on TCP and UDP sockets. SCM_RIGHTS is not an error there: __sock_cmsg_send skips
+    /// SCM_RIGHTS/SCM_CREDENTIALS ("semantically in SOL_UNIX"), so the descriptors are silently ignored and
+    /// never validated.
+    mutating func sendInet(_ id: Int, data: [UInt8]) -> Outcome {
+        let endpoint = endpoints[id]!
+        if endpoint.family == .udp {
+            // Nothing listens on UDP in the model: every datagram draws an ICMP port unreachable, which a
+            // connected UDP socket records as ECONNREFUSED and reports (once) on its next call.
+            if let error = endpoint.pendingError {
+                endpoints[id]!.pendingError = nil
+                return .failure(error)
+            }
+            endpoints[id]!.pendingError = ECONNREFUSED
+            return Outcome(result: Int64(data.count))
+        }
+        if endpoint.reset {
+            // State TCP_CLOSE: sk_stream_wait_connect reports a pending error once, then EPIPE.
+            if let error = endpoint.pendingError {
+                endpoints[id]!.pendingError = nil
+                return .failure(error)
+            }
+            return .failure(EPIPE)
+        }
+        if data.isEmpty { return Outcome(result: 0) }
+        let peer = endpoint.peer
+        if endpoints[peer]!.closed {
+            // The peer closed with a FIN (we are in CLOSE_WAIT): this write is accepted, the orphan answers
+            // it with RST, and tcp_reset in CLOSE_WAIT records EPIPE. The data is lost.
+            endpoints[id]!.reset = true
+            endpoints[id]!.pendingError = EPIPE
+            return Outcome(result: Int64(data.count))
+        }
+        endpoints[peer]!.queue.append(SocketMessage(data: data, descriptions: [], sender: ""))
+        return Outcome(result: Int64(data.count))
+    }
+
+    /// recvmsg on TCP and UDP sockets (never any descriptors, so never MSG_CTRUNC).
+    mutating func recvInet(_ id: Int, count: Int, dontWait: Bool, viaRead: Bool) -> Outcome {
+        var endpoint = endpoints[id]!
+        let flags: Int32? = viaRead ? nil : 0
+        if endpoint.family == .udp {
+            // __skb_try_recv_datagram reports a pending error before it looks at the queue.
+            if let error = endpoint.pendingError {
+                endpoints[id]!.pendingError = nil
+                return .failure(error)
+            }
+            return dontWait ? .failure(EAGAIN) : Outcome(blocks: true)
+        }
+        if endpoint.queue.isEmpty {
+            // tcp_recvmsg_locked with nothing copied: SOCK_DONE (a FIN arrived) first, then sk_err, then
+            // RCV_SHUTDOWN, then EAGAIN.
+            if endpoint.finReceived { return Outcome(result: 0, data: [], messageFlags: flags) }
+            if let error = endpoint.pendingError {
+                endpoints[id]!.pendingError = nil
+                return .failure(error)
+            }
+            if endpoint.reset { return Outcome(result: 0, data: [], messageFlags: flags) }
+            return dontWait ? .failure(EAGAIN) : Outcome(blocks: true)
+        }
+        // A byte stream: copy across the queued writes.
+        var bytes: [UInt8] = []
+        var remaining = max(0, count)
+        while remaining > 0, !endpoint.queue.isEmpty {
+            let chunk = min(endpoint.queue[0].data.count, remaining)
+            bytes += endpoint.queue[0].data[0..<chunk]
+            endpoint.queue[0].data.removeFirst(chunk)
+            remaining -= chunk
+            if endpoint.queue[0].data.isEmpty { endpoint.queue.removeFirst() }
+        }
+        endpoints[id] = endpoint
+        return Outcome(result: Int64(bytes.count), data: bytes, messageFlags: flags)
+    }
+}
+
+// MARK: - Credentials, ptrace access and /proc/PID/fd
+
+extension ReferenceModel {
+    /// Capability names as libcap's cap_from_name knows them (Linux 6.x: 0 ... 40).
+    static let capabilityNames: [String] = [
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+        "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+        "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
+        "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
+        "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+        "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
+        "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+        "CAP_CHECKPOINT_RESTORE",
+    ]
+
+    /// The canonical name of a capability (cap_from_name is case-insensitive and takes numbers too), or nil.
+    static func capabilityName(_ name: String) -> String? {
+        if let number = Int(name) {
+            return capabilityNames.indices.contains(number) ? capabilityNames[number] : nil
+        }
+        let upper = name.uppercased()
+        return capabilityNames.contains(upper) ? upper : nil
+    }
+
+    /// ptrace_may_access(target) by `caller`, everyone having the same uid (root):
+    /// - the same process is always allowed;
+    /// - __ptrace_may_access: a live target whose mm is not dumpable needs CAP_SYS_PTRACE;
+    /// - cap_ptrace_access_check: a target holding capabilities the caller lacks needs CAP_SYS_PTRACE;
+    /// - Yama (PTRACE_MODE_ATTACH only): scope 1 needs a descendant or CAP_SYS_PTRACE, scope 2 always
+    ///   CAP_SYS_PTRACE, scope 3 forbids attaching.
+    func ptraceDenied(caller: String, target: String, attach: Bool) -> Bool {
+        if caller == target { return false }
+        let c = processes[caller]!
+        let t = processes[target]!
+        let capable = !c.droppedCapabilities.contains("CAP_SYS_PTRACE")
+        if t.state == .running, !t.dumpable, !capable { return true }
+        if !c.droppedCapabilities.isSubset(of: t.droppedCapabilities), !capable { return true }
+        if attach {
+            switch ptraceScope {
+            case 1: if !capable && !isDescendant(target, of: caller) { return true }
+            case 2: if !capable { return true }
+            case 3: return true
+            default: break
+            }
+        }
+        return false
+    }
+
+    func isDescendant(_ process: String, of ancestor: String) -> Bool {
+        var current = processes[process]?.parent
+        while let name = current {
+            if name == ancestor { return true }
+            current = processes[name]?.parent
+        }
+        return false
+    }
+
+    /// open("/proc/PID/fd/N", flags): a new open file description of what the target's descriptor refers to.
+    mutating func reopen(_ process: String, target: String, fd: Int32, flags: Set<OpenFlag>) -> Outcome {
+        // do_sys_openat2 reserves the number before the path walk: EMFILE first.
+        guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
+        // /proc/PID of a reaped (or unknown) process does not exist; a zombie's fd directory is empty.
+        guard let t = processes[target], t.state == .running,
+              let entry = self[tableOf: target][fd] else { return .failure(ENOENT) }
+        // O_CREAT|O_EXCL implies O_NOFOLLOW: the existing /proc entry itself is found (EEXIST) before the
+        // magic link (and its permission check) is followed. O_CREAT alone follows it and is ignored.
+        if flags.contains(.creat) && flags.contains(.excl) { return .failure(EEXIST) }
+        // proc_pid_get_link: ptrace_may_access(PTRACE_MODE_READ_FSCREDS), else EACCES.
+        if ptraceDenied(caller: process, target: target, attach: false) { return .failure(EACCES) }
+        let desc = descriptions[entry.description]!
+        let access: AccessMode = flags.contains(.rdwr) ? .readWrite : flags.contains(.wronly) ? .writeOnly : .readOnly
+        var status: Set<StatusFlag> = []
+        if flags.contains(.append) { status.insert(.append) }
+        if flags.contains(.nonblock) { status.insert(.nonblock) }
+        let cloexec = flags.contains(.cloexec)
+        switch desc.target {
+        case .socket, .pidfd:
+            // A socket inode has no open (no_open: ENXIO). pidfd: assumed the same for its pidfs/anon inode
+            // (uncertain for 6.9+ pidfs).
+            return .failure(ENXIO)
+        case .file, .memfd:
+            // O_TRUNC empties a regular file or memfd whatever the access mode.
+            if flags.contains(.trunc) { setContents(desc.target, []) }
+            return install(process, target: desc.target, access: access, flags: status, closeOnExec: cloexec,
+                           offset: 0)
+        case .pipeRead(let p), .pipeWrite(let p), .pipeReadWrite(let p):
+            // fifo_open on the pipe's inode: never waits for a partner on an anonymous pipe (is_pipe).
+            let pipeTarget: DescriptionTarget
+            switch access {
+            case .readOnly:
+                pipeTarget = .pipeRead(pipe: p)
+                pipes[p]!.readers += 1
+            case .writeOnly:
+                pipeTarget = .pipeWrite(pipe: p)
+                pipes[p]!.writers += 1
+            case .readWrite:
+                pipeTarget = .pipeReadWrite(pipe: p)
+                pipes[p]!.readers += 1
+                pipes[p]!.writers += 1
+            }
+            return install(process, target: pipeTarget, access: access, flags: status, closeOnExec: cloexec)
+        case .inherited(let what):
+            return install(process, target: .inherited(what), access: access, flags: status, closeOnExec: cloexec)
+        }
+    }
 }
