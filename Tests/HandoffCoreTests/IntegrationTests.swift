@@ -191,3 +191,50 @@ import Testing
         #expect(result.reason?.contains("needs kernel 99.0.0 or later") == true)
     }
 }
+
+/// A launcher under test that breaks the LISTEN_FDS contract is caught. Serialized: spawns process trees.
+@Suite(.serialized) struct LauncherTests {
+    func activate(passing addresses: [String], declaring declared: String) throws -> ScenarioResult {
+        let arguments = addresses.map { "\"--listen={@dir}/\($0)\"" }.joined(separator: ", ")
+        return run(try scenario("""
+            summary: launcher contract
+            requires: {programs: [systemd-socket-activate]}
+            steps:
+              - main.fork: {as: client}
+              - main.launch:
+                  program: systemd-socket-activate
+                  args: [\(arguments), "--setenv={@control}", "{@agent}"]
+                  listen: [\(declared)]
+              - client.connect: {address: {unix: a.sock}, as: conn}
+              - main.attach: {as: service}
+            """))
+    }
+
+    static let launcherInstalled = SystemProbe.program(named: "systemd-socket-activate") != nil
+
+    @Test(.enabled(if: launcherInstalled, "needs systemd-socket-activate")) func aDescriptorTheLauncherShouldNotPassIsALeakInTheService() throws {
+        // The launcher passes two listening sockets where the contract says one: fd 4 leaks into the service.
+        let result = try activate(passing: ["a.sock", "b.sock"], declaring: "{unix: a.sock}")
+        #expect(result.status == .fail, "\(result.diff)")
+        let leak = try #require(result.findings.first { $0.kind == .leak }, "\(result.diff)")
+        #expect(leak.process == "service")
+        #expect(leak.descriptor == "4")
+        #expect(leak.operation == "main.attach")
+        #expect(agentProcesses().isEmpty)
+    }
+
+    @Test(.enabled(if: launcherInstalled, "needs systemd-socket-activate")) func aDescriptorTheLauncherShouldPassButDoesNotIsMissing() throws {
+        let result = try activate(passing: ["a.sock"], declaring: "{unix: a.sock}, {tcp: 0}")
+        #expect(result.status == .fail, "\(result.diff)")
+        let missing = try #require(result.findings.first { $0.kind == .missing }, "\(result.diff)")
+        #expect(missing.process == "service")
+        #expect(missing.descriptor == "4")
+    }
+
+    @Test(.enabled(if: launcherInstalled, "needs systemd-socket-activate")) func theContractHeldPasses() throws {
+        let result = try activate(passing: ["a.sock"], declaring: "{unix: a.sock}")
+        #expect(result.status == .pass, "\(result.diff)")
+        #expect(agentProcesses().isEmpty)
+        #expect(childProcesses().isEmpty)
+    }
+}

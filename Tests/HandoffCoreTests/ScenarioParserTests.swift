@@ -709,7 +709,7 @@ private func expectError(_ error: ScenarioError?, _ line: Int, _ column: Int, _ 
         #expect(scenarios.count >= 4)
         for block in scenarios {
             do {
-                _ = try ScenarioParser.parse(yaml: block, file: "docs/scenarios.md", name: "example")
+                _ = try ScenarioParser.parseAll(yaml: block, file: "docs/scenarios.md", name: "example")
             } catch {
                 Issue.record("\(error)\n\(block)")
             }

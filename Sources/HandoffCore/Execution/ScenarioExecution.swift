@@ -251,11 +251,19 @@ final class ScenarioExecution {
                     return (Outcome(answer: answer), answer.uint64("ns"))
                 }
                 launched.insert(agent.name)
-                // Ready once every unix path it listens on exists.
+                // Ready once every unix address it listens on is listening (bound is not enough: a connect
+                // between bind and listen is refused).
                 for entry in launch.listen {
-                    guard case .unix(let path) = entry.address else { continue }
-                    while access(workPath + "/" + path, F_OK) != 0 {
-                        if deadline.expired { throw .timedOut(process: agent.name, seconds: timeout) }
+                    let name: String
+                    switch entry.address {
+                    case .unix(let path): name = workPath + "/" + path
+                    case .abstract(let abstract): name = "@" + abstract
+                    default: continue
+                    }
+                    while !Observer.isListening(unixAddress: name) {
+                        if deadline.expired {
+                            throw .timedOut(process: "\(agent.name)' (the launcher never listened on \(name))", seconds: timeout)
+                        }
                         if agent.hasExited { throw .agentGone(process: agent.name, reason: "the launcher " + agent.endReason()) }
                         usleep(500)
                     }

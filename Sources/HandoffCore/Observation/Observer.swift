@@ -67,6 +67,18 @@ enum Observer {
         return table
     }
 
+    /// Whether a unix socket bound to `address` (a path, or `@name` for an abstract one) is listening, per
+    /// /proc/net/unix (flag __SO_ACCEPTCON, 0x10000).
+    static func isListening(unixAddress address: String) -> Bool {
+        guard let table = try? String(contentsOfFile: "/proc/net/unix", encoding: .utf8) else { return false }
+        for line in table.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 8, fields[7] == address, let flags = Int(fields[3], radix: 16) else { continue }
+            if flags & 0x10000 != 0 { return true }
+        }
+        return false
+    }
+
     static func readLink(_ path: String) -> String? {
         var buffer = [CChar](repeating: 0, count: 4096)
         let length = readlink(path, &buffer, buffer.count - 1)
