@@ -1139,6 +1139,8 @@ extension ReferenceModel {
             endpoints[id]!.pendingError = ECONNREFUSED
             return Outcome(result: Int64(data.count))
         }
+        // A listener is neither ESTABLISHED nor CLOSE_WAIT, nor connecting: sk_stream_wait_connect says EPIPE.
+        if endpoint.listener != nil { return .failure(EPIPE) }
         if endpoint.reset {
             // State TCP_CLOSE: sk_stream_wait_connect reports a pending error once, then EPIPE.
             if let error = endpoint.pendingError {
