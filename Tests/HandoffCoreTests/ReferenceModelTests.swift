@@ -1071,3 +1071,789 @@ private let creatRW: Set<OpenFlag> = [.creat, .rdwr]
         #expect(m.state(of: "main") == nil)
     }
 }
+
+// MARK: - Sockets with addresses ----------------------------------------------------------------------------
+
+private func listenOp(_ address: SocketAddress, _ type: SocketType = .stream, closeOnExec: Bool = false,
+                      nonBlocking: Bool = false, backlog: Int32 = 16) -> Operation {
+    .listen(address: address, type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking, backlog: backlog)
+}
+
+private func connectOp(_ address: SocketAddress, _ type: SocketType = .stream, closeOnExec: Bool = false,
+                       nonBlocking: Bool = false) -> Operation {
+    .connect(address: address, type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+}
+
+private func acceptOp(_ fd: Int32, closeOnExec: Bool = false, nonBlocking: Bool = false) -> Operation {
+    .accept(socket: fd, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+}
+
+private func nbRecv(_ fd: Int32, _ count: Int = 16, room: Int = 0) -> Operation {
+    .recv(socket: fd, count: count, room: room, closeOnExec: false, nonBlocking: true)
+}
+
+extension ReferenceModel {
+    /// listen + connect + accept: (listener, client, server).
+    fileprivate mutating func connection(_ address: SocketAddress, _ type: SocketType = .stream)
+        -> (Int32, Int32, Int32) {
+        let l = fd(listenOp(address, type))
+        if case .tcp(0) = address { assignPort(40000, process: "main", fd: l) }
+        let target: SocketAddress
+        if case .tcp(0) = address { target = .tcp(port: 40000) } else { target = address }
+        let c = fd(connectOp(target, type))
+        let s = fd(acceptOp(l))
+        return (l, c, s)
+    }
+}
+
+extension ReferenceModelTests {
+
+    @Test func listenOnAUnixPathCreatesASocketFileThatOutlivesTheSocket() {
+        var m = makeModel()
+        #expect(m.ok(listenOp(.unix(path: "s"), nonBlocking: true)) == Outcome(result: 3, fds: [3]))
+        let d = m.description(m.desc("main", 3)!)
+        #expect(d.kind == .socket(.stream))
+        #expect(d.accessMode == .readWrite)
+        #expect(d.statusFlags == [.nonblock])
+        #expect(m.cloexec("main", 3) == false)
+        m.fails(.open(path: "s", flags: [.rdonly], mode: 0), ENXIO)
+        m.fails(.open(path: "s", flags: [.rdwr, .trunc, .creat], mode: 0), ENXIO)
+        m.fails(.open(path: "s", flags: [.rdwr, .creat, .excl], mode: 0o600), EEXIST)
+        m.fails(.open(path: "s/x", flags: [.rdonly], mode: 0), ENOTDIR)
+        m.fails(listenOp(.unix(path: "./s")), EADDRINUSE)
+        m.ok(.close(fd: 3))
+        m.fails(listenOp(.unix(path: "s")), EADDRINUSE)
+        m.fails(connectOp(.unix(path: "s")), ECONNREFUSED)
+        #expect(m.numbers() == [0, 1, 2])
+    }
+
+    @Test func listenOnADatagramSocketFailsAfterBind() {
+        var m = makeModel()
+        m.fails(listenOp(.unix(path: "d"), .dgram), EOPNOTSUPP)
+        #expect(m.numbers() == [0, 1, 2])
+        // bind ran before listen failed: the socket file stays, with nothing bound to it.
+        m.fails(connectOp(.unix(path: "d")), ECONNREFUSED)
+        m.fails(listenOp(.unix(path: "d")), EADDRINUSE)
+        m.fails(listenOp(.abstract(name: "x"), .dgram), EOPNOTSUPP)
+        m.fails(listenOp(.tcp(port: 0), .dgram), EOPNOTSUPP)
+        #expect(m.fd(listenOp(.abstract(name: "x"))) == 3)
+    }
+
+    @Test func unixPathLookupErrors() {
+        var m = makeModel()
+        m.ok(.open(path: "f", flags: creatRW, mode: 0o600))
+        m.fails(listenOp(.unix(path: "f")), EADDRINUSE)
+        m.fails(connectOp(.unix(path: "f")), ECONNREFUSED)
+        m.fails(connectOp(.unix(path: "missing")), ENOENT)
+        m.fails(connectOp(.unix(path: "f/b")), ENOTDIR)
+        m.fails(listenOp(.unix(path: "f/b")), ENOTDIR)
+        m.fails(listenOp(.unix(path: "nodir/b")), ENOENT)
+        m.fails(listenOp(.unix(path: String(repeating: "n", count: 108))), ENAMETOOLONG)
+        m.fails(listenOp(.abstract(name: String(repeating: "n", count: 108))), ENAMETOOLONG)
+        #expect(m.fd(listenOp(.unix(path: String(repeating: "n", count: 107)))) == 4)
+    }
+
+    @Test func abstractNamesAreFreedOnCloseAndAreKeptPerType() {
+        var m = makeModel()
+        let a = m.fd(listenOp(.abstract(name: "n")))
+        m.fails(listenOp(.abstract(name: "n")), EADDRINUSE)
+        // The socket type is part of the abstract lookup: another type may bind the same name...
+        let b = m.fd(listenOp(.abstract(name: "n"), .seqpacket))
+        // ...and a connect of another type does not find the listener.
+        m.fails(connectOp(.abstract(name: "n"), .dgram), ECONNREFUSED)
+        m.ok(.close(fd: a))
+        m.fails(connectOp(.abstract(name: "n")), ECONNREFUSED)
+        #expect(m.fd(connectOp(.abstract(name: "n"), .seqpacket)) == a)
+        #expect(m.fd(listenOp(.abstract(name: "n"))) == 5)
+        _ = b
+    }
+
+    @Test func pathConnectOfAnotherTypeIsEPROTOTYPE() {
+        var m = makeModel()
+        m.ok(listenOp(.unix(path: "s"), .seqpacket))
+        m.fails(connectOp(.unix(path: "s"), .stream), EPROTOTYPE)
+        m.fails(connectOp(.unix(path: "s"), .dgram), EPROTOTYPE)
+        #expect(m.fd(connectOp(.unix(path: "s"), .seqpacket)) == 4)
+    }
+
+    @Test func seqpacketOverTCPIsNotSupportedBeforeEMFILE() {
+        var m = makeModel(limit: 3)
+        m.fails(listenOp(.tcp(port: 0), .seqpacket), ESOCKTNOSUPPORT)
+        m.fails(connectOp(.tcp(port: 80), .seqpacket), ESOCKTNOSUPPORT)
+        m.fails(listenOp(.tcp(port: 0)), EMFILE)
+        m.fails(listenOp(.unix(path: "s")), EMFILE)
+        // EMFILE comes before bind: nothing was created.
+        m.ok(.close(fd: 2))
+        m.fails(connectOp(.unix(path: "s")), ENOENT)
+    }
+
+    @Test func connectAndAcceptGiveAConnectedStreamPair() {
+        var m = makeModel()
+        let l = m.fd(listenOp(.unix(path: "s"), nonBlocking: true))
+        #expect(m.ok(connectOp(.unix(path: "s"), closeOnExec: true, nonBlocking: true)) ==
+            Outcome(result: 4, fds: [4]))
+        #expect(m.cloexec("main", 4) == true)
+        #expect(m.description(m.desc("main", 4)!).statusFlags == [.nonblock])
+        #expect(m.ok(acceptOp(l, closeOnExec: true)) == Outcome(result: 5, fds: [5]))
+        // Flags come from accept4, not from the (non-blocking) listener.
+        #expect(m.description(m.desc("main", 5)!).statusFlags == [])
+        #expect(m.cloexec("main", 5) == true)
+        #expect(m.description(m.desc("main", 5)!).kind == .socket(.stream))
+        #expect(m.ok(.write(fd: 4, data: bytes("hi"))) == Outcome(result: 2))
+        #expect(m.ok(.read(fd: 5, count: 10)) == readOutcome("hi"))
+        m.ok(.write(fd: 5, data: bytes("yo")))
+        #expect(m.ok(.read(fd: 4, count: 10)) == readOutcome("yo"))
+        m.ok(.close(fd: 5))
+        #expect(m.ok(.read(fd: 4, count: 10)) == eof)
+        m.fails(.write(fd: 4, data: [1]), EPIPE)
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func dataAndDescriptorsSentBeforeAcceptWaitForTheServer() {
+        var m = makeModel()
+        let l = m.fd(listenOp(.abstract(name: "a"), .seqpacket))
+        let c = m.fd(connectOp(.abstract(name: "a"), .seqpacket))
+        let f = m.fd(.open(path: "f", flags: creatRW, mode: 0o600))
+        m.ok(.send(socket: c, fds: [f], data: bytes("one")))
+        m.ok(.send(socket: c, fds: [], data: bytes("two")))
+        #expect(m.references(m.desc("main", f)!) == 2)
+        m.fails(nbRecv(c), EAGAIN)
+        let s = m.fd(acceptOp(l))
+        #expect(m.ok(.recv(socket: s, count: 16, room: 1, closeOnExec: false, nonBlocking: true)) ==
+            recvOutcome(bytes("one"), fds: [7]))
+        #expect(m.desc("main", 7) == m.desc("main", f))
+        #expect(m.ok(nbRecv(s)) == recvOutcome(bytes("two")))
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func acceptWithAnEmptyQueueFollowsTheListenersFlag() {
+        var m = makeModel()
+        let blocking = m.fd(listenOp(.unix(path: "b")))
+        let nonBlocking = m.fd(listenOp(.unix(path: "n"), nonBlocking: true))
+        #expect(m.apply(acceptOp(blocking, nonBlocking: true), by: "main").blocks)
+        m.fails(acceptOp(nonBlocking), EAGAIN)
+        m.ok(.fcntl(fd: blocking, command: .setfl([.nonblock])))
+        m.fails(acceptOp(blocking), EAGAIN)
+    }
+
+    @Test func acceptErrorsInKernelOrder() {
+        var m = makeModel(limit: 8)
+        let (r, _) = m.pair(.pipe(closeOnExec: false, nonBlocking: false))
+        let (a, _) = m.pair(.socketpair(type: .stream, closeOnExec: false, nonBlocking: false))
+        m.fails(acceptOp(40), EBADF)
+        m.fails(acceptOp(r), ENOTSOCK)
+        m.fails(acceptOp(a), EINVAL)
+        // Full table: the number is reserved before the socket is looked at.
+        let extra = m.fd(.dup(fd: 0))
+        m.fails(acceptOp(r), EMFILE)
+        m.fails(acceptOp(40), EBADF)
+        m.ok(.close(fd: extra))
+        m.ok(.close(fd: a))
+        let (d, _) = m.pair(.socketpair(type: .dgram, closeOnExec: false, nonBlocking: false))
+        m.ok(.close(fd: r))
+        m.fails(acceptOp(d), EOPNOTSUPP)
+    }
+
+    @Test func connectionsAreAcceptedInOrder() {
+        var m = makeModel()
+        let l = m.fd(listenOp(.tcp(port: 0)))
+        m.assignPort(41000, process: "main", fd: l)
+        let c1 = m.fd(connectOp(.tcp(port: 41000)))
+        let c2 = m.fd(connectOp(.tcp(port: 41000)))
+        m.ok(.write(fd: c2, data: bytes("second")))
+        m.ok(.write(fd: c1, data: bytes("first")))
+        let s1 = m.fd(acceptOp(l))
+        let s2 = m.fd(acceptOp(l))
+        #expect(m.ok(.read(fd: s1, count: 10)) == readOutcome("first"))
+        #expect(m.ok(.read(fd: s2, count: 10)) == readOutcome("second"))
+    }
+
+    @Test func closingAListenerResetsItsWaitingUnixConnections() {
+        var m = makeModel()
+        let l = m.fd(listenOp(.unix(path: "s")))
+        let c = m.fd(connectOp(.unix(path: "s"), nonBlocking: true))
+        let f = m.fd(.open(path: "f", flags: creatRW, mode: 0o600))
+        m.ok(.send(socket: c, fds: [f], data: bytes("x")))
+        #expect(m.references(m.desc("main", f)!) == 2)
+        m.ok(.close(fd: l))
+        // The waiting connection was released with the descriptor in flight in it.
+        #expect(m.references(m.desc("main", f)!) == 1)
+        m.fails(.write(fd: c, data: [1]), EPIPE)
+        m.fails(.read(fd: c, count: 4), ECONNRESET)
+        #expect(m.ok(.read(fd: c, count: 4)) == eof)
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func closingASeqpacketListenerResetsSendersFirst() {
+        var m = makeModel()
+        let l = m.fd(listenOp(.abstract(name: "q"), .seqpacket))
+        let c = m.fd(connectOp(.abstract(name: "q"), .seqpacket))
+        m.ok(.close(fd: l))
+        m.fails(.send(socket: c, fds: [], data: [1]), ECONNRESET)
+        m.fails(.send(socket: c, fds: [], data: [1]), EPIPE)
+    }
+
+    @Test func aClientThatClosedBeforeAcceptLeavesDataAndEOF() {
+        var m = makeModel()
+        let l = m.fd(listenOp(.unix(path: "s")))
+        let c = m.fd(connectOp(.unix(path: "s")))
+        m.ok(.write(fd: c, data: bytes("bye")))
+        m.ok(.close(fd: c))
+        let s = m.fd(acceptOp(l))
+        #expect(m.ok(.read(fd: s, count: 10)) == readOutcome("bye"))
+        #expect(m.ok(.read(fd: s, count: 10)) == eof)
+    }
+
+    @Test func aFullBacklogMakesConnectBlock() {
+        var m = makeModel()
+        let l = m.fd(listenOp(.unix(path: "s"), backlog: 0))
+        m.ok(connectOp(.unix(path: "s")))
+        #expect(m.apply(connectOp(.unix(path: "s"), nonBlocking: true), by: "main").blocks)
+        m.ok(acceptOp(l))
+        m.ok(connectOp(.unix(path: "s")))
+        let t = m.fd(listenOp(.tcp(port: 5000), backlog: 1))
+        m.ok(connectOp(.tcp(port: 5000)))
+        m.ok(connectOp(.tcp(port: 5000)))
+        #expect(m.apply(connectOp(.tcp(port: 5000)), by: "main").blocks)
+        _ = t
+    }
+
+    @Test func listenersRefuseDataTransfer() {
+        var m = makeModel()
+        let s = m.fd(listenOp(.unix(path: "s")))
+        let q = m.fd(listenOp(.unix(path: "q"), .seqpacket))
+        let t = m.fd(listenOp(.tcp(port: 0)))
+        m.fails(nbRecv(s), EINVAL)
+        m.fails(.send(socket: s, fds: [99], data: [1]), EBADF)
+        m.fails(.send(socket: s, fds: [], data: [1]), ENOTCONN)
+        m.fails(nbRecv(q), ENOTCONN)
+        m.fails(.send(socket: q, fds: [99], data: [1]), ENOTCONN)
+        m.fails(nbRecv(t), ENOTCONN)
+        m.fails(.write(fd: t, data: [1]), EPIPE)
+        #expect(m.ok(.read(fd: s, count: 0)) == eof)
+    }
+
+    // MARK: TCP
+
+    @Test func tcpPortZeroIsReachableOnlyAfterAssignPort() {
+        var m = makeModel()
+        let l = m.fd(listenOp(.tcp(port: 0)))
+        m.fails(connectOp(.tcp(port: 40000)), ECONNREFUSED)
+        m.fails(connectOp(.tcp(port: 0)), ECONNREFUSED)
+        m.assignPort(40000, process: "main", fd: l)
+        let c = m.fd(connectOp(.tcp(port: 40000)))
+        #expect(m.description(m.desc("main", c)!).kind == .socket(.stream))
+        let s = m.fd(acceptOp(l))
+        m.ok(.write(fd: c, data: bytes("abc")))
+        #expect(m.ok(.read(fd: s, count: 2)) == readOutcome("ab"))
+        #expect(m.ok(.recv(socket: s, count: 9, room: 2, closeOnExec: false, nonBlocking: true)) ==
+            recvOutcome(bytes("c")))
+        m.ok(.close(fd: l))
+        m.fails(connectOp(.tcp(port: 40000)), ECONNREFUSED)
+    }
+
+    @Test func tcpFixedPortsConflictOnlyWithListeners() {
+        var m = makeModel()
+        let l = m.fd(listenOp(.tcp(port: 5555)))
+        m.fails(listenOp(.tcp(port: 5555)), EADDRINUSE)
+        let c = m.fd(connectOp(.tcp(port: 5555)))
+        m.ok(acceptOp(l))
+        m.ok(.close(fd: l))
+        // Established connections on the port do not conflict (SO_REUSEADDR).
+        m.ok(listenOp(.tcp(port: 5555)))
+        m.ok(.dropCapability(name: "CAP_NET_BIND_SERVICE"))
+        m.fails(listenOp(.tcp(port: 80)), EACCES)
+        m.ok(listenOp(.tcp(port: 1024)))
+        _ = c
+    }
+
+    @Test func tcpIgnoresSCMRights() {
+        var m = makeModel()
+        let (_, c, s) = m.connection(.tcp(port: 0))
+        let f = m.fd(.open(path: "f", flags: creatRW, mode: 0o600))
+        // __sock_cmsg_send skips SCM_RIGHTS: no validation, no references, nothing received.
+        #expect(m.ok(.send(socket: c, fds: [f, 99], data: bytes("x"))) == Outcome(result: 1))
+        #expect(m.ok(.send(socket: c, fds: Array(repeating: f, count: 300), data: bytes("y"))) == Outcome(result: 1))
+        #expect(m.references(m.desc("main", f)!) == 1)
+        #expect(m.ok(.recv(socket: s, count: 9, room: 4, closeOnExec: false, nonBlocking: true)) ==
+            recvOutcome(bytes("xy")))
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func tcpOrderlyCloseGivesEOFAndTheFirstWriteIsSwallowed() {
+        var m = makeModel()
+        let (_, c, s) = m.connection(.tcp(port: 0))
+        m.ok(.write(fd: s, data: bytes("last")))
+        m.ok(.close(fd: s))
+        #expect(m.ok(.read(fd: c, count: 10)) == readOutcome("last"))
+        #expect(m.ok(.read(fd: c, count: 10)) == eof)
+        #expect(m.ok(.write(fd: c, data: [])) == Outcome(result: 0))
+        // Accepted by the kernel, answered with RST by the orphan: later writes fail EPIPE.
+        #expect(m.ok(.write(fd: c, data: bytes("a"))) == Outcome(result: 1))
+        m.fails(.write(fd: c, data: bytes("a")), EPIPE)
+        m.fails(.write(fd: c, data: bytes("a")), EPIPE)
+        // SOCK_DONE: reads keep returning EOF.
+        #expect(m.ok(.read(fd: c, count: 10)) == eof)
+    }
+
+    @Test func tcpCloseWithUnreadDataResetsThePeer() {
+        var m = makeModel()
+        let (_, c, s) = m.connection(.tcp(port: 0))
+        m.ok(.write(fd: s, data: bytes("ab")))
+        m.ok(.write(fd: c, data: bytes("unread")))
+        m.ok(.close(fd: s))
+        // Data that had arrived is still read first, then the reset, then EOF.
+        #expect(m.ok(.read(fd: c, count: 10)) == readOutcome("ab"))
+        m.fails(.read(fd: c, count: 10), ECONNRESET)
+        #expect(m.ok(.read(fd: c, count: 10)) == eof)
+        m.fails(.write(fd: c, data: [1]), EPIPE)
+    }
+
+    @Test func tcpResetIsReportedOnceByWhicheverCallComesFirst() {
+        var m = makeModel()
+        let (_, c, s) = m.connection(.tcp(port: 0))
+        m.ok(.write(fd: c, data: bytes("unread")))
+        m.ok(.close(fd: s))
+        m.fails(.write(fd: c, data: [1]), ECONNRESET)
+        m.fails(.write(fd: c, data: [1]), EPIPE)
+        #expect(m.ok(.read(fd: c, count: 10)) == eof)
+    }
+
+    @Test func closingATCPListenerResetsWaitingClients() {
+        var m = makeModel()
+        let l = m.fd(listenOp(.tcp(port: 6000)))
+        let c = m.fd(connectOp(.tcp(port: 6000), nonBlocking: true))
+        m.ok(.write(fd: c, data: bytes("lost")))
+        m.ok(.close(fd: l))
+        m.fails(nbRecv(c), ECONNRESET)
+        #expect(m.ok(nbRecv(c)) == recvOutcome([]))
+        m.fails(.write(fd: c, data: [1]), EPIPE)
+    }
+
+    @Test func tcpEmptyQueueRules() {
+        var m = makeModel()
+        let (_, c, s) = m.connection(.tcp(port: 0))
+        m.fails(nbRecv(c), EAGAIN)
+        #expect(m.apply(.read(fd: c, count: 4), by: "main").blocks)
+        m.ok(.close(fd: s))
+        #expect(m.ok(nbRecv(c)) == recvOutcome([]))
+    }
+
+    @Test func udpConnectSucceedsAndReportsPortUnreachableOnce() {
+        var m = makeModel()
+        let u = m.fd(connectOp(.tcp(port: 9), .dgram))
+        #expect(m.description(m.desc("main", u)!).kind == .socket(.dgram))
+        #expect(m.ok(.send(socket: u, fds: [99], data: bytes("a"))) == Outcome(result: 1))
+        m.fails(.write(fd: u, data: bytes("b")), ECONNREFUSED)
+        m.ok(.write(fd: u, data: bytes("c")))
+        m.fails(nbRecv(u), ECONNREFUSED)
+        m.fails(nbRecv(u), EAGAIN)
+        m.fails(acceptOp(u), EOPNOTSUPP)
+    }
+
+    // MARK: RLIMIT_NOFILE
+
+    @Test func setrlimitLowersTheSoftLimitWithinTheHardOne() {
+        var m = makeModel(limit: 16)
+        m.fails(.setrlimit(nofile: 17), EINVAL)
+        m.ok(.fcntl(fd: 1, command: .dupfd(minimum: 10)))
+        #expect(m.ok(.setrlimit(nofile: 5)) == Outcome(result: 0))
+        #expect(m.nofileLimit(of: "main") == 5)
+        // Descriptors above the new limit stay open and usable.
+        #expect(m.numbers() == [0, 1, 2, 10])
+        m.ok(.write(fd: 10, data: [1]))
+        #expect(m.fd(.dup(fd: 10)) == 3)
+        #expect(m.fd(.dup(fd: 10)) == 4)
+        m.fails(.dup(fd: 10), EMFILE)
+        m.fails(.dup2(fd: 1, target: 5), EBADF)
+        m.fails(.fcntl(fd: 1, command: .dupfd(minimum: 5)), EINVAL)
+        m.fails(listenOp(.unix(path: "s")), EMFILE)
+        #expect(m.ok(.setrlimit(nofile: 16)) == Outcome(result: 0))
+        m.ok(.dup2(fd: 1, target: 15))
+        m.ok(.setrlimit(nofile: 0))
+        m.fails(.dup(fd: 1), EMFILE)
+    }
+
+    @Test func setrlimitIsInheritedAndSurvivesExec() {
+        var m = makeModel(limit: 16)
+        m.ok(.setrlimit(nofile: 6))
+        m.ok(.fork(child: "f"))
+        m.ok(.cloneFiles(child: "c"))
+        m.ok(.exec(arguments: []))
+        #expect(m.nofileLimit(of: "main") == 6)
+        #expect(m.nofileLimit(of: "f") == 6)
+        #expect(m.nofileLimit(of: "c") == 6)
+        // The hard limit is inherited too.
+        m.fails(.setrlimit(nofile: 17), EINVAL, by: "f")
+        m.ok(.setrlimit(nofile: 16), by: "f")
+        #expect(m.nofileLimit(of: "main") == 6)
+    }
+
+    @Test func recvStopsInstallingAtALoweredLimit() {
+        var m = makeModel(limit: 16)
+        let (a, b) = m.pair(.socketpair(type: .stream, closeOnExec: false, nonBlocking: false))
+        m.ok(.send(socket: a, fds: [0, 1, 2], data: bytes("x")))
+        m.ok(.setrlimit(nofile: 7))
+        #expect(m.ok(.recv(socket: b, count: 4, room: 3, closeOnExec: false, nonBlocking: true)) ==
+            recvOutcome(bytes("x"), fds: [5, 6], flags: 0x8))
+        #expect(m.referencesAreConsistent())
+    }
+
+    // MARK: Capabilities, dumpable, pidfd_getfd permissions
+
+    @Test func dropCapabilityValidatesTheName() {
+        var m = makeModel()
+        m.fails(.dropCapability(name: "CAP_NONSENSE"), EINVAL)
+        m.fails(.dropCapability(name: "41"), EINVAL)
+        #expect(m.ok(.dropCapability(name: "CAP_SYS_PTRACE")) == Outcome(result: 0))
+        m.ok(.dropCapability(name: "cap_sys_ptrace"))
+        m.ok(.dropCapability(name: "21"))
+        #expect(m.processes["main"]!.droppedCapabilities == ["CAP_SYS_PTRACE", "CAP_SYS_ADMIN"])
+    }
+
+    @Test func dumpableIsInheritedAndResetByExec() {
+        var m = makeModel()
+        #expect(m.ok(.setDumpable(false)) == Outcome(result: 0))
+        m.ok(.fork(child: "f"))
+        m.ok(.cloneFiles(child: "c"))
+        #expect(m.processes["f"]!.dumpable == false)
+        #expect(m.processes["c"]!.dumpable == false)
+        m.ok(.exec(arguments: []), by: "f")
+        #expect(m.processes["f"]!.dumpable == true)
+        #expect(m.processes["main"]!.dumpable == false)
+    }
+
+    @Test func execRegainsCapabilitiesAndThenIsNotDumpable() {
+        var m = makeModel()
+        m.ok(.dropCapability(name: "CAP_SYS_PTRACE"))
+        m.ok(.fork(child: "f"))
+        #expect(m.processes["f"]!.droppedCapabilities == ["CAP_SYS_PTRACE"])
+        m.ok(.exec(arguments: []))
+        #expect(m.processes["main"]!.droppedCapabilities.isEmpty)
+        // commit_creds saw the permitted set grow: dumpable becomes fs.suid_dumpable (0 by default).
+        #expect(m.processes["main"]!.dumpable == false)
+        m.suidDumpable = 1
+        m.ok(.dropCapability(name: "CAP_SYS_PTRACE"), by: "f")
+        m.ok(.exec(arguments: []), by: "f")
+        #expect(m.processes["f"]!.dumpable == true)
+    }
+
+    @Test func pidfdGetfdNeedsPtraceForANonDumpableTarget() {
+        var m = makeModel()
+        m.ok(.dropCapability(name: "CAP_SYS_PTRACE"))
+        m.ok(.fork(child: "c"))  // inherits the reduced set: main's capabilities are a subset of c's
+        #expect(m.fd(.pidfdGetfd(target: "main", fd: 1, flags: 0), by: "c") == 3)
+        m.ok(.setDumpable(false))
+        m.fails(.pidfdGetfd(target: "main", fd: 1, flags: 1), EINVAL, by: "c")
+        m.fails(.pidfdGetfd(target: "main", fd: 1, flags: 0), EPERM, by: "c")
+        // EPERM comes before EBADF.
+        m.fails(.pidfdGetfd(target: "main", fd: 50, flags: 0), EPERM, by: "c")
+        // A process may always take from itself.
+        m.ok(.pidfdGetfd(target: "main", fd: 1, flags: 0))
+        m.fails(.pidfdGetfd(target: "gone", fd: 1, flags: 0), ESRCH, by: "c")
+    }
+
+    @Test func pidfdGetfdNeedsPtraceForATargetWithMoreCapabilities() {
+        var m = makeModel()
+        m.ok(.fork(child: "c"))
+        m.ok(.dropCapability(name: "CAP_SYS_PTRACE"), by: "c")
+        // cap_ptrace_access_check: main's permitted set is not a subset of c's.
+        m.fails(.pidfdGetfd(target: "main", fd: 1, flags: 0), EPERM, by: "c")
+        // main holds CAP_SYS_PTRACE: dumpable or not, it may take c's descriptors.
+        m.ok(.setDumpable(false), by: "c")
+        #expect(m.fd(.pidfdGetfd(target: "c", fd: 1, flags: 0)) == 3)
+        m.fails(.pidfdGetfd(target: "c", fd: 50, flags: 0), EBADF)
+    }
+
+    @Test func pidfdGetfdChecksPermissionBeforeTheExitingTarget() {
+        var m = makeModel()
+        m.ok(.fork(child: "t"))
+        m.ok(.fork(child: "d"))
+        m.ok(.dropCapability(name: "CAP_SYS_PTRACE"), by: "d")
+        m.ok(.exit(status: 0), by: "t")
+        m.fails(.pidfdGetfd(target: "t", fd: 0, flags: 0), EPERM, by: "d")
+        m.fails(.pidfdGetfd(target: "t", fd: 0, flags: 0), ESRCH)
+    }
+
+    @Test func yamaScopeRestrictsPidfdGetfdButNotReopen() {
+        var m = makeModel()
+        m.ptraceScope = 1
+        m.ok(.dropCapability(name: "CAP_SYS_PTRACE"))
+        m.ok(.fork(child: "c"))
+        m.ok(.fork(child: "g"), by: "c")
+        // A descendant is fine under scope 1, a parent is not.
+        m.ok(.pidfdGetfd(target: "g", fd: 1, flags: 0))
+        m.ok(.pidfdGetfd(target: "g", fd: 1, flags: 0), by: "c")
+        m.fails(.pidfdGetfd(target: "main", fd: 1, flags: 0), EPERM, by: "c")
+        m.ok(.reopen(target: "main", fd: 1, flags: [.wronly]), by: "c")
+        m.ptraceScope = 3
+        m.fails(.pidfdGetfd(target: "g", fd: 1, flags: 0), EPERM)
+    }
+
+    // MARK: reopen through /proc/PID/fd
+
+    @Test func reopenOfAFileIsANewDescription() {
+        var m = makeModel()
+        let f = m.fd(.open(path: "f", flags: [.creat, .wronly, .append], mode: 0o600))
+        m.ok(.write(fd: f, data: bytes("hello")))
+        m.ok(.fork(child: "c"))
+        #expect(m.ok(.reopen(target: "main", fd: f, flags: [.rdonly, .cloexec]), by: "c") ==
+            Outcome(result: 4, fds: [4]))
+        let d = m.description(m.desc("c", 4)!)
+        #expect(m.desc("c", 4) != m.desc("c", f))
+        #expect(d.kind == .file(path: "f"))
+        #expect(d.accessMode == .readOnly)
+        #expect(d.statusFlags == [])
+        #expect(d.offset == 0)
+        #expect(m.cloexec("c", 4) == true)
+        #expect(m.ok(.read(fd: 4, count: 3), by: "c") == readOutcome("hel"))
+        #expect(m.description(m.desc("main", f)!).offset == 5)
+        // O_CREAT alone is ignored; O_CREAT|O_EXCL finds the /proc entry itself.
+        m.ok(.reopen(target: "main", fd: f, flags: [.rdwr, .creat]))
+        m.fails(.reopen(target: "main", fd: f, flags: [.rdwr, .creat, .excl]), EEXIST)
+        // O_TRUNC empties the file.
+        m.ok(.reopen(target: "main", fd: f, flags: [.rdonly, .trunc]))
+        #expect(m.ok(.read(fd: 4, count: 3), by: "c") == eof)
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func reopenOfAMemfdSharesTheContents() {
+        var m = makeModel()
+        let mf = m.fd(.memfd(name: "m", closeOnExec: false))
+        m.ok(.write(fd: mf, data: bytes("abc")))
+        let r = m.fd(.reopen(target: "main", fd: mf, flags: [.rdwr, .nonblock]))
+        #expect(m.description(m.desc("main", r)!).kind == .memfd(name: "m"))
+        #expect(m.description(m.desc("main", r)!).statusFlags == [.nonblock])
+        #expect(m.ok(.read(fd: r, count: 9)) == readOutcome("abc"))
+        m.ok(.write(fd: r, data: bytes("d")))
+        m.ok(.lseek(fd: mf, offset: 0, whence: .set))
+        #expect(m.ok(.read(fd: mf, count: 9)) == readOutcome("abcd"))
+    }
+
+    @Test func reopenOfAPipeAddsReadersAndWriters() {
+        var m = makeModel()
+        let (r, w) = m.pair(.pipe(closeOnExec: false, nonBlocking: true))
+        let r2 = m.fd(.reopen(target: "main", fd: w, flags: [.rdonly, .nonblock]))
+        #expect(m.description(m.desc("main", r2)!).accessMode == .readOnly)
+        m.ok(.close(fd: r))
+        // r2 is a reader: writing still works.
+        m.ok(.write(fd: w, data: bytes("x")))
+        #expect(m.ok(.read(fd: r2, count: 4)) == readOutcome("x"))
+        let w2 = m.fd(.reopen(target: "main", fd: r2, flags: [.wronly]))
+        m.ok(.close(fd: w))
+        m.fails(.read(fd: r2, count: 4), EAGAIN)
+        m.ok(.close(fd: w2))
+        #expect(m.ok(.read(fd: r2, count: 4)) == eof)
+        // O_RDWR counts as reader and writer.
+        let rw = m.fd(.reopen(target: "main", fd: r2, flags: [.rdwr, .nonblock]))
+        m.ok(.close(fd: r2))
+        m.ok(.write(fd: rw, data: bytes("y")))
+        #expect(m.ok(.read(fd: rw, count: 4)) == readOutcome("y"))
+        m.fails(.read(fd: rw, count: 4), EAGAIN)
+        #expect(m.description(m.desc("main", rw)!).kind == .pipe)
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func reopenErrors() {
+        var m = makeModel(limit: 8)
+        let (a, _) = m.pair(.socketpair(type: .stream, closeOnExec: false, nonBlocking: false))
+        let p = m.fd(.pidfdOpen(target: "main"))
+        let l = m.fd(listenOp(.unix(path: "s")))
+        m.fails(.reopen(target: "main", fd: a, flags: [.rdwr]), ENXIO)
+        m.fails(.reopen(target: "main", fd: l, flags: [.rdwr]), ENXIO)
+        m.fails(.reopen(target: "main", fd: p, flags: [.rdonly]), ENXIO)
+        m.fails(.reopen(target: "main", fd: 7, flags: [.rdonly]), ENOENT)
+        m.fails(.reopen(target: "nobody", fd: 0, flags: [.rdonly]), ENOENT)
+        m.ok(.fork(child: "c"))
+        m.ok(.exit(status: 0), by: "c")
+        m.fails(.reopen(target: "c", fd: 0, flags: [.rdonly]), ENOENT)
+        m.ok(.wait(child: "c"))
+        m.fails(.reopen(target: "c", fd: 0, flags: [.rdonly]), ENOENT)
+        m.ok(.dup(fd: 0))
+        // A full table: EMFILE before everything.
+        m.fails(.reopen(target: "nobody", fd: 0, flags: [.rdonly]), EMFILE)
+    }
+
+    @Test func reopenNeedsPtraceAccessToANonDumpableTarget() {
+        var m = makeModel()
+        m.ok(.dropCapability(name: "CAP_SYS_PTRACE"))
+        m.ok(.fork(child: "c"))
+        m.ok(.reopen(target: "main", fd: 0, flags: [.rdonly]), by: "c")
+        m.ok(.setDumpable(false))
+        m.fails(.reopen(target: "main", fd: 0, flags: [.rdonly]), EACCES, by: "c")
+        // The missing descriptor is found before the link is followed.
+        m.fails(.reopen(target: "main", fd: 40, flags: [.rdonly]), ENOENT, by: "c")
+        m.ok(.reopen(target: "main", fd: 0, flags: [.rdonly]))
+    }
+
+    @Test func reopenOfInheritedStdio() {
+        var m = makeModel()
+        let n = m.fd(.reopen(target: "main", fd: 1, flags: [.rdwr, .nonblock]))
+        let d = m.description(m.desc("main", n)!)
+        #expect(d.kind == m.description(m.desc("main", 1)!).kind)
+        #expect(d.accessMode == .readWrite)
+        #expect(d.statusFlags == [.nonblock])
+        #expect(m.desc("main", n) != m.desc("main", 1))
+        #expect(m.ok(.read(fd: n, count: 3)) == eof)
+    }
+
+    // MARK: Shared descriptor tables
+
+    @Test func cloneFilesSharesTheTable() {
+        var m = makeModel()
+        #expect(m.ok(.cloneFiles(child: "c")) == Outcome())
+        #expect(m.state(of: "c") == .running)
+        #expect(m.parent(of: "c") == "main")
+        #expect(m.references(m.desc("main", 0)!) == 1)
+        let f = m.fd(.open(path: "f", flags: creatRW, mode: 0o600), by: "c")
+        #expect(m.desc("main", f) == m.desc("c", f))
+        #expect(m.references(m.desc("main", f)!) == 1)
+        m.ok(.fcntl(fd: f, command: .setfd(closeOnExec: true)))
+        #expect(m.cloexec("c", f) == true)
+        m.ok(.close(fd: f))
+        #expect(m.numbers("c") == [0, 1, 2])
+        m.ok(.dup2(fd: 1, target: 9), by: "c")
+        #expect(m.numbers("main") == [0, 1, 2, 9])
+        #expect(m.table(of: "main") == m.table(of: "c"))
+        #expect(m.referencesAreConsistent())
+        m.ok(.exit(status: 3), by: "c")
+        #expect(m.numbers("main") == [0, 1, 2, 9])
+        #expect(m.ok(.wait(child: "c")) == Outcome(status: 3))
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func aSharedTableIsReleasedWhenItsLastUserEnds() {
+        var m = makeModel()
+        let (r, w) = m.pair(.pipe(closeOnExec: false, nonBlocking: true))
+        m.ok(.fork(child: "p"))
+        m.ok(.cloneFiles(child: "q"), by: "p")
+        m.ok(.close(fd: w))
+        m.ok(.exit(status: 0), by: "q")
+        m.fails(.read(fd: r, count: 1), EAGAIN)
+        m.ok(.exit(status: 0), by: "p")
+        #expect(m.ok(.read(fd: r, count: 1)) == eof)
+        // A parent's exit kills its clone child too, releasing the table once.
+        m.ok(.cloneFiles(child: "x"))
+        m.ok(.fork(child: "y"))
+        m.ok(.cloneFiles(child: "z"), by: "y")
+        m.ok(.exit(status: 0), by: "y")
+        #expect(m.state(of: "z") == .killed)
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func unshareFilesGivesAPrivateCopy() {
+        var m = makeModel()
+        let f = m.fd(.open(path: "f", flags: creatRW, mode: 0o600))
+        m.ok(.fcntl(fd: f, command: .setfd(closeOnExec: true)))
+        m.ok(.cloneFiles(child: "c"))
+        #expect(m.ok(.unshareFiles, by: "c") == Outcome(result: 0))
+        #expect(m.references(m.desc("main", f)!) == 2)
+        #expect(m.cloexec("c", f) == true)
+        m.ok(.close(fd: f), by: "c")
+        #expect(m.numbers("main") == [0, 1, 2, f])
+        #expect(m.numbers("c") == [0, 1, 2])
+        // A private table stays as it is.
+        m.ok(.unshareFiles)
+        #expect(m.references(m.desc("main", f)!) == 1)
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func closeRangeWithUnshareClosesOnlyInThePrivateCopy() {
+        var m = makeModel()
+        m.ok(.cloneFiles(child: "c"))
+        m.ok(.closeRange(first: 1, last: 5, closeOnExec: false, unshare: true), by: "c")
+        #expect(m.numbers("c") == [0])
+        #expect(m.numbers("main") == [0, 1, 2])
+        m.ok(.cloneFiles(child: "d"))
+        m.ok(.closeRange(first: 0, last: 0, closeOnExec: true, unshare: true), by: "d")
+        #expect(m.cloexec("d", 0) == true)
+        #expect(m.cloexec("main", 0) == false)
+        m.fails(.closeRange(first: 3, last: 2, closeOnExec: false, unshare: true), EINVAL)
+        // Without unshare the shared table changes for both.
+        m.ok(.cloneFiles(child: "e"))
+        m.ok(.closeRange(first: 2, last: 2, closeOnExec: false, unshare: false), by: "e")
+        #expect(m.numbers("main") == [0, 1])
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func execUnsharesBeforeClosingCloseOnExecDescriptors() {
+        var m = makeModel()
+        let f = m.fd(.open(path: "f", flags: [.creat, .rdwr, .cloexec], mode: 0o600))
+        m.ok(.cloneFiles(child: "c"))
+        m.ok(.exec(arguments: []), by: "c")
+        #expect(m.numbers("c") == [0, 1, 2])
+        #expect(m.numbers("main") == [0, 1, 2, f])
+        #expect(m.references(m.desc("main", f)!) == 1)
+        #expect(m.references(m.desc("main", 1)!) == 4)
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func forkFromASharedTableCopiesIt() {
+        var m = makeModel()
+        m.ok(.cloneFiles(child: "c"))
+        m.ok(.fork(child: "f"), by: "c")
+        m.ok(.close(fd: 0), by: "f")
+        #expect(m.numbers("c") == [0, 1, 2])
+        m.ok(.close(fd: 1), by: "c")
+        #expect(m.numbers("f") == [1, 2])
+        #expect(m.numbers("main") == [0, 2])
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func randomSequencesWithSocketsAndSharedTablesKeepReferenceCountsConsistent() {
+        var seed: UInt64 = 0x2545F4914F6CDD1D
+        func next(_ bound: Int) -> Int {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return Int((seed >> 33) % UInt64(bound))
+        }
+        let addresses: [SocketAddress] = [.unix(path: "s"), .abstract(name: "a"), .tcp(port: 7000)]
+        for _ in 0..<40 {
+            var m = makeModel(limit: 12)
+            var children = 0
+            for _ in 0..<150 {
+                let running = m.processNames.filter { m.state(of: $0) == .running }
+                guard !running.isEmpty else { break }
+                let process = running[next(running.count)]
+                let fd = Int32(next(13)) - 1
+                let operation: Operation
+                switch next(16) {
+                case 0: operation = listenOp(addresses[next(3)], [SocketType.stream, .seqpacket][next(2)],
+                                             nonBlocking: true, backlog: Int32(next(3)))
+                case 1, 2: operation = connectOp(addresses[next(3)], [SocketType.stream, .seqpacket][next(2)],
+                                                 nonBlocking: true)
+                case 3: operation = acceptOp(fd, nonBlocking: true)
+                case 4: operation = .send(socket: fd, fds: (0..<next(3)).map { _ in Int32(next(12)) },
+                                          data: [UInt8](repeating: 3, count: next(3)))
+                case 5: operation = nbRecv(fd, next(4), room: next(3))
+                case 6: operation = .close(fd: fd)
+                case 7:
+                    children += 1
+                    operation = children < 8 ? .cloneFiles(child: "c\(children)") : .unshareFiles
+                case 8:
+                    children += 1
+                    operation = children < 8 ? .fork(child: "f\(children)") : .exec(arguments: [])
+                case 9: operation = .unshareFiles
+                case 10: operation = .exec(arguments: [])
+                case 11: operation = process != "main" && next(3) == 0 ? .exit(status: 0)
+                    : .pipe(closeOnExec: next(2) == 0, nonBlocking: true)
+                case 12: operation = .reopen(target: m.processNames[next(m.processNames.count)], fd: fd,
+                                             flags: [[.rdonly], [.wronly], [.rdwr]][next(3)])
+                case 13: operation = .closeRange(first: UInt32(next(12)), last: UInt32(next(12) + 4),
+                                                 closeOnExec: next(2) == 0, unshare: next(2) == 0)
+                case 14: operation = .setrlimit(nofile: UInt64(next(14)))
+                default: operation = .write(fd: fd, data: [UInt8](repeating: 4, count: next(3)))
+                }
+                let outcome = m.apply(operation, by: process)
+                if case .listen(.tcp, _, _, _, _) = operation, let l = outcome.fds.first {
+                    m.assignPort(7000, process: process, fd: l)
+                }
+                if outcome.blocks { continue }
+                for n in outcome.fds { #expect(n >= 0 && n < 12) }
+                #expect(m.referencesAreConsistent(), "after \(operation) by \(process)")
+                let used = Set(m.tables.keys)
+                let referenced = Set(m.processes.values.compactMap(\.tableID))
+                #expect(used == referenced)
+            }
+        }
+    }
+}

@@ -11,12 +11,30 @@
 // - Closing a stream/seqpacket endpoint with unread data sets ECONNRESET on its peer (reported once).
 // - A dgram send to a dead peer fails ECONNREFUSED once, purges the sender's own receive queue and
 //   disconnects it (later sends fail ENOTCONN).
-// - pidfd_getfd on an exiting/zombie target fails ESRCH (kernel >= 6.9), not EBADF.
+// - pidfd_getfd on an exiting/zombie target fails ESRCH (kernel >= 6.9), not EBADF; its ptrace check
+//   (EPERM) comes first, and includes cap_ptrace_access_check: a caller without CAP_SYS_PTRACE may not take
+//   from a target that holds capabilities it lacks, dumpable or not.
+// - Descriptor tables are shared objects (CLONE_FILES); execve and close_range(CLOSE_RANGE_UNSHARE) unshare
+//   first; a table's descriptors are released when its last user ends.
+// - Sockets with addresses follow the agent's shim: socket (ESOCKTNOSUPPORT for seqpacket over TCP), number
+//   (EMFILE), bind (a unix path's socket file stays forever, even when listen then fails with EOPNOTSUPP for
+//   dgram), listen; connect is blocking and gets O_NONBLOCK afterwards, and result is the new descriptor.
+//   Abstract names are per socket type (the type is hashed into the lookup), so a connect of another type
+//   is ECONNREFUSED, while a path of another type is EPROTOTYPE. A full accept queue (more waiting than the
+//   backlog) makes connect block. Closing a listener resets its waiting connections (ECONNRESET).
+// - TCP: SCM_RIGHTS is ignored (__sock_cmsg_send skips it); an orderly close gives the peer EOF, and the
+//   peer's first later write is swallowed (the orphan answers RST: EPIPE afterwards); a close with unread
+//   data resets the peer: queued data first, then ECONNRESET once (to a read or a write), then EOF/EPIPE.
+// - An exec that regains dropped capabilities (uid 0) leaves the process dumpable only if fs.suid_dumpable
+//   is 1 (commit_creds); `suidDumpable`, `ptraceScope` (Yama) and `somaxconn` describe the machine.
 //
 // Not modelled (documented simplifications): socket send-buffer limits and stream message splitting into
 // ~36 KiB skbs, the AF_UNIX garbage collector (cycles of in-flight sockets stay alive here), file
 // permissions and directories, the per-user in-flight fd limit (ETOOMANYREFS, only for unprivileged
-// runners), O_WRONLY|O_RDWR opens (treated as O_RDWR), files larger than 256 MiB (refused with EFBIG).
+// runners), O_WRONLY|O_RDWR opens (treated as O_RDWR), files larger than 256 MiB (refused with EFBIG),
+// TCP send/receive buffer sizes and windows, ports held by other programs on the machine, an sctp module
+// that would make seqpacket over TCP work, UDP beyond "nothing listens, every datagram draws ICMP port
+// unreachable", and reopening pidfds on pidfs (assumed ENXIO like sockets).
 
 #if canImport(Glibc)
 import Glibc
@@ -1143,6 +1161,8 @@ extension ReferenceModel {
             endpoints[id]!.pendingError = ECONNREFUSED
             return Outcome(result: Int64(data.count))
         }
+        // A listener is neither ESTABLISHED nor CLOSE_WAIT, nor connecting: sk_stream_wait_connect says EPIPE.
+        if endpoint.listener != nil { return .failure(EPIPE) }
         if endpoint.reset {
             // State TCP_CLOSE: sk_stream_wait_connect reports a pending error once, then EPIPE.
             if let error = endpoint.pendingError {
