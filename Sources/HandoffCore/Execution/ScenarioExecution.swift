@@ -138,6 +138,10 @@ final class ScenarioExecution {
     private func runSteps() throws(Stop) {
         let root = try harness { () throws(HarnessError) in try tree.spawnRoot(name: "main", deadline: deadline, timeout: timeout) }
         model = ReferenceModel(root: "main", nofileLimit: root.nofileLimit)
+        // Kernel settings the model's predictions depend on, read from this machine.
+        model.ptraceScope = SystemProbe.sysctl("kernel/yama/ptrace_scope") ?? 0
+        model.suidDumpable = SystemProbe.sysctl("fs/suid_dumpable") ?? 0
+        model.somaxconn = SystemProbe.sysctl("net/core/somaxconn") ?? 4096
         let start = SourceLocation(file: scenario.file, line: 1, column: 1)
         let startFindings = try observeAndCompare(after: start, operation: "start")
         findings += startFindings

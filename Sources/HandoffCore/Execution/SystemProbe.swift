@@ -15,6 +15,12 @@ public enum SystemProbe {
         return withUnsafeBytes(of: name.machine) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
     }
 
+    /// An integer from /proc/sys/NAME; nil when absent (e.g. no Yama).
+    public static func sysctl(_ name: String) -> Int? {
+        guard let text = Observer.readSmallFile("/proc/sys/" + name) else { return nil }
+        return Int(text.split(whereSeparator: \.isWhitespace).first ?? "")
+    }
+
     public static let knownSyscalls = ["kcmp", "pidfd_open", "pidfd_getfd", "close_range", "memfd_create"]
 
     /// nil when the syscall works here; otherwise why not (e.g. `ENOSYS`).
