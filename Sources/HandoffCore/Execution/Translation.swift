@@ -16,6 +16,7 @@ enum RawFlags {
             case .append: raw |= O_APPEND
             case .nonblock: raw |= O_NONBLOCK
             case .cloexec: raw |= O_CLOEXEC
+            case .path: raw |= 0o10000000  // O_PATH (not exported by Swift's Glibc module)
             }
         }
         return raw

@@ -53,6 +53,9 @@ struct OpenDescription: Equatable, Sendable {
     var references: Int
     /// True once the last reference went away (the kernel's final fput).
     var released: Bool = false
+    /// An O_PATH description: only "raw" descriptor operations work on it (dup, fcntl F_GETFL/F_GETFD/
+    /// F_SETFD, close, passing it with SCM_RIGHTS); read, write, lseek, F_SETFL and socket calls fail EBADF.
+    var pathOnly: Bool = false
 
     var readable: Bool { accessMode != .writeOnly }
     var writable: Bool { accessMode != .readOnly }

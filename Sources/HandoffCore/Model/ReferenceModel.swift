@@ -160,6 +160,11 @@ public struct ReferenceModel: Sendable {
 
     public mutating func apply(_ operation: Operation, by process: String) -> Outcome {
         guard let proc = processes[process], proc.state == .running else { return .failure(ESRCH) }
+        if let fd = needsFullFile(operation), let entry = self[tableOf: process][fd],
+            descriptions[entry.description]?.pathOnly == true
+        {
+            return .failure(EBADF)
+        }
         switch operation {
         case let .launch(listen, acceptMode):
             return launch(process, listen: listen, acceptMode: acceptMode)
@@ -333,6 +338,7 @@ public struct ReferenceModel: Sendable {
     // MARK: - Creation
 
     mutating func open(_ process: String, path: String, flags: Set<OpenFlag>) -> Outcome {
+        if flags.contains(.path) { return openPath(process, path: path, closeOnExec: flags.contains(.cloexec)) }
         let access: AccessMode = flags.contains(.rdwr) ? .readWrite : flags.contains(.wronly) ? .writeOnly : .readOnly
         // getname() rejects an empty path before anything else; then the number is reserved
         // (get_unused_fd_flags before do_filp_open), so EMFILE wins over every lookup error.
@@ -364,6 +370,34 @@ public struct ReferenceModel: Sendable {
         if flags.contains(.nonblock) { status.insert(.nonblock) }
         return install(process, target: .file(path: name), access: access, flags: status,
                        closeOnExec: flags.contains(.cloexec), offset: 0)
+    }
+
+    /// open(O_PATH): every flag but O_CLOEXEC (and O_DIRECTORY/O_NOFOLLOW) is ignored, nothing is created,
+    /// and the file need not be openable for I/O - a socket file included.
+    mutating func openPath(_ process: String, path: String, closeOnExec: Bool) -> Outcome {
+        if path.isEmpty { return .failure(ENOENT) }
+        guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
+        let components = path.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }
+        guard components.count == 1 else { return .failure(components.count > 1 && isNonDirectory(String(components[0])) ? ENOTDIR : ENOENT) }
+        let name = String(components[0])
+        guard isNonDirectory(name) else { return .failure(ENOENT) }
+        let outcome = install(process, target: .file(path: name), access: .readOnly, flags: [], closeOnExec: closeOnExec,
+                              offset: 0)
+        if let number = outcome.fds.first, let id = self[tableOf: process][number]?.description {
+            descriptions[id]!.pathOnly = true
+        }
+        return outcome
+    }
+
+    /// The descriptor an operation needs a full (non-O_PATH) file for: fdget() refuses FMODE_PATH files.
+    func needsFullFile(_ operation: Operation) -> Int32? {
+        switch operation {
+        case .read(let fd, _), .write(let fd, _), .lseek(let fd, _, _), .send(let fd, _, _), .recv(let fd, _, _, _, _),
+             .accept(let fd, _, _), .fcntl(let fd, .setfl):
+            return fd
+        default:
+            return nil
+        }
     }
 
     mutating func pipe(_ process: String, closeOnExec: Bool, nonBlocking: Bool) -> Outcome {

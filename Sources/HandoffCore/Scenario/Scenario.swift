@@ -174,6 +174,8 @@ public enum Whence: String, Sendable, CaseIterable {
 /// Flags on `open`, by their lower-case names without `O_`.
 public enum OpenFlag: String, Sendable, CaseIterable {
     case rdonly, wronly, rdwr, creat, excl, trunc, append, nonblock, cloexec
+    /// O_PATH: a descriptor that names a file without opening it for I/O.
+    case path
 }
 
 /// File status flags that F_SETFL can change and the oracle compares.
