@@ -148,3 +148,58 @@ import Testing
         #expect(failure("  - main.exec: {env: {X: \"{missing}\"}}\n")?.message.contains("unknown descriptor 'missing'") == true)
     }
 }
+
+@Suite struct BackgroundStepTests {
+    func failure(_ lines: String) -> ScenarioError? {
+        do { _ = try ScenarioParser.parse(yaml: "summary: s\nsteps:\n" + lines, file: "t.yaml", name: "t"); return nil }
+        catch { return error }
+    }
+
+    @Test func aBackgroundStepIsAwaitedAndMayWaitForARunningChild() throws {
+        let scenario = try ScenarioParser.parse(yaml: """
+            summary: s
+            steps:
+              - main.fork: {as: c}
+              - main.wait: {child: c, background: true, status: 0}
+              - c.exit:
+              - main.await:
+            """, file: "t.yaml", name: "t")
+        #expect(scenario.steps[1].background)
+        #expect(scenario.steps[1].expect.status == 0)
+        guard case .await = scenario.steps[3].action else { Issue.record("not await"); return }
+    }
+
+    @Test func misuseIsReportedWhereItHappens() {
+        let busy = failure("""
+              - main.pipe: {as: [r, w]}
+              - main.read: {fd: r, count: 1, background: true}
+              - main.close: {fd: w}
+              - main.await:
+            """)
+        #expect(busy?.location.line == 5)
+        #expect(busy?.message.contains("inside its background 'read' (line 4) until 'main.await'") == true)
+        let never = failure("""
+              - main.pipe: {as: [r, w]}
+              - main.read: {fd: r, count: 1, background: true}
+            """)
+        #expect(never?.location.line == 4)
+        #expect(never?.message.contains("never awaited") == true)
+        let nothing = failure("  - main.await:\n")
+        #expect(nothing?.message.contains("has no background step to wait for") == true)
+        let stillRunning = failure("""
+              - main.fork: {as: c}
+              - main.wait: {child: c, background: true}
+              - main.await:
+            """)
+        #expect(stillRunning?.message.contains("'c' is still running here") == true)
+        let forkInBackground = failure("  - main.fork: {as: c, background: true}\n")
+        #expect(forkInBackground?.message.contains("unknown key 'background' in fork") == true)
+        let checked = failure("""
+              - main.pipe: {as: [r, w]}
+              - main.read: {fd: r, count: 1, background: true}
+              - check: {open: {main: [r, w]}}
+              - main.await:
+            """)
+        #expect(checked?.message.contains("cannot be checked inside its background 'read'") == true)
+    }
+}

@@ -1857,3 +1857,24 @@ extension ReferenceModelTests {
         }
     }
 }
+
+@Suite struct PathDescriptorModelTests {
+    @Test func anOPathDescriptorNamesAFileButCannotDoIO() {
+        var model = ReferenceModel(nofileLimit: 64)
+        #expect(model.apply(.open(path: "f", flags: [.path], mode: 0), by: "main").errno == ENOENT, "O_PATH creates nothing")
+        _ = model.apply(.open(path: "f", flags: [.wronly, .creat], mode: 0o644), by: "main")
+        let opened = model.apply(.open(path: "f", flags: [.path, .creat, .cloexec], mode: 0), by: "main")
+        #expect(opened.fds == [4])
+        #expect(model.table(of: "main")[4]?.closeOnExec == true)
+        #expect(model.apply(.read(fd: 4, count: 1), by: "main").errno == EBADF)
+        #expect(model.apply(.write(fd: 4, data: [1]), by: "main").errno == EBADF)
+        #expect(model.apply(.lseek(fd: 4, offset: 0, whence: .set), by: "main").errno == EBADF)
+        #expect(model.apply(.fcntl(fd: 4, command: .setfl([.nonblock])), by: "main").errno == EBADF)
+        #expect(model.apply(.fcntl(fd: 4, command: .getfd), by: "main").result == 1)
+        #expect(model.apply(.dup(fd: 4), by: "main").fds == [5])
+        #expect(model.apply(.read(fd: 5, count: 1), by: "main").errno == EBADF, "a dup is O_PATH too")
+        _ = model.apply(.socketpair(type: .stream, closeOnExec: false, nonBlocking: false), by: "main")
+        #expect(model.apply(.send(socket: 6, fds: [4], data: [1]), by: "main").result == 1, "it can be passed")
+        #expect(model.apply(.send(socket: 4, fds: [], data: [1]), by: "main").errno == EBADF)
+    }
+}

@@ -72,6 +72,8 @@ final class ScenarioExecution {
     private var launched: Set<String> = []
     /// Whether each launcher accepts connections itself (one service per connection).
     private var launchModes: [String: Bool] = [:]
+    /// Background steps in flight: the step, its operation and when it was sent, by process.
+    private var pending: [String: (step: Step, operation: Operation, began: UInt64)] = [:]
     /// Ephemeral TCP ports of listening sockets, by the listening process and descriptor.
     private var ports: [DescriptorKey: UInt16] = [:]
     /// The latest observation, which check steps read.
@@ -167,7 +169,22 @@ final class ScenarioExecution {
         let process = step.process!
         let operationName = "\(process).\(step.action.keyword)"
         guard let agent = tree[process] else { throw .scenario("\(step.location): process '\(process)' has no agent") }
+        if case .await = step.action { return try awaitBackground(step, agent: agent) }
         let operation = try resolve(step.action, in: process, at: step.location)
+        if step.background {
+            // Sent now, judged at its `await`: the model applies it then, when it can complete.
+            var request = operation.request(pid: { self.tree[$0]?.pid ?? 0 }, channel: { self.tree[$0]?.controlNumber ?? -1 })
+            let foreign = sharingTable(with: process).filter { $0 != process }.compactMap { tree[$0]?.controlNumber }
+            if !foreign.isEmpty { request.set("hidden", ints: foreign) }
+            try harness { () throws(HarnessError) in try agent.connection.send(request) }
+            pending[process] = (step, operation, monotonicNow())
+            let observeBegan = monotonicNow()
+            let findings = try observeAndCompare(after: step.location, operation: operationName)
+            records.append(StepRecord(line: step.location.line, operation: operationName + " (background)",
+                                      process: process, roundTripNanoseconds: 0,
+                                      observationNanoseconds: monotonicNow() - observeBegan))
+            return findings
+        }
         let statesBefore = Dictionary(uniqueKeysWithValues: model.processNames.map { ($0, model.state(of: $0)) })
         var predicted = model.apply(operation, by: process)
         if predicted.blocks {
@@ -206,6 +223,40 @@ final class ScenarioExecution {
                                   syscallNanoseconds: syscallNanoseconds, roundTripNanoseconds: roundTrip,
                                   observationNanoseconds: monotonicNow() - observeBegan))
         return stepFindings
+    }
+
+    /// Takes the outcome of the process's background step and judges it like any step's, at this point.
+    private func awaitBackground(_ awaitStep: Step, agent: AgentProcess) throws(Stop) -> [Finding] {
+        let process = agent.name
+        guard let (step, operation, began) = pending.removeValue(forKey: process) else {
+            throw .scenario("\(awaitStep.location): '\(process)' has no background step to await")
+        }
+        let operationName = "\(process).\(step.action.keyword)"
+        let predicted = model.apply(operation, by: process)
+        if predicted.blocks {
+            throw .scenario("\(awaitStep.location): the background \(operationName) (line \(step.location.line)) would never "
+                + "finish: the model predicts it still blocks here")
+        }
+        let answer = try harness { () throws(HarnessError) in
+            try agent.connection.receive(until: deadline, timeoutSeconds: timeout).0
+        }
+        var observed = Outcome(answer: answer)
+        if case .wait = operation { observed.result = nil }
+        bindNames(step.action, in: process, outcome: observed)
+        var findings: [Finding] = []
+        if let difference = compare(predicted: predicted, observed: observed) {
+            findings.append(Finding(kind: .outcome, step: step.location, operation: operationName, process: process,
+                                    expected: difference.expected, observed: difference.observed))
+        }
+        findings += checkExpectation(step.expect, observed, step: step, operation: operationName)
+        let observeBegan = monotonicNow()
+        findings += try observeAndCompare(after: awaitStep.location, operation: "\(process).await")
+        records.append(StepRecord(line: awaitStep.location.line, operation: operationName, process: process,
+                                  result: observed.errno == 0 ? observed.result : -1,
+                                  error: observed.errno == 0 ? nil : Errno.name(of: observed.errno),
+                                  syscallNanoseconds: answer.uint64("ns"), roundTripNanoseconds: monotonicNow() - began,
+                                  observationNanoseconds: monotonicNow() - observeBegan))
+        return findings
     }
 
     /// Sends the operation to the agent and returns what the kernel did.
@@ -423,7 +474,7 @@ final class ScenarioExecution {
             launchModes[process] = launch.acceptMode
             return .launch(listen: sockets, acceptMode: launch.acceptMode)
         case .attach(let child): return .attach(child: child, acceptMode: launchModes[process] ?? false)
-        case .check: throw .scenario("\(location): check is not an operation")
+        case .check, .await: throw .scenario("\(location): \(action.keyword) is not an operation")
         }
     }
 
@@ -569,7 +620,11 @@ final class ScenarioExecution {
         observed = [:]
         var pids: [String: pid_t] = [:]
         var flat: [DescriptorKey: ObservedDescriptor] = [:]
-        for name in model.processNames where model.state(of: name) == .running && !launched.contains(name) {
+        // A process inside a background step (and any sharing its table) can change at any moment: not observed.
+        let busy = Set(pending.keys.flatMap { sharingTable(with: $0) })
+        for name in model.processNames where model.state(of: name) == .running && !launched.contains(name)
+            && !busy.contains(name)
+        {
             guard let agent = tree[name] else { continue }
             let channels = Set(sharingTable(with: name).compactMap { tree[$0]?.controlNumber })
             guard let table = Observer.table(of: agent.pid, excluding: channels), !agent.hasExited else {

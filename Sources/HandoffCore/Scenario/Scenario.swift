@@ -96,12 +96,16 @@ public struct Step: Sendable {
     public var process: String?
     public var action: Action
     public var expect: Expectation
+    /// Started without waiting for it to finish (it may block); its outcome is taken by a later `await`.
+    public var background: Bool
 
-    public init(location: SourceLocation, process: String?, action: Action, expect: Expectation = .init()) {
+    public init(location: SourceLocation, process: String?, action: Action, expect: Expectation = .init(),
+                background: Bool = false) {
         self.location = location
         self.process = process
         self.action = action
         self.expect = expect
+        self.background = background
     }
 }
 
@@ -256,6 +260,8 @@ public enum Action: Sendable {
     case launch(Launch)
     /// Adopts the next agent the launcher started (it reaches the runner through `{@control}`) as `as`.
     case attach(as: String)
+    /// Waits for the process's background step to finish and judges its outcome.
+    case await
     case check(Check)
 }
 
@@ -384,6 +390,7 @@ extension Action {
         case .unshareFiles: return "unshare_files"
         case .launch: return "launch"
         case .attach: return "attach"
+        case .await: return "await"
         case .check: return "check"
         }
     }

@@ -450,7 +450,11 @@ struct ScenarioDecoder {
         ("unshare_files", []),
         ("launch", ["program", "args", "env", "listen", "accept"]),
         ("attach", ["as"]),
+        ("await", []),
     ]
+
+    /// Operations that cannot run in the background: they change which processes exist or what runs.
+    static let foregroundOnly: Set<String> = ["fork", "clone_files", "exec", "exit", "launch", "attach", "await"]
 
     static let checkKeys = ["same", "different", "offset", "cloexec", "flags", "open", "number", "env"]
 
@@ -460,6 +464,7 @@ struct ScenarioDecoder {
         case "read": return ["error", "result", "expect"]
         case "recv": return ["error", "result", "expect", "received", "truncated"]
         case "wait": return ["error", "result", "status"]
+        case "await", "launch", "attach": return []
         default: return ["error", "result"]
         }
     }
@@ -605,10 +610,14 @@ struct ScenarioDecoder {
             throw context.error(keyNode, "unknown operation '\(operation)' in '\(key)' (expected one of: \(known))")
         }
         let arguments = try StepArguments(context: context, operation: operation, keyNode: keyNode, value: value)
-        try arguments.accept(keys + Self.expectationKeys(for: operation))
+        let backgroundKey = Self.foregroundOnly.contains(operation) ? [] : ["background"]
+        try arguments.accept(keys + Self.expectationKeys(for: operation) + backgroundKey)
         let action = try self.action(operation, arguments, sites: &sites)
         let expect = try expectation(arguments)
-        return Step(location: sites.key, process: process, action: action, expect: expect)
+        let background = try arguments["background"].map { (node) throws(ScenarioError) in
+            try context.bool(node, arguments.what("background"))
+        } ?? false
+        return Step(location: sites.key, process: process, action: action, expect: expect, background: background)
     }
 
     func expectation(_ arguments: StepArguments) throws(ScenarioError) -> Expectation {
@@ -917,6 +926,8 @@ struct ScenarioDecoder {
                                   acceptMode: acceptMode))
         case "attach":
             return .attach(as: try name("as"))
+        case "await":
+            return .await
         default:
             throw context.error(a.keyNode, "unknown operation '\(operation)'")
         }

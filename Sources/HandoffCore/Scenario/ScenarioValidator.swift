@@ -27,6 +27,8 @@ struct ScenarioValidator {
     /// Creation order, for "known processes" lists.
     var order = ["main"]
     private var nextTable = 1
+    /// Processes inside a background step: the step and its line, until their `await`.
+    private var busy: [String: (step: Step, line: Int)] = [:]
 
     init(file: String) {
         self.file = file
@@ -35,6 +37,10 @@ struct ScenarioValidator {
     mutating func validate(_ steps: [Step], sites: [StepSites]) throws(ScenarioError) {
         for (step, site) in zip(steps, sites) {
             try validate(step, site)
+        }
+        if let (process, pending) = busy.sorted(by: { $0.value.line < $1.value.line }).first {
+            throw ScenarioError(pending.step.location, "the background '\(process).\(pending.step.action.keyword)' is never "
+                + "awaited (add '\(process).await' after the step that lets it finish)")
         }
     }
 
@@ -128,6 +134,22 @@ struct ScenarioValidator {
             throw unknownProcess(actor, at: site.key, context: " in '\(actor).\(step.action.keyword)'")
         }
         _ = try running(actor, at: site.key, doing: "run '\(step.action.keyword)'")
+        if case .await = step.action {
+            guard let pending = busy.removeValue(forKey: actor) else {
+                throw ScenarioError(site.key, "'\(actor).await' has no background step to wait for")
+            }
+            // A background wait needs its child to have ended by now.
+            if case .wait(let child) = pending.step.action, processes[child]?.end == nil {
+                throw ScenarioError(site.key, "'\(child)' is still running here: the background wait at line "
+                    + "\(pending.line) would never finish (end it first with '\(child).exit')")
+            }
+            return
+        }
+        if let pending = busy[actor] {
+            throw ScenarioError(site.key, "process '\(actor)' is inside its background '\(pending.step.action.keyword)' "
+                + "(line \(pending.line)) until '\(actor).await'")
+        }
+        if step.background { busy[actor] = (step, line) }
         if let launched = processes[actor]?.launchedAt {
             guard case .attach = step.action else {
                 throw ScenarioError(site.key, "process '\(actor)' runs a launcher since line \(launched); it can only "
@@ -163,6 +185,8 @@ struct ScenarioValidator {
             if unshare { privatizeTable(of: actor) }
         case .unshareFiles:
             privatizeTable(of: actor)
+        case .await:
+            break  // handled above
         case .launch(let launch):
             let process = processes[actor]!
             for (index, argument) in launch.arguments.enumerated() {
@@ -245,9 +269,9 @@ struct ScenarioValidator {
             if let reaped = process.reapedAt {
                 throw ScenarioError(location, "'\(child)' was already waited for at line \(reaped)")
             }
-            guard process.end != nil else {
+            guard process.end != nil || step.background else {
                 throw ScenarioError(location, "'\(child)' is still running at this step: waiting for a running process "
-                    + "would block forever (end it first with '\(child).exit')")
+                    + "would block forever (end it first with '\(child).exit', or wait in the background)")
             }
             processes[child]?.reapedAt = line
         case .send(let socket, let fds, _):
@@ -277,15 +301,25 @@ struct ScenarioValidator {
         return false
     }
 
+    /// A process inside a background step is not observed (its table may change at any moment).
+    private func notBusy(_ process: String, at location: SourceLocation) throws(ScenarioError) {
+        if let pending = busy[process] {
+            throw ScenarioError(location, "process '\(process)' cannot be checked inside its background "
+                + "'\(pending.step.action.keyword)' (line \(pending.line)); check after '\(process).await'")
+        }
+    }
+
     private func validate(_ check: Check, _ site: StepSites) throws(ScenarioError) {
         for item in site.checked {
             switch item {
             case .process(let process, let location):
                 _ = try existing(process, at: location)
                 _ = try running(process, at: location, doing: "be checked")
+                try notBusy(process, at: location)
             case .descriptor(let descriptor, let location):
                 _ = try existing(descriptor.process, at: location, context: " in '\(descriptor)'")
                 _ = try running(descriptor.process, at: location, doing: "be checked")
+                try notBusy(descriptor.process, at: location)
                 try resolve(descriptor.descriptor, in: descriptor.process, at: location)
             }
         }
