@@ -361,43 +361,42 @@ struct Agent {
     }
 
     func exec(_ newArguments: [String], environment: [String]) {
-        for variable in environment {
-            guard let equals = variable.firstIndex(of: "=") else { continue }
-            setenv(String(variable[..<equals]), String(variable[variable.index(after: equals)...]), 1)
-        }
+        setEnvironment(environment)
         // The channel must survive this one exec; the new image sets close-on-exec again at start.
         _ = handoff_fcntl_int(control, F_SETFD, 0)
         setenv(AgentEnvironment.controlDescriptor, String(control), 1)
         setenv(AgentEnvironment.expectedParent, String(getppid()), 1)
-        let argv0 = arguments.first ?? "handoff-agent"
-        var cArguments: [UnsafeMutablePointer<CChar>?] = ([argv0] + newArguments).map { strdup($0) }
-        cArguments.append(nil)
-        let started = monotonicNanoseconds()
-        execv("/proc/self/exe", cArguments)
-        let failed = errno
-        let elapsed = monotonicNanoseconds() - started
-        for pointer in cArguments { free(pointer) }
+        let failure = execute("/proc/self/exe", argv0: arguments.first ?? "handoff-agent", newArguments)
         _ = handoff_fcntl_int(control, F_SETFD, FD_CLOEXEC)
-        answer(Timed(value: -1, errno: failed, nanoseconds: elapsed))
+        answer(failure)
     }
 
     /// execve of a launcher under test. The channel stays close-on-exec, so it closes when exec succeeds.
     func launch(_ path: String, _ newArguments: [String], environment: [String]) {
-        for variable in environment {
-            guard let equals = variable.firstIndex(of: "=") else { continue }
-            setenv(String(variable[..<equals]), String(variable[variable.index(after: equals)...]), 1)
-        }
+        setEnvironment(environment)
         // What the agent's own exec relies on must not reach the agents the launcher starts.
         unsetenv(AgentEnvironment.controlDescriptor)
         unsetenv(AgentEnvironment.expectedParent)
-        var cArguments: [UnsafeMutablePointer<CChar>?] = ([path] + newArguments).map { strdup($0) }
+        answer(execute(path, argv0: path, newArguments))
+    }
+
+    func setEnvironment(_ variables: [String]) {
+        for variable in variables {
+            guard let equals = variable.firstIndex(of: "=") else { continue }
+            setenv(String(variable[..<equals]), String(variable[variable.index(after: equals)...]), 1)
+        }
+    }
+
+    /// execv; returns only on failure, with its errno and duration.
+    func execute(_ path: String, argv0: String, _ newArguments: [String]) -> Timed {
+        var cArguments: [UnsafeMutablePointer<CChar>?] = ([argv0] + newArguments).map { strdup($0) }
         cArguments.append(nil)
         let started = monotonicNanoseconds()
         execv(path, cArguments)
         let failed = errno
         let elapsed = monotonicNanoseconds() - started
         for pointer in cArguments { free(pointer) }
-        answer(Timed(value: -1, errno: failed, nanoseconds: elapsed))
+        return Timed(value: -1, errno: failed, nanoseconds: elapsed)
     }
 
     // MARK: - Keeping the control channel out of the way

@@ -163,6 +163,12 @@ import Testing
     @Test func theFlagProbeDecidesIdentityWhenAskedTo() throws {
         let load = Suite.load([packageRoot + "/scenarios/scm-rights", packageRoot + "/scenarios/fork"])
         for result in Suite.run(load.scenarios, options: ExecutionOptions(identity: .probe, agentPath: agentPath)) {
+            if result.name.hasPrefix("pass-o-path") {
+                // The probe cannot toggle an O_PATH descriptor's flags: skipped with the reason, never passed.
+                #expect(result.status == .skip, "\(result.name): \(result.diff)")
+                #expect(result.reason?.contains("identity of O_PATH descriptors") == true)
+                continue
+            }
             #expect(result.status == .pass, "\(result.name): \(result.diff)")
             #expect(result.identityOracle == "flag-probe")
         }

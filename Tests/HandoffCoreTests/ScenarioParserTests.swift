@@ -155,7 +155,7 @@ private func expectError(_ error: ScenarioError?, _ line: Int, _ column: Int, _ 
 
     @Test func errorDescriptionNamesFileLineAndColumn() {
         let error = stepFailure("  - main.dup: {fdd: 3}\n")
-        #expect(error?.description == "t.yaml:3:16: error: unknown key 'fdd' in dup (expected one of: fd, as, error, result)")
+        #expect(error?.description == "t.yaml:3:16: error: unknown key 'fdd' in dup (expected one of: fd, as, error, result, background)")
     }
 
     // MARK: Step shape
@@ -188,7 +188,7 @@ private func expectError(_ error: ScenarioError?, _ line: Int, _ column: Int, _ 
     }
 
     @Test func rejectsUnknownAndMissingKeys() {
-        expectError(stepFailure("  - main.dup: {fdd: 3}\n"), 3, 16, "unknown key 'fdd' in dup (expected one of: fd, as, error, result)")
+        expectError(stepFailure("  - main.dup: {fdd: 3}\n"), 3, 16, "unknown key 'fdd' in dup (expected one of: fd, as, error, result, background)")
         expectError(stepFailure("  - main.dup: {as: x}\n"), 3, 5, "missing required key 'fd' in dup")
         expectError(stepFailure("  - main.read: {fd: 0, status: 1}\n"), 3, 24, "unknown key 'status' in read",
                     "fd, count, error, result, expect")

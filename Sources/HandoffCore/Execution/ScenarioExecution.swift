@@ -113,6 +113,7 @@ final class ScenarioExecution {
             case .harness(let error):
                 switch error {
                 case .timedOut: result.status = .timeout
+                case .undecidable: result.status = findings.isEmpty ? .skip : .fail
                 default: result.status = tree.wasInterrupted ? .error : (findings.isEmpty ? .error : .fail)
                 }
                 result.reason = tree.wasInterrupted ? "interrupted" : "\(error)"
@@ -186,7 +187,7 @@ final class ScenarioExecution {
             return findings
         }
         let statesBefore = Dictionary(uniqueKeysWithValues: model.processNames.map { ($0, model.state(of: $0)) })
-        var predicted = model.apply(operation, by: process)
+        let predicted = model.apply(operation, by: process)
         if predicted.blocks {
             throw .scenario("\(step.location): \(operationName) would block forever (the model predicts no data and a "
                 + "live writer); make the descriptor non-blocking or close the other end first")
@@ -201,7 +202,6 @@ final class ScenarioExecution {
 
         bindNames(step.action, in: process, outcome: observedOutcome)
         var stepFindings: [Finding] = []
-        if case .fork = operation { predicted.result = nil }
         if let difference = compare(predicted: predicted, observed: observedOutcome) {
             stepFindings.append(Finding(kind: .outcome, step: step.location, operation: operationName, process: process,
                                         descriptor: nil, expected: difference.expected, observed: difference.observed))
@@ -283,7 +283,9 @@ final class ScenarioExecution {
                 }
                 return (Outcome(answer: answer), answer.uint64("ns"))
             case .launch:
-                guard case .launch(let launch) = step.action else { fatalError("launch without its step") }
+                guard case .launch(let launch) = step.action else {
+                    throw .protocolViolation(process: agent.name, detail: "a launch operation without its launch step")
+                }
                 guard let program = SystemProbe.program(named: launch.program) else {
                     throw .agentGone(process: agent.name, reason: "program \(launch.program) not found in PATH")
                 }
@@ -370,10 +372,7 @@ final class ScenarioExecution {
                     default: break
                     }
                 }
-                if case .wait = operation { outcome.result = nil }
-                if case .pidfdOpen = operation {} else if case .wait = operation {} else if outcome.status != nil {
-                    outcome.status = nil
-                }
+                if case .wait = operation { outcome.result = nil }  // a pid: not predictable
                 return (outcome, answer.uint64("ns"))
             }
         }

@@ -7,6 +7,8 @@ public enum HarnessError: Error, CustomStringConvertible, Sendable {
     case agentGone(process: String, reason: String)
     case protocolViolation(process: String, detail: String)
     case timedOut(process: String, seconds: Double)
+    /// What the scenario needs cannot be decided on this system (the scenario is skipped with this reason).
+    case undecidable(String)
     case interrupted
 
     public var description: String {
@@ -15,6 +17,7 @@ public enum HarnessError: Error, CustomStringConvertible, Sendable {
         case .agentGone(let process, let reason): return "process '\(process)' is gone: \(reason)"
         case .protocolViolation(let process, let detail): return "agent of '\(process)' broke the protocol: \(detail)"
         case .timedOut(let process, let seconds): return "timed out after \(formatSeconds(seconds)) waiting for '\(process)'"
+        case .undecidable(let reason): return reason
         case .interrupted: return "interrupted"
         }
     }

@@ -796,24 +796,7 @@ struct ScenarioDecoder {
         case "fork":
             return .fork(as: try name("as"))
         case "exec":
-            var arguments: [[ArgumentPart]] = []
-            if let node = a["args"] {
-                for (index, item) in try context.sequence(node, a.what("args")).enumerated() {
-                    sites.fields["args[\(index)]"] = context.location(item)
-                    arguments.append(try argument(item))
-                }
-            }
-            var environment: [EnvironmentEntry] = []
-            if let node = a["env"] {
-                for pair in try context.mapping(node, a.what("env")) {
-                    let name = try context.string(pair.key, "an environment variable name")
-                    if name.isEmpty || name.contains("=") {
-                        throw context.error(pair.key, "invalid environment variable name \"\(name)\"")
-                    }
-                    sites.fields["env.\(name)"] = context.location(pair.value)
-                    environment.append(EnvironmentEntry(name: name, value: try argument(pair.value)))
-                }
-            }
+            let (arguments, environment) = try argumentsAndEnvironment(a, sites: &sites)
             return .exec(arguments: arguments, environment: environment)
         case "exit":
             return .exit(status: Int32(try integer("status", default: 0, in: 0...255)))
@@ -887,21 +870,7 @@ struct ScenarioDecoder {
             return .unshareFiles
         case "launch":
             let program = try string("program", default: nil)
-            var arguments: [[ArgumentPart]] = []
-            if let node = a["args"] {
-                for (index, item) in try context.sequence(node, a.what("args")).enumerated() {
-                    sites.fields["args[\(index)]"] = context.location(item)
-                    arguments.append(try argument(item))
-                }
-            }
-            var environment: [EnvironmentEntry] = []
-            if let node = a["env"] {
-                for pair in try context.mapping(node, a.what("env")) {
-                    let name = try context.string(pair.key, "an environment variable name")
-                    sites.fields["env.\(name)"] = context.location(pair.value)
-                    environment.append(EnvironmentEntry(name: name, value: try argument(pair.value)))
-                }
-            }
+            let (arguments, environment) = try argumentsAndEnvironment(a, sites: &sites)
             var listen: [(address: AddressSpec, type: SocketType)] = []
             for item in try context.sequence(try a.required("listen"), a.what("listen")) {
                 // {unix: path} or {unix: path, type: seqpacket}
@@ -931,6 +900,31 @@ struct ScenarioDecoder {
         default:
             throw context.error(a.keyNode, "unknown operation '\(operation)'")
         }
+    }
+
+    /// `args:` and `env:` of exec and launch, with placeholders.
+    func argumentsAndEnvironment(_ a: StepArguments, sites: inout StepSites) throws(ScenarioError)
+        -> ([[ArgumentPart]], [EnvironmentEntry])
+    {
+        var arguments: [[ArgumentPart]] = []
+        if let node = a["args"] {
+            for (index, item) in try context.sequence(node, a.what("args")).enumerated() {
+                sites.fields["args[\(index)]"] = context.location(item)
+                arguments.append(try argument(item))
+            }
+        }
+        var environment: [EnvironmentEntry] = []
+        if let node = a["env"] {
+            for pair in try context.mapping(node, a.what("env")) {
+                let name = try context.string(pair.key, "an environment variable name")
+                if name.isEmpty || name.contains("=") {
+                    throw context.error(pair.key, "invalid environment variable name \"\(name)\"")
+                }
+                sites.fields["env.\(name)"] = context.location(pair.value)
+                environment.append(EnvironmentEntry(name: name, value: try argument(pair.value)))
+            }
+        }
+        return (arguments, environment)
     }
 
     /// `{unix: path}`, `{abstract: name}`, and `{tcp: PORT}` (listen) or `{tcp: process.listener}` (connect).
