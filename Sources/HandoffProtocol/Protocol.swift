@@ -35,6 +35,11 @@ public enum AgentVerb: String, CaseIterable, Sendable {
     case launch
     /// Resolve argument `index` of the agent's current argv as a descriptor number (no syscall).
     case argument
+    /// Run `ops` (encoded requests) `count` times without answering each; `@N` in a field stands for loop
+    /// slot N, and `as=N,M` stores the operation's descriptors in slots. One answer at the end: iterations,
+    /// failures (errno other than `expect`), the first failure, wall nanoseconds, per-op latency histograms
+    /// (`hist`), and the slots' final values (`locals`).
+    case loop
     /// Close these descriptors: another agent's channel left behind in this agent's table when that agent
     /// stopped sharing the table (unshare, exec). Harness housekeeping, never a scenario step.
     case release

@@ -16,6 +16,9 @@ agent.serve()
 struct Agent {
     /// The control channel's current number (moves only if a scenario dup2()s onto it).
     var control: Int32
+    /// While a loop runs, answers are kept here instead of being sent.
+    var captured: WireMessage?
+    var capturing = false
     var arguments: [String]
     var buffer = [UInt8](repeating: 0, count: maximumPacketSize)
 
@@ -94,6 +97,10 @@ struct Agent {
     }
 
     func reply(_ message: WireMessage, passing descriptor: Int32? = nil) {
+        if capturing {
+            Agent.capture(message)
+            return
+        }
         let bytes = message.encoded()
         let sent: Int
         if var descriptor {
@@ -302,6 +309,11 @@ struct Agent {
             answer(result, producesDescriptor: true)
         case .channel:
             bad("channel is sent by agents, not to them")
+        case .loop:
+            guard let count = request.int("count"), let ops = request.byteLists("ops"), let expected = request.ints("expect"),
+                expected.count == ops.count
+            else { return bad("loop needs count, ops, expect") }
+            runLoop(count: count, ops: ops.compactMap { WireMessage.decode($0) }, expected: expected)
         case .release:
             guard let numbers = request.ints("fds"), !numbers.contains(channel) else { return bad("release needs fds") }
             for number in numbers { close(number) }
@@ -315,6 +327,71 @@ struct Agent {
             reply.set("e", 0)
             self.reply(reply)
         }
+    }
+
+    // MARK: - Loops
+
+    /// Where a captured answer lands (reply() is non-mutating; the loop reads it back).
+    nonisolated(unsafe) static var lastCaptured: WireMessage?
+    static func capture(_ message: WireMessage) { lastCaptured = message }
+
+    mutating func runLoop(count: Int, ops: [WireMessage], expected: [Int32]) {
+        var locals = [Int32](repeating: -1, count: 64)
+        var histograms = [[UInt32]](repeating: [UInt32](repeating: 0, count: LatencyBuckets.count), count: ops.count)
+        var failures = 0
+        var firstFailure = ""
+        // Fields that name a slot (`@N`), found once.
+        let slotted: [[(index: Int, value: String)]] = ops.map { op in
+            op.fields.enumerated().filter { $0.element.value.contains("@") }.map { ($0.offset, $0.element.value) }
+        }
+        let slotsOut: [[Int]] = ops.map { op in (op["as"] ?? "").split(separator: ",").compactMap { Int($0) } }
+        let started = monotonicNanoseconds()
+        capturing = true
+        for iteration in 0..<count {
+            for (index, template) in ops.enumerated() {
+                var op = template
+                for (field, value) in slotted[index] {
+                    op.fields[field].value = value.split(separator: ",", omittingEmptySubsequences: false).map { part in
+                        part.hasPrefix("@") ? String(locals[Int(part.dropFirst()) ?? 0]) : String(part)
+                    }.joined(separator: ",")
+                }
+                Agent.lastCaptured = nil
+                handle(op)
+                guard let answer = Agent.lastCaptured, answer.verb == "ok" else {
+                    failures += 1
+                    if firstFailure.isEmpty { firstFailure = "iteration \(iteration + 1), step \(index + 1): refused" }
+                    continue
+                }
+                histograms[index][LatencyBuckets.bucket(answer.uint64("ns") ?? 0)] &+= 1
+                let errno = answer.int32("e") ?? 0
+                if errno != expected[index] {
+                    failures += 1
+                    if firstFailure.isEmpty {
+                        firstFailure = "iteration \(iteration + 1), step \(index + 1): errno \(errno), expected \(expected[index])"
+                    }
+                }
+                if !slotsOut[index].isEmpty {
+                    let produced = answer.ints("fds") ?? []
+                    for (position, slot) in slotsOut[index].enumerated() where slot < locals.count {
+                        locals[slot] = position < produced.count ? produced[position] : -1
+                    }
+                }
+            }
+        }
+        capturing = false
+        let elapsed = monotonicNanoseconds() - started
+        var message = WireMessage("ok")
+        message.set("r", 0)
+        message.set("e", 0)
+        message.set("iterations", count)
+        message.set("failures", failures)
+        message.set("first", bytes: Array(firstFailure.utf8))
+        message.set("wall", elapsed)
+        message.set("hist", histograms.map { buckets in
+            buckets.enumerated().filter { $0.element > 0 }.map { "\($0.offset):\($0.element)" }.joined(separator: ",")
+        }.joined(separator: ";"))
+        message.set("locals", ints: locals)
+        reply(message)
     }
 
     // MARK: - Process operations

@@ -244,3 +244,79 @@ import Testing
         #expect(childProcesses().isEmpty)
     }
 }
+
+/// Loops the agents run by themselves. Serialized: spawns process trees.
+@Suite(.serialized) struct RepeatTests {
+    @Test func aLoopRunsInTheAgentsAndIsJudgedAtTheEnd() throws {
+        let result = run(try scenario("""
+            summary: loop
+            steps:
+              - main.memfd: {as: mem}
+              - main.socketpair: {type: dgram, as: [a, b]}
+              - main.fork: {as: peer}
+              - repeat:
+                  count: 300
+                  steps:
+                    - main.send: {socket: a, fds: [mem], data: "x"}
+                    - peer.recv: {socket: b, as: [got]}
+                    - peer.close: {fd: got}
+              - check: {open: {peer: [0, 1, 2, mem, a, b]}}
+            """))
+        #expect(result.status == .pass, "\(result.diff)")
+        let loop = try #require(result.loops?.first)
+        #expect(loop.iterations == 300)
+        #expect(loop.operations.map(\.operation) == ["main.send", "peer.recv", "peer.close"])
+        #expect(loop.operations.allSatisfy { $0.count == 300 })
+        #expect(loop.operations.allSatisfy { $0.p50Nanoseconds <= $0.p99Nanoseconds && $0.p99Nanoseconds <= $0.maxNanoseconds })
+    }
+
+    @Test func aFailingIterationIsAFindingAndALeakAfterTheLoopIsFound() throws {
+        // The scenario claims dup2 fails; it never does (and the model agrees): a CHECK finding with the first
+        // failing iteration. The receiver never closes what it gets: 20 copies pile up, which the oracle sees.
+        let result = run(try scenario("""
+            summary: leaky loop
+            steps:
+              - main.memfd: {as: mem}
+              - main.socketpair: {type: dgram, as: [a, b]}
+              - repeat:
+                  count: 20
+                  steps:
+                    - main.send: {socket: a, fds: [mem], data: "x"}
+                    - main.recv: {socket: b, as: [got]}
+                    - main.dup2: {fd: mem, target: 900, error: EBADF}
+              - check: {open: {main: [0, 1, 2, mem, a, b, 900]}}
+            """))
+        #expect(result.status == .fail)
+        let finding = try #require(result.findings.first)
+        #expect(finding.kind == .check)
+        #expect(finding.operation == "repeat")
+        #expect(finding.observed == "20 failing operations (first: iteration 1, step 3: errno 0, expected 9)")
+        let leak = try #require(result.findings.last)
+        #expect(leak.kind == .check)
+        #expect(leak.expected == "open {0, 1, 2, mem (3), a (4), b (5), 900}")
+        #expect(leak.observed.hasPrefix("open {0, 1, 2, mem (3), a (4), b (5), 6, 7,"))
+    }
+
+    @Test func theModelRunsTheLoopInTheOrderWritten() throws {
+        let result = run(try scenario("""
+            summary: unordered
+            steps:
+              - main.socketpair: {type: dgram, as: [a, b]}
+              - main.fork: {as: peer}
+              - repeat:
+                  count: 5
+                  steps:
+                    - peer.recv: {socket: b, as: [got]}
+                    - main.send: {socket: a, data: "x"}
+            """))
+        #expect(result.status == .error)
+        #expect(result.reason?.contains("blocks when the loop's steps run in the order written") == true)
+        #expect(agentProcesses().isEmpty)
+    }
+
+    @Test func processChangesCannotBeRepeated() {
+        #expect(throws: ScenarioError.self) {
+            _ = try scenario("summary: s\nsteps:\n  - repeat:\n      count: 2\n      steps:\n        - main.fork: {as: c}\n")
+        }
+    }
+}

@@ -72,6 +72,9 @@ final class ScenarioExecution {
     private var launched: Set<String> = []
     /// Whether each launcher accepts connections itself (one service per connection).
     private var launchModes: [String: Bool] = [:]
+    /// While a repeat's programs are built: the loop-local names of each process and their slots.
+    private var loopSlots: [String: [String: Int]]?
+    private var loops: [LoopRecord] = []
     /// Background steps in flight: the step, its operation and when it was sent, by process.
     private var pending: [String: (step: Step, operation: Operation, began: UInt64)] = [:]
     /// Ephemeral TCP ports of listening sockets, by the listening process and descriptor.
@@ -126,6 +129,7 @@ final class ScenarioExecution {
         unregister(tree)
         result.findings = findings
         result.steps = records
+        result.loops = loops.isEmpty ? nil : loops
         result.identityOracle = identity.decidedBy
         if result.status != .pass {
             let log = directory.log
@@ -157,6 +161,8 @@ final class ScenarioExecution {
                 stepFindings = evaluate(check, at: step.location)
                 records.append(StepRecord(line: step.location.line, operation: "check", process: nil,
                                           roundTripNanoseconds: 0, observationNanoseconds: monotonicNow() - began))
+            } else if case .repeat(let count, let inner) = step.action {
+                stepFindings = try runRepeat(step, count: count, steps: inner)
             } else {
                 stepFindings = try perform(step)
             }
@@ -223,6 +229,109 @@ final class ScenarioExecution {
                                   syscallNanoseconds: syscallNanoseconds, roundTripNanoseconds: roundTrip,
                                   observationNanoseconds: monotonicNow() - observeBegan))
         return stepFindings
+    }
+
+    // MARK: - Loops run by the agents
+
+    /// A repeat: every process involved gets its own steps as one program and runs them `count` times, all
+    /// concurrently, answering once. Meanwhile the model runs the same iterations in the order written. Then
+    /// the usual observation and oracle.
+    private func runRepeat(_ step: Step, count: Int, steps inner: [Step]) throws(Stop) -> [Finding] {
+        var slots: [String: [String: Int]] = [:]
+        for innerStep in inner {
+            for case let name? in boundNames(innerStep.action) {
+                let process = innerStep.process!
+                if slots[process]?[name] == nil { slots[process, default: [:]][name] = slots[process]?.count ?? 0 }
+            }
+        }
+        // The programs: requests with slots in place of loop-local names.
+        var programs: [String: (ops: [[UInt8]], expected: [Int32])] = [:]
+        var order: [String] = []
+        loopSlots = slots
+        defer { loopSlots = nil }
+        for innerStep in inner {
+            let process = innerStep.process!
+            let operation = try resolve(innerStep.action, in: process, at: innerStep.location)
+            var request = operation.request(pid: { self.tree[$0]?.pid ?? 0 }, channel: { self.tree[$0]?.controlNumber ?? -1 })
+            ReferenceModelLoop.replaceSentinels(in: &request)
+            let outputs = boundNames(innerStep.action).map { name in name.flatMap { slots[process]?[$0] }.map(String.init) ?? "99" }
+            if !outputs.isEmpty { request.set("as", outputs.joined(separator: ",")) }
+            let expected = innerStep.expect.error.flatMap { Errno.value(named: $0) } ?? 0
+            if programs[process] == nil { order.append(process) }
+            programs[process, default: ([], [])].ops.append(request.encoded())
+            programs[process, default: ([], [])].expected.append(expected)
+        }
+        loopSlots = nil
+        // The model first: the same iterations in the order written (a loop it says would block is never sent).
+        var modelFailuresOf: [String: Int] = [:]
+        var firstModelFailure = ""
+        for iteration in 0..<count {
+            for (index, innerStep) in inner.enumerated() {
+                let process = innerStep.process!
+                let operation = try resolve(innerStep.action, in: process, at: innerStep.location)
+                let predicted = model.apply(operation, by: process)
+                if predicted.blocks {
+                    throw .scenario("\(innerStep.location): in iteration \(iteration + 1) the model predicts that "
+                        + "\(process).\(innerStep.action.keyword) blocks when the loop's steps run in the order written; "
+                        + "order them so that each can complete")
+                }
+                let expected = innerStep.expect.error.flatMap { Errno.value(named: $0) } ?? 0
+                if predicted.errno != expected {
+                    modelFailuresOf[process, default: 0] += 1
+                    if firstModelFailure.isEmpty {
+                        firstModelFailure = "iteration \(iteration + 1), step \(index + 1): \(predicted.summary)"
+                    }
+                }
+                bindNames(innerStep.action, in: process, outcome: predicted)
+            }
+        }
+        let began = monotonicNow()
+        for process in order {
+            guard let agent = tree[process] else { throw .scenario("\(step.location): '\(process)' has no agent") }
+            var request = WireMessage(AgentVerb.loop.rawValue)
+            request.set("count", count)
+            request.set("ops", byteLists: programs[process]!.ops)
+            request.set("expect", ints: programs[process]!.expected)
+            try harness { () throws(HarnessError) in try agent.connection.send(request) }
+        }
+        var findings: [Finding] = []
+        var record = LoopRecord(line: step.location.line, iterations: count, operations: [], wallNanoseconds: [:])
+        for process in order {
+            let answer = try harness { () throws(HarnessError) in try tree[process]!.connection.receive(until: deadline, timeoutSeconds: timeout).0 }
+            let failures = answer.int("failures") ?? 0
+            let first = answer.bytes("first").map { String(decoding: $0, as: UTF8.self) } ?? ""
+            if failures > 0 && failures == modelFailuresOf[process, default: 0] {
+                // The model agrees with the kernel: the stated expectation is what is wrong.
+                findings.append(Finding(kind: .check, step: step.location, operation: "repeat", process: process,
+                                        expected: "every operation as written in every iteration",
+                                        observed: "\(failures) failing operations (first: \(first))"))
+            } else if failures != modelFailuresOf[process, default: 0] {
+                findings.append(Finding(kind: .outcome, step: step.location, operation: "repeat", process: process,
+                                        expected: modelFailuresOf[process, default: 0] == 0 ? "no failing operation"
+                                            : "\(modelFailuresOf[process]!) failing operations (first: \(firstModelFailure))",
+                                        observed: failures == 0 ? "no failing operation" : "\(failures) failing operations (first: \(first))"))
+            }
+            // The slots' final values name the last iteration's descriptors.
+            let locals = answer.ints("locals") ?? []
+            for (name, slot) in slots[process] ?? [:] where slot < locals.count && locals[slot] >= 0 {
+                names[process, default: [:]][name] = locals[slot]
+            }
+            record.wallNanoseconds[process] = answer.uint64("wall") ?? 0
+            let histograms = (answer["hist"] ?? "").split(separator: ";", omittingEmptySubsequences: false)
+            let stepsOfProcess = inner.filter { $0.process == process }
+            for (index, innerStep) in stepsOfProcess.enumerated() where index < histograms.count {
+                record.operations.append(LoopRecord.Operation(
+                    step: innerStep.location.line, operation: "\(process).\(innerStep.action.keyword)",
+                    buckets: LoopRecord.parse(String(histograms[index]))))
+            }
+        }
+        let roundTrip = monotonicNow() - began
+        let observeBegan = monotonicNow()
+        findings += try observeAndCompare(after: step.location, operation: "repeat")
+        loops.append(record)
+        records.append(StepRecord(line: step.location.line, operation: "repeat", process: nil,
+                                  roundTripNanoseconds: roundTrip, observationNanoseconds: monotonicNow() - observeBegan))
+        return findings
     }
 
     /// Takes the outcome of the process's background step and judges it like any step's, at this point.
@@ -402,6 +511,8 @@ final class ScenarioExecution {
         switch reference {
         case .number(let number): return number
         case .name(let name):
+            // While a loop's programs are built, a name the loop binds is a slot of the agent's, not a number.
+            if let slot = loopSlots?[process]?[name] { return ReferenceModelLoop.sentinel(slot) }
             guard let number = names[process]?[name] else {
                 throw .scenario("\(location): descriptor '\(name)' of '\(process)' was never created (the step that "
                     + "should have created it failed)")
@@ -473,7 +584,7 @@ final class ScenarioExecution {
             launchModes[process] = launch.acceptMode
             return .launch(listen: sockets, acceptMode: launch.acceptMode)
         case .attach(let child): return .attach(child: child, acceptMode: launchModes[process] ?? false)
-        case .check, .await: throw .scenario("\(location): \(action.keyword) is not an operation")
+        case .check, .await, .repeat: throw .scenario("\(location): \(action.keyword) is not an operation")
         }
     }
 
@@ -535,22 +646,24 @@ final class ScenarioExecution {
 
     private func bindNames(_ action: Action, in process: String, outcome: Outcome) {
         let sharing = sharingTable(with: process)
-        func bind(_ name: String?, _ index: Int) {
-            guard let name, index < outcome.fds.count else { return }
+        for (index, name) in boundNames(action).enumerated() {
+            guard let name, index < outcome.fds.count else { continue }
             for member in sharing { names[member, default: [:]][name] = outcome.fds[index] }
         }
+    }
+
+    /// The names an action binds, by the position of the descriptor in its outcome.
+    private func boundNames(_ action: Action) -> [String?] {
         switch action {
-        case .open(_, _, _, let name), .memfd(_, _, let name), .pidfdOpen(_, let name), .pidfdGetfd(_, _, _, let name):
-            bind(name, 0)
-        case .pipe(_, _, let ends): bind(ends.read, 0); bind(ends.write, 1)
-        case .socketpair(_, _, _, let ends): bind(ends.0, 0); bind(ends.1, 1)
-        case .dup(_, let name), .dup2(_, _, let name), .dup3(_, _, _, _, let name), .fcntl(_, _, let name),
+        case .open(_, _, _, let name), .memfd(_, _, let name), .pidfdOpen(_, let name), .pidfdGetfd(_, _, _, let name),
+            .dup(_, let name), .dup2(_, _, let name), .dup3(_, _, _, _, let name), .fcntl(_, _, let name),
             .listen(_, _, _, _, _, let name), .connect(_, _, _, _, let name), .accept(_, _, _, let name),
             .reopen(_, _, _, let name):
-            bind(name, 0)
-        case .recv(_, _, _, _, _, let received):
-            for (index, name) in received.enumerated() { bind(name, index) }
-        default: break
+            return [name]
+        case .pipe(_, _, let ends): return [ends.read, ends.write]
+        case .socketpair(_, _, _, let ends): return [ends.0, ends.1]
+        case .recv(_, _, _, _, _, let received): return received
+        default: return []
         }
     }
 

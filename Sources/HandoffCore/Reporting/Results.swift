@@ -84,6 +84,8 @@ public struct ScenarioResult: Codable, Sendable {
     public var identityOracle: String?
     /// The agents' stdout/stderr when the scenario did not pass (truncated).
     public var agentLog: String?
+    /// Loops the agents ran by themselves (`repeat`), with their latency histograms.
+    public var loops: [LoopRecord]?
 
     public init(name: String, file: String, summary: String, tags: [String], status: ScenarioStatus,
                 reason: String? = nil, findings: [Finding] = [], durationSeconds: Double = 0, steps: [StepRecord] = [],

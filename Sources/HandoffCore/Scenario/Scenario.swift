@@ -262,6 +262,9 @@ public enum Action: Sendable {
     case attach(as: String)
     /// Waits for the process's background step to finish and judges its outcome.
     case await
+    /// `count` iterations of `steps`, run by the agents themselves without a round trip per step (each
+    /// process runs its own steps of every iteration, concurrently with the others); judged once at the end.
+    case `repeat`(count: Int, steps: [Step])
     case check(Check)
 }
 
@@ -391,6 +394,7 @@ extension Action {
         case .launch: return "launch"
         case .attach: return "attach"
         case .await: return "await"
+        case .repeat: return "repeat"
         case .check: return "check"
         }
     }

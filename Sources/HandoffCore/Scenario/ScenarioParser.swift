@@ -123,6 +123,8 @@ public enum ScenarioParser {
 struct StepSites {
     /// The step's key (`main.open`), also used when no finer location is known.
     var key: SourceLocation
+    /// The sites of a repeat's inner steps.
+    var inner: [StepSites] = []
     /// Argument values by key path: `fd`, `target`, `fds[1]`, `args[0]`, `as`, `child`, `process`.
     var fields: [String: SourceLocation] = [:]
     /// check: every process and descriptor it names, in document order.
@@ -591,6 +593,27 @@ struct ScenarioDecoder {
             let arguments = try StepArguments(context: context, operation: "check", keyNode: keyNode, value: value)
             let check = try self.check(arguments, sites: &sites)
             return Step(location: sites.key, process: nil, action: .check(check))
+        }
+        if key == "repeat" {
+            let arguments = try StepArguments(context: context, operation: "repeat", keyNode: keyNode, value: value)
+            try arguments.accept(["count", "steps"])
+            let count = try context.integer(try arguments.required("count"), "'count' of repeat", in: 1...100_000_000)
+            let stepsNode = try arguments.required("steps")
+            let items = try context.sequence(stepsNode, "'steps' of repeat")
+            if items.isEmpty { throw context.error(stepsNode, "a repeat needs at least one step") }
+            let mark = self.sites.count
+            var inner: [Step] = []
+            for item in items {
+                let step = try self.step(item)
+                if case .check = step.action {
+                    throw context.error(item, "check cannot be repeated: check after the repeat")
+                }
+                if case .repeat = step.action { throw context.error(item, "a repeat cannot contain a repeat") }
+                inner.append(step)
+            }
+            sites.inner = Array(self.sites[mark...])
+            self.sites.removeSubrange(mark...)
+            return Step(location: sites.key, process: nil, action: .repeat(count: count, steps: inner))
         }
         guard let dot = key.firstIndex(of: ".") else {
             let hint = Self.operationKeys.contains { $0.name == key } ? " (did you mean 'main.\(key)'?)" : ""

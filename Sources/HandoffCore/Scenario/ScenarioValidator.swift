@@ -109,6 +109,12 @@ struct ScenarioValidator {
     }
 
     /// Binds names in `owner` and in every running process sharing its table.
+    /// What the agents can loop over by themselves: descriptor operations, no process changes.
+    static let repeatable: Set<String> = [
+        "open", "pipe", "socketpair", "memfd", "dup", "dup2", "dup3", "fcntl", "close", "close_range", "lseek", "read",
+        "write", "send", "recv", "pidfd_open", "pidfd_getfd", "connect", "accept",
+    ]
+
     private mutating func bind(_ names: [String?], in owner: String) {
         guard let table = processes[owner]?.table else { return }
         for process in order where processes[process]?.table == table {
@@ -128,6 +134,19 @@ struct ScenarioValidator {
         let line = step.location.line
         guard let actor = step.process else {
             if case .check(let check) = step.action { try validate(check, site) }
+            if case .repeat(_, let inner) = step.action {
+                for (innerStep, innerSite) in zip(inner, site.inner) {
+                    let keyword = innerStep.action.keyword
+                    guard Self.repeatable.contains(keyword) else {
+                        throw ScenarioError(innerSite.key, "'\(keyword)' cannot run inside a repeat (allowed: "
+                            + Self.repeatable.sorted().joined(separator: ", ") + ")")
+                    }
+                    if innerStep.background {
+                        throw ScenarioError(innerSite.key, "a repeated step cannot run in the background")
+                    }
+                    try validate(innerStep, innerSite)
+                }
+            }
             return
         }
         guard processes[actor] != nil else {
@@ -287,6 +306,8 @@ struct ScenarioValidator {
             _ = try existing(target, at: site["process"])
             try resolve(fd, in: target, at: site["fd"])
             bind([name].compactMap { $0 }, in: actor)
+        case .repeat:
+            break  // handled above (no process prefix)
         case .check(let check):
             try validate(check, site)
         }
