@@ -3,7 +3,7 @@ SWIFT ?= swift
 JOBS ?= 2
 RUN_ARGS ?=
 
-.PHONY: all build release run test deps clean html-check
+.PHONY: all build release run test deps clean html-check bench
 
 all: build
 
@@ -36,6 +36,10 @@ html-check:
 		--screenshot=reports/latest/report.png file://$(CURDIR)/reports/latest/report.html 2>/dev/null
 	chromium --headless --no-sandbox --disable-gpu --dump-dom file://$(CURDIR)/reports/latest/report.html 2>/dev/null \
 		| grep -q '<h1>handoff: ' && echo "report.html renders: reports/latest/report.png"
+
+# The C floor and handoff's equivalents, interleaved; prints the ratio table kept in BENCHMARKS.md.
+bench: deps
+	bash benchmarks/bench.sh
 
 clean:
 	rm -rf .build reports/latest

@@ -336,6 +336,11 @@ struct Agent {
     static func capture(_ message: WireMessage) { lastCaptured = message }
 
     mutating func runLoop(count: Int, ops: [WireMessage], expected: [Int32]) {
+        // The hot operations are compiled to direct system calls; the rest go through the request handler.
+        let compiled = ops.map { LoopStep.compile($0, channel: control) }
+        if compiled.allSatisfy({ $0 != nil }) {
+            return runCompiledLoop(count: count, steps: compiled.map { $0! }, expected: expected)
+        }
         var locals = [Int32](repeating: -1, count: 64)
         var histograms = [[UInt32]](repeating: [UInt32](repeating: 0, count: LatencyBuckets.count), count: ops.count)
         var failures = 0
@@ -379,6 +384,42 @@ struct Agent {
             }
         }
         capturing = false
+        let elapsed = monotonicNanoseconds() - started
+        var message = WireMessage("ok")
+        message.set("r", 0)
+        message.set("e", 0)
+        message.set("iterations", count)
+        message.set("failures", failures)
+        message.set("first", bytes: Array(firstFailure.utf8))
+        message.set("wall", elapsed)
+        message.set("hist", histograms.map { buckets in
+            buckets.enumerated().filter { $0.element > 0 }.map { "\($0.offset):\($0.element)" }.joined(separator: ",")
+        }.joined(separator: ";"))
+        message.set("locals", ints: locals)
+        reply(message)
+    }
+
+    /// The same loop as runLoop, for programs made only of compiled steps: no message is built per call.
+    func runCompiledLoop(count: Int, steps: [LoopStep], expected: [Int32]) {
+        var locals = [Int32](repeating: -1, count: 64)
+        var histograms = [[UInt32]](repeating: [UInt32](repeating: 0, count: LatencyBuckets.count), count: steps.count)
+        var failures = 0
+        var firstFailure = ""
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var received = [Int32](repeating: -1, count: 256)
+        let started = monotonicNanoseconds()
+        for iteration in 0..<count {
+            for index in steps.indices {
+                let (errno, nanoseconds) = steps[index].run(&locals, &buffer, &received)
+                histograms[index][LatencyBuckets.bucket(nanoseconds)] &+= 1
+                if errno != expected[index] {
+                    failures += 1
+                    if firstFailure.isEmpty {
+                        firstFailure = "iteration \(iteration + 1), step \(index + 1): errno \(errno), expected \(expected[index])"
+                    }
+                }
+            }
+        }
         let elapsed = monotonicNanoseconds() - started
         var message = WireMessage("ok")
         message.set("r", 0)
@@ -605,4 +646,129 @@ func fatal(_ message: String) -> Never {
     let line = Array("handoff-agent: \(message) (errno \(errno))\n".utf8)
     _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
     _exit(70)
+}
+
+/// A loop operation compiled to its system call: arguments parsed once, descriptors either numbers or
+/// loop slots. Only what stress loops spend their time on; anything else runs through the handler.
+enum LoopStep {
+    enum Argument {
+        case number(Int32)
+        case slot(Int)
+
+        @inline(__always) func value(_ locals: [Int32]) -> Int32 {
+            switch self {
+            case .number(let number): return number
+            case .slot(let slot): return locals[slot]
+            }
+        }
+
+        static func parse(_ text: Substring) -> Argument? {
+            if text.hasPrefix("@") { return Int(text.dropFirst()).map { .slot($0) } }
+            return Int32(text).map { .number($0) }
+        }
+    }
+
+    case send(socket: Argument, fds: [Argument], data: [UInt8])
+    case recv(socket: Argument, count: Int, room: Int32, flags: Int32, out: [Int])
+    case close(Argument)
+    case dup(Argument, out: Int?)
+    case dup2(Argument, Argument, out: Int?)
+    case write(Argument, [UInt8])
+    case read(Argument, Int)
+
+    /// nil when the request is not one of these, or names the control channel (the handler knows what to do).
+    static func compile(_ request: WireMessage, channel: Int32) -> LoopStep? {
+        func argument(_ key: String) -> Argument? {
+            guard let text = request[key], let parsed = Argument.parse(text[...]) else { return nil }
+            if case .number(let number) = parsed, number == channel { return nil }
+            return parsed
+        }
+        let out = (request["as"] ?? "").split(separator: ",").compactMap { Int($0) }
+        switch AgentVerb(rawValue: request.verb) {
+        case .send:
+            guard let socket = argument("fd"), let data = request.bytes("data"), let list = request["fds"] else { return nil }
+            var fds: [Argument] = []
+            for part in list.split(separator: ",") {
+                guard let parsed = Argument.parse(part) else { return nil }
+                if case .number(let number) = parsed, number == channel { return nil }
+                fds.append(parsed)
+            }
+            return .send(socket: socket, fds: fds, data: data)
+        case .recv:
+            guard let socket = argument("fd"), let count = request.int("count"), let room = request.int32("room"),
+                let flags = request.int32("flags"), count <= 4096, room <= 256
+            else { return nil }
+            return .recv(socket: socket, count: count, room: room, flags: flags, out: out)
+        case .close:
+            return argument("fd").map { .close($0) }
+        case .dup:
+            return argument("fd").map { .dup($0, out: out.first) }
+        case .dup2:
+            guard let old = argument("fd"), let target = argument("target") else { return nil }
+            return .dup2(old, target, out: out.first)
+        case .write:
+            guard let fd = argument("fd"), let data = request.bytes("data") else { return nil }
+            return .write(fd, data)
+        case .read:
+            guard let fd = argument("fd"), let count = request.int("count"), count <= 4096 else { return nil }
+            return .read(fd, count)
+        default:
+            return nil
+        }
+    }
+
+    /// Runs the call; returns its errno (0 on success) and the nanoseconds spent in it.
+    @inline(__always)
+    func run(_ locals: inout [Int32], _ buffer: inout [UInt8], _ received: inout [Int32]) -> (Int32, UInt64) {
+        let started: UInt64
+        var result: Int
+        switch self {
+        case .send(let socket, let fds, let data):
+            var numbers = fds.map { $0.value(locals) }
+            let descriptor = socket.value(locals)
+            started = monotonicNanoseconds()
+            result = data.withUnsafeBytes { bytes in
+                handoff_send_fds(descriptor, &numbers, Int32(numbers.count), bytes.baseAddress, bytes.count, noSignal)
+            }
+        case .recv(let socket, let count, let room, let flags, let out):
+            var receivedCount: Int32 = 0
+            var messageFlags: Int32 = 0
+            let descriptor = socket.value(locals)
+            started = monotonicNanoseconds()
+            result = buffer.withUnsafeMutableBytes { bytes in
+                handoff_recv_fds(descriptor, bytes.baseAddress, count, room, flags, &received, Int32(received.count),
+                                 &receivedCount, &messageFlags)
+            }
+            for (position, slot) in out.enumerated() where slot < locals.count {
+                locals[slot] = position < Int(receivedCount) ? received[position] : -1
+            }
+            // A loop keeps what fits in its slots; anything else received is closed, as the request handler's
+            // caller would have to.
+            if Int(receivedCount) > out.count { for extra in out.count..<Int(receivedCount) { Glibc.close(received[extra]) } }
+        case .close(let fd):
+            let descriptor = fd.value(locals)
+            started = monotonicNanoseconds()
+            result = Int(Glibc.close(descriptor))
+        case .dup(let fd, let out):
+            let descriptor = fd.value(locals)
+            started = monotonicNanoseconds()
+            result = Int(Glibc.dup(descriptor))
+            if let out, out < locals.count { locals[out] = result >= 0 ? Int32(result) : -1 }
+        case .dup2(let fd, let target, let out):
+            let descriptor = fd.value(locals), number = target.value(locals)
+            started = monotonicNanoseconds()
+            result = Int(Glibc.dup2(descriptor, number))
+            if let out, out < locals.count { locals[out] = result >= 0 ? Int32(result) : -1 }
+        case .write(let fd, let data):
+            let descriptor = fd.value(locals)
+            started = monotonicNanoseconds()
+            result = data.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+        case .read(let fd, let count):
+            let descriptor = fd.value(locals)
+            started = monotonicNanoseconds()
+            result = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, count) }
+        }
+        let failed = result < 0 ? errno : 0
+        return (failed, monotonicNanoseconds() - started)
+    }
 }
