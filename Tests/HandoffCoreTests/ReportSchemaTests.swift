@@ -89,6 +89,9 @@ import Testing
         let report = RunReport(startedAt: Date(), durationSeconds: 0.5, identityMode: .auto,
                                scenarios: [passing, failing], fingerprint: fingerprint,
                                taintBefore: fingerprint.taint, taintAfter: Fingerprint.currentTaint())
+        let timing = try #require(report.timing)
+        #expect(timing.steps == passing.steps.count + failing.steps.count)
+        #expect(timing.operations["pipe"]?.syscall?.count == 1)
         let problems = try errors(report)
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
