@@ -126,3 +126,20 @@ import Testing
         #expect(decoded.timing == nil)
     }
 }
+
+@Suite struct ProgressLineTests {
+    @Test func onlyOnATerminalOutsideCI() {
+        #expect(ProgressLine.enabled(stdoutIsTerminal: true, environment: [:]))
+        #expect(ProgressLine.enabled(stdoutIsTerminal: true, environment: ["CI": ""]))
+        #expect(!ProgressLine.enabled(stdoutIsTerminal: true, environment: ["CI": "true"]))
+        #expect(!ProgressLine.enabled(stdoutIsTerminal: false, environment: [:]))
+    }
+
+    @Test func countsEveryStatusAsTheClosingLineDoes() {
+        var line = ProgressLine(total: 6)
+        #expect(line.text == "\r[0/6] passed 0 failed 0 skipped 0")
+        for status in [ScenarioStatus.pass, .pass, .fail, .skip, .error, .timeout] { line.record(status) }
+        #expect(line.text == "\r[6/6] passed 2 failed 3 skipped 1")
+        #expect(ProgressLine.clear == "\r\u{1B}[K")
+    }
+}
