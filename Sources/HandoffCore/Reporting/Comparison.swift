@@ -188,6 +188,7 @@ extension RunReport {
             if report.environment.taintChanged { merged.environment.taintAfter = report.environment.taintAfter }
         }
         merged.summary = Summary(merged.scenarios)
+        merged.timing = RunTiming(merged.scenarios)
         return merged
     }
 

@@ -49,6 +49,9 @@ public struct RunReport: Codable, Sendable {
     public var environment: Environment
     public var summary: Summary
     public var scenarios: [ScenarioResult]
+    /// Per-operation percentiles of system-call, overhead and observation time, and the mean cost per scenario
+    /// and step; absent when no step ran (and in reports written before it existed).
+    public var timing: RunTiming?
 
     public init(startedAt: Date, durationSeconds: Double, identityMode: IdentityMode, scenarios: [ScenarioResult],
                 fingerprint: Fingerprint? = nil, taintBefore: Int? = nil, taintAfter: Int? = nil) {
@@ -62,6 +65,7 @@ public struct RunReport: Codable, Sendable {
                                   taintBefore: taintBefore, taintAfter: taintAfter)
         summary = Summary(scenarios)
         self.scenarios = scenarios
+        timing = RunTiming(scenarios)
     }
 
     public func json() throws -> Data {

@@ -61,7 +61,11 @@ struct Run: ParsableCommand {
         if format == .tap { print(TAPReport.header(count: scenarios.count)) }
         let counter = Counter()
         let format = self.format
+        let progress = ProgressLine.enabled(stdoutIsTerminal: isatty(1) == 1,
+                                            environment: ProcessInfo.processInfo.environment)
+            ? ProgressBox(ProgressLine(total: scenarios.count)) : nil
         let results = Suite.run(scenarios, options: options, jobs: jobs) { result in
+            progress?.clear()
             switch format {
             case .text:
                 print(Console.line(for: result))
@@ -71,7 +75,9 @@ struct Run: ParsableCommand {
             }
             if annotate { for line in GitHubAnnotations.lines(for: result) { print(line) } }
             fflush(nil)
+            progress?.update(result.status)
         }
+        progress?.clear()
         let report = RunReport(startedAt: started, durationSeconds: Date().timeIntervalSince(started),
                                identityMode: identity, scenarios: results, fingerprint: fingerprint,
                                taintBefore: fingerprint.taint, taintAfter: Fingerprint.currentTaint())
@@ -112,6 +118,39 @@ final class Counter: @unchecked Sendable {
     func next() -> Int {
         value += 1
         return value
+    }
+}
+
+/// The progress line on stderr: erased before each result's lines and redrawn after them, so that it stays
+/// below them (the progress callback is serialized).
+final class ProgressBox: @unchecked Sendable {
+    private var line: ProgressLine
+    private var shown = false
+
+    init(_ line: ProgressLine) { self.line = line }
+
+    func update(_ status: ScenarioStatus) {
+        line.record(status)
+        emit(line.text)
+        shown = true
+    }
+
+    func clear() {
+        guard shown else { return }
+        fflush(nil)
+        emit(ProgressLine.clear)
+        shown = false
+    }
+
+    /// Straight to descriptor 2: stderr is unbuffered, and this keeps it out of stdio's state.
+    private func emit(_ text: String) {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let written = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+            if written < 0 && errno == EINTR { continue }
+            if written <= 0 { return }
+            bytes = bytes.dropFirst(written)
+        }
     }
 }
 
