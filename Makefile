@@ -3,7 +3,7 @@ SWIFT ?= swift
 JOBS ?= 2
 RUN_ARGS ?=
 
-.PHONY: all build release run test deps clean html-check bench
+.PHONY: all build release run test deps clean html-check bench compare-demo
 
 all: build
 
@@ -38,6 +38,9 @@ html-check:
 		| grep -q '<h1>handoff: ' && echo "report.html renders: reports/latest/report.png"
 
 # The C floor and handoff's equivalents, interleaved; prints the ratio table kept in BENCHMARKS.md.
+compare-demo:
+	bash tools/compare-demo.sh
+
 bench: deps
 	bash benchmarks/bench.sh
 

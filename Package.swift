@@ -35,7 +35,7 @@ let package = Package(
         .executableTarget(
             name: "handoff-agent",
             dependencies: ["CHandoff", "HandoffProtocol"],
-            linkerSettings: [.unsafeFlags(["-static-stdlib"])]
+            linkerSettings: [.unsafeFlags(["-static-executable"])]
         ),
         .executableTarget(
             name: "handoff",

@@ -82,15 +82,29 @@ import Testing
               - main.write: {fd: file, data: "hello"}
               - check: {offset: {main.file: 4}}
             """, name: "real/fail"))
+        let looping = run(try scenario("""
+            summary: a loop run by the agents
+            steps:
+              - main.memfd: {as: mem}
+              - main.socketpair: {type: dgram, as: [a, b]}
+              - repeat:
+                  count: 50
+                  steps:
+                    - main.send: {socket: a, fds: [mem], data: "x"}
+                    - main.recv: {socket: b, as: [got]}
+                    - main.close: {fd: got}
+            """, name: "real/loop"))
+        #expect(looping.status == .pass, "\(looping.diff)")
+        #expect(looping.loops?.first?.operations.count == 3)
         #expect(passing.status == .pass, "\(passing.diff)")
         #expect(failing.status == .fail)
         #expect(!passing.steps.isEmpty && passing.identityOracle != nil)
         let fingerprint = Fingerprint.current()
         let report = RunReport(startedAt: Date(), durationSeconds: 0.5, identityMode: .auto,
-                               scenarios: [passing, failing], fingerprint: fingerprint,
+                               scenarios: [passing, failing, looping], fingerprint: fingerprint,
                                taintBefore: fingerprint.taint, taintAfter: Fingerprint.currentTaint())
         let timing = try #require(report.timing)
-        #expect(timing.steps == passing.steps.count + failing.steps.count)
+        #expect(timing.steps == passing.steps.count + failing.steps.count + looping.steps.count)
         #expect(timing.operations["pipe"]?.syscall?.count == 1)
         let problems = try errors(report)
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
