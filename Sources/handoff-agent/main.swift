@@ -16,8 +16,7 @@ agent.serve()
 struct Agent {
     /// The control channel's current number (moves only if a scenario dup2()s onto it).
     var control: Int32
-    /// While a loop runs, answers are kept here instead of being sent.
-    var captured: WireMessage?
+    /// While a loop runs, answers are kept (in lastCaptured) instead of being sent.
     var capturing = false
     var arguments: [String]
     var buffer = [UInt8](repeating: 0, count: maximumPacketSize)
@@ -331,7 +330,8 @@ struct Agent {
 
     // MARK: - Loops
 
-    /// Where a captured answer lands (reply() is non-mutating; the loop reads it back).
+    /// Where a captured answer lands (reply() is non-mutating; the loop reads it back). The agent is
+    /// single-threaded, so the unsynchronised static is safe.
     nonisolated(unsafe) static var lastCaptured: WireMessage?
     static func capture(_ message: WireMessage) { lastCaptured = message }
 
@@ -384,7 +384,13 @@ struct Agent {
             }
         }
         capturing = false
-        let elapsed = monotonicNanoseconds() - started
+        reply(Agent.loopAnswer(count: count, failures: failures, firstFailure: firstFailure,
+                               elapsed: monotonicNanoseconds() - started, histograms: histograms, locals: locals))
+    }
+
+    /// The one answer to a loop: counts, the first failure, wall time, per-step histograms, final slots.
+    static func loopAnswer(count: Int, failures: Int, firstFailure: String, elapsed: UInt64, histograms: [[UInt32]],
+                           locals: [Int32]) -> WireMessage {
         var message = WireMessage("ok")
         message.set("r", 0)
         message.set("e", 0)
@@ -396,7 +402,7 @@ struct Agent {
             buckets.enumerated().filter { $0.element > 0 }.map { "\($0.offset):\($0.element)" }.joined(separator: ",")
         }.joined(separator: ";"))
         message.set("locals", ints: locals)
-        reply(message)
+        return message
     }
 
     /// The same loop as runLoop, for programs made only of compiled steps: no message is built per call.
@@ -420,19 +426,8 @@ struct Agent {
                 }
             }
         }
-        let elapsed = monotonicNanoseconds() - started
-        var message = WireMessage("ok")
-        message.set("r", 0)
-        message.set("e", 0)
-        message.set("iterations", count)
-        message.set("failures", failures)
-        message.set("first", bytes: Array(firstFailure.utf8))
-        message.set("wall", elapsed)
-        message.set("hist", histograms.map { buckets in
-            buckets.enumerated().filter { $0.element > 0 }.map { "\($0.offset):\($0.element)" }.joined(separator: ",")
-        }.joined(separator: ";"))
-        message.set("locals", ints: locals)
-        reply(message)
+        reply(Agent.loopAnswer(count: count, failures: failures, firstFailure: firstFailure,
+                               elapsed: monotonicNanoseconds() - started, histograms: histograms, locals: locals))
     }
 
     // MARK: - Process operations

@@ -314,6 +314,25 @@ import Testing
         #expect(agentProcesses().isEmpty)
     }
 
+    @Test func onlyErrnoIsCheckedInsideALoopSoNothingElseMayBeStated() {
+        do {
+            _ = try scenario("""
+                summary: s
+                steps:
+                  - main.pipe: {flags: [nonblock], as: [r, w]}
+                  - repeat:
+                      count: 2
+                      steps:
+                        - main.write: {fd: w, data: "x"}
+                        - main.read: {fd: r, count: 1, expect: "x"}
+                """)
+            Issue.record("accepted an expectation nobody would check")
+        } catch {
+            #expect(error.location.line == 8)
+            #expect(error.message.contains("inside a repeat only 'error' is checked"))
+        }
+    }
+
     @Test func processChangesCannotBeRepeated() {
         #expect(throws: ScenarioError.self) {
             _ = try scenario("summary: s\nsteps:\n  - repeat:\n      count: 2\n      steps:\n        - main.fork: {as: c}\n")

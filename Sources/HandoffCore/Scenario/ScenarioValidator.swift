@@ -144,6 +144,13 @@ struct ScenarioValidator {
                     if innerStep.background {
                         throw ScenarioError(innerSite.key, "a repeated step cannot run in the background")
                     }
+                    // The agents check each iteration's errno only; any other expectation would go unchecked.
+                    var unchecked = innerStep.expect
+                    unchecked.error = nil
+                    if unchecked != Expectation() {
+                        throw ScenarioError(innerSite.key, "inside a repeat only 'error' is checked (in every iteration); "
+                            + "state results, data and received descriptors in a step or check after the loop")
+                    }
                     try validate(innerStep, innerSite)
                 }
             }
