@@ -327,9 +327,11 @@ import Testing
                         - main.read: {fd: r, count: 1, expect: "x"}
                 """)
             Issue.record("accepted an expectation nobody would check")
-        } catch {
+        } catch let error as ScenarioError {
             #expect(error.location.line == 8)
             #expect(error.message.contains("inside a repeat only 'error' is checked"))
+        } catch {
+            Issue.record("unexpected \(error)")
         }
     }
 
