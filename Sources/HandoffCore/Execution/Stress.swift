@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import HandoffProtocol
 
 /// `handoff stress`: the suite over and over, in a seeded random order, in parallel, with the full oracle on
 /// every run - and the runner's and the system's resources sampled between rounds, so that what only
@@ -83,7 +84,8 @@ public struct StressReport: Codable, Sendable {
     /// Scenarios per second and steps per second over the whole run.
     public var scenariosPerSecond: Double
     public var stepsPerSecond: Double
-    /// Per operation kind: count and p50/p90/p99/max of the in-agent syscall time, nanoseconds.
+    /// Per operation kind: count and p50/p90/p99/max of the in-agent syscall time, nanoseconds (bucket lower
+    /// bounds: within 12.5 %).
     public var latency: [String: [String: Double]]
 
     public var succeeded: Bool { failures.isEmpty && leaks.isEmpty }
@@ -116,7 +118,8 @@ public enum Stress {
         var generator = SeededGenerator(seed: options.seed)
         var samples = [ResourceSample.take(seconds: 0, round: 0)]
         var failures: [StressFailure] = []
-        var samplesBySyscall: [String: [UInt64]] = [:]
+        // Latency per operation kind in fixed-size histograms, so that memory stays flat however long it runs.
+        var histograms: [String: [UInt64]] = [:]
         var runs = 0, steps = 0, round = 0
         while !ActiveRuns.shared.isInterrupted {
             if let rounds = options.rounds, round >= rounds { break }
@@ -132,7 +135,8 @@ public enum Stress {
                 }
                 for step in result.steps {
                     guard let nanoseconds = step.syscallNanoseconds, let dot = step.operation.lastIndex(of: ".") else { continue }
-                    samplesBySyscall[String(step.operation[step.operation.index(after: dot)...]), default: []].append(nanoseconds)
+                    let kind = String(step.operation[step.operation.index(after: dot)...])
+                    histograms[kind, default: [UInt64](repeating: 0, count: LatencyBuckets.count)][LatencyBuckets.bucket(nanoseconds)] += 1
                 }
             }
             let sample = ResourceSample.take(seconds: elapsed(), round: round)
@@ -141,11 +145,12 @@ public enum Stress {
         }
         let duration = elapsed()
         var latency: [String: [String: Double]] = [:]
-        for (operation, values) in samplesBySyscall {
-            let sorted = values.sorted()
-            func percentile(_ p: Double) -> Double { Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]) }
-            latency[operation] = ["count": Double(sorted.count), "p50": percentile(0.5), "p90": percentile(0.9),
-                                  "p99": percentile(0.99), "max": Double(sorted.last!)]
+        for (operation, buckets) in histograms {
+            let stats = LoopRecord.Operation(step: 0, operation: operation, buckets: buckets.enumerated().filter { $0.element > 0 }
+                .map { LoopRecord.Bucket(lowerBoundNanoseconds: LatencyBuckets.lowerBound($0.offset), count: $0.element) })
+            latency[operation] = ["count": Double(stats.count), "p50": Double(stats.p50Nanoseconds),
+                                  "p90": Double(stats.p90Nanoseconds), "p99": Double(stats.p99Nanoseconds),
+                                  "max": Double(stats.maxNanoseconds)]
         }
         return StressReport(seed: options.seed, rounds: round, runs: runs, durationSeconds: duration, failures: failures,
                             samples: samples, leaks: leaks(in: samples), scenariosPerSecond: Double(runs) / max(duration, 1e-9),
