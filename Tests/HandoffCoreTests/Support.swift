@@ -27,8 +27,13 @@ func openDescriptors() -> Set<Int32> {
     return Set(names.compactMap { Int32($0) })
 }
 
-/// Live processes running the agent binary (any parent).
+/// Live agent processes descended from this test process (other runs on the machine do not count).
 func agentProcesses() -> [pid_t] {
+    ResourceSample.agentsAndChildren().agents
+}
+
+/// Live agent processes anywhere: for a child CLI, whose orphans could be re-parented away from us.
+func allAgentProcesses() -> [pid_t] {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
     return entries.compactMap { entry -> pid_t? in
         guard let pid = pid_t(entry), let comm = try? String(contentsOfFile: "/proc/\(entry)/comm", encoding: .utf8)

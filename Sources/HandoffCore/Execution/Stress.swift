@@ -29,7 +29,8 @@ public struct ResourceSample: Codable, Sendable, Equatable {
     public var runnerDescriptors: Int
     /// The runner's resident set, KiB.
     public var runnerResidentKiB: Int
-    /// Live (non-zombie) agent processes anywhere, and the runner's unreaped children.
+    /// Live (non-zombie) agent processes descended from the runner (other runs' agents do not count), and
+    /// the runner's unreaped children.
     public var agents: Int
     public var runnerChildren: Int
     /// /proc/sys/fs/file-nr: open file handles system-wide.
@@ -50,18 +51,36 @@ public struct ResourceSample: Codable, Sendable, Equatable {
     }
 
     static func processCounts() -> (agents: Int, children: Int) {
+        let (agents, children) = agentsAndChildren()
+        return (agents.count, children)
+    }
+
+    /// Live agents descended from this process, and how many children (zombies included) it has.
+    static func agentsAndChildren() -> (agents: [pid_t], children: Int) {
         let me = getpid()
-        var agents = 0, children = 0
+        var parents: [pid_t: pid_t] = [:]
+        var liveAgents: [pid_t] = []
+        var children = 0
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard pid_t(entry) != nil, let stat = Observer.readSmallFile("/proc/\(entry)/stat"),
+            guard let pid = pid_t(entry), let stat = Observer.readSmallFile("/proc/\(entry)/stat"),
                 let open = stat.firstIndex(of: "("), let closing = stat.lastIndex(of: ")")
             else { continue }
             let fields = stat[stat.index(after: closing)...].split(separator: " ")
-            guard fields.count > 1 else { continue }
-            if stat[stat.index(after: open)..<closing].hasPrefix("handoff-agent") && fields[0] != "Z" { agents += 1 }
-            if pid_t(fields[1]) == me { children += 1 }
+            guard fields.count > 1, let parent = pid_t(fields[1]) else { continue }
+            parents[pid] = parent
+            if stat[stat.index(after: open)..<closing].hasPrefix("handoff-agent") && fields[0] != "Z" { liveAgents.append(pid) }
+            if parent == me { children += 1 }
         }
-        return (agents, children)
+        func descendsFromRunner(_ pid: pid_t) -> Bool {
+            var current = pid
+            for _ in 0..<64 {
+                guard let parent = parents[current], parent > 1 else { return false }
+                if parent == me { return true }
+                current = parent
+            }
+            return false
+        }
+        return (liveAgents.filter(descendsFromRunner), children)
     }
 }
 
