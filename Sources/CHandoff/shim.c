@@ -11,6 +11,7 @@
 #include <spawn.h>
 #include <string.h>
 #include <sys/capability.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -107,6 +108,7 @@ int handoff_recv_capacity(int room) {
 int handoff_dup3(int oldfd, int newfd, int flags) { return dup3(oldfd, newfd, flags); }
 int handoff_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
 int handoff_memfd_create(const char *name, unsigned int flags) { return memfd_create(name, flags); }
+int handoff_eventfd(unsigned int initial, int flags) { return eventfd(initial, flags); }
 // close_range: raw syscall, so it also works with a glibc older than 2.34.
 int handoff_close_range(unsigned int first, unsigned int last, unsigned int flags) {
     return (int)syscall(SYS_close_range, first, last, flags);

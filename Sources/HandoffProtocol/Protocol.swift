@@ -19,7 +19,7 @@ public let maximumPacketSize = 256 * 1024
 /// (hex), `mf` msg_flags of recvmsg, `ns` nanoseconds spent in the system call, `st` wait status,
 /// `ctl` the control channel's new number when the request made the agent move it.
 public enum AgentVerb: String, CaseIterable, Sendable {
-    case open, pipe, socketpair, memfd, dup, dup2, dup3, fcntl, close
+    case open, pipe, socketpair, memfd, eventfd, dup, dup2, dup3, fcntl, close
     case closeRange = "close_range"
     case lseek, read, write, fork, exec, exit, wait, send, recv
     case pidfdOpen = "pidfd_open"

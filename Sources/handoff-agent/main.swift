@@ -145,6 +145,11 @@ struct Agent {
             guard let name = request.bytes("name"), let flags = request.int32("flags") else { return bad("memfd needs name, flags") }
             let text = String(decoding: name, as: UTF8.self)
             answer(timed { handoff_memfd_create(text, UInt32(bitPattern: flags)) }, producesDescriptor: true)
+        case .eventfd:
+            guard let initial = request.int32("initial"), let flags = request.int32("flags") else {
+                return bad("eventfd needs initial, flags")
+            }
+            answer(timed { handoff_eventfd(UInt32(bitPattern: initial), flags) }, producesDescriptor: true)
         case .dup:
             guard let old = fd("fd") else { return bad("dup needs fd") }
             if isChannel("fd") { return answer(failure: EBADF) }

@@ -1878,3 +1878,21 @@ extension ReferenceModelTests {
         #expect(model.apply(.send(socket: 4, fds: [], data: [1]), by: "main").errno == EBADF)
     }
 }
+
+@Suite struct EventfdModelTests {
+    @Test func anEventfdIsOneCounterAddedToAndResetByReads() {
+        var model = ReferenceModel(nofileLimit: 64)
+        let created = model.apply(.eventfd(initial: 2, closeOnExec: true, nonBlocking: true), by: "main")
+        #expect(created.fds == [3])
+        #expect(model.table(of: "main")[3]?.closeOnExec == true)
+        #expect(model.description(model.table(of: "main")[3]!.description).kind == .eventfd)
+        #expect(model.apply(.write(fd: 3, data: [5, 0, 0, 0, 0, 0, 0, 0]), by: "main").result == 8)
+        #expect(model.apply(.write(fd: 3, data: [1, 0]), by: "main").errno == EINVAL)
+        #expect(model.apply(.read(fd: 3, count: 4), by: "main").errno == EINVAL)
+        #expect(model.apply(.read(fd: 3, count: 8), by: "main").data == [7, 0, 0, 0, 0, 0, 0, 0])
+        #expect(model.apply(.read(fd: 3, count: 8), by: "main").errno == EAGAIN)
+        #expect(model.apply(.lseek(fd: 3, offset: 0, whence: .set), by: "main").errno == ESPIPE)
+        _ = model.apply(.eventfd(initial: 0, closeOnExec: false, nonBlocking: false), by: "main")
+        #expect(model.apply(.read(fd: 4, count: 8), by: "main").blocks)
+    }
+}

@@ -36,6 +36,8 @@ int handoff_dup3(int oldfd, int newfd, int flags);
 int handoff_pipe2(int fds[2], int flags);
 int handoff_close_range(unsigned int first, unsigned int last, unsigned int flags);
 int handoff_memfd_create(const char *name, unsigned int flags);
+/// eventfd is declared in <sys/eventfd.h>, which Swift's Glibc module does not include.
+int handoff_eventfd(unsigned int initial, int flags);
 
 // ---- fcntl is variadic ----
 int handoff_fcntl_int(int fd, int command, int argument);

@@ -534,6 +534,8 @@ final class ScenarioExecution {
         case .socketpair(let type, let closeOnExec, let nonBlocking, _):
             return .socketpair(type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case .memfd(let name, let closeOnExec, _): return .memfd(name: name, closeOnExec: closeOnExec)
+        case .eventfd(let initial, let closeOnExec, let nonBlocking, _):
+            return .eventfd(initial: initial, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case .dup(let reference, _): return .dup(fd: try fd(reference))
         case .dup2(let reference, let target, _): return .dup2(fd: try fd(reference), target: try fd(target))
         case .dup3(let reference, let target, let closeOnExec, let flags, _):
@@ -655,7 +657,8 @@ final class ScenarioExecution {
     /// The names an action binds, by the position of the descriptor in its outcome.
     private func boundNames(_ action: Action) -> [String?] {
         switch action {
-        case .open(_, _, _, let name), .memfd(_, _, let name), .pidfdOpen(_, let name), .pidfdGetfd(_, _, _, let name),
+        case .open(_, _, _, let name), .memfd(_, _, let name), .eventfd(_, _, _, let name), .pidfdOpen(_, let name),
+            .pidfdGetfd(_, _, _, let name),
             .dup(_, let name), .dup2(_, _, let name), .dup3(_, _, _, _, let name), .fcntl(_, _, let name),
             .listen(_, _, _, _, _, let name), .connect(_, _, _, _, let name), .accept(_, _, _, let name),
             .reopen(_, _, _, let name):

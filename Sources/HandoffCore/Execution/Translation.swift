@@ -76,6 +76,11 @@ extension Operation {
             message = WireMessage(AgentVerb.memfd.rawValue)
             message.set("name", bytes: Array(name.utf8))
             message.set("flags", closeOnExec ? RawFlags.memfdCloexec : 0)
+        case .eventfd(let initial, let closeOnExec, let nonBlocking):
+            message = WireMessage(AgentVerb.eventfd.rawValue)
+            message.set("initial", Int(initial))
+            // EFD_CLOEXEC and EFD_NONBLOCK are O_CLOEXEC and O_NONBLOCK.
+            message.set("flags", (closeOnExec ? O_CLOEXEC : 0) | (nonBlocking ? O_NONBLOCK : 0))
         case .dup(let fd):
             message = WireMessage(AgentVerb.dup.rawValue)
             message.set("fd", fd)

@@ -39,6 +39,8 @@ enum DescriptionTarget: Equatable, Sendable {
     case pipeReadWrite(pipe: Int)
     case socket(endpoint: Int)
     case pidfd(process: String)
+    /// An eventfd: a 64-bit counter (ReferenceModel.eventCounters).
+    case eventfd(object: Int)
     case inherited(String)
 }
 

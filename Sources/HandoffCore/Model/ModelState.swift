@@ -16,6 +16,7 @@ public enum ObjectKind: Equatable, Sendable, CustomStringConvertible {
     case socket(SocketType)
     case memfd(name: String)
     case pidfd
+    case eventfd
     /// A descriptor the root process inherited from the runner (stdin from /dev/null, stdout/stderr).
     case inherited(String)
 
@@ -26,6 +27,7 @@ public enum ObjectKind: Equatable, Sendable, CustomStringConvertible {
         case .socket(let type): return "\(type.rawValue) socket"
         case .memfd(let name): return "memfd \(name)"
         case .pidfd: return "pidfd"
+        case .eventfd: return "eventfd"
         case .inherited(let what): return what
         }
     }

@@ -7,6 +7,8 @@ public enum Operation: Equatable, Sendable {
     case pipe(closeOnExec: Bool, nonBlocking: Bool)
     case socketpair(type: SocketType, closeOnExec: Bool, nonBlocking: Bool)
     case memfd(name: String, closeOnExec: Bool)
+    /// eventfd(initial, EFD_CLOEXEC | EFD_NONBLOCK).
+    case eventfd(initial: UInt32, closeOnExec: Bool, nonBlocking: Bool)
     case dup(fd: Int32)
     case dup2(fd: Int32, target: Int32)
     /// `flags` is raw so that invalid flags (EINVAL) can be exercised; O_CLOEXEC is 0o2000000.

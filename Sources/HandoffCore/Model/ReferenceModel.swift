@@ -62,6 +62,8 @@ public struct ReferenceModel: Sendable {
     var pipes: [Int: PipeObject] = [:]
     var nextPipe = 1
     var endpoints: [Int: SocketEndpoint] = [:]
+    var eventCounters: [Int: UInt64] = [:]
+    var nextEventfd = 1
     var nextEndpoint = 1
     /// Descriptor tables by id; a table may be shared by several processes (clone with CLONE_FILES).
     var tables: [Int: DescriptorTable] = [:]
@@ -152,6 +154,7 @@ public struct ReferenceModel: Sendable {
         case .pipeRead, .pipeWrite, .pipeReadWrite: return .pipe
         case .socket(let endpoint): return .socket(endpoints[endpoint]?.type ?? .stream)
         case .pidfd: return .pidfd
+        case .eventfd: return .eventfd
         case .inherited(let what): return .inherited(what)
         }
     }
@@ -178,6 +181,8 @@ public struct ReferenceModel: Sendable {
             return socketpair(process, type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case let .memfd(name, closeOnExec):
             return memfd(process, name: name, closeOnExec: closeOnExec)
+        case let .eventfd(initial, closeOnExec, nonBlocking):
+            return eventfd(process, initial: initial, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case let .dup(fd):
             guard let entry = self[tableOf: process][fd] else { return .failure(EBADF) }
             return duplicate(process, entry.description, minimum: 0, closeOnExec: false)
@@ -428,6 +433,15 @@ public struct ReferenceModel: Sendable {
         return Outcome(result: 0, fds: numbers)
     }
 
+    mutating func eventfd(_ process: String, initial: UInt32, closeOnExec: Bool, nonBlocking: Bool) -> Outcome {
+        guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
+        let object = nextEventfd
+        nextEventfd += 1
+        eventCounters[object] = UInt64(initial)
+        return install(process, target: .eventfd(object: object), access: .readWrite,
+                       flags: nonBlocking ? [.nonblock] : [], closeOnExec: closeOnExec)
+    }
+
     mutating func memfd(_ process: String, name: String, closeOnExec: Bool) -> Outcome {
         // MFD_NAME_MAX_LEN = NAME_MAX - strlen("memfd:") = 249, checked before the number is reserved.
         if name.utf8.count > 249 { return .failure(EINVAL) }
@@ -501,7 +515,7 @@ public struct ReferenceModel: Sendable {
         guard let entry = self[tableOf: process][fd] else { return .failure(EBADF) }
         let desc = descriptions[entry.description]!
         switch desc.target {
-        case .pipeRead, .pipeWrite, .pipeReadWrite, .socket, .pidfd:
+        case .pipeRead, .pipeWrite, .pipeReadWrite, .socket, .pidfd, .eventfd:
             // No llseek in their file_operations (pidfd included): vfs_llseek says ESPIPE.
             return .failure(ESPIPE)
         case .inherited:
@@ -534,6 +548,14 @@ public struct ReferenceModel: Sendable {
             return Outcome(result: 0, data: [])
         case .pidfd:
             return .failure(EINVAL)
+        case .eventfd(let object):
+            // eventfd_read: fewer than 8 bytes is EINVAL; a zero counter waits (EAGAIN when non-blocking);
+            // otherwise the counter, little-endian, and it is reset (no EFD_SEMAPHORE).
+            if count < 8 { return .failure(EINVAL) }
+            let value = eventCounters[object] ?? 0
+            if value == 0 { return desc.nonBlocking ? .failure(EAGAIN) : Outcome(blocks: true) }
+            eventCounters[object] = 0
+            return Outcome(result: 8, data: (0..<8).map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) })
         case .file, .memfd:
             let contents = self.contents(of: desc.target)
             let offset = Int(desc.offset ?? 0)
@@ -585,6 +607,14 @@ public struct ReferenceModel: Sendable {
             return Outcome(result: Int64(data.count))
         case .pidfd:
             return .failure(EINVAL)
+        case .eventfd(let object):
+            // eventfd_write: exactly 8 bytes (fewer: EINVAL), a value below 2^64-1 (else EINVAL) added to the
+            // counter; a sum past 2^64-2 would wait (not modelled: scenarios stay far below).
+            if data.count < 8 { return .failure(EINVAL) }
+            let value = (0..<8).reduce(UInt64(0)) { $0 | UInt64(data[$1]) << ($1 * 8) }
+            if value == UInt64.max { return .failure(EINVAL) }
+            eventCounters[object, default: 0] &+= value
+            return Outcome(result: 8)
         case .file, .memfd:
             // A zero-length write changes nothing (not even an O_APPEND offset).
             if data.isEmpty { return Outcome(result: 0) }
@@ -910,7 +940,7 @@ public struct ReferenceModel: Sendable {
                 if endpoint.type != .dgram, unread, !endpoints[peer]!.closed {
                     endpoints[peer]!.pendingError = ECONNRESET
                 }
-            case .file, .memfd, .pidfd, .inherited:
+            case .file, .memfd, .pidfd, .eventfd, .inherited:
                 break
             }
         }
@@ -1332,8 +1362,8 @@ extension ReferenceModel {
         if flags.contains(.nonblock) { status.insert(.nonblock) }
         let cloexec = flags.contains(.cloexec)
         switch desc.target {
-        case .socket, .pidfd:
-            // A socket inode has no open (no_open: ENXIO). pidfd: assumed the same for its pidfs/anon inode
+        case .socket, .pidfd, .eventfd:
+            // An anonymous inode (eventfd) has no open either (ENXIO), like a socket inode (no_open: ENXIO). pidfd: assumed the same for its pidfs/anon inode
             // (uncertain for 6.9+ pidfs).
             return .failure(ENXIO)
         case .file, .memfd:

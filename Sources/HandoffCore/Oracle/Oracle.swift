@@ -98,6 +98,7 @@ struct Oracle {
         case .socket: return target.hasPrefix("socket:")
         case .memfd(let name): return target.hasPrefix("/memfd:\(name)")
         case .pidfd: return target == "anon_inode:[pidfd]"
+        case .eventfd: return target == "anon_inode:[eventfd]"
         case .inherited: return true
         }
     }

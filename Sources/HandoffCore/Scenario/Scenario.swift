@@ -221,6 +221,7 @@ public enum Action: Sendable {
     case pipe(closeOnExec: Bool, nonBlocking: Bool, as: (read: String, write: String))
     case socketpair(type: SocketType, closeOnExec: Bool, nonBlocking: Bool, as: (String, String))
     case memfd(name: String, closeOnExec: Bool, as: String?)
+    case eventfd(initial: UInt32, closeOnExec: Bool, nonBlocking: Bool, as: String?)
     case dup(fd: DescriptorRef, as: String?)
     case dup2(fd: DescriptorRef, target: DescriptorRef, as: String?)
     case dup3(fd: DescriptorRef, target: DescriptorRef, closeOnExec: Bool, flags: Int32?, as: String?)
@@ -365,6 +366,7 @@ extension Action {
         case .pipe: return "pipe"
         case .socketpair: return "socketpair"
         case .memfd: return "memfd"
+        case .eventfd: return "eventfd"
         case .dup: return "dup"
         case .dup2: return "dup2"
         case .dup3: return "dup3"

@@ -424,6 +424,7 @@ struct ScenarioDecoder {
         ("pipe", ["flags", "as"]),
         ("socketpair", ["type", "flags", "as"]),
         ("memfd", ["name", "flags", "as"]),
+        ("eventfd", ["initial", "flags", "as"]),
         ("dup", ["fd", "as"]),
         ("dup2", ["fd", "target", "as"]),
         ("dup3", ["fd", "target", "flags", "as"]),
@@ -761,6 +762,11 @@ struct ScenarioDecoder {
             let memfdName = try string("name", default: "handoff")
             let f = try flags(["cloexec"])
             return .memfd(name: memfdName, closeOnExec: f.contains("cloexec"), as: try optionalName("as"))
+        case "eventfd":
+            let f = try flags(["cloexec", "nonblock"])
+            let initial = try integer("initial", default: 0, in: 0...Int(UInt32.max))
+            return .eventfd(initial: UInt32(initial), closeOnExec: f.contains("cloexec"), nonBlocking: f.contains("nonblock"),
+                            as: try optionalName("as"))
         case "dup":
             return .dup(fd: try ref("fd"), as: try optionalName("as"))
         case "dup2":

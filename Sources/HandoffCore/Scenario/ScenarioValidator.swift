@@ -111,7 +111,7 @@ struct ScenarioValidator {
     /// Binds names in `owner` and in every running process sharing its table.
     /// What the agents can loop over by themselves: descriptor operations, no process changes.
     static let repeatable: Set<String> = [
-        "open", "pipe", "socketpair", "memfd", "dup", "dup2", "dup3", "fcntl", "close", "close_range", "lseek", "read",
+        "open", "pipe", "socketpair", "memfd", "eventfd", "dup", "dup2", "dup3", "fcntl", "close", "close_range", "lseek", "read",
         "write", "send", "recv", "pidfd_open", "pidfd_getfd", "connect", "accept",
     ]
 
@@ -189,7 +189,7 @@ struct ScenarioValidator {
         }
 
         switch step.action {
-        case .open(_, _, _, let name), .memfd(_, _, let name):
+        case .open(_, _, _, let name), .memfd(_, _, let name), .eventfd(_, _, _, let name):
             bind([name].compactMap { $0 }, in: actor)
         case .pipe(_, _, let ends):
             bind([ends.read, ends.write], in: actor)
