@@ -10,8 +10,31 @@ import CHandoff
 import Glibc
 import HandoffProtocol
 
+// `handoff-agent --probe clone-files`: feature probes that need a fork, which the runner must never do.
+if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "--probe" {
+    probe(CommandLine.arguments[2])
+}
 var agent = Agent.start()
 agent.serve()
+
+/// Prints `ok` or why not, and exits.
+func probe(_ feature: String) -> Never {
+    var answer = "unknown probe"
+    if feature == "clone-files" {
+        let child = handoff_clone_files()
+        if child == 0 { _exit(0) }
+        if child < 0 {
+            answer = "errno \(errno)"
+        } else {
+            var status: Int32 = 0
+            waitpid(pid_t(child), &status, 0)
+            answer = "ok"
+        }
+    }
+    let line = Array((answer + "\n").utf8)
+    _ = line.withUnsafeBytes { Glibc.write(1, $0.baseAddress, $0.count) }
+    _exit(0)
+}
 
 struct Agent {
     /// The control channel's current number (moves only if a scenario dup2()s onto it).

@@ -161,6 +161,8 @@ final class JUnitCollector: NSObject, XMLParserDelegate {
         #expect(fingerprint.kernelRelease == SystemProbe.kernelRelease)
         #expect(fingerprint.features["kcmp"] != nil)
         #expect(fingerprint.features["MSG_CMSG_CLOEXEC"] == "ok")
+        #expect(fingerprint.features["CLONE_FILES"] == "not probed (needs the agent)")
+        #expect(Fingerprint.current(agentPath: agentPath).features["CLONE_FILES"] == "ok", "probed by a forking agent")
         #expect(fingerprint.nofileSoft > 0)
         #expect(fingerprint.taint >= 0)
     }

@@ -1,4 +1,5 @@
 import CHandoff
+import Foundation
 import Glibc
 
 /// What the running system offers, probed by actually making the calls.
@@ -13,6 +14,29 @@ public enum SystemProbe {
         var name = utsname()
         uname(&name)
         return withUnsafeBytes(of: name.machine) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
+    }
+
+    /// A probe that needs a fork, run by the agent (`--probe NAME`): the runner itself never forks.
+    public static func agentProbe(_ name: String, agentPath: String) -> String {
+        var output: [Int32] = [-1, -1]
+        guard pipe(&output) == 0 else { return "pipe: \(Errno.name(of: errno))" }
+        _ = handoff_fcntl_int(output[0], F_SETFD, FD_CLOEXEC)
+        _ = handoff_fcntl_int(output[1], F_SETFD, FD_CLOEXEC)
+        var pid: pid_t = 0
+        let spawned = withCStrings([agentPath, "--probe", name]) { argv in
+            withCStrings(["PATH=/usr/bin:/bin"]) { envp in
+                handoff_spawn_clean(agentPath, argv, envp, output[1], output[1], nil, &pid)
+            }
+        }
+        close(output[1])
+        defer { close(output[0]) }
+        if spawned != 0 { return "cannot start the agent: \(Errno.name(of: spawned))" }
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let count = read(output[0], &buffer, buffer.count)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        let text = count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : "no answer"
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// An integer from /proc/sys/NAME; nil when absent (e.g. no Yama).

@@ -35,7 +35,9 @@ public struct Fingerprint: Codable, Sendable {
     /// /proc/sys/kernel/tainted.
     public var taint: Int
 
-    public static func current() -> Fingerprint {
+    /// `agentPath` lets probes that need a fork (CLONE_FILES) run in an agent; without it they are reported
+    /// as not probed.
+    public static func current(agentPath: String? = nil) -> Fingerprint {
         var name = utsname()
         uname(&name)
         func field<T>(_ value: T) -> String {
@@ -55,7 +57,7 @@ public struct Fingerprint: Codable, Sendable {
             capabilities: capabilities(),
             securityModules: (Observer.readSmallFile("/sys/kernel/security/lsm") ?? "")
                 .split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty },
-            nofileSoft: UInt64(limit.rlim_cur), nofileHard: UInt64(limit.rlim_max), features: features(),
+            nofileSoft: UInt64(limit.rlim_cur), nofileHard: UInt64(limit.rlim_max), features: features(agentPath: agentPath),
             taint: currentTaint())
     }
 
@@ -110,8 +112,10 @@ public struct Fingerprint: Codable, Sendable {
     }
 
     /// Feature probes, each an actual call.
-    static func features() -> [String: String] {
+    static func features(agentPath: String?) -> [String: String] {
         var result: [String: String] = [:]
+        result["CLONE_FILES"] = agentPath.map { SystemProbe.agentProbe("clone-files", agentPath: $0) }
+            ?? "not probed (needs the agent)"
         for name in SystemProbe.knownSyscalls { result[name] = SystemProbe.syscallProblem(name) ?? "ok" }
         // F_DUPFD_QUERY (1027, Linux 6.10): 1 when both descriptors share a description.
         let query = handoff_fcntl_int(0, 1027, 0)

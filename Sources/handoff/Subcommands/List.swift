@@ -34,7 +34,7 @@ struct Env: ParsableCommand {
     var json = false
 
     func run() throws {
-        let fingerprint = Fingerprint.current()
+        let fingerprint = Fingerprint.current(agentPath: Suite.defaultAgentPath())
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -55,7 +55,7 @@ struct Run: ParsableCommand {
             throw ExitCode(2)
         }
         let options = ExecutionOptions(timeout: timeout, identity: identity, agentPath: agentPath)
-        let fingerprint = Fingerprint.current()
+        let fingerprint = Fingerprint.current(agentPath: agentPath)
         let started = Date()
         let annotate = ProcessInfo.processInfo.environment["GITHUB_ACTIONS"] == "true"
         if format == .tap { print(TAPReport.header(count: scenarios.count)) }
