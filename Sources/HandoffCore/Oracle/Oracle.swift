@@ -55,8 +55,14 @@ struct Oracle {
         var findings: [Finding] = []
         var byModel: [DescriptionID: [DescriptorKey]] = [:]
         var byObserved: [Int: [DescriptorKey]] = [:]
+        // Each process's model table once (the model builds a fresh view per call).
+        var tables: [String: [Int32: ModelDescriptor]] = [:]
+        func modelDescription(_ key: DescriptorKey) -> DescriptionID {
+            if tables[key.process] == nil { tables[key.process] = model.table(of: key.process) }
+            return tables[key.process]![key.number]!.description
+        }
         for key in common {
-            byModel[model.table(of: key.process)[key.number]!.description, default: []].append(key)
+            byModel[modelDescription(key), default: []].append(key)
             if let group = identity[key] { byObserved[group, default: []].append(key) }
         }
         // Expected shared, observed split.
@@ -74,9 +80,8 @@ struct Oracle {
         for group in byObserved.keys.sorted() {
             let members = byObserved[group]!.sorted()
             guard let first = members.first else { continue }
-            let firstID = model.table(of: first.process)[first.number]!.description
-            for other in members.dropFirst()
-            where model.table(of: other.process)[other.number]!.description != firstID {
+            let firstID = modelDescription(first)
+            for other in members.dropFirst() where modelDescription(other) != firstID {
                 findings.append(Finding(kind: .identity, step: step, operation: operation, process: other.process,
                                         descriptor: describe(other),
                                         expected: "a different open file description from \(first.process): \(describe(first))",
