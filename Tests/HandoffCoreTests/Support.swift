@@ -34,27 +34,10 @@ func agentProcesses() -> [pid_t] {
 
 /// Live agent processes anywhere: for a child CLI, whose orphans could be re-parented away from us.
 func allAgentProcesses() -> [pid_t] {
-    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-    return entries.compactMap { entry -> pid_t? in
-        guard let pid = pid_t(entry), let comm = try? String(contentsOfFile: "/proc/\(entry)/comm", encoding: .utf8)
-        else { return nil }
-        let stat = (try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8)) ?? ""
-        let state = stat.split(separator: ")").last?.split(separator: " ").first ?? ""
-        return comm.hasPrefix("handoff-agent") && state != "Z" ? pid : nil
-    }
+    ProcessStatus.all().filter { $0.isAgent && !$0.isZombie }.map(\.pid)
 }
 
 /// Children of this process, zombies included: a run must reap everything it started.
 func childProcesses() -> [pid_t] {
-    let me = getpid()
-    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-    return entries.compactMap { entry -> pid_t? in
-        guard let pid = pid_t(entry),
-            let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-            let closing = stat.lastIndex(of: ")")
-        else { return nil }
-        let fields = stat[stat.index(after: closing)...].split(separator: " ")
-        guard fields.count > 1, let parent = pid_t(fields[1]) else { return nil }
-        return parent == me ? pid : nil
-    }
+    ResourceSample.agentsAndChildren().children
 }

@@ -67,12 +67,7 @@ final class AgentProcess {
 
     /// Why the process ended, read from /proc/PID/stat (field 52, exit_code) while it is a zombie.
     func endReason() -> String {
-        guard let stat = Observer.readSmallFile("/proc/\(pid)/stat"),
-            let closing = stat.lastIndex(of: ")")
-        else { return "it has ended" }
-        let fields = stat[stat.index(after: closing)...].split(whereSeparator: { $0 == " " || $0 == "\n" })
-        // fields[0] is field 3 (state); exit_code is field 52.
-        guard fields.count >= 50, let code = Int32(fields[49]) else { return "it has ended" }
+        guard let code = ProcessStatus.read(pid)?.exitCode else { return "it has ended" }
         return describeWaitStatus(code)
     }
 }

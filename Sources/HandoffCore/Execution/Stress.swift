@@ -52,25 +52,16 @@ public struct ResourceSample: Codable, Sendable, Equatable {
 
     static func processCounts() -> (agents: Int, children: Int) {
         let (agents, children) = agentsAndChildren()
-        return (agents.count, children)
+        return (agents.count, children.count)
     }
 
-    /// Live agents descended from this process, and how many children (zombies included) it has.
-    static func agentsAndChildren() -> (agents: [pid_t], children: Int) {
+    /// Live agents descended from this process, and its children (zombies included).
+    static func agentsAndChildren() -> (agents: [pid_t], children: [pid_t]) {
         let me = getpid()
-        var parents: [pid_t: pid_t] = [:]
-        var liveAgents: [pid_t] = []
-        var children = 0
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard let pid = pid_t(entry), let stat = Observer.readSmallFile("/proc/\(entry)/stat"),
-                let open = stat.firstIndex(of: "("), let closing = stat.lastIndex(of: ")")
-            else { continue }
-            let fields = stat[stat.index(after: closing)...].split(separator: " ")
-            guard fields.count > 1, let parent = pid_t(fields[1]) else { continue }
-            parents[pid] = parent
-            if stat[stat.index(after: open)..<closing].hasPrefix("handoff-agent") && fields[0] != "Z" { liveAgents.append(pid) }
-            if parent == me { children += 1 }
-        }
+        let processes = ProcessStatus.all()
+        let parents = Dictionary(processes.map { ($0.pid, $0.parent) }, uniquingKeysWith: { first, _ in first })
+        let liveAgents = processes.filter { $0.isAgent && !$0.isZombie }.map(\.pid)
+        let children = processes.filter { $0.parent == me }.map(\.pid)
         func descendsFromRunner(_ pid: pid_t) -> Bool {
             var current = pid
             for _ in 0..<64 {

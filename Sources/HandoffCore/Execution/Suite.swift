@@ -94,18 +94,9 @@ public enum Suite {
     /// their launcher and are re-parented to the runner: reap those zombies so that nothing is left.
     static func reapStrayAgents() {
         let me = getpid()
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        for entry in entries {
-            guard let pid = pid_t(entry), let stat = Observer.readSmallFile("/proc/\(entry)/stat"),
-                let open = stat.firstIndex(of: "("), let closing = stat.lastIndex(of: ")")
-            else { continue }
-            let command = stat[stat.index(after: open)..<closing]
-            let fields = stat[stat.index(after: closing)...].split(separator: " ")
-            guard fields.count > 1, fields[0] == "Z", pid_t(fields[1]) == me, command.hasPrefix("handoff-agent") else {
-                continue
-            }
+        for process in ProcessStatus.all() where process.isZombie && process.parent == me && process.isAgent {
             var status: Int32 = 0
-            waitpid(pid, &status, WNOHANG)
+            waitpid(process.pid, &status, WNOHANG)
         }
     }
 }

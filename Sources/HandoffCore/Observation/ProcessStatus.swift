@@ -1,0 +1,33 @@
+import Foundation
+import Glibc
+
+/// One process as /proc/PID/stat shows it: the one parser of that file (the command may contain spaces and
+/// parentheses, so fields are counted after the last ')').
+public struct ProcessStatus: Sendable, Equatable {
+    public var pid: pid_t
+    public var command: String
+    /// Field 3: R, S, Z, ...
+    public var state: Character
+    public var parent: pid_t
+    /// Field 52 (Linux 3.5+): the wait status, meaningful once the process is a zombie.
+    public var exitCode: Int32?
+
+    public var isZombie: Bool { state == "Z" }
+    public var isAgent: Bool { command.hasPrefix("handoff-agent") }
+
+    public static func read(_ pid: pid_t) -> ProcessStatus? {
+        guard let stat = Observer.readSmallFile("/proc/\(pid)/stat"), let open = stat.firstIndex(of: "("),
+            let closing = stat.lastIndex(of: ")")
+        else { return nil }
+        let fields = stat[stat.index(after: closing)...].split(whereSeparator: { $0 == " " || $0 == "\n" })
+        // fields[0] is field 3 (state), fields[1] field 4 (ppid), fields[49] field 52 (exit_code).
+        guard fields.count > 1, let state = fields[0].first, let parent = pid_t(fields[1]) else { return nil }
+        return ProcessStatus(pid: pid, command: String(stat[stat.index(after: open)..<closing]), state: state,
+                             parent: parent, exitCode: fields.count >= 50 ? Int32(fields[49]) : nil)
+    }
+
+    /// Every process visible in /proc now.
+    public static func all() -> [ProcessStatus] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { pid_t($0).flatMap(read) }
+    }
+}
