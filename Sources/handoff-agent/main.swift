@@ -377,7 +377,7 @@ struct Agent {
         let slotted: [[(index: Int, value: String)]] = ops.map { op in
             op.fields.enumerated().filter { $0.element.value.contains("@") }.map { ($0.offset, $0.element.value) }
         }
-        let slotsOut: [[Int]] = ops.map { op in (op["as"] ?? "").split(separator: ",").compactMap { Int($0) } }
+        let slotsOut: [[Int]] = ops.map { op in (op["as"] ?? "").split(separator: ",").map { Int($0) ?? -1 } }
         let started = monotonicNanoseconds()
         capturing = true
         for iteration in 0..<count {
@@ -405,7 +405,7 @@ struct Agent {
                 }
                 if !slotsOut[index].isEmpty {
                     let produced = answer.ints("fds") ?? []
-                    for (position, slot) in slotsOut[index].enumerated() where slot < locals.count {
+                    for (position, slot) in slotsOut[index].enumerated() where slot >= 0 && slot < locals.count {
                         locals[slot] = position < produced.count ? produced[position] : -1
                     }
                 }
@@ -706,7 +706,7 @@ enum LoopStep {
             if case .number(let number) = parsed, number == channel { return nil }
             return parsed
         }
-        let out = (request["as"] ?? "").split(separator: ",").compactMap { Int($0) }
+        let out = (request["as"] ?? "").split(separator: ",").map { Int($0) ?? -1 }
         switch AgentVerb(rawValue: request.verb) {
         case .send:
             guard let socket = argument("fd"), let data = request.bytes("data"), let list = request["fds"] else { return nil }
@@ -762,12 +762,10 @@ enum LoopStep {
                 handoff_recv_fds(descriptor, bytes.baseAddress, count, room, flags, &received, Int32(received.count),
                                  &receivedCount, &messageFlags)
             }
-            for (position, slot) in out.enumerated() where slot < locals.count {
+            // Descriptors without a slot stay open, as the kernel installed them: the model expects them.
+            for (position, slot) in out.enumerated() where slot >= 0 && slot < locals.count {
                 locals[slot] = position < Int(receivedCount) ? received[position] : -1
             }
-            // A loop keeps what fits in its slots; anything else received is closed, as the request handler's
-            // caller would have to.
-            if Int(receivedCount) > out.count { for extra in out.count..<Int(receivedCount) { Glibc.close(received[extra]) } }
         case .close(let fd):
             let descriptor = fd.value(locals)
             started = monotonicNanoseconds()
@@ -776,12 +774,12 @@ enum LoopStep {
             let descriptor = fd.value(locals)
             started = monotonicNanoseconds()
             result = Int(Glibc.dup(descriptor))
-            if let out, out < locals.count { locals[out] = result >= 0 ? Int32(result) : -1 }
+            if let out, out >= 0, out < locals.count { locals[out] = result >= 0 ? Int32(result) : -1 }
         case .dup2(let fd, let target, let out):
             let descriptor = fd.value(locals), number = target.value(locals)
             started = monotonicNanoseconds()
             result = Int(Glibc.dup2(descriptor, number))
-            if let out, out < locals.count { locals[out] = result >= 0 ? Int32(result) : -1 }
+            if let out, out >= 0, out < locals.count { locals[out] = result >= 0 ? Int32(result) : -1 }
         case .write(let fd, let data):
             let descriptor = fd.value(locals)
             started = monotonicNanoseconds()

@@ -297,6 +297,24 @@ import Testing
         #expect(leak.observed.hasPrefix("open {0, 1, 2, mem (3), a (4), b (5), 6, 7,"))
     }
 
+    @Test func descriptorsALoopDoesNotNameStayOpenAsTheKernelInstalledThem() throws {
+        // Two arrive per recv, one is named and closed: the other three copies stay, in the kernel and the model.
+        let result = run(try scenario("""
+            summary: unnamed
+            steps:
+              - main.memfd: {as: mem}
+              - main.socketpair: {type: dgram, as: [a, b]}
+              - repeat:
+                  count: 3
+                  steps:
+                    - main.send: {socket: a, fds: [mem, mem], data: "x"}
+                    - main.recv: {socket: b, room: 2, as: [got]}
+                    - main.close: {fd: got}
+              - check: {open: {main: [0, 1, 2, mem, a, b, 7, 8, 9]}}
+            """))
+        #expect(result.status == .pass, "\(result.diff)")
+    }
+
     @Test func theModelRunsTheLoopInTheOrderWritten() throws {
         let result = run(try scenario("""
             summary: unordered

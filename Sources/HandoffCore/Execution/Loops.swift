@@ -63,7 +63,7 @@ public struct LoopRecord: Codable, Sendable {
 
 /// How loop-local names travel: a name the loop binds is resolved to a sentinel number while the programs
 /// are built, and the sentinel becomes `@SLOT` in the request.
-enum ReferenceModelLoop {
+enum LoopSlots {
     static let base: Int32 = -1_000_000
 
     static func sentinel(_ slot: Int) -> Int32 { base - Int32(slot) }

@@ -180,9 +180,7 @@ final class ScenarioExecution {
         let operation = try resolve(step.action, in: process, at: step.location)
         if step.background {
             // Sent now, judged at its `await`: the model applies it then, when it can complete.
-            var request = operation.request(pid: { self.tree[$0]?.pid ?? 0 }, channel: { self.tree[$0]?.controlNumber ?? -1 })
-            let foreign = sharingTable(with: process).filter { $0 != process }.compactMap { tree[$0]?.controlNumber }
-            if !foreign.isEmpty { request.set("hidden", ints: foreign) }
+            let request = self.request(operation, by: process)
             try harness { () throws(HarnessError) in try agent.connection.send(request) }
             pending[process] = (step, operation, monotonicNow())
             let observeBegan = monotonicNow()
@@ -207,12 +205,7 @@ final class ScenarioExecution {
         let roundTrip = monotonicNow() - began
 
         bindNames(step.action, in: process, outcome: observedOutcome)
-        var stepFindings: [Finding] = []
-        if let difference = compare(predicted: predicted, observed: observedOutcome) {
-            stepFindings.append(Finding(kind: .outcome, step: step.location, operation: operationName, process: process,
-                                        descriptor: nil, expected: difference.expected, observed: difference.observed))
-        }
-        stepFindings += checkExpectation(step.expect, observedOutcome, step: step, operation: operationName)
+        var stepFindings = judge(step, predicted: predicted, observed: observedOutcome, operation: operationName)
 
         // Processes that ended in this step (exit, or killed with their parent) must be gone before observing.
         let ended = model.processNames.filter { name in
@@ -252,9 +245,10 @@ final class ScenarioExecution {
         for innerStep in inner {
             let process = innerStep.process!
             let operation = try resolve(innerStep.action, in: process, at: innerStep.location)
-            var request = operation.request(pid: { self.tree[$0]?.pid ?? 0 }, channel: { self.tree[$0]?.controlNumber ?? -1 })
-            ReferenceModelLoop.replaceSentinels(in: &request)
-            let outputs = boundNames(innerStep.action).map { name in name.flatMap { slots[process]?[$0] }.map(String.init) ?? "99" }
+            var request = self.request(operation, by: process)
+            LoopSlots.replaceSentinels(in: &request)
+            // Where each produced descriptor goes: a slot, or -1 for an unnamed one.
+            let outputs = boundNames(innerStep.action).map { name in String(name.flatMap { slots[process]?[$0] } ?? -1) }
             if !outputs.isEmpty { request.set("as", outputs.joined(separator: ",")) }
             let expected = innerStep.expect.error.flatMap { Errno.value(named: $0) } ?? 0
             if programs[process] == nil { order.append(process) }
@@ -352,12 +346,7 @@ final class ScenarioExecution {
         var observed = Outcome(answer: answer)
         if case .wait = operation { observed.result = nil }
         bindNames(step.action, in: process, outcome: observed)
-        var findings: [Finding] = []
-        if let difference = compare(predicted: predicted, observed: observed) {
-            findings.append(Finding(kind: .outcome, step: step.location, operation: operationName, process: process,
-                                    expected: difference.expected, observed: difference.observed))
-        }
-        findings += checkExpectation(step.expect, observed, step: step, operation: operationName)
+        var findings = judge(step, predicted: predicted, observed: observed, operation: operationName)
         let observeBegan = monotonicNow()
         findings += try observeAndCompare(after: awaitStep.location, operation: "\(process).await")
         records.append(StepRecord(line: awaitStep.location.line, operation: operationName, process: process,
@@ -368,19 +357,37 @@ final class ScenarioExecution {
         return findings
     }
 
+    /// The wire request for `operation` by `process`: pids and channels of named processes filled in, and
+    /// the control channels of the agents sharing its table marked hidden.
+    private func request(_ operation: Operation, by process: String) -> WireMessage {
+        var request = operation.request(pid: { self.tree[$0]?.pid ?? 0 }, channel: { self.tree[$0]?.controlNumber ?? -1 })
+        let foreign = sharingTable(with: process).filter { $0 != process }.compactMap { tree[$0]?.controlNumber }
+        if !foreign.isEmpty { request.set("hidden", ints: foreign) }
+        return request
+    }
+
+    /// The outcome findings of one executed operation: against the model's prediction (OUTCOME) and against
+    /// what the scenario states (CHECK).
+    private func judge(_ step: Step, predicted: Outcome, observed: Outcome, operation: String) -> [Finding] {
+        var findings: [Finding] = []
+        if let difference = compare(predicted: predicted, observed: observed) {
+            findings.append(Finding(kind: .outcome, step: step.location, operation: operation, process: step.process,
+                                    expected: difference.expected, observed: difference.observed))
+        }
+        return findings + checkExpectation(step.expect, observed, step: step, operation: operation)
+    }
+
     /// Sends the operation to the agent and returns what the kernel did.
     private func execute(_ operation: Operation, by agent: AgentProcess, step: Step, environment: [String] = [])
         throws(Stop) -> (Outcome, UInt64?)
     {
-        var request = operation.request(pid: { self.tree[$0]?.pid ?? 0 }, channel: { self.tree[$0]?.controlNumber ?? -1 })
+        var request = self.request(operation, by: agent.name)
         if !environment.isEmpty { request.set("env", byteLists: environment.map { Array($0.utf8) }) }
-        let foreign = sharingTable(with: agent.name).filter { $0 != agent.name }.compactMap { tree[$0]?.controlNumber }
-        if !foreign.isEmpty { request.set("hidden", ints: foreign) }
         return try harness { () throws(HarnessError) -> (Outcome, UInt64?) in
             switch operation {
             case .exit:
+                // No answer; perform() waits for every process that ended in this step, this one included.
                 try agent.connection.send(request)
-                try tree.awaitExit([agent.name], until: deadline, timeout: timeout)
                 return (Outcome(result: nil), nil)
             case .exec:
                 let (answer, _) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
@@ -496,8 +503,7 @@ final class ScenarioExecution {
                 _ = handoff_pidfd_send_signal(agent.pidfd, signal)
                 _ = waitReadable(agent.pidfd, until: deadline)
             case .operation(let operation):
-                let request = operation.request(pid: { self.tree[$0]?.pid ?? 0 },
-                                                channel: { self.tree[$0]?.controlNumber ?? -1 })
+                let request = self.request(operation, by: injection.process)
                 _ = try harness { () throws(HarnessError) in
                     try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
                 }
@@ -512,7 +518,7 @@ final class ScenarioExecution {
         case .number(let number): return number
         case .name(let name):
             // While a loop's programs are built, a name the loop binds is a slot of the agent's, not a number.
-            if let slot = loopSlots?[process]?[name] { return ReferenceModelLoop.sentinel(slot) }
+            if let slot = loopSlots?[process]?[name] { return LoopSlots.sentinel(slot) }
             guard let number = names[process]?[name] else {
                 throw .scenario("\(location): descriptor '\(name)' of '\(process)' was never created (the step that "
                     + "should have created it failed)")
