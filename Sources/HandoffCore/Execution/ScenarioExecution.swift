@@ -870,11 +870,3 @@ final class ScenarioExecution {
 func flagList(_ flags: Set<StatusFlag>) -> String {
     flags.isEmpty ? "no status flags" : StatusFlag.allCases.filter { flags.contains($0) }.map(\.rawValue).joined(separator: "|")
 }
-
-extension Observer {
-    static func realPath(_ path: String) -> String? {
-        guard let resolved = realpath(path, nil) else { return nil }
-        defer { free(resolved) }
-        return String(cString: resolved)
-    }
-}

@@ -79,6 +79,13 @@ enum Observer {
         return false
     }
 
+    /// The canonical path (readlink of /proc/PID/fd/N shows canonical paths).
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
     static func readLink(_ path: String) -> String? {
         var buffer = [CChar](repeating: 0, count: 4096)
         let length = readlink(path, &buffer, buffer.count - 1)

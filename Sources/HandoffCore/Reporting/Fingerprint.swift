@@ -96,19 +96,11 @@ public struct Fingerprint: Codable, Sendable {
                          uidMap: uidMap, likely: likely)
     }
 
+    /// The effective capabilities among those the scenario format knows, in capability-number order.
     static func capabilities() -> [String] {
-        var names: [String] = []
-        for number in 0..<64 {
-            guard let name = capabilityName(number) else { continue }
-            if handoff_has_capability(Int32(number)) == 1 { names.append(name) }
-        }
-        return names
-    }
-
-    static func capabilityName(_ number: Int) -> String? {
-        let all = ScenarioDecoder.knownCapabilities
-        for name in all where handoff_capability_from_name(name) == Int32(number) { return name }
-        return nil
+        ScenarioDecoder.knownCapabilities.map { ($0, handoff_capability_from_name($0)) }
+            .filter { $0.1 >= 0 && handoff_has_capability($0.1) == 1 }
+            .sorted { $0.1 < $1.1 }.map(\.0)
     }
 
     /// Feature probes, each an actual call.
