@@ -203,3 +203,20 @@ import Testing
         #expect(checked?.message.contains("cannot be checked inside its background 'read'") == true)
     }
 }
+
+@Suite struct LauncherValidationTests {
+    @Test func aLauncherCannotBeCheckedSinceNothingObservesIt() {
+        do {
+            _ = try ScenarioParser.parse(yaml: """
+                summary: s
+                steps:
+                  - main.launch: {program: systemd-socket-activate, listen: [{unix: s.sock}]}
+                  - check: {env: {main: {LISTEN_FDS: "1"}}}
+                """, file: "t.yaml", name: "t")
+            Issue.record("a check of a launcher was accepted: it would read the agent's stale environment")
+        } catch {
+            #expect(error.location.line == 4)
+            #expect(error.message.contains("runs a launcher since line 3 and is not observed"))
+        }
+    }
+}

@@ -329,8 +329,13 @@ struct ScenarioValidator {
         return false
     }
 
-    /// A process inside a background step is not observed (its table may change at any moment).
+    /// A process inside a background step is not observed (its table may change at any moment), and a
+    /// process running a launcher is not an agent any more: neither can be checked.
     private func notBusy(_ process: String, at location: SourceLocation) throws(ScenarioError) {
+        if let launched = processes[process]?.launchedAt {
+            throw ScenarioError(location, "process '\(process)' runs a launcher since line \(launched) and is not "
+                + "observed; check the agents it starts instead")
+        }
         if let pending = busy[process] {
             throw ScenarioError(location, "process '\(process)' cannot be checked inside its background "
                 + "'\(pending.step.action.keyword)' (line \(pending.line)); check after '\(process).await'")
