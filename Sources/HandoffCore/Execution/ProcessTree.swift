@@ -14,11 +14,10 @@ final class AgentProcess {
     /// argv[1...] of the agent's current image.
     var arguments: [String]
     var nofileLimit: Int32
-    var isRunnerChild: Bool
     /// The environment of the agent's current image, from its hello.
     var environment: [String: String]
 
-    init(name: String, hello: WireMessage, connection: AgentConnection, isRunnerChild: Bool) throws(HarnessError) {
+    init(name: String, hello: WireMessage, connection: AgentConnection) throws(HarnessError) {
         guard hello.verb == AgentHello.verb, let pid = hello.int32("pid"), let control = hello.int32("ctl") else {
             throw .protocolViolation(process: name, detail: "expected hello, got \(hello.verb)")
         }
@@ -28,7 +27,6 @@ final class AgentProcess {
         self.controlNumber = control
         self.arguments = (hello.byteLists("argv") ?? []).map { String(decoding: $0, as: UTF8.self) }
         self.nofileLimit = Int32(clamping: hello.int64("nofile") ?? Int64(Int32.max))
-        self.isRunnerChild = isRunnerChild
         self.environment = AgentProcess.environment(from: hello)
         // The agent is blocked reading its channel, so it cannot have been reaped: the pid is still its own.
         let opened = handoff_pidfd_open(self.pid, 0)
@@ -153,7 +151,7 @@ final class ProcessTree: @unchecked Sendable {
             waitpid(pid, &status, 0)
             throw error
         }
-        let process = try AgentProcess(name: name, hello: hello, connection: connection, isRunnerChild: true)
+        let process = try AgentProcess(name: name, hello: hello, connection: connection)
         register(process)
         return process
     }
@@ -164,7 +162,7 @@ final class ProcessTree: @unchecked Sendable {
     {
         let connection = AgentConnection(descriptor: channel, process: name)
         let hello = try connection.receive(until: deadline, timeoutSeconds: timeout).0
-        let process = try AgentProcess(name: name, hello: hello, connection: connection, isRunnerChild: false)
+        let process = try AgentProcess(name: name, hello: hello, connection: connection)
         register(process)
         return process
     }
