@@ -9,8 +9,10 @@
 #include <sys/un.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/capability.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -47,9 +49,10 @@ ssize_t handoff_send_fds(int socket, const int *fds, int count, const void *data
     message.msg_iovlen = 1;
     size_t space = count > 0 ? CMSG_SPACE(sizeof(int) * (size_t)count) : 0;
     char stack_buffer[CMSG_SPACE(sizeof(int) * 256)];
-    char *control = space <= sizeof stack_buffer ? stack_buffer : NULL;
+    // Large rights lists (beyond SCM_MAX_FD, to exercise the kernel's EINVAL) get a heap buffer.
+    char *control = space <= sizeof stack_buffer ? stack_buffer : malloc(space);
     if (count > 0) {
-        if (control == NULL) { errno = EINVAL; return -1; }
+        if (control == NULL) { errno = ENOMEM; return -1; }
         memset(control, 0, space);
         message.msg_control = control;
         message.msg_controllen = space;
@@ -59,7 +62,11 @@ ssize_t handoff_send_fds(int socket, const int *fds, int count, const void *data
         header->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)count);
         memcpy(CMSG_DATA(header), fds, sizeof(int) * (size_t)count);
     }
-    return sendmsg(socket, &message, flags);
+    ssize_t sent = sendmsg(socket, &message, flags);
+    int saved = errno;
+    if (control != stack_buffer) free(control);
+    errno = saved;
+    return sent;
 }
 
 // Same reason as handoff_send_fds: the control buffer is walked with CMSG macros.
@@ -74,10 +81,12 @@ ssize_t handoff_recv_fds(int socket, void *data, size_t length, int room, int fl
     message.msg_iovlen = 1;
     char stack_buffer[CMSG_SPACE(sizeof(int) * 256)];
     size_t space = room > 0 ? CMSG_SPACE(sizeof(int) * (size_t)room) : 0;
-    if (space > sizeof stack_buffer) { errno = EINVAL; return -1; }
+    // The kernel accepts control buffers far larger than SCM_MAX_FD descriptors: so must the agent.
+    char *control = space <= sizeof stack_buffer ? stack_buffer : malloc(space);
+    if (control == NULL) { errno = ENOMEM; return -1; }
     if (room > 0) {
-        memset(stack_buffer, 0, space);
-        message.msg_control = stack_buffer;
+        memset(control, 0, space);
+        message.msg_control = control;
         message.msg_controllen = space;
     }
     *fds_count = 0;
@@ -95,6 +104,7 @@ ssize_t handoff_recv_fds(int socket, void *data, size_t length, int room, int fl
             }
         }
     }
+    if (control != stack_buffer) free(control);
     errno = saved;
     return received;
 }
@@ -314,3 +324,14 @@ int handoff_clone_files(void) {
 }
 
 int handoff_unshare_files(void) { return unshare(CLONE_FILES); }
+
+// struct epoll_event is packed on x86-64 (__EPOLL_PACKED), which Swift's importer does not reproduce: the
+// event is built here.
+int handoff_epoll_create1(int flags) { return epoll_create1(flags); }
+int handoff_epoll_ctl(int epfd, int op, int fd, unsigned int events) {
+    struct epoll_event event;
+    memset(&event, 0, sizeof event);
+    event.events = events;
+    event.data.fd = fd;
+    return epoll_ctl(epfd, op, fd, op == EPOLL_CTL_DEL ? NULL : &event);
+}

@@ -1,4 +1,6 @@
-// Names shared by the runner and the agent. docs/protocol.md describes each verb and field.
+// Names shared by the runner and the agent. docs/protocol.md is the contract an agent in another language
+// implements: message framing (WireMessage.swift), every request and answer (Messages.swift), the operations
+// (OperationDeclarations.swift) and their fields (OperationCoding.swift).
 
 public enum AgentEnvironment {
     /// The descriptor number of an inherited control channel (set by the runner and by the agent's own exec).
@@ -10,46 +12,29 @@ public enum AgentEnvironment {
     public static let expectedParent = "HANDOFF_PARENT_PID"
 }
 
+/// The protocol's version, sent in every hello. A runner refuses an agent of another version.
+public let protocolVersion = 2
+
 /// The largest packet either side sends or accepts.
 public let maximumPacketSize = 256 * 1024
 
-/// The verbs a runner sends. Every request is answered by one `ok` message (fields below) or one `bad`.
-///
-/// Answer fields: `r` return value, `e` errno (0 on success), `fds` descriptors produced, `d` data read
-/// (hex), `mf` msg_flags of recvmsg, `ns` nanoseconds spent in the system call, `st` wait status,
-/// `ctl` the control channel's new number when the request made the agent move it.
-public enum AgentVerb: String, CaseIterable, Sendable {
-    case open, pipe, socketpair, memfd, eventfd, dup, dup2, dup3, fcntl, close
-    case closeRange = "close_range"
-    case lseek, read, write, fork, exec, exit, wait, send, recv
-    case pidfdOpen = "pidfd_open"
-    case pidfdGetfd = "pidfd_getfd"
-    case listen, connect, accept, setrlimit
-    case dropCapability = "drop_capability"
-    case setDumpable = "set_dumpable"
-    case reopen
-    case cloneFiles = "clone_files"
-    case unshareFiles = "unshare_files"
-    /// execve(path, argv, environ + env) of a program that is not the agent; the channel (close-on-exec)
-    /// closes on success, so the runner sees end-of-file instead of an answer.
-    case launch
-    /// Resolve argument `index` of the agent's current argv as a descriptor number (no syscall).
-    case argument
-    /// Run `ops` (encoded requests) `count` times without answering each; `@N` in a field stands for loop
-    /// slot N, and `as=N,M` stores the operation's descriptors in slots. One answer at the end: iterations,
-    /// failures (errno other than `expect`), the first failure, wall nanoseconds, per-op latency histograms
-    /// (`hist`), and the slots' final values (`locals`).
+/// The verbs that are not operations (operations travel under their keyword).
+public enum ControlVerb: String, CaseIterable, Sendable {
+    /// Agent to runner, first on every fresh channel.
+    case hello
+    /// The answer to every request that was understood, success or failure of the call alike.
+    case ok
+    /// The answer to a request that was not understood.
+    case bad
+    /// Run `ops` `count` times without answering each; one `ok` answer at the end.
     case loop
     /// Close these descriptors: another agent's channel left behind in this agent's table when that agent
     /// stopped sharing the table (unshare, exec). Harness housekeeping, never a scenario step.
     case release
+    /// Resolve argument `index` of the agent's current argv as a descriptor number (no syscall).
+    case argument
     /// Agent to runner only: carries a new child's control channel (SCM_RIGHTS), before the fork answer.
     case channel
-}
-
-/// The first message on a fresh control channel: `hello pid= ppid= ctl= nofile= argv=`.
-public enum AgentHello {
-    public static let verb = "hello"
 }
 
 /// The control channel's number: high, so it never disturbs lowest-free numbering, and below any sane

@@ -14,7 +14,7 @@ struct Handoff: ParsableCommand {
             Exit status: 0 all passed or skipped, 1 a scenario failed, errored or timed out, 2 usage or scenario \
             error, 130 interrupted.
             """,
-        subcommands: [Run.self, List.self, Validate.self, Env.self, Merge.self, Compare.self, StressCommand.self],
+        subcommands: [Run.self, List.self, Validate.self, Operations.self, Env.self, Merge.self, Compare.self, StressCommand.self],
         defaultSubcommand: Run.self
     )
 }

@@ -541,7 +541,7 @@ private let creatRW: Set<OpenFlag> = [.creat, .rdwr]
         let mem = m.fd(.memfd(name: "m", closeOnExec: true))
         let keptDesc = m.desc("main", keep)
         m.ok(.fcntl(fd: mem, command: .setfd(closeOnExec: false)))
-        #expect(m.ok(.exec(arguments: ["--x"])) == Outcome(result: 0))
+        #expect(m.ok(.exec(arguments: ["--x"], environment: [])) == Outcome(result: 0))
         #expect(m.numbers() == [0, 1, 2, keep, mem])
         #expect(m.desc("main", keep) == keptDesc)
         #expect(m.table(of: "main")[pr] == nil && m.table(of: "main")[pw] == nil)
@@ -1026,8 +1026,8 @@ private let creatRW: Set<OpenFlag> = [.creat, .rdwr]
                 case 8: operation = .write(fd: fd, data: [UInt8](repeating: 1, count: next(5)))
                 case 9:
                     children += 1
-                    operation = children < 8 ? .fork(child: "p\(children)") : .exec(arguments: [])
-                case 10: operation = .exec(arguments: [])
+                    operation = children < 8 ? .fork(child: "p\(children)") : .exec(arguments: [], environment: [])
+                case 10: operation = .exec(arguments: [], environment: [])
                 case 11: operation = next(4) == 0 && process != "main" ? .exit(status: 1) : .memfd(name: "m", closeOnExec: false)
                 case 12, 13: operation = .send(socket: fd, fds: (0..<next(4)).map { _ in Int32(next(12)) },
                                                data: [UInt8](repeating: 2, count: next(3)))
@@ -1479,7 +1479,7 @@ extension ReferenceModelTests {
         m.ok(.setrlimit(nofile: 6))
         m.ok(.fork(child: "f"))
         m.ok(.cloneFiles(child: "c"))
-        m.ok(.exec(arguments: []))
+        m.ok(.exec(arguments: [], environment: []))
         #expect(m.nofileLimit(of: "main") == 6)
         #expect(m.nofileLimit(of: "f") == 6)
         #expect(m.nofileLimit(of: "c") == 6)
@@ -1518,7 +1518,7 @@ extension ReferenceModelTests {
         m.ok(.cloneFiles(child: "c"))
         #expect(m.processes["f"]!.dumpable == false)
         #expect(m.processes["c"]!.dumpable == false)
-        m.ok(.exec(arguments: []), by: "f")
+        m.ok(.exec(arguments: [], environment: []), by: "f")
         #expect(m.processes["f"]!.dumpable == true)
         #expect(m.processes["main"]!.dumpable == false)
     }
@@ -1528,13 +1528,13 @@ extension ReferenceModelTests {
         m.ok(.dropCapability(name: "CAP_SYS_PTRACE"))
         m.ok(.fork(child: "f"))
         #expect(m.processes["f"]!.droppedCapabilities == ["CAP_SYS_PTRACE"])
-        m.ok(.exec(arguments: []))
+        m.ok(.exec(arguments: [], environment: []))
         #expect(m.processes["main"]!.droppedCapabilities.isEmpty)
         // commit_creds saw the permitted set grow: dumpable becomes fs.suid_dumpable (0 by default).
         #expect(m.processes["main"]!.dumpable == false)
         m.suidDumpable = 1
         m.ok(.dropCapability(name: "CAP_SYS_PTRACE"), by: "f")
-        m.ok(.exec(arguments: []), by: "f")
+        m.ok(.exec(arguments: [], environment: []), by: "f")
         #expect(m.processes["f"]!.dumpable == true)
     }
 
@@ -1780,7 +1780,7 @@ extension ReferenceModelTests {
         var m = makeModel()
         let f = m.fd(.open(path: "f", flags: [.creat, .rdwr, .cloexec], mode: 0o600))
         m.ok(.cloneFiles(child: "c"))
-        m.ok(.exec(arguments: []), by: "c")
+        m.ok(.exec(arguments: [], environment: []), by: "c")
         #expect(m.numbers("c") == [0, 1, 2])
         #expect(m.numbers("main") == [0, 1, 2, f])
         #expect(m.references(m.desc("main", f)!) == 1)
@@ -1831,9 +1831,9 @@ extension ReferenceModelTests {
                     operation = children < 8 ? .cloneFiles(child: "c\(children)") : .unshareFiles
                 case 8:
                     children += 1
-                    operation = children < 8 ? .fork(child: "f\(children)") : .exec(arguments: [])
+                    operation = children < 8 ? .fork(child: "f\(children)") : .exec(arguments: [], environment: [])
                 case 9: operation = .unshareFiles
-                case 10: operation = .exec(arguments: [])
+                case 10: operation = .exec(arguments: [], environment: [])
                 case 11: operation = process != "main" && next(3) == 0 ? .exit(status: 0)
                     : .pipe(closeOnExec: next(2) == 0, nonBlocking: true)
                 case 12: operation = .reopen(target: m.processNames[next(m.processNames.count)], fd: fd,

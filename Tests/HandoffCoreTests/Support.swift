@@ -41,3 +41,8 @@ func allAgentProcesses() -> [pid_t] {
 func childProcesses() -> [pid_t] {
     ResourceSample.agentsAndChildren().children
 }
+
+extension Step {
+    /// The name `as:` gives the step's first (for most operations, only) descriptor; nil when unnamed.
+    var boundName: String? { binds.first ?? nil }
+}

@@ -107,6 +107,13 @@ int handoff_block_termination_signals(void);
 /// Waits for one of the signals blocked above and returns its number.
 int handoff_wait_termination_signal(void);
 
+// ---- epoll ----
+/// epoll_create1(2).
+int handoff_epoll_create1(int flags);
+/// epoll_ctl(2) with an event of `events` (data: the descriptor); struct epoll_event is packed on x86-64,
+/// which Swift does not import faithfully.
+int handoff_epoll_ctl(int epfd, int op, int fd, unsigned int events);
+
 #ifdef __cplusplus
 }
 #endif

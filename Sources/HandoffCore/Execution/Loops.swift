@@ -50,31 +50,4 @@ public struct LoopRecord: Codable, Sendable {
     public var operations: [Operation]
     /// Wall time of the loop in each process, as the agent measured it.
     public var wallNanoseconds: [String: UInt64]
-
-    /// `bucket:count,...` as agents send it.
-    static func parse(_ text: String) -> [Bucket] {
-        text.split(separator: ",").compactMap { pair in
-            let parts = pair.split(separator: ":")
-            guard parts.count == 2, let bucket = Int(parts[0]), let count = UInt64(parts[1]) else { return nil }
-            return Bucket(lowerBoundNanoseconds: LatencyBuckets.lowerBound(bucket), count: count)
-        }
-    }
-}
-
-/// How loop-local names travel: a name the loop binds is resolved to a sentinel number while the programs
-/// are built, and the sentinel becomes `@SLOT` in the request.
-enum LoopSlots {
-    static let base: Int32 = -1_000_000
-
-    static func sentinel(_ slot: Int) -> Int32 { base - Int32(slot) }
-
-    static func replaceSentinels(in request: inout WireMessage) {
-        for index in request.fields.indices where ["fd", "fds", "target"].contains(request.fields[index].key) {
-            request.fields[index].value = request.fields[index].value.split(separator: ",", omittingEmptySubsequences: false)
-                .map { part -> String in
-                    guard let number = Int32(part), number <= base else { return String(part) }
-                    return "@\(base - number)"
-                }.joined(separator: ",")
-        }
-    }
 }

@@ -17,20 +17,24 @@ final class AgentProcess {
     /// The environment of the agent's current image, from its hello.
     var environment: [String: String]
 
-    init(name: String, hello: WireMessage, connection: AgentConnection) throws(HarnessError) {
-        guard hello.verb == AgentHello.verb, let pid = hello.int32("pid"), let control = hello.int32("ctl") else {
-            throw .protocolViolation(process: name, detail: "expected hello, got \(hello.verb)")
-        }
+    /// Which implementation the agent is and what it cannot do, from its hello.
+    var implementation: String
+    var unsupported: [OperationKind]
+
+    init(name: String, hello message: WireMessage, connection: AgentConnection) throws(HarnessError) {
+        let hello = try AgentProcess.decode(message, process: name)
         self.name = name
-        self.pid = pid_t(pid)
+        self.pid = pid_t(hello.pid)
         self.connection = connection
-        self.controlNumber = control
-        self.arguments = (hello.byteLists("argv") ?? []).map { String(decoding: $0, as: UTF8.self) }
-        self.nofileLimit = Int32(clamping: hello.int64("nofile") ?? Int64(Int32.max))
+        self.controlNumber = hello.control
+        self.arguments = hello.arguments
+        self.nofileLimit = Int32(clamping: hello.nofile)
         self.environment = AgentProcess.environment(from: hello)
+        self.implementation = hello.implementation
+        self.unsupported = hello.unsupported
         // The agent is blocked reading its channel, so it cannot have been reaped: the pid is still its own.
         let opened = handoff_pidfd_open(self.pid, 0)
-        if opened < 0 { throw .system(call: "pidfd_open(\(pid))", errno: errno) }
+        if opened < 0 { throw .system(call: "pidfd_open(\(hello.pid))", errno: errno) }
         self.pidfd = opened
         _ = handoff_fcntl_int(opened, F_SETFD, FD_CLOEXEC)
     }
@@ -38,20 +42,27 @@ final class AgentProcess {
     deinit { close(pidfd) }
 
     /// Applies a new hello after exec (same pid, same channel).
-    func adopt(hello: WireMessage) throws(HarnessError) {
-        guard hello.verb == AgentHello.verb, hello.int32("pid") == Int32(pid), let control = hello.int32("ctl") else {
-            throw .protocolViolation(process: name, detail: "expected hello after exec, got \(hello.verb)")
+    func adopt(hello message: WireMessage) throws(HarnessError) {
+        let hello = try AgentProcess.decode(message, process: name)
+        guard hello.pid == Int32(pid) else {
+            throw .protocolViolation(process: name, detail: "hello after exec from pid \(hello.pid), expected \(pid)")
         }
-        controlNumber = control
-        arguments = (hello.byteLists("argv") ?? []).map { String(decoding: $0, as: UTF8.self) }
-        nofileLimit = Int32(clamping: hello.int64("nofile") ?? Int64(Int32.max))
+        controlNumber = hello.control
+        arguments = hello.arguments
+        nofileLimit = Int32(clamping: hello.nofile)
         environment = AgentProcess.environment(from: hello)
     }
 
-    static func environment(from hello: WireMessage) -> [String: String] {
+    static func decode(_ message: WireMessage, process: String) throws(HarnessError) -> Hello {
+        switch Hello.decode(message) {
+        case .success(let hello): return hello
+        case .failure(let error): throw .protocolViolation(process: process, detail: error.reason)
+        }
+    }
+
+    static func environment(from hello: Hello) -> [String: String] {
         var result: [String: String] = [:]
-        for entry in hello.byteLists("env") ?? [] {
-            let text = String(decoding: entry, as: UTF8.self)
+        for text in hello.environment {
             guard let equals = text.firstIndex(of: "=") else { continue }
             result[String(text[..<equals])] = String(text[text.index(after: equals)...])
         }

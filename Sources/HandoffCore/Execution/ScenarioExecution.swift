@@ -48,6 +48,8 @@ private enum Stop: Error {
     case harness(HarnessError)
     /// The scenario cannot go on (a name that was never bound, a step the model says blocks forever).
     case scenario(String)
+    /// The agent under test declared that it cannot perform an operation the scenario needs.
+    case unsupported(String)
 }
 
 /// Runs one scenario: its process tree on the real kernel, the reference model beside it, the oracle after
@@ -72,8 +74,6 @@ final class ScenarioExecution {
     private var launched: Set<String> = []
     /// Whether each launcher accepts connections itself (one service per connection).
     private var launchModes: [String: Bool] = [:]
-    /// While a repeat's programs are built: the loop-local names of each process and their slots.
-    private var loopSlots: [String: [String: Int]]?
     private var loops: [LoopRecord] = []
     /// Background steps in flight: the step, its operation and when it was sent, by process.
     private var pending: [String: (step: Step, operation: Operation, began: UInt64)] = [:]
@@ -123,6 +123,9 @@ final class ScenarioExecution {
             case .scenario(let message):
                 result.status = .error
                 result.reason = message
+            case .unsupported(let reason):
+                result.status = findings.isEmpty ? .skip : .fail
+                result.reason = reason
             }
         }
         tree.tearDown()
@@ -173,11 +176,14 @@ final class ScenarioExecution {
     }
 
     private func perform(_ step: Step) throws(Stop) -> [Finding] {
-        let process = step.process!
+        guard let process = step.process else { throw .scenario("\(step.location): a step without a process") }
         let operationName = "\(process).\(step.action.keyword)"
         guard let agent = tree[process] else { throw .scenario("\(step.location): process '\(process)' has no agent") }
-        if case .await = step.action { return try awaitBackground(step, agent: agent) }
-        let operation = try resolve(step.action, in: process, at: step.location)
+        guard let scenarioOperation = step.operation else { return try awaitBackground(step, agent: agent) }
+        if agent.unsupported.contains(scenarioOperation.kind) {
+            throw .unsupported("the \(agent.implementation) agent does not support \(scenarioOperation.kind.keyword)")
+        }
+        let operation = try resolve(scenarioOperation, in: process, at: step.location)
         if step.background {
             // Sent now, judged at its `await`: the model applies it then, when it can complete.
             let request = self.request(operation, by: process)
@@ -196,15 +202,11 @@ final class ScenarioExecution {
             throw .scenario("\(step.location): \(operationName) would block forever (the model predicts no data and a "
                 + "live writer); make the descriptor non-blocking or close the other end first")
         }
-        var environment: [String] = []
-        if case .exec(_, let entries) = step.action {
-            for entry in entries { environment.append(entry.name + "=" + (try render(entry.value, in: process, at: step.location))) }
-        }
         let began = monotonicNow()
-        let (observedOutcome, syscallNanoseconds) = try execute(operation, by: agent, step: step, environment: environment)
+        let (observedOutcome, syscallNanoseconds) = try execute(operation, by: agent, step: step)
         let roundTrip = monotonicNow() - began
 
-        bindNames(step.action, in: process, outcome: observedOutcome)
+        bindNames(step.binds, in: process, outcome: observedOutcome)
         var stepFindings = judge(step, predicted: predicted, observed: observedOutcome, operation: operationName)
 
         // Processes that ended in this step (exit, or killed with their parent) must be gone before observing.
@@ -230,39 +232,44 @@ final class ScenarioExecution {
     /// concurrently, answering once. Meanwhile the model runs the same iterations in the order written. Then
     /// the usual observation and oracle.
     private func runRepeat(_ step: Step, count: Int, steps inner: [Step]) throws(Stop) -> [Finding] {
+        // Loop-local names: every name a loop step binds is a slot of its process's agent.
         var slots: [String: [String: Int]] = [:]
         for innerStep in inner {
-            for case let name? in boundNames(innerStep.action) {
-                let process = innerStep.process!
-                if slots[process]?[name] == nil { slots[process, default: [:]][name] = slots[process]?.count ?? 0 }
+            guard let process = innerStep.process else { continue }
+            for case let name? in innerStep.binds where slots[process]?[name] == nil {
+                slots[process, default: [:]][name] = slots[process]?.count ?? 0
             }
         }
-        // The programs: requests with slots in place of loop-local names.
-        var programs: [String: (ops: [[UInt8]], expected: [Int32])] = [:]
+        if let crowded = slots.first(where: { $0.value.count > loopSlotCount }) {
+            throw .scenario("\(step.location): the loop names more than \(loopSlotCount) descriptors in '\(crowded.key)'")
+        }
+        // The programs: each process's steps, names it binds inside the loop as slots.
+        var programs: [String: [LoopStep]] = [:]
         var order: [String] = []
-        loopSlots = slots
-        defer { loopSlots = nil }
         for innerStep in inner {
-            let process = innerStep.process!
-            let operation = try resolve(innerStep.action, in: process, at: innerStep.location)
-            var request = self.request(operation, by: process)
-            LoopSlots.replaceSentinels(in: &request)
-            // Where each produced descriptor goes: a slot, or -1 for an unnamed one.
-            let outputs = boundNames(innerStep.action).map { name in String(name.flatMap { slots[process]?[$0] } ?? -1) }
-            if !outputs.isEmpty { request.set("as", outputs.joined(separator: ",")) }
+            guard let process = innerStep.process, let scenarioOperation = innerStep.operation else { continue }
+            let local = slots[process] ?? [:]
+            let operation: HandoffProtocol.Operation<LoopNaming> = try scenarioOperation.map(
+                descriptor: { (reference, field) throws(Stop) -> LoopOperand in
+                    let owner = field.owner ?? process
+                    if owner == process, case .name(let name) = reference, let slot = local[name] { return .slot(slot) }
+                    return .number(try number(reference, in: owner, at: innerStep.location))
+                },
+                process: { (name) throws(Stop) -> ProcessHandle in handle(name) },
+                address: { (address) throws(Stop) -> SocketAddress in try socketAddress(address, at: innerStep.location) },
+                text: { (text) throws(Stop) -> String in try render(text.parts, in: process, at: innerStep.location) })
+            let outputs = innerStep.binds.map { name in name.flatMap { local[$0] } ?? -1 }
             let expected = innerStep.expect.error.flatMap { Errno.value(named: $0) } ?? 0
             if programs[process] == nil { order.append(process) }
-            programs[process, default: ([], [])].ops.append(request.encoded())
-            programs[process, default: ([], [])].expected.append(expected)
+            programs[process, default: []].append(LoopStep(operation: operation, outputs: outputs, expectedErrno: expected))
         }
-        loopSlots = nil
         // The model first: the same iterations in the order written (a loop it says would block is never sent).
         var modelFailuresOf: [String: Int] = [:]
         var firstModelFailure = ""
         for iteration in 0..<count {
             for (index, innerStep) in inner.enumerated() {
-                let process = innerStep.process!
-                let operation = try resolve(innerStep.action, in: process, at: innerStep.location)
+                guard let process = innerStep.process, let scenarioOperation = innerStep.operation else { continue }
+                let operation = try resolve(scenarioOperation, in: process, at: innerStep.location)
                 let predicted = model.apply(operation, by: process)
                 if predicted.blocks {
                     throw .scenario("\(innerStep.location): in iteration \(iteration + 1) the model predicts that "
@@ -276,24 +283,28 @@ final class ScenarioExecution {
                         firstModelFailure = "iteration \(iteration + 1), step \(index + 1): \(predicted.summary)"
                     }
                 }
-                bindNames(innerStep.action, in: process, outcome: predicted)
+                bindNames(innerStep.binds, in: process, outcome: predicted)
             }
+            if deadline.expired { throw .harness(.timedOut(process: "the model (simulating the loop)", seconds: timeout)) }
         }
         let began = monotonicNow()
         for process in order {
             guard let agent = tree[process] else { throw .scenario("\(step.location): '\(process)' has no agent") }
-            var request = WireMessage(AgentVerb.loop.rawValue)
-            request.set("count", count)
-            request.set("ops", byteLists: programs[process]!.ops)
-            request.set("expect", ints: programs[process]!.expected)
-            try harness { () throws(HarnessError) in try agent.connection.send(request) }
+            let request = AgentRequest.loop(count: count, steps: programs[process] ?? [], hidden: hiddenChannels(for: process))
+            try harness { () throws(HarnessError) in try agent.connection.send(request.encoded()) }
         }
         var findings: [Finding] = []
         var record = LoopRecord(line: step.location.line, iterations: count, operations: [], wallNanoseconds: [:])
         for process in order {
-            let answer = try harness { () throws(HarnessError) in try tree[process]!.connection.receive(until: deadline, timeoutSeconds: timeout).0 }
-            let failures = answer.int("failures") ?? 0
-            let first = answer.bytes("first").map { String(decoding: $0, as: UTF8.self) } ?? ""
+            guard let agent = tree[process] else { throw .scenario("\(step.location): '\(process)' has no agent") }
+            let message = try harness { () throws(HarnessError) in try agent.connection.receive(until: deadline, timeoutSeconds: timeout).0 }
+            let answer: LoopAnswer
+            switch LoopAnswer.decode(message) {
+            case .success(let decoded): answer = decoded
+            case .failure(let error): throw .harness(.protocolViolation(process: process, detail: error.reason))
+            }
+            let failures = answer.failures
+            let first = answer.firstFailure
             if failures > 0 && failures == modelFailuresOf[process, default: 0] {
                 // The model agrees with the kernel: the stated expectation is what is wrong.
                 findings.append(Finding(kind: .check, step: step.location, operation: "repeat", process: process,
@@ -302,21 +313,22 @@ final class ScenarioExecution {
             } else if failures != modelFailuresOf[process, default: 0] {
                 findings.append(Finding(kind: .outcome, step: step.location, operation: "repeat", process: process,
                                         expected: modelFailuresOf[process, default: 0] == 0 ? "no failing operation"
-                                            : "\(modelFailuresOf[process]!) failing operations (first: \(firstModelFailure))",
+                                            : "\(modelFailuresOf[process, default: 0]) failing operations (first: \(firstModelFailure))",
                                         observed: failures == 0 ? "no failing operation" : "\(failures) failing operations (first: \(first))"))
             }
             // The slots' final values name the last iteration's descriptors.
-            let locals = answer.ints("locals") ?? []
+            let locals = answer.slots
             for (name, slot) in slots[process] ?? [:] where slot < locals.count && locals[slot] >= 0 {
                 names[process, default: [:]][name] = locals[slot]
             }
-            record.wallNanoseconds[process] = answer.uint64("wall") ?? 0
-            let histograms = (answer["hist"] ?? "").split(separator: ";", omittingEmptySubsequences: false)
+            record.wallNanoseconds[process] = answer.wallNanoseconds
             let stepsOfProcess = inner.filter { $0.process == process }
-            for (index, innerStep) in stepsOfProcess.enumerated() where index < histograms.count {
+            for (index, innerStep) in stepsOfProcess.enumerated() where index < answer.histograms.count {
                 record.operations.append(LoopRecord.Operation(
                     step: innerStep.location.line, operation: "\(process).\(innerStep.action.keyword)",
-                    buckets: LoopRecord.parse(String(histograms[index]))))
+                    buckets: answer.histograms[index].map {
+                        LoopRecord.Bucket(lowerBoundNanoseconds: LatencyBuckets.lowerBound($0.bucket), count: $0.count)
+                    }))
             }
         }
         let roundTrip = monotonicNow() - began
@@ -341,29 +353,45 @@ final class ScenarioExecution {
                 + "finish: the model predicts it still blocks here")
         }
         let answer = try harness { () throws(HarnessError) in
-            try agent.connection.receive(until: deadline, timeoutSeconds: timeout).0
+            try decodeAnswer(try agent.connection.receive(until: deadline, timeoutSeconds: timeout).0, from: process)
         }
         var observed = Outcome(answer: answer)
         if case .wait = operation { observed.result = nil }
-        bindNames(step.action, in: process, outcome: observed)
+        bindNames(step.binds, in: process, outcome: observed)
         var findings = judge(step, predicted: predicted, observed: observed, operation: operationName)
         let observeBegan = monotonicNow()
         findings += try observeAndCompare(after: awaitStep.location, operation: "\(process).await")
         records.append(StepRecord(line: awaitStep.location.line, operation: operationName, process: process,
                                   result: observed.errno == 0 ? observed.result : -1,
                                   error: observed.errno == 0 ? nil : Errno.name(of: observed.errno),
-                                  syscallNanoseconds: answer.uint64("ns"), roundTripNanoseconds: monotonicNow() - began,
+                                  syscallNanoseconds: answer.nanoseconds, roundTripNanoseconds: monotonicNow() - began,
                                   observationNanoseconds: monotonicNow() - observeBegan))
         return findings
     }
 
-    /// The wire request for `operation` by `process`: pids and channels of named processes filled in, and
-    /// the control channels of the agents sharing its table marked hidden.
+    /// The request that asks `process`'s agent to perform `operation`: pids and channels of named processes
+    /// filled in, and the control channels of the agents sharing its table marked hidden.
     private func request(_ operation: Operation, by process: String) -> WireMessage {
-        var request = operation.request(pid: { self.tree[$0]?.pid ?? 0 }, channel: { self.tree[$0]?.controlNumber ?? -1 })
-        let foreign = sharingTable(with: process).filter { $0 != process }.compactMap { tree[$0]?.controlNumber }
-        if !foreign.isEmpty { request.set("hidden", ints: foreign) }
-        return request
+        let wire: HandoffProtocol.Operation<WireNaming> = operation.map(
+            descriptor: { number, _ in number }, process: { handle($0) }, address: { $0 }, text: { $0 })
+        return AgentRequest.perform(wire, hidden: hiddenChannels(for: process)).encoded()
+    }
+
+    /// Another process as an agent sees it.
+    private func handle(_ process: String) -> ProcessHandle {
+        ProcessHandle(pid: Int32(tree[process]?.pid ?? 0), channel: tree[process]?.controlNumber ?? -1)
+    }
+
+    /// The control channels of the other agents in `process`'s table.
+    private func hiddenChannels(for process: String) -> [Int32] {
+        sharingTable(with: process).filter { $0 != process }.compactMap { tree[$0]?.controlNumber }
+    }
+
+    private func decodeAnswer(_ message: WireMessage, from process: String) throws(HarnessError) -> Answer {
+        switch Answer.decode(message) {
+        case .success(let answer): return answer
+        case .failure(let error): throw .protocolViolation(process: process, detail: error.reason)
+        }
     }
 
     /// The outcome findings of one executed operation: against the model's prediction (OUTCOME) and against
@@ -378,11 +406,8 @@ final class ScenarioExecution {
     }
 
     /// Sends the operation to the agent and returns what the kernel did.
-    private func execute(_ operation: Operation, by agent: AgentProcess, step: Step, environment: [String] = [])
-        throws(Stop) -> (Outcome, UInt64?)
-    {
-        var request = self.request(operation, by: agent.name)
-        if !environment.isEmpty { request.set("env", byteLists: environment.map { Array($0.utf8) }) }
+    private func execute(_ operation: Operation, by agent: AgentProcess, step: Step) throws(Stop) -> (Outcome, UInt64?) {
+        let request = self.request(operation, by: agent.name)
         return try harness { () throws(HarnessError) -> (Outcome, UInt64?) in
             switch operation {
             case .exit:
@@ -390,48 +415,38 @@ final class ScenarioExecution {
                 try agent.connection.send(request)
                 return (Outcome(result: nil), nil)
             case .exec:
-                let (answer, _) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
-                if answer.verb == AgentHello.verb {
+                let (message, _) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
+                if message.verb == ControlVerb.hello.rawValue {
                     let channelBeforeExec = agent.controlNumber
-                    try agent.adopt(hello: answer)
+                    try agent.adopt(hello: message)
                     try leaveSharedTable(agent, channel: channelBeforeExec)  // execve unshares the table
                     return (Outcome(result: 0), nil)
                 }
-                return (Outcome(answer: answer), answer.uint64("ns"))
-            case .launch:
-                guard case .launch(let launch) = step.action else {
-                    throw .protocolViolation(process: agent.name, detail: "a launch operation without its launch step")
+                let answer = try decodeAnswer(message, from: agent.name)
+                return (Outcome(answer: answer), answer.nanoseconds)
+            case .launch(let programName, let arguments, let environment, let listen, let acceptMode):
+                guard let program = SystemProbe.program(named: programName) else {
+                    throw .agentGone(process: agent.name, reason: "program \(programName) not found in PATH")
                 }
-                guard let program = SystemProbe.program(named: launch.program) else {
-                    throw .agentGone(process: agent.name, reason: "program \(launch.program) not found in PATH")
-                }
-                var request = WireMessage(AgentVerb.launch.rawValue)
-                request.set("path", bytes: Array(program.utf8))
-                var arguments: [[UInt8]] = []
-                var variables: [[UInt8]] = [Array((AgentEnvironment.controlSocket + "=" + (try tree.controlSocketPath())).utf8)]
-                do throws(Stop) {
-                    for parts in launch.arguments { arguments.append(Array(try render(parts, in: agent.name, at: step.location).utf8)) }
-                    for entry in launch.environment {
-                        variables.append(Array((entry.name + "=" + (try render(entry.value, in: agent.name, at: step.location))).utf8))
-                    }
-                } catch {
-                    throw .protocolViolation(process: agent.name, detail: "launch arguments: \(error)")
-                }
-                request.set("args", byteLists: arguments)
-                request.set("env", byteLists: variables)
-                try agent.connection.send(request)
-                if let answer = try agent.connection.answerOrClose(until: deadline, timeoutSeconds: timeout) {
-                    return (Outcome(answer: answer), answer.uint64("ns"))
+                // The agents the launcher starts call the runner back at its control socket.
+                let callBack = EnvironmentVariable(name: AgentEnvironment.controlSocket, value: try tree.controlSocketPath())
+                let wire: HandoffProtocol.Operation<WireNaming> = .launch(
+                    program: program, arguments: arguments, environment: [callBack] + environment, listen: listen,
+                    acceptMode: acceptMode)
+                try agent.connection.send(AgentRequest.perform(wire, hidden: []).encoded())
+                if let message = try agent.connection.answerOrClose(until: deadline, timeoutSeconds: timeout) {
+                    let answer = try decodeAnswer(message, from: agent.name)
+                    return (Outcome(answer: answer), answer.nanoseconds)
                 }
                 launched.insert(agent.name)
                 // Ready once every unix address it listens on is listening (bound is not enough: a connect
                 // between bind and listen is refused).
-                for entry in launch.listen {
+                for entry in listen {
                     let name: String
                     switch entry.address {
                     case .unix(let path): name = workPath + "/" + path
                     case .abstract(let abstract): name = "@" + abstract
-                    default: continue
+                    case .tcp: continue
                     }
                     while !Observer.isListening(unixAddress: name) {
                         if deadline.expired {
@@ -442,21 +457,28 @@ final class ScenarioExecution {
                     }
                 }
                 return (Outcome(result: 0), nil)
-            case .attach(let child, _):
+            case .attach(let child):
                 _ = try tree.adoptAttached(name: child, deadline: deadline, timeout: timeout)
                 names[child] = [:]
                 tables[child] = newTable()
                 return (Outcome(result: nil), nil)
             case .fork(let child), .cloneFiles(let child):
                 let (first, channel) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
-                var answer = first
-                if first.verb == AgentVerb.channel.rawValue {
+                var message = first
+                if first.verb == ControlVerb.channel.rawValue {
                     do throws(HarnessError) {
-                        answer = try agent.connection.receive(until: deadline, timeoutSeconds: timeout).0
+                        message = try agent.connection.receive(until: deadline, timeoutSeconds: timeout).0
                     } catch {
                         if let channel { close(channel) }
                         throw error
                     }
+                }
+                let answer: Answer
+                do throws(HarnessError) {
+                    answer = try decodeAnswer(message, from: agent.name)
+                } catch {
+                    if let channel { close(channel) }
+                    throw error
                 }
                 var outcome = Outcome(answer: answer)
                 if outcome.errno == 0 {
@@ -470,17 +492,22 @@ final class ScenarioExecution {
                     } else {
                         tables[child] = newTable()
                     }
+                } else if let channel {
+                    close(channel)
                 }
                 outcome.result = nil
-                return (outcome, answer.uint64("ns"))
-            default:
-                let (answer, stray) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
+                return (outcome, answer.nanoseconds)
+            case .open, .pipe, .socketpair, .memfd, .eventfd, .epollCreate, .epollCtl, .dup, .dup2, .dup3, .fcntl, .close,
+                 .closeRange, .lseek, .read, .write, .shutdown, .wait, .send, .recv, .pidfdOpen, .pidfdGetfd, .listen,
+                 .connect, .accept, .setrlimit, .dropCapability, .setDumpable, .reopen, .unshareFiles:
+                let (message, stray) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
                 if let stray { close(stray) }
-                if let moved = answer.int32("ctl") { agent.controlNumber = moved }
+                let answer = try decodeAnswer(message, from: agent.name)
+                if let moved = answer.movedControl { agent.controlNumber = moved }
                 var outcome = Outcome(answer: answer)
-                if case .listen = operation, let port = answer.int32("port"), let fd = outcome.fds.first {
-                    ports[DescriptorKey(process: agent.name, number: fd)] = UInt16(port)
-                    model.assignPort(UInt16(port), process: agent.name, fd: fd)
+                if case .listen = operation, let port = answer.port, let fd = outcome.fds.first {
+                    ports[DescriptorKey(process: agent.name, number: fd)] = port
+                    model.assignPort(port, process: agent.name, fd: fd)
                 }
                 if outcome.errno == 0 {
                     switch operation {
@@ -489,7 +516,7 @@ final class ScenarioExecution {
                     }
                 }
                 if case .wait = operation { outcome.result = nil }  // a pid: not predictable
-                return (outcome, answer.uint64("ns"))
+                return (outcome, answer.nanoseconds)
             }
         }
     }
@@ -517,8 +544,6 @@ final class ScenarioExecution {
         switch reference {
         case .number(let number): return number
         case .name(let name):
-            // While a loop's programs are built, a name the loop binds is a slot of the agent's, not a number.
-            if let slot = loopSlots?[process]?[name] { return LoopSlots.sentinel(slot) }
             guard let number = names[process]?[name] else {
                 throw .scenario("\(location): descriptor '\(name)' of '\(process)' was never created (the step that "
                     + "should have created it failed)")
@@ -532,68 +557,15 @@ final class ScenarioExecution {
         }
     }
 
-    private func resolve(_ action: Action, in process: String, at location: SourceLocation) throws(Stop) -> Operation {
-        func fd(_ reference: DescriptorRef) throws(Stop) -> Int32 { try number(reference, in: process, at: location) }
-        switch action {
-        case .open(let path, let flags, let mode, _): return .open(path: path, flags: flags, mode: mode)
-        case .pipe(let closeOnExec, let nonBlocking, _): return .pipe(closeOnExec: closeOnExec, nonBlocking: nonBlocking)
-        case .socketpair(let type, let closeOnExec, let nonBlocking, _):
-            return .socketpair(type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
-        case .memfd(let name, let closeOnExec, _): return .memfd(name: name, closeOnExec: closeOnExec)
-        case .eventfd(let initial, let closeOnExec, let nonBlocking, _):
-            return .eventfd(initial: initial, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
-        case .dup(let reference, _): return .dup(fd: try fd(reference))
-        case .dup2(let reference, let target, _): return .dup2(fd: try fd(reference), target: try fd(target))
-        case .dup3(let reference, let target, let closeOnExec, let flags, _):
-            return .dup3(fd: try fd(reference), target: try fd(target), flags: flags ?? (closeOnExec ? O_CLOEXEC : 0))
-        case .fcntl(let reference, let command, _): return .fcntl(fd: try fd(reference), command: command)
-        case .close(let reference): return .close(fd: try fd(reference))
-        case .closeRange(let first, let last, let closeOnExec, let unshare):
-            return .closeRange(first: first, last: last ?? UInt32.max, closeOnExec: closeOnExec, unshare: unshare)
-        case .lseek(let reference, let offset, let whence): return .lseek(fd: try fd(reference), offset: offset, whence: whence)
-        case .read(let reference, let count): return .read(fd: try fd(reference), count: count)
-        case .write(let reference, let data): return .write(fd: try fd(reference), data: data)
-        case .fork(let child): return .fork(child: child)
-        case .exec(let arguments, _):
-            var resolved: [String] = []
-            for parts in arguments { resolved.append(try render(parts, in: process, at: location)) }
-            return .exec(arguments: resolved)
-        case .exit(let status): return .exit(status: status)
-        case .wait(let child): return .wait(child: child)
-        case .send(let socket, let references, let data):
-            var numbers: [Int32] = []
-            for reference in references { numbers.append(try fd(reference)) }
-            return .send(socket: try fd(socket), fds: numbers, data: data)
-        case .recv(let socket, let count, let room, let closeOnExec, let nonBlocking, _):
-            return .recv(socket: try fd(socket), count: count, room: room, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
-        case .pidfdOpen(let target, _): return .pidfdOpen(target: target)
-        case .pidfdGetfd(let target, let reference, let flags, _):
-            return .pidfdGetfd(target: target, fd: try number(reference, in: target, at: location), flags: flags)
-        case .listen(let address, let type, let closeOnExec, let nonBlocking, let backlog, _):
-            return .listen(address: try socketAddress(address, at: location), type: type, closeOnExec: closeOnExec,
-                           nonBlocking: nonBlocking, backlog: backlog)
-        case .connect(let address, let type, let closeOnExec, let nonBlocking, _):
-            return .connect(address: try socketAddress(address, at: location), type: type, closeOnExec: closeOnExec,
-                            nonBlocking: nonBlocking)
-        case .accept(let socket, let closeOnExec, let nonBlocking, _):
-            return .accept(socket: try fd(socket), closeOnExec: closeOnExec, nonBlocking: nonBlocking)
-        case .setrlimit(let nofile): return .setrlimit(nofile: nofile)
-        case .dropCapability(let name): return .dropCapability(name: name)
-        case .setDumpable(let dumpable): return .setDumpable(dumpable)
-        case .reopen(let target, let reference, let flags, _):
-            return .reopen(target: target, fd: try number(reference, in: target, at: location), flags: flags)
-        case .cloneFiles(let child): return .cloneFiles(child: child)
-        case .unshareFiles: return .unshareFiles
-        case .launch(let launch):
-            var sockets: [LaunchSocket] = []
-            for entry in launch.listen {
-                sockets.append(LaunchSocket(address: try socketAddress(entry.address, at: location), type: entry.type))
-            }
-            launchModes[process] = launch.acceptMode
-            return .launch(listen: sockets, acceptMode: launch.acceptMode)
-        case .attach(let child): return .attach(child: child, acceptMode: launchModes[process] ?? false)
-        case .check, .await, .repeat: throw .scenario("\(location): \(action.keyword) is not an operation")
-        }
+    /// The scenario's operation with every name resolved: descriptors to numbers (in their owner's table),
+    /// addresses to sockets, texts with their placeholders filled in.
+    private func resolve(_ operation: ScenarioOperation, in process: String, at location: SourceLocation)
+        throws(Stop) -> Operation {
+        try operation.map(
+            descriptor: { (reference, field) throws(Stop) -> Int32 in try number(reference, in: field.owner ?? process, at: location) },
+            process: { (name) throws(Stop) -> String in name },
+            address: { (address) throws(Stop) -> SocketAddress in try socketAddress(address, at: location) },
+            text: { (text) throws(Stop) -> String in try render(text.parts, in: process, at: location) })
     }
 
     /// An argument or environment value with its placeholders filled in.
@@ -641,9 +613,8 @@ final class ScenarioExecution {
         tables[agent.name] = newTable()
         for name in others where model.state(of: name) == .running && !launched.contains(name) {
             guard let other = tree[name] else { continue }
-            var request = WireMessage(AgentVerb.release.rawValue)
-            request.set("fds", ints: [channel ?? agent.controlNumber])
-            _ = try other.connection.call(request, until: deadline, timeoutSeconds: timeout)
+            let request = AgentRequest.release(fds: [channel ?? agent.controlNumber])
+            _ = try other.connection.call(request.encoded(), until: deadline, timeoutSeconds: timeout)
         }
     }
 
@@ -652,27 +623,12 @@ final class ScenarioExecution {
         return nextTable
     }
 
-    private func bindNames(_ action: Action, in process: String, outcome: Outcome) {
+    /// Gives the descriptors an outcome produced the names the step binds, in every process of the table.
+    private func bindNames(_ binds: [String?], in process: String, outcome: Outcome) {
         let sharing = sharingTable(with: process)
-        for (index, name) in boundNames(action).enumerated() {
+        for (index, name) in binds.enumerated() {
             guard let name, index < outcome.fds.count else { continue }
             for member in sharing { names[member, default: [:]][name] = outcome.fds[index] }
-        }
-    }
-
-    /// The names an action binds, by the position of the descriptor in its outcome.
-    private func boundNames(_ action: Action) -> [String?] {
-        switch action {
-        case .open(_, _, _, let name), .memfd(_, _, let name), .eventfd(_, _, _, let name), .pidfdOpen(_, let name),
-            .pidfdGetfd(_, _, _, let name),
-            .dup(_, let name), .dup2(_, _, let name), .dup3(_, _, _, _, let name), .fcntl(_, _, let name),
-            .listen(_, _, _, _, _, let name), .connect(_, _, _, _, let name), .accept(_, _, _, let name),
-            .reopen(_, _, _, let name):
-            return [name]
-        case .pipe(_, _, let ends): return [ends.read, ends.write]
-        case .socketpair(_, _, _, let ends): return [ends.0, ends.1]
-        case .recv(_, _, _, _, _, let received): return received
-        default: return []
         }
     }
 
@@ -726,7 +682,7 @@ final class ScenarioExecution {
         if let received = expect.received, observed.fds.count != received {
             fail("\(received) descriptors received", "\(observed.fds.count)")
         }
-        if let truncated = expect.truncated, ((observed.messageFlags ?? 0) & 0x08 != 0) != truncated {
+        if let truncated = expect.truncated, ((observed.messageFlags ?? 0) & Linux.MSG_CTRUNC != 0) != truncated {
             fail(truncated ? "MSG_CTRUNC" : "no MSG_CTRUNC", truncated ? "no MSG_CTRUNC" : "MSG_CTRUNC")
         }
         if let status = expect.status, observed.status != status {
@@ -765,12 +721,13 @@ final class ScenarioExecution {
     /// fcntl through the agent that owns the descriptor (the identity fallback).
     private func probeFlags(_ key: DescriptorKey, _ command: Int32, _ argument: Int32) throws(HarnessError) -> Int32 {
         guard let agent = tree[key.process] else { throw .agentGone(process: key.process, reason: "no agent") }
-        var request = WireMessage(AgentVerb.fcntl.rawValue)
-        request.set("fd", key.number)
-        request.set("cmd", command)
-        request.set("arg", argument)
-        let (answer, _) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
-        guard let value = answer.int32("r"), value >= 0 else {
+        guard let fcntl = FcntlCommand(linux: command, argument: argument) else {
+            throw .protocolViolation(process: key.process, detail: "flag probe with unknown fcntl command \(command)")
+        }
+        let (message, _) = try agent.connection.call(request(.fcntl(fd: key.number, command: fcntl), by: key.process),
+                                                     until: deadline, timeoutSeconds: timeout)
+        let answer = try decodeAnswer(message, from: key.process)
+        guard let value = Int32(exactly: answer.result), value >= 0 else {
             throw .protocolViolation(process: key.process, detail: "flag probe of \(key.number) failed")
         }
         return value

@@ -71,7 +71,7 @@ public enum Suite {
                     if ActiveRuns.shared.isInterrupted {
                         result = ScenarioResult(name: scenario.name, file: scenario.file, summary: scenario.summary,
                                                 tags: scenario.tags, status: .error, reason: "interrupted before it ran")
-                    } else if let reason = SystemProbe.unmet(scenario.requires) {
+                    } else if let reason = SystemProbe.unmet(scenario) {
                         result = ScenarioResult(name: scenario.name, file: scenario.file, summary: scenario.summary,
                                                 tags: scenario.tags, status: .skip, reason: reason)
                     } else {

@@ -45,7 +45,8 @@ public enum SystemProbe {
         return Int(text.split(whereSeparator: \.isWhitespace).first ?? "")
     }
 
-    public static let knownSyscalls = ["kcmp", "pidfd_open", "pidfd_getfd", "close_range", "memfd_create"]
+    /// The system calls `requires: syscalls` may name and operations may declare as needs.
+    public static let knownSyscalls = ["kcmp", "pidfd_open", "pidfd_getfd", "close_range", "memfd_create", "epoll_create1"]
 
     /// nil when the syscall works here; otherwise why not (e.g. `ENOSYS`).
     public static func syscallProblem(_ name: String) -> String? {
@@ -70,6 +71,11 @@ public enum SystemProbe {
             // An empty range at the very top of the table: nothing is closed.
             if handoff_close_range(UInt32.max, UInt32.max, 0) < 0 { return Errno.name(of: errno) }
             return nil
+        case "epoll_create1":
+            let epoll = handoff_epoll_create1(Linux.EPOLL_CLOEXEC)
+            if epoll < 0 { return Errno.name(of: errno) }
+            close(epoll)
+            return nil
         case "memfd_create":
             let memfd = handoff_memfd_create("handoff-probe", 1)
             if memfd < 0 { return Errno.name(of: errno) }
@@ -93,6 +99,25 @@ public enum SystemProbe {
     }
 
     /// nil when every requirement holds; otherwise the reason to skip, naming what is missing.
+    public static func unmet(_ scenario: Scenario) -> String? {
+        if let reason = unmet(scenario.requires) { return reason }
+        // What the scenario's operations need, by their declarations, even when `requires:` forgot it.
+        for (kind, needs) in scenario.operationNeeds {
+            for name in needs.syscalls {
+                if let problem = syscallProblem(name) {
+                    return "needs \(name) (for \(kind.keyword)), which fails here with \(problem)"
+                }
+            }
+            for name in needs.capabilities {
+                let number = handoff_capability_from_name(name)
+                if number < 0 || handoff_has_capability(number) != 1 {
+                    return "needs \(name) (for \(kind.keyword)), which the runner does not hold"
+                }
+            }
+        }
+        return nil
+    }
+
     public static func unmet(_ requirements: Requirements) -> String? {
         if let minimum = requirements.minimumKernel {
             let release = kernelRelease

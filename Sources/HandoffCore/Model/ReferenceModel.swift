@@ -72,6 +72,8 @@ public struct ReferenceModel: Sendable {
     var socketFiles: Set<String> = []
     /// Live listening sockets by the address they are bound to.
     var bindings: [BoundAddress: Int] = [:]
+    /// Whether each process that exec'd a launcher runs it in accept mode (one service per connection).
+    var launchModes: [String: Bool] = [:]
 
     /// kernel.yama.ptrace_scope of the machine (0 when Yama is absent). pidfd_getfd (a PTRACE_MODE_ATTACH
     /// check) is subject to it; open of /proc/PID/fd/N (PTRACE_MODE_READ) is not.
@@ -169,10 +171,17 @@ public struct ReferenceModel: Sendable {
             return .failure(EBADF)
         }
         switch operation {
-        case let .launch(listen, acceptMode):
+        case let .launch(_, _, _, listen, acceptMode):
+            launchModes[process] = acceptMode
             return launch(process, listen: listen, acceptMode: acceptMode)
-        case let .attach(child, acceptMode):
-            return attach(process, child: child, acceptMode: acceptMode)
+        case let .attach(child):
+            return attach(process, child: child, acceptMode: launchModes[process] ?? false)
+        case let .shutdown(socket, how):
+            return shutdown(process, socket: socket, how: how)
+        case let .epollCreate(closeOnExec):
+            return epollCreate(process, closeOnExec: closeOnExec)
+        case let .epollCtl(epoll, op, fd, events):
+            return epollCtl(process, epoll: epoll, op: op, fd: fd, events: events)
         case let .open(path, flags, _):
             return open(process, path: path, flags: flags)
         case let .pipe(closeOnExec, nonBlocking):

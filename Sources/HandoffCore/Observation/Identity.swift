@@ -63,7 +63,7 @@ struct IdentityResolver {
                 if mode == .kcmp { throw .system(call: "kcmp(KCMP_FILE)", errno: errno) }
                 decidedBy = "flag-probe"
                 // F_SETFL fails on O_PATH descriptors, so the probe cannot tell their descriptions apart.
-                if let pathOnly = members.first(where: { observed[$0]!.flags & 0o10000000 != 0 }) {
+                if let pathOnly = members.first(where: { observed[$0]!.flags & Linux.O_PATH != 0 }) {
                     throw .undecidable("identity of O_PATH descriptors (\(pathOnly)) cannot be decided here: kcmp is "
                         + "\(mode == .probe ? "not used (--identity probe)" : "unavailable") and the flag probe cannot "
                         + "change an O_PATH descriptor's flags")

@@ -110,7 +110,7 @@ public struct Fingerprint: Codable, Sendable {
             ?? "not probed (needs the agent)"
         for name in SystemProbe.knownSyscalls { result[name] = SystemProbe.syscallProblem(name) ?? "ok" }
         // F_DUPFD_QUERY (1027, Linux 6.10): 1 when both descriptors share a description.
-        let query = handoff_fcntl_int(0, 1027, 0)
+        let query = handoff_fcntl_int(0, Linux.F_DUPFD_QUERY, 0)
         result["F_DUPFD_QUERY"] = query >= 0 ? "ok" : Errno.name(of: errno)
         result["MSG_CMSG_CLOEXEC"] = probeReceiveCloseOnExec()
         return result
@@ -129,7 +129,7 @@ public struct Fingerprint: Codable, Sendable {
         var received: [Int32] = [-1, -1]
         var count: Int32 = 0
         var flags: Int32 = 0
-        guard handoff_recv_fds(ends[1], &byte, 1, 1, RawFlags.messageCloexec, &received, 2, &count, &flags) >= 0,
+        guard handoff_recv_fds(ends[1], &byte, 1, 1, Linux.MSG_CMSG_CLOEXEC, &received, 2, &count, &flags) >= 0,
             count == 1
         else { return "recvmsg: \(Errno.name(of: errno))" }
         defer { close(received[0]) }

@@ -1,3 +1,5 @@
+@_exported import HandoffProtocol
+
 // The scenario format as data: what ScenarioParser produces and the runner executes.
 // docs/scenarios.md describes the YAML that maps onto these types.
 
@@ -39,6 +41,29 @@ public struct Scenario: Sendable {
         self.requires = requires
         self.timeout = timeout
         self.steps = steps
+    }
+}
+
+extension Scenario {
+    /// Every operation the scenario performs, loops included, in order.
+    public var operations: [ScenarioOperation] {
+        func collect(_ steps: [Step]) -> [ScenarioOperation] {
+            steps.flatMap { step -> [ScenarioOperation] in
+                if case .repeat(_, let inner) = step.action { return collect(inner) }
+                return step.operation.map { [$0] } ?? []
+            }
+        }
+        return collect(steps)
+    }
+
+    /// What the operations need from the system, by their declarations (each kind once, in first use).
+    public var operationNeeds: [(OperationKind, SystemNeeds)] {
+        var seen: Set<OperationKind> = []
+        return operations.compactMap { operation in
+            let needs = operation.declaration.needs
+            guard seen.insert(operation.kind).inserted, needs != SystemNeeds() else { return nil }
+            return (operation.kind, needs)
+        }
     }
 }
 
@@ -92,20 +117,50 @@ public struct KernelVersion: Comparable, Sendable, CustomStringConvertible {
 public struct Step: Sendable {
     /// Where the step's key (`main.open`) is.
     public var location: SourceLocation
-    /// The process that performs the action; nil for `check`.
+    /// The process that performs the action; nil for `check` and `repeat`.
     public var process: String?
-    public var action: Action
+    public var action: StepAction
+    /// The names `as:` gives the descriptors the operation produces, in the order of its outcome (nil: unnamed).
+    public var binds: [String?]
     public var expect: Expectation
     /// Started without waiting for it to finish (it may block); its outcome is taken by a later `await`.
     public var background: Bool
 
-    public init(location: SourceLocation, process: String?, action: Action, expect: Expectation = .init(),
-                background: Bool = false) {
+    public init(location: SourceLocation, process: String?, action: StepAction, binds: [String?] = [],
+                expect: Expectation = .init(), background: Bool = false) {
         self.location = location
         self.process = process
         self.action = action
+        self.binds = binds
         self.expect = expect
         self.background = background
+    }
+
+    /// The operation the step performs, if it is one.
+    public var operation: ScenarioOperation? {
+        if case .perform(let operation) = action { return operation }
+        return nil
+    }
+}
+
+/// What a step does: an operation of a process, or one of the timeline's own steps.
+public enum StepAction: Sendable {
+    case perform(ScenarioOperation)
+    /// Waits for the process's background step to finish and judges its outcome.
+    case await
+    /// `count` iterations of `steps`, run by the agents themselves without a round trip per step (each
+    /// process runs its own steps of every iteration, concurrently with the others); judged once at the end.
+    case `repeat`(count: Int, steps: [Step])
+    case check(Check)
+
+    /// The step's name as written in YAML.
+    public var keyword: String {
+        switch self {
+        case .perform(let operation): return operation.kind.keyword
+        case .await: return "await"
+        case .repeat: return "repeat"
+        case .check: return "check"
+        }
     }
 }
 
@@ -167,38 +222,9 @@ public struct QualifiedDescriptor: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(process).\(descriptor)" }
 }
 
-public enum SocketType: String, Sendable, CaseIterable {
-    case stream, dgram, seqpacket
-}
-
-public enum Whence: String, Sendable, CaseIterable {
-    case set, cur, end
-}
-
-/// Flags on `open`, by their lower-case names without `O_`.
-public enum OpenFlag: String, Sendable, CaseIterable {
-    case rdonly, wronly, rdwr, creat, excl, trunc, append, nonblock, cloexec
-    /// O_PATH: a descriptor that names a file without opening it for I/O.
-    case path
-}
-
-/// File status flags that F_SETFL can change and the oracle compares.
-public enum StatusFlag: String, Sendable, CaseIterable {
-    case append, nonblock
-}
-
-public enum FcntlCommand: Sendable, Equatable {
-    case dupfd(minimum: Int32)
-    case dupfdCloexec(minimum: Int32)
-    case getfd
-    case setfd(closeOnExec: Bool)
-    case getfl
-    case setfl(Set<StatusFlag>)
-}
-
 /// A piece of an exec argument: literal text or the number of a named descriptor, substituted when the
 /// step runs (`"--fd={sock}"` in YAML).
-public enum ArgumentPart: Sendable, Equatable {
+public enum ArgumentPart: Sendable, Hashable {
     case text(String)
     case descriptor(String)
     /// `{@pid}`: the acting process's pid.
@@ -216,89 +242,8 @@ public enum ArgumentPart: Sendable, Equatable {
     }
 }
 
-public enum Action: Sendable {
-    case open(path: String, flags: Set<OpenFlag>, mode: UInt32, as: String?)
-    case pipe(closeOnExec: Bool, nonBlocking: Bool, as: (read: String, write: String))
-    case socketpair(type: SocketType, closeOnExec: Bool, nonBlocking: Bool, as: (String, String))
-    case memfd(name: String, closeOnExec: Bool, as: String?)
-    case eventfd(initial: UInt32, closeOnExec: Bool, nonBlocking: Bool, as: String?)
-    case dup(fd: DescriptorRef, as: String?)
-    case dup2(fd: DescriptorRef, target: DescriptorRef, as: String?)
-    case dup3(fd: DescriptorRef, target: DescriptorRef, closeOnExec: Bool, flags: Int32?, as: String?)
-    case fcntl(fd: DescriptorRef, command: FcntlCommand, as: String?)
-    case close(fd: DescriptorRef)
-    /// `last` nil means ~0U (to the end of the table).
-    case closeRange(first: UInt32, last: UInt32?, closeOnExec: Bool, unshare: Bool)
-    case lseek(fd: DescriptorRef, offset: Int64, whence: Whence)
-    case read(fd: DescriptorRef, count: Int)
-    case write(fd: DescriptorRef, data: [UInt8])
-    /// Creates the child process named `as`; it starts with a copy of the parent's table and names.
-    case fork(as: String)
-    /// Re-executes the agent image with these arguments (argv[1...]) and extra environment variables.
-    case exec(arguments: [[ArgumentPart]], environment: [EnvironmentEntry])
-    case exit(status: Int32)
-    /// Reaps the named child (which must have exited).
-    case wait(child: String)
-    case send(socket: DescriptorRef, fds: [DescriptorRef], data: [UInt8])
-    /// `room`: the control buffer is CMSG_SPACE(room * sizeof(int)) bytes; 0 means no control buffer.
-    case recv(socket: DescriptorRef, count: Int, room: Int, closeOnExec: Bool, nonBlocking: Bool, as: [String])
-    case pidfdOpen(target: String, as: String?)
-    case pidfdGetfd(target: String, fd: DescriptorRef, flags: UInt32, as: String?)
-    /// socket + bind + listen.
-    case listen(address: AddressSpec, type: SocketType, closeOnExec: Bool, nonBlocking: Bool, backlog: Int32, as: String?)
-    /// socket + connect.
-    case connect(address: AddressSpec, type: SocketType, closeOnExec: Bool, nonBlocking: Bool, as: String?)
-    case accept(socket: DescriptorRef, closeOnExec: Bool, nonBlocking: Bool, as: String?)
-    case setrlimit(nofile: UInt64)
-    case dropCapability(name: String)
-    case setDumpable(Bool)
-    /// open("/proc/PID/fd/N") of `target`'s descriptor `fd`.
-    case reopen(target: String, fd: DescriptorRef, flags: Set<OpenFlag>, as: String?)
-    /// clone(CLONE_FILES): the child `as` shares this process's descriptor table.
-    case cloneFiles(as: String)
-    case unshareFiles
-    /// The process execs a launcher under test (e.g. systemd-socket-activate); from then on it is not an agent.
-    case launch(Launch)
-    /// Adopts the next agent the launcher started (it reaches the runner through `{@control}`) as `as`.
-    case attach(as: String)
-    /// Waits for the process's background step to finish and judges its outcome.
-    case await
-    /// `count` iterations of `steps`, run by the agents themselves without a round trip per step (each
-    /// process runs its own steps of every iteration, concurrently with the others); judged once at the end.
-    case `repeat`(count: Int, steps: [Step])
-    case check(Check)
-}
-
-/// A launcher under test and the contract it is held to.
-public struct Launch: Sendable, Equatable {
-    /// The program: a path, or a name looked up in PATH.
-    public var program: String
-    /// argv[1...]; placeholders `{@agent}`, `{@control}`, `{@dir}` and `{@pid}` are filled in.
-    public var arguments: [[ArgumentPart]]
-    public var environment: [EnvironmentEntry]
-    /// The sockets the launcher listens on, in the order it passes them (LISTEN_FDS from 3).
-    public var listen: [(address: AddressSpec, type: SocketType)]
-    /// Whether the launcher accepts each connection and starts one service per connection (connection at 3).
-    public var acceptMode: Bool
-
-    public init(program: String, arguments: [[ArgumentPart]], environment: [EnvironmentEntry],
-                listen: [(address: AddressSpec, type: SocketType)], acceptMode: Bool) {
-        self.program = program
-        self.arguments = arguments
-        self.environment = environment
-        self.listen = listen
-        self.acceptMode = acceptMode
-    }
-
-    public static func == (lhs: Launch, rhs: Launch) -> Bool {
-        lhs.program == rhs.program && lhs.arguments == rhs.arguments && lhs.environment == rhs.environment
-            && lhs.acceptMode == rhs.acceptMode && lhs.listen.count == rhs.listen.count
-            && zip(lhs.listen, rhs.listen).allSatisfy { $0.address == $1.address && $0.type == $1.type }
-    }
-}
-
 /// A socket address as a scenario writes it.
-public enum AddressSpec: Sendable, Equatable {
+public enum AddressSpec: Sendable, Hashable {
     /// `{unix: path}`: a path in the scenario's directory.
     case unix(String)
     /// `{abstract: name}`.
@@ -309,16 +254,35 @@ public enum AddressSpec: Sendable, Equatable {
     case tcpListener(QualifiedDescriptor)
 }
 
-/// `NAME: value` for exec's environment; the value may use placeholders like an argument.
-public struct EnvironmentEntry: Sendable, Equatable {
-    public var name: String
-    public var value: [ArgumentPart]
+/// An exec argument or environment value as written: text with placeholders (`"--fd={sock}"`), filled in
+/// when the step runs.
+public struct Template: Hashable, Sendable, CustomStringConvertible {
+    public var parts: [ArgumentPart]
 
-    public init(name: String, value: [ArgumentPart]) {
-        self.name = name
-        self.value = value
+    public init(_ parts: [ArgumentPart]) { self.parts = parts }
+
+    public var description: String {
+        parts.map { part in
+            switch part {
+            case .text(let text): return text
+            case .descriptor(let name): return "{\(name)}"
+            case .builtin(let builtin): return "{@\(builtin.rawValue)}"
+            }
+        }.joined()
     }
 }
+
+/// How a scenario names things: descriptors by name, number or argv, processes by name, addresses as
+/// written (a TCP address may name a listening socket), texts with placeholders.
+public enum ScenarioNaming: OperationNaming {
+    public typealias Descriptor = DescriptorRef
+    public typealias Process = String
+    public typealias Address = AddressSpec
+    public typealias Text = Template
+}
+
+/// An operation as a scenario step states it.
+public typealias ScenarioOperation = HandoffProtocol.Operation<ScenarioNaming>
 
 /// Explicit assertions, checked against the kernel's observed state directly.
 public struct Check: Sendable, Equatable {
@@ -355,49 +319,5 @@ public struct Check: Sendable, Equatable {
         self.flags = flags
         self.open = open
         self.numbers = numbers
-    }
-}
-
-extension Action {
-    /// The operation's name as written in YAML.
-    public var keyword: String {
-        switch self {
-        case .open: return "open"
-        case .pipe: return "pipe"
-        case .socketpair: return "socketpair"
-        case .memfd: return "memfd"
-        case .eventfd: return "eventfd"
-        case .dup: return "dup"
-        case .dup2: return "dup2"
-        case .dup3: return "dup3"
-        case .fcntl: return "fcntl"
-        case .close: return "close"
-        case .closeRange: return "close_range"
-        case .lseek: return "lseek"
-        case .read: return "read"
-        case .write: return "write"
-        case .fork: return "fork"
-        case .exec: return "exec"
-        case .exit: return "exit"
-        case .wait: return "wait"
-        case .send: return "send"
-        case .recv: return "recv"
-        case .pidfdOpen: return "pidfd_open"
-        case .pidfdGetfd: return "pidfd_getfd"
-        case .listen: return "listen"
-        case .connect: return "connect"
-        case .accept: return "accept"
-        case .setrlimit: return "setrlimit"
-        case .dropCapability: return "drop_capability"
-        case .setDumpable: return "set_dumpable"
-        case .reopen: return "reopen"
-        case .cloneFiles: return "clone_files"
-        case .unshareFiles: return "unshare_files"
-        case .launch: return "launch"
-        case .attach: return "attach"
-        case .await: return "await"
-        case .repeat: return "repeat"
-        case .check: return "check"
-        }
     }
 }

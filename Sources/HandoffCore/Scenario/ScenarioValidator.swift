@@ -108,13 +108,6 @@ struct ScenarioValidator {
         }
     }
 
-    /// Binds names in `owner` and in every running process sharing its table.
-    /// What the agents can loop over by themselves: descriptor operations, no process changes.
-    static let repeatable: Set<String> = [
-        "open", "pipe", "socketpair", "memfd", "eventfd", "dup", "dup2", "dup3", "fcntl", "close", "close_range", "lseek", "read",
-        "write", "send", "recv", "pidfd_open", "pidfd_getfd", "connect", "accept",
-    ]
-
     private mutating func bind(_ names: [String?], in owner: String) {
         guard let table = processes[owner]?.table else { return }
         for process in order where processes[process]?.table == table {
@@ -137,9 +130,10 @@ struct ScenarioValidator {
             if case .repeat(_, let inner) = step.action {
                 for (innerStep, innerSite) in zip(inner, site.inner) {
                     let keyword = innerStep.action.keyword
-                    guard Self.repeatable.contains(keyword) else {
+                    guard let operation = innerStep.operation, operation.declaration.repeatable else {
+                        let allowed = OperationKind.allCases.filter { $0.declaration.repeatable }.map(\.keyword)
                         throw ScenarioError(innerSite.key, "'\(keyword)' cannot run inside a repeat (allowed: "
-                            + Self.repeatable.sorted().joined(separator: ", ") + ")")
+                            + allowed.sorted().joined(separator: ", ") + ")")
                     }
                     if innerStep.background {
                         throw ScenarioError(innerSite.key, "a repeated step cannot run in the background")
@@ -160,12 +154,13 @@ struct ScenarioValidator {
             throw unknownProcess(actor, at: site.key, context: " in '\(actor).\(step.action.keyword)'")
         }
         _ = try running(actor, at: site.key, doing: "run '\(step.action.keyword)'")
-        if case .await = step.action {
+        guard let operation = step.operation else {
+            // `await`: the only process step that is not an operation.
             guard let pending = busy.removeValue(forKey: actor) else {
                 throw ScenarioError(site.key, "'\(actor).await' has no background step to wait for")
             }
             // A background wait needs its child to have ended by now.
-            if case .wait(let child) = pending.step.action, processes[child]?.end == nil {
+            if case .wait(let child)? = pending.step.operation, processes[child]?.end == nil {
                 throw ScenarioError(site.key, "'\(child)' is still running here: the background wait at line "
                     + "\(pending.line) would never finish (end it first with '\(child).exit')")
             }
@@ -177,107 +172,66 @@ struct ScenarioValidator {
         }
         if step.background { busy[actor] = (step, line) }
         if let launched = processes[actor]?.launchedAt {
-            guard case .attach = step.action else {
+            guard case .attach = operation else {
                 throw ScenarioError(site.key, "process '\(actor)' runs a launcher since line \(launched); it can only "
                     + "'attach' the agents it starts")
             }
-        } else if case .attach = step.action {
+        } else if case .attach = operation {
             throw ScenarioError(site.key, "'\(actor).attach' needs '\(actor)' to have run 'launch' first")
         }
-        func use(_ ref: DescriptorRef, _ field: String) throws(ScenarioError) {
-            try resolve(ref, in: actor, at: site[field])
-        }
+        try resolveReferences(of: operation, by: actor, site)
+        bind(step.binds, in: actor)
+        try applyProcessEffects(of: operation, by: actor, step: step, site)
+    }
 
-        switch step.action {
-        case .open(_, _, _, let name), .memfd(_, _, let name), .eventfd(_, _, _, let name):
-            bind([name].compactMap { $0 }, in: actor)
-        case .pipe(_, _, let ends):
-            bind([ends.read, ends.write], in: actor)
-        case .socketpair(_, _, _, let ends):
-            bind([ends.0, ends.1], in: actor)
-        case .dup(let fd, let name):
-            try use(fd, "fd")
-            bind([name], in: actor)
-        case .dup2(let fd, let target, let name), .dup3(let fd, let target, _, _, let name):
-            try use(fd, "fd")
-            try use(target, "target")
-            bind([name], in: actor)
-        case .fcntl(let fd, _, let name):
-            try use(fd, "fd")
-            bind([name], in: actor)
-        case .close(let fd), .lseek(let fd, _, _), .read(let fd, _), .write(let fd, _):
-            try use(fd, "fd")
+    /// Every process, descriptor and placeholder the operation names must exist at this point.
+    private func resolveReferences(of operation: ScenarioOperation, by actor: String, _ site: StepSites)
+        throws(ScenarioError) {
+        // Processes it names as targets (not the new ones fork, clone_files and attach create).
+        switch operation {
+        case .pidfdOpen(let target), .pidfdGetfd(let target, _, _), .reopen(let target, _, _):
+            _ = try existing(target, at: site["process"])
+        default:
+            break
+        }
+        for (reference, field) in operation.descriptors {
+            try resolve(reference, in: field.owner ?? actor, at: site[field.argument])
+        }
+        guard let process = processes[actor] else { return }
+        func placeholders(_ text: Template, _ field: String) throws(ScenarioError) {
+            for case .descriptor(let name) in text.parts { try resolve(name: name, in: actor, process, at: site[field]) }
+        }
+        switch operation {
+        case .exec(let arguments, let environment), .launch(_, let arguments, let environment, _, _):
+            for (index, argument) in arguments.enumerated() { try placeholders(argument, "args[\(index)]") }
+            for entry in environment { try placeholders(entry.value, "env.\(entry.name)") }
+        case .connect(.tcpListener(let listener), _, _, _):
+            _ = try existing(listener.process, at: site["address"])
+            try resolve(listener.descriptor, in: listener.process, at: site["address"])
+        default:
+            break
+        }
+    }
+
+    /// What the operation does to the picture of processes: creation, exec, exit, reaping, tables.
+    private mutating func applyProcessEffects(of operation: ScenarioOperation, by actor: String, step: Step,
+                                              _ site: StepSites) throws(ScenarioError) {
+        let line = step.location.line
+        switch operation {
         case .closeRange(_, _, _, let unshare):
             if unshare { privatizeTable(of: actor) }
         case .unshareFiles:
             privatizeTable(of: actor)
-        case .await:
-            break  // handled above
-        case .launch(let launch):
-            let process = processes[actor]!
-            for (index, argument) in launch.arguments.enumerated() {
-                for case .descriptor(let name) in argument {
-                    try resolve(name: name, in: actor, process, at: site["args[\(index)]"])
-                }
-            }
+        case .launch:
             processes[actor]?.launchedAt = line
         case .attach(let child):
-            if let existing = processes[child] {
-                let created = existing.createdAt.map { "created at line \($0)" } ?? "the root process"
-                throw ScenarioError(site["as"], "process '\(child)' already exists (\(created)); attach needs a new name")
-            }
-            var process = Process()
-            process.parent = actor
-            process.createdAt = line
-            process.table = nextTable
-            nextTable += 1
-            processes[child] = process
-            order.append(child)
-        case .setrlimit, .dropCapability, .setDumpable:
-            break
-        case .listen(_, _, _, _, _, let name):
-            bind([name], in: actor)
-        case .connect(let address, _, _, _, let name):
-            if case .tcpListener(let listener) = address {
-                _ = try existing(listener.process, at: site["address"])
-                try resolve(listener.descriptor, in: listener.process, at: site["address"])
-            }
-            bind([name], in: actor)
-        case .accept(let socket, _, _, let name):
-            try use(socket, "socket")
-            bind([name], in: actor)
-        case .reopen(let target, let fd, _, let name):
-            _ = try existing(target, at: site["process"])
-            try resolve(fd, in: target, at: site["fd"])
-            bind([name], in: actor)
+            try create(child, by: actor, at: line, site, copying: Process(), sharing: false, verb: "attach")
         case .fork(let child), .cloneFiles(let child):
-            if let existing = processes[child] {
-                let created = existing.createdAt.map { "created at line \($0)" } ?? "the root process"
-                throw ScenarioError(site["as"], "process '\(child)' already exists (\(created)); fork needs a new name")
-            }
-            var process = processes[actor]!
-            process.parent = actor
-            process.createdAt = line
-            process.end = nil
-            process.reapedAt = nil
-            if case .fork = step.action {
-                process.table = nextTable
-                nextTable += 1
-            }
-            processes[child] = process
-            order.append(child)
-        case .exec(let arguments, let environment):
-            let process = processes[actor]!
-            for (index, argument) in arguments.enumerated() {
-                for case .descriptor(let name) in argument {
-                    try resolve(name: name, in: actor, process, at: site["args[\(index)]"])
-                }
-            }
-            for entry in environment {
-                for case .descriptor(let name) in entry.value {
-                    try resolve(name: name, in: actor, process, at: site["env.\(entry.name)"])
-                }
-            }
+            guard let parent = processes[actor] else { return }
+            let sharing: Bool
+            if case .cloneFiles = operation { sharing = true } else { sharing = false }
+            try create(child, by: actor, at: line, site, copying: parent, sharing: sharing, verb: "fork")
+        case .exec(let arguments, _):
             processes[actor]?.argumentCount = arguments.count
             privatizeTable(of: actor)
         case .exit:
@@ -300,24 +254,32 @@ struct ScenarioValidator {
                     + "would block forever (end it first with '\(child).exit', or wait in the background)")
             }
             processes[child]?.reapedAt = line
-        case .send(let socket, let fds, _):
-            try use(socket, "socket")
-            for (index, fd) in fds.enumerated() { try use(fd, "fds[\(index)]") }
-        case .recv(let socket, _, _, _, _, let names):
-            try use(socket, "socket")
-            bind(names, in: actor)
-        case .pidfdOpen(let target, let name):
-            _ = try existing(target, at: site["process"])
-            bind([name].compactMap { $0 }, in: actor)
-        case .pidfdGetfd(let target, let fd, _, let name):
-            _ = try existing(target, at: site["process"])
-            try resolve(fd, in: target, at: site["fd"])
-            bind([name].compactMap { $0 }, in: actor)
-        case .repeat:
-            break  // handled above (no process prefix)
-        case .check(let check):
-            try validate(check, site)
+        case .open, .pipe, .socketpair, .memfd, .eventfd, .epollCreate, .epollCtl, .dup, .dup2, .dup3, .fcntl, .close,
+             .lseek, .read, .write, .shutdown, .send, .recv, .pidfdOpen, .pidfdGetfd, .listen, .connect, .accept,
+             .setrlimit, .dropCapability, .setDumpable, .reopen:
+            break  // descriptors only: resolved and bound above
         }
+    }
+
+    /// A new process `child` of `actor`: a copy of `template`, in the same table when `sharing`.
+    private mutating func create(_ child: String, by actor: String, at line: Int, _ site: StepSites, copying template: Process,
+                                 sharing: Bool, verb: String) throws(ScenarioError) {
+        if let existing = processes[child] {
+            let created = existing.createdAt.map { "created at line \($0)" } ?? "the root process"
+            throw ScenarioError(site["as"], "process '\(child)' already exists (\(created)); \(verb) needs a new name")
+        }
+        var process = template
+        process.parent = actor
+        process.createdAt = line
+        process.end = nil
+        process.reapedAt = nil
+        process.launchedAt = nil
+        if !sharing {
+            process.table = nextTable
+            nextTable += 1
+        }
+        processes[child] = process
+        order.append(child)
     }
 
     private func isDescendant(_ name: String, of ancestor: String) -> Bool {

@@ -44,3 +44,15 @@ struct Env: ParsableCommand {
         }
     }
 }
+
+struct Operations: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List every operation a scenario step can perform, from the operations' declarations.")
+
+    @Flag(help: "Print the Markdown table kept in docs/scenarios.md.")
+    var markdown = false
+
+    func run() throws {
+        print(markdown ? OperationReference.markdownTable() : OperationReference.text())
+    }
+}

@@ -1,0 +1,108 @@
+// Decoding of check steps: qualified descriptors, same/different, offsets, flags, open sets, environment.
+
+import Yams
+
+extension ScenarioDecoder {
+    // MARK: check
+
+    func qualified(_ node: Node, _ what: String) throws(ScenarioError) -> QualifiedDescriptor {
+        let expected = "a descriptor as PROCESS.NAME or PROCESS.NUMBER (e.g. main.file, peer.3)"
+        guard context.kind(node) == .string, let text = node.scalar?.string, let dot = text.firstIndex(of: ".") else {
+            throw context.error(node, "expected \(expected) in \(what), found \(context.describe(node))")
+        }
+        let process = String(text[..<dot])
+        let rest = String(text[text.index(after: dot)...])
+        guard Self.isIdentifier(process) else {
+            throw context.error(node, "invalid process name '\(process)' in \"\(text)\" (expected \(expected))")
+        }
+        if let number = Int32(rest) {
+            return QualifiedDescriptor(process: process, descriptor: .number(number))
+        }
+        guard Self.isIdentifier(rest) else {
+            throw context.error(node, "invalid descriptor '\(rest)' in \"\(text)\" (expected \(expected))")
+        }
+        return QualifiedDescriptor(process: process, descriptor: .name(rest))
+    }
+
+    func check(_ a: StepArguments, sites: inout StepSites) throws(ScenarioError) -> Check {
+        try a.accept(Self.checkKeys)
+        guard !a.entries.isEmpty else {
+            throw context.error(a.keyNode, "check needs at least one of: \(Self.checkKeys.joined(separator: ", "))")
+        }
+        var check = Check()
+        func list(_ key: String) throws(ScenarioError) -> [QualifiedDescriptor] {
+            guard let node = a[key] else { return [] }
+            let items = try context.sequence(node, a.what(key))
+            guard items.count >= 2 else {
+                throw context.error(node, "\(a.what(key)) needs a list of at least 2 descriptors, found \(items.count)")
+            }
+            var result: [QualifiedDescriptor] = []
+            for item in items {
+                let descriptor = try qualified(item, a.what(key))
+                sites.checked.append(.descriptor(descriptor, context.location(item)))
+                result.append(descriptor)
+            }
+            return result
+        }
+        func map(_ key: String) throws(ScenarioError) -> [(QualifiedDescriptor, Node)] {
+            guard let node = a[key] else { return [] }
+            var result: [(QualifiedDescriptor, Node)] = []
+            for pair in try context.mapping(node, a.what(key)) {
+                let descriptor = try qualified(pair.key, a.what(key))
+                sites.checked.append(.descriptor(descriptor, context.location(pair.key)))
+                result.append((descriptor, pair.value))
+            }
+            return result
+        }
+        // Keys are decoded in document order so that the first error is the first in the file.
+        for entry in a.entries {
+            switch entry.key {
+            case "same": check.same = try list("same")
+            case "different": check.different = try list("different")
+            case "offset":
+                for (descriptor, value) in try map("offset") {
+                    check.offsets[descriptor] = Int64(try context.integer(value, "the offset of \(descriptor)"))
+                }
+            case "cloexec":
+                for (descriptor, value) in try map("cloexec") {
+                    check.closeOnExec[descriptor] = try context.bool(value, "the close-on-exec flag of \(descriptor)")
+                }
+            case "flags":
+                for (descriptor, value) in try map("flags") {
+                    let words = try context.keywords(value, "the flags of \(descriptor)", allowed: StatusFlag.allCases.map(\.rawValue))
+                    check.flags[descriptor] = Set(words.compactMap(StatusFlag.init(rawValue:)))
+                }
+            case "number":
+                for (descriptor, value) in try map("number") {
+                    check.numbers[descriptor] = Int32(try context.integer(value, "the number of \(descriptor)", in: 0...Int(Int32.max)))
+                }
+            case "env":
+                for pair in try context.mapping(entry.value, a.what("env")) {
+                    let process = try context.identifier(pair.key, "a process in 'env'")
+                    sites.checked.append(.process(process, context.location(pair.key)))
+                    var variables: [(name: String, value: [ArgumentPart]?)] = []
+                    for variable in try context.mapping(pair.value, "the environment of '\(process)'") {
+                        let name = try context.string(variable.key, "an environment variable name")
+                        let value = context.kind(variable.value) == .null ? nil : try argument(variable.value)
+                        variables.append((name, value))
+                    }
+                    check.environment[process] = variables
+                }
+            default: // open
+                for pair in try context.mapping(entry.value, a.what("open")) {
+                    let process = try context.identifier(pair.key, "a process in 'open'")
+                    sites.checked.append(.process(process, context.location(pair.key)))
+                    var refs: [DescriptorRef] = []
+                    for item in try context.sequence(pair.value, "the open descriptors of '\(process)'") {
+                        let descriptor = try context.descriptor(item, "an element of the open descriptors of '\(process)'")
+                        refs.append(descriptor)
+                        sites.checked.append(.descriptor(QualifiedDescriptor(process: process, descriptor: descriptor),
+                                                         context.location(item)))
+                    }
+                    check.open[process] = refs
+                }
+            }
+        }
+        return check
+    }
+}

@@ -1,0 +1,457 @@
+// Decoding of one operation's arguments into a typed ScenarioOperation and the names its `as:` binds. Which
+// keys an operation accepts, which are required, and what `as:` binds come from its declaration
+// (HandoffProtocol/OperationDeclarations.swift); this file turns the values into the typed operation.
+
+import Yams
+
+extension ScenarioDecoder {
+    func operation(_ kind: OperationKind, _ a: StepArguments, sites: inout StepSites) throws(ScenarioError)
+        -> (ScenarioOperation, [String?])
+    {
+        func ref(_ key: String, allowArgument: Bool = true) throws(ScenarioError) -> DescriptorRef {
+            let node = try a.required(key)
+            sites.fields[key] = context.location(node)
+            return try context.descriptor(node, a.what(key), allowArgument: allowArgument)
+        }
+        func name(_ key: String) throws(ScenarioError) -> String {
+            let node = try a.required(key)
+            sites.fields[key] = context.location(node)
+            return try context.identifier(node, a.what(key))
+        }
+        func flags(_ allowed: [String]) throws(ScenarioError) -> Set<String> {
+            guard let node = a["flags"] else { return [] }
+            return Set(try context.keywords(node, a.what("flags"), allowed: allowed))
+        }
+        func integer(_ key: String, default value: Int, in range: ClosedRange<Int>) throws(ScenarioError) -> Int {
+            guard let node = a[key] else { return value }
+            return try context.integer(node, a.what(key), in: range)
+        }
+        func string(_ key: String, default value: String?) throws(ScenarioError) -> String {
+            guard let node = a[key] else {
+                guard let value else { _ = try a.required(key); return "" }
+                return value
+            }
+            return try context.string(node, a.what(key))
+        }
+        func keyword(_ key: String, default value: String, _ allowed: [String]) throws(ScenarioError) -> String {
+            guard let node = a[key] else { return value }
+            return try context.keyword(node, a.what(key), allowed: allowed)
+        }
+        func socketFlags() throws(ScenarioError) -> (closeOnExec: Bool, nonBlocking: Bool) {
+            let f = try flags(["cloexec", "nonblock"])
+            return (f.contains("cloexec"), f.contains("nonblock"))
+        }
+        func socketType() throws(ScenarioError) -> SocketType {
+            SocketType(rawValue: try keyword("type", default: "stream", SocketType.allCases.map(\.rawValue))) ?? .stream
+        }
+        /// What `as:` binds, by the operation's declaration.
+        func binds() throws(ScenarioError) -> [String?] {
+            switch kind.declaration.binds {
+            case .none, .process: return []
+            case .descriptor: return a["as"] == nil ? [] : [try name("as")]
+            case .pair: return try names("as", exactly: 2)
+            case .list: return try names("as")
+            }
+        }
+        func names(_ key: String, exactly count: Int? = nil) throws(ScenarioError) -> [String?] {
+            guard let node = a[key] else {
+                if count != nil { _ = try a.required(key) }
+                return []
+            }
+            sites.fields[key] = context.location(node)
+            let items = try context.sequence(node, a.what(key))
+            if let count, items.count != count {
+                throw context.error(node, "expected a list of exactly \(count) names for \(a.what(key)), found \(items.count)")
+            }
+            var result: [String] = []
+            for item in items {
+                let name = try context.identifier(item, "an element of \(a.what(key))")
+                if result.contains(name) {
+                    throw context.error(item, "name '\(name)' appears twice in \(a.what(key))")
+                }
+                result.append(name)
+            }
+            return result
+        }
+
+        let operation: ScenarioOperation
+        switch kind {
+        case .open:
+            let pathNode = try a.required("path")
+            let path = try context.string(pathNode, a.what("path"))
+            let components = path.split(separator: "/", omittingEmptySubsequences: false)
+            if path.isEmpty || path.hasPrefix("/") || components.contains("..") {
+                throw context.error(pathNode, "path \"\(path)\" must be relative to the scenario's private directory "
+                    + "(not empty, not starting with '/', no '..' component)")
+            }
+            let openFlags = try flags(OpenFlag.allCases.map(\.rawValue))
+            let mode = try a["mode"].map { (node) throws(ScenarioError) in try self.mode(node) } ?? 0o644
+            operation = .open(path: path, flags: Set(openFlags.compactMap(OpenFlag.init(rawValue:))), mode: mode)
+        case .pipe:
+            let (closeOnExec, nonBlocking) = try socketFlags()
+            operation = .pipe(closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .socketpair:
+            let type = try socketType()
+            let (closeOnExec, nonBlocking) = try socketFlags()
+            operation = .socketpair(type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .memfd:
+            let memfdName = try string("name", default: "handoff")
+            operation = .memfd(name: memfdName, closeOnExec: try flags(["cloexec"]).contains("cloexec"))
+        case .eventfd:
+            let (closeOnExec, nonBlocking) = try socketFlags()
+            let initial = try integer("initial", default: 0, in: 0...Int(UInt32.max))
+            operation = .eventfd(initial: UInt32(initial), closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .epollCreate:
+            operation = .epollCreate(closeOnExec: try flags(["cloexec"]).contains("cloexec"))
+        case .epollCtl:
+            let epoll = try ref("epoll")
+            let op = EpollControl(rawValue: try keyword("op", default: "add", EpollControl.allCases.map(\.rawValue))) ?? .add
+            let target = try ref("fd")
+            var events: Set<EpollEvent> = [.in]
+            if let node = a["events"] {
+                events = Set(try context.keywords(node, a.what("events"), allowed: EpollEvent.allCases.map(\.rawValue))
+                    .compactMap(EpollEvent.init(rawValue:)))
+            }
+            operation = .epollCtl(epoll: epoll, op: op, fd: target, events: events)
+        case .dup:
+            operation = .dup(fd: try ref("fd"))
+        case .dup2:
+            operation = .dup2(fd: try ref("fd"), target: try ref("target", allowArgument: false))
+        case .dup3:
+            let fd = try ref("fd")
+            let target = try ref("target", allowArgument: false)
+            var raw: Int32 = 0
+            if let node = a["flags"] {
+                if context.kind(node) == .int {
+                    raw = Int32(truncatingIfNeeded: try context.integer(node, a.what("flags"), in: Int(Int32.min)...Int(UInt32.max)))
+                } else if context.kind(node) == .sequence {
+                    raw = try flags(["cloexec"]).contains("cloexec") ? Linux.O_CLOEXEC : 0
+                } else {
+                    throw context.error(node, "expected a list of flags ([cloexec]) or a raw integer for 'flags', "
+                        + "found \(context.describe(node))")
+                }
+            }
+            operation = .dup3(fd: fd, target: target, flags: raw)
+        case .fcntl:
+            operation = try fcntl(a, sites: &sites)
+        case .close:
+            operation = .close(fd: try ref("fd"))
+        case .closeRange:
+            let first = try context.integer(try a.required("first"), a.what("first"), in: 0...Int(UInt32.max))
+            var last = UInt32.max
+            if let node = a["last"] {
+                if context.kind(node) == .string, node.scalar?.string == "max" {
+                    last = UInt32.max
+                } else if context.kind(node) == .int {
+                    let value = try context.integer(node, a.what("last"))
+                    // last < first is allowed: the kernel's EINVAL is worth a scenario.
+                    guard value >= 0, value <= Int(UInt32.max) else {
+                        throw context.error(node, "'last' must be between 0 and \(UInt32.max), found \(value)")
+                    }
+                    last = UInt32(value)
+                } else {
+                    throw context.error(node, "expected an integer or \"max\" for 'last', found \(context.describe(node))")
+                }
+            }
+            let f = try flags(["cloexec", "unshare"])
+            operation = .closeRange(first: UInt32(first), last: last, closeOnExec: f.contains("cloexec"),
+                                    unshare: f.contains("unshare"))
+        case .lseek:
+            let fd = try ref("fd")
+            let offset = try a["offset"].map { (node) throws(ScenarioError) in Int64(try context.integer(node, a.what("offset"))) } ?? 0
+            let whence = Whence(rawValue: try keyword("whence", default: "set", Whence.allCases.map(\.rawValue))) ?? .set
+            operation = .lseek(fd: fd, offset: offset, whence: whence)
+        case .read:
+            operation = .read(fd: try ref("fd"), count: try integer("count", default: 256, in: 0...maximumTransfer))
+        case .write:
+            let fd = try ref("fd")
+            let dataNode = try a.required("data")
+            let data = Array(try context.string(dataNode, a.what("data")).utf8)
+            guard data.count <= maximumTransfer else {
+                throw context.error(dataNode, "'data' is \(data.count) bytes; at most \(maximumTransfer) fit one step")
+            }
+            operation = .write(fd: fd, data: data)
+        case .shutdown:
+            let socket = try ref("socket")
+            let how = ShutdownHow(rawValue: try keyword("how", default: "both", ShutdownHow.allCases.map(\.rawValue))) ?? .both
+            operation = .shutdown(socket: socket, how: how)
+        case .fork:
+            operation = .fork(child: try name("as"))
+        case .exec:
+            let (arguments, environment) = try argumentsAndEnvironment(a, sites: &sites)
+            operation = .exec(arguments: arguments, environment: environment)
+        case .exit:
+            operation = .exit(status: Int32(try integer("status", default: 0, in: 0...255)))
+        case .wait:
+            operation = .wait(child: try name("child"))
+        case .send:
+            let socket = try ref("socket")
+            var fds: [DescriptorRef] = []
+            if let node = a["fds"] {
+                for (index, item) in try context.sequence(node, a.what("fds")).enumerated() {
+                    sites.fields["fds[\(index)]"] = context.location(item)
+                    fds.append(try context.descriptor(item, "an element of 'fds'"))
+                }
+            }
+            let data = Array(try string("data", default: "").utf8)
+            guard data.count <= maximumTransfer else {
+                throw context.error(a["data"] ?? a.keyNode, "'data' is \(data.count) bytes; at most \(maximumTransfer) fit one step")
+            }
+            operation = .send(socket: socket, fds: fds, data: data)
+        case .recv:
+            let socket = try ref("socket")
+            let count = try integer("count", default: 256, in: 0...maximumTransfer)
+            let (closeOnExec, nonBlocking) = try socketFlags()
+            let named = try names("as")
+            let room = try integer("room", default: named.count, in: 0...maximumRoom)
+            operation = .recv(socket: socket, count: count, room: room, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+            return (operation, named)
+        case .pidfdOpen:
+            operation = .pidfdOpen(target: try name("process"))
+        case .pidfdGetfd:
+            let target = try name("process")
+            let fd = try ref("fd")
+            let raw = try integer("flags", default: 0, in: 0...Int(UInt32.max))
+            operation = .pidfdGetfd(target: target, fd: fd, flags: UInt32(raw))
+        case .listen, .connect:
+            let addressNode = try a.required("address")
+            sites.fields["address"] = context.location(addressNode)
+            let address = try self.address(addressNode, listening: kind == .listen)
+            let type = try socketType()
+            let (closeOnExec, nonBlocking) = try socketFlags()
+            if kind == .listen {
+                let backlog = try integer("backlog", default: 16, in: 0...65535)
+                operation = .listen(address: address, type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking,
+                                    backlog: Int32(backlog))
+            } else {
+                operation = .connect(address: address, type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+            }
+        case .accept:
+            let socket = try ref("socket")
+            let (closeOnExec, nonBlocking) = try socketFlags()
+            operation = .accept(socket: socket, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .setrlimit:
+            operation = .setrlimit(nofile: UInt64(try integer("nofile", default: -1, in: 0...Int(Int32.max))))
+        case .dropCapability:
+            let node = try a.required("name")
+            let capability = try context.string(node, a.what("name"))
+            guard Self.knownCapabilities.contains(capability) else {
+                throw context.error(node, "unknown capability \"\(capability)\" (expected a CAP_ name such as CAP_SYS_PTRACE)")
+            }
+            operation = .dropCapability(name: capability)
+        case .setDumpable:
+            operation = .setDumpable(try context.bool(try a.required("value"), a.what("value")))
+        case .reopen:
+            let target = try name("process")
+            let fd = try ref("fd")
+            let openFlags = try flags(OpenFlag.allCases.map(\.rawValue))
+            operation = .reopen(target: target, fd: fd, flags: Set(openFlags.compactMap(OpenFlag.init(rawValue:))))
+        case .cloneFiles:
+            operation = .cloneFiles(child: try name("as"))
+        case .unshareFiles:
+            operation = .unshareFiles
+        case .launch:
+            let program = Template([.text(try string("program", default: nil))])
+            let (arguments, environment) = try argumentsAndEnvironment(a, sites: &sites)
+            var listen: [ListeningSocket<AddressSpec>] = []
+            for item in try context.sequence(try a.required("listen"), a.what("listen")) {
+                // {unix: path} or {unix: path, type: seqpacket}
+                guard case .mapping(let mapping) = item else {
+                    throw context.error(item, "expected an address such as {unix: svc.sock} in 'listen'")
+                }
+                var type = SocketType.stream
+                var addressPairs: [(Node, Node)] = []
+                for (key, value) in mapping {
+                    if key.string == "type" {
+                        type = SocketType(rawValue: try context.keyword(value, "the socket type",
+                                                                        allowed: SocketType.allCases.map(\.rawValue))) ?? .stream
+                    } else {
+                        addressPairs.append((key, value))
+                    }
+                }
+                let address = try self.address(Node.mapping(Node.Mapping(addressPairs, mapping.tag, mapping.style, mapping.mark)),
+                                               listening: true)
+                listen.append(ListeningSocket(address: address, type: type))
+            }
+            let acceptMode = try a["accept"].map { (node) throws(ScenarioError) in try context.bool(node, a.what("accept")) } ?? false
+            operation = .launch(program: program, arguments: arguments, environment: environment, listen: listen,
+                                acceptMode: acceptMode)
+        case .attach:
+            operation = .attach(child: try name("as"))
+        }
+        if case .fcntl(_, let command) = operation, !command.duplicates { return (operation, []) }
+        return (operation, try binds())
+    }
+
+    /// `args:` and `env:` of exec and launch, with placeholders.
+    func argumentsAndEnvironment(_ a: StepArguments, sites: inout StepSites) throws(ScenarioError)
+        -> ([Template], [EnvironmentVariable<Template>])
+    {
+        var arguments: [Template] = []
+        if let node = a["args"] {
+            for (index, item) in try context.sequence(node, a.what("args")).enumerated() {
+                sites.fields["args[\(index)]"] = context.location(item)
+                arguments.append(Template(try argument(item)))
+            }
+        }
+        var environment: [EnvironmentVariable<Template>] = []
+        if let node = a["env"] {
+            for pair in try context.mapping(node, a.what("env")) {
+                let name = try context.string(pair.key, "an environment variable name")
+                if name.isEmpty || name.contains("=") {
+                    throw context.error(pair.key, "invalid environment variable name \"\(name)\"")
+                }
+                sites.fields["env.\(name)"] = context.location(pair.value)
+                environment.append(EnvironmentVariable(name: name, value: Template(try argument(pair.value))))
+            }
+        }
+        return (arguments, environment)
+    }
+
+    /// `{unix: path}`, `{abstract: name}`, and `{tcp: PORT}` (listen) or `{tcp: process.listener}` (connect).
+    func address(_ node: Node, listening: Bool) throws(ScenarioError) -> AddressSpec {
+        let expected = listening ? "{unix: path}, {abstract: name} or {tcp: 0}"
+            : "{unix: path}, {abstract: name} or {tcp: process.listener}"
+        guard case .mapping(let mapping) = node, mapping.count == 1, let (keyNode, value) = mapping.first,
+            let key = keyNode.string
+        else { throw context.error(node, "expected an address: \(expected), found \(context.describe(node))") }
+        switch key {
+        case "unix":
+            let path = try context.string(value, "'unix' path")
+            let components = path.split(separator: "/", omittingEmptySubsequences: false)
+            if path.isEmpty || path.hasPrefix("/") || components.contains("..") || path.utf8.count > 80 {
+                throw context.error(value, "unix socket path \"\(path)\" must be relative to the scenario's directory "
+                    + "(not empty, no '/' start, no '..', at most 80 bytes)")
+            }
+            return .unix(path)
+        case "abstract":
+            return .abstract(try context.string(value, "'abstract' name"))
+        case "tcp":
+            if listening { return .tcpPort(UInt16(try context.integer(value, "'tcp' port", in: 0...65535))) }
+            return .tcpListener(try qualified(value, "'tcp' (the listening socket, as process.name)"))
+        default:
+            throw context.error(keyNode, "unknown address kind '\(key)' (expected \(expected))")
+        }
+    }
+
+    /// `mode`: a YAML integer taken as is (`0o644` and `0644` are octal in YAML 1.1, `420` is decimal), or a
+    /// string of octal digits (`"0644"`, `"0o644"`, `"644"`).
+    func mode(_ node: Node) throws(ScenarioError) -> UInt32 {
+        var value: Int?
+        switch context.kind(node) {
+        case .int:
+            value = try context.integer(node, "'mode'")
+        case .string:
+            var text = node.scalar?.string ?? ""
+            if text.hasPrefix("0o") || text.hasPrefix("0O") { text.removeFirst(2) }
+            value = text.isEmpty ? nil : Int(text, radix: 8)
+            if value == nil {
+                throw context.error(node, "expected an octal mode such as \"0644\" for 'mode', found \(context.describe(node))")
+            }
+        default:
+            throw context.error(node, "expected a mode (an integer such as 0o644, or a string such as \"0644\") for 'mode', "
+                + "found \(context.describe(node))")
+        }
+        guard let value, (0...0o7777).contains(value) else {
+            throw context.error(node, "'mode' must be between 0 and 0o7777, found \(context.describe(node))")
+        }
+        return UInt32(value)
+    }
+
+
+    func fcntl(_ a: StepArguments, sites: inout StepSites) throws(ScenarioError) -> ScenarioOperation {
+        let cmdNode = try a.required("cmd")
+        let cmd = try context.keyword(cmdNode, a.what("cmd"), allowed: FcntlCommand.names)
+        let specific: [String]
+        switch cmd {
+        case "dupfd", "dupfd_cloexec": specific = ["min", "as"]
+        case "setfd": specific = ["cloexec"]
+        case "setfl": specific = ["flags"]
+        default: specific = []
+        }
+        let allowed = ["fd", "cmd"] + specific + OperationKind.fcntl.declaration.expectations.map(\.rawValue)
+        for entry in a.entries where !allowed.contains(entry.key) {
+            throw context.error(entry.keyNode, "key '\(entry.key)' does not apply to fcntl cmd \(cmd) "
+                + "(expected one of: \(allowed.joined(separator: ", ")))")
+        }
+        let fdNode = try a.required("fd")
+        sites.fields["fd"] = context.location(fdNode)
+        let fd = try context.descriptor(fdNode, a.what("fd"))
+        func minimum() throws(ScenarioError) -> Int32 {
+            guard let node = a["min"] else { return 0 }
+            return Int32(try context.integer(node, a.what("min"), in: 0...Int(Int32.max)))
+        }
+        let command: FcntlCommand
+        switch cmd {
+        case "dupfd": command = .dupfd(minimum: try minimum())
+        case "dupfd_cloexec": command = .dupfdCloexec(minimum: try minimum())
+        case "getfd": command = .getfd
+        case "getfl": command = .getfl
+        case "setfd":
+            let node = try a.required("cloexec")
+            command = .setfd(closeOnExec: try context.bool(node, a.what("cloexec")))
+        default:
+            var set: Set<StatusFlag> = []
+            if let node = a["flags"] {
+                for word in try context.keywords(node, a.what("flags"), allowed: StatusFlag.allCases.map(\.rawValue)) {
+                    if let flag = StatusFlag(rawValue: word) { set.insert(flag) }
+                }
+            }
+            command = .setfl(set)
+        }
+        return .fcntl(fd: fd, command: command)
+    }
+
+    /// One exec argument: text with `{name}` placeholders; `{{` and `}}` are literal braces.
+    func argument(_ node: Node) throws(ScenarioError) -> [ArgumentPart] {
+        guard let scalar = node.scalar, context.kind(node) != .null else {
+            throw context.error(node, "expected a string for an element of 'args', found \(context.describe(node))")
+        }
+        let text = Array(scalar.string)
+        var parts: [ArgumentPart] = []
+        var literal = ""
+        var index = 0
+        while index < text.count {
+            let character = text[index]
+            if character == "{" {
+                if index + 1 < text.count, text[index + 1] == "{" {
+                    literal.append("{")
+                    index += 2
+                    continue
+                }
+                guard let close = text[(index + 1)...].firstIndex(of: "}") else {
+                    throw context.error(node, "unclosed '{' in exec argument \"\(scalar.string)\" (write {{ for a literal brace)")
+                }
+                let name = String(text[(index + 1)..<close])
+                if name.hasPrefix("@") {
+                    guard let builtin = ArgumentPart.Builtin(rawValue: String(name.dropFirst())) else {
+                        throw context.error(node, "unknown placeholder {\(name)} (expected one of: "
+                            + ArgumentPart.Builtin.allCases.map { "{@\($0.rawValue)}" }.joined(separator: ", ") + ")")
+                    }
+                    if !literal.isEmpty { parts.append(.text(literal)); literal = "" }
+                    parts.append(.builtin(builtin))
+                    index = close + 1
+                    continue
+                }
+                guard Self.isIdentifier(name) else {
+                    throw context.error(node, "expected a descriptor name inside {...} in exec argument \"\(scalar.string)\", "
+                        + "found \"\(name)\" (write {{ and }} for literal braces)")
+                }
+                if !literal.isEmpty { parts.append(.text(literal)); literal = "" }
+                parts.append(.descriptor(name))
+                index = close + 1
+            } else if character == "}" {
+                guard index + 1 < text.count, text[index + 1] == "}" else {
+                    throw context.error(node, "unmatched '}' in exec argument \"\(scalar.string)\" (write }} for a literal brace)")
+                }
+                literal.append("}")
+                index += 2
+            } else {
+                literal.append(character)
+                index += 1
+            }
+        }
+        if !literal.isEmpty { parts.append(.text(literal)) }
+        return parts
+    }
+}

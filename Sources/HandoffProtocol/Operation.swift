@@ -1,0 +1,256 @@
+// One operation type from the scenario file to the agent. What varies along the way is only how things are
+// named: a scenario names descriptors (`file`, `3`, `{argv: 1}`), processes and addresses; the model sees
+// numbers and process names; the wire carries numbers and pids; a loop carries numbers and loop slots.
+// `Operation<Naming>` is generic over that, and `map` turns one naming into another. Which operations exist,
+// and what each accepts, is declared once in OperationDeclarations.swift.
+
+/// How an operation names descriptors, processes, socket addresses and texts (exec arguments).
+public protocol OperationNaming {
+    associatedtype Descriptor: Hashable & Sendable
+    associatedtype Process: Hashable & Sendable
+    associatedtype Address: Hashable & Sendable
+    associatedtype Text: Hashable & Sendable
+}
+
+/// Numbers and process names: what the reference model applies.
+public enum ResolvedNaming: OperationNaming {
+    public typealias Descriptor = Int32
+    public typealias Process = String
+    public typealias Address = SocketAddress
+    public typealias Text = String
+}
+
+/// Numbers and pids: what an agent performs.
+public enum WireNaming: OperationNaming {
+    public typealias Descriptor = Int32
+    public typealias Process = ProcessHandle
+    public typealias Address = SocketAddress
+    public typealias Text = String
+}
+
+/// Numbers or loop slots: what an agent performs inside a loop.
+public enum LoopNaming: OperationNaming {
+    public typealias Descriptor = LoopOperand
+    public typealias Process = ProcessHandle
+    public typealias Address = SocketAddress
+    public typealias Text = String
+}
+
+public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
+    public typealias FD = Naming.Descriptor
+    public typealias Process = Naming.Process
+    public typealias Text = Naming.Text
+
+    case open(path: String, flags: Set<OpenFlag>, mode: UInt32)
+    case pipe(closeOnExec: Bool, nonBlocking: Bool)
+    case socketpair(type: SocketType, closeOnExec: Bool, nonBlocking: Bool)
+    case memfd(name: String, closeOnExec: Bool)
+    /// eventfd(initial, EFD_CLOEXEC | EFD_NONBLOCK).
+    case eventfd(initial: UInt32, closeOnExec: Bool, nonBlocking: Bool)
+    /// epoll_create1(EPOLL_CLOEXEC?).
+    case epollCreate(closeOnExec: Bool)
+    /// epoll_ctl(epoll, op, fd, {events}).
+    case epollCtl(epoll: FD, op: EpollControl, fd: FD, events: Set<EpollEvent>)
+    case dup(fd: FD)
+    case dup2(fd: FD, target: FD)
+    /// `flags` is raw so that invalid flags (EINVAL) can be exercised.
+    case dup3(fd: FD, target: FD, flags: Int32)
+    case fcntl(fd: FD, command: FcntlCommand)
+    case close(fd: FD)
+    /// `last` UInt32.max is ~0U (to the end of the table).
+    case closeRange(first: UInt32, last: UInt32, closeOnExec: Bool, unshare: Bool)
+    case lseek(fd: FD, offset: Int64, whence: Whence)
+    case read(fd: FD, count: Int)
+    case write(fd: FD, data: [UInt8])
+    case shutdown(socket: FD, how: ShutdownHow)
+    /// Creates the child process `child`; it starts with a copy of the parent's table.
+    case fork(child: Process)
+    /// Re-executes the agent image with these arguments (argv[1...]) and extra environment variables.
+    case exec(arguments: [Text], environment: [EnvironmentVariable<Text>])
+    case exit(status: Int32)
+    /// Reaps the child (which must have exited, unless the step runs in the background).
+    case wait(child: Process)
+    case send(socket: FD, fds: [FD], data: [UInt8])
+    /// `room`: the control buffer is CMSG_SPACE(room * sizeof(int)) bytes; 0 means no control buffer.
+    case recv(socket: FD, count: Int, room: Int, closeOnExec: Bool, nonBlocking: Bool)
+    case pidfdOpen(target: Process)
+    /// pidfd_getfd of `target`'s descriptor `fd` (a number in the target's table).
+    case pidfdGetfd(target: Process, fd: FD, flags: UInt32)
+    /// socket(2) + bind(2) + listen(2): one listening socket. TCP port 0 binds an ephemeral port of 127.0.0.1.
+    case listen(address: Naming.Address, type: SocketType, closeOnExec: Bool, nonBlocking: Bool, backlog: Int32)
+    /// socket(2) + connect(2): one connected socket.
+    case connect(address: Naming.Address, type: SocketType, closeOnExec: Bool, nonBlocking: Bool)
+    /// accept4(2).
+    case accept(socket: FD, closeOnExec: Bool, nonBlocking: Bool)
+    /// setrlimit(RLIMIT_NOFILE) of the soft limit; the hard limit stays.
+    case setrlimit(nofile: UInt64)
+    /// Removes a capability (`CAP_SYS_PTRACE`) from the effective, permitted and inheritable sets.
+    case dropCapability(name: String)
+    /// prctl(PR_SET_DUMPABLE).
+    case setDumpable(Bool)
+    /// open("/proc/PID/fd/N") of `target`'s descriptor `fd`: a NEW open file description.
+    case reopen(target: Process, fd: FD, flags: Set<OpenFlag>)
+    /// clone(CLONE_FILES): the child `child` shares the caller's descriptor table.
+    case cloneFiles(child: Process)
+    /// unshare(CLONE_FILES): the caller gets a private copy of its table.
+    case unshareFiles
+    /// The process execs a launcher under test that follows the LISTEN_FDS protocol, listening on `listen`
+    /// in that order (or accepting on them, one service per connection). From then on it is not an agent.
+    case launch(program: Text, arguments: [Text], environment: [EnvironmentVariable<Text>],
+                listen: [ListeningSocket<Naming.Address>], acceptMode: Bool)
+    /// Adopts the next agent the launcher started, as `child`.
+    case attach(child: Process)
+
+    /// Which operation this is, for its declaration.
+    public var kind: OperationKind {
+        switch self {
+        case .open: return .open
+        case .pipe: return .pipe
+        case .socketpair: return .socketpair
+        case .memfd: return .memfd
+        case .eventfd: return .eventfd
+        case .epollCreate: return .epollCreate
+        case .epollCtl: return .epollCtl
+        case .dup: return .dup
+        case .dup2: return .dup2
+        case .dup3: return .dup3
+        case .fcntl: return .fcntl
+        case .close: return .close
+        case .closeRange: return .closeRange
+        case .lseek: return .lseek
+        case .read: return .read
+        case .write: return .write
+        case .shutdown: return .shutdown
+        case .fork: return .fork
+        case .exec: return .exec
+        case .exit: return .exit
+        case .wait: return .wait
+        case .send: return .send
+        case .recv: return .recv
+        case .pidfdOpen: return .pidfdOpen
+        case .pidfdGetfd: return .pidfdGetfd
+        case .listen: return .listen
+        case .connect: return .connect
+        case .accept: return .accept
+        case .setrlimit: return .setrlimit
+        case .dropCapability: return .dropCapability
+        case .setDumpable: return .setDumpable
+        case .reopen: return .reopen
+        case .cloneFiles: return .cloneFiles
+        case .unshareFiles: return .unshareFiles
+        case .launch: return .launch
+        case .attach: return .attach
+        }
+    }
+
+    public var declaration: OperationDeclaration { kind.declaration }
+}
+
+/// Where a descriptor sits in an operation: its argument (`fd`, `fds[1]`) and whose table it is in (nil:
+/// the acting process's; a process for pidfd_getfd and reopen, which name a descriptor of their target).
+public struct DescriptorField<Process: Hashable & Sendable>: Sendable {
+    public var argument: String
+    public var owner: Process?
+}
+
+extension Operation {
+    /// The same operation under another naming. Closures are called in argument order.
+    public func map<Other: OperationNaming, Failure: Error>(
+        descriptor: (FD, DescriptorField<Process>) throws(Failure) -> Other.Descriptor,
+        process: (Process) throws(Failure) -> Other.Process,
+        address: (Naming.Address) throws(Failure) -> Other.Address,
+        text: (Text) throws(Failure) -> Other.Text
+    ) throws(Failure) -> Operation<Other> {
+        func fd(_ value: FD, _ argument: String, of owner: Process? = nil) throws(Failure) -> Other.Descriptor {
+            try descriptor(value, DescriptorField(argument: argument, owner: owner))
+        }
+        func texts(_ values: [Text]) throws(Failure) -> [Other.Text] {
+            var result: [Other.Text] = []
+            for value in values { result.append(try text(value)) }
+            return result
+        }
+        func variables(_ values: [EnvironmentVariable<Text>]) throws(Failure) -> [EnvironmentVariable<Other.Text>] {
+            var result: [EnvironmentVariable<Other.Text>] = []
+            for value in values { result.append(EnvironmentVariable(name: value.name, value: try text(value.value))) }
+            return result
+        }
+        switch self {
+        case .open(let path, let flags, let mode): return .open(path: path, flags: flags, mode: mode)
+        case .pipe(let closeOnExec, let nonBlocking): return .pipe(closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .socketpair(let type, let closeOnExec, let nonBlocking):
+            return .socketpair(type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .memfd(let name, let closeOnExec): return .memfd(name: name, closeOnExec: closeOnExec)
+        case .eventfd(let initial, let closeOnExec, let nonBlocking):
+            return .eventfd(initial: initial, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .epollCreate(let closeOnExec): return .epollCreate(closeOnExec: closeOnExec)
+        case .epollCtl(let epoll, let op, let target, let events):
+            return .epollCtl(epoll: try fd(epoll, "epoll"), op: op, fd: try fd(target, "fd"), events: events)
+        case .dup(let value): return .dup(fd: try fd(value, "fd"))
+        case .dup2(let value, let target): return .dup2(fd: try fd(value, "fd"), target: try fd(target, "target"))
+        case .dup3(let value, let target, let flags):
+            return .dup3(fd: try fd(value, "fd"), target: try fd(target, "target"), flags: flags)
+        case .fcntl(let value, let command): return .fcntl(fd: try fd(value, "fd"), command: command)
+        case .close(let value): return .close(fd: try fd(value, "fd"))
+        case .closeRange(let first, let last, let closeOnExec, let unshare):
+            return .closeRange(first: first, last: last, closeOnExec: closeOnExec, unshare: unshare)
+        case .lseek(let value, let offset, let whence): return .lseek(fd: try fd(value, "fd"), offset: offset, whence: whence)
+        case .read(let value, let count): return .read(fd: try fd(value, "fd"), count: count)
+        case .write(let value, let data): return .write(fd: try fd(value, "fd"), data: data)
+        case .shutdown(let socket, let how): return .shutdown(socket: try fd(socket, "socket"), how: how)
+        case .fork(let child): return .fork(child: try process(child))
+        case .exec(let arguments, let environment):
+            return .exec(arguments: try texts(arguments), environment: try variables(environment))
+        case .exit(let status): return .exit(status: status)
+        case .wait(let child): return .wait(child: try process(child))
+        case .send(let socket, let fds, let data):
+            let mappedSocket = try fd(socket, "socket")
+            var mapped: [Other.Descriptor] = []
+            for (index, value) in fds.enumerated() { mapped.append(try fd(value, "fds[\(index)]")) }
+            return .send(socket: mappedSocket, fds: mapped, data: data)
+        case .recv(let socket, let count, let room, let closeOnExec, let nonBlocking):
+            return .recv(socket: try fd(socket, "socket"), count: count, room: room, closeOnExec: closeOnExec,
+                         nonBlocking: nonBlocking)
+        case .pidfdOpen(let target): return .pidfdOpen(target: try process(target))
+        case .pidfdGetfd(let target, let value, let flags):
+            let mappedTarget = try process(target)
+            return .pidfdGetfd(target: mappedTarget, fd: try fd(value, "fd", of: target), flags: flags)
+        case .listen(let where_, let type, let closeOnExec, let nonBlocking, let backlog):
+            return .listen(address: try address(where_), type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking,
+                           backlog: backlog)
+        case .connect(let where_, let type, let closeOnExec, let nonBlocking):
+            return .connect(address: try address(where_), type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .accept(let socket, let closeOnExec, let nonBlocking):
+            return .accept(socket: try fd(socket, "socket"), closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .setrlimit(let nofile): return .setrlimit(nofile: nofile)
+        case .dropCapability(let name): return .dropCapability(name: name)
+        case .setDumpable(let dumpable): return .setDumpable(dumpable)
+        case .reopen(let target, let value, let flags):
+            let mappedTarget = try process(target)
+            return .reopen(target: mappedTarget, fd: try fd(value, "fd", of: target), flags: flags)
+        case .cloneFiles(let child): return .cloneFiles(child: try process(child))
+        case .unshareFiles: return .unshareFiles
+        case .launch(let program, let arguments, let environment, let listen, let acceptMode):
+            var sockets: [ListeningSocket<Other.Address>] = []
+            for socket in listen { sockets.append(ListeningSocket(address: try address(socket.address), type: socket.type)) }
+            return .launch(program: try text(program), arguments: try texts(arguments),
+                           environment: try variables(environment), listen: sockets, acceptMode: acceptMode)
+        case .attach(let child): return .attach(child: try process(child))
+        }
+    }
+
+    /// Every descriptor the operation names, with where it sits.
+    public var descriptors: [(FD, DescriptorField<Process>)] {
+        var found: [(FD, DescriptorField<Process>)] = []
+        _ = map(descriptor: { (value: FD, field: DescriptorField<Process>) -> FD in found.append((value, field)); return value },
+                process: { $0 }, address: { $0 }, text: { $0 }) as Operation<Naming>
+        return found
+    }
+
+    /// Whether the operation creates descriptors that `as:` can name, in the order of its outcome.
+    public var producesDescriptors: Bool {
+        switch self {
+        case .fcntl(_, let command): return command.duplicates
+        default: return kind.declaration.binds != .none
+        }
+    }
+}

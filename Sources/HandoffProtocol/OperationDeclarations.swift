@@ -1,0 +1,318 @@
+// Every operation, declared once: its keyword, its arguments with types and defaults, what it binds with
+// `as:`, whether it may run inside `repeat` or in the background, which expectations it accepts and what it
+// needs from the system. The parser, the validator, requirement probing, the agent's hello, the docs'
+// operation table (checked by a test) and the random generator read this; nothing else lists operations.
+
+public enum OperationKind: String, CaseIterable, Sendable, Hashable {
+    case open, pipe, socketpair, memfd, eventfd
+    case epollCreate = "epoll_create1"
+    case epollCtl = "epoll_ctl"
+    case dup, dup2, dup3, fcntl, close
+    case closeRange = "close_range"
+    case lseek, read, write, shutdown, fork, exec, exit, wait, send, recv
+    case pidfdOpen = "pidfd_open"
+    case pidfdGetfd = "pidfd_getfd"
+    case listen, connect, accept, setrlimit
+    case dropCapability = "drop_capability"
+    case setDumpable = "set_dumpable"
+    case reopen
+    case cloneFiles = "clone_files"
+    case unshareFiles = "unshare_files"
+    case launch, attach
+
+    /// The name written in YAML (`main.close_range`) and on the wire.
+    public var keyword: String { rawValue }
+}
+
+/// What `as:` names after an operation.
+public enum Binding: Sendable, Equatable {
+    /// Nothing (`as:` is not accepted).
+    case none
+    /// One descriptor, optionally named.
+    case descriptor
+    /// Two descriptors, both named, in this order (`as: [read, write]`).
+    case pair(String, String)
+    /// Any number of descriptors, in the order they arrive (`as: [a, b]`).
+    case list
+    /// A new process, named (required).
+    case process
+}
+
+/// The expectations a step may state, checked against the kernel itself.
+public enum ExpectationKey: String, Sendable, CaseIterable {
+    /// The errno by name; without it, success is expected.
+    case error
+    /// The return value.
+    case result
+    /// The bytes a read or recv returns.
+    case expect
+    /// How many descriptors a recv receives.
+    case received
+    /// Whether a recv reports MSG_CTRUNC.
+    case truncated
+    /// The exit status a wait reaps.
+    case status
+}
+
+/// How an argument is written.
+public enum ArgumentType: Sendable, Equatable {
+    /// A descriptor of the acting process: a name, a number, or `{argv: N}`.
+    case descriptor
+    /// A list of descriptors.
+    case descriptors
+    /// A process name.
+    case process
+    case integer(ClosedRange<Int64>)
+    /// A list of words from this set.
+    case flags([String])
+    /// One word from this set.
+    case keyword([String])
+    case string
+    case bool
+    /// An octal file mode.
+    case mode
+    /// A socket address: `{unix: path}`, `{abstract: name}`, `{tcp: PORT}` or `{tcp: process.socket}`.
+    case address
+    /// A list of texts with placeholders (`{name}`, `{@pid}`).
+    case texts
+    /// A mapping of environment variables to texts with placeholders.
+    case environment
+    /// A list of addresses with an optional `type`.
+    case sockets
+    /// Arguments that depend on another (fcntl's `cmd`).
+    case command([String])
+
+    /// How the docs show it.
+    public var summary: String {
+        switch self {
+        case .descriptor: return "descriptor"
+        case .descriptors: return "list of descriptors"
+        case .process: return "process"
+        case .integer(let range):
+            if range.upperBound == Int64.max { return "integer ≥ \(range.lowerBound)" }
+            return "integer \(range.lowerBound)...\(range.upperBound)"
+        case .flags(let words): return "flags [" + words.joined(separator: ", ") + "]"
+        case .keyword(let words): return words.joined(separator: " \\| ")
+        case .string: return "string"
+        case .bool: return "true \\| false"
+        case .mode: return "octal mode"
+        case .address: return "address"
+        case .texts: return "list of texts"
+        case .environment: return "mapping NAME: text"
+        case .sockets: return "list of addresses"
+        case .command(let words): return words.joined(separator: " \\| ")
+        }
+    }
+}
+
+public struct ArgumentDeclaration: Sendable {
+    public var key: String
+    public var type: ArgumentType
+    public var required: Bool
+    /// The default as the docs show it; nil when required or when absence means "none".
+    public var defaultValue: String?
+
+    public init(_ key: String, _ type: ArgumentType, required: Bool = false, default defaultValue: String? = nil) {
+        self.key = key
+        self.type = type
+        self.required = required
+        self.defaultValue = defaultValue
+    }
+}
+
+/// What an operation needs from the running system; a scenario using it is skipped with the reason where
+/// something is missing (LTP's `struct tst_test` needs, as data).
+public struct SystemNeeds: Sendable, Equatable {
+    /// System calls probed by making them (names from SystemProbe's list).
+    public var syscalls: [String]
+    public var capabilities: [String]
+
+    public init(syscalls: [String] = [], capabilities: [String] = []) {
+        self.syscalls = syscalls
+        self.capabilities = capabilities
+    }
+}
+
+public struct OperationDeclaration: Sendable {
+    public var kind: OperationKind
+    /// One line for the docs.
+    public var summary: String
+    public var arguments: [ArgumentDeclaration]
+    public var binds: Binding
+    /// Whether the agents may run it by themselves inside `repeat` (descriptor operations, no process changes).
+    public var repeatable: Bool
+    /// Whether it may run in the background (it does not change which processes exist or what they run).
+    public var background: Bool
+    public var expectations: [ExpectationKey]
+    public var needs: SystemNeeds
+
+    public var keyword: String { kind.keyword }
+
+    /// Every key the operation accepts in YAML, besides `background`.
+    public var keys: [String] {
+        arguments.map(\.key) + (binds == .none ? [] : ["as"]) + expectations.map(\.rawValue)
+    }
+}
+
+extension OperationKind {
+    public var declaration: OperationDeclaration {
+        let socketFlags = ArgumentDeclaration("flags", .flags(["cloexec", "nonblock"]))
+        let socketType = ArgumentDeclaration("type", .keyword(SocketType.allCases.map(\.rawValue)), default: "stream")
+        let fd = ArgumentDeclaration("fd", .descriptor, required: true)
+        let openFlags = ArgumentDeclaration("flags", .flags(OpenFlag.allCases.map(\.rawValue)))
+        let plain: [ExpectationKey] = [.error, .result]
+        func declare(_ summary: String, _ arguments: [ArgumentDeclaration], binds: Binding = .none,
+                     repeatable: Bool = true, background: Bool = true, expectations: [ExpectationKey]? = nil,
+                     needs: SystemNeeds = .init()) -> OperationDeclaration {
+            OperationDeclaration(kind: self, summary: summary, arguments: arguments, binds: binds, repeatable: repeatable,
+                                 background: background, expectations: expectations ?? plain, needs: needs)
+        }
+        switch self {
+        case .open:
+            return declare("open(2) of a path in the scenario's directory", [
+                ArgumentDeclaration("path", .string, required: true), openFlags,
+                ArgumentDeclaration("mode", .mode, default: "0644"),
+            ], binds: .descriptor)
+        case .pipe:
+            return declare("pipe2(2)", [ArgumentDeclaration("flags", .flags(["cloexec", "nonblock"]))],
+                           binds: .pair("read", "write"))
+        case .socketpair:
+            return declare("socketpair(2) of AF_UNIX", [socketType, socketFlags], binds: .pair("left", "right"))
+        case .memfd:
+            return declare("memfd_create(2)", [
+                ArgumentDeclaration("name", .string, default: "handoff"), ArgumentDeclaration("flags", .flags(["cloexec"])),
+            ], binds: .descriptor, needs: SystemNeeds(syscalls: ["memfd_create"]))
+        case .eventfd:
+            return declare("eventfd(2)", [
+                ArgumentDeclaration("initial", .integer(0...Int64(UInt32.max)), default: "0"), socketFlags,
+            ], binds: .descriptor)
+        case .epollCreate:
+            return declare("epoll_create1(2)", [ArgumentDeclaration("flags", .flags(["cloexec"]))], binds: .descriptor,
+                           needs: SystemNeeds(syscalls: ["epoll_create1"]))
+        case .epollCtl:
+            return declare("epoll_ctl(2): register, change or remove a descriptor in an epoll set", [
+                ArgumentDeclaration("epoll", .descriptor, required: true),
+                ArgumentDeclaration("op", .keyword(EpollControl.allCases.map(\.rawValue)), required: true), fd,
+                ArgumentDeclaration("events", .flags(EpollEvent.allCases.map(\.rawValue)), default: "[in]"),
+            ], needs: SystemNeeds(syscalls: ["epoll_create1"]))
+        case .dup:
+            return declare("dup(2)", [fd], binds: .descriptor)
+        case .dup2:
+            return declare("dup2(2)", [fd, ArgumentDeclaration("target", .descriptor, required: true)], binds: .descriptor)
+        case .dup3:
+            return declare("dup3(2); `flags` is [cloexec] or a raw integer (to exercise EINVAL)", [
+                fd, ArgumentDeclaration("target", .descriptor, required: true),
+                ArgumentDeclaration("flags", .flags(["cloexec"])),
+            ], binds: .descriptor)
+        case .fcntl:
+            return declare("fcntl(2); `min` with dupfd and dupfd_cloexec, `cloexec` with setfd, `flags` with setfl", [
+                fd, ArgumentDeclaration("cmd", .command(FcntlCommand.names), required: true),
+                ArgumentDeclaration("min", .integer(0...Int64(Int32.max)), default: "0"),
+                ArgumentDeclaration("cloexec", .bool),
+                ArgumentDeclaration("flags", .flags(StatusFlag.allCases.map(\.rawValue))),
+            ], binds: .descriptor)
+        case .close:
+            return declare("close(2)", [fd])
+        case .closeRange:
+            return declare("close_range(2)", [
+                ArgumentDeclaration("first", .integer(0...Int64(UInt32.max)), required: true),
+                ArgumentDeclaration("last", .integer(0...Int64(UInt32.max)), default: "max"),
+                ArgumentDeclaration("flags", .flags(["cloexec", "unshare"])),
+            ], needs: SystemNeeds(syscalls: ["close_range"]))
+        case .lseek:
+            return declare("lseek(2)", [
+                fd, ArgumentDeclaration("offset", .integer(Int64.min...Int64.max), default: "0"),
+                ArgumentDeclaration("whence", .keyword(Whence.allCases.map(\.rawValue)), default: "set"),
+            ])
+        case .read:
+            return declare("read(2)", [fd, ArgumentDeclaration("count", .integer(0...Int64(maximumTransfer)), default: "256")],
+                           expectations: [.error, .result, .expect])
+        case .write:
+            return declare("write(2)", [fd, ArgumentDeclaration("data", .string, required: true)])
+        case .shutdown:
+            return declare("shutdown(2) of a socket", [
+                ArgumentDeclaration("socket", .descriptor, required: true),
+                ArgumentDeclaration("how", .keyword(ShutdownHow.allCases.map(\.rawValue)), default: "both"),
+            ])
+        case .fork:
+            return declare("fork(2): a child named by `as` with a copy of the table", [], binds: .process,
+                           repeatable: false, background: false)
+        case .exec:
+            return declare("execve(2) of the agent itself, with arguments and extra environment", [
+                ArgumentDeclaration("args", .texts), ArgumentDeclaration("env", .environment),
+            ], repeatable: false, background: false)
+        case .exit:
+            return declare("_exit(2)", [ArgumentDeclaration("status", .integer(0...255), default: "0")],
+                           repeatable: false, background: false)
+        case .wait:
+            return declare("waitpid(2) of a child", [ArgumentDeclaration("child", .process, required: true)],
+                           repeatable: false, expectations: [.error, .result, .status])
+        case .send:
+            return declare("sendmsg(2) with the descriptors as one SCM_RIGHTS message", [
+                ArgumentDeclaration("socket", .descriptor, required: true), ArgumentDeclaration("fds", .descriptors),
+                ArgumentDeclaration("data", .string, default: "\"\""),
+            ])
+        case .recv:
+            return declare("recvmsg(2); `room` descriptors of control buffer (default: as many as `as` names)", [
+                ArgumentDeclaration("socket", .descriptor, required: true),
+                ArgumentDeclaration("count", .integer(0...Int64(maximumTransfer)), default: "256"),
+                ArgumentDeclaration("room", .integer(0...Int64(maximumRoom))),
+                ArgumentDeclaration("flags", .flags(["cloexec", "nonblock"])),
+            ], binds: .list, expectations: [.error, .result, .expect, .received, .truncated])
+        case .pidfdOpen:
+            return declare("pidfd_open(2) of a process", [ArgumentDeclaration("process", .process, required: true)],
+                           binds: .descriptor, needs: SystemNeeds(syscalls: ["pidfd_open"]))
+        case .pidfdGetfd:
+            return declare("pidfd_getfd(2): a copy of another process's descriptor", [
+                ArgumentDeclaration("process", .process, required: true),
+                ArgumentDeclaration("fd", .descriptor, required: true),
+                ArgumentDeclaration("flags", .integer(0...Int64(UInt32.max)), default: "0"),
+            ], binds: .descriptor, needs: SystemNeeds(syscalls: ["pidfd_open", "pidfd_getfd"]))
+        case .listen:
+            return declare("socket(2) + bind(2) + listen(2)", [
+                ArgumentDeclaration("address", .address, required: true), socketType, socketFlags,
+                ArgumentDeclaration("backlog", .integer(0...65535), default: "16"),
+            ], binds: .descriptor)
+        case .connect:
+            return declare("socket(2) + connect(2)", [
+                ArgumentDeclaration("address", .address, required: true), socketType, socketFlags,
+            ], binds: .descriptor)
+        case .accept:
+            return declare("accept4(2)", [ArgumentDeclaration("socket", .descriptor, required: true), socketFlags],
+                           binds: .descriptor)
+        case .setrlimit:
+            return declare("setrlimit(2) of RLIMIT_NOFILE's soft limit",
+                           [ArgumentDeclaration("nofile", .integer(0...Int64(Int32.max)), required: true)],
+                           repeatable: false)
+        case .dropCapability:
+            return declare("drops a capability from the effective, permitted and inheritable sets",
+                           [ArgumentDeclaration("name", .string, required: true)], repeatable: false)
+        case .setDumpable:
+            return declare("prctl(PR_SET_DUMPABLE)", [ArgumentDeclaration("value", .bool, required: true)],
+                           repeatable: false)
+        case .reopen:
+            return declare("open(2) of /proc/PID/fd/N of a process's descriptor: a new open file description", [
+                ArgumentDeclaration("process", .process, required: true), fd, openFlags,
+            ], binds: .descriptor, repeatable: false)
+        case .cloneFiles:
+            return declare("clone(CLONE_FILES): a child named by `as` sharing the table", [], binds: .process,
+                           repeatable: false, background: false)
+        case .unshareFiles:
+            return declare("unshare(CLONE_FILES)", [], repeatable: false)
+        case .launch:
+            return declare("execve(2) of a launcher under test, held to the LISTEN_FDS protocol", [
+                ArgumentDeclaration("program", .string, required: true), ArgumentDeclaration("args", .texts),
+                ArgumentDeclaration("env", .environment), ArgumentDeclaration("listen", .sockets, required: true),
+                ArgumentDeclaration("accept", .bool, default: "false"),
+            ], repeatable: false, background: false, expectations: [])
+        case .attach:
+            return declare("adopts the next agent the launcher started, named by `as`", [], binds: .process,
+                           repeatable: false, background: false, expectations: [])
+        }
+    }
+}
+
+/// The most bytes a read or recv may ask for, and a write carry: the answer must fit one control packet.
+public let maximumTransfer = 64 * 1024
+/// The most descriptors a recv may make room for (SCM_MAX_FD is 253; room beyond it exercises the kernel).
+public let maximumRoom = 4096

@@ -1,0 +1,244 @@
+// The words operations are made of: flags, socket types, addresses. Each knows its scenario spelling (the
+// raw value) and its Linux value (LinuxConstants.swift), so the parser, the model, the wire and the agent
+// share one definition.
+
+/// Flags on `open` and `reopen`, by their lower-case names without `O_`.
+public enum OpenFlag: String, Sendable, CaseIterable, Hashable {
+    case rdonly, wronly, rdwr, creat, excl, trunc, append, nonblock, cloexec
+    /// O_PATH: a descriptor that names a file without opening it for I/O.
+    case path
+
+    public var linux: Int32 {
+        switch self {
+        case .rdonly: return Linux.O_RDONLY
+        case .wronly: return Linux.O_WRONLY
+        case .rdwr: return Linux.O_RDWR
+        case .creat: return Linux.O_CREAT
+        case .excl: return Linux.O_EXCL
+        case .trunc: return Linux.O_TRUNC
+        case .append: return Linux.O_APPEND
+        case .nonblock: return Linux.O_NONBLOCK
+        case .cloexec: return Linux.O_CLOEXEC
+        case .path: return Linux.O_PATH
+        }
+    }
+
+    public static func linux(_ flags: Set<OpenFlag>) -> Int32 { flags.reduce(0) { $0 | $1.linux } }
+
+    /// The flags of a raw value, for a decoder; nil when it holds bits no flag names.
+    public static func set(fromLinux raw: Int32) -> Set<OpenFlag>? {
+        var flags: Set<OpenFlag> = []
+        var rest = raw
+        for flag in allCases where flag.linux != 0 && raw & flag.linux == flag.linux {
+            flags.insert(flag)
+            rest &= ~flag.linux
+        }
+        // O_RDONLY is 0: it is what no access bit means, never listed.
+        return rest == 0 ? flags : nil
+    }
+}
+
+/// File status flags that F_SETFL can change and the oracle compares.
+public enum StatusFlag: String, Sendable, CaseIterable, Hashable {
+    case append, nonblock
+
+    public var linux: Int32 { self == .append ? Linux.O_APPEND : Linux.O_NONBLOCK }
+
+    public static func linux(_ flags: Set<StatusFlag>) -> Int32 { flags.reduce(0) { $0 | $1.linux } }
+
+    public static func set(fromLinux raw: Int32) -> Set<StatusFlag> { Set(allCases.filter { raw & $0.linux != 0 }) }
+}
+
+public enum SocketType: String, Sendable, CaseIterable, Hashable {
+    case stream, dgram, seqpacket
+
+    public var linux: Int32 {
+        switch self {
+        case .stream: return Linux.SOCK_STREAM
+        case .dgram: return Linux.SOCK_DGRAM
+        case .seqpacket: return Linux.SOCK_SEQPACKET
+        }
+    }
+
+    public init?(linux: Int32) {
+        guard let type = Self.allCases.first(where: { $0.linux == linux }) else { return nil }
+        self = type
+    }
+}
+
+public enum Whence: String, Sendable, CaseIterable, Hashable {
+    case set, cur, end
+
+    public var linux: Int32 {
+        switch self {
+        case .set: return 0  // SEEK_SET
+        case .cur: return 1  // SEEK_CUR
+        case .end: return 2  // SEEK_END
+        }
+    }
+}
+
+/// shutdown(2)'s `how`.
+public enum ShutdownHow: String, Sendable, CaseIterable, Hashable {
+    case read, write, both
+
+    public var linux: Int32 {
+        switch self {
+        case .read: return Linux.SHUT_RD
+        case .write: return Linux.SHUT_WR
+        case .both: return Linux.SHUT_RDWR
+        }
+    }
+
+    public init?(linux: Int32) {
+        guard let how = Self.allCases.first(where: { $0.linux == linux }) else { return nil }
+        self = how
+    }
+}
+
+/// epoll_ctl(2)'s `op`.
+public enum EpollControl: String, Sendable, CaseIterable, Hashable {
+    case add, mod, del
+
+    public var linux: Int32 {
+        switch self {
+        case .add: return Linux.EPOLL_CTL_ADD
+        case .mod: return Linux.EPOLL_CTL_MOD
+        case .del: return Linux.EPOLL_CTL_DEL
+        }
+    }
+
+    public init?(linux: Int32) {
+        guard let op = Self.allCases.first(where: { $0.linux == linux }) else { return nil }
+        self = op
+    }
+}
+
+/// The events an epoll registration asks for.
+public enum EpollEvent: String, Sendable, CaseIterable, Hashable {
+    case `in`, out, et
+
+    public var linux: UInt32 {
+        switch self {
+        case .in: return Linux.EPOLLIN
+        case .out: return Linux.EPOLLOUT
+        case .et: return Linux.EPOLLET
+        }
+    }
+
+    public static func linux(_ events: Set<EpollEvent>) -> UInt32 { events.reduce(0) { $0 | $1.linux } }
+    public static func set(fromLinux raw: UInt32) -> Set<EpollEvent> { Set(allCases.filter { raw & $0.linux != 0 }) }
+}
+
+public enum FcntlCommand: Sendable, Hashable {
+    case dupfd(minimum: Int32)
+    case dupfdCloexec(minimum: Int32)
+    case getfd
+    case setfd(closeOnExec: Bool)
+    case getfl
+    case setfl(Set<StatusFlag>)
+
+    /// The `cmd` and `arg` of fcntl(2).
+    public var linux: (command: Int32, argument: Int32) {
+        switch self {
+        case .dupfd(let minimum): return (Linux.F_DUPFD, minimum)
+        case .dupfdCloexec(let minimum): return (Linux.F_DUPFD_CLOEXEC, minimum)
+        case .getfd: return (Linux.F_GETFD, 0)
+        case .setfd(let closeOnExec): return (Linux.F_SETFD, closeOnExec ? Linux.FD_CLOEXEC : 0)
+        case .getfl: return (Linux.F_GETFL, 0)
+        case .setfl(let flags): return (Linux.F_SETFL, StatusFlag.linux(flags))
+        }
+    }
+
+    public init?(linux command: Int32, argument: Int32) {
+        switch command {
+        case Linux.F_DUPFD: self = .dupfd(minimum: argument)
+        case Linux.F_DUPFD_CLOEXEC: self = .dupfdCloexec(minimum: argument)
+        case Linux.F_GETFD: self = .getfd
+        case Linux.F_SETFD: self = .setfd(closeOnExec: argument & Linux.FD_CLOEXEC != 0)
+        case Linux.F_GETFL: self = .getfl
+        case Linux.F_SETFL: self = .setfl(StatusFlag.set(fromLinux: argument))
+        default: return nil
+        }
+    }
+
+    /// The commands as a scenario writes them (`cmd: dupfd_cloexec`).
+    public static let names = ["dupfd", "dupfd_cloexec", "getfd", "setfd", "getfl", "setfl"]
+
+    /// Whether the command creates a descriptor.
+    public var duplicates: Bool {
+        switch self {
+        case .dupfd, .dupfdCloexec: return true
+        default: return false
+        }
+    }
+}
+
+/// Where a socket listens or connects, once the scenario's references are resolved.
+public enum SocketAddress: Hashable, Sendable, CustomStringConvertible {
+    /// A path relative to the scenario's directory.
+    case unix(path: String)
+    /// An abstract unix address (no file).
+    case abstract(name: String)
+    /// 127.0.0.1:port; port 0 in `listen` means an ephemeral port.
+    case tcp(port: UInt16)
+
+    public var description: String {
+        switch self {
+        case .unix(let path): return "unix:\(path)"
+        case .abstract(let name): return "abstract:\(name)"
+        case .tcp(let port): return "tcp:127.0.0.1:\(port)"
+        }
+    }
+}
+
+/// A socket a launcher listens on.
+public struct ListeningSocket<Address: Hashable & Sendable>: Hashable, Sendable {
+    public var address: Address
+    public var type: SocketType
+
+    public init(address: Address, type: SocketType) {
+        self.address = address
+        self.type = type
+    }
+}
+
+/// `NAME=value` for exec's and launch's environment.
+public struct EnvironmentVariable<Text: Hashable & Sendable>: Hashable, Sendable {
+    public var name: String
+    public var value: Text
+
+    public init(name: String, value: Text) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// Another scenario process as an agent sees it: its pid and, for operations that name a descriptor of
+/// it, its control channel's number (which must look free).
+public struct ProcessHandle: Hashable, Sendable {
+    public var pid: Int32
+    public var channel: Int32
+
+    public init(pid: Int32, channel: Int32 = -1) {
+        self.pid = pid
+        self.channel = channel
+    }
+
+    /// A process that does not exist yet (the child a fork creates).
+    public static let new = ProcessHandle(pid: 0)
+}
+
+/// A descriptor inside a loop the agent runs by itself: a number, or a loop slot that an earlier operation
+/// of the same loop filled (`@N` on the wire).
+public enum LoopOperand: Hashable, Sendable {
+    case number(Int32)
+    case slot(Int)
+
+    @inline(__always) public func value(_ slots: [Int32]) -> Int32 {
+        switch self {
+        case .number(let number): return number
+        case .slot(let slot): return slot >= 0 && slot < slots.count ? slots[slot] : -1
+        }
+    }
+}
