@@ -583,7 +583,7 @@ private let creatRW: Set<OpenFlag> = [.creat, .rdwr]
         #expect(m.state(of: "b") == .killed)
         #expect(m.state(of: "c") == .exited(status: 0))  // already exited: not killed
         #expect(m.processNames == ["main", "a", "b", "c"])
-        #expect(m.references(1) == 0)
+        #expect(m.references(DescriptionID(raw: 1)) == 0)
     }
 
     @Test func waitReapsChildren() {

@@ -50,8 +50,7 @@ extension ReferenceModel {
     /// fs/file_table.c: alloc_file - a new open file description with no reference yet.
     mutating func newDescription(_ target: DescriptionTarget, access: AccessMode, flags: Set<StatusFlag>,
                                  offset: Int64?) -> DescriptionID {
-        let id = nextDescription
-        nextDescription += 1
+        let id = nextDescription.take()
         descriptions[id] = OpenDescription(id: id, target: target, accessMode: access, statusFlags: flags,
                                            offset: offset, references: 0)
         return id

@@ -10,15 +10,14 @@ extension ReferenceModel {
     /// fs/eventfd.c: do_eventfd - the number first (EMFILE), then the counter with its initial value.
     mutating func eventfd(_ process: String, initial: UInt32, closeOnExec: Bool, nonBlocking: Bool) -> Outcome {
         guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
-        let object = nextEventfd
-        nextEventfd += 1
+        let object = nextEventfd.take()
         eventCounters[object] = UInt64(initial)
         return install(process, target: .eventfd(object: object), access: .readWrite,
                        flags: nonBlocking ? [.nonblock] : [], closeOnExec: closeOnExec)
     }
 
     /// fs/eventfd.c: eventfd_read.
-    mutating func readEventfd(_ object: Int, description desc: OpenDescription, count: Int) -> Outcome {
+    mutating func readEventfd(_ object: EventfdID, description desc: OpenDescription, count: Int) -> Outcome {
         // eventfd_read: fewer than 8 bytes is EINVAL; a zero counter waits (EAGAIN when non-blocking);
         // otherwise the counter, little-endian, and it is reset (no EFD_SEMAPHORE).
         if count < 8 { return .failure(EINVAL) }
@@ -29,7 +28,7 @@ extension ReferenceModel {
     }
 
     /// fs/eventfd.c: eventfd_write.
-    mutating func writeEventfd(_ object: Int, data: [UInt8]) -> Outcome {
+    mutating func writeEventfd(_ object: EventfdID, data: [UInt8]) -> Outcome {
         // eventfd_write: exactly 8 bytes (fewer: EINVAL), a value below 2^64-1 (else EINVAL) added to the
         // counter; a sum past 2^64-2 would wait (not modelled: scenarios stay far below).
         if data.count < 8 { return .failure(EINVAL) }

@@ -73,8 +73,7 @@ extension ReferenceModel {
         // MFD_NAME_MAX_LEN = NAME_MAX - strlen("memfd:") = 249, checked before the number is reserved.
         if name.utf8.count > 249 { return .failure(EINVAL) }
         guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
-        let object = nextMemfd
-        nextMemfd += 1
+        let object = nextMemfd.take()
         memfds[object] = []
         return install(process, target: .memfd(object: object, name: name), access: .readWrite, flags: [],
                        closeOnExec: closeOnExec, offset: 0)

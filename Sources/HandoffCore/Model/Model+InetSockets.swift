@@ -38,9 +38,8 @@ extension ReferenceModel {
     /// net/ipv4/datagram.c: __ip4_datagram_connect - a UDP connect only records the destination; it always
     /// succeeds.
     mutating func connectUDP(_ process: String, flags: Set<StatusFlag>, closeOnExec: Bool) -> Outcome {
-        let id = nextEndpoint
-        nextEndpoint += 1
-        endpoints[id] = SocketEndpoint(type: .dgram, peer: 0, family: .udp)
+        let id = nextEndpoint.take()
+        endpoints[id] = SocketEndpoint(type: .dgram, peer: nil, family: .udp)
         return install(process, target: .socket(endpoint: id), access: .readWrite, flags: flags,
                        closeOnExec: closeOnExec)
     }
@@ -49,25 +48,25 @@ extension ReferenceModel {
 
     /// tcp_close: unread data makes it an abortive close (RST: ECONNRESET for the peer); otherwise the peer
     /// gets a FIN (EOF once drained) and this side lingers as an orphan that answers later data with RST.
-    mutating func releaseTCP(_ id: Int) -> [DescriptionID] {
+    mutating func releaseTCP(_ id: EndpointID) -> [DescriptionID] {
         var endpoint = endpoints[id]!
         endpoint.closed = true
         let unread = !endpoint.queue.isEmpty
         endpoint.queue = []
         endpoints[id] = endpoint
-        let peer = endpoint.peer
-        guard !endpoint.reset, !endpoints[peer]!.closed, !endpoints[peer]!.reset else { return [] }
+        guard !endpoint.reset, let peer = endpoint.peer, let other = endpoints[peer], !other.closed, !other.reset
+        else { return [] }
         if unread {
-            endpoints[peer]!.reset = true
-            endpoints[peer]!.pendingError = ECONNRESET
+            endpoints[peer]?.reset = true
+            endpoints[peer]?.pendingError = ECONNRESET
         } else {
-            endpoints[peer]!.finReceived = true
+            endpoints[peer]?.finReceived = true
         }
         return []
     }
 
     /// net/ipv4/udp.c: udp_lib_close - nobody else is told.
-    mutating func releaseUDP(_ id: Int) -> [DescriptionID] {
+    mutating func releaseUDP(_ id: EndpointID) -> [DescriptionID] {
         endpoints[id]!.closed = true
         return []
     }
@@ -77,7 +76,7 @@ extension ReferenceModel {
     /// sendmsg on TCP and UDP sockets (tcp_sendmsg_locked, udp_sendmsg). SCM_RIGHTS is not an error there:
     /// __sock_cmsg_send skips SCM_RIGHTS/SCM_CREDENTIALS ("semantically in SOL_UNIX"), so the descriptors are
     /// silently ignored and never validated.
-    mutating func sendInet(_ id: Int, data: [UInt8]) -> Outcome {
+    mutating func sendInet(_ id: EndpointID, data: [UInt8]) -> Outcome {
         let endpoint = endpoints[id]!
         if endpoint.family == .udp {
             // Nothing listens on UDP in the model: every datagram draws an ICMP port unreachable, which a
@@ -100,21 +99,22 @@ extension ReferenceModel {
             return .failure(EPIPE)
         }
         if data.isEmpty { return Outcome(result: 0) }
-        let peer = endpoint.peer
-        if endpoints[peer]!.closed {
+        // A connection always has its peer; without one, sk_stream_wait_connect's answer for TCP_CLOSE: EPIPE.
+        guard let peer = endpoint.peer, let other = endpoints[peer] else { return .failure(EPIPE) }
+        if other.closed {
             // The peer closed with a FIN (we are in CLOSE_WAIT): this write is accepted, the orphan answers
             // it with RST, and tcp_reset in CLOSE_WAIT records EPIPE. The data is lost.
             endpoints[id]!.reset = true
             endpoints[id]!.pendingError = EPIPE
             return Outcome(result: Int64(data.count))
         }
-        endpoints[peer]!.queue.append(SocketMessage(data: data, descriptions: [], sender: ""))
+        endpoints[peer]?.queue.append(SocketMessage(data: data, descriptions: [], sender: ""))
         return Outcome(result: Int64(data.count))
     }
 
     /// recvmsg on TCP and UDP sockets (tcp_recvmsg_locked, udp_recvmsg): never any descriptors, so never
     /// MSG_CTRUNC.
-    mutating func recvInet(_ id: Int, count: Int, dontWait: Bool, viaRead: Bool) -> Outcome {
+    mutating func recvInet(_ id: EndpointID, count: Int, dontWait: Bool, viaRead: Bool) -> Outcome {
         var endpoint = endpoints[id]!
         let flags: Int32? = viaRead ? nil : 0
         if endpoint.family == .udp {

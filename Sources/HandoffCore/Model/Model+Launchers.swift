@@ -32,7 +32,7 @@ extension ReferenceModel {
     mutating func attach(_ launcher: String, child: String, acceptMode: Bool) -> Outcome {
         guard processes[child] == nil else { return .failure(EEXIST) }
         let table = self[tableOf: launcher]
-        let listeners = table.filter { $0.key > 2 }.sorted { $0.key < $1.key }.compactMap { entry -> (Int32, Int)? in
+        let listeners = table.filter { $0.key > 2 }.sorted { $0.key < $1.key }.compactMap { entry -> (Int32, EndpointID)? in
             guard case .socket(let endpoint) = descriptions[entry.value.description]?.target,
                 endpoints[endpoint]?.listener != nil
             else { return nil }

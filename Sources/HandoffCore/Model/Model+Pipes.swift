@@ -10,8 +10,7 @@ extension ReferenceModel {
     /// fs/pipe.c: do_pipe2 - both numbers first (EMFILE), then the pipe and its two descriptions.
     mutating func pipe(_ process: String, closeOnExec: Bool, nonBlocking: Bool) -> Outcome {
         guard let numbers = lowestFree(process, count: 2) else { return .failure(EMFILE) }
-        let pipeID = nextPipe
-        nextPipe += 1
+        let pipeID = nextPipe.take()
         pipes[pipeID] = PipeObject(slots: [], readers: 1, writers: 1)
         let flags: Set<StatusFlag> = nonBlocking ? [.nonblock] : []
         let r = newDescription(.pipeRead(pipe: pipeID), access: .readOnly, flags: flags, offset: nil)
@@ -23,7 +22,7 @@ extension ReferenceModel {
 
     /// fs/pipe.c: pipe_read - a zero-length read returns 0; an empty pipe is EOF without writers, else
     /// EAGAIN (O_NONBLOCK) or a wait.
-    mutating func readPipe(_ pipeID: Int, description desc: OpenDescription, count: Int) -> Outcome {
+    mutating func readPipe(_ pipeID: PipeID, description desc: OpenDescription, count: Int) -> Outcome {
         if count == 0 { return Outcome(result: 0, data: []) }
         var pipe = pipes[pipeID]!
         if pipe.available == 0 {
@@ -37,7 +36,7 @@ extension ReferenceModel {
     }
 
     /// fs/pipe.c: pipe_write (the ring itself: PipeObject.write).
-    mutating func writePipe(_ pipeID: Int, description desc: OpenDescription, data: [UInt8]) -> Outcome {
+    mutating func writePipe(_ pipeID: PipeID, description desc: OpenDescription, data: [UInt8]) -> Outcome {
         // "Null write succeeds" comes before the readers check in pipe_write.
         if data.isEmpty { return Outcome(result: 0) }
         var pipe = pipes[pipeID]!

@@ -39,10 +39,9 @@ extension ReferenceModel {
 
     /// A new table holding the same descriptions and close-on-exec bits (fs/file.c: dup_fd): one more
     /// reference each.
-    mutating func privateCopy(of entries: [Int32: TableEntry]) -> Int {
+    mutating func privateCopy(of entries: [Int32: TableEntry]) -> TableID {
         for entry in entries.values { descriptions[entry.description]!.references += 1 }
-        let id = nextTable
-        nextTable += 1
+        let id = nextTable.take()
         tables[id] = DescriptorTable(entries: entries, users: 1)
         return id
     }

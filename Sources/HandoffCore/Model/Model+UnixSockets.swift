@@ -14,9 +14,8 @@ extension ReferenceModel {
     /// net/socket.c: __sys_socketpair - both numbers first (EMFILE), then unix_socketpair links the two ends.
     mutating func socketpair(_ process: String, type: SocketType, closeOnExec: Bool, nonBlocking: Bool) -> Outcome {
         guard let numbers = lowestFree(process, count: 2) else { return .failure(EMFILE) }
-        let a = nextEndpoint
-        let b = nextEndpoint + 1
-        nextEndpoint += 2
+        let a = nextEndpoint.take()
+        let b = nextEndpoint.take()
         endpoints[a] = SocketEndpoint(type: type, peer: b)
         endpoints[b] = SocketEndpoint(type: type, peer: a)
         let flags: Set<StatusFlag> = nonBlocking ? [.nonblock] : []
@@ -62,8 +61,10 @@ extension ReferenceModel {
             guard let e = table[fd] else { return .failure(EBADF) }
             attached.append(e.description)
         }
-        let peerID = endpoint.peer
-        let peerClosed = endpoints[peerID]!.closed
+        // A connected unix socket always has its peer (unix_peer); only a listener has none.
+        guard let peerID = endpoint.peer, let peerClosed = endpoints[peerID]?.closed else {
+            return .failure(ENOTCONN)
+        }
         switch endpoint.type {
         case .stream:
             if peerClosed { return .failure(EPIPE) }
@@ -86,7 +87,7 @@ extension ReferenceModel {
             }
         }
         for d in attached { descriptions[d]!.references += 1 }
-        endpoints[peerID]!.queue.append(SocketMessage(data: data, descriptions: attached, sender: process))
+        endpoints[peerID]?.queue.append(SocketMessage(data: data, descriptions: attached, sender: process))
         return Outcome(result: Int64(data.count))
     }
 
@@ -114,7 +115,9 @@ extension ReferenceModel {
         if endpoint.family != .unix {
             return recvInet(endpointID, count: count, dontWait: dontWait, viaRead: viaRead)
         }
-        let peerClosed = endpoints[endpoint.peer]!.closed
+        guard let peerID = endpoint.peer, let peerClosed = endpoints[peerID]?.closed else {
+            return .failure(ENOTCONN)
+        }
 
         // seqpacket (skb datagram path) reports a pending error before looking at the queue.
         if endpoint.type == .seqpacket, let error = endpoint.pendingError {
@@ -185,7 +188,7 @@ extension ReferenceModel {
 
     /// The last reference to a socket's description went away (sock_close -> the protocol's release).
     /// Returns the descriptions that were in flight in the purged queues.
-    mutating func releaseSocket(_ e: Int) -> [DescriptionID] {
+    mutating func releaseSocket(_ e: EndpointID) -> [DescriptionID] {
         if endpoints[e]!.listener != nil { return releaseListener(e) }
         switch endpoints[e]!.family {
         case .udp: return releaseUDP(e)
@@ -196,18 +199,17 @@ extension ReferenceModel {
 
     /// unix_release_sock: the receive queue is purged (its in-flight descriptions are returned); a stream or
     /// seqpacket peer of a socket closed with unread data gets ECONNRESET.
-    mutating func releaseUnix(_ e: Int) -> [DescriptionID] {
+    mutating func releaseUnix(_ e: EndpointID) -> [DescriptionID] {
         var pending: [DescriptionID] = []
-            var endpoint = endpoints[e]!
-            endpoint.closed = true
-            let unread = !endpoint.queue.isEmpty
-            for message in endpoint.queue { pending += message.descriptions }
-            endpoint.queue = []
-            endpoints[e] = endpoint
-            let peer = endpoint.peer
-            if endpoint.type != .dgram, unread, !endpoints[peer]!.closed {
-                endpoints[peer]!.pendingError = ECONNRESET
-            }
+        var endpoint = endpoints[e]!
+        endpoint.closed = true
+        let unread = !endpoint.queue.isEmpty
+        for message in endpoint.queue { pending += message.descriptions }
+        endpoint.queue = []
+        endpoints[e] = endpoint
+        if endpoint.type != .dgram, unread, let peer = endpoint.peer, endpoints[peer]?.closed == false {
+            endpoints[peer]?.pendingError = ECONNRESET
+        }
         return pending
     }
 }
@@ -292,9 +294,8 @@ extension ReferenceModel {
         // __sys_listen clamps (unsigned)backlog to somaxconn, so a negative backlog means somaxconn.
         var effective = Int(backlog)
         if backlog < 0 || effective > somaxconn { effective = somaxconn }
-        let id = nextEndpoint
-        nextEndpoint += 1
-        endpoints[id] = SocketEndpoint(type: type, peer: 0, family: family,
+        let id = nextEndpoint.take()
+        endpoints[id] = SocketEndpoint(type: type, peer: nil, family: family,
                                        listener: ListenerState(address: bound, backlog: effective))
         if case .tcp(nil) = bound {} else { bindings[bound] = id }
         return install(process, target: .socket(endpoint: id), access: .readWrite,
@@ -309,7 +310,7 @@ extension ReferenceModel {
         if let error = socketPreconditions(address, type: type) { return .failure(error) }
         guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
         let flags: Set<StatusFlag> = nonBlocking ? [.nonblock] : []
-        let listenerID: Int
+        let listenerID: EndpointID
         switch address {
         case .unix(let path):
             switch socketPath(path) {
@@ -335,9 +336,8 @@ extension ReferenceModel {
         // A full accept queue (more waiting than the backlog: unix_recvq_full, sk_acceptq_is_full) makes a
         // blocking connect wait (unix) or retransmit its SYN (tcp) until an accept makes room.
         if listener.listener!.waiting.count > listener.listener!.backlog { return Outcome(blocks: true) }
-        let client = nextEndpoint
-        let server = nextEndpoint + 1
-        nextEndpoint += 2
+        let client = nextEndpoint.take()
+        let server = nextEndpoint.take()
         endpoints[client] = SocketEndpoint(type: type, peer: server, family: listener.family)
         endpoints[server] = SocketEndpoint(type: type, peer: client, family: listener.family)
         endpoints[listenerID]!.listener!.waiting.append(server)
@@ -370,7 +370,7 @@ extension ReferenceModel {
     /// every connection waiting in its accept queue is released; each client sees ECONNRESET
     /// (unix_release_sock with embrion set; inet_csk_listen_stop resets every child). Returns descriptions
     /// that were in flight in the waiting connections' queues.
-    mutating func releaseListener(_ id: Int) -> [DescriptionID] {
+    mutating func releaseListener(_ id: EndpointID) -> [DescriptionID] {
         var listener = endpoints[id]!
         listener.closed = true
         let state = listener.listener!
@@ -384,8 +384,7 @@ extension ReferenceModel {
             for message in embryo.queue { inFlight += message.descriptions }
             embryo.queue = []
             endpoints[server] = embryo
-            let client = embryo.peer
-            guard !endpoints[client]!.closed else { continue }
+            guard let client = embryo.peer, endpoints[client]?.closed == false else { continue }
             if listener.family == .tcp {
                 // A client that already sent its FIN only has an orphan left: nothing to observe.
                 if endpoints[client]!.reset { continue }

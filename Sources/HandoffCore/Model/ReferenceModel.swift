@@ -62,23 +62,23 @@ public struct ReferenceModel: Sendable {
     var processes: [String: ModelProcess] = [:]
     var order: [String] = []
     var descriptions: [DescriptionID: OpenDescription] = [:]
-    var nextDescription: DescriptionID = 1
+    var nextDescription = DescriptionID(raw: 1)
     var files: [String: [UInt8]] = [:]
-    var memfds: [Int: [UInt8]] = [:]
-    var nextMemfd = 1
-    var pipes: [Int: PipeObject] = [:]
-    var nextPipe = 1
-    var endpoints: [Int: SocketEndpoint] = [:]
-    var eventCounters: [Int: UInt64] = [:]
-    var nextEventfd = 1
-    var nextEndpoint = 1
+    var memfds: [MemfdID: [UInt8]] = [:]
+    var nextMemfd = MemfdID(raw: 1)
+    var pipes: [PipeID: PipeObject] = [:]
+    var nextPipe = PipeID(raw: 1)
+    var endpoints: [EndpointID: SocketEndpoint] = [:]
+    var eventCounters: [EventfdID: UInt64] = [:]
+    var nextEventfd = EventfdID(raw: 1)
+    var nextEndpoint = EndpointID(raw: 1)
     /// Descriptor tables by id; a table may be shared by several processes (clone with CLONE_FILES).
-    var tables: [Int: DescriptorTable] = [:]
-    var nextTable = 1
+    var tables: [TableID: DescriptorTable] = [:]
+    var nextTable = TableID(raw: 1)
     /// Socket files that bind(2) created in the scenario directory (they stay after the socket closes).
     var socketFiles: Set<String> = []
     /// Live listening sockets by the address they are bound to.
-    var bindings: [BoundAddress: Int] = [:]
+    var bindings: [BoundAddress: EndpointID] = [:]
 
     /// kernel.yama.ptrace_scope of the machine (0 when Yama is absent). pidfd_getfd (a PTRACE_MODE_ATTACH
     /// check) is subject to it; open of /proc/PID/fd/N (PTRACE_MODE_READ) is not.
@@ -91,8 +91,7 @@ public struct ReferenceModel: Sendable {
     public init(root: String = "main", nofileLimit: Int32, initial: [InitialDescriptor] = InitialDescriptor.standard) {
         var table: [Int32: TableEntry] = [:]
         for entry in initial {
-            let id = nextDescription
-            nextDescription += 1
+            let id = nextDescription.take()
             let target: DescriptionTarget
             switch entry.kind {
             case .inherited(let what): target = .inherited(what)
@@ -105,10 +104,10 @@ public struct ReferenceModel: Sendable {
                 table[number] = TableEntry(description: id, closeOnExec: false)
             }
         }
-        tables[nextTable] = DescriptorTable(entries: table, users: 1)
-        processes[root] = ModelProcess(name: root, parent: nil, state: .running, tableID: nextTable,
+        let tableID = nextTable.take()
+        tables[tableID] = DescriptorTable(entries: table, users: 1)
+        processes[root] = ModelProcess(name: root, parent: nil, state: .running, tableID: tableID,
                                        nofileLimit: nofileLimit, hardNofileLimit: nofileLimit)
-        nextTable += 1
         order = [root]
     }
 
