@@ -14,7 +14,7 @@ extension ReferenceModel {
     /// limit stays as it is.
     mutating func setrlimit(_ process: String, nofile: UInt64) -> Outcome {
         guard let hard = processes[process]?.hardNofileLimit, nofile <= UInt64(hard) else { return .failure(EINVAL) }
-        processes[process]!.nofileLimit = Int32(nofile)
+        processes[process]?.nofileLimit = Int32(nofile)
         return Outcome(result: 0)
     }
 
@@ -22,13 +22,13 @@ extension ReferenceModel {
     /// inheritable sets. An unknown name is refused by libcap's cap_from_name (EINVAL).
     mutating func dropCapability(_ process: String, name: String) -> Outcome {
         guard let canonical = ReferenceModel.capabilityName(name) else { return .failure(EINVAL) }
-        processes[process]!.droppedCapabilities.insert(canonical)
+        processes[process]?.droppedCapabilities.insert(canonical)
         return Outcome(result: 0)
     }
 
     /// kernel/sys.c: prctl(PR_SET_DUMPABLE) -> set_dumpable.
     mutating func setDumpable(_ process: String, _ value: Bool) -> Outcome {
-        processes[process]!.dumpable = value
+        processes[process]?.dumpable = value
         return Outcome(result: 0)
     }
 
@@ -55,7 +55,7 @@ extension ReferenceModel {
 
     /// True when `process` dropped `capability`, so that capable() (security/commoncap.c: cap_capable) fails.
     func lacks(_ process: String, _ capability: String) -> Bool {
-        processes[process]!.droppedCapabilities.contains(capability)
+        processes[process]?.droppedCapabilities.contains(capability) == true
     }
 
     // MARK: - ptrace access
@@ -68,8 +68,8 @@ extension ReferenceModel {
     ///   CAP_SYS_PTRACE, scope 3 forbids attaching.
     func ptraceDenied(caller: String, target: String, attach: Bool) -> Bool {
         if caller == target { return false }
-        let c = processes[caller]!
-        let t = processes[target]!
+        // Both are known to the callers; an unknown one is denied.
+        guard let c = processes[caller], let t = processes[target] else { return true }
         let capable = !c.droppedCapabilities.contains("CAP_SYS_PTRACE")
         if t.state == .running, !t.dumpable, !capable { return true }
         if !c.droppedCapabilities.isSubset(of: t.droppedCapabilities), !capable { return true }

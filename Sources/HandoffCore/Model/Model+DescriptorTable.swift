@@ -15,9 +15,30 @@ extension ReferenceModel {
             return tables[id]?.entries ?? [:]
         }
         _modify {
-            let id = processes[process]!.tableID!
-            yield &tables[id]!.entries
+            // Only a running process (which always has a table) changes its table; for any other, changes
+            // land in a scratch table and are dropped.
+            guard let id = processes[process]?.tableID, tables[id] != nil else {
+                var scratch: [Int32: TableEntry] = [:]
+                yield &scratch
+                return
+            }
+            yield &tables[id, default: DescriptorTable(entries: [:], users: 0)].entries
         }
+    }
+
+    /// fs/file.c: fdget - the entry at `fd` of `process` and its open file description; nil means EBADF.
+    func fdget(_ process: String, _ fd: Int32) -> (entry: TableEntry, description: OpenDescription)? {
+        guard let entry = self[tableOf: process][fd], let description = descriptions[entry.description] else {
+            return nil
+        }
+        return (entry, description)
+    }
+
+    /// include/linux/fs.h: get_file - one more reference to a description (a table entry or an SCM_RIGHTS
+    /// message in flight). Every caller names a live description; a missing one is a model bug.
+    mutating func getFile(_ id: DescriptionID) {
+        assert(descriptions[id] != nil, "the model references description \(id), which does not exist")
+        descriptions[id]?.references += 1
     }
 
     // MARK: - Descriptor numbers
@@ -58,7 +79,7 @@ extension ReferenceModel {
 
     /// fs/file.c: fd_install - `number` refers to `description` (one more reference).
     mutating func place(_ process: String, number: Int32, description: DescriptionID, closeOnExec: Bool) {
-        descriptions[description]!.references += 1
+        getFile(description)
         self[tableOf: process][number] = TableEntry(description: description, closeOnExec: closeOnExec)
     }
 
@@ -81,7 +102,7 @@ extension ReferenceModel {
 
     /// fs/file.c: do_dup2 - `fd`'s description at `target`, closing what `target` held.
     mutating func duplicateOnto(_ process: String, fd: Int32, target: Int32, closeOnExec: Bool) -> Outcome {
-        let source = self[tableOf: process][fd]!.description
+        guard let source = self[tableOf: process][fd]?.description else { return .failure(EBADF) }
         let old = self[tableOf: process][target]
         // Take the new reference before dropping the old one: target may already share the description.
         place(process, number: target, description: source, closeOnExec: closeOnExec)
@@ -137,8 +158,8 @@ extension ReferenceModel {
 
     /// fs/fcntl.c: do_fcntl - F_DUPFD(_CLOEXEC) (f_dupfd), F_GETFD/F_SETFD, F_GETFL and F_SETFL (setfl).
     mutating func fcntl(_ process: String, fd: Int32, command: FcntlCommand) -> Outcome {
-        guard let entry = self[tableOf: process][fd] else { return .failure(EBADF) }
-        let limit = processes[process]!.nofileLimit
+        guard case let (entry, desc)? = fdget(process, fd) else { return .failure(EBADF) }
+        let limit = nofileLimit(of: process)
         switch command {
         case .dupfd(let minimum), .dupfdCloexec(let minimum):
             // The kernel takes the argument as unsigned: a negative minimum is huge, hence EINVAL.
@@ -149,10 +170,9 @@ extension ReferenceModel {
         case .getfd:
             return Outcome(result: entry.closeOnExec ? 1 : 0)
         case .setfd(let closeOnExec):
-            self[tableOf: process][fd]!.closeOnExec = closeOnExec
+            self[tableOf: process][fd]?.closeOnExec = closeOnExec
             return Outcome(result: 0)
         case .getfl:
-            let desc = descriptions[entry.description]!
             var value: Int64
             switch desc.accessMode {
             case .readOnly: value = Int64(O_RDONLY)
@@ -164,11 +184,10 @@ extension ReferenceModel {
             return Outcome(result: value,
                            resultMask: ReferenceModel.oAccmode | ReferenceModel.oAppend | ReferenceModel.oNonblock)
         case .setfl(let flags):
-            descriptions[entry.description]!.statusFlags = flags
+            descriptions[entry.description]?.statusFlags = flags
             return Outcome(result: 0)
         }
     }
-
 
     /// fs/file.c: __close_range - validates the range before CLOSE_RANGE_UNSHARE takes a private copy
     /// (unshare_fd), then closes (or marks close-on-exec) every open descriptor in it, lowest first.
@@ -181,9 +200,8 @@ extension ReferenceModel {
             .sorted()
         for number in numbers {
             if closeOnExec {
-                self[tableOf: process][number]!.closeOnExec = true
-            } else {
-                let entry = self[tableOf: process].removeValue(forKey: number)!
+                self[tableOf: process][number]?.closeOnExec = true
+            } else if let entry = self[tableOf: process].removeValue(forKey: number) {
                 release(entry.description)
             }
         }
@@ -193,8 +211,7 @@ extension ReferenceModel {
     /// fs/read_write.c: ksys_lseek -> vfs_llseek: objects without llseek say ESPIPE; files and memfds follow
     /// generic_file_llseek_size (EINVAL for a negative result, EOVERFLOW past the type).
     mutating func lseek(_ process: String, fd: Int32, offset: Int64, whence: Whence) -> Outcome {
-        guard let entry = self[tableOf: process][fd] else { return .failure(EBADF) }
-        let desc = descriptions[entry.description]!
+        guard case let (entry, desc)? = fdget(process, fd) else { return .failure(EBADF) }
         switch desc.target {
         case .pipeRead, .pipeWrite, .pipeReadWrite, .socket, .pidfd, .eventfd:
             // No llseek in their file_operations (pidfd included): vfs_llseek says ESPIPE.
@@ -213,7 +230,7 @@ extension ReferenceModel {
             let (sum, overflow) = base.addingReportingOverflow(offset)
             guard !overflow else { return .failure(EOVERFLOW) }
             guard sum >= 0 else { return .failure(EINVAL) }
-            descriptions[entry.description]!.offset = sum
+            descriptions[entry.description]?.offset = sum
             return Outcome(result: sum)
         }
     }
@@ -222,8 +239,7 @@ extension ReferenceModel {
 
     /// fs/read_write.c: ksys_read -> vfs_read: FMODE_READ (EBADF), then the object's read_iter.
     mutating func read(_ process: String, fd: Int32, count: Int) -> Outcome {
-        guard let entry = self[tableOf: process][fd] else { return .failure(EBADF) }
-        let desc = descriptions[entry.description]!
+        guard case let (entry, desc)? = fdget(process, fd) else { return .failure(EBADF) }
         guard desc.readable else { return .failure(EBADF) }
         switch desc.target {
         case .inherited:
@@ -247,8 +263,7 @@ extension ReferenceModel {
 
     /// fs/read_write.c: ksys_write -> vfs_write: FMODE_WRITE (EBADF), then the object's write_iter.
     mutating func write(_ process: String, fd: Int32, data: [UInt8]) -> Outcome {
-        guard let entry = self[tableOf: process][fd] else { return .failure(EBADF) }
-        let desc = descriptions[entry.description]!
+        guard case let (entry, desc)? = fdget(process, fd) else { return .failure(EBADF) }
         guard desc.writable else { return .failure(EBADF) }
         switch desc.target {
         case .inherited:

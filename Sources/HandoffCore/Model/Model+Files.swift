@@ -58,7 +58,7 @@ extension ReferenceModel {
         let outcome = install(process, target: .file(path: name), access: .readOnly, flags: [], closeOnExec: closeOnExec,
                               offset: 0)
         if let number = outcome.fds.first, let id = self[tableOf: process][number]?.description {
-            descriptions[id]!.pathOnly = true
+            descriptions[id]?.pathOnly = true
         }
         return outcome
     }
@@ -112,7 +112,7 @@ extension ReferenceModel {
         let offset = Int(desc.offset ?? 0)
         let n = max(0, min(count, contents.count - offset))
         let bytes = n > 0 ? Array(contents[offset..<(offset + n)]) : []
-        descriptions[id]!.offset = Int64(offset + n)
+        descriptions[id]?.offset = Int64(offset + n)
         return Outcome(result: Int64(n), data: bytes)
     }
 
@@ -131,7 +131,7 @@ extension ReferenceModel {
         if overlap > 0 { contents.replaceSubrange(start..<(start + overlap), with: data[0..<overlap]) }
         if overlap < data.count { contents += data[overlap...] }
         setContents(desc.target, contents)
-        descriptions[id]!.offset = Int64(start + data.count)
+        descriptions[id]?.offset = Int64(start + data.count)
         return Outcome(result: Int64(data.count))
     }
 
@@ -143,14 +143,14 @@ extension ReferenceModel {
         // do_sys_openat2 reserves the number before the path walk: EMFILE first.
         guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
         // /proc/PID of a reaped (or unknown) process does not exist; a zombie's fd directory is empty.
-        guard let t = processes[target], t.state == .running,
-              let entry = self[tableOf: target][fd] else { return .failure(ENOENT) }
+        guard processes[target]?.state == .running, case let (_, desc)? = fdget(target, fd) else {
+            return .failure(ENOENT)
+        }
         // O_CREAT|O_EXCL implies O_NOFOLLOW: the existing /proc entry itself is found (EEXIST) before the
         // magic link (and its permission check) is followed. O_CREAT alone follows it and is ignored.
         if flags.contains(.creat) && flags.contains(.excl) { return .failure(EEXIST) }
         // proc_pid_get_link: ptrace_may_access(PTRACE_MODE_READ_FSCREDS), else EACCES.
         if ptraceDenied(caller: process, target: target, attach: false) { return .failure(EACCES) }
-        let desc = descriptions[entry.description]!
         let access: AccessMode = flags.contains(.rdwr) ? .readWrite : flags.contains(.wronly) ? .writeOnly : .readOnly
         var status: Set<StatusFlag> = []
         if flags.contains(.append) { status.insert(.append) }
@@ -172,14 +172,14 @@ extension ReferenceModel {
             switch access {
             case .readOnly:
                 pipeTarget = .pipeRead(pipe: p)
-                pipes[p]!.readers += 1
+                pipes[p]?.readers += 1
             case .writeOnly:
                 pipeTarget = .pipeWrite(pipe: p)
-                pipes[p]!.writers += 1
+                pipes[p]?.writers += 1
             case .readWrite:
                 pipeTarget = .pipeReadWrite(pipe: p)
-                pipes[p]!.readers += 1
-                pipes[p]!.writers += 1
+                pipes[p]?.readers += 1
+                pipes[p]?.writers += 1
             }
             return install(process, target: pipeTarget, access: access, flags: status, closeOnExec: cloexec)
         case .inherited(let what):

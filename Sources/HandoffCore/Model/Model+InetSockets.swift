@@ -19,7 +19,7 @@ extension ReferenceModel {
               case .tcp = listener.address else { return }
         bindings[listener.address] = nil
         let bound = BoundAddress.tcp(port)
-        endpoints[e]!.listener!.address = bound
+        endpoints[e]?.listener?.address = bound
         bindings[bound] = e
     }
 
@@ -49,7 +49,7 @@ extension ReferenceModel {
     /// tcp_close: unread data makes it an abortive close (RST: ECONNRESET for the peer); otherwise the peer
     /// gets a FIN (EOF once drained) and this side lingers as an orphan that answers later data with RST.
     mutating func releaseTCP(_ id: EndpointID) -> [DescriptionID] {
-        var endpoint = endpoints[id]!
+        guard var endpoint = endpoints[id] else { return [] }
         endpoint.closed = true
         let unread = !endpoint.queue.isEmpty
         endpoint.queue = []
@@ -67,7 +67,7 @@ extension ReferenceModel {
 
     /// net/ipv4/udp.c: udp_lib_close - nobody else is told.
     mutating func releaseUDP(_ id: EndpointID) -> [DescriptionID] {
-        endpoints[id]!.closed = true
+        endpoints[id]?.closed = true
         return []
     }
 
@@ -76,16 +76,15 @@ extension ReferenceModel {
     /// sendmsg on TCP and UDP sockets (tcp_sendmsg_locked, udp_sendmsg). SCM_RIGHTS is not an error there:
     /// __sock_cmsg_send skips SCM_RIGHTS/SCM_CREDENTIALS ("semantically in SOL_UNIX"), so the descriptors are
     /// silently ignored and never validated.
-    mutating func sendInet(_ id: EndpointID, data: [UInt8]) -> Outcome {
-        let endpoint = endpoints[id]!
+    mutating func sendInet(_ id: EndpointID, _ endpoint: SocketEndpoint, data: [UInt8]) -> Outcome {
         if endpoint.family == .udp {
             // Nothing listens on UDP in the model: every datagram draws an ICMP port unreachable, which a
             // connected UDP socket records as ECONNREFUSED and reports (once) on its next call.
             if let error = endpoint.pendingError {
-                endpoints[id]!.pendingError = nil
+                endpoints[id]?.pendingError = nil
                 return .failure(error)
             }
-            endpoints[id]!.pendingError = ECONNREFUSED
+            endpoints[id]?.pendingError = ECONNREFUSED
             return Outcome(result: Int64(data.count))
         }
         // A listener is neither ESTABLISHED nor CLOSE_WAIT, nor connecting: sk_stream_wait_connect says EPIPE.
@@ -93,7 +92,7 @@ extension ReferenceModel {
         if endpoint.reset {
             // State TCP_CLOSE: sk_stream_wait_connect reports a pending error once, then EPIPE.
             if let error = endpoint.pendingError {
-                endpoints[id]!.pendingError = nil
+                endpoints[id]?.pendingError = nil
                 return .failure(error)
             }
             return .failure(EPIPE)
@@ -104,8 +103,8 @@ extension ReferenceModel {
         if other.closed {
             // The peer closed with a FIN (we are in CLOSE_WAIT): this write is accepted, the orphan answers
             // it with RST, and tcp_reset in CLOSE_WAIT records EPIPE. The data is lost.
-            endpoints[id]!.reset = true
-            endpoints[id]!.pendingError = EPIPE
+            endpoints[id]?.reset = true
+            endpoints[id]?.pendingError = EPIPE
             return Outcome(result: Int64(data.count))
         }
         endpoints[peer]?.queue.append(SocketMessage(data: data, descriptions: [], sender: ""))
@@ -114,13 +113,14 @@ extension ReferenceModel {
 
     /// recvmsg on TCP and UDP sockets (tcp_recvmsg_locked, udp_recvmsg): never any descriptors, so never
     /// MSG_CTRUNC.
-    mutating func recvInet(_ id: EndpointID, count: Int, dontWait: Bool, viaRead: Bool) -> Outcome {
-        var endpoint = endpoints[id]!
+    mutating func recvInet(_ id: EndpointID, _ endpoint: SocketEndpoint, count: Int, dontWait: Bool,
+                           viaRead: Bool) -> Outcome {
+        var endpoint = endpoint
         let flags: Int32? = viaRead ? nil : 0
         if endpoint.family == .udp {
             // __skb_try_recv_datagram reports a pending error before it looks at the queue.
             if let error = endpoint.pendingError {
-                endpoints[id]!.pendingError = nil
+                endpoints[id]?.pendingError = nil
                 return .failure(error)
             }
             return dontWait ? .failure(EAGAIN) : Outcome(blocks: true)
@@ -130,7 +130,7 @@ extension ReferenceModel {
             // RCV_SHUTDOWN, then EAGAIN.
             if endpoint.finReceived { return Outcome(result: 0, data: [], messageFlags: flags) }
             if let error = endpoint.pendingError {
-                endpoints[id]!.pendingError = nil
+                endpoints[id]?.pendingError = nil
                 return .failure(error)
             }
             if endpoint.reset { return Outcome(result: 0, data: [], messageFlags: flags) }

@@ -24,7 +24,7 @@ extension ReferenceModel {
     /// EAGAIN (O_NONBLOCK) or a wait.
     mutating func readPipe(_ pipeID: PipeID, description desc: OpenDescription, count: Int) -> Outcome {
         if count == 0 { return Outcome(result: 0, data: []) }
-        var pipe = pipes[pipeID]!
+        guard var pipe = pipes[pipeID] else { return .failure(EBADF) }
         if pipe.available == 0 {
             if pipe.writers == 0 { return Outcome(result: 0, data: []) }
             if desc.nonBlocking { return .failure(EAGAIN) }
@@ -39,7 +39,7 @@ extension ReferenceModel {
     mutating func writePipe(_ pipeID: PipeID, description desc: OpenDescription, data: [UInt8]) -> Outcome {
         // "Null write succeeds" comes before the readers check in pipe_write.
         if data.isEmpty { return Outcome(result: 0) }
-        var pipe = pipes[pipeID]!
+        guard var pipe = pipes[pipeID] else { return .failure(EBADF) }
         // The agent ignores SIGPIPE, so the caller sees EPIPE.
         if pipe.readers == 0 { return .failure(EPIPE) }
         switch pipe.write(data, nonBlocking: desc.nonBlocking) {
@@ -55,11 +55,11 @@ extension ReferenceModel {
     /// fs/pipe.c: pipe_release - the last reference to an end's description drops a reader and/or a writer.
     mutating func releasePipeEnd(_ target: DescriptionTarget) {
         switch target {
-        case .pipeRead(let p): pipes[p]!.readers -= 1
-        case .pipeWrite(let p): pipes[p]!.writers -= 1
+        case .pipeRead(let p): pipes[p]?.readers -= 1
+        case .pipeWrite(let p): pipes[p]?.writers -= 1
         case .pipeReadWrite(let p):
-            pipes[p]!.readers -= 1
-            pipes[p]!.writers -= 1
+            pipes[p]?.readers -= 1
+            pipes[p]?.writers -= 1
         default: break
         }
     }

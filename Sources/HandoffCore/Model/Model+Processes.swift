@@ -12,8 +12,8 @@ extension ReferenceModel {
     mutating func fork(_ process: String, child: String) -> Outcome {
         // The runner never reuses a name; refuse rather than corrupt the tree.
         guard processes[child] == nil else { return .failure(EEXIST) }
+        guard var copy = processes[process] else { return .failure(ESRCH) }
         // A forked child always gets a private copy, even of a shared table.
-        var copy = processes[process]!
         copy.name = child
         copy.parent = process
         copy.state = .running
@@ -27,11 +27,13 @@ extension ReferenceModel {
     /// table (no new references).
     mutating func cloneFiles(_ process: String, child: String) -> Outcome {
         guard processes[child] == nil else { return .failure(EEXIST) }
-        var copy = processes[process]!
+        guard var copy = processes[process], let tableID = copy.tableID, tables[tableID] != nil else {
+            return .failure(ESRCH)
+        }
         copy.name = child
         copy.parent = process
         copy.state = .running
-        tables[copy.tableID!]!.users += 1
+        tables[tableID]?.users += 1
         processes[child] = copy
         order.append(child)
         return Outcome()
@@ -40,7 +42,7 @@ extension ReferenceModel {
     /// A new table holding the same descriptions and close-on-exec bits (fs/file.c: dup_fd): one more
     /// reference each.
     mutating func privateCopy(of entries: [Int32: TableEntry]) -> TableID {
-        for entry in entries.values { descriptions[entry.description]!.references += 1 }
+        for entry in entries.values { getFile(entry.description) }
         let id = nextTable.take()
         tables[id] = DescriptorTable(entries: entries, users: 1)
         return id
@@ -49,11 +51,10 @@ extension ReferenceModel {
     /// kernel/fork.c: unshare_fd (unshare(CLONE_FILES), also done by execve and by close_range with
     /// CLOSE_RANGE_UNSHARE): a shared table is copied for `process`; a private one stays as it is.
     mutating func unshareTable(_ process: String) {
-        let old = processes[process]!.tableID!
-        guard tables[old]!.users > 1 else { return }
-        let id = privateCopy(of: tables[old]!.entries)
-        tables[old]!.users -= 1
-        processes[process]!.tableID = id
+        guard let old = processes[process]?.tableID, let table = tables[old], table.users > 1 else { return }
+        let id = privateCopy(of: table.entries)
+        tables[old]?.users -= 1
+        processes[process]?.tableID = id
     }
 
     /// kernel/fork.c: ksys_unshare(CLONE_FILES) -> unshare_fd.
@@ -75,20 +76,24 @@ extension ReferenceModel {
         // cap_bprm_creds_from_file recomputes permitted = bounding set | inheritable, so dropped capabilities
         // come back; commit_creds then sees the permitted set grow and sets dumpable to fs.suid_dumpable
         // (and clears the parent-death signal). Assumes every dropped capability is in the bounding set.
-        let regained = !processes[process]!.droppedCapabilities.isEmpty
-        processes[process]!.droppedCapabilities = []
-        processes[process]!.dumpable = regained ? suidDumpable == 1 : true
+        let regained = processes[process]?.droppedCapabilities.isEmpty == false
+        processes[process]?.droppedCapabilities = []
+        processes[process]?.dumpable = regained ? suidDumpable == 1 : true
         return Outcome(result: 0)
     }
 
     /// fs/file.c: exit_files -> put_files_struct: the process stops using its table; the descriptors are
     /// released when no process uses it any more.
     mutating func closeAll(_ process: String) {
-        guard let id = processes[process]!.tableID else { return }
-        processes[process]!.tableID = nil
-        tables[id]!.users -= 1
-        guard tables[id]!.users == 0 else { return }
-        let entries = tables[id]!.entries.sorted { $0.key < $1.key }
+        guard let id = processes[process]?.tableID else { return }
+        processes[process]?.tableID = nil
+        guard var table = tables[id] else { return }
+        table.users -= 1
+        guard table.users == 0 else {
+            tables[id] = table
+            return
+        }
+        let entries = table.entries.sorted { $0.key < $1.key }
         tables[id] = nil
         for (_, entry) in entries { release(entry.description) }
     }
@@ -97,8 +102,8 @@ extension ReferenceModel {
     /// their parent: PR_SET_PDEATHSIG).
     mutating func exit(_ process: String, state: ModelProcessState) {
         closeAll(process)
-        processes[process]!.state = state
-        for name in order where processes[name]!.parent == process && processes[name]!.state == .running {
+        processes[process]?.state = state
+        for name in order where processes[name]?.parent == process && processes[name]?.state == .running {
             exit(name, state: .killed)
         }
     }
@@ -110,10 +115,10 @@ extension ReferenceModel {
         case .reaped: return .failure(ECHILD)
         case .running: return Outcome(blocks: true)
         case .exited(let status):
-            processes[child]!.state = .reaped
+            processes[child]?.state = .reaped
             return Outcome(status: status)
         case .killed:
-            processes[child]!.state = .reaped
+            processes[child]?.state = .reaped
             return Outcome(status: 128 + SIGKILL)
         }
     }

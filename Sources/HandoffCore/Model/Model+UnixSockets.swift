@@ -32,13 +32,12 @@ extension ReferenceModel {
     /// scm_fp_copy) validating the descriptors; each listed descriptor becomes an in-flight reference.
     mutating func send(_ process: String, socket: Int32, fds: [Int32], data: [UInt8]) -> Outcome {
         let table = self[tableOf: process]
-        guard let entry = table[socket] else { return .failure(EBADF) }
-        guard case .socket(let endpointID) = descriptions[entry.description]!.target else {
+        guard case let (_, desc)? = fdget(process, socket) else { return .failure(EBADF) }
+        guard case .socket(let endpointID) = desc.target, let endpoint = endpoints[endpointID] else {
             return .failure(ENOTSOCK)
         }
-        let endpoint = endpoints[endpointID]!
         if endpoint.family != .unix {
-            return sendInet(endpointID, data: data)
+            return sendInet(endpointID, endpoint, data: data)
         }
         if endpoint.listener != nil {
             // A listening unix socket has no peer: seqpacket says ENOTCONN at once; stream validates the
@@ -51,7 +50,7 @@ extension ReferenceModel {
         }
         // unix_seqpacket_sendmsg reports (and clears) a pending socket error before anything else.
         if endpoint.type == .seqpacket, let error = endpoint.pendingError {
-            endpoints[endpointID]!.pendingError = nil
+            endpoints[endpointID]?.pendingError = nil
             return .failure(error)
         }
         // scm_send: the descriptor list is validated before the peer is looked at.
@@ -77,16 +76,15 @@ extension ReferenceModel {
             if peerClosed {
                 // The first send after the peer died disconnects and purges our own receive queue
                 // (unix_dgram_disconnected).
-                endpoints[endpointID]!.disconnected = true
-                let purged = endpoints[endpointID]!.queue
-                endpoints[endpointID]!.queue = []
-                for message in purged {
+                endpoints[endpointID]?.disconnected = true
+                endpoints[endpointID]?.queue = []
+                for message in endpoint.queue {
                     for d in message.descriptions { release(d) }
                 }
                 return .failure(ECONNREFUSED)
             }
         }
-        for d in attached { descriptions[d]!.references += 1 }
+        for d in attached { getFile(d) }
         endpoints[peerID]?.queue.append(SocketMessage(data: data, descriptions: attached, sender: process))
         return Outcome(result: Int64(data.count))
     }
@@ -102,10 +100,10 @@ extension ReferenceModel {
     /// installs what the control buffer has room for (below RLIMIT_NOFILE) and sets MSG_CTRUNC for the rest.
     mutating func recv(_ process: String, socket: Int32, count: Int, room: Int, closeOnExec: Bool,
                        nonBlocking: Bool, viaRead: Bool) -> Outcome {
-        guard let entry = self[tableOf: process][socket] else { return .failure(EBADF) }
-        let desc = descriptions[entry.description]!
-        guard case .socket(let endpointID) = desc.target else { return .failure(ENOTSOCK) }
-        let endpoint = endpoints[endpointID]!
+        guard case let (_, desc)? = fdget(process, socket) else { return .failure(EBADF) }
+        guard case .socket(let endpointID) = desc.target, let endpoint = endpoints[endpointID] else {
+            return .failure(ENOTSOCK)
+        }
         let dontWait = nonBlocking || desc.nonBlocking
         if endpoint.listener != nil {
             // unix_stream_read_generic: EINVAL unless established; unix_seqpacket_recvmsg and
@@ -113,7 +111,7 @@ extension ReferenceModel {
             return .failure(endpoint.type == .stream && endpoint.family == .unix ? EINVAL : ENOTCONN)
         }
         if endpoint.family != .unix {
-            return recvInet(endpointID, count: count, dontWait: dontWait, viaRead: viaRead)
+            return recvInet(endpointID, endpoint, count: count, dontWait: dontWait, viaRead: viaRead)
         }
         guard let peerID = endpoint.peer, let peerClosed = endpoints[peerID]?.closed else {
             return .failure(ENOTCONN)
@@ -121,13 +119,13 @@ extension ReferenceModel {
 
         // seqpacket (skb datagram path) reports a pending error before looking at the queue.
         if endpoint.type == .seqpacket, let error = endpoint.pendingError {
-            endpoints[endpointID]!.pendingError = nil
+            endpoints[endpointID]?.pendingError = nil
             return .failure(error)
         }
         if endpoint.queue.isEmpty {
             // stream: the pending error comes before EOF and EAGAIN when nothing was copied.
             if endpoint.type == .stream, let error = endpoint.pendingError {
-                endpoints[endpointID]!.pendingError = nil
+                endpoints[endpointID]?.pendingError = nil
                 return .failure(error)
             }
             if peerClosed && endpoint.type != .dgram {
@@ -168,7 +166,7 @@ extension ReferenceModel {
                 if hadDescriptors { break }
             } while remaining > 0
         }
-        endpoints[endpointID]!.queue = queue
+        endpoints[endpointID]?.queue = queue
 
         let capacity = viaRead ? 0 : ReferenceModel.capacity(room: room)
         var installed: [Int32] = []
@@ -189,8 +187,9 @@ extension ReferenceModel {
     /// The last reference to a socket's description went away (sock_close -> the protocol's release).
     /// Returns the descriptions that were in flight in the purged queues.
     mutating func releaseSocket(_ e: EndpointID) -> [DescriptionID] {
-        if endpoints[e]!.listener != nil { return releaseListener(e) }
-        switch endpoints[e]!.family {
+        guard let endpoint = endpoints[e] else { return [] }
+        if endpoint.listener != nil { return releaseListener(e) }
+        switch endpoint.family {
         case .udp: return releaseUDP(e)
         case .tcp: return releaseTCP(e)
         case .unix: return releaseUnix(e)
@@ -201,7 +200,7 @@ extension ReferenceModel {
     /// seqpacket peer of a socket closed with unread data gets ECONNRESET.
     mutating func releaseUnix(_ e: EndpointID) -> [DescriptionID] {
         var pending: [DescriptionID] = []
-        var endpoint = endpoints[e]!
+        guard var endpoint = endpoints[e] else { return [] }
         endpoint.closed = true
         let unread = !endpoint.queue.isEmpty
         for message in endpoint.queue { pending += message.descriptions }
@@ -319,8 +318,10 @@ extension ReferenceModel {
                 // unix_find_bsd: a missing name is ENOENT; a name that is not a socket, or a socket file no
                 // live socket is bound to, is ECONNREFUSED; a socket of another type is EPROTOTYPE.
                 guard isNonDirectory(name) else { return .failure(ENOENT) }
-                guard let bound = bindings[.path(name)] else { return .failure(ECONNREFUSED) }
-                if endpoints[bound]!.type != type { return .failure(EPROTOTYPE) }
+                guard let bound = bindings[.path(name)], let boundType = endpoints[bound]?.type else {
+                    return .failure(ECONNREFUSED)
+                }
+                if boundType != type { return .failure(EPROTOTYPE) }
                 listenerID = bound
             }
         case .abstract(let name):
@@ -332,15 +333,18 @@ extension ReferenceModel {
             guard port != 0, let bound = bindings[.tcp(port)] else { return .failure(ECONNREFUSED) }
             listenerID = bound
         }
-        let listener = endpoints[listenerID]!
+        // A binding always names a live listener; a dangling one is refused like an address nobody listens on.
+        guard let listener = endpoints[listenerID], let state = listener.listener else {
+            return .failure(ECONNREFUSED)
+        }
         // A full accept queue (more waiting than the backlog: unix_recvq_full, sk_acceptq_is_full) makes a
         // blocking connect wait (unix) or retransmit its SYN (tcp) until an accept makes room.
-        if listener.listener!.waiting.count > listener.listener!.backlog { return Outcome(blocks: true) }
+        if state.waiting.count > state.backlog { return Outcome(blocks: true) }
         let client = nextEndpoint.take()
         let server = nextEndpoint.take()
         endpoints[client] = SocketEndpoint(type: type, peer: server, family: listener.family)
         endpoints[server] = SocketEndpoint(type: type, peer: client, family: listener.family)
-        endpoints[listenerID]!.listener!.waiting.append(server)
+        endpoints[listenerID]?.listener?.waiting.append(server)
         let outcome = install(process, target: .socket(endpoint: client), access: .readWrite, flags: flags,
                               closeOnExec: closeOnExec)
         return outcome
@@ -349,11 +353,9 @@ extension ReferenceModel {
     /// accept4(2), net/socket.c: do_accept - EBADF, then the number (EMFILE), then ENOTSOCK, then the
     /// protocol's checks (unix_accept, inet_csk_accept).
     mutating func accept(_ process: String, socket: Int32, closeOnExec: Bool, nonBlocking: Bool) -> Outcome {
-        guard let entry = self[tableOf: process][socket] else { return .failure(EBADF) }
+        guard case let (_, desc)? = fdget(process, socket) else { return .failure(EBADF) }
         guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
-        let desc = descriptions[entry.description]!
-        guard case .socket(let e) = desc.target else { return .failure(ENOTSOCK) }
-        let endpoint = endpoints[e]!
+        guard case .socket(let e) = desc.target, let endpoint = endpoints[e] else { return .failure(ENOTSOCK) }
         // Datagram sockets have no accept (sock_no_accept); a stream or seqpacket socket must listen.
         if endpoint.type == .dgram { return .failure(EOPNOTSUPP) }
         guard let listener = endpoint.listener else { return .failure(EINVAL) }
@@ -361,7 +363,7 @@ extension ReferenceModel {
             // Waiting follows the listener's own O_NONBLOCK; accept4's SOCK_NONBLOCK is for the new socket.
             return desc.nonBlocking ? .failure(EAGAIN) : Outcome(blocks: true)
         }
-        endpoints[e]!.listener!.waiting.removeFirst()
+        endpoints[e]?.listener?.waiting.removeFirst()
         return install(process, target: .socket(endpoint: server), access: .readWrite,
                        flags: nonBlocking ? [.nonblock] : [], closeOnExec: closeOnExec)
     }
@@ -371,26 +373,25 @@ extension ReferenceModel {
     /// (unix_release_sock with embrion set; inet_csk_listen_stop resets every child). Returns descriptions
     /// that were in flight in the waiting connections' queues.
     mutating func releaseListener(_ id: EndpointID) -> [DescriptionID] {
-        var listener = endpoints[id]!
+        guard var listener = endpoints[id], let state = listener.listener else { return [] }
         listener.closed = true
-        let state = listener.listener!
-        listener.listener!.waiting = []
+        listener.listener?.waiting = []
         endpoints[id] = listener
         if bindings[state.address] == id { bindings[state.address] = nil }
         var inFlight: [DescriptionID] = []
         for server in state.waiting {
-            var embryo = endpoints[server]!
+            guard var embryo = endpoints[server] else { continue }
             embryo.closed = true
             for message in embryo.queue { inFlight += message.descriptions }
             embryo.queue = []
             endpoints[server] = embryo
-            guard let client = embryo.peer, endpoints[client]?.closed == false else { continue }
+            guard let client = embryo.peer, let peer = endpoints[client], !peer.closed else { continue }
             if listener.family == .tcp {
                 // A client that already sent its FIN only has an orphan left: nothing to observe.
-                if endpoints[client]!.reset { continue }
-                endpoints[client]!.reset = true
+                if peer.reset { continue }
+                endpoints[client]?.reset = true
             }
-            endpoints[client]!.pendingError = ECONNRESET
+            endpoints[client]?.pendingError = ECONNRESET
         }
         return inFlight
     }
