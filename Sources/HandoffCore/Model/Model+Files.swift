@@ -81,6 +81,7 @@ extension ReferenceModel {
 
     // MARK: - Contents of files and memfds
 
+    /// i_size of a file or memfd (SEEK_END's base); nil for objects without contents.
     func contentsSize(_ target: DescriptionTarget) -> Int64? {
         switch target {
         case .file(let path): return Int64(files[path]?.count ?? 0)
@@ -89,6 +90,7 @@ extension ReferenceModel {
         }
     }
 
+    /// The bytes of a file or memfd (its page cache, stored densely); empty for any other object.
     func contents(of target: DescriptionTarget) -> [UInt8] {
         switch target {
         case .file(let path): return files[path] ?? []
@@ -97,6 +99,7 @@ extension ReferenceModel {
         }
     }
 
+    /// Replaces the bytes of a file or memfd (writes, O_TRUNC); ignored for any other object.
     mutating func setContents(_ target: DescriptionTarget, _ bytes: [UInt8]) {
         switch target {
         case .file(let path): files[path] = bytes
