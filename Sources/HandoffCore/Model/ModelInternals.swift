@@ -1,6 +1,41 @@
 // Internal state of the reference model: processes, open file descriptions and the objects they refer to.
 // Everything here is a plain value type so that ReferenceModel can be copied, compared and snapshotted.
 
+// MARK: - Identifiers
+
+/// The identifiers of the model's objects: numbers in creation order, never reused, typed so that a pipe can
+/// never be taken for a socket endpoint or a descriptor table.
+protocol ModelIdentifier: Hashable, Sendable, Comparable {
+    var raw: Int { get }
+    init(raw: Int)
+}
+
+extension ModelIdentifier {
+    static func < (lhs: Self, rhs: Self) -> Bool { lhs.raw < rhs.raw }
+
+    /// Returns this identifier and moves on to the next one: `let id = nextPipe.take()`.
+    mutating func take() -> Self {
+        defer { self = Self(raw: raw + 1) }
+        return self
+    }
+}
+
+extension DescriptionID: ModelIdentifier {}
+
+/// A descriptor table (ReferenceModel.tables).
+struct TableID: ModelIdentifier { let raw: Int }
+/// A pipe (ReferenceModel.pipes).
+struct PipeID: ModelIdentifier { let raw: Int }
+/// A memfd's contents (ReferenceModel.memfds).
+struct MemfdID: ModelIdentifier { let raw: Int }
+/// An eventfd's counter (ReferenceModel.eventCounters).
+struct EventfdID: ModelIdentifier { let raw: Int }
+/// A socket (ReferenceModel.endpoints): one end of a connection, a listening socket (whose id is also the
+/// listener's, in `bindings`) or a UDP socket.
+struct EndpointID: ModelIdentifier { let raw: Int }
+
+// MARK: - Tables, processes, descriptions
+
 /// One entry of a process's descriptor table.
 struct TableEntry: Equatable, Sendable {
     var description: DescriptionID
@@ -18,8 +53,8 @@ struct ModelProcess: Equatable, Sendable {
     var name: String
     var parent: String?
     var state: ModelProcessState
-    /// The table the process uses (an index into ReferenceModel.tables); nil once it exited.
-    var tableID: Int?
+    /// The table the process uses (a key of ReferenceModel.tables); nil once it exited.
+    var tableID: TableID?
     /// RLIMIT_NOFILE: the soft limit (used for every descriptor-number rule) and the hard limit.
     var nofileLimit: Int32
     var hardNofileLimit: Int32
@@ -32,15 +67,15 @@ struct ModelProcess: Equatable, Sendable {
 /// What an open file description refers to, with the identity of the underlying object.
 enum DescriptionTarget: Equatable, Sendable {
     case file(path: String)
-    case memfd(object: Int, name: String)
-    case pipeRead(pipe: Int)
-    case pipeWrite(pipe: Int)
+    case memfd(object: MemfdID, name: String)
+    case pipeRead(pipe: PipeID)
+    case pipeWrite(pipe: PipeID)
     /// A pipe opened O_RDWR through /proc/PID/fd/N: counts as a reader and as a writer.
-    case pipeReadWrite(pipe: Int)
-    case socket(endpoint: Int)
+    case pipeReadWrite(pipe: PipeID)
+    case socket(endpoint: EndpointID)
     case pidfd(process: String)
     /// An eventfd: a 64-bit counter (ReferenceModel.eventCounters).
-    case eventfd(object: Int)
+    case eventfd(object: EventfdID)
     case inherited(String)
 }
 
@@ -168,13 +203,13 @@ struct ListenerState: Equatable, Sendable {
     var address: BoundAddress
     var backlog: Int
     /// Embryo (server-side) endpoints in the accept queue, oldest first. They have no description yet.
-    var waiting: [Int] = []
+    var waiting: [EndpointID] = []
 }
 
 struct SocketEndpoint: Equatable, Sendable {
     var type: SocketType
-    /// The connected peer; 0 (no endpoint) for listening sockets and UDP sockets.
-    var peer: Int
+    /// The connected peer; nil for listening sockets and UDP sockets.
+    var peer: EndpointID?
     var family: SocketFamily = .unix
     /// Set for a listening socket.
     var listener: ListenerState? = nil

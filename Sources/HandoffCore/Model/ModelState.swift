@@ -1,6 +1,16 @@
 // The views of the reference model's state that the oracle compares with an observed process tree.
 
-public typealias DescriptionID = Int
+/// The identity of an open file description in the model: a number of the model's own, in creation order
+/// from 1 (with the standard initial descriptors, stdin's is 1). Printed as that number.
+public struct DescriptionID: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public let raw: Int
+
+    public init(raw: Int) { self.raw = raw }
+
+    public static func < (lhs: DescriptionID, rhs: DescriptionID) -> Bool { lhs.raw < rhs.raw }
+
+    public var description: String { String(raw) }
+}
 
 public enum AccessMode: String, Sendable, Codable {
     case readOnly = "rdonly"

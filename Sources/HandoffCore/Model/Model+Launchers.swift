@@ -32,13 +32,16 @@ extension ReferenceModel {
     mutating func attach(_ launcher: String, child: String, acceptMode: Bool) -> Outcome {
         guard processes[child] == nil else { return .failure(EEXIST) }
         let table = self[tableOf: launcher]
-        let listeners = table.filter { $0.key > 2 }.sorted { $0.key < $1.key }.compactMap { entry -> (Int32, Int)? in
+        let listeners = table.filter { $0.key > 2 }.sorted { $0.key < $1.key }.compactMap {
+            entry -> (description: DescriptionID, endpoint: EndpointID, waiting: [EndpointID])? in
             guard case .socket(let endpoint) = descriptions[entry.value.description]?.target,
-                endpoints[endpoint]?.listener != nil
+                let listener = endpoints[endpoint]?.listener
             else { return nil }
-            return (entry.key, endpoint)
+            return (entry.value.description, endpoint, listener.waiting)
         }
-        guard let waiting = listeners.first(where: { !endpoints[$0.1]!.listener!.waiting.isEmpty }) else {
+        guard let ready = listeners.first(where: { !$0.waiting.isEmpty }), let server = ready.waiting.first,
+            var service = processes[launcher]
+        else {
             return Outcome(blocks: true)
         }
         var entries: [Int32: TableEntry] = [:]
@@ -46,7 +49,6 @@ extension ReferenceModel {
             if let entry = table[number] { entries[number] = TableEntry(description: entry.description, closeOnExec: false) }
         }
         let tableID = privateCopy(of: entries)
-        var service = processes[launcher]!
         service.name = child
         service.parent = launcher
         service.state = .running
@@ -56,14 +58,14 @@ extension ReferenceModel {
         processes[child] = service
         order.append(child)
         if acceptMode {
-            let server = endpoints[waiting.1]!.listener!.waiting.removeFirst()
+            endpoints[ready.endpoint]?.listener?.waiting.removeFirst()
             let id = newDescription(.socket(endpoint: server), access: .readWrite, flags: [], offset: nil)
             place(child, number: 3, description: id, closeOnExec: false)
         } else {
             for (index, listener) in listeners.enumerated() {
-                let description = table[listener.0]!.description
-                descriptions[description]!.references += 1
-                self[tableOf: child][3 + Int32(index)] = TableEntry(description: description, closeOnExec: false)
+                getFile(listener.description)
+                self[tableOf: child][3 + Int32(index)] = TableEntry(description: listener.description,
+                                                                    closeOnExec: false)
             }
         }
         return Outcome(result: nil)

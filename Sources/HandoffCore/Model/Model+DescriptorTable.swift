@@ -1,0 +1,341 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// The descriptor table (fs/file.c): numbering, installing, dup/dup2/dup3, close, close_range, fcntl, lseek,
+// the read/write dispatch to each kind of object, and releasing references to open file descriptions.
+
+extension ReferenceModel {
+    /// The table `process` uses (shared or private); empty once it exited.
+    subscript(tableOf process: String) -> [Int32: TableEntry] {
+        get {
+            guard let id = processes[process]?.tableID else { return [:] }
+            return tables[id]?.entries ?? [:]
+        }
+        _modify {
+            // Only a running process (which always has a table) changes its table; for any other, changes
+            // land in a scratch table and are dropped.
+            guard let id = processes[process]?.tableID, tables[id] != nil else {
+                var scratch: [Int32: TableEntry] = [:]
+                yield &scratch
+                return
+            }
+            yield &tables[id, default: DescriptorTable(entries: [:], users: 0)].entries
+        }
+    }
+
+    /// fs/file.c: fdget - the entry at `fd` of `process` and its open file description; nil means EBADF.
+    func fdget(_ process: String, _ fd: Int32) -> (entry: TableEntry, description: OpenDescription)? {
+        guard let entry = self[tableOf: process][fd], let description = descriptions[entry.description] else {
+            return nil
+        }
+        return (entry, description)
+    }
+
+    /// include/linux/fs.h: get_file - one more reference to a description (a table entry or an SCM_RIGHTS
+    /// message in flight). Every caller names a live description; a missing one is a model bug.
+    mutating func getFile(_ id: DescriptionID) {
+        assert(descriptions[id] != nil, "the model references description \(id), which does not exist")
+        descriptions[id]?.references += 1
+    }
+
+    // MARK: - Descriptor numbers
+
+    /// fs/file.c: alloc_fd - the lowest free number from `minimum`, below RLIMIT_NOFILE.
+    func lowestFree(_ process: String, from minimum: Int32) -> Int32? {
+        guard let proc = processes[process] else { return nil }
+        let table = self[tableOf: process]
+        var n = max(0, minimum)
+        while table[n] != nil { n += 1 }
+        return n < proc.nofileLimit ? n : nil
+    }
+
+    /// Lowest `count` free numbers (allocated one after the other, as do_pipe2 and unix_socketpair's callers
+    /// do with get_unused_fd_flags), or nil if they do not all fit.
+    func lowestFree(_ process: String, count: Int) -> [Int32]? {
+        guard let proc = processes[process] else { return nil }
+        let table = self[tableOf: process]
+        var result: [Int32] = []
+        var n: Int32 = 0
+        while result.count < count {
+            while table[n] != nil { n += 1 }
+            guard n < proc.nofileLimit else { return nil }
+            result.append(n)
+            n += 1
+        }
+        return result
+    }
+
+    /// fs/file_table.c: alloc_file - a new open file description with no reference yet.
+    mutating func newDescription(_ target: DescriptionTarget, access: AccessMode, flags: Set<StatusFlag>,
+                                 offset: Int64?) -> DescriptionID {
+        let id = nextDescription.take()
+        descriptions[id] = OpenDescription(id: id, target: target, accessMode: access, statusFlags: flags,
+                                           offset: offset, references: 0)
+        return id
+    }
+
+    /// fs/file.c: fd_install - `number` refers to `description` (one more reference).
+    mutating func place(_ process: String, number: Int32, description: DescriptionID, closeOnExec: Bool) {
+        getFile(description)
+        self[tableOf: process][number] = TableEntry(description: description, closeOnExec: closeOnExec)
+    }
+
+    /// get_unused_fd_flags + alloc_file + fd_install: a new description at the lowest free number.
+    mutating func install(_ process: String, target: DescriptionTarget, access: AccessMode,
+                          flags: Set<StatusFlag>, closeOnExec: Bool, offset: Int64? = nil) -> Outcome {
+        guard let n = lowestFree(process, from: 0) else { return .failure(EMFILE) }
+        let id = newDescription(target, access: access, flags: flags, offset: offset)
+        place(process, number: n, description: id, closeOnExec: closeOnExec)
+        return Outcome(result: Int64(n), fds: [n])
+    }
+
+    /// fs/fcntl.c: f_dupfd - `description` at the lowest free number from `minimum`.
+    mutating func duplicate(_ process: String, _ description: DescriptionID, minimum: Int32,
+                            closeOnExec: Bool) -> Outcome {
+        guard let n = lowestFree(process, from: minimum) else { return .failure(EMFILE) }
+        place(process, number: n, description: description, closeOnExec: closeOnExec)
+        return Outcome(result: Int64(n), fds: [n])
+    }
+
+    /// fs/file.c: do_dup2 - `fd`'s description at `target`, closing what `target` held.
+    mutating func duplicateOnto(_ process: String, fd: Int32, target: Int32, closeOnExec: Bool) -> Outcome {
+        guard let source = self[tableOf: process][fd]?.description else { return .failure(EBADF) }
+        let old = self[tableOf: process][target]
+        // Take the new reference before dropping the old one: target may already share the description.
+        place(process, number: target, description: source, closeOnExec: closeOnExec)
+        if let old { release(old.description) }
+        return Outcome(result: Int64(target), fds: [target])
+    }
+
+    // MARK: - dup, dup2, dup3, close
+
+    /// fs/file.c: SYSCALL_DEFINE1(dup) - the lowest free number, close-on-exec clear.
+    mutating func dup(_ process: String, fd: Int32) -> Outcome {
+        guard let entry = self[tableOf: process][fd] else { return .failure(EBADF) }
+        return duplicate(process, entry.description, minimum: 0, closeOnExec: false)
+    }
+
+    /// fs/file.c: SYSCALL_DEFINE2(dup2) - checks the source first; dup2 onto itself returns it unchanged.
+    mutating func dup2(_ process: String, fd: Int32, target: Int32) -> Outcome {
+        guard self[tableOf: process][fd] != nil else { return .failure(EBADF) }
+        if fd == target { return Outcome(result: Int64(fd), fds: [fd]) }
+        guard target >= 0, target < nofileLimit(of: process) else { return .failure(EBADF) }
+        return duplicateOnto(process, fd: fd, target: target, closeOnExec: false)
+    }
+
+    /// fs/file.c: ksys_dup3 - flags, then the same number (EINVAL), then the target range, then the source.
+    mutating func dup3(_ process: String, fd: Int32, target: Int32, flags: Int32) -> Outcome {
+        if flags & ~ReferenceModel.oCloexec != 0 { return .failure(EINVAL) }
+        if fd == target { return .failure(EINVAL) }
+        guard target >= 0, target < nofileLimit(of: process) else { return .failure(EBADF) }
+        guard self[tableOf: process][fd] != nil else { return .failure(EBADF) }
+        return duplicateOnto(process, fd: fd, target: target, closeOnExec: flags & ReferenceModel.oCloexec != 0)
+    }
+
+    /// fs/file.c: close_fd (file_close_fd + filp_close) - the entry goes, its reference is dropped.
+    mutating func close(_ process: String, fd: Int32) -> Outcome {
+        guard let entry = self[tableOf: process][fd] else { return .failure(EBADF) }
+        self[tableOf: process][fd] = nil
+        release(entry.description)
+        return Outcome(result: 0)
+    }
+
+    /// The descriptor an operation needs a full (non-O_PATH) file for: fdget() refuses FMODE_PATH files.
+    func needsFullFile(_ operation: Operation) -> Int32? {
+        switch operation {
+        case .read(let fd, _), .write(let fd, _), .lseek(let fd, _, _), .send(let fd, _, _), .recv(let fd, _, _, _, _),
+             .accept(let fd, _, _), .fcntl(let fd, .setfl):
+            return fd
+        default:
+            return nil
+        }
+    }
+
+    // MARK: - fcntl, close_range, lseek
+
+    /// fs/fcntl.c: do_fcntl - F_DUPFD(_CLOEXEC) (f_dupfd), F_GETFD/F_SETFD, F_GETFL and F_SETFL (setfl).
+    mutating func fcntl(_ process: String, fd: Int32, command: FcntlCommand) -> Outcome {
+        guard case let (entry, desc)? = fdget(process, fd) else { return .failure(EBADF) }
+        let limit = nofileLimit(of: process)
+        switch command {
+        case .dupfd(let minimum), .dupfdCloexec(let minimum):
+            // The kernel takes the argument as unsigned: a negative minimum is huge, hence EINVAL.
+            guard minimum >= 0, minimum < limit else { return .failure(EINVAL) }
+            var cloexec = false
+            if case .dupfdCloexec = command { cloexec = true }
+            return duplicate(process, entry.description, minimum: minimum, closeOnExec: cloexec)
+        case .getfd:
+            return Outcome(result: entry.closeOnExec ? 1 : 0)
+        case .setfd(let closeOnExec):
+            self[tableOf: process][fd]?.closeOnExec = closeOnExec
+            return Outcome(result: 0)
+        case .getfl:
+            var value: Int64
+            switch desc.accessMode {
+            case .readOnly: value = Int64(O_RDONLY)
+            case .writeOnly: value = Int64(O_WRONLY)
+            case .readWrite: value = Int64(O_RDWR)
+            }
+            if desc.append { value |= ReferenceModel.oAppend }
+            if desc.nonBlocking { value |= ReferenceModel.oNonblock }
+            return Outcome(result: value,
+                           resultMask: ReferenceModel.oAccmode | ReferenceModel.oAppend | ReferenceModel.oNonblock)
+        case .setfl(let flags):
+            descriptions[entry.description]?.statusFlags = flags
+            return Outcome(result: 0)
+        }
+    }
+
+    /// fs/file.c: __close_range - validates the range before CLOSE_RANGE_UNSHARE takes a private copy
+    /// (unshare_fd), then closes (or marks close-on-exec) every open descriptor in it, lowest first.
+    mutating func closeRange(_ process: String, first: UInt32, last: UInt32, closeOnExec: Bool,
+                             unshare: Bool) -> Outcome {
+        guard first <= last else { return .failure(EINVAL) }
+        if unshare { unshareTable(process) }
+        let numbers = self[tableOf: process].keys
+            .filter { $0 >= 0 && UInt32($0) >= first && UInt32($0) <= last }
+            .sorted()
+        for number in numbers {
+            if closeOnExec {
+                self[tableOf: process][number]?.closeOnExec = true
+            } else if let entry = self[tableOf: process].removeValue(forKey: number) {
+                release(entry.description)
+            }
+        }
+        return Outcome(result: 0)
+    }
+
+    /// fs/read_write.c: ksys_lseek -> vfs_llseek: objects without llseek say ESPIPE; files and memfds follow
+    /// generic_file_llseek_size (EINVAL for a negative result, EOVERFLOW past the type).
+    mutating func lseek(_ process: String, fd: Int32, offset: Int64, whence: Whence) -> Outcome {
+        guard case let (entry, desc)? = fdget(process, fd) else { return .failure(EBADF) }
+        switch desc.target {
+        case .pipeRead, .pipeWrite, .pipeReadWrite, .socket, .pidfd, .eventfd:
+            // No llseek in their file_operations (pidfd included): vfs_llseek says ESPIPE.
+            return .failure(ESPIPE)
+        case .inherited:
+            // /dev/null always seeks to 0, the log file's size is unknown: not predictable.
+            return Outcome(result: nil)
+        case .file, .memfd:
+            let current = desc.offset ?? 0
+            let base: Int64
+            switch whence {
+            case .set: base = 0
+            case .cur: base = current
+            case .end: base = contentsSize(desc.target) ?? 0
+            }
+            let (sum, overflow) = base.addingReportingOverflow(offset)
+            guard !overflow else { return .failure(EOVERFLOW) }
+            guard sum >= 0 else { return .failure(EINVAL) }
+            descriptions[entry.description]?.offset = sum
+            return Outcome(result: sum)
+        }
+    }
+
+    // MARK: - read / write: the dispatch to each kind of object
+
+    /// fs/read_write.c: ksys_read -> vfs_read: FMODE_READ (EBADF), then the object's read_iter.
+    mutating func read(_ process: String, fd: Int32, count: Int) -> Outcome {
+        guard case let (entry, desc)? = fdget(process, fd) else { return .failure(EBADF) }
+        guard desc.readable else { return .failure(EBADF) }
+        switch desc.target {
+        case .inherited:
+            return Outcome(result: 0, data: [])
+        case .pidfd:
+            // vfs_read: pidfd_fops has no read_iter (FMODE_CAN_READ unset), hence EINVAL.
+            return .failure(EINVAL)
+        case .eventfd(let object):
+            return readEventfd(object, description: desc, count: count)
+        case .file, .memfd:
+            return readContents(entry.description, desc, count: count)
+        case .pipeRead(let pipeID), .pipeWrite(let pipeID), .pipeReadWrite(let pipeID):
+            return readPipe(pipeID, description: desc, count: count)
+        case .socket:
+            // sock_read_iter answers a zero-length read with 0 before asking the protocol.
+            if count == 0 { return Outcome(result: 0, data: []) }
+            return recv(process, socket: fd, count: count, room: 0, closeOnExec: false, nonBlocking: false,
+                        viaRead: true)
+        }
+    }
+
+    /// fs/read_write.c: ksys_write -> vfs_write: FMODE_WRITE (EBADF), then the object's write_iter.
+    mutating func write(_ process: String, fd: Int32, data: [UInt8]) -> Outcome {
+        guard case let (entry, desc)? = fdget(process, fd) else { return .failure(EBADF) }
+        guard desc.writable else { return .failure(EBADF) }
+        switch desc.target {
+        case .inherited:
+            return Outcome(result: Int64(data.count))
+        case .pidfd:
+            // vfs_write: pidfd_fops has no write_iter (FMODE_CAN_WRITE unset), hence EINVAL.
+            return .failure(EINVAL)
+        case .eventfd(let object):
+            return writeEventfd(object, data: data)
+        case .file, .memfd:
+            return writeContents(entry.description, desc, data: data)
+        case .pipeRead(let pipeID), .pipeWrite(let pipeID), .pipeReadWrite(let pipeID):
+            return writePipe(pipeID, description: desc, data: data)
+        case .socket:
+            // sock_write_iter -> the protocol's sendmsg, with no control message.
+            return send(process, socket: fd, fds: [], data: data)
+        }
+    }
+
+    // MARK: - Releasing references
+
+    /// Drops one reference to `id`; at zero the description is finally released (fs/file_table.c: __fput),
+    /// which may cascade (a socket's purged receive queue releases the descriptions in flight in it).
+    mutating func release(_ id: DescriptionID) {
+        var pending = [id]
+        while !pending.isEmpty {
+            let current = pending.removeFirst()
+            guard var desc = descriptions[current], !desc.released else { continue }
+            desc.references -= 1
+            if desc.references > 0 {
+                descriptions[current] = desc
+                continue
+            }
+            desc.released = true
+            descriptions[current] = desc
+            switch desc.target {
+            case .pipeRead, .pipeWrite, .pipeReadWrite:
+                releasePipeEnd(desc.target)
+            case .socket(let e):
+                pending += releaseSocket(e)
+            case .file, .memfd, .pidfd, .eventfd, .inherited:
+                break
+            }
+        }
+    }
+
+    // MARK: - Introspection for tests
+
+    /// References to each live description recomputed from the tables and the queues (for invariants).
+    func recomputedReferences() -> [DescriptionID: Int] {
+        var counts: [DescriptionID: Int] = [:]
+        for table in tables.values where table.users > 0 {
+            for entry in table.entries.values { counts[entry.description, default: 0] += 1 }
+        }
+        for endpoint in endpoints.values {
+            for message in endpoint.queue {
+                for d in message.descriptions { counts[d, default: 0] += 1 }
+            }
+        }
+        return counts
+    }
+
+    /// True when every stored reference count matches the recomputed one.
+    func referencesAreConsistent() -> Bool {
+        let counts = recomputedReferences()
+        for (id, desc) in descriptions {
+            let expected = counts[id] ?? 0
+            if desc.released ? expected != 0 : expected != desc.references { return false }
+        }
+        return true
+    }
+
+    /// References to a description (tests).
+    func references(_ id: DescriptionID) -> Int { descriptions[id]?.released == true ? 0 : descriptions[id]?.references ?? 0 }
+}

@@ -1,0 +1,40 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// eventfd (fs/eventfd.c): a 64-bit counter behind an anonymous inode.
+
+extension ReferenceModel {
+    /// fs/eventfd.c: do_eventfd - the number first (EMFILE), then the counter with its initial value.
+    mutating func eventfd(_ process: String, initial: UInt32, closeOnExec: Bool, nonBlocking: Bool) -> Outcome {
+        guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
+        let object = nextEventfd.take()
+        eventCounters[object] = UInt64(initial)
+        return install(process, target: .eventfd(object: object), access: .readWrite,
+                       flags: nonBlocking ? [.nonblock] : [], closeOnExec: closeOnExec)
+    }
+
+    /// fs/eventfd.c: eventfd_read.
+    mutating func readEventfd(_ object: EventfdID, description desc: OpenDescription, count: Int) -> Outcome {
+        // eventfd_read: fewer than 8 bytes is EINVAL; a zero counter waits (EAGAIN when non-blocking);
+        // otherwise the counter, little-endian, and it is reset (no EFD_SEMAPHORE).
+        if count < 8 { return .failure(EINVAL) }
+        let value = eventCounters[object] ?? 0
+        if value == 0 { return desc.nonBlocking ? .failure(EAGAIN) : Outcome(blocks: true) }
+        eventCounters[object] = 0
+        return Outcome(result: 8, data: (0..<8).map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) })
+    }
+
+    /// fs/eventfd.c: eventfd_write.
+    mutating func writeEventfd(_ object: EventfdID, data: [UInt8]) -> Outcome {
+        // eventfd_write: exactly 8 bytes (fewer: EINVAL), a value below 2^64-1 (else EINVAL) added to the
+        // counter; a sum past 2^64-2 would wait (not modelled: scenarios stay far below).
+        if data.count < 8 { return .failure(EINVAL) }
+        let value = (0..<8).reduce(UInt64(0)) { $0 | UInt64(data[$1]) << ($1 * 8) }
+        if value == UInt64.max { return .failure(EINVAL) }
+        eventCounters[object, default: 0] &+= value
+        return Outcome(result: 8)
+    }
+}

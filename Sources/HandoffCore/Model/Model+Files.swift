@@ -1,0 +1,192 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// Regular files in the scenario directory, O_PATH, memfds, their contents, and open of /proc/PID/fd/N.
+
+extension ReferenceModel {
+    // MARK: - open
+
+    /// fs/open.c: do_sys_openat2 - getname, get_unused_fd_flags, then do_filp_open (lookup, O_CREAT/O_EXCL,
+    /// O_TRUNC), then fd_install.
+    mutating func open(_ process: String, path: String, flags: Set<OpenFlag>) -> Outcome {
+        if flags.contains(.path) { return openPath(process, path: path, closeOnExec: flags.contains(.cloexec)) }
+        let access: AccessMode = flags.contains(.rdwr) ? .readWrite : flags.contains(.wronly) ? .writeOnly : .readOnly
+        // getname() rejects an empty path before anything else; then the number is reserved
+        // (get_unused_fd_flags before do_filp_open), so EMFILE wins over every lookup error.
+        if path.isEmpty { return .failure(ENOENT) }
+        guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
+        let components = path.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }
+        if components.contains(where: { $0.utf8.count > 255 }) { return .failure(ENAMETOOLONG) }
+        guard components.count == 1 else {
+            // Only plain names in the scenario directory exist; a path through a regular file is ENOTDIR.
+            if components.count > 1, isNonDirectory(String(components[0])) { return .failure(ENOTDIR) }
+            return .failure(ENOENT)
+        }
+        let name = String(components[0])
+        if socketFiles.contains(name) {
+            // A socket file: O_CREAT|O_EXCL finds it (EEXIST); otherwise its inode has no open (ENXIO).
+            if flags.contains(.creat) && flags.contains(.excl) { return .failure(EEXIST) }
+            return .failure(ENXIO)
+        }
+        if files[name] != nil {
+            if flags.contains(.creat) && flags.contains(.excl) { return .failure(EEXIST) }
+            // Linux truncates on O_TRUNC whatever the access mode (O_RDONLY|O_TRUNC included).
+            if flags.contains(.trunc) { files[name] = [] }
+        } else {
+            guard flags.contains(.creat) else { return .failure(ENOENT) }
+            files[name] = []
+        }
+        var status: Set<StatusFlag> = []
+        if flags.contains(.append) { status.insert(.append) }
+        if flags.contains(.nonblock) { status.insert(.nonblock) }
+        return install(process, target: .file(path: name), access: access, flags: status,
+                       closeOnExec: flags.contains(.cloexec), offset: 0)
+    }
+
+    /// open(O_PATH): every flag but O_CLOEXEC (and O_DIRECTORY/O_NOFOLLOW) is ignored, nothing is created,
+    /// and the file need not be openable for I/O - a socket file included.
+    mutating func openPath(_ process: String, path: String, closeOnExec: Bool) -> Outcome {
+        if path.isEmpty { return .failure(ENOENT) }
+        guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
+        let components = path.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }
+        guard components.count == 1 else { return .failure(components.count > 1 && isNonDirectory(String(components[0])) ? ENOTDIR : ENOENT) }
+        let name = String(components[0])
+        guard isNonDirectory(name) else { return .failure(ENOENT) }
+        let outcome = install(process, target: .file(path: name), access: .readOnly, flags: [], closeOnExec: closeOnExec,
+                              offset: 0)
+        if let number = outcome.fds.first, let id = self[tableOf: process][number]?.description {
+            descriptions[id]?.pathOnly = true
+        }
+        return outcome
+    }
+
+    /// True when `name` exists in the scenario directory and is not a directory.
+    func isNonDirectory(_ name: String) -> Bool { files[name] != nil || socketFiles.contains(name) }
+
+    // MARK: - memfd
+
+    /// mm/memfd.c: memfd_create - the name length first, then the number, then the shmem file.
+    mutating func memfd(_ process: String, name: String, closeOnExec: Bool) -> Outcome {
+        // MFD_NAME_MAX_LEN = NAME_MAX - strlen("memfd:") = 249, checked before the number is reserved.
+        if name.utf8.count > 249 { return .failure(EINVAL) }
+        guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
+        let object = nextMemfd.take()
+        memfds[object] = []
+        return install(process, target: .memfd(object: object, name: name), access: .readWrite, flags: [],
+                       closeOnExec: closeOnExec, offset: 0)
+    }
+
+    // MARK: - Contents of files and memfds
+
+    /// i_size of a file or memfd (SEEK_END's base); nil for objects without contents.
+    func contentsSize(_ target: DescriptionTarget) -> Int64? {
+        switch target {
+        case .file(let path): return Int64(files[path]?.count ?? 0)
+        case .memfd(let object, _): return Int64(memfds[object]?.count ?? 0)
+        default: return nil
+        }
+    }
+
+    /// The bytes of a file or memfd (its page cache, stored densely); empty for any other object.
+    func contents(of target: DescriptionTarget) -> [UInt8] {
+        switch target {
+        case .file(let path): return files[path] ?? []
+        case .memfd(let object, _): return memfds[object] ?? []
+        default: return []
+        }
+    }
+
+    /// Replaces the bytes of a file or memfd (writes, O_TRUNC); ignored for any other object.
+    mutating func setContents(_ target: DescriptionTarget, _ bytes: [UInt8]) {
+        switch target {
+        case .file(let path): files[path] = bytes
+        case .memfd(let object, _): memfds[object] = bytes
+        default: break
+        }
+    }
+
+    /// read on a file or memfd (generic_file_read_iter / shmem_file_read_iter): from the shared offset, up to
+    /// the end of the contents; the offset advances by what was read.
+    mutating func readContents(_ id: DescriptionID, _ desc: OpenDescription, count: Int) -> Outcome {
+        let contents = self.contents(of: desc.target)
+        let offset = Int(desc.offset ?? 0)
+        let n = max(0, min(count, contents.count - offset))
+        let bytes = n > 0 ? Array(contents[offset..<(offset + n)]) : []
+        descriptions[id]?.offset = Int64(offset + n)
+        return Outcome(result: Int64(n), data: bytes)
+    }
+
+    /// write on a file or memfd (generic_perform_write): at the offset, or at the end with O_APPEND
+    /// (generic_write_checks), filling a hole with zeros; the offset ends after the data.
+    mutating func writeContents(_ id: DescriptionID, _ desc: OpenDescription, data: [UInt8]) -> Outcome {
+        // A zero-length write changes nothing (not even an O_APPEND offset).
+        if data.isEmpty { return Outcome(result: 0) }
+        var contents = self.contents(of: desc.target)
+        let start = desc.append ? contents.count : Int(desc.offset ?? 0)
+        // Model limit, not kernel behaviour: contents are stored densely, so refuse to materialise
+        // files beyond 256 MiB (the kernel would create a sparse file) instead of exhausting memory.
+        if start + data.count > ReferenceModel.maximumModelledFileSize { return .failure(EFBIG) }
+        if contents.count < start { contents += [UInt8](repeating: 0, count: start - contents.count) }
+        let overlap = min(data.count, contents.count - start)
+        if overlap > 0 { contents.replaceSubrange(start..<(start + overlap), with: data[0..<overlap]) }
+        if overlap < data.count { contents += data[overlap...] }
+        setContents(desc.target, contents)
+        descriptions[id]?.offset = Int64(start + data.count)
+        return Outcome(result: Int64(data.count))
+    }
+
+    // MARK: - /proc/PID/fd/N
+
+    /// open("/proc/PID/fd/N", flags): a new open file description of what the target's descriptor refers to
+    /// (fs/proc/base.c: proc_pid_get_link -> fs/proc/fd.c: proc_fd_link, then do_dentry_open on its inode).
+    mutating func reopen(_ process: String, target: String, fd: Int32, flags: Set<OpenFlag>) -> Outcome {
+        // do_sys_openat2 reserves the number before the path walk: EMFILE first.
+        guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
+        // /proc/PID of a reaped (or unknown) process does not exist; a zombie's fd directory is empty.
+        guard processes[target]?.state == .running, case let (_, desc)? = fdget(target, fd) else {
+            return .failure(ENOENT)
+        }
+        // O_CREAT|O_EXCL implies O_NOFOLLOW: the existing /proc entry itself is found (EEXIST) before the
+        // magic link (and its permission check) is followed. O_CREAT alone follows it and is ignored.
+        if flags.contains(.creat) && flags.contains(.excl) { return .failure(EEXIST) }
+        // proc_pid_get_link: ptrace_may_access(PTRACE_MODE_READ_FSCREDS), else EACCES.
+        if ptraceDenied(caller: process, target: target, attach: false) { return .failure(EACCES) }
+        let access: AccessMode = flags.contains(.rdwr) ? .readWrite : flags.contains(.wronly) ? .writeOnly : .readOnly
+        var status: Set<StatusFlag> = []
+        if flags.contains(.append) { status.insert(.append) }
+        if flags.contains(.nonblock) { status.insert(.nonblock) }
+        let cloexec = flags.contains(.cloexec)
+        switch desc.target {
+        case .socket, .pidfd, .eventfd:
+            // An anonymous inode (eventfd) has no open either (ENXIO), like a socket inode (no_open: ENXIO).
+            // pidfd: assumed the same for its pidfs/anon inode (uncertain for 6.9+ pidfs).
+            return .failure(ENXIO)
+        case .file, .memfd:
+            // O_TRUNC empties a regular file or memfd whatever the access mode.
+            if flags.contains(.trunc) { setContents(desc.target, []) }
+            return install(process, target: desc.target, access: access, flags: status, closeOnExec: cloexec,
+                           offset: 0)
+        case .pipeRead(let p), .pipeWrite(let p), .pipeReadWrite(let p):
+            // fifo_open on the pipe's inode: never waits for a partner on an anonymous pipe (is_pipe).
+            let pipeTarget: DescriptionTarget
+            switch access {
+            case .readOnly:
+                pipeTarget = .pipeRead(pipe: p)
+                pipes[p]?.readers += 1
+            case .writeOnly:
+                pipeTarget = .pipeWrite(pipe: p)
+                pipes[p]?.writers += 1
+            case .readWrite:
+                pipeTarget = .pipeReadWrite(pipe: p)
+                pipes[p]?.readers += 1
+                pipes[p]?.writers += 1
+            }
+            return install(process, target: pipeTarget, access: access, flags: status, closeOnExec: cloexec)
+        case .inherited(let what):
+            return install(process, target: .inherited(what), access: access, flags: status, closeOnExec: cloexec)
+        }
+    }
+}

@@ -1,0 +1,152 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// TCP and UDP sockets on 127.0.0.1 (net/ipv4): ports, the connection's orderly and abortive close, and the
+// byte stream. Nothing listens on UDP in the model. listen/connect/accept themselves are in
+// Model+UnixSockets.swift; they call the inet halves here.
+
+extension ReferenceModel {
+    // MARK: - Ports
+
+    /// The runner reports the ephemeral port the kernel chose for the listening socket at `fd` of `process`
+    /// (after a successful listen on `.tcp(port: 0)`); later connects to that port reach it.
+    public mutating func assignPort(_ port: UInt16, process: String, fd: Int32) {
+        guard let entry = self[tableOf: process][fd], let desc = descriptions[entry.description],
+              case .socket(let e) = desc.target, let listener = endpoints[e]?.listener,
+              case .tcp = listener.address else { return }
+        bindings[listener.address] = nil
+        let bound = BoundAddress.tcp(port)
+        endpoints[e]?.listener?.address = bound
+        bindings[bound] = e
+    }
+
+    /// The inet half of bind(2), net/ipv4/af_inet.c: __inet_bind - the socket's family (a datagram socket is
+    /// UDP), the privileged-port check and the port conflict check.
+    func bindInet(_ process: String, port: UInt16, type: SocketType) -> Result<(BoundAddress, SocketFamily), AddressError> {
+        let family: SocketFamily = type == .dgram ? .udp : .tcp
+        // __inet_bind: ports below ip_unprivileged_port_start (1024) need CAP_NET_BIND_SERVICE.
+        if port != 0, port < 1024, lacks(process, "CAP_NET_BIND_SERVICE") { return .failure(AddressError(EACCES)) }
+        // SO_REUSEADDR is set, so only a listening socket on the port conflicts (UDP ports are a
+        // separate space in which the model has no bound socket).
+        if family == .tcp, port != 0, bindings[.tcp(port)] != nil { return .failure(AddressError(EADDRINUSE)) }
+        return .success((.tcp(port == 0 ? nil : port), family))
+    }
+
+    /// net/ipv4/datagram.c: __ip4_datagram_connect - a UDP connect only records the destination; it always
+    /// succeeds.
+    mutating func connectUDP(_ process: String, flags: Set<StatusFlag>, closeOnExec: Bool) -> Outcome {
+        let id = nextEndpoint.take()
+        endpoints[id] = SocketEndpoint(type: .dgram, peer: nil, family: .udp)
+        return install(process, target: .socket(endpoint: id), access: .readWrite, flags: flags,
+                       closeOnExec: closeOnExec)
+    }
+
+    // MARK: - Close
+
+    /// tcp_close: unread data makes it an abortive close (RST: ECONNRESET for the peer); otherwise the peer
+    /// gets a FIN (EOF once drained) and this side lingers as an orphan that answers later data with RST.
+    mutating func releaseTCP(_ id: EndpointID) -> [DescriptionID] {
+        guard var endpoint = endpoints[id] else { return [] }
+        endpoint.closed = true
+        let unread = !endpoint.queue.isEmpty
+        endpoint.queue = []
+        endpoints[id] = endpoint
+        guard !endpoint.reset, let peer = endpoint.peer, let other = endpoints[peer], !other.closed, !other.reset
+        else { return [] }
+        if unread {
+            endpoints[peer]?.reset = true
+            endpoints[peer]?.pendingError = ECONNRESET
+        } else {
+            endpoints[peer]?.finReceived = true
+        }
+        return []
+    }
+
+    /// net/ipv4/udp.c: udp_lib_close - nobody else is told.
+    mutating func releaseUDP(_ id: EndpointID) -> [DescriptionID] {
+        endpoints[id]?.closed = true
+        return []
+    }
+
+    // MARK: - Data
+
+    /// sendmsg on TCP and UDP sockets (tcp_sendmsg_locked, udp_sendmsg). SCM_RIGHTS is not an error there:
+    /// __sock_cmsg_send skips SCM_RIGHTS/SCM_CREDENTIALS ("semantically in SOL_UNIX"), so the descriptors are
+    /// silently ignored and never validated.
+    mutating func sendInet(_ id: EndpointID, _ endpoint: SocketEndpoint, data: [UInt8]) -> Outcome {
+        if endpoint.family == .udp {
+            // Nothing listens on UDP in the model: every datagram draws an ICMP port unreachable, which a
+            // connected UDP socket records as ECONNREFUSED and reports (once) on its next call.
+            if let error = endpoint.pendingError {
+                endpoints[id]?.pendingError = nil
+                return .failure(error)
+            }
+            endpoints[id]?.pendingError = ECONNREFUSED
+            return Outcome(result: Int64(data.count))
+        }
+        // A listener is neither ESTABLISHED nor CLOSE_WAIT, nor connecting: sk_stream_wait_connect says EPIPE.
+        if endpoint.listener != nil { return .failure(EPIPE) }
+        if endpoint.reset {
+            // State TCP_CLOSE: sk_stream_wait_connect reports a pending error once, then EPIPE.
+            if let error = endpoint.pendingError {
+                endpoints[id]?.pendingError = nil
+                return .failure(error)
+            }
+            return .failure(EPIPE)
+        }
+        if data.isEmpty { return Outcome(result: 0) }
+        // A connection always has its peer; without one, sk_stream_wait_connect's answer for TCP_CLOSE: EPIPE.
+        guard let peer = endpoint.peer, let other = endpoints[peer] else { return .failure(EPIPE) }
+        if other.closed {
+            // The peer closed with a FIN (we are in CLOSE_WAIT): this write is accepted, the orphan answers
+            // it with RST, and tcp_reset in CLOSE_WAIT records EPIPE. The data is lost.
+            endpoints[id]?.reset = true
+            endpoints[id]?.pendingError = EPIPE
+            return Outcome(result: Int64(data.count))
+        }
+        endpoints[peer]?.queue.append(SocketMessage(data: data, descriptions: [], sender: ""))
+        return Outcome(result: Int64(data.count))
+    }
+
+    /// recvmsg on TCP and UDP sockets (tcp_recvmsg_locked, udp_recvmsg): never any descriptors, so never
+    /// MSG_CTRUNC.
+    mutating func recvInet(_ id: EndpointID, _ endpoint: SocketEndpoint, count: Int, dontWait: Bool,
+                           viaRead: Bool) -> Outcome {
+        var endpoint = endpoint
+        let flags: Int32? = viaRead ? nil : 0
+        if endpoint.family == .udp {
+            // __skb_try_recv_datagram reports a pending error before it looks at the queue.
+            if let error = endpoint.pendingError {
+                endpoints[id]?.pendingError = nil
+                return .failure(error)
+            }
+            return dontWait ? .failure(EAGAIN) : Outcome(blocks: true)
+        }
+        if endpoint.queue.isEmpty {
+            // tcp_recvmsg_locked with nothing copied: SOCK_DONE (a FIN arrived) first, then sk_err, then
+            // RCV_SHUTDOWN, then EAGAIN.
+            if endpoint.finReceived { return Outcome(result: 0, data: [], messageFlags: flags) }
+            if let error = endpoint.pendingError {
+                endpoints[id]?.pendingError = nil
+                return .failure(error)
+            }
+            if endpoint.reset { return Outcome(result: 0, data: [], messageFlags: flags) }
+            return dontWait ? .failure(EAGAIN) : Outcome(blocks: true)
+        }
+        // A byte stream: copy across the queued writes.
+        var bytes: [UInt8] = []
+        var remaining = max(0, count)
+        while remaining > 0, !endpoint.queue.isEmpty {
+            let chunk = min(endpoint.queue[0].data.count, remaining)
+            bytes += endpoint.queue[0].data[0..<chunk]
+            endpoint.queue[0].data.removeFirst(chunk)
+            remaining -= chunk
+            if endpoint.queue[0].data.isEmpty { endpoint.queue.removeFirst() }
+        }
+        endpoints[id] = endpoint
+        return Outcome(result: Int64(bytes.count), data: bytes, messageFlags: flags)
+    }
+}

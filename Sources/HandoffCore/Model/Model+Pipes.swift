@@ -1,0 +1,75 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// Anonymous pipes (fs/pipe.c). The ring of page slots itself is PipeObject (ModelInternals.swift).
+
+extension ReferenceModel {
+    /// fs/pipe.c: do_pipe2 - both numbers first (EMFILE), then the pipe and its two descriptions.
+    mutating func pipe(_ process: String, closeOnExec: Bool, nonBlocking: Bool) -> Outcome {
+        guard let numbers = lowestFree(process, count: 2) else { return .failure(EMFILE) }
+        let pipeID = nextPipe.take()
+        pipes[pipeID] = PipeObject(slots: [], readers: 1, writers: 1)
+        let flags: Set<StatusFlag> = nonBlocking ? [.nonblock] : []
+        let r = newDescription(.pipeRead(pipe: pipeID), access: .readOnly, flags: flags, offset: nil)
+        let w = newDescription(.pipeWrite(pipe: pipeID), access: .writeOnly, flags: flags, offset: nil)
+        place(process, number: numbers[0], description: r, closeOnExec: closeOnExec)
+        place(process, number: numbers[1], description: w, closeOnExec: closeOnExec)
+        return Outcome(result: 0, fds: numbers)
+    }
+
+    /// fs/pipe.c: pipe_read - a zero-length read returns 0; an empty pipe is EOF without writers, else
+    /// EAGAIN (O_NONBLOCK) or a wait.
+    mutating func readPipe(_ pipeID: PipeID, description desc: OpenDescription, count: Int) -> Outcome {
+        if count == 0 { return Outcome(result: 0, data: []) }
+        guard var pipe = pipes[pipeID] else { return .failure(EBADF) }
+        if pipe.available == 0 {
+            if pipe.writers == 0 { return Outcome(result: 0, data: []) }
+            if desc.nonBlocking { return .failure(EAGAIN) }
+            return Outcome(blocks: true)
+        }
+        let bytes = pipe.take(count)
+        pipes[pipeID] = pipe
+        return Outcome(result: Int64(bytes.count), data: bytes)
+    }
+
+    /// fs/pipe.c: pipe_write (the ring itself: PipeObject.write).
+    mutating func writePipe(_ pipeID: PipeID, description desc: OpenDescription, data: [UInt8]) -> Outcome {
+        // "Null write succeeds" comes before the readers check in pipe_write.
+        if data.isEmpty { return Outcome(result: 0) }
+        guard var pipe = pipes[pipeID] else { return .failure(EBADF) }
+        // The agent ignores SIGPIPE, so the caller sees EPIPE.
+        if pipe.readers == 0 { return .failure(EPIPE) }
+        switch pipe.write(data, nonBlocking: desc.nonBlocking) {
+        case .wouldBlock:
+            return Outcome(blocks: true)
+        case .wrote(let n):
+            if n == 0 { return .failure(EAGAIN) }
+            pipes[pipeID] = pipe
+            return Outcome(result: Int64(n))
+        }
+    }
+
+    /// fs/pipe.c: pipe_release - the last reference to an end's description drops a reader and/or a writer.
+    mutating func releasePipeEnd(_ target: DescriptionTarget) {
+        switch target {
+        case .pipeRead(let p): pipes[p]?.readers -= 1
+        case .pipeWrite(let p): pipes[p]?.writers -= 1
+        case .pipeReadWrite(let p):
+            pipes[p]?.readers -= 1
+            pipes[p]?.writers -= 1
+        default: break
+        }
+    }
+
+    /// The number of bytes waiting in the pipe behind a description (tests).
+    func pipeBytes(_ id: DescriptionID) -> Int? {
+        guard let desc = descriptions[id] else { return nil }
+        switch desc.target {
+        case .pipeRead(let p), .pipeWrite(let p), .pipeReadWrite(let p): return pipes[p]?.available
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,398 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// AF_UNIX sockets (net/unix/af_unix.c, net/core/scm.c): socketpair, SCM_RIGHTS send and receive (queues,
+// in-flight references, MSG_CTRUNC), and socket + bind + listen, connect and accept as the agent's shim does
+// them. The TCP and UDP halves of those calls are in Model+InetSockets.swift.
+
+extension ReferenceModel {
+    // MARK: - socketpair
+
+    /// net/socket.c: __sys_socketpair - both numbers first (EMFILE), then unix_socketpair links the two ends.
+    mutating func socketpair(_ process: String, type: SocketType, closeOnExec: Bool, nonBlocking: Bool) -> Outcome {
+        guard let numbers = lowestFree(process, count: 2) else { return .failure(EMFILE) }
+        let a = nextEndpoint.take()
+        let b = nextEndpoint.take()
+        endpoints[a] = SocketEndpoint(type: type, peer: b)
+        endpoints[b] = SocketEndpoint(type: type, peer: a)
+        let flags: Set<StatusFlag> = nonBlocking ? [.nonblock] : []
+        let da = newDescription(.socket(endpoint: a), access: .readWrite, flags: flags, offset: nil)
+        let db = newDescription(.socket(endpoint: b), access: .readWrite, flags: flags, offset: nil)
+        place(process, number: numbers[0], description: da, closeOnExec: closeOnExec)
+        place(process, number: numbers[1], description: db, closeOnExec: closeOnExec)
+        return Outcome(result: 0, fds: numbers)
+    }
+
+    // MARK: - SCM_RIGHTS
+
+    /// unix_stream_sendmsg, unix_seqpacket_sendmsg and unix_dgram_sendmsg, with scm_send (__scm_send,
+    /// scm_fp_copy) validating the descriptors; each listed descriptor becomes an in-flight reference.
+    mutating func send(_ process: String, socket: Int32, fds: [Int32], data: [UInt8]) -> Outcome {
+        let table = self[tableOf: process]
+        guard case let (_, desc)? = fdget(process, socket) else { return .failure(EBADF) }
+        guard case .socket(let endpointID) = desc.target, let endpoint = endpoints[endpointID] else {
+            return .failure(ENOTSOCK)
+        }
+        if endpoint.family != .unix {
+            return sendInet(endpointID, endpoint, data: data)
+        }
+        if endpoint.listener != nil {
+            // A listening unix socket has no peer: seqpacket says ENOTCONN at once; stream validates the
+            // descriptors (scm_send) first.
+            if endpoint.type == .stream {
+                if fds.count > ReferenceModel.scmMaxFD { return .failure(EINVAL) }
+                if fds.contains(where: { table[$0] == nil }) { return .failure(EBADF) }
+            }
+            return .failure(ENOTCONN)
+        }
+        // unix_seqpacket_sendmsg reports (and clears) a pending socket error before anything else.
+        if endpoint.type == .seqpacket, let error = endpoint.pendingError {
+            endpoints[endpointID]?.pendingError = nil
+            return .failure(error)
+        }
+        // scm_send: the descriptor list is validated before the peer is looked at.
+        if fds.count > ReferenceModel.scmMaxFD { return .failure(EINVAL) }
+        var attached: [DescriptionID] = []
+        for fd in fds {
+            guard let e = table[fd] else { return .failure(EBADF) }
+            attached.append(e.description)
+        }
+        // A connected unix socket always has its peer (unix_peer); only a listener has none.
+        guard let peerID = endpoint.peer, let peerClosed = endpoints[peerID]?.closed else {
+            return .failure(ENOTCONN)
+        }
+        switch endpoint.type {
+        case .stream:
+            if peerClosed { return .failure(EPIPE) }
+            // A zero-length stream send queues nothing; the descriptors are dropped.
+            if data.isEmpty { return Outcome(result: 0) }
+        case .seqpacket:
+            if peerClosed { return .failure(EPIPE) }
+        case .dgram:
+            if endpoint.disconnected { return .failure(ENOTCONN) }
+            if peerClosed {
+                // The first send after the peer died disconnects and purges our own receive queue
+                // (unix_dgram_disconnected).
+                endpoints[endpointID]?.disconnected = true
+                endpoints[endpointID]?.queue = []
+                for message in endpoint.queue {
+                    for d in message.descriptions { release(d) }
+                }
+                return .failure(ECONNREFUSED)
+            }
+        }
+        for d in attached { getFile(d) }
+        endpoints[peerID]?.queue.append(SocketMessage(data: data, descriptions: attached, sender: process))
+        return Outcome(result: Int64(data.count))
+    }
+
+    /// CMSG_SPACE(room * sizeof(int)) bytes of control buffer hold this many descriptors on x86_64.
+    static func capacity(room: Int) -> Int {
+        guard room > 0 else { return 0 }
+        let payload = 4 * room
+        return ((payload + 7) / 8 * 8) / 4
+    }
+
+    /// unix_stream_read_generic, unix_seqpacket_recvmsg and unix_dgram_recvmsg; scm_recv -> scm_detach_fds
+    /// installs what the control buffer has room for (below RLIMIT_NOFILE) and sets MSG_CTRUNC for the rest.
+    mutating func recv(_ process: String, socket: Int32, count: Int, room: Int, closeOnExec: Bool,
+                       nonBlocking: Bool, viaRead: Bool) -> Outcome {
+        guard case let (_, desc)? = fdget(process, socket) else { return .failure(EBADF) }
+        guard case .socket(let endpointID) = desc.target, let endpoint = endpoints[endpointID] else {
+            return .failure(ENOTSOCK)
+        }
+        let dontWait = nonBlocking || desc.nonBlocking
+        if endpoint.listener != nil {
+            // unix_stream_read_generic: EINVAL unless established; unix_seqpacket_recvmsg and
+            // tcp_recvmsg: ENOTCONN.
+            return .failure(endpoint.type == .stream && endpoint.family == .unix ? EINVAL : ENOTCONN)
+        }
+        if endpoint.family != .unix {
+            return recvInet(endpointID, endpoint, count: count, dontWait: dontWait, viaRead: viaRead)
+        }
+        guard let peerID = endpoint.peer, let peerClosed = endpoints[peerID]?.closed else {
+            return .failure(ENOTCONN)
+        }
+
+        // seqpacket (skb datagram path) reports a pending error before looking at the queue.
+        if endpoint.type == .seqpacket, let error = endpoint.pendingError {
+            endpoints[endpointID]?.pendingError = nil
+            return .failure(error)
+        }
+        if endpoint.queue.isEmpty {
+            // stream: the pending error comes before EOF and EAGAIN when nothing was copied.
+            if endpoint.type == .stream, let error = endpoint.pendingError {
+                endpoints[endpointID]?.pendingError = nil
+                return .failure(error)
+            }
+            if peerClosed && endpoint.type != .dgram {
+                return Outcome(result: 0, data: [], messageFlags: viaRead ? nil : 0)
+            }
+            if dontWait { return .failure(EAGAIN) }
+            return Outcome(blocks: true)
+        }
+
+        var queue = endpoint.queue
+        var bytes: [UInt8] = []
+        var taken: [DescriptionID] = []
+        var flags: Int32 = 0
+        switch endpoint.type {
+        case .dgram, .seqpacket:
+            let message = queue.removeFirst()
+            bytes = Array(message.data.prefix(max(0, count)))
+            if message.data.count > count { flags |= ReferenceModel.msgTrunc }
+            taken = message.descriptions
+        case .stream:
+            // unix_stream_read_generic: keep copying from consecutive messages (from any sender, as long as
+            // SO_PASSCRED is off) until `count` bytes are read or the queue is empty; a message's
+            // descriptors are taken with its first bytes and the read stops after that message.
+            var remaining = max(0, count)
+            repeat {
+                guard !queue.isEmpty else { break }
+                let chunk = min(queue[0].data.count, remaining)
+                bytes += queue[0].data[0..<chunk]
+                remaining -= chunk
+                let hadDescriptors = !queue[0].descriptions.isEmpty
+                if hadDescriptors {
+                    taken = queue[0].descriptions
+                    queue[0].descriptions = []
+                }
+                queue[0].data.removeFirst(chunk)
+                if !queue[0].data.isEmpty { break }
+                queue.removeFirst()
+                if hadDescriptors { break }
+            } while remaining > 0
+        }
+        endpoints[endpointID]?.queue = queue
+
+        let capacity = viaRead ? 0 : ReferenceModel.capacity(room: room)
+        var installed: [Int32] = []
+        for d in taken {
+            guard installed.count < capacity, let n = lowestFree(process, from: 0) else { break }
+            // The in-flight reference becomes the table's reference.
+            self[tableOf: process][n] = TableEntry(description: d, closeOnExec: closeOnExec)
+            installed.append(n)
+        }
+        if installed.count < taken.count {
+            flags |= ReferenceModel.msgCtrunc
+            for d in taken[installed.count...] { release(d) }
+        }
+        return Outcome(result: Int64(bytes.count), fds: installed, data: bytes,
+                       messageFlags: viaRead ? nil : flags)
+    }
+
+    /// The last reference to a socket's description went away (sock_close -> the protocol's release).
+    /// Returns the descriptions that were in flight in the purged queues.
+    mutating func releaseSocket(_ e: EndpointID) -> [DescriptionID] {
+        guard let endpoint = endpoints[e] else { return [] }
+        if endpoint.listener != nil { return releaseListener(e) }
+        switch endpoint.family {
+        case .udp: return releaseUDP(e)
+        case .tcp: return releaseTCP(e)
+        case .unix: return releaseUnix(e)
+        }
+    }
+
+    /// unix_release_sock: the receive queue is purged (its in-flight descriptions are returned); a stream or
+    /// seqpacket peer of a socket closed with unread data gets ECONNRESET.
+    mutating func releaseUnix(_ e: EndpointID) -> [DescriptionID] {
+        var pending: [DescriptionID] = []
+        guard var endpoint = endpoints[e] else { return [] }
+        endpoint.closed = true
+        let unread = !endpoint.queue.isEmpty
+        for message in endpoint.queue { pending += message.descriptions }
+        endpoint.queue = []
+        endpoints[e] = endpoint
+        if endpoint.type != .dgram, unread, let peer = endpoint.peer, endpoints[peer]?.closed == false {
+            endpoints[peer]?.pendingError = ECONNRESET
+        }
+        return pending
+    }
+}
+
+// MARK: - Sockets with addresses: listen, connect, accept
+
+extension ReferenceModel {
+    /// The shim refuses addresses that do not fit sun_path (108 bytes with the terminating or leading NUL).
+    static let sunPathRoom = 108
+
+    /// unix(path: "") is sun_path "" whose first byte is NUL: the kernel binds it as the abstract name "".
+    func normalized(_ address: SocketAddress) -> SocketAddress {
+        if case .unix(let path) = address, path.isEmpty { return .abstract(name: "") }
+        return address
+    }
+
+    /// Resolves a unix path to a name in the scenario directory, or the errno of the lookup.
+    func socketPath(_ path: String) -> Result<String, AddressError> {
+        let components = path.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }
+        guard components.count == 1 else {
+            if components.count > 1, isNonDirectory(String(components[0])) { return .failure(AddressError(ENOTDIR)) }
+            return .failure(AddressError(ENOENT))
+        }
+        return .success(String(components[0]))
+    }
+
+    /// The errno of a failed address lookup or bind.
+    struct AddressError: Error {
+        var errno: Int32
+        init(_ errno: Int32) { self.errno = errno }
+    }
+
+
+    /// The checks that come before a socket exists: the shim's address length, then socket(2) itself.
+    func socketPreconditions(_ address: SocketAddress, type: SocketType) -> Int32? {
+        switch address {
+        case .unix(let name), .abstract(let name):
+            if name.utf8.count + 1 > ReferenceModel.sunPathRoom { return ENAMETOOLONG }
+        case .tcp:
+            // inet_create finds no protocol for SOCK_SEQPACKET in inetsw (only SCTP registers one, and
+            // protocol 0 does not load it): ESOCKTNOSUPPORT. If the sctp module happened to be loaded
+            // already the kernel would create an SCTP socket instead (not modelled).
+            if type == .seqpacket { return ESOCKTNOSUPPORT }
+        }
+        return nil
+    }
+
+    /// socket + bind + listen, as the agent's shim does them (on failure it closes the socket): net/socket.c
+    /// __sys_socket, __sys_bind (unix_bind: unix_bind_bsd, unix_bind_abstract; __inet_bind), __sys_listen.
+    mutating func listen(_ process: String, address rawAddress: SocketAddress, type: SocketType, closeOnExec: Bool,
+                         nonBlocking: Bool, backlog: Int32) -> Outcome {
+        let address = normalized(rawAddress)
+        if let error = socketPreconditions(address, type: type) { return .failure(error) }
+        guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
+        // bind(2)
+        let bound: BoundAddress
+        var family = SocketFamily.unix
+        switch address {
+        case .unix(let path):
+            switch socketPath(path) {
+            case .failure(let error): return .failure(error.errno)
+            case .success(let name):
+                // mknod of an existing name: EEXIST, which unix_bind_bsd reports as EADDRINUSE.
+                if isNonDirectory(name) { return .failure(EADDRINUSE) }
+                // The socket file is created by bind and stays, even when listen fails below.
+                socketFiles.insert(name)
+                bound = .path(name)
+            }
+        case .abstract(let name):
+            bound = .abstract(name, type)
+            if bindings[bound] != nil { return .failure(EADDRINUSE) }
+        case .tcp(let port):
+            switch bindInet(process, port: port, type: type) {
+            case .failure(let error): return .failure(error.errno)
+            case .success(let (address, inetFamily)):
+                bound = address
+                family = inetFamily
+            }
+        }
+        // listen(2): datagram sockets have no listen (sock_no_listen).
+        if type == .dgram { return .failure(EOPNOTSUPP) }
+        // __sys_listen clamps (unsigned)backlog to somaxconn, so a negative backlog means somaxconn.
+        var effective = Int(backlog)
+        if backlog < 0 || effective > somaxconn { effective = somaxconn }
+        let id = nextEndpoint.take()
+        endpoints[id] = SocketEndpoint(type: type, peer: nil, family: family,
+                                       listener: ListenerState(address: bound, backlog: effective))
+        if case .tcp(nil) = bound {} else { bindings[bound] = id }
+        return install(process, target: .socket(endpoint: id), access: .readWrite,
+                       flags: nonBlocking ? [.nonblock] : [], closeOnExec: closeOnExec)
+    }
+
+    /// socket + connect (blocking), then O_NONBLOCK if asked, as the agent's shim does it: unix_stream_connect
+    /// (unix_find_other) or tcp_v4_connect, the connection waiting in the listener's accept queue.
+    mutating func connect(_ process: String, address rawAddress: SocketAddress, type: SocketType, closeOnExec: Bool,
+                          nonBlocking: Bool) -> Outcome {
+        let address = normalized(rawAddress)
+        if let error = socketPreconditions(address, type: type) { return .failure(error) }
+        guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
+        let flags: Set<StatusFlag> = nonBlocking ? [.nonblock] : []
+        let listenerID: EndpointID
+        switch address {
+        case .unix(let path):
+            switch socketPath(path) {
+            case .failure(let error): return .failure(error.errno)
+            case .success(let name):
+                // unix_find_bsd: a missing name is ENOENT; a name that is not a socket, or a socket file no
+                // live socket is bound to, is ECONNREFUSED; a socket of another type is EPROTOTYPE.
+                guard isNonDirectory(name) else { return .failure(ENOENT) }
+                guard let bound = bindings[.path(name)], let boundType = endpoints[bound]?.type else {
+                    return .failure(ECONNREFUSED)
+                }
+                if boundType != type { return .failure(EPROTOTYPE) }
+                listenerID = bound
+            }
+        case .abstract(let name):
+            // Abstract lookups hash the socket type in: a listener of another type is simply not found.
+            guard let bound = bindings[.abstract(name, type)] else { return .failure(ECONNREFUSED) }
+            listenerID = bound
+        case .tcp(let port):
+            if type == .dgram { return connectUDP(process, flags: flags, closeOnExec: closeOnExec) }
+            guard port != 0, let bound = bindings[.tcp(port)] else { return .failure(ECONNREFUSED) }
+            listenerID = bound
+        }
+        // A binding always names a live listener; a dangling one is refused like an address nobody listens on.
+        guard let listener = endpoints[listenerID], let state = listener.listener else {
+            return .failure(ECONNREFUSED)
+        }
+        // A full accept queue (more waiting than the backlog: unix_recvq_full, sk_acceptq_is_full) makes a
+        // blocking connect wait (unix) or retransmit its SYN (tcp) until an accept makes room.
+        if state.waiting.count > state.backlog { return Outcome(blocks: true) }
+        let client = nextEndpoint.take()
+        let server = nextEndpoint.take()
+        endpoints[client] = SocketEndpoint(type: type, peer: server, family: listener.family)
+        endpoints[server] = SocketEndpoint(type: type, peer: client, family: listener.family)
+        endpoints[listenerID]?.listener?.waiting.append(server)
+        let outcome = install(process, target: .socket(endpoint: client), access: .readWrite, flags: flags,
+                              closeOnExec: closeOnExec)
+        return outcome
+    }
+
+    /// accept4(2), net/socket.c: do_accept - EBADF, then the number (EMFILE), then ENOTSOCK, then the
+    /// protocol's checks (unix_accept, inet_csk_accept).
+    mutating func accept(_ process: String, socket: Int32, closeOnExec: Bool, nonBlocking: Bool) -> Outcome {
+        guard case let (_, desc)? = fdget(process, socket) else { return .failure(EBADF) }
+        guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
+        guard case .socket(let e) = desc.target, let endpoint = endpoints[e] else { return .failure(ENOTSOCK) }
+        // Datagram sockets have no accept (sock_no_accept); a stream or seqpacket socket must listen.
+        if endpoint.type == .dgram { return .failure(EOPNOTSUPP) }
+        guard let listener = endpoint.listener else { return .failure(EINVAL) }
+        guard let server = listener.waiting.first else {
+            // Waiting follows the listener's own O_NONBLOCK; accept4's SOCK_NONBLOCK is for the new socket.
+            return desc.nonBlocking ? .failure(EAGAIN) : Outcome(blocks: true)
+        }
+        endpoints[e]?.listener?.waiting.removeFirst()
+        return install(process, target: .socket(endpoint: server), access: .readWrite,
+                       flags: nonBlocking ? [.nonblock] : [], closeOnExec: closeOnExec)
+    }
+
+    /// The last reference to a listening socket went away: its address is freed (a socket file stays) and
+    /// every connection waiting in its accept queue is released; each client sees ECONNRESET
+    /// (unix_release_sock with embrion set; inet_csk_listen_stop resets every child). Returns descriptions
+    /// that were in flight in the waiting connections' queues.
+    mutating func releaseListener(_ id: EndpointID) -> [DescriptionID] {
+        guard var listener = endpoints[id], let state = listener.listener else { return [] }
+        listener.closed = true
+        listener.listener?.waiting = []
+        endpoints[id] = listener
+        if bindings[state.address] == id { bindings[state.address] = nil }
+        var inFlight: [DescriptionID] = []
+        for server in state.waiting {
+            guard var embryo = endpoints[server] else { continue }
+            embryo.closed = true
+            for message in embryo.queue { inFlight += message.descriptions }
+            embryo.queue = []
+            endpoints[server] = embryo
+            guard let client = embryo.peer, let peer = endpoints[client], !peer.closed else { continue }
+            if listener.family == .tcp {
+                // A client that already sent its FIN only has an orphan left: nothing to observe.
+                if peer.reset { continue }
+                endpoints[client]?.reset = true
+            }
+            endpoints[client]?.pendingError = ECONNRESET
+        }
+        return inFlight
+    }
+}

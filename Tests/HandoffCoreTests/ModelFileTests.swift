@@ -1,0 +1,226 @@
+// Reference model tests: open, memfd, O_PATH and reopen through /proc/PID/fd.
+
+@testable import HandoffCore
+import Glibc
+import Testing
+
+extension ReferenceModelTests {
+    // MARK: open
+
+    @Test func openCreatExclTruncAndAccessModes() {
+        var m = makeModel()
+        m.fails(.open(path: "f", flags: [.rdonly], mode: 0), ENOENT)
+        m.fails(.open(path: "f", flags: [.wronly, .excl], mode: 0), ENOENT)
+        let w = m.fd(.open(path: "f", flags: [.creat, .excl, .wronly, .cloexec], mode: 0o644))
+        #expect(m.cloexec("main", w) == true)
+        #expect(m.description(m.desc("main", w)!) ==
+            ModelDescription(id: m.desc("main", w)!, kind: .file(path: "f"), accessMode: .writeOnly,
+                             statusFlags: [], offset: 0))
+        m.fails(.open(path: "f", flags: [.creat, .excl, .rdwr], mode: 0o644), EEXIST)
+        m.ok(.write(fd: w, data: bytes("hello")))
+        // creat without excl opens the existing file without emptying it.
+        let r = m.fd(.open(path: "f", flags: [.creat, .rdonly, .nonblock], mode: 0o644))
+        #expect(m.description(m.desc("main", r)!).statusFlags == [.nonblock])
+        #expect(m.description(m.desc("main", r)!).accessMode == .readOnly)
+        #expect(m.ok(.read(fd: r, count: 100)) == readOutcome("hello"))
+        // O_TRUNC empties the file (Linux does so even with O_RDONLY).
+        let t = m.fd(.open(path: "f", flags: [.rdonly, .trunc], mode: 0))
+        #expect(m.ok(.lseek(fd: t, offset: 0, whence: .end)) == Outcome(result: 0))
+        let rw = m.fd(.open(path: "f", flags: [.rdwr, .append], mode: 0))
+        #expect(m.description(m.desc("main", rw)!).accessMode == .readWrite)
+        #expect(m.description(m.desc("main", rw)!).statusFlags == [.append])
+        #expect(m.cloexec("main", rw) == false)
+        m.fails(.open(path: "f/x", flags: [.rdonly], mode: 0), ENOTDIR)
+        m.fails(.open(path: "d/x", flags: [.creat, .rdonly], mode: 0), ENOENT)
+    }
+
+    @Test func fileReadWriteAppendAndHoles() {
+        var m = makeModel()
+        let a = m.fd(.open(path: "f", flags: creatRW, mode: 0o600))
+        #expect(m.ok(.write(fd: a, data: bytes("abc"))) == Outcome(result: 3))
+        #expect(m.ok(.lseek(fd: a, offset: 5, whence: .set)) == Outcome(result: 5))
+        m.ok(.write(fd: a, data: bytes("Z")))
+        #expect(m.ok(.lseek(fd: a, offset: 0, whence: .set)) == Outcome(result: 0))
+        #expect(m.ok(.read(fd: a, count: 100)) == Outcome(result: 6, data: [97, 98, 99, 0, 0, 90]))
+        #expect(m.ok(.read(fd: a, count: 100)) == eof)
+        let b = m.fd(.open(path: "f", flags: [.wronly, .append], mode: 0))
+        m.ok(.write(fd: b, data: bytes("!")))
+        #expect(m.description(m.desc("main", b)!).offset == 7)
+        // Overwrite in the middle keeps the length.
+        m.ok(.lseek(fd: a, offset: 1, whence: .set))
+        m.ok(.write(fd: a, data: bytes("XY")))
+        m.ok(.lseek(fd: a, offset: 0, whence: .set))
+        #expect(m.ok(.read(fd: a, count: 3)) == readOutcome("aXY"))
+        #expect(m.ok(.lseek(fd: a, offset: 0, whence: .end)) == Outcome(result: 7))
+        // A zero-length write changes nothing, even with O_APPEND.
+        m.ok(.lseek(fd: b, offset: 2, whence: .set))
+        #expect(m.ok(.write(fd: b, data: [])) == Outcome(result: 0))
+        #expect(m.description(m.desc("main", b)!).offset == 2)
+    }
+
+    @Test func accessModeChecksOnReadAndWrite() {
+        var m = makeModel()
+        let w = m.fd(.open(path: "f", flags: [.creat, .wronly], mode: 0o600))
+        m.fails(.read(fd: w, count: 1), EBADF)
+        let r = m.fd(.open(path: "f", flags: [.rdonly], mode: 0))
+        m.fails(.write(fd: r, data: [1]), EBADF)
+        m.fails(.read(fd: 40, count: 1), EBADF)
+        m.fails(.write(fd: 40, data: [1]), EBADF)
+        let (pr, pw) = m.pair(.pipe(closeOnExec: false, nonBlocking: false))
+        m.fails(.write(fd: pr, data: [1]), EBADF)
+        m.fails(.read(fd: pw, count: 1), EBADF)
+    }
+
+    @Test func memfdIsSeekableReadWrite() {
+        var m = makeModel()
+        let f = m.fd(.memfd(name: "buf", closeOnExec: true))
+        #expect(m.cloexec("main", f) == true)
+        #expect(m.description(m.desc("main", f)!) ==
+            ModelDescription(id: m.desc("main", f)!, kind: .memfd(name: "buf"), accessMode: .readWrite,
+                             statusFlags: [], offset: 0))
+        m.ok(.write(fd: f, data: bytes("hello world")))
+        #expect(m.ok(.lseek(fd: f, offset: -5, whence: .end)) == Outcome(result: 6))
+        #expect(m.ok(.read(fd: f, count: 10)) == readOutcome("world"))
+        #expect(m.ok(.fcntl(fd: f, command: .getfl)) == Outcome(result: 2, resultMask: getflMask))
+    }
+
+    @Test func pathAndNameLengthChecks() {
+        var m = makeModel(limit: 3)
+        m.fails(.open(path: "", flags: [.creat, .rdwr], mode: 0o600), ENOENT)  // before EMFILE
+        m.fails(.open(path: String(repeating: "x", count: 256), flags: [.creat, .rdwr], mode: 0o600), EMFILE)
+        m.fails(.memfd(name: String(repeating: "n", count: 250), closeOnExec: false), EINVAL)
+        m.ok(.close(fd: 2))
+        m.fails(.open(path: String(repeating: "x", count: 256), flags: [.creat, .rdwr], mode: 0o600), ENAMETOOLONG)
+        #expect(m.fd(.open(path: String(repeating: "x", count: 255), flags: [.creat, .rdwr], mode: 0o600)) == 2)
+        m.ok(.close(fd: 2))
+        #expect(m.fd(.memfd(name: String(repeating: "n", count: 249), closeOnExec: false)) == 2)
+    }
+
+    // MARK: reopen through /proc/PID/fd
+
+    @Test func reopenOfAFileIsANewDescription() {
+        var m = makeModel()
+        let f = m.fd(.open(path: "f", flags: [.creat, .wronly, .append], mode: 0o600))
+        m.ok(.write(fd: f, data: bytes("hello")))
+        m.ok(.fork(child: "c"))
+        #expect(m.ok(.reopen(target: "main", fd: f, flags: [.rdonly, .cloexec]), by: "c") ==
+            Outcome(result: 4, fds: [4]))
+        let d = m.description(m.desc("c", 4)!)
+        #expect(m.desc("c", 4) != m.desc("c", f))
+        #expect(d.kind == .file(path: "f"))
+        #expect(d.accessMode == .readOnly)
+        #expect(d.statusFlags == [])
+        #expect(d.offset == 0)
+        #expect(m.cloexec("c", 4) == true)
+        #expect(m.ok(.read(fd: 4, count: 3), by: "c") == readOutcome("hel"))
+        #expect(m.description(m.desc("main", f)!).offset == 5)
+        // O_CREAT alone is ignored; O_CREAT|O_EXCL finds the /proc entry itself.
+        m.ok(.reopen(target: "main", fd: f, flags: [.rdwr, .creat]))
+        m.fails(.reopen(target: "main", fd: f, flags: [.rdwr, .creat, .excl]), EEXIST)
+        // O_TRUNC empties the file.
+        m.ok(.reopen(target: "main", fd: f, flags: [.rdonly, .trunc]))
+        #expect(m.ok(.read(fd: 4, count: 3), by: "c") == eof)
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func reopenOfAMemfdSharesTheContents() {
+        var m = makeModel()
+        let mf = m.fd(.memfd(name: "m", closeOnExec: false))
+        m.ok(.write(fd: mf, data: bytes("abc")))
+        let r = m.fd(.reopen(target: "main", fd: mf, flags: [.rdwr, .nonblock]))
+        #expect(m.description(m.desc("main", r)!).kind == .memfd(name: "m"))
+        #expect(m.description(m.desc("main", r)!).statusFlags == [.nonblock])
+        #expect(m.ok(.read(fd: r, count: 9)) == readOutcome("abc"))
+        m.ok(.write(fd: r, data: bytes("d")))
+        m.ok(.lseek(fd: mf, offset: 0, whence: .set))
+        #expect(m.ok(.read(fd: mf, count: 9)) == readOutcome("abcd"))
+    }
+
+    @Test func reopenOfAPipeAddsReadersAndWriters() {
+        var m = makeModel()
+        let (r, w) = m.pair(.pipe(closeOnExec: false, nonBlocking: true))
+        let r2 = m.fd(.reopen(target: "main", fd: w, flags: [.rdonly, .nonblock]))
+        #expect(m.description(m.desc("main", r2)!).accessMode == .readOnly)
+        m.ok(.close(fd: r))
+        // r2 is a reader: writing still works.
+        m.ok(.write(fd: w, data: bytes("x")))
+        #expect(m.ok(.read(fd: r2, count: 4)) == readOutcome("x"))
+        let w2 = m.fd(.reopen(target: "main", fd: r2, flags: [.wronly]))
+        m.ok(.close(fd: w))
+        m.fails(.read(fd: r2, count: 4), EAGAIN)
+        m.ok(.close(fd: w2))
+        #expect(m.ok(.read(fd: r2, count: 4)) == eof)
+        // O_RDWR counts as reader and writer.
+        let rw = m.fd(.reopen(target: "main", fd: r2, flags: [.rdwr, .nonblock]))
+        m.ok(.close(fd: r2))
+        m.ok(.write(fd: rw, data: bytes("y")))
+        #expect(m.ok(.read(fd: rw, count: 4)) == readOutcome("y"))
+        m.fails(.read(fd: rw, count: 4), EAGAIN)
+        #expect(m.description(m.desc("main", rw)!).kind == .pipe)
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func reopenErrors() {
+        var m = makeModel(limit: 8)
+        let (a, _) = m.pair(.socketpair(type: .stream, closeOnExec: false, nonBlocking: false))
+        let p = m.fd(.pidfdOpen(target: "main"))
+        let l = m.fd(listenOp(.unix(path: "s")))
+        m.fails(.reopen(target: "main", fd: a, flags: [.rdwr]), ENXIO)
+        m.fails(.reopen(target: "main", fd: l, flags: [.rdwr]), ENXIO)
+        m.fails(.reopen(target: "main", fd: p, flags: [.rdonly]), ENXIO)
+        m.fails(.reopen(target: "main", fd: 7, flags: [.rdonly]), ENOENT)
+        m.fails(.reopen(target: "nobody", fd: 0, flags: [.rdonly]), ENOENT)
+        m.ok(.fork(child: "c"))
+        m.ok(.exit(status: 0), by: "c")
+        m.fails(.reopen(target: "c", fd: 0, flags: [.rdonly]), ENOENT)
+        m.ok(.wait(child: "c"))
+        m.fails(.reopen(target: "c", fd: 0, flags: [.rdonly]), ENOENT)
+        m.ok(.dup(fd: 0))
+        // A full table: EMFILE before everything.
+        m.fails(.reopen(target: "nobody", fd: 0, flags: [.rdonly]), EMFILE)
+    }
+
+    @Test func reopenNeedsPtraceAccessToANonDumpableTarget() {
+        var m = makeModel()
+        m.ok(.dropCapability(name: "CAP_SYS_PTRACE"))
+        m.ok(.fork(child: "c"))
+        m.ok(.reopen(target: "main", fd: 0, flags: [.rdonly]), by: "c")
+        m.ok(.setDumpable(false))
+        m.fails(.reopen(target: "main", fd: 0, flags: [.rdonly]), EACCES, by: "c")
+        // The missing descriptor is found before the link is followed.
+        m.fails(.reopen(target: "main", fd: 40, flags: [.rdonly]), ENOENT, by: "c")
+        m.ok(.reopen(target: "main", fd: 0, flags: [.rdonly]))
+    }
+
+    @Test func reopenOfInheritedStdio() {
+        var m = makeModel()
+        let n = m.fd(.reopen(target: "main", fd: 1, flags: [.rdwr, .nonblock]))
+        let d = m.description(m.desc("main", n)!)
+        #expect(d.kind == m.description(m.desc("main", 1)!).kind)
+        #expect(d.accessMode == .readWrite)
+        #expect(d.statusFlags == [.nonblock])
+        #expect(m.desc("main", n) != m.desc("main", 1))
+        #expect(m.ok(.read(fd: n, count: 3)) == eof)
+    }
+}
+
+@Suite struct PathDescriptorModelTests {
+    @Test func anOPathDescriptorNamesAFileButCannotDoIO() {
+        var model = ReferenceModel(nofileLimit: 64)
+        #expect(model.apply(.open(path: "f", flags: [.path], mode: 0), by: "main").errno == ENOENT, "O_PATH creates nothing")
+        _ = model.apply(.open(path: "f", flags: [.wronly, .creat], mode: 0o644), by: "main")
+        let opened = model.apply(.open(path: "f", flags: [.path, .creat, .cloexec], mode: 0), by: "main")
+        #expect(opened.fds == [4])
+        #expect(model.table(of: "main")[4]?.closeOnExec == true)
+        #expect(model.apply(.read(fd: 4, count: 1), by: "main").errno == EBADF)
+        #expect(model.apply(.write(fd: 4, data: [1]), by: "main").errno == EBADF)
+        #expect(model.apply(.lseek(fd: 4, offset: 0, whence: .set), by: "main").errno == EBADF)
+        #expect(model.apply(.fcntl(fd: 4, command: .setfl([.nonblock])), by: "main").errno == EBADF)
+        #expect(model.apply(.fcntl(fd: 4, command: .getfd), by: "main").result == 1)
+        #expect(model.apply(.dup(fd: 4), by: "main").fds == [5])
+        #expect(model.apply(.read(fd: 5, count: 1), by: "main").errno == EBADF, "a dup is O_PATH too")
+        _ = model.apply(.socketpair(type: .stream, closeOnExec: false, nonBlocking: false), by: "main")
+        #expect(model.apply(.send(socket: 6, fds: [4], data: [1]), by: "main").result == 1, "it can be passed")
+        #expect(model.apply(.send(socket: 4, fds: [], data: [1]), by: "main").errno == EBADF)
+    }
+}

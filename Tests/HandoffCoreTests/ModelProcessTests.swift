@@ -1,0 +1,216 @@
+// Reference model tests: fork, exec, exit, wait and shared descriptor tables.
+
+@testable import HandoffCore
+import Glibc
+import Testing
+
+extension ReferenceModelTests {
+    // MARK: fork / exec / exit / wait
+
+    @Test func forkCopiesTableAndReferences() {
+        var m = makeModel()
+        let (r, w) = m.pair(.pipe(closeOnExec: true, nonBlocking: false))
+        #expect(m.ok(.fork(child: "kid")) == Outcome())
+        #expect(m.processNames == ["main", "kid"])
+        #expect(m.parent(of: "kid") == "main")
+        #expect(m.state(of: "kid") == .running)
+        #expect(m.table(of: "kid") == m.table(of: "main"))
+        #expect(m.references(m.desc("main", w)!) == 2)
+        #expect(m.references(m.desc("main", 1)!) == 4)
+        #expect(m.nofileLimit(of: "kid") == 64)
+        // The child's descriptors are independent entries.
+        m.ok(.close(fd: r), by: "kid")
+        #expect(m.table(of: "main")[r] != nil)
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func pipeEOFOnlyAfterEveryWriteEndInEveryProcessIsClosed() {
+        var m = makeModel()
+        let (r, w) = m.pair(.pipe(closeOnExec: false, nonBlocking: true))
+        let d = m.fd(.dup(fd: w))
+        m.ok(.fork(child: "kid"))
+        m.ok(.fork(child: "grandkid"), by: "kid")
+        m.ok(.close(fd: w))
+        m.ok(.close(fd: d))
+        m.fails(.read(fd: r, count: 1), EAGAIN)
+        m.ok(.close(fd: w), by: "kid")
+        m.ok(.close(fd: d), by: "kid")
+        m.fails(.read(fd: r, count: 1), EAGAIN)
+        m.ok(.close(fd: w), by: "grandkid")
+        m.fails(.read(fd: r, count: 1), EAGAIN)
+        m.ok(.close(fd: d), by: "grandkid")
+        #expect(m.ok(.read(fd: r, count: 1)) == eof)
+    }
+
+    @Test func execClosesOnlyCloseOnExecDescriptors() {
+        var m = makeModel()
+        let keep = m.fd(.open(path: "f", flags: [.creat, .rdwr], mode: 0o600))
+        let (pr, pw) = m.pair(.pipe(closeOnExec: true, nonBlocking: false))
+        let mem = m.fd(.memfd(name: "m", closeOnExec: true))
+        let keptDesc = m.desc("main", keep)
+        m.ok(.fcntl(fd: mem, command: .setfd(closeOnExec: false)))
+        #expect(m.ok(.exec(arguments: ["--x"], environment: [])) == Outcome(result: 0))
+        #expect(m.numbers() == [0, 1, 2, keep, mem])
+        #expect(m.desc("main", keep) == keptDesc)
+        #expect(m.table(of: "main")[pr] == nil && m.table(of: "main")[pw] == nil)
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func exitClosesEverythingAndKillsDescendants() {
+        var m = makeModel()
+        let (r, w) = m.pair(.pipe(closeOnExec: false, nonBlocking: true))
+        m.ok(.fork(child: "kid"))
+        m.ok(.close(fd: r), by: "kid")
+        m.ok(.fork(child: "grandkid"), by: "kid")
+        m.ok(.fork(child: "sibling"))
+        m.ok(.close(fd: w))
+        m.ok(.close(fd: w), by: "sibling")
+        #expect(m.apply(.exit(status: 3), by: "kid") == Outcome())
+        #expect(m.state(of: "kid") == .exited(status: 3))
+        #expect(m.state(of: "grandkid") == .killed)
+        #expect(m.state(of: "sibling") == .running)
+        #expect(m.table(of: "kid").isEmpty && m.table(of: "grandkid").isEmpty)
+        // The last write ends died with kid and grandkid.
+        #expect(m.ok(.read(fd: r, count: 1)) == eof)
+        // Dead processes cannot act.
+        m.fails(.close(fd: 0), ESRCH, by: "kid")
+        m.fails(.close(fd: 0), ESRCH, by: "grandkid")
+        m.fails(.close(fd: 0), ESRCH, by: "nobody")
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func rootExitKillsTheWholeTree() {
+        var m = makeModel()
+        m.ok(.fork(child: "a"))
+        m.ok(.fork(child: "b"), by: "a")
+        m.ok(.fork(child: "c"))
+        m.ok(.exit(status: 0), by: "c")
+        m.ok(.exit(status: 256 + 7))
+        #expect(m.state(of: "main") == .exited(status: 7))
+        #expect(m.state(of: "a") == .killed)
+        #expect(m.state(of: "b") == .killed)
+        #expect(m.state(of: "c") == .exited(status: 0))  // already exited: not killed
+        #expect(m.processNames == ["main", "a", "b", "c"])
+        #expect(m.references(DescriptionID(raw: 1)) == 0)
+    }
+
+    @Test func waitReapsChildren() {
+        var m = makeModel()
+        m.ok(.fork(child: "kid"))
+        m.ok(.fork(child: "grandkid"), by: "kid")
+        m.fails(.wait(child: "grandkid"), ECHILD)
+        m.fails(.wait(child: "nobody"), ECHILD)
+        m.fails(.wait(child: "main"), ECHILD, by: "kid")
+        #expect(m.apply(.wait(child: "kid"), by: "main") == Outcome(blocks: true))
+        m.ok(.exit(status: 42), by: "grandkid")
+        #expect(m.ok(.wait(child: "grandkid"), by: "kid") == Outcome(status: 42))
+        #expect(m.state(of: "grandkid") == .reaped)
+        m.fails(.wait(child: "grandkid"), ECHILD, by: "kid")
+        m.ok(.exit(status: 0), by: "kid")
+        #expect(m.ok(.wait(child: "kid")) == Outcome(status: 0))
+        m.fails(.wait(child: "kid"), ECHILD)
+    }
+
+    // MARK: Shared descriptor tables
+
+    @Test func cloneFilesSharesTheTable() {
+        var m = makeModel()
+        #expect(m.ok(.cloneFiles(child: "c")) == Outcome())
+        #expect(m.state(of: "c") == .running)
+        #expect(m.parent(of: "c") == "main")
+        #expect(m.references(m.desc("main", 0)!) == 1)
+        let f = m.fd(.open(path: "f", flags: creatRW, mode: 0o600), by: "c")
+        #expect(m.desc("main", f) == m.desc("c", f))
+        #expect(m.references(m.desc("main", f)!) == 1)
+        m.ok(.fcntl(fd: f, command: .setfd(closeOnExec: true)))
+        #expect(m.cloexec("c", f) == true)
+        m.ok(.close(fd: f))
+        #expect(m.numbers("c") == [0, 1, 2])
+        m.ok(.dup2(fd: 1, target: 9), by: "c")
+        #expect(m.numbers("main") == [0, 1, 2, 9])
+        #expect(m.table(of: "main") == m.table(of: "c"))
+        #expect(m.referencesAreConsistent())
+        m.ok(.exit(status: 3), by: "c")
+        #expect(m.numbers("main") == [0, 1, 2, 9])
+        #expect(m.ok(.wait(child: "c")) == Outcome(status: 3))
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func aSharedTableIsReleasedWhenItsLastUserEnds() {
+        var m = makeModel()
+        let (r, w) = m.pair(.pipe(closeOnExec: false, nonBlocking: true))
+        m.ok(.fork(child: "p"))
+        m.ok(.cloneFiles(child: "q"), by: "p")
+        m.ok(.close(fd: w))
+        m.ok(.exit(status: 0), by: "q")
+        m.fails(.read(fd: r, count: 1), EAGAIN)
+        m.ok(.exit(status: 0), by: "p")
+        #expect(m.ok(.read(fd: r, count: 1)) == eof)
+        // A parent's exit kills its clone child too, releasing the table once.
+        m.ok(.cloneFiles(child: "x"))
+        m.ok(.fork(child: "y"))
+        m.ok(.cloneFiles(child: "z"), by: "y")
+        m.ok(.exit(status: 0), by: "y")
+        #expect(m.state(of: "z") == .killed)
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func unshareFilesGivesAPrivateCopy() {
+        var m = makeModel()
+        let f = m.fd(.open(path: "f", flags: creatRW, mode: 0o600))
+        m.ok(.fcntl(fd: f, command: .setfd(closeOnExec: true)))
+        m.ok(.cloneFiles(child: "c"))
+        #expect(m.ok(.unshareFiles, by: "c") == Outcome(result: 0))
+        #expect(m.references(m.desc("main", f)!) == 2)
+        #expect(m.cloexec("c", f) == true)
+        m.ok(.close(fd: f), by: "c")
+        #expect(m.numbers("main") == [0, 1, 2, f])
+        #expect(m.numbers("c") == [0, 1, 2])
+        // A private table stays as it is.
+        m.ok(.unshareFiles)
+        #expect(m.references(m.desc("main", f)!) == 1)
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func closeRangeWithUnshareClosesOnlyInThePrivateCopy() {
+        var m = makeModel()
+        m.ok(.cloneFiles(child: "c"))
+        m.ok(.closeRange(first: 1, last: 5, closeOnExec: false, unshare: true), by: "c")
+        #expect(m.numbers("c") == [0])
+        #expect(m.numbers("main") == [0, 1, 2])
+        m.ok(.cloneFiles(child: "d"))
+        m.ok(.closeRange(first: 0, last: 0, closeOnExec: true, unshare: true), by: "d")
+        #expect(m.cloexec("d", 0) == true)
+        #expect(m.cloexec("main", 0) == false)
+        m.fails(.closeRange(first: 3, last: 2, closeOnExec: false, unshare: true), EINVAL)
+        // Without unshare the shared table changes for both.
+        m.ok(.cloneFiles(child: "e"))
+        m.ok(.closeRange(first: 2, last: 2, closeOnExec: false, unshare: false), by: "e")
+        #expect(m.numbers("main") == [0, 1])
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func execUnsharesBeforeClosingCloseOnExecDescriptors() {
+        var m = makeModel()
+        let f = m.fd(.open(path: "f", flags: [.creat, .rdwr, .cloexec], mode: 0o600))
+        m.ok(.cloneFiles(child: "c"))
+        m.ok(.exec(arguments: [], environment: []), by: "c")
+        #expect(m.numbers("c") == [0, 1, 2])
+        #expect(m.numbers("main") == [0, 1, 2, f])
+        #expect(m.references(m.desc("main", f)!) == 1)
+        #expect(m.references(m.desc("main", 1)!) == 4)
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func forkFromASharedTableCopiesIt() {
+        var m = makeModel()
+        m.ok(.cloneFiles(child: "c"))
+        m.ok(.fork(child: "f"), by: "c")
+        m.ok(.close(fd: 0), by: "f")
+        #expect(m.numbers("c") == [0, 1, 2])
+        m.ok(.close(fd: 1), by: "c")
+        #expect(m.numbers("f") == [1, 2])
+        #expect(m.numbers("main") == [0, 2])
+        #expect(m.referencesAreConsistent())
+    }
+}
