@@ -147,7 +147,7 @@ extension ReferenceModel {
     func needsFullFile(_ operation: Operation) -> Int32? {
         switch operation {
         case .read(let fd, _), .write(let fd, _), .lseek(let fd, _, _), .send(let fd, _, _), .recv(let fd, _, _, _, _),
-             .accept(let fd, _, _), .fcntl(let fd, .setfl):
+             .accept(let fd, _, _), .fcntl(let fd, .setfl), .shutdown(let fd, _):
             return fd
         default:
             return nil
@@ -219,6 +219,9 @@ extension ReferenceModel {
         case .inherited:
             // /dev/null always seeks to 0, the log file's size is unknown: not predictable.
             return Outcome(result: nil)
+        case .epoll:
+            // eventpoll_fops.llseek is noop_llseek: the position stays 0 and is returned.
+            return Outcome(result: 0)
         case .file, .memfd:
             let current = desc.offset ?? 0
             let base: Int64
@@ -244,8 +247,8 @@ extension ReferenceModel {
         switch desc.target {
         case .inherited:
             return Outcome(result: 0, data: [])
-        case .pidfd:
-            // vfs_read: pidfd_fops has no read_iter (FMODE_CAN_READ unset), hence EINVAL.
+        case .pidfd, .epoll:
+            // vfs_read: pidfd_fops and eventpoll_fops have no read_iter (FMODE_CAN_READ unset), hence EINVAL.
             return .failure(EINVAL)
         case .eventfd(let object):
             return readEventfd(object, description: desc, count: count)
@@ -268,8 +271,8 @@ extension ReferenceModel {
         switch desc.target {
         case .inherited:
             return Outcome(result: Int64(data.count))
-        case .pidfd:
-            // vfs_write: pidfd_fops has no write_iter (FMODE_CAN_WRITE unset), hence EINVAL.
+        case .pidfd, .epoll:
+            // vfs_write: pidfd_fops and eventpoll_fops have no write_iter (FMODE_CAN_WRITE unset), hence EINVAL.
             return .failure(EINVAL)
         case .eventfd(let object):
             return writeEventfd(object, data: data)
@@ -304,9 +307,12 @@ extension ReferenceModel {
                 releasePipeEnd(desc.target)
             case .socket(let e):
                 pending += releaseSocket(e)
+            case .epoll(let object):
+                epolls[object] = nil  // ep_free: its registrations go with it
             case .file, .memfd, .pidfd, .eventfd, .inherited:
                 break
             }
+            forgetRegistrations(of: current)
         }
     }
 

@@ -160,8 +160,9 @@ extension ReferenceModel {
         if flags.contains(.nonblock) { status.insert(.nonblock) }
         let cloexec = flags.contains(.cloexec)
         switch desc.target {
-        case .socket, .pidfd, .eventfd:
-            // An anonymous inode (eventfd) has no open either (ENXIO), like a socket inode (no_open: ENXIO).
+        case .socket, .pidfd, .eventfd, .epoll:
+            // An anonymous inode (eventfd, epoll: checked on 6.18) has no open either (ENXIO), like a socket
+            // inode (no_open: ENXIO).
             // pidfd: assumed the same for its pidfs/anon inode (uncertain for 6.9+ pidfs).
             return .failure(ENXIO)
         case .file, .memfd:

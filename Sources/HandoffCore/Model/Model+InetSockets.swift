@@ -78,6 +78,7 @@ extension ReferenceModel {
     /// silently ignored and never validated.
     mutating func sendInet(_ id: EndpointID, _ endpoint: SocketEndpoint, data: [UInt8]) -> Outcome {
         if endpoint.family == .udp {
+            if endpoint.sendShutdown { return .failure(EPIPE) }
             // Nothing listens on UDP in the model: every datagram draws an ICMP port unreachable, which a
             // connected UDP socket records as ECONNREFUSED and reports (once) on its next call.
             if let error = endpoint.pendingError {
@@ -97,12 +98,24 @@ extension ReferenceModel {
             }
             return .failure(EPIPE)
         }
+        // tcp_sendmsg_locked: SEND_SHUTDOWN (after our shutdown(SHUT_WR)) is sk_stream_error's EPIPE.
+        if endpoint.sendShutdown { return .failure(EPIPE) }
         if data.isEmpty { return Outcome(result: 0) }
         // A connection always has its peer; without one, sk_stream_wait_connect's answer for TCP_CLOSE: EPIPE.
         guard let peer = endpoint.peer, let other = endpoints[peer] else { return .failure(EPIPE) }
         if other.closed {
             // The peer closed with a FIN (we are in CLOSE_WAIT): this write is accepted, the orphan answers
             // it with RST, and tcp_reset in CLOSE_WAIT records EPIPE. The data is lost.
+            endpoints[id]?.reset = true
+            endpoints[id]?.pendingError = EPIPE
+            return Outcome(result: Int64(data.count))
+        }
+        if other.receiveShutdown && other.sendShutdown {
+            // The peer shut down both ways (FIN_WAIT): tcp_rcv_state_process resets on new data. The peer
+            // sees ECONNRESET; we, in CLOSE_WAIT after its FIN, get the RST as EPIPE (tcp_reset).
+            endpoints[peer]?.reset = true
+            endpoints[peer]?.pendingError = ECONNRESET
+            endpoints[peer]?.queue = []
             endpoints[id]?.reset = true
             endpoints[id]?.pendingError = EPIPE
             return Outcome(result: Int64(data.count))
@@ -123,6 +136,8 @@ extension ReferenceModel {
                 endpoints[id]?.pendingError = nil
                 return .failure(error)
             }
+            // A blocking reader of a socket shut down for reading gets end of file (__skb_wait_for_more_packets).
+            if endpoint.receiveShutdown && !dontWait { return Outcome(result: 0, data: [], messageFlags: flags) }
             return dontWait ? .failure(EAGAIN) : Outcome(blocks: true)
         }
         if endpoint.queue.isEmpty {
@@ -133,7 +148,7 @@ extension ReferenceModel {
                 endpoints[id]?.pendingError = nil
                 return .failure(error)
             }
-            if endpoint.reset { return Outcome(result: 0, data: [], messageFlags: flags) }
+            if endpoint.reset || endpoint.receiveShutdown { return Outcome(result: 0, data: [], messageFlags: flags) }
             return dontWait ? .failure(EAGAIN) : Outcome(blocks: true)
         }
         // A byte stream: copy across the queued writes.
@@ -150,3 +165,36 @@ extension ReferenceModel {
         return Outcome(result: Int64(bytes.count), data: bytes, messageFlags: flags)
     }
 }
+
+// MARK: - shutdown
+
+extension ReferenceModel {
+    /// net/ipv4/af_inet.c: inet_shutdown. A listener shut down for reading stops listening (tcp_disconnect ->
+    /// inet_csk_listen_stop resets the waiting connections); a socket in TCP_CLOSE says ENOTCONN (UDP
+    /// sockets in the model are connected, so never); tcp_shutdown sends a FIN when writing is shut down.
+    mutating func shutdownInet(_ id: EndpointID, _ endpoint: SocketEndpoint, receive: Bool, send: Bool) -> Outcome {
+        if endpoint.listener != nil {
+            if receive { stopListening(id) }
+            return Outcome(result: 0)
+        }
+        if receive { endpoints[id]?.receiveShutdown = true }
+        if send { endpoints[id]?.sendShutdown = true }
+        if endpoint.family == .tcp && endpoint.reset { return .failure(ENOTCONN) }
+        if endpoint.family == .tcp, send, !endpoint.sendShutdown, let peer = endpoint.peer,
+            let other = endpoints[peer], !other.closed, !other.reset
+        {
+            endpoints[peer]?.finReceived = true
+        }
+        return Outcome(result: 0)
+    }
+
+    /// A TCP listener that stops listening but stays open: like releasing it (its address is freed, its
+    /// waiting connections are reset), then it is a socket in TCP_CLOSE (accept: EINVAL, shutdown: ENOTCONN).
+    mutating func stopListening(_ id: EndpointID) {
+        for description in releaseListener(id) { release(description) }
+        endpoints[id]?.closed = false
+        endpoints[id]?.listener = nil
+        endpoints[id]?.reset = true
+    }
+}
+

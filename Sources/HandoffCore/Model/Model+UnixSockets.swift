@@ -64,6 +64,8 @@ extension ReferenceModel {
         guard let peerID = endpoint.peer, let peerClosed = endpoints[peerID]?.closed else {
             return .failure(ENOTCONN)
         }
+        // SEND_SHUTDOWN (our shutdown(SHUT_WR), or a stream/seqpacket peer's SHUT_RD mirrored by unix_shutdown).
+        if endpoint.sendShutdown { return .failure(EPIPE) }
         switch endpoint.type {
         case .stream:
             if peerClosed { return .failure(EPIPE) }
@@ -83,6 +85,8 @@ extension ReferenceModel {
                 }
                 return .failure(ECONNREFUSED)
             }
+            // unix_dgram_sendmsg: a peer that shut down reading takes nothing (EPIPE).
+            if endpoints[peerID]?.receiveShutdown == true { return .failure(EPIPE) }
         }
         for d in attached { getFile(d) }
         endpoints[peerID]?.queue.append(SocketMessage(data: data, descriptions: attached, sender: process))
@@ -128,7 +132,10 @@ extension ReferenceModel {
                 endpoints[endpointID]?.pendingError = nil
                 return .failure(error)
             }
-            if peerClosed && endpoint.type != .dgram {
+            // End of file: the peer is gone, or RCV_SHUTDOWN (our SHUT_RD, or the peer's SHUT_WR mirrored). A
+            // datagram socket says so only to a blocking reader (unix_dgram_recvmsg: EAGAIN otherwise); a
+            // seqpacket one to both (it turns that EAGAIN into 0).
+            if (peerClosed && endpoint.type != .dgram) || (endpoint.receiveShutdown && (endpoint.type != .dgram || !dontWait)) {
                 return Outcome(result: 0, data: [], messageFlags: viaRead ? nil : 0)
             }
             if dontWait { return .failure(EAGAIN) }
@@ -337,6 +344,8 @@ extension ReferenceModel {
         guard let listener = endpoints[listenerID], let state = listener.listener else {
             return .failure(ECONNREFUSED)
         }
+        // unix_stream_connect: a listener that shut down reading refuses connections.
+        if listener.family == .unix && listener.receiveShutdown { return .failure(ECONNREFUSED) }
         // A full accept queue (more waiting than the backlog: unix_recvq_full, sk_acceptq_is_full) makes a
         // blocking connect wait (unix) or retransmit its SYN (tcp) until an accept makes room.
         if state.waiting.count > state.backlog { return Outcome(blocks: true) }
@@ -396,3 +405,26 @@ extension ReferenceModel {
         return inFlight
     }
 }
+
+// MARK: - shutdown
+
+extension ReferenceModel {
+    /// shutdown(2): net/socket.c __sys_shutdown_sock, then the protocol's: unix_shutdown always succeeds and,
+    /// on a connected stream or seqpacket socket, shuts the peer's opposite direction too; inet_shutdown
+    /// (TCP and UDP) below.
+    mutating func shutdown(_ process: String, socket: Int32, how: ShutdownHow) -> Outcome {
+        guard case let (_, desc)? = fdget(process, socket) else { return .failure(EBADF) }
+        guard case .socket(let id) = desc.target, let endpoint = endpoints[id] else { return .failure(ENOTSOCK) }
+        let receive = how != .write
+        let send = how != .read
+        if endpoint.family != .unix { return shutdownInet(id, endpoint, receive: receive, send: send) }
+        if receive { endpoints[id]?.receiveShutdown = true }
+        if send { endpoints[id]?.sendShutdown = true }
+        if endpoint.type != .dgram, endpoint.listener == nil, let peer = endpoint.peer, endpoints[peer]?.closed == false {
+            if receive { endpoints[peer]?.sendShutdown = true }
+            if send { endpoints[peer]?.receiveShutdown = true }
+        }
+        return Outcome(result: 0)
+    }
+}
+

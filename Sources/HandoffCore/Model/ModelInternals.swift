@@ -33,6 +33,8 @@ struct EventfdID: ModelIdentifier { let raw: Int }
 /// A socket (ReferenceModel.endpoints): one end of a connection, a listening socket (whose id is also the
 /// listener's, in `bindings`) or a UDP socket.
 struct EndpointID: ModelIdentifier { let raw: Int }
+/// An epoll instance (ReferenceModel.epolls).
+struct EpollID: ModelIdentifier { let raw: Int }
 
 // MARK: - Tables, processes, descriptions
 
@@ -76,7 +78,21 @@ enum DescriptionTarget: Equatable, Sendable {
     case pidfd(process: String)
     /// An eventfd: a 64-bit counter (ReferenceModel.eventCounters).
     case eventfd(object: EventfdID)
+    /// An epoll instance: its interest list is ReferenceModel.epolls[object].
+    case epoll(object: EpollID)
     case inherited(String)
+}
+
+/// One registration of an epoll's interest list. The kernel keys it by (struct file, fd) (ep_find): the
+/// same description registered under two numbers is two registrations.
+struct EpollRegistration: Hashable, Sendable {
+    var description: DescriptionID
+    var fd: Int32
+}
+
+/// struct eventpoll, as far as descriptors are concerned: what is registered, with which events.
+struct EpollObject: Equatable, Sendable {
+    var interest: [EpollRegistration: Set<EpollEvent>] = [:]
 }
 
 struct OpenDescription: Equatable, Sendable {
@@ -225,4 +241,8 @@ struct SocketEndpoint: Equatable, Sendable {
     var pendingError: Int32? = nil
     /// dgram: the peer pointer was cleared after a send found the peer dead (later sends: ENOTCONN).
     var disconnected = false
+    /// sk_shutdown's SEND_SHUTDOWN: sends fail with EPIPE (shutdown(SHUT_WR), or the unix peer's SHUT_RD).
+    var sendShutdown = false
+    /// sk_shutdown's RCV_SHUTDOWN: reads return end-of-file once the queue is drained.
+    var receiveShutdown = false
 }

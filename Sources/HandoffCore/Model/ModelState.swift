@@ -27,6 +27,7 @@ public enum ObjectKind: Equatable, Sendable, CustomStringConvertible {
     case memfd(name: String)
     case pidfd
     case eventfd
+    case epoll
     /// A descriptor the root process inherited from the runner (stdin from /dev/null, stdout/stderr).
     case inherited(String)
 
@@ -38,6 +39,7 @@ public enum ObjectKind: Equatable, Sendable, CustomStringConvertible {
         case .memfd(let name): return "memfd \(name)"
         case .pidfd: return "pidfd"
         case .eventfd: return "eventfd"
+        case .epoll: return "epoll"
         case .inherited(let what): return what
         }
     }

@@ -79,6 +79,9 @@ public struct ReferenceModel: Sendable {
     var socketFiles: Set<String> = []
     /// Live listening sockets by the address they are bound to.
     var bindings: [BoundAddress: EndpointID] = [:]
+    /// epoll instances and their interest lists.
+    var epolls: [EpollID: EpollObject] = [:]
+    var nextEpoll = EpollID(raw: 1)
     /// Whether each process that exec'd a launcher runs it in accept mode (one service per connection).
     var launchModes: [String: Bool] = [:]
 
@@ -151,6 +154,7 @@ public struct ReferenceModel: Sendable {
         case .socket(let endpoint): return .socket(endpoints[endpoint]?.type ?? .stream)
         case .pidfd: return .pidfd
         case .eventfd: return .eventfd
+        case .epoll: return .epoll
         case .inherited(let what): return .inherited(what)
         }
     }

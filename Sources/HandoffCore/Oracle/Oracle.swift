@@ -104,6 +104,7 @@ struct Oracle {
         case .memfd(let name): return target.hasPrefix("/memfd:\(name)")
         case .pidfd: return target == "anon_inode:[pidfd]"
         case .eventfd: return target == "anon_inode:[eventfd]"
+        case .epoll: return target == "anon_inode:[eventpoll]"
         case .inherited: return true
         }
     }

@@ -1,0 +1,160 @@
+// Reference model tests: epoll (a new kind of kernel object) and shutdown. Each expectation below was first
+// checked on the running kernel with a standalone C program (fs/eventpoll.c, net/unix/af_unix.c,
+// net/ipv4/af_inet.c).
+
+@testable import HandoffCore
+import Glibc
+import Testing
+
+extension ReferenceModelTests {
+    @Test func epollIsADescriptionWithAnInterestList() {
+        var m = makeModel()
+        let epoll = m.fd(.epollCreate(closeOnExec: true))
+        #expect(epoll == 3)
+        #expect(m.cloexec("main", 3) == true)
+        let description = m.description(m.desc("main", 3)!)
+        #expect(description.kind == .epoll)
+        #expect(description.accessMode == .readWrite)
+        m.fails(.read(fd: epoll, count: 8), EINVAL)
+        m.fails(.write(fd: epoll, data: bytes("x")), EINVAL)
+        #expect(m.ok(.lseek(fd: epoll, offset: 5, whence: .set)).result == 0)
+        let (r, w) = m.pair(.pipe(closeOnExec: false, nonBlocking: false))
+        m.ok(.epollCtl(epoll: epoll, op: .add, fd: r, events: [.in]))
+        m.fails(.epollCtl(epoll: epoll, op: .add, fd: r, events: [.in]), EEXIST)
+        m.ok(.epollCtl(epoll: epoll, op: .mod, fd: r, events: [.in, .et]))
+        #expect(m.epollInterest("main", fd: epoll)?.map(\.fd) == [r])
+        #expect(m.epollInterest("main", fd: epoll)?.first?.events == [.in, .et])
+        m.ok(.epollCtl(epoll: epoll, op: .del, fd: r, events: []))
+        m.fails(.epollCtl(epoll: epoll, op: .del, fd: r, events: []), ENOENT)
+        m.fails(.epollCtl(epoll: epoll, op: .mod, fd: w, events: [.out]), ENOENT)
+    }
+
+    @Test func epollCtlChecksInTheKernelsOrder() {
+        var m = makeModel()
+        let epoll = m.fd(.epollCreate(closeOnExec: false))
+        let file = m.fd(.open(path: "f", flags: creatRW, mode: 0o600))
+        let path = m.fd(.open(path: "f", flags: [.path], mode: 0))
+        let eventfd = m.fd(.eventfd(initial: 0, closeOnExec: false, nonBlocking: false))
+        // EBADF for a closed number or an O_PATH file, on either side.
+        m.fails(.epollCtl(epoll: 40, op: .add, fd: eventfd, events: [.in]), EBADF)
+        m.fails(.epollCtl(epoll: epoll, op: .add, fd: 40, events: [.in]), EBADF)
+        m.fails(.epollCtl(epoll: epoll, op: .add, fd: path, events: [.in]), EBADF)
+        m.fails(.epollCtl(epoll: path, op: .add, fd: eventfd, events: [.in]), EBADF)
+        // EPERM (cannot be polled) comes before EINVAL (not an epoll): a file in both places is EPERM.
+        m.fails(.epollCtl(epoll: epoll, op: .add, fd: file, events: [.in]), EPERM)
+        m.fails(.epollCtl(epoll: file, op: .add, fd: file, events: [.in]), EPERM)
+        m.fails(.epollCtl(epoll: epoll, op: .add, fd: 0, events: [.in]), EPERM)  // /dev/null
+        m.fails(.epollCtl(epoll: eventfd, op: .add, fd: epoll, events: [.in]), EINVAL)
+        m.fails(.epollCtl(epoll: epoll, op: .add, fd: epoll, events: [.in]), EINVAL)
+        // Nested epolls may not form a loop.
+        let outer = m.fd(.epollCreate(closeOnExec: false))
+        m.ok(.epollCtl(epoll: outer, op: .add, fd: epoll, events: [.in]))
+        m.fails(.epollCtl(epoll: epoll, op: .add, fd: outer, events: [.in]), ELOOP)
+    }
+
+    @Test func aRegistrationBelongsToTheDescriptionNotTheNumber() {
+        var m = makeModel()
+        let epoll = m.fd(.epollCreate(closeOnExec: false))
+        let eventfd = m.fd(.eventfd(initial: 0, closeOnExec: false, nonBlocking: false))
+        let copy = m.fd(.dup(fd: eventfd))
+        m.ok(.epollCtl(epoll: epoll, op: .add, fd: eventfd, events: [.in]))
+        // The same description under another number is another registration.
+        m.ok(.epollCtl(epoll: epoll, op: .add, fd: copy, events: [.in]))
+        // Closing one number leaves both registrations: the description lives on through `copy`.
+        m.ok(.close(fd: eventfd))
+        #expect(m.epollInterest("main", fd: epoll)?.map(\.fd) == [eventfd, copy])
+        m.fails(.epollCtl(epoll: epoll, op: .mod, fd: eventfd, events: [.in]), EBADF)
+        // The final close removes every registration of the description (eventpoll_release).
+        m.ok(.close(fd: copy))
+        #expect(m.epollInterest("main", fd: epoll)?.isEmpty == true)
+    }
+
+    @Test func anEpollPassedWithScmRightsIsTheSameInterestList() {
+        var m = makeModel()
+        let (left, right) = m.pair(.socketpair(type: .stream, closeOnExec: false, nonBlocking: false))
+        let epoll = m.fd(.epollCreate(closeOnExec: false))
+        m.ok(.epollCtl(epoll: epoll, op: .add, fd: left, events: [.in]))
+        m.ok(.send(socket: left, fds: [epoll], data: bytes("e")))
+        m.ok(.close(fd: epoll))
+        let received = m.ok(.recv(socket: right, count: 1, room: 1, closeOnExec: false, nonBlocking: false)).fds
+        #expect(received == [epoll])
+        #expect(m.epollInterest("main", fd: received[0])?.map(\.fd) == [left])
+        m.fails(.epollCtl(epoll: received[0], op: .add, fd: left, events: [.in]), EEXIST)
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func unixShutdownShutsThePeersOppositeDirection() {
+        for type in [SocketType.stream, .seqpacket] {
+            var m = makeModel()
+            let (a, b) = m.pair(.socketpair(type: type, closeOnExec: false, nonBlocking: false))
+            m.ok(.shutdown(socket: a, how: .write))
+            m.fails(.send(socket: a, fds: [], data: bytes("x")), EPIPE)
+            #expect(m.ok(.recv(socket: b, count: 8, room: 0, closeOnExec: false, nonBlocking: true)) == recvOutcome([]))
+            m.ok(.send(socket: b, fds: [], data: bytes("y")))
+            #expect(m.ok(.read(fd: a, count: 8)) == readOutcome("y"))
+        }
+        for type in [SocketType.stream, .seqpacket] {
+            var m = makeModel()
+            let (a, b) = m.pair(.socketpair(type: type, closeOnExec: false, nonBlocking: false))
+            m.ok(.send(socket: b, fds: [], data: bytes("q")))
+            m.ok(.shutdown(socket: a, how: .read))
+            // What was queued is still delivered, then end of file, even without waiting.
+            #expect(m.ok(.read(fd: a, count: 8)) == readOutcome("q"))
+            #expect(m.ok(.recv(socket: a, count: 8, room: 0, closeOnExec: false, nonBlocking: true)) == recvOutcome([]))
+            m.fails(.send(socket: b, fds: [], data: bytes("y")), EPIPE)
+            m.ok(.send(socket: a, fds: [], data: bytes("z")))
+        }
+    }
+
+    @Test func datagramShutdownIsNotMirrored() {
+        var m = makeModel()
+        let (a, b) = m.pair(.socketpair(type: .dgram, closeOnExec: false, nonBlocking: false))
+        m.ok(.shutdown(socket: a, how: .write))
+        m.fails(.send(socket: a, fds: [], data: bytes("x")), EPIPE)
+        m.fails(.recv(socket: b, count: 8, room: 0, closeOnExec: false, nonBlocking: true), EAGAIN)
+        m.ok(.send(socket: b, fds: [], data: bytes("y")))
+        m.ok(.shutdown(socket: b, how: .read))
+        m.fails(.send(socket: a, fds: [], data: bytes("z")), EPIPE)
+        // A blocking reader of a shut-down datagram socket gets end of file; a non-blocking one EAGAIN.
+        m.fails(.recv(socket: b, count: 8, room: 0, closeOnExec: false, nonBlocking: true), EAGAIN)
+        #expect(m.ok(.recv(socket: b, count: 8, room: 0, closeOnExec: false, nonBlocking: false)) == recvOutcome([]))
+    }
+
+    @Test func shutdownErrorsAndListeners() {
+        var m = makeModel()
+        m.fails(.shutdown(socket: 40, how: .both), EBADF)
+        let file = m.fd(.open(path: "f", flags: creatRW, mode: 0o600))
+        m.fails(.shutdown(socket: file, how: .both), ENOTSOCK)
+        let listener = m.fd(listenOp(.abstract(name: "shut")))
+        m.ok(.shutdown(socket: listener, how: .write))
+        m.ok(connectOp(.abstract(name: "shut")))
+        m.ok(.shutdown(socket: listener, how: .read))
+        m.fails(connectOp(.abstract(name: "shut")), ECONNREFUSED)
+    }
+
+    @Test func tcpShutdown() {
+        var m = makeModel()
+        let listener = m.fd(listenOp(.tcp(port: 0)))
+        m.assignPort(40001, process: "main", fd: listener)
+        let client = m.fd(connectOp(.tcp(port: 40001)))
+        let server = m.fd(.accept(socket: listener, closeOnExec: false, nonBlocking: false))
+        m.ok(.shutdown(socket: client, how: .write))
+        m.fails(.send(socket: client, fds: [], data: bytes("x")), EPIPE)
+        #expect(m.ok(.recv(socket: server, count: 8, room: 0, closeOnExec: false, nonBlocking: true)) == recvOutcome([]))
+        m.ok(.send(socket: server, fds: [], data: bytes("y")))
+        #expect(m.ok(.read(fd: client, count: 8)) == readOutcome("y"))
+        // Shut down both ways, new data resets the connection (FIN_WAIT2 in tcp_rcv_state_process).
+        m.ok(.shutdown(socket: client, how: .read))
+        #expect(m.ok(.read(fd: client, count: 8)) == eof)
+        m.ok(.send(socket: server, fds: [], data: bytes("y")))
+        m.fails(.read(fd: client, count: 8), ECONNRESET)
+        // A listener shut down for reading stops listening and resets what waits in its queue.
+        let waiting = m.fd(connectOp(.tcp(port: 40001)))
+        m.ok(.shutdown(socket: listener, how: .both))
+        m.fails(.read(fd: waiting, count: 8), ECONNRESET)
+        m.fails(.send(socket: waiting, fds: [], data: bytes("x")), EPIPE)
+        m.fails(connectOp(.tcp(port: 40001)), ECONNREFUSED)
+        m.fails(.accept(socket: listener, closeOnExec: false, nonBlocking: true), EINVAL)
+        m.fails(.shutdown(socket: listener, how: .read), ENOTCONN)
+    }
+}
