@@ -89,7 +89,7 @@ public enum ScenarioParser {
             }
         }
         let name = relative ?? (path as NSString).lastPathComponent
-        for suffix in [".yaml", ".yml"] where name.hasSuffix(suffix) && name.count > suffix.count {
+        for suffix in [".yaml", ".yml"] where name.suffix(suffix.count).lowercased() == suffix && name.count > suffix.count {
             return String(name.dropLast(suffix.count))
         }
         return name
