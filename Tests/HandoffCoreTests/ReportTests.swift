@@ -141,7 +141,7 @@ final class JUnitCollector: NSObject, XMLParserDelegate {
     @Test func markdownListsFailuresSkipsAndATaintChange() {
         let text = MarkdownReport.render(report)
         #expect(text.hasPrefix("## handoff: 1 passed, 1 failed, 1 skipped, 1 errors"))
-        #expect(text.contains("#### `dup/x` (fail)"))
+        #expect(text.contains("#### `dup/x` (fail, 20.0 ms)"))
         #expect(text.contains("LEAK main: w (4): expected closed"))
         #expect(text.contains("| `pidfd/y` | needs pidfd_getfd, which fails here with ENOSYS |"))
         #expect(text.contains("Kernel taint changed during the run: 0 → 512"))

@@ -94,18 +94,19 @@ public struct RunReport: Codable, Sendable {
 }
 
 extension ScenarioResult {
-    /// The readable diff for a failure: each finding with the step that caused it.
+    /// The readable diff for a failure: each finding with the step that caused it. One line per part, whatever
+    /// a file name or a quoted value contains (Console.printable).
     public var diff: String {
         var lines: [String] = []
         var lastStep: SourceLocation?
         for finding in findings {
             if finding.step != lastStep {
-                lines.append("\(finding.step.file):\(finding.step.line): after \(finding.operation)")
+                lines.append(Console.printable("\(finding.step.file):\(finding.step.line): after \(finding.operation)"))
                 lastStep = finding.step
             }
-            lines.append("  " + finding.summary)
+            lines.append("  " + Console.printable(finding.summary))
         }
-        if let reason, status != .pass, status != .skip { lines.append(reason) }
+        if let reason, status != .pass, status != .skip { lines.append(Console.printable(reason)) }
         return lines.joined(separator: "\n")
     }
 }

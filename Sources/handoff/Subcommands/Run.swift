@@ -154,35 +154,6 @@ final class ProgressBox: @unchecked Sendable {
     }
 }
 
-/// The console's words for results.
-enum Console {
-    static func line(for result: ScenarioResult) -> String {
-        let label = result.status.rawValue.uppercased().padding(toLength: 7, withPad: " ", startingAt: 0)
-        var line = "\(label) \(result.name) (\(milliseconds(result.durationSeconds)))"
-        if result.status == .skip, let reason = result.reason { line += ": \(reason)" }
-        return line
-    }
-
-    static func indented(_ text: String) -> String {
-        text.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n")
-    }
-
-    static func milliseconds(_ seconds: Double) -> String {
-        seconds < 10 ? String(format: "%.1f ms", seconds * 1000) : String(format: "%.1f s", seconds)
-    }
-
-    /// The closing line CI parsers read: `N passed, N failed, N skipped`, where failed counts failures,
-    /// errors and timeouts alike (each is a red result); a breakdown precedes it when there are errors.
-    static func closing(_ summary: RunReport.Summary) -> String {
-        var text = ""
-        if summary.errors > 0 {
-            text += "(\(summary.failed) failed on findings, \(summary.errors - summary.timedOut) errors, "
-                + "\(summary.timedOut) timed out)\n"
-        }
-        return text + "\(summary.passed) passed, \(summary.failed + summary.errors) failed, \(summary.skipped) skipped"
-    }
-}
-
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
