@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import HandoffCore
 
 /// The command line: a thin shell over HandoffCore. Synchronous on purpose (an async root command starts
@@ -12,11 +13,51 @@ struct Handoff: ParsableCommand {
             Scenarios (YAML) drive process trees on the real kernel; after every step each process's descriptor \
             table is compared with a reference model of Linux descriptor semantics.
             Exit status: 0 all passed or skipped, 1 a scenario failed, errored or timed out, 2 usage or scenario \
-            error, 130 interrupted.
+            error (also: nothing selected, reports that cannot be written), 130 interrupted.
             """,
         subcommands: [Run.self, List.self, Validate.self, Operations.self, Env.self, Merge.self, Compare.self, StressCommand.self],
         defaultSubcommand: Run.self
     )
+
+    /// ArgumentParser's own entry point, except that a usage error (an unknown option, a failed `validate()`,
+    /// which ArgumentParser ends with EX_USAGE, 64) exits 2, as documented; its message is printed as usual,
+    /// and `--help` still exits 0.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                let message = fullMessage(for: error)
+                if !message.isEmpty { printError(message) }
+                Glibc.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
+}
+
+/// The bounds of the numbers the options take: each is checked in `validate()`, so that a number out of
+/// range is a usage error (exit 2) rather than a crash or a run that never ends.
+enum Limits {
+    static let jobs = 1...256
+    static let shards = 1...10_000
+    /// A week, for `stress --duration`.
+    static let maximumDuration: Double = 7 * 86_400
+
+    /// A finite number of seconds in (0, a day]; NaN and infinities fail the comparisons.
+    static func checkTimeout(_ value: Double) throws {
+        guard value > 0, value <= Scenario.maximumTimeout else {
+            throw ValidationError("--timeout must be a number of seconds greater than 0 and at most "
+                + "\(Int(Scenario.maximumTimeout)) (a day), not \(value)")
+        }
+    }
+
+    static func checkJobs(_ value: Int) throws {
+        guard jobs.contains(value) else {
+            throw ValidationError("--jobs must be between \(jobs.lowerBound) and \(jobs.upperBound), not \(value)")
+        }
+    }
 }
 
 /// Which scenarios: paths plus a selection, shared by every subcommand.
@@ -32,14 +73,36 @@ struct ScenarioSelection: ParsableArguments {
 
     var resolvedPaths: [String] { paths.isEmpty ? ["scenarios"] : paths }
 
-    /// Loads and validates; on any scenario error prints every error and exits 2.
+    /// Loads and validates; on any scenario error prints every error and exits 2. The result may be empty:
+    /// `whyEmpty()` says why.
     func load() throws -> [Scenario] {
         let load = Suite.load(resolvedPaths, selection: SelectionOptions(filter: filter, tags: tags))
         if !load.errors.isEmpty {
-            for error in load.errors { printError(error.description) }
+            // One line each, whatever a file name contains.
+            for error in load.errors { printError(Console.printable(error.description)) }
             printError("\(load.errors.count) scenario error\(load.errors.count == 1 ? "" : "s"); nothing was run")
             throw ExitCode(2)
         }
         return load.scenarios
+    }
+
+    /// Why `load()` selected nothing: no scenario file at all, or a filter or tag that matches none of them.
+    func whyEmpty() -> String {
+        let files = (try? ScenarioDiscovery.find(resolvedPaths).count) ?? 0
+        let places = resolvedPaths.map { "'\($0)'" }.joined(separator: ", ")
+        if files == 0 { return Console.printable("no scenario files (*.yaml, *.yml) in \(places)") }
+        let criteria = (filter.map { ["--filter '\($0)'"] } ?? []) + tags.map { "--tag '\($0)'" }
+        return Console.printable("no scenario matches \(criteria.joined(separator: " ")) "
+            + "(\(files) scenario file\(files == 1 ? "" : "s") in \(places))")
+    }
+}
+
+/// A report directory that cannot be written: one line and exit 2, before anything runs.
+func prepareReportDirectory(_ directory: String) throws {
+    do {
+        try ReportFiles.prepare(directory)
+    } catch {
+        printError(Console.printable("handoff: cannot write reports to \(directory): \(error.reason)"))
+        throw ExitCode(2)
     }
 }

@@ -124,7 +124,7 @@ private func expectError(_ error: ScenarioError?, _ line: Int, _ column: Int, _ 
     @Test func rejectsWrongTopLevelTypes() {
         expectError(failure("summary: [a]\nsteps: [main.exit: {}]\n"), 1, 10, "expected a string for 'summary'", "found a list")
         expectError(failure("summary: s\ntags: scm\nsteps: [main.exit: {}]\n"), 2, 7, "expected a list for 'tags'")
-        expectError(failure("summary: s\ntimeout: 0\nsteps: [main.exit: {}]\n"), 2, 10, "greater than 0 for 'timeout'")
+        expectError(failure("summary: s\ntimeout: 0\nsteps: [main.exit: {}]\n"), 2, 10, "greater than 0 and at most 86400 (a day) for 'timeout'")
         expectError(failure("summary: s\ntimeout: soon\nsteps: [main.exit: {}]\n"), 2, 10, "'timeout'", "\"soon\"")
     }
 

@@ -131,7 +131,8 @@ public enum Stress {
         // Latency per operation kind in fixed-size histograms, so that memory stays flat however long it runs.
         var histograms: [String: [UInt64]] = [:]
         var runs = 0, steps = 0, round = 0
-        while !ActiveRuns.shared.isInterrupted {
+        // Nothing to run is no round at all (not a loop that spins for the whole duration).
+        while !ActiveRuns.shared.isInterrupted && !scenarios.isEmpty {
             if let rounds = options.rounds, round >= rounds { break }
             if let seconds = options.seconds, elapsed() >= seconds, round > 0 { break }
             round += 1

@@ -24,7 +24,7 @@ public enum HarnessError: Error, CustomStringConvertible, Sendable {
 }
 
 func formatSeconds(_ seconds: Double) -> String {
-    seconds == seconds.rounded() ? "\(Int(seconds)) s" : "\(seconds) s"
+    seconds == seconds.rounded() && abs(seconds) < 1e15 ? "\(Int(seconds)) s" : "\(seconds) s"
 }
 
 /// CLOCK_MONOTONIC in nanoseconds.
@@ -38,8 +38,22 @@ func monotonicNow() -> UInt64 {
 struct Deadline {
     var nanoseconds: UInt64
 
+    /// Saturates instead of trapping: a NaN or negative span is already expired, a span beyond what the
+    /// clock can count (1e308, infinity) is a deadline that never comes.
     init(secondsFromNow seconds: Double) {
-        nanoseconds = monotonicNow() + UInt64(max(0, seconds) * 1e9)
+        let now = monotonicNow()
+        guard seconds > 0 else {  // false for NaN too
+            nanoseconds = now
+            return
+        }
+        let span = seconds * 1e9
+        // Double(UInt64.max) rounds up to 2^64, which does not convert: compare with the largest exact value below.
+        guard span < 18_446_744_073_709_549_568 else {
+            nanoseconds = .max
+            return
+        }
+        let (sum, overflow) = now.addingReportingOverflow(UInt64(span))
+        nanoseconds = overflow ? .max : sum
     }
 
     /// Milliseconds left for poll(2), at least 0.

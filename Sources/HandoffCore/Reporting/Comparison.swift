@@ -12,7 +12,7 @@ public struct Comparison: Codable, Sendable {
     }
 
     public enum ChangeKind: String, Codable, Sendable {
-        /// pass in the baseline, fail/error/timeout here.
+        /// pass in the baseline, fail/error/timeout here; or in the baseline (any status) and absent here.
         case regression
         /// fail/error/timeout in the baseline, pass here.
         case fix
@@ -22,7 +22,7 @@ public struct Comparison: Codable, Sendable {
         case newError = "new-error"
         /// both failed, with different findings.
         case findingsDiffer = "findings-differ"
-        /// only in one of the two runs.
+        /// here but absent from the baseline (the other way round is a regression).
         case missing
     }
 
@@ -54,6 +54,8 @@ public struct Comparison: Codable, Sendable {
     public var timingFloorNanoseconds: Double
 
     public var hasRegression: Bool { changes.contains { $0.kind == .regression } }
+    /// Whether some case is absent from some run: the runs did not cover the same cases.
+    public var hasMissing: Bool { matrix.values.contains { $0.contains(nil) } }
 
     public init(reports: [(label: String, report: RunReport)], timingThreshold: Double = 1.5,
                 timingFloorNanoseconds: Double = 2000) {
@@ -96,8 +98,10 @@ public struct Comparison: Codable, Sendable {
 
     static func change(_ name: String, _ before: ScenarioResult?, _ after: ScenarioResult?, run: String) -> [Change] {
         guard let before, let after else {
-            return [Change(kind: .missing, scenario: name, run: run, baseline: before?.status.rawValue ?? "absent",
-                           observed: after?.status.rawValue ?? "absent")]
+            // A case the baseline ran and this run lacks is a regression: a dropped scenario (a renamed file, a
+            // shard left out, a crash before the report) must not turn a gate green.
+            return [Change(kind: before == nil ? .missing : .regression, scenario: name, run: run,
+                           baseline: before?.status.rawValue ?? "absent", observed: after?.status.rawValue ?? "absent")]
         }
         func red(_ status: ScenarioStatus) -> Bool { status == .fail || status == .error || status == .timeout }
         let summary = { (result: ScenarioResult) in

@@ -9,7 +9,7 @@ public enum HTMLReport {
             + (summary.errors > 0 ? ", \(summary.errors) errors" : "") + "</h1>\n"
         body += "<p class=\"meta\">Kernel <code>\(escape(report.environment.kernel))</code> on "
             + "\(escape(report.environment.machine)), started \(escape(report.startedAt)), "
-            + String(format: "%.2f s", report.durationSeconds) + ".</p>\n"
+            + Console.duration(report.durationSeconds) + ".</p>\n"
         if report.environment.taintChanged {
             body += "<p class=\"warn\">Kernel taint changed during the run: \(report.environment.taintBefore ?? -1) → "
                 + "\(report.environment.taintAfter ?? -1).</p>\n"
@@ -28,7 +28,7 @@ public enum HTMLReport {
         body += "<h2>All scenarios</h2>\n<table><tr><th>scenario</th><th>status</th><th>time</th><th>steps</th><th>note</th></tr>\n"
         for result in report.scenarios {
             body += "<tr><td><code>\(escape(result.name))</code></td><td><span class=\"status \(result.status.rawValue)\">"
-                + "\(result.status.rawValue)</span></td><td>" + String(format: "%.1f ms", result.durationSeconds * 1000)
+                + "\(result.status.rawValue)</span></td><td>" + Console.duration(result.durationSeconds)
                 + "</td><td>\(result.steps.count)</td><td>\(escape(result.reason ?? result.findings.first?.summary ?? ""))</td></tr>\n"
         }
         body += "</table>\n"

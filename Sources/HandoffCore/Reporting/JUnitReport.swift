@@ -27,12 +27,12 @@ public enum JUnitReport {
                     let first = result.findings.first.map { "\($0.step.file):\($0.step.line): \($0.summary)" }
                         ?? (result.reason ?? "failed")
                     xml += ">\n      <failure type=\"\(result.findings.first?.kind.rawValue ?? "FAIL")\" "
-                        + "message=\"\(escape(first))\">\(escape(result.diff))</failure>\n"
+                        + "message=\"\(escape(first))\">\(escape(result.diff, attribute: false))</failure>\n"
                 case .error, .timeout:
                     xml += ">\n      <error type=\"\(result.status.rawValue)\" message=\"\(escape(result.reason ?? "error"))\">"
-                        + "\(escape(result.diff))</error>\n"
+                        + "\(escape(result.diff, attribute: false))</error>\n"
                 }
-                if let log = result.agentLog { xml += "      <system-err>\(escape(log))</system-err>\n" }
+                if let log = result.agentLog { xml += "      <system-err>\(escape(log, attribute: false))</system-err>\n" }
                 xml += "    </testcase>\n"
             }
             xml += "  </testsuite>\n"
@@ -51,7 +51,13 @@ public enum JUnitReport {
         String(format: "%.3f", value)
     }
 
-    static func escape(_ text: String) -> String {
+    /// Text for an attribute value or element content. Markup characters become entities; characters XML 1.0
+    /// does not allow at all, even as references (control characters but tab, newline and carriage return;
+    /// U+FFFE, U+FFFF; surrogates), become U+FFFD, so that the file stays well-formed whatever an agent log
+    /// or a file name contains. In attribute values tab and newline are written as references, which parsers
+    /// keep (a literal one would be normalized to a space); a carriage return always is (a literal one becomes
+    /// a newline).
+    static func escape(_ text: String, attribute: Bool = true) -> String {
         var out = ""
         for scalar in text.unicodeScalars {
             switch scalar {
@@ -60,13 +66,22 @@ public enum JUnitReport {
             case ">": out += "&gt;"
             case "\"": out += "&quot;"
             case "'": out += "&apos;"
-            case "\n", "\t", "\r": out.unicodeScalars.append(scalar)
+            case "\n": out += attribute ? "&#10;" : "\n"
+            case "\t": out += attribute ? "&#9;" : "\t"
+            case "\r": out += "&#13;"
             default:
-                // XML 1.0 forbids most control characters even when escaped.
-                if scalar.value < 0x20 { out += "?" } else { out.unicodeScalars.append(scalar) }
+                if isXMLCharacter(scalar.value) { out.unicodeScalars.append(scalar) } else { out += "\u{FFFD}" }
             }
         }
         return out
+    }
+
+    /// XML 1.0's Char production.
+    static func isXMLCharacter(_ value: UInt32) -> Bool {
+        switch value {
+        case 0x9, 0xA, 0xD, 0x20...0xD7FF, 0xE000...0xFFFD, 0x10000...0x10FFFF: return true
+        default: return false
+        }
     }
 }
 

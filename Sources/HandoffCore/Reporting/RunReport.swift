@@ -74,30 +74,39 @@ public struct RunReport: Codable, Sendable {
         return try encoder.encode(self)
     }
 
-    /// Writes report.json, junit.xml, report.tap, summary.md and report.html into `directory` (created if needed).
-    public func write(to directory: String) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try json().write(to: URL(fileURLWithPath: directory + "/report.json"))
-        try Data(JUnitReport.render(self).utf8).write(to: URL(fileURLWithPath: directory + "/junit.xml"))
-        try Data(TAPReport.render(self).utf8).write(to: URL(fileURLWithPath: directory + "/report.tap"))
-        try Data(MarkdownReport.render(self).utf8).write(to: URL(fileURLWithPath: directory + "/summary.md"))
-        try Data(HTMLReport.render(self).utf8).write(to: URL(fileURLWithPath: directory + "/report.html"))
+    /// Writes report.json, junit.xml, report.tap, summary.md and report.html into `directory` (created if
+    /// needed), each one atomically (ReportFiles.write): a reader never sees a partial file, and a failure
+    /// leaves the previous file in place.
+    public func write(to directory: String) throws(ReportFiles.WriteError) {
+        try ReportFiles.prepare(directory)
+        let json: Data
+        do {
+            json = try self.json()
+        } catch {
+            throw ReportFiles.WriteError(path: directory + "/report.json", reason: "cannot encode the report: \(error)")
+        }
+        try ReportFiles.write(json, to: directory + "/report.json")
+        try ReportFiles.write(JUnitReport.render(self), to: directory + "/junit.xml")
+        try ReportFiles.write(TAPReport.render(self), to: directory + "/report.tap")
+        try ReportFiles.write(MarkdownReport.render(self), to: directory + "/summary.md")
+        try ReportFiles.write(HTMLReport.render(self), to: directory + "/report.html")
     }
 }
 
 extension ScenarioResult {
-    /// The readable diff for a failure: each finding with the step that caused it.
+    /// The readable diff for a failure: each finding with the step that caused it. One line per part, whatever
+    /// a file name or a quoted value contains (Console.printable).
     public var diff: String {
         var lines: [String] = []
         var lastStep: SourceLocation?
         for finding in findings {
             if finding.step != lastStep {
-                lines.append("\(finding.step.file):\(finding.step.line): after \(finding.operation)")
+                lines.append(Console.printable("\(finding.step.file):\(finding.step.line): after \(finding.operation)"))
                 lastStep = finding.step
             }
-            lines.append("  " + finding.summary)
+            lines.append("  " + Console.printable(finding.summary))
         }
-        if let reason, status != .pass, status != .skip { lines.append(reason) }
+        if let reason, status != .pass, status != .skip { lines.append(Console.printable(reason)) }
         return lines.joined(separator: "\n")
     }
 }

@@ -28,6 +28,8 @@ public struct Scenario: Sendable {
     public var requires: Requirements
     /// Per-scenario timeout in seconds; nil means the run's default.
     public var timeout: Double?
+    /// The longest timeout a scenario or a run may ask for: a day (and so a finite, countable deadline).
+    public static let maximumTimeout: Double = 86_400
     public var steps: [Step]
     /// The matrix combination this case runs with (empty without `matrix:`), in declaration order.
     public var parameters: [(key: String, value: String)] = []

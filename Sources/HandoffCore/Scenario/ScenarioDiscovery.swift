@@ -3,7 +3,7 @@
 import Foundation
 
 public enum ScenarioDiscovery {
-    /// Expands files and directories (recursively, *.yaml and *.yml, sorted) into scenario file paths.
+    /// Expands files and directories (recursively, *.yaml and *.yml in any case, sorted) into scenario file paths.
     /// Returns (path, root) pairs, root being the directory argument the file was found under (nil for a file argument).
     public static func find(_ paths: [String]) throws(ScenarioError) -> [(path: String, root: String?)] {
         var result: [(path: String, root: String?)] = []
@@ -27,7 +27,7 @@ public enum ScenarioDiscovery {
                 let components = relative.split(separator: "/")
                 // Hidden files and directories (editor backups, .git) are not scenarios.
                 if components.contains(where: { $0.hasPrefix(".") }) { continue }
-                guard relative.hasSuffix(".yaml") || relative.hasSuffix(".yml") else { continue }
+                guard isScenarioFile(relative) else { continue }
                 let full = join(argument, relative)
                 var entryIsDirectory: ObjCBool = false
                 if manager.fileExists(atPath: full, isDirectory: &entryIsDirectory), !entryIsDirectory.boolValue {
@@ -39,6 +39,12 @@ public enum ScenarioDiscovery {
             }
         }
         return result
+    }
+
+    /// `.yaml` or `.yml`, in any case (`X.YAML` is a scenario too).
+    static func isScenarioFile(_ path: String) -> Bool {
+        let lower = path.lowercased()
+        return lower.hasSuffix(".yaml") || lower.hasSuffix(".yml")
     }
 
     private static func join(_ directory: String, _ relative: String) -> String {

@@ -89,7 +89,7 @@ public enum ScenarioParser {
             }
         }
         let name = relative ?? (path as NSString).lastPathComponent
-        for suffix in [".yaml", ".yml"] where name.hasSuffix(suffix) && name.count > suffix.count {
+        for suffix in [".yaml", ".yml"] where name.suffix(suffix.count).lowercased() == suffix && name.count > suffix.count {
             return String(name.dropLast(suffix.count))
         }
         return name
@@ -457,8 +457,9 @@ struct ScenarioDecoder {
             case .float: value = node.float
             default: value = nil
             }
-            guard let value, value > 0, value.isFinite else {
-                throw context.error(node, "expected a number of seconds greater than 0 for 'timeout', found \(context.describe(node))")
+            guard let value, value > 0, value <= Scenario.maximumTimeout else {  // false for NaN and infinity
+                throw context.error(node, "expected a number of seconds greater than 0 and at most "
+                    + "\(Int(Scenario.maximumTimeout)) (a day) for 'timeout', found \(context.describe(node))")
             }
             timeout = value
         }

@@ -22,6 +22,10 @@ struct Validate: ParsableCommand {
 
     func run() throws {
         let scenarios = try selection.load()
+        if scenarios.isEmpty {
+            printError("handoff: nothing to validate: \(selection.whyEmpty())")
+            throw ExitCode(2)
+        }
         print("\(scenarios.count) scenario\(scenarios.count == 1 ? "" : "s") valid")
     }
 }

@@ -28,19 +28,27 @@ struct Run: ParsableCommand {
     @Option(help: "Run only shard K of N (K/N, 1-based): a deterministic split; join the reports with `handoff merge`.")
     var shard: String?
 
+    @Flag(help: """
+        Exit 0 when nothing is selected (an empty shard, a filter or tag that matches nothing) and write empty \
+        reports; the reason is printed all the same. Without it an empty selection is an error (exit 2).
+        """)
+    var allowEmpty = false
+
     var shardNumbers: (index: Int, count: Int)? {
         guard let shard else { return nil }
-        let parts = shard.split(separator: "/")
-        guard parts.count == 2, let index = Int(parts[0]), let count = Int(parts[1]), count >= 1, index >= 1,
-            index <= count
+        let parts = shard.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let index = Int(parts[0]), let count = Int(parts[1]), Limits.shards.contains(count),
+            (1...count).contains(index)
         else { return nil }
         return (index, count)
     }
 
     func validate() throws {
-        if timeout <= 0 { throw ValidationError("--timeout must be positive") }
-        if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
-        if shard != nil && shardNumbers == nil { throw ValidationError("--shard must be K/N with 1 <= K <= N, e.g. 2/4") }
+        try Limits.checkTimeout(timeout)
+        try Limits.checkJobs(jobs)
+        if shard != nil && shardNumbers == nil {
+            throw ValidationError("--shard must be K/N with 1 <= K <= N <= \(Limits.shards.upperBound), e.g. 2/4")
+        }
     }
 
     func run() throws {
@@ -48,12 +56,28 @@ struct Run: ParsableCommand {
             printError("handoff: signal \(signal): killing every scenario process")
         }
         var scenarios = try selection.load()
-        if let (index, count) = shardNumbers { scenarios = Suite.shard(scenarios, index: index, count: count) }
+        var whyEmpty = scenarios.isEmpty ? selection.whyEmpty() : nil
+        if let (index, count) = shardNumbers {
+            let selected = scenarios.count
+            scenarios = Suite.shard(scenarios, index: index, count: count)
+            if scenarios.isEmpty && whyEmpty == nil {
+                whyEmpty = "shard \(index)/\(count) is empty (\(selected) scenario\(selected == 1 ? "" : "s") selected)"
+            }
+        }
+        if let whyEmpty {
+            guard allowEmpty else {
+                printError("handoff: nothing to run: \(whyEmpty) (--allow-empty accepts an empty selection)")
+                throw ExitCode(2)
+            }
+            printError("handoff: nothing to run: \(whyEmpty); allowed by --allow-empty")
+        }
         let agentPath = agent ?? Suite.defaultAgentPath()
         guard FileManager.default.isExecutableFile(atPath: agentPath) else {
             printError("handoff: agent not found at \(agentPath) (build it, or pass --agent)")
             throw ExitCode(2)
         }
+        // Before the run, not after it: an unwritable --report costs a second, not the whole suite.
+        try prepareReportDirectory(report)
         let options = ExecutionOptions(timeout: timeout, identity: identity, agentPath: agentPath)
         let fingerprint = Fingerprint.current(agentPath: agentPath)
         let started = Date()
@@ -81,30 +105,35 @@ struct Run: ParsableCommand {
         let report = RunReport(startedAt: started, durationSeconds: Date().timeIntervalSince(started),
                                identityMode: identity, scenarios: results, fingerprint: fingerprint,
                                taintBefore: fingerprint.taint, taintAfter: Fingerprint.currentTaint())
+        // From here on the closing line is printed whatever happens; a report that cannot be written is one
+        // line on stderr and exit 2.
+        var writeFailure: String?
         do {
-            try report.write(to: report_directory)
+            try report.write(to: self.report)
         } catch {
-            printError("handoff: cannot write reports to \(report_directory): \(error)")
-            throw ExitCode(2)
+            writeFailure = Console.printable("handoff: cannot write reports to \(self.report): \(error)")
         }
-        if let path = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !path.isEmpty,
-            let handle = FileHandle(forWritingAtPath: path)
-        {
-            handle.seekToEndOfFile()
-            handle.write(Data(MarkdownReport.render(report).utf8))
-            handle.closeFile()
+        if let path = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !path.isEmpty {
+            do {
+                let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+                defer { try? handle.close() }
+                try handle.seekToEnd()
+                try handle.write(contentsOf: Data(MarkdownReport.render(report).utf8))
+            } catch {
+                printError(Console.printable("handoff: WARNING: cannot append to $GITHUB_STEP_SUMMARY (\(path)): "
+                    + "\((error as NSError).localizedDescription)"))
+            }
         }
         if report.environment.taintChanged {
             printError("handoff: WARNING: the kernel's taint changed during the run: \(report.environment.taintBefore ?? -1) -> "
                 + "\(report.environment.taintAfter ?? -1) (see dmesg)")
         }
+        if let writeFailure { printError(writeFailure) }
         print(format == .tap ? "# " + Console.closing(report.summary) : Console.closing(report.summary))
         if ActiveRuns.shared.isInterrupted { throw ExitCode(130) }
+        if writeFailure != nil { throw ExitCode(2) }
         if !report.summary.succeeded { throw ExitCode(1) }
-    }
-
-    private var report_directory: String { report }
-}
+    }}
 
 extension IdentityMode: ExpressibleByArgument {}
 
@@ -151,35 +180,6 @@ final class ProgressBox: @unchecked Sendable {
             if written <= 0 { return }
             bytes = bytes.dropFirst(written)
         }
-    }
-}
-
-/// The console's words for results.
-enum Console {
-    static func line(for result: ScenarioResult) -> String {
-        let label = result.status.rawValue.uppercased().padding(toLength: 7, withPad: " ", startingAt: 0)
-        var line = "\(label) \(result.name) (\(milliseconds(result.durationSeconds)))"
-        if result.status == .skip, let reason = result.reason { line += ": \(reason)" }
-        return line
-    }
-
-    static func indented(_ text: String) -> String {
-        text.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n")
-    }
-
-    static func milliseconds(_ seconds: Double) -> String {
-        seconds < 10 ? String(format: "%.1f ms", seconds * 1000) : String(format: "%.1f s", seconds)
-    }
-
-    /// The closing line CI parsers read: `N passed, N failed, N skipped`, where failed counts failures,
-    /// errors and timeouts alike (each is a red result); a breakdown precedes it when there are errors.
-    static func closing(_ summary: RunReport.Summary) -> String {
-        var text = ""
-        if summary.errors > 0 {
-            text += "(\(summary.failed) failed on findings, \(summary.errors - summary.timedOut) errors, "
-                + "\(summary.timedOut) timed out)\n"
-        }
-        return text + "\(summary.passed) passed, \(summary.failed + summary.errors) failed, \(summary.skipped) skipped"
     }
 }
 

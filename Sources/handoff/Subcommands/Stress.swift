@@ -40,14 +40,27 @@ struct StressCommand: ParsableCommand {
     }
 
     func validate() throws {
-        if duration != nil && (seconds ?? 0) <= 0 { throw ValidationError("--duration must be a positive time such as 60s") }
+        if duration != nil {
+            // NaN and infinities fail the comparisons.
+            guard let seconds, seconds > 0, seconds <= Limits.maximumDuration else {
+                throw ValidationError("--duration must be a positive time of at most 7 days (\(Int(Limits.maximumDuration)) s), "
+                    + "such as 60s or 10m, not '\(duration!)'")
+            }
+        }
         if let iterations, iterations < 1 { throw ValidationError("--iterations must be at least 1") }
-        if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        try Limits.checkJobs(jobs)
+        try Limits.checkTimeout(timeout)
     }
 
     func run() throws {
         ActiveRuns.installInterruptHandler { signal in printError("handoff: signal \(signal): stopping the stress run") }
         let scenarios = try selection.load()
+        if scenarios.isEmpty {
+            printError("handoff: nothing to stress: \(selection.whyEmpty())")
+            throw ExitCode(2)
+        }
+        // Before the run: an unwritable --report must not cost the whole duration.
+        try prepareReportDirectory(report)
         let seed = self.seed ?? UInt64(Date().timeIntervalSince1970 * 1000)
         let rounds = iterations ?? (seconds == nil ? 1 : nil)
         print("stress: \(scenarios.count) scenarios, seed \(seed), "
@@ -57,7 +70,7 @@ struct StressCommand: ParsableCommand {
         let stress = Stress.run(scenarios, options: options) { round, results, sample in
             let bad = results.filter { $0.status == .fail || $0.status == .error || $0.status == .timeout }
             for result in bad {
-                print("FAIL \(result.name) in round \(round) (reproduce: handoff stress --seed \(seed) --iterations \(round) ...)")
+                print("FAIL \(Console.printable(result.name)) in round \(round) (reproduce: handoff stress --seed \(seed) --iterations \(round) ...)")
                 print(Console.indented(result.diff))
             }
             print("round \(round): \(results.count - bad.count)/\(results.count) passed; runner fds \(sample.runnerDescriptors), "
@@ -65,10 +78,14 @@ struct StressCommand: ParsableCommand {
                 + "unix sockets \(sample.unixSockets)")
             fflush(nil)
         }
-        try FileManager.default.createDirectory(atPath: report, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(stress).write(to: URL(fileURLWithPath: report + "/stress.json"))
+        var writeFailure: String?
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try ReportFiles.write(try encoder.encode(stress), to: report + "/stress.json")
+        } catch {
+            writeFailure = Console.printable("handoff stress: cannot write reports to \(report): \(error)")
+        }
         print(String(format: "%d rounds, %d runs in %.1f s: %.1f scenarios/s, %.0f steps/s", stress.rounds, stress.runs,
                      stress.durationSeconds, stress.scenariosPerSecond, stress.stepsPerSecond))
         for operation in stress.latency.keys.sorted() {
@@ -78,9 +95,11 @@ struct StressCommand: ParsableCommand {
                          stats["p50"]! / 1000, stats["p90"]! / 1000, stats["p99"]! / 1000, stats["max"]! / 1000))
         }
         for leak in stress.leaks { print("LEAK-OVER-TIME \(leak)") }
+        if let writeFailure { printError(writeFailure) }
         print(stress.succeeded ? "stress: clean (seed \(seed))" : "stress: \(stress.failures.count) failures, "
             + "\(stress.leaks.count) leaks (seed \(seed))")
         if ActiveRuns.shared.isInterrupted { throw ExitCode(130) }
+        if writeFailure != nil { throw ExitCode(2) }
         if !stress.succeeded { throw ExitCode(1) }
     }
 }

@@ -1,0 +1,41 @@
+import Foundation
+import Glibc
+import Testing
+@testable import HandoffCore
+
+@Suite struct NumberBoundTests {
+    @Test func aDeadlineSaturatesInsteadOfTrapping() {
+        for seconds in [1e308, Double.infinity, 2e10, Double(UInt64.max), .greatestFiniteMagnitude] {
+            let deadline = Deadline(secondsFromNow: seconds)
+            #expect(!deadline.expired, "\(seconds)")
+            #expect(deadline.remainingMilliseconds == Int32.max, "\(seconds)")
+        }
+        for seconds in [Double.nan, -1, 0, -Double.infinity] {
+            let deadline = Deadline(secondsFromNow: seconds)
+            #expect(deadline.expired, "\(seconds)")
+            #expect(deadline.remainingMilliseconds == 0)
+        }
+        #expect((4000...5000).contains(Deadline(secondsFromNow: 5).remainingMilliseconds))
+    }
+
+    @Test func aTimeoutDescribesItselfAtAnyLength() {
+        #expect(HarnessError.timedOut(process: "main", seconds: 10).description == "timed out after 10 s waiting for 'main'")
+        #expect(HarnessError.timedOut(process: "main", seconds: 1e300).description.contains("1e+300 s"))
+    }
+
+    @Test func aScenarioTimeoutMustBeFinitePositiveAndAtMostADay() throws {
+        for value in ["1e308", ".inf", ".nan", "-.inf", "86400.5", "86401", "0", "-1", "\"5\""] {
+            do {
+                _ = try scenario("summary: s\ntimeout: \(value)\nsteps:\n  - main.exit:\n")
+                Issue.record("timeout: \(value) was accepted")
+            } catch let error as ScenarioError {
+                #expect(error.location.line == 2 && error.location.column == 10, "\(value): \(error)")
+                #expect(error.message.contains("greater than 0 and at most 86400"), "\(value): \(error)")
+            } catch {
+                Issue.record("\(value): \(error)")
+            }
+        }
+        #expect(try scenario("summary: s\ntimeout: 86400\nsteps:\n  - main.exit:\n").timeout == 86400)
+        #expect(try scenario("summary: s\ntimeout: 0.5\nsteps:\n  - main.exit:\n").timeout == 0.5)
+    }
+}
