@@ -189,7 +189,7 @@ final class JUnitCollector: NSObject, XMLParserDelegate {
         #expect(comparison.matrix["a"] == ["pass", "fail"])
         #expect(comparison.matrix["e"] == [nil, "pass"])
         let kinds = comparison.changes.map { "\($0.kind.rawValue):\($0.scenario)" }.sorted()
-        #expect(kinds == ["fix:b", "missing:e", "new-skip:c", "regression:a", "regression:d"],
+        #expect(kinds == ["added:e", "fix:b", "new-skip:c", "regression:a", "regression:d"],
                 "d is in the baseline and not in the new run: a regression; e is new")
         #expect(comparison.hasMissing)
         #expect(comparison.hasRegression)

@@ -22,8 +22,8 @@ public struct Comparison: Codable, Sendable {
         case newError = "new-error"
         /// both failed, with different findings.
         case findingsDiffer = "findings-differ"
-        /// here but absent from the baseline (the other way round is a regression).
-        case missing
+        /// here but absent from the baseline: a case this run added (the other way round is a regression).
+        case added
     }
 
     public struct Change: Codable, Sendable {
@@ -100,7 +100,7 @@ public struct Comparison: Codable, Sendable {
         guard let before, let after else {
             // A case the baseline ran and this run lacks is a regression: a dropped scenario (a renamed file, a
             // shard left out, a crash before the report) must not turn a gate green.
-            return [Change(kind: before == nil ? .missing : .regression, scenario: name, run: run,
+            return [Change(kind: before == nil ? .added : .regression, scenario: name, run: run,
                            baseline: before?.status.rawValue ?? "absent", observed: after?.status.rawValue ?? "absent")]
         }
         func red(_ status: ScenarioStatus) -> Bool { status == .fail || status == .error || status == .timeout }
@@ -157,7 +157,7 @@ public struct Comparison: Codable, Sendable {
         for name in matrix.keys.sorted() {
             text += "| `\(name)` | " + matrix[name]!.map { $0 ?? "—" }.joined(separator: " | ") + " |\n"
         }
-        for kind in [ChangeKind.regression, .fix, .newSkip, .newError, .findingsDiffer, .missing] {
+        for kind in [ChangeKind.regression, .fix, .newSkip, .newError, .findingsDiffer, .added] {
             let selected = changes.filter { $0.kind == kind }
             if selected.isEmpty { continue }
             text += "\n### \(kind.rawValue) (\(selected.count))\n\n"
