@@ -1,31 +1,6 @@
+// Monotonic time and deadlines: every wait of the runner is bounded by one.
+
 import Glibc
-
-/// A failure of the harness itself (not of the system under test): a system call the runner needed failed,
-/// an agent died or stopped answering, a deadline passed. Scenario outcomes are never thrown; these are.
-public enum HarnessError: Error, CustomStringConvertible, Sendable {
-    case system(call: String, errno: Int32)
-    case agentGone(process: String, reason: String)
-    case protocolViolation(process: String, detail: String)
-    case timedOut(process: String, seconds: Double)
-    /// What the scenario needs cannot be decided on this system (the scenario is skipped with this reason).
-    case undecidable(String)
-    case interrupted
-
-    public var description: String {
-        switch self {
-        case .system(let call, let errno): return "\(call) failed: \(Errno.name(of: errno)) (\(String(cString: strerror(errno))))"
-        case .agentGone(let process, let reason): return "process '\(process)' is gone: \(reason)"
-        case .protocolViolation(let process, let detail): return "agent of '\(process)' broke the protocol: \(detail)"
-        case .timedOut(let process, let seconds): return "timed out after \(formatSeconds(seconds)) waiting for '\(process)'"
-        case .undecidable(let reason): return reason
-        case .interrupted: return "interrupted"
-        }
-    }
-}
-
-func formatSeconds(_ seconds: Double) -> String {
-    seconds == seconds.rounded() && abs(seconds) < 1e15 ? "\(Int(seconds)) s" : "\(seconds) s"
-}
 
 /// CLOCK_MONOTONIC in nanoseconds.
 func monotonicNow() -> UInt64 {

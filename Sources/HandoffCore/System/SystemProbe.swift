@@ -55,34 +55,43 @@ public enum SystemProbe {
             if handoff_kcmp_file(getpid(), getpid(), 0, 0) < 0 && errno != EBADF { return Errno.name(of: errno) }
             return nil
         case "pidfd_open":
-            let pidfd = handoff_pidfd_open(getpid(), 0)
-            if pidfd < 0 { return Errno.name(of: errno) }
-            close(pidfd)
-            return nil
+            return opens { handoff_pidfd_open(getpid(), 0) }
         case "pidfd_getfd":
-            let pidfd = handoff_pidfd_open(getpid(), 0)
-            if pidfd < 0 { return "pidfd_open: \(Errno.name(of: errno))" }
-            defer { close(pidfd) }
-            let copy = handoff_pidfd_getfd(pidfd, pidfd, 0)
-            if copy < 0 { return Errno.name(of: errno) }
-            close(copy)
-            return nil
+            switch valueOrErrno({ handoff_pidfd_open(getpid(), 0) }) {
+            case .failure(let error): return "pidfd_open: \(error)"
+            case .success(let pidfd):
+                defer { close(pidfd) }
+                return opens { handoff_pidfd_getfd(pidfd, pidfd, 0) }
+            }
         case "close_range":
-            // An empty range at the very top of the table: nothing is closed.
-            if handoff_close_range(UInt32.max, UInt32.max, 0) < 0 { return Errno.name(of: errno) }
-            return nil
+            // A real range (one descriptor of our own), not an empty one at ~0U that some kernels refuse.
+            switch valueOrErrno({ open("/dev/null", O_RDONLY | O_CLOEXEC) }) {
+            case .failure(let error): return "open /dev/null: \(error)"
+            case .success(let copy):
+                let number = UInt32(copy)
+                if case .failure(let error) = valueOrErrno({ handoff_close_range(number, number, 0) }) {
+                    close(copy)
+                    return error.description
+                }
+                return nil
+            }
         case "epoll_create1":
-            let epoll = handoff_epoll_create1(Linux.EPOLL_CLOEXEC)
-            if epoll < 0 { return Errno.name(of: errno) }
-            close(epoll)
-            return nil
+            return opens { handoff_epoll_create1(Linux.EPOLL_CLOEXEC) }
         case "memfd_create":
-            let memfd = handoff_memfd_create("handoff-probe", 1)
-            if memfd < 0 { return Errno.name(of: errno) }
-            close(memfd)
-            return nil
+            return opens { handoff_memfd_create("handoff-probe", Linux.MFD_CLOEXEC) }
         default:
             return "unknown syscall"
+        }
+    }
+
+    /// nil when `call` opened a descriptor (closed again at once), else its errno's name.
+    private static func opens(_ call: () -> Int32) -> String? {
+        switch valueOrErrno(call) {
+        case .success(let descriptor):
+            close(descriptor)
+            return nil
+        case .failure(let error):
+            return error.description
         }
     }
 
