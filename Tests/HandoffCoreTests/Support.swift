@@ -32,9 +32,15 @@ func agentProcesses() -> [pid_t] {
     ResourceSample.agentsAndChildren().agents
 }
 
-/// Live agent processes anywhere: for a child CLI, whose orphans could be re-parented away from us.
+/// Live agents of this build anywhere: for a child CLI, whose orphans could be re-parented away from us.
+/// Only this package's agent executable counts (other checkouts on the machine run their own agents).
 func allAgentProcesses() -> [pid_t] {
-    ProcessStatus.all().filter { $0.isAgent && !$0.isZombie }.map(\.pid)
+    let ours = URL(fileURLWithPath: agentPath).resolvingSymlinksInPath().path
+    return ProcessStatus.all().filter { status in
+        guard status.isAgent, !status.isZombie else { return false }
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(status.pid)/exe")) ?? ours
+        return executable == ours
+    }.map(\.pid)
 }
 
 /// Children of this process, zombies included: a run must reap everything it started.
