@@ -2,10 +2,10 @@
 /// known to within 12.5 %. Compact enough to ship as `bucket:count` pairs; the runner turns them into
 /// percentiles.
 public enum LatencyBuckets {
-    public static let subBuckets = 8
+    public static let subBuckets = 8  // read by the inlinable bucket()
     public static let count = 64 * subBuckets
 
-    public static func bucket(_ nanoseconds: UInt64) -> Int {
+    @inlinable public static func bucket(_ nanoseconds: UInt64) -> Int {
         if nanoseconds < UInt64(subBuckets) { return Int(nanoseconds) }
         let octave = 63 - nanoseconds.leadingZeroBitCount  // >= 3
         let sub = Int((nanoseconds >> UInt64(octave - 3)) & 7)

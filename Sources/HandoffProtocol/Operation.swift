@@ -102,7 +102,7 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
     case attach(child: Process)
 
     /// Which operation this is, for its declaration.
-    public var kind: OperationKind {
+    @inlinable public var kind: OperationKind {
         switch self {
         case .open: return .open
         case .pipe: return .pipe
@@ -151,11 +151,19 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
 public struct DescriptorField<Process: Hashable & Sendable>: Sendable {
     public var argument: String
     public var owner: Process?
+
+    @inlinable public init(argument: String, owner: Process?) {
+        self.argument = argument
+        self.owner = owner
+    }
 }
 
 extension Operation {
-    /// The same operation under another naming. Closures are called in argument order.
-    public func map<Other: OperationNaming, Failure: Error>(
+    /// The same operation under another naming. Closures are called in argument order. Inlinable: agents
+    /// map loop operations on their hot path, which needs the specialised code.
+    @_specialize(exported: true, where Naming == LoopNaming, Other == WireNaming, Failure == Never)
+    @_specialize(exported: true, where Naming == WireNaming, Other == WireNaming, Failure == Never)
+    @inlinable public func map<Other: OperationNaming, Failure: Error>(
         descriptor: (FD, DescriptorField<Process>) throws(Failure) -> Other.Descriptor,
         process: (Process) throws(Failure) -> Other.Process,
         address: (Naming.Address) throws(Failure) -> Other.Address,
@@ -239,7 +247,7 @@ extension Operation {
     }
 
     /// Every descriptor the operation names, with where it sits.
-    public var descriptors: [(FD, DescriptorField<Process>)] {
+    @inlinable public var descriptors: [(FD, DescriptorField<Process>)] {
         var found: [(FD, DescriptorField<Process>)] = []
         _ = map(descriptor: { (value: FD, field: DescriptorField<Process>) -> FD in found.append((value, field)); return value },
                 process: { $0 }, address: { $0 }, text: { $0 }) as Operation<Naming>

@@ -197,7 +197,7 @@ public struct ListeningSocket<Address: Hashable & Sendable>: Hashable, Sendable 
     public var address: Address
     public var type: SocketType
 
-    public init(address: Address, type: SocketType) {
+    @inlinable public init(address: Address, type: SocketType) {
         self.address = address
         self.type = type
     }
@@ -208,7 +208,7 @@ public struct EnvironmentVariable<Text: Hashable & Sendable>: Hashable, Sendable
     public var name: String
     public var value: Text
 
-    public init(name: String, value: Text) {
+    @inlinable public init(name: String, value: Text) {
         self.name = name
         self.value = value
     }
@@ -235,7 +235,7 @@ public enum LoopOperand: Hashable, Sendable {
     case number(Int32)
     case slot(Int)
 
-    @inline(__always) public func value(_ slots: [Int32]) -> Int32 {
+    @inlinable @inline(__always) public func value(_ slots: [Int32]) -> Int32 {
         switch self {
         case .number(let number): return number
         case .slot(let slot): return slot >= 0 && slot < slots.count ? slots[slot] : -1

@@ -1,4 +1,4 @@
-// Loops the agent runs by itself: every iteration performs each step with the same `perform` as a single
+// Loops the agent runs by itself: every iteration performs each step with the same performer as a single
 // request, fills loop slots from what the steps produce, and keeps a latency histogram per step. One answer
 // at the end.
 
@@ -8,41 +8,38 @@ import HandoffProtocol
 extension Agent {
     mutating func runLoop(count: Int, steps: [LoopStep]) -> LoopAnswer {
         var slots = [Int32](repeating: -1, count: loopSlotCount)
-        // Steps without slot operands are resolved once; the others before each call.
-        let fixed: [Operation<WireNaming>?] = steps.map { step in
-            step.operation.descriptors.contains { if case .slot = $0.0 { return true } else { return false } }
-                ? nil : step.operation.map(descriptor: { operand, _ in operand.value([]) }, process: { $0 },
-                                           address: { $0 }, text: { $0 })
-        }
+        // Parallel arrays, so that the hot loop touches nothing but what it performs; one answer, reused.
+        let performers = steps.map { Agent.performer(for: $0.operation) }
+        let outputs = steps.map(\.outputs)
+        let expected = steps.map(\.expectedErrno)
+        var answer = Answer(result: 0)
         // One flat histogram: step * LatencyBuckets.count + bucket.
         var buckets = [UInt64](repeating: 0, count: steps.count * LatencyBuckets.count)
         var failures = 0
         var firstFailure = ""
         let started = monotonicNanoseconds()
         for iteration in 0..<count {
-            for index in steps.indices {
-                let step = steps[index]
-                let operation = fixed[index] ?? step.operation.map(descriptor: { operand, _ in operand.value(slots) },
-                                                                   process: { $0 }, address: { $0 }, text: { $0 })
-                let answer: Answer
+            for index in 0..<performers.count {
+                answer.reset()
                 do throws(ProtocolError) {
-                    guard let performed = try perform(operation) else { continue }
-                    answer = performed
+                    guard try performers[index](&self, slots, &answer, false) else { continue }
                 } catch {
                     failures += 1
                     if firstFailure.isEmpty { firstFailure = "iteration \(iteration + 1), step \(index + 1): refused (\(error))" }
                     continue
                 }
-                buckets[index * LatencyBuckets.count + LatencyBuckets.bucket(answer.nanoseconds)] &+= 1
-                if answer.errno != step.expectedErrno {
+                buckets[index &* LatencyBuckets.count &+ LatencyBuckets.bucket(answer.nanoseconds)] &+= 1
+                if answer.errno != expected[index] {
                     failures += 1
                     if firstFailure.isEmpty {
-                        firstFailure = "iteration \(iteration + 1), step \(index + 1): errno \(answer.errno), expected \(step.expectedErrno)"
+                        firstFailure = "iteration \(iteration + 1), step \(index + 1): errno \(answer.errno), expected \(expected[index])"
                     }
                 }
                 // Descriptors without a slot stay open, as the kernel installed them: the model expects them.
-                for (position, slot) in step.outputs.enumerated() where slot >= 0 && slot < slots.count {
-                    slots[slot] = position < answer.fds.count ? answer.fds[position] : -1
+                if !outputs[index].isEmpty {
+                    for (position, slot) in outputs[index].enumerated() where slot >= 0 && slot < slots.count {
+                        slots[slot] = position < answer.fds.count ? answer.fds[position] : -1
+                    }
                 }
             }
         }

@@ -10,176 +10,307 @@ extension Agent {
     /// the model never sees channels.
     func isChannel(_ fd: Int32) -> Bool { fd == control || hidden.contains(fd) }
 
-    /// The outcome of `operation`; nil when there is nothing to answer (exit, the child side of a fork).
-    /// Throws when the agent refuses the operation (the harness cannot do it faithfully): an error, never a
-    /// kernel outcome.
+    /// A single request: the outcome of `operation`; nil when there is nothing to answer (exit, the child side
+    /// of a fork). Throws when the agent refuses the operation (the harness cannot do it faithfully): an
+    /// error, never a kernel outcome.
     mutating func perform(_ operation: Operation<WireNaming>) throws(ProtocolError) -> Answer? {
+        var answer = Answer(result: 0)
+        let step: Operation<LoopNaming> = operation.map(
+            descriptor: { number, _ in .number(number) }, process: { $0 }, address: { $0 }, text: { $0 })
+        return try Agent.performer(for: step)(&self, [], &answer, true) ? answer : nil
+    }
+
+    /// Performs an operation on `agent`, its loop slots resolved from the array, writing the outcome into the
+    /// answer (reused by loops, so that the hot path allocates nothing); false when there is nothing to
+    /// answer. The last argument says whether to copy the bytes a read or recv returned into the answer.
+    typealias Performer = (inout Agent, [Int32], inout Answer, Bool) throws(ProtocolError) -> Bool
+
+    /// How to perform `operation`: the one place that says, for every operation, which system call it is.
+    /// A loop builds its performers once and calls them every iteration (no enum is copied or matched on
+    /// the hot path); a single request builds one and calls it once.
+    static func performer(for operation: Operation<LoopNaming>) -> Performer {
         switch operation {
         case .open(let path, let flags, let mode):
-            return timed { open(path, OpenFlag.linux(flags), mode_t(mode)) }.descriptorAnswer
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                answer.record(timed { open(path, OpenFlag.linux(flags), mode_t(mode)) }, producing: true)
+                return true
+            }
         case .pipe(let closeOnExec, let nonBlocking):
-            var ends: [Int32] = [-1, -1]
-            let flags = (closeOnExec ? Linux.O_CLOEXEC : 0) | (nonBlocking ? Linux.O_NONBLOCK : 0)
-            return timed { handoff_pipe2(&ends, flags) }.answer(fds: ends)
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                var ends: [Int32] = [-1, -1]
+                let flags = (closeOnExec ? Linux.O_CLOEXEC : 0) | (nonBlocking ? Linux.O_NONBLOCK : 0)
+                answer.record(timed { handoff_pipe2(&ends, flags) }, producing: ends)
+                return true
+            }
         case .socketpair(let type, let closeOnExec, let nonBlocking):
-            var ends: [Int32] = [-1, -1]
-            let flags = (closeOnExec ? Linux.SOCK_CLOEXEC : 0) | (nonBlocking ? Linux.SOCK_NONBLOCK : 0)
-            return timed { socketpair(AF_UNIX, type.linux | flags, 0, &ends) }.answer(fds: ends)
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                var ends: [Int32] = [-1, -1]
+                let flags = (closeOnExec ? Linux.SOCK_CLOEXEC : 0) | (nonBlocking ? Linux.SOCK_NONBLOCK : 0)
+                answer.record(timed { socketpair(AF_UNIX, type.linux | flags, 0, &ends) }, producing: ends)
+                return true
+            }
         case .memfd(let name, let closeOnExec):
-            return timed { handoff_memfd_create(name, closeOnExec ? Linux.MFD_CLOEXEC : 0) }.descriptorAnswer
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                answer.record(timed { handoff_memfd_create(name, closeOnExec ? Linux.MFD_CLOEXEC : 0) }, producing: true)
+                return true
+            }
         case .eventfd(let initial, let closeOnExec, let nonBlocking):
-            let flags = (closeOnExec ? Linux.EFD_CLOEXEC : 0) | (nonBlocking ? Linux.EFD_NONBLOCK : 0)
-            return timed { handoff_eventfd(initial, flags) }.descriptorAnswer
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                let flags = (closeOnExec ? Linux.EFD_CLOEXEC : 0) | (nonBlocking ? Linux.EFD_NONBLOCK : 0)
+                answer.record(timed { handoff_eventfd(initial, flags) }, producing: true)
+                return true
+            }
         case .epollCreate(let closeOnExec):
-            return timed { handoff_epoll_create1(closeOnExec ? Linux.EPOLL_CLOEXEC : 0) }.descriptorAnswer
-        case .epollCtl(let epoll, let op, let fd, let events):
-            if isChannel(epoll) || isChannel(fd) { return .failure(EBADF) }
-            return timed { handoff_epoll_ctl(epoll, op.linux, fd, EpollEvent.linux(events)) }.answer()
-        case .dup(let fd):
-            if isChannel(fd) { return .failure(EBADF) }
-            return timed { dup(fd) }.descriptorAnswer
-        case .dup2(let fd, let target):
-            return try duplicate(fd, onto: target, flags: nil)
-        case .dup3(let fd, let target, let flags):
-            return try duplicate(fd, onto: target, flags: flags)
-        case .fcntl(let fd, let command):
-            if isChannel(fd) { return .failure(EBADF) }
-            let (cmd, argument) = command.linux
-            let result = timed { handoff_fcntl_int(fd, cmd, argument) }
-            return command.duplicates ? result.descriptorAnswer : result.answer()
-        case .close(let fd):
-            if isChannel(fd) { return .failure(EBADF) }
-            return timed { close(fd) }.answer()
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                answer.record(timed { handoff_epoll_create1(closeOnExec ? Linux.EPOLL_CLOEXEC : 0) }, producing: true)
+                return true
+            }
+        case .epollCtl(let epollOperand, let op, let fdOperand, let events):
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                let epoll = epollOperand.value(slots), fd = fdOperand.value(slots)
+                if agent.isChannel(epoll) || agent.isChannel(fd) { answer.fail(EBADF); return true }
+                answer.record(timed { handoff_epoll_ctl(epoll, op.linux, fd, EpollEvent.linux(events)) })
+                return true
+            }
+        case .dup(let operand):
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                let fd = operand.value(slots)
+                if agent.isChannel(fd) { answer.fail(EBADF); return true }
+                answer.record(timed { dup(fd) }, producing: true)
+                return true
+            }
+        case .dup2(let operand, let target):
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                try agent.duplicate(operand.value(slots), onto: target.value(slots), flags: nil, into: &answer)
+                return true
+            }
+        case .dup3(let operand, let target, let flags):
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                try agent.duplicate(operand.value(slots), onto: target.value(slots), flags: flags, into: &answer)
+                return true
+            }
+        case .fcntl(let operand, let command):
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                let fd = operand.value(slots)
+                if agent.isChannel(fd) { answer.fail(EBADF); return true }
+                let (cmd, argument) = command.linux
+                answer.record(timed { handoff_fcntl_int(fd, cmd, argument) }, producing: command.duplicates)
+                return true
+            }
+        case .close(let operand):
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                let fd = operand.value(slots)
+                if agent.isChannel(fd) { answer.fail(EBADF); return true }
+                answer.record(timed { close(fd) })
+                return true
+            }
         case .closeRange(let first, let last, let closeOnExec, let unshare):
-            let flags = (closeOnExec ? Linux.CLOSE_RANGE_CLOEXEC : 0) | (unshare ? Linux.CLOSE_RANGE_UNSHARE : 0)
-            let result = closeRangeAroundChannels(first, last, flags)
-            // CLOSE_RANGE_UNSHARE leaves a private table that still holds the other agents' channels.
-            if unshare && result.value == 0 { for number in hidden { close(number) } }
-            return result.answer()
-        case .lseek(let fd, let offset, let whence):
-            if isChannel(fd) { return .failure(EBADF) }
-            return timed { Int(lseek(fd, off_t(offset), whence.linux)) }.answer()
-        case .read(let fd, let count):
-            if isChannel(fd) { return .failure(EBADF) }
-            let result = io.withUnsafeMutableBytes { buffer in timed { Glibc.read(fd, buffer.baseAddress, min(count, buffer.count)) } }
-            var answer = result.answer()
-            if result.value >= 0 { answer.data = Array(io[0..<result.value]) }
-            return answer
-        case .write(let fd, let data):
-            if isChannel(fd) { return .failure(EBADF) }
-            return timed { data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } }.answer()
-        case .shutdown(let socket, let how):
-            if isChannel(socket) { return .failure(EBADF) }
-            return timed { Glibc.shutdown(socket, how.linux) }.answer()
-        case .send(let socket, let fds, let data):
-            if isChannel(socket) || fds.contains(where: isChannel) { return .failure(EBADF) }
-            let count = Int32(fds.count)
-            return fds.withUnsafeBufferPointer { numbers in
-                data.withUnsafeBytes { bytes in
-                    timed { handoff_send_fds(socket, numbers.baseAddress, count, bytes.baseAddress, bytes.count, Linux.MSG_NOSIGNAL) }
-                }
-            }.answer()
-        case .recv(let socket, let count, let room, let closeOnExec, let nonBlocking):
-            if isChannel(socket) { return .failure(EBADF) }
-            let flags = (closeOnExec ? Linux.MSG_CMSG_CLOEXEC : 0) | (nonBlocking ? Linux.MSG_DONTWAIT : 0)
-            var receivedCount: Int32 = 0
-            var messageFlags: Int32 = 0
-            let capacity = Int32(rights.count)
-            let result = io.withUnsafeMutableBytes { buffer in
-                rights.withUnsafeMutableBufferPointer { received in
-                    timed {
-                        handoff_recv_fds(socket, buffer.baseAddress, min(count, buffer.count), Int32(room), flags,
-                                         received.baseAddress, capacity, &receivedCount, &messageFlags)
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                let flags = (closeOnExec ? Linux.CLOSE_RANGE_CLOEXEC : 0) | (unshare ? Linux.CLOSE_RANGE_UNSHARE : 0)
+                let result = agent.closeRangeAroundChannels(first, last, flags)
+                // CLOSE_RANGE_UNSHARE leaves a private table that still holds the other agents' channels.
+                if unshare && result.value == 0 { for channel in agent.hidden { close(channel) } }
+                answer.record(result)
+                return true
+            }
+        case .lseek(let operand, let offset, let whence):
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                let fd = operand.value(slots)
+                if agent.isChannel(fd) { answer.fail(EBADF); return true }
+                answer.record(timed { Int(lseek(fd, off_t(offset), whence.linux)) })
+                return true
+            }
+        case .read(let operand, let count):
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                let fd = operand.value(slots)
+                if agent.isChannel(fd) { answer.fail(EBADF); return true }
+                let result = agent.io.withUnsafeMutableBytes { buffer in timed { Glibc.read(fd, buffer.baseAddress, min(count, buffer.count)) } }
+                answer.record(result)
+                if result.value >= 0 && keepingData { answer.data = Array(agent.io[0..<result.value]) }
+                return true
+            }
+        case .write(let operand, let data):
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                let fd = operand.value(slots)
+                if agent.isChannel(fd) { answer.fail(EBADF); return true }
+                answer.record(timed { data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } })
+                return true
+            }
+        case .shutdown(let operand, let how):
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                let socket = operand.value(slots)
+                if agent.isChannel(socket) { answer.fail(EBADF); return true }
+                answer.record(timed { Glibc.shutdown(socket, how.linux) })
+                return true
+            }
+        case .send(let operand, let operands, let data):
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                let socket = operand.value(slots)
+                if !agent.passing.isEmpty { agent.passing.removeAll(keepingCapacity: true) }
+                for fd in operands { agent.passing.append(fd.value(slots)) }
+                if agent.isChannel(socket) || agent.passing.contains(where: { agent.isChannel($0) }) { answer.fail(EBADF); return true }
+                let count = Int32(agent.passing.count)
+                answer.record(agent.passing.withUnsafeBufferPointer { numbers in
+                    data.withUnsafeBytes { bytes in
+                        timed { handoff_send_fds(socket, numbers.baseAddress, count, bytes.baseAddress, bytes.count, Linux.MSG_NOSIGNAL) }
+                    }
+                })
+                return true
+            }
+        case .recv(let operand, let count, let room, let closeOnExec, let nonBlocking):
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                let socket = operand.value(slots)
+                if agent.isChannel(socket) { answer.fail(EBADF); return true }
+                let flags = (closeOnExec ? Linux.MSG_CMSG_CLOEXEC : 0) | (nonBlocking ? Linux.MSG_DONTWAIT : 0)
+                var receivedCount: Int32 = 0
+                var messageFlags: Int32 = 0
+                let capacity = Int32(agent.rights.count)
+                let result = agent.io.withUnsafeMutableBytes { buffer in
+                    agent.rights.withUnsafeMutableBufferPointer { received in
+                        timed {
+                            handoff_recv_fds(socket, buffer.baseAddress, min(count, buffer.count), Int32(room), flags,
+                                             received.baseAddress, capacity, &receivedCount, &messageFlags)
+                        }
                     }
                 }
+                answer.record(result)
+                for index in 0..<Int(receivedCount) { answer.fds.append(agent.rights[index]) }
+                if result.value >= 0 {
+                    if keepingData { answer.data = Array(agent.io[0..<result.value]) }
+                    answer.messageFlags = messageFlags
+                }
+                return true
             }
-            var answer = result.answer(fds: Array(rights[0..<Int(receivedCount)]))
-            if result.value >= 0 {
-                answer.data = Array(io[0..<result.value])
-                answer.messageFlags = messageFlags
-            }
-            return answer
         case .fork:
-            return fork(sharingTable: false)
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                guard let forked = agent.fork(sharingTable: false) else { return false }
+                answer = forked
+                return true
+            }
         case .cloneFiles:
-            return fork(sharingTable: true)
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                guard let forked = agent.fork(sharingTable: true) else { return false }
+                answer = forked
+                return true
+            }
         case .unshareFiles:
-            let result = timed { handoff_unshare_files() }
-            if result.value == 0 { for number in hidden { close(number) } }
-            return result.answer()
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                let result = timed { handoff_unshare_files() }
+                if result.value == 0 { for channel in agent.hidden { close(channel) } }
+                answer.record(result)
+                return true
+            }
         case .exec(let newArguments, let environment):
-            return exec(newArguments, environment: environment)
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                answer = agent.exec(newArguments, environment: environment)
+                return true
+            }
         case .launch(let program, let newArguments, let environment, _, _):
-            return launch(program, newArguments, environment: environment)
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                answer = agent.launch(program, newArguments, environment: environment)
+                return true
+            }
         case .exit(let status):
-            _exit(status)
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                _exit(status)
+            }
         case .wait(let child):
-            var status: Int32 = 0
-            let result = timed { waitpid(child.pid, &status, 0) }
-            var answer = result.answer()
-            if result.value > 0 { answer.waitStatus = status }
-            return answer
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                var status: Int32 = 0
+                let result = timed { waitpid(child.pid, &status, 0) }
+                answer.record(result)
+                if result.value > 0 { answer.waitStatus = status }
+                return true
+            }
         case .listen(let address, let type, let closeOnExec, let nonBlocking, let backlog):
-            let (kind, name, port) = Agent.cAddress(address)
-            var bound: Int32 = 0
-            let flags = (closeOnExec ? Linux.SOCK_CLOEXEC : 0) | (nonBlocking ? Linux.SOCK_NONBLOCK : 0)
-            let result = timed { handoff_listen(kind, name, port, type.linux | flags, backlog, &bound) }
-            var answer = result.descriptorAnswer
-            if result.value >= 0, case .tcp = address { answer.port = UInt16(truncatingIfNeeded: bound) }
-            return answer
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                let (kind, name, port) = Agent.cAddress(address)
+                var bound: Int32 = 0
+                let flags = (closeOnExec ? Linux.SOCK_CLOEXEC : 0) | (nonBlocking ? Linux.SOCK_NONBLOCK : 0)
+                let result = timed { handoff_listen(kind, name, port, type.linux | flags, backlog, &bound) }
+                answer.record(result, producing: true)
+                if result.value >= 0, case .tcp = address { answer.port = UInt16(truncatingIfNeeded: bound) }
+                return true
+            }
         case .connect(let address, let type, let closeOnExec, let nonBlocking):
-            let (kind, name, port) = Agent.cAddress(address)
-            let flags = (closeOnExec ? Linux.SOCK_CLOEXEC : 0) | (nonBlocking ? Linux.SOCK_NONBLOCK : 0)
-            return timed { handoff_connect(kind, name, port, type.linux | flags) }.descriptorAnswer
-        case .accept(let socket, let closeOnExec, let nonBlocking):
-            if isChannel(socket) { return .failure(EBADF) }
-            let flags = (closeOnExec ? Linux.SOCK_CLOEXEC : 0) | (nonBlocking ? Linux.SOCK_NONBLOCK : 0)
-            return timed { handoff_accept4(socket, flags) }.descriptorAnswer
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                let (kind, name, port) = Agent.cAddress(address)
+                let flags = (closeOnExec ? Linux.SOCK_CLOEXEC : 0) | (nonBlocking ? Linux.SOCK_NONBLOCK : 0)
+                answer.record(timed { handoff_connect(kind, name, port, type.linux | flags) }, producing: true)
+                return true
+            }
+        case .accept(let operand, let closeOnExec, let nonBlocking):
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                let socket = operand.value(slots)
+                if agent.isChannel(socket) { answer.fail(EBADF); return true }
+                let flags = (closeOnExec ? Linux.SOCK_CLOEXEC : 0) | (nonBlocking ? Linux.SOCK_NONBLOCK : 0)
+                answer.record(timed { handoff_accept4(socket, flags) }, producing: true)
+                return true
+            }
         case .setrlimit(let nofile):
-            var limit = rlimit()
-            getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-            limit.rlim_cur = rlim_t(nofile)
-            return timed { setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) }.answer()
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                var limit = rlimit()
+                getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+                limit.rlim_cur = rlim_t(nofile)
+                answer.record(timed { setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) })
+                return true
+            }
         case .dropCapability(let name):
-            let number = handoff_capability_from_name(name)
-            if number < 0 { return .failure(EINVAL) }
-            return timed { handoff_drop_capability(number) }.answer()
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                let capability = handoff_capability_from_name(name)
+                if capability < 0 { answer.fail(EINVAL); return true }
+                answer.record(timed { handoff_drop_capability(capability) })
+                return true
+            }
         case .setDumpable(let dumpable):
-            return timed { handoff_set_dumpable(dumpable ? 1 : 0) }.answer()
-        case .reopen(let target, let fd, let flags):
-            // The target's channel is invisible: /proc/PID/fd/N of it must look like a free number.
-            if fd == target.channel { return .failure(ENOENT) }
-            let path = "/proc/\(target.pid)/fd/\(fd)"
-            return timed { open(path, OpenFlag.linux(flags), 0) }.descriptorAnswer
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                answer.record(timed { handoff_set_dumpable(dumpable ? 1 : 0) })
+                return true
+            }
+        case .reopen(let target, let operand, let flags):
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                let fd = operand.value(slots)
+                // The target's channel is invisible: /proc/PID/fd/N of it must look like a free number.
+                if fd == target.channel { answer.fail(ENOENT); return true }
+                let path = "/proc/\(target.pid)/fd/\(fd)"
+                answer.record(timed { open(path, OpenFlag.linux(flags), 0) }, producing: true)
+                return true
+            }
         case .pidfdOpen(let target):
-            return timed { handoff_pidfd_open(target.pid, 0) }.descriptorAnswer
-        case .pidfdGetfd(let target, let fd, let flags):
-            // The target's control channel is as invisible as our own.
-            if fd == target.channel && flags == 0 { return .failure(EBADF) }
-            // A transient pidfd, moved above the scenario's numbers before the measured call.
-            let opened = handoff_pidfd_open(target.pid, 0)
-            if opened < 0 { return .failure(errno) }
-            let pidfd = moveHigh(opened)
-            let result = timed { handoff_pidfd_getfd(pidfd, fd, flags) }
-            close(pidfd)
-            return result.descriptorAnswer
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                answer.record(timed { handoff_pidfd_open(target.pid, 0) }, producing: true)
+                return true
+            }
+        case .pidfdGetfd(let target, let operand, let flags):
+            return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
+                let fd = operand.value(slots)
+                // The target's control channel is as invisible as our own.
+                if fd == target.channel && flags == 0 { answer.fail(EBADF); return true }
+                // A transient pidfd, moved above the scenario's numbers before the measured call.
+                let opened = handoff_pidfd_open(target.pid, 0)
+                if opened < 0 { answer.fail(errno); return true }
+                let pidfd = agent.moveHigh(opened)
+                let result = timed { handoff_pidfd_getfd(pidfd, fd, flags) }
+                close(pidfd)
+                answer.record(result, producing: true)
+                return true
+            }
         case .attach:
-            throw ProtocolError("attach is the runner's, never sent to an agent")
+            return { _, _, _, _ throws(ProtocolError) in throw ProtocolError("attach is the runner's, never sent to an agent") }
         }
     }
 
     /// dup2 (flags nil) or dup3 (flags), moving the control channel first when the target is its number.
-    mutating func duplicate(_ fd: Int32, onto target: Int32, flags: Int32?) throws(ProtocolError) -> Answer {
+    mutating func duplicate(_ fd: Int32, onto target: Int32, flags: Int32?, into answer: inout Answer) throws(ProtocolError) {
         let invalidFlags = flags.map { $0 & ~Linux.O_CLOEXEC != 0 } ?? false
         // dup3 checks its flags and old == new before the descriptor: those errors win over EBADF.
-        if isChannel(fd) && !invalidFlags && !(flags != nil && fd == target) { return .failure(EBADF) }
+        if isChannel(fd) && !invalidFlags && !(flags != nil && fd == target) { return answer.fail(EBADF) }
         if hidden.contains(target) { throw ProtocolError("dup2 onto another agent's control channel is not supported") }
         var moved: Int32?
         if target == control && fd != control { moved = moveControlChannel() }
         let result = flags.map { flags in timed { handoff_dup3(fd, target, flags) } } ?? timed { dup2(fd, target) }
-        var answer = result.descriptorAnswer
+        answer.record(result, producing: true)
         answer.movedControl = moved
-        return answer
     }
 
     /// The C shim's address arguments.
@@ -191,3 +322,39 @@ extension Agent {
         }
     }
 }
+
+extension Answer {
+    /// Back to an empty success, keeping the descriptor list's storage.
+    @inline(__always) mutating func reset() {
+        result = 0
+        errno = 0
+        if !fds.isEmpty { fds.removeAll(keepingCapacity: true) }
+        data = nil
+        messageFlags = nil
+        waitStatus = nil
+        nanoseconds = 0
+        movedControl = nil
+        port = nil
+    }
+
+    /// A call's return value, errno and duration; `producing`: its result is the descriptor it created.
+    @inline(__always) mutating func record(_ call: Timed, producing: Bool = false) {
+        result = Int64(call.value)
+        errno = call.value < 0 ? call.errno : 0
+        nanoseconds = call.nanoseconds
+        if producing && call.value >= 0 { fds.append(Int32(call.value)) }
+    }
+
+    /// A call that created these descriptors (pipe2, socketpair) when it succeeded.
+    @inline(__always) mutating func record(_ call: Timed, producing descriptors: [Int32]) {
+        record(call)
+        if call.value >= 0 { fds.append(contentsOf: descriptors) }
+    }
+
+    /// The agent answers for the kernel without calling it (a descriptor that must look free).
+    @inline(__always) mutating func fail(_ code: Int32) {
+        result = -1
+        errno = code
+    }
+}
+

@@ -15,8 +15,30 @@ import HandoffProtocol
 if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "--probe" {
     probe(CommandLine.arguments[2])
 }
+// `handoff-agent --bench-loop COUNT`: the one-process SCM_RIGHTS loop of benchmarks/scenarios, run through
+// the same runLoop without a runner, so that its cost can be profiled (valgrind, perf) on its own.
+if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "--bench-loop", let count = Int(CommandLine.arguments[2]) {
+    benchLoop(count)
+}
 var agent = Agent.start()
 agent.serve()
+
+func benchLoop(_ count: Int) -> Never {
+    var ends: [Int32] = [-1, -1]
+    let memfd = handoff_memfd_create("bench", 0)
+    guard memfd >= 0, socketpair(AF_UNIX, Linux.SOCK_STREAM, 0, &ends) == 0 else { fatal("bench set-up") }
+    let steps = [
+        LoopStep(operation: .send(socket: .number(ends[0]), fds: [.number(memfd)], data: [0x78])),
+        LoopStep(operation: .recv(socket: .number(ends[1]), count: 1, room: 1, closeOnExec: false, nonBlocking: false),
+                 outputs: [0]),
+        LoopStep(operation: .close(fd: .slot(0))),
+    ]
+    var bench = Agent(control: -1, arguments: [])
+    let answer = bench.runLoop(count: count, steps: steps)
+    let line = Array("\(Double(answer.wallNanoseconds) / Double(count)) ns/iteration, \(answer.failures) failures\n".utf8)
+    _ = line.withUnsafeBytes { Glibc.write(1, $0.baseAddress, $0.count) }
+    _exit(answer.failures == 0 ? 0 : 1)
+}
 
 /// Prints `ok` or why not, and exits.
 func probe(_ feature: String) -> Never {
@@ -47,6 +69,8 @@ struct Agent {
     /// Scratch space for read and recv, reused by every call (loops run hot).
     var io = [UInt8](repeating: 0, count: maximumTransfer)
     var rights = [Int32](repeating: -1, count: Int(handoff_recv_capacity(Int32(maximumRoom))))
+    /// The numbers a send passes, resolved (reused).
+    var passing: [Int32] = []
 
     static func start() -> Agent {
         // Writes to a broken pipe must fail with EPIPE, not kill the process: the model predicts EPIPE.
