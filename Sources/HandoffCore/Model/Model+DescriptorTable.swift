@@ -84,6 +84,18 @@ extension ReferenceModel {
     }
 
     /// get_unused_fd_flags + alloc_file + fd_install: a new description at the lowest free number.
+    /// Two new descriptions at two numbers found beforehand (pipe2, socketpair: both numbers are reserved
+    /// before either object exists, so EMFILE leaves nothing behind).
+    mutating func installPair(_ process: String, at numbers: [Int32], _ first: (DescriptionTarget, AccessMode),
+                              _ second: (DescriptionTarget, AccessMode), closeOnExec: Bool, nonBlocking: Bool) -> Outcome {
+        let flags: Set<StatusFlag> = nonBlocking ? [.nonblock] : []
+        for (number, (target, access)) in zip(numbers, [first, second]) {
+            let description = newDescription(target, access: access, flags: flags, offset: nil)
+            place(process, number: number, description: description, closeOnExec: closeOnExec)
+        }
+        return Outcome(result: 0, fds: numbers)
+    }
+
     mutating func install(_ process: String, target: DescriptionTarget, access: AccessMode,
                           flags: Set<StatusFlag>, closeOnExec: Bool, offset: Int64? = nil) -> Outcome {
         guard let n = lowestFree(process, from: 0) else { return .failure(EMFILE) }

@@ -12,12 +12,8 @@ extension ReferenceModel {
         guard let numbers = lowestFree(process, count: 2) else { return .failure(EMFILE) }
         let pipeID = nextPipe.take()
         pipes[pipeID] = PipeObject(slots: [], readers: 1, writers: 1)
-        let flags: Set<StatusFlag> = nonBlocking ? [.nonblock] : []
-        let r = newDescription(.pipeRead(pipe: pipeID), access: .readOnly, flags: flags, offset: nil)
-        let w = newDescription(.pipeWrite(pipe: pipeID), access: .writeOnly, flags: flags, offset: nil)
-        place(process, number: numbers[0], description: r, closeOnExec: closeOnExec)
-        place(process, number: numbers[1], description: w, closeOnExec: closeOnExec)
-        return Outcome(result: 0, fds: numbers)
+        return installPair(process, at: numbers, (.pipeRead(pipe: pipeID), .readOnly), (.pipeWrite(pipe: pipeID), .writeOnly),
+                           closeOnExec: closeOnExec, nonBlocking: nonBlocking)
     }
 
     /// fs/pipe.c: pipe_read - a zero-length read returns 0; an empty pipe is EOF without writers, else

@@ -18,12 +18,8 @@ extension ReferenceModel {
         let b = nextEndpoint.take()
         endpoints[a] = SocketEndpoint(type: type, peer: b)
         endpoints[b] = SocketEndpoint(type: type, peer: a)
-        let flags: Set<StatusFlag> = nonBlocking ? [.nonblock] : []
-        let da = newDescription(.socket(endpoint: a), access: .readWrite, flags: flags, offset: nil)
-        let db = newDescription(.socket(endpoint: b), access: .readWrite, flags: flags, offset: nil)
-        place(process, number: numbers[0], description: da, closeOnExec: closeOnExec)
-        place(process, number: numbers[1], description: db, closeOnExec: closeOnExec)
-        return Outcome(result: 0, fds: numbers)
+        return installPair(process, at: numbers, (.socket(endpoint: a), .readWrite), (.socket(endpoint: b), .readWrite),
+                           closeOnExec: closeOnExec, nonBlocking: nonBlocking)
     }
 
     // MARK: - SCM_RIGHTS
