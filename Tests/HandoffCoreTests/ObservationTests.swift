@@ -188,6 +188,45 @@ private func noHints(_ process: String) -> (Int32) -> DescriptionID? { { _ in ni
     }
 }
 
+extension IdentityPartitionTests {
+    @Test func theFlagProbeFollowingTheModelIsNearLinearAndStillFindsSurprises() throws {
+        let kernel = FakeKernel()
+        kernel.pids = ["main": 1, "child": 2]
+        var table: [Int32: Int] = [:]
+        for number in Int32(0)..<400 { table[number] = 100 + Int(number) }
+        for number in Int32(400)..<600 { table[number] = 1 }
+        kernel.files[1] = table
+        kernel.files[2] = table
+        let model: [String: [Int32: Int]] = ["main": table, "child": table]
+        let expected = { (process: String) -> (Int32) -> DescriptionID? in { model[process]?[$0] } }
+        let tables = ["main": kernel.table("main"), "child": kernel.table("child")]
+        var resolver = kernel.resolver(.probe)
+        try resolver.update(dropping: [], placing: ["main", "child"], tables: tables, pids: kernel.pids,
+                            expected: expected, probe: kernel.probe)
+        kernel.check(resolver.groups)
+        // 401 descriptions verified distinct in 9 rounds, the copies checked against their leader.
+        #expect(kernel.probeCalls < 1200 * 20, "\(kernel.probeCalls) probes")
+
+        kernel.probeCalls = 0
+        try resolver.update(dropping: ["child"], placing: ["child"], tables: tables, pids: kernel.pids,
+                            expected: expected, probe: kernel.probe)
+        kernel.check(resolver.groups)
+        #expect(kernel.probeCalls < 600 * 6, "\(kernel.probeCalls) probes")
+
+        // Behind the model's back, in main (which alone holds its descriptions once the child is gone).
+        kernel.pids["child"] = nil
+        try resolver.update(dropping: ["child"], placing: [], tables: ["main": tables["main"]!], pids: kernel.pids,
+                            expected: expected, probe: kernel.probe)
+        kernel.files[1]![5] = 99_999
+        kernel.files[1]![150] = kernel.files[1]![7]
+        kernel.files[1]![450] = 3
+        try resolver.update(dropping: ["main"], placing: ["main"], tables: ["main": tables["main"]!], pids: kernel.pids,
+                            expected: expected, probe: kernel.probe)
+        kernel.check(resolver.groups)
+        #expect(kernel.flags.values.allSatisfy { $0 == O_RDONLY }, "every toggled flag restored")
+    }
+}
+
 @Suite struct ObservationCacheTests {
     /// The simulated kernel follows the model: each descriptor refers to its model description, /proc shows
     /// the description's offset and flags.

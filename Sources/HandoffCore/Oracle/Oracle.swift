@@ -31,7 +31,9 @@ struct Oracle {
         for process in observed.keys.sorted() {
             let actual = observed[process]!
             let expected = model.table(of: process)
-            for number in actual.keys.sorted() where expected[number] == nil {
+            var leaked: [Int32] = []
+            for number in actual.keys where expected[number] == nil { leaked.append(number) }
+            for number in leaked.sorted() {
                 let key = DescriptorKey(process: process, number: number)
                 findings.append(finding(.leak, key, expected: "closed", observed: "open (\(actual[number]!.target))"))
             }
