@@ -82,6 +82,8 @@ final class ScenarioExecution {
     /// The latest observation, which check steps read.
     private var observed: [String: [Int32: ObservedDescriptor]] = [:]
     private var groups: [DescriptorKey: Int] = [:]
+    /// The tables and identity partition kept between observations (only what a step can change is read).
+    private var cache = ObservationCache()
     private var findings: [Finding] = []
     private var records: [StepRecord] = []
     private var currentStep = 0
@@ -694,26 +696,34 @@ final class ScenarioExecution {
     // MARK: - Observation
 
     private func observeAndCompare(after location: SourceLocation, operation: String) throws(Stop) -> [Finding] {
+        // Let go of the previous observation, so the cache updates its tables and partition in place.
         observed = [:]
-        var pids: [String: pid_t] = [:]
-        var flat: [DescriptorKey: ObservedDescriptor] = [:]
+        groups = [:]
         // A process inside a background step (and any sharing its table) can change at any moment: not observed.
         let busy = Set(pending.keys.flatMap { sharingTable(with: $0) })
+        var processes: [ObservationCache.Process] = []
         for name in model.processNames where model.state(of: name) == .running && !launched.contains(name)
             && !busy.contains(name)
         {
             guard let agent = tree[name] else { continue }
-            let channels = Set(sharingTable(with: name).compactMap { tree[$0]?.controlNumber })
-            guard let table = Observer.table(of: agent.pid, excluding: channels), !agent.hasExited else {
-                throw .harness(.agentGone(process: name, reason: agent.endReason()))
-            }
-            observed[name] = table
-            pids[name] = agent.pid
-            for (number, descriptor) in table { flat[DescriptorKey(process: name, number: number)] = descriptor }
+            processes.append(ObservationCache.Process(
+                name: name, pid: agent.pid, hidden: Set(sharingTable(with: name).compactMap { tree[$0]?.controlNumber }),
+                hasExited: { agent.hasExited }, endReason: { agent.endReason() }))
         }
-        groups = try harness { () throws(HarnessError) in
-            try identity.partition(flat, pids: pids, probe: probeFlags)
+        // Read again, besides what the model changed: the step's own processes (the kernel can depart from
+        // the model only there) with their table sharers, and the targets of faults injected after it.
+        var touched = options.injections.filter { $0.afterStep == currentStep }.map(\.process)
+        if currentStep > 0 {
+            let step = scenario.steps[currentStep - 1]
+            if case .repeat(_, let inner) = step.action { touched += inner.compactMap(\.process) }
+            if let process = step.process { touched.append(process) }
         }
+        let observation = try harness { () throws(HarnessError) in
+            try cache.observe(processes, model: model, touched: Set(touched.flatMap { sharingTable(with: $0) }),
+                              identity: &identity, probe: probeFlags)
+        }
+        observed = observation.tables
+        groups = observation.groups
         let oracle = Oracle(step: location, operation: operation, describe: describe)
         return oracle.compare(model: model, observed: observed, identity: groups, workPath: workPath)
     }

@@ -7,26 +7,55 @@ struct Oracle {
     /// Renders a descriptor for a finding: `got (4)`.
     var describe: (DescriptorKey) -> String
 
+    /// A model description with what the comparison needs of it, computed once per comparison.
+    private struct Expected {
+        var description: ModelDescription
+        var append: Bool
+        var nonBlocking: Bool
+    }
+
+    /// A descriptor open in both the model and the kernel.
+    private struct Common {
+        var key: DescriptorKey
+        var description: DescriptionID
+        var group: Int?
+    }
+
+    /// O(N log N) in the number of descriptors: each process's model table is built once, each model
+    /// description looked up once, each descriptor's identity group once; strings are built for findings only.
     func compare(model: ReferenceModel, observed: [String: [Int32: ObservedDescriptor]],
                  identity: [DescriptorKey: Int], workPath: String) -> [Finding] {
         var findings: [Finding] = []
-        var common: [DescriptorKey] = []
+        var common: [Common] = []
+        var descriptions: [DescriptionID: Expected] = [:]
         for process in observed.keys.sorted() {
             let actual = observed[process]!
             let expected = model.table(of: process)
-            for number in actual.keys.sorted() where expected[number] == nil {
+            var leaked: [Int32] = []
+            for number in actual.keys where expected[number] == nil { leaked.append(number) }
+            for number in leaked.sorted() {
                 let key = DescriptorKey(process: process, number: number)
                 findings.append(finding(.leak, key, expected: "closed", observed: "open (\(actual[number]!.target))"))
             }
+            common.reserveCapacity(common.count + expected.count)
             for number in expected.keys.sorted() {
                 let key = DescriptorKey(process: process, number: number)
                 let modelEntry = expected[number]!
-                let modelDescription = model.description(modelEntry.description)
+                let wanted: Expected
+                if let known = descriptions[modelEntry.description] {
+                    wanted = known
+                } else {
+                    let description = model.description(modelEntry.description)
+                    wanted = Expected(description: description, append: description.statusFlags.contains(.append),
+                                      nonBlocking: description.statusFlags.contains(.nonblock))
+                    descriptions[modelEntry.description] = wanted
+                }
+                let modelDescription = wanted.description
                 guard let seen = actual[number] else {
                     findings.append(finding(.missing, key, expected: "open (\(modelDescription.kind))", observed: "closed"))
                     continue
                 }
-                common.append(key)
+                common.append(Common(key: key, description: modelEntry.description, group: identity[key]))
                 if !matches(modelDescription.kind, seen.target, workPath: workPath) {
                     findings.append(finding(.identity, key, expected: "\(modelDescription.kind)", observed: seen.target))
                 }
@@ -34,7 +63,9 @@ struct Oracle {
                     findings.append(finding(.cloexec, key, expected: onOff(modelEntry.closeOnExec),
                                             observed: onOff(seen.closeOnExec)))
                 }
-                if modelDescription.accessMode != seen.accessMode || modelDescription.statusFlags != seen.statusFlags {
+                if modelDescription.accessMode != seen.accessMode || wanted.append != (seen.flags & O_APPEND != 0)
+                    || wanted.nonBlocking != (seen.flags & O_NONBLOCK != 0)
+                {
                     findings.append(finding(.flags, key,
                                             expected: describeFlags(modelDescription.accessMode, modelDescription.statusFlags),
                                             observed: describeFlags(seen.accessMode, seen.statusFlags)))
@@ -44,47 +75,45 @@ struct Oracle {
                 }
             }
         }
-        findings += compareIdentity(common: common, model: model, identity: identity)
+        findings += compareIdentity(common)
         return findings
     }
 
-    /// The partition of descriptors into open file descriptions must be the model's.
-    private func compareIdentity(common: [DescriptorKey], model: ReferenceModel, identity: [DescriptorKey: Int])
-        -> [Finding]
-    {
+    /// The partition of descriptors into open file descriptions must be the model's. `common` is in process
+    /// and number order.
+    private func compareIdentity(_ common: [Common]) -> [Finding] {
         var findings: [Finding] = []
-        var byModel: [DescriptionID: [DescriptorKey]] = [:]
-        var byObserved: [Int: [DescriptorKey]] = [:]
-        // Each process's model table once (the model builds a fresh view per call).
-        var tables: [String: [Int32: ModelDescriptor]] = [:]
-        func modelDescription(_ key: DescriptorKey) -> DescriptionID {
-            if tables[key.process] == nil { tables[key.process] = model.table(of: key.process) }
-            return tables[key.process]![key.number]!.description
-        }
-        for key in common {
-            byModel[modelDescription(key), default: []].append(key)
-            if let group = identity[key] { byObserved[group, default: []].append(key) }
+        var byModel: [DescriptionID: [Int]] = [:]
+        var byObserved: [Int: [Int]] = [:]
+        var observedOrder: [Int] = []
+        for (index, entry) in common.enumerated() {
+            byModel[entry.description, default: []].append(index)
+            if let group = entry.group {
+                if byObserved[group] == nil { observedOrder.append(group) }
+                byObserved[group, default: []].append(index)
+            }
         }
         // Expected shared, observed split.
         for id in byModel.keys.sorted() {
-            let members = byModel[id]!.sorted()
-            guard let first = members.first else { continue }
-            for other in members.dropFirst() where identity[other] != identity[first] {
-                findings.append(Finding(kind: .identity, step: step, operation: operation, process: other.process,
-                                        descriptor: describe(other),
-                                        expected: "the same open file description as \(first.process): \(describe(first))",
+            let members = byModel[id]!
+            let first = common[members[0]]
+            for other in members.dropFirst().map({ common[$0] }) where other.group != first.group {
+                let firstName = "\(first.key.process): \(describe(first.key))"
+                findings.append(Finding(kind: .identity, step: step, operation: operation, process: other.key.process,
+                                        descriptor: describe(other.key),
+                                        expected: "the same open file description as \(firstName)",
                                         observed: "a different open file description"))
             }
         }
-        // Expected distinct, observed shared.
-        for group in byObserved.keys.sorted() {
-            let members = byObserved[group]!.sorted()
-            guard let first = members.first else { continue }
-            let firstID = modelDescription(first)
-            for other in members.dropFirst() where modelDescription(other) != firstID {
-                findings.append(Finding(kind: .identity, step: step, operation: operation, process: other.process,
-                                        descriptor: describe(other),
-                                        expected: "a different open file description from \(first.process): \(describe(first))",
+        // Expected distinct, observed shared (groups in the order of their first descriptor).
+        for group in observedOrder {
+            let members = byObserved[group]!
+            let first = common[members[0]]
+            for other in members.dropFirst().map({ common[$0] }) where other.description != first.description {
+                let firstName = "\(first.key.process): \(describe(first.key))"
+                findings.append(Finding(kind: .identity, step: step, operation: operation, process: other.key.process,
+                                        descriptor: describe(other.key),
+                                        expected: "a different open file description from \(firstName)",
                                         observed: "the same open file description"))
             }
         }
@@ -98,7 +127,16 @@ struct Oracle {
 
     func matches(_ kind: ObjectKind, _ target: String, workPath: String) -> Bool {
         switch kind {
-        case .file(let path): return target == workPath + "/" + path || target == workPath + "/" + path + " (deleted)"
+        case .file(let path):
+            // target == "\(workPath)/\(path)", or that with " (deleted)", without building either string.
+            var rest = target.utf8[...]
+            guard rest.starts(with: workPath.utf8) else { return false }
+            rest = rest.dropFirst(workPath.utf8.count)
+            guard rest.first == UInt8(ascii: "/") else { return false }
+            rest = rest.dropFirst()
+            guard rest.starts(with: path.utf8) else { return false }
+            rest = rest.dropFirst(path.utf8.count)
+            return rest.isEmpty || rest.elementsEqual(" (deleted)".utf8)
         case .pipe: return target.hasPrefix("pipe:")
         case .socket: return target.hasPrefix("socket:")
         case .memfd(let name): return target.hasPrefix("/memfd:\(name)")
