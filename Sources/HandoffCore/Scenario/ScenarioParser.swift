@@ -24,6 +24,7 @@ public enum ScenarioParser {
         var decoder = ScenarioDecoder(context: context)
         let scenario = try decoder.decode(root, name: name)
         var validator = ScenarioValidator(file: file)
+        validator.programs = scenario.requires.programs
         try validator.validate(scenario.steps, sites: decoder.sites)
         return scenario
     }
@@ -899,6 +900,7 @@ struct ScenarioDecoder {
             return .unshareFiles
         case "launch":
             let program = try string("program", default: nil)
+            if let node = a["program"] { sites.fields["program"] = context.location(node) }
             let (arguments, environment) = try argumentsAndEnvironment(a, sites: &sites)
             var listen: [(address: AddressSpec, type: SocketType)] = []
             for item in try context.sequence(try a.required("listen"), a.what("listen")) {

@@ -23,6 +23,8 @@ struct ScenarioValidator {
     }
 
     let file: String
+    /// `requires: programs`: the only programs a `launch` may run.
+    var programs: [String] = []
     var processes: [String: Process] = ["main": Process()]
     /// Creation order, for "known processes" lists.
     var order = ["main"]
@@ -214,6 +216,10 @@ struct ScenarioValidator {
         case .await:
             break  // handled above
         case .launch(let launch):
+            guard programs.contains(launch.program) else {
+                throw ScenarioError(site["program"], "launch runs '\(launch.program)', which is not listed under 'requires: "
+                    + "programs' (list it there, so that the scenario is skipped where it is not installed)")
+            }
             let process = processes[actor]!
             for (index, argument) in launch.arguments.enumerated() {
                 for case .descriptor(let name) in argument {
