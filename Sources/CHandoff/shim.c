@@ -223,6 +223,15 @@ int handoff_block_termination_signals(void) {
     return pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
+int handoff_unblock_termination_signals(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    return pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
 int handoff_wait_termination_signal(void) {
     sigset_t set;
     sigemptyset(&set);

@@ -104,6 +104,8 @@ int handoff_spawn_clean(const char *path, char *const argv[], char *const envp[]
 /// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread (and so in threads it creates later), so that
 /// one thread can take them with sigwait. pthread_sigmask with a sigset built by macros.
 int handoff_block_termination_signals(void);
+/// Unblocks them again (when no thread can take them).
+int handoff_unblock_termination_signals(void);
 /// Waits for one of the signals blocked above and returns its number.
 int handoff_wait_termination_signal(void);
 

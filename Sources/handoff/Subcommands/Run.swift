@@ -44,8 +44,10 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        ActiveRuns.installInterruptHandler { signal in
+        if let problem = ActiveRuns.installInterruptHandler(onSignal: { signal in
             printError("handoff: signal \(signal): killing every scenario process")
+        }) {
+            printError("handoff: \(problem); an interrupt will not clean up")
         }
         var scenarios = try selection.load()
         if let (index, count) = shardNumbers { scenarios = Suite.shard(scenarios, index: index, count: count) }

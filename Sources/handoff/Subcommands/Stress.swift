@@ -46,7 +46,11 @@ struct StressCommand: ParsableCommand {
     }
 
     func run() throws {
-        ActiveRuns.installInterruptHandler { signal in printError("handoff: signal \(signal): stopping the stress run") }
+        if let problem = ActiveRuns.installInterruptHandler(onSignal: { signal in
+            printError("handoff: signal \(signal): stopping the stress run")
+        }) {
+            printError("handoff: \(problem); an interrupt will not clean up")
+        }
         let scenarios = try selection.load()
         let seed = self.seed ?? UInt64(Date().timeIntervalSince1970 * 1000)
         let rounds = iterations ?? (seconds == nil ? 1 : nil)
