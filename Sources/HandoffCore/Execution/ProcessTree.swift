@@ -17,7 +17,9 @@ final class AgentProcess {
     /// The environment of the agent's current image, from its hello.
     var environment: [String: String]
 
-    init(name: String, hello: WireMessage, connection: AgentConnection) throws(HarnessError) {
+    /// `pidfd`: the process's pidfd when the caller already holds one (the root agent's, opened at spawn);
+    /// the new object owns it.
+    init(name: String, hello: WireMessage, connection: AgentConnection, pidfd: Int32? = nil) throws(HarnessError) {
         guard hello.verb == AgentHello.verb, let pid = hello.int32("pid"), let control = hello.int32("ctl") else {
             throw .protocolViolation(process: name, detail: "expected hello, got \(hello.verb)")
         }
@@ -28,11 +30,16 @@ final class AgentProcess {
         self.arguments = (hello.byteLists("argv") ?? []).map { String(decoding: $0, as: UTF8.self) }
         self.nofileLimit = Int32(clamping: hello.int64("nofile") ?? Int64(Int32.max))
         self.environment = AgentProcess.environment(from: hello)
-        // The agent is blocked reading its channel, so it cannot have been reaped: the pid is still its own.
-        let opened = handoff_pidfd_open(self.pid, 0)
-        if opened < 0 { throw .system(call: "pidfd_open(\(pid))", errno: errno) }
-        self.pidfd = opened
-        _ = handoff_fcntl_int(opened, F_SETFD, FD_CLOEXEC)
+        if let pidfd {
+            self.pidfd = pidfd
+        } else {
+            // The agent is blocked reading its channel, so it cannot have been reaped: the pid is still its own.
+            let opened = handoff_pidfd_open(self.pid, 0)
+            if opened < 0 { throw .system(call: "pidfd_open(\(pid))", errno: errno) }
+            self.pidfd = opened
+            _ = handoff_fcntl_int(opened, F_SETFD, FD_CLOEXEC)
+        }
+        connection.endReason = AgentProcess.endReasonProbe(pid: self.pid, pidfd: self.pidfd)
     }
 
     deinit { close(pidfd) }
@@ -64,9 +71,23 @@ final class AgentProcess {
     }
 
     /// Why the process ended, read from /proc/PID/stat (field 52, exit_code) while it is a zombie.
-    func endReason() -> String {
+    func endReason() -> String { Self.endReason(of: pid) }
+
+    static func endReason(of pid: pid_t) -> String {
         guard let code = ProcessStatus.read(pid)?.exitCode else { return "it has ended" }
         return describeWaitStatus(code)
+    }
+
+    /// For a control channel that closed: how the process ended, once it has (its channel closes a moment
+    /// before it becomes a zombie, so this waits up to 200 ms); nil when it is still running.
+    static func endReasonProbe(pid: pid_t, pidfd: Int32) -> () -> String? {
+        return {
+            var entry = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+            let deadline = Deadline(secondsFromNow: 0.2)
+            var ready: Int32
+            repeat { ready = poll(&entry, 1, deadline.remainingMilliseconds) } while ready < 0 && errno == EINTR
+            return ready > 0 ? endReason(of: pid) : nil
+        }
     }
 }
 
@@ -119,17 +140,20 @@ final class ProcessTree: @unchecked Sendable {
     }
 
     /// Spawns the root agent on a clean table: stdin /dev/null, stdout+stderr to the agent log, the
-    /// control channel, nothing else.
+    /// control channel, nothing else. An agent that ends before its
+    /// hello is an error at once, with how it ended.
     func spawnRoot(name: String, deadline: Deadline, timeout: Double) throws(HarnessError) -> AgentProcess {
         var ends: [Int32] = [-1, -1]
         if socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) != 0 {
             throw .system(call: "socketpair", errno: errno)
         }
         let connection = AgentConnection(descriptor: ends[0], process: name)
-        defer { close(ends[1]) }
         let log = open(directory.logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        if log < 0 { throw .system(call: "open \(directory.logPath)", errno: errno) }
-        defer { close(log) }
+        if log < 0 {
+            let error = errno
+            close(ends[1])
+            throw .system(call: "open \(directory.logPath)", errno: error)
+        }
         let environment = [
             "PATH=/usr/local/bin:/usr/bin:/bin",
             "\(AgentEnvironment.controlDescriptor)=3",
@@ -141,17 +165,38 @@ final class ProcessTree: @unchecked Sendable {
                 handoff_spawn_clean(agentPath, argv, envp, ends[1], log, directory.workPath, &pid)
             }
         }
+        // The agent's end is its own now: if it dies, the channel reads end-of-file at once.
+        close(ends[1])
+        close(log)
         if spawned != 0 { throw .system(call: "posix_spawn \(agentPath)", errno: spawned) }
-        let hello: WireMessage
-        do {
-            hello = try connection.receive(until: deadline, timeoutSeconds: timeout).0
-        } catch {
+        // The runner's unreaped child: the pid is still its own.
+        let pidfd = handoff_pidfd_open(pid, 0)
+        if pidfd < 0 {
+            let error = errno
             Glibc.kill(pid, SIGKILL)
             var status: Int32 = 0
             waitpid(pid, &status, 0)
+            throw .system(call: "pidfd_open(\(pid))", errno: error)
+        }
+        _ = handoff_fcntl_int(pidfd, F_SETFD, FD_CLOEXEC)
+        connection.endReason = AgentProcess.endReasonProbe(pid: pid, pidfd: pidfd)
+        func abandon() {
+            _ = handoff_pidfd_send_signal(pidfd, SIGKILL)
+            var status: Int32 = 0
+            while handoff_waitid_pidfd(pidfd, 0, &status) < 0 && errno == EINTR {}
+            close(pidfd)
+        }
+        let process: AgentProcess
+        do {
+            let hello = try connection.receive(until: deadline, timeoutSeconds: timeout).0
+            process = try AgentProcess(name: name, hello: hello, connection: connection, pidfd: pidfd)
+        } catch {
+            abandon()
+            if case .agentGone(let process, let reason) = error {
+                throw .agentGone(process: process, reason: "the agent \(reason) at start-up, before its hello")
+            }
             throw error
         }
-        let process = try AgentProcess(name: name, hello: hello, connection: connection)
         register(process)
         return process
     }
@@ -179,12 +224,32 @@ final class ProcessTree: @unchecked Sendable {
         return path
     }
 
-    /// Adopts the next agent that called back through the control socket (started by a launcher).
-    func adoptAttached(name: String, deadline: Deadline, timeout: Double) throws(HarnessError) -> AgentProcess {
+    /// Adopts the next agent that called back through the control socket (started by `launcher`). When
+    /// the launcher ends and no agent calls back within a second, that is an error at once, not a timeout.
+    func adoptAttached(name: String, launcher: AgentProcess?, deadline: Deadline, timeout: Double) throws(HarnessError)
+        -> AgentProcess
+    {
         guard controlListener >= 0 else {
             throw .protocolViolation(process: name, detail: "no launcher was given the control socket")
         }
-        if !waitReadable(controlListener, until: deadline) { throw .timedOut(process: name, seconds: timeout) }
+        var grace: Deadline?
+        while true {
+            var entries = [pollfd(fd: controlListener, events: Int16(POLLIN), revents: 0)]
+            if let launcher, grace == nil { entries.append(pollfd(fd: launcher.pidfd, events: Int16(POLLIN), revents: 0)) }
+            let wait = min(deadline.remainingMilliseconds, grace?.remainingMilliseconds ?? Int32.max)
+            let ready = poll(&entries, nfds_t(entries.count), wait)
+            if ready < 0 && errno == EINTR { continue }
+            if ready < 0 || entries[0].revents != 0 { break }
+            if entries.count > 1 && entries[1].revents != 0 {
+                // A launcher may fork its service and exit: give the service a moment to call back.
+                grace = Deadline(secondsFromNow: 1)
+                continue
+            }
+            if let grace, grace.expired, let launcher {
+                throw .agentGone(process: launcher.name, reason: "the launcher \(launcher.endReason()) and no agent called back")
+            }
+            if deadline.expired { throw .timedOut(process: name, seconds: timeout) }
+        }
         let channel = handoff_accept4(controlListener, Int32(SOCK_CLOEXEC.rawValue))
         if channel < 0 { throw .system(call: "accept on the control socket", errno: errno) }
         return try adoptChild(name: name, channel: channel, deadline: deadline, timeout: timeout)

@@ -443,7 +443,7 @@ final class ScenarioExecution {
                 }
                 return (Outcome(result: 0), nil)
             case .attach(let child, _):
-                _ = try tree.adoptAttached(name: child, deadline: deadline, timeout: timeout)
+                _ = try tree.adoptAttached(name: child, launcher: agent, deadline: deadline, timeout: timeout)
                 names[child] = [:]
                 tables[child] = newTable()
                 return (Outcome(result: nil), nil)
