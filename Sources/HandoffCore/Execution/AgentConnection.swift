@@ -10,6 +10,8 @@ final class AgentConnection {
     /// How the agent ended, once its process is known (pid, pidfd): a closed channel then reports the exit
     /// status or the signal (`killed by signal 9 (Killed)`) instead of only "control channel closed".
     var endReason: (() -> String?)?
+    /// Called every 100 ms while an answer is awaited (the runner caps the agents' log meanwhile).
+    var idle: (() -> Void)?
 
     init(descriptor: Int32, process: String) {
         self.descriptor = descriptor
@@ -32,7 +34,7 @@ final class AgentConnection {
     func receive(until deadline: Deadline, timeoutSeconds: Double, explainEnd: Bool = true) throws(HarnessError)
         -> (WireMessage, Int32?)
     {
-        if !waitReadable(descriptor, until: deadline) { throw .timedOut(process: process, seconds: timeoutSeconds) }
+        if !waitReadable(descriptor, until: deadline, idle: idle) { throw .timedOut(process: process, seconds: timeoutSeconds) }
         var passed: [Int32] = [-1, -1]
         var passedCount: Int32 = 0
         var flags: Int32 = 0

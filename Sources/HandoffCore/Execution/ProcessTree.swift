@@ -148,6 +148,7 @@ final class ProcessTree: @unchecked Sendable {
             throw .system(call: "socketpair", errno: errno)
         }
         let connection = AgentConnection(descriptor: ends[0], process: name)
+        connection.idle = { [directory] in directory.capLog() }
         let log = open(directory.logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         if log < 0 {
             let error = errno
@@ -206,6 +207,7 @@ final class ProcessTree: @unchecked Sendable {
         -> AgentProcess
     {
         let connection = AgentConnection(descriptor: channel, process: name)
+        connection.idle = { [directory] in directory.capLog() }
         let hello = try connection.receive(until: deadline, timeoutSeconds: timeout).0
         let process = try AgentProcess(name: name, hello: hello, connection: connection)
         register(process)
@@ -301,7 +303,7 @@ final class ProcessTree: @unchecked Sendable {
 
 /// The private directory of one scenario run: `work/` (the agents' working directory, where scenario paths
 /// live) and `agents.log` (their stdout and stderr). Removed afterwards.
-final class ScenarioDirectory {
+final class ScenarioDirectory: @unchecked Sendable {
     let path: String
     var workPath: String { path + "/work" }
     var logPath: String { path + "/agents.log" }
@@ -314,8 +316,55 @@ final class ScenarioDirectory {
         if mkdir(path + "/work", 0o755) != 0 { throw .system(call: "mkdir", errno: errno) }
     }
 
-    var log: String {
-        (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+    /// Bytes of the log shown at each end.
+    static let excerptBytes = 4096
+
+    /// The agents' log for a report, bounded whatever its size: all of it up to 8 KiB, else its first and
+    /// last 4 KiB around a line saying how much was left out. nil when the log is empty.
+    func logExcerpt() -> String? {
+        let descriptor = open(logPath, O_RDONLY | O_CLOEXEC)
+        if descriptor < 0 { return nil }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, info.st_size > 0 else { return nil }
+        let size = Int(info.st_size)
+        let part = Self.excerptBytes
+        func bytes(at offset: Int, count: Int) -> String {
+            var buffer = [UInt8](repeating: 0, count: count)
+            var total = 0
+            while total < count {
+                let read = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + total, count - total, off_t(offset + total)) }
+                if read < 0 && errno == EINTR { continue }
+                if read <= 0 { break }
+                total += read
+            }
+            return String(decoding: buffer[0..<total], as: UTF8.self)
+        }
+        if size <= 2 * part { return bytes(at: 0, count: size) }
+        return bytes(at: 0, count: part) + "\n[... \(size - 2 * part) bytes of the agents' log left out ...]\n"
+            + bytes(at: size - part, count: part)
+    }
+
+    /// Bytes kept at each end of the log when it is capped.
+    static let logKept = 64 << 10
+    /// The log may hold this many bytes on disk before it is capped.
+    static let logAllowance = 1 << 20
+
+    /// Caps the disk space the log takes: once it holds more than `logAllowance`, the blocks between its
+    /// first and last `logKept` bytes are freed (a hole, reading as zeros). Its size and every offset stay
+    /// as they are, so the agents (appending) and the oracle see nothing of it. Best effort: a file system
+    /// without hole punching keeps the whole log.
+    func capLog() {
+        var info = stat()
+        guard stat(logPath, &info) == 0, Int(info.st_blocks) * 512 > Self.logAllowance + 2 * Self.logKept else { return }
+        let block = 1 << 16
+        let start = Self.logKept
+        let end = (Int(info.st_size) - Self.logKept) / block * block
+        guard end > start else { return }
+        let descriptor = open(logPath, O_WRONLY | O_CLOEXEC)
+        if descriptor < 0 { return }
+        _ = handoff_punch_hole(descriptor, Int64(start), Int64(end - start))
+        close(descriptor)
     }
 
     func remove() {

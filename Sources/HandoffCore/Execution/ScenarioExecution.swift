@@ -131,10 +131,7 @@ final class ScenarioExecution {
         result.steps = records
         result.loops = loops.isEmpty ? nil : loops
         result.identityOracle = identity.decidedBy
-        if result.status != .pass {
-            let log = directory.log
-            if !log.isEmpty { result.agentLog = String(log.prefix(4096)) }
-        }
+        if result.status != .pass { result.agentLog = directory.logExcerpt() }
         directory.remove()
         result.durationSeconds = Double(monotonicNow() - started) / 1e9
         return result
