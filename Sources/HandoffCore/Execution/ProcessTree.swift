@@ -301,19 +301,32 @@ final class ProcessTree: @unchecked Sendable {
     }
 }
 
-/// The private directory of one scenario run: `work/` (the agents' working directory, where scenario paths
-/// live) and `agents.log` (their stdout and stderr). Removed afterwards.
+/// The private directory of one scenario run, `handoff-<runner pid>-XXXXXX` in the work directory
+/// (`--workdir`, else $TMPDIR, else /tmp): `work/` (the agents' working directory, where scenario paths live)
+/// and `agents.log` (their stdout and stderr). Removed afterwards; one a SIGKILLed runner left behind is
+/// removed by the next run (StaleRuns).
 final class ScenarioDirectory: @unchecked Sendable {
     let path: String
+    var name: String { String(path.split(separator: "/").last ?? "") }
     var workPath: String { path + "/work" }
     var logPath: String { path + "/agents.log" }
 
-    init() throws(HarnessError) {
-        var template = Array("/tmp/handoff-XXXXXX".utf8CString)
+    init(base: String? = nil) throws(HarnessError) {
+        let root = Self.base(base)
+        var template = Array("\(root)/handoff-\(getpid())-XXXXXX".utf8CString)
         let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        if created == nil { throw .system(call: "mkdtemp", errno: errno) }
+        if created == nil { throw .system(call: "mkdtemp in \(root)", errno: errno) }
         path = String(cString: template)
         if mkdir(path + "/work", 0o755) != 0 { throw .system(call: "mkdir", errno: errno) }
+    }
+
+    /// Where scenario directories go: `explicit` (--workdir), else $TMPDIR, else /tmp.
+    static func base(_ explicit: String?) -> String {
+        var base = explicit ?? ""
+        if base.isEmpty { base = getenv("TMPDIR").map { String(cString: $0) } ?? "" }
+        if base.isEmpty { base = "/tmp" }
+        while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
+        return base
     }
 
     /// Bytes of the log shown at each end.

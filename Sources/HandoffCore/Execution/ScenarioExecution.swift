@@ -12,12 +12,16 @@ public struct ExecutionOptions: Sendable {
 
     /// Faults injected behind the model's back, to prove the oracles catch them (tests and demos only).
     public var injections: [Injection]
+    /// Where scenario directories are made (nil: $TMPDIR, else /tmp).
+    public var workDirectory: String?
 
-    public init(timeout: Double = 10, identity: IdentityMode = .auto, agentPath: String, injections: [Injection] = []) {
+    public init(timeout: Double = 10, identity: IdentityMode = .auto, agentPath: String, injections: [Injection] = [],
+                workDirectory: String? = nil) {
         self.timeout = timeout
         self.identity = identity
         self.agentPath = agentPath
         self.injections = injections
+        self.workDirectory = workDirectory
     }
 }
 
@@ -99,7 +103,7 @@ final class ScenarioExecution {
         var result = ScenarioResult(name: scenario.name, file: scenario.file, summary: scenario.summary,
                                     tags: scenario.tags, status: .pass)
         do {
-            directory = try ScenarioDirectory()
+            directory = try ScenarioDirectory(base: options.workDirectory)
         } catch {
             result.status = .error
             result.reason = "\(error)"

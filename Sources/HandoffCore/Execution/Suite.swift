@@ -53,12 +53,14 @@ public enum Suite {
     }
 
     /// Runs the scenarios on `jobs` threads (each scenario is independent) and returns their results in
-    /// input order. `progress` is called, serialized, as each scenario ends. When not even one worker thread
-    /// can be created (RLIMIT_NPROC), every scenario is an error saying so.
+    /// input order. `progress` is called, serialized, as each scenario ends. Scenario directories that
+    /// SIGKILLed runs left behind are removed first. When not even one worker thread can be created
+    /// (RLIMIT_NPROC), every scenario is an error saying so.
     public static func run(_ scenarios: [Scenario], options: ExecutionOptions, jobs: Int = 1,
                            progress: @escaping @Sendable (ScenarioResult) -> Void = { _ in }) -> [ScenarioResult] {
         // Orphaned agents re-parent to the runner, which reaps them: nothing of a run outlives it.
         _ = handoff_set_child_subreaper()
+        StaleRuns.sweepOnce(base: ScenarioDirectory.base(options.workDirectory))
         let state = SuiteState(count: scenarios.count)
         let workers = max(1, min(jobs, scenarios.count))
         let finished = DispatchSemaphore(value: 0)

@@ -28,6 +28,9 @@ struct Run: ParsableCommand {
     @Option(help: "Run only shard K of N (K/N, 1-based): a deterministic split; join the reports with `handoff merge`.")
     var shard: String?
 
+    @Option(help: "Where each scenario's private directory is made (default: $TMPDIR, else /tmp).")
+    var workdir: String?
+
     var shardNumbers: (index: Int, count: Int)? {
         guard let shard else { return nil }
         let parts = shard.split(separator: "/")
@@ -56,7 +59,7 @@ struct Run: ParsableCommand {
             printError("handoff: agent not found at \(agentPath) (build it, or pass --agent)")
             throw ExitCode(2)
         }
-        let options = ExecutionOptions(timeout: timeout, identity: identity, agentPath: agentPath)
+        let options = ExecutionOptions(timeout: timeout, identity: identity, agentPath: agentPath, workDirectory: workdir)
         let fingerprint = Fingerprint.current(agentPath: agentPath)
         let started = Date()
         let annotate = ProcessInfo.processInfo.environment["GITHUB_ACTIONS"] == "true"
