@@ -112,10 +112,16 @@ final class ProcessTree: @unchecked Sendable {
 
     let agentPath: String
     let directory: ScenarioDirectory
+    /// Everything the scenario starts, agents or not, ends with it.
+    let containment: Containment
+    /// The root agent's pid, once it said hello (the runner's child: not reaped before teardown).
+    private var rootPid: pid_t?
 
-    init(agentPath: String, directory: ScenarioDirectory) {
+    init(agentPath: String, directory: ScenarioDirectory, containment mode: ContainmentMode = .auto) {
         self.agentPath = agentPath
         self.directory = directory
+        containment = Containment(marker: directory.name, directory: Observer.realPath(directory.path) ?? directory.path,
+                                  mode: mode)
     }
 
     subscript(name: String) -> AgentProcess? {
@@ -140,8 +146,8 @@ final class ProcessTree: @unchecked Sendable {
     }
 
     /// Spawns the root agent on a clean table: stdin /dev/null, stdout+stderr to the agent log, the
-    /// control channel, nothing else. An agent that ends before its
-    /// hello is an error at once, with how it ended.
+    /// control channel, nothing else. It goes into the scenario's cgroup before it is sent anything. An
+    /// agent that ends before its hello is an error at once, with how it ended.
     func spawnRoot(name: String, deadline: Deadline, timeout: Double) throws(HarnessError) -> AgentProcess {
         var ends: [Int32] = [-1, -1]
         if socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) != 0 {
@@ -159,6 +165,7 @@ final class ProcessTree: @unchecked Sendable {
             "PATH=/usr/local/bin:/usr/bin:/bin",
             "\(AgentEnvironment.controlDescriptor)=3",
             "\(AgentEnvironment.expectedParent)=\(getpid())",
+            "\(Containment.markerVariable)=\(containment.marker)",
         ]
         var pid: pid_t = 0
         let spawned = withCStrings([agentPath]) { argv in
@@ -170,6 +177,7 @@ final class ProcessTree: @unchecked Sendable {
         close(ends[1])
         close(log)
         if spawned != 0 { throw .system(call: "posix_spawn \(agentPath)", errno: spawned) }
+        containment.adopt(pid)
         // The runner's unreaped child: the pid is still its own.
         let pidfd = handoff_pidfd_open(pid, 0)
         if pidfd < 0 {
@@ -198,6 +206,9 @@ final class ProcessTree: @unchecked Sendable {
             }
             throw error
         }
+        lock.lock()
+        rootPid = pid
+        lock.unlock()
         register(process)
         return process
     }
@@ -265,18 +276,26 @@ final class ProcessTree: @unchecked Sendable {
         }
     }
 
-    /// Sends SIGKILL to every agent (from the interrupt handler's thread too).
+    /// Sends SIGKILL to every agent (from the interrupt handler's thread too; an interrupt also kills
+    /// the scenario's cgroup at once, when it has one).
     func killAll(markInterrupted: Bool = false) {
         lock.lock()
         if markInterrupted { interrupted = true }
         let all = order.compactMap { processes[$0] }
         lock.unlock()
+        if markInterrupted { containment.killCgroupNow() }
         for process in all.reversed() { _ = handoff_pidfd_send_signal(process.pidfd, SIGKILL) }
     }
 
-    /// Ends the run: kills every agent, waits for each to exit and reaps whatever is left to the runner
-    /// (the root, and orphans re-parented to the runner, a child subreaper). No process of the run survives.
+    /// Ends the run: kills every process the scenario started (its cgroup, or every process the sweep of
+    /// /proc finds to be its own) and every agent, waits for each to exit and reaps whatever is left to the
+    /// runner (the root, and orphans re-parented to the runner, a child subreaper). No process of the run
+    /// survives.
     func tearDown() {
+        lock.lock()
+        let root = rootPid
+        lock.unlock()
+        containment.killEverything(root: root)
         killAll()
         lock.lock()
         let all = order.compactMap { processes[$0] }
@@ -290,9 +309,11 @@ final class ProcessTree: @unchecked Sendable {
             var status: Int32 = 0
             while handoff_waitid_pidfd(process.pidfd, 0, &status) < 0 && errno == EINTR {}
         }
+        containment.reap()
         lock.lock()
         processes.removeAll()
         order.removeAll()
+        rootPid = nil
         lock.unlock()
         if controlListener >= 0 {
             close(controlListener)

@@ -14,14 +14,17 @@ public struct ExecutionOptions: Sendable {
     public var injections: [Injection]
     /// Where scenario directories are made (nil: $TMPDIR, else /tmp).
     public var workDirectory: String?
+    /// How every process of a scenario is ended with it (Containment.swift).
+    public var containment: ContainmentMode
 
     public init(timeout: Double = 10, identity: IdentityMode = .auto, agentPath: String, injections: [Injection] = [],
-                workDirectory: String? = nil) {
+                workDirectory: String? = nil, containment: ContainmentMode = .auto) {
         self.timeout = timeout
         self.identity = identity
         self.agentPath = agentPath
         self.injections = injections
         self.workDirectory = workDirectory
+        self.containment = containment
     }
 }
 
@@ -110,7 +113,7 @@ final class ScenarioExecution {
             return result
         }
         workPath = Observer.realPath(directory.workPath) ?? directory.workPath
-        tree = ProcessTree(agentPath: options.agentPath, directory: directory)
+        tree = ProcessTree(agentPath: options.agentPath, directory: directory, containment: options.containment)
         register(tree)
         do {
             try runSteps()

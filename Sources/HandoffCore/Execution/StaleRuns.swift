@@ -1,8 +1,8 @@
 import Foundation
 import Glibc
 
-/// What SIGKILLed runs left behind: scenario directories named `handoff-<pid>-...` whose runner is dead.
-/// Removed once per base directory per process.
+/// What SIGKILLed runs left behind: scenario directories and cgroups named `handoff-<pid>-...` whose runner
+/// is dead. Removed (a cgroup after killing what still runs in it) once per base directory per process.
 enum StaleRuns {
     private static let lock = NSLock()
     private nonisolated(unsafe) static var swept: Set<String> = []
@@ -13,6 +13,7 @@ enum StaleRuns {
         lock.unlock()
         guard first else { return }
         sweep(base: base)
+        if let cgroup = CgroupHierarchy.runnerCgroup { sweepCgroups(under: cgroup.directory) }
     }
 
     /// The runner pid in a name `handoff-<pid>-...`, if it has that form.
@@ -37,6 +38,20 @@ enum StaleRuns {
             // Only our own directories (a shared /tmp holds other users' too), never through a symlink.
             guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == me else { continue }
             try? FileManager.default.removeItem(atPath: path)
+        }
+    }
+
+    static func sweepCgroups(under parent: String) {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: parent) else { return }
+        for name in entries {
+            guard let pid = runnerPid(inName: name), isDead(pid) else { continue }
+            let cgroup = parent + "/" + name
+            if !writeFile(cgroup + "/cgroup.kill", "1") {
+                for pid in CgroupHierarchy.members(of: cgroup) { Glibc.kill(pid, SIGKILL) }
+            }
+            let deadline = Deadline(secondsFromNow: 2)
+            while CgroupHierarchy.isPopulated(cgroup) && !deadline.expired { usleep(1000) }
+            rmdir(cgroup)
         }
     }
 }

@@ -53,9 +53,9 @@ public enum Suite {
     }
 
     /// Runs the scenarios on `jobs` threads (each scenario is independent) and returns their results in
-    /// input order. `progress` is called, serialized, as each scenario ends. Scenario directories that
-    /// SIGKILLed runs left behind are removed first. When not even one worker thread can be created
-    /// (RLIMIT_NPROC), every scenario is an error saying so.
+    /// input order. `progress` is called, serialized, as each scenario ends. Scenario directories and
+    /// cgroups that SIGKILLed runs left behind are removed first. When not even one worker thread can be
+    /// created (RLIMIT_NPROC), every scenario is an error saying so.
     public static func run(_ scenarios: [Scenario], options: ExecutionOptions, jobs: Int = 1,
                            progress: @escaping @Sendable (ScenarioResult) -> Void = { _ in }) -> [ScenarioResult] {
         // Orphaned agents re-parent to the runner, which reaps them: nothing of a run outlives it.
@@ -100,18 +100,20 @@ public enum Suite {
             }
         }
         for _ in 0..<started { finished.wait() }
-        reapStrayAgents()
+        reapStrays()
         return state.results.map { $0! }
     }
 
     /// Agents no scenario adopted (a launcher under test may start more than a scenario attaches) die with
-    /// their launcher and are re-parented to the runner: reap those zombies so that nothing is left.
-    static func reapStrayAgents() {
+    /// their launcher and are re-parented to the runner, and so may a scenario process that became a
+    /// zombie only after its scenario's teardown: reap those zombies so that nothing is left.
+    static func reapStrays() {
         let me = getpid()
         for process in ProcessStatus.all() where process.isZombie && process.parent == me && process.isAgent {
             var status: Int32 = 0
             waitpid(process.pid, &status, WNOHANG)
         }
+        Containment.reapZombies(where: { $0.split(separator: "/").last?.hasPrefix("handoff-\(me)-") == true })
     }
 }
 
