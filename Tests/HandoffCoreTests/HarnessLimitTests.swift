@@ -40,4 +40,28 @@ import Testing
         #expect(text.contains("EAGAIN"), "\(text)")
         #expect(text.contains("cannot create a worker thread") || text.contains("posix_spawn"), "\(text)")
     }
+
+    /// RLIMIT_NOFILE binds root too. The runner and the agents inherit it: at each of these limits some
+    /// descriptor the harness needs (the agents' log, a /proc/PID/fdinfo file, the socketpair behind a
+    /// child's control channel) cannot be opened - which must be an ERROR naming it, never a finding
+    /// (MISSING descriptors, fork's "EMFILE") about a kernel that did nothing wrong.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit"), "needs prlimit"),
+          arguments: [5, 6, 7, 8])
+    func aDescriptorLimitIsAnErrorNotAFinding(limit: Int) throws {
+        let executable = (agentPath as NSString).deletingLastPathComponent + "/handoff"
+        let report = NSTemporaryDirectory() + "handoff-nofile-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: report) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+        process.arguments = ["--nofile=\(limit)", executable, "run", packageRoot + "/scenarios/fork/inherits-table.yaml",
+                             "--report", report]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(text.contains("PASS    inherits-table") || text.contains("ERROR   inherits-table"), "\(text)")
+        #expect(!text.contains("MISSING") && !text.contains("OUTCOME") && !text.contains("FAIL "), "\(text)")
+    }
 }

@@ -463,6 +463,10 @@ final class ScenarioExecution {
                     }
                 }
                 var outcome = Outcome(answer: answer)
+                if outcome.errno == EMFILE || outcome.errno == ENFILE {
+                    // fork(2) and clone(2) never fail so: the agent's socketpair for the child's channel did.
+                    throw .system(call: "socketpair for the control channel of '\(child)' (in the agent)", errno: outcome.errno)
+                }
                 if outcome.errno == 0 {
                     guard let channel else {
                         throw .protocolViolation(process: agent.name, detail: "fork answer carried no control channel")
@@ -752,7 +756,8 @@ final class ScenarioExecution {
         {
             guard let agent = tree[name] else { continue }
             let channels = Set(sharingTable(with: name).compactMap { tree[$0]?.controlNumber })
-            guard let table = Observer.table(of: agent.pid, excluding: channels), !agent.hasExited else {
+            let table = try harness { () throws(HarnessError) in try Observer.table(of: agent.pid, excluding: channels) }
+            guard let table, !agent.hasExited else {
                 throw .harness(.agentGone(process: name, reason: agent.endReason()))
             }
             observed[name] = table

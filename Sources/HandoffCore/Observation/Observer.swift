@@ -32,9 +32,15 @@ public struct ObservedDescriptor: Equatable, Sendable {
 /// Reads a process's descriptor table from /proc. Runs between steps, when every agent is quiescent.
 enum Observer {
     /// The table of `pid`, without `excluding` (the agent's control channel). nil when the process is gone.
-    static func table(of pid: pid_t, excluding hidden: Set<Int32>) -> [Int32: ObservedDescriptor]? {
+    /// Throws when the runner itself cannot read it (EMFILE, ENFILE, ENOMEM): a harness limit, never a
+    /// descriptor reported missing.
+    static func table(of pid: pid_t, excluding hidden: Set<Int32>) throws(HarnessError) -> [Int32: ObservedDescriptor]? {
         let directory = "/proc/\(pid)/fd"
-        guard let stream = opendir(directory) else { return nil }
+        guard let stream = opendir(directory) else {
+            let error = errno
+            if error == ENOENT || error == ESRCH { return nil }
+            throw .system(call: "opendir \(directory)", errno: error)
+        }
         defer { closedir(stream) }
         var numbers: [Int32] = []
         while let entry = readdir(stream) {
@@ -47,7 +53,7 @@ enum Observer {
         for number in numbers {
             // A descriptor can vanish between readdir and here only if the process is not quiescent.
             guard let target = readLink("\(directory)/\(number)"),
-                let info = readSmallFile("/proc/\(pid)/fdinfo/\(number)")
+                let info = try readProcFile("/proc/\(pid)/fdinfo/\(number)")
             else { continue }
             var observed = ObservedDescriptor(number: number, target: target, position: 0, flags: 0, inode: 0, mountID: 0)
             for line in info.split(separator: "\n") {
@@ -97,6 +103,23 @@ enum Observer {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         if descriptor < 0 { return nil }
         defer { close(descriptor) }
+        return readSmall(descriptor)
+    }
+
+    /// readSmallFile of a file in /proc, where failing to open for another reason than the file's (or the
+    /// process's) absence is the runner's own problem (EMFILE, ENFILE, ENOMEM).
+    static func readProcFile(_ path: String) throws(HarnessError) -> String? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        if descriptor < 0 {
+            let error = errno
+            if error == ENOENT || error == ESRCH { return nil }
+            throw .system(call: "open \(path)", errno: error)
+        }
+        defer { close(descriptor) }
+        return readSmall(descriptor)
+    }
+
+    private static func readSmall(_ descriptor: Int32) -> String {
         var buffer = [UInt8](repeating: 0, count: 4096)
         var total = 0
         while total < buffer.count {
