@@ -223,6 +223,11 @@ int handoff_spawn_clean(const char *path, char *const argv[], char *const envp[]
     return result;
 }
 
+// fallocate and FALLOC_FL_* need _GNU_SOURCE.
+int handoff_punch_hole(int fd, int64_t offset, int64_t length) {
+    return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length);
+}
+
 // sigset_t is built with macros (sigemptyset/sigaddset may be macros) and pthread_sigmask needs them.
 int handoff_block_termination_signals(void) {
     sigset_t set;
@@ -231,6 +236,15 @@ int handoff_block_termination_signals(void) {
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
     return pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+int handoff_unblock_termination_signals(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    return pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
 int handoff_wait_termination_signal(void) {

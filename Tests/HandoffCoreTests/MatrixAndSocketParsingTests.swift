@@ -218,14 +218,38 @@ import Testing
         do {
             _ = try ScenarioParser.parse(yaml: """
                 summary: s
+                requires: {programs: [systemd-socket-activate]}
                 steps:
                   - main.launch: {program: systemd-socket-activate, listen: [{unix: s.sock}]}
                   - check: {env: {main: {LISTEN_FDS: "1"}}}
                 """, file: "t.yaml", name: "t")
             Issue.record("a check of a launcher was accepted: it would read the agent's stale environment")
         } catch {
-            #expect(error.location.line == 4)
-            #expect(error.message.contains("runs a launcher since line 3 and is not observed"))
+            #expect(error.location.line == 5)
+            #expect(error.message.contains("runs a launcher since line 4 and is not observed"))
+        }
+    }
+
+    @Test func aLaunchMayRunOnlyAProgramTheScenarioRequires() {
+        do {
+            _ = try ScenarioParser.parse(yaml: """
+                summary: s
+                requires: {programs: [systemd-socket-activate]}
+                steps:
+                  - main.launch: {program: sh, listen: [{unix: s.sock}]}
+                """, file: "t.yaml", name: "t")
+            Issue.record("a launch of a program the scenario does not require was accepted")
+        } catch {
+            #expect(error.description.hasPrefix("t.yaml:4:28: error: launch runs 'sh', which is not listed under "
+                + "'requires: programs'"), "\(error)")
+        }
+        #expect(throws: Never.self) {
+            _ = try ScenarioParser.parse(yaml: """
+                summary: s
+                requires: {programs: [sh]}
+                steps:
+                  - main.launch: {program: sh, listen: [{unix: s.sock}]}
+                """, file: "t.yaml", name: "t")
         }
     }
 }

@@ -101,9 +101,16 @@ int handoff_unshare_files(void);
 int handoff_spawn_clean(const char *path, char *const argv[], char *const envp[], int control_fd,
                         int output_fd, const char *cwd, pid_t *pid);
 
+/// fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE): frees the blocks of a byte range, which then reads
+/// as zeros, without changing the file's size or anyone's offset (the agents' log is capped this way).
+/// fallocate and its flags need _GNU_SOURCE.
+int handoff_punch_hole(int fd, int64_t offset, int64_t length);
+
 /// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread (and so in threads it creates later), so that
 /// one thread can take them with sigwait. pthread_sigmask with a sigset built by macros.
 int handoff_block_termination_signals(void);
+/// Unblocks them again (when no thread can take them).
+int handoff_unblock_termination_signals(void);
 /// Waits for one of the signals blocked above and returns its number.
 int handoff_wait_termination_signal(void);
 

@@ -21,7 +21,9 @@ final class AgentProcess {
     var implementation: String
     var unsupported: [OperationKind]
 
-    init(name: String, hello message: WireMessage, connection: AgentConnection) throws(HarnessError) {
+    /// `pidfd`: the process's pidfd when the caller already holds one (the root agent's, opened at spawn);
+    /// the new object owns it.
+    init(name: String, hello message: WireMessage, connection: AgentConnection, pidfd: Int32? = nil) throws(HarnessError) {
         let hello = try AgentProcess.decode(message, process: name)
         self.name = name
         self.pid = pid_t(hello.pid)
@@ -32,11 +34,16 @@ final class AgentProcess {
         self.environment = AgentProcess.environment(from: hello)
         self.implementation = hello.implementation
         self.unsupported = hello.unsupported
-        // The agent is blocked reading its channel, so it cannot have been reaped: the pid is still its own.
-        let opened = handoff_pidfd_open(self.pid, 0)
-        if opened < 0 { throw .system(call: "pidfd_open(\(hello.pid))", errno: errno) }
-        self.pidfd = opened
-        _ = handoff_fcntl_int(opened, F_SETFD, FD_CLOEXEC)
+        if let pidfd {
+            self.pidfd = pidfd
+        } else {
+            // The agent is blocked reading its channel, so it cannot have been reaped: the pid is still its own.
+            let opened = handoff_pidfd_open(self.pid, 0)
+            if opened < 0 { throw .system(call: "pidfd_open(\(hello.pid))", errno: errno) }
+            self.pidfd = opened
+            _ = handoff_fcntl_int(opened, F_SETFD, FD_CLOEXEC)
+        }
+        connection.endReason = AgentProcess.endReasonProbe(pid: self.pid, pidfd: self.pidfd)
     }
 
     deinit { close(pidfd) }
@@ -75,9 +82,23 @@ final class AgentProcess {
     }
 
     /// Why the process ended, read from /proc/PID/stat (field 52, exit_code) while it is a zombie.
-    func endReason() -> String {
+    func endReason() -> String { Self.endReason(of: pid) }
+
+    static func endReason(of pid: pid_t) -> String {
         guard let code = ProcessStatus.read(pid)?.exitCode else { return "it has ended" }
         return describeWaitStatus(code)
+    }
+
+    /// For a control channel that closed: how the process ended, once it has (its channel closes a moment
+    /// before it becomes a zombie, so this waits up to 200 ms); nil when it is still running.
+    static func endReasonProbe(pid: pid_t, pidfd: Int32) -> () -> String? {
+        return {
+            var entry = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+            let deadline = Deadline(secondsFromNow: 0.2)
+            var ready: Int32
+            repeat { ready = poll(&entry, 1, deadline.remainingMilliseconds) } while ready < 0 && errno == EINTR
+            return ready > 0 ? endReason(of: pid) : nil
+        }
     }
 }
 
@@ -102,10 +123,16 @@ final class ProcessTree: @unchecked Sendable {
 
     let agentPath: String
     let directory: ScenarioDirectory
+    /// Everything the scenario starts, agents or not, ends with it.
+    let containment: Containment
+    /// The root agent's pid, once it said hello (the runner's child: not reaped before teardown).
+    private var rootPid: pid_t?
 
-    init(agentPath: String, directory: ScenarioDirectory) {
+    init(agentPath: String, directory: ScenarioDirectory, containment mode: ContainmentMode = .auto) {
         self.agentPath = agentPath
         self.directory = directory
+        containment = Containment(marker: directory.name, directory: Observer.realPath(directory.path) ?? directory.path,
+                                  mode: mode)
     }
 
     subscript(name: String) -> AgentProcess? {
@@ -130,21 +157,26 @@ final class ProcessTree: @unchecked Sendable {
     }
 
     /// Spawns the root agent on a clean table: stdin /dev/null, stdout+stderr to the agent log, the
-    /// control channel, nothing else.
+    /// control channel, nothing else. It goes into the scenario's cgroup before it is sent anything. An
+    /// agent that ends before its hello is an error at once, with how it ended.
     func spawnRoot(name: String, deadline: Deadline, timeout: Double) throws(HarnessError) -> AgentProcess {
         var ends: [Int32] = [-1, -1]
         if socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) != 0 {
             throw .system(call: "socketpair", errno: errno)
         }
         let connection = AgentConnection(descriptor: ends[0], process: name)
-        defer { close(ends[1]) }
+        connection.idle = { [directory] in directory.capLog() }
         let log = open(directory.logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        if log < 0 { throw .system(call: "open \(directory.logPath)", errno: errno) }
-        defer { close(log) }
+        if log < 0 {
+            let error = errno
+            close(ends[1])
+            throw .system(call: "open \(directory.logPath)", errno: error)
+        }
         let environment = [
             "PATH=/usr/local/bin:/usr/bin:/bin",
             "\(AgentEnvironment.controlDescriptor)=3",
             "\(AgentEnvironment.expectedParent)=\(getpid())",
+            "\(Containment.markerVariable)=\(containment.marker)",
         ]
         var pid: pid_t = 0
         let spawned = withCStrings([agentPath]) { argv in
@@ -152,17 +184,42 @@ final class ProcessTree: @unchecked Sendable {
                 handoff_spawn_clean(agentPath, argv, envp, ends[1], log, directory.workPath, &pid)
             }
         }
+        // The agent's end is its own now: if it dies, the channel reads end-of-file at once.
+        close(ends[1])
+        close(log)
         if spawned != 0 { throw .system(call: "posix_spawn \(agentPath)", errno: spawned) }
-        let hello: WireMessage
-        do {
-            hello = try connection.receive(until: deadline, timeoutSeconds: timeout).0
-        } catch {
+        containment.adopt(pid)
+        // The runner's unreaped child: the pid is still its own.
+        let pidfd = handoff_pidfd_open(pid, 0)
+        if pidfd < 0 {
+            let error = errno
             Glibc.kill(pid, SIGKILL)
             var status: Int32 = 0
             waitpid(pid, &status, 0)
+            throw .system(call: "pidfd_open(\(pid))", errno: error)
+        }
+        _ = handoff_fcntl_int(pidfd, F_SETFD, FD_CLOEXEC)
+        connection.endReason = AgentProcess.endReasonProbe(pid: pid, pidfd: pidfd)
+        func abandon() {
+            _ = handoff_pidfd_send_signal(pidfd, SIGKILL)
+            var status: Int32 = 0
+            while handoff_waitid_pidfd(pidfd, 0, &status) < 0 && errno == EINTR {}
+            close(pidfd)
+        }
+        let process: AgentProcess
+        do {
+            let hello = try connection.receive(until: deadline, timeoutSeconds: timeout).0
+            process = try AgentProcess(name: name, hello: hello, connection: connection, pidfd: pidfd)
+        } catch {
+            abandon()
+            if case .agentGone(let process, let reason) = error {
+                throw .agentGone(process: process, reason: "the agent \(reason) at start-up, before its hello")
+            }
             throw error
         }
-        let process = try AgentProcess(name: name, hello: hello, connection: connection)
+        lock.lock()
+        rootPid = pid
+        lock.unlock()
         register(process)
         return process
     }
@@ -172,6 +229,7 @@ final class ProcessTree: @unchecked Sendable {
         -> AgentProcess
     {
         let connection = AgentConnection(descriptor: channel, process: name)
+        connection.idle = { [directory] in directory.capLog() }
         let hello = try connection.receive(until: deadline, timeoutSeconds: timeout).0
         let process = try AgentProcess(name: name, hello: hello, connection: connection)
         register(process)
@@ -190,12 +248,32 @@ final class ProcessTree: @unchecked Sendable {
         return path
     }
 
-    /// Adopts the next agent that called back through the control socket (started by a launcher).
-    func adoptAttached(name: String, deadline: Deadline, timeout: Double) throws(HarnessError) -> AgentProcess {
+    /// Adopts the next agent that called back through the control socket (started by `launcher`). When
+    /// the launcher ends and no agent calls back within a second, that is an error at once, not a timeout.
+    func adoptAttached(name: String, launcher: AgentProcess?, deadline: Deadline, timeout: Double) throws(HarnessError)
+        -> AgentProcess
+    {
         guard controlListener >= 0 else {
             throw .protocolViolation(process: name, detail: "no launcher was given the control socket")
         }
-        if !waitReadable(controlListener, until: deadline) { throw .timedOut(process: name, seconds: timeout) }
+        var grace: Deadline?
+        while true {
+            var entries = [pollfd(fd: controlListener, events: Int16(POLLIN), revents: 0)]
+            if let launcher, grace == nil { entries.append(pollfd(fd: launcher.pidfd, events: Int16(POLLIN), revents: 0)) }
+            let wait = min(deadline.remainingMilliseconds, grace?.remainingMilliseconds ?? Int32.max)
+            let ready = poll(&entries, nfds_t(entries.count), wait)
+            if ready < 0 && errno == EINTR { continue }
+            if ready < 0 || entries[0].revents != 0 { break }
+            if entries.count > 1 && entries[1].revents != 0 {
+                // A launcher may fork its service and exit: give the service a moment to call back.
+                grace = Deadline(secondsFromNow: 1)
+                continue
+            }
+            if let grace, grace.expired, let launcher {
+                throw .agentGone(process: launcher.name, reason: "the launcher \(launcher.endReason()) and no agent called back")
+            }
+            if deadline.expired { throw .timedOut(process: name, seconds: timeout) }
+        }
         let channel = handoff_accept4(controlListener, Int32(SOCK_CLOEXEC.rawValue))
         if channel < 0 { throw .system(call: "accept on the control socket", errno: errno) }
         return try adoptChild(name: name, channel: channel, deadline: deadline, timeout: timeout)
@@ -209,18 +287,26 @@ final class ProcessTree: @unchecked Sendable {
         }
     }
 
-    /// Sends SIGKILL to every agent (from the interrupt handler's thread too).
+    /// Sends SIGKILL to every agent (from the interrupt handler's thread too; an interrupt also kills
+    /// the scenario's cgroup at once, when it has one).
     func killAll(markInterrupted: Bool = false) {
         lock.lock()
         if markInterrupted { interrupted = true }
         let all = order.compactMap { processes[$0] }
         lock.unlock()
+        if markInterrupted { containment.killCgroupNow() }
         for process in all.reversed() { _ = handoff_pidfd_send_signal(process.pidfd, SIGKILL) }
     }
 
-    /// Ends the run: kills every agent, waits for each to exit and reaps whatever is left to the runner
-    /// (the root, and orphans re-parented to the runner, a child subreaper). No process of the run survives.
+    /// Ends the run: kills every process the scenario started (its cgroup, or every process the sweep of
+    /// /proc finds to be its own) and every agent, waits for each to exit and reaps whatever is left to the
+    /// runner (the root, and orphans re-parented to the runner, a child subreaper). No process of the run
+    /// survives.
     func tearDown() {
+        lock.lock()
+        let root = rootPid
+        lock.unlock()
+        containment.killEverything(root: root)
         killAll()
         lock.lock()
         let all = order.compactMap { processes[$0] }
@@ -234,9 +320,11 @@ final class ProcessTree: @unchecked Sendable {
             var status: Int32 = 0
             while handoff_waitid_pidfd(process.pidfd, 0, &status) < 0 && errno == EINTR {}
         }
+        containment.reap()
         lock.lock()
         processes.removeAll()
         order.removeAll()
+        rootPid = nil
         lock.unlock()
         if controlListener >= 0 {
             close(controlListener)
@@ -245,23 +333,83 @@ final class ProcessTree: @unchecked Sendable {
     }
 }
 
-/// The private directory of one scenario run: `work/` (the agents' working directory, where scenario paths
-/// live) and `agents.log` (their stdout and stderr). Removed afterwards.
-final class ScenarioDirectory {
+/// The private directory of one scenario run, `handoff-<runner pid>-XXXXXX` in the work directory
+/// (`--workdir`, else $TMPDIR, else /tmp): `work/` (the agents' working directory, where scenario paths live)
+/// and `agents.log` (their stdout and stderr). Removed afterwards; one a SIGKILLed runner left behind is
+/// removed by the next run (StaleRuns).
+final class ScenarioDirectory: @unchecked Sendable {
     let path: String
+    var name: String { String(path.split(separator: "/").last ?? "") }
     var workPath: String { path + "/work" }
     var logPath: String { path + "/agents.log" }
 
-    init() throws(HarnessError) {
-        var template = Array("/tmp/handoff-XXXXXX".utf8CString)
+    init(base: String? = nil) throws(HarnessError) {
+        let root = Self.base(base)
+        var template = Array("\(root)/handoff-\(getpid())-XXXXXX".utf8CString)
         let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        if created == nil { throw .system(call: "mkdtemp", errno: errno) }
+        if created == nil { throw .system(call: "mkdtemp in \(root)", errno: errno) }
         path = String(cString: template)
         if mkdir(path + "/work", 0o755) != 0 { throw .system(call: "mkdir", errno: errno) }
     }
 
-    var log: String {
-        (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+    /// Where scenario directories go: `explicit` (--workdir), else $TMPDIR, else /tmp.
+    static func base(_ explicit: String?) -> String {
+        var base = explicit ?? ""
+        if base.isEmpty { base = getenv("TMPDIR").map { String(cString: $0) } ?? "" }
+        if base.isEmpty { base = "/tmp" }
+        while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
+        return base
+    }
+
+    /// Bytes of the log shown at each end.
+    static let excerptBytes = 4096
+
+    /// The agents' log for a report, bounded whatever its size: all of it up to 8 KiB, else its first and
+    /// last 4 KiB around a line saying how much was left out. nil when the log is empty.
+    func logExcerpt() -> String? {
+        let descriptor = open(logPath, O_RDONLY | O_CLOEXEC)
+        if descriptor < 0 { return nil }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, info.st_size > 0 else { return nil }
+        let size = Int(info.st_size)
+        let part = Self.excerptBytes
+        func bytes(at offset: Int, count: Int) -> String {
+            var buffer = [UInt8](repeating: 0, count: count)
+            var total = 0
+            while total < count {
+                let read = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + total, count - total, off_t(offset + total)) }
+                if read < 0 && errno == EINTR { continue }
+                if read <= 0 { break }
+                total += read
+            }
+            return String(decoding: buffer[0..<total], as: UTF8.self)
+        }
+        if size <= 2 * part { return bytes(at: 0, count: size) }
+        return bytes(at: 0, count: part) + "\n[... \(size - 2 * part) bytes of the agents' log left out ...]\n"
+            + bytes(at: size - part, count: part)
+    }
+
+    /// Bytes kept at each end of the log when it is capped.
+    static let logKept = 64 << 10
+    /// The log may hold this many bytes on disk before it is capped.
+    static let logAllowance = 1 << 20
+
+    /// Caps the disk space the log takes: once it holds more than `logAllowance`, the blocks between its
+    /// first and last `logKept` bytes are freed (a hole, reading as zeros). Its size and every offset stay
+    /// as they are, so the agents (appending) and the oracle see nothing of it. Best effort: a file system
+    /// without hole punching keeps the whole log.
+    func capLog() {
+        var info = stat()
+        guard stat(logPath, &info) == 0, Int(info.st_blocks) * 512 > Self.logAllowance + 2 * Self.logKept else { return }
+        let block = 1 << 16
+        let start = Self.logKept
+        let end = (Int(info.st_size) - Self.logKept) / block * block
+        guard end > start else { return }
+        let descriptor = open(logPath, O_WRONLY | O_CLOEXEC)
+        if descriptor < 0 { return }
+        _ = handoff_punch_hole(descriptor, Int64(start), Int64(end - start))
+        close(descriptor)
     }
 
     func remove() {

@@ -12,12 +12,19 @@ public struct ExecutionOptions: Sendable {
 
     /// Faults injected behind the model's back, to prove the oracles catch them (tests and demos only).
     public var injections: [Injection]
+    /// Where scenario directories are made (nil: $TMPDIR, else /tmp).
+    public var workDirectory: String?
+    /// How every process of a scenario is ended with it (Containment.swift).
+    public var containment: ContainmentMode
 
-    public init(timeout: Double = 10, identity: IdentityMode = .auto, agentPath: String, injections: [Injection] = []) {
+    public init(timeout: Double = 10, identity: IdentityMode = .auto, agentPath: String, injections: [Injection] = [],
+                workDirectory: String? = nil, containment: ContainmentMode = .auto) {
         self.timeout = timeout
         self.identity = identity
         self.agentPath = agentPath
         self.injections = injections
+        self.workDirectory = workDirectory
+        self.containment = containment
     }
 }
 
@@ -101,14 +108,14 @@ final class ScenarioExecution {
         var result = ScenarioResult(name: scenario.name, file: scenario.file, summary: scenario.summary,
                                     tags: scenario.tags, status: .pass)
         do {
-            directory = try ScenarioDirectory()
+            directory = try ScenarioDirectory(base: options.workDirectory)
         } catch {
             result.status = .error
             result.reason = "\(error)"
             return result
         }
         workPath = Observer.realPath(directory.workPath) ?? directory.workPath
-        tree = ProcessTree(agentPath: options.agentPath, directory: directory)
+        tree = ProcessTree(agentPath: options.agentPath, directory: directory, containment: options.containment)
         register(tree)
         do {
             try runSteps()
@@ -136,10 +143,7 @@ final class ScenarioExecution {
         result.steps = records
         result.loops = loops.isEmpty ? nil : loops
         result.identityOracle = identity.decidedBy
-        if result.status != .pass {
-            let log = directory.log
-            if !log.isEmpty { result.agentLog = String(log.prefix(4096)) }
-        }
+        if result.status != .pass { result.agentLog = directory.logExcerpt() }
         directory.remove()
         result.durationSeconds = Double(monotonicNow() - started) / 1e9
         return result
@@ -460,7 +464,7 @@ final class ScenarioExecution {
                 }
                 return (Outcome(result: 0), nil)
             case .attach(let child):
-                _ = try tree.adoptAttached(name: child, deadline: deadline, timeout: timeout)
+                _ = try tree.adoptAttached(name: child, launcher: agent, deadline: deadline, timeout: timeout)
                 names[child] = [:]
                 tables[child] = newTable()
                 return (Outcome(result: nil), nil)
@@ -483,6 +487,10 @@ final class ScenarioExecution {
                     throw error
                 }
                 var outcome = Outcome(answer: answer)
+                if outcome.errno == EMFILE || outcome.errno == ENFILE {
+                    // fork(2) and clone(2) never fail so: the agent's socketpair for the child's channel did.
+                    throw .system(call: "socketpair for the control channel of '\(child)' (in the agent)", errno: outcome.errno)
+                }
                 if outcome.errno == 0 {
                     guard let channel else {
                         throw .protocolViolation(process: agent.name, detail: "fork answer carried no control channel")

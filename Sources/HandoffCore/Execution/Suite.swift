@@ -53,18 +53,23 @@ public enum Suite {
     }
 
     /// Runs the scenarios on `jobs` threads (each scenario is independent) and returns their results in
-    /// input order. `progress` is called, serialized, as each scenario ends.
+    /// input order. `progress` is called, serialized, as each scenario ends. Scenario directories and
+    /// cgroups that SIGKILLed runs left behind are removed first. When not even one worker thread can be
+    /// created (RLIMIT_NPROC), every scenario is an error saying so.
     public static func run(_ scenarios: [Scenario], options: ExecutionOptions, jobs: Int = 1,
                            progress: @escaping @Sendable (ScenarioResult) -> Void = { _ in }) -> [ScenarioResult] {
         // Orphaned agents re-parent to the runner, which reaps them: nothing of a run outlives it.
         _ = handoff_set_child_subreaper()
+        StaleRuns.sweepOnce(base: ScenarioDirectory.base(options.workDirectory))
         let state = SuiteState(count: scenarios.count)
         let workers = max(1, min(jobs, scenarios.count))
         let finished = DispatchSemaphore(value: 0)
+        var started = 0
+        var failure: Int32 = 0
         for _ in 0..<workers {
             // Each root agent dies with the thread that spawned it (PR_SET_PDEATHSIG follows the thread), so
             // a worker thread lives until its last scenario has been torn down.
-            let thread = Thread {
+            failure = startThread(stackSize: 4 << 20) {
                 while let index = state.next() {
                     let scenario = scenarios[index]
                     let result: ScenarioResult
@@ -82,22 +87,33 @@ public enum Suite {
                 }
                 finished.signal()
             }
-            thread.stackSize = 4 << 20
-            thread.start()
+            if failure != 0 { break }
+            started += 1
         }
-        for _ in 0..<workers { finished.wait() }
-        reapStrayAgents()
+        if started == 0 {
+            // A harness limit, not a finding: nothing of the scenarios ran.
+            let reason = "the runner cannot create a worker thread: \(HarnessError.system(call: "pthread_create", errno: failure))"
+            while let index = state.next() {
+                let scenario = scenarios[index]
+                state.finish(index, ScenarioResult(name: scenario.name, file: scenario.file, summary: scenario.summary,
+                                                   tags: scenario.tags, status: .error, reason: reason), progress)
+            }
+        }
+        for _ in 0..<started { finished.wait() }
+        reapStrays()
         return state.results.map { $0! }
     }
 
     /// Agents no scenario adopted (a launcher under test may start more than a scenario attaches) die with
-    /// their launcher and are re-parented to the runner: reap those zombies so that nothing is left.
-    static func reapStrayAgents() {
+    /// their launcher and are re-parented to the runner, and so may a scenario process that became a
+    /// zombie only after its scenario's teardown: reap those zombies so that nothing is left.
+    static func reapStrays() {
         let me = getpid()
         for process in ProcessStatus.all() where process.isZombie && process.parent == me && process.isAgent {
             var status: Int32 = 0
             waitpid(process.pid, &status, WNOHANG)
         }
+        Containment.reapZombies(where: { $0.split(separator: "/").last?.hasPrefix("handoff-\(me)-") == true })
     }
 }
 
@@ -167,9 +183,11 @@ public final class ActiveRuns: @unchecked Sendable {
 
     /// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread and its future threads, and takes them on a
     /// dedicated thread that calls interrupt(). Call it first thing, before any other thread exists.
-    public static func installInterruptHandler(onSignal: @escaping @Sendable (Int32) -> Void) {
+    /// Returns why not when the thread cannot be created (the signals are then left to kill the runner).
+    @discardableResult
+    public static func installInterruptHandler(onSignal: @escaping @Sendable (Int32) -> Void) -> String? {
         _ = handoff_block_termination_signals()
-        let thread = Thread {
+        let failure = startThread(stackSize: 1 << 20) {
             while true {
                 let signal = handoff_wait_termination_signal()
                 if signal <= 0 { continue }
@@ -177,6 +195,31 @@ public final class ActiveRuns: @unchecked Sendable {
                 onSignal(signal)
             }
         }
-        thread.start()
+        if failure == 0 { return nil }
+        _ = handoff_unblock_termination_signals()
+        return "cannot create the signal thread: \(HarnessError.system(call: "pthread_create", errno: failure))"
     }
+}
+
+/// Starts a detached thread running `body`. Returns 0, or pthread_create's error (EAGAIN at RLIMIT_NPROC):
+/// unlike Foundation's Thread, whose start() fails silently and leaves the caller waiting forever.
+func startThread(stackSize: Int, _ body: @escaping @Sendable () -> Void) -> Int32 {
+    var attributes = pthread_attr_t()
+    pthread_attr_init(&attributes)
+    defer { pthread_attr_destroy(&attributes) }
+    pthread_attr_setstacksize(&attributes, stackSize)
+    pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+    let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+    var thread = pthread_t()
+    let result = pthread_create(&thread, &attributes, { context in
+        Unmanaged<ThreadBody>.fromOpaque(context!).takeRetainedValue().run()
+        return nil
+    }, context)
+    if result != 0 { Unmanaged<ThreadBody>.fromOpaque(context).release() }
+    return result
+}
+
+private final class ThreadBody: @unchecked Sendable {
+    let run: @Sendable () -> Void
+    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
 }

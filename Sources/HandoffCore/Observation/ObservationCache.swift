@@ -43,7 +43,8 @@ struct ObservationCache {
     /// The model's descriptor state at the latest observation.
     private var model: ReferenceModel.DescriptorState?
     /// Reads one table from /proc (tests substitute it).
-    var read: (_ pid: pid_t, _ hidden: Set<Int32>) -> [Int32: ObservedDescriptor]? = Observer.table(of:excluding:)
+    var read: (_ pid: pid_t, _ hidden: Set<Int32>) throws(HarnessError) -> [Int32: ObservedDescriptor]? =
+        Observer.table(of:excluding:)
 
     /// Test hook: the names of the processes whose tables are read, while a test has it on.
     static let readLog = TableReadLog()
@@ -71,7 +72,7 @@ struct ObservationCache {
         for process in processes {
             pids[process.name] = process.pid
             if reading.contains(process.name) {
-                guard let table = read(process.pid, process.hidden), !process.hasExited() else {
+                guard let table = try read(process.pid, process.hidden), !process.hasExited() else {
                     throw .agentGone(process: process.name, reason: process.endReason())
                 }
                 Self.readLog.record(process.name)

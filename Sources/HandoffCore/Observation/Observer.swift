@@ -36,12 +36,21 @@ enum Observer {
     /// O(N) in the number of descriptors, four system calls each: readlinkat on /proc/PID/fd/N, and openat,
     /// one read and close of /proc/PID/fdinfo/N, both relative to the directories opened once, with buffers
     /// allocated once per table and fdinfo parsed in place (pos, flags, mnt_id and ino are its first lines).
-    static func table(of pid: pid_t, excluding hidden: Set<Int32>) -> [Int32: ObservedDescriptor]? {
-        guard let stream = opendir("/proc/\(pid)/fd") else { return nil }
+    /// Throws when the runner itself cannot read it (EMFILE, ENFILE, ENOMEM): a harness limit, never a
+    /// descriptor reported missing.
+    static func table(of pid: pid_t, excluding hidden: Set<Int32>) throws(HarnessError) -> [Int32: ObservedDescriptor]? {
+        guard let stream = opendir("/proc/\(pid)/fd") else {
+            let error = errno
+            if error == ENOENT || error == ESRCH { return nil }
+            throw .system(call: "opendir /proc/\(pid)/fd", errno: error)
+        }
         defer { closedir(stream) }
         let directory = dirfd(stream)
         let information = open("/proc/\(pid)/fdinfo", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if information < 0 { return nil }
+        if information < 0 {
+            if [EMFILE, ENFILE, ENOMEM].contains(errno) { throw .system(call: "open /proc/\(pid)/fdinfo", errno: errno) }
+            return nil
+        }
         defer { close(information) }
         var numbers: [Int32] = []
         while let entry = readdir(stream) {
@@ -58,7 +67,13 @@ enum Observer {
             let linkLength = link.withUnsafeMutableBytes { readlinkat(directory, name, $0.baseAddress!, $0.count) }
             if linkLength < 0 { continue }
             let descriptor = openat(information, name, O_RDONLY | O_CLOEXEC)
-            if descriptor < 0 { continue }
+            if descriptor < 0 {
+                // The runner's own limits are a harness failure, never a descriptor reported missing.
+                if [EMFILE, ENFILE, ENOMEM].contains(errno) {
+                    throw .system(call: "open /proc/\(pid)/fdinfo/\(number)", errno: errno)
+                }
+                continue
+            }
             var infoLength = 0
             repeat {
                 infoLength = info.withUnsafeMutableBytes { read(descriptor, $0.baseAddress!, $0.count) }
@@ -169,6 +184,23 @@ enum Observer {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         if descriptor < 0 { return nil }
         defer { close(descriptor) }
+        return readSmall(descriptor)
+    }
+
+    /// readSmallFile of a file in /proc, where failing to open for another reason than the file's (or the
+    /// process's) absence is the runner's own problem (EMFILE, ENFILE, ENOMEM).
+    static func readProcFile(_ path: String) throws(HarnessError) -> String? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        if descriptor < 0 {
+            let error = errno
+            if error == ENOENT || error == ESRCH { return nil }
+            throw .system(call: "open \(path)", errno: error)
+        }
+        defer { close(descriptor) }
+        return readSmall(descriptor)
+    }
+
+    private static func readSmall(_ descriptor: Int32) -> String {
         var buffer = [UInt8](repeating: 0, count: 4096)
         var total = 0
         while total < buffer.count {

@@ -42,13 +42,19 @@ struct Deadline {
 }
 
 /// Waits until `descriptor` is readable (or hung up) or the deadline passes; retries on EINTR.
-/// Returns false on timeout.
-func waitReadable(_ descriptor: Int32, until deadline: Deadline) -> Bool {
+/// Returns false on timeout. `idle`, if given, is called every 100 ms of waiting.
+func waitReadable(_ descriptor: Int32, until deadline: Deadline, idle: (() -> Void)? = nil) -> Bool {
     while true {
         var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-        let ready = poll(&entry, 1, deadline.remainingMilliseconds)
+        let remaining = deadline.remainingMilliseconds
+        let slice = idle == nil ? remaining : min(remaining, 100)
+        let ready = poll(&entry, 1, slice)
         if ready > 0 { return true }
-        if ready == 0 { return false }
+        if ready == 0 {
+            if slice == remaining { return false }
+            idle?()
+            continue
+        }
         if errno != EINTR { return true }  // let the caller's read report the error
     }
 }

@@ -252,6 +252,7 @@ extension ScenarioDecoder {
             operation = .unshareFiles
         case .launch:
             let program = Template([.text(try string("program", default: nil))])
+            if let node = a["program"] { sites.fields["program"] = context.location(node) }
             let (arguments, environment) = try argumentsAndEnvironment(a, sites: &sites)
             var listen: [ListeningSocket<AddressSpec>] = []
             for item in try context.sequence(try a.required("listen"), a.what("listen")) {

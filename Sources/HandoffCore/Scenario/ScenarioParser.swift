@@ -24,6 +24,7 @@ public enum ScenarioParser {
         var decoder = ScenarioDecoder(context: context)
         let scenario = try decoder.decode(root, name: name)
         var validator = ScenarioValidator(file: file)
+        validator.programs = scenario.requires.programs
         try validator.validate(scenario.steps, sites: decoder.sites)
         return scenario
     }

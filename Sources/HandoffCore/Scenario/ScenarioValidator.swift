@@ -23,6 +23,8 @@ struct ScenarioValidator {
     }
 
     let file: String
+    /// `requires: programs`: the only programs a `launch` may run.
+    var programs: [String] = []
     var processes: [String: Process] = ["main": Process()]
     /// Creation order, for "known processes" lists.
     var order = ["main"]
@@ -222,7 +224,12 @@ struct ScenarioValidator {
             if unshare { privatizeTable(of: actor) }
         case .unshareFiles:
             privatizeTable(of: actor)
-        case .launch:
+        case .launch(let program, _, _, _, _):
+            let name = program.description
+            guard programs.contains(name) else {
+                throw ScenarioError(site["program"], "launch runs '\(name)', which is not listed under 'requires: "
+                    + "programs' (list it there, so that the scenario is skipped where it is not installed)")
+            }
             processes[actor]?.launchedAt = line
         case .attach(let child):
             try create(child, by: actor, at: line, site, copying: Process(), sharing: false, verb: "attach")

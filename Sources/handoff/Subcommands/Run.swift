@@ -33,6 +33,8 @@ struct Run: ParsableCommand {
         reports; the reason is printed all the same. Without it an empty selection is an error (exit 2).
         """)
     var allowEmpty = false
+    @Option(help: "Where each scenario's private directory is made (default: $TMPDIR, else /tmp).")
+    var workdir: String?
 
     var shardNumbers: (index: Int, count: Int)? {
         guard let shard else { return nil }
@@ -52,8 +54,10 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        ActiveRuns.installInterruptHandler { signal in
+        if let problem = ActiveRuns.installInterruptHandler(onSignal: { signal in
             printError("handoff: signal \(signal): killing every scenario process")
+        }) {
+            printError("handoff: \(problem); an interrupt will not clean up")
         }
         var scenarios = try selection.load()
         var whyEmpty = scenarios.isEmpty ? selection.whyEmpty() : nil
@@ -78,7 +82,7 @@ struct Run: ParsableCommand {
         }
         // Before the run, not after it: an unwritable --report costs a second, not the whole suite.
         try prepareReportDirectory(report)
-        let options = ExecutionOptions(timeout: timeout, identity: identity, agentPath: agentPath)
+        let options = ExecutionOptions(timeout: timeout, identity: identity, agentPath: agentPath, workDirectory: workdir)
         let fingerprint = Fingerprint.current(agentPath: agentPath)
         let started = Date()
         let annotate = ProcessInfo.processInfo.environment["GITHUB_ACTIONS"] == "true"

@@ -32,6 +32,9 @@ struct StressCommand: ParsableCommand {
     @Option(help: "Where stress.json goes.")
     var report: String = "reports/stress"
 
+    @Option(help: "Where each scenario's private directory is made (default: $TMPDIR, else /tmp).")
+    var workdir: String?
+
     var seconds: Double? {
         guard var text = duration else { return nil }
         var factor = 1.0
@@ -53,7 +56,11 @@ struct StressCommand: ParsableCommand {
     }
 
     func run() throws {
-        ActiveRuns.installInterruptHandler { signal in printError("handoff: signal \(signal): stopping the stress run") }
+        if let problem = ActiveRuns.installInterruptHandler(onSignal: { signal in
+            printError("handoff: signal \(signal): stopping the stress run")
+        }) {
+            printError("handoff: \(problem); an interrupt will not clean up")
+        }
         let scenarios = try selection.load()
         if scenarios.isEmpty {
             printError("handoff: nothing to stress: \(selection.whyEmpty())")
@@ -66,7 +73,8 @@ struct StressCommand: ParsableCommand {
         print("stress: \(scenarios.count) scenarios, seed \(seed), "
             + (seconds.map { "for \(Int($0)) s" } ?? "\(rounds ?? 1) rounds") + ", \(jobs) jobs")
         let options = StressOptions(seconds: seconds, rounds: rounds, jobs: jobs, seed: seed,
-                                    execution: ExecutionOptions(timeout: timeout, agentPath: Suite.defaultAgentPath()))
+                                    execution: ExecutionOptions(timeout: timeout, agentPath: Suite.defaultAgentPath(),
+                                                                workDirectory: workdir))
         let stress = Stress.run(scenarios, options: options) { round, results, sample in
             let bad = results.filter { $0.status == .fail || $0.status == .error || $0.status == .timeout }
             for result in bad {

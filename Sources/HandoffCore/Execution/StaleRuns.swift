@@ -1,0 +1,57 @@
+import Foundation
+import Glibc
+
+/// What SIGKILLed runs left behind: scenario directories and cgroups named `handoff-<pid>-...` whose runner
+/// is dead. Removed (a cgroup after killing what still runs in it) once per base directory per process.
+enum StaleRuns {
+    private static let lock = NSLock()
+    private nonisolated(unsafe) static var swept: Set<String> = []
+
+    static func sweepOnce(base: String) {
+        lock.lock()
+        let first = swept.insert(base).inserted
+        lock.unlock()
+        guard first else { return }
+        sweep(base: base)
+        if let cgroup = CgroupHierarchy.runnerCgroup { sweepCgroups(under: cgroup.directory) }
+    }
+
+    /// The runner pid in a name `handoff-<pid>-...`, if it has that form.
+    static func runnerPid(inName name: String) -> pid_t? {
+        let parts = name.split(separator: "-", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == "handoff", let pid = pid_t(parts[1]), pid > 0 else { return nil }
+        return pid
+    }
+
+    /// A runner pid that no longer exists (a live pid, even reused by something else, is left alone).
+    static func isDead(_ pid: pid_t) -> Bool {
+        pid != getpid() && Glibc.kill(pid, 0) != 0 && errno == ESRCH
+    }
+
+    static func sweep(base: String) {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: base) else { return }
+        let me = geteuid()
+        for name in entries {
+            guard let pid = runnerPid(inName: name), isDead(pid) else { continue }
+            let path = base + "/" + name
+            var info = stat()
+            // Only our own directories (a shared /tmp holds other users' too), never through a symlink.
+            guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == me else { continue }
+            try? FileManager.default.removeItem(atPath: path)
+        }
+    }
+
+    static func sweepCgroups(under parent: String) {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: parent) else { return }
+        for name in entries {
+            guard let pid = runnerPid(inName: name), isDead(pid) else { continue }
+            let cgroup = parent + "/" + name
+            if !writeFile(cgroup + "/cgroup.kill", "1") {
+                for pid in CgroupHierarchy.members(of: cgroup) { Glibc.kill(pid, SIGKILL) }
+            }
+            let deadline = Deadline(secondsFromNow: 2)
+            while CgroupHierarchy.isPopulated(cgroup) && !deadline.expired { usleep(1000) }
+            rmdir(cgroup)
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import Glibc
+import Testing
+@testable import HandoffCore
+
+/// Agents that end unexpectedly are reported at once, with how they ended. Serialized: spawns agents.
+@Suite(.serialized) struct AgentEndingTests {
+    @Test func anAgentThatExitsAtStartUpIsAnErrorAtOnceWithItsStatus() throws {
+        let directory = NSTemporaryDirectory() + "handoff-fake-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let fake = directory + "/agent"
+        try "#!/bin/sh\necho cannot start >&2\nexit 3\n".write(toFile: fake, atomically: true, encoding: .utf8)
+        chmod(fake, 0o755)
+        let options = ExecutionOptions(timeout: 10, agentPath: fake)
+        let result = Suite.run([try scenario("summary: s\nsteps:\n  - main.pipe: {as: [r, w]}\n")], options: options)[0]
+        #expect(result.status == .error)
+        #expect(result.reason == "process 'main' is gone: the agent exited with status 3 at start-up, before its hello")
+        #expect(result.durationSeconds < 2, "not the whole timeout")
+        #expect(result.agentLog?.contains("cannot start") == true)
+        #expect(childProcesses().isEmpty)
+    }
+
+    @Test func killingTheRootAgentDuringAStepReportsTheSignal() throws {
+        // main's read blocks for real (the child drained the pipe behind the model's back); then main is
+        // killed from outside while the runner waits for its answer.
+        let killer = DispatchWorkItem {
+            for process in ProcessStatus.all() where process.parent == getpid() && process.isAgent && !process.isZombie {
+                kill(process.pid, SIGKILL)
+            }
+        }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 1, execute: killer)
+        let result = run(try scenario("""
+            summary: killed
+            steps:
+              - main.pipe: {as: [r, w]}
+              - main.fork: {as: child}
+              - main.write: {fd: w, data: "ab"}
+              - main.read: {fd: r, count: 2}
+            """), timeout: 10, injections: [Injection(afterStep: 3, process: "child", fault: .operation(.read(fd: 3, count: 2)))])
+        killer.wait()
+        #expect(result.status == .error)
+        #expect(result.reason == "process 'main' is gone: killed by signal 9 (Killed)", "\(result.reason ?? "")")
+        #expect(result.durationSeconds < 5)
+        #expect(agentProcesses().isEmpty)
+    }
+
+    @Test(.enabled(if: SystemProbe.program(named: "systemd-socket-activate") != nil, "needs systemd-socket-activate"))
+    func aLauncherThatEndsWithoutStartingAnAgentIsAnErrorAtOnce() throws {
+        // The service the launcher execs on the first connection is /bin/false, not an agent.
+        let result = run(try scenario("""
+            summary: no agent
+            requires: {programs: [systemd-socket-activate]}
+            steps:
+              - main.fork: {as: client}
+              - main.launch:
+                  program: systemd-socket-activate
+                  args: ["--listen={@dir}/svc.sock", "/bin/false"]
+                  listen: [{unix: svc.sock}]
+              - client.connect: {address: {unix: svc.sock}, as: conn}
+              - main.attach: {as: service}
+            """), timeout: 10)
+        #expect(result.status == .error)
+        #expect(result.reason == "process 'main' is gone: the launcher exited with status 1 and no agent called back",
+                "\(result.reason ?? "")")
+        #expect(result.durationSeconds < 4, "not the whole timeout")
+        #expect(agentProcesses().isEmpty)
+    }
+}

@@ -1,0 +1,223 @@
+import CHandoff
+import Foundation
+import Glibc
+import Testing
+@testable import HandoffCore
+
+/// Processes a scenario starts without the harness knowing - a launcher's daemons, double-forked, in a new
+/// session - end with the scenario, however it ends, with a cgroup or with the /proc sweep. Serialized:
+/// spawns process trees.
+@Suite(.serialized) struct ContainmentTests {
+    static let launcherInstalled = SystemProbe.program(named: "systemd-socket-activate") != nil
+
+    enum Ending: String, CaseIterable {
+        case pass, fail, error, timeout
+    }
+
+    /// A launcher (sh) that leaves two daemons behind - one double-forked into a new session, one simply in
+    /// the background - writes their pids into `pids`, then execs systemd-socket-activate, whose service
+    /// is adopted. `mark` is in the daemons' environment, for finding survivors.
+    func daemonScenario(mark: String, pids: String, ending: Ending = .pass, launcherSleeps: Int = 0) throws -> Scenario {
+        let script = "(setsid sleep 300 & echo $! > \"$PIDS/setsid\"); sleep 301 & echo $! > \"$PIDS/background\"; "
+            + "sleep \(launcherSleeps); exec systemd-socket-activate --listen=\"$1\" --setenv=\"$2\" \"$0\""
+        var yaml = """
+            summary: daemons a launcher leaves behind
+            requires: {programs: [sh, systemd-socket-activate]}
+            timeout: \(ending == .timeout ? 1 : 10)
+            steps:
+              - main.fork: {as: client}
+              - main.launch:
+                  program: sh
+                  args: ["-c", \(quote(script)), "{@agent}", "{@dir}/svc.sock", "{@control}"]
+                  env: {HANDOFF_TEST_MARK: \(quote(mark)), PIDS: \(quote(pids))}
+                  listen: [{unix: svc.sock}]
+              - client.connect: {address: {unix: svc.sock}, as: conn}
+              - main.attach: {as: service}
+              - client.pipe: {as: [r, w]}
+              - client.write: {fd: w, data: "ab"}
+              - client.read: {fd: r, count: 2}
+              - check: {open: {service: [0, 1, 2, 3]}}
+
+            """
+        if ending == .fail { yaml += "  - check: {open: {service: [0, 1, 2]}}\n" }
+        return try scenario(yaml)
+    }
+
+    func quote(_ text: String) -> String {
+        "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
+
+    /// Faults that make the scenario end as `ending` (steps counted from 1).
+    func injections(for ending: Ending) -> [Injection] {
+        switch ending {
+        case .pass, .fail: return []
+        case .error: return [Injection(afterStep: 4, process: "service", fault: .signal(SIGKILL))]
+        // The client drains its pipe behind the model's back: its next read blocks for real.
+        case .timeout: return [Injection(afterStep: 6, process: "client", fault: .operation(.read(fd: 4, count: 2)))]
+        }
+    }
+
+    /// Live processes whose environment holds `mark`.
+    func survivors(_ mark: String) -> [pid_t] {
+        let needle = Array("HANDOFF_TEST_MARK=\(mark)".utf8)
+        return ProcessStatus.all().filter { process in
+            guard !process.isZombie, let environment = readFile("/proc/\(process.pid)/environ", limit: 1 << 20) else {
+                return false
+            }
+            return environment.split(separator: 0).contains { $0.elementsEqual(needle) }
+        }.map(\.pid)
+    }
+
+    func pidDirectory() throws -> String {
+        let path = NSTemporaryDirectory() + "handoff-pids-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// The daemons really were started: both wrote their pids.
+    func daemonsStarted(_ pids: String) -> Bool {
+        ["setsid", "background"].allSatisfy { name in
+            (try? String(contentsOfFile: pids + "/" + name, encoding: .utf8)).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) } != nil
+        }
+    }
+
+    static let cases: [(ContainmentMode, Ending)] = ContainmentMode.allCases.flatMap { mode in Ending.allCases.map { (mode, $0) } }
+
+    @Test(.enabled(if: launcherInstalled, "needs systemd-socket-activate"), arguments: cases)
+    func nothingALauncherLeavesBehindSurvivesTheScenario(mode: ContainmentMode, ending: Ending) throws {
+        let mark = UUID().uuidString
+        let pids = try pidDirectory()
+        defer { try? FileManager.default.removeItem(atPath: pids) }
+        let options = ExecutionOptions(agentPath: agentPath, injections: injections(for: ending), containment: mode)
+        let result = Suite.run([try daemonScenario(mark: mark, pids: pids, ending: ending)], options: options)[0]
+        let expected: ScenarioStatus = switch ending {
+        case .pass: .pass
+        case .fail: .fail
+        case .error: .error
+        case .timeout: .timeout
+        }
+        #expect(result.status == expected, "\(result.diff)")
+        #expect(daemonsStarted(pids), "the launcher never started its daemons: the test would prove nothing")
+        #expect(survivors(mark).isEmpty, "\(mode), \(ending): daemons survived the scenario")
+        #expect(agentProcesses().isEmpty)
+        #expect(childProcesses().isEmpty, "everything was reaped")
+    }
+
+    @Test(.enabled(if: launcherInstalled, "needs systemd-socket-activate"), arguments: ContainmentMode.allCases)
+    func anInterruptEndsTheDaemonsToo(mode: ContainmentMode) throws {
+        let mark = UUID().uuidString
+        let pids = try pidDirectory()
+        defer { try? FileManager.default.removeItem(atPath: pids) }
+        // The launcher takes 30 s to listen: the interrupt comes while the runner waits for it.
+        let scenario = try daemonScenario(mark: mark, pids: pids, launcherSleeps: 30)
+        let options = ExecutionOptions(timeout: 60, agentPath: agentPath, containment: mode)
+        _ = handoff_set_child_subreaper()
+        let started = monotonicNow()
+        let result = ScenarioExecution(scenario: scenario, options: options).run(register: { tree in
+            // What ActiveRuns.interrupt() does to each tree on Ctrl-C (the shared instance stays usable).
+            DispatchQueue.global().asyncAfter(deadline: .now() + 1) { tree.killAll(markInterrupted: true) }
+        })
+        #expect(result.status == .error)
+        #expect(result.reason == "interrupted")
+        #expect(Double(monotonicNow() - started) / 1e9 < 10)
+        #expect(daemonsStarted(pids))
+        #expect(survivors(mark).isEmpty, "\(mode): daemons survived the interrupt")
+        #expect(childProcesses().isEmpty)
+    }
+
+    @Test(.enabled(if: launcherInstalled, "needs systemd-socket-activate"), arguments: ContainmentMode.allCases)
+    func concurrentScenariosEndOnlyTheirOwnProcesses(mode: ContainmentMode) throws {
+        let marks = (0..<3).map { _ in UUID().uuidString }
+        let pids = try (0..<3).map { _ in try pidDirectory() }
+        defer { for path in pids { try? FileManager.default.removeItem(atPath: path) } }
+        // One ends early (a failed check), the others go on meanwhile and must not lose a process to its end.
+        let scenarios = [
+            try daemonScenario(mark: marks[0], pids: pids[0], ending: .fail),
+            try daemonScenario(mark: marks[1], pids: pids[1]),
+            try daemonScenario(mark: marks[2], pids: pids[2]),
+        ] + Suite.load([packageRoot + "/scenarios/fork", packageRoot + "/scenarios/socket-activation"]).scenarios
+        let results = Suite.run(scenarios, options: ExecutionOptions(agentPath: agentPath, containment: mode), jobs: 2)
+        #expect(results[0].status == .fail)
+        for result in results.dropFirst() {
+            #expect(result.status == .pass || result.status == .skip, "\(result.name): \(result.diff)")
+        }
+        for mark in marks { #expect(survivors(mark).isEmpty) }
+        #expect(childProcesses().isEmpty)
+    }
+
+    @Test func theCatalogPassesWithTheProcessSweep() throws {
+        let load = Suite.load([packageRoot + "/scenarios"])
+        let options = ExecutionOptions(agentPath: agentPath, containment: .processes)
+        for result in Suite.run(load.scenarios, options: options, jobs: 2) {
+            #expect(result.status == .pass || (result.status == .skip && result.reason != nil),
+                    "\(result.name): \(result.status) \(result.diff)")
+        }
+        #expect(agentProcesses().isEmpty)
+        #expect(childProcesses().isEmpty)
+    }
+
+    @Test(.enabled(if: CgroupHierarchy.runnerCgroup != nil, "needs a writable cgroup2"))
+    func aScenarioRunsInACgroupOfItsOwnWhichIsRemovedAfterwards() throws {
+        let parent = try #require(CgroupHierarchy.runnerCgroup)
+        // While main's read blocks for real (the child drained the pipe behind the model's back), look at
+        // where the agents are.
+        let seen = Locked<[String?]>([])
+        let look = DispatchWorkItem {
+            let processes = ProcessStatus.all()
+            let parents = Dictionary(processes.map { ($0.pid, $0.parent) }, uniquingKeysWith: { first, _ in first })
+            let agents = processes.filter { $0.isAgent && Containment.lineage(of: $0.pid, parents: parents, upTo: getpid()) != nil }
+            seen.value = agents.map { CgroupHierarchy.name(of: $0.pid) }
+        }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.7, execute: look)
+        let result = run(try scenario("""
+            summary: where are we
+            steps:
+              - main.pipe: {as: [r, w]}
+              - main.fork: {as: child}
+              - main.write: {fd: w, data: "ab"}
+              - main.read: {fd: r, count: 2}
+            """), timeout: 1.5, injections: [Injection(afterStep: 3, process: "child", fault: .operation(.read(fd: 3, count: 2)))])
+        look.wait()
+        #expect(result.status == .timeout)
+        let names = seen.value
+        #expect(names.count == 2, "main and child")
+        let prefix = (parent.name == "/" ? "" : parent.name) + "/handoff-\(getpid())-"
+        #expect(names.allSatisfy { $0?.hasPrefix(prefix) == true } && Set(names).count == 1, "\(names)")
+        let cgroup = try #require(names.first ?? nil)
+        #expect(!FileManager.default.fileExists(atPath: parent.directory + String(cgroup.dropFirst(parent.name == "/" ? 0 : parent.name.count))),
+                "the cgroup was removed")
+    }
+
+    /// A pid that no process has.
+    func deadPid() -> pid_t {
+        var pid: pid_t = 4_000_000
+        while kill(pid, 0) == 0 || errno != ESRCH { pid -= 1 }
+        return pid
+    }
+
+    @Test(.enabled(if: CgroupHierarchy.runnerCgroup != nil, "needs a writable cgroup2"))
+    func aDeadRunnersCgroupIsKilledAndRemoved() throws {
+        let parent = try #require(CgroupHierarchy.runnerCgroup)
+        let cgroup = parent.directory + "/handoff-\(deadPid())-stale"
+        #expect(mkdir(cgroup, 0o755) == 0)
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        sleeper.arguments = ["300"]
+        try sleeper.run()
+        #expect(writeFile(cgroup + "/cgroup.procs", "\(sleeper.processIdentifier)"))
+        StaleRuns.sweepCgroups(under: parent.directory)
+        sleeper.waitUntilExit()
+        #expect(sleeper.terminationReason == .uncaughtSignal)
+        #expect(!FileManager.default.fileExists(atPath: cgroup))
+    }
+}
+
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    var value: Value {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import Glibc
+import Testing
+@testable import HandoffCore
+
+/// A limit the harness itself hits is an ERROR with the reason, never a hang or a finding. Serialized:
+/// spawns the CLI.
+@Suite(.serialized) struct HarnessLimitTests {
+    /// RLIMIT_NPROC binds only without CAP_SYS_RESOURCE/CAP_SYS_ADMIN: as root, the CLI runs as nobody.
+    static let canDropToNobody = getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
+        && FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit") && getpwnam("nobody") != nil
+
+    @Test(.enabled(if: canDropToNobody, "needs root, setpriv and prlimit"), arguments: [1, 2, 3])
+    func aProcessLimitIsAnErrorWithItsReason(limit: Int) throws {
+        let directory = NSTemporaryDirectory() + "handoff-nproc-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory + "/out", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        chmod(directory, 0o755)
+        chmod(directory + "/out", 0o777)
+        try "summary: s\nsteps:\n  - main.fork: {as: child}\n".write(toFile: directory + "/s.yaml", atomically: true, encoding: .utf8)
+        chmod(directory + "/s.yaml", 0o644)
+        let executable = (agentPath as NSString).deletingLastPathComponent + "/handoff"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "/usr/bin/prlimit", "--nproc=\(limit)",
+                             executable, "run", directory + "/s.yaml", "--report", directory + "/out"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        // Before the fix a thread that could not be created left the runner waiting forever.
+        let watchdog = DispatchWorkItem { kill(process.processIdentifier, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 30, execute: watchdog)
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        watchdog.cancel()
+        #expect(process.terminationReason == .exit, "killed by the watchdog: \(text)")
+        #expect(process.terminationStatus == 1, "\(text)")
+        #expect(text.contains("ERROR   s ("), "\(text)")
+        #expect(text.contains("EAGAIN"), "\(text)")
+        #expect(text.contains("cannot create a worker thread") || text.contains("posix_spawn"), "\(text)")
+    }
+
+    /// RLIMIT_NOFILE binds root too. The runner and the agents inherit it: at each of these limits some
+    /// descriptor the harness needs (the agents' log, a /proc/PID/fdinfo file, the socketpair behind a
+    /// child's control channel) cannot be opened - which must be an ERROR naming it, never a finding
+    /// (MISSING descriptors, fork's "EMFILE") about a kernel that did nothing wrong.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit"), "needs prlimit"),
+          arguments: [5, 6, 7, 8])
+    func aDescriptorLimitIsAnErrorNotAFinding(limit: Int) throws {
+        let executable = (agentPath as NSString).deletingLastPathComponent + "/handoff"
+        let report = NSTemporaryDirectory() + "handoff-nofile-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: report) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+        process.arguments = ["--nofile=\(limit)", executable, "run", packageRoot + "/scenarios/fork/inherits-table.yaml",
+                             "--report", report]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(text.contains("PASS    inherits-table") || text.contains("ERROR   inherits-table"), "\(text)")
+        #expect(!text.contains("MISSING") && !text.contains("OUTCOME") && !text.contains("FAIL "), "\(text)")
+    }
+}
