@@ -8,27 +8,25 @@ struct ScenarioValidator {
         case killed(line: Int, by: String)
     }
 
+    /// What the validator knows of a process beyond the tracker's picture (parents, tables, names).
     struct Process {
-        var parent: String?
         var createdAt: Int?
-        var names: Set<String> = []
         /// How many arguments the current image was exec'd with (argv[1...]).
         var argumentCount = 0
         var end: End?
         var reapedAt: Int?
         /// The line where the process exec'd a launcher: from then on only `attach` may name it.
         var launchedAt: Int?
-        /// Processes with the same table id share one descriptor table (clone_files), and so their names.
-        var table = 0
     }
 
     let file: String
     /// `requires: programs`: the only programs a `launch` may run.
     var programs: [String] = []
     var processes: [String: Process] = ["main": Process()]
+    /// Parents, shared tables and the names bound in each process: the same picture the runner keeps.
+    var tracker = ProcessTracker<Void>()
     /// Creation order, for "known processes" lists.
-    var order = ["main"]
-    private var nextTable = 1
+    var order: [String] { tracker.order }
     /// Processes inside a background step: the step and its line, until their `await`.
     private var busy: [String: (step: Step, line: Int)] = [:]
 
@@ -104,23 +102,15 @@ struct ScenarioValidator {
 
     private func resolve(name: String, in owner: String, _ process: Process, at location: SourceLocation)
         throws(ScenarioError) {
-        guard process.names.contains(name) else {
-            let known = process.names.isEmpty ? "none" : process.names.sorted().joined(separator: ", ")
+        let names = tracker.names(of: owner).keys
+        guard names.contains(name) else {
+            let known = names.isEmpty ? "none" : names.sorted().joined(separator: ", ")
             throw ScenarioError(location, "unknown descriptor '\(name)' in process '\(owner)' (known: \(known))")
         }
     }
 
     private mutating func bind(_ names: [String?], in owner: String) {
-        guard let table = processes[owner]?.table else { return }
-        for process in order where processes[process]?.table == table {
-            for case let name? in names { processes[process]?.names.insert(name) }
-        }
-    }
-
-    /// The process leaves a shared table (exec, unshare): its names stay, later ones are its own.
-    private mutating func privatizeTable(of process: String) {
-        processes[process]?.table = nextTable
-        nextTable += 1
+        for case let name? in names { tracker.bind(name, to: (), in: owner) }
     }
 
     // MARK: Steps
@@ -221,9 +211,9 @@ struct ScenarioValidator {
         let line = step.location.line
         switch operation {
         case .closeRange(_, _, _, let unshare):
-            if unshare { privatizeTable(of: actor) }
+            if unshare { tracker.privatize(actor) }
         case .unshareFiles:
-            privatizeTable(of: actor)
+            tracker.privatize(actor)
         case .launch(let program, _, _, _, _):
             let name = program.description
             guard programs.contains(name) else {
@@ -232,15 +222,19 @@ struct ScenarioValidator {
             }
             processes[actor]?.launchedAt = line
         case .attach(let child):
-            try create(child, by: actor, at: line, site, copying: Process(), sharing: false, verb: "attach")
+            try create(child, by: actor, at: line, site, copying: Process(), verb: "attach")
+            tracker.adopt(child, by: actor)
         case .fork(let child), .cloneFiles(let child):
             guard let parent = processes[actor] else { return }
-            let sharing: Bool
-            if case .cloneFiles = operation { sharing = true } else { sharing = false }
-            try create(child, by: actor, at: line, site, copying: parent, sharing: sharing, verb: "fork")
+            try create(child, by: actor, at: line, site, copying: parent, verb: "fork")
+            if case .cloneFiles = operation {
+                tracker.fork(child, of: actor, sharingTable: true)
+            } else {
+                tracker.fork(child, of: actor, sharingTable: false)
+            }
         case .exec(let arguments, _):
             processes[actor]?.argumentCount = arguments.count
-            privatizeTable(of: actor)
+            tracker.privatize(actor)
         case .exit:
             processes[actor]?.end = .exited(line: line)
             for name in order where processes[name]?.end == nil && isDescendant(name, of: actor) {
@@ -249,8 +243,8 @@ struct ScenarioValidator {
         case .wait(let child):
             let location = site["child"]
             let process = try existing(child, at: location)
-            guard process.parent == actor else {
-                let parent = process.parent.map { "its parent is '\($0)'" } ?? "it is the root process"
+            guard tracker.parent(of: child) == actor else {
+                let parent = tracker.parent(of: child).map { "its parent is '\($0)'" } ?? "it is the root process"
                 throw ScenarioError(location, "'\(child)' is not a child of '\(actor)' (\(parent)); a process can only wait for its own children")
             }
             if let reaped = process.reapedAt {
@@ -268,32 +262,27 @@ struct ScenarioValidator {
         }
     }
 
-    /// A new process `child` of `actor`: a copy of `template`, in the same table when `sharing`.
+    /// A new process `child` of `actor`: a copy of `template` (its exec arguments); the caller tells the
+    /// tracker whether it shares the table.
     private mutating func create(_ child: String, by actor: String, at line: Int, _ site: StepSites, copying template: Process,
-                                 sharing: Bool, verb: String) throws(ScenarioError) {
+                                 verb: String) throws(ScenarioError) {
         if let existing = processes[child] {
             let created = existing.createdAt.map { "created at line \($0)" } ?? "the root process"
             throw ScenarioError(site["as"], "process '\(child)' already exists (\(created)); \(verb) needs a new name")
         }
         var process = template
-        process.parent = actor
         process.createdAt = line
         process.end = nil
         process.reapedAt = nil
         process.launchedAt = nil
-        if !sharing {
-            process.table = nextTable
-            nextTable += 1
-        }
         processes[child] = process
-        order.append(child)
     }
 
     private func isDescendant(_ name: String, of ancestor: String) -> Bool {
-        var current = processes[name]?.parent
+        var current = tracker.parent(of: name)
         while let parent = current {
             if parent == ancestor { return true }
-            current = processes[parent]?.parent
+            current = tracker.parent(of: parent)
         }
         return false
     }

@@ -1,0 +1,195 @@
+// Talking to the agents: building requests, executing an operation (with what fork, exec, launch and
+// attach need around it), injected faults, and the flag probe behind the identity fallback.
+
+import CHandoff
+import Glibc
+import HandoffProtocol
+
+extension ScenarioExecution {
+    /// The request that asks `process`'s agent to perform `operation`: pids and channels of named processes
+    /// filled in, and the control channels of the agents sharing its table marked hidden.
+    func request(_ operation: Operation, by process: String) -> WireMessage {
+        let wire: HandoffProtocol.Operation<WireNaming> = operation.map(
+            descriptor: { number, _ in number }, process: { handle($0) }, address: { $0 }, text: { $0 })
+        return AgentRequest.perform(wire, hidden: hiddenChannels(for: process)).encoded()
+    }
+
+    /// Another process as an agent sees it.
+    func handle(_ process: String) -> ProcessHandle {
+        ProcessHandle(pid: Int32(tree[process]?.pid ?? 0), channel: tree[process]?.controlNumber ?? -1)
+    }
+
+    /// The control channels of the other agents in `process`'s table.
+    func hiddenChannels(for process: String) -> [Int32] {
+        sharingTable(with: process).filter { $0 != process }.compactMap { tree[$0]?.controlNumber }
+    }
+
+    func decodeAnswer(_ message: WireMessage, from process: String) throws(HarnessError) -> Answer {
+        switch Answer.decode(message) {
+        case .success(let answer): return answer
+        case .failure(let error): throw .protocolViolation(process: process, detail: error.reason)
+        }
+    }
+
+    /// Sends the operation to the agent and returns what the kernel did.
+    func execute(_ operation: Operation, by agent: AgentProcess, step: Step) throws(Stop) -> (Outcome, UInt64?) {
+        let request = self.request(operation, by: agent.name)
+        return try harness { () throws(HarnessError) -> (Outcome, UInt64?) in
+            switch operation {
+            case .exit:
+                // No answer; perform() waits for every process that ended in this step, this one included.
+                try agent.connection.send(request)
+                return (Outcome(result: nil), nil)
+            case .exec:
+                let (message, _) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
+                if message.verb == ControlVerb.hello.rawValue {
+                    let channelBeforeExec = agent.controlNumber
+                    try agent.adopt(hello: message)
+                    try leaveSharedTable(agent, channel: channelBeforeExec)  // execve unshares the table
+                    return (Outcome(result: 0), nil)
+                }
+                let answer = try decodeAnswer(message, from: agent.name)
+                return (Outcome(answer: answer), answer.nanoseconds)
+            case .launch(let programName, let arguments, let environment, let listen, let acceptMode):
+                guard let program = SystemProbe.program(named: programName) else {
+                    throw .agentGone(process: agent.name, reason: "program \(programName) not found in PATH")
+                }
+                // The agents the launcher starts call the runner back at its control socket.
+                let callBack = EnvironmentVariable(name: AgentEnvironment.controlSocket, value: try tree.controlSocketPath())
+                let wire: HandoffProtocol.Operation<WireNaming> = .launch(
+                    program: program, arguments: arguments, environment: [callBack] + environment, listen: listen,
+                    acceptMode: acceptMode)
+                try agent.connection.send(AgentRequest.perform(wire, hidden: []).encoded())
+                if let message = try agent.connection.answerOrClose(until: deadline, timeoutSeconds: timeout) {
+                    let answer = try decodeAnswer(message, from: agent.name)
+                    return (Outcome(answer: answer), answer.nanoseconds)
+                }
+                launched.insert(agent.name)
+                // Ready once every unix address it listens on is listening (bound is not enough: a connect
+                // between bind and listen is refused).
+                for entry in listen {
+                    let name: String
+                    switch entry.address {
+                    case .unix(let path): name = workPath + "/" + path
+                    case .abstract(let abstract): name = "@" + abstract
+                    case .tcp: continue
+                    }
+                    while !Observer.isListening(unixAddress: name) {
+                        if deadline.expired {
+                            throw .timedOut(process: "\(agent.name)' (the launcher never listened on \(name))", seconds: timeout)
+                        }
+                        if agent.hasExited { throw .agentGone(process: agent.name, reason: "the launcher " + agent.endReason()) }
+                        usleep(500)
+                    }
+                }
+                return (Outcome(result: 0), nil)
+            case .attach(let child):
+                _ = try tree.adoptAttached(name: child, launcher: agent, deadline: deadline, timeout: timeout)
+                tracker.adopt(child, by: agent.name)
+                return (Outcome(result: nil), nil)
+            case .fork(let child), .cloneFiles(let child):
+                let (first, channel) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
+                var message = first
+                if first.verb == ControlVerb.channel.rawValue {
+                    do throws(HarnessError) {
+                        message = try agent.connection.receive(until: deadline, timeoutSeconds: timeout).0
+                    } catch {
+                        if let channel { close(channel) }
+                        throw error
+                    }
+                }
+                let answer: Answer
+                do throws(HarnessError) {
+                    answer = try decodeAnswer(message, from: agent.name)
+                } catch {
+                    if let channel { close(channel) }
+                    throw error
+                }
+                var outcome = Outcome(answer: answer)
+                if outcome.errno == EMFILE || outcome.errno == ENFILE {
+                    // fork(2) and clone(2) never fail so: the agent's socketpair for the child's channel did.
+                    throw .system(call: "socketpair for the control channel of '\(child)' (in the agent)", errno: outcome.errno)
+                }
+                if outcome.errno == 0 {
+                    guard let channel else {
+                        throw .protocolViolation(process: agent.name, detail: "fork answer carried no control channel")
+                    }
+                    _ = try tree.adoptChild(name: child, channel: channel, deadline: deadline, timeout: timeout)
+                    if case .cloneFiles = operation {
+                        tracker.fork(child, of: agent.name, sharingTable: true)
+                    } else {
+                        tracker.fork(child, of: agent.name, sharingTable: false)
+                    }
+                } else if let channel {
+                    close(channel)
+                }
+                outcome.result = nil
+                return (outcome, answer.nanoseconds)
+            case .open, .pipe, .socketpair, .memfd, .eventfd, .epollCreate, .epollCtl, .dup, .dup2, .dup3, .fcntl, .close,
+                 .closeRange, .lseek, .read, .write, .shutdown, .wait, .send, .recv, .pidfdOpen, .pidfdGetfd, .listen,
+                 .connect, .accept, .setrlimit, .dropCapability, .setDumpable, .reopen, .unshareFiles:
+                let (message, stray) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
+                if let stray { close(stray) }
+                let answer = try decodeAnswer(message, from: agent.name)
+                if let moved = answer.movedControl { agent.controlNumber = moved }
+                var outcome = Outcome(answer: answer)
+                if case .listen = operation, let port = answer.port, let fd = outcome.fds.first {
+                    ports[DescriptorKey(process: agent.name, number: fd)] = port
+                    model.assignPort(port, process: agent.name, fd: fd)
+                }
+                if outcome.errno == 0 {
+                    switch operation {
+                    case .unshareFiles, .closeRange(_, _, _, true): try leaveSharedTable(agent)
+                    default: break
+                    }
+                }
+                if case .wait = operation { outcome.result = nil }  // a pid: not predictable
+                return (outcome, answer.nanoseconds)
+            }
+        }
+    }
+
+    /// Carries out the faults planned for the current step.
+    func inject() throws(Stop) {
+        for injection in options.injections where injection.afterStep == currentStep {
+            guard let agent = tree[injection.process] else { continue }
+            switch injection.fault {
+            case .signal(let signal):
+                _ = handoff_pidfd_send_signal(agent.pidfd, signal)
+                _ = waitReadable(agent.pidfd, until: deadline)
+            case .operation(let operation):
+                let request = self.request(operation, by: injection.process)
+                _ = try harness { () throws(HarnessError) in
+                    try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
+                }
+            }
+        }
+    }
+
+    /// `agent` now has a private table. The processes it shared with still hold its control channel in
+    /// theirs: each closes it (harness housekeeping, so that their tables show only the scenario's).
+    func leaveSharedTable(_ agent: AgentProcess, channel: Int32? = nil) throws(HarnessError) {
+        let others = sharingTable(with: agent.name).filter { $0 != agent.name }
+        tracker.privatize(agent.name)
+        for name in others where model.state(of: name) == .running && !launched.contains(name) {
+            guard let other = tree[name] else { continue }
+            let request = AgentRequest.release(fds: [channel ?? agent.controlNumber])
+            _ = try other.connection.call(request.encoded(), until: deadline, timeoutSeconds: timeout)
+        }
+    }
+
+    /// fcntl through the agent that owns the descriptor (the identity fallback).
+    func probeFlags(_ key: DescriptorKey, _ command: Int32, _ argument: Int32) throws(HarnessError) -> Int32 {
+        guard let agent = tree[key.process] else { throw .agentGone(process: key.process, reason: "no agent") }
+        guard let fcntl = FcntlCommand(linux: command, argument: argument) else {
+            throw .protocolViolation(process: key.process, detail: "flag probe with unknown fcntl command \(command)")
+        }
+        let (message, _) = try agent.connection.call(request(.fcntl(fd: key.number, command: fcntl), by: key.process),
+                                                     until: deadline, timeoutSeconds: timeout)
+        let answer = try decodeAnswer(message, from: key.process)
+        guard let value = Int32(exactly: answer.result), value >= 0 else {
+            throw .protocolViolation(process: key.process, detail: "flag probe of \(key.number) failed")
+        }
+        return value
+    }
+}

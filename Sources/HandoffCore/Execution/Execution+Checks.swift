@@ -1,0 +1,152 @@
+// Judging: a step's outcome against the model (OUTCOME) and against what the scenario states (CHECK), and
+// explicit `check` steps against the latest observation.
+
+import HandoffProtocol
+
+extension ScenarioExecution {
+    /// The outcome findings of one executed operation: against the model's prediction (OUTCOME) and against
+    /// what the scenario states (CHECK).
+    func judge(_ step: Step, predicted: Outcome, observed: Outcome, operation: String) -> [Finding] {
+        var findings: [Finding] = []
+        if let difference = compare(predicted: predicted, observed: observed) {
+            findings.append(Finding(kind: .outcome, step: step.location, operation: operation, process: step.process,
+                                    expected: difference.expected, observed: difference.observed))
+        }
+        return findings + checkExpectation(step.expect, observed, step: step, operation: operation)
+    }
+
+    func compare(predicted: Outcome, observed: Outcome) -> (expected: String, observed: String)? {
+        var same = predicted.errno == observed.errno
+        if same && observed.errno == 0 {
+            if let expected = predicted.result, let actual = observed.result {
+                let mask = predicted.resultMask ?? -1
+                same = same && (expected & mask) == (actual & mask)
+            }
+            same = same && predicted.fds == observed.fds
+            if let data = predicted.data { same = same && observed.data == data }
+            if let flags = predicted.messageFlags { same = same && (observed.messageFlags ?? 0) == flags }
+            if let status = predicted.status { same = same && observed.status == status }
+        }
+        if same { return nil }
+        var shown = observed
+        if predicted.data == nil { shown.data = nil }
+        if predicted.result == nil { shown.result = nil }
+        if let mask = predicted.resultMask, let value = shown.result { shown.result = value & mask }
+        return (predicted.summary, shown.summary)
+    }
+
+    func checkExpectation(_ expect: Expectation, _ observed: Outcome, step: Step, operation: String) -> [Finding] {
+        var findings: [Finding] = []
+        func fail(_ expected: String, _ actual: String) {
+            findings.append(Finding(kind: .check, step: step.location, operation: operation, process: step.process,
+                                    expected: expected, observed: actual))
+        }
+        if let name = expect.error {
+            if Errno.name(of: observed.errno) != name || observed.errno == 0 {
+                fail("-1 \(name)", observed.summary)
+            }
+        } else if observed.errno != 0 {
+            fail("success", observed.summary)
+        }
+        if let result = expect.result, observed.result != result {
+            fail("result \(result)", observed.summary)
+        }
+        if let data = expect.data, observed.data != data {
+            fail("data \(quoted(data))", observed.data.map(quoted) ?? "no data")
+        }
+        if let received = expect.received, observed.fds.count != received {
+            fail("\(received) descriptors received", "\(observed.fds.count)")
+        }
+        if let truncated = expect.truncated, ((observed.messageFlags ?? 0) & Linux.MSG_CTRUNC != 0) != truncated {
+            fail(truncated ? "MSG_CTRUNC" : "no MSG_CTRUNC", truncated ? "no MSG_CTRUNC" : "MSG_CTRUNC")
+        }
+        if let status = expect.status, observed.status != status {
+            fail("status \(status)", observed.status.map { "status \($0)" } ?? "no status")
+        }
+        return findings
+    }
+
+    func evaluate(_ check: Check, at location: SourceLocation) -> [Finding] {
+        var findings: [Finding] = []
+        func fail(_ process: String?, _ descriptor: String?, _ expected: String, _ actual: String) {
+            findings.append(Finding(kind: .check, step: location, operation: "check", process: process,
+                                    descriptor: descriptor, expected: expected, observed: actual))
+        }
+        func lookup(_ qualified: QualifiedDescriptor) -> (DescriptorKey, ObservedDescriptor)? {
+            guard let number = try? number(qualified.descriptor, in: qualified.process, at: location) else {
+                fail(qualified.process, "\(qualified.descriptor)", "a descriptor", "never created")
+                return nil
+            }
+            let key = DescriptorKey(process: qualified.process, number: number)
+            guard let descriptor = observed[qualified.process]?[number] else {
+                fail(qualified.process, describe(key), "open", "closed")
+                return nil
+            }
+            return (key, descriptor)
+        }
+        if !check.same.isEmpty {
+            let resolved = check.same.compactMap(lookup)
+            if let first = resolved.first {
+                for other in resolved.dropFirst() where groups[other.0] != groups[first.0] {
+                    fail(other.0.process, describe(other.0), "the same open file description as \(first.0.process): "
+                         + describe(first.0), "a different open file description")
+                }
+            }
+        }
+        if !check.different.isEmpty {
+            let resolved = check.different.compactMap(lookup)
+            for (index, one) in resolved.enumerated() {
+                for other in resolved[(index + 1)...] where groups[one.0] == groups[other.0] {
+                    fail(other.0.process, describe(other.0), "a different open file description from "
+                         + "\(one.0.process): \(describe(one.0))", "the same open file description")
+                }
+            }
+        }
+        for (qualified, offset) in check.offsets.sorted(by: { "\($0.key)" < "\($1.key)" }) {
+            if let (key, descriptor) = lookup(qualified), descriptor.position != offset {
+                fail(key.process, describe(key), "offset \(offset)", "offset \(descriptor.position)")
+            }
+        }
+        for (qualified, closeOnExec) in check.closeOnExec.sorted(by: { "\($0.key)" < "\($1.key)" }) {
+            if let (key, descriptor) = lookup(qualified), descriptor.closeOnExec != closeOnExec {
+                fail(key.process, describe(key), onOff(closeOnExec), onOff(descriptor.closeOnExec))
+            }
+        }
+        for (qualified, flags) in check.flags.sorted(by: { "\($0.key)" < "\($1.key)" }) {
+            if let (key, descriptor) = lookup(qualified), descriptor.statusFlags != flags {
+                fail(key.process, describe(key), flagList(flags), flagList(descriptor.statusFlags))
+            }
+        }
+        for (process, references) in check.open.sorted(by: { $0.key < $1.key }) {
+            var expected: Set<Int32> = []
+            for reference in references {
+                if let number = try? number(reference, in: process, at: location) { expected.insert(number) }
+                else { fail(process, "\(reference)", "a descriptor", "never created") }
+            }
+            let actual = Set((observed[process] ?? [:]).keys)
+            if actual != expected {
+                let render = { (numbers: Set<Int32>) in
+                    "{" + numbers.sorted().map { self.describe(DescriptorKey(process: process, number: $0)) }
+                        .joined(separator: ", ") + "}"
+                }
+                fail(process, nil, "open " + render(expected), "open " + render(actual))
+            }
+        }
+        for (process, variables) in check.environment.sorted(by: { $0.key < $1.key }) {
+            let actual = tree[process]?.environment ?? [:]
+            for (name, value) in variables {
+                let expected = value.flatMap { try? render($0, in: process, at: location) }
+                if actual[name] != expected {
+                    fail(process, nil, expected.map { "\(name)=\($0)" } ?? "\(name) unset",
+                         actual[name].map { "\(name)=\($0)" } ?? "\(name) unset")
+                }
+            }
+        }
+        for (qualified, expected) in check.numbers.sorted(by: { "\($0.key)" < "\($1.key)" }) {
+            if let (key, _) = lookup(qualified), key.number != expected {
+                fail(key.process, "\(qualified.descriptor)", "number \(expected)", "number \(key.number)")
+            }
+        }
+        return findings
+    }
+}

@@ -1,0 +1,119 @@
+// Loops run by the agents (`repeat`): the model runs the iterations first, in the order written; every
+// process gets its own steps as one program and runs them concurrently with the others; then the usual
+// observation and oracle.
+
+import HandoffProtocol
+
+extension ScenarioExecution {
+    /// A repeat: every process involved gets its own steps as one program and runs them `count` times, all
+    /// concurrently, answering once. Meanwhile the model runs the same iterations in the order written. Then
+    /// the usual observation and oracle.
+    func runRepeat(_ step: Step, count: Int, steps inner: [Step]) throws(Stop) -> [Finding] {
+        // Loop-local names: every name a loop step binds is a slot of its process's agent.
+        var slots: [String: [String: Int]] = [:]
+        for innerStep in inner {
+            guard let process = innerStep.process else { continue }
+            for case let name? in innerStep.binds where slots[process]?[name] == nil {
+                slots[process, default: [:]][name] = slots[process]?.count ?? 0
+            }
+        }
+        if let crowded = slots.first(where: { $0.value.count > loopSlotCount }) {
+            throw .scenario("\(step.location): the loop names more than \(loopSlotCount) descriptors in '\(crowded.key)'")
+        }
+        // The programs: each process's steps, names it binds inside the loop as slots.
+        var programs: [String: [LoopStep]] = [:]
+        var order: [String] = []
+        for innerStep in inner {
+            guard let process = innerStep.process, let scenarioOperation = innerStep.operation else { continue }
+            let local = slots[process] ?? [:]
+            let operation: HandoffProtocol.Operation<LoopNaming> = try scenarioOperation.map(
+                descriptor: { (reference, field) throws(Stop) -> LoopOperand in
+                    let owner = field.owner ?? process
+                    if owner == process, case .name(let name) = reference, let slot = local[name] { return .slot(slot) }
+                    return .number(try number(reference, in: owner, at: innerStep.location))
+                },
+                process: { (name) throws(Stop) -> ProcessHandle in handle(name) },
+                address: { (address) throws(Stop) -> SocketAddress in try socketAddress(address, at: innerStep.location) },
+                text: { (text) throws(Stop) -> String in try render(text.parts, in: process, at: innerStep.location) })
+            let outputs = innerStep.binds.map { name in name.flatMap { local[$0] } ?? -1 }
+            let expected = innerStep.expect.error.flatMap { Errno.value(named: $0) } ?? 0
+            if programs[process] == nil { order.append(process) }
+            programs[process, default: []].append(LoopStep(operation: operation, outputs: outputs, expectedErrno: expected))
+        }
+        // The model first: the same iterations in the order written (a loop it says would block is never sent).
+        var modelFailuresOf: [String: Int] = [:]
+        var firstModelFailure = ""
+        for iteration in 0..<count {
+            for (index, innerStep) in inner.enumerated() {
+                guard let process = innerStep.process, let scenarioOperation = innerStep.operation else { continue }
+                let operation = try resolve(scenarioOperation, in: process, at: innerStep.location)
+                let predicted = model.apply(operation, by: process)
+                if predicted.blocks {
+                    throw .scenario("\(innerStep.location): in iteration \(iteration + 1) the model predicts that "
+                        + "\(process).\(innerStep.action.keyword) blocks when the loop's steps run in the order written; "
+                        + "order them so that each can complete")
+                }
+                let expected = innerStep.expect.error.flatMap { Errno.value(named: $0) } ?? 0
+                if predicted.errno != expected {
+                    modelFailuresOf[process, default: 0] += 1
+                    if firstModelFailure.isEmpty {
+                        firstModelFailure = "iteration \(iteration + 1), step \(index + 1): \(predicted.summary)"
+                    }
+                }
+                bindNames(innerStep.binds, in: process, outcome: predicted)
+            }
+            if deadline.expired { throw .harness(.timedOut(process: "the model (simulating the loop)", seconds: timeout)) }
+        }
+        let began = monotonicNow()
+        for process in order {
+            guard let agent = tree[process] else { throw .scenario("\(step.location): '\(process)' has no agent") }
+            let request = AgentRequest.loop(count: count, steps: programs[process] ?? [], hidden: hiddenChannels(for: process))
+            try harness { () throws(HarnessError) in try agent.connection.send(request.encoded()) }
+        }
+        var findings: [Finding] = []
+        var record = LoopRecord(line: step.location.line, iterations: count, operations: [], wallNanoseconds: [:])
+        for process in order {
+            guard let agent = tree[process] else { throw .scenario("\(step.location): '\(process)' has no agent") }
+            let message = try harness { () throws(HarnessError) in try agent.connection.receive(until: deadline, timeoutSeconds: timeout).0 }
+            let answer: LoopAnswer
+            switch LoopAnswer.decode(message) {
+            case .success(let decoded): answer = decoded
+            case .failure(let error): throw .harness(.protocolViolation(process: process, detail: error.reason))
+            }
+            let failures = answer.failures
+            let first = answer.firstFailure
+            if failures > 0 && failures == modelFailuresOf[process, default: 0] {
+                // The model agrees with the kernel: the stated expectation is what is wrong.
+                findings.append(Finding(kind: .check, step: step.location, operation: "repeat", process: process,
+                                        expected: "every operation as written in every iteration",
+                                        observed: "\(failures) failing operations (first: \(first))"))
+            } else if failures != modelFailuresOf[process, default: 0] {
+                findings.append(Finding(kind: .outcome, step: step.location, operation: "repeat", process: process,
+                                        expected: modelFailuresOf[process, default: 0] == 0 ? "no failing operation"
+                                            : "\(modelFailuresOf[process, default: 0]) failing operations (first: \(firstModelFailure))",
+                                        observed: failures == 0 ? "no failing operation" : "\(failures) failing operations (first: \(first))"))
+            }
+            // The slots' final values name the last iteration's descriptors.
+            let locals = answer.slots
+            for (name, slot) in slots[process] ?? [:] where slot < locals.count && locals[slot] >= 0 {
+                tracker.bind(name, to: locals[slot], in: process)
+            }
+            record.wallNanoseconds[process] = answer.wallNanoseconds
+            let stepsOfProcess = inner.filter { $0.process == process }
+            for (index, innerStep) in stepsOfProcess.enumerated() where index < answer.histograms.count {
+                record.operations.append(LoopRecord.Operation(
+                    step: innerStep.location.line, operation: "\(process).\(innerStep.action.keyword)",
+                    buckets: answer.histograms[index].map {
+                        LoopRecord.Bucket(lowerBoundNanoseconds: LatencyBuckets.lowerBound($0.bucket), count: $0.count)
+                    }))
+            }
+        }
+        let roundTrip = monotonicNow() - began
+        let observeBegan = monotonicNow()
+        findings += try observeAndCompare(after: step.location, operation: "repeat")
+        loops.append(record)
+        records.append(StepRecord(line: step.location.line, operation: "repeat", process: nil,
+                                  roundTripNanoseconds: roundTrip, observationNanoseconds: monotonicNow() - observeBegan))
+        return findings
+    }
+}

@@ -1,0 +1,82 @@
+// Names: resolving a scenario operation's descriptors, texts and addresses to what the model and the agent
+// see, and binding the names a step's `as:` gives.
+
+import HandoffProtocol
+
+extension ScenarioExecution {
+    func number(_ reference: DescriptorRef, in process: String, at location: SourceLocation) throws(Stop) -> Int32 {
+        switch reference {
+        case .number(let number): return number
+        case .name(let name):
+            guard let number = tracker.value(of: name, in: process) else {
+                throw .scenario("\(location): descriptor '\(name)' of '\(process)' was never created (the step that "
+                    + "should have created it failed)")
+            }
+            return number
+        case .argument(let index):
+            guard let agent = tree[process], index >= 1, index <= agent.arguments.count,
+                let number = Int32(agent.arguments[index - 1])
+            else { throw .scenario("\(location): argv[\(index)] of '\(process)' is not a descriptor number") }
+            return number
+        }
+    }
+
+    /// The scenario's operation with every name resolved: descriptors to numbers (in their owner's table),
+    /// addresses to sockets, texts with their placeholders filled in.
+    func resolve(_ operation: ScenarioOperation, in process: String, at location: SourceLocation)
+        throws(Stop) -> Operation {
+        try operation.map(
+            descriptor: { (reference, field) throws(Stop) -> Int32 in try number(reference, in: field.owner ?? process, at: location) },
+            process: { (name) throws(Stop) -> String in name },
+            address: { (address) throws(Stop) -> SocketAddress in try socketAddress(address, at: location) },
+            text: { (text) throws(Stop) -> String in try render(text.parts, in: process, at: location) })
+    }
+
+    /// An argument or environment value with its placeholders filled in.
+    func render(_ parts: [ArgumentPart], in process: String, at location: SourceLocation) throws(Stop) -> String {
+        var text = ""
+        for part in parts {
+            switch part {
+            case .text(let literal): text += literal
+            case .descriptor(let name): text += String(try number(.name(name), in: process, at: location))
+            case .builtin(.pid): text += String(tree[process]?.pid ?? 0)
+            case .builtin(.agent): text += options.agentPath
+            case .builtin(.dir): text += workPath
+            case .builtin(.control):
+                text += AgentEnvironment.controlSocket + "="
+                    + (try harness { () throws(HarnessError) in try tree.controlSocketPath() })
+            }
+        }
+        return text
+    }
+
+    func socketAddress(_ address: AddressSpec, at location: SourceLocation) throws(Stop) -> SocketAddress {
+        switch address {
+        case .unix(let path): return .unix(path: path)
+        case .abstract(let name): return .abstract(name: name)
+        case .tcpPort(let port): return .tcp(port: port)
+        case .tcpListener(let listener):
+            let number = try number(listener.descriptor, in: listener.process, at: location)
+            guard let port = ports[DescriptorKey(process: listener.process, number: number)] else {
+                throw .scenario("\(location): \(listener) is not a TCP socket this scenario listened on")
+            }
+            return .tcp(port: port)
+        }
+    }
+
+    /// Every process sharing `process`'s descriptor table, itself included.
+    func sharingTable(with process: String) -> [String] { tracker.sharingTable(with: process) }
+    /// Gives the descriptors an outcome produced the names the step binds, in every process of the table.
+    func bindNames(_ binds: [String?], in process: String, outcome: Outcome) {
+        for (index, name) in binds.enumerated() {
+            guard let name, index < outcome.fds.count else { continue }
+            tracker.bind(name, to: outcome.fds[index], in: process)
+        }
+    }
+
+    /// `got (4)`, or `4` for an unnamed descriptor.
+    func describe(_ key: DescriptorKey) -> String {
+        let named = tracker.names(of: key.process).filter { $0.value == key.number }.map(\.key).sorted()
+        return named.isEmpty ? String(key.number) : "\(named.joined(separator: "/")) (\(key.number))"
+    }
+}

@@ -1,0 +1,201 @@
+// Reading typed values out of YAML nodes, each error naming file:line:column and what was expected there.
+
+import Yams
+
+/// The YAML-level type of a node, as the scenario format sees it.
+enum NodeKind {
+    case string, int, float, bool, null, mapping, sequence, alias
+}
+
+struct YAMLContext {
+    let file: String
+
+    func location(_ node: Node) -> SourceLocation {
+        let mark = node.mark
+        return SourceLocation(file: file, line: mark?.line ?? 0, column: mark?.column ?? 0)
+    }
+
+    func error(_ node: Node, _ message: String) -> ScenarioError {
+        ScenarioError(location(node), message)
+    }
+
+    func malformed(_ error: YamlError) -> ScenarioError {
+        func at(_ mark: Mark) -> SourceLocation { SourceLocation(file: file, line: mark.line, column: mark.column) }
+        switch error {
+        case .scanner(let context, let problem, let mark, _),
+             .parser(let context, let problem, let mark, _),
+             .composer(let context, let problem, let mark, _):
+            var message = "malformed YAML: \(problem)"
+            if let context {
+                message += " (\(context.text) at line \(context.mark.line), column \(context.mark.column))"
+            }
+            return ScenarioError(at(mark), message)
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            let keys = duplicates.map { "'\($0)'" }.joined(separator: ", ")
+            return ScenarioError(at(context.mark), "malformed YAML: duplicate key \(keys) in a mapping")
+        case .reader(let problem, let offset, _, let yaml):
+            var location = SourceLocation(file: file, line: 1, column: 1)
+            if let offset {
+                let prefix = yaml.utf8.prefix(offset)
+                let lines = prefix.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+                location.line = lines.count
+                location.column = (lines.last?.count ?? 0) + 1
+            }
+            return ScenarioError(location, "malformed YAML: \(problem)")
+        default:
+            return ScenarioError(SourceLocation(file: file, line: 1, column: 1), "malformed YAML: \(error)")
+        }
+    }
+
+    func kind(_ node: Node) -> NodeKind {
+        switch node {
+        case .mapping: return .mapping
+        case .sequence: return .sequence
+        case .alias: return .alias
+        case .scalar(let scalar):
+            if scalar.style != .plain && scalar.style != .any { return .string }
+            switch node.tag.rawValue {
+            case Tag.Name.int.rawValue: return .int
+            case Tag.Name.float.rawValue: return .float
+            case Tag.Name.bool.rawValue: return .bool
+            case Tag.Name.null.rawValue: return .null
+            default: return .string
+            }
+        }
+    }
+
+    /// How a found node is shown in "expected X, found Y".
+    func describe(_ node: Node) -> String {
+        switch kind(node) {
+        case .mapping: return "a mapping"
+        case .sequence: return "a list"
+        case .alias: return "an alias"
+        case .null: return "nothing"
+        case .string: return "\"\(node.scalar?.string ?? "")\""
+        case .int, .float, .bool: return node.scalar?.string ?? "?"
+        }
+    }
+
+    func string(_ node: Node, _ what: String) throws(ScenarioError) -> String {
+        guard kind(node) == .string, let string = node.scalar?.string else {
+            var hint = ""
+            if [.int, .float, .bool, .null].contains(kind(node)), let raw = node.scalar?.string, !raw.isEmpty {
+                hint = " (quote it: \"\(raw)\")"
+            }
+            throw error(node, "expected a string for \(what), found \(describe(node))\(hint)")
+        }
+        return string
+    }
+
+    func integer(_ node: Node, _ what: String) throws(ScenarioError) -> Int {
+        guard kind(node) == .int, let scalar = node.scalar else {
+            throw error(node, "expected an integer for \(what), found \(describe(node))")
+        }
+        guard let value = Int.construct(from: scalar) else {
+            throw error(node, "integer \(scalar.string) for \(what) is out of range")
+        }
+        return value
+    }
+
+    func integer(_ node: Node, _ what: String, in range: ClosedRange<Int>) throws(ScenarioError) -> Int {
+        let value = try integer(node, what)
+        guard range.contains(value) else {
+            throw error(node, "\(what) must be \(describe(range)), found \(value)")
+        }
+        return value
+    }
+
+    private func describe(_ range: ClosedRange<Int>) -> String {
+        if range.upperBound == Int.max { return "at least \(range.lowerBound)" }
+        return "between \(range.lowerBound) and \(range.upperBound)"
+    }
+
+    func bool(_ node: Node, _ what: String) throws(ScenarioError) -> Bool {
+        guard kind(node) == .bool, let value = node.bool else {
+            throw error(node, "expected true or false for \(what), found \(describe(node))")
+        }
+        return value
+    }
+
+    func sequence(_ node: Node, _ what: String) throws(ScenarioError) -> [Node] {
+        guard case .sequence(let sequence) = node else {
+            throw error(node, "expected a list for \(what), found \(describe(node))")
+        }
+        return Array(sequence)
+    }
+
+    func mapping(_ node: Node, _ what: String) throws(ScenarioError) -> [(key: Node, value: Node)] {
+        guard case .mapping(let mapping) = node else {
+            throw error(node, "expected a mapping for \(what), found \(describe(node))")
+        }
+        return mapping.map { (key: $0.key, value: $0.value) }
+    }
+
+    /// A mapping key, which the format always spells as a plain string.
+    func key(_ node: Node, in what: String) throws(ScenarioError) -> String {
+        guard let scalar = node.scalar, kind(node) != .null else {
+            throw error(node, "expected a key name in \(what), found \(describe(node))")
+        }
+        return scalar.string
+    }
+
+    /// A process or descriptor name: `[A-Za-z_][A-Za-z0-9_-]*`.
+    func identifier(_ node: Node, _ what: String) throws(ScenarioError) -> String {
+        guard let scalar = node.scalar, kind(node) != .null else {
+            throw error(node, "expected a name for \(what), found \(describe(node))")
+        }
+        let name = scalar.string
+        guard ScenarioDecoder.isIdentifier(name) else {
+            throw error(node, "invalid name \(describe(node)) for \(what) "
+                + "(a name starts with a letter or '_' and continues with letters, digits, '_' or '-')")
+        }
+        return name
+    }
+
+    /// A list of names from a fixed set, e.g. flags.
+    func keywords(_ node: Node, _ what: String, allowed: [String]) throws(ScenarioError) -> [String] {
+        var result: [String] = []
+        for item in try sequence(node, what) {
+            let word = try string(item, "an element of \(what)")
+            guard allowed.contains(word) else {
+                throw error(item, "unknown value '\(word)' in \(what) (expected some of: \(allowed.joined(separator: ", ")))")
+            }
+            result.append(word)
+        }
+        return result
+    }
+
+    func keyword(_ node: Node, _ what: String, allowed: [String]) throws(ScenarioError) -> String {
+        let word = try string(node, what)
+        guard allowed.contains(word) else {
+            throw error(node, "unknown value '\(word)' for \(what) (expected one of: \(allowed.joined(separator: ", ")))")
+        }
+        return word
+    }
+
+    /// A descriptor reference: an integer, a name, or `{argv: N}`.
+    func descriptor(_ node: Node, _ what: String, allowArgument: Bool = true) throws(ScenarioError) -> DescriptorRef {
+        let expected = allowArgument
+            ? "a descriptor for \(what) (a number, a name, or {argv: N})"
+            : "a descriptor for \(what) (a number or a name)"
+        switch kind(node) {
+        case .int:
+            let value = try integer(node, what, in: Int(Int32.min)...Int(Int32.max))
+            return .number(Int32(value))
+        case .string, .bool:
+            let name = node.scalar?.string ?? ""
+            guard ScenarioDecoder.isIdentifier(name) else {
+                throw error(node, "expected \(expected), found \(describe(node))")
+            }
+            return .name(name)
+        case .mapping where allowArgument:
+            let pairs = try mapping(node, what)
+            guard pairs.count == 1, (try? key(pairs[0].key, in: what)) == "argv" else {
+                throw error(node, "expected \(expected), found a mapping other than {argv: N}")
+            }
+            return .argument(try integer(pairs[0].value, "'argv'", in: 1...Int.max))
+        default:
+            throw error(node, "expected \(expected), found \(describe(node))")
+        }
+    }
+}
