@@ -17,6 +17,8 @@ extension Agent {
         var buckets = [UInt64](repeating: 0, count: steps.count * LatencyBuckets.count)
         var failures = 0
         var firstFailure = ""
+        LatencyClock.startLoop()
+        defer { LatencyClock.stopLoop() }
         let started = monotonicNanoseconds()
         for iteration in 0..<count {
             for index in 0..<performers.count {

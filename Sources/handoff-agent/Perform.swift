@@ -144,13 +144,22 @@ extension Agent {
                 return true
             }
         case .send(let operand, let operands, let data):
+            // Descriptor lists without loop slots are resolved once, here.
+            let resolved: [Int32]? = operands.contains { if case .slot = $0 { return true } else { return false } }
+                ? nil : operands.map { $0.value([]) }
             return { agent, slots, answer, keepingData throws(ProtocolError) -> Bool in
                 let socket = operand.value(slots)
-                if !agent.passing.isEmpty { agent.passing.removeAll(keepingCapacity: true) }
-                for fd in operands { agent.passing.append(fd.value(slots)) }
-                if agent.isChannel(socket) || agent.passing.contains(where: { agent.isChannel($0) }) { answer.fail(EBADF); return true }
-                let count = Int32(agent.passing.count)
-                answer.record(agent.passing.withUnsafeBufferPointer { numbers in
+                let passing: [Int32]
+                if let resolved {
+                    passing = resolved
+                } else {
+                    if !agent.passing.isEmpty { agent.passing.removeAll(keepingCapacity: true) }
+                    for fd in operands { agent.passing.append(fd.value(slots)) }
+                    passing = agent.passing
+                }
+                if agent.isChannel(socket) || passing.contains(where: { agent.isChannel($0) }) { answer.fail(EBADF); return true }
+                let count = Int32(passing.count)
+                answer.record(passing.withUnsafeBufferPointer { numbers in
                     data.withUnsafeBytes { bytes in
                         timed { handoff_send_fds(socket, numbers.baseAddress, count, bytes.baseAddress, bytes.count, Linux.MSG_NOSIGNAL) }
                     }

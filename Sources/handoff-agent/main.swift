@@ -177,18 +177,62 @@ struct Timed {
 
 @inline(__always)
 func timed(_ call: () -> Int32) -> Timed {
-    let started = monotonicNanoseconds()
+    let started = LatencyClock.now()
     let value = call()
-    let saved = errno
-    return Timed(value: Int(value), errno: saved, nanoseconds: monotonicNanoseconds() - started)
+    let elapsed = LatencyClock.since(started)
+    return Timed(value: Int(value), errno: value < 0 ? errno : 0, nanoseconds: elapsed)
 }
 
 @inline(__always)
 func timed(_ call: () -> Int) -> Timed {
-    let started = monotonicNanoseconds()
+    let started = LatencyClock.now()
     let value = call()
-    let saved = errno
-    return Timed(value: value, errno: saved, nanoseconds: monotonicNanoseconds() - started)
+    let elapsed = LatencyClock.since(started)
+    return Timed(value: value, errno: value < 0 ? errno : 0, nanoseconds: elapsed)
+}
+
+/// What times each system call: CLOCK_MONOTONIC for single requests, and inside loops the time-stamp
+/// counter scaled by a factor measured against CLOCK_MONOTONIC (once per agent, 200 µs), where the kernel
+/// itself trusts the counter (clocksource tsc). The agent is single-threaded: plain statics are safe.
+enum LatencyClock {
+    nonisolated(unsafe) static var nanosecondsPerTick: Double?
+    nonisolated(unsafe) private static var calibrated: Double??
+
+    @inline(__always) static func now() -> UInt64 {
+        nanosecondsPerTick == nil ? monotonicNanoseconds() : handoff_ticks()
+    }
+
+    @inline(__always) static func since(_ start: UInt64) -> UInt64 {
+        guard let factor = nanosecondsPerTick else { return monotonicNanoseconds() &- start }
+        return UInt64(Double(handoff_ticks() &- start) * factor)
+    }
+
+    /// Switches to the counter for a loop, when it can be trusted; `stop()` switches back.
+    static func startLoop() {
+        if calibrated == nil { calibrated = calibrate() }
+        nanosecondsPerTick = calibrated ?? nil
+    }
+
+    static func stopLoop() { nanosecondsPerTick = nil }
+
+    private static func calibrate() -> Double? {
+        guard handoff_ticks() != 0, clocksourceIsTSC() else { return nil }
+        let nanoseconds0 = monotonicNanoseconds(), ticks0 = handoff_ticks()
+        var nanoseconds1 = nanoseconds0
+        repeat { nanoseconds1 = monotonicNanoseconds() } while nanoseconds1 - nanoseconds0 < 200_000
+        let ticks1 = handoff_ticks()
+        guard ticks1 > ticks0 else { return nil }
+        return Double(nanoseconds1 - nanoseconds0) / Double(ticks1 - ticks0)
+    }
+
+    private static func clocksourceIsTSC() -> Bool {
+        let descriptor = open("/sys/devices/system/clocksource/clocksource0/current_clocksource", O_RDONLY | O_CLOEXEC)
+        if descriptor < 0 { return false }
+        defer { close(descriptor) }
+        var buffer = [UInt8](repeating: 0, count: 16)
+        let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+        return count >= 3 && buffer[0..<3] == [0x74, 0x73, 0x63][...]  // "tsc"
+    }
 }
 
 @inline(__always)
