@@ -42,6 +42,8 @@ public enum Linux {
     public static let MSG_TRUNC: Int32 = 0x20
     public static let MSG_NOSIGNAL: Int32 = 0x4000
     public static let MSG_CMSG_CLOEXEC = Int32(bitPattern: 0x4000_0000)
+    /// <linux/net.h>: the flag /proc/net/unix shows for a listening socket.
+    public static let __SO_ACCEPTCON: Int = 1 << 16
     public static let SHUT_RD: Int32 = 0
     public static let SHUT_WR: Int32 = 1
     public static let SHUT_RDWR: Int32 = 2

@@ -156,7 +156,8 @@ import Testing
         #expect(childProcesses().isEmpty)
     }
 
-    @Test(.enabled(if: CgroupHierarchy.runnerCgroup != nil, "needs a writable cgroup2"))
+    @Test(.enabled(if: CgroupHierarchy.runnerCgroup != nil && Self.launcherInstalled,
+                   "needs a writable cgroup2 and systemd-socket-activate"))
     func aScenarioRunsInACgroupOfItsOwnWhichIsRemovedAfterwards() throws {
         let parent = try #require(CgroupHierarchy.runnerCgroup)
         // While main's read blocks for real (the child drained the pipe behind the model's back), look at
@@ -169,18 +170,16 @@ import Testing
             seen.value = agents.map { CgroupHierarchy.name(of: $0.pid) }
         }
         DispatchQueue.global().asyncAfter(deadline: .now() + 0.7, execute: look)
-        let result = run(try scenario("""
-            summary: where are we
-            steps:
-              - main.pipe: {as: [r, w]}
-              - main.fork: {as: child}
-              - main.write: {fd: w, data: "ab"}
-              - main.read: {fd: r, count: 2}
-            """), timeout: 1.5, injections: [Injection(afterStep: 3, process: "child", fault: .operation(.read(fd: 3, count: 2)))])
+        // A scenario with a launcher under test: only those run in a cgroup (without one, every process is
+        // an agent the tree holds). The client's read blocks for real until the timeout.
+        let pids = try pidDirectory()
+        defer { try? FileManager.default.removeItem(atPath: pids) }
+        let result = run(try daemonScenario(mark: UUID().uuidString, pids: pids, ending: .timeout),
+                         timeout: 1.5, injections: injections(for: .timeout))
         look.wait()
         #expect(result.status == .timeout)
         let names = seen.value
-        #expect(names.count == 2, "main and child")
+        #expect(names.count == 2, "the client and the launcher's service")
         let prefix = (parent.name == "/" ? "" : parent.name) + "/handoff-\(getpid())-"
         #expect(names.allSatisfy { $0?.hasPrefix(prefix) == true } && Set(names).count == 1, "\(names)")
         let cgroup = try #require(names.first ?? nil)

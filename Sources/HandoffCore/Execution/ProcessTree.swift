@@ -320,7 +320,8 @@ final class ProcessTree: @unchecked Sendable {
             var status: Int32 = 0
             while handoff_waitid_pidfd(process.pidfd, 0, &status) < 0 && errno == EINTR {}
         }
-        containment.reap()
+        // Only a launcher under test (which needed the control listener) can have started non-agents.
+        containment.reap(strays: controlListener >= 0)
         lock.lock()
         processes.removeAll()
         order.removeAll()

@@ -111,7 +111,11 @@ final class ScenarioExecution {
             return result
         }
         workPath = Observer.realPath(directory.workPath) ?? directory.workPath
-        tree = ProcessTree(agentPath: options.agentPath, directory: directory, containment: options.containment)
+        // Only a launcher under test can start processes that are not agents; without one the tree itself
+        // holds every process of the scenario.
+        let launches = scenario.operations.contains { $0.kind == .launch }
+        tree = ProcessTree(agentPath: options.agentPath, directory: directory,
+                           containment: !launches ? .agentsOnly : options.containment == .agentsOnly ? .auto : options.containment)
         register(tree)
         do {
             try runSteps()

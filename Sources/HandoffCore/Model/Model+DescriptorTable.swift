@@ -140,11 +140,11 @@ extension ReferenceModel {
 
     /// fs/file.c: ksys_dup3 - flags, then the same number (EINVAL), then the target range, then the source.
     mutating func dup3(_ process: String, fd: Int32, target: Int32, flags: Int32) -> Outcome {
-        if flags & ~ReferenceModel.oCloexec != 0 { return .failure(EINVAL) }
+        if flags & ~Linux.O_CLOEXEC != 0 { return .failure(EINVAL) }
         if fd == target { return .failure(EINVAL) }
         guard target >= 0, target < nofileLimit(of: process) else { return .failure(EBADF) }
         guard self[tableOf: process][fd] != nil else { return .failure(EBADF) }
-        return duplicateOnto(process, fd: fd, target: target, closeOnExec: flags & ReferenceModel.oCloexec != 0)
+        return duplicateOnto(process, fd: fd, target: target, closeOnExec: flags & Linux.O_CLOEXEC != 0)
     }
 
     /// fs/file.c: close_fd (file_close_fd + filp_close) - the entry goes, its reference is dropped.
@@ -191,10 +191,10 @@ extension ReferenceModel {
             case .writeOnly: value = Int64(O_WRONLY)
             case .readWrite: value = Int64(O_RDWR)
             }
-            if desc.append { value |= ReferenceModel.oAppend }
-            if desc.nonBlocking { value |= ReferenceModel.oNonblock }
+            if desc.append { value |= Int64(Linux.O_APPEND) }
+            if desc.nonBlocking { value |= Int64(Linux.O_NONBLOCK) }
             return Outcome(result: value,
-                           resultMask: ReferenceModel.oAccmode | ReferenceModel.oAppend | ReferenceModel.oNonblock)
+                           resultMask: Int64(Linux.O_ACCMODE | Linux.O_APPEND | Linux.O_NONBLOCK))
         case .setfl(let flags):
             descriptions[entry.description]?.statusFlags = flags
             return Outcome(result: 0)

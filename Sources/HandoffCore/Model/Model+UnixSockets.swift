@@ -146,7 +146,7 @@ extension ReferenceModel {
         case .dgram, .seqpacket:
             let message = queue.removeFirst()
             bytes = Array(message.data.prefix(max(0, count)))
-            if message.data.count > count { flags |= ReferenceModel.msgTrunc }
+            if message.data.count > count { flags |= Linux.MSG_TRUNC }
             taken = message.descriptions
         case .stream:
             // unix_stream_read_generic: keep copying from consecutive messages (from any sender, as long as
@@ -180,7 +180,7 @@ extension ReferenceModel {
             installed.append(n)
         }
         if installed.count < taken.count {
-            flags |= ReferenceModel.msgCtrunc
+            flags |= Linux.MSG_CTRUNC
             for d in taken[installed.count...] { release(d) }
         }
         return Outcome(result: Int64(bytes.count), fds: installed, data: bytes,

@@ -51,12 +51,6 @@ import Darwin
 
 public struct ReferenceModel: Sendable {
     static let scmMaxFD = 253
-    static let oCloexec: Int32 = 0o2000000
-    static let msgCtrunc: Int32 = 0x8
-    static let msgTrunc: Int32 = 0x20
-    static let oAccmode: Int64 = 3
-    static let oAppend: Int64 = 0o2000
-    static let oNonblock: Int64 = 0o4000
     static let maximumModelledFileSize = 256 << 20
 
     var processes: [String: ModelProcess] = [:]

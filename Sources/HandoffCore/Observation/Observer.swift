@@ -161,7 +161,7 @@ enum Observer {
         for line in table.split(separator: "\n").dropFirst() {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             guard fields.count >= 8, fields[7] == address, let flags = Int(fields[3], radix: 16) else { continue }
-            if flags & 0x10000 != 0 { return true }
+            if flags & Linux.__SO_ACCEPTCON != 0 { return true }
         }
         return false
     }
