@@ -23,11 +23,11 @@ extension Agent {
         for iteration in 0..<count {
             for index in 0..<performers.count {
                 answer.reset()
-                do throws(ProtocolError) {
-                    guard try performers[index](&self, slots, &answer, false) else { continue }
-                } catch {
+                guard performers[index](&self, slots, &answer, false) else { continue }
+                if let refused = refusal {
+                    refusal = nil
                     failures += 1
-                    if firstFailure.isEmpty { firstFailure = "iteration \(iteration + 1), step \(index + 1): refused (\(error))" }
+                    if firstFailure.isEmpty { firstFailure = "iteration \(iteration + 1), step \(index + 1): refused (\(refused))" }
                     continue
                 }
                 buckets[index &* LatencyBuckets.count &+ LatencyBuckets.bucket(answer.nanoseconds)] &+= 1

@@ -71,6 +71,8 @@ struct Agent {
     var rights = [Int32](repeating: -1, count: Int(handoff_recv_capacity(Int32(maximumRoom))))
     /// The numbers a send passes, resolved (reused).
     var passing: [Int32] = []
+    /// Why the operation being performed was refused (set by a performer, taken by its caller).
+    var refusal: ProtocolError?
 
     static func start() -> Agent {
         // Writes to a broken pipe must fail with EPIPE, not kill the process: the model predicts EPIPE.
