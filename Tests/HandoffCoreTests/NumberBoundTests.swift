@@ -39,3 +39,22 @@ import Testing
         #expect(try scenario("summary: s\ntimeout: 0.5\nsteps:\n  - main.exit:\n").timeout == 0.5)
     }
 }
+
+@Suite struct MatrixBoundTests {
+    /// A 230-byte file must not be able to ask for 10^8 cases: refused at once, before anything is built.
+    @Test func aMatrixOfTooManyCasesIsRefusedBeforeItIsBuilt() throws {
+        let values = (0..<10).map(String.init).joined(separator: ", ")
+        let yaml = "summary: huge\nmatrix:\n" + (0..<8).map { "  p\($0): [\(values)]\n" }.joined()
+            + "steps:\n  - main.pipe: {as: [r, w]}\n"
+        let started = Date()
+        #expect {
+            _ = try ScenarioParser.parseAll(yaml: yaml, file: "huge.yaml", name: "huge")
+        } throws: { error in
+            "\(error)".contains("huge.yaml:3:3") && "\(error)".contains("expands to 100000000 cases")
+        }
+        #expect(Date().timeIntervalSince(started) < 1)
+        // 1024 cases are still fine.
+        let fine = "summary: fine\nmatrix:\n" + (0..<3).map { "  p\($0): [\(values)]\n" }.joined() + "steps:\n  - main.pipe: {as: [r, w]}\n"
+        #expect(try ScenarioParser.parseAll(yaml: fine, file: "fine.yaml", name: "fine").count == 1000)
+    }
+}

@@ -62,7 +62,11 @@ extension ScenarioExecution {
                 }
                 bindNames(innerStep.binds, in: process, outcome: predicted)
             }
-            if deadline.expired { throw .harness(.timedOut(process: "the model (simulating the loop)", seconds: timeout)) }
+            // The runner's own work counts against the scenario's timeout, and Ctrl-C stops it too.
+            if iteration & 1023 == 1023 {
+                if tree.wasInterrupted { throw .harness(.interrupted) }
+                if deadline.expired { throw .harness(.timedOut(process: "the model (simulating the loop)", seconds: timeout)) }
+            }
         }
         let began = monotonicNow()
         for process in order {
