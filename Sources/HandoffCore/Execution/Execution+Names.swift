@@ -1,6 +1,7 @@
 // Names: resolving a scenario operation's descriptors, texts and addresses to what the model and the agent
 // see, and binding the names a step's `as:` gives.
 
+import Foundation
 import HandoffProtocol
 
 extension ScenarioExecution {
@@ -42,6 +43,7 @@ extension ScenarioExecution {
             case .builtin(.pid): text += String(tree[process]?.pid ?? 0)
             case .builtin(.agent): text += options.agentPath
             case .builtin(.dir): text += workPath
+            case .builtin(.unique): text += uniqueToken
             case .builtin(.control):
                 text += AgentEnvironment.controlSocket + "="
                     + (try harness { () throws(HarnessError) in try tree.controlSocketPath() })
@@ -53,7 +55,8 @@ extension ScenarioExecution {
     func socketAddress(_ address: AddressSpec, at location: SourceLocation) throws(Stop) -> SocketAddress {
         switch address {
         case .unix(let path): return .unix(path: path)
-        case .abstract(let name): return .abstract(name: name)
+        case .abstract(let name):
+            return .abstract(name: name.replacingOccurrences(of: "{@\(ArgumentPart.Builtin.unique.rawValue)}", with: uniqueToken))
         case .tcpPort(let port): return .tcp(port: port)
         case .tcpListener(let listener):
             let number = try number(listener.descriptor, in: listener.process, at: location)
@@ -79,4 +82,8 @@ extension ScenarioExecution {
         let named = tracker.names(of: key.process).filter { $0.value == key.number }.map(\.key).sorted()
         return named.isEmpty ? String(key.number) : "\(named.joined(separator: "/")) (\(key.number))"
     }
+
+    /// What `{@unique}` stands for: the scenario directory's name (`handoff-<runner pid>-XXXXXX`), unique
+    /// on the host while the run lasts.
+    var uniqueToken: String { directory.name }
 }

@@ -241,6 +241,10 @@ public enum ArgumentPart: Sendable, Hashable {
         case control
         /// The scenario's private directory (absolute).
         case dir
+        /// A token unique to this run of this scenario (its directory's name), so that names in shared
+        /// name spaces - abstract unix addresses - never collide between runs on one host. Also allowed
+        /// inside an abstract address: `{abstract: "svc-{@unique}"}`.
+        case unique
     }
 }
 

@@ -1,0 +1,33 @@
+import Foundation
+import Testing
+@testable import HandoffCore
+
+/// `{@unique}` keeps abstract addresses of concurrent runs apart. Serialized: runs process trees.
+@Suite(.serialized) struct UniqueNameTests {
+    func listener(_ name: String) throws -> Scenario {
+        try scenario("""
+            summary: holds an abstract listener while a child connects to it
+            steps:
+              - main.listen: {address: {abstract: "\(name)"}, as: l}
+              - main.fork: {as: c}
+              - c.connect: {address: {abstract: "\(name)"}, as: s}
+              - main.accept: {socket: l, as: a}
+            """)
+    }
+
+    @Test func concurrentRunsOfOneScenarioDoNotCollide() throws {
+        let options = ExecutionOptions(agentPath: agentPath)
+        let unique = try listener("handoff-test-{@unique}")
+        let both = Suite.run(Array(repeating: unique, count: 4), options: options, jobs: 4)
+        #expect(both.allSatisfy { $0.status == .pass }, "\(both.map { "\($0.status) \($0.diff)" })")
+    }
+
+    /// Within one run the name is one name (the child connects to what main listens on, above); across runs
+    /// it differs: two runs of a scenario that listens on a fixed name and then on its {@unique} name, each
+    /// holding both, never clash on the second.
+    @Test func theTokenIsTheRunsOwn() throws {
+        let a = try listener("handoff-test-{@unique}-a")
+        let results = Suite.run([a, a], options: ExecutionOptions(agentPath: agentPath), jobs: 1)
+        #expect(results.allSatisfy { $0.status == .pass })
+    }
+}
