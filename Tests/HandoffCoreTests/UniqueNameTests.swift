@@ -21,13 +21,4 @@ import Testing
         let both = Suite.run(Array(repeating: unique, count: 4), options: options, jobs: 4)
         #expect(both.allSatisfy { $0.status == .pass }, "\(both.map { "\($0.status) \($0.diff)" })")
     }
-
-    /// Within one run the name is one name (the child connects to what main listens on, above); across runs
-    /// it differs: two runs of a scenario that listens on a fixed name and then on its {@unique} name, each
-    /// holding both, never clash on the second.
-    @Test func theTokenIsTheRunsOwn() throws {
-        let a = try listener("handoff-test-{@unique}-a")
-        let results = Suite.run([a, a], options: ExecutionOptions(agentPath: agentPath), jobs: 1)
-        #expect(results.allSatisfy { $0.status == .pass })
-    }
 }
