@@ -31,8 +31,15 @@ extension Agent {
     }
 
     /// A scenario dup2()s onto the channel's number: the channel moves first, and the runner is told.
+    /// Above it when the limit allows, else the highest free number below it (the channel sits at the limit's
+    /// top when RLIMIT_NOFILE is 1024 or lower).
     mutating func moveControlChannel() -> Int32 {
-        let moved = handoff_fcntl_int(control, Linux.F_DUPFD_CLOEXEC, control + 1)
+        var moved = handoff_fcntl_int(control, Linux.F_DUPFD_CLOEXEC, control + 1)
+        if moved < 0 {
+            var candidate = control - 1
+            while candidate >= 0 && handoff_fcntl_int(candidate, Linux.F_GETFD, 0) >= 0 { candidate -= 1 }
+            if candidate >= 0 { moved = handoff_dup3(control, candidate, Linux.O_CLOEXEC) }
+        }
         if moved < 0 { fatal("cannot move control channel") }
         control = moved  // dup2 onto the old number then closes the old copy
         return moved

@@ -14,6 +14,9 @@ extension ScenarioExecution {
                     + "should have created it failed)")
             }
             return number
+        case .limit(let offset):
+            // The model follows setrlimit; it started from the limit the root agent reported.
+            return Int32(clamping: Int64(model.nofileLimit(of: process)) + Int64(offset))
         case .argument(let index):
             guard let agent = tree[process], index >= 1, index <= agent.arguments.count,
                 let number = Int32(agent.arguments[index - 1])

@@ -201,12 +201,16 @@ public enum DescriptorRef: Hashable, Sendable, CustomStringConvertible {
     case number(Int32)
     /// The number the process's current image received as argv[index] (after an `exec` with arguments).
     case argument(Int)
+    /// RLIMIT_NOFILE's soft limit of the process when the step runs, plus an offset (`{limit: -1}` is the
+    /// highest number a descriptor can have): scenarios about the limit do not hard-code the machine's.
+    case limit(offset: Int32)
 
     public var description: String {
         switch self {
         case .name(let name): return name
         case .number(let number): return String(number)
         case .argument(let index): return "argv[\(index)]"
+        case .limit(let offset): return offset == 0 ? "the limit" : "the limit \(offset < 0 ? "-" : "+") \(abs(offset))"
         }
     }
 }

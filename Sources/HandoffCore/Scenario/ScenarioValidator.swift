@@ -86,7 +86,7 @@ struct ScenarioValidator {
     private func resolve(_ ref: DescriptorRef, in owner: String, at location: SourceLocation) throws(ScenarioError) {
         guard let process = processes[owner] else { return }
         switch ref {
-        case .number:
+        case .number, .limit:
             break
         case .name(let name):
             try resolve(name: name, in: owner, process, at: location)

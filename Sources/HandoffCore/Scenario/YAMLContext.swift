@@ -173,11 +173,11 @@ struct YAMLContext {
         return word
     }
 
-    /// A descriptor reference: an integer, a name, or `{argv: N}`.
+    /// A descriptor reference: an integer, a name, `{argv: N}` or `{limit: OFFSET}`.
     func descriptor(_ node: Node, _ what: String, allowArgument: Bool = true) throws(ScenarioError) -> DescriptorRef {
         let expected = allowArgument
-            ? "a descriptor for \(what) (a number, a name, or {argv: N})"
-            : "a descriptor for \(what) (a number or a name)"
+            ? "a descriptor for \(what) (a number, a name, {argv: N} or {limit: OFFSET})"
+            : "a descriptor for \(what) (a number, a name or {limit: OFFSET})"
         switch kind(node) {
         case .int:
             let value = try integer(node, what, in: Int(Int32.min)...Int(Int32.max))
@@ -188,10 +188,14 @@ struct YAMLContext {
                 throw error(node, "expected \(expected), found \(describe(node))")
             }
             return .name(name)
-        case .mapping where allowArgument:
+        case .mapping:
             let pairs = try mapping(node, what)
-            guard pairs.count == 1, (try? key(pairs[0].key, in: what)) == "argv" else {
-                throw error(node, "expected \(expected), found a mapping other than {argv: N}")
+            let name = pairs.count == 1 ? try? key(pairs[0].key, in: what) : nil
+            if name == "limit" {
+                return .limit(offset: Int32(try integer(pairs[0].value, "'limit'", in: -1_000_000...1_000_000)))
+            }
+            guard allowArgument, name == "argv" else {
+                throw error(node, "expected \(expected), found \(describe(node))")
             }
             return .argument(try integer(pairs[0].value, "'argv'", in: 1...Int.max))
         default:
