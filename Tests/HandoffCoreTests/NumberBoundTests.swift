@@ -58,3 +58,19 @@ import Testing
         #expect(try ScenarioParser.parseAll(yaml: fine, file: "fine.yaml", name: "fine").count == 1000)
     }
 }
+
+@Suite struct LimitReferenceTests {
+    @Test func aDescriptorRelativeToTheLimitParsesAndAnythingElseIsRefused() throws {
+        let parsed = try scenario("summary: s\nsteps:\n  - main.dup2: {fd: 0, target: {limit: -1}, as: top}\n")
+        guard case .dup2(.number(0), .limit(offset: -1))? = parsed.steps[0].operation else {
+            Issue.record("\(parsed.steps[0].action)")
+            return
+        }
+        #expect(throws: ScenarioError.self) {
+            _ = try scenario("summary: s\nsteps:\n  - main.dup2: {fd: 0, target: {limit: x}}\n")
+        }
+        #expect(throws: ScenarioError.self) {
+            _ = try scenario("summary: s\nsteps:\n  - main.dup2: {fd: 0, target: {argv: 1}}\n")  // not for a target
+        }
+    }
+}
