@@ -7,7 +7,9 @@ import HandoffProtocol
 
 extension Agent {
     mutating func runLoop(count: Int, steps: [LoopStep]) -> LoopAnswer {
-        var slots = [Int32](repeating: -1, count: loopSlotCount)
+        slots = [Int32](repeating: -1, count: loopSlotCount)
+        keepingData = false
+        defer { keepingData = true }
         // Parallel arrays, so that the hot loop touches nothing but what it performs; one answer, reused.
         let performers = steps.map { Agent.performer(for: $0.operation) }
         let outputs = steps.map(\.outputs)
@@ -23,7 +25,7 @@ extension Agent {
         for iteration in 0..<count {
             for index in 0..<performers.count {
                 answer.reset()
-                guard performers[index](&self, slots, &answer, false) else { continue }
+                guard performers[index](&self, &answer) else { continue }
                 if let refused = refusal {
                     refusal = nil
                     failures += 1

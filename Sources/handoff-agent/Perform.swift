@@ -18,17 +18,18 @@ extension Agent {
         let step: Operation<LoopNaming> = operation.map(
             descriptor: { number, _ in .number(number) }, process: { $0 }, address: { $0 }, text: { $0 })
         refusal = nil
-        let answered = Agent.performer(for: step)(&self, [], &answer, true)
+        keepingData = true
+        let answered = Agent.performer(for: step)(&self, &answer)
         if let refusal { throw refusal }
         return answered ? answer : nil
     }
 
-    /// Performs an operation on `agent`, its loop slots resolved from the array, writing the outcome into the
-    /// answer (reused by loops, so that the hot path allocates nothing); false when there is nothing to
-    /// answer. The last argument says whether to copy the bytes a read or recv returned into the answer.
+    /// Performs an operation on `agent` (its loop slots resolved from `agent.slots`), writing the outcome into
+    /// the answer (reused by loops, so that the hot path allocates nothing); false when there is nothing to
+    /// answer.
     /// A refusal is left in `Agent.refusal` (not thrown: a throwing closure type costs a reabstraction thunk
     /// on every call of the hot loop).
-    typealias Performer = (inout Agent, [Int32], inout Answer, Bool) -> Bool
+    typealias Performer = (inout Agent, inout Answer) -> Bool
 
     /// How to perform `operation`: the one place that says, for every operation, which system call it is.
     /// A loop builds its performers once and calls them every iteration (no enum is copied or matched on
@@ -36,81 +37,81 @@ extension Agent {
     static func performer(for operation: Operation<LoopNaming>) -> Performer {
         switch operation {
         case .open(let path, let flags, let mode):
-            return { agent, slots, answer, keepingData -> Bool in
+            return { agent, answer -> Bool in
                 answer.record(timed { open(path, OpenFlag.linux(flags), mode_t(mode)) }, producing: true)
                 return true
             }
         case .pipe(let closeOnExec, let nonBlocking):
-            return { agent, slots, answer, keepingData -> Bool in
+            return { agent, answer -> Bool in
                 var ends: [Int32] = [-1, -1]
                 let flags = (closeOnExec ? Linux.O_CLOEXEC : 0) | (nonBlocking ? Linux.O_NONBLOCK : 0)
                 answer.record(timed { handoff_pipe2(&ends, flags) }, producing: ends)
                 return true
             }
         case .socketpair(let type, let closeOnExec, let nonBlocking):
-            return { agent, slots, answer, keepingData -> Bool in
+            return { agent, answer -> Bool in
                 var ends: [Int32] = [-1, -1]
                 let flags = (closeOnExec ? Linux.SOCK_CLOEXEC : 0) | (nonBlocking ? Linux.SOCK_NONBLOCK : 0)
                 answer.record(timed { socketpair(AF_UNIX, type.linux | flags, 0, &ends) }, producing: ends)
                 return true
             }
         case .memfd(let name, let closeOnExec):
-            return { agent, slots, answer, keepingData -> Bool in
+            return { agent, answer -> Bool in
                 answer.record(timed { handoff_memfd_create(name, closeOnExec ? Linux.MFD_CLOEXEC : 0) }, producing: true)
                 return true
             }
         case .eventfd(let initial, let closeOnExec, let nonBlocking):
-            return { agent, slots, answer, keepingData -> Bool in
+            return { agent, answer -> Bool in
                 let flags = (closeOnExec ? Linux.EFD_CLOEXEC : 0) | (nonBlocking ? Linux.EFD_NONBLOCK : 0)
                 answer.record(timed { handoff_eventfd(initial, flags) }, producing: true)
                 return true
             }
         case .epollCreate(let closeOnExec):
-            return { agent, slots, answer, keepingData -> Bool in
+            return { agent, answer -> Bool in
                 answer.record(timed { handoff_epoll_create1(closeOnExec ? Linux.EPOLL_CLOEXEC : 0) }, producing: true)
                 return true
             }
         case .epollCtl(let epollOperand, let op, let fdOperand, let events):
-            return { agent, slots, answer, keepingData -> Bool in
-                let epoll = epollOperand.value(slots), fd = fdOperand.value(slots)
+            return { agent, answer -> Bool in
+                let epoll = epollOperand.value(agent.slots), fd = fdOperand.value(agent.slots)
                 if agent.isChannel(epoll) || agent.isChannel(fd) { answer.fail(EBADF); return true }
                 answer.record(timed { handoff_epoll_ctl(epoll, op.linux, fd, EpollEvent.linux(events)) })
                 return true
             }
         case .dup(let operand):
-            return { agent, slots, answer, keepingData -> Bool in
-                let fd = operand.value(slots)
+            return { agent, answer -> Bool in
+                let fd = operand.value(agent.slots)
                 if agent.isChannel(fd) { answer.fail(EBADF); return true }
                 answer.record(timed { dup(fd) }, producing: true)
                 return true
             }
         case .dup2(let operand, let target):
-            return { agent, slots, answer, keepingData -> Bool in
-                agent.duplicate(operand.value(slots), onto: target.value(slots), flags: nil, into: &answer)
+            return { agent, answer -> Bool in
+                agent.duplicate(operand.value(agent.slots), onto: target.value(agent.slots), flags: nil, into: &answer)
                 return true
             }
         case .dup3(let operand, let target, let flags):
-            return { agent, slots, answer, keepingData -> Bool in
-                agent.duplicate(operand.value(slots), onto: target.value(slots), flags: flags, into: &answer)
+            return { agent, answer -> Bool in
+                agent.duplicate(operand.value(agent.slots), onto: target.value(agent.slots), flags: flags, into: &answer)
                 return true
             }
         case .fcntl(let operand, let command):
-            return { agent, slots, answer, keepingData -> Bool in
-                let fd = operand.value(slots)
+            return { agent, answer -> Bool in
+                let fd = operand.value(agent.slots)
                 if agent.isChannel(fd) { answer.fail(EBADF); return true }
                 let (cmd, argument) = command.linux
                 answer.record(timed { handoff_fcntl_int(fd, cmd, argument) }, producing: command.duplicates)
                 return true
             }
         case .close(let operand):
-            return { agent, slots, answer, keepingData -> Bool in
-                let fd = operand.value(slots)
+            return { agent, answer -> Bool in
+                let fd = operand.value(agent.slots)
                 if agent.isChannel(fd) { answer.fail(EBADF); return true }
                 answer.record(timed { close(fd) })
                 return true
             }
         case .closeRange(let first, let last, let closeOnExec, let unshare):
-            return { agent, slots, answer, keepingData -> Bool in
+            return { agent, answer -> Bool in
                 let flags = (closeOnExec ? Linux.CLOSE_RANGE_CLOEXEC : 0) | (unshare ? Linux.CLOSE_RANGE_UNSHARE : 0)
                 let result = agent.closeRangeAroundChannels(first, last, flags)
                 // CLOSE_RANGE_UNSHARE leaves a private table that still holds the other agents' channels.
@@ -119,31 +120,31 @@ extension Agent {
                 return true
             }
         case .lseek(let operand, let offset, let whence):
-            return { agent, slots, answer, keepingData -> Bool in
-                let fd = operand.value(slots)
+            return { agent, answer -> Bool in
+                let fd = operand.value(agent.slots)
                 if agent.isChannel(fd) { answer.fail(EBADF); return true }
                 answer.record(timed { Int(lseek(fd, off_t(offset), whence.linux)) })
                 return true
             }
         case .read(let operand, let count):
-            return { agent, slots, answer, keepingData -> Bool in
-                let fd = operand.value(slots)
+            return { agent, answer -> Bool in
+                let fd = operand.value(agent.slots)
                 if agent.isChannel(fd) { answer.fail(EBADF); return true }
                 let result = agent.io.withUnsafeMutableBytes { buffer in timed { Glibc.read(fd, buffer.baseAddress, min(count, buffer.count)) } }
                 answer.record(result)
-                if result.value >= 0 && keepingData { answer.data = Array(agent.io[0..<result.value]) }
+                if result.value >= 0 && agent.keepingData { answer.data = Array(agent.io[0..<result.value]) }
                 return true
             }
         case .write(let operand, let data):
-            return { agent, slots, answer, keepingData -> Bool in
-                let fd = operand.value(slots)
+            return { agent, answer -> Bool in
+                let fd = operand.value(agent.slots)
                 if agent.isChannel(fd) { answer.fail(EBADF); return true }
                 answer.record(timed { data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } })
                 return true
             }
         case .shutdown(let operand, let how):
-            return { agent, slots, answer, keepingData -> Bool in
-                let socket = operand.value(slots)
+            return { agent, answer -> Bool in
+                let socket = operand.value(agent.slots)
                 if agent.isChannel(socket) { answer.fail(EBADF); return true }
                 answer.record(timed { Glibc.shutdown(socket, how.linux) })
                 return true
@@ -152,14 +153,14 @@ extension Agent {
             // Descriptor lists without loop slots are resolved once, here.
             let resolved: [Int32]? = operands.contains { if case .slot = $0 { return true } else { return false } }
                 ? nil : operands.map { $0.value([]) }
-            return { agent, slots, answer, keepingData -> Bool in
-                let socket = operand.value(slots)
+            return { agent, answer -> Bool in
+                let socket = operand.value(agent.slots)
                 let passing: [Int32]
                 if let resolved {
                     passing = resolved
                 } else {
                     if !agent.passing.isEmpty { agent.passing.removeAll(keepingCapacity: true) }
-                    for fd in operands { agent.passing.append(fd.value(slots)) }
+                    for fd in operands { agent.passing.append(fd.value(agent.slots)) }
                     passing = agent.passing
                 }
                 if agent.isChannel(socket) || passing.contains(where: { agent.isChannel($0) }) { answer.fail(EBADF); return true }
@@ -172,8 +173,8 @@ extension Agent {
                 return true
             }
         case .recv(let operand, let count, let room, let closeOnExec, let nonBlocking):
-            return { agent, slots, answer, keepingData -> Bool in
-                let socket = operand.value(slots)
+            return { agent, answer -> Bool in
+                let socket = operand.value(agent.slots)
                 if agent.isChannel(socket) { answer.fail(EBADF); return true }
                 let flags = (closeOnExec ? Linux.MSG_CMSG_CLOEXEC : 0) | (nonBlocking ? Linux.MSG_DONTWAIT : 0)
                 var receivedCount: Int32 = 0
@@ -190,46 +191,46 @@ extension Agent {
                 answer.record(result)
                 for index in 0..<Int(receivedCount) { answer.fds.append(agent.rights[index]) }
                 if result.value >= 0 {
-                    if keepingData { answer.data = Array(agent.io[0..<result.value]) }
+                    if agent.keepingData { answer.data = Array(agent.io[0..<result.value]) }
                     answer.messageFlags = messageFlags
                 }
                 return true
             }
         case .fork:
-            return { agent, slots, answer, keepingData -> Bool in
+            return { agent, answer -> Bool in
                 guard let forked = agent.fork(sharingTable: false) else { return false }
                 answer = forked
                 return true
             }
         case .cloneFiles:
-            return { agent, slots, answer, keepingData -> Bool in
+            return { agent, answer -> Bool in
                 guard let forked = agent.fork(sharingTable: true) else { return false }
                 answer = forked
                 return true
             }
         case .unshareFiles:
-            return { agent, slots, answer, keepingData -> Bool in
+            return { agent, answer -> Bool in
                 let result = timed { handoff_unshare_files() }
                 if result.value == 0 { for channel in agent.hidden { close(channel) } }
                 answer.record(result)
                 return true
             }
         case .exec(let newArguments, let environment):
-            return { agent, slots, answer, keepingData -> Bool in
+            return { agent, answer -> Bool in
                 answer = agent.exec(newArguments, environment: environment)
                 return true
             }
         case .launch(let program, let newArguments, let environment, _, _):
-            return { agent, slots, answer, keepingData -> Bool in
+            return { agent, answer -> Bool in
                 answer = agent.launch(program, newArguments, environment: environment)
                 return true
             }
         case .exit(let status):
-            return { agent, slots, answer, keepingData -> Bool in
+            return { agent, answer -> Bool in
                 _exit(status)
             }
         case .wait(let child):
-            return { agent, slots, answer, keepingData -> Bool in
+            return { agent, answer -> Bool in
                 var status: Int32 = 0
                 let result = timed { waitpid(child.pid, &status, 0) }
                 answer.record(result)
@@ -237,7 +238,7 @@ extension Agent {
                 return true
             }
         case .listen(let address, let type, let closeOnExec, let nonBlocking, let backlog):
-            return { agent, slots, answer, keepingData -> Bool in
+            return { agent, answer -> Bool in
                 let (kind, name, port) = Agent.cAddress(address)
                 var bound: Int32 = 0
                 let flags = (closeOnExec ? Linux.SOCK_CLOEXEC : 0) | (nonBlocking ? Linux.SOCK_NONBLOCK : 0)
@@ -247,22 +248,22 @@ extension Agent {
                 return true
             }
         case .connect(let address, let type, let closeOnExec, let nonBlocking):
-            return { agent, slots, answer, keepingData -> Bool in
+            return { agent, answer -> Bool in
                 let (kind, name, port) = Agent.cAddress(address)
                 let flags = (closeOnExec ? Linux.SOCK_CLOEXEC : 0) | (nonBlocking ? Linux.SOCK_NONBLOCK : 0)
                 answer.record(timed { handoff_connect(kind, name, port, type.linux | flags) }, producing: true)
                 return true
             }
         case .accept(let operand, let closeOnExec, let nonBlocking):
-            return { agent, slots, answer, keepingData -> Bool in
-                let socket = operand.value(slots)
+            return { agent, answer -> Bool in
+                let socket = operand.value(agent.slots)
                 if agent.isChannel(socket) { answer.fail(EBADF); return true }
                 let flags = (closeOnExec ? Linux.SOCK_CLOEXEC : 0) | (nonBlocking ? Linux.SOCK_NONBLOCK : 0)
                 answer.record(timed { handoff_accept4(socket, flags) }, producing: true)
                 return true
             }
         case .setrlimit(let nofile):
-            return { agent, slots, answer, keepingData -> Bool in
+            return { agent, answer -> Bool in
                 var limit = rlimit()
                 getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
                 limit.rlim_cur = rlim_t(nofile)
@@ -270,20 +271,20 @@ extension Agent {
                 return true
             }
         case .dropCapability(let name):
-            return { agent, slots, answer, keepingData -> Bool in
+            return { agent, answer -> Bool in
                 let capability = handoff_capability_from_name(name)
                 if capability < 0 { answer.fail(EINVAL); return true }
                 answer.record(timed { handoff_drop_capability(capability) })
                 return true
             }
         case .setDumpable(let dumpable):
-            return { agent, slots, answer, keepingData -> Bool in
+            return { agent, answer -> Bool in
                 answer.record(timed { handoff_set_dumpable(dumpable ? 1 : 0) })
                 return true
             }
         case .reopen(let target, let operand, let flags):
-            return { agent, slots, answer, keepingData -> Bool in
-                let fd = operand.value(slots)
+            return { agent, answer -> Bool in
+                let fd = operand.value(agent.slots)
                 // The target's channel is invisible: /proc/PID/fd/N of it must look like a free number.
                 if fd == target.channel { answer.fail(ENOENT); return true }
                 let path = "/proc/\(target.pid)/fd/\(fd)"
@@ -291,13 +292,13 @@ extension Agent {
                 return true
             }
         case .pidfdOpen(let target):
-            return { agent, slots, answer, keepingData -> Bool in
+            return { agent, answer -> Bool in
                 answer.record(timed { handoff_pidfd_open(target.pid, 0) }, producing: true)
                 return true
             }
         case .pidfdGetfd(let target, let operand, let flags):
-            return { agent, slots, answer, keepingData -> Bool in
-                let fd = operand.value(slots)
+            return { agent, answer -> Bool in
+                let fd = operand.value(agent.slots)
                 // The target's control channel is as invisible as our own.
                 if fd == target.channel && flags == 0 { answer.fail(EBADF); return true }
                 // A transient pidfd, moved above the scenario's numbers before the measured call.
@@ -310,7 +311,7 @@ extension Agent {
                 return true
             }
         case .attach:
-            return { agent, _, _, _ in
+            return { agent, _ in
                 agent.refusal = ProtocolError("attach is the runner's, never sent to an agent")
                 return true
             }

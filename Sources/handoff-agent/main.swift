@@ -73,6 +73,10 @@ struct Agent {
     var passing: [Int32] = []
     /// Why the operation being performed was refused (set by a performer, taken by its caller).
     var refusal: ProtocolError?
+    /// A loop's slots (loop-local names), read by the performers.
+    var slots: [Int32] = []
+    /// Whether a read or recv copies the bytes it returned into the answer (not inside loops).
+    var keepingData = true
 
     static func start() -> Agent {
         // Writes to a broken pipe must fail with EPIPE, not kill the process: the model predicts EPIPE.
