@@ -177,7 +177,7 @@ struct YAMLContext {
     func descriptor(_ node: Node, _ what: String, allowArgument: Bool = true) throws(ScenarioError) -> DescriptorRef {
         let expected = allowArgument
             ? "a descriptor for \(what) (a number, a name, {argv: N} or {limit: OFFSET})"
-            : "a descriptor for \(what) (a number, a name or {limit: OFFSET})"
+            : "a descriptor for \(what) (a number or a name, or {limit: OFFSET})"
         switch kind(node) {
         case .int:
             let value = try integer(node, what, in: Int(Int32.min)...Int(Int32.max))
@@ -195,7 +195,8 @@ struct YAMLContext {
                 return .limit(offset: Int32(try integer(pairs[0].value, "'limit'", in: -1_000_000...1_000_000)))
             }
             guard allowArgument, name == "argv" else {
-                throw error(node, "expected \(expected), found \(describe(node))")
+                throw error(node, "expected \(expected), found a mapping other than "
+                    + (allowArgument ? "{argv: N} or {limit: OFFSET}" : "{limit: OFFSET}"))
             }
             return .argument(try integer(pairs[0].value, "'argv'", in: 1...Int.max))
         default:
