@@ -43,7 +43,25 @@ func benchLoop(_ count: Int) -> Never {
 /// Prints `ok` or why not, and exits.
 func probe(_ feature: String) -> Never {
     var answer = "unknown probe"
-    if feature == "clone-files" {
+    if feature == "exited-dumpability" {
+        // Does an exited task keep its dumpability for ptrace checks? A child makes itself non-dumpable
+        // and exits; without CAP_SYS_PTRACE, pidfd_getfd on the zombie says EPERM (kept, 6.18) or ESRCH.
+        var ends: [Int32] = [-1, -1]
+        _ = handoff_pipe2(&ends, Linux.O_CLOEXEC)
+        let child = Glibc.fork()
+        if child == 0 {
+            _ = handoff_set_dumpable(0)
+            _exit(0)
+        }
+        let pidfd = handoff_pidfd_open(child, 0)
+        _ = handoff_drop_capability(handoff_capability_from_name("CAP_SYS_PTRACE"))
+        var info = siginfo_t()
+        _ = waitid(P_PID, id_t(child), &info, WEXITED | WNOWAIT)
+        let copy = handoff_pidfd_getfd(pidfd, 0, 0)
+        answer = copy >= 0 ? "no: the copy succeeded" : errno == EPERM ? "ok" : "no: \(errno)"
+        var status: Int32 = 0
+        waitpid(child, &status, 0)
+    } else if feature == "clone-files" {
         let child = handoff_clone_files()
         if child == 0 { _exit(0) }
         if child < 0 {

@@ -158,3 +158,58 @@ extension ReferenceModelTests {
         m.fails(.shutdown(socket: listener, how: .read), ENOTCONN)
     }
 }
+
+// Reference model tests: what the runner probes about pidfds (checked on 6.18 with standalone C programs).
+extension ReferenceModelTests {
+    @Test func reopeningAPidfdFollowsTheProbe() {
+        for reopens in [false, true] {
+            var m = makeModel()
+            m.pidfdsReopen = reopens
+            m.ok(.fork(child: "c"))
+            let pidfd = m.fd(.pidfdOpen(target: "c"))
+            if reopens {
+                let again = m.fd(.reopen(target: "main", fd: pidfd, flags: [.rdonly]))
+                #expect(m.description(m.desc("main", again)!).kind == .pidfd)
+                #expect(m.desc("main", again) != m.desc("main", pidfd), "a new open file description")
+            } else {
+                m.fails(.reopen(target: "main", fd: pidfd, flags: [.rdonly]), ENXIO)
+            }
+        }
+    }
+
+    @Test func aNonDumpableZombieKeepsItsDumpabilityWhereTheKernelDoes() {
+        for kept in [false, true] {
+            var m = makeModel()
+            m.exitedKeepDumpability = kept
+            m.ok(.dropCapability(name: "CAP_SYS_PTRACE"))
+            m.ok(.fork(child: "hidden"))
+            m.ok(.fork(child: "open"))
+            m.ok(.setDumpable(false), by: "hidden")
+            m.ok(.exit(status: 0), by: "hidden")
+            m.ok(.exit(status: 0), by: "open")
+            m.fails(.pidfdGetfd(target: "open", fd: 0, flags: 0), ESRCH)
+            m.fails(.pidfdGetfd(target: "hidden", fd: 0, flags: 0), kept ? EPERM : ESRCH)
+        }
+    }
+}
+
+@Suite struct ErrnoListTests {
+    @Test func anErrorMayBeOneOfSeveral() throws {
+        let parsed = try scenario("summary: s\nsteps:\n  - main.close: {fd: 40, error: [EBADF, EINTR]}\n")
+        #expect(parsed.steps[0].expect.error == "EBADF" && parsed.steps[0].expect.otherErrors == ["EINTR"])
+        #expect(throws: ScenarioError.self) { _ = try scenario("summary: s\nsteps:\n  - main.close: {fd: 40, error: []}\n") }
+        #expect(throws: ScenarioError.self) { _ = try scenario("summary: s\nsteps:\n  - main.close: {fd: 40, error: [EBADF, ENOPE]}\n") }
+        #expect(throws: ScenarioError.self) {
+            _ = try scenario("summary: s\nsteps:\n  - repeat: {count: 2, steps: [{main.close: {fd: 40, error: [EBADF, EINTR]}}]}\n")
+        }
+    }
+
+    /// Against the real kernel: the list passes when the errno is any of them, fails otherwise.
+    @Test func theKernelsErrnoMustBeInTheList() throws {
+        let passing = run(try scenario("summary: s\nsteps:\n  - main.close: {fd: 40, error: [EINTR, EBADF]}\n"))
+        #expect(passing.status == .pass, "\(passing.diff)")
+        let failing = run(try scenario("summary: s\nsteps:\n  - main.close: {fd: 40, error: [EINTR, EIO]}\n"))
+        #expect(failing.status == .fail)
+        #expect(failing.findings.first?.expected == "-1 EINTR or EIO")
+    }
+}

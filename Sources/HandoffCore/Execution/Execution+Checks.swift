@@ -42,8 +42,9 @@ extension ScenarioExecution {
                                     expected: expected, observed: actual))
         }
         if let name = expect.error {
-            if Errno.name(of: observed.errno) != name || observed.errno == 0 {
-                fail("-1 \(name)", observed.summary)
+            let accepted = [name] + expect.otherErrors
+            if !accepted.contains(Errno.name(of: observed.errno)) || observed.errno == 0 {
+                fail("-1 " + accepted.joined(separator: " or "), observed.summary)
             }
         } else if observed.errno != 0 {
             fail("success", observed.summary)

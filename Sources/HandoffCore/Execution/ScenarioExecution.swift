@@ -156,6 +156,8 @@ final class ScenarioExecution {
         model.ptraceScope = SystemProbe.sysctl("kernel/yama/ptrace_scope") ?? 0
         model.suidDumpable = SystemProbe.sysctl("fs/suid_dumpable") ?? 0
         model.somaxconn = SystemProbe.sysctl("net/core/somaxconn") ?? 4096
+        model.pidfdsReopen = SystemProbe.pidfdsReopen
+        model.exitedKeepDumpability = SystemProbe.exitedKeepDumpability(agentPath: options.agentPath)
         let start = SourceLocation(file: scenario.file, line: 1, column: 1)
         let startFindings = try observeAndCompare(after: start, operation: "start")
         findings += startFindings

@@ -71,7 +71,11 @@ extension ReferenceModel {
         // Both are known to the callers; an unknown one is denied.
         guard let c = processes[caller], let t = processes[target] else { return true }
         let capable = !c.droppedCapabilities.contains("CAP_SYS_PTRACE")
-        if t.state == .running, !t.dumpable, !capable { return true }
+        // A running task's dumpability is its mm's; an exited one has no mm, and kernels differ: before 6.18
+        // it was not checked at all, since then the dumpability the task had at exit counts (the runner
+        // probes which, `exitedKeepDumpability`). Checked on 6.18: a non-dumpable zombie is EPERM without
+        // CAP_SYS_PTRACE, a dumpable one ESRCH.
+        if !t.dumpable, !capable, t.state == .running || exitedKeepDumpability { return true }
         if !c.droppedCapabilities.isSubset(of: t.droppedCapabilities), !capable { return true }
         if attach {
             switch ptraceScope {

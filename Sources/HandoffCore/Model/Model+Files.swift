@@ -160,10 +160,13 @@ extension ReferenceModel {
         if flags.contains(.nonblock) { status.insert(.nonblock) }
         let cloexec = flags.contains(.cloexec)
         switch desc.target {
+        case .pidfd(let owner) where pidfdsReopen:
+            // A pidfd on pidfs (where the runner's probe found it reopens): a new description of the same
+            // process, with the access mode asked for.
+            return install(process, target: .pidfd(process: owner), access: access, flags: status, closeOnExec: cloexec)
         case .socket, .pidfd, .eventfd, .epoll:
-            // An anonymous inode (eventfd, epoll: checked on 6.18) has no open either (ENXIO), like a socket
-            // inode (no_open: ENXIO).
-            // pidfd: assumed the same for its pidfs/anon inode (uncertain for 6.9+ pidfs).
+            // An anonymous inode (eventfd, epoll: checked on 6.18; a pidfd where the probe says so) has no open
+            // (ENXIO), like a socket inode (no_open: ENXIO).
             return .failure(ENXIO)
         case .file, .memfd:
             // O_TRUNC empties a regular file or memfd whatever the access mode.

@@ -84,6 +84,10 @@ public struct ReferenceModel: Sendable {
     public var ptraceScope: Int = 0
     /// fs.suid_dumpable of the machine: the dumpable value an exec that regains capabilities leaves behind.
     public var suidDumpable: Int = 0
+    /// Whether open("/proc/PID/fd/N") of a pidfd makes a new pidfd (pidfs) instead of failing ENXIO; probed.
+    public var pidfdsReopen = false
+    /// Whether ptrace access checks on an exited task use the dumpability it had at exit (Linux 6.18).
+    public var exitedKeepDumpability = false
     /// net.core.somaxconn: listen(2) clamps the backlog to it.
     public var somaxconn: Int = 4096
 

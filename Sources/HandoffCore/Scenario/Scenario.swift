@@ -171,6 +171,8 @@ public enum StepAction: Sendable {
 public struct Expectation: Sendable, Equatable {
     /// The expected errno by name (`EBADF`); nil means success is expected.
     public var error: String?
+    /// Other errnos accepted as well (`error: [EPERM, ESRCH]`), where the kernel documents either.
+    public var otherErrors: [String] = []
     /// The expected return value.
     public var result: Int64?
     /// Bytes a read or recv is expected to return.

@@ -405,11 +405,19 @@ struct ScenarioDecoder {
     func expectation(_ arguments: StepArguments) throws(ScenarioError) -> Expectation {
         var expect = Expectation()
         if let node = arguments["error"] {
-            let name = try context.string(node, "'error'")
-            guard let canonical = Errno.canonicalName(name) else {
-                throw context.error(node, "unknown errno name '\(name)' for 'error' (expected a Linux errno name such as EBADF, EINVAL, EMFILE)")
+            // One errno, or a list of those the kernel documents for the case (any of them passes).
+            let items = context.kind(node) == .sequence ? try context.sequence(node, "'error'") : [node]
+            if items.isEmpty { throw context.error(node, "'error' needs at least one errno name") }
+            var names: [String] = []
+            for item in items {
+                let name = try context.string(item, "'error'")
+                guard let canonical = Errno.canonicalName(name) else {
+                    throw context.error(item, "unknown errno name '\(name)' for 'error' (expected a Linux errno name such as EBADF, EINVAL, EMFILE)")
+                }
+                names.append(canonical)
             }
-            expect.error = canonical
+            expect.error = names[0]
+            expect.otherErrors = Array(names.dropFirst())
         }
         if let node = arguments["result"] {
             if arguments["error"] != nil {

@@ -131,6 +131,10 @@ struct ScenarioValidator {
                         throw ScenarioError(innerSite.key, "a repeated step cannot run in the background")
                     }
                     // The agents check each iteration's errno only; any other expectation would go unchecked.
+                    if !innerStep.expect.otherErrors.isEmpty {
+                        throw ScenarioError(innerSite.key, "inside a repeat 'error' is one errno (every iteration is "
+                            + "checked against it)")
+                    }
                     var unchecked = innerStep.expect
                     unchecked.error = nil
                     if unchecked != Expectation() {

@@ -113,6 +113,11 @@ public struct Fingerprint: Codable, Sendable {
         let query = handoff_fcntl_int(0, Linux.F_DUPFD_QUERY, 0)
         result["F_DUPFD_QUERY"] = query >= 0 ? "ok" : Errno.name(of: errno)
         result["MSG_CMSG_CLOEXEC"] = probeReceiveCloseOnExec()
+        // What the model's predictions depend on (ReferenceModel.pidfdsReopen, .exitedKeepDumpability).
+        result["pidfd reopen (pidfs)"] = SystemProbe.pidfdsReopen ? "ok" : "ENXIO"
+        result["exited task keeps dumpability"] = agentPath.map {
+            SystemProbe.exitedKeepDumpability(agentPath: $0) ? "ok" : "no (an exited task is not checked)"
+        } ?? "not probed (needs the agent)"
         return result
     }
 

@@ -39,6 +39,30 @@ public enum SystemProbe {
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// Whether open("/proc/self/fd/N") of a pidfd gives a new pidfd (pidfs) rather than ENXIO. Probed once.
+    public static let pidfdsReopen: Bool = {
+        guard case .success(let pidfd) = valueOrErrno({ handoff_pidfd_open(getpid(), 0) }) else { return false }
+        defer { close(pidfd) }
+        guard case .success(let copy) = valueOrErrno({ open("/proc/self/fd/\(pidfd)", O_RDONLY | O_CLOEXEC) }) else {
+            return false
+        }
+        close(copy)
+        return true
+    }()
+
+    /// Whether ptrace checks on an exited task still use its dumpability (Linux 6.18). Probed once, by the
+    /// agent (it needs a fork and a process without CAP_SYS_PTRACE).
+    nonisolated(unsafe) private static var exitedDumpability: [String: Bool] = [:]
+    private static let exitedDumpabilityLock = NSLock()
+    public static func exitedKeepDumpability(agentPath: String) -> Bool {
+        exitedDumpabilityLock.lock()
+        defer { exitedDumpabilityLock.unlock() }
+        if let known = exitedDumpability[agentPath] { return known }
+        let kept = agentProbe("exited-dumpability", agentPath: agentPath) == "ok"
+        exitedDumpability[agentPath] = kept
+        return kept
+    }
+
     /// An integer from /proc/sys/NAME; nil when absent (e.g. no Yama).
     public static func sysctl(_ name: String) -> Int? {
         guard let text = Observer.readSmallFile("/proc/sys/" + name) else { return nil }
