@@ -253,12 +253,4 @@ extension Operation {
                 process: { $0 }, address: { $0 }, text: { $0 }) as Operation<Naming>
         return found
     }
-
-    /// Whether the operation creates descriptors that `as:` can name, in the order of its outcome.
-    public var producesDescriptors: Bool {
-        switch self {
-        case .fcntl(_, let command): return command.duplicates
-        default: return kind.declaration.binds != .none
-        }
-    }
 }

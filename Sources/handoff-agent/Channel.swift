@@ -106,7 +106,7 @@ extension Agent {
             reply(WireMessage(ControlVerb.channel.rawValue), passing: parentEnd)
         }
         close(parentEnd)
-        return result.answer()
+        return result.answer
     }
 
     /// Re-executes the agent; answers only on failure (the new image says hello instead).
@@ -118,7 +118,7 @@ extension Agent {
         setenv(AgentEnvironment.expectedParent, String(getppid()), 1)
         let failure = execute("/proc/self/exe", argv0: arguments.first ?? "handoff-agent", newArguments)
         _ = handoff_fcntl_int(control, Linux.F_SETFD, Linux.FD_CLOEXEC)
-        return failure.answer()
+        return failure.answer
     }
 
     /// execve of a launcher under test. The channel stays close-on-exec, so it closes when exec succeeds.
@@ -127,7 +127,7 @@ extension Agent {
         // What the agent's own exec relies on must not reach the agents the launcher starts.
         unsetenv(AgentEnvironment.controlDescriptor)
         unsetenv(AgentEnvironment.expectedParent)
-        return execute(path, argv0: path, newArguments).answer()
+        return execute(path, argv0: path, newArguments).answer
     }
 
     func setEnvironment(_ variables: [EnvironmentVariable<String>]) {

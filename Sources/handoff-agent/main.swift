@@ -190,13 +190,12 @@ struct Timed {
     var errno: Int32
     var nanoseconds: UInt64
 
-    /// The answer to this call; `fds` are the descriptors it produced (only on success).
-    func answer(fds: [Int32] = []) -> Answer {
-        Answer(result: Int64(value), errno: value < 0 ? errno : 0, fds: value < 0 ? [] : fds, nanoseconds: nanoseconds)
+    /// The answer to this call (fork, exec and launch: they produce no descriptor).
+    var answer: Answer {
+        var answer = Answer(result: 0)
+        answer.record(self)
+        return answer
     }
-
-    /// The answer of a call that returns the one descriptor it produced.
-    var descriptorAnswer: Answer { answer(fds: value >= 0 ? [Int32(value)] : []) }
 }
 
 @inline(__always)
