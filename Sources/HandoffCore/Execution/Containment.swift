@@ -107,17 +107,12 @@ final class Containment: @unchecked Sendable {
     }
 
     /// Waits for everything killed to have exited, reaps what was re-parented to the runner, and removes
-    /// the cgroup. `strays`: whether the scenario can have started processes that are not agents (it ran a
-    /// launcher); without, every process was an agent, already reaped through its pidfd, and the scan of
-    /// /proc for zombies (milliseconds) is skipped.
-    func reap(strays: Bool = true) {
+    /// the cgroup. (Only scenarios with a launcher under test get a cgroup or a sweep: in `agentsOnly` there
+    /// is nothing to do here, every process was an agent reaped through its pidfd.)
+    func reap() {
         let deadline = Deadline(secondsFromNow: 5)
         if let cgroup, let cgroupName {
             while CgroupHierarchy.isPopulated(cgroup) && !deadline.expired { usleep(500) }
-            if !strays {
-                if rmdir(cgroup) == 0 { self.cgroup = nil }
-                return
-            }
             // A task leaves the cgroup's count (cgroup_exit) a moment before it becomes a zombie and hands its
             // children to the runner (exit_notify): reap in passes until one finds nothing more. A zombie
             // that comes later still is reaped when the suite ends (Suite.reapStrays).

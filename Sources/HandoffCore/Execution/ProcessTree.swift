@@ -320,8 +320,7 @@ final class ProcessTree: @unchecked Sendable {
             var status: Int32 = 0
             while handoff_waitid_pidfd(process.pidfd, 0, &status) < 0 && errno == EINTR {}
         }
-        // Only a launcher under test (which needed the control listener) can have started non-agents.
-        containment.reap(strays: controlListener >= 0)
+        containment.reap()
         lock.lock()
         processes.removeAll()
         order.removeAll()
