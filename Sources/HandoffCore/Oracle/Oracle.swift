@@ -93,30 +93,24 @@ struct Oracle {
                 byObserved[group, default: []].append(index)
             }
         }
+        /// Within each group, every member that differs from the group's first in `differs` is a finding.
+        func report(_ groups: [[Int]], differs: (Common, Common) -> Bool, expected: String, observed: String) {
+            for members in groups {
+                let first = common[members[0]]
+                for other in members.dropFirst().map({ common[$0] }) where differs(first, other) {
+                    findings.append(Finding(kind: .identity, step: step, operation: operation, process: other.key.process,
+                                            descriptor: describe(other.key),
+                                            expected: "\(expected) \(first.key.process): \(describe(first.key))",
+                                            observed: observed))
+                }
+            }
+        }
         // Expected shared, observed split.
-        for id in byModel.keys.sorted() {
-            let members = byModel[id]!
-            let first = common[members[0]]
-            for other in members.dropFirst().map({ common[$0] }) where other.group != first.group {
-                let firstName = "\(first.key.process): \(describe(first.key))"
-                findings.append(Finding(kind: .identity, step: step, operation: operation, process: other.key.process,
-                                        descriptor: describe(other.key),
-                                        expected: "the same open file description as \(firstName)",
-                                        observed: "a different open file description"))
-            }
-        }
+        report(byModel.keys.sorted().compactMap { byModel[$0] }, differs: { $0.group != $1.group },
+               expected: "the same open file description as", observed: "a different open file description")
         // Expected distinct, observed shared (groups in the order of their first descriptor).
-        for group in observedOrder {
-            let members = byObserved[group]!
-            let first = common[members[0]]
-            for other in members.dropFirst().map({ common[$0] }) where other.description != first.description {
-                let firstName = "\(first.key.process): \(describe(first.key))"
-                findings.append(Finding(kind: .identity, step: step, operation: operation, process: other.key.process,
-                                        descriptor: describe(other.key),
-                                        expected: "a different open file description from \(firstName)",
-                                        observed: "the same open file description"))
-            }
-        }
+        report(observedOrder.compactMap { byObserved[$0] }, differs: { $0.description != $1.description },
+               expected: "a different open file description from", observed: "the same open file description")
         return findings
     }
 
