@@ -72,8 +72,21 @@ public enum SystemProbe {
     /// The system calls `requires: syscalls` may name and operations may declare as needs.
     public static let knownSyscalls = ["kcmp", "pidfd_open", "pidfd_getfd", "close_range", "memfd_create", "epoll_create1"]
 
-    /// nil when the syscall works here; otherwise why not (e.g. `ENOSYS`).
+    /// nil when the syscall works here; otherwise why not (e.g. `ENOSYS`). Probed once per run: every
+    /// scenario asks for what its operations need.
     public static func syscallProblem(_ name: String) -> String? {
+        probeLock.lock()
+        defer { probeLock.unlock() }
+        if let known = probed[name] { return known }
+        let problem = probeSyscall(name)
+        probed[name] = .some(problem)
+        return problem
+    }
+
+    nonisolated(unsafe) private static var probed: [String: String?] = [:]
+    private static let probeLock = NSLock()
+
+    private static func probeSyscall(_ name: String) -> String? {
         switch name {
         case "kcmp":
             if handoff_kcmp_file(getpid(), getpid(), 0, 0) < 0 && errno != EBADF { return Errno.name(of: errno) }
