@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Glibc
 import HandoffCore
 
@@ -94,6 +95,37 @@ struct ScenarioSelection: ParsableArguments {
         let criteria = (filter.map { ["--filter '\($0)'"] } ?? []) + tags.map { "--tag '\($0)'" }
         return Console.printable("no scenario matches \(criteria.joined(separator: " ")) "
             + "(\(files) scenario file\(files == 1 ? "" : "s") in \(places))")
+    }
+}
+
+/// Which agent program drives the scenario processes, shared by run and stress.
+struct AgentSelection: ParsableArguments {
+    @Option(help: """
+        The agent: swift (handoff's own, the default; or $HANDOFF_AGENT), c, python, go (built by `make agents`), \
+        or the path of any program that speaks docs/protocol.md.
+        """)
+    var agent: String?
+
+    @Option(name: .customLong("agent-env"), help: "NAME=VALUE added to the agent's environment (repeatable), e.g. LD_PRELOAD=...")
+    var agentEnvironment: [String] = []
+
+    /// The agent, or one line and exit 2 when it cannot be used.
+    func resolve() throws -> AgentChoice {
+        do {
+            return try AgentChoice.resolve(agent, environment: agentEnvironment)
+        } catch {
+            printError("handoff: \(error)")
+            throw ExitCode(2)
+        }
+    }
+
+    /// The execution options for this agent. Kernel probes are asked of handoff's own agent when it is there.
+    func executionOptions(_ choice: AgentChoice, timeout: Double, identity: IdentityMode = .auto,
+                          workDirectory: String?) -> ExecutionOptions {
+        let ownAgent = Suite.defaultAgentPath()
+        return ExecutionOptions(timeout: timeout, identity: identity, agentPath: choice.path, workDirectory: workDirectory,
+                                agentEnvironment: choice.environment,
+                                probeAgentPath: FileManager.default.isExecutableFile(atPath: ownAgent) ? ownAgent : choice.path)
     }
 }
 

@@ -122,14 +122,16 @@ final class ProcessTree: @unchecked Sendable {
     private var controlListener: Int32 = -1
 
     let agentPath: String
+    let agentEnvironment: [String]
     let directory: ScenarioDirectory
     /// Everything the scenario starts, agents or not, ends with it.
     let containment: Containment
     /// The root agent's pid, once it said hello (the runner's child: not reaped before teardown).
     private var rootPid: pid_t?
 
-    init(agentPath: String, directory: ScenarioDirectory, containment mode: ContainmentMode = .auto) {
+    init(agentPath: String, agentEnvironment: [String] = [], directory: ScenarioDirectory, containment mode: ContainmentMode = .auto) {
         self.agentPath = agentPath
+        self.agentEnvironment = agentEnvironment
         self.directory = directory
         containment = Containment(marker: directory.name, directory: Observer.realPath(directory.path) ?? directory.path,
                                   mode: mode)
@@ -177,7 +179,7 @@ final class ProcessTree: @unchecked Sendable {
             "\(AgentEnvironment.controlDescriptor)=3",
             "\(AgentEnvironment.expectedParent)=\(getpid())",
             "\(Containment.markerVariable)=\(containment.marker)",
-        ]
+        ] + agentEnvironment
         var pid: pid_t = 0
         let spawned = withCStrings([agentPath]) { argv in
             withCStrings(environment) { envp in

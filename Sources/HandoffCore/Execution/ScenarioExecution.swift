@@ -7,8 +7,12 @@ public struct ExecutionOptions: Sendable {
     /// Seconds before a scenario's process tree is killed (a scenario's own `timeout:` wins).
     public var timeout: Double
     public var identity: IdentityMode
-    /// The handoff-agent executable.
+    /// The agent executable (AgentChoice), and what is added to its environment.
     public var agentPath: String
+    public var agentEnvironment: [String]
+    /// The agent that answers the runner's kernel probes (`--probe`): always handoff's own where it is
+    /// there, since a probe asks about the kernel, not about the implementation under test.
+    public var probeAgentPath: String
 
     /// Faults injected behind the model's back, to prove the oracles catch them (tests and demos only).
     public var injections: [Injection]
@@ -18,10 +22,13 @@ public struct ExecutionOptions: Sendable {
     public var containment: ContainmentMode
 
     public init(timeout: Double = 10, identity: IdentityMode = .auto, agentPath: String, injections: [Injection] = [],
-                workDirectory: String? = nil, containment: ContainmentMode = .auto) {
+                workDirectory: String? = nil, containment: ContainmentMode = .auto, agentEnvironment: [String] = [],
+                probeAgentPath: String? = nil) {
         self.timeout = timeout
         self.identity = identity
         self.agentPath = agentPath
+        self.agentEnvironment = agentEnvironment
+        self.probeAgentPath = probeAgentPath ?? agentPath
         self.injections = injections
         self.workDirectory = workDirectory
         self.containment = containment
@@ -114,7 +121,7 @@ final class ScenarioExecution {
         // Only a launcher under test can start processes that are not agents; without one the tree itself
         // holds every process of the scenario.
         let launches = scenario.operations.contains { $0.kind == .launch }
-        tree = ProcessTree(agentPath: options.agentPath, directory: directory,
+        tree = ProcessTree(agentPath: options.agentPath, agentEnvironment: options.agentEnvironment, directory: directory,
                            containment: !launches ? .agentsOnly : options.containment == .agentsOnly ? .auto : options.containment)
         register(tree)
         do {
@@ -157,7 +164,7 @@ final class ScenarioExecution {
         model.suidDumpable = SystemProbe.sysctl("fs/suid_dumpable") ?? 0
         model.somaxconn = SystemProbe.sysctl("net/core/somaxconn") ?? 4096
         model.pidfdsReopen = SystemProbe.pidfdsReopen
-        model.exitedKeepDumpability = SystemProbe.exitedKeepDumpability(agentPath: options.agentPath)
+        model.exitedKeepDumpability = SystemProbe.exitedKeepDumpability(agentPath: options.probeAgentPath)
         let start = SourceLocation(file: scenario.file, line: 1, column: 1)
         let startFindings = try observeAndCompare(after: start, operation: "start")
         findings += startFindings

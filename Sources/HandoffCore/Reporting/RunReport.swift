@@ -35,6 +35,8 @@ public struct RunReport: Codable, Sendable {
         /// /proc/sys/kernel/tainted before and after the run; a change is reported prominently.
         public var taintBefore: Int?
         public var taintAfter: Int?
+        /// The agent program (`--agent`); absent in reports written before it existed.
+        public var agent: AgentChoice?
 
         public var taintChanged: Bool {
             if let taintBefore, let taintAfter { return taintBefore != taintAfter }
@@ -54,7 +56,8 @@ public struct RunReport: Codable, Sendable {
     public var timing: RunTiming?
 
     public init(startedAt: Date, durationSeconds: Double, identityMode: IdentityMode, scenarios: [ScenarioResult],
-                fingerprint: Fingerprint? = nil, taintBefore: Int? = nil, taintAfter: Int? = nil) {
+                fingerprint: Fingerprint? = nil, taintBefore: Int? = nil, taintAfter: Int? = nil,
+                agent: AgentChoice? = nil) {
         schemaVersion = Self.currentSchemaVersion
         tool = "handoff"
         let formatter = ISO8601DateFormatter()
@@ -62,7 +65,7 @@ public struct RunReport: Codable, Sendable {
         self.durationSeconds = durationSeconds
         environment = Environment(kernel: SystemProbe.kernelRelease, machine: SystemProbe.machine,
                                   identityOracle: identityMode.rawValue, fingerprint: fingerprint,
-                                  taintBefore: taintBefore, taintAfter: taintAfter)
+                                  taintBefore: taintBefore, taintAfter: taintAfter, agent: agent)
         summary = Summary(scenarios)
         self.scenarios = scenarios
         timing = RunTiming(scenarios)

@@ -19,8 +19,7 @@ struct Run: ParsableCommand {
     @Option(help: "How descriptor identity is decided: auto (kcmp, else flag probe), kcmp, probe.")
     var identity: IdentityMode = .auto
 
-    @Option(help: "The handoff-agent executable (default: beside handoff, or $HANDOFF_AGENT).")
-    var agent: String?
+    @OptionGroup var agentSelection: AgentSelection
 
     @Option(help: "What goes to stdout: text (a line per scenario and each failure's diff) or tap (KTAP).")
     var format: OutputFormat = .text
@@ -75,15 +74,11 @@ struct Run: ParsableCommand {
             }
             printError("handoff: nothing to run: \(whyEmpty); allowed by --allow-empty")
         }
-        let agentPath = agent ?? Suite.defaultAgentPath()
-        guard FileManager.default.isExecutableFile(atPath: agentPath) else {
-            printError("handoff: agent not found at \(agentPath) (build it, or pass --agent)")
-            throw ExitCode(2)
-        }
+        let agent = try agentSelection.resolve()
         // Before the run, not after it: an unwritable --report costs a second, not the whole suite.
         try prepareReportDirectory(report)
-        let options = ExecutionOptions(timeout: timeout, identity: identity, agentPath: agentPath, workDirectory: workdir)
-        let fingerprint = Fingerprint.current(agentPath: agentPath)
+        let options = agentSelection.executionOptions(agent, timeout: timeout, identity: identity, workDirectory: workdir)
+        let fingerprint = Fingerprint.current(agentPath: options.probeAgentPath)
         let started = Date()
         let annotate = ProcessInfo.processInfo.environment["GITHUB_ACTIONS"] == "true"
         if format == .tap { print(TAPReport.header(count: scenarios.count)) }
@@ -108,7 +103,7 @@ struct Run: ParsableCommand {
         progress?.clear()
         let report = RunReport(startedAt: started, durationSeconds: Date().timeIntervalSince(started),
                                identityMode: identity, scenarios: results, fingerprint: fingerprint,
-                               taintBefore: fingerprint.taint, taintAfter: Fingerprint.currentTaint())
+                               taintBefore: fingerprint.taint, taintAfter: Fingerprint.currentTaint(), agent: agent)
         // From here on the closing line is printed whatever happens; a report that cannot be written is one
         // line on stderr and exit 2.
         var writeFailure: String?

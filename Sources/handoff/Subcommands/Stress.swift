@@ -13,6 +13,7 @@ struct StressCommand: ParsableCommand {
             """)
 
     @OptionGroup var selection: ScenarioSelection
+    @OptionGroup var agentSelection: AgentSelection
 
     @Option(help: "How long to run, in seconds (suffix s or m accepted: 60s, 10m).")
     var duration: String?
@@ -66,6 +67,7 @@ struct StressCommand: ParsableCommand {
             printError("handoff: nothing to stress: \(selection.whyEmpty())")
             throw ExitCode(2)
         }
+        let agent = try agentSelection.resolve()
         // Before the run: an unwritable --report must not cost the whole duration.
         try prepareReportDirectory(report)
         let seed = self.seed ?? UInt64(Date().timeIntervalSince1970 * 1000)
@@ -73,8 +75,7 @@ struct StressCommand: ParsableCommand {
         print("stress: \(scenarios.count) scenarios, seed \(seed), "
             + (seconds.map { "for \(Int($0)) s" } ?? "\(rounds ?? 1) rounds") + ", \(jobs) jobs")
         let options = StressOptions(seconds: seconds, rounds: rounds, jobs: jobs, seed: seed,
-                                    execution: ExecutionOptions(timeout: timeout, agentPath: Suite.defaultAgentPath(),
-                                                                workDirectory: workdir))
+                                    execution: agentSelection.executionOptions(agent, timeout: timeout, workDirectory: workdir))
         let stress = Stress.run(scenarios, options: options) { round, results, sample in
             let bad = results.filter { $0.status == .fail || $0.status == .error || $0.status == .timeout }
             for result in bad {
