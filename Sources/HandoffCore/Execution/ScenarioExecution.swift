@@ -16,6 +16,8 @@ public struct ExecutionOptions: Sendable {
 
     /// Faults injected behind the model's back, to prove the oracles catch them (tests and demos only).
     public var injections: [Injection]
+    /// Model rules broken on purpose (tests and `handoff fuzz --break-model` only).
+    public var brokenModelRules: Set<BrokenModelRule> = []
     /// Where scenario directories are made (nil: $TMPDIR, else /tmp).
     public var workDirectory: String?
     /// How every process of a scenario is ended with it (Containment.swift).
@@ -165,6 +167,7 @@ final class ScenarioExecution {
         model.somaxconn = SystemProbe.sysctl("net/core/somaxconn") ?? 4096
         model.pidfdsReopen = SystemProbe.pidfdsReopen
         model.exitedKeepDumpability = SystemProbe.exitedKeepDumpability(agentPath: options.probeAgentPath)
+        model.brokenRules = options.brokenModelRules
         let start = SourceLocation(file: scenario.file, line: 1, column: 1)
         let startFindings = try observeAndCompare(after: start, operation: "start")
         findings += startFindings

@@ -132,10 +132,11 @@ extension ReferenceModel {
 
     /// fs/file.c: SYSCALL_DEFINE2(dup2) - checks the source first; dup2 onto itself returns it unchanged.
     mutating func dup2(_ process: String, fd: Int32, target: Int32) -> Outcome {
-        guard self[tableOf: process][fd] != nil else { return .failure(EBADF) }
+        guard let source = self[tableOf: process][fd] else { return .failure(EBADF) }
         if fd == target { return Outcome(result: Int64(fd), fds: [fd]) }
         guard target >= 0, target < nofileLimit(of: process) else { return .failure(EBADF) }
-        return duplicateOnto(process, fd: fd, target: target, closeOnExec: false)
+        let keepsCloseOnExec = brokenRules.contains(.dup2KeepsCloseOnExec) && source.closeOnExec
+        return duplicateOnto(process, fd: fd, target: target, closeOnExec: keepsCloseOnExec)
     }
 
     /// fs/file.c: ksys_dup3 - flags, then the same number (EINVAL), then the target range, then the source.

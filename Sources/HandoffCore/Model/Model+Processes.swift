@@ -17,7 +17,9 @@ extension ReferenceModel {
         copy.name = child
         copy.parent = process
         copy.state = .running
-        copy.tableID = privateCopy(of: self[tableOf: process])
+        var entries = self[tableOf: process]
+        if brokenRules.contains(.forkDropsCloseOnExec) { entries = entries.filter { !$0.value.closeOnExec } }
+        copy.tableID = privateCopy(of: entries)
         processes[child] = copy
         order.append(child)
         return Outcome()

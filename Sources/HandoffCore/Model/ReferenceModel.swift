@@ -91,6 +91,10 @@ public struct ReferenceModel: Sendable {
     /// net.core.somaxconn: listen(2) clamps the backlog to it.
     public var somaxconn: Int = 4096
 
+    /// Rules broken on purpose, to show that the oracles and `handoff fuzz` catch a wrong model (tests and
+    /// demos only; never set by `handoff run`).
+    public var brokenRules: Set<BrokenModelRule> = []
+
     public init(root: String = "main", nofileLimit: Int32, initial: [InitialDescriptor] = InitialDescriptor.standard) {
         var table: [Int32: TableEntry] = [:]
         for entry in initial {
@@ -250,4 +254,13 @@ public struct ReferenceModel: Sendable {
             return unshareFiles(process)
         }
     }
+}
+
+/// A rule of the model broken on purpose (`ReferenceModel.brokenRules`): the proof that a wrong model is
+/// found, by the catalog's oracles and by `handoff fuzz` from scratch.
+public enum BrokenModelRule: String, CaseIterable, Sendable, Codable {
+    /// dup2 copies the source's close-on-exec flag (the kernel clears it: do_dup2 with flags 0).
+    case dup2KeepsCloseOnExec = "dup2-keeps-cloexec"
+    /// fork leaves close-on-exec descriptors out of the child (the kernel copies them: dup_fd).
+    case forkDropsCloseOnExec = "fork-drops-cloexec"
 }
