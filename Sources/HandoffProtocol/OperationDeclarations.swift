@@ -111,12 +111,16 @@ public struct ArgumentDeclaration: Sendable {
     public var required: Bool
     /// The default as the docs show it; nil when required or when absence means "none".
     public var defaultValue: String?
+    /// Accepted only when another argument has one of these values (fcntl's `min` with `cmd: dupfd`).
+    public var onlyWith: (key: String, values: [String])?
 
-    public init(_ key: String, _ type: ArgumentType, required: Bool = false, default defaultValue: String? = nil) {
+    public init(_ key: String, _ type: ArgumentType, required: Bool = false, default defaultValue: String? = nil,
+                onlyWith: (key: String, values: [String])? = nil) {
         self.key = key
         self.type = type
         self.required = required
         self.defaultValue = defaultValue
+        self.onlyWith = onlyWith
     }
 }
 
@@ -207,9 +211,10 @@ extension OperationKind {
         case .fcntl:
             return declare("fcntl(2); `min` with dupfd and dupfd_cloexec, `cloexec` with setfd, `flags` with setfl", [
                 fd, ArgumentDeclaration("cmd", .command(FcntlCommand.names), required: true),
-                ArgumentDeclaration("min", .integer(0...Int64(Int32.max)), default: "0"),
-                ArgumentDeclaration("cloexec", .bool),
-                ArgumentDeclaration("flags", .flags(StatusFlag.allCases.map(\.rawValue))),
+                ArgumentDeclaration("min", .integer(0...Int64(Int32.max)), default: "0",
+                                    onlyWith: ("cmd", ["dupfd", "dupfd_cloexec"])),
+                ArgumentDeclaration("cloexec", .bool, onlyWith: ("cmd", ["setfd"])),
+                ArgumentDeclaration("flags", .flags(StatusFlag.allCases.map(\.rawValue)), onlyWith: ("cmd", ["setfl"])),
             ], binds: .descriptor)
         case .close:
             return declare("close(2)", [fd])

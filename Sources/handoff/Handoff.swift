@@ -16,7 +16,8 @@ struct Handoff: ParsableCommand {
             Exit status: 0 all passed or skipped, 1 a scenario failed, errored or timed out, 2 usage or scenario \
             error (also: nothing selected, reports that cannot be written), 130 interrupted.
             """,
-        subcommands: [Run.self, List.self, Validate.self, Operations.self, Env.self, Merge.self, Compare.self, StressCommand.self],
+        subcommands: [Run.self, List.self, Validate.self, Operations.self, Env.self, Merge.self, Compare.self, StressCommand.self,
+                      FuzzCommand.self],
         defaultSubcommand: Run.self
     )
 
@@ -45,6 +46,14 @@ enum Limits {
     static let shards = 1...10_000
     /// A week, for `stress --duration`.
     static let maximumDuration: Double = 7 * 86_400
+
+    /// `60`, `60s` or `10m` in seconds (nil when it is not a number); range checks are the caller's.
+    static func seconds(in text: String) -> Double? {
+        var text = text
+        var factor = 1.0
+        if text.hasSuffix("m") { factor = 60; text.removeLast() } else if text.hasSuffix("s") { text.removeLast() }
+        return Double(text).map { $0 * factor }
+    }
 
     /// A finite number of seconds in (0, a day]; NaN and infinities fail the comparisons.
     static func checkTimeout(_ value: Double) throws {

@@ -226,14 +226,15 @@ extension ReferenceModel {
     mutating func lseek(_ process: String, fd: Int32, offset: Int64, whence: Whence) -> Outcome {
         guard case let (entry, desc)? = fdget(process, fd) else { return .failure(EBADF) }
         switch desc.target {
-        case .pipeRead, .pipeWrite, .pipeReadWrite, .socket, .pidfd, .eventfd:
+        case .pipeRead, .pipeWrite, .pipeReadWrite, .socket, .pidfd:
             // No llseek in their file_operations (pidfd included): vfs_llseek says ESPIPE.
             return .failure(ESPIPE)
         case .inherited:
             // /dev/null always seeks to 0, the log file's size is unknown: not predictable.
             return Outcome(result: nil)
-        case .epoll:
-            // eventpoll_fops.llseek is noop_llseek: the position stays 0 and is returned.
+        case .epoll, .eventfd:
+            // eventpoll_fops.llseek and eventfd_fops.llseek are noop_llseek: the position stays 0 and is
+            // returned (found by `handoff fuzz`: scenarios/fuzz/lseek-eventfd.yaml).
             return Outcome(result: 0)
         case .file, .memfd:
             let current = desc.offset ?? 0

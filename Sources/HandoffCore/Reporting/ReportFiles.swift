@@ -107,7 +107,7 @@ public enum ReportFiles {
         return 0o022
     }()
 
-    private static func join(_ directory: String, _ name: String) -> String {
+    static func join(_ directory: String, _ name: String) -> String {
         directory.hasSuffix("/") ? directory + name : directory + "/" + name
     }
 }

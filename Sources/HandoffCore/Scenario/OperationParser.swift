@@ -363,14 +363,11 @@ extension ScenarioDecoder {
     func fcntl(_ a: StepArguments, sites: inout StepSites) throws(ScenarioError) -> ScenarioOperation {
         let cmdNode = try a.required("cmd")
         let cmd = try context.keyword(cmdNode, a.what("cmd"), allowed: FcntlCommand.names)
-        let specific: [String]
-        switch cmd {
-        case "dupfd", "dupfd_cloexec": specific = ["min", "as"]
-        case "setfd": specific = ["cloexec"]
-        case "setfl": specific = ["flags"]
-        default: specific = []
-        }
-        let allowed = ["fd", "cmd"] + specific + OperationKind.fcntl.declaration.expectations.map(\.rawValue)
+        // The arguments that apply to this command, by the declaration; only the duplicating ones bind `as:`.
+        let declaration = OperationKind.fcntl.declaration
+        let specific = declaration.arguments.filter { $0.onlyWith?.values.contains(cmd) ?? false }.map(\.key)
+            + (cmd.hasPrefix("dupfd") ? ["as"] : [])
+        let allowed = ["fd", "cmd"] + specific + declaration.expectations.map(\.rawValue)
         for entry in a.entries where !allowed.contains(entry.key) {
             throw context.error(entry.keyNode, "key '\(entry.key)' does not apply to fcntl cmd \(cmd) "
                 + "(expected one of: \(allowed.joined(separator: ", ")))")

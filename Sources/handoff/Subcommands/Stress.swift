@@ -37,10 +37,7 @@ struct StressCommand: ParsableCommand {
     var workdir: String?
 
     var seconds: Double? {
-        guard var text = duration else { return nil }
-        var factor = 1.0
-        if text.hasSuffix("m") { factor = 60; text.removeLast() } else if text.hasSuffix("s") { text.removeLast() }
-        return Double(text).map { $0 * factor }
+        duration.flatMap(Limits.seconds(in:))
     }
 
     func validate() throws {

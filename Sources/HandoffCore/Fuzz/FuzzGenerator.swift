@@ -1,0 +1,410 @@
+// Random valid scenarios, built from the operations' declarations: which operations exist, their arguments
+// and types, what `as:` binds, and what they need from the system all come from OperationDeclarations.swift,
+// so a newly declared operation is fuzzed without touching this file. What the declarations cannot say (that
+// a `read` of an empty blocking pipe waits forever, that `wait` of a running child does) is kept here as a
+// small picture of each process: its names and what kind of object each refers to.
+
+/// What the generator may use, from `handoff fuzz`'s options.
+public struct FuzzLimits: Sendable {
+    /// The operations to draw from (nil: every operation that can run unattended here).
+    public var operations: Set<OperationKind>?
+    public var maxProcesses: Int
+    public var maxSteps: Int
+
+    public init(operations: Set<OperationKind>? = nil, maxProcesses: Int = 4, maxSteps: Int = 24) {
+        self.operations = operations
+        self.maxProcesses = maxProcesses
+        self.maxSteps = maxSteps
+    }
+
+    /// Operations the fuzzer never draws: they start programs or adopt processes outside the agents.
+    public static let excluded: Set<OperationKind> = [.launch, .attach]
+}
+
+public struct FuzzGenerator {
+    /// What a name refers to, as far as the generator knows (a guess after dup2 onto it, exec, or a recv).
+    enum Object: Equatable {
+        case file, memfd, pipeRead, pipeWrite, eventfd, epoll, pidfd, unknown
+        case socket(SocketType)
+        case listener(SocketType)
+
+        var isSocket: Bool {
+            switch self {
+            case .socket, .listener: return true
+            default: return false
+            }
+        }
+    }
+
+    struct Name {
+        var object: Object
+        /// Created non-blocking: a read or accept on it cannot wait forever.
+        var nonBlocking: Bool
+    }
+
+    struct Process {
+        var parent: String?
+        var alive = true
+        /// Ended but not reaped: its parent may `wait` for it without blocking.
+        var exited = false
+        var names: [String: Name] = [:]
+        var children: [String] = []
+    }
+
+    var random: SeededGenerator
+    let limits: FuzzLimits
+    let operations: [OperationKind]
+    var processes: [String: Process] = ["main": Process(parent: nil)]
+    var processOrder = ["main"]
+    var nextName = 1
+    var nextProcess = 1
+    var files: [String] = []
+    /// Addresses listened on: the YAML of the address and the socket type.
+    var addresses: [(address: FuzzValue, type: SocketType)] = []
+    var steps: [FuzzStep] = []
+
+    /// `available`: the operations whose system needs are met here (the caller probes them).
+    public init(seed: UInt64, limits: FuzzLimits, available: Set<OperationKind>) {
+        random = SeededGenerator(seed: seed)
+        self.limits = limits
+        let chosen = limits.operations ?? Set(OperationKind.allCases)
+        operations = OperationKind.allCases.filter {
+            chosen.contains($0) && available.contains($0) && !FuzzLimits.excluded.contains($0)
+        }
+    }
+
+    /// A whole program: between 3 and `maxSteps` steps.
+    public static func program(seed: UInt64, limits: FuzzLimits, available: Set<OperationKind>) -> FuzzProgram {
+        var generator = FuzzGenerator(seed: seed, limits: limits, available: available)
+        let length = Int.random(in: min(3, limits.maxSteps)...max(3, limits.maxSteps), using: &generator.random)
+        var attempts = 0
+        while generator.steps.count < length && attempts < length * 8 {
+            attempts += 1
+            generator.addStep()
+        }
+        return FuzzProgram(seed: seed, steps: generator.steps)
+    }
+
+    // MARK: - Choosing a step
+
+    mutating func addStep() {
+        guard !operations.isEmpty else { return }
+        let living = processOrder.filter { processes[$0]!.alive }
+        // Mostly the newest processes: what was just forked is where sharing and passing get interesting.
+        let actor = random.nextBool(probability: 0.6) ? living.last! : living.randomElement(using: &random)!
+        let kind = weightedOperation(for: actor)
+        guard let arguments = self.arguments(for: kind, by: actor) else { return }
+        var step = FuzzStep(actor, kind, arguments)
+        bind(&step)
+        steps.append(step)
+    }
+
+    /// Weighted toward what makes interleavings interesting: passing right after a fork, exec right after a
+    /// dup2 (onto a close-on-exec number), sockets passed over themselves, limits.
+    mutating func weightedOperation(for actor: String) -> OperationKind {
+        let previous = steps.last?.kind
+        var weights: [(OperationKind, Int)] = operations.map { kind in
+            var weight = 4
+            switch kind {
+            case .send, .recv: weight = previous == .fork || previous == .send ? 14 : 8
+            case .exec: weight = previous == .dup2 || previous == .dup3 || previous == .fcntl ? 12 : 2
+            case .dup2, .dup3, .close: weight = 6
+            case .fork, .cloneFiles: weight = processOrder.count < limits.maxProcesses ? 5 : 0
+            case .exit: weight = actor == "main" ? 0 : 2
+            case .wait: weight = processes[actor]!.children.contains { processes[$0]!.exited } ? 8 : 1
+            case .setrlimit, .dropCapability, .setDumpable: weight = 1
+            case .accept: weight = names(of: actor) { if case .listener = $0.object { return $0.nonBlocking } else { return false } }.isEmpty ? 0 : 4
+            default: break
+            }
+            return (kind, weight)
+        }
+        weights = weights.filter { $0.1 > 0 }
+        let total = weights.reduce(0) { $0 + $1.1 }
+        guard total > 0 else { return operations.randomElement(using: &random)! }
+        var pick = Int.random(in: 0..<total, using: &random)
+        for (kind, weight) in weights {
+            if pick < weight { return kind }
+            pick -= weight
+        }
+        return weights.last!.0
+    }
+
+    /// Arguments from the declaration; nil when this step cannot be made safely now (it would block forever).
+    mutating func arguments(for kind: OperationKind, by actor: String) -> [FuzzArgument]? {
+        let declaration = kind.declaration
+        var result: [FuzzArgument] = []
+        // The process an operation reaches into (pidfd_getfd, reopen): its descriptors are named in its table.
+        var owner = actor
+        for argument in declaration.arguments {
+            if let condition = argument.onlyWith {
+                guard case .word(let value)? = result.first(where: { $0.key == condition.key })?.value,
+                    condition.values.contains(value)
+                else { continue }
+            } else if !argument.required && !random.nextBool(probability: 0.45) && !mustWrite(kind, argument.key) {
+                continue
+            }
+            guard let value = self.value(for: argument, of: kind, by: actor, owner: &owner, so_far: result) else {
+                return nil
+            }
+            result.append(FuzzArgument(argument.key, value))
+        }
+        return result
+    }
+
+    /// Arguments the generator always writes, so that a step cannot wait forever.
+    func mustWrite(_ kind: OperationKind, _ key: String) -> Bool {
+        (kind == .recv && key == "flags") || (kind == .open && key == "flags")
+    }
+
+    mutating func value(for argument: ArgumentDeclaration, of kind: OperationKind, by actor: String,
+                        owner: inout String, so_far: [FuzzArgument]) -> FuzzValue? {
+        switch argument.type {
+        case .descriptor:
+            return descriptor(for: kind, key: argument.key, in: owner, actor: actor)
+        case .descriptors:
+            let count = Int.random(in: 0...3, using: &random)
+            return .list((0..<count).compactMap { _ in anyName(in: actor).map(FuzzValue.word) })
+        case .process:
+            return process(for: kind, by: actor, owner: &owner)
+        case .integer(let range):
+            return .integer(integer(kind, argument.key, range))
+        case .flags(let words):
+            return .list(flags(kind, argument.key, words).map(FuzzValue.word))
+        case .keyword(let words), .command(let words):
+            if kind == .connect || kind == .listen, argument.key == "type",
+                let address = so_far.first(where: { $0.key == "address" })?.value,
+                let known = addresses.first(where: { $0.address == address }), random.nextBool(probability: 0.8)
+            {
+                return .word(known.type.rawValue)
+            }
+            return .word(words.randomElement(using: &random)!)
+        case .string:
+            return text(kind, argument.key, so_far: so_far, actor: actor)
+        case .bool:
+            return .bool(random.nextBool(probability: 0.5))
+        case .mode:
+            return .word(["0o600", "0o644", "0o400"].randomElement(using: &random)!)
+        case .address:
+            return address(for: kind)
+        case .texts:
+            // An exec argument naming a descriptor: the new image reports it in argv.
+            guard let name = anyName(in: actor), random.nextBool(probability: 0.5) else { return .list([]) }
+            return .list([.text(Array("{\(name)}".utf8))])
+        case .environment, .sockets:
+            return nil
+        }
+    }
+
+    // MARK: - Values
+
+    func names(of process: String, where predicate: (Name) -> Bool = { _ in true }) -> [String] {
+        (processes[process]?.names ?? [:]).filter { predicate($0.value) }.map(\.key).sorted()
+    }
+
+    mutating func anyName(in process: String) -> String? {
+        names(of: process).randomElement(using: &random)
+    }
+
+    /// A name of the kind the argument wants (a socket for `socket`, an epoll for `epoll`), sometimes any name,
+    /// sometimes a bare number (free, standard, or at the limit) for the error paths.
+    mutating func descriptor(for kind: OperationKind, key: String, in owner: String, actor: String) -> FuzzValue? {
+        let wanted: (Name) -> Bool
+        switch (kind, key) {
+        case (.read, _):
+            // Never a read that waits forever: files, memfds and what was made non-blocking.
+            wanted = { [.file, .memfd].contains($0.object) || $0.nonBlocking }
+            let safe = names(of: owner, where: wanted)
+            return safe.randomElement(using: &random).map(FuzzValue.word)
+        case (.accept, _):
+            let ready = names(of: owner) { if case .listener = $0.object { return $0.nonBlocking } else { return false } }
+            return ready.randomElement(using: &random).map(FuzzValue.word)
+        case (_, "socket"): wanted = { $0.object.isSocket }
+        case (_, "epoll"): wanted = { $0.object == .epoll }
+        case (.write, _): wanted = { $0.object != .pipeRead && $0.object != .pidfd }
+        default: wanted = { _ in true }
+        }
+        let roll = Int.random(in: 0..<100, using: &random)
+        if key == "target" || roll < 8 {
+            if key == "target", roll < 55, let name = names(of: owner).randomElement(using: &random) { return .word(name) }
+            if roll < 3 { return .map([FuzzArgument("limit", .integer(Int64([-1, 0].randomElement(using: &random)!)))]) }
+            return .integer(Int64([0, 1, 2, 3, 4, 5, 7, 10, 20, 64].randomElement(using: &random)!))
+        }
+        let matching = names(of: owner, where: wanted)
+        if let name = (matching.isEmpty || roll < 15 ? names(of: owner) : matching).randomElement(using: &random) {
+            return .word(name)
+        }
+        return .integer(Int64(Int.random(in: 0...6, using: &random)))
+    }
+
+    mutating func process(for kind: OperationKind, by actor: String, owner: inout String) -> FuzzValue? {
+        switch kind {
+        case .wait:
+            // Only a child that has ended (a running one would wait forever), or one that is not ours (ECHILD).
+            if let ended = processes[actor]!.children.filter({ processes[$0]!.exited }).randomElement(using: &random) {
+                processes[ended]!.exited = false
+                return .word(ended)
+            }
+            let strangers = processOrder.filter { $0 != actor && processes[$0]!.parent != actor }
+            return strangers.randomElement(using: &random).map(FuzzValue.word)
+        default:
+            let target = processOrder.randomElement(using: &random)!
+            owner = processes[target]!.alive ? target : actor
+            return .word(target)
+        }
+    }
+
+    mutating func integer(_ kind: OperationKind, _ key: String, _ range: ClosedRange<Int64>) -> Int64 {
+        let candidates: [Int64]
+        switch key {
+        case "count": candidates = [0, 1, 5, 8, 16, 256]
+        case "room": candidates = [0, 1, 1, 2, 4]
+        case "first": candidates = [0, 3, 3, 4, 5, 6, 8]
+        case "last": candidates = [3, 4, 5, 6, 8, 10, 20, 4_294_967_295]
+        case "nofile": candidates = [16, 32, 64, 128, 1024]
+        case "status": candidates = [0, 1, 3]
+        case "initial": candidates = [0, 1, 7]
+        case "min": candidates = [0, 3, 5, 10, 100]
+        case "offset": candidates = [-1, 0, 1, 2, 5]
+        case "backlog": candidates = [0, 1, 16]
+        case "flags": candidates = [0, 0, 0, 1]
+        default: candidates = [range.lowerBound, range.lowerBound + 1, range.upperBound]
+        }
+        return candidates.filter { range.contains($0) }.randomElement(using: &random) ?? range.lowerBound
+    }
+
+    mutating func flags(_ kind: OperationKind, _ key: String, _ words: [String]) -> [String] {
+        var chosen = words.filter { _ in random.nextBool(probability: 0.3) }
+        switch kind {
+        case .open:
+            // Mostly a file that exists after the step, in one access mode.
+            let modes = ["rdonly", "wronly", "rdwr"]
+            chosen.removeAll { modes.contains($0) && random.nextBool(probability: 0.8) }
+            if !chosen.contains(where: modes.contains) { chosen.append(modes.randomElement(using: &random)!) }
+            if !chosen.contains("creat") && random.nextBool(probability: 0.8) { chosen.append("creat") }
+            if chosen.contains("path") && random.nextBool(probability: 0.7) { chosen.removeAll { $0 == "path" } }
+        case .recv:
+            // MSG_DONTWAIT: an empty socket answers EAGAIN instead of waiting forever.
+            if !chosen.contains("nonblock") { chosen.append("nonblock") }
+        case .pipe, .socketpair, .eventfd, .listen:
+            if !chosen.contains("nonblock") && random.nextBool(probability: 0.5) { chosen.append("nonblock") }
+        default:
+            break
+        }
+        return chosen
+    }
+
+    mutating func text(_ kind: OperationKind, _ key: String, so_far: [FuzzArgument], actor: String) -> FuzzValue {
+        switch (kind, key) {
+        case (.open, "path"):
+            if files.isEmpty || (files.count < 3 && random.nextBool(probability: 0.4)) { files.append("f\(files.count + 1)") }
+            return .word(files.randomElement(using: &random)!)
+        case (.write, _), (.send, _):
+            // An eventfd takes an 8-byte counter; everything else a few bytes.
+            if case .word(let name)? = so_far.first?.value, processes[actor]?.names[name]?.object == .eventfd {
+                return .text([UInt8(Int.random(in: 1...3, using: &random)), 0, 0, 0, 0, 0, 0, 0])
+            }
+            return .text(Array(["x", "hello", "", "0123456789"].randomElement(using: &random)!.utf8))
+        case (.dropCapability, _):
+            return .word(["CAP_SYS_PTRACE", "CAP_SYS_ADMIN", "CAP_DAC_OVERRIDE", "CAP_SYS_RESOURCE"].randomElement(using: &random)!)
+        default:
+            return .word("fz")
+        }
+    }
+
+    mutating func address(for kind: OperationKind) -> FuzzValue {
+        if kind != .listen, let known = addresses.randomElement(using: &random), random.nextBool(probability: 0.85) {
+            return known.address
+        }
+        let index = addresses.count + 1
+        let address: FuzzValue = random.nextBool(probability: 0.5)
+            ? .map([FuzzArgument("abstract", .text(Array("fz\(index)-{@unique}".utf8)))])
+            : .map([FuzzArgument("unix", .word("sock\(index)"))])
+        return address
+    }
+
+    // MARK: - What a step binds
+
+    mutating func bind(_ step: inout FuzzStep) {
+        let actor = step.process
+        func argument(_ key: String) -> FuzzValue? { step.arguments.first { $0.key == key }?.value }
+        func flag(_ word: String) -> Bool {
+            if case .list(let items)? = argument("flags") { return items.contains(.word(word)) }
+            return false
+        }
+        func source() -> Object {
+            if case .word(let name)? = argument("fd") { return processes[actor]?.names[name]?.object ?? .unknown }
+            return .unknown
+        }
+        func newName(_ object: Object, nonBlocking: Bool = false) -> FuzzValue {
+            let name = "d\(nextName)"
+            nextName += 1
+            processes[actor]!.names[name] = Name(object: object, nonBlocking: nonBlocking)
+            return .word(name)
+        }
+        let nonBlocking = flag("nonblock")
+        var binding: FuzzValue?
+        switch step.kind.declaration.binds {
+        case .none:
+            break
+        case .descriptor:
+            let object: Object
+            switch step.kind {
+            case .open: object = .file
+            case .memfd: object = .memfd
+            case .eventfd: object = .eventfd
+            case .epollCreate: object = .epoll
+            case .pidfdOpen: object = .pidfd
+            case .listen, .connect, .accept:
+                var type = SocketType.stream
+                if case .word(let word)? = argument("type"), let parsed = SocketType(rawValue: word) { type = parsed }
+                object = step.kind == .listen ? .listener(type) : .socket(type)
+                if step.kind == .listen, let address = argument("address") { addresses.append((address, type)) }
+            default: object = source()
+            }
+            if step.kind == .fcntl, case .word(let command)? = argument("cmd"), !command.hasPrefix("dupfd") { break }
+            binding = newName(object, nonBlocking: nonBlocking)
+        case .pair:
+            if step.kind == .pipe {
+                binding = .list([newName(.pipeRead, nonBlocking: nonBlocking), newName(.pipeWrite, nonBlocking: nonBlocking)])
+            } else {
+                var type = SocketType.stream
+                if case .word(let word)? = argument("type"), let parsed = SocketType(rawValue: word) { type = parsed }
+                binding = .list([newName(.socket(type), nonBlocking: nonBlocking), newName(.socket(type), nonBlocking: nonBlocking)])
+            }
+        case .list:
+            var room = 1
+            if case .integer(let value)? = argument("room") { room = Int(value) }
+            let count = max(0, min(room, Int.random(in: 0...2, using: &random)))
+            binding = .list((0..<count).map { _ in newName(.unknown) })
+        case .process:
+            let child = "p\(nextProcess)"
+            nextProcess += 1
+            var copy = processes[actor]!
+            copy.parent = actor
+            copy.children = []
+            copy.exited = false
+            processes[child] = copy
+            processes[actor]!.children.append(child)
+            processOrder.append(child)
+            binding = .word(child)
+        }
+        if let binding { step.arguments.append(FuzzArgument("as", binding)) }
+        if step.kind == .exit { end(actor) }
+    }
+
+    /// `exit`: the process ends (its parent may wait for it) and its running descendants are killed.
+    mutating func end(_ process: String) {
+        processes[process]!.alive = false
+        processes[process]!.exited = true
+        for child in processes[process]!.children where processes[child]!.alive {
+            end(child)
+            processes[child]!.exited = false
+        }
+    }
+}
+
+extension SeededGenerator {
+    mutating func nextBool(probability: Double) -> Bool {
+        Double(next() >> 11) / Double(1 << 53) < probability
+    }
+}
