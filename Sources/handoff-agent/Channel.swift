@@ -19,12 +19,21 @@ extension Agent {
         return reserved
     }
 
-    /// Copies `descriptor` above every number a scenario uses (close-on-exec) and closes the original.
+    /// Copies `descriptor` above every number a scenario uses (close-on-exec) and closes the original: above
+    /// the channel when the limit allows, else the highest free number below the limit (where the runner's
+    /// model knows the channels are, ReferenceModel.harnessNumbers), never the lowest free one a scenario's
+    /// next descriptor would get.
     func moveHigh(_ descriptor: Int32) -> Int32 {
         let limit = softNofileLimit()
-        var minimum = control + 1
-        if UInt64(minimum) >= limit { minimum = Int32(max(0, Int64(limit) - 64)) }
-        let moved = handoff_fcntl_int(descriptor, Linux.F_DUPFD_CLOEXEC, minimum)
+        var moved: Int32 = -1
+        if UInt64(control) + 1 < limit {
+            moved = handoff_fcntl_int(descriptor, Linux.F_DUPFD_CLOEXEC, control + 1)
+        }
+        if moved < 0 {
+            var candidate = Int32(min(limit, UInt64(Int32.max))) - 1
+            while candidate > descriptor && handoff_fcntl_int(candidate, Linux.F_GETFD, 0) >= 0 { candidate -= 1 }
+            if candidate > descriptor { moved = handoff_dup3(descriptor, candidate, Linux.O_CLOEXEC) }
+        }
         if moved < 0 { return descriptor }
         close(descriptor)
         return moved

@@ -10,7 +10,7 @@ extension ScenarioExecution {
             throw .scenario("\(awaitStep.location): '\(process)' has no background step to await")
         }
         let operationName = "\(process).\(step.action.keyword)"
-        let predicted = model.apply(operation, by: process)
+        let predicted = predict(operation, by: process)
         if predicted.blocks {
             throw .scenario("\(awaitStep.location): the background \(operationName) (line \(step.location.line)) would never "
                 + "finish: the model predicts it still blocks here")

@@ -47,7 +47,7 @@ extension ScenarioExecution {
             for (index, innerStep) in inner.enumerated() {
                 guard let process = innerStep.process, let scenarioOperation = innerStep.operation else { continue }
                 let operation = try resolve(scenarioOperation, in: process, at: innerStep.location)
-                let predicted = model.apply(operation, by: process)
+                let predicted = predict(operation, by: process)
                 if predicted.blocks {
                     throw .scenario("\(innerStep.location): in iteration \(iteration + 1) the model predicts that "
                         + "\(process).\(innerStep.action.keyword) blocks when the loop's steps run in the order written; "

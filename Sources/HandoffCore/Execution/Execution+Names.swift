@@ -72,6 +72,12 @@ extension ScenarioExecution {
 
     /// Every process sharing `process`'s descriptor table, itself included.
     func sharingTable(with process: String) -> [String] { tracker.sharingTable(with: process) }
+
+    /// The model's prediction, told first where the harness's own channels sit in the acting table.
+    func predict(_ operation: Operation, by process: String) -> Outcome {
+        model.harnessNumbers = [process: Set(sharingTable(with: process).compactMap { tree[$0]?.controlNumber })]
+        return model.apply(operation, by: process)
+    }
     /// Gives the descriptors an outcome produced the names the step binds, in every process of the table.
     func bindNames(_ binds: [String?], in process: String, outcome: Outcome) {
         for (index, name) in binds.enumerated() {

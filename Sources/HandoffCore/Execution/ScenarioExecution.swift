@@ -213,7 +213,7 @@ final class ScenarioExecution {
             return findings
         }
         let statesBefore = Dictionary(uniqueKeysWithValues: model.processNames.map { ($0, model.state(of: $0)) })
-        let predicted = model.apply(operation, by: process)
+        let predicted = predict(operation, by: process)
         if predicted.blocks {
             throw .scenario("\(step.location): \(operationName) would block forever (the model predicts no data and a "
                 + "live writer); make the descriptor non-blocking or close the other end first")

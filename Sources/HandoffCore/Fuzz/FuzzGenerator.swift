@@ -40,6 +40,11 @@ public struct FuzzGenerator {
         var object: Object
         /// Created non-blocking: a read or accept on it cannot wait forever.
         var nonBlocking: Bool
+        /// Made by a step that cannot fail (a pipe, an open with creat, a dup of such a name, ...): a later step
+        /// may use it. A name whose step failed stops the scenario (the runner's rule), so such names are used
+        /// rarely.
+        var certain = false
+        var closed = false
     }
 
     struct Process {
@@ -103,6 +108,7 @@ public struct FuzzGenerator {
     /// dup2 (onto a close-on-exec number), sockets passed over themselves, limits.
     mutating func weightedOperation(for actor: String) -> OperationKind {
         let previous = steps.last?.kind
+        let readyListener = !names(of: actor) { if case .listener = $0.object { return $0.nonBlocking } else { return false } }.isEmpty
         var weights: [(OperationKind, Int)] = operations.map { kind in
             var weight = 4
             switch kind {
@@ -113,7 +119,7 @@ public struct FuzzGenerator {
             case .exit: weight = actor == "main" ? 0 : 2
             case .wait: weight = processes[actor]!.children.contains { processes[$0]!.exited } ? 8 : 1
             case .setrlimit, .dropCapability, .setDumpable: weight = 1
-            case .accept: weight = names(of: actor) { if case .listener = $0.object { return $0.nonBlocking } else { return false } }.isEmpty ? 0 : 4
+            case .accept: weight = readyListener ? 4 : 0
             default: break
             }
             return (kind, weight)
@@ -197,8 +203,12 @@ public struct FuzzGenerator {
 
     // MARK: - Values
 
-    func names(of process: String, where predicate: (Name) -> Bool = { _ in true }) -> [String] {
-        (processes[process]?.names ?? [:]).filter { predicate($0.value) }.map(\.key).sorted()
+    /// Names of `process` that satisfy `predicate`; only certain ones, except for a rare roll.
+    mutating func names(of process: String, where predicate: (Name) -> Bool = { _ in true }) -> [String] {
+        let all = (processes[process]?.names ?? [:]).filter { predicate($0.value) }
+        let certain = all.filter { $0.value.certain && !$0.value.closed }
+        let pool = random.nextBool(probability: 0.08) ? all : certain
+        return pool.map(\.key).sorted()
     }
 
     mutating func anyName(in process: String) -> String? {
@@ -335,12 +345,30 @@ public struct FuzzGenerator {
             if case .word(let name)? = argument("fd") { return processes[actor]?.names[name]?.object ?? .unknown }
             return .unknown
         }
+        func sourceName() -> Name? {
+            if case .word(let name)? = argument("fd") { return processes[actor]?.names[name] }
+            return nil
+        }
+        /// Whether the step cannot fail, as far as the generator can tell.
+        func certain() -> Bool {
+            switch step.kind {
+            case .pipe, .socketpair, .eventfd, .memfd, .epollCreate: return true
+            case .open: return flag("creat") && !flag("excl") && !flag("path")
+            case .dup, .dup2, .fcntl:
+                guard let source = sourceName(), source.certain, !source.closed else { return false }
+                if case .integer(let target)? = argument("target"), target > 64 { return false }
+                return true
+            default: return false
+            }
+        }
+        let sure = certain()
         func newName(_ object: Object, nonBlocking: Bool = false) -> FuzzValue {
             let name = "d\(nextName)"
             nextName += 1
-            processes[actor]!.names[name] = Name(object: object, nonBlocking: nonBlocking)
+            processes[actor]!.names[name] = Name(object: object, nonBlocking: nonBlocking, certain: sure)
             return .word(name)
         }
+        if step.kind == .close, case .word(let name)? = argument("fd") { processes[actor]!.names[name]?.closed = true }
         let nonBlocking = flag("nonblock")
         var binding: FuzzValue?
         switch step.kind.declaration.binds {

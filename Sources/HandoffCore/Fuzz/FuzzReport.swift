@@ -39,6 +39,9 @@ public struct FuzzReport: Encodable, Sendable {
     /// The generator's misses, stopped by the runner: a step the model predicts waits forever, or a name whose
     /// creating step failed. Not judged further.
     public var discarded = 0
+    /// Discards by cause: `waits forever`, `name never created`.
+    public var discardCauses: [String: Int] = [:]
+    public var discardSamples: [String] = []
     /// The harness could not judge (timeouts included), with a few reasons.
     public var errors = 0
     public var errorSamples: [String] = []
@@ -71,7 +74,7 @@ public struct FuzzReport: Encodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case seed, durationSeconds, maxProcesses, maxSteps, operations, unavailable, brokenModelRules, scenarios, passed,
-             failed, skipped, discarded, errors, errorSamples, invalid, invalidSamples, steps, operationCounts, pairs,
+             failed, skipped, discarded, discardCauses, discardSamples, errors, errorSamples, invalid, invalidSamples, steps, operationCounts, pairs,
              findings, repeatedFindings, scenariosPerSecond, stepsPerSecond, notCovered
     }
 
@@ -89,6 +92,8 @@ public struct FuzzReport: Encodable, Sendable {
         try container.encode(failed, forKey: .failed)
         try container.encode(skipped, forKey: .skipped)
         try container.encode(discarded, forKey: .discarded)
+        try container.encode(discardCauses, forKey: .discardCauses)
+        try container.encode(discardSamples, forKey: .discardSamples)
         try container.encode(errors, forKey: .errors)
         try container.encode(errorSamples, forKey: .errorSamples)
         try container.encode(invalid, forKey: .invalid)
@@ -107,6 +112,9 @@ public struct FuzzReport: Encodable, Sendable {
     mutating func count(_ result: ScenarioResult, steps program: [FuzzStep]) {
         switch result.status {
         case .pass: passed += 1
+        // A generated step states no `error:`, so a call that fails is a CHECK finding of its own: noise here.
+        // Only divergences from the model count.
+        case .fail where result.findings.allSatisfy({ $0.kind == .check }): passed += 1
         case .fail: failed += 1
         case .skip: skipped += 1
         case .error, .timeout:
@@ -114,6 +122,8 @@ public struct FuzzReport: Encodable, Sendable {
             // says waits forever, a name whose creating step failed.
             if let reason = result.reason, reason.contains("would block forever") || reason.contains("was never created") {
                 discarded += 1
+                discardCauses[reason.contains("never created") ? "name never created" : "waits forever", default: 0] += 1
+                if discardSamples.count < 5 { discardSamples.append("\(result.name): \(reason)") }
                 return
             }
             errors += 1

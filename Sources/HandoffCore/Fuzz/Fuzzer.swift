@@ -127,7 +127,9 @@ public enum Fuzzer {
         let shrunk = reproduces
             ? shrinker.shrink(program, findingStep: program.stepIndex(line: first.step.line), batch: options.jobs)
             : program
-        // The final repro is run once more on its own, exactly as written to disk.
+        // The repro states what the kernel did at each step (`error:` where a call failed), so that it reads as
+        // a scenario of the catalog: once the model is right, it passes.
+        let annotated = annotate(shrunk, options: options)
         var finding = FuzzFinding(index: caseIndex, seed: program.seed, signature: signature, summary: first.summary,
                                   originalSteps: program.steps.count, shrunkSteps: shrunk.steps.count,
                                   shrinkRuns: shrinker.runs, shrinkSeconds: monotonicSeconds() - began,
@@ -140,7 +142,7 @@ public enum Fuzzer {
             "reproduce: handoff run " + (options.execution.brokenModelRules.isEmpty ? "" :
                 options.execution.brokenModelRules.map { "--break-model \($0.rawValue) " }.sorted().joined()) + name,
         ]
-        let yaml = shrunk.yaml(summary: "Fuzz finding: \(signature) (seed \(program.seed))",
+        let yaml = annotated.yaml(summary: "Fuzz finding: \(signature) (seed \(program.seed))",
                                comments: comments.map { $0.replacingOccurrences(of: "\n", with: " ") })
         do {
             try ReportFiles.write(yaml, to: ReportFiles.join(options.reportDirectory, name))
@@ -149,6 +151,21 @@ public enum Fuzzer {
             finding.repro = "not written: \(error)"
         }
         return finding
+    }
+
+    /// `program` with an `error:` on each step that failed on the kernel, from one more run of it.
+    static func annotate(_ program: FuzzProgram, options: FuzzOptions) -> FuzzProgram {
+        guard let scenario = program.scenario(name: "fuzz-repro") else { return program }
+        let result = Suite.run([scenario], options: options.execution, jobs: 1)[0]
+        var annotated = program
+        for record in result.steps {
+            guard let error = record.error, let index = program.stepIndex(line: record.line),
+                annotated.steps[index].kind.declaration.expectations.contains(.error),
+                !annotated.steps[index].arguments.contains(where: { $0.key == "error" })
+            else { continue }
+            annotated.steps[index].arguments.append(FuzzArgument("error", .word(error)))
+        }
+        return annotated
     }
 
     /// Why the parser refused a generated program (a bug of the generator, reported with the text).

@@ -47,8 +47,9 @@ extension ReferenceModel {
     func lowestFree(_ process: String, from minimum: Int32) -> Int32? {
         guard let proc = processes[process] else { return nil }
         let table = self[tableOf: process]
+        let harness = harnessNumbers[process] ?? []
         var n = max(0, minimum)
-        while table[n] != nil { n += 1 }
+        while table[n] != nil || harness.contains(n) { n += 1 }
         return n < proc.nofileLimit ? n : nil
     }
 
@@ -57,10 +58,11 @@ extension ReferenceModel {
     func lowestFree(_ process: String, count: Int) -> [Int32]? {
         guard let proc = processes[process] else { return nil }
         let table = self[tableOf: process]
+        let harness = harnessNumbers[process] ?? []
         var result: [Int32] = []
         var n: Int32 = 0
         while result.count < count {
-            while table[n] != nil { n += 1 }
+            while table[n] != nil || harness.contains(n) { n += 1 }
             guard n < proc.nofileLimit else { return nil }
             result.append(n)
             n += 1
@@ -229,9 +231,13 @@ extension ReferenceModel {
         case .pipeRead, .pipeWrite, .pipeReadWrite, .socket, .pidfd:
             // No llseek in their file_operations (pidfd included): vfs_llseek says ESPIPE.
             return .failure(ESPIPE)
-        case .inherited:
-            // /dev/null always seeks to 0, the log file's size is unknown: not predictable.
-            return Outcome(result: nil)
+        case .inherited(let what):
+            // /dev/null: null_lseek puts the position at 0 whatever is asked. The log file (a regular file):
+            // SEEK_SET is exact, and a negative position EINVAL (found by `handoff fuzz`:
+            // scenarios/fuzz/lseek-log-negative.yaml); from its current position or end, not predictable.
+            if what.contains("/dev/null") { return Outcome(result: 0) }
+            guard whence == .set else { return Outcome(result: nil) }
+            return offset < 0 ? .failure(EINVAL) : Outcome(result: offset)
         case .epoll, .eventfd:
             // eventpoll_fops.llseek and eventfd_fops.llseek are noop_llseek: the position stays 0 and is
             // returned (found by `handoff fuzz`: scenarios/fuzz/lseek-eventfd.yaml).
@@ -316,6 +322,11 @@ extension ReferenceModel {
             }
             desc.released = true
             descriptions[current] = desc
+            // An O_PATH description only references its object: the last close of it ends nothing else.
+            if desc.pathOnly {
+                forgetRegistrations(of: current)
+                continue
+            }
             switch desc.target {
             case .pipeRead, .pipeWrite, .pipeReadWrite:
                 releasePipeEnd(desc.target)

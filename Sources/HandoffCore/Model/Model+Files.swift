@@ -149,11 +149,26 @@ extension ReferenceModel {
         guard processes[target]?.state == .running, case let (_, desc)? = fdget(target, fd) else {
             return .failure(ENOENT)
         }
+        // build_open_flags: O_PATH keeps only O_CLOEXEC (and O_DIRECTORY, O_NOFOLLOW): no O_CREAT|O_EXCL below.
+        let pathOnly = flags.contains(.path)
         // O_CREAT|O_EXCL implies O_NOFOLLOW: the existing /proc entry itself is found (EEXIST) before the
         // magic link (and its permission check) is followed. O_CREAT alone follows it and is ignored.
-        if flags.contains(.creat) && flags.contains(.excl) { return .failure(EEXIST) }
+        if !pathOnly && flags.contains(.creat) && flags.contains(.excl) { return .failure(EEXIST) }
         // proc_pid_get_link: ptrace_may_access(PTRACE_MODE_READ_FSCREDS), else EACCES.
         if ptraceDenied(caller: process, target: target, attach: false) { return .failure(EACCES) }
+        if pathOnly {
+            // do_o_path: the link's target is only referenced, never opened, whatever it is (a socket, an
+            // anonymous inode and a pipe included); the new description is O_PATH and counts as no reader,
+            // writer or socket user (found by `handoff fuzz`: scenarios/fuzz/reopen-o-path-*.yaml).
+            var offset: Int64?
+            if case .file = desc.target { offset = 0 } else if case .memfd = desc.target { offset = 0 }
+            let outcome = install(process, target: desc.target, access: .readOnly, flags: [], closeOnExec: flags.contains(.cloexec),
+                                  offset: offset)
+            if let number = outcome.fds.first, let id = self[tableOf: process][number]?.description {
+                descriptions[id]?.pathOnly = true
+            }
+            return outcome
+        }
         let access: AccessMode = flags.contains(.rdwr) ? .readWrite : flags.contains(.wronly) ? .writeOnly : .readOnly
         var status: Set<StatusFlag> = []
         if flags.contains(.append) { status.insert(.append) }

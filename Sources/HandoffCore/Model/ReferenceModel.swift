@@ -91,6 +91,10 @@ public struct ReferenceModel: Sendable {
     /// net.core.somaxconn: listen(2) clamps the backlog to it.
     public var somaxconn: Int = 4096
 
+    /// Numbers the harness itself holds in a process's table (the agents' control channels, at the top of
+    /// the range): no descriptor the scenario creates can get them. The runner sets them before each step.
+    public var harnessNumbers: [String: Set<Int32>] = [:]
+
     /// Rules broken on purpose, to show that the oracles and `handoff fuzz` catch a wrong model (tests and
     /// demos only; never set by `handoff run`).
     public var brokenRules: Set<BrokenModelRule> = []

@@ -79,13 +79,16 @@ public struct Requirements: Sendable, Equatable {
     public var capabilities: [String]
     /// Programs that must be found in PATH (launchers under test).
     public var programs: [String]
+    /// The least RLIMIT_NOFILE soft limit the scenario's numbers assume (the agents inherit the runner's).
+    public var nofile: Int?
 
     public init(minimumKernel: KernelVersion? = nil, syscalls: [String] = [], capabilities: [String] = [],
-                programs: [String] = []) {
+                programs: [String] = [], nofile: Int? = nil) {
         self.minimumKernel = minimumKernel
         self.syscalls = syscalls
         self.capabilities = capabilities
         self.programs = programs
+        self.nofile = nofile
     }
 }
 

@@ -206,7 +206,7 @@ struct ScenarioDecoder {
     }
 
     static let topLevelKeys = ["summary", "tags", "requires", "timeout", "matrix", "steps"]
-    static let requirementKeys = ["kernel", "syscalls", "capabilities", "programs"]
+    static let requirementKeys = ["kernel", "syscalls", "capabilities", "programs", "nofile"]
     static let knownCapabilities = [
         "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
         "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
@@ -309,6 +309,9 @@ struct ScenarioDecoder {
             for item in try context.sequence(programs, "'programs'") {
                 requirements.programs.append(try context.string(item, "a program name"))
             }
+        }
+        if let nofile = arguments["nofile"] {
+            requirements.nofile = try context.integer(nofile, "'nofile'", in: 1...Int(Int32.max))
         }
         return requirements
     }

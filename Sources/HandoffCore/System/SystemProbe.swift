@@ -174,6 +174,12 @@ public enum SystemProbe {
         for name in requirements.syscalls {
             if let problem = syscallProblem(name) { return "needs \(name), which fails here with \(problem)" }
         }
+        if let nofile = requirements.nofile {
+            var limit = rlimit()
+            if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < UInt64(nofile) {
+                return "needs RLIMIT_NOFILE of at least \(nofile) (the soft limit here is \(limit.rlim_cur))"
+            }
+        }
         for name in requirements.programs where program(named: name) == nil {
             return "needs the program \(name), which is not installed (not found in PATH)"
         }

@@ -44,6 +44,9 @@ struct FuzzCommand: ParsableCommand {
     @Option(help: "Where each scenario's private directory is made (default: $TMPDIR, else /tmp).")
     var workdir: String?
 
+    @Flag(name: .customLong("print"), help: "Print the scenarios --seed and --count generate (YAML), without running them.")
+    var printOnly = false
+
     @OptionGroup var agentSelection: AgentSelection
 
     @Option(name: .customLong("break-model"), help: ArgumentHelp(
@@ -78,6 +81,18 @@ struct FuzzCommand: ParsableCommand {
     }
 
     func run() throws {
+        if printOnly {
+            guard let count, let seed else { throw ValidationError("--print needs --seed and --count") }
+            let limits = FuzzLimits(operations: operations, maxProcesses: maxProcesses, maxSteps: maxSteps)
+            let available = Fuzzer.availableOperations()
+            for index in 0..<count {
+                let caseSeed = Fuzzer.caseSeed(seed, index)
+                let program = FuzzGenerator.program(seed: caseSeed, limits: limits, available: available)
+                Swift.print("--- # case \(index) (seed \(caseSeed))")
+                Swift.print(program.yaml(summary: "fuzz case \(index)"), terminator: "")
+            }
+            return
+        }
         if let problem = ActiveRuns.installInterruptHandler(onSignal: { signal in
             printError("handoff fuzz: signal \(signal): stopping")
         }) {
