@@ -9,6 +9,7 @@
 //   perform.c  struct op -> one libc call, timed, into a struct answer
 //   channel.c  the control channel: placement, moves, close_range split, fork/clone, exec, launch
 //   loop.c     the `loop` housekeeping request
+//   probe.c    `--probe FEATURE`: the kernel probes that need a fork (the runner never forks)
 //   main.c     start-up, hello, the request loop, release and argument
 #ifndef HANDOFF_AGENT_C_H
 #define HANDOFF_AGENT_C_H
@@ -83,7 +84,7 @@ struct op {
     unsigned mode;          // open
     long long number;       // count, status, pid, backlog, value, initial, cmd ... (see decode.c)
     int arg;                // fcntl arg; epoll_ctl op; shutdown how; lseek whence
-    long long offset;       // lseek offset; close_range first/last packed as first/last below
+    long long offset;       // lseek offset
     unsigned first, last;   // close_range
     unsigned events;        // epoll_ctl
     int room;               // recv
@@ -126,6 +127,8 @@ void answer_reset(struct answer *answer);
 int perform(struct op *op, struct answer *answer);
 void answer_encode(const struct answer *answer, struct out *out);
 unsigned long long monotonic_ns(void);
+int capability_from_name(const char *name);
+int drop_capability(int capability);
 
 // ---- channel.c ----
 int place_control_channel(int inherited);
@@ -135,6 +138,9 @@ void close_range_around_channels(unsigned first, unsigned last, unsigned flags, 
 int agent_fork(int sharing_table, struct answer *answer);
 void agent_exec(struct op *op, struct answer *answer);
 void agent_launch(struct op *op, struct answer *answer);
+
+// ---- probe.c ----
+_Noreturn void probe(const char *feature);
 
 // ---- loop.c ----
 void run_loop(const struct message *message, struct out *out);

@@ -252,6 +252,7 @@ static int connect_to_runner(const char *path) {
 int main(int argc, char **argv) {
     agent.argc = argc;
     agent.argv = argv;
+    if (argc == 3 && strcmp(argv[1], "--probe") == 0) probe(argv[2]);
     // Writes to a broken pipe must fail with EPIPE, not kill the process: the model predicts EPIPE.
     signal(SIGPIPE, SIG_IGN);
     int ok;

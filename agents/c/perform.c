@@ -78,7 +78,7 @@ static int fail(struct answer *answer, int error) {
 }
 
 // Capability names as libcap's cap_from_name knows them (case-insensitive), or a decimal number.
-static int capability_from_name(const char *name) {
+int capability_from_name(const char *name) {
     static const char *const names[] = {
         "chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill", "setgid", "setuid", "setpcap",
         "linux_immutable", "net_bind_service", "net_broadcast", "net_admin", "net_raw", "ipc_lock", "ipc_owner",
@@ -105,7 +105,7 @@ static int capability_from_name(const char *name) {
 // What libcap's cap_set_proc does for "remove from effective, permitted and inheritable": read all three
 // sets (version 3, two 32-bit words each), clear the bit, write them back - through the library's capget and
 // capset, so no libcap is needed (and none is loaded at start-up).
-static int drop_capability(int capability) {
+int drop_capability(int capability) {
     struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct data[2];
     if (capget(&header, data) != 0) return -1;
