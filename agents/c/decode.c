@@ -103,11 +103,12 @@ static unsigned uint32_truncating(struct reader *r, const char *key) {
     return (unsigned)(unsigned long long)int64_field(r, key, 0, 0);
 }
 
-// One descriptor: a decimal int32, or `@N` inside a loop (N < LOOP_SLOTS).
+// One descriptor: a decimal int32, or `@N` inside a loop (the loop refuses N >= LOOP_SLOTS itself, with its
+// own reason, as the Swift decoder does).
 static int parse_operand(const char *text, int allow_slots, struct operand *operand) {
     long long value;
     if (text[0] == '@') {
-        if (!allow_slots || parse_int64(text + 1, &value) != 0 || value < 0 || value >= LOOP_SLOTS) return -1;
+        if (!allow_slots || parse_int64(text + 1, &value) != 0 || value < 0 || value > INT_MAX) return -1;
         operand->slot = (int)value;
         operand->number = -1;
         return 0;

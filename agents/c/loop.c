@@ -13,7 +13,8 @@ struct step {
     int outputs[LOOP_SLOTS];  // the slot of each produced descriptor; -1 unnamed
     int noutputs;
     int expected;             // xe: the errno every iteration expects
-    char *packet;             // the decoded packet (fields point into it)
+    char *packet;             // the step's packet, out of hex (fields point into it)
+    size_t hex_length;
 };
 
 // 8 sub-buckets per power of two (LatencyBuckets.bucket).
@@ -25,13 +26,10 @@ static int latency_bucket(unsigned long long ns) {
     return bucket < LATENCY_BUCKETS - 1 ? bucket : LATENCY_BUCKETS - 1;
 }
 
-// Decodes one hex-encoded step; NULL or why not.
-static const char *decode_step(const char *hex, size_t length, struct step *step, char *why, size_t why_size) {
+// Decodes one step, its packet already out of hex; NULL or why not.
+static const char *decode_step(size_t length, struct step *step, char *why, size_t why_size) {
     struct message message;
-    step->packet = malloc(length / 2 + 1);
-    if (step->packet == NULL) fatal("out of memory");
-    if (hex_decode(hex, length, (unsigned char *)step->packet) != 0 ||
-        message_parse(step->packet, length / 2, &message) != 0) {
+    if (message_parse(step->packet, length / 2, &message) != 0) {
         snprintf(why, why_size, "loop: unparsable op");
         return why;
     }
@@ -65,6 +63,12 @@ static const char *decode_step(const char *hex, size_t length, struct step *step
         snprintf(why, why_size, "loop: %s", reason);
         return why;
     }
+    int slot = step->op.fd.slot >= LOOP_SLOTS ? step->op.fd.slot : step->op.other.slot;
+    for (int i = 0; i < step->op.nfds && slot < LOOP_SLOTS; i++) slot = step->op.fds[i].slot;
+    if (slot >= LOOP_SLOTS) {
+        snprintf(why, why_size, "loop: slot %d out of range", slot);
+        return why;
+    }
     return NULL;
 }
 
@@ -85,12 +89,18 @@ void run_loop(const struct message *message, struct out *out) {
     if (steps == NULL || buckets == NULL || answer == NULL) fatal("out of memory");
     const char *problem = NULL;
     const char *part = ops;
+    // Every step's hex first: a list that is not hex is no list at all (Swift: a missing `ops`).
     for (int i = 0; i < nsteps && problem == NULL; i++) {
         const char *comma = strchr(part, ',');
         size_t n = comma ? (size_t)(comma - part) : strlen(part);
-        problem = decode_step(part, n, &steps[i], why, sizeof why);
+        steps[i].packet = malloc(n / 2 + 1);
+        if (steps[i].packet == NULL) fatal("out of memory");
+        if (hex_decode(part, n, (unsigned char *)steps[i].packet) != 0) problem = "loop: missing field 'ops'";
+        steps[i].hex_length = n;
         part = comma ? comma + 1 : part + n;
     }
+    for (int i = 0; i < nsteps && problem == NULL; i++)
+        problem = decode_step(steps[i].hex_length, &steps[i], why, sizeof why);
     if (problem != NULL) {
         reply_bad(problem);
     } else {
