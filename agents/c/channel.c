@@ -15,11 +15,7 @@
 #include <unistd.h>
 
 #include "agent.h"
-
-#ifndef CLOSE_RANGE_UNSHARE
-#define CLOSE_RANGE_UNSHARE (1U << 1)
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
+#include "compat.h"
 
 // Moves the inherited channel to the reserved number (close-on-exec) and frees the old number.
 int place_control_channel(int inherited) {

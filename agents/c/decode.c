@@ -15,11 +15,7 @@
 #include <sys/socket.h>
 
 #include "agent.h"
-
-#ifndef CLOSE_RANGE_UNSHARE
-#define CLOSE_RANGE_UNSHARE (1U << 1)
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
+#include "compat.h"
 
 static const char *const verbs[] = {
     [OP_OPEN] = "open", [OP_PIPE] = "pipe", [OP_SOCKETPAIR] = "socketpair", [OP_MEMFD] = "memfd",

@@ -6,7 +6,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/capability.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
@@ -16,7 +15,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -26,14 +24,7 @@
 #include <unistd.h>
 
 #include "agent.h"
-
-#ifndef CLOSE_RANGE_UNSHARE
-#define CLOSE_RANGE_UNSHARE (1U << 1)
-#endif
-
-// The C library exports capget/capset but declares them nowhere (libcap's header does).
-extern int capget(cap_user_header_t header, cap_user_data_t data);
-extern int capset(cap_user_header_t header, const cap_user_data_t data);
+#include "compat.h"
 
 static unsigned char io[MAX_TRANSFER];  // read/recv scratch, reused by every call
 
@@ -106,8 +97,8 @@ int capability_from_name(const char *name) {
 // sets (version 3, two 32-bit words each), clear the bit, write them back - through the library's capget and
 // capset, so no libcap is needed (and none is loaded at start-up).
 int drop_capability(int capability) {
-    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
-    struct __user_cap_data_struct data[2];
+    struct handoff_cap_header header = {HANDOFF_CAPABILITY_VERSION_3, 0};
+    struct handoff_cap_data data[2];
     if (capget(&header, data) != 0) return -1;
     unsigned word = (unsigned)capability / 32, bit = 1U << ((unsigned)capability % 32);
     data[word].effective &= ~bit;
