@@ -190,6 +190,11 @@ static int duplicate(struct op *op, struct answer *answer) {
     }
     int moved = -1;
     if (target == agent.control && fd != agent.control) moved = move_control_channel();
+    // A channel named with invalid flags goes to the library as -1, a number that is surely free: the kernel
+    // rejects the flags before it looks at the descriptor, but a library need not ask the kernel at all
+    // (musl 1.2.3's dup3 quietly calls dup2 when O_CLOEXEC is not among the flags), and it must never be
+    // handed the channel itself.
+    if (is_channel(fd) && invalid_flags && fd != target) fd = -1;
     if (is_dup3) TIMED(answer, 1, dup3(fd, target, op->flags));
     else TIMED(answer, 1, dup2(fd, target));
     if (moved >= 0) {
