@@ -103,6 +103,8 @@ struct op {
 // Decodes `message` into `op` (allow_slots: a loop step). Returns NULL, or why the request is malformed.
 const char *op_decode(const struct message *message, struct op *op, int allow_slots, char *why, size_t why_size);
 void op_free(struct op *op);
+// Swift's Int64(String): an optional sign and decimal digits, nothing else; 0, or -1 when not a number.
+int parse_int64(const char *text, long long *value);
 int op_kind_from_verb(const char *verb);
 
 // ---- fdpass.c ----

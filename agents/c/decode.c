@@ -37,7 +37,7 @@ int op_kind_from_verb(const char *verb) {
 }
 
 // Swift's Int64(String): an optional sign, then at least one decimal digit, nothing else, no overflow.
-static int parse_int64(const char *text, long long *value) {
+int parse_int64(const char *text, long long *value) {
     const char *p = text;
     int negative = 0;
     if (*p == '+' || *p == '-') negative = *p++ == '-';

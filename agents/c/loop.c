@@ -41,12 +41,10 @@ static const char *decode_step(size_t length, struct step *step, char *why, size
         size_t n = comma ? (size_t)(comma - part) : strlen(part);
         if (n > 0) {
             char word[24] = "";
-            char *end = NULL;
-            long slot = -1;
+            long long slot = -1;
             if (n < sizeof word) {
                 memcpy(word, part, n);
-                slot = strtol(word, &end, 10);
-                if (end == word || *end != '\0') slot = -1;
+                if (parse_int64(word, &slot) != 0) slot = -1;
             }
             if (slot >= LOOP_SLOTS) {
                 snprintf(why, why_size, "loop: slot out of range");
@@ -57,7 +55,11 @@ static const char *decode_step(size_t length, struct step *step, char *why, size
         part = comma ? comma + 1 : NULL;
     }
     const char *xe = message_get(&message, "xe");
-    step->expected = xe != NULL ? atoi(xe) : 0;
+    long long expected = 0;
+    // Malformed or out of range counts as 0, as the Swift decoder's int32("xe", default: 0) does.
+    if (xe == NULL || parse_int64(xe, &expected) != 0 || expected < -2147483647 - 1 || expected > 2147483647)
+        expected = 0;
+    step->expected = (int)expected;
     char reason[256];
     if (op_decode(&message, &step->op, 1, reason, sizeof reason) != NULL) {
         snprintf(why, why_size, "loop: %s", reason);
@@ -76,7 +78,8 @@ void run_loop(const struct message *message, struct out *out) {
     static char why[320];
     const char *count_text = message_get(message, "count");
     const char *ops = message_get(message, "ops");
-    long long count = count_text ? strtoll(count_text, NULL, 10) : 0;
+    long long count = 0;
+    if (count_text != NULL && parse_int64(count_text, &count) != 0) count = 0;
     if (ops == NULL) { reply_bad("loop: missing field 'ops'"); return; }
     if (count < 1) { reply_bad(count_text ? "loop: malformed field 'count'" : "loop: missing field 'count'"); return; }
 

@@ -95,10 +95,8 @@ void send_hello(void) {
 
 // Swift's Int32(String): a whole decimal int32 or nothing (-1 here, with *ok cleared).
 static int parse_int32(const char *text, int *ok) {
-    char *end = NULL;
-    errno = 0;
-    long value = text && *text ? strtol(text, &end, 10) : 0;
-    *ok = text && *text && *end == '\0' && errno == 0 && value >= INT_MIN && value <= INT_MAX && text[0] != ' ';
+    long long value;
+    *ok = text != NULL && parse_int64(text, &value) == 0 && value >= INT_MIN && value <= INT_MAX;
     return *ok ? (int)value : -1;
 }
 
@@ -151,9 +149,8 @@ static void release(const struct message *message) {
 static void argument(const struct message *message) {
     char why[64];
     const char *text = message_get(message, "index");
-    char *end = NULL;
-    long long index = text ? strtoll(text, &end, 10) : 0;
-    if (text == NULL || *text == '\0' || *end != '\0') {
+    long long index;
+    if (text == NULL || parse_int64(text, &index) != 0) {
         reply_bad(text ? "argument: malformed field 'index'" : "argument: missing field 'index'");
         return;
     }
