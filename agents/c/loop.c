@@ -27,9 +27,9 @@ static int latency_bucket(unsigned long long ns) {
 }
 
 // Decodes one step, its packet already out of hex; NULL or why not.
-static const char *decode_step(size_t length, struct step *step, char *why, size_t why_size) {
+static const char *decode_step(struct step *step, char *why, size_t why_size) {
     struct message message;
-    if (message_parse(step->packet, length / 2, &message) != 0) {
+    if (message_parse(step->packet, step->hex_length / 2, &message) != 0) {
         snprintf(why, why_size, "loop: unparsable op");
         return why;
     }
@@ -103,7 +103,7 @@ void run_loop(const struct message *message, struct out *out) {
         part = comma ? comma + 1 : part + n;
     }
     for (int i = 0; i < nsteps && problem == NULL; i++)
-        problem = decode_step(steps[i].hex_length, &steps[i], why, sizeof why);
+        problem = decode_step(&steps[i], why, sizeof why);
     if (problem != NULL) {
         reply_bad(problem);
     } else {
