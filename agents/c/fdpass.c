@@ -1,0 +1,112 @@
+// write_fd/read_fd from Stevens, UNIX Network Programming vol. 1 (section 15.7), generalised from one
+// descriptor to N: data plus one SCM_RIGHTS control message, built and walked with the CMSG_* macros of the
+// C library's <sys/socket.h>, sent and received with the library's sendmsg/recvmsg. This is the idiom most
+// C programs copy; the agent uses it for `send` and `recv` and for handing a child's channel to the runner.
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "agent.h"
+
+// Up to this many descriptors the control buffer lives on the stack, in Stevens' union (the union with a
+// struct cmsghdr gives the buffer the header's alignment). Longer lists - beyond SCM_MAX_FD (253), which
+// scenarios send to see EINVAL - take a heap buffer, which malloc aligns at least as well.
+#define STACK_FDS 256
+
+ssize_t write_fds(int fd, const void *data, size_t length, const int *fds, int nfds, int flags) {
+    struct msghdr msg;
+    struct iovec iov[1];
+    union {
+        struct cmsghdr cm;
+        char control[CMSG_SPACE(sizeof(int) * STACK_FDS)];
+    } control_un;
+
+    memset(&msg, 0, sizeof msg);
+    char *heap = NULL;
+    if (nfds > 0) {
+        size_t space = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+        char *control = control_un.control;
+        if (space > sizeof control_un.control) {
+            heap = malloc(space);
+            if (heap == NULL) {
+                errno = ENOMEM;
+                return -1;
+            }
+            control = heap;
+        }
+        memset(control, 0, space);
+        msg.msg_control = control;
+        msg.msg_controllen = space;
+        struct cmsghdr *cmptr = CMSG_FIRSTHDR(&msg);
+        cmptr->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+        cmptr->cmsg_level = SOL_SOCKET;
+        cmptr->cmsg_type = SCM_RIGHTS;
+        memcpy(CMSG_DATA(cmptr), fds, sizeof(int) * (size_t)nfds);
+    } else {
+        msg.msg_control = NULL;  // no descriptors: no control message at all
+        msg.msg_controllen = 0;
+    }
+    msg.msg_name = NULL;
+    msg.msg_namelen = 0;
+    iov[0].iov_base = (void *)data;
+    iov[0].iov_len = length;
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 1;
+
+    ssize_t sent = sendmsg(fd, &msg, flags);
+    int saved = errno;
+    free(heap);
+    errno = saved;
+    return sent;
+}
+
+// Stevens' read_fd accepts exactly one descriptor and treats anything else as an error; here every
+// SCM_RIGHTS message the kernel delivered is walked and every descriptor it installed is reported (with
+// MSG_CTRUNC the kernel installs as many as fit), since the oracle must see precisely what arrived. `room`
+// sizes the control buffer as CMSG_SPACE(room * sizeof(int)), the way a C program sizes it; room 0 passes
+// no control buffer.
+ssize_t read_fds(int fd, void *data, size_t length, int room, int flags, int *fds, int capacity, int *received,
+                 int *message_flags) {
+    static union {
+        struct cmsghdr cm;
+        char control[CMSG_SPACE(sizeof(int) * MAX_ROOM)];
+    } control_un;
+    struct msghdr msg;
+    struct iovec iov[1];
+
+    memset(&msg, 0, sizeof msg);
+    if (room > 0) {
+        size_t space = CMSG_SPACE(sizeof(int) * (size_t)room);
+        memset(control_un.control, 0, space);
+        msg.msg_control = control_un.control;
+        msg.msg_controllen = space;
+    }
+    msg.msg_name = NULL;
+    msg.msg_namelen = 0;
+    iov[0].iov_base = data;
+    iov[0].iov_len = length;
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 1;
+
+    *received = 0;
+    *message_flags = 0;
+    ssize_t n = recvmsg(fd, &msg, flags);
+    if (n < 0) return n;
+    *message_flags = msg.msg_flags;
+    if (room == 0) return n;
+    for (struct cmsghdr *cmptr = CMSG_FIRSTHDR(&msg); cmptr != NULL; cmptr = CMSG_NXTHDR(&msg, cmptr)) {
+        if (cmptr->cmsg_level != SOL_SOCKET || cmptr->cmsg_type != SCM_RIGHTS) continue;
+        size_t count = (cmptr->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const unsigned char *payload = CMSG_DATA(cmptr);
+        for (size_t i = 0; i < count; i++) {
+            int number;
+            memcpy(&number, payload + i * sizeof(int), sizeof number);
+            if (*received < capacity) fds[(*received)++] = number;
+        }
+    }
+    return n;
+}

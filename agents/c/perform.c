@@ -1,0 +1,412 @@
+// perform(op) -> answer: exactly one C-library call per operation (socket+bind+listen and the like aside),
+// timed with CLOCK_MONOTONIC, mirroring Perform.swift call for call. Every call goes through the library's
+// own wrapper (pipe2, dup3, close_range, pidfd_open, pidfd_getfd, capget/capset, ...), never syscall(2), so
+// that a different or preloaded library is what gets exercised.
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "compat.h"
+
+static unsigned char io[MAX_TRANSFER];  // read/recv scratch, reused by every call
+
+unsigned long long monotonic_ns(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (unsigned long long)now.tv_sec * 1000000000ULL + (unsigned long long)now.tv_nsec;
+}
+
+void answer_reset(struct answer *answer) {
+    answer->result = 0;
+    answer->error = 0;
+    answer->nfds = 0;
+    answer->ns = 0;
+    answer->data = NULL;
+    answer->data_length = 0;
+    answer->has_mf = answer->has_st = answer->has_ctl = answer->has_port = 0;
+}
+
+static void produce(struct answer *answer, int fd) {
+    if (answer->nfds < MAX_ANSWER_FDS) answer->fds[answer->nfds++] = fd;
+}
+
+// Runs `call` between two clock readings and records its result and errno (0 on success); `producing`: the
+// result is a descriptor the call created.
+#define TIMED(answer, producing, call)                                   \
+    do {                                                                 \
+        unsigned long long started_ = monotonic_ns();                    \
+        long long value_ = (long long)(call);                            \
+        int error_ = errno;                                              \
+        (answer)->ns = monotonic_ns() - started_;                        \
+        (answer)->result = value_;                                       \
+        (answer)->error = value_ < 0 ? error_ : 0;                       \
+        if ((producing) && value_ >= 0) produce((answer), (int)value_);  \
+    } while (0)
+
+// The agent answers for the kernel without calling it (a descriptor that must look free).
+static int fail(struct answer *answer, int error) {
+    answer->result = -1;
+    answer->error = error;
+    return 1;
+}
+
+// Capability names as libcap's cap_from_name knows them (case-insensitive), or a decimal number.
+int capability_from_name(const char *name) {
+    static const char *const names[] = {
+        "chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill", "setgid", "setuid", "setpcap",
+        "linux_immutable", "net_bind_service", "net_broadcast", "net_admin", "net_raw", "ipc_lock", "ipc_owner",
+        "sys_module", "sys_rawio", "sys_chroot", "sys_ptrace", "sys_pacct", "sys_admin", "sys_boot", "sys_nice",
+        "sys_resource", "sys_time", "sys_tty_config", "mknod", "lease", "audit_write", "audit_control", "setfcap",
+        "mac_override", "mac_admin", "syslog", "wake_alarm", "block_suspend", "audit_read", "perfmon", "bpf",
+        "checkpoint_restore",
+    };
+    if (name[0] >= '0' && name[0] <= '9') {
+        int value = 0;
+        for (const char *p = name; *p; p++) {
+            if (*p < '0' || *p > '9' || value > 63) return -1;
+            value = value * 10 + (*p - '0');
+        }
+        return value <= 63 ? value : -1;
+    }
+    if (strncasecmp(name, "cap_", 4) != 0) return -1;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcasecmp(name + 4, names[i]) == 0) return (int)i;
+    }
+    return -1;
+}
+
+// What libcap's cap_set_proc does for "remove from effective, permitted and inheritable": read all three
+// sets (version 3, two 32-bit words each), clear the bit, write them back - through the library's capget and
+// capset, so no libcap is needed (and none is loaded at start-up).
+int drop_capability(int capability) {
+    struct handoff_cap_header header = {HANDOFF_CAPABILITY_VERSION_3, 0};
+    struct handoff_cap_data data[2];
+    if (capget(&header, data) != 0) return -1;
+    unsigned word = (unsigned)capability / 32, bit = 1U << ((unsigned)capability % 32);
+    data[word].effective &= ~bit;
+    data[word].permitted &= ~bit;
+    data[word].inheritable &= ~bit;
+    return capset(&header, data);
+}
+
+// The address of a listen/connect request (what the Swift shim's handoff_address builds).
+static socklen_t socket_address(const struct op *op, struct sockaddr_storage *storage) {
+    memset(storage, 0, sizeof *storage);
+    if (op->address == ADDRESS_TCP) {
+        struct sockaddr_in *in = (struct sockaddr_in *)storage;
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)op->port);
+        in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        return sizeof *in;
+    }
+    struct sockaddr_un *un = (struct sockaddr_un *)storage;
+    un->sun_family = AF_UNIX;
+    size_t length = strlen(op->text);
+    if (length + 1 > sizeof un->sun_path) return 0;
+    if (op->address == ADDRESS_ABSTRACT) {
+        memcpy(un->sun_path + 1, op->text, length);  // sun_path[0] == 0: the abstract namespace
+        return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + length);
+    }
+    memcpy(un->sun_path, op->text, length);
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + length + 1);
+}
+
+// socket + bind + listen; the descriptor, or -1 with errno of the failing call and nothing left open.
+static int listen_on(const struct op *op, int *bound_port) {
+    struct sockaddr_storage storage;
+    socklen_t length = socket_address(op, &storage);
+    if (length == 0) { errno = ENAMETOOLONG; return -1; }
+    int fd = socket(op->address == ADDRESS_TCP ? AF_INET : AF_UNIX, op->flags, 0);
+    if (fd < 0) return -1;
+    if (op->address == ADDRESS_TCP) {
+        int on = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    }
+    if (bind(fd, (struct sockaddr *)&storage, length) != 0 || listen(fd, (int)op->number) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    *bound_port = 0;
+    if (op->address == ADDRESS_TCP) {
+        struct sockaddr_in bound;
+        socklen_t bound_length = sizeof bound;
+        if (getsockname(fd, (struct sockaddr *)&bound, &bound_length) == 0) *bound_port = ntohs(bound.sin_port);
+    }
+    return fd;
+}
+
+// socket + connect, made non-blocking only after connecting (a TCP connect never answers EINPROGRESS).
+static int connect_to(const struct op *op) {
+    struct sockaddr_storage storage;
+    socklen_t length = socket_address(op, &storage);
+    if (length == 0) { errno = ENAMETOOLONG; return -1; }
+    int fd = socket(op->address == ADDRESS_TCP ? AF_INET : AF_UNIX, op->flags & ~SOCK_NONBLOCK, 0);
+    if (fd < 0) return -1;
+    int result;
+    do { result = connect(fd, (struct sockaddr *)&storage, length); } while (result != 0 && errno == EINTR);
+    if (result != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    if (op->flags & SOCK_NONBLOCK) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return fd;
+}
+
+// dup2 (dup3: flags) moving the control channel first when the target is its number (Perform.swift's
+// duplicate).
+static int duplicate(struct op *op, struct answer *answer) {
+    int fd = operand_value(op->fd), target = operand_value(op->other);
+    int is_dup3 = op->kind == OP_DUP3;
+    int invalid_flags = is_dup3 && (op->flags & ~O_CLOEXEC) != 0;
+    // dup3 checks its flags and old == new before the descriptor: those errors win over EBADF.
+    if (is_channel(fd) && !invalid_flags && !(is_dup3 && fd == target)) return fail(answer, EBADF);
+    for (int i = 0; i < agent.nhidden; i++) {
+        if (agent.hidden[i] == target) {
+            agent.refusal = "dup2 onto another agent's control channel is not supported";
+            return 1;
+        }
+    }
+    int moved = -1;
+    if (target == agent.control && fd != agent.control) moved = move_control_channel();
+    // A channel named with invalid flags goes to the library as -1, a number that is surely free: the kernel
+    // rejects the flags before it looks at the descriptor, but a library need not ask the kernel at all
+    // (musl 1.2.3's dup3 quietly calls dup2 when O_CLOEXEC is not among the flags), and it must never be
+    // handed the channel itself.
+    if (is_channel(fd) && invalid_flags && fd != target) fd = -1;
+    if (is_dup3) TIMED(answer, 1, dup3(fd, target, op->flags));
+    else TIMED(answer, 1, dup2(fd, target));
+    if (moved >= 0) {
+        answer->has_ctl = 1;
+        answer->ctl = moved;
+    }
+    return 1;
+}
+
+int perform(struct op *op, struct answer *answer) {
+    int fd = operand_value(op->fd);
+    switch (op->kind) {
+    case OP_OPEN:
+        TIMED(answer, 1, open(op->text, op->flags, (mode_t)op->mode));
+        return 1;
+    case OP_PIPE: {
+        int ends[2] = {-1, -1};
+        TIMED(answer, 0, pipe2(ends, op->flags));
+        if (answer->result >= 0) { produce(answer, ends[0]); produce(answer, ends[1]); }
+        return 1;
+    }
+    case OP_SOCKETPAIR: {
+        int ends[2] = {-1, -1};
+        TIMED(answer, 0, socketpair(AF_UNIX, op->flags, 0, ends));
+        if (answer->result >= 0) { produce(answer, ends[0]); produce(answer, ends[1]); }
+        return 1;
+    }
+    case OP_MEMFD:
+        TIMED(answer, 1, memfd_create(op->text, (unsigned)op->flags));
+        return 1;
+    case OP_EVENTFD:
+        TIMED(answer, 1, eventfd((unsigned)op->number, op->flags));
+        return 1;
+    case OP_EPOLL_CREATE1:
+        TIMED(answer, 1, epoll_create1(op->flags));
+        return 1;
+    case OP_EPOLL_CTL: {
+        int epfd = operand_value(op->other);
+        if (is_channel(epfd) || is_channel(fd)) return fail(answer, EBADF);
+        struct epoll_event event;
+        memset(&event, 0, sizeof event);
+        event.events = op->events;
+        event.data.fd = fd;
+        TIMED(answer, 0, epoll_ctl(epfd, op->arg, fd, op->arg == EPOLL_CTL_DEL ? NULL : &event));
+        return 1;
+    }
+    case OP_DUP:
+        if (is_channel(fd)) return fail(answer, EBADF);
+        TIMED(answer, 1, dup(fd));
+        return 1;
+    case OP_DUP2:
+    case OP_DUP3:
+        return duplicate(op, answer);
+    case OP_FCNTL: {
+        if (is_channel(fd)) return fail(answer, EBADF);
+        int cmd = (int)op->number;
+        TIMED(answer, cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC, fcntl(fd, cmd, op->arg));
+        return 1;
+    }
+    case OP_CLOSE:
+        if (is_channel(fd)) return fail(answer, EBADF);
+        TIMED(answer, 0, close(fd));
+        return 1;
+    case OP_CLOSE_RANGE:
+        close_range_around_channels(op->first, op->last, (unsigned)op->flags, answer);
+        // CLOSE_RANGE_UNSHARE leaves a private table that still holds the other agents' channels.
+        if ((op->flags & CLOSE_RANGE_UNSHARE) && answer->result == 0) {
+            for (int i = 0; i < agent.nhidden; i++) close(agent.hidden[i]);
+        }
+        return 1;
+    case OP_LSEEK:
+        if (is_channel(fd)) return fail(answer, EBADF);
+        TIMED(answer, 0, lseek(fd, (off_t)op->offset, op->arg));
+        return 1;
+    case OP_READ:
+        if (is_channel(fd)) return fail(answer, EBADF);
+        TIMED(answer, 0, read(fd, io, (size_t)op->number));
+        if (answer->result >= 0) { answer->data = io; answer->data_length = (long)answer->result; }
+        return 1;
+    case OP_WRITE:
+        if (is_channel(fd)) return fail(answer, EBADF);
+        TIMED(answer, 0, write(fd, op->data, op->data_length));
+        return 1;
+    case OP_SHUTDOWN:
+        if (is_channel(fd)) return fail(answer, EBADF);
+        TIMED(answer, 0, shutdown(fd, op->arg));
+        return 1;
+    case OP_SEND: {
+        int passing[op->nfds > 0 ? op->nfds : 1];
+        if (is_channel(fd)) return fail(answer, EBADF);
+        for (int i = 0; i < op->nfds; i++) {
+            passing[i] = operand_value(op->fds[i]);
+            if (is_channel(passing[i])) return fail(answer, EBADF);
+        }
+        TIMED(answer, 0, write_fds(fd, op->data, op->data_length, passing, op->nfds, MSG_NOSIGNAL));
+        return 1;
+    }
+    case OP_RECV: {
+        if (is_channel(fd)) return fail(answer, EBADF);
+        int received = 0, message_flags = 0;
+        TIMED(answer, 0, read_fds(fd, io, (size_t)op->number, op->room, op->flags, answer->fds, MAX_ANSWER_FDS,
+                                  &received, &message_flags));
+        answer->nfds = received;
+        if (answer->result >= 0) {
+            answer->data = io;
+            answer->data_length = (long)answer->result;
+            answer->has_mf = 1;
+            answer->mf = message_flags;
+        }
+        return 1;
+    }
+    case OP_FORK:
+        return agent_fork(0, answer);
+    case OP_CLONE_FILES:
+        return agent_fork(1, answer);
+    case OP_UNSHARE_FILES:
+        TIMED(answer, 0, unshare(CLONE_FILES));
+        if (answer->result == 0) {
+            for (int i = 0; i < agent.nhidden; i++) close(agent.hidden[i]);
+        }
+        return 1;
+    case OP_EXEC:
+        agent_exec(op, answer);
+        return 1;
+    case OP_LAUNCH:
+        agent_launch(op, answer);
+        return 1;
+    case OP_EXIT:
+        _exit((int)op->number);
+    case OP_WAIT: {
+        int status = 0;
+        TIMED(answer, 0, waitpid((pid_t)op->number, &status, 0));
+        if (answer->result > 0) { answer->has_st = 1; answer->st = status; }
+        return 1;
+    }
+    case OP_LISTEN: {
+        int bound = 0;
+        TIMED(answer, 1, listen_on(op, &bound));
+        if (answer->result >= 0 && op->address == ADDRESS_TCP) { answer->has_port = 1; answer->port = bound & 0xffff; }
+        return 1;
+    }
+    case OP_CONNECT:
+        TIMED(answer, 1, connect_to(op));
+        return 1;
+    case OP_ACCEPT:
+        if (is_channel(fd)) return fail(answer, EBADF);
+        TIMED(answer, 1, accept4(fd, NULL, NULL, op->flags));
+        return 1;
+    case OP_SETRLIMIT: {
+        struct rlimit limit;
+        getrlimit(RLIMIT_NOFILE, &limit);
+        limit.rlim_cur = (rlim_t)(unsigned long long)op->number;
+        TIMED(answer, 0, setrlimit(RLIMIT_NOFILE, &limit));
+        return 1;
+    }
+    case OP_DROP_CAPABILITY: {
+        int capability = capability_from_name(op->text);
+        if (capability < 0) return fail(answer, EINVAL);
+        TIMED(answer, 0, drop_capability(capability));
+        return 1;
+    }
+    case OP_SET_DUMPABLE:
+        TIMED(answer, 0, prctl(PR_SET_DUMPABLE, (unsigned long)op->number, 0, 0, 0));
+        return 1;
+    case OP_REOPEN: {
+        // The target's channel is invisible: /proc/PID/fd/N of it must look like a free number.
+        if (fd == op->tctl) return fail(answer, ENOENT);
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)op->number, fd);
+        TIMED(answer, 1, open(path, op->flags, 0));
+        return 1;
+    }
+    case OP_PIDFD_OPEN:
+        TIMED(answer, 1, pidfd_open((pid_t)op->number, 0));
+        return 1;
+    case OP_PIDFD_GETFD: {
+        // The target's control channel is as invisible as our own.
+        if (fd == op->tctl && op->flags == 0) return fail(answer, EBADF);
+        // A transient pidfd, moved above the scenario's numbers before the measured call.
+        int opened = pidfd_open((pid_t)op->number, 0);
+        if (opened < 0) return fail(answer, errno);
+        int pidfd = move_high(opened);
+        TIMED(answer, 1, pidfd_getfd(pidfd, fd, (unsigned)op->flags));
+        close(pidfd);
+        return 1;
+    }
+    }
+    agent.refusal = "unknown operation";
+    return 1;
+}
+
+// `ok r= e= fds= ns= [d=] [mf=] [st=] [ctl=] [port=]`, in the order of Answer.encoded().
+void answer_encode(const struct answer *answer, struct out *out) {
+    out_reset(out);
+    out_text(out, "ok");
+    out_key(out, "r");
+    out_int(out, answer->result);
+    out_key(out, "e");
+    out_int(out, answer->error);
+    out_key(out, "fds");
+    for (int i = 0; i < answer->nfds; i++) {
+        if (i > 0) out_bytes(out, ",", 1);
+        out_int(out, answer->fds[i]);
+    }
+    out_key(out, "ns");
+    out_uint(out, answer->ns);
+    if (answer->data != NULL) {
+        out_key(out, "d");
+        out_hex(out, answer->data, (size_t)answer->data_length);
+    }
+    if (answer->has_mf) { out_key(out, "mf"); out_int(out, answer->mf); }
+    if (answer->has_st) { out_key(out, "st"); out_int(out, answer->st); }
+    if (answer->has_ctl) { out_key(out, "ctl"); out_int(out, answer->ctl); }
+    if (answer->has_port) { out_key(out, "port"); out_int(out, answer->port); }
+}
