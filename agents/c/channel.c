@@ -34,9 +34,15 @@ int place_control_channel(int inherited) {
 // transient descriptor never takes the lowest free number a scenario step is about to be given.
 int move_high(int fd) {
     long long limit = soft_nofile_limit();
-    int minimum = agent.control + 1;
-    if (minimum >= limit) minimum = limit > 64 ? (int)(limit - 64) : 0;
-    int moved = fcntl(fd, F_DUPFD_CLOEXEC, minimum);
+    int moved = -1;
+    if ((long long)agent.control + 1 < limit) moved = fcntl(fd, F_DUPFD_CLOEXEC, agent.control + 1);
+    if (moved < 0) {
+        // Below a low limit: the highest free number (where the runner's model expects the channels), never
+        // the lowest free one the scenario's next descriptor would get.
+        int candidate = (int)(limit > 0x7fffffff ? 0x7fffffff : limit) - 1;
+        while (candidate > fd && fcntl(candidate, F_GETFD) >= 0) candidate--;
+        if (candidate > fd) moved = dup3(fd, candidate, O_CLOEXEC);
+    }
     if (moved < 0) return fd;
     close(fd);
     return moved;
