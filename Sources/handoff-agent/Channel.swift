@@ -98,9 +98,15 @@ extension Agent {
             return nil
         }
         if result.value == 0 {
-            // The child: its own channel replaces the inherited copy of the parent's, at the same number.
-            if handoff_dup3(childEnd, control, Linux.O_CLOEXEC) < 0 { _exit(71) }
-            close(childEnd)
+            // The child: its own channel replaces the inherited copy of the parent's, at the same number - or,
+            // when a lowered RLIMIT_NOFILE no longer reaches that number, stays where it is and the copy goes
+            // (the runner reads the number from the hello).
+            if handoff_dup3(childEnd, control, Linux.O_CLOEXEC) >= 0 {
+                close(childEnd)
+            } else {
+                close(control)
+                control = childEnd
+            }
             close(parentEnd)
             for number in hidden { close(number) }
             _ = handoff_set_parent_death_signal(SIGKILL)

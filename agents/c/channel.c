@@ -164,8 +164,14 @@ int agent_fork(int sharing_table, struct answer *answer) {
     int error = errno;
     answer->ns = monotonic_ns() - started;
     if (child == 0) {
-        if (dup3(child_end, agent.control, O_CLOEXEC) < 0) _exit(71);
-        close(child_end);
+        // At the parent's channel number, unless a lowered RLIMIT_NOFILE no longer reaches it: then the
+        // child's channel stays where it is and the inherited copy goes (the hello says where).
+        if (dup3(child_end, agent.control, O_CLOEXEC) >= 0) {
+            close(child_end);
+        } else {
+            close(agent.control);
+            agent.control = child_end;
+        }
         close(parent_end);
         for (int i = 0; i < agent.nhidden; i++) close(agent.hidden[i]);
         child_starts(parent);

@@ -166,6 +166,7 @@ final class ScenarioExecution {
         model.suidDumpable = SystemProbe.sysctl("fs/suid_dumpable") ?? 0
         model.somaxconn = SystemProbe.sysctl("net/core/somaxconn") ?? 4096
         model.pidfdsReopen = SystemProbe.pidfdsReopen
+        model.eventfdWriteExact = SystemProbe.eventfdWriteExact
         model.exitedKeepDumpability = SystemProbe.exitedKeepDumpability(agentPath: options.probeAgentPath)
         model.brokenRules = options.brokenModelRules
         let start = SourceLocation(file: scenario.file, line: 1, column: 1)

@@ -193,6 +193,7 @@ extension ReferenceModel {
             case .readOnly: value = Int64(O_RDONLY)
             case .writeOnly: value = Int64(O_WRONLY)
             case .readWrite: value = Int64(O_RDWR)
+            case .neither: value = Int64(Linux.O_ACCMODE)
             }
             if desc.append { value |= Int64(Linux.O_APPEND) }
             if desc.nonBlocking { value |= Int64(Linux.O_NONBLOCK) }
@@ -236,8 +237,17 @@ extension ReferenceModel {
             // SEEK_SET is exact, and a negative position EINVAL (found by `handoff fuzz`:
             // scenarios/fuzz/lseek-log-negative.yaml); from its current position or end, not predictable.
             if what.contains("/dev/null") { return Outcome(result: 0) }
-            guard whence == .set else { return Outcome(result: nil) }
-            return offset < 0 ? .failure(EINVAL) : Outcome(result: offset)
+            let base: Int64
+            switch whence {
+            case .set: base = 0
+            case .cur: base = logPositions[entry.description] ?? 0
+            case .end: base = logSize
+            }
+            let (sum, overflow) = base.addingReportingOverflow(offset)
+            guard !overflow else { return .failure(EOVERFLOW) }
+            guard sum >= 0 else { return .failure(EINVAL) }
+            logPositions[entry.description] = sum
+            return Outcome(result: sum)
         case .epoll, .eventfd:
             // eventpoll_fops.llseek and eventfd_fops.llseek are noop_llseek: the position stays 0 and is
             // returned (found by `handoff fuzz`: scenarios/fuzz/lseek-eventfd.yaml).
@@ -289,7 +299,13 @@ extension ReferenceModel {
         guard case let (entry, desc)? = fdget(process, fd) else { return .failure(EBADF) }
         guard desc.writable else { return .failure(EBADF) }
         switch desc.target {
-        case .inherited:
+        case .inherited(let what):
+            // The log grows by what the scenario writes to it (nothing else writes there but an agent dying).
+            if !what.contains("/dev/null") {
+                let start = desc.append ? logSize : logPositions[entry.description] ?? 0
+                logPositions[entry.description] = start + Int64(data.count)
+                logSize = max(logSize, start + Int64(data.count))
+            }
             return Outcome(result: Int64(data.count))
         case .pidfd, .epoll:
             // vfs_write: pidfd_fops and eventpoll_fops have no write_iter (FMODE_CAN_WRITE unset), hence EINVAL.
@@ -301,7 +317,8 @@ extension ReferenceModel {
         case .pipeRead(let pipeID), .pipeWrite(let pipeID), .pipeReadWrite(let pipeID):
             return writePipe(pipeID, description: desc, data: data)
         case .socket:
-            // sock_write_iter -> the protocol's sendmsg, with no control message.
+            // sock_write_iter -> the protocol's sendmsg, with no control message (a zero-length write on
+            // SOCK_SEQPACKET queues an empty record, as sendmsg does).
             return send(process, socket: fd, fds: [], data: data)
         }
     }

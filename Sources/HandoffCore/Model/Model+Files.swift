@@ -13,7 +13,7 @@ extension ReferenceModel {
     /// O_TRUNC), then fd_install.
     mutating func open(_ process: String, path: String, flags: Set<OpenFlag>) -> Outcome {
         if flags.contains(.path) { return openPath(process, path: path, closeOnExec: flags.contains(.cloexec)) }
-        let access: AccessMode = flags.contains(.rdwr) ? .readWrite : flags.contains(.wronly) ? .writeOnly : .readOnly
+        let access = AccessMode(openFlags: flags)
         // getname() rejects an empty path before anything else; then the number is reserved
         // (get_unused_fd_flags before do_filp_open), so EMFILE wins over every lookup error.
         if path.isEmpty { return .failure(ENOENT) }
@@ -169,12 +169,16 @@ extension ReferenceModel {
             }
             return outcome
         }
-        let access: AccessMode = flags.contains(.rdwr) ? .readWrite : flags.contains(.wronly) ? .writeOnly : .readOnly
+        let access = AccessMode(openFlags: flags)
         var status: Set<StatusFlag> = []
         if flags.contains(.append) { status.insert(.append) }
         if flags.contains(.nonblock) { status.insert(.nonblock) }
         let cloexec = flags.contains(.cloexec)
         switch desc.target {
+        case .pidfd where pidfdsReopen && flags.contains(.trunc):
+            // pidfs inodes are regular files that cannot be truncated: do_truncate's setattr says EOPNOTSUPP
+            // (found by `handoff fuzz`).
+            return .failure(EOPNOTSUPP)
         case .pidfd(let owner) where pidfdsReopen:
             // A pidfd on pidfs (where the runner's probe found it reopens): a new description of the same
             // process, with the access mode asked for.
@@ -198,6 +202,9 @@ extension ReferenceModel {
             case .writeOnly:
                 pipeTarget = .pipeWrite(pipe: p)
                 pipes[p]?.writers += 1
+            case .neither:
+                // fifo_open: neither FMODE_READ nor FMODE_WRITE is EINVAL.
+                return .failure(EINVAL)
             case .readWrite:
                 pipeTarget = .pipeReadWrite(pipe: p)
                 pipes[p]?.readers += 1

@@ -110,8 +110,8 @@ struct OpenDescription: Equatable, Sendable {
     /// F_SETFD, close, passing it with SCM_RIGHTS); read, write, lseek, F_SETFL and socket calls fail EBADF.
     var pathOnly: Bool = false
 
-    var readable: Bool { accessMode != .writeOnly }
-    var writable: Bool { accessMode != .readOnly }
+    var readable: Bool { accessMode == .readOnly || accessMode == .readWrite }
+    var writable: Bool { accessMode == .writeOnly || accessMode == .readWrite }
     var nonBlocking: Bool { statusFlags.contains(.nonblock) }
     var append: Bool { statusFlags.contains(.append) }
 }

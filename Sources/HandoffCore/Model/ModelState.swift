@@ -16,6 +16,19 @@ public enum AccessMode: String, Sendable, Codable {
     case readOnly = "rdonly"
     case writeOnly = "wronly"
     case readWrite = "rdwr"
+    /// O_ACCMODE 3 (O_WRONLY|O_RDWR): neither reads nor writes (OPEN_FMODE gives no FMODE_READ or
+    /// FMODE_WRITE), though the open checked both permissions.
+    case neither = "accmode3"
+
+    /// The access mode an open(2) with these flags gets (fs/open.c: build_open_flags, OPEN_FMODE).
+    init(openFlags flags: Set<OpenFlag>) {
+        switch (flags.contains(.wronly), flags.contains(.rdwr)) {
+        case (true, true): self = .neither
+        case (false, true): self = .readWrite
+        case (true, false): self = .writeOnly
+        case (false, false): self = .readOnly
+        }
+    }
 }
 
 /// What an open file description refers to.

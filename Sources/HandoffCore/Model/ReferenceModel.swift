@@ -91,6 +91,14 @@ public struct ReferenceModel: Sendable {
     /// net.core.somaxconn: listen(2) clamps the backlog to it.
     public var somaxconn: Int = 4096
 
+    /// The agents' log file (descriptors 1 and 2, inherited): its size and each description's position, for
+    /// lseek; not compared with the kernel's positions (a dying agent or a launcher may write there too).
+    var logSize: Int64 = 0
+    var logPositions: [DescriptionID: Int64] = [:]
+
+    /// eventfd_write accepts exactly 8 bytes (newer kernels) rather than at least 8 (SystemProbe).
+    public var eventfdWriteExact = true
+
     /// Numbers the harness itself holds in a process's table (the agents' control channels, at the top of
     /// the range): no descriptor the scenario creates can get them. The runner sets them before each step.
     public var harnessNumbers: [String: Set<Int32>] = [:]

@@ -18,6 +18,7 @@ public struct ObservedDescriptor: Equatable, Sendable {
         switch flags & O_ACCMODE {
         case O_WRONLY: return .writeOnly
         case O_RDWR: return .readWrite
+        case O_ACCMODE: return .neither
         default: return .readOnly
         }
     }

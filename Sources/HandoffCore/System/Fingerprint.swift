@@ -115,6 +115,7 @@ public struct Fingerprint: Codable, Sendable {
         result["MSG_CMSG_CLOEXEC"] = probeReceiveCloseOnExec()
         // What the model's predictions depend on (ReferenceModel.pidfdsReopen, .exitedKeepDumpability).
         result["pidfd reopen (pidfs)"] = SystemProbe.pidfdsReopen ? "ok" : "ENXIO"
+        result["eventfd write of exactly 8 bytes"] = SystemProbe.eventfdWriteExact ? "ok" : "no (at least 8)"
         result["exited task keeps dumpability"] = agentPath.map {
             SystemProbe.exitedKeepDumpability(agentPath: $0) ? "ok" : "no (an exited task is not checked)"
         } ?? "not probed (needs the agent)"

@@ -50,6 +50,14 @@ public enum SystemProbe {
         return true
     }()
 
+    /// Whether eventfd_write takes exactly 8 bytes (EINVAL for 9) rather than at least 8. Probed once.
+    public static let eventfdWriteExact: Bool = {
+        guard case .success(let descriptor) = valueOrErrno({ handoff_eventfd(0, Linux.EFD_CLOEXEC) }) else { return true }
+        defer { close(descriptor) }
+        let nine: [UInt8] = [1, 0, 0, 0, 0, 0, 0, 0, 0]
+        return nine.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, 9) } < 0 && errno == EINVAL
+    }()
+
     /// Whether ptrace checks on an exited task still use its dumpability (Linux 6.18). Probed once, by the
     /// agent (it needs a fork and a process without CAP_SYS_PTRACE).
     nonisolated(unsafe) private static var exitedDumpability: [String: Bool] = [:]
