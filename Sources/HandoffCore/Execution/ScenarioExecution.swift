@@ -167,6 +167,8 @@ final class ScenarioExecution {
         model.somaxconn = SystemProbe.sysctl("net/core/somaxconn") ?? 4096
         model.pidfdsReopen = SystemProbe.pidfdsReopen
         model.eventfdWriteExact = SystemProbe.eventfdWriteExact
+        model.umask = SystemProbe.umask
+        model.startWithCapabilities(SystemProbe.heldCapabilities)
         model.exitedKeepDumpability = SystemProbe.exitedKeepDumpability(agentPath: options.probeAgentPath)
         model.brokenRules = options.brokenModelRules
         let start = SourceLocation(file: scenario.file, line: 1, column: 1)

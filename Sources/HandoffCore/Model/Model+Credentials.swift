@@ -26,6 +26,12 @@ extension ReferenceModel {
         return Outcome(result: 0)
     }
 
+    /// The root process starts with the runner's capabilities (the agents inherit them): every other known
+    /// capability counts as dropped from the start.
+    public mutating func startWithCapabilities(_ held: Set<String>, root: String = "main") {
+        processes[root]?.droppedCapabilities = Set(ReferenceModel.capabilityNames).subtracting(held)
+    }
+
     /// kernel/sys.c: prctl(PR_SET_DUMPABLE) -> set_dumpable.
     mutating func setDumpable(_ process: String, _ value: Bool) -> Outcome {
         processes[process]?.dumpable = value

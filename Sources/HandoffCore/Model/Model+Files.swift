@@ -11,7 +11,7 @@ extension ReferenceModel {
 
     /// fs/open.c: do_sys_openat2 - getname, get_unused_fd_flags, then do_filp_open (lookup, O_CREAT/O_EXCL,
     /// O_TRUNC), then fd_install.
-    mutating func open(_ process: String, path: String, flags: Set<OpenFlag>) -> Outcome {
+    mutating func open(_ process: String, path: String, flags: Set<OpenFlag>, mode: UInt32 = 0o644) -> Outcome {
         if flags.contains(.path) { return openPath(process, path: path, closeOnExec: flags.contains(.cloexec)) }
         let access = AccessMode(openFlags: flags)
         // getname() rejects an empty path before anything else; then the number is reserved
@@ -33,11 +33,15 @@ extension ReferenceModel {
         }
         if files[name] != nil {
             if flags.contains(.creat) && flags.contains(.excl) { return .failure(EEXIST) }
+            // may_open, before any truncation: the owner's permission bits.
+            if accessDenied(process, file: name, access: access, truncate: flags.contains(.trunc)) { return .failure(EACCES) }
             // Linux truncates on O_TRUNC whatever the access mode (O_RDONLY|O_TRUNC included).
             if flags.contains(.trunc) { files[name] = [] }
         } else {
             guard flags.contains(.creat) else { return .failure(ENOENT) }
+            // A file this open created is not permission-checked (FMODE_CREATED): 0400 opened O_RDWR works.
             files[name] = []
+            fileModes[name] = mode & ~umask & 0o7777
         }
         var status: Set<StatusFlag> = []
         if flags.contains(.append) { status.insert(.append) }
@@ -61,6 +65,19 @@ extension ReferenceModel {
             descriptions[id]?.pathOnly = true
         }
         return outcome
+    }
+
+    /// fs/namei.c: may_open -> inode_permission -> generic_permission: the agents own the scenario's files, so
+    /// the owner's bits decide, unless CAP_DAC_OVERRIDE (read and write) or CAP_DAC_READ_SEARCH (read)
+    /// overrides them. O_TRUNC asks for write permission too (found by `handoff fuzz`).
+    func accessDenied(_ process: String, file name: String, access: AccessMode, truncate: Bool) -> Bool {
+        let owner = (fileModes[name] ?? 0o644) >> 6
+        let read = access != .writeOnly
+        let write = access != .readOnly || truncate
+        let override = !lacks(process, "CAP_DAC_OVERRIDE")
+        if read && owner & 4 == 0 && !override && lacks(process, "CAP_DAC_READ_SEARCH") { return true }
+        if write && owner & 2 == 0 && !override { return true }
+        return false
     }
 
     /// True when `name` exists in the scenario directory and is not a directory.
@@ -188,6 +205,12 @@ extension ReferenceModel {
             // (ENXIO), like a socket inode (no_open: ENXIO).
             return .failure(ENXIO)
         case .file, .memfd:
+            // The magic link is followed, then may_open checks the file's permission bits.
+            if case .file(let name) = desc.target,
+                accessDenied(process, file: name, access: access, truncate: flags.contains(.trunc))
+            {
+                return .failure(EACCES)
+            }
             // O_TRUNC empties a regular file or memfd whatever the access mode.
             if flags.contains(.trunc) { setContents(desc.target, []) }
             return install(process, target: desc.target, access: access, flags: status, closeOnExec: cloexec,

@@ -96,6 +96,11 @@ public struct ReferenceModel: Sendable {
     var logSize: Int64 = 0
     var logPositions: [DescriptionID: Int64] = [:]
 
+    /// Permission bits of the scenario's files (created with `mode` & ~umask; the agents own them all).
+    var fileModes: [String: UInt32] = [:]
+    /// The agents' umask (the runner's, read from /proc/self/status).
+    public var umask: UInt32 = 0o022
+
     /// eventfd_write accepts exactly 8 bytes (newer kernels) rather than at least 8 (SystemProbe).
     public var eventfdWriteExact = true
 
@@ -198,8 +203,8 @@ public struct ReferenceModel: Sendable {
             return epollCreate(process, closeOnExec: closeOnExec)
         case let .epollCtl(epoll, op, fd, events):
             return epollCtl(process, epoll: epoll, op: op, fd: fd, events: events)
-        case let .open(path, flags, _):
-            return open(process, path: path, flags: flags)
+        case let .open(path, flags, mode):
+            return open(process, path: path, flags: flags, mode: mode)
         case let .pipe(closeOnExec, nonBlocking):
             return pipe(process, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case let .socketpair(type, closeOnExec, nonBlocking):

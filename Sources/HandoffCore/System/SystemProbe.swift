@@ -50,6 +50,18 @@ public enum SystemProbe {
         return true
     }()
 
+    /// The runner's effective capabilities, by name (the root agent inherits them). Probed once.
+    public static let heldCapabilities: Set<String> = Set(Fingerprint.capabilities())
+
+    /// The runner's umask, from /proc/self/status (reading it with umask(2) would change it for a moment,
+    /// for every thread).
+    public static let umask: UInt32 = {
+        for line in (Observer.readSmallFile("/proc/self/status") ?? "").split(separator: "\n") where line.hasPrefix("Umask:") {
+            return UInt32(line.dropFirst(6).trimmingCharacters(in: .whitespaces), radix: 8) ?? 0o022
+        }
+        return 0o022
+    }()
+
     /// Whether eventfd_write takes exactly 8 bytes (EINVAL for 9) rather than at least 8. Probed once.
     public static let eventfdWriteExact: Bool = {
         guard case .success(let descriptor) = valueOrErrno({ handoff_eventfd(0, Linux.EFD_CLOEXEC) }) else { return true }
