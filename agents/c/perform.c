@@ -377,6 +377,16 @@ int perform(struct op *op, struct answer *answer) {
         int opened = pidfd_open((pid_t)op->number, 0);
         if (opened < 0) return fail(answer, errno);
         int pidfd = move_high(opened);
+        if (pidfd == fd) {
+            // Below a low limit the top number may be the very one asked for: the pidfd steps down to the
+            // next free number rather than be what gets copied.
+            int candidate = pidfd - 1;
+            while (candidate > 2 && fcntl(candidate, F_GETFD) >= 0) candidate--;
+            if (candidate > 2 && dup3(pidfd, candidate, O_CLOEXEC) >= 0) {
+                close(pidfd);
+                pidfd = candidate;
+            }
+        }
         TIMED(answer, 1, pidfd_getfd(pidfd, fd, (unsigned)op->flags));
         close(pidfd);
         return 1;

@@ -126,11 +126,12 @@ struct FuzzCommand: ParsableCommand {
             writeFailure = Console.printable("handoff fuzz: cannot write reports to \(report): \(error)")
         }
         print(String(format: "fuzz: %d scenarios in %.1f s (%.1f/s, %.0f steps/s): %d passed, %d failed, %d skipped, "
-            + "%d not judged, %d discarded; %d of %d operations ran, %d pairs; %d finding%@",
+            + "%d not judged, %d discarded, %d refused by the parser; %d of %d operations ran, %d pairs; %d finding%@",
             result.scenarios, result.durationSeconds, result.scenariosPerSecond, result.stepsPerSecond, result.passed,
-            result.failed, result.skipped, result.errors, result.discarded, result.operationCounts.count,
+            result.failed, result.skipped, result.errors, result.discarded, result.invalid, result.operationCounts.count,
             result.operations.count, result.pairs.count, result.findings.count, result.findings.count == 1 ? "" : "s"))
         for sample in result.errorSamples.prefix(3) { print("  not judged: \(Console.printable(sample))") }
+        for sample in result.invalidSamples.prefix(3) { print("  refused (a generator bug): \(Console.printable(sample))") }
         if let writeFailure { printError(writeFailure) }
         if ActiveRuns.shared.isInterrupted { throw ExitCode(130) }
         if writeFailure != nil { throw ExitCode(2) }
