@@ -3,7 +3,7 @@ SWIFT ?= swift
 JOBS ?= 2
 RUN_ARGS ?=
 
-.PHONY: all build release run test deps clean html-check bench compare-demo
+.PHONY: all build release run test deps clean html-check bench compare-demo agents fuzz
 
 all: build
 
@@ -27,6 +27,23 @@ run: release
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
+
+# The agents in other languages (docs/IMPLEMENTATIONS.md): C always; Go with Debian's golang-go (installed
+# when missing); Python needs nothing but python3. `handoff run --agent c|go|python` picks one.
+agents:
+	$(MAKE) -C agents/c
+	@if [ -d agents/go ]; then \
+		command -v go >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go >/dev/null); \
+		$(MAKE) -C agents/go; \
+	fi
+	@if [ -d agents/python ]; then \
+		command -v python3 >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null); \
+	fi
+
+# Random scenarios against the model for FUZZ_TIME (docs/fuzz.md); repros go to reports/fuzz.
+FUZZ_TIME ?= 60s
+fuzz: release
+	.build/release/handoff fuzz --duration $(FUZZ_TIME) --jobs $(JOBS) --report reports/fuzz
 
 # Looks at the last run's report.html in a real browser (Debian's chromium, installed when missing):
 # a screenshot and the rendered DOM, which must show the summary line.

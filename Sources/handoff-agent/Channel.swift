@@ -10,9 +10,11 @@ extension Agent {
     /// Moves the inherited channel to the reserved number (close-on-exec) and frees the old number.
     static func placeControlChannel(_ inherited: Int32) -> Int32 {
         let reserved = Int32(min(UInt64(preferredControlDescriptor), softNofileLimit() - 1))
-        if inherited == reserved {
-            _ = handoff_fcntl_int(reserved, Linux.F_SETFD, Linux.FD_CLOEXEC)
-            return reserved
+        // Where it is already, or where it was when the reserved number holds a scenario's descriptor (after
+        // an exec below a lowered limit: found by `handoff fuzz`); the hello says where.
+        if inherited == reserved || handoff_fcntl_int(reserved, Linux.F_GETFD, 0) >= 0 {
+            _ = handoff_fcntl_int(inherited, Linux.F_SETFD, Linux.FD_CLOEXEC)
+            return inherited
         }
         if handoff_dup3(inherited, reserved, Linux.O_CLOEXEC) < 0 { fatal("cannot place control channel") }
         close(inherited)

@@ -21,9 +21,11 @@
 int place_control_channel(int inherited) {
     long long limit = soft_nofile_limit();
     int reserved = limit - 1 < PREFERRED_CONTROL ? (int)(limit - 1) : PREFERRED_CONTROL;
-    if (inherited == reserved) {
-        fcntl(reserved, F_SETFD, FD_CLOEXEC);
-        return reserved;
+    // Where it is already, or where it was when the reserved number holds a scenario's descriptor (after an
+    // exec below a lowered limit); the hello says where.
+    if (inherited == reserved || fcntl(reserved, F_GETFD) >= 0) {
+        fcntl(inherited, F_SETFD, FD_CLOEXEC);
+        return inherited;
     }
     if (dup3(inherited, reserved, O_CLOEXEC) < 0) fatal("cannot place control channel");
     close(inherited);

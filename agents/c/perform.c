@@ -197,6 +197,8 @@ static int duplicate(struct op *op, struct answer *answer) {
     if (is_channel(fd) && invalid_flags && fd != target) fd = -1;
     if (is_dup3) TIMED(answer, 1, dup3(fd, target, op->flags));
     else TIMED(answer, 1, dup2(fd, target));
+    // A call that failed left the channel's old copy at the target: it goes, as the call would have replaced it.
+    if (moved >= 0 && answer->result < 0) close(target);
     if (moved >= 0) {
         answer->has_ctl = 1;
         answer->ctl = moved;

@@ -28,8 +28,11 @@ extension ReferenceModel {
 
     /// The root process starts with the runner's capabilities (the agents inherit them): every other known
     /// capability counts as dropped from the start.
+    /// What exec can give back is bounded by the same set (the runner's capabilities stand in for its bounding
+    /// set: an unprivileged runner regains nothing, a root one in a container only what the container left).
     public mutating func startWithCapabilities(_ held: Set<String>, root: String = "main") {
         processes[root]?.droppedCapabilities = Set(ReferenceModel.capabilityNames).subtracting(held)
+        regainableCapabilities = held
     }
 
     /// kernel/sys.c: prctl(PR_SET_DUMPABLE) -> set_dumpable.
@@ -116,10 +119,12 @@ extension ReferenceModel {
                        closeOnExec: true)
     }
 
-    /// kernel/pid.c: pidfd_getfd -> __pidfd_fget, then receive_fd (always close-on-exec).
+    /// The step's pidfd_open (of the target), then kernel/pid.c: pidfd_getfd -> __pidfd_fget, then receive_fd
+    /// (always close-on-exec). A reaped target fails in pidfd_open (ESRCH) before pidfd_getfd looks at its
+    /// flags (found by `handoff fuzz`: scenarios/fuzz/pidfd-getfd-reaped.yaml).
     mutating func pidfdGetfd(_ process: String, target: String, fd: Int32, flags: UInt32) -> Outcome {
-        if flags != 0 { return .failure(EINVAL) }
         guard let t = processes[target], t.state != .reaped else { return .failure(ESRCH) }
+        if flags != 0 { return .failure(EINVAL) }
         // __pidfd_fget checks ptrace_may_access(PTRACE_MODE_ATTACH_REALCREDS) before it looks at the
         // table, so EPERM comes before ESRCH (exiting target) and EBADF (bad number).
         if ptraceDenied(caller: process, target: target, attach: true) { return .failure(EPERM) }

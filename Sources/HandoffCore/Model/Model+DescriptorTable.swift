@@ -241,7 +241,7 @@ extension ReferenceModel {
             switch whence {
             case .set: base = 0
             case .cur: base = logPositions[entry.description] ?? 0
-            case .end: base = logSize
+            case .end: base = Int64(logContents.count)
             }
             let (sum, overflow) = base.addingReportingOverflow(offset)
             guard !overflow else { return .failure(EOVERFLOW) }
@@ -275,8 +275,14 @@ extension ReferenceModel {
         guard case let (entry, desc)? = fdget(process, fd) else { return .failure(EBADF) }
         guard desc.readable else { return .failure(EBADF) }
         switch desc.target {
-        case .inherited:
-            return Outcome(result: 0, data: [])
+        case .inherited(let what):
+            // /dev/null reads end of file; the log (reopened for reading) gives back what the scenario wrote
+            // there, from this description's position (found by `handoff fuzz`).
+            if what.contains("/dev/null") { return Outcome(result: 0, data: []) }
+            let start = Int(min(logPositions[entry.description] ?? 0, Int64(logContents.count)))
+            let bytes = Array(logContents[start..<min(logContents.count, start + count)])
+            logPositions[entry.description] = Int64(start + bytes.count)
+            return Outcome(result: Int64(bytes.count), data: bytes)
         case .pidfd, .epoll:
             // vfs_read: pidfd_fops and eventpoll_fops have no read_iter (FMODE_CAN_READ unset), hence EINVAL.
             return .failure(EINVAL)
@@ -302,9 +308,10 @@ extension ReferenceModel {
         case .inherited(let what):
             // The log grows by what the scenario writes to it (nothing else writes there but an agent dying).
             if !what.contains("/dev/null") {
-                let start = desc.append ? logSize : logPositions[entry.description] ?? 0
-                logPositions[entry.description] = start + Int64(data.count)
-                logSize = max(logSize, start + Int64(data.count))
+                let start = Int(desc.append ? Int64(logContents.count) : logPositions[entry.description] ?? 0)
+                if logContents.count < start { logContents += [UInt8](repeating: 0, count: start - logContents.count) }
+                logContents.replaceSubrange(start..<min(logContents.count, start + data.count), with: data)
+                logPositions[entry.description] = Int64(start + data.count)
             }
             return Outcome(result: Int64(data.count))
         case .pidfd, .epoll:

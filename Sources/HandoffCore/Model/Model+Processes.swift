@@ -78,8 +78,11 @@ extension ReferenceModel {
         // cap_bprm_creds_from_file recomputes permitted = bounding set | inheritable, so dropped capabilities
         // come back; commit_creds then sees the permitted set grow and sets dumpable to fs.suid_dumpable
         // (and clears the parent-death signal). Assumes every dropped capability is in the bounding set.
-        let regained = processes[process]?.droppedCapabilities.isEmpty == false
-        processes[process]?.droppedCapabilities = []
+        // Only what the bounding set allows comes back: a capability the runner never had stays dropped and
+        // changes nothing (found by `handoff fuzz` in a runner without CAP_SYS_RESOURCE).
+        let dropped = processes[process]?.droppedCapabilities ?? []
+        let regained = !dropped.isDisjoint(with: regainableCapabilities)
+        processes[process]?.droppedCapabilities = dropped.subtracting(regainableCapabilities)
         processes[process]?.dumpable = regained ? suidDumpable == 1 : true
         return Outcome(result: 0)
     }

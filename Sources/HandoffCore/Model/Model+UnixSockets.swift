@@ -205,9 +205,10 @@ extension ReferenceModel {
         var pending: [DescriptionID] = []
         guard var endpoint = endpoints[e] else { return [] }
         endpoint.closed = true
-        // An unread zero-length record resets nothing: the peer reads end of file and sends get EPIPE
+        // An unread zero-length record (descriptors or not) resets nothing: the peer reads end of file and
+        // sends get EPIPE
         // (observed on 6.18 by `handoff fuzz`: scenarios/fuzz/seqpacket-empty-record.yaml).
-        let unread = endpoint.queue.contains { !$0.data.isEmpty || !$0.descriptions.isEmpty }
+        let unread = endpoint.queue.contains { !$0.data.isEmpty }
         for message in endpoint.queue { pending += message.descriptions }
         endpoint.queue = []
         endpoints[e] = endpoint

@@ -91,10 +91,14 @@ public struct ReferenceModel: Sendable {
     /// net.core.somaxconn: listen(2) clamps the backlog to it.
     public var somaxconn: Int = 4096
 
-    /// The agents' log file (descriptors 1 and 2, inherited): its size and each description's position, for
-    /// lseek; not compared with the kernel's positions (a dying agent or a launcher may write there too).
-    var logSize: Int64 = 0
+    /// The agents' log file (descriptors 1 and 2, inherited): what the scenario wrote there and each
+    /// description's position, for lseek and reads through a reopened log; positions are not compared with
+    /// the kernel's (a dying agent or a launcher may write there too).
+    var logContents: [UInt8] = []
     var logPositions: [DescriptionID: Int64] = [:]
+
+    /// Capabilities an exec as root can give back (the bounding set); every known one unless told otherwise.
+    var regainableCapabilities = Set(ReferenceModel.capabilityNames)
 
     /// Permission bits of the scenario's files (created with `mode` & ~umask; the agents own them all).
     var fileModes: [String: UInt32] = [:]
