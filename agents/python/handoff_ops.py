@@ -13,7 +13,6 @@
 
 import os
 import fcntl
-import array
 from time import monotonic_ns
 
 from handoff_wire import Answer, Bad, Slot, failure, MAXIMUM_ROOM
@@ -374,6 +373,7 @@ def build_recv(f, loop):
         # Python 3.11's recv_fds accepts `flags` but never passes them to recvmsg (its body is
         # sock.recvmsg(bufsize, CMSG_LEN(maxfds * 4))): a non-blocking recv would block. With flags, the
         # agent makes recv_fds's own call with the flags added, and parses the rights as recv_fds does.
+        import array
         data, ancillary, message_flags, address = s.recvmsg(count, socket.CMSG_LEN(room * 4), flags)
         fds = array.array("i")
         for level, kind, payload in ancillary:
