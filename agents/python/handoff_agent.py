@@ -4,11 +4,11 @@
 # Sources/handoff-agent/main.swift and Channel.swift.
 
 import os
-import sys
 import fcntl
 import _ctypes
 from time import monotonic_ns
 
+import handoff_call
 import handoff_ops
 import handoff_wire
 from handoff_wire import Answer, Bad, Fields, failure, bad_answer, bucket, LOOP_SLOTS, MAXIMUM_PACKET
@@ -270,7 +270,7 @@ class Agent:
         """dup2 (flags None) or dup3 (flags), moving the channel first when the target is its number.
         Python has no dup3: os.dup2(fd, target, inheritable=False) is dup3(O_CLOEXEC), inheritable=True is
         dup2(2); other flag bits cannot be passed at all."""
-        invalid_flags = flags is not None and flags & ~handoff_ops.O_CLOEXEC != 0
+        invalid_flags = flags is not None and flags & ~handoff_call.O_CLOEXEC != 0
         if self.is_channel(fd) and not invalid_flags and not (flags is not None and fd == target):
             return failure(EBADF)
         if target in self.hidden:
@@ -278,16 +278,16 @@ class Agent:
         moved = None
         if target == self.control and fd != self.control:
             moved = self.move_control_channel()
-        inheritable = flags is None or not flags & handoff_ops.O_CLOEXEC
-        call = handoff_ops.timed(os.dup2, fd, target, inheritable)
-        result = handoff_ops.answer(call, [call.value])
+        inheritable = flags is None or not flags & handoff_call.O_CLOEXEC
+        call = handoff_call.timed(os.dup2, fd, target, inheritable)
+        result = handoff_call.answer(call, [call.value])
         result.ctl = moved
         return result
 
     def close_range_around_channels(self, first, last, flags):
         """close_range across channels: one call per gap between them. CLOSE_RANGE_CLOEXEC alone needs no
         split (channels are close-on-exec already)."""
-        marks_only = flags & handoff_ops.CLOSE_RANGE_CLOEXEC and not flags & handoff_ops.CLOSE_RANGE_UNSHARE
+        marks_only = flags & handoff_call.CLOSE_RANGE_CLOEXEC and not flags & handoff_call.CLOSE_RANGE_UNSHARE
         inside = sorted(c & 0xFFFFFFFF for c in [self.control] + self.hidden if first <= (c & 0xFFFFFFFF) <= last)
         gaps = []
         if marks_only or first > last or not inside:
@@ -302,7 +302,7 @@ class Agent:
                 gaps.append((start, last))
         total = 0
         for low, high in gaps:
-            call = handoff_ops.timed(self.close_range_call, low, high, flags)
+            call = handoff_call.timed(self.close_range_call, low, high, flags)
             total += call.ns
             if call.errno:
                 return Answer(-1, call.errno, total)
@@ -316,7 +316,7 @@ class Agent:
             os.closerange(first, min(last, 0x7FFFFFFE) + 1)
             return 0
         import handoff_libc   # flags: no stdlib API
-        return handoff_ops._checked(handoff_libc.close_range(first, last, flags))
+        return handoff_call.checked(handoff_libc.close_range(first, last, flags))
 
     # --- new processes and images ----------------------------------------------------------------------------
 
@@ -330,9 +330,9 @@ class Agent:
         parent = os.getpid()
         if sharing:
             import handoff_libc
-            call = handoff_ops.timed(lambda: handoff_ops._checked(handoff_libc.clone_files()))
+            call = handoff_call.timed(lambda: handoff_call.checked(handoff_libc.clone_files()))
         else:
-            call = handoff_ops.timed(os.fork)
+            call = handoff_call.timed(os.fork)
         if call.value == 0 and not call.errno:
             if sharing:
                 # The table is shared: the child's channel is its end where it already is, and nothing may be
@@ -366,7 +366,7 @@ class Agent:
         os.set_inheritable(self.control, True)   # the channel survives this one exec
         os.environ["HANDOFF_CONTROL_FD"] = str(self.control)
         os.environ["HANDOFF_PARENT_PID"] = str(os.getppid())
-        call = handoff_ops.timed(os.execv, self.script, [self.script.encode()] + arguments)
+        call = handoff_call.timed(os.execv, self.script, [self.script.encode()] + arguments)
         os.set_inheritable(self.control, False)
         return Answer(-1, call.errno, call.ns)
 
@@ -376,7 +376,7 @@ class Agent:
         # What the agent's own exec relies on must not reach the agents the launcher starts.
         os.environ.pop("HANDOFF_CONTROL_FD", None)
         os.environ.pop("HANDOFF_PARENT_PID", None)
-        call = handoff_ops.timed(os.execv, path, [path] + arguments)
+        call = handoff_call.timed(os.execv, path, [path] + arguments)
         return Answer(-1, call.errno, call.ns)
 
     @staticmethod
