@@ -4,6 +4,7 @@
 # Sources/handoff-agent/main.swift and Channel.swift.
 
 import os
+import sys
 import fcntl
 import _ctypes
 from time import monotonic_ns
@@ -75,8 +76,8 @@ class Agent:
 
     @staticmethod
     def connect_to_runner(path):
-        import socket
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        import _socket   # the agent's own plumbing: the C module, without socket.py's ~9 ms import
+        s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
         try:
             s.connect(path)
         except OSError as error:
@@ -163,10 +164,11 @@ class Agent:
             if passing is None:
                 os.write(self.control, message)   # one write on SOCK_SEQPACKET is one packet
             else:
-                import socket
-                s = socket.socket(fileno=self.control)
+                import _socket
+                s = _socket.socket(fileno=self.control)
                 try:
-                    socket.send_fds(s, [message], [passing], socket.MSG_NOSIGNAL)
+                    rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, passing.to_bytes(4, sys.byteorder))]
+                    s.sendmsg([message], rights, _socket.MSG_NOSIGNAL)
                 finally:
                     s.detach()
         except OSError:
@@ -323,8 +325,8 @@ class Agent:
     def fork(self, sharing):
         """fork (os.fork), or clone(CLONE_FILES) when `sharing` (ctypes). The child gets a fresh channel; the
         parent hands the runner its end in a `channel` message before answering."""
-        import socket
-        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        import _socket
+        a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
         parent_end = self.move_high(a.detach())
         child_end = self.move_high(b.detach())
         parent = os.getpid()
