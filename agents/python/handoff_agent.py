@@ -313,8 +313,8 @@ class Agent:
     @staticmethod
     def close_range_call(first, last, flags):
         if flags == 0:
-            # os.closerange(low, high) closes [low, high) with close_range(2) and reports nothing: no
-            # errno (an empty or inverted range is simply nothing to do). Its bounds are C ints.
+            # os.closerange(low, high) closes [low, high) with close_range(2) and discards the outcome
+            # (an inverted range's EINVAL included): success is all it can say. Its bounds are C ints.
             os.closerange(first, min(last, 0x7FFFFFFE) + 1)
             return 0
         import handoff_libc   # flags: no stdlib API
