@@ -1,6 +1,6 @@
 # `handoff-agent-py --probe NAME`: the kernel probes that need a fork, which the runner never does itself
-# (main.swift's probe()). The runner runs them with the agent it was given, so the Python agent answers them
-# too, with the same method; it prints `ok` or why not, and exits.
+# (main.swift's probe()). Current runners run them with the Swift agent; an earlier build ran them with the
+# agent it was given, so the Python agent answers them too, with the same method: `ok` or why not.
 
 import os
 
