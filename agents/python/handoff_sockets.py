@@ -93,7 +93,6 @@ def build_recv(f, loop):
         data, fds, message_flags, _ = call.value
         call.value = len(data)
         result = answer(call, fds)
-        result.fds = list(fds)
         result.mf = message_flags
         if not agent.in_loop:
             result.d = data
