@@ -68,9 +68,9 @@ def answer(call, produced=()):
     return result
 
 
-def inherit(fds, closeOnExec):
+def inherit(fds, close_on_exec):
     """PEP 446 made the call's descriptors close-on-exec; under -inherit, ask for what the step asked."""
-    if ask_inheritable and not closeOnExec:
+    if ask_inheritable and not close_on_exec:
         for fd in fds:
             os.set_inheritable(fd, True)
     return fds

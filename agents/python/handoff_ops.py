@@ -38,11 +38,11 @@ def build_open(f, loop):
     path, flags, mode = f.bytes("path"), f.int32("flags"), f.int("mode") & 0xFFFFFFFF
     if flags & ~OPEN_FLAGS:
         raise Bad("open: malformed field 'flags'")
-    closeOnExec = bool(flags & O_CLOEXEC)
+    close_on_exec = bool(flags & O_CLOEXEC)
 
     def perform(agent):
         # os.open adds O_CLOEXEC whatever the flags say (PEP 446).
-        call = timed(lambda: inherit([os.open(path, flags, mode)], closeOnExec)[0])
+        call = timed(lambda: inherit([os.open(path, flags, mode)], close_on_exec)[0])
         return answer(call, [call.value])
     return perform
 
