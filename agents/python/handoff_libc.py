@@ -1,0 +1,98 @@
+# What Python's standard library has no function for, called through ctypes on the C library:
+# prctl (PR_SET_PDEATHSIG, PR_SET_DUMPABLE), clone(CLONE_FILES), unshare(CLONE_FILES) (os.unshare is 3.12),
+# pidfd_getfd, close_range with flags (os.closerange has none), and capget/capset (no libcap binding).
+# Every function returns (result, errno) as the system call gives them: -1 and errno on failure.
+
+import ctypes
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+
+# x86-64 system call numbers (<asm/unistd_64.h>).
+SYS_clone = 56
+SYS_capget = 125
+SYS_capset = 126
+SYS_pidfd_getfd = 438
+SYS_close_range = 436
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+CLONE_FILES = 0x400
+SIGCHLD = 17
+
+
+def _outcome(result):
+    return (result, ctypes.get_errno() if result < 0 else 0)
+
+
+def prctl(option, value):
+    ctypes.set_errno(0)
+    return _outcome(_libc.prctl(ctypes.c_int(option), ctypes.c_ulong(value), ctypes.c_ulong(0),
+                                ctypes.c_ulong(0), ctypes.c_ulong(0)))
+
+
+def clone_files():
+    """clone(CLONE_FILES | SIGCHLD) without a new stack: like fork, but the child shares the caller's table.
+    The child returns 0 into the same Python frame (no CLONE_VM: it has its own copy of the memory)."""
+    return _outcome(_syscall(ctypes.c_long(SYS_clone), ctypes.c_ulong(CLONE_FILES | SIGCHLD), ctypes.c_ulong(0),
+                             ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)))
+
+
+def unshare_files():
+    return _outcome(_libc.unshare(ctypes.c_int(CLONE_FILES)))
+
+
+def pidfd_getfd(pidfd, fd, flags):
+    return _outcome(_syscall(ctypes.c_long(SYS_pidfd_getfd), ctypes.c_int(pidfd), ctypes.c_int(fd),
+                             ctypes.c_uint(flags)))
+
+
+def close_range(first, last, flags):
+    return _outcome(_syscall(ctypes.c_long(SYS_close_range), ctypes.c_uint(first), ctypes.c_uint(last),
+                             ctypes.c_uint(flags)))
+
+
+# <linux/capability.h>, in number order: what libcap's cap_from_name knows.
+CAPABILITIES = [
+    "chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill", "setgid", "setuid", "setpcap",
+    "linux_immutable", "net_bind_service", "net_broadcast", "net_admin", "net_raw", "ipc_lock", "ipc_owner",
+    "sys_module", "sys_rawio", "sys_chroot", "sys_ptrace", "sys_pacct", "sys_admin", "sys_boot", "sys_nice",
+    "sys_resource", "sys_time", "sys_tty_config", "mknod", "lease", "audit_write", "audit_control", "setfcap",
+    "mac_override", "mac_admin", "syslog", "wake_alarm", "block_suspend", "audit_read", "perfmon", "bpf",
+    "checkpoint_restore",
+]
+
+
+def capability_from_name(name):
+    """cap_from_name: `CAP_SYS_PTRACE` (any case) or a number; None when unknown."""
+    lowered = name.lower()
+    if lowered.startswith("cap_") and lowered[4:] in CAPABILITIES:
+        return CAPABILITIES.index(lowered[4:])
+    if lowered.isdigit() and int(lowered) < len(CAPABILITIES):
+        return int(lowered)
+    return None
+
+
+class _Header(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _Data(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def drop_capability(capability):
+    """What libcap's cap_get_proc / cap_set_flag(CAP_CLEAR) x3 / cap_set_proc do: capget, clear the bit in
+    the effective, permitted and inheritable sets, capset (version 3: two 32-bit words per set)."""
+    header = _Header(0x20080522, 0)
+    data = (_Data * 2)()
+    result = _outcome(_syscall(ctypes.c_long(SYS_capget), ctypes.byref(header), ctypes.byref(data)))
+    if result[0] < 0:
+        return result
+    word, bit = divmod(capability, 32)
+    mask = ~(1 << bit) & 0xFFFFFFFF
+    data[word].effective &= mask
+    data[word].permitted &= mask
+    data[word].inheritable &= mask
+    return _outcome(_syscall(ctypes.c_long(SYS_capset), ctypes.byref(header), ctypes.byref(data)))

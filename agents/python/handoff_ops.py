@@ -1,0 +1,246 @@
+# Every operation, as Python's standard library performs it. `build(verb, fields, loop)` decodes one
+# operation (raising Bad when it is malformed) into a performer: a function of the agent that does it and
+# returns the Answer (None when there is nothing to answer: exit, the child side of a fork). Loops build
+# their performers once and call them every iteration, exactly as a single request does.
+#
+# The rule (README.md has the table): each step uses the ordinary stdlib call for it (os.open, os.dup,
+# socket.socketpair, socket.send_fds, socket.recv_fds, select.epoll, ...) and passes what the step asks when
+# that call has a parameter for it (os.pipe2 flags, os.dup2 inheritable=, os.memfd_create / os.eventfd
+# flags). Where the call cannot express the step (PEP 446 makes os.open, os.dup, sockets and epoll
+# close-on-exec), the agent does what the library does, and the oracle reports the difference - unless it
+# runs as `handoff-agent-py-inherit`, which then asks with os.set_inheritable(fd, True) (PEP 446's own
+# recipe), timed with the call.
+
+# Sockets are in handoff_sockets.py, processes and process attributes in handoff_processes.py.
+
+import os
+import fcntl
+
+from handoff_wire import Bad, failure
+from handoff_call import (timed, answer, inherit, resolve, O_CLOEXEC, O_APPEND, O_NONBLOCK, OPEN_FLAGS,
+                          MFD_CLOEXEC, CLOSE_RANGE_UNSHARE, F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL,
+                          F_SETFL, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EBADF)
+import handoff_sockets
+import handoff_processes
+
+
+def build(verb, f, loop):
+    """The performer of one operation; raises Bad when the request is malformed or unknown."""
+    builder = BUILDERS.get(verb)
+    if builder is None:
+        raise Bad("unknown verb %s" % verb)
+    return builder(f, loop)
+
+
+# --- descriptors from nothing ------------------------------------------------------------------------------
+
+def build_open(f, loop):
+    path, flags, mode = f.bytes("path"), f.int32("flags"), f.int("mode") & 0xFFFFFFFF
+    if flags & ~OPEN_FLAGS:
+        raise Bad("open: malformed field 'flags'")
+    close_on_exec = bool(flags & O_CLOEXEC)
+
+    def perform(agent):
+        # os.open adds O_CLOEXEC whatever the flags say (PEP 446).
+        call = timed(lambda: inherit([os.open(path, flags, mode)], close_on_exec)[0])
+        return answer(call, [call.value])
+    return perform
+
+
+def build_pipe(f, loop):
+    flags = f.int32("flags")
+
+    def perform(agent):
+        # os.pipe() is always O_CLOEXEC; os.pipe2 takes the step's flags as they are.
+        call = timed(os.pipe2, flags)
+        return answer(call, call.value if not call.errno else ())
+    return perform
+
+
+def build_memfd(f, loop):
+    name, flags = f.bytes("name"), f.uint32("flags") & MFD_CLOEXEC
+
+    def perform(agent):
+        call = timed(os.memfd_create, name, flags)
+        return answer(call, [call.value])
+    return perform
+
+
+def build_eventfd(f, loop):
+    initial, flags = f.int("initial") & 0xFFFFFFFF, f.int32("flags")
+
+    def perform(agent):
+        call = timed(os.eventfd, initial, flags)
+        return answer(call, [call.value])
+    return perform
+
+
+def build_epoll_create1(f, loop):
+    flags = f.int32("flags")
+
+    def perform(agent):
+        import select
+
+        def create():
+            # select.epoll is always EPOLL_CLOEXEC ("flags ... completely ignored"). The object would close
+            # its descriptor when collected, so the agent keeps it for good.
+            poller = select.epoll()
+            agent.keep.append(poller)
+            return inherit([poller.fileno()], flags & O_CLOEXEC)[0]
+        call = timed(create)
+        return answer(call, [call.value])
+    return perform
+
+
+def build_epoll_ctl(f, loop):
+    epfd, op, fd, events = f.fd("epfd", loop), f.int32("op"), f.fd("fd", loop), f.int("events") & 0xFFFFFFFF
+    if op not in (EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD):
+        raise Bad("epoll_ctl: malformed field 'op'")
+
+    def perform(agent):
+        import select
+        e, target = resolve(agent, epfd), resolve(agent, fd)
+        if agent.is_channel(e) or agent.is_channel(target):
+            return failure(EBADF)
+        # An epoll object over the number (never collected: it would close the descriptor).
+        poller = agent.epolls.get(e)
+        if poller is None:
+            poller = agent.epolls[e] = select.epoll.fromfd(e)
+        if op == EPOLL_CTL_ADD:
+            return answer(timed(poller.register, target, events))
+        if op == EPOLL_CTL_MOD:
+            return answer(timed(poller.modify, target, events))
+        return answer(timed(poller.unregister, target))
+    return perform
+
+
+# --- duplicating and closing -------------------------------------------------------------------------------
+
+def build_dup(f, loop):
+    fd = f.fd("fd", loop)
+
+    def perform(agent):
+        number = resolve(agent, fd)
+        if agent.is_channel(number):
+            return failure(EBADF)
+        # os.dup: a non-inheritable copy (F_DUPFD_CLOEXEC), where dup(2) makes an inheritable one.
+        call = timed(lambda: inherit([os.dup(number)], False)[0])
+        return answer(call, [call.value])
+    return perform
+
+
+def build_dup2(f, loop):
+    fd, target = f.fd("fd", loop), f.fd("target", loop)
+    return lambda agent: agent.duplicate(resolve(agent, fd), resolve(agent, target), None)
+
+
+def build_dup3(f, loop):
+    fd, target, flags = f.fd("fd", loop), f.fd("target", loop), f.int32("flags")
+    return lambda agent: agent.duplicate(resolve(agent, fd), resolve(agent, target), flags)
+
+
+def build_fcntl(f, loop):
+    fd, cmd, arg = f.fd("fd", loop), f.int32("cmd"), f.int32("arg", 0)
+    if cmd not in (F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL, F_SETFL):
+        raise Bad("fcntl: malformed field 'cmd'")
+    if cmd == F_SETFL:
+        arg &= O_APPEND | O_NONBLOCK   # what the scenario language can say (StatusFlag)
+
+    def perform(agent):
+        number = resolve(agent, fd)
+        if agent.is_channel(number):
+            return failure(EBADF)
+        if cmd == F_GETFD:
+            # os.get_inheritable is F_GETFD's own Python spelling; the answer is FD_CLOEXEC or 0.
+            call = timed(lambda: 0 if os.get_inheritable(number) else 1)
+        elif cmd == F_SETFD:
+            call = timed(lambda: os.set_inheritable(number, not arg & 1) or 0)
+        else:
+            call = timed(fcntl.fcntl, number, cmd, arg)
+        return answer(call, [call.value] if cmd in (F_DUPFD, F_DUPFD_CLOEXEC) else ())
+    return perform
+
+
+def build_close(f, loop):
+    fd = f.fd("fd", loop)
+
+    def perform(agent):
+        number = resolve(agent, fd)
+        if agent.is_channel(number):
+            return failure(EBADF)
+        call = timed(os.close, number)
+        call.value = 0 if not call.errno else -1
+        return answer(call)
+    return perform
+
+
+def build_close_range(f, loop):
+    first, last, flags = f.uint32("first"), f.uint32("last"), f.uint32("flags")
+
+    def perform(agent):
+        result = agent.close_range_around_channels(first, last, flags)
+        if flags & CLOSE_RANGE_UNSHARE and result.r == 0:
+            for channel in agent.hidden:
+                os.close(channel)
+        return result
+    return perform
+
+
+# --- data ----------------------------------------------------------------------------------------------------
+
+def build_lseek(f, loop):
+    fd, offset, whence = f.fd("fd", loop), f.int("offset"), f.int32("whence")
+    if whence not in (0, 1, 2):
+        raise Bad("lseek: malformed field 'whence'")
+
+    def perform(agent):
+        number = resolve(agent, fd)
+        if agent.is_channel(number):
+            return failure(EBADF)
+        return answer(timed(os.lseek, number, offset, whence))
+    return perform
+
+
+def build_read(f, loop):
+    fd, count = f.fd("fd", loop), f.count("count")
+
+    def perform(agent):
+        number = resolve(agent, fd)
+        if agent.is_channel(number):
+            return failure(EBADF)
+        call = timed(os.read, number, count)
+        data = call.value
+        if not call.errno:
+            call.value = len(data)
+        result = answer(call)
+        if not call.errno and not agent.in_loop:
+            result.d = data
+        return result
+    return perform
+
+
+def build_write(f, loop):
+    fd, data = f.fd("fd", loop), f.bytes("data")
+
+    def perform(agent):
+        number = resolve(agent, fd)
+        if agent.is_channel(number):
+            return failure(EBADF)
+        return answer(timed(os.write, number, data))
+    return perform
+
+
+# Every operation keyword (OperationDeclarations.swift) and its builder.
+BUILDERS = {
+    "open": build_open, "pipe": build_pipe, "memfd": build_memfd, "eventfd": build_eventfd,
+    "epoll_create1": build_epoll_create1, "epoll_ctl": build_epoll_ctl,
+    "dup": build_dup, "dup2": build_dup2, "dup3": build_dup3, "fcntl": build_fcntl,
+    "close": build_close, "close_range": build_close_range,
+    "lseek": build_lseek, "read": build_read, "write": build_write,
+}
+for _module, _verbs in ((handoff_sockets, ("socketpair", "shutdown", "send", "recv", "listen", "connect", "accept")),
+                        (handoff_processes, ("fork", "clone_files", "unshare_files", "exec", "launch", "exit", "wait",
+                                             "pidfd_open", "pidfd_getfd", "reopen", "setrlimit", "drop_capability",
+                                             "set_dumpable"))):
+    for _verb in _verbs:
+        BUILDERS[_verb] = getattr(_module, "build_" + _verb)

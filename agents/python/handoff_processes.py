@@ -1,0 +1,161 @@
+# Processes (fork, clone_files, exec, launch, exit, wait, pidfds) and process attributes (RLIMIT_NOFILE,
+# capabilities, dumpability). Where the standard library has no function, handoff_libc calls the C library
+# through ctypes, imported only by the operations that need it.
+
+import os
+
+from handoff_wire import Bad, failure
+from handoff_call import (timed, answer, inherit, resolve, checked, O_CLOEXEC, OPEN_FLAGS, EBADF, ENOENT, EINVAL,
+                          EPERM)
+
+
+# --- processes -----------------------------------------------------------------------------------------------
+
+def build_fork(f, loop):
+    return lambda agent: agent.fork(sharing=False)
+
+
+def build_clone_files(f, loop):
+    return lambda agent: agent.fork(sharing=True)
+
+
+def build_unshare_files(f, loop):
+    def perform(agent):
+        import handoff_libc
+        call = timed(lambda: checked(handoff_libc.unshare_files()))
+        if not call.errno:
+            for channel in agent.hidden:
+                os.close(channel)
+        return answer(call)
+    return perform
+
+
+
+def _environment(f):
+    variables = []
+    for entry in f.byte_lists("env", optional=True):
+        name, equals, value = entry.partition(b"=")
+        if equals:
+            variables.append((name, value))
+    return variables
+
+
+def build_exec(f, loop):
+    arguments, variables = f.byte_lists("args"), _environment(f)
+    return lambda agent: agent.exec(arguments, variables)
+
+
+def build_launch(f, loop):
+    path, arguments, variables = f.bytes("path"), f.byte_lists("args"), _environment(f)
+    return lambda agent: agent.launch(path, arguments, variables)
+
+
+def build_exit(f, loop):
+    status = f.int32("status")
+    return lambda agent: os._exit(status)
+
+
+def build_wait(f, loop):
+    pid = f.int32("pid")
+
+    def perform(agent):
+        call = timed(os.waitpid, pid, 0)
+        if call.errno:
+            return answer(call)
+        child, status = call.value
+        call.value = child
+        result = answer(call)
+        if child > 0:
+            result.st = status
+        return result
+    return perform
+
+
+def build_pidfd_open(f, loop):
+    pid = f.int32("pid")
+    return lambda agent: _produced(timed(os.pidfd_open, pid, 0))
+
+
+def _produced(call):
+    return answer(call, [call.value])
+
+
+def build_pidfd_getfd(f, loop):
+    pid, fd, flags, channel = f.int32("pid"), f.fd("fd", loop), f.uint32("flags"), f.int32("tctl", -1)
+
+    def perform(agent):
+        import handoff_libc
+        number = resolve(agent, fd)
+        # The target's control channel is as invisible as our own.
+        if number == channel and flags == 0:
+            return failure(EBADF)
+        # A transient pidfd (os.pidfd_open), moved above the scenario's numbers before the measured call.
+        try:
+            pidfd = agent.move_high(os.pidfd_open(pid, 0))
+        except OSError as error:
+            return failure(error.errno)
+        call = timed(lambda: checked(handoff_libc.pidfd_getfd(pidfd, number, flags)))
+        os.close(pidfd)
+        return answer(call, [call.value])
+    return perform
+
+
+def build_reopen(f, loop):
+    pid, fd, flags, channel = f.int32("pid"), f.fd("fd", loop), f.int32("flags"), f.int32("tctl", -1)
+    if flags & ~OPEN_FLAGS:
+        raise Bad("reopen: malformed field 'flags'")
+
+    def perform(agent):
+        number = resolve(agent, fd)
+        if number == channel:
+            return failure(ENOENT)   # the target's channel must look like a free number
+        path = "/proc/%d/fd/%d" % (pid, number)
+        call = timed(lambda: inherit([os.open(path, flags, 0)], flags & O_CLOEXEC)[0])
+        return answer(call, [call.value])
+    return perform
+
+
+# --- process attributes --------------------------------------------------------------------------------------
+
+def build_setrlimit(f, loop):
+    nofile = f.int("nofile")
+
+    def perform(agent):
+        import resource
+        # Every module a later step may need is imported now: an import opens files, which a lowered limit
+        # could forbid (EMFILE would then come from the agent, not from the step).
+        agent.import_everything()
+
+        def set_limit():
+            _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, hard))
+            except ValueError as error:
+                # resource.setrlimit turns EINVAL and EPERM into ValueError without an errno.
+                raise OSError(EPERM if "raise maximum" in str(error) else EINVAL, str(error))
+            return 0
+        return answer(timed(set_limit))
+    return perform
+
+
+def build_drop_capability(f, loop):
+    name = f.bytes("name").decode(errors="replace")
+
+    def perform(agent):
+        import handoff_libc
+        capability = handoff_libc.capability_from_name(name)
+        if capability is None:
+            return failure(EINVAL)
+        return answer(timed(lambda: checked(handoff_libc.drop_capability(capability))))
+    return perform
+
+
+def build_set_dumpable(f, loop):
+    value = 1 if f.int32("value") else 0
+
+    def perform(agent):
+        import handoff_libc
+        return answer(timed(lambda: checked(handoff_libc.prctl(handoff_libc.PR_SET_DUMPABLE, value))))
+    return perform
+
+

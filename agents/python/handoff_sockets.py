@@ -1,0 +1,196 @@
+# The socket operations, on the socket module: a socket object is made for the call (over an existing
+# descriptor with socket.socket(fileno=...)) and detached afterwards, so that the object never closes the
+# descriptor, which belongs to the scenario.
+
+
+from handoff_wire import Bad, failure, MAXIMUM_ROOM
+from handoff_call import (timed, answer, inherit, resolve, with_socket, socket_module, SOCK_CLOEXEC, SOCK_NONBLOCK,
+                          SOCK_TYPES, MSG_NOSIGNAL, EBADF)
+
+
+def build_socketpair(f, loop):
+    kind = f.int32("type")
+    base = kind & ~(SOCK_CLOEXEC | SOCK_NONBLOCK)
+    if base not in SOCK_TYPES:
+        raise Bad("socketpair: malformed field 'type'")
+
+    def perform(agent):
+        socket = socket_module()
+
+        def pair():
+            # Python adds SOCK_CLOEXEC to the type; SOCK_NONBLOCK passes through.
+            a, b = socket.socketpair(socket.AF_UNIX, kind)
+            return inherit([a.detach(), b.detach()], kind & SOCK_CLOEXEC)
+        call = timed(pair)
+        return answer(call, call.value if not call.errno else ())
+    return perform
+
+
+def build_shutdown(f, loop):
+    fd, how = f.fd("fd", loop), f.int32("how")
+    if how not in (0, 1, 2):
+        raise Bad("shutdown: malformed field 'how'")
+
+    def perform(agent):
+        number = resolve(agent, fd)
+        if agent.is_channel(number):
+            return failure(EBADF)
+        call = timed(with_socket, number, lambda s: s.shutdown(how) or 0)
+        return answer(call)
+    return perform
+
+
+def build_send(f, loop):
+    fd, data = f.fd("fd", loop), f.bytes("data")
+    fds = f.fds("fds", loop)
+
+    def perform(agent):
+        number = resolve(agent, fd)
+        passing = [resolve(agent, operand) for operand in fds]
+        if agent.is_channel(number) or any(agent.is_channel(p) for p in passing):
+            return failure(EBADF)
+        socket = socket_module()
+        if passing:
+            # socket.send_fds: sendmsg with one SCM_RIGHTS message. (3.11's send_fds drops its `flags`, here
+            # MSG_NOSIGNAL; nothing shows it, since the interpreter ignores SIGPIPE: EPIPE either way.)
+            call = timed(with_socket, number, lambda s: socket.send_fds(s, [data], passing, MSG_NOSIGNAL))
+        else:
+            call = timed(with_socket, number, lambda s: s.sendmsg([data], [], MSG_NOSIGNAL))
+        return answer(call)
+    return perform
+
+
+def build_recv(f, loop):
+    fd, count, room, flags = f.fd("fd", loop), f.count("count"), f.int32("room"), f.int32("flags")
+    if not 0 <= room <= MAXIMUM_ROOM:
+        raise Bad("recv: malformed field 'room'")
+
+    def receive(s):
+        socket = socket_module()
+        if not flags:
+            return socket.recv_fds(s, count, room)
+        # Python 3.11's recv_fds accepts `flags` but never passes them to recvmsg (its body is
+        # sock.recvmsg(bufsize, CMSG_LEN(maxfds * 4))): a non-blocking recv would block. With flags, the
+        # agent makes recv_fds's own call with the flags added, and parses the rights as recv_fds does.
+        import array
+        data, ancillary, message_flags, address = s.recvmsg(count, socket.CMSG_LEN(room * 4), flags)
+        fds = array.array("i")
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
+        return data, list(fds), message_flags, address
+
+    def perform(agent):
+        number = resolve(agent, fd)
+        if agent.is_channel(number):
+            return failure(EBADF)
+        # socket.recv_fds(sock, bufsize, maxfds): recvmsg with a control buffer of CMSG_LEN(maxfds * 4)
+        # bytes, where the step asks for CMSG_SPACE (room for one more descriptor when `room` is odd) and
+        # for none when room is 0 (recv_fds still gives 16 bytes: no room for a descriptor either).
+        call = timed(with_socket, number, receive)
+        if call.errno:
+            return answer(call)
+        data, fds, message_flags, _ = call.value
+        call.value = len(data)
+        result = answer(call, fds)
+        result.mf = message_flags
+        if not agent.in_loop:
+            result.d = data
+        return result
+    return perform
+
+
+# --- sockets by address --------------------------------------------------------------------------------------
+
+def _address(f):
+    text = f.text("addr")
+    kind, _, value = text.partition(":")
+    try:
+        if kind == "unix":
+            return 1, bytes.fromhex(value)
+        if kind == "abstract":
+            return 1, b"\0" + bytes.fromhex(value)
+        if kind == "tcp" and value.isdigit() and int(value) < 65536:
+            return 2, ("127.0.0.1", int(value))
+    except ValueError:
+        pass
+    raise Bad("%s: malformed field 'addr'" % f.verb)
+
+
+def _socket_type(f):
+    kind = f.int32("type")
+    if kind & ~(SOCK_CLOEXEC | SOCK_NONBLOCK) not in SOCK_TYPES:
+        raise Bad("%s: malformed field 'type'" % f.verb)
+    return kind
+
+
+def build_listen(f, loop):
+    family, where = _address(f)
+    kind, backlog = _socket_type(f), f.int32("backlog", 16)
+
+    def perform(agent):
+        socket = socket_module()
+        port = []
+
+        def listen():
+            s = socket.socket(family, kind)   # + SOCK_CLOEXEC, by Python
+            try:
+                if family == socket.AF_INET:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(where)
+                s.listen(backlog)
+                if family == socket.AF_INET:
+                    port.append(s.getsockname()[1])
+            except BaseException:
+                s.close()
+                raise
+            return inherit([s.detach()], kind & SOCK_CLOEXEC)[0]
+        call = timed(listen)
+        result = answer(call, [call.value])
+        if port:
+            result.port = port[0]
+        return result
+    return perform
+
+
+def build_connect(f, loop):
+    family, where = _address(f)
+    kind = _socket_type(f)
+
+    def perform(agent):
+        socket = socket_module()
+
+        def connect():
+            s = socket.socket(family, kind & ~SOCK_NONBLOCK)
+            try:
+                s.connect(where)
+                if kind & SOCK_NONBLOCK:
+                    s.setblocking(False)   # non-blocking only once connected, as the step says
+            except BaseException:
+                s.close()
+                raise
+            return inherit([s.detach()], kind & SOCK_CLOEXEC)[0]
+        call = timed(connect)
+        return answer(call, [call.value])
+    return perform
+
+
+def build_accept(f, loop):
+    fd, flags = f.fd("fd", loop), f.int32("flags")
+
+    def perform(agent):
+        number = resolve(agent, fd)
+        if agent.is_channel(number):
+            return failure(EBADF)
+
+        def accept(s):
+            # socket.accept: accept4(SOCK_CLOEXEC) always; it has no flags, non-blocking is setblocking().
+            connection, _ = s.accept()
+            if flags & SOCK_NONBLOCK:
+                connection.setblocking(False)
+            return inherit([connection.detach()], flags & SOCK_CLOEXEC)[0]
+        call = timed(with_socket, number, accept)
+        return answer(call, [call.value])
+    return perform
+
+
