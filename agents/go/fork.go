@@ -56,7 +56,16 @@ func (a *agent) fork(ans *answer) {
 	} else {
 		fcntl(childEnd, syscall.F_SETFD, 0)
 	}
-	env := append(syscall.Environ(), envForked+"="+itoa(childEnd)+","+itoa(int(a.control))+","+itoa(syscall.Getpid()))
+	forked := itoa(childEnd) + "," + itoa(int(a.control)) + "," + itoa(syscall.Getpid())
+	if restoreCloexec {
+		// Diagnostic build only (restore_on.go): which descriptors the child marks close-on-exec again.
+		for _, fd := range open {
+			if flags, errno := fcntl(fd, syscall.F_GETFD, 0); errno == 0 && flags&syscall.FD_CLOEXEC != 0 {
+				forked += "," + itoa(fd)
+			}
+		}
+	}
+	env := append(syscall.Environ(), envForked+"="+forked)
 	attributes := &syscall.ProcAttr{Env: env, Files: files, Sys: &syscall.SysProcAttr{}}
 	result := timed(func() (int, error) { return syscall.ForkExec("/proc/self/exe", a.args, attributes) })
 	if result.errno != 0 {

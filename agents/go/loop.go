@@ -66,6 +66,14 @@ func decodeLoop(m *message) (int, []loopStep, string) {
 					outputs = append(outputs, n)
 				}
 			}
+			// A descriptor field naming a slot beyond the 64 is refused as the Swift decoder words it.
+			for _, f := range op.fields {
+				if strings.HasPrefix(f.value, "@") {
+					if n, err := strconv.Atoi(f.value[1:]); err == nil && n >= loopSlotCount {
+						return 0, nil, "loop: slot " + f.value[1:] + " out of range"
+					}
+				}
+			}
 			stepFields := &fields{m: &op}
 			expected := int64(stepFields.int32Or("xe", 0))
 			perform, problem := decodeOperation(&op, true)

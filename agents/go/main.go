@@ -51,11 +51,16 @@ func start() *agent {
 	a := &agent{args: runtimeArgs(), keepData: true, packet: make([]byte, maximumPacketSize),
 		io: make([]byte, maximumTransfer), oob: make([]byte, syscall.CmsgSpace(maximumRoom*4))}
 	if forked, ok := syscall.Getenv(envForked); ok {
-		// The stand-in for a forked child (fork.go): CHANNEL,POSITION,PARENT.
+		// The stand-in for a forked child (fork.go): CHANNEL,POSITION,PARENT[,CLOEXEC...].
 		syscall.Unsetenv(envForked)
 		parts := strings.Split(forked, ",")
-		if len(parts) != 3 {
+		if len(parts) < 3 {
 			fatal("malformed "+envForked, nil)
+		}
+		for _, number := range parts[3:] {
+			if fd, ok := atoi(number); ok {
+				fcntl(fd, syscall.F_SETFD, syscall.FD_CLOEXEC) // diagnostic build only (restore_on.go)
+			}
 		}
 		channel, _ := atoi(parts[0])
 		position, _ := atoi(parts[1])
