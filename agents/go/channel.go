@@ -57,9 +57,24 @@ func (a *agent) closeHidden() {
 	}
 }
 
-// moveHigh copies a transient descriptor above every number a scenario uses (close-on-exec) and closes
-// the original, so that it never takes a number the scenario expects to be free.
+// moveHigh copies a transient descriptor out of the scenario's way (close-on-exec) and closes the
+// original, so that it never takes a number the scenario expects to be free.
+//
+// Unlike the Swift agent it first tries the highest free numbers just below the channel: the table
+// already spans them. Growing the table (a number above 1023 when it holds 1024 entries) makes the
+// kernel wait for an RCU grace period (expand_fdtable's synchronize_rcu, ~10 ms here) whenever the
+// table is shared, and a Go process's threads always share it. The number is transient either way:
+// closed before the answer, as docs/protocol.md requires.
 func (a *agent) moveHigh(fd int) int {
+	for candidate := int(a.control) - 1; candidate > fd && candidate >= int(a.control)-16; candidate-- {
+		if _, errno := fcntl(candidate, syscall.F_GETFD, 0); errno == syscall.EBADF {
+			if syscall.Dup3(fd, candidate, syscall.O_CLOEXEC) == nil {
+				syscall.Close(fd)
+				return candidate
+			}
+			break
+		}
+	}
 	limit := softNofile()
 	minimum := int(a.control) + 1
 	if uint64(minimum) >= limit {
