@@ -11,6 +11,7 @@
 //   - ForkExec clears close-on-exec on every descriptor in Files (dup3(fd, i, 0), or F_SETFD 0 when
 //     fd == i): the child's copies are all inheritable, whatever the parent's flags;
 //   - the child is a fresh image (a new agent), not a copy of the parent's memory.
+//
 // The child learns where its channel is from HANDOFF_GO_FORKED, which it removes from its environment at
 // start, so that it reports the same environment as a forked child would.
 package main

@@ -27,7 +27,7 @@ func (m *message) get(key string) (string, bool) {
 	return "", false
 }
 
-func (m *message) set(key, value string)   { m.fields = append(m.fields, field{key, value}) }
+func (m *message) set(key, value string)      { m.fields = append(m.fields, field{key, value}) }
 func (m *message) setInt(key string, v int64) { m.set(key, strconv.FormatInt(v, 10)) }
 func (m *message) setUint(key string, v uint64) {
 	m.set(key, strconv.FormatUint(v, 10))
