@@ -1,0 +1,3 @@
+module handoff/agents/go
+
+go 1.19

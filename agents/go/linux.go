@@ -1,0 +1,62 @@
+// Linux numbers the syscall package of Go 1.19 does not export (or exports under other names), written
+// once here with the header they come from, and the protocol's limits (Sources/HandoffProtocol).
+package main
+
+import "syscall"
+
+const (
+	protocolVersion = 2
+	// The channel's preferred number: high, so it never disturbs lowest-free numbering (Protocol.swift).
+	preferredControl  = 1023
+	maximumPacketSize = 256 * 1024
+	maximumTransfer   = 65536 // read/recv `count`
+	maximumRoom       = 4096  // recv `room`
+	loopSlotCount     = 64
+	implementation    = "go"
+
+	envControlFD     = "HANDOFF_CONTROL_FD"
+	envControlSocket = "HANDOFF_CONTROL_SOCKET"
+	envParent        = "HANDOFF_PARENT_PID"
+	// Private to this agent: how a ForkExec'd child (the stand-in for a forked one) finds its channel.
+	// Removed from the environment at start, so that the child reports its parent's environment.
+	envForked = "HANDOFF_GO_FORKED"
+)
+
+const (
+	// <asm-generic/fcntl.h>; Go's syscall.O_LARGEFILE is 0 on amd64.
+	oPath = 0o10000000
+	// <uapi/linux/fcntl.h>
+	fDupfdQuery = 1027
+	// <linux/close_range.h>
+	closeRangeUnshare = 1 << 1
+	closeRangeCloexec = 1 << 2
+	// <linux/memfd.h>
+	mfdCloexec = 1
+	// <sys/socket.h>
+	msgCmsgCloexec = 0x40000000
+	msgDontwait    = 0x40
+	msgNosignal    = 0x4000
+	// <linux/prctl.h>
+	prSetPdeathsig = 1
+	prSetDumpable  = 4
+	// <asm/unistd_64.h>
+	sysMemfdCreate = 319
+	sysEventfd2    = 290
+	sysPidfdOpen   = 434
+	sysPidfdGetfd  = 438
+	sysCloseRange  = 436
+	sysCapget      = 125
+	sysCapset      = 126
+	sysPrctl       = 157
+	sysRtSigaction = 13
+)
+
+// The flags each operation's decoder keeps: the Swift decoder turns flag fields into booleans
+// (OperationCoding.swift), so bits it does not know are dropped the same way here.
+const (
+	openFlagsKnown = syscall.O_WRONLY | syscall.O_RDWR | syscall.O_CREAT | syscall.O_EXCL | syscall.O_TRUNC |
+		syscall.O_APPEND | syscall.O_NONBLOCK | syscall.O_CLOEXEC | oPath
+	socketFlags = syscall.SOCK_CLOEXEC | syscall.SOCK_NONBLOCK
+	// EPOLLIN | EPOLLOUT | EPOLLET (Go's syscall.EPOLLET is a negative int)
+	epollEventsKnown uint32 = 0x1 | 0x4 | 1<<31
+)

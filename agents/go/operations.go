@@ -1,0 +1,342 @@
+// decodeOperation: one request (or one loop step) -> the closure that performs it. Decoding mirrors
+// OperationCoding.swift (which fields, which are optional, which values are malformed); performing is
+// one call into Go's syscall package per operation, timed, as the Swift agent's Perform.swift does with
+// libc. Single requests and loop steps share these closures, so a loop performs exactly what a request
+// performs.
+package main
+
+import (
+	"strconv"
+	"strings"
+	"syscall"
+	"unsafe"
+)
+
+type performer func(a *agent, ans *answer)
+
+// decodeOperation returns the performer, or why the request is malformed.
+func decodeOperation(m *message, inLoop bool) (performer, string) {
+	r := &fields{m: m}
+	var p performer
+	switch m.verb {
+	case "open":
+		path, flags, mode := r.text("path"), r.int32("flags"), uint32(r.int64("mode"))
+		if flags&^openFlagsKnown != 0 {
+			r.malformed("flags")
+		}
+		p = func(a *agent, ans *answer) {
+			ans.record(timed(func() (int, error) { return syscall.Open(path, int(flags), mode) }), true)
+		}
+	case "pipe":
+		flags := int(r.int32("flags")) & (syscall.O_CLOEXEC | syscall.O_NONBLOCK)
+		p = func(a *agent, ans *answer) {
+			ends := make([]int, 2)
+			ans.recordPair(timed(func() (int, error) { return 0, syscall.Pipe2(ends, flags) }), ends)
+		}
+	case "socketpair":
+		kind, flags := socketType(r, "type")
+		p = func(a *agent, ans *answer) {
+			var ends [2]int
+			ans.recordPair(timed(func() (int, error) {
+				var err error
+				ends, err = syscall.Socketpair(syscall.AF_UNIX, kind|flags, 0)
+				return 0, err
+			}), ends[:])
+		}
+	case "memfd":
+		name := r.text("name")
+		flags := uintptr(r.int64("flags")) & mfdCloexec
+		p = func(a *agent, ans *answer) {
+			cname, _ := syscall.BytePtrFromString(name)
+			ans.record(rawTimed(sysMemfdCreate, uintptr(unsafe.Pointer(cname)), flags, 0), true)
+		}
+	case "eventfd":
+		initial := uintptr(uint32(r.int64("initial")))
+		flags := uintptr(r.int32("flags")) & (syscall.O_CLOEXEC | syscall.O_NONBLOCK)
+		p = func(a *agent, ans *answer) { ans.record(rawTimed(sysEventfd2, initial, flags, 0), true) }
+	case "epoll_create1":
+		flags := int(r.int32("flags")) & syscall.EPOLL_CLOEXEC
+		p = func(a *agent, ans *answer) {
+			ans.record(timed(func() (int, error) { return syscall.EpollCreate1(flags) }), true)
+		}
+	case "epoll_ctl":
+		epfd, op, target := r.fd("epfd", inLoop), int(r.int32("op")), r.fd("fd", inLoop)
+		events := uint32(r.int64("events")) & epollEventsKnown
+		if op != syscall.EPOLL_CTL_ADD && op != syscall.EPOLL_CTL_MOD && op != syscall.EPOLL_CTL_DEL {
+			r.malformed("op")
+		}
+		p = func(a *agent, ans *answer) {
+			e, fd := epfd.value(a.slots), target.value(a.slots)
+			if a.isChannel(e) || a.isChannel(fd) {
+				ans.fail(syscall.EBADF)
+				return
+			}
+			event := syscall.EpollEvent{Events: events, Fd: fd}
+			ans.record(timed(func() (int, error) { return 0, syscall.EpollCtl(int(e), op, int(fd), &event) }), false)
+		}
+	case "dup":
+		fd := r.fd("fd", inLoop)
+		p = func(a *agent, ans *answer) {
+			n := fd.value(a.slots)
+			if a.isChannel(n) {
+				ans.fail(syscall.EBADF)
+				return
+			}
+			ans.record(timed(func() (int, error) { return syscall.Dup(int(n)) }), true)
+		}
+	case "dup2", "dup3":
+		fd, target := r.fd("fd", inLoop), r.fd("target", inLoop)
+		var flags *int
+		if m.verb == "dup3" {
+			f := int(r.int32("flags"))
+			flags = &f
+		}
+		p = func(a *agent, ans *answer) { a.duplicate(fd.value(a.slots), target.value(a.slots), flags, ans) }
+	case "fcntl":
+		fd, cmd, arg := r.fd("fd", inLoop), int(r.int32("cmd")), int(r.int32Or("arg", 0))
+		switch cmd {
+		case syscall.F_DUPFD, syscall.F_DUPFD_CLOEXEC, syscall.F_GETFD, syscall.F_GETFL:
+		case syscall.F_SETFD:
+			arg &= syscall.FD_CLOEXEC
+		case syscall.F_SETFL:
+			arg &= syscall.O_APPEND | syscall.O_NONBLOCK
+		default:
+			r.malformed("cmd")
+		}
+		if cmd == syscall.F_GETFD || cmd == syscall.F_GETFL {
+			arg = 0
+		}
+		duplicates := cmd == syscall.F_DUPFD || cmd == syscall.F_DUPFD_CLOEXEC
+		p = func(a *agent, ans *answer) {
+			n := fd.value(a.slots)
+			if a.isChannel(n) {
+				ans.fail(syscall.EBADF)
+				return
+			}
+			ans.record(rawTimed(syscall.SYS_FCNTL, uintptr(n), uintptr(cmd), uintptr(arg)), duplicates)
+		}
+	case "close":
+		fd := r.fd("fd", inLoop)
+		p = func(a *agent, ans *answer) {
+			n := fd.value(a.slots)
+			if a.isChannel(n) {
+				ans.fail(syscall.EBADF)
+				return
+			}
+			ans.record(timed(func() (int, error) { return 0, syscall.Close(int(n)) }), false)
+		}
+	case "close_range":
+		first, last := uint32(r.int64("first")), uint32(r.int64("last"))
+		flags := uint32(r.int64("flags")) & (closeRangeCloexec | closeRangeUnshare)
+		p = func(a *agent, ans *answer) {
+			result := a.closeRangeAroundChannels(first, last, flags)
+			// CLOSE_RANGE_UNSHARE leaves a private table that still holds the other agents' channels.
+			if flags&closeRangeUnshare != 0 && result.errno == 0 {
+				a.closeHidden()
+			}
+			ans.record(result, false)
+		}
+	case "lseek":
+		fd, offset, whence := r.fd("fd", inLoop), r.int64("offset"), int(r.int32("whence"))
+		if whence < 0 || whence > 2 {
+			r.malformed("whence")
+		}
+		p = func(a *agent, ans *answer) {
+			n := fd.value(a.slots)
+			if a.isChannel(n) {
+				ans.fail(syscall.EBADF)
+				return
+			}
+			ans.record(timed(func() (int, error) {
+				position, err := syscall.Seek(int(n), offset, whence)
+				return int(position), err
+			}), false)
+		}
+	case "read":
+		fd, count := r.fd("fd", inLoop), r.count("count")
+		p = func(a *agent, ans *answer) {
+			n := fd.value(a.slots)
+			if a.isChannel(n) {
+				ans.fail(syscall.EBADF)
+				return
+			}
+			buffer := a.io[:count]
+			result := timed(func() (int, error) { return syscall.Read(int(n), buffer) })
+			ans.record(result, false)
+			if result.errno == 0 && a.keepData {
+				ans.data, ans.hasData = append([]byte(nil), buffer[:result.value]...), true
+			}
+		}
+	case "write":
+		fd, data := r.fd("fd", inLoop), r.bytes("data")
+		p = func(a *agent, ans *answer) {
+			n := fd.value(a.slots)
+			if a.isChannel(n) {
+				ans.fail(syscall.EBADF)
+				return
+			}
+			ans.record(timed(func() (int, error) { return syscall.Write(int(n), data) }), false)
+		}
+	case "shutdown":
+		fd, how := r.fd("fd", inLoop), int(r.int32("how"))
+		if how < syscall.SHUT_RD || how > syscall.SHUT_RDWR {
+			r.malformed("how")
+		}
+		p = func(a *agent, ans *answer) {
+			n := fd.value(a.slots)
+			if a.isChannel(n) {
+				ans.fail(syscall.EBADF)
+				return
+			}
+			ans.record(timed(func() (int, error) { return 0, syscall.Shutdown(int(n), how) }), false)
+		}
+	case "send":
+		socket, data := r.fd("fd", inLoop), r.bytes("data")
+		var passing []operand
+		if list, ok := r.require("fds"); ok && list != "" {
+			for _, part := range strings.Split(list, ",") {
+				o, ok := parseOperand(part, inLoop)
+				if !ok {
+					r.malformed("fds")
+					break
+				}
+				passing = append(passing, o)
+			}
+		}
+		p = func(a *agent, ans *answer) { a.send(socket, passing, data, ans) }
+	case "recv":
+		socket, count := r.fd("fd", inLoop), r.count("count")
+		room := int(r.int32("room"))
+		if room < 0 || room > maximumRoom {
+			r.malformed("room")
+		}
+		flags := int(r.int32("flags")) & (msgCmsgCloexec | msgDontwait)
+		p = func(a *agent, ans *answer) { a.recv(socket, count, room, flags, ans) }
+	case "fork":
+		p = func(a *agent, ans *answer) { a.fork(ans) }
+	case "clone_files":
+		// Declared unsupported in the hello (README.md): the runner never sends it; refuse if it does.
+		p = func(a *agent, ans *answer) {
+			ans.refusal = "clone_files: Go cannot clone(CLONE_FILES) (the runtime is multithreaded; ForkExec's exec unshares the table)"
+		}
+	case "unshare_files":
+		p = func(a *agent, ans *answer) {
+			ans.record(timed(func() (int, error) { return 0, syscall.Unshare(syscall.CLONE_FILES) }), false)
+			if ans.errno == 0 {
+				a.closeHidden()
+			}
+		}
+	case "exec":
+		args, env := r.texts("args", false), r.texts("env", true)
+		p = func(a *agent, ans *answer) { a.exec(args, env, ans) }
+	case "launch":
+		path, args, env := r.text("path"), r.texts("args", false), r.texts("env", true)
+		p = func(a *agent, ans *answer) { a.launch(path, args, env, ans) }
+	case "exit":
+		status := int(r.int32("status"))
+		p = func(a *agent, ans *answer) { syscall.Exit(status) }
+	case "wait":
+		pid := int(r.int32("pid"))
+		p = func(a *agent, ans *answer) {
+			var status syscall.WaitStatus
+			ans.record(timed(func() (int, error) { return syscall.Wait4(pid, &status, 0, nil) }), false)
+			if ans.errno == 0 && ans.result > 0 {
+				ans.status, ans.hasSt = int32(status), true
+			}
+		}
+	case "pidfd_open":
+		pid := uintptr(r.int32("pid"))
+		p = func(a *agent, ans *answer) { ans.record(rawTimed(sysPidfdOpen, pid, 0, 0), true) }
+	case "pidfd_getfd":
+		pid, fd := int(r.int32("pid")), r.fd("fd", inLoop)
+		flags, targetChannel := uint32(r.int64("flags")), r.int32Or("tctl", -1)
+		p = func(a *agent, ans *answer) { a.pidfdGetfd(pid, fd.value(a.slots), flags, targetChannel, ans) }
+	case "reopen":
+		pid, fd := r.int32("pid"), r.fd("fd", inLoop)
+		flags := int(r.int32("flags"))
+		targetChannel := r.int32Or("tctl", -1)
+		if flags&^openFlagsKnown != 0 {
+			r.malformed("flags")
+		}
+		p = func(a *agent, ans *answer) {
+			n := fd.value(a.slots)
+			// The target's channel is invisible: /proc/PID/fd/N of it must look like a free number.
+			if n == targetChannel {
+				ans.fail(syscall.ENOENT)
+				return
+			}
+			path := "/proc/" + strconv.Itoa(int(pid)) + "/fd/" + strconv.Itoa(int(n))
+			ans.record(timed(func() (int, error) { return syscall.Open(path, flags, 0) }), true)
+		}
+	case "listen", "connect":
+		addr, _ := r.require("addr")
+		address, ok := parseAddress(addr)
+		if !ok {
+			r.malformed("addr")
+		}
+		kind, flags := socketType(r, "type")
+		if m.verb == "listen" {
+			backlog := int(r.int32Or("backlog", 16))
+			p = func(a *agent, ans *answer) { listen(address, kind, flags, backlog, ans) }
+		} else {
+			p = func(a *agent, ans *answer) { connect(address, kind, flags, ans) }
+		}
+	case "accept":
+		socket := r.fd("fd", inLoop)
+		flags := int(r.int32("flags")) & socketFlags
+		p = func(a *agent, ans *answer) {
+			n := socket.value(a.slots)
+			if a.isChannel(n) {
+				ans.fail(syscall.EBADF)
+				return
+			}
+			ans.record(timed(func() (int, error) {
+				fd, _, err := syscall.Accept4(int(n), flags)
+				return fd, err
+			}), true)
+		}
+	case "setrlimit":
+		nofile := uint64(r.int64("nofile"))
+		p = func(a *agent, ans *answer) {
+			var limit syscall.Rlimit
+			syscall.Getrlimit(syscall.RLIMIT_NOFILE, &limit)
+			limit.Cur = nofile
+			ans.record(timed(func() (int, error) { return 0, syscall.Setrlimit(syscall.RLIMIT_NOFILE, &limit) }), false)
+		}
+	case "drop_capability":
+		name := r.text("name")
+		p = func(a *agent, ans *answer) { dropCapability(name, ans) }
+	case "set_dumpable":
+		value := uintptr(0)
+		if r.int32("value") != 0 {
+			value = 1
+		}
+		p = func(a *agent, ans *answer) { ans.record(rawTimed(sysPrctl, prSetDumpable, value, 0), false) }
+	case "attach":
+		return nil, "attach is the runner's, never sent to an agent"
+	default:
+		return nil, "unknown verb " + m.verb
+	}
+	if r.problem != "" {
+		return nil, m.verb + ": " + r.problem
+	}
+	return p, ""
+}
+
+// recordPair stores pipe2's or socketpair's two descriptors when the call succeeded.
+func (ans *answer) recordPair(o outcome, ends []int) {
+	ans.record(o, false)
+	if o.errno == 0 {
+		ans.fds = append(ans.fds, int32(ends[0]), int32(ends[1]))
+	}
+}
+
+// socketType splits a `type` field into the socket type (stream, dgram or seqpacket) and its flags.
+func socketType(r *fields, key string) (int, int) {
+	raw := int(r.int32(key))
+	kind := raw &^ socketFlags
+	if kind != syscall.SOCK_STREAM && kind != syscall.SOCK_DGRAM && kind != syscall.SOCK_SEQPACKET {
+		r.malformed(key)
+	}
+	return kind, raw & socketFlags
+}

@@ -1,0 +1,192 @@
+// Descriptor passing and sockets, the way Go programs that pass descriptors do it without the
+// netpoller: syscall.UnixRights + syscall.SendmsgN, syscall.Recvmsg + syscall.ParseSocketControlMessage
+// + syscall.ParseUnixRights (what runc's libcontainer/utils and containerd's fd passing use, through
+// golang.org/x/sys/unix, whose functions are the same code). net.UnixConn.WriteMsgUnix/ReadMsgUnix are
+// thin wrappers over these two calls; the agent cannot use them (README.md): they need the netpoller's
+// descriptors, dup the socket and set O_NONBLOCK on its shared open file description.
+package main
+
+import (
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+func (a *agent) send(socket operand, passing []operand, data []byte, ans *answer) {
+	s := socket.value(a.slots)
+	fds := make([]int, len(passing))
+	for i, o := range passing {
+		fds[i] = int(o.value(a.slots))
+		if a.isChannel(int32(fds[i])) {
+			ans.fail(syscall.EBADF)
+			return
+		}
+	}
+	if a.isChannel(s) {
+		ans.fail(syscall.EBADF)
+		return
+	}
+	var rights []byte
+	if len(fds) > 0 {
+		// One SCM_RIGHTS message carrying all of them, as UnixRights builds it.
+		rights = syscall.UnixRights(fds...)
+	}
+	// SendmsgN, Go's own behaviour included: with rights and no data on a socket that is not
+	// SOCK_DGRAM it sends one zero byte ("send at least one normal byte") and reports 0.
+	ans.record(timed(func() (int, error) { return syscall.SendmsgN(int(s), data, rights, nil, msgNosignal) }), false)
+}
+
+func (a *agent) recv(socket operand, count, room, flags int, ans *answer) {
+	s := socket.value(a.slots)
+	if a.isChannel(s) {
+		ans.fail(syscall.EBADF)
+		return
+	}
+	var oob []byte
+	if room > 0 {
+		oob = a.oob[:syscall.CmsgSpace(room*4)]
+	}
+	buffer := a.io[:count]
+	var oobn, recvflags int
+	// Recvmsg, Go's own behaviour included: with a control buffer and count 0 on a socket that is not
+	// SOCK_DGRAM it reads into a one-byte dummy ("receive at least one normal byte").
+	result := timed(func() (int, error) {
+		n, on, rf, _, err := syscall.Recvmsg(int(s), buffer, oob, flags)
+		oobn, recvflags = on, rf
+		return n, err
+	})
+	ans.record(result, false)
+	if result.errno != 0 {
+		return
+	}
+	if oobn > 0 {
+		// Parsing failures lose the descriptors the kernel installed, as they would in a Go program.
+		if messages, err := syscall.ParseSocketControlMessage(oob[:oobn]); err == nil {
+			for i := range messages {
+				if fds, err := syscall.ParseUnixRights(&messages[i]); err == nil {
+					for _, fd := range fds {
+						ans.fds = append(ans.fds, int32(fd))
+					}
+				}
+			}
+		}
+	}
+	if a.keepData {
+		n := result.value
+		if n > len(buffer) {
+			n = len(buffer) // the dummy byte Recvmsg read when count is 0
+		}
+		ans.data, ans.hasData = append([]byte(nil), buffer[:n]...), true
+	}
+	ans.mf, ans.hasMF = int32(recvflags), true
+}
+
+// address is a decoded `addr` field: unix:HEX, abstract:HEX or tcp:PORT.
+type address struct {
+	kind string
+	name string
+	port int
+}
+
+func parseAddress(text string) (address, bool) {
+	colon := strings.IndexByte(text, ':')
+	if colon < 0 {
+		return address{}, false
+	}
+	kind, value := text[:colon], text[colon+1:]
+	switch kind {
+	case "unix", "abstract":
+		name, ok := hexDecode(value)
+		return address{kind: kind, name: string(name)}, ok
+	case "tcp":
+		port, err := strconv.ParseUint(value, 10, 16)
+		return address{kind: kind, port: int(port)}, err == nil
+	}
+	return address{}, false
+}
+
+// sockaddr is the syscall package's address: a leading '@' in SockaddrUnix.Name is Go's spelling of the
+// abstract namespace (so a filesystem path starting with '@' cannot be expressed, a Go limitation).
+func (ad address) sockaddr() (int, syscall.Sockaddr) {
+	switch ad.kind {
+	case "tcp":
+		return syscall.AF_INET, &syscall.SockaddrInet4{Port: ad.port, Addr: [4]byte{127, 0, 0, 1}}
+	case "abstract":
+		return syscall.AF_UNIX, &syscall.SockaddrUnix{Name: "@" + ad.name}
+	}
+	return syscall.AF_UNIX, &syscall.SockaddrUnix{Name: ad.name}
+}
+
+// listen: socket + bind + listen, one timed unit like the C shim's handoff_listen.
+func listen(ad address, kind, flags, backlog int, ans *answer) {
+	family, sa := ad.sockaddr()
+	port := 0
+	ans.record(timed(func() (int, error) {
+		fd, err := syscall.Socket(family, kind|flags, 0)
+		if err != nil {
+			return -1, err
+		}
+		if family == syscall.AF_INET {
+			syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+		}
+		if err = syscall.Bind(fd, sa); err == nil {
+			err = syscall.Listen(fd, backlog)
+		}
+		if err != nil {
+			syscall.Close(fd)
+			return -1, err
+		}
+		if family == syscall.AF_INET {
+			if bound, err := syscall.Getsockname(fd); err == nil {
+				port = bound.(*syscall.SockaddrInet4).Port
+			}
+		}
+		return fd, nil
+	}), true)
+	if ans.errno == 0 && family == syscall.AF_INET {
+		ans.port, ans.hasPort = port, true
+	}
+}
+
+// connect: socket + connect, non-blocking only once connected (as the C shim does).
+func connect(ad address, kind, flags int, ans *answer) {
+	family, sa := ad.sockaddr()
+	ans.record(timed(func() (int, error) {
+		fd, err := syscall.Socket(family, kind|(flags&syscall.SOCK_CLOEXEC), 0)
+		if err != nil {
+			return -1, err
+		}
+		for {
+			err = syscall.Connect(fd, sa)
+			if err != syscall.EINTR {
+				break
+			}
+		}
+		if err != nil {
+			syscall.Close(fd)
+			return -1, err
+		}
+		if flags&syscall.SOCK_NONBLOCK != 0 {
+			syscall.SetNonblock(fd, true)
+		}
+		return fd, nil
+	}), true)
+}
+
+// pidfdGetfd: a transient pidfd (moved above the scenario's numbers, closed before the answer) and the
+// measured pidfd_getfd. Go 1.19's syscall package has neither call: raw syscalls, as Go programs do.
+func (a *agent) pidfdGetfd(pid int, fd int32, flags uint32, targetChannel int32, ans *answer) {
+	// The target's control channel is as invisible as our own.
+	if fd == targetChannel && flags == 0 {
+		ans.fail(syscall.EBADF)
+		return
+	}
+	opened, _, errno := syscall.Syscall(sysPidfdOpen, uintptr(pid), 0, 0)
+	if errno != 0 {
+		ans.fail(errno)
+		return
+	}
+	pidfd := a.moveHigh(int(opened))
+	ans.record(rawTimed(sysPidfdGetfd, uintptr(pidfd), uintptr(fd), uintptr(flags)), true)
+	syscall.Close(pidfd)
+}
