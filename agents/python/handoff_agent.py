@@ -36,6 +36,15 @@ class _Function(_ctypes.CFuncPtr):
     _restype_ = _int
 
 
+def is_open(fd):
+    """fcntl(F_GETFD) succeeds: the number holds a descriptor."""
+    try:
+        fcntl.fcntl(fd, fcntl.F_GETFD)
+    except (OSError, ValueError, OverflowError):
+        return False
+    return True
+
+
 def set_parent_death_signal():
     """prctl(PR_SET_PDEATHSIG, SIGKILL). The standard library has no prctl, and the ctypes package costs
     ~5 ms to import (a third of the agent's start-up): the start-up path calls prctl through _ctypes, the
@@ -236,14 +245,27 @@ class Agent:
     # --- the channel in the way ----------------------------------------------------------------------------
 
     def move_high(self, fd):
-        """Copies `fd` above every number a scenario uses (close-on-exec) and closes the original."""
+        """Copies `fd` above every number a scenario uses (close-on-exec) and closes the original: above the
+        channel when the limit allows, else the highest free number below the limit (where the runner's model
+        knows the channels are, ReferenceModel.harnessNumbers), never the lowest free one a scenario's next
+        descriptor would get."""
         limit = soft_nofile()
-        minimum = self.control + 1
-        if minimum >= limit:
-            minimum = max(0, limit - 64)
-        try:
-            moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, minimum)
-        except OSError:
+        moved = -1
+        if self.control + 1 < limit:
+            try:
+                moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, self.control + 1)
+            except OSError:
+                moved = -1
+        if moved < 0:
+            candidate = min(limit, 0x7FFFFFFF) - 1
+            while candidate > fd and is_open(candidate):
+                candidate -= 1
+            if candidate > fd:
+                try:
+                    moved = os.dup2(fd, candidate, inheritable=False)   # dup3(O_CLOEXEC)
+                except OSError:
+                    moved = -1
+        if moved < 0:
             return fd
         os.close(fd)
         return moved
