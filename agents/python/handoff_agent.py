@@ -363,9 +363,15 @@ class Agent:
                 # closed here (it would close it for the parent too).
                 self.control = child_end
             else:
-                # Its own channel replaces the inherited copy of the parent's, at the same number.
-                os.dup2(child_end, self.control, inheritable=False)
-                os.close(child_end)
+                # Its own channel replaces the inherited copy of the parent's, at the same number - or, when
+                # a lowered RLIMIT_NOFILE no longer reaches that number, stays where it is and the copy goes
+                # (the runner reads the number from the hello).
+                try:
+                    os.dup2(child_end, self.control, inheritable=False)   # dup3(O_CLOEXEC)
+                    os.close(child_end)
+                except OSError:
+                    os.close(self.control)
+                    self.control = child_end
                 os.close(parent_end)
                 for number in self.hidden:
                     os.close(number)
