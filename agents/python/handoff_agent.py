@@ -98,9 +98,11 @@ class Agent:
     def place_control_channel(inherited):
         """Moves the inherited channel to the reserved number (close-on-exec) and frees the old number."""
         reserved = min(PREFERRED_CONTROL, soft_nofile() - 1)
-        if inherited == reserved:
-            os.set_inheritable(reserved, False)
-            return reserved
+        # Where it is already, or where it was when the reserved number holds a scenario's descriptor (after
+        # an exec below a lowered limit: found by `handoff fuzz`); the hello says where.
+        if inherited == reserved or is_open(reserved):
+            os.set_inheritable(inherited, False)
+            return inherited
         os.dup2(inherited, reserved, inheritable=False)   # dup3(O_CLOEXEC)
         os.close(inherited)
         return reserved
