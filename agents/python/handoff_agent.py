@@ -306,6 +306,10 @@ class Agent:
             moved = self.move_control_channel()
         inheritable = flags is None or not flags & handoff_call.O_CLOEXEC
         call = handoff_call.timed(os.dup2, fd, target, inheritable)
+        # A call that failed (EBADF: `fd` is not open) left the channel's old copy at the target: it goes, as
+        # the call would have replaced it (found by `handoff fuzz`: a LEAK of the channel).
+        if moved is not None and call.errno:
+            os.close(target)
         result = handoff_call.answer(call, [call.value])
         result.ctl = moved
         return result
