@@ -185,6 +185,10 @@ class Agent:
         except OSError:
             os._exit(0)   # the runner is gone
 
+    @staticmethod
+    def is_open(fd):
+        return is_open(fd)
+
     def is_channel(self, fd):
         """A channel's number must behave as if it were free: the model never sees channels."""
         return fd == self.control or fd in self.hidden
