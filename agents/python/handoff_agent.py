@@ -36,6 +36,15 @@ class _Function(_ctypes.CFuncPtr):
     _restype_ = _int
 
 
+def is_open(fd):
+    """fcntl(F_GETFD) succeeds: the number holds a descriptor."""
+    try:
+        fcntl.fcntl(fd, fcntl.F_GETFD)
+    except (OSError, ValueError, OverflowError):
+        return False
+    return True
+
+
 def set_parent_death_signal():
     """prctl(PR_SET_PDEATHSIG, SIGKILL). The standard library has no prctl, and the ctypes package costs
     ~5 ms to import (a third of the agent's start-up): the start-up path calls prctl through _ctypes, the
@@ -89,9 +98,11 @@ class Agent:
     def place_control_channel(inherited):
         """Moves the inherited channel to the reserved number (close-on-exec) and frees the old number."""
         reserved = min(PREFERRED_CONTROL, soft_nofile() - 1)
-        if inherited == reserved:
-            os.set_inheritable(reserved, False)
-            return reserved
+        # Where it is already, or where it was when the reserved number holds a scenario's descriptor (after
+        # an exec below a lowered limit: found by `handoff fuzz`); the hello says where.
+        if inherited == reserved or is_open(reserved):
+            os.set_inheritable(inherited, False)
+            return inherited
         os.dup2(inherited, reserved, inheritable=False)   # dup3(O_CLOEXEC)
         os.close(inherited)
         return reserved
@@ -174,6 +185,10 @@ class Agent:
         except OSError:
             os._exit(0)   # the runner is gone
 
+    @staticmethod
+    def is_open(fd):
+        return is_open(fd)
+
     def is_channel(self, fd):
         """A channel's number must behave as if it were free: the model never sees channels."""
         return fd == self.control or fd in self.hidden
@@ -236,14 +251,27 @@ class Agent:
     # --- the channel in the way ----------------------------------------------------------------------------
 
     def move_high(self, fd):
-        """Copies `fd` above every number a scenario uses (close-on-exec) and closes the original."""
+        """Copies `fd` above every number a scenario uses (close-on-exec) and closes the original: above the
+        channel when the limit allows, else the highest free number below the limit (where the runner's model
+        knows the channels are, ReferenceModel.harnessNumbers), never the lowest free one a scenario's next
+        descriptor would get."""
         limit = soft_nofile()
-        minimum = self.control + 1
-        if minimum >= limit:
-            minimum = max(0, limit - 64)
-        try:
-            moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, minimum)
-        except OSError:
+        moved = -1
+        if self.control + 1 < limit:
+            try:
+                moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, self.control + 1)
+            except OSError:
+                moved = -1
+        if moved < 0:
+            candidate = min(limit, 0x7FFFFFFF) - 1
+            while candidate > fd and is_open(candidate):
+                candidate -= 1
+            if candidate > fd:
+                try:
+                    moved = os.dup2(fd, candidate, inheritable=False)   # dup3(O_CLOEXEC)
+                except OSError:
+                    moved = -1
+        if moved < 0:
             return fd
         os.close(fd)
         return moved
@@ -282,6 +310,10 @@ class Agent:
             moved = self.move_control_channel()
         inheritable = flags is None or not flags & handoff_call.O_CLOEXEC
         call = handoff_call.timed(os.dup2, fd, target, inheritable)
+        # A call that failed (EBADF: `fd` is not open) left the channel's old copy at the target: it goes, as
+        # the call would have replaced it (found by `handoff fuzz`: a LEAK of the channel).
+        if moved is not None and call.errno:
+            os.close(target)
         result = handoff_call.answer(call, [call.value])
         result.ctl = moved
         return result
@@ -341,9 +373,15 @@ class Agent:
                 # closed here (it would close it for the parent too).
                 self.control = child_end
             else:
-                # Its own channel replaces the inherited copy of the parent's, at the same number.
-                os.dup2(child_end, self.control, inheritable=False)
-                os.close(child_end)
+                # Its own channel replaces the inherited copy of the parent's, at the same number - or, when
+                # a lowered RLIMIT_NOFILE no longer reaches that number, stays where it is and the copy goes
+                # (the runner reads the number from the hello).
+                try:
+                    os.dup2(child_end, self.control, inheritable=False)   # dup3(O_CLOEXEC)
+                    os.close(child_end)
+                except OSError:
+                    os.close(self.control)
+                    self.control = child_end
                 os.close(parent_end)
                 for number in self.hidden:
                     os.close(number)
