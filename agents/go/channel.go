@@ -26,17 +26,36 @@ func reservedNumber() int {
 	return preferredControl
 }
 
-// placeControl moves the inherited channel to `at` (close-on-exec) and frees the old number.
+// placeControl moves the inherited channel to the reserved number `at` (close-on-exec) and frees the old
+// number. It stays where it is when it is there already, or when `at` holds another descriptor (a
+// scenario's, after an exec below a lowered limit: found by `handoff fuzz`); the hello says where.
 func placeControl(inherited, at int) int {
-	if inherited == at {
-		fcntl(at, syscall.F_SETFD, syscall.FD_CLOEXEC)
-		return at
+	if _, errno := fcntl(at, syscall.F_GETFD, 0); inherited == at || errno == 0 {
+		fcntl(inherited, syscall.F_SETFD, syscall.FD_CLOEXEC)
+		return inherited
 	}
 	if err := syscall.Dup3(inherited, at, syscall.O_CLOEXEC); err != nil {
 		fatal("cannot place control channel", err)
 	}
 	syscall.Close(inherited)
 	return at
+}
+
+// placeChildControl: a fork's child puts its channel on the parent's channel number `at`, as a forked
+// child's would replace the inherited copy there; when a lowered RLIMIT_NOFILE no longer reaches that
+// number, the channel stays where it is (and any copy at `at` goes). The hello says where.
+func placeChildControl(channel, at int) int {
+	if channel == at {
+		fcntl(at, syscall.F_SETFD, syscall.FD_CLOEXEC)
+		return at
+	}
+	if syscall.Dup3(channel, at, syscall.O_CLOEXEC) == nil {
+		syscall.Close(channel)
+		return at
+	}
+	syscall.Close(at) // ForkExec closed the parent's close-on-exec channel already; nothing else is there
+	fcntl(channel, syscall.F_SETFD, syscall.FD_CLOEXEC)
+	return channel
 }
 
 func (a *agent) isChannel(fd int32) bool {
@@ -58,33 +77,50 @@ func (a *agent) closeHidden() {
 }
 
 // moveHigh copies a transient descriptor out of the scenario's way (close-on-exec) and closes the
-// original, so that it never takes a number the scenario expects to be free.
+// original, so that it never takes the lowest free number the scenario's next descriptor would get.
 //
-// Unlike the Swift agent it first tries the highest free numbers just below the channel: the table
-// already spans them. Growing the table (a number above 1023 when it holds 1024 entries) makes the
-// kernel wait for an RCU grace period (expand_fdtable's synchronize_rcu, ~10 ms here) whenever the
-// table is shared, and a Go process's threads always share it. The number is transient either way:
-// closed before the answer, as docs/protocol.md requires.
+// When the channel is below the limit, it first tries the free numbers just below the channel, unlike
+// the Swift agent (which goes above it): the table already spans them. Growing the table (a number above
+// 1023 when it holds 1024 entries) makes the kernel wait for an RCU grace period (expand_fdtable's
+// synchronize_rcu, ~10 ms here) whenever the table is shared, and a Go process's threads always share it.
+// Then above the channel. When the channel is not below the limit (control+1 >= RLIMIT_NOFILE), the
+// highest free number below the limit, scanning down from limit-1: the top of the range, where the
+// runner's model knows the channels are (ReferenceModel.harnessNumbers). The number is transient either
+// way: closed before the answer, as docs/protocol.md requires.
 func (a *agent) moveHigh(fd int) int {
-	for candidate := int(a.control) - 1; candidate > fd && candidate >= int(a.control)-16; candidate-- {
-		if _, errno := fcntl(candidate, syscall.F_GETFD, 0); errno == syscall.EBADF {
-			if syscall.Dup3(fd, candidate, syscall.O_CLOEXEC) == nil {
-				syscall.Close(fd)
-				return candidate
-			}
-			break
-		}
-	}
 	limit := softNofile()
-	minimum := int(a.control) + 1
-	if uint64(minimum) >= limit {
-		minimum = int(limit) - 64
-		if minimum < 0 {
-			minimum = 0
+	if limit > 1<<31-1 {
+		limit = 1<<31 - 1
+	}
+	moved := -1
+	if uint64(a.control)+1 < limit {
+		for candidate := int(a.control) - 1; candidate > fd && candidate >= int(a.control)-16; candidate-- {
+			if _, errno := fcntl(candidate, syscall.F_GETFD, 0); errno == syscall.EBADF {
+				if syscall.Dup3(fd, candidate, syscall.O_CLOEXEC) == nil {
+					moved = candidate
+				}
+				break
+			}
+		}
+		if moved < 0 {
+			if n, errno := fcntl(fd, syscall.F_DUPFD_CLOEXEC, int(a.control)+1); errno == 0 {
+				moved = n
+			}
 		}
 	}
-	moved, errno := fcntl(fd, syscall.F_DUPFD_CLOEXEC, minimum)
-	if errno != 0 {
+	if moved < 0 {
+		candidate := int(limit) - 1
+		for candidate > fd {
+			if _, errno := fcntl(candidate, syscall.F_GETFD, 0); errno != 0 {
+				break
+			}
+			candidate--
+		}
+		if candidate > fd && syscall.Dup3(fd, candidate, syscall.O_CLOEXEC) == nil {
+			moved = candidate
+		}
+	}
+	if moved < 0 {
 		return fd
 	}
 	syscall.Close(fd)
@@ -135,6 +171,11 @@ func (a *agent) duplicate(fd, target int32, flags *int, ans *answer) {
 	} else {
 		f := *flags
 		ans.record(timed(func() (int, error) { return int(target), syscall.Dup3(int(fd), int(target), f) }), true)
+	}
+	// A call that failed (EBADF: `fd` is not open; EINVAL: bad flags) left the channel's old copy at the
+	// target: it goes, as the call would have replaced it (found by `handoff fuzz`: a LEAK of the channel).
+	if moved >= 0 && ans.errno != 0 {
+		syscall.Close(int(target))
 	}
 	if moved >= 0 {
 		ans.ctl, ans.hasCtl = moved, true

@@ -69,7 +69,7 @@ func start() *agent {
 		if syscall.Getppid() != parent {
 			syscall.Exit(0)
 		}
-		a.control = int32(placeControl(channel, position))
+		a.control = int32(placeChildControl(channel, position))
 		a.sendHello()
 		return a
 	}

@@ -187,6 +187,21 @@ func (a *agent) pidfdGetfd(pid int, fd int32, flags uint32, targetChannel int32,
 		return
 	}
 	pidfd := a.moveHigh(int(opened))
+	if int32(pidfd) == fd {
+		// Below a low limit the top number may be the very one asked for (found by `handoff fuzz`): the
+		// pidfd steps down to the next free number (above 2) rather than be what gets copied.
+		candidate := pidfd - 1
+		for candidate > 2 {
+			if _, errno := fcntl(candidate, syscall.F_GETFD, 0); errno != 0 {
+				break
+			}
+			candidate--
+		}
+		if candidate > 2 && syscall.Dup3(pidfd, candidate, syscall.O_CLOEXEC) == nil {
+			syscall.Close(pidfd)
+			pidfd = candidate
+		}
+	}
 	ans.record(rawTimed(sysPidfdGetfd, uintptr(pidfd), uintptr(fd), uintptr(flags)), true)
 	syscall.Close(pidfd)
 }
