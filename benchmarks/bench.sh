@@ -113,3 +113,18 @@ except FileNotFoundError:
 print()
 print(f"Machine: {platform.node()}, kernel {platform.release()}, {os.cpu_count()} CPUs; {rounds} interleaved rounds, medians.")
 PY
+
+# Agent start-up, exec to hello, for every agent that is built (`make agents`), next to a C program that says
+# hello at once: the implementations' cost per process (issue: the C agent at most 1 ms).
+agents=(.build/release/handoff-agent)
+for candidate in agents/c/build/handoff-agent-c agents/python/handoff-agent-py agents/go/build/handoff-agent-go; do
+    [ -x "$candidate" ] && agents+=("$candidate")
+done
+if command -v cc >/dev/null 2>&1 && [ -f agents/c/Makefile ]; then
+    echo
+    echo "Agent start-up, exec to hello (${STARTUP_RUNS:-300} spawns each, interleaved):"
+    echo
+    echo '```'
+    RUNS=${STARTUP_RUNS:-300} sh agents/c/bench-startup.sh "${agents[@]}"
+    echo '```'
+fi

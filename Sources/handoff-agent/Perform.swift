@@ -285,8 +285,9 @@ extension Agent {
         case .reopen(let target, let operand, let flags):
             return { agent, answer -> Bool in
                 let fd = operand.value(agent.slots)
-                // The target's channel is invisible: /proc/PID/fd/N of it must look like a free number.
-                if fd == target.channel { answer.fail(ENOENT); return true }
+                // The channels in the target's table (its own, and the runner's `hidden` list of the others) are
+                // invisible: /proc/PID/fd/N of one must look like a free number.
+                if fd == target.channel || agent.hidden.contains(fd) { answer.fail(ENOENT); return true }
                 let path = "/proc/\(target.pid)/fd/\(fd)"
                 answer.record(timed { open(path, OpenFlag.linux(flags), 0) }, producing: true)
                 return true
@@ -299,8 +300,8 @@ extension Agent {
         case .pidfdGetfd(let target, let operand, let flags):
             return { agent, answer -> Bool in
                 let fd = operand.value(agent.slots)
-                // The target's control channel is as invisible as our own.
-                if fd == target.channel && flags == 0 { answer.fail(EBADF); return true }
+                // The channels in the target's table are as invisible as our own.
+                if (fd == target.channel || agent.hidden.contains(fd)) && flags == 0 { answer.fail(EBADF); return true }
                 // A transient pidfd, moved above the scenario's numbers before the measured call.
                 let opened = handoff_pidfd_open(target.pid, 0)
                 if opened < 0 { answer.fail(errno); return true }

@@ -110,7 +110,7 @@ struct ScenarioSelection: ParsableArguments {
 /// Which agent program drives the scenario processes, shared by run and stress.
 struct AgentSelection: ParsableArguments {
     @Option(help: """
-        The agent: swift (handoff's own, the default; or $HANDOFF_AGENT), c, python, go (built by `make agents`), \
+        The agent: swift (handoff's own, the default; or $HANDOFF_AGENT), c, python, python-inherit, go, go-restore-cloexec (`make agents`), \
         or the path of any program that speaks docs/protocol.md.
         """)
     var agent: String?

@@ -160,6 +160,7 @@ struct agent {
 extern struct agent agent;
 
 int is_channel(int fd);
+int is_hidden(int fd);
 int operand_value(struct operand operand);
 void send_hello(void);
 void reply(const struct out *out, int passing);  // passing >= 0: one descriptor with SCM_RIGHTS

@@ -38,6 +38,14 @@ long long soft_nofile_limit(void) {
 
 // Whether a descriptor argument is a control channel: it must behave as if the number were free, since the
 // model never sees channels.
+// One of the other agents' channels the runner listed for this request (`hidden`): in a shared table, or in
+// the table a pidfd_getfd or reopen reaches into.
+int is_hidden(int fd) {
+    for (int i = 0; i < agent.nhidden; i++)
+        if (agent.hidden[i] == fd) return 1;
+    return 0;
+}
+
 int is_channel(int fd) {
     if (fd == agent.control) return 1;
     for (int i = 0; i < agent.nhidden; i++) {

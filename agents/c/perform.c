@@ -363,7 +363,7 @@ int perform(struct op *op, struct answer *answer) {
         return 1;
     case OP_REOPEN: {
         // The target's channel is invisible: /proc/PID/fd/N of it must look like a free number.
-        if (fd == op->tctl) return fail(answer, ENOENT);
+        if (fd == op->tctl || is_hidden(fd)) return fail(answer, ENOENT);
         char path[64];
         snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)op->number, fd);
         TIMED(answer, 1, open(path, op->flags, 0));
@@ -374,7 +374,7 @@ int perform(struct op *op, struct answer *answer) {
         return 1;
     case OP_PIDFD_GETFD: {
         // The target's control channel is as invisible as our own.
-        if (fd == op->tctl && op->flags == 0) return fail(answer, EBADF);
+        if ((fd == op->tctl || is_hidden(fd)) && op->flags == 0) return fail(answer, EBADF);
         // A transient pidfd, moved above the scenario's numbers before the measured call.
         int opened = pidfd_open((pid_t)op->number, 0);
         if (opened < 0) return fail(answer, errno);

@@ -70,6 +70,17 @@ func (a *agent) isChannel(fd int32) bool {
 	return false
 }
 
+// isHidden: one of the other agents' channels the runner listed for this request (in a shared table, or in
+// the table a pidfd_getfd or reopen reaches into).
+func (a *agent) isHidden(fd int32) bool {
+	for _, h := range a.hidden {
+		if h == fd {
+			return true
+		}
+	}
+	return false
+}
+
 func (a *agent) closeHidden() {
 	for _, h := range a.hidden {
 		syscall.Close(int(h))

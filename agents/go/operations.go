@@ -261,7 +261,7 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		p = func(a *agent, ans *answer) {
 			n := fd.value(a.slots)
 			// The target's channel is invisible: /proc/PID/fd/N of it must look like a free number.
-			if n == targetChannel {
+			if n == targetChannel || a.isHidden(n) {
 				ans.fail(syscall.ENOENT)
 				return
 			}

@@ -176,8 +176,8 @@ func connect(ad address, kind, flags int, ans *answer) {
 // pidfdGetfd: a transient pidfd (moved above the scenario's numbers, closed before the answer) and the
 // measured pidfd_getfd. Go 1.19's syscall package has neither call: raw syscalls, as Go programs do.
 func (a *agent) pidfdGetfd(pid int, fd int32, flags uint32, targetChannel int32, ans *answer) {
-	// The target's control channel is as invisible as our own.
-	if fd == targetChannel && flags == 0 {
+	// The channels in the target's table (its own, and the request's hidden list) are as invisible as ours.
+	if (fd == targetChannel || a.isHidden(fd)) && flags == 0 {
 		ans.fail(syscall.EBADF)
 		return
 	}

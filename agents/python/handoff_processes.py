@@ -86,8 +86,8 @@ def build_pidfd_getfd(f, loop):
     def perform(agent):
         import handoff_libc
         number = resolve(agent, fd)
-        # The target's control channel is as invisible as our own.
-        if number == channel and flags == 0:
+        # The channels in the target's table (its own, and the request's hidden list) are as invisible as ours.
+        if (number == channel or number in agent.hidden) and flags == 0:
             return failure(EBADF)
         # A transient pidfd (os.pidfd_open), moved above the scenario's numbers before the measured call.
         try:
@@ -120,8 +120,8 @@ def build_reopen(f, loop):
 
     def perform(agent):
         number = resolve(agent, fd)
-        if number == channel:
-            return failure(ENOENT)   # the target's channel must look like a free number
+        if number == channel or number in agent.hidden:
+            return failure(ENOENT)   # the target's table's channels must look like free numbers
         path = "/proc/%d/fd/%d" % (pid, number)
         call = timed(lambda: inherit([os.open(path, flags, 0)], flags & O_CLOEXEC)[0])
         return answer(call, [call.value])

@@ -25,7 +25,11 @@ public struct AgentChoice: Sendable, Equatable, Codable {
     public static let known: [(name: String, relativePath: String)] = [
         ("c", "c/build/handoff-agent-c"),
         ("python", "python/handoff-agent-py"),
+        // Python with os.set_inheritable after the calls PEP 446 makes close-on-exec (docs/IMPLEMENTATIONS.md).
+        ("python-inherit", "python/handoff-agent-py-inherit"),
         ("go", "go/build/handoff-agent-go"),
+        // A diagnostic build: the ForkExec child sets close-on-exec again, which no Go library does.
+        ("go-restore-cloexec", "go/build/handoff-agent-go-restore-cloexec"),
     ]
 
     /// `swift` (or nothing): the Swift agent beside handoff (or $HANDOFF_AGENT); a known name: its program

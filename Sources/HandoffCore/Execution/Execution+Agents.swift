@@ -11,7 +11,16 @@ extension ScenarioExecution {
     func request(_ operation: Operation, by process: String) -> WireMessage {
         let wire: HandoffProtocol.Operation<WireNaming> = operation.map(
             descriptor: { number, _ in number }, process: { handle($0) }, address: { $0 }, text: { $0 })
-        return AgentRequest.perform(wire, hidden: hiddenChannels(for: process)).encoded()
+        // An operation that reaches into another process's table must not find the channels there either:
+        // every agent channel in the target's table (the actor's own included, when it shares it) is hidden.
+        var hidden = hiddenChannels(for: process)
+        switch operation {
+        case .pidfdGetfd(let target, _, _), .reopen(let target, _, _):
+            hidden = sharingTable(with: target).compactMap { tree[$0]?.controlNumber }
+        default:
+            break
+        }
+        return AgentRequest.perform(wire, hidden: hidden).encoded()
     }
 
     /// Another process as an agent sees it.

@@ -241,7 +241,7 @@ extension ReferenceModel {
             switch whence {
             case .set: base = 0
             case .cur: base = logPositions[entry.description] ?? 0
-            case .end: base = Int64(logContents.count)
+            case .end: base = logSize
             }
             let (sum, overflow) = base.addingReportingOverflow(offset)
             guard !overflow else { return .failure(EOVERFLOW) }
@@ -279,6 +279,8 @@ extension ReferenceModel {
             // /dev/null reads end of file; the log (reopened for reading) gives back what the scenario wrote
             // there, from this description's position (found by `handoff fuzz`).
             if what.contains("/dev/null") { return Outcome(result: 0, data: []) }
+            // Past the first MiB the runner punches holes in the log: not predictable.
+            guard logSize <= ReferenceModel.logKept else { return Outcome(result: nil) }
             let start = Int(min(logPositions[entry.description] ?? 0, Int64(logContents.count)))
             let bytes = Array(logContents[start..<min(logContents.count, start + count)])
             logPositions[entry.description] = Int64(start + bytes.count)
@@ -308,10 +310,18 @@ extension ReferenceModel {
         case .inherited(let what):
             // The log grows by what the scenario writes to it (nothing else writes there but an agent dying).
             if !what.contains("/dev/null") {
-                let start = Int(desc.append ? Int64(logContents.count) : logPositions[entry.description] ?? 0)
-                if logContents.count < start { logContents += [UInt8](repeating: 0, count: start - logContents.count) }
-                logContents.replaceSubrange(start..<min(logContents.count, start + data.count), with: data)
-                logPositions[entry.description] = Int64(start + data.count)
+                let start = desc.append ? logSize : logPositions[entry.description] ?? 0
+                let end = start + Int64(data.count)
+                logPositions[entry.description] = end
+                logSize = max(logSize, end)
+                // Its contents only while they are small (a scenario may write gigabytes there); the size always.
+                if logSize <= ReferenceModel.logKept {
+                    let offset = Int(start)
+                    if logContents.count < offset { logContents += [UInt8](repeating: 0, count: offset - logContents.count) }
+                    logContents.replaceSubrange(offset..<min(logContents.count, offset + data.count), with: data)
+                } else {
+                    logContents = []
+                }
             }
             return Outcome(result: Int64(data.count))
         case .pidfd, .epoll:

@@ -235,6 +235,12 @@ extension ReferenceModel {
             }
             return install(process, target: pipeTarget, access: access, flags: status, closeOnExec: cloexec)
         case .inherited(let what):
+            // O_TRUNC empties the log too (found by `handoff fuzz` through the Python agent); /dev/null has
+            // nothing to lose.
+            if flags.contains(.trunc) && !what.contains("/dev/null") {
+                logContents = []
+                logSize = 0
+            }
             return install(process, target: .inherited(what), access: access, flags: status, closeOnExec: cloexec)
         }
     }

@@ -95,6 +95,9 @@ public struct ReferenceModel: Sendable {
     /// description's position, for lseek and reads through a reopened log; positions are not compared with
     /// the kernel's (a dying agent or a launcher may write there too).
     var logContents: [UInt8] = []
+    var logSize: Int64 = 0
+    /// The most of the log the model keeps (the runner keeps the log's first MiB intact, ProcessTree.capLog).
+    static let logKept: Int64 = 1 << 20
     var logPositions: [DescriptionID: Int64] = [:]
 
     /// Capabilities an exec as root can give back (the bounding set); every known one unless told otherwise.
