@@ -28,7 +28,7 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 
-# The agents in other languages (docs/IMPLEMENTATIONS.md): C always; Go with Debian's golang-go (installed
+# The agents in other languages (IMPLEMENTATIONS.md): C always; Go with Debian's golang-go (installed
 # when missing); Python needs nothing but python3. `handoff run --agent c|go|python` picks one.
 agents:
 	$(MAKE) -C agents/c

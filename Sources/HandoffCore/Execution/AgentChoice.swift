@@ -1,7 +1,7 @@
 import Foundation
 
 /// Which agent program drives a scenario's processes: handoff's own Swift agent, one of the other-language
-/// agents under `agents/` (docs/IMPLEMENTATIONS.md), or any executable that speaks docs/protocol.md.
+/// agents under `agents/` (IMPLEMENTATIONS.md), or any executable that speaks docs/protocol.md.
 public struct AgentChoice: Sendable, Equatable, Codable {
     /// The name it was chosen by (`swift`, `c`, `python`, `go`) or the path as given.
     public var name: String
@@ -25,7 +25,7 @@ public struct AgentChoice: Sendable, Equatable, Codable {
     public static let known: [(name: String, relativePath: String)] = [
         ("c", "c/build/handoff-agent-c"),
         ("python", "python/handoff-agent-py"),
-        // Python with os.set_inheritable after the calls PEP 446 makes close-on-exec (docs/IMPLEMENTATIONS.md).
+        // Python with os.set_inheritable after the calls PEP 446 makes close-on-exec (IMPLEMENTATIONS.md).
         ("python-inherit", "python/handoff-agent-py-inherit"),
         ("go", "go/build/handoff-agent-go"),
         // A diagnostic build: the ForkExec child sets close-on-exec again, which no Go library does.
