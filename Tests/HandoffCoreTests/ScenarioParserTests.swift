@@ -782,3 +782,34 @@ private func expectError(_ error: ScenarioError?, _ line: Int, _ column: Int, _ 
         }
     }
 }
+
+/// Hostile input named where it is: a duplicate key at its second occurrence, a byte that is not UTF-8 at its
+/// own line and column.
+struct HostileInputLocationTests {
+    @Test func aDuplicateKeyIsNamedWhereItRepeats() throws {
+        let top = try #require(failure("summary: a\nsummary: b\nsteps:\n  - main.pipe: {as: [r, w]}\n"))
+        #expect(top.location.line == 2 && top.location.column == 1)
+        #expect(top.message.contains("first at line 1, column 1"))
+        let inner = try #require(failure(document("  - main.pipe: {as: [a, b], as: [c, d]}\n")))
+        #expect(inner.location.line == 3 && inner.location.column == 29, "\(inner)")
+    }
+
+    @Test func aByteThatIsNotUTF8IsLocated() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("handoff-utf8-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/bad.yaml"
+        try Data("summary: ok\nsteps:\n  - main.pipe: {as: [r, \u{00e9}".utf8 + [0xFF] + "]}\n".utf8).write(to: URL(fileURLWithPath: path))
+        do {
+            _ = try ScenarioParser.load(path: path, root: directory)
+            Issue.record("a file with an invalid byte was read")
+        } catch {
+            #expect(error.location.line == 3 && error.location.column == 27, "\(error)")
+            #expect(error.message.contains("byte 0xff"))
+        }
+        #expect(firstInvalidUTF8(Array("héllo".utf8)) == nil)
+        #expect(firstInvalidUTF8([0x61, 0xC0, 0x80]) == 1)  // overlong
+        #expect(firstInvalidUTF8([0xED, 0xA0, 0x80]) == 0)  // a surrogate
+        #expect(firstInvalidUTF8([0xE2, 0x82]) == 0)  // cut short
+    }
+}

@@ -65,8 +65,14 @@ public enum ScenarioParser {
         do {
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
             guard let decoded = String(data: data, encoding: .utf8) else {
-                throw ScenarioError(SourceLocation(file: path, line: 0, column: 0),
-                                    "cannot read scenario file '\(path)': it is not valid UTF-8")
+                let bytes = [UInt8](data)
+                let offset = firstInvalidUTF8(bytes) ?? 0
+                let prefix = bytes[..<offset]
+                let line = prefix.filter { $0 == UInt8(ascii: "\n") }.count + 1
+                let column = offset - (prefix.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0) + 1
+                throw ScenarioError(SourceLocation(file: path, line: line, column: column),
+                                    "cannot read scenario file '\(path)': it is not valid UTF-8 (byte 0x"
+                                        + String(bytes[offset], radix: 16) + " at offset \(offset))")
             }
             text = decoded
         } catch let error as ScenarioError {
@@ -435,4 +441,31 @@ struct ScenarioDecoder {
         }
         return expect
     }
+}
+
+/// The offset of the first byte that does not begin or continue a valid UTF-8 sequence (overlong forms,
+/// surrogates and values past U+10FFFF included), or nil when `bytes` is valid.
+func firstInvalidUTF8(_ bytes: [UInt8]) -> Int? {
+    var index = 0
+    while index < bytes.count {
+        let lead = bytes[index]
+        let length: Int
+        var minimum: UInt32 = 0
+        switch lead {
+        case 0x00...0x7F: index += 1; continue
+        case 0xC2...0xDF: length = 2; minimum = 0x80
+        case 0xE0...0xEF: length = 3; minimum = 0x800
+        case 0xF0...0xF4: length = 4; minimum = 0x10000
+        default: return index
+        }
+        guard index + length <= bytes.count else { return index }
+        var scalar = UInt32(lead) & (0xFF >> (length + 1))
+        for continuation in bytes[(index + 1)..<(index + length)] {
+            guard continuation & 0xC0 == 0x80 else { return index }
+            scalar = scalar << 6 | UInt32(continuation & 0x3F)
+        }
+        if scalar < minimum || scalar > 0x10FFFF || (0xD800...0xDFFF).contains(scalar) { return index }
+        index += length
+    }
+    return nil
 }

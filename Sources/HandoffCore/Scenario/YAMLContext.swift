@@ -32,6 +32,12 @@ struct YAMLContext {
             return ScenarioError(at(mark), message)
         case .duplicatedKeysInMapping(let duplicates, let context):
             let keys = duplicates.map { "'\($0)'" }.joined(separator: ", ")
+            // Yams marks the mapping; the second occurrence of the key is what the author must look at.
+            if let key = duplicates.first, let (first, second) = Self.occurrences(of: key, in: context.text, after: context.mark) {
+                return ScenarioError(SourceLocation(file: file, line: second.line, column: second.column),
+                                     "malformed YAML: duplicate key '\(key)' in a mapping (first at line \(first.line), "
+                                        + "column \(first.column))")
+            }
             return ScenarioError(at(context.mark), "malformed YAML: duplicate key \(keys) in a mapping")
         case .reader(let problem, let offset, _, let yaml):
             var location = SourceLocation(file: file, line: 1, column: 1)
@@ -45,6 +51,32 @@ struct YAMLContext {
         default:
             return ScenarioError(SourceLocation(file: file, line: 1, column: 1), "malformed YAML: \(error)")
         }
+    }
+
+    /// The first two places, at or after `mark`, where `key` is written as a mapping key (`key:` after the
+    /// start of a line, a space, `{` or `,`): 1-based lines and columns.
+    static func occurrences(of key: String, in text: String, after mark: Mark) -> ((line: Int, column: Int), (line: Int, column: Int))? {
+        var found: [(line: Int, column: Int)] = []
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where number + 1 >= mark.line {
+            let characters = Array(line)
+            let keyCharacters = Array(key)
+            var column = 0
+            while column + keyCharacters.count <= characters.count {
+                let before = column == 0 ? " " : characters[column - 1]
+                if (before == " " || before == "{" || before == "," || before == "-") && (number + 1 > mark.line || column + 1 >= mark.column),
+                    Array(characters[column..<(column + keyCharacters.count)]) == keyCharacters
+                {
+                    var after = column + keyCharacters.count
+                    while after < characters.count && characters[after] == " " { after += 1 }
+                    if after < characters.count && characters[after] == ":" {
+                        found.append((number + 1, column + 1))
+                        if found.count == 2 { return (found[0], found[1]) }
+                    }
+                }
+                column += 1
+            }
+        }
+        return nil
     }
 
     func kind(_ node: Node) -> NodeKind {
