@@ -140,11 +140,15 @@ import Testing
 
     @Test func aRunLeavesNoProcessAndNoDescriptorBehind() throws {
         let before = openDescriptors()
+        let links = Dictionary(uniqueKeysWithValues: before.map { ($0, Observer.readLink("/proc/self/fd/\($0)") ?? "?") })
         let load = Suite.load([packageRoot + "/scenarios"])
         _ = Suite.run(load.scenarios, options: ExecutionOptions(agentPath: agentPath), jobs: 2)
         #expect(agentProcesses().isEmpty)
         #expect(childProcesses().isEmpty)
-        #expect(openDescriptors() == before)
+        let after = openDescriptors()
+        let gone = before.subtracting(after).sorted().map { "\($0) \(links[$0] ?? "")" }
+        let new = after.subtracting(before).sorted().map { "\($0) \(Observer.readLink("/proc/self/fd/\($0)") ?? "")" }
+        #expect(after == before, "gone: \(gone), new: \(new)")
     }
 
     @Test func strayDescriptorsOfTheRunnerNeverReachAScenario() throws {

@@ -144,7 +144,7 @@ private func expectError(_ error: ScenarioError?, _ line: Int, _ column: Int, _ 
         #expect(error != nil)
         #expect(error?.message.hasPrefix("malformed YAML") == true)
         #expect(error?.location.line == 4)
-        expectError(failure("summary: s\nsummary: t\nsteps: [main.exit: {}]\n"), 1, 1, "duplicate key 'summary'")
+        expectError(failure("summary: s\nsummary: t\nsteps: [main.exit: {}]\n"), 2, 1, "duplicate key 'summary'")
     }
 
     @Test func malformedYAMLNamesTheParserPosition() {
@@ -538,7 +538,7 @@ private func expectError(_ error: ScenarioError?, _ line: Int, _ column: Int, _ 
         expectError(stepFailure("  - main.close: {fd: 9, expect: x}\n"), 3, 25, "unknown key 'expect' in close")
         expectError(stepFailure("  - main.read: {fd: 9, received: 1}\n"), 3, 24, "unknown key 'received' in read")
         expectError(stepFailure("  - main.recv: {socket: 9, truncated: maybe}\n"), 3, 39, "expected true or false for 'truncated'")
-        expectError(stepFailure("  - main.exit: {status: 1, status: 2}\n"), 3, 17, "duplicate key 'status'")
+        expectError(stepFailure("  - main.exit: {status: 1, status: 2}\n"), 3, 28, "duplicate key 'status'")
     }
 
     @Test func parsesChecks() throws {

@@ -137,7 +137,7 @@ final class ScenarioExecution {
                 case .undecidable: result.status = findings.isEmpty ? .skip : .fail
                 default: result.status = tree.wasInterrupted ? .error : (findings.isEmpty ? .error : .fail)
                 }
-                result.reason = tree.wasInterrupted ? "interrupted" : "\(error)"
+                result.reason = tree.wasInterrupted ? "interrupted" : "\(error)" + (causeOfDeath(error).map { " (\($0))" } ?? "")
             case .scenario(let message):
                 result.status = .error
                 result.reason = message
@@ -285,4 +285,18 @@ final class ScenarioExecution {
 
 func flagList(_ flags: Set<StatusFlag>) -> String {
     flags.isEmpty ? "no status flags" : StatusFlag.allCases.filter { flags.contains($0) }.map(\.rawValue).joined(separator: "|")
+}
+
+extension ScenarioExecution {
+    /// An agent killed by SIGKILL whose parent had ended died with it (every agent dies with its parent): the
+    /// parent's end is the cause worth reporting, whichever of the two the runner noticed first.
+    func causeOfDeath(_ error: HarnessError) -> String? {
+        guard case .agentGone(let process, let reason) = error, reason.contains("signal 9") else { return nil }
+        var ancestor = tracker.parent(of: process)
+        while let name = ancestor {
+            if let agent = tree[name], agent.hasExited { return "its parent '\(name)' \(agent.endReason())" }
+            ancestor = tracker.parent(of: name)
+        }
+        return nil
+    }
 }
