@@ -23,6 +23,9 @@ final class ProcessGuard: @unchecked Sendable {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var pidfdsMissing = false
 
+    /// Tests: behave as if pidfd_open answered ENOSYS, to prove teardown without pidfds on any kernel.
+    nonisolated(unsafe) static var simulateMissingPidfds = false
+
     /// Where the runner keeps processes by pid and start time, not by pidfd (for the report and tests).
     static var usesFallback: Bool {
         lock.lock()
@@ -39,7 +42,7 @@ final class ProcessGuard: @unchecked Sendable {
     /// A handle on `pid`, which the caller knows to be the process it means (its unreaped child, or an agent
     /// blocked on its channel). Any failure but ENOSYS is an error; ENOSYS switches to the fallback for good.
     static func open(_ pid: pid_t) -> Result<ProcessGuard, SystemErrno> {
-        if !usesFallback {
+        if !usesFallback && !simulateMissingPidfds {
             let pidfd = handoff_pidfd_open(pid, 0)
             if pidfd >= 0 {
                 _ = handoff_fcntl_int(pidfd, F_SETFD, FD_CLOEXEC)
