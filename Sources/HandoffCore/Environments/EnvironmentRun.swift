@@ -108,7 +108,10 @@ public final class EnvironmentRun: @unchecked Sendable {
         let id = containerID
         lock.unlock()
         guard group > 0 else { return }
-        if environment.name.isOCI {
+        if environment.name == .runsc, let id {
+            // runsc run does not pass signals on: ask runsc to deliver it to the container's first process.
+            _ = try? captureOutput(runtimeCommand(["kill", id, "\(signal)"]))
+        } else if environment.name.isOCI {
             Glibc.kill(group, signal)
         } else {
             for pid in Self.runners(below: group) { Glibc.kill(pid, signal) }
