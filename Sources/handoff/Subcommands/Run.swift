@@ -178,17 +178,7 @@ struct Run: ParsableCommand {
         } catch {
             writeFailure = Console.printable("handoff: cannot write reports to \(self.report): \(error)")
         }
-        if let path = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !path.isEmpty {
-            do {
-                let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-                defer { try? handle.close() }
-                try handle.seekToEnd()
-                try handle.write(contentsOf: Data(MarkdownReport.render(report).utf8))
-            } catch {
-                printError(Console.printable("handoff: WARNING: cannot append to $GITHUB_STEP_SUMMARY (\(path)): "
-                    + "\((error as NSError).localizedDescription)"))
-            }
-        }
+        appendStepSummary(report)
         if report.environment.taintChanged {
             printError("handoff: WARNING: the kernel's taint changed during the run: \(report.environment.taintBefore ?? -1) -> "
                 + "\(report.environment.taintAfter ?? -1) (see dmesg)")
@@ -199,6 +189,20 @@ struct Run: ParsableCommand {
         if writeFailure != nil { throw ExitCode(2) }
         if !report.summary.succeeded { throw ExitCode(1) }
     }}
+
+/// Appends the Markdown summary to $GITHUB_STEP_SUMMARY when CI sets it (a warning when that fails).
+func appendStepSummary(_ report: RunReport) {
+    guard let path = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !path.isEmpty else { return }
+    do {
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(MarkdownReport.render(report).utf8))
+    } catch {
+        printError(Console.printable("handoff: WARNING: cannot append to $GITHUB_STEP_SUMMARY (\(path)): "
+            + "\((error as NSError).localizedDescription)"))
+    }
+}
 
 extension IdentityMode: ExpressibleByArgument {}
 

@@ -35,8 +35,10 @@ extension Run {
             printError(Console.printable("handoff: cannot write reports to \(report): \(error)"))
             throw ExitCode(2)
         }
+        appendStepSummary(outcome.report)
         let record = outcome.record
-        print(String(format: "handoff: ran in %@%@: suite %.2f s, %.2f s from start to exit, %.2f s to prepare; reports in %@",
+        // A comment line in a TAP stream.
+        print((format == .tap ? "# " : "") + String(format: "handoff: ran in %@%@: suite %.2f s, %.2f s from start to exit, %.2f s to prepare; reports in %@",
                      environment.label, record.runtime.map { " (\($0))" } ?? "", outcome.report.durationSeconds,
                      record.wallSeconds, record.setupSeconds, report))
         if outcome.interrupted || ActiveRuns.shared.isInterrupted { throw ExitCode(130) }
