@@ -86,8 +86,13 @@ final class AgentProcess {
 
     /// For a control channel that closed: how the process ended, once it has (its channel closes a moment
     /// before it becomes a zombie, so this waits up to 200 ms); nil when it is still running.
+    ///
+    /// Weak: the pidfd lives exactly as long as its AgentProcess (the connection may outlive it).
     static func endReasonProbe(_ handle: ProcessGuard) -> () -> String? {
-        return { handle.waitExit(until: Deadline(secondsFromNow: 0.2)) ? endReason(of: handle.pid) : nil }
+        return { [weak handle] in
+            guard let handle else { return nil }
+            return handle.waitExit(until: Deadline(secondsFromNow: 0.2)) ? endReason(of: handle.pid) : nil
+        }
     }
 }
 
