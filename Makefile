@@ -3,7 +3,7 @@ SWIFT ?= swift
 JOBS ?= 2
 RUN_ARGS ?=
 
-.PHONY: all build release run test deps clean html-check bench compare-demo agents fuzz
+.PHONY: all build release run test deps clean html-check bench compare-demo agents fuzz environments
 
 all: build
 
@@ -38,6 +38,16 @@ agents:
 	fi
 	@if [ -d agents/python ]; then \
 		command -v python3 >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null); \
+	fi
+
+# The runtimes `handoff run --in` uses (docs/environments.md); unshare and setpriv come with util-linux.
+environments:
+	@missing=""; for p in bwrap:bubblewrap runc:runc crun:crun runsc:runsc; do \
+		command -v $${p%%:*} >/dev/null || missing="$$missing $${p#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
 # Random scenarios against the model for FUZZ_TIME (docs/fuzz.md); repros go to reports/fuzz.

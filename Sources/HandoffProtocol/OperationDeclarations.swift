@@ -293,8 +293,10 @@ extension OperationKind {
             return declare("drops a capability from the effective, permitted and inheritable sets",
                            [ArgumentDeclaration("name", .string, required: true)], repeatable: false)
         case .setDumpable:
+            // The runner reads a non-dumpable process's table from /proc only with CAP_SYS_PTRACE
+            // (ptrace_may_access): without it, in a container's default set, the scenario cannot be observed.
             return declare("prctl(PR_SET_DUMPABLE)", [ArgumentDeclaration("value", .bool, required: true)],
-                           repeatable: false)
+                           repeatable: false, needs: SystemNeeds(capabilities: ["CAP_SYS_PTRACE"]))
         case .reopen:
             return declare("open(2) of /proc/PID/fd/N of a process's descriptor: a new open file description", [
                 ArgumentDeclaration("process", .process, required: true), fd, openFlags,

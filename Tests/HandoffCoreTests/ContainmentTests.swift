@@ -145,6 +145,35 @@ import Testing
         #expect(childProcesses().isEmpty)
     }
 
+    /// Without pidfds (gVisor, kernels before 5.3) agents are held by pid and start time: every ending still
+    /// kills and reaps everything, the launcher's daemons included, and the catalog passes.
+    @Test(.enabled(if: launcherInstalled, "needs systemd-socket-activate"), arguments: Ending.allCases)
+    func withoutPidfdsNothingSurvivesEither(ending: Ending) throws {
+        ProcessGuard.simulateMissingPidfds = true
+        defer { ProcessGuard.simulateMissingPidfds = false }
+        let mark = UUID().uuidString
+        let pids = try pidDirectory()
+        defer { try? FileManager.default.removeItem(atPath: pids) }
+        let options = ExecutionOptions(agentPath: agentPath, injections: injections(for: ending), containment: .processes)
+        let result = Suite.run([try daemonScenario(mark: mark, pids: pids, ending: ending)], options: options)[0]
+        #expect(result.status.rawValue == ending.rawValue, "\(result.diff)")
+        #expect(daemonsStarted(pids))
+        #expect(survivors(mark).isEmpty)
+        #expect(childProcesses().isEmpty)
+    }
+
+    @Test func withoutPidfdsTheCatalogPassesAndLeavesNoProcess() throws {
+        ProcessGuard.simulateMissingPidfds = true
+        defer { ProcessGuard.simulateMissingPidfds = false }
+        let load = Suite.load([packageRoot + "/scenarios"])
+        for result in Suite.run(load.scenarios, options: ExecutionOptions(agentPath: agentPath), jobs: 2) {
+            #expect(result.status == .pass || (result.status == .skip && result.reason != nil),
+                    "\(result.name): \(result.status) \(result.diff)")
+        }
+        #expect(agentProcesses().isEmpty)
+        #expect(childProcesses().isEmpty)
+    }
+
     @Test func theCatalogPassesWithTheProcessSweep() throws {
         let load = Suite.load([packageRoot + "/scenarios"])
         let options = ExecutionOptions(agentPath: agentPath, containment: .processes)

@@ -56,6 +56,19 @@ import Testing
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 
+    @Test func aReportOfARunInAnEnvironmentIsValid() throws {
+        var report = Self.syntheticReport()
+        report.environment.fingerprint?.sandbox = "gVisor (uname -v #1 SMP Sun Jan 10 15:06:54 PST 2016)"
+        report.environment.runIn = RunInRecord(
+            RunEnvironment(name: .runc, seccompDeny: ["kcmp", "pidfd_getfd"], dropCapabilities: ["CAP_SYS_PTRACE"], nofile: 4096),
+            runtime: "runc version 1.1.5", setupSeconds: 0.1, wallSeconds: 2.5)
+        let problems = try errors(report)
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+        // And it reads back (run --in decodes the inner report).
+        let decoded = try JSONDecoder().decode(RunReport.self, from: try report.json())
+        #expect(decoded.environment.runIn == report.environment.runIn)
+    }
+
     @Test func aReportWithoutTheOptionalEnvironmentFieldsIsValid() throws {
         let report = RunReport(startedAt: Date(timeIntervalSince1970: 0), durationSeconds: 0, identityMode: .probe,
                                scenarios: [])

@@ -101,6 +101,16 @@ int handoff_unshare_files(void);
 int handoff_spawn_clean(const char *path, char *const argv[], char *const envp[], int control_fd,
                         int output_fd, const char *cwd, pid_t *pid);
 
+/// posix_spawn of an environment's wrapper (`handoff run --in`: unshare, bwrap, runc, ...): stdin from
+/// /dev/null, stdout and stderr the runner's, nothing else open, default signals and an empty mask, in a
+/// process group of its own (so that the runner alone decides which signal reaches it, and when). Returns 0
+/// and the pid in *pid, or an errno value.
+/// syslog(SYSLOG_ACTION_READ_ALL): the kernel log's last `length` bytes (gVisor's starts "Starting gVisor...").
+/// glibc's klogctl is in <sys/klog.h>, which the Swift module does not import.
+int handoff_read_kernel_log(char *buffer, int length);
+
+int handoff_spawn_wrapper(const char *path, char *const argv[], char *const envp[], const char *cwd, pid_t *pid);
+
 /// fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE): frees the blocks of a byte range, which then reads
 /// as zeros, without changing the file's size or anyone's offset (the agents' log is capped this way).
 /// fallocate and its flags need _GNU_SOURCE.

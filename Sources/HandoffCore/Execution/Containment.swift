@@ -50,8 +50,8 @@ final class Containment: @unchecked Sendable {
     private var cgroupName: String?
     /// The cgroup as created, for `killCgroupNow` from another thread (never changes).
     private let createdCgroup: String?
-    /// Processes the sweep stopped: their pidfds, kept until they are reaped.
-    private var swept: [pid_t: Int32] = [:]
+    /// Processes the sweep stopped: their handles (pidfds where there are), kept until they are reaped.
+    private var swept: [pid_t: ProcessGuard] = [:]
 
     var usesCgroup: Bool { cgroup != nil }
 
@@ -103,7 +103,7 @@ final class Containment: @unchecked Sendable {
         }
         if mode == .agentsOnly { return }
         stopSweep(root: root)
-        for pidfd in swept.values { _ = handoff_pidfd_send_signal(pidfd, SIGKILL) }
+        for handle in swept.values { handle.signal(SIGKILL) }
     }
 
     /// Waits for everything killed to have exited, reaps what was re-parented to the runner, and removes
@@ -127,15 +127,8 @@ final class Containment: @unchecked Sendable {
         }
         // Everyone swept is dead or dying: once all have exited, every zombie's parent is dead too, so each
         // is the runner's child (a subreaper) and can be reaped through its pidfd.
-        for (_, pidfd) in swept {
-            var entry = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
-            while poll(&entry, 1, deadline.remainingMilliseconds) < 0 && errno == EINTR {}
-        }
-        for (_, pidfd) in swept {
-            var status: Int32 = 0
-            _ = handoff_waitid_pidfd(pidfd, WNOHANG, &status)
-            close(pidfd)
-        }
+        for (_, handle) in swept { handle.waitExit(until: deadline) }
+        for (_, handle) in swept { handle.reap(block: false) }
         swept.removeAll()
     }
 
@@ -166,17 +159,12 @@ final class Containment: @unchecked Sendable {
                 guard let lineage = Self.lineage(of: process.pid, parents: parents, upTo: me) else { continue }
                 let descendsFromRoot = root.map { lineage.contains($0) } ?? false
                 guard descendsFromRoot || carriesMarker(process.pid) || worksInDirectory(process.pid) else { continue }
-                let pidfd = handoff_pidfd_open(process.pid, 0)
-                if pidfd < 0 { continue }
-                _ = handoff_fcntl_int(pidfd, F_SETFD, FD_CLOEXEC)
+                guard case .success(let handle) = ProcessGuard.open(process.pid) else { continue }
                 // The pid could have been reaped and reused between the listing and pidfd_open: the same
                 // parent means it is still the process that was listed (a reused pid has a new parent).
-                guard ProcessStatus.read(process.pid)?.parent == process.parent else {
-                    close(pidfd)
-                    continue
-                }
-                _ = handoff_pidfd_send_signal(pidfd, SIGSTOP)
-                swept[process.pid] = pidfd
+                guard ProcessStatus.read(process.pid)?.parent == process.parent else { continue }
+                handle.signal(SIGSTOP)
+                swept[process.pid] = handle
                 found = true
             }
             if !found { return }

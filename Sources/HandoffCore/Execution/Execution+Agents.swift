@@ -164,8 +164,8 @@ extension ScenarioExecution {
             guard let agent = tree[injection.process] else { continue }
             switch injection.fault {
             case .signal(let signal):
-                _ = handoff_pidfd_send_signal(agent.pidfd, signal)
-                _ = waitReadable(agent.pidfd, until: deadline)
+                agent.handle.signal(signal)
+                _ = agent.handle.waitExit(until: deadline)
             case .operation(let operation):
                 let request = self.request(operation, by: injection.process)
                 _ = try harness { () throws(HarnessError) in

@@ -67,7 +67,7 @@ extension ScenarioExecution {
         return findings
     }
 
-    func evaluate(_ check: Check, at location: SourceLocation) -> [Finding] {
+    func evaluate(_ check: Check, at location: SourceLocation) throws(Stop) -> [Finding] {
         var findings: [Finding] = []
         func fail(_ process: String?, _ descriptor: String?, _ expected: String, _ actual: String) {
             findings.append(Finding(kind: .check, step: location, operation: "check", process: process,
@@ -104,8 +104,12 @@ extension ScenarioExecution {
             }
         }
         for (qualified, offset) in check.offsets.sorted(by: { "\($0.key)" < "\($1.key)" }) {
-            if let (key, descriptor) = lookup(qualified), descriptor.position != offset {
-                fail(key.process, describe(key), "offset \(offset)", "offset \(descriptor.position)")
+            if let (key, descriptor) = lookup(qualified) {
+                guard let position = descriptor.position else {
+                    throw .harness(.undecidable("offsets cannot be observed here: /proc/PID/fdinfo has no pos: line "
+                        + "(the check of \(describe(key))'s offset)"))
+                }
+                if position != offset { fail(key.process, describe(key), "offset \(offset)", "offset \(position)") }
             }
         }
         for (qualified, closeOnExec) in check.closeOnExec.sorted(by: { "\($0.key)" < "\($1.key)" }) {

@@ -3,11 +3,12 @@ import Foundation
 import Glibc
 import HandoffProtocol
 
-/// One scenario process: an agent, its control channel and a pidfd (so signals never hit a reused pid).
+/// One scenario process: an agent, its control channel and a handle on the process (a pidfd, so signals
+/// never hit a reused pid; where pidfds are missing, the pid and its start time: ProcessGuard).
 final class AgentProcess {
     let name: String
     let pid: pid_t
-    let pidfd: Int32
+    let handle: ProcessGuard
     let connection: AgentConnection
     /// The control channel's number inside the agent, excluded from observation.
     var controlNumber: Int32
@@ -21,9 +22,8 @@ final class AgentProcess {
     var implementation: String
     var unsupported: [OperationKind]
 
-    /// `pidfd`: the process's pidfd when the caller already holds one (the root agent's, opened at spawn);
-    /// the new object owns it.
-    init(name: String, hello message: WireMessage, connection: AgentConnection, pidfd: Int32? = nil) throws(HarnessError) {
+    /// `handle`: the process's handle when the caller already holds one (the root agent's, made at spawn).
+    init(name: String, hello message: WireMessage, connection: AgentConnection, handle: ProcessGuard? = nil) throws(HarnessError) {
         let hello = try AgentProcess.decode(message, process: name)
         self.name = name
         self.pid = pid_t(hello.pid)
@@ -34,19 +34,17 @@ final class AgentProcess {
         self.environment = AgentProcess.environment(from: hello)
         self.implementation = hello.implementation
         self.unsupported = hello.unsupported
-        if let pidfd {
-            self.pidfd = pidfd
+        if let handle {
+            self.handle = handle
         } else {
             // The agent is blocked reading its channel, so it cannot have been reaped: the pid is still its own.
-            let opened = handoff_pidfd_open(self.pid, 0)
-            if opened < 0 { throw .system(call: "pidfd_open(\(hello.pid))", errno: errno) }
-            self.pidfd = opened
-            _ = handoff_fcntl_int(opened, F_SETFD, FD_CLOEXEC)
+            switch ProcessGuard.open(self.pid) {
+            case .success(let opened): self.handle = opened
+            case .failure(let error): throw .system(call: "pidfd_open(\(hello.pid))", errno: error.code)
+            }
         }
-        connection.endReason = AgentProcess.endReasonProbe(pid: self.pid, pidfd: self.pidfd)
+        connection.endReason = AgentProcess.endReasonProbe(self.handle)
     }
-
-    deinit { close(pidfd) }
 
     /// Applies a new hello after exec (same pid, same channel).
     func adopt(hello message: WireMessage) throws(HarnessError) {
@@ -76,10 +74,7 @@ final class AgentProcess {
         return result
     }
 
-    var hasExited: Bool {
-        var entry = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
-        return poll(&entry, 1, 0) > 0
-    }
+    var hasExited: Bool { handle.hasExited }
 
     /// Why the process ended, read from /proc/PID/stat (field 52, exit_code) while it is a zombie.
     func endReason() -> String { Self.endReason(of: pid) }
@@ -91,13 +86,12 @@ final class AgentProcess {
 
     /// For a control channel that closed: how the process ended, once it has (its channel closes a moment
     /// before it becomes a zombie, so this waits up to 200 ms); nil when it is still running.
-    static func endReasonProbe(pid: pid_t, pidfd: Int32) -> () -> String? {
-        return {
-            var entry = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
-            let deadline = Deadline(secondsFromNow: 0.2)
-            var ready: Int32
-            repeat { ready = poll(&entry, 1, deadline.remainingMilliseconds) } while ready < 0 && errno == EINTR
-            return ready > 0 ? endReason(of: pid) : nil
+    ///
+    /// Weak: the pidfd lives exactly as long as its AgentProcess (the connection may outlive it).
+    static func endReasonProbe(_ handle: ProcessGuard) -> () -> String? {
+        return { [weak handle] in
+            guard let handle else { return nil }
+            return handle.waitExit(until: Deadline(secondsFromNow: 0.2)) ? endReason(of: handle.pid) : nil
         }
     }
 }
@@ -155,7 +149,7 @@ final class ProcessTree: @unchecked Sendable {
         order.append(process.name)
         let kill = interrupted
         lock.unlock()
-        if kill { _ = handoff_pidfd_send_signal(process.pidfd, SIGKILL) }
+        if kill { process.handle.signal(SIGKILL) }
     }
 
     /// Spawns the root agent on a clean table: stdin /dev/null, stdout+stderr to the agent log, the
@@ -192,26 +186,24 @@ final class ProcessTree: @unchecked Sendable {
         if spawned != 0 { throw .system(call: "posix_spawn \(agentPath)", errno: spawned) }
         containment.adopt(pid)
         // The runner's unreaped child: the pid is still its own.
-        let pidfd = handoff_pidfd_open(pid, 0)
-        if pidfd < 0 {
-            let error = errno
+        let handle: ProcessGuard
+        switch ProcessGuard.open(pid) {
+        case .success(let opened): handle = opened
+        case .failure(let error):
             Glibc.kill(pid, SIGKILL)
             var status: Int32 = 0
             waitpid(pid, &status, 0)
-            throw .system(call: "pidfd_open(\(pid))", errno: error)
+            throw .system(call: "pidfd_open(\(pid))", errno: error.code)
         }
-        _ = handoff_fcntl_int(pidfd, F_SETFD, FD_CLOEXEC)
-        connection.endReason = AgentProcess.endReasonProbe(pid: pid, pidfd: pidfd)
+        connection.endReason = AgentProcess.endReasonProbe(handle)
         func abandon() {
-            _ = handoff_pidfd_send_signal(pidfd, SIGKILL)
-            var status: Int32 = 0
-            while handoff_waitid_pidfd(pidfd, 0, &status) < 0 && errno == EINTR {}
-            close(pidfd)
+            handle.signal(SIGKILL)
+            handle.reap()
         }
         let process: AgentProcess
         do {
             let hello = try connection.receive(until: deadline, timeoutSeconds: timeout).0
-            process = try AgentProcess(name: name, hello: hello, connection: connection, pidfd: pidfd)
+            process = try AgentProcess(name: name, hello: hello, connection: connection, handle: handle)
         } catch {
             abandon()
             if case .agentGone(let process, let reason) = error {
@@ -261,12 +253,17 @@ final class ProcessTree: @unchecked Sendable {
         var grace: Deadline?
         while true {
             var entries = [pollfd(fd: controlListener, events: Int16(POLLIN), revents: 0)]
-            if let launcher, grace == nil { entries.append(pollfd(fd: launcher.pidfd, events: Int16(POLLIN), revents: 0)) }
-            let wait = min(deadline.remainingMilliseconds, grace?.remainingMilliseconds ?? Int32.max)
+            // Without a pidfd the launcher's end is looked for every 10 ms instead of slept on.
+            let launcherPidfd = launcher?.handle.pidfd ?? -1
+            if launcherPidfd >= 0, grace == nil { entries.append(pollfd(fd: launcherPidfd, events: Int16(POLLIN), revents: 0)) }
+            var wait = min(deadline.remainingMilliseconds, grace?.remainingMilliseconds ?? Int32.max)
+            if let launcher, launcherPidfd < 0, grace == nil { wait = min(wait, 10) }
             let ready = poll(&entries, nfds_t(entries.count), wait)
             if ready < 0 && errno == EINTR { continue }
             if ready < 0 || entries[0].revents != 0 { break }
-            if entries.count > 1 && entries[1].revents != 0 {
+            let launcherEnded = entries.count > 1 ? entries[1].revents != 0
+                : (launcher != nil && launcherPidfd < 0 && grace == nil && launcher!.hasExited)
+            if launcherEnded {
                 // A launcher may fork its service and exit: give the service a moment to call back.
                 grace = Deadline(secondsFromNow: 1)
                 continue
@@ -285,7 +282,7 @@ final class ProcessTree: @unchecked Sendable {
     func awaitExit(_ names: [String], until deadline: Deadline, timeout: Double) throws(HarnessError) {
         for name in names {
             guard let process = self[name] else { continue }
-            if !waitReadable(process.pidfd, until: deadline) { throw .timedOut(process: name, seconds: timeout) }
+            if !process.handle.waitExit(until: deadline) { throw .timedOut(process: name, seconds: timeout) }
         }
     }
 
@@ -297,7 +294,7 @@ final class ProcessTree: @unchecked Sendable {
         let all = order.compactMap { processes[$0] }
         lock.unlock()
         if markInterrupted { containment.killCgroupNow() }
-        for process in all.reversed() { _ = handoff_pidfd_send_signal(process.pidfd, SIGKILL) }
+        for process in all.reversed() { process.handle.signal(SIGKILL) }
     }
 
     /// Ends the run: kills every process the scenario started (its cgroup, or every process the sweep of
@@ -313,15 +310,9 @@ final class ProcessTree: @unchecked Sendable {
         lock.lock()
         let all = order.compactMap { processes[$0] }
         lock.unlock()
-        for process in all {
-            var entry = pollfd(fd: process.pidfd, events: Int16(POLLIN), revents: 0)
-            while poll(&entry, 1, -1) < 0 && errno == EINTR {}
-        }
+        for process in all { process.handle.waitExit(until: nil) }
         // Everyone has exited, so every zombie's parent is dead and every zombie is the runner's child now.
-        for process in all {
-            var status: Int32 = 0
-            while handoff_waitid_pidfd(process.pidfd, 0, &status) < 0 && errno == EINTR {}
-        }
+        for process in all { process.handle.reap() }
         containment.reap()
         lock.lock()
         processes.removeAll()

@@ -180,7 +180,7 @@ final class ScenarioExecution {
             let stepFindings: [Finding]
             if case .check(let check) = step.action {
                 let began = monotonicNow()
-                stepFindings = evaluate(check, at: step.location)
+                stepFindings = try evaluate(check, at: step.location)
                 records.append(StepRecord(line: step.location.line, operation: "check", process: nil,
                                           roundTripNanoseconds: 0, observationNanoseconds: monotonicNow() - began))
             } else if case .repeat(let count, let inner) = step.action {

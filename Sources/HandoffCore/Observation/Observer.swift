@@ -6,8 +6,9 @@ public struct ObservedDescriptor: Equatable, Sendable {
     public var number: Int32
     /// readlink(/proc/PID/fd/N): a path, `pipe:[ino]`, `socket:[ino]`, `anon_inode:[pidfd]`, `/memfd:name (deleted)`.
     public var target: String
-    /// fdinfo `pos:`.
-    public var position: Int64
+    /// fdinfo `pos:`; nil where fdinfo has no such line (gVisor shows only `flags:`), so that an offset the
+    /// system does not show is never compared as 0.
+    public var position: Int64?
     /// fdinfo `flags:` (octal in the file): status flags, access mode and O_CLOEXEC of this descriptor.
     public var flags: Int32
     public var inode: UInt64
@@ -82,7 +83,7 @@ enum Observer {
             close(descriptor)
             if infoLength < 0 { continue }
             var observed = ObservedDescriptor(number: number, target: String(decoding: link[0..<linkLength], as: UTF8.self),
-                                              position: 0, flags: 0, inode: 0, mountID: 0)
+                                              position: nil, flags: 0, inode: 0, mountID: 0)
             info.withUnsafeBufferPointer { parseFdinfo(UnsafeBufferPointer(rebasing: $0[0..<infoLength]), into: &observed) }
             table[number] = observed
         }

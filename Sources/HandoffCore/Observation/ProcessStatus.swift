@@ -11,6 +11,9 @@ public struct ProcessStatus: Sendable, Equatable {
     public var parent: pid_t
     /// Field 52 (Linux 3.5+): the wait status, meaningful once the process is a zombie.
     public var exitCode: Int32?
+    /// Field 22: clock ticks after boot when the process started; with the pid, it names one process (a
+    /// reused pid has a later start time).
+    public var startTime: UInt64? = nil
 
     public var isZombie: Bool { state == "Z" }
     public var isAgent: Bool { command.hasPrefix("handoff-agent") }
@@ -23,7 +26,8 @@ public struct ProcessStatus: Sendable, Equatable {
         // fields[0] is field 3 (state), fields[1] field 4 (ppid), fields[49] field 52 (exit_code).
         guard fields.count > 1, let state = fields[0].first, let parent = pid_t(fields[1]) else { return nil }
         return ProcessStatus(pid: pid, command: String(stat[stat.index(after: open)..<closing]), state: state,
-                             parent: parent, exitCode: fields.count >= 50 ? Int32(fields[49]) : nil)
+                             parent: parent, exitCode: fields.count >= 50 ? Int32(fields[49]) : nil,
+                             startTime: fields.count >= 20 ? UInt64(fields[19]) : nil)
     }
 
     /// Every process visible in /proc now.

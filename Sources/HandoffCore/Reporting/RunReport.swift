@@ -37,6 +37,9 @@ public struct RunReport: Codable, Sendable {
         public var taintAfter: Int?
         /// The agent program (`--agent`); absent in reports written before it existed.
         public var agent: AgentChoice?
+        /// Where `run --in ENV` ran the suite, with its options; absent for a run on the spot. The fingerprint
+        /// is then the inside one.
+        public var runIn: RunInRecord?
 
         public var taintChanged: Bool {
             if let taintBefore, let taintAfter { return taintBefore != taintAfter }

@@ -34,6 +34,8 @@ public struct Fingerprint: Codable, Sendable {
     public var features: [String: String]
     /// /proc/sys/kernel/tainted.
     public var taint: Int
+    /// A user-space kernel (gVisor) and the sign of it; absent on Linux, whose uname is then the kernel's.
+    public var sandbox: String?
 
     /// `agentPath` lets probes that need a fork (CLONE_FILES) run in an agent; without it they are reported
     /// as not probed.
@@ -58,7 +60,7 @@ public struct Fingerprint: Codable, Sendable {
             securityModules: (Observer.readSmallFile("/sys/kernel/security/lsm") ?? "")
                 .split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty },
             nofileSoft: UInt64(limit.rlim_cur), nofileHard: UInt64(limit.rlim_max), features: features(agentPath: agentPath),
-            taint: currentTaint())
+            taint: currentTaint(), sandbox: SystemProbe.sandbox)
     }
 
     public static func currentTaint() -> Int {
@@ -146,6 +148,9 @@ public struct Fingerprint: Codable, Sendable {
     public var text: String {
         var lines: [String] = []
         lines.append("kernel:                   \(kernelRelease) (\(kernelVersion)) \(machine)")
+        if let sandbox {
+            lines.append("sandbox:                  \(sandbox): uname's release is not a Linux version; `requires: kernel` is not applied")
+        }
         lines.append("distribution:             \(distribution)")
         lines.append("container:                \(container.likely ? "likely" : "no")"
             + (container.namespaces.isEmpty ? "" : " (namespaces: \(container.namespaces.joined(separator: ", ")))")

@@ -40,12 +40,17 @@ struct Env: ParsableCommand {
     func run() throws {
         let fingerprint = Fingerprint.current(agentPath: Suite.defaultAgentPath())
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(fingerprint), as: UTF8.self))
+            print(String(decoding: try Env.json(fingerprint), as: UTF8.self))
         } else {
             print(fingerprint.text)
         }
+    }
+
+    /// What `--json` prints (also written by `run --write-env`, for `run --in`).
+    static func json(_ fingerprint: Fingerprint) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(fingerprint)
     }
 }
 

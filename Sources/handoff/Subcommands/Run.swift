@@ -35,6 +35,26 @@ struct Run: ParsableCommand {
     @Option(help: "Where each scenario's private directory is made (default: $TMPDIR, else /tmp).")
     var workdir: String?
 
+    @Option(name: .customLong("in"), help: """
+        Run the suite inside an environment: host, userns, bwrap, runc, crun, runsc (gVisor). handoff builds \
+        what it needs, runs itself inside, brings the reports back (the fingerprint is the inside one) and \
+        removes everything. A missing runtime: exit 2 with the reason (`make environments` installs them).
+        """)
+    var environment: String?
+
+    @Option(name: .customLong("seccomp-deny"), help: "With --in runc|crun: these system calls fail with EPERM (comma-separated or repeated).")
+    var seccompDeny: [String] = []
+
+    @Option(name: .customLong("drop-cap"), help: "With --in: remove this capability from the bounding set (repeatable, CAP_SYS_PTRACE or sys_ptrace).")
+    var dropCapabilities: [String] = []
+
+    @Option(help: "With --in: RLIMIT_NOFILE (soft and hard) for the run inside (runc, crun and runsc default to 1024).")
+    var nofile: Int?
+
+    /// Used by --in: the inner run writes its fingerprint (what `handoff env --json` prints) here.
+    @Option(name: .customLong("write-env"), help: .hidden)
+    var writeEnvironment: String?
+
     var shardNumbers: (index: Int, count: Int)? {
         guard let shard else { return nil }
         let parts = shard.split(separator: "/", omittingEmptySubsequences: false)
@@ -50,10 +70,43 @@ struct Run: ParsableCommand {
         if shard != nil && shardNumbers == nil {
             throw ValidationError("--shard must be K/N with 1 <= K <= N <= \(Limits.shards.upperBound), e.g. 2/4")
         }
+        _ = try runEnvironment()
+    }
+
+    /// The validated `--in` options, nil without `--in`.
+    func runEnvironment() throws -> RunEnvironment? {
+        guard let environment else {
+            if !seccompDeny.isEmpty || !dropCapabilities.isEmpty || nofile != nil {
+                throw ValidationError("--seccomp-deny, --drop-cap and --nofile apply with --in ENV")
+            }
+            return nil
+        }
+        if agentSelection.agent != nil || !agentSelection.agentEnvironment.isEmpty {
+            throw ValidationError("--agent and --agent-env cannot be combined with --in (the bundle carries handoff's own agent)")
+        }
+        if workdir != nil {
+            throw ValidationError("--workdir cannot be combined with --in: the run inside uses the environment's /tmp")
+        }
+        switch RunEnvironment.parse(name: environment, seccompDeny: seccompDeny, dropCapabilities: dropCapabilities, nofile: nofile) {
+        case .success(let parsed): return parsed
+        case .failure(let error): throw ValidationError(error.description)
+        }
+    }
+
+    /// The options the run inside gets besides its paths, reports and work directory.
+    var innerArguments: [String] {
+        var arguments = ["--jobs", "\(jobs)", "--timeout", "\(timeout)", "--identity", identity.rawValue, "--format", format.rawValue]
+        if let filter = selection.filter { arguments += ["--filter", filter] }
+        for tag in selection.tags { arguments += ["--tag", tag] }
+        if let shard { arguments += ["--shard", shard] }
+        if allowEmpty { arguments.append("--allow-empty") }
+        return arguments
     }
 
     func run() throws {
-        if let problem = ActiveRuns.installInterruptHandler(onSignal: { signal in
+        let inside = try runEnvironment()
+        // `--in` installs its own handler, which passes the signal on to the run inside.
+        if inside == nil, let problem = ActiveRuns.installInterruptHandler(onSignal: { signal in
             printError("handoff: signal \(signal): killing every scenario process")
         }) {
             printError("handoff: \(problem); an interrupt will not clean up")
@@ -74,11 +127,24 @@ struct Run: ParsableCommand {
             }
             printError("handoff: nothing to run: \(whyEmpty); allowed by --allow-empty")
         }
+        if let environment = inside {
+            try prepareReportDirectory(report)
+            try runInside(environment, scenarios: scenarios)
+            return
+        }
         let agent = try agentSelection.resolve()
         // Before the run, not after it: an unwritable --report costs a second, not the whole suite.
         try prepareReportDirectory(report)
         let options = agentSelection.executionOptions(agent, timeout: timeout, identity: identity, workDirectory: workdir)
         let fingerprint = Fingerprint.current(agentPath: options.probeAgentPath)
+        if let writeEnvironment {
+            do {
+                try ReportFiles.write(try Env.json(fingerprint), to: writeEnvironment)
+            } catch {
+                printError(Console.printable("handoff: cannot write \(writeEnvironment): \(error)"))
+                throw ExitCode(2)
+            }
+        }
         let started = Date()
         let annotate = ProcessInfo.processInfo.environment["GITHUB_ACTIONS"] == "true"
         if format == .tap { print(TAPReport.header(count: scenarios.count)) }
@@ -112,17 +178,7 @@ struct Run: ParsableCommand {
         } catch {
             writeFailure = Console.printable("handoff: cannot write reports to \(self.report): \(error)")
         }
-        if let path = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !path.isEmpty {
-            do {
-                let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-                defer { try? handle.close() }
-                try handle.seekToEnd()
-                try handle.write(contentsOf: Data(MarkdownReport.render(report).utf8))
-            } catch {
-                printError(Console.printable("handoff: WARNING: cannot append to $GITHUB_STEP_SUMMARY (\(path)): "
-                    + "\((error as NSError).localizedDescription)"))
-            }
-        }
+        appendStepSummary(report)
         if report.environment.taintChanged {
             printError("handoff: WARNING: the kernel's taint changed during the run: \(report.environment.taintBefore ?? -1) -> "
                 + "\(report.environment.taintAfter ?? -1) (see dmesg)")
@@ -133,6 +189,20 @@ struct Run: ParsableCommand {
         if writeFailure != nil { throw ExitCode(2) }
         if !report.summary.succeeded { throw ExitCode(1) }
     }}
+
+/// Appends the Markdown summary to $GITHUB_STEP_SUMMARY when CI sets it (a warning when that fails).
+func appendStepSummary(_ report: RunReport) {
+    guard let path = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !path.isEmpty else { return }
+    do {
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(MarkdownReport.render(report).utf8))
+    } catch {
+        printError(Console.printable("handoff: WARNING: cannot append to $GITHUB_STEP_SUMMARY (\(path)): "
+            + "\((error as NSError).localizedDescription)"))
+    }
+}
 
 extension IdentityMode: ExpressibleByArgument {}
 
