@@ -300,11 +300,16 @@ extension Agent {
         case .pidfdGetfd(let target, let operand, let flags):
             return { agent, answer -> Bool in
                 let fd = operand.value(agent.slots)
-                // The channels in the target's table are as invisible as our own.
-                if (fd == target.channel || agent.hidden.contains(fd)) && flags == 0 { answer.fail(EBADF); return true }
                 // A transient pidfd, moved above the scenario's numbers before the measured call.
                 let opened = handoff_pidfd_open(target.pid, 0)
                 if opened < 0 { answer.fail(errno); return true }
+                // The channels in the target's table are as invisible as our own (once the pidfd exists, as
+                // the kernel would look at the number only then).
+                if (fd == target.channel || agent.hidden.contains(fd)) && flags == 0 {
+                    close(opened)
+                    answer.fail(EBADF)
+                    return true
+                }
                 var pidfd = agent.moveHigh(opened)
                 if pidfd == fd {
                     // Below a low limit the top number may be the very one asked for (found by `handoff fuzz`):

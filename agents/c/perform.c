@@ -374,10 +374,14 @@ int perform(struct op *op, struct answer *answer) {
         return 1;
     case OP_PIDFD_GETFD: {
         // The target's control channel is as invisible as our own.
-        if ((fd == op->tctl || is_hidden(fd)) && op->flags == 0) return fail(answer, EBADF);
         // A transient pidfd, moved above the scenario's numbers before the measured call.
         int opened = pidfd_open((pid_t)op->number, 0);
         if (opened < 0) return fail(answer, errno);
+        // The channels in the target's table are as invisible as our own (once the pidfd exists).
+        if ((fd == op->tctl || is_hidden(fd)) && op->flags == 0) {
+            close(opened);
+            return fail(answer, EBADF);
+        }
         int pidfd = move_high(opened);
         if (pidfd == fd) {
             // Below a low limit the top number may be the very one asked for: the pidfd steps down to the

@@ -124,6 +124,9 @@ extension ReferenceModel {
     /// flags (found by `handoff fuzz`: scenarios/fuzz/pidfd-getfd-reaped.yaml).
     mutating func pidfdGetfd(_ process: String, target: String, fd: Int32, flags: UInt32) -> Outcome {
         guard let t = processes[target], t.state != .reaped else { return .failure(ESRCH) }
+        // The step's own pidfd takes a number until the copy is made: a table with no free number fails in
+        // pidfd_open, one with a single free number in receive_fd (found by `handoff fuzz`).
+        guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
         if flags != 0 { return .failure(EINVAL) }
         // __pidfd_fget checks ptrace_may_access(PTRACE_MODE_ATTACH_REALCREDS) before it looks at the
         // table, so EPERM comes before ESRCH (exiting target) and EBADF (bad number).
@@ -132,6 +135,7 @@ extension ReferenceModel {
         // that has exited (no files table) gives ESRCH, not EBADF.
         guard t.state == .running else { return .failure(ESRCH) }
         guard let entry = self[tableOf: target][fd] else { return .failure(EBADF) }
+        guard lowestFree(process, count: 2) != nil else { return .failure(EMFILE) }
         return duplicate(process, entry.description, minimum: 0, closeOnExec: true)
     }
 }
