@@ -176,14 +176,16 @@ func connect(ad address, kind, flags int, ans *answer) {
 // pidfdGetfd: a transient pidfd (moved above the scenario's numbers, closed before the answer) and the
 // measured pidfd_getfd. Go 1.19's syscall package has neither call: raw syscalls, as Go programs do.
 func (a *agent) pidfdGetfd(pid int, fd int32, flags uint32, targetChannel int32, ans *answer) {
-	// The channels in the target's table (its own, and the request's hidden list) are as invisible as ours.
-	if (fd == targetChannel || a.isHidden(fd)) && flags == 0 {
-		ans.fail(syscall.EBADF)
-		return
-	}
 	opened, _, errno := syscall.Syscall(sysPidfdOpen, uintptr(pid), 0, 0)
 	if errno != 0 {
 		ans.fail(errno)
+		return
+	}
+	// The channels in the target's table (its own, and the request's hidden list) are as invisible as ours,
+	// once the pidfd exists (the kernel looks at the number only then).
+	if (fd == targetChannel || a.isHidden(fd)) && flags == 0 {
+		syscall.Close(int(opened))
+		ans.fail(syscall.EBADF)
 		return
 	}
 	pidfd := a.moveHigh(int(opened))

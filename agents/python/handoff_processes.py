@@ -86,14 +86,16 @@ def build_pidfd_getfd(f, loop):
     def perform(agent):
         import handoff_libc
         number = resolve(agent, fd)
-        # The channels in the target's table (its own, and the request's hidden list) are as invisible as ours.
-        if (number == channel or number in agent.hidden) and flags == 0:
-            return failure(EBADF)
         # A transient pidfd (os.pidfd_open), moved above the scenario's numbers before the measured call.
         try:
             pidfd = agent.move_high(os.pidfd_open(pid, 0))
         except OSError as error:
             return failure(error.errno)
+        # The channels in the target's table (its own, and the request's hidden list) are as invisible as
+        # ours, once the pidfd exists (the kernel looks at the number only then).
+        if (number == channel or number in agent.hidden) and flags == 0:
+            os.close(pidfd)
+            return failure(EBADF)
         if pidfd == number:
             # Below a low limit the top number may be the very one asked for (found by `handoff fuzz`): the
             # pidfd steps down to the next free number rather than be what gets copied.
