@@ -3,7 +3,7 @@ SWIFT ?= swift
 JOBS ?= 2
 RUN_ARGS ?=
 
-.PHONY: all build release run test deps clean html-check bench compare-demo agents fuzz
+.PHONY: all build release run test deps clean html-check bench compare-demo agents fuzz kernels vm-runner run-kernels
 
 all: build
 
@@ -39,6 +39,22 @@ agents:
 	@if [ -d agents/python ]; then \
 		command -v python3 >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null); \
 	fi
+
+# Other kernels (docs/kernels.md): qemu, busybox-static and Debian's newest 6.1 and 6.12 linux-image packages
+# (apt-get download) unpacked into .build/kernels, and the runner `run --kernel` carries into the guest.
+kernels: deps vm-runner
+	bash tools/kernels.sh
+
+# The runner and agent with the Swift libraries linked in (--static-swift-stdlib): the guest then needs
+# libc, libm, libstdc++ and libcap (4 MB) instead of about 75 MB of shared Swift, Foundation and ICU libraries.
+vm-runner: deps
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path .build/static
+
+# Every cached kernel in turn, reports in reports/kernel-<release>/.
+run-kernels: release vm-runner
+	@for k in $$(ls .build/kernels); do \
+		echo "== $$k"; .build/release/handoff run scenarios --kernel $$k --jobs $(JOBS) --report reports/kernel-$$k $(RUN_ARGS) || status=1; \
+	done; exit $${status:-0}
 
 # Random scenarios against the model for FUZZ_TIME (docs/fuzz.md); repros go to reports/fuzz.
 FUZZ_TIME ?= 60s

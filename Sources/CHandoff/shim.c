@@ -223,6 +223,40 @@ int handoff_spawn_clean(const char *path, char *const argv[], char *const envp[]
     return result;
 }
 
+int handoff_spawn_helper(const char *path, char *const argv[], char *const envp[], int stdin_fd, int stdout_fd,
+                         int stderr_fd, pid_t *pid) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    int result = posix_spawn_file_actions_init(&actions);
+    if (result != 0) return result;
+    result = posix_spawnattr_init(&attributes);
+    if (result != 0) { posix_spawn_file_actions_destroy(&actions); return result; }
+    // Sources above 2 first, so that no dup2 clobbers a later source (same reasoning as handoff_spawn_clean).
+    int sources[3] = {stdin_fd, stdout_fd, stderr_fd};
+    int copies[3] = {-1, -1, -1};
+    for (int i = 0; i < 3 && result == 0; i++) {
+        if (sources[i] <= 2) {
+            copies[i] = fcntl(sources[i], F_DUPFD_CLOEXEC, 10);
+            if (copies[i] < 0) result = errno; else sources[i] = copies[i];
+        }
+    }
+    for (int i = 0; i < 3 && result == 0; i++) result = posix_spawn_file_actions_adddup2(&actions, sources[i], i);
+    if (result == 0) result = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    if (result == 0) result = posix_spawnattr_setsigmask(&attributes, &none);
+    if (result == 0) result = posix_spawnattr_setsigdefault(&attributes, &all);
+    if (result == 0) result = posix_spawnattr_setpgroup(&attributes, 0);
+    if (result == 0) result = posix_spawnattr_setflags(&attributes,
+                                                       POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+    if (result == 0) result = posix_spawn(pid, path, &actions, &attributes, argv, envp);
+    posix_spawnattr_destroy(&attributes);
+    posix_spawn_file_actions_destroy(&actions);
+    for (int i = 0; i < 3; i++) if (copies[i] >= 0) close(copies[i]);
+    return result;
+}
+
 // fallocate and FALLOC_FL_* need _GNU_SOURCE.
 int handoff_punch_hole(int fd, int64_t offset, int64_t length) {
     return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length);
@@ -349,3 +383,19 @@ int handoff_epoll_ctl(int epfd, int op, int fd, unsigned int events) {
     event.data.fd = fd;
     return epoll_ctl(epfd, op, fd, op == EPOLL_CTL_DEL ? NULL : &event);
 }
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+void handoff_hypervisor_signature(char signature[13]) {
+    unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
+    memset(signature, 0, 13);
+    __cpuid(1, eax, ebx, ecx, edx);
+    if (!(ecx & (1u << 31))) return;
+    __cpuid(0x40000000, eax, ebx, ecx, edx);
+    memcpy(signature, &ebx, 4);
+    memcpy(signature + 4, &ecx, 4);
+    memcpy(signature + 8, &edx, 4);
+}
+#else
+void handoff_hypervisor_signature(char signature[13]) { memset(signature, 0, 13); }
+#endif

@@ -101,6 +101,13 @@ int handoff_unshare_files(void);
 int handoff_spawn_clean(const char *path, char *const argv[], char *const envp[], int control_fd,
                         int output_fd, const char *cwd, pid_t *pid);
 
+/// posix_spawn a helper program (qemu for `run --kernel`) with descriptors 0, 1 and 2 from the three given
+/// and every other descriptor closed, default signal dispositions and an empty mask (the runner blocks the
+/// termination signals), in a process group of its own: a terminal's Ctrl-C reaches the runner, which then
+/// ends the helper itself and cleans up, instead of racing it. Returns 0 and the pid in *pid, or an errno value.
+int handoff_spawn_helper(const char *path, char *const argv[], char *const envp[], int stdin_fd, int stdout_fd,
+                         int stderr_fd, pid_t *pid);
+
 /// fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE): frees the blocks of a byte range, which then reads
 /// as zeros, without changing the file's size or anyone's offset (the agents' log is capped this way).
 /// fallocate and its flags need _GNU_SOURCE.
@@ -113,6 +120,12 @@ int handoff_block_termination_signals(void);
 int handoff_unblock_termination_signals(void);
 /// Waits for one of the signals blocked above and returns its number.
 int handoff_wait_termination_signal(void);
+
+// ---- virtualization ----
+/// CPUID leaf 0x40000000's hypervisor signature (12 characters from EBX, ECX, EDX, NUL-terminated in
+/// `signature`, which holds 13): "KVMKVMKVM", "TCGTCGTCGTCG", "Microsoft Hv"... Empty when the CPU does not
+/// advertise a hypervisor (CPUID.1:ECX bit 31 clear) or is not x86. CPUID is an instruction, not a call.
+void handoff_hypervisor_signature(char signature[13]);
 
 // ---- a cheap clock for loops ----
 /// The CPU's time-stamp counter (x86-64: RDTSC; elsewhere 0, and the agent keeps clock_gettime). An

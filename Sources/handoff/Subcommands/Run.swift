@@ -35,6 +35,12 @@ struct Run: ParsableCommand {
     @Option(help: "Where each scenario's private directory is made (default: $TMPDIR, else /tmp).")
     var workdir: String?
 
+    @OptionGroup(title: "Another kernel") var vm: KernelOptions
+
+    /// What the guest of `run --kernel` passes: only report.json (the host renders the rest from it).
+    @Flag(name: .customLong("report-json-only"), help: .hidden)
+    var reportJSONOnly = false
+
     var shardNumbers: (index: Int, count: Int)? {
         guard let shard else { return nil }
         let parts = shard.split(separator: "/", omittingEmptySubsequences: false)
@@ -50,6 +56,7 @@ struct Run: ParsableCommand {
         if shard != nil && shardNumbers == nil {
             throw ValidationError("--shard must be K/N with 1 <= K <= N <= \(Limits.shards.upperBound), e.g. 2/4")
         }
+        try vm.validate(agent: agentSelection.agent, workdir: workdir)
     }
 
     func run() throws {
@@ -74,6 +81,7 @@ struct Run: ParsableCommand {
             }
             printError("handoff: nothing to run: \(whyEmpty); allowed by --allow-empty")
         }
+        if let kernel = vm.kernel { return try runInKernel(kernel, scenarios: scenarios) }
         let agent = try agentSelection.resolve()
         // Before the run, not after it: an unwritable --report costs a second, not the whole suite.
         try prepareReportDirectory(report)
@@ -108,7 +116,7 @@ struct Run: ParsableCommand {
         // line on stderr and exit 2.
         var writeFailure: String?
         do {
-            try report.write(to: self.report)
+            try report.write(to: self.report, jsonOnly: reportJSONOnly)
         } catch {
             writeFailure = Console.printable("handoff: cannot write reports to \(self.report): \(error)")
         }
