@@ -39,10 +39,10 @@ public struct Virtualization: Codable, Sendable, Equatable {
     }
 
     /// The decision, apart from where its inputs come from. A CPU that advertises a hypervisor (CPUID.1:ECX
-    /// bit 31, "hypervisor" in /proc/cpuinfo) is virtual; its signature names the hypervisor. qemu's TCG
-    /// sets the flag but, unlike KVM, fills no signature (qemu 7.2; newer ones may say "TCGTCGTCGTCG"), so a
-    /// flag without a signature on a machine whose DMI vendor is QEMU, or whose CPU is one of qemu's models
-    /// ("QEMU Virtual CPU", "QEMU TCG CPU"), is TCG.
+    /// bit 31, "hypervisor" in /proc/cpuinfo) is virtual; its signature names the hypervisor: "KVMKVMKVM",
+    /// or "TCGTCGTCGTCG" from qemu's TCG (qemu 7.2, seen in the guests of `run --kernel`). Where the
+    /// signature is empty (qemu builds that fill none for TCG), a machine whose DMI vendor is QEMU or whose
+    /// CPU is one of qemu's models ("QEMU Virtual CPU", "QEMU TCG CPU") is taken for TCG: KVM would sign.
     public static func decide(hypervisorFlag: Bool, signature: String, dmiVendor: String, cpuModel: String) -> Virtualization {
         var evidence = ["cpuinfo flag 'hypervisor' \(hypervisorFlag ? "set" : "absent")"]
         if !signature.isEmpty { evidence.append("CPUID 0x40000000 '\(signature)'") }
