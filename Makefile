@@ -45,10 +45,11 @@ agents:
 kernels: deps vm-runner
 	bash tools/kernels.sh
 
-# The runner and agent with the Swift libraries linked in (--static-swift-stdlib): the guest then needs
-# libc, libm, libstdc++ and libcap (4 MB) instead of about 75 MB of shared Swift, Foundation and ICU libraries.
+# The runner and agent `run --kernel` carries: fully static executables (--static-swift-stdlib and
+# -static-executable), so the guest needs none of the 75 MB of shared Swift, Foundation and ICU libraries
+# nor any other; and a non-PIE binary starts faster under TCG (no relocation pass over 88 MB).
 vm-runner: deps
-	$(SWIFT) build -c release --static-swift-stdlib --scratch-path .build/static
+	$(SWIFT) build -c release --static-swift-stdlib -Xswiftc -static-executable --scratch-path .build/static
 
 # Every cached kernel in turn, reports in reports/kernel-<release>/.
 run-kernels: release vm-runner

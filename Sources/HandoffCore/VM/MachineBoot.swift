@@ -117,7 +117,8 @@ final class Boot {
             }
             let line = String(decoding: pending, as: UTF8.self)
             pending.removeAll(keepingCapacity: true)
-            console += line + "\n"
+            // Host seconds since qemu's start on each line of console.log: where a slow run spent its time.
+            console += String(format: "[%7.2f] ", Date().timeIntervalSince(booted)) + line + "\n"
             let words = line.split(separator: " ")
             if line.hasPrefix(InitScript.bootedMarker) {
                 bootSeconds = Date().timeIntervalSince(booted)
