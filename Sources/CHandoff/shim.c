@@ -227,14 +227,24 @@ int handoff_read_kernel_log(char *buffer, int length) {
     return (int)syscall(SYS_syslog, 3, buffer, length);
 }
 
-int handoff_spawn_wrapper(const char *path, char *const argv[], char *const envp[], const char *cwd, pid_t *pid) {
+int handoff_spawn_helper(const char *path, char *const argv[], char *const envp[], int stdin_fd, int stdout_fd,
+                         int stderr_fd, const char *cwd, pid_t *pid) {
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attributes;
     int result = posix_spawn_file_actions_init(&actions);
     if (result != 0) return result;
     result = posix_spawnattr_init(&attributes);
     if (result != 0) { posix_spawn_file_actions_destroy(&actions); return result; }
-    result = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    // Sources above 2 first, so that no dup2 clobbers a later source (same reasoning as handoff_spawn_clean).
+    int sources[3] = {stdin_fd, stdout_fd, stderr_fd};
+    int copies[3] = {-1, -1, -1};
+    for (int i = 0; i < 3 && result == 0; i++) {
+        if (sources[i] <= 2) {
+            copies[i] = fcntl(sources[i], F_DUPFD_CLOEXEC, 10);
+            if (copies[i] < 0) result = errno; else sources[i] = copies[i];
+        }
+    }
+    for (int i = 0; i < 3 && result == 0; i++) result = posix_spawn_file_actions_adddup2(&actions, sources[i], i);
     if (result == 0) result = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
     if (result == 0 && cwd != NULL) result = posix_spawn_file_actions_addchdir_np(&actions, cwd);
     sigset_t none, all;
@@ -248,6 +258,15 @@ int handoff_spawn_wrapper(const char *path, char *const argv[], char *const envp
     if (result == 0) result = posix_spawn(pid, path, &actions, &attributes, argv, envp);
     posix_spawnattr_destroy(&attributes);
     posix_spawn_file_actions_destroy(&actions);
+    for (int i = 0; i < 3; i++) if (copies[i] >= 0) close(copies[i]);
+    return result;
+}
+
+int handoff_spawn_wrapper(const char *path, char *const argv[], char *const envp[], const char *cwd, pid_t *pid) {
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null < 0) return errno;
+    int result = handoff_spawn_helper(path, argv, envp, null, 1, 2, cwd, pid);
+    close(null);
     return result;
 }
 
@@ -377,3 +396,19 @@ int handoff_epoll_ctl(int epfd, int op, int fd, unsigned int events) {
     event.data.fd = fd;
     return epoll_ctl(epfd, op, fd, op == EPOLL_CTL_DEL ? NULL : &event);
 }
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+void handoff_hypervisor_signature(char signature[13]) {
+    unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
+    memset(signature, 0, 13);
+    __cpuid(1, eax, ebx, ecx, edx);
+    if (!(ecx & (1u << 31))) return;
+    __cpuid(0x40000000, eax, ebx, ecx, edx);
+    memcpy(signature, &ebx, 4);
+    memcpy(signature + 4, &ecx, 4);
+    memcpy(signature + 8, &edx, 4);
+}
+#else
+void handoff_hypervisor_signature(char signature[13]) { memset(signature, 0, 13); }
+#endif

@@ -101,15 +101,19 @@ int handoff_unshare_files(void);
 int handoff_spawn_clean(const char *path, char *const argv[], char *const envp[], int control_fd,
                         int output_fd, const char *cwd, pid_t *pid);
 
-/// posix_spawn of an environment's wrapper (`handoff run --in`: unshare, bwrap, runc, ...): stdin from
-/// /dev/null, stdout and stderr the runner's, nothing else open, default signals and an empty mask, in a
-/// process group of its own (so that the runner alone decides which signal reaches it, and when). Returns 0
-/// and the pid in *pid, or an errno value.
 /// syslog(SYSLOG_ACTION_READ_ALL): the kernel log's last `length` bytes (gVisor's starts "Starting gVisor...").
 /// glibc's klogctl is in <sys/klog.h>, which the Swift module does not import.
 int handoff_read_kernel_log(char *buffer, int length);
 
+/// posix_spawn of an environment's wrapper (`handoff run --in`: unshare, bwrap, runc, ...): handoff_spawn_helper
+/// with stdin from /dev/null and the runner's stdout and stderr.
 int handoff_spawn_wrapper(const char *path, char *const argv[], char *const envp[], const char *cwd, pid_t *pid);
+/// posix_spawn a helper program (qemu for `run --kernel`) with descriptors 0, 1 and 2 from the three given
+/// and every other descriptor closed, default signal dispositions and an empty mask (the runner blocks the
+/// termination signals), in a process group of its own: a terminal's Ctrl-C reaches the runner, which then
+/// ends the helper itself and cleans up, instead of racing it. Returns 0 and the pid in *pid, or an errno value.
+int handoff_spawn_helper(const char *path, char *const argv[], char *const envp[], int stdin_fd, int stdout_fd,
+                         int stderr_fd, const char *cwd, pid_t *pid);
 
 /// fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE): frees the blocks of a byte range, which then reads
 /// as zeros, without changing the file's size or anyone's offset (the agents' log is capped this way).
@@ -123,6 +127,12 @@ int handoff_block_termination_signals(void);
 int handoff_unblock_termination_signals(void);
 /// Waits for one of the signals blocked above and returns its number.
 int handoff_wait_termination_signal(void);
+
+// ---- virtualization ----
+/// CPUID leaf 0x40000000's hypervisor signature (12 characters from EBX, ECX, EDX, NUL-terminated in
+/// `signature`, which holds 13): "KVMKVMKVM", "TCGTCGTCGTCG", "Microsoft Hv"... Empty when the CPU does not
+/// advertise a hypervisor (CPUID.1:ECX bit 31 clear) or is not x86. CPUID is an instruction, not a call.
+void handoff_hypervisor_signature(char signature[13]);
 
 // ---- a cheap clock for loops ----
 /// The CPU's time-stamp counter (x86-64: RDTSC; elsewhere 0, and the agent keeps clock_gettime). An

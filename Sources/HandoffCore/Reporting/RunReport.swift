@@ -83,7 +83,9 @@ public struct RunReport: Codable, Sendable {
     /// Writes report.json, junit.xml, report.tap, summary.md and report.html into `directory` (created if
     /// needed), each one atomically (ReportFiles.write): a reader never sees a partial file, and a failure
     /// leaves the previous file in place.
-    public func write(to directory: String) throws(ReportFiles.WriteError) {
+    /// `jsonOnly` writes report.json alone: a guest of `run --kernel` does, since under emulation rendering
+    /// the other formats costs seconds and the host renders them from report.json anyway.
+    public func write(to directory: String, jsonOnly: Bool = false) throws(ReportFiles.WriteError) {
         try ReportFiles.prepare(directory)
         let json: Data
         do {
@@ -92,6 +94,7 @@ public struct RunReport: Codable, Sendable {
             throw ReportFiles.WriteError(path: directory + "/report.json", reason: "cannot encode the report: \(error)")
         }
         try ReportFiles.write(json, to: directory + "/report.json")
+        if jsonOnly { return }
         try ReportFiles.write(JUnitReport.render(self), to: directory + "/junit.xml")
         try ReportFiles.write(TAPReport.render(self), to: directory + "/report.tap")
         try ReportFiles.write(MarkdownReport.render(self), to: directory + "/summary.md")

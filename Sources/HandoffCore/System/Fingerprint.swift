@@ -36,6 +36,8 @@ public struct Fingerprint: Codable, Sendable {
     public var taint: Int
     /// A user-space kernel (gVisor) and the sign of it; absent on Linux, whose uname is then the kernel's.
     public var sandbox: String?
+    /// Virtual machine and emulation (absent in reports written before it was recorded).
+    public var virtualization: Virtualization?
 
     /// `agentPath` lets probes that need a fork (CLONE_FILES) run in an agent; without it they are reported
     /// as not probed.
@@ -60,7 +62,7 @@ public struct Fingerprint: Codable, Sendable {
             securityModules: (Observer.readSmallFile("/sys/kernel/security/lsm") ?? "")
                 .split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty },
             nofileSoft: UInt64(limit.rlim_cur), nofileHard: UInt64(limit.rlim_max), features: features(agentPath: agentPath),
-            taint: currentTaint(), sandbox: SystemProbe.sandbox)
+            taint: currentTaint(), sandbox: SystemProbe.sandbox, virtualization: Virtualization.current())
     }
 
     public static func currentTaint() -> Int {
@@ -163,6 +165,7 @@ public struct Fingerprint: Codable, Sendable {
         lines.append("LSMs:                     \(securityModules.isEmpty ? "none reported" : securityModules.joined(separator: ", "))")
         lines.append("RLIMIT_NOFILE:            \(nofileSoft) soft, \(nofileHard) hard")
         lines.append("taint:                    \(taint)")
+        if let virtualization { lines.append("virtualization:           \(virtualization.text)") }
         for name in features.keys.sorted() {
             lines.append(("probe " + name + ":").padding(toLength: 26, withPad: " ", startingAt: 0) + features[name]!)
         }

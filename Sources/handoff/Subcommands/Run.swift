@@ -54,6 +54,11 @@ struct Run: ParsableCommand {
     /// Used by --in: the inner run writes its fingerprint (what `handoff env --json` prints) here.
     @Option(name: .customLong("write-env"), help: .hidden)
     var writeEnvironment: String?
+    @OptionGroup(title: "Another kernel") var vm: KernelOptions
+
+    /// What the guest of `run --kernel` passes: only report.json (the host renders the rest from it).
+    @Flag(name: .customLong("report-json-only"), help: .hidden)
+    var reportJSONOnly = false
 
     var shardNumbers: (index: Int, count: Int)? {
         guard let shard else { return nil }
@@ -71,6 +76,10 @@ struct Run: ParsableCommand {
             throw ValidationError("--shard must be K/N with 1 <= K <= N <= \(Limits.shards.upperBound), e.g. 2/4")
         }
         _ = try runEnvironment()
+        try vm.validate(agent: agentSelection.agent, workdir: workdir)
+        if environment != nil && vm.kernel != nil {
+            throw ValidationError("--in and --kernel cannot be combined (yet): choose one environment per run")
+        }
     }
 
     /// The validated `--in` options, nil without `--in`.
@@ -132,6 +141,7 @@ struct Run: ParsableCommand {
             try runInside(environment, scenarios: scenarios)
             return
         }
+        if let kernel = vm.kernel { return try runInKernel(kernel, scenarios: scenarios) }
         let agent = try agentSelection.resolve()
         // Before the run, not after it: an unwritable --report costs a second, not the whole suite.
         try prepareReportDirectory(report)
@@ -174,7 +184,7 @@ struct Run: ParsableCommand {
         // line on stderr and exit 2.
         var writeFailure: String?
         do {
-            try report.write(to: self.report)
+            try report.write(to: self.report, jsonOnly: reportJSONOnly)
         } catch {
             writeFailure = Console.printable("handoff: cannot write reports to \(self.report): \(error)")
         }
