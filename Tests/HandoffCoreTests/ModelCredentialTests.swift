@@ -194,8 +194,12 @@ extension ReferenceModelTests {
         m.ok(.fork(child: "kid"))
         m.fails(.pidfdGetfd(target: "kid", fd: 0, flags: 0), EMFILE)
         m.ok(.close(fd: 2))
-        #expect(m.ok(.pidfdGetfd(target: "kid", fd: 0, flags: 0)) == Outcome(result: 2, fds: [2]))
-        #expect(m.desc("main", 2) == m.desc("main", 0))
+        // One free number is not enough: the step's own pidfd takes it (scenarios/fuzz/pidfd-getfd-full-table.yaml,
+        // checked on the kernel); with two the copy gets the lowest.
+        m.fails(.pidfdGetfd(target: "kid", fd: 0, flags: 0), EMFILE)
+        m.ok(.close(fd: 1))
+        #expect(m.ok(.pidfdGetfd(target: "kid", fd: 0, flags: 0)) == Outcome(result: 1, fds: [1]))
+        #expect(m.desc("main", 1) == m.desc("main", 0))
     }
 
     @Test func seqpacketTruncationStillDeliversDescriptors() {
