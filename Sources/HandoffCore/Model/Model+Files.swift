@@ -192,10 +192,10 @@ extension ReferenceModel {
         if flags.contains(.nonblock) { status.insert(.nonblock) }
         let cloexec = flags.contains(.cloexec)
         switch desc.target {
-        case .pidfd where pidfdsReopen && flags.contains(.trunc):
-            // pidfs inodes are regular files that cannot be truncated: do_truncate's setattr says EOPNOTSUPP
-            // (found by `handoff fuzz`).
-            return .failure(EOPNOTSUPP)
+        case .pidfd where pidfdsReopen && flags.contains(.trunc) && pidfdReopenTruncErrno != 0:
+            // pidfs inodes cannot be truncated: EOPNOTSUPP since pidfs_setattr (6.18), EPERM on 6.12 - probed,
+            // SystemProbe.pidfdReopenTruncErrno (found by `handoff fuzz`; 6.12 by `run --kernel`).
+            return .failure(pidfdReopenTruncErrno)
         case .pidfd(let owner) where pidfdsReopen:
             // A pidfd on pidfs (where the runner's probe found it reopens): a new description of the same
             // process, with the access mode asked for.

@@ -108,6 +108,9 @@ public struct ReferenceModel: Sendable {
     /// The agents' umask (the runner's, read from /proc/self/status).
     public var umask: UInt32 = 0o022
 
+    /// What reopening a pidfd with O_TRUNC fails with on this kernel (SystemProbe), 0 if it does not.
+    public var pidfdReopenTruncErrno: Int32 = EOPNOTSUPP
+
     /// eventfd_write accepts exactly 8 bytes (newer kernels) rather than at least 8 (SystemProbe).
     public var eventfdWriteExact = true
 

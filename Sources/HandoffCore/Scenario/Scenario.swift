@@ -81,6 +81,8 @@ public struct Requirements: Sendable, Equatable {
     public var programs: [String]
     /// The least RLIMIT_NOFILE soft limit the scenario's numbers assume (the agents inherit the runner's).
     public var nofile: Int?
+    /// Kernel behaviours probed by making the calls (SystemProbe.features), rather than inferred from a version.
+    public var features: [String] = []
 
     public init(minimumKernel: KernelVersion? = nil, syscalls: [String] = [], capabilities: [String] = [],
                 programs: [String] = [], nofile: Int? = nil) {

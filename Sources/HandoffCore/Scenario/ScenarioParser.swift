@@ -212,7 +212,7 @@ struct ScenarioDecoder {
     }
 
     static let topLevelKeys = ["summary", "tags", "requires", "timeout", "matrix", "steps"]
-    static let requirementKeys = ["kernel", "syscalls", "capabilities", "programs", "nofile"]
+    static let requirementKeys = ["kernel", "syscalls", "capabilities", "programs", "nofile", "features"]
     /// Capability names as libcap knows them: one list, the model's.
     static let knownCapabilities = ReferenceModel.capabilityNames
 
@@ -307,6 +307,9 @@ struct ScenarioDecoder {
             for item in try context.sequence(programs, "'programs'") {
                 requirements.programs.append(try context.string(item, "a program name"))
             }
+        }
+        if let features = arguments["features"] {
+            requirements.features = try context.keywords(features, "'features'", allowed: SystemProbe.features.map(\.name))
         }
         if let nofile = arguments["nofile"] {
             requirements.nofile = try context.integer(nofile, "'nofile'", in: 1...Int(Int32.max))

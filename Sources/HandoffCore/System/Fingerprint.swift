@@ -120,6 +120,8 @@ public struct Fingerprint: Codable, Sendable {
         // What the model's predictions depend on (ReferenceModel.pidfdsReopen, .exitedKeepDumpability).
         result["pidfd reopen (pidfs)"] = SystemProbe.pidfdsReopen ? "ok" : "ENXIO"
         result["eventfd write of exactly 8 bytes"] = SystemProbe.eventfdWriteExact ? "ok" : "no (at least 8)"
+        result["pidfd reopen with O_TRUNC"] = SystemProbe.pidfdReopenTruncErrno == 0 ? "succeeds"
+            : Errno.name(of: SystemProbe.pidfdReopenTruncErrno)
         result["exited task keeps dumpability"] = agentPath.map {
             SystemProbe.exitedKeepDumpability(agentPath: $0) ? "ok" : "no (an exited task is not checked)"
         } ?? "not probed (needs the agent)"
@@ -167,7 +169,8 @@ public struct Fingerprint: Codable, Sendable {
         lines.append("taint:                    \(taint)")
         if let virtualization { lines.append("virtualization:           \(virtualization.text)") }
         for name in features.keys.sorted() {
-            lines.append(("probe " + name + ":").padding(toLength: 26, withPad: " ", startingAt: 0) + features[name]!)
+            let label = "probe " + name + ":"
+            lines.append(label.padding(toLength: max(26, label.count + 1), withPad: " ", startingAt: 0) + features[name]!)
         }
         return lines.joined(separator: "\n")
     }

@@ -64,6 +64,27 @@ public enum SystemProbe {
         return true
     }()
 
+    /// Kernel behaviours a scenario can require by name (`requires: {features: [...]}`), each probed by
+    /// making the call once: requirements as observed features, not kernel versions.
+    public static let features: [(name: String, meaning: String, present: @Sendable () -> Bool)] = [
+        ("pidfd-reopen", "pidfds on pidfs, reopenable through /proc/PID/fd/N", { pidfdsReopen }),
+        ("eventfd-write-exact", "eventfd writes of exactly 8 bytes", { eventfdWriteExact }),
+    ]
+
+    /// The errno of reopening a pidfd with O_TRUNC (EOPNOTSUPP on pidfs since pidfs_setattr, EPERM before it,
+    /// ENXIO where pidfds are anonymous inodes; 0 if it succeeded). Probed once.
+    public static let pidfdReopenTruncErrno: Int32 = {
+        guard case .success(let pidfd) = valueOrErrno({ handoff_pidfd_open(getpid(), 0) }) else { return ENXIO }
+        defer { close(pidfd) }
+        switch valueOrErrno({ open("/proc/self/fd/\(pidfd)", O_RDONLY | O_TRUNC | O_CLOEXEC) }) {
+        case .success(let copy):
+            close(copy)
+            return 0
+        case .failure(let error):
+            return error.code
+        }
+    }()
+
     /// The runner's effective capabilities, by name (the root agent inherits them). Probed once.
     public static let heldCapabilities: Set<String> = Set(Fingerprint.capabilities())
 
@@ -210,6 +231,11 @@ public enum SystemProbe {
         }
         for name in requirements.syscalls {
             if let problem = syscallProblem(name) { return "needs \(name), which fails here with \(problem)" }
+        }
+        for name in requirements.features {
+            if let feature = features.first(where: { $0.name == name }), !feature.present() {
+                return "needs \(name) (\(feature.meaning)), which this kernel does not have (probed)"
+            }
         }
         if let nofile = requirements.nofile {
             var limit = rlimit()
