@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+@testable import HandoffCore
+
+/// Hostile and careless scenario files: each is refused with a location (line and column past 0) and a reason,
+/// quickly, without crashing or allocating without bound.
+struct HostileScenarioTests {
+    static let pipe = "  - main.pipe: {as: [r, w]}\n"
+
+    /// (what it is, the file, words the message must contain)
+    static let cases: [(String, String, String)] = [
+        ("empty file", "", "summary"),
+        ("only a comment", "# nothing\n", "summary"),
+        ("a list at the top", "- a\n- b\n", "mapping"),
+        ("binary garbage", "\u{01}\u{02}\u{03}: [\u{04}\n", "YAML"),
+        ("a tab for indentation", "summary: x\nsteps:\n\t- main.exit: {}\n", "YAML"),
+        ("nesting 5000 deep", "summary: x\nsteps:\n" + pipe + "x: " + String(repeating: "[", count: 5000)
+            + String(repeating: "]", count: 5000) + "\n", "nesting"),
+        ("an unknown top-level key", "summary: x\nsudo: true\nsteps:\n" + pipe, "unknown top-level key"),
+        ("an unknown operation", "summary: x\nsteps:\n  - main.rm_rf: {path: /}\n", "rm_rf"),
+        ("an absolute path", "summary: x\nsteps:\n  - main.open: {path: /etc/passwd, as: f}\n", "relative"),
+        ("a path out of the directory", "summary: x\nsteps:\n  - main.open: {path: ../../x, as: f}\n", ".."),
+        ("a timeout of .nan", "summary: x\ntimeout: .nan\nsteps:\n" + pipe, "timeout"),
+        ("a timeout of 1e308", "summary: x\ntimeout: 1e308\nsteps:\n" + pipe, "86400"),
+        ("a count past what fits", "summary: x\nsteps:\n" + pipe + "  - main.read: {fd: r, count: 3000000000}\n", "count"),
+        ("a matrix of 10^8 cases", "summary: x\nmatrix: {a: [1,2,3,4,5,6,7,8,9,10], b: [1,2,3,4,5,6,7,8,9,10], "
+            + "c: [1,2,3,4,5,6,7,8,9,10], d: [1,2,3,4,5,6,7,8,9,10], e: [1,2,3,4,5,6,7,8,9,10], "
+            + "f: [1,2,3,4,5,6,7,8,9,10], g: [1,2,3,4,5,6,7,8,9,10], h: [1,2,3,4,5,6,7,8,9,10]}\nsteps:\n" + pipe, "1024"),
+        ("a repeat of 10^12", "summary: x\nsteps:\n" + pipe + "  - repeat: {count: 1000000000000, steps: [main.close: {fd: 99}]}\n", "count"),
+        ("200 KB of data", "summary: x\nsteps:\n" + pipe + "  - main.write: {fd: w, data: \"" + String(repeating: "a", count: 200_000)
+            + "\"}\n", "65536"),
+        ("a name never bound", "summary: x\nsteps:\n  - main.close: {fd: ghost}\n", "ghost"),
+        ("a process that does not exist", "summary: x\nsteps:\n  - nobody.exit: {}\n", "nobody"),
+        ("a duplicate key", "summary: x\nsummary: y\nsteps:\n" + pipe, "duplicate key"),
+        ("a list where a name goes", "summary: x\nsteps:\n  - main.pipe: {as: [[r], w]}\n", "name"),
+        ("an alias bomb", (["summary: x", "steps:", pipe.dropLast().description,
+                            "  - main.exec:", "      args: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]"]
+            + (1...8).flatMap { ["  - main.exec:", "      args: &a\($0) [" + Array(repeating: "*a\($0 - 1)", count: 9).joined(separator: ",") + "]"] })
+            .joined(separator: "\n") + "\n", "string"),
+    ]
+
+    @Test(arguments: 0..<cases.count)
+    func isRefusedWithALocation(_ index: Int) {
+        let (what, yaml, words) = Self.cases[index]
+        let started = Date()
+        do {
+            let scenarios = try ScenarioParser.parseAll(yaml: yaml, file: "hostile.yaml", name: "hostile")
+            Issue.record("\(what): accepted (\(scenarios.count) scenarios)")
+        } catch {
+            #expect(error.location.line >= 1 && error.location.column >= 1, "\(what): \(error)")
+            #expect(error.message.lowercased().contains(words.lowercased()), "\(what): \(error)")
+        }
+        #expect(Date().timeIntervalSince(started) < 2, "\(what) took \(Date().timeIntervalSince(started)) s")
+    }
+}
