@@ -9,6 +9,11 @@ public struct Comparison: Codable, Sendable {
         public var label: String
         public var kernel: String
         public var startedAt: String
+        /// Where and through what it ran, when not the host and handoff's own agent: `agent go`, `in runc`.
+        public var setting: String?
+
+        /// `6.18.44, agent go, in runc`: what tells two columns apart besides their labels.
+        public var describedKernel: String { ([kernel] + (setting.map { [$0] } ?? [])).joined(separator: ", ") }
     }
 
     public enum ChangeKind: String, Codable, Sendable {
@@ -59,7 +64,14 @@ public struct Comparison: Codable, Sendable {
 
     public init(reports: [(label: String, report: RunReport)], timingThreshold: Double = 1.5,
                 timingFloorNanoseconds: Double = 2000) {
-        runs = reports.map { Run(label: $0.label, kernel: $0.report.environment.kernel, startedAt: $0.report.startedAt) }
+        runs = reports.map { entry in
+            let environment = entry.report.environment
+            var setting: [String] = []
+            if let agent = environment.agent, agent.name != "swift" { setting.append("agent \(agent.name)") }
+            if let runIn = environment.runIn, runIn.name != "host" { setting.append("in \(runIn.name)") }
+            return Run(label: entry.label, kernel: environment.kernel, startedAt: entry.report.startedAt,
+                       setting: setting.isEmpty ? nil : setting.joined(separator: ", "))
+        }
         self.timingThreshold = timingThreshold
         self.timingFloorNanoseconds = timingFloorNanoseconds
         var names: [String] = []
@@ -152,7 +164,7 @@ public struct Comparison: Codable, Sendable {
 
     public var markdown: String {
         var text = "## handoff compare: \(runs.map(\.label).joined(separator: " vs "))\n\n"
-        text += "| scenario | " + runs.map { "\($0.label) (\($0.kernel))" }.joined(separator: " | ") + " |\n"
+        text += "| scenario | " + runs.map { "\($0.label) (\($0.describedKernel))" }.joined(separator: " | ") + " |\n"
         text += "|---|" + runs.map { _ in "---|" }.joined() + "\n"
         for name in matrix.keys.sorted() {
             text += "| `\(name)` | " + matrix[name]!.map { $0 ?? "—" }.joined(separator: " | ") + " |\n"

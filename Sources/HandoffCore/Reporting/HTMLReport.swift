@@ -38,7 +38,7 @@ public enum HTMLReport {
     public static func render(_ comparison: Comparison) -> String {
         var body = "<h1>handoff compare: \(comparison.runs.map { escape($0.label) }.joined(separator: " vs "))</h1>\n"
         body += "<table><tr><th>scenario</th>"
-            + comparison.runs.map { "<th>\(escape($0.label))<br><small>\(escape($0.kernel))</small></th>" }.joined()
+            + comparison.runs.map { "<th>\(escape($0.label))<br><small>\(escape($0.describedKernel))</small></th>" }.joined()
             + "</tr>\n"
         for name in comparison.matrix.keys.sorted() {
             body += "<tr><td><code>\(escape(name))</code></td>"
