@@ -189,38 +189,54 @@ int handoff_drop_capability(int capability) {
 
 // posix_spawn_file_actions_addclosefrom_np and addchdir_np need _GNU_SOURCE; the file actions and
 // attributes are built with several calls whose failure paths are simplest to keep together in C.
-int handoff_spawn_clean(const char *path, char *const argv[], char *const envp[], int control_fd,
-                        int output_fd, const char *cwd, pid_t *pid) {
+//
+// The one spawn every helper below uses: descriptor i of the child is sources[i] (-1: /dev/null, read-only),
+// for i < count, and nothing else is open; default signal dispositions and an empty mask whatever the runner
+// blocked; optionally in a process group of its own and in `cwd`.
+static int spawn_with(const char *path, char *const argv[], char *const envp[], const int *given, int count,
+                      int own_group, const char *cwd, pid_t *pid) {
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attributes;
     int result = posix_spawn_file_actions_init(&actions);
     if (result != 0) return result;
     result = posix_spawnattr_init(&attributes);
     if (result != 0) { posix_spawn_file_actions_destroy(&actions); return result; }
-    // Descriptors 0-3 are assigned from sources numbered above 3, so that no dup2 clobbers a later source
-    // and no dup2(n, n) leaves close-on-exec set.
-    int control_source = control_fd <= 3 ? fcntl(control_fd, F_DUPFD_CLOEXEC, 10) : control_fd;
-    int output_source = output_fd <= 3 ? fcntl(output_fd, F_DUPFD_CLOEXEC, 10) : output_fd;
-    if (control_source < 0 || output_source < 0) result = errno;
-    if (result == 0) result = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    if (result == 0) result = posix_spawn_file_actions_adddup2(&actions, output_source, 1);
-    if (result == 0) result = posix_spawn_file_actions_adddup2(&actions, output_source, 2);
-    if (result == 0) result = posix_spawn_file_actions_adddup2(&actions, control_source, 3);
-    if (result == 0) result = posix_spawn_file_actions_addclosefrom_np(&actions, 4);
+    // Sources numbered below `count` are copied above it first, so that no dup2 clobbers a later source and
+    // no dup2(n, n) leaves close-on-exec set.
+    int sources[4] = {-1, -1, -1, -1};
+    int copies[4] = {-1, -1, -1, -1};
+    for (int i = 0; i < count && result == 0; i++) {
+        sources[i] = given[i];
+        if (given[i] >= 0 && given[i] < count) {
+            copies[i] = fcntl(given[i], F_DUPFD_CLOEXEC, 10);
+            if (copies[i] < 0) result = errno; else sources[i] = copies[i];
+        }
+    }
+    for (int i = 0; i < count && result == 0; i++) {
+        result = sources[i] < 0 ? posix_spawn_file_actions_addopen(&actions, i, "/dev/null", O_RDONLY, 0)
+                                : posix_spawn_file_actions_adddup2(&actions, sources[i], i);
+    }
+    if (result == 0) result = posix_spawn_file_actions_addclosefrom_np(&actions, count);
     if (result == 0 && cwd != NULL) result = posix_spawn_file_actions_addchdir_np(&actions, cwd);
-    // The child starts with default signal dispositions and an empty mask, whatever the runner blocked.
     sigset_t none, all;
     sigemptyset(&none);
     sigfillset(&all);
+    short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | (own_group ? POSIX_SPAWN_SETPGROUP : 0);
     if (result == 0) result = posix_spawnattr_setsigmask(&attributes, &none);
     if (result == 0) result = posix_spawnattr_setsigdefault(&attributes, &all);
-    if (result == 0) result = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    if (result == 0 && own_group) result = posix_spawnattr_setpgroup(&attributes, 0);
+    if (result == 0) result = posix_spawnattr_setflags(&attributes, flags);
     if (result == 0) result = posix_spawn(pid, path, &actions, &attributes, argv, envp);
     posix_spawnattr_destroy(&attributes);
     posix_spawn_file_actions_destroy(&actions);
-    if (control_source >= 0 && control_source != control_fd) close(control_source);
-    if (output_source >= 0 && output_source != output_fd) close(output_source);
+    for (int i = 0; i < count; i++) if (copies[i] >= 0) close(copies[i]);
     return result;
+}
+
+int handoff_spawn_clean(const char *path, char *const argv[], char *const envp[], int control_fd,
+                        int output_fd, const char *cwd, pid_t *pid) {
+    int sources[4] = {-1, output_fd, output_fd, control_fd};
+    return spawn_with(path, argv, envp, sources, 4, 0, cwd, pid);
 }
 
 int handoff_read_kernel_log(char *buffer, int length) {
@@ -229,45 +245,12 @@ int handoff_read_kernel_log(char *buffer, int length) {
 
 int handoff_spawn_helper(const char *path, char *const argv[], char *const envp[], int stdin_fd, int stdout_fd,
                          int stderr_fd, const char *cwd, pid_t *pid) {
-    posix_spawn_file_actions_t actions;
-    posix_spawnattr_t attributes;
-    int result = posix_spawn_file_actions_init(&actions);
-    if (result != 0) return result;
-    result = posix_spawnattr_init(&attributes);
-    if (result != 0) { posix_spawn_file_actions_destroy(&actions); return result; }
-    // Sources above 2 first, so that no dup2 clobbers a later source (same reasoning as handoff_spawn_clean).
     int sources[3] = {stdin_fd, stdout_fd, stderr_fd};
-    int copies[3] = {-1, -1, -1};
-    for (int i = 0; i < 3 && result == 0; i++) {
-        if (sources[i] <= 2) {
-            copies[i] = fcntl(sources[i], F_DUPFD_CLOEXEC, 10);
-            if (copies[i] < 0) result = errno; else sources[i] = copies[i];
-        }
-    }
-    for (int i = 0; i < 3 && result == 0; i++) result = posix_spawn_file_actions_adddup2(&actions, sources[i], i);
-    if (result == 0) result = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-    if (result == 0 && cwd != NULL) result = posix_spawn_file_actions_addchdir_np(&actions, cwd);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    if (result == 0) result = posix_spawnattr_setsigmask(&attributes, &none);
-    if (result == 0) result = posix_spawnattr_setsigdefault(&attributes, &all);
-    if (result == 0) result = posix_spawnattr_setpgroup(&attributes, 0);
-    if (result == 0) result = posix_spawnattr_setflags(&attributes,
-                                                      POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-    if (result == 0) result = posix_spawn(pid, path, &actions, &attributes, argv, envp);
-    posix_spawnattr_destroy(&attributes);
-    posix_spawn_file_actions_destroy(&actions);
-    for (int i = 0; i < 3; i++) if (copies[i] >= 0) close(copies[i]);
-    return result;
+    return spawn_with(path, argv, envp, sources, 3, 1, cwd, pid);
 }
 
 int handoff_spawn_wrapper(const char *path, char *const argv[], char *const envp[], const char *cwd, pid_t *pid) {
-    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null < 0) return errno;
-    int result = handoff_spawn_helper(path, argv, envp, null, 1, 2, cwd, pid);
-    close(null);
-    return result;
+    return handoff_spawn_helper(path, argv, envp, -1, 1, 2, cwd, pid);
 }
 
 // fallocate and FALLOC_FL_* need _GNU_SOURCE.

@@ -108,8 +108,9 @@ int handoff_read_kernel_log(char *buffer, int length);
 /// posix_spawn of an environment's wrapper (`handoff run --in`: unshare, bwrap, runc, ...): handoff_spawn_helper
 /// with stdin from /dev/null and the runner's stdout and stderr.
 int handoff_spawn_wrapper(const char *path, char *const argv[], char *const envp[], const char *cwd, pid_t *pid);
+
 /// posix_spawn a helper program (qemu for `run --kernel`) with descriptors 0, 1 and 2 from the three given
-/// and every other descriptor closed, default signal dispositions and an empty mask (the runner blocks the
+/// (-1: /dev/null), optionally in `cwd`, and every other descriptor closed, default signal dispositions and an empty mask (the runner blocks the
 /// termination signals), in a process group of its own: a terminal's Ctrl-C reaches the runner, which then
 /// ends the helper itself and cleans up, instead of racing it. Returns 0 and the pid in *pid, or an errno value.
 int handoff_spawn_helper(const char *path, char *const argv[], char *const envp[], int stdin_fd, int stdout_fd,

@@ -257,12 +257,12 @@ final class ProcessTree: @unchecked Sendable {
             let launcherPidfd = launcher?.handle.pidfd ?? -1
             if launcherPidfd >= 0, grace == nil { entries.append(pollfd(fd: launcherPidfd, events: Int16(POLLIN), revents: 0)) }
             var wait = min(deadline.remainingMilliseconds, grace?.remainingMilliseconds ?? Int32.max)
-            if let launcher, launcherPidfd < 0, grace == nil { wait = min(wait, 10) }
+            let pollingLauncher = launcher != nil && launcherPidfd < 0 && grace == nil
+            if pollingLauncher { wait = min(wait, 10) }
             let ready = poll(&entries, nfds_t(entries.count), wait)
             if ready < 0 && errno == EINTR { continue }
             if ready < 0 || entries[0].revents != 0 { break }
-            let launcherEnded = entries.count > 1 ? entries[1].revents != 0
-                : (launcher != nil && launcherPidfd < 0 && grace == nil && launcher!.hasExited)
+            let launcherEnded = entries.count > 1 ? entries[1].revents != 0 : pollingLauncher && launcher?.hasExited == true
             if launcherEnded {
                 // A launcher may fork its service and exit: give the service a moment to call back.
                 grace = Deadline(secondsFromNow: 1)

@@ -20,7 +20,8 @@ public enum SystemProbe {
         if version == "#1 SMP Sun Jan 10 15:06:54 PST 2016" { return "gVisor (uname -v \(version))" }
         var buffer = [CChar](repeating: 0, count: 4096)
         let count = handoff_read_kernel_log(&buffer, Int32(buffer.count - 1))
-        if count > 0, String(cString: buffer).contains("Starting gVisor") { return "gVisor (kernel log: Starting gVisor...)" }
+        if count > 0, String(decoding: buffer.prefix(Int(count)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            .contains("Starting gVisor") { return "gVisor (kernel log: Starting gVisor...)" }
         return nil
     }()
 
