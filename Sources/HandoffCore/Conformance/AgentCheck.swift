@@ -15,25 +15,22 @@ public struct AgentCheckResult: Codable, Sendable {
     public var detail: String
 }
 
-public struct AgentCheckReport: Encodable, Sendable {
+public struct AgentCheckReport: Codable, Sendable {
     public var agent: String
     public var implementation: String?
-    public var results: [AgentCheckResult]
-    public var passed: Int { results.filter { $0.passed == true }.count }
-    public var failed: Int { results.filter { $0.passed == false }.count }
-    public var skipped: Int { results.filter { $0.passed == nil }.count }
-
-    enum CodingKeys: String, CodingKey { case agent, implementation, results, passed, failed, skipped }
-
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(agent, forKey: .agent)
-        try container.encodeIfPresent(implementation, forKey: .implementation)
-        try container.encode(results, forKey: .results)
-        try container.encode(passed, forKey: .passed)
-        try container.encode(failed, forKey: .failed)
-        try container.encode(skipped, forKey: .skipped)
+    public var results: [AgentCheckResult] = [] {
+        didSet {
+            passed = results.filter { $0.passed == true }.count
+            failed = results.filter { $0.passed == false }.count
+            skipped = results.count - passed - failed
+        }
     }
+    /// Follow from `results`.
+    public private(set) var passed = 0
+    public private(set) var failed = 0
+    public private(set) var skipped = 0
+
+    init(agent: String) { self.agent = agent }
 }
 
 /// A check's verdict, from inside it.
@@ -52,7 +49,7 @@ public enum AgentCheck {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("handoff-agent-check-\(getpid())").path
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        var report = AgentCheckReport(agent: path, implementation: nil, results: [])
+        var report = AgentCheckReport(agent: path)
         for check in AgentChecks.all where filter.map({ check.name.contains($0) }) ?? true {
             var result = AgentCheckResult(name: check.name, rule: check.rule, passed: true, detail: "")
             do {

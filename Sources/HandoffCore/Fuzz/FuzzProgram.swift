@@ -121,9 +121,11 @@ public struct FuzzProgram: Sendable, Equatable {
         return steps.indices.contains(index) ? index : nil
     }
 
-    /// Parses the rendered program as `handoff run` would; nil when it is not a valid scenario (a shrinking
-    /// step removed what a later step needs).
-    func scenario(name: String, summary: String = "fuzz") -> Scenario? {
-        try? ScenarioParser.parse(yaml: yaml(summary: summary), file: name + ".yaml", name: name)
+    /// Parses the rendered program as `handoff run` would, or says why it is not a valid scenario.
+    func parse(name: String) -> Result<Scenario, ScenarioError> {
+        Result { () throws(ScenarioError) in try ScenarioParser.parse(yaml: yaml(summary: "fuzz"), file: name + ".yaml", name: name) }
     }
+
+    /// The scenario, or nil when it is not one (a shrinking step removed what a later step needs).
+    func scenario(name: String) -> Scenario? { try? parse(name: name).get() }
 }

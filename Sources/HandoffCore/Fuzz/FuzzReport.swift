@@ -56,9 +56,12 @@ public struct FuzzReport: Encodable, Sendable {
     /// Failing scenarios whose signature was already found (or over the limit): counted, not shrunk.
     public var repeatedFindings = 0
 
-    public var scenariosPerSecond: Double { durationSeconds > 0 ? Double(scenarios) / durationSeconds : 0 }
-    public var stepsPerSecond: Double { durationSeconds > 0 ? Double(steps) / durationSeconds : 0 }
-    public var notCovered: [String] { operations.filter { operationCounts[$0] == nil } }
+    /// Set by `finish`: throughput (one decimal) and the operations that never ran.
+    public var scenariosPerSecond = 0.0
+    public var stepsPerSecond = 0.0
+    public var notCovered: [String] = []
+    /// The ordered pairs seen so far, for `count` (not reported: `pairs` is).
+    private var seenPairs: Set<String> = []
 
     init(seed: UInt64, limits: FuzzLimits, available: Set<OperationKind>, broken: Set<BrokenModelRule>) {
         self.seed = seed
@@ -74,42 +77,21 @@ public struct FuzzReport: Encodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case seed, durationSeconds, maxProcesses, maxSteps, operations, unavailable, brokenModelRules, scenarios, passed,
-             failed, skipped, discarded, discardCauses, discardSamples, errors, errorSamples, invalid, invalidSamples, steps, operationCounts, pairs,
-             findings, repeatedFindings, scenariosPerSecond, stepsPerSecond, notCovered
+             failed, skipped, discarded, discardCauses, discardSamples, errors, errorSamples, invalid, invalidSamples, steps,
+             operationCounts, pairs, findings, repeatedFindings, scenariosPerSecond, stepsPerSecond, notCovered
     }
 
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(seed, forKey: .seed)
-        try container.encode(durationSeconds, forKey: .durationSeconds)
-        try container.encode(maxProcesses, forKey: .maxProcesses)
-        try container.encode(maxSteps, forKey: .maxSteps)
-        try container.encode(operations, forKey: .operations)
-        try container.encode(unavailable, forKey: .unavailable)
-        try container.encode(brokenModelRules, forKey: .brokenModelRules)
-        try container.encode(scenarios, forKey: .scenarios)
-        try container.encode(passed, forKey: .passed)
-        try container.encode(failed, forKey: .failed)
-        try container.encode(skipped, forKey: .skipped)
-        try container.encode(discarded, forKey: .discarded)
-        try container.encode(discardCauses, forKey: .discardCauses)
-        try container.encode(discardSamples, forKey: .discardSamples)
-        try container.encode(errors, forKey: .errors)
-        try container.encode(errorSamples, forKey: .errorSamples)
-        try container.encode(invalid, forKey: .invalid)
-        try container.encode(invalidSamples, forKey: .invalidSamples)
-        try container.encode(steps, forKey: .steps)
-        try container.encode(operationCounts, forKey: .operationCounts)
-        try container.encode(pairs, forKey: .pairs)
-        try container.encode(findings, forKey: .findings)
-        try container.encode(repeatedFindings, forKey: .repeatedFindings)
-        try container.encode((scenariosPerSecond * 10).rounded() / 10, forKey: .scenariosPerSecond)
-        try container.encode((stepsPerSecond * 10).rounded() / 10, forKey: .stepsPerSecond)
-        try container.encode(notCovered, forKey: .notCovered)
+    /// The figures that follow from the counts, after `seconds` of running.
+    mutating func finish(after seconds: Double) {
+        durationSeconds = seconds
+        scenariosPerSecond = seconds > 0 ? (Double(scenarios) / seconds * 10).rounded() / 10 : 0
+        stepsPerSecond = seconds > 0 ? (Double(steps) / seconds * 10).rounded() / 10 : 0
+        notCovered = operations.filter { operationCounts[$0] == nil }
+        pairs.sort()
     }
 
     /// Counts one judged scenario: its status, and the operations that actually ran.
-    mutating func count(_ result: ScenarioResult, steps program: [FuzzStep]) {
+    mutating func count(_ result: ScenarioResult) {
         switch result.status {
         case .pass: passed += 1
         // A generated step states no `error:`, so a call that fails is a CHECK finding of its own: noise here.
@@ -131,23 +113,19 @@ public struct FuzzReport: Encodable, Sendable {
         }
         scenarios += 1
         var previous: String?
-        var seen = Set(pairs)
         for record in result.steps where record.process != nil {
             let keyword = String(record.operation.split(separator: ".").last ?? "").split(separator: " ").first.map(String.init) ?? ""
             steps += 1
             operationCounts[keyword, default: 0] += 1
-            if let previous, seen.insert(previous + " > " + keyword).inserted { pairs.append(previous + " > " + keyword) }
+            if let previous, seenPairs.insert(previous + " > " + keyword).inserted { pairs.append(previous + " > " + keyword) }
             previous = keyword
         }
-        _ = program
     }
 
     public func json() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        var copy = self
-        copy.pairs.sort()
-        return try encoder.encode(copy)
+        return try encoder.encode(self)
     }
 
     /// The Markdown report: the numbers, coverage, and each finding with its repro.

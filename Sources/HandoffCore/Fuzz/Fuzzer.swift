@@ -71,12 +71,14 @@ public enum Fuzzer {
             for offset in 0..<size {
                 let program = FuzzGenerator.program(seed: caseSeed(options.seed, index + offset), limits: options.limits,
                                                     available: available)
-                guard let scenario = program.scenario(name: "fuzz-\(index + offset)") else {
-                    // The generator's own mistake: reported, never run.
+                let scenario: Scenario
+                switch program.parse(name: "fuzz-\(index + offset)") {
+                case .success(let parsed):
+                    scenario = parsed
+                case .failure(let error):
+                    // The generator's own mistake: reported with the parser's reason, never run.
                     report.invalid += 1
-                    if report.invalidSamples.count < 5 {
-                        report.invalidSamples.append(generatorError(program))
-                    }
+                    if report.invalidSamples.count < 5 { report.invalidSamples.append("seed \(program.seed): \(error)") }
                     continue
                 }
                 programs.append(program)
@@ -86,7 +88,7 @@ public enum Fuzzer {
             index += size
             let results = Suite.run(scenarios, options: options.execution, jobs: options.jobs)
             for (position, result) in results.enumerated() {
-                report.count(result, steps: programs[position].steps)
+                report.count(result)
                 guard let signature = FindingSignature(result) else { continue }
                 if report.findings.contains(where: { $0.signature == signature }) || report.findings.count >= options.maxFindings {
                     report.repeatedFindings += 1
@@ -95,10 +97,10 @@ public enum Fuzzer {
                 report.findings.append(shrink(programs[position], caseIndex: caseIndexes[position], result: result,
                                               signature: signature, options: options))
             }
-            report.durationSeconds = monotonicSeconds() - started
+            report.finish(after: monotonicSeconds() - started)
             progress(report)
         }
-        report.durationSeconds = monotonicSeconds() - started
+        report.finish(after: monotonicSeconds() - started)
         return report
     }
 
@@ -166,16 +168,6 @@ public enum Fuzzer {
             annotated.steps[index].arguments.append(FuzzArgument("error", .word(error)))
         }
         return annotated
-    }
-
-    /// Why the parser refused a generated program (a bug of the generator, reported with the text).
-    static func generatorError(_ program: FuzzProgram) -> String {
-        do {
-            _ = try ScenarioParser.parse(yaml: program.yaml(summary: "fuzz"), file: "generated.yaml", name: "generated")
-            return "seed \(program.seed): accepted on a second parse"
-        } catch {
-            return "seed \(program.seed): \(error.description)"
-        }
     }
 
     static func monotonicSeconds() -> Double {
