@@ -24,21 +24,34 @@ extension Agent {
     /// Copies `descriptor` above every number a scenario uses (close-on-exec) and closes the original: above
     /// the channel when the limit allows, else the highest free number below the limit (where the runner's
     /// model knows the channels are, ReferenceModel.harnessNumbers), never the lowest free one a scenario's
-    /// next descriptor would get.
-    func moveHigh(_ descriptor: Int32) -> Int32 {
-        let limit = softNofileLimit()
+    /// next descriptor would get - nor `avoiding`, the number the request itself names (a pidfd_getfd of the
+    /// number the transient pidfd would take must not copy the pidfd; found by `handoff fuzz`).
+    func moveHigh(_ descriptor: Int32, avoiding: Int32 = -1) -> Int32 {
+        let limit = Int32(min(softNofileLimit(), UInt64(Int32.max)))
         var moved: Int32 = -1
-        if UInt64(control) + 1 < limit {
+        if control < limit - 1 {
             moved = handoff_fcntl_int(descriptor, Linux.F_DUPFD_CLOEXEC, control + 1)
+            if moved >= 0 && moved == avoiding {
+                let again = handoff_fcntl_int(descriptor, Linux.F_DUPFD_CLOEXEC, avoiding + 1)
+                close(moved)
+                moved = again
+            }
         }
-        if moved < 0 {
-            var candidate = Int32(min(limit, UInt64(Int32.max))) - 1
-            while candidate > descriptor && handoff_fcntl_int(candidate, Linux.F_GETFD, 0) >= 0 { candidate -= 1 }
-            if candidate > descriptor { moved = handoff_dup3(descriptor, candidate, Linux.O_CLOEXEC) }
+        if moved < 0, let free = Agent.highestFree(below: limit, above: descriptor, avoiding: avoiding) {
+            moved = handoff_dup3(descriptor, free, Linux.O_CLOEXEC)
         }
         if moved < 0 { return descriptor }
         close(descriptor)
         return moved
+    }
+
+    /// The highest free number strictly between `above` and `below`, other than `avoiding`.
+    static func highestFree(below: Int32, above: Int32, avoiding: Int32 = -1) -> Int32? {
+        var candidate = below - 1
+        while candidate > above && (candidate == avoiding || handoff_fcntl_int(candidate, Linux.F_GETFD, 0) >= 0) {
+            candidate -= 1
+        }
+        return candidate > above ? candidate : nil
     }
 
     /// A scenario dup2()s onto the channel's number: the channel moves first, and the runner is told.
@@ -46,10 +59,8 @@ extension Agent {
     /// top when RLIMIT_NOFILE is 1024 or lower).
     mutating func moveControlChannel() -> Int32 {
         var moved = handoff_fcntl_int(control, Linux.F_DUPFD_CLOEXEC, control + 1)
-        if moved < 0 {
-            var candidate = control - 1
-            while candidate >= 0 && handoff_fcntl_int(candidate, Linux.F_GETFD, 0) >= 0 { candidate -= 1 }
-            if candidate >= 0 { moved = handoff_dup3(control, candidate, Linux.O_CLOEXEC) }
+        if moved < 0, let free = Agent.highestFree(below: control, above: -1) {
+            moved = handoff_dup3(control, free, Linux.O_CLOEXEC)
         }
         if moved < 0 { fatal("cannot move control channel") }
         control = moved  // dup2 onto the old number then closes the old copy

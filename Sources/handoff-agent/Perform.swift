@@ -310,17 +310,7 @@ extension Agent {
                     answer.fail(EBADF)
                     return true
                 }
-                var pidfd = agent.moveHigh(opened)
-                if pidfd == fd {
-                    // Below a low limit the top number may be the very one asked for (found by `handoff fuzz`):
-                    // the pidfd steps down to the next free number rather than be what gets copied.
-                    var candidate = pidfd - 1
-                    while candidate > 2 && handoff_fcntl_int(candidate, Linux.F_GETFD, 0) >= 0 { candidate -= 1 }
-                    if candidate > 2 && handoff_dup3(pidfd, candidate, Linux.O_CLOEXEC) >= 0 {
-                        close(pidfd)
-                        pidfd = candidate
-                    }
-                }
+                let pidfd = agent.moveHigh(opened, avoiding: fd)
                 let result = timed { handoff_pidfd_getfd(pidfd, fd, flags) }
                 close(pidfd)
                 answer.record(result, producing: true)

@@ -134,7 +134,7 @@ int drop_capability(int capability);
 
 // ---- channel.c ----
 int place_control_channel(int inherited);
-int move_high(int fd);
+int move_high(int fd, int avoiding);
 int move_control_channel(void);
 void close_range_around_channels(unsigned first, unsigned last, unsigned flags, struct answer *answer);
 int agent_fork(int sharing_table, struct answer *answer);

@@ -32,18 +32,33 @@ int place_control_channel(int inherited) {
     return reserved;
 }
 
+// The highest free number strictly between `above` and `below`, other than `avoiding`; -1 if none.
+static int highest_free(int below, int above, int avoiding) {
+    int candidate = below - 1;
+    while (candidate > above && (candidate == avoiding || fcntl(candidate, F_GETFD) >= 0)) candidate--;
+    return candidate > above ? candidate : -1;
+}
+
 // Copies `fd` above every number a scenario uses (close-on-exec) and closes the original, so that a
-// transient descriptor never takes the lowest free number a scenario step is about to be given.
-int move_high(int fd) {
+// transient descriptor never takes the lowest free number a scenario step is about to be given: above the
+// channel when the limit allows, else the highest free number below the limit (where the runner's model
+// expects the channels) - and never `avoiding`, the number the request itself names (a pidfd_getfd must not
+// copy its own transient pidfd).
+int move_high(int fd, int avoiding) {
     long long limit = soft_nofile_limit();
+    int top = (int)(limit > 0x7fffffff ? 0x7fffffff : limit);
     int moved = -1;
-    if ((long long)agent.control + 1 < limit) moved = fcntl(fd, F_DUPFD_CLOEXEC, agent.control + 1);
+    if (agent.control < top - 1) {
+        moved = fcntl(fd, F_DUPFD_CLOEXEC, agent.control + 1);
+        if (moved >= 0 && moved == avoiding) {
+            int again = fcntl(fd, F_DUPFD_CLOEXEC, avoiding + 1);
+            close(moved);
+            moved = again;
+        }
+    }
     if (moved < 0) {
-        // Below a low limit: the highest free number (where the runner's model expects the channels), never
-        // the lowest free one the scenario's next descriptor would get.
-        int candidate = (int)(limit > 0x7fffffff ? 0x7fffffff : limit) - 1;
-        while (candidate > fd && fcntl(candidate, F_GETFD) >= 0) candidate--;
-        if (candidate > fd) moved = dup3(fd, candidate, O_CLOEXEC);
+        int free_number = highest_free(top, fd, avoiding);
+        if (free_number >= 0) moved = dup3(fd, free_number, O_CLOEXEC);
     }
     if (moved < 0) return fd;
     close(fd);
@@ -56,9 +71,8 @@ int move_high(int fd) {
 int move_control_channel(void) {
     int moved = fcntl(agent.control, F_DUPFD_CLOEXEC, agent.control + 1);
     if (moved < 0) {
-        int candidate = agent.control - 1;
-        while (candidate >= 0 && fcntl(candidate, F_GETFD) >= 0) candidate--;
-        if (candidate >= 0) moved = dup3(agent.control, candidate, O_CLOEXEC);
+        int free_number = highest_free(agent.control, -1, -1);
+        if (free_number >= 0) moved = dup3(agent.control, free_number, O_CLOEXEC);
     }
     if (moved < 0) fatal("cannot move control channel");
     agent.control = moved;
@@ -149,8 +163,8 @@ int agent_fork(int sharing_table, struct answer *answer) {
         answer->error = errno;
         return 1;
     }
-    int parent_end = move_high(ends[0]);
-    int child_end = move_high(ends[1]);
+    int parent_end = move_high(ends[0], -1);
+    int child_end = move_high(ends[1], -1);
     pid_t parent = getpid();
     unsigned long long started = monotonic_ns();
     pid_t child;

@@ -382,17 +382,7 @@ int perform(struct op *op, struct answer *answer) {
             close(opened);
             return fail(answer, EBADF);
         }
-        int pidfd = move_high(opened);
-        if (pidfd == fd) {
-            // Below a low limit the top number may be the very one asked for: the pidfd steps down to the
-            // next free number rather than be what gets copied.
-            int candidate = pidfd - 1;
-            while (candidate > 2 && fcntl(candidate, F_GETFD) >= 0) candidate--;
-            if (candidate > 2 && dup3(pidfd, candidate, O_CLOEXEC) >= 0) {
-                close(pidfd);
-                pidfd = candidate;
-            }
-        }
+        int pidfd = move_high(opened, fd);
         TIMED(answer, 1, pidfd_getfd(pidfd, fd, (unsigned)op->flags));
         close(pidfd);
         return 1;
