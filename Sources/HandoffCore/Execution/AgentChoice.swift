@@ -43,7 +43,7 @@ public struct AgentChoice: Sendable, Equatable, Codable {
         case nil, "swift":
             choice = AgentChoice(name: "swift", path: Suite.defaultAgentPath(), environment: environment)
         case let name? where known.contains { $0.name == name }:
-            let relative = known.first { $0.name == name }!.relativePath
+            let relative = known.first { $0.name == name }?.relativePath ?? name
             let candidates = agentsFolders().map { $0 + "/" + relative }
             guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
                 throw Problem("the \(name) agent is not built (looked for \(candidates.joined(separator: ", "))); "

@@ -67,10 +67,7 @@ public enum ScenarioParser {
             guard let decoded = String(data: data, encoding: .utf8) else {
                 let bytes = [UInt8](data)
                 let offset = firstInvalidUTF8(bytes) ?? 0
-                let prefix = bytes[..<offset]
-                let line = prefix.filter { $0 == UInt8(ascii: "\n") }.count + 1
-                let column = offset - (prefix.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0) + 1
-                throw ScenarioError(SourceLocation(file: path, line: line, column: column),
+                throw ScenarioError(SourceLocation(file: path, offset: offset, in: bytes),
                                     "cannot read scenario file '\(path)': it is not valid UTF-8 (byte 0x"
                                         + String(bytes[offset], radix: 16) + " at offset \(offset))")
             }
@@ -471,4 +468,13 @@ func firstInvalidUTF8(_ bytes: [UInt8]) -> Int? {
         index += length
     }
     return nil
+}
+
+extension SourceLocation {
+    /// The 1-based line and column (in bytes) of byte `offset` of `text`.
+    init(file: String, offset: Int, in text: [UInt8]) {
+        let prefix = text.prefix(offset)
+        let lineStart = prefix.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
+        self.init(file: file, line: prefix.filter { $0 == UInt8(ascii: "\n") }.count + 1, column: prefix.count - lineStart + 1)
+    }
 }

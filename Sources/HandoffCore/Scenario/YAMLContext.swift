@@ -40,13 +40,7 @@ struct YAMLContext {
             }
             return ScenarioError(at(context.mark), "malformed YAML: duplicate key \(keys) in a mapping")
         case .reader(let problem, let offset, _, let yaml):
-            var location = SourceLocation(file: file, line: 1, column: 1)
-            if let offset {
-                let prefix = yaml.utf8.prefix(offset)
-                let lines = prefix.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
-                location.line = lines.count
-                location.column = (lines.last?.count ?? 0) + 1
-            }
+            let location = SourceLocation(file: file, offset: offset ?? 0, in: Array(yaml.utf8))
             return ScenarioError(location, "malformed YAML: \(problem)")
         default:
             return ScenarioError(SourceLocation(file: file, line: 1, column: 1), "malformed YAML: \(error)")
