@@ -14,8 +14,11 @@ import Testing
     }
 
     /// Runs handoff with `arguments`; `launcher` goes in front (a program that execs handoff last), and
-    /// `environment` is added to this process's (without $GITHUB_STEP_SUMMARY, which is the real CI's).
-    func handoff(_ arguments: [String], interruptAfter: Double? = nil, launcher: [String] = [],
+    /// `environment` is added to this process's (without $GITHUB_STEP_SUMMARY, which is the real CI's). With `interruptAfterOutput`, SIGINT is sent as soon as standard output contains that text
+    /// (a fixed delay raced a short run, which on a fast machine ended before the signal came); `interruptAfter`
+    /// is for runs that print nothing for seconds, such as a kernel booting.
+    func handoff(_ arguments: [String], interruptAfter: Double? = nil, interruptAfterOutput: String? = nil,
+                 launcher: [String] = [],
                  environment: [String: String] = [:]) throws -> Outcome {
         let process = Process()
         if launcher.isEmpty {
@@ -35,11 +38,19 @@ import Testing
         process.standardOutput = output
         process.standardError = error
         try process.run()
-        if let interruptAfter {
+        var outputData = Data()
+        if let interruptAfterOutput {
+            while !String(decoding: outputData, as: UTF8.self).contains(interruptAfterOutput) {
+                let chunk = output.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                outputData.append(chunk)
+            }
+            kill(process.processIdentifier, SIGINT)
+        } else if let interruptAfter {
             Thread.sleep(forTimeInterval: interruptAfter)
             kill(process.processIdentifier, SIGINT)
         }
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        outputData.append(output.fileHandleForReading.readDataToEndOfFile())
         let errorData = error.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return Outcome(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
@@ -294,10 +305,11 @@ import Testing
 
     @Test func anInterruptKillsEveryScenarioProcessAndExits130() throws {
         var files: [String: String] = [:]
-        for index in 0..<300 { files["many/s\(index).yaml"] = Self.passing }
+        for index in 0..<1000 { files["many/s\(index).yaml"] = Self.passing }
         let directory = try temporaryDirectory(files)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let result = try handoff(["run", directory, "--report", directory + "/out", "--jobs", "2"], interruptAfter: 0.5)
+        let result = try handoff(["run", directory, "--report", directory + "/out", "--jobs", "2"],
+                                 interruptAfterOutput: "PASS    many/")
         #expect(result.status == 130, "\(result.output.suffix(300))\(result.error)")
         #expect(result.error.contains("killing every scenario process"))
         #expect(allAgentProcesses().isEmpty, "the CLI's agents, wherever they were re-parented")
