@@ -17,7 +17,7 @@ struct Handoff: ParsableCommand {
             error (also: nothing selected, reports that cannot be written), 130 interrupted.
             """,
         subcommands: [Run.self, List.self, Validate.self, Operations.self, Env.self, Merge.self, Compare.self, StressCommand.self,
-                      FuzzCommand.self, AgentCheckCommand.self],
+                      FuzzCommand.self, AgentCheckCommand.self, Matrix.self],
         defaultSubcommand: Run.self
     )
 

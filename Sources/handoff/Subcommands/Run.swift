@@ -202,12 +202,17 @@ struct Run: ParsableCommand {
 
 /// Appends the Markdown summary to $GITHUB_STEP_SUMMARY when CI sets it (a warning when that fails).
 func appendStepSummary(_ report: RunReport) {
-    guard let path = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !path.isEmpty else { return }
+    appendStepSummary(markdown: MarkdownReport.render(report))
+}
+
+/// Appends to GitHub's step summary when $GITHUB_STEP_SUMMARY (or `path`) names one.
+func appendStepSummary(markdown: String, path: String? = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"]) {
+    guard let path, !path.isEmpty else { return }
     do {
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         defer { try? handle.close() }
         try handle.seekToEnd()
-        try handle.write(contentsOf: Data(MarkdownReport.render(report).utf8))
+        try handle.write(contentsOf: Data(markdown.utf8))
     } catch {
         printError(Console.printable("handoff: WARNING: cannot append to $GITHUB_STEP_SUMMARY (\(path)): "
             + "\((error as NSError).localizedDescription)"))
