@@ -94,10 +94,11 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
     case cloneFiles(child: Process)
     /// unshare(CLONE_FILES): the caller gets a private copy of its table.
     case unshareFiles
-    /// The process execs a launcher under test that follows the LISTEN_FDS protocol, listening on `listen`
-    /// in that order (or accepting on them, one service per connection). From then on it is not an agent.
+    /// The process execs a launcher under test that hands descriptors on as `handover` says, listening on
+    /// `listen` in that order (or accepting on them, one service per connection). From then on it is not an
+    /// agent.
     case launch(program: Text, arguments: [Text], environment: [EnvironmentVariable<Text>],
-                listen: [ListeningSocket<Naming.Address>], acceptMode: Bool)
+                listen: [ListeningSocket<Naming.Address>], acceptMode: Bool, handover: LauncherHandover)
     /// Adopts the next agent the launcher started, as `child`.
     case attach(child: Process)
 
@@ -237,11 +238,12 @@ extension Operation {
             return .reopen(target: mappedTarget, fd: try fd(value, "fd", of: target), flags: flags)
         case .cloneFiles(let child): return .cloneFiles(child: try process(child))
         case .unshareFiles: return .unshareFiles
-        case .launch(let program, let arguments, let environment, let listen, let acceptMode):
+        case .launch(let program, let arguments, let environment, let listen, let acceptMode, let handover):
             var sockets: [ListeningSocket<Other.Address>] = []
             for socket in listen { sockets.append(ListeningSocket(address: try address(socket.address), type: socket.type)) }
             return .launch(program: try text(program), arguments: try texts(arguments),
-                           environment: try variables(environment), listen: sockets, acceptMode: acceptMode)
+                           environment: try variables(environment), listen: sockets, acceptMode: acceptMode,
+                           handover: handover)
         case .attach(let child): return .attach(child: try process(child))
         }
     }

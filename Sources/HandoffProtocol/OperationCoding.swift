@@ -172,7 +172,7 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             fd("fd", value)
             message.set("flags", OpenFlag.linux(flags))
             message.set("tctl", target.channel)
-        case .launch(let program, let arguments, let variables, _, _):
+        case .launch(let program, let arguments, let variables, _, _, _):
             // Only what the agent needs to execve; the sockets are the runner's and the model's business.
             text("path", program)
             message.set("args", byteLists: arguments.map { Array($0.utf8) })
@@ -327,7 +327,7 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             operation = .unshareFiles
         case .launch:
             operation = .launch(program: fields.text("path"), arguments: fields.texts("args"), environment: environment(),
-                                listen: [], acceptMode: false)
+                                listen: [], acceptMode: false, handover: .listenFDs)
         case .attach:
             return .failure(ProtocolError("attach is the runner's, never sent to an agent"))
         }

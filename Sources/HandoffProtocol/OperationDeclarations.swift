@@ -307,10 +307,11 @@ extension OperationKind {
         case .unshareFiles:
             return declare("unshare(CLONE_FILES)", [], repeatable: false)
         case .launch:
-            return declare("execve(2) of a launcher under test, held to the LISTEN_FDS protocol", [
+            return declare("execve(2) of a launcher under test, held to its hand-over protocol (LISTEN_FDS, UCSPI, inetd, inherit)", [
                 ArgumentDeclaration("program", .string, required: true), ArgumentDeclaration("args", .texts),
-                ArgumentDeclaration("env", .environment), ArgumentDeclaration("listen", .sockets, required: true),
+                ArgumentDeclaration("env", .environment), ArgumentDeclaration("listen", .sockets),
                 ArgumentDeclaration("accept", .bool, default: "false"),
+                ArgumentDeclaration("handover", .keyword(LauncherHandover.allCases.map(\.rawValue)), default: "listen-fds"),
             ], repeatable: false, background: false, expectations: [])
         case .attach:
             return declare("adopts the next agent the launcher started, named by `as`", [], binds: .process,

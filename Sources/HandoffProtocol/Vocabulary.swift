@@ -192,6 +192,24 @@ public enum SocketAddress: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// How a launcher under test hands descriptors to the service it starts: what the model predicts the
+/// service's table to be. Each is a documented protocol (or a launcher's documented behaviour).
+public enum LauncherHandover: String, Sendable, CaseIterable, Hashable {
+    /// sd_listen_fds(3): the launcher closes what it inherited above 2, and the service gets 0-2 and then
+    /// the listening sockets from 3 in order (or, with `accept`, one accepted connection at 3) -
+    /// systemd-socket-activate, systemd itself.
+    case listenFDs = "listen-fds"
+    /// UCSPI (tcpserver, unixserver; socat's EXEC with nofork): the launcher accepts; the service gets the
+    /// connection at 0 and 1, the launcher's 2, and whatever the launcher itself inherited without
+    /// close-on-exec - never the listening socket.
+    case ucspi
+    /// inetd's `nowait` stream services: the connection at 0, 1 and 2; otherwise as UCSPI.
+    case inetd
+    /// The launcher passes on exactly what it inherited without close-on-exec and adds nothing (bubblewrap,
+    /// `runc run --preserve-fds`, s6-fdholder-retrieve): no listening sockets of its own.
+    case inherit
+}
+
 /// A socket a launcher listens on.
 public struct ListeningSocket<Address: Hashable & Sendable>: Hashable, Sendable {
     public var address: Address

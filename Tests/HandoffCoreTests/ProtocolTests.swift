@@ -44,7 +44,7 @@ func sampleWireOperation(_ kind: OperationKind) -> HandoffProtocol.Operation<Wir
     case .unshareFiles: return .unshareFiles
     case .launch:
         return .launch(program: "/usr/bin/true", arguments: ["-l", "x"], environment: [EnvironmentVariable(name: "K", value: "v")],
-                       listen: [], acceptMode: false)
+                       listen: [], acceptMode: false, handover: .listenFDs)
     case .attach: return .attach(child: .new)
     }
 }

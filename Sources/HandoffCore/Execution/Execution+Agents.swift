@@ -59,7 +59,7 @@ extension ScenarioExecution {
                 }
                 let answer = try decodeAnswer(message, from: agent.name)
                 return (Outcome(answer: answer), answer.nanoseconds)
-            case .launch(let programName, let arguments, let environment, let listen, let acceptMode):
+            case .launch(let programName, let arguments, let environment, let listen, let acceptMode, let handover):
                 guard let program = SystemProbe.program(named: programName) else {
                     throw .agentGone(process: agent.name, reason: "program \(programName) not found in PATH")
                 }
@@ -67,13 +67,13 @@ extension ScenarioExecution {
                 let callBack = EnvironmentVariable(name: AgentEnvironment.controlSocket, value: try tree.controlSocketPath())
                 let wire: HandoffProtocol.Operation<WireNaming> = .launch(
                     program: program, arguments: arguments, environment: [callBack] + environment, listen: listen,
-                    acceptMode: acceptMode)
+                    acceptMode: acceptMode, handover: handover)
                 try agent.connection.send(AgentRequest.perform(wire, hidden: []).encoded())
                 if let message = try agent.connection.answerOrClose(until: deadline, timeoutSeconds: timeout) {
                     let answer = try decodeAnswer(message, from: agent.name)
                     return (Outcome(answer: answer), answer.nanoseconds)
                 }
-                launched.insert(agent.name)
+                launched[agent.name] = handover
                 // Ready once every unix address it listens on is listening (bound is not enough: a connect
                 // between bind and listen is refused).
                 for entry in listen {
@@ -81,9 +81,16 @@ extension ScenarioExecution {
                     switch entry.address {
                     case .unix(let path): name = workPath + "/" + path
                     case .abstract(let abstract): name = "@" + abstract
-                    case .tcp: continue
+                    case .tcp(let port):
+                        // An ephemeral port (0) cannot be looked for: only a port the scenario chose ({@port}).
+                        if port == 0 { continue }
+                        name = "127.0.0.1:\(port)"
                     }
-                    while !Observer.isListening(unixAddress: name) {
+                    func listening() -> Bool {
+                        if case .tcp(let port) = entry.address { return Observer.isListening(tcpPort: port) }
+                        return Observer.isListening(unixAddress: name)
+                    }
+                    while !listening() {
                         if deadline.expired {
                             throw .timedOut(process: "\(agent.name)' (the launcher never listened on \(name))", seconds: timeout)
                         }
@@ -94,7 +101,7 @@ extension ScenarioExecution {
                 return (Outcome(result: 0), nil)
             case .attach(let child):
                 _ = try tree.adoptAttached(name: child, launcher: agent, deadline: deadline, timeout: timeout)
-                tracker.adopt(child, by: agent.name)
+                tracker.adopt(child, by: agent.name, inheritingNames: launched[agent.name] != .listenFDs)
                 return (Outcome(result: nil), nil)
             case .fork(let child), .cloneFiles(let child):
                 let (first, channel) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
@@ -180,7 +187,7 @@ extension ScenarioExecution {
     func leaveSharedTable(_ agent: AgentProcess, channel: Int32? = nil) throws(HarnessError) {
         let others = sharingTable(with: agent.name).filter { $0 != agent.name }
         tracker.privatize(agent.name)
-        for name in others where model.state(of: name) == .running && !launched.contains(name) {
+        for name in others where model.state(of: name) == .running && launched[name] == nil {
             guard let other = tree[name] else { continue }
             let request = AgentRequest.release(fds: [channel ?? agent.controlNumber])
             _ = try other.connection.call(request.encoded(), until: deadline, timeoutSeconds: timeout)

@@ -85,12 +85,15 @@ final class ScenarioExecution {
     /// control channels.
     var tracker = ProcessTracker<Int32>()
     /// Processes that exec'd a launcher: no longer agents, not observed.
-    var launched: Set<String> = []
+    /// The processes that exec'd a launcher, with how it hands descriptors on.
+    var launched: [String: LauncherHandover] = [:]
     var loops: [LoopRecord] = []
     /// Background steps in flight: the step, its operation and when it was sent, by process.
     var pending: [String: (step: Step, operation: Operation, began: UInt64)] = [:]
     /// Ephemeral TCP ports of listening sockets, by the listening process and descriptor.
     var ports: [DescriptorKey: UInt16] = [:]
+    /// `{@port}`, once chosen.
+    var chosenPort: UInt16?
     /// The latest observation, which check steps read.
     var observed: [String: [Int32: ObservedDescriptor]] = [:]
     var groups: [DescriptorKey: Int] = [:]
@@ -253,7 +256,7 @@ final class ScenarioExecution {
         // A process inside a background step (and any sharing its table) can change at any moment: not observed.
         let busy = Set(pending.keys.flatMap { sharingTable(with: $0) })
         var processes: [ObservationCache.Process] = []
-        for name in model.processNames where model.state(of: name) == .running && !launched.contains(name)
+        for name in model.processNames where model.state(of: name) == .running && launched[name] == nil
             && !busy.contains(name)
         {
             guard let agent = tree[name] else { continue }

@@ -76,8 +76,9 @@ public struct ReferenceModel: Sendable {
     /// epoll instances and their interest lists.
     var epolls: [EpollID: EpollObject] = [:]
     var nextEpoll = EpollID(raw: 1)
-    /// Whether each process that exec'd a launcher runs it in accept mode (one service per connection).
-    var launchModes: [String: Bool] = [:]
+    /// How each process that exec'd a launcher hands descriptors on, and whether it runs in accept mode
+    /// (one service per connection).
+    var launchModes: [String: (handover: LauncherHandover, accept: Bool)] = [:]
 
     /// kernel.yama.ptrace_scope of the machine (0 when Yama is absent). pidfd_getfd (a PTRACE_MODE_ATTACH
     /// check) is subject to it; open of /proc/PID/fd/N (PTRACE_MODE_READ) is not.
@@ -202,11 +203,12 @@ public struct ReferenceModel: Sendable {
             return .failure(EBADF)
         }
         switch operation {
-        case let .launch(_, _, _, listen, acceptMode):
-            launchModes[process] = acceptMode
-            return launch(process, listen: listen, acceptMode: acceptMode)
+        case let .launch(_, _, _, listen, acceptMode, handover):
+            launchModes[process] = (handover, acceptMode)
+            return launch(process, listen: listen, acceptMode: acceptMode, handover: handover)
         case let .attach(child):
-            return attach(process, child: child, acceptMode: launchModes[process] ?? false)
+            let mode = launchModes[process] ?? (.listenFDs, false)
+            return attach(process, child: child, acceptMode: mode.accept, handover: mode.handover)
         case let .shutdown(socket, how):
             return shutdown(process, socket: socket, how: how)
         case let .epollCreate(closeOnExec):

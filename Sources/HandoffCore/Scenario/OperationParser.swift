@@ -254,8 +254,19 @@ extension ScenarioDecoder {
             let program = Template([.text(try string("program", default: nil))])
             if let node = a["program"] { sites.fields["program"] = context.location(node) }
             let (arguments, environment) = try argumentsAndEnvironment(a, sites: &sites)
+            let handover = try a["handover"].map { (node) throws(ScenarioError) -> LauncherHandover in
+                LauncherHandover(rawValue: try context.keyword(node, a.what("handover"),
+                                                               allowed: LauncherHandover.allCases.map(\.rawValue))) ?? .listenFDs
+            } ?? .listenFDs
             var listen: [ListeningSocket<AddressSpec>] = []
-            for item in try context.sequence(try a.required("listen"), a.what("listen")) {
+            let listenNode = a["listen"]
+            if handover == .inherit, let listenNode {
+                throw context.error(listenNode, "a launcher with 'handover: inherit' passes on what it inherited: it has no 'listen' sockets of its own")
+            }
+            if handover != .inherit && listenNode == nil {
+                _ = try a.required("listen")
+            }
+            for item in try listenNode.map({ (node) throws(ScenarioError) in try context.sequence(node, a.what("listen")) }) ?? [] {
                 // {unix: path} or {unix: path, type: seqpacket}
                 guard case .mapping(let mapping) = item else {
                     throw context.error(item, "expected an address such as {unix: svc.sock} in 'listen'")
@@ -274,9 +285,19 @@ extension ScenarioDecoder {
                                                listening: true)
                 listen.append(ListeningSocket(address: address, type: type))
             }
-            let acceptMode = try a["accept"].map { (node) throws(ScenarioError) in try context.bool(node, a.what("accept")) } ?? false
+            var acceptMode = try a["accept"].map { (node) throws(ScenarioError) in try context.bool(node, a.what("accept")) } ?? false
+            if let node = a["accept"], handover != .listenFDs {
+                throw context.error(node, "'accept' is for 'handover: listen-fds'; \(handover.rawValue) launchers "
+                    + (handover == .inherit ? "accept nothing" : "always accept, one service per connection"))
+            }
+            if handover == .ucspi || handover == .inetd {
+                if listen.count != 1, let listenNode {
+                    throw context.error(listenNode, "a \(handover.rawValue) launcher listens on exactly one socket")
+                }
+                acceptMode = true
+            }
             operation = .launch(program: program, arguments: arguments, environment: environment, listen: listen,
-                                acceptMode: acceptMode)
+                                acceptMode: acceptMode, handover: handover)
         case .attach:
             operation = .attach(child: try name("as"))
         }
@@ -328,6 +349,7 @@ extension ScenarioDecoder {
         case "abstract":
             return .abstract(try context.string(value, "'abstract' name"))
         case "tcp":
+            if value.scalar?.string == "{@\(ArgumentPart.Builtin.port.rawValue)}" { return .tcpScenarioPort }
             if listening { return .tcpPort(UInt16(try context.integer(value, "'tcp' port", in: 0...65535))) }
             return .tcpListener(try qualified(value, "'tcp' (the listening socket, as process.name)"))
         default:

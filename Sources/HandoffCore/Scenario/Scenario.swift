@@ -256,6 +256,9 @@ public enum ArgumentPart: Sendable, Hashable {
         /// name spaces - abstract unix addresses - never collide between runs on one host. Also allowed
         /// inside an abstract address: `{abstract: "svc-{@unique}"}`.
         case unique
+        /// A free loopback TCP port chosen for this run of this scenario: for a launcher's arguments
+        /// (`tcpserver 127.0.0.1 {@port} ...`) and, as `{tcp: "{@port}"}`, its `listen` and a `connect`.
+        case port
     }
 }
 
@@ -269,6 +272,8 @@ public enum AddressSpec: Sendable, Hashable {
     case tcpPort(UInt16)
     /// `{tcp: main.server}` in connect: the port a listening socket of the scenario was bound to.
     case tcpListener(QualifiedDescriptor)
+    /// `{tcp: "{@port}"}` in listen and connect: the port `{@port}` stands for in this run.
+    case tcpScenarioPort
 }
 
 /// An exec argument or environment value as written: text with placeholders (`"--fd={sock}"`), filled in

@@ -255,3 +255,27 @@ public enum SystemProbe {
         return nil
     }
 }
+
+extension SystemProbe {
+    /// A loopback TCP port nobody listens on now: the kernel's pick for a socket bound to 127.0.0.1:0
+    /// (inet_csk_get_port), closed again at once. For `{@port}`, which a launcher needs before it starts.
+    static func freeLoopbackPort() throws(HarnessError) -> UInt16 {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard socket >= 0 else { throw .system(call: "socket for a free port", errno: errno) }
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = in_addr_t(0x7f00_0001).bigEndian
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) }
+        }
+        guard bound == 0 else { throw .system(call: "bind to 127.0.0.1:0 for a free port", errno: errno) }
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
+        }
+        guard named == 0 else { throw .system(call: "getsockname for a free port", errno: errno) }
+        return UInt16(bigEndian: address.sin_port)
+    }
+}
