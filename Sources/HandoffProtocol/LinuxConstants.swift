@@ -67,6 +67,13 @@ public enum Linux {
     public static let EPOLLIN: UInt32 = 0x001
     public static let EPOLLOUT: UInt32 = 0x004
     public static let EPOLLET: UInt32 = 1 << 31
+    // poll(2) events (asm-generic/poll.h); POLLRDHUP is 0x2000 on x86_64.
+    public static let POLLIN: Int16 = 0x001
+    public static let POLLOUT: Int16 = 0x004
+    public static let POLLERR: Int16 = 0x008
+    public static let POLLHUP: Int16 = 0x010
+    public static let POLLNVAL: Int16 = 0x020
+    public static let POLLRDHUP: Int16 = 0x2000
 
     // <linux/kcmp.h>
     public static let KCMP_FILE: Int32 = 0

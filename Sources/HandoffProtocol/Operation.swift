@@ -63,6 +63,13 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
     case read(fd: FD, count: Int)
     case write(fd: FD, data: [UInt8])
     case shutdown(socket: FD, how: ShutdownHow)
+    /// poll(2) of one descriptor for `events`, waiting at most `timeout` milliseconds; the result is the
+    /// revents (0 when the time ran out).
+    case poll(fd: FD, events: Set<PollEvent>, timeout: Int32)
+    /// Schedules the AF_UNIX garbage collector: a fresh socketpair(AF_UNIX) closed at once (its release,
+    /// unix_release_sock, calls unix_gc while sockets are in flight). Returns at once; the collection runs in a
+    /// workqueue, so a later step waits for what it frees (a poll with a timeout, or a blocking read).
+    case unixGC
     /// Creates the child process `child`; it starts with a copy of the parent's table.
     case fork(child: Process)
     /// Re-executes the agent image with these arguments (argv[1...]) and extra environment variables.
@@ -121,6 +128,8 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
         case .read: return .read
         case .write: return .write
         case .shutdown: return .shutdown
+        case .poll: return .poll
+        case .unixGC: return .unixGC
         case .fork: return .fork
         case .exec: return .exec
         case .exit: return .exit
@@ -205,6 +214,9 @@ extension Operation {
         case .read(let value, let count): return .read(fd: try fd(value, "fd"), count: count)
         case .write(let value, let data): return .write(fd: try fd(value, "fd"), data: data)
         case .shutdown(let socket, let how): return .shutdown(socket: try fd(socket, "socket"), how: how)
+        case .poll(let value, let events, let timeout):
+            return .poll(fd: try fd(value, "fd"), events: events, timeout: timeout)
+        case .unixGC: return .unixGC
         case .fork(let child): return .fork(child: try process(child))
         case .exec(let arguments, let environment):
             return .exec(arguments: try texts(arguments), environment: try variables(environment))

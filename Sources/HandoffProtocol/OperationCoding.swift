@@ -126,7 +126,11 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
         case .shutdown(let socket, let how):
             fd("fd", socket)
             message.set("how", how.linux)
-        case .fork, .cloneFiles, .unshareFiles, .attach:
+        case .poll(let value, let events, let timeout):
+            fd("fd", value)
+            message.set("events", Int64(PollEvent.linux(events)))
+            message.set("timeout", timeout)
+        case .fork, .cloneFiles, .unshareFiles, .attach, .unixGC:
             break
         case .exec(let arguments, let variables):
             message.set("args", byteLists: arguments.map { Array($0.utf8) })
@@ -264,6 +268,12 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             let how = ShutdownHow(linux: fields.int32("how"))
             if how == nil { fields.malformed("how") }
             operation = .shutdown(socket: socket, how: how ?? .both)
+        case .poll:
+            let value = fd("fd")
+            let events = PollEvent.set(fromLinux: Int16(truncatingIfNeeded: fields.int64("events")))
+            operation = .poll(fd: value, events: events, timeout: fields.int32("timeout"))
+        case .unixGC:
+            operation = .unixGC
         case .fork:
             operation = .fork(child: .new)
         case .exec:

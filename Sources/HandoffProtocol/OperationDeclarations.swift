@@ -10,6 +10,8 @@ public enum OperationKind: String, CaseIterable, Sendable, Hashable {
     case dup, dup2, dup3, fcntl, close
     case closeRange = "close_range"
     case lseek, read, write, shutdown, fork, exec, exit, wait, send, recv
+    case poll
+    case unixGC = "unix_gc"
     case pidfdOpen = "pidfd_open"
     case pidfdGetfd = "pidfd_getfd"
     case listen, connect, accept, setrlimit
@@ -239,6 +241,13 @@ extension OperationKind {
                 ArgumentDeclaration("socket", .descriptor, required: true),
                 ArgumentDeclaration("how", .keyword(ShutdownHow.allCases.map(\.rawValue)), default: "both"),
             ])
+        case .poll:
+            return declare("poll(2) of one descriptor; the result is its revents", [
+                fd, ArgumentDeclaration("events", .flags(PollEvent.allCases.map(\.rawValue)), default: "[in]"),
+                ArgumentDeclaration("timeout", .integer(0...Int64(PollEvent.maximumTimeout)), default: "0"),
+            ], expectations: [.error, .result])
+        case .unixGC:
+            return declare("schedule the AF_UNIX garbage collector (close a fresh unix socketpair)", [])
         case .fork:
             return declare("fork(2): a child named by `as` with a copy of the table", [], binds: .process,
                            repeatable: false, background: false)

@@ -96,6 +96,25 @@ public enum ShutdownHow: String, Sendable, CaseIterable, Hashable {
     }
 }
 
+/// The events a poll(2) step asks for. POLLERR, POLLHUP and POLLNVAL are reported whether asked or not.
+public enum PollEvent: String, Sendable, CaseIterable, Hashable {
+    case `in`, out, rdhup
+
+    /// The longest a poll step may wait, in milliseconds (no infinite waits: -1 is not accepted).
+    public static let maximumTimeout: Int32 = 10_000
+
+    public var linux: Int16 {
+        switch self {
+        case .in: return Linux.POLLIN
+        case .out: return Linux.POLLOUT
+        case .rdhup: return Linux.POLLRDHUP
+        }
+    }
+
+    public static func linux(_ events: Set<PollEvent>) -> Int16 { events.reduce(0) { $0 | $1.linux } }
+    public static func set(fromLinux raw: Int16) -> Set<PollEvent> { Set(allCases.filter { raw & $0.linux != 0 }) }
+}
+
 /// epoll_ctl(2)'s `op`.
 public enum EpollControl: String, Sendable, CaseIterable, Hashable {
     case add, mod, del

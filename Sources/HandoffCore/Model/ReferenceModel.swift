@@ -76,6 +76,9 @@ public struct ReferenceModel: Sendable {
     /// epoll instances and their interest lists.
     var epolls: [EpollID: EpollObject] = [:]
     var nextEpoll = EpollID(raw: 1)
+    /// filp->f_pipe of pipe readers opened through fifo_open (a /proc reopen): the pipe's w_counter then.
+    /// pipe(2)'s own reader has 0. pipe_poll reports POLLHUP only when it differs from w_counter.
+    var pipeReaderSnapshots: [DescriptionID: Int] = [:]
     /// Whether each process that exec'd a launcher runs it in accept mode (one service per connection).
     var launchModes: [String: Bool] = [:]
 
@@ -279,6 +282,10 @@ public struct ReferenceModel: Sendable {
             return cloneFiles(process, child: child)
         case .unshareFiles:
             return unshareFiles(process)
+        case let .poll(fd, events, timeout):
+            return poll(process, fd: fd, events: events, timeout: timeout)
+        case .unixGC:
+            return unixGC(process)
         }
     }
 }

@@ -175,6 +175,17 @@ extension ScenarioDecoder {
             let socket = try ref("socket")
             let how = ShutdownHow(rawValue: try keyword("how", default: "both", ShutdownHow.allCases.map(\.rawValue))) ?? .both
             operation = .shutdown(socket: socket, how: how)
+        case .poll:
+            let fd = try ref("fd")
+            var events: Set<PollEvent> = [.in]
+            if let node = a["events"] {
+                events = Set(try context.keywords(node, a.what("events"), allowed: PollEvent.allCases.map(\.rawValue))
+                    .compactMap(PollEvent.init(rawValue:)))
+            }
+            let timeout = Int32(try integer("timeout", default: 0, in: 0...Int(PollEvent.maximumTimeout)))
+            operation = .poll(fd: fd, events: events, timeout: timeout)
+        case .unixGC:
+            operation = .unixGC
         case .fork:
             operation = .fork(child: try name("as"))
         case .exec:
