@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ static const char *const verbs[] = {
     [OP_LISTEN] = "listen", [OP_CONNECT] = "connect", [OP_ACCEPT] = "accept", [OP_SETRLIMIT] = "setrlimit",
     [OP_DROP_CAPABILITY] = "drop_capability", [OP_SET_DUMPABLE] = "set_dumpable", [OP_REOPEN] = "reopen",
     [OP_CLONE_FILES] = "clone_files", [OP_UNSHARE_FILES] = "unshare_files", [OP_LAUNCH] = "launch",
+    [OP_POLL] = "poll", [OP_UNIX_GC] = "unix_gc",
 };
 
 int op_kind_from_verb(const char *verb) {
@@ -350,9 +352,15 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
         op->arg = int32_field(r, "how", 0, 0);
         if (op->arg < SHUT_RD || op->arg > SHUT_RDWR) malformed(r, "how");
         break;
+    case OP_POLL:
+        op->fd = fd_field(r, "fd");
+        op->events = uint32_truncating(r, "events") & (POLLIN | POLLOUT | POLLRDHUP);
+        op->number = int32_field(r, "timeout", 0, 0);
+        break;
     case OP_FORK:
     case OP_CLONE_FILES:
     case OP_UNSHARE_FILES:
+    case OP_UNIX_GC:
         break;
     case OP_EXEC:
     case OP_LAUNCH:

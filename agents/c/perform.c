@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -284,6 +285,25 @@ int perform(struct op *op, struct answer *answer) {
         if (is_channel(fd)) return fail(answer, EBADF);
         TIMED(answer, 0, shutdown(fd, op->arg));
         return 1;
+    case OP_POLL: {
+        // The answer's result is the descriptor's revents (poll's count says nothing more).
+        if (is_channel(fd)) { answer->result = POLLNVAL; answer->error = 0; return 1; }
+        struct pollfd entry = {.fd = fd, .events = (short)op->events, .revents = 0};
+        TIMED(answer, 0, poll(&entry, 1, (int)op->number));
+        if (answer->result >= 0) answer->result = entry.revents;
+        return 1;
+    }
+    case OP_UNIX_GC: {
+        // Releasing a fresh AF_UNIX pair is how a process schedules the garbage collector (unix_release_sock
+        // calls unix_gc while sockets are in flight).
+        int ends[2];
+        TIMED(answer, 0, socketpair(AF_UNIX, SOCK_STREAM, 0, ends));
+        if (answer->result >= 0) {
+            close(ends[0]);
+            close(ends[1]);
+        }
+        return 1;
+    }
     case OP_SEND: {
         int passing[op->nfds > 0 ? op->nfds : 1];
         if (is_channel(fd)) return fail(answer, EBADF);
