@@ -59,4 +59,14 @@ const (
 	socketFlags = syscall.SOCK_CLOEXEC | syscall.SOCK_NONBLOCK
 	// EPOLLIN | EPOLLOUT | EPOLLET (Go's syscall.EPOLLET is a negative int)
 	epollEventsKnown uint32 = 0x1 | 0x4 | 1<<31
+	// <asm-generic/poll.h>: POLLIN | POLLOUT | POLLRDHUP, and POLLNVAL
+	pollEventsKnown int16 = 0x1 | 0x4 | 0x2000
+	pollNval              = 0x20
 )
+
+// struct pollfd (<asm-generic/poll.h>); the syscall package has none.
+type pollFd struct {
+	fd      int32
+	events  int16
+	revents int16
+}

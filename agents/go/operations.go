@@ -219,6 +219,36 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		p = func(a *agent, ans *answer) {
 			ans.refusal = "clone_files: Go cannot clone(CLONE_FILES) (the runtime is multithreaded; ForkExec's exec unshares the table)"
 		}
+	case "poll":
+		// The syscall package has no poll(2): the raw call with struct pollfd. The answer's result is the
+		// descriptor's revents.
+		fd, events, timeout := r.fd("fd", inLoop), int16(r.int32("events"))&pollEventsKnown, r.int32("timeout")
+		p = func(a *agent, ans *answer) {
+			n := fd.value(a.slots)
+			if a.isChannel(n) {
+				ans.result, ans.errno = pollNval, 0
+				return
+			}
+			entry := pollFd{fd: n, events: events}
+			ans.record(rawTimed(syscall.SYS_POLL, uintptr(unsafe.Pointer(&entry)), 1, uintptr(timeout)), false)
+			if ans.errno == 0 {
+				ans.result = int64(entry.revents)
+			}
+		}
+	case "unix_gc":
+		// Releasing a fresh AF_UNIX pair schedules the garbage collector (unix_release_sock -> unix_gc).
+		p = func(a *agent, ans *answer) {
+			var ends [2]int
+			ans.record(timed(func() (int, error) {
+				pair, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+				ends = pair
+				return 0, err
+			}), false)
+			if ans.errno == 0 {
+				syscall.Close(ends[0])
+				syscall.Close(ends[1])
+			}
+		}
 	case "unshare_files":
 		p = func(a *agent, ans *answer) {
 			ans.record(timed(func() (int, error) { return 0, syscall.Unshare(syscall.CLONE_FILES) }), false)
