@@ -70,6 +70,10 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
     /// unix_release_sock, calls unix_gc while sockets are in flight). Returns at once; the collection runs in a
     /// workqueue, so a later step waits for what it frees (a poll with a timeout, or a blocking read).
     case unixGC
+    /// pidfd_send_signal(2) of `signal` to the process `pidfd` refers to (no siginfo, flags 0).
+    case pidfdSendSignal(pidfd: FD, signal: SignalName)
+    /// waitid(P_PIDFD, pidfd, WEXITED [| WNOHANG]): reaps the child `pidfd` refers to.
+    case waitid(pidfd: FD, noHang: Bool)
     /// Creates the child process `child`; it starts with a copy of the parent's table.
     case fork(child: Process)
     /// Re-executes the agent image with these arguments (argv[1...]) and extra environment variables.
@@ -130,6 +134,8 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
         case .shutdown: return .shutdown
         case .poll: return .poll
         case .unixGC: return .unixGC
+        case .pidfdSendSignal: return .pidfdSendSignal
+        case .waitid: return .waitid
         case .fork: return .fork
         case .exec: return .exec
         case .exit: return .exit
@@ -217,6 +223,8 @@ extension Operation {
         case .poll(let value, let events, let timeout):
             return .poll(fd: try fd(value, "fd"), events: events, timeout: timeout)
         case .unixGC: return .unixGC
+        case .pidfdSendSignal(let pidfd, let signal): return .pidfdSendSignal(pidfd: try fd(pidfd, "pidfd"), signal: signal)
+        case .waitid(let pidfd, let noHang): return .waitid(pidfd: try fd(pidfd, "pidfd"), noHang: noHang)
         case .fork(let child): return .fork(child: try process(child))
         case .exec(let arguments, let environment):
             return .exec(arguments: try texts(arguments), environment: try variables(environment))

@@ -130,6 +130,12 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             fd("fd", value)
             message.set("events", Int64(PollEvent.linux(events)))
             message.set("timeout", timeout)
+        case .pidfdSendSignal(let pidfd, let signal):
+            fd("fd", pidfd)
+            message.set("sig", signal.linux)
+        case .waitid(let pidfd, let noHang):
+            fd("fd", pidfd)
+            message.set("flags", noHang ? Linux.WNOHANG : 0)
         case .fork, .cloneFiles, .unshareFiles, .attach, .unixGC:
             break
         case .exec(let arguments, let variables):
@@ -274,6 +280,14 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             operation = .poll(fd: value, events: events, timeout: fields.int32("timeout"))
         case .unixGC:
             operation = .unixGC
+        case .pidfdSendSignal:
+            let pidfd = fd("fd")
+            let signal = SignalName(linux: fields.int32("sig"))
+            if signal == nil { fields.malformed("sig") }
+            operation = .pidfdSendSignal(pidfd: pidfd, signal: signal ?? .zero)
+        case .waitid:
+            let pidfd = fd("fd")
+            operation = .waitid(pidfd: pidfd, noHang: fields.int32("flags") & Linux.WNOHANG != 0)
         case .fork:
             operation = .fork(child: .new)
         case .exec:

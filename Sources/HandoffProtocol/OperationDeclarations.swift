@@ -12,6 +12,8 @@ public enum OperationKind: String, CaseIterable, Sendable, Hashable {
     case lseek, read, write, shutdown, fork, exec, exit, wait, send, recv
     case poll
     case unixGC = "unix_gc"
+    case pidfdSendSignal = "pidfd_send_signal"
+    case waitid
     case pidfdOpen = "pidfd_open"
     case pidfdGetfd = "pidfd_getfd"
     case listen, connect, accept, setrlimit
@@ -246,6 +248,16 @@ extension OperationKind {
                 fd, ArgumentDeclaration("events", .flags(PollEvent.allCases.map(\.rawValue)), default: "[in]"),
                 ArgumentDeclaration("timeout", .integer(0...Int64(PollEvent.maximumTimeout)), default: "0"),
             ], expectations: [.error, .result])
+        case .pidfdSendSignal:
+            return declare("pidfd_send_signal(2) to the process a pidfd refers to", [
+                ArgumentDeclaration("pidfd", .descriptor, required: true),
+                ArgumentDeclaration("signal", .keyword(SignalName.allCases.map(\.rawValue)), required: true),
+            ], needs: SystemNeeds(syscalls: ["pidfd_open", "pidfd_send_signal"]))
+        case .waitid:
+            return declare("waitid(2) with P_PIDFD: reaps the child a pidfd refers to", [
+                ArgumentDeclaration("pidfd", .descriptor, required: true),
+                ArgumentDeclaration("flags", .flags(["nohang"])),
+            ], repeatable: false, expectations: [.error, .result, .status], needs: SystemNeeds(syscalls: ["pidfd_open"]))
         case .unixGC:
             return declare("schedule the AF_UNIX garbage collector (close a fresh unix socketpair)", [])
         case .fork:

@@ -115,6 +115,25 @@ public enum PollEvent: String, Sendable, CaseIterable, Hashable {
     public static func set(fromLinux raw: Int16) -> Set<PollEvent> { Set(allCases.filter { raw & $0.linux != 0 }) }
 }
 
+/// The signals a pidfd_send_signal step may send: `zero` (0) only checks that the process exists; `kill` and
+/// `term` end it (no agent handles either).
+public enum SignalName: String, Sendable, CaseIterable, Hashable {
+    case zero, kill, term
+
+    public var linux: Int32 {
+        switch self {
+        case .zero: return 0
+        case .kill: return Linux.SIGKILL
+        case .term: return Linux.SIGTERM
+        }
+    }
+
+    public init?(linux: Int32) {
+        guard let signal = Self.allCases.first(where: { $0.linux == linux }) else { return nil }
+        self = signal
+    }
+}
+
 /// epoll_ctl(2)'s `op`.
 public enum EpollControl: String, Sendable, CaseIterable, Hashable {
     case add, mod, del

@@ -316,6 +316,23 @@ extension Agent {
                 answer.record(timed { open(path, OpenFlag.linux(flags), 0) }, producing: true)
                 return true
             }
+        case .pidfdSendSignal(let operand, let signal):
+            return { agent, answer -> Bool in
+                let pidfd = operand.value(agent.slots)
+                if agent.isChannel(pidfd) { answer.fail(EBADF); return true }
+                answer.record(timed { handoff_pidfd_send_signal(pidfd, signal.linux) })
+                return true
+            }
+        case .waitid(let operand, let noHang):
+            return { agent, answer -> Bool in
+                let pidfd = operand.value(agent.slots)
+                if agent.isChannel(pidfd) { answer.fail(EBADF); return true }
+                var status: Int32 = -1
+                answer.record(timed { handoff_waitid_pidfd(pidfd, noHang ? Linux.WNOHANG : 0, &status) })
+                // -1: WNOHANG and the child has not exited (no status to report).
+                if answer.errno == 0 && status >= 0 { answer.waitStatus = status }
+                return true
+            }
         case .pidfdOpen(let target):
             return { agent, answer -> Bool in
                 answer.record(timed { handoff_pidfd_open(target.pid, 0) }, producing: true)

@@ -286,6 +286,10 @@ public struct ReferenceModel: Sendable {
             return poll(process, fd: fd, events: events, timeout: timeout)
         case .unixGC:
             return unixGC(process)
+        case let .pidfdSendSignal(pidfd, signal):
+            return pidfdSendSignal(process, pidfd: pidfd, signal: signal)
+        case let .waitid(pidfd, noHang):
+            return waitid(process, pidfd: pidfd, noHang: noHang)
         }
     }
 }

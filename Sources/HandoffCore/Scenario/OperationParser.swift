@@ -186,6 +186,17 @@ extension ScenarioDecoder {
             operation = .poll(fd: fd, events: events, timeout: timeout)
         case .unixGC:
             operation = .unixGC
+        case .pidfdSendSignal:
+            let pidfd = try ref("pidfd")
+            let signal = SignalName(rawValue: try keyword("signal", default: "zero", SignalName.allCases.map(\.rawValue))) ?? .zero
+            operation = .pidfdSendSignal(pidfd: pidfd, signal: signal)
+        case .waitid:
+            let pidfd = try ref("pidfd")
+            var noHang = false
+            if let node = a["flags"] {
+                noHang = try context.keywords(node, a.what("flags"), allowed: ["nohang"]).contains("nohang")
+            }
+            operation = .waitid(pidfd: pidfd, noHang: noHang)
         case .fork:
             operation = .fork(child: try name("as"))
         case .exec:
