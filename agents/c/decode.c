@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include "agent.h"
 #include "compat.h"
@@ -28,7 +30,7 @@ static const char *const verbs[] = {
     [OP_LISTEN] = "listen", [OP_CONNECT] = "connect", [OP_ACCEPT] = "accept", [OP_SETRLIMIT] = "setrlimit",
     [OP_DROP_CAPABILITY] = "drop_capability", [OP_SET_DUMPABLE] = "set_dumpable", [OP_REOPEN] = "reopen",
     [OP_CLONE_FILES] = "clone_files", [OP_UNSHARE_FILES] = "unshare_files", [OP_LAUNCH] = "launch",
-    [OP_POLL] = "poll", [OP_UNIX_GC] = "unix_gc",
+    [OP_POLL] = "poll", [OP_UNIX_GC] = "unix_gc", [OP_PIDFD_SEND_SIGNAL] = "pidfd_send_signal", [OP_WAITID] = "waitid",
 };
 
 int op_kind_from_verb(const char *verb) {
@@ -356,6 +358,15 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
         op->fd = fd_field(r, "fd");
         op->events = uint32_truncating(r, "events") & (POLLIN | POLLOUT | POLLRDHUP);
         op->number = int32_field(r, "timeout", 0, 0);
+        break;
+    case OP_PIDFD_SEND_SIGNAL:
+        op->fd = fd_field(r, "fd");
+        op->arg = int32_field(r, "sig", 0, 0);
+        if (op->arg != 0 && op->arg != SIGKILL && op->arg != SIGTERM) malformed(r, "sig");
+        break;
+    case OP_WAITID:
+        op->fd = fd_field(r, "fd");
+        op->flags = int32_field(r, "flags", 0, 0) & WNOHANG;
         break;
     case OP_FORK:
     case OP_CLONE_FILES:

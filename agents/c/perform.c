@@ -392,6 +392,22 @@ int perform(struct op *op, struct answer *answer) {
     case OP_PIDFD_OPEN:
         TIMED(answer, 1, pidfd_open((pid_t)op->number, 0));
         return 1;
+    case OP_PIDFD_SEND_SIGNAL:
+        if (is_channel(fd)) return fail(answer, EBADF);
+        TIMED(answer, 0, pidfd_send_signal(fd, op->arg, NULL, 0));
+        return 1;
+    case OP_WAITID: {
+        siginfo_t info;
+        memset(&info, 0, sizeof info);
+        if (is_channel(fd)) return fail(answer, EBADF);
+        TIMED(answer, 0, waitid((idtype_t)P_PIDFD, (id_t)fd, &info, WEXITED | op->flags));
+        // si_pid 0: WNOHANG and the child has not exited. The status travels as waitpid's would.
+        if (answer->result == 0 && info.si_pid != 0) {
+            answer->has_st = 1;
+            answer->st = info.si_code == CLD_EXITED ? (info.si_status & 0xff) << 8 : (info.si_status & 0x7f);
+        }
+        return 1;
+    }
     case OP_PIDFD_GETFD: {
         // The target's control channel is as invisible as our own.
         // A transient pidfd, moved above the scenario's numbers before the measured call.
