@@ -277,6 +277,43 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 	case "pidfd_open":
 		pid := uintptr(r.int32("pid"))
 		p = func(a *agent, ans *answer) { ans.record(rawTimed(sysPidfdOpen, pid, 0, 0), true) }
+	case "pidfd_send_signal":
+		fd, sig := r.fd("fd", inLoop), r.int32("sig")
+		if sig != 0 && sig != int32(syscall.SIGKILL) && sig != int32(syscall.SIGTERM) {
+			r.malformed("sig")
+		}
+		p = func(a *agent, ans *answer) {
+			n := fd.value(a.slots)
+			if a.isChannel(n) {
+				ans.fail(syscall.EBADF)
+				return
+			}
+			ans.record(rawTimed(sysPidfdSendSignal, uintptr(n), uintptr(sig), 0), false)
+		}
+	case "waitid":
+		// Go's syscall package has no waitid: the raw call with a siginfo_t of our own (linux.go).
+		fd, flags := r.fd("fd", inLoop), int(r.int32("flags"))&wNohang
+		p = func(a *agent, ans *answer) {
+			n := fd.value(a.slots)
+			if a.isChannel(n) {
+				ans.fail(syscall.EBADF)
+				return
+			}
+			var info sigInfo
+			start := monotonic()
+			_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, pPidfd, uintptr(n), uintptr(unsafe.Pointer(&info)),
+				uintptr(wExited|flags), 0, 0)
+			ans.record(outcome{0, errno, monotonic() - start}, false)
+			if errno == 0 && info.pid != 0 {
+				// The status travels as waitpid's would.
+				if info.code == cldExited {
+					ans.status = (info.status & 0xff) << 8
+				} else {
+					ans.status = info.status & 0x7f
+				}
+				ans.hasSt = true
+			}
+		}
 	case "pidfd_getfd":
 		pid, fd := int(r.int32("pid")), r.fd("fd", inLoop)
 		flags, targetChannel := uint32(r.int64("flags")), r.int32Or("tctl", -1)
