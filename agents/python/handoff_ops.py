@@ -267,6 +267,6 @@ for _module, _verbs in ((handoff_sockets, ("socketpair", "shutdown", "send", "re
                                            "unix_gc")),
                         (handoff_processes, ("fork", "clone_files", "unshare_files", "exec", "launch", "exit", "wait",
                                              "pidfd_open", "pidfd_getfd", "reopen", "setrlimit", "drop_capability",
-                                             "set_dumpable"))):
+                                             "set_dumpable", "pidfd_send_signal", "waitid"))):
     for _verb in _verbs:
         BUILDERS[_verb] = getattr(_module, "build_" + _verb)

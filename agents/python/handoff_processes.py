@@ -71,6 +71,42 @@ def build_wait(f, loop):
     return perform
 
 
+SIGNALS = (0, 9, 15)  # zero, SIGKILL, SIGTERM: what the protocol sends
+
+
+def build_pidfd_send_signal(f, loop):
+    fd, sig = f.fd("fd", loop), f.int32("sig")
+    if sig not in SIGNALS:
+        raise Bad("pidfd_send_signal: malformed field 'sig'")
+
+    def perform(agent):
+        import signal
+        number = resolve(agent, fd)
+        if agent.is_channel(number):
+            return failure(EBADF)
+        return answer(timed(lambda: signal.pidfd_send_signal(number, sig) or 0))
+    return perform
+
+
+def build_waitid(f, loop):
+    fd, flags = f.fd("fd", loop), f.int32("flags") & os.WNOHANG
+
+    def perform(agent):
+        number = resolve(agent, fd)
+        if agent.is_channel(number):
+            return failure(EBADF)
+        # os.waitid: None with WNOHANG while the child runs; otherwise si_code and si_status.
+        call = timed(os.waitid, os.P_PIDFD, number, os.WEXITED | flags)
+        info = call.value
+        call.value = 0 if not call.errno else -1
+        result = answer(call)
+        if not call.errno and info is not None and info.si_pid != 0:
+            # The status travels as waitpid's would.
+            result.st = (info.si_status & 0xff) << 8 if info.si_code == os.CLD_EXITED else info.si_status & 0x7f
+        return result
+    return perform
+
+
 def build_pidfd_open(f, loop):
     pid = f.int32("pid")
     return lambda agent: _produced(timed(os.pidfd_open, pid, 0))
