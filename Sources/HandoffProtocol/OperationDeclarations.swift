@@ -252,7 +252,7 @@ extension OperationKind {
             return declare("pidfd_send_signal(2) to the process a pidfd refers to", [
                 ArgumentDeclaration("pidfd", .descriptor, required: true),
                 ArgumentDeclaration("signal", .keyword(SignalName.allCases.map(\.rawValue)), required: true),
-            ], needs: SystemNeeds(syscalls: ["pidfd_open", "pidfd_send_signal"]))
+            ], repeatable: false, background: false, needs: SystemNeeds(syscalls: ["pidfd_open", "pidfd_send_signal"]))
         case .waitid:
             return declare("waitid(2) with P_PIDFD: reaps the child a pidfd refers to", [
                 ArgumentDeclaration("pidfd", .descriptor, required: true),
