@@ -33,8 +33,9 @@ import Darwin
 // socket schedules it, so a dead cycle may be collected at any moment after it died - or never, on an idle
 // machine. Scenarios therefore ask for it explicitly: `unix_gc` releases a fresh socketpair (a guaranteed
 // schedule) and the model collects every dead SCC at that step; the kernel does so in the workqueue shortly
-// after, so the step that observes the result must wait for it - a poll with a timeout, or a blocking read
-// (both return as soon as the collection happened). A scenario must not observe a dead cycle's objects
+// after, so every step that observes the result must wait for it - a poll with a timeout, or a blocking
+// read (both return as soon as the collection happened); the worker's references go with delayed fput
+// (__fput_deferred from a kernel thread), so two objects it frees may be released a moment apart. A scenario must not observe a dead cycle's objects
 // between the close that killed it and that wait (the kernel may or may not have collected already).
 
 extension ReferenceModel {
