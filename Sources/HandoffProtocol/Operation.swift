@@ -87,6 +87,9 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
     case pidfdOpen(target: Process)
     /// pidfd_getfd of `target`'s descriptor `fd` (a number in the target's table).
     case pidfdGetfd(target: Process, fd: FD, flags: UInt32)
+    /// pidfd_getfd through a pidfd the caller holds (`pidfd_getfd` with a `pidfd:` key): `fd` is a number in
+    /// `target`'s table, the process the scenario says the pidfd refers to (where `fd`'s names are read).
+    case pidfdGetfdThrough(pidfd: FD, target: Process, fd: FD, flags: UInt32)
     /// socket(2) + bind(2) + listen(2): one listening socket. TCP port 0 binds an ephemeral port of 127.0.0.1.
     case listen(address: Naming.Address, type: SocketType, closeOnExec: Bool, nonBlocking: Bool, backlog: Int32)
     /// socket(2) + connect(2): one connected socket.
@@ -143,7 +146,7 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
         case .send: return .send
         case .recv: return .recv
         case .pidfdOpen: return .pidfdOpen
-        case .pidfdGetfd: return .pidfdGetfd
+        case .pidfdGetfd, .pidfdGetfdThrough: return .pidfdGetfd
         case .listen: return .listen
         case .connect: return .connect
         case .accept: return .accept
@@ -239,6 +242,9 @@ extension Operation {
             return .recv(socket: try fd(socket, "socket"), count: count, room: room, closeOnExec: closeOnExec,
                          nonBlocking: nonBlocking)
         case .pidfdOpen(let target): return .pidfdOpen(target: try process(target))
+        case .pidfdGetfdThrough(let pidfd, let target, let value, let flags):
+            return .pidfdGetfdThrough(pidfd: try fd(pidfd, "pidfd"), target: try process(target),
+                                      fd: try fd(value, "fd", of: target), flags: flags)
         case .pidfdGetfd(let target, let value, let flags):
             let mappedTarget = try process(target)
             return .pidfdGetfd(target: mappedTarget, fd: try fd(value, "fd", of: target), flags: flags)

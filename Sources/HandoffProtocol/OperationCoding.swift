@@ -161,6 +161,12 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             fd("fd", value)
             message.set("flags", Int64(flags))
             message.set("tctl", target.channel)
+        case .pidfdGetfdThrough(let pidfd, let target, let value, let flags):
+            message.set("pid", target.pid)
+            fd("fd", value)
+            message.set("flags", Int64(flags))
+            message.set("tctl", target.channel)
+            fd("pidfd", pidfd)
         case .listen(let address, let type, let closeOnExec, let nonBlocking, let backlog):
             message.set("addr", address.wire)
             message.set("type", type.linux | socketFlags(closeOnExec, nonBlocking))
@@ -318,7 +324,12 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             operation = .pidfdOpen(target: process())
         case .pidfdGetfd:
             let target = process()
-            operation = .pidfdGetfd(target: target, fd: fd("fd"), flags: UInt32(truncatingIfNeeded: fields.int64("flags")))
+            let flags = UInt32(truncatingIfNeeded: fields.int64("flags"))
+            if message["pidfd"] != nil {
+                operation = .pidfdGetfdThrough(pidfd: fd("pidfd"), target: target, fd: fd("fd"), flags: flags)
+            } else {
+                operation = .pidfdGetfd(target: target, fd: fd("fd"), flags: flags)
+            }
         case .listen, .connect:
             let address = fields.require("addr").flatMap { SocketAddress(wire: $0) }
             if address == nil { fields.malformed("addr") }

@@ -293,6 +293,7 @@ extension OperationKind {
                 ArgumentDeclaration("process", .process, required: true),
                 ArgumentDeclaration("fd", .descriptor, required: true),
                 ArgumentDeclaration("flags", .integer(0...Int64(UInt32.max)), default: "0"),
+                ArgumentDeclaration("pidfd", .descriptor),
             ], binds: .descriptor, needs: SystemNeeds(syscalls: ["pidfd_open", "pidfd_getfd"]))
         case .listen:
             return declare("socket(2) + bind(2) + listen(2)", [

@@ -357,6 +357,15 @@ extension Agent {
                 answer.record(result, producing: true)
                 return true
             }
+        case .pidfdGetfdThrough(let pidfdOperand, let target, let operand, let flags):
+            // Through the scenario's own pidfd: no transient one.
+            return { agent, answer -> Bool in
+                let pidfd = pidfdOperand.value(agent.slots), fd = operand.value(agent.slots)
+                if agent.isChannel(pidfd) && flags == 0 { answer.fail(EBADF); return true }
+                if (fd == target.channel || agent.hidden.contains(fd)) && flags == 0 { answer.fail(EBADF); return true }
+                answer.record(timed { handoff_pidfd_getfd(pidfd, fd, flags) }, producing: true)
+                return true
+            }
         case .attach:
             return { agent, _ in
                 agent.refusal = ProtocolError("attach is the runner's, never sent to an agent")

@@ -233,3 +233,32 @@ extension ReferenceModelTests {
         #expect(result.findings.map(\.kind) == [.check])
     }
 }
+
+extension ReferenceModelTests {
+    @Test func pidfdGetfdThroughAHeldPidfdFollowsThePidfd() {
+        var m = makeModel()
+        m.ok(.fork(child: "target"))
+        m.ok(.fork(child: "thief"))
+        let file = m.fd(.open(path: "f", flags: creatRW, mode: 0o600), by: "target")
+        let handle = m.fd(.pidfdOpen(target: "target"))
+        let (r, _) = m.pair(.pipe(closeOnExec: false, nonBlocking: false))
+        let copy = m.fd(.pidfdGetfdThrough(pidfd: handle, target: "target", fd: file, flags: 0))
+        #expect(m.desc("main", copy) == m.desc("target", file))
+        #expect(m.cloexec("main", copy) == true)
+        // flags first, then the pidfd, then the target's table.
+        m.fails(.pidfdGetfdThrough(pidfd: r, target: "target", fd: file, flags: 1), EINVAL)
+        m.fails(.pidfdGetfdThrough(pidfd: r, target: "target", fd: file, flags: 0), EBADF)
+        m.fails(.pidfdGetfdThrough(pidfd: handle, target: "target", fd: 40, flags: 0), EBADF)
+        m.ok(.exit(status: 0), by: "target")
+        m.fails(.pidfdGetfdThrough(pidfd: handle, target: "target", fd: file, flags: 0), ESRCH)
+    }
+
+    @Test func pidfdGetfdThroughRoundTripsWithItsPidfd() throws {
+        let operation = HandoffProtocol.Operation<WireNaming>.pidfdGetfdThrough(
+            pidfd: 6, target: ProcessHandle(pid: 4242, channel: 1023), fd: 3, flags: 0)
+        let packet = AgentRequest.perform(operation, hidden: []).encoded().encoded()
+        let message = try #require(WireMessage.decode(packet))
+        #expect(message.verb == "pidfd_getfd")
+        #expect(AgentRequest.decode(message) == .success(.perform(operation, hidden: [])))
+    }
+}

@@ -90,6 +90,7 @@ struct op {
     unsigned events;        // epoll_ctl, poll
     int room;               // recv
     int tctl;               // pidfd_getfd/reopen: the target's channel (-1 when not sent)
+    int through;            // pidfd_getfd: 1 when the request names the pidfd to use (`other`)
     char *text;             // open path, memfd name, capability name, launch path, address name
     unsigned char *data;    // write/send
     size_t data_length;

@@ -413,6 +413,10 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
         process_fields(r, op);
         op->fd = fd_field(r, "fd");
         if (op->kind == OP_PIDFD_GETFD) op->flags = (int)uint32_truncating(r, "flags");
+        if (op->kind == OP_PIDFD_GETFD && message_get(r->message, "pidfd") != NULL) {
+            op->through = 1;
+            op->other = fd_field(r, "pidfd");
+        }
         else op->flags = open_flags(r, "flags");
         break;
     case OP_LISTEN:

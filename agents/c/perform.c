@@ -409,6 +409,14 @@ int perform(struct op *op, struct answer *answer) {
         return 1;
     }
     case OP_PIDFD_GETFD: {
+        if (op->through) {
+            // Through the scenario's own pidfd: no transient one.
+            int pidfd = operand_value(op->other);
+            if (is_channel(pidfd) && op->flags == 0) return fail(answer, EBADF);
+            if ((fd == op->tctl || is_hidden(fd)) && op->flags == 0) return fail(answer, EBADF);
+            TIMED(answer, 1, pidfd_getfd(pidfd, fd, (unsigned)op->flags));
+            return 1;
+        }
         // The target's control channel is as invisible as our own.
         // A transient pidfd, moved above the scenario's numbers before the measured call.
         int opened = pidfd_open((pid_t)op->number, 0);

@@ -317,6 +317,19 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 	case "pidfd_getfd":
 		pid, fd := int(r.int32("pid")), r.fd("fd", inLoop)
 		flags, targetChannel := uint32(r.int64("flags")), r.int32Or("tctl", -1)
+		if _, through := r.m.get("pidfd"); through {
+			// Through the scenario's own pidfd: no transient one.
+			pidfd := r.fd("pidfd", inLoop)
+			p = func(a *agent, ans *answer) {
+				n, number := pidfd.value(a.slots), fd.value(a.slots)
+				if (a.isChannel(n) || number == targetChannel || a.isHidden(number)) && flags == 0 {
+					ans.fail(syscall.EBADF)
+					return
+				}
+				ans.record(rawTimed(sysPidfdGetfd, uintptr(n), uintptr(number), uintptr(flags)), true)
+			}
+			break
+		}
 		p = func(a *agent, ans *answer) { a.pidfdGetfd(pid, fd.value(a.slots), flags, targetChannel, ans) }
 	case "reopen":
 		pid, fd := r.int32("pid"), r.fd("fd", inLoop)

@@ -118,10 +118,18 @@ def _produced(call):
 
 def build_pidfd_getfd(f, loop):
     pid, fd, flags, channel = f.int32("pid"), f.fd("fd", loop), f.uint32("flags"), f.int32("tctl", -1)
+    through = f.fd("pidfd", loop) if "pidfd" in f.fields else None
 
     def perform(agent):
         import handoff_libc
         number = resolve(agent, fd)
+        if through is not None:
+            # Through the scenario's own pidfd: no transient one.
+            pidfd = resolve(agent, through)
+            if (agent.is_channel(pidfd) or number == channel or number in agent.hidden) and flags == 0:
+                return failure(EBADF)
+            call = timed(lambda: checked(handoff_libc.pidfd_getfd(pidfd, number, flags)))
+            return answer(call, [call.value])
         # A transient pidfd (os.pidfd_open), moved above the scenario's numbers before the measured call.
         try:
             pidfd = agent.move_high(os.pidfd_open(pid, 0))

@@ -51,6 +51,25 @@ extension ReferenceModel {
         }
     }
 
+    /// kernel/pid.c: pidfd_getfd through a pidfd the caller holds (no pidfd of the step's own): flags (EINVAL),
+    /// then the pidfd (fdget, pidfd_pid: EBADF), pidfd_get_task (ESRCH once reaped), __pidfd_fget (ptrace
+    /// EPERM, then ESRCH for an exiting target, EBADF for a number it does not have), receive_fd (one number:
+    /// EMFILE, always close-on-exec). The pidfd's process is the one asked, whatever `process:` said.
+    mutating func pidfdGetfdThrough(_ process: String, pidfd: Int32, fd: Int32, flags: UInt32) -> Outcome {
+        if flags != 0 { return .failure(EINVAL) }
+        let target: String
+        switch pidfdTarget(process, pidfd) {
+        case .failure(let error): return .failure(error.errno)
+        case .success(let name): target = name
+        }
+        guard let t = processes[target], t.state != .reaped else { return .failure(ESRCH) }
+        if ptraceDenied(caller: process, target: target, attach: true) { return .failure(EPERM) }
+        guard t.state == .running else { return .failure(ESRCH) }
+        guard let entry = self[tableOf: target][fd] else { return .failure(EBADF) }
+        guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
+        return duplicate(process, entry.description, minimum: 0, closeOnExec: true)
+    }
+
     /// kernel/exit.c: waitid(P_PIDFD) - pidfd_get_pid (EBADF), then do_wait for that pid among the caller's
     /// children only (ECHILD for any other process, and for a child already reaped); WEXITED reaps a zombie;
     /// a running child makes the call wait, or with WNOHANG return 0 with nothing reaped.

@@ -293,6 +293,8 @@ public struct ReferenceModel: Sendable {
             return unixGC(process)
         case let .pidfdSendSignal(pidfd, signal):
             return pidfdSendSignal(process, pidfd: pidfd, signal: signal)
+        case let .pidfdGetfdThrough(pidfd, _, fd, flags):
+            return pidfdGetfdThrough(process, pidfd: pidfd, fd: fd, flags: flags)
         case let .waitid(pidfd, noHang):
             return waitid(process, pidfd: pidfd, noHang: noHang)
         }

@@ -234,7 +234,11 @@ extension ScenarioDecoder {
             let target = try name("process")
             let fd = try ref("fd")
             let raw = try integer("flags", default: 0, in: 0...Int(UInt32.max))
-            operation = .pidfdGetfd(target: target, fd: fd, flags: UInt32(raw))
+            if a["pidfd"] != nil {
+                operation = .pidfdGetfdThrough(pidfd: try ref("pidfd"), target: target, fd: fd, flags: UInt32(raw))
+            } else {
+                operation = .pidfdGetfd(target: target, fd: fd, flags: UInt32(raw))
+            }
         case .listen, .connect:
             let addressNode = try a.required("address")
             sites.fields["address"] = context.location(addressNode)
