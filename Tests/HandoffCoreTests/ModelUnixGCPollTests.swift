@@ -199,6 +199,10 @@ extension ReferenceModelTests {
         m.ok(.pidfdSendSignal(pidfd: handle, signal: .kill))
         #expect(m.state(of: "grandchild") == .killed)
         #expect(m.revents(r) == pollHup)
+        // The orphan is a zombie of the runner's until the scenario ends: it takes signal 0, main cannot reap it.
+        let orphan = m.fd(.pidfdOpen(target: "grandchild"))
+        #expect(m.ok(.pidfdSendSignal(pidfd: orphan, signal: .zero)).result == 0)
+        m.fails(.waitid(pidfd: orphan, noHang: true), ECHILD)
     }
 
     // MARK: - A wrong expectation is a FAIL finding on the kernel

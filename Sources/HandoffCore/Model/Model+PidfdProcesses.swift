@@ -34,10 +34,9 @@ extension ReferenceModel {
         switch processes[target]?.state {
         case .reaped?, nil:
             return .failure(ESRCH)
-        case .killed?:
-            // Killed with its parent, it was reparented to the runner (the subreaper), which reaps it at once.
-            return .failure(ESRCH)
-        case .exited?:
+        case .exited?, .killed?:
+            // A zombie. One killed with its parent was re-parented to the runner (a child subreaper), which
+            // reaps only when the scenario ends (ProcessTree.tearDown): a zombie until then.
             return Outcome(result: 0)
         case .running?:
             switch signal {
