@@ -67,6 +67,21 @@ public enum Linux {
     public static let EPOLLIN: UInt32 = 0x001
     public static let EPOLLOUT: UInt32 = 0x004
     public static let EPOLLET: UInt32 = 1 << 31
+    // poll(2) events (asm-generic/poll.h); POLLRDHUP is 0x2000 on x86_64.
+    public static let POLLIN: Int16 = 0x001
+    public static let POLLOUT: Int16 = 0x004
+    public static let POLLERR: Int16 = 0x008
+    public static let POLLHUP: Int16 = 0x010
+    public static let POLLNVAL: Int16 = 0x020
+    public static let POLLRDHUP: Int16 = 0x2000
+    // Signals (asm/signal.h) and waitid(2) (linux/wait.h; P_PIDFD since Linux 5.4).
+    public static let SIGKILL: Int32 = 9
+    public static let SIGTERM: Int32 = 15
+    public static let WNOHANG: Int32 = 1
+    public static let WEXITED: Int32 = 4
+    public static let P_PIDFD: UInt32 = 3
+    /// siginfo's si_code for SIGCHLD (asm-generic/siginfo.h).
+    public static let CLD_EXITED: Int32 = 1
 
     // <linux/kcmp.h>
     public static let KCMP_FILE: Int32 = 0

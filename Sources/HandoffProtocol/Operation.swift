@@ -63,6 +63,17 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
     case read(fd: FD, count: Int)
     case write(fd: FD, data: [UInt8])
     case shutdown(socket: FD, how: ShutdownHow)
+    /// poll(2) of one descriptor for `events`, waiting at most `timeout` milliseconds; the result is the
+    /// revents (0 when the time ran out).
+    case poll(fd: FD, events: Set<PollEvent>, timeout: Int32)
+    /// Schedules the AF_UNIX garbage collector: a fresh socketpair(AF_UNIX) closed at once (its release,
+    /// unix_release_sock, calls unix_gc while sockets are in flight). Returns at once; the collection runs in a
+    /// workqueue, so a later step waits for what it frees (a poll with a timeout, or a blocking read).
+    case unixGC
+    /// pidfd_send_signal(2) of `signal` to the process `pidfd` refers to (no siginfo, flags 0).
+    case pidfdSendSignal(pidfd: FD, signal: SignalName)
+    /// waitid(P_PIDFD, pidfd, WEXITED [| WNOHANG]): reaps the child `pidfd` refers to.
+    case waitid(pidfd: FD, noHang: Bool)
     /// Creates the child process `child`; it starts with a copy of the parent's table.
     case fork(child: Process)
     /// Re-executes the agent image with these arguments (argv[1...]) and extra environment variables.
@@ -76,6 +87,9 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
     case pidfdOpen(target: Process)
     /// pidfd_getfd of `target`'s descriptor `fd` (a number in the target's table).
     case pidfdGetfd(target: Process, fd: FD, flags: UInt32)
+    /// pidfd_getfd through a pidfd the caller holds (`pidfd_getfd` with a `pidfd:` key): `fd` is a number in
+    /// `target`'s table, the process the scenario says the pidfd refers to (where `fd`'s names are read).
+    case pidfdGetfdThrough(pidfd: FD, target: Process, fd: FD, flags: UInt32)
     /// socket(2) + bind(2) + listen(2): one listening socket. TCP port 0 binds an ephemeral port of 127.0.0.1.
     case listen(address: Naming.Address, type: SocketType, closeOnExec: Bool, nonBlocking: Bool, backlog: Int32)
     /// socket(2) + connect(2): one connected socket.
@@ -122,6 +136,10 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
         case .read: return .read
         case .write: return .write
         case .shutdown: return .shutdown
+        case .poll: return .poll
+        case .unixGC: return .unixGC
+        case .pidfdSendSignal: return .pidfdSendSignal
+        case .waitid: return .waitid
         case .fork: return .fork
         case .exec: return .exec
         case .exit: return .exit
@@ -129,7 +147,7 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
         case .send: return .send
         case .recv: return .recv
         case .pidfdOpen: return .pidfdOpen
-        case .pidfdGetfd: return .pidfdGetfd
+        case .pidfdGetfd, .pidfdGetfdThrough: return .pidfdGetfd
         case .listen: return .listen
         case .connect: return .connect
         case .accept: return .accept
@@ -206,6 +224,11 @@ extension Operation {
         case .read(let value, let count): return .read(fd: try fd(value, "fd"), count: count)
         case .write(let value, let data): return .write(fd: try fd(value, "fd"), data: data)
         case .shutdown(let socket, let how): return .shutdown(socket: try fd(socket, "socket"), how: how)
+        case .poll(let value, let events, let timeout):
+            return .poll(fd: try fd(value, "fd"), events: events, timeout: timeout)
+        case .unixGC: return .unixGC
+        case .pidfdSendSignal(let pidfd, let signal): return .pidfdSendSignal(pidfd: try fd(pidfd, "pidfd"), signal: signal)
+        case .waitid(let pidfd, let noHang): return .waitid(pidfd: try fd(pidfd, "pidfd"), noHang: noHang)
         case .fork(let child): return .fork(child: try process(child))
         case .exec(let arguments, let environment):
             return .exec(arguments: try texts(arguments), environment: try variables(environment))
@@ -220,6 +243,9 @@ extension Operation {
             return .recv(socket: try fd(socket, "socket"), count: count, room: room, closeOnExec: closeOnExec,
                          nonBlocking: nonBlocking)
         case .pidfdOpen(let target): return .pidfdOpen(target: try process(target))
+        case .pidfdGetfdThrough(let pidfd, let target, let value, let flags):
+            return .pidfdGetfdThrough(pidfd: try fd(pidfd, "pidfd"), target: try process(target),
+                                      fd: try fd(value, "fd", of: target), flags: flags)
         case .pidfdGetfd(let target, let value, let flags):
             let mappedTarget = try process(target)
             return .pidfdGetfd(target: mappedTarget, fd: try fd(value, "fd", of: target), flags: flags)

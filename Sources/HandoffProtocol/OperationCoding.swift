@@ -126,7 +126,17 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
         case .shutdown(let socket, let how):
             fd("fd", socket)
             message.set("how", how.linux)
-        case .fork, .cloneFiles, .unshareFiles, .attach:
+        case .poll(let value, let events, let timeout):
+            fd("fd", value)
+            message.set("events", Int64(PollEvent.linux(events)))
+            message.set("timeout", timeout)
+        case .pidfdSendSignal(let pidfd, let signal):
+            fd("fd", pidfd)
+            message.set("sig", signal.linux)
+        case .waitid(let pidfd, let noHang):
+            fd("fd", pidfd)
+            message.set("flags", noHang ? Linux.WNOHANG : 0)
+        case .fork, .cloneFiles, .unshareFiles, .attach, .unixGC:
             break
         case .exec(let arguments, let variables):
             message.set("args", byteLists: arguments.map { Array($0.utf8) })
@@ -151,6 +161,12 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             fd("fd", value)
             message.set("flags", Int64(flags))
             message.set("tctl", target.channel)
+        case .pidfdGetfdThrough(let pidfd, let target, let value, let flags):
+            message.set("pid", target.pid)
+            fd("fd", value)
+            message.set("flags", Int64(flags))
+            message.set("tctl", target.channel)
+            fd("pidfd", pidfd)
         case .listen(let address, let type, let closeOnExec, let nonBlocking, let backlog):
             message.set("addr", address.wire)
             message.set("type", type.linux | socketFlags(closeOnExec, nonBlocking))
@@ -264,6 +280,20 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             let how = ShutdownHow(linux: fields.int32("how"))
             if how == nil { fields.malformed("how") }
             operation = .shutdown(socket: socket, how: how ?? .both)
+        case .poll:
+            let value = fd("fd")
+            let events = PollEvent.set(fromLinux: Int16(truncatingIfNeeded: fields.int64("events")))
+            operation = .poll(fd: value, events: events, timeout: fields.int32("timeout"))
+        case .unixGC:
+            operation = .unixGC
+        case .pidfdSendSignal:
+            let pidfd = fd("fd")
+            let signal = SignalName(linux: fields.int32("sig"))
+            if signal == nil { fields.malformed("sig") }
+            operation = .pidfdSendSignal(pidfd: pidfd, signal: signal ?? .zero)
+        case .waitid:
+            let pidfd = fd("fd")
+            operation = .waitid(pidfd: pidfd, noHang: fields.int32("flags") & Linux.WNOHANG != 0)
         case .fork:
             operation = .fork(child: .new)
         case .exec:
@@ -294,7 +324,12 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             operation = .pidfdOpen(target: process())
         case .pidfdGetfd:
             let target = process()
-            operation = .pidfdGetfd(target: target, fd: fd("fd"), flags: UInt32(truncatingIfNeeded: fields.int64("flags")))
+            let flags = UInt32(truncatingIfNeeded: fields.int64("flags"))
+            if message["pidfd"] != nil {
+                operation = .pidfdGetfdThrough(pidfd: fd("pidfd"), target: target, fd: fd("fd"), flags: flags)
+            } else {
+                operation = .pidfdGetfd(target: target, fd: fd("fd"), flags: flags)
+            }
         case .listen, .connect:
             let address = fields.require("addr").flatMap { SocketAddress(wire: $0) }
             if address == nil { fields.malformed("addr") }

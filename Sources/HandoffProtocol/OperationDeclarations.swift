@@ -10,6 +10,10 @@ public enum OperationKind: String, CaseIterable, Sendable, Hashable {
     case dup, dup2, dup3, fcntl, close
     case closeRange = "close_range"
     case lseek, read, write, shutdown, fork, exec, exit, wait, send, recv
+    case poll
+    case unixGC = "unix_gc"
+    case pidfdSendSignal = "pidfd_send_signal"
+    case waitid
     case pidfdOpen = "pidfd_open"
     case pidfdGetfd = "pidfd_getfd"
     case listen, connect, accept, setrlimit
@@ -239,6 +243,23 @@ extension OperationKind {
                 ArgumentDeclaration("socket", .descriptor, required: true),
                 ArgumentDeclaration("how", .keyword(ShutdownHow.allCases.map(\.rawValue)), default: "both"),
             ])
+        case .poll:
+            return declare("poll(2) of one descriptor; the result is its revents", [
+                fd, ArgumentDeclaration("events", .flags(PollEvent.allCases.map(\.rawValue)), default: "[in]"),
+                ArgumentDeclaration("timeout", .integer(0...Int64(PollEvent.maximumTimeout)), default: "0"),
+            ], expectations: [.error, .result])
+        case .pidfdSendSignal:
+            return declare("pidfd_send_signal(2) to the process a pidfd refers to", [
+                ArgumentDeclaration("pidfd", .descriptor, required: true),
+                ArgumentDeclaration("signal", .keyword(SignalName.allCases.map(\.rawValue)), required: true),
+            ], repeatable: false, background: false, needs: SystemNeeds(syscalls: ["pidfd_open", "pidfd_send_signal"]))
+        case .waitid:
+            return declare("waitid(2) with P_PIDFD: reaps the child a pidfd refers to", [
+                ArgumentDeclaration("pidfd", .descriptor, required: true),
+                ArgumentDeclaration("flags", .flags(["nohang"])),
+            ], repeatable: false, expectations: [.error, .result, .status], needs: SystemNeeds(syscalls: ["pidfd_open"]))
+        case .unixGC:
+            return declare("schedule the AF_UNIX garbage collector (close a fresh unix socketpair)", [])
         case .fork:
             return declare("fork(2): a child named by `as` with a copy of the table", [], binds: .process,
                            repeatable: false, background: false)
@@ -272,6 +293,7 @@ extension OperationKind {
                 ArgumentDeclaration("process", .process, required: true),
                 ArgumentDeclaration("fd", .descriptor, required: true),
                 ArgumentDeclaration("flags", .integer(0...Int64(UInt32.max)), default: "0"),
+                ArgumentDeclaration("pidfd", .descriptor),
             ], binds: .descriptor, needs: SystemNeeds(syscalls: ["pidfd_open", "pidfd_getfd"]))
         case .listen:
             return declare("socket(2) + bind(2) + listen(2)", [

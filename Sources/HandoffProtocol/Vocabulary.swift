@@ -96,6 +96,44 @@ public enum ShutdownHow: String, Sendable, CaseIterable, Hashable {
     }
 }
 
+/// The events a poll(2) step asks for. POLLERR, POLLHUP and POLLNVAL are reported whether asked or not.
+public enum PollEvent: String, Sendable, CaseIterable, Hashable {
+    case `in`, out, rdhup
+
+    /// The longest a poll step may wait, in milliseconds (no infinite waits: -1 is not accepted).
+    public static let maximumTimeout: Int32 = 10_000
+
+    public var linux: Int16 {
+        switch self {
+        case .in: return Linux.POLLIN
+        case .out: return Linux.POLLOUT
+        case .rdhup: return Linux.POLLRDHUP
+        }
+    }
+
+    public static func linux(_ events: Set<PollEvent>) -> Int16 { events.reduce(0) { $0 | $1.linux } }
+    public static func set(fromLinux raw: Int16) -> Set<PollEvent> { Set(allCases.filter { raw & $0.linux != 0 }) }
+}
+
+/// The signals a pidfd_send_signal step may send: `zero` (0) only checks that the process exists; `kill` and
+/// `term` end it (no agent handles either).
+public enum SignalName: String, Sendable, CaseIterable, Hashable {
+    case zero, kill, term
+
+    public var linux: Int32 {
+        switch self {
+        case .zero: return 0
+        case .kill: return Linux.SIGKILL
+        case .term: return Linux.SIGTERM
+        }
+    }
+
+    public init?(linux: Int32) {
+        guard let signal = Self.allCases.first(where: { $0.linux == linux }) else { return nil }
+        self = signal
+    }
+}
+
 /// epoll_ctl(2)'s `op`.
 public enum EpollControl: String, Sendable, CaseIterable, Hashable {
     case add, mod, del

@@ -149,6 +149,30 @@ extension Agent {
                 answer.record(timed { Glibc.shutdown(socket, how.linux) })
                 return true
             }
+        case .poll(let operand, let events, let timeout):
+            // The result is the descriptor's revents (poll's count is 0 or 1 and says nothing more).
+            return { agent, answer -> Bool in
+                let fd = operand.value(agent.slots)
+                if agent.isChannel(fd) { answer.result = Int64(Linux.POLLNVAL); answer.errno = 0; return true }
+                var entry = pollfd(fd: fd, events: PollEvent.linux(events), revents: 0)
+                let call = timed { Glibc.poll(&entry, 1, timeout) }
+                answer.record(call)
+                if call.value >= 0 { answer.result = Int64(entry.revents) }
+                return true
+            }
+        case .unixGC:
+            // unix_release_sock schedules unix_gc while AF_UNIX sockets are in flight: releasing a fresh pair
+            // is the one way a process can ask for a collection.
+            return { agent, answer -> Bool in
+                var ends: [Int32] = [-1, -1]
+                let call = timed { socketpair(AF_UNIX, SocketType.stream.linux, 0, &ends) }
+                answer.record(call)
+                if call.value >= 0 {
+                    Glibc.close(ends[0])
+                    Glibc.close(ends[1])
+                }
+                return true
+            }
         case .send(let operand, let operands, let data):
             // Descriptor lists without loop slots are resolved once, here.
             let resolved: [Int32]? = operands.contains { if case .slot = $0 { return true } else { return false } }
@@ -292,6 +316,23 @@ extension Agent {
                 answer.record(timed { open(path, OpenFlag.linux(flags), 0) }, producing: true)
                 return true
             }
+        case .pidfdSendSignal(let operand, let signal):
+            return { agent, answer -> Bool in
+                let pidfd = operand.value(agent.slots)
+                if agent.isChannel(pidfd) { answer.fail(EBADF); return true }
+                answer.record(timed { handoff_pidfd_send_signal(pidfd, signal.linux) })
+                return true
+            }
+        case .waitid(let operand, let noHang):
+            return { agent, answer -> Bool in
+                let pidfd = operand.value(agent.slots)
+                if agent.isChannel(pidfd) { answer.fail(EBADF); return true }
+                var status: Int32 = -1
+                answer.record(timed { handoff_waitid_pidfd(pidfd, noHang ? Linux.WNOHANG : 0, &status) })
+                // -1: WNOHANG and the child has not exited (no status to report).
+                if answer.errno == 0 && status >= 0 { answer.waitStatus = status }
+                return true
+            }
         case .pidfdOpen(let target):
             return { agent, answer -> Bool in
                 answer.record(timed { handoff_pidfd_open(target.pid, 0) }, producing: true)
@@ -314,6 +355,15 @@ extension Agent {
                 let result = timed { handoff_pidfd_getfd(pidfd, fd, flags) }
                 close(pidfd)
                 answer.record(result, producing: true)
+                return true
+            }
+        case .pidfdGetfdThrough(let pidfdOperand, let target, let operand, let flags):
+            // Through the scenario's own pidfd: no transient one.
+            return { agent, answer -> Bool in
+                let pidfd = pidfdOperand.value(agent.slots), fd = operand.value(agent.slots)
+                if agent.isChannel(pidfd) && flags == 0 { answer.fail(EBADF); return true }
+                if (fd == target.channel || agent.hidden.contains(fd)) && flags == 0 { answer.fail(EBADF); return true }
+                answer.record(timed { handoff_pidfd_getfd(pidfd, fd, flags) }, producing: true)
                 return true
             }
         case .attach:

@@ -25,6 +25,10 @@ func sampleWireOperation(_ kind: OperationKind) -> HandoffProtocol.Operation<Wir
     case .read: return .read(fd: 3, count: 17)
     case .write: return .write(fd: 3, data: Array("hello\n\0".utf8))
     case .shutdown: return .shutdown(socket: 4, how: .write)
+    case .poll: return .poll(fd: 4, events: [.in, .rdhup], timeout: 2000)
+    case .unixGC: return .unixGC
+    case .pidfdSendSignal: return .pidfdSendSignal(pidfd: 5, signal: .term)
+    case .waitid: return .waitid(pidfd: 5, noHang: true)
     case .fork: return .fork(child: .new)
     case .exec: return .exec(arguments: ["--fd=3", "two words"], environment: [EnvironmentVariable(name: "A", value: "b=c")])
     case .exit: return .exit(status: 3)

@@ -69,7 +69,8 @@ enum op_kind {
     OP_OPEN, OP_PIPE, OP_SOCKETPAIR, OP_MEMFD, OP_EVENTFD, OP_EPOLL_CREATE1, OP_EPOLL_CTL, OP_DUP, OP_DUP2, OP_DUP3,
     OP_FCNTL, OP_CLOSE, OP_CLOSE_RANGE, OP_LSEEK, OP_READ, OP_WRITE, OP_SHUTDOWN, OP_FORK, OP_EXEC, OP_EXIT,
     OP_WAIT, OP_SEND, OP_RECV, OP_PIDFD_OPEN, OP_PIDFD_GETFD, OP_LISTEN, OP_CONNECT, OP_ACCEPT, OP_SETRLIMIT,
-    OP_DROP_CAPABILITY, OP_SET_DUMPABLE, OP_REOPEN, OP_CLONE_FILES, OP_UNSHARE_FILES, OP_LAUNCH,
+    OP_DROP_CAPABILITY, OP_SET_DUMPABLE, OP_REOPEN, OP_CLONE_FILES, OP_UNSHARE_FILES, OP_LAUNCH, OP_POLL, OP_UNIX_GC,
+    OP_PIDFD_SEND_SIGNAL, OP_WAITID,
 };
 
 enum address_kind { ADDRESS_UNIX = 1, ADDRESS_ABSTRACT = 2, ADDRESS_TCP = 3 };
@@ -86,9 +87,10 @@ struct op {
     int arg;                // fcntl arg; epoll_ctl op; shutdown how; lseek whence
     long long offset;       // lseek offset
     unsigned first, last;   // close_range
-    unsigned events;        // epoll_ctl
+    unsigned events;        // epoll_ctl, poll
     int room;               // recv
     int tctl;               // pidfd_getfd/reopen: the target's channel (-1 when not sent)
+    int through;            // pidfd_getfd: 1 when the request names the pidfd to use (`other`)
     char *text;             // open path, memfd name, capability name, launch path, address name
     unsigned char *data;    // write/send
     size_t data_length;

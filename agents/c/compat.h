@@ -19,6 +19,9 @@
 #ifndef SYS_pidfd_getfd
 #define SYS_pidfd_getfd 438
 #endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
 #ifndef CLOSE_RANGE_UNSHARE
 #define CLOSE_RANGE_UNSHARE (1U << 1)
 #endif
@@ -34,6 +37,11 @@ static inline int pidfd_open(pid_t pid, unsigned int flags) { return (int)syscal
 static inline int pidfd_getfd(int pidfd, int fd, unsigned int flags) {
     return (int)syscall(SYS_pidfd_getfd, pidfd, fd, flags);
 }
+static inline int pidfd_send_signal(int pidfd, int sig, void *info, unsigned int flags) {
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, info, flags);
+}
+// waitid's P_PIDFD (Linux 5.4) is in glibc's idtype_t since 2.36.
+#define P_PIDFD 3
 #endif
 
 #if !(defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34))

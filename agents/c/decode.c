@@ -6,6 +6,8 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include "agent.h"
 #include "compat.h"
@@ -27,6 +30,7 @@ static const char *const verbs[] = {
     [OP_LISTEN] = "listen", [OP_CONNECT] = "connect", [OP_ACCEPT] = "accept", [OP_SETRLIMIT] = "setrlimit",
     [OP_DROP_CAPABILITY] = "drop_capability", [OP_SET_DUMPABLE] = "set_dumpable", [OP_REOPEN] = "reopen",
     [OP_CLONE_FILES] = "clone_files", [OP_UNSHARE_FILES] = "unshare_files", [OP_LAUNCH] = "launch",
+    [OP_POLL] = "poll", [OP_UNIX_GC] = "unix_gc", [OP_PIDFD_SEND_SIGNAL] = "pidfd_send_signal", [OP_WAITID] = "waitid",
 };
 
 int op_kind_from_verb(const char *verb) {
@@ -350,9 +354,24 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
         op->arg = int32_field(r, "how", 0, 0);
         if (op->arg < SHUT_RD || op->arg > SHUT_RDWR) malformed(r, "how");
         break;
+    case OP_POLL:
+        op->fd = fd_field(r, "fd");
+        op->events = uint32_truncating(r, "events") & (POLLIN | POLLOUT | POLLRDHUP);
+        op->number = int32_field(r, "timeout", 0, 0);
+        break;
+    case OP_PIDFD_SEND_SIGNAL:
+        op->fd = fd_field(r, "fd");
+        op->arg = int32_field(r, "sig", 0, 0);
+        if (op->arg != 0 && op->arg != SIGKILL && op->arg != SIGTERM) malformed(r, "sig");
+        break;
+    case OP_WAITID:
+        op->fd = fd_field(r, "fd");
+        op->flags = int32_field(r, "flags", 0, 0) & WNOHANG;
+        break;
     case OP_FORK:
     case OP_CLONE_FILES:
     case OP_UNSHARE_FILES:
+    case OP_UNIX_GC:
         break;
     case OP_EXEC:
     case OP_LAUNCH:
@@ -394,6 +413,10 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
         process_fields(r, op);
         op->fd = fd_field(r, "fd");
         if (op->kind == OP_PIDFD_GETFD) op->flags = (int)uint32_truncating(r, "flags");
+        if (op->kind == OP_PIDFD_GETFD && message_get(r->message, "pidfd") != NULL) {
+            op->through = 1;
+            op->other = fd_field(r, "pidfd");
+        }
         else op->flags = open_flags(r, "flags");
         break;
     case OP_LISTEN:

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -284,6 +285,25 @@ int perform(struct op *op, struct answer *answer) {
         if (is_channel(fd)) return fail(answer, EBADF);
         TIMED(answer, 0, shutdown(fd, op->arg));
         return 1;
+    case OP_POLL: {
+        // The answer's result is the descriptor's revents (poll's count says nothing more).
+        if (is_channel(fd)) { answer->result = POLLNVAL; answer->error = 0; return 1; }
+        struct pollfd entry = {.fd = fd, .events = (short)op->events, .revents = 0};
+        TIMED(answer, 0, poll(&entry, 1, (int)op->number));
+        if (answer->result >= 0) answer->result = entry.revents;
+        return 1;
+    }
+    case OP_UNIX_GC: {
+        // Releasing a fresh AF_UNIX pair is how a process schedules the garbage collector (unix_release_sock
+        // calls unix_gc while sockets are in flight).
+        int ends[2];
+        TIMED(answer, 0, socketpair(AF_UNIX, SOCK_STREAM, 0, ends));
+        if (answer->result >= 0) {
+            close(ends[0]);
+            close(ends[1]);
+        }
+        return 1;
+    }
     case OP_SEND: {
         int passing[op->nfds > 0 ? op->nfds : 1];
         if (is_channel(fd)) return fail(answer, EBADF);
@@ -372,7 +392,31 @@ int perform(struct op *op, struct answer *answer) {
     case OP_PIDFD_OPEN:
         TIMED(answer, 1, pidfd_open((pid_t)op->number, 0));
         return 1;
+    case OP_PIDFD_SEND_SIGNAL:
+        if (is_channel(fd)) return fail(answer, EBADF);
+        TIMED(answer, 0, pidfd_send_signal(fd, op->arg, NULL, 0));
+        return 1;
+    case OP_WAITID: {
+        siginfo_t info;
+        memset(&info, 0, sizeof info);
+        if (is_channel(fd)) return fail(answer, EBADF);
+        TIMED(answer, 0, waitid((idtype_t)P_PIDFD, (id_t)fd, &info, WEXITED | op->flags));
+        // si_pid 0: WNOHANG and the child has not exited. The status travels as waitpid's would.
+        if (answer->result == 0 && info.si_pid != 0) {
+            answer->has_st = 1;
+            answer->st = info.si_code == CLD_EXITED ? (info.si_status & 0xff) << 8 : (info.si_status & 0x7f);
+        }
+        return 1;
+    }
     case OP_PIDFD_GETFD: {
+        if (op->through) {
+            // Through the scenario's own pidfd: no transient one.
+            int pidfd = operand_value(op->other);
+            if (is_channel(pidfd) && op->flags == 0) return fail(answer, EBADF);
+            if ((fd == op->tctl || is_hidden(fd)) && op->flags == 0) return fail(answer, EBADF);
+            TIMED(answer, 1, pidfd_getfd(pidfd, fd, (unsigned)op->flags));
+            return 1;
+        }
         // The target's control channel is as invisible as our own.
         // A transient pidfd, moved above the scenario's numbers before the measured call.
         int opened = pidfd_open((pid_t)op->number, 0);

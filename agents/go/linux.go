@@ -44,6 +44,8 @@ const (
 	sysEventfd2    = 290
 	sysPidfdOpen   = 434
 	sysPidfdGetfd  = 438
+	// pidfd_send_signal(2) (Linux 5.1)
+	sysPidfdSendSignal = 424
 	sysCloseRange  = 436
 	sysCapget      = 125
 	sysCapset      = 126
@@ -59,4 +61,29 @@ const (
 	socketFlags = syscall.SOCK_CLOEXEC | syscall.SOCK_NONBLOCK
 	// EPOLLIN | EPOLLOUT | EPOLLET (Go's syscall.EPOLLET is a negative int)
 	epollEventsKnown uint32 = 0x1 | 0x4 | 1<<31
+	// <asm-generic/poll.h>: POLLIN | POLLOUT | POLLRDHUP, and POLLNVAL
+	pollEventsKnown int16 = 0x1 | 0x4 | 0x2000
+	pollNval              = 0x20
 )
+
+// waitid(2): <linux/wait.h> and <asm-generic/siginfo.h>
+const (
+	pPidfd    = 3
+	wNohang   = 1
+	wExited   = 4
+	cldExited = 1
+)
+
+// siginfo_t as waitid fills it for SIGCHLD (x86_64: 128 bytes; si_pid at 16, si_status at 24).
+type sigInfo struct {
+	signo, errno, code, _ int32
+	pid, uid, status      int32
+	_                     [100]byte
+}
+
+// struct pollfd (<asm-generic/poll.h>); the syscall package has none.
+type pollFd struct {
+	fd      int32
+	events  int16
+	revents int16
+}

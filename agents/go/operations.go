@@ -219,6 +219,36 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		p = func(a *agent, ans *answer) {
 			ans.refusal = "clone_files: Go cannot clone(CLONE_FILES) (the runtime is multithreaded; ForkExec's exec unshares the table)"
 		}
+	case "poll":
+		// The syscall package has no poll(2): the raw call with struct pollfd. The answer's result is the
+		// descriptor's revents.
+		fd, events, timeout := r.fd("fd", inLoop), int16(r.int32("events"))&pollEventsKnown, r.int32("timeout")
+		p = func(a *agent, ans *answer) {
+			n := fd.value(a.slots)
+			if a.isChannel(n) {
+				ans.result, ans.errno = pollNval, 0
+				return
+			}
+			entry := pollFd{fd: n, events: events}
+			ans.record(rawTimed(syscall.SYS_POLL, uintptr(unsafe.Pointer(&entry)), 1, uintptr(timeout)), false)
+			if ans.errno == 0 {
+				ans.result = int64(entry.revents)
+			}
+		}
+	case "unix_gc":
+		// Releasing a fresh AF_UNIX pair schedules the garbage collector (unix_release_sock -> unix_gc).
+		p = func(a *agent, ans *answer) {
+			var ends [2]int
+			ans.record(timed(func() (int, error) {
+				pair, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+				ends = pair
+				return 0, err
+			}), false)
+			if ans.errno == 0 {
+				syscall.Close(ends[0])
+				syscall.Close(ends[1])
+			}
+		}
 	case "unshare_files":
 		p = func(a *agent, ans *answer) {
 			ans.record(timed(func() (int, error) { return 0, syscall.Unshare(syscall.CLONE_FILES) }), false)
@@ -247,9 +277,59 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 	case "pidfd_open":
 		pid := uintptr(r.int32("pid"))
 		p = func(a *agent, ans *answer) { ans.record(rawTimed(sysPidfdOpen, pid, 0, 0), true) }
+	case "pidfd_send_signal":
+		fd, sig := r.fd("fd", inLoop), r.int32("sig")
+		if sig != 0 && sig != int32(syscall.SIGKILL) && sig != int32(syscall.SIGTERM) {
+			r.malformed("sig")
+		}
+		p = func(a *agent, ans *answer) {
+			n := fd.value(a.slots)
+			if a.isChannel(n) {
+				ans.fail(syscall.EBADF)
+				return
+			}
+			ans.record(rawTimed(sysPidfdSendSignal, uintptr(n), uintptr(sig), 0), false)
+		}
+	case "waitid":
+		// Go's syscall package has no waitid: the raw call with a siginfo_t of our own (linux.go).
+		fd, flags := r.fd("fd", inLoop), int(r.int32("flags"))&wNohang
+		p = func(a *agent, ans *answer) {
+			n := fd.value(a.slots)
+			if a.isChannel(n) {
+				ans.fail(syscall.EBADF)
+				return
+			}
+			var info sigInfo
+			start := monotonic()
+			_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, pPidfd, uintptr(n), uintptr(unsafe.Pointer(&info)),
+				uintptr(wExited|flags), 0, 0)
+			ans.record(outcome{0, errno, monotonic() - start}, false)
+			if errno == 0 && info.pid != 0 {
+				// The status travels as waitpid's would.
+				if info.code == cldExited {
+					ans.status = (info.status & 0xff) << 8
+				} else {
+					ans.status = info.status & 0x7f
+				}
+				ans.hasSt = true
+			}
+		}
 	case "pidfd_getfd":
 		pid, fd := int(r.int32("pid")), r.fd("fd", inLoop)
 		flags, targetChannel := uint32(r.int64("flags")), r.int32Or("tctl", -1)
+		if _, through := r.m.get("pidfd"); through {
+			// Through the scenario's own pidfd: no transient one.
+			pidfd := r.fd("pidfd", inLoop)
+			p = func(a *agent, ans *answer) {
+				n, number := pidfd.value(a.slots), fd.value(a.slots)
+				if (a.isChannel(n) || number == targetChannel || a.isHidden(number)) && flags == 0 {
+					ans.fail(syscall.EBADF)
+					return
+				}
+				ans.record(rawTimed(sysPidfdGetfd, uintptr(n), uintptr(number), uintptr(flags)), true)
+			}
+			break
+		}
 		p = func(a *agent, ans *answer) { a.pidfdGetfd(pid, fd.value(a.slots), flags, targetChannel, ans) }
 	case "reopen":
 		pid, fd := r.int32("pid"), r.fd("fd", inLoop)

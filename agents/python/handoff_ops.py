@@ -15,8 +15,9 @@
 
 import os
 import fcntl
+import select
 
-from handoff_wire import Bad, failure
+from handoff_wire import Answer, Bad, failure
 from handoff_call import (timed, answer, inherit, resolve, O_CLOEXEC, O_APPEND, O_NONBLOCK, OPEN_FLAGS,
                           MFD_CLOEXEC, CLOSE_RANGE_UNSHARE, F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL,
                           F_SETFL, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EBADF)
@@ -230,17 +231,42 @@ def build_write(f, loop):
     return perform
 
 
+POLL_EVENTS_KNOWN = select.POLLIN | select.POLLOUT | select.POLLRDHUP
+
+
+def build_poll(f, loop):
+    fd, events, timeout = f.fd("fd", loop), f.int32("events") & POLL_EVENTS_KNOWN, f.int32("timeout")
+
+    def perform(agent):
+        number = resolve(agent, fd)
+        if agent.is_channel(number):
+            return Answer(select.POLLNVAL, 0)
+        if number < 0:
+            # poll(2) skips a negative descriptor (revents 0); select.poll refuses to register one.
+            return Answer(0, 0)
+
+        def poll_one():
+            # select.poll: poll(2) with one struct pollfd; the answer's result is its revents.
+            poller = select.poll()
+            poller.register(number, events)
+            ready = poller.poll(timeout)
+            return ready[0][1] if ready else 0
+        return answer(timed(poll_one))
+    return perform
+
+
 # Every operation keyword (OperationDeclarations.swift) and its builder.
 BUILDERS = {
     "open": build_open, "pipe": build_pipe, "memfd": build_memfd, "eventfd": build_eventfd,
     "epoll_create1": build_epoll_create1, "epoll_ctl": build_epoll_ctl,
     "dup": build_dup, "dup2": build_dup2, "dup3": build_dup3, "fcntl": build_fcntl,
     "close": build_close, "close_range": build_close_range,
-    "lseek": build_lseek, "read": build_read, "write": build_write,
+    "lseek": build_lseek, "read": build_read, "write": build_write, "poll": build_poll,
 }
-for _module, _verbs in ((handoff_sockets, ("socketpair", "shutdown", "send", "recv", "listen", "connect", "accept")),
+for _module, _verbs in ((handoff_sockets, ("socketpair", "shutdown", "send", "recv", "listen", "connect", "accept",
+                                           "unix_gc")),
                         (handoff_processes, ("fork", "clone_files", "unshare_files", "exec", "launch", "exit", "wait",
                                              "pidfd_open", "pidfd_getfd", "reopen", "setrlimit", "drop_capability",
-                                             "set_dumpable"))):
+                                             "set_dumpable", "pidfd_send_signal", "waitid"))):
     for _verb in _verbs:
         BUILDERS[_verb] = getattr(_module, "build_" + _verb)

@@ -26,6 +26,20 @@ def build_socketpair(f, loop):
     return perform
 
 
+def build_unix_gc(f, loop):
+    def perform(agent):
+        socket = socket_module()
+
+        def release_pair():
+            # Releasing a fresh AF_UNIX pair schedules the garbage collector (unix_release_sock -> unix_gc).
+            a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            a.close()
+            b.close()
+            return 0
+        return answer(timed(release_pair))
+    return perform
+
+
 def build_shutdown(f, loop):
     fd, how = f.fd("fd", loop), f.int32("how")
     if how not in (0, 1, 2):

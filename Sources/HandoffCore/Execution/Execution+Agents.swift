@@ -15,7 +15,7 @@ extension ScenarioExecution {
         // every agent channel in the target's table (the actor's own included, when it shares it) is hidden.
         var hidden = hiddenChannels(for: process)
         switch operation {
-        case .pidfdGetfd(let target, _, _), .reopen(let target, _, _):
+        case .pidfdGetfd(let target, _, _), .reopen(let target, _, _), .pidfdGetfdThrough(_, let target, _, _):
             hidden = sharingTable(with: target).compactMap { tree[$0]?.controlNumber }
         default:
             break
@@ -143,7 +143,8 @@ extension ScenarioExecution {
                 return (outcome, answer.nanoseconds)
             case .open, .pipe, .socketpair, .memfd, .eventfd, .epollCreate, .epollCtl, .dup, .dup2, .dup3, .fcntl, .close,
                  .closeRange, .lseek, .read, .write, .shutdown, .wait, .send, .recv, .pidfdOpen, .pidfdGetfd, .listen,
-                 .connect, .accept, .setrlimit, .dropCapability, .setDumpable, .reopen, .unshareFiles:
+                 .connect, .accept, .setrlimit, .dropCapability, .setDumpable, .reopen, .unshareFiles, .poll, .unixGC,
+                 .pidfdSendSignal, .waitid, .pidfdGetfdThrough:
                 let (message, stray) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
                 if let stray { close(stray) }
                 let answer = try decodeAnswer(message, from: agent.name)

@@ -222,9 +222,12 @@ extension ReferenceModel {
             case .readOnly:
                 pipeTarget = .pipeRead(pipe: p)
                 pipes[p]?.readers += 1
+                // fifo_open: a reader remembers w_counter (filp->f_pipe) for pipe_poll's POLLHUP.
+                pipeReaderSnapshots[nextDescription] = pipes[p]?.writerOpens ?? 1
             case .writeOnly:
                 pipeTarget = .pipeWrite(pipe: p)
                 pipes[p]?.writers += 1
+                pipes[p]?.writerOpens += 1
             case .neither:
                 // fifo_open: neither FMODE_READ nor FMODE_WRITE is EINVAL.
                 return .failure(EINVAL)
@@ -232,6 +235,7 @@ extension ReferenceModel {
                 pipeTarget = .pipeReadWrite(pipe: p)
                 pipes[p]?.readers += 1
                 pipes[p]?.writers += 1
+                pipes[p]?.writerOpens += 1
             }
             return install(process, target: pipeTarget, access: access, flags: status, closeOnExec: cloexec)
         case .inherited(let what):

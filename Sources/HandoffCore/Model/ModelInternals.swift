@@ -133,6 +133,9 @@ struct PipeObject: Equatable, Sendable {
     /// Open descriptions of each end (the kernel's pipe->readers / pipe->writers).
     var readers = 0
     var writers = 0
+    /// pipe->w_counter: 1 from pipe(2), one more for every open of the write side through fifo_open (poll's
+    /// POLLHUP compares a reader's snapshot of it, filp->f_pipe).
+    var writerOpens = 1
 
     var available: Int { slots.reduce(0) { $0 + $1.bytes.count } }
 

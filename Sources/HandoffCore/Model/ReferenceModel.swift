@@ -28,8 +28,12 @@
 // - An exec that regains dropped capabilities (uid 0) leaves the process dumpable only if fs.suid_dumpable
 //   is 1 (commit_creds); `suidDumpable`, `ptraceScope` (Yama) and `somaxconn` describe the machine.
 //
+// - The AF_UNIX garbage collector (Model+UnixGC: strongly connected components of in-flight sockets,
+//   unix_vertex_dead) collects at the `unix_gc` step that schedules it; poll (Model+Poll) is the wait.
+// - pidfd_send_signal ends a process like an exit (status 128 + signal); waitid(P_PIDFD) reaps a child.
+//
 // Not modelled (documented simplifications): socket send-buffer limits and stream message splitting into
-// ~36 KiB skbs, the AF_UNIX garbage collector (cycles of in-flight sockets stay alive here), file
+// ~36 KiB skbs, collections the rest of the machine triggers at other moments (a scenario waits), file
 // permissions and directories, the per-user in-flight fd limit (ETOOMANYREFS, only for unprivileged
 // runners), O_WRONLY|O_RDWR opens (treated as O_RDWR), files larger than 256 MiB (refused with EFBIG),
 // TCP send/receive buffer sizes and windows, ports held by other programs on the machine, an sctp module
@@ -41,7 +45,8 @@
 // read/write dispatch, releasing references), Model+Files (open, O_PATH, memfd, /proc reopen, contents),
 // Model+Pipes, Model+Eventfd, Model+UnixSockets (socketpair, SCM_RIGHTS, listen/connect/accept),
 // Model+InetSockets (TCP and UDP on 127.0.0.1), Model+Processes (fork, clone, unshare, exec, exit, wait),
-// Model+Credentials (rlimits, capabilities, dumpable, ptrace access, pidfds) and Model+Launchers.
+// Model+Credentials (rlimits, capabilities, dumpable, ptrace access, pidfds), Model+Launchers, Model+UnixGC,
+// Model+Poll and Model+PidfdProcesses (pidfd_send_signal, waitid).
 
 #if canImport(Glibc)
 import Glibc
@@ -76,6 +81,9 @@ public struct ReferenceModel: Sendable {
     /// epoll instances and their interest lists.
     var epolls: [EpollID: EpollObject] = [:]
     var nextEpoll = EpollID(raw: 1)
+    /// filp->f_pipe of pipe readers opened through fifo_open (a /proc reopen): the pipe's w_counter then.
+    /// pipe(2)'s own reader has 0. pipe_poll reports POLLHUP only when it differs from w_counter.
+    var pipeReaderSnapshots: [DescriptionID: Int] = [:]
     /// How each process that exec'd a launcher hands descriptors on, and whether it runs in accept mode
     /// (one service per connection).
     var launchModes: [String: (handover: LauncherHandover, accept: Bool)] = [:]
@@ -281,6 +289,16 @@ public struct ReferenceModel: Sendable {
             return cloneFiles(process, child: child)
         case .unshareFiles:
             return unshareFiles(process)
+        case let .poll(fd, events, timeout):
+            return poll(process, fd: fd, events: events, timeout: timeout)
+        case .unixGC:
+            return unixGC(process)
+        case let .pidfdSendSignal(pidfd, signal):
+            return pidfdSendSignal(process, pidfd: pidfd, signal: signal)
+        case let .pidfdGetfdThrough(pidfd, _, fd, flags):
+            return pidfdGetfdThrough(process, pidfd: pidfd, fd: fd, flags: flags)
+        case let .waitid(pidfd, noHang):
+            return waitid(process, pidfd: pidfd, noHang: noHang)
         }
     }
 }

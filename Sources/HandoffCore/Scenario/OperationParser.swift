@@ -175,6 +175,28 @@ extension ScenarioDecoder {
             let socket = try ref("socket")
             let how = ShutdownHow(rawValue: try keyword("how", default: "both", ShutdownHow.allCases.map(\.rawValue))) ?? .both
             operation = .shutdown(socket: socket, how: how)
+        case .poll:
+            let fd = try ref("fd")
+            var events: Set<PollEvent> = [.in]
+            if let node = a["events"] {
+                events = Set(try context.keywords(node, a.what("events"), allowed: PollEvent.allCases.map(\.rawValue))
+                    .compactMap(PollEvent.init(rawValue:)))
+            }
+            let timeout = Int32(try integer("timeout", default: 0, in: 0...Int(PollEvent.maximumTimeout)))
+            operation = .poll(fd: fd, events: events, timeout: timeout)
+        case .unixGC:
+            operation = .unixGC
+        case .pidfdSendSignal:
+            let pidfd = try ref("pidfd")
+            let signal = SignalName(rawValue: try keyword("signal", default: "zero", SignalName.allCases.map(\.rawValue))) ?? .zero
+            operation = .pidfdSendSignal(pidfd: pidfd, signal: signal)
+        case .waitid:
+            let pidfd = try ref("pidfd")
+            var noHang = false
+            if let node = a["flags"] {
+                noHang = try context.keywords(node, a.what("flags"), allowed: ["nohang"]).contains("nohang")
+            }
+            operation = .waitid(pidfd: pidfd, noHang: noHang)
         case .fork:
             operation = .fork(child: try name("as"))
         case .exec:
@@ -212,7 +234,11 @@ extension ScenarioDecoder {
             let target = try name("process")
             let fd = try ref("fd")
             let raw = try integer("flags", default: 0, in: 0...Int(UInt32.max))
-            operation = .pidfdGetfd(target: target, fd: fd, flags: UInt32(raw))
+            if a["pidfd"] != nil {
+                operation = .pidfdGetfdThrough(pidfd: try ref("pidfd"), target: target, fd: fd, flags: UInt32(raw))
+            } else {
+                operation = .pidfdGetfd(target: target, fd: fd, flags: UInt32(raw))
+            }
         case .listen, .connect:
             let addressNode = try a.required("address")
             sites.fields["address"] = context.location(addressNode)

@@ -435,8 +435,8 @@ struct ScenarioDecoder {
         if let node = arguments["truncated"] {
             expect.truncated = try context.bool(node, "'truncated'")
         }
-        // `status` is exit's argument; only on wait is it an expectation.
-        if arguments.operation == "wait", let node = arguments["status"] {
+        // `status` is exit's argument; only on wait and waitid is it an expectation.
+        if arguments.operation == "wait" || arguments.operation == OperationKind.waitid.keyword, let node = arguments["status"] {
             expect.status = Int32(try context.integer(node, "'status'", in: 0...255))
         }
         return expect

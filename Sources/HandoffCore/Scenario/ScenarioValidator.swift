@@ -186,7 +186,8 @@ struct ScenarioValidator {
         throws(ScenarioError) {
         // Processes it names as targets (not the new ones fork, clone_files and attach create).
         switch operation {
-        case .pidfdOpen(let target), .pidfdGetfd(let target, _, _), .reopen(let target, _, _):
+        case .pidfdOpen(let target), .pidfdGetfd(let target, _, _), .reopen(let target, _, _),
+             .pidfdGetfdThrough(_, let target, _, _):
             _ = try existing(target, at: site["process"])
         default:
             break
@@ -263,8 +264,12 @@ struct ScenarioValidator {
             processes[child]?.reapedAt = line
         case .open, .pipe, .socketpair, .memfd, .eventfd, .epollCreate, .epollCtl, .dup, .dup2, .dup3, .fcntl, .close,
              .lseek, .read, .write, .shutdown, .send, .recv, .pidfdOpen, .pidfdGetfd, .listen, .connect, .accept,
-             .setrlimit, .dropCapability, .setDumpable, .reopen:
+             .setrlimit, .dropCapability, .setDumpable, .reopen, .poll, .unixGC:
             break  // descriptors only: resolved and bound above
+        case .pidfdSendSignal, .waitid, .pidfdGetfdThrough:
+            // Which process a pidfd refers to is known at run time only (it may have arrived over SCM_RIGHTS):
+            // the model says whether the signal ends it and whether waitid would block.
+            break
         }
     }
 

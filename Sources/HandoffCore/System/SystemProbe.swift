@@ -126,7 +126,8 @@ public enum SystemProbe {
     }
 
     /// The system calls `requires: syscalls` may name and operations may declare as needs.
-    public static let knownSyscalls = ["kcmp", "pidfd_open", "pidfd_getfd", "close_range", "memfd_create", "epoll_create1"]
+    public static let knownSyscalls = ["kcmp", "pidfd_open", "pidfd_getfd", "close_range", "memfd_create", "epoll_create1",
+                                       "pidfd_send_signal"]
 
     /// nil when the syscall works here; otherwise why not (e.g. `ENOSYS`). Probed once per run: every
     /// scenario asks for what its operations need.
@@ -155,6 +156,17 @@ public enum SystemProbe {
             case .success(let pidfd):
                 defer { close(pidfd) }
                 return opens { handoff_pidfd_getfd(pidfd, pidfd, 0) }
+            }
+        case "pidfd_send_signal":
+            // Signal 0 to ourselves through a pidfd: only checks that we exist.
+            switch valueOrErrno({ handoff_pidfd_open(getpid(), 0) }) {
+            case .failure(let error): return "pidfd_open: \(error)"
+            case .success(let pidfd):
+                defer { close(pidfd) }
+                if case .failure(let error) = valueOrErrno({ handoff_pidfd_send_signal(pidfd, 0) }) {
+                    return error.description
+                }
+                return nil
             }
         case "close_range":
             // A real range (one descriptor of our own), not an empty one at ~0U that some kernels refuse.
