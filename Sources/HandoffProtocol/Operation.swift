@@ -100,6 +100,11 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
                 listen: [ListeningSocket<Naming.Address>], acceptMode: Bool)
     /// Adopts the next agent the launcher started, as `child`.
     case attach(child: Process)
+    /// setsockopt(SOL_SOCKET, option, &value, sizeof(int)).
+    case setsockopt(socket: FD, option: SocketOption, value: Int32)
+    /// getsockopt(SOL_SOCKET, option): the result is the option's value (the new descriptor for
+    /// SO_PEERPIDFD; 0 and the credentials for SO_PEERCRED).
+    case getsockopt(socket: FD, option: SocketOption)
 
     /// Which operation this is, for its declaration.
     @inlinable public var kind: OperationKind {
@@ -140,6 +145,8 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
         case .unshareFiles: return .unshareFiles
         case .launch: return .launch
         case .attach: return .attach
+        case .setsockopt: return .setsockopt
+        case .getsockopt: return .getsockopt
         }
     }
 
@@ -243,6 +250,9 @@ extension Operation {
             return .launch(program: try text(program), arguments: try texts(arguments),
                            environment: try variables(environment), listen: sockets, acceptMode: acceptMode)
         case .attach(let child): return .attach(child: try process(child))
+        case .setsockopt(let socket, let option, let value):
+            return .setsockopt(socket: try fd(socket, "socket"), option: option, value: value)
+        case .getsockopt(let socket, let option): return .getsockopt(socket: try fd(socket, "socket"), option: option)
         }
     }
 

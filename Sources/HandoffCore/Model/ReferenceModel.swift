@@ -209,6 +209,10 @@ public struct ReferenceModel: Sendable {
             return attach(process, child: child, acceptMode: launchModes[process] ?? false)
         case let .shutdown(socket, how):
             return shutdown(process, socket: socket, how: how)
+        case let .setsockopt(socket, option, value):
+            return setsockopt(process, socket: socket, option: option, value: value)
+        case let .getsockopt(socket, option):
+            return getsockopt(process, socket: socket, option: option)
         case let .epollCreate(closeOnExec):
             return epollCreate(process, closeOnExec: closeOnExec)
         case let .epollCtl(epoll, op, fd, events):

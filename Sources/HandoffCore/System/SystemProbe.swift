@@ -70,7 +70,27 @@ public enum SystemProbe {
     public static let features: [(name: String, meaning: String, present: @Sendable () -> Bool)] = [
         ("pidfd-reopen", "pidfds on pidfs, reopenable through /proc/PID/fd/N", { pidfdsReopen }),
         ("eventfd-write-exact", "eventfd writes of exactly 8 bytes", { eventfdWriteExact }),
+        ("so-passpidfd", "SO_PASSPIDFD, SO_PEERPIDFD and SCM_PIDFD on AF_UNIX sockets (6.5)", { unixSocketOption(Linux.SO_PASSPIDFD) }),
+        ("so-passrights", "SO_PASSRIGHTS on AF_UNIX sockets, and SO_PASS* refused elsewhere (6.16)",
+         { unixSocketOption(Linux.SO_PASSRIGHTS) }),
     ]
+
+    /// Whether getsockopt(SOL_SOCKET, option) of an AF_UNIX socket knows the option (ENOPROTOOPT before the
+    /// kernel that added it). Probed once per option.
+    public static func unixSocketOption(_ option: Int32) -> Bool {
+        probeLock.lock()
+        defer { probeLock.unlock() }
+        if let known = socketOptions[option] { return known }
+        var ends: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Linux.SOCK_STREAM | Linux.SOCK_CLOEXEC, 0, &ends) == 0 else { return false }
+        defer { close(ends[0]); close(ends[1]) }
+        var value: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        let known = getsockopt(ends[0], Linux.SOL_SOCKET, option, &value, &length) == 0
+        socketOptions[option] = known
+        return known
+    }
+    nonisolated(unsafe) private static var socketOptions: [Int32: Bool] = [:]
 
     /// The errno of reopening a pidfd with O_TRUNC (EOPNOTSUPP on pidfs since pidfs_setattr, EPERM before it,
     /// ENXIO where pidfds are anonymous inodes; 0 if it succeeded). Probed once.
