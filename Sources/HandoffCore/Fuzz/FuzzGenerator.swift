@@ -383,7 +383,7 @@ public struct FuzzGenerator {
             case .memfd: object = .memfd
             case .eventfd: object = .eventfd
             case .epollCreate: object = .epoll
-            case .pidfdOpen: object = .pidfd
+            case .pidfdOpen, .getsockopt: object = .pidfd
             case .listen, .connect, .accept:
                 var type = SocketType.stream
                 if case .word(let word)? = argument("type"), let parsed = SocketType(rawValue: word) { type = parsed }
@@ -392,6 +392,8 @@ public struct FuzzGenerator {
             default: object = source()
             }
             if step.kind == .fcntl, case .word(let command)? = argument("cmd"), !command.hasPrefix("dupfd") { break }
+            // Only getsockopt(peerpidfd) makes a descriptor.
+            if step.kind == .getsockopt, argument("option") != .word(SocketOption.peerpidfd.rawValue) { break }
             binding = newName(object, nonBlocking: nonBlocking)
         case .pair:
             if step.kind == .pipe {
