@@ -226,4 +226,22 @@ extension ReferenceModelTests {
         m.ok(set(s, .passcred))
         #expect(m.ok(recvOp(s, room: 8)).credentials == named("main"))
     }
+
+    @Test func aStreamReadAtEndOfFileStillGetsControlMessages() {
+        var m = makeModel()
+        let (a, b) = m.pair(.socketpair(type: .stream, closeOnExec: false, nonBlocking: false))
+        m.ok(set(a, .passcred))
+        m.ok(.close(fd: b))
+        #expect(m.ok(recvOp(a, room: 1)).messageFlags == Linux.MSG_CTRUNC)
+        let whole = m.ok(recvOp(a, room: 8))
+        #expect(whole.messageFlags == 0)
+        #expect(whole.credentials == NamedCredentials(process: "0", uid: 0, gid: 0))
+        // seqpacket returns before scm_recv_unix: nothing.
+        let (c, d) = m.pair(.socketpair(type: .seqpacket, closeOnExec: false, nonBlocking: false))
+        m.ok(set(c, .passcred))
+        m.ok(.close(fd: d))
+        let none = m.ok(recvOp(c, room: 1))
+        #expect(none.messageFlags == 0)
+        #expect(none.credentials == nil)
+    }
 }

@@ -114,8 +114,11 @@ extension ReferenceModel {
     /// below RLIMIT_NOFILE), then SCM_PIDFD with SO_PASSPIDFD (scm_pidfd_recv: always close-on-exec, none for
     /// a message queued without credentials). No control buffer (room 0) takes nothing and sets MSG_CTRUNC
     /// when anything was there. Returns the installed numbers, the flags and the credentials received.
+    /// `sender` is the process whose credentials the message carries (nil: none attached); `endOfFile`: a
+    /// stream read that found nothing still runs scm_recv_unix, with a zeroed scm_cookie (pid 0, uid and
+    /// gid 0).
     mutating func receiveControl(_ process: String, receiver: SocketOptions, taken: [DescriptionID],
-                                 credentials: String?, room: Int, closeOnExec: Bool)
+                                 sender: String?, endOfFile: Bool = false, room: Int, closeOnExec: Bool)
         -> (fds: [Int32], flags: Int32, credentials: NamedCredentials?)
     {
         var flags: Int32 = 0
@@ -132,8 +135,10 @@ extension ReferenceModel {
             // put_cmsg: a header that does not fit is nothing; a payload that does not fit is cut (MSG_CTRUNC).
             if left < header + Linux.ucredSize { flags |= Linux.MSG_CTRUNC }
             if left >= header + Linux.ucredSize {
-                received = credentials.map(self.credentials(of:)) ?? NamedCredentials(
-                    process: NamedCredentials.noProcess, uid: Linux.overflowID, gid: Linux.overflowID)
+                // A message queued without credentials has INVALID_UID, shown as the overflow ids.
+                let unset = endOfFile ? 0 : Linux.overflowID
+                received = sender.map(self.credentials(of:)) ?? NamedCredentials(
+                    process: NamedCredentials.noProcess, uid: unset, gid: unset)
             }
             if left >= header { left -= min(space(Linux.ucredSize), left) }
         }
@@ -155,7 +160,7 @@ extension ReferenceModel {
         if receiver.passPidfd {
             if left < header + 4 {
                 flags |= Linux.MSG_CTRUNC
-            } else if let sender = credentials, let n = lowestFree(process, from: 0) {
+            } else if let sender, let n = lowestFree(process, from: 0) {
                 let id = newDescription(.pidfd(process: sender), access: .readWrite, flags: [], offset: nil)
                 place(process, number: n, description: id, closeOnExec: true)
                 installed.append(n)

@@ -139,7 +139,16 @@ extension ReferenceModel {
             // datagram socket says so only to a blocking reader (unix_dgram_recvmsg: EAGAIN otherwise); a
             // seqpacket one to both (it turns that EAGAIN into 0).
             if (peerClosed && endpoint.type != .dgram) || (endpoint.receiveShutdown && (endpoint.type != .dgram || !dontWait)) {
-                return Outcome(result: 0, data: [], messageFlags: viaRead ? nil : 0)
+                // unix_stream_read_generic calls scm_recv_unix at end of file too (credentials of nobody: the
+                // switches still take control room); the datagram paths return before it.
+                guard endpoint.type == .stream, !viaRead else {
+                    return Outcome(result: 0, data: [], messageFlags: viaRead ? nil : 0)
+                }
+                let control = receiveControl(process, receiver: endpoint.options, taken: [], sender: nil,
+                                             endOfFile: true, room: room, closeOnExec: closeOnExec)
+                var outcome = Outcome(result: 0, fds: control.fds, data: [], messageFlags: control.flags)
+                outcome.credentials = control.credentials
+                return outcome
             }
             if dontWait { return .failure(EAGAIN) }
             return Outcome(blocks: true)
@@ -182,7 +191,7 @@ extension ReferenceModel {
         endpoints[endpointID]?.queue = queue
 
         // read(2) has no control buffer: like room 0.
-        let control = receiveControl(process, receiver: endpoint.options, taken: taken, credentials: credentials,
+        let control = receiveControl(process, receiver: endpoint.options, taken: taken, sender: credentials,
                                      room: viaRead ? 0 : room, closeOnExec: closeOnExec)
         var outcome = Outcome(result: Int64(bytes.count), fds: control.fds, data: bytes,
                               messageFlags: viaRead ? nil : flags | control.flags)
