@@ -25,6 +25,11 @@
 // - TCP: SCM_RIGHTS is ignored (__sock_cmsg_send skips it); an orderly close gives the peer EOF, and the
 //   peer's first later write is swallowed (the orphan answers RST: EPIPE afterwards); a close with unread
 //   data resets the peer: queued data first, then ECONNRESET once (to a read or a write), then EOF/EPIPE.
+// - SOL_SOCKET options live on the socket: SO_PASSCRED/SO_PASSPIDFD make senders attach credentials
+//   (either end, or a peer not accepted yet) and deliver SCM_CREDENTIALS before SCM_RIGHTS and a
+//   close-on-exec SCM_PIDFD after them, in the control room left (a stream read at end of file too);
+//   with credentials on, stream reads never glue messages of different writers; SO_PASSRIGHTS off makes
+//   sends with descriptors EPERM; a connection inherits its listener's SO_PASS* switches (6.16).
 // - An exec that regains dropped capabilities (uid 0) leaves the process dumpable only if fs.suid_dumpable
 //   is 1 (commit_creds); `suidDumpable`, `ptraceScope` (Yama) and `somaxconn` describe the machine.
 //
@@ -34,14 +39,17 @@
 // runners), O_WRONLY|O_RDWR opens (treated as O_RDWR), files larger than 256 MiB (refused with EFBIG),
 // TCP send/receive buffer sizes and windows, ports held by other programs on the machine, an sctp module
 // that would make seqpacket over TCP work, UDP beyond "nothing listens, every datagram draws ICMP port
-// unreachable", and reopening pidfds on pidfs (assumed ENXIO like sockets).
+// unreachable", reopening pidfds on pidfs (assumed ENXIO like sockets), SO_INQ/SCM_INQ (6.17) and
+// SO_PEEK_OFF's effect on MSG_PEEK (only its value is kept), user namespaces (credentials are the runner's
+// uid and gid as seen from the initial namespace), and SO_PASS* on kernels before 6.16 (accepted on TCP).
 //
 // Layout: this file holds the state, the public views and `apply`, the one dispatch over Operation. The rules
 // live in one extension per kernel object: Model+DescriptorTable (numbers, dup, close, fcntl, lseek, the
 // read/write dispatch, releasing references), Model+Files (open, O_PATH, memfd, /proc reopen, contents),
 // Model+Pipes, Model+Eventfd, Model+UnixSockets (socketpair, SCM_RIGHTS, listen/connect/accept),
 // Model+InetSockets (TCP and UDP on 127.0.0.1), Model+Processes (fork, clone, unshare, exec, exit, wait),
-// Model+Credentials (rlimits, capabilities, dumpable, ptrace access, pidfds) and Model+Launchers.
+// Model+Credentials (rlimits, capabilities, dumpable, ptrace access, pidfds), Model+SocketOptions (setsockopt,
+// getsockopt, SCM_CREDENTIALS and SCM_PIDFD) and Model+Launchers.
 
 #if canImport(Glibc)
 import Glibc
