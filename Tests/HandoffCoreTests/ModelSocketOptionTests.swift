@@ -20,7 +20,7 @@ private func sendOp(_ fd: Int32, _ data: String, fds: [Int32] = []) -> HandoffCo
     .send(socket: fd, fds: fds, data: bytes(data))
 }
 private func named(_ process: String) -> NamedCredentials {
-    NamedCredentials(process: process, uid: ReferenceModel.agentUID, gid: ReferenceModel.agentGID)
+    NamedCredentials(process: process, uid: SocketIDs().uid, gid: SocketIDs().gid)
 }
 
 extension ReferenceModelTests {

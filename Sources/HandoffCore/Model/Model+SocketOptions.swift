@@ -11,10 +11,21 @@ import HandoffProtocol
 // (the sender gets EPERM). The options live on the socket (SocketEndpoint), so they travel with dup,
 // fork and SCM_RIGHTS. Checked on 6.18 with standalone C programs first.
 
+/// The ids a socket reports, as the agents' user namespace sees them (from_kuid_munged): their own (the
+/// runner's: no operation changes them), the initial namespace's root (a zeroed scm_cookie's kuid 0), and
+/// the overflow ids an unmapped id becomes (INVALID_UID of a message queued without credentials).
+public struct SocketIDs: Equatable, Sendable {
+    public var uid = UInt32(getuid())
+    public var gid = UInt32(getgid())
+    public var rootUID: UInt32 = 0
+    public var rootGID: UInt32 = 0
+    public var overflowUID = Linux.overflowID
+    public var overflowGID = Linux.overflowID
+
+    public init() {}
+}
+
 extension ReferenceModel {
-    /// The uid and gid every agent runs with (the runner's: no operation changes them).
-    static let agentUID = UInt32(getuid())
-    static let agentGID = UInt32(getgid())
     /// What SO_PEERCRED reports for a socket without peer credentials: pid 0 and (uid_t)-1 / (gid_t)-1
     /// (cred_to_ucred of no cred).
     static let noCredentialsID = UInt32.max
@@ -25,7 +36,7 @@ extension ReferenceModel {
             return NamedCredentials(process: NamedCredentials.noProcess, uid: ReferenceModel.noCredentialsID,
                                     gid: ReferenceModel.noCredentialsID)
         }
-        return NamedCredentials(process: process, uid: ReferenceModel.agentUID, gid: ReferenceModel.agentGID)
+        return NamedCredentials(process: process, uid: socketIDs.uid, gid: socketIDs.gid)
     }
 
     /// The socket behind a descriptor: EBADF, then ENOTSOCK (sockfd_lookup).
@@ -135,10 +146,12 @@ extension ReferenceModel {
             // put_cmsg: a header that does not fit is nothing; a payload that does not fit is cut (MSG_CTRUNC).
             if left < header + Linux.ucredSize { flags |= Linux.MSG_CTRUNC }
             if left >= header + Linux.ucredSize {
-                // A message queued without credentials has INVALID_UID, shown as the overflow ids.
-                let unset = endOfFile ? 0 : Linux.overflowID
+                // A message queued without credentials has INVALID_UID (the overflow ids); end of file a
+                // zeroed cookie (the initial namespace's root).
+                let uid = endOfFile ? socketIDs.rootUID : socketIDs.overflowUID
+                let gid = endOfFile ? socketIDs.rootGID : socketIDs.overflowGID
                 received = sender.map(self.credentials(of:)) ?? NamedCredentials(
-                    process: NamedCredentials.noProcess, uid: unset, gid: unset)
+                    process: NamedCredentials.noProcess, uid: uid, gid: gid)
             }
             if left >= header { left -= min(space(Linux.ucredSize), left) }
         }

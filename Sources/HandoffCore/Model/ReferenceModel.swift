@@ -122,6 +122,9 @@ public struct ReferenceModel: Sendable {
     /// eventfd_write accepts exactly 8 bytes (newer kernels) rather than at least 8 (SystemProbe).
     public var eventfdWriteExact = true
 
+    /// The ids sockets report (SO_PEERCRED, SCM_CREDENTIALS), as the agents' user namespace sees them.
+    public var socketIDs = SocketIDs()
+
     /// Numbers the harness itself holds in a process's table (the agents' control channels, at the top of
     /// the range): no descriptor the scenario creates can get them. The runner sets them before each step.
     public var harnessNumbers: [String: Set<Int32>] = [:]

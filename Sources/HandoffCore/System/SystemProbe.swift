@@ -75,6 +75,26 @@ public enum SystemProbe {
          { unixSocketOption(Linux.SO_PASSRIGHTS) }),
     ]
 
+    /// The ids sockets report to the agents (the runner's user namespace): its own uid and gid, what the
+    /// initial namespace's root maps to (/proc/self/uid_map, gid_map; the overflow id when unmapped) and
+    /// the overflow ids (/proc/sys/kernel/overflowuid, overflowgid).
+    public static let socketIDs: SocketIDs = {
+        var ids = SocketIDs()
+        ids.overflowUID = UInt32(sysctl("kernel/overflowuid") ?? Int(Linux.overflowID))
+        ids.overflowGID = UInt32(sysctl("kernel/overflowgid") ?? Int(Linux.overflowID))
+        func insideID(ofRoot map: String, overflow: UInt32) -> UInt32 {
+            for line in (Observer.readSmallFile("/proc/self/" + map) ?? "0 0 4294967295").split(separator: "\n") {
+                let fields = line.split(whereSeparator: \.isWhitespace).compactMap { UInt64($0) }
+                // inside outside count: host 0 is mapped when outside == 0.
+                if fields.count == 3, fields[1] == 0, fields[2] > 0 { return UInt32(truncatingIfNeeded: fields[0]) }
+            }
+            return overflow
+        }
+        ids.rootUID = insideID(ofRoot: "uid_map", overflow: ids.overflowUID)
+        ids.rootGID = insideID(ofRoot: "gid_map", overflow: ids.overflowGID)
+        return ids
+    }()
+
     /// Whether getsockopt(SOL_SOCKET, option) of an AF_UNIX socket knows the option (ENOPROTOOPT before the
     /// kernel that added it). Probed once per option.
     public static func unixSocketOption(_ option: Int32) -> Bool {
