@@ -63,6 +63,8 @@ public enum Linux {
     public static let SO_PEERPIDFD: Int32 = 77
     /// 6.16
     public static let SO_PASSRIGHTS: Int32 = 83
+    /// 6.17 (AF_UNIX stream); SCM_INQ has the same value.
+    public static let SO_INQ: Int32 = 84
     // <linux/socket.h>: control message types.
     public static let SCM_RIGHTS: Int32 = 1
     public static let SCM_CREDENTIALS: Int32 = 2

@@ -253,6 +253,8 @@ public enum SocketOption: String, Sendable, CaseIterable, Hashable {
     case passrights
     /// SO_PEEK_OFF: the offset MSG_PEEK reads from (-1: disabled, the default).
     case peekOff = "peek_off"
+    /// SO_INQ (6.17, AF_UNIX stream): each recvmsg gets SCM_INQ (the bytes left); getsockopt does not know it.
+    case inq
     /// SO_ERROR: the pending socket error, cleared by reading it.
     case error
     /// SO_TYPE, SO_DOMAIN, SO_ACCEPTCONN: read-only facts of the socket.
@@ -268,6 +270,7 @@ public enum SocketOption: String, Sendable, CaseIterable, Hashable {
         case .passpidfd: return Linux.SO_PASSPIDFD
         case .passrights: return Linux.SO_PASSRIGHTS
         case .peekOff: return Linux.SO_PEEK_OFF
+        case .inq: return Linux.SO_INQ
         case .error: return Linux.SO_ERROR
         case .type: return Linux.SO_TYPE
         case .domain: return Linux.SO_DOMAIN
@@ -283,7 +286,7 @@ public enum SocketOption: String, Sendable, CaseIterable, Hashable {
     }
 
     /// The options whose value is a boolean (`enable:` in setsockopt).
-    public static let switches: [SocketOption] = [.passcred, .passpidfd, .passrights]
+    public static let switches: [SocketOption] = [.passcred, .passpidfd, .passrights, .inq]
     /// The options whose value is an integer (`value:` in setsockopt).
     public static let integers: [SocketOption] = [.peekOff]
 }

@@ -34,7 +34,7 @@ extension Agent {
             case .peerpidfd:
                 answer.result = Int64(values.0)
                 answer.fds.append(values.0)
-            case .passcred, .passpidfd, .passrights, .peekOff, .error, .type, .domain, .acceptconn:
+            case .passcred, .passpidfd, .passrights, .peekOff, .inq, .error, .type, .domain, .acceptconn:
                 answer.result = Int64(values.0)
             }
             return true

@@ -244,4 +244,23 @@ extension ReferenceModelTests {
         #expect(none.messageFlags == 0)
         #expect(none.credentials == nil)
     }
+
+    @Test func soInqIsAStreamSwitchWhoseMessageTakesControlRoom() {
+        var m = makeModel()
+        let (a, b) = m.pair(.socketpair(type: .stream, closeOnExec: false, nonBlocking: false))
+        m.ok(set(a, .inq))
+        m.fails(get(a, .inq), ENOPROTOOPT)
+        m.fails(set(a, .inq, 5), EINVAL)
+        m.ok(sendOp(b, "abcdef"))
+        #expect(m.ok(recvOp(a, room: 0, count: 1)).messageFlags == Linux.MSG_CTRUNC)
+        #expect(m.ok(recvOp(a, room: 1, count: 1)).messageFlags == 0)
+        // After SCM_CREDENTIALS (32 bytes) a 48-byte buffer has 16 left: SCM_INQ is cut.
+        m.ok(set(a, .passcred))
+        #expect(m.ok(recvOp(a, room: 8, count: 1)).messageFlags == Linux.MSG_CTRUNC)
+        #expect(m.ok(recvOp(a, room: 10, count: 1)).messageFlags == 0)
+        let (c, _) = m.pair(.socketpair(type: .seqpacket, closeOnExec: false, nonBlocking: false))
+        m.fails(set(c, .inq), ENOPROTOOPT)
+        let t = m.fd(listenOp(.tcp(port: 0)))
+        m.fails(set(t, .inq), ENOPROTOOPT)
+    }
 }

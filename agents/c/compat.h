@@ -20,6 +20,9 @@
 #ifndef SO_PASSRIGHTS
 #define SO_PASSRIGHTS 83
 #endif
+#ifndef SO_INQ
+#define SO_INQ 84
+#endif
 #ifndef SCM_PIDFD
 #define SCM_PIDFD 4
 #endif

@@ -33,7 +33,7 @@ static const char *const verbs[] = {
 // The SOL_SOCKET options the protocol names (SocketOption in Vocabulary.swift).
 static int known_socket_option(int option) {
     static const int known[] = {SO_PASSCRED, SO_PASSPIDFD, SO_PASSRIGHTS, SO_PEEK_OFF, SO_ERROR, SO_TYPE,
-                                SO_DOMAIN, SO_ACCEPTCONN, SO_PEERCRED, SO_PEERPIDFD};
+                                SO_DOMAIN, SO_ACCEPTCONN, SO_PEERCRED, SO_PEERPIDFD, SO_INQ};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
         if (known[i] == option) return 1;
     }

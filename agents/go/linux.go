@@ -41,6 +41,7 @@ const (
 	soPasspidfd  = 76
 	soPeerpidfd  = 77
 	soPassrights = 83
+	soInq        = 84
 	scmPidfd     = 4
 	// <linux/prctl.h>
 	prSetPdeathsig = 1

@@ -221,7 +221,7 @@ func (a *agent) pidfdGetfd(pid int, fd int32, flags uint32, targetChannel int32,
 var knownSocketOptions = map[int]bool{
 	syscall.SO_PASSCRED: true, soPasspidfd: true, soPassrights: true, soPeekOff: true,
 	syscall.SO_ERROR: true, syscall.SO_TYPE: true, syscall.SO_DOMAIN: true, syscall.SO_ACCEPTCONN: true,
-	syscall.SO_PEERCRED: true, soPeerpidfd: true,
+	syscall.SO_PEERCRED: true, soPeerpidfd: true, soInq: true,
 }
 
 // setsockopt is setsockopt(SOL_SOCKET, option, &value, sizeof(int)): syscall.SetsockoptInt.

@@ -69,6 +69,11 @@ extension ReferenceModel {
             }
         case .peekOff:
             endpoints[id]?.options.peekOffset = value
+        case .inq:
+            // unix_setsockopt: AF_UNIX stream sockets only (listeners too), and only 0 or 1.
+            guard endpoint.family == .unix, endpoint.type == .stream else { return .failure(ENOPROTOOPT) }
+            guard value == 0 || value == 1 else { return .failure(EINVAL) }
+            endpoints[id]?.options.queueLength = on
         case .error, .type, .domain, .acceptconn, .peercred, .peerpidfd:
             return .failure(ENOPROTOOPT)
         }
@@ -94,6 +99,7 @@ extension ReferenceModel {
         case .passpidfd: return flag(endpoint.options.passPidfd)
         case .passrights: return flag(endpoint.options.passRights)
         case .peekOff: return Outcome(result: Int64(endpoint.options.peekOffset))
+        case .inq: return .failure(ENOPROTOOPT)
         case .error:
             endpoints[id]?.pendingError = nil
             return Outcome(result: Int64(endpoint.pendingError ?? 0))
@@ -128,13 +134,16 @@ extension ReferenceModel {
     /// `sender` is the process whose credentials the message carries (nil: none attached); `endOfFile`: a
     /// stream read that found nothing still runs scm_recv_unix, with a zeroed scm_cookie (pid 0, uid and
     /// gid 0).
+    /// A stream socket with SO_INQ then gets SCM_INQ (unix_stream_read_generic, after scm_recv_unix).
     mutating func receiveControl(_ process: String, receiver: SocketOptions, taken: [DescriptionID],
-                                 sender: String?, endOfFile: Bool = false, room: Int, closeOnExec: Bool)
+                                 sender: String?, endOfFile: Bool = false, stream: Bool, room: Int,
+                                 closeOnExec: Bool)
         -> (fds: [Int32], flags: Int32, credentials: NamedCredentials?)
     {
         var flags: Int32 = 0
+        let queueLength = stream && receiver.queueLength
         guard room > 0 else {
-            if !taken.isEmpty || receiver.mayPassCredentials { flags |= Linux.MSG_CTRUNC }
+            if !taken.isEmpty || receiver.mayPassCredentials || queueLength { flags |= Linux.MSG_CTRUNC }
             for d in taken { release(d) }
             return ([], flags, nil)
         }
@@ -173,12 +182,18 @@ extension ReferenceModel {
         if receiver.passPidfd {
             if left < header + 4 {
                 flags |= Linux.MSG_CTRUNC
-            } else if let sender, let n = lowestFree(process, from: 0) {
-                let id = newDescription(.pidfd(process: sender), access: .readWrite, flags: [], offset: nil)
-                place(process, number: n, description: id, closeOnExec: true)
-                installed.append(n)
+            } else if let sender {
+                // Without a free number the message carries the negative errno instead of a descriptor.
+                if let n = lowestFree(process, from: 0) {
+                    let id = newDescription(.pidfd(process: sender), access: .readWrite, flags: [], offset: nil)
+                    place(process, number: n, description: id, closeOnExec: true)
+                    installed.append(n)
+                }
+                left -= min(space(4), left)
             }
         }
+        // put_cmsg of SCM_INQ's int: cut (MSG_CTRUNC) when it does not fit whole.
+        if queueLength, left < header + 4 { flags |= Linux.MSG_CTRUNC }
         return (installed, flags, received)
     }
 }

@@ -145,7 +145,7 @@ extension ReferenceModel {
                     return Outcome(result: 0, data: [], messageFlags: viaRead ? nil : 0)
                 }
                 let control = receiveControl(process, receiver: endpoint.options, taken: [], sender: nil,
-                                             endOfFile: true, room: room, closeOnExec: closeOnExec)
+                                             endOfFile: true, stream: true, room: room, closeOnExec: closeOnExec)
                 var outcome = Outcome(result: 0, fds: control.fds, data: [], messageFlags: control.flags)
                 outcome.credentials = control.credentials
                 return outcome
@@ -192,7 +192,8 @@ extension ReferenceModel {
 
         // read(2) has no control buffer: like room 0.
         let control = receiveControl(process, receiver: endpoint.options, taken: taken, sender: credentials,
-                                     room: viaRead ? 0 : room, closeOnExec: closeOnExec)
+                                     stream: endpoint.type == .stream, room: viaRead ? 0 : room,
+                                     closeOnExec: closeOnExec)
         var outcome = Outcome(result: Int64(bytes.count), fds: control.fds, data: bytes,
                               messageFlags: viaRead ? nil : flags | control.flags)
         outcome.credentials = viaRead ? nil : control.credentials

@@ -263,6 +263,8 @@ struct SocketOptions: Equatable, Sendable {
     var passPidfd = false
     var passRights = true
     var peekOffset: Int32 = -1
+    /// SO_INQ (AF_UNIX stream): every recvmsg gets SCM_INQ after the other control messages.
+    var queueLength = false
 
     /// unix_may_passcred: either switch makes a sender attach its credentials.
     var mayPassCredentials: Bool { passCredentials || passPidfd }

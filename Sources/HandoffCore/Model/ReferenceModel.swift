@@ -39,8 +39,8 @@
 // runners), O_WRONLY|O_RDWR opens (treated as O_RDWR), files larger than 256 MiB (refused with EFBIG),
 // TCP send/receive buffer sizes and windows, ports held by other programs on the machine, an sctp module
 // that would make seqpacket over TCP work, UDP beyond "nothing listens, every datagram draws ICMP port
-// unreachable", reopening pidfds on pidfs (assumed ENXIO like sockets), SO_INQ/SCM_INQ (6.17) and
-// SO_PEEK_OFF's effect on MSG_PEEK (only its value is kept), user namespaces (credentials are the runner's
+// unreachable", reopening pidfds on pidfs (assumed ENXIO like sockets), SCM_INQ's value (only the control
+// room it takes) and SO_PEEK_OFF's effect on MSG_PEEK (only its value is kept), user namespaces (credentials are the runner's
 // uid and gid as seen from the initial namespace), and SO_PASS* on kernels before 6.16 (accepted on TCP).
 //
 // Layout: this file holds the state, the public views and `apply`, the one dispatch over Operation. The rules

@@ -73,6 +73,7 @@ public enum SystemProbe {
         ("so-passpidfd", "SO_PASSPIDFD, SO_PEERPIDFD and SCM_PIDFD on AF_UNIX sockets (6.5)", { unixSocketOption(Linux.SO_PASSPIDFD) }),
         ("so-passrights", "SO_PASSRIGHTS on AF_UNIX sockets, and SO_PASS* refused elsewhere (6.16)",
          { unixSocketOption(Linux.SO_PASSRIGHTS) }),
+        ("so-inq", "SO_INQ and SCM_INQ on AF_UNIX stream sockets (6.17)", { unixSocketOption(Linux.SO_INQ, set: true) }),
     ]
 
     /// The ids sockets report to the agents (the runner's user namespace): its own uid and gid, what the
@@ -97,16 +98,18 @@ public enum SystemProbe {
 
     /// Whether getsockopt(SOL_SOCKET, option) of an AF_UNIX socket knows the option (ENOPROTOOPT before the
     /// kernel that added it). Probed once per option.
-    public static func unixSocketOption(_ option: Int32) -> Bool {
+    /// `set`: probed with setsockopt(option, 1) instead (SO_INQ has no getsockopt).
+    public static func unixSocketOption(_ option: Int32, set: Bool = false) -> Bool {
         probeLock.lock()
         defer { probeLock.unlock() }
         if let known = socketOptions[option] { return known }
         var ends: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Linux.SOCK_STREAM | Linux.SOCK_CLOEXEC, 0, &ends) == 0 else { return false }
         defer { close(ends[0]); close(ends[1]) }
-        var value: Int32 = 0
+        var value: Int32 = set ? 1 : 0
         var length = socklen_t(MemoryLayout<Int32>.size)
-        let known = getsockopt(ends[0], Linux.SOL_SOCKET, option, &value, &length) == 0
+        let known = set ? setsockopt(ends[0], Linux.SOL_SOCKET, option, &value, length) == 0
+            : getsockopt(ends[0], Linux.SOL_SOCKET, option, &value, &length) == 0
         socketOptions[option] = known
         return known
     }
