@@ -135,8 +135,9 @@ extension ScenarioExecution {
                 outcome.result = nil
                 return (outcome, answer.nanoseconds)
             case .open, .pipe, .socketpair, .memfd, .eventfd, .epollCreate, .epollCtl, .dup, .dup2, .dup3, .fcntl, .close,
-                 .closeRange, .lseek, .read, .write, .shutdown, .wait, .send, .recv, .pidfdOpen, .pidfdGetfd, .setsockopt, .getsockopt, .listen,
-                 .connect, .accept, .setrlimit, .dropCapability, .setDumpable, .reopen, .unshareFiles:
+                 .closeRange, .lseek, .read, .write, .shutdown, .wait, .send, .recv, .pidfdOpen, .pidfdGetfd, .listen,
+                 .connect, .accept, .setrlimit, .dropCapability, .setDumpable, .reopen, .unshareFiles,
+                 .setsockopt, .getsockopt:
                 let (message, stray) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
                 if let stray { close(stray) }
                 let answer = try decodeAnswer(message, from: agent.name)

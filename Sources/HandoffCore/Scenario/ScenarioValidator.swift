@@ -260,8 +260,8 @@ struct ScenarioValidator {
             }
             processes[child]?.reapedAt = line
         case .open, .pipe, .socketpair, .memfd, .eventfd, .epollCreate, .epollCtl, .dup, .dup2, .dup3, .fcntl, .close,
-             .lseek, .read, .write, .shutdown, .send, .recv, .pidfdOpen, .pidfdGetfd, .setsockopt, .getsockopt, .listen, .connect, .accept,
-             .setrlimit, .dropCapability, .setDumpable, .reopen:
+             .lseek, .read, .write, .shutdown, .send, .recv, .pidfdOpen, .pidfdGetfd, .listen, .connect, .accept,
+             .setrlimit, .dropCapability, .setDumpable, .reopen, .setsockopt, .getsockopt:
             break  // descriptors only: resolved and bound above
         }
     }
