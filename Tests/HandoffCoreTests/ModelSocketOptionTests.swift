@@ -263,4 +263,18 @@ extension ReferenceModelTests {
         let t = m.fd(listenOp(.tcp(port: 0)))
         m.fails(set(t, .inq), ENOPROTOOPT)
     }
+
+    @Test func beforeLinux616TheSwitchesAreAnySocketsAndCopiedAtAccept() {
+        var m = makeModel()
+        m.passOptionsSince616 = false
+        let t = m.fd(listenOp(.tcp(port: 0)))
+        m.ok(set(t, .passcred))
+        #expect(m.ok(get(t, .passcred)).result == 1)
+        let l = m.fd(listenOp(.abstract(name: "old")))
+        let c = m.fd(connectOp(.abstract(name: "old")))
+        m.ok(set(l, .passcred))
+        let s = m.fd(acceptOp(l))
+        #expect(m.ok(get(s, .passcred)).result == 1)
+        #expect(m.ok(get(c, .passcred)).result == 0)
+    }
 }

@@ -61,7 +61,7 @@ extension ReferenceModel {
         let on = value != 0
         switch option {
         case .passcred, .passpidfd, .passrights:
-            if endpoint.family != .unix { return .failure(EOPNOTSUPP) }
+            if endpoint.family != .unix && passOptionsSince616 { return .failure(EOPNOTSUPP) }
             switch option {
             case .passcred: endpoints[id]?.options.passCredentials = on
             case .passpidfd: endpoints[id]?.options.passPidfd = on
@@ -92,7 +92,7 @@ extension ReferenceModel {
         case .success(let found): (id, endpoint) = found
         }
         func flag(_ value: Bool) -> Outcome {
-            endpoint.family == .unix ? Outcome(result: value ? 1 : 0) : .failure(EOPNOTSUPP)
+            endpoint.family == .unix || !passOptionsSince616 ? Outcome(result: value ? 1 : 0) : .failure(EOPNOTSUPP)
         }
         switch option {
         case .passcred: return flag(endpoint.options.passCredentials)
@@ -114,6 +114,13 @@ extension ReferenceModel {
             guard endpoint.family == .unix, let peer = endpoint.peerCredentials else { return .failure(ENODATA) }
             return install(process, target: .pidfd(process: peer), access: .readWrite, flags: [], closeOnExec: true)
         }
+    }
+
+    /// The SO_PASS* switches a new connection takes from its listener (SO_PEEK_OFF and SO_INQ stay).
+    mutating func inheritPassOptions(_ connection: EndpointID, from listener: SocketOptions) {
+        endpoints[connection]?.options.passCredentials = listener.passCredentials
+        endpoints[connection]?.options.passPidfd = listener.passPidfd
+        endpoints[connection]?.options.passRights = listener.passRights
     }
 
     // MARK: - Credentials on messages

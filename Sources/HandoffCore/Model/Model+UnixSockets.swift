@@ -369,13 +369,10 @@ extension ReferenceModel {
         endpoints[server] = SocketEndpoint(type: type, peer: client, family: listener.family)
         if listener.family == .unix {
             // unix_stream_connect: the client copies the listener's peer credentials (copy_peercred), the new
-            // socket gets the connector's, and inherits the listener's SO_PASS* switches (6.16), not its
-            // SO_PEEK_OFF.
+            // socket gets the connector's, and (6.16) inherits the listener's SO_PASS* switches.
             endpoints[client]?.peerCredentials = listener.peerCredentials
             endpoints[server]?.peerCredentials = process
-            endpoints[server]?.options.passCredentials = listener.options.passCredentials
-            endpoints[server]?.options.passPidfd = listener.options.passPidfd
-            endpoints[server]?.options.passRights = listener.options.passRights
+            if passOptionsSince616 { inheritPassOptions(server, from: listener.options) }
         }
         endpoints[listenerID]?.listener?.waiting.append(server)
         let outcome = install(process, target: .socket(endpoint: client), access: .readWrite, flags: flags,
@@ -397,6 +394,8 @@ extension ReferenceModel {
             return desc.nonBlocking ? .failure(EAGAIN) : Outcome(blocks: true)
         }
         endpoints[e]?.listener?.waiting.removeFirst()
+        // Before 6.16 unix_accept copied the listener's SO_PASS* switches (unix_sock_inherit_flags).
+        if endpoint.family == .unix && !passOptionsSince616 { inheritPassOptions(server, from: endpoint.options) }
         return install(process, target: .socket(endpoint: server), access: .readWrite,
                        flags: nonBlocking ? [.nonblock] : [], closeOnExec: closeOnExec)
     }

@@ -29,7 +29,8 @@
 //   (either end, or a peer not accepted yet) and deliver SCM_CREDENTIALS before SCM_RIGHTS and a
 //   close-on-exec SCM_PIDFD after them, in the control room left (a stream read at end of file too);
 //   with credentials on, stream reads never glue messages of different writers; SO_PASSRIGHTS off makes
-//   sends with descriptors EPERM; a connection inherits its listener's SO_PASS* switches (6.16).
+//   sends with descriptors EPERM; a connection inherits its listener's SO_PASS* switches at connect (6.16;
+//   at accept before).
 // - An exec that regains dropped capabilities (uid 0) leaves the process dumpable only if fs.suid_dumpable
 //   is 1 (commit_creds); `suidDumpable`, `ptraceScope` (Yama) and `somaxconn` describe the machine.
 //
@@ -40,8 +41,10 @@
 // TCP send/receive buffer sizes and windows, ports held by other programs on the machine, an sctp module
 // that would make seqpacket over TCP work, UDP beyond "nothing listens, every datagram draws ICMP port
 // unreachable", reopening pidfds on pidfs (assumed ENXIO like sockets), SCM_INQ's value (only the control
-// room it takes) and SO_PEEK_OFF's effect on MSG_PEEK (only its value is kept), user namespaces (credentials are the runner's
-// uid and gid as seen from the initial namespace), and SO_PASS* on kernels before 6.16 (accepted on TCP).
+// room it takes) and SO_PEEK_OFF's effect on MSG_PEEK (only its value is kept). Socket credentials are the
+// runner's ids as its user namespace sees them (probed). Before 6.16 (probed with SO_PASSRIGHTS) the SO_PASS*
+// switches are accepted on TCP and copied at accept instead of connect: written from the kernel source, not
+// yet run on such a kernel.
 //
 // Layout: this file holds the state, the public views and `apply`, the one dispatch over Operation. The rules
 // live in one extension per kernel object: Model+DescriptorTable (numbers, dup, close, fcntl, lseek, the
@@ -124,6 +127,11 @@ public struct ReferenceModel: Sendable {
 
     /// The ids sockets report (SO_PEERCRED, SCM_CREDENTIALS), as the agents' user namespace sees them.
     public var socketIDs = SocketIDs()
+
+    /// Linux 6.16's SO_PASS* rules (probed with SO_PASSRIGHTS): the switches exist on AF_UNIX only
+    /// (EOPNOTSUPP elsewhere) and a connection takes its listener's at connect; before, any socket kept
+    /// them and unix_accept copied them (unix_sock_inherit_flags).
+    public var passOptionsSince616 = true
 
     /// Numbers the harness itself holds in a process's table (the agents' control channels, at the top of
     /// the range): no descriptor the scenario creates can get them. The runner sets them before each step.
