@@ -269,7 +269,8 @@ public struct FuzzGenerator {
         let candidates: [Int64]
         switch key {
         case "count": candidates = [0, 1, 5, 8, 16, 256]
-        case "room": candidates = [0, 1, 1, 2, 4]
+        // 8 and 10: room for SCM_CREDENTIALS (32 bytes) alone and with a descriptor or an SCM_PIDFD.
+        case "room": candidates = [0, 1, 1, 2, 4, 8, 10]
         case "first": candidates = [0, 3, 3, 4, 5, 6, 8]
         case "last": candidates = [3, 4, 5, 6, 8, 10, 20, 4_294_967_295]
         case "nofile": candidates = [16, 32, 64, 128, 1024]
