@@ -72,6 +72,17 @@ ssize_t handoff_send_fds(int socket, const int *fds, int count, const void *data
 // Same reason as handoff_send_fds: the control buffer is walked with CMSG macros.
 ssize_t handoff_recv_fds(int socket, void *data, size_t length, int room, int flags,
                          int *fds, int fds_capacity, int *fds_count, int *message_flags) {
+    return handoff_recv_message(socket, data, length, room, flags, fds, fds_capacity, fds_count, message_flags, NULL,
+                                NULL);
+}
+
+// SCM_CREDENTIALS and SCM_PIDFD (6.5; 4 in <linux/socket.h>, missing from older headers) besides SCM_RIGHTS.
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 4
+#endif
+ssize_t handoff_recv_message(int socket, void *data, size_t length, int room, int flags,
+                             int *fds, int fds_capacity, int *fds_count, int *message_flags,
+                             int credentials[3], int *has_credentials) {
     struct msghdr message;
     struct iovec vector;
     memset(&message, 0, sizeof message);
@@ -90,17 +101,31 @@ ssize_t handoff_recv_fds(int socket, void *data, size_t length, int room, int fl
         message.msg_controllen = space;
     }
     *fds_count = 0;
+    if (has_credentials != NULL) *has_credentials = 0;
     ssize_t received = recvmsg(socket, &message, flags);
     int saved = errno;
     *message_flags = received >= 0 ? message.msg_flags : 0;
     if (received >= 0 && room > 0) {
         for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header != NULL;
              header = CMSG_NXTHDR(&message, header)) {
-            if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+            if (header->cmsg_level != SOL_SOCKET) continue;
+            if (header->cmsg_type == SCM_CREDENTIALS) {
+                // A cut message (MSG_CTRUNC) is not a struct ucred.
+                if (has_credentials == NULL || header->cmsg_len < CMSG_LEN(sizeof(struct ucred))) continue;
+                struct ucred ucred;
+                memcpy(&ucred, CMSG_DATA(header), sizeof ucred);
+                credentials[0] = ucred.pid;
+                credentials[1] = (int)ucred.uid;
+                credentials[2] = (int)ucred.gid;
+                *has_credentials = 1;
+                continue;
+            }
+            if (header->cmsg_type != SCM_RIGHTS && header->cmsg_type != SCM_PIDFD) continue;
             size_t n = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
             int *incoming = (int *)CMSG_DATA(header);
             for (size_t i = 0; i < n; i++) {
-                if (*fds_count < fds_capacity) fds[(*fds_count)++] = incoming[i];
+                // SCM_PIDFD carries a negative errno when no pidfd could be made.
+                if (incoming[i] >= 0 && *fds_count < fds_capacity) fds[(*fds_count)++] = incoming[i];
             }
         }
     }

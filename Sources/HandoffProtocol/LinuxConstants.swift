@@ -48,6 +48,39 @@ public enum Linux {
     public static let SHUT_WR: Int32 = 1
     public static let SHUT_RDWR: Int32 = 2
 
+    // <asm-generic/socket.h>: SOL_SOCKET options (the later ones are missing from older glibc headers).
+    public static let SOL_SOCKET: Int32 = 1
+    public static let SO_TYPE: Int32 = 3
+    public static let SO_ERROR: Int32 = 4
+    public static let SO_PASSCRED: Int32 = 16
+    public static let SO_PEERCRED: Int32 = 17
+    public static let SO_ACCEPTCONN: Int32 = 30
+    public static let SO_DOMAIN: Int32 = 39
+    public static let SO_PEEK_OFF: Int32 = 42
+    /// 6.5
+    public static let SO_PASSPIDFD: Int32 = 76
+    /// 6.5
+    public static let SO_PEERPIDFD: Int32 = 77
+    /// 6.16
+    public static let SO_PASSRIGHTS: Int32 = 83
+    /// 6.17 (AF_UNIX stream); SCM_INQ has the same value.
+    public static let SO_INQ: Int32 = 84
+    // <linux/socket.h>: control message types.
+    public static let SCM_RIGHTS: Int32 = 1
+    public static let SCM_CREDENTIALS: Int32 = 2
+    /// 6.5
+    public static let SCM_PIDFD: Int32 = 4
+    // <linux/socket.h>: address families SO_DOMAIN reports.
+    public static let AF_UNIX: Int32 = 1
+    public static let AF_INET: Int32 = 2
+    /// sizeof(struct cmsghdr) and sizeof(struct ucred) on x86_64: the control buffer arithmetic of
+    /// put_cmsg and scm_detach_fds.
+    public static let cmsghdrSize = 16
+    public static let ucredSize = 12
+    /// /proc/sys/kernel/overflowuid and overflowgid (their defaults): what from_kuid_munged makes of a
+    /// message queued without credentials.
+    public static let overflowID: UInt32 = 65534
+
     // <linux/close_range.h>
     public static let CLOSE_RANGE_UNSHARE: UInt32 = 1 << 1
     public static let CLOSE_RANGE_CLOEXEC: UInt32 = 1 << 2
@@ -94,4 +127,7 @@ public enum Linux {
     public static let EEXIST = Glibc.EEXIST
     public static let ENOTCONN = Glibc.ENOTCONN
     public static let ENOTSOCK = Glibc.ENOTSOCK
+    public static let ENOPROTOOPT = Glibc.ENOPROTOOPT
+    public static let ENODATA = Glibc.ENODATA
+    public static let EOPNOTSUPP = Glibc.EOPNOTSUPP
 }

@@ -115,6 +115,11 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
                 listen: [ListeningSocket<Naming.Address>], acceptMode: Bool, handover: LauncherHandover)
     /// Adopts the next agent the launcher started, as `child`.
     case attach(child: Process)
+    /// setsockopt(SOL_SOCKET, option, &value, sizeof(int)).
+    case setsockopt(socket: FD, option: SocketOption, value: Int32)
+    /// getsockopt(SOL_SOCKET, option): the result is the option's value (the new descriptor for
+    /// SO_PEERPIDFD; 0 and the credentials for SO_PEERCRED).
+    case getsockopt(socket: FD, option: SocketOption)
 
     /// Which operation this is, for its declaration.
     @inlinable public var kind: OperationKind {
@@ -159,6 +164,8 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
         case .unshareFiles: return .unshareFiles
         case .launch: return .launch
         case .attach: return .attach
+        case .setsockopt: return .setsockopt
+        case .getsockopt: return .getsockopt
         }
     }
 
@@ -271,6 +278,9 @@ extension Operation {
                            environment: try variables(environment), listen: sockets, acceptMode: acceptMode,
                            handover: handover)
         case .attach(let child): return .attach(child: try process(child))
+        case .setsockopt(let socket, let option, let value):
+            return .setsockopt(socket: try fd(socket, "socket"), option: option, value: value)
+        case .getsockopt(let socket, let option): return .getsockopt(socket: try fd(socket, "socket"), option: option)
         }
     }
 

@@ -193,6 +193,13 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             text("path", program)
             message.set("args", byteLists: arguments.map { Array($0.utf8) })
             environment(variables)
+        case .setsockopt(let socket, let option, let value):
+            fd("fd", socket)
+            message.set("opt", option.linux)
+            message.set("value", value)
+        case .getsockopt(let socket, let option):
+            fd("fd", socket)
+            message.set("opt", option.linux)
         }
         return message
     }
@@ -363,6 +370,15 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
         case .launch:
             operation = .launch(program: fields.text("path"), arguments: fields.texts("args"), environment: environment(),
                                 listen: [], acceptMode: false, handover: .listenFDs)
+        case .setsockopt, .getsockopt:
+            let socket = fd("fd")
+            let option = SocketOption(linux: fields.int32("opt"))
+            if option == nil { fields.malformed("opt") }
+            if kind == .setsockopt {
+                operation = .setsockopt(socket: socket, option: option ?? .passcred, value: fields.int32("value"))
+            } else {
+                operation = .getsockopt(socket: socket, option: option ?? .passcred)
+            }
         case .attach:
             return .failure(ProtocolError("attach is the runner's, never sent to an agent"))
         }

@@ -23,6 +23,7 @@ public enum OperationKind: String, CaseIterable, Sendable, Hashable {
     case cloneFiles = "clone_files"
     case unshareFiles = "unshare_files"
     case launch, attach
+    case setsockopt, getsockopt
 
     /// The name written in YAML (`main.close_range`) and on the wire.
     public var keyword: String { rawValue }
@@ -56,6 +57,8 @@ public enum ExpectationKey: String, Sendable, CaseIterable {
     case truncated
     /// The exit status a wait reaps.
     case status
+    /// The struct ucred a getsockopt(SO_PEERCRED) returns or a recv's SCM_CREDENTIALS carries.
+    case credentials
 }
 
 /// How an argument is written.
@@ -284,7 +287,7 @@ extension OperationKind {
                 ArgumentDeclaration("count", .integer(0...Int64(maximumTransfer)), default: "256"),
                 ArgumentDeclaration("room", .integer(0...Int64(maximumRoom))),
                 ArgumentDeclaration("flags", .flags(["cloexec", "nonblock"])),
-            ], binds: .list, expectations: [.error, .result, .expect, .received, .truncated])
+            ], binds: .list, expectations: [.error, .result, .expect, .received, .truncated, .credentials])
         case .pidfdOpen:
             return declare("pidfd_open(2) of a process", [ArgumentDeclaration("process", .process, required: true)],
                            binds: .descriptor, needs: SystemNeeds(syscalls: ["pidfd_open"]))
@@ -338,6 +341,19 @@ extension OperationKind {
         case .attach:
             return declare("adopts the next agent the launcher started, named by `as`", [], binds: .process,
                            repeatable: false, background: false, expectations: [])
+        case .setsockopt:
+            return declare("setsockopt(2) of a SOL_SOCKET option; `enable` for switches, `value` for peek_off", [
+                ArgumentDeclaration("socket", .descriptor, required: true),
+                ArgumentDeclaration("option", .command(SocketOption.allCases.map(\.rawValue)), required: true),
+                ArgumentDeclaration("enable", .bool, default: "true", onlyWith: ("option", SocketOption.switches.map(\.rawValue))),
+                ArgumentDeclaration("value", .integer(-1...Int64(Int32.max)), default: "0",
+                                    onlyWith: ("option", SocketOption.integers.map(\.rawValue))),
+            ])
+        case .getsockopt:
+            return declare("getsockopt(2) of a SOL_SOCKET option: `result` is its value; peerpidfd binds a pidfd", [
+                ArgumentDeclaration("socket", .descriptor, required: true),
+                ArgumentDeclaration("option", .command(SocketOption.allCases.map(\.rawValue)), required: true),
+            ], binds: .descriptor, expectations: [.error, .result, .credentials])
         }
     }
 }

@@ -298,3 +298,64 @@ public enum LoopOperand: Hashable, Sendable {
         }
     }
 }
+
+/// SOL_SOCKET options that `setsockopt` and `getsockopt` name (<asm-generic/socket.h>).
+public enum SocketOption: String, Sendable, CaseIterable, Hashable {
+    /// SO_PASSCRED: received messages carry SCM_CREDENTIALS.
+    case passcred
+    /// SO_PASSPIDFD (6.5): received messages carry an SCM_PIDFD descriptor of the sender.
+    case passpidfd
+    /// SO_PASSRIGHTS (6.16): on by default; off, the socket refuses SCM_RIGHTS (the sender gets EPERM).
+    case passrights
+    /// SO_PEEK_OFF: the offset MSG_PEEK reads from (-1: disabled, the default).
+    case peekOff = "peek_off"
+    /// SO_INQ (6.17, AF_UNIX stream): each recvmsg gets SCM_INQ (the bytes left); getsockopt does not know it.
+    case inq
+    /// SO_ERROR: the pending socket error, cleared by reading it.
+    case error
+    /// SO_TYPE, SO_DOMAIN, SO_ACCEPTCONN: read-only facts of the socket.
+    case type, domain, acceptconn
+    /// SO_PEERCRED: the peer's struct ucred (read-only).
+    case peercred
+    /// SO_PEERPIDFD (6.5): a new pidfd of the peer's process (read-only).
+    case peerpidfd
+
+    public var linux: Int32 {
+        switch self {
+        case .passcred: return Linux.SO_PASSCRED
+        case .passpidfd: return Linux.SO_PASSPIDFD
+        case .passrights: return Linux.SO_PASSRIGHTS
+        case .peekOff: return Linux.SO_PEEK_OFF
+        case .inq: return Linux.SO_INQ
+        case .error: return Linux.SO_ERROR
+        case .type: return Linux.SO_TYPE
+        case .domain: return Linux.SO_DOMAIN
+        case .acceptconn: return Linux.SO_ACCEPTCONN
+        case .peercred: return Linux.SO_PEERCRED
+        case .peerpidfd: return Linux.SO_PEERPIDFD
+        }
+    }
+
+    public init?(linux: Int32) {
+        guard let option = Self.allCases.first(where: { $0.linux == linux }) else { return nil }
+        self = option
+    }
+
+    /// The options whose value is a boolean (`enable:` in setsockopt).
+    public static let switches: [SocketOption] = [.passcred, .passpidfd, .passrights, .inq]
+    /// The options whose value is an integer (`value:` in setsockopt).
+    public static let integers: [SocketOption] = [.peekOff]
+}
+
+/// A struct ucred as SO_PEERCRED and SCM_CREDENTIALS report it.
+public struct UnixCredentials: Hashable, Sendable {
+    public var pid: Int32
+    public var uid: UInt32
+    public var gid: UInt32
+
+    public init(pid: Int32, uid: UInt32, gid: UInt32) {
+        self.pid = pid
+        self.uid = uid
+        self.gid = gid
+    }
+}

@@ -142,6 +142,10 @@ extension Agent {
                 answer.record(timed { data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } })
                 return true
             }
+        case .setsockopt(let operand, let option, let value):
+            return socketOptionSetter(operand, option, value)
+        case .getsockopt(let operand, let option):
+            return socketOptionGetter(operand, option)
         case .shutdown(let operand, let how):
             return { agent, answer -> Bool in
                 let socket = operand.value(agent.slots)
@@ -203,12 +207,19 @@ extension Agent {
                 let flags = (closeOnExec ? Linux.MSG_CMSG_CLOEXEC : 0) | (nonBlocking ? Linux.MSG_DONTWAIT : 0)
                 var receivedCount: Int32 = 0
                 var messageFlags: Int32 = 0
+                var credentials: (Int32, Int32, Int32) = (0, 0, 0)
+                var hasCredentials: Int32 = 0
                 let capacity = Int32(agent.rights.count)
                 let result = agent.io.withUnsafeMutableBytes { buffer in
                     agent.rights.withUnsafeMutableBufferPointer { received in
-                        timed {
-                            handoff_recv_fds(socket, buffer.baseAddress, min(count, buffer.count), Int32(room), flags,
-                                             received.baseAddress, capacity, &receivedCount, &messageFlags)
+                        withUnsafeMutablePointer(to: &credentials) { triple in
+                            triple.withMemoryRebound(to: Int32.self, capacity: 3) { ids in
+                                timed {
+                                    handoff_recv_message(socket, buffer.baseAddress, min(count, buffer.count), Int32(room),
+                                                         flags, received.baseAddress, capacity, &receivedCount,
+                                                         &messageFlags, ids, &hasCredentials)
+                                }
+                            }
                         }
                     }
                 }
@@ -217,6 +228,10 @@ extension Agent {
                 if result.value >= 0 {
                     if agent.keepingData { answer.data = Array(agent.io[0..<result.value]) }
                     answer.messageFlags = messageFlags
+                    if hasCredentials != 0 {
+                        answer.credentials = UnixCredentials(pid: credentials.0, uid: UInt32(bitPattern: credentials.1),
+                                                             gid: UInt32(bitPattern: credentials.2))
+                    }
                 }
                 return true
             }

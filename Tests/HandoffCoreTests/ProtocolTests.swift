@@ -50,6 +50,8 @@ func sampleWireOperation(_ kind: OperationKind) -> HandoffProtocol.Operation<Wir
         return .launch(program: "/usr/bin/true", arguments: ["-l", "x"], environment: [EnvironmentVariable(name: "K", value: "v")],
                        listen: [], acceptMode: false, handover: .listenFDs)
     case .attach: return .attach(child: .new)
+    case .setsockopt: return .setsockopt(socket: 5, option: .peekOff, value: -1)
+    case .getsockopt: return .getsockopt(socket: 5, option: .peerpidfd)
     }
 }
 

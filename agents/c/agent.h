@@ -71,6 +71,7 @@ enum op_kind {
     OP_WAIT, OP_SEND, OP_RECV, OP_PIDFD_OPEN, OP_PIDFD_GETFD, OP_LISTEN, OP_CONNECT, OP_ACCEPT, OP_SETRLIMIT,
     OP_DROP_CAPABILITY, OP_SET_DUMPABLE, OP_REOPEN, OP_CLONE_FILES, OP_UNSHARE_FILES, OP_LAUNCH, OP_POLL, OP_UNIX_GC,
     OP_PIDFD_SEND_SIGNAL, OP_WAITID,
+    OP_SETSOCKOPT, OP_GETSOCKOPT,
 };
 
 enum address_kind { ADDRESS_UNIX = 1, ADDRESS_ABSTRACT = 2, ADDRESS_TCP = 3 };
@@ -84,7 +85,7 @@ struct op {
     int flags;              // open/pipe/memfd/eventfd/epoll_create1/dup3/recv/accept/reopen/socket type...
     unsigned mode;          // open
     long long number;       // count, status, pid, backlog, value, initial, cmd ... (see decode.c)
-    int arg;                // fcntl arg; epoll_ctl op; shutdown how; lseek whence
+    int arg;                // fcntl arg; epoll_ctl op; shutdown how; lseek whence; setsockopt/getsockopt option
     long long offset;       // lseek offset
     unsigned first, last;   // close_range
     unsigned events;        // epoll_ctl, poll
@@ -112,7 +113,7 @@ int op_kind_from_verb(const char *verb);
 // ---- fdpass.c ----
 ssize_t write_fds(int fd, const void *data, size_t length, const int *fds, int nfds, int flags);
 ssize_t read_fds(int fd, void *data, size_t length, int room, int flags, int *fds, int capacity, int *received,
-                 int *message_flags);
+                 int *message_flags, int credentials[3], int *has_credentials);
 
 // ---- perform.c ----
 struct answer {
@@ -124,6 +125,7 @@ struct answer {
     const unsigned char *data;  // read/recv bytes (the agent's scratch buffer), NULL when none
     long data_length;
     int has_mf, mf, has_st, st, has_ctl, ctl, has_port, port;
+    int has_cred, cred[3];  // SO_PEERCRED or SCM_CREDENTIALS: pid, uid, gid
 };
 
 void answer_reset(struct answer *answer);

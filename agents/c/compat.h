@@ -10,6 +10,23 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+// SOL_SOCKET options and a control message type newer than some C libraries' headers (<asm-generic/socket.h>).
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76
+#endif
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS 83
+#endif
+#ifndef SO_INQ
+#define SO_INQ 84
+#endif
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 4
+#endif
+
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif

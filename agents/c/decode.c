@@ -31,7 +31,18 @@ static const char *const verbs[] = {
     [OP_DROP_CAPABILITY] = "drop_capability", [OP_SET_DUMPABLE] = "set_dumpable", [OP_REOPEN] = "reopen",
     [OP_CLONE_FILES] = "clone_files", [OP_UNSHARE_FILES] = "unshare_files", [OP_LAUNCH] = "launch",
     [OP_POLL] = "poll", [OP_UNIX_GC] = "unix_gc", [OP_PIDFD_SEND_SIGNAL] = "pidfd_send_signal", [OP_WAITID] = "waitid",
+    [OP_SETSOCKOPT] = "setsockopt", [OP_GETSOCKOPT] = "getsockopt",
 };
+
+// The SOL_SOCKET options the protocol names (SocketOption in Vocabulary.swift).
+static int known_socket_option(int option) {
+    static const int known[] = {SO_PASSCRED, SO_PASSPIDFD, SO_PASSRIGHTS, SO_PEEK_OFF, SO_ERROR, SO_TYPE,
+                                SO_DOMAIN, SO_ACCEPTCONN, SO_PEERCRED, SO_PEERPIDFD, SO_INQ};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        if (known[i] == option) return 1;
+    }
+    return 0;
+}
 
 int op_kind_from_verb(const char *verb) {
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
@@ -348,6 +359,13 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
     case OP_WRITE:
         op->fd = fd_field(r, "fd");
         op->data = bytes_field(r, "data", &op->data_length);
+        break;
+    case OP_SETSOCKOPT:
+    case OP_GETSOCKOPT:
+        op->fd = fd_field(r, "fd");
+        op->arg = int32_field(r, "opt", 0, 0);
+        if (!known_socket_option(op->arg)) malformed(r, "opt");
+        if (op->kind == OP_SETSOCKOPT) op->number = int32_field(r, "value", 0, 0);
         break;
     case OP_SHUTDOWN:
         op->fd = fd_field(r, "fd");

@@ -42,7 +42,7 @@ void answer_reset(struct answer *answer) {
     answer->ns = 0;
     answer->data = NULL;
     answer->data_length = 0;
-    answer->has_mf = answer->has_st = answer->has_ctl = answer->has_port = 0;
+    answer->has_mf = answer->has_st = answer->has_ctl = answer->has_port = answer->has_cred = 0;
 }
 
 static void produce(struct answer *answer, int fd) {
@@ -304,6 +304,32 @@ int perform(struct op *op, struct answer *answer) {
         }
         return 1;
     }
+    case OP_SETSOCKOPT: {
+        if (is_channel(fd)) return fail(answer, EBADF);
+        int value = (int)op->number;
+        TIMED(answer, 0, setsockopt(fd, SOL_SOCKET, op->arg, &value, sizeof value));
+        return 1;
+    }
+    case OP_GETSOCKOPT: {
+        if (is_channel(fd)) return fail(answer, EBADF);
+        // The result is the option's value; SO_PEERCRED's struct ucred goes into `cred`.
+        struct ucred ucred = {0, 0, 0};
+        int value = 0;
+        int peercred = op->arg == SO_PEERCRED;
+        socklen_t length = peercred ? sizeof ucred : sizeof value;
+        TIMED(answer, 0, getsockopt(fd, SOL_SOCKET, op->arg, peercred ? (void *)&ucred : (void *)&value, &length));
+        if (answer->result != 0) return 1;
+        if (peercred) {
+            answer->has_cred = 1;
+            answer->cred[0] = ucred.pid;
+            answer->cred[1] = (int)ucred.uid;
+            answer->cred[2] = (int)ucred.gid;
+        } else {
+            answer->result = value;
+            if (op->arg == SO_PEERPIDFD) produce(answer, value);
+        }
+        return 1;
+    }
     case OP_SEND: {
         int passing[op->nfds > 0 ? op->nfds : 1];
         if (is_channel(fd)) return fail(answer, EBADF);
@@ -318,7 +344,7 @@ int perform(struct op *op, struct answer *answer) {
         if (is_channel(fd)) return fail(answer, EBADF);
         int received = 0, message_flags = 0;
         TIMED(answer, 0, read_fds(fd, io, (size_t)op->number, op->room, op->flags, answer->fds, MAX_ANSWER_FDS,
-                                  &received, &message_flags));
+                                  &received, &message_flags, answer->cred, &answer->has_cred));
         answer->nfds = received;
         if (answer->result >= 0) {
             answer->data = io;
@@ -436,7 +462,7 @@ int perform(struct op *op, struct answer *answer) {
     return 1;
 }
 
-// `ok r= e= fds= ns= [d=] [mf=] [st=] [ctl=] [port=]`, in the order of Answer.encoded().
+// `ok r= e= fds= ns= [d=] [mf=] [st=] [ctl=] [port=] [cred=]`, in the order of Answer.encoded().
 void answer_encode(const struct answer *answer, struct out *out) {
     out_reset(out);
     out_text(out, "ok");
@@ -459,4 +485,11 @@ void answer_encode(const struct answer *answer, struct out *out) {
     if (answer->has_st) { out_key(out, "st"); out_int(out, answer->st); }
     if (answer->has_ctl) { out_key(out, "ctl"); out_int(out, answer->ctl); }
     if (answer->has_port) { out_key(out, "port"); out_int(out, answer->port); }
+    if (answer->has_cred) {
+        out_key(out, "cred");
+        for (int i = 0; i < 3; i++) {
+            if (i > 0) out_bytes(out, ",", 1);
+            out_int(out, answer->cred[i]);
+        }
+    }
 }

@@ -36,6 +36,13 @@ const (
 	msgCmsgCloexec = 0x40000000
 	msgDontwait    = 0x40
 	msgNosignal    = 0x4000
+	// <asm-generic/socket.h>: SOL_SOCKET options and a control message newer than Go 1.19's syscall package
+	soPeekOff    = 42
+	soPasspidfd  = 76
+	soPeerpidfd  = 77
+	soPassrights = 83
+	soInq        = 84
+	scmPidfd     = 4
 	// <linux/prctl.h>
 	prSetPdeathsig = 1
 	prSetDumpable  = 4

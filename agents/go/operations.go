@@ -212,6 +212,17 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		}
 		flags := int(r.int32("flags")) & (msgCmsgCloexec | msgDontwait)
 		p = func(a *agent, ans *answer) { a.recv(socket, count, room, flags, ans) }
+	case "setsockopt", "getsockopt":
+		socket, option := r.fd("fd", inLoop), int(r.int32("opt"))
+		if !knownSocketOptions[option] {
+			r.malformed("opt")
+		}
+		if m.verb == "setsockopt" {
+			value := int(r.int32("value"))
+			p = func(a *agent, ans *answer) { a.setsockopt(socket, option, value, ans) }
+		} else {
+			p = func(a *agent, ans *answer) { a.getsockopt(socket, option, ans) }
+		}
 	case "fork":
 		p = func(a *agent, ans *answer) { a.fork(ans) }
 	case "clone_files":

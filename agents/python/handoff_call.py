@@ -21,6 +21,14 @@ CLOSE_RANGE_CLOEXEC = 4
 EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD = 1, 2, 3
 F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC = 0, 1, 2, 3, 4, 1030
 EBADF, ENOENT, EINVAL, EPERM = 9, 2, 22, 1
+# <asm-generic/socket.h>: the SOL_SOCKET options the protocol names (SocketOption), some newer than the
+# socket module's constants, and the control messages recv reports.
+SOL_SOCKET = 1
+SO_TYPE, SO_ERROR, SO_PASSCRED, SO_PEERCRED, SO_ACCEPTCONN, SO_DOMAIN, SO_PEEK_OFF = 3, 4, 16, 17, 30, 39, 42
+SO_PASSPIDFD, SO_PEERPIDFD, SO_PASSRIGHTS, SO_INQ = 76, 77, 83, 84
+SOCKET_OPTIONS = (SO_PASSCRED, SO_PASSPIDFD, SO_PASSRIGHTS, SO_PEEK_OFF, SO_ERROR, SO_TYPE, SO_DOMAIN, SO_ACCEPTCONN,
+                  SO_PEERCRED, SO_PEERPIDFD, SO_INQ)
+SCM_CREDENTIALS, SCM_PIDFD = 2, 4
 # Open flags a request may carry (OpenFlag): anything else is malformed.
 OPEN_FLAGS = 0o3 | 0o100 | 0o200 | 0o1000 | O_APPEND | O_NONBLOCK | O_CLOEXEC | 0o10000000
 

@@ -264,7 +264,7 @@ BUILDERS = {
     "lseek": build_lseek, "read": build_read, "write": build_write, "poll": build_poll,
 }
 for _module, _verbs in ((handoff_sockets, ("socketpair", "shutdown", "send", "recv", "listen", "connect", "accept",
-                                           "unix_gc")),
+                                           "unix_gc", "setsockopt", "getsockopt")),
                         (handoff_processes, ("fork", "clone_files", "unshare_files", "exec", "launch", "exit", "wait",
                                              "pidfd_open", "pidfd_getfd", "reopen", "setrlimit", "drop_capability",
                                              "set_dumpable", "pidfd_send_signal", "waitid"))):

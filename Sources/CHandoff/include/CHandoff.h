@@ -26,6 +26,12 @@ ssize_t handoff_send_fds(int socket, const int *fds, int count, const void *data
 ssize_t handoff_recv_fds(int socket, void *data, size_t length, int room, int flags,
                          int *fds, int fds_capacity, int *fds_count, int *message_flags);
 
+/// handoff_recv_fds that also reports SCM_PIDFD descriptors (after the SCM_RIGHTS ones, the kernel's order)
+/// and a complete SCM_CREDENTIALS message (pid, uid, gid; `*has_credentials` 1). In C: CMSG macros.
+ssize_t handoff_recv_message(int socket, void *data, size_t length, int room, int flags,
+                             int *fds, int fds_capacity, int *fds_count, int *message_flags,
+                             int credentials[3], int *has_credentials);
+
 /// The number of descriptors the kernel can install for a control buffer sized for `room` descriptors:
 /// (CMSG_SPACE(room * sizeof(int)) - sizeof(struct cmsghdr)) / sizeof(int). CMSG_SPACE pads, so this can
 /// exceed `room`; the reference model uses it to predict exactly what recvmsg installs.

@@ -174,6 +174,24 @@ enum AgentChecks {
             try c.expect(try c.ok(agent, .accept(socket: 3, closeOnExec: true, nonBlocking: false)).fds == [5], "accept did not give 5")
             try c.expect(try c.ok(agent, .shutdown(socket: 5, how: .write)).result == 0, "shutdown failed")
         },
+        ProtocolCheck(name: "socket options", rule: "setsockopt and getsockopt (fd opt value): r is the value; "
+            + "SO_PEERCRED and a received SCM_CREDENTIALS as cred=PID,UID,GID") { c in
+            let agent = try c.start()
+            try c.requireSupport(agent, .socketpair, .setsockopt, .getsockopt, .send, .recv)
+            _ = try c.ok(agent, .socketpair(type: .stream, closeOnExec: false, nonBlocking: false))
+            try c.expect(try c.ok(agent, .setsockopt(socket: 3, option: .passcred, value: 1)).result == 0,
+                         "setsockopt(SO_PASSCRED) failed")
+            try c.expect(try c.ok(agent, .getsockopt(socket: 3, option: .passcred)).result == 1, "SO_PASSCRED did not read 1")
+            try c.expect(try c.ok(agent, .getsockopt(socket: 4, option: .type)).result == Int64(Linux.SOCK_STREAM),
+                         "SO_TYPE is not SOCK_STREAM")
+            let peer = try c.ok(agent, .getsockopt(socket: 4, option: .peercred))
+            try c.expect(peer.result == 0 && peer.credentials?.pid == agent.pid, "SO_PEERCRED gave \(peer)")
+            _ = try c.ok(agent, .send(socket: 4, fds: [], data: Array("x".utf8)))
+            let received = try c.ok(agent, .recv(socket: 3, count: 1, room: 8, closeOnExec: false, nonBlocking: true))
+            try c.expect(received.credentials?.pid == agent.pid, "recv with SO_PASSCRED gave \(received)")
+            let channel = try c.ok(agent, .getsockopt(socket: agent.hello!.control, option: .type))
+            try c.expect(channel.errno == EBADF, "getsockopt of its own channel gave \(channel), expected EBADF")
+        },
         ProtocolCheck(name: "pidfds and reopen", rule: "pidfd_open, pidfd_getfd (pid fd tctl) and reopen of "
             + "/proc/PID/fd/N") { c in
             let agent = try c.start()

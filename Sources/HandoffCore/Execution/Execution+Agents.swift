@@ -144,12 +144,14 @@ extension ScenarioExecution {
             case .open, .pipe, .socketpair, .memfd, .eventfd, .epollCreate, .epollCtl, .dup, .dup2, .dup3, .fcntl, .close,
                  .closeRange, .lseek, .read, .write, .shutdown, .wait, .send, .recv, .pidfdOpen, .pidfdGetfd, .listen,
                  .connect, .accept, .setrlimit, .dropCapability, .setDumpable, .reopen, .unshareFiles, .poll, .unixGC,
-                 .pidfdSendSignal, .waitid, .pidfdGetfdThrough:
+                 .pidfdSendSignal, .waitid, .pidfdGetfdThrough,
+                 .setsockopt, .getsockopt:
                 let (message, stray) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
                 if let stray { close(stray) }
                 let answer = try decodeAnswer(message, from: agent.name)
                 if let moved = answer.movedControl { agent.controlNumber = moved }
                 var outcome = Outcome(answer: answer)
+                outcome.credentials = named(answer.credentials)
                 if case .listen = operation, let port = answer.port, let fd = outcome.fds.first {
                     ports[DescriptorKey(process: agent.name, number: fd)] = port
                     model.assignPort(port, process: agent.name, fd: fd)
@@ -193,6 +195,14 @@ extension ScenarioExecution {
             let request = AgentRequest.release(fds: [channel ?? agent.controlNumber])
             _ = try other.connection.call(request.encoded(), until: deadline, timeoutSeconds: timeout)
         }
+    }
+
+    /// Credentials an agent reported, their pid named as the scenario names processes.
+    func named(_ credentials: UnixCredentials?) -> NamedCredentials? {
+        guard let credentials else { return nil }
+        let process = credentials.pid == 0 ? NamedCredentials.noProcess
+            : tree.name(ofPid: credentials.pid) ?? "pid \(credentials.pid)"
+        return NamedCredentials(process: process, uid: credentials.uid, gid: credentials.gid)
     }
 
     /// fcntl through the agent that owns the descriptor (the identity fallback).

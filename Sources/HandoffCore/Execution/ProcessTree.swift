@@ -150,6 +150,13 @@ final class ProcessTree: @unchecked Sendable {
         return interrupted
     }
 
+    /// The scenario name of the agent with this pid (ended ones included), for credentials a socket reports.
+    func name(ofPid pid: Int32) -> String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return order.first { processes[$0]?.pid == pid_t(pid) }
+    }
+
     private func register(_ process: AgentProcess) {
         lock.lock()
         processes[process.name] = process

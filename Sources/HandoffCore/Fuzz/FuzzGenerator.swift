@@ -279,7 +279,8 @@ public struct FuzzGenerator {
         let candidates: [Int64]
         switch key {
         case "count": candidates = [0, 1, 5, 8, 16, 256]
-        case "room": candidates = [0, 1, 1, 2, 4]
+        // 8 and 10: room for SCM_CREDENTIALS (32 bytes) alone and with a descriptor or an SCM_PIDFD.
+        case "room": candidates = [0, 1, 1, 2, 4, 8, 10]
         case "first": candidates = [0, 3, 3, 4, 5, 6, 8]
         case "last": candidates = [3, 4, 5, 6, 8, 10, 20, 4_294_967_295]
         case "nofile": candidates = [16, 32, 64, 128, 1024]
@@ -397,7 +398,7 @@ public struct FuzzGenerator {
             case .memfd: object = .memfd
             case .eventfd: object = .eventfd
             case .epollCreate: object = .epoll
-            case .pidfdOpen: object = .pidfd
+            case .pidfdOpen, .getsockopt: object = .pidfd
             case .listen, .connect, .accept:
                 var type = SocketType.stream
                 if case .word(let word)? = argument("type"), let parsed = SocketType(rawValue: word) { type = parsed }
@@ -406,6 +407,8 @@ public struct FuzzGenerator {
             default: object = source()
             }
             if step.kind == .fcntl, case .word(let command)? = argument("cmd"), !command.hasPrefix("dupfd") { break }
+            // Only getsockopt(peerpidfd) makes a descriptor.
+            if step.kind == .getsockopt, argument("option") != .word(SocketOption.peerpidfd.rawValue) { break }
             binding = newName(object, nonBlocking: nonBlocking)
         case .pair:
             if step.kind == .pipe {

@@ -162,7 +162,8 @@ extension ReferenceModel {
     func needsFullFile(_ operation: Operation) -> Int32? {
         switch operation {
         case .read(let fd, _), .write(let fd, _), .lseek(let fd, _, _), .send(let fd, _, _), .recv(let fd, _, _, _, _),
-             .accept(let fd, _, _), .fcntl(let fd, .setfl), .shutdown(let fd, _):
+             .accept(let fd, _, _), .fcntl(let fd, .setfl), .shutdown(let fd, _), .setsockopt(let fd, _, _),
+             .getsockopt(let fd, _):
             return fd
         default:
             return nil

@@ -18,6 +18,9 @@ extension ReferenceModel {
         let b = nextEndpoint.take()
         endpoints[a] = SocketEndpoint(type: type, peer: b)
         endpoints[b] = SocketEndpoint(type: type, peer: a)
+        // unix_socketpair: init_peercred on both ends (the creator's credentials).
+        endpoints[a]?.peerCredentials = process
+        endpoints[b]?.peerCredentials = process
         return installPair(process, at: numbers, (.socket(endpoint: a), .readWrite), (.socket(endpoint: b), .readWrite),
                            closeOnExec: closeOnExec, nonBlocking: nonBlocking)
     }
@@ -84,8 +87,12 @@ extension ReferenceModel {
             // unix_dgram_sendmsg: a peer that shut down reading takes nothing (EPIPE).
             if endpoints[peerID]?.receiveShutdown == true { return .failure(EPIPE) }
         }
+        // SO_PASSRIGHTS off on the receiving socket refuses descriptors (6.16; after the peer checks above).
+        if !attached.isEmpty, endpoints[peerID]?.options.passRights == false { return .failure(EPERM) }
         for d in attached { getFile(d) }
-        endpoints[peerID]?.queue.append(SocketMessage(data: data, descriptions: attached, sender: process))
+        let credentials = attachedCredentials(process, from: endpoint, to: peerID)
+        endpoints[peerID]?.queue.append(SocketMessage(data: data, descriptions: attached, sender: process,
+                                                      credentials: credentials))
         return Outcome(result: Int64(data.count))
     }
 
@@ -132,7 +139,16 @@ extension ReferenceModel {
             // datagram socket says so only to a blocking reader (unix_dgram_recvmsg: EAGAIN otherwise); a
             // seqpacket one to both (it turns that EAGAIN into 0).
             if (peerClosed && endpoint.type != .dgram) || (endpoint.receiveShutdown && (endpoint.type != .dgram || !dontWait)) {
-                return Outcome(result: 0, data: [], messageFlags: viaRead ? nil : 0)
+                // unix_stream_read_generic calls scm_recv_unix at end of file too (credentials of nobody: the
+                // switches still take control room); the datagram paths return before it.
+                guard endpoint.type == .stream, !viaRead else {
+                    return Outcome(result: 0, data: [], messageFlags: viaRead ? nil : 0)
+                }
+                let control = receiveControl(process, receiver: endpoint.options, taken: [], sender: nil,
+                                             endOfFile: true, stream: true, room: room, closeOnExec: closeOnExec)
+                var outcome = Outcome(result: 0, fds: control.fds, data: [], messageFlags: control.flags)
+                outcome.credentials = control.credentials
+                return outcome
             }
             if dontWait { return .failure(EAGAIN) }
             return Outcome(blocks: true)
@@ -142,6 +158,7 @@ extension ReferenceModel {
         var bytes: [UInt8] = []
         var taken: [DescriptionID] = []
         var flags: Int32 = 0
+        let credentials = queue[0].credentials
         switch endpoint.type {
         case .dgram, .seqpacket:
             let message = queue.removeFirst()
@@ -155,6 +172,8 @@ extension ReferenceModel {
             var remaining = max(0, count)
             repeat {
                 guard !queue.isEmpty else { break }
+                // With SO_PASSCRED or SO_PASSPIDFD, messages with other credentials are never glued.
+                if endpoint.options.mayPassCredentials, queue[0].credentials != credentials { break }
                 let chunk = min(queue[0].data.count, remaining)
                 bytes += queue[0].data[0..<chunk]
                 remaining -= chunk
@@ -171,20 +190,14 @@ extension ReferenceModel {
         }
         endpoints[endpointID]?.queue = queue
 
-        let capacity = viaRead ? 0 : ReferenceModel.capacity(room: room)
-        var installed: [Int32] = []
-        for d in taken {
-            guard installed.count < capacity, let n = lowestFree(process, from: 0) else { break }
-            // The in-flight reference becomes the table's reference.
-            self[tableOf: process][n] = TableEntry(description: d, closeOnExec: closeOnExec)
-            installed.append(n)
-        }
-        if installed.count < taken.count {
-            flags |= Linux.MSG_CTRUNC
-            for d in taken[installed.count...] { release(d) }
-        }
-        return Outcome(result: Int64(bytes.count), fds: installed, data: bytes,
-                       messageFlags: viaRead ? nil : flags)
+        // read(2) has no control buffer: like room 0.
+        let control = receiveControl(process, receiver: endpoint.options, taken: taken, sender: credentials,
+                                     stream: endpoint.type == .stream, room: viaRead ? 0 : room,
+                                     closeOnExec: closeOnExec)
+        var outcome = Outcome(result: Int64(bytes.count), fds: control.fds, data: bytes,
+                              messageFlags: viaRead ? nil : flags | control.flags)
+        outcome.credentials = viaRead ? nil : control.credentials
+        return outcome
     }
 
     /// The last reference to a socket's description went away (sock_close -> the protocol's release).
@@ -302,6 +315,8 @@ extension ReferenceModel {
         let id = nextEndpoint.take()
         endpoints[id] = SocketEndpoint(type: type, peer: nil, family: family,
                                        listener: ListenerState(address: bound, backlog: effective))
+        // unix_listen: init_peercred (the listener's own credentials, which connecting clients copy).
+        if family == .unix { endpoints[id]?.peerCredentials = process }
         if case .tcp(nil) = bound {} else { bindings[bound] = id }
         return install(process, target: .socket(endpoint: id), access: .readWrite,
                        flags: nonBlocking ? [.nonblock] : [], closeOnExec: closeOnExec)
@@ -352,6 +367,13 @@ extension ReferenceModel {
         let server = nextEndpoint.take()
         endpoints[client] = SocketEndpoint(type: type, peer: server, family: listener.family)
         endpoints[server] = SocketEndpoint(type: type, peer: client, family: listener.family)
+        if listener.family == .unix {
+            // unix_stream_connect: the client copies the listener's peer credentials (copy_peercred), the new
+            // socket gets the connector's, and (6.16) inherits the listener's SO_PASS* switches.
+            endpoints[client]?.peerCredentials = listener.peerCredentials
+            endpoints[server]?.peerCredentials = process
+            if passOptionsSince616 { inheritPassOptions(server, from: listener.options) }
+        }
         endpoints[listenerID]?.listener?.waiting.append(server)
         let outcome = install(process, target: .socket(endpoint: client), access: .readWrite, flags: flags,
                               closeOnExec: closeOnExec)
@@ -372,6 +394,8 @@ extension ReferenceModel {
             return desc.nonBlocking ? .failure(EAGAIN) : Outcome(blocks: true)
         }
         endpoints[e]?.listener?.waiting.removeFirst()
+        // Before 6.16 unix_accept copied the listener's SO_PASS* switches (unix_sock_inherit_flags).
+        if endpoint.family == .unix && !passOptionsSince616 { inheritPassOptions(server, from: endpoint.options) }
         return install(process, target: .socket(endpoint: server), access: .readWrite,
                        flags: nonBlocking ? [.nonblock] : [], closeOnExec: closeOnExec)
     }

@@ -202,6 +202,10 @@ struct SocketMessage: Equatable, Sendable {
     /// In-flight references (one per fd the sender listed, duplicates included).
     var descriptions: [DescriptionID]
     var sender: String
+    /// The process whose credentials (pid, uid, gid) the message carries: the sender when either end had
+    /// SO_PASSCRED or SO_PASSPIDFD at send time, or the peer was not accepted yet (unix_maybe_add_creds);
+    /// nil when it carries none.
+    var credentials: String? = nil
 }
 
 enum SocketFamily: Equatable, Sendable {
@@ -248,4 +252,23 @@ struct SocketEndpoint: Equatable, Sendable {
     var sendShutdown = false
     /// sk_shutdown's RCV_SHUTDOWN: reads return end-of-file once the queue is drained.
     var receiveShutdown = false
+    /// SOL_SOCKET options a socket keeps (Model+SocketOptions.swift): SO_PASSCRED, SO_PASSPIDFD,
+    /// SO_PASSRIGHTS (on by default), SO_PEEK_OFF (-1 by default).
+    var options = SocketOptions()
+    /// sk_peer_cred / sk_peer_pid: the process whose credentials SO_PEERCRED reports (the creator of a
+    /// socketpair, the listener's or the connector's); nil for none.
+    var peerCredentials: String? = nil
+}
+
+/// The SOL_SOCKET options the model keeps per socket (struct sock), so they travel with the description.
+struct SocketOptions: Equatable, Sendable {
+    var passCredentials = false
+    var passPidfd = false
+    var passRights = true
+    var peekOffset: Int32 = -1
+    /// SO_INQ (AF_UNIX stream): every recvmsg gets SCM_INQ after the other control messages.
+    var queueLength = false
+
+    /// unix_may_passcred: either switch makes a sender attach its credentials.
+    var mayPassCredentials: Bool { passCredentials || passPidfd }
 }

@@ -25,6 +25,12 @@
 // - TCP: SCM_RIGHTS is ignored (__sock_cmsg_send skips it); an orderly close gives the peer EOF, and the
 //   peer's first later write is swallowed (the orphan answers RST: EPIPE afterwards); a close with unread
 //   data resets the peer: queued data first, then ECONNRESET once (to a read or a write), then EOF/EPIPE.
+// - SOL_SOCKET options live on the socket: SO_PASSCRED/SO_PASSPIDFD make senders attach credentials
+//   (either end, or a peer not accepted yet) and deliver SCM_CREDENTIALS before SCM_RIGHTS and a
+//   close-on-exec SCM_PIDFD after them, in the control room left (a stream read at end of file too);
+//   with credentials on, stream reads never glue messages of different writers; SO_PASSRIGHTS off makes
+//   sends with descriptors EPERM; a connection inherits its listener's SO_PASS* switches at connect (6.16;
+//   at accept before).
 // - An exec that regains dropped capabilities (uid 0) leaves the process dumpable only if fs.suid_dumpable
 //   is 1 (commit_creds); `suidDumpable`, `ptraceScope` (Yama) and `somaxconn` describe the machine.
 //
@@ -38,15 +44,20 @@
 // runners), O_WRONLY|O_RDWR opens (treated as O_RDWR), files larger than 256 MiB (refused with EFBIG),
 // TCP send/receive buffer sizes and windows, ports held by other programs on the machine, an sctp module
 // that would make seqpacket over TCP work, UDP beyond "nothing listens, every datagram draws ICMP port
-// unreachable", and reopening pidfds on pidfs (assumed ENXIO like sockets).
+// unreachable", reopening pidfds on pidfs (assumed ENXIO like sockets), SCM_INQ's value (only the control
+// room it takes) and SO_PEEK_OFF's effect on MSG_PEEK (only its value is kept). Socket credentials are the
+// runner's ids as its user namespace sees them (probed). Before 6.16 (probed with SO_PASSRIGHTS) the SO_PASS*
+// switches are accepted on TCP and copied at accept instead of connect: written from the kernel source, not
+// yet run on such a kernel.
 //
 // Layout: this file holds the state, the public views and `apply`, the one dispatch over Operation. The rules
 // live in one extension per kernel object: Model+DescriptorTable (numbers, dup, close, fcntl, lseek, the
 // read/write dispatch, releasing references), Model+Files (open, O_PATH, memfd, /proc reopen, contents),
 // Model+Pipes, Model+Eventfd, Model+UnixSockets (socketpair, SCM_RIGHTS, listen/connect/accept),
 // Model+InetSockets (TCP and UDP on 127.0.0.1), Model+Processes (fork, clone, unshare, exec, exit, wait),
-// Model+Credentials (rlimits, capabilities, dumpable, ptrace access, pidfds), Model+Launchers, Model+UnixGC,
-// Model+Poll and Model+PidfdProcesses (pidfd_send_signal, waitid).
+// Model+Credentials (rlimits, capabilities, dumpable, ptrace access, pidfds), Model+SocketOptions (setsockopt,
+// getsockopt, SCM_CREDENTIALS and SCM_PIDFD), Model+Launchers, Model+UnixGC, Model+Poll and Model+PidfdProcesses
+// (pidfd_send_signal, waitid).
 
 #if canImport(Glibc)
 import Glibc
@@ -122,6 +133,14 @@ public struct ReferenceModel: Sendable {
 
     /// eventfd_write accepts exactly 8 bytes (newer kernels) rather than at least 8 (SystemProbe).
     public var eventfdWriteExact = true
+
+    /// The ids sockets report (SO_PEERCRED, SCM_CREDENTIALS), as the agents' user namespace sees them.
+    public var socketIDs = SocketIDs()
+
+    /// Linux 6.16's SO_PASS* rules (probed with SO_PASSRIGHTS): the switches exist on AF_UNIX only
+    /// (EOPNOTSUPP elsewhere) and a connection takes its listener's at connect; before, any socket kept
+    /// them and unix_accept copied them (unix_sock_inherit_flags).
+    public var passOptionsSince616 = true
 
     /// Numbers the harness itself holds in a process's table (the agents' control channels, at the top of
     /// the range): no descriptor the scenario creates can get them. The runner sets them before each step.
@@ -219,6 +238,10 @@ public struct ReferenceModel: Sendable {
             return attach(process, child: child, acceptMode: mode.accept, handover: mode.handover)
         case let .shutdown(socket, how):
             return shutdown(process, socket: socket, how: how)
+        case let .setsockopt(socket, option, value):
+            return setsockopt(process, socket: socket, option: option, value: value)
+        case let .getsockopt(socket, option):
+            return getsockopt(process, socket: socket, option: option)
         case let .epollCreate(closeOnExec):
             return epollCreate(process, closeOnExec: closeOnExec)
         case let .epollCtl(epoll, op, fd, events):

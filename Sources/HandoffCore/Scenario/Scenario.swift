@@ -188,6 +188,8 @@ public struct Expectation: Sendable, Equatable {
     public var truncated: Bool?
     /// wait: the expected exit status.
     public var status: Int32?
+    /// getsockopt(peercred) and recv: the credentials expected (each part optional).
+    public var credentials: ExpectedCredentials?
 
     public init(error: String? = nil, result: Int64? = nil, data: [UInt8]? = nil, received: Int? = nil,
                 truncated: Bool? = nil, status: Int32? = nil) {
@@ -197,6 +199,34 @@ public struct Expectation: Sendable, Equatable {
         self.received = received
         self.truncated = truncated
         self.status = status
+    }
+}
+
+/// `credentials: {pid: sender, uid: 0, gid: 0}`: a process name (or 0 for no process), uid and gid, each
+/// optional.
+public struct ExpectedCredentials: Sendable, Equatable, CustomStringConvertible {
+    public var process: String?
+    public var uid: UInt32?
+    public var gid: UInt32?
+
+    public init(process: String? = nil, uid: UInt32? = nil, gid: UInt32? = nil) {
+        self.process = process
+        self.uid = uid
+        self.gid = gid
+    }
+
+    public func matches(_ observed: NamedCredentials?) -> Bool {
+        guard let observed else { return false }
+        return (process.map { $0 == observed.process } ?? true) && (uid.map { $0 == observed.uid } ?? true)
+            && (gid.map { $0 == observed.gid } ?? true)
+    }
+
+    public var description: String {
+        var parts = ["credentials"]
+        if let process { parts.append("pid \(process)") }
+        if let uid { parts.append("uid \(uid)") }
+        if let gid { parts.append("gid \(gid)") }
+        return parts.joined(separator: " ")
     }
 }
 

@@ -264,7 +264,8 @@ struct ScenarioValidator {
             processes[child]?.reapedAt = line
         case .open, .pipe, .socketpair, .memfd, .eventfd, .epollCreate, .epollCtl, .dup, .dup2, .dup3, .fcntl, .close,
              .lseek, .read, .write, .shutdown, .send, .recv, .pidfdOpen, .pidfdGetfd, .listen, .connect, .accept,
-             .setrlimit, .dropCapability, .setDumpable, .reopen, .poll, .unixGC:
+             .setrlimit, .dropCapability, .setDumpable, .reopen, .poll, .unixGC,
+             .setsockopt, .getsockopt:
             break  // descriptors only: resolved and bound above
         case .pidfdSendSignal, .waitid, .pidfdGetfdThrough:
             // Which process a pidfd refers to is known at run time only (it may have arrived over SCM_RIGHTS):

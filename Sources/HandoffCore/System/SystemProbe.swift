@@ -70,7 +70,50 @@ public enum SystemProbe {
     public static let features: [(name: String, meaning: String, present: @Sendable () -> Bool)] = [
         ("pidfd-reopen", "pidfds on pidfs, reopenable through /proc/PID/fd/N", { pidfdsReopen }),
         ("eventfd-write-exact", "eventfd writes of exactly 8 bytes", { eventfdWriteExact }),
+        ("so-passpidfd", "SO_PASSPIDFD, SO_PEERPIDFD and SCM_PIDFD on AF_UNIX sockets (6.5)", { unixSocketOption(Linux.SO_PASSPIDFD) }),
+        ("so-passrights", "SO_PASSRIGHTS on AF_UNIX sockets, and SO_PASS* refused elsewhere (6.16)",
+         { unixSocketOption(Linux.SO_PASSRIGHTS) }),
+        ("so-inq", "SO_INQ and SCM_INQ on AF_UNIX stream sockets (6.17)", { unixSocketOption(Linux.SO_INQ, set: true) }),
     ]
+
+    /// The ids sockets report to the agents (the runner's user namespace): its own uid and gid, what the
+    /// initial namespace's root maps to (/proc/self/uid_map, gid_map; the overflow id when unmapped) and
+    /// the overflow ids (/proc/sys/kernel/overflowuid, overflowgid).
+    public static let socketIDs: SocketIDs = {
+        var ids = SocketIDs()
+        ids.overflowUID = UInt32(sysctl("kernel/overflowuid") ?? Int(Linux.overflowID))
+        ids.overflowGID = UInt32(sysctl("kernel/overflowgid") ?? Int(Linux.overflowID))
+        func insideID(ofRoot map: String, overflow: UInt32) -> UInt32 {
+            for line in (Observer.readSmallFile("/proc/self/" + map) ?? "0 0 4294967295").split(separator: "\n") {
+                let fields = line.split(whereSeparator: \.isWhitespace).compactMap { UInt64($0) }
+                // inside outside count: host 0 is mapped when outside == 0.
+                if fields.count == 3, fields[1] == 0, fields[2] > 0 { return UInt32(truncatingIfNeeded: fields[0]) }
+            }
+            return overflow
+        }
+        ids.rootUID = insideID(ofRoot: "uid_map", overflow: ids.overflowUID)
+        ids.rootGID = insideID(ofRoot: "gid_map", overflow: ids.overflowGID)
+        return ids
+    }()
+
+    /// Whether getsockopt(SOL_SOCKET, option) of an AF_UNIX socket knows the option (ENOPROTOOPT before the
+    /// kernel that added it). Probed once per option.
+    /// `set`: probed with setsockopt(option, 1) instead (SO_INQ has no getsockopt).
+    public static func unixSocketOption(_ option: Int32, set: Bool = false) -> Bool {
+        probeLock.lock()
+        defer { probeLock.unlock() }
+        if let known = socketOptions[option] { return known }
+        var ends: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Linux.SOCK_STREAM | Linux.SOCK_CLOEXEC, 0, &ends) == 0 else { return false }
+        defer { close(ends[0]); close(ends[1]) }
+        var value: Int32 = set ? 1 : 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        let known = set ? setsockopt(ends[0], Linux.SOL_SOCKET, option, &value, length) == 0
+            : getsockopt(ends[0], Linux.SOL_SOCKET, option, &value, &length) == 0
+        socketOptions[option] = known
+        return known
+    }
+    nonisolated(unsafe) private static var socketOptions: [Int32: Bool] = [:]
 
     /// The errno of reopening a pidfd with O_TRUNC (EOPNOTSUPP on pidfs since pidfs_setattr, EPERM before it,
     /// ENXIO where pidfds are anonymous inodes; 0 if it succeeded). Probed once.
