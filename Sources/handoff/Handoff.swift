@@ -138,6 +138,28 @@ struct AgentSelection: ParsableArguments {
     }
 }
 
+/// `--sandbox`, shared by run and stress.
+struct SandboxSelection: ParsableArguments {
+    @Option(help: """
+        Launchers under test run with the file system read-only except their scenario's directory and a private         /tmp (bubblewrap): auto (where bubblewrap works here; the report says whether), on (or exit 2), off.
+        """)
+    var sandbox: SandboxMode = .auto
+
+    /// The sandbox for these scenarios and the line the report keeps; only scenarios that launch something
+    /// need one (the probe costs a bubblewrap start).
+    func resolve(for scenarios: [Scenario]) throws -> (sandbox: LauncherSandbox?, note: String?) {
+        guard scenarios.contains(where: { !$0.requires.programs.isEmpty }) else { return (nil, nil) }
+        switch LauncherSandbox.resolve(sandbox) {
+        case .success(let resolved): return (resolved.sandbox, resolved.note)
+        case .failure(let error):
+            printError("handoff: \(error)")
+            throw ExitCode(2)
+        }
+    }
+}
+
+extension SandboxMode: ExpressibleByArgument {}
+
 /// A report directory that cannot be written: one line and exit 2, before anything runs.
 func prepareReportDirectory(_ directory: String) throws {
     do {

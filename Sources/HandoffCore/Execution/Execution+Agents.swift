@@ -60,9 +60,11 @@ extension ScenarioExecution {
                 let answer = try decodeAnswer(message, from: agent.name)
                 return (Outcome(answer: answer), answer.nanoseconds)
             case .launch(let programName, let arguments, let environment, let listen, let acceptMode, let handover):
-                guard let program = SystemProbe.program(named: programName) else {
+                guard let found = SystemProbe.program(named: programName) else {
                     throw .agentGone(process: agent.name, reason: "program \(programName) not found in PATH")
                 }
+                let (program, arguments) = options.launcherSandbox?.wrap(program: found, arguments: arguments,
+                                                                         directory: directory.path) ?? (found, arguments)
                 // The agents the launcher starts call the runner back at its control socket.
                 let callBack = EnvironmentVariable(name: AgentEnvironment.controlSocket, value: try tree.controlSocketPath())
                 let wire: HandoffProtocol.Operation<WireNaming> = .launch(

@@ -22,6 +22,8 @@ public struct ExecutionOptions: Sendable {
     public var workDirectory: String?
     /// How every process of a scenario is ended with it (Containment.swift).
     public var containment: ContainmentMode
+    /// Where launchers under test run (`--sandbox`): nil runs them as they are.
+    public var launcherSandbox: LauncherSandbox?
 
     public init(timeout: Double = 10, identity: IdentityMode = .auto, agentPath: String, injections: [Injection] = [],
                 workDirectory: String? = nil, containment: ContainmentMode = .auto, agentEnvironment: [String] = [],

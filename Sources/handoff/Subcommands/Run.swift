@@ -21,6 +21,8 @@ struct Run: ParsableCommand {
 
     @OptionGroup var agentSelection: AgentSelection
 
+    @OptionGroup var sandboxSelection: SandboxSelection
+
     @Option(help: "What goes to stdout: text (a line per scenario and each failure's diff) or tap (KTAP).")
     var format: OutputFormat = .text
 
@@ -145,7 +147,9 @@ struct Run: ParsableCommand {
         let agent = try agentSelection.resolve()
         // Before the run, not after it: an unwritable --report costs a second, not the whole suite.
         try prepareReportDirectory(report)
-        let options = agentSelection.executionOptions(agent, timeout: timeout, identity: identity, workDirectory: workdir)
+        var options = agentSelection.executionOptions(agent, timeout: timeout, identity: identity, workDirectory: workdir)
+        let (sandbox, sandboxNote) = try sandboxSelection.resolve(for: scenarios)
+        options.launcherSandbox = sandbox
         let fingerprint = Fingerprint.current(agentPath: options.probeAgentPath)
         if let writeEnvironment {
             do {
@@ -177,9 +181,10 @@ struct Run: ParsableCommand {
             progress?.update(result.status)
         }
         progress?.clear()
-        let report = RunReport(startedAt: started, durationSeconds: Date().timeIntervalSince(started),
+        var report = RunReport(startedAt: started, durationSeconds: Date().timeIntervalSince(started),
                                identityMode: identity, scenarios: results, fingerprint: fingerprint,
                                taintBefore: fingerprint.taint, taintAfter: Fingerprint.currentTaint(), agent: agent)
+        report.environment.launcherSandbox = sandboxNote
         // From here on the closing line is printed whatever happens; a report that cannot be written is one
         // line on stderr and exit 2.
         var writeFailure: String?
