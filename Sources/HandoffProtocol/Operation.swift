@@ -44,7 +44,8 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
     case open(path: String, flags: Set<OpenFlag>, mode: UInt32)
     case pipe(closeOnExec: Bool, nonBlocking: Bool)
     case socketpair(type: SocketType, closeOnExec: Bool, nonBlocking: Bool)
-    case memfd(name: String, closeOnExec: Bool)
+    /// memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING).
+    case memfd(name: String, closeOnExec: Bool, allowSealing: Bool)
     /// eventfd(initial, EFD_CLOEXEC | EFD_NONBLOCK).
     case eventfd(initial: UInt32, closeOnExec: Bool, nonBlocking: Bool)
     /// epoll_create1(EPOLL_CLOEXEC?).
@@ -100,6 +101,14 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
                 listen: [ListeningSocket<Naming.Address>], acceptMode: Bool)
     /// Adopts the next agent the launcher started, as `child`.
     case attach(child: Process)
+    /// ftruncate(2): the file's size becomes `length`.
+    case ftruncate(fd: FD, length: Int64)
+    /// signalfd4(-1, mask, SFD_CLOEXEC | SFD_NONBLOCK): a new signalfd.
+    case signalfd(mask: Set<SignalName>, closeOnExec: Bool, nonBlocking: Bool)
+    /// timerfd_create(clock, TFD_CLOEXEC | TFD_NONBLOCK): a new, unarmed timerfd.
+    case timerfdCreate(clock: TimerClock, closeOnExec: Bool, nonBlocking: Bool)
+    /// inotify_init1(IN_CLOEXEC | IN_NONBLOCK): a new inotify instance without watches.
+    case inotifyInit(closeOnExec: Bool, nonBlocking: Bool)
 
     /// Which operation this is, for its declaration.
     @inlinable public var kind: OperationKind {
@@ -140,6 +149,10 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
         case .unshareFiles: return .unshareFiles
         case .launch: return .launch
         case .attach: return .attach
+        case .ftruncate: return .ftruncate
+        case .signalfd: return .signalfd
+        case .timerfdCreate: return .timerfdCreate
+        case .inotifyInit: return .inotifyInit
         }
     }
 
@@ -187,7 +200,8 @@ extension Operation {
         case .pipe(let closeOnExec, let nonBlocking): return .pipe(closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case .socketpair(let type, let closeOnExec, let nonBlocking):
             return .socketpair(type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
-        case .memfd(let name, let closeOnExec): return .memfd(name: name, closeOnExec: closeOnExec)
+        case .memfd(let name, let closeOnExec, let allowSealing):
+            return .memfd(name: name, closeOnExec: closeOnExec, allowSealing: allowSealing)
         case .eventfd(let initial, let closeOnExec, let nonBlocking):
             return .eventfd(initial: initial, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case .epollCreate(let closeOnExec): return .epollCreate(closeOnExec: closeOnExec)
@@ -243,6 +257,13 @@ extension Operation {
             return .launch(program: try text(program), arguments: try texts(arguments),
                            environment: try variables(environment), listen: sockets, acceptMode: acceptMode)
         case .attach(let child): return .attach(child: try process(child))
+        case .ftruncate(let value, let length): return .ftruncate(fd: try fd(value, "fd"), length: length)
+        case .signalfd(let mask, let closeOnExec, let nonBlocking):
+            return .signalfd(mask: mask, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .timerfdCreate(let clock, let closeOnExec, let nonBlocking):
+            return .timerfdCreate(clock: clock, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .inotifyInit(let closeOnExec, let nonBlocking):
+            return .inotifyInit(closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         }
     }
 

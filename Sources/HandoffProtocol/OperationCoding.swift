@@ -80,9 +80,9 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             message.set("flags", (closeOnExec ? Linux.O_CLOEXEC : 0) | (nonBlocking ? Linux.O_NONBLOCK : 0))
         case .socketpair(let type, let closeOnExec, let nonBlocking):
             message.set("type", type.linux | socketFlags(closeOnExec, nonBlocking))
-        case .memfd(let name, let closeOnExec):
+        case .memfd(let name, let closeOnExec, let allowSealing):
             text("name", name)
-            message.set("flags", Int64(closeOnExec ? Linux.MFD_CLOEXEC : 0))
+            message.set("flags", Int64((closeOnExec ? Linux.MFD_CLOEXEC : 0) | (allowSealing ? Linux.MFD_ALLOW_SEALING : 0)))
         case .eventfd(let initial, let closeOnExec, let nonBlocking):
             message.set("initial", Int64(initial))
             message.set("flags", (closeOnExec ? Linux.EFD_CLOEXEC : 0) | (nonBlocking ? Linux.EFD_NONBLOCK : 0))
@@ -177,6 +177,17 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             text("path", program)
             message.set("args", byteLists: arguments.map { Array($0.utf8) })
             environment(variables)
+        case .ftruncate(let value, let length):
+            fd("fd", value)
+            message.set("length", length)
+        case .signalfd(let mask, let closeOnExec, let nonBlocking):
+            message.set("mask", Int64(bitPattern: SignalName.mask(mask)))
+            message.set("flags", (closeOnExec ? Linux.SFD_CLOEXEC : 0) | (nonBlocking ? Linux.SFD_NONBLOCK : 0))
+        case .timerfdCreate(let clock, let closeOnExec, let nonBlocking):
+            message.set("clock", clock.linux)
+            message.set("flags", (closeOnExec ? Linux.TFD_CLOEXEC : 0) | (nonBlocking ? Linux.TFD_NONBLOCK : 0))
+        case .inotifyInit(let closeOnExec, let nonBlocking):
+            message.set("flags", (closeOnExec ? Linux.IN_CLOEXEC : 0) | (nonBlocking ? Linux.IN_NONBLOCK : 0))
         }
         return message
     }
@@ -215,7 +226,9 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             operation = .socketpair(type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case .memfd:
             let name = fields.text("name")
-            operation = .memfd(name: name, closeOnExec: UInt32(truncatingIfNeeded: fields.int64("flags")) & Linux.MFD_CLOEXEC != 0)
+            let flags = UInt32(truncatingIfNeeded: fields.int64("flags"))
+            operation = .memfd(name: name, closeOnExec: flags & Linux.MFD_CLOEXEC != 0,
+                               allowSealing: flags & Linux.MFD_ALLOW_SEALING != 0)
         case .eventfd:
             let initial = UInt32(truncatingIfNeeded: fields.int64("initial"))
             let flags = fields.int32("flags")
@@ -330,6 +343,23 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
                                 listen: [], acceptMode: false)
         case .attach:
             return .failure(ProtocolError("attach is the runner's, never sent to an agent"))
+        case .ftruncate:
+            operation = .ftruncate(fd: fd("fd"), length: fields.int64("length"))
+        case .signalfd:
+            let mask = SignalName.set(fromMask: UInt64(bitPattern: fields.int64("mask")))
+            if mask == nil { fields.malformed("mask") }
+            let flags = fields.int32("flags")
+            operation = .signalfd(mask: mask ?? [], closeOnExec: flags & Linux.SFD_CLOEXEC != 0,
+                                  nonBlocking: flags & Linux.SFD_NONBLOCK != 0)
+        case .timerfdCreate:
+            let clock = TimerClock(linux: fields.int32("clock"))
+            if clock == nil { fields.malformed("clock") }
+            let flags = fields.int32("flags")
+            operation = .timerfdCreate(clock: clock ?? .monotonic, closeOnExec: flags & Linux.TFD_CLOEXEC != 0,
+                                       nonBlocking: flags & Linux.TFD_NONBLOCK != 0)
+        case .inotifyInit:
+            let flags = fields.int32("flags")
+            operation = .inotifyInit(closeOnExec: flags & Linux.IN_CLOEXEC != 0, nonBlocking: flags & Linux.IN_NONBLOCK != 0)
         }
         if let problem = fields.problem { return .failure(ProtocolError("\(kind.keyword): \(problem)")) }
         return .success(operation)

@@ -19,6 +19,9 @@ public enum OperationKind: String, CaseIterable, Sendable, Hashable {
     case cloneFiles = "clone_files"
     case unshareFiles = "unshare_files"
     case launch, attach
+    case ftruncate, signalfd
+    case timerfdCreate = "timerfd_create"
+    case inotifyInit = "inotify_init1"
 
     /// The name written in YAML (`main.close_range`) and on the wire.
     public var keyword: String { rawValue }
@@ -183,8 +186,9 @@ extension OperationKind {
         case .socketpair:
             return declare("socketpair(2) of AF_UNIX", [socketType, socketFlags], binds: .pair("left", "right"))
         case .memfd:
-            return declare("memfd_create(2)", [
-                ArgumentDeclaration("name", .string, default: "handoff"), ArgumentDeclaration("flags", .flags(["cloexec"])),
+            return declare("memfd_create(2); `allow_sealing` is MFD_ALLOW_SEALING", [
+                ArgumentDeclaration("name", .string, default: "handoff"),
+                ArgumentDeclaration("flags", .flags(["cloexec", "allow_sealing"])),
             ], binds: .descriptor, needs: SystemNeeds(syscalls: ["memfd_create"]))
         case .eventfd:
             return declare("eventfd(2)", [
@@ -209,12 +213,14 @@ extension OperationKind {
                 ArgumentDeclaration("flags", .flags(["cloexec"])),
             ], binds: .descriptor)
         case .fcntl:
-            return declare("fcntl(2); `min` with dupfd and dupfd_cloexec, `cloexec` with setfd, `flags` with setfl", [
+            return declare("fcntl(2); `min` with dupfd and dupfd_cloexec, `cloexec` with setfd, `flags` with setfl, "
+                           + "`seals` with add_seals", [
                 fd, ArgumentDeclaration("cmd", .command(FcntlCommand.names), required: true),
                 ArgumentDeclaration("min", .integer(0...Int64(Int32.max)), default: "0",
                                     onlyWith: ("cmd", ["dupfd", "dupfd_cloexec"])),
                 ArgumentDeclaration("cloexec", .bool, onlyWith: ("cmd", ["setfd"])),
                 ArgumentDeclaration("flags", .flags(StatusFlag.allCases.map(\.rawValue)), onlyWith: ("cmd", ["setfl"])),
+                ArgumentDeclaration("seals", .flags(MemfdSeal.allCases.map(\.rawValue)), onlyWith: ("cmd", ["add_seals"])),
             ], binds: .descriptor)
         case .close:
             return declare("close(2)", [fd])
@@ -315,6 +321,25 @@ extension OperationKind {
         case .attach:
             return declare("adopts the next agent the launcher started, named by `as`", [], binds: .process,
                            repeatable: false, background: false, expectations: [])
+        case .ftruncate:
+            // Lengths stay small: the model keeps contents densely.
+            return declare("ftruncate(2) of a file or memfd", [
+                fd, ArgumentDeclaration("length", .integer(-1...Int64(maximumTransfer)), required: true),
+            ])
+        case .signalfd:
+            return declare("signalfd4(2) of a new signalfd with a signal mask", [
+                ArgumentDeclaration("signals", .flags(SignalName.allCases.map(\.rawValue))), socketFlags,
+            ], binds: .descriptor, needs: SystemNeeds(syscalls: ["signalfd4"]))
+        case .timerfdCreate:
+            return declare("timerfd_create(2) of an unarmed timer", [
+                ArgumentDeclaration("clock", .keyword(TimerClock.allCases.map(\.rawValue)), default: "monotonic"),
+                socketFlags,
+            ], binds: .descriptor, needs: SystemNeeds(syscalls: ["timerfd_create"]))
+        case .inotifyInit:
+            // Not repeatable: inotify instances count against fs.inotify.max_user_instances (128), shared by
+            // every process of the user, so a loop would meet EMFILE the model cannot see.
+            return declare("inotify_init1(2) of an inotify instance without watches", [socketFlags], binds: .descriptor,
+                           repeatable: false, needs: SystemNeeds(syscalls: ["inotify_init1"]))
         }
     }
 }

@@ -38,6 +38,14 @@ int handoff_close_range(unsigned int first, unsigned int last, unsigned int flag
 int handoff_memfd_create(const char *name, unsigned int flags);
 /// eventfd is declared in <sys/eventfd.h>, which Swift's Glibc module does not include.
 int handoff_eventfd(unsigned int initial, int flags);
+/// signalfd, timerfd_create and inotify_init1 are declared in <sys/signalfd.h>, <sys/timerfd.h> and
+/// <sys/inotify.h>, which Swift's Glibc module does not include; sigset_t is built with sigaddset, which
+/// Swift cannot call (a macro on some libcs). `mask` has bit (signal - 1) per signal.
+int handoff_signalfd(unsigned long long mask, int flags);
+int handoff_timerfd_create(int clock, int flags);
+int handoff_inotify_init1(int flags);
+/// statfs's f_type, or -1: struct statfs comes from <sys/vfs.h>, which Swift's Glibc module does not include.
+long handoff_statfs_type(const char *path);
 
 // ---- fcntl is variadic ----
 int handoff_fcntl_int(int fd, int command, int argument);

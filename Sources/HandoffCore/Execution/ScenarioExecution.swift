@@ -167,6 +167,8 @@ final class ScenarioExecution {
         model.somaxconn = SystemProbe.sysctl("net/core/somaxconn") ?? 4096
         model.pidfdsReopen = SystemProbe.pidfdsReopen
         model.eventfdWriteExact = SystemProbe.eventfdWriteExact
+        model.sealExec = SystemProbe.memfdSealExec
+        model.filesAreShmem = SystemProbe.isTmpfs(workPath)
         model.pidfdReopenTruncErrno = SystemProbe.pidfdReopenTruncErrno
         model.umask = SystemProbe.umask
         model.startWithCapabilities(SystemProbe.heldCapabilities)

@@ -70,6 +70,7 @@ public enum SystemProbe {
     public static let features: [(name: String, meaning: String, present: @Sendable () -> Bool)] = [
         ("pidfd-reopen", "pidfds on pidfs, reopenable through /proc/PID/fd/N", { pidfdsReopen }),
         ("eventfd-write-exact", "eventfd writes of exactly 8 bytes", { eventfdWriteExact }),
+        ("memfd-seal-exec", "the F_SEAL_EXEC memfd seal (Linux 6.3)", { memfdSealExec }),
     ]
 
     /// The errno of reopening a pidfd with O_TRUNC (EOPNOTSUPP on pidfs since pidfs_setattr, EPERM before it,
@@ -106,6 +107,21 @@ public enum SystemProbe {
         return nine.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, 9) } < 0 && errno == EINVAL
     }()
 
+    /// Whether F_ADD_SEALS knows F_SEAL_EXEC (Linux 6.3; EINVAL before). Probed once.
+    public static let memfdSealExec: Bool = {
+        guard case .success(let descriptor) = valueOrErrno({
+            handoff_memfd_create("handoff-probe", Linux.MFD_CLOEXEC | Linux.MFD_ALLOW_SEALING)
+        }) else { return false }
+        defer { close(descriptor) }
+        return handoff_fcntl_int(descriptor, Linux.F_ADD_SEALS, Int32(bitPattern: Linux.F_SEAL_EXEC)) == 0
+    }()
+
+    /// Whether the file system of `directory` is tmpfs, whose regular files are shmem files: F_GET_SEALS
+    /// answers F_SEAL_SEAL there, and EINVAL on other file systems.
+    public static func isTmpfs(_ directory: String) -> Bool {
+        handoff_statfs_type(directory) == Linux.TMPFS_MAGIC
+    }
+
     /// Whether ptrace checks on an exited task still use its dumpability (Linux 6.18). Probed once, by the
     /// agent (it needs a fork and a process without CAP_SYS_PTRACE).
     nonisolated(unsafe) private static var exitedDumpability: [String: Bool] = [:]
@@ -126,7 +142,8 @@ public enum SystemProbe {
     }
 
     /// The system calls `requires: syscalls` may name and operations may declare as needs.
-    public static let knownSyscalls = ["kcmp", "pidfd_open", "pidfd_getfd", "close_range", "memfd_create", "epoll_create1"]
+    public static let knownSyscalls = ["kcmp", "pidfd_open", "pidfd_getfd", "close_range", "memfd_create", "epoll_create1",
+                                       "signalfd4", "timerfd_create", "inotify_init1"]
 
     /// nil when the syscall works here; otherwise why not (e.g. `ENOSYS`). Probed once per run: every
     /// scenario asks for what its operations need.
@@ -172,6 +189,12 @@ public enum SystemProbe {
             return opens { handoff_epoll_create1(Linux.EPOLL_CLOEXEC) }
         case "memfd_create":
             return opens { handoff_memfd_create("handoff-probe", Linux.MFD_CLOEXEC) }
+        case "signalfd4":
+            return opens { handoff_signalfd(0, Linux.SFD_CLOEXEC) }
+        case "timerfd_create":
+            return opens { handoff_timerfd_create(Linux.CLOCK_MONOTONIC, Linux.TFD_CLOEXEC) }
+        case "inotify_init1":
+            return opens { handoff_inotify_init1(Linux.IN_CLOEXEC) }
         default:
             return "unknown syscall"
         }
