@@ -45,7 +45,7 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
     case pipe(closeOnExec: Bool, nonBlocking: Bool)
     case socketpair(type: SocketType, closeOnExec: Bool, nonBlocking: Bool)
     /// memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING).
-    case memfd(name: String, closeOnExec: Bool, allowSealing: Bool)
+    case memfd(name: String, closeOnExec: Bool, allowSealing: Bool = false)
     /// eventfd(initial, EFD_CLOEXEC | EFD_NONBLOCK).
     case eventfd(initial: UInt32, closeOnExec: Bool, nonBlocking: Bool)
     /// epoll_create1(EPOLL_CLOEXEC?).

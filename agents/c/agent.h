@@ -70,6 +70,7 @@ enum op_kind {
     OP_FCNTL, OP_CLOSE, OP_CLOSE_RANGE, OP_LSEEK, OP_READ, OP_WRITE, OP_SHUTDOWN, OP_FORK, OP_EXEC, OP_EXIT,
     OP_WAIT, OP_SEND, OP_RECV, OP_PIDFD_OPEN, OP_PIDFD_GETFD, OP_LISTEN, OP_CONNECT, OP_ACCEPT, OP_SETRLIMIT,
     OP_DROP_CAPABILITY, OP_SET_DUMPABLE, OP_REOPEN, OP_CLONE_FILES, OP_UNSHARE_FILES, OP_LAUNCH,
+    OP_FTRUNCATE, OP_SIGNALFD, OP_TIMERFD_CREATE, OP_INOTIFY_INIT1,
 };
 
 enum address_kind { ADDRESS_UNIX = 1, ADDRESS_ABSTRACT = 2, ADDRESS_TCP = 3 };
@@ -82,7 +83,7 @@ struct op {
     struct operand other;   // dup2/dup3: target; epoll_ctl: epfd
     int flags;              // open/pipe/memfd/eventfd/epoll_create1/dup3/recv/accept/reopen/socket type...
     unsigned mode;          // open
-    long long number;       // count, status, pid, backlog, value, initial, cmd ... (see decode.c)
+    long long number;       // count, status, pid, backlog, value, initial, cmd, length, signal mask, clock ... (see decode.c)
     int arg;                // fcntl arg; epoll_ctl op; shutdown how; lseek whence
     long long offset;       // lseek offset
     unsigned first, last;   // close_range

@@ -1,6 +1,7 @@
 # What Python's standard library has no function for, called through ctypes on the C library:
 # prctl (PR_SET_PDEATHSIG, PR_SET_DUMPABLE), clone(CLONE_FILES), unshare(CLONE_FILES) (os.unshare is 3.12),
-# pidfd_getfd, close_range with flags (os.closerange has none), and capget/capset (no libcap binding).
+# pidfd_getfd, close_range with flags (os.closerange has none), capget/capset (no libcap binding), and
+# signalfd, timerfd_create (os.timerfd_create is 3.13) and inotify_init1 (no module has them).
 # Every function returns (result, errno) as the system call gives them: -1 and errno on failure.
 
 import ctypes
@@ -46,6 +47,22 @@ def unshare_files():
 def pidfd_getfd(pidfd, fd, flags):
     return _outcome(_syscall(ctypes.c_long(SYS_pidfd_getfd), ctypes.c_int(pidfd), ctypes.c_int(fd),
                              ctypes.c_uint(flags)))
+
+
+def signalfd(mask, flags):
+    """signalfd(-1, mask, flags): `mask` is the kernel's sigset_t word (bit signal - 1), the first unsigned
+    long of glibc's sigset_t (the rest stays zero)."""
+    sigset = (ctypes.c_ulong * 16)()
+    sigset[0] = mask
+    return _outcome(_libc.signalfd(ctypes.c_int(-1), ctypes.byref(sigset), ctypes.c_int(flags)))
+
+
+def timerfd_create(clock, flags):
+    return _outcome(_libc.timerfd_create(ctypes.c_int(clock), ctypes.c_int(flags)))
+
+
+def inotify_init1(flags):
+    return _outcome(_libc.inotify_init1(ctypes.c_int(flags)))
 
 
 def close_range(first, last, flags):
