@@ -105,6 +105,21 @@ extension ReferenceModelTests {
         m.fails(.fcntl(fd: file, command: .addSeals([.grow])), EPERM)
     }
 
+    @Test func ftruncateOfAPidfdOnPidfsIsWhatPidfsSetattrSays() {
+        var m = makeModel()
+        m.pidfdsReopen = true
+        m.pidfdReopenTruncErrno = EOPNOTSUPP
+        let pidfd = m.fd(.pidfdOpen(target: "main"))
+        m.fails(.ftruncate(fd: pidfd, length: 0), EOPNOTSUPP)
+        let readOnly = m.fd(.reopen(target: "main", fd: pidfd, flags: [.rdonly]))
+        m.fails(.ftruncate(fd: readOnly, length: 0), EINVAL)
+        // Where pidfds are anonymous inodes: not a regular file.
+        var old = makeModel()
+        old.pidfdsReopen = false
+        let anonymous = old.fd(.pidfdOpen(target: "main"))
+        old.fails(.ftruncate(fd: anonymous, length: 0), EINVAL)
+    }
+
     @Test func anonymousKindsShareTheirRules() {
         var m = makeModel()
         let signal = m.fd(.signalfd(mask: [.usr1], closeOnExec: true, nonBlocking: true))

@@ -279,6 +279,7 @@ public struct FuzzGenerator {
         case "offset": candidates = [-1, 0, 1, 2, 5]
         case "backlog": candidates = [0, 1, 16]
         case "flags": candidates = [0, 0, 0, 1]
+        case "length": candidates = [-1, 0, 1, 3, 5, 4096, 8192]
         default: candidates = [range.lowerBound, range.lowerBound + 1, range.upperBound]
         }
         return candidates.filter { range.contains($0) }.randomElement(using: &random) ?? range.lowerBound
@@ -299,6 +300,9 @@ public struct FuzzGenerator {
             if !chosen.contains("nonblock") { chosen.append("nonblock") }
         case .pipe, .socketpair, .eventfd, .listen:
             if !chosen.contains("nonblock") && random.nextBool(probability: 0.5) { chosen.append("nonblock") }
+        case .signalfd, .timerfdCreate, .inotifyInit:
+            // Non-blocking more often than not, so that their reads can be drawn (EAGAIN, not a wait).
+            if key == "flags" && !chosen.contains("nonblock") && random.nextBool(probability: 0.5) { chosen.append("nonblock") }
         default:
             break
         }
@@ -354,7 +358,7 @@ public struct FuzzGenerator {
         /// Whether the step cannot fail, as far as the generator can tell.
         func certain() -> Bool {
             switch step.kind {
-            case .pipe, .socketpair, .eventfd, .memfd, .epollCreate: return true
+            case .pipe, .socketpair, .eventfd, .memfd, .epollCreate, .signalfd, .timerfdCreate, .inotifyInit: return true
             case .open: return flag("creat") && !flag("excl") && !flag("path")
             case .dup, .dup2, .fcntl:
                 guard let source = sourceName(), source.certain, !source.closed else { return false }

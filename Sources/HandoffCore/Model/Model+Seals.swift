@@ -96,6 +96,12 @@ extension ReferenceModel {
                 logContents += [UInt8](repeating: 0, count: Int(length) - logContents.count)
             }
             return Outcome(result: 0)
+        case .pidfd where pidfdsReopen:
+            // A pidfs inode is S_IFREG: open for writing, do_truncate reaches pidfs_setattr, which refuses like
+            // an O_TRUNC reopen (EOPNOTSUPP on 6.18, EPERM on 6.12: SystemProbe.pidfdReopenTruncErrno; found by
+            // `handoff fuzz`: scenarios/fuzz/ftruncate-pidfd.yaml).
+            guard desc.writable else { return .failure(EINVAL) }
+            return pidfdReopenTruncErrno != 0 ? .failure(pidfdReopenTruncErrno) : Outcome(result: 0)
         case .pipeRead, .pipeWrite, .pipeReadWrite, .socket, .pidfd, .eventfd, .epoll, .anonymous:
             return .failure(EINVAL)
         }
