@@ -109,6 +109,8 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
     case timerfdCreate(clock: TimerClock, closeOnExec: Bool, nonBlocking: Bool)
     /// inotify_init1(IN_CLOEXEC | IN_NONBLOCK): a new inotify instance without watches.
     case inotifyInit(closeOnExec: Bool, nonBlocking: Bool)
+    /// fcntl(fd, F_DUPFD_QUERY, other): 1 when both name one open file description, else 0 (Linux 6.10).
+    case dupfdQuery(fd: FD, other: FD)
 
     /// Which operation this is, for its declaration.
     @inlinable public var kind: OperationKind {
@@ -153,6 +155,7 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
         case .signalfd: return .signalfd
         case .timerfdCreate: return .timerfdCreate
         case .inotifyInit: return .inotifyInit
+        case .dupfdQuery: return .dupfdQuery
         }
     }
 
@@ -264,6 +267,9 @@ extension Operation {
             return .timerfdCreate(clock: clock, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case .inotifyInit(let closeOnExec, let nonBlocking):
             return .inotifyInit(closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .dupfdQuery(let value, let other):
+            let mapped = try fd(value, "fd")
+            return .dupfdQuery(fd: mapped, other: try fd(other, "other"))
         }
     }
 

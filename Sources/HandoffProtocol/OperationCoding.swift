@@ -188,6 +188,9 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             message.set("flags", (closeOnExec ? Linux.TFD_CLOEXEC : 0) | (nonBlocking ? Linux.TFD_NONBLOCK : 0))
         case .inotifyInit(let closeOnExec, let nonBlocking):
             message.set("flags", (closeOnExec ? Linux.IN_CLOEXEC : 0) | (nonBlocking ? Linux.IN_NONBLOCK : 0))
+        case .dupfdQuery(let value, let other):
+            fd("fd", value)
+            fd("other", other)
         }
         return message
     }
@@ -360,6 +363,9 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
         case .inotifyInit:
             let flags = fields.int32("flags")
             operation = .inotifyInit(closeOnExec: flags & Linux.IN_CLOEXEC != 0, nonBlocking: flags & Linux.IN_NONBLOCK != 0)
+        case .dupfdQuery:
+            let value = fd("fd")
+            operation = .dupfdQuery(fd: value, other: fd("other"))
         }
         if let problem = fields.problem { return .failure(ProtocolError("\(kind.keyword): \(problem)")) }
         return .success(operation)

@@ -22,6 +22,7 @@ public enum OperationKind: String, CaseIterable, Sendable, Hashable {
     case ftruncate, signalfd
     case timerfdCreate = "timerfd_create"
     case inotifyInit = "inotify_init1"
+    case dupfdQuery = "dupfd_query"
 
     /// The name written in YAML (`main.close_range`) and on the wire.
     public var keyword: String { rawValue }
@@ -340,6 +341,10 @@ extension OperationKind {
             // every process of the user, so a loop would meet EMFILE the model cannot see.
             return declare("inotify_init1(2) of an inotify instance without watches", [socketFlags], binds: .descriptor,
                            repeatable: false, needs: SystemNeeds(syscalls: ["inotify_init1"]))
+        case .dupfdQuery:
+            return declare("fcntl(2) F_DUPFD_QUERY: 1 when `other` is the same open file description as `fd`, else 0", [
+                fd, ArgumentDeclaration("other", .descriptor, required: true),
+            ], needs: SystemNeeds(syscalls: ["dupfd_query"]))
         }
     }
 }

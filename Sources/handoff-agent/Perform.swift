@@ -341,6 +341,14 @@ extension Agent {
                 answer.record(timed { handoff_timerfd_create(clock.linux, flags) }, producing: true)
                 return true
             }
+        case .dupfdQuery(let operand, let otherOperand):
+            return { agent, answer -> Bool in
+                let fd = operand.value(agent.slots)
+                let other = otherOperand.value(agent.slots)
+                if agent.isChannel(fd) || agent.isChannel(other) { answer.fail(EBADF); return true }
+                answer.record(timed { handoff_fcntl_int(fd, Linux.F_DUPFD_QUERY, other) })
+                return true
+            }
         case .inotifyInit(let closeOnExec, let nonBlocking):
             return { agent, answer -> Bool in
                 let flags = (closeOnExec ? Linux.IN_CLOEXEC : 0) | (nonBlocking ? Linux.IN_NONBLOCK : 0)

@@ -159,6 +159,21 @@ extension ReferenceModelTests {
         #expect(m.apply(.read(fd: timer, count: 8), by: "main").errno == EAGAIN)
     }
 
+    @Test func dupfdQueryComparesDescriptionsNotFiles() {
+        var m = makeModel()
+        let file = m.fd(.open(path: "f", flags: creatRW, mode: 0o600))
+        let copy = m.fd(.dup(fd: file))
+        let second = m.fd(.open(path: "f", flags: [.rdonly], mode: 0))
+        let path = m.fd(.open(path: "f", flags: [.path], mode: 0))
+        #expect(m.ok(.dupfdQuery(fd: file, other: copy)).result == 1)
+        #expect(m.ok(.dupfdQuery(fd: file, other: second)).result == 0)
+        #expect(m.ok(.dupfdQuery(fd: path, other: path)).result == 1)
+        m.fails(.dupfdQuery(fd: file, other: 40), EBADF)
+        m.fails(.dupfdQuery(fd: 40, other: file), EBADF)
+        // A wrong expectation: a second open is not the same description.
+        #expect(m.apply(.dupfdQuery(fd: file, other: second), by: "main").result != 1)
+    }
+
     @Test func sealAndAnonymousOperationsRoundTripOnTheWire() {
         let operations: [HandoffProtocol.Operation<WireNaming>] = [
             .fcntl(fd: 3, command: .addSeals([.seal, .futureWrite, .exec])), .fcntl(fd: 3, command: .getSeals),

@@ -50,6 +50,7 @@ func sampleWireOperation(_ kind: OperationKind) -> HandoffProtocol.Operation<Wir
     case .signalfd: return .signalfd(mask: [.usr1, .term], closeOnExec: true, nonBlocking: true)
     case .timerfdCreate: return .timerfdCreate(clock: .boottime, closeOnExec: false, nonBlocking: true)
     case .inotifyInit: return .inotifyInit(closeOnExec: true, nonBlocking: false)
+    case .dupfdQuery: return .dupfdQuery(fd: 3, other: 7)
     }
 }
 

@@ -70,7 +70,7 @@ enum op_kind {
     OP_FCNTL, OP_CLOSE, OP_CLOSE_RANGE, OP_LSEEK, OP_READ, OP_WRITE, OP_SHUTDOWN, OP_FORK, OP_EXEC, OP_EXIT,
     OP_WAIT, OP_SEND, OP_RECV, OP_PIDFD_OPEN, OP_PIDFD_GETFD, OP_LISTEN, OP_CONNECT, OP_ACCEPT, OP_SETRLIMIT,
     OP_DROP_CAPABILITY, OP_SET_DUMPABLE, OP_REOPEN, OP_CLONE_FILES, OP_UNSHARE_FILES, OP_LAUNCH,
-    OP_FTRUNCATE, OP_SIGNALFD, OP_TIMERFD_CREATE, OP_INOTIFY_INIT1,
+    OP_FTRUNCATE, OP_SIGNALFD, OP_TIMERFD_CREATE, OP_INOTIFY_INIT1, OP_DUPFD_QUERY,
 };
 
 enum address_kind { ADDRESS_UNIX = 1, ADDRESS_ABSTRACT = 2, ADDRESS_TCP = 3 };
@@ -80,7 +80,7 @@ enum address_kind { ADDRESS_UNIX = 1, ADDRESS_ABSTRACT = 2, ADDRESS_TCP = 3 };
 struct op {
     enum op_kind kind;
     struct operand fd;      // fd, or the socket; epoll_ctl: the registered fd
-    struct operand other;   // dup2/dup3: target; epoll_ctl: epfd
+    struct operand other;   // dup2/dup3: target; epoll_ctl: epfd; dupfd_query: other
     int flags;              // open/pipe/memfd/eventfd/epoll_create1/dup3/recv/accept/reopen/socket type...
     unsigned mode;          // open
     long long number;       // count, status, pid, backlog, value, initial, cmd, length, signal mask, clock ... (see decode.c)

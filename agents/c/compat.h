@@ -27,6 +27,9 @@
 #ifndef F_SEAL_EXEC
 #define F_SEAL_EXEC 0x0020
 #endif
+#ifndef F_DUPFD_QUERY
+#define F_DUPFD_QUERY 1027
+#endif
 #ifndef MFD_ALLOW_SEALING
 #define MFD_ALLOW_SEALING 0x0002U
 #endif

@@ -33,7 +33,7 @@ static const char *const verbs[] = {
     [OP_DROP_CAPABILITY] = "drop_capability", [OP_SET_DUMPABLE] = "set_dumpable", [OP_REOPEN] = "reopen",
     [OP_CLONE_FILES] = "clone_files", [OP_UNSHARE_FILES] = "unshare_files", [OP_LAUNCH] = "launch",
     [OP_FTRUNCATE] = "ftruncate", [OP_SIGNALFD] = "signalfd", [OP_TIMERFD_CREATE] = "timerfd_create",
-    [OP_INOTIFY_INIT1] = "inotify_init1",
+    [OP_INOTIFY_INIT1] = "inotify_init1", [OP_DUPFD_QUERY] = "dupfd_query",
 };
 
 int op_kind_from_verb(const char *verb) {
@@ -385,6 +385,10 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
         break;
     case OP_INOTIFY_INIT1:
         op->flags = int32_field(r, "flags", 0, 0) & (IN_CLOEXEC | IN_NONBLOCK);
+        break;
+    case OP_DUPFD_QUERY:
+        op->fd = fd_field(r, "fd");
+        op->other = fd_field(r, "other");
         break;
     case OP_EXEC:
     case OP_LAUNCH:

@@ -346,6 +346,12 @@ int perform(struct op *op, struct answer *answer) {
     case OP_INOTIFY_INIT1:
         TIMED(answer, 1, inotify_init1(op->flags));
         return 1;
+    case OP_DUPFD_QUERY: {
+        int other = operand_value(op->other);
+        if (is_channel(fd) || is_channel(other)) return fail(answer, EBADF);
+        TIMED(answer, 0, fcntl(fd, F_DUPFD_QUERY, other));
+        return 1;
+    }
     case OP_EXIT:
         _exit((int)op->number);
     case OP_WAIT: {

@@ -358,6 +358,16 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		}
 		flags := uintptr(r.int32("flags")) & (syscall.O_CLOEXEC | syscall.O_NONBLOCK)
 		p = func(a *agent, ans *answer) { ans.record(rawTimed(sysTimerfdCreate, clock, flags, 0), true) }
+	case "dupfd_query":
+		fd, other := r.fd("fd", inLoop), r.fd("other", inLoop)
+		p = func(a *agent, ans *answer) {
+			n, o := fd.value(a.slots), other.value(a.slots)
+			if a.isChannel(n) || a.isChannel(o) {
+				ans.fail(syscall.EBADF)
+				return
+			}
+			ans.record(rawTimed(syscall.SYS_FCNTL, uintptr(n), fDupfdQuery, uintptr(o)), false)
+		}
 	case "inotify_init1":
 		flags := int(r.int32("flags")) & (syscall.IN_CLOEXEC | syscall.IN_NONBLOCK)
 		p = func(a *agent, ans *answer) {

@@ -19,7 +19,7 @@ import fcntl
 from handoff_wire import Bad, failure
 from handoff_call import (timed, answer, inherit, resolve, O_CLOEXEC, O_APPEND, O_NONBLOCK, OPEN_FLAGS,
                           MFD_CLOEXEC, MFD_ALLOW_SEALING, F_ADD_SEALS, F_GET_SEALS, SEALS_KNOWN, SIGNALS_KNOWN,
-                          CLOCKS_KNOWN, checked, CLOSE_RANGE_UNSHARE, F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL,
+                          CLOCKS_KNOWN, F_DUPFD_QUERY, checked, CLOSE_RANGE_UNSHARE, F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL,
                           F_SETFL, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EBADF, EINVAL)
 import handoff_sockets
 import handoff_processes
@@ -281,6 +281,18 @@ def build_inotify_init1(f, loop):
     return perform
 
 
+def build_dupfd_query(f, loop):
+    fd, other = f.fd("fd", loop), f.fd("other", loop)
+
+    def perform(agent):
+        number, second = resolve(agent, fd), resolve(agent, other)
+        if agent.is_channel(number) or agent.is_channel(second):
+            return failure(EBADF)
+        # fcntl.F_DUPFD_QUERY is Python 3.14; the number is the kernel's (<linux/fcntl.h>).
+        return answer(timed(fcntl.fcntl, number, F_DUPFD_QUERY, second))
+    return perform
+
+
 # Every operation keyword (OperationDeclarations.swift) and its builder.
 BUILDERS = {
     "open": build_open, "pipe": build_pipe, "memfd": build_memfd, "eventfd": build_eventfd,
@@ -289,7 +301,7 @@ BUILDERS = {
     "close": build_close, "close_range": build_close_range,
     "lseek": build_lseek, "read": build_read, "write": build_write,
     "ftruncate": build_ftruncate, "signalfd": build_signalfd, "timerfd_create": build_timerfd_create,
-    "inotify_init1": build_inotify_init1,
+    "inotify_init1": build_inotify_init1, "dupfd_query": build_dupfd_query,
 }
 for _module, _verbs in ((handoff_sockets, ("socketpair", "shutdown", "send", "recv", "listen", "connect", "accept")),
                         (handoff_processes, ("fork", "clone_files", "unshare_files", "exec", "launch", "exit", "wait",

@@ -70,6 +70,16 @@ extension ReferenceModel {
         return (length < size && seals.contains(.shrink)) || (length > size && seals.contains(.grow))
     }
 
+    /// fs/fcntl.c: do_fcntl F_DUPFD_QUERY -> f_dupfd_query: both numbers looked up raw (an O_PATH file
+    /// included: check_fcntl_cmd allows the command), EBADF for either missing, then whether they are one
+    /// struct file - one open file description.
+    func dupfdQuery(_ process: String, fd: Int32, other: Int32) -> Outcome {
+        guard let first = self[tableOf: process][fd], let second = self[tableOf: process][other] else {
+            return .failure(EBADF)
+        }
+        return Outcome(result: first.description == second.description ? 1 : 0)
+    }
+
     /// fs/open.c: do_sys_ftruncate - a negative length is EINVAL before the descriptor is looked up (EBADF,
     /// O_PATH included); do_ftruncate: not a regular file or not open for writing is EINVAL; then
     /// do_truncate -> notify_change (shmem_setattr's seals) cuts or zero-extends the contents. The offset stays.

@@ -295,6 +295,8 @@ public struct ReferenceModel: Sendable {
             return createAnonymous(process, .timerfd(clock: clock), closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case let .inotifyInit(closeOnExec, nonBlocking):
             return createAnonymous(process, .inotify, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case let .dupfdQuery(fd, other):
+            return dupfdQuery(process, fd: fd, other: other)
         }
     }
 }

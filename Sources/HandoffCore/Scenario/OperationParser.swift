@@ -299,6 +299,9 @@ extension ScenarioDecoder {
         case .inotifyInit:
             let (closeOnExec, nonBlocking) = try socketFlags()
             operation = .inotifyInit(closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .dupfdQuery:
+            let fd = try ref("fd")
+            operation = .dupfdQuery(fd: fd, other: try ref("other"))
         }
         if case .fcntl(_, let command) = operation, !command.duplicates { return (operation, []) }
         return (operation, try binds())

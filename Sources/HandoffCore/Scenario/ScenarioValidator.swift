@@ -261,7 +261,8 @@ struct ScenarioValidator {
             processes[child]?.reapedAt = line
         case .open, .pipe, .socketpair, .memfd, .eventfd, .epollCreate, .epollCtl, .dup, .dup2, .dup3, .fcntl, .close,
              .lseek, .read, .write, .shutdown, .send, .recv, .pidfdOpen, .pidfdGetfd, .listen, .connect, .accept,
-             .setrlimit, .dropCapability, .setDumpable, .reopen, .ftruncate, .signalfd, .timerfdCreate, .inotifyInit:
+             .setrlimit, .dropCapability, .setDumpable, .reopen, .ftruncate, .signalfd, .timerfdCreate, .inotifyInit,
+             .dupfdQuery:
             break  // descriptors only: resolved and bound above
         }
     }

@@ -143,7 +143,7 @@ public enum SystemProbe {
 
     /// The system calls `requires: syscalls` may name and operations may declare as needs.
     public static let knownSyscalls = ["kcmp", "pidfd_open", "pidfd_getfd", "close_range", "memfd_create", "epoll_create1",
-                                       "signalfd4", "timerfd_create", "inotify_init1"]
+                                       "signalfd4", "timerfd_create", "inotify_init1", "dupfd_query"]
 
     /// nil when the syscall works here; otherwise why not (e.g. `ENOSYS`). Probed once per run: every
     /// scenario asks for what its operations need.
@@ -195,6 +195,14 @@ public enum SystemProbe {
             return opens { handoff_timerfd_create(Linux.CLOCK_MONOTONIC, Linux.TFD_CLOEXEC) }
         case "inotify_init1":
             return opens { handoff_inotify_init1(Linux.IN_CLOEXEC) }
+        case "dupfd_query":
+            // fcntl(F_DUPFD_QUERY) of a descriptor with itself is 1 (Linux 6.10); EINVAL before.
+            switch valueOrErrno({ open("/dev/null", O_RDONLY | O_CLOEXEC) }) {
+            case .failure(let error): return "open /dev/null: \(error)"
+            case .success(let copy):
+                defer { close(copy) }
+                return handoff_fcntl_int(copy, Linux.F_DUPFD_QUERY, copy) == 1 ? nil : Errno.name(of: errno)
+            }
         default:
             return "unknown syscall"
         }
