@@ -385,6 +385,7 @@ int handoff_clone_files(void) {
 }
 
 int handoff_unshare_files(void) { return unshare(CLONE_FILES); }
+int handoff_unshare_net(void) { return unshare(CLONE_NEWNET); }
 
 // struct epoll_event is packed on x86-64 (__EPOLL_PACKED), which Swift's importer does not reproduce: the
 // event is built here.

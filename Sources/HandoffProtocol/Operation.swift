@@ -111,6 +111,8 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
     case inotifyInit(closeOnExec: Bool, nonBlocking: Bool)
     /// fcntl(fd, F_DUPFD_QUERY, other): 1 when both name one open file description, else 0 (Linux 6.10).
     case dupfdQuery(fd: FD, other: FD)
+    /// unshare(CLONE_NEWNET): the caller moves to a new network namespace (its later sockets live there).
+    case unshareNet
 
     /// Which operation this is, for its declaration.
     @inlinable public var kind: OperationKind {
@@ -156,6 +158,7 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
         case .timerfdCreate: return .timerfdCreate
         case .inotifyInit: return .inotifyInit
         case .dupfdQuery: return .dupfdQuery
+        case .unshareNet: return .unshareNet
         }
     }
 
@@ -270,6 +273,7 @@ extension Operation {
         case .dupfdQuery(let value, let other):
             let mapped = try fd(value, "fd")
             return .dupfdQuery(fd: mapped, other: try fd(other, "other"))
+        case .unshareNet: return .unshareNet
         }
     }
 

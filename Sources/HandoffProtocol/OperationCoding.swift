@@ -126,7 +126,7 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
         case .shutdown(let socket, let how):
             fd("fd", socket)
             message.set("how", how.linux)
-        case .fork, .cloneFiles, .unshareFiles, .attach:
+        case .fork, .cloneFiles, .unshareFiles, .attach, .unshareNet:
             break
         case .exec(let arguments, let variables):
             message.set("args", byteLists: arguments.map { Array($0.utf8) })
@@ -366,6 +366,8 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
         case .dupfdQuery:
             let value = fd("fd")
             operation = .dupfdQuery(fd: value, other: fd("other"))
+        case .unshareNet:
+            operation = .unshareNet
         }
         if let problem = fields.problem { return .failure(ProtocolError("\(kind.keyword): \(problem)")) }
         return .success(operation)

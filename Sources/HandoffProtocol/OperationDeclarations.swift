@@ -23,6 +23,7 @@ public enum OperationKind: String, CaseIterable, Sendable, Hashable {
     case timerfdCreate = "timerfd_create"
     case inotifyInit = "inotify_init1"
     case dupfdQuery = "dupfd_query"
+    case unshareNet = "unshare_net"
 
     /// The name written in YAML (`main.close_range`) and on the wire.
     public var keyword: String { rawValue }
@@ -345,6 +346,9 @@ extension OperationKind {
             return declare("fcntl(2) F_DUPFD_QUERY: 1 when `other` is the same open file description as `fd`, else 0", [
                 fd, ArgumentDeclaration("other", .descriptor, required: true),
             ], needs: SystemNeeds(syscalls: ["dupfd_query"]))
+        case .unshareNet:
+            return declare("unshare(CLONE_NEWNET): a new network namespace for the caller's later sockets", [],
+                           repeatable: false, needs: SystemNeeds(capabilities: ["CAP_SYS_ADMIN"]))
         }
     }
 }

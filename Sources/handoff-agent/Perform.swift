@@ -341,6 +341,11 @@ extension Agent {
                 answer.record(timed { handoff_timerfd_create(clock.linux, flags) }, producing: true)
                 return true
             }
+        case .unshareNet:
+            return { agent, answer -> Bool in
+                answer.record(timed { handoff_unshare_net() })
+                return true
+            }
         case .dupfdQuery(let operand, let otherOperand):
             return { agent, answer -> Bool in
                 let fd = operand.value(agent.slots)

@@ -174,6 +174,32 @@ extension ReferenceModelTests {
         #expect(m.apply(.dupfdQuery(fd: file, other: second), by: "main").result != 1)
     }
 
+    @Test func aNetworkNamespaceSeparatesAbstractNamesNotPaths() {
+        var m = makeModel()
+        let old = m.fd(.listen(address: .abstract(name: "n"), type: .stream, closeOnExec: false, nonBlocking: true, backlog: 4))
+        m.ok(.listen(address: .unix(path: "p.sock"), type: .stream, closeOnExec: false, nonBlocking: true, backlog: 4))
+        m.ok(.fork(child: "peer"))
+        m.ok(.unshareNet, by: "peer")
+        m.fails(.connect(address: .abstract(name: "n"), type: .stream, closeOnExec: false, nonBlocking: false), ECONNREFUSED,
+                by: "peer")
+        m.ok(.connect(address: .unix(path: "p.sock"), type: .stream, closeOnExec: false, nonBlocking: false), by: "peer")
+        m.fails(.connect(address: .tcp(port: 80), type: .stream, closeOnExec: false, nonBlocking: false), ENETUNREACH,
+                by: "peer")
+        let fresh = m.fd(.listen(address: .abstract(name: "n"), type: .stream, closeOnExec: false, nonBlocking: true,
+                                 backlog: 4), by: "peer")
+        // A child forked afterwards is in the new namespace; the parent is not.
+        m.ok(.fork(child: "child"), by: "peer")
+        m.ok(.connect(address: .abstract(name: "n"), type: .stream, closeOnExec: false, nonBlocking: false), by: "child")
+        m.fails(.accept(socket: old, closeOnExec: false, nonBlocking: false), EAGAIN)
+        m.ok(.accept(socket: fresh, closeOnExec: false, nonBlocking: false), by: "peer")
+        // Without CAP_SYS_ADMIN: EPERM.
+        m.ok(.dropCapability(name: "CAP_SYS_ADMIN"), by: "child")
+        m.fails(.unshareNet, EPERM, by: "child")
+        // A wrong expectation: the old namespace's name is not reachable from the new one.
+        #expect(m.apply(.connect(address: .abstract(name: "zz"), type: .stream, closeOnExec: false, nonBlocking: false),
+                        by: "peer").errno == ECONNREFUSED)
+    }
+
     @Test func sealAndAnonymousOperationsRoundTripOnTheWire() {
         let operations: [HandoffProtocol.Operation<WireNaming>] = [
             .fcntl(fd: 3, command: .addSeals([.seal, .futureWrite, .exec])), .fcntl(fd: 3, command: .getSeals),

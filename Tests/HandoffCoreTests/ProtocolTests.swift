@@ -51,6 +51,7 @@ func sampleWireOperation(_ kind: OperationKind) -> HandoffProtocol.Operation<Wir
     case .timerfdCreate: return .timerfdCreate(clock: .boottime, closeOnExec: false, nonBlocking: true)
     case .inotifyInit: return .inotifyInit(closeOnExec: true, nonBlocking: false)
     case .dupfdQuery: return .dupfdQuery(fd: 3, other: 7)
+    case .unshareNet: return .unshareNet
     }
 }
 

@@ -33,7 +33,7 @@ static const char *const verbs[] = {
     [OP_DROP_CAPABILITY] = "drop_capability", [OP_SET_DUMPABLE] = "set_dumpable", [OP_REOPEN] = "reopen",
     [OP_CLONE_FILES] = "clone_files", [OP_UNSHARE_FILES] = "unshare_files", [OP_LAUNCH] = "launch",
     [OP_FTRUNCATE] = "ftruncate", [OP_SIGNALFD] = "signalfd", [OP_TIMERFD_CREATE] = "timerfd_create",
-    [OP_INOTIFY_INIT1] = "inotify_init1", [OP_DUPFD_QUERY] = "dupfd_query",
+    [OP_INOTIFY_INIT1] = "inotify_init1", [OP_DUPFD_QUERY] = "dupfd_query", [OP_UNSHARE_NET] = "unshare_net",
 };
 
 int op_kind_from_verb(const char *verb) {
@@ -364,6 +364,7 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
     case OP_FORK:
     case OP_CLONE_FILES:
     case OP_UNSHARE_FILES:
+    case OP_UNSHARE_NET:
         break;
     case OP_FTRUNCATE:
         op->fd = fd_field(r, "fd");

@@ -321,6 +321,9 @@ int perform(struct op *op, struct answer *answer) {
             for (int i = 0; i < agent.nhidden; i++) close(agent.hidden[i]);
         }
         return 1;
+    case OP_UNSHARE_NET:
+        TIMED(answer, 0, unshare(CLONE_NEWNET));
+        return 1;
     case OP_EXEC:
         agent_exec(op, answer);
         return 1;

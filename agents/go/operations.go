@@ -229,6 +229,12 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 				a.closeHidden()
 			}
 		}
+	case "unshare_net":
+		// On the locked main thread, like unshare_files: namespaces are per thread, and the agent's later
+		// sockets and ForkExec children come from this thread.
+		p = func(a *agent, ans *answer) {
+			ans.record(timed(func() (int, error) { return 0, syscall.Unshare(syscall.CLONE_NEWNET) }), false)
+		}
 	case "exec":
 		args, env := r.texts("args", false), r.texts("env", true)
 		p = func(a *agent, ans *answer) { a.exec(args, env, ans) }

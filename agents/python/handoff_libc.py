@@ -1,7 +1,8 @@
 # What Python's standard library has no function for, called through ctypes on the C library:
 # prctl (PR_SET_PDEATHSIG, PR_SET_DUMPABLE), clone(CLONE_FILES), unshare(CLONE_FILES) (os.unshare is 3.12),
 # pidfd_getfd, close_range with flags (os.closerange has none), capget/capset (no libcap binding), and
-# signalfd, timerfd_create (os.timerfd_create is 3.13) and inotify_init1 (no module has them).
+# signalfd, timerfd_create (os.timerfd_create is 3.13), inotify_init1 (no module has them) and
+# unshare(CLONE_NEWNET).
 # Every function returns (result, errno) as the system call gives them: -1 and errno on failure.
 
 import ctypes
@@ -20,6 +21,7 @@ SYS_close_range = 436
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 CLONE_FILES = 0x400
+CLONE_NEWNET = 0x40000000
 SIGCHLD = 17
 
 
@@ -42,6 +44,11 @@ def clone_files():
 
 def unshare_files():
     return _outcome(_libc.unshare(ctypes.c_int(CLONE_FILES)))
+
+
+def unshare_net():
+    """unshare(CLONE_NEWNET): os.unshare is 3.12."""
+    return _outcome(_libc.unshare(ctypes.c_int(CLONE_NEWNET)))
 
 
 def pidfd_getfd(pidfd, fd, flags):

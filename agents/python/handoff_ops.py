@@ -306,6 +306,6 @@ BUILDERS = {
 for _module, _verbs in ((handoff_sockets, ("socketpair", "shutdown", "send", "recv", "listen", "connect", "accept")),
                         (handoff_processes, ("fork", "clone_files", "unshare_files", "exec", "launch", "exit", "wait",
                                              "pidfd_open", "pidfd_getfd", "reopen", "setrlimit", "drop_capability",
-                                             "set_dumpable"))):
+                                             "set_dumpable", "unshare_net"))):
     for _verb in _verbs:
         BUILDERS[_verb] = getattr(_module, "build_" + _verb)

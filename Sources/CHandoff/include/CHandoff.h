@@ -100,6 +100,8 @@ int handoff_accept4(int socket, int flags);
 int handoff_clone_files(void);
 /// unshare(CLONE_FILES) needs _GNU_SOURCE.
 int handoff_unshare_files(void);
+/// unshare(CLONE_NEWNET): CLONE_NEWNET is a <sched.h> macro under _GNU_SOURCE, which Swift's Glibc module lacks.
+int handoff_unshare_net(void);
 
 // ---- spawning on a clean descriptor table ----
 /// posix_spawn `path` with stdin from /dev/null, stdout and stderr onto `output_fd`, `control_fd` at

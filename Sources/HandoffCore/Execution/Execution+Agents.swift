@@ -137,7 +137,7 @@ extension ScenarioExecution {
             case .open, .pipe, .socketpair, .memfd, .eventfd, .epollCreate, .epollCtl, .dup, .dup2, .dup3, .fcntl, .close,
                  .closeRange, .lseek, .read, .write, .shutdown, .wait, .send, .recv, .pidfdOpen, .pidfdGetfd, .listen,
                  .connect, .accept, .setrlimit, .dropCapability, .setDumpable, .reopen, .unshareFiles,
-                 .ftruncate, .signalfd, .timerfdCreate, .inotifyInit, .dupfdQuery:
+                 .ftruncate, .signalfd, .timerfdCreate, .inotifyInit, .dupfdQuery, .unshareNet:
                 let (message, stray) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
                 if let stray { close(stray) }
                 let answer = try decodeAnswer(message, from: agent.name)

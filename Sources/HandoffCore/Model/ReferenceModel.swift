@@ -120,6 +120,10 @@ public struct ReferenceModel: Sendable {
     /// Whether the scenario directory is on tmpfs, whose files are shmem files with F_SEAL_SEAL
     /// (SystemProbe.isTmpfs).
     public var filesAreShmem = false
+    /// Each process's network namespace (0: the runner's); absent is 0. fork inherits it (copy_net_ns is
+    /// not asked for), exec keeps it.
+    var netns: [String: Int] = [:]
+    var nextNetns = 1
 
     /// Numbers the harness itself holds in a process's table (the agents' control channels, at the top of
     /// the range): no descriptor the scenario creates can get them. The runner sets them before each step.
@@ -297,6 +301,8 @@ public struct ReferenceModel: Sendable {
             return createAnonymous(process, .inotify, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case let .dupfdQuery(fd, other):
             return dupfdQuery(process, fd: fd, other: other)
+        case .unshareNet:
+            return unshareNet(process)
         }
     }
 }

@@ -302,6 +302,8 @@ extension ScenarioDecoder {
         case .dupfdQuery:
             let fd = try ref("fd")
             operation = .dupfdQuery(fd: fd, other: try ref("other"))
+        case .unshareNet:
+            operation = .unshareNet
         }
         if case .fcntl(_, let command) = operation, !command.duplicates { return (operation, []) }
         return (operation, try binds())

@@ -262,7 +262,7 @@ struct ScenarioValidator {
         case .open, .pipe, .socketpair, .memfd, .eventfd, .epollCreate, .epollCtl, .dup, .dup2, .dup3, .fcntl, .close,
              .lseek, .read, .write, .shutdown, .send, .recv, .pidfdOpen, .pidfdGetfd, .listen, .connect, .accept,
              .setrlimit, .dropCapability, .setDumpable, .reopen, .ftruncate, .signalfd, .timerfdCreate, .inotifyInit,
-             .dupfdQuery:
+             .dupfdQuery, .unshareNet:
             break  // descriptors only: resolved and bound above
         }
     }
