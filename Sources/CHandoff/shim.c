@@ -14,6 +14,10 @@
 #include <sys/capability.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <sys/vfs.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -144,6 +148,19 @@ int handoff_dup3(int oldfd, int newfd, int flags) { return dup3(oldfd, newfd, fl
 int handoff_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
 int handoff_memfd_create(const char *name, unsigned int flags) { return memfd_create(name, flags); }
 int handoff_eventfd(unsigned int initial, int flags) { return eventfd(initial, flags); }
+int handoff_signalfd(unsigned long long mask, int flags) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int signal = 1; signal <= 64; signal++)
+        if (mask & (1ULL << (signal - 1))) sigaddset(&set, signal);
+    return signalfd(-1, &set, flags);
+}
+int handoff_timerfd_create(int clock, int flags) { return timerfd_create(clock, flags); }
+int handoff_inotify_init1(int flags) { return inotify_init1(flags); }
+long handoff_statfs_type(const char *path) {
+    struct statfs info;
+    return statfs(path, &info) == 0 ? (long)info.f_type : -1;
+}
 // close_range: raw syscall, so it also works with a glibc older than 2.34.
 int handoff_close_range(unsigned int first, unsigned int last, unsigned int flags) {
     return (int)syscall(SYS_close_range, first, last, flags);
@@ -393,6 +410,7 @@ int handoff_clone_files(void) {
 }
 
 int handoff_unshare_files(void) { return unshare(CLONE_FILES); }
+int handoff_unshare_net(void) { return unshare(CLONE_NEWNET); }
 
 // struct epoll_event is packed on x86-64 (__EPOLL_PACKED), which Swift's importer does not reproduce: the
 // event is built here.

@@ -87,6 +87,39 @@ public enum Linux {
 
     // <linux/memfd.h>
     public static let MFD_CLOEXEC: UInt32 = 0x0001
+    public static let MFD_ALLOW_SEALING: UInt32 = 0x0002
+
+    // <uapi/linux/fcntl.h>: file seals (F_LINUX_SPECIFIC_BASE + 9 and + 10), the seal bits.
+    public static let F_ADD_SEALS: Int32 = 1033
+    public static let F_GET_SEALS: Int32 = 1034
+    public static let F_SEAL_SEAL: UInt32 = 0x0001
+    public static let F_SEAL_SHRINK: UInt32 = 0x0002
+    public static let F_SEAL_GROW: UInt32 = 0x0004
+    public static let F_SEAL_WRITE: UInt32 = 0x0008
+    /// Linux 5.1.
+    public static let F_SEAL_FUTURE_WRITE: UInt32 = 0x0010
+    /// Linux 6.3 (probed: SystemProbe.memfdSealExec).
+    public static let F_SEAL_EXEC: UInt32 = 0x0020
+    /// <asm-generic/page.h> on x86-64 and arm64 with 4 KiB pages: generic_perform_write's chunk for shmem.
+    public static let PAGE_SIZE = 4096
+
+    // <sys/signalfd.h>, <sys/timerfd.h>, <sys/inotify.h>: the same bits as O_CLOEXEC and O_NONBLOCK.
+    public static let SFD_CLOEXEC = Glibc.O_CLOEXEC
+    public static let SFD_NONBLOCK = Glibc.O_NONBLOCK
+    public static let TFD_CLOEXEC = Glibc.O_CLOEXEC
+    public static let TFD_NONBLOCK = Glibc.O_NONBLOCK
+    public static let IN_CLOEXEC = Glibc.O_CLOEXEC
+    public static let IN_NONBLOCK = Glibc.O_NONBLOCK
+    /// sizeof(struct signalfd_siginfo): signalfd_read's unit.
+    public static let SIGNALFD_SIGINFO_SIZE = 128
+    /// sizeof(sigset_t) as the kernel takes it (signalfd4's sizemask): 64 signals.
+    public static let KERNEL_SIGSET_SIZE = 8
+    /// <linux/time.h>
+    public static let CLOCK_REALTIME: Int32 = 0
+    public static let CLOCK_MONOTONIC: Int32 = 1
+    public static let CLOCK_BOOTTIME: Int32 = 7
+    /// <linux/magic.h>: statfs f_type of tmpfs (shmem files carry seals, F_SEAL_SEAL from creation).
+    public static let TMPFS_MAGIC: Int = 0x0102_1994
 
     // <sys/eventfd.h>: the same bits as O_CLOEXEC and O_NONBLOCK.
     public static let EFD_CLOEXEC = Glibc.O_CLOEXEC
@@ -130,4 +163,11 @@ public enum Linux {
     public static let ENOPROTOOPT = Glibc.ENOPROTOOPT
     public static let ENODATA = Glibc.ENODATA
     public static let EOPNOTSUPP = Glibc.EOPNOTSUPP
+
+    // <asm-generic/signal.h>: the signals a signalfd mask may name.
+    public static let SIGHUP = Glibc.SIGHUP
+    public static let SIGINT = Glibc.SIGINT
+    public static let SIGUSR1 = Glibc.SIGUSR1
+    public static let SIGUSR2 = Glibc.SIGUSR2
+    public static let SIGALRM = Glibc.SIGALRM
 }

@@ -44,7 +44,8 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
     case open(path: String, flags: Set<OpenFlag>, mode: UInt32)
     case pipe(closeOnExec: Bool, nonBlocking: Bool)
     case socketpair(type: SocketType, closeOnExec: Bool, nonBlocking: Bool)
-    case memfd(name: String, closeOnExec: Bool)
+    /// memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING).
+    case memfd(name: String, closeOnExec: Bool, allowSealing: Bool = false)
     /// eventfd(initial, EFD_CLOEXEC | EFD_NONBLOCK).
     case eventfd(initial: UInt32, closeOnExec: Bool, nonBlocking: Bool)
     /// epoll_create1(EPOLL_CLOEXEC?).
@@ -71,7 +72,7 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
     /// workqueue, so a later step waits for what it frees (a poll with a timeout, or a blocking read).
     case unixGC
     /// pidfd_send_signal(2) of `signal` to the process `pidfd` refers to (no siginfo, flags 0).
-    case pidfdSendSignal(pidfd: FD, signal: SignalName)
+    case pidfdSendSignal(pidfd: FD, signal: SentSignal)
     /// waitid(P_PIDFD, pidfd, WEXITED [| WNOHANG]): reaps the child `pidfd` refers to.
     case waitid(pidfd: FD, noHang: Bool)
     /// Creates the child process `child`; it starts with a copy of the parent's table.
@@ -120,6 +121,18 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
     /// getsockopt(SOL_SOCKET, option): the result is the option's value (the new descriptor for
     /// SO_PEERPIDFD; 0 and the credentials for SO_PEERCRED).
     case getsockopt(socket: FD, option: SocketOption)
+    /// ftruncate(2): the file's size becomes `length`.
+    case ftruncate(fd: FD, length: Int64)
+    /// signalfd4(-1, mask, SFD_CLOEXEC | SFD_NONBLOCK): a new signalfd.
+    case signalfd(mask: Set<SignalName>, closeOnExec: Bool, nonBlocking: Bool)
+    /// timerfd_create(clock, TFD_CLOEXEC | TFD_NONBLOCK): a new, unarmed timerfd.
+    case timerfdCreate(clock: TimerClock, closeOnExec: Bool, nonBlocking: Bool)
+    /// inotify_init1(IN_CLOEXEC | IN_NONBLOCK): a new inotify instance without watches.
+    case inotifyInit(closeOnExec: Bool, nonBlocking: Bool)
+    /// fcntl(fd, F_DUPFD_QUERY, other): 1 when both name one open file description, else 0 (Linux 6.10).
+    case dupfdQuery(fd: FD, other: FD)
+    /// unshare(CLONE_NEWNET): the caller moves to a new network namespace (its later sockets live there).
+    case unshareNet
 
     /// Which operation this is, for its declaration.
     @inlinable public var kind: OperationKind {
@@ -166,6 +179,12 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
         case .attach: return .attach
         case .setsockopt: return .setsockopt
         case .getsockopt: return .getsockopt
+        case .ftruncate: return .ftruncate
+        case .signalfd: return .signalfd
+        case .timerfdCreate: return .timerfdCreate
+        case .inotifyInit: return .inotifyInit
+        case .dupfdQuery: return .dupfdQuery
+        case .unshareNet: return .unshareNet
         }
     }
 
@@ -213,7 +232,8 @@ extension Operation {
         case .pipe(let closeOnExec, let nonBlocking): return .pipe(closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case .socketpair(let type, let closeOnExec, let nonBlocking):
             return .socketpair(type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
-        case .memfd(let name, let closeOnExec): return .memfd(name: name, closeOnExec: closeOnExec)
+        case .memfd(let name, let closeOnExec, let allowSealing):
+            return .memfd(name: name, closeOnExec: closeOnExec, allowSealing: allowSealing)
         case .eventfd(let initial, let closeOnExec, let nonBlocking):
             return .eventfd(initial: initial, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case .epollCreate(let closeOnExec): return .epollCreate(closeOnExec: closeOnExec)
@@ -281,6 +301,17 @@ extension Operation {
         case .setsockopt(let socket, let option, let value):
             return .setsockopt(socket: try fd(socket, "socket"), option: option, value: value)
         case .getsockopt(let socket, let option): return .getsockopt(socket: try fd(socket, "socket"), option: option)
+        case .ftruncate(let value, let length): return .ftruncate(fd: try fd(value, "fd"), length: length)
+        case .signalfd(let mask, let closeOnExec, let nonBlocking):
+            return .signalfd(mask: mask, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .timerfdCreate(let clock, let closeOnExec, let nonBlocking):
+            return .timerfdCreate(clock: clock, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .inotifyInit(let closeOnExec, let nonBlocking):
+            return .inotifyInit(closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .dupfdQuery(let value, let other):
+            let mapped = try fd(value, "fd")
+            return .dupfdQuery(fd: mapped, other: try fd(other, "other"))
+        case .unshareNet: return .unshareNet
         }
     }
 

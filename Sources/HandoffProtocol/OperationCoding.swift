@@ -80,9 +80,9 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             message.set("flags", (closeOnExec ? Linux.O_CLOEXEC : 0) | (nonBlocking ? Linux.O_NONBLOCK : 0))
         case .socketpair(let type, let closeOnExec, let nonBlocking):
             message.set("type", type.linux | socketFlags(closeOnExec, nonBlocking))
-        case .memfd(let name, let closeOnExec):
+        case .memfd(let name, let closeOnExec, let allowSealing):
             text("name", name)
-            message.set("flags", Int64(closeOnExec ? Linux.MFD_CLOEXEC : 0))
+            message.set("flags", Int64((closeOnExec ? Linux.MFD_CLOEXEC : 0) | (allowSealing ? Linux.MFD_ALLOW_SEALING : 0)))
         case .eventfd(let initial, let closeOnExec, let nonBlocking):
             message.set("initial", Int64(initial))
             message.set("flags", (closeOnExec ? Linux.EFD_CLOEXEC : 0) | (nonBlocking ? Linux.EFD_NONBLOCK : 0))
@@ -136,7 +136,7 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
         case .waitid(let pidfd, let noHang):
             fd("fd", pidfd)
             message.set("flags", noHang ? Linux.WNOHANG : 0)
-        case .fork, .cloneFiles, .unshareFiles, .attach, .unixGC:
+        case .fork, .cloneFiles, .unshareFiles, .attach, .unixGC, .unshareNet:
             break
         case .exec(let arguments, let variables):
             message.set("args", byteLists: arguments.map { Array($0.utf8) })
@@ -200,6 +200,20 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
         case .getsockopt(let socket, let option):
             fd("fd", socket)
             message.set("opt", option.linux)
+        case .ftruncate(let value, let length):
+            fd("fd", value)
+            message.set("length", length)
+        case .signalfd(let mask, let closeOnExec, let nonBlocking):
+            message.set("mask", Int64(bitPattern: SignalName.mask(mask)))
+            message.set("flags", (closeOnExec ? Linux.SFD_CLOEXEC : 0) | (nonBlocking ? Linux.SFD_NONBLOCK : 0))
+        case .timerfdCreate(let clock, let closeOnExec, let nonBlocking):
+            message.set("clock", clock.linux)
+            message.set("flags", (closeOnExec ? Linux.TFD_CLOEXEC : 0) | (nonBlocking ? Linux.TFD_NONBLOCK : 0))
+        case .inotifyInit(let closeOnExec, let nonBlocking):
+            message.set("flags", (closeOnExec ? Linux.IN_CLOEXEC : 0) | (nonBlocking ? Linux.IN_NONBLOCK : 0))
+        case .dupfdQuery(let value, let other):
+            fd("fd", value)
+            fd("other", other)
         }
         return message
     }
@@ -238,7 +252,9 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             operation = .socketpair(type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case .memfd:
             let name = fields.text("name")
-            operation = .memfd(name: name, closeOnExec: UInt32(truncatingIfNeeded: fields.int64("flags")) & Linux.MFD_CLOEXEC != 0)
+            let flags = UInt32(truncatingIfNeeded: fields.int64("flags"))
+            operation = .memfd(name: name, closeOnExec: flags & Linux.MFD_CLOEXEC != 0,
+                               allowSealing: flags & Linux.MFD_ALLOW_SEALING != 0)
         case .eventfd:
             let initial = UInt32(truncatingIfNeeded: fields.int64("initial"))
             let flags = fields.int32("flags")
@@ -295,7 +311,7 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             operation = .unixGC
         case .pidfdSendSignal:
             let pidfd = fd("fd")
-            let signal = SignalName(linux: fields.int32("sig"))
+            let signal = SentSignal(linux: fields.int32("sig"))
             if signal == nil { fields.malformed("sig") }
             operation = .pidfdSendSignal(pidfd: pidfd, signal: signal ?? .zero)
         case .waitid:
@@ -381,6 +397,28 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             }
         case .attach:
             return .failure(ProtocolError("attach is the runner's, never sent to an agent"))
+        case .ftruncate:
+            operation = .ftruncate(fd: fd("fd"), length: fields.int64("length"))
+        case .signalfd:
+            let mask = SignalName.set(fromMask: UInt64(bitPattern: fields.int64("mask")))
+            if mask == nil { fields.malformed("mask") }
+            let flags = fields.int32("flags")
+            operation = .signalfd(mask: mask ?? [], closeOnExec: flags & Linux.SFD_CLOEXEC != 0,
+                                  nonBlocking: flags & Linux.SFD_NONBLOCK != 0)
+        case .timerfdCreate:
+            let clock = TimerClock(linux: fields.int32("clock"))
+            if clock == nil { fields.malformed("clock") }
+            let flags = fields.int32("flags")
+            operation = .timerfdCreate(clock: clock ?? .monotonic, closeOnExec: flags & Linux.TFD_CLOEXEC != 0,
+                                       nonBlocking: flags & Linux.TFD_NONBLOCK != 0)
+        case .inotifyInit:
+            let flags = fields.int32("flags")
+            operation = .inotifyInit(closeOnExec: flags & Linux.IN_CLOEXEC != 0, nonBlocking: flags & Linux.IN_NONBLOCK != 0)
+        case .dupfdQuery:
+            let value = fd("fd")
+            operation = .dupfdQuery(fd: value, other: fd("other"))
+        case .unshareNet:
+            operation = .unshareNet
         }
         if let problem = fields.problem { return .failure(ProtocolError("\(kind.keyword): \(problem)")) }
         return .success(operation)

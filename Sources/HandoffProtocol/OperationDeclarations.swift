@@ -24,6 +24,11 @@ public enum OperationKind: String, CaseIterable, Sendable, Hashable {
     case unshareFiles = "unshare_files"
     case launch, attach
     case setsockopt, getsockopt
+    case ftruncate, signalfd
+    case timerfdCreate = "timerfd_create"
+    case inotifyInit = "inotify_init1"
+    case dupfdQuery = "dupfd_query"
+    case unshareNet = "unshare_net"
 
     /// The name written in YAML (`main.close_range`) and on the wire.
     public var keyword: String { rawValue }
@@ -190,8 +195,9 @@ extension OperationKind {
         case .socketpair:
             return declare("socketpair(2) of AF_UNIX", [socketType, socketFlags], binds: .pair("left", "right"))
         case .memfd:
-            return declare("memfd_create(2)", [
-                ArgumentDeclaration("name", .string, default: "handoff"), ArgumentDeclaration("flags", .flags(["cloexec"])),
+            return declare("memfd_create(2); `allow_sealing` is MFD_ALLOW_SEALING", [
+                ArgumentDeclaration("name", .string, default: "handoff"),
+                ArgumentDeclaration("flags", .flags(["cloexec", "allow_sealing"])),
             ], binds: .descriptor, needs: SystemNeeds(syscalls: ["memfd_create"]))
         case .eventfd:
             return declare("eventfd(2)", [
@@ -216,12 +222,14 @@ extension OperationKind {
                 ArgumentDeclaration("flags", .flags(["cloexec"])),
             ], binds: .descriptor)
         case .fcntl:
-            return declare("fcntl(2); `min` with dupfd and dupfd_cloexec, `cloexec` with setfd, `flags` with setfl", [
+            return declare("fcntl(2); `min` with dupfd and dupfd_cloexec, `cloexec` with setfd, `flags` with setfl, "
+                           + "`seals` with add_seals", [
                 fd, ArgumentDeclaration("cmd", .command(FcntlCommand.names), required: true),
                 ArgumentDeclaration("min", .integer(0...Int64(Int32.max)), default: "0",
                                     onlyWith: ("cmd", ["dupfd", "dupfd_cloexec"])),
                 ArgumentDeclaration("cloexec", .bool, onlyWith: ("cmd", ["setfd"])),
                 ArgumentDeclaration("flags", .flags(StatusFlag.allCases.map(\.rawValue)), onlyWith: ("cmd", ["setfl"])),
+                ArgumentDeclaration("seals", .flags(MemfdSeal.allCases.map(\.rawValue)), onlyWith: ("cmd", ["add_seals"])),
             ], binds: .descriptor)
         case .close:
             return declare("close(2)", [fd])
@@ -254,7 +262,7 @@ extension OperationKind {
         case .pidfdSendSignal:
             return declare("pidfd_send_signal(2) to the process a pidfd refers to", [
                 ArgumentDeclaration("pidfd", .descriptor, required: true),
-                ArgumentDeclaration("signal", .keyword(SignalName.allCases.map(\.rawValue)), required: true),
+                ArgumentDeclaration("signal", .keyword(SentSignal.allCases.map(\.rawValue)), required: true),
             ], repeatable: false, background: false, needs: SystemNeeds(syscalls: ["pidfd_open", "pidfd_send_signal"]))
         case .waitid:
             return declare("waitid(2) with P_PIDFD: reaps the child a pidfd refers to", [
@@ -354,6 +362,32 @@ extension OperationKind {
                 ArgumentDeclaration("socket", .descriptor, required: true),
                 ArgumentDeclaration("option", .command(SocketOption.allCases.map(\.rawValue)), required: true),
             ], binds: .descriptor, expectations: [.error, .result, .credentials])
+        case .ftruncate:
+            // Lengths stay small: the model keeps contents densely.
+            return declare("ftruncate(2) of a file or memfd", [
+                fd, ArgumentDeclaration("length", .integer(-1...Int64(maximumTransfer)), required: true),
+            ])
+        case .signalfd:
+            return declare("signalfd4(2) of a new signalfd with a signal mask", [
+                ArgumentDeclaration("signals", .flags(SignalName.allCases.map(\.rawValue))), socketFlags,
+            ], binds: .descriptor, needs: SystemNeeds(syscalls: ["signalfd4"]))
+        case .timerfdCreate:
+            return declare("timerfd_create(2) of an unarmed timer", [
+                ArgumentDeclaration("clock", .keyword(TimerClock.allCases.map(\.rawValue)), default: "monotonic"),
+                socketFlags,
+            ], binds: .descriptor, needs: SystemNeeds(syscalls: ["timerfd_create"]))
+        case .inotifyInit:
+            // Not repeatable: inotify instances count against fs.inotify.max_user_instances (128), shared by
+            // every process of the user, so a loop would meet EMFILE the model cannot see.
+            return declare("inotify_init1(2) of an inotify instance without watches", [socketFlags], binds: .descriptor,
+                           repeatable: false, needs: SystemNeeds(syscalls: ["inotify_init1"]))
+        case .dupfdQuery:
+            return declare("fcntl(2) F_DUPFD_QUERY: 1 when `other` is the same open file description as `fd`, else 0", [
+                fd, ArgumentDeclaration("other", .descriptor, required: true),
+            ], needs: SystemNeeds(syscalls: ["dupfd_query"]))
+        case .unshareNet:
+            return declare("unshare(CLONE_NEWNET): a new network namespace for the caller's later sockets", [],
+                           repeatable: false, needs: SystemNeeds(capabilities: ["CAP_SYS_ADMIN"]))
         }
     }
 }

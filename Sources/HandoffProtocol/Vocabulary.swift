@@ -117,7 +117,7 @@ public enum PollEvent: String, Sendable, CaseIterable, Hashable {
 
 /// The signals a pidfd_send_signal step may send: `zero` (0) only checks that the process exists; `kill` and
 /// `term` end it (no agent handles either).
-public enum SignalName: String, Sendable, CaseIterable, Hashable {
+public enum SentSignal: String, Sendable, CaseIterable, Hashable {
     case zero, kill, term
 
     public var linux: Int32 {
@@ -168,6 +168,75 @@ public enum EpollEvent: String, Sendable, CaseIterable, Hashable {
     public static func set(fromLinux raw: UInt32) -> Set<EpollEvent> { Set(allCases.filter { raw & $0.linux != 0 }) }
 }
 
+/// A file seal (fcntl F_ADD_SEALS / F_GET_SEALS on a memfd): F_SEAL_* by its lower-case name.
+public enum MemfdSeal: String, Sendable, CaseIterable, Hashable {
+    case seal, shrink, grow, write
+    case futureWrite = "future_write"
+    case exec
+
+    public var linux: UInt32 {
+        switch self {
+        case .seal: return Linux.F_SEAL_SEAL
+        case .shrink: return Linux.F_SEAL_SHRINK
+        case .grow: return Linux.F_SEAL_GROW
+        case .write: return Linux.F_SEAL_WRITE
+        case .futureWrite: return Linux.F_SEAL_FUTURE_WRITE
+        case .exec: return Linux.F_SEAL_EXEC
+        }
+    }
+
+    public static func linux(_ seals: Set<MemfdSeal>) -> UInt32 { seals.reduce(0) { $0 | $1.linux } }
+    public static func set(fromLinux raw: UInt32) -> Set<MemfdSeal> { Set(allCases.filter { raw & $0.linux != 0 }) }
+    /// The names in F_SEAL_* order, for messages.
+    public static func names(_ seals: Set<MemfdSeal>) -> String {
+        "[" + allCases.filter(seals.contains).map(\.rawValue).joined(separator: ", ") + "]"
+    }
+}
+
+/// A signal a signalfd's mask names (signalfd4's sigset_t).
+public enum SignalName: String, Sendable, CaseIterable, Hashable {
+    case hup, int, usr1, usr2, alrm, term
+
+    public var linux: Int32 {
+        switch self {
+        case .hup: return Linux.SIGHUP
+        case .int: return Linux.SIGINT
+        case .usr1: return Linux.SIGUSR1
+        case .usr2: return Linux.SIGUSR2
+        case .alrm: return Linux.SIGALRM
+        case .term: return Linux.SIGTERM
+        }
+    }
+
+    /// The kernel's sigset_t word: bit (signal - 1) per signal (what fdinfo's sigmask shows, in hex).
+    public static func mask(_ signals: Set<SignalName>) -> UInt64 {
+        signals.reduce(0) { $0 | (UInt64(1) << UInt64($1.linux - 1)) }
+    }
+
+    public static func set(fromMask mask: UInt64) -> Set<SignalName>? {
+        let signals = Set(allCases.filter { mask & (UInt64(1) << UInt64($0.linux - 1)) != 0 })
+        return Self.mask(signals) == mask ? signals : nil
+    }
+}
+
+/// timerfd_create(2)'s clock (the *_ALARM clocks need CAP_WAKE_ALARM and are left out).
+public enum TimerClock: String, Sendable, CaseIterable, Hashable {
+    case realtime, monotonic, boottime
+
+    public var linux: Int32 {
+        switch self {
+        case .realtime: return Linux.CLOCK_REALTIME
+        case .monotonic: return Linux.CLOCK_MONOTONIC
+        case .boottime: return Linux.CLOCK_BOOTTIME
+        }
+    }
+
+    public init?(linux: Int32) {
+        guard let clock = Self.allCases.first(where: { $0.linux == linux }) else { return nil }
+        self = clock
+    }
+}
+
 public enum FcntlCommand: Sendable, Hashable {
     case dupfd(minimum: Int32)
     case dupfdCloexec(minimum: Int32)
@@ -175,6 +244,10 @@ public enum FcntlCommand: Sendable, Hashable {
     case setfd(closeOnExec: Bool)
     case getfl
     case setfl(Set<StatusFlag>)
+    /// F_ADD_SEALS: seals added to a memfd's inode.
+    case addSeals(Set<MemfdSeal>)
+    /// F_GET_SEALS: the inode's seals as a bit mask.
+    case getSeals
 
     /// The `cmd` and `arg` of fcntl(2).
     public var linux: (command: Int32, argument: Int32) {
@@ -185,6 +258,8 @@ public enum FcntlCommand: Sendable, Hashable {
         case .setfd(let closeOnExec): return (Linux.F_SETFD, closeOnExec ? Linux.FD_CLOEXEC : 0)
         case .getfl: return (Linux.F_GETFL, 0)
         case .setfl(let flags): return (Linux.F_SETFL, StatusFlag.linux(flags))
+        case .addSeals(let seals): return (Linux.F_ADD_SEALS, Int32(bitPattern: MemfdSeal.linux(seals)))
+        case .getSeals: return (Linux.F_GET_SEALS, 0)
         }
     }
 
@@ -196,12 +271,14 @@ public enum FcntlCommand: Sendable, Hashable {
         case Linux.F_SETFD: self = .setfd(closeOnExec: argument & Linux.FD_CLOEXEC != 0)
         case Linux.F_GETFL: self = .getfl
         case Linux.F_SETFL: self = .setfl(StatusFlag.set(fromLinux: argument))
+        case Linux.F_ADD_SEALS: self = .addSeals(MemfdSeal.set(fromLinux: UInt32(bitPattern: argument)))
+        case Linux.F_GET_SEALS: self = .getSeals
         default: return nil
         }
     }
 
     /// The commands as a scenario writes them (`cmd: dupfd_cloexec`).
-    public static let names = ["dupfd", "dupfd_cloexec", "getfd", "setfd", "getfl", "setfl"]
+    public static let names = ["dupfd", "dupfd_cloexec", "getfd", "setfd", "getfl", "setfl", "add_seals", "get_seals"]
 
     /// Whether the command creates a descriptor.
     public var duplicates: Bool {

@@ -55,9 +55,10 @@ extension Agent {
                 answer.record(timed { socketpair(AF_UNIX, type.linux | flags, 0, &ends) }, producing: ends)
                 return true
             }
-        case .memfd(let name, let closeOnExec):
+        case .memfd(let name, let closeOnExec, let allowSealing):
             return { agent, answer -> Bool in
-                answer.record(timed { handoff_memfd_create(name, closeOnExec ? Linux.MFD_CLOEXEC : 0) }, producing: true)
+                let flags = (closeOnExec ? Linux.MFD_CLOEXEC : 0) | (allowSealing ? Linux.MFD_ALLOW_SEALING : 0)
+                answer.record(timed { handoff_memfd_create(name, flags) }, producing: true)
                 return true
             }
         case .eventfd(let initial, let closeOnExec, let nonBlocking):
@@ -384,6 +385,44 @@ extension Agent {
         case .attach:
             return { agent, _ in
                 agent.refusal = ProtocolError("attach is the runner's, never sent to an agent")
+                return true
+            }
+        case .ftruncate(let operand, let length):
+            return { agent, answer -> Bool in
+                let fd = operand.value(agent.slots)
+                if agent.isChannel(fd) { answer.fail(length < 0 ? EINVAL : EBADF); return true }
+                answer.record(timed { ftruncate(fd, off_t(length)) })
+                return true
+            }
+        case .signalfd(let mask, let closeOnExec, let nonBlocking):
+            return { agent, answer -> Bool in
+                let flags = (closeOnExec ? Linux.SFD_CLOEXEC : 0) | (nonBlocking ? Linux.SFD_NONBLOCK : 0)
+                answer.record(timed { handoff_signalfd(SignalName.mask(mask), flags) }, producing: true)
+                return true
+            }
+        case .timerfdCreate(let clock, let closeOnExec, let nonBlocking):
+            return { agent, answer -> Bool in
+                let flags = (closeOnExec ? Linux.TFD_CLOEXEC : 0) | (nonBlocking ? Linux.TFD_NONBLOCK : 0)
+                answer.record(timed { handoff_timerfd_create(clock.linux, flags) }, producing: true)
+                return true
+            }
+        case .unshareNet:
+            return { agent, answer -> Bool in
+                answer.record(timed { handoff_unshare_net() })
+                return true
+            }
+        case .dupfdQuery(let operand, let otherOperand):
+            return { agent, answer -> Bool in
+                let fd = operand.value(agent.slots)
+                let other = otherOperand.value(agent.slots)
+                if agent.isChannel(fd) || agent.isChannel(other) { answer.fail(EBADF); return true }
+                answer.record(timed { handoff_fcntl_int(fd, Linux.F_DUPFD_QUERY, other) })
+                return true
+            }
+        case .inotifyInit(let closeOnExec, let nonBlocking):
+            return { agent, answer -> Bool in
+                let flags = (closeOnExec ? Linux.IN_CLOEXEC : 0) | (nonBlocking ? Linux.IN_NONBLOCK : 0)
+                answer.record(timed { handoff_inotify_init1(flags) }, producing: true)
                 return true
             }
         }

@@ -11,7 +11,7 @@ func sampleWireOperation(_ kind: OperationKind) -> HandoffProtocol.Operation<Wir
     case .open: return .open(path: "dir/data", flags: [.rdwr, .creat, .cloexec, .append], mode: 0o600)
     case .pipe: return .pipe(closeOnExec: true, nonBlocking: true)
     case .socketpair: return .socketpair(type: .seqpacket, closeOnExec: true, nonBlocking: false)
-    case .memfd: return .memfd(name: "shared", closeOnExec: true)
+    case .memfd: return .memfd(name: "shared", closeOnExec: true, allowSealing: true)
     case .eventfd: return .eventfd(initial: 7, closeOnExec: false, nonBlocking: true)
     case .epollCreate: return .epollCreate(closeOnExec: true)
     case .epollCtl: return .epollCtl(epoll: 5, op: .mod, fd: 6, events: [.in, .et])
@@ -52,6 +52,12 @@ func sampleWireOperation(_ kind: OperationKind) -> HandoffProtocol.Operation<Wir
     case .attach: return .attach(child: .new)
     case .setsockopt: return .setsockopt(socket: 5, option: .peekOff, value: -1)
     case .getsockopt: return .getsockopt(socket: 5, option: .peerpidfd)
+    case .ftruncate: return .ftruncate(fd: 4, length: 4096)
+    case .signalfd: return .signalfd(mask: [.usr1, .term], closeOnExec: true, nonBlocking: true)
+    case .timerfdCreate: return .timerfdCreate(clock: .boottime, closeOnExec: false, nonBlocking: true)
+    case .inotifyInit: return .inotifyInit(closeOnExec: true, nonBlocking: false)
+    case .dupfdQuery: return .dupfdQuery(fd: 3, other: 7)
+    case .unshareNet: return .unshareNet
     }
 }
 

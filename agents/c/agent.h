@@ -72,6 +72,7 @@ enum op_kind {
     OP_DROP_CAPABILITY, OP_SET_DUMPABLE, OP_REOPEN, OP_CLONE_FILES, OP_UNSHARE_FILES, OP_LAUNCH, OP_POLL, OP_UNIX_GC,
     OP_PIDFD_SEND_SIGNAL, OP_WAITID,
     OP_SETSOCKOPT, OP_GETSOCKOPT,
+    OP_FTRUNCATE, OP_SIGNALFD, OP_TIMERFD_CREATE, OP_INOTIFY_INIT1, OP_DUPFD_QUERY, OP_UNSHARE_NET,
 };
 
 enum address_kind { ADDRESS_UNIX = 1, ADDRESS_ABSTRACT = 2, ADDRESS_TCP = 3 };
@@ -81,10 +82,10 @@ enum address_kind { ADDRESS_UNIX = 1, ADDRESS_ABSTRACT = 2, ADDRESS_TCP = 3 };
 struct op {
     enum op_kind kind;
     struct operand fd;      // fd, or the socket; epoll_ctl: the registered fd
-    struct operand other;   // dup2/dup3: target; epoll_ctl: epfd
+    struct operand other;   // dup2/dup3: target; epoll_ctl: epfd; dupfd_query: other
     int flags;              // open/pipe/memfd/eventfd/epoll_create1/dup3/recv/accept/reopen/socket type...
     unsigned mode;          // open
-    long long number;       // count, status, pid, backlog, value, initial, cmd ... (see decode.c)
+    long long number;       // count, status, pid, backlog, value, initial, cmd, length, signal mask, clock ... (see decode.c)
     int arg;                // fcntl arg; epoll_ctl op; shutdown how; lseek whence; setsockopt/getsockopt option
     long long offset;       // lseek offset
     unsigned first, last;   // close_range

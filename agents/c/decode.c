@@ -16,6 +16,11 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <signal.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
 
 #include "agent.h"
 #include "compat.h"
@@ -32,6 +37,8 @@ static const char *const verbs[] = {
     [OP_CLONE_FILES] = "clone_files", [OP_UNSHARE_FILES] = "unshare_files", [OP_LAUNCH] = "launch",
     [OP_POLL] = "poll", [OP_UNIX_GC] = "unix_gc", [OP_PIDFD_SEND_SIGNAL] = "pidfd_send_signal", [OP_WAITID] = "waitid",
     [OP_SETSOCKOPT] = "setsockopt", [OP_GETSOCKOPT] = "getsockopt",
+    [OP_FTRUNCATE] = "ftruncate", [OP_SIGNALFD] = "signalfd", [OP_TIMERFD_CREATE] = "timerfd_create",
+    [OP_INOTIFY_INIT1] = "inotify_init1", [OP_DUPFD_QUERY] = "dupfd_query", [OP_UNSHARE_NET] = "unshare_net",
 };
 
 // The SOL_SOCKET options the protocol names (SocketOption in Vocabulary.swift).
@@ -293,7 +300,7 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
         break;
     case OP_MEMFD:
         op->text = text_field(r, "name");
-        op->flags = (int)(uint32_truncating(r, "flags") & MFD_CLOEXEC);
+        op->flags = (int)(uint32_truncating(r, "flags") & (MFD_CLOEXEC | MFD_ALLOW_SEALING));
         break;
     case OP_EVENTFD:
         op->number = uint32_truncating(r, "initial");
@@ -328,6 +335,10 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
         case F_GETFD: case F_GETFL: op->arg = 0; break;
         case F_SETFD: op->arg &= FD_CLOEXEC; break;
         case F_SETFL: op->arg &= O_APPEND | O_NONBLOCK; break;
+        case F_GET_SEALS: op->arg = 0; break;
+        case F_ADD_SEALS:
+            op->arg &= F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE | F_SEAL_EXEC;
+            break;
         default: malformed(r, "cmd");
         }
         break;
@@ -390,6 +401,32 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
     case OP_CLONE_FILES:
     case OP_UNSHARE_FILES:
     case OP_UNIX_GC:
+    case OP_UNSHARE_NET:
+        break;
+    case OP_FTRUNCATE:
+        op->fd = fd_field(r, "fd");
+        op->number = int64_field(r, "length", 0, 0);
+        break;
+    case OP_SIGNALFD:
+        // Bit (signal - 1) per signal, as the kernel's sigset_t; only the signals the scenario language names.
+        op->number = int64_field(r, "mask", 0, 0);
+        if (op->number & ~(long long)((1ULL << (SIGHUP - 1)) | (1ULL << (SIGINT - 1)) | (1ULL << (SIGUSR1 - 1)) |
+                                      (1ULL << (SIGUSR2 - 1)) | (1ULL << (SIGALRM - 1)) | (1ULL << (SIGTERM - 1))))
+            malformed(r, "mask");
+        op->flags = int32_field(r, "flags", 0, 0) & (SFD_CLOEXEC | SFD_NONBLOCK);
+        break;
+    case OP_TIMERFD_CREATE:
+        op->number = int32_field(r, "clock", 0, 0);
+        if (op->number != CLOCK_REALTIME && op->number != CLOCK_MONOTONIC && op->number != CLOCK_BOOTTIME)
+            malformed(r, "clock");
+        op->flags = int32_field(r, "flags", 0, 0) & (TFD_CLOEXEC | TFD_NONBLOCK);
+        break;
+    case OP_INOTIFY_INIT1:
+        op->flags = int32_field(r, "flags", 0, 0) & (IN_CLOEXEC | IN_NONBLOCK);
+        break;
+    case OP_DUPFD_QUERY:
+        op->fd = fd_field(r, "fd");
+        op->other = fd_field(r, "other");
         break;
     case OP_EXEC:
     case OP_LAUNCH:

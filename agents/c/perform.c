@@ -15,6 +15,9 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -364,12 +367,40 @@ int perform(struct op *op, struct answer *answer) {
             for (int i = 0; i < agent.nhidden; i++) close(agent.hidden[i]);
         }
         return 1;
+    case OP_UNSHARE_NET:
+        TIMED(answer, 0, unshare(CLONE_NEWNET));
+        return 1;
     case OP_EXEC:
         agent_exec(op, answer);
         return 1;
     case OP_LAUNCH:
         agent_launch(op, answer);
         return 1;
+    case OP_FTRUNCATE:
+        // ftruncate checks the length before the descriptor: a channel looks free, so EBADF only for a valid length.
+        if (is_channel(fd)) return fail(answer, op->number < 0 ? EINVAL : EBADF);
+        TIMED(answer, 0, ftruncate(fd, (off_t)op->number));
+        return 1;
+    case OP_SIGNALFD: {
+        sigset_t mask;
+        sigemptyset(&mask);
+        for (int signal = 1; signal <= 64; signal++)
+            if ((unsigned long long)op->number & (1ULL << (signal - 1))) sigaddset(&mask, signal);
+        TIMED(answer, 1, signalfd(-1, &mask, op->flags));
+        return 1;
+    }
+    case OP_TIMERFD_CREATE:
+        TIMED(answer, 1, timerfd_create((clockid_t)op->number, op->flags));
+        return 1;
+    case OP_INOTIFY_INIT1:
+        TIMED(answer, 1, inotify_init1(op->flags));
+        return 1;
+    case OP_DUPFD_QUERY: {
+        int other = operand_value(op->other);
+        if (is_channel(fd) || is_channel(other)) return fail(answer, EBADF);
+        TIMED(answer, 0, fcntl(fd, F_DUPFD_QUERY, other));
+        return 1;
+    }
     case OP_EXIT:
         _exit((int)op->number);
     case OP_WAIT: {

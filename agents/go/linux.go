@@ -31,7 +31,24 @@ const (
 	closeRangeUnshare = 1 << 1
 	closeRangeCloexec = 1 << 2
 	// <linux/memfd.h>
-	mfdCloexec = 1
+	mfdCloexec      = 1
+	mfdAllowSealing = 2
+	// <uapi/linux/fcntl.h>: file seals
+	fAddSeals        = 1033
+	fGetSeals        = 1034
+	fSealSeal        = 0x1
+	fSealShrink      = 0x2
+	fSealGrow        = 0x4
+	fSealWrite       = 0x8
+	fSealFutureWrite = 0x10
+	fSealExec        = 0x20
+	sealsKnown       = fSealSeal | fSealShrink | fSealGrow | fSealWrite | fSealFutureWrite | fSealExec
+	// <linux/time.h>: the clocks timerfd_create is asked for
+	clockRealtime  = 0
+	clockMonotonic = 1
+	clockBoottime  = 7
+	// signalfd4's sizemask: the kernel's sigset_t, 64 bits
+	kernelSigsetSize = 8
 	// <sys/socket.h>
 	msgCmsgCloexec = 0x40000000
 	msgDontwait    = 0x40
@@ -47,17 +64,19 @@ const (
 	prSetPdeathsig = 1
 	prSetDumpable  = 4
 	// <asm/unistd_64.h>
-	sysMemfdCreate = 319
-	sysEventfd2    = 290
-	sysPidfdOpen   = 434
-	sysPidfdGetfd  = 438
+	sysMemfdCreate   = 319
+	sysEventfd2      = 290
+	sysSignalfd4     = 289
+	sysTimerfdCreate = 283
+	sysPidfdOpen     = 434
+	sysPidfdGetfd    = 438
 	// pidfd_send_signal(2) (Linux 5.1)
 	sysPidfdSendSignal = 424
-	sysCloseRange  = 436
-	sysCapget      = 125
-	sysCapset      = 126
-	sysPrctl       = 157
-	sysRtSigaction = 13
+	sysCloseRange    = 436
+	sysCapget        = 125
+	sysCapset        = 126
+	sysPrctl         = 157
+	sysRtSigaction   = 13
 )
 
 // The flags each operation's decoder keeps: the Swift decoder turns flag fields into booleans

@@ -45,7 +45,7 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		}
 	case "memfd":
 		name := r.text("name")
-		flags := uintptr(r.int64("flags")) & mfdCloexec
+		flags := uintptr(r.int64("flags")) & (mfdCloexec | mfdAllowSealing)
 		p = func(a *agent, ans *answer) {
 			cname, _ := syscall.BytePtrFromString(name)
 			ans.record(rawTimed(sysMemfdCreate, uintptr(unsafe.Pointer(cname)), flags, 0), true)
@@ -100,10 +100,13 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 			arg &= syscall.FD_CLOEXEC
 		case syscall.F_SETFL:
 			arg &= syscall.O_APPEND | syscall.O_NONBLOCK
+		case fAddSeals:
+			arg &= sealsKnown
+		case fGetSeals:
 		default:
 			r.malformed("cmd")
 		}
-		if cmd == syscall.F_GETFD || cmd == syscall.F_GETFL {
+		if cmd == syscall.F_GETFD || cmd == syscall.F_GETFL || cmd == fGetSeals {
 			arg = 0
 		}
 		duplicates := cmd == syscall.F_DUPFD || cmd == syscall.F_DUPFD_CLOEXEC
@@ -267,6 +270,12 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 				a.closeHidden()
 			}
 		}
+	case "unshare_net":
+		// On the locked main thread, like unshare_files: namespaces are per thread, and the agent's later
+		// sockets and ForkExec children come from this thread.
+		p = func(a *agent, ans *answer) {
+			ans.record(timed(func() (int, error) { return 0, syscall.Unshare(syscall.CLONE_NEWNET) }), false)
+		}
 	case "exec":
 		args, env := r.texts("args", false), r.texts("env", true)
 		p = func(a *agent, ans *answer) { a.exec(args, env, ans) }
@@ -405,6 +414,62 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		p = func(a *agent, ans *answer) { ans.record(rawTimed(sysPrctl, prSetDumpable, value, 0), false) }
 	case "attach":
 		return nil, "attach is the runner's, never sent to an agent"
+	case "ftruncate":
+		fd, length := r.fd("fd", inLoop), r.int64("length")
+		p = func(a *agent, ans *answer) {
+			n := fd.value(a.slots)
+			if a.isChannel(n) {
+				// do_sys_ftruncate checks the length before the descriptor.
+				if length < 0 {
+					ans.fail(syscall.EINVAL)
+				} else {
+					ans.fail(syscall.EBADF)
+				}
+				return
+			}
+			ans.record(timed(func() (int, error) { return 0, syscall.Ftruncate(int(n), length) }), false)
+		}
+	case "signalfd":
+		// Bit (signal - 1) per signal: the kernel's sigset_t, passed as is (no wrapper in Go's syscall).
+		mask := uint64(r.int64("mask"))
+		known := uint64(0)
+		for _, s := range []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2,
+			syscall.SIGALRM, syscall.SIGTERM} {
+			known |= 1 << (uint(s) - 1)
+		}
+		if mask&^known != 0 {
+			r.malformed("mask")
+		}
+		flags := uintptr(r.int32("flags")) & (syscall.O_CLOEXEC | syscall.O_NONBLOCK)
+		p = func(a *agent, ans *answer) {
+			set := mask
+			start := monotonic()
+			fd, _, errno := syscall.Syscall6(sysSignalfd4, ^uintptr(0), uintptr(unsafe.Pointer(&set)), kernelSigsetSize,
+				flags, 0, 0)
+			ans.record(outcome{int(fd), errno, monotonic() - start}, true)
+		}
+	case "timerfd_create":
+		clock := uintptr(r.int32("clock"))
+		if clock != clockRealtime && clock != clockMonotonic && clock != clockBoottime {
+			r.malformed("clock")
+		}
+		flags := uintptr(r.int32("flags")) & (syscall.O_CLOEXEC | syscall.O_NONBLOCK)
+		p = func(a *agent, ans *answer) { ans.record(rawTimed(sysTimerfdCreate, clock, flags, 0), true) }
+	case "dupfd_query":
+		fd, other := r.fd("fd", inLoop), r.fd("other", inLoop)
+		p = func(a *agent, ans *answer) {
+			n, o := fd.value(a.slots), other.value(a.slots)
+			if a.isChannel(n) || a.isChannel(o) {
+				ans.fail(syscall.EBADF)
+				return
+			}
+			ans.record(rawTimed(syscall.SYS_FCNTL, uintptr(n), fDupfdQuery, uintptr(o)), false)
+		}
+	case "inotify_init1":
+		flags := int(r.int32("flags")) & (syscall.IN_CLOEXEC | syscall.IN_NONBLOCK)
+		p = func(a *agent, ans *answer) {
+			ans.record(timed(func() (int, error) { return syscall.InotifyInit1(flags) }), true)
+		}
 	default:
 		return nil, "unknown verb " + m.verb
 	}

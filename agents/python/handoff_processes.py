@@ -19,6 +19,13 @@ def build_clone_files(f, loop):
     return lambda agent: agent.fork(sharing=True)
 
 
+def build_unshare_net(f, loop):
+    def perform(agent):
+        import handoff_libc
+        return answer(timed(lambda: checked(handoff_libc.unshare_net())))
+    return perform
+
+
 def build_unshare_files(f, loop):
     def perform(agent):
         import handoff_libc

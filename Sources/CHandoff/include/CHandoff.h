@@ -44,6 +44,14 @@ int handoff_close_range(unsigned int first, unsigned int last, unsigned int flag
 int handoff_memfd_create(const char *name, unsigned int flags);
 /// eventfd is declared in <sys/eventfd.h>, which Swift's Glibc module does not include.
 int handoff_eventfd(unsigned int initial, int flags);
+/// signalfd, timerfd_create and inotify_init1 are declared in <sys/signalfd.h>, <sys/timerfd.h> and
+/// <sys/inotify.h>, which Swift's Glibc module does not include; sigset_t is built with sigaddset, which
+/// Swift cannot call (a macro on some libcs). `mask` has bit (signal - 1) per signal.
+int handoff_signalfd(unsigned long long mask, int flags);
+int handoff_timerfd_create(int clock, int flags);
+int handoff_inotify_init1(int flags);
+/// statfs's f_type, or -1: struct statfs comes from <sys/vfs.h>, which Swift's Glibc module does not include.
+long handoff_statfs_type(const char *path);
 
 // ---- fcntl is variadic ----
 int handoff_fcntl_int(int fd, int command, int argument);
@@ -98,6 +106,8 @@ int handoff_accept4(int socket, int flags);
 int handoff_clone_files(void);
 /// unshare(CLONE_FILES) needs _GNU_SOURCE.
 int handoff_unshare_files(void);
+/// unshare(CLONE_NEWNET): CLONE_NEWNET is a <sched.h> macro under _GNU_SOURCE, which Swift's Glibc module lacks.
+int handoff_unshare_net(void);
 
 // ---- spawning on a clean descriptor table ----
 /// posix_spawn `path` with stdin from /dev/null, stdout and stderr onto `output_fd`, `control_fd` at

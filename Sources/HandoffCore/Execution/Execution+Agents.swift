@@ -147,7 +147,8 @@ extension ScenarioExecution {
                  .closeRange, .lseek, .read, .write, .shutdown, .wait, .send, .recv, .pidfdOpen, .pidfdGetfd, .listen,
                  .connect, .accept, .setrlimit, .dropCapability, .setDumpable, .reopen, .unshareFiles, .poll, .unixGC,
                  .pidfdSendSignal, .waitid, .pidfdGetfdThrough,
-                 .setsockopt, .getsockopt:
+                 .setsockopt, .getsockopt, .ftruncate, .signalfd, .timerfdCreate, .inotifyInit, .dupfdQuery,
+                 .unshareNet:
                 let (message, stray) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
                 if let stray { close(stray) }
                 let answer = try decodeAnswer(message, from: agent.name)

@@ -156,6 +156,7 @@ extension ScenarioExecution {
                 fail(key.process, "\(qualified.descriptor)", "number \(expected)", "number \(key.number)")
             }
         }
+        findings += inspect(check, at: location) { qualified in lookup(qualified)?.0 }
         return findings
     }
 }

@@ -174,6 +174,8 @@ final class ScenarioExecution {
         model.eventfdWriteExact = SystemProbe.eventfdWriteExact
         model.socketIDs = SystemProbe.socketIDs
         model.passOptionsSince616 = SystemProbe.unixSocketOption(Linux.SO_PASSRIGHTS)
+        model.sealExec = SystemProbe.memfdSealExec
+        model.filesAreShmem = SystemProbe.isTmpfs(workPath)
         model.pidfdReopenTruncErrno = SystemProbe.pidfdReopenTruncErrno
         model.umask = SystemProbe.umask
         model.startWithCapabilities(SystemProbe.heldCapabilities)

@@ -192,7 +192,7 @@ public struct FuzzGenerator {
             }
             // pidfd_send_signal: only signal 0. A fatal signal would end a process the generator (which cannot
             // tell where a pidfd points once it travelled) goes on driving.
-            if kind == .pidfdSendSignal, argument.key == "signal" { return .word(SignalName.zero.rawValue) }
+            if kind == .pidfdSendSignal, argument.key == "signal" { return .word(SentSignal.zero.rawValue) }
             return .word(words.randomElement(using: &random)!)
         case .string:
             return text(kind, argument.key, so_far: so_far, actor: actor)
@@ -291,6 +291,7 @@ public struct FuzzGenerator {
         case "backlog": candidates = [0, 1, 16]
         case "flags": candidates = [0, 0, 0, 1]
         case "timeout": candidates = [0, 0, 0, 5]  // poll: a step that sees nothing takes the whole timeout
+        case "length": candidates = [-1, 0, 1, 3, 5, 4096, 8192]
         default: candidates = [range.lowerBound, range.lowerBound + 1, range.upperBound]
         }
         return candidates.filter { range.contains($0) }.randomElement(using: &random) ?? range.lowerBound
@@ -314,6 +315,9 @@ public struct FuzzGenerator {
         case .waitid:
             // WNOHANG: a running child answers 0 instead of waiting forever.
             if !chosen.contains("nohang") { chosen.append("nohang") }
+        case .signalfd, .timerfdCreate, .inotifyInit:
+            // Non-blocking more often than not, so that their reads can be drawn (EAGAIN, not a wait).
+            if key == "flags" && !chosen.contains("nonblock") && random.nextBool(probability: 0.5) { chosen.append("nonblock") }
         default:
             break
         }
@@ -369,7 +373,7 @@ public struct FuzzGenerator {
         /// Whether the step cannot fail, as far as the generator can tell.
         func certain() -> Bool {
             switch step.kind {
-            case .pipe, .socketpair, .eventfd, .memfd, .epollCreate: return true
+            case .pipe, .socketpair, .eventfd, .memfd, .epollCreate, .signalfd, .timerfdCreate, .inotifyInit: return true
             case .open: return flag("creat") && !flag("excl") && !flag("path")
             case .dup, .dup2, .fcntl:
                 guard let source = sourceName(), source.certain, !source.closed else { return false }

@@ -25,7 +25,7 @@ extension ReferenceModel {
 
     /// kernel/pid.c: pidfd_send_signal - the pid must still have a task (ESRCH once the process was reaped; a
     /// zombie takes the signal and nothing happens), then kill_pid_info delivers it; signal 0 only checks.
-    mutating func pidfdSendSignal(_ process: String, pidfd: Int32, signal: SignalName) -> Outcome {
+    mutating func pidfdSendSignal(_ process: String, pidfd: Int32, signal: SentSignal) -> Outcome {
         let target: String
         switch pidfdTarget(process, pidfd) {
         case .failure(let error): return .failure(error.errno)

@@ -64,6 +64,11 @@ extension ReferenceModel {
         case .file, .memfd:
             // Regular files and shmem have no ->poll: DEFAULT_POLLMASK (in, out, rdnorm, wrnorm).
             return (Linux.POLLIN | Linux.POLLOUT, all)
+        case .anonymous:
+            // signalfd_poll, timerfd_poll, inotify_poll: readable only with a pending signal in the mask, an
+            // expired timer or a queued event - none of which a scenario can produce (no signal is delivered to
+            // a live agent, no timer is armed, no watch added): nothing ready.
+            return (0, all)
         case .epoll, .inherited:
             return nil
         }

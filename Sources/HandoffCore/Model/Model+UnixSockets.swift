@@ -297,7 +297,7 @@ extension ReferenceModel {
                 bound = .path(name)
             }
         case .abstract(let name):
-            bound = .abstract(name, type)
+            bound = .abstract(abstractKey(name, of: process), type)
             if bindings[bound] != nil { return .failure(EADDRINUSE) }
         case .tcp(let port):
             switch bindInet(process, port: port, type: type) {
@@ -347,9 +347,11 @@ extension ReferenceModel {
             }
         case .abstract(let name):
             // Abstract lookups hash the socket type in: a listener of another type is simply not found.
-            guard let bound = bindings[.abstract(name, type)] else { return .failure(ECONNREFUSED) }
+            guard let bound = bindings[.abstract(abstractKey(name, of: process), type)] else { return .failure(ECONNREFUSED) }
             listenerID = bound
         case .tcp(let port):
+            // A new network namespace's loopback is down: no route to 127.0.0.1 (Model+Namespaces).
+            if netns[process, default: 0] != 0 { return .failure(ENETUNREACH) }
             if type == .dgram { return connectUDP(process, flags: flags, closeOnExec: closeOnExec) }
             guard port != 0, let bound = bindings[.tcp(port)] else { return .failure(ECONNREFUSED) }
             listenerID = bound

@@ -80,6 +80,8 @@ enum DescriptionTarget: Equatable, Sendable {
     case eventfd(object: EventfdID)
     /// An epoll instance: its interest list is ReferenceModel.epolls[object].
     case epoll(object: EpollID)
+    /// A signalfd, timerfd or inotify instance (Model+AnonymousInodes).
+    case anonymous(AnonymousObject)
     case inherited(String)
 }
 

@@ -133,6 +133,17 @@ public struct ReferenceModel: Sendable {
 
     /// eventfd_write accepts exactly 8 bytes (newer kernels) rather than at least 8 (SystemProbe).
     public var eventfdWriteExact = true
+    /// Each memfd's seals (the inode's: shared by all its descriptions); absent is none.
+    var memfdSeals: [MemfdID: Set<MemfdSeal>] = [:]
+    /// Whether F_SEAL_EXEC exists (Linux 6.3; SystemProbe.memfdSealExec).
+    public var sealExec = true
+    /// Whether the scenario directory is on tmpfs, whose files are shmem files with F_SEAL_SEAL
+    /// (SystemProbe.isTmpfs).
+    public var filesAreShmem = false
+    /// Each process's network namespace (0: the runner's); absent is 0. fork inherits it (copy_net_ns is
+    /// not asked for), exec keeps it.
+    var netns: [String: Int] = [:]
+    var nextNetns = 1
 
     /// The ids sockets report (SO_PEERCRED, SCM_CREDENTIALS), as the agents' user namespace sees them.
     public var socketIDs = SocketIDs()
@@ -212,6 +223,7 @@ public struct ReferenceModel: Sendable {
         case .pidfd: return .pidfd
         case .eventfd: return .eventfd
         case .epoll: return .epoll
+        case .anonymous(let object): return .anonymous(object.kind)
         case .inherited(let what): return .inherited(what)
         }
     }
@@ -252,8 +264,8 @@ public struct ReferenceModel: Sendable {
             return pipe(process, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case let .socketpair(type, closeOnExec, nonBlocking):
             return socketpair(process, type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
-        case let .memfd(name, closeOnExec):
-            return memfd(process, name: name, closeOnExec: closeOnExec)
+        case let .memfd(name, closeOnExec, allowSealing):
+            return memfd(process, name: name, closeOnExec: closeOnExec, allowSealing: allowSealing)
         case let .eventfd(initial, closeOnExec, nonBlocking):
             return eventfd(process, initial: initial, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case let .dup(fd):
@@ -322,6 +334,18 @@ public struct ReferenceModel: Sendable {
             return pidfdGetfdThrough(process, pidfd: pidfd, fd: fd, flags: flags)
         case let .waitid(pidfd, noHang):
             return waitid(process, pidfd: pidfd, noHang: noHang)
+        case let .ftruncate(fd, length):
+            return ftruncate(process, fd: fd, length: length)
+        case let .signalfd(mask, closeOnExec, nonBlocking):
+            return createAnonymous(process, .signalfd(mask: mask), closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case let .timerfdCreate(clock, closeOnExec, nonBlocking):
+            return createAnonymous(process, .timerfd(clock: clock), closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case let .inotifyInit(closeOnExec, nonBlocking):
+            return createAnonymous(process, .inotify, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case let .dupfdQuery(fd, other):
+            return dupfdQuery(process, fd: fd, other: other)
+        case .unshareNet:
+            return unshareNet(process)
         }
     }
 }

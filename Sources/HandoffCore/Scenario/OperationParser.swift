@@ -96,7 +96,9 @@ extension ScenarioDecoder {
             operation = .socketpair(type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case .memfd:
             let memfdName = try string("name", default: "handoff")
-            operation = .memfd(name: memfdName, closeOnExec: try flags(["cloexec"]).contains("cloexec"))
+            let memfdFlags = try flags(["cloexec", "allow_sealing"])
+            operation = .memfd(name: memfdName, closeOnExec: memfdFlags.contains("cloexec"),
+                               allowSealing: memfdFlags.contains("allow_sealing"))
         case .eventfd:
             let (closeOnExec, nonBlocking) = try socketFlags()
             let initial = try integer("initial", default: 0, in: 0...Int(UInt32.max))
@@ -188,7 +190,7 @@ extension ScenarioDecoder {
             operation = .unixGC
         case .pidfdSendSignal:
             let pidfd = try ref("pidfd")
-            let signal = SignalName(rawValue: try keyword("signal", default: "zero", SignalName.allCases.map(\.rawValue))) ?? .zero
+            let signal = SentSignal(rawValue: try keyword("signal", default: "zero", SentSignal.allCases.map(\.rawValue))) ?? .zero
             operation = .pidfdSendSignal(pidfd: pidfd, signal: signal)
         case .waitid:
             let pidfd = try ref("pidfd")
@@ -328,6 +330,29 @@ extension ScenarioDecoder {
             operation = .attach(child: try name("as"))
         case .setsockopt, .getsockopt:
             operation = try socketOption(kind, a, sites: &sites)
+        case .ftruncate:
+            let fd = try ref("fd")
+            operation = .ftruncate(fd: fd, length: Int64(try integer("length", default: 0, in: -1...maximumTransfer)))
+        case .signalfd:
+            var signals: [String] = []
+            if let node = a["signals"] {
+                signals = try context.keywords(node, a.what("signals"), allowed: SignalName.allCases.map(\.rawValue))
+            }
+            let (closeOnExec, nonBlocking) = try socketFlags()
+            operation = .signalfd(mask: Set(signals.compactMap(SignalName.init(rawValue:))), closeOnExec: closeOnExec,
+                                  nonBlocking: nonBlocking)
+        case .timerfdCreate:
+            let clock = TimerClock(rawValue: try keyword("clock", default: "monotonic", TimerClock.allCases.map(\.rawValue)))
+            let (closeOnExec, nonBlocking) = try socketFlags()
+            operation = .timerfdCreate(clock: clock ?? .monotonic, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .inotifyInit:
+            let (closeOnExec, nonBlocking) = try socketFlags()
+            operation = .inotifyInit(closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .dupfdQuery:
+            let fd = try ref("fd")
+            operation = .dupfdQuery(fd: fd, other: try ref("other"))
+        case .unshareNet:
+            operation = .unshareNet
         }
         if case .fcntl(_, let command) = operation, !command.duplicates { return (operation, []) }
         return (operation, try binds())
@@ -464,6 +489,11 @@ extension ScenarioDecoder {
         case "setfd":
             let node = try a.required("cloexec")
             command = .setfd(closeOnExec: try context.bool(node, a.what("cloexec")))
+        case "get_seals": command = .getSeals
+        case "add_seals":
+            let node = try a.required("seals")
+            let words = try context.keywords(node, a.what("seals"), allowed: MemfdSeal.allCases.map(\.rawValue))
+            command = .addSeals(Set(words.compactMap(MemfdSeal.init(rawValue:))))
         default:
             var set: Set<StatusFlag> = []
             if let node = a["flags"] {

@@ -353,11 +353,19 @@ public struct Check: Sendable, Equatable {
     /// Environment variables of a process's current image: the exact value (placeholders allowed), or nil
     /// for "not set".
     public var environment: [String: [(name: String, value: [ArgumentPart]?)]] = [:]
+    /// Every listed descriptor refers to one inode (fstat's st_dev and st_ino): one object, whatever the
+    /// descriptions.
+    public var sameInode: [QualifiedDescriptor] = []
+    /// The exact seals of each descriptor's inode (F_GET_SEALS through /proc/PID/fd/N).
+    public var seals: [QualifiedDescriptor: Set<MemfdSeal>] = [:]
+    /// Fields of /proc/PID/fdinfo/N (`sigmask`, `clockid`, `eventfd-count`, `pos`...) by their exact text.
+    public var fdinfo: [QualifiedDescriptor: [String: String]] = [:]
 
     public static func == (lhs: Check, rhs: Check) -> Bool {
         lhs.same == rhs.same && lhs.different == rhs.different && lhs.offsets == rhs.offsets
             && lhs.closeOnExec == rhs.closeOnExec && lhs.flags == rhs.flags && lhs.open == rhs.open
             && lhs.numbers == rhs.numbers && lhs.environment.keys == rhs.environment.keys
+            && lhs.sameInode == rhs.sameInode && lhs.seals == rhs.seals && lhs.fdinfo == rhs.fdinfo
     }
 
     public init(same: [QualifiedDescriptor] = [], different: [QualifiedDescriptor] = [],

@@ -213,7 +213,8 @@ struct ScenarioDecoder {
     /// Capability names as libcap knows them: one list, the model's.
     static let knownCapabilities = ReferenceModel.capabilityNames
 
-    static let checkKeys = ["same", "different", "offset", "cloexec", "flags", "open", "number", "env"]
+    static let checkKeys = ["same", "different", "offset", "cloexec", "flags", "open", "number", "env", "same_inode", "seals",
+                            "fdinfo"]
 
     static func isIdentifier(_ text: String) -> Bool {
         guard let first = text.unicodeScalars.first else { return false }

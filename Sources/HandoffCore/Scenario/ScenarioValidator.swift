@@ -265,7 +265,8 @@ struct ScenarioValidator {
         case .open, .pipe, .socketpair, .memfd, .eventfd, .epollCreate, .epollCtl, .dup, .dup2, .dup3, .fcntl, .close,
              .lseek, .read, .write, .shutdown, .send, .recv, .pidfdOpen, .pidfdGetfd, .listen, .connect, .accept,
              .setrlimit, .dropCapability, .setDumpable, .reopen, .poll, .unixGC,
-             .setsockopt, .getsockopt:
+             .setsockopt, .getsockopt, .ftruncate, .signalfd, .timerfdCreate, .inotifyInit,
+             .dupfdQuery, .unshareNet:
             break  // descriptors only: resolved and bound above
         case .pidfdSendSignal, .waitid, .pidfdGetfdThrough:
             // Which process a pidfd refers to is known at run time only (it may have arrived over SCM_RIGHTS):

@@ -74,6 +74,7 @@ public enum SystemProbe {
         ("so-passrights", "SO_PASSRIGHTS on AF_UNIX sockets, and SO_PASS* refused elsewhere (6.16)",
          { unixSocketOption(Linux.SO_PASSRIGHTS) }),
         ("so-inq", "SO_INQ and SCM_INQ on AF_UNIX stream sockets (6.17)", { unixSocketOption(Linux.SO_INQ, set: true) }),
+        ("memfd-seal-exec", "the F_SEAL_EXEC memfd seal (Linux 6.3)", { memfdSealExec }),
     ]
 
     /// The ids sockets report to the agents (the runner's user namespace): its own uid and gid, what the
@@ -149,6 +150,21 @@ public enum SystemProbe {
         return nine.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, 9) } < 0 && errno == EINVAL
     }()
 
+    /// Whether F_ADD_SEALS knows F_SEAL_EXEC (Linux 6.3; EINVAL before). Probed once.
+    public static let memfdSealExec: Bool = {
+        guard case .success(let descriptor) = valueOrErrno({
+            handoff_memfd_create("handoff-probe", Linux.MFD_CLOEXEC | Linux.MFD_ALLOW_SEALING)
+        }) else { return false }
+        defer { close(descriptor) }
+        return handoff_fcntl_int(descriptor, Linux.F_ADD_SEALS, Int32(bitPattern: Linux.F_SEAL_EXEC)) == 0
+    }()
+
+    /// Whether the file system of `directory` is tmpfs, whose regular files are shmem files: F_GET_SEALS
+    /// answers F_SEAL_SEAL there, and EINVAL on other file systems.
+    public static func isTmpfs(_ directory: String) -> Bool {
+        handoff_statfs_type(directory) == Linux.TMPFS_MAGIC
+    }
+
     /// Whether ptrace checks on an exited task still use its dumpability (Linux 6.18). Probed once, by the
     /// agent (it needs a fork and a process without CAP_SYS_PTRACE).
     nonisolated(unsafe) private static var exitedDumpability: [String: Bool] = [:]
@@ -170,7 +186,8 @@ public enum SystemProbe {
 
     /// The system calls `requires: syscalls` may name and operations may declare as needs.
     public static let knownSyscalls = ["kcmp", "pidfd_open", "pidfd_getfd", "close_range", "memfd_create", "epoll_create1",
-                                       "pidfd_send_signal"]
+                                       "pidfd_send_signal",
+                                       "signalfd4", "timerfd_create", "inotify_init1", "dupfd_query"]
 
     /// nil when the syscall works here; otherwise why not (e.g. `ENOSYS`). Probed once per run: every
     /// scenario asks for what its operations need.
@@ -227,6 +244,20 @@ public enum SystemProbe {
             return opens { handoff_epoll_create1(Linux.EPOLL_CLOEXEC) }
         case "memfd_create":
             return opens { handoff_memfd_create("handoff-probe", Linux.MFD_CLOEXEC) }
+        case "signalfd4":
+            return opens { handoff_signalfd(0, Linux.SFD_CLOEXEC) }
+        case "timerfd_create":
+            return opens { handoff_timerfd_create(Linux.CLOCK_MONOTONIC, Linux.TFD_CLOEXEC) }
+        case "inotify_init1":
+            return opens { handoff_inotify_init1(Linux.IN_CLOEXEC) }
+        case "dupfd_query":
+            // fcntl(F_DUPFD_QUERY) of a descriptor with itself is 1 (Linux 6.10); EINVAL before.
+            switch valueOrErrno({ open("/dev/null", O_RDONLY | O_CLOEXEC) }) {
+            case .failure(let error): return "open /dev/null: \(error)"
+            case .success(let copy):
+                defer { close(copy) }
+                return handoff_fcntl_int(copy, Linux.F_DUPFD_QUERY, copy) == 1 ? nil : Errno.name(of: errno)
+            }
         default:
             return "unknown syscall"
         }
