@@ -32,7 +32,7 @@ final class AgentProcess {
          peerPid: pid_t? = nil) throws(HarnessError) {
         let hello = try AgentProcess.decode(message, process: name)
         self.name = name
-        self.pid = peerPid ?? pid_t(hello.pid)
+        self.pid = AgentProcess.runnerPid(peer: peerPid, own: pid_t(hello.pid))
         self.ownPid = pid_t(hello.pid)
         self.connection = connection
         self.controlNumber = hello.control
@@ -51,6 +51,19 @@ final class AgentProcess {
             }
         }
         connection.endReason = AgentProcess.endReasonProbe(self.handle)
+    }
+
+    /// The agent's pid in the runner's PID namespace. SO_PEERCRED gives it (`peer`) when the kernel gets
+    /// SO_PEERCRED right; gVisor answers with the caller's own pid, which would make the runner adopt - and at
+    /// the end kill - itself. So the peer pid is taken only when it is not the runner's and its innermost
+    /// NSpid is the pid the agent reports for itself; otherwise the agent's own (the same namespace).
+    static func runnerPid(peer: pid_t?, own: pid_t) -> pid_t {
+        guard let peer, peer > 0, peer != getpid() else { return own }
+        if peer == own { return peer }
+        let status = Observer.readSmallFile("/proc/\(peer)/status") ?? ""
+        let nested = status.split(separator: "\n").first { $0.hasPrefix("NSpid:") }?
+            .split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().compactMap { pid_t($0) }
+        return nested?.last == own ? peer : own
     }
 
     /// Applies a new hello after exec (same pid, same channel).

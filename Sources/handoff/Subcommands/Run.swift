@@ -106,7 +106,8 @@ struct Run: ParsableCommand {
 
     /// The options the run inside gets besides its paths, reports and work directory.
     var innerArguments: [String] {
-        var arguments = ["--jobs", "\(jobs)", "--timeout", "\(timeout)", "--identity", identity.rawValue, "--format", format.rawValue]
+        var arguments = ["--jobs", "\(jobs)", "--timeout", "\(timeout)", "--identity", identity.rawValue, "--format", format.rawValue,
+                         "--sandbox", sandboxSelection.sandbox.rawValue]
         if let filter = selection.filter { arguments += ["--filter", filter] }
         for tag in selection.tags { arguments += ["--tag", tag] }
         if let shard { arguments += ["--shard", shard] }
