@@ -69,9 +69,17 @@ ssize_t handoff_send_fds(int socket, const int *fds, int count, const void *data
     return sent;
 }
 
-// Same reason as handoff_send_fds: the control buffer is walked with CMSG macros.
+// Same reason as handoff_send_fds: the control buffer is sized (CMSG_SPACE) and walked with CMSG macros.
 ssize_t handoff_recv_fds(int socket, void *data, size_t length, int room, int flags,
                          int *fds, int fds_capacity, int *fds_count, int *message_flags) {
+    size_t space = room > 0 ? CMSG_SPACE(sizeof(int) * (size_t)room) : 0;
+    return handoff_recv_fds_exact(socket, data, length, space, flags, fds, fds_capacity, fds_count, message_flags);
+}
+
+// A control buffer of exactly `space` bytes (`recv`'s `control`; 0: none), walked with the CMSG macros, which
+// Swift cannot call: CMSG_FIRSTHDR, CMSG_NXTHDR and CMSG_DATA are macros over struct cmsghdr's alignment.
+ssize_t handoff_recv_fds_exact(int socket, void *data, size_t length, size_t space, int flags,
+                               int *fds, int fds_capacity, int *fds_count, int *message_flags) {
     struct msghdr message;
     struct iovec vector;
     memset(&message, 0, sizeof message);
@@ -80,11 +88,10 @@ ssize_t handoff_recv_fds(int socket, void *data, size_t length, int room, int fl
     message.msg_iov = &vector;
     message.msg_iovlen = 1;
     char stack_buffer[CMSG_SPACE(sizeof(int) * 256)];
-    size_t space = room > 0 ? CMSG_SPACE(sizeof(int) * (size_t)room) : 0;
     // The kernel accepts control buffers far larger than SCM_MAX_FD descriptors: so must the agent.
     char *control = space <= sizeof stack_buffer ? stack_buffer : malloc(space);
     if (control == NULL) { errno = ENOMEM; return -1; }
-    if (room > 0) {
+    if (space > 0) {
         memset(control, 0, space);
         message.msg_control = control;
         message.msg_controllen = space;
@@ -93,7 +100,7 @@ ssize_t handoff_recv_fds(int socket, void *data, size_t length, int room, int fl
     ssize_t received = recvmsg(socket, &message, flags);
     int saved = errno;
     *message_flags = received >= 0 ? message.msg_flags : 0;
-    if (received >= 0 && room > 0) {
+    if (received >= 0 && space > 0) {
         for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header != NULL;
              header = CMSG_NXTHDR(&message, header)) {
             if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;

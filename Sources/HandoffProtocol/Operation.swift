@@ -72,7 +72,9 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
     case wait(child: Process)
     case send(socket: FD, fds: [FD], data: [UInt8])
     /// `room`: the control buffer is CMSG_SPACE(room * sizeof(int)) bytes; 0 means no control buffer.
-    case recv(socket: FD, count: Int, room: Int, closeOnExec: Bool, nonBlocking: Bool)
+    /// `control`, when set, is the control buffer's exact size in bytes instead (room is then ignored).
+    case recv(socket: FD, count: Int, room: Int, closeOnExec: Bool, nonBlocking: Bool, flags: Set<MessageFlag> = [],
+              control: Int? = nil)
     case pidfdOpen(target: Process)
     /// pidfd_getfd of `target`'s descriptor `fd` (a number in the target's table).
     case pidfdGetfd(target: Process, fd: FD, flags: UInt32)
@@ -215,9 +217,9 @@ extension Operation {
             var mapped: [Other.Descriptor] = []
             for (index, value) in fds.enumerated() { mapped.append(try fd(value, "fds[\(index)]")) }
             return .send(socket: mappedSocket, fds: mapped, data: data)
-        case .recv(let socket, let count, let room, let closeOnExec, let nonBlocking):
+        case .recv(let socket, let count, let room, let closeOnExec, let nonBlocking, let flags, let control):
             return .recv(socket: try fd(socket, "socket"), count: count, room: room, closeOnExec: closeOnExec,
-                         nonBlocking: nonBlocking)
+                         nonBlocking: nonBlocking, flags: flags, control: control)
         case .pidfdOpen(let target): return .pidfdOpen(target: try process(target))
         case .pidfdGetfd(let target, let value, let flags):
             let mappedTarget = try process(target)

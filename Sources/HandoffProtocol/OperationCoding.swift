@@ -139,11 +139,14 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             fd("fd", socket)
             message.set("fds", fds.map(\.wire).joined(separator: ","))
             message.set("data", bytes: data)
-        case .recv(let socket, let count, let room, let closeOnExec, let nonBlocking):
+        case .recv(let socket, let count, let room, let closeOnExec, let nonBlocking, let flags, let control):
             fd("fd", socket)
             message.set("count", count)
             message.set("room", room)
-            message.set("flags", (closeOnExec ? Linux.MSG_CMSG_CLOEXEC : 0) | (nonBlocking ? Linux.MSG_DONTWAIT : 0))
+            message.set("flags", (closeOnExec ? Linux.MSG_CMSG_CLOEXEC : 0) | (nonBlocking ? Linux.MSG_DONTWAIT : 0)
+                | MessageFlag.linux(flags))
+            // Only when set: an agent without `control` sizes the buffer from `room` as before.
+            if let control { message.set("control", control) }
         case .pidfdOpen(let target):
             message.set("pid", target.pid)
         case .pidfdGetfd(let target, let value, let flags):
@@ -288,8 +291,11 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             let room = Int(fields.int32("room"))
             if room < 0 || room > maximumRoom { fields.malformed("room") }
             let flags = fields.int32("flags")
+            let control = fields.int32("control", default: -1)
+            if control < -1 || control > maximumControl { fields.malformed("control") }
             operation = .recv(socket: socket, count: count, room: room, closeOnExec: flags & Linux.MSG_CMSG_CLOEXEC != 0,
-                              nonBlocking: flags & Linux.MSG_DONTWAIT != 0)
+                              nonBlocking: flags & Linux.MSG_DONTWAIT != 0, flags: MessageFlag.set(fromLinux: flags),
+                              control: control < 0 ? nil : Int(control))
         case .pidfdOpen:
             operation = .pidfdOpen(target: process())
         case .pidfdGetfd:

@@ -262,7 +262,8 @@ extension OperationKind {
                 ArgumentDeclaration("socket", .descriptor, required: true),
                 ArgumentDeclaration("count", .integer(0...Int64(maximumTransfer)), default: "256"),
                 ArgumentDeclaration("room", .integer(0...Int64(maximumRoom))),
-                ArgumentDeclaration("flags", .flags(["cloexec", "nonblock"])),
+                ArgumentDeclaration("flags", .flags(["cloexec", "nonblock"] + MessageFlag.allCases.map(\.rawValue))),
+                ArgumentDeclaration("control", .integer(0...Int64(maximumControl))),
             ], binds: .list, expectations: [.error, .result, .expect, .received, .truncated])
         case .pidfdOpen:
             return declare("pidfd_open(2) of a process", [ArgumentDeclaration("process", .process, required: true)],
@@ -323,3 +324,5 @@ extension OperationKind {
 public let maximumTransfer = 64 * 1024
 /// The most descriptors a recv may make room for (SCM_MAX_FD is 253; room beyond it exercises the kernel).
 public let maximumRoom = 4096
+/// The largest exact control buffer (`recv`'s `control`, in bytes): what `room: maximumRoom` spans.
+public let maximumControl = Linux.cmsghdrSize + 4 * maximumRoom

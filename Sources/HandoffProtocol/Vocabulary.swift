@@ -130,6 +130,27 @@ public enum EpollEvent: String, Sendable, CaseIterable, Hashable {
     public static func set(fromLinux raw: UInt32) -> Set<EpollEvent> { Set(allCases.filter { raw & $0.linux != 0 }) }
 }
 
+/// recvmsg(2) flags beyond MSG_CMSG_CLOEXEC and MSG_DONTWAIT (`cloexec` and `nonblock`, kept as they were).
+public enum MessageFlag: String, Sendable, CaseIterable, Hashable {
+    /// MSG_PEEK: the data (and copies of its descriptors) without taking the message off the queue.
+    case peek
+    /// MSG_TRUNC: a datagram's real length is returned even when `count` is shorter.
+    case trunc
+    /// MSG_WAITALL: a stream read waits for `count` bytes.
+    case waitall
+
+    public var linux: Int32 {
+        switch self {
+        case .peek: return Linux.MSG_PEEK
+        case .trunc: return Linux.MSG_TRUNC
+        case .waitall: return Linux.MSG_WAITALL
+        }
+    }
+
+    public static func linux(_ flags: Set<MessageFlag>) -> Int32 { flags.reduce(0) { $0 | $1.linux } }
+    public static func set(fromLinux raw: Int32) -> Set<MessageFlag> { Set(allCases.filter { raw & $0.linux != 0 }) }
+}
+
 public enum FcntlCommand: Sendable, Hashable {
     case dupfd(minimum: Int32)
     case dupfdCloexec(minimum: Int32)

@@ -172,26 +172,33 @@ extension Agent {
                 })
                 return true
             }
-        case .recv(let operand, let count, let room, let closeOnExec, let nonBlocking):
+        case .recv(let operand, let count, let room, let closeOnExec, let nonBlocking, let more, let control):
             return { agent, answer -> Bool in
                 let socket = operand.value(agent.slots)
                 if agent.isChannel(socket) { answer.fail(EBADF); return true }
                 let flags = (closeOnExec ? Linux.MSG_CMSG_CLOEXEC : 0) | (nonBlocking ? Linux.MSG_DONTWAIT : 0)
+                    | MessageFlag.linux(more)
                 var receivedCount: Int32 = 0
                 var messageFlags: Int32 = 0
                 let capacity = Int32(agent.rights.count)
                 let result = agent.io.withUnsafeMutableBytes { buffer in
                     agent.rights.withUnsafeMutableBufferPointer { received in
                         timed {
-                            handoff_recv_fds(socket, buffer.baseAddress, min(count, buffer.count), Int32(room), flags,
-                                             received.baseAddress, capacity, &receivedCount, &messageFlags)
+                            if let control {
+                                return handoff_recv_fds_exact(socket, buffer.baseAddress, min(count, buffer.count), control,
+                                                              flags, received.baseAddress, capacity, &receivedCount,
+                                                              &messageFlags)
+                            }
+                            return handoff_recv_fds(socket, buffer.baseAddress, min(count, buffer.count), Int32(room), flags,
+                                                    received.baseAddress, capacity, &receivedCount, &messageFlags)
                         }
                     }
                 }
                 answer.record(result)
                 for index in 0..<Int(receivedCount) { answer.fds.append(agent.rights[index]) }
                 if result.value >= 0 {
-                    if agent.keepingData { answer.data = Array(agent.io[0..<result.value]) }
+                    // MSG_TRUNC returns a datagram's real length, more than the buffer received.
+                    if agent.keepingData { answer.data = Array(agent.io[0..<min(result.value, count, agent.io.count)]) }
                     answer.messageFlags = messageFlags
                 }
                 return true

@@ -23,6 +23,7 @@
 #define MAX_PACKET (256 * 1024)     // maximumPacketSize
 #define MAX_TRANSFER (64 * 1024)    // maximumTransfer: read/recv count
 #define MAX_ROOM 4096               // maximumRoom: recv room
+#define MAX_CONTROL (16 + 4 * MAX_ROOM) // maximumControl: recv control, in bytes
 #define LOOP_SLOTS 64               // loopSlotCount
 #define LATENCY_BUCKETS (64 * 8)    // LatencyBuckets.count
 #define MAX_FIELDS 64               // more fields than any message has: the packet is refused
@@ -88,6 +89,7 @@ struct op {
     unsigned first, last;   // close_range
     unsigned events;        // epoll_ctl
     int room;               // recv
+    int control;            // recv: the control buffer's exact size in bytes, -1 when sized from room
     int tctl;               // pidfd_getfd/reopen: the target's channel (-1 when not sent)
     char *text;             // open path, memfd name, capability name, launch path, address name
     unsigned char *data;    // write/send
@@ -109,7 +111,7 @@ int op_kind_from_verb(const char *verb);
 
 // ---- fdpass.c ----
 ssize_t write_fds(int fd, const void *data, size_t length, const int *fds, int nfds, int flags);
-ssize_t read_fds(int fd, void *data, size_t length, int room, int flags, int *fds, int capacity, int *received,
+ssize_t read_fds(int fd, void *data, size_t length, int room, int control, int flags, int *fds, int capacity, int *received,
                  int *message_flags);
 
 // ---- perform.c ----

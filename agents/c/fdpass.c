@@ -68,9 +68,10 @@ ssize_t write_fds(int fd, const void *data, size_t length, const int *fds, int n
 // SCM_RIGHTS message the kernel delivered is walked and every descriptor it installed is reported (with
 // MSG_CTRUNC the kernel installs as many as fit), since the oracle must see precisely what arrived. `room`
 // sizes the control buffer as CMSG_SPACE(room * sizeof(int)), the way a C program sizes it; room 0 passes
-// no control buffer.
-ssize_t read_fds(int fd, void *data, size_t length, int room, int flags, int *fds, int capacity, int *received,
-                 int *message_flags) {
+// no control buffer. `control` (when not -1) is the buffer's exact size in bytes instead, which need not be a
+// whole number of descriptors.
+ssize_t read_fds(int fd, void *data, size_t length, int room, int control, int flags, int *fds, int capacity,
+                 int *received, int *message_flags) {
     static union {
         struct cmsghdr cm;
         char control[CMSG_SPACE(sizeof(int) * MAX_ROOM)];
@@ -79,8 +80,9 @@ ssize_t read_fds(int fd, void *data, size_t length, int room, int flags, int *fd
     struct iovec iov[1];
 
     memset(&msg, 0, sizeof msg);
-    if (room > 0) {
-        size_t space = CMSG_SPACE(sizeof(int) * (size_t)room);
+    size_t space = control >= 0 ? (size_t)control : room > 0 ? CMSG_SPACE(sizeof(int) * (size_t)room) : 0;
+    if (space > sizeof control_un.control) space = sizeof control_un.control;
+    if (space > 0) {
         memset(control_un.control, 0, space);
         msg.msg_control = control_un.control;
         msg.msg_controllen = space;
@@ -97,7 +99,7 @@ ssize_t read_fds(int fd, void *data, size_t length, int room, int flags, int *fd
     ssize_t n = recvmsg(fd, &msg, flags);
     if (n < 0) return n;
     *message_flags = msg.msg_flags;
-    if (room == 0) return n;
+    if (space == 0) return n;
     for (struct cmsghdr *cmptr = CMSG_FIRSTHDR(&msg); cmptr != NULL; cmptr = CMSG_NXTHDR(&msg, cmptr)) {
         if (cmptr->cmsg_level != SOL_SOCKET || cmptr->cmsg_type != SCM_RIGHTS) continue;
         size_t count = (cmptr->cmsg_len - CMSG_LEN(0)) / sizeof(int);

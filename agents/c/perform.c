@@ -297,12 +297,13 @@ int perform(struct op *op, struct answer *answer) {
     case OP_RECV: {
         if (is_channel(fd)) return fail(answer, EBADF);
         int received = 0, message_flags = 0;
-        TIMED(answer, 0, read_fds(fd, io, (size_t)op->number, op->room, op->flags, answer->fds, MAX_ANSWER_FDS,
+        TIMED(answer, 0, read_fds(fd, io, (size_t)op->number, op->room, op->control, op->flags, answer->fds, MAX_ANSWER_FDS,
                                   &received, &message_flags));
         answer->nfds = received;
         if (answer->result >= 0) {
             answer->data = io;
-            answer->data_length = (long)answer->result;
+            // MSG_TRUNC returns a datagram's real length, more than the buffer received.
+            answer->data_length = answer->result < op->number ? (long)answer->result : (long)op->number;
             answer->has_mf = 1;
             answer->mf = message_flags;
         }

@@ -9,8 +9,9 @@ const (
 	// The channel's preferred number: high, so it never disturbs lowest-free numbering (Protocol.swift).
 	preferredControl  = 1023
 	maximumPacketSize = 256 * 1024
-	maximumTransfer   = 65536 // read/recv `count`
-	maximumRoom       = 4096  // recv `room`
+	maximumTransfer   = 65536              // read/recv `count`
+	maximumRoom       = 4096               // recv `room`
+	maximumControl    = 16 + 4*maximumRoom // recv `control`, in bytes: CmsgSpace(maximumRoom*4)
 	loopSlotCount     = 64
 	implementation    = "go"
 
@@ -35,6 +36,9 @@ const (
 	// <sys/socket.h>
 	msgCmsgCloexec = 0x40000000
 	msgDontwait    = 0x40
+	msgPeek        = 0x02
+	msgTrunc       = 0x20
+	msgWaitall     = 0x100
 	msgNosignal    = 0x4000
 	// <linux/prctl.h>
 	prSetPdeathsig = 1

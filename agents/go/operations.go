@@ -210,8 +210,13 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		if room < 0 || room > maximumRoom {
 			r.malformed("room")
 		}
-		flags := int(r.int32("flags")) & (msgCmsgCloexec | msgDontwait)
-		p = func(a *agent, ans *answer) { a.recv(socket, count, room, flags, ans) }
+		flags := int(r.int32("flags")) & (msgCmsgCloexec | msgDontwait | msgPeek | msgTrunc | msgWaitall)
+		// `control`: the control buffer's exact size in bytes (-1: sized from room).
+		control := int(r.int32Or("control", -1))
+		if control < -1 || control > maximumControl {
+			r.malformed("control")
+		}
+		p = func(a *agent, ans *answer) { a.recv(socket, count, room, control, flags, ans) }
 	case "fork":
 		p = func(a *agent, ans *answer) { a.fork(ans) }
 	case "clone_files":

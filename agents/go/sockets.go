@@ -36,14 +36,16 @@ func (a *agent) send(socket operand, passing []operand, data []byte, ans *answer
 	ans.record(timed(func() (int, error) { return syscall.SendmsgN(int(s), data, rights, nil, msgNosignal) }), false)
 }
 
-func (a *agent) recv(socket operand, count, room, flags int, ans *answer) {
+func (a *agent) recv(socket operand, count, room, control, flags int, ans *answer) {
 	s := socket.value(a.slots)
 	if a.isChannel(s) {
 		ans.fail(syscall.EBADF)
 		return
 	}
 	var oob []byte
-	if room > 0 {
+	if control >= 0 {
+		oob = a.oob[:control]
+	} else if room > 0 {
 		oob = a.oob[:syscall.CmsgSpace(room*4)]
 	}
 	buffer := a.io[:count]
@@ -74,7 +76,7 @@ func (a *agent) recv(socket operand, count, room, flags int, ans *answer) {
 	if a.keepData {
 		n := result.value
 		if n > len(buffer) {
-			n = len(buffer) // the dummy byte Recvmsg read when count is 0
+			n = len(buffer) // the dummy byte Recvmsg read when count is 0; MSG_TRUNC's real length
 		}
 		ans.data, ans.hasData = append([]byte(nil), buffer[:n]...), true
 	}

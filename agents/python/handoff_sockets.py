@@ -3,7 +3,7 @@
 # descriptor, which belongs to the scenario.
 
 
-from handoff_wire import Bad, failure, MAXIMUM_ROOM
+from handoff_wire import Bad, failure, MAXIMUM_ROOM, MAXIMUM_CONTROL
 from handoff_call import (timed, answer, inherit, resolve, with_socket, socket_module, SOCK_CLOEXEC, SOCK_NONBLOCK,
                           SOCK_TYPES, MSG_NOSIGNAL, EBADF)
 
@@ -64,21 +64,31 @@ def build_recv(f, loop):
     fd, count, room, flags = f.fd("fd", loop), f.count("count"), f.int32("room"), f.int32("flags")
     if not 0 <= room <= MAXIMUM_ROOM:
         raise Bad("recv: malformed field 'room'")
+    # `control`: the control buffer's exact size in bytes (absent: sized from room).
+    control = f.int32("control", -1)
+    if not -1 <= control <= MAXIMUM_CONTROL:
+        raise Bad("recv: malformed field 'control'")
 
     def receive(s):
         socket = socket_module()
-        if not flags:
-            return socket.recv_fds(s, count, room)
+        if not flags and control < 0:
+            data, fds, message_flags, _ = socket.recv_fds(s, count, room)
+            return data, fds, message_flags, len(data)
         # Python 3.11's recv_fds accepts `flags` but never passes them to recvmsg (its body is
         # sock.recvmsg(bufsize, CMSG_LEN(maxfds * 4))): a non-blocking recv would block. With flags, the
         # agent makes recv_fds's own call with the flags added, and parses the rights as recv_fds does.
         import array
-        data, ancillary, message_flags, address = s.recvmsg(count, socket.CMSG_LEN(room * 4), flags)
+        # recvmsg_into, not recvmsg: it returns recvmsg(2)'s own result, which with MSG_TRUNC is a datagram's
+        # real length (recvmsg returns the bytes, cut to the buffer).
+        buffer = bytearray(count)
+        space = control if control >= 0 else socket.CMSG_LEN(room * 4)
+        length, ancillary, message_flags, address = s.recvmsg_into([buffer], space, flags)
+        data = bytes(buffer[:min(length, count)])
         fds = array.array("i")
         for level, kind, payload in ancillary:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
-        return data, list(fds), message_flags, address
+        return data, list(fds), message_flags, length
 
     def perform(agent):
         number = resolve(agent, fd)
@@ -90,8 +100,8 @@ def build_recv(f, loop):
         call = timed(with_socket, number, receive)
         if call.errno:
             return answer(call)
-        data, fds, message_flags, _ = call.value
-        call.value = len(data)
+        data, fds, message_flags, length = call.value
+        call.value = length
         result = answer(call, fds)
         result.mf = message_flags
         if not agent.in_loop:

@@ -25,6 +25,9 @@ ssize_t handoff_send_fds(int socket, const int *fds, int count, const void *data
 /// `fds_capacity`) and counted in `*fds_count`; `*message_flags` receives msg_flags (MSG_CTRUNC, MSG_TRUNC).
 ssize_t handoff_recv_fds(int socket, void *data, size_t length, int room, int flags,
                          int *fds, int fds_capacity, int *fds_count, int *message_flags);
+/// recvmsg with a control buffer of exactly `space` bytes (0: none); handoff_recv_fds sizes it from `room`.
+ssize_t handoff_recv_fds_exact(int socket, void *data, size_t length, size_t space, int flags,
+                               int *fds, int fds_capacity, int *fds_count, int *message_flags);
 
 /// The number of descriptors the kernel can install for a control buffer sized for `room` descriptors:
 /// (CMSG_SPACE(room * sizeof(int)) - sizeof(struct cmsghdr)) / sizeof(int). CMSG_SPACE pads, so this can

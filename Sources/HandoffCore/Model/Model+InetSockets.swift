@@ -126,8 +126,9 @@ extension ReferenceModel {
 
     /// recvmsg on TCP and UDP sockets (tcp_recvmsg_locked, udp_recvmsg): never any descriptors, so never
     /// MSG_CTRUNC.
+    /// MSG_PEEK, MSG_TRUNC and MSG_WAITALL: see inetReadFlags (Model+MessageFlags.swift).
     mutating func recvInet(_ id: EndpointID, _ endpoint: SocketEndpoint, count: Int, dontWait: Bool,
-                           viaRead: Bool) -> Outcome {
+                           viaRead: Bool, flags messageFlags: Set<MessageFlag> = []) -> Outcome {
         var endpoint = endpoint
         let flags: Int32? = viaRead ? nil : 0
         if endpoint.family == .udp {
@@ -151,6 +152,13 @@ extension ReferenceModel {
             if endpoint.reset || endpoint.receiveShutdown { return Outcome(result: 0, data: [], messageFlags: flags) }
             return dontWait ? .failure(EAGAIN) : Outcome(blocks: true)
         }
+        if messageFlags.contains(.waitall), !dontWait, !endpoint.finReceived, !endpoint.reset,
+            !endpoint.receiveShutdown, endpoint.pendingError == nil,
+            endpoint.queue.reduce(0, { $0 + $1.data.count }) < count
+        {
+            // tcp_recvmsg_locked: MSG_WAITALL sets the target to `count`; it waits for the rest (sk_wait_data).
+            return Outcome(blocks: true)
+        }
         // A byte stream: copy across the queued writes.
         var bytes: [UInt8] = []
         var remaining = max(0, count)
@@ -161,8 +169,10 @@ extension ReferenceModel {
             remaining -= chunk
             if endpoint.queue[0].data.isEmpty { endpoint.queue.removeFirst() }
         }
-        endpoints[id] = endpoint
-        return Outcome(result: Int64(bytes.count), data: bytes, messageFlags: flags)
+        // MSG_PEEK leaves the queue; MSG_TRUNC (tcp_recvmsg_locked: "if (!(flags & MSG_TRUNC))" around the
+        // copy) discards the bytes instead of copying them: what the buffer holds is not predicted.
+        if !messageFlags.contains(.peek) { endpoints[id] = endpoint }
+        return Outcome(result: Int64(bytes.count), data: messageFlags.contains(.trunc) ? nil : bytes, messageFlags: flags)
     }
 }
 

@@ -98,8 +98,11 @@ extension ReferenceModel {
 
     /// unix_stream_read_generic, unix_seqpacket_recvmsg and unix_dgram_recvmsg; scm_recv -> scm_detach_fds
     /// installs what the control buffer has room for (below RLIMIT_NOFILE) and sets MSG_CTRUNC for the rest.
+    /// `flags` and `control` (MSG_PEEK, MSG_TRUNC, MSG_WAITALL; an exact control buffer) follow the rules in
+    /// Model+MessageFlags.swift.
     mutating func recv(_ process: String, socket: Int32, count: Int, room: Int, closeOnExec: Bool,
-                       nonBlocking: Bool, viaRead: Bool) -> Outcome {
+                       nonBlocking: Bool, viaRead: Bool, flags messageFlags: Set<MessageFlag> = [],
+                       control: Int? = nil) -> Outcome {
         guard case let (_, desc)? = fdget(process, socket) else { return .failure(EBADF) }
         guard case .socket(let endpointID) = desc.target, let endpoint = endpoints[endpointID] else {
             return .failure(ENOTSOCK)
@@ -111,7 +114,8 @@ extension ReferenceModel {
             return .failure(endpoint.type == .stream && endpoint.family == .unix ? EINVAL : ENOTCONN)
         }
         if endpoint.family != .unix {
-            return recvInet(endpointID, endpoint, count: count, dontWait: dontWait, viaRead: viaRead)
+            return recvInet(endpointID, endpoint, count: count, dontWait: dontWait, viaRead: viaRead,
+                            flags: messageFlags)
         }
         guard let peerID = endpoint.peer, let peerClosed = endpoints[peerID]?.closed else {
             return .failure(ENOTCONN)
@@ -142,19 +146,22 @@ extension ReferenceModel {
         var bytes: [UInt8] = []
         var taken: [DescriptionID] = []
         var flags: Int32 = 0
+        var result: Int?
+        var ranOut = false
         switch endpoint.type {
         case .dgram, .seqpacket:
             let message = queue.removeFirst()
             bytes = Array(message.data.prefix(max(0, count)))
             if message.data.count > count { flags |= Linux.MSG_TRUNC }
             taken = message.descriptions
+            if messageFlags.contains(.trunc) { result = ReferenceModel.datagramResult(message) }
         case .stream:
             // unix_stream_read_generic: keep copying from consecutive messages (from any sender, as long as
             // SO_PASSCRED is off) until `count` bytes are read or the queue is empty; a message's
             // descriptors are taken with its first bytes and the read stops after that message.
             var remaining = max(0, count)
             repeat {
-                guard !queue.isEmpty else { break }
+                guard !queue.isEmpty else { ranOut = true; break }
                 let chunk = min(queue[0].data.count, remaining)
                 bytes += queue[0].data[0..<chunk]
                 remaining -= chunk
@@ -168,10 +175,18 @@ extension ReferenceModel {
                 queue.removeFirst()
                 if hadDescriptors { break }
             } while remaining > 0
+            if streamWaitsForAll(endpoint, flags: messageFlags, ranOut: ranOut, dontWait: dontWait, peerClosed: peerClosed) {
+                return Outcome(blocks: true)
+            }
         }
-        endpoints[endpointID]?.queue = queue
+        if messageFlags.contains(.peek) {
+            // unix_peek_fds (scm_fp_dup): the message stays queued, its descriptors are new references.
+            for d in taken { getFile(d) }
+        } else {
+            endpoints[endpointID]?.queue = queue
+        }
 
-        let capacity = viaRead ? 0 : ReferenceModel.capacity(room: room)
+        let capacity = viaRead ? 0 : control.map(ReferenceModel.capacity(control:)) ?? ReferenceModel.capacity(room: room)
         var installed: [Int32] = []
         for d in taken {
             guard installed.count < capacity, let n = lowestFree(process, from: 0) else { break }
@@ -183,7 +198,7 @@ extension ReferenceModel {
             flags |= Linux.MSG_CTRUNC
             for d in taken[installed.count...] { release(d) }
         }
-        return Outcome(result: Int64(bytes.count), fds: installed, data: bytes,
+        return Outcome(result: Int64(result ?? bytes.count), fds: installed, data: bytes,
                        messageFlags: viaRead ? nil : flags)
     }
 

@@ -252,9 +252,9 @@ public struct ReferenceModel: Sendable {
             return wait(process, child: child)
         case let .send(socket, fds, data):
             return send(process, socket: socket, fds: fds, data: data)
-        case let .recv(socket, count, room, closeOnExec, nonBlocking):
+        case let .recv(socket, count, room, closeOnExec, nonBlocking, flags, control):
             return recv(process, socket: socket, count: count, room: room, closeOnExec: closeOnExec,
-                        nonBlocking: nonBlocking, viaRead: false)
+                        nonBlocking: nonBlocking, viaRead: false, flags: flags, control: control)
         case let .pidfdOpen(target):
             return pidfdOpen(process, target: target)
         case let .pidfdGetfd(target, fd, flags):

@@ -201,10 +201,14 @@ extension ScenarioDecoder {
         case .recv:
             let socket = try ref("socket")
             let count = try integer("count", default: 256, in: 0...maximumTransfer)
-            let (closeOnExec, nonBlocking) = try socketFlags()
+            let words = try flags(["cloexec", "nonblock"] + MessageFlag.allCases.map(\.rawValue))
             let named = try names("as")
             let room = try integer("room", default: named.count, in: 0...maximumRoom)
-            operation = .recv(socket: socket, count: count, room: room, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+            var control: Int?
+            if a["control"] != nil { control = try integer("control", default: 0, in: 0...maximumControl) }
+            operation = .recv(socket: socket, count: count, room: room, closeOnExec: words.contains("cloexec"),
+                              nonBlocking: words.contains("nonblock"),
+                              flags: Set(MessageFlag.allCases.filter { words.contains($0.rawValue) }), control: control)
             return (operation, named)
         case .pidfdOpen:
             operation = .pidfdOpen(target: try name("process"))
