@@ -69,6 +69,45 @@ ssize_t handoff_send_fds(int socket, const int *fds, int count, const void *data
     return sent;
 }
 
+// Hand-built messages (`send_headers`): several headers are laid out with CMSG_SPACE and CMSG_NXTHDR, and
+// a raw cmsg_len is written into struct cmsghdr - macros and a layout Swift cannot express.
+ssize_t handoff_send_headers(int socket, const int *fds, const int *counts, int nheaders, long cmsg_len,
+                             const void *data, size_t length, int flags) {
+    struct msghdr message;
+    struct iovec vector;
+    memset(&message, 0, sizeof message);
+    vector.iov_base = (void *)data;
+    vector.iov_len = length;
+    message.msg_iov = &vector;
+    message.msg_iovlen = 1;
+    size_t space = 0;
+    for (int i = 0; i < nheaders; i++) space += CMSG_SPACE(sizeof(int) * (size_t)counts[i]);
+    char *control = NULL;
+    if (nheaders > 0) {
+        control = calloc(1, space);
+        if (control == NULL) { errno = ENOMEM; return -1; }
+        message.msg_control = control;
+        message.msg_controllen = space;
+        // Laid out by hand at CMSG_SPACE steps: CMSG_NXTHDR would follow a raw, short cmsg_len.
+        size_t offset = 0;
+        const int *next = fds;
+        for (int i = 0; i < nheaders; i++) {
+            struct cmsghdr *header = (struct cmsghdr *)(control + offset);
+            header->cmsg_level = SOL_SOCKET;
+            header->cmsg_type = SCM_RIGHTS;
+            header->cmsg_len = (i == 0 && cmsg_len >= 0) ? (size_t)cmsg_len : CMSG_LEN(sizeof(int) * (size_t)counts[i]);
+            memcpy(CMSG_DATA(header), next, sizeof(int) * (size_t)counts[i]);
+            next += counts[i];
+            offset += CMSG_SPACE(sizeof(int) * (size_t)counts[i]);
+        }
+    }
+    ssize_t sent = sendmsg(socket, &message, flags);
+    int saved = errno;
+    free(control);
+    errno = saved;
+    return sent;
+}
+
 // Same reason as handoff_send_fds: the control buffer is sized (CMSG_SPACE) and walked with CMSG macros.
 ssize_t handoff_recv_fds(int socket, void *data, size_t length, int room, int flags,
                          int *fds, int fds_capacity, int *fds_count, int *message_flags) {

@@ -102,6 +102,10 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
                 listen: [ListeningSocket<Naming.Address>], acceptMode: Bool)
     /// Adopts the next agent the launcher started, as `child`.
     case attach(child: Process)
+    /// sendmsg(2) with `fds` split over SCM_RIGHTS headers of `headers` descriptors each (in order; a 0 is a
+    /// header with no descriptor); `cmsgLength`, when set, is the single header's cmsg_len as written instead
+    /// of CMSG_LEN (the control buffer stays CMSG_SPACE of its descriptors).
+    case sendHeaders(socket: FD, fds: [FD], headers: [Int], cmsgLength: Int?, data: [UInt8])
 
     /// Which operation this is, for its declaration.
     @inlinable public var kind: OperationKind {
@@ -142,6 +146,7 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
         case .unshareFiles: return .unshareFiles
         case .launch: return .launch
         case .attach: return .attach
+        case .sendHeaders: return .sendHeaders
         }
     }
 
@@ -245,6 +250,11 @@ extension Operation {
             return .launch(program: try text(program), arguments: try texts(arguments),
                            environment: try variables(environment), listen: sockets, acceptMode: acceptMode)
         case .attach(let child): return .attach(child: try process(child))
+        case .sendHeaders(let socket, let fds, let headers, let cmsgLength, let data):
+            let mappedSocket = try fd(socket, "socket")
+            var mapped: [Other.Descriptor] = []
+            for (index, value) in fds.enumerated() { mapped.append(try fd(value, "fds[\(index)]")) }
+            return .sendHeaders(socket: mappedSocket, fds: mapped, headers: headers, cmsgLength: cmsgLength, data: data)
         }
     }
 

@@ -139,6 +139,12 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             fd("fd", socket)
             message.set("fds", fds.map(\.wire).joined(separator: ","))
             message.set("data", bytes: data)
+        case .sendHeaders(let socket, let fds, let headers, let cmsgLength, let data):
+            fd("fd", socket)
+            message.set("fds", fds.map(\.wire).joined(separator: ","))
+            message.set("headers", headers.map(String.init).joined(separator: ","))
+            message.set("cmsglen", cmsgLength ?? -1)
+            message.set("data", bytes: data)
         case .recv(let socket, let count, let room, let closeOnExec, let nonBlocking, let flags, let control):
             fd("fd", socket)
             message.set("count", count)
@@ -336,6 +342,31 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
                                 listen: [], acceptMode: false)
         case .attach:
             return .failure(ProtocolError("attach is the runner's, never sent to an agent"))
+        case .sendHeaders:
+            let socket = fd("fd")
+            var descriptors: [FD] = []
+            if let list = fields.require("fds"), !list.isEmpty {
+                for part in list.split(separator: ",", omittingEmptySubsequences: false) {
+                    guard let value = FD(wire: part) else { fields.malformed("fds"); break }
+                    descriptors.append(value)
+                }
+            }
+            var headers: [Int] = []
+            if let list = fields.require("headers"), !list.isEmpty {
+                for part in list.split(separator: ",", omittingEmptySubsequences: false) {
+                    guard let value = Int(part), value >= 0, value <= maximumHeaderDescriptors else {
+                        fields.malformed("headers"); break
+                    }
+                    headers.append(value)
+                }
+            }
+            if headers.count > maximumHeaders || headers.reduce(0, +) != descriptors.count { fields.malformed("headers") }
+            let cmsgLength = fields.int32("cmsglen")
+            if cmsgLength < -1 || cmsgLength > maximumControl || (cmsgLength >= 0 && headers.count != 1) {
+                fields.malformed("cmsglen")
+            }
+            operation = .sendHeaders(socket: socket, fds: descriptors, headers: headers,
+                                     cmsgLength: cmsgLength < 0 ? nil : Int(cmsgLength), data: fields.bytes("data"))
         }
         if let problem = fields.problem { return .failure(ProtocolError("\(kind.keyword): \(problem)")) }
         return .success(operation)

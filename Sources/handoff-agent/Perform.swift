@@ -172,6 +172,24 @@ extension Agent {
                 })
                 return true
             }
+        case .sendHeaders(let operand, let operands, let headers, let cmsgLength, let data):
+            let counts = headers.map { Int32($0) }
+            return { agent, answer -> Bool in
+                let socket = operand.value(agent.slots)
+                let passing = operands.map { $0.value(agent.slots) }
+                if agent.isChannel(socket) || passing.contains(where: { agent.isChannel($0) }) { answer.fail(EBADF); return true }
+                answer.record(passing.withUnsafeBufferPointer { numbers in
+                    counts.withUnsafeBufferPointer { split in
+                        data.withUnsafeBytes { bytes in
+                            timed {
+                                handoff_send_headers(socket, numbers.baseAddress, split.baseAddress, Int32(split.count),
+                                                     cmsgLength ?? -1, bytes.baseAddress, bytes.count, Linux.MSG_NOSIGNAL)
+                            }
+                        }
+                    }
+                })
+                return true
+            }
         case .recv(let operand, let count, let room, let closeOnExec, let nonBlocking, let more, let control):
             return { agent, answer -> Bool in
                 let socket = operand.value(agent.slots)

@@ -54,6 +54,22 @@ extension ReferenceModelTests {
         #expect(m.referencesAreConsistent())
     }
 
+    @Test func aStreamPeekWalksPastCountToTheFirstRightsAndNeverWaits() {
+        var m = makeModel()
+        let (a, b) = m.pair(.socketpair(type: .stream, closeOnExec: false, nonBlocking: false))
+        m.ok(.send(socket: a, fds: [], data: bytes("ab")))
+        m.ok(.send(socket: a, fds: [0], data: bytes("cd")))
+        m.ok(.send(socket: a, fds: [], data: bytes("ef")))
+        // One byte, and the rights of the second message (unix_stream_read_generic's peek branch).
+        let one = m.ok(flagRecv(b, 1, room: 1, [.peek]))
+        #expect(one.data == bytes("a") && one.fds.count == 1)
+        #expect(m.ok(flagRecv(b, 0, [.peek])) == Outcome(result: 0, data: [], messageFlags: Linux.MSG_CTRUNC))
+        // A read of one byte takes no rights; MSG_WAITALL does not make a peek wait.
+        #expect(m.ok(flagRecv(b, 1, room: 1, [])) == recvOutcome(bytes("a")))
+        #expect(m.ok(flagRecv(b, 10, room: 1, [.peek, .waitall])).data == bytes("bcd"))
+        #expect(m.referencesAreConsistent())
+    }
+
     // MARK: MSG_TRUNC
 
     @Test(arguments: [SocketType.dgram, .seqpacket])
@@ -108,6 +124,19 @@ extension ReferenceModelTests {
         #expect(m.ok(flagRecv(b, 10, [.waitall])) == recvOutcome([]))
     }
 
+    @Test func aWaitallReadThatRunsOutTakesThePendingError() {
+        for waitall in [false, true] {
+            var m = makeModel()
+            let (a, b) = m.pair(.socketpair(type: .stream, closeOnExec: false, nonBlocking: false))
+            m.ok(.send(socket: b, fds: [], data: bytes("unread")))
+            m.ok(.send(socket: a, fds: [], data: bytes("x")))
+            m.ok(.close(fd: a))  // unread data: ECONNRESET pending on b (unix_release_sock)
+            #expect(m.ok(flagRecv(b, 8, waitall ? [.waitall] : [], nonBlocking: true)) == recvOutcome(bytes("x")))
+            // sock_error took it during the MSG_WAITALL read; a plain read leaves it for the next call.
+            if waitall { #expect(m.ok(nbRecv(b, 8)) == recvOutcome([])) } else { m.fails(nbRecv(b, 8), ECONNRESET) }
+        }
+    }
+
     @Test func waitallChangesNothingOnDatagramsAndBlocksTCPUntilCount() {
         var m = makeModel()
         let (a, b) = m.pair(.socketpair(type: .dgram, closeOnExec: false, nonBlocking: false))
@@ -138,6 +167,90 @@ extension ReferenceModelTests {
         #expect(m.ok(.read(fd: r, count: 8)) == eof)
         #expect(m.referencesAreConsistent())
     }
+
+    // MARK: send_headers
+
+    @Test(arguments: SocketType.allCases)
+    func severalHeadersArriveAsOneListAndAnEmptyHeaderAddsNothing(_ type: SocketType) {
+        var m = makeModel()
+        let (a, b) = m.pair(.socketpair(type: type, closeOnExec: false, nonBlocking: false))
+        let f = m.fd(.memfd(name: "m", closeOnExec: false))
+        #expect(m.ok(.sendHeaders(socket: a, fds: [f, 0, 1], headers: [2, 0, 1], cmsgLength: nil, data: bytes("x")))
+            == Outcome(result: 1))
+        #expect(m.ok(flagRecv(b, 4, room: 4, [])) == recvOutcome(bytes("x"), fds: [6, 7, 8]))
+        #expect(m.desc("main", 6) == m.desc("main", f) && m.desc("main", 7) == m.desc("main", 0))
+        m.ok(.sendHeaders(socket: a, fds: [], headers: [0], cmsgLength: nil, data: bytes("y")))
+        #expect(m.ok(flagRecv(b, 4, room: 1, [])) == recvOutcome(bytes("y")))
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func aRawCmsgLenIsCheckedThenDecidesHowManyDescriptorsTravel() {
+        var m = makeModel()
+        let (a, b) = m.pair(.socketpair(type: .dgram, closeOnExec: false, nonBlocking: false))
+        let f = m.fd(.memfd(name: "m", closeOnExec: false))
+        func send(_ length: Int) -> Operation {
+            .sendHeaders(socket: a, fds: [f], headers: [1], cmsgLength: length, data: bytes("x"))
+        }
+        // CMSG_OK: below sizeof(struct cmsghdr), or past CMSG_SPACE(4) = 24.
+        for length in [0, 15, 25] { m.fails(send(length), EINVAL) }
+        m.fails(nbRecv(b), EAGAIN)
+        // 16 and 18: no whole descriptor; 20: one; 24: two, the second the zeroed padding (descriptor 0).
+        for (length, fds) in [(16, [Int32]()), (18, []), (20, [6]), (24, [7, 8])] {
+            m.ok(send(length))
+            #expect(m.ok(flagRecv(b, 4, room: 2, [])).fds == fds, "cmsg_len \(length)")
+        }
+        #expect(m.desc("main", 8) == m.desc("main", 0))
+        #expect(m.referencesAreConsistent())
+    }
+
+    @Test func aBadDescriptorInALaterHeaderFailsTheMessageAndTCPOnlyChecksTheHeaders() {
+        var m = makeModel()
+        let (a, b) = m.pair(.socketpair(type: .stream, closeOnExec: false, nonBlocking: false))
+        m.fails(.sendHeaders(socket: a, fds: [0, 40], headers: [1, 1], cmsgLength: nil, data: bytes("x")), EBADF)
+        m.fails(nbRecv(b), EAGAIN)
+        let (_, client, server) = m.connection(.tcp(port: 0))
+        #expect(m.ok(.sendHeaders(socket: client, fds: [0, 40], headers: [1, 1], cmsgLength: nil, data: bytes("ab")))
+            == Outcome(result: 2))
+        #expect(m.ok(nbRecv(server, 8, room: 2)) == recvOutcome(bytes("ab")))
+        m.fails(.sendHeaders(socket: client, fds: [0], headers: [1], cmsgLength: 15, data: bytes("x")), EINVAL)
+        #expect(m.referencesAreConsistent())
+    }
+}
+
+/// What the parser refuses in `send_headers`, and `recv`'s new keys parsed.
+@Suite struct MessageFlagParserTests {
+    @Test(arguments: [
+        ("{socket: a, fds: [0, 1], headers: [1]}", "'headers' splits 1 descriptors, but 'fds' lists 2"),
+        ("{socket: a, fds: [0, 1], headers: [1, 1], cmsg_len: 16}", "'cmsg_len' needs exactly one header"),
+        ("{socket: a, fds: [0, 1, 2], cmsg_len: 16}", "'cmsg_len' takes at most 2 descriptors"),
+    ])
+    func sendHeadersRefuses(_ arguments: (String, String)) {
+        do {
+            _ = try scenario("""
+                summary: refused
+                steps:
+                  - main.socketpair: {as: [a, b]}
+                  - main.send_headers: \(arguments.0)
+                """)
+            Issue.record("accepted: \(arguments.0)")
+        } catch {
+            #expect("\(error)".contains(arguments.1), "\(error)")
+        }
+    }
+
+    @Test func recvTakesTheNewFlagsAndAnExactControlBuffer() throws {
+        let parsed = try scenario("""
+            summary: parsed
+            steps:
+              - main.socketpair: {as: [a, b]}
+              - main.recv: {socket: b, flags: [peek, trunc, waitall, nonblock], control: 20}
+            """)
+        guard case .recv(_, _, _, let cloexec, let nonBlocking, let flags, let control)? = parsed.steps.last?.operation else {
+            Issue.record("not a recv")
+            return
+        }
+        #expect(!cloexec && nonBlocking && flags == [.peek, .trunc, .waitall] && control == 20)
+    }
 }
 
 /// The kernel against a scenario that states the wrong outcome of a flag: each one fails with a finding.
@@ -149,6 +262,10 @@ extension ReferenceModelTests {
         ("main.recv: {socket: left, count: 2, flags: [trunc], result: 2}", "main.close: {fd: left}"),
         // 20 bytes of control buffer hold one descriptor, not none.
         ("main.recv: {socket: left, count: 8, control: 20, received: 0}", "main.close: {fd: left}"),
+        // An empty SCM_RIGHTS header is no error.
+        ("main.send_headers: {socket: right, fds: [], headers: [0], error: EINVAL}", "main.close: {fd: left}"),
+        // Two headers in one message are no error either.
+        ("main.send_headers: {socket: right, fds: [0, 1], headers: [1, 1], error: EINVAL}", "main.close: {fd: left}"),
     ])
     func aWrongExpectationFails(_ steps: (String, String)) throws {
         let result = run(try scenario("""

@@ -24,6 +24,8 @@
 #define MAX_TRANSFER (64 * 1024)    // maximumTransfer: read/recv count
 #define MAX_ROOM 4096               // maximumRoom: recv room
 #define MAX_CONTROL (16 + 4 * MAX_ROOM) // maximumControl: recv control, in bytes
+#define MAX_HEADERS 64              // maximumHeaders: send_headers headers
+#define MAX_HEADER_FDS 4096         // maximumHeaderDescriptors: descriptors in one send_headers header
 #define LOOP_SLOTS 64               // loopSlotCount
 #define LATENCY_BUCKETS (64 * 8)    // LatencyBuckets.count
 #define MAX_FIELDS 64               // more fields than any message has: the packet is refused
@@ -71,6 +73,7 @@ enum op_kind {
     OP_FCNTL, OP_CLOSE, OP_CLOSE_RANGE, OP_LSEEK, OP_READ, OP_WRITE, OP_SHUTDOWN, OP_FORK, OP_EXEC, OP_EXIT,
     OP_WAIT, OP_SEND, OP_RECV, OP_PIDFD_OPEN, OP_PIDFD_GETFD, OP_LISTEN, OP_CONNECT, OP_ACCEPT, OP_SETRLIMIT,
     OP_DROP_CAPABILITY, OP_SET_DUMPABLE, OP_REOPEN, OP_CLONE_FILES, OP_UNSHARE_FILES, OP_LAUNCH,
+    OP_SEND_HEADERS,
 };
 
 enum address_kind { ADDRESS_UNIX = 1, ADDRESS_ABSTRACT = 2, ADDRESS_TCP = 3 };
@@ -96,6 +99,9 @@ struct op {
     size_t data_length;
     struct operand *fds;    // send
     int nfds;
+    int *headers;           // send_headers: descriptors per SCM_RIGHTS header
+    int nheaders;
+    long cmsg_len;          // send_headers: the single header's raw cmsg_len, -1 for CMSG_LEN
     char **args, **env;     // exec/launch
     int nargs, nenv;
     int address;            // listen/connect: enum address_kind
@@ -111,6 +117,8 @@ int op_kind_from_verb(const char *verb);
 
 // ---- fdpass.c ----
 ssize_t write_fds(int fd, const void *data, size_t length, const int *fds, int nfds, int flags);
+ssize_t write_headers(int fd, const void *data, size_t length, const int *fds, const int *counts, int nheaders,
+                      long cmsg_len, int flags);
 ssize_t read_fds(int fd, void *data, size_t length, int room, int control, int flags, int *fds, int capacity, int *received,
                  int *message_flags);
 

@@ -27,6 +27,7 @@ static const char *const verbs[] = {
     [OP_LISTEN] = "listen", [OP_CONNECT] = "connect", [OP_ACCEPT] = "accept", [OP_SETRLIMIT] = "setrlimit",
     [OP_DROP_CAPABILITY] = "drop_capability", [OP_SET_DUMPABLE] = "set_dumpable", [OP_REOPEN] = "reopen",
     [OP_CLONE_FILES] = "clone_files", [OP_UNSHARE_FILES] = "unshare_files", [OP_LAUNCH] = "launch",
+    [OP_SEND_HEADERS] = "send_headers",
 };
 
 int op_kind_from_verb(const char *verb) {
@@ -70,6 +71,10 @@ static const char *require(struct reader *r, const char *key) {
     if (value == NULL) malformed(r, key);
     return value;
 }
+
+// send_headers: `headers` ("2,0,1": descriptors per header, adding up to the fds) and `cmsglen` (-1, or the
+// single header's raw cmsg_len), checked as the Swift decoder checks them.
+static void decode_headers(struct reader *r, struct op *op);
 
 static long long int64_field(struct reader *r, const char *key, int has_default, long long fallback) {
     const char *text = message_get(r->message, key);
@@ -369,6 +374,7 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
     case OP_PIDFD_OPEN:
         process_fields(r, op);
         break;
+    case OP_SEND_HEADERS:
     case OP_SEND: {
         op->fd = fd_field(r, "fd");
         const char *list = require(r, "fds");
@@ -389,6 +395,7 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
             }
         }
         op->data = bytes_field(r, "data", &op->data_length);
+        if (op->kind == OP_SEND_HEADERS) decode_headers(r, op);
         break;
     }
     case OP_PIDFD_GETFD:
@@ -425,6 +432,7 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
 }
 
 void op_free(struct op *op) {
+    free(op->headers);
     free(op->text);
     free(op->data);
     free(op->fds);
@@ -433,4 +441,28 @@ void op_free(struct op *op) {
     free(op->args);
     free(op->env);
     memset(op, 0, sizeof *op);
+}
+
+static void decode_headers(struct reader *r, struct op *op) {
+    const char *list = require(r, "headers");
+    int total = 0;
+    if (list != NULL && *list != '\0') {
+        op->headers = malloc((strlen(list) / 2 + 1) * sizeof(int));
+        if (op->headers == NULL) fatal("out of memory");
+        for (const char *part = list;;) {
+            char *end;
+            long value = strtol(part, &end, 10);
+            if (end == part || value < 0 || value > MAX_HEADER_FDS || (*end != ',' && *end != '\0')) {
+                malformed(r, "headers");
+                break;
+            }
+            op->headers[op->nheaders++] = (int)value;
+            total += (int)value;
+            if (*end == '\0') break;
+            part = end + 1;
+        }
+    }
+    if (op->nheaders > MAX_HEADERS || total != op->nfds) malformed(r, "headers");
+    op->cmsg_len = int64_field(r, "cmsglen", 0, 0);
+    if (op->cmsg_len < -1 || op->cmsg_len > MAX_CONTROL || (op->cmsg_len >= 0 && op->nheaders != 1)) malformed(r, "cmsglen");
 }

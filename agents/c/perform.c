@@ -294,6 +294,17 @@ int perform(struct op *op, struct answer *answer) {
         TIMED(answer, 0, write_fds(fd, op->data, op->data_length, passing, op->nfds, MSG_NOSIGNAL));
         return 1;
     }
+    case OP_SEND_HEADERS: {
+        int passing[op->nfds > 0 ? op->nfds : 1];
+        if (is_channel(fd)) return fail(answer, EBADF);
+        for (int i = 0; i < op->nfds; i++) {
+            passing[i] = operand_value(op->fds[i]);
+            if (is_channel(passing[i])) return fail(answer, EBADF);
+        }
+        TIMED(answer, 0, write_headers(fd, op->data, op->data_length, passing, op->headers, op->nheaders, op->cmsg_len,
+                                       MSG_NOSIGNAL));
+        return 1;
+    }
     case OP_RECV: {
         if (is_channel(fd)) return fail(answer, EBADF);
         int received = 0, message_flags = 0;

@@ -12,6 +12,8 @@ const (
 	maximumTransfer   = 65536              // read/recv `count`
 	maximumRoom       = 4096               // recv `room`
 	maximumControl    = 16 + 4*maximumRoom // recv `control`, in bytes: CmsgSpace(maximumRoom*4)
+	maximumHeaders    = 64                 // send_headers `headers`
+	maximumHeaderFDs  = 4096               // descriptors in one send_headers header
 	loopSlotCount     = 64
 	implementation    = "go"
 

@@ -190,6 +190,40 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 			}
 			ans.record(timed(func() (int, error) { return 0, syscall.Shutdown(int(n), how) }), false)
 		}
+	case "send_headers":
+		socket, data := r.fd("fd", inLoop), r.bytes("data")
+		var passing []operand
+		if list, ok := r.require("fds"); ok && list != "" {
+			for _, part := range strings.Split(list, ",") {
+				o, ok := parseOperand(part, inLoop)
+				if !ok {
+					r.malformed("fds")
+					break
+				}
+				passing = append(passing, o)
+			}
+		}
+		var headers []int
+		total := 0
+		if list, ok := r.require("headers"); ok && list != "" {
+			for _, part := range strings.Split(list, ",") {
+				n, err := strconv.Atoi(part)
+				if err != nil || n < 0 || n > maximumHeaderFDs {
+					r.malformed("headers")
+					break
+				}
+				headers = append(headers, n)
+				total += n
+			}
+		}
+		if len(headers) > maximumHeaders || total != len(passing) {
+			r.malformed("headers")
+		}
+		cmsgLen := int(r.int32("cmsglen"))
+		if cmsgLen < -1 || cmsgLen > maximumControl || (cmsgLen >= 0 && len(headers) != 1) {
+			r.malformed("cmsglen")
+		}
+		p = func(a *agent, ans *answer) { a.sendHeaders(socket, passing, headers, cmsgLen, data, ans) }
 	case "send":
 		socket, data := r.fd("fd", inLoop), r.bytes("data")
 		var passing []operand

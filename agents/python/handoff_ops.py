@@ -238,7 +238,7 @@ BUILDERS = {
     "close": build_close, "close_range": build_close_range,
     "lseek": build_lseek, "read": build_read, "write": build_write,
 }
-for _module, _verbs in ((handoff_sockets, ("socketpair", "shutdown", "send", "recv", "listen", "connect", "accept")),
+for _module, _verbs in ((handoff_sockets, ("socketpair", "shutdown", "send", "send_headers", "recv", "listen", "connect", "accept")),
                         (handoff_processes, ("fork", "clone_files", "unshare_files", "exec", "launch", "exit", "wait",
                                              "pidfd_open", "pidfd_getfd", "reopen", "setrlimit", "drop_capability",
                                              "set_dumpable"))):

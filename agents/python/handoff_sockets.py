@@ -3,9 +3,9 @@
 # descriptor, which belongs to the scenario.
 
 
-from handoff_wire import Bad, failure, MAXIMUM_ROOM, MAXIMUM_CONTROL
-from handoff_call import (timed, answer, inherit, resolve, with_socket, socket_module, SOCK_CLOEXEC, SOCK_NONBLOCK,
-                          SOCK_TYPES, MSG_NOSIGNAL, EBADF)
+from handoff_wire import Bad, failure, MAXIMUM_ROOM, MAXIMUM_CONTROL, MAXIMUM_HEADERS, MAXIMUM_HEADER_FDS
+from handoff_call import (timed, answer, inherit, resolve, with_socket, socket_module, checked, SOCK_CLOEXEC,
+                          SOCK_NONBLOCK, SOCK_TYPES, MSG_NOSIGNAL, EBADF)
 
 
 def build_socketpair(f, loop):
@@ -57,6 +57,46 @@ def build_send(f, loop):
         else:
             call = timed(with_socket, number, lambda s: s.sendmsg([data], [], MSG_NOSIGNAL))
         return answer(call)
+    return perform
+
+
+def build_send_headers(f, loop):
+    fd, data = f.fd("fd", loop), f.bytes("data")
+    fds = f.fds("fds", loop)
+    text = f.text("headers")
+    try:
+        headers = [int(part, 10) for part in text.split(",")] if text else []
+    except ValueError:
+        raise Bad("send_headers: malformed field 'headers'")
+    if len(headers) > MAXIMUM_HEADERS or sum(headers) != len(fds) or any(not 0 <= n <= MAXIMUM_HEADER_FDS for n in headers):
+        raise Bad("send_headers: malformed field 'headers'")
+    cmsg_len = f.int32("cmsglen")
+    if not -1 <= cmsg_len <= MAXIMUM_CONTROL or (cmsg_len >= 0 and len(headers) != 1):
+        raise Bad("send_headers: malformed field 'cmsglen'")
+
+    def perform(agent):
+        number = resolve(agent, fd)
+        passing = [resolve(agent, operand) for operand in fds]
+        if agent.is_channel(number) or any(agent.is_channel(p) for p in passing):
+            return failure(EBADF)
+        socket = socket_module()
+        import array
+        parts, start = [], 0
+        for n in headers:
+            parts.append(array.array("i", passing[start:start + n]).tobytes())
+            start += n
+        if cmsg_len < 0:
+            # socket.sendmsg with one (SOL_SOCKET, SCM_RIGHTS, data) item per header; b"" is a header with none.
+            items = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, part) for part in parts]
+            return answer(timed(with_socket, number, lambda s: s.sendmsg([data], items, MSG_NOSIGNAL)))
+        # A raw cmsg_len: socket.sendmsg cannot write one, so the header is packed here (struct cmsghdr:
+        # size_t cmsg_len, int level, int type), padded to CMSG_SPACE, and sent through libc's sendmsg.
+        import struct
+        import handoff_libc
+        space = socket.CMSG_SPACE(len(parts[0]))
+        control = struct.pack("=Qii", cmsg_len, socket.SOL_SOCKET, socket.SCM_RIGHTS) + parts[0]
+        control += bytes(space - len(control))
+        return answer(timed(lambda: checked(handoff_libc.sendmsg_raw(number, data, control, MSG_NOSIGNAL))))
     return perform
 
 

@@ -20,6 +20,12 @@ extern "C" {
 /// `count == 0` sends no control message at all. Returns sendmsg's result; errno is preserved.
 ssize_t handoff_send_fds(int socket, const int *fds, int count, const void *data, size_t length, int flags);
 
+/// sendmsg(2) with the descriptors split over `nheaders` SCM_RIGHTS headers of `counts[i]` each, back to back
+/// (CMSG_SPACE apart, padding zeroed); `cmsg_len` >= 0 is written as the first header's cmsg_len instead of
+/// CMSG_LEN. No header: no control buffer. Returns sendmsg's result; errno is preserved.
+ssize_t handoff_send_headers(int socket, const int *fds, const int *counts, int nheaders, long cmsg_len,
+                             const void *data, size_t length, int flags);
+
 /// recvmsg(2) with a control buffer of CMSG_SPACE(room * sizeof(int)) bytes, the way a C program sizes it
 /// (room 0 means no control buffer at all). Received descriptors are written to `fds` (capacity
 /// `fds_capacity`) and counted in `*fds_count`; `*message_flags` receives msg_flags (MSG_CTRUNC, MSG_TRUNC).

@@ -136,7 +136,7 @@ extension ScenarioExecution {
                 return (outcome, answer.nanoseconds)
             case .open, .pipe, .socketpair, .memfd, .eventfd, .epollCreate, .epollCtl, .dup, .dup2, .dup3, .fcntl, .close,
                  .closeRange, .lseek, .read, .write, .shutdown, .wait, .send, .recv, .pidfdOpen, .pidfdGetfd, .listen,
-                 .connect, .accept, .setrlimit, .dropCapability, .setDumpable, .reopen, .unshareFiles:
+                 .connect, .accept, .setrlimit, .dropCapability, .setDumpable, .reopen, .unshareFiles, .sendHeaders:
                 let (message, stray) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
                 if let stray { close(stray) }
                 let answer = try decodeAnswer(message, from: agent.name)

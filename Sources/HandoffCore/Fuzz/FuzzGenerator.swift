@@ -149,6 +149,9 @@ public struct FuzzGenerator {
             } else if !argument.required && !random.nextBool(probability: 0.45) && !mustWrite(kind, argument.key) {
                 continue
             }
+            if kind == .sendHeaders, argument.key == "cmsg_len", !oneHeader(result) {
+                continue
+            }
             guard let value = self.value(for: argument, of: kind, by: actor, owner: &owner, so_far: result) else {
                 return nil
             }
@@ -198,7 +201,27 @@ public struct FuzzGenerator {
             return .list([.text(Array("{\(name)}".utf8))])
         case .environment, .sockets:
             return nil
+        case .integers:
+            // send_headers' `headers`: the descriptors chosen so far, split at random (a 0 is an empty header).
+            guard case .list(let fds)? = so_far.first(where: { $0.key == "fds" })?.value else { return .list([]) }
+            var parts: [Int64] = []
+            var left = fds.count
+            while left > 0 || (parts.count < 2 && random.nextBool(probability: 0.3)) {
+                let part = Int.random(in: 0...left, using: &random)
+                parts.append(Int64(part))
+                left -= part
+            }
+            return .list(parts.map(FuzzValue.integer))
         }
+    }
+
+    /// send_headers' `cmsg_len` applies to a message of exactly one header of at most
+    /// maximumRawHeaderDescriptors descriptors (the parser refuses it otherwise).
+    func oneHeader(_ so_far: [FuzzArgument]) -> Bool {
+        guard case .list(let fds)? = so_far.first(where: { $0.key == "fds" })?.value,
+              fds.count <= maximumRawHeaderDescriptors else { return false }
+        if case .list(let parts)? = so_far.first(where: { $0.key == "headers" })?.value { return parts.count == 1 }
+        return !fds.isEmpty
     }
 
     // MARK: - Values
@@ -270,6 +293,10 @@ public struct FuzzGenerator {
         switch key {
         case "count": candidates = [0, 1, 5, 8, 16, 256]
         case "room": candidates = [0, 1, 1, 2, 4]
+        // recv's exact control buffer: around sizeof(struct cmsghdr) (16) and whole descriptors.
+        case "control": candidates = [0, 16, 17, 20, 23, 24, 28, 32]
+        // send_headers' raw cmsg_len: short (EINVAL), no descriptor, one, two, past the buffer (EINVAL).
+        case "cmsg_len": candidates = [0, 15, 16, 18, 20, 24, 25, 28]
         case "first": candidates = [0, 3, 3, 4, 5, 6, 8]
         case "last": candidates = [3, 4, 5, 6, 8, 10, 20, 4_294_967_295]
         case "nofile": candidates = [16, 32, 64, 128, 1024]

@@ -162,7 +162,7 @@ extension ReferenceModel {
     func needsFullFile(_ operation: Operation) -> Int32? {
         switch operation {
         case .read(let fd, _), .write(let fd, _), .lseek(let fd, _, _), .send(let fd, _, _), .recv(let fd, _, _, _, _, _, _),
-             .accept(let fd, _, _), .fcntl(let fd, .setfl), .shutdown(let fd, _):
+             .accept(let fd, _, _), .fcntl(let fd, .setfl), .shutdown(let fd, _), .sendHeaders(let fd, _, _, _, _):
             return fd
         default:
             return nil

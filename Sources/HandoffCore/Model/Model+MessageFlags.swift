@@ -1,10 +1,16 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import HandoffProtocol
 
 // recvmsg(2) flags and exact control buffers (net/unix/af_unix.c, net/core/scm.c, net/ipv4/tcp.c), verified on
 // 6.18 with a standalone C program:
 // - MSG_PEEK: unix_stream_read_generic and unix_dgram_recvmsg leave the message queued and call
 //   unix_peek_fds (scm_fp_dup): the receiver gets new references to the descriptors, the message keeps its own.
-//   A stream peek stops after a message that carries descriptors, like a read.
+//   A stream peek stops after a message that carries descriptors, like a read - but, unlike a read, it walks
+//   on past `count` ("goto again" in the peek branch, before the loop's size test) to the first message with
+//   descriptors, and peeks those: a one-byte peek of "ab" then "cd"+rights returns "a" with the rights. It
+//   never waits once it has started (the peek branch breaks at the queue's end), MSG_WAITALL or not.
 // - MSG_TRUNC: unix_dgram_recvmsg (dgram and seqpacket) returns skb->len, the datagram's real length; a unix
 //   stream ignores it; tcp_recvmsg_locked discards the bytes instead of copying them.
 // - MSG_WAITALL: unix_stream_read_generic's target becomes `count` (sock_rcvlowat); when the queue runs out
@@ -20,14 +26,85 @@ extension ReferenceModel {
         control <= Linux.cmsghdrSize ? 0 : (control - Linux.cmsghdrSize) / 4
     }
 
+    /// unix_stream_read_generic's MSG_PEEK branch: `count` bytes from the front, and the descriptors of the
+    /// first message that has any (walking on past `count` to find it), without consuming anything.
+    static func streamPeek(_ queue: [SocketMessage], count: Int) -> (bytes: [UInt8], taken: [DescriptionID]) {
+        var bytes: [UInt8] = []
+        var remaining = max(0, count)
+        for message in queue {
+            let chunk = min(message.data.count, remaining)
+            bytes += message.data[0..<chunk]
+            remaining -= chunk
+            if !message.descriptions.isEmpty { return (bytes, message.descriptions) }
+        }
+        return (bytes, [])
+    }
+
     /// unix_dgram_recvmsg with MSG_TRUNC: "err = (flags & MSG_TRUNC) ? skb->len - skip : size".
     static func datagramResult(_ message: SocketMessage) -> Int { message.data.count }
 
-    /// unix_stream_read_generic with MSG_WAITALL: the queue ran out before `count` bytes and nothing ends the
-    /// wait (no pending error, no RCV_SHUTDOWN, the peer still open, a blocking call).
-    func streamWaitsForAll(_ endpoint: SocketEndpoint, flags: Set<MessageFlag>, ranOut: Bool, dontWait: Bool,
-                           peerClosed: Bool) -> Bool {
-        flags.contains(.waitall) && ranOut && !dontWait && !peerClosed && !endpoint.receiveShutdown
-            && endpoint.pendingError == nil
+    /// unix_stream_read_generic with MSG_WAITALL when the queue ran out before `count` bytes (copied < target):
+    /// sock_error takes a pending error (consumed: the read returns what it copied, and the next call does not
+    /// see the error - fuzz seed 7), then RCV_SHUTDOWN (the peer's close too) or a non-blocking call return what
+    /// was copied; otherwise the reader waits. Without MSG_WAITALL the target is 1 byte and none of this happens
+    /// once something was copied.
+    mutating func streamWaitsForAll(_ id: EndpointID, _ endpoint: SocketEndpoint, flags: Set<MessageFlag>,
+                                    ranOut: Bool, dontWait: Bool, peerClosed: Bool) -> Bool {
+        guard flags.contains(.waitall), ranOut else { return false }
+        if endpoint.pendingError != nil {
+            endpoints[id]?.pendingError = nil
+            return false
+        }
+        return !dontWait && !peerClosed && !endpoint.receiveShutdown
     }
+}
+
+// Hand-built SCM_RIGHTS messages (send_headers), verified on 6.18 with a standalone C program:
+// - __scm_send walks the headers (for_each_cmsghdr): a header whose cmsg_len is below sizeof(struct cmsghdr)
+//   or reaches past the control buffer fails CMSG_OK: EINVAL, nothing sent.
+// - scm_fp_copy takes (cmsg_len - sizeof(struct cmsghdr)) / sizeof(int) descriptors of each header and appends
+//   them to one list (EINVAL past SCM_MAX_FD in total, EBADF for a bad one); a header with none is accepted
+//   and adds nothing. The receiver gets one SCM_RIGHTS header with all of them (scm_detach_fds).
+// - TCP and UDP never look at SCM_RIGHTS (__sock_cmsg_send ignores it) but still check CMSG_OK.
+// - unix_seqpacket_sendmsg reports a listener (ENOTCONN) and a pending error before scm_send.
+// - A raw cmsg_len also decides where for_each_cmsghdr looks for a next header; the parser allows one only
+//   for a header of at most 2 descriptors, whose CMSG_SPACE (24) leaves no room for one, so the model never
+//   has to read descriptor numbers as a header (fuzz seed 6 found the kernel's EINVAL for 3).
+
+extension ReferenceModel {
+    mutating func sendHeaders(_ process: String, socket: Int32, fds: [Int32], headers: [Int], cmsgLength: Int?,
+                              data: [UInt8]) -> Outcome {
+        guard case let (_, desc)? = fdget(process, socket) else { return .failure(EBADF) }
+        guard case .socket(let endpointID) = desc.target, let endpoint = endpoints[endpointID] else {
+            return .failure(ENOTSOCK)
+        }
+        if endpoint.family == .unix, endpoint.type == .seqpacket, endpoint.listener != nil || endpoint.pendingError != nil {
+            return send(process, socket: socket, fds: fds, data: data)
+        }
+        // The control buffer the agents build: CMSG_SPACE of each header's descriptors, back to back.
+        let controlLength = headers.reduce(0) { $0 + ReferenceModel.cmsgSpace(descriptors: $1) }
+        var offset = 0
+        var listed = fds[...]
+        var carried: [Int32] = []
+        for count in headers {
+            let length = cmsgLength ?? Linux.cmsghdrSize + 4 * count
+            // CMSG_OK.
+            if length < Linux.cmsghdrSize || length > controlLength - offset { return .failure(EINVAL) }
+            let written = Array(listed.prefix(count))
+            listed = listed.dropFirst(count)
+            // What the kernel reads: the header's descriptors, then the zeroed padding the agents leave (0).
+            let taken = (length - Linux.cmsghdrSize) / 4
+            carried += written.prefix(taken) + Array(repeating: 0, count: max(0, taken - written.count))
+            // scm_fp_copy: the descriptors of this header are checked before the next header is looked at.
+            if endpoint.family == .unix {
+                if carried.count > ReferenceModel.scmMaxFD { return .failure(EINVAL) }
+                if carried.contains(where: { self[tableOf: process][$0] == nil }) { return .failure(EBADF) }
+            }
+            offset += ReferenceModel.cmsgSpace(descriptors: count)
+        }
+        return send(process, socket: socket, fds: carried, data: data)
+    }
+
+    /// CMSG_SPACE(count * sizeof(int)) on x86_64.
+    static func cmsgSpace(descriptors count: Int) -> Int { Linux.cmsghdrSize + (4 * count + 7) / 8 * 8 }
 }

@@ -159,6 +159,10 @@ extension ReferenceModel {
             // unix_stream_read_generic: keep copying from consecutive messages (from any sender, as long as
             // SO_PASSCRED is off) until `count` bytes are read or the queue is empty; a message's
             // descriptors are taken with its first bytes and the read stops after that message.
+            if messageFlags.contains(.peek) {
+                (bytes, taken) = ReferenceModel.streamPeek(queue, count: count)
+                break
+            }
             var remaining = max(0, count)
             repeat {
                 guard !queue.isEmpty else { ranOut = true; break }
@@ -175,7 +179,8 @@ extension ReferenceModel {
                 queue.removeFirst()
                 if hadDescriptors { break }
             } while remaining > 0
-            if streamWaitsForAll(endpoint, flags: messageFlags, ranOut: ranOut, dontWait: dontWait, peerClosed: peerClosed) {
+            if streamWaitsForAll(endpointID, endpoint, flags: messageFlags, ranOut: ranOut, dontWait: dontWait,
+                                 peerClosed: peerClosed) {
                 return Outcome(blocks: true)
             }
         }

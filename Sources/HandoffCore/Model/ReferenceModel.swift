@@ -279,6 +279,8 @@ public struct ReferenceModel: Sendable {
             return cloneFiles(process, child: child)
         case .unshareFiles:
             return unshareFiles(process)
+        case let .sendHeaders(socket, fds, headers, cmsgLength, data):
+            return sendHeaders(process, socket: socket, fds: fds, headers: headers, cmsgLength: cmsgLength, data: data)
         }
     }
 }

@@ -283,6 +283,47 @@ extension ScenarioDecoder {
                                 acceptMode: acceptMode)
         case .attach:
             operation = .attach(child: try name("as"))
+        case .sendHeaders:
+            let socket = try ref("socket")
+            var fds: [DescriptorRef] = []
+            if let node = a["fds"] {
+                for (index, item) in try context.sequence(node, a.what("fds")).enumerated() {
+                    sites.fields["fds[\(index)]"] = context.location(item)
+                    fds.append(try context.descriptor(item, "an element of 'fds'"))
+                }
+            }
+            // Default: one header with every descriptor (none without descriptors), as `send` builds it.
+            var headers: [Int] = fds.isEmpty ? [] : [fds.count]
+            if let node = a["headers"] {
+                headers = []
+                for item in try context.sequence(node, a.what("headers")) {
+                    headers.append(try context.integer(item, "an element of 'headers'", in: 0...maximumHeaderDescriptors))
+                }
+                guard headers.count <= maximumHeaders else {
+                    throw context.error(node, "'headers' lists \(headers.count) headers; at most \(maximumHeaders) fit one message")
+                }
+                guard headers.reduce(0, +) == fds.count else {
+                    throw context.error(node, "'headers' splits \(headers.reduce(0, +)) descriptors, but 'fds' lists \(fds.count)")
+                }
+            }
+            var cmsgLength: Int?
+            if let node = a["cmsg_len"] {
+                guard headers.count == 1 else {
+                    throw context.error(node, "'cmsg_len' needs exactly one header (it decides where a next one would start)")
+                }
+                // With 3 or more descriptors the buffer has room for a second header after a short cmsg_len, and
+                // the kernel reads descriptor numbers as its cmsg_len, level and type (for_each_cmsghdr).
+                guard fds.count <= maximumRawHeaderDescriptors else {
+                    throw context.error(node, "'cmsg_len' takes at most \(maximumRawHeaderDescriptors) descriptors: past that, "
+                        + "the numbers after a short cmsg_len would be read as a next header")
+                }
+                cmsgLength = try integer("cmsg_len", default: 0, in: 0...maximumControl)
+            }
+            let data = Array(try string("data", default: "x").utf8)
+            guard data.count <= maximumTransfer else {
+                throw context.error(a["data"] ?? a.keyNode, "'data' is \(data.count) bytes; at most \(maximumTransfer) fit one step")
+            }
+            operation = .sendHeaders(socket: socket, fds: fds, headers: headers, cmsgLength: cmsgLength, data: data)
         }
         if case .fcntl(_, let command) = operation, !command.duplicates { return (operation, []) }
         return (operation, try binds())

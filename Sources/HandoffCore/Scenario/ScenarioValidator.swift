@@ -261,7 +261,7 @@ struct ScenarioValidator {
             processes[child]?.reapedAt = line
         case .open, .pipe, .socketpair, .memfd, .eventfd, .epollCreate, .epollCtl, .dup, .dup2, .dup3, .fcntl, .close,
              .lseek, .read, .write, .shutdown, .send, .recv, .pidfdOpen, .pidfdGetfd, .listen, .connect, .accept,
-             .setrlimit, .dropCapability, .setDumpable, .reopen:
+             .setrlimit, .dropCapability, .setDumpable, .reopen, .sendHeaders:
             break  // descriptors only: resolved and bound above
         }
     }
