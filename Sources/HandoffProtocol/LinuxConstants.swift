@@ -42,6 +42,7 @@ public enum Linux {
     public static let MSG_TRUNC: Int32 = 0x20
     public static let MSG_NOSIGNAL: Int32 = 0x4000
     public static let MSG_CMSG_CLOEXEC = Int32(bitPattern: 0x4000_0000)
+    public static let MSG_OOB: Int32 = 0x01
     public static let MSG_PEEK: Int32 = 0x02
     public static let MSG_WAITALL: Int32 = 0x100
     /// sizeof(struct cmsghdr) on x86_64 (and CMSG_LEN(0)): scm_max_fds installs nothing below it.

@@ -138,9 +138,12 @@ public enum MessageFlag: String, Sendable, CaseIterable, Hashable {
     case trunc
     /// MSG_WAITALL: a stream read waits for `count` bytes.
     case waitall
+    /// MSG_OOB: the out-of-band byte (none is ever sent by a scenario: the error cases).
+    case oob
 
     public var linux: Int32 {
         switch self {
+        case .oob: return Linux.MSG_OOB
         case .peek: return Linux.MSG_PEEK
         case .trunc: return Linux.MSG_TRUNC
         case .waitall: return Linux.MSG_WAITALL

@@ -151,6 +151,27 @@ extension ReferenceModelTests {
         #expect(m.ok(flagRecv(server, 4, [.waitall])) == recvOutcome(bytes("abcd")))
     }
 
+    // MARK: MSG_OOB (no out-of-band byte is ever sent)
+
+    @Test func outOfBandReceivesAreErrorsByFamilyAndProbe() {
+        var m = makeModel()
+        let (a, b) = m.pair(.socketpair(type: .stream, closeOnExec: false, nonBlocking: false))
+        m.ok(.send(socket: a, fds: [], data: bytes("ab")))
+        m.fails(flagRecv(b, 8, [.oob]), EINVAL)  // unix_stream_recv_urg: no oob_skb
+        #expect(m.ok(flagRecv(b, 8, [])) == recvOutcome(bytes("ab")))
+        m.unixOOB = false  // without CONFIG_AF_UNIX_OOB (before 5.15)
+        m.fails(flagRecv(b, 8, [.oob]), EOPNOTSUPP)
+        let (c, d) = m.pair(.socketpair(type: .seqpacket, closeOnExec: false, nonBlocking: false))
+        m.ok(.send(socket: c, fds: [], data: bytes("x")))
+        m.fails(flagRecv(d, 8, [.oob, .peek]), EOPNOTSUPP)
+        #expect(m.ok(flagRecv(d, 8, [])) == recvOutcome(bytes("x")))
+        let (listener, client, server) = m.connection(.tcp(port: 0))
+        m.fails(flagRecv(listener, 8, [.oob], nonBlocking: true), ENOTCONN)
+        m.ok(.send(socket: client, fds: [], data: bytes("ab")))
+        m.fails(flagRecv(server, 8, [.oob]), EINVAL)  // tcp_recv_urg
+        #expect(m.ok(flagRecv(server, 8, [])) == recvOutcome(bytes("ab")))
+    }
+
     // MARK: exact control buffers
 
     @Test func anExactControlBufferHoldsWhatScmMaxFdsSays() {
@@ -262,6 +283,8 @@ extension ReferenceModelTests {
         ("main.recv: {socket: left, count: 2, flags: [trunc], result: 2}", "main.close: {fd: left}"),
         // 20 bytes of control buffer hold one descriptor, not none.
         ("main.recv: {socket: left, count: 8, control: 20, received: 0}", "main.close: {fd: left}"),
+        // MSG_OOB without an out-of-band byte is an error on a datagram socket.
+        ("main.recv: {socket: left, flags: [oob], room: 1}", "main.close: {fd: left}"),
         // An empty SCM_RIGHTS header is no error.
         ("main.send_headers: {socket: right, fds: [], headers: [0], error: EINVAL}", "main.close: {fd: left}"),
         // Two headers in one message are no error either.

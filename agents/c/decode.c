@@ -343,7 +343,7 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
         if (op->kind == OP_RECV) {
             op->room = int32_field(r, "room", 0, 0);
             if (op->room < 0 || op->room > MAX_ROOM) malformed(r, "room");
-            op->flags = int32_field(r, "flags", 0, 0) & (MSG_CMSG_CLOEXEC | MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC | MSG_WAITALL);
+            op->flags = int32_field(r, "flags", 0, 0) & (MSG_CMSG_CLOEXEC | MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC | MSG_WAITALL | MSG_OOB);
             op->control = int32_field(r, "control", 1, -1);
             if (op->control < -1 || op->control > MAX_CONTROL) malformed(r, "control");
         }

@@ -38,6 +38,7 @@ const (
 	// <sys/socket.h>
 	msgCmsgCloexec = 0x40000000
 	msgDontwait    = 0x40
+	msgOob         = 0x01
 	msgPeek        = 0x02
 	msgTrunc       = 0x20
 	msgWaitall     = 0x100

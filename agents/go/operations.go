@@ -244,7 +244,7 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		if room < 0 || room > maximumRoom {
 			r.malformed("room")
 		}
-		flags := int(r.int32("flags")) & (msgCmsgCloexec | msgDontwait | msgPeek | msgTrunc | msgWaitall)
+		flags := int(r.int32("flags")) & (msgCmsgCloexec | msgDontwait | msgPeek | msgTrunc | msgWaitall | msgOob)
 		// `control`: the control buffer's exact size in bytes (-1: sized from room).
 		control := int(r.int32Or("control", -1))
 		if control < -1 || control > maximumControl {

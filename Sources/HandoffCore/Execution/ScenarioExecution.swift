@@ -167,6 +167,7 @@ final class ScenarioExecution {
         model.somaxconn = SystemProbe.sysctl("net/core/somaxconn") ?? 4096
         model.pidfdsReopen = SystemProbe.pidfdsReopen
         model.eventfdWriteExact = SystemProbe.eventfdWriteExact
+        model.unixOOB = SystemProbe.unixOOB
         model.pidfdReopenTruncErrno = SystemProbe.pidfdReopenTruncErrno
         model.umask = SystemProbe.umask
         model.startWithCapabilities(SystemProbe.heldCapabilities)

@@ -131,6 +131,7 @@ extension ReferenceModel {
                            viaRead: Bool, flags messageFlags: Set<MessageFlag> = []) -> Outcome {
         var endpoint = endpoint
         let flags: Int32? = viaRead ? nil : 0
+        if messageFlags.contains(.oob), endpoint.family == .tcp { return tcpOutOfBand(endpoint) }
         if endpoint.family == .udp {
             // __skb_try_recv_datagram reports a pending error before it looks at the queue.
             if let error = endpoint.pendingError {

@@ -26,6 +26,19 @@ extension ReferenceModel {
         control <= Linux.cmsghdrSize ? 0 : (control - Linux.cmsghdrSize) / 4
     }
 
+    /// recvmsg(MSG_OOB) on a unix socket that is not listening. No scenario sends an out-of-band byte, so:
+    /// unix_stream_read_generic -> unix_stream_recv_urg finds no oob_skb: EINVAL (EOPNOTSUPP without
+    /// CONFIG_AF_UNIX_OOB, before 5.15); __unix_dgram_recvmsg refuses MSG_OOB first thing (dgram and
+    /// seqpacket): EOPNOTSUPP, before a pending error or an empty queue.
+    func unixOutOfBand(_ endpoint: SocketEndpoint) -> Outcome {
+        endpoint.type == .stream && unixOOB ? .failure(EINVAL) : .failure(EOPNOTSUPP)
+    }
+
+    /// tcp_recvmsg_locked -> tcp_recv_urg with no urgent byte: EINVAL ("Yes this is right !"), tested before
+    /// its TCP_CLOSE check, so in every state but listening; a pending error is not consumed. UDP ignores
+    /// MSG_OOB.
+    func tcpOutOfBand(_ endpoint: SocketEndpoint) -> Outcome { .failure(EINVAL) }
+
     /// unix_stream_read_generic's MSG_PEEK branch: `count` bytes from the front, and the descriptors of the
     /// first message that has any (walking on past `count` to find it), without consuming anything.
     static func streamPeek(_ queue: [SocketMessage], count: Int) -> (bytes: [UInt8], taken: [DescriptionID]) {

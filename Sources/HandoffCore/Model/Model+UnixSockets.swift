@@ -117,6 +117,7 @@ extension ReferenceModel {
             return recvInet(endpointID, endpoint, count: count, dontWait: dontWait, viaRead: viaRead,
                             flags: messageFlags)
         }
+        if messageFlags.contains(.oob) { return unixOutOfBand(endpoint) }
         guard let peerID = endpoint.peer, let peerClosed = endpoints[peerID]?.closed else {
             return .failure(ENOTCONN)
         }

@@ -114,6 +114,9 @@ public struct ReferenceModel: Sendable {
     /// eventfd_write accepts exactly 8 bytes (newer kernels) rather than at least 8 (SystemProbe).
     public var eventfdWriteExact = true
 
+    /// Unix stream sockets know MSG_OOB (CONFIG_AF_UNIX_OOB, 5.15; SystemProbe.unixOOB).
+    public var unixOOB = true
+
     /// Numbers the harness itself holds in a process's table (the agents' control channels, at the top of
     /// the range): no descriptor the scenario creates can get them. The runner sets them before each step.
     public var harnessNumbers: [String: Set<Int32>] = [:]
