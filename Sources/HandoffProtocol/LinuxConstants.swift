@@ -47,6 +47,10 @@ public enum Linux {
     public static let MSG_WAITALL: Int32 = 0x100
     /// sizeof(struct cmsghdr) on x86_64 (and CMSG_LEN(0)): scm_max_fds installs nothing below it.
     public static let cmsghdrSize = 16
+    /// sizeof(int): one descriptor in an SCM_RIGHTS payload.
+    public static let descriptorSize = 4
+    /// CMSG_ALIGN's unit on x86_64 (sizeof(long)).
+    public static let cmsgAlignment = 8
     /// <linux/net.h>: the flag /proc/net/unix shows for a listening socket.
     public static let __SO_ACCEPTCON: Int = 1 << 16
     public static let SHUT_RD: Int32 = 0

@@ -336,7 +336,7 @@ public let maximumTransfer = 64 * 1024
 /// The most descriptors a recv may make room for (SCM_MAX_FD is 253; room beyond it exercises the kernel).
 public let maximumRoom = 4096
 /// The largest exact control buffer (`recv`'s `control`, in bytes): what `room: maximumRoom` spans.
-public let maximumControl = Linux.cmsghdrSize + 4 * maximumRoom
+public let maximumControl = Linux.cmsghdrSize + Linux.descriptorSize * maximumRoom
 /// `send_headers`: at most this many headers, and this many descriptors in one header.
 public let maximumHeaders = 64
 public let maximumHeaderDescriptors = 4096

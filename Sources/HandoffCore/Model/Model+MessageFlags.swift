@@ -23,7 +23,7 @@ import HandoffProtocol
 extension ReferenceModel {
     /// scm_max_fds: how many descriptors a control buffer of exactly `control` bytes receives.
     static func capacity(control: Int) -> Int {
-        control <= Linux.cmsghdrSize ? 0 : (control - Linux.cmsghdrSize) / 4
+        control <= Linux.cmsghdrSize ? 0 : (control - Linux.cmsghdrSize) / Linux.descriptorSize
     }
 
     /// recvmsg(MSG_OOB) on a unix socket that is not listening. No scenario sends an out-of-band byte, so:
@@ -100,13 +100,13 @@ extension ReferenceModel {
         var listed = fds[...]
         var carried: [Int32] = []
         for count in headers {
-            let length = cmsgLength ?? Linux.cmsghdrSize + 4 * count
+            let length = cmsgLength ?? Linux.cmsghdrSize + Linux.descriptorSize * count
             // CMSG_OK.
             if length < Linux.cmsghdrSize || length > controlLength - offset { return .failure(EINVAL) }
             let written = Array(listed.prefix(count))
             listed = listed.dropFirst(count)
             // What the kernel reads: the header's descriptors, then the zeroed padding the agents leave (0).
-            let taken = (length - Linux.cmsghdrSize) / 4
+            let taken = (length - Linux.cmsghdrSize) / Linux.descriptorSize
             carried += written.prefix(taken) + Array(repeating: 0, count: max(0, taken - written.count))
             // scm_fp_copy: the descriptors of this header are checked before the next header is looked at.
             if endpoint.family == .unix {
@@ -119,5 +119,8 @@ extension ReferenceModel {
     }
 
     /// CMSG_SPACE(count * sizeof(int)) on x86_64.
-    static func cmsgSpace(descriptors count: Int) -> Int { Linux.cmsghdrSize + (4 * count + 7) / 8 * 8 }
+    static func cmsgSpace(descriptors count: Int) -> Int {
+        let payload = Linux.descriptorSize * count
+        return Linux.cmsghdrSize + (payload + Linux.cmsgAlignment - 1) / Linux.cmsgAlignment * Linux.cmsgAlignment
+    }
 }
