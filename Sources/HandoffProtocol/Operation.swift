@@ -70,7 +70,7 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
     case exit(status: Int32)
     /// Reaps the child (which must have exited, unless the step runs in the background).
     case wait(child: Process)
-    case send(socket: FD, fds: [FD], data: [UInt8])
+    case send(socket: FD, fds: [FD], data: [UInt8], flags: Set<SendFlag> = [])
     /// `room`: the control buffer is CMSG_SPACE(room * sizeof(int)) bytes; 0 means no control buffer.
     /// `control`, when set, is the control buffer's exact size in bytes instead (room is then ignored).
     case recv(socket: FD, count: Int, room: Int, closeOnExec: Bool, nonBlocking: Bool, flags: Set<MessageFlag> = [],
@@ -217,11 +217,11 @@ extension Operation {
             return .exec(arguments: try texts(arguments), environment: try variables(environment))
         case .exit(let status): return .exit(status: status)
         case .wait(let child): return .wait(child: try process(child))
-        case .send(let socket, let fds, let data):
+        case .send(let socket, let fds, let data, let flags):
             let mappedSocket = try fd(socket, "socket")
             var mapped: [Other.Descriptor] = []
             for (index, value) in fds.enumerated() { mapped.append(try fd(value, "fds[\(index)]")) }
-            return .send(socket: mappedSocket, fds: mapped, data: data)
+            return .send(socket: mappedSocket, fds: mapped, data: data, flags: flags)
         case .recv(let socket, let count, let room, let closeOnExec, let nonBlocking, let flags, let control):
             return .recv(socket: try fd(socket, "socket"), count: count, room: room, closeOnExec: closeOnExec,
                          nonBlocking: nonBlocking, flags: flags, control: control)

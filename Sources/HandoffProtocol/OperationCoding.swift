@@ -135,10 +135,12 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             message.set("status", status)
         case .wait(let child):
             message.set("pid", child.pid)
-        case .send(let socket, let fds, let data):
+        case .send(let socket, let fds, let data, let flags):
             fd("fd", socket)
             message.set("fds", fds.map(\.wire).joined(separator: ","))
             message.set("data", bytes: data)
+            // Only when set: an agent without `flags` on send sends as before.
+            if !flags.isEmpty { message.set("flags", SendFlag.linux(flags)) }
         case .sendHeaders(let socket, let fds, let headers, let cmsgLength, let data):
             fd("fd", socket)
             message.set("fds", fds.map(\.wire).joined(separator: ","))
@@ -290,7 +292,9 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
                     descriptors.append(value)
                 }
             }
-            operation = .send(socket: socket, fds: descriptors, data: fields.bytes("data"))
+            let flags = fields.int32("flags", default: 0)
+            if flags & ~SendFlag.linux(Set(SendFlag.allCases)) != 0 { fields.malformed("flags") }
+            operation = .send(socket: socket, fds: descriptors, data: fields.bytes("data"), flags: SendFlag.set(fromLinux: flags))
         case .recv:
             let socket = fd("fd")
             let count = fields.count("count")

@@ -260,6 +260,7 @@ extension OperationKind {
             return declare("sendmsg(2) with the descriptors as one SCM_RIGHTS message", [
                 ArgumentDeclaration("socket", .descriptor, required: true), ArgumentDeclaration("fds", .descriptors),
                 ArgumentDeclaration("data", .string, default: "\"\""),
+                ArgumentDeclaration("flags", .flags(SendFlag.allCases.map(\.rawValue))),
             ])
         case .sendHeaders:
             return declare("sendmsg(2) with the descriptors split over several SCM_RIGHTS headers, optionally a raw cmsg_len", [

@@ -149,7 +149,8 @@ extension Agent {
                 answer.record(timed { Glibc.shutdown(socket, how.linux) })
                 return true
             }
-        case .send(let operand, let operands, let data):
+        case .send(let operand, let operands, let data, let sendFlags):
+            let flags = Linux.MSG_NOSIGNAL | SendFlag.linux(sendFlags)
             // Descriptor lists without loop slots are resolved once, here.
             let resolved: [Int32]? = operands.contains { if case .slot = $0 { return true } else { return false } }
                 ? nil : operands.map { $0.value([]) }
@@ -167,7 +168,7 @@ extension Agent {
                 let count = Int32(passing.count)
                 answer.record(passing.withUnsafeBufferPointer { numbers in
                     data.withUnsafeBytes { bytes in
-                        timed { handoff_send_fds(socket, numbers.baseAddress, count, bytes.baseAddress, bytes.count, Linux.MSG_NOSIGNAL) }
+                        timed { handoff_send_fds(socket, numbers.baseAddress, count, bytes.baseAddress, bytes.count, flags) }
                     }
                 })
                 return true

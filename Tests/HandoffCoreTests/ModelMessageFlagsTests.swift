@@ -285,6 +285,8 @@ extension ReferenceModelTests {
         ("main.recv: {socket: left, count: 8, control: 20, received: 0}", "main.close: {fd: left}"),
         // MSG_OOB without an out-of-band byte is an error on a datagram socket.
         ("main.recv: {socket: left, flags: [oob], room: 1}", "main.close: {fd: left}"),
+        // MSG_OOB sends are refused on a datagram socket.
+        ("main.send: {socket: right, data: \"x\", flags: [oob]}", "main.close: {fd: left}"),
         // An empty SCM_RIGHTS header is no error.
         ("main.send_headers: {socket: right, fds: [], headers: [0], error: EINVAL}", "main.close: {fd: left}"),
         // Two headers in one message are no error either.

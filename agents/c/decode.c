@@ -396,6 +396,8 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
         }
         op->data = bytes_field(r, "data", &op->data_length);
         if (op->kind == OP_SEND_HEADERS) decode_headers(r, op);
+        // send's own flags (MSG_OOB), absent from older runners: 0.
+        if (op->kind == OP_SEND) op->flags = int32_field(r, "flags", 1, 0) & MSG_OOB;
         break;
     }
     case OP_PIDFD_GETFD:

@@ -291,7 +291,7 @@ int perform(struct op *op, struct answer *answer) {
             passing[i] = operand_value(op->fds[i]);
             if (is_channel(passing[i])) return fail(answer, EBADF);
         }
-        TIMED(answer, 0, write_fds(fd, op->data, op->data_length, passing, op->nfds, MSG_NOSIGNAL));
+        TIMED(answer, 0, write_fds(fd, op->data, op->data_length, passing, op->nfds, MSG_NOSIGNAL | op->flags));
         return 1;
     }
     case OP_SEND_HEADERS: {

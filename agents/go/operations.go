@@ -237,7 +237,12 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 				passing = append(passing, o)
 			}
 		}
-		p = func(a *agent, ans *answer) { a.send(socket, passing, data, ans) }
+		// send's own flags (MSG_OOB); absent from older runners: 0.
+		flags := int(r.int32Or("flags", 0))
+		if flags&^msgOob != 0 {
+			r.malformed("flags")
+		}
+		p = func(a *agent, ans *answer) { a.send(socket, passing, data, flags, ans) }
 	case "recv":
 		socket, count := r.fd("fd", inLoop), r.count("count")
 		room := int(r.int32("room"))

@@ -13,7 +13,7 @@ import (
 	"unsafe"
 )
 
-func (a *agent) send(socket operand, passing []operand, data []byte, ans *answer) {
+func (a *agent) send(socket operand, passing []operand, data []byte, flags int, ans *answer) {
 	s := socket.value(a.slots)
 	fds := make([]int, len(passing))
 	for i, o := range passing {
@@ -34,7 +34,7 @@ func (a *agent) send(socket operand, passing []operand, data []byte, ans *answer
 	}
 	// SendmsgN, Go's own behaviour included: with rights and no data on a socket that is not
 	// SOCK_DGRAM it sends one zero byte ("send at least one normal byte") and reports 0.
-	ans.record(timed(func() (int, error) { return syscall.SendmsgN(int(s), data, rights, nil, msgNosignal) }), false)
+	ans.record(timed(func() (int, error) { return syscall.SendmsgN(int(s), data, rights, nil, msgNosignal|flags) }), false)
 }
 
 // sendHeaders: one syscall.UnixRights message per header, appended (each is CmsgSpace long, so they lie

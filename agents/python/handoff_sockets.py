@@ -5,7 +5,7 @@
 
 from handoff_wire import Bad, failure, MAXIMUM_ROOM, MAXIMUM_CONTROL, MAXIMUM_HEADERS, MAXIMUM_HEADER_FDS
 from handoff_call import (timed, answer, inherit, resolve, with_socket, socket_module, checked, SOCK_CLOEXEC,
-                          SOCK_NONBLOCK, SOCK_TYPES, MSG_NOSIGNAL, EBADF)
+                          SOCK_NONBLOCK, SOCK_TYPES, MSG_NOSIGNAL, MSG_OOB, EBADF)
 
 
 def build_socketpair(f, loop):
@@ -43,6 +43,9 @@ def build_shutdown(f, loop):
 def build_send(f, loop):
     fd, data = f.fd("fd", loop), f.bytes("data")
     fds = f.fds("fds", loop)
+    flags = f.int32("flags", 0)  # send's own flags (MSG_OOB); absent from older runners
+    if flags & ~MSG_OOB:
+        raise Bad("send: malformed field 'flags'")
 
     def perform(agent):
         number = resolve(agent, fd)
@@ -50,6 +53,11 @@ def build_send(f, loop):
         if agent.is_channel(number) or any(agent.is_channel(p) for p in passing):
             return failure(EBADF)
         socket = socket_module()
+        if flags:
+            # 3.11's send_fds drops its flags (gh-107898): with MSG_OOB the agent makes send_fds's own call.
+            import array
+            items = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", passing).tobytes())] if passing else []
+            return answer(timed(with_socket, number, lambda s: s.sendmsg([data], items, MSG_NOSIGNAL | flags)))
         if passing:
             # socket.send_fds: sendmsg with one SCM_RIGHTS message. (3.11's send_fds drops its `flags`, here
             # MSG_NOSIGNAL; nothing shows it, since the interpreter ignores SIGPIPE: EPIPE either way.)

@@ -161,7 +161,7 @@ extension ReferenceModel {
     /// The descriptor an operation needs a full (non-O_PATH) file for: fdget() refuses FMODE_PATH files.
     func needsFullFile(_ operation: Operation) -> Int32? {
         switch operation {
-        case .read(let fd, _), .write(let fd, _), .lseek(let fd, _, _), .send(let fd, _, _), .recv(let fd, _, _, _, _, _, _),
+        case .read(let fd, _), .write(let fd, _), .lseek(let fd, _, _), .send(let fd, _, _, _), .recv(let fd, _, _, _, _, _, _),
              .accept(let fd, _, _), .fcntl(let fd, .setfl), .shutdown(let fd, _), .sendHeaders(let fd, _, _, _, _):
             return fd
         default:

@@ -10,7 +10,8 @@ import HandoffProtocol
 //   A stream peek stops after a message that carries descriptors, like a read - but, unlike a read, it walks
 //   on past `count` ("goto again" in the peek branch, before the loop's size test) to the first message with
 //   descriptors, and peeks those: a one-byte peek of "ab" then "cd"+rights returns "a" with the rights. It
-//   never waits once it has started (the peek branch breaks at the queue's end), MSG_WAITALL or not.
+//   never waits once it has started (the peek branch breaks at the queue's end), MSG_WAITALL or not. (The
+//   stream read itself, with out-of-band bytes, is ReferenceModel.unixStreamRead in Model+OutOfBand.swift.)
 // - MSG_TRUNC: unix_dgram_recvmsg (dgram and seqpacket) returns skb->len, the datagram's real length; a unix
 //   stream ignores it; tcp_recvmsg_locked discards the bytes instead of copying them.
 // - MSG_WAITALL: unix_stream_read_generic's target becomes `count` (sock_rcvlowat); when the queue runs out
@@ -24,33 +25,6 @@ extension ReferenceModel {
     /// scm_max_fds: how many descriptors a control buffer of exactly `control` bytes receives.
     static func capacity(control: Int) -> Int {
         control <= Linux.cmsghdrSize ? 0 : (control - Linux.cmsghdrSize) / Linux.descriptorSize
-    }
-
-    /// recvmsg(MSG_OOB) on a unix socket that is not listening. No scenario sends an out-of-band byte, so:
-    /// unix_stream_read_generic -> unix_stream_recv_urg finds no oob_skb: EINVAL (EOPNOTSUPP without
-    /// CONFIG_AF_UNIX_OOB, before 5.15); __unix_dgram_recvmsg refuses MSG_OOB first thing (dgram and
-    /// seqpacket): EOPNOTSUPP, before a pending error or an empty queue.
-    func unixOutOfBand(_ endpoint: SocketEndpoint) -> Outcome {
-        endpoint.type == .stream && unixOOB ? .failure(EINVAL) : .failure(EOPNOTSUPP)
-    }
-
-    /// tcp_recvmsg_locked -> tcp_recv_urg with no urgent byte: EINVAL ("Yes this is right !"), tested before
-    /// its TCP_CLOSE check, so in every state but listening; a pending error is not consumed. UDP ignores
-    /// MSG_OOB.
-    func tcpOutOfBand(_ endpoint: SocketEndpoint) -> Outcome { .failure(EINVAL) }
-
-    /// unix_stream_read_generic's MSG_PEEK branch: `count` bytes from the front, and the descriptors of the
-    /// first message that has any (walking on past `count` to find it), without consuming anything.
-    static func streamPeek(_ queue: [SocketMessage], count: Int) -> (bytes: [UInt8], taken: [DescriptionID]) {
-        var bytes: [UInt8] = []
-        var remaining = max(0, count)
-        for message in queue {
-            let chunk = min(message.data.count, remaining)
-            bytes += message.data[0..<chunk]
-            remaining -= chunk
-            if !message.descriptions.isEmpty { return (bytes, message.descriptions) }
-        }
-        return (bytes, [])
     }
 
     /// unix_dgram_recvmsg with MSG_TRUNC: "err = (flags & MSG_TRUNC) ? skb->len - skip : size".

@@ -26,14 +26,16 @@ extension ReferenceModel {
 
     /// unix_stream_sendmsg, unix_seqpacket_sendmsg and unix_dgram_sendmsg, with scm_send (__scm_send,
     /// scm_fp_copy) validating the descriptors; each listed descriptor becomes an in-flight reference.
-    mutating func send(_ process: String, socket: Int32, fds: [Int32], data: [UInt8]) -> Outcome {
+    /// MSG_OOB (`flags`): Model+OutOfBand.swift.
+    mutating func send(_ process: String, socket: Int32, fds: [Int32], data: [UInt8],
+                       flags: Set<SendFlag> = []) -> Outcome {
         let table = self[tableOf: process]
         guard case let (_, desc)? = fdget(process, socket) else { return .failure(EBADF) }
         guard case .socket(let endpointID) = desc.target, let endpoint = endpoints[endpointID] else {
             return .failure(ENOTSOCK)
         }
         if endpoint.family != .unix {
-            return sendInet(endpointID, endpoint, data: data)
+            return sendInet(endpointID, endpoint, data: data, flags: flags)
         }
         if endpoint.listener != nil {
             // A listening unix socket has no peer: seqpacket says ENOTCONN at once; stream validates the
@@ -41,6 +43,8 @@ extension ReferenceModel {
             if endpoint.type == .stream {
                 if fds.count > ReferenceModel.scmMaxFD { return .failure(EINVAL) }
                 if fds.contains(where: { table[$0] == nil }) { return .failure(EBADF) }
+                // unix_stream_sendmsg: MSG_OOB without a byte (or without CONFIG_AF_UNIX_OOB) before ENOTCONN.
+                if flags.contains(.oob) && (data.isEmpty || !unixOOB) { return .failure(EOPNOTSUPP) }
             }
             return .failure(ENOTCONN)
         }
@@ -55,6 +59,11 @@ extension ReferenceModel {
         for fd in fds {
             guard let e = table[fd] else { return .failure(EBADF) }
             attached.append(e.description)
+        }
+        // After scm_send: MSG_OOB is EOPNOTSUPP on dgram and seqpacket (unix_dgram_sendmsg), and on a stream
+        // without a byte to make out-of-band or without CONFIG_AF_UNIX_OOB (unix_stream_sendmsg).
+        if flags.contains(.oob) && (endpoint.type != .stream || data.isEmpty || !unixOOB) {
+            return .failure(EOPNOTSUPP)
         }
         // A connected unix socket always has its peer (unix_peer); only a listener has none.
         guard let peerID = endpoint.peer, let peerClosed = endpoints[peerID]?.closed else {
@@ -85,6 +94,10 @@ extension ReferenceModel {
             if endpoints[peerID]?.receiveShutdown == true { return .failure(EPIPE) }
         }
         for d in attached { getFile(d) }
+        if flags.contains(.oob) {
+            queueUnixOutOfBand(to: peerID, data: data, descriptions: attached, sender: process)
+            return Outcome(result: Int64(data.count))
+        }
         endpoints[peerID]?.queue.append(SocketMessage(data: data, descriptions: attached, sender: process))
         return Outcome(result: Int64(data.count))
     }
@@ -117,7 +130,9 @@ extension ReferenceModel {
             return recvInet(endpointID, endpoint, count: count, dontWait: dontWait, viaRead: viaRead,
                             flags: messageFlags)
         }
-        if messageFlags.contains(.oob) { return unixOutOfBand(endpoint) }
+        if messageFlags.contains(.oob) {
+            return unixReceiveOutOfBand(endpointID, endpoint, count: count, peek: messageFlags.contains(.peek))
+        }
         guard let peerID = endpoint.peer, let peerClosed = endpoints[peerID]?.closed else {
             return .failure(ENOTCONN)
         }
@@ -127,7 +142,8 @@ extension ReferenceModel {
             endpoints[endpointID]?.pendingError = nil
             return .failure(error)
         }
-        if endpoint.queue.isEmpty {
+        // Nothing to read: the queue is empty (or, for a stream, holds nothing a read can copy).
+        func nothingToRead() -> Outcome {
             // stream: the pending error comes before EOF and EAGAIN when nothing was copied.
             if endpoint.type == .stream, let error = endpoint.pendingError {
                 endpoints[endpointID]?.pendingError = nil
@@ -142,6 +158,7 @@ extension ReferenceModel {
             if dontWait { return .failure(EAGAIN) }
             return Outcome(blocks: true)
         }
+        if endpoint.queue.isEmpty { return nothingToRead() }
 
         var queue = endpoint.queue
         var bytes: [UInt8] = []
@@ -149,6 +166,7 @@ extension ReferenceModel {
         var flags: Int32 = 0
         var result: Int?
         var ranOut = false
+        var dropped: [DescriptionID] = []
         switch endpoint.type {
         case .dgram, .seqpacket:
             let message = queue.removeFirst()
@@ -159,27 +177,20 @@ extension ReferenceModel {
         case .stream:
             // unix_stream_read_generic: keep copying from consecutive messages (from any sender, as long as
             // SO_PASSCRED is off) until `count` bytes are read or the queue is empty; a message's
-            // descriptors are taken with its first bytes and the read stops after that message.
-            if messageFlags.contains(.peek) {
-                (bytes, taken) = ReferenceModel.streamPeek(queue, count: count)
-                break
-            }
-            var remaining = max(0, count)
-            repeat {
-                guard !queue.isEmpty else { ranOut = true; break }
-                let chunk = min(queue[0].data.count, remaining)
-                bytes += queue[0].data[0..<chunk]
-                remaining -= chunk
-                let hadDescriptors = !queue[0].descriptions.isEmpty
-                if hadDescriptors {
-                    taken = queue[0].descriptions
-                    queue[0].descriptions = []
+            // descriptors are taken with its first bytes and the read stops after that message. Out-of-band
+            // bytes (manage_oob) and MSG_PEEK: Model+OutOfBand.swift.
+            let read = ReferenceModel.unixStreamRead(queue, count: count, peek: messageFlags.contains(.peek))
+            if read.bytes.isEmpty && read.taken.isEmpty && read.ranOut {
+                // What was there could not be read (an out-of-band byte dropped, emptied messages).
+                let outcome = nothingToRead()
+                if !outcome.blocks && !messageFlags.contains(.peek) {
+                    endpoints[endpointID]?.queue = read.queue
+                    for d in read.dropped { release(d) }
                 }
-                queue[0].data.removeFirst(chunk)
-                if !queue[0].data.isEmpty { break }
-                queue.removeFirst()
-                if hadDescriptors { break }
-            } while remaining > 0
+                return outcome
+            }
+            (bytes, taken, queue, ranOut) = (read.bytes, read.taken, read.queue, read.ranOut)
+            dropped = read.dropped
             if streamWaitsForAll(endpointID, endpoint, flags: messageFlags, ranOut: ranOut, dontWait: dontWait,
                                  peerClosed: peerClosed) {
                 return Outcome(blocks: true)
@@ -190,6 +201,7 @@ extension ReferenceModel {
             for d in taken { getFile(d) }
         } else {
             endpoints[endpointID]?.queue = queue
+            for d in dropped { release(d) }
         }
 
         let capacity = viaRead ? 0 : control.map(ReferenceModel.capacity(control:)) ?? ReferenceModel.capacity(room: room)
@@ -229,7 +241,10 @@ extension ReferenceModel {
         // An unread zero-length record (descriptors or not) resets nothing: the peer reads end of file and
         // sends get EPIPE
         // (observed on 6.18 by `handoff fuzz`: scenarios/fuzz/seqpacket-empty-record.yaml).
-        let unread = endpoint.queue.contains { !$0.data.isEmpty }
+        // Two or more seqpacket records reset it, empty or not (fuzz seed 21, --ops limited to send and recv:
+        // scenarios/fuzz/seqpacket-two-empty-records.yaml). A stream's emptied out-of-band bytes (Model+OutOfBand)
+        // are not unread data: only bytes reset it.
+        let unread = endpoint.queue.contains { !$0.data.isEmpty } || (endpoint.type == .seqpacket && endpoint.queue.count > 1)
         for message in endpoint.queue { pending += message.descriptions }
         endpoint.queue = []
         endpoints[e] = endpoint

@@ -199,6 +199,17 @@ struct SocketMessage: Equatable, Sendable {
     /// In-flight references (one per fd the sender listed, duplicates included).
     var descriptions: [DescriptionID]
     var sender: String
+    /// Unix stream: this one-byte message is the receiver's oob_skb (the latest MSG_OOB byte, not yet read).
+    /// Once read with MSG_OOB its data is empty and it stays queued until a read passes it (manage_oob).
+    var outOfBand = false
+}
+
+/// TCP urgent data (tcp_check_urg, tcp_urg): the byte, where it sits in the receive queue (bytes ahead of
+/// the reader), and whether recv(MSG_OOB) took it (TCP_URG_READ; it still marks the stream until passed).
+struct UrgentByte: Equatable, Sendable {
+    var offset: Int
+    var byte: UInt8
+    var read = false
 }
 
 enum SocketFamily: Equatable, Sendable {
@@ -245,4 +256,6 @@ struct SocketEndpoint: Equatable, Sendable {
     var sendShutdown = false
     /// sk_shutdown's RCV_SHUTDOWN: reads return end-of-file once the queue is drained.
     var receiveShutdown = false
+    /// TCP: the urgent byte of the receive queue (tp->urg_data, tp->urg_seq), if any.
+    var urgent: UrgentByte? = nil
 }

@@ -253,8 +253,8 @@ public struct ReferenceModel: Sendable {
             return Outcome()
         case let .wait(child):
             return wait(process, child: child)
-        case let .send(socket, fds, data):
-            return send(process, socket: socket, fds: fds, data: data)
+        case let .send(socket, fds, data, flags):
+            return send(process, socket: socket, fds: fds, data: data, flags: flags)
         case let .recv(socket, count, room, closeOnExec, nonBlocking, flags, control):
             return recv(process, socket: socket, count: count, room: room, closeOnExec: closeOnExec,
                         nonBlocking: nonBlocking, viaRead: false, flags: flags, control: control)

@@ -197,7 +197,9 @@ extension ScenarioDecoder {
             guard data.count <= maximumTransfer else {
                 throw context.error(a["data"] ?? a.keyNode, "'data' is \(data.count) bytes; at most \(maximumTransfer) fit one step")
             }
-            operation = .send(socket: socket, fds: fds, data: data)
+            let words = try flags(SendFlag.allCases.map(\.rawValue))
+            operation = .send(socket: socket, fds: fds, data: data,
+                              flags: Set(SendFlag.allCases.filter { words.contains($0.rawValue) }))
         case .recv:
             let socket = try ref("socket")
             let count = try integer("count", default: 256, in: 0...maximumTransfer)
