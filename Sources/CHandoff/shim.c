@@ -14,6 +14,10 @@
 #include <sys/capability.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <sys/vfs.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -112,13 +116,35 @@ ssize_t handoff_send_headers(int socket, const int *fds, const int *counts, int 
 ssize_t handoff_recv_fds(int socket, void *data, size_t length, int room, int flags,
                          int *fds, int fds_capacity, int *fds_count, int *message_flags) {
     size_t space = room > 0 ? CMSG_SPACE(sizeof(int) * (size_t)room) : 0;
-    return handoff_recv_fds_exact(socket, data, length, space, flags, fds, fds_capacity, fds_count, message_flags);
+    return handoff_recv_message_exact(socket, data, length, space, flags, fds, fds_capacity, fds_count,
+                                      message_flags, NULL, NULL);
 }
 
-// A control buffer of exactly `space` bytes (`recv`'s `control`; 0: none), walked with the CMSG macros, which
-// Swift cannot call: CMSG_FIRSTHDR, CMSG_NXTHDR and CMSG_DATA are macros over struct cmsghdr's alignment.
+// A control buffer of exactly `space` bytes (`recv`'s `control`; 0: none).
 ssize_t handoff_recv_fds_exact(int socket, void *data, size_t length, size_t space, int flags,
                                int *fds, int fds_capacity, int *fds_count, int *message_flags) {
+    return handoff_recv_message_exact(socket, data, length, space, flags, fds, fds_capacity, fds_count,
+                                      message_flags, NULL, NULL);
+}
+
+ssize_t handoff_recv_message(int socket, void *data, size_t length, int room, int flags,
+                             int *fds, int fds_capacity, int *fds_count, int *message_flags,
+                             int credentials[3], int *has_credentials) {
+    size_t space = room > 0 ? CMSG_SPACE(sizeof(int) * (size_t)room) : 0;
+    return handoff_recv_message_exact(socket, data, length, space, flags, fds, fds_capacity, fds_count,
+                                      message_flags, credentials, has_credentials);
+}
+
+// SCM_CREDENTIALS and SCM_PIDFD (6.5; 4 in <linux/socket.h>, missing from older headers) besides SCM_RIGHTS.
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 4
+#endif
+// The one receive: a control buffer of exactly `space` bytes (0: none), walked with the CMSG macros, which
+// Swift cannot call (CMSG_FIRSTHDR, CMSG_NXTHDR and CMSG_DATA are macros over struct cmsghdr's alignment).
+// A header the kernel cut (MSG_CTRUNC) carries only the descriptors its cmsg_len covers.
+ssize_t handoff_recv_message_exact(int socket, void *data, size_t length, size_t space, int flags,
+                                   int *fds, int fds_capacity, int *fds_count, int *message_flags,
+                                   int credentials[3], int *has_credentials) {
     struct msghdr message;
     struct iovec vector;
     memset(&message, 0, sizeof message);
@@ -136,23 +162,41 @@ ssize_t handoff_recv_fds_exact(int socket, void *data, size_t length, size_t spa
         message.msg_controllen = space;
     }
     *fds_count = 0;
+    if (has_credentials != NULL) *has_credentials = 0;
     ssize_t received = recvmsg(socket, &message, flags);
     int saved = errno;
     *message_flags = received >= 0 ? message.msg_flags : 0;
     if (received >= 0 && space > 0) {
         for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header != NULL;
              header = CMSG_NXTHDR(&message, header)) {
-            if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+            if (header->cmsg_level != SOL_SOCKET) continue;
+            if (header->cmsg_type == SCM_CREDENTIALS) {
+                // A cut message (MSG_CTRUNC) is not a struct ucred.
+                if (has_credentials == NULL || header->cmsg_len < CMSG_LEN(sizeof(struct ucred))) continue;
+                struct ucred ucred;
+                memcpy(&ucred, CMSG_DATA(header), sizeof ucred);
+                credentials[0] = ucred.pid;
+                credentials[1] = (int)ucred.uid;
+                credentials[2] = (int)ucred.gid;
+                *has_credentials = 1;
+                continue;
+            }
+            if (header->cmsg_type != SCM_RIGHTS && header->cmsg_type != SCM_PIDFD) continue;
             size_t n = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
             int *incoming = (int *)CMSG_DATA(header);
             for (size_t i = 0; i < n; i++) {
-                if (*fds_count < fds_capacity) fds[(*fds_count)++] = incoming[i];
+                // SCM_PIDFD carries a negative errno when no pidfd could be made.
+                if (incoming[i] >= 0 && *fds_count < fds_capacity) fds[(*fds_count)++] = incoming[i];
             }
         }
     }
     if (control != stack_buffer) free(control);
     errno = saved;
     return received;
+}
+
+size_t handoff_control_space(int room) {
+    return room > 0 ? CMSG_SPACE(sizeof(int) * (size_t)room) : 0;
 }
 
 int handoff_recv_capacity(int room) {
@@ -165,6 +209,19 @@ int handoff_dup3(int oldfd, int newfd, int flags) { return dup3(oldfd, newfd, fl
 int handoff_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
 int handoff_memfd_create(const char *name, unsigned int flags) { return memfd_create(name, flags); }
 int handoff_eventfd(unsigned int initial, int flags) { return eventfd(initial, flags); }
+int handoff_signalfd(unsigned long long mask, int flags) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int signal = 1; signal <= 64; signal++)
+        if (mask & (1ULL << (signal - 1))) sigaddset(&set, signal);
+    return signalfd(-1, &set, flags);
+}
+int handoff_timerfd_create(int clock, int flags) { return timerfd_create(clock, flags); }
+int handoff_inotify_init1(int flags) { return inotify_init1(flags); }
+long handoff_statfs_type(const char *path) {
+    struct statfs info;
+    return statfs(path, &info) == 0 ? (long)info.f_type : -1;
+}
 // close_range: raw syscall, so it also works with a glibc older than 2.34.
 int handoff_close_range(unsigned int first, unsigned int last, unsigned int flags) {
     return (int)syscall(SYS_close_range, first, last, flags);
@@ -414,6 +471,7 @@ int handoff_clone_files(void) {
 }
 
 int handoff_unshare_files(void) { return unshare(CLONE_FILES); }
+int handoff_unshare_net(void) { return unshare(CLONE_NEWNET); }
 
 // struct epoll_event is packed on x86-64 (__EPOLL_PACKED), which Swift's importer does not reproduce: the
 // event is built here.

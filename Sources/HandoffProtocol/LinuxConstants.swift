@@ -57,12 +57,77 @@ public enum Linux {
     public static let SHUT_WR: Int32 = 1
     public static let SHUT_RDWR: Int32 = 2
 
+    // <asm-generic/socket.h>: SOL_SOCKET options (the later ones are missing from older glibc headers).
+    public static let SOL_SOCKET: Int32 = 1
+    public static let SO_TYPE: Int32 = 3
+    public static let SO_ERROR: Int32 = 4
+    public static let SO_PASSCRED: Int32 = 16
+    public static let SO_PEERCRED: Int32 = 17
+    public static let SO_ACCEPTCONN: Int32 = 30
+    public static let SO_DOMAIN: Int32 = 39
+    public static let SO_PEEK_OFF: Int32 = 42
+    /// 6.5
+    public static let SO_PASSPIDFD: Int32 = 76
+    /// 6.5
+    public static let SO_PEERPIDFD: Int32 = 77
+    /// 6.16
+    public static let SO_PASSRIGHTS: Int32 = 83
+    /// 6.17 (AF_UNIX stream); SCM_INQ has the same value.
+    public static let SO_INQ: Int32 = 84
+    // <linux/socket.h>: control message types.
+    public static let SCM_RIGHTS: Int32 = 1
+    public static let SCM_CREDENTIALS: Int32 = 2
+    /// 6.5
+    public static let SCM_PIDFD: Int32 = 4
+    // <linux/socket.h>: address families SO_DOMAIN reports.
+    public static let AF_UNIX: Int32 = 1
+    public static let AF_INET: Int32 = 2
+    /// sizeof(struct ucred) on x86_64 (sizeof(struct cmsghdr) is cmsghdrSize above): the control buffer arithmetic of
+    /// put_cmsg and scm_detach_fds.
+    public static let ucredSize = 12
+    /// /proc/sys/kernel/overflowuid and overflowgid (their defaults): what from_kuid_munged makes of a
+    /// message queued without credentials.
+    public static let overflowID: UInt32 = 65534
+
     // <linux/close_range.h>
     public static let CLOSE_RANGE_UNSHARE: UInt32 = 1 << 1
     public static let CLOSE_RANGE_CLOEXEC: UInt32 = 1 << 2
 
     // <linux/memfd.h>
     public static let MFD_CLOEXEC: UInt32 = 0x0001
+    public static let MFD_ALLOW_SEALING: UInt32 = 0x0002
+
+    // <uapi/linux/fcntl.h>: file seals (F_LINUX_SPECIFIC_BASE + 9 and + 10), the seal bits.
+    public static let F_ADD_SEALS: Int32 = 1033
+    public static let F_GET_SEALS: Int32 = 1034
+    public static let F_SEAL_SEAL: UInt32 = 0x0001
+    public static let F_SEAL_SHRINK: UInt32 = 0x0002
+    public static let F_SEAL_GROW: UInt32 = 0x0004
+    public static let F_SEAL_WRITE: UInt32 = 0x0008
+    /// Linux 5.1.
+    public static let F_SEAL_FUTURE_WRITE: UInt32 = 0x0010
+    /// Linux 6.3 (probed: SystemProbe.memfdSealExec).
+    public static let F_SEAL_EXEC: UInt32 = 0x0020
+    /// <asm-generic/page.h> on x86-64 and arm64 with 4 KiB pages: generic_perform_write's chunk for shmem.
+    public static let PAGE_SIZE = 4096
+
+    // <sys/signalfd.h>, <sys/timerfd.h>, <sys/inotify.h>: the same bits as O_CLOEXEC and O_NONBLOCK.
+    public static let SFD_CLOEXEC = Glibc.O_CLOEXEC
+    public static let SFD_NONBLOCK = Glibc.O_NONBLOCK
+    public static let TFD_CLOEXEC = Glibc.O_CLOEXEC
+    public static let TFD_NONBLOCK = Glibc.O_NONBLOCK
+    public static let IN_CLOEXEC = Glibc.O_CLOEXEC
+    public static let IN_NONBLOCK = Glibc.O_NONBLOCK
+    /// sizeof(struct signalfd_siginfo): signalfd_read's unit.
+    public static let SIGNALFD_SIGINFO_SIZE = 128
+    /// sizeof(sigset_t) as the kernel takes it (signalfd4's sizemask): 64 signals.
+    public static let KERNEL_SIGSET_SIZE = 8
+    /// <linux/time.h>
+    public static let CLOCK_REALTIME: Int32 = 0
+    public static let CLOCK_MONOTONIC: Int32 = 1
+    public static let CLOCK_BOOTTIME: Int32 = 7
+    /// <linux/magic.h>: statfs f_type of tmpfs (shmem files carry seals, F_SEAL_SEAL from creation).
+    public static let TMPFS_MAGIC: Int = 0x0102_1994
 
     // <sys/eventfd.h>: the same bits as O_CLOEXEC and O_NONBLOCK.
     public static let EFD_CLOEXEC = Glibc.O_CLOEXEC
@@ -76,6 +141,21 @@ public enum Linux {
     public static let EPOLLIN: UInt32 = 0x001
     public static let EPOLLOUT: UInt32 = 0x004
     public static let EPOLLET: UInt32 = 1 << 31
+    // poll(2) events (asm-generic/poll.h); POLLRDHUP is 0x2000 on x86_64.
+    public static let POLLIN: Int16 = 0x001
+    public static let POLLOUT: Int16 = 0x004
+    public static let POLLERR: Int16 = 0x008
+    public static let POLLHUP: Int16 = 0x010
+    public static let POLLNVAL: Int16 = 0x020
+    public static let POLLRDHUP: Int16 = 0x2000
+    // Signals (asm/signal.h) and waitid(2) (linux/wait.h; P_PIDFD since Linux 5.4).
+    public static let SIGKILL: Int32 = 9
+    public static let SIGTERM: Int32 = 15
+    public static let WNOHANG: Int32 = 1
+    public static let WEXITED: Int32 = 4
+    public static let P_PIDFD: UInt32 = 3
+    /// siginfo's si_code for SIGCHLD (asm-generic/siginfo.h).
+    public static let CLD_EXITED: Int32 = 1
 
     // <linux/kcmp.h>
     public static let KCMP_FILE: Int32 = 0
@@ -88,4 +168,14 @@ public enum Linux {
     public static let EEXIST = Glibc.EEXIST
     public static let ENOTCONN = Glibc.ENOTCONN
     public static let ENOTSOCK = Glibc.ENOTSOCK
+    public static let ENOPROTOOPT = Glibc.ENOPROTOOPT
+    public static let ENODATA = Glibc.ENODATA
+    public static let EOPNOTSUPP = Glibc.EOPNOTSUPP
+
+    // <asm-generic/signal.h>: the signals a signalfd mask may name.
+    public static let SIGHUP = Glibc.SIGHUP
+    public static let SIGINT = Glibc.SIGINT
+    public static let SIGUSR1 = Glibc.SIGUSR1
+    public static let SIGUSR2 = Glibc.SIGUSR2
+    public static let SIGALRM = Glibc.SIGALRM
 }

@@ -87,6 +87,8 @@ public struct Answer: Equatable, Sendable {
     public var movedControl: Int32?
     /// listen on TCP: the port bound.
     public var port: UInt16?
+    /// getsockopt(SO_PEERCRED), or a recv's complete SCM_CREDENTIALS message: pid, uid, gid.
+    public var credentials: UnixCredentials?
 
     public init(result: Int64, errno: Int32 = 0, fds: [Int32] = [], data: [UInt8]? = nil, messageFlags: Int32? = nil,
                 waitStatus: Int32? = nil, nanoseconds: UInt64 = 0, movedControl: Int32? = nil, port: UInt16? = nil) {
@@ -116,6 +118,9 @@ public struct Answer: Equatable, Sendable {
         if let waitStatus { message.set("st", waitStatus) }
         if let movedControl { message.set("ctl", movedControl) }
         if let port { message.set("port", Int(port)) }
+        if let credentials {
+            message.set("cred", ints: [credentials.pid, Int32(bitPattern: credentials.uid), Int32(bitPattern: credentials.gid)])
+        }
         return message
     }
 
@@ -133,6 +138,15 @@ public struct Answer: Equatable, Sendable {
         if message["st"] != nil { answer.waitStatus = fields.int32("st") }
         if message["ctl"] != nil { answer.movedControl = fields.int32("ctl") }
         if message["port"] != nil { answer.port = UInt16(truncatingIfNeeded: fields.int64("port")) }
+        if message["cred"] != nil {
+            let values = fields.ints("cred")
+            if values.count == 3 {
+                answer.credentials = UnixCredentials(pid: values[0], uid: UInt32(bitPattern: values[1]),
+                                                     gid: UInt32(bitPattern: values[2]))
+            } else {
+                fields.malformed("cred")
+            }
+        }
         if let problem = fields.problem { return .failure(ProtocolError("ok: \(problem)")) }
         return .success(answer)
     }

@@ -44,7 +44,8 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
     case open(path: String, flags: Set<OpenFlag>, mode: UInt32)
     case pipe(closeOnExec: Bool, nonBlocking: Bool)
     case socketpair(type: SocketType, closeOnExec: Bool, nonBlocking: Bool)
-    case memfd(name: String, closeOnExec: Bool)
+    /// memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING).
+    case memfd(name: String, closeOnExec: Bool, allowSealing: Bool = false)
     /// eventfd(initial, EFD_CLOEXEC | EFD_NONBLOCK).
     case eventfd(initial: UInt32, closeOnExec: Bool, nonBlocking: Bool)
     /// epoll_create1(EPOLL_CLOEXEC?).
@@ -63,6 +64,17 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
     case read(fd: FD, count: Int)
     case write(fd: FD, data: [UInt8])
     case shutdown(socket: FD, how: ShutdownHow)
+    /// poll(2) of one descriptor for `events`, waiting at most `timeout` milliseconds; the result is the
+    /// revents (0 when the time ran out).
+    case poll(fd: FD, events: Set<PollEvent>, timeout: Int32)
+    /// Schedules the AF_UNIX garbage collector: a fresh socketpair(AF_UNIX) closed at once (its release,
+    /// unix_release_sock, calls unix_gc while sockets are in flight). Returns at once; the collection runs in a
+    /// workqueue, so a later step waits for what it frees (a poll with a timeout, or a blocking read).
+    case unixGC
+    /// pidfd_send_signal(2) of `signal` to the process `pidfd` refers to (no siginfo, flags 0).
+    case pidfdSendSignal(pidfd: FD, signal: SentSignal)
+    /// waitid(P_PIDFD, pidfd, WEXITED [| WNOHANG]): reaps the child `pidfd` refers to.
+    case waitid(pidfd: FD, noHang: Bool)
     /// Creates the child process `child`; it starts with a copy of the parent's table.
     case fork(child: Process)
     /// Re-executes the agent image with these arguments (argv[1...]) and extra environment variables.
@@ -78,6 +90,9 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
     case pidfdOpen(target: Process)
     /// pidfd_getfd of `target`'s descriptor `fd` (a number in the target's table).
     case pidfdGetfd(target: Process, fd: FD, flags: UInt32)
+    /// pidfd_getfd through a pidfd the caller holds (`pidfd_getfd` with a `pidfd:` key): `fd` is a number in
+    /// `target`'s table, the process the scenario says the pidfd refers to (where `fd`'s names are read).
+    case pidfdGetfdThrough(pidfd: FD, target: Process, fd: FD, flags: UInt32)
     /// socket(2) + bind(2) + listen(2): one listening socket. TCP port 0 binds an ephemeral port of 127.0.0.1.
     case listen(address: Naming.Address, type: SocketType, closeOnExec: Bool, nonBlocking: Bool, backlog: Int32)
     /// socket(2) + connect(2): one connected socket.
@@ -96,16 +111,34 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
     case cloneFiles(child: Process)
     /// unshare(CLONE_FILES): the caller gets a private copy of its table.
     case unshareFiles
-    /// The process execs a launcher under test that follows the LISTEN_FDS protocol, listening on `listen`
-    /// in that order (or accepting on them, one service per connection). From then on it is not an agent.
+    /// The process execs a launcher under test that hands descriptors on as `handover` says, listening on
+    /// `listen` in that order (or accepting on them, one service per connection). From then on it is not an
+    /// agent.
     case launch(program: Text, arguments: [Text], environment: [EnvironmentVariable<Text>],
-                listen: [ListeningSocket<Naming.Address>], acceptMode: Bool)
+                listen: [ListeningSocket<Naming.Address>], acceptMode: Bool, handover: LauncherHandover)
     /// Adopts the next agent the launcher started, as `child`.
     case attach(child: Process)
     /// sendmsg(2) with `fds` split over SCM_RIGHTS headers of `headers` descriptors each (in order; a 0 is a
     /// header with no descriptor); `cmsgLength`, when set, is the single header's cmsg_len as written instead
     /// of CMSG_LEN (the control buffer stays CMSG_SPACE of its descriptors).
     case sendHeaders(socket: FD, fds: [FD], headers: [Int], cmsgLength: Int?, data: [UInt8])
+    /// setsockopt(SOL_SOCKET, option, &value, sizeof(int)).
+    case setsockopt(socket: FD, option: SocketOption, value: Int32)
+    /// getsockopt(SOL_SOCKET, option): the result is the option's value (the new descriptor for
+    /// SO_PEERPIDFD; 0 and the credentials for SO_PEERCRED).
+    case getsockopt(socket: FD, option: SocketOption)
+    /// ftruncate(2): the file's size becomes `length`.
+    case ftruncate(fd: FD, length: Int64)
+    /// signalfd4(-1, mask, SFD_CLOEXEC | SFD_NONBLOCK): a new signalfd.
+    case signalfd(mask: Set<SignalName>, closeOnExec: Bool, nonBlocking: Bool)
+    /// timerfd_create(clock, TFD_CLOEXEC | TFD_NONBLOCK): a new, unarmed timerfd.
+    case timerfdCreate(clock: TimerClock, closeOnExec: Bool, nonBlocking: Bool)
+    /// inotify_init1(IN_CLOEXEC | IN_NONBLOCK): a new inotify instance without watches.
+    case inotifyInit(closeOnExec: Bool, nonBlocking: Bool)
+    /// fcntl(fd, F_DUPFD_QUERY, other): 1 when both name one open file description, else 0 (Linux 6.10).
+    case dupfdQuery(fd: FD, other: FD)
+    /// unshare(CLONE_NEWNET): the caller moves to a new network namespace (its later sockets live there).
+    case unshareNet
 
     /// Which operation this is, for its declaration.
     @inlinable public var kind: OperationKind {
@@ -127,6 +160,10 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
         case .read: return .read
         case .write: return .write
         case .shutdown: return .shutdown
+        case .poll: return .poll
+        case .unixGC: return .unixGC
+        case .pidfdSendSignal: return .pidfdSendSignal
+        case .waitid: return .waitid
         case .fork: return .fork
         case .exec: return .exec
         case .exit: return .exit
@@ -134,7 +171,7 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
         case .send: return .send
         case .recv: return .recv
         case .pidfdOpen: return .pidfdOpen
-        case .pidfdGetfd: return .pidfdGetfd
+        case .pidfdGetfd, .pidfdGetfdThrough: return .pidfdGetfd
         case .listen: return .listen
         case .connect: return .connect
         case .accept: return .accept
@@ -147,6 +184,14 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
         case .launch: return .launch
         case .attach: return .attach
         case .sendHeaders: return .sendHeaders
+        case .setsockopt: return .setsockopt
+        case .getsockopt: return .getsockopt
+        case .ftruncate: return .ftruncate
+        case .signalfd: return .signalfd
+        case .timerfdCreate: return .timerfdCreate
+        case .inotifyInit: return .inotifyInit
+        case .dupfdQuery: return .dupfdQuery
+        case .unshareNet: return .unshareNet
         }
     }
 
@@ -194,7 +239,8 @@ extension Operation {
         case .pipe(let closeOnExec, let nonBlocking): return .pipe(closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case .socketpair(let type, let closeOnExec, let nonBlocking):
             return .socketpair(type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
-        case .memfd(let name, let closeOnExec): return .memfd(name: name, closeOnExec: closeOnExec)
+        case .memfd(let name, let closeOnExec, let allowSealing):
+            return .memfd(name: name, closeOnExec: closeOnExec, allowSealing: allowSealing)
         case .eventfd(let initial, let closeOnExec, let nonBlocking):
             return .eventfd(initial: initial, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case .epollCreate(let closeOnExec): return .epollCreate(closeOnExec: closeOnExec)
@@ -212,6 +258,11 @@ extension Operation {
         case .read(let value, let count): return .read(fd: try fd(value, "fd"), count: count)
         case .write(let value, let data): return .write(fd: try fd(value, "fd"), data: data)
         case .shutdown(let socket, let how): return .shutdown(socket: try fd(socket, "socket"), how: how)
+        case .poll(let value, let events, let timeout):
+            return .poll(fd: try fd(value, "fd"), events: events, timeout: timeout)
+        case .unixGC: return .unixGC
+        case .pidfdSendSignal(let pidfd, let signal): return .pidfdSendSignal(pidfd: try fd(pidfd, "pidfd"), signal: signal)
+        case .waitid(let pidfd, let noHang): return .waitid(pidfd: try fd(pidfd, "pidfd"), noHang: noHang)
         case .fork(let child): return .fork(child: try process(child))
         case .exec(let arguments, let environment):
             return .exec(arguments: try texts(arguments), environment: try variables(environment))
@@ -226,6 +277,9 @@ extension Operation {
             return .recv(socket: try fd(socket, "socket"), count: count, room: room, closeOnExec: closeOnExec,
                          nonBlocking: nonBlocking, flags: flags, control: control)
         case .pidfdOpen(let target): return .pidfdOpen(target: try process(target))
+        case .pidfdGetfdThrough(let pidfd, let target, let value, let flags):
+            return .pidfdGetfdThrough(pidfd: try fd(pidfd, "pidfd"), target: try process(target),
+                                      fd: try fd(value, "fd", of: target), flags: flags)
         case .pidfdGetfd(let target, let value, let flags):
             let mappedTarget = try process(target)
             return .pidfdGetfd(target: mappedTarget, fd: try fd(value, "fd", of: target), flags: flags)
@@ -244,17 +298,32 @@ extension Operation {
             return .reopen(target: mappedTarget, fd: try fd(value, "fd", of: target), flags: flags)
         case .cloneFiles(let child): return .cloneFiles(child: try process(child))
         case .unshareFiles: return .unshareFiles
-        case .launch(let program, let arguments, let environment, let listen, let acceptMode):
+        case .launch(let program, let arguments, let environment, let listen, let acceptMode, let handover):
             var sockets: [ListeningSocket<Other.Address>] = []
             for socket in listen { sockets.append(ListeningSocket(address: try address(socket.address), type: socket.type)) }
             return .launch(program: try text(program), arguments: try texts(arguments),
-                           environment: try variables(environment), listen: sockets, acceptMode: acceptMode)
+                           environment: try variables(environment), listen: sockets, acceptMode: acceptMode,
+                           handover: handover)
         case .attach(let child): return .attach(child: try process(child))
         case .sendHeaders(let socket, let fds, let headers, let cmsgLength, let data):
             let mappedSocket = try fd(socket, "socket")
             var mapped: [Other.Descriptor] = []
             for (index, value) in fds.enumerated() { mapped.append(try fd(value, "fds[\(index)]")) }
             return .sendHeaders(socket: mappedSocket, fds: mapped, headers: headers, cmsgLength: cmsgLength, data: data)
+        case .setsockopt(let socket, let option, let value):
+            return .setsockopt(socket: try fd(socket, "socket"), option: option, value: value)
+        case .getsockopt(let socket, let option): return .getsockopt(socket: try fd(socket, "socket"), option: option)
+        case .ftruncate(let value, let length): return .ftruncate(fd: try fd(value, "fd"), length: length)
+        case .signalfd(let mask, let closeOnExec, let nonBlocking):
+            return .signalfd(mask: mask, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .timerfdCreate(let clock, let closeOnExec, let nonBlocking):
+            return .timerfdCreate(clock: clock, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .inotifyInit(let closeOnExec, let nonBlocking):
+            return .inotifyInit(closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .dupfdQuery(let value, let other):
+            let mapped = try fd(value, "fd")
+            return .dupfdQuery(fd: mapped, other: try fd(other, "other"))
+        case .unshareNet: return .unshareNet
         }
     }
 

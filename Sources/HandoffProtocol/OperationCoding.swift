@@ -80,9 +80,9 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             message.set("flags", (closeOnExec ? Linux.O_CLOEXEC : 0) | (nonBlocking ? Linux.O_NONBLOCK : 0))
         case .socketpair(let type, let closeOnExec, let nonBlocking):
             message.set("type", type.linux | socketFlags(closeOnExec, nonBlocking))
-        case .memfd(let name, let closeOnExec):
+        case .memfd(let name, let closeOnExec, let allowSealing):
             text("name", name)
-            message.set("flags", Int64(closeOnExec ? Linux.MFD_CLOEXEC : 0))
+            message.set("flags", Int64((closeOnExec ? Linux.MFD_CLOEXEC : 0) | (allowSealing ? Linux.MFD_ALLOW_SEALING : 0)))
         case .eventfd(let initial, let closeOnExec, let nonBlocking):
             message.set("initial", Int64(initial))
             message.set("flags", (closeOnExec ? Linux.EFD_CLOEXEC : 0) | (nonBlocking ? Linux.EFD_NONBLOCK : 0))
@@ -126,7 +126,17 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
         case .shutdown(let socket, let how):
             fd("fd", socket)
             message.set("how", how.linux)
-        case .fork, .cloneFiles, .unshareFiles, .attach:
+        case .poll(let value, let events, let timeout):
+            fd("fd", value)
+            message.set("events", Int64(PollEvent.linux(events)))
+            message.set("timeout", timeout)
+        case .pidfdSendSignal(let pidfd, let signal):
+            fd("fd", pidfd)
+            message.set("sig", signal.linux)
+        case .waitid(let pidfd, let noHang):
+            fd("fd", pidfd)
+            message.set("flags", noHang ? Linux.WNOHANG : 0)
+        case .fork, .cloneFiles, .unshareFiles, .attach, .unixGC, .unshareNet:
             break
         case .exec(let arguments, let variables):
             message.set("args", byteLists: arguments.map { Array($0.utf8) })
@@ -162,6 +172,12 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             fd("fd", value)
             message.set("flags", Int64(flags))
             message.set("tctl", target.channel)
+        case .pidfdGetfdThrough(let pidfd, let target, let value, let flags):
+            message.set("pid", target.pid)
+            fd("fd", value)
+            message.set("flags", Int64(flags))
+            message.set("tctl", target.channel)
+            fd("pidfd", pidfd)
         case .listen(let address, let type, let closeOnExec, let nonBlocking, let backlog):
             message.set("addr", address.wire)
             message.set("type", type.linux | socketFlags(closeOnExec, nonBlocking))
@@ -183,11 +199,32 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             fd("fd", value)
             message.set("flags", OpenFlag.linux(flags))
             message.set("tctl", target.channel)
-        case .launch(let program, let arguments, let variables, _, _):
+        case .launch(let program, let arguments, let variables, _, _, _):
             // Only what the agent needs to execve; the sockets are the runner's and the model's business.
             text("path", program)
             message.set("args", byteLists: arguments.map { Array($0.utf8) })
             environment(variables)
+        case .setsockopt(let socket, let option, let value):
+            fd("fd", socket)
+            message.set("opt", option.linux)
+            message.set("value", value)
+        case .getsockopt(let socket, let option):
+            fd("fd", socket)
+            message.set("opt", option.linux)
+        case .ftruncate(let value, let length):
+            fd("fd", value)
+            message.set("length", length)
+        case .signalfd(let mask, let closeOnExec, let nonBlocking):
+            message.set("mask", Int64(bitPattern: SignalName.mask(mask)))
+            message.set("flags", (closeOnExec ? Linux.SFD_CLOEXEC : 0) | (nonBlocking ? Linux.SFD_NONBLOCK : 0))
+        case .timerfdCreate(let clock, let closeOnExec, let nonBlocking):
+            message.set("clock", clock.linux)
+            message.set("flags", (closeOnExec ? Linux.TFD_CLOEXEC : 0) | (nonBlocking ? Linux.TFD_NONBLOCK : 0))
+        case .inotifyInit(let closeOnExec, let nonBlocking):
+            message.set("flags", (closeOnExec ? Linux.IN_CLOEXEC : 0) | (nonBlocking ? Linux.IN_NONBLOCK : 0))
+        case .dupfdQuery(let value, let other):
+            fd("fd", value)
+            fd("other", other)
         }
         return message
     }
@@ -226,7 +263,9 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             operation = .socketpair(type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case .memfd:
             let name = fields.text("name")
-            operation = .memfd(name: name, closeOnExec: UInt32(truncatingIfNeeded: fields.int64("flags")) & Linux.MFD_CLOEXEC != 0)
+            let flags = UInt32(truncatingIfNeeded: fields.int64("flags"))
+            operation = .memfd(name: name, closeOnExec: flags & Linux.MFD_CLOEXEC != 0,
+                               allowSealing: flags & Linux.MFD_ALLOW_SEALING != 0)
         case .eventfd:
             let initial = UInt32(truncatingIfNeeded: fields.int64("initial"))
             let flags = fields.int32("flags")
@@ -275,6 +314,20 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             let how = ShutdownHow(linux: fields.int32("how"))
             if how == nil { fields.malformed("how") }
             operation = .shutdown(socket: socket, how: how ?? .both)
+        case .poll:
+            let value = fd("fd")
+            let events = PollEvent.set(fromLinux: Int16(truncatingIfNeeded: fields.int64("events")))
+            operation = .poll(fd: value, events: events, timeout: fields.int32("timeout"))
+        case .unixGC:
+            operation = .unixGC
+        case .pidfdSendSignal:
+            let pidfd = fd("fd")
+            let signal = SentSignal(linux: fields.int32("sig"))
+            if signal == nil { fields.malformed("sig") }
+            operation = .pidfdSendSignal(pidfd: pidfd, signal: signal ?? .zero)
+        case .waitid:
+            let pidfd = fd("fd")
+            operation = .waitid(pidfd: pidfd, noHang: fields.int32("flags") & Linux.WNOHANG != 0)
         case .fork:
             operation = .fork(child: .new)
         case .exec:
@@ -310,7 +363,12 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             operation = .pidfdOpen(target: process())
         case .pidfdGetfd:
             let target = process()
-            operation = .pidfdGetfd(target: target, fd: fd("fd"), flags: UInt32(truncatingIfNeeded: fields.int64("flags")))
+            let flags = UInt32(truncatingIfNeeded: fields.int64("flags"))
+            if message["pidfd"] != nil {
+                operation = .pidfdGetfdThrough(pidfd: fd("pidfd"), target: target, fd: fd("fd"), flags: flags)
+            } else {
+                operation = .pidfdGetfd(target: target, fd: fd("fd"), flags: flags)
+            }
         case .listen, .connect:
             let address = fields.require("addr").flatMap { SocketAddress(wire: $0) }
             if address == nil { fields.malformed("addr") }
@@ -343,7 +401,16 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             operation = .unshareFiles
         case .launch:
             operation = .launch(program: fields.text("path"), arguments: fields.texts("args"), environment: environment(),
-                                listen: [], acceptMode: false)
+                                listen: [], acceptMode: false, handover: .listenFDs)
+        case .setsockopt, .getsockopt:
+            let socket = fd("fd")
+            let option = SocketOption(linux: fields.int32("opt"))
+            if option == nil { fields.malformed("opt") }
+            if kind == .setsockopt {
+                operation = .setsockopt(socket: socket, option: option ?? .passcred, value: fields.int32("value"))
+            } else {
+                operation = .getsockopt(socket: socket, option: option ?? .passcred)
+            }
         case .attach:
             return .failure(ProtocolError("attach is the runner's, never sent to an agent"))
         case .sendHeaders:
@@ -371,6 +438,28 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             }
             operation = .sendHeaders(socket: socket, fds: descriptors, headers: headers,
                                      cmsgLength: cmsgLength < 0 ? nil : Int(cmsgLength), data: fields.bytes("data"))
+        case .ftruncate:
+            operation = .ftruncate(fd: fd("fd"), length: fields.int64("length"))
+        case .signalfd:
+            let mask = SignalName.set(fromMask: UInt64(bitPattern: fields.int64("mask")))
+            if mask == nil { fields.malformed("mask") }
+            let flags = fields.int32("flags")
+            operation = .signalfd(mask: mask ?? [], closeOnExec: flags & Linux.SFD_CLOEXEC != 0,
+                                  nonBlocking: flags & Linux.SFD_NONBLOCK != 0)
+        case .timerfdCreate:
+            let clock = TimerClock(linux: fields.int32("clock"))
+            if clock == nil { fields.malformed("clock") }
+            let flags = fields.int32("flags")
+            operation = .timerfdCreate(clock: clock ?? .monotonic, closeOnExec: flags & Linux.TFD_CLOEXEC != 0,
+                                       nonBlocking: flags & Linux.TFD_NONBLOCK != 0)
+        case .inotifyInit:
+            let flags = fields.int32("flags")
+            operation = .inotifyInit(closeOnExec: flags & Linux.IN_CLOEXEC != 0, nonBlocking: flags & Linux.IN_NONBLOCK != 0)
+        case .dupfdQuery:
+            let value = fd("fd")
+            operation = .dupfdQuery(fd: value, other: fd("other"))
+        case .unshareNet:
+            operation = .unshareNet
         }
         if let problem = fields.problem { return .failure(ProtocolError("\(kind.keyword): \(problem)")) }
         return .success(operation)

@@ -10,6 +10,10 @@ public enum OperationKind: String, CaseIterable, Sendable, Hashable {
     case dup, dup2, dup3, fcntl, close
     case closeRange = "close_range"
     case lseek, read, write, shutdown, fork, exec, exit, wait, send, recv
+    case poll
+    case unixGC = "unix_gc"
+    case pidfdSendSignal = "pidfd_send_signal"
+    case waitid
     case pidfdOpen = "pidfd_open"
     case pidfdGetfd = "pidfd_getfd"
     case listen, connect, accept, setrlimit
@@ -20,6 +24,12 @@ public enum OperationKind: String, CaseIterable, Sendable, Hashable {
     case unshareFiles = "unshare_files"
     case launch, attach
     case sendHeaders = "send_headers"
+    case setsockopt, getsockopt
+    case ftruncate, signalfd
+    case timerfdCreate = "timerfd_create"
+    case inotifyInit = "inotify_init1"
+    case dupfdQuery = "dupfd_query"
+    case unshareNet = "unshare_net"
 
     /// The name written in YAML (`main.close_range`) and on the wire.
     public var keyword: String { rawValue }
@@ -53,6 +63,8 @@ public enum ExpectationKey: String, Sendable, CaseIterable {
     case truncated
     /// The exit status a wait reaps.
     case status
+    /// The struct ucred a getsockopt(SO_PEERCRED) returns or a recv's SCM_CREDENTIALS carries.
+    case credentials
 }
 
 /// How an argument is written.
@@ -187,8 +199,9 @@ extension OperationKind {
         case .socketpair:
             return declare("socketpair(2) of AF_UNIX", [socketType, socketFlags], binds: .pair("left", "right"))
         case .memfd:
-            return declare("memfd_create(2)", [
-                ArgumentDeclaration("name", .string, default: "handoff"), ArgumentDeclaration("flags", .flags(["cloexec"])),
+            return declare("memfd_create(2); `allow_sealing` is MFD_ALLOW_SEALING", [
+                ArgumentDeclaration("name", .string, default: "handoff"),
+                ArgumentDeclaration("flags", .flags(["cloexec", "allow_sealing"])),
             ], binds: .descriptor, needs: SystemNeeds(syscalls: ["memfd_create"]))
         case .eventfd:
             return declare("eventfd(2)", [
@@ -213,12 +226,14 @@ extension OperationKind {
                 ArgumentDeclaration("flags", .flags(["cloexec"])),
             ], binds: .descriptor)
         case .fcntl:
-            return declare("fcntl(2); `min` with dupfd and dupfd_cloexec, `cloexec` with setfd, `flags` with setfl", [
+            return declare("fcntl(2); `min` with dupfd and dupfd_cloexec, `cloexec` with setfd, `flags` with setfl, "
+                           + "`seals` with add_seals", [
                 fd, ArgumentDeclaration("cmd", .command(FcntlCommand.names), required: true),
                 ArgumentDeclaration("min", .integer(0...Int64(Int32.max)), default: "0",
                                     onlyWith: ("cmd", ["dupfd", "dupfd_cloexec"])),
                 ArgumentDeclaration("cloexec", .bool, onlyWith: ("cmd", ["setfd"])),
                 ArgumentDeclaration("flags", .flags(StatusFlag.allCases.map(\.rawValue)), onlyWith: ("cmd", ["setfl"])),
+                ArgumentDeclaration("seals", .flags(MemfdSeal.allCases.map(\.rawValue)), onlyWith: ("cmd", ["add_seals"])),
             ], binds: .descriptor)
         case .close:
             return declare("close(2)", [fd])
@@ -243,6 +258,23 @@ extension OperationKind {
                 ArgumentDeclaration("socket", .descriptor, required: true),
                 ArgumentDeclaration("how", .keyword(ShutdownHow.allCases.map(\.rawValue)), default: "both"),
             ])
+        case .poll:
+            return declare("poll(2) of one descriptor; the result is its revents", [
+                fd, ArgumentDeclaration("events", .flags(PollEvent.allCases.map(\.rawValue)), default: "[in]"),
+                ArgumentDeclaration("timeout", .integer(0...Int64(PollEvent.maximumTimeout)), default: "0"),
+            ], expectations: [.error, .result])
+        case .pidfdSendSignal:
+            return declare("pidfd_send_signal(2) to the process a pidfd refers to", [
+                ArgumentDeclaration("pidfd", .descriptor, required: true),
+                ArgumentDeclaration("signal", .keyword(SentSignal.allCases.map(\.rawValue)), required: true),
+            ], repeatable: false, background: false, needs: SystemNeeds(syscalls: ["pidfd_open", "pidfd_send_signal"]))
+        case .waitid:
+            return declare("waitid(2) with P_PIDFD: reaps the child a pidfd refers to", [
+                ArgumentDeclaration("pidfd", .descriptor, required: true),
+                ArgumentDeclaration("flags", .flags(["nohang"])),
+            ], repeatable: false, expectations: [.error, .result, .status], needs: SystemNeeds(syscalls: ["pidfd_open"]))
+        case .unixGC:
+            return declare("schedule the AF_UNIX garbage collector (close a fresh unix socketpair)", [])
         case .fork:
             return declare("fork(2): a child named by `as` with a copy of the table", [], binds: .process,
                            repeatable: false, background: false)
@@ -276,7 +308,7 @@ extension OperationKind {
                 ArgumentDeclaration("room", .integer(0...Int64(maximumRoom))),
                 ArgumentDeclaration("flags", .flags(["cloexec", "nonblock"] + MessageFlag.allCases.map(\.rawValue))),
                 ArgumentDeclaration("control", .integer(0...Int64(maximumControl))),
-            ], binds: .list, expectations: [.error, .result, .expect, .received, .truncated])
+            ], binds: .list, expectations: [.error, .result, .expect, .received, .truncated, .credentials])
         case .pidfdOpen:
             return declare("pidfd_open(2) of a process", [ArgumentDeclaration("process", .process, required: true)],
                            binds: .descriptor, needs: SystemNeeds(syscalls: ["pidfd_open"]))
@@ -285,6 +317,7 @@ extension OperationKind {
                 ArgumentDeclaration("process", .process, required: true),
                 ArgumentDeclaration("fd", .descriptor, required: true),
                 ArgumentDeclaration("flags", .integer(0...Int64(UInt32.max)), default: "0"),
+                ArgumentDeclaration("pidfd", .descriptor),
             ], binds: .descriptor, needs: SystemNeeds(syscalls: ["pidfd_open", "pidfd_getfd"]))
         case .listen:
             return declare("socket(2) + bind(2) + listen(2)", [
@@ -320,14 +353,54 @@ extension OperationKind {
         case .unshareFiles:
             return declare("unshare(CLONE_FILES)", [], repeatable: false)
         case .launch:
-            return declare("execve(2) of a launcher under test, held to the LISTEN_FDS protocol", [
+            return declare("execve(2) of a launcher under test, held to its hand-over protocol (LISTEN_FDS, UCSPI, inetd, inherit)", [
                 ArgumentDeclaration("program", .string, required: true), ArgumentDeclaration("args", .texts),
-                ArgumentDeclaration("env", .environment), ArgumentDeclaration("listen", .sockets, required: true),
+                ArgumentDeclaration("env", .environment), ArgumentDeclaration("listen", .sockets),
                 ArgumentDeclaration("accept", .bool, default: "false"),
+                ArgumentDeclaration("handover", .keyword(LauncherHandover.allCases.map(\.rawValue)), default: "listen-fds"),
             ], repeatable: false, background: false, expectations: [])
         case .attach:
             return declare("adopts the next agent the launcher started, named by `as`", [], binds: .process,
                            repeatable: false, background: false, expectations: [])
+        case .setsockopt:
+            return declare("setsockopt(2) of a SOL_SOCKET option; `enable` for switches, `value` for peek_off", [
+                ArgumentDeclaration("socket", .descriptor, required: true),
+                ArgumentDeclaration("option", .command(SocketOption.allCases.map(\.rawValue)), required: true),
+                ArgumentDeclaration("enable", .bool, default: "true", onlyWith: ("option", SocketOption.switches.map(\.rawValue))),
+                ArgumentDeclaration("value", .integer(-1...Int64(Int32.max)), default: "0",
+                                    onlyWith: ("option", SocketOption.integers.map(\.rawValue))),
+            ])
+        case .getsockopt:
+            return declare("getsockopt(2) of a SOL_SOCKET option: `result` is its value; peerpidfd binds a pidfd", [
+                ArgumentDeclaration("socket", .descriptor, required: true),
+                ArgumentDeclaration("option", .command(SocketOption.allCases.map(\.rawValue)), required: true),
+            ], binds: .descriptor, expectations: [.error, .result, .credentials])
+        case .ftruncate:
+            // Lengths stay small: the model keeps contents densely.
+            return declare("ftruncate(2) of a file or memfd", [
+                fd, ArgumentDeclaration("length", .integer(-1...Int64(maximumTransfer)), required: true),
+            ])
+        case .signalfd:
+            return declare("signalfd4(2) of a new signalfd with a signal mask", [
+                ArgumentDeclaration("signals", .flags(SignalName.allCases.map(\.rawValue))), socketFlags,
+            ], binds: .descriptor, needs: SystemNeeds(syscalls: ["signalfd4"]))
+        case .timerfdCreate:
+            return declare("timerfd_create(2) of an unarmed timer", [
+                ArgumentDeclaration("clock", .keyword(TimerClock.allCases.map(\.rawValue)), default: "monotonic"),
+                socketFlags,
+            ], binds: .descriptor, needs: SystemNeeds(syscalls: ["timerfd_create"]))
+        case .inotifyInit:
+            // Not repeatable: inotify instances count against fs.inotify.max_user_instances (128), shared by
+            // every process of the user, so a loop would meet EMFILE the model cannot see.
+            return declare("inotify_init1(2) of an inotify instance without watches", [socketFlags], binds: .descriptor,
+                           repeatable: false, needs: SystemNeeds(syscalls: ["inotify_init1"]))
+        case .dupfdQuery:
+            return declare("fcntl(2) F_DUPFD_QUERY: 1 when `other` is the same open file description as `fd`, else 0", [
+                fd, ArgumentDeclaration("other", .descriptor, required: true),
+            ], needs: SystemNeeds(syscalls: ["dupfd_query"]))
+        case .unshareNet:
+            return declare("unshare(CLONE_NEWNET): a new network namespace for the caller's later sockets", [],
+                           repeatable: false, needs: SystemNeeds(capabilities: ["CAP_SYS_ADMIN"]))
         }
     }
 }

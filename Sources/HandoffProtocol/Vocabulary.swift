@@ -96,6 +96,44 @@ public enum ShutdownHow: String, Sendable, CaseIterable, Hashable {
     }
 }
 
+/// The events a poll(2) step asks for. POLLERR, POLLHUP and POLLNVAL are reported whether asked or not.
+public enum PollEvent: String, Sendable, CaseIterable, Hashable {
+    case `in`, out, rdhup
+
+    /// The longest a poll step may wait, in milliseconds (no infinite waits: -1 is not accepted).
+    public static let maximumTimeout: Int32 = 10_000
+
+    public var linux: Int16 {
+        switch self {
+        case .in: return Linux.POLLIN
+        case .out: return Linux.POLLOUT
+        case .rdhup: return Linux.POLLRDHUP
+        }
+    }
+
+    public static func linux(_ events: Set<PollEvent>) -> Int16 { events.reduce(0) { $0 | $1.linux } }
+    public static func set(fromLinux raw: Int16) -> Set<PollEvent> { Set(allCases.filter { raw & $0.linux != 0 }) }
+}
+
+/// The signals a pidfd_send_signal step may send: `zero` (0) only checks that the process exists; `kill` and
+/// `term` end it (no agent handles either).
+public enum SentSignal: String, Sendable, CaseIterable, Hashable {
+    case zero, kill, term
+
+    public var linux: Int32 {
+        switch self {
+        case .zero: return 0
+        case .kill: return Linux.SIGKILL
+        case .term: return Linux.SIGTERM
+        }
+    }
+
+    public init?(linux: Int32) {
+        guard let signal = Self.allCases.first(where: { $0.linux == linux }) else { return nil }
+        self = signal
+    }
+}
+
 /// epoll_ctl(2)'s `op`.
 public enum EpollControl: String, Sendable, CaseIterable, Hashable {
     case add, mod, del
@@ -169,6 +207,75 @@ public enum MessageFlag: String, Sendable, CaseIterable, Hashable {
     public static func set(fromLinux raw: Int32) -> Set<MessageFlag> { Set(allCases.filter { raw & $0.linux != 0 }) }
 }
 
+/// A file seal (fcntl F_ADD_SEALS / F_GET_SEALS on a memfd): F_SEAL_* by its lower-case name.
+public enum MemfdSeal: String, Sendable, CaseIterable, Hashable {
+    case seal, shrink, grow, write
+    case futureWrite = "future_write"
+    case exec
+
+    public var linux: UInt32 {
+        switch self {
+        case .seal: return Linux.F_SEAL_SEAL
+        case .shrink: return Linux.F_SEAL_SHRINK
+        case .grow: return Linux.F_SEAL_GROW
+        case .write: return Linux.F_SEAL_WRITE
+        case .futureWrite: return Linux.F_SEAL_FUTURE_WRITE
+        case .exec: return Linux.F_SEAL_EXEC
+        }
+    }
+
+    public static func linux(_ seals: Set<MemfdSeal>) -> UInt32 { seals.reduce(0) { $0 | $1.linux } }
+    public static func set(fromLinux raw: UInt32) -> Set<MemfdSeal> { Set(allCases.filter { raw & $0.linux != 0 }) }
+    /// The names in F_SEAL_* order, for messages.
+    public static func names(_ seals: Set<MemfdSeal>) -> String {
+        "[" + allCases.filter(seals.contains).map(\.rawValue).joined(separator: ", ") + "]"
+    }
+}
+
+/// A signal a signalfd's mask names (signalfd4's sigset_t).
+public enum SignalName: String, Sendable, CaseIterable, Hashable {
+    case hup, int, usr1, usr2, alrm, term
+
+    public var linux: Int32 {
+        switch self {
+        case .hup: return Linux.SIGHUP
+        case .int: return Linux.SIGINT
+        case .usr1: return Linux.SIGUSR1
+        case .usr2: return Linux.SIGUSR2
+        case .alrm: return Linux.SIGALRM
+        case .term: return Linux.SIGTERM
+        }
+    }
+
+    /// The kernel's sigset_t word: bit (signal - 1) per signal (what fdinfo's sigmask shows, in hex).
+    public static func mask(_ signals: Set<SignalName>) -> UInt64 {
+        signals.reduce(0) { $0 | (UInt64(1) << UInt64($1.linux - 1)) }
+    }
+
+    public static func set(fromMask mask: UInt64) -> Set<SignalName>? {
+        let signals = Set(allCases.filter { mask & (UInt64(1) << UInt64($0.linux - 1)) != 0 })
+        return Self.mask(signals) == mask ? signals : nil
+    }
+}
+
+/// timerfd_create(2)'s clock (the *_ALARM clocks need CAP_WAKE_ALARM and are left out).
+public enum TimerClock: String, Sendable, CaseIterable, Hashable {
+    case realtime, monotonic, boottime
+
+    public var linux: Int32 {
+        switch self {
+        case .realtime: return Linux.CLOCK_REALTIME
+        case .monotonic: return Linux.CLOCK_MONOTONIC
+        case .boottime: return Linux.CLOCK_BOOTTIME
+        }
+    }
+
+    public init?(linux: Int32) {
+        guard let clock = Self.allCases.first(where: { $0.linux == linux }) else { return nil }
+        self = clock
+    }
+}
+
 public enum FcntlCommand: Sendable, Hashable {
     case dupfd(minimum: Int32)
     case dupfdCloexec(minimum: Int32)
@@ -176,6 +283,10 @@ public enum FcntlCommand: Sendable, Hashable {
     case setfd(closeOnExec: Bool)
     case getfl
     case setfl(Set<StatusFlag>)
+    /// F_ADD_SEALS: seals added to a memfd's inode.
+    case addSeals(Set<MemfdSeal>)
+    /// F_GET_SEALS: the inode's seals as a bit mask.
+    case getSeals
 
     /// The `cmd` and `arg` of fcntl(2).
     public var linux: (command: Int32, argument: Int32) {
@@ -186,6 +297,8 @@ public enum FcntlCommand: Sendable, Hashable {
         case .setfd(let closeOnExec): return (Linux.F_SETFD, closeOnExec ? Linux.FD_CLOEXEC : 0)
         case .getfl: return (Linux.F_GETFL, 0)
         case .setfl(let flags): return (Linux.F_SETFL, StatusFlag.linux(flags))
+        case .addSeals(let seals): return (Linux.F_ADD_SEALS, Int32(bitPattern: MemfdSeal.linux(seals)))
+        case .getSeals: return (Linux.F_GET_SEALS, 0)
         }
     }
 
@@ -197,12 +310,14 @@ public enum FcntlCommand: Sendable, Hashable {
         case Linux.F_SETFD: self = .setfd(closeOnExec: argument & Linux.FD_CLOEXEC != 0)
         case Linux.F_GETFL: self = .getfl
         case Linux.F_SETFL: self = .setfl(StatusFlag.set(fromLinux: argument))
+        case Linux.F_ADD_SEALS: self = .addSeals(MemfdSeal.set(fromLinux: UInt32(bitPattern: argument)))
+        case Linux.F_GET_SEALS: self = .getSeals
         default: return nil
         }
     }
 
     /// The commands as a scenario writes them (`cmd: dupfd_cloexec`).
-    public static let names = ["dupfd", "dupfd_cloexec", "getfd", "setfd", "getfl", "setfl"]
+    public static let names = ["dupfd", "dupfd_cloexec", "getfd", "setfd", "getfl", "setfl", "add_seals", "get_seals"]
 
     /// Whether the command creates a descriptor.
     public var duplicates: Bool {
@@ -229,6 +344,24 @@ public enum SocketAddress: Hashable, Sendable, CustomStringConvertible {
         case .tcp(let port): return "tcp:127.0.0.1:\(port)"
         }
     }
+}
+
+/// How a launcher under test hands descriptors to the service it starts: what the model predicts the
+/// service's table to be. Each is a documented protocol (or a launcher's documented behaviour).
+public enum LauncherHandover: String, Sendable, CaseIterable, Hashable {
+    /// sd_listen_fds(3): the launcher closes what it inherited above 2, and the service gets 0-2 and then
+    /// the listening sockets from 3 in order (or, with `accept`, one accepted connection at 3) -
+    /// systemd-socket-activate, systemd itself.
+    case listenFDs = "listen-fds"
+    /// UCSPI (tcpserver, unixserver; socat's EXEC with nofork): the launcher accepts; the service gets the
+    /// connection at 0 and 1, the launcher's 2, and whatever the launcher itself inherited without
+    /// close-on-exec - never the listening socket.
+    case ucspi
+    /// inetd's `nowait` stream services: the connection at 0, 1 and 2; otherwise as UCSPI.
+    case inetd
+    /// The launcher passes on exactly what it inherited without close-on-exec and adds nothing (bubblewrap,
+    /// `runc run --preserve-fds`, s6-fdholder-retrieve): no listening sockets of its own.
+    case inherit
 }
 
 /// A socket a launcher listens on.
@@ -279,5 +412,66 @@ public enum LoopOperand: Hashable, Sendable {
         case .number(let number): return number
         case .slot(let slot): return slot >= 0 && slot < slots.count ? slots[slot] : -1
         }
+    }
+}
+
+/// SOL_SOCKET options that `setsockopt` and `getsockopt` name (<asm-generic/socket.h>).
+public enum SocketOption: String, Sendable, CaseIterable, Hashable {
+    /// SO_PASSCRED: received messages carry SCM_CREDENTIALS.
+    case passcred
+    /// SO_PASSPIDFD (6.5): received messages carry an SCM_PIDFD descriptor of the sender.
+    case passpidfd
+    /// SO_PASSRIGHTS (6.16): on by default; off, the socket refuses SCM_RIGHTS (the sender gets EPERM).
+    case passrights
+    /// SO_PEEK_OFF: the offset MSG_PEEK reads from (-1: disabled, the default).
+    case peekOff = "peek_off"
+    /// SO_INQ (6.17, AF_UNIX stream): each recvmsg gets SCM_INQ (the bytes left); getsockopt does not know it.
+    case inq
+    /// SO_ERROR: the pending socket error, cleared by reading it.
+    case error
+    /// SO_TYPE, SO_DOMAIN, SO_ACCEPTCONN: read-only facts of the socket.
+    case type, domain, acceptconn
+    /// SO_PEERCRED: the peer's struct ucred (read-only).
+    case peercred
+    /// SO_PEERPIDFD (6.5): a new pidfd of the peer's process (read-only).
+    case peerpidfd
+
+    public var linux: Int32 {
+        switch self {
+        case .passcred: return Linux.SO_PASSCRED
+        case .passpidfd: return Linux.SO_PASSPIDFD
+        case .passrights: return Linux.SO_PASSRIGHTS
+        case .peekOff: return Linux.SO_PEEK_OFF
+        case .inq: return Linux.SO_INQ
+        case .error: return Linux.SO_ERROR
+        case .type: return Linux.SO_TYPE
+        case .domain: return Linux.SO_DOMAIN
+        case .acceptconn: return Linux.SO_ACCEPTCONN
+        case .peercred: return Linux.SO_PEERCRED
+        case .peerpidfd: return Linux.SO_PEERPIDFD
+        }
+    }
+
+    public init?(linux: Int32) {
+        guard let option = Self.allCases.first(where: { $0.linux == linux }) else { return nil }
+        self = option
+    }
+
+    /// The options whose value is a boolean (`enable:` in setsockopt).
+    public static let switches: [SocketOption] = [.passcred, .passpidfd, .passrights, .inq]
+    /// The options whose value is an integer (`value:` in setsockopt).
+    public static let integers: [SocketOption] = [.peekOff]
+}
+
+/// A struct ucred as SO_PEERCRED and SCM_CREDENTIALS report it.
+public struct UnixCredentials: Hashable, Sendable {
+    public var pid: Int32
+    public var uid: UInt32
+    public var gid: UInt32
+
+    public init(pid: Int32, uid: UInt32, gid: UInt32) {
+        self.pid = pid
+        self.uid = uid
+        self.gid = gid
     }
 }

@@ -55,9 +55,10 @@ extension Agent {
                 answer.record(timed { socketpair(AF_UNIX, type.linux | flags, 0, &ends) }, producing: ends)
                 return true
             }
-        case .memfd(let name, let closeOnExec):
+        case .memfd(let name, let closeOnExec, let allowSealing):
             return { agent, answer -> Bool in
-                answer.record(timed { handoff_memfd_create(name, closeOnExec ? Linux.MFD_CLOEXEC : 0) }, producing: true)
+                let flags = (closeOnExec ? Linux.MFD_CLOEXEC : 0) | (allowSealing ? Linux.MFD_ALLOW_SEALING : 0)
+                answer.record(timed { handoff_memfd_create(name, flags) }, producing: true)
                 return true
             }
         case .eventfd(let initial, let closeOnExec, let nonBlocking):
@@ -142,11 +143,39 @@ extension Agent {
                 answer.record(timed { data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } })
                 return true
             }
+        case .setsockopt(let operand, let option, let value):
+            return socketOptionSetter(operand, option, value)
+        case .getsockopt(let operand, let option):
+            return socketOptionGetter(operand, option)
         case .shutdown(let operand, let how):
             return { agent, answer -> Bool in
                 let socket = operand.value(agent.slots)
                 if agent.isChannel(socket) { answer.fail(EBADF); return true }
                 answer.record(timed { Glibc.shutdown(socket, how.linux) })
+                return true
+            }
+        case .poll(let operand, let events, let timeout):
+            // The result is the descriptor's revents (poll's count is 0 or 1 and says nothing more).
+            return { agent, answer -> Bool in
+                let fd = operand.value(agent.slots)
+                if agent.isChannel(fd) { answer.result = Int64(Linux.POLLNVAL); answer.errno = 0; return true }
+                var entry = pollfd(fd: fd, events: PollEvent.linux(events), revents: 0)
+                let call = timed { Glibc.poll(&entry, 1, timeout) }
+                answer.record(call)
+                if call.value >= 0 { answer.result = Int64(entry.revents) }
+                return true
+            }
+        case .unixGC:
+            // unix_release_sock schedules unix_gc while AF_UNIX sockets are in flight: releasing a fresh pair
+            // is the one way a process can ask for a collection.
+            return { agent, answer -> Bool in
+                var ends: [Int32] = [-1, -1]
+                let call = timed { socketpair(AF_UNIX, SocketType.stream.linux, 0, &ends) }
+                answer.record(call)
+                if call.value >= 0 {
+                    Glibc.close(ends[0])
+                    Glibc.close(ends[1])
+                }
                 return true
             }
         case .send(let operand, let operands, let data, let sendFlags):
@@ -192,6 +221,7 @@ extension Agent {
                 return true
             }
         case .recv(let operand, let count, let room, let closeOnExec, let nonBlocking, let more, let control):
+            let space = control ?? handoff_control_space(Int32(room))
             return { agent, answer -> Bool in
                 let socket = operand.value(agent.slots)
                 if agent.isChannel(socket) { answer.fail(EBADF); return true }
@@ -199,17 +229,20 @@ extension Agent {
                     | MessageFlag.linux(more)
                 var receivedCount: Int32 = 0
                 var messageFlags: Int32 = 0
+                var credentials: (Int32, Int32, Int32) = (0, 0, 0)
+                var hasCredentials: Int32 = 0
                 let capacity = Int32(agent.rights.count)
                 let result = agent.io.withUnsafeMutableBytes { buffer in
                     agent.rights.withUnsafeMutableBufferPointer { received in
-                        timed {
-                            if let control {
-                                return handoff_recv_fds_exact(socket, buffer.baseAddress, min(count, buffer.count), control,
-                                                              flags, received.baseAddress, capacity, &receivedCount,
-                                                              &messageFlags)
+                        withUnsafeMutablePointer(to: &credentials) { triple in
+                            triple.withMemoryRebound(to: Int32.self, capacity: 3) { ids in
+                                timed {
+                                    // `control`: exactly that many bytes; else CMSG_SPACE of `room` descriptors.
+                                    handoff_recv_message_exact(socket, buffer.baseAddress, min(count, buffer.count), space,
+                                                               flags, received.baseAddress, capacity, &receivedCount,
+                                                               &messageFlags, ids, &hasCredentials)
+                                }
                             }
-                            return handoff_recv_fds(socket, buffer.baseAddress, min(count, buffer.count), Int32(room), flags,
-                                                    received.baseAddress, capacity, &receivedCount, &messageFlags)
                         }
                     }
                 }
@@ -219,6 +252,10 @@ extension Agent {
                     // MSG_TRUNC returns a datagram's real length, more than the buffer received.
                     if agent.keepingData { answer.data = Array(agent.io[0..<min(result.value, count, agent.io.count)]) }
                     answer.messageFlags = messageFlags
+                    if hasCredentials != 0 {
+                        answer.credentials = UnixCredentials(pid: credentials.0, uid: UInt32(bitPattern: credentials.1),
+                                                             gid: UInt32(bitPattern: credentials.2))
+                    }
                 }
                 return true
             }
@@ -246,7 +283,7 @@ extension Agent {
                 answer = agent.exec(newArguments, environment: environment)
                 return true
             }
-        case .launch(let program, let newArguments, let environment, _, _):
+        case .launch(let program, let newArguments, let environment, _, _, _):
             return { agent, answer -> Bool in
                 answer = agent.launch(program, newArguments, environment: environment)
                 return true
@@ -318,6 +355,23 @@ extension Agent {
                 answer.record(timed { open(path, OpenFlag.linux(flags), 0) }, producing: true)
                 return true
             }
+        case .pidfdSendSignal(let operand, let signal):
+            return { agent, answer -> Bool in
+                let pidfd = operand.value(agent.slots)
+                if agent.isChannel(pidfd) { answer.fail(EBADF); return true }
+                answer.record(timed { handoff_pidfd_send_signal(pidfd, signal.linux) })
+                return true
+            }
+        case .waitid(let operand, let noHang):
+            return { agent, answer -> Bool in
+                let pidfd = operand.value(agent.slots)
+                if agent.isChannel(pidfd) { answer.fail(EBADF); return true }
+                var status: Int32 = -1
+                answer.record(timed { handoff_waitid_pidfd(pidfd, noHang ? Linux.WNOHANG : 0, &status) })
+                // -1: WNOHANG and the child has not exited (no status to report).
+                if answer.errno == 0 && status >= 0 { answer.waitStatus = status }
+                return true
+            }
         case .pidfdOpen(let target):
             return { agent, answer -> Bool in
                 answer.record(timed { handoff_pidfd_open(target.pid, 0) }, producing: true)
@@ -342,9 +396,56 @@ extension Agent {
                 answer.record(result, producing: true)
                 return true
             }
+        case .pidfdGetfdThrough(let pidfdOperand, let target, let operand, let flags):
+            // Through the scenario's own pidfd: no transient one.
+            return { agent, answer -> Bool in
+                let pidfd = pidfdOperand.value(agent.slots), fd = operand.value(agent.slots)
+                if agent.isChannel(pidfd) && flags == 0 { answer.fail(EBADF); return true }
+                if (fd == target.channel || agent.hidden.contains(fd)) && flags == 0 { answer.fail(EBADF); return true }
+                answer.record(timed { handoff_pidfd_getfd(pidfd, fd, flags) }, producing: true)
+                return true
+            }
         case .attach:
             return { agent, _ in
                 agent.refusal = ProtocolError("attach is the runner's, never sent to an agent")
+                return true
+            }
+        case .ftruncate(let operand, let length):
+            return { agent, answer -> Bool in
+                let fd = operand.value(agent.slots)
+                if agent.isChannel(fd) { answer.fail(length < 0 ? EINVAL : EBADF); return true }
+                answer.record(timed { ftruncate(fd, off_t(length)) })
+                return true
+            }
+        case .signalfd(let mask, let closeOnExec, let nonBlocking):
+            return { agent, answer -> Bool in
+                let flags = (closeOnExec ? Linux.SFD_CLOEXEC : 0) | (nonBlocking ? Linux.SFD_NONBLOCK : 0)
+                answer.record(timed { handoff_signalfd(SignalName.mask(mask), flags) }, producing: true)
+                return true
+            }
+        case .timerfdCreate(let clock, let closeOnExec, let nonBlocking):
+            return { agent, answer -> Bool in
+                let flags = (closeOnExec ? Linux.TFD_CLOEXEC : 0) | (nonBlocking ? Linux.TFD_NONBLOCK : 0)
+                answer.record(timed { handoff_timerfd_create(clock.linux, flags) }, producing: true)
+                return true
+            }
+        case .unshareNet:
+            return { agent, answer -> Bool in
+                answer.record(timed { handoff_unshare_net() })
+                return true
+            }
+        case .dupfdQuery(let operand, let otherOperand):
+            return { agent, answer -> Bool in
+                let fd = operand.value(agent.slots)
+                let other = otherOperand.value(agent.slots)
+                if agent.isChannel(fd) || agent.isChannel(other) { answer.fail(EBADF); return true }
+                answer.record(timed { handoff_fcntl_int(fd, Linux.F_DUPFD_QUERY, other) })
+                return true
+            }
+        case .inotifyInit(let closeOnExec, let nonBlocking):
+            return { agent, answer -> Bool in
+                let flags = (closeOnExec ? Linux.IN_CLOEXEC : 0) | (nonBlocking ? Linux.IN_NONBLOCK : 0)
+                answer.record(timed { handoff_inotify_init1(flags) }, producing: true)
                 return true
             }
         }

@@ -86,7 +86,8 @@ struct Agent {
     var packet = [UInt8](repeating: 0, count: maximumPacketSize)
     /// Scratch space for read and recv, reused by every call (loops run hot).
     var io = [UInt8](repeating: 0, count: maximumTransfer)
-    var rights = [Int32](repeating: -1, count: Int(handoff_recv_capacity(Int32(maximumRoom))))
+    /// Room for the most descriptors a recv can take, and an SCM_PIDFD one.
+    var rights = [Int32](repeating: -1, count: Int(handoff_recv_capacity(Int32(maximumRoom))) + 1)
     /// The numbers a send passes, resolved (reused).
     var passing: [Int32] = []
     /// Why the operation being performed was refused (set by a performer, taken by its caller).

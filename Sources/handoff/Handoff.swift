@@ -17,7 +17,7 @@ struct Handoff: ParsableCommand {
             error (also: nothing selected, reports that cannot be written), 130 interrupted.
             """,
         subcommands: [Run.self, List.self, Validate.self, Operations.self, Env.self, Merge.self, Compare.self, StressCommand.self,
-                      FuzzCommand.self, AgentCheckCommand.self],
+                      FuzzCommand.self, AgentCheckCommand.self, Matrix.self],
         defaultSubcommand: Run.self
     )
 
@@ -137,6 +137,28 @@ struct AgentSelection: ParsableArguments {
                                 probeAgentPath: FileManager.default.isExecutableFile(atPath: ownAgent) ? ownAgent : choice.path)
     }
 }
+
+/// `--sandbox`, shared by run and stress.
+struct SandboxSelection: ParsableArguments {
+    @Option(help: """
+        Launchers under test run with the file system read-only except their scenario's directory and a private         /tmp (bubblewrap): auto (where bubblewrap works here; the report says whether), on (or exit 2), off.
+        """)
+    var sandbox: SandboxMode = .auto
+
+    /// The sandbox for these scenarios and the line the report keeps; only scenarios that launch something
+    /// need one (the probe costs a bubblewrap start).
+    func resolve(for scenarios: [Scenario]) throws -> (sandbox: LauncherSandbox?, note: String?) {
+        guard scenarios.contains(where: { !$0.requires.programs.isEmpty }) else { return (nil, nil) }
+        switch LauncherSandbox.resolve(sandbox) {
+        case .success(let resolved): return (resolved.sandbox, resolved.note)
+        case .failure(let error):
+            printError("handoff: \(error)")
+            throw ExitCode(2)
+        }
+    }
+}
+
+extension SandboxMode: ExpressibleByArgument {}
 
 /// A report directory that cannot be written: one line and exit 2, before anything runs.
 func prepareReportDirectory(_ directory: String) throws {

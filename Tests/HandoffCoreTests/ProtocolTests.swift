@@ -11,7 +11,7 @@ func sampleWireOperation(_ kind: OperationKind) -> HandoffProtocol.Operation<Wir
     case .open: return .open(path: "dir/data", flags: [.rdwr, .creat, .cloexec, .append], mode: 0o600)
     case .pipe: return .pipe(closeOnExec: true, nonBlocking: true)
     case .socketpair: return .socketpair(type: .seqpacket, closeOnExec: true, nonBlocking: false)
-    case .memfd: return .memfd(name: "shared", closeOnExec: true)
+    case .memfd: return .memfd(name: "shared", closeOnExec: true, allowSealing: true)
     case .eventfd: return .eventfd(initial: 7, closeOnExec: false, nonBlocking: true)
     case .epollCreate: return .epollCreate(closeOnExec: true)
     case .epollCtl: return .epollCtl(epoll: 5, op: .mod, fd: 6, events: [.in, .et])
@@ -25,6 +25,10 @@ func sampleWireOperation(_ kind: OperationKind) -> HandoffProtocol.Operation<Wir
     case .read: return .read(fd: 3, count: 17)
     case .write: return .write(fd: 3, data: Array("hello\n\0".utf8))
     case .shutdown: return .shutdown(socket: 4, how: .write)
+    case .poll: return .poll(fd: 4, events: [.in, .rdhup], timeout: 2000)
+    case .unixGC: return .unixGC
+    case .pidfdSendSignal: return .pidfdSendSignal(pidfd: 5, signal: .term)
+    case .waitid: return .waitid(pidfd: 5, noHang: true)
     case .fork: return .fork(child: .new)
     case .exec: return .exec(arguments: ["--fd=3", "two words"], environment: [EnvironmentVariable(name: "A", value: "b=c")])
     case .exit: return .exit(status: 3)
@@ -46,8 +50,16 @@ func sampleWireOperation(_ kind: OperationKind) -> HandoffProtocol.Operation<Wir
     case .unshareFiles: return .unshareFiles
     case .launch:
         return .launch(program: "/usr/bin/true", arguments: ["-l", "x"], environment: [EnvironmentVariable(name: "K", value: "v")],
-                       listen: [], acceptMode: false)
+                       listen: [], acceptMode: false, handover: .listenFDs)
     case .attach: return .attach(child: .new)
+    case .setsockopt: return .setsockopt(socket: 5, option: .peekOff, value: -1)
+    case .getsockopt: return .getsockopt(socket: 5, option: .peerpidfd)
+    case .ftruncate: return .ftruncate(fd: 4, length: 4096)
+    case .signalfd: return .signalfd(mask: [.usr1, .term], closeOnExec: true, nonBlocking: true)
+    case .timerfdCreate: return .timerfdCreate(clock: .boottime, closeOnExec: false, nonBlocking: true)
+    case .inotifyInit: return .inotifyInit(closeOnExec: true, nonBlocking: false)
+    case .dupfdQuery: return .dupfdQuery(fd: 3, other: 7)
+    case .unshareNet: return .unshareNet
     }
 }
 

@@ -245,7 +245,9 @@ final class JUnitCollector: NSObject, XMLParserDelegate {
             ("probe", RunReport(startedAt: Date(), durationSeconds: 1, identityMode: .probe, scenarios: ReportTests.results)),
         ])
         let html = HTMLReport.render(comparison)
-        #expect(html.contains("<th>host<br>"))
-        #expect(html.contains("<code>dup/x</code></td><td><span class=\"status fail\">fail</span></td>"))
+        #expect(html.contains("<tr><td>host</td><td>\(SystemProbe.kernelRelease)</td><td>"), "the runs with their counts")
+        #expect(html.contains("<h2>Cases that differ (0 of \(Set(ReportTests.results.map(\.name)).count))</h2>"))
+        #expect(html.contains("<code>dup/x</code></td><td><span class=\"status fail\">fail</span><br><small>LEAK main: w (4)"),
+                "every case, with the reason it did not pass")
     }
 }

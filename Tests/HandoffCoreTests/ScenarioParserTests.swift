@@ -285,13 +285,14 @@ private func expectError(_ error: ScenarioError?, _ line: Int, _ column: Int, _ 
 
     @Test func parsesMemfd() throws {
         let step = try lastStep("  - main.memfd: {as: m}\n")
-        guard case .memfd(let name, let cloexec) = step.operation,
-              case .memfd(let name2, let cloexec2) = try lastStep("  - main.memfd: {name: shm, flags: [cloexec], as: m}\n").operation else {
+        guard case .memfd(let name, let cloexec, let sealing) = step.operation,
+              case .memfd(let name2, let cloexec2, let sealing2) = try lastStep(
+                "  - main.memfd: {name: shm, flags: [cloexec, allow_sealing], as: m}\n").operation else {
             Issue.record("not memfd")
             return
         }
-        #expect(name == "handoff" && !cloexec && step.binds == ["m"])
-        #expect(name2 == "shm" && cloexec2)
+        #expect(name == "handoff" && !cloexec && !sealing && step.binds == ["m"])
+        #expect(name2 == "shm" && cloexec2 && sealing2)
         expectError(stepFailure("  - main.memfd: {flags: [nonblock], as: m}\n"), 3, 26, "unknown value 'nonblock'", "cloexec")
     }
 
@@ -362,7 +363,7 @@ private func expectError(_ error: ScenarioError?, _ line: Int, _ column: Int, _ 
         expectError(stepFailure("  - main.fcntl: {fd: 0, cmd: setfl, flags: [cloexec]}\n"), 3, 45, "unknown value 'cloexec'", "append, nonblock")
         expectError(stepFailure("  - main.fcntl: {fd: 0, cmd: setfd, cloexec: 1}\n"), 3, 46, "expected true or false for 'cloexec'")
         expectError(stepFailure("  - main.fcntl: {fd: 0, command: getfd}\n"), 3, 25, "unknown key 'command' in fcntl",
-                    "fd, cmd, min, cloexec, flags, as, error, result")
+                    "fd, cmd, min, cloexec, flags, seals, as, error, result")
     }
 
     @Test func parsesCloseAndCloseRange() throws {

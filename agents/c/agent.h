@@ -73,7 +73,10 @@ enum op_kind {
     OP_FCNTL, OP_CLOSE, OP_CLOSE_RANGE, OP_LSEEK, OP_READ, OP_WRITE, OP_SHUTDOWN, OP_FORK, OP_EXEC, OP_EXIT,
     OP_WAIT, OP_SEND, OP_RECV, OP_PIDFD_OPEN, OP_PIDFD_GETFD, OP_LISTEN, OP_CONNECT, OP_ACCEPT, OP_SETRLIMIT,
     OP_DROP_CAPABILITY, OP_SET_DUMPABLE, OP_REOPEN, OP_CLONE_FILES, OP_UNSHARE_FILES, OP_LAUNCH,
-    OP_SEND_HEADERS,
+    OP_SEND_HEADERS, OP_POLL, OP_UNIX_GC,
+    OP_PIDFD_SEND_SIGNAL, OP_WAITID,
+    OP_SETSOCKOPT, OP_GETSOCKOPT,
+    OP_FTRUNCATE, OP_SIGNALFD, OP_TIMERFD_CREATE, OP_INOTIFY_INIT1, OP_DUPFD_QUERY, OP_UNSHARE_NET,
 };
 
 enum address_kind { ADDRESS_UNIX = 1, ADDRESS_ABSTRACT = 2, ADDRESS_TCP = 3 };
@@ -83,17 +86,18 @@ enum address_kind { ADDRESS_UNIX = 1, ADDRESS_ABSTRACT = 2, ADDRESS_TCP = 3 };
 struct op {
     enum op_kind kind;
     struct operand fd;      // fd, or the socket; epoll_ctl: the registered fd
-    struct operand other;   // dup2/dup3: target; epoll_ctl: epfd
+    struct operand other;   // dup2/dup3: target; epoll_ctl: epfd; dupfd_query: other
     int flags;              // open/pipe/memfd/eventfd/epoll_create1/dup3/recv/accept/reopen/socket type...
     unsigned mode;          // open
-    long long number;       // count, status, pid, backlog, value, initial, cmd ... (see decode.c)
-    int arg;                // fcntl arg; epoll_ctl op; shutdown how; lseek whence
+    long long number;       // count, status, pid, backlog, value, initial, cmd, length, signal mask, clock ... (see decode.c)
+    int arg;                // fcntl arg; epoll_ctl op; shutdown how; lseek whence; setsockopt/getsockopt option
     long long offset;       // lseek offset
     unsigned first, last;   // close_range
-    unsigned events;        // epoll_ctl
+    unsigned events;        // epoll_ctl, poll
     int room;               // recv
     int control;            // recv: the control buffer's exact size in bytes, -1 when sized from room
     int tctl;               // pidfd_getfd/reopen: the target's channel (-1 when not sent)
+    int through;            // pidfd_getfd: 1 when the request names the pidfd to use (`other`)
     char *text;             // open path, memfd name, capability name, launch path, address name
     unsigned char *data;    // write/send
     size_t data_length;
@@ -120,7 +124,7 @@ ssize_t write_fds(int fd, const void *data, size_t length, const int *fds, int n
 ssize_t write_headers(int fd, const void *data, size_t length, const int *fds, const int *counts, int nheaders,
                       long cmsg_len, int flags);
 ssize_t read_fds(int fd, void *data, size_t length, int room, int control, int flags, int *fds, int capacity, int *received,
-                 int *message_flags);
+                 int *message_flags, int credentials[3], int *has_credentials);
 
 // ---- perform.c ----
 struct answer {
@@ -132,6 +136,7 @@ struct answer {
     const unsigned char *data;  // read/recv bytes (the agent's scratch buffer), NULL when none
     long data_length;
     int has_mf, mf, has_st, st, has_ctl, ctl, has_port, port;
+    int has_cred, cred[3];  // SO_PEERCRED or SCM_CREDENTIALS: pid, uid, gid
 };
 
 void answer_reset(struct answer *answer);

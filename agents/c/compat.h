@@ -10,6 +10,23 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+// SOL_SOCKET options and a control message type newer than some C libraries' headers (<asm-generic/socket.h>).
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76
+#endif
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS 83
+#endif
+#ifndef SO_INQ
+#define SO_INQ 84
+#endif
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 4
+#endif
+
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
@@ -18,6 +35,23 @@
 #endif
 #ifndef SYS_pidfd_getfd
 #define SYS_pidfd_getfd 438
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+// <linux/fcntl.h> seals newer than some libcs' headers (glibc 2.36 has no F_SEAL_EXEC; musl lacks
+// F_SEAL_FUTURE_WRITE): the values are the kernel's.
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010
+#endif
+#ifndef F_SEAL_EXEC
+#define F_SEAL_EXEC 0x0020
+#endif
+#ifndef F_DUPFD_QUERY
+#define F_DUPFD_QUERY 1027
+#endif
+#ifndef MFD_ALLOW_SEALING
+#define MFD_ALLOW_SEALING 0x0002U
 #endif
 #ifndef CLOSE_RANGE_UNSHARE
 #define CLOSE_RANGE_UNSHARE (1U << 1)
@@ -34,6 +68,11 @@ static inline int pidfd_open(pid_t pid, unsigned int flags) { return (int)syscal
 static inline int pidfd_getfd(int pidfd, int fd, unsigned int flags) {
     return (int)syscall(SYS_pidfd_getfd, pidfd, fd, flags);
 }
+static inline int pidfd_send_signal(int pidfd, int sig, void *info, unsigned int flags) {
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, info, flags);
+}
+// waitid's P_PIDFD (Linux 5.4) is in glibc's idtype_t since 2.36.
+#define P_PIDFD 3
 #endif
 
 #if !(defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34))

@@ -6,6 +6,8 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,12 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <signal.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
 
 #include "agent.h"
 #include "compat.h"
@@ -28,7 +36,21 @@ static const char *const verbs[] = {
     [OP_DROP_CAPABILITY] = "drop_capability", [OP_SET_DUMPABLE] = "set_dumpable", [OP_REOPEN] = "reopen",
     [OP_CLONE_FILES] = "clone_files", [OP_UNSHARE_FILES] = "unshare_files", [OP_LAUNCH] = "launch",
     [OP_SEND_HEADERS] = "send_headers",
+    [OP_POLL] = "poll", [OP_UNIX_GC] = "unix_gc", [OP_PIDFD_SEND_SIGNAL] = "pidfd_send_signal", [OP_WAITID] = "waitid",
+    [OP_SETSOCKOPT] = "setsockopt", [OP_GETSOCKOPT] = "getsockopt",
+    [OP_FTRUNCATE] = "ftruncate", [OP_SIGNALFD] = "signalfd", [OP_TIMERFD_CREATE] = "timerfd_create",
+    [OP_INOTIFY_INIT1] = "inotify_init1", [OP_DUPFD_QUERY] = "dupfd_query", [OP_UNSHARE_NET] = "unshare_net",
 };
+
+// The SOL_SOCKET options the protocol names (SocketOption in Vocabulary.swift).
+static int known_socket_option(int option) {
+    static const int known[] = {SO_PASSCRED, SO_PASSPIDFD, SO_PASSRIGHTS, SO_PEEK_OFF, SO_ERROR, SO_TYPE,
+                                SO_DOMAIN, SO_ACCEPTCONN, SO_PEERCRED, SO_PEERPIDFD, SO_INQ};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        if (known[i] == option) return 1;
+    }
+    return 0;
+}
 
 int op_kind_from_verb(const char *verb) {
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
@@ -283,7 +305,7 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
         break;
     case OP_MEMFD:
         op->text = text_field(r, "name");
-        op->flags = (int)(uint32_truncating(r, "flags") & MFD_CLOEXEC);
+        op->flags = (int)(uint32_truncating(r, "flags") & (MFD_CLOEXEC | MFD_ALLOW_SEALING));
         break;
     case OP_EVENTFD:
         op->number = uint32_truncating(r, "initial");
@@ -318,6 +340,10 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
         case F_GETFD: case F_GETFL: op->arg = 0; break;
         case F_SETFD: op->arg &= FD_CLOEXEC; break;
         case F_SETFL: op->arg &= O_APPEND | O_NONBLOCK; break;
+        case F_GET_SEALS: op->arg = 0; break;
+        case F_ADD_SEALS:
+            op->arg &= F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE | F_SEAL_EXEC;
+            break;
         default: malformed(r, "cmd");
         }
         break;
@@ -352,14 +378,62 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
         op->fd = fd_field(r, "fd");
         op->data = bytes_field(r, "data", &op->data_length);
         break;
+    case OP_SETSOCKOPT:
+    case OP_GETSOCKOPT:
+        op->fd = fd_field(r, "fd");
+        op->arg = int32_field(r, "opt", 0, 0);
+        if (!known_socket_option(op->arg)) malformed(r, "opt");
+        if (op->kind == OP_SETSOCKOPT) op->number = int32_field(r, "value", 0, 0);
+        break;
     case OP_SHUTDOWN:
         op->fd = fd_field(r, "fd");
         op->arg = int32_field(r, "how", 0, 0);
         if (op->arg < SHUT_RD || op->arg > SHUT_RDWR) malformed(r, "how");
         break;
+    case OP_POLL:
+        op->fd = fd_field(r, "fd");
+        op->events = uint32_truncating(r, "events") & (POLLIN | POLLOUT | POLLRDHUP);
+        op->number = int32_field(r, "timeout", 0, 0);
+        break;
+    case OP_PIDFD_SEND_SIGNAL:
+        op->fd = fd_field(r, "fd");
+        op->arg = int32_field(r, "sig", 0, 0);
+        if (op->arg != 0 && op->arg != SIGKILL && op->arg != SIGTERM) malformed(r, "sig");
+        break;
+    case OP_WAITID:
+        op->fd = fd_field(r, "fd");
+        op->flags = int32_field(r, "flags", 0, 0) & WNOHANG;
+        break;
     case OP_FORK:
     case OP_CLONE_FILES:
     case OP_UNSHARE_FILES:
+    case OP_UNIX_GC:
+    case OP_UNSHARE_NET:
+        break;
+    case OP_FTRUNCATE:
+        op->fd = fd_field(r, "fd");
+        op->number = int64_field(r, "length", 0, 0);
+        break;
+    case OP_SIGNALFD:
+        // Bit (signal - 1) per signal, as the kernel's sigset_t; only the signals the scenario language names.
+        op->number = int64_field(r, "mask", 0, 0);
+        if (op->number & ~(long long)((1ULL << (SIGHUP - 1)) | (1ULL << (SIGINT - 1)) | (1ULL << (SIGUSR1 - 1)) |
+                                      (1ULL << (SIGUSR2 - 1)) | (1ULL << (SIGALRM - 1)) | (1ULL << (SIGTERM - 1))))
+            malformed(r, "mask");
+        op->flags = int32_field(r, "flags", 0, 0) & (SFD_CLOEXEC | SFD_NONBLOCK);
+        break;
+    case OP_TIMERFD_CREATE:
+        op->number = int32_field(r, "clock", 0, 0);
+        if (op->number != CLOCK_REALTIME && op->number != CLOCK_MONOTONIC && op->number != CLOCK_BOOTTIME)
+            malformed(r, "clock");
+        op->flags = int32_field(r, "flags", 0, 0) & (TFD_CLOEXEC | TFD_NONBLOCK);
+        break;
+    case OP_INOTIFY_INIT1:
+        op->flags = int32_field(r, "flags", 0, 0) & (IN_CLOEXEC | IN_NONBLOCK);
+        break;
+    case OP_DUPFD_QUERY:
+        op->fd = fd_field(r, "fd");
+        op->other = fd_field(r, "other");
         break;
     case OP_EXEC:
     case OP_LAUNCH:
@@ -405,6 +479,10 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
         process_fields(r, op);
         op->fd = fd_field(r, "fd");
         if (op->kind == OP_PIDFD_GETFD) op->flags = (int)uint32_truncating(r, "flags");
+        if (op->kind == OP_PIDFD_GETFD && message_get(r->message, "pidfd") != NULL) {
+            op->through = 1;
+            op->other = fd_field(r, "pidfd");
+        }
         else op->flags = open_flags(r, "flags");
         break;
     case OP_LISTEN:

@@ -11,6 +11,7 @@
 #include <sys/uio.h>
 
 #include "agent.h"
+#include "compat.h"
 
 // Up to this many descriptors the control buffer lives on the stack, in Stevens' union (the union with a
 // struct cmsghdr gives the buffer the header's alignment). Longer lists - beyond SCM_MAX_FD (253), which
@@ -111,8 +112,12 @@ ssize_t write_headers(int fd, const void *data, size_t length, const int *fds, c
 // sizes the control buffer as CMSG_SPACE(room * sizeof(int)), the way a C program sizes it; room 0 passes
 // no control buffer. `control` (when not -1) is the buffer's exact size in bytes instead, which need not be a
 // whole number of descriptors.
+//
+// SCM_CREDENTIALS (SO_PASSCRED) is reported when it arrived whole, and an SCM_PIDFD descriptor (SO_PASSPIDFD,
+// after the SCM_RIGHTS ones in the kernel's order) is reported like a received descriptor. A header the
+// kernel cut short (MSG_CTRUNC) reports only the descriptors its cmsg_len covers.
 ssize_t read_fds(int fd, void *data, size_t length, int room, int control, int flags, int *fds, int capacity,
-                 int *received, int *message_flags) {
+                 int *received, int *message_flags, int credentials[3], int *has_credentials) {
     static union {
         struct cmsghdr cm;
         char control[CMSG_SPACE(sizeof(int) * MAX_ROOM)];
@@ -137,18 +142,31 @@ ssize_t read_fds(int fd, void *data, size_t length, int room, int control, int f
 
     *received = 0;
     *message_flags = 0;
+    *has_credentials = 0;
     ssize_t n = recvmsg(fd, &msg, flags);
     if (n < 0) return n;
     *message_flags = msg.msg_flags;
     if (space == 0) return n;
     for (struct cmsghdr *cmptr = CMSG_FIRSTHDR(&msg); cmptr != NULL; cmptr = CMSG_NXTHDR(&msg, cmptr)) {
-        if (cmptr->cmsg_level != SOL_SOCKET || cmptr->cmsg_type != SCM_RIGHTS) continue;
+        if (cmptr->cmsg_level != SOL_SOCKET) continue;
+        if (cmptr->cmsg_type == SCM_CREDENTIALS) {
+            struct ucred ucred;
+            if (cmptr->cmsg_len < CMSG_LEN(sizeof ucred)) continue;  // cut short: MSG_CTRUNC
+            memcpy(&ucred, CMSG_DATA(cmptr), sizeof ucred);
+            credentials[0] = ucred.pid;
+            credentials[1] = (int)ucred.uid;
+            credentials[2] = (int)ucred.gid;
+            *has_credentials = 1;
+            continue;
+        }
+        if (cmptr->cmsg_type != SCM_RIGHTS && cmptr->cmsg_type != SCM_PIDFD) continue;
         size_t count = (cmptr->cmsg_len - CMSG_LEN(0)) / sizeof(int);
         const unsigned char *payload = CMSG_DATA(cmptr);
         for (size_t i = 0; i < count; i++) {
             int number;
             memcpy(&number, payload + i * sizeof(int), sizeof number);
-            if (*received < capacity) fds[(*received)++] = number;
+            // SCM_PIDFD carries a negative errno when no pidfd could be made.
+            if (number >= 0 && *received < capacity) fds[(*received)++] = number;
         }
     }
     return n;

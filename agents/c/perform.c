@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,9 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -41,7 +45,7 @@ void answer_reset(struct answer *answer) {
     answer->ns = 0;
     answer->data = NULL;
     answer->data_length = 0;
-    answer->has_mf = answer->has_st = answer->has_ctl = answer->has_port = 0;
+    answer->has_mf = answer->has_st = answer->has_ctl = answer->has_port = answer->has_cred = 0;
 }
 
 static void produce(struct answer *answer, int fd) {
@@ -284,6 +288,51 @@ int perform(struct op *op, struct answer *answer) {
         if (is_channel(fd)) return fail(answer, EBADF);
         TIMED(answer, 0, shutdown(fd, op->arg));
         return 1;
+    case OP_POLL: {
+        // The answer's result is the descriptor's revents (poll's count says nothing more).
+        if (is_channel(fd)) { answer->result = POLLNVAL; answer->error = 0; return 1; }
+        struct pollfd entry = {.fd = fd, .events = (short)op->events, .revents = 0};
+        TIMED(answer, 0, poll(&entry, 1, (int)op->number));
+        if (answer->result >= 0) answer->result = entry.revents;
+        return 1;
+    }
+    case OP_UNIX_GC: {
+        // Releasing a fresh AF_UNIX pair is how a process schedules the garbage collector (unix_release_sock
+        // calls unix_gc while sockets are in flight).
+        int ends[2];
+        TIMED(answer, 0, socketpair(AF_UNIX, SOCK_STREAM, 0, ends));
+        if (answer->result >= 0) {
+            close(ends[0]);
+            close(ends[1]);
+        }
+        return 1;
+    }
+    case OP_SETSOCKOPT: {
+        if (is_channel(fd)) return fail(answer, EBADF);
+        int value = (int)op->number;
+        TIMED(answer, 0, setsockopt(fd, SOL_SOCKET, op->arg, &value, sizeof value));
+        return 1;
+    }
+    case OP_GETSOCKOPT: {
+        if (is_channel(fd)) return fail(answer, EBADF);
+        // The result is the option's value; SO_PEERCRED's struct ucred goes into `cred`.
+        struct ucred ucred = {0, 0, 0};
+        int value = 0;
+        int peercred = op->arg == SO_PEERCRED;
+        socklen_t length = peercred ? sizeof ucred : sizeof value;
+        TIMED(answer, 0, getsockopt(fd, SOL_SOCKET, op->arg, peercred ? (void *)&ucred : (void *)&value, &length));
+        if (answer->result != 0) return 1;
+        if (peercred) {
+            answer->has_cred = 1;
+            answer->cred[0] = ucred.pid;
+            answer->cred[1] = (int)ucred.uid;
+            answer->cred[2] = (int)ucred.gid;
+        } else {
+            answer->result = value;
+            if (op->arg == SO_PEERPIDFD) produce(answer, value);
+        }
+        return 1;
+    }
     case OP_SEND: {
         int passing[op->nfds > 0 ? op->nfds : 1];
         if (is_channel(fd)) return fail(answer, EBADF);
@@ -309,7 +358,7 @@ int perform(struct op *op, struct answer *answer) {
         if (is_channel(fd)) return fail(answer, EBADF);
         int received = 0, message_flags = 0;
         TIMED(answer, 0, read_fds(fd, io, (size_t)op->number, op->room, op->control, op->flags, answer->fds, MAX_ANSWER_FDS,
-                                  &received, &message_flags));
+                                  &received, &message_flags, answer->cred, &answer->has_cred));
         answer->nfds = received;
         if (answer->result >= 0) {
             answer->data = io;
@@ -330,12 +379,40 @@ int perform(struct op *op, struct answer *answer) {
             for (int i = 0; i < agent.nhidden; i++) close(agent.hidden[i]);
         }
         return 1;
+    case OP_UNSHARE_NET:
+        TIMED(answer, 0, unshare(CLONE_NEWNET));
+        return 1;
     case OP_EXEC:
         agent_exec(op, answer);
         return 1;
     case OP_LAUNCH:
         agent_launch(op, answer);
         return 1;
+    case OP_FTRUNCATE:
+        // ftruncate checks the length before the descriptor: a channel looks free, so EBADF only for a valid length.
+        if (is_channel(fd)) return fail(answer, op->number < 0 ? EINVAL : EBADF);
+        TIMED(answer, 0, ftruncate(fd, (off_t)op->number));
+        return 1;
+    case OP_SIGNALFD: {
+        sigset_t mask;
+        sigemptyset(&mask);
+        for (int signal = 1; signal <= 64; signal++)
+            if ((unsigned long long)op->number & (1ULL << (signal - 1))) sigaddset(&mask, signal);
+        TIMED(answer, 1, signalfd(-1, &mask, op->flags));
+        return 1;
+    }
+    case OP_TIMERFD_CREATE:
+        TIMED(answer, 1, timerfd_create((clockid_t)op->number, op->flags));
+        return 1;
+    case OP_INOTIFY_INIT1:
+        TIMED(answer, 1, inotify_init1(op->flags));
+        return 1;
+    case OP_DUPFD_QUERY: {
+        int other = operand_value(op->other);
+        if (is_channel(fd) || is_channel(other)) return fail(answer, EBADF);
+        TIMED(answer, 0, fcntl(fd, F_DUPFD_QUERY, other));
+        return 1;
+    }
     case OP_EXIT:
         _exit((int)op->number);
     case OP_WAIT: {
@@ -384,7 +461,31 @@ int perform(struct op *op, struct answer *answer) {
     case OP_PIDFD_OPEN:
         TIMED(answer, 1, pidfd_open((pid_t)op->number, 0));
         return 1;
+    case OP_PIDFD_SEND_SIGNAL:
+        if (is_channel(fd)) return fail(answer, EBADF);
+        TIMED(answer, 0, pidfd_send_signal(fd, op->arg, NULL, 0));
+        return 1;
+    case OP_WAITID: {
+        siginfo_t info;
+        memset(&info, 0, sizeof info);
+        if (is_channel(fd)) return fail(answer, EBADF);
+        TIMED(answer, 0, waitid((idtype_t)P_PIDFD, (id_t)fd, &info, WEXITED | op->flags));
+        // si_pid 0: WNOHANG and the child has not exited. The status travels as waitpid's would.
+        if (answer->result == 0 && info.si_pid != 0) {
+            answer->has_st = 1;
+            answer->st = info.si_code == CLD_EXITED ? (info.si_status & 0xff) << 8 : (info.si_status & 0x7f);
+        }
+        return 1;
+    }
     case OP_PIDFD_GETFD: {
+        if (op->through) {
+            // Through the scenario's own pidfd: no transient one.
+            int pidfd = operand_value(op->other);
+            if (is_channel(pidfd) && op->flags == 0) return fail(answer, EBADF);
+            if ((fd == op->tctl || is_hidden(fd)) && op->flags == 0) return fail(answer, EBADF);
+            TIMED(answer, 1, pidfd_getfd(pidfd, fd, (unsigned)op->flags));
+            return 1;
+        }
         // The target's control channel is as invisible as our own.
         // A transient pidfd, moved above the scenario's numbers before the measured call.
         int opened = pidfd_open((pid_t)op->number, 0);
@@ -404,7 +505,7 @@ int perform(struct op *op, struct answer *answer) {
     return 1;
 }
 
-// `ok r= e= fds= ns= [d=] [mf=] [st=] [ctl=] [port=]`, in the order of Answer.encoded().
+// `ok r= e= fds= ns= [d=] [mf=] [st=] [ctl=] [port=] [cred=]`, in the order of Answer.encoded().
 void answer_encode(const struct answer *answer, struct out *out) {
     out_reset(out);
     out_text(out, "ok");
@@ -427,4 +528,11 @@ void answer_encode(const struct answer *answer, struct out *out) {
     if (answer->has_st) { out_key(out, "st"); out_int(out, answer->st); }
     if (answer->has_ctl) { out_key(out, "ctl"); out_int(out, answer->ctl); }
     if (answer->has_port) { out_key(out, "port"); out_int(out, answer->port); }
+    if (answer->has_cred) {
+        out_key(out, "cred");
+        for (int i = 0; i < 3; i++) {
+            if (i > 0) out_bytes(out, ",", 1);
+            out_int(out, answer->cred[i]);
+        }
+    }
 }

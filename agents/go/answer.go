@@ -21,6 +21,8 @@ type answer struct {
 	hasCtl   bool
 	port     int
 	hasPort  bool
+	cred     [3]int32 // SO_PEERCRED or a whole SCM_CREDENTIALS: pid, uid, gid
+	hasCred  bool
 	refusal  string // the agent refuses the request: a `bad` answer, never a kernel outcome
 	noAnswer bool   // exit, or the child side of something: nothing to send
 }
@@ -73,6 +75,9 @@ func (a *answer) encode() *message {
 	}
 	if a.hasPort {
 		m.setInt("port", int64(a.port))
+	}
+	if a.hasCred {
+		m.setInts("cred", a.cred[:])
 	}
 	return m
 }

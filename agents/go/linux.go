@@ -34,7 +34,24 @@ const (
 	closeRangeUnshare = 1 << 1
 	closeRangeCloexec = 1 << 2
 	// <linux/memfd.h>
-	mfdCloexec = 1
+	mfdCloexec      = 1
+	mfdAllowSealing = 2
+	// <uapi/linux/fcntl.h>: file seals
+	fAddSeals        = 1033
+	fGetSeals        = 1034
+	fSealSeal        = 0x1
+	fSealShrink      = 0x2
+	fSealGrow        = 0x4
+	fSealWrite       = 0x8
+	fSealFutureWrite = 0x10
+	fSealExec        = 0x20
+	sealsKnown       = fSealSeal | fSealShrink | fSealGrow | fSealWrite | fSealFutureWrite | fSealExec
+	// <linux/time.h>: the clocks timerfd_create is asked for
+	clockRealtime  = 0
+	clockMonotonic = 1
+	clockBoottime  = 7
+	// signalfd4's sizemask: the kernel's sigset_t, 64 bits
+	kernelSigsetSize = 8
 	// <sys/socket.h>
 	msgCmsgCloexec = 0x40000000
 	msgDontwait    = 0x40
@@ -43,19 +60,30 @@ const (
 	msgTrunc       = 0x20
 	msgWaitall     = 0x100
 	msgNosignal    = 0x4000
+	// <asm-generic/socket.h>: SOL_SOCKET options and a control message newer than Go 1.19's syscall package
+	soPeekOff    = 42
+	soPasspidfd  = 76
+	soPeerpidfd  = 77
+	soPassrights = 83
+	soInq        = 84
+	scmPidfd     = 4
 	// <linux/prctl.h>
 	prSetPdeathsig = 1
 	prSetDumpable  = 4
 	// <asm/unistd_64.h>
-	sysMemfdCreate = 319
-	sysEventfd2    = 290
-	sysPidfdOpen   = 434
-	sysPidfdGetfd  = 438
-	sysCloseRange  = 436
-	sysCapget      = 125
-	sysCapset      = 126
-	sysPrctl       = 157
-	sysRtSigaction = 13
+	sysMemfdCreate   = 319
+	sysEventfd2      = 290
+	sysSignalfd4     = 289
+	sysTimerfdCreate = 283
+	sysPidfdOpen     = 434
+	sysPidfdGetfd    = 438
+	// pidfd_send_signal(2) (Linux 5.1)
+	sysPidfdSendSignal = 424
+	sysCloseRange    = 436
+	sysCapget        = 125
+	sysCapset        = 126
+	sysPrctl         = 157
+	sysRtSigaction   = 13
 )
 
 // The flags each operation's decoder keeps: the Swift decoder turns flag fields into booleans
@@ -66,4 +94,29 @@ const (
 	socketFlags = syscall.SOCK_CLOEXEC | syscall.SOCK_NONBLOCK
 	// EPOLLIN | EPOLLOUT | EPOLLET (Go's syscall.EPOLLET is a negative int)
 	epollEventsKnown uint32 = 0x1 | 0x4 | 1<<31
+	// <asm-generic/poll.h>: POLLIN | POLLOUT | POLLRDHUP, and POLLNVAL
+	pollEventsKnown int16 = 0x1 | 0x4 | 0x2000
+	pollNval              = 0x20
 )
+
+// waitid(2): <linux/wait.h> and <asm-generic/siginfo.h>
+const (
+	pPidfd    = 3
+	wNohang   = 1
+	wExited   = 4
+	cldExited = 1
+)
+
+// siginfo_t as waitid fills it for SIGCHLD (x86_64: 128 bytes; si_pid at 16, si_status at 24).
+type sigInfo struct {
+	signo, errno, code, _ int32
+	pid, uid, status      int32
+	_                     [100]byte
+}
+
+// struct pollfd (<asm-generic/poll.h>); the syscall package has none.
+type pollFd struct {
+	fd      int32
+	events  int16
+	revents int16
+}

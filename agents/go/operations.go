@@ -45,7 +45,7 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		}
 	case "memfd":
 		name := r.text("name")
-		flags := uintptr(r.int64("flags")) & mfdCloexec
+		flags := uintptr(r.int64("flags")) & (mfdCloexec | mfdAllowSealing)
 		p = func(a *agent, ans *answer) {
 			cname, _ := syscall.BytePtrFromString(name)
 			ans.record(rawTimed(sysMemfdCreate, uintptr(unsafe.Pointer(cname)), flags, 0), true)
@@ -100,10 +100,13 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 			arg &= syscall.FD_CLOEXEC
 		case syscall.F_SETFL:
 			arg &= syscall.O_APPEND | syscall.O_NONBLOCK
+		case fAddSeals:
+			arg &= sealsKnown
+		case fGetSeals:
 		default:
 			r.malformed("cmd")
 		}
-		if cmd == syscall.F_GETFD || cmd == syscall.F_GETFL {
+		if cmd == syscall.F_GETFD || cmd == syscall.F_GETFL || cmd == fGetSeals {
 			arg = 0
 		}
 		duplicates := cmd == syscall.F_DUPFD || cmd == syscall.F_DUPFD_CLOEXEC
@@ -256,6 +259,17 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 			r.malformed("control")
 		}
 		p = func(a *agent, ans *answer) { a.recv(socket, count, room, control, flags, ans) }
+	case "setsockopt", "getsockopt":
+		socket, option := r.fd("fd", inLoop), int(r.int32("opt"))
+		if !knownSocketOptions[option] {
+			r.malformed("opt")
+		}
+		if m.verb == "setsockopt" {
+			value := int(r.int32("value"))
+			p = func(a *agent, ans *answer) { a.setsockopt(socket, option, value, ans) }
+		} else {
+			p = func(a *agent, ans *answer) { a.getsockopt(socket, option, ans) }
+		}
 	case "fork":
 		p = func(a *agent, ans *answer) { a.fork(ans) }
 	case "clone_files":
@@ -263,12 +277,48 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		p = func(a *agent, ans *answer) {
 			ans.refusal = "clone_files: Go cannot clone(CLONE_FILES) (the runtime is multithreaded; ForkExec's exec unshares the table)"
 		}
+	case "poll":
+		// The syscall package has no poll(2): the raw call with struct pollfd. The answer's result is the
+		// descriptor's revents.
+		fd, events, timeout := r.fd("fd", inLoop), int16(r.int32("events"))&pollEventsKnown, r.int32("timeout")
+		p = func(a *agent, ans *answer) {
+			n := fd.value(a.slots)
+			if a.isChannel(n) {
+				ans.result, ans.errno = pollNval, 0
+				return
+			}
+			entry := pollFd{fd: n, events: events}
+			ans.record(rawTimed(syscall.SYS_POLL, uintptr(unsafe.Pointer(&entry)), 1, uintptr(timeout)), false)
+			if ans.errno == 0 {
+				ans.result = int64(entry.revents)
+			}
+		}
+	case "unix_gc":
+		// Releasing a fresh AF_UNIX pair schedules the garbage collector (unix_release_sock -> unix_gc).
+		p = func(a *agent, ans *answer) {
+			var ends [2]int
+			ans.record(timed(func() (int, error) {
+				pair, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+				ends = pair
+				return 0, err
+			}), false)
+			if ans.errno == 0 {
+				syscall.Close(ends[0])
+				syscall.Close(ends[1])
+			}
+		}
 	case "unshare_files":
 		p = func(a *agent, ans *answer) {
 			ans.record(timed(func() (int, error) { return 0, syscall.Unshare(syscall.CLONE_FILES) }), false)
 			if ans.errno == 0 {
 				a.closeHidden()
 			}
+		}
+	case "unshare_net":
+		// On the locked main thread, like unshare_files: namespaces are per thread, and the agent's later
+		// sockets and ForkExec children come from this thread.
+		p = func(a *agent, ans *answer) {
+			ans.record(timed(func() (int, error) { return 0, syscall.Unshare(syscall.CLONE_NEWNET) }), false)
 		}
 	case "exec":
 		args, env := r.texts("args", false), r.texts("env", true)
@@ -291,9 +341,59 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 	case "pidfd_open":
 		pid := uintptr(r.int32("pid"))
 		p = func(a *agent, ans *answer) { ans.record(rawTimed(sysPidfdOpen, pid, 0, 0), true) }
+	case "pidfd_send_signal":
+		fd, sig := r.fd("fd", inLoop), r.int32("sig")
+		if sig != 0 && sig != int32(syscall.SIGKILL) && sig != int32(syscall.SIGTERM) {
+			r.malformed("sig")
+		}
+		p = func(a *agent, ans *answer) {
+			n := fd.value(a.slots)
+			if a.isChannel(n) {
+				ans.fail(syscall.EBADF)
+				return
+			}
+			ans.record(rawTimed(sysPidfdSendSignal, uintptr(n), uintptr(sig), 0), false)
+		}
+	case "waitid":
+		// Go's syscall package has no waitid: the raw call with a siginfo_t of our own (linux.go).
+		fd, flags := r.fd("fd", inLoop), int(r.int32("flags"))&wNohang
+		p = func(a *agent, ans *answer) {
+			n := fd.value(a.slots)
+			if a.isChannel(n) {
+				ans.fail(syscall.EBADF)
+				return
+			}
+			var info sigInfo
+			start := monotonic()
+			_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, pPidfd, uintptr(n), uintptr(unsafe.Pointer(&info)),
+				uintptr(wExited|flags), 0, 0)
+			ans.record(outcome{0, errno, monotonic() - start}, false)
+			if errno == 0 && info.pid != 0 {
+				// The status travels as waitpid's would.
+				if info.code == cldExited {
+					ans.status = (info.status & 0xff) << 8
+				} else {
+					ans.status = info.status & 0x7f
+				}
+				ans.hasSt = true
+			}
+		}
 	case "pidfd_getfd":
 		pid, fd := int(r.int32("pid")), r.fd("fd", inLoop)
 		flags, targetChannel := uint32(r.int64("flags")), r.int32Or("tctl", -1)
+		if _, through := r.m.get("pidfd"); through {
+			// Through the scenario's own pidfd: no transient one.
+			pidfd := r.fd("pidfd", inLoop)
+			p = func(a *agent, ans *answer) {
+				n, number := pidfd.value(a.slots), fd.value(a.slots)
+				if (a.isChannel(n) || number == targetChannel || a.isHidden(number)) && flags == 0 {
+					ans.fail(syscall.EBADF)
+					return
+				}
+				ans.record(rawTimed(sysPidfdGetfd, uintptr(n), uintptr(number), uintptr(flags)), true)
+			}
+			break
+		}
 		p = func(a *agent, ans *answer) { a.pidfdGetfd(pid, fd.value(a.slots), flags, targetChannel, ans) }
 	case "reopen":
 		pid, fd := r.int32("pid"), r.fd("fd", inLoop)
@@ -358,6 +458,62 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		p = func(a *agent, ans *answer) { ans.record(rawTimed(sysPrctl, prSetDumpable, value, 0), false) }
 	case "attach":
 		return nil, "attach is the runner's, never sent to an agent"
+	case "ftruncate":
+		fd, length := r.fd("fd", inLoop), r.int64("length")
+		p = func(a *agent, ans *answer) {
+			n := fd.value(a.slots)
+			if a.isChannel(n) {
+				// do_sys_ftruncate checks the length before the descriptor.
+				if length < 0 {
+					ans.fail(syscall.EINVAL)
+				} else {
+					ans.fail(syscall.EBADF)
+				}
+				return
+			}
+			ans.record(timed(func() (int, error) { return 0, syscall.Ftruncate(int(n), length) }), false)
+		}
+	case "signalfd":
+		// Bit (signal - 1) per signal: the kernel's sigset_t, passed as is (no wrapper in Go's syscall).
+		mask := uint64(r.int64("mask"))
+		known := uint64(0)
+		for _, s := range []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2,
+			syscall.SIGALRM, syscall.SIGTERM} {
+			known |= 1 << (uint(s) - 1)
+		}
+		if mask&^known != 0 {
+			r.malformed("mask")
+		}
+		flags := uintptr(r.int32("flags")) & (syscall.O_CLOEXEC | syscall.O_NONBLOCK)
+		p = func(a *agent, ans *answer) {
+			set := mask
+			start := monotonic()
+			fd, _, errno := syscall.Syscall6(sysSignalfd4, ^uintptr(0), uintptr(unsafe.Pointer(&set)), kernelSigsetSize,
+				flags, 0, 0)
+			ans.record(outcome{int(fd), errno, monotonic() - start}, true)
+		}
+	case "timerfd_create":
+		clock := uintptr(r.int32("clock"))
+		if clock != clockRealtime && clock != clockMonotonic && clock != clockBoottime {
+			r.malformed("clock")
+		}
+		flags := uintptr(r.int32("flags")) & (syscall.O_CLOEXEC | syscall.O_NONBLOCK)
+		p = func(a *agent, ans *answer) { ans.record(rawTimed(sysTimerfdCreate, clock, flags, 0), true) }
+	case "dupfd_query":
+		fd, other := r.fd("fd", inLoop), r.fd("other", inLoop)
+		p = func(a *agent, ans *answer) {
+			n, o := fd.value(a.slots), other.value(a.slots)
+			if a.isChannel(n) || a.isChannel(o) {
+				ans.fail(syscall.EBADF)
+				return
+			}
+			ans.record(rawTimed(syscall.SYS_FCNTL, uintptr(n), fDupfdQuery, uintptr(o)), false)
+		}
+	case "inotify_init1":
+		flags := int(r.int32("flags")) & (syscall.IN_CLOEXEC | syscall.IN_NONBLOCK)
+		p = func(a *agent, ans *answer) {
+			ans.record(timed(func() (int, error) { return syscall.InotifyInit1(flags) }), true)
+		}
 	default:
 		return nil, "unknown verb " + m.verb
 	}

@@ -100,6 +100,14 @@ func (a *agent) recv(socket operand, count, room, control, flags int, ans *answe
 					for _, fd := range fds {
 						ans.fds = append(ans.fds, int32(fd))
 					}
+				} else if ucred, err := syscall.ParseUnixCredentials(&messages[i]); err == nil {
+					// A cut SCM_CREDENTIALS (MSG_CTRUNC) does not parse: no credentials.
+					ans.cred, ans.hasCred = [3]int32{ucred.Pid, int32(ucred.Uid), int32(ucred.Gid)}, true
+				} else if h := messages[i].Header; h.Level == syscall.SOL_SOCKET && h.Type == scmPidfd && len(messages[i].Data) >= 4 {
+					// SCM_PIDFD: one int, negative when the kernel could not make the pidfd.
+					if pidfd := *(*int32)(unsafe.Pointer(&messages[i].Data[0])); pidfd >= 0 {
+						ans.fds = append(ans.fds, pidfd)
+					}
 				}
 			}
 		}
@@ -239,4 +247,45 @@ func (a *agent) pidfdGetfd(pid int, fd int32, flags uint32, targetChannel int32,
 	}
 	ans.record(rawTimed(sysPidfdGetfd, uintptr(pidfd), uintptr(fd), uintptr(flags)), true)
 	syscall.Close(pidfd)
+}
+
+// knownSocketOptions are the SOL_SOCKET options the protocol names (SocketOption in Vocabulary.swift).
+var knownSocketOptions = map[int]bool{
+	syscall.SO_PASSCRED: true, soPasspidfd: true, soPassrights: true, soPeekOff: true,
+	syscall.SO_ERROR: true, syscall.SO_TYPE: true, syscall.SO_DOMAIN: true, syscall.SO_ACCEPTCONN: true,
+	syscall.SO_PEERCRED: true, soPeerpidfd: true, soInq: true,
+}
+
+// setsockopt is setsockopt(SOL_SOCKET, option, &value, sizeof(int)): syscall.SetsockoptInt.
+func (a *agent) setsockopt(socket operand, option, value int, ans *answer) {
+	s := socket.value(a.slots)
+	if a.isChannel(s) {
+		ans.fail(syscall.EBADF)
+		return
+	}
+	ans.record(timed(func() (int, error) { return 0, syscall.SetsockoptInt(int(s), syscall.SOL_SOCKET, option, value) }), false)
+}
+
+// getsockopt answers the option's value: syscall.GetsockoptInt, or GetsockoptUcred for SO_PEERCRED
+// (the answer's `cred`); SO_PEERPIDFD's value is a new descriptor.
+func (a *agent) getsockopt(socket operand, option int, ans *answer) {
+	s := socket.value(a.slots)
+	if a.isChannel(s) {
+		ans.fail(syscall.EBADF)
+		return
+	}
+	if option == syscall.SO_PEERCRED {
+		var ucred *syscall.Ucred
+		ans.record(timed(func() (int, error) {
+			var err error
+			ucred, err = syscall.GetsockoptUcred(int(s), syscall.SOL_SOCKET, option)
+			return 0, err
+		}), false)
+		if ans.errno == 0 && ucred != nil {
+			ans.cred, ans.hasCred = [3]int32{ucred.Pid, int32(ucred.Uid), int32(ucred.Gid)}, true
+		}
+		return
+	}
+	ans.record(timed(func() (int, error) { return syscall.GetsockoptInt(int(s), syscall.SOL_SOCKET, option) }),
+		option == soPeerpidfd)
 }

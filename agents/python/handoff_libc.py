@@ -1,7 +1,9 @@
 # What Python's standard library has no function for, called through ctypes on the C library:
 # prctl (PR_SET_PDEATHSIG, PR_SET_DUMPABLE), clone(CLONE_FILES), unshare(CLONE_FILES) (os.unshare is 3.12),
-# pidfd_getfd, close_range with flags (os.closerange has none), capget/capset (no libcap binding), and sendmsg
-# with a raw cmsg_len (socket.sendmsg computes every cmsg_len itself: a short one cannot be written).
+# pidfd_getfd, close_range with flags (os.closerange has none), capget/capset (no libcap binding), sendmsg
+# with a raw cmsg_len (socket.sendmsg computes every cmsg_len itself: a short one cannot be written), and
+# signalfd, timerfd_create (os.timerfd_create is 3.13), inotify_init1 (no module has them) and
+# unshare(CLONE_NEWNET).
 # Every function returns (result, errno) as the system call gives them: -1 and errno on failure.
 
 import ctypes
@@ -20,6 +22,7 @@ SYS_close_range = 436
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 CLONE_FILES = 0x400
+CLONE_NEWNET = 0x40000000
 SIGCHLD = 17
 
 
@@ -44,9 +47,30 @@ def unshare_files():
     return _outcome(_libc.unshare(ctypes.c_int(CLONE_FILES)))
 
 
+def unshare_net():
+    """unshare(CLONE_NEWNET): os.unshare is 3.12."""
+    return _outcome(_libc.unshare(ctypes.c_int(CLONE_NEWNET)))
+
+
 def pidfd_getfd(pidfd, fd, flags):
     return _outcome(_syscall(ctypes.c_long(SYS_pidfd_getfd), ctypes.c_int(pidfd), ctypes.c_int(fd),
                              ctypes.c_uint(flags)))
+
+
+def signalfd(mask, flags):
+    """signalfd(-1, mask, flags): `mask` is the kernel's sigset_t word (bit signal - 1), the first unsigned
+    long of glibc's sigset_t (the rest stays zero)."""
+    sigset = (ctypes.c_ulong * 16)()
+    sigset[0] = mask
+    return _outcome(_libc.signalfd(ctypes.c_int(-1), ctypes.byref(sigset), ctypes.c_int(flags)))
+
+
+def timerfd_create(clock, flags):
+    return _outcome(_libc.timerfd_create(ctypes.c_int(clock), ctypes.c_int(flags)))
+
+
+def inotify_init1(flags):
+    return _outcome(_libc.inotify_init1(ctypes.c_int(flags)))
 
 
 def close_range(first, last, flags):

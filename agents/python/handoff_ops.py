@@ -15,11 +15,13 @@
 
 import os
 import fcntl
+import select
 
-from handoff_wire import Bad, failure
+from handoff_wire import Answer, Bad, failure
 from handoff_call import (timed, answer, inherit, resolve, O_CLOEXEC, O_APPEND, O_NONBLOCK, OPEN_FLAGS,
-                          MFD_CLOEXEC, CLOSE_RANGE_UNSHARE, F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL,
-                          F_SETFL, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EBADF)
+                          MFD_CLOEXEC, MFD_ALLOW_SEALING, F_ADD_SEALS, F_GET_SEALS, SEALS_KNOWN, SIGNALS_KNOWN,
+                          CLOCKS_KNOWN, F_DUPFD_QUERY, checked, CLOSE_RANGE_UNSHARE, F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL,
+                          F_SETFL, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EBADF, EINVAL)
 import handoff_sockets
 import handoff_processes
 
@@ -58,7 +60,7 @@ def build_pipe(f, loop):
 
 
 def build_memfd(f, loop):
-    name, flags = f.bytes("name"), f.uint32("flags") & MFD_CLOEXEC
+    name, flags = f.bytes("name"), f.uint32("flags") & (MFD_CLOEXEC | MFD_ALLOW_SEALING)
 
     def perform(agent):
         call = timed(os.memfd_create, name, flags)
@@ -141,8 +143,12 @@ def build_dup3(f, loop):
 
 def build_fcntl(f, loop):
     fd, cmd, arg = f.fd("fd", loop), f.int32("cmd"), f.int32("arg", 0)
-    if cmd not in (F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL, F_SETFL):
+    if cmd not in (F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_ADD_SEALS, F_GET_SEALS):
         raise Bad("fcntl: malformed field 'cmd'")
+    if cmd == F_ADD_SEALS:
+        arg &= SEALS_KNOWN                # fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
+    if cmd == F_GET_SEALS:
+        arg = 0
     if cmd == F_SETFL:
         arg &= O_APPEND | O_NONBLOCK   # what the scenario language can say (StatusFlag)
 
@@ -230,17 +236,102 @@ def build_write(f, loop):
     return perform
 
 
+def build_ftruncate(f, loop):
+    fd, length = f.fd("fd", loop), f.int("length")
+
+    def perform(agent):
+        number = resolve(agent, fd)
+        if agent.is_channel(number):
+            # do_sys_ftruncate checks the length before the descriptor.
+            return failure(EINVAL if length < 0 else EBADF)
+        return answer(timed(lambda: os.ftruncate(number, length) or 0))
+    return perform
+
+
+def build_signalfd(f, loop):
+    mask, flags = f.int("mask") & 0xFFFFFFFFFFFFFFFF, f.int32("flags") & (O_CLOEXEC | O_NONBLOCK)
+    if mask & ~SIGNALS_KNOWN:
+        raise Bad("signalfd: malformed field 'mask'")
+
+    def perform(agent):
+        import handoff_libc
+        call = timed(lambda: checked(handoff_libc.signalfd(mask, flags)))
+        return answer(call, [call.value])
+    return perform
+
+
+def build_timerfd_create(f, loop):
+    clock, flags = f.int32("clock"), f.int32("flags") & (O_CLOEXEC | O_NONBLOCK)
+    if clock not in CLOCKS_KNOWN:
+        raise Bad("timerfd_create: malformed field 'clock'")
+
+    def perform(agent):
+        import handoff_libc
+        call = timed(lambda: checked(handoff_libc.timerfd_create(clock, flags)))
+        return answer(call, [call.value])
+    return perform
+
+
+def build_inotify_init1(f, loop):
+    flags = f.int32("flags") & (O_CLOEXEC | O_NONBLOCK)
+
+    def perform(agent):
+        import handoff_libc
+        call = timed(lambda: checked(handoff_libc.inotify_init1(flags)))
+        return answer(call, [call.value])
+    return perform
+
+
+def build_dupfd_query(f, loop):
+    fd, other = f.fd("fd", loop), f.fd("other", loop)
+
+    def perform(agent):
+        number, second = resolve(agent, fd), resolve(agent, other)
+        if agent.is_channel(number) or agent.is_channel(second):
+            return failure(EBADF)
+        # fcntl.F_DUPFD_QUERY is Python 3.14; the number is the kernel's (<linux/fcntl.h>).
+        return answer(timed(fcntl.fcntl, number, F_DUPFD_QUERY, second))
+    return perform
+
+
+POLL_EVENTS_KNOWN = select.POLLIN | select.POLLOUT | select.POLLRDHUP
+
+
+def build_poll(f, loop):
+    fd, events, timeout = f.fd("fd", loop), f.int32("events") & POLL_EVENTS_KNOWN, f.int32("timeout")
+
+    def perform(agent):
+        number = resolve(agent, fd)
+        if agent.is_channel(number):
+            return Answer(select.POLLNVAL, 0)
+        if number < 0:
+            # poll(2) skips a negative descriptor (revents 0); select.poll refuses to register one.
+            return Answer(0, 0)
+
+        def poll_one():
+            # select.poll: poll(2) with one struct pollfd; the answer's result is its revents.
+            poller = select.poll()
+            poller.register(number, events)
+            ready = poller.poll(timeout)
+            return ready[0][1] if ready else 0
+        return answer(timed(poll_one))
+    return perform
+
+
 # Every operation keyword (OperationDeclarations.swift) and its builder.
 BUILDERS = {
     "open": build_open, "pipe": build_pipe, "memfd": build_memfd, "eventfd": build_eventfd,
     "epoll_create1": build_epoll_create1, "epoll_ctl": build_epoll_ctl,
     "dup": build_dup, "dup2": build_dup2, "dup3": build_dup3, "fcntl": build_fcntl,
     "close": build_close, "close_range": build_close_range,
-    "lseek": build_lseek, "read": build_read, "write": build_write,
+    "lseek": build_lseek, "read": build_read, "write": build_write, "poll": build_poll,
+    "ftruncate": build_ftruncate, "signalfd": build_signalfd, "timerfd_create": build_timerfd_create,
+    "inotify_init1": build_inotify_init1, "dupfd_query": build_dupfd_query,
 }
-for _module, _verbs in ((handoff_sockets, ("socketpair", "shutdown", "send", "send_headers", "recv", "listen", "connect", "accept")),
+for _module, _verbs in ((handoff_sockets, ("socketpair", "shutdown", "send", "send_headers", "recv", "listen", "connect", "accept",
+                                           "unix_gc", "setsockopt", "getsockopt")),
                         (handoff_processes, ("fork", "clone_files", "unshare_files", "exec", "launch", "exit", "wait",
                                              "pidfd_open", "pidfd_getfd", "reopen", "setrlimit", "drop_capability",
-                                             "set_dumpable"))):
+                                             "set_dumpable", "pidfd_send_signal", "waitid", "unshare_net"))):
     for _verb in _verbs:
         BUILDERS[_verb] = getattr(_module, "build_" + _verb)

@@ -19,6 +19,13 @@ def build_clone_files(f, loop):
     return lambda agent: agent.fork(sharing=True)
 
 
+def build_unshare_net(f, loop):
+    def perform(agent):
+        import handoff_libc
+        return answer(timed(lambda: checked(handoff_libc.unshare_net())))
+    return perform
+
+
 def build_unshare_files(f, loop):
     def perform(agent):
         import handoff_libc
@@ -71,6 +78,42 @@ def build_wait(f, loop):
     return perform
 
 
+SIGNALS = (0, 9, 15)  # zero, SIGKILL, SIGTERM: what the protocol sends
+
+
+def build_pidfd_send_signal(f, loop):
+    fd, sig = f.fd("fd", loop), f.int32("sig")
+    if sig not in SIGNALS:
+        raise Bad("pidfd_send_signal: malformed field 'sig'")
+
+    def perform(agent):
+        import signal
+        number = resolve(agent, fd)
+        if agent.is_channel(number):
+            return failure(EBADF)
+        return answer(timed(lambda: signal.pidfd_send_signal(number, sig) or 0))
+    return perform
+
+
+def build_waitid(f, loop):
+    fd, flags = f.fd("fd", loop), f.int32("flags") & os.WNOHANG
+
+    def perform(agent):
+        number = resolve(agent, fd)
+        if agent.is_channel(number):
+            return failure(EBADF)
+        # os.waitid: None with WNOHANG while the child runs; otherwise si_code and si_status.
+        call = timed(os.waitid, os.P_PIDFD, number, os.WEXITED | flags)
+        info = call.value
+        call.value = 0 if not call.errno else -1
+        result = answer(call)
+        if not call.errno and info is not None and info.si_pid != 0:
+            # The status travels as waitpid's would.
+            result.st = (info.si_status & 0xff) << 8 if info.si_code == os.CLD_EXITED else info.si_status & 0x7f
+        return result
+    return perform
+
+
 def build_pidfd_open(f, loop):
     pid = f.int32("pid")
     return lambda agent: _produced(timed(os.pidfd_open, pid, 0))
@@ -82,10 +125,18 @@ def _produced(call):
 
 def build_pidfd_getfd(f, loop):
     pid, fd, flags, channel = f.int32("pid"), f.fd("fd", loop), f.uint32("flags"), f.int32("tctl", -1)
+    through = f.fd("pidfd", loop) if "pidfd" in f.fields else None
 
     def perform(agent):
         import handoff_libc
         number = resolve(agent, fd)
+        if through is not None:
+            # Through the scenario's own pidfd: no transient one.
+            pidfd = resolve(agent, through)
+            if (agent.is_channel(pidfd) or number == channel or number in agent.hidden) and flags == 0:
+                return failure(EBADF)
+            call = timed(lambda: checked(handoff_libc.pidfd_getfd(pidfd, number, flags)))
+            return answer(call, [call.value])
         # A transient pidfd (os.pidfd_open), moved above the scenario's numbers before the measured call.
         try:
             pidfd = agent.move_high(os.pidfd_open(pid, 0))

@@ -5,7 +5,8 @@
 
 from handoff_wire import Bad, failure, MAXIMUM_ROOM, MAXIMUM_CONTROL, MAXIMUM_HEADERS, MAXIMUM_HEADER_FDS
 from handoff_call import (timed, answer, inherit, resolve, with_socket, socket_module, checked, SOCK_CLOEXEC,
-                          SOCK_NONBLOCK, SOCK_TYPES, MSG_NOSIGNAL, MSG_OOB, EBADF)
+                          SOCK_NONBLOCK, SOCK_TYPES, MSG_NOSIGNAL, MSG_OOB, EBADF, SOL_SOCKET, SO_PEERCRED,
+                          SO_PEERPIDFD, SOCKET_OPTIONS, SCM_CREDENTIALS, SCM_PIDFD)
 
 
 def build_socketpair(f, loop):
@@ -23,6 +24,20 @@ def build_socketpair(f, loop):
             return inherit([a.detach(), b.detach()], kind & SOCK_CLOEXEC)
         call = timed(pair)
         return answer(call, call.value if not call.errno else ())
+    return perform
+
+
+def build_unix_gc(f, loop):
+    def perform(agent):
+        socket = socket_module()
+
+        def release_pair():
+            # Releasing a fresh AF_UNIX pair schedules the garbage collector (unix_release_sock -> unix_gc).
+            a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            a.close()
+            b.close()
+            return 0
+        return answer(timed(release_pair))
     return perform
 
 
@@ -108,6 +123,27 @@ def build_send_headers(f, loop):
     return perform
 
 
+def _ancillary(ancillary):
+    """The descriptors (SCM_RIGHTS, then SCM_PIDFD in the kernel's order) and the credentials (a whole
+    SCM_CREDENTIALS: pid, uid, gid) of recvmsg's ancillary data."""
+    import array
+    import struct
+    socket = socket_module()
+    fds, credentials = array.array("i"), None
+    for level, kind, payload in ancillary:
+        if level != socket.SOL_SOCKET:
+            continue
+        if kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
+        elif kind == SCM_PIDFD and len(payload) >= 4:
+            pidfd = struct.unpack("i", payload[:4])[0]
+            if pidfd >= 0:  # a negative errno when the kernel could not make the pidfd
+                fds.append(pidfd)
+        elif kind == SCM_CREDENTIALS and len(payload) >= 12:  # a cut one (MSG_CTRUNC) is not a struct ucred
+            credentials = struct.unpack("iii", payload[:12])
+    return list(fds), credentials
+
+
 def build_recv(f, loop):
     fd, count, room, flags = f.fd("fd", loop), f.count("count"), f.int32("room"), f.int32("flags")
     if not 0 <= room <= MAXIMUM_ROOM:
@@ -118,43 +154,78 @@ def build_recv(f, loop):
         raise Bad("recv: malformed field 'control'")
 
     def receive(s):
+        # socket.recv_fds(sock, bufsize, maxfds) is recvmsg(bufsize, CMSG_LEN(maxfds * 4)) with only the
+        # SCM_RIGHTS kept; Python 3.11's also drops its `flags` (a non-blocking recv would block). The agent
+        # makes recv_fds's own call with the flags, and keeps SCM_PIDFD and SCM_CREDENTIALS too.
         socket = socket_module()
-        if not flags and control < 0:
-            data, fds, message_flags, _ = socket.recv_fds(s, count, room)
-            return data, fds, message_flags, len(data)
-        # Python 3.11's recv_fds accepts `flags` but never passes them to recvmsg (its body is
-        # sock.recvmsg(bufsize, CMSG_LEN(maxfds * 4))): a non-blocking recv would block. With flags, the
-        # agent makes recv_fds's own call with the flags added, and parses the rights as recv_fds does.
-        import array
         # recvmsg_into, not recvmsg: it returns recvmsg(2)'s own result, which with MSG_TRUNC is a datagram's
         # real length (recvmsg returns the bytes, cut to the buffer).
         buffer = bytearray(count)
         space = control if control >= 0 else socket.CMSG_LEN(room * 4)
         length, ancillary, message_flags, address = s.recvmsg_into([buffer], space, flags)
         data = bytes(buffer[:min(length, count)])
-        fds = array.array("i")
-        for level, kind, payload in ancillary:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
-        return data, list(fds), message_flags, length
+        return (data, message_flags, length) + _ancillary(ancillary)
 
     def perform(agent):
         number = resolve(agent, fd)
         if agent.is_channel(number):
             return failure(EBADF)
-        # socket.recv_fds(sock, bufsize, maxfds): recvmsg with a control buffer of CMSG_LEN(maxfds * 4)
-        # bytes, where the step asks for CMSG_SPACE (room for one more descriptor when `room` is odd) and
-        # for none when room is 0 (recv_fds still gives 16 bytes: no room for a descriptor either).
+        # A control buffer of CMSG_LEN(room * 4) bytes (recv_fds's size), where the step asks for CMSG_SPACE
+        # (room for one more descriptor when `room` is odd) and for none when room is 0 (16 bytes here: no
+        # room for a descriptor either).
         call = timed(with_socket, number, receive)
         if call.errno:
             return answer(call)
-        data, fds, message_flags, length = call.value
+        data, message_flags, length, fds, credentials = call.value
         call.value = length
         result = answer(call, fds)
         result.mf = message_flags
+        if credentials is not None:
+            result.cred = "%d,%d,%d" % credentials
         if not agent.in_loop:
             result.d = data
         return result
+    return perform
+
+
+def build_setsockopt(f, loop):
+    fd, option = f.fd("fd", loop), f.int32("opt")
+    value = f.int32("value")
+    if option not in SOCKET_OPTIONS:
+        raise Bad("setsockopt: malformed field 'opt'")
+
+    def perform(agent):
+        number = resolve(agent, fd)
+        if agent.is_channel(number):
+            return failure(EBADF)
+        # socket.setsockopt(level, option, int): setsockopt(2) with sizeof(int).
+        return answer(timed(with_socket, number, lambda s: s.setsockopt(SOL_SOCKET, option, value) or 0))
+    return perform
+
+
+def build_getsockopt(f, loop):
+    fd, option = f.fd("fd", loop), f.int32("opt")
+    if option not in SOCKET_OPTIONS:
+        raise Bad("getsockopt: malformed field 'opt'")
+
+    def perform(agent):
+        import struct
+        number = resolve(agent, fd)
+        if agent.is_channel(number):
+            return failure(EBADF)
+        if option == SO_PEERCRED:
+            # socket.getsockopt(level, option, buflen): the struct ucred's bytes.
+            call = timed(with_socket, number, lambda s: s.getsockopt(SOL_SOCKET, option, 12))
+            if call.errno:
+                return answer(call)
+            credentials = struct.unpack("iii", call.value)
+            call.value = 0
+            result = answer(call)
+            result.cred = "%d,%d,%d" % credentials
+            return result
+        # socket.getsockopt(level, option): the int value; SO_PEERPIDFD's is a new descriptor.
+        call = timed(with_socket, number, lambda s: s.getsockopt(SOL_SOCKET, option))
+        return answer(call, [call.value] if option == SO_PEERPIDFD and not call.errno else ())
     return perform
 
 

@@ -150,7 +150,7 @@ class Fields:
 
 class Answer:
     """The `ok` answer to one operation (Messages.swift, Answer)."""
-    __slots__ = ("r", "e", "fds", "ns", "d", "mf", "st", "ctl", "port")
+    __slots__ = ("r", "e", "fds", "ns", "d", "mf", "st", "ctl", "port", "cred")
 
     def __init__(self, r=0, e=0, ns=0):
         self.r = r
@@ -162,12 +162,13 @@ class Answer:
         self.st = None
         self.ctl = None
         self.port = None
+        self.cred = None  # "PID,UID,GID": SO_PEERCRED or a whole SCM_CREDENTIALS
 
     def encoded(self):
         fields = [("r", self.r), ("e", self.e), ("fds", ",".join(map(str, self.fds))), ("ns", self.ns)]
         if self.d is not None:
             fields.append(("d", self.d.hex()))
-        for key in ("mf", "st", "ctl", "port"):
+        for key in ("mf", "st", "ctl", "port", "cred"):
             value = getattr(self, key)
             if value is not None:
                 fields.append((key, value))

@@ -35,10 +35,22 @@ ssize_t handoff_recv_fds(int socket, void *data, size_t length, int room, int fl
 ssize_t handoff_recv_fds_exact(int socket, void *data, size_t length, size_t space, int flags,
                                int *fds, int fds_capacity, int *fds_count, int *message_flags);
 
+/// handoff_recv_fds that also reports SCM_PIDFD descriptors (after the SCM_RIGHTS ones, the kernel's order)
+/// and a complete SCM_CREDENTIALS message (pid, uid, gid; `*has_credentials` 1). In C: CMSG macros.
+ssize_t handoff_recv_message(int socket, void *data, size_t length, int room, int flags,
+                             int *fds, int fds_capacity, int *fds_count, int *message_flags,
+                             int credentials[3], int *has_credentials);
+/// handoff_recv_message with a control buffer of exactly `space` bytes (0: none).
+ssize_t handoff_recv_message_exact(int socket, void *data, size_t length, size_t space, int flags,
+                                   int *fds, int fds_capacity, int *fds_count, int *message_flags,
+                                   int credentials[3], int *has_credentials);
+
 /// The number of descriptors the kernel can install for a control buffer sized for `room` descriptors:
 /// (CMSG_SPACE(room * sizeof(int)) - sizeof(struct cmsghdr)) / sizeof(int). CMSG_SPACE pads, so this can
 /// exceed `room`; the reference model uses it to predict exactly what recvmsg installs.
 int handoff_recv_capacity(int room);
+/// CMSG_SPACE(room * sizeof(int)), 0 for room 0: the control buffer handoff_recv_fds gives `room`.
+size_t handoff_control_space(int room);
 
 // ---- calls glibc declares only under _GNU_SOURCE ----
 int handoff_dup3(int oldfd, int newfd, int flags);
@@ -47,6 +59,14 @@ int handoff_close_range(unsigned int first, unsigned int last, unsigned int flag
 int handoff_memfd_create(const char *name, unsigned int flags);
 /// eventfd is declared in <sys/eventfd.h>, which Swift's Glibc module does not include.
 int handoff_eventfd(unsigned int initial, int flags);
+/// signalfd, timerfd_create and inotify_init1 are declared in <sys/signalfd.h>, <sys/timerfd.h> and
+/// <sys/inotify.h>, which Swift's Glibc module does not include; sigset_t is built with sigaddset, which
+/// Swift cannot call (a macro on some libcs). `mask` has bit (signal - 1) per signal.
+int handoff_signalfd(unsigned long long mask, int flags);
+int handoff_timerfd_create(int clock, int flags);
+int handoff_inotify_init1(int flags);
+/// statfs's f_type, or -1: struct statfs comes from <sys/vfs.h>, which Swift's Glibc module does not include.
+long handoff_statfs_type(const char *path);
 
 // ---- fcntl is variadic ----
 int handoff_fcntl_int(int fd, int command, int argument);
@@ -101,6 +121,8 @@ int handoff_accept4(int socket, int flags);
 int handoff_clone_files(void);
 /// unshare(CLONE_FILES) needs _GNU_SOURCE.
 int handoff_unshare_files(void);
+/// unshare(CLONE_NEWNET): CLONE_NEWNET is a <sched.h> macro under _GNU_SOURCE, which Swift's Glibc module lacks.
+int handoff_unshare_net(void);
 
 // ---- spawning on a clean descriptor table ----
 /// posix_spawn `path` with stdin from /dev/null, stdout and stderr onto `output_fd`, `control_fd` at

@@ -107,7 +107,7 @@ enum AgentChecks {
             try c.expect(try c.ok(agent, .socketpair(type: .seqpacket, closeOnExec: false, nonBlocking: false)).fds == [3, 4],
                          "socketpair did not give 3 and 4")
             try c.expect(agent.table()[3]?.hasPrefix("socket:") == true, "3 is \(agent.table()[3] ?? "closed")")
-            try c.expect(try c.ok(agent, .memfd(name: "check", closeOnExec: false)).fds == [5], "memfd did not give 5")
+            try c.expect(try c.ok(agent, .memfd(name: "check", closeOnExec: false, allowSealing: false)).fds == [5], "memfd did not give 5")
             try c.expect(agent.table()[5]?.contains("memfd:check") == true, "5 is \(agent.table()[5] ?? "closed")")
             try c.expect(try c.ok(agent, .eventfd(initial: 1, closeOnExec: false, nonBlocking: true)).fds == [6], "eventfd did not give 6")
             try c.expect(try c.ok(agent, .epollCreate(closeOnExec: true)).fds == [7], "epoll_create1 did not give 7")
@@ -173,6 +173,24 @@ enum AgentChecks {
                          "connect did not give 4")
             try c.expect(try c.ok(agent, .accept(socket: 3, closeOnExec: true, nonBlocking: false)).fds == [5], "accept did not give 5")
             try c.expect(try c.ok(agent, .shutdown(socket: 5, how: .write)).result == 0, "shutdown failed")
+        },
+        ProtocolCheck(name: "socket options", rule: "setsockopt and getsockopt (fd opt value): r is the value; "
+            + "SO_PEERCRED and a received SCM_CREDENTIALS as cred=PID,UID,GID") { c in
+            let agent = try c.start()
+            try c.requireSupport(agent, .socketpair, .setsockopt, .getsockopt, .send, .recv)
+            _ = try c.ok(agent, .socketpair(type: .stream, closeOnExec: false, nonBlocking: false))
+            try c.expect(try c.ok(agent, .setsockopt(socket: 3, option: .passcred, value: 1)).result == 0,
+                         "setsockopt(SO_PASSCRED) failed")
+            try c.expect(try c.ok(agent, .getsockopt(socket: 3, option: .passcred)).result == 1, "SO_PASSCRED did not read 1")
+            try c.expect(try c.ok(agent, .getsockopt(socket: 4, option: .type)).result == Int64(Linux.SOCK_STREAM),
+                         "SO_TYPE is not SOCK_STREAM")
+            let peer = try c.ok(agent, .getsockopt(socket: 4, option: .peercred))
+            try c.expect(peer.result == 0 && peer.credentials?.pid == agent.pid, "SO_PEERCRED gave \(peer)")
+            _ = try c.ok(agent, .send(socket: 4, fds: [], data: Array("x".utf8)))
+            let received = try c.ok(agent, .recv(socket: 3, count: 1, room: 8, closeOnExec: false, nonBlocking: true))
+            try c.expect(received.credentials?.pid == agent.pid, "recv with SO_PASSCRED gave \(received)")
+            let channel = try c.ok(agent, .getsockopt(socket: agent.hello!.control, option: .type))
+            try c.expect(channel.errno == EBADF, "getsockopt of its own channel gave \(channel), expected EBADF")
         },
         ProtocolCheck(name: "pidfds and reopen", rule: "pidfd_open, pidfd_getfd (pid fd tctl) and reopen of "
             + "/proc/PID/fd/N") { c in

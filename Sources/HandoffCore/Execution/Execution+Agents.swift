@@ -15,7 +15,7 @@ extension ScenarioExecution {
         // every agent channel in the target's table (the actor's own included, when it shares it) is hidden.
         var hidden = hiddenChannels(for: process)
         switch operation {
-        case .pidfdGetfd(let target, _, _), .reopen(let target, _, _):
+        case .pidfdGetfd(let target, _, _), .reopen(let target, _, _), .pidfdGetfdThrough(_, let target, _, _):
             hidden = sharingTable(with: target).compactMap { tree[$0]?.controlNumber }
         default:
             break
@@ -59,21 +59,23 @@ extension ScenarioExecution {
                 }
                 let answer = try decodeAnswer(message, from: agent.name)
                 return (Outcome(answer: answer), answer.nanoseconds)
-            case .launch(let programName, let arguments, let environment, let listen, let acceptMode):
-                guard let program = SystemProbe.program(named: programName) else {
+            case .launch(let programName, let arguments, let environment, let listen, let acceptMode, let handover):
+                guard let found = SystemProbe.program(named: programName) else {
                     throw .agentGone(process: agent.name, reason: "program \(programName) not found in PATH")
                 }
+                let (program, arguments) = options.launcherSandbox?.wrap(program: found, arguments: arguments,
+                                                                         directory: directory.path) ?? (found, arguments)
                 // The agents the launcher starts call the runner back at its control socket.
                 let callBack = EnvironmentVariable(name: AgentEnvironment.controlSocket, value: try tree.controlSocketPath())
                 let wire: HandoffProtocol.Operation<WireNaming> = .launch(
                     program: program, arguments: arguments, environment: [callBack] + environment, listen: listen,
-                    acceptMode: acceptMode)
+                    acceptMode: acceptMode, handover: handover)
                 try agent.connection.send(AgentRequest.perform(wire, hidden: []).encoded())
                 if let message = try agent.connection.answerOrClose(until: deadline, timeoutSeconds: timeout) {
                     let answer = try decodeAnswer(message, from: agent.name)
                     return (Outcome(answer: answer), answer.nanoseconds)
                 }
-                launched.insert(agent.name)
+                launched[agent.name] = handover
                 // Ready once every unix address it listens on is listening (bound is not enough: a connect
                 // between bind and listen is refused).
                 for entry in listen {
@@ -81,9 +83,16 @@ extension ScenarioExecution {
                     switch entry.address {
                     case .unix(let path): name = workPath + "/" + path
                     case .abstract(let abstract): name = "@" + abstract
-                    case .tcp: continue
+                    case .tcp(let port):
+                        // An ephemeral port (0) cannot be looked for: only a port the scenario chose ({@port}).
+                        if port == 0 { continue }
+                        name = "127.0.0.1:\(port)"
                     }
-                    while !Observer.isListening(unixAddress: name) {
+                    func listening() -> Bool {
+                        if case .tcp(let port) = entry.address { return Observer.isListening(tcpPort: port) }
+                        return Observer.isListening(unixAddress: name)
+                    }
+                    while !listening() {
                         if deadline.expired {
                             throw .timedOut(process: "\(agent.name)' (the launcher never listened on \(name))", seconds: timeout)
                         }
@@ -94,7 +103,7 @@ extension ScenarioExecution {
                 return (Outcome(result: 0), nil)
             case .attach(let child):
                 _ = try tree.adoptAttached(name: child, launcher: agent, deadline: deadline, timeout: timeout)
-                tracker.adopt(child, by: agent.name)
+                tracker.adopt(child, by: agent.name, inheritingNames: launched[agent.name] != .listenFDs)
                 return (Outcome(result: nil), nil)
             case .fork(let child), .cloneFiles(let child):
                 let (first, channel) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
@@ -136,12 +145,16 @@ extension ScenarioExecution {
                 return (outcome, answer.nanoseconds)
             case .open, .pipe, .socketpair, .memfd, .eventfd, .epollCreate, .epollCtl, .dup, .dup2, .dup3, .fcntl, .close,
                  .closeRange, .lseek, .read, .write, .shutdown, .wait, .send, .recv, .pidfdOpen, .pidfdGetfd, .listen,
-                 .connect, .accept, .setrlimit, .dropCapability, .setDumpable, .reopen, .unshareFiles, .sendHeaders:
+                 .connect, .accept, .setrlimit, .dropCapability, .setDumpable, .reopen, .unshareFiles, .sendHeaders,
+                 .poll, .unixGC, .pidfdSendSignal, .waitid, .pidfdGetfdThrough,
+                 .setsockopt, .getsockopt, .ftruncate, .signalfd, .timerfdCreate, .inotifyInit, .dupfdQuery,
+                 .unshareNet:
                 let (message, stray) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
                 if let stray { close(stray) }
                 let answer = try decodeAnswer(message, from: agent.name)
                 if let moved = answer.movedControl { agent.controlNumber = moved }
                 var outcome = Outcome(answer: answer)
+                outcome.credentials = named(answer.credentials)
                 if case .listen = operation, let port = answer.port, let fd = outcome.fds.first {
                     ports[DescriptorKey(process: agent.name, number: fd)] = port
                     model.assignPort(port, process: agent.name, fd: fd)
@@ -180,11 +193,19 @@ extension ScenarioExecution {
     func leaveSharedTable(_ agent: AgentProcess, channel: Int32? = nil) throws(HarnessError) {
         let others = sharingTable(with: agent.name).filter { $0 != agent.name }
         tracker.privatize(agent.name)
-        for name in others where model.state(of: name) == .running && !launched.contains(name) {
+        for name in others where model.state(of: name) == .running && launched[name] == nil {
             guard let other = tree[name] else { continue }
             let request = AgentRequest.release(fds: [channel ?? agent.controlNumber])
             _ = try other.connection.call(request.encoded(), until: deadline, timeoutSeconds: timeout)
         }
+    }
+
+    /// Credentials an agent reported, their pid named as the scenario names processes.
+    func named(_ credentials: UnixCredentials?) -> NamedCredentials? {
+        guard let credentials else { return nil }
+        let process = credentials.pid == 0 ? NamedCredentials.noProcess
+            : tree.name(ofPid: credentials.pid) ?? "pid \(credentials.pid)"
+        return NamedCredentials(process: process, uid: credentials.uid, gid: credentials.gid)
     }
 
     /// fcntl through the agent that owns the descriptor (the identity fallback).

@@ -19,6 +19,7 @@ extension ScenarioExecution {
             try decodeAnswer(try agent.connection.receive(until: deadline, timeoutSeconds: timeout).0, from: process)
         }
         var observed = Outcome(answer: answer)
+        observed.credentials = named(answer.credentials)
         if case .wait = operation { observed.result = nil }
         bindNames(step.binds, in: process, outcome: observed)
         var findings = judge(step, predicted: predicted, observed: observed, operation: operationName)

@@ -26,6 +26,7 @@ extension ScenarioExecution {
             if let data = predicted.data { same = same && observed.data == data }
             if let flags = predicted.messageFlags { same = same && (observed.messageFlags ?? 0) == flags }
             if let status = predicted.status { same = same && observed.status == status }
+            same = same && predicted.credentials == observed.credentials
         }
         if same { return nil }
         var shown = observed
@@ -60,6 +61,9 @@ extension ScenarioExecution {
         }
         if let truncated = expect.truncated, ((observed.messageFlags ?? 0) & Linux.MSG_CTRUNC != 0) != truncated {
             fail(truncated ? "MSG_CTRUNC" : "no MSG_CTRUNC", truncated ? "no MSG_CTRUNC" : "MSG_CTRUNC")
+        }
+        if let credentials = expect.credentials, !credentials.matches(observed.credentials) {
+            fail(credentials.description, observed.credentials?.description ?? "no credentials")
         }
         if let status = expect.status, observed.status != status {
             fail("status \(status)", observed.status.map { "status \($0)" } ?? "no status")
@@ -152,6 +156,7 @@ extension ScenarioExecution {
                 fail(key.process, "\(qualified.descriptor)", "number \(expected)", "number \(key.number)")
             }
         }
+        findings += inspect(check, at: location) { qualified in lookup(qualified)?.0 }
         return findings
     }
 }

@@ -47,6 +47,7 @@ extension ScenarioExecution {
             case .builtin(.agent): text += options.agentPath
             case .builtin(.dir): text += workPath
             case .builtin(.unique): text += uniqueToken
+            case .builtin(.port): text += String(try scenarioPort(at: location))
             case .builtin(.control):
                 text += AgentEnvironment.controlSocket + "="
                     + (try harness { () throws(HarnessError) in try tree.controlSocketPath() })
@@ -61,6 +62,7 @@ extension ScenarioExecution {
         case .abstract(let name):
             return .abstract(name: name.replacingOccurrences(of: "{@\(ArgumentPart.Builtin.unique.rawValue)}", with: uniqueToken))
         case .tcpPort(let port): return .tcp(port: port)
+        case .tcpScenarioPort: return .tcp(port: try scenarioPort(at: location))
         case .tcpListener(let listener):
             let number = try number(listener.descriptor, in: listener.process, at: location)
             guard let port = ports[DescriptorKey(process: listener.process, number: number)] else {
@@ -90,6 +92,15 @@ extension ScenarioExecution {
     func describe(_ key: DescriptorKey) -> String {
         let named = tracker.names(of: key.process).filter { $0.value == key.number }.map(\.key).sorted()
         return named.isEmpty ? String(key.number) : "\(named.joined(separator: "/")) (\(key.number))"
+    }
+
+    /// What `{@port}` stands for: chosen the first time it is used (the kernel's pick for a loopback socket
+    /// bound to port 0, which is then closed), the same for the rest of the run.
+    func scenarioPort(at location: SourceLocation) throws(Stop) -> UInt16 {
+        if let chosenPort { return chosenPort }
+        let port = try harness { () throws(HarnessError) in try SystemProbe.freeLoopbackPort() }
+        chosenPort = port
+        return port
     }
 
     /// What `{@unique}` stands for: the scenario directory's name (`handoff-<runner pid>-XXXXXX`), unique

@@ -22,11 +22,18 @@ final class AgentProcess {
     var implementation: String
     var unsupported: [OperationKind]
 
+    /// The pid the agent itself reports (getpid): `pid` unless a launcher started it in a PID namespace.
+    let ownPid: pid_t
+
     /// `handle`: the process's handle when the caller already holds one (the root agent's, made at spawn).
-    init(name: String, hello message: WireMessage, connection: AgentConnection, handle: ProcessGuard? = nil) throws(HarnessError) {
+    /// `peerPid`: the agent's pid in the runner's PID namespace when it is known from the kernel
+    /// (SO_PEERCRED of an agent that called back); the hello's own pid is then only its own view.
+    init(name: String, hello message: WireMessage, connection: AgentConnection, handle: ProcessGuard? = nil,
+         peerPid: pid_t? = nil) throws(HarnessError) {
         let hello = try AgentProcess.decode(message, process: name)
         self.name = name
-        self.pid = pid_t(hello.pid)
+        self.pid = peerPid ?? pid_t(hello.pid)
+        self.ownPid = pid_t(hello.pid)
         self.connection = connection
         self.controlNumber = hello.control
         self.arguments = hello.arguments
@@ -40,7 +47,7 @@ final class AgentProcess {
             // The agent is blocked reading its channel, so it cannot have been reaped: the pid is still its own.
             switch ProcessGuard.open(self.pid) {
             case .success(let opened): self.handle = opened
-            case .failure(let error): throw .system(call: "pidfd_open(\(hello.pid))", errno: error.code)
+            case .failure(let error): throw .system(call: "pidfd_open(\(self.pid))", errno: error.code)
             }
         }
         connection.endReason = AgentProcess.endReasonProbe(self.handle)
@@ -49,8 +56,8 @@ final class AgentProcess {
     /// Applies a new hello after exec (same pid, same channel).
     func adopt(hello message: WireMessage) throws(HarnessError) {
         let hello = try AgentProcess.decode(message, process: name)
-        guard hello.pid == Int32(pid) else {
-            throw .protocolViolation(process: name, detail: "hello after exec from pid \(hello.pid), expected \(pid)")
+        guard hello.pid == Int32(ownPid) else {
+            throw .protocolViolation(process: name, detail: "hello after exec from pid \(hello.pid), expected \(ownPid)")
         }
         controlNumber = hello.control
         arguments = hello.arguments
@@ -143,6 +150,13 @@ final class ProcessTree: @unchecked Sendable {
         return interrupted
     }
 
+    /// The scenario name of the agent with this pid (ended ones included), for credentials a socket reports.
+    func name(ofPid pid: Int32) -> String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return order.first { processes[$0]?.pid == pid_t(pid) }
+    }
+
     private func register(_ process: AgentProcess) {
         lock.lock()
         processes[process.name] = process
@@ -219,13 +233,13 @@ final class ProcessTree: @unchecked Sendable {
     }
 
     /// Registers the child created by a fork request, whose channel arrived with the answer.
-    func adoptChild(name: String, channel: Int32, deadline: Deadline, timeout: Double) throws(HarnessError)
-        -> AgentProcess
+    func adoptChild(name: String, channel: Int32, deadline: Deadline, timeout: Double, peerPid: pid_t? = nil)
+        throws(HarnessError) -> AgentProcess
     {
         let connection = AgentConnection(descriptor: channel, process: name)
         connection.idle = { [directory] in directory.capLog() }
         let hello = try connection.receive(until: deadline, timeoutSeconds: timeout).0
-        let process = try AgentProcess(name: name, hello: hello, connection: connection)
+        let process = try AgentProcess(name: name, hello: hello, connection: connection, peerPid: peerPid)
         register(process)
         return process
     }
@@ -275,7 +289,17 @@ final class ProcessTree: @unchecked Sendable {
         }
         let channel = handoff_accept4(controlListener, Int32(SOCK_CLOEXEC.rawValue))
         if channel < 0 { throw .system(call: "accept on the control socket", errno: errno) }
-        return try adoptChild(name: name, channel: channel, deadline: deadline, timeout: timeout)
+        // A launcher may start its service in a PID namespace (bwrap --unshare-pid, a container): the pid the
+        // agent says it has is then not one the runner can signal or observe - and in the runner's namespace it
+        // may be another process's. The kernel's SO_PEERCRED gives the caller's pid in the runner's namespace.
+        var credentials: (pid: Int32, uid: UInt32, gid: UInt32) = (0, 0, 0)
+        var length = socklen_t(MemoryLayout.size(ofValue: credentials))
+        guard getsockopt(channel, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0, credentials.pid > 0 else {
+            let error = errno
+            close(channel)
+            throw .system(call: "getsockopt(SO_PEERCRED) of the agent that called back", errno: error)
+        }
+        return try adoptChild(name: name, channel: channel, deadline: deadline, timeout: timeout, peerPid: credentials.pid)
     }
 
     /// Waits until the named processes have exited (their tables are released), or the deadline passes.
@@ -310,7 +334,10 @@ final class ProcessTree: @unchecked Sendable {
         lock.lock()
         let all = order.compactMap { processes[$0] }
         lock.unlock()
-        for process in all { process.handle.waitExit(until: nil) }
+        // Bounded: SIGKILL ends every process of ours within milliseconds, so a process still there after
+        // seconds is not one of ours to wait for (a pid the runner was misled about); the run ends anyway.
+        let limit = Deadline(secondsFromNow: 5)
+        for process in all { process.handle.waitExit(until: limit) }
         // Everyone has exited, so every zombie's parent is dead and every zombie is the runner's child now.
         for process in all { process.handle.reap() }
         containment.reap()

@@ -22,6 +22,8 @@ public struct ExecutionOptions: Sendable {
     public var workDirectory: String?
     /// How every process of a scenario is ended with it (Containment.swift).
     public var containment: ContainmentMode
+    /// Where launchers under test run (`--sandbox`): nil runs them as they are.
+    public var launcherSandbox: LauncherSandbox?
 
     public init(timeout: Double = 10, identity: IdentityMode = .auto, agentPath: String, injections: [Injection] = [],
                 workDirectory: String? = nil, containment: ContainmentMode = .auto, agentEnvironment: [String] = [],
@@ -85,12 +87,15 @@ final class ScenarioExecution {
     /// control channels.
     var tracker = ProcessTracker<Int32>()
     /// Processes that exec'd a launcher: no longer agents, not observed.
-    var launched: Set<String> = []
+    /// The processes that exec'd a launcher, with how it hands descriptors on.
+    var launched: [String: LauncherHandover] = [:]
     var loops: [LoopRecord] = []
     /// Background steps in flight: the step, its operation and when it was sent, by process.
     var pending: [String: (step: Step, operation: Operation, began: UInt64)] = [:]
     /// Ephemeral TCP ports of listening sockets, by the listening process and descriptor.
     var ports: [DescriptorKey: UInt16] = [:]
+    /// `{@port}`, once chosen.
+    var chosenPort: UInt16?
     /// The latest observation, which check steps read.
     var observed: [String: [Int32: ObservedDescriptor]] = [:]
     var groups: [DescriptorKey: Int] = [:]
@@ -168,6 +173,10 @@ final class ScenarioExecution {
         model.pidfdsReopen = SystemProbe.pidfdsReopen
         model.eventfdWriteExact = SystemProbe.eventfdWriteExact
         model.unixOOB = SystemProbe.unixOOB
+        model.socketIDs = SystemProbe.socketIDs
+        model.passOptionsSince616 = SystemProbe.unixSocketOption(Linux.SO_PASSRIGHTS)
+        model.sealExec = SystemProbe.memfdSealExec
+        model.filesAreShmem = SystemProbe.isTmpfs(workPath)
         model.pidfdReopenTruncErrno = SystemProbe.pidfdReopenTruncErrno
         model.umask = SystemProbe.umask
         model.startWithCapabilities(SystemProbe.heldCapabilities)
@@ -254,7 +263,7 @@ final class ScenarioExecution {
         // A process inside a background step (and any sharing its table) can change at any moment: not observed.
         let busy = Set(pending.keys.flatMap { sharingTable(with: $0) })
         var processes: [ObservationCache.Process] = []
-        for name in model.processNames where model.state(of: name) == .running && !launched.contains(name)
+        for name in model.processNames where model.state(of: name) == .running && launched[name] == nil
             && !busy.contains(name)
         {
             guard let agent = tree[name] else { continue }

@@ -34,6 +34,7 @@ extension Outcome {
             parts.append(names.joined(separator: "|"))
         }
         if let status { parts.append("status \(status)") }
+        if let credentials { parts.append(credentials.description) }
         return parts.joined(separator: " ")
     }
 }

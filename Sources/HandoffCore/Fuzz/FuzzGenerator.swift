@@ -17,8 +17,11 @@ public struct FuzzLimits: Sendable {
         self.maxSteps = maxSteps
     }
 
-    /// Operations the fuzzer never draws: they start programs or adopt processes outside the agents.
-    public static let excluded: Set<OperationKind> = [.launch, .attach]
+    /// Operations the fuzzer never draws: launch and attach start programs or adopt processes outside the
+    /// agents; unix_gc's collection happens in a kernel workqueue after the step, so a generated step right
+    /// after it (a non-blocking read, a poll without a timeout) could look before the worker ran - only a
+    /// scenario that waits on purpose can observe it (scenarios/unix-gc).
+    public static let excluded: Set<OperationKind> = [.launch, .attach, .unixGC]
 }
 
 public struct FuzzGenerator {
@@ -152,6 +155,10 @@ public struct FuzzGenerator {
             if kind == .sendHeaders, argument.key == "cmsg_len", !oneHeader(result) {
                 continue
             }
+            // pidfd_getfd's `pidfd:` is not drawn: the generator cannot tell which process a pidfd refers to,
+            // and the agents hide the control channels of the process `process:` names only, so a pidfd of
+            // another process could reach a channel the model does not see (scenarios/pidfd/getfd-through-pidfd).
+            if kind == .pidfdGetfd && argument.key == "pidfd" { continue }
             guard let value = self.value(for: argument, of: kind, by: actor, owner: &owner, so_far: result) else {
                 return nil
             }
@@ -162,7 +169,7 @@ public struct FuzzGenerator {
 
     /// Arguments the generator always writes, so that a step cannot wait forever.
     func mustWrite(_ kind: OperationKind, _ key: String) -> Bool {
-        (kind == .recv && key == "flags") || (kind == .open && key == "flags")
+        (kind == .recv && key == "flags") || (kind == .open && key == "flags") || (kind == .waitid && key == "flags")
     }
 
     mutating func value(for argument: ArgumentDeclaration, of kind: OperationKind, by actor: String,
@@ -186,6 +193,9 @@ public struct FuzzGenerator {
             {
                 return .word(known.type.rawValue)
             }
+            // pidfd_send_signal: only signal 0. A fatal signal would end a process the generator (which cannot
+            // tell where a pidfd points once it travelled) goes on driving.
+            if kind == .pidfdSendSignal, argument.key == "signal" { return .word(SentSignal.zero.rawValue) }
             return .word(words.randomElement(using: &random)!)
         case .string:
             return text(kind, argument.key, so_far: so_far, actor: actor)
@@ -292,9 +302,11 @@ public struct FuzzGenerator {
         let candidates: [Int64]
         switch key {
         case "count": candidates = [0, 1, 5, 8, 16, 256]
-        case "room": candidates = [0, 1, 1, 2, 4]
-        // recv's exact control buffer: around sizeof(struct cmsghdr) (16) and whole descriptors.
-        case "control": candidates = [0, 16, 17, 20, 23, 24, 28, 32]
+        // 8 and 10: room for SCM_CREDENTIALS (32 bytes) alone and with a descriptor or an SCM_PIDFD.
+        case "room": candidates = [0, 1, 1, 2, 4, 8, 10]
+        // recv's exact control buffer: around sizeof(struct cmsghdr) (16) and whole descriptors, and around
+        // SCM_CREDENTIALS (CMSG_SPACE 32) alone and followed by a header.
+        case "control": candidates = [0, 16, 17, 20, 23, 24, 28, 32, 40, 48, 52]
         // send_headers' raw cmsg_len: short (EINVAL), no descriptor, one, two, past the buffer (EINVAL).
         case "cmsg_len": candidates = [0, 15, 16, 18, 20, 24, 25, 28]
         case "first": candidates = [0, 3, 3, 4, 5, 6, 8]
@@ -306,6 +318,8 @@ public struct FuzzGenerator {
         case "offset": candidates = [-1, 0, 1, 2, 5]
         case "backlog": candidates = [0, 1, 16]
         case "flags": candidates = [0, 0, 0, 1]
+        case "timeout": candidates = [0, 0, 0, 5]  // poll: a step that sees nothing takes the whole timeout
+        case "length": candidates = [-1, 0, 1, 3, 5, 4096, 8192]
         default: candidates = [range.lowerBound, range.lowerBound + 1, range.upperBound]
         }
         return candidates.filter { range.contains($0) }.randomElement(using: &random) ?? range.lowerBound
@@ -329,6 +343,12 @@ public struct FuzzGenerator {
             if chosen.contains("oob") && random.nextBool(probability: 0.5) { chosen.removeAll { $0 == "oob" } }
         case .pipe, .socketpair, .eventfd, .listen:
             if !chosen.contains("nonblock") && random.nextBool(probability: 0.5) { chosen.append("nonblock") }
+        case .waitid:
+            // WNOHANG: a running child answers 0 instead of waiting forever.
+            if !chosen.contains("nohang") { chosen.append("nohang") }
+        case .signalfd, .timerfdCreate, .inotifyInit:
+            // Non-blocking more often than not, so that their reads can be drawn (EAGAIN, not a wait).
+            if key == "flags" && !chosen.contains("nonblock") && random.nextBool(probability: 0.5) { chosen.append("nonblock") }
         default:
             break
         }
@@ -384,7 +404,7 @@ public struct FuzzGenerator {
         /// Whether the step cannot fail, as far as the generator can tell.
         func certain() -> Bool {
             switch step.kind {
-            case .pipe, .socketpair, .eventfd, .memfd, .epollCreate: return true
+            case .pipe, .socketpair, .eventfd, .memfd, .epollCreate, .signalfd, .timerfdCreate, .inotifyInit: return true
             case .open: return flag("creat") && !flag("excl") && !flag("path")
             case .dup, .dup2, .fcntl:
                 guard let source = sourceName(), source.certain, !source.closed else { return false }
@@ -413,7 +433,7 @@ public struct FuzzGenerator {
             case .memfd: object = .memfd
             case .eventfd: object = .eventfd
             case .epollCreate: object = .epoll
-            case .pidfdOpen: object = .pidfd
+            case .pidfdOpen, .getsockopt: object = .pidfd
             case .listen, .connect, .accept:
                 var type = SocketType.stream
                 if case .word(let word)? = argument("type"), let parsed = SocketType(rawValue: word) { type = parsed }
@@ -422,6 +442,8 @@ public struct FuzzGenerator {
             default: object = source()
             }
             if step.kind == .fcntl, case .word(let command)? = argument("cmd"), !command.hasPrefix("dupfd") { break }
+            // Only getsockopt(peerpidfd) makes a descriptor.
+            if step.kind == .getsockopt, argument("option") != .word(SocketOption.peerpidfd.rawValue) { break }
             binding = newName(object, nonBlocking: nonBlocking)
         case .pair:
             if step.kind == .pipe {

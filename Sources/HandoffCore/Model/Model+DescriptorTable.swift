@@ -162,7 +162,8 @@ extension ReferenceModel {
     func needsFullFile(_ operation: Operation) -> Int32? {
         switch operation {
         case .read(let fd, _), .write(let fd, _), .lseek(let fd, _, _), .send(let fd, _, _, _), .recv(let fd, _, _, _, _, _, _),
-             .accept(let fd, _, _), .fcntl(let fd, .setfl), .shutdown(let fd, _), .sendHeaders(let fd, _, _, _, _):
+             .accept(let fd, _, _), .fcntl(let fd, .setfl), .shutdown(let fd, _), .sendHeaders(let fd, _, _, _, _),
+             .setsockopt(let fd, _, _), .getsockopt(let fd, _), .fcntl(let fd, .addSeals), .fcntl(let fd, .getSeals):
             return fd
         default:
             return nil
@@ -202,6 +203,10 @@ extension ReferenceModel {
         case .setfl(let flags):
             descriptions[entry.description]?.statusFlags = flags
             return Outcome(result: 0)
+        case .addSeals(let seals):
+            return addSeals(desc, seals)
+        case .getSeals:
+            return getSeals(desc)
         }
     }
 
@@ -248,7 +253,8 @@ extension ReferenceModel {
             guard sum >= 0 else { return .failure(EINVAL) }
             logPositions[entry.description] = sum
             return Outcome(result: sum)
-        case .epoll, .eventfd:
+        case .epoll, .eventfd, .anonymous:
+            // signalfd_fops, timerfd_fops and inotify_fops too (checked on 6.18).
             // eventpoll_fops.llseek and eventfd_fops.llseek are noop_llseek: the position stays 0 and is
             // returned (found by `handoff fuzz`: scenarios/fuzz/lseek-eventfd.yaml).
             return Outcome(result: 0)
@@ -290,6 +296,8 @@ extension ReferenceModel {
             return .failure(EINVAL)
         case .eventfd(let object):
             return readEventfd(object, description: desc, count: count)
+        case .anonymous(let object):
+            return readAnonymous(object, description: desc, count: count)
         case .file, .memfd:
             return readContents(entry.description, desc, count: count)
         case .pipeRead(let pipeID), .pipeWrite(let pipeID), .pipeReadWrite(let pipeID):
@@ -324,8 +332,9 @@ extension ReferenceModel {
                 }
             }
             return Outcome(result: Int64(data.count))
-        case .pidfd, .epoll:
-            // vfs_write: pidfd_fops and eventpoll_fops have no write_iter (FMODE_CAN_WRITE unset), hence EINVAL.
+        case .pidfd, .epoll, .anonymous:
+            // vfs_write: pidfd_fops and eventpoll_fops have no write_iter (FMODE_CAN_WRITE unset), hence EINVAL;
+            // neither have signalfd_fops and timerfd_fops (inotify is O_RDONLY: EBADF above).
             return .failure(EINVAL)
         case .eventfd(let object):
             return writeEventfd(object, data: data)
@@ -368,7 +377,7 @@ extension ReferenceModel {
                 pending += releaseSocket(e)
             case .epoll(let object):
                 epolls[object] = nil  // ep_free: its registrations go with it
-            case .file, .memfd, .pidfd, .eventfd, .inherited:
+            case .file, .memfd, .pidfd, .eventfd, .anonymous, .inherited:
                 break
             }
             forgetRegistrations(of: current)

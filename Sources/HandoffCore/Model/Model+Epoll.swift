@@ -53,7 +53,7 @@ extension ReferenceModel {
     /// have none, nor do the runner's /dev/null and log file behind the inherited descriptors.
     func canPoll(_ target: DescriptionTarget) -> Bool {
         switch target {
-        case .pipeRead, .pipeWrite, .pipeReadWrite, .socket, .pidfd, .eventfd, .epoll: return true
+        case .pipeRead, .pipeWrite, .pipeReadWrite, .socket, .pidfd, .eventfd, .epoll, .anonymous: return true
         case .file, .memfd, .inherited: return false
         }
     }

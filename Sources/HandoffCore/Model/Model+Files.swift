@@ -86,12 +86,14 @@ extension ReferenceModel {
     // MARK: - memfd
 
     /// mm/memfd.c: memfd_create - the name length first, then the number, then the shmem file.
-    mutating func memfd(_ process: String, name: String, closeOnExec: Bool) -> Outcome {
+    /// Without MFD_ALLOW_SEALING the inode starts with F_SEAL_SEAL: no seal can ever be added.
+    mutating func memfd(_ process: String, name: String, closeOnExec: Bool, allowSealing: Bool = false) -> Outcome {
         // MFD_NAME_MAX_LEN = NAME_MAX - strlen("memfd:") = 249, checked before the number is reserved.
         if name.utf8.count > 249 { return .failure(EINVAL) }
         guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
         let object = nextMemfd.take()
         memfds[object] = []
+        memfdSeals[object] = allowSealing ? [] : [.seal]
         return install(process, target: .memfd(object: object, name: name), access: .readWrite, flags: [],
                        closeOnExec: closeOnExec, offset: 0)
     }
@@ -143,6 +145,12 @@ extension ReferenceModel {
         if data.isEmpty { return Outcome(result: 0) }
         var contents = self.contents(of: desc.target)
         let start = desc.append ? contents.count : Int(desc.offset ?? 0)
+        // A sealed memfd refuses the write, or a part of it (Model+Seals).
+        var data = data
+        if let sealed = sealedWriteLength(desc.target, at: start, count: data.count) {
+            guard let written = sealed.result, sealed.errno == 0 else { return sealed }
+            data = Array(data[0..<Int(written)])
+        }
         // Model limit, not kernel behaviour: contents are stored densely, so refuse to materialise
         // files beyond 256 MiB (the kernel would create a sparse file) instead of exhausting memory.
         if start + data.count > ReferenceModel.maximumModelledFileSize { return .failure(EFBIG) }
@@ -200,8 +208,8 @@ extension ReferenceModel {
             // A pidfd on pidfs (where the runner's probe found it reopens): a new description of the same
             // process, with the access mode asked for.
             return install(process, target: .pidfd(process: owner), access: access, flags: status, closeOnExec: cloexec)
-        case .socket, .pidfd, .eventfd, .epoll:
-            // An anonymous inode (eventfd, epoll: checked on 6.18; a pidfd where the probe says so) has no open
+        case .socket, .pidfd, .eventfd, .epoll, .anonymous:
+            // An anonymous inode (signalfd, timerfd, inotify: checked on 6.18 too) (eventfd, epoll: checked on 6.18; a pidfd where the probe says so) has no open
             // (ENXIO), like a socket inode (no_open: ENXIO).
             return .failure(ENXIO)
         case .file, .memfd:
@@ -211,7 +219,9 @@ extension ReferenceModel {
             {
                 return .failure(EACCES)
             }
-            // O_TRUNC empties a regular file or memfd whatever the access mode.
+            // O_TRUNC empties a regular file or memfd whatever the access mode - unless F_SEAL_SHRINK forbids it
+            // (handle_truncate -> do_truncate -> shmem_setattr: EPERM, after the number was reserved).
+            if flags.contains(.trunc) && sealForbidsResize(desc.target, to: 0) { return .failure(EPERM) }
             if flags.contains(.trunc) { setContents(desc.target, []) }
             return install(process, target: desc.target, access: access, flags: status, closeOnExec: cloexec,
                            offset: 0)
@@ -222,9 +232,12 @@ extension ReferenceModel {
             case .readOnly:
                 pipeTarget = .pipeRead(pipe: p)
                 pipes[p]?.readers += 1
+                // fifo_open: a reader remembers w_counter (filp->f_pipe) for pipe_poll's POLLHUP.
+                pipeReaderSnapshots[nextDescription] = pipes[p]?.writerOpens ?? 1
             case .writeOnly:
                 pipeTarget = .pipeWrite(pipe: p)
                 pipes[p]?.writers += 1
+                pipes[p]?.writerOpens += 1
             case .neither:
                 // fifo_open: neither FMODE_READ nor FMODE_WRITE is EINVAL.
                 return .failure(EINVAL)
@@ -232,6 +245,7 @@ extension ReferenceModel {
                 pipeTarget = .pipeReadWrite(pipe: p)
                 pipes[p]?.readers += 1
                 pipes[p]?.writers += 1
+                pipes[p]?.writerOpens += 1
             }
             return install(process, target: pipeTarget, access: access, flags: status, closeOnExec: cloexec)
         case .inherited(let what):

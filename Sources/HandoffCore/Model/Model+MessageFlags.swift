@@ -27,6 +27,21 @@ extension ReferenceModel {
         control <= Linux.cmsghdrSize ? 0 : (control - Linux.cmsghdrSize) / Linux.descriptorSize
     }
 
+    /// msg_controllen as the agents set it: exactly `control` bytes, else CMSG_SPACE(room * sizeof(int)) (0 for
+    /// room 0: no control buffer).
+    static func controlLength(room: Int, control: Int?) -> Int {
+        if let control { return control }
+        return room > 0 ? cmsgSpace(descriptors: room) : 0
+    }
+
+    /// SO_PEEK_OFF after a receive (sk_peek_offset_fwd after a peek, sk_peek_offset_bwd after a read): moves
+    /// only when set (>= 0), never below 0.
+    mutating func movePeekOffset(_ id: EndpointID, _ endpoint: SocketEndpoint, by delta: Int) {
+        let offset = Int(endpoint.options.peekOffset)
+        guard offset >= 0 else { return }
+        endpoints[id]?.options.peekOffset = Int32(clamping: max(offset + delta, 0))
+    }
+
     /// unix_dgram_recvmsg with MSG_TRUNC: "err = (flags & MSG_TRUNC) ? skb->len - skip : size".
     static func datagramResult(_ message: SocketMessage) -> Int { message.data.count }
 

@@ -29,13 +29,22 @@ struct UnixStreamRead {
     var queue: [SocketMessage]
     /// Descriptions of messages dropped on the way (an unread oob byte, an empty message after MSG_OOB).
     var dropped: [DescriptionID] = []
+    /// The credentials of the first message copied from (scm_set_cred / unix_skb_to_scm), for scm_recv_unix.
+    var credentials: String?
 }
 
 extension ReferenceModel {
-    /// unix_stream_read_generic for a stream socket with a non-empty queue, MSG_PEEK or not.
-    static func unixStreamRead(_ queue: [SocketMessage], count: Int, peek: Bool) -> UnixStreamRead {
+    /// unix_stream_read_generic for a stream socket with a non-empty queue, MSG_PEEK or not. `skip` is
+    /// SO_PEEK_OFF's start for a peek (0 otherwise): whole messages it covers are walked over, then the copy
+    /// starts inside the next. `checkCredentials` (unix_may_passcred: SO_PASSCRED or SO_PASSPIDFD on the
+    /// reader): the first message copied from sets the credentials, and the read stops before a message
+    /// of other credentials ("Never glue messages from different writers"), a peek's walk included.
+    static func unixStreamRead(_ queue: [SocketMessage], count: Int, peek: Bool, skip startSkip: Int = 0,
+                               checkCredentials: Bool = false) -> UnixStreamRead {
         var read = UnixStreamRead(queue: queue)
         var size = max(0, count)
+        var skip = startSkip
+        var started = false
         repeat {
             // redo: skb_peek.
             var index: Int? = read.queue.isEmpty ? nil : 0
@@ -45,18 +54,25 @@ extension ReferenceModel {
                     read.ranOut = true
                     return read
                 }
-                // while (skip >= unix_skb_len(skb)): empty messages are walked over.
-                while read.queue[i].data.isEmpty {
+                // while (skip >= unix_skb_len(skb)): empty messages, and those SO_PEEK_OFF covers, are walked over.
+                while skip >= read.queue[i].data.count {
+                    skip -= read.queue[i].data.count
                     i += 1
                     if i >= read.queue.count {
                         index = nil
                         continue again
                     }
                 }
-                let chunk = min(read.queue[i].data.count, size)
-                read.bytes += read.queue[i].data[0..<chunk]
+                if checkCredentials {
+                    if started && read.queue[i].credentials != read.credentials { return read }
+                    if !started { read.credentials = read.queue[i].credentials }
+                }
+                started = true
+                let chunk = min(read.queue[i].data.count - skip, size)
+                read.bytes += read.queue[i].data[skip..<(skip + chunk)]
                 size -= chunk
                 if peek {
+                    skip = 0
                     if !read.queue[i].descriptions.isEmpty {
                         read.taken = read.queue[i].descriptions
                         return read
@@ -129,15 +145,18 @@ extension ReferenceModel {
 
     /// queue_oob: the last byte of a MSG_OOB send becomes the peer's oob_skb; the rest (with the
     /// descriptors) is queued first. `data` is not empty.
-    mutating func queueUnixOutOfBand(to peer: EndpointID, data: [UInt8], descriptions: [DescriptionID], sender: String) {
+    mutating func queueUnixOutOfBand(to peer: EndpointID, data: [UInt8], descriptions: [DescriptionID], sender: String,
+                                     credentials: String? = nil) {
         guard var queue = endpoints[peer]?.queue, let last = data.last else { return }
         for i in queue.indices { queue[i].outOfBand = false }
         var descriptions = descriptions
         if data.count > 1 {
-            queue.append(SocketMessage(data: Array(data.dropLast()), descriptions: descriptions, sender: sender))
+            queue.append(SocketMessage(data: Array(data.dropLast()), descriptions: descriptions, sender: sender,
+                                       credentials: credentials))
             descriptions = []
         }
-        queue.append(SocketMessage(data: [last], descriptions: descriptions, sender: sender, outOfBand: true))
+        queue.append(SocketMessage(data: [last], descriptions: descriptions, sender: sender, credentials: credentials,
+                                   outOfBand: true))
         endpoints[peer]?.queue = queue
     }
 

@@ -21,6 +21,7 @@ extension ReferenceModel {
         if brokenRules.contains(.forkDropsCloseOnExec) { entries = entries.filter { !$0.value.closeOnExec } }
         copy.tableID = privateCopy(of: entries)
         processes[child] = copy
+        netns[child] = netns[process]
         order.append(child)
         return Outcome()
     }
@@ -37,6 +38,7 @@ extension ReferenceModel {
         copy.state = .running
         tables[tableID]?.users += 1
         processes[child] = copy
+        netns[child] = netns[process]
         order.append(child)
         return Outcome()
     }

@@ -18,6 +18,9 @@ extension ReferenceModel {
         let b = nextEndpoint.take()
         endpoints[a] = SocketEndpoint(type: type, peer: b)
         endpoints[b] = SocketEndpoint(type: type, peer: a)
+        // unix_socketpair: init_peercred on both ends (the creator's credentials).
+        endpoints[a]?.peerCredentials = process
+        endpoints[b]?.peerCredentials = process
         return installPair(process, at: numbers, (.socket(endpoint: a), .readWrite), (.socket(endpoint: b), .readWrite),
                            closeOnExec: closeOnExec, nonBlocking: nonBlocking)
     }
@@ -93,12 +96,16 @@ extension ReferenceModel {
             // unix_dgram_sendmsg: a peer that shut down reading takes nothing (EPIPE).
             if endpoints[peerID]?.receiveShutdown == true { return .failure(EPIPE) }
         }
+        // SO_PASSRIGHTS off on the receiving socket refuses descriptors (6.16; after the peer checks above).
+        if !attached.isEmpty, endpoints[peerID]?.options.passRights == false { return .failure(EPERM) }
         for d in attached { getFile(d) }
+        let credentials = attachedCredentials(process, from: endpoint, to: peerID)
         if flags.contains(.oob) {
-            queueUnixOutOfBand(to: peerID, data: data, descriptions: attached, sender: process)
+            queueUnixOutOfBand(to: peerID, data: data, descriptions: attached, sender: process, credentials: credentials)
             return Outcome(result: Int64(data.count))
         }
-        endpoints[peerID]?.queue.append(SocketMessage(data: data, descriptions: attached, sender: process))
+        endpoints[peerID]?.queue.append(SocketMessage(data: data, descriptions: attached, sender: process,
+                                                      credentials: credentials))
         return Outcome(result: Int64(data.count))
     }
 
@@ -153,7 +160,18 @@ extension ReferenceModel {
             // datagram socket says so only to a blocking reader (unix_dgram_recvmsg: EAGAIN otherwise); a
             // seqpacket one to both (it turns that EAGAIN into 0).
             if (peerClosed && endpoint.type != .dgram) || (endpoint.receiveShutdown && (endpoint.type != .dgram || !dontWait)) {
-                return Outcome(result: 0, data: [], messageFlags: viaRead ? nil : 0)
+                // unix_stream_read_generic calls scm_recv_unix at end of file too (credentials of nobody: the
+                // switches still take control room); the datagram paths return before it.
+                guard endpoint.type == .stream, !viaRead else {
+                    return Outcome(result: 0, data: [], messageFlags: viaRead ? nil : 0)
+                }
+                let control = receiveControl(process, receiver: endpoint.options, taken: [], sender: nil,
+                                             endOfFile: true, stream: true,
+                                             controlLength: ReferenceModel.controlLength(room: room, control: control),
+                                             closeOnExec: closeOnExec)
+                var outcome = Outcome(result: 0, fds: control.fds, data: [], messageFlags: control.flags)
+                outcome.credentials = control.credentials
+                return outcome
             }
             if dontWait { return .failure(EAGAIN) }
             return Outcome(blocks: true)
@@ -167,23 +185,41 @@ extension ReferenceModel {
         var result: Int?
         var ranOut = false
         var dropped: [DescriptionID] = []
+        var credentials: String?
+        let peek = messageFlags.contains(.peek)
+        // SO_PEEK_OFF: where a peek starts (sk_peek_offset: only with MSG_PEEK; -1, off, is 0).
+        let skip = peek ? max(Int(endpoint.options.peekOffset), 0) : 0
         switch endpoint.type {
         case .dgram, .seqpacket:
-            let message = queue.removeFirst()
-            bytes = Array(message.data.prefix(max(0, count)))
-            if message.data.count > count { flags |= Linux.MSG_TRUNC }
+            // __skb_try_recv_from_queue: a peek at an offset walks over whole datagrams the offset covers.
+            var offset = skip
+            var index = 0
+            while peek, endpoint.options.peekOffset >= 0, index < queue.count, offset > 0,
+                  offset >= queue[index].data.count {
+                offset -= queue[index].data.count
+                index += 1
+            }
+            if index >= queue.count { return nothingToRead() }
+            let message = peek ? queue[index] : queue.remove(at: index)
+            let length = message.data.count - offset
+            bytes = Array(message.data.dropFirst(offset).prefix(max(0, count)))
+            if length > count { flags |= Linux.MSG_TRUNC }
             taken = message.descriptions
-            if messageFlags.contains(.trunc) { result = ReferenceModel.datagramResult(message) }
+            credentials = message.credentials
+            if messageFlags.contains(.trunc) { result = length }
+            // sk_peek_offset_fwd by what a peek copied, sk_peek_offset_bwd by a read datagram's length.
+            movePeekOffset(endpointID, endpoint, by: peek ? bytes.count : -message.data.count)
         case .stream:
-            // unix_stream_read_generic: keep copying from consecutive messages (from any sender, as long as
-            // SO_PASSCRED is off) until `count` bytes are read or the queue is empty; a message's
-            // descriptors are taken with its first bytes and the read stops after that message. Out-of-band
-            // bytes (manage_oob) and MSG_PEEK: Model+OutOfBand.swift.
-            let read = ReferenceModel.unixStreamRead(queue, count: count, peek: messageFlags.contains(.peek))
+            // unix_stream_read_generic: keep copying from consecutive messages until `count` bytes are read or
+            // the queue is empty (with SO_PASSCRED or SO_PASSPIDFD, never across messages of other
+            // credentials); a message's descriptors are taken with its first bytes and the read stops after
+            // that message. Out-of-band bytes (manage_oob), MSG_PEEK and SO_PEEK_OFF: Model+OutOfBand.swift.
+            let read = ReferenceModel.unixStreamRead(queue, count: count, peek: peek, skip: skip,
+                                                     checkCredentials: endpoint.options.mayPassCredentials)
             if read.bytes.isEmpty && read.taken.isEmpty && read.ranOut {
                 // What was there could not be read (an out-of-band byte dropped, emptied messages).
                 let outcome = nothingToRead()
-                if !outcome.blocks && !messageFlags.contains(.peek) {
+                if !outcome.blocks && !peek {
                     endpoints[endpointID]?.queue = read.queue
                     for d in read.dropped { release(d) }
                 }
@@ -191,12 +227,14 @@ extension ReferenceModel {
             }
             (bytes, taken, queue, ranOut) = (read.bytes, read.taken, read.queue, read.ranOut)
             dropped = read.dropped
+            credentials = read.credentials
             if streamWaitsForAll(endpointID, endpoint, flags: messageFlags, ranOut: ranOut, dontWait: dontWait,
                                  peerClosed: peerClosed) {
                 return Outcome(blocks: true)
             }
+            movePeekOffset(endpointID, endpoint, by: peek ? bytes.count : -bytes.count)
         }
-        if messageFlags.contains(.peek) {
+        if peek {
             // unix_peek_fds (scm_fp_dup): the message stays queued, its descriptors are new references.
             for d in taken { getFile(d) }
         } else {
@@ -204,20 +242,16 @@ extension ReferenceModel {
             for d in dropped { release(d) }
         }
 
-        let capacity = viaRead ? 0 : control.map(ReferenceModel.capacity(control:)) ?? ReferenceModel.capacity(room: room)
-        var installed: [Int32] = []
-        for d in taken {
-            guard installed.count < capacity, let n = lowestFree(process, from: 0) else { break }
-            // The in-flight reference becomes the table's reference.
-            self[tableOf: process][n] = TableEntry(description: d, closeOnExec: closeOnExec)
-            installed.append(n)
-        }
-        if installed.count < taken.count {
-            flags |= Linux.MSG_CTRUNC
-            for d in taken[installed.count...] { release(d) }
-        }
-        return Outcome(result: Int64(result ?? bytes.count), fds: installed, data: bytes,
-                       messageFlags: viaRead ? nil : flags)
+        // scm_recv_unix fills the control buffer: CMSG_SPACE(room * sizeof(int)) bytes, or exactly `control`;
+        // read(2) has none (like room 0).
+        let control = receiveControl(process, receiver: endpoint.options, taken: taken, sender: credentials,
+                                     stream: endpoint.type == .stream,
+                                     controlLength: viaRead ? 0 : ReferenceModel.controlLength(room: room, control: control),
+                                     closeOnExec: closeOnExec)
+        var outcome = Outcome(result: Int64(result ?? bytes.count), fds: control.fds, data: bytes,
+                              messageFlags: viaRead ? nil : flags | control.flags)
+        outcome.credentials = viaRead ? nil : control.credentials
+        return outcome
     }
 
     /// The last reference to a socket's description went away (sock_close -> the protocol's release).
@@ -320,7 +354,7 @@ extension ReferenceModel {
                 bound = .path(name)
             }
         case .abstract(let name):
-            bound = .abstract(name, type)
+            bound = .abstract(abstractKey(name, of: process), type)
             if bindings[bound] != nil { return .failure(EADDRINUSE) }
         case .tcp(let port):
             switch bindInet(process, port: port, type: type) {
@@ -338,6 +372,8 @@ extension ReferenceModel {
         let id = nextEndpoint.take()
         endpoints[id] = SocketEndpoint(type: type, peer: nil, family: family,
                                        listener: ListenerState(address: bound, backlog: effective))
+        // unix_listen: init_peercred (the listener's own credentials, which connecting clients copy).
+        if family == .unix { endpoints[id]?.peerCredentials = process }
         if case .tcp(nil) = bound {} else { bindings[bound] = id }
         return install(process, target: .socket(endpoint: id), access: .readWrite,
                        flags: nonBlocking ? [.nonblock] : [], closeOnExec: closeOnExec)
@@ -368,9 +404,11 @@ extension ReferenceModel {
             }
         case .abstract(let name):
             // Abstract lookups hash the socket type in: a listener of another type is simply not found.
-            guard let bound = bindings[.abstract(name, type)] else { return .failure(ECONNREFUSED) }
+            guard let bound = bindings[.abstract(abstractKey(name, of: process), type)] else { return .failure(ECONNREFUSED) }
             listenerID = bound
         case .tcp(let port):
+            // A new network namespace's loopback is down: no route to 127.0.0.1 (Model+Namespaces).
+            if netns[process, default: 0] != 0 { return .failure(ENETUNREACH) }
             if type == .dgram { return connectUDP(process, flags: flags, closeOnExec: closeOnExec) }
             guard port != 0, let bound = bindings[.tcp(port)] else { return .failure(ECONNREFUSED) }
             listenerID = bound
@@ -388,6 +426,13 @@ extension ReferenceModel {
         let server = nextEndpoint.take()
         endpoints[client] = SocketEndpoint(type: type, peer: server, family: listener.family)
         endpoints[server] = SocketEndpoint(type: type, peer: client, family: listener.family)
+        if listener.family == .unix {
+            // unix_stream_connect: the client copies the listener's peer credentials (copy_peercred), the new
+            // socket gets the connector's, and (6.16) inherits the listener's SO_PASS* switches.
+            endpoints[client]?.peerCredentials = listener.peerCredentials
+            endpoints[server]?.peerCredentials = process
+            if passOptionsSince616 { inheritPassOptions(server, from: listener.options) }
+        }
         endpoints[listenerID]?.listener?.waiting.append(server)
         let outcome = install(process, target: .socket(endpoint: client), access: .readWrite, flags: flags,
                               closeOnExec: closeOnExec)
@@ -408,6 +453,8 @@ extension ReferenceModel {
             return desc.nonBlocking ? .failure(EAGAIN) : Outcome(blocks: true)
         }
         endpoints[e]?.listener?.waiting.removeFirst()
+        // Before 6.16 unix_accept copied the listener's SO_PASS* switches (unix_sock_inherit_flags).
+        if endpoint.family == .unix && !passOptionsSince616 { inheritPassOptions(server, from: endpoint.options) }
         return install(process, target: .socket(endpoint: server), access: .readWrite,
                        flags: nonBlocking ? [.nonblock] : [], closeOnExec: closeOnExec)
     }

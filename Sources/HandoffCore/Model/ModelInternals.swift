@@ -80,6 +80,8 @@ enum DescriptionTarget: Equatable, Sendable {
     case eventfd(object: EventfdID)
     /// An epoll instance: its interest list is ReferenceModel.epolls[object].
     case epoll(object: EpollID)
+    /// A signalfd, timerfd or inotify instance (Model+AnonymousInodes).
+    case anonymous(AnonymousObject)
     case inherited(String)
 }
 
@@ -133,6 +135,9 @@ struct PipeObject: Equatable, Sendable {
     /// Open descriptions of each end (the kernel's pipe->readers / pipe->writers).
     var readers = 0
     var writers = 0
+    /// pipe->w_counter: 1 from pipe(2), one more for every open of the write side through fifo_open (poll's
+    /// POLLHUP compares a reader's snapshot of it, filp->f_pipe).
+    var writerOpens = 1
 
     var available: Int { slots.reduce(0) { $0 + $1.bytes.count } }
 
@@ -199,6 +204,10 @@ struct SocketMessage: Equatable, Sendable {
     /// In-flight references (one per fd the sender listed, duplicates included).
     var descriptions: [DescriptionID]
     var sender: String
+    /// The process whose credentials (pid, uid, gid) the message carries: the sender when either end had
+    /// SO_PASSCRED or SO_PASSPIDFD at send time, or the peer was not accepted yet (unix_maybe_add_creds);
+    /// nil when it carries none.
+    var credentials: String? = nil
     /// Unix stream: this one-byte message is the receiver's oob_skb (the latest MSG_OOB byte, not yet read).
     /// Once read with MSG_OOB its data is empty and it stays queued until a read passes it (manage_oob).
     var outOfBand = false
@@ -258,4 +267,23 @@ struct SocketEndpoint: Equatable, Sendable {
     var receiveShutdown = false
     /// TCP: the urgent byte of the receive queue (tp->urg_data, tp->urg_seq), if any.
     var urgent: UrgentByte? = nil
+    /// SOL_SOCKET options a socket keeps (Model+SocketOptions.swift): SO_PASSCRED, SO_PASSPIDFD,
+    /// SO_PASSRIGHTS (on by default), SO_PEEK_OFF (-1 by default).
+    var options = SocketOptions()
+    /// sk_peer_cred / sk_peer_pid: the process whose credentials SO_PEERCRED reports (the creator of a
+    /// socketpair, the listener's or the connector's); nil for none.
+    var peerCredentials: String? = nil
+}
+
+/// The SOL_SOCKET options the model keeps per socket (struct sock), so they travel with the description.
+struct SocketOptions: Equatable, Sendable {
+    var passCredentials = false
+    var passPidfd = false
+    var passRights = true
+    var peekOffset: Int32 = -1
+    /// SO_INQ (AF_UNIX stream): every recvmsg gets SCM_INQ after the other control messages.
+    var queueLength = false
+
+    /// unix_may_passcred: either switch makes a sender attach its credentials.
+    var mayPassCredentials: Bool { passCredentials || passPidfd }
 }

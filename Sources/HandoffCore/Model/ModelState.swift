@@ -31,6 +31,20 @@ public enum AccessMode: String, Sendable, Codable {
     }
 }
 
+/// Objects behind an anonymous inode that have nothing but their kind to compare (Model+AnonymousInodes).
+public enum AnonymousKind: String, Sendable, CaseIterable {
+    case signalfd, timerfd, inotify
+
+    /// The target of /proc/PID/fd/N (anon_inode_getfile's name; inotify's has no brackets).
+    public var link: String {
+        switch self {
+        case .signalfd: return "anon_inode:[signalfd]"
+        case .timerfd: return "anon_inode:[timerfd]"
+        case .inotify: return "anon_inode:inotify"
+        }
+    }
+}
+
 /// What an open file description refers to.
 public enum ObjectKind: Equatable, Sendable, CustomStringConvertible {
     /// A regular file, by its path relative to the scenario's directory.
@@ -41,6 +55,8 @@ public enum ObjectKind: Equatable, Sendable, CustomStringConvertible {
     case pidfd
     case eventfd
     case epoll
+    /// A signalfd, timerfd or inotify instance.
+    case anonymous(AnonymousKind)
     /// A descriptor the root process inherited from the runner (stdin from /dev/null, stdout/stderr).
     case inherited(String)
 
@@ -53,6 +69,7 @@ public enum ObjectKind: Equatable, Sendable, CustomStringConvertible {
         case .pidfd: return "pidfd"
         case .eventfd: return "eventfd"
         case .epoll: return "epoll"
+        case .anonymous(let kind): return kind.rawValue
         case .inherited(let what): return what
         }
     }

@@ -29,6 +29,8 @@ public struct Outcome: Equatable, Sendable, Codable {
     /// When set, only these bits of `result` are compared (F_GETFL's value carries bits the model does not
     /// track, such as O_LARGEFILE).
     public var resultMask: Int64?
+    /// getsockopt(SO_PEERCRED), or the SCM_CREDENTIALS a recv received; nil otherwise.
+    public var credentials: NamedCredentials?
 
     public init(result: Int64? = nil, errno: Int32 = 0, fds: [Int32] = [], data: [UInt8]? = nil,
                 messageFlags: Int32? = nil, status: Int32? = nil, blocks: Bool = false, resultMask: Int64? = nil) {
@@ -43,4 +45,22 @@ public struct Outcome: Equatable, Sendable, Codable {
     }
 
     public static func failure(_ errno: Int32) -> Outcome { Outcome(result: -1, errno: errno) }
+}
+
+/// A struct ucred with its pid named as the scenario names processes: a process name, or "0" when the
+/// kernel reports no process (an unconnected socket, a message queued without credentials).
+public struct NamedCredentials: Equatable, Sendable, Codable, CustomStringConvertible {
+    public static let noProcess = "0"
+
+    public var process: String
+    public var uid: UInt32
+    public var gid: UInt32
+
+    public init(process: String, uid: UInt32, gid: UInt32) {
+        self.process = process
+        self.uid = uid
+        self.gid = gid
+    }
+
+    public var description: String { "credentials pid \(process) uid \(uid) gid \(gid)" }
 }

@@ -25,23 +25,39 @@
 // - TCP: SCM_RIGHTS is ignored (__sock_cmsg_send skips it); an orderly close gives the peer EOF, and the
 //   peer's first later write is swallowed (the orphan answers RST: EPIPE afterwards); a close with unread
 //   data resets the peer: queued data first, then ECONNRESET once (to a read or a write), then EOF/EPIPE.
+// - SOL_SOCKET options live on the socket: SO_PASSCRED/SO_PASSPIDFD make senders attach credentials
+//   (either end, or a peer not accepted yet) and deliver SCM_CREDENTIALS before SCM_RIGHTS and a
+//   close-on-exec SCM_PIDFD after them, in the control room left (a stream read at end of file too);
+//   with credentials on, stream reads never glue messages of different writers; SO_PASSRIGHTS off makes
+//   sends with descriptors EPERM; a connection inherits its listener's SO_PASS* switches at connect (6.16;
+//   at accept before).
 // - An exec that regains dropped capabilities (uid 0) leaves the process dumpable only if fs.suid_dumpable
 //   is 1 (commit_creds); `suidDumpable`, `ptraceScope` (Yama) and `somaxconn` describe the machine.
 //
+// - The AF_UNIX garbage collector (Model+UnixGC: strongly connected components of in-flight sockets,
+//   unix_vertex_dead) collects at the `unix_gc` step that schedules it; poll (Model+Poll) is the wait.
+// - pidfd_send_signal ends a process like an exit (status 128 + signal); waitid(P_PIDFD) reaps a child.
+//
 // Not modelled (documented simplifications): socket send-buffer limits and stream message splitting into
-// ~36 KiB skbs, the AF_UNIX garbage collector (cycles of in-flight sockets stay alive here), file
+// ~36 KiB skbs, collections the rest of the machine triggers at other moments (a scenario waits), file
 // permissions and directories, the per-user in-flight fd limit (ETOOMANYREFS, only for unprivileged
 // runners), O_WRONLY|O_RDWR opens (treated as O_RDWR), files larger than 256 MiB (refused with EFBIG),
 // TCP send/receive buffer sizes and windows, ports held by other programs on the machine, an sctp module
 // that would make seqpacket over TCP work, UDP beyond "nothing listens, every datagram draws ICMP port
-// unreachable", and reopening pidfds on pidfs (assumed ENXIO like sockets).
+// unreachable", reopening pidfds on pidfs (assumed ENXIO like sockets), SCM_INQ's value (only the control
+// room it takes) and SO_PEEK_OFF's effect on MSG_PEEK (only its value is kept). Socket credentials are the
+// runner's ids as its user namespace sees them (probed). Before 6.16 (probed with SO_PASSRIGHTS) the SO_PASS*
+// switches are accepted on TCP and copied at accept instead of connect: written from the kernel source, not
+// yet run on such a kernel.
 //
 // Layout: this file holds the state, the public views and `apply`, the one dispatch over Operation. The rules
 // live in one extension per kernel object: Model+DescriptorTable (numbers, dup, close, fcntl, lseek, the
 // read/write dispatch, releasing references), Model+Files (open, O_PATH, memfd, /proc reopen, contents),
 // Model+Pipes, Model+Eventfd, Model+UnixSockets (socketpair, SCM_RIGHTS, listen/connect/accept),
 // Model+InetSockets (TCP and UDP on 127.0.0.1), Model+Processes (fork, clone, unshare, exec, exit, wait),
-// Model+Credentials (rlimits, capabilities, dumpable, ptrace access, pidfds) and Model+Launchers.
+// Model+Credentials (rlimits, capabilities, dumpable, ptrace access, pidfds), Model+SocketOptions (setsockopt,
+// getsockopt, SCM_CREDENTIALS and SCM_PIDFD), Model+Launchers, Model+UnixGC, Model+Poll and Model+PidfdProcesses
+// (pidfd_send_signal, waitid).
 
 #if canImport(Glibc)
 import Glibc
@@ -76,8 +92,12 @@ public struct ReferenceModel: Sendable {
     /// epoll instances and their interest lists.
     var epolls: [EpollID: EpollObject] = [:]
     var nextEpoll = EpollID(raw: 1)
-    /// Whether each process that exec'd a launcher runs it in accept mode (one service per connection).
-    var launchModes: [String: Bool] = [:]
+    /// filp->f_pipe of pipe readers opened through fifo_open (a /proc reopen): the pipe's w_counter then.
+    /// pipe(2)'s own reader has 0. pipe_poll reports POLLHUP only when it differs from w_counter.
+    var pipeReaderSnapshots: [DescriptionID: Int] = [:]
+    /// How each process that exec'd a launcher hands descriptors on, and whether it runs in accept mode
+    /// (one service per connection).
+    var launchModes: [String: (handover: LauncherHandover, accept: Bool)] = [:]
 
     /// kernel.yama.ptrace_scope of the machine (0 when Yama is absent). pidfd_getfd (a PTRACE_MODE_ATTACH
     /// check) is subject to it; open of /proc/PID/fd/N (PTRACE_MODE_READ) is not.
@@ -113,6 +133,25 @@ public struct ReferenceModel: Sendable {
 
     /// eventfd_write accepts exactly 8 bytes (newer kernels) rather than at least 8 (SystemProbe).
     public var eventfdWriteExact = true
+    /// Each memfd's seals (the inode's: shared by all its descriptions); absent is none.
+    var memfdSeals: [MemfdID: Set<MemfdSeal>] = [:]
+    /// Whether F_SEAL_EXEC exists (Linux 6.3; SystemProbe.memfdSealExec).
+    public var sealExec = true
+    /// Whether the scenario directory is on tmpfs, whose files are shmem files with F_SEAL_SEAL
+    /// (SystemProbe.isTmpfs).
+    public var filesAreShmem = false
+    /// Each process's network namespace (0: the runner's); absent is 0. fork inherits it (copy_net_ns is
+    /// not asked for), exec keeps it.
+    var netns: [String: Int] = [:]
+    var nextNetns = 1
+
+    /// The ids sockets report (SO_PEERCRED, SCM_CREDENTIALS), as the agents' user namespace sees them.
+    public var socketIDs = SocketIDs()
+
+    /// Linux 6.16's SO_PASS* rules (probed with SO_PASSRIGHTS): the switches exist on AF_UNIX only
+    /// (EOPNOTSUPP elsewhere) and a connection takes its listener's at connect; before, any socket kept
+    /// them and unix_accept copied them (unix_sock_inherit_flags).
+    public var passOptionsSince616 = true
 
     /// Unix stream sockets know MSG_OOB (CONFIG_AF_UNIX_OOB, 5.15; SystemProbe.unixOOB).
     public var unixOOB = true
@@ -187,6 +226,7 @@ public struct ReferenceModel: Sendable {
         case .pidfd: return .pidfd
         case .eventfd: return .eventfd
         case .epoll: return .epoll
+        case .anonymous(let object): return .anonymous(object.kind)
         case .inherited(let what): return .inherited(what)
         }
     }
@@ -205,13 +245,18 @@ public struct ReferenceModel: Sendable {
             return .failure(EBADF)
         }
         switch operation {
-        case let .launch(_, _, _, listen, acceptMode):
-            launchModes[process] = acceptMode
-            return launch(process, listen: listen, acceptMode: acceptMode)
+        case let .launch(_, _, _, listen, acceptMode, handover):
+            launchModes[process] = (handover, acceptMode)
+            return launch(process, listen: listen, acceptMode: acceptMode, handover: handover)
         case let .attach(child):
-            return attach(process, child: child, acceptMode: launchModes[process] ?? false)
+            let mode = launchModes[process] ?? (.listenFDs, false)
+            return attach(process, child: child, acceptMode: mode.accept, handover: mode.handover)
         case let .shutdown(socket, how):
             return shutdown(process, socket: socket, how: how)
+        case let .setsockopt(socket, option, value):
+            return setsockopt(process, socket: socket, option: option, value: value)
+        case let .getsockopt(socket, option):
+            return getsockopt(process, socket: socket, option: option)
         case let .epollCreate(closeOnExec):
             return epollCreate(process, closeOnExec: closeOnExec)
         case let .epollCtl(epoll, op, fd, events):
@@ -222,8 +267,8 @@ public struct ReferenceModel: Sendable {
             return pipe(process, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case let .socketpair(type, closeOnExec, nonBlocking):
             return socketpair(process, type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
-        case let .memfd(name, closeOnExec):
-            return memfd(process, name: name, closeOnExec: closeOnExec)
+        case let .memfd(name, closeOnExec, allowSealing):
+            return memfd(process, name: name, closeOnExec: closeOnExec, allowSealing: allowSealing)
         case let .eventfd(initial, closeOnExec, nonBlocking):
             return eventfd(process, initial: initial, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case let .dup(fd):
@@ -284,6 +329,28 @@ public struct ReferenceModel: Sendable {
             return unshareFiles(process)
         case let .sendHeaders(socket, fds, headers, cmsgLength, data):
             return sendHeaders(process, socket: socket, fds: fds, headers: headers, cmsgLength: cmsgLength, data: data)
+        case let .poll(fd, events, timeout):
+            return poll(process, fd: fd, events: events, timeout: timeout)
+        case .unixGC:
+            return unixGC(process)
+        case let .pidfdSendSignal(pidfd, signal):
+            return pidfdSendSignal(process, pidfd: pidfd, signal: signal)
+        case let .pidfdGetfdThrough(pidfd, _, fd, flags):
+            return pidfdGetfdThrough(process, pidfd: pidfd, fd: fd, flags: flags)
+        case let .waitid(pidfd, noHang):
+            return waitid(process, pidfd: pidfd, noHang: noHang)
+        case let .ftruncate(fd, length):
+            return ftruncate(process, fd: fd, length: length)
+        case let .signalfd(mask, closeOnExec, nonBlocking):
+            return createAnonymous(process, .signalfd(mask: mask), closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case let .timerfdCreate(clock, closeOnExec, nonBlocking):
+            return createAnonymous(process, .timerfd(clock: clock), closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case let .inotifyInit(closeOnExec, nonBlocking):
+            return createAnonymous(process, .inotify, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case let .dupfdQuery(fd, other):
+            return dupfdQuery(process, fd: fd, other: other)
+        case .unshareNet:
+            return unshareNet(process)
         }
     }
 }

@@ -168,6 +168,18 @@ enum Observer {
         return false
     }
 
+    /// Whether something listens on 127.0.0.1:`port` (or on every address): a LISTEN (0A) line of
+    /// /proc/net/tcp whose local port is `port`, in this network namespace.
+    static func isListening(tcpPort port: UInt16) -> Bool {
+        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return false }
+        let wanted = [String(format: "0100007F:%04X", port), String(format: "00000000:%04X", port)]
+        for line in table.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if fields.count >= 4, fields[3] == "0A", wanted.contains(String(fields[1])) { return true }
+        }
+        return false
+    }
+
     /// The canonical path (readlink of /proc/PID/fd/N shows canonical paths).
     static func realPath(_ path: String) -> String? {
         guard let resolved = realpath(path, nil) else { return nil }

@@ -139,6 +139,7 @@ struct Oracle {
         case .pidfd: return target == "anon_inode:[pidfd]"
         case .eventfd: return target == "anon_inode:[eventfd]"
         case .epoll: return target == "anon_inode:[eventpoll]"
+        case .anonymous(let kind): return target == kind.link
         case .inherited: return true
         }
     }

@@ -11,6 +11,15 @@ public struct Comparison: Codable, Sendable {
         public var startedAt: String
         /// Where and through what it ran, when not the host and handoff's own agent: `agent go`, `in runc`.
         public var setting: String?
+        /// What sets this run's environment apart from the baseline's (empty for the baseline; nil when either
+        /// report has no fingerprint): the reasons a reader looks for beside a divergence.
+        public var fingerprintDifferences: [FingerprintDifference]?
+        /// Why this run's timings are not set beside the baseline's (an emulated CPU, gVisor, another kernel);
+        /// nil when they are.
+        public var timingNotComparable: String?
+        /// The run's counts and wall time (absent in comparisons written before they were recorded).
+        public var summary: RunReport.Summary?
+        public var durationSeconds: Double?
 
         /// `6.18.44, agent go, in runc`: what tells two columns apart besides their labels.
         public var describedKernel: String { ([kernel] + (setting.map { [$0] } ?? [])).joined(separator: ", ") }
@@ -51,6 +60,9 @@ public struct Comparison: Codable, Sendable {
     public var runs: [Run]
     /// scenario name -> status per run (nil where a run lacks it), in run order.
     public var matrix: [String: [String?]]
+    /// scenario name -> per run, why it did not pass (the skip or error reason, the first finding); nil for a
+    /// pass or an absent case. Only scenarios with some such cell are listed.
+    public var reasons: [String: [String?]]
     public var changes: [Change]
     public var timing: [TimingChange]
     /// What counts as a timing change: the median of an operation's in-agent syscall time moved by more than
@@ -64,13 +76,23 @@ public struct Comparison: Codable, Sendable {
 
     public init(reports: [(label: String, report: RunReport)], timingThreshold: Double = 1.5,
                 timingFloorNanoseconds: Double = 2000) {
+        let baselineFingerprint = reports.first?.report.environment.fingerprint
         runs = reports.map { entry in
             let environment = entry.report.environment
             var setting: [String] = []
             if let agent = environment.agent, agent.name != "swift" { setting.append("agent \(agent.name)") }
             if let runIn = environment.runIn, runIn.name != "host" { setting.append("in \(runIn.name)") }
-            return Run(label: entry.label, kernel: environment.kernel, startedAt: entry.report.startedAt,
-                       setting: setting.isEmpty ? nil : setting.joined(separator: ", "))
+            var run = Run(label: entry.label, kernel: environment.kernel, startedAt: entry.report.startedAt,
+                          setting: setting.isEmpty ? nil : setting.joined(separator: ", "))
+            run.summary = entry.report.summary
+            run.durationSeconds = entry.report.durationSeconds
+            if let fingerprint = environment.fingerprint, let baselineFingerprint {
+                run.fingerprintDifferences = fingerprint.differences(from: baselineFingerprint)
+                run.timingNotComparable = fingerprint.timingIncomparability(with: baselineFingerprint)
+            } else if environment.kernel != reports.first?.report.environment.kernel {
+                run.timingNotComparable = "different kernels"
+            }
+            return run
         }
         self.timingThreshold = timingThreshold
         self.timingFloorNanoseconds = timingFloorNanoseconds
@@ -85,16 +107,22 @@ public struct Comparison: Codable, Sendable {
             byRun.append(results)
         }
         matrix = [:]
-        for name in names { matrix[name] = byRun.map { $0[name]?.status.rawValue } }
+        reasons = [:]
+        for name in names {
+            matrix[name] = byRun.map { $0[name]?.status.rawValue }
+            let why = byRun.map { $0[name].flatMap(Comparison.reason) }
+            if why.contains(where: { $0 != nil }) { reasons[name] = why }
+        }
         changes = []
         timing = []
-        guard let baseline = byRun.first, let baselineLabel = reports.first?.label else { return }
+        guard let baseline = byRun.first else { return }
         let baselineTimes = Comparison.medians(reports[0].report)
         for (index, results) in byRun.enumerated().dropFirst() {
             let label = reports[index].label
             for name in names {
                 changes += Comparison.change(name, baseline[name], results[name], run: label)
             }
+            if runs[index].timingNotComparable != nil { continue }
             let times = Comparison.medians(reports[index].report)
             for operation in Set(baselineTimes.keys).intersection(times.keys).sorted() {
                 let before = baselineTimes[operation]!, after = times[operation]!
@@ -105,7 +133,11 @@ public struct Comparison: Codable, Sendable {
                 }
             }
         }
-        _ = baselineLabel
+    }
+
+    /// Why a case did not pass, in one line: nil for a pass.
+    static func reason(_ result: ScenarioResult) -> String? {
+        result.status == .pass ? nil : result.findings.first?.summary ?? result.reason ?? result.status.rawValue
     }
 
     static func change(_ name: String, _ before: ScenarioResult?, _ after: ScenarioResult?, run: String) -> [Change] {
@@ -116,9 +148,7 @@ public struct Comparison: Codable, Sendable {
                            baseline: before?.status.rawValue ?? "absent", observed: after?.status.rawValue ?? "absent")]
         }
         func red(_ status: ScenarioStatus) -> Bool { status == .fail || status == .error || status == .timeout }
-        let summary = { (result: ScenarioResult) in
-            result.findings.first?.summary ?? result.reason ?? result.status.rawValue
-        }
+        let summary = { (result: ScenarioResult) in reason(result) ?? "pass" }
         var result: [Change] = []
         if before.status == .pass && red(after.status) {
             result.append(Change(kind: .regression, scenario: name, run: run, baseline: "pass", observed: summary(after)))
@@ -162,12 +192,36 @@ public struct Comparison: Codable, Sendable {
         return try encoder.encode(self)
     }
 
+    /// Scenarios whose status is not the same in every run (absent counts as a status).
+    public var divergentScenarios: [String] {
+        matrix.keys.sorted().filter { name in Set(matrix[name]!.map { $0 ?? "absent" }).count > 1 }
+    }
+
+    /// A cell as a reader wants it: the status and, where it did not pass, why.
+    public func cell(_ name: String, run index: Int) -> String {
+        guard let status = matrix[name]?[index] else { return "absent" }
+        guard let why = reasons[name]?[index], why != status else { return status }
+        return "\(status): \(why)"
+    }
+
+    /// For a CI step summary: the runs, the cases that differ with their reasons, the changes from the
+    /// baseline, what sets each environment apart, and timing between comparable runs only.
     public var markdown: String {
         var text = "## handoff compare: \(runs.map(\.label).joined(separator: " vs "))\n\n"
-        text += "| scenario | " + runs.map { "\($0.label) (\($0.describedKernel))" }.joined(separator: " | ") + " |\n"
-        text += "|---|" + runs.map { _ in "---|" }.joined() + "\n"
-        for name in matrix.keys.sorted() {
-            text += "| `\(name)` | " + matrix[name]!.map { $0 ?? "—" }.joined(separator: " | ") + " |\n"
+        text += "| run | kernel, setting | passed | failed | skipped | errors | seconds |\n|---|---|--:|--:|--:|--:|--:|\n"
+        for run in runs {
+            let counts = run.summary.map { "\($0.passed) | \($0.failed) | \($0.skipped) | \($0.errors)" } ?? "- | - | - | -"
+            text += "| \(Self.markdownCell(run.label)) | \(Self.markdownCell(run.describedKernel)) | \(counts) | "
+                + (run.durationSeconds.map { String(format: "%.1f", $0) } ?? "-") + " |\n"
+        }
+        let divergent = divergentScenarios
+        text += "\n### cases that differ (\(divergent.count) of \(matrix.count); the others have one status in every run)\n\n"
+        if !divergent.isEmpty {
+            text += "| scenario | " + runs.map { Self.markdownCell($0.label) }.joined(separator: " | ") + " |\n"
+            text += "|---|" + runs.map { _ in "---|" }.joined() + "\n"
+            for name in divergent {
+                text += "| `\(name)` | " + runs.indices.map { Self.markdownCell(cell(name, run: $0)) }.joined(separator: " | ") + " |\n"
+            }
         }
         for kind in [ChangeKind.regression, .fix, .newSkip, .newError, .findingsDiffer, .added] {
             let selected = changes.filter { $0.kind == kind }
@@ -177,15 +231,28 @@ public struct Comparison: Codable, Sendable {
                 text += "- `\(change.scenario)` in \(change.run): \(change.baseline) → \(change.observed)\n"
             }
         }
+        for run in runs.dropFirst() {
+            guard let differences = run.fingerprintDifferences else { continue }
+            text += "\n### what sets \(run.label) apart from \(runs[0].label)\n\n"
+            text += differences.isEmpty ? "Nothing the fingerprint records.\n" : differences.map { "- \($0.text)\n" }.joined()
+        }
         text += "\n### timing (median in-agent syscall time per operation; threshold ×"
             + String(format: "%.2f", timingThreshold) + " and " + String(format: "%.0f", timingFloorNanoseconds / 1000)
             + " µs)\n\n"
+        for run in runs where run.timingNotComparable != nil {
+            text += "- \(run.label) is not compared: \(run.timingNotComparable ?? "")\n"
+        }
         if timing.isEmpty { text += "No operation moved beyond the threshold.\n" }
         for change in timing {
             text += "- `\(change.operation)` in \(change.run): " + String(format: "%.1f µs → %.1f µs (×%.2f)\n",
                 change.baselineMedianNanoseconds / 1000, change.medianNanoseconds / 1000, change.ratio)
         }
         return text
+    }
+
+    /// A table cell: pipes and line breaks would break the row.
+    static func markdownCell(_ text: String) -> String {
+        text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
     }
 }
 

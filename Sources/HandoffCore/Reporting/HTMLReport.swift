@@ -36,34 +36,80 @@ public enum HTMLReport {
     }
 
     public static func render(_ comparison: Comparison) -> String {
-        var body = "<h1>handoff compare: \(comparison.runs.map { escape($0.label) }.joined(separator: " vs "))</h1>\n"
-        body += "<table><tr><th>scenario</th>"
-            + comparison.runs.map { "<th>\(escape($0.label))<br><small>\(escape($0.describedKernel))</small></th>" }.joined()
-            + "</tr>\n"
-        for name in comparison.matrix.keys.sorted() {
-            body += "<tr><td><code>\(escape(name))</code></td>"
-            for status in comparison.matrix[name]! {
-                body += status.map { "<td><span class=\"status \($0)\">\($0)</span></td>" } ?? "<td>—</td>"
-            }
-            body += "</tr>\n"
+        page(title: "handoff compare", body: "<h1>handoff compare: \(comparison.runs.map { escape($0.label) }.joined(separator: " vs "))</h1>\n"
+            + body(of: comparison))
+    }
+
+    /// The environments of a matrix with what became of each, then the comparison of those that ran.
+    public static func render(_ matrix: MatrixReport) -> String {
+        var html = "<h1>handoff matrix: \(escape(matrix.plan))</h1>\n<table><tr><th>environment</th><th>status</th>"
+            + "<th>seconds</th><th>command</th></tr>\n"
+        for environment in matrix.environments {
+            let status = environment.status.rawValue + (environment.optional && environment.status != .ran ? " (optional)" : "")
+            let why = environment.reason.map { "<br><small>\(escape($0))</small>" } ?? ""
+            html += "<tr><td>\(escape(environment.name))</td><td><span class=\"status \(environment.status == .ran ? "pass" : "skip")\">"
+                + "\(escape(status))</span>\(why)</td><td>" + String(format: "%.1f", environment.wallSeconds)
+                + "</td><td><code>\(escape(environment.command.dropFirst().joined(separator: " ")))</code></td></tr>\n"
+        }
+        html += "</table>\n"
+        html += matrix.comparison.runs.isEmpty ? "<p>No environment ran.</p>\n" : body(of: matrix.comparison)
+        return page(title: "handoff matrix", body: html)
+    }
+
+    static func body(of comparison: Comparison) -> String {
+        let runs = comparison.runs
+        var body = "<table><tr><th>run</th><th>kernel, setting</th><th>passed</th><th>failed</th><th>skipped</th>"
+            + "<th>errors</th><th>seconds</th></tr>\n"
+        for run in runs {
+            let counts = run.summary.map { [$0.passed, $0.failed, $0.skipped, $0.errors].map { "<td>\($0)</td>" }.joined() }
+                ?? "<td></td><td></td><td></td><td></td>"
+            body += "<tr><td>\(escape(run.label))</td><td>\(escape(run.describedKernel))</td>\(counts)<td>"
+                + (run.durationSeconds.map { String(format: "%.1f", $0) } ?? "") + "</td></tr>\n"
         }
         body += "</table>\n"
+        func header() -> String {
+            "<tr><th>scenario</th>" + runs.map { "<th>\(escape($0.label))</th>" }.joined() + "</tr>\n"
+        }
+        func row(_ name: String) -> String {
+            var html = "<tr><td><code>\(escape(name))</code></td>"
+            for index in runs.indices {
+                guard let status = comparison.matrix[name]?[index] else { html += "<td>absent</td>"; continue }
+                let why = comparison.reasons[name]?[index].map { "<br><small>\(escape($0))</small>" } ?? ""
+                html += "<td><span class=\"status \(escape(status))\">\(escape(status))</span>\(why)</td>"
+            }
+            return html + "</tr>\n"
+        }
+        let divergent = comparison.divergentScenarios
+        body += "<h2>Cases that differ (\(divergent.count) of \(comparison.matrix.count))</h2>\n"
+        body += divergent.isEmpty ? "<p>Every case has one status in every run.</p>\n"
+            : "<table>" + header() + divergent.map(row).joined() + "</table>\n"
         if !comparison.changes.isEmpty {
-            body += "<h2>Changes from \(escape(comparison.runs.first?.label ?? "the baseline"))</h2>\n<ul>\n"
+            body += "<h2>Changes from \(escape(runs.first?.label ?? "the baseline"))</h2>\n<ul>\n"
             for change in comparison.changes {
                 body += "<li><b>\(change.kind.rawValue)</b> <code>\(escape(change.scenario))</code> in "
                     + "\(escape(change.run)): \(escape(change.baseline)) → \(escape(change.observed))</li>\n"
             }
             body += "</ul>\n"
         }
+        for run in runs.dropFirst() {
+            guard let differences = run.fingerprintDifferences else { continue }
+            body += "<h2>What sets \(escape(run.label)) apart from \(escape(runs[0].label))</h2>\n"
+            body += differences.isEmpty ? "<p>Nothing the fingerprint records.</p>\n"
+                : "<ul>\n" + differences.map { "<li>\(escape($0.text))</li>\n" }.joined() + "</ul>\n"
+        }
         body += "<h2>Timing changes</h2>\n"
+        for run in runs where run.timingNotComparable != nil {
+            body += "<p>\(escape(run.label)) is not compared: \(escape(run.timingNotComparable ?? ""))</p>\n"
+        }
         body += comparison.timing.isEmpty ? "<p>No operation's median moved beyond ×"
             + String(format: "%.2f", comparison.timingThreshold) + ".</p>\n" : "<ul>\n" + comparison.timing.map {
                 "<li><code>\(escape($0.operation))</code> in \(escape($0.run)): "
                     + String(format: "%.1f µs → %.1f µs (×%.2f)", $0.baselineMedianNanoseconds / 1000,
                              $0.medianNanoseconds / 1000, $0.ratio) + "</li>"
             }.joined(separator: "\n") + "</ul>\n"
-        return page(title: "handoff compare", body: body)
+        body += "<details><summary>Every case (\(comparison.matrix.count))</summary><table>" + header()
+            + comparison.matrix.keys.sorted().map(row).joined() + "</table></details>\n"
+        return body
     }
 
     /// A stacked bar of the statuses.

@@ -40,6 +40,9 @@ public struct RunReport: Codable, Sendable {
         /// Where `run --in ENV` ran the suite, with its options; absent for a run on the spot. The fingerprint
         /// is then the inside one.
         public var runIn: RunInRecord?
+        /// `--sandbox`: whether launchers ran with a read-only file system, and why not (absent in reports
+        /// written before it existed).
+        public var launcherSandbox: String?
 
         public var taintChanged: Bool {
             if let taintBefore, let taintAfter { return taintBefore != taintAfter }

@@ -72,6 +72,25 @@ extension ScenarioDecoder {
                     let words = try context.keywords(value, "the flags of \(descriptor)", allowed: StatusFlag.allCases.map(\.rawValue))
                     check.flags[descriptor] = Set(words.compactMap(StatusFlag.init(rawValue:)))
                 }
+            case "same_inode": check.sameInode = try list("same_inode")
+            case "seals":
+                for (descriptor, value) in try map("seals") {
+                    let words = try context.keywords(value, "the seals of \(descriptor)", allowed: MemfdSeal.allCases.map(\.rawValue))
+                    check.seals[descriptor] = Set(words.compactMap(MemfdSeal.init(rawValue:)))
+                }
+            case "fdinfo":
+                for (descriptor, value) in try map("fdinfo") {
+                    var fields: [String: String] = [:]
+                    for field in try context.mapping(value, "the fdinfo fields of \(descriptor)") {
+                        let name = try context.string(field.key, "an fdinfo field name")
+                        guard let text = field.value.scalar?.string, context.kind(field.value) != .null else {
+                            throw context.error(field.value, "expected the text of fdinfo field '\(name)' of \(descriptor), "
+                                + "found \(context.describe(field.value))")
+                        }
+                        fields[name] = text
+                    }
+                    check.fdinfo[descriptor] = fields
+                }
             case "number":
                 for (descriptor, value) in try map("number") {
                     check.numbers[descriptor] = Int32(try context.integer(value, "the number of \(descriptor)", in: 0...Int(Int32.max)))

@@ -96,7 +96,9 @@ extension ScenarioDecoder {
             operation = .socketpair(type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case .memfd:
             let memfdName = try string("name", default: "handoff")
-            operation = .memfd(name: memfdName, closeOnExec: try flags(["cloexec"]).contains("cloexec"))
+            let memfdFlags = try flags(["cloexec", "allow_sealing"])
+            operation = .memfd(name: memfdName, closeOnExec: memfdFlags.contains("cloexec"),
+                               allowSealing: memfdFlags.contains("allow_sealing"))
         case .eventfd:
             let (closeOnExec, nonBlocking) = try socketFlags()
             let initial = try integer("initial", default: 0, in: 0...Int(UInt32.max))
@@ -175,6 +177,28 @@ extension ScenarioDecoder {
             let socket = try ref("socket")
             let how = ShutdownHow(rawValue: try keyword("how", default: "both", ShutdownHow.allCases.map(\.rawValue))) ?? .both
             operation = .shutdown(socket: socket, how: how)
+        case .poll:
+            let fd = try ref("fd")
+            var events: Set<PollEvent> = [.in]
+            if let node = a["events"] {
+                events = Set(try context.keywords(node, a.what("events"), allowed: PollEvent.allCases.map(\.rawValue))
+                    .compactMap(PollEvent.init(rawValue:)))
+            }
+            let timeout = Int32(try integer("timeout", default: 0, in: 0...Int(PollEvent.maximumTimeout)))
+            operation = .poll(fd: fd, events: events, timeout: timeout)
+        case .unixGC:
+            operation = .unixGC
+        case .pidfdSendSignal:
+            let pidfd = try ref("pidfd")
+            let signal = SentSignal(rawValue: try keyword("signal", default: "zero", SentSignal.allCases.map(\.rawValue))) ?? .zero
+            operation = .pidfdSendSignal(pidfd: pidfd, signal: signal)
+        case .waitid:
+            let pidfd = try ref("pidfd")
+            var noHang = false
+            if let node = a["flags"] {
+                noHang = try context.keywords(node, a.what("flags"), allowed: ["nohang"]).contains("nohang")
+            }
+            operation = .waitid(pidfd: pidfd, noHang: noHang)
         case .fork:
             operation = .fork(child: try name("as"))
         case .exec:
@@ -218,7 +242,11 @@ extension ScenarioDecoder {
             let target = try name("process")
             let fd = try ref("fd")
             let raw = try integer("flags", default: 0, in: 0...Int(UInt32.max))
-            operation = .pidfdGetfd(target: target, fd: fd, flags: UInt32(raw))
+            if a["pidfd"] != nil {
+                operation = .pidfdGetfdThrough(pidfd: try ref("pidfd"), target: target, fd: fd, flags: UInt32(raw))
+            } else {
+                operation = .pidfdGetfd(target: target, fd: fd, flags: UInt32(raw))
+            }
         case .listen, .connect:
             let addressNode = try a.required("address")
             sites.fields["address"] = context.location(addressNode)
@@ -260,8 +288,19 @@ extension ScenarioDecoder {
             let program = Template([.text(try string("program", default: nil))])
             if let node = a["program"] { sites.fields["program"] = context.location(node) }
             let (arguments, environment) = try argumentsAndEnvironment(a, sites: &sites)
+            let handover = try a["handover"].map { (node) throws(ScenarioError) -> LauncherHandover in
+                LauncherHandover(rawValue: try context.keyword(node, a.what("handover"),
+                                                               allowed: LauncherHandover.allCases.map(\.rawValue))) ?? .listenFDs
+            } ?? .listenFDs
             var listen: [ListeningSocket<AddressSpec>] = []
-            for item in try context.sequence(try a.required("listen"), a.what("listen")) {
+            let listenNode = a["listen"]
+            if handover == .inherit, let listenNode {
+                throw context.error(listenNode, "a launcher with 'handover: inherit' passes on what it inherited: it has no 'listen' sockets of its own")
+            }
+            if handover != .inherit && listenNode == nil {
+                _ = try a.required("listen")
+            }
+            for item in try listenNode.map({ (node) throws(ScenarioError) in try context.sequence(node, a.what("listen")) }) ?? [] {
                 // {unix: path} or {unix: path, type: seqpacket}
                 guard case .mapping(let mapping) = item else {
                     throw context.error(item, "expected an address such as {unix: svc.sock} in 'listen'")
@@ -280,9 +319,19 @@ extension ScenarioDecoder {
                                                listening: true)
                 listen.append(ListeningSocket(address: address, type: type))
             }
-            let acceptMode = try a["accept"].map { (node) throws(ScenarioError) in try context.bool(node, a.what("accept")) } ?? false
+            var acceptMode = try a["accept"].map { (node) throws(ScenarioError) in try context.bool(node, a.what("accept")) } ?? false
+            if let node = a["accept"], handover != .listenFDs {
+                throw context.error(node, "'accept' is for 'handover: listen-fds'; \(handover.rawValue) launchers "
+                    + (handover == .inherit ? "accept nothing" : "always accept, one service per connection"))
+            }
+            if handover == .ucspi || handover == .inetd {
+                if listen.count != 1, let listenNode {
+                    throw context.error(listenNode, "a \(handover.rawValue) launcher listens on exactly one socket")
+                }
+                acceptMode = true
+            }
             operation = .launch(program: program, arguments: arguments, environment: environment, listen: listen,
-                                acceptMode: acceptMode)
+                                acceptMode: acceptMode, handover: handover)
         case .attach:
             operation = .attach(child: try name("as"))
         case .sendHeaders:
@@ -326,6 +375,31 @@ extension ScenarioDecoder {
                 throw context.error(a["data"] ?? a.keyNode, "'data' is \(data.count) bytes; at most \(maximumTransfer) fit one step")
             }
             operation = .sendHeaders(socket: socket, fds: fds, headers: headers, cmsgLength: cmsgLength, data: data)
+        case .setsockopt, .getsockopt:
+            operation = try socketOption(kind, a, sites: &sites)
+        case .ftruncate:
+            let fd = try ref("fd")
+            operation = .ftruncate(fd: fd, length: Int64(try integer("length", default: 0, in: -1...maximumTransfer)))
+        case .signalfd:
+            var signals: [String] = []
+            if let node = a["signals"] {
+                signals = try context.keywords(node, a.what("signals"), allowed: SignalName.allCases.map(\.rawValue))
+            }
+            let (closeOnExec, nonBlocking) = try socketFlags()
+            operation = .signalfd(mask: Set(signals.compactMap(SignalName.init(rawValue:))), closeOnExec: closeOnExec,
+                                  nonBlocking: nonBlocking)
+        case .timerfdCreate:
+            let clock = TimerClock(rawValue: try keyword("clock", default: "monotonic", TimerClock.allCases.map(\.rawValue)))
+            let (closeOnExec, nonBlocking) = try socketFlags()
+            operation = .timerfdCreate(clock: clock ?? .monotonic, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .inotifyInit:
+            let (closeOnExec, nonBlocking) = try socketFlags()
+            operation = .inotifyInit(closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .dupfdQuery:
+            let fd = try ref("fd")
+            operation = .dupfdQuery(fd: fd, other: try ref("other"))
+        case .unshareNet:
+            operation = .unshareNet
         }
         if case .fcntl(_, let command) = operation, !command.duplicates { return (operation, []) }
         return (operation, try binds())
@@ -375,6 +449,7 @@ extension ScenarioDecoder {
         case "abstract":
             return .abstract(try context.string(value, "'abstract' name"))
         case "tcp":
+            if value.scalar?.string == "{@\(ArgumentPart.Builtin.port.rawValue)}" { return .tcpScenarioPort }
             if listening { return .tcpPort(UInt16(try context.integer(value, "'tcp' port", in: 0...65535))) }
             return .tcpListener(try qualified(value, "'tcp' (the listening socket, as process.name)"))
         default:
@@ -406,7 +481,6 @@ extension ScenarioDecoder {
         return UInt32(value)
     }
 
-
     func fcntl(_ a: StepArguments, sites: inout StepSites) throws(ScenarioError) -> ScenarioOperation {
         let cmdNode = try a.required("cmd")
         let cmd = try context.keyword(cmdNode, a.what("cmd"), allowed: FcntlCommand.names)
@@ -435,6 +509,11 @@ extension ScenarioDecoder {
         case "setfd":
             let node = try a.required("cloexec")
             command = .setfd(closeOnExec: try context.bool(node, a.what("cloexec")))
+        case "get_seals": command = .getSeals
+        case "add_seals":
+            let node = try a.required("seals")
+            let words = try context.keywords(node, a.what("seals"), allowed: MemfdSeal.allCases.map(\.rawValue))
+            command = .addSeals(Set(words.compactMap(MemfdSeal.init(rawValue:))))
         default:
             var set: Set<StatusFlag> = []
             if let node = a["flags"] {

@@ -42,10 +42,12 @@ struct ProcessTracker<Value> {
         order.append(child)
     }
 
-    /// A process that did not inherit the creator's table as the scenario knows it (attach: the launcher's
-    /// service): no names, a table of its own.
-    mutating func adopt(_ child: String, by parent: String) {
-        entries[child] = Entry(parent: parent, table: newTable(), names: [:])
+    /// A process a launcher started (attach), with a table of its own. A LISTEN_FDS launcher renumbers what
+    /// it passes, so the service has no names; the others pass descriptors at the numbers the launcher
+    /// inherited them at (`inheritingNames`), so the launcher's names stay meaningful in the service.
+    mutating func adopt(_ child: String, by parent: String, inheritingNames: Bool = false) {
+        let names = inheritingNames ? entries[parent]?.names ?? [:] : [:]
+        entries[child] = Entry(parent: parent, table: newTable(), names: names)
         order.append(child)
     }
 

@@ -188,6 +188,8 @@ public struct Expectation: Sendable, Equatable {
     public var truncated: Bool?
     /// wait: the expected exit status.
     public var status: Int32?
+    /// getsockopt(peercred) and recv: the credentials expected (each part optional).
+    public var credentials: ExpectedCredentials?
 
     public init(error: String? = nil, result: Int64? = nil, data: [UInt8]? = nil, received: Int? = nil,
                 truncated: Bool? = nil, status: Int32? = nil) {
@@ -197,6 +199,34 @@ public struct Expectation: Sendable, Equatable {
         self.received = received
         self.truncated = truncated
         self.status = status
+    }
+}
+
+/// `credentials: {pid: sender, uid: 0, gid: 0}`: a process name (or 0 for no process), uid and gid, each
+/// optional.
+public struct ExpectedCredentials: Sendable, Equatable, CustomStringConvertible {
+    public var process: String?
+    public var uid: UInt32?
+    public var gid: UInt32?
+
+    public init(process: String? = nil, uid: UInt32? = nil, gid: UInt32? = nil) {
+        self.process = process
+        self.uid = uid
+        self.gid = gid
+    }
+
+    public func matches(_ observed: NamedCredentials?) -> Bool {
+        guard let observed else { return false }
+        return (process.map { $0 == observed.process } ?? true) && (uid.map { $0 == observed.uid } ?? true)
+            && (gid.map { $0 == observed.gid } ?? true)
+    }
+
+    public var description: String {
+        var parts = ["credentials"]
+        if let process { parts.append("pid \(process)") }
+        if let uid { parts.append("uid \(uid)") }
+        if let gid { parts.append("gid \(gid)") }
+        return parts.joined(separator: " ")
     }
 }
 
@@ -256,6 +286,9 @@ public enum ArgumentPart: Sendable, Hashable {
         /// name spaces - abstract unix addresses - never collide between runs on one host. Also allowed
         /// inside an abstract address: `{abstract: "svc-{@unique}"}`.
         case unique
+        /// A free loopback TCP port chosen for this run of this scenario: for a launcher's arguments
+        /// (`tcpserver 127.0.0.1 {@port} ...`) and, as `{tcp: "{@port}"}`, its `listen` and a `connect`.
+        case port
     }
 }
 
@@ -269,6 +302,8 @@ public enum AddressSpec: Sendable, Hashable {
     case tcpPort(UInt16)
     /// `{tcp: main.server}` in connect: the port a listening socket of the scenario was bound to.
     case tcpListener(QualifiedDescriptor)
+    /// `{tcp: "{@port}"}` in listen and connect: the port `{@port}` stands for in this run.
+    case tcpScenarioPort
 }
 
 /// An exec argument or environment value as written: text with placeholders (`"--fd={sock}"`), filled in
@@ -318,11 +353,19 @@ public struct Check: Sendable, Equatable {
     /// Environment variables of a process's current image: the exact value (placeholders allowed), or nil
     /// for "not set".
     public var environment: [String: [(name: String, value: [ArgumentPart]?)]] = [:]
+    /// Every listed descriptor refers to one inode (fstat's st_dev and st_ino): one object, whatever the
+    /// descriptions.
+    public var sameInode: [QualifiedDescriptor] = []
+    /// The exact seals of each descriptor's inode (F_GET_SEALS through /proc/PID/fd/N).
+    public var seals: [QualifiedDescriptor: Set<MemfdSeal>] = [:]
+    /// Fields of /proc/PID/fdinfo/N (`sigmask`, `clockid`, `eventfd-count`, `pos`...) by their exact text.
+    public var fdinfo: [QualifiedDescriptor: [String: String]] = [:]
 
     public static func == (lhs: Check, rhs: Check) -> Bool {
         lhs.same == rhs.same && lhs.different == rhs.different && lhs.offsets == rhs.offsets
             && lhs.closeOnExec == rhs.closeOnExec && lhs.flags == rhs.flags && lhs.open == rhs.open
             && lhs.numbers == rhs.numbers && lhs.environment.keys == rhs.environment.keys
+            && lhs.sameInode == rhs.sameInode && lhs.seals == rhs.seals && lhs.fdinfo == rhs.fdinfo
     }
 
     public init(same: [QualifiedDescriptor] = [], different: [QualifiedDescriptor] = [],

@@ -213,7 +213,8 @@ struct ScenarioDecoder {
     /// Capability names as libcap knows them: one list, the model's.
     static let knownCapabilities = ReferenceModel.capabilityNames
 
-    static let checkKeys = ["same", "different", "offset", "cloexec", "flags", "open", "number", "env"]
+    static let checkKeys = ["same", "different", "offset", "cloexec", "flags", "open", "number", "env", "same_inode", "seals",
+                            "fdinfo"]
 
     static func isIdentifier(_ text: String) -> Bool {
         guard let first = text.unicodeScalars.first else { return false }
@@ -403,6 +404,27 @@ struct ScenarioDecoder {
                     background: background)
     }
 
+    /// `{pid: process-or-0, uid: N, gid: N}`, each key optional.
+    func credentials(_ node: Node) throws(ScenarioError) -> ExpectedCredentials {
+        var expected = ExpectedCredentials()
+        for (keyNode, value) in try context.mapping(node, "'credentials'") {
+            let key = try context.string(keyNode, "a key of 'credentials'")
+            switch key {
+            case "pid":
+                if let number = Int(value.string ?? ""), number == 0 {
+                    expected.process = NamedCredentials.noProcess
+                } else {
+                    expected.process = try context.identifier(value, "'credentials' pid")
+                }
+            case "uid": expected.uid = UInt32(try context.integer(value, "'credentials' uid", in: 0...Int(UInt32.max)))
+            case "gid": expected.gid = UInt32(try context.integer(value, "'credentials' gid", in: 0...Int(UInt32.max)))
+            default:
+                throw context.error(keyNode, "unknown key '\(key)' in 'credentials' (expected pid, uid, gid)")
+            }
+        }
+        return expected
+    }
+
     func expectation(_ arguments: StepArguments) throws(ScenarioError) -> Expectation {
         var expect = Expectation()
         if let node = arguments["error"] {
@@ -435,8 +457,11 @@ struct ScenarioDecoder {
         if let node = arguments["truncated"] {
             expect.truncated = try context.bool(node, "'truncated'")
         }
-        // `status` is exit's argument; only on wait is it an expectation.
-        if arguments.operation == "wait", let node = arguments["status"] {
+        if let node = arguments["credentials"] {
+            expect.credentials = try credentials(node)
+        }
+        // `status` is exit's argument; only on wait and waitid is it an expectation.
+        if arguments.operation == "wait" || arguments.operation == OperationKind.waitid.keyword, let node = arguments["status"] {
             expect.status = Int32(try context.integer(node, "'status'", in: 0...255))
         }
         return expect

@@ -17,6 +17,7 @@ struct ScenarioValidator {
         var reapedAt: Int?
         /// The line where the process exec'd a launcher: from then on only `attach` may name it.
         var launchedAt: Int?
+        var handover = LauncherHandover.listenFDs
     }
 
     let file: String
@@ -185,7 +186,8 @@ struct ScenarioValidator {
         throws(ScenarioError) {
         // Processes it names as targets (not the new ones fork, clone_files and attach create).
         switch operation {
-        case .pidfdOpen(let target), .pidfdGetfd(let target, _, _), .reopen(let target, _, _):
+        case .pidfdOpen(let target), .pidfdGetfd(let target, _, _), .reopen(let target, _, _),
+             .pidfdGetfdThrough(_, let target, _, _):
             _ = try existing(target, at: site["process"])
         default:
             break
@@ -198,7 +200,7 @@ struct ScenarioValidator {
             for case .descriptor(let name) in text.parts { try resolve(name: name, in: actor, process, at: site[field]) }
         }
         switch operation {
-        case .exec(let arguments, let environment), .launch(_, let arguments, let environment, _, _):
+        case .exec(let arguments, let environment), .launch(_, let arguments, let environment, _, _, _):
             for (index, argument) in arguments.enumerated() { try placeholders(argument, "args[\(index)]") }
             for entry in environment { try placeholders(entry.value, "env.\(entry.name)") }
         case .connect(.tcpListener(let listener), _, _, _):
@@ -218,16 +220,17 @@ struct ScenarioValidator {
             if unshare { tracker.privatize(actor) }
         case .unshareFiles:
             tracker.privatize(actor)
-        case .launch(let program, _, _, _, _):
+        case .launch(let program, _, _, _, _, let handover):
             let name = program.description
             guard programs.contains(name) else {
                 throw ScenarioError(site["program"], "launch runs '\(name)', which is not listed under 'requires: "
                     + "programs' (list it there, so that the scenario is skipped where it is not installed)")
             }
             processes[actor]?.launchedAt = line
+            processes[actor]?.handover = handover
         case .attach(let child):
             try create(child, by: actor, at: line, site, copying: Process(), verb: "attach")
-            tracker.adopt(child, by: actor)
+            tracker.adopt(child, by: actor, inheritingNames: processes[actor]?.handover != .listenFDs)
         case .fork(let child), .cloneFiles(let child):
             guard let parent = processes[actor] else { return }
             try create(child, by: actor, at: line, site, copying: parent, verb: "fork")
@@ -261,8 +264,14 @@ struct ScenarioValidator {
             processes[child]?.reapedAt = line
         case .open, .pipe, .socketpair, .memfd, .eventfd, .epollCreate, .epollCtl, .dup, .dup2, .dup3, .fcntl, .close,
              .lseek, .read, .write, .shutdown, .send, .recv, .pidfdOpen, .pidfdGetfd, .listen, .connect, .accept,
-             .setrlimit, .dropCapability, .setDumpable, .reopen, .sendHeaders:
+             .setrlimit, .dropCapability, .setDumpable, .reopen, .sendHeaders, .poll, .unixGC,
+             .setsockopt, .getsockopt, .ftruncate, .signalfd, .timerfdCreate, .inotifyInit,
+             .dupfdQuery, .unshareNet:
             break  // descriptors only: resolved and bound above
+        case .pidfdSendSignal, .waitid, .pidfdGetfdThrough:
+            // Which process a pidfd refers to is known at run time only (it may have arrived over SCM_RIGHTS):
+            // the model says whether the signal ends it and whether waitid would block.
+            break
         }
     }
 

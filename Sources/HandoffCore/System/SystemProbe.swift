@@ -71,7 +71,51 @@ public enum SystemProbe {
         ("pidfd-reopen", "pidfds on pidfs, reopenable through /proc/PID/fd/N", { pidfdsReopen }),
         ("eventfd-write-exact", "eventfd writes of exactly 8 bytes", { eventfdWriteExact }),
         ("af-unix-oob", "MSG_OOB on unix stream sockets (CONFIG_AF_UNIX_OOB, 5.15)", { unixOOB }),
+        ("so-passpidfd", "SO_PASSPIDFD, SO_PEERPIDFD and SCM_PIDFD on AF_UNIX sockets (6.5)", { unixSocketOption(Linux.SO_PASSPIDFD) }),
+        ("so-passrights", "SO_PASSRIGHTS on AF_UNIX sockets, and SO_PASS* refused elsewhere (6.16)",
+         { unixSocketOption(Linux.SO_PASSRIGHTS) }),
+        ("so-inq", "SO_INQ and SCM_INQ on AF_UNIX stream sockets (6.17)", { unixSocketOption(Linux.SO_INQ, set: true) }),
+        ("memfd-seal-exec", "the F_SEAL_EXEC memfd seal (Linux 6.3)", { memfdSealExec }),
     ]
+
+    /// The ids sockets report to the agents (the runner's user namespace): its own uid and gid, what the
+    /// initial namespace's root maps to (/proc/self/uid_map, gid_map; the overflow id when unmapped) and
+    /// the overflow ids (/proc/sys/kernel/overflowuid, overflowgid).
+    public static let socketIDs: SocketIDs = {
+        var ids = SocketIDs()
+        ids.overflowUID = UInt32(sysctl("kernel/overflowuid") ?? Int(Linux.overflowID))
+        ids.overflowGID = UInt32(sysctl("kernel/overflowgid") ?? Int(Linux.overflowID))
+        func insideID(ofRoot map: String, overflow: UInt32) -> UInt32 {
+            for line in (Observer.readSmallFile("/proc/self/" + map) ?? "0 0 4294967295").split(separator: "\n") {
+                let fields = line.split(whereSeparator: \.isWhitespace).compactMap { UInt64($0) }
+                // inside outside count: host 0 is mapped when outside == 0.
+                if fields.count == 3, fields[1] == 0, fields[2] > 0 { return UInt32(truncatingIfNeeded: fields[0]) }
+            }
+            return overflow
+        }
+        ids.rootUID = insideID(ofRoot: "uid_map", overflow: ids.overflowUID)
+        ids.rootGID = insideID(ofRoot: "gid_map", overflow: ids.overflowGID)
+        return ids
+    }()
+
+    /// Whether getsockopt(SOL_SOCKET, option) of an AF_UNIX socket knows the option (ENOPROTOOPT before the
+    /// kernel that added it). Probed once per option.
+    /// `set`: probed with setsockopt(option, 1) instead (SO_INQ has no getsockopt).
+    public static func unixSocketOption(_ option: Int32, set: Bool = false) -> Bool {
+        probeLock.lock()
+        defer { probeLock.unlock() }
+        if let known = socketOptions[option] { return known }
+        var ends: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Linux.SOCK_STREAM | Linux.SOCK_CLOEXEC, 0, &ends) == 0 else { return false }
+        defer { close(ends[0]); close(ends[1]) }
+        var value: Int32 = set ? 1 : 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        let known = set ? setsockopt(ends[0], Linux.SOL_SOCKET, option, &value, length) == 0
+            : getsockopt(ends[0], Linux.SOL_SOCKET, option, &value, &length) == 0
+        socketOptions[option] = known
+        return known
+    }
+    nonisolated(unsafe) private static var socketOptions: [Int32: Bool] = [:]
 
     /// The errno of reopening a pidfd with O_TRUNC (EOPNOTSUPP on pidfs since pidfs_setattr, EPERM before it,
     /// ENXIO where pidfds are anonymous inodes; 0 if it succeeded). Probed once.
@@ -117,6 +161,21 @@ public enum SystemProbe {
         return nine.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, 9) } < 0 && errno == EINVAL
     }()
 
+    /// Whether F_ADD_SEALS knows F_SEAL_EXEC (Linux 6.3; EINVAL before). Probed once.
+    public static let memfdSealExec: Bool = {
+        guard case .success(let descriptor) = valueOrErrno({
+            handoff_memfd_create("handoff-probe", Linux.MFD_CLOEXEC | Linux.MFD_ALLOW_SEALING)
+        }) else { return false }
+        defer { close(descriptor) }
+        return handoff_fcntl_int(descriptor, Linux.F_ADD_SEALS, Int32(bitPattern: Linux.F_SEAL_EXEC)) == 0
+    }()
+
+    /// Whether the file system of `directory` is tmpfs, whose regular files are shmem files: F_GET_SEALS
+    /// answers F_SEAL_SEAL there, and EINVAL on other file systems.
+    public static func isTmpfs(_ directory: String) -> Bool {
+        handoff_statfs_type(directory) == Linux.TMPFS_MAGIC
+    }
+
     /// Whether ptrace checks on an exited task still use its dumpability (Linux 6.18). Probed once, by the
     /// agent (it needs a fork and a process without CAP_SYS_PTRACE).
     nonisolated(unsafe) private static var exitedDumpability: [String: Bool] = [:]
@@ -137,7 +196,9 @@ public enum SystemProbe {
     }
 
     /// The system calls `requires: syscalls` may name and operations may declare as needs.
-    public static let knownSyscalls = ["kcmp", "pidfd_open", "pidfd_getfd", "close_range", "memfd_create", "epoll_create1"]
+    public static let knownSyscalls = ["kcmp", "pidfd_open", "pidfd_getfd", "close_range", "memfd_create", "epoll_create1",
+                                       "pidfd_send_signal",
+                                       "signalfd4", "timerfd_create", "inotify_init1", "dupfd_query"]
 
     /// nil when the syscall works here; otherwise why not (e.g. `ENOSYS`). Probed once per run: every
     /// scenario asks for what its operations need.
@@ -167,6 +228,17 @@ public enum SystemProbe {
                 defer { close(pidfd) }
                 return opens { handoff_pidfd_getfd(pidfd, pidfd, 0) }
             }
+        case "pidfd_send_signal":
+            // Signal 0 to ourselves through a pidfd: only checks that we exist.
+            switch valueOrErrno({ handoff_pidfd_open(getpid(), 0) }) {
+            case .failure(let error): return "pidfd_open: \(error)"
+            case .success(let pidfd):
+                defer { close(pidfd) }
+                if case .failure(let error) = valueOrErrno({ handoff_pidfd_send_signal(pidfd, 0) }) {
+                    return error.description
+                }
+                return nil
+            }
         case "close_range":
             // A real range (one descriptor of our own), not an empty one at ~0U that some kernels refuse.
             switch valueOrErrno({ open("/dev/null", O_RDONLY | O_CLOEXEC) }) {
@@ -183,6 +255,20 @@ public enum SystemProbe {
             return opens { handoff_epoll_create1(Linux.EPOLL_CLOEXEC) }
         case "memfd_create":
             return opens { handoff_memfd_create("handoff-probe", Linux.MFD_CLOEXEC) }
+        case "signalfd4":
+            return opens { handoff_signalfd(0, Linux.SFD_CLOEXEC) }
+        case "timerfd_create":
+            return opens { handoff_timerfd_create(Linux.CLOCK_MONOTONIC, Linux.TFD_CLOEXEC) }
+        case "inotify_init1":
+            return opens { handoff_inotify_init1(Linux.IN_CLOEXEC) }
+        case "dupfd_query":
+            // fcntl(F_DUPFD_QUERY) of a descriptor with itself is 1 (Linux 6.10); EINVAL before.
+            switch valueOrErrno({ open("/dev/null", O_RDONLY | O_CLOEXEC) }) {
+            case .failure(let error): return "open /dev/null: \(error)"
+            case .success(let copy):
+                defer { close(copy) }
+                return handoff_fcntl_int(copy, Linux.F_DUPFD_QUERY, copy) == 1 ? nil : Errno.name(of: errno)
+            }
         default:
             return "unknown syscall"
         }
@@ -264,5 +350,29 @@ public enum SystemProbe {
             if handoff_has_capability(number) != 1 { return "needs \(name), which the runner does not hold" }
         }
         return nil
+    }
+}
+
+extension SystemProbe {
+    /// A loopback TCP port nobody listens on now: the kernel's pick for a socket bound to 127.0.0.1:0
+    /// (inet_csk_get_port), closed again at once. For `{@port}`, which a launcher needs before it starts.
+    static func freeLoopbackPort() throws(HarnessError) -> UInt16 {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard socket >= 0 else { throw .system(call: "socket for a free port", errno: errno) }
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = in_addr_t(0x7f00_0001).bigEndian
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) }
+        }
+        guard bound == 0 else { throw .system(call: "bind to 127.0.0.1:0 for a free port", errno: errno) }
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
+        }
+        guard named == 0 else { throw .system(call: "getsockname for a free port", errno: errno) }
+        return UInt16(bigEndian: address.sin_port)
     }
 }

@@ -21,6 +21,8 @@ struct Run: ParsableCommand {
 
     @OptionGroup var agentSelection: AgentSelection
 
+    @OptionGroup var sandboxSelection: SandboxSelection
+
     @Option(help: "What goes to stdout: text (a line per scenario and each failure's diff) or tap (KTAP).")
     var format: OutputFormat = .text
 
@@ -145,7 +147,9 @@ struct Run: ParsableCommand {
         let agent = try agentSelection.resolve()
         // Before the run, not after it: an unwritable --report costs a second, not the whole suite.
         try prepareReportDirectory(report)
-        let options = agentSelection.executionOptions(agent, timeout: timeout, identity: identity, workDirectory: workdir)
+        var options = agentSelection.executionOptions(agent, timeout: timeout, identity: identity, workDirectory: workdir)
+        let (sandbox, sandboxNote) = try sandboxSelection.resolve(for: scenarios)
+        options.launcherSandbox = sandbox
         let fingerprint = Fingerprint.current(agentPath: options.probeAgentPath)
         if let writeEnvironment {
             do {
@@ -177,9 +181,10 @@ struct Run: ParsableCommand {
             progress?.update(result.status)
         }
         progress?.clear()
-        let report = RunReport(startedAt: started, durationSeconds: Date().timeIntervalSince(started),
+        var report = RunReport(startedAt: started, durationSeconds: Date().timeIntervalSince(started),
                                identityMode: identity, scenarios: results, fingerprint: fingerprint,
                                taintBefore: fingerprint.taint, taintAfter: Fingerprint.currentTaint(), agent: agent)
+        report.environment.launcherSandbox = sandboxNote
         // From here on the closing line is printed whatever happens; a report that cannot be written is one
         // line on stderr and exit 2.
         var writeFailure: String?
@@ -202,12 +207,17 @@ struct Run: ParsableCommand {
 
 /// Appends the Markdown summary to $GITHUB_STEP_SUMMARY when CI sets it (a warning when that fails).
 func appendStepSummary(_ report: RunReport) {
-    guard let path = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !path.isEmpty else { return }
+    appendStepSummary(markdown: MarkdownReport.render(report))
+}
+
+/// Appends to GitHub's step summary when $GITHUB_STEP_SUMMARY (or `path`) names one.
+func appendStepSummary(markdown: String, path: String? = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"]) {
+    guard let path, !path.isEmpty else { return }
     do {
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         defer { try? handle.close() }
         try handle.seekToEnd()
-        try handle.write(contentsOf: Data(MarkdownReport.render(report).utf8))
+        try handle.write(contentsOf: Data(markdown.utf8))
     } catch {
         printError(Console.printable("handoff: WARNING: cannot append to $GITHUB_STEP_SUMMARY (\(path)): "
             + "\((error as NSError).localizedDescription)"))

@@ -14,6 +14,7 @@ struct StressCommand: ParsableCommand {
 
     @OptionGroup var selection: ScenarioSelection
     @OptionGroup var agentSelection: AgentSelection
+    @OptionGroup var sandboxSelection: SandboxSelection
 
     @Option(help: "How long to run, in seconds (suffix s or m accepted: 60s, 10m).")
     var duration: String?
@@ -71,8 +72,9 @@ struct StressCommand: ParsableCommand {
         let rounds = iterations ?? (seconds == nil ? 1 : nil)
         print("stress: \(scenarios.count) scenarios, seed \(seed), "
             + (seconds.map { "for \(Int($0)) s" } ?? "\(rounds ?? 1) rounds") + ", \(jobs) jobs")
-        let options = StressOptions(seconds: seconds, rounds: rounds, jobs: jobs, seed: seed,
-                                    execution: agentSelection.executionOptions(agent, timeout: timeout, workDirectory: workdir))
+        var execution = agentSelection.executionOptions(agent, timeout: timeout, workDirectory: workdir)
+        execution.launcherSandbox = try sandboxSelection.resolve(for: scenarios).sandbox
+        let options = StressOptions(seconds: seconds, rounds: rounds, jobs: jobs, seed: seed, execution: execution)
         let stress = Stress.run(scenarios, options: options) { round, results, sample in
             let bad = results.filter { $0.status == .fail || $0.status == .error || $0.status == .timeout }
             for result in bad {

@@ -1,0 +1,65 @@
+// `--sandbox`: a launcher under test is a program handoff does not control, run as root in CI. It runs in a
+// bubblewrap mount namespace where the file system is read-only except the scenario's own directory (and a
+// private /tmp that vanishes with it), with a fresh /dev holding only the harmless devices. It can still do
+// everything a launcher does to descriptors: bubblewrap passes on every descriptor it inherited without
+// close-on-exec and adds none (the `inherit` hand-over, scenarios/launchers/bwrap-inherit.yaml), so the
+// service's table is what it would be without the sandbox. Processes it starts are contained as before.
+
+import Foundation
+import Glibc
+
+/// Whether launchers run in the read-only sandbox.
+public enum SandboxMode: String, Sendable, CaseIterable {
+    /// The sandbox where bubblewrap works here, else none (the report says which, and why).
+    case auto
+    /// The sandbox, or a usage error where it cannot be made.
+    case on
+    case off
+}
+
+public struct LauncherSandbox: Sendable, Equatable {
+    /// The bubblewrap executable.
+    public let bwrap: String
+
+    /// The program and arguments that run `program` in the sandbox, with `directory` (the scenario's
+    /// private directory: its work directory and control socket) writable.
+    public func wrap(program: String, arguments: [String], directory: String) -> (program: String, arguments: [String]) {
+        // Order matters: the private /tmp first, then the scenario's directory (which may lie under /tmp) on it.
+        let options = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+                       "--bind", directory, directory, "--die-with-parent", "--"]
+        return (bwrap, options + [program] + arguments)
+    }
+
+    /// The sandbox for `mode`: nil with the reason when there is none (off, or auto where bubblewrap is
+    /// missing or cannot make a mount namespace here); `.failure` when `on` cannot be honoured.
+    public static func resolve(_ mode: SandboxMode) -> Result<(sandbox: LauncherSandbox?, note: String), SandboxError> {
+        if mode == .off { return .success((nil, "off (--sandbox off)")) }
+        guard let bwrap = SystemProbe.program(named: "bwrap") else {
+            let reason = "bubblewrap (bwrap) is not installed"
+            return mode == .on ? .failure(SandboxError(reason: reason)) : .success((nil, "off: \(reason)"))
+        }
+        if let problem = probe(bwrap) {
+            return mode == .on ? .failure(SandboxError(reason: problem)) : .success((nil, "off: \(problem)"))
+        }
+        return .success((LauncherSandbox(bwrap: bwrap), "on: launchers see a read-only file system but their scenario's directory"))
+    }
+
+    /// Runs `true` in the sandbox once: nil when it works, else bubblewrap's complaint.
+    static func probe(_ bwrap: String) -> String? {
+        let directory = NSTemporaryDirectory() + "handoff-sandbox-probe-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let wrapped = LauncherSandbox(bwrap: bwrap).wrap(program: "/bin/true", arguments: [], directory: directory)
+        guard let result = try? captureOutput([wrapped.program] + wrapped.arguments) else {
+            return "bubblewrap cannot be started"
+        }
+        if result.status == 0 { return nil }
+        let message = result.output.split(separator: "\n").last.map(String.init) ?? "exit status \(result.status)"
+        return "bubblewrap cannot make the sandbox here (\(message))"
+    }
+}
+
+public struct SandboxError: Error, CustomStringConvertible, Equatable {
+    public var reason: String
+    public var description: String { "--sandbox on: \(reason)" }
+}
