@@ -73,20 +73,78 @@ ssize_t handoff_send_fds(int socket, const int *fds, int count, const void *data
     return sent;
 }
 
-// Same reason as handoff_send_fds: the control buffer is walked with CMSG macros.
+// Hand-built messages (`send_headers`): several headers are laid out with CMSG_SPACE and CMSG_NXTHDR, and
+// a raw cmsg_len is written into struct cmsghdr - macros and a layout Swift cannot express.
+ssize_t handoff_send_headers(int socket, const int *fds, const int *counts, int nheaders, long cmsg_len,
+                             const void *data, size_t length, int flags) {
+    struct msghdr message;
+    struct iovec vector;
+    memset(&message, 0, sizeof message);
+    vector.iov_base = (void *)data;
+    vector.iov_len = length;
+    message.msg_iov = &vector;
+    message.msg_iovlen = 1;
+    size_t space = 0;
+    for (int i = 0; i < nheaders; i++) space += CMSG_SPACE(sizeof(int) * (size_t)counts[i]);
+    char *control = NULL;
+    if (nheaders > 0) {
+        control = calloc(1, space);
+        if (control == NULL) { errno = ENOMEM; return -1; }
+        message.msg_control = control;
+        message.msg_controllen = space;
+        // Laid out by hand at CMSG_SPACE steps: CMSG_NXTHDR would follow a raw, short cmsg_len.
+        size_t offset = 0;
+        const int *next = fds;
+        for (int i = 0; i < nheaders; i++) {
+            struct cmsghdr *header = (struct cmsghdr *)(control + offset);
+            header->cmsg_level = SOL_SOCKET;
+            header->cmsg_type = SCM_RIGHTS;
+            header->cmsg_len = (i == 0 && cmsg_len >= 0) ? (size_t)cmsg_len : CMSG_LEN(sizeof(int) * (size_t)counts[i]);
+            memcpy(CMSG_DATA(header), next, sizeof(int) * (size_t)counts[i]);
+            next += counts[i];
+            offset += CMSG_SPACE(sizeof(int) * (size_t)counts[i]);
+        }
+    }
+    ssize_t sent = sendmsg(socket, &message, flags);
+    int saved = errno;
+    free(control);
+    errno = saved;
+    return sent;
+}
+
+// Same reason as handoff_send_fds: the control buffer is sized (CMSG_SPACE) and walked with CMSG macros.
 ssize_t handoff_recv_fds(int socket, void *data, size_t length, int room, int flags,
                          int *fds, int fds_capacity, int *fds_count, int *message_flags) {
-    return handoff_recv_message(socket, data, length, room, flags, fds, fds_capacity, fds_count, message_flags, NULL,
-                                NULL);
+    size_t space = room > 0 ? CMSG_SPACE(sizeof(int) * (size_t)room) : 0;
+    return handoff_recv_message_exact(socket, data, length, space, flags, fds, fds_capacity, fds_count,
+                                      message_flags, NULL, NULL);
+}
+
+// A control buffer of exactly `space` bytes (`recv`'s `control`; 0: none).
+ssize_t handoff_recv_fds_exact(int socket, void *data, size_t length, size_t space, int flags,
+                               int *fds, int fds_capacity, int *fds_count, int *message_flags) {
+    return handoff_recv_message_exact(socket, data, length, space, flags, fds, fds_capacity, fds_count,
+                                      message_flags, NULL, NULL);
+}
+
+ssize_t handoff_recv_message(int socket, void *data, size_t length, int room, int flags,
+                             int *fds, int fds_capacity, int *fds_count, int *message_flags,
+                             int credentials[3], int *has_credentials) {
+    size_t space = room > 0 ? CMSG_SPACE(sizeof(int) * (size_t)room) : 0;
+    return handoff_recv_message_exact(socket, data, length, space, flags, fds, fds_capacity, fds_count,
+                                      message_flags, credentials, has_credentials);
 }
 
 // SCM_CREDENTIALS and SCM_PIDFD (6.5; 4 in <linux/socket.h>, missing from older headers) besides SCM_RIGHTS.
 #ifndef SCM_PIDFD
 #define SCM_PIDFD 4
 #endif
-ssize_t handoff_recv_message(int socket, void *data, size_t length, int room, int flags,
-                             int *fds, int fds_capacity, int *fds_count, int *message_flags,
-                             int credentials[3], int *has_credentials) {
+// The one receive: a control buffer of exactly `space` bytes (0: none), walked with the CMSG macros, which
+// Swift cannot call (CMSG_FIRSTHDR, CMSG_NXTHDR and CMSG_DATA are macros over struct cmsghdr's alignment).
+// A header the kernel cut (MSG_CTRUNC) carries only the descriptors its cmsg_len covers.
+ssize_t handoff_recv_message_exact(int socket, void *data, size_t length, size_t space, int flags,
+                                   int *fds, int fds_capacity, int *fds_count, int *message_flags,
+                                   int credentials[3], int *has_credentials) {
     struct msghdr message;
     struct iovec vector;
     memset(&message, 0, sizeof message);
@@ -95,11 +153,10 @@ ssize_t handoff_recv_message(int socket, void *data, size_t length, int room, in
     message.msg_iov = &vector;
     message.msg_iovlen = 1;
     char stack_buffer[CMSG_SPACE(sizeof(int) * 256)];
-    size_t space = room > 0 ? CMSG_SPACE(sizeof(int) * (size_t)room) : 0;
     // The kernel accepts control buffers far larger than SCM_MAX_FD descriptors: so must the agent.
     char *control = space <= sizeof stack_buffer ? stack_buffer : malloc(space);
     if (control == NULL) { errno = ENOMEM; return -1; }
-    if (room > 0) {
+    if (space > 0) {
         memset(control, 0, space);
         message.msg_control = control;
         message.msg_controllen = space;
@@ -109,7 +166,7 @@ ssize_t handoff_recv_message(int socket, void *data, size_t length, int room, in
     ssize_t received = recvmsg(socket, &message, flags);
     int saved = errno;
     *message_flags = received >= 0 ? message.msg_flags : 0;
-    if (received >= 0 && room > 0) {
+    if (received >= 0 && space > 0) {
         for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header != NULL;
              header = CMSG_NXTHDR(&message, header)) {
             if (header->cmsg_level != SOL_SOCKET) continue;
@@ -136,6 +193,10 @@ ssize_t handoff_recv_message(int socket, void *data, size_t length, int room, in
     if (control != stack_buffer) free(control);
     errno = saved;
     return received;
+}
+
+size_t handoff_control_space(int room) {
+    return room > 0 ? CMSG_SPACE(sizeof(int) * (size_t)room) : 0;
 }
 
 int handoff_recv_capacity(int room) {

@@ -42,6 +42,15 @@ public enum Linux {
     public static let MSG_TRUNC: Int32 = 0x20
     public static let MSG_NOSIGNAL: Int32 = 0x4000
     public static let MSG_CMSG_CLOEXEC = Int32(bitPattern: 0x4000_0000)
+    public static let MSG_OOB: Int32 = 0x01
+    public static let MSG_PEEK: Int32 = 0x02
+    public static let MSG_WAITALL: Int32 = 0x100
+    /// sizeof(struct cmsghdr) on x86_64 (and CMSG_LEN(0)): scm_max_fds installs nothing below it.
+    public static let cmsghdrSize = 16
+    /// sizeof(int): one descriptor in an SCM_RIGHTS payload.
+    public static let descriptorSize = 4
+    /// CMSG_ALIGN's unit on x86_64 (sizeof(long)).
+    public static let cmsgAlignment = 8
     /// <linux/net.h>: the flag /proc/net/unix shows for a listening socket.
     public static let __SO_ACCEPTCON: Int = 1 << 16
     public static let SHUT_RD: Int32 = 0
@@ -73,9 +82,8 @@ public enum Linux {
     // <linux/socket.h>: address families SO_DOMAIN reports.
     public static let AF_UNIX: Int32 = 1
     public static let AF_INET: Int32 = 2
-    /// sizeof(struct cmsghdr) and sizeof(struct ucred) on x86_64: the control buffer arithmetic of
+    /// sizeof(struct ucred) on x86_64 (sizeof(struct cmsghdr) is cmsghdrSize above): the control buffer arithmetic of
     /// put_cmsg and scm_detach_fds.
-    public static let cmsghdrSize = 16
     public static let ucredSize = 12
     /// /proc/sys/kernel/overflowuid and overflowgid (their defaults): what from_kuid_munged makes of a
     /// message queued without credentials.

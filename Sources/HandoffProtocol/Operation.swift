@@ -82,9 +82,11 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
     case exit(status: Int32)
     /// Reaps the child (which must have exited, unless the step runs in the background).
     case wait(child: Process)
-    case send(socket: FD, fds: [FD], data: [UInt8])
+    case send(socket: FD, fds: [FD], data: [UInt8], flags: Set<SendFlag> = [])
     /// `room`: the control buffer is CMSG_SPACE(room * sizeof(int)) bytes; 0 means no control buffer.
-    case recv(socket: FD, count: Int, room: Int, closeOnExec: Bool, nonBlocking: Bool)
+    /// `control`, when set, is the control buffer's exact size in bytes instead (room is then ignored).
+    case recv(socket: FD, count: Int, room: Int, closeOnExec: Bool, nonBlocking: Bool, flags: Set<MessageFlag> = [],
+              control: Int? = nil)
     case pidfdOpen(target: Process)
     /// pidfd_getfd of `target`'s descriptor `fd` (a number in the target's table).
     case pidfdGetfd(target: Process, fd: FD, flags: UInt32)
@@ -116,6 +118,10 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
                 listen: [ListeningSocket<Naming.Address>], acceptMode: Bool, handover: LauncherHandover)
     /// Adopts the next agent the launcher started, as `child`.
     case attach(child: Process)
+    /// sendmsg(2) with `fds` split over SCM_RIGHTS headers of `headers` descriptors each (in order; a 0 is a
+    /// header with no descriptor); `cmsgLength`, when set, is the single header's cmsg_len as written instead
+    /// of CMSG_LEN (the control buffer stays CMSG_SPACE of its descriptors).
+    case sendHeaders(socket: FD, fds: [FD], headers: [Int], cmsgLength: Int?, data: [UInt8])
     /// setsockopt(SOL_SOCKET, option, &value, sizeof(int)).
     case setsockopt(socket: FD, option: SocketOption, value: Int32)
     /// getsockopt(SOL_SOCKET, option): the result is the option's value (the new descriptor for
@@ -177,6 +183,7 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
         case .unshareFiles: return .unshareFiles
         case .launch: return .launch
         case .attach: return .attach
+        case .sendHeaders: return .sendHeaders
         case .setsockopt: return .setsockopt
         case .getsockopt: return .getsockopt
         case .ftruncate: return .ftruncate
@@ -261,14 +268,14 @@ extension Operation {
             return .exec(arguments: try texts(arguments), environment: try variables(environment))
         case .exit(let status): return .exit(status: status)
         case .wait(let child): return .wait(child: try process(child))
-        case .send(let socket, let fds, let data):
+        case .send(let socket, let fds, let data, let flags):
             let mappedSocket = try fd(socket, "socket")
             var mapped: [Other.Descriptor] = []
             for (index, value) in fds.enumerated() { mapped.append(try fd(value, "fds[\(index)]")) }
-            return .send(socket: mappedSocket, fds: mapped, data: data)
-        case .recv(let socket, let count, let room, let closeOnExec, let nonBlocking):
+            return .send(socket: mappedSocket, fds: mapped, data: data, flags: flags)
+        case .recv(let socket, let count, let room, let closeOnExec, let nonBlocking, let flags, let control):
             return .recv(socket: try fd(socket, "socket"), count: count, room: room, closeOnExec: closeOnExec,
-                         nonBlocking: nonBlocking)
+                         nonBlocking: nonBlocking, flags: flags, control: control)
         case .pidfdOpen(let target): return .pidfdOpen(target: try process(target))
         case .pidfdGetfdThrough(let pidfd, let target, let value, let flags):
             return .pidfdGetfdThrough(pidfd: try fd(pidfd, "pidfd"), target: try process(target),
@@ -298,6 +305,11 @@ extension Operation {
                            environment: try variables(environment), listen: sockets, acceptMode: acceptMode,
                            handover: handover)
         case .attach(let child): return .attach(child: try process(child))
+        case .sendHeaders(let socket, let fds, let headers, let cmsgLength, let data):
+            let mappedSocket = try fd(socket, "socket")
+            var mapped: [Other.Descriptor] = []
+            for (index, value) in fds.enumerated() { mapped.append(try fd(value, "fds[\(index)]")) }
+            return .sendHeaders(socket: mappedSocket, fds: mapped, headers: headers, cmsgLength: cmsgLength, data: data)
         case .setsockopt(let socket, let option, let value):
             return .setsockopt(socket: try fd(socket, "socket"), option: option, value: value)
         case .getsockopt(let socket, let option): return .getsockopt(socket: try fd(socket, "socket"), option: option)

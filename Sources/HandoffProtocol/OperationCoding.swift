@@ -145,15 +145,26 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             message.set("status", status)
         case .wait(let child):
             message.set("pid", child.pid)
-        case .send(let socket, let fds, let data):
+        case .send(let socket, let fds, let data, let flags):
             fd("fd", socket)
             message.set("fds", fds.map(\.wire).joined(separator: ","))
             message.set("data", bytes: data)
-        case .recv(let socket, let count, let room, let closeOnExec, let nonBlocking):
+            // Only when set: an agent without `flags` on send sends as before.
+            if !flags.isEmpty { message.set("flags", SendFlag.linux(flags)) }
+        case .sendHeaders(let socket, let fds, let headers, let cmsgLength, let data):
+            fd("fd", socket)
+            message.set("fds", fds.map(\.wire).joined(separator: ","))
+            message.set("headers", headers.map(String.init).joined(separator: ","))
+            message.set("cmsglen", cmsgLength ?? -1)
+            message.set("data", bytes: data)
+        case .recv(let socket, let count, let room, let closeOnExec, let nonBlocking, let flags, let control):
             fd("fd", socket)
             message.set("count", count)
             message.set("room", room)
-            message.set("flags", (closeOnExec ? Linux.MSG_CMSG_CLOEXEC : 0) | (nonBlocking ? Linux.MSG_DONTWAIT : 0))
+            message.set("flags", (closeOnExec ? Linux.MSG_CMSG_CLOEXEC : 0) | (nonBlocking ? Linux.MSG_DONTWAIT : 0)
+                | MessageFlag.linux(flags))
+            // Only when set: an agent without `control` sizes the buffer from `room` as before.
+            if let control { message.set("control", control) }
         case .pidfdOpen(let target):
             message.set("pid", target.pid)
         case .pidfdGetfd(let target, let value, let flags):
@@ -334,15 +345,20 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
                     descriptors.append(value)
                 }
             }
-            operation = .send(socket: socket, fds: descriptors, data: fields.bytes("data"))
+            let flags = fields.int32("flags", default: 0)
+            if flags & ~SendFlag.linux(Set(SendFlag.allCases)) != 0 { fields.malformed("flags") }
+            operation = .send(socket: socket, fds: descriptors, data: fields.bytes("data"), flags: SendFlag.set(fromLinux: flags))
         case .recv:
             let socket = fd("fd")
             let count = fields.count("count")
             let room = Int(fields.int32("room"))
             if room < 0 || room > maximumRoom { fields.malformed("room") }
             let flags = fields.int32("flags")
+            let control = fields.int32("control", default: -1)
+            if control < -1 || control > maximumControl { fields.malformed("control") }
             operation = .recv(socket: socket, count: count, room: room, closeOnExec: flags & Linux.MSG_CMSG_CLOEXEC != 0,
-                              nonBlocking: flags & Linux.MSG_DONTWAIT != 0)
+                              nonBlocking: flags & Linux.MSG_DONTWAIT != 0, flags: MessageFlag.set(fromLinux: flags),
+                              control: control < 0 ? nil : Int(control))
         case .pidfdOpen:
             operation = .pidfdOpen(target: process())
         case .pidfdGetfd:
@@ -397,6 +413,31 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             }
         case .attach:
             return .failure(ProtocolError("attach is the runner's, never sent to an agent"))
+        case .sendHeaders:
+            let socket = fd("fd")
+            var descriptors: [FD] = []
+            if let list = fields.require("fds"), !list.isEmpty {
+                for part in list.split(separator: ",", omittingEmptySubsequences: false) {
+                    guard let value = FD(wire: part) else { fields.malformed("fds"); break }
+                    descriptors.append(value)
+                }
+            }
+            var headers: [Int] = []
+            if let list = fields.require("headers"), !list.isEmpty {
+                for part in list.split(separator: ",", omittingEmptySubsequences: false) {
+                    guard let value = Int(part), value >= 0, value <= maximumHeaderDescriptors else {
+                        fields.malformed("headers"); break
+                    }
+                    headers.append(value)
+                }
+            }
+            if headers.count > maximumHeaders || headers.reduce(0, +) != descriptors.count { fields.malformed("headers") }
+            let cmsgLength = fields.int32("cmsglen")
+            if cmsgLength < -1 || cmsgLength > maximumControl || (cmsgLength >= 0 && headers.count != 1) {
+                fields.malformed("cmsglen")
+            }
+            operation = .sendHeaders(socket: socket, fds: descriptors, headers: headers,
+                                     cmsgLength: cmsgLength < 0 ? nil : Int(cmsgLength), data: fields.bytes("data"))
         case .ftruncate:
             operation = .ftruncate(fd: fd("fd"), length: fields.int64("length"))
         case .signalfd:

@@ -23,6 +23,7 @@ public enum OperationKind: String, CaseIterable, Sendable, Hashable {
     case cloneFiles = "clone_files"
     case unshareFiles = "unshare_files"
     case launch, attach
+    case sendHeaders = "send_headers"
     case setsockopt, getsockopt
     case ftruncate, signalfd
     case timerfdCreate = "timerfd_create"
@@ -93,6 +94,8 @@ public enum ArgumentType: Sendable, Equatable {
     case sockets
     /// Arguments that depend on another (fcntl's `cmd`).
     case command([String])
+    /// A list of integers in this range.
+    case integers(ClosedRange<Int64>)
 
     /// How the docs show it.
     public var summary: String {
@@ -113,6 +116,7 @@ public enum ArgumentType: Sendable, Equatable {
         case .environment: return "mapping NAME: text"
         case .sockets: return "list of addresses"
         case .command(let words): return words.joined(separator: " \\| ")
+        case .integers(let range): return "list of integers \(range.lowerBound)...\(range.upperBound)"
         }
     }
 }
@@ -288,13 +292,22 @@ extension OperationKind {
             return declare("sendmsg(2) with the descriptors as one SCM_RIGHTS message", [
                 ArgumentDeclaration("socket", .descriptor, required: true), ArgumentDeclaration("fds", .descriptors),
                 ArgumentDeclaration("data", .string, default: "\"\""),
+                ArgumentDeclaration("flags", .flags(SendFlag.allCases.map(\.rawValue))),
+            ])
+        case .sendHeaders:
+            return declare("sendmsg(2) with the descriptors split over several SCM_RIGHTS headers, optionally a raw cmsg_len", [
+                ArgumentDeclaration("socket", .descriptor, required: true), ArgumentDeclaration("fds", .descriptors),
+                ArgumentDeclaration("headers", .integers(0...Int64(maximumHeaderDescriptors))),
+                ArgumentDeclaration("cmsg_len", .integer(0...Int64(maximumControl))),
+                ArgumentDeclaration("data", .string, default: "\"x\""),
             ])
         case .recv:
             return declare("recvmsg(2); `room` descriptors of control buffer (default: as many as `as` names)", [
                 ArgumentDeclaration("socket", .descriptor, required: true),
                 ArgumentDeclaration("count", .integer(0...Int64(maximumTransfer)), default: "256"),
                 ArgumentDeclaration("room", .integer(0...Int64(maximumRoom))),
-                ArgumentDeclaration("flags", .flags(["cloexec", "nonblock"])),
+                ArgumentDeclaration("flags", .flags(["cloexec", "nonblock"] + MessageFlag.allCases.map(\.rawValue))),
+                ArgumentDeclaration("control", .integer(0...Int64(maximumControl))),
             ], binds: .list, expectations: [.error, .result, .expect, .received, .truncated, .credentials])
         case .pidfdOpen:
             return declare("pidfd_open(2) of a process", [ArgumentDeclaration("process", .process, required: true)],
@@ -396,3 +409,11 @@ extension OperationKind {
 public let maximumTransfer = 64 * 1024
 /// The most descriptors a recv may make room for (SCM_MAX_FD is 253; room beyond it exercises the kernel).
 public let maximumRoom = 4096
+/// The largest exact control buffer (`recv`'s `control`, in bytes): what `room: maximumRoom` spans.
+public let maximumControl = Linux.cmsghdrSize + Linux.descriptorSize * maximumRoom
+/// `send_headers`: at most this many headers, and this many descriptors in one header.
+public let maximumHeaders = 64
+public let maximumHeaderDescriptors = 4096
+/// `send_headers` with a raw `cmsg_len`: CMSG_SPACE of at most 2 descriptors (24 bytes) leaves no room for a
+/// second header however short the first one's cmsg_len, so the kernel never reads descriptor numbers as one.
+public let maximumRawHeaderDescriptors = 2

@@ -168,6 +168,45 @@ public enum EpollEvent: String, Sendable, CaseIterable, Hashable {
     public static func set(fromLinux raw: UInt32) -> Set<EpollEvent> { Set(allCases.filter { raw & $0.linux != 0 }) }
 }
 
+/// sendmsg(2) flags a step can add (MSG_NOSIGNAL is always set by the agents).
+public enum SendFlag: String, Sendable, CaseIterable, Hashable {
+    /// MSG_OOB: the last byte is out-of-band (unix stream sockets since 5.15, TCP urgent data).
+    case oob
+
+    public var linux: Int32 {
+        switch self {
+        case .oob: return Linux.MSG_OOB
+        }
+    }
+
+    public static func linux(_ flags: Set<SendFlag>) -> Int32 { flags.reduce(0) { $0 | $1.linux } }
+    public static func set(fromLinux raw: Int32) -> Set<SendFlag> { Set(allCases.filter { raw & $0.linux != 0 }) }
+}
+
+/// recvmsg(2) flags beyond MSG_CMSG_CLOEXEC and MSG_DONTWAIT (`cloexec` and `nonblock`, kept as they were).
+public enum MessageFlag: String, Sendable, CaseIterable, Hashable {
+    /// MSG_PEEK: the data (and copies of its descriptors) without taking the message off the queue.
+    case peek
+    /// MSG_TRUNC: a datagram's real length is returned even when `count` is shorter.
+    case trunc
+    /// MSG_WAITALL: a stream read waits for `count` bytes.
+    case waitall
+    /// MSG_OOB: the out-of-band byte (unix stream sockets since 5.15, TCP urgent data).
+    case oob
+
+    public var linux: Int32 {
+        switch self {
+        case .oob: return Linux.MSG_OOB
+        case .peek: return Linux.MSG_PEEK
+        case .trunc: return Linux.MSG_TRUNC
+        case .waitall: return Linux.MSG_WAITALL
+        }
+    }
+
+    public static func linux(_ flags: Set<MessageFlag>) -> Int32 { flags.reduce(0) { $0 | $1.linux } }
+    public static func set(fromLinux raw: Int32) -> Set<MessageFlag> { Set(allCases.filter { raw & $0.linux != 0 }) }
+}
+
 /// A file seal (fcntl F_ADD_SEALS / F_GET_SEALS on a memfd): F_SEAL_* by its lower-case name.
 public enum MemfdSeal: String, Sendable, CaseIterable, Hashable {
     case seal, shrink, grow, write

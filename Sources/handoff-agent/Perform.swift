@@ -178,7 +178,8 @@ extension Agent {
                 }
                 return true
             }
-        case .send(let operand, let operands, let data):
+        case .send(let operand, let operands, let data, let sendFlags):
+            let flags = Linux.MSG_NOSIGNAL | SendFlag.linux(sendFlags)
             // Descriptor lists without loop slots are resolved once, here.
             let resolved: [Int32]? = operands.contains { if case .slot = $0 { return true } else { return false } }
                 ? nil : operands.map { $0.value([]) }
@@ -196,16 +197,36 @@ extension Agent {
                 let count = Int32(passing.count)
                 answer.record(passing.withUnsafeBufferPointer { numbers in
                     data.withUnsafeBytes { bytes in
-                        timed { handoff_send_fds(socket, numbers.baseAddress, count, bytes.baseAddress, bytes.count, Linux.MSG_NOSIGNAL) }
+                        timed { handoff_send_fds(socket, numbers.baseAddress, count, bytes.baseAddress, bytes.count, flags) }
                     }
                 })
                 return true
             }
-        case .recv(let operand, let count, let room, let closeOnExec, let nonBlocking):
+        case .sendHeaders(let operand, let operands, let headers, let cmsgLength, let data):
+            let counts = headers.map { Int32($0) }
+            return { agent, answer -> Bool in
+                let socket = operand.value(agent.slots)
+                let passing = operands.map { $0.value(agent.slots) }
+                if agent.isChannel(socket) || passing.contains(where: { agent.isChannel($0) }) { answer.fail(EBADF); return true }
+                answer.record(passing.withUnsafeBufferPointer { numbers in
+                    counts.withUnsafeBufferPointer { split in
+                        data.withUnsafeBytes { bytes in
+                            timed {
+                                handoff_send_headers(socket, numbers.baseAddress, split.baseAddress, Int32(split.count),
+                                                     cmsgLength ?? -1, bytes.baseAddress, bytes.count, Linux.MSG_NOSIGNAL)
+                            }
+                        }
+                    }
+                })
+                return true
+            }
+        case .recv(let operand, let count, let room, let closeOnExec, let nonBlocking, let more, let control):
+            let space = control ?? handoff_control_space(Int32(room))
             return { agent, answer -> Bool in
                 let socket = operand.value(agent.slots)
                 if agent.isChannel(socket) { answer.fail(EBADF); return true }
                 let flags = (closeOnExec ? Linux.MSG_CMSG_CLOEXEC : 0) | (nonBlocking ? Linux.MSG_DONTWAIT : 0)
+                    | MessageFlag.linux(more)
                 var receivedCount: Int32 = 0
                 var messageFlags: Int32 = 0
                 var credentials: (Int32, Int32, Int32) = (0, 0, 0)
@@ -216,9 +237,10 @@ extension Agent {
                         withUnsafeMutablePointer(to: &credentials) { triple in
                             triple.withMemoryRebound(to: Int32.self, capacity: 3) { ids in
                                 timed {
-                                    handoff_recv_message(socket, buffer.baseAddress, min(count, buffer.count), Int32(room),
-                                                         flags, received.baseAddress, capacity, &receivedCount,
-                                                         &messageFlags, ids, &hasCredentials)
+                                    // `control`: exactly that many bytes; else CMSG_SPACE of `room` descriptors.
+                                    handoff_recv_message_exact(socket, buffer.baseAddress, min(count, buffer.count), space,
+                                                               flags, received.baseAddress, capacity, &receivedCount,
+                                                               &messageFlags, ids, &hasCredentials)
                                 }
                             }
                         }
@@ -227,7 +249,8 @@ extension Agent {
                 answer.record(result)
                 for index in 0..<Int(receivedCount) { answer.fds.append(agent.rights[index]) }
                 if result.value >= 0 {
-                    if agent.keepingData { answer.data = Array(agent.io[0..<result.value]) }
+                    // MSG_TRUNC returns a datagram's real length, more than the buffer received.
+                    if agent.keepingData { answer.data = Array(agent.io[0..<min(result.value, count, agent.io.count)]) }
                     answer.messageFlags = messageFlags
                     if hasCredentials != 0 {
                         answer.credentials = UnixCredentials(pid: credentials.0, uid: UInt32(bitPattern: credentials.1),

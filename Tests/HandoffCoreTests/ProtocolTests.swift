@@ -33,8 +33,10 @@ func sampleWireOperation(_ kind: OperationKind) -> HandoffProtocol.Operation<Wir
     case .exec: return .exec(arguments: ["--fd=3", "two words"], environment: [EnvironmentVariable(name: "A", value: "b=c")])
     case .exit: return .exit(status: 3)
     case .wait: return .wait(child: ProcessHandle(pid: 4242))
-    case .send: return .send(socket: 4, fds: [3, 3, 5], data: Array("x".utf8))
-    case .recv: return .recv(socket: 5, count: 100, room: 253, closeOnExec: true, nonBlocking: true)
+    case .send: return .send(socket: 4, fds: [3, 3, 5], data: Array("x".utf8), flags: [.oob])
+    case .recv: return .recv(socket: 5, count: 100, room: 253, closeOnExec: true, nonBlocking: true,
+                             flags: [.peek, .trunc, .waitall], control: 20)
+    case .sendHeaders: return .sendHeaders(socket: 5, fds: [3, 4, 3], headers: [2, 0, 1], cmsgLength: nil, data: [0x78])
     case .pidfdOpen: return .pidfdOpen(target: ProcessHandle(pid: 4242))
     case .pidfdGetfd: return .pidfdGetfd(target: target, fd: 3, flags: 0)
     case .listen: return .listen(address: .abstract(name: "svc"), type: .dgram, closeOnExec: true, nonBlocking: true, backlog: 5)

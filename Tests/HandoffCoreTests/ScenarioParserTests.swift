@@ -485,10 +485,10 @@ private func expectError(_ error: ScenarioError?, _ line: Int, _ column: Int, _ 
               - main.recv: {socket: b, as: [z]}
 
             """.replacingOccurrences(of: ", {argv: 1}", with: ""))
-        guard case .send(let s1, let fds1, let d1) = parsed[1].operation, case .send(_, let fds2, let d2) = parsed[2].operation,
-              case .recv(let s3, let c3, let r3, let e3, let n3) = parsed[3].operation,
-              case .recv(_, let c4, let r4, let e4, let n4) = parsed[4].operation,
-              case .recv(_, _, let r5, _, _) = parsed[5].operation else {
+        guard case .send(let s1, let fds1, let d1, _) = parsed[1].operation, case .send(_, let fds2, let d2, _) = parsed[2].operation,
+              case .recv(let s3, let c3, let r3, let e3, let n3, _, _) = parsed[3].operation,
+              case .recv(_, let c4, let r4, let e4, let n4, _, _) = parsed[4].operation,
+              case .recv(_, _, let r5, _, _, _, _) = parsed[5].operation else {
             Issue.record("wrong actions")
             return
         }

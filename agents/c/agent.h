@@ -23,6 +23,9 @@
 #define MAX_PACKET (256 * 1024)     // maximumPacketSize
 #define MAX_TRANSFER (64 * 1024)    // maximumTransfer: read/recv count
 #define MAX_ROOM 4096               // maximumRoom: recv room
+#define MAX_CONTROL (16 + 4 * MAX_ROOM) // maximumControl: recv control, in bytes
+#define MAX_HEADERS 64              // maximumHeaders: send_headers headers
+#define MAX_HEADER_FDS 4096         // maximumHeaderDescriptors: descriptors in one send_headers header
 #define LOOP_SLOTS 64               // loopSlotCount
 #define LATENCY_BUCKETS (64 * 8)    // LatencyBuckets.count
 #define MAX_FIELDS 64               // more fields than any message has: the packet is refused
@@ -69,7 +72,8 @@ enum op_kind {
     OP_OPEN, OP_PIPE, OP_SOCKETPAIR, OP_MEMFD, OP_EVENTFD, OP_EPOLL_CREATE1, OP_EPOLL_CTL, OP_DUP, OP_DUP2, OP_DUP3,
     OP_FCNTL, OP_CLOSE, OP_CLOSE_RANGE, OP_LSEEK, OP_READ, OP_WRITE, OP_SHUTDOWN, OP_FORK, OP_EXEC, OP_EXIT,
     OP_WAIT, OP_SEND, OP_RECV, OP_PIDFD_OPEN, OP_PIDFD_GETFD, OP_LISTEN, OP_CONNECT, OP_ACCEPT, OP_SETRLIMIT,
-    OP_DROP_CAPABILITY, OP_SET_DUMPABLE, OP_REOPEN, OP_CLONE_FILES, OP_UNSHARE_FILES, OP_LAUNCH, OP_POLL, OP_UNIX_GC,
+    OP_DROP_CAPABILITY, OP_SET_DUMPABLE, OP_REOPEN, OP_CLONE_FILES, OP_UNSHARE_FILES, OP_LAUNCH,
+    OP_SEND_HEADERS, OP_POLL, OP_UNIX_GC,
     OP_PIDFD_SEND_SIGNAL, OP_WAITID,
     OP_SETSOCKOPT, OP_GETSOCKOPT,
     OP_FTRUNCATE, OP_SIGNALFD, OP_TIMERFD_CREATE, OP_INOTIFY_INIT1, OP_DUPFD_QUERY, OP_UNSHARE_NET,
@@ -91,6 +95,7 @@ struct op {
     unsigned first, last;   // close_range
     unsigned events;        // epoll_ctl, poll
     int room;               // recv
+    int control;            // recv: the control buffer's exact size in bytes, -1 when sized from room
     int tctl;               // pidfd_getfd/reopen: the target's channel (-1 when not sent)
     int through;            // pidfd_getfd: 1 when the request names the pidfd to use (`other`)
     char *text;             // open path, memfd name, capability name, launch path, address name
@@ -98,6 +103,9 @@ struct op {
     size_t data_length;
     struct operand *fds;    // send
     int nfds;
+    int *headers;           // send_headers: descriptors per SCM_RIGHTS header
+    int nheaders;
+    long cmsg_len;          // send_headers: the single header's raw cmsg_len, -1 for CMSG_LEN
     char **args, **env;     // exec/launch
     int nargs, nenv;
     int address;            // listen/connect: enum address_kind
@@ -113,7 +121,9 @@ int op_kind_from_verb(const char *verb);
 
 // ---- fdpass.c ----
 ssize_t write_fds(int fd, const void *data, size_t length, const int *fds, int nfds, int flags);
-ssize_t read_fds(int fd, void *data, size_t length, int room, int flags, int *fds, int capacity, int *received,
+ssize_t write_headers(int fd, const void *data, size_t length, const int *fds, const int *counts, int nheaders,
+                      long cmsg_len, int flags);
+ssize_t read_fds(int fd, void *data, size_t length, int room, int control, int flags, int *fds, int capacity, int *received,
                  int *message_flags, int credentials[3], int *has_credentials);
 
 // ---- perform.c ----

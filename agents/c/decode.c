@@ -35,6 +35,7 @@ static const char *const verbs[] = {
     [OP_LISTEN] = "listen", [OP_CONNECT] = "connect", [OP_ACCEPT] = "accept", [OP_SETRLIMIT] = "setrlimit",
     [OP_DROP_CAPABILITY] = "drop_capability", [OP_SET_DUMPABLE] = "set_dumpable", [OP_REOPEN] = "reopen",
     [OP_CLONE_FILES] = "clone_files", [OP_UNSHARE_FILES] = "unshare_files", [OP_LAUNCH] = "launch",
+    [OP_SEND_HEADERS] = "send_headers",
     [OP_POLL] = "poll", [OP_UNIX_GC] = "unix_gc", [OP_PIDFD_SEND_SIGNAL] = "pidfd_send_signal", [OP_WAITID] = "waitid",
     [OP_SETSOCKOPT] = "setsockopt", [OP_GETSOCKOPT] = "getsockopt",
     [OP_FTRUNCATE] = "ftruncate", [OP_SIGNALFD] = "signalfd", [OP_TIMERFD_CREATE] = "timerfd_create",
@@ -92,6 +93,10 @@ static const char *require(struct reader *r, const char *key) {
     if (value == NULL) malformed(r, key);
     return value;
 }
+
+// send_headers: `headers` ("2,0,1": descriptors per header, adding up to the fds) and `cmsglen` (-1, or the
+// single header's raw cmsg_len), checked as the Swift decoder checks them.
+static void decode_headers(struct reader *r, struct op *op);
 
 static long long int64_field(struct reader *r, const char *key, int has_default, long long fallback) {
     const char *text = message_get(r->message, key);
@@ -364,7 +369,9 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
         if (op->kind == OP_RECV) {
             op->room = int32_field(r, "room", 0, 0);
             if (op->room < 0 || op->room > MAX_ROOM) malformed(r, "room");
-            op->flags = int32_field(r, "flags", 0, 0) & (MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+            op->flags = int32_field(r, "flags", 0, 0) & (MSG_CMSG_CLOEXEC | MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC | MSG_WAITALL | MSG_OOB);
+            op->control = int32_field(r, "control", 1, -1);
+            if (op->control < -1 || op->control > MAX_CONTROL) malformed(r, "control");
         }
         break;
     case OP_WRITE:
@@ -441,6 +448,7 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
     case OP_PIDFD_OPEN:
         process_fields(r, op);
         break;
+    case OP_SEND_HEADERS:
     case OP_SEND: {
         op->fd = fd_field(r, "fd");
         const char *list = require(r, "fds");
@@ -461,6 +469,9 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
             }
         }
         op->data = bytes_field(r, "data", &op->data_length);
+        if (op->kind == OP_SEND_HEADERS) decode_headers(r, op);
+        // send's own flags (MSG_OOB), absent from older runners: 0.
+        if (op->kind == OP_SEND) op->flags = int32_field(r, "flags", 1, 0) & MSG_OOB;
         break;
     }
     case OP_PIDFD_GETFD:
@@ -501,6 +512,7 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
 }
 
 void op_free(struct op *op) {
+    free(op->headers);
     free(op->text);
     free(op->data);
     free(op->fds);
@@ -509,4 +521,28 @@ void op_free(struct op *op) {
     free(op->args);
     free(op->env);
     memset(op, 0, sizeof *op);
+}
+
+static void decode_headers(struct reader *r, struct op *op) {
+    const char *list = require(r, "headers");
+    int total = 0;
+    if (list != NULL && *list != '\0') {
+        op->headers = malloc((strlen(list) / 2 + 1) * sizeof(int));
+        if (op->headers == NULL) fatal("out of memory");
+        for (const char *part = list;;) {
+            char *end;
+            long value = strtol(part, &end, 10);
+            if (end == part || value < 0 || value > MAX_HEADER_FDS || (*end != ',' && *end != '\0')) {
+                malformed(r, "headers");
+                break;
+            }
+            op->headers[op->nheaders++] = (int)value;
+            total += (int)value;
+            if (*end == '\0') break;
+            part = end + 1;
+        }
+    }
+    if (op->nheaders > MAX_HEADERS || total != op->nfds) malformed(r, "headers");
+    op->cmsg_len = int64_field(r, "cmsglen", 0, 0);
+    if (op->cmsg_len < -1 || op->cmsg_len > MAX_CONTROL || (op->cmsg_len >= 0 && op->nheaders != 1)) malformed(r, "cmsglen");
 }

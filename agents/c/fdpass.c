@@ -65,16 +65,59 @@ ssize_t write_fds(int fd, const void *data, size_t length, const int *fds, int n
     return sent;
 }
 
+// A hand-built message (`send_headers`): one SCM_RIGHTS header per entry of `counts`, each CMSG_SPACE after the
+// last (placed by hand rather than with CMSG_NXTHDR, which would follow a raw short cmsg_len), the buffer
+// zeroed; `cmsg_len` >= 0 replaces the single header's CMSG_LEN. No header: no control buffer.
+ssize_t write_headers(int fd, const void *data, size_t length, const int *fds, const int *counts, int nheaders,
+                      long cmsg_len, int flags) {
+    struct msghdr msg;
+    struct iovec iov[1];
+    memset(&msg, 0, sizeof msg);
+    size_t space = 0;
+    for (int i = 0; i < nheaders; i++) space += CMSG_SPACE(sizeof(int) * (size_t)counts[i]);
+    char *control = NULL;
+    if (nheaders > 0) {
+        control = calloc(1, space);  // calloc: suitably aligned for struct cmsghdr, padding zero
+        if (control == NULL) {
+            errno = ENOMEM;
+            return -1;
+        }
+        size_t offset = 0;
+        for (int i = 0; i < nheaders; i++) {
+            struct cmsghdr *cmptr = (struct cmsghdr *)(control + offset);
+            cmptr->cmsg_len = (i == 0 && cmsg_len >= 0) ? (size_t)cmsg_len : CMSG_LEN(sizeof(int) * (size_t)counts[i]);
+            cmptr->cmsg_level = SOL_SOCKET;
+            cmptr->cmsg_type = SCM_RIGHTS;
+            memcpy(CMSG_DATA(cmptr), fds, sizeof(int) * (size_t)counts[i]);
+            fds += counts[i];
+            offset += CMSG_SPACE(sizeof(int) * (size_t)counts[i]);
+        }
+        msg.msg_control = control;
+        msg.msg_controllen = space;
+    }
+    iov[0].iov_base = (void *)data;
+    iov[0].iov_len = length;
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 1;
+    ssize_t sent = sendmsg(fd, &msg, flags);
+    int saved = errno;
+    free(control);
+    errno = saved;
+    return sent;
+}
+
 // Stevens' read_fd accepts exactly one descriptor and treats anything else as an error; here every
 // SCM_RIGHTS message the kernel delivered is walked and every descriptor it installed is reported (with
 // MSG_CTRUNC the kernel installs as many as fit), since the oracle must see precisely what arrived. `room`
 // sizes the control buffer as CMSG_SPACE(room * sizeof(int)), the way a C program sizes it; room 0 passes
-// no control buffer.
+// no control buffer. `control` (when not -1) is the buffer's exact size in bytes instead, which need not be a
+// whole number of descriptors.
 //
 // SCM_CREDENTIALS (SO_PASSCRED) is reported when it arrived whole, and an SCM_PIDFD descriptor (SO_PASSPIDFD,
-// after the SCM_RIGHTS ones in the kernel's order) is reported like a received descriptor.
-ssize_t read_fds(int fd, void *data, size_t length, int room, int flags, int *fds, int capacity, int *received,
-                 int *message_flags, int credentials[3], int *has_credentials) {
+// after the SCM_RIGHTS ones in the kernel's order) is reported like a received descriptor. A header the
+// kernel cut short (MSG_CTRUNC) reports only the descriptors its cmsg_len covers.
+ssize_t read_fds(int fd, void *data, size_t length, int room, int control, int flags, int *fds, int capacity,
+                 int *received, int *message_flags, int credentials[3], int *has_credentials) {
     static union {
         struct cmsghdr cm;
         char control[CMSG_SPACE(sizeof(int) * MAX_ROOM)];
@@ -83,8 +126,9 @@ ssize_t read_fds(int fd, void *data, size_t length, int room, int flags, int *fd
     struct iovec iov[1];
 
     memset(&msg, 0, sizeof msg);
-    if (room > 0) {
-        size_t space = CMSG_SPACE(sizeof(int) * (size_t)room);
+    size_t space = control >= 0 ? (size_t)control : room > 0 ? CMSG_SPACE(sizeof(int) * (size_t)room) : 0;
+    if (space > sizeof control_un.control) space = sizeof control_un.control;
+    if (space > 0) {
         memset(control_un.control, 0, space);
         msg.msg_control = control_un.control;
         msg.msg_controllen = space;
@@ -102,7 +146,7 @@ ssize_t read_fds(int fd, void *data, size_t length, int room, int flags, int *fd
     ssize_t n = recvmsg(fd, &msg, flags);
     if (n < 0) return n;
     *message_flags = msg.msg_flags;
-    if (room == 0) return n;
+    if (space == 0) return n;
     for (struct cmsghdr *cmptr = CMSG_FIRSTHDR(&msg); cmptr != NULL; cmptr = CMSG_NXTHDR(&msg, cmptr)) {
         if (cmptr->cmsg_level != SOL_SOCKET) continue;
         if (cmptr->cmsg_type == SCM_CREDENTIALS) {

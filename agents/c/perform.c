@@ -340,18 +340,30 @@ int perform(struct op *op, struct answer *answer) {
             passing[i] = operand_value(op->fds[i]);
             if (is_channel(passing[i])) return fail(answer, EBADF);
         }
-        TIMED(answer, 0, write_fds(fd, op->data, op->data_length, passing, op->nfds, MSG_NOSIGNAL));
+        TIMED(answer, 0, write_fds(fd, op->data, op->data_length, passing, op->nfds, MSG_NOSIGNAL | op->flags));
+        return 1;
+    }
+    case OP_SEND_HEADERS: {
+        int passing[op->nfds > 0 ? op->nfds : 1];
+        if (is_channel(fd)) return fail(answer, EBADF);
+        for (int i = 0; i < op->nfds; i++) {
+            passing[i] = operand_value(op->fds[i]);
+            if (is_channel(passing[i])) return fail(answer, EBADF);
+        }
+        TIMED(answer, 0, write_headers(fd, op->data, op->data_length, passing, op->headers, op->nheaders, op->cmsg_len,
+                                       MSG_NOSIGNAL));
         return 1;
     }
     case OP_RECV: {
         if (is_channel(fd)) return fail(answer, EBADF);
         int received = 0, message_flags = 0;
-        TIMED(answer, 0, read_fds(fd, io, (size_t)op->number, op->room, op->flags, answer->fds, MAX_ANSWER_FDS,
+        TIMED(answer, 0, read_fds(fd, io, (size_t)op->number, op->room, op->control, op->flags, answer->fds, MAX_ANSWER_FDS,
                                   &received, &message_flags, answer->cred, &answer->has_cred));
         answer->nfds = received;
         if (answer->result >= 0) {
             answer->data = io;
-            answer->data_length = (long)answer->result;
+            // MSG_TRUNC returns a datagram's real length, more than the buffer received.
+            answer->data_length = answer->result < op->number ? (long)answer->result : (long)op->number;
             answer->has_mf = 1;
             answer->mf = message_flags;
         }

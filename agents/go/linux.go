@@ -9,8 +9,11 @@ const (
 	// The channel's preferred number: high, so it never disturbs lowest-free numbering (Protocol.swift).
 	preferredControl  = 1023
 	maximumPacketSize = 256 * 1024
-	maximumTransfer   = 65536 // read/recv `count`
-	maximumRoom       = 4096  // recv `room`
+	maximumTransfer   = 65536              // read/recv `count`
+	maximumRoom       = 4096               // recv `room`
+	maximumControl    = 16 + 4*maximumRoom // recv `control`, in bytes: CmsgSpace(maximumRoom*4)
+	maximumHeaders    = 64                 // send_headers `headers`
+	maximumHeaderFDs  = 4096               // descriptors in one send_headers header
 	loopSlotCount     = 64
 	implementation    = "go"
 
@@ -52,6 +55,10 @@ const (
 	// <sys/socket.h>
 	msgCmsgCloexec = 0x40000000
 	msgDontwait    = 0x40
+	msgOob         = 0x01
+	msgPeek        = 0x02
+	msgTrunc       = 0x20
+	msgWaitall     = 0x100
 	msgNosignal    = 0x4000
 	// <asm-generic/socket.h>: SOL_SOCKET options and a control message newer than Go 1.19's syscall package
 	soPeekOff    = 42

@@ -193,6 +193,40 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 			}
 			ans.record(timed(func() (int, error) { return 0, syscall.Shutdown(int(n), how) }), false)
 		}
+	case "send_headers":
+		socket, data := r.fd("fd", inLoop), r.bytes("data")
+		var passing []operand
+		if list, ok := r.require("fds"); ok && list != "" {
+			for _, part := range strings.Split(list, ",") {
+				o, ok := parseOperand(part, inLoop)
+				if !ok {
+					r.malformed("fds")
+					break
+				}
+				passing = append(passing, o)
+			}
+		}
+		var headers []int
+		total := 0
+		if list, ok := r.require("headers"); ok && list != "" {
+			for _, part := range strings.Split(list, ",") {
+				n, err := strconv.Atoi(part)
+				if err != nil || n < 0 || n > maximumHeaderFDs {
+					r.malformed("headers")
+					break
+				}
+				headers = append(headers, n)
+				total += n
+			}
+		}
+		if len(headers) > maximumHeaders || total != len(passing) {
+			r.malformed("headers")
+		}
+		cmsgLen := int(r.int32("cmsglen"))
+		if cmsgLen < -1 || cmsgLen > maximumControl || (cmsgLen >= 0 && len(headers) != 1) {
+			r.malformed("cmsglen")
+		}
+		p = func(a *agent, ans *answer) { a.sendHeaders(socket, passing, headers, cmsgLen, data, ans) }
 	case "send":
 		socket, data := r.fd("fd", inLoop), r.bytes("data")
 		var passing []operand
@@ -206,15 +240,25 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 				passing = append(passing, o)
 			}
 		}
-		p = func(a *agent, ans *answer) { a.send(socket, passing, data, ans) }
+		// send's own flags (MSG_OOB); absent from older runners: 0.
+		flags := int(r.int32Or("flags", 0))
+		if flags&^msgOob != 0 {
+			r.malformed("flags")
+		}
+		p = func(a *agent, ans *answer) { a.send(socket, passing, data, flags, ans) }
 	case "recv":
 		socket, count := r.fd("fd", inLoop), r.count("count")
 		room := int(r.int32("room"))
 		if room < 0 || room > maximumRoom {
 			r.malformed("room")
 		}
-		flags := int(r.int32("flags")) & (msgCmsgCloexec | msgDontwait)
-		p = func(a *agent, ans *answer) { a.recv(socket, count, room, flags, ans) }
+		flags := int(r.int32("flags")) & (msgCmsgCloexec | msgDontwait | msgPeek | msgTrunc | msgWaitall | msgOob)
+		// `control`: the control buffer's exact size in bytes (-1: sized from room).
+		control := int(r.int32Or("control", -1))
+		if control < -1 || control > maximumControl {
+			r.malformed("control")
+		}
+		p = func(a *agent, ans *answer) { a.recv(socket, count, room, control, flags, ans) }
 	case "setsockopt", "getsockopt":
 		socket, option := r.fd("fd", inLoop), int(r.int32("opt"))
 		if !knownSocketOptions[option] {

@@ -13,7 +13,7 @@ import (
 	"unsafe"
 )
 
-func (a *agent) send(socket operand, passing []operand, data []byte, ans *answer) {
+func (a *agent) send(socket operand, passing []operand, data []byte, flags int, ans *answer) {
 	s := socket.value(a.slots)
 	fds := make([]int, len(passing))
 	for i, o := range passing {
@@ -34,17 +34,49 @@ func (a *agent) send(socket operand, passing []operand, data []byte, ans *answer
 	}
 	// SendmsgN, Go's own behaviour included: with rights and no data on a socket that is not
 	// SOCK_DGRAM it sends one zero byte ("send at least one normal byte") and reports 0.
-	ans.record(timed(func() (int, error) { return syscall.SendmsgN(int(s), data, rights, nil, msgNosignal) }), false)
+	ans.record(timed(func() (int, error) { return syscall.SendmsgN(int(s), data, rights, nil, msgNosignal|flags) }), false)
 }
 
-func (a *agent) recv(socket operand, count, room, flags int, ans *answer) {
+// sendHeaders: one syscall.UnixRights message per header, appended (each is CmsgSpace long, so they lie
+// back to back as the kernel walks them); a raw cmsg_len is written with Cmsghdr.SetLen, as a Go program
+// building its own header would. No header: no control buffer. SendmsgN as in `send` (Go's dummy byte
+// included when there is no data).
+func (a *agent) sendHeaders(socket operand, passing []operand, headers []int, cmsgLen int, data []byte, ans *answer) {
+	s := socket.value(a.slots)
+	fds := make([]int, len(passing))
+	for i, o := range passing {
+		fds[i] = int(o.value(a.slots))
+		if a.isChannel(int32(fds[i])) {
+			ans.fail(syscall.EBADF)
+			return
+		}
+	}
+	if a.isChannel(s) {
+		ans.fail(syscall.EBADF)
+		return
+	}
+	var control []byte
+	next := 0
+	for _, n := range headers {
+		control = append(control, syscall.UnixRights(fds[next:next+n]...)...)
+		next += n
+	}
+	if cmsgLen >= 0 && len(control) >= syscall.SizeofCmsghdr {
+		(*syscall.Cmsghdr)(unsafe.Pointer(&control[0])).SetLen(cmsgLen)
+	}
+	ans.record(timed(func() (int, error) { return syscall.SendmsgN(int(s), data, control, nil, msgNosignal) }), false)
+}
+
+func (a *agent) recv(socket operand, count, room, control, flags int, ans *answer) {
 	s := socket.value(a.slots)
 	if a.isChannel(s) {
 		ans.fail(syscall.EBADF)
 		return
 	}
 	var oob []byte
-	if room > 0 {
+	if control >= 0 {
+		oob = a.oob[:control]
+	} else if room > 0 {
 		oob = a.oob[:syscall.CmsgSpace(room*4)]
 	}
 	buffer := a.io[:count]
@@ -83,7 +115,7 @@ func (a *agent) recv(socket operand, count, room, flags int, ans *answer) {
 	if a.keepData {
 		n := result.value
 		if n > len(buffer) {
-			n = len(buffer) // the dummy byte Recvmsg read when count is 0
+			n = len(buffer) // the dummy byte Recvmsg read when count is 0; MSG_TRUNC's real length
 		}
 		ans.data, ans.hasData = append([]byte(nil), buffer[:n]...), true
 	}

@@ -1,6 +1,7 @@
 # What Python's standard library has no function for, called through ctypes on the C library:
 # prctl (PR_SET_PDEATHSIG, PR_SET_DUMPABLE), clone(CLONE_FILES), unshare(CLONE_FILES) (os.unshare is 3.12),
-# pidfd_getfd, close_range with flags (os.closerange has none), capget/capset (no libcap binding), and
+# pidfd_getfd, close_range with flags (os.closerange has none), capget/capset (no libcap binding), sendmsg
+# with a raw cmsg_len (socket.sendmsg computes every cmsg_len itself: a short one cannot be written), and
 # signalfd, timerfd_create (os.timerfd_create is 3.13), inotify_init1 (no module has them) and
 # unshare(CLONE_NEWNET).
 # Every function returns (result, errno) as the system call gives them: -1 and errno on failure.
@@ -120,3 +121,24 @@ def drop_capability(capability):
     data[word].permitted &= mask
     data[word].inheritable &= mask
     return _outcome(_syscall(ctypes.c_long(SYS_capset), ctypes.byref(header), ctypes.byref(data)))
+
+
+class _IOVec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("length", ctypes.c_size_t)]
+
+
+class _MsgHdr(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32), ("iov", ctypes.POINTER(_IOVec)),
+                ("iovlen", ctypes.c_size_t), ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                ("flags", ctypes.c_int)]
+
+
+def sendmsg_raw(fd, data, control, flags):
+    """sendmsg(2) of `data` with `control` as the control buffer, bytes as given (send_headers' cmsg_len)."""
+    payload = ctypes.create_string_buffer(bytes(data), max(1, len(data)))
+    vector = _IOVec(ctypes.cast(payload, ctypes.c_void_p), len(data))
+    buffer = ctypes.create_string_buffer(bytes(control), max(1, len(control)))
+    header = _MsgHdr(None, 0, ctypes.pointer(vector), 1, ctypes.cast(buffer, ctypes.c_void_p) if control else None,
+                     len(control), 0)
+    ctypes.set_errno(0)
+    return _outcome(_libc.sendmsg(ctypes.c_int(fd), ctypes.byref(header), ctypes.c_int(flags)))

@@ -328,7 +328,7 @@ BUILDERS = {
     "ftruncate": build_ftruncate, "signalfd": build_signalfd, "timerfd_create": build_timerfd_create,
     "inotify_init1": build_inotify_init1, "dupfd_query": build_dupfd_query,
 }
-for _module, _verbs in ((handoff_sockets, ("socketpair", "shutdown", "send", "recv", "listen", "connect", "accept",
+for _module, _verbs in ((handoff_sockets, ("socketpair", "shutdown", "send", "send_headers", "recv", "listen", "connect", "accept",
                                            "unix_gc", "setsockopt", "getsockopt")),
                         (handoff_processes, ("fork", "clone_files", "unshare_files", "exec", "launch", "exit", "wait",
                                              "pidfd_open", "pidfd_getfd", "reopen", "setrlimit", "drop_capability",

@@ -3,10 +3,10 @@
 # descriptor, which belongs to the scenario.
 
 
-from handoff_wire import Bad, failure, MAXIMUM_ROOM
-from handoff_call import (timed, answer, inherit, resolve, with_socket, socket_module, SOCK_CLOEXEC, SOCK_NONBLOCK,
-                          SOCK_TYPES, MSG_NOSIGNAL, EBADF, SOL_SOCKET, SO_PEERCRED, SO_PEERPIDFD, SOCKET_OPTIONS,
-                          SCM_CREDENTIALS, SCM_PIDFD)
+from handoff_wire import Bad, failure, MAXIMUM_ROOM, MAXIMUM_CONTROL, MAXIMUM_HEADERS, MAXIMUM_HEADER_FDS
+from handoff_call import (timed, answer, inherit, resolve, with_socket, socket_module, checked, SOCK_CLOEXEC,
+                          SOCK_NONBLOCK, SOCK_TYPES, MSG_NOSIGNAL, MSG_OOB, EBADF, SOL_SOCKET, SO_PEERCRED,
+                          SO_PEERPIDFD, SOCKET_OPTIONS, SCM_CREDENTIALS, SCM_PIDFD)
 
 
 def build_socketpair(f, loop):
@@ -58,6 +58,9 @@ def build_shutdown(f, loop):
 def build_send(f, loop):
     fd, data = f.fd("fd", loop), f.bytes("data")
     fds = f.fds("fds", loop)
+    flags = f.int32("flags", 0)  # send's own flags (MSG_OOB); absent from older runners
+    if flags & ~MSG_OOB:
+        raise Bad("send: malformed field 'flags'")
 
     def perform(agent):
         number = resolve(agent, fd)
@@ -65,6 +68,11 @@ def build_send(f, loop):
         if agent.is_channel(number) or any(agent.is_channel(p) for p in passing):
             return failure(EBADF)
         socket = socket_module()
+        if flags:
+            # 3.11's send_fds drops its flags (gh-107898): with MSG_OOB the agent makes send_fds's own call.
+            import array
+            items = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", passing).tobytes())] if passing else []
+            return answer(timed(with_socket, number, lambda s: s.sendmsg([data], items, MSG_NOSIGNAL | flags)))
         if passing:
             # socket.send_fds: sendmsg with one SCM_RIGHTS message. (3.11's send_fds drops its `flags`, here
             # MSG_NOSIGNAL; nothing shows it, since the interpreter ignores SIGPIPE: EPIPE either way.)
@@ -72,6 +80,46 @@ def build_send(f, loop):
         else:
             call = timed(with_socket, number, lambda s: s.sendmsg([data], [], MSG_NOSIGNAL))
         return answer(call)
+    return perform
+
+
+def build_send_headers(f, loop):
+    fd, data = f.fd("fd", loop), f.bytes("data")
+    fds = f.fds("fds", loop)
+    text = f.text("headers")
+    try:
+        headers = [int(part, 10) for part in text.split(",")] if text else []
+    except ValueError:
+        raise Bad("send_headers: malformed field 'headers'")
+    if len(headers) > MAXIMUM_HEADERS or sum(headers) != len(fds) or any(not 0 <= n <= MAXIMUM_HEADER_FDS for n in headers):
+        raise Bad("send_headers: malformed field 'headers'")
+    cmsg_len = f.int32("cmsglen")
+    if not -1 <= cmsg_len <= MAXIMUM_CONTROL or (cmsg_len >= 0 and len(headers) != 1):
+        raise Bad("send_headers: malformed field 'cmsglen'")
+
+    def perform(agent):
+        number = resolve(agent, fd)
+        passing = [resolve(agent, operand) for operand in fds]
+        if agent.is_channel(number) or any(agent.is_channel(p) for p in passing):
+            return failure(EBADF)
+        socket = socket_module()
+        import array
+        parts, start = [], 0
+        for n in headers:
+            parts.append(array.array("i", passing[start:start + n]).tobytes())
+            start += n
+        if cmsg_len < 0:
+            # socket.sendmsg with one (SOL_SOCKET, SCM_RIGHTS, data) item per header; b"" is a header with none.
+            items = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, part) for part in parts]
+            return answer(timed(with_socket, number, lambda s: s.sendmsg([data], items, MSG_NOSIGNAL)))
+        # A raw cmsg_len: socket.sendmsg cannot write one, so the header is packed here (struct cmsghdr:
+        # size_t cmsg_len, int level, int type), padded to CMSG_SPACE, and sent through libc's sendmsg.
+        import struct
+        import handoff_libc
+        space = socket.CMSG_SPACE(len(parts[0]))
+        control = struct.pack("=Qii", cmsg_len, socket.SOL_SOCKET, socket.SCM_RIGHTS) + parts[0]
+        control += bytes(space - len(control))
+        return answer(timed(lambda: checked(handoff_libc.sendmsg_raw(number, data, control, MSG_NOSIGNAL))))
     return perform
 
 
@@ -100,14 +148,23 @@ def build_recv(f, loop):
     fd, count, room, flags = f.fd("fd", loop), f.count("count"), f.int32("room"), f.int32("flags")
     if not 0 <= room <= MAXIMUM_ROOM:
         raise Bad("recv: malformed field 'room'")
+    # `control`: the control buffer's exact size in bytes (absent: sized from room).
+    control = f.int32("control", -1)
+    if not -1 <= control <= MAXIMUM_CONTROL:
+        raise Bad("recv: malformed field 'control'")
 
     def receive(s):
         # socket.recv_fds(sock, bufsize, maxfds) is recvmsg(bufsize, CMSG_LEN(maxfds * 4)) with only the
         # SCM_RIGHTS kept; Python 3.11's also drops its `flags` (a non-blocking recv would block). The agent
         # makes recv_fds's own call with the flags, and keeps SCM_PIDFD and SCM_CREDENTIALS too.
         socket = socket_module()
-        data, ancillary, message_flags, address = s.recvmsg(count, socket.CMSG_LEN(room * 4), flags)
-        return (data, message_flags) + _ancillary(ancillary)
+        # recvmsg_into, not recvmsg: it returns recvmsg(2)'s own result, which with MSG_TRUNC is a datagram's
+        # real length (recvmsg returns the bytes, cut to the buffer).
+        buffer = bytearray(count)
+        space = control if control >= 0 else socket.CMSG_LEN(room * 4)
+        length, ancillary, message_flags, address = s.recvmsg_into([buffer], space, flags)
+        data = bytes(buffer[:min(length, count)])
+        return (data, message_flags, length) + _ancillary(ancillary)
 
     def perform(agent):
         number = resolve(agent, fd)
@@ -119,8 +176,8 @@ def build_recv(f, loop):
         call = timed(with_socket, number, receive)
         if call.errno:
             return answer(call)
-        data, message_flags, fds, credentials = call.value
-        call.value = len(data)
+        data, message_flags, length, fds, credentials = call.value
+        call.value = length
         result = answer(call, fds)
         result.mf = message_flags
         if credentials is not None:

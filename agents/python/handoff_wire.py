@@ -7,6 +7,9 @@ PROTOCOL_VERSION = 2
 MAXIMUM_PACKET = 256 * 1024
 MAXIMUM_TRANSFER = 65536   # count (read, recv)
 MAXIMUM_ROOM = 4096        # room (recv)
+MAXIMUM_CONTROL = 16 + 4 * MAXIMUM_ROOM  # control (recv), in bytes: CMSG_SPACE(4 * MAXIMUM_ROOM)
+MAXIMUM_HEADERS = 64       # headers (send_headers)
+MAXIMUM_HEADER_FDS = 4096  # descriptors in one send_headers header
 LOOP_SLOTS = 64
 
 

@@ -20,22 +20,37 @@ extern "C" {
 /// `count == 0` sends no control message at all. Returns sendmsg's result; errno is preserved.
 ssize_t handoff_send_fds(int socket, const int *fds, int count, const void *data, size_t length, int flags);
 
+/// sendmsg(2) with the descriptors split over `nheaders` SCM_RIGHTS headers of `counts[i]` each, back to back
+/// (CMSG_SPACE apart, padding zeroed); `cmsg_len` >= 0 is written as the first header's cmsg_len instead of
+/// CMSG_LEN. No header: no control buffer. Returns sendmsg's result; errno is preserved.
+ssize_t handoff_send_headers(int socket, const int *fds, const int *counts, int nheaders, long cmsg_len,
+                             const void *data, size_t length, int flags);
+
 /// recvmsg(2) with a control buffer of CMSG_SPACE(room * sizeof(int)) bytes, the way a C program sizes it
 /// (room 0 means no control buffer at all). Received descriptors are written to `fds` (capacity
 /// `fds_capacity`) and counted in `*fds_count`; `*message_flags` receives msg_flags (MSG_CTRUNC, MSG_TRUNC).
 ssize_t handoff_recv_fds(int socket, void *data, size_t length, int room, int flags,
                          int *fds, int fds_capacity, int *fds_count, int *message_flags);
+/// recvmsg with a control buffer of exactly `space` bytes (0: none); handoff_recv_fds sizes it from `room`.
+ssize_t handoff_recv_fds_exact(int socket, void *data, size_t length, size_t space, int flags,
+                               int *fds, int fds_capacity, int *fds_count, int *message_flags);
 
 /// handoff_recv_fds that also reports SCM_PIDFD descriptors (after the SCM_RIGHTS ones, the kernel's order)
 /// and a complete SCM_CREDENTIALS message (pid, uid, gid; `*has_credentials` 1). In C: CMSG macros.
 ssize_t handoff_recv_message(int socket, void *data, size_t length, int room, int flags,
                              int *fds, int fds_capacity, int *fds_count, int *message_flags,
                              int credentials[3], int *has_credentials);
+/// handoff_recv_message with a control buffer of exactly `space` bytes (0: none).
+ssize_t handoff_recv_message_exact(int socket, void *data, size_t length, size_t space, int flags,
+                                   int *fds, int fds_capacity, int *fds_count, int *message_flags,
+                                   int credentials[3], int *has_credentials);
 
 /// The number of descriptors the kernel can install for a control buffer sized for `room` descriptors:
 /// (CMSG_SPACE(room * sizeof(int)) - sizeof(struct cmsghdr)) / sizeof(int). CMSG_SPACE pads, so this can
 /// exceed `room`; the reference model uses it to predict exactly what recvmsg installs.
 int handoff_recv_capacity(int room);
+/// CMSG_SPACE(room * sizeof(int)), 0 for room 0: the control buffer handoff_recv_fds gives `room`.
+size_t handoff_control_space(int room);
 
 // ---- calls glibc declares only under _GNU_SOURCE ----
 int handoff_dup3(int oldfd, int newfd, int flags);

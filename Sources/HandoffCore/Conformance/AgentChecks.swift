@@ -12,7 +12,7 @@ struct ProtocolCheck: Sendable {
 /// Every check of `handoff agent-check`, in the order of docs/protocol.md: start, malformed requests, errors,
 /// the verbs, the channel, housekeeping.
 enum AgentChecks {
-    static let all: [ProtocolCheck] = start + malformed + verbs + processes + channel + housekeeping
+    static let all: [ProtocolCheck] = start + malformed + verbs + messages + processes + channel + housekeeping
 
     // MARK: - Start
 

@@ -145,8 +145,8 @@ extension ScenarioExecution {
                 return (outcome, answer.nanoseconds)
             case .open, .pipe, .socketpair, .memfd, .eventfd, .epollCreate, .epollCtl, .dup, .dup2, .dup3, .fcntl, .close,
                  .closeRange, .lseek, .read, .write, .shutdown, .wait, .send, .recv, .pidfdOpen, .pidfdGetfd, .listen,
-                 .connect, .accept, .setrlimit, .dropCapability, .setDumpable, .reopen, .unshareFiles, .poll, .unixGC,
-                 .pidfdSendSignal, .waitid, .pidfdGetfdThrough,
+                 .connect, .accept, .setrlimit, .dropCapability, .setDumpable, .reopen, .unshareFiles, .sendHeaders,
+                 .poll, .unixGC, .pidfdSendSignal, .waitid, .pidfdGetfdThrough,
                  .setsockopt, .getsockopt, .ftruncate, .signalfd, .timerfdCreate, .inotifyInit, .dupfdQuery,
                  .unshareNet:
                 let (message, stray) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)

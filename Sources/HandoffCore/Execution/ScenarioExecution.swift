@@ -172,6 +172,7 @@ final class ScenarioExecution {
         model.somaxconn = SystemProbe.sysctl("net/core/somaxconn") ?? 4096
         model.pidfdsReopen = SystemProbe.pidfdsReopen
         model.eventfdWriteExact = SystemProbe.eventfdWriteExact
+        model.unixOOB = SystemProbe.unixOOB
         model.socketIDs = SystemProbe.socketIDs
         model.passOptionsSince616 = SystemProbe.unixSocketOption(Linux.SO_PASSRIGHTS)
         model.sealExec = SystemProbe.memfdSealExec

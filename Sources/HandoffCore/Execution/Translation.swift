@@ -4,7 +4,7 @@ import HandoffProtocol
 
 extension Outcome {
     /// The msg_flags bits the model predicts.
-    static let predictedMessageFlags = Linux.MSG_CTRUNC | Linux.MSG_TRUNC
+    static let predictedMessageFlags = Linux.MSG_CTRUNC | Linux.MSG_TRUNC | Linux.MSG_OOB
 
     /// The outcome an agent reported.
     init(answer: Answer) {
@@ -30,6 +30,7 @@ extension Outcome {
             var names: [String] = []
             if messageFlags & Linux.MSG_CTRUNC != 0 { names.append("MSG_CTRUNC") }
             if messageFlags & Linux.MSG_TRUNC != 0 { names.append("MSG_TRUNC") }
+            if messageFlags & Linux.MSG_OOB != 0 { names.append("MSG_OOB") }
             parts.append(names.joined(separator: "|"))
         }
         if let status { parts.append("status \(status)") }

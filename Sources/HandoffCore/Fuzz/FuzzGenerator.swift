@@ -152,6 +152,9 @@ public struct FuzzGenerator {
             } else if !argument.required && !random.nextBool(probability: 0.45) && !mustWrite(kind, argument.key) {
                 continue
             }
+            if kind == .sendHeaders, argument.key == "cmsg_len", !oneHeader(result) {
+                continue
+            }
             // pidfd_getfd's `pidfd:` is not drawn: the generator cannot tell which process a pidfd refers to,
             // and the agents hide the control channels of the process `process:` names only, so a pidfd of
             // another process could reach a channel the model does not see (scenarios/pidfd/getfd-through-pidfd).
@@ -208,7 +211,27 @@ public struct FuzzGenerator {
             return .list([.text(Array("{\(name)}".utf8))])
         case .environment, .sockets:
             return nil
+        case .integers:
+            // send_headers' `headers`: the descriptors chosen so far, split at random (a 0 is an empty header).
+            guard case .list(let fds)? = so_far.first(where: { $0.key == "fds" })?.value else { return .list([]) }
+            var parts: [Int64] = []
+            var left = fds.count
+            while left > 0 || (parts.count < 2 && random.nextBool(probability: 0.3)) {
+                let part = Int.random(in: 0...left, using: &random)
+                parts.append(Int64(part))
+                left -= part
+            }
+            return .list(parts.map(FuzzValue.integer))
         }
+    }
+
+    /// send_headers' `cmsg_len` applies to a message of exactly one header of at most
+    /// maximumRawHeaderDescriptors descriptors (the parser refuses it otherwise).
+    func oneHeader(_ so_far: [FuzzArgument]) -> Bool {
+        guard case .list(let fds)? = so_far.first(where: { $0.key == "fds" })?.value,
+              fds.count <= maximumRawHeaderDescriptors else { return false }
+        if case .list(let parts)? = so_far.first(where: { $0.key == "headers" })?.value { return parts.count == 1 }
+        return !fds.isEmpty
     }
 
     // MARK: - Values
@@ -281,6 +304,11 @@ public struct FuzzGenerator {
         case "count": candidates = [0, 1, 5, 8, 16, 256]
         // 8 and 10: room for SCM_CREDENTIALS (32 bytes) alone and with a descriptor or an SCM_PIDFD.
         case "room": candidates = [0, 1, 1, 2, 4, 8, 10]
+        // recv's exact control buffer: around sizeof(struct cmsghdr) (16) and whole descriptors, and around
+        // SCM_CREDENTIALS (CMSG_SPACE 32) alone and followed by a header.
+        case "control": candidates = [0, 16, 17, 20, 23, 24, 28, 32, 40, 48, 52]
+        // send_headers' raw cmsg_len: short (EINVAL), no descriptor, one, two, past the buffer (EINVAL).
+        case "cmsg_len": candidates = [0, 15, 16, 18, 20, 24, 25, 28]
         case "first": candidates = [0, 3, 3, 4, 5, 6, 8]
         case "last": candidates = [3, 4, 5, 6, 8, 10, 20, 4_294_967_295]
         case "nofile": candidates = [16, 32, 64, 128, 1024]
@@ -310,6 +338,9 @@ public struct FuzzGenerator {
         case .recv:
             // MSG_DONTWAIT: an empty socket answers EAGAIN instead of waiting forever.
             if !chosen.contains("nonblock") { chosen.append("nonblock") }
+            // MSG_OOB takes one byte and no descriptors (EINVAL or EOPNOTSUPP without an out-of-band byte):
+            // keep it rarer, so that most receives still move descriptors.
+            if chosen.contains("oob") && random.nextBool(probability: 0.5) { chosen.removeAll { $0 == "oob" } }
         case .pipe, .socketpair, .eventfd, .listen:
             if !chosen.contains("nonblock") && random.nextBool(probability: 0.5) { chosen.append("nonblock") }
         case .waitid:

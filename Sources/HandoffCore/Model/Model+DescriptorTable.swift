@@ -161,9 +161,9 @@ extension ReferenceModel {
     /// The descriptor an operation needs a full (non-O_PATH) file for: fdget() refuses FMODE_PATH files.
     func needsFullFile(_ operation: Operation) -> Int32? {
         switch operation {
-        case .read(let fd, _), .write(let fd, _), .lseek(let fd, _, _), .send(let fd, _, _), .recv(let fd, _, _, _, _),
-             .accept(let fd, _, _), .fcntl(let fd, .setfl), .shutdown(let fd, _), .setsockopt(let fd, _, _),
-             .getsockopt(let fd, _), .fcntl(let fd, .addSeals), .fcntl(let fd, .getSeals):
+        case .read(let fd, _), .write(let fd, _), .lseek(let fd, _, _), .send(let fd, _, _, _), .recv(let fd, _, _, _, _, _, _),
+             .accept(let fd, _, _), .fcntl(let fd, .setfl), .shutdown(let fd, _), .sendHeaders(let fd, _, _, _, _),
+             .setsockopt(let fd, _, _), .getsockopt(let fd, _), .fcntl(let fd, .addSeals), .fcntl(let fd, .getSeals):
             return fd
         default:
             return nil

@@ -76,8 +76,11 @@ extension ReferenceModel {
     /// sendmsg on TCP and UDP sockets (tcp_sendmsg_locked, udp_sendmsg). SCM_RIGHTS is not an error there:
     /// __sock_cmsg_send skips SCM_RIGHTS/SCM_CREDENTIALS ("semantically in SOL_UNIX"), so the descriptors are
     /// silently ignored and never validated.
-    mutating func sendInet(_ id: EndpointID, _ endpoint: SocketEndpoint, data: [UInt8]) -> Outcome {
+    mutating func sendInet(_ id: EndpointID, _ endpoint: SocketEndpoint, data: [UInt8],
+                           flags: Set<SendFlag> = []) -> Outcome {
         if endpoint.family == .udp {
+            // udp_sendmsg refuses MSG_OOB first thing.
+            if flags.contains(.oob) { return .failure(EOPNOTSUPP) }
             if endpoint.sendShutdown { return .failure(EPIPE) }
             // Nothing listens on UDP in the model: every datagram draws an ICMP port unreachable, which a
             // connected UDP socket records as ECONNREFUSED and reports (once) on its next call.
@@ -120,16 +123,25 @@ extension ReferenceModel {
             endpoints[id]?.pendingError = EPIPE
             return Outcome(result: Int64(data.count))
         }
+        if flags.contains(.oob) {
+            // The segment carries the urgent pointer: its last byte is the peer's urgent byte.
+            markUrgent(peer, data: data)
+            return Outcome(result: Int64(data.count))
+        }
         endpoints[peer]?.queue.append(SocketMessage(data: data, descriptions: [], sender: ""))
         return Outcome(result: Int64(data.count))
     }
 
     /// recvmsg on TCP and UDP sockets (tcp_recvmsg_locked, udp_recvmsg): never any descriptors, so never
     /// MSG_CTRUNC.
+    /// MSG_PEEK, MSG_TRUNC and MSG_WAITALL: Model+MessageFlags.swift; MSG_OOB: Model+OutOfBand.swift.
     mutating func recvInet(_ id: EndpointID, _ endpoint: SocketEndpoint, count: Int, dontWait: Bool,
-                           viaRead: Bool) -> Outcome {
+                           viaRead: Bool, flags messageFlags: Set<MessageFlag> = []) -> Outcome {
         var endpoint = endpoint
         let flags: Int32? = viaRead ? nil : 0
+        if messageFlags.contains(.oob), endpoint.family == .tcp {
+            return tcpReceiveOutOfBand(id, endpoint, count: count, flags: messageFlags)
+        }
         if endpoint.family == .udp {
             // __skb_try_recv_datagram reports a pending error before it looks at the queue.
             if let error = endpoint.pendingError {
@@ -151,18 +163,41 @@ extension ReferenceModel {
             if endpoint.reset || endpoint.receiveShutdown { return Outcome(result: 0, data: [], messageFlags: flags) }
             return dontWait ? .failure(EAGAIN) : Outcome(blocks: true)
         }
-        // A byte stream: copy across the queued writes.
-        var bytes: [UInt8] = []
-        var remaining = max(0, count)
-        while remaining > 0, !endpoint.queue.isEmpty {
-            let chunk = min(endpoint.queue[0].data.count, remaining)
-            bytes += endpoint.queue[0].data[0..<chunk]
-            endpoint.queue[0].data.removeFirst(chunk)
-            remaining -= chunk
-            if endpoint.queue[0].data.isEmpty { endpoint.queue.removeFirst() }
+        // A byte stream: copy across the queued writes, stopping at or skipping the urgent byte
+        // (Model+OutOfBand.swift). MSG_PEEK leaves the queue; MSG_TRUNC (tcp_recvmsg_locked: "if (!(flags &
+        // MSG_TRUNC))" around the copy) discards the bytes instead of copying them: what the buffer holds is
+        // not predicted.
+        let peek = messageFlags.contains(.peek)
+        let read = ReferenceModel.tcpRead(endpoint, count: max(0, count), peek: peek)
+        let ended = endpoint.finReceived || endpoint.reset || endpoint.receiveShutdown || endpoint.pendingError != nil
+        if read.bytes.isEmpty && read.ranOut {
+            // Only the urgent byte was there, and it was skipped: as an empty queue, once it is gone.
+            if endpoint.finReceived { return commit(Outcome(result: 0, data: [], messageFlags: flags)) }
+            if let error = endpoint.pendingError {
+                endpoints[id]?.pendingError = nil
+                return commit(.failure(error))
+            }
+            if endpoint.reset || endpoint.receiveShutdown { return commit(Outcome(result: 0, data: [], messageFlags: flags)) }
+            return dontWait ? commit(.failure(EAGAIN)) : Outcome(blocks: true)
         }
-        endpoints[id] = endpoint
-        return Outcome(result: Int64(bytes.count), data: bytes, messageFlags: flags)
+        // tcp_recvmsg_locked: MSG_WAITALL sets the target to `count`; it waits for the rest (sk_wait_data),
+        // unless the urgent byte stopped the read.
+        if messageFlags.contains(.waitall), read.ranOut, read.bytes.count < count, !dontWait, !ended {
+            return Outcome(blocks: true)
+        }
+        return commit(Outcome(result: Int64(read.bytes.count), data: messageFlags.contains(.trunc) ? nil : read.bytes,
+                              messageFlags: flags))
+
+        /// The reader's progress, kept unless the call blocks.
+        func commit(_ outcome: Outcome) -> Outcome {
+            if !peek {
+                dropStreamBytes(&endpoint.queue, read.consumed)
+                endpoint.urgent = read.urgent
+                endpoints[id]?.queue = endpoint.queue
+                endpoints[id]?.urgent = endpoint.urgent
+            }
+            return outcome
+        }
     }
 }
 

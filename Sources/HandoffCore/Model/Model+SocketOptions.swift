@@ -137,26 +137,27 @@ extension ReferenceModel {
     /// SO_PASSCRED (put_cmsg, truncated when it does not fit), SCM_RIGHTS (scm_detach_fds: as many as fit
     /// below RLIMIT_NOFILE), then SCM_PIDFD with SO_PASSPIDFD (scm_pidfd_recv: always close-on-exec, none for
     /// a message queued without credentials). No control buffer (room 0) takes nothing and sets MSG_CTRUNC
-    /// when anything was there. Returns the installed numbers, the flags and the credentials received.
+    /// when anything was there. `controlLength` is msg_controllen in bytes (Model+MessageFlags.swift:
+    /// CMSG_SPACE of `room` descriptors, or `control` exactly). Returns the installed numbers, the flags and the credentials received.
     /// `sender` is the process whose credentials the message carries (nil: none attached); `endOfFile`: a
     /// stream read that found nothing still runs scm_recv_unix, with a zeroed scm_cookie (pid 0, uid and
     /// gid 0).
     /// A stream socket with SO_INQ then gets SCM_INQ (unix_stream_read_generic, after scm_recv_unix).
     mutating func receiveControl(_ process: String, receiver: SocketOptions, taken: [DescriptionID],
-                                 sender: String?, endOfFile: Bool = false, stream: Bool, room: Int,
+                                 sender: String?, endOfFile: Bool = false, stream: Bool, controlLength: Int,
                                  closeOnExec: Bool)
         -> (fds: [Int32], flags: Int32, credentials: NamedCredentials?)
     {
         var flags: Int32 = 0
         let queueLength = stream && receiver.queueLength
-        guard room > 0 else {
+        guard controlLength > 0 else {
             if !taken.isEmpty || receiver.mayPassCredentials || queueLength { flags |= Linux.MSG_CTRUNC }
             for d in taken { release(d) }
             return ([], flags, nil)
         }
         let header = Linux.cmsghdrSize
         func space(_ length: Int) -> Int { header + (length + 7) / 8 * 8 }
-        var left = space(4 * room)
+        var left = controlLength
         var received: NamedCredentials?
         if receiver.passCredentials {
             // put_cmsg: a header that does not fit is nothing; a payload that does not fit is cut (MSG_CTRUNC).

@@ -25,8 +25,16 @@ import Darwin
 // flight there loses that reference - the sockets themselves, and whatever rode along (a pipe end riding in
 // the cycle is released, so its reader sees end of file).
 //
-// MSG_PEEK (unix_peek_fds) takes new file references while the collector may run (the kernel serialises
-// the two with unix_peek_fpl); the model has no peek, so a peeked descriptor cannot exist here.
+// MSG_PEEK (unix_peek_fds, Model+MessageFlags.swift) installs new references to the files of a queued
+// message while the message, and its in-flight references, stay. A peeked socket therefore has a file count
+// above its in-flight count: its SCC is not dead until the peeked copy is closed, which is what the model
+// computes (the copy is a table entry like any other). The kernel's subtlety is a race the model cannot
+// have: a peek that duplicates the files *while* __unix_gc is walking (gc_in_progress) would slip past the
+// walk's refcount snapshot, so unix_peek_fpl bumps unix_peek_seq (a seqcount barrier under its own lock) and
+// unix_vertex_dead's final check sees the change and keeps the SCC (scc_dead = false for this run). The model
+// applies steps one at a time, so a peek is always wholly before or wholly after a collection; a scenario
+// whose peek and unix_gc run concurrently in two processes could see the kernel keep a cycle the model
+// collected in that step, and is not written (nor generated: the fuzzer runs one step at a time).
 //
 // When it runs: unix_release_sock calls unix_gc() whenever a unix socket is released while sockets are in
 // flight, and unix_gc only queues the work (system_unbound_wq). Any process on the machine releasing a unix

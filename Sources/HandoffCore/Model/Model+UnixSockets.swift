@@ -29,14 +29,16 @@ extension ReferenceModel {
 
     /// unix_stream_sendmsg, unix_seqpacket_sendmsg and unix_dgram_sendmsg, with scm_send (__scm_send,
     /// scm_fp_copy) validating the descriptors; each listed descriptor becomes an in-flight reference.
-    mutating func send(_ process: String, socket: Int32, fds: [Int32], data: [UInt8]) -> Outcome {
+    /// MSG_OOB (`flags`): Model+OutOfBand.swift.
+    mutating func send(_ process: String, socket: Int32, fds: [Int32], data: [UInt8],
+                       flags: Set<SendFlag> = []) -> Outcome {
         let table = self[tableOf: process]
         guard case let (_, desc)? = fdget(process, socket) else { return .failure(EBADF) }
         guard case .socket(let endpointID) = desc.target, let endpoint = endpoints[endpointID] else {
             return .failure(ENOTSOCK)
         }
         if endpoint.family != .unix {
-            return sendInet(endpointID, endpoint, data: data)
+            return sendInet(endpointID, endpoint, data: data, flags: flags)
         }
         if endpoint.listener != nil {
             // A listening unix socket has no peer: seqpacket says ENOTCONN at once; stream validates the
@@ -44,6 +46,8 @@ extension ReferenceModel {
             if endpoint.type == .stream {
                 if fds.count > ReferenceModel.scmMaxFD { return .failure(EINVAL) }
                 if fds.contains(where: { table[$0] == nil }) { return .failure(EBADF) }
+                // unix_stream_sendmsg: MSG_OOB without a byte (or without CONFIG_AF_UNIX_OOB) before ENOTCONN.
+                if flags.contains(.oob) && (data.isEmpty || !unixOOB) { return .failure(EOPNOTSUPP) }
             }
             return .failure(ENOTCONN)
         }
@@ -58,6 +62,11 @@ extension ReferenceModel {
         for fd in fds {
             guard let e = table[fd] else { return .failure(EBADF) }
             attached.append(e.description)
+        }
+        // After scm_send: MSG_OOB is EOPNOTSUPP on dgram and seqpacket (unix_dgram_sendmsg), and on a stream
+        // without a byte to make out-of-band or without CONFIG_AF_UNIX_OOB (unix_stream_sendmsg).
+        if flags.contains(.oob) && (endpoint.type != .stream || data.isEmpty || !unixOOB) {
+            return .failure(EOPNOTSUPP)
         }
         // A connected unix socket always has its peer (unix_peer); only a listener has none.
         guard let peerID = endpoint.peer, let peerClosed = endpoints[peerID]?.closed else {
@@ -91,6 +100,10 @@ extension ReferenceModel {
         if !attached.isEmpty, endpoints[peerID]?.options.passRights == false { return .failure(EPERM) }
         for d in attached { getFile(d) }
         let credentials = attachedCredentials(process, from: endpoint, to: peerID)
+        if flags.contains(.oob) {
+            queueUnixOutOfBand(to: peerID, data: data, descriptions: attached, sender: process, credentials: credentials)
+            return Outcome(result: Int64(data.count))
+        }
         endpoints[peerID]?.queue.append(SocketMessage(data: data, descriptions: attached, sender: process,
                                                       credentials: credentials))
         return Outcome(result: Int64(data.count))
@@ -105,8 +118,11 @@ extension ReferenceModel {
 
     /// unix_stream_read_generic, unix_seqpacket_recvmsg and unix_dgram_recvmsg; scm_recv -> scm_detach_fds
     /// installs what the control buffer has room for (below RLIMIT_NOFILE) and sets MSG_CTRUNC for the rest.
+    /// `flags` and `control` (MSG_PEEK, MSG_TRUNC, MSG_WAITALL; an exact control buffer) follow the rules in
+    /// Model+MessageFlags.swift.
     mutating func recv(_ process: String, socket: Int32, count: Int, room: Int, closeOnExec: Bool,
-                       nonBlocking: Bool, viaRead: Bool) -> Outcome {
+                       nonBlocking: Bool, viaRead: Bool, flags messageFlags: Set<MessageFlag> = [],
+                       control: Int? = nil) -> Outcome {
         guard case let (_, desc)? = fdget(process, socket) else { return .failure(EBADF) }
         guard case .socket(let endpointID) = desc.target, let endpoint = endpoints[endpointID] else {
             return .failure(ENOTSOCK)
@@ -118,7 +134,11 @@ extension ReferenceModel {
             return .failure(endpoint.type == .stream && endpoint.family == .unix ? EINVAL : ENOTCONN)
         }
         if endpoint.family != .unix {
-            return recvInet(endpointID, endpoint, count: count, dontWait: dontWait, viaRead: viaRead)
+            return recvInet(endpointID, endpoint, count: count, dontWait: dontWait, viaRead: viaRead,
+                            flags: messageFlags)
+        }
+        if messageFlags.contains(.oob) {
+            return unixReceiveOutOfBand(endpointID, endpoint, count: count, peek: messageFlags.contains(.peek))
         }
         guard let peerID = endpoint.peer, let peerClosed = endpoints[peerID]?.closed else {
             return .failure(ENOTCONN)
@@ -129,7 +149,8 @@ extension ReferenceModel {
             endpoints[endpointID]?.pendingError = nil
             return .failure(error)
         }
-        if endpoint.queue.isEmpty {
+        // Nothing to read: the queue is empty (or, for a stream, holds nothing a read can copy).
+        func nothingToRead() -> Outcome {
             // stream: the pending error comes before EOF and EAGAIN when nothing was copied.
             if endpoint.type == .stream, let error = endpoint.pendingError {
                 endpoints[endpointID]?.pendingError = nil
@@ -145,7 +166,9 @@ extension ReferenceModel {
                     return Outcome(result: 0, data: [], messageFlags: viaRead ? nil : 0)
                 }
                 let control = receiveControl(process, receiver: endpoint.options, taken: [], sender: nil,
-                                             endOfFile: true, stream: true, room: room, closeOnExec: closeOnExec)
+                                             endOfFile: true, stream: true,
+                                             controlLength: ReferenceModel.controlLength(room: room, control: control),
+                                             closeOnExec: closeOnExec)
                 var outcome = Outcome(result: 0, fds: control.fds, data: [], messageFlags: control.flags)
                 outcome.credentials = control.credentials
                 return outcome
@@ -153,48 +176,79 @@ extension ReferenceModel {
             if dontWait { return .failure(EAGAIN) }
             return Outcome(blocks: true)
         }
+        if endpoint.queue.isEmpty { return nothingToRead() }
 
         var queue = endpoint.queue
         var bytes: [UInt8] = []
         var taken: [DescriptionID] = []
         var flags: Int32 = 0
-        let credentials = queue[0].credentials
+        var result: Int?
+        var ranOut = false
+        var dropped: [DescriptionID] = []
+        var credentials: String?
+        let peek = messageFlags.contains(.peek)
+        // SO_PEEK_OFF: where a peek starts (sk_peek_offset: only with MSG_PEEK; -1, off, is 0).
+        let skip = peek ? max(Int(endpoint.options.peekOffset), 0) : 0
         switch endpoint.type {
         case .dgram, .seqpacket:
-            let message = queue.removeFirst()
-            bytes = Array(message.data.prefix(max(0, count)))
-            if message.data.count > count { flags |= Linux.MSG_TRUNC }
+            // __skb_try_recv_from_queue: a peek at an offset walks over whole datagrams the offset covers.
+            var offset = skip
+            var index = 0
+            while peek, endpoint.options.peekOffset >= 0, index < queue.count, offset > 0,
+                  offset >= queue[index].data.count {
+                offset -= queue[index].data.count
+                index += 1
+            }
+            if index >= queue.count { return nothingToRead() }
+            let message = peek ? queue[index] : queue.remove(at: index)
+            let length = message.data.count - offset
+            bytes = Array(message.data.dropFirst(offset).prefix(max(0, count)))
+            if length > count { flags |= Linux.MSG_TRUNC }
             taken = message.descriptions
+            credentials = message.credentials
+            if messageFlags.contains(.trunc) { result = length }
+            // sk_peek_offset_fwd by what a peek copied, sk_peek_offset_bwd by a read datagram's length.
+            movePeekOffset(endpointID, endpoint, by: peek ? bytes.count : -message.data.count)
         case .stream:
-            // unix_stream_read_generic: keep copying from consecutive messages (from any sender, as long as
-            // SO_PASSCRED is off) until `count` bytes are read or the queue is empty; a message's
-            // descriptors are taken with its first bytes and the read stops after that message.
-            var remaining = max(0, count)
-            repeat {
-                guard !queue.isEmpty else { break }
-                // With SO_PASSCRED or SO_PASSPIDFD, messages with other credentials are never glued.
-                if endpoint.options.mayPassCredentials, queue[0].credentials != credentials { break }
-                let chunk = min(queue[0].data.count, remaining)
-                bytes += queue[0].data[0..<chunk]
-                remaining -= chunk
-                let hadDescriptors = !queue[0].descriptions.isEmpty
-                if hadDescriptors {
-                    taken = queue[0].descriptions
-                    queue[0].descriptions = []
+            // unix_stream_read_generic: keep copying from consecutive messages until `count` bytes are read or
+            // the queue is empty (with SO_PASSCRED or SO_PASSPIDFD, never across messages of other
+            // credentials); a message's descriptors are taken with its first bytes and the read stops after
+            // that message. Out-of-band bytes (manage_oob), MSG_PEEK and SO_PEEK_OFF: Model+OutOfBand.swift.
+            let read = ReferenceModel.unixStreamRead(queue, count: count, peek: peek, skip: skip,
+                                                     checkCredentials: endpoint.options.mayPassCredentials)
+            if read.bytes.isEmpty && read.taken.isEmpty && read.ranOut {
+                // What was there could not be read (an out-of-band byte dropped, emptied messages).
+                let outcome = nothingToRead()
+                if !outcome.blocks && !peek {
+                    endpoints[endpointID]?.queue = read.queue
+                    for d in read.dropped { release(d) }
                 }
-                queue[0].data.removeFirst(chunk)
-                if !queue[0].data.isEmpty { break }
-                queue.removeFirst()
-                if hadDescriptors { break }
-            } while remaining > 0
+                return outcome
+            }
+            (bytes, taken, queue, ranOut) = (read.bytes, read.taken, read.queue, read.ranOut)
+            dropped = read.dropped
+            credentials = read.credentials
+            if streamWaitsForAll(endpointID, endpoint, flags: messageFlags, ranOut: ranOut, dontWait: dontWait,
+                                 peerClosed: peerClosed) {
+                return Outcome(blocks: true)
+            }
+            movePeekOffset(endpointID, endpoint, by: peek ? bytes.count : -bytes.count)
         }
-        endpoints[endpointID]?.queue = queue
+        if peek {
+            // unix_peek_fds (scm_fp_dup): the message stays queued, its descriptors are new references.
+            for d in taken { getFile(d) }
+        } else {
+            endpoints[endpointID]?.queue = queue
+            for d in dropped { release(d) }
+        }
 
-        // read(2) has no control buffer: like room 0.
+        // scm_recv_unix fills the control buffer: CMSG_SPACE(room * sizeof(int)) bytes, or exactly `control`;
+        // read(2) has none (like room 0).
         let control = receiveControl(process, receiver: endpoint.options, taken: taken, sender: credentials,
-                                     stream: endpoint.type == .stream, room: viaRead ? 0 : room,
+                                     stream: endpoint.type == .stream,
+                                     controlLength: viaRead ? 0 : ReferenceModel.controlLength(room: room, control: control),
                                      closeOnExec: closeOnExec)
-        var outcome = Outcome(result: Int64(bytes.count), fds: control.fds, data: bytes,
+        var outcome = Outcome(result: Int64(result ?? bytes.count), fds: control.fds, data: bytes,
                               messageFlags: viaRead ? nil : flags | control.flags)
         outcome.credentials = viaRead ? nil : control.credentials
         return outcome
@@ -221,7 +275,10 @@ extension ReferenceModel {
         // An unread zero-length record (descriptors or not) resets nothing: the peer reads end of file and
         // sends get EPIPE
         // (observed on 6.18 by `handoff fuzz`: scenarios/fuzz/seqpacket-empty-record.yaml).
-        let unread = endpoint.queue.contains { !$0.data.isEmpty }
+        // Two or more seqpacket records reset it, empty or not (fuzz seed 21, --ops limited to send and recv:
+        // scenarios/fuzz/seqpacket-two-empty-records.yaml). A stream's emptied out-of-band bytes (Model+OutOfBand)
+        // are not unread data: only bytes reset it.
+        let unread = endpoint.queue.contains { !$0.data.isEmpty } || (endpoint.type == .seqpacket && endpoint.queue.count > 1)
         for message in endpoint.queue { pending += message.descriptions }
         endpoint.queue = []
         endpoints[e] = endpoint

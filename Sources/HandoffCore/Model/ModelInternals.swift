@@ -208,6 +208,17 @@ struct SocketMessage: Equatable, Sendable {
     /// SO_PASSCRED or SO_PASSPIDFD at send time, or the peer was not accepted yet (unix_maybe_add_creds);
     /// nil when it carries none.
     var credentials: String? = nil
+    /// Unix stream: this one-byte message is the receiver's oob_skb (the latest MSG_OOB byte, not yet read).
+    /// Once read with MSG_OOB its data is empty and it stays queued until a read passes it (manage_oob).
+    var outOfBand = false
+}
+
+/// TCP urgent data (tcp_check_urg, tcp_urg): the byte, where it sits in the receive queue (bytes ahead of
+/// the reader), and whether recv(MSG_OOB) took it (TCP_URG_READ; it still marks the stream until passed).
+struct UrgentByte: Equatable, Sendable {
+    var offset: Int
+    var byte: UInt8
+    var read = false
 }
 
 enum SocketFamily: Equatable, Sendable {
@@ -254,6 +265,8 @@ struct SocketEndpoint: Equatable, Sendable {
     var sendShutdown = false
     /// sk_shutdown's RCV_SHUTDOWN: reads return end-of-file once the queue is drained.
     var receiveShutdown = false
+    /// TCP: the urgent byte of the receive queue (tp->urg_data, tp->urg_seq), if any.
+    var urgent: UrgentByte? = nil
     /// SOL_SOCKET options a socket keeps (Model+SocketOptions.swift): SO_PASSCRED, SO_PASSPIDFD,
     /// SO_PASSRIGHTS (on by default), SO_PEEK_OFF (-1 by default).
     var options = SocketOptions()

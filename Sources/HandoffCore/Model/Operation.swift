@@ -19,7 +19,8 @@ public struct Outcome: Equatable, Sendable, Codable {
     public var fds: [Int32]
     /// Bytes a read or recv returned; nil for other operations.
     public var data: [UInt8]?
-    /// recvmsg's msg_flags restricted to MSG_CTRUNC (0x8) and MSG_TRUNC (0x20); nil for other operations.
+    /// recvmsg's msg_flags restricted to MSG_CTRUNC (0x8), MSG_TRUNC (0x20) and MSG_OOB (0x1); nil for other
+    /// operations.
     public var messageFlags: Int32?
     /// wait: the child's exit status (or 128 + signal when killed); nil otherwise.
     public var status: Int32?

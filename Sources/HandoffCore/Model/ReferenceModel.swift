@@ -153,6 +153,9 @@ public struct ReferenceModel: Sendable {
     /// them and unix_accept copied them (unix_sock_inherit_flags).
     public var passOptionsSince616 = true
 
+    /// Unix stream sockets know MSG_OOB (CONFIG_AF_UNIX_OOB, 5.15; SystemProbe.unixOOB).
+    public var unixOOB = true
+
     /// Numbers the harness itself holds in a process's table (the agents' control channels, at the top of
     /// the range): no descriptor the scenario creates can get them. The runner sets them before each step.
     public var harnessNumbers: [String: Set<Int32>] = [:]
@@ -295,11 +298,11 @@ public struct ReferenceModel: Sendable {
             return Outcome()
         case let .wait(child):
             return wait(process, child: child)
-        case let .send(socket, fds, data):
-            return send(process, socket: socket, fds: fds, data: data)
-        case let .recv(socket, count, room, closeOnExec, nonBlocking):
+        case let .send(socket, fds, data, flags):
+            return send(process, socket: socket, fds: fds, data: data, flags: flags)
+        case let .recv(socket, count, room, closeOnExec, nonBlocking, flags, control):
             return recv(process, socket: socket, count: count, room: room, closeOnExec: closeOnExec,
-                        nonBlocking: nonBlocking, viaRead: false)
+                        nonBlocking: nonBlocking, viaRead: false, flags: flags, control: control)
         case let .pidfdOpen(target):
             return pidfdOpen(process, target: target)
         case let .pidfdGetfd(target, fd, flags):
@@ -324,6 +327,8 @@ public struct ReferenceModel: Sendable {
             return cloneFiles(process, child: child)
         case .unshareFiles:
             return unshareFiles(process)
+        case let .sendHeaders(socket, fds, headers, cmsgLength, data):
+            return sendHeaders(process, socket: socket, fds: fds, headers: headers, cmsgLength: cmsgLength, data: data)
         case let .poll(fd, events, timeout):
             return poll(process, fd: fd, events: events, timeout: timeout)
         case .unixGC:

@@ -221,14 +221,20 @@ extension ScenarioDecoder {
             guard data.count <= maximumTransfer else {
                 throw context.error(a["data"] ?? a.keyNode, "'data' is \(data.count) bytes; at most \(maximumTransfer) fit one step")
             }
-            operation = .send(socket: socket, fds: fds, data: data)
+            let words = try flags(SendFlag.allCases.map(\.rawValue))
+            operation = .send(socket: socket, fds: fds, data: data,
+                              flags: Set(SendFlag.allCases.filter { words.contains($0.rawValue) }))
         case .recv:
             let socket = try ref("socket")
             let count = try integer("count", default: 256, in: 0...maximumTransfer)
-            let (closeOnExec, nonBlocking) = try socketFlags()
+            let words = try flags(["cloexec", "nonblock"] + MessageFlag.allCases.map(\.rawValue))
             let named = try names("as")
             let room = try integer("room", default: named.count, in: 0...maximumRoom)
-            operation = .recv(socket: socket, count: count, room: room, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+            var control: Int?
+            if a["control"] != nil { control = try integer("control", default: 0, in: 0...maximumControl) }
+            operation = .recv(socket: socket, count: count, room: room, closeOnExec: words.contains("cloexec"),
+                              nonBlocking: words.contains("nonblock"),
+                              flags: Set(MessageFlag.allCases.filter { words.contains($0.rawValue) }), control: control)
             return (operation, named)
         case .pidfdOpen:
             operation = .pidfdOpen(target: try name("process"))
@@ -328,6 +334,47 @@ extension ScenarioDecoder {
                                 acceptMode: acceptMode, handover: handover)
         case .attach:
             operation = .attach(child: try name("as"))
+        case .sendHeaders:
+            let socket = try ref("socket")
+            var fds: [DescriptorRef] = []
+            if let node = a["fds"] {
+                for (index, item) in try context.sequence(node, a.what("fds")).enumerated() {
+                    sites.fields["fds[\(index)]"] = context.location(item)
+                    fds.append(try context.descriptor(item, "an element of 'fds'"))
+                }
+            }
+            // Default: one header with every descriptor (none without descriptors), as `send` builds it.
+            var headers: [Int] = fds.isEmpty ? [] : [fds.count]
+            if let node = a["headers"] {
+                headers = []
+                for item in try context.sequence(node, a.what("headers")) {
+                    headers.append(try context.integer(item, "an element of 'headers'", in: 0...maximumHeaderDescriptors))
+                }
+                guard headers.count <= maximumHeaders else {
+                    throw context.error(node, "'headers' lists \(headers.count) headers; at most \(maximumHeaders) fit one message")
+                }
+                guard headers.reduce(0, +) == fds.count else {
+                    throw context.error(node, "'headers' splits \(headers.reduce(0, +)) descriptors, but 'fds' lists \(fds.count)")
+                }
+            }
+            var cmsgLength: Int?
+            if let node = a["cmsg_len"] {
+                guard headers.count == 1 else {
+                    throw context.error(node, "'cmsg_len' needs exactly one header (it decides where a next one would start)")
+                }
+                // With 3 or more descriptors the buffer has room for a second header after a short cmsg_len, and
+                // the kernel reads descriptor numbers as its cmsg_len, level and type (for_each_cmsghdr).
+                guard fds.count <= maximumRawHeaderDescriptors else {
+                    throw context.error(node, "'cmsg_len' takes at most \(maximumRawHeaderDescriptors) descriptors: past that, "
+                        + "the numbers after a short cmsg_len would be read as a next header")
+                }
+                cmsgLength = try integer("cmsg_len", default: 0, in: 0...maximumControl)
+            }
+            let data = Array(try string("data", default: "x").utf8)
+            guard data.count <= maximumTransfer else {
+                throw context.error(a["data"] ?? a.keyNode, "'data' is \(data.count) bytes; at most \(maximumTransfer) fit one step")
+            }
+            operation = .sendHeaders(socket: socket, fds: fds, headers: headers, cmsgLength: cmsgLength, data: data)
         case .setsockopt, .getsockopt:
             operation = try socketOption(kind, a, sites: &sites)
         case .ftruncate:
@@ -432,33 +479,6 @@ extension ScenarioDecoder {
             throw context.error(node, "'mode' must be between 0 and 0o7777, found \(context.describe(node))")
         }
         return UInt32(value)
-    }
-
-
-    /// setsockopt and getsockopt: the value keys that apply to the option (`enable` for a switch, `value` for
-    /// an integer), and `as:` only for getsockopt(peerpidfd), the one option that makes a descriptor.
-    func socketOption(_ kind: OperationKind, _ a: StepArguments, sites: inout StepSites) throws(ScenarioError)
-        -> ScenarioOperation
-    {
-        let optionNode = try a.required("option")
-        let name = try context.keyword(optionNode, a.what("option"), allowed: SocketOption.allCases.map(\.rawValue))
-        let option = SocketOption(rawValue: name) ?? .passcred
-        let declaration = kind.declaration
-        let specific = declaration.arguments.filter { $0.onlyWith?.values.contains(name) ?? false }.map(\.key)
-            + (kind == .getsockopt && option == .peerpidfd ? ["as"] : [])
-        let allowed = ["socket", "option", "background"] + specific + declaration.expectations.map(\.rawValue)
-        for entry in a.entries where !allowed.contains(entry.key) {
-            throw context.error(entry.keyNode, "key '\(entry.key)' does not apply to \(kind.keyword) option \(name) "
-                + "(expected one of: \(allowed.joined(separator: ", ")))")
-        }
-        let socketNode = try a.required("socket")
-        sites.fields["socket"] = context.location(socketNode)
-        let socket = try context.descriptor(socketNode, a.what("socket"))
-        guard kind == .setsockopt else { return .getsockopt(socket: socket, option: option) }
-        var value: Int32 = SocketOption.switches.contains(option) ? 1 : 0
-        if let node = a["enable"] { value = try context.bool(node, a.what("enable")) ? 1 : 0 }
-        if let node = a["value"] { value = Int32(try context.integer(node, a.what("value"), in: -1...Int(Int32.max))) }
-        return .setsockopt(socket: socket, option: option, value: value)
     }
 
     func fcntl(_ a: StepArguments, sites: inout StepSites) throws(ScenarioError) -> ScenarioOperation {

@@ -264,7 +264,7 @@ struct ScenarioValidator {
             processes[child]?.reapedAt = line
         case .open, .pipe, .socketpair, .memfd, .eventfd, .epollCreate, .epollCtl, .dup, .dup2, .dup3, .fcntl, .close,
              .lseek, .read, .write, .shutdown, .send, .recv, .pidfdOpen, .pidfdGetfd, .listen, .connect, .accept,
-             .setrlimit, .dropCapability, .setDumpable, .reopen, .poll, .unixGC,
+             .setrlimit, .dropCapability, .setDumpable, .reopen, .sendHeaders, .poll, .unixGC,
              .setsockopt, .getsockopt, .ftruncate, .signalfd, .timerfdCreate, .inotifyInit,
              .dupfdQuery, .unshareNet:
             break  // descriptors only: resolved and bound above

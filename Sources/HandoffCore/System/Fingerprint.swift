@@ -120,6 +120,7 @@ public struct Fingerprint: Codable, Sendable {
         // What the model's predictions depend on (ReferenceModel.pidfdsReopen, .exitedKeepDumpability).
         result["pidfd reopen (pidfs)"] = SystemProbe.pidfdsReopen ? "ok" : "ENXIO"
         result["eventfd write of exactly 8 bytes"] = SystemProbe.eventfdWriteExact ? "ok" : "no (at least 8)"
+        result["MSG_OOB on unix stream sockets"] = SystemProbe.unixOOB ? "ok" : "no (EOPNOTSUPP)"
         result["pidfd reopen with O_TRUNC"] = SystemProbe.pidfdReopenTruncErrno == 0 ? "succeeds"
             : Errno.name(of: SystemProbe.pidfdReopenTruncErrno)
         result["exited task keeps dumpability"] = agentPath.map {

@@ -70,6 +70,7 @@ public enum SystemProbe {
     public static let features: [(name: String, meaning: String, present: @Sendable () -> Bool)] = [
         ("pidfd-reopen", "pidfds on pidfs, reopenable through /proc/PID/fd/N", { pidfdsReopen }),
         ("eventfd-write-exact", "eventfd writes of exactly 8 bytes", { eventfdWriteExact }),
+        ("af-unix-oob", "MSG_OOB on unix stream sockets (CONFIG_AF_UNIX_OOB, 5.15)", { unixOOB }),
         ("so-passpidfd", "SO_PASSPIDFD, SO_PEERPIDFD and SCM_PIDFD on AF_UNIX sockets (6.5)", { unixSocketOption(Linux.SO_PASSPIDFD) }),
         ("so-passrights", "SO_PASSRIGHTS on AF_UNIX sockets, and SO_PASS* refused elsewhere (6.16)",
          { unixSocketOption(Linux.SO_PASSRIGHTS) }),
@@ -140,6 +141,16 @@ public enum SystemProbe {
             return UInt32(line.dropFirst(6).trimmingCharacters(in: .whitespaces), radix: 8) ?? 0o022
         }
         return 0o022
+    }()
+
+    /// Whether unix stream sockets know MSG_OOB (CONFIG_AF_UNIX_OOB, 5.15): a recv(MSG_OOB) with no
+    /// out-of-band byte is EINVAL (unix_stream_recv_urg) rather than EOPNOTSUPP. Probed once.
+    public static let unixOOB: Bool = {
+        var ends: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Linux.SOCK_STREAM | Linux.SOCK_CLOEXEC, 0, &ends) == 0 else { return false }
+        defer { close(ends[0]); close(ends[1]) }
+        var byte: UInt8 = 0
+        return Glibc.recv(ends[0], &byte, 1, Linux.MSG_OOB | Linux.MSG_DONTWAIT) < 0 && errno == EINVAL
     }()
 
     /// Whether eventfd_write takes exactly 8 bytes (EINVAL for 9) rather than at least 8. Probed once.
