@@ -230,9 +230,11 @@ public struct ReferenceModel: Sendable {
             return .failure(EBADF)
         }
         switch operation {
-        case let .launch(_, _, _, listen, acceptMode, handover):
+        case let .launch(_, _, _, listen, acceptMode, handover, preserve):
             launchModes[process] = (handover, acceptMode)
-            return launch(process, listen: listen, acceptMode: acceptMode, handover: handover)
+            let outcome = launch(process, listen: listen, acceptMode: acceptMode, handover: handover)
+            if let preserve { closeBeyondPreserved(process, count: preserve) }
+            return outcome
         case let .attach(child):
             let mode = launchModes[process] ?? (.listenFDs, false)
             return attach(process, child: child, acceptMode: mode.accept, handover: mode.handover)

@@ -322,8 +322,17 @@ extension ScenarioDecoder {
                 }
                 acceptMode = true
             }
+            // `runc run --preserve-fds N`: the launcher passes 3..3+N-1 and closes the rest; only an inherit
+            // launcher passes what it inherited at all.
+            var preserve: Int32?
+            if let node = a["preserve"] {
+                if handover != .inherit {
+                    throw context.error(node, "'preserve' is for 'handover: inherit' (a launcher that passes on what it inherited)")
+                }
+                preserve = Int32(try context.integer(node, a.what("preserve"), in: 0...Int(Int32.max)))
+            }
             operation = .launch(program: program, arguments: arguments, environment: environment, listen: listen,
-                                acceptMode: acceptMode, handover: handover)
+                                acceptMode: acceptMode, handover: handover, preserve: preserve)
         case .attach:
             operation = .attach(child: try name("as"))
         case .setsockopt, .getsockopt:

@@ -243,9 +243,16 @@ public enum SystemProbe {
         }
     }
 
-    /// The absolute path of an executable: as given when it contains a slash, else the first match in PATH.
+    /// The absolute path of an executable: as given when it contains a slash (relative to the working
+    /// directory), else the first match in PATH.
     public static func program(named name: String) -> String? {
-        if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
+        if name.contains("/") {
+            guard access(name, X_OK) == 0 else { return nil }
+            // A path relative to the runner's working directory (tools/oci-launch.sh): absolute, since the
+            // agent that execs it runs elsewhere.
+            if name.hasPrefix("/") { return name }
+            return FileManager.default.currentDirectoryPath + "/" + name
+        }
         let path = getenv("PATH").map { String(cString: $0) } ?? ""
         let directories = (path.split(separator: ":").map(String.init)) + ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
                                                                           "/usr/bin", "/sbin", "/bin"]
