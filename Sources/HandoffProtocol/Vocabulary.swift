@@ -243,8 +243,8 @@ public enum LauncherHandover: String, Sendable, CaseIterable, Hashable {
     case ucspi
     /// inetd's `nowait` stream services: the connection at 0, 1 and 2; otherwise as UCSPI.
     case inetd
-    /// The launcher passes on exactly what it inherited without close-on-exec and adds nothing (bubblewrap,
-    /// `runc run --preserve-fds`, s6-fdholder-retrieve): no listening sockets of its own.
+    /// The launcher passes on exactly what it inherited without close-on-exec and adds nothing (bubblewrap;
+    /// runc and crun, with launch's `preserve`): no listening sockets of its own.
     case inherit
 }
 
