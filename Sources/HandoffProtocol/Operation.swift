@@ -111,10 +111,11 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
     /// The process execs a launcher under test that hands descriptors on as `handover` says, listening on
     /// `listen` in that order (or accepting on them, one service per connection). From then on it is not an
     /// agent. `preserve` (inherit only): the launcher passes 0-2 and 3..3+preserve-1 and closes the rest
-    /// (`runc run --preserve-fds N`); nil: it closes nothing.
+    /// (`runc run --preserve-fds N`); nil: it closes nothing. `stored` (retrieve only): the launcher's
+    /// descriptor that it stores in an fd-holding daemon and closes, and that the service gets back at 0.
     case launch(program: Text, arguments: [Text], environment: [EnvironmentVariable<Text>],
                 listen: [ListeningSocket<Naming.Address>], acceptMode: Bool, handover: LauncherHandover,
-                preserve: Int32? = nil)
+                preserve: Int32? = nil, stored: FD? = nil)
     /// Adopts the next agent the launcher started, as `child`.
     case attach(child: Process)
     /// setsockopt(SOL_SOCKET, option, &value, sizeof(int)).
@@ -273,12 +274,12 @@ extension Operation {
             return .reopen(target: mappedTarget, fd: try fd(value, "fd", of: target), flags: flags)
         case .cloneFiles(let child): return .cloneFiles(child: try process(child))
         case .unshareFiles: return .unshareFiles
-        case .launch(let program, let arguments, let environment, let listen, let acceptMode, let handover, let preserve):
+        case .launch(let program, let arguments, let environment, let listen, let acceptMode, let handover, let preserve, let stored):
             var sockets: [ListeningSocket<Other.Address>] = []
             for socket in listen { sockets.append(ListeningSocket(address: try address(socket.address), type: socket.type)) }
             return .launch(program: try text(program), arguments: try texts(arguments),
                            environment: try variables(environment), listen: sockets, acceptMode: acceptMode,
-                           handover: handover, preserve: preserve)
+                           handover: handover, preserve: preserve, stored: try stored.map { (value) throws(Failure) in try fd(value, "stored", of: nil) })
         case .attach(let child): return .attach(child: try process(child))
         case .setsockopt(let socket, let option, let value):
             return .setsockopt(socket: try fd(socket, "socket"), option: option, value: value)

@@ -59,7 +59,7 @@ extension ScenarioExecution {
                 }
                 let answer = try decodeAnswer(message, from: agent.name)
                 return (Outcome(answer: answer), answer.nanoseconds)
-            case .launch(let programName, let arguments, let environment, let listen, let acceptMode, let handover, _):
+            case .launch(let programName, let arguments, let environment, let listen, let acceptMode, let handover, _, _):
                 guard let program = SystemProbe.program(named: programName) else {
                     throw .agentGone(process: agent.name, reason: "program \(programName) not found in PATH")
                 }

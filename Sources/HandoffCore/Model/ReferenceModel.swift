@@ -230,10 +230,11 @@ public struct ReferenceModel: Sendable {
             return .failure(EBADF)
         }
         switch operation {
-        case let .launch(_, _, _, listen, acceptMode, handover, preserve):
+        case let .launch(_, _, _, listen, acceptMode, handover, preserve, stored):
             launchModes[process] = (handover, acceptMode)
             let outcome = launch(process, listen: listen, acceptMode: acceptMode, handover: handover)
             if let preserve { closeBeyondPreserved(process, count: preserve) }
+            if let stored { storeAndRetrieve(process, stored: stored) }
             return outcome
         case let .attach(child):
             let mode = launchModes[process] ?? (.listenFDs, false)
