@@ -98,5 +98,11 @@ esac
     --bundle "$bundle" "$id"
 "$runtime" --root "$bundle/state" start "$id"
 pid=$(cat "$bundle/pid")
-while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+# Until it ends: gone, or a zombie that whoever adopted it (a child subreaper, such as the runner) has not
+# reaped yet.
+running() {
+    state=$(sed -n 's/^[0-9]* (.*) \([A-Z]\) .*/\1/p' "/proc/$pid/stat" 2>/dev/null) || return 1
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+while running; do sleep 0.1; done
 "$runtime" --root "$bundle/state" delete --force "$id" >/dev/null 2>&1 || true

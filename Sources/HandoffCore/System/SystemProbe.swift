@@ -74,6 +74,8 @@ public enum SystemProbe {
         ("so-passrights", "SO_PASSRIGHTS on AF_UNIX sockets, and SO_PASS* refused elsewhere (6.16)",
          { unixSocketOption(Linux.SO_PASSRIGHTS) }),
         ("so-inq", "SO_INQ and SCM_INQ on AF_UNIX stream sockets (6.17)", { unixSocketOption(Linux.SO_INQ, set: true) }),
+        ("oci-runc", "runc creates and starts a container here (tools/oci-launch.sh)", { ociRuntimeRuns("runc") }),
+        ("oci-crun", "crun creates and starts a container here (tools/oci-launch.sh)", { ociRuntimeRuns("crun") }),
     ]
 
     /// The ids sockets report to the agents (the runner's user namespace): its own uid and gid, what the
