@@ -23,6 +23,7 @@ extension SystemProbe {
             // timeout(1): a runtime that hangs is a runtime that does not work here.
             let result = try? captureOutput([timeout, "20", launcher, runtime, "0", trueProgram, folder])
             works = result?.status == 0
+            reapContainerProcess(in: folder)
             try? FileManager.default.removeItem(atPath: folder)
         }
         ociRuntimes[runtime] = works
@@ -30,6 +31,19 @@ extension SystemProbe {
     }
     nonisolated(unsafe) private static var ociRuntimes: [String: Bool] = [:]
     private static let ociLock = NSLock()
+
+    /// The container's process was re-parented to the nearest child subreaper when its runtime exited -
+    /// the runner (or a test) itself - and the script returns once it is a zombie: reaped here, by its pid
+    /// (the runtime's --pid-file), and only if it is this process's child.
+    private static func reapContainerProcess(in folder: String) {
+        let bundles = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        for bundle in bundles {
+            guard let text = Observer.readSmallFile(folder + "/" + bundle + "/pid"),
+                let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0
+            else { continue }
+            _ = waitpid(pid, nil, WNOHANG)
+        }
+    }
 
     private static func temporaryFolder() -> String? {
         let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
