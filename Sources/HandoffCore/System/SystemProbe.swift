@@ -299,7 +299,9 @@ public enum SystemProbe {
         }
         for name in requirements.features {
             if let feature = features.first(where: { $0.name == name }), !feature.present() {
-                return "needs \(name) (\(feature.meaning)), which this kernel does not have (probed)"
+                // oci-runc and oci-crun are the machine's (a runtime that can run here), not the kernel's.
+                let whose = name.hasPrefix("oci-") ? "which fails here" : "which this kernel does not have"
+                return "needs \(name) (\(feature.meaning)), \(whose) (probed)"
             }
         }
         if let nofile = requirements.nofile {
