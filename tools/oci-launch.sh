@@ -1,5 +1,5 @@
 #!/bin/sh
-# tools/oci-launch.sh RUNTIME PRESERVE AGENT DIR [NAME=VALUE...]
+# tools/oci-launch.sh [--wait] RUNTIME PRESERVE AGENT DIR [NAME=VALUE...]
 #
 # A launcher for scenarios that hold an OCI runtime (runc, crun) to what it hands its container's process:
 # builds a bundle in DIR (the scenario's directory), whose process is AGENT, and runs it with
@@ -26,15 +26,20 @@
 # returns, the process waiting in the runtime's init has already been re-parented, so the agent that
 # `start` execs there outlives its runtime.
 #
-# The script waits until the container's process ends, then deletes the container. When the scenario ends
-# the runner kills everything at once (SIGKILL): the container's state goes with DIR, but the empty cgroups
-# the runtime created stay; the next launch removes those older than a minute under handoff-oci/ (rmdir
-# fails on a cgroup that still has processes).
+# Then the script stays (exec sleep infinity) until the runner kills everything at the end of the scenario
+# (SIGKILL): the container's state goes with DIR, but the empty cgroups the runtime created stay; the next
+# launch removes those older than a minute under handoff-oci/ (rmdir fails on a cgroup that still has
+# processes). With --wait (the runner's probe for the features oci-runc and oci-crun) it waits until the
+# container's process ends instead, deletes the container and exits.
 set -eu
+wait=no
+if [ "${1:-}" = --wait ]; then wait=yes; shift; fi
 runtime=$1 preserve=$2 agent=$3 dir=$4
 shift 4
 bundle="$dir/oci-$runtime-$$"
-id="handoff-$(basename "$dir")-$$"
+# Unique on the host: the cgroups a killed container leaves behind keep their names for a minute, and a
+# runtime may refuse (crun) or join (runc) one that already exists.
+id="handoff-$(basename "$(dirname "$dir")")-$(basename "$dir")-$$-$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')"
 mkdir -p "$bundle/rootfs"
 
 for folder in /sys/fs/cgroup/*/handoff-oci /sys/fs/cgroup/handoff-oci; do
@@ -43,6 +48,9 @@ done
 
 environment="\"PATH=/usr/local/bin:/usr/bin:/bin\", \"HANDOFF_CONTROL_SOCKET=${HANDOFF_CONTROL_SOCKET:-}\""
 for variable in "$@"; do environment="$environment, \"$variable\""; done
+# The runner's mark on the scenario's processes (HANDOFF_SCENARIO), by which its /proc sweep finds them where
+# it has no cgroup: a container's process descends from nothing of the scenario's once its runtime exits.
+[ -n "${HANDOFF_SCENARIO:-}" ] && environment="$environment, \"HANDOFF_SCENARIO=$HANDOFF_SCENARIO\""
 mounts=""
 for host in /usr /bin /lib /lib64 /sbin /etc; do
     [ -e "$host" ] || continue
@@ -97,12 +105,19 @@ esac
 "$@" "$runtime" --root "$bundle/state" create --pid-file "$bundle/pid" --preserve-fds "$preserve" \
     --bundle "$bundle" "$id"
 "$runtime" --root "$bundle/state" start "$id"
-pid=$(cat "$bundle/pid")
-# Until it ends: gone, or a zombie that whoever adopted it (a child subreaper, such as the runner) has not
-# reaped yet.
-running() {
-    state=$(sed -n 's/^[0-9]* (.*) \([A-Z]\) .*/\1/p' "/proc/$pid/stat" 2>/dev/null) || return 1
-    [ -n "$state" ] && [ "$state" != Z ]
-}
-while running; do sleep 0.1; done
-"$runtime" --root "$bundle/state" delete --force "$id" >/dev/null 2>&1 || true
+if [ "$wait" = yes ]; then
+    pid=$(cat "$bundle/pid")
+    # Until it ends: gone, or a zombie that whoever adopted it (a child subreaper, such as the runner) has
+    # not reaped yet.
+    running() {
+        state=$(sed -n 's/^[0-9]* (.*) \([A-Z]\) .*/\1/p' "/proc/$pid/stat" 2>/dev/null) || return 1
+        [ -n "$state" ] && [ "$state" != Z ]
+    }
+    while running; do sleep 0.1; done
+    "$runtime" --root "$bundle/state" delete --force "$id" >/dev/null 2>&1 || true
+    exit 0
+fi
+# Stay, as the launcher whose children (the scenario's other processes forked before it) die with it
+# (PR_SET_PDEATHSIG), and start nothing more: a process forked now could escape the runner's sweep at
+# the end of the scenario, which kills everything at once anyway.
+exec sleep infinity

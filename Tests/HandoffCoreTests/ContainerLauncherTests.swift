@@ -95,7 +95,7 @@ import HandoffProtocol
     @Test func crunWithoutLISTEN_FDSInTheBundleIsCaught() throws {
         guard usable("crun") else { return }
         let result = run(try load("divergences/launchers/crun-listen-fds.yaml", runtime: "crun"))
-        #expect(result.status == .fail)
+        #expect(result.status == .fail, "\(result.reason ?? "")")
         #expect(result.findings.map(\.summary) == ["CHECK service: expected LISTEN_FDS=1, observed LISTEN_FDS unset"],
                 "\(result.findings.map(\.summary))")
         #expect(childProcesses().isEmpty)

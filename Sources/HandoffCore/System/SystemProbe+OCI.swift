@@ -21,7 +21,7 @@ extension SystemProbe {
         {
             let trueProgram = program(named: "true") ?? "/bin/true"
             // timeout(1): a runtime that hangs is a runtime that does not work here.
-            let result = try? captureOutput([timeout, "20", launcher, runtime, "0", trueProgram, folder])
+            let result = try? captureOutput([timeout, "20", launcher, "--wait", runtime, "0", trueProgram, folder])
             works = result?.status == 0
             reapContainerProcess(in: folder)
             try? FileManager.default.removeItem(atPath: folder)
