@@ -113,9 +113,12 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
     case unshareFiles
     /// The process execs a launcher under test that hands descriptors on as `handover` says, listening on
     /// `listen` in that order (or accepting on them, one service per connection). From then on it is not an
-    /// agent.
+    /// agent. `preserve` (inherit only): the launcher passes 0-2 and 3..3+preserve-1 and closes the rest
+    /// (`runc run --preserve-fds N`); nil: it closes nothing. `stored` (retrieve only): the launcher's
+    /// descriptor that it stores in an fd-holding daemon and closes, and that the service gets back at 0.
     case launch(program: Text, arguments: [Text], environment: [EnvironmentVariable<Text>],
-                listen: [ListeningSocket<Naming.Address>], acceptMode: Bool, handover: LauncherHandover)
+                listen: [ListeningSocket<Naming.Address>], acceptMode: Bool, handover: LauncherHandover,
+                preserve: Int32? = nil, stored: FD? = nil)
     /// Adopts the next agent the launcher started, as `child`.
     case attach(child: Process)
     /// sendmsg(2) with `fds` split over SCM_RIGHTS headers of `headers` descriptors each (in order; a 0 is a
@@ -298,12 +301,12 @@ extension Operation {
             return .reopen(target: mappedTarget, fd: try fd(value, "fd", of: target), flags: flags)
         case .cloneFiles(let child): return .cloneFiles(child: try process(child))
         case .unshareFiles: return .unshareFiles
-        case .launch(let program, let arguments, let environment, let listen, let acceptMode, let handover):
+        case .launch(let program, let arguments, let environment, let listen, let acceptMode, let handover, let preserve, let stored):
             var sockets: [ListeningSocket<Other.Address>] = []
             for socket in listen { sockets.append(ListeningSocket(address: try address(socket.address), type: socket.type)) }
             return .launch(program: try text(program), arguments: try texts(arguments),
                            environment: try variables(environment), listen: sockets, acceptMode: acceptMode,
-                           handover: handover)
+                           handover: handover, preserve: preserve, stored: try stored.map { (value) throws(Failure) in try fd(value, "stored", of: nil) })
         case .attach(let child): return .attach(child: try process(child))
         case .sendHeaders(let socket, let fds, let headers, let cmsgLength, let data):
             let mappedSocket = try fd(socket, "socket")

@@ -199,7 +199,7 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             fd("fd", value)
             message.set("flags", OpenFlag.linux(flags))
             message.set("tctl", target.channel)
-        case .launch(let program, let arguments, let variables, _, _, _):
+        case .launch(let program, let arguments, let variables, _, _, _, _, _):
             // Only what the agent needs to execve; the sockets are the runner's and the model's business.
             text("path", program)
             message.set("args", byteLists: arguments.map { Array($0.utf8) })

@@ -358,6 +358,7 @@ extension OperationKind {
                 ArgumentDeclaration("env", .environment), ArgumentDeclaration("listen", .sockets),
                 ArgumentDeclaration("accept", .bool, default: "false"),
                 ArgumentDeclaration("handover", .keyword(LauncherHandover.allCases.map(\.rawValue)), default: "listen-fds"),
+                ArgumentDeclaration("preserve", .integer(0...Int64(Int32.max))), ArgumentDeclaration("stored", .descriptor),
             ], repeatable: false, background: false, expectations: [])
         case .attach:
             return declare("adopts the next agent the launcher started, named by `as`", [], binds: .process,

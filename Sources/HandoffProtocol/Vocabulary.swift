@@ -359,9 +359,21 @@ public enum LauncherHandover: String, Sendable, CaseIterable, Hashable {
     case ucspi
     /// inetd's `nowait` stream services: the connection at 0, 1 and 2; otherwise as UCSPI.
     case inetd
-    /// The launcher passes on exactly what it inherited without close-on-exec and adds nothing (bubblewrap,
-    /// `runc run --preserve-fds`, s6-fdholder-retrieve): no listening sockets of its own.
+    /// The launcher passes on exactly what it inherited without close-on-exec and adds nothing (bubblewrap;
+    /// runc and crun, with launch's `preserve`): no listening sockets of its own.
     case inherit
+    /// s6-fdholder-retrieve (s6): as `inherit`, with the descriptor the launcher stored in an fd-holding daemon
+    /// (launch's `stored`: stored with s6-fdholder-store, then closed) back at 0 - the same open file
+    /// description, carried there and back by SCM_RIGHTS.
+    case retrieve
+
+    /// The launcher passes on what it inherited and listens on nothing of its own.
+    public var passesOnWhatItInherited: Bool {
+        switch self {
+        case .inherit, .retrieve: return true
+        case .listenFDs, .ucspi, .inetd: return false
+        }
+    }
 }
 
 /// A socket a launcher listens on.

@@ -283,7 +283,7 @@ extension Agent {
                 answer = agent.exec(newArguments, environment: environment)
                 return true
             }
-        case .launch(let program, let newArguments, let environment, _, _, _):
+        case .launch(let program, let newArguments, let environment, _, _, _, _, _):
             return { agent, answer -> Bool in
                 answer = agent.launch(program, newArguments, environment: environment)
                 return true

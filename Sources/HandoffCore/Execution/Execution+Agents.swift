@@ -59,12 +59,13 @@ extension ScenarioExecution {
                 }
                 let answer = try decodeAnswer(message, from: agent.name)
                 return (Outcome(answer: answer), answer.nanoseconds)
-            case .launch(let programName, let arguments, let environment, let listen, let acceptMode, let handover):
+            case .launch(let programName, let arguments, let environment, let listen, let acceptMode, let handover, _, _):
                 guard let found = SystemProbe.program(named: programName) else {
                     throw .agentGone(process: agent.name, reason: "program \(programName) not found in PATH")
                 }
-                let (program, arguments) = options.launcherSandbox?.wrap(program: found, arguments: arguments,
-                                                                         directory: directory.path) ?? (found, arguments)
+                let (program, arguments) = options.launcherSandbox?.wrap(
+                    program: found, arguments: arguments, directory: directory.path, writable: scenario.requires.writes)
+                    ?? (found, arguments)
                 // The agents the launcher starts call the runner back at its control socket.
                 let callBack = EnvironmentVariable(name: AgentEnvironment.controlSocket, value: try tree.controlSocketPath())
                 let wire: HandoffProtocol.Operation<WireNaming> = .launch(

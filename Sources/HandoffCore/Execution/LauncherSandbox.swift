@@ -22,12 +22,16 @@ public struct LauncherSandbox: Sendable, Equatable {
     public let bwrap: String
 
     /// The program and arguments that run `program` in the sandbox, with `directory` (the scenario's
-    /// private directory: its work directory and control socket) writable.
-    public func wrap(program: String, arguments: [String], directory: String) -> (program: String, arguments: [String]) {
+    /// private directory: its work directory and control socket) writable, and the paths the scenario
+    /// declares it writes (`requires: writes`; a container runtime's /run and /sys/fs/cgroup).
+    public func wrap(program: String, arguments: [String], directory: String, writable: [String] = [])
+        -> (program: String, arguments: [String])
+    {
         // Order matters: the private /tmp first, then the scenario's directory (which may lie under /tmp) on it.
-        let options = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-                       "--bind", directory, directory, "--die-with-parent", "--"]
-        return (bwrap, options + [program] + arguments)
+        var options = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+                       "--bind", directory, directory]
+        for path in writable { options += ["--bind", path, path] }
+        return (bwrap, options + ["--die-with-parent", "--", program] + arguments)
     }
 
     /// The sandbox for `mode`: nil with the reason when there is none (off, or auto where bubblewrap is

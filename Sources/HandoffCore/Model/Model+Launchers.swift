@@ -87,7 +87,7 @@ extension ReferenceModel {
     mutating func attachInheriting(_ launcher: String, child: String, handover: LauncherHandover) -> Outcome {
         let table = self[tableOf: launcher]
         var accepted: (listener: EndpointID, connection: EndpointID)?
-        if handover != .inherit {
+        if !handover.passesOnWhatItInherited {
             for (_, entry) in table.sorted(by: { $0.key < $1.key }) {
                 guard case .socket(let endpoint) = descriptions[entry.description]?.target,
                     let connection = endpoints[endpoint]?.listener?.waiting.first

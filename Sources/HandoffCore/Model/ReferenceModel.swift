@@ -245,9 +245,12 @@ public struct ReferenceModel: Sendable {
             return .failure(EBADF)
         }
         switch operation {
-        case let .launch(_, _, _, listen, acceptMode, handover):
+        case let .launch(_, _, _, listen, acceptMode, handover, preserve, stored):
             launchModes[process] = (handover, acceptMode)
-            return launch(process, listen: listen, acceptMode: acceptMode, handover: handover)
+            let outcome = launch(process, listen: listen, acceptMode: acceptMode, handover: handover)
+            if let preserve { closeBeyondPreserved(process, count: preserve) }
+            if let stored { storeAndRetrieve(process, stored: stored) }
+            return outcome
         case let .attach(child):
             let mode = launchModes[process] ?? (.listenFDs, false)
             return attach(process, child: child, acceptMode: mode.accept, handover: mode.handover)

@@ -294,10 +294,10 @@ extension ScenarioDecoder {
             } ?? .listenFDs
             var listen: [ListeningSocket<AddressSpec>] = []
             let listenNode = a["listen"]
-            if handover == .inherit, let listenNode {
-                throw context.error(listenNode, "a launcher with 'handover: inherit' passes on what it inherited: it has no 'listen' sockets of its own")
+            if handover.passesOnWhatItInherited, let listenNode {
+                throw context.error(listenNode, "a launcher with 'handover: \(handover.rawValue)' passes on what it inherited: it has no 'listen' sockets of its own")
             }
-            if handover != .inherit && listenNode == nil {
+            if !handover.passesOnWhatItInherited && listenNode == nil {
                 _ = try a.required("listen")
             }
             for item in try listenNode.map({ (node) throws(ScenarioError) in try context.sequence(node, a.what("listen")) }) ?? [] {
@@ -322,7 +322,7 @@ extension ScenarioDecoder {
             var acceptMode = try a["accept"].map { (node) throws(ScenarioError) in try context.bool(node, a.what("accept")) } ?? false
             if let node = a["accept"], handover != .listenFDs {
                 throw context.error(node, "'accept' is for 'handover: listen-fds'; \(handover.rawValue) launchers "
-                    + (handover == .inherit ? "accept nothing" : "always accept, one service per connection"))
+                    + (handover.passesOnWhatItInherited ? "accept nothing" : "always accept, one service per connection"))
             }
             if handover == .ucspi || handover == .inetd {
                 if listen.count != 1, let listenNode {
@@ -330,8 +330,25 @@ extension ScenarioDecoder {
                 }
                 acceptMode = true
             }
+            // `runc run --preserve-fds N`: the launcher passes 3..3+N-1 and closes the rest; only an inherit
+            // launcher passes what it inherited at all.
+            var preserve: Int32?
+            if let node = a["preserve"] {
+                if handover != .inherit {
+                    throw context.error(node, "'preserve' is for 'handover: inherit' (a launcher that passes on what it inherited)")
+                }
+                preserve = Int32(try context.integer(node, a.what("preserve"), in: 0...Int(Int32.max)))
+            }
+            // s6-fdholder-retrieve: the descriptor the launcher stored (and closed) comes back at 0.
+            var stored: DescriptorRef?
+            if handover == .retrieve {
+                _ = try a.required("stored")
+                stored = try ref("stored")
+            } else if let node = a["stored"] {
+                throw context.error(node, "'stored' is for 'handover: retrieve' (s6-fdholder-retrieve)")
+            }
             operation = .launch(program: program, arguments: arguments, environment: environment, listen: listen,
-                                acceptMode: acceptMode, handover: handover)
+                                acceptMode: acceptMode, handover: handover, preserve: preserve, stored: stored)
         case .attach:
             operation = .attach(child: try name("as"))
         case .sendHeaders:

@@ -83,6 +83,9 @@ public struct Requirements: Sendable, Equatable {
     public var nofile: Int?
     /// Kernel behaviours probed by making the calls (SystemProbe.features), rather than inferred from a version.
     public var features: [String] = []
+    /// Absolute paths outside its directory that the scenario's launchers write (a container runtime's /run
+    /// and /sys/fs/cgroup): `--sandbox` makes exactly these writable too. Missing ones skip the scenario.
+    public var writes: [String] = []
 
     public init(minimumKernel: KernelVersion? = nil, syscalls: [String] = [], capabilities: [String] = [],
                 programs: [String] = [], nofile: Int? = nil) {

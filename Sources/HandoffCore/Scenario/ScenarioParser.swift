@@ -209,7 +209,7 @@ struct ScenarioDecoder {
     }
 
     static let topLevelKeys = ["summary", "tags", "requires", "timeout", "matrix", "steps"]
-    static let requirementKeys = ["kernel", "syscalls", "capabilities", "programs", "nofile", "features"]
+    static let requirementKeys = ["kernel", "syscalls", "capabilities", "programs", "nofile", "features", "writes"]
     /// Capability names as libcap knows them: one list, the model's.
     static let knownCapabilities = ReferenceModel.capabilityNames
 
@@ -311,6 +311,21 @@ struct ScenarioDecoder {
         }
         if let nofile = arguments["nofile"] {
             requirements.nofile = try context.integer(nofile, "'nofile'", in: 1...Int(Int32.max))
+        }
+        if let writes = arguments["writes"] {
+            let items = try context.sequence(writes, "'writes'")
+            if items.count > 16 { throw context.error(writes, "'writes' lists at most 16 paths, not \(items.count)") }
+            for item in items {
+                let path = try context.string(item, "an absolute path")
+                let components = path.split(separator: "/")
+                guard path.hasPrefix("/"), !components.isEmpty, !components.contains(".."), !components.contains("."),
+                      !path.contains("//")
+                else {
+                    throw context.error(item, "'writes' takes absolute paths below / without '.' or '..' components "
+                        + "(the places a launcher writes outside its directory, e.g. /run), not \"\(path)\"")
+                }
+                requirements.writes.append(path)
+            }
         }
         return requirements
     }

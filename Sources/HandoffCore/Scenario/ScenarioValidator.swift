@@ -200,7 +200,7 @@ struct ScenarioValidator {
             for case .descriptor(let name) in text.parts { try resolve(name: name, in: actor, process, at: site[field]) }
         }
         switch operation {
-        case .exec(let arguments, let environment), .launch(_, let arguments, let environment, _, _, _):
+        case .exec(let arguments, let environment), .launch(_, let arguments, let environment, _, _, _, _, _):
             for (index, argument) in arguments.enumerated() { try placeholders(argument, "args[\(index)]") }
             for entry in environment { try placeholders(entry.value, "env.\(entry.name)") }
         case .connect(.tcpListener(let listener), _, _, _):
@@ -220,7 +220,7 @@ struct ScenarioValidator {
             if unshare { tracker.privatize(actor) }
         case .unshareFiles:
             tracker.privatize(actor)
-        case .launch(let program, _, _, _, _, let handover):
+        case .launch(let program, _, _, _, _, let handover, _, _):
             let name = program.description
             guard programs.contains(name) else {
                 throw ScenarioError(site["program"], "launch runs '\(name)', which is not listed under 'requires: "

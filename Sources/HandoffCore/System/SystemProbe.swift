@@ -76,6 +76,8 @@ public enum SystemProbe {
          { unixSocketOption(Linux.SO_PASSRIGHTS) }),
         ("so-inq", "SO_INQ and SCM_INQ on AF_UNIX stream sockets (6.17)", { unixSocketOption(Linux.SO_INQ, set: true) }),
         ("memfd-seal-exec", "the F_SEAL_EXEC memfd seal (Linux 6.3)", { memfdSealExec }),
+        ("oci-runc", "runc creates and starts a container here (tools/oci-launch.sh)", { ociRuntimeRuns("runc") }),
+        ("oci-crun", "crun creates and starts a container here (tools/oci-launch.sh)", { ociRuntimeRuns("crun") }),
     ]
 
     /// The ids sockets report to the agents (the runner's user namespace): its own uid and gid, what the
@@ -285,9 +287,16 @@ public enum SystemProbe {
         }
     }
 
-    /// The absolute path of an executable: as given when it contains a slash, else the first match in PATH.
+    /// The absolute path of an executable: as given when it contains a slash (relative to the working
+    /// directory), else the first match in PATH.
     public static func program(named name: String) -> String? {
-        if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
+        if name.contains("/") {
+            guard access(name, X_OK) == 0 else { return nil }
+            // A path relative to the runner's working directory (tools/oci-launch.sh): absolute, since the
+            // agent that execs it runs elsewhere.
+            if name.hasPrefix("/") { return name }
+            return FileManager.default.currentDirectoryPath + "/" + name
+        }
         let path = getenv("PATH").map { String(cString: $0) } ?? ""
         let directories = (path.split(separator: ":").map(String.init)) + ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
                                                                           "/usr/bin", "/sbin", "/bin"]
@@ -332,7 +341,9 @@ public enum SystemProbe {
         }
         for name in requirements.features {
             if let feature = features.first(where: { $0.name == name }), !feature.present() {
-                return "needs \(name) (\(feature.meaning)), which this kernel does not have (probed)"
+                // oci-runc and oci-crun are the machine's (a runtime that can run here), not the kernel's.
+                let whose = name.hasPrefix("oci-") ? "which fails here" : "which this kernel does not have"
+                return "needs \(name) (\(feature.meaning)), \(whose) (probed)"
             }
         }
         if let nofile = requirements.nofile {
@@ -343,6 +354,9 @@ public enum SystemProbe {
         }
         for name in requirements.programs where program(named: name) == nil {
             return "needs the program \(name), which is not installed (not found in PATH)"
+        }
+        for path in requirements.writes where access(path, F_OK) != 0 {
+            return "writes \(path), which does not exist here"
         }
         for name in requirements.capabilities {
             let number = handoff_capability_from_name(name)
