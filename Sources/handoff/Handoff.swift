@@ -141,7 +141,8 @@ struct AgentSelection: ParsableArguments {
 /// `--sandbox`, shared by run and stress.
 struct SandboxSelection: ParsableArguments {
     @Option(help: """
-        Launchers under test run with the file system read-only except their scenario's directory and a private         /tmp (bubblewrap): auto (where bubblewrap works here; the report says whether), on (or exit 2), off.
+        Launchers under test run with the file system read-only except their scenario's directory (bubblewrap; \
+        /tmp included): auto (where bubblewrap works here; the report says whether), on (or exit 2), off.
         """)
     var sandbox: SandboxMode = .auto
 

@@ -1,6 +1,6 @@
 // `--sandbox`: a launcher under test is a program handoff does not control, run as root in CI. It runs in a
-// bubblewrap mount namespace where the file system is read-only except the scenario's own directory (and a
-// private /tmp that vanishes with it), with a fresh /dev holding only the harmless devices. It can still do
+// bubblewrap mount namespace where the file system is read-only except the scenario's own directory, with a
+// fresh /dev holding only the harmless devices. It can still do
 // everything a launcher does to descriptors: bubblewrap passes on every descriptor it inherited without
 // close-on-exec and adds none (the `inherit` hand-over, scenarios/launchers/bwrap-inherit.yaml), so the
 // service's table is what it would be without the sandbox. Processes it starts are contained as before.
@@ -27,9 +27,9 @@ public struct LauncherSandbox: Sendable, Equatable {
     public func wrap(program: String, arguments: [String], directory: String, writable: [String] = [])
         -> (program: String, arguments: [String])
     {
-        // Order matters: the private /tmp first, then the scenario's directory (which may lie under /tmp) on it.
-        var options = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-                       "--bind", directory, directory]
+        // /tmp stays the host's, read-only like the rest: a private tmpfs there would hide what lives under
+        // /tmp and the launcher must reach (the agent of a checkout in /tmp, as CI's clone is).
+        var options = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--bind", directory, directory]
         for path in writable { options += ["--bind", path, path] }
         return (bwrap, options + ["--die-with-parent", "--", program] + arguments)
     }
