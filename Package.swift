@@ -35,6 +35,9 @@ let package = Package(
         .executableTarget(
             name: "handoff-agent",
             dependencies: ["CHandoff", "HandoffProtocol"],
+            // The agent never starts a thread: reference counts need no atomic instructions (a loop's closures
+            // are retained and released on every call).
+            swiftSettings: [.unsafeFlags(["-Xfrontend", "-assume-single-threaded"])],
             linkerSettings: [.unsafeFlags(["-static-executable"])]
         ),
         .executableTarget(
