@@ -35,8 +35,8 @@ let package = Package(
         .executableTarget(
             name: "handoff-agent",
             dependencies: ["CHandoff", "HandoffProtocol"],
-            // The agent never starts a thread: reference counts need no atomic instructions (a loop's closures
-            // are retained and released on every call).
+            // The agent never starts a thread: its reference counting needs no atomic instructions (a loop's
+            // per-call path still retains and releases, e.g. a send's descriptor list).
             swiftSettings: [.unsafeFlags(["-Xfrontend", "-assume-single-threaded"])],
             linkerSettings: [.unsafeFlags(["-static-executable"])]
         ),

@@ -49,10 +49,10 @@ extension Agent {
         defer { LatencyClock.stopLoop() }
         let started = monotonicNanoseconds()
         withExtendedLifetime(plan) {
-            unretained.withUnsafeBufferPointer { plan in
+            unretained.withUnsafeBufferPointer { planned in
                 for iteration in 0..<count {
-                    for index in 0..<plan.count {
-                        plan[index]._withUnsafeGuaranteedRef { step in
+                    for index in 0..<planned.count {
+                        planned[index]._withUnsafeGuaranteedRef { step in
                             answer.resetForLoop()
                             guard step.perform(&self, &answer) else { return }
                             if let refused = refusal {

@@ -232,6 +232,7 @@ enum LatencyClock {
     nonisolated(unsafe) private static var scale: UInt64 = 0
     /// In a loop: the loop clock when the last timed call ended (the next call's start).
     nonisolated(unsafe) private static var lastEnd: UInt64 = 0
+    /// The counter's scale once measured (0: the counter cannot be used); nil before the first loop.
     nonisolated(unsafe) private static var calibrated: UInt64?
 
     @inline(__always) static func now() -> UInt64 {
@@ -265,7 +266,7 @@ enum LatencyClock {
         repeat { nanoseconds1 = monotonicNanoseconds() } while nanoseconds1 - nanoseconds0 < 200_000
         let ticks1 = handoff_ticks()
         guard ticks1 > ticks0 else { return nil }
-        let scale = UInt64((Double(nanoseconds1 - nanoseconds0) / Double(ticks1 - ticks0) * 4_294_967_296).rounded())
+        let scale = UInt64((Double(nanoseconds1 - nanoseconds0) / Double(ticks1 - ticks0) * Double(UInt64(1) << 32)).rounded())
         return scale > 0 ? scale : nil
     }
 
