@@ -35,6 +35,9 @@ let package = Package(
         .executableTarget(
             name: "handoff-agent",
             dependencies: ["CHandoff", "HandoffProtocol"],
+            // The agent never starts a thread: its reference counting needs no atomic instructions (a loop's
+            // per-call path still retains and releases, e.g. a send's descriptor list).
+            swiftSettings: [.unsafeFlags(["-Xfrontend", "-assume-single-threaded"])],
             linkerSettings: [.unsafeFlags(["-static-executable"])]
         ),
         .executableTarget(

@@ -46,6 +46,7 @@ def median(values): return statistics.median(values) if values else float("nan")
 floor = {}
 handoff_loops, exec_ready, forks, ten, suite_wall, per_scenario, per_step = {}, [], [], [], [], [], []
 big_alone, big_pair, big_size = [], [], 0
+half_alone, half_pair = [], []
 for r in range(1, rounds + 1):
     f = json.load(open(f"{out}/floor-{r}.json"))
     for name, test in f["tests"].items(): floor.setdefault(name, []).append(test["us_per_op"])
@@ -58,13 +59,15 @@ for r in range(1, rounds + 1):
             if step["operation"].endswith(".exec"): exec_ready.append(step["roundTripNanoseconds"] / 1e6)
             if step["operation"].endswith(".fork") and step.get("syscallNanoseconds"): forks.append(step["syscallNanoseconds"] / 1000)
         if s["name"] == "ten-steps": ten.append(s["durationSeconds"] * 1000)
-        if s["name"] == "big-table":
-            # Steps over main's 8,000-descriptor table alone, then (after the fork) steps changing one of two.
+        if s["name"] in ("big-table", "big-table-half"):
+            # Steps over main's 8,000-descriptor table alone, then (after the fork) steps changing one of two;
+            # the same at 4,000 (big-table-half), to show the cost growing linearly with the table.
+            alone, pair = (big_alone, big_pair) if s["name"] == "big-table" else (half_alone, half_pair)
             forked = False
             for step in s["steps"]:
                 if step["operation"] == "main.fork": forked = True
-                elif forked: big_pair.append(step["observationNanoseconds"] / 1e6)
-                elif step["operation"] in ("main.pipe", "main.write"): big_alone.append(step["observationNanoseconds"] / 1e6)
+                elif forked: pair.append(step["observationNanoseconds"] / 1e6)
+                elif step["operation"] in ("main.pipe", "main.write"): alone.append(step["observationNanoseconds"] / 1e6)
     suite = json.load(open(f"{out}/suite-{r}/report.json"))
     start, end = map(float, open(f"{out}/suite-{r}/wall").read().split())
     suite_wall.append(end - start)
@@ -93,6 +96,11 @@ if big_pair and "fdinfo" in floor and "kcmp" in floor:
     # The floor of reading one table: N x (open+read+close of fdinfo, and one kcmp), in C (readlink not counted).
     table_floor = 8004 * (median(floor["fdinfo"]) + median(floor["kcmp"])) / 1000
     print(f"| observation of a step over an 8,000-descriptor table: alone / one of two changed (big-table) | {table_floor:.1f} ms (N x (fdinfo + kcmp)) | {median(big_alone):.1f} / {median(big_pair):.1f} ms | {table_floor/median(big_pair):.2f}x | linear, only what changed | |")
+if big_pair and half_pair:
+    # Linear: the cost per descriptor stays the same when the table doubles (1.00x; quadratic would be 2x).
+    per = lambda ms, n: ms * 1e6 / n
+    growth = per(median(big_pair), 8004) / per(median(half_pair), 4004)
+    print(f"| observation per descriptor, 4,004 vs 8,004 descriptors, one of two changed (big-table-half, big-table) | - | {per(median(half_pair), 4004):.0f} / {per(median(big_pair), 8004):.0f} ns | {growth:.2f}x (8,004 / 4,004) | linear: about 1x (quadratic: 2x) | {'met' if growth <= 1.3 else 'MISSED'} |")
 print(f"| whole conformance suite, --jobs 2 (wall) | - | {median(suite_wall):.2f} s | - | a few seconds | |")
 print(f"| cost per scenario / per step (suite, median) | - | {median(per_scenario):.1f} ms / {median(per_step):.2f} ms | - | | |")
 try:

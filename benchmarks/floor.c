@@ -521,7 +521,8 @@ static void fmt_rate(char *buf, size_t len, double v) {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: floor [--seconds T] [--repetitions R] [--json] [--json-file PATH] [--tiny PATH] [--list] "
-               "[TEST...]\ntests:\n");
+               "[--count N] [TEST...]\n  --count N: run exactly N operations of each test, untimed (for a CPU-time "
+               "measure from outside: benchmarks/loop-cpu.sh)\ntests:\n");
     for (size_t i = 0; i < NTESTS; i++) fprintf(f, "  %-26s %s\n", tests[i].name, tests[i].what);
 }
 
@@ -529,6 +530,7 @@ int main(int argc, char **argv) {
     double seconds = 1.0;
     int reps = 3, json = 0;
     const char *json_file = NULL, *tiny = NULL;
+    long count = 0;
     const char *selected[64];
     int nsel = 0;
     for (int i = 1; i < argc; i++) {
@@ -543,6 +545,8 @@ int main(int argc, char **argv) {
             json_file = argv[++i];
         } else if (!strcmp(a, "--tiny") && i + 1 < argc) {
             tiny = argv[++i];
+        } else if (!strcmp(a, "--count") && i + 1 < argc) {
+            count = atol(argv[++i]);
         } else if (!strcmp(a, "--list")) {
             usage(stdout);
             return 0;
@@ -584,7 +588,7 @@ int main(int argc, char **argv) {
 
     static struct result res[NTESTS];
     int nres = 0, leaks = 0;
-    if (!json)
+    if (!json && count == 0)
         printf("%-26s %12s %10s  %s\n", "test", "ops/s", "us/op", "spread ops/s (min..max)");
     for (size_t i = 0; i < NTESTS; i++) {
         const struct test *t = &tests[i];
@@ -592,6 +596,17 @@ int main(int argc, char **argv) {
             int want = 0;
             for (int k = 0; k < nsel; k++) want |= !strcmp(selected[k], t->name);
             if (!want) continue;
+        }
+        if (count > 0) { /* exactly `count` operations, nothing timed, nothing printed but failures */
+            struct ctx c;
+            ctx_init(&c, tiny);
+            long done = (t->setup && t->setup(&c) < 0) ? -1 : t->run(&c, count);
+            teardown(t, &c);
+            if (done != count) {
+                fprintf(stderr, "floor: %s failed: %s\n", t->name, c.err[0] ? c.err : "failed");
+                return 1;
+            }
+            continue;
         }
         struct result *r = &res[nres++];
         memset(r, 0, sizeof *r);

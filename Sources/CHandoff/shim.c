@@ -57,7 +57,9 @@ ssize_t handoff_send_fds(int socket, const int *fds, int count, const void *data
     char *control = space <= sizeof stack_buffer ? stack_buffer : malloc(space);
     if (count > 0) {
         if (control == NULL) { errno = ENOMEM; return -1; }
-        memset(control, 0, space);
+        // One descriptor (a loop's usual send): a constant size, which the compiler clears without a call.
+        if (count == 1) memset(control, 0, CMSG_SPACE(sizeof(int)));
+        else memset(control, 0, space);
         message.msg_control = control;
         message.msg_controllen = space;
         struct cmsghdr *header = CMSG_FIRSTHDR(&message);
@@ -67,9 +69,11 @@ ssize_t handoff_send_fds(int socket, const int *fds, int count, const void *data
         memcpy(CMSG_DATA(header), fds, sizeof(int) * (size_t)count);
     }
     ssize_t sent = sendmsg(socket, &message, flags);
-    int saved = errno;
-    if (control != stack_buffer) free(control);
-    errno = saved;
+    if (control != stack_buffer) {
+        int saved = errno;
+        free(control);
+        errno = saved;
+    }
     return sent;
 }
 
@@ -157,14 +161,14 @@ ssize_t handoff_recv_message_exact(int socket, void *data, size_t length, size_t
     char *control = space <= sizeof stack_buffer ? stack_buffer : malloc(space);
     if (control == NULL) { errno = ENOMEM; return -1; }
     if (space > 0) {
-        memset(control, 0, space);
+        // Not cleared: the kernel sets msg_controllen to what it wrote, and only that is walked (a loop calls
+        // this every iteration).
         message.msg_control = control;
         message.msg_controllen = space;
     }
     *fds_count = 0;
     if (has_credentials != NULL) *has_credentials = 0;
     ssize_t received = recvmsg(socket, &message, flags);
-    int saved = errno;
     *message_flags = received >= 0 ? message.msg_flags : 0;
     if (received >= 0 && space > 0) {
         for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header != NULL;
@@ -190,8 +194,11 @@ ssize_t handoff_recv_message_exact(int socket, void *data, size_t length, size_t
             }
         }
     }
-    if (control != stack_buffer) free(control);
-    errno = saved;
+    if (control != stack_buffer) {
+        int saved = errno;
+        free(control);
+        errno = saved;
+    }
     return received;
 }
 

@@ -5,44 +5,74 @@
 import Glibc
 import HandoffProtocol
 
+/// One step of a loop as the hot loop reads it: its performer, the slots its descriptors go to, and the
+/// errno it expects. A class with constant fields, reached through `Unmanaged` in the loop: a call borrows
+/// the performer where one loaded from an array would be copied (a retain and a release per call), and the
+/// closure keeps its own calling convention (an array of bare closures stores them generically: a
+/// reabstraction thunk per call).
+private final class PlannedStep {
+    let perform: Agent.Performer
+    /// (position in the answer's descriptors, slot), only for slots that exist.
+    let outputs: [(position: Int, slot: Int)]
+    let expectedErrno: Int32
+
+    init(perform: @escaping Agent.Performer, outputs: [(position: Int, slot: Int)], expectedErrno: Int32) {
+        self.perform = perform
+        self.outputs = outputs
+        self.expectedErrno = expectedErrno
+    }
+}
+
 extension Agent {
     mutating func runLoop(count: Int, steps: [LoopStep]) -> LoopAnswer {
         slots = [Int32](repeating: -1, count: loopSlotCount)
         keepingData = false
         defer { keepingData = true }
-        // Parallel arrays, so that the hot loop touches nothing but what it performs; one answer, reused.
-        let performers = steps.map { Agent.performer(for: $0.operation) }
-        let outputs = steps.map(\.outputs)
-        let expected = steps.map(\.expectedErrno)
+        let plan = steps.map { step in
+            PlannedStep(perform: Agent.performer(for: step.operation),
+                        outputs: step.outputs.enumerated().compactMap { position, slot in
+                            slot >= 0 && slot < loopSlotCount ? (position, slot) : nil
+                        },
+                        expectedErrno: step.expectedErrno)
+        }
+        // Kept alive by `plan` until the loop ends.
+        let unretained = plan.map { Unmanaged.passUnretained($0) }
         var answer = Answer(result: 0)
-        // One flat histogram: step * LatencyBuckets.count + bucket.
-        var buckets = [UInt64](repeating: 0, count: steps.count * LatencyBuckets.count)
+        // One flat histogram: step * LatencyBuckets.count + bucket; unchecked in the hot loop (the index is
+        // below steps.count * LatencyBuckets.count by construction).
+        let buckets = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: steps.count * LatencyBuckets.count)
+        buckets.initialize(repeating: 0)
+        defer { buckets.deallocate() }
         var failures = 0
         var firstFailure = ""
         LatencyClock.startLoop()
         defer { LatencyClock.stopLoop() }
         let started = monotonicNanoseconds()
-        for iteration in 0..<count {
-            for index in 0..<performers.count {
-                answer.reset()
-                guard performers[index](&self, &answer) else { continue }
-                if let refused = refusal {
-                    refusal = nil
-                    failures += 1
-                    if firstFailure.isEmpty { firstFailure = "iteration \(iteration + 1), step \(index + 1): refused (\(refused))" }
-                    continue
-                }
-                buckets[index &* LatencyBuckets.count &+ LatencyBuckets.bucket(answer.nanoseconds)] &+= 1
-                if answer.errno != expected[index] {
-                    failures += 1
-                    if firstFailure.isEmpty {
-                        firstFailure = "iteration \(iteration + 1), step \(index + 1): errno \(answer.errno), expected \(expected[index])"
-                    }
-                }
-                // Descriptors without a slot stay open, as the kernel installed them: the model expects them.
-                if !outputs[index].isEmpty {
-                    for (position, slot) in outputs[index].enumerated() where slot >= 0 && slot < slots.count {
-                        slots[slot] = position < answer.fds.count ? answer.fds[position] : -1
+        withExtendedLifetime(plan) {
+            unretained.withUnsafeBufferPointer { planned in
+                for iteration in 0..<count {
+                    for index in 0..<planned.count {
+                        planned[index]._withUnsafeGuaranteedRef { step in
+                            answer.resetForLoop()
+                            guard step.perform(&self, &answer) else { return }
+                            if let refused = refusal {
+                                refusal = nil
+                                failures += 1
+                                if firstFailure.isEmpty { firstFailure = "iteration \(iteration + 1), step \(index + 1): refused (\(refused))" }
+                                return
+                            }
+                            buckets[index &* LatencyBuckets.count &+ LatencyBuckets.bucket(answer.nanoseconds)] &+= 1
+                            if answer.errno != step.expectedErrno {
+                                failures += 1
+                                if firstFailure.isEmpty {
+                                    firstFailure = "iteration \(iteration + 1), step \(index + 1): errno \(answer.errno), expected \(step.expectedErrno)"
+                                }
+                            }
+                            // Descriptors without a slot stay open, as the kernel installed them: the model expects them.
+                            for output in step.outputs {
+                                slots[output.slot] = output.position < answer.fds.count ? answer.fds[output.position] : -1
+                            }
+                        }
                     }
                 }
             }
@@ -56,5 +86,18 @@ extension Agent {
         }
         return LoopAnswer(iterations: count, failures: failures, firstFailure: firstFailure, wallNanoseconds: elapsed,
                           histograms: histograms, slots: slots)
+    }
+}
+
+extension Answer {
+    /// What a loop reads of an answer back to an empty success (the rest is never read in a loop, and
+    /// clearing it costs every call): result, errno, duration and the descriptor list, keeping its storage.
+    @inline(__always) mutating func resetForLoop() {
+        result = 0
+        errno = 0
+        nanoseconds = 0
+        // One removeLast per descriptor (usually none or one): removeAll(keepingCapacity:) costs two uniqueness
+        // checks and a memmove per call.
+        while !fds.isEmpty { fds.removeLast() }
     }
 }

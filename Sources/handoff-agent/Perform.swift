@@ -481,19 +481,6 @@ extension Agent {
 }
 
 extension Answer {
-    /// Back to an empty success, keeping the descriptor list's storage.
-    @inline(__always) mutating func reset() {
-        result = 0
-        errno = 0
-        if !fds.isEmpty { fds.removeAll(keepingCapacity: true) }
-        data = nil
-        messageFlags = nil
-        waitStatus = nil
-        nanoseconds = 0
-        movedControl = nil
-        port = nil
-    }
-
     /// A call's return value, errno and duration; `producing`: its result is the descriptor it created.
     @inline(__always) mutating func record(_ call: Timed, producing: Bool = false) {
         result = Int64(call.value)
