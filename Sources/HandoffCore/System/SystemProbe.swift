@@ -75,6 +75,8 @@ public enum SystemProbe {
          { unixSocketOption(Linux.SO_PASSRIGHTS) }),
         ("so-inq", "SO_INQ and SCM_INQ on AF_UNIX stream sockets (6.17)", { unixSocketOption(Linux.SO_INQ, set: true) }),
         ("memfd-seal-exec", "the F_SEAL_EXEC memfd seal (Linux 6.3)", { memfdSealExec }),
+        ("bwrap-namespaces", "bubblewrap can make mount, PID and IPC namespaces here (not inside runc, crun or gVisor)",
+         { bubblewrapProblem == nil }),
     ]
 
     /// The ids sockets report to the agents (the runner's user namespace): its own uid and gid, what the
@@ -320,6 +322,7 @@ public enum SystemProbe {
             if let problem = syscallProblem(name) { return "needs \(name), which fails here with \(problem)" }
         }
         for name in requirements.features {
+            if let problem = environmentFeatureProblem(name) { return problem }
             if let feature = features.first(where: { $0.name == name }), !feature.present() {
                 return "needs \(name) (\(feature.meaning)), which this kernel does not have (probed)"
             }
