@@ -30,4 +30,18 @@ import Testing
     @Test func kernelFeaturesHaveNoEnvironmentProblem() {
         #expect(SystemProbe.environmentFeatureProblem("pidfd-reopen") == nil)
     }
+
+    /// In `--in bwrap` the agent lies below /tmp, which the sandbox replaces with a private tmpfs: its folder
+    /// is bound again (read-only), after the tmpfs; folders elsewhere are visible through the read-only root.
+    @Test func theSandboxKeepsTheAgentsFolderBelowTmp() {
+        let sandbox = LauncherSandbox(bwrap: "/usr/bin/bwrap")
+        let wrapped = sandbox.wrap(program: "/usr/bin/tcpserver", arguments: ["-q"], directory: "/tmp/handoff-1-x",
+                                   visible: ["/tmp/handoff-bin", "/usr/bin"])
+        let arguments = wrapped.arguments
+        let tmpfs = arguments.firstIndex(of: "--tmpfs")
+        let bound = arguments.indices.first { arguments[$0] == "--ro-bind" && arguments[$0 + 1] == "/tmp/handoff-bin" }
+        #expect(bound.flatMap { bound in tmpfs.map { bound > $0 } } == true, "bound after the private /tmp")
+        #expect(!arguments.contains("/usr/bin"), "not below /tmp: seen through the read-only root")
+        #expect(Array(arguments.suffix(4)) == ["--die-with-parent", "--", "/usr/bin/tcpserver", "-q"])
+    }
 }

@@ -63,8 +63,12 @@ extension ScenarioExecution {
                 guard let found = SystemProbe.program(named: programName) else {
                     throw .agentGone(process: agent.name, reason: "program \(programName) not found in PATH")
                 }
+                let folders = [options.agentPath, found].map { path in
+                    String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+                }
                 let (program, arguments) = options.launcherSandbox?.wrap(program: found, arguments: arguments,
-                                                                         directory: directory.path) ?? (found, arguments)
+                                                                         directory: directory.path, visible: folders)
+                    ?? (found, arguments)
                 // The agents the launcher starts call the runner back at its control socket.
                 let callBack = EnvironmentVariable(name: AgentEnvironment.controlSocket, value: try tree.controlSocketPath())
                 let wire: HandoffProtocol.Operation<WireNaming> = .launch(

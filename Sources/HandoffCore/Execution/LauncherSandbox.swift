@@ -22,12 +22,20 @@ public struct LauncherSandbox: Sendable, Equatable {
     public let bwrap: String
 
     /// The program and arguments that run `program` in the sandbox, with `directory` (the scenario's
-    /// private directory: its work directory and control socket) writable.
-    public func wrap(program: String, arguments: [String], directory: String) -> (program: String, arguments: [String]) {
+    /// private directory: its work directory and control socket) writable, and `visible` (the agent's
+    /// folder, the launcher's) still there read-only where they lie below /tmp, which the private /tmp hides:
+    /// in `--in bwrap` the agent is /tmp/handoff-bin/handoff-agent, and every launcher's service failed to
+    /// exec it ("execvp /tmp/handoff-bin/handoff-agent: No such file or directory").
+    public func wrap(program: String, arguments: [String], directory: String, visible: [String] = [])
+        -> (program: String, arguments: [String])
+    {
         // Order matters: the private /tmp first, then the scenario's directory (which may lie under /tmp) on it.
-        let options = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-                       "--bind", directory, directory, "--die-with-parent", "--"]
-        return (bwrap, options + [program] + arguments)
+        var options = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+                       "--bind", directory, directory]
+        for path in visible where (path == "/tmp" || path.hasPrefix("/tmp/")) && !options.contains(path) {
+            options += ["--ro-bind", path, path]
+        }
+        return (bwrap, options + ["--die-with-parent", "--", program] + arguments)
     }
 
     /// The sandbox for `mode`: nil with the reason when there is none (off, or auto where bubblewrap is
