@@ -267,13 +267,21 @@ import Testing
         let parent = try #require(CgroupHierarchy.runnerCgroup)
         let cgroup = parent.directory + "/handoff-\(deadPid())-foreign"
         #expect(mkdir(cgroup, 0o755) == 0)
-        defer { _ = writeFile(cgroup + "/cgroup.kill", "1"); usleep(100_000); rmdir(cgroup) }
         let wrapper = Process()
         wrapper.executableURL = URL(fileURLWithPath: try #require(SystemProbe.program(named: "unshare")))
-        wrapper.arguments = ["--pid", "--fork", "/bin/sleep", "300"]
+        wrapper.arguments = ["--pid", "--fork", "--kill-child", "/bin/sleep", "300"]
         try wrapper.run()
-        defer { kill(wrapper.processIdentifier, SIGKILL); wrapper.waitUntilExit() }
+        // The sleeper dies first (unshare then exits and is reaped): killing unshare first would orphan it
+        // to the test process, a subreaper, as a zombie no one reaps.
         var inner: pid_t?
+        defer {
+            _ = writeFile(cgroup + "/cgroup.kill", "1")
+            if let inner { kill(inner, SIGKILL) } else { kill(wrapper.processIdentifier, SIGKILL) }
+            wrapper.waitUntilExit()
+            let deadline = Deadline(secondsFromNow: 2)
+            while CgroupHierarchy.isPopulated(cgroup) && !deadline.expired { usleep(1000) }
+            rmdir(cgroup)
+        }
         for _ in 0..<500 where inner == nil {
             inner = ProcessStatus.all().first { $0.parent == wrapper.processIdentifier }?.pid
             if inner == nil { usleep(2000) }
