@@ -238,6 +238,60 @@ import Testing
         #expect(sleeper.terminationReason == .uncaughtSignal)
         #expect(!FileManager.default.fileExists(atPath: cgroup))
     }
+
+    @Test func staleCgroupsAreJudgedOnlyFromTheirRunnersPidNamespace() {
+        let own = "pid:[1]"
+        let namespaces: [pid_t: String] = [10: own, 11: "pid:[2]", 12: "pid:[2]"]
+        let lookup: (pid_t) -> String? = { namespaces[$0] }
+        #expect(StaleRuns.judgeable(members: [10, 11], namespaceOf: lookup, own: own), "root agent here, a child in its own namespace")
+        #expect(!StaleRuns.judgeable(members: [11, 12], namespaceOf: lookup, own: own), "a container's processes: none in ours")
+        #expect(!StaleRuns.judgeable(members: [10, 0], namespaceOf: lookup, own: own), "a member hidden from us")
+        #expect(!StaleRuns.judgeable(members: [10], namespaceOf: lookup, own: nil))
+        #expect(StaleRuns.judgeable(members: [], namespaceOf: lookup, own: own))
+        // A wrong expectation fails: the container's members are not ours.
+        #expect(StaleRuns.judgeable(members: [11], namespaceOf: lookup, own: own) == false)
+    }
+
+    @Test func containerIDsAreNeverTakenForScenarioCgroups() {
+        let id = EnvironmentRun.containerID(runner: deadPid())
+        #expect(StaleRuns.runnerPid(inName: id) == nil, "\(id)")
+        #expect(StaleRuns.runnerPid(inName: "handoff-\(deadPid())-x") != nil)
+    }
+
+    /// The SIGKILL of `--in runc` (exit 137): a runner in another PID namespace sharing the cgroup tree took
+    /// the container's cgroup for a dead run's and killed the container. A cgroup whose only member lives in
+    /// another PID namespace is left alone, whatever its name says.
+    @Test(.enabled(if: CgroupHierarchy.runnerCgroup != nil && SystemProbe.program(named: "unshare") != nil
+                   && SystemProbe.heldCapabilities.contains("CAP_SYS_ADMIN"), "needs a writable cgroup2, unshare and CAP_SYS_ADMIN"))
+    func aCgroupOfAnotherPidNamespaceIsLeftAlone() throws {
+        let parent = try #require(CgroupHierarchy.runnerCgroup)
+        let cgroup = parent.directory + "/handoff-\(deadPid())-foreign"
+        #expect(mkdir(cgroup, 0o755) == 0)
+        let wrapper = Process()
+        wrapper.executableURL = URL(fileURLWithPath: try #require(SystemProbe.program(named: "unshare")))
+        wrapper.arguments = ["--pid", "--fork", "--kill-child", "/bin/sleep", "300"]
+        try wrapper.run()
+        // The sleeper dies first (unshare then exits and is reaped): killing unshare first would orphan it
+        // to the test process, a subreaper, as a zombie no one reaps.
+        var inner: pid_t?
+        defer {
+            _ = writeFile(cgroup + "/cgroup.kill", "1")
+            if let inner { kill(inner, SIGKILL) } else { kill(wrapper.processIdentifier, SIGKILL) }
+            wrapper.waitUntilExit()
+            let deadline = Deadline(secondsFromNow: 2)
+            while CgroupHierarchy.isPopulated(cgroup) && !deadline.expired { usleep(1000) }
+            rmdir(cgroup)
+        }
+        for _ in 0..<500 where inner == nil {
+            inner = ProcessStatus.all().first { $0.parent == wrapper.processIdentifier }?.pid
+            if inner == nil { usleep(2000) }
+        }
+        let sleeper = try #require(inner)
+        #expect(writeFile(cgroup + "/cgroup.procs", "\(sleeper)"))
+        StaleRuns.sweepCgroups(under: parent.directory)
+        #expect(kill(sleeper, 0) == 0, "the other namespace's process lives")
+        #expect(FileManager.default.fileExists(atPath: cgroup))
+    }
 }
 
 final class Locked<Value>: @unchecked Sendable {

@@ -183,7 +183,9 @@ public final class EnvironmentRun: @unchecked Sendable {
             let inner = [OCIBundle.runnerPath, "run"] + mapped
                 + innerOptions(report: OCIBundle.outputMount, workdir: "/tmp")
             try bundle.writeConfig(OCIBundle.config(environment, arguments: inner, hostname: "handoff"))
-            let id = "handoff-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            // runc and crun name the container's cgroup after its id (below the runner's cgroup): not in the
+            // `handoff-<pid>-...` form of scenario cgroups, which StaleRuns removes when that pid is dead.
+            let id = Self.containerID(runner: getpid())
             lock.lock()
             containerID = id
             lock.unlock()
@@ -320,4 +322,7 @@ public final class EnvironmentRun: @unchecked Sendable {
         if !created { throw .harness("cannot create a directory in \(base): \(Errno.name(of: errno))") }
         return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
+
+    /// The container's id: `handoff-oci.<runner pid>.<random>`, which StaleRuns never takes for a scenario's.
+    static func containerID(runner: pid_t) -> String { "handoff-oci.\(runner).\(UInt32.random(in: 0...UInt32.max))" }
 }

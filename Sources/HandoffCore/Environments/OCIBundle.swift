@@ -40,6 +40,10 @@ public struct OCIBundle {
         }
         for program in programs { try place(program, at: program) }
         if access("/etc/os-release", R_OK) == 0 { try place("/etc/os-release", at: "/etc/os-release") }
+        // Launchers that switch to a configured user look it up: inetd's `root` (getpwnam, initgroups) made
+        // every service exit 1 ("reaped, status 0x100") in a bundle without these. Only root exists inside.
+        try write("root:x:0:0:root:/tmp:/bin/sh\n", at: "/etc/passwd")
+        try write("root:x:0:\n", at: "/etc/group")
         for (host, inside) in scenarioPaths { try copyTree(host, to: rootfs + Self.workingDirectory + "/" + inside) }
     }
 
@@ -160,6 +164,12 @@ public struct OCIBundle {
             try FileManager.default.copyItem(atPath: real, toPath: target)
         } catch {
             throw .harness("cannot copy \(source) into the bundle: \(error.localizedDescription)")
+        }
+    }
+
+    private func write(_ text: String, at inside: String) throws(EnvironmentError) {
+        guard FileManager.default.createFile(atPath: rootfs + inside, contents: Data(text.utf8)) else {
+            throw .harness("cannot write \(inside) into the bundle")
         }
     }
 

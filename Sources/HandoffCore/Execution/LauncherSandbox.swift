@@ -48,17 +48,19 @@ public struct LauncherSandbox: Sendable, Equatable {
         return .success((LauncherSandbox(bwrap: bwrap), "on: launchers see a read-only file system but their scenario's directory"))
     }
 
-    /// Runs `true` in the sandbox once: nil when it works, else bubblewrap's complaint.
+    /// Runs `bwrap --version` in the sandbox once (bubblewrap is there wherever the sandbox could be; /bin/true
+    /// is not in a container's bundle): nil when it works, else bubblewrap's complaint from its stderr
+    /// (inside runc or crun: "Creating new namespace failed: Operation not permitted").
     static func probe(_ bwrap: String) -> String? {
         let directory = NSTemporaryDirectory() + "handoff-sandbox-probe-\(getpid())"
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let wrapped = LauncherSandbox(bwrap: bwrap).wrap(program: "/bin/true", arguments: [], directory: directory)
-        guard let result = try? captureOutput([wrapped.program] + wrapped.arguments) else {
+        let wrapped = LauncherSandbox(bwrap: bwrap).wrap(program: bwrap, arguments: ["--version"], directory: directory)
+        guard let result = try? captureOutputAndErrors([wrapped.program] + wrapped.arguments) else {
             return "bubblewrap cannot be started"
         }
         if result.status == 0 { return nil }
-        let message = result.output.split(separator: "\n").last.map(String.init) ?? "exit status \(result.status)"
+        let message = result.errors.split(separator: "\n").last.map(String.init) ?? "exit status \(result.status)"
         return "bubblewrap cannot make the sandbox here (\(message))"
     }
 }

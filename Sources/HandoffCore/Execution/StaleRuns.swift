@@ -46,12 +46,32 @@ enum StaleRuns {
         for name in entries {
             guard let pid = runnerPid(inName: name), isDead(pid) else { continue }
             let cgroup = parent + "/" + name
+            // The name's pid is a pid in its runner's namespace, which need not be ours: a runner inside
+            // `--in userns` or bwrap shares the host's cgroup tree but not its pids, and took a live host
+            // run's cgroups (and runc's container cgroup, once named `handoff-<pid>-...`) for dead ones.
+            guard judgeable(members: CgroupHierarchy.members(of: cgroup), namespaceOf: pidNamespace(of:),
+                            own: pidNamespace(of: getpid()))
+            else { continue }
             if !writeFile(cgroup + "/cgroup.kill", "1") {
-                for pid in CgroupHierarchy.members(of: cgroup) { Glibc.kill(pid, SIGKILL) }
+                for pid in CgroupHierarchy.members(of: cgroup) where pid > 0 { Glibc.kill(pid, SIGKILL) }
             }
             let deadline = Deadline(secondsFromNow: 2)
             while CgroupHierarchy.isPopulated(cgroup) && !deadline.expired { usleep(1000) }
             rmdir(cgroup)
         }
     }
+
+    /// Whether a cgroup's members say that its runner lived in our PID namespace, so that the pid in its
+    /// name means what `isDead` asks: no member is hidden from us (cgroup.procs shows a task outside our
+    /// namespace as 0) and at least one is in our namespace itself (a scenario's root agent always is; its
+    /// descendants may be in namespaces of their own). An empty cgroup is judged by its name alone: removing
+    /// it kills nothing.
+    static func judgeable(members: [pid_t], namespaceOf: (pid_t) -> String?, own: String?) -> Bool {
+        if members.isEmpty { return true }
+        guard let own, !members.contains(where: { $0 <= 0 }) else { return false }
+        return members.contains { namespaceOf($0) == own }
+    }
+
+    /// /proc/PID/ns/pid (`pid:[inode]`), nil when unreadable.
+    static func pidNamespace(of pid: pid_t) -> String? { Observer.readLink("/proc/\(pid)/ns/pid") }
 }

@@ -78,6 +78,8 @@ public enum SystemProbe {
         ("memfd-seal-exec", "the F_SEAL_EXEC memfd seal (Linux 6.3)", { memfdSealExec }),
         ("oci-runc", "runc creates and starts a container here (tools/oci-launch.sh)", { ociRuntimeRuns("runc") }),
         ("oci-crun", "crun creates and starts a container here (tools/oci-launch.sh)", { ociRuntimeRuns("crun") }),
+        ("bwrap-namespaces", "bubblewrap can make mount, PID and IPC namespaces here (not inside runc, crun or gVisor)",
+         { bubblewrapProblem == nil }),
     ]
 
     /// The ids sockets report to the agents (the runner's user namespace): its own uid and gid, what the
@@ -340,6 +342,7 @@ public enum SystemProbe {
             if let problem = syscallProblem(name) { return "needs \(name), which fails here with \(problem)" }
         }
         for name in requirements.features {
+            if let problem = environmentFeatureProblem(name) { return problem }
             if let feature = features.first(where: { $0.name == name }), !feature.present() {
                 // oci-runc and oci-crun are the machine's (a runtime that can run here), not the kernel's.
                 let whose = name.hasPrefix("oci-") ? "which fails here" : "which this kernel does not have"
