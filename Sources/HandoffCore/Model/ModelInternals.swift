@@ -208,6 +208,9 @@ struct SocketMessage: Equatable, Sendable {
     /// SO_PASSCRED or SO_PASSPIDFD at send time, or the peer was not accepted yet (unix_maybe_add_creds);
     /// nil when it carries none.
     var credentials: String? = nil
+    /// The sending socket, when it is not the receiver's peer (a datagram sent to an address): recvfrom
+    /// reports that socket's address at receive time (unix_copy_addr of skb->sk).
+    var senderEndpoint: EndpointID? = nil
 }
 
 enum SocketFamily: Equatable, Sendable {
@@ -260,6 +263,15 @@ struct SocketEndpoint: Equatable, Sendable {
     /// sk_peer_cred / sk_peer_pid: the process whose credentials SO_PEERCRED reports (the creator of a
     /// socketpair, the listener's or the connector's); nil for none.
     var peerCredentials: String? = nil
+    /// Created by `socket` (or a datagram `connect` to a bound socket): its sends and receives follow the
+    /// unconnected rules of Model+Datagrams.swift.
+    var addressed = false
+    /// The address bind gave it (an accepted socket shares its listener's); nil while unbound.
+    var boundAddress: SenderAddress? = nil
+    /// Its key in `bindings`, released with the socket.
+    var binding: BoundAddress? = nil
+    /// Autobound (unix_autobind) to a name the model cannot predict.
+    var autobound = false
 }
 
 /// The SOL_SOCKET options the model keeps per socket (struct sock), so they travel with the description.

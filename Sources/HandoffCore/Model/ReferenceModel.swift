@@ -110,6 +110,8 @@ public struct ReferenceModel: Sendable {
     public var exitedKeepDumpability = false
     /// net.core.somaxconn: listen(2) clamps the backlog to it.
     public var somaxconn: Int = 4096
+    /// net.unix.max_dgram_qlen: a datagram socket's receive queue holds more than this only from its peer.
+    public var maxDgramQlen: Int = 10
 
     /// The agents' log file (descriptors 1 and 2, inherited): what the scenario wrote there and each
     /// description's position, for lseek and reads through a reopened log; positions are not compared with
@@ -346,6 +348,15 @@ public struct ReferenceModel: Sendable {
             return dupfdQuery(process, fd: fd, other: other)
         case .unshareNet:
             return unshareNet(process)
+        case let .socket(type, closeOnExec, nonBlocking):
+            return socket(process, type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case let .bind(socket, address):
+            return bind(process, socket: socket, address: address)
+        case let .sendto(socket, address, fds, data):
+            return sendto(process, socket: socket, address: address, fds: fds, data: data)
+        case let .recvfrom(socket, count, room, closeOnExec, nonBlocking):
+            return recvfrom(process, socket: socket, count: count, room: room, closeOnExec: closeOnExec,
+                            nonBlocking: nonBlocking)
         }
     }
 }
