@@ -156,6 +156,17 @@ extension ReferenceModelTests {
         #expect(m.apply(recvfromOp(stream), by: "main").errno != EAGAIN)
     }
 
+    @Test func aSenderShutDownForSendingIsEPIPEBeforeTheLookup() {
+        var m = makeModel()
+        let sender = m.fd(socketOp(.dgram))
+        m.ok(.shutdown(socket: sender, how: .write))
+        // sock_alloc_send_pskb comes before unix_find_other; scm_send before both.
+        m.fails(sendtoOp(sender, .unix(path: "nobody.sock")), EPIPE)
+        m.fails(sendtoOp(sender, .unix(path: "nobody.sock"), fds: [40]), EBADF)
+        // A wrong expectation (found by handoff fuzz): the missing path is not what the kernel reports.
+        #expect(m.apply(sendtoOp(sender, .unix(path: "nobody.sock")), by: "main").errno != ENOENT)
+    }
+
     @Test func receiverCloseReleasesRightsInFlight() {
         var m = makeModel()
         let receiver = m.fd(socketOp(.dgram))

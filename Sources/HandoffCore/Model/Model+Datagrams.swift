@@ -121,10 +121,11 @@ extension ReferenceModel {
     ///   socket and EOPNOTSUPP otherwise; without one, an unconnected socket is ENOTCONN.
     /// - unix_seqpacket_sendmsg: a pending error, then ENOTCONN unless connected; the address is ignored.
     /// - unix_dgram_sendmsg: scm_send, the address (unix_validate_addr, unix_find_other) or the peer
-    ///   (ENOTCONN), autobind when SO_PASSCRED/SO_PASSPIDFD is on, then unix_may_send (EPERM: the receiver is
-    ///   connected to another socket), a dead peer (ECONNREFUSED, disconnecting), RCV_SHUTDOWN (EPIPE),
-    ///   SO_PASSRIGHTS (EPERM), and a receive queue longer than max_dgram_qlen (EAGAIN, or the sender waits)
-    ///   unless the receiver is the sender or connected to it.
+    ///   (ENOTCONN), autobind when SO_PASSCRED/SO_PASSPIDFD is on, SEND_SHUTDOWN (EPIPE, in
+    ///   sock_alloc_send_pskb), then unix_may_send (EPERM: the receiver is connected to another socket), a
+    ///   dead peer (ECONNREFUSED, disconnecting), RCV_SHUTDOWN (EPIPE), SO_PASSRIGHTS (EPERM), and a receive
+    ///   queue longer than max_dgram_qlen (EAGAIN, or the sender waits) unless the receiver is the sender or
+    ///   connected to it.
     /// TCP ignores msg_name (tcp_sendmsg: a send); UDP refuses a sockaddr_un (udp_sendmsg: EINVAL when shorter
     /// than a sockaddr_in, else EAFNOSUPPORT).
     mutating func sendto(_ process: String, socket: Int32, address rawAddress: SocketAddress?, fds: [Int32],
@@ -176,6 +177,8 @@ extension ReferenceModel {
         if endpoint.options.mayPassCredentials, endpoint.boundAddress == nil, !endpoint.autobound {
             endpoints[id]?.autobound = true
         }
+        // sock_alloc_send_pskb: a socket shut down for sending is EPIPE before the receiver is looked up.
+        if endpoint.sendShutdown { return .failure(EPIPE) }
         let otherID: EndpointID
         if let address {
             switch findOther(process, address, type: endpoint.type) {
