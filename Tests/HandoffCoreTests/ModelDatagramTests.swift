@@ -167,6 +167,21 @@ extension ReferenceModelTests {
         #expect(m.apply(sendtoOp(sender, .unix(path: "nobody.sock")), by: "main").errno != ENOENT)
     }
 
+    @Test func twoUnreadEmptySeqpacketRecordsResetThePeer() {
+        var m = makeModel()
+        let (a, b) = m.pair(.socketpair(type: .seqpacket, closeOnExec: false, nonBlocking: false))
+        m.ok(.send(socket: b, fds: [], data: []))
+        m.ok(.send(socket: b, fds: [], data: []))
+        m.ok(.close(fd: a))
+        m.fails(sendtoOp(b, .abstract(name: "x")), ECONNRESET)
+        m.fails(.send(socket: b, fds: [], data: bytes("x")), EPIPE)
+        // One empty record resets nothing; a wrong expectation (ECONNRESET) is caught.
+        let (c, d) = m.pair(.socketpair(type: .seqpacket, closeOnExec: false, nonBlocking: false))
+        m.ok(.send(socket: d, fds: [], data: []))
+        m.ok(.close(fd: c))
+        #expect(m.apply(.send(socket: d, fds: [], data: bytes("x")), by: "main").errno != ECONNRESET)
+    }
+
     @Test func receiverCloseReleasesRightsInFlight() {
         var m = makeModel()
         let receiver = m.fd(socketOp(.dgram))

@@ -227,7 +227,9 @@ extension ReferenceModel {
         // An unread zero-length record (descriptors or not) resets nothing: the peer reads end of file and
         // sends get EPIPE
         // (observed on 6.18 by `handoff fuzz`: scenarios/fuzz/seqpacket-empty-record.yaml).
-        let unread = endpoint.queue.contains { !$0.data.isEmpty }
+        // Two or more unread records reset it even when all are empty (observed on 6.18 by `handoff fuzz`:
+        // scenarios/fuzz/seqpacket-two-empty-records.yaml).
+        let unread = endpoint.queue.contains { !$0.data.isEmpty } || endpoint.queue.count > 1
         for message in endpoint.queue { pending += message.descriptions }
         endpoint.queue = []
         endpoints[e] = endpoint
