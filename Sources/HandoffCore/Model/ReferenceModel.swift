@@ -37,6 +37,9 @@
 // - The AF_UNIX garbage collector (Model+UnixGC: strongly connected components of in-flight sockets,
 //   unix_vertex_dead) collects at the `unix_gc` step that schedules it; poll (Model+Poll) is the wait.
 // - pidfd_send_signal ends a process like an exit (status 128 + signal); waitid(P_PIDFD) reaps a child.
+// - Addressed AF_UNIX sockets (Model+Datagrams): socket(2) alone, bind of an existing socket, sendto routed
+//   to the socket bound at the address (unix_find_other) with its rights, unix_may_send, max_dgram_qlen,
+//   SO_PASSCRED autobind, and recvfrom's sender address read at receive time (unix_copy_addr).
 //
 // Not modelled (documented simplifications): socket send-buffer limits and stream message splitting into
 // ~36 KiB skbs, collections the rest of the machine triggers at other moments (a scenario waits), file
@@ -56,7 +59,7 @@
 // Model+Pipes, Model+Eventfd, Model+UnixSockets (socketpair, SCM_RIGHTS, listen/connect/accept),
 // Model+InetSockets (TCP and UDP on 127.0.0.1), Model+Processes (fork, clone, unshare, exec, exit, wait),
 // Model+Credentials (rlimits, capabilities, dumpable, ptrace access, pidfds), Model+SocketOptions (setsockopt,
-// getsockopt, SCM_CREDENTIALS and SCM_PIDFD), Model+Launchers, Model+UnixGC, Model+Poll and Model+PidfdProcesses
+// getsockopt, SCM_CREDENTIALS and SCM_PIDFD), Model+Datagrams (socket, bind, sendto, recvfrom), Model+Launchers, Model+UnixGC, Model+Poll and Model+PidfdProcesses
 // (pidfd_send_signal, waitid).
 
 #if canImport(Glibc)
