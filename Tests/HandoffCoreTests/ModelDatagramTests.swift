@@ -182,6 +182,20 @@ extension ReferenceModelTests {
         #expect(m.apply(.send(socket: d, fds: [], data: bytes("x")), by: "main").errno != ECONNRESET)
     }
 
+    @Test func aDisconnectedDatagramSocketTakesAnyoneAgain() {
+        var m = makeModel()
+        let (a, b) = m.pair(.socketpair(type: .dgram, closeOnExec: false, nonBlocking: false))
+        m.ok(.bind(socket: a, address: .unix(path: "a.sock")))
+        let other = m.fd(socketOp(.dgram))
+        m.ok(.close(fd: b))
+        // Still connected to its dead peer: others are refused (unix_may_send).
+        m.fails(sendtoOp(other, .unix(path: "a.sock")), EPERM)
+        m.fails(.send(socket: a, fds: [], data: []), ECONNREFUSED)
+        m.ok(sendtoOp(a, .unix(path: "a.sock")))
+        // A wrong expectation (found by handoff fuzz): EPERM after the disconnect.
+        #expect(m.apply(sendtoOp(other, .unix(path: "a.sock")), by: "main").errno != EPERM)
+    }
+
     @Test func receiverCloseReleasesRightsInFlight() {
         var m = makeModel()
         let receiver = m.fd(socketOp(.dgram))

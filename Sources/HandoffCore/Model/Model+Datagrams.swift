@@ -191,7 +191,9 @@ extension ReferenceModel {
             return .failure(ENOTCONN)
         }
         guard let other = endpoints[otherID] else { return .failure(ECONNREFUSED) }
-        if let otherPeer = other.peer, otherPeer != id, !other.closed { return .failure(EPERM) }
+        // unix_may_send: a receiver connected to another socket refuses; one whose send found its peer dead
+        // was disconnected (unix_peer cleared) and takes anything again.
+        if let otherPeer = other.peer, otherPeer != id, !other.closed, !other.disconnected { return .failure(EPERM) }
         if other.closed {
             // The connected peer died: disconnect and purge our own queue (unix_dgram_disconnected).
             if address == nil || endpoint.peer == otherID {
@@ -281,7 +283,7 @@ extension ReferenceModel {
     mutating func connectDatagram(_ process: String, to target: EndpointID, flags: Set<StatusFlag>,
                                   closeOnExec: Bool) -> Outcome {
         guard let other = endpoints[target], !other.closed else { return .failure(ECONNREFUSED) }
-        if other.peer != nil { return .failure(EPERM) }
+        if other.peer != nil, !other.disconnected { return .failure(EPERM) }
         let id = nextEndpoint.take()
         endpoints[id] = SocketEndpoint(type: .dgram, peer: target)
         endpoints[id]?.addressed = true
