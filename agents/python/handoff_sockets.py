@@ -3,7 +3,8 @@
 # descriptor, which belongs to the scenario.
 
 
-from handoff_wire import Bad, failure, MAXIMUM_ROOM
+import handoff_libc
+from handoff_wire import Answer, Bad, failure, MAXIMUM_ROOM
 from handoff_call import (timed, answer, inherit, resolve, with_socket, socket_module, SOCK_CLOEXEC, SOCK_NONBLOCK,
                           SOCK_TYPES, MSG_NOSIGNAL, EBADF, SOL_SOCKET, SO_PEERCRED, SO_PEERPIDFD, SOCKET_OPTIONS,
                           SCM_CREDENTIALS, SCM_PIDFD)
@@ -270,6 +271,13 @@ def build_accept(f, loop):
 
 # --- socket, bind, sendto, recvfrom ---------------------------------------------------------------------------
 
+def _raw_answer(call_libc):
+    """A ctypes call's (result, errno), timed, as an Answer."""
+    from time import monotonic_ns
+    started = monotonic_ns()
+    result, errno = call_libc()
+    return Answer(-1 if errno else result, errno, monotonic_ns() - started)
+
 def build_socket(f, loop):
     kind = _socket_type(f)
 
@@ -292,7 +300,12 @@ def build_bind(f, loop):
         number = resolve(agent, fd)
         if agent.is_channel(number):
             return failure(EBADF)
-        # socket.bind with bytes: a leading NUL is the abstract namespace.
+        # socket.bind with bytes: a leading NUL is the abstract namespace. An AF_INET socket takes no such
+        # address in Python (TypeError): the C library's bind, through ctypes.
+        socket = socket_module()
+        call = timed(with_socket, number, lambda s: s.family)
+        if not call.errno and call.value != socket.AF_UNIX:
+            return _raw_answer(lambda: handoff_libc.bind_unix(number, where))
         return answer(timed(with_socket, number, lambda s: s.bind(where) or 0))
     return perform
 
@@ -308,6 +321,11 @@ def build_sendto(f, loop):
         if agent.is_channel(number) or any(agent.is_channel(p) for p in passing):
             return failure(EBADF)
         socket = socket_module()
+        call = timed(with_socket, number, lambda s: s.family)
+        if not call.errno and call.value != socket.AF_UNIX:
+            # Python refuses a unix address on an AF_INET socket (TypeError): the C library's sendto, without
+            # the rights (TCP ignores them, UDP refuses the address before looking at them).
+            return _raw_answer(lambda: handoff_libc.sendto_unix(number, data, MSG_NOSIGNAL, where))
         # sendmsg with msg_name and one SCM_RIGHTS message: what socket.send_fds builds, made here because
         # Python 3.11's send_fds drops its `flags` and `address` arguments.
         import array
