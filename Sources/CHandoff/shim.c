@@ -506,3 +506,113 @@ void handoff_hypervisor_signature(char signature[13]) {
 #else
 void handoff_hypervisor_signature(char signature[13]) { memset(signature, 0, 13); }
 #endif
+
+// bind(2) of an existing socket to a unix path or abstract name: in C for the same reason as
+// handoff_listen (struct sockaddr_un and its length arithmetic).
+int handoff_bind(int socket, int kind, const char *name, int port) {
+    struct sockaddr_storage storage;
+    socklen_t length = handoff_address(kind, name, port, &storage);
+    if (length == 0) { errno = ENAMETOOLONG; return -1; }
+    return bind(socket, (struct sockaddr *)&storage, length);
+}
+
+// sendmsg(2) with msg_name and the descriptors as one SCM_RIGHTS message: handoff_send_fds's control buffer
+// (CMSG macros) plus handoff_address's sockaddr_un.
+ssize_t handoff_sendto_fds(int socket, int kind, const char *name, int port, const int *fds, int count,
+                           const void *data, size_t length, int flags) {
+    struct sockaddr_storage storage;
+    socklen_t address_length = handoff_address(kind, name, port, &storage);
+    if (address_length == 0) { errno = ENAMETOOLONG; return -1; }
+    struct msghdr message;
+    struct iovec vector;
+    memset(&message, 0, sizeof message);
+    vector.iov_base = (void *)data;
+    vector.iov_len = length;
+    message.msg_name = &storage;
+    message.msg_namelen = address_length;
+    message.msg_iov = &vector;
+    message.msg_iovlen = 1;
+    size_t space = count > 0 ? CMSG_SPACE(sizeof(int) * (size_t)count) : 0;
+    char stack_buffer[CMSG_SPACE(sizeof(int) * 256)];
+    char *control = space <= sizeof stack_buffer ? stack_buffer : malloc(space);
+    if (count > 0) {
+        if (control == NULL) { errno = ENOMEM; return -1; }
+        memset(control, 0, space);
+        message.msg_control = control;
+        message.msg_controllen = space;
+        struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+        header->cmsg_level = SOL_SOCKET;
+        header->cmsg_type = SCM_RIGHTS;
+        header->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)count);
+        memcpy(CMSG_DATA(header), fds, sizeof(int) * (size_t)count);
+    }
+    ssize_t sent = sendmsg(socket, &message, flags);
+    int saved = errno;
+    if (control != stack_buffer) free(control);
+    errno = saved;
+    return sent;
+}
+
+// recvmsg(2) with msg_name: as handoff_recv_message (the CMSG walk), plus the sender's sun_path bytes
+// (msg_namelen minus sun_family; 0 for an unbound sender) in `from` and *from_length.
+ssize_t handoff_recvfrom_message(int socket, void *data, size_t length, int room, int flags,
+                                 int *fds, int fds_capacity, int *fds_count, int *message_flags,
+                                 int credentials[3], int *has_credentials, char *from, int *from_length) {
+    struct sockaddr_storage storage;
+    struct msghdr message;
+    struct iovec vector;
+    memset(&message, 0, sizeof message);
+    memset(&storage, 0, sizeof storage);
+    vector.iov_base = data;
+    vector.iov_len = length;
+    message.msg_name = &storage;
+    message.msg_namelen = sizeof storage;
+    message.msg_iov = &vector;
+    message.msg_iovlen = 1;
+    char stack_buffer[CMSG_SPACE(sizeof(int) * 256)];
+    size_t space = room > 0 ? CMSG_SPACE(sizeof(int) * (size_t)room) : 0;
+    char *control = space <= sizeof stack_buffer ? stack_buffer : malloc(space);
+    if (control == NULL) { errno = ENOMEM; return -1; }
+    if (room > 0) {
+        memset(control, 0, space);
+        message.msg_control = control;
+        message.msg_controllen = space;
+    }
+    *fds_count = 0;
+    *has_credentials = 0;
+    *from_length = 0;
+    ssize_t received = recvmsg(socket, &message, flags);
+    int saved = errno;
+    *message_flags = received >= 0 ? message.msg_flags : 0;
+    if (received >= 0 && message.msg_namelen > offsetof(struct sockaddr_un, sun_path)) {
+        size_t path = message.msg_namelen - offsetof(struct sockaddr_un, sun_path);
+        if (path > sizeof(((struct sockaddr_un *)0)->sun_path)) path = sizeof(((struct sockaddr_un *)0)->sun_path);
+        memcpy(from, ((struct sockaddr_un *)&storage)->sun_path, path);
+        *from_length = (int)path;
+    }
+    if (received >= 0 && room > 0) {
+        for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header != NULL;
+             header = CMSG_NXTHDR(&message, header)) {
+            if (header->cmsg_level != SOL_SOCKET) continue;
+            if (header->cmsg_type == SCM_CREDENTIALS) {
+                if (header->cmsg_len < CMSG_LEN(sizeof(struct ucred))) continue;
+                struct ucred ucred;
+                memcpy(&ucred, CMSG_DATA(header), sizeof ucred);
+                credentials[0] = ucred.pid;
+                credentials[1] = (int)ucred.uid;
+                credentials[2] = (int)ucred.gid;
+                *has_credentials = 1;
+                continue;
+            }
+            if (header->cmsg_type != SCM_RIGHTS && header->cmsg_type != SCM_PIDFD) continue;
+            size_t n = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            int *incoming = (int *)CMSG_DATA(header);
+            for (size_t i = 0; i < n; i++) {
+                if (incoming[i] >= 0 && *fds_count < fds_capacity) fds[(*fds_count)++] = incoming[i];
+            }
+        }
+    }
+    if (control != stack_buffer) free(control);
+    errno = saved;
+    return received;
+}

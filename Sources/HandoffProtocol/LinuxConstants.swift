@@ -85,6 +85,12 @@ public enum Linux {
     /// sizeof(struct ucred) on x86_64 (sizeof(struct cmsghdr) is cmsghdrSize above): the control buffer arithmetic of
     /// put_cmsg and scm_detach_fds.
     public static let ucredSize = 12
+    /// offsetof(struct sockaddr_un, sun_path): sun_family's two bytes.
+    public static let sunPathOffset = 2
+    /// sizeof(sun_path) in struct sockaddr_un.
+    public static let sunPathSize = 108
+    /// sizeof(struct sockaddr_in): inet_bind_sk and udp_sendmsg refuse shorter addresses (EINVAL).
+    public static let sockaddrInSize = 16
     /// /proc/sys/kernel/overflowuid and overflowgid (their defaults): what from_kuid_munged makes of a
     /// message queued without credentials.
     public static let overflowID: UInt32 = 65534

@@ -89,6 +89,8 @@ public struct Answer: Equatable, Sendable {
     public var port: UInt16?
     /// getsockopt(SO_PEERCRED), or a recv's complete SCM_CREDENTIALS message: pid, uid, gid.
     public var credentials: UnixCredentials?
+    /// recvfrom: the sender's address (msg_name).
+    public var from: SenderAddress?
 
     public init(result: Int64, errno: Int32 = 0, fds: [Int32] = [], data: [UInt8]? = nil, messageFlags: Int32? = nil,
                 waitStatus: Int32? = nil, nanoseconds: UInt64 = 0, movedControl: Int32? = nil, port: UInt16? = nil) {
@@ -121,6 +123,7 @@ public struct Answer: Equatable, Sendable {
         if let credentials {
             message.set("cred", ints: [credentials.pid, Int32(bitPattern: credentials.uid), Int32(bitPattern: credentials.gid)])
         }
+        if let from { message.set("from", bytes: from.sunPath) }
         return message
     }
 
@@ -147,6 +150,7 @@ public struct Answer: Equatable, Sendable {
                 fields.malformed("cred")
             }
         }
+        if message["from"] != nil { answer.from = SenderAddress(sunPath: fields.bytes("from")) }
         if let problem = fields.problem { return .failure(ProtocolError("ok: \(problem)")) }
         return .success(answer)
     }

@@ -142,6 +142,14 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
     case dupfdQuery(fd: FD, other: FD)
     /// unshare(CLONE_NEWNET): the caller moves to a new network namespace (its later sockets live there).
     case unshareNet
+    /// socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0): one unbound, unconnected socket.
+    case socket(type: SocketType, closeOnExec: Bool, nonBlocking: Bool)
+    /// bind(2) of an existing socket to a unix path or an abstract name.
+    case bind(socket: FD, address: Naming.Address)
+    /// sendmsg(2) with msg_name `address` and the descriptors as one SCM_RIGHTS message.
+    case sendto(socket: FD, address: Naming.Address, fds: [FD], data: [UInt8])
+    /// recvmsg(2) with room for the sender's address (msg_name); otherwise as `recv`.
+    case recvfrom(socket: FD, count: Int, room: Int, closeOnExec: Bool, nonBlocking: Bool)
 
     /// Which operation this is, for its declaration.
     @inlinable public var kind: OperationKind {
@@ -195,6 +203,10 @@ public enum Operation<Naming: OperationNaming>: Hashable, Sendable {
         case .inotifyInit: return .inotifyInit
         case .dupfdQuery: return .dupfdQuery
         case .unshareNet: return .unshareNet
+        case .socket: return .socket
+        case .bind: return .bind
+        case .sendto: return .sendto
+        case .recvfrom: return .recvfrom
         }
     }
 
@@ -327,6 +339,20 @@ extension Operation {
             let mapped = try fd(value, "fd")
             return .dupfdQuery(fd: mapped, other: try fd(other, "other"))
         case .unshareNet: return .unshareNet
+        case .socket(let type, let closeOnExec, let nonBlocking):
+            return .socket(type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .bind(let socket, let where_):
+            let mapped = try fd(socket, "socket")
+            return .bind(socket: mapped, address: try address(where_))
+        case .sendto(let socket, let where_, let fds, let data):
+            let mapped = try fd(socket, "socket")
+            let target = try address(where_)
+            var passing: [Other.Descriptor] = []
+            for (index, value) in fds.enumerated() { passing.append(try fd(value, "fds[\(index)]")) }
+            return .sendto(socket: mapped, address: target, fds: passing, data: data)
+        case .recvfrom(let socket, let count, let room, let closeOnExec, let nonBlocking):
+            return .recvfrom(socket: try fd(socket, "socket"), count: count, room: room, closeOnExec: closeOnExec,
+                             nonBlocking: nonBlocking)
         }
     }
 

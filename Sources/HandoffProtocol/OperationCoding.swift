@@ -225,6 +225,21 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
         case .dupfdQuery(let value, let other):
             fd("fd", value)
             fd("other", other)
+        case .socket(let type, let closeOnExec, let nonBlocking):
+            message.set("type", type.linux | socketFlags(closeOnExec, nonBlocking))
+        case .bind(let socket, let address):
+            fd("fd", socket)
+            message.set("addr", address.wire)
+        case .sendto(let socket, let address, let fds, let data):
+            fd("fd", socket)
+            message.set("addr", address.wire)
+            message.set("fds", fds.map(\.wire).joined(separator: ","))
+            message.set("data", bytes: data)
+        case .recvfrom(let socket, let count, let room, let closeOnExec, let nonBlocking):
+            fd("fd", socket)
+            message.set("count", count)
+            message.set("room", room)
+            message.set("flags", (closeOnExec ? Linux.MSG_CMSG_CLOEXEC : 0) | (nonBlocking ? Linux.MSG_DONTWAIT : 0))
         }
         return message
     }
@@ -460,6 +475,35 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             operation = .dupfdQuery(fd: value, other: fd("other"))
         case .unshareNet:
             operation = .unshareNet
+        case .socket:
+            let (type, closeOnExec, nonBlocking) = fields.socketType("type")
+            operation = .socket(type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .bind, .sendto:
+            let socket = fd("fd")
+            let address = fields.require("addr").flatMap { SocketAddress(wire: $0) }
+            if address == nil { fields.malformed("addr") }
+            if kind == .bind {
+                operation = .bind(socket: socket, address: address ?? .abstract(name: ""))
+            } else {
+                var descriptors: [FD] = []
+                if let list = fields.require("fds"), !list.isEmpty {
+                    for part in list.split(separator: ",", omittingEmptySubsequences: false) {
+                        guard let value = FD(wire: part) else { fields.malformed("fds"); break }
+                        descriptors.append(value)
+                    }
+                }
+                operation = .sendto(socket: socket, address: address ?? .abstract(name: ""), fds: descriptors,
+                                    data: fields.bytes("data"))
+            }
+        case .recvfrom:
+            let socket = fd("fd")
+            let count = fields.count("count")
+            let room = Int(fields.int32("room"))
+            if room < 0 || room > maximumRoom { fields.malformed("room") }
+            let flags = fields.int32("flags")
+            operation = .recvfrom(socket: socket, count: count, room: room,
+                                  closeOnExec: flags & Linux.MSG_CMSG_CLOEXEC != 0,
+                                  nonBlocking: flags & Linux.MSG_DONTWAIT != 0)
         }
         if let problem = fields.problem { return .failure(ProtocolError("\(kind.keyword): \(problem)")) }
         return .success(operation)

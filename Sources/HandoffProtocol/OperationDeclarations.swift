@@ -30,6 +30,7 @@ public enum OperationKind: String, CaseIterable, Sendable, Hashable {
     case inotifyInit = "inotify_init1"
     case dupfdQuery = "dupfd_query"
     case unshareNet = "unshare_net"
+    case socket, bind, sendto, recvfrom
 
     /// The name written in YAML (`main.close_range`) and on the wire.
     public var keyword: String { rawValue }
@@ -65,6 +66,8 @@ public enum ExpectationKey: String, Sendable, CaseIterable {
     case status
     /// The struct ucred a getsockopt(SO_PEERCRED) returns or a recv's SCM_CREDENTIALS carries.
     case credentials
+    /// The sender's address a recvfrom reports: `unnamed`, `{unix: path}` or `{abstract: name}`.
+    case from
 }
 
 /// How an argument is written.
@@ -402,6 +405,26 @@ extension OperationKind {
         case .unshareNet:
             return declare("unshare(CLONE_NEWNET): a new network namespace for the caller's later sockets", [],
                            repeatable: false, needs: SystemNeeds(capabilities: ["CAP_SYS_ADMIN"]))
+        case .socket:
+            return declare("socket(2) of AF_UNIX: unbound and unconnected", [socketType, socketFlags], binds: .descriptor)
+        case .bind:
+            return declare("bind(2) of an existing socket to a unix path or an abstract name", [
+                ArgumentDeclaration("socket", .descriptor, required: true),
+                ArgumentDeclaration("address", .address, required: true),
+            ])
+        case .sendto:
+            return declare("sendmsg(2) to an address (msg_name) with the descriptors as one SCM_RIGHTS message", [
+                ArgumentDeclaration("socket", .descriptor, required: true),
+                ArgumentDeclaration("address", .address, required: true), ArgumentDeclaration("fds", .descriptors),
+                ArgumentDeclaration("data", .string, default: "\"\""),
+            ])
+        case .recvfrom:
+            return declare("recvmsg(2) with the sender's address; `room` as in recv", [
+                ArgumentDeclaration("socket", .descriptor, required: true),
+                ArgumentDeclaration("count", .integer(0...Int64(maximumTransfer)), default: "256"),
+                ArgumentDeclaration("room", .integer(0...Int64(maximumRoom))),
+                ArgumentDeclaration("flags", .flags(["cloexec", "nonblock"])),
+            ], binds: .list, expectations: [.error, .result, .expect, .received, .truncated, .credentials, .from])
         }
     }
 }

@@ -487,3 +487,39 @@ public struct UnixCredentials: Hashable, Sendable {
         self.gid = gid
     }
 }
+
+/// The sender's address recvfrom(2) reports in msg_name (unix_copy_addr): nothing for an unbound socket
+/// (msg_namelen 0, or just sun_family), else the sun_path it was bound to - a path as given to bind, or an
+/// abstract name (a leading NUL).
+public enum SenderAddress: Hashable, Sendable, Codable, CustomStringConvertible {
+    case unnamed
+    case unix(path: String)
+    case abstract(name: String)
+
+    /// From the sun_path bytes the kernel returned (msg_namelen minus sun_family's two bytes).
+    public init(sunPath bytes: [UInt8]) {
+        guard let first = bytes.first else { self = .unnamed; return }
+        if first == 0 {
+            self = .abstract(name: String(decoding: bytes.dropFirst(), as: UTF8.self))
+        } else {
+            self = .unix(path: String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self))
+        }
+    }
+
+    /// The sun_path bytes as they travel on the wire (a path without its terminating NUL).
+    public var sunPath: [UInt8] {
+        switch self {
+        case .unnamed: return []
+        case .unix(let path): return Array(path.utf8)
+        case .abstract(let name): return [0] + Array(name.utf8)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .unnamed: return "unnamed"
+        case .unix(let path): return "unix:\(path)"
+        case .abstract(let name): return "abstract:\(name)"
+        }
+    }
+}

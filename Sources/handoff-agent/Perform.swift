@@ -448,6 +448,14 @@ extension Agent {
                 answer.record(timed { handoff_inotify_init1(flags) }, producing: true)
                 return true
             }
+        case .socket(let type, let closeOnExec, let nonBlocking):
+            return socketCreator(type, closeOnExec, nonBlocking)
+        case .bind(let operand, let address):
+            return binder(operand, address)
+        case .sendto(let operand, let address, let operands, let data):
+            return sender(operand, address, operands, data)
+        case .recvfrom(let operand, let count, let room, let closeOnExec, let nonBlocking):
+            return receiver(operand, count, room, closeOnExec, nonBlocking)
         }
     }
 

@@ -60,6 +60,10 @@ func sampleWireOperation(_ kind: OperationKind) -> HandoffProtocol.Operation<Wir
     case .inotifyInit: return .inotifyInit(closeOnExec: true, nonBlocking: false)
     case .dupfdQuery: return .dupfdQuery(fd: 3, other: 7)
     case .unshareNet: return .unshareNet
+    case .socket: return .socket(type: .seqpacket, closeOnExec: true, nonBlocking: false)
+    case .bind: return .bind(socket: 5, address: .abstract(name: "svc"))
+    case .sendto: return .sendto(socket: 5, address: .unix(path: "peer.sock"), fds: [3, 3, 7], data: Array("hi".utf8))
+    case .recvfrom: return .recvfrom(socket: 6, count: 12, room: 3, closeOnExec: true, nonBlocking: true)
     }
 }
 

@@ -77,6 +77,7 @@ enum op_kind {
     OP_PIDFD_SEND_SIGNAL, OP_WAITID,
     OP_SETSOCKOPT, OP_GETSOCKOPT,
     OP_FTRUNCATE, OP_SIGNALFD, OP_TIMERFD_CREATE, OP_INOTIFY_INIT1, OP_DUPFD_QUERY, OP_UNSHARE_NET,
+    OP_SOCKET, OP_BIND, OP_SENDTO, OP_RECVFROM,
 };
 
 enum address_kind { ADDRESS_UNIX = 1, ADDRESS_ABSTRACT = 2, ADDRESS_TCP = 3 };
@@ -125,6 +126,12 @@ ssize_t write_headers(int fd, const void *data, size_t length, const int *fds, c
                       long cmsg_len, int flags);
 ssize_t read_fds(int fd, void *data, size_t length, int room, int control, int flags, int *fds, int capacity, int *received,
                  int *message_flags, int credentials[3], int *has_credentials);
+// sendto/recvfrom: the same with msg_name (`from` gets the sender's sun_path bytes, *from_length their number).
+ssize_t write_fds_to(int fd, const void *address, unsigned address_length, const void *data,
+                     size_t length, const int *fds, int nfds, int flags);
+ssize_t read_fds_from(int fd, void *data, size_t length, int room, int flags, int *fds, int capacity, int *received,
+                      int *message_flags, int credentials[3], int *has_credentials, unsigned char *from,
+                      int *from_length);
 
 // ---- perform.c ----
 struct answer {
@@ -137,6 +144,8 @@ struct answer {
     long data_length;
     int has_mf, mf, has_st, st, has_ctl, ctl, has_port, port;
     int has_cred, cred[3];  // SO_PEERCRED or SCM_CREDENTIALS: pid, uid, gid
+    int has_from, from_length;  // recvfrom: the sender's sun_path bytes
+    unsigned char from[108];
 };
 
 void answer_reset(struct answer *answer);

@@ -40,6 +40,7 @@ static const char *const verbs[] = {
     [OP_SETSOCKOPT] = "setsockopt", [OP_GETSOCKOPT] = "getsockopt",
     [OP_FTRUNCATE] = "ftruncate", [OP_SIGNALFD] = "signalfd", [OP_TIMERFD_CREATE] = "timerfd_create",
     [OP_INOTIFY_INIT1] = "inotify_init1", [OP_DUPFD_QUERY] = "dupfd_query", [OP_UNSHARE_NET] = "unshare_net",
+    [OP_SOCKET] = "socket", [OP_BIND] = "bind", [OP_SENDTO] = "sendto", [OP_RECVFROM] = "recvfrom",
 };
 
 // The SOL_SOCKET options the protocol names (SocketOption in Vocabulary.swift).
@@ -448,6 +449,27 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
     case OP_PIDFD_OPEN:
         process_fields(r, op);
         break;
+    case OP_SOCKET:
+        op->flags = socket_type(r, "type");
+        break;
+    case OP_BIND:
+        op->fd = fd_field(r, "fd");
+        address_field(r, op);
+        break;
+    case OP_RECVFROM:
+        op->fd = fd_field(r, "fd");
+        op->number = int64_field(r, "count", 0, 0);
+        if (op->number < 0 || op->number > MAX_TRANSFER) {
+            malformed(r, "count");
+            op->number = 0;
+        }
+        op->room = int32_field(r, "room", 0, 0);
+        if (op->room < 0 || op->room > MAX_ROOM) malformed(r, "room");
+        op->flags = int32_field(r, "flags", 0, 0) & (MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        break;
+    case OP_SENDTO:
+        address_field(r, op);
+        __attribute__((fallthrough));  // the rest is send's
     case OP_SEND_HEADERS:
     case OP_SEND: {
         op->fd = fd_field(r, "fd");

@@ -46,6 +46,7 @@ void answer_reset(struct answer *answer) {
     answer->data = NULL;
     answer->data_length = 0;
     answer->has_mf = answer->has_st = answer->has_ctl = answer->has_port = answer->has_cred = 0;
+    answer->has_from = answer->from_length = 0;
 }
 
 static void produce(struct answer *answer, int fd) {
@@ -354,6 +355,47 @@ int perform(struct op *op, struct answer *answer) {
                                        MSG_NOSIGNAL));
         return 1;
     }
+    case OP_SOCKET:
+        TIMED(answer, 1, socket(AF_UNIX, op->flags, 0));
+        return 1;
+    case OP_BIND: {
+        struct sockaddr_storage storage;
+        socklen_t length = socket_address(op, &storage);
+        if (length == 0) return fail(answer, ENAMETOOLONG);
+        if (is_channel(fd)) return fail(answer, EBADF);
+        TIMED(answer, 0, bind(fd, (struct sockaddr *)&storage, length));
+        return 1;
+    }
+    case OP_SENDTO: {
+        struct sockaddr_storage storage;
+        socklen_t length = socket_address(op, &storage);
+        if (length == 0) return fail(answer, ENAMETOOLONG);
+        int passing[op->nfds > 0 ? op->nfds : 1];
+        if (is_channel(fd)) return fail(answer, EBADF);
+        for (int i = 0; i < op->nfds; i++) {
+            passing[i] = operand_value(op->fds[i]);
+            if (is_channel(passing[i])) return fail(answer, EBADF);
+        }
+        TIMED(answer, 0, write_fds_to(fd, &storage, length, op->data, op->data_length, passing,
+                                      op->nfds, MSG_NOSIGNAL));
+        return 1;
+    }
+    case OP_RECVFROM: {
+        if (is_channel(fd)) return fail(answer, EBADF);
+        int received = 0, message_flags = 0;
+        TIMED(answer, 0, read_fds_from(fd, io, (size_t)op->number, op->room, op->flags, answer->fds, MAX_ANSWER_FDS,
+                                       &received, &message_flags, answer->cred, &answer->has_cred, answer->from,
+                                       &answer->from_length));
+        answer->nfds = received;
+        if (answer->result >= 0) {
+            answer->data = io;
+            answer->data_length = (long)answer->result;
+            answer->has_mf = 1;
+            answer->mf = message_flags;
+            answer->has_from = 1;
+        }
+        return 1;
+    }
     case OP_RECV: {
         if (is_channel(fd)) return fail(answer, EBADF);
         int received = 0, message_flags = 0;
@@ -528,6 +570,10 @@ void answer_encode(const struct answer *answer, struct out *out) {
     if (answer->has_st) { out_key(out, "st"); out_int(out, answer->st); }
     if (answer->has_ctl) { out_key(out, "ctl"); out_int(out, answer->ctl); }
     if (answer->has_port) { out_key(out, "port"); out_int(out, answer->port); }
+    if (answer->has_from) {
+        out_key(out, "from");
+        out_hex(out, answer->from, (size_t)answer->from_length);
+    }
     if (answer->has_cred) {
         out_key(out, "cred");
         for (int i = 0; i < 3; i++) {

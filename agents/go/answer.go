@@ -23,6 +23,8 @@ type answer struct {
 	hasPort  bool
 	cred     [3]int32 // SO_PEERCRED or a whole SCM_CREDENTIALS: pid, uid, gid
 	hasCred  bool
+	from     []byte // recvfrom: the sender's sun_path bytes (empty: an unbound sender)
+	hasFrom  bool
 	refusal  string // the agent refuses the request: a `bad` answer, never a kernel outcome
 	noAnswer bool   // exit, or the child side of something: nothing to send
 }
@@ -78,6 +80,9 @@ func (a *answer) encode() *message {
 	}
 	if a.hasCred {
 		m.setInts("cred", a.cred[:])
+	}
+	if a.hasFrom {
+		m.setBytes("from", a.from)
 	}
 	return m
 }

@@ -412,6 +412,43 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 			path := "/proc/" + strconv.Itoa(int(pid)) + "/fd/" + strconv.Itoa(int(n))
 			ans.record(timed(func() (int, error) { return syscall.Open(path, flags, 0) }), true)
 		}
+	case "socket":
+		kind, flags := socketType(r, "type")
+		p = func(a *agent, ans *answer) {
+			ans.record(timed(func() (int, error) { return syscall.Socket(syscall.AF_UNIX, kind|flags, 0) }), true)
+		}
+	case "bind", "sendto":
+		socket := r.fd("fd", inLoop)
+		addr, _ := r.require("addr")
+		address, ok := parseAddress(addr)
+		if !ok {
+			r.malformed("addr")
+		}
+		if m.verb == "bind" {
+			p = func(a *agent, ans *answer) { a.bind(socket, address, ans) }
+			break
+		}
+		data := r.bytes("data")
+		var passing []operand
+		if list, ok := r.require("fds"); ok && list != "" {
+			for _, part := range strings.Split(list, ",") {
+				o, ok := parseOperand(part, inLoop)
+				if !ok {
+					r.malformed("fds")
+					break
+				}
+				passing = append(passing, o)
+			}
+		}
+		p = func(a *agent, ans *answer) { a.sendto(socket, address, passing, data, ans) }
+	case "recvfrom":
+		socket, count := r.fd("fd", inLoop), r.count("count")
+		room := int(r.int32("room"))
+		if room < 0 || room > maximumRoom {
+			r.malformed("room")
+		}
+		flags := int(r.int32("flags")) & (msgCmsgCloexec | msgDontwait)
+		p = func(a *agent, ans *answer) { a.recvfrom(socket, count, room, flags, ans) }
 	case "listen", "connect":
 		addr, _ := r.require("addr")
 		address, ok := parseAddress(addr)

@@ -1,9 +1,9 @@
 # What Python's standard library has no function for, called through ctypes on the C library:
 # prctl (PR_SET_PDEATHSIG, PR_SET_DUMPABLE), clone(CLONE_FILES), unshare(CLONE_FILES) (os.unshare is 3.12),
 # pidfd_getfd, close_range with flags (os.closerange has none), capget/capset (no libcap binding), sendmsg
-# with a raw cmsg_len (socket.sendmsg computes every cmsg_len itself: a short one cannot be written), and
-# signalfd, timerfd_create (os.timerfd_create is 3.13), inotify_init1 (no module has them) and
-# unshare(CLONE_NEWNET).
+# with a raw cmsg_len (socket.sendmsg computes every cmsg_len itself: a short one cannot be written),
+# signalfd, timerfd_create (os.timerfd_create is 3.13), inotify_init1 (no module has them),
+# unshare(CLONE_NEWNET), and bind/sendto of a unix address on an AF_INET socket (the socket module refuses it).
 # Every function returns (result, errno) as the system call gives them: -1 and errno on failure.
 
 import ctypes
@@ -142,3 +142,28 @@ def sendmsg_raw(fd, data, control, flags):
                      len(control), 0)
     ctypes.set_errno(0)
     return _outcome(_libc.sendmsg(ctypes.c_int(fd), ctypes.byref(header), ctypes.c_int(flags)))
+
+
+def _sockaddr_un(address):
+    """struct sockaddr_un for `address` (a path's bytes, or a leading NUL and an abstract name) and its length,
+    as the Swift shim's handoff_address computes it."""
+    import struct
+    path = address + (b"" if address.startswith(b"\0") else b"\0")
+    raw = struct.pack("H", 1) + path   # AF_UNIX
+    buffer = ctypes.create_string_buffer(raw, 110)
+    return buffer, len(raw)
+
+
+def bind_unix(fd, address):
+    """bind(fd, sockaddr_un): the socket module refuses a unix address on an AF_INET socket (a TypeError
+    before any system call), where the kernel answers EINVAL or EAFNOSUPPORT."""
+    buffer, length = _sockaddr_un(address)
+    return _outcome(_libc.bind(ctypes.c_int(fd), buffer, ctypes.c_uint(length)))
+
+
+def sendto_unix(fd, data, flags, address):
+    """sendto(fd, data, flags, sockaddr_un), for the same reason as bind_unix."""
+    buffer, length = _sockaddr_un(address)
+    _libc.sendto.restype = ctypes.c_ssize_t
+    return _outcome(_libc.sendto(ctypes.c_int(fd), ctypes.c_char_p(data), ctypes.c_size_t(len(data)),
+                                 ctypes.c_int(flags), buffer, ctypes.c_uint(length)))

@@ -329,7 +329,8 @@ BUILDERS = {
     "inotify_init1": build_inotify_init1, "dupfd_query": build_dupfd_query,
 }
 for _module, _verbs in ((handoff_sockets, ("socketpair", "shutdown", "send", "send_headers", "recv", "listen", "connect", "accept",
-                                           "unix_gc", "setsockopt", "getsockopt")),
+                                           "unix_gc", "setsockopt", "getsockopt", "socket", "bind", "sendto",
+                                           "recvfrom")),
                         (handoff_processes, ("fork", "clone_files", "unshare_files", "exec", "launch", "exit", "wait",
                                              "pidfd_open", "pidfd_getfd", "reopen", "setrlimit", "drop_capability",
                                              "set_dumpable", "pidfd_send_signal", "waitid", "unshare_net"))):

@@ -3,7 +3,8 @@
 # descriptor, which belongs to the scenario.
 
 
-from handoff_wire import Bad, failure, MAXIMUM_ROOM, MAXIMUM_CONTROL, MAXIMUM_HEADERS, MAXIMUM_HEADER_FDS
+import handoff_libc
+from handoff_wire import Answer, Bad, failure, MAXIMUM_ROOM, MAXIMUM_CONTROL, MAXIMUM_HEADERS, MAXIMUM_HEADER_FDS
 from handoff_call import (timed, answer, inherit, resolve, with_socket, socket_module, checked, SOCK_CLOEXEC,
                           SOCK_NONBLOCK, SOCK_TYPES, MSG_NOSIGNAL, MSG_OOB, EBADF, SOL_SOCKET, SO_PEERCRED,
                           SO_PEERPIDFD, SOCKET_OPTIONS, SCM_CREDENTIALS, SCM_PIDFD)
@@ -323,3 +324,107 @@ def build_accept(f, loop):
     return perform
 
 
+
+
+# --- socket, bind, sendto, recvfrom ---------------------------------------------------------------------------
+
+def _raw_answer(call_libc):
+    """A ctypes call's (result, errno), timed, as an Answer."""
+    from time import monotonic_ns
+    started = monotonic_ns()
+    result, errno = call_libc()
+    return Answer(-1 if errno else result, errno, monotonic_ns() - started)
+
+def build_socket(f, loop):
+    kind = _socket_type(f)
+
+    def perform(agent):
+        socket = socket_module()
+
+        def create():
+            s = socket.socket(socket.AF_UNIX, kind)   # + SOCK_CLOEXEC, by Python
+            return inherit([s.detach()], kind & SOCK_CLOEXEC)[0]
+        call = timed(create)
+        return answer(call, [call.value])
+    return perform
+
+
+def build_bind(f, loop):
+    fd = f.fd("fd", loop)
+    _, where = _address(f)
+
+    def perform(agent):
+        number = resolve(agent, fd)
+        if agent.is_channel(number):
+            return failure(EBADF)
+        # socket.bind with bytes: a leading NUL is the abstract namespace. An AF_INET socket takes no such
+        # address in Python (TypeError): the C library's bind, through ctypes.
+        socket = socket_module()
+        call = timed(with_socket, number, lambda s: s.family)
+        if not call.errno and call.value != socket.AF_UNIX:
+            return _raw_answer(lambda: handoff_libc.bind_unix(number, where))
+        return answer(timed(with_socket, number, lambda s: s.bind(where) or 0))
+    return perform
+
+
+def build_sendto(f, loop):
+    fd, data = f.fd("fd", loop), f.bytes("data")
+    _, where = _address(f)
+    fds = f.fds("fds", loop)
+
+    def perform(agent):
+        number = resolve(agent, fd)
+        passing = [resolve(agent, operand) for operand in fds]
+        if agent.is_channel(number) or any(agent.is_channel(p) for p in passing):
+            return failure(EBADF)
+        socket = socket_module()
+        call = timed(with_socket, number, lambda s: s.family)
+        if not call.errno and call.value != socket.AF_UNIX:
+            # Python refuses a unix address on an AF_INET socket (TypeError): the C library's sendto, without
+            # the rights (TCP ignores them, UDP refuses the address before looking at them).
+            return _raw_answer(lambda: handoff_libc.sendto_unix(number, data, MSG_NOSIGNAL, where))
+        # sendmsg with msg_name and one SCM_RIGHTS message: what socket.send_fds builds, made here because
+        # Python 3.11's send_fds drops its `flags` and `address` arguments.
+        import array
+        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", passing))] if passing else []
+        call = timed(with_socket, number, lambda s: s.sendmsg([data], ancillary, MSG_NOSIGNAL, where))
+        return answer(call)
+    return perform
+
+
+def build_recvfrom(f, loop):
+    fd, count, room, flags = f.fd("fd", loop), f.count("count"), f.int32("room"), f.int32("flags")
+    if not 0 <= room <= MAXIMUM_ROOM:
+        raise Bad("recvfrom: malformed field 'room'")
+
+    def receive(s):
+        socket = socket_module()
+        data, ancillary, message_flags, address = s.recvmsg(count, socket.CMSG_LEN(room * 4), flags)
+        return (data, message_flags, address) + _ancillary(ancillary)
+
+    def perform(agent):
+        import os
+        number = resolve(agent, fd)
+        if agent.is_channel(number):
+            return failure(EBADF)
+        call = timed(with_socket, number, receive)
+        if call.errno:
+            return answer(call)
+        data, message_flags, address, fds, credentials = call.value
+        call.value = len(data)
+        result = answer(call, fds)
+        result.mf = message_flags
+        if credentials is not None:
+            result.cred = "%d,%d,%d" % credentials
+        # recvmsg's address: None for an unbound sender, bytes (a leading NUL) for an abstract name, str for
+        # a path (read up to its NUL).
+        if address is None:
+            result.sender = b""
+        elif isinstance(address, bytes):
+            result.sender = address
+        else:
+            result.sender = os.fsencode(address)
+        if not agent.in_loop:
+            result.d = data
+        return result
+    return perform

@@ -150,7 +150,7 @@ class Fields:
 
 class Answer:
     """The `ok` answer to one operation (Messages.swift, Answer)."""
-    __slots__ = ("r", "e", "fds", "ns", "d", "mf", "st", "ctl", "port", "cred")
+    __slots__ = ("r", "e", "fds", "ns", "d", "mf", "st", "ctl", "port", "cred", "sender")
 
     def __init__(self, r=0, e=0, ns=0):
         self.r = r
@@ -163,6 +163,7 @@ class Answer:
         self.ctl = None
         self.port = None
         self.cred = None  # "PID,UID,GID": SO_PEERCRED or a whole SCM_CREDENTIALS
+        self.sender = None  # recvfrom: the sender's sun_path bytes (`from` on the wire)
 
     def encoded(self):
         fields = [("r", self.r), ("e", self.e), ("fds", ",".join(map(str, self.fds))), ("ns", self.ns)]
@@ -172,6 +173,8 @@ class Answer:
             value = getattr(self, key)
             if value is not None:
                 fields.append((key, value))
+        if self.sender is not None:
+            fields.append(("from", self.sender.hex()))
         return encode("ok", fields)
 
 

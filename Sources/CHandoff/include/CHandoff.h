@@ -114,6 +114,17 @@ int handoff_listen(int kind, const char *name, int port, int type, int backlog, 
 int handoff_connect(int kind, const char *name, int port, int type);
 /// accept4 needs _GNU_SOURCE.
 int handoff_accept4(int socket, int flags);
+/// bind(2) of an existing socket to the same kinds of address; -1 ENAMETOOLONG when the name does not fit.
+int handoff_bind(int socket, int kind, const char *name, int port);
+/// sendmsg(2) to an address (msg_name) with `count` descriptors as one SCM_RIGHTS message. In C: struct
+/// sockaddr_un and the CMSG macros.
+ssize_t handoff_sendto_fds(int socket, int kind, const char *name, int port, const int *fds, int count,
+                           const void *data, size_t length, int flags);
+/// handoff_recv_message with msg_name: the sender's sun_path bytes (up to 108) in `from`, their number in
+/// *from_length (0: an unbound sender).
+ssize_t handoff_recvfrom_message(int socket, void *data, size_t length, int room, int flags,
+                                 int *fds, int fds_capacity, int *fds_count, int *message_flags,
+                                 int credentials[3], int *has_credentials, char *from, int *from_length);
 
 // ---- descriptor tables shared between processes ----
 /// clone(CLONE_FILES | SIGCHLD) with fork semantics otherwise (no new stack: without CLONE_VM the child runs

@@ -149,7 +149,7 @@ extension ScenarioExecution {
                  .connect, .accept, .setrlimit, .dropCapability, .setDumpable, .reopen, .unshareFiles, .sendHeaders,
                  .poll, .unixGC, .pidfdSendSignal, .waitid, .pidfdGetfdThrough,
                  .setsockopt, .getsockopt, .ftruncate, .signalfd, .timerfdCreate, .inotifyInit, .dupfdQuery,
-                 .unshareNet:
+                 .unshareNet, .socket, .bind, .sendto, .recvfrom:
                 let (message, stray) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
                 if let stray { close(stray) }
                 let answer = try decodeAnswer(message, from: agent.name)

@@ -27,10 +27,12 @@ extension ScenarioExecution {
             if let flags = predicted.messageFlags { same = same && (observed.messageFlags ?? 0) == flags }
             if let status = predicted.status { same = same && observed.status == status }
             same = same && predicted.credentials == observed.credentials
+            if let from = predicted.from { same = same && observed.from == from }
         }
         if same { return nil }
         var shown = observed
         if predicted.data == nil { shown.data = nil }
+        if predicted.from == nil { shown.from = nil }
         if predicted.result == nil { shown.result = nil }
         if let mask = predicted.resultMask, let value = shown.result { shown.result = value & mask }
         return (predicted.summary, shown.summary)
@@ -64,6 +66,15 @@ extension ScenarioExecution {
         }
         if let credentials = expect.credentials, !credentials.matches(observed.credentials) {
             fail(credentials.description, observed.credentials?.description ?? "no credentials")
+        }
+        if let from = expect.from {
+            // An abstract name may carry {@unique}, as the address it was bound to did.
+            let unique = "{@\(ArgumentPart.Builtin.unique.rawValue)}"
+            var expected = from
+            if case .abstract(let name) = from {
+                expected = .abstract(name: name.replacingOccurrences(of: unique, with: uniqueToken))
+            }
+            if observed.from != expected { fail("from \(expected)", observed.from.map { "from \($0)" } ?? "no address") }
         }
         if let status = expect.status, observed.status != status {
             fail("status \(status)", observed.status.map { "status \($0)" } ?? "no status")

@@ -170,6 +170,7 @@ final class ScenarioExecution {
         model.ptraceScope = SystemProbe.sysctl("kernel/yama/ptrace_scope") ?? 0
         model.suidDumpable = SystemProbe.sysctl("fs/suid_dumpable") ?? 0
         model.somaxconn = SystemProbe.sysctl("net/core/somaxconn") ?? 4096
+        model.maxDgramQlen = SystemProbe.sysctl("net/unix/max_dgram_qlen") ?? 10
         model.pidfdsReopen = SystemProbe.pidfdsReopen
         model.eventfdWriteExact = SystemProbe.eventfdWriteExact
         model.unixOOB = SystemProbe.unixOOB

@@ -11,6 +11,7 @@ extension Outcome {
         self.init(result: answer.errno == 0 ? answer.result : -1, errno: answer.errno, fds: answer.fds, data: answer.data,
                   messageFlags: answer.messageFlags.map { $0 & Outcome.predictedMessageFlags },
                   status: answer.waitStatus.map(Outcome.exitStatus))
+        from = answer.from
     }
 
     /// A wait status as the model expresses it: the exit code, or 128 + the signal number.
@@ -35,6 +36,7 @@ extension Outcome {
         }
         if let status { parts.append("status \(status)") }
         if let credentials { parts.append(credentials.description) }
+        if let from { parts.append("from \(from)") }
         return parts.joined(separator: " ")
     }
 }

@@ -169,7 +169,7 @@ public struct FuzzGenerator {
 
     /// Arguments the generator always writes, so that a step cannot wait forever.
     func mustWrite(_ kind: OperationKind, _ key: String) -> Bool {
-        (kind == .recv && key == "flags") || (kind == .open && key == "flags") || (kind == .waitid && key == "flags")
+        ((kind == .recv || kind == .recvfrom) && key == "flags") || (kind == .open && key == "flags") || (kind == .waitid && key == "flags")
     }
 
     mutating func value(for argument: ArgumentDeclaration, of kind: OperationKind, by actor: String,
@@ -335,13 +335,13 @@ public struct FuzzGenerator {
             if !chosen.contains(where: modes.contains) { chosen.append(modes.randomElement(using: &random)!) }
             if !chosen.contains("creat") && random.nextBool(probability: 0.8) { chosen.append("creat") }
             if chosen.contains("path") && random.nextBool(probability: 0.7) { chosen.removeAll { $0 == "path" } }
-        case .recv:
+        case .recv, .recvfrom:
             // MSG_DONTWAIT: an empty socket answers EAGAIN instead of waiting forever.
             if !chosen.contains("nonblock") { chosen.append("nonblock") }
             // MSG_OOB takes one byte and no descriptors (EINVAL or EOPNOTSUPP without an out-of-band byte):
             // keep it rarer, so that most receives still move descriptors.
             if chosen.contains("oob") && random.nextBool(probability: 0.5) { chosen.removeAll { $0 == "oob" } }
-        case .pipe, .socketpair, .eventfd, .listen:
+        case .pipe, .socketpair, .eventfd, .listen, .socket:
             if !chosen.contains("nonblock") && random.nextBool(probability: 0.5) { chosen.append("nonblock") }
         case .waitid:
             // WNOHANG: a running child answers 0 instead of waiting forever.
@@ -360,7 +360,7 @@ public struct FuzzGenerator {
         case (.open, "path"):
             if files.isEmpty || (files.count < 3 && random.nextBool(probability: 0.4)) { files.append("f\(files.count + 1)") }
             return .word(files.randomElement(using: &random)!)
-        case (.write, _), (.send, _):
+        case (.write, _), (.send, _), (.sendto, _):
             // An eventfd takes an 8-byte counter; everything else a few bytes.
             if case .word(let name)? = so_far.first?.value, processes[actor]?.names[name]?.object == .eventfd {
                 return .text([UInt8(Int.random(in: 1...3, using: &random)), 0, 0, 0, 0, 0, 0, 0])
@@ -374,7 +374,8 @@ public struct FuzzGenerator {
     }
 
     mutating func address(for kind: OperationKind) -> FuzzValue {
-        if kind != .listen, let known = addresses.randomElement(using: &random), random.nextBool(probability: 0.85) {
+        if kind != .listen, let known = addresses.randomElement(using: &random),
+           random.nextBool(probability: kind == .bind ? 0.4 : 0.85) {
             return known.address
         }
         let index = addresses.count + 1
@@ -421,6 +422,11 @@ public struct FuzzGenerator {
             return .word(name)
         }
         if step.kind == .close, case .word(let name)? = argument("fd") { processes[actor]!.names[name]?.closed = true }
+        // A bound name is an address later steps (sendto, connect) may use, with its socket's type.
+        if step.kind == .bind, case .word(let name)? = argument("socket"), let address = argument("address"),
+           case .socket(let type)? = processes[actor]?.names[name]?.object {
+            addresses.append((address, type))
+        }
         let nonBlocking = flag("nonblock")
         var binding: FuzzValue?
         switch step.kind.declaration.binds {
@@ -434,6 +440,10 @@ public struct FuzzGenerator {
             case .eventfd: object = .eventfd
             case .epollCreate: object = .epoll
             case .pidfdOpen, .getsockopt: object = .pidfd
+            case .socket:
+                var type = SocketType.stream
+                if case .word(let word)? = argument("type"), let parsed = SocketType(rawValue: word) { type = parsed }
+                object = .socket(type)
             case .listen, .connect, .accept:
                 var type = SocketType.stream
                 if case .word(let word)? = argument("type"), let parsed = SocketType(rawValue: word) { type = parsed }

@@ -111,6 +111,7 @@ extension ReferenceModel {
         if receiveShut { mask |= Linux.POLLIN | Linux.POLLRDHUP }
         if !endpoint.queue.isEmpty { mask |= Linux.POLLIN }
         mask |= Linux.POLLOUT
+        if endpoint.addressed { return addressedReadiness(endpoint, mask) }
         return mask
     }
 }

@@ -40,6 +40,7 @@ extension ReferenceModel {
         if endpoint.family != .unix {
             return sendInet(endpointID, endpoint, data: data, flags: flags)
         }
+        if endpoint.addressed { return sendto(process, socket: socket, address: nil, fds: fds, data: data) }
         if endpoint.listener != nil {
             // A listening unix socket has no peer: seqpacket says ENOTCONN at once; stream validates the
             // descriptors (scm_send) first.
@@ -139,6 +140,10 @@ extension ReferenceModel {
         }
         if messageFlags.contains(.oob) {
             return unixReceiveOutOfBand(endpointID, endpoint, count: count, peek: messageFlags.contains(.peek))
+        }
+        if endpoint.addressed, endpoint.peer == nil {
+            return receiveUnconnected(process, endpointID, endpoint, count: count, room: room, closeOnExec: closeOnExec,
+                                      dontWait: dontWait, viaRead: viaRead)
         }
         guard let peerID = endpoint.peer, let peerClosed = endpoints[peerID]?.closed else {
             return .failure(ENOTCONN)
@@ -258,6 +263,7 @@ extension ReferenceModel {
     /// Returns the descriptions that were in flight in the purged queues.
     mutating func releaseSocket(_ e: EndpointID) -> [DescriptionID] {
         guard let endpoint = endpoints[e] else { return [] }
+        unbind(e)
         if endpoint.listener != nil { return releaseListener(e) }
         switch endpoint.family {
         case .udp: return releaseUDP(e)
@@ -374,6 +380,7 @@ extension ReferenceModel {
                                        listener: ListenerState(address: bound, backlog: effective))
         // unix_listen: init_peercred (the listener's own credentials, which connecting clients copy).
         if family == .unix { endpoints[id]?.peerCredentials = process }
+        if family == .unix { endpoints[id]?.boundAddress = ReferenceModel.reportedAddress(address) }
         if case .tcp(nil) = bound {} else { bindings[bound] = id }
         return install(process, target: .socket(endpoint: id), access: .readWrite,
                        flags: nonBlocking ? [.nonblock] : [], closeOnExec: closeOnExec)
@@ -413,6 +420,10 @@ extension ReferenceModel {
             guard port != 0, let bound = bindings[.tcp(port)] else { return .failure(ECONNREFUSED) }
             listenerID = bound
         }
+        // A bound datagram socket takes datagram connections (unix_dgram_connect).
+        if type == .dgram, let target = endpoints[listenerID], target.family == .unix, target.listener == nil {
+            return connectDatagram(process, to: listenerID, flags: flags, closeOnExec: closeOnExec)
+        }
         // A binding always names a live listener; a dangling one is refused like an address nobody listens on.
         guard let listener = endpoints[listenerID], let state = listener.listener else {
             return .failure(ECONNREFUSED)
@@ -431,6 +442,8 @@ extension ReferenceModel {
             // socket gets the connector's, and (6.16) inherits the listener's SO_PASS* switches.
             endpoints[client]?.peerCredentials = listener.peerCredentials
             endpoints[server]?.peerCredentials = process
+            // unix_stream_connect: the new socket shares the listener's address (newu->addr).
+            endpoints[server]?.boundAddress = listener.boundAddress
             if passOptionsSince616 { inheritPassOptions(server, from: listener.options) }
         }
         endpoints[listenerID]?.listener?.waiting.append(server)

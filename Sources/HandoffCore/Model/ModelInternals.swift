@@ -211,6 +211,9 @@ struct SocketMessage: Equatable, Sendable {
     /// Unix stream: this one-byte message is the receiver's oob_skb (the latest MSG_OOB byte, not yet read).
     /// Once read with MSG_OOB its data is empty and it stays queued until a read passes it (manage_oob).
     var outOfBand = false
+    /// The sending socket, when it is not the receiver's peer (a datagram sent to an address): recvfrom
+    /// reports that socket's address at receive time (unix_copy_addr of skb->sk).
+    var senderEndpoint: EndpointID? = nil
 }
 
 /// TCP urgent data (tcp_check_urg, tcp_urg): the byte, where it sits in the receive queue (bytes ahead of
@@ -273,6 +276,15 @@ struct SocketEndpoint: Equatable, Sendable {
     /// sk_peer_cred / sk_peer_pid: the process whose credentials SO_PEERCRED reports (the creator of a
     /// socketpair, the listener's or the connector's); nil for none.
     var peerCredentials: String? = nil
+    /// Created by `socket` (or a datagram `connect` to a bound socket): its sends and receives follow the
+    /// unconnected rules of Model+Datagrams.swift.
+    var addressed = false
+    /// The address bind gave it (an accepted socket shares its listener's); nil while unbound.
+    var boundAddress: SenderAddress? = nil
+    /// Its key in `bindings`, released with the socket.
+    var binding: BoundAddress? = nil
+    /// Autobound (unix_autobind) to a name the model cannot predict.
+    var autobound = false
 }
 
 /// The SOL_SOCKET options the model keeps per socket (struct sock), so they travel with the description.

@@ -31,6 +31,8 @@ public struct Outcome: Equatable, Sendable, Codable {
     public var resultMask: Int64?
     /// getsockopt(SO_PEERCRED), or the SCM_CREDENTIALS a recv received; nil otherwise.
     public var credentials: NamedCredentials?
+    /// recvfrom: the sender's address; nil when not predicted (then only a `from:` expectation checks it).
+    public var from: SenderAddress?
 
     public init(result: Int64? = nil, errno: Int32 = 0, fds: [Int32] = [], data: [UInt8]? = nil,
                 messageFlags: Int32? = nil, status: Int32? = nil, blocks: Bool = false, resultMask: Int64? = nil) {

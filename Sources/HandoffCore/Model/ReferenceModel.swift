@@ -37,6 +37,9 @@
 // - The AF_UNIX garbage collector (Model+UnixGC: strongly connected components of in-flight sockets,
 //   unix_vertex_dead) collects at the `unix_gc` step that schedules it; poll (Model+Poll) is the wait.
 // - pidfd_send_signal ends a process like an exit (status 128 + signal); waitid(P_PIDFD) reaps a child.
+// - Addressed AF_UNIX sockets (Model+Datagrams): socket(2) alone, bind of an existing socket, sendto routed
+//   to the socket bound at the address (unix_find_other) with its rights, unix_may_send, max_dgram_qlen,
+//   SO_PASSCRED autobind, and recvfrom's sender address read at receive time (unix_copy_addr).
 //
 // Not modelled (documented simplifications): socket send-buffer limits and stream message splitting into
 // ~36 KiB skbs, collections the rest of the machine triggers at other moments (a scenario waits), file
@@ -56,7 +59,7 @@
 // Model+Pipes, Model+Eventfd, Model+UnixSockets (socketpair, SCM_RIGHTS, listen/connect/accept),
 // Model+InetSockets (TCP and UDP on 127.0.0.1), Model+Processes (fork, clone, unshare, exec, exit, wait),
 // Model+Credentials (rlimits, capabilities, dumpable, ptrace access, pidfds), Model+SocketOptions (setsockopt,
-// getsockopt, SCM_CREDENTIALS and SCM_PIDFD), Model+Launchers, Model+UnixGC, Model+Poll and Model+PidfdProcesses
+// getsockopt, SCM_CREDENTIALS and SCM_PIDFD), Model+Datagrams (socket, bind, sendto, recvfrom), Model+Launchers, Model+UnixGC, Model+Poll and Model+PidfdProcesses
 // (pidfd_send_signal, waitid).
 
 #if canImport(Glibc)
@@ -110,6 +113,8 @@ public struct ReferenceModel: Sendable {
     public var exitedKeepDumpability = false
     /// net.core.somaxconn: listen(2) clamps the backlog to it.
     public var somaxconn: Int = 4096
+    /// net.unix.max_dgram_qlen: a datagram socket's receive queue holds more than this only from its peer.
+    public var maxDgramQlen: Int = 10
 
     /// The agents' log file (descriptors 1 and 2, inherited): what the scenario wrote there and each
     /// description's position, for lseek and reads through a reopened log; positions are not compared with
@@ -354,6 +359,15 @@ public struct ReferenceModel: Sendable {
             return dupfdQuery(process, fd: fd, other: other)
         case .unshareNet:
             return unshareNet(process)
+        case let .socket(type, closeOnExec, nonBlocking):
+            return socket(process, type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case let .bind(socket, address):
+            return bind(process, socket: socket, address: address)
+        case let .sendto(socket, address, fds, data):
+            return sendto(process, socket: socket, address: address, fds: fds, data: data)
+        case let .recvfrom(socket, count, room, closeOnExec, nonBlocking):
+            return recvfrom(process, socket: socket, count: count, room: room, closeOnExec: closeOnExec,
+                            nonBlocking: nonBlocking)
         }
     }
 }

@@ -417,6 +417,45 @@ extension ScenarioDecoder {
             operation = .dupfdQuery(fd: fd, other: try ref("other"))
         case .unshareNet:
             operation = .unshareNet
+        case .socket:
+            let type = try socketType()
+            let (closeOnExec, nonBlocking) = try socketFlags()
+            operation = .socket(type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .bind, .sendto:
+            let socket = try ref("socket")
+            let addressNode = try a.required("address")
+            sites.fields["address"] = context.location(addressNode)
+            let address = try self.address(addressNode, listening: false)
+            switch address {
+            case .unix, .abstract: break
+            case .tcpPort, .tcpListener, .tcpScenarioPort:
+                throw context.error(addressNode, "\(kind.keyword) takes a unix address: {unix: path} or {abstract: name}")
+            }
+            if kind == .bind {
+                operation = .bind(socket: socket, address: address)
+            } else {
+                var fds: [DescriptorRef] = []
+                if let node = a["fds"] {
+                    for (index, item) in try context.sequence(node, a.what("fds")).enumerated() {
+                        sites.fields["fds[\(index)]"] = context.location(item)
+                        fds.append(try context.descriptor(item, "an element of 'fds'"))
+                    }
+                }
+                let data = Array(try string("data", default: "").utf8)
+                guard data.count <= maximumTransfer else {
+                    throw context.error(a["data"] ?? a.keyNode, "'data' is \(data.count) bytes; at most \(maximumTransfer) fit one step")
+                }
+                operation = .sendto(socket: socket, address: address, fds: fds, data: data)
+            }
+        case .recvfrom:
+            let socket = try ref("socket")
+            let count = try integer("count", default: 256, in: 0...maximumTransfer)
+            let (closeOnExec, nonBlocking) = try socketFlags()
+            let named = try names("as")
+            let room = try integer("room", default: named.count, in: 0...maximumRoom)
+            operation = .recvfrom(socket: socket, count: count, room: room, closeOnExec: closeOnExec,
+                                  nonBlocking: nonBlocking)
+            return (operation, named)
         }
         if case .fcntl(_, let command) = operation, !command.duplicates { return (operation, []) }
         return (operation, try binds())

@@ -193,6 +193,8 @@ public struct Expectation: Sendable, Equatable {
     public var status: Int32?
     /// getsockopt(peercred) and recv: the credentials expected (each part optional).
     public var credentials: ExpectedCredentials?
+    /// recvfrom: the sender's address expected (`unnamed`, `{unix: path}`, `{abstract: name}`).
+    public var from: SenderAddress?
 
     public init(error: String? = nil, result: Int64? = nil, data: [UInt8]? = nil, received: Int? = nil,
                 truncated: Bool? = nil, status: Int32? = nil) {

@@ -420,6 +420,16 @@ struct ScenarioDecoder {
     }
 
     /// `{pid: process-or-0, uid: N, gid: N}`, each key optional.
+    /// `from: unnamed`, `from: {unix: path}` or `from: {abstract: name}`.
+    func senderAddress(_ node: Node) throws(ScenarioError) -> SenderAddress {
+        if node.scalar?.string == "unnamed" { return .unnamed }
+        guard case .mapping(let mapping) = node, mapping.count == 1, let (keyNode, value) = mapping.first,
+              let key = keyNode.string, key == "unix" || key == "abstract"
+        else { throw context.error(node, "expected unnamed, {unix: path} or {abstract: name} for 'from', found \(context.describe(node))") }
+        let text = try context.string(value, "'from' \(key)")
+        return key == "unix" ? .unix(path: text) : .abstract(name: text)
+    }
+
     func credentials(_ node: Node) throws(ScenarioError) -> ExpectedCredentials {
         var expected = ExpectedCredentials()
         for (keyNode, value) in try context.mapping(node, "'credentials'") {
@@ -474,6 +484,9 @@ struct ScenarioDecoder {
         }
         if let node = arguments["credentials"] {
             expect.credentials = try credentials(node)
+        }
+        if let node = arguments["from"] {
+            expect.from = try senderAddress(node)
         }
         // `status` is exit's argument; only on wait and waitid is it an expectation.
         if arguments.operation == "wait" || arguments.operation == OperationKind.waitid.keyword, let node = arguments["status"] {

@@ -266,7 +266,7 @@ struct ScenarioValidator {
              .lseek, .read, .write, .shutdown, .send, .recv, .pidfdOpen, .pidfdGetfd, .listen, .connect, .accept,
              .setrlimit, .dropCapability, .setDumpable, .reopen, .sendHeaders, .poll, .unixGC,
              .setsockopt, .getsockopt, .ftruncate, .signalfd, .timerfdCreate, .inotifyInit,
-             .dupfdQuery, .unshareNet:
+             .dupfdQuery, .unshareNet, .socket, .bind, .sendto, .recvfrom:
             break  // descriptors only: resolved and bound above
         case .pidfdSendSignal, .waitid, .pidfdGetfdThrough:
             // Which process a pidfd refers to is known at run time only (it may have arrived over SCM_RIGHTS):

@@ -1,0 +1,83 @@
+// socket, bind, sendto and recvfrom: one system call each (the address and control buffers built in
+// CHandoff, as for listen and send).
+
+import CHandoff
+import Glibc
+import HandoffProtocol
+
+extension Agent {
+    static func socketCreator(_ type: SocketType, _ closeOnExec: Bool, _ nonBlocking: Bool) -> Performer {
+        { agent, answer -> Bool in
+            let flags = (closeOnExec ? Linux.SOCK_CLOEXEC : 0) | (nonBlocking ? Linux.SOCK_NONBLOCK : 0)
+            answer.record(timed { Glibc.socket(AF_UNIX, type.linux | flags, 0) }, producing: true)
+            return true
+        }
+    }
+
+    static func binder(_ operand: LoopOperand, _ address: SocketAddress) -> Performer {
+        let (kind, name, port) = cAddress(address)
+        return { agent, answer -> Bool in
+            let socket = operand.value(agent.slots)
+            if agent.isChannel(socket) { answer.fail(EBADF); return true }
+            answer.record(timed { handoff_bind(socket, kind, name, port) })
+            return true
+        }
+    }
+
+    static func sender(_ operand: LoopOperand, _ address: SocketAddress, _ operands: [LoopOperand],
+                       _ data: [UInt8]) -> Performer {
+        let (kind, name, port) = cAddress(address)
+        return { agent, answer -> Bool in
+            let socket = operand.value(agent.slots)
+            let passing = operands.map { $0.value(agent.slots) }
+            if agent.isChannel(socket) || passing.contains(where: { agent.isChannel($0) }) { answer.fail(EBADF); return true }
+            let count = Int32(passing.count)
+            answer.record(passing.withUnsafeBufferPointer { numbers in
+                data.withUnsafeBytes { bytes in
+                    timed {
+                        handoff_sendto_fds(socket, kind, name, port, numbers.baseAddress, count, bytes.baseAddress,
+                                           bytes.count, Linux.MSG_NOSIGNAL)
+                    }
+                }
+            })
+            return true
+        }
+    }
+
+    static func receiver(_ operand: LoopOperand, _ count: Int, _ room: Int, _ closeOnExec: Bool,
+                         _ nonBlocking: Bool) -> Performer {
+        { agent, answer -> Bool in
+            let socket = operand.value(agent.slots)
+            if agent.isChannel(socket) { answer.fail(EBADF); return true }
+            let flags = (closeOnExec ? Linux.MSG_CMSG_CLOEXEC : 0) | (nonBlocking ? Linux.MSG_DONTWAIT : 0)
+            var receivedCount: Int32 = 0
+            var messageFlags: Int32 = 0
+            var credentials: [Int32] = [0, 0, 0]
+            var hasCredentials: Int32 = 0
+            var from = [CChar](repeating: 0, count: Linux.sunPathSize)
+            var fromLength: Int32 = 0
+            let capacity = Int32(agent.rights.count)
+            let result = agent.io.withUnsafeMutableBytes { buffer in
+                agent.rights.withUnsafeMutableBufferPointer { received in
+                    timed {
+                        handoff_recvfrom_message(socket, buffer.baseAddress, min(count, buffer.count), Int32(room), flags,
+                                                 received.baseAddress, capacity, &receivedCount, &messageFlags,
+                                                 &credentials, &hasCredentials, &from, &fromLength)
+                    }
+                }
+            }
+            answer.record(result)
+            for index in 0..<Int(receivedCount) { answer.fds.append(agent.rights[index]) }
+            if result.value >= 0 {
+                if agent.keepingData { answer.data = Array(agent.io[0..<result.value]) }
+                answer.messageFlags = messageFlags
+                if hasCredentials != 0 {
+                    answer.credentials = UnixCredentials(pid: credentials[0], uid: UInt32(bitPattern: credentials[1]),
+                                                         gid: UInt32(bitPattern: credentials[2]))
+                }
+                answer.from = SenderAddress(sunPath: from.prefix(Int(fromLength)).map { UInt8(bitPattern: $0) })
+            }
+            return true
+        }
+    }
+}
