@@ -55,6 +55,28 @@ extension ReferenceModelTests {
 
     // MARK: Capabilities, dumpable, pidfd_getfd permissions
 
+    /// The anonymous inode behind eventfd and epoll is root's, mode 0600: its reopen is ENXIO (no open) for
+    /// root, and EACCES first for an agent that is not root and lacks CAP_DAC_OVERRIDE (seen running as nobody);
+    /// sockets (mode 0777) stay ENXIO for everyone.
+    @Test func reopeningAnAnonymousInodeAsAnotherUserIsEACCES() {
+        var m = makeModel(limit: 64)
+        m.socketIDs.uid = m.socketIDs.rootUID  // root, whoever runs the test
+        let event = m.fd(.eventfd(initial: 0, closeOnExec: false, nonBlocking: false))
+        let epoll = m.fd(.epollCreate(closeOnExec: false))
+        m.fails(.reopen(target: "main", fd: event, flags: [.rdwr]), ENXIO)
+        var nobody = m
+        nobody.socketIDs.uid = 65534
+        nobody.processes["main"]?.droppedCapabilities.insert("CAP_DAC_OVERRIDE")
+        nobody.fails(.reopen(target: "main", fd: event, flags: [.rdwr]), EACCES)
+        nobody.fails(.reopen(target: "main", fd: epoll, flags: []), ENXIO)  // CAP_DAC_READ_SEARCH still lets it read
+        nobody.processes["main"]?.droppedCapabilities.insert("CAP_DAC_READ_SEARCH")
+        nobody.fails(.reopen(target: "main", fd: epoll, flags: []), EACCES)
+        var unmapped = m
+        unmapped.socketIDs.uid = 1000
+        unmapped.socketIDs.rootUID = unmapped.socketIDs.overflowUID
+        unmapped.fails(.reopen(target: "main", fd: event, flags: []), EACCES)  // no capability reaches an unmapped root's inode
+    }
+
     @Test func dropCapabilityValidatesTheName() {
         var m = makeModel()
         m.fails(.dropCapability(name: "CAP_NONSENSE"), EINVAL)

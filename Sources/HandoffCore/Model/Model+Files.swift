@@ -80,6 +80,17 @@ extension ReferenceModel {
         return false
     }
 
+    /// generic_permission on the anonymous inode (root's, mode 0600): the owner's bits let root in; anyone else
+    /// needs the capabilities, which count only when root is mapped into the agents' user namespace
+    /// (capable_wrt_inode_uidgid).
+    func anonymousInodeDenied(_ process: String, access: AccessMode, truncate: Bool) -> Bool {
+        if socketIDs.uid == socketIDs.rootUID { return false }
+        if socketIDs.rootUID == socketIDs.overflowUID { return true }
+        let write = access != .readOnly || truncate
+        if !lacks(process, "CAP_DAC_OVERRIDE") { return false }
+        return write || lacks(process, "CAP_DAC_READ_SEARCH")
+    }
+
     /// True when `name` exists in the scenario directory and is not a directory.
     func isNonDirectory(_ name: String) -> Bool { files[name] != nil || socketFiles.contains(name) }
 
@@ -208,9 +219,15 @@ extension ReferenceModel {
             // A pidfd on pidfs (where the runner's probe found it reopens): a new description of the same
             // process, with the access mode asked for.
             return install(process, target: .pidfd(process: owner), access: access, flags: status, closeOnExec: cloexec)
-        case .socket, .pidfd, .eventfd, .epoll, .anonymous:
-            // An anonymous inode (signalfd, timerfd, inotify: checked on 6.18 too) (eventfd, epoll: checked on 6.18; a pidfd where the probe says so) has no open
-            // (ENXIO), like a socket inode (no_open: ENXIO).
+        case .socket:
+            // A socket inode (S_IFSOCK, mode 0777: anyone passes may_open) has no open: no_open, ENXIO.
+            return .failure(ENXIO)
+        case .pidfd, .eventfd, .epoll, .anonymous:
+            // The shared anonymous inode (eventfd, epoll, signalfd, timerfd, inotify, a pidfd where the probe
+            // says pidfs is missing) has no open either (ENXIO) - but may_open checks its permission first, and
+            // anon_inode_mkinode made it mode 0600, owned by root at boot: an agent that is not root needs
+            // CAP_DAC_OVERRIDE (CAP_DAC_READ_SEARCH to read), else EACCES (seen running as nobody).
+            if anonymousInodeDenied(process, access: access, truncate: flags.contains(.trunc)) { return .failure(EACCES) }
             return .failure(ENXIO)
         case .file, .memfd:
             // The magic link is followed, then may_open checks the file's permission bits.
