@@ -179,6 +179,7 @@ final class ScenarioExecution {
         model.sealExec = SystemProbe.memfdSealExec
         model.filesAreShmem = SystemProbe.isTmpfs(workPath)
         model.pidfdReopenTruncErrno = SystemProbe.pidfdReopenTruncErrno
+        model.pidfdFtruncateErrno = SystemProbe.pidfdFtruncateErrno
         model.umask = SystemProbe.umask
         model.startWithCapabilities(SystemProbe.heldCapabilities)
         model.exitedKeepDumpability = SystemProbe.exitedKeepDumpability(agentPath: options.probeAgentPath)

@@ -218,7 +218,11 @@ extension ReferenceModel {
         case .pidfd(let owner) where pidfdsReopen:
             // A pidfd on pidfs (where the runner's probe found it reopens): a new description of the same
             // process, with the access mode asked for.
-            return install(process, target: .pidfd(process: owner), access: access, flags: status, closeOnExec: cloexec)
+            let outcome = install(process, target: .pidfd(process: owner), access: access, flags: status, closeOnExec: cloexec)
+            if let number = outcome.fds.first, let id = self[tableOf: process][number]?.description {
+                descriptions[id]?.reopenedPidfd = true
+            }
+            return outcome
         case .socket:
             // A socket inode (S_IFSOCK, mode 0777: anyone passes may_open) has no open: no_open, ENXIO.
             return .failure(ENXIO)

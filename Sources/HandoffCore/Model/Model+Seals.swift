@@ -107,11 +107,14 @@ extension ReferenceModel {
             }
             return Outcome(result: 0)
         case .pidfd where pidfdsReopen:
-            // A pidfs inode is S_IFREG: open for writing, do_truncate reaches pidfs_setattr, which refuses like
-            // an O_TRUNC reopen (EOPNOTSUPP on 6.18, EPERM on 6.12: SystemProbe.pidfdReopenTruncErrno; found by
-            // `handoff fuzz`: scenarios/fuzz/ftruncate-pidfd.yaml).
+            // A pidfs inode is S_IFREG: open for writing, do_truncate reaches pidfs_setattr, which refuses:
+            // EOPNOTSUPP on 6.18; on 6.12 pidfd_open's own file says EOPNOTSUPP while one reopened through /proc
+            // says EPERM, as an O_TRUNC reopen does - so both are probed (SystemProbe.pidfdFtruncateErrno,
+            // pidfdReopenTruncErrno; found by `handoff fuzz`: scenarios/fuzz/ftruncate-pidfd.yaml, the 6.12 split
+            // by `run --kernel 6.12`).
             guard desc.writable else { return .failure(EINVAL) }
-            return pidfdReopenTruncErrno != 0 ? .failure(pidfdReopenTruncErrno) : Outcome(result: 0)
+            let errno = desc.reopenedPidfd ? pidfdReopenTruncErrno : pidfdFtruncateErrno
+            return errno != 0 ? .failure(errno) : Outcome(result: 0)
         case .pipeRead, .pipeWrite, .pipeReadWrite, .socket, .pidfd, .eventfd, .epoll, .anonymous:
             return .failure(EINVAL)
         }

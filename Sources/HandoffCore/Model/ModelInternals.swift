@@ -111,6 +111,9 @@ struct OpenDescription: Equatable, Sendable {
     /// An O_PATH description: only "raw" descriptor operations work on it (dup, fcntl F_GETFL/F_GETFD/
     /// F_SETFD, close, passing it with SCM_RIGHTS); read, write, lseek, F_SETFL and socket calls fail EBADF.
     var pathOnly: Bool = false
+    /// A pidfd opened through /proc/PID/fd/N (pidfs): ftruncate of it answers as an O_TRUNC reopen does,
+    /// which on 6.12 differs from ftruncate of pidfd_open's own file (EPERM, not EOPNOTSUPP).
+    var reopenedPidfd: Bool = false
 
     var readable: Bool { accessMode == .readOnly || accessMode == .readWrite }
     var writable: Bool { accessMode == .writeOnly || accessMode == .readWrite }

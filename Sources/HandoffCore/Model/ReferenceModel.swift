@@ -135,6 +135,8 @@ public struct ReferenceModel: Sendable {
 
     /// What reopening a pidfd with O_TRUNC fails with on this kernel (SystemProbe), 0 if it does not.
     public var pidfdReopenTruncErrno: Int32 = EOPNOTSUPP
+    /// ftruncate(2) of a pidfd opened for writing through /proc: probed apart (SystemProbe.pidfdFtruncateErrno).
+    public var pidfdFtruncateErrno: Int32 = EOPNOTSUPP
 
     /// eventfd_write accepts exactly 8 bytes (newer kernels) rather than at least 8 (SystemProbe).
     public var eventfdWriteExact = true

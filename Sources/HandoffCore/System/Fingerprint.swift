@@ -123,6 +123,8 @@ public struct Fingerprint: Codable, Sendable {
         result["MSG_OOB on unix stream sockets"] = SystemProbe.unixOOB ? "ok" : "no (EOPNOTSUPP)"
         result["pidfd reopen with O_TRUNC"] = SystemProbe.pidfdReopenTruncErrno == 0 ? "succeeds"
             : Errno.name(of: SystemProbe.pidfdReopenTruncErrno)
+        result["ftruncate of a pidfd"] = SystemProbe.pidfdFtruncateErrno == 0 ? "succeeds"
+            : Errno.name(of: SystemProbe.pidfdFtruncateErrno)
         result["exited task keeps dumpability"] = agentPath.map {
             SystemProbe.exitedKeepDumpability(agentPath: $0) ? "ok" : "no (an exited task is not checked)"
         } ?? "not probed (needs the agent)"

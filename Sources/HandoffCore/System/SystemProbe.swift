@@ -135,6 +135,18 @@ public enum SystemProbe {
         }
     }()
 
+    /// The errno of ftruncate on pidfd_open's own file (O_RDWR): EOPNOTSUPP where pidfs_setattr refuses
+    /// (6.18 and 6.12; on 6.12 a pidfd reopened through /proc says EPERM instead, as pidfdReopenTruncErrno
+    /// does: `run --kernel 6.12`), EINVAL where pidfds are anonymous inodes; 0 if it succeeded. Probed once.
+    public static let pidfdFtruncateErrno: Int32 = {
+        guard case .success(let pidfd) = valueOrErrno({ handoff_pidfd_open(getpid(), 0) }) else { return EINVAL }
+        defer { close(pidfd) }
+        switch valueOrErrno({ ftruncate(pidfd, 0) }) {
+        case .success: return 0
+        case .failure(let error): return error.code
+        }
+    }()
+
     /// The runner's effective capabilities, by name (the root agent inherits them). Probed once.
     public static let heldCapabilities: Set<String> = Set(Fingerprint.capabilities())
 

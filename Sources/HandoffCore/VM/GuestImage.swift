@@ -50,6 +50,9 @@ public struct GuestImage: Sendable {
             // What the fingerprint's `distribution` shows inside.
             InitramfsEntry("/etc/os-release", mode: 0o644,
                            .bytes(Array("PRETTY_NAME=\"handoff initramfs (busybox)\"\nID=handoff-initramfs\n".utf8))),
+            // Launchers look users up (inetd runs its service as the configured user `root`): as OCIBundle writes.
+            InitramfsEntry("/etc/passwd", mode: 0o644, .bytes(Array("root:x:0:0:root:/tmp:/bin/sh\n".utf8))),
+            InitramfsEntry("/etc/group", mode: 0o644, .bytes(Array("root:x:0:\n".utf8))),
         ]
         for applet in Self.applets { entries.append(InitramfsEntry("/bin/" + applet, mode: 0o777, .symlink(target: "busybox"))) }
         for path in libraries + programs { entries.append(InitramfsEntry(path, mode: 0o755, .file(source: path))) }
