@@ -48,7 +48,7 @@ extension ReferenceModel {
             return (entry.value.description, endpoint, listener.waiting)
         }
         guard let ready = listeners.first(where: { !$0.waiting.isEmpty }), let server = ready.waiting.first,
-            var service = processes[launcher]
+            processes[launcher] != nil
         else {
             return Outcome(blocks: true)
         }
@@ -56,15 +56,7 @@ extension ReferenceModel {
         for number: Int32 in 0...2 {
             if let entry = table[number] { entries[number] = TableEntry(description: entry.description, closeOnExec: false) }
         }
-        let tableID = privateCopy(of: entries)
-        service.name = child
-        service.parent = launcher
-        service.state = .running
-        service.tableID = tableID
-        service.droppedCapabilities = []
-        service.dumpable = true
-        processes[child] = service
-        order.append(child)
+        startService(child, of: launcher, table: entries)
         if acceptMode {
             endpoints[ready.endpoint]?.listener?.waiting.removeFirst()
             let id = newDescription(.socket(endpoint: server), access: .readWrite, flags: [], offset: nil)
@@ -97,20 +89,12 @@ extension ReferenceModel {
             }
             guard accepted != nil else { return Outcome(blocks: true) }
         }
-        guard var service = processes[launcher] else { return Outcome(blocks: true) }
+        guard processes[launcher] != nil else { return Outcome(blocks: true) }
         var entries: [Int32: TableEntry] = [:]
         for (number, entry) in table where !entry.closeOnExec {
             entries[number] = TableEntry(description: entry.description, closeOnExec: false)
         }
-        let tableID = privateCopy(of: entries)
-        service.name = child
-        service.parent = launcher
-        service.state = .running
-        service.tableID = tableID
-        service.droppedCapabilities = []
-        service.dumpable = true
-        processes[child] = service
-        order.append(child)
+        startService(child, of: launcher, table: entries)
         if let accepted {
             endpoints[accepted.listener]?.listener?.waiting.removeFirst()
             let connection = newDescription(.socket(endpoint: accepted.connection), access: .readWrite, flags: [], offset: nil)
@@ -125,5 +109,19 @@ extension ReferenceModel {
             }
         }
         return Outcome(result: nil)
+    }
+
+    /// The launcher's service comes to life as `child` (exec'd by the launcher or its fork: full capabilities
+    /// again, dumpable) with a private table of `entries`.
+    mutating func startService(_ child: String, of launcher: String, table entries: [Int32: TableEntry]) {
+        guard var service = processes[launcher] else { return }
+        service.name = child
+        service.parent = launcher
+        service.state = .running
+        service.tableID = privateCopy(of: entries)
+        service.droppedCapabilities = []
+        service.dumpable = true
+        processes[child] = service
+        order.append(child)
     }
 }
