@@ -20,7 +20,9 @@
 // scenarios send to see EINVAL - take a heap buffer, which malloc aligns at least as well.
 #define STACK_FDS 256
 
-ssize_t write_fds(int fd, const void *data, size_t length, const int *fds, int nfds, int flags) {
+// sendto when `address` is set, send otherwise: data plus one SCM_RIGHTS message when there are descriptors.
+ssize_t write_fds_to(int fd, const void *address, unsigned address_length, const void *data, size_t length,
+                     const int *fds, int nfds, int flags) {
     struct msghdr msg;
     struct iovec iov[1];
     union {
@@ -49,12 +51,10 @@ ssize_t write_fds(int fd, const void *data, size_t length, const int *fds, int n
         cmptr->cmsg_level = SOL_SOCKET;
         cmptr->cmsg_type = SCM_RIGHTS;
         memcpy(CMSG_DATA(cmptr), fds, sizeof(int) * (size_t)nfds);
-    } else {
-        msg.msg_control = NULL;  // no descriptors: no control message at all
-        msg.msg_controllen = 0;
     }
-    msg.msg_name = NULL;
-    msg.msg_namelen = 0;
+    // No descriptors: no control message at all.
+    msg.msg_name = (void *)address;
+    msg.msg_namelen = address == NULL ? 0 : address_length;
     iov[0].iov_base = (void *)data;
     iov[0].iov_len = length;
     msg.msg_iov = iov;
@@ -65,6 +65,10 @@ ssize_t write_fds(int fd, const void *data, size_t length, const int *fds, int n
     free(heap);
     errno = saved;
     return sent;
+}
+
+ssize_t write_fds(int fd, const void *data, size_t length, const int *fds, int nfds, int flags) {
+    return write_fds_to(fd, NULL, 0, data, length, fds, nfds, flags);
 }
 
 // A hand-built message (`send_headers`): one SCM_RIGHTS header per entry of `counts`, each CMSG_SPACE after the
@@ -118,8 +122,11 @@ ssize_t write_headers(int fd, const void *data, size_t length, const int *fds, c
 // SCM_CREDENTIALS (SO_PASSCRED) is reported when it arrived whole, and an SCM_PIDFD descriptor (SO_PASSPIDFD,
 // after the SCM_RIGHTS ones in the kernel's order) is reported like a received descriptor. A header the
 // kernel cut short (MSG_CTRUNC) reports only the descriptors its cmsg_len covers.
-ssize_t read_fds(int fd, void *data, size_t length, int room, int control, int flags, int *fds, int capacity,
-                 int *received, int *message_flags, int credentials[3], int *has_credentials) {
+//
+// The one receive: a control buffer of exactly `space` bytes, `name` (when not NULL) for the sender's address.
+static ssize_t receive(int fd, struct sockaddr_un *name, socklen_t *name_length, void *data, size_t length,
+                       size_t space, int flags, int *fds, int capacity, int *received, int *message_flags,
+                       int credentials[3], int *has_credentials) {
     static union {
         struct cmsghdr cm;
         char control[CMSG_SPACE(sizeof(int) * MAX_ROOM)];
@@ -128,15 +135,14 @@ ssize_t read_fds(int fd, void *data, size_t length, int room, int control, int f
     struct iovec iov[1];
 
     memset(&msg, 0, sizeof msg);
-    size_t space = control >= 0 ? (size_t)control : room > 0 ? CMSG_SPACE(sizeof(int) * (size_t)room) : 0;
     if (space > sizeof control_un.control) space = sizeof control_un.control;
     if (space > 0) {
         memset(control_un.control, 0, space);
         msg.msg_control = control_un.control;
         msg.msg_controllen = space;
     }
-    msg.msg_name = NULL;
-    msg.msg_namelen = 0;
+    msg.msg_name = name;
+    msg.msg_namelen = name == NULL ? 0 : *name_length;
     iov[0].iov_base = data;
     iov[0].iov_len = length;
     msg.msg_iov = iov;
@@ -148,6 +154,7 @@ ssize_t read_fds(int fd, void *data, size_t length, int room, int control, int f
     ssize_t n = recvmsg(fd, &msg, flags);
     if (n < 0) return n;
     *message_flags = msg.msg_flags;
+    if (name != NULL) *name_length = msg.msg_namelen;
     if (space == 0) return n;
     for (struct cmsghdr *cmptr = CMSG_FIRSTHDR(&msg); cmptr != NULL; cmptr = CMSG_NXTHDR(&msg, cmptr)) {
         if (cmptr->cmsg_level != SOL_SOCKET) continue;
@@ -174,100 +181,29 @@ ssize_t read_fds(int fd, void *data, size_t length, int room, int control, int f
     return n;
 }
 
-// sendto: write_fds with msg_name set (one SCM_RIGHTS message when there are descriptors).
-ssize_t write_fds_to(int fd, const void *address, unsigned address_length, const void *data,
-                     size_t length, const int *fds, int nfds, int flags) {
-    struct msghdr msg;
-    struct iovec iov[1];
-    memset(&msg, 0, sizeof msg);
-    char *control = NULL;
-    if (nfds > 0) {
-        size_t space = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-        control = calloc(1, space);
-        if (control == NULL) {
-            errno = ENOMEM;
-            return -1;
-        }
-        msg.msg_control = control;
-        msg.msg_controllen = space;
-        struct cmsghdr *cmptr = CMSG_FIRSTHDR(&msg);
-        cmptr->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-        cmptr->cmsg_level = SOL_SOCKET;
-        cmptr->cmsg_type = SCM_RIGHTS;
-        memcpy(CMSG_DATA(cmptr), fds, sizeof(int) * (size_t)nfds);
-    }
-    msg.msg_name = (void *)address;
-    msg.msg_namelen = address_length;
-    iov[0].iov_base = (void *)data;
-    iov[0].iov_len = length;
-    msg.msg_iov = iov;
-    msg.msg_iovlen = 1;
-    ssize_t sent = sendmsg(fd, &msg, flags);
-    int saved = errno;
-    free(control);
-    errno = saved;
-    return sent;
+ssize_t read_fds(int fd, void *data, size_t length, int room, int control, int flags, int *fds, int capacity,
+                 int *received, int *message_flags, int credentials[3], int *has_credentials) {
+    size_t space = control >= 0 ? (size_t)control : room > 0 ? CMSG_SPACE(sizeof(int) * (size_t)room) : 0;
+    return receive(fd, NULL, NULL, data, length, space, flags, fds, capacity, received, message_flags, credentials,
+                   has_credentials);
 }
 
 // recvfrom: read_fds with a msg_name buffer; the sender's sun_path bytes (none for an unbound sender).
 ssize_t read_fds_from(int fd, void *data, size_t length, int room, int flags, int *fds, int capacity, int *received,
                       int *message_flags, int credentials[3], int *has_credentials, unsigned char *from,
                       int *from_length) {
-    static union {
-        struct cmsghdr cm;
-        char control[CMSG_SPACE(sizeof(int) * MAX_ROOM)];
-    } control_un;
     struct sockaddr_un name;
-    struct msghdr msg;
-    struct iovec iov[1];
-    memset(&msg, 0, sizeof msg);
     memset(&name, 0, sizeof name);
-    if (room > 0) {
-        size_t space = CMSG_SPACE(sizeof(int) * (size_t)room);
-        memset(control_un.control, 0, space);
-        msg.msg_control = control_un.control;
-        msg.msg_controllen = space;
-    }
-    msg.msg_name = &name;
-    msg.msg_namelen = sizeof name;
-    iov[0].iov_base = data;
-    iov[0].iov_len = length;
-    msg.msg_iov = iov;
-    msg.msg_iovlen = 1;
-    *received = 0;
-    *message_flags = 0;
-    *has_credentials = 0;
+    socklen_t name_length = sizeof name;
+    size_t space = room > 0 ? CMSG_SPACE(sizeof(int) * (size_t)room) : 0;
     *from_length = 0;
-    ssize_t n = recvmsg(fd, &msg, flags);
-    if (n < 0) return n;
-    *message_flags = msg.msg_flags;
-    if (msg.msg_namelen > offsetof(struct sockaddr_un, sun_path)) {
-        size_t path = msg.msg_namelen - offsetof(struct sockaddr_un, sun_path);
+    ssize_t n = receive(fd, &name, &name_length, data, length, space, flags, fds, capacity, received, message_flags,
+                        credentials, has_credentials);
+    if (n >= 0 && name_length > offsetof(struct sockaddr_un, sun_path)) {
+        size_t path = name_length - offsetof(struct sockaddr_un, sun_path);
         if (path > sizeof name.sun_path) path = sizeof name.sun_path;
         memcpy(from, name.sun_path, path);
         *from_length = (int)path;
-    }
-    if (room == 0) return n;
-    for (struct cmsghdr *cmptr = CMSG_FIRSTHDR(&msg); cmptr != NULL; cmptr = CMSG_NXTHDR(&msg, cmptr)) {
-        if (cmptr->cmsg_level != SOL_SOCKET) continue;
-        if (cmptr->cmsg_type == SCM_CREDENTIALS) {
-            struct ucred ucred;
-            if (cmptr->cmsg_len < CMSG_LEN(sizeof ucred)) continue;
-            memcpy(&ucred, CMSG_DATA(cmptr), sizeof ucred);
-            credentials[0] = ucred.pid;
-            credentials[1] = (int)ucred.uid;
-            credentials[2] = (int)ucred.gid;
-            *has_credentials = 1;
-            continue;
-        }
-        if (cmptr->cmsg_type != SCM_RIGHTS && cmptr->cmsg_type != SCM_PIDFD) continue;
-        size_t count = (cmptr->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        const unsigned char *payload = CMSG_DATA(cmptr);
-        for (size_t i = 0; i < count; i++) {
-            int number;
-            memcpy(&number, payload + i * sizeof(int), sizeof number);
-            if (number >= 0 && *received < capacity) fds[(*received)++] = number;
-        }
     }
     return n;
 }
