@@ -42,8 +42,10 @@
 #define P_PIDFD 3
 #endif
 
-// CMSG_FIRSTHDR, CMSG_LEN, CMSG_SPACE and CMSG_DATA are macros Swift does not import.
-ssize_t handoff_send_fds(int socket, const int *fds, int count, const void *data, size_t length, int flags) {
+// CMSG_FIRSTHDR, CMSG_LEN, CMSG_SPACE and CMSG_DATA are macros Swift does not import. The one send: `name`
+// (when not NULL) is sendto's address, for handoff_sendto_fds.
+static ssize_t send_fds_to(int socket, const struct sockaddr_storage *name, socklen_t name_length, const int *fds,
+                           int count, const void *data, size_t length, int flags) {
     struct msghdr message;
     struct iovec vector;
     memset(&message, 0, sizeof message);
@@ -51,6 +53,8 @@ ssize_t handoff_send_fds(int socket, const int *fds, int count, const void *data
     vector.iov_len = length;
     message.msg_iov = &vector;
     message.msg_iovlen = 1;
+    message.msg_name = (void *)name;
+    message.msg_namelen = name == NULL ? 0 : name_length;
     size_t space = count > 0 ? CMSG_SPACE(sizeof(int) * (size_t)count) : 0;
     char stack_buffer[CMSG_SPACE(sizeof(int) * 256)];
     // Large rights lists (beyond SCM_MAX_FD, to exercise the kernel's EINVAL) get a heap buffer.
@@ -75,6 +79,10 @@ ssize_t handoff_send_fds(int socket, const int *fds, int count, const void *data
         errno = saved;
     }
     return sent;
+}
+
+ssize_t handoff_send_fds(int socket, const int *fds, int count, const void *data, size_t length, int flags) {
+    return send_fds_to(socket, NULL, 0, fds, count, data, length, flags);
 }
 
 // Hand-built messages (`send_headers`): several headers are laid out with CMSG_SPACE and CMSG_NXTHDR, and
@@ -146,9 +154,9 @@ ssize_t handoff_recv_message(int socket, void *data, size_t length, int room, in
 // The one receive: a control buffer of exactly `space` bytes (0: none), walked with the CMSG macros, which
 // Swift cannot call (CMSG_FIRSTHDR, CMSG_NXTHDR and CMSG_DATA are macros over struct cmsghdr's alignment).
 // A header the kernel cut (MSG_CTRUNC) carries only the descriptors its cmsg_len covers.
-ssize_t handoff_recv_message_exact(int socket, void *data, size_t length, size_t space, int flags,
-                                   int *fds, int fds_capacity, int *fds_count, int *message_flags,
-                                   int credentials[3], int *has_credentials) {
+static ssize_t receive_message(int socket, struct sockaddr_storage *name, socklen_t *name_length, void *data,
+                               size_t length, size_t space, int flags, int *fds, int fds_capacity, int *fds_count,
+                               int *message_flags, int credentials[3], int *has_credentials) {
     struct msghdr message;
     struct iovec vector;
     memset(&message, 0, sizeof message);
@@ -156,6 +164,8 @@ ssize_t handoff_recv_message_exact(int socket, void *data, size_t length, size_t
     vector.iov_len = length;
     message.msg_iov = &vector;
     message.msg_iovlen = 1;
+    message.msg_name = name;
+    message.msg_namelen = name == NULL ? 0 : *name_length;
     char stack_buffer[CMSG_SPACE(sizeof(int) * 256)];
     // The kernel accepts control buffers far larger than SCM_MAX_FD descriptors: so must the agent.
     char *control = space <= sizeof stack_buffer ? stack_buffer : malloc(space);
@@ -170,6 +180,7 @@ ssize_t handoff_recv_message_exact(int socket, void *data, size_t length, size_t
     if (has_credentials != NULL) *has_credentials = 0;
     ssize_t received = recvmsg(socket, &message, flags);
     *message_flags = received >= 0 ? message.msg_flags : 0;
+    if (name != NULL) *name_length = received >= 0 ? message.msg_namelen : 0;
     if (received >= 0 && space > 0) {
         for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header != NULL;
              header = CMSG_NXTHDR(&message, header)) {
@@ -200,6 +211,13 @@ ssize_t handoff_recv_message_exact(int socket, void *data, size_t length, size_t
         errno = saved;
     }
     return received;
+}
+
+ssize_t handoff_recv_message_exact(int socket, void *data, size_t length, size_t space, int flags,
+                                   int *fds, int fds_capacity, int *fds_count, int *message_flags,
+                                   int credentials[3], int *has_credentials) {
+    return receive_message(socket, NULL, NULL, data, length, space, flags, fds, fds_capacity, fds_count,
+                           message_flags, credentials, has_credentials);
 }
 
 size_t handoff_control_space(int room) {
@@ -516,103 +534,33 @@ int handoff_bind(int socket, int kind, const char *name, int port) {
     return bind(socket, (struct sockaddr *)&storage, length);
 }
 
-// sendmsg(2) with msg_name and the descriptors as one SCM_RIGHTS message: handoff_send_fds's control buffer
-// (CMSG macros) plus handoff_address's sockaddr_un.
+// sendmsg(2) with msg_name and the descriptors as one SCM_RIGHTS message: send_fds_to with handoff_address's
+// sockaddr_un.
 ssize_t handoff_sendto_fds(int socket, int kind, const char *name, int port, const int *fds, int count,
                            const void *data, size_t length, int flags) {
     struct sockaddr_storage storage;
     socklen_t address_length = handoff_address(kind, name, port, &storage);
     if (address_length == 0) { errno = ENAMETOOLONG; return -1; }
-    struct msghdr message;
-    struct iovec vector;
-    memset(&message, 0, sizeof message);
-    vector.iov_base = (void *)data;
-    vector.iov_len = length;
-    message.msg_name = &storage;
-    message.msg_namelen = address_length;
-    message.msg_iov = &vector;
-    message.msg_iovlen = 1;
-    size_t space = count > 0 ? CMSG_SPACE(sizeof(int) * (size_t)count) : 0;
-    char stack_buffer[CMSG_SPACE(sizeof(int) * 256)];
-    char *control = space <= sizeof stack_buffer ? stack_buffer : malloc(space);
-    if (count > 0) {
-        if (control == NULL) { errno = ENOMEM; return -1; }
-        memset(control, 0, space);
-        message.msg_control = control;
-        message.msg_controllen = space;
-        struct cmsghdr *header = CMSG_FIRSTHDR(&message);
-        header->cmsg_level = SOL_SOCKET;
-        header->cmsg_type = SCM_RIGHTS;
-        header->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)count);
-        memcpy(CMSG_DATA(header), fds, sizeof(int) * (size_t)count);
-    }
-    ssize_t sent = sendmsg(socket, &message, flags);
-    int saved = errno;
-    if (control != stack_buffer) free(control);
-    errno = saved;
-    return sent;
+    return send_fds_to(socket, &storage, address_length, fds, count, data, length, flags);
 }
 
-// recvmsg(2) with msg_name: as handoff_recv_message (the CMSG walk), plus the sender's sun_path bytes
-// (msg_namelen minus sun_family; 0 for an unbound sender) in `from` and *from_length.
+// recvmsg(2) with msg_name: receive_message (the CMSG walk) plus the sender's sun_path bytes (msg_namelen minus
+// sun_family; 0 for an unbound sender) in `from` and *from_length.
 ssize_t handoff_recvfrom_message(int socket, void *data, size_t length, int room, int flags,
                                  int *fds, int fds_capacity, int *fds_count, int *message_flags,
                                  int credentials[3], int *has_credentials, char *from, int *from_length) {
     struct sockaddr_storage storage;
-    struct msghdr message;
-    struct iovec vector;
-    memset(&message, 0, sizeof message);
     memset(&storage, 0, sizeof storage);
-    vector.iov_base = data;
-    vector.iov_len = length;
-    message.msg_name = &storage;
-    message.msg_namelen = sizeof storage;
-    message.msg_iov = &vector;
-    message.msg_iovlen = 1;
-    char stack_buffer[CMSG_SPACE(sizeof(int) * 256)];
+    socklen_t name_length = sizeof storage;
     size_t space = room > 0 ? CMSG_SPACE(sizeof(int) * (size_t)room) : 0;
-    char *control = space <= sizeof stack_buffer ? stack_buffer : malloc(space);
-    if (control == NULL) { errno = ENOMEM; return -1; }
-    if (room > 0) {
-        memset(control, 0, space);
-        message.msg_control = control;
-        message.msg_controllen = space;
-    }
-    *fds_count = 0;
-    *has_credentials = 0;
     *from_length = 0;
-    ssize_t received = recvmsg(socket, &message, flags);
-    int saved = errno;
-    *message_flags = received >= 0 ? message.msg_flags : 0;
-    if (received >= 0 && message.msg_namelen > offsetof(struct sockaddr_un, sun_path)) {
-        size_t path = message.msg_namelen - offsetof(struct sockaddr_un, sun_path);
+    ssize_t received = receive_message(socket, &storage, &name_length, data, length, space, flags, fds, fds_capacity,
+                                       fds_count, message_flags, credentials, has_credentials);
+    if (received >= 0 && name_length > offsetof(struct sockaddr_un, sun_path)) {
+        size_t path = name_length - offsetof(struct sockaddr_un, sun_path);
         if (path > sizeof(((struct sockaddr_un *)0)->sun_path)) path = sizeof(((struct sockaddr_un *)0)->sun_path);
         memcpy(from, ((struct sockaddr_un *)&storage)->sun_path, path);
         *from_length = (int)path;
     }
-    if (received >= 0 && room > 0) {
-        for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header != NULL;
-             header = CMSG_NXTHDR(&message, header)) {
-            if (header->cmsg_level != SOL_SOCKET) continue;
-            if (header->cmsg_type == SCM_CREDENTIALS) {
-                if (header->cmsg_len < CMSG_LEN(sizeof(struct ucred))) continue;
-                struct ucred ucred;
-                memcpy(&ucred, CMSG_DATA(header), sizeof ucred);
-                credentials[0] = ucred.pid;
-                credentials[1] = (int)ucred.uid;
-                credentials[2] = (int)ucred.gid;
-                *has_credentials = 1;
-                continue;
-            }
-            if (header->cmsg_type != SCM_RIGHTS && header->cmsg_type != SCM_PIDFD) continue;
-            size_t n = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            int *incoming = (int *)CMSG_DATA(header);
-            for (size_t i = 0; i < n; i++) {
-                if (incoming[i] >= 0 && *fds_count < fds_capacity) fds[(*fds_count)++] = incoming[i];
-            }
-        }
-    }
-    if (control != stack_buffer) free(control);
-    errno = saved;
     return received;
 }
