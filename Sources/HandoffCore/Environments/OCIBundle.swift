@@ -183,14 +183,16 @@ public struct OCIBundle {
     }
 }
 
-/// Runs `arguments` (an absolute path first) and returns its exit status and stdout (stderr discarded).
-func captureOutput(_ arguments: [String]) throws -> (status: Int32, output: String) {
+/// Runs `arguments` (an absolute path first) and returns its exit status and its stdout, or with `errors` its
+/// stderr (the other is discarded).
+func captureOutput(_ arguments: [String], errors: Bool = false) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: arguments[0])
     process.arguments = Array(arguments.dropFirst())
     let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+    let discard = FileHandle(forWritingAtPath: "/dev/null")
+    process.standardOutput = errors ? discard : pipe
+    process.standardError = errors ? pipe : discard
     process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
     try process.run()
     let data = pipe.fileHandleForReading.readDataToEndOfFile()

@@ -56,12 +56,8 @@ public struct LauncherSandbox: Sendable, Equatable {
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let wrapped = LauncherSandbox(bwrap: bwrap).wrap(program: bwrap, arguments: ["--version"], directory: directory)
-        guard let result = try? captureOutputAndErrors([wrapped.program] + wrapped.arguments) else {
-            return "bubblewrap cannot be started"
-        }
-        if result.status == 0 { return nil }
-        let message = result.errors.split(separator: "\n").last.map(String.init) ?? "exit status \(result.status)"
-        return "bubblewrap cannot make the sandbox here (\(message))"
+        return SystemProbe.bubblewrapFailure([wrapped.program] + wrapped.arguments)
+            .map { "bubblewrap cannot make the sandbox here (\($0))" }
     }
 }
 

@@ -33,6 +33,22 @@ extension ScenarioDecoder {
             }
             return try context.string(node, a.what(key))
         }
+        /// `fds:` (each element's site kept for messages) and `data:` (at most one step's transfer) of the
+        /// operations that send: send, send_headers, sendto.
+        func payload(defaultData: String = "") throws(ScenarioError) -> ([DescriptorRef], [UInt8]) {
+            var fds: [DescriptorRef] = []
+            if let node = a["fds"] {
+                for (index, item) in try context.sequence(node, a.what("fds")).enumerated() {
+                    sites.fields["fds[\(index)]"] = context.location(item)
+                    fds.append(try context.descriptor(item, "an element of 'fds'"))
+                }
+            }
+            let data = Array(try string("data", default: defaultData).utf8)
+            guard data.count <= maximumTransfer else {
+                throw context.error(a["data"] ?? a.keyNode, "'data' is \(data.count) bytes; at most \(maximumTransfer) fit one step")
+            }
+            return (fds, data)
+        }
         func keyword(_ key: String, default value: String, _ allowed: [String]) throws(ScenarioError) -> String {
             guard let node = a[key] else { return value }
             return try context.keyword(node, a.what(key), allowed: allowed)
@@ -210,17 +226,7 @@ extension ScenarioDecoder {
             operation = .wait(child: try name("child"))
         case .send:
             let socket = try ref("socket")
-            var fds: [DescriptorRef] = []
-            if let node = a["fds"] {
-                for (index, item) in try context.sequence(node, a.what("fds")).enumerated() {
-                    sites.fields["fds[\(index)]"] = context.location(item)
-                    fds.append(try context.descriptor(item, "an element of 'fds'"))
-                }
-            }
-            let data = Array(try string("data", default: "").utf8)
-            guard data.count <= maximumTransfer else {
-                throw context.error(a["data"] ?? a.keyNode, "'data' is \(data.count) bytes; at most \(maximumTransfer) fit one step")
-            }
+            let (fds, data) = try payload()
             let words = try flags(SendFlag.allCases.map(\.rawValue))
             operation = .send(socket: socket, fds: fds, data: data,
                               flags: Set(SendFlag.allCases.filter { words.contains($0.rawValue) }))
@@ -353,13 +359,7 @@ extension ScenarioDecoder {
             operation = .attach(child: try name("as"))
         case .sendHeaders:
             let socket = try ref("socket")
-            var fds: [DescriptorRef] = []
-            if let node = a["fds"] {
-                for (index, item) in try context.sequence(node, a.what("fds")).enumerated() {
-                    sites.fields["fds[\(index)]"] = context.location(item)
-                    fds.append(try context.descriptor(item, "an element of 'fds'"))
-                }
-            }
+            let (fds, data) = try payload(defaultData: "x")
             // Default: one header with every descriptor (none without descriptors), as `send` builds it.
             var headers: [Int] = fds.isEmpty ? [] : [fds.count]
             if let node = a["headers"] {
@@ -386,10 +386,6 @@ extension ScenarioDecoder {
                         + "the numbers after a short cmsg_len would be read as a next header")
                 }
                 cmsgLength = try integer("cmsg_len", default: 0, in: 0...maximumControl)
-            }
-            let data = Array(try string("data", default: "x").utf8)
-            guard data.count <= maximumTransfer else {
-                throw context.error(a["data"] ?? a.keyNode, "'data' is \(data.count) bytes; at most \(maximumTransfer) fit one step")
             }
             operation = .sendHeaders(socket: socket, fds: fds, headers: headers, cmsgLength: cmsgLength, data: data)
         case .setsockopt, .getsockopt:
@@ -434,17 +430,7 @@ extension ScenarioDecoder {
             if kind == .bind {
                 operation = .bind(socket: socket, address: address)
             } else {
-                var fds: [DescriptorRef] = []
-                if let node = a["fds"] {
-                    for (index, item) in try context.sequence(node, a.what("fds")).enumerated() {
-                        sites.fields["fds[\(index)]"] = context.location(item)
-                        fds.append(try context.descriptor(item, "an element of 'fds'"))
-                    }
-                }
-                let data = Array(try string("data", default: "").utf8)
-                guard data.count <= maximumTransfer else {
-                    throw context.error(a["data"] ?? a.keyNode, "'data' is \(data.count) bytes; at most \(maximumTransfer) fit one step")
-                }
+                let (fds, data) = try payload()
                 operation = .sendto(socket: socket, address: address, fds: fds, data: data)
             }
         case .recvfrom:

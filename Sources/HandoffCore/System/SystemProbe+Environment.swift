@@ -14,10 +14,7 @@ extension SystemProbe {
         guard let bwrap = program(named: "bwrap") else { return nil }
         let arguments = [bwrap, "--bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-ipc", "--",
                          bwrap, "--version"]
-        guard let result = try? captureOutputAndErrors(arguments) else { return "bubblewrap cannot be started" }
-        if result.status == 0 { return nil }
-        let message = result.errors.split(separator: "\n").last.map(String.init) ?? "exit status \(result.status)"
-        return "bubblewrap cannot make its namespaces here: \(message)"
+        return bubblewrapFailure(arguments).map { "bubblewrap cannot make its namespaces here: \($0)" }
     }()
 
     /// The skip reason for an environment feature that is missing, nil for kernel features and present ones.
@@ -29,17 +26,12 @@ extension SystemProbe {
     }
 }
 
-/// Runs `arguments` (an absolute path first): its exit status and what it wrote to stderr (stdout discarded).
-func captureOutputAndErrors(_ arguments: [String]) throws -> (status: Int32, errors: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: arguments[0])
-    process.arguments = Array(arguments.dropFirst())
-    let pipe = Pipe()
-    process.standardError = pipe
-    process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-    process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+extension SystemProbe {
+    /// Runs a bubblewrap command line: nil when it exits 0, else the last line bubblewrap wrote to stderr (its
+    /// reason) - shared by the `bwrap-namespaces` feature and the launcher sandbox's probe.
+    static func bubblewrapFailure(_ arguments: [String]) -> String? {
+        guard let result = try? captureOutput(arguments, errors: true) else { return "bubblewrap cannot be started" }
+        if result.status == 0 { return nil }
+        return result.output.split(separator: "\n").last.map(String.init) ?? "exit status \(result.status)"
+    }
 }
