@@ -229,4 +229,65 @@ extension IntegrationTests {
         #expect(result.findings.allSatisfy { $0.kind == .check })
         #expect(result.findings.map(\.observed).contains("from unix:s.sock"))
     }
+    // Found by handoff fuzz (seed 1202); scenarios/fuzz/ holds the repros, each observed on 6.18.
+    @Test func unconnectedSocketsAnswerMSGOOBAfterTheirState() {
+        var m = makeModel()
+        let seq = m.fd(socketOp(.seqpacket))
+        let stream = m.fd(socketOp(.stream))
+        let datagram = m.fd(socketOp(.dgram))
+        func recvOOB(_ fd: Int32) -> HandoffCore.Operation {
+            .recv(socket: fd, count: 8, room: 0, closeOnExec: false, nonBlocking: true, flags: [.oob])
+        }
+        func sendOOB(_ fd: Int32, _ data: String) -> HandoffCore.Operation {
+            .send(socket: fd, fds: [], data: bytes(data), flags: [.oob])
+        }
+        // unix_seqpacket_recvmsg/sendmsg: ENOTCONN first; unix_stream_read_generic: EINVAL first.
+        m.fails(recvOOB(seq), ENOTCONN)
+        m.fails(sendOOB(seq, "x"), ENOTCONN)
+        m.fails(recvOOB(stream), EINVAL)
+        // unix_stream_sendmsg: an empty MSG_OOB send before the peer; with a byte, ENOTCONN.
+        m.fails(sendOOB(stream, ""), EOPNOTSUPP)
+        m.fails(sendOOB(stream, "x"), ENOTCONN)
+        m.fails(recvOOB(datagram), EOPNOTSUPP)
+        m.fails(sendOOB(datagram, "x"), EOPNOTSUPP)
+        // unix_seqpacket_sendmsg: not connected before scm_send reads the headers (cmsg_len 0 is EINVAL there).
+        let (r, _) = m.pair(.pipe(closeOnExec: false, nonBlocking: false))
+        m.fails(.sendHeaders(socket: seq, fds: [r], headers: [1], cmsgLength: 0, data: bytes("x")), ENOTCONN)
+        let (a, _) = m.pair(.socketpair(type: .seqpacket, closeOnExec: false, nonBlocking: false))
+        m.fails(.sendHeaders(socket: a, fds: [r], headers: [1], cmsgLength: 0, data: bytes("x")), EINVAL)
+        // A wrong expectation: the seqpacket socket's MSG_OOB is not EOPNOTSUPP.
+        #expect(m.apply(recvOOB(seq), by: "main").errno != EOPNOTSUPP)
+    }
+
+    @Test func socketCallsOnAnOPathDescriptorAreEBADF() {
+        var m = makeModel()
+        let sock = m.fd(socketOp(.dgram))
+        let path = m.fd(.reopen(target: "main", fd: sock, flags: [.path]))
+        m.fails(.bind(socket: path, address: .abstract(name: "p")), EBADF)
+        m.fails(sendtoOp(path, .abstract(name: "p")), EBADF)
+        m.fails(recvfromOp(path), EBADF)
+        m.ok(.bind(socket: sock, address: .abstract(name: "p")))
+        // A wrong expectation: not ENOTSOCK (sockfd_lookup_light never finds the file).
+        #expect(m.apply(recvfromOp(path), by: "main").errno != ENOTSOCK)
+    }
+
+    @Test func aSocketBindsAndSendsInTheNamespaceItWasMadeIn() {
+        var m = makeModel()
+        m.ok(.listen(address: .abstract(name: "taken"), type: .stream, closeOnExec: false, nonBlocking: true, backlog: 4))
+        let (a, _) = m.pair(.socketpair(type: .stream, closeOnExec: false, nonBlocking: false))
+        let receiver = m.fd(socketOp(.dgram))
+        m.ok(.bind(socket: receiver, address: .abstract(name: "r")))
+        let oldSender = m.fd(socketOp(.dgram))
+        m.ok(.unshareNet)
+        m.fails(.bind(socket: a, address: .abstract(name: "taken")), EADDRINUSE)
+        m.ok(sendtoOp(oldSender, .abstract(name: "r"), "old"))
+        let newSender = m.fd(socketOp(.dgram))
+        m.fails(sendtoOp(newSender, .abstract(name: "r"), "new"), ECONNREFUSED)
+        let fresh = m.fd(socketOp(.stream))
+        m.ok(.bind(socket: fresh, address: .abstract(name: "taken")))
+        #expect(m.ok(recvfromOp(receiver)).data == bytes("old"))
+        // A wrong expectation: the old socket's name is not free in the new namespace.
+        #expect(m.apply(.bind(socket: oldSender, address: .abstract(name: "r")), by: "main").errno != 0)
+    }
 }
+

@@ -18,6 +18,7 @@ extension ReferenceModel {
         let id = nextEndpoint.take()
         endpoints[id] = SocketEndpoint(type: type, peer: nil)
         endpoints[id]?.addressed = true
+        endpoints[id]?.netns = netns[process, default: 0]
         return install(process, target: .socket(endpoint: id), access: .readWrite,
                        flags: nonBlocking ? [.nonblock] : [], closeOnExec: closeOnExec)
     }
@@ -68,7 +69,8 @@ extension ReferenceModel {
             }
         case .abstract(let name):
             if bound { return .failure(EINVAL) }
-            key = .abstract(abstractKey(name, of: process), endpoint.type)
+            // unix_bind_abstract: in the socket's namespace, not the caller's.
+            key = .abstract(abstractKey(name, in: endpoint.netns), endpoint.type)
             if bindings[key] != nil { return .failure(EADDRINUSE) }
         case .tcp:
             // unix_validate_addr: sun_family is not AF_UNIX.
@@ -93,7 +95,8 @@ extension ReferenceModel {
     /// unix_find_other: the socket bound to `address` for a sender of `type`. A missing path is ENOENT, a
     /// path that is not a live socket ECONNREFUSED (unix_find_bsd), a socket of another type EPROTOTYPE; an
     /// abstract name nobody holds (in the sender's type's hash) ECONNREFUSED.
-    func findOther(_ process: String, _ address: SocketAddress, type: SocketType) -> Result<EndpointID, AddressError> {
+    /// `namespace`: the sending or connecting socket's (unix_find_abstract looks in sock_net).
+    func findOther(_ address: SocketAddress, type: SocketType, namespace: Int) -> Result<EndpointID, AddressError> {
         switch address {
         case .unix(let path):
             switch socketPath(path) {
@@ -107,7 +110,7 @@ extension ReferenceModel {
                 return .success(bound)
             }
         case .abstract(let name):
-            guard let bound = bindings[.abstract(abstractKey(name, of: process), type)] else {
+            guard let bound = bindings[.abstract(abstractKey(name, in: namespace), type)] else {
                 return .failure(AddressError(ECONNREFUSED))
             }
             return .success(bound)
@@ -128,15 +131,18 @@ extension ReferenceModel {
     ///   connected to it.
     /// TCP ignores msg_name (tcp_sendmsg: a send); UDP refuses a sockaddr_un (udp_sendmsg: EINVAL when shorter
     /// than a sockaddr_in, else EAFNOSUPPORT).
+    /// `flags` (a send on an addressed socket): MSG_OOB is EOPNOTSUPP after scm_send on dgram (and on a
+    /// connected seqpacket, in send), and on a stream without a byte to make out-of-band, before the address
+    /// and the connection are looked at (unix_stream_sendmsg).
     mutating func sendto(_ process: String, socket: Int32, address rawAddress: SocketAddress?, fds: [Int32],
-                         data: [UInt8]) -> Outcome {
+                         data: [UInt8], flags: Set<SendFlag> = []) -> Outcome {
         let address = rawAddress.map(normalized)
         if let address, let error = socketPreconditions(address, type: .dgram) { return .failure(error) }
         let table = self[tableOf: process]
         guard case let (_, desc)? = fdget(process, socket) else { return .failure(EBADF) }
         guard case .socket(let id) = desc.target, let endpoint = endpoints[id] else { return .failure(ENOTSOCK) }
         switch endpoint.family {
-        case .tcp: return send(process, socket: socket, fds: fds, data: data)
+        case .tcp: return send(process, socket: socket, fds: fds, data: data, flags: flags)
         case .udp:
             let length = address.map(ReferenceModel.sockaddrLength) ?? Linux.sockaddrInSize
             return .failure(length < Linux.sockaddrInSize ? EINVAL : EAFNOSUPPORT)
@@ -154,17 +160,18 @@ extension ReferenceModel {
         switch endpoint.type {
         case .stream:
             if case .failure(let error) = validated() { return .failure(error.errno) }
+            if flags.contains(.oob) && (data.isEmpty || !unixOOB) { return .failure(EOPNOTSUPP) }
             let connected = endpoint.peer != nil && endpoint.listener == nil
             if address != nil { return .failure(connected ? EISCONN : EOPNOTSUPP) }
             if !connected { return .failure(ENOTCONN) }
-            return send(process, socket: socket, fds: fds, data: data)
+            return send(process, socket: socket, fds: fds, data: data, flags: flags)
         case .seqpacket:
             if let error = endpoint.pendingError {
                 endpoints[id]?.pendingError = nil
                 return .failure(error)
             }
             guard endpoint.peer != nil, endpoint.listener == nil, !endpoint.addressed else { return .failure(ENOTCONN) }
-            return send(process, socket: socket, fds: fds, data: data)
+            return send(process, socket: socket, fds: fds, data: data, flags: flags)
         case .dgram:
             break
         }
@@ -173,6 +180,7 @@ extension ReferenceModel {
         case .failure(let error): return .failure(error.errno)
         case .success(let list): attached = list
         }
+        if flags.contains(.oob) { return .failure(EOPNOTSUPP) }
         if address == nil, endpoint.peer == nil || endpoint.disconnected { return .failure(ENOTCONN) }
         if endpoint.options.mayPassCredentials, endpoint.boundAddress == nil, !endpoint.autobound {
             endpoints[id]?.autobound = true
@@ -181,7 +189,7 @@ extension ReferenceModel {
         if endpoint.sendShutdown { return .failure(EPIPE) }
         let otherID: EndpointID
         if let address {
-            switch findOther(process, address, type: endpoint.type) {
+            switch findOther(address, type: endpoint.type, namespace: endpoint.netns) {
             case .failure(let error): return .failure(error.errno)
             case .success(let found): otherID = found
             }
@@ -288,6 +296,7 @@ extension ReferenceModel {
         let id = nextEndpoint.take()
         endpoints[id] = SocketEndpoint(type: .dgram, peer: target)
         endpoints[id]?.addressed = true
+        endpoints[id]?.netns = netns[process, default: 0]
         return install(process, target: .socket(endpoint: id), access: .readWrite, flags: flags,
                        closeOnExec: closeOnExec)
     }

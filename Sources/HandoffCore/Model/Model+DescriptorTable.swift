@@ -158,12 +158,14 @@ extension ReferenceModel {
         return Outcome(result: 0)
     }
 
-    /// The descriptor an operation needs a full (non-O_PATH) file for: fdget() refuses FMODE_PATH files.
+    /// The descriptor an operation needs a full (non-O_PATH) file for: fdget() refuses FMODE_PATH files
+    /// (sockfd_lookup_light for every socket call: bind, sendmsg and recvmsg with or without an address).
     func needsFullFile(_ operation: Operation) -> Int32? {
         switch operation {
         case .read(let fd, _), .write(let fd, _), .lseek(let fd, _, _), .send(let fd, _, _, _), .recv(let fd, _, _, _, _, _, _),
              .accept(let fd, _, _), .fcntl(let fd, .setfl), .shutdown(let fd, _), .sendHeaders(let fd, _, _, _, _),
-             .setsockopt(let fd, _, _), .getsockopt(let fd, _), .fcntl(let fd, .addSeals), .fcntl(let fd, .getSeals):
+             .setsockopt(let fd, _, _), .getsockopt(let fd, _), .fcntl(let fd, .addSeals), .fcntl(let fd, .getSeals),
+             .bind(let fd, _), .sendto(let fd, _, _, _), .recvfrom(let fd, _, _, _, _):
             return fd
         default:
             return nil

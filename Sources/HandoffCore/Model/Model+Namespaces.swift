@@ -21,10 +21,13 @@ extension ReferenceModel {
         return Outcome(result: 0)
     }
 
-    /// The key of an abstract name in `process`'s namespace: the name itself in the runner's namespace, the
-    /// name with the namespace's number after a NUL (which no scenario name holds) elsewhere.
-    func abstractKey(_ name: String, of process: String) -> String {
-        let namespace = netns[process, default: 0]
-        return namespace == 0 ? name : name + "\u{0}netns\(namespace)"
+    /// The namespace `process` lives in now, where the sockets it creates from now on belong (sock_net).
+    func namespace(of process: String) -> Int { netns[process, default: 0] }
+
+    /// The key of an abstract name in namespace `namespace` (a socket's own, SocketEndpoint.netns, or the
+    /// process's for a socket being created): the name itself in the runner's namespace, the name with the
+    /// namespace's number after a NUL (which no scenario name holds) elsewhere.
+    func abstractKey(_ name: String, in namespace: Int) -> String {
+        namespace == 0 ? name : name + "\u{0}netns\(namespace)"
     }
 }

@@ -18,6 +18,8 @@ extension ReferenceModel {
         let b = nextEndpoint.take()
         endpoints[a] = SocketEndpoint(type: type, peer: b)
         endpoints[b] = SocketEndpoint(type: type, peer: a)
+        endpoints[a]?.netns = netns[process, default: 0]
+        endpoints[b]?.netns = netns[process, default: 0]
         // unix_socketpair: init_peercred on both ends (the creator's credentials).
         endpoints[a]?.peerCredentials = process
         endpoints[b]?.peerCredentials = process
@@ -40,7 +42,7 @@ extension ReferenceModel {
         if endpoint.family != .unix {
             return sendInet(endpointID, endpoint, data: data, flags: flags)
         }
-        if endpoint.addressed { return sendto(process, socket: socket, address: nil, fds: fds, data: data) }
+        if endpoint.addressed { return sendto(process, socket: socket, address: nil, fds: fds, data: data, flags: flags) }
         if endpoint.listener != nil {
             // A listening unix socket has no peer: seqpacket says ENOTCONN at once; stream validates the
             // descriptors (scm_send) first.
@@ -139,6 +141,11 @@ extension ReferenceModel {
                             flags: messageFlags)
         }
         if messageFlags.contains(.oob) {
+            // An unconnected socket: unix_stream_read_generic's state check (EINVAL) and unix_seqpacket_recvmsg's
+            // (ENOTCONN) come before MSG_OOB; unix_dgram_recvmsg refuses MSG_OOB first.
+            if endpoint.addressed, endpoint.peer == nil, endpoint.type != .dgram {
+                return .failure(endpoint.type == .stream ? EINVAL : ENOTCONN)
+            }
             return unixReceiveOutOfBand(endpointID, endpoint, count: count, peek: messageFlags.contains(.peek))
         }
         if endpoint.addressed, endpoint.peer == nil {
@@ -360,7 +367,7 @@ extension ReferenceModel {
                 bound = .path(name)
             }
         case .abstract(let name):
-            bound = .abstract(abstractKey(name, of: process), type)
+            bound = .abstract(abstractKey(name, in: namespace(of: process)), type)
             if bindings[bound] != nil { return .failure(EADDRINUSE) }
         case .tcp(let port):
             switch bindInet(process, port: port, type: type) {
@@ -378,6 +385,7 @@ extension ReferenceModel {
         let id = nextEndpoint.take()
         endpoints[id] = SocketEndpoint(type: type, peer: nil, family: family,
                                        listener: ListenerState(address: bound, backlog: effective))
+        endpoints[id]?.netns = netns[process, default: 0]
         // unix_listen: init_peercred (the listener's own credentials, which connecting clients copy).
         if family == .unix { endpoints[id]?.peerCredentials = process }
         if family == .unix { endpoints[id]?.boundAddress = ReferenceModel.reportedAddress(address) }
@@ -411,7 +419,9 @@ extension ReferenceModel {
             }
         case .abstract(let name):
             // Abstract lookups hash the socket type in: a listener of another type is simply not found.
-            guard let bound = bindings[.abstract(abstractKey(name, of: process), type)] else { return .failure(ECONNREFUSED) }
+            guard let bound = bindings[.abstract(abstractKey(name, in: namespace(of: process)), type)] else {
+                return .failure(ECONNREFUSED)
+            }
             listenerID = bound
         case .tcp(let port):
             // A new network namespace's loopback is down: no route to 127.0.0.1 (Model+Namespaces).
@@ -437,6 +447,9 @@ extension ReferenceModel {
         let server = nextEndpoint.take()
         endpoints[client] = SocketEndpoint(type: type, peer: server, family: listener.family)
         endpoints[server] = SocketEndpoint(type: type, peer: client, family: listener.family)
+        // unix_stream_connect creates the server's end in the connecting socket's namespace.
+        endpoints[client]?.netns = netns[process, default: 0]
+        endpoints[server]?.netns = netns[process, default: 0]
         if listener.family == .unix {
             // unix_stream_connect: the client copies the listener's peer credentials (copy_peercred), the new
             // socket gets the connector's, and (6.16) inherits the listener's SO_PASS* switches.

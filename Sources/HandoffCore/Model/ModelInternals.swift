@@ -288,6 +288,9 @@ struct SocketEndpoint: Equatable, Sendable {
     var binding: BoundAddress? = nil
     /// Autobound (unix_autobind) to a name the model cannot predict.
     var autobound = false
+    /// sock_net: the network namespace the socket was created in (Model+Namespaces.swift). Its abstract
+    /// names are bound and looked up there, wherever its descriptor goes and whichever process uses it.
+    var netns = 0
 }
 
 /// The SOL_SOCKET options the model keeps per socket (struct sock), so they travel with the description.
