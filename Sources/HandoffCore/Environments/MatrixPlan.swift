@@ -63,7 +63,7 @@ public struct MatrixPlan: Sendable, Equatable {
         let context = YAMLContext(file: file)
         let root: Node
         do {
-            guard let composed = try Yams.compose(yaml: yaml) else {
+            guard let composed = try YAMLContext.compose(yaml) else {
                 throw ScenarioError(SourceLocation(file: file, line: 1, column: 1),
                                     "empty matrix file: expected a mapping with 'environments'")
             }

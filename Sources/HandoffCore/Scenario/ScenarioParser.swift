@@ -11,7 +11,7 @@ public enum ScenarioParser {
         let context = YAMLContext(file: file)
         let root: Node?
         do {
-            root = try Yams.compose(yaml: yaml)
+            root = try YAMLContext.compose(yaml)
         } catch let error as YamlError {
             throw context.malformed(error)
         } catch {

@@ -73,6 +73,12 @@ struct YAMLContext {
         return nil
     }
 
+    /// Composes a document without Yams's regular-expression resolver (PlainScalar says why) and with the
+    /// encoding given (Parser.Encoding.default reads the environment on every call).
+    static func compose(_ yaml: String) throws -> Node? {
+        try Yams.compose(yaml: yaml, .basic, .default, .utf8)
+    }
+
     func kind(_ node: Node) -> NodeKind {
         switch node {
         case .mapping: return .mapping
@@ -80,7 +86,9 @@ struct YAMLContext {
         case .alias: return .alias
         case .scalar(let scalar):
             if scalar.style != .plain && scalar.style != .any { return .string }
-            switch node.tag.rawValue {
+            // An implicit tag (no `!!int` written): what the text looks like, as Yams's default rules say.
+            if scalar.tag.rawValue == Tag.Name.implicit.rawValue { return PlainScalar.kind(of: scalar.string) }
+            switch scalar.tag.rawValue {
             case Tag.Name.int.rawValue: return .int
             case Tag.Name.float.rawValue: return .float
             case Tag.Name.bool.rawValue: return .bool

@@ -1,0 +1,81 @@
+// PlainScalar decides by hand what Yams's default resolver decides with regular expressions; the parser
+// relies on both agreeing on every plain scalar. Compared here on the catalog's scalars, on hand-picked edge
+// cases and on every short string over the characters the rules care about.
+
+import Foundation
+import Testing
+import Yams
+@testable import HandoffCore
+
+struct PlainScalarTests {
+    /// What Yams's default rules make of `text` as a plain scalar, in the parser's terms.
+    static func yamsKind(_ text: String) -> NodeKind {
+        switch Resolver.default.resolveTag(of: Node(text)) {
+        case .int: return .int
+        case .float: return .float
+        case .bool: return .bool
+        case .null: return .null
+        default: return .string
+        }
+    }
+
+    @Test func edgeCasesAgreeWithYams() {
+        let samples = [
+            "", "~", "null", "Null", "NULL", "nULL", "yes", "Yes", "YES", "yEs", "on", "OFF", "true", "True", "tRUE",
+            "0", "00", "08", "0_", "0o", "0o7", "0o8", "0b", "0b1", "0b2", "0x", "0xfF_", "0xg", "-0", "+0", "-",
+            "+", "1", "1_000", "1__", "10", "-12", "+12", "1:30", "1:3:05", "1:60", "1:5a", "0:30", "190:20:30",
+            "1.", "1.5", "-1.5", "1e5", "1e+5", "1E-5", "1e", "1.5e", ".5", ".5e+3", ".5e3", "-.5", ".", "._",
+            ".inf", "-.inf", "+.INF", ".Inf", ".nan", "-.nan", ".NaN", "1:30.5", "0:30.", "1:30.5.5", "1:30:", ":30",
+            "1_:30", "0644", "0755", "777", "4294967295", "-9223372036854775808", "2026-12-02", "<<", "=", "stream",
+            "a1", "1a", "1 ", " 1", "1-2", "0x1p3", "1_000.5_", "9:9", "9:99", "1::2",
+        ]
+        for sample in samples {
+            #expect(PlainScalar.kind(of: sample) == Self.yamsKind(sample), "\"\(sample)\"")
+        }
+        // A wrong expectation is caught: "0o8" is not an octal integer.
+        #expect(PlainScalar.kind(of: "0o8") != .int)
+    }
+
+    @Test func everyShortStringOverTheRulesCharactersAgrees() {
+        let alphabet = Array("0159:._-+eExbo")
+        var checked = 0
+        var strings = [""]
+        for _ in 1...4 {
+            strings = strings.flatMap { prefix in alphabet.map { prefix + String($0) } }
+            for text in strings {
+                #expect(PlainScalar.kind(of: text) == Self.yamsKind(text), "\"\(text)\"")
+                checked += 1
+            }
+        }
+        #expect(checked == 14 + 14 * 14 + 14 * 14 * 14 + 14 * 14 * 14 * 14)
+    }
+
+    @Test func everyPlainScalarOfTheCatalogAgrees() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scenarios")
+        let files = FileManager.default.enumerator(atPath: root.path)?.compactMap { $0 as? String }
+            .filter { $0.hasSuffix(".yaml") } ?? []
+        #expect(files.count > 100)
+        var scalars = 0
+        func walk(_ node: Node) {
+            switch node {
+            case .scalar(let scalar):
+                guard scalar.style == .plain else { return }
+                scalars += 1
+                #expect(PlainScalar.kind(of: scalar.string) == Self.yamsKind(scalar.string), "\"\(scalar.string)\"")
+            case .mapping(let mapping):
+                for (key, value) in mapping { walk(key); walk(value) }
+            case .sequence(let sequence):
+                sequence.forEach(walk)
+            case .alias:
+                break
+            }
+        }
+        for file in files {
+            let text = try String(contentsOf: root.appendingPathComponent(file), encoding: .utf8)
+                .replacingOccurrences(of: #"\$\{[^}]*\}"#, with: "_p_", options: .regularExpression)
+            if let node = try? Yams.compose(yaml: text) { walk(node) }
+        }
+        #expect(scalars > 5000, "\(scalars) plain scalars")
+    }
+}
