@@ -266,3 +266,72 @@ extension ReferenceModelTests {
         #expect(AgentRequest.decode(message) == .success(.perform(operation, hidden: [])))
     }
 }
+
+extension ReferenceModelTests {
+    /// The runner judges a step against a collection too while a dead cycle waits (hasUncollectedGarbage).
+    @Test func aDeadCycleWaitsForTheCollectorUntilUnixGC() {
+        var m = makeModel()
+        let (a, b) = m.pair(.socketpair(type: .stream, closeOnExec: false, nonBlocking: false))
+        #expect(!m.hasUncollectedGarbage)
+        m.ok(.send(socket: a, fds: [b], data: bytes("x")))
+        #expect(!m.hasUncollectedGarbage)  // b is still open: alive
+        m.ok(.close(fd: b))
+        #expect(m.hasUncollectedGarbage)
+        // Without the collection the peer is alive; after it, a's peer is gone (SEND_SHUTDOWN).
+        var collected = m
+        collected.collectGarbage()
+        #expect(m.apply(.send(socket: a, fds: [], data: []), by: "main").errno == 0)
+        #expect(collected.apply(.send(socket: a, fds: [], data: []), by: "main").errno == EPIPE)
+        m.ok(.unixGC)
+        #expect(!m.hasUncollectedGarbage)
+    }
+
+    /// unix_dgram_sendmsg's autobind (found by handoff fuzz, seed 1203): datagram and seqpacket sends with
+    /// SO_PASSCRED or SO_PASSPIDFD bind the sender even when the send fails; stream sends do not.
+    @Test func datagramAndSeqpacketSendsAutobindBeforeTheyFail() {
+        var m = makeModel()
+        let passcred = HandoffCore.Operation.setsockopt
+        let (_, b) = m.pair(.socketpair(type: .dgram, closeOnExec: false, nonBlocking: false))
+        m.ok(passcred(b, .passpidfd, 1))
+        m.ok(.send(socket: b, fds: [], data: bytes("x")))
+        m.fails(.bind(socket: b, address: .unix(path: "b.sock")), EINVAL)
+        let (c, _) = m.pair(.socketpair(type: .seqpacket, closeOnExec: false, nonBlocking: false))
+        m.ok(passcred(c, .passcred, 1))
+        m.ok(.send(socket: c, fds: [], data: bytes("x")))
+        m.fails(.bind(socket: c, address: .unix(path: "c.sock")), EINVAL)
+        let (e, _) = m.pair(.socketpair(type: .stream, closeOnExec: false, nonBlocking: false))
+        m.ok(passcred(e, .passcred, 1))
+        m.ok(.send(socket: e, fds: [], data: bytes("x")))
+        m.ok(.bind(socket: e, address: .unix(path: "e.sock")))
+        let (g, h) = m.pair(.socketpair(type: .dgram, closeOnExec: false, nonBlocking: false))
+        m.ok(passcred(g, .passcred, 1))
+        m.ok(.close(fd: h))
+        m.fails(.send(socket: g, fds: [], data: bytes("x")), ECONNREFUSED)
+        m.fails(.bind(socket: g, address: .unix(path: "g.sock")), EINVAL)
+        // sock_alloc_send_pskb's EPIPE before an unconnected socket's ENOTCONN.
+        let lone = m.fd(.socket(type: .dgram, closeOnExec: false, nonBlocking: false))
+        m.ok(.shutdown(socket: lone, how: .write))
+        m.fails(.send(socket: lone, fds: [], data: bytes("x")), EPIPE)
+        // A wrong expectation: the failed send still bound g.
+        #expect(m.apply(.bind(socket: g, address: .unix(path: "g2.sock")), by: "main").errno != 0)
+    }
+}
+
+extension IntegrationTests {
+    /// A dead cycle the kernel may collect at any moment does not excuse an answer the collection does not
+    /// explain: bytes written into a pipe behind the model's back still fail the read.
+    @Test func aPendingCollectionDoesNotHideADivergence() throws {
+        let result = run(try scenario("""
+            summary: garbage pending
+            steps:
+              - main.socketpair: {as: [a, b]}
+              - main.send: {socket: a, fds: [b], data: "x"}
+              - main.close: {fd: b}
+              - main.pipe: {flags: [nonblock], as: [r, w]}
+              - main.read: {fd: r, count: 8}
+            """), injections: [Injection(afterStep: 4, process: "main", fault: .operation(.write(fd: 5, data: Array("zz".utf8))))])
+        #expect(result.status == .fail)
+        #expect(result.findings.contains { $0.kind == .outcome && $0.expected.contains("EAGAIN") },
+                "\(result.findings.map(\.summary))")
+    }
+}

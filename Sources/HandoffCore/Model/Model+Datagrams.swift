@@ -123,10 +123,11 @@ extension ReferenceModel {
     /// - unix_stream_sendmsg: scm_send validates the descriptors, then an address is EISCONN on a connected
     ///   socket and EOPNOTSUPP otherwise; without one, an unconnected socket is ENOTCONN.
     /// - unix_seqpacket_sendmsg: a pending error, then ENOTCONN unless connected; the address is ignored.
-    /// - unix_dgram_sendmsg: scm_send, the address (unix_validate_addr, unix_find_other) or the peer
-    ///   (ENOTCONN), autobind when SO_PASSCRED/SO_PASSPIDFD is on, SEND_SHUTDOWN (EPIPE, in
-    ///   sock_alloc_send_pskb), then unix_may_send (EPERM: the receiver is connected to another socket), a
-    ///   dead peer (ECONNREFUSED, disconnecting), RCV_SHUTDOWN (EPIPE), SO_PASSRIGHTS (EPERM), and a receive
+    /// - unix_dgram_sendmsg (6.18): scm_send, MSG_OOB, autobind when SO_PASSCRED/SO_PASSPIDFD is on,
+    ///   SEND_SHUTDOWN (EPIPE, in sock_alloc_send_pskb), the address (unix_find_other) or the peer (ENOTCONN;
+    ///   Linux 6.1 looked for the peer before autobind and EPIPE), then unix_may_send (EPERM: the receiver
+    ///   is connected to another socket), a dead peer (ECONNREFUSED, disconnecting), RCV_SHUTDOWN (EPIPE),
+    ///   SO_PASSRIGHTS (EPERM), and a receive
     ///   queue longer than max_dgram_qlen (EAGAIN, or the sender waits) unless the receiver is the sender or
     ///   connected to it.
     /// TCP ignores msg_name (tcp_sendmsg: a send); UDP refuses a sockaddr_un (udp_sendmsg: EINVAL when shorter
@@ -181,12 +182,11 @@ extension ReferenceModel {
         case .success(let list): attached = list
         }
         if flags.contains(.oob) { return .failure(EOPNOTSUPP) }
-        if address == nil, endpoint.peer == nil || endpoint.disconnected { return .failure(ENOTCONN) }
-        if endpoint.options.mayPassCredentials, endpoint.boundAddress == nil, !endpoint.autobound {
-            endpoints[id]?.autobound = true
-        }
-        // sock_alloc_send_pskb: a socket shut down for sending is EPIPE before the receiver is looked up.
+        autobindForCredentials(id)
+        // sock_alloc_send_pskb: a socket shut down for sending is EPIPE before the receiver is looked up, and
+        // (since the peer is read after it) before an unconnected socket's ENOTCONN.
         if endpoint.sendShutdown { return .failure(EPIPE) }
+        if address == nil, endpoint.peer == nil || endpoint.disconnected { return .failure(ENOTCONN) }
         let otherID: EndpointID
         if let address {
             switch findOther(address, type: endpoint.type, namespace: endpoint.netns) {
@@ -224,6 +224,15 @@ extension ReferenceModel {
         endpoints[otherID]?.queue.append(SocketMessage(data: data, descriptions: attached, sender: process,
                                                        credentials: credentials, senderEndpoint: id))
         return Outcome(result: Int64(data.count))
+    }
+
+    /// unix_dgram_sendmsg (datagram and seqpacket sends): SO_PASSCRED or SO_PASSPIDFD on an unbound socket
+    /// autobinds it (unix_autobind) after scm_send and the MSG_OOB check, before anything else can fail: a
+    /// send refused for a dead peer, a shutdown or no peer at all still leaves the socket bound.
+    mutating func autobindForCredentials(_ id: EndpointID) {
+        guard let endpoint = endpoints[id], endpoint.options.mayPassCredentials, endpoint.boundAddress == nil,
+              !endpoint.autobound else { return }
+        endpoints[id]?.autobound = true
     }
 
     // MARK: - recvfrom

@@ -71,6 +71,8 @@ extension ReferenceModel {
         if flags.contains(.oob) && (endpoint.type != .stream || data.isEmpty || !unixOOB) {
             return .failure(EOPNOTSUPP)
         }
+        // unix_dgram_sendmsg (seqpacket sends too): the autobind comes before the peer is looked at.
+        if endpoint.type != .stream { autobindForCredentials(endpointID) }
         // A connected unix socket always has its peer (unix_peer); only a listener has none.
         guard let peerID = endpoint.peer, let peerClosed = endpoints[peerID]?.closed else {
             return .failure(ENOTCONN)
