@@ -31,6 +31,23 @@ import Testing
         #expect(cases.map(\.name) == ["plain"])
     }
 
+    /// One pass over the bytes: values go in verbatim (not scanned again), an unclosed `${` is left as it
+    /// is, and an error's column counts characters, not bytes.
+    @Test func placeholdersAreReplacedInOnePass() throws {
+        let values = ["a": "${b}", "b": "B"]
+        #expect(Matrix.replacingPlaceholders(in: "x ${a} ${b} ${c} ${a", { values[$0] }) == "x ${b} B ${c} ${a")
+        #expect(Matrix.replacingPlaceholders(in: "{a: ${x}}\n${y\n}", { _ in "_p_" }) == "{a: _p_}\n_p_")
+        #expect(Matrix.replacingPlaceholders(in: "no placeholders", { _ in "!" }) == "no placeholders")
+        do {
+            try Matrix.rejectPlaceholders(yaml: "ok: 1\n  é: \"${zz}\"\n", file: "m.yaml", known: ["a"])
+            Issue.record("an unknown placeholder was accepted")
+        } catch {
+            #expect(error.location.line == 2 && error.location.column == 7, "\(error.location)")
+        }
+        // Not closed on its line: not a placeholder there.
+        try Matrix.rejectPlaceholders(yaml: "a: ${open\nb: }\n", file: "m.yaml", known: [])
+    }
+
     @Test func unknownPlaceholdersAndBadMatricesAreErrors() {
         func error(_ yaml: String) -> ScenarioError? {
             do { _ = try ScenarioParser.parseAll(yaml: yaml, file: "m.yaml", name: "m"); return nil } catch { return error }
