@@ -387,30 +387,28 @@ int handoff_punch_hole(int fd, int64_t offset, int64_t length) {
 }
 
 // sigset_t is built with macros (sigemptyset/sigaddset may be macros) and pthread_sigmask needs them.
-int handoff_block_termination_signals(void) {
+// The set the three functions below block, unblock and wait for: SIGINT, SIGTERM and SIGHUP.
+static sigset_t termination_signals(void) {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
+    return set;
+}
+
+int handoff_block_termination_signals(void) {
+    sigset_t set = termination_signals();
     return pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
 int handoff_unblock_termination_signals(void) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
+    sigset_t set = termination_signals();
     return pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
 int handoff_wait_termination_signal(void) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
+    sigset_t set = termination_signals();
     int signal = 0;
     if (sigwait(&set, &signal) != 0) return -1;
     return signal;
