@@ -195,17 +195,7 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		}
 	case "send_headers":
 		socket, data := r.fd("fd", inLoop), r.bytes("data")
-		var passing []operand
-		if list, ok := r.require("fds"); ok && list != "" {
-			for _, part := range strings.Split(list, ",") {
-				o, ok := parseOperand(part, inLoop)
-				if !ok {
-					r.malformed("fds")
-					break
-				}
-				passing = append(passing, o)
-			}
-		}
+		passing := r.operands("fds", inLoop)
 		var headers []int
 		total := 0
 		if list, ok := r.require("headers"); ok && list != "" {
@@ -229,23 +219,13 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		p = func(a *agent, ans *answer) { a.sendHeaders(socket, passing, headers, cmsgLen, data, ans) }
 	case "send":
 		socket, data := r.fd("fd", inLoop), r.bytes("data")
-		var passing []operand
-		if list, ok := r.require("fds"); ok && list != "" {
-			for _, part := range strings.Split(list, ",") {
-				o, ok := parseOperand(part, inLoop)
-				if !ok {
-					r.malformed("fds")
-					break
-				}
-				passing = append(passing, o)
-			}
-		}
+		passing := r.operands("fds", inLoop)
 		// send's own flags (MSG_OOB); absent from older runners: 0.
 		flags := int(r.int32Or("flags", 0))
 		if flags&^msgOob != 0 {
 			r.malformed("flags")
 		}
-		p = func(a *agent, ans *answer) { a.send(socket, passing, data, flags, ans) }
+		p = func(a *agent, ans *answer) { a.send(socket, nil, passing, data, flags, ans) }
 	case "recv":
 		socket, count := r.fd("fd", inLoop), r.count("count")
 		room := int(r.int32("room"))
@@ -258,7 +238,7 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		if control < -1 || control > maximumControl {
 			r.malformed("control")
 		}
-		p = func(a *agent, ans *answer) { a.recv(socket, count, room, control, flags, ans) }
+		p = func(a *agent, ans *answer) { a.recv(socket, count, room, control, flags, false, ans) }
 	case "setsockopt", "getsockopt":
 		socket, option := r.fd("fd", inLoop), int(r.int32("opt"))
 		if !knownSocketOptions[option] {
@@ -429,18 +409,11 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 			break
 		}
 		data := r.bytes("data")
-		var passing []operand
-		if list, ok := r.require("fds"); ok && list != "" {
-			for _, part := range strings.Split(list, ",") {
-				o, ok := parseOperand(part, inLoop)
-				if !ok {
-					r.malformed("fds")
-					break
-				}
-				passing = append(passing, o)
-			}
+		passing := r.operands("fds", inLoop)
+		p = func(a *agent, ans *answer) {
+			_, to := address.sockaddr()
+			a.send(socket, to, passing, data, 0, ans)
 		}
-		p = func(a *agent, ans *answer) { a.sendto(socket, address, passing, data, ans) }
 	case "recvfrom":
 		socket, count := r.fd("fd", inLoop), r.count("count")
 		room := int(r.int32("room"))
@@ -448,7 +421,7 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 			r.malformed("room")
 		}
 		flags := int(r.int32("flags")) & (msgCmsgCloexec | msgDontwait)
-		p = func(a *agent, ans *answer) { a.recvfrom(socket, count, room, flags, ans) }
+		p = func(a *agent, ans *answer) { a.recv(socket, count, room, -1, flags, true, ans) }
 	case "listen", "connect":
 		addr, _ := r.require("addr")
 		address, ok := parseAddress(addr)
