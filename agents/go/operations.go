@@ -14,6 +14,19 @@ import (
 
 type performer func(a *agent, ans *answer)
 
+// onDescriptor is the performer of an operation on the descriptor fd: the agent's own channel is EBADF (it is
+// not in the scenario's table); any other number goes to perform.
+func onDescriptor(fd operand, perform func(a *agent, n int32, ans *answer)) performer {
+	return func(a *agent, ans *answer) {
+		n := fd.value(a.slots)
+		if a.isChannel(n) {
+			ans.fail(syscall.EBADF)
+			return
+		}
+		perform(a, n, ans)
+	}
+}
+
 // decodeOperation returns the performer, or why the request is malformed.
 func decodeOperation(m *message, inLoop bool) (performer, string) {
 	r := &fields{m: m}
@@ -76,14 +89,9 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		}
 	case "dup":
 		fd := r.fd("fd", inLoop)
-		p = func(a *agent, ans *answer) {
-			n := fd.value(a.slots)
-			if a.isChannel(n) {
-				ans.fail(syscall.EBADF)
-				return
-			}
+		p = onDescriptor(fd, func(a *agent, n int32, ans *answer) {
 			ans.record(timed(func() (int, error) { return syscall.Dup(int(n)) }), true)
-		}
+		})
 	case "dup2", "dup3":
 		fd, target := r.fd("fd", inLoop), r.fd("target", inLoop)
 		var flags *int
@@ -110,24 +118,14 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 			arg = 0
 		}
 		duplicates := cmd == syscall.F_DUPFD || cmd == syscall.F_DUPFD_CLOEXEC
-		p = func(a *agent, ans *answer) {
-			n := fd.value(a.slots)
-			if a.isChannel(n) {
-				ans.fail(syscall.EBADF)
-				return
-			}
+		p = onDescriptor(fd, func(a *agent, n int32, ans *answer) {
 			ans.record(rawTimed(syscall.SYS_FCNTL, uintptr(n), uintptr(cmd), uintptr(arg)), duplicates)
-		}
+		})
 	case "close":
 		fd := r.fd("fd", inLoop)
-		p = func(a *agent, ans *answer) {
-			n := fd.value(a.slots)
-			if a.isChannel(n) {
-				ans.fail(syscall.EBADF)
-				return
-			}
+		p = onDescriptor(fd, func(a *agent, n int32, ans *answer) {
 			ans.record(timed(func() (int, error) { return 0, syscall.Close(int(n)) }), false)
-		}
+		})
 	case "close_range":
 		first, last := uint32(r.int64("first")), uint32(r.int64("last"))
 		flags := uint32(r.int64("flags")) & (closeRangeCloexec | closeRangeUnshare)
@@ -144,55 +142,35 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		if whence < 0 || whence > 2 {
 			r.malformed("whence")
 		}
-		p = func(a *agent, ans *answer) {
-			n := fd.value(a.slots)
-			if a.isChannel(n) {
-				ans.fail(syscall.EBADF)
-				return
-			}
+		p = onDescriptor(fd, func(a *agent, n int32, ans *answer) {
 			ans.record(timed(func() (int, error) {
 				position, err := syscall.Seek(int(n), offset, whence)
 				return int(position), err
 			}), false)
-		}
+		})
 	case "read":
 		fd, count := r.fd("fd", inLoop), r.count("count")
-		p = func(a *agent, ans *answer) {
-			n := fd.value(a.slots)
-			if a.isChannel(n) {
-				ans.fail(syscall.EBADF)
-				return
-			}
+		p = onDescriptor(fd, func(a *agent, n int32, ans *answer) {
 			buffer := a.io[:count]
 			result := timed(func() (int, error) { return syscall.Read(int(n), buffer) })
 			ans.record(result, false)
 			if result.errno == 0 && a.keepData {
 				ans.data, ans.hasData = append([]byte(nil), buffer[:result.value]...), true
 			}
-		}
+		})
 	case "write":
 		fd, data := r.fd("fd", inLoop), r.bytes("data")
-		p = func(a *agent, ans *answer) {
-			n := fd.value(a.slots)
-			if a.isChannel(n) {
-				ans.fail(syscall.EBADF)
-				return
-			}
+		p = onDescriptor(fd, func(a *agent, n int32, ans *answer) {
 			ans.record(timed(func() (int, error) { return syscall.Write(int(n), data) }), false)
-		}
+		})
 	case "shutdown":
 		fd, how := r.fd("fd", inLoop), int(r.int32("how"))
 		if how < syscall.SHUT_RD || how > syscall.SHUT_RDWR {
 			r.malformed("how")
 		}
-		p = func(a *agent, ans *answer) {
-			n := fd.value(a.slots)
-			if a.isChannel(n) {
-				ans.fail(syscall.EBADF)
-				return
-			}
+		p = onDescriptor(fd, func(a *agent, n int32, ans *answer) {
 			ans.record(timed(func() (int, error) { return 0, syscall.Shutdown(int(n), how) }), false)
-		}
+		})
 	case "send_headers":
 		socket, data := r.fd("fd", inLoop), r.bytes("data")
 		passing := r.operands("fds", inLoop)
@@ -326,23 +304,13 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		if sig != 0 && sig != int32(syscall.SIGKILL) && sig != int32(syscall.SIGTERM) {
 			r.malformed("sig")
 		}
-		p = func(a *agent, ans *answer) {
-			n := fd.value(a.slots)
-			if a.isChannel(n) {
-				ans.fail(syscall.EBADF)
-				return
-			}
+		p = onDescriptor(fd, func(a *agent, n int32, ans *answer) {
 			ans.record(rawTimed(sysPidfdSendSignal, uintptr(n), uintptr(sig), 0), false)
-		}
+		})
 	case "waitid":
 		// Go's syscall package has no waitid: the raw call with a siginfo_t of our own (linux.go).
 		fd, flags := r.fd("fd", inLoop), int(r.int32("flags"))&wNohang
-		p = func(a *agent, ans *answer) {
-			n := fd.value(a.slots)
-			if a.isChannel(n) {
-				ans.fail(syscall.EBADF)
-				return
-			}
+		p = onDescriptor(fd, func(a *agent, n int32, ans *answer) {
 			var info sigInfo
 			start := monotonic()
 			_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, pPidfd, uintptr(n), uintptr(unsafe.Pointer(&info)),
@@ -357,7 +325,7 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 				}
 				ans.hasSt = true
 			}
-		}
+		})
 	case "pidfd_getfd":
 		pid, fd := int(r.int32("pid")), r.fd("fd", inLoop)
 		flags, targetChannel := uint32(r.int64("flags")), r.int32Or("tctl", -1)
@@ -438,17 +406,12 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 	case "accept":
 		socket := r.fd("fd", inLoop)
 		flags := int(r.int32("flags")) & socketFlags
-		p = func(a *agent, ans *answer) {
-			n := socket.value(a.slots)
-			if a.isChannel(n) {
-				ans.fail(syscall.EBADF)
-				return
-			}
+		p = onDescriptor(socket, func(a *agent, n int32, ans *answer) {
 			ans.record(timed(func() (int, error) {
 				fd, _, err := syscall.Accept4(int(n), flags)
 				return fd, err
 			}), true)
-		}
+		})
 	case "setrlimit":
 		nofile := uint64(r.int64("nofile"))
 		p = func(a *agent, ans *answer) {
