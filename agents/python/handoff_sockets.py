@@ -4,9 +4,9 @@
 
 
 import handoff_libc
-from handoff_wire import Answer, Bad, failure, MAXIMUM_ROOM, MAXIMUM_CONTROL, MAXIMUM_HEADERS, MAXIMUM_HEADER_FDS
-from handoff_call import (timed, answer, inherit, resolve, with_socket, socket_module, checked, SOCK_CLOEXEC,
-                          SOCK_NONBLOCK, SOCK_TYPES, MSG_NOSIGNAL, MSG_OOB, EBADF, SOL_SOCKET, SO_PEERCRED,
+from handoff_wire import Answer, Bad, MAXIMUM_ROOM, MAXIMUM_CONTROL, MAXIMUM_HEADERS, MAXIMUM_HEADER_FDS
+from handoff_call import (timed, answer, inherit, on_descriptor, with_socket, socket_module, checked, SOCK_CLOEXEC,
+                          SOCK_NONBLOCK, SOCK_TYPES, MSG_NOSIGNAL, MSG_OOB, SOL_SOCKET, SO_PEERCRED,
                           SO_PEERPIDFD, SOCKET_OPTIONS, SCM_CREDENTIALS, SCM_PIDFD)
 
 
@@ -47,23 +47,11 @@ def build_shutdown(f, loop):
     if how not in (0, 1, 2):
         raise Bad("shutdown: malformed field 'how'")
 
-    def perform(agent):
-        number = resolve(agent, fd)
-        if agent.is_channel(number):
-            return failure(EBADF)
+    @on_descriptor(fd)
+    def perform(agent, number):
         call = timed(with_socket, number, lambda s: s.shutdown(how) or 0)
         return answer(call)
     return perform
-
-
-def _passing(agent, fd, fds):
-    """The socket and the descriptors to pass, resolved; None when one of them is the agent's channel (EBADF).
-    What send, sendto and send_headers share."""
-    number = resolve(agent, fd)
-    passing = [resolve(agent, operand) for operand in fds]
-    if agent.is_channel(number) or any(agent.is_channel(p) for p in passing):
-        return None
-    return number, passing
 
 
 def _rights(passing):
@@ -81,11 +69,8 @@ def build_send(f, loop):
     if flags & ~MSG_OOB:
         raise Bad("send: malformed field 'flags'")
 
-    def perform(agent):
-        resolved = _passing(agent, fd, fds)
-        if resolved is None:
-            return failure(EBADF)
-        number, passing = resolved
+    @on_descriptor(fd, fds)
+    def perform(agent, number, passing):
         socket = socket_module()
         if flags:
             # 3.11's send_fds drops its flags (gh-107898): with MSG_OOB the agent makes send_fds's own call.
@@ -115,11 +100,8 @@ def build_send_headers(f, loop):
     if not -1 <= cmsg_len <= MAXIMUM_CONTROL or (cmsg_len >= 0 and len(headers) != 1):
         raise Bad("send_headers: malformed field 'cmsglen'")
 
-    def perform(agent):
-        resolved = _passing(agent, fd, fds)
-        if resolved is None:
-            return failure(EBADF)
-        number, passing = resolved
+    @on_descriptor(fd, fds)
+    def perform(agent, number, passing):
         socket = socket_module()
         import array
         parts, start = [], 0
@@ -194,10 +176,8 @@ def _receiver(fd, count, room, flags, control, with_sender):
         data = bytes(buffer[:min(length, count)])
         return (data, message_flags, length, address) + _ancillary(ancillary)
 
-    def perform(agent):
-        number = resolve(agent, fd)
-        if agent.is_channel(number):
-            return failure(EBADF)
+    @on_descriptor(fd)
+    def perform(agent, number):
         # A control buffer of CMSG_LEN(room * 4) bytes (recv_fds's size), where the step asks for CMSG_SPACE
         # (room for one more descriptor when `room` is odd) and for none when room is 0 (16 bytes here: no
         # room for a descriptor either).
@@ -235,10 +215,8 @@ def build_setsockopt(f, loop):
     if option not in SOCKET_OPTIONS:
         raise Bad("setsockopt: malformed field 'opt'")
 
-    def perform(agent):
-        number = resolve(agent, fd)
-        if agent.is_channel(number):
-            return failure(EBADF)
+    @on_descriptor(fd)
+    def perform(agent, number):
         # socket.setsockopt(level, option, int): setsockopt(2) with sizeof(int).
         return answer(timed(with_socket, number, lambda s: s.setsockopt(SOL_SOCKET, option, value) or 0))
     return perform
@@ -249,11 +227,9 @@ def build_getsockopt(f, loop):
     if option not in SOCKET_OPTIONS:
         raise Bad("getsockopt: malformed field 'opt'")
 
-    def perform(agent):
+    @on_descriptor(fd)
+    def perform(agent, number):
         import struct
-        number = resolve(agent, fd)
-        if agent.is_channel(number):
-            return failure(EBADF)
         if option == SO_PEERCRED:
             # socket.getsockopt(level, option, buflen): the struct ucred's bytes.
             call = timed(with_socket, number, lambda s: s.getsockopt(SOL_SOCKET, option, 12))
@@ -348,10 +324,8 @@ def build_connect(f, loop):
 def build_accept(f, loop):
     fd, flags = f.fd("fd", loop), f.int32("flags")
 
-    def perform(agent):
-        number = resolve(agent, fd)
-        if agent.is_channel(number):
-            return failure(EBADF)
+    @on_descriptor(fd)
+    def perform(agent, number):
 
         def accept(s):
             # socket.accept: accept4(SOCK_CLOEXEC) always; it has no flags, non-blocking is setblocking().
@@ -393,10 +367,8 @@ def build_bind(f, loop):
     fd = f.fd("fd", loop)
     _, where = _address(f)
 
-    def perform(agent):
-        number = resolve(agent, fd)
-        if agent.is_channel(number):
-            return failure(EBADF)
+    @on_descriptor(fd)
+    def perform(agent, number):
         # socket.bind with bytes: a leading NUL is the abstract namespace. An AF_INET socket takes no such
         # address in Python (TypeError): the C library's bind, through ctypes.
         socket = socket_module()
@@ -412,11 +384,8 @@ def build_sendto(f, loop):
     _, where = _address(f)
     fds = f.fds("fds", loop)
 
-    def perform(agent):
-        resolved = _passing(agent, fd, fds)
-        if resolved is None:
-            return failure(EBADF)
-        number, passing = resolved
+    @on_descriptor(fd, fds)
+    def perform(agent, number, passing):
         socket = socket_module()
         call = timed(with_socket, number, lambda s: s.family)
         if not call.errno and call.value != socket.AF_UNIX:
