@@ -42,17 +42,22 @@
 #define P_PIDFD 3
 #endif
 
+// A message of one data vector (`vector` holds it), everything else zero: what both sends below start from.
+static inline void one_vector_message(struct msghdr *message, struct iovec *vector, const void *data, size_t length) {
+    memset(message, 0, sizeof *message);
+    vector->iov_base = (void *)data;
+    vector->iov_len = length;
+    message->msg_iov = vector;
+    message->msg_iovlen = 1;
+}
+
 // CMSG_FIRSTHDR, CMSG_LEN, CMSG_SPACE and CMSG_DATA are macros Swift does not import. The one send: `name`
 // (when not NULL) is sendto's address, for handoff_sendto_fds.
 static ssize_t send_fds_to(int socket, const struct sockaddr_storage *name, socklen_t name_length, const int *fds,
                            int count, const void *data, size_t length, int flags) {
     struct msghdr message;
     struct iovec vector;
-    memset(&message, 0, sizeof message);
-    vector.iov_base = (void *)data;
-    vector.iov_len = length;
-    message.msg_iov = &vector;
-    message.msg_iovlen = 1;
+    one_vector_message(&message, &vector, data, length);
     message.msg_name = (void *)name;
     message.msg_namelen = name == NULL ? 0 : name_length;
     size_t space = count > 0 ? CMSG_SPACE(sizeof(int) * (size_t)count) : 0;
@@ -91,11 +96,7 @@ ssize_t handoff_send_headers(int socket, const int *fds, const int *counts, int 
                              const void *data, size_t length, int flags) {
     struct msghdr message;
     struct iovec vector;
-    memset(&message, 0, sizeof message);
-    vector.iov_base = (void *)data;
-    vector.iov_len = length;
-    message.msg_iov = &vector;
-    message.msg_iovlen = 1;
+    one_vector_message(&message, &vector, data, length);
     size_t space = 0;
     for (int i = 0; i < nheaders; i++) space += CMSG_SPACE(sizeof(int) * (size_t)counts[i]);
     char *control = NULL;
@@ -387,30 +388,28 @@ int handoff_punch_hole(int fd, int64_t offset, int64_t length) {
 }
 
 // sigset_t is built with macros (sigemptyset/sigaddset may be macros) and pthread_sigmask needs them.
-int handoff_block_termination_signals(void) {
+// The set the three functions below block, unblock and wait for: SIGINT, SIGTERM and SIGHUP.
+static sigset_t termination_signals(void) {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
+    return set;
+}
+
+int handoff_block_termination_signals(void) {
+    sigset_t set = termination_signals();
     return pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
 int handoff_unblock_termination_signals(void) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
+    sigset_t set = termination_signals();
     return pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
 int handoff_wait_termination_signal(void) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
+    sigset_t set = termination_signals();
     int signal = 0;
     if (sigwait(&set, &signal) != 0) return -1;
     return signal;

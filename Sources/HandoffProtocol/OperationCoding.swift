@@ -264,6 +264,30 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             }
         }
         func process() -> ProcessHandle { ProcessHandle(pid: fields.int32("pid"), channel: fields.int32("tctl", default: -1)) }
+        /// A vocabulary word by its Linux value (`how`, `sig`, `opt`, ...): malformed, and `fallback`, when unknown.
+        func word<Word>(_ key: String, _ word: (Int32) -> Word?, or fallback: Word) -> Word {
+            guard let value = word(fields.int32(key)) else { fields.malformed(key); return fallback }
+            return value
+        }
+        /// A list of descriptors (`fds`): required, possibly empty.
+        func descriptorList(_ key: String) -> [FD] {
+            var descriptors: [FD] = []
+            if let list = fields.require(key), !list.isEmpty {
+                for part in list.split(separator: ",", omittingEmptySubsequences: false) {
+                    guard let value = FD(wire: part) else { fields.malformed(key); break }
+                    descriptors.append(value)
+                }
+            }
+            return descriptors
+        }
+        /// What recv and recvfrom both read: the socket, the byte count, the room for descriptors and the flags.
+        func receiving() -> (socket: FD, count: Int, room: Int, flags: Int32) {
+            let socket = fd("fd")
+            let count = fields.count("count")
+            let room = Int(fields.int32("room"))
+            if room < 0 || room > maximumRoom { fields.malformed("room") }
+            return (socket, count, room, fields.int32("flags"))
+        }
         let operation: Operation
         switch kind {
         case .open:
@@ -317,18 +341,15 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
         case .lseek:
             let value = fd("fd")
             let offset = fields.int64("offset")
-            let whence = Whence.allCases.first { $0.linux == fields.int32("whence") }
-            if whence == nil { fields.malformed("whence") }
-            operation = .lseek(fd: value, offset: offset, whence: whence ?? .set)
+            let whence = word("whence", { raw in Whence.allCases.first { $0.linux == raw } }, or: .set)
+            operation = .lseek(fd: value, offset: offset, whence: whence)
         case .read:
             operation = .read(fd: fd("fd"), count: fields.count("count"))
         case .write:
             operation = .write(fd: fd("fd"), data: fields.bytes("data"))
         case .shutdown:
             let socket = fd("fd")
-            let how = ShutdownHow(linux: fields.int32("how"))
-            if how == nil { fields.malformed("how") }
-            operation = .shutdown(socket: socket, how: how ?? .both)
+            operation = .shutdown(socket: socket, how: word("how", ShutdownHow.init(linux:), or: .both))
         case .poll:
             let value = fd("fd")
             let events = PollEvent.set(fromLinux: Int16(truncatingIfNeeded: fields.int64("events")))
@@ -337,9 +358,7 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             operation = .unixGC
         case .pidfdSendSignal:
             let pidfd = fd("fd")
-            let signal = SentSignal(linux: fields.int32("sig"))
-            if signal == nil { fields.malformed("sig") }
-            operation = .pidfdSendSignal(pidfd: pidfd, signal: signal ?? .zero)
+            operation = .pidfdSendSignal(pidfd: pidfd, signal: word("sig", SentSignal.init(linux:), or: .zero))
         case .waitid:
             let pidfd = fd("fd")
             operation = .waitid(pidfd: pidfd, noHang: fields.int32("flags") & Linux.WNOHANG != 0)
@@ -353,22 +372,12 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             operation = .wait(child: process())
         case .send:
             let socket = fd("fd")
-            var descriptors: [FD] = []
-            if let list = fields.require("fds"), !list.isEmpty {
-                for part in list.split(separator: ",", omittingEmptySubsequences: false) {
-                    guard let value = FD(wire: part) else { fields.malformed("fds"); break }
-                    descriptors.append(value)
-                }
-            }
+            let descriptors = descriptorList("fds")
             let flags = fields.int32("flags", default: 0)
             if flags & ~SendFlag.linux(Set(SendFlag.allCases)) != 0 { fields.malformed("flags") }
             operation = .send(socket: socket, fds: descriptors, data: fields.bytes("data"), flags: SendFlag.set(fromLinux: flags))
         case .recv:
-            let socket = fd("fd")
-            let count = fields.count("count")
-            let room = Int(fields.int32("room"))
-            if room < 0 || room > maximumRoom { fields.malformed("room") }
-            let flags = fields.int32("flags")
+            let (socket, count, room, flags) = receiving()
             let control = fields.int32("control", default: -1)
             if control < -1 || control > maximumControl { fields.malformed("control") }
             operation = .recv(socket: socket, count: count, room: room, closeOnExec: flags & Linux.MSG_CMSG_CLOEXEC != 0,
@@ -419,24 +428,17 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
                                 listen: [], acceptMode: false, handover: .listenFDs)
         case .setsockopt, .getsockopt:
             let socket = fd("fd")
-            let option = SocketOption(linux: fields.int32("opt"))
-            if option == nil { fields.malformed("opt") }
+            let option = word("opt", SocketOption.init(linux:), or: .passcred)
             if kind == .setsockopt {
-                operation = .setsockopt(socket: socket, option: option ?? .passcred, value: fields.int32("value"))
+                operation = .setsockopt(socket: socket, option: option, value: fields.int32("value"))
             } else {
-                operation = .getsockopt(socket: socket, option: option ?? .passcred)
+                operation = .getsockopt(socket: socket, option: option)
             }
         case .attach:
             return .failure(ProtocolError("attach is the runner's, never sent to an agent"))
         case .sendHeaders:
             let socket = fd("fd")
-            var descriptors: [FD] = []
-            if let list = fields.require("fds"), !list.isEmpty {
-                for part in list.split(separator: ",", omittingEmptySubsequences: false) {
-                    guard let value = FD(wire: part) else { fields.malformed("fds"); break }
-                    descriptors.append(value)
-                }
-            }
+            let descriptors = descriptorList("fds")
             var headers: [Int] = []
             if let list = fields.require("headers"), !list.isEmpty {
                 for part in list.split(separator: ",", omittingEmptySubsequences: false) {
@@ -462,10 +464,9 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             operation = .signalfd(mask: mask ?? [], closeOnExec: flags & Linux.SFD_CLOEXEC != 0,
                                   nonBlocking: flags & Linux.SFD_NONBLOCK != 0)
         case .timerfdCreate:
-            let clock = TimerClock(linux: fields.int32("clock"))
-            if clock == nil { fields.malformed("clock") }
+            let clock = word("clock", TimerClock.init(linux:), or: .monotonic)
             let flags = fields.int32("flags")
-            operation = .timerfdCreate(clock: clock ?? .monotonic, closeOnExec: flags & Linux.TFD_CLOEXEC != 0,
+            operation = .timerfdCreate(clock: clock, closeOnExec: flags & Linux.TFD_CLOEXEC != 0,
                                        nonBlocking: flags & Linux.TFD_NONBLOCK != 0)
         case .inotifyInit:
             let flags = fields.int32("flags")
@@ -485,22 +486,11 @@ extension Operation where Naming.Descriptor: WireDescriptor, Naming.Process == P
             if kind == .bind {
                 operation = .bind(socket: socket, address: address ?? .abstract(name: ""))
             } else {
-                var descriptors: [FD] = []
-                if let list = fields.require("fds"), !list.isEmpty {
-                    for part in list.split(separator: ",", omittingEmptySubsequences: false) {
-                        guard let value = FD(wire: part) else { fields.malformed("fds"); break }
-                        descriptors.append(value)
-                    }
-                }
-                operation = .sendto(socket: socket, address: address ?? .abstract(name: ""), fds: descriptors,
+                operation = .sendto(socket: socket, address: address ?? .abstract(name: ""), fds: descriptorList("fds"),
                                     data: fields.bytes("data"))
             }
         case .recvfrom:
-            let socket = fd("fd")
-            let count = fields.count("count")
-            let room = Int(fields.int32("room"))
-            if room < 0 || room > maximumRoom { fields.malformed("room") }
-            let flags = fields.int32("flags")
+            let (socket, count, room, flags) = receiving()
             operation = .recvfrom(socket: socket, count: count, room: room,
                                   closeOnExec: flags & Linux.MSG_CMSG_CLOEXEC != 0,
                                   nonBlocking: flags & Linux.MSG_DONTWAIT != 0)

@@ -168,6 +168,8 @@ public struct OperationDeclaration: Sendable {
     public var background: Bool
     public var expectations: [ExpectationKey]
     public var needs: SystemNeeds
+    /// What it does to processes beyond their descriptors; `.none` for a plain operation (the default).
+    public var effect: ProcessEffect = .none
 
     public var keyword: String { kind.keyword }
 
@@ -186,9 +188,9 @@ extension OperationKind {
         let plain: [ExpectationKey] = [.error, .result]
         func declare(_ summary: String, _ arguments: [ArgumentDeclaration], binds: Binding = .none,
                      repeatable: Bool = true, background: Bool = true, expectations: [ExpectationKey]? = nil,
-                     needs: SystemNeeds = .init()) -> OperationDeclaration {
+                     needs: SystemNeeds = .init(), effect: ProcessEffect = .none) -> OperationDeclaration {
             OperationDeclaration(kind: self, summary: summary, arguments: arguments, binds: binds, repeatable: repeatable,
-                                 background: background, expectations: expectations ?? plain, needs: needs)
+                                 background: background, expectations: expectations ?? plain, needs: needs, effect: effect)
         }
         switch self {
         case .open:
@@ -245,7 +247,7 @@ extension OperationKind {
                 ArgumentDeclaration("first", .integer(0...Int64(UInt32.max)), required: true),
                 ArgumentDeclaration("last", .integer(0...Int64(UInt32.max)), default: "max"),
                 ArgumentDeclaration("flags", .flags(["cloexec", "unshare"])),
-            ], needs: SystemNeeds(syscalls: ["close_range"]))
+            ], needs: SystemNeeds(syscalls: ["close_range"]), effect: .privatizesTable)
         case .lseek:
             return declare("lseek(2)", [
                 fd, ArgumentDeclaration("offset", .integer(Int64.min...Int64.max), default: "0"),
@@ -270,27 +272,29 @@ extension OperationKind {
             return declare("pidfd_send_signal(2) to the process a pidfd refers to", [
                 ArgumentDeclaration("pidfd", .descriptor, required: true),
                 ArgumentDeclaration("signal", .keyword(SentSignal.allCases.map(\.rawValue)), required: true),
-            ], repeatable: false, background: false, needs: SystemNeeds(syscalls: ["pidfd_open", "pidfd_send_signal"]))
+            ], repeatable: false, background: false, needs: SystemNeeds(syscalls: ["pidfd_open", "pidfd_send_signal"]),
+               effect: .throughPidfd)
         case .waitid:
             return declare("waitid(2) with P_PIDFD: reaps the child a pidfd refers to", [
                 ArgumentDeclaration("pidfd", .descriptor, required: true),
                 ArgumentDeclaration("flags", .flags(["nohang"])),
-            ], repeatable: false, expectations: [.error, .result, .status], needs: SystemNeeds(syscalls: ["pidfd_open"]))
+            ], repeatable: false, expectations: [.error, .result, .status], needs: SystemNeeds(syscalls: ["pidfd_open"]),
+               effect: .throughPidfd)
         case .unixGC:
             return declare("schedule the AF_UNIX garbage collector (close a fresh unix socketpair)", [])
         case .fork:
             return declare("fork(2): a child named by `as` with a copy of the table", [], binds: .process,
-                           repeatable: false, background: false)
+                           repeatable: false, background: false, effect: .createsProcess)
         case .exec:
             return declare("execve(2) of the agent itself, with arguments and extra environment", [
                 ArgumentDeclaration("args", .texts), ArgumentDeclaration("env", .environment),
-            ], repeatable: false, background: false)
+            ], repeatable: false, background: false, effect: .replacesImage)
         case .exit:
             return declare("_exit(2)", [ArgumentDeclaration("status", .integer(0...255), default: "0")],
-                           repeatable: false, background: false)
+                           repeatable: false, background: false, effect: .endsProcess)
         case .wait:
             return declare("waitpid(2) of a child", [ArgumentDeclaration("child", .process, required: true)],
-                           repeatable: false, expectations: [.error, .result, .status])
+                           repeatable: false, expectations: [.error, .result, .status], effect: .reapsChild)
         case .send:
             return declare("sendmsg(2) with the descriptors as one SCM_RIGHTS message", [
                 ArgumentDeclaration("socket", .descriptor, required: true), ArgumentDeclaration("fds", .descriptors),
@@ -352,9 +356,9 @@ extension OperationKind {
             ], binds: .descriptor, repeatable: false)
         case .cloneFiles:
             return declare("clone(CLONE_FILES): a child named by `as` sharing the table", [], binds: .process,
-                           repeatable: false, background: false)
+                           repeatable: false, background: false, effect: .createsProcess)
         case .unshareFiles:
-            return declare("unshare(CLONE_FILES)", [], repeatable: false)
+            return declare("unshare(CLONE_FILES)", [], repeatable: false, effect: .privatizesTable)
         case .launch:
             return declare("execve(2) of a launcher under test, held to its hand-over protocol (LISTEN_FDS, UCSPI, inetd, inherit)", [
                 ArgumentDeclaration("program", .string, required: true), ArgumentDeclaration("args", .texts),
@@ -362,10 +366,10 @@ extension OperationKind {
                 ArgumentDeclaration("accept", .bool, default: "false"),
                 ArgumentDeclaration("handover", .keyword(LauncherHandover.allCases.map(\.rawValue)), default: "listen-fds"),
                 ArgumentDeclaration("preserve", .integer(0...Int64(Int32.max))), ArgumentDeclaration("stored", .descriptor),
-            ], repeatable: false, background: false, expectations: [])
+            ], repeatable: false, background: false, expectations: [], effect: .launches)
         case .attach:
             return declare("adopts the next agent the launcher started, named by `as`", [], binds: .process,
-                           repeatable: false, background: false, expectations: [])
+                           repeatable: false, background: false, expectations: [], effect: .attaches)
         case .setsockopt:
             return declare("setsockopt(2) of a SOL_SOCKET option; `enable` for switches, `value` for peek_off", [
                 ArgumentDeclaration("socket", .descriptor, required: true),

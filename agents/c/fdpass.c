@@ -20,11 +20,25 @@
 // scenarios send to see EINVAL - take a heap buffer, which malloc aligns at least as well.
 #define STACK_FDS 256
 
+// sendmsg of `msg` (name and control already set) with `data` as its one iovec; then frees `heap` (the
+// control buffer when it was allocated, or NULL) keeping sendmsg's errno. What send and send_headers share.
+static ssize_t send_message(int fd, struct msghdr *msg, const void *data, size_t length, int flags, void *heap) {
+    struct iovec iov[1];
+    iov[0].iov_base = (void *)data;
+    iov[0].iov_len = length;
+    msg->msg_iov = iov;
+    msg->msg_iovlen = 1;
+    ssize_t sent = sendmsg(fd, msg, flags);
+    int saved = errno;
+    free(heap);
+    errno = saved;
+    return sent;
+}
+
 // sendto when `address` is set, send otherwise: data plus one SCM_RIGHTS message when there are descriptors.
 ssize_t write_fds_to(int fd, const void *address, unsigned address_length, const void *data, size_t length,
                      const int *fds, int nfds, int flags) {
     struct msghdr msg;
-    struct iovec iov[1];
     union {
         struct cmsghdr cm;
         char control[CMSG_SPACE(sizeof(int) * STACK_FDS)];
@@ -55,16 +69,7 @@ ssize_t write_fds_to(int fd, const void *address, unsigned address_length, const
     // No descriptors: no control message at all.
     msg.msg_name = (void *)address;
     msg.msg_namelen = address == NULL ? 0 : address_length;
-    iov[0].iov_base = (void *)data;
-    iov[0].iov_len = length;
-    msg.msg_iov = iov;
-    msg.msg_iovlen = 1;
-
-    ssize_t sent = sendmsg(fd, &msg, flags);
-    int saved = errno;
-    free(heap);
-    errno = saved;
-    return sent;
+    return send_message(fd, &msg, data, length, flags, heap);
 }
 
 ssize_t write_fds(int fd, const void *data, size_t length, const int *fds, int nfds, int flags) {
@@ -77,7 +82,6 @@ ssize_t write_fds(int fd, const void *data, size_t length, const int *fds, int n
 ssize_t write_headers(int fd, const void *data, size_t length, const int *fds, const int *counts, int nheaders,
                       long cmsg_len, int flags) {
     struct msghdr msg;
-    struct iovec iov[1];
     memset(&msg, 0, sizeof msg);
     size_t space = 0;
     for (int i = 0; i < nheaders; i++) space += CMSG_SPACE(sizeof(int) * (size_t)counts[i]);
@@ -101,15 +105,7 @@ ssize_t write_headers(int fd, const void *data, size_t length, const int *fds, c
         msg.msg_control = control;
         msg.msg_controllen = space;
     }
-    iov[0].iov_base = (void *)data;
-    iov[0].iov_len = length;
-    msg.msg_iov = iov;
-    msg.msg_iovlen = 1;
-    ssize_t sent = sendmsg(fd, &msg, flags);
-    int saved = errno;
-    free(control);
-    errno = saved;
-    return sent;
+    return send_message(fd, &msg, data, length, flags, control);
 }
 
 // Stevens' read_fd accepts exactly one descriptor and treats anything else as an error; here every

@@ -14,6 +14,19 @@ import (
 
 type performer func(a *agent, ans *answer)
 
+// onDescriptor is the performer of an operation on the descriptor fd: the agent's own channel is EBADF (it is
+// not in the scenario's table); any other number goes to perform.
+func onDescriptor(fd operand, perform func(a *agent, n int32, ans *answer)) performer {
+	return func(a *agent, ans *answer) {
+		n := fd.value(a.slots)
+		if a.isChannel(n) {
+			ans.fail(syscall.EBADF)
+			return
+		}
+		perform(a, n, ans)
+	}
+}
+
 // decodeOperation returns the performer, or why the request is malformed.
 func decodeOperation(m *message, inLoop bool) (performer, string) {
 	r := &fields{m: m}
@@ -76,14 +89,9 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		}
 	case "dup":
 		fd := r.fd("fd", inLoop)
-		p = func(a *agent, ans *answer) {
-			n := fd.value(a.slots)
-			if a.isChannel(n) {
-				ans.fail(syscall.EBADF)
-				return
-			}
+		p = onDescriptor(fd, func(a *agent, n int32, ans *answer) {
 			ans.record(timed(func() (int, error) { return syscall.Dup(int(n)) }), true)
-		}
+		})
 	case "dup2", "dup3":
 		fd, target := r.fd("fd", inLoop), r.fd("target", inLoop)
 		var flags *int
@@ -110,24 +118,14 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 			arg = 0
 		}
 		duplicates := cmd == syscall.F_DUPFD || cmd == syscall.F_DUPFD_CLOEXEC
-		p = func(a *agent, ans *answer) {
-			n := fd.value(a.slots)
-			if a.isChannel(n) {
-				ans.fail(syscall.EBADF)
-				return
-			}
+		p = onDescriptor(fd, func(a *agent, n int32, ans *answer) {
 			ans.record(rawTimed(syscall.SYS_FCNTL, uintptr(n), uintptr(cmd), uintptr(arg)), duplicates)
-		}
+		})
 	case "close":
 		fd := r.fd("fd", inLoop)
-		p = func(a *agent, ans *answer) {
-			n := fd.value(a.slots)
-			if a.isChannel(n) {
-				ans.fail(syscall.EBADF)
-				return
-			}
+		p = onDescriptor(fd, func(a *agent, n int32, ans *answer) {
 			ans.record(timed(func() (int, error) { return 0, syscall.Close(int(n)) }), false)
-		}
+		})
 	case "close_range":
 		first, last := uint32(r.int64("first")), uint32(r.int64("last"))
 		flags := uint32(r.int64("flags")) & (closeRangeCloexec | closeRangeUnshare)
@@ -144,68 +142,38 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		if whence < 0 || whence > 2 {
 			r.malformed("whence")
 		}
-		p = func(a *agent, ans *answer) {
-			n := fd.value(a.slots)
-			if a.isChannel(n) {
-				ans.fail(syscall.EBADF)
-				return
-			}
+		p = onDescriptor(fd, func(a *agent, n int32, ans *answer) {
 			ans.record(timed(func() (int, error) {
 				position, err := syscall.Seek(int(n), offset, whence)
 				return int(position), err
 			}), false)
-		}
+		})
 	case "read":
 		fd, count := r.fd("fd", inLoop), r.count("count")
-		p = func(a *agent, ans *answer) {
-			n := fd.value(a.slots)
-			if a.isChannel(n) {
-				ans.fail(syscall.EBADF)
-				return
-			}
+		p = onDescriptor(fd, func(a *agent, n int32, ans *answer) {
 			buffer := a.io[:count]
 			result := timed(func() (int, error) { return syscall.Read(int(n), buffer) })
 			ans.record(result, false)
 			if result.errno == 0 && a.keepData {
 				ans.data, ans.hasData = append([]byte(nil), buffer[:result.value]...), true
 			}
-		}
+		})
 	case "write":
 		fd, data := r.fd("fd", inLoop), r.bytes("data")
-		p = func(a *agent, ans *answer) {
-			n := fd.value(a.slots)
-			if a.isChannel(n) {
-				ans.fail(syscall.EBADF)
-				return
-			}
+		p = onDescriptor(fd, func(a *agent, n int32, ans *answer) {
 			ans.record(timed(func() (int, error) { return syscall.Write(int(n), data) }), false)
-		}
+		})
 	case "shutdown":
 		fd, how := r.fd("fd", inLoop), int(r.int32("how"))
 		if how < syscall.SHUT_RD || how > syscall.SHUT_RDWR {
 			r.malformed("how")
 		}
-		p = func(a *agent, ans *answer) {
-			n := fd.value(a.slots)
-			if a.isChannel(n) {
-				ans.fail(syscall.EBADF)
-				return
-			}
+		p = onDescriptor(fd, func(a *agent, n int32, ans *answer) {
 			ans.record(timed(func() (int, error) { return 0, syscall.Shutdown(int(n), how) }), false)
-		}
+		})
 	case "send_headers":
 		socket, data := r.fd("fd", inLoop), r.bytes("data")
-		var passing []operand
-		if list, ok := r.require("fds"); ok && list != "" {
-			for _, part := range strings.Split(list, ",") {
-				o, ok := parseOperand(part, inLoop)
-				if !ok {
-					r.malformed("fds")
-					break
-				}
-				passing = append(passing, o)
-			}
-		}
+		passing := r.operands("fds", inLoop)
 		var headers []int
 		total := 0
 		if list, ok := r.require("headers"); ok && list != "" {
@@ -229,23 +197,13 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		p = func(a *agent, ans *answer) { a.sendHeaders(socket, passing, headers, cmsgLen, data, ans) }
 	case "send":
 		socket, data := r.fd("fd", inLoop), r.bytes("data")
-		var passing []operand
-		if list, ok := r.require("fds"); ok && list != "" {
-			for _, part := range strings.Split(list, ",") {
-				o, ok := parseOperand(part, inLoop)
-				if !ok {
-					r.malformed("fds")
-					break
-				}
-				passing = append(passing, o)
-			}
-		}
+		passing := r.operands("fds", inLoop)
 		// send's own flags (MSG_OOB); absent from older runners: 0.
 		flags := int(r.int32Or("flags", 0))
 		if flags&^msgOob != 0 {
 			r.malformed("flags")
 		}
-		p = func(a *agent, ans *answer) { a.send(socket, passing, data, flags, ans) }
+		p = func(a *agent, ans *answer) { a.send(socket, nil, passing, data, flags, ans) }
 	case "recv":
 		socket, count := r.fd("fd", inLoop), r.count("count")
 		room := int(r.int32("room"))
@@ -258,7 +216,7 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		if control < -1 || control > maximumControl {
 			r.malformed("control")
 		}
-		p = func(a *agent, ans *answer) { a.recv(socket, count, room, control, flags, ans) }
+		p = func(a *agent, ans *answer) { a.recv(socket, count, room, control, flags, false, ans) }
 	case "setsockopt", "getsockopt":
 		socket, option := r.fd("fd", inLoop), int(r.int32("opt"))
 		if !knownSocketOptions[option] {
@@ -346,23 +304,13 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		if sig != 0 && sig != int32(syscall.SIGKILL) && sig != int32(syscall.SIGTERM) {
 			r.malformed("sig")
 		}
-		p = func(a *agent, ans *answer) {
-			n := fd.value(a.slots)
-			if a.isChannel(n) {
-				ans.fail(syscall.EBADF)
-				return
-			}
+		p = onDescriptor(fd, func(a *agent, n int32, ans *answer) {
 			ans.record(rawTimed(sysPidfdSendSignal, uintptr(n), uintptr(sig), 0), false)
-		}
+		})
 	case "waitid":
 		// Go's syscall package has no waitid: the raw call with a siginfo_t of our own (linux.go).
 		fd, flags := r.fd("fd", inLoop), int(r.int32("flags"))&wNohang
-		p = func(a *agent, ans *answer) {
-			n := fd.value(a.slots)
-			if a.isChannel(n) {
-				ans.fail(syscall.EBADF)
-				return
-			}
+		p = onDescriptor(fd, func(a *agent, n int32, ans *answer) {
 			var info sigInfo
 			start := monotonic()
 			_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, pPidfd, uintptr(n), uintptr(unsafe.Pointer(&info)),
@@ -377,7 +325,7 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 				}
 				ans.hasSt = true
 			}
-		}
+		})
 	case "pidfd_getfd":
 		pid, fd := int(r.int32("pid")), r.fd("fd", inLoop)
 		flags, targetChannel := uint32(r.int64("flags")), r.int32Or("tctl", -1)
@@ -429,18 +377,11 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 			break
 		}
 		data := r.bytes("data")
-		var passing []operand
-		if list, ok := r.require("fds"); ok && list != "" {
-			for _, part := range strings.Split(list, ",") {
-				o, ok := parseOperand(part, inLoop)
-				if !ok {
-					r.malformed("fds")
-					break
-				}
-				passing = append(passing, o)
-			}
+		passing := r.operands("fds", inLoop)
+		p = func(a *agent, ans *answer) {
+			_, to := address.sockaddr()
+			a.send(socket, to, passing, data, 0, ans)
 		}
-		p = func(a *agent, ans *answer) { a.sendto(socket, address, passing, data, ans) }
 	case "recvfrom":
 		socket, count := r.fd("fd", inLoop), r.count("count")
 		room := int(r.int32("room"))
@@ -448,7 +389,7 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 			r.malformed("room")
 		}
 		flags := int(r.int32("flags")) & (msgCmsgCloexec | msgDontwait)
-		p = func(a *agent, ans *answer) { a.recvfrom(socket, count, room, flags, ans) }
+		p = func(a *agent, ans *answer) { a.recv(socket, count, room, -1, flags, true, ans) }
 	case "listen", "connect":
 		addr, _ := r.require("addr")
 		address, ok := parseAddress(addr)
@@ -465,17 +406,12 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 	case "accept":
 		socket := r.fd("fd", inLoop)
 		flags := int(r.int32("flags")) & socketFlags
-		p = func(a *agent, ans *answer) {
-			n := socket.value(a.slots)
-			if a.isChannel(n) {
-				ans.fail(syscall.EBADF)
-				return
-			}
+		p = onDescriptor(socket, func(a *agent, n int32, ans *answer) {
 			ans.record(timed(func() (int, error) {
 				fd, _, err := syscall.Accept4(int(n), flags)
 				return fd, err
 			}), true)
-		}
+		})
 	case "setrlimit":
 		nofile := uint64(r.int64("nofile"))
 		p = func(a *agent, ans *answer) {

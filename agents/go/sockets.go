@@ -13,18 +13,29 @@ import (
 	"unsafe"
 )
 
-func (a *agent) send(socket operand, passing []operand, data []byte, flags int, ans *answer) {
+// sending resolves the socket and the descriptors to pass; the agent's channels are EBADF (false: the
+// answer says so already). What send, sendto and send_headers share.
+func (a *agent) sending(socket operand, passing []operand, ans *answer) (int32, []int, bool) {
 	s := socket.value(a.slots)
 	fds := make([]int, len(passing))
 	for i, o := range passing {
 		fds[i] = int(o.value(a.slots))
 		if a.isChannel(int32(fds[i])) {
 			ans.fail(syscall.EBADF)
-			return
+			return s, nil, false
 		}
 	}
 	if a.isChannel(s) {
 		ans.fail(syscall.EBADF)
+		return s, nil, false
+	}
+	return s, fds, true
+}
+
+// send is sendto with a destination (`to`, a Sockaddr as syscall.SendmsgN takes it) and send without (nil).
+func (a *agent) send(socket operand, to syscall.Sockaddr, passing []operand, data []byte, flags int, ans *answer) {
+	s, fds, ok := a.sending(socket, passing, ans)
+	if !ok {
 		return
 	}
 	var rights []byte
@@ -34,7 +45,7 @@ func (a *agent) send(socket operand, passing []operand, data []byte, flags int, 
 	}
 	// SendmsgN, Go's own behaviour included: with rights and no data on a socket that is not
 	// SOCK_DGRAM it sends one zero byte ("send at least one normal byte") and reports 0.
-	ans.record(timed(func() (int, error) { return syscall.SendmsgN(int(s), data, rights, nil, msgNosignal|flags) }), false)
+	ans.record(timed(func() (int, error) { return syscall.SendmsgN(int(s), data, rights, to, msgNosignal|flags) }), false)
 }
 
 // sendHeaders: one syscall.UnixRights message per header, appended (each is CmsgSpace long, so they lie
@@ -42,17 +53,8 @@ func (a *agent) send(socket operand, passing []operand, data []byte, flags int, 
 // building its own header would. No header: no control buffer. SendmsgN as in `send` (Go's dummy byte
 // included when there is no data).
 func (a *agent) sendHeaders(socket operand, passing []operand, headers []int, cmsgLen int, data []byte, ans *answer) {
-	s := socket.value(a.slots)
-	fds := make([]int, len(passing))
-	for i, o := range passing {
-		fds[i] = int(o.value(a.slots))
-		if a.isChannel(int32(fds[i])) {
-			ans.fail(syscall.EBADF)
-			return
-		}
-	}
-	if a.isChannel(s) {
-		ans.fail(syscall.EBADF)
+	s, fds, ok := a.sending(socket, passing, ans)
+	if !ok {
 		return
 	}
 	var control []byte
@@ -67,7 +69,8 @@ func (a *agent) sendHeaders(socket operand, passing []operand, headers []int, cm
 	ans.record(timed(func() (int, error) { return syscall.SendmsgN(int(s), data, control, nil, msgNosignal) }), false)
 }
 
-func (a *agent) recv(socket operand, count, room, control, flags int, ans *answer) {
+// recv is recvfrom when withSender is set: the answer then carries the sender's address (`from`).
+func (a *agent) recv(socket operand, count, room, control, flags int, withSender bool, ans *answer) {
 	s := socket.value(a.slots)
 	if a.isChannel(s) {
 		ans.fail(syscall.EBADF)
@@ -81,11 +84,12 @@ func (a *agent) recv(socket operand, count, room, control, flags int, ans *answe
 	}
 	buffer := a.io[:count]
 	var oobn, recvflags int
+	var from syscall.Sockaddr
 	// Recvmsg, Go's own behaviour included: with a control buffer and count 0 on a socket that is not
 	// SOCK_DGRAM it reads into a one-byte dummy ("receive at least one normal byte").
 	result := timed(func() (int, error) {
-		n, on, rf, _, err := syscall.Recvmsg(int(s), buffer, oob, flags)
-		oobn, recvflags = on, rf
+		n, on, rf, sa, err := syscall.Recvmsg(int(s), buffer, oob, flags)
+		oobn, recvflags, from = on, rf, sa
 		return n, err
 	})
 	ans.record(result, false)
@@ -120,6 +124,9 @@ func (a *agent) recv(socket operand, count, room, control, flags int, ans *answe
 		ans.data, ans.hasData = append([]byte(nil), buffer[:n]...), true
 	}
 	ans.mf, ans.hasMF = int32(recvflags), true
+	if withSender {
+		ans.from, ans.hasFrom = senderAddress(from), true
+	}
 }
 
 // address is a decoded `addr` field: unix:HEX, abstract:HEX or tcp:PORT.

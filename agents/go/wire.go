@@ -202,8 +202,9 @@ func (r *fields) bytes(key string) []byte {
 
 func (r *fields) text(key string) string { return string(r.bytes(key)) }
 
-// texts is a comma-separated list of hex texts; optional lists may be absent (empty).
-func (r *fields) texts(key string, optional bool) []string {
+// list reads a comma-separated list, each part through parse: an absent optional list and an empty one
+// are nil; an absent required list, or a part that does not parse, makes the field malformed (nil).
+func list[T any](r *fields, key string, optional bool, parse func(string) (T, bool)) []T {
 	v, ok := r.m.get(key)
 	if !ok {
 		if !optional {
@@ -214,39 +215,36 @@ func (r *fields) texts(key string, optional bool) []string {
 	if v == "" {
 		return nil
 	}
-	var out []string
+	var out []T
 	for _, part := range strings.Split(v, ",") {
-		b, ok := hexDecode(part)
+		value, ok := parse(part)
 		if !ok {
 			r.malformed(key)
 			return nil
 		}
-		out = append(out, string(b))
+		out = append(out, value)
 	}
 	return out
 }
 
+// texts is a comma-separated list of hex texts; optional lists may be absent (empty).
+func (r *fields) texts(key string, optional bool) []string {
+	return list(r, key, optional, func(part string) (string, bool) {
+		b, ok := hexDecode(part)
+		return string(b), ok
+	})
+}
+
 func (r *fields) ints(key string, optional bool) []int32 {
-	v, ok := r.m.get(key)
-	if !ok {
-		if !optional {
-			r.malformed(key)
-		}
-		return nil
-	}
-	if v == "" {
-		return nil
-	}
-	var out []int32
-	for _, part := range strings.Split(v, ",") {
+	return list(r, key, optional, func(part string) (int32, bool) {
 		n, err := strconv.ParseInt(part, 10, 32)
-		if err != nil {
-			r.malformed(key)
-			return nil
-		}
-		out = append(out, int32(n))
-	}
-	return out
+		return int32(n), err == nil
+	})
+}
+
+// operands is a required, possibly empty, list of descriptors (send's `fds`).
+func (r *fields) operands(key string, inLoop bool) []operand {
+	return list(r, key, false, func(part string) (operand, bool) { return parseOperand(part, inLoop) })
 }
 
 // operand is a descriptor as it travels: a number, or inside a loop `@N`, loop slot N.

@@ -5,7 +5,7 @@
 import os
 from time import monotonic_ns
 
-from handoff_wire import Answer, Slot
+from handoff_wire import Answer, Slot, failure
 
 O_CLOEXEC = 0o2000000
 O_NONBLOCK = 0o4000
@@ -94,6 +94,24 @@ def inherit(fds, close_on_exec):
 
 def resolve(agent, operand):
     return agent.slots[operand.index] if type(operand) is Slot else operand
+
+
+def on_descriptor(fd, passing=None):
+    """Decorates the performer of an operation on the descriptor `fd` (and, for send, sendto and send_headers,
+    the descriptors `passing` it passes), resolved: the agent's own channel among them is EBADF (it is not in
+    the scenario's table). The performer is called as perform(agent, number), or perform(agent, number,
+    passed) when there is a `passing` list."""
+    def decorate(perform):
+        def checked_perform(agent):
+            number = resolve(agent, fd)
+            if passing is None:
+                return failure(EBADF) if agent.is_channel(number) else perform(agent, number)
+            passed = [resolve(agent, operand) for operand in passing]
+            if agent.is_channel(number) or any(agent.is_channel(p) for p in passed):
+                return failure(EBADF)
+            return perform(agent, number, passed)
+        return checked_perform
+    return decorate
 
 
 def sock(fd):

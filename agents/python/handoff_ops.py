@@ -18,7 +18,7 @@ import fcntl
 import select
 
 from handoff_wire import Answer, Bad, failure
-from handoff_call import (timed, answer, inherit, resolve, O_CLOEXEC, O_APPEND, O_NONBLOCK, OPEN_FLAGS,
+from handoff_call import (timed, answer, inherit, resolve, on_descriptor, O_CLOEXEC, O_APPEND, O_NONBLOCK, OPEN_FLAGS,
                           MFD_CLOEXEC, MFD_ALLOW_SEALING, F_ADD_SEALS, F_GET_SEALS, SEALS_KNOWN, SIGNALS_KNOWN,
                           CLOCKS_KNOWN, F_DUPFD_QUERY, checked, CLOSE_RANGE_UNSHARE, F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL,
                           F_SETFL, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EBADF, EINVAL)
@@ -121,10 +121,8 @@ def build_epoll_ctl(f, loop):
 def build_dup(f, loop):
     fd = f.fd("fd", loop)
 
-    def perform(agent):
-        number = resolve(agent, fd)
-        if agent.is_channel(number):
-            return failure(EBADF)
+    @on_descriptor(fd)
+    def perform(agent, number):
         # os.dup: a non-inheritable copy (F_DUPFD_CLOEXEC), where dup(2) makes an inheritable one.
         call = timed(lambda: inherit([os.dup(number)], False)[0])
         return answer(call, [call.value])
@@ -152,10 +150,8 @@ def build_fcntl(f, loop):
     if cmd == F_SETFL:
         arg &= O_APPEND | O_NONBLOCK   # what the scenario language can say (StatusFlag)
 
-    def perform(agent):
-        number = resolve(agent, fd)
-        if agent.is_channel(number):
-            return failure(EBADF)
+    @on_descriptor(fd)
+    def perform(agent, number):
         if cmd == F_GETFD:
             # os.get_inheritable is F_GETFD's own Python spelling; the answer is FD_CLOEXEC or 0.
             call = timed(lambda: 0 if os.get_inheritable(number) else 1)
@@ -170,10 +166,8 @@ def build_fcntl(f, loop):
 def build_close(f, loop):
     fd = f.fd("fd", loop)
 
-    def perform(agent):
-        number = resolve(agent, fd)
-        if agent.is_channel(number):
-            return failure(EBADF)
+    @on_descriptor(fd)
+    def perform(agent, number):
         call = timed(os.close, number)
         call.value = 0 if not call.errno else -1
         return answer(call)
@@ -199,10 +193,8 @@ def build_lseek(f, loop):
     if whence not in (0, 1, 2):
         raise Bad("lseek: malformed field 'whence'")
 
-    def perform(agent):
-        number = resolve(agent, fd)
-        if agent.is_channel(number):
-            return failure(EBADF)
+    @on_descriptor(fd)
+    def perform(agent, number):
         return answer(timed(os.lseek, number, offset, whence))
     return perform
 
@@ -210,10 +202,8 @@ def build_lseek(f, loop):
 def build_read(f, loop):
     fd, count = f.fd("fd", loop), f.count("count")
 
-    def perform(agent):
-        number = resolve(agent, fd)
-        if agent.is_channel(number):
-            return failure(EBADF)
+    @on_descriptor(fd)
+    def perform(agent, number):
         call = timed(os.read, number, count)
         data = call.value
         if not call.errno:
@@ -228,10 +218,8 @@ def build_read(f, loop):
 def build_write(f, loop):
     fd, data = f.fd("fd", loop), f.bytes("data")
 
-    def perform(agent):
-        number = resolve(agent, fd)
-        if agent.is_channel(number):
-            return failure(EBADF)
+    @on_descriptor(fd)
+    def perform(agent, number):
         return answer(timed(os.write, number, data))
     return perform
 

@@ -5,7 +5,7 @@
 import os
 
 from handoff_wire import Bad, failure
-from handoff_call import (timed, answer, inherit, resolve, checked, O_CLOEXEC, OPEN_FLAGS, EBADF, ENOENT, EINVAL,
+from handoff_call import (timed, answer, inherit, resolve, on_descriptor, checked, O_CLOEXEC, OPEN_FLAGS, EBADF, ENOENT, EINVAL,
                           EPERM)
 
 
@@ -86,11 +86,9 @@ def build_pidfd_send_signal(f, loop):
     if sig not in SIGNALS:
         raise Bad("pidfd_send_signal: malformed field 'sig'")
 
-    def perform(agent):
+    @on_descriptor(fd)
+    def perform(agent, number):
         import signal
-        number = resolve(agent, fd)
-        if agent.is_channel(number):
-            return failure(EBADF)
         return answer(timed(lambda: signal.pidfd_send_signal(number, sig) or 0))
     return perform
 
@@ -98,10 +96,8 @@ def build_pidfd_send_signal(f, loop):
 def build_waitid(f, loop):
     fd, flags = f.fd("fd", loop), f.int32("flags") & os.WNOHANG
 
-    def perform(agent):
-        number = resolve(agent, fd)
-        if agent.is_channel(number):
-            return failure(EBADF)
+    @on_descriptor(fd)
+    def perform(agent, number):
         # os.waitid: None with WNOHANG while the child runs; otherwise si_code and si_status.
         call = timed(os.waitid, os.P_PIDFD, number, os.WEXITED | flags)
         info = call.value

@@ -4,9 +4,9 @@
 
 
 import handoff_libc
-from handoff_wire import Answer, Bad, failure, MAXIMUM_ROOM, MAXIMUM_CONTROL, MAXIMUM_HEADERS, MAXIMUM_HEADER_FDS
-from handoff_call import (timed, answer, inherit, resolve, with_socket, socket_module, checked, SOCK_CLOEXEC,
-                          SOCK_NONBLOCK, SOCK_TYPES, MSG_NOSIGNAL, MSG_OOB, EBADF, SOL_SOCKET, SO_PEERCRED,
+from handoff_wire import Answer, Bad, MAXIMUM_ROOM, MAXIMUM_CONTROL, MAXIMUM_HEADERS, MAXIMUM_HEADER_FDS
+from handoff_call import (timed, answer, inherit, on_descriptor, with_socket, socket_module, checked, SOCK_CLOEXEC,
+                          SOCK_NONBLOCK, SOCK_TYPES, MSG_NOSIGNAL, MSG_OOB, SOL_SOCKET, SO_PEERCRED,
                           SO_PEERPIDFD, SOCKET_OPTIONS, SCM_CREDENTIALS, SCM_PIDFD)
 
 
@@ -47,13 +47,19 @@ def build_shutdown(f, loop):
     if how not in (0, 1, 2):
         raise Bad("shutdown: malformed field 'how'")
 
-    def perform(agent):
-        number = resolve(agent, fd)
-        if agent.is_channel(number):
-            return failure(EBADF)
+    @on_descriptor(fd)
+    def perform(agent, number):
         call = timed(with_socket, number, lambda s: s.shutdown(how) or 0)
         return answer(call)
     return perform
+
+
+def _rights(passing):
+    """socket.sendmsg's ancillary data for one SCM_RIGHTS message of `passing` (what socket.send_fds builds);
+    none without descriptors."""
+    import array
+    socket = socket_module()
+    return [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", passing).tobytes())] if passing else []
 
 
 def build_send(f, loop):
@@ -63,16 +69,12 @@ def build_send(f, loop):
     if flags & ~MSG_OOB:
         raise Bad("send: malformed field 'flags'")
 
-    def perform(agent):
-        number = resolve(agent, fd)
-        passing = [resolve(agent, operand) for operand in fds]
-        if agent.is_channel(number) or any(agent.is_channel(p) for p in passing):
-            return failure(EBADF)
+    @on_descriptor(fd, fds)
+    def perform(agent, number, passing):
         socket = socket_module()
         if flags:
             # 3.11's send_fds drops its flags (gh-107898): with MSG_OOB the agent makes send_fds's own call.
-            import array
-            items = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", passing).tobytes())] if passing else []
+            items = _rights(passing)
             return answer(timed(with_socket, number, lambda s: s.sendmsg([data], items, MSG_NOSIGNAL | flags)))
         if passing:
             # socket.send_fds: sendmsg with one SCM_RIGHTS message. (3.11's send_fds drops its `flags`, here
@@ -98,11 +100,8 @@ def build_send_headers(f, loop):
     if not -1 <= cmsg_len <= MAXIMUM_CONTROL or (cmsg_len >= 0 and len(headers) != 1):
         raise Bad("send_headers: malformed field 'cmsglen'")
 
-    def perform(agent):
-        number = resolve(agent, fd)
-        passing = [resolve(agent, operand) for operand in fds]
-        if agent.is_channel(number) or any(agent.is_channel(p) for p in passing):
-            return failure(EBADF)
+    @on_descriptor(fd, fds)
+    def perform(agent, number, passing):
         socket = socket_module()
         import array
         parts, start = [], 0
@@ -146,14 +145,24 @@ def _ancillary(ancillary):
 
 
 def build_recv(f, loop):
-    fd, count, room, flags = f.fd("fd", loop), f.count("count"), f.int32("room"), f.int32("flags")
-    if not 0 <= room <= MAXIMUM_ROOM:
-        raise Bad("recv: malformed field 'room'")
+    fd, count, room, flags = _receive_fields(f, loop, "recv")
     # `control`: the control buffer's exact size in bytes (absent: sized from room).
     control = f.int32("control", -1)
     if not -1 <= control <= MAXIMUM_CONTROL:
         raise Bad("recv: malformed field 'control'")
+    return _receiver(fd, count, room, flags, control, with_sender=False)
 
+
+def _receive_fields(f, loop, verb):
+    """What recv and recvfrom both read: the socket, the byte count, the room for descriptors, the flags."""
+    fd, count, room, flags = f.fd("fd", loop), f.count("count"), f.int32("room"), f.int32("flags")
+    if not 0 <= room <= MAXIMUM_ROOM:
+        raise Bad("%s: malformed field 'room'" % verb)
+    return fd, count, room, flags
+
+
+def _receiver(fd, count, room, flags, control, with_sender):
+    """recv, and recvfrom when `with_sender`: the answer then carries the sender's address."""
     def receive(s):
         # socket.recv_fds(sock, bufsize, maxfds) is recvmsg(bufsize, CMSG_LEN(maxfds * 4)) with only the
         # SCM_RIGHTS kept; Python 3.11's also drops its `flags` (a non-blocking recv would block). The agent
@@ -165,28 +174,39 @@ def build_recv(f, loop):
         space = control if control >= 0 else socket.CMSG_LEN(room * 4)
         length, ancillary, message_flags, address = s.recvmsg_into([buffer], space, flags)
         data = bytes(buffer[:min(length, count)])
-        return (data, message_flags, length) + _ancillary(ancillary)
+        return (data, message_flags, length, address) + _ancillary(ancillary)
 
-    def perform(agent):
-        number = resolve(agent, fd)
-        if agent.is_channel(number):
-            return failure(EBADF)
+    @on_descriptor(fd)
+    def perform(agent, number):
         # A control buffer of CMSG_LEN(room * 4) bytes (recv_fds's size), where the step asks for CMSG_SPACE
         # (room for one more descriptor when `room` is odd) and for none when room is 0 (16 bytes here: no
         # room for a descriptor either).
         call = timed(with_socket, number, receive)
         if call.errno:
             return answer(call)
-        data, message_flags, length, fds, credentials = call.value
+        data, message_flags, length, address, fds, credentials = call.value
         call.value = length
         result = answer(call, fds)
         result.mf = message_flags
         if credentials is not None:
             result.cred = "%d,%d,%d" % credentials
+        if with_sender:
+            result.sender = _sender(address)
         if not agent.in_loop:
             result.d = data
         return result
     return perform
+
+
+def _sender(address):
+    """recvmsg's address as the wire's `from`: None for an unbound sender, bytes (a leading NUL) for an
+    abstract name, str for a path (read up to its NUL)."""
+    import os
+    if address is None:
+        return b""
+    if isinstance(address, bytes):
+        return address
+    return os.fsencode(address)
 
 
 def build_setsockopt(f, loop):
@@ -195,10 +215,8 @@ def build_setsockopt(f, loop):
     if option not in SOCKET_OPTIONS:
         raise Bad("setsockopt: malformed field 'opt'")
 
-    def perform(agent):
-        number = resolve(agent, fd)
-        if agent.is_channel(number):
-            return failure(EBADF)
+    @on_descriptor(fd)
+    def perform(agent, number):
         # socket.setsockopt(level, option, int): setsockopt(2) with sizeof(int).
         return answer(timed(with_socket, number, lambda s: s.setsockopt(SOL_SOCKET, option, value) or 0))
     return perform
@@ -209,11 +227,9 @@ def build_getsockopt(f, loop):
     if option not in SOCKET_OPTIONS:
         raise Bad("getsockopt: malformed field 'opt'")
 
-    def perform(agent):
+    @on_descriptor(fd)
+    def perform(agent, number):
         import struct
-        number = resolve(agent, fd)
-        if agent.is_channel(number):
-            return failure(EBADF)
         if option == SO_PEERCRED:
             # socket.getsockopt(level, option, buflen): the struct ucred's bytes.
             call = timed(with_socket, number, lambda s: s.getsockopt(SOL_SOCKET, option, 12))
@@ -308,10 +324,8 @@ def build_connect(f, loop):
 def build_accept(f, loop):
     fd, flags = f.fd("fd", loop), f.int32("flags")
 
-    def perform(agent):
-        number = resolve(agent, fd)
-        if agent.is_channel(number):
-            return failure(EBADF)
+    @on_descriptor(fd)
+    def perform(agent, number):
 
         def accept(s):
             # socket.accept: accept4(SOCK_CLOEXEC) always; it has no flags, non-blocking is setblocking().
@@ -353,10 +367,8 @@ def build_bind(f, loop):
     fd = f.fd("fd", loop)
     _, where = _address(f)
 
-    def perform(agent):
-        number = resolve(agent, fd)
-        if agent.is_channel(number):
-            return failure(EBADF)
+    @on_descriptor(fd)
+    def perform(agent, number):
         # socket.bind with bytes: a leading NUL is the abstract namespace. An AF_INET socket takes no such
         # address in Python (TypeError): the C library's bind, through ctypes.
         socket = socket_module()
@@ -372,11 +384,8 @@ def build_sendto(f, loop):
     _, where = _address(f)
     fds = f.fds("fds", loop)
 
-    def perform(agent):
-        number = resolve(agent, fd)
-        passing = [resolve(agent, operand) for operand in fds]
-        if agent.is_channel(number) or any(agent.is_channel(p) for p in passing):
-            return failure(EBADF)
+    @on_descriptor(fd, fds)
+    def perform(agent, number, passing):
         socket = socket_module()
         call = timed(with_socket, number, lambda s: s.family)
         if not call.errno and call.value != socket.AF_UNIX:
@@ -385,46 +394,12 @@ def build_sendto(f, loop):
             return _raw_answer(lambda: handoff_libc.sendto_unix(number, data, MSG_NOSIGNAL, where))
         # sendmsg with msg_name and one SCM_RIGHTS message: what socket.send_fds builds, made here because
         # Python 3.11's send_fds drops its `flags` and `address` arguments.
-        import array
-        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", passing))] if passing else []
+        ancillary = _rights(passing)
         call = timed(with_socket, number, lambda s: s.sendmsg([data], ancillary, MSG_NOSIGNAL, where))
         return answer(call)
     return perform
 
 
 def build_recvfrom(f, loop):
-    fd, count, room, flags = f.fd("fd", loop), f.count("count"), f.int32("room"), f.int32("flags")
-    if not 0 <= room <= MAXIMUM_ROOM:
-        raise Bad("recvfrom: malformed field 'room'")
-
-    def receive(s):
-        socket = socket_module()
-        data, ancillary, message_flags, address = s.recvmsg(count, socket.CMSG_LEN(room * 4), flags)
-        return (data, message_flags, address) + _ancillary(ancillary)
-
-    def perform(agent):
-        import os
-        number = resolve(agent, fd)
-        if agent.is_channel(number):
-            return failure(EBADF)
-        call = timed(with_socket, number, receive)
-        if call.errno:
-            return answer(call)
-        data, message_flags, address, fds, credentials = call.value
-        call.value = len(data)
-        result = answer(call, fds)
-        result.mf = message_flags
-        if credentials is not None:
-            result.cred = "%d,%d,%d" % credentials
-        # recvmsg's address: None for an unbound sender, bytes (a leading NUL) for an abstract name, str for
-        # a path (read up to its NUL).
-        if address is None:
-            result.sender = b""
-        elif isinstance(address, bytes):
-            result.sender = address
-        else:
-            result.sender = os.fsencode(address)
-        if not agent.in_loop:
-            result.d = data
-        return result
-    return perform
+    fd, count, room, flags = _receive_fields(f, loop, "recvfrom")
+    return _receiver(fd, count, room, flags, -1, with_sender=True)

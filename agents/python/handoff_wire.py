@@ -99,27 +99,24 @@ class Fields:
         except ValueError:
             raise self._problem(key)
 
-    def byte_lists(self, key, optional=False):
+    def _list(self, key, optional, parse):
+        """A comma-separated list, each part through `parse`: an absent optional list and an empty one are
+        empty; a part that does not parse (ValueError) makes the field malformed."""
         if optional and key not in self.fields:
             return []
         value = self.text(key)
         if not value:
             return []
         try:
-            return [bytes.fromhex(part) for part in value.split(",")]
+            return [parse(part) for part in value.split(",")]
         except ValueError:
             raise self._problem(key)
 
+    def byte_lists(self, key, optional=False):
+        return self._list(key, optional, bytes.fromhex)
+
     def ints(self, key, optional=False):
-        if optional and key not in self.fields:
-            return []
-        value = self.text(key)
-        if not value:
-            return []
-        try:
-            return [int(part, 10) for part in value.split(",")]
-        except ValueError:
-            raise self._problem(key)
+        return self._list(key, optional, lambda part: int(part, 10))
 
     def fd(self, key, loop):
         """A descriptor: a number, or inside a loop `@N`."""

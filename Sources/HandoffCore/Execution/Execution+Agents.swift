@@ -43,13 +43,17 @@ extension ScenarioExecution {
     /// Sends the operation to the agent and returns what the kernel did.
     func execute(_ operation: Operation, by agent: AgentProcess, step: Step) throws(Stop) -> (Outcome, UInt64?) {
         let request = self.request(operation, by: agent.name)
+        // How the runner talks to the agent follows the declared effect (OperationDeclarations.swift); the
+        // arguments come from the operation.
+        let effect = operation.declaration.effect
+        let undeclared = HarnessError.undeclaredEffect(operation: operation.kind.keyword, effect: effect.rawValue)
         return try harness { () throws(HarnessError) -> (Outcome, UInt64?) in
-            switch operation {
-            case .exit:
+            switch effect {
+            case .endsProcess:
                 // No answer; perform() waits for every process that ended in this step, this one included.
                 try agent.connection.send(request)
                 return (Outcome(result: nil), nil)
-            case .exec:
+            case .replacesImage:
                 let (message, _) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
                 if message.verb == ControlVerb.hello.rawValue {
                     let channelBeforeExec = agent.controlNumber
@@ -59,13 +63,15 @@ extension ScenarioExecution {
                 }
                 let answer = try decodeAnswer(message, from: agent.name)
                 return (Outcome(answer: answer), answer.nanoseconds)
-            case .launch(let programName, let arguments, let environment, let listen, let acceptMode, let handover, _, _):
+            case .launches:
+                guard case .launch(let programName, let given, let environment, let listen, let acceptMode, let handover, _, _)
+                    = operation else { throw undeclared }
                 guard let found = SystemProbe.program(named: programName) else {
                     throw .agentGone(process: agent.name, reason: "program \(programName) not found in PATH")
                 }
                 let (program, arguments) = options.launcherSandbox?.wrap(
-                    program: found, arguments: arguments, directory: directory.path, writable: scenario.requires.writes)
-                    ?? (found, arguments)
+                    program: found, arguments: given, directory: directory.path, writable: scenario.requires.writes)
+                    ?? (found, given)
                 // The agents the launcher starts call the runner back at its control socket.
                 let callBack = EnvironmentVariable(name: AgentEnvironment.controlSocket, value: try tree.controlSocketPath())
                 let wire: HandoffProtocol.Operation<WireNaming> = .launch(
@@ -102,11 +108,13 @@ extension ScenarioExecution {
                     }
                 }
                 return (Outcome(result: 0), nil)
-            case .attach(let child):
+            case .attaches:
+                guard case .attach(let child) = operation else { throw undeclared }
                 _ = try tree.adoptAttached(name: child, launcher: agent, deadline: deadline, timeout: timeout)
                 tracker.adopt(child, by: agent.name, inheritingNames: launched[agent.name] != .listenFDs)
                 return (Outcome(result: nil), nil)
-            case .fork(let child), .cloneFiles(let child):
+            case .createsProcess:
+                guard case let (child, sharingTable)? = operation.createdProcess else { throw undeclared }
                 let (first, channel) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
                 var message = first
                 if first.verb == ControlVerb.channel.rawValue {
@@ -134,22 +142,13 @@ extension ScenarioExecution {
                         throw .protocolViolation(process: agent.name, detail: "fork answer carried no control channel")
                     }
                     _ = try tree.adoptChild(name: child, channel: channel, deadline: deadline, timeout: timeout)
-                    if case .cloneFiles = operation {
-                        tracker.fork(child, of: agent.name, sharingTable: true)
-                    } else {
-                        tracker.fork(child, of: agent.name, sharingTable: false)
-                    }
+                    tracker.fork(child, of: agent.name, sharingTable: sharingTable)
                 } else if let channel {
                     close(channel)
                 }
                 outcome.result = nil
                 return (outcome, answer.nanoseconds)
-            case .open, .pipe, .socketpair, .memfd, .eventfd, .epollCreate, .epollCtl, .dup, .dup2, .dup3, .fcntl, .close,
-                 .closeRange, .lseek, .read, .write, .shutdown, .wait, .send, .recv, .pidfdOpen, .pidfdGetfd, .listen,
-                 .connect, .accept, .setrlimit, .dropCapability, .setDumpable, .reopen, .unshareFiles, .sendHeaders,
-                 .poll, .unixGC, .pidfdSendSignal, .waitid, .pidfdGetfdThrough,
-                 .setsockopt, .getsockopt, .ftruncate, .signalfd, .timerfdCreate, .inotifyInit, .dupfdQuery,
-                 .unshareNet, .socket, .bind, .sendto, .recvfrom:
+            case .none, .reapsChild, .throughPidfd, .privatizesTable:
                 let (message, stray) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
                 if let stray { close(stray) }
                 let answer = try decodeAnswer(message, from: agent.name)
@@ -160,12 +159,7 @@ extension ScenarioExecution {
                     ports[DescriptorKey(process: agent.name, number: fd)] = port
                     model.assignPort(port, process: agent.name, fd: fd)
                 }
-                if outcome.errno == 0 {
-                    switch operation {
-                    case .unshareFiles, .closeRange(_, _, _, true): try leaveSharedTable(agent)
-                    default: break
-                    }
-                }
+                if outcome.errno == 0, operation.privatizesTable { try leaveSharedTable(agent) }
                 if case .wait = operation { outcome.result = nil }  // a pid: not predictable
                 return (outcome, answer.nanoseconds)
             }

@@ -12,6 +12,8 @@ public enum HarnessError: Error, CustomStringConvertible, Sendable {
     /// What the scenario needs cannot be decided on this system (the scenario is skipped with this reason).
     case undecidable(String)
     case interrupted
+    /// An operation whose declared `ProcessEffect` its arguments do not carry (a declaration to correct).
+    case undeclaredEffect(operation: String, effect: String)
 
     public var description: String {
         switch self {
@@ -21,6 +23,8 @@ public enum HarnessError: Error, CustomStringConvertible, Sendable {
         case .timedOut(let process, let seconds): return "timed out after \(formatSeconds(seconds)) waiting for '\(process)'"
         case .undecidable(let reason): return reason
         case .interrupted: return "interrupted"
+        case .undeclaredEffect(let operation, let effect):
+            return "'\(operation)' is declared to have the effect '\(effect)', which its arguments do not carry"
         }
     }
 }

@@ -215,12 +215,23 @@ struct ScenarioValidator {
     private mutating func applyProcessEffects(of operation: ScenarioOperation, by actor: String, step: Step,
                                               _ site: StepSites) throws(ScenarioError) {
         let line = step.location.line
-        switch operation {
-        case .closeRange(_, _, _, let unshare):
-            if unshare { tracker.privatize(actor) }
-        case .unshareFiles:
-            tracker.privatize(actor)
-        case .launch(let program, _, _, _, _, let handover, _, _):
+        // The declaration says which effect (OperationDeclarations.swift); the arguments come from the operation.
+        let effect = operation.declaration.effect
+        func undeclared() -> ScenarioError {
+            ScenarioError(step.location, "internal: '\(operation.kind.keyword)' is declared to have the effect "
+                + "'\(effect.rawValue)', which its arguments do not carry")
+        }
+        switch effect {
+        case .none:
+            break  // descriptors only: resolved and bound above
+        case .throughPidfd:
+            // Which process a pidfd refers to is known at run time only (it may have arrived over SCM_RIGHTS):
+            // the model says whether the signal ends it and whether waitid would block.
+            break
+        case .privatizesTable:
+            if operation.privatizesTable { tracker.privatize(actor) }
+        case .launches:
+            guard case .launch(let program, _, _, _, _, let handover, _, _) = operation else { throw undeclared() }
             let name = program.description
             guard programs.contains(name) else {
                 throw ScenarioError(site["program"], "launch runs '\(name)', which is not listed under 'requires: "
@@ -228,26 +239,26 @@ struct ScenarioValidator {
             }
             processes[actor]?.launchedAt = line
             processes[actor]?.handover = handover
-        case .attach(let child):
+        case .attaches:
+            guard case .attach(let child) = operation else { throw undeclared() }
             try create(child, by: actor, at: line, site, copying: Process(), verb: "attach")
             tracker.adopt(child, by: actor, inheritingNames: processes[actor]?.handover != .listenFDs)
-        case .fork(let child), .cloneFiles(let child):
+        case .createsProcess:
+            guard case let (child, sharingTable)? = operation.createdProcess else { throw undeclared() }
             guard let parent = processes[actor] else { return }
             try create(child, by: actor, at: line, site, copying: parent, verb: "fork")
-            if case .cloneFiles = operation {
-                tracker.fork(child, of: actor, sharingTable: true)
-            } else {
-                tracker.fork(child, of: actor, sharingTable: false)
-            }
-        case .exec(let arguments, _):
+            tracker.fork(child, of: actor, sharingTable: sharingTable)
+        case .replacesImage:
+            guard case .exec(let arguments, _) = operation else { throw undeclared() }
             processes[actor]?.argumentCount = arguments.count
             tracker.privatize(actor)
-        case .exit:
+        case .endsProcess:
             processes[actor]?.end = .exited(line: line)
             for name in order where processes[name]?.end == nil && isDescendant(name, of: actor) {
                 processes[name]?.end = .killed(line: line, by: actor)
             }
-        case .wait(let child):
+        case .reapsChild:
+            guard case .wait(let child) = operation else { throw undeclared() }
             let location = site["child"]
             let process = try existing(child, at: location)
             guard tracker.parent(of: child) == actor else {
@@ -262,16 +273,6 @@ struct ScenarioValidator {
                     + "would block forever (end it first with '\(child).exit', or wait in the background)")
             }
             processes[child]?.reapedAt = line
-        case .open, .pipe, .socketpair, .memfd, .eventfd, .epollCreate, .epollCtl, .dup, .dup2, .dup3, .fcntl, .close,
-             .lseek, .read, .write, .shutdown, .send, .recv, .pidfdOpen, .pidfdGetfd, .listen, .connect, .accept,
-             .setrlimit, .dropCapability, .setDumpable, .reopen, .sendHeaders, .poll, .unixGC,
-             .setsockopt, .getsockopt, .ftruncate, .signalfd, .timerfdCreate, .inotifyInit,
-             .dupfdQuery, .unshareNet, .socket, .bind, .sendto, .recvfrom:
-            break  // descriptors only: resolved and bound above
-        case .pidfdSendSignal, .waitid, .pidfdGetfdThrough:
-            // Which process a pidfd refers to is known at run time only (it may have arrived over SCM_RIGHTS):
-            // the model says whether the signal ends it and whether waitid would block.
-            break
         }
     }
 
