@@ -12,7 +12,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
-        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // Only what Swift cannot express: CMSG macros, _GNU_SOURCE calls, syscall() wrappers, prctl, libcap,
@@ -27,8 +26,6 @@ let package = Package(
             name: "HandoffCore",
             dependencies: [
                 "CHandoff", "HandoffProtocol", .product(name: "Yams", package: "Yams"),
-                // Per-operation timing percentiles in report.json. Not in the agent.
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         // The puppet inside every scenario process: single-threaded, synchronous, no Foundation.

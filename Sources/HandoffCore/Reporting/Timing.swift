@@ -1,9 +1,7 @@
 import Foundation
-import Histogram
 
 /// Where a run's time went, per operation kind, from the steps of every scenario (report.json `timing`).
-/// Percentiles come from an HdrHistogram with 3 significant digits: exact below 2048 ns, within 0.1% above;
-/// `max` and `count` are exact.
+/// Percentiles are exact (nearest rank over the sorted values); `max` and `count` too.
 public struct RunTiming: Codable, Sendable, Equatable {
     /// Count and percentiles of one quantity, in nanoseconds.
     public struct Distribution: Codable, Sendable, Equatable {
@@ -21,17 +19,18 @@ public struct RunTiming: Codable, Sendable, Equatable {
             self.max = max
         }
 
-        /// nil for no values.
+        /// nil for no values. The nearest rank, as HdrHistogram counts it (the value below which
+        /// round(p% of count), at least 1, of the values lie), over the sorted values: exact, where the
+        /// histogram this replaced rounded to 3 significant digits and, sized for the largest value, zeroed
+        /// and walked hundreds of kilobytes per distribution (seconds of a report under qemu's TCG).
         public init?(_ values: [UInt64]) {
-            guard !values.isEmpty else { return nil }
-            // Sized for the largest value up front: an auto-resizing histogram grows (and copies) its counts
-            // for every new order of magnitude, which made building a report take 20 s under qemu's TCG.
-            // The buckets, and so the percentiles, are the same either way.
-            var histogram = Histogram<UInt64>(highestTrackableValue: Swift.max(values.max()!, 2),
-                                              numberOfSignificantValueDigits: .three)
-            for value in values { _ = histogram.record(value) }
-            self.init(count: values.count, p50: histogram.valueAtPercentile(50), p90: histogram.valueAtPercentile(90),
-                      p99: histogram.valueAtPercentile(99), max: histogram.maxRecorded)
+            guard let largest = values.max() else { return nil }
+            let sorted = values.sorted()
+            func percentile(_ percent: Double) -> UInt64 {
+                let rank = Swift.max(1, Int(percent / 100 * Double(sorted.count) + 0.5))
+                return sorted[Swift.min(rank, sorted.count) - 1]
+            }
+            self.init(count: values.count, p50: percentile(50), p90: percentile(90), p99: percentile(99), max: largest)
         }
     }
 
