@@ -406,25 +406,13 @@ extension ReferenceModel {
         let flags: Set<StatusFlag> = nonBlocking ? [.nonblock] : []
         let listenerID: EndpointID
         switch address {
-        case .unix(let path):
-            switch socketPath(path) {
+        case .unix, .abstract:
+            // unix_find_other, as sendto looks: abstract names hash the socket type in, so a listener of
+            // another type is simply not found.
+            switch findOther(address, type: type, namespace: namespace(of: process)) {
             case .failure(let error): return .failure(error.errno)
-            case .success(let name):
-                // unix_find_bsd: a missing name is ENOENT; a name that is not a socket, or a socket file no
-                // live socket is bound to, is ECONNREFUSED; a socket of another type is EPROTOTYPE.
-                guard isNonDirectory(name) else { return .failure(ENOENT) }
-                guard let bound = bindings[.path(name)], let boundType = endpoints[bound]?.type else {
-                    return .failure(ECONNREFUSED)
-                }
-                if boundType != type { return .failure(EPROTOTYPE) }
-                listenerID = bound
+            case .success(let bound): listenerID = bound
             }
-        case .abstract(let name):
-            // Abstract lookups hash the socket type in: a listener of another type is simply not found.
-            guard let bound = bindings[.abstract(abstractKey(name, in: namespace(of: process)), type)] else {
-                return .failure(ECONNREFUSED)
-            }
-            listenerID = bound
         case .tcp(let port):
             // A new network namespace's loopback is down: no route to 127.0.0.1 (Model+Namespaces).
             if netns[process, default: 0] != 0 { return .failure(ENETUNREACH) }
