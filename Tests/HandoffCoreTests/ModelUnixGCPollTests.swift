@@ -335,3 +335,23 @@ extension IntegrationTests {
                 "\(result.findings.map(\.summary))")
     }
 }
+
+extension ReferenceModelTests {
+    /// 6.12 and 6.1 look for an unconnected datagram socket's peer before the autobind and SEND_SHUTDOWN
+    /// (probed: SystemProbe.unixDgramShutdownFirst); 6.18 after.
+    @Test func olderKernelsLookForTheDatagramPeerFirst() {
+        for shutdownFirst in [true, false] {
+            var m = makeModel()
+            m.dgramShutdownFirst = shutdownFirst
+            let lone = m.fd(.socket(type: .dgram, closeOnExec: false, nonBlocking: false))
+            m.ok(.shutdown(socket: lone, how: .write))
+            m.fails(.send(socket: lone, fds: [], data: bytes("x")), shutdownFirst ? EPIPE : ENOTCONN)
+            let unshut = m.fd(.socket(type: .dgram, closeOnExec: false, nonBlocking: false))
+            m.ok(.setsockopt(socket: unshut, option: .passcred, value: 1))
+            m.fails(.send(socket: unshut, fds: [], data: bytes("x")), ENOTCONN)
+            // Autobound only where the autobind comes first.
+            #expect(m.apply(.bind(socket: unshut, address: .unix(path: "u.sock")), by: "main").errno
+                    == (shutdownFirst ? EINVAL : 0))
+        }
+    }
+}

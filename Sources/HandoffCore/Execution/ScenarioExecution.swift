@@ -174,6 +174,7 @@ final class ScenarioExecution {
         model.pidfdsReopen = SystemProbe.pidfdsReopen
         model.eventfdWriteExact = SystemProbe.eventfdWriteExact
         model.unixOOB = SystemProbe.unixOOB
+        model.dgramShutdownFirst = SystemProbe.unixDgramShutdownFirst
         model.socketIDs = SystemProbe.socketIDs
         model.passOptionsSince616 = SystemProbe.unixSocketOption(Linux.SO_PASSRIGHTS)
         model.sealExec = SystemProbe.memfdSealExec

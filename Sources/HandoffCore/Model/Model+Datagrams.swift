@@ -125,7 +125,7 @@ extension ReferenceModel {
     /// - unix_seqpacket_sendmsg: a pending error, then ENOTCONN unless connected; the address is ignored.
     /// - unix_dgram_sendmsg (6.18): scm_send, MSG_OOB, autobind when SO_PASSCRED/SO_PASSPIDFD is on,
     ///   SEND_SHUTDOWN (EPIPE, in sock_alloc_send_pskb), the address (unix_find_other) or the peer (ENOTCONN;
-    ///   Linux 6.1 looked for the peer before autobind and EPIPE), then unix_may_send (EPERM: the receiver
+    ///   6.12 and 6.1 look for the peer before the autobind and EPIPE: dgramShutdownFirst), then unix_may_send (EPERM: the receiver
     ///   is connected to another socket), a dead peer (ECONNREFUSED, disconnecting), RCV_SHUTDOWN (EPIPE),
     ///   SO_PASSRIGHTS (EPERM), and a receive
     ///   queue longer than max_dgram_qlen (EAGAIN, or the sender waits) unless the receiver is the sender or
@@ -182,11 +182,14 @@ extension ReferenceModel {
         case .success(let list): attached = list
         }
         if flags.contains(.oob) { return .failure(EOPNOTSUPP) }
+        // Before 6.18's order (dgramShutdownFirst false), unix_peer_get came before the autobind and EPIPE.
+        let unconnected = address == nil && (endpoint.peer == nil || endpoint.disconnected)
+        if unconnected && !dgramShutdownFirst { return .failure(ENOTCONN) }
         autobindForCredentials(id)
         // sock_alloc_send_pskb: a socket shut down for sending is EPIPE before the receiver is looked up, and
         // (since the peer is read after it) before an unconnected socket's ENOTCONN.
         if endpoint.sendShutdown { return .failure(EPIPE) }
-        if address == nil, endpoint.peer == nil || endpoint.disconnected { return .failure(ENOTCONN) }
+        if unconnected { return .failure(ENOTCONN) }
         let otherID: EndpointID
         if let address {
             switch findOther(address, type: endpoint.type, namespace: endpoint.netns) {

@@ -71,7 +71,9 @@ extension ReferenceModel {
         if flags.contains(.oob) && (endpoint.type != .stream || data.isEmpty || !unixOOB) {
             return .failure(EOPNOTSUPP)
         }
-        // unix_dgram_sendmsg (seqpacket sends too): the autobind comes before the peer is looked at.
+        // unix_dgram_sendmsg (seqpacket sends too): the autobind comes before the peer is looked at (on
+        // kernels that look first, a datagram socket whose peer was cleared is ENOTCONN before it).
+        if endpoint.type == .dgram, endpoint.disconnected, !dgramShutdownFirst { return .failure(ENOTCONN) }
         if endpoint.type != .stream { autobindForCredentials(endpointID) }
         // A connected unix socket always has its peer (unix_peer); only a listener has none.
         guard let peerID = endpoint.peer, let peerClosed = endpoints[peerID]?.closed else {

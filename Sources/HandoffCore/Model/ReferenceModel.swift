@@ -162,6 +162,9 @@ public struct ReferenceModel: Sendable {
 
     /// Unix stream sockets know MSG_OOB (CONFIG_AF_UNIX_OOB, 5.15; SystemProbe.unixOOB).
     public var unixOOB = true
+    /// unix_dgram_sendmsg autobinds and checks SEND_SHUTDOWN before it looks for the peer (6.18;
+    /// SystemProbe.unixDgramShutdownFirst); false: the peer first (ENOTCONN), as 6.12 and 6.1 do.
+    public var dgramShutdownFirst = true
 
     /// Numbers the harness itself holds in a process's table (the agents' control channels, at the top of
     /// the range): no descriptor the scenario creates can get them. The runner sets them before each step.

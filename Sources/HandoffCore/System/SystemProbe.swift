@@ -76,6 +76,8 @@ public enum SystemProbe {
          { unixSocketOption(Linux.SO_PASSRIGHTS) }),
         ("so-inq", "SO_INQ and SCM_INQ on AF_UNIX stream sockets (6.17)", { unixSocketOption(Linux.SO_INQ, set: true) }),
         ("memfd-seal-exec", "the F_SEAL_EXEC memfd seal (Linux 6.3)", { memfdSealExec }),
+        ("unix-dgram-shutdown-first", "a unix datagram send checks SEND_SHUTDOWN (EPIPE) and autobinds before it "
+         + "looks for the peer (ENOTCONN): 6.18 does, 6.12 and 6.1 do not", { unixDgramShutdownFirst }),
         ("oci-runc", "runc creates and starts a container here (tools/oci-launch.sh)", { ociRuntimeRuns("runc") }),
         ("oci-crun", "crun creates and starts a container here (tools/oci-launch.sh)", { ociRuntimeRuns("crun") }),
         ("bwrap-namespaces", "bubblewrap can make mount, PID and IPC namespaces here (not inside runc, crun or gVisor)",
@@ -175,6 +177,17 @@ public enum SystemProbe {
         defer { close(descriptor) }
         let nine: [UInt8] = [1, 0, 0, 0, 0, 0, 0, 0, 0]
         return nine.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, 9) } < 0 && errno == EINVAL
+    }()
+
+    /// Whether unix_dgram_sendmsg reaches sock_alloc_send_pskb's SEND_SHUTDOWN check (EPIPE) before it
+    /// looks for the peer of an unconnected socket (ENOTCONN), as 6.18 does; 6.12 and 6.1 look first. Probed
+    /// once: an unconnected datagram socket shut down for writing sends nothing.
+    public static let unixDgramShutdownFirst: Bool = {
+        let socket = Glibc.socket(AF_UNIX, Linux.SOCK_DGRAM | Linux.SOCK_CLOEXEC, 0)
+        guard socket >= 0 else { return true }
+        defer { close(socket) }
+        guard Glibc.shutdown(socket, Linux.SHUT_WR) == 0 else { return true }
+        return Glibc.send(socket, nil, 0, Linux.MSG_DONTWAIT | Linux.MSG_NOSIGNAL) < 0 && errno == EPIPE
     }()
 
     /// Whether F_ADD_SEALS knows F_SEAL_EXEC (Linux 6.3; EINVAL before). Probed once.
