@@ -121,6 +121,8 @@ public struct Fingerprint: Codable, Sendable {
         result["pidfd reopen (pidfs)"] = SystemProbe.pidfdsReopen ? "ok" : "ENXIO"
         result["eventfd write of exactly 8 bytes"] = SystemProbe.eventfdWriteExact ? "ok" : "no (at least 8)"
         result["MSG_OOB on unix stream sockets"] = SystemProbe.unixOOB ? "ok" : "no (EOPNOTSUPP)"
+        result["unix datagram send order"] = SystemProbe.unixDgramShutdownFirst
+            ? "shutdown and autobind before the peer" : "the peer first (ENOTCONN)"
         result["pidfd reopen with O_TRUNC"] = SystemProbe.pidfdReopenTruncErrno == 0 ? "succeeds"
             : Errno.name(of: SystemProbe.pidfdReopenTruncErrno)
         result["ftruncate of a pidfd"] = SystemProbe.pidfdFtruncateErrno == 0 ? "succeeds"
