@@ -57,8 +57,10 @@ kernels: deps vm-runner
 # The runner and agent `run --kernel` carries: fully static executables (--static-swift-stdlib and
 # -static-executable), so the guest needs none of the 75 MB of shared Swift, Foundation and ICU libraries
 # nor any other; and a non-PIE binary starts faster under TCG (no relocation pass over 88 MB).
+# Linked without symbols (--strip-all): 63 and 8 MB instead of 91 and 13, which the guest kernel unpacks from
+# the initramfs under emulation on every boot.
 vm-runner: deps
-	$(SWIFT) build -c release --static-swift-stdlib -Xswiftc -static-executable --scratch-path .build/static
+	$(SWIFT) build -c release --static-swift-stdlib -Xswiftc -static-executable -Xlinker --strip-all --scratch-path .build/static
 
 # Every cached kernel in turn, reports in reports/kernel-<release>/.
 run-kernels: release vm-runner
