@@ -46,10 +46,10 @@ extension Agent {
 
     static func receiver(_ operand: LoopOperand, _ count: Int, _ room: Int, _ closeOnExec: Bool,
                          _ nonBlocking: Bool) -> Performer {
-        { agent, answer -> Bool in
+        let flags = (closeOnExec ? Linux.MSG_CMSG_CLOEXEC : 0) | (nonBlocking ? Linux.MSG_DONTWAIT : 0)
+        return { agent, answer -> Bool in
             let socket = operand.value(agent.slots)
             if agent.isChannel(socket) { answer.fail(EBADF); return true }
-            let flags = (closeOnExec ? Linux.MSG_CMSG_CLOEXEC : 0) | (nonBlocking ? Linux.MSG_DONTWAIT : 0)
             var receivedCount: Int32 = 0
             var messageFlags: Int32 = 0
             var credentials: [Int32] = [0, 0, 0]

@@ -222,11 +222,12 @@ extension Agent {
             }
         case .recv(let operand, let count, let room, let closeOnExec, let nonBlocking, let more, let control):
             let space = control ?? handoff_control_space(Int32(room))
+            // Computed once: a loop calls the performer every iteration.
+            let flags = (closeOnExec ? Linux.MSG_CMSG_CLOEXEC : 0) | (nonBlocking ? Linux.MSG_DONTWAIT : 0)
+                | MessageFlag.linux(more)
             return { agent, answer -> Bool in
                 let socket = operand.value(agent.slots)
                 if agent.isChannel(socket) { answer.fail(EBADF); return true }
-                let flags = (closeOnExec ? Linux.MSG_CMSG_CLOEXEC : 0) | (nonBlocking ? Linux.MSG_DONTWAIT : 0)
-                    | MessageFlag.linux(more)
                 var receivedCount: Int32 = 0
                 var messageFlags: Int32 = 0
                 var credentials: (Int32, Int32, Int32) = (0, 0, 0)
