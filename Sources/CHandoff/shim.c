@@ -563,3 +563,30 @@ ssize_t handoff_recvfrom_message(int socket, void *data, size_t length, int room
     }
     return received;
 }
+
+int handoff_pin_thread_to_nth_cpu(int n) {
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return -1;
+    int count = CPU_COUNT(&allowed);
+    if (count <= 1 || n < 0) return 0;
+    int wanted = n % count;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &allowed)) continue;
+        if (wanted-- > 0) continue;
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        return sched_setaffinity(0, sizeof one, &one);
+    }
+    return 0;
+}
+
+int handoff_thread_cpus(int *cpus, int capacity) {
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return -1;
+    int count = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && count < capacity; cpu++) {
+        if (CPU_ISSET(cpu, &allowed)) cpus[count++] = cpu;
+    }
+    return count;
+}

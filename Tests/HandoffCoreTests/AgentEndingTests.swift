@@ -1,3 +1,4 @@
+import CHandoff
 import Foundation
 import Glibc
 import Testing
@@ -68,5 +69,33 @@ import Testing
         #expect(result.reason == launcherEnd || result.reason == childEnd, "\(result.reason ?? "")")
         #expect(result.durationSeconds < 4, "not the whole timeout")
         #expect(agentProcesses().isEmpty)
+    }
+}
+
+/// Suite workers keep to one CPU each (Suite.run): the C helper pins the calling thread to the n-th CPU it
+/// may use (modulo their count), and leaves other threads alone.
+@Suite struct WorkerPinningTests {
+    static func cpus() -> [Int32] {
+        var list = [Int32](repeating: -1, count: 1024)
+        let count = handoff_thread_cpus(&list, 1024)
+        return Array(list.prefix(Int(max(0, count))))
+    }
+
+    @Test func aPinnedThreadRunsOnOneCPUOfItsMask() throws {
+        let allowed = Self.cpus()
+        try #require(!allowed.isEmpty)
+        final class Seen: @unchecked Sendable { var cpus: [Int32] = [] }  // written before `done`, read after
+        let pinned = Seen()
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            _ = handoff_pin_thread_to_nth_cpu(Int32(allowed.count + 1))
+            pinned.cpus = Self.cpus()
+            done.signal()
+        }
+        thread.start()
+        done.wait()
+        // n modulo the count: for n = count + 1 the second CPU of the mask (the only one where there is one).
+        #expect(pinned.cpus == [allowed[allowed.count > 1 ? 1 : 0]])
+        #expect(Self.cpus() == allowed)
     }
 }

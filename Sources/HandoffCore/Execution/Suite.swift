@@ -77,10 +77,17 @@ public enum Suite {
         let finished = DispatchSemaphore(value: 0)
         var started = 0
         var failure: Int32 = 0
-        for _ in 0..<workers {
+        // Several workers each keep to one CPU (the n-th they may use, modulo their count), and so do the agents
+        // they spawn, which inherit the mask: a step's request and answer then wake a process on the same CPU.
+        // Under qemu's TCG a wake-up across virtual CPUs is an emulated interrupt, and this took the catalog's
+        // kernel run at two jobs from 38 to 27-29 s. On the host it moves the catalog by a tenth either way
+        // (two jobs a little faster, four a little slower: docs/kernels.md).
+        let pin = workers > 1
+        for worker in 0..<workers {
             // Each root agent dies with the thread that spawned it (PR_SET_PDEATHSIG follows the thread), so
             // a worker thread lives until its last scenario has been torn down.
             failure = startThread(stackSize: 4 << 20) {
+                if pin { _ = handoff_pin_thread_to_nth_cpu(Int32(worker)) }
                 while let index = state.next() {
                     let scenario = scenarios[index]
                     let result: ScenarioResult
