@@ -57,29 +57,41 @@ extension ReferenceModel {
         }
         let bound = endpoint.boundAddress != nil || endpoint.autobound || endpoint.listener != nil
         let key: BoundAddress
-        switch address {
-        case .unix(let path):
-            switch socketPath(path) {
-            case .failure(let error): return .failure(error.errno)
-            case .success(let name):
-                if isNonDirectory(name) { return .failure(EADDRINUSE) }
-                if bound { return .failure(EINVAL) }
-                socketFiles.insert(name)
-                key = .path(name)
-            }
-        case .abstract(let name):
-            if bound { return .failure(EINVAL) }
-            // unix_bind_abstract: in the socket's namespace, not the caller's.
-            key = .abstract(abstractKey(name, in: endpoint.netns), endpoint.type)
-            if bindings[key] != nil { return .failure(EADDRINUSE) }
-        case .tcp:
-            // unix_validate_addr: sun_family is not AF_UNIX.
-            return .failure(EINVAL)
+        // unix_bind_abstract looks in the socket's namespace, not the caller's.
+        switch unixBindKey(address, type: endpoint.type, namespace: endpoint.netns, alreadyBound: bound) {
+        case .failure(let error): return .failure(error.errno)
+        case .success(let taken): key = taken
         }
         bindings[key] = id
         endpoints[id]?.binding = key
         endpoints[id]?.boundAddress = ReferenceModel.reportedAddress(address)
         return Outcome(result: 0)
+    }
+
+    /// unix_bind_bsd and unix_bind_abstract: the name a socket of `type` in network namespace `namespace`
+    /// takes, or the errno. A path's node is made first (mknod: an existing name is EEXIST, reported as
+    /// EADDRINUSE; the node stays even when the bind or a listen after it fails), then a socket that already
+    /// has an address is refused (EINVAL); an abstract name refuses the bound socket before the name in use.
+    /// A TCP address is no sockaddr_un (unix_validate_addr: EINVAL).
+    mutating func unixBindKey(_ address: SocketAddress, type: SocketType, namespace: Int,
+                              alreadyBound: Bool) -> Result<BoundAddress, AddressError> {
+        switch address {
+        case .unix(let path):
+            switch socketPath(path) {
+            case .failure(let error): return .failure(error)
+            case .success(let name):
+                if isNonDirectory(name) { return .failure(AddressError(EADDRINUSE)) }
+                if alreadyBound { return .failure(AddressError(EINVAL)) }
+                socketFiles.insert(name)
+                return .success(.path(name))
+            }
+        case .abstract(let name):
+            if alreadyBound { return .failure(AddressError(EINVAL)) }
+            let key = BoundAddress.abstract(abstractKey(name, in: namespace), type)
+            return bindings[key] == nil ? .success(key) : .failure(AddressError(EADDRINUSE))
+        case .tcp:
+            return .failure(AddressError(EINVAL))
+        }
     }
 
     /// A released socket's name is free again (unix_release_sock -> unix_remove_socket); a path's socket

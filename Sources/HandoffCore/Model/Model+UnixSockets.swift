@@ -360,19 +360,13 @@ extension ReferenceModel {
         let bound: BoundAddress
         var family = SocketFamily.unix
         switch address {
-        case .unix(let path):
-            switch socketPath(path) {
+        case .unix, .abstract:
+            // A fresh socket: in the caller's namespace, never bound yet. A path's node stays even when listen
+            // fails below.
+            switch unixBindKey(address, type: type, namespace: namespace(of: process), alreadyBound: false) {
             case .failure(let error): return .failure(error.errno)
-            case .success(let name):
-                // mknod of an existing name: EEXIST, which unix_bind_bsd reports as EADDRINUSE.
-                if isNonDirectory(name) { return .failure(EADDRINUSE) }
-                // The socket file is created by bind and stays, even when listen fails below.
-                socketFiles.insert(name)
-                bound = .path(name)
+            case .success(let key): bound = key
             }
-        case .abstract(let name):
-            bound = .abstract(abstractKey(name, in: namespace(of: process)), type)
-            if bindings[bound] != nil { return .failure(EADDRINUSE) }
         case .tcp(let port):
             switch bindInet(process, port: port, type: type) {
             case .failure(let error): return .failure(error.errno)
