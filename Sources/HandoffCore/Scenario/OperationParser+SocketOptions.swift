@@ -11,14 +11,8 @@ extension ScenarioDecoder {
         let optionNode = try a.required("option")
         let name = try context.keyword(optionNode, a.what("option"), allowed: SocketOption.allCases.map(\.rawValue))
         let option = SocketOption(rawValue: name) ?? .passcred
-        let declaration = kind.declaration
-        let specific = declaration.arguments.filter { $0.onlyWith?.values.contains(name) ?? false }.map(\.key)
-            + (kind == .getsockopt && option == .peerpidfd ? ["as"] : [])
-        let allowed = ["socket", "option", "background"] + specific + declaration.expectations.map(\.rawValue)
-        for entry in a.entries where !allowed.contains(entry.key) {
-            throw context.error(entry.keyNode, "key '\(entry.key)' does not apply to \(kind.keyword) option \(name) "
-                + "(expected one of: \(allowed.joined(separator: ", ")))")
-        }
+        try acceptKeys(of: kind, common: ["socket", "option"], selector: "option", choice: name,
+                       binds: kind == .getsockopt && option == .peerpidfd, a)
         let socketNode = try a.required("socket")
         sites.fields["socket"] = context.location(socketNode)
         let socket = try context.descriptor(socketNode, a.what("socket"))

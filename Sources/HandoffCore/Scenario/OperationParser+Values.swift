@@ -80,18 +80,26 @@ extension ScenarioDecoder {
         return UInt32(value)
     }
 
+    /// For an operation whose arguments depend on one of them (fcntl's `cmd`, setsockopt's `option`): every key
+    /// must be one of `common`, an argument the declaration accepts only with this `choice` (`onlyWith`),
+    /// `as` when `binds`, `background` when the operation may run there, or an expectation.
+    func acceptKeys(of kind: OperationKind, common: [String], selector: String, choice: String, binds: Bool,
+                    _ a: StepArguments) throws(ScenarioError) {
+        let declaration = kind.declaration
+        let specific = declaration.arguments.filter { $0.onlyWith?.values.contains(choice) ?? false }.map(\.key)
+        let allowed = common + specific + (binds ? ["as"] : []) + (declaration.background ? ["background"] : [])
+            + declaration.expectations.map(\.rawValue)
+        for entry in a.entries where !allowed.contains(entry.key) {
+            throw context.error(entry.keyNode, "key '\(entry.key)' does not apply to \(kind.keyword) \(selector) "
+                + "\(choice) (expected one of: \(allowed.joined(separator: ", ")))")
+        }
+    }
+
     func fcntl(_ a: StepArguments, sites: inout StepSites) throws(ScenarioError) -> ScenarioOperation {
         let cmdNode = try a.required("cmd")
         let cmd = try context.keyword(cmdNode, a.what("cmd"), allowed: FcntlCommand.names)
-        // The arguments that apply to this command, by the declaration; only the duplicating ones bind `as:`.
-        let declaration = OperationKind.fcntl.declaration
-        let specific = declaration.arguments.filter { $0.onlyWith?.values.contains(cmd) ?? false }.map(\.key)
-            + (cmd.hasPrefix("dupfd") ? ["as"] : [])
-        let allowed = ["fd", "cmd"] + specific + declaration.expectations.map(\.rawValue)
-        for entry in a.entries where !allowed.contains(entry.key) {
-            throw context.error(entry.keyNode, "key '\(entry.key)' does not apply to fcntl cmd \(cmd) "
-                + "(expected one of: \(allowed.joined(separator: ", ")))")
-        }
+        // Only the duplicating commands bind `as:`.
+        try acceptKeys(of: .fcntl, common: ["fd", "cmd"], selector: "cmd", choice: cmd, binds: cmd.hasPrefix("dupfd"), a)
         let fdNode = try a.required("fd")
         sites.fields["fd"] = context.location(fdNode)
         let fd = try context.descriptor(fdNode, a.what("fd"))
