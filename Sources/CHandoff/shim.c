@@ -580,13 +580,3 @@ int handoff_pin_thread_to_nth_cpu(int n) {
     }
     return 0;
 }
-
-int handoff_thread_cpus(int *cpus, int capacity) {
-    cpu_set_t allowed;
-    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return -1;
-    int count = 0;
-    for (int cpu = 0; cpu < CPU_SETSIZE && count < capacity; cpu++) {
-        if (CPU_ISSET(cpu, &allowed)) cpus[count++] = cpu;
-    }
-    return count;
-}

@@ -75,10 +75,17 @@ import Testing
 /// Suite workers keep to one CPU each (Suite.run): the C helper pins the calling thread to the n-th CPU it
 /// may use (modulo their count), and leaves other threads alone.
 @Suite struct WorkerPinningTests {
+    /// The calling thread's CPUs, from Cpus_allowed_list in /proc/thread-self/status ("0-1,4").
     static func cpus() -> [Int32] {
-        var list = [Int32](repeating: -1, count: 1024)
-        let count = handoff_thread_cpus(&list, 1024)
-        return Array(list.prefix(Int(max(0, count))))
+        guard let status = try? String(contentsOfFile: "/proc/thread-self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") })
+        else { return [] }
+        return line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces)
+            .split(separator: ",").flatMap { range -> [Int32] in
+                let ends = range.split(separator: "-").compactMap { Int32($0) }
+                guard let first = ends.first else { return [] }
+                return Array(first...(ends.last ?? first))
+            }
     }
 
     @Test func aPinnedThreadRunsOnOneCPUOfItsMask() throws {

@@ -87,9 +87,6 @@ int handoff_set_child_subreaper(void);
 /// the agents it spawns (which inherit the mask) then wake each other on one CPU. In C for cpu_set_t and its
 /// CPU_* macros. Returns 0 (also when there is one CPU or none to choose), or -1 with errno.
 int handoff_pin_thread_to_nth_cpu(int n);
-/// The CPUs the calling thread may run on, in order, at most `capacity` of them; returns how many, or -1 with
-/// errno. In C for the same reason (sched_getaffinity is _GNU_SOURCE, CPU_ISSET a macro).
-int handoff_thread_cpus(int *cpus, int capacity);
 int handoff_set_dumpable(int dumpable);
 int handoff_get_dumpable(void);
 

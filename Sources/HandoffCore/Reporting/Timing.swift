@@ -24,8 +24,8 @@ public struct RunTiming: Codable, Sendable, Equatable {
         /// histogram this replaced rounded to 3 significant digits and, sized for the largest value, zeroed
         /// and walked hundreds of kilobytes per distribution (seconds of a report under qemu's TCG).
         public init?(_ values: [UInt64]) {
-            guard let largest = values.max() else { return nil }
             let sorted = values.sorted()
+            guard let largest = sorted.last else { return nil }
             func percentile(_ percent: Double) -> UInt64 {
                 let rank = Swift.max(1, Int(percent / 100 * Double(sorted.count) + 0.5))
                 return sorted[Swift.min(rank, sorted.count) - 1]
