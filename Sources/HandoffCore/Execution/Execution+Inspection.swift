@@ -4,6 +4,7 @@
 // check runs; a wrong expectation is a CHECK finding that says what the kernel had instead.
 
 import CHandoff
+import Foundation
 import Glibc
 import HandoffProtocol
 
@@ -46,7 +47,7 @@ extension ScenarioExecution {
             let actual = fdinfoFields(key)
             for (name, expected) in fields.sorted(by: { $0.key < $1.key }) {
                 let found = actual[name]
-                if found != expected.trimmingSpaces {
+                if found != expected.trimmingCharacters(in: .whitespaces) {
                     fail(key, "fdinfo \(name): \(expected)", found.map { "fdinfo \(name): \($0)" } ?? "no fdinfo field \(name)")
                 }
             }
@@ -85,7 +86,7 @@ extension ScenarioExecution {
         for line in text.split(separator: "\n") {
             guard let colon = line.firstIndex(of: ":") else { continue }
             let name = String(line[..<colon])
-            if fields[name] == nil { fields[name] = String(line[line.index(after: colon)...]).trimmingSpaces }
+            if fields[name] == nil { fields[name] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces) }
         }
         return fields
     }
@@ -95,16 +96,4 @@ extension ScenarioExecution {
 struct InspectionProblem: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
-}
-
-extension String {
-    /// Without leading and trailing spaces and tabs.
-    var trimmingSpaces: String {
-        let characters = Array(self)
-        var start = 0
-        var end = characters.count
-        while start < end, characters[start] == " " || characters[start] == "\t" { start += 1 }
-        while end > start, characters[end - 1] == " " || characters[end - 1] == "\t" { end -= 1 }
-        return String(characters[start..<end])
-    }
 }
