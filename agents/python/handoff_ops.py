@@ -240,32 +240,27 @@ def build_signalfd(f, loop):
     mask, flags = f.int("mask") & 0xFFFFFFFFFFFFFFFF, f.int32("flags") & (O_CLOEXEC | O_NONBLOCK)
     if mask & ~SIGNALS_KNOWN:
         raise Bad("signalfd: malformed field 'mask'")
-
-    def perform(agent):
-        import handoff_libc
-        call = timed(lambda: checked(handoff_libc.signalfd(mask, flags)))
-        return answer(call, [call.value])
-    return perform
+    return _new_descriptor(lambda libc: libc.signalfd(mask, flags))
 
 
 def build_timerfd_create(f, loop):
     clock, flags = f.int32("clock"), f.int32("flags") & (O_CLOEXEC | O_NONBLOCK)
     if clock not in CLOCKS_KNOWN:
         raise Bad("timerfd_create: malformed field 'clock'")
-
-    def perform(agent):
-        import handoff_libc
-        call = timed(lambda: checked(handoff_libc.timerfd_create(clock, flags)))
-        return answer(call, [call.value])
-    return perform
+    return _new_descriptor(lambda libc: libc.timerfd_create(clock, flags))
 
 
 def build_inotify_init1(f, loop):
     flags = f.int32("flags") & (O_CLOEXEC | O_NONBLOCK)
+    return _new_descriptor(lambda libc: libc.inotify_init1(flags))
 
+
+def _new_descriptor(make):
+    """A performer for a call that returns a new descriptor through handoff_libc (ctypes: the standard
+    library has no signalfd, timerfd or inotify), imported when first performed."""
     def perform(agent):
         import handoff_libc
-        call = timed(lambda: checked(handoff_libc.inotify_init1(flags)))
+        call = timed(lambda: checked(make(handoff_libc)))
         return answer(call, [call.value])
     return perform
 
