@@ -179,11 +179,8 @@ extension ReferenceModel {
             if !connected { return .failure(ENOTCONN) }
             return send(process, socket: socket, fds: fds, data: data, flags: flags)
         case .seqpacket:
-            if let error = endpoint.pendingError {
-                endpoints[id]?.pendingError = nil
-                return .failure(error)
-            }
-            guard endpoint.peer != nil, endpoint.listener == nil, !endpoint.addressed else { return .failure(ENOTCONN) }
+            // The address is ignored (msg_namelen zeroed) once the socket is connected.
+            if let error = seqpacketSendRefusal(id) { return .failure(error) }
             return send(process, socket: socket, fds: fds, data: data, flags: flags)
         case .dgram:
             break

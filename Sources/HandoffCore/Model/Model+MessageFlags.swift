@@ -80,12 +80,7 @@ extension ReferenceModel {
         guard case .socket(let endpointID) = desc.target, let endpoint = endpoints[endpointID] else {
             return .failure(ENOTSOCK)
         }
-        // unix_seqpacket_sendmsg: a pending error and a socket not connected (a listener, or one from socket(2))
-        // are reported before scm_send reads the headers.
-        let connected = endpoint.listener == nil && endpoint.peer != nil
-        if endpoint.family == .unix, endpoint.type == .seqpacket, !connected || endpoint.pendingError != nil {
-            return send(process, socket: socket, fds: fds, data: data)
-        }
+        if let error = seqpacketSendRefusal(endpointID) { return .failure(error) }
         // The control buffer the agents build: CMSG_SPACE of each header's descriptors, back to back.
         let controlLength = headers.reduce(0) { $0 + ReferenceModel.cmsgSpace(descriptors: $1) }
         var offset = 0

@@ -42,22 +42,15 @@ extension ReferenceModel {
         if endpoint.family != .unix {
             return sendInet(endpointID, endpoint, data: data, flags: flags)
         }
+        if let error = seqpacketSendRefusal(endpointID) { return .failure(error) }
         if endpoint.addressed { return sendto(process, socket: socket, address: nil, fds: fds, data: data, flags: flags) }
         if endpoint.listener != nil {
-            // A listening unix socket has no peer: seqpacket says ENOTCONN at once; stream validates the
-            // descriptors (scm_send) first.
-            if endpoint.type == .stream {
-                if fds.count > ReferenceModel.scmMaxFD { return .failure(EINVAL) }
-                if fds.contains(where: { table[$0] == nil }) { return .failure(EBADF) }
-                // unix_stream_sendmsg: MSG_OOB without a byte (or without CONFIG_AF_UNIX_OOB) before ENOTCONN.
-                if flags.contains(.oob) && (data.isEmpty || !unixOOB) { return .failure(EOPNOTSUPP) }
-            }
+            // A listening stream socket has no peer, but validates the descriptors (scm_send) first.
+            if fds.count > ReferenceModel.scmMaxFD { return .failure(EINVAL) }
+            if fds.contains(where: { table[$0] == nil }) { return .failure(EBADF) }
+            // unix_stream_sendmsg: MSG_OOB without a byte (or without CONFIG_AF_UNIX_OOB) before ENOTCONN.
+            if flags.contains(.oob) && (data.isEmpty || !unixOOB) { return .failure(EOPNOTSUPP) }
             return .failure(ENOTCONN)
-        }
-        // unix_seqpacket_sendmsg reports (and clears) a pending socket error before anything else.
-        if endpoint.type == .seqpacket, let error = endpoint.pendingError {
-            endpoints[endpointID]?.pendingError = nil
-            return .failure(error)
         }
         // scm_send: the descriptor list is validated before the peer is looked at.
         if fds.count > ReferenceModel.scmMaxFD { return .failure(EINVAL) }
@@ -114,6 +107,19 @@ extension ReferenceModel {
         endpoints[peerID]?.queue.append(SocketMessage(data: data, descriptions: attached, sender: process,
                                                       credentials: credentials))
         return Outcome(result: Int64(data.count))
+    }
+
+    /// unix_seqpacket_sendmsg, before unix_dgram_sendmsg's scm_send reads anything the caller passed: a
+    /// pending socket error (reported and cleared), then ENOTCONN unless connected (a listener, or a socket
+    /// socket(2) made). nil for other sockets and a connected seqpacket one. Every seqpacket send - send,
+    /// sendto, send_headers - asks here first.
+    mutating func seqpacketSendRefusal(_ id: EndpointID) -> Int32? {
+        guard let endpoint = endpoints[id], endpoint.family == .unix, endpoint.type == .seqpacket else { return nil }
+        if let error = endpoint.pendingError {
+            endpoints[id]?.pendingError = nil
+            return error
+        }
+        return endpoint.listener == nil && endpoint.peer != nil ? nil : ENOTCONN
     }
 
     /// CMSG_SPACE(room * sizeof(int)) bytes of control buffer hold this many descriptors on x86_64.
