@@ -91,6 +91,8 @@ extension ReferenceModel {
     /// unix_vertex_dead and unix_scc_cyclic).
     func deadInFlightSockets() -> Set<EndpointID> {
         let graph = inFlightGraph()
+        // The runner asks before every step: most steps have no socket in flight at all.
+        if graph.edges.isEmpty { return [] }
         var dead: Set<EndpointID> = []
         for component in stronglyConnectedComponents(graph.edges) {
             let members = Set(component)
