@@ -233,7 +233,7 @@ final class ScenarioExecution {
         // A dead AF_UNIX cycle the collector has not taken yet may be taken at any moment (Model+UnixGC.swift):
         // keep the model as it was, to judge the kernel's answer against a collection before this step too.
         let uncollected = model.hasUncollectedGarbage ? model : nil
-        var predicted = predict(operation, by: process)
+        let predicted = predict(operation, by: process)
         if predicted.blocks {
             throw .scenario("\(step.location): \(operationName) would block forever (the model predicts no data and a "
                 + "live writer); make the descriptor non-blocking or close the other end first")
@@ -256,7 +256,6 @@ final class ScenarioExecution {
             if findings.contains(where: { $0.kind == .outcome }) {
                 model = applied
             } else {
-                predicted = alternative
                 stepFindings = findings
             }
         }
