@@ -48,6 +48,18 @@ import Testing
         try Matrix.rejectPlaceholders(yaml: "a: ${open\nb: }\n", file: "m.yaml", known: [])
     }
 
+    @Test func theMatrixWordIsFoundWhereverItIs() {
+        #expect(Matrix.mayDeclareMatrix("matrix: {a: [1]}"))
+        #expect(Matrix.mayDeclareMatrix("steps: []\nmatrix"))
+        #expect(Matrix.mayDeclareMatrix("mmatrix"))
+        #expect(Matrix.mayDeclareMatrix("\"m\\x61trix\": {a: [1]}"))  // an escaped key: a backslash
+        #expect(!Matrix.mayDeclareMatrix("steps: []\nmatri"))
+        #expect(!Matrix.mayDeclareMatrix("matri x: 1"))
+        #expect(!Matrix.mayDeclareMatrix(""))
+        // A bridged or substring-backed text takes the copying path; the answer is the same.
+        #expect(Matrix.mayDeclareMatrix(String("x matrix y".dropFirst(2))))
+    }
+
     @Test func unknownPlaceholdersAndBadMatricesAreErrors() {
         func error(_ yaml: String) -> ScenarioError? {
             do { _ = try ScenarioParser.parseAll(yaml: yaml, file: "m.yaml", name: "m"); return nil } catch { return error }
