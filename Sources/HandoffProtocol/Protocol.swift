@@ -18,6 +18,15 @@ public let protocolVersion = 2
 /// The largest packet either side sends or accepts.
 public let maximumPacketSize = 256 * 1024
 
+/// A receive buffer of `count` bytes that is not written here: only the bytes a recv or read fills are
+/// ever read back (callers slice to the length the call returned), so the pages of a large buffer are
+/// touched, and faulted in, only as far as a message reaches. Zero-filling a 256 KiB packet buffer faulted
+/// 64 pages in for every agent process and every control channel, a cost that multiplies under emulation
+/// (`run --kernel`). UInt8 is a trivial type: any byte pattern is a valid value.
+public func receiveBuffer(count: Int) -> [UInt8] {
+    [UInt8](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+}
+
 /// The verbs that are not operations (operations travel under their keyword).
 public enum ControlVerb: String, CaseIterable, Sendable {
     /// Agent to runner, first on every fresh channel.

@@ -83,9 +83,9 @@ struct Agent {
     var arguments: [String]
     /// Other agents' channels in a table shared with this one, for the request being performed.
     var hidden: [Int32] = []
-    var packet = [UInt8](repeating: 0, count: maximumPacketSize)
+    var packet = receiveBuffer(count: maximumPacketSize)
     /// Scratch space for read and recv, reused by every call (loops run hot).
-    var io = [UInt8](repeating: 0, count: maximumTransfer)
+    var io = receiveBuffer(count: maximumTransfer)
     /// Room for the most descriptors a recv can take, and an SCM_PIDFD one.
     var rights = [Int32](repeating: -1, count: Int(handoff_recv_capacity(Int32(maximumRoom))) + 1)
     /// The numbers a send passes, resolved (reused).

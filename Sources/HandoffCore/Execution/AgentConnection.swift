@@ -6,7 +6,7 @@ import HandoffProtocol
 final class AgentConnection {
     let descriptor: Int32
     let process: String
-    private var buffer = [UInt8](repeating: 0, count: maximumPacketSize)
+    private var buffer = receiveBuffer(count: maximumPacketSize)
     /// How the agent ended, once its process is known (pid, pidfd): a closed channel then reports the exit
     /// status or the signal (`killed by signal 9 (Killed)`) instead of only "control channel closed".
     var endReason: (() -> String?)?
