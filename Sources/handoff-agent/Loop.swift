@@ -25,7 +25,7 @@ private final class PlannedStep {
 
 extension Agent {
     mutating func runLoop(count: Int, steps: [LoopStep]) -> LoopAnswer {
-        slots = [Int32](repeating: -1, count: loopSlotCount)
+        slots.update(repeating: -1)
         keepingData = false
         defer { keepingData = true }
         let plan = steps.map { step in
@@ -85,7 +85,7 @@ extension Agent {
             }
         }
         return LoopAnswer(iterations: count, failures: failures, firstFailure: firstFailure, wallNanoseconds: elapsed,
-                          histograms: histograms, slots: slots)
+                          histograms: histograms, slots: Array(slots))
     }
 }
 

@@ -84,16 +84,19 @@ struct Agent {
     /// Other agents' channels in a table shared with this one, for the request being performed.
     var hidden: [Int32] = []
     var packet = [UInt8](repeating: 0, count: maximumPacketSize)
-    /// Scratch space for read and recv, reused by every call (loops run hot).
-    var io = [UInt8](repeating: 0, count: maximumTransfer)
+    // The scratch buffers below are allocated once and never freed (an agent lives as long as its process):
+    // a call reaches them through a pointer, where an array field of the `inout` agent costs a uniqueness
+    // check and a write-back on every call of a loop.
+    /// Scratch space for read and recv, reused by every call.
+    let io = UnsafeMutableRawBufferPointer.zeroed(byteCount: maximumTransfer)
     /// Room for the most descriptors a recv can take, and an SCM_PIDFD one.
-    var rights = [Int32](repeating: -1, count: Int(handoff_recv_capacity(Int32(maximumRoom))) + 1)
+    let rights = UnsafeMutableBufferPointer<Int32>.filled(with: -1, count: Int(handoff_recv_capacity(Int32(maximumRoom))) + 1)
+    /// A loop's slots (loop-local names), read by the performers; all -1 (no descriptor) when a loop starts.
+    let slots = UnsafeMutableBufferPointer<Int32>.filled(with: -1, count: loopSlotCount)
     /// The numbers a send passes, resolved (reused).
     var passing: [Int32] = []
     /// Why the operation being performed was refused (set by a performer, taken by its caller).
     var refusal: ProtocolError?
-    /// A loop's slots (loop-local names), read by the performers.
-    var slots: [Int32] = []
     /// Whether a read or recv copies the bytes it returned into the answer (not inside loops).
     var keepingData = true
 
@@ -182,6 +185,24 @@ struct Agent {
             sent = bytes.withUnsafeBytes { send(control, $0.baseAddress, $0.count, Linux.MSG_NOSIGNAL) }
         }
         if sent < 0 { _exit(0) }  // the runner is gone
+    }
+}
+
+extension UnsafeMutableRawBufferPointer {
+    /// `byteCount` bytes of zeros, never freed.
+    static func zeroed(byteCount: Int) -> UnsafeMutableRawBufferPointer {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: byteCount, alignment: 16)
+        buffer.initializeMemory(as: UInt8.self, repeating: 0)
+        return buffer
+    }
+}
+
+extension UnsafeMutableBufferPointer<Int32> {
+    /// `count` numbers, all `value`, never freed.
+    static func filled(with value: Int32, count: Int) -> UnsafeMutableBufferPointer<Int32> {
+        let buffer = UnsafeMutableBufferPointer<Int32>.allocate(capacity: count)
+        buffer.initialize(repeating: value)
+        return buffer
     }
 }
 
