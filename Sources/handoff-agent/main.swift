@@ -262,6 +262,7 @@ enum LatencyClock {
 
     @inline(__always) static func since(_ start: UInt64) -> UInt64 {
         guard looping else { return monotonicNanoseconds() &- start }
+        let scale = self.scale  // read once: the store to lastEnd below would make the compiler read it again
         let end = scale == 0 ? monotonicNanoseconds() : handoff_ticks()
         lastEnd = end
         guard scale != 0 else { return end &- start }
