@@ -5,18 +5,21 @@
 import Glibc
 import HandoffProtocol
 
-/// One step of a loop as the hot loop reads it: its performer, the slots its descriptors go to, and the
+/// One step of a loop as the hot loop reads it: how to call it, the slots its descriptors go to, and the
 /// errno it expects. A class with constant fields, reached through `Unmanaged` in the loop: a call borrows
 /// the performer where one loaded from an array would be copied (a retain and a release per call), and the
 /// closure keeps its own calling convention (an array of bare closures stores them generically: a
 /// reabstraction thunk per call).
 private final class PlannedStep {
+    /// close, send and recv, called directly; `.performer`: through `perform`.
+    let call: LoopCall
     let perform: Agent.Performer
     /// (position in the answer's descriptors, slot), only for slots that exist.
     let outputs: [(position: Int, slot: Int)]
     let expectedErrno: Int32
 
-    init(perform: @escaping Agent.Performer, outputs: [(position: Int, slot: Int)], expectedErrno: Int32) {
+    init(call: LoopCall, perform: @escaping Agent.Performer, outputs: [(position: Int, slot: Int)], expectedErrno: Int32) {
+        self.call = call
         self.perform = perform
         self.outputs = outputs
         self.expectedErrno = expectedErrno
@@ -29,7 +32,7 @@ extension Agent {
         keepingData = false
         defer { keepingData = true }
         let plan = steps.map { step in
-            PlannedStep(perform: Agent.performer(for: step.operation),
+            PlannedStep(call: LoopCall(step.operation), perform: Agent.performer(for: step.operation),
                         outputs: step.outputs.enumerated().compactMap { position, slot in
                             slot >= 0 && slot < loopSlotCount ? (position, slot) : nil
                         },
@@ -54,12 +57,19 @@ extension Agent {
                     for index in 0..<planned.count {
                         planned[index]._withUnsafeGuaranteedRef { step in
                             answer.resetForLoop()
-                            guard step.perform(&self, &answer) else { return }
-                            if let refused = refusal {
-                                refusal = nil
-                                failures += 1
-                                if firstFailure.isEmpty { firstFailure = "iteration \(iteration + 1), step \(index + 1): refused (\(refused))" }
-                                return
+                            switch step.call {
+                            // These three never refuse: they always make their system call or answer EBADF.
+                            case .close(let call): call.perform(&self, &answer)
+                            case .send(let call): call.perform(&self, &answer)
+                            case .recv(let call): call.perform(&self, &answer)
+                            case .performer:
+                                guard step.perform(&self, &answer) else { return }
+                                if let refused = refusal {
+                                    refusal = nil
+                                    failures += 1
+                                    if firstFailure.isEmpty { firstFailure = "iteration \(iteration + 1), step \(index + 1): refused (\(refused))" }
+                                    return
+                                }
                             }
                             buckets[index &* LatencyBuckets.count &+ LatencyBuckets.bucket(answer.nanoseconds)] &+= 1
                             if answer.errno != step.expectedErrno {

@@ -105,10 +105,9 @@ extension Agent {
                 return true
             }
         case .close(let operand):
+            let call = CloseCall(operand)
             return { agent, answer -> Bool in
-                let fd = operand.value(agent.slots)
-                if agent.isChannel(fd) { answer.fail(EBADF); return true }
-                answer.record(timed { close(fd) })
+                call.perform(&agent, &answer)
                 return true
             }
         case .closeRange(let first, let last, let closeOnExec, let unshare):
@@ -180,21 +179,9 @@ extension Agent {
                 return true
             }
         case .send(let operand, let operands, let data, let sendFlags):
-            let flags = Linux.MSG_NOSIGNAL | SendFlag.linux(sendFlags)
-            // Descriptor lists without loop slots are resolved once, here.
-            let resolved: [Int32]? = operands.contains { if case .slot = $0 { return true } else { return false } }
-                ? nil : operands.map { $0.value(UnsafeMutableBufferPointer(start: nil, count: 0)) }
+            let call = SendCall(operand, operands, data, sendFlags)
             return { agent, answer -> Bool in
-                let socket = operand.value(agent.slots)
-                // Two calls, not one list bound to either: the captured list is then used where it is (a
-                // binding would retain and release it on every call of a loop).
-                if let resolved {
-                    agent.sendMessage(socket, passing: resolved, data, flags, into: &answer)
-                } else {
-                    if !agent.passing.isEmpty { agent.passing.removeAll(keepingCapacity: true) }
-                    for fd in operands { agent.passing.append(fd.value(agent.slots)) }
-                    agent.sendMessage(socket, passing: agent.passing, data, flags, into: &answer)
-                }
+                call.perform(&agent, &answer)
                 return true
             }
         case .sendHeaders(let operand, let operands, let headers, let cmsgLength, let data):
@@ -216,39 +203,9 @@ extension Agent {
                 return true
             }
         case .recv(let operand, let count, let room, let closeOnExec, let nonBlocking, let more, let control):
-            let space = control ?? handoff_control_space(Int32(room))
-            // Computed once: a loop calls the performer every iteration.
-            let flags = (closeOnExec ? Linux.MSG_CMSG_CLOEXEC : 0) | (nonBlocking ? Linux.MSG_DONTWAIT : 0)
-                | MessageFlag.linux(more)
+            let call = RecvCall(operand, count, room, closeOnExec, nonBlocking, more, control)
             return { agent, answer -> Bool in
-                let socket = operand.value(agent.slots)
-                if agent.isChannel(socket) { answer.fail(EBADF); return true }
-                var receivedCount: Int32 = 0
-                var messageFlags: Int32 = 0
-                var credentials: (Int32, Int32, Int32) = (0, 0, 0)
-                var hasCredentials: Int32 = 0
-                let buffer = agent.io, received = agent.rights
-                let result = withUnsafeMutablePointer(to: &credentials) { triple in
-                    triple.withMemoryRebound(to: Int32.self, capacity: 3) { ids in
-                        timed {
-                            // `control`: exactly that many bytes; else CMSG_SPACE of `room` descriptors.
-                            handoff_recv_message_exact(socket, buffer.baseAddress, min(count, buffer.count), space, flags,
-                                                       received.baseAddress, Int32(received.count), &receivedCount,
-                                                       &messageFlags, ids, &hasCredentials)
-                        }
-                    }
-                }
-                answer.record(result)
-                for index in 0..<Int(receivedCount) { answer.fds.append(received[index]) }
-                if result.value >= 0 {
-                    // MSG_TRUNC returns a datagram's real length, more than the buffer received.
-                    if agent.keepingData { answer.data = Array(buffer[0..<min(result.value, count, buffer.count)]) }
-                    answer.messageFlags = messageFlags
-                    if hasCredentials != 0 {
-                        answer.credentials = UnixCredentials(pid: credentials.0, uid: UInt32(bitPattern: credentials.1),
-                                                             gid: UInt32(bitPattern: credentials.2))
-                    }
-                }
+                call.perform(&agent, &answer)
                 return true
             }
         case .fork:
@@ -449,18 +406,6 @@ extension Agent {
         case .recvfrom(let operand, let count, let room, let closeOnExec, let nonBlocking):
             return receiver(operand, count, room, closeOnExec, nonBlocking)
         }
-    }
-
-    /// send's call once its descriptors are resolved: EBADF for a control channel, else one sendmsg.
-    @inline(__always)
-    func sendMessage(_ socket: Int32, passing: [Int32], _ data: [UInt8], _ flags: Int32, into answer: inout Answer) {
-        if isChannel(socket) || passing.contains(where: { isChannel($0) }) { return answer.fail(EBADF) }
-        let count = Int32(passing.count)
-        answer.record(passing.withUnsafeBufferPointer { numbers in
-            data.withUnsafeBytes { bytes in
-                timed { handoff_send_fds(socket, numbers.baseAddress, count, bytes.baseAddress, bytes.count, flags) }
-            }
-        })
     }
 
     /// dup2 (flags nil) or dup3 (flags), moving the control channel first when the target is its number.
