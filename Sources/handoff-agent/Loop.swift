@@ -1,6 +1,6 @@
-// Loops the agent runs by itself: every iteration performs each step with the same performer as a single
-// request, fills loop slots from what the steps produce, and keeps a latency histogram per step. One answer
-// at the end.
+// Loops the agent runs by itself: every iteration performs each step with the same function as a single
+// request (close, send and recv called directly, every other operation through its performer), fills loop
+// slots from what the steps produce, and keeps a latency histogram per step. One answer at the end.
 
 import Glibc
 import HandoffProtocol
@@ -17,12 +17,16 @@ private final class PlannedStep {
     /// (position in the answer's descriptors, slot), only for slots that exist.
     let outputs: [(position: Int, slot: Int)]
     let expectedErrno: Int32
+    /// This step's row of the loop's histogram: LatencyBuckets.count counters, one per bucket.
+    let histogram: UnsafeMutablePointer<UInt64>
 
-    init(call: LoopCall, perform: @escaping Agent.Performer, outputs: [(position: Int, slot: Int)], expectedErrno: Int32) {
+    init(call: LoopCall, perform: @escaping Agent.Performer, outputs: [(position: Int, slot: Int)], expectedErrno: Int32,
+         histogram: UnsafeMutablePointer<UInt64>) {
         self.call = call
         self.perform = perform
         self.outputs = outputs
         self.expectedErrno = expectedErrno
+        self.histogram = histogram
     }
 }
 
@@ -31,21 +35,22 @@ extension Agent {
         slots.update(repeating: -1)
         keepingData = false
         defer { keepingData = true }
-        let plan = steps.map { step in
+        // One flat histogram: step * LatencyBuckets.count + bucket; unchecked in the hot loop (each step's row
+        // holds LatencyBuckets.count counters, and bucket() is below that by construction).
+        let buckets = UnsafeMutablePointer<UInt64>.allocate(capacity: steps.count * LatencyBuckets.count)
+        buckets.initialize(repeating: 0, count: steps.count * LatencyBuckets.count)
+        defer { buckets.deallocate() }
+        let plan = steps.enumerated().map { index, step in
             PlannedStep(call: LoopCall(step.operation), perform: Agent.performer(for: step.operation),
                         outputs: step.outputs.enumerated().compactMap { position, slot in
                             slot >= 0 && slot < loopSlotCount ? (position, slot) : nil
                         },
-                        expectedErrno: step.expectedErrno)
+                        expectedErrno: step.expectedErrno,
+                        histogram: buckets + index * LatencyBuckets.count)
         }
         // Kept alive by `plan` until the loop ends.
         let unretained = plan.map { Unmanaged.passUnretained($0) }
         var answer = Answer(result: 0)
-        // One flat histogram: step * LatencyBuckets.count + bucket; unchecked in the hot loop (the index is
-        // below steps.count * LatencyBuckets.count by construction).
-        let buckets = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: steps.count * LatencyBuckets.count)
-        buckets.initialize(repeating: 0)
-        defer { buckets.deallocate() }
         var failures = 0
         var firstFailure = ""
         LatencyClock.startLoop()
@@ -71,7 +76,7 @@ extension Agent {
                                     return
                                 }
                             }
-                            buckets[index &* LatencyBuckets.count &+ LatencyBuckets.bucket(answer.nanoseconds)] &+= 1
+                            step.histogram[LatencyBuckets.bucket(answer.nanoseconds)] &+= 1
                             if answer.errno != step.expectedErrno {
                                 failures += 1
                                 if firstFailure.isEmpty {
