@@ -52,8 +52,9 @@ static inline void one_vector_message(struct msghdr *message, struct iovec *vect
 }
 
 // CMSG_FIRSTHDR, CMSG_LEN, CMSG_SPACE and CMSG_DATA are macros Swift does not import. The one send: `name`
-// (when not NULL) is sendto's address, for handoff_sendto_fds.
-static ssize_t send_fds_to(int socket, const struct sockaddr_storage *name, socklen_t name_length, const int *fds,
+// (when not NULL) is sendto's address, for handoff_sendto_fds. Inlined into its callers: a loop's send then
+// pays no second call, and the compiler drops what a NULL `name` never needs.
+static inline __attribute__((always_inline)) ssize_t send_fds_to(int socket, const struct sockaddr_storage *name, socklen_t name_length, const int *fds,
                            int count, const void *data, size_t length, int flags) {
     struct msghdr message;
     struct iovec vector;
@@ -75,7 +76,9 @@ static ssize_t send_fds_to(int socket, const struct sockaddr_storage *name, sock
         header->cmsg_level = SOL_SOCKET;
         header->cmsg_type = SCM_RIGHTS;
         header->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)count);
-        memcpy(CMSG_DATA(header), fds, sizeof(int) * (size_t)count);
+        // One descriptor: a constant-size copy (a store), not a call to memcpy.
+        if (count == 1) memcpy(CMSG_DATA(header), fds, sizeof(int));
+        else memcpy(CMSG_DATA(header), fds, sizeof(int) * (size_t)count);
     }
     ssize_t sent = sendmsg(socket, &message, flags);
     if (control != stack_buffer) {
@@ -154,8 +157,9 @@ ssize_t handoff_recv_message(int socket, void *data, size_t length, int room, in
 #endif
 // The one receive: a control buffer of exactly `space` bytes (0: none), walked with the CMSG macros, which
 // Swift cannot call (CMSG_FIRSTHDR, CMSG_NXTHDR and CMSG_DATA are macros over struct cmsghdr's alignment).
-// A header the kernel cut (MSG_CTRUNC) carries only the descriptors its cmsg_len covers.
-static ssize_t receive_message(int socket, struct sockaddr_storage *name, socklen_t *name_length, void *data,
+// A header the kernel cut (MSG_CTRUNC) carries only the descriptors its cmsg_len covers. Inlined into its
+// callers, as send_fds_to is.
+static inline __attribute__((always_inline)) ssize_t receive_message(int socket, struct sockaddr_storage *name, socklen_t *name_length, void *data,
                                size_t length, size_t space, int flags, int *fds, int fds_capacity, int *fds_count,
                                int *message_flags, int credentials[3], int *has_credentials) {
     struct msghdr message;

@@ -419,7 +419,8 @@ public enum LoopOperand: Hashable, Sendable {
     case number(Int32)
     case slot(Int)
 
-    @inlinable @inline(__always) public func value(_ slots: [Int32]) -> Int32 {
+    /// The number this operand names: itself, or what the agent's slot table (`slots`) holds (-1: none).
+    @inlinable @inline(__always) public func value(_ slots: UnsafeMutableBufferPointer<Int32>) -> Int32 {
         switch self {
         case .number(let number): return number
         case .slot(let slot): return slot >= 0 && slot < slots.count ? slots[slot] : -1

@@ -1,48 +1,56 @@
-// Loops the agent runs by itself: every iteration performs each step with the same performer as a single
-// request, fills loop slots from what the steps produce, and keeps a latency histogram per step. One answer
-// at the end.
+// Loops the agent runs by itself: every iteration performs each step with the same function as a single
+// request (close, send and recv called directly, every other operation through its performer), fills loop
+// slots from what the steps produce, and keeps a latency histogram per step. One answer at the end.
 
 import Glibc
 import HandoffProtocol
 
-/// One step of a loop as the hot loop reads it: its performer, the slots its descriptors go to, and the
+/// One step of a loop as the hot loop reads it: how to call it, the slots its descriptors go to, and the
 /// errno it expects. A class with constant fields, reached through `Unmanaged` in the loop: a call borrows
 /// the performer where one loaded from an array would be copied (a retain and a release per call), and the
 /// closure keeps its own calling convention (an array of bare closures stores them generically: a
 /// reabstraction thunk per call).
 private final class PlannedStep {
+    /// close, send and recv, called directly; `.performer`: through `perform`.
+    let call: LoopCall
     let perform: Agent.Performer
     /// (position in the answer's descriptors, slot), only for slots that exist.
     let outputs: [(position: Int, slot: Int)]
     let expectedErrno: Int32
+    /// This step's row of the loop's histogram: LatencyBuckets.count counters, one per bucket.
+    let histogram: UnsafeMutablePointer<UInt64>
 
-    init(perform: @escaping Agent.Performer, outputs: [(position: Int, slot: Int)], expectedErrno: Int32) {
+    init(call: LoopCall, perform: @escaping Agent.Performer, outputs: [(position: Int, slot: Int)], expectedErrno: Int32,
+         histogram: UnsafeMutablePointer<UInt64>) {
+        self.call = call
         self.perform = perform
         self.outputs = outputs
         self.expectedErrno = expectedErrno
+        self.histogram = histogram
     }
 }
 
 extension Agent {
     mutating func runLoop(count: Int, steps: [LoopStep]) -> LoopAnswer {
-        slots = [Int32](repeating: -1, count: loopSlotCount)
+        slots.update(repeating: -1)
         keepingData = false
         defer { keepingData = true }
-        let plan = steps.map { step in
-            PlannedStep(perform: Agent.performer(for: step.operation),
+        // One flat histogram: step * LatencyBuckets.count + bucket; unchecked in the hot loop (each step's row
+        // holds LatencyBuckets.count counters, and bucket() is below that by construction).
+        let buckets = UnsafeMutablePointer<UInt64>.allocate(capacity: steps.count * LatencyBuckets.count)
+        buckets.initialize(repeating: 0, count: steps.count * LatencyBuckets.count)
+        defer { buckets.deallocate() }
+        let plan = steps.enumerated().map { index, step in
+            PlannedStep(call: LoopCall(step.operation), perform: Agent.performer(for: step.operation),
                         outputs: step.outputs.enumerated().compactMap { position, slot in
                             slot >= 0 && slot < loopSlotCount ? (position, slot) : nil
                         },
-                        expectedErrno: step.expectedErrno)
+                        expectedErrno: step.expectedErrno,
+                        histogram: buckets + index * LatencyBuckets.count)
         }
         // Kept alive by `plan` until the loop ends.
         let unretained = plan.map { Unmanaged.passUnretained($0) }
         var answer = Answer(result: 0)
-        // One flat histogram: step * LatencyBuckets.count + bucket; unchecked in the hot loop (the index is
-        // below steps.count * LatencyBuckets.count by construction).
-        let buckets = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: steps.count * LatencyBuckets.count)
-        buckets.initialize(repeating: 0)
-        defer { buckets.deallocate() }
         var failures = 0
         var firstFailure = ""
         LatencyClock.startLoop()
@@ -54,14 +62,21 @@ extension Agent {
                     for index in 0..<planned.count {
                         planned[index]._withUnsafeGuaranteedRef { step in
                             answer.resetForLoop()
-                            guard step.perform(&self, &answer) else { return }
-                            if let refused = refusal {
-                                refusal = nil
-                                failures += 1
-                                if firstFailure.isEmpty { firstFailure = "iteration \(iteration + 1), step \(index + 1): refused (\(refused))" }
-                                return
+                            switch step.call {
+                            // These three never refuse: they always make their system call or answer EBADF.
+                            case .close(let call): call.perform(&self, &answer)
+                            case .send(let call): call.perform(&self, &answer)
+                            case .recv(let call): call.perform(&self, &answer)
+                            case .performer:
+                                guard step.perform(&self, &answer) else { return }
+                                if let refused = refusal {
+                                    refusal = nil
+                                    failures += 1
+                                    if firstFailure.isEmpty { firstFailure = "iteration \(iteration + 1), step \(index + 1): refused (\(refused))" }
+                                    return
+                                }
                             }
-                            buckets[index &* LatencyBuckets.count &+ LatencyBuckets.bucket(answer.nanoseconds)] &+= 1
+                            step.histogram[LatencyBuckets.bucket(answer.nanoseconds)] &+= 1
                             if answer.errno != step.expectedErrno {
                                 failures += 1
                                 if firstFailure.isEmpty {
@@ -85,7 +100,7 @@ extension Agent {
             }
         }
         return LoopAnswer(iterations: count, failures: failures, firstFailure: firstFailure, wallNanoseconds: elapsed,
-                          histograms: histograms, slots: slots)
+                          histograms: histograms, slots: Array(slots))
     }
 }
 

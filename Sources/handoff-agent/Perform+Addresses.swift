@@ -56,20 +56,16 @@ extension Agent {
             var hasCredentials: Int32 = 0
             var from = [CChar](repeating: 0, count: Linux.sunPathSize)
             var fromLength: Int32 = 0
-            let capacity = Int32(agent.rights.count)
-            let result = agent.io.withUnsafeMutableBytes { buffer in
-                agent.rights.withUnsafeMutableBufferPointer { received in
-                    timed {
-                        handoff_recvfrom_message(socket, buffer.baseAddress, min(count, buffer.count), Int32(room), flags,
-                                                 received.baseAddress, capacity, &receivedCount, &messageFlags,
-                                                 &credentials, &hasCredentials, &from, &fromLength)
-                    }
-                }
+            let buffer = agent.io, received = agent.rights
+            let result = timed {
+                handoff_recvfrom_message(socket, buffer.baseAddress, min(count, buffer.count), Int32(room), flags,
+                                         received.baseAddress, Int32(received.count), &receivedCount, &messageFlags,
+                                         &credentials, &hasCredentials, &from, &fromLength)
             }
             answer.record(result)
-            for index in 0..<Int(receivedCount) { answer.fds.append(agent.rights[index]) }
+            for index in 0..<Int(receivedCount) { answer.fds.append(received[index]) }
             if result.value >= 0 {
-                if agent.keepingData { answer.data = Array(agent.io[0..<result.value]) }
+                if agent.keepingData { answer.data = Array(buffer[0..<min(result.value, buffer.count)]) }
                 answer.messageFlags = messageFlags
                 if hasCredentials != 0 {
                     answer.credentials = UnixCredentials(pid: credentials[0], uid: UInt32(bitPattern: credentials[1]),

@@ -105,10 +105,9 @@ extension Agent {
                 return true
             }
         case .close(let operand):
+            let call = CloseCall(operand)
             return { agent, answer -> Bool in
-                let fd = operand.value(agent.slots)
-                if agent.isChannel(fd) { answer.fail(EBADF); return true }
-                answer.record(timed { close(fd) })
+                call.perform(&agent, &answer)
                 return true
             }
         case .closeRange(let first, let last, let closeOnExec, let unshare):
@@ -131,9 +130,10 @@ extension Agent {
             return { agent, answer -> Bool in
                 let fd = operand.value(agent.slots)
                 if agent.isChannel(fd) { answer.fail(EBADF); return true }
-                let result = agent.io.withUnsafeMutableBytes { buffer in timed { Glibc.read(fd, buffer.baseAddress, min(count, buffer.count)) } }
+                let buffer = agent.io
+                let result = timed { Glibc.read(fd, buffer.baseAddress, min(count, buffer.count)) }
                 answer.record(result)
-                if result.value >= 0 && agent.keepingData { answer.data = Array(agent.io[0..<result.value]) }
+                if result.value >= 0 && agent.keepingData { answer.data = Array(buffer[0..<min(result.value, buffer.count)]) }
                 return true
             }
         case .write(let operand, let data):
@@ -179,27 +179,9 @@ extension Agent {
                 return true
             }
         case .send(let operand, let operands, let data, let sendFlags):
-            let flags = Linux.MSG_NOSIGNAL | SendFlag.linux(sendFlags)
-            // Descriptor lists without loop slots are resolved once, here.
-            let resolved: [Int32]? = operands.contains { if case .slot = $0 { return true } else { return false } }
-                ? nil : operands.map { $0.value([]) }
+            let call = SendCall(operand, operands, data, sendFlags)
             return { agent, answer -> Bool in
-                let socket = operand.value(agent.slots)
-                let passing: [Int32]
-                if let resolved {
-                    passing = resolved
-                } else {
-                    if !agent.passing.isEmpty { agent.passing.removeAll(keepingCapacity: true) }
-                    for fd in operands { agent.passing.append(fd.value(agent.slots)) }
-                    passing = agent.passing
-                }
-                if agent.isChannel(socket) || passing.contains(where: { agent.isChannel($0) }) { answer.fail(EBADF); return true }
-                let count = Int32(passing.count)
-                answer.record(passing.withUnsafeBufferPointer { numbers in
-                    data.withUnsafeBytes { bytes in
-                        timed { handoff_send_fds(socket, numbers.baseAddress, count, bytes.baseAddress, bytes.count, flags) }
-                    }
-                })
+                call.perform(&agent, &answer)
                 return true
             }
         case .sendHeaders(let operand, let operands, let headers, let cmsgLength, let data):
@@ -221,43 +203,9 @@ extension Agent {
                 return true
             }
         case .recv(let operand, let count, let room, let closeOnExec, let nonBlocking, let more, let control):
-            let space = control ?? handoff_control_space(Int32(room))
-            // Computed once: a loop calls the performer every iteration.
-            let flags = (closeOnExec ? Linux.MSG_CMSG_CLOEXEC : 0) | (nonBlocking ? Linux.MSG_DONTWAIT : 0)
-                | MessageFlag.linux(more)
+            let call = RecvCall(operand, count, room, closeOnExec, nonBlocking, more, control)
             return { agent, answer -> Bool in
-                let socket = operand.value(agent.slots)
-                if agent.isChannel(socket) { answer.fail(EBADF); return true }
-                var receivedCount: Int32 = 0
-                var messageFlags: Int32 = 0
-                var credentials: (Int32, Int32, Int32) = (0, 0, 0)
-                var hasCredentials: Int32 = 0
-                let capacity = Int32(agent.rights.count)
-                let result = agent.io.withUnsafeMutableBytes { buffer in
-                    agent.rights.withUnsafeMutableBufferPointer { received in
-                        withUnsafeMutablePointer(to: &credentials) { triple in
-                            triple.withMemoryRebound(to: Int32.self, capacity: 3) { ids in
-                                timed {
-                                    // `control`: exactly that many bytes; else CMSG_SPACE of `room` descriptors.
-                                    handoff_recv_message_exact(socket, buffer.baseAddress, min(count, buffer.count), space,
-                                                               flags, received.baseAddress, capacity, &receivedCount,
-                                                               &messageFlags, ids, &hasCredentials)
-                                }
-                            }
-                        }
-                    }
-                }
-                answer.record(result)
-                for index in 0..<Int(receivedCount) { answer.fds.append(agent.rights[index]) }
-                if result.value >= 0 {
-                    // MSG_TRUNC returns a datagram's real length, more than the buffer received.
-                    if agent.keepingData { answer.data = Array(agent.io[0..<min(result.value, count, agent.io.count)]) }
-                    answer.messageFlags = messageFlags
-                    if hasCredentials != 0 {
-                        answer.credentials = UnixCredentials(pid: credentials.0, uid: UInt32(bitPattern: credentials.1),
-                                                             gid: UInt32(bitPattern: credentials.2))
-                    }
-                }
+                call.perform(&agent, &answer)
                 return true
             }
         case .fork:

@@ -84,16 +84,19 @@ struct Agent {
     /// Other agents' channels in a table shared with this one, for the request being performed.
     var hidden: [Int32] = []
     var packet = receiveBuffer(count: maximumPacketSize)
-    /// Scratch space for read and recv, reused by every call (loops run hot).
-    var io = receiveBuffer(count: maximumTransfer)
+    // The scratch buffers below are allocated once and never freed (an agent lives as long as its process):
+    // a call reaches them through a pointer, where an array field of the `inout` agent costs a uniqueness
+    // check and a write-back on every call of a loop.
+    /// Scratch space for read and recv, reused by every call; not zero-filled (see `receiveBuffer`).
+    let io = UnsafeMutableRawBufferPointer.receiveSpace(byteCount: maximumTransfer)
     /// Room for the most descriptors a recv can take, and an SCM_PIDFD one.
-    var rights = [Int32](repeating: -1, count: Int(handoff_recv_capacity(Int32(maximumRoom))) + 1)
+    let rights = UnsafeMutableBufferPointer<Int32>.filled(with: -1, count: Int(handoff_recv_capacity(Int32(maximumRoom))) + 1)
+    /// A loop's slots (loop-local names), read by the performers; all -1 (no descriptor) when a loop starts.
+    let slots = UnsafeMutableBufferPointer<Int32>.filled(with: -1, count: loopSlotCount)
     /// The numbers a send passes, resolved (reused).
     var passing: [Int32] = []
     /// Why the operation being performed was refused (set by a performer, taken by its caller).
     var refusal: ProtocolError?
-    /// A loop's slots (loop-local names), read by the performers.
-    var slots: [Int32] = []
     /// Whether a read or recv copies the bytes it returned into the answer (not inside loops).
     var keepingData = true
 
@@ -185,6 +188,25 @@ struct Agent {
     }
 }
 
+extension UnsafeMutableRawBufferPointer {
+    /// `byteCount` bytes for a read or recv to fill, never freed. Not written here: only the bytes a call
+    /// returned are read back, so pages are faulted in only as far as data reaches (as `receiveBuffer`).
+    static func receiveSpace(byteCount: Int) -> UnsafeMutableRawBufferPointer {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: byteCount, alignment: 16)
+        buffer.bindMemory(to: UInt8.self)
+        return buffer
+    }
+}
+
+extension UnsafeMutableBufferPointer<Int32> {
+    /// `count` numbers, all `value`, never freed.
+    static func filled(with value: Int32, count: Int) -> UnsafeMutableBufferPointer<Int32> {
+        let buffer = UnsafeMutableBufferPointer<Int32>.allocate(capacity: count)
+        buffer.initialize(repeating: value)
+        return buffer
+    }
+}
+
 /// A system call's result, its errno (meaningful when the result is negative) and its duration.
 struct Timed {
     var value: Int
@@ -241,6 +263,7 @@ enum LatencyClock {
 
     @inline(__always) static func since(_ start: UInt64) -> UInt64 {
         guard looping else { return monotonicNanoseconds() &- start }
+        let scale = self.scale  // read once: the store to lastEnd below would make the compiler read it again
         let end = scale == 0 ? monotonicNanoseconds() : handoff_ticks()
         lastEnd = end
         guard scale != 0 else { return end &- start }
