@@ -32,10 +32,9 @@ let package = Package(
         .executableTarget(
             name: "handoff-agent",
             dependencies: ["CHandoff", "HandoffProtocol"],
-            // The agent never starts a thread: its reference counting needs no atomic instructions. No stack
-            // protector either (as for the C shim it calls): the agent runs only the runner's requests, and the
-            // canary's store and check were a tenth of a loop performer's own instructions.
-            swiftSettings: [.unsafeFlags(["-Xfrontend", "-assume-single-threaded", "-Xfrontend", "-disable-stack-protector"])],
+            // The agent never starts a thread: its reference counting needs no atomic instructions (a loop's
+            // per-call path still retains and releases, e.g. a send's descriptor list).
+            swiftSettings: [.unsafeFlags(["-Xfrontend", "-assume-single-threaded"])],
             linkerSettings: [.unsafeFlags(["-static-executable"])]
         ),
         .executableTarget(
