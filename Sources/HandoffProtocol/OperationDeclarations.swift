@@ -180,7 +180,14 @@ public struct OperationDeclaration: Sendable {
 }
 
 extension OperationKind {
-    public var declaration: OperationDeclaration {
+    /// This operation's declaration, built once per process: the parser asks for it several times per step
+    /// and the runner once per step, and each build makes a few dozen arrays (3 % of loading the catalog).
+    public var declaration: OperationDeclaration { Self.declarations[self] ?? declared }
+
+    private static let declarations: [OperationKind: OperationDeclaration] =
+        Dictionary(uniqueKeysWithValues: allCases.map { ($0, $0.declared) })
+
+    private var declared: OperationDeclaration {
         let socketFlags = ArgumentDeclaration("flags", .flags(["cloexec", "nonblock"]))
         let socketType = ArgumentDeclaration("type", .keyword(SocketType.allCases.map(\.rawValue)), default: "stream")
         let fd = ArgumentDeclaration("fd", .descriptor, required: true)

@@ -36,6 +36,34 @@ struct PlainScalarTests {
         #expect(PlainScalar.kind(of: "0o8") != .int)
     }
 
+    /// The decimal fast path reads what Yams's Int.construct reads, and declines every other form.
+    @Test func decimalIntegersReadAsYamsReadsThem() {
+        let samples = ["0", "-0", "+0", "7", "-12", "+12", "1024", "4294967295", "9223372036854775807",
+                       "-9223372036854775808", "9223372036854775808", "-9223372036854775809", "00", "017", "1_000",
+                       "0x1f", "0o7", "0b1", "1:30", "-", "+", "", "1a", " 1", "1.5"]
+        for sample in samples {
+            guard let value = PlainScalar.decimal(sample) else {
+                // Declined: the fallback decides. Only these forms may be declined.
+                let plain = sample.drop { $0 == "-" || $0 == "+" }
+                #expect(plain.isEmpty || plain.first == "0" || !plain.allSatisfy(\.isNumber)
+                        || Int(sample) == nil, "\"\(sample)\" declined")
+                continue
+            }
+            // Yams's construct gives nil for a signed zero (which the parser then called out of range); the
+            // fast path reads it as 0, as Int does.
+            if sample != "-0" && sample != "+0" {
+                #expect(value == Int.construct(from: Node.Scalar(sample)), "\"\(sample)\"")
+            }
+            #expect(value == Int(sample), "\"\(sample)\"")
+        }
+        #expect(PlainScalar.decimal("-0") == 0)
+        #expect(PlainScalar.decimal("-9223372036854775808") == Int.min)
+        #expect(PlainScalar.decimal("9223372036854775808") == nil)
+        // A wrong reading is caught: leading-zero octal is not decimal.
+        #expect(PlainScalar.decimal("017") == nil)
+        #expect(Int.construct(from: Node.Scalar("017")) == 15)
+    }
+
     @Test func everyShortStringOverTheRulesCharactersAgrees() {
         let alphabet = Array("0159:._-+eExbo")
         var checked = 0

@@ -125,7 +125,7 @@ struct YAMLContext {
         guard kind(node) == .int, let scalar = node.scalar else {
             throw error(node, "expected an integer for \(what), found \(describe(node))")
         }
-        guard let value = Int.construct(from: scalar) else {
+        guard let value = PlainScalar.decimal(scalar.string) ?? Int.construct(from: scalar) else {
             throw error(node, "integer \(scalar.string) for \(what) is out of range")
         }
         return value
