@@ -180,9 +180,23 @@ import Testing
         #expect(arguments.joined(separator: " ").contains("-accel tcg,thread=multi -smp 2 -m 1024"))
         #expect(arguments.joined(separator: " ").contains("-serial stdio -serial file:/t/data"))
         #expect(arguments.joined(separator: " ").contains("-kernel /k/vmlinux -initrd /t/i.cpio"))
-        #expect(arguments.last == MachineConfiguration.kernelCommandLine)
+        #expect(arguments.last == MachineConfiguration.baseCommandLine)
+        var told = tcg
+        told.loopsPerJiffy = 8_400_000
+        #expect(told.arguments.last == MachineConfiguration.baseCommandLine + " lpj=8400000")
         let kvm = MachineConfiguration(kernel: "k", initramfs: "i", dataPath: "d", accelerator: .kvm, cpus: 4, memoryMiB: 512)
         #expect(kvm.arguments.joined(separator: " ").contains("-accel kvm -cpu host -smp 4 -m 512"))
+    }
+
+    @Test func theDelayLoopValueComesFromTheCounterAndTheKernelsHZ() {
+        #expect(DelayCalibration.hz(config: "# comment\nCONFIG_HZ_250=y\nCONFIG_HZ=250\nCONFIG_X=1\n") == 250)
+        #expect(DelayCalibration.hz(config: "CONFIG_HZ_250=y\n") == nil)
+        #expect(DelayCalibration.loopsPerJiffy(hz: nil) == nil)
+        #if arch(x86_64)
+        // The counter's frequency over HZ: some hundreds of MHz to some GHz over 100-1000 Hz.
+        let lpj = DelayCalibration.loopsPerJiffy(hz: 250)
+        #expect(lpj.map { (400_000...40_000_000).contains($0) } == true, "\(String(describing: lpj))")
+        #endif
     }
 
     @Test func emulationIsRecognised() {

@@ -5,6 +5,7 @@
 // serial ports (ttyS0: the console; ttyS1: the reports), the kernel booted directly (no bootloader), and
 // the guest's console quiet.
 
+import CHandoff
 import Glibc
 
 public enum Accelerator: String, Sendable, CaseIterable {
@@ -24,22 +25,33 @@ public struct MachineConfiguration: Sendable, Equatable {
     public var accelerator: Accelerator
     public var cpus: Int
     public var memoryMiB: Int
+    /// The guest's loops_per_jiffy, given to it (`lpj=`) so that no CPU calibrates its delay loop; nil: the
+    /// kernel calibrates. See `DelayCalibration`.
+    public var loopsPerJiffy: Int?
 
     public init(kernel: String, initramfs: String, dataPath: String, accelerator: Accelerator, cpus: Int = 2,
-                memoryMiB: Int = 1024) {
+                memoryMiB: Int = 1024, loopsPerJiffy: Int? = nil) {
         self.kernel = kernel
         self.initramfs = initramfs
         self.dataPath = dataPath
         self.accelerator = accelerator
         self.cpus = cpus
         self.memoryMiB = memoryMiB
+        self.loopsPerJiffy = loopsPerJiffy
     }
 
     /// The guest kernel's command line. `mitigations=off`: under TCG, page-table isolation switches page
     /// tables on every system call, and each switch empties qemu's software TLB; the suite makes hundreds of
-    /// thousands of calls. Speculation mitigations change no descriptor semantics. `panic=-1` with qemu's
-    /// -no-reboot turns a panic into qemu's exit instead of a hang until the time limit.
-    public static let kernelCommandLine = "console=ttyS0 quiet panic=-1 mitigations=off 8250.nr_uarts=2"
+    /// thousands of calls. Speculation mitigations change no descriptor semantics. `rodata=off`: no
+    /// write-protecting of the kernel's read-only data and no W+X walk of every page table after it (about
+    /// 0.3 s of boot under TCG), hardening a throwaway guest does not need and no descriptor rule depends on.
+    /// `panic=-1` with qemu's -no-reboot turns a panic into qemu's exit instead of a hang until the time limit.
+    public static let baseCommandLine = "console=ttyS0 quiet panic=-1 mitigations=off rodata=off 8250.nr_uarts=2"
+
+    /// The command line with this machine's `lpj=`, if any.
+    public var kernelCommandLine: String {
+        Self.baseCommandLine + (loopsPerJiffy.map { " lpj=\($0)" } ?? "")
+    }
 
     public var arguments: [String] {
         var arguments = ["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-machine", "pc"]
@@ -50,7 +62,7 @@ public struct MachineConfiguration: Sendable, Equatable {
         }
         arguments += ["-smp", String(cpus), "-m", String(memoryMiB),
                       "-serial", "stdio", "-serial", "file:" + dataPath,
-                      "-kernel", kernel, "-initrd", initramfs, "-append", Self.kernelCommandLine]
+                      "-kernel", kernel, "-initrd", initramfs, "-append", kernelCommandLine]
         return arguments
     }
 }
@@ -68,5 +80,46 @@ public enum KVMProbe {
             return "/dev/kvm is kvm_pvm's, which cannot run a stock kernel"
         }
         return nil
+    }
+}
+
+/// What the guest's delay loop would calibrate to, worked out on the host instead. Every CPU the guest brings
+/// up calibrates its delay loop unless told the value: the first from the time-stamp counter's frequency at
+/// once, each other one (qemu's default CPU has no invariant-TSC flag, so calibrate_delay_is_known() cannot
+/// reuse the first's) by calibrate_delay_direct(), which counts timer ticks: half a second of every boot
+/// under TCG. The value the first CPU computes is the counter's frequency divided by the kernel's HZ
+/// (tsc_init -> lpj_fine); under TCG the guest's counter is the host's (qemu reads the host counter for
+/// RDTSC), so the host measures the same frequency and gives it as `lpj=`. A value off by a few parts in a
+/// thousand only scales udelay() as much, which an emulated machine does not notice.
+public enum DelayCalibration {
+    /// loops_per_jiffy for a guest kernel of `hz` on this host's time-stamp counter; nil when there is no
+    /// usable counter (not x86) or no HZ.
+    public static func loopsPerJiffy(hz: Int?) -> Int? {
+        guard let hz, hz > 0, let hertz = timeStampCounterHertz() else { return nil }
+        return hertz / hz
+    }
+
+    /// CONFIG_HZ from a kernel's config file (`CONFIG_HZ=250`); nil when there is none.
+    public static func hz(config: String) -> Int? {
+        for line in config.split(separator: "\n") where line.hasPrefix("CONFIG_HZ=") {
+            return Int(line.dropFirst("CONFIG_HZ=".count))
+        }
+        return nil
+    }
+
+    /// The counter's ticks per second against CLOCK_MONOTONIC over 20 ms, rounded to a kHz (the kernel's
+    /// tsc_khz is in kHz too); nil without a counter.
+    static func timeStampCounterHertz() -> Int? {
+        let ticks0 = handoff_ticks()
+        guard ticks0 != 0 else { return nil }
+        let nanoseconds0 = monotonicNow()
+        var pause = timespec(tv_sec: 0, tv_nsec: 20_000_000)
+        var remaining = timespec()
+        while nanosleep(&pause, &remaining) != 0 && errno == EINTR { pause = remaining }
+        let ticks1 = handoff_ticks()
+        let nanoseconds1 = monotonicNow()
+        guard ticks1 > ticks0, nanoseconds1 > nanoseconds0 else { return nil }
+        let hertz = Double(ticks1 - ticks0) * 1e9 / Double(nanoseconds1 - nanoseconds0)
+        return Int((hertz / 1000).rounded()) * 1000
     }
 }

@@ -113,11 +113,18 @@ public enum VirtualMachineRun {
                                 (.tcg, "auto: TCG, since KVM did not boot the guest within \(Int(kvmBootDeadline)) s")]
             }
         }
+        // The kernel's HZ, from the config `make kernels` keeps beside the kernel (none for another path:
+        // the guest then calibrates its delay loop itself).
+        let configPath = (options.kernel.bootPath as NSString).deletingLastPathComponent + "/config"
+        let kernelHZ = (try? String(contentsOfFile: configPath, encoding: .utf8)).flatMap { DelayCalibration.hz(config: $0) }
         while let (accelerator, reason) = accelerators.first {
             accelerators.removeFirst()
+            // Under TCG each CPU's delay-loop calibration is half a second of boot; KVM calibrates fast.
+            let loopsPerJiffy = accelerator == .tcg ? DelayCalibration.loopsPerJiffy(hz: kernelHZ) : nil
             let machine = MachineConfiguration(kernel: options.kernel.bootPath, initramfs: initramfs,
                                                dataPath: directory + "/data", accelerator: accelerator,
-                                               cpus: options.cpus, memoryMiB: options.memoryMiB)
+                                               cpus: options.cpus, memoryMiB: options.memoryMiB,
+                                               loopsPerJiffy: loopsPerJiffy)
             record.accelerator = accelerator.rawValue
             record.acceleratorReason = reason
             record.qemuArguments = machine.arguments
