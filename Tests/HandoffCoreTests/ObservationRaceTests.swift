@@ -80,6 +80,21 @@ import Testing
         }
     }
 
+    /// A table read after the process released it lists nothing, not even the control channel: not an empty
+    /// table (every descriptor of the model reported missing) but no table.
+    @Test func theTableOfAProcessThatReleasedItIsNoTable() throws {
+        let child = try Child()
+        defer { child.reap() }
+        let live = try #require(try Observer.table(of: child.pid, excluding: []))
+        #expect(live[0]?.target == "/dev/null")
+        let control = try #require(live.keys.max())
+        #expect(try Observer.table(of: child.pid, excluding: [control]) != nil)
+        child.killToZombie()
+        #expect(try Observer.table(of: child.pid, excluding: [control]) == nil)
+        #expect(ProcessStatus.read(child.pid)?.isExiting == true)
+        #expect(ProcessStatus.read(getpid())?.isExiting == false)
+    }
+
     /// A table that vanished under the read of a process that is not ending: the process was not quiescent,
     /// a harness failure - and a process that is ending is gone, whether or not it is a zombie yet.
     @Test func aTableThatVanishedIsTheEndOnlyOfAProcessThatIsEnding() throws {
