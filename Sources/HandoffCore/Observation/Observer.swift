@@ -73,7 +73,8 @@ enum Observer {
         if numbers.isEmpty {
             guard let channel else { return nil }
             writeDecimal(channel, into: &name)
-            if link.withUnsafeMutableBytes({ readlinkat(directory, name, $0.baseAddress!, $0.count) }) < 0 { return nil }
+            var target = [CChar](repeating: 0, count: 64)  // only whether it resolves
+            if readlinkat(directory, name, &target, target.count) < 0 { return nil }
         }
         var table: [Int32: ObservedDescriptor] = [:]
         table.reserveCapacity(numbers.count)
