@@ -278,7 +278,7 @@ extension IdentityPartitionTests {
             reads = []
             let processes = model.processNames.filter { model.state(of: $0) == .running }.map { name in
                 ObservationCache.Process(name: name, pid: kernel.pids[name]!, hidden: hidden[name] ?? [],
-                                         hasExited: { false }, endReason: { "" })
+                                         hasExited: { false }, endReason: { "" }, hasEnded: { false })
             }
             let observation = try cache.observe(processes, model: model, touched: touched, identity: &identity,
                                                 probe: kernel.probe)

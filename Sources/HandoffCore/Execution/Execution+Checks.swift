@@ -167,7 +167,15 @@ extension ScenarioExecution {
                 fail(key.process, "\(qualified.descriptor)", "number \(expected)", "number \(key.number)")
             }
         }
-        findings += inspect(check, at: location) { qualified in lookup(qualified)?.0 }
+        let inspected = inspect(check, at: location) { qualified in lookup(qualified)?.0 }
+        // The inspections ask the kernel now, through /proc/PID/fd/N: a process that ended since its table was
+        // observed fails them, and that is its end, not a finding against the kernel.
+        let inspectedProcesses = Set(inspected.compactMap(\.process))
+        for name in model.processNames where inspectedProcesses.contains(name) {
+            guard let agent = tree[name], agent.handle.hasEnded(waitingUntil: Deadline(secondsFromNow: 1)) else { continue }
+            throw .harness(.agentGone(process: name, reason: agent.endReason()))
+        }
+        findings += inspected
         return findings
     }
 }

@@ -84,6 +84,22 @@ final class ProcessGuard: @unchecked Sendable {
         return !fallbackAlive
     }
 
+    /// Whether the process is ending or has ended, waiting until `deadline` for one that has begun to exit
+    /// to become a zombie (its end reason and its parent's are read then). For when something of the
+    /// process vanished under the runner (a descriptor between a /proc read and kcmp): a process releases its
+    /// descriptor table in do_exit well before it is a zombie, so `hasExited` alone can still say no then.
+    func hasEnded(waitingUntil deadline: Deadline) -> Bool {
+        if hasExited { return true }
+        // Not exited, so not reaped: the pid is still this process's (the runner reaps only after exit).
+        guard let status = ProcessStatus.read(pid), startTime == nil || status.startTime == startTime else {
+            // Gone from /proc since, or unreadable: only its exit can tell.
+            return waitExit(until: deadline)
+        }
+        if !status.isExiting { return false }
+        waitExit(until: deadline)
+        return true
+    }
+
     /// Waits until the process has exited or the deadline passes (nil: no deadline); true when it has.
     /// The fallback polls /proc every millisecond or so: without a pidfd there is nothing to sleep on.
     @discardableResult

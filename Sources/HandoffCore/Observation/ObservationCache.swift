@@ -25,6 +25,9 @@ struct ObservationCache {
         var hidden: Set<Int32>
         var hasExited: () -> Bool
         var endReason: () -> String
+        /// Whether it is ending or has ended (begun to exit, though perhaps not yet a zombie), waiting a
+        /// moment for its exit: asked when something of it vanished under the runner.
+        var hasEnded: () -> Bool
     }
 
     struct Observation {
@@ -73,7 +76,7 @@ struct ObservationCache {
             pids[process.name] = process.pid
             if reading.contains(process.name) {
                 guard let table = try read(process.pid, process.hidden), !process.hasExited() else {
-                    throw .agentGone(process: process.name, reason: process.endReason())
+                    throw Self.vanished(process)
                 }
                 Self.readLog.record(process.name)
                 tables[process.name] = table
@@ -88,10 +91,30 @@ struct ObservationCache {
             tables[name] = nil
             sources[name] = nil
         }
-        try identity.update(dropping: stale, placing: fresh, tables: tables, pids: pids,
-                            expected: { model.descriptionLookup(of: $0) }, probe: probe)
+        do {
+            try identity.update(dropping: stale, placing: fresh, tables: tables, pids: pids,
+                                expected: { model.descriptionLookup(of: $0) }, probe: probe)
+        } catch {
+            // kcmp names descriptors of live processes: EBADF or ESRCH when one of them ended after its table
+            // was read (it releases its table well before a pidfd says it has exited). That end is what
+            // happened, whichever call met it first; the call's own failure only when no process is ending.
+            if case .agentGone = error { throw error }
+            if let ended = processes.first(where: { $0.hasEnded() }) {
+                throw .agentGone(process: ended.name, reason: ended.endReason())
+            }
+            throw error
+        }
         self.model = model.descriptorState
         return Observation(tables: tables, groups: identity.groups)
+    }
+
+    /// A table that could not be read whole (nil from `read`: the process's /proc entry, its control
+    /// channel or a descriptor vanished during the read), or whose process has exited: the process's end
+    /// when it is ending. Otherwise its table changed while it was read, which a quiescent agent's cannot: a
+    /// harness failure either way, never a table with descriptors missing compared with the model.
+    static func vanished(_ process: Process) -> HarnessError {
+        if process.hasExited() || process.hasEnded() { return .agentGone(process: process.name, reason: process.endReason()) }
+        return .protocolViolation(process: process.name, detail: "its descriptor table changed while the runner read it")
     }
 }
 

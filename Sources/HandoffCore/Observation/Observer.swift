@@ -33,7 +33,11 @@ public struct ObservedDescriptor: Equatable, Sendable {
 
 /// Reads a process's descriptor table from /proc. Runs between steps, when every agent is quiescent.
 enum Observer {
-    /// The table of `pid`, without `excluding` (the agent's control channel). nil when the process is gone.
+    /// The table of `pid`, without `excluding` (the agent's control channel). nil when the process is gone,
+    /// or when the table vanished during the read: a process that begins to exit releases its table before
+    /// it is a zombie, and a read overlapping that either lists nothing (no control channel either) or lists
+    /// descriptors whose links and fdinfo are gone. Never a table with descriptors silently missing, which
+    /// would be compared with the model as the kernel's doing; the caller decides whether it was the end.
     ///
     /// O(N) in the number of descriptors, four system calls each: readlinkat on /proc/PID/fd/N, and openat,
     /// one read and close of /proc/PID/fdinfo/N, both relative to the directories opened once, with buffers
@@ -55,33 +59,52 @@ enum Observer {
         }
         defer { close(information) }
         var numbers: [Int32] = []
+        var channel: Int32?
         while let entry = readdir(stream) {
-            if let number = descriptorNumber(entry), !hidden.contains(number) { numbers.append(number) }
+            guard let number = descriptorNumber(entry) else { continue }
+            if hidden.contains(number) { channel = number } else { numbers.append(number) }
+        }
+        var name = [CChar](repeating: 0, count: 16)
+        var link = [UInt8](repeating: 0, count: 4096)
+        // The listing stops short where the table is released during it, and then no listed descriptor's
+        // link resolves afterwards: the first readlinkat below proves the listing whole. With no descriptor to
+        // read, a control channel's link does (an agent's own channel is always in its table, so a listing
+        // with nothing at all is of a table already released).
+        if numbers.isEmpty {
+            guard let channel else { return nil }
+            writeDecimal(channel, into: &name)
+            var target = [CChar](repeating: 0, count: 64)  // only whether it resolves
+            if readlinkat(directory, name, &target, target.count) < 0 { return nil }
         }
         var table: [Int32: ObservedDescriptor] = [:]
         table.reserveCapacity(numbers.count)
-        var name = [CChar](repeating: 0, count: 16)
-        var link = [UInt8](repeating: 0, count: 4096)
         var info = [UInt8](repeating: 0, count: 1024)
         for number in numbers {
             writeDecimal(number, into: &name)
-            // A descriptor can vanish between readdir and here only if the process is not quiescent.
+            // A descriptor vanishes between readdir and here only when the process ends (or is not quiescent):
+            // the table is not whole. The runner's own limits are a harness failure of their own.
             let linkLength = link.withUnsafeMutableBytes { readlinkat(directory, name, $0.baseAddress!, $0.count) }
-            if linkLength < 0 { continue }
+            if linkLength < 0 {
+                if errno == ENOMEM { throw .system(call: "readlink /proc/\(pid)/fd/\(number)", errno: errno) }
+                return nil
+            }
             let descriptor = openat(information, name, O_RDONLY | O_CLOEXEC)
             if descriptor < 0 {
-                // The runner's own limits are a harness failure, never a descriptor reported missing.
                 if [EMFILE, ENFILE, ENOMEM].contains(errno) {
                     throw .system(call: "open /proc/\(pid)/fdinfo/\(number)", errno: errno)
                 }
-                continue
+                return nil
             }
             var infoLength = 0
             repeat {
                 infoLength = info.withUnsafeMutableBytes { read(descriptor, $0.baseAddress!, $0.count) }
             } while infoLength < 0 && errno == EINTR
+            let readError = errno
             close(descriptor)
-            if infoLength < 0 { continue }
+            if infoLength < 0 {
+                if readError == ENOMEM { throw .system(call: "read /proc/\(pid)/fdinfo/\(number)", errno: readError) }
+                return nil
+            }
             var observed = ObservedDescriptor(number: number, target: String(decoding: link[0..<linkLength], as: UTF8.self),
                                               position: nil, flags: 0, inode: 0, mountID: 0)
             info.withUnsafeBufferPointer { parseFdinfo(UnsafeBufferPointer(rebasing: $0[0..<infoLength]), into: &observed) }
