@@ -166,6 +166,9 @@ public enum Linux {
     // <linux/kcmp.h>
     public static let KCMP_FILE: Int32 = 0
 
+    /// A task's PF_* flag (include/linux/sched.h) set first thing in do_exit, shown in /proc/PID/stat field 9.
+    public static let PF_EXITING: UInt32 = 0x4
+
     // <asm-generic/errno-base.h>, for the model and the agent alike.
     public static let EPERM = Glibc.EPERM
     public static let ENOENT = Glibc.ENOENT

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import HandoffProtocol
 
 /// One process as /proc/PID/stat shows it: the one parser of that file (the command may contain spaces and
 /// parentheses, so fields are counted after the last ')').
@@ -20,7 +21,7 @@ public struct ProcessStatus: Sendable, Equatable {
     public var isZombie: Bool { state == "Z" }
     /// Whether the process has begun to exit: PF_EXITING is set first thing in do_exit, before its
     /// descriptor table is released, while a pidfd says it has exited only once it is a zombie, after.
-    public var isExiting: Bool { state == "Z" || state == "X" || (flags ?? 0) & 0x4 != 0 }
+    public var isExiting: Bool { state == "Z" || state == "X" || (flags ?? 0) & Linux.PF_EXITING != 0 }
     public var isAgent: Bool { command.hasPrefix("handoff-agent") }
 
     public static func read(_ pid: pid_t) -> ProcessStatus? {
