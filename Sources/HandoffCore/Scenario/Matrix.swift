@@ -73,10 +73,6 @@ enum Matrix {
         return replacingPlaceholders(in: yaml) { values[$0] }
     }
 
-    /// `yaml` with each `${name}` for which `replacement` has a text replaced by it, in one pass over the
-    /// bytes: the inserted texts are not scanned again. (Foundation's replacingOccurrences, once per
-    /// parameter and once more with a regular expression for the neutral copy, was a fifth of loading the
-    /// catalog.) A `${` with no `}` after it anywhere ends the scan: nothing later can close.
     /// Whether the text holds the word `matrix` or a backslash, in one pass over its bytes. (The standard
     /// library's `utf8.firstRange(of:)` goes through _StringProcessing's generic searcher: 13 % of the CPU
     /// of loading the catalog, and about a second of a kernel run's start-up under emulation.)
@@ -84,16 +80,10 @@ enum Matrix {
         let word = Array("matrix".utf8)
         let backslash = UInt8(ascii: "\\")
         func scan(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-            var index = 0
-            while index < bytes.count {
-                let byte = bytes[index]
-                if byte == backslash { return true }
-                if byte == word[0], index + word.count <= bytes.count {
-                    var offset = 1
-                    while offset < word.count && bytes[index + offset] == word[offset] { offset += 1 }
-                    if offset == word.count { return true }
-                }
-                index += 1
+            for index in bytes.indices {
+                if bytes[index] == backslash { return true }
+                if bytes[index] == word[0], index + word.count <= bytes.count,
+                   bytes[index..<index + word.count].elementsEqual(word) { return true }
             }
             return false
         }
@@ -101,6 +91,10 @@ enum Matrix {
         return Array(yaml.utf8).withUnsafeBufferPointer(scan)
     }
 
+    /// `yaml` with each `${name}` for which `replacement` has a text replaced by it, in one pass over the
+    /// bytes: the inserted texts are not scanned again. (Foundation's replacingOccurrences, once per
+    /// parameter and once more with a regular expression for the neutral copy, was a fifth of loading the
+    /// catalog.) A `${` with no `}` after it anywhere ends the scan: nothing later can close.
     static func replacingPlaceholders(in yaml: String, _ replacement: (String) -> String?) -> String {
         let bytes = Array(yaml.utf8)
         let dollar = UInt8(ascii: "$"), open = UInt8(ascii: "{"), close = UInt8(ascii: "}")
