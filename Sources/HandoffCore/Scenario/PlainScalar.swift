@@ -23,27 +23,13 @@ enum PlainScalar {
     /// The value of a plain decimal integer (`0`, or `[-+]?[1-9][0-9]*` that fits an Int); nil for anything
     /// else, which Yams's `Int.construct` then reads (underscores, `0x`, `0o`, `0b`, leading-zero octal, base
     /// 60, overflow). Nearly every integer in a scenario is plain, and Yams's construct strips underscores
-    /// and splits on colons with Foundation first: 4 % of loading the catalog.
+    /// and splits on colons with Foundation first: 4 % of loading the catalog. The standard library's
+    /// `Int(_:)` reads exactly that language but for a leading zero, which YAML makes octal.
     static func decimal(_ text: String) -> Int? {
-        var utf8 = text.utf8[...]
-        var negative = false
-        if let sign = utf8.first, sign == UInt8(ascii: "-") || sign == UInt8(ascii: "+") {
-            negative = sign == UInt8(ascii: "-")
-            utf8 = utf8.dropFirst()
-        }
-        guard let first = utf8.first, isDigit(first), first != UInt8(ascii: "0") || utf8.count == 1 else { return nil }
-        var value = 0
-        for byte in utf8 {
-            guard isDigit(byte) else { return nil }
-            // Accumulated negatively, so that Int.min reads too.
-            let (scaled, overflowScaling) = value.multipliedReportingOverflow(by: 10)
-            let (next, overflowAdding) = scaled.subtractingReportingOverflow(Int(byte - 0x30))
-            guard !overflowScaling, !overflowAdding else { return nil }
-            value = next
-        }
-        if negative { return value }
-        let (positive, overflow) = (0).subtractingReportingOverflow(value)
-        return overflow ? nil : positive
+        let unsigned = text.utf8.first == UInt8(ascii: "-") || text.utf8.first == UInt8(ascii: "+")
+            ? text.utf8.dropFirst() : text.utf8[...]
+        guard unsigned.first != UInt8(ascii: "0") || unsigned.count == 1 else { return nil }
+        return Int(text)
     }
 
     private static let bools: Set<[UInt8]> = Set([
