@@ -172,7 +172,7 @@ extension ScenarioExecution {
         // observed fails them, and that is its end, not a finding against the kernel.
         let inspectedProcesses = Set(inspected.compactMap(\.process))
         for name in model.processNames where inspectedProcesses.contains(name) {
-            guard let agent = tree[name], agent.handle.hasEnded(waitingUntil: Deadline(secondsFromNow: 1)) else { continue }
+            guard let agent = tree[name], agent.hasEnded else { continue }
             throw .harness(.agentGone(process: name, reason: agent.endReason()))
         }
         findings += inspected

@@ -96,6 +96,10 @@ final class AgentProcess {
 
     var hasExited: Bool { handle.hasExited }
 
+    /// Whether it is ending or has ended, waiting up to a second for one that has begun to exit to become a
+    /// zombie (ProcessGuard.hasEnded): asked when something of it vanished under the runner.
+    var hasEnded: Bool { handle.hasEnded(waitingUntil: Deadline(secondsFromNow: 1)) }
+
     /// Why the process ended, read from /proc/PID/stat (field 52, exit_code) while it is a zombie.
     func endReason() -> String { Self.endReason(of: pid) }
 

@@ -291,7 +291,7 @@ final class ScenarioExecution {
             processes.append(ObservationCache.Process(
                 name: name, pid: agent.pid, hidden: Set(sharingTable(with: name).compactMap { tree[$0]?.controlNumber }),
                 hasExited: { agent.hasExited }, endReason: { agent.endReason() },
-                hasEnded: { agent.handle.hasEnded(waitingUntil: Deadline(secondsFromNow: 1)) }))
+                hasEnded: { agent.hasEnded }))
         }
         // Read again, besides what the model changed: the step's own processes (the kernel can depart from
         // the model only there) with their table sharers, and the targets of faults injected after it.

@@ -25,8 +25,8 @@ struct ObservationCache {
         var hidden: Set<Int32>
         var hasExited: () -> Bool
         var endReason: () -> String
-        /// Whether it is ending or has ended (begun to exit, though perhaps not yet a zombie), waiting a
-        /// moment for its exit: asked when something of it vanished under the runner.
+        /// Whether it is ending or has ended (begun to exit, though perhaps not yet a zombie; an exited one
+        /// included), waiting a moment for its exit: asked when something of it vanished under the runner.
         var hasEnded: () -> Bool
     }
 
@@ -113,7 +113,7 @@ struct ObservationCache {
     /// when it is ending. Otherwise its table changed while it was read, which a quiescent agent's cannot: a
     /// harness failure either way, never a table with descriptors missing compared with the model.
     static func vanished(_ process: Process) -> HarnessError {
-        if process.hasExited() || process.hasEnded() { return .agentGone(process: process.name, reason: process.endReason()) }
+        if process.hasEnded() { return .agentGone(process: process.name, reason: process.endReason()) }
         return .protocolViolation(process: process.name, detail: "its descriptor table changed while the runner read it")
     }
 }
