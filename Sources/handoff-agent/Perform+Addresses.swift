@@ -52,25 +52,24 @@ extension Agent {
             if agent.isChannel(socket) { answer.fail(EBADF); return true }
             var receivedCount: Int32 = 0
             var messageFlags: Int32 = 0
-            var credentials: [Int32] = [0, 0, 0]
+            var credentials: (Int32, Int32, Int32) = (0, 0, 0)
             var hasCredentials: Int32 = 0
             var from = [CChar](repeating: 0, count: Linux.sunPathSize)
             var fromLength: Int32 = 0
             let buffer = agent.io, received = agent.rights
-            let result = timed {
-                handoff_recvfrom_message(socket, buffer.baseAddress, min(count, buffer.count), Int32(room), flags,
-                                         received.baseAddress, Int32(received.count), &receivedCount, &messageFlags,
-                                         &credentials, &hasCredentials, &from, &fromLength)
-            }
-            answer.record(result)
-            for index in 0..<Int(receivedCount) { answer.fds.append(received[index]) }
-            if result.value >= 0 {
-                if agent.keepingData { answer.data = Array(buffer[0..<min(result.value, buffer.count)]) }
-                answer.messageFlags = messageFlags
-                if hasCredentials != 0 {
-                    answer.credentials = UnixCredentials(pid: credentials[0], uid: UInt32(bitPattern: credentials[1]),
-                                                         gid: UInt32(bitPattern: credentials[2]))
+            let result = withUnsafeMutablePointer(to: &credentials) { triple in
+                triple.withMemoryRebound(to: Int32.self, capacity: 3) { ids in
+                    timed {
+                        handoff_recvfrom_message(socket, buffer.baseAddress, min(count, buffer.count), Int32(room), flags,
+                                                 received.baseAddress, Int32(received.count), &receivedCount,
+                                                 &messageFlags, ids, &hasCredentials, &from, &fromLength)
+                    }
                 }
+            }
+            answer.recordReceived(result, descriptors: received, count: receivedCount, bytes: buffer, length: count,
+                                  keepingData: agent.keepingData, messageFlags: messageFlags,
+                                  credentials: hasCredentials != 0 ? credentials : nil)
+            if result.value >= 0 {
                 answer.from = SenderAddress(sunPath: from.prefix(Int(fromLength)).map { UInt8(bitPattern: $0) })
             }
             return true

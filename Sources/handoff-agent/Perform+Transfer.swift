@@ -120,16 +120,28 @@ struct RecvCall {
                 }
             }
         }
-        answer.record(result)
-        for index in 0..<Int(receivedCount) { answer.fds.append(received[index]) }
-        if result.value >= 0 {
-            // MSG_TRUNC returns a datagram's real length, more than the buffer received.
-            if agent.keepingData { answer.data = Array(buffer[0..<min(result.value, count, buffer.count)]) }
-            answer.messageFlags = messageFlags
-            if hasCredentials != 0 {
-                answer.credentials = UnixCredentials(pid: credentials.0, uid: UInt32(bitPattern: credentials.1),
-                                                     gid: UInt32(bitPattern: credentials.2))
-            }
+        answer.recordReceived(result, descriptors: received, count: receivedCount, bytes: buffer, length: count,
+                              keepingData: agent.keepingData, messageFlags: messageFlags,
+                              credentials: hasCredentials != 0 ? credentials : nil)
+    }
+}
+
+extension Answer {
+    /// What a receive (recv, recvfrom) reports besides its result: the descriptors the kernel installed, and
+    /// on success the bytes (a single request only: a loop never reads them), msg_flags and SCM_CREDENTIALS.
+    @inline(__always) mutating func recordReceived(_ result: Timed, descriptors: UnsafeMutableBufferPointer<Int32>,
+                                                   count: Int32, bytes: UnsafeMutableRawBufferPointer, length: Int,
+                                                   keepingData: Bool, messageFlags: Int32,
+                                                   credentials: (pid: Int32, uid: Int32, gid: Int32)?) {
+        record(result)
+        for index in 0..<Int(count) { fds.append(descriptors[index]) }
+        guard result.value >= 0 else { return }
+        // MSG_TRUNC returns a datagram's real length, more than the buffer received.
+        if keepingData { data = Array(bytes[0..<min(result.value, length, bytes.count)]) }
+        self.messageFlags = messageFlags
+        if let credentials {
+            self.credentials = UnixCredentials(pid: credentials.pid, uid: UInt32(bitPattern: credentials.uid),
+                                               gid: UInt32(bitPattern: credentials.gid))
         }
     }
 }
