@@ -104,6 +104,22 @@ private func noHints(_ process: String) -> (Int32) -> DescriptionID? { { _ in ni
         #expect(resolver.decidedBy == "kcmp")
     }
 
+    /// A broken invariant of the partition (here: descriptors of a process the observation has no pid for)
+    /// ends the scenario with a harness error naming it; it used to trap the runner (a force unwrap).
+    @Test func aProcessWithoutAPidIsAHarnessErrorNotATrap() {
+        let kernel = FakeKernel()
+        bigTable(kernel)
+        var resolver = kernel.resolver()
+        do throws(HarnessError) {
+            try resolver.update(dropping: [], placing: ["main"], tables: ["main": kernel.table("main")], pids: [:],
+                                expected: noHints, probe: kernel.probe)
+            Issue.record("placing descriptors of a process without a pid succeeded")
+        } catch {
+            #expect("\(error)".contains("bookkeeping is inconsistent"), "\(error)")
+            #expect("\(error)".contains("main."), "\(error)")
+        }
+    }
+
     @Test func aProcessReadAgainCostsAboutOneKcmpPerDescriptorAndSurprisesAreFound() throws {
         let kernel = FakeKernel()
         bigTable(kernel, pid: 1, process: "main")

@@ -134,26 +134,29 @@ struct IdentityResolver {
             for number in list {
                 guard let group = groups.removeValue(forKey: DescriptorKey(process: process, number: number)) else { continue }
                 touched.insert(group)
-                let bucket = bucketOf[group]!
-                if buckets[bucket]!.ordered { processHints[number] = (bucket, position[group]!) }
+                guard let bucket = bucketOf[group], let rank = position[group] else {
+                    throw .inconsistent("the identity partition lost the place of \(process).\(number)'s group")
+                }
+                if buckets[bucket]?.ordered == true { processHints[number] = (bucket, rank) }
             }
             hints[process] = processHints
         }
         var emptied: Set<Int> = []
         for group in touched {
-            members[group]!.removeAll { staleList.contains($0.process) }
-            if members[group]!.isEmpty {
+            members[group]?.removeAll { staleList.contains($0.process) }
+            if members[group]?.isEmpty ?? true {
                 members[group] = nil
                 position[group] = nil
-                emptied.insert(bucketOf.removeValue(forKey: group)!)
+                if let bucket = bucketOf.removeValue(forKey: group) { emptied.insert(bucket) }
             }
         }
         // (Positions stay increasing along a bucket's order when groups leave it: still valid as ranks. A
         // bucket left empty stays until the fresh descriptors are placed, for the ranks its old groups gave.)
-        for bucket in emptied { buckets[bucket]!.groups.removeAll { members[$0] == nil } }
+        for bucket in emptied { buckets[bucket]?.groups.removeAll { members[$0] == nil } }
         defer {
-            for bucket in emptied where buckets[bucket]?.groups.isEmpty == true {
-                bucketIDs[buckets[bucket]!.object] = nil
+            for bucket in emptied {
+                guard let emptiedBucket = buckets[bucket], emptiedBucket.groups.isEmpty else { continue }
+                bucketIDs[emptiedBucket.object] = nil
                 buckets[bucket] = nil
             }
         }
@@ -192,7 +195,10 @@ struct IdentityResolver {
     private mutating func place(_ items: [Item], bucket: Int, tables: [String: [Int32: ObservedDescriptor]],
                                 pids: [String: pid_t], expectedOf: (DescriptorKey) -> DescriptionID?,
                                 probe: Probe) throws(HarnessError) {
-        let existing = buckets[bucket]!.groups
+        guard let current = buckets[bucket] else {
+            throw .inconsistent("the identity partition lost bucket \(bucket) while placing \(items.count) descriptors")
+        }
+        let existing = current.groups
         if existing.isEmpty && items.count == 1 {
             commit([Placement(group: nil, added: [items[0].key])], bucket: bucket, ordered: true)
             return
@@ -200,7 +206,7 @@ struct IdentityResolver {
         var deniedErrno: Int32 = 0
         if mode != .probe {
             do throws(KcmpFailure) {
-                let placements = try placeByKcmp(items, existing: existing, ordered: buckets[bucket]!.ordered,
+                let placements = try placeByKcmp(items, existing: existing, ordered: current.ordered,
                                                  pids: pids, expectedOf: expectedOf)
                 commit(placements, bucket: bucket, ordered: true)
                 return
@@ -240,16 +246,35 @@ struct IdentityResolver {
             if position[group] != index { position[group] = index }
             order.append(group)
         }
-        buckets[bucket]!.groups = order
-        buckets[bucket]!.ordered = ordered
+        buckets[bucket]?.groups = order
+        buckets[bucket]?.ordered = ordered
     }
 
-    private func representative(_ group: Int) -> DescriptorKey { members[group]![0] }
+    /// A current member of `group`. Every group in a bucket's order has one (a group left empty leaves its
+    /// bucket first); were that broken, the placeholder names no process, and `pid(of:)` reports it as an error
+    /// instead of the runner trapping.
+    private func representative(_ group: Int) -> DescriptorKey {
+        members[group]?.first ?? DescriptorKey(process: "", number: -1)
+    }
+
+    /// The pid of a process in the partition; every such process is in `pids` (the caller's observation).
+    private func pid(of key: DescriptorKey, in pids: [String: pid_t]) throws(HarnessError) -> pid_t {
+        guard let pid = pids[key.process] else {
+            throw .inconsistent("the identity partition holds \(key), of a process the observation does not have")
+        }
+        return pid
+    }
 
     // MARK: - kcmp
 
     private func compare(_ a: DescriptorKey, _ b: DescriptorKey, pids: [String: pid_t]) throws(KcmpFailure) -> Order {
-        let answer = kcmp(pids[a.process]!, pids[b.process]!, a.number, b.number)
+        let first: pid_t, second: pid_t
+        do throws(HarnessError) {
+            (first, second) = (try pid(of: a, in: pids), try pid(of: b, in: pids))
+        } catch {
+            throw .failed(error)
+        }
+        let answer = kcmp(first, second, a.number, b.number)
         switch answer {
         case 0: return .equal
         case 1: return .less
@@ -272,7 +297,7 @@ struct IdentityResolver {
             let sortedRuns = try runs(of: sequence.map(representative), order)
             var groupOf: [DescriptorKey: Int] = [:]
             for group in sequence { groupOf[representative(group)] = group }
-            sequence = sortedRuns.flatMap { run in run.map { groupOf[$0]! } }
+            sequence = sortedRuns.flatMap { run in run.compactMap { groupOf[$0] } }
         }
         // 1. Each descriptor against the group the model says it shares: one kcmp when the model is right.
         var byModel: [DescriptionID: Int] = [:]
@@ -409,7 +434,7 @@ struct IdentityResolver {
         for key in keys {
             var placed = false
             for index in heads.indices {
-                let answer = kcmp(pids[heads[index].process]!, pids[key.process]!, heads[index].number, key.number)
+                let answer = kcmp(try pid(of: heads[index], in: pids), try pid(of: key, in: pids), heads[index].number, key.number)
                 if answer < 0 { throw .system(call: "kcmp(\(heads[index]), \(key))", errno: errno) }
                 if answer == 0 {
                     placements[index].added.append(key)
@@ -451,8 +476,7 @@ struct IdentityResolver {
                 rest.append(item)
             }
         }
-        for index in expectedIn.keys.sorted() {
-            let watched = expectedIn[index]!
+        for (index, watched) in expectedIn.sorted(by: { $0.key < $1.key }) {
             let changed = try toggle([heads[index]], watching: watched, probe: probe)
             for (key, moved) in zip(watched, changed) {
                 if moved {
@@ -469,8 +493,8 @@ struct IdentityResolver {
         for item in rest {
             if let id = item.expected { byDescription[id, default: []].append(item.key) } else { candidates.append(item.key) }
         }
-        for id in byDescription.keys.sorted() {
-            let sharing = byDescription[id]!.sorted()
+        for (_, unsorted) in byDescription.sorted(by: { $0.key < $1.key }) {
+            let sharing = unsorted.sorted()
             let leader = sharing[0]
             candidates.append(leader)
             let others = Array(sharing.dropFirst())

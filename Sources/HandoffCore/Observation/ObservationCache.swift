@@ -134,6 +134,6 @@ final class TableReadLog: @unchecked Sendable {
     }
 
     func record(_ name: String) {
-        lock.withLock { if names != nil { names!.append(name) } }
+        lock.withLock { names?.append(name) }
     }
 }

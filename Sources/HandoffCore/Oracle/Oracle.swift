@@ -28,19 +28,18 @@ struct Oracle {
         var findings: [Finding] = []
         var common: [Common] = []
         var descriptions: [DescriptionID: Expected] = [:]
-        for process in observed.keys.sorted() {
-            let actual = observed[process]!
+        for (process, actual) in observed.sorted(by: { $0.key < $1.key }) {
             let expected = model.table(of: process)
             var leaked: [Int32] = []
             for number in actual.keys where expected[number] == nil { leaked.append(number) }
             for number in leaked.sorted() {
                 let key = DescriptorKey(process: process, number: number)
-                findings.append(finding(.leak, key, expected: "closed", observed: "open (\(actual[number]!.target))"))
+                let target = actual[number]?.target ?? "?"
+                findings.append(finding(.leak, key, expected: "closed", observed: "open (\(target))"))
             }
             common.reserveCapacity(common.count + expected.count)
-            for number in expected.keys.sorted() {
+            for (number, modelEntry) in expected.sorted(by: { $0.key < $1.key }) {
                 let key = DescriptorKey(process: process, number: number)
-                let modelEntry = expected[number]!
                 let wanted: Expected
                 if let known = descriptions[modelEntry.description] {
                     wanted = known

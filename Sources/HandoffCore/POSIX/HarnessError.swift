@@ -14,6 +14,9 @@ public enum HarnessError: Error, CustomStringConvertible, Sendable {
     case interrupted
     /// An operation whose declared `ProcessEffect` its arguments do not carry (a declaration to correct).
     case undeclaredEffect(operation: String, effect: String)
+    /// handoff's own bookkeeping broke one of its invariants: a bug in handoff, reported as an ERROR of the
+    /// scenario rather than a trap of the runner.
+    case inconsistent(String)
 
     public var description: String {
         switch self {
@@ -25,6 +28,7 @@ public enum HarnessError: Error, CustomStringConvertible, Sendable {
         case .interrupted: return "interrupted"
         case .undeclaredEffect(let operation, let effect):
             return "'\(operation)' is declared to have the effect '\(effect)', which its arguments do not carry"
+        case .inconsistent(let detail): return "handoff's own bookkeeping is inconsistent (a bug in handoff, not a finding): \(detail)"
         }
     }
 }
