@@ -37,6 +37,9 @@ struct HostileScenarioTests {
                             "  - main.exec:", "      args: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]"]
             + (1...8).flatMap { ["  - main.exec:", "      args: &a\($0) [" + Array(repeating: "*a\($0 - 1)", count: 9).joined(separator: ",") + "]"] })
             .joined(separator: "\n") + "\n", "string"),
+        // Yams's base-60 arithmetic traps on overflow (SIGILL); 60^11 does not fit an Int.
+        ("a base-60 timeout past Int", "summary: x\ntimeout: 1:0:0:0:0:0:0:0:0:0:0:0\nsteps:\n" + pipe, "out of range"),
+        ("a base-60 descriptor past Int", "summary: x\nsteps:\n  - main.close: {fd: -999999999999999999:59}\n", "out of range"),
     ]
 
     @Test(arguments: 0..<cases.count)

@@ -125,9 +125,14 @@ struct YAMLContext {
         guard kind(node) == .int, let scalar = node.scalar else {
             throw error(node, "expected an integer for \(what), found \(describe(node))")
         }
-        guard let value = PlainScalar.decimal(scalar.string) ?? Int.construct(from: scalar) else {
+        guard let value = PlainScalar.integer(scalar.string) else {
+            // Only a tag (`!!int abc`) makes an int of what the int rule does not read as one.
+            guard PlainScalar.isInt(Array(scalar.string.utf8)[...]) else {
+                throw error(node, "expected an integer for \(what), found \(describe(node)) (tagged !!int)")
+            }
             throw error(node, "integer \(scalar.string) for \(what) is out of range")
         }
+
         return value
     }
 
