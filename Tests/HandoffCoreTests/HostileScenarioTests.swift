@@ -33,10 +33,15 @@ struct HostileScenarioTests {
         ("a process that does not exist", "summary: x\nsteps:\n  - nobody.exit: {}\n", "nobody"),
         ("a duplicate key", "summary: x\nsummary: y\nsteps:\n" + pipe, "duplicate key"),
         ("a list where a name goes", "summary: x\nsteps:\n  - main.pipe: {as: [[r], w]}\n", "name"),
+        // 9^9 strings once expanded: refused before Yams composes it.
         ("an alias bomb", (["summary: x", "steps:", pipe.dropLast().description,
                             "  - main.exec:", "      args: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]"]
             + (1...8).flatMap { ["  - main.exec:", "      args: &a\($0) [" + Array(repeating: "*a\($0 - 1)", count: 9).joined(separator: ",") + "]"] })
-            .joined(separator: "\n") + "\n", "string"),
+            .joined(separator: "\n") + "\n", "aliases"),
+        // Yams hashes every mapping key to find duplicates: this key alone kept it busy for minutes.
+        ("an alias bomb as a mapping key", "summary: x\nsteps:\n" + pipe + "x:\n  a0: &a0 [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n"
+            + (1...9).map { "  a\($0): &a\($0) [" + Array(repeating: "*a\($0 - 1)", count: 9).joined(separator: ",") + "]\n" }.joined()
+            + "  ? *a9\n  : 1\n", "aliases expand the document past 1000000 nodes"),
         // Yams's base-60 arithmetic traps on overflow (SIGILL); 60^11 does not fit an Int.
         ("a base-60 timeout past Int", "summary: x\ntimeout: 1:0:0:0:0:0:0:0:0:0:0:0\nsteps:\n" + pipe, "out of range"),
         ("a base-60 descriptor past Int", "summary: x\nsteps:\n  - main.close: {fd: -999999999999999999:59}\n", "out of range"),

@@ -17,14 +17,14 @@ enum Matrix {
         // Placeholders may sit where YAML would not parse them (`{a: ${x}}`): read the matrix from a copy
         // with each one neutralised.
         let neutral = replacingPlaceholders(in: yaml) { _ in "_p_" }
+        let context = YAMLContext(file: file)
         let root: Node?
         do {
-            root = try YAMLContext.compose(neutral)
+            root = try context.compose(neutral)
         } catch {
             return []  // the full parse reports malformed YAML with its location
         }
         guard let root, case .mapping(let top) = root else { return [] }
-        let context = YAMLContext(file: file)
         guard let matrixNode = top.first(where: { $0.key.string == "matrix" })?.value else { return [] }
         guard case .mapping(let parameters) = matrixNode, !parameters.isEmpty else {
             throw context.error(matrixNode, "expected 'matrix' to map parameter names to lists of values, "

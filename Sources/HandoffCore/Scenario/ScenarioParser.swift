@@ -9,15 +9,7 @@ public enum ScenarioParser {
     /// Parses and validates one scenario. `file` is used in locations; `name` becomes Scenario.name.
     public static func parse(yaml: String, file: String, name: String) throws(ScenarioError) -> Scenario {
         let context = YAMLContext(file: file)
-        let root: Node?
-        do {
-            root = try YAMLContext.compose(yaml)
-        } catch let error as YamlError {
-            throw context.malformed(error)
-        } catch {
-            throw ScenarioError(SourceLocation(file: file, line: 1, column: 1), "malformed YAML: \(error)")
-        }
-        guard let root else {
+        guard let root = try context.compose(yaml) else {
             throw ScenarioError(SourceLocation(file: file, line: 1, column: 1),
                                 "empty scenario file (expected a mapping with at least 'summary' and 'steps')")
         }

@@ -74,9 +74,21 @@ struct YAMLContext {
     }
 
     /// Composes a document without Yams's regular-expression resolver (PlainScalar says why) and with the
-    /// encoding given (Parser.Encoding.default reads the environment on every call).
-    static func compose(_ yaml: String) throws -> Node? {
-        try Yams.compose(yaml: yaml, .basic, .default, .utf8)
+    /// encoding given (Parser.Encoding.default reads the environment on every call), once its aliases are
+    /// known not to multiply it (AliasExpansion). Nil for a file without a document.
+    func compose(_ yaml: String) throws(ScenarioError) -> Node? {
+        if let excess = AliasExpansion.excess(yaml) {
+            throw ScenarioError(SourceLocation(file: file, line: excess.line, column: excess.column),
+                                "malformed YAML: aliases expand the document past \(AliasExpansion.maximumNodes) nodes "
+                                    + "(expected a scenario whose anchors do not multiply it)")
+        }
+        do {
+            return try Yams.compose(yaml: yaml, .basic, .default, .utf8)
+        } catch let error as YamlError {
+            throw malformed(error)
+        } catch {
+            throw ScenarioError(SourceLocation(file: file, line: 1, column: 1), "malformed YAML: \(error)")
+        }
     }
 
     func kind(_ node: Node) -> NodeKind {
