@@ -45,6 +45,7 @@ struct HostileScenarioTests {
         // Yams's base-60 arithmetic traps on overflow (SIGILL); 60^11 does not fit an Int.
         ("a base-60 timeout past Int", "summary: x\ntimeout: 1:0:0:0:0:0:0:0:0:0:0:0\nsteps:\n" + pipe, "out of range"),
         ("a base-60 descriptor past Int", "summary: x\nsteps:\n  - main.close: {fd: -999999999999999999:59}\n", "out of range"),
+        ("a NUL in a path", "summary: x\nsteps:\n  - main.open: {path: \"a\\0b\", flags: [creat], as: f}\n", "NUL"),
     ]
 
     @Test(arguments: 0..<cases.count)

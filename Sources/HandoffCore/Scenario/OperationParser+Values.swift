@@ -18,7 +18,7 @@ extension ScenarioDecoder {
         var environment: [EnvironmentVariable<Template>] = []
         if let node = a["env"] {
             for pair in try context.mapping(node, a.what("env")) {
-                let name = try context.string(pair.key, "an environment variable name")
+                let name = try context.cString(pair.key, "an environment variable name")
                 if name.isEmpty || name.contains("=") {
                     throw context.error(pair.key, "invalid environment variable name \"\(name)\"")
                 }
@@ -38,7 +38,7 @@ extension ScenarioDecoder {
         else { throw context.error(node, "expected an address: \(expected), found \(context.describe(node))") }
         switch key {
         case "unix":
-            let path = try context.string(value, "'unix' path")
+            let path = try context.cString(value, "'unix' path")
             let components = path.split(separator: "/", omittingEmptySubsequences: false)
             if path.isEmpty || path.hasPrefix("/") || components.contains("..") || path.utf8.count > 80 {
                 throw context.error(value, "unix socket path \"\(path)\" must be relative to the scenario's directory "
@@ -138,6 +138,7 @@ extension ScenarioDecoder {
         guard let scalar = node.scalar, context.kind(node) != .null else {
             throw context.error(node, "expected a string for an element of 'args', found \(context.describe(node))")
         }
+        try context.rejectNUL(scalar.string, node, "an argument or environment value of exec or launch")
         let text = Array(scalar.string)
         var parts: [ArgumentPart] = []
         var literal = ""

@@ -295,7 +295,7 @@ struct ScenarioDecoder {
         }
         if let programs = arguments["programs"] {
             for item in try context.sequence(programs, "'programs'") {
-                requirements.programs.append(try context.string(item, "a program name"))
+                requirements.programs.append(try context.cString(item, "a program name"))
             }
         }
         if let features = arguments["features"] {
@@ -308,7 +308,7 @@ struct ScenarioDecoder {
             let items = try context.sequence(writes, "'writes'")
             if items.count > 16 { throw context.error(writes, "'writes' lists at most 16 paths, not \(items.count)") }
             for item in items {
-                let path = try context.string(item, "an absolute path")
+                let path = try context.cString(item, "an absolute path")
                 let components = path.split(separator: "/")
                 guard path.hasPrefix("/"), !components.isEmpty, !components.contains(".."), !components.contains("."),
                       !path.contains("//")

@@ -133,6 +133,22 @@ struct YAMLContext {
         return string
     }
 
+    /// A string the kernel reads as a C string: a path, a name, an exec argument or environment entry. The
+    /// agent's C call ends it at a NUL byte while the model keeps the whole text, so a path of "a\0b" created
+    /// `a` and the run reported the kernel for a difference the file made.
+    func cString(_ node: Node, _ what: String) throws(ScenarioError) -> String {
+        let text = try string(node, what)
+        try rejectNUL(text, node, what)
+        return text
+    }
+
+    func rejectNUL(_ text: String, _ node: Node, _ what: String) throws(ScenarioError) {
+        if text.utf8.contains(0) {
+            throw error(node, "expected a text without NUL bytes for \(what): the system call reads it as a C string, "
+                + "which ends at the first NUL (\\0)")
+        }
+    }
+
     func integer(_ node: Node, _ what: String) throws(ScenarioError) -> Int {
         guard kind(node) == .int, let scalar = node.scalar else {
             throw error(node, "expected an integer for \(what), found \(describe(node))")
@@ -144,7 +160,6 @@ struct YAMLContext {
             }
             throw error(node, "integer \(scalar.string) for \(what) is out of range")
         }
-
         return value
     }
 
