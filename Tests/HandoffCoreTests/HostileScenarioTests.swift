@@ -45,8 +45,24 @@ struct HostileScenarioTests {
         // Yams's base-60 arithmetic traps on overflow (SIGILL); 60^11 does not fit an Int.
         ("a base-60 timeout past Int", "summary: x\ntimeout: 1:0:0:0:0:0:0:0:0:0:0:0\nsteps:\n" + pipe, "out of range"),
         ("a base-60 descriptor past Int", "summary: x\nsteps:\n  - main.close: {fd: -999999999999999999:59}\n", "out of range"),
+        ("100,000 exec arguments", "summary: x\nsteps:\n  - main.exec: {args: [" + Array(repeating: "x", count: 100_000).joined(separator: ",")
+            + "]}\n", "fit one step"),
         ("a NUL in a path", "summary: x\nsteps:\n  - main.open: {path: \"a\\0b\", flags: [creat], as: f}\n", "NUL"),
     ]
+
+    /// Exec's texts travel in one control packet: past 64 KiB they are refused at the text that crosses, and
+    /// up to it they parse (the run's packet has room for what placeholders expand to).
+    @Test func execTextsAreBoundedByOnePacket() throws {
+        let argument = "\"" + String(repeating: "y", count: 999) + "\""
+        let fits = "summary: x\nsteps:\n  - main.exec: {args: [" + Array(repeating: argument, count: 65).joined(separator: ",") + "]}\n"
+        #expect(try ScenarioParser.parse(yaml: fits, file: "t.yaml", name: "t").steps.count == 1)
+        let tooMuch = "summary: x\nsteps:\n  - main.exec: {args: [a], env: {A: \"" + String(repeating: "e", count: 65_536) + "\"}}\n"
+        #expect {
+            _ = try ScenarioParser.parse(yaml: tooMuch, file: "t.yaml", name: "t")
+        } throws: { error in
+            "\(error)".hasPrefix("t.yaml:3:37: error: the arguments and environment of exec come to more than 65536 bytes")
+        }
+    }
 
     @Test(arguments: 0..<cases.count)
     func isRefusedWithALocation(_ index: Int) {

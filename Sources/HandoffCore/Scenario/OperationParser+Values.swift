@@ -8,11 +8,23 @@ extension ScenarioDecoder {
     func argumentsAndEnvironment(_ a: StepArguments, sites: inout StepSites) throws(ScenarioError)
         -> ([Template], [EnvironmentVariable<Template>])
     {
+        // The texts travel to the agent in the step's one control packet: 100,000 arguments validated, and
+        // the run then ended in "process is gone: control channel closed (EMSGSIZE)". Bounded as `data` is,
+        // which leaves the packet room for what placeholders expand to.
+        var bytes = 0
+        func count(_ text: String, _ node: Node) throws(ScenarioError) {
+            bytes += text.utf8.count + 1
+            if bytes > maximumTransfer {
+                throw context.error(node, "the arguments and environment of \(a.operation) come to more than \(maximumTransfer) "
+                    + "bytes; at most \(maximumTransfer) fit one step")
+            }
+        }
         var arguments: [Template] = []
         if let node = a["args"] {
             for (index, item) in try context.sequence(node, a.what("args")).enumerated() {
                 sites.fields["args[\(index)]"] = context.location(item)
                 arguments.append(Template(try argument(item)))
+                try count(item.scalar?.string ?? "", item)
             }
         }
         var environment: [EnvironmentVariable<Template>] = []
@@ -24,6 +36,7 @@ extension ScenarioDecoder {
                 }
                 sites.fields["env.\(name)"] = context.location(pair.value)
                 environment.append(EnvironmentVariable(name: name, value: Template(try argument(pair.value))))
+                try count(name + "=" + (pair.value.scalar?.string ?? ""), pair.value)
             }
         }
         return (arguments, environment)
