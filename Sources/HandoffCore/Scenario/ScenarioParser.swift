@@ -404,6 +404,9 @@ struct ScenarioDecoder {
         }
         let (operationValue, binds) = try self.operation(kind, arguments, sites: &sites)
         let expect = try expectation(arguments)
+        if case .mapping(let credentials)? = arguments["credentials"], let pid = credentials["pid"] {
+            sites.fields["credentials.pid"] = context.location(pid)
+        }
         let background = try arguments["background"].map { (node) throws(ScenarioError) in
             try context.bool(node, arguments.what("background"))
         } ?? false
