@@ -15,7 +15,9 @@ struct HostileScenarioTests {
         ("binary garbage", "\u{01}\u{02}\u{03}: [\u{04}\n", "YAML"),
         ("a tab for indentation", "summary: x\nsteps:\n\t- main.exit: {}\n", "YAML"),
         ("nesting 5000 deep", "summary: x\nsteps:\n" + pipe + "x: " + String(repeating: "[", count: 5000)
-            + String(repeating: "]", count: 5000) + "\n", "nesting"),
+            + String(repeating: "]", count: 5000) + "\n", "nested more than 1000 deep (expected at most 1000 levels)"),
+        ("mappings nested 5000 deep", "summary: x\nsteps:\n" + pipe + "x: " + String(repeating: "{a: ", count: 5000)
+            + String(repeating: "}", count: 5000) + "\n", "nested more than 1000 deep"),
         ("an unknown top-level key", "summary: x\nsudo: true\nsteps:\n" + pipe, "unknown top-level key"),
         ("an unknown operation", "summary: x\nsteps:\n  - main.rm_rf: {path: /}\n", "rm_rf"),
         ("an absolute path", "summary: x\nsteps:\n  - main.open: {path: /etc/passwd, as: f}\n", "relative"),

@@ -25,7 +25,7 @@ struct YAMLContext {
         case .scanner(let context, let problem, let mark, _),
              .parser(let context, let problem, let mark, _),
              .composer(let context, let problem, let mark, _):
-            var message = "malformed YAML: \(problem)"
+            var message = "malformed YAML: \(Self.plain(problem))"
             if let context {
                 message += " (\(context.text) at line \(context.mark.line), column \(context.mark.column))"
             }
@@ -45,6 +45,14 @@ struct YAMLContext {
         default:
             return ScenarioError(SourceLocation(file: file, line: 1, column: 1), "malformed YAML: \(error)")
         }
+    }
+
+    /// libyaml's problem in the file's terms: its nesting limit is worded for a programmer ("Maximum nesting
+    /// level reached, set with yaml_set_max_nest_level())"), which tells a scenario's author nothing.
+    static func plain(_ problem: String) -> String {
+        guard problem.hasPrefix("Maximum nesting level reached") else { return problem }
+        // libyaml's MAX_NESTING_LEVEL, which Yams leaves at its default.
+        return "lists and mappings nested more than 1000 deep (expected at most 1000 levels)"
     }
 
     /// The first two places, at or after `mark`, where `key` is written as a mapping key (`key:` after the
