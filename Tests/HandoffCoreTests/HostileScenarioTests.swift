@@ -66,6 +66,21 @@ struct HostileScenarioTests {
         }
     }
 
+    /// A message quotes the file, and a scalar may be a megabyte: the message keeps its start and its end
+    /// (what was expected) and says how much it left out, instead of printing a 1 MB line.
+    @Test func aMegabyteValueMakesAMessageOfAThousandCharacters() {
+        let yaml = "summary: x\nsteps:\n  - main.pipe: {as: [\"" + String(repeating: "%", count: 1_000_000) + "\", w]}\n"
+        #expect {
+            _ = try ScenarioParser.parse(yaml: yaml, file: "t.yaml", name: "t")
+        } throws: { error in
+            guard let error = error as? ScenarioError else { return false }
+            return error.location == SourceLocation(file: "t.yaml", line: 3, column: 22) && error.message.count < 1100
+                && error.message.hasPrefix("invalid name \"%%%") && error.message.contains("characters left out")
+                && error.message.hasSuffix("for an element of 'as' (a name starts with a letter or '_' and continues with letters, "
+                    + "digits, '_' or '-')")
+        }
+    }
+
     @Test(arguments: 0..<cases.count)
     func isRefusedWithALocation(_ index: Int) {
         let (what, yaml, words) = Self.cases[index]
