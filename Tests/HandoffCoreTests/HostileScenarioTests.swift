@@ -15,7 +15,9 @@ struct HostileScenarioTests {
         ("binary garbage", "\u{01}\u{02}\u{03}: [\u{04}\n", "YAML"),
         ("a tab for indentation", "summary: x\nsteps:\n\t- main.exit: {}\n", "YAML"),
         ("nesting 5000 deep", "summary: x\nsteps:\n" + pipe + "x: " + String(repeating: "[", count: 5000)
-            + String(repeating: "]", count: 5000) + "\n", "nesting"),
+            + String(repeating: "]", count: 5000) + "\n", "nested more than 1000 deep (expected at most 1000 levels)"),
+        ("mappings nested 5000 deep", "summary: x\nsteps:\n" + pipe + "x: " + String(repeating: "{a: ", count: 5000)
+            + String(repeating: "}", count: 5000) + "\n", "nested more than 1000 deep"),
         ("an unknown top-level key", "summary: x\nsudo: true\nsteps:\n" + pipe, "unknown top-level key"),
         ("an unknown operation", "summary: x\nsteps:\n  - main.rm_rf: {path: /}\n", "rm_rf"),
         ("an absolute path", "summary: x\nsteps:\n  - main.open: {path: /etc/passwd, as: f}\n", "relative"),
@@ -33,11 +35,51 @@ struct HostileScenarioTests {
         ("a process that does not exist", "summary: x\nsteps:\n  - nobody.exit: {}\n", "nobody"),
         ("a duplicate key", "summary: x\nsummary: y\nsteps:\n" + pipe, "duplicate key"),
         ("a list where a name goes", "summary: x\nsteps:\n  - main.pipe: {as: [[r], w]}\n", "name"),
+        // 9^9 strings once expanded: refused before Yams composes it.
         ("an alias bomb", (["summary: x", "steps:", pipe.dropLast().description,
                             "  - main.exec:", "      args: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]"]
             + (1...8).flatMap { ["  - main.exec:", "      args: &a\($0) [" + Array(repeating: "*a\($0 - 1)", count: 9).joined(separator: ",") + "]"] })
-            .joined(separator: "\n") + "\n", "string"),
+            .joined(separator: "\n") + "\n", "aliases"),
+        // Yams hashes every mapping key to find duplicates: this key alone kept it busy for minutes.
+        ("an alias bomb as a mapping key", "summary: x\nsteps:\n" + pipe + "x:\n  a0: &a0 [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n"
+            + (1...9).map { "  a\($0): &a\($0) [" + Array(repeating: "*a\($0 - 1)", count: 9).joined(separator: ",") + "]\n" }.joined()
+            + "  ? *a9\n  : 1\n", "aliases expand the document past 1000000 nodes"),
+        // Yams's base-60 arithmetic traps on overflow (SIGILL); 60^11 does not fit an Int.
+        ("a base-60 timeout past Int", "summary: x\ntimeout: 1:0:0:0:0:0:0:0:0:0:0:0\nsteps:\n" + pipe, "out of range"),
+        ("a base-60 descriptor past Int", "summary: x\nsteps:\n  - main.close: {fd: -999999999999999999:59}\n", "out of range"),
+        ("100,000 exec arguments", "summary: x\nsteps:\n  - main.exec: {args: [" + Array(repeating: "x", count: 100_000).joined(separator: ",")
+            + "]}\n", "fit one step"),
+        ("a NUL in a path", "summary: x\nsteps:\n  - main.open: {path: \"a\\0b\", flags: [creat], as: f}\n", "NUL"),
     ]
+
+    /// Exec's texts travel in one control packet: past 64 KiB they are refused at the text that crosses, and
+    /// up to it they parse (the run's packet has room for what placeholders expand to).
+    @Test func execTextsAreBoundedByOnePacket() throws {
+        let argument = "\"" + String(repeating: "y", count: 999) + "\""
+        let fits = "summary: x\nsteps:\n  - main.exec: {args: [" + Array(repeating: argument, count: 65).joined(separator: ",") + "]}\n"
+        #expect(try ScenarioParser.parse(yaml: fits, file: "t.yaml", name: "t").steps.count == 1)
+        let tooMuch = "summary: x\nsteps:\n  - main.exec: {args: [a], env: {A: \"" + String(repeating: "e", count: 65_536) + "\"}}\n"
+        #expect {
+            _ = try ScenarioParser.parse(yaml: tooMuch, file: "t.yaml", name: "t")
+        } throws: { error in
+            "\(error)".hasPrefix("t.yaml:3:37: error: the arguments and environment of exec come to more than 65536 bytes")
+        }
+    }
+
+    /// A message quotes the file, and a scalar may be a megabyte: the message keeps its start and its end
+    /// (what was expected) and says how much it left out, instead of printing a 1 MB line.
+    @Test func aMegabyteValueMakesAMessageOfAThousandCharacters() {
+        let yaml = "summary: x\nsteps:\n  - main.pipe: {as: [\"" + String(repeating: "%", count: 1_000_000) + "\", w]}\n"
+        #expect {
+            _ = try ScenarioParser.parse(yaml: yaml, file: "t.yaml", name: "t")
+        } throws: { error in
+            guard let error = error as? ScenarioError else { return false }
+            return error.location == SourceLocation(file: "t.yaml", line: 3, column: 22) && error.message.count < 1100
+                && error.message.hasPrefix("invalid name \"%%%") && error.message.contains("characters left out")
+                && error.message.hasSuffix("for an element of 'as' (a name starts with a letter or '_' and continues with letters, "
+                    + "digits, '_' or '-')")
+        }
+    }
 
     @Test(arguments: 0..<cases.count)
     func isRefusedWithALocation(_ index: Int) {

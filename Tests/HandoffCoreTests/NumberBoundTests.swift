@@ -57,6 +57,31 @@ import Testing
         let fine = "summary: fine\nmatrix:\n" + (0..<3).map { "  p\($0): [\(values)]\n" }.joined() + "steps:\n  - main.pipe: {as: [r, w]}\n"
         #expect(try ScenarioParser.parseAll(yaml: fine, file: "fine.yaml", name: "fine").count == 1000)
     }
+
+    /// Each case is the file parsed again with its values in place: a 240 KB file whose 100 KB value fills
+    /// 20,000 placeholders asked for 2 GB (the process died), and 1024 cases of a 40 KB file are 40 MB to
+    /// parse. Both are refused at the matrix, before any case is built.
+    @Test func aMatrixWhoseCasesComeToTooMuchYAMLIsRefusedBeforeItIsBuilt() throws {
+        let long = String(repeating: "y", count: 100_000)
+        let spread = "summary: s\nmatrix: {a: [\"\(long)\"]}\ntags: [" + Array(repeating: "\"${a}\"", count: 20_000).joined(separator: ",")
+            + "]\nsteps:\n  - main.pipe: {as: [r, w]}\n"
+        let values = (0..<32).map(String.init).joined(separator: ", ")
+        let padded = "summary: s\nmatrix: {a: [\(values)], b: [\(values)]}\n# " + String(repeating: "-", count: 40_000)
+            + "\nsteps:\n  - main.pipe: {as: [r, w]}\n"
+        for (yaml, bytes) in [(spread, "2000160072 bytes"), (padded, "1024 cases of the file")] {
+            let started = Date()
+            #expect {
+                _ = try ScenarioParser.parseAll(yaml: yaml, file: "big.yaml", name: "big")
+            } throws: { error in
+                "\(error)".contains("big.yaml:2:9") && "\(error)".contains(bytes) && "\(error)".contains("at most 33554432")
+            }
+            #expect(Date().timeIntervalSince(started) < 1)
+        }
+        // A value's text in every case counts, not only the file's size: 8 cases of 1 KB in a small file are fine.
+        let fine = "summary: s\nmatrix: {a: [" + (0..<8).map { "\"\($0)\(String(repeating: "z", count: 1000))\"" }.joined(separator: ", ")
+            + "]}\ntags: [\"${a}\"]\nsteps:\n  - main.pipe: {as: [r, w]}\n"
+        #expect(try ScenarioParser.parseAll(yaml: fine, file: "fine.yaml", name: "fine").count == 8)
+    }
 }
 
 @Suite struct LimitReferenceTests {

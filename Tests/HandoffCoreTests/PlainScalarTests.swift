@@ -64,6 +64,32 @@ struct PlainScalarTests {
         #expect(Int.construct(from: Node.Scalar("017")) == 15)
     }
 
+    /// Every integer form reads as Yams's Int.construct reads it, and a value past Int is nil where Yams's
+    /// base-60 arithmetic trapped (`1:0:0:0:0:0:0:0:0:0:0:0` is 60^11; `999999999999999999:59` overflows on the
+    /// first multiplication).
+    @Test func integersOfEveryFormReadAsYamsReadsThemAndOverflowIsNil() {
+        let samples = ["0", "7", "-12", "+12", "1_000", "017", "-017", "0o17", "0x1f", "-0x1F", "0b101", "+0b1", "1:30",
+                       "-1:30", "190:20:30", "1_0:05", "0x7fffffffffffffff", "-0x8000000000000000", "0o777777777777777777777",
+                       "153722867280912930:7", "1:0:0:0:0:0:0:0:0:0"]
+        for sample in samples {
+            #expect(PlainScalar.integer(sample) != nil && PlainScalar.integer(sample) == Int.construct(from: Node.Scalar(sample)),
+                    "\"\(sample)\"")
+        }
+        #expect(PlainScalar.integer("153722867280912930:7") == Int.max)
+        // Yams traps on these two: it computes the magnitude first, and 60 to the power of the group count.
+        #expect(PlainScalar.integer("-153722867280912930:8") == Int.min)
+        #expect(PlainScalar.integer("1:0:0:0:0:0:0:0:0:0:0") == 604_661_760_000_000_000)
+        let tooLarge = ["1:0:0:0:0:0:0:0:0:0:0:0", "-1:0:0:0:0:0:0:0:0:0:0:0", "999999999999999999:59", "153722867280912930:8",
+                        "0x8000000000000000", "-0x8000000000000001", "0b" + String(repeating: "1", count: 64), "99999999999999999999",
+                        "0o1777777777777777777777", "01777777777777777777777"]
+        for sample in tooLarge {
+            #expect(PlainScalar.kind(of: sample) == .int && PlainScalar.integer(sample) == nil, "\"\(sample)\"")
+        }
+        for sample in ["abc", "1.5", "0x", "1:60", ""] {
+            #expect(PlainScalar.integer(sample) == nil, "\"\(sample)\"")
+        }
+    }
+
     @Test func everyShortStringOverTheRulesCharactersAgrees() {
         let alphabet = Array("0159:._-+eExbo")
         var checked = 0

@@ -429,6 +429,28 @@ import Testing
         expectError(stepFailure("  - main.exec: {args: \"x\"}\n"), 3, 23, "expected a list for 'args'")
     }
 
+    /// The agent passes paths, names, arguments and environment entries to C calls, which end them at a NUL:
+    /// "a\0b" opened `a` while the model kept "a\0b", and the run blamed the kernel. Bytes that travel with a
+    /// length (data, expectations, abstract names) may hold NULs.
+    @Test func rejectsANULInTheTextsACallReadsAsACString() throws {
+        let nul = "without NUL bytes"
+        expectError(stepFailure("  - main.open: {path: \"a\\0b\", flags: [creat], as: f}\n"), 3, 23, nul, "'path'")
+        expectError(stepFailure("  - main.memfd: {name: \"m\\0\", as: m}\n"), 3, 24, nul, "'name'")
+        expectError(stepFailure("  - main.bind: {socket: 0, address: {unix: \"s\\0x\"}}\n"), 3, 44, nul, "'unix' path")
+        expectError(stepFailure("  - main.exec: {args: [ok, \"x\\0\"]}\n"), 3, 28, nul, "argument")
+        expectError(stepFailure("  - main.exec: {env: {\"A\\0\": b}}\n"), 3, 23, nul, "environment variable name")
+        expectError(stepFailure("  - main.exec: {env: {A: \"b\\0\"}}\n"), 3, 26, nul, "environment value")
+        expectError(stepFailure("  - main.launch: {program: \"sh\\0\"}\n"), 3, 28, nul, "'program'")
+        expectError(failure("summary: s\nrequires: {programs: [\"sh\\0\"]}\nsteps:\n  - main.exit:\n"), 2, 23, nul, "program name")
+        _ = try steps("""
+              - main.socketpair: {type: dgram, as: [a, b]}
+              - main.write: {fd: a, data: "\\0\\0"}
+              - main.read: {fd: b, count: 2, expect: "\\0\\0"}
+              - main.bind: {socket: a, address: {abstract: "x\\0y"}}
+
+            """)
+    }
+
     @Test func parsesSendAndRecv() throws {
         let parsed = try steps("""
               - main.socketpair: {as: [a, b]}

@@ -12,6 +12,18 @@ import Testing
         expectError(stepFailure("  - main.fork: {as: peer}\n  - per.exit:\n"), 4, 5, "unknown process 'per'", "known processes: main, peer")
     }
 
+    /// `credentials: {pid: nobody}` validated, and the run then reported the kernel (a CHECK finding) for the typo.
+    @Test func rejectsCredentialsOfAnUnknownProcess() {
+        let pair = "  - main.socketpair: {type: dgram, as: [a, b]}\n  - main.setsockopt: {socket: b, option: passcred}\n"
+            + "  - main.send: {socket: a, data: x}\n"
+        expectError(stepFailure(pair + "  - main.recv: {socket: b, credentials: {uid: 0, pid: nobody}}\n"), 6, 55,
+                    "unknown process 'nobody' in 'credentials'", "known processes: main")
+        expectError(stepFailure("  - main.socketpair: {as: [a, b]}\n  - main.getsockopt: {socket: a, option: peercred, credentials: {pid: mian}}\n"),
+                    4, 71, "unknown process 'mian'")
+        #expect(stepFailure(pair + "  - main.recv: {socket: b, credentials: {pid: main}}\n") == nil)
+        #expect(stepFailure(pair + "  - main.recv: {socket: b, credentials: {pid: 0}}\n") == nil)
+    }
+
     @Test func rejectsStepsInEndedProcesses() {
         expectError(stepFailure("  - main.fork: {as: peer}\n  - peer.exit:\n  - peer.close: {fd: 0}\n"), 5, 5,
                     "process 'peer' cannot run 'close': it exited at line 4")

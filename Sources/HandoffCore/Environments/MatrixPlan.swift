@@ -61,19 +61,9 @@ public struct MatrixPlan: Sendable, Equatable {
 
     public static func parse(yaml: String, file: String) throws(ScenarioError) -> MatrixPlan {
         let context = YAMLContext(file: file)
-        let root: Node
-        do {
-            guard let composed = try YAMLContext.compose(yaml) else {
-                throw ScenarioError(SourceLocation(file: file, line: 1, column: 1),
-                                    "empty matrix file: expected a mapping with 'environments'")
-            }
-            root = composed
-        } catch let error as YamlError {
-            throw context.malformed(error)
-        } catch let error as ScenarioError {
-            throw error
-        } catch {
-            throw ScenarioError(SourceLocation(file: file, line: 1, column: 1), "malformed YAML: \(error)")
+        guard let root = try context.compose(yaml) else {
+            throw ScenarioError(SourceLocation(file: file, line: 1, column: 1),
+                                "empty matrix file: expected a mapping with 'environments'")
         }
         var plan = MatrixPlan(file: file, scenarios: ["scenarios"], filter: nil, tags: [], jobs: nil, timeout: nil,
                               environments: [])

@@ -8,6 +8,10 @@ enum Matrix {
     /// The most cases one file may expand to: a matrix is for variants, not for generating load (a 230-byte
     /// file with eight parameters once asked for 10^8 cases and took 6 GB before anything ran).
     static let maximumCases = 1024
+    /// The most YAML the cases of one file may give the parser, all cases together: each case is the whole
+    /// file again with its values in place. A 1 MB file with a 1000-case matrix took 20 s to validate, and a
+    /// 240 KB file with a 100 KB value in 20,000 placeholders asked for 2 GB (and died) before parsing any.
+    static let maximumExpandedBytes = 32 << 20
 
     /// The combinations in declaration order (the last key varies fastest); empty without a matrix.
     static func combinations(yaml: String, file: String) throws(ScenarioError) -> [[(key: String, value: String)]] {
@@ -17,14 +21,14 @@ enum Matrix {
         // Placeholders may sit where YAML would not parse them (`{a: ${x}}`): read the matrix from a copy
         // with each one neutralised.
         let neutral = replacingPlaceholders(in: yaml) { _ in "_p_" }
+        let context = YAMLContext(file: file)
         let root: Node?
         do {
-            root = try YAMLContext.compose(neutral)
+            root = try context.compose(neutral)
         } catch {
             return []  // the full parse reports malformed YAML with its location
         }
         guard let root, case .mapping(let top) = root else { return [] }
-        let context = YAMLContext(file: file)
         guard let matrixNode = top.first(where: { $0.key.string == "matrix" })?.value else { return [] }
         guard case .mapping(let parameters) = matrixNode, !parameters.isEmpty else {
             throw context.error(matrixNode, "expected 'matrix' to map parameter names to lists of values, "
@@ -57,6 +61,24 @@ enum Matrix {
             let sizes = axes.map { "\($0.key) \($0.values.count)" }.joined(separator: " x ")
             throw context.error(matrixNode, "the matrix expands to \(cases == Int.max ? "too many" : String(cases)) cases "
                 + "(\(sizes)); at most \(maximumCases) per file")
+        }
+        // Counted before anything is built as well: the file once per case, and each placeholder's value
+        // in place of the placeholder (in Double, which cannot trap: only the comparison matters).
+        var uses: [String: Int] = [:]
+        _ = replacingPlaceholders(in: yaml) { name in
+            uses[name, default: 0] += 1
+            return nil
+        }
+        var bytes = Double(cases) * Double(yaml.utf8.count)
+        for axis in axes {
+            let placeholder = Double(axis.key.utf8.count + 3)
+            let values = axis.values.reduce(0.0) { $0 + Double($1.utf8.count) - placeholder }
+            bytes += Double(uses[axis.key] ?? 0) * Double(cases / axis.values.count) * values
+        }
+        if bytes > Double(maximumExpandedBytes) {
+            let count = cases == 1 ? "1 case" : "\(cases) cases"
+            throw context.error(matrixNode, "the matrix's cases come to \(Int(bytes)) bytes of YAML (\(count) of the file, values "
+                + "in place); at most \(maximumExpandedBytes) per file (expected fewer cases, shorter values or a smaller file)")
         }
         var result: [[(key: String, value: String)]] = [[]]
         for axis in axes {

@@ -8,22 +8,35 @@ extension ScenarioDecoder {
     func argumentsAndEnvironment(_ a: StepArguments, sites: inout StepSites) throws(ScenarioError)
         -> ([Template], [EnvironmentVariable<Template>])
     {
+        // The texts travel to the agent in the step's one control packet: 100,000 arguments validated, and
+        // the run then ended in "process is gone: control channel closed (EMSGSIZE)". Bounded as `data` is,
+        // which leaves the packet room for what placeholders expand to.
+        var bytes = 0
+        func count(_ text: String, _ node: Node) throws(ScenarioError) {
+            bytes += text.utf8.count + 1
+            if bytes > maximumTransfer {
+                throw context.error(node, "the arguments and environment of \(a.operation) come to more than \(maximumTransfer) "
+                    + "bytes; at most \(maximumTransfer) fit one step")
+            }
+        }
         var arguments: [Template] = []
         if let node = a["args"] {
             for (index, item) in try context.sequence(node, a.what("args")).enumerated() {
                 sites.fields["args[\(index)]"] = context.location(item)
                 arguments.append(Template(try argument(item)))
+                try count(item.scalar?.string ?? "", item)
             }
         }
         var environment: [EnvironmentVariable<Template>] = []
         if let node = a["env"] {
             for pair in try context.mapping(node, a.what("env")) {
-                let name = try context.string(pair.key, "an environment variable name")
+                let name = try context.cString(pair.key, "an environment variable name")
                 if name.isEmpty || name.contains("=") {
                     throw context.error(pair.key, "invalid environment variable name \"\(name)\"")
                 }
                 sites.fields["env.\(name)"] = context.location(pair.value)
                 environment.append(EnvironmentVariable(name: name, value: Template(try argument(pair.value))))
+                try count(name + "=" + (pair.value.scalar?.string ?? ""), pair.value)
             }
         }
         return (arguments, environment)
@@ -38,7 +51,7 @@ extension ScenarioDecoder {
         else { throw context.error(node, "expected an address: \(expected), found \(context.describe(node))") }
         switch key {
         case "unix":
-            let path = try context.string(value, "'unix' path")
+            let path = try context.cString(value, "'unix' path")
             let components = path.split(separator: "/", omittingEmptySubsequences: false)
             if path.isEmpty || path.hasPrefix("/") || components.contains("..") || path.utf8.count > 80 {
                 throw context.error(value, "unix socket path \"\(path)\" must be relative to the scenario's directory "
@@ -138,6 +151,7 @@ extension ScenarioDecoder {
         guard let scalar = node.scalar, context.kind(node) != .null else {
             throw context.error(node, "expected a string for an element of 'args', found \(context.describe(node))")
         }
+        try context.rejectNUL(scalar.string, node, "an argument or environment value of exec or launch")
         let text = Array(scalar.string)
         var parts: [ArgumentPart] = []
         var literal = ""

@@ -33,6 +33,12 @@ extension ScenarioDecoder {
             }
             return try context.string(node, a.what(key))
         }
+        /// `string`, for the texts a system call takes as C strings (see YAMLContext.cString).
+        func cString(_ key: String, default value: String?) throws(ScenarioError) -> String {
+            let text = try string(key, default: value)
+            if let node = a[key] { try context.rejectNUL(text, node, a.what(key)) }
+            return text
+        }
         /// `fds:` (each element's site kept for messages) and `data:` (at most one step's transfer) of the
         /// operations that send: send, send_headers, sendto.
         func payload(defaultData: String = "") throws(ScenarioError) -> ([DescriptorRef], [UInt8]) {
@@ -94,7 +100,7 @@ extension ScenarioDecoder {
         switch kind {
         case .open:
             let pathNode = try a.required("path")
-            let path = try context.string(pathNode, a.what("path"))
+            let path = try context.cString(pathNode, a.what("path"))
             let components = path.split(separator: "/", omittingEmptySubsequences: false)
             if path.isEmpty || path.hasPrefix("/") || components.contains("..") {
                 throw context.error(pathNode, "path \"\(path)\" must be relative to the scenario's private directory "
@@ -111,7 +117,7 @@ extension ScenarioDecoder {
             let (closeOnExec, nonBlocking) = try socketFlags()
             operation = .socketpair(type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case .memfd:
-            let memfdName = try string("name", default: "handoff")
+            let memfdName = try cString("name", default: "handoff")
             let memfdFlags = try flags(["cloexec", "allow_sealing"])
             operation = .memfd(name: memfdName, closeOnExec: memfdFlags.contains("cloexec"),
                                allowSealing: memfdFlags.contains("allow_sealing"))
@@ -291,7 +297,7 @@ extension ScenarioDecoder {
         case .unshareFiles:
             operation = .unshareFiles
         case .launch:
-            let program = Template([.text(try string("program", default: nil))])
+            let program = Template([.text(try cString("program", default: nil))])
             if let node = a["program"] { sites.fields["program"] = context.location(node) }
             let (arguments, environment) = try argumentsAndEnvironment(a, sites: &sites)
             let handover = try a["handover"].map { (node) throws(ScenarioError) -> LauncherHandover in

@@ -32,6 +32,63 @@ enum PlainScalar {
         return Int(text)
     }
 
+    /// The value of an integer in any form of the int rule (`isInt`: underscores, `0x`, `0o`, `0b`,
+    /// leading-zero octal, base 60), or nil when `text` is not one or its value does not fit an Int. Yams's
+    /// Int.construct reads the same forms but computes base 60 with trapping arithmetic: a scenario saying
+    /// `timeout: 1:0:0:0:0:0:0:0:0:0:0:0` (60^11) or `fd: 999999999999999999:59` killed the parser with SIGILL.
+    static func integer(_ text: String) -> Int? {
+        if let value = decimal(text) { return value }
+        let bytes = Array(text.utf8)
+        guard isInt(bytes[...]) else { return nil }
+        let signed = bytes.filter { $0 != underscore }
+        let negative = signed.first == UInt8(ascii: "-")
+        let body = unsigned(signed[...])
+        var magnitude: UInt?
+        if body.count > 1, body.first == UInt8(ascii: "0") {
+            switch body[body.startIndex + 1] {
+            case UInt8(ascii: "x"): magnitude = accumulate(body.dropFirst(2), radix: 16)
+            case UInt8(ascii: "b"): magnitude = accumulate(body.dropFirst(2), radix: 2)
+            case UInt8(ascii: "o"): magnitude = accumulate(body.dropFirst(2), radix: 8)
+            default: magnitude = accumulate(body.dropFirst(), radix: 8)
+            }
+        } else {
+            // Decimal groups between colons, the first the most significant (plain decimal: a single group).
+            magnitude = 0
+            for group in body.split(separator: colon, omittingEmptySubsequences: false) {
+                guard let sum = magnitude, let value = accumulate(group, radix: 10) else { return nil }
+                let (shifted, overflow) = sum.multipliedReportingOverflow(by: 60)
+                let (next, carry) = shifted.addingReportingOverflow(value)
+                magnitude = overflow || carry ? nil : next
+            }
+        }
+        guard let magnitude else { return nil }
+        if negative {
+            return magnitude <= Int.max.magnitude + 1 ? Int(truncatingIfNeeded: 0 &- magnitude) : nil
+        }
+        return magnitude <= Int.max.magnitude ? Int(magnitude) : nil
+    }
+
+    /// The digits of `bytes` in `radix` (at most 16), or nil on an empty text, a foreign byte or overflow.
+    private static func accumulate(_ bytes: ArraySlice<UInt8>, radix: UInt) -> UInt? {
+        guard !bytes.isEmpty else { return nil }
+        var value: UInt = 0
+        for byte in bytes {
+            let digit: UInt
+            switch byte {
+            case 0x30...0x39: digit = UInt(byte - 0x30)
+            case 0x61...0x66: digit = UInt(byte - 0x61 + 10)
+            case 0x41...0x46: digit = UInt(byte - 0x41 + 10)
+            default: return nil
+            }
+            guard digit < radix else { return nil }
+            let (shifted, overflow) = value.multipliedReportingOverflow(by: radix)
+            let (next, carry) = shifted.addingReportingOverflow(digit)
+            if overflow || carry { return nil }
+            value = next
+        }
+        return value
+    }
+
     private static let bools: Set<[UInt8]> = Set([
         "yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE",
         "on", "On", "ON", "off", "Off", "OFF",

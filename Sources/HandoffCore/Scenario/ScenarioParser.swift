@@ -9,15 +9,7 @@ public enum ScenarioParser {
     /// Parses and validates one scenario. `file` is used in locations; `name` becomes Scenario.name.
     public static func parse(yaml: String, file: String, name: String) throws(ScenarioError) -> Scenario {
         let context = YAMLContext(file: file)
-        let root: Node?
-        do {
-            root = try YAMLContext.compose(yaml)
-        } catch let error as YamlError {
-            throw context.malformed(error)
-        } catch {
-            throw ScenarioError(SourceLocation(file: file, line: 1, column: 1), "malformed YAML: \(error)")
-        }
-        guard let root else {
+        guard let root = try context.compose(yaml) else {
             throw ScenarioError(SourceLocation(file: file, line: 1, column: 1),
                                 "empty scenario file (expected a mapping with at least 'summary' and 'steps')")
         }
@@ -303,7 +295,7 @@ struct ScenarioDecoder {
         }
         if let programs = arguments["programs"] {
             for item in try context.sequence(programs, "'programs'") {
-                requirements.programs.append(try context.string(item, "a program name"))
+                requirements.programs.append(try context.cString(item, "a program name"))
             }
         }
         if let features = arguments["features"] {
@@ -316,7 +308,7 @@ struct ScenarioDecoder {
             let items = try context.sequence(writes, "'writes'")
             if items.count > 16 { throw context.error(writes, "'writes' lists at most 16 paths, not \(items.count)") }
             for item in items {
-                let path = try context.string(item, "an absolute path")
+                let path = try context.cString(item, "an absolute path")
                 let components = path.split(separator: "/")
                 guard path.hasPrefix("/"), !components.isEmpty, !components.contains(".."), !components.contains("."),
                       !path.contains("//")
@@ -412,6 +404,9 @@ struct ScenarioDecoder {
         }
         let (operationValue, binds) = try self.operation(kind, arguments, sites: &sites)
         let expect = try expectation(arguments)
+        if case .mapping(let credentials)? = arguments["credentials"], let pid = credentials["pid"] {
+            sites.fields["credentials.pid"] = context.location(pid)
+        }
         let background = try arguments["background"].map { (node) throws(ScenarioError) in
             try context.bool(node, arguments.what("background"))
         } ?? false

@@ -177,6 +177,11 @@ struct ScenarioValidator {
             throw ScenarioError(site.key, "'\(actor).attach' needs '\(actor)' to have run 'launch' first")
         }
         try resolveReferences(of: operation, by: actor, site)
+        // A credentials expectation names the sender by process: a name that is none (a typo) would otherwise
+        // fail the run as a CHECK finding against the kernel.
+        if let sender = step.expect.credentials?.process, sender != NamedCredentials.noProcess {
+            _ = try existing(sender, at: site["credentials.pid"], context: " in 'credentials'")
+        }
         bind(step.binds, in: actor)
         try applyProcessEffects(of: operation, by: actor, step: step, site)
     }

@@ -25,7 +25,7 @@ struct YAMLContext {
         case .scanner(let context, let problem, let mark, _),
              .parser(let context, let problem, let mark, _),
              .composer(let context, let problem, let mark, _):
-            var message = "malformed YAML: \(problem)"
+            var message = "malformed YAML: \(Self.plain(problem))"
             if let context {
                 message += " (\(context.text) at line \(context.mark.line), column \(context.mark.column))"
             }
@@ -45,6 +45,14 @@ struct YAMLContext {
         default:
             return ScenarioError(SourceLocation(file: file, line: 1, column: 1), "malformed YAML: \(error)")
         }
+    }
+
+    /// libyaml's problem in the file's terms: its nesting limit is worded for a programmer ("Maximum nesting
+    /// level reached, set with yaml_set_max_nest_level())"), which tells a scenario's author nothing.
+    static func plain(_ problem: String) -> String {
+        guard problem.hasPrefix("Maximum nesting level reached") else { return problem }
+        // libyaml's MAX_NESTING_LEVEL, which Yams leaves at its default.
+        return "lists and mappings nested more than 1000 deep (expected at most 1000 levels)"
     }
 
     /// The first two places, at or after `mark`, where `key` is written as a mapping key (`key:` after the
@@ -74,9 +82,21 @@ struct YAMLContext {
     }
 
     /// Composes a document without Yams's regular-expression resolver (PlainScalar says why) and with the
-    /// encoding given (Parser.Encoding.default reads the environment on every call).
-    static func compose(_ yaml: String) throws -> Node? {
-        try Yams.compose(yaml: yaml, .basic, .default, .utf8)
+    /// encoding given (Parser.Encoding.default reads the environment on every call), once its aliases are
+    /// known not to multiply it (AliasExpansion). Nil for a file without a document.
+    func compose(_ yaml: String) throws(ScenarioError) -> Node? {
+        if let excess = AliasExpansion.excess(yaml) {
+            throw ScenarioError(SourceLocation(file: file, line: excess.line, column: excess.column),
+                                "malformed YAML: aliases expand the document past \(AliasExpansion.maximumNodes) nodes "
+                                    + "(expected a scenario whose anchors do not multiply it)")
+        }
+        do {
+            return try Yams.compose(yaml: yaml, .basic, .default, .utf8)
+        } catch let error as YamlError {
+            throw malformed(error)
+        } catch {
+            throw ScenarioError(SourceLocation(file: file, line: 1, column: 1), "malformed YAML: \(error)")
+        }
     }
 
     func kind(_ node: Node) -> NodeKind {
@@ -121,11 +141,31 @@ struct YAMLContext {
         return string
     }
 
+    /// A string the kernel reads as a C string: a path, a name, an exec argument or environment entry. The
+    /// agent's C call ends it at a NUL byte while the model keeps the whole text, so a path of "a\0b" created
+    /// `a` and the run reported the kernel for a difference the file made.
+    func cString(_ node: Node, _ what: String) throws(ScenarioError) -> String {
+        let text = try string(node, what)
+        try rejectNUL(text, node, what)
+        return text
+    }
+
+    func rejectNUL(_ text: String, _ node: Node, _ what: String) throws(ScenarioError) {
+        if text.utf8.contains(0) {
+            throw error(node, "expected a text without NUL bytes for \(what): the system call reads it as a C string, "
+                + "which ends at the first NUL (\\0)")
+        }
+    }
+
     func integer(_ node: Node, _ what: String) throws(ScenarioError) -> Int {
         guard kind(node) == .int, let scalar = node.scalar else {
             throw error(node, "expected an integer for \(what), found \(describe(node))")
         }
-        guard let value = PlainScalar.decimal(scalar.string) ?? Int.construct(from: scalar) else {
+        guard let value = PlainScalar.integer(scalar.string) else {
+            // Only a tag (`!!int abc`) makes an int of what the int rule does not read as one.
+            guard PlainScalar.isInt(Array(scalar.string.utf8)[...]) else {
+                throw error(node, "expected an integer for \(what), found \(describe(node)) (tagged !!int)")
+            }
             throw error(node, "integer \(scalar.string) for \(what) is out of range")
         }
         return value
