@@ -74,7 +74,7 @@ public enum ExpectationKey: String, Sendable, CaseIterable {
 public enum ArgumentType: Sendable, Equatable {
     /// A descriptor of the acting process: a name, a number, or `{argv: N}`.
     case descriptor
-    /// A list of descriptors.
+    /// A list of descriptors to send: at most `maximumSentDescriptors`.
     case descriptors
     /// A process name.
     case process
@@ -104,7 +104,7 @@ public enum ArgumentType: Sendable, Equatable {
     public var summary: String {
         switch self {
         case .descriptor: return "descriptor"
-        case .descriptors: return "list of descriptors"
+        case .descriptors: return "list of at most \(maximumSentDescriptors) descriptors"
         case .process: return "process"
         case .integer(let range):
             if range.upperBound == Int64.max { return "integer ≥ \(range.lowerBound)" }
@@ -449,6 +449,11 @@ public let maximumControl = Linux.cmsghdrSize + Linux.descriptorSize * maximumRo
 /// `send_headers`: at most this many headers, and this many descriptors in one header.
 public let maximumHeaders = 64
 public let maximumHeaderDescriptors = 4096
+/// The descriptors one send (send, send_headers, sendto) may list: far past SCM_MAX_FD (253), whose EINVAL
+/// the model follows, and below where the control message meets net.core.optmem_max: ____sys_sendmsg's
+/// sock_kmalloc of it fails with ENOBUFS first (20,480 bytes, about 5,100 descriptors, before 6.9; 131,072 since),
+/// which the model does not follow. 4,096 descriptors in up to 64 headers come to at most 17,408 bytes.
+public let maximumSentDescriptors = 4096
 /// `send_headers` with a raw `cmsg_len`: CMSG_SPACE of at most 2 descriptors (24 bytes) leaves no room for a
 /// second header however short the first one's cmsg_len, so the kernel never reads descriptor numbers as one.
 public let maximumRawHeaderDescriptors = 2

@@ -49,6 +49,9 @@ struct HostileScenarioTests {
         ("a base-60 descriptor past Int", "summary: x\nsteps:\n  - main.close: {fd: -999999999999999999:59}\n", "out of range"),
         ("100,000 exec arguments", "summary: x\nsteps:\n  - main.exec: {args: [" + Array(repeating: "x", count: 100_000).joined(separator: ",")
             + "]}\n", "fit one step"),
+        ("100,000 descriptors in one send", "summary: x\nsteps:\n  - main.pipe: {as: [r, w]}\n  - main.socketpair: {as: [a, b]}\n"
+            + "  - main.send: {socket: a, fds: [" + Array(repeating: "r", count: 100_000).joined(separator: ",") + "]}\n",
+         "at most 4096"),
         ("a NUL in a path", "summary: x\nsteps:\n  - main.open: {path: \"a\\0b\", flags: [creat], as: f}\n", "NUL"),
     ]
 

@@ -44,7 +44,13 @@ extension ScenarioDecoder {
         func payload(defaultData: String = "") throws(ScenarioError) -> ([DescriptorRef], [UInt8]) {
             var fds: [DescriptorRef] = []
             if let node = a["fds"] {
-                for (index, item) in try context.sequence(node, a.what("fds")).enumerated() {
+                let items = try context.sequence(node, a.what("fds"))
+                guard items.count <= maximumSentDescriptors else {
+                    throw context.error(node, "'fds' lists \(items.count) descriptors; at most \(maximumSentDescriptors) "
+                        + "(SCM_MAX_FD is 253; far past it the kernel's net.core.optmem_max answers ENOBUFS before SCM_MAX_FD, "
+                        + "which the model does not follow)")
+                }
+                for (index, item) in items.enumerated() {
                     sites.fields["fds[\(index)]"] = context.location(item)
                     fds.append(try context.descriptor(item, "an element of 'fds'"))
                 }
