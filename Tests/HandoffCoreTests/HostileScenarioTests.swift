@@ -52,6 +52,7 @@ struct HostileScenarioTests {
         ("100,000 descriptors in one send", "summary: x\nsteps:\n  - main.pipe: {as: [r, w]}\n  - main.socketpair: {as: [a, b]}\n"
             + "  - main.send: {socket: a, fds: [" + Array(repeating: "r", count: 100_000).joined(separator: ",") + "]}\n",
          "at most 4096"),
+        ("an empty program name", "summary: x\nrequires: {programs: [\"\"]}\nsteps:\n" + pipe, "empty string"),
         ("a NUL in a path", "summary: x\nsteps:\n  - main.open: {path: \"a\\0b\", flags: [creat], as: f}\n", "NUL"),
     ]
 

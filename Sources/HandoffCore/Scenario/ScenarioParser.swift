@@ -295,7 +295,10 @@ struct ScenarioDecoder {
         }
         if let programs = arguments["programs"] {
             for item in try context.sequence(programs, "'programs'") {
-                requirements.programs.append(try context.cString(item, "a program name"))
+                let program = try context.cString(item, "a program name")
+                // An empty name is found nowhere: the scenario would be skipped on every machine for a typo.
+                guard !program.isEmpty else { throw context.error(item, "expected a program name (as looked up in PATH), found an empty string") }
+                requirements.programs.append(program)
             }
         }
         if let features = arguments["features"] {
