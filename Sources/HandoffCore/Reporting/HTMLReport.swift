@@ -144,12 +144,15 @@ public enum HTMLReport {
             + "height=\"\(Int(height))\" role=\"img\" aria-label=\"syscall time per operation\">"
         for (index, operation) in operations.enumerated() {
             let sorted = samples[operation]!.sorted()
-            let median = Double(sorted[sorted.count / 2]), p90 = Double(sorted[min(sorted.count - 1, sorted.count * 9 / 10)])
+            // The titles print the nanoseconds as recorded: through Double and Int, a value past Int.max (a
+            // report.json edited or written by a hostile agent) trapped.
+            let medianValue = sorted[sorted.count / 2], p90Value = sorted[min(sorted.count - 1, sorted.count * 9 / 10)]
+            let median = Double(medianValue), p90 = Double(p90Value)
             let y = Double(index) * rowHeight + 4
             func width(_ value: Double) -> Double { max(1, chartWidth * log10(value + 1) / max(maxLog, 1)) }
             svg += "<text x=\"0\" y=\"\(y + 14)\" class=\"label\">\(escape(operation))</text>"
-            svg += "<rect class=\"p90\" x=\"\(labelWidth)\" y=\"\(y)\" width=\"\(width(p90))\" height=\"16\"><title>p90 \(Int(p90)) ns</title></rect>"
-            svg += "<rect class=\"median\" x=\"\(labelWidth)\" y=\"\(y + 4)\" width=\"\(width(median))\" height=\"8\"><title>median \(Int(median)) ns</title></rect>"
+            svg += "<rect class=\"p90\" x=\"\(labelWidth)\" y=\"\(y)\" width=\"\(width(p90))\" height=\"16\"><title>p90 \(p90Value) ns</title></rect>"
+            svg += "<rect class=\"median\" x=\"\(labelWidth)\" y=\"\(y + 4)\" width=\"\(width(median))\" height=\"8\"><title>median \(medianValue) ns</title></rect>"
             svg += "<text x=\"\(labelWidth + chartWidth + 8)\" y=\"\(y + 14)\" class=\"label\">"
                 + String(format: "%.1f µs (n=%d)", median / 1000, sorted.count) + "</text>"
         }
