@@ -50,11 +50,19 @@ public struct MatrixPlan: Sendable, Equatable {
     public static let maximumEnvironments = 64
 
     public static func load(_ path: String) throws(ScenarioError) -> MatrixPlan {
-        let text: String
+        // ReportFiles.read refuses a directory, a FIFO or a device with the reason; Foundation's reader said
+        // "NSCocoaErrorDomain error 256", "You don't have permission" and, for bytes that are not UTF-8, "The
+        // file isn't in the correct format".
+        let bytes: [UInt8]
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            bytes = try ReportFiles.read(path, what: "a matrix file (YAML)")
         } catch {
-            throw ScenarioError(SourceLocation(file: path, line: 1, column: 1), "cannot read the matrix file: \(error.localizedDescription)")
+            throw ScenarioError(SourceLocation(file: path, line: 1, column: 1), error.reason)
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            let offset = firstInvalidUTF8(bytes) ?? 0
+            throw ScenarioError(SourceLocation(file: path, offset: offset, in: bytes),
+                                "the matrix file is not valid UTF-8 (byte 0x" + String(bytes[offset], radix: 16) + " at offset \(offset))")
         }
         return try parse(yaml: text, file: path)
     }

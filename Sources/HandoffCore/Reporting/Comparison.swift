@@ -286,10 +286,6 @@ extension RunReport {
             }
         }
     }
-
-    public static func load(_ path: String) throws -> RunReport {
-        try JSONDecoder().decode(RunReport.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
-    }
 }
 
 extension Suite {

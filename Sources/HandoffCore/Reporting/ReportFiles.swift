@@ -24,6 +24,63 @@ public enum ReportFiles {
         public var description: String { "\(path): \(reason)" }
     }
 
+    /// A file handoff was given to read (a report.json for `merge` or `compare`, a matrix plan) that cannot
+    /// be read: which path, and why, in words a reader acts on.
+    public struct ReadError: Error, CustomStringConvertible, Sendable {
+        public var path: String
+        public var reason: String
+
+        public init(path: String, reason: String) {
+            self.path = path
+            self.reason = reason
+        }
+
+        public var description: String { "\(path): \(reason)" }
+    }
+
+    /// Larger than any report or plan handoff writes (the whole catalog's report.json is a few megabytes), and
+    /// a bound on what one input file can make handoff allocate.
+    public static let maximumInputBytes = 256 << 20
+
+    /// The whole of the regular file `path`, at most `limit` bytes. Refuses, with the reason, what
+    /// Foundation's readers report badly or not at all: a directory ("NSCocoaErrorDomain error 256"), a FIFO
+    /// or a device ("permission denied", where reading /dev/zero or a FIFO without a writer would never
+    /// end), a file larger than `limit`. `what` says what the file should be, for the messages.
+    public static func read(_ path: String, what: String, limit: Int = maximumInputBytes) throws(ReadError) -> [UInt8] {
+        // O_NONBLOCK: opening a FIFO without a writer would otherwise wait forever, before fstat can refuse it.
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        if descriptor < 0 {
+            throw ReadError(path: path, reason: "cannot read \(what): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        var status = stat()
+        if fstat(descriptor, &status) != 0 {
+            throw ReadError(path: path, reason: "cannot read \(what): \(String(cString: strerror(errno)))")
+        }
+        switch status.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw ReadError(path: path, reason: "is a directory, expected \(what)")
+        default: throw ReadError(path: path, reason: "is not a regular file (a FIFO, socket or device), expected \(what)")
+        }
+        if status.st_size > limit {
+            throw ReadError(path: path, reason: "\(status.st_size) bytes, larger than \(limit) bytes: not \(what)")
+        }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        // Past the size fstat gave (a file still growing), one more byte than the limit is enough to refuse it.
+        while bytes.count <= limit {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, min($0.count, limit + 1 - bytes.count)) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw ReadError(path: path, reason: "cannot read \(what): \(String(cString: strerror(errno)))")
+            }
+            if count == 0 { break }
+            bytes += chunk[0..<count]
+        }
+        if bytes.count > limit { throw ReadError(path: path, reason: "larger than \(limit) bytes: not \(what)") }
+        return bytes
+    }
+
     /// Creates `directory` (with its parents) when missing, and proves that a report can be written there by
     /// creating and removing a temporary file: run before a run starts, so that an unwritable `--report`
     /// fails in a second, not after the whole suite.

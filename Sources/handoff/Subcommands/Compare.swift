@@ -16,9 +16,22 @@ struct Merge: ParsableCommand {
         try prepareReportDirectory(report)
         let merged: RunReport
         do {
-            merged = try RunReport.merged(try reports.map(RunReport.load))
+            let loaded = try reports.map(RunReport.load)
+            // Which two files hold one scenario (a shard given twice, overlapping shards): merged() knows the
+            // reports, not their paths.
+            var holder: [String: String] = [:]
+            for (path, report) in zip(reports, loaded) {
+                for scenario in report.scenarios {
+                    if let first = holder[scenario.name] {
+                        throw ReportFiles.ReadError(path: path, reason: "scenario '\(String(scenario.name.prefix(200)))' is also in \(first) "
+                            + "(the same report twice, or overlapping shards?)")
+                    }
+                    holder[scenario.name] = path
+                }
+            }
+            merged = try RunReport.merged(loaded)
         } catch {
-            printError("handoff merge: \(error)")
+            printError(Console.printable("handoff merge: \(error)"))
             throw ExitCode(2)
         }
         var writeFailure: String?
@@ -80,7 +93,7 @@ struct Compare: ParsableCommand {
         do {
             loaded = try reports.map(RunReport.load)
         } catch {
-            printError("handoff compare: \(error)")
+            printError(Console.printable("handoff compare: \(error)"))
             throw ExitCode(2)
         }
         let labels = label.isEmpty ? reports.map { ($0 as NSString).deletingLastPathComponent.isEmpty ? $0 : $0 } : label
