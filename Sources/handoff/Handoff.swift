@@ -63,6 +63,13 @@ enum Limits {
         }
     }
 
+    /// The base of the scenario directories must exist and be writable (see ScenarioDirectory.problem).
+    static func checkWorkDirectory(_ workdir: String?) throws {
+        if let problem = ScenarioDirectory.problem(base: workdir) {
+            throw ValidationError("scenario directories cannot be made in \(problem)")
+        }
+    }
+
     static func checkJobs(_ value: Int) throws {
         guard jobs.contains(value) else {
             throw ValidationError("--jobs must be between \(jobs.lowerBound) and \(jobs.upperBound), not \(value)")

@@ -316,6 +316,34 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: directory + "/out/report.json"))
     }
 
+    @Test func aWorkDirectoryThatCannotHoldScenarioDirectoriesIsAUsageError() throws {
+        // It made every scenario an error one by one (run and stress exit 1) and every fuzz case "not judged"
+        // (exit 0, green).
+        let directory = try temporaryDirectory(["a.yaml": Self.passing, "file": ""])
+        for workdir in [directory + "/absent", directory + "/file"] {
+            for arguments in [["run", directory + "/a.yaml", "--report", directory + "/r"],
+                              ["stress", directory + "/a.yaml", "--iterations", "1", "--report", directory + "/s"],
+                              ["fuzz", "--count", "1", "--report", directory + "/f"]] {
+                let outcome = try handoff(arguments + ["--workdir", workdir])
+                #expect(outcome.status == 2, "\(arguments) --workdir \(workdir): \(outcome.error)")
+                #expect(outcome.error.contains("scenario directories cannot be made in --workdir '\(workdir)'"), "\(outcome.error)")
+            }
+        }
+        #expect(try handoff(["run", directory + "/a.yaml", "--report", directory + "/r", "--workdir", directory]).status == 0)
+    }
+
+    @Test func mergeNamesBothFilesThatHoldOneScenario() throws {
+        let directory = try temporaryDirectory(["a.yaml": Self.passing])
+        #expect(try handoff(["run", directory, "--report", directory + "/r"]).status == 0)
+        let report = directory + "/r/report.json"
+        let outcome = try handoff(["merge", report, report, "--report", directory + "/m"])
+        #expect(outcome.status == 2)
+        #expect(outcome.error.contains("handoff merge: \(report): scenario 'a' is also in \(report)"), "\(outcome.error)")
+        let compared = try handoff(["compare", report, directory, "--report", directory + "/c"])
+        #expect(compared.status == 2)
+        #expect(compared.error.contains("handoff compare: \(directory): is a directory, expected a report.json"), "\(compared.error)")
+    }
+
     @Test func listAndValidate() throws {
         let list = try handoff(["list", "scenarios", "--tag", "pidfd"])
         #expect(list.status == 0)

@@ -374,7 +374,7 @@ final class ProcessTree: @unchecked Sendable {
 /// (`--workdir`, else $TMPDIR, else /tmp): `work/` (the agents' working directory, where scenario paths live)
 /// and `agents.log` (their stdout and stderr). Removed afterwards; one a SIGKILLed runner left behind is
 /// removed by the next run (StaleRuns).
-final class ScenarioDirectory: @unchecked Sendable {
+public final class ScenarioDirectory: @unchecked Sendable {
     let path: String
     var name: String { String(path.split(separator: "/").last ?? "") }
     var workPath: String { path + "/work" }
@@ -390,6 +390,20 @@ final class ScenarioDirectory: @unchecked Sendable {
     }
 
     /// Where scenario directories go: `explicit` (--workdir), else $TMPDIR, else /tmp.
+    /// Why scenario directories cannot be made under `explicit` (`--workdir`, else $TMPDIR, else /tmp), or nil
+    /// when they can: checked before anything runs, since a missing or unwritable base made every scenario an
+    /// error one by one (`run` exit 1, `fuzz` "not judged" and exit 0) instead of one usage error.
+    public static func problem(base explicit: String?) -> String? {
+        let base = base(explicit)
+        let origin = explicit.map { $0.isEmpty ? "" : "--workdir " } ?? ""
+        let named = (origin.isEmpty && getenv("TMPDIR") != nil ? "$TMPDIR " : origin) + "'\(base)'"
+        var status = stat()
+        if stat(base, &status) != 0 { return "\(named): \(String(cString: strerror(errno)))" }
+        if status.st_mode & S_IFMT != S_IFDIR { return "\(named): not a directory" }
+        if access(base, W_OK | X_OK) != 0 { return "\(named): \(String(cString: strerror(errno)))" }
+        return nil
+    }
+
     static func base(_ explicit: String?) -> String {
         var base = explicit ?? ""
         if base.isEmpty { base = getenv("TMPDIR").map { String(cString: $0) } ?? "" }

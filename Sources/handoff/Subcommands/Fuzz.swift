@@ -68,6 +68,8 @@ struct FuzzCommand: ParsableCommand {
         }
         if let count, !(1...10_000_000).contains(count) { throw ValidationError("--count must be between 1 and 10000000") }
         try Limits.checkJobs(jobs)
+        // Not for --print, which makes no directory.
+        if !printOnly { try Limits.checkWorkDirectory(workdir) }
         guard (1...16).contains(maxProcesses) else { throw ValidationError("--max-processes must be between 1 and 16") }
         guard (1...200).contains(maxSteps) else { throw ValidationError("--max-steps must be between 1 and 200") }
         guard (1...100_000).contains(shrinkBudget) else { throw ValidationError("--shrink-budget must be between 1 and 100000") }

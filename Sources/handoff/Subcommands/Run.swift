@@ -82,6 +82,8 @@ struct Run: ParsableCommand {
         if environment != nil && vm.kernel != nil {
             throw ValidationError("--in and --kernel cannot be combined (yet): choose one environment per run")
         }
+        // --in and --kernel make their scenario directories elsewhere (and refuse --workdir above).
+        if environment == nil && vm.kernel == nil { try Limits.checkWorkDirectory(workdir) }
     }
 
     /// The validated `--in` options, nil without `--in`.

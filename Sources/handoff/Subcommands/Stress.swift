@@ -52,6 +52,7 @@ struct StressCommand: ParsableCommand {
         if let iterations, iterations < 1 { throw ValidationError("--iterations must be at least 1") }
         try Limits.checkJobs(jobs)
         try Limits.checkTimeout(timeout)
+        try Limits.checkWorkDirectory(workdir)
     }
 
     func run() throws {
