@@ -162,6 +162,26 @@ import Testing
         #expect(try ScenarioParser.load(path: root + "/top.yaml", root: nil).file == root + "/top.yaml")
     }
 
+    /// A FIFO, a device or a directory given as a scenario file is refused with what it is; a FIFO without a
+    /// writer is not waited on (it was reported as "permission denied or unreadable").
+    @Test func aScenarioPathThatIsNotARegularFileIsRefusedWithWhatItIs() throws {
+        let directory = scratchDirectory("not-a-file")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { _ = try? FileManager.default.removeItem(atPath: directory) }
+        let fifo = directory + "/fifo.yaml"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        for (path, expected) in [(fifo, "is not a regular file (a FIFO, socket or device)"), ("/dev/zero", "is not a regular file"),
+                                 (directory, "is a directory")] {
+            do {
+                _ = try ScenarioParser.load(path: path, root: nil)
+                Issue.record("loaded \(path)")
+            } catch {
+                #expect(error.location.file == path)
+                #expect(error.message.contains("cannot read scenario file '\(path)': \(expected)"), "\(error.message)")
+            }
+        }
+    }
+
     @Test func missingFilesAreErrorsNamingTheFile() {
         do {
             _ = try ScenarioParser.load(path: "/nonexistent/x.yaml", root: nil)

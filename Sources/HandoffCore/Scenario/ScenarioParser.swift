@@ -52,23 +52,25 @@ public enum ScenarioParser {
         try parse(yaml: try read(path), file: path, name: scenarioName(path: path, root: root))
     }
 
+    /// Far above any scenario (the catalog's largest file is a few kilobytes; a matrix may expand to more, which
+    /// Matrix bounds separately), and a bound on what one file makes handoff read.
+    static let maximumFileBytes = 16 << 20
+
     static func read(_ path: String) throws(ScenarioError) -> String {
-        let text: String
-        do {
-            let data = try Data(contentsOf: URL(fileURLWithPath: path))
-            guard let decoded = String(data: data, encoding: .utf8) else {
-                let bytes = [UInt8](data)
-                let offset = firstInvalidUTF8(bytes) ?? 0
-                throw ScenarioError(SourceLocation(file: path, offset: offset, in: bytes),
-                                    "cannot read scenario file '\(path)': it is not valid UTF-8 (byte 0x"
-                                        + String(bytes[offset], radix: 16) + " at offset \(offset))")
-            }
-            text = decoded
-        } catch let error as ScenarioError {
-            throw error
+        // ReportFiles.read refuses what Foundation's readers report as "permission denied" (a directory, a FIFO,
+        // a device) and would, for a FIFO without a writer or /dev/zero, wait or read forever.
+        let bytes: [UInt8]
+        do throws(ReportFiles.ReadError) {
+            bytes = try ReportFiles.read(path, what: "a YAML scenario file", limit: maximumFileBytes)
         } catch {
-            throw ScenarioError(SourceLocation(file: path, line: 0, column: 0),
-                                "cannot read scenario file '\(path)': \(readFailure(path))")
+            let reason = access(path, F_OK) == 0 ? error.reason : "no such file or directory"
+            throw ScenarioError(SourceLocation(file: path, line: 0, column: 0), "cannot read scenario file '\(path)': \(reason)")
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            let offset = firstInvalidUTF8(bytes) ?? 0
+            throw ScenarioError(SourceLocation(file: path, offset: offset, in: bytes),
+                                "cannot read scenario file '\(path)': it is not valid UTF-8 (byte 0x"
+                                    + String(bytes[offset], radix: 16) + " at offset \(offset))")
         }
         return text
     }
@@ -101,15 +103,6 @@ public enum ScenarioParser {
         if !prefix.hasSuffix("/") { prefix += "/" }
         guard path.hasPrefix(prefix), path.count > prefix.count else { return nil }
         return String(path.dropFirst(prefix.count))
-    }
-
-    private static func readFailure(_ path: String) -> String {
-        var isDirectory: ObjCBool = false
-        if !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-            return "no such file or directory"
-        }
-        if isDirectory.boolValue { return "it is a directory" }
-        return "permission denied or unreadable"
     }
 }
 
