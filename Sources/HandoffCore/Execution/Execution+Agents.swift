@@ -115,7 +115,8 @@ extension ScenarioExecution {
                 return (Outcome(result: nil), nil)
             case .createsProcess:
                 guard case let (child, sharingTable)? = operation.createdProcess else { throw undeclared }
-                let (first, channel) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
+                let (first, channel) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout,
+                                                                 channelExpected: true)
                 var message = first
                 if first.verb == ControlVerb.channel.rawValue {
                     do throws(HarnessError) {

@@ -1,0 +1,94 @@
+import Foundation
+import Glibc
+import Testing
+@testable import HandoffCore
+
+/// Agents that break the protocol on purpose (a scripted fake in Python): each misbehaviour is the harness's
+/// ERROR naming the agent, never a kernel finding, never a leaked descriptor in the runner, never a process
+/// left behind. Found with a hostile wrapper around the Python agent. Serialized: spawns agents.
+@Suite(.serialized) struct HostileAgentTests {
+    /// A two-step scenario the fake agent can perform for real: `pipe` (inheritable, as the model expects)
+    /// and `close`. `answer` is the Python expression for the pipe's answer (`r`, `w` the new numbers);
+    /// `send` how it goes out (`channel` the runner's end, `answer` the packet); `before` runs first.
+    static func fakeAgent(answer: String = "b\"ok r=0 e=0 fds=%d,%d ns=0\" % (r, w)",
+                          send: String = "channel.send(answer)", before: String = "pass") -> String {
+        """
+        #!/usr/bin/python3 -S
+        import array, os, socket
+        os.dup2(3, 1023)
+        os.close(3)
+        channel = socket.socket(fileno=1023)
+        channel.send(b"hello version=2 pid=%d ppid=%d ctl=1023 nofile=%d argv= env= impl= unsupported="
+                     % (os.getpid(), os.getppid(), os.sysconf("SC_OPEN_MAX")))
+        while True:
+            request = channel.recv(1 << 18)
+            if not request:
+                break
+            words = request.split()
+            if words[0] == b"pipe":
+                \(before)
+                r, w = os.pipe2(0)
+                answer = \(answer)
+                \(send)
+            elif words[0] == b"close":
+                os.close(int(dict(word.split(b"=", 1) for word in words[1:])[b"fd"]))
+                channel.send(b"ok r=0 e=0 fds= ns=0")
+            else:
+                channel.send(b"bad reason=")
+        """
+    }
+
+    static let pipeAndClose = "summary: s\nsteps:\n  - main.pipe: {as: [r, w]}\n  - main.close: {fd: r}\n"
+
+    func run(agent script: String, scenario yaml: String = pipeAndClose) throws -> ScenarioResult {
+        let directory = NSTemporaryDirectory() + "handoff-hostile-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let fake = directory + "/agent"
+        try script.write(toFile: fake, atomically: true, encoding: .utf8)
+        chmod(fake, 0o755)
+        let options = ExecutionOptions(timeout: 10, agentPath: fake)
+        return Suite.run([try scenario(yaml)], options: options)[0]
+    }
+
+    static let python = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")
+
+    @Test(.enabled(if: python, "needs python3")) func theScriptedAgentPassesWhenItBehaves() throws {
+        let result = try run(agent: Self.fakeAgent())
+        #expect(result.status == .pass, "\(result.reason ?? "") \(result.findings)")
+    }
+
+    /// Values no system call gives, a repeated field, an answer sent twice (the next step would take the
+    /// second for its own), a packet past 256 KiB whose first 256 KiB spell a valid answer: each was judged
+    /// as the kernel's outcome (FAIL) or passed unnoticed.
+    @Test(.enabled(if: python, "needs python3"), arguments: [
+        ("b\"ok r=-1 e=-5 fds= ns=0\"", "channel.send(answer)", "malformed field 'e'"),
+        ("b\"ok r=-1 e=70000 fds= ns=0\"", "channel.send(answer)", "malformed field 'e'"),
+        ("b\"ok r=0 e=0 fds=%d,-1 ns=0\" % r", "channel.send(answer)", "malformed field 'fds'"),
+        ("b\"ok r=0 e=0 fds=%d,%d ns=0 e=9\" % (r, w)", "channel.send(answer)", "the field 'e' twice"),
+        ("b\"ok r=0 e=0 fds=%d,%d ns=0\" % (r, w)", "channel.send(answer); channel.send(answer)", "no request asked for"),
+        ("b\"ok  r=0 e=0 ns=0 fds=\" + b\"3,\" * 131100",
+         "channel.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20); channel.send(answer)", "longer than"),
+    ])
+    func aLyingAnswerIsTheAgentsError(answer: String, send: String, reason: String) throws {
+        let result = try run(agent: Self.fakeAgent(answer: answer, send: send))
+        #expect(result.status == .error, "\(result.status) \(result.findings)")
+        #expect(result.findings.isEmpty)
+        #expect(result.reason?.contains("broke the protocol") == true, "\(result.reason ?? "")")
+        #expect(result.reason?.contains(reason) == true, "\(result.reason ?? "")")
+        #expect(childProcesses().isEmpty)
+    }
+
+    /// A descriptor passed with an ordinary answer: the runner closed it silently where it looked (and
+    /// leaked it where it took only the message: exec's hello, a loop's or a background step's answer, the
+    /// flag probe), and accepted the answer.
+    @Test(.enabled(if: python, "needs python3")) func descriptorsWithAnAnswerAreAnErrorAndAreClosed() throws {
+        let before = openDescriptors()
+        let send = "extra = os.open(\"/dev/null\", os.O_RDONLY); channel.sendmsg([answer], "
+            + "[(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array(\"i\", [extra]).tobytes())]); os.close(extra)"
+        let result = try run(agent: Self.fakeAgent(send: send))
+        #expect(result.status == .error, "\(result.status) \(result.findings)")
+        #expect(result.reason?.contains("sent descriptors over the control channel") == true, "\(result.reason ?? "")")
+        #expect(openDescriptors() == before)
+    }
+}
