@@ -40,6 +40,40 @@ import Testing
 
     static let pipeAndClose = "summary: s\nsteps:\n  - main.pipe: {as: [r, w]}\n  - main.close: {fd: r}\n"
 
+    /// A fake whose forked child says hello with `pid` (Python) as its pid.
+    static func forkingAgent(childPid: String) -> String {
+        """
+        #!/usr/bin/python3 -S
+        import array, os, socket
+        os.dup2(3, 1023)
+        os.close(3)
+        channel = socket.socket(fileno=1023)
+        def hello(pid):
+            channel.send(b"hello version=2 pid=%d ppid=%d ctl=1023 nofile=%d argv= env= impl= unsupported="
+                         % (pid, os.getppid(), os.sysconf("SC_OPEN_MAX")))
+        hello(os.getpid())
+        while True:
+            request = channel.recv(1 << 18)
+            if not request:
+                break
+            if request.split()[0] == b"fork":
+                mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                child = os.fork()
+                if child == 0:
+                    os.dup2(theirs.fileno(), 1023)
+                    mine.close()
+                    theirs.close()
+                    hello(\(childPid))
+                    continue
+                theirs.close()
+                channel.sendmsg([b"channel"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [mine.fileno()]).tobytes())])
+                mine.close()
+                channel.send(b"ok r=%d e=0 fds= ns=0" % child)
+            else:
+                channel.send(b"bad reason=")
+        """
+    }
+
     func run(agent script: String, scenario yaml: String = pipeAndClose) throws -> ScenarioResult {
         let directory = NSTemporaryDirectory() + "handoff-hostile-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -90,5 +124,24 @@ import Testing
         #expect(result.status == .error, "\(result.status) \(result.findings)")
         #expect(result.reason?.contains("sent descriptors over the control channel") == true, "\(result.reason ?? "")")
         #expect(openDescriptors() == before)
+    }
+
+    /// The runner observed, and at the end SIGKILLed, whatever process a forked child's hello named.
+    @Test(.enabled(if: python, "needs python3")) func aForkedChildMustBeTheForkingAgentsChild() throws {
+        let victim = Process()
+        victim.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        victim.arguments = ["30"]
+        try victim.run()
+        // SIGKILL: the runner blocks SIGTERM, and a child spawned here inherits the mask.
+        defer { kill(victim.processIdentifier, SIGKILL); victim.waitUntilExit() }
+        let result = try run(agent: Self.forkingAgent(childPid: "\(victim.processIdentifier)"),
+                             scenario: "summary: s\nsteps:\n  - main.fork: {as: child}\n")
+        #expect(result.status == .error, "\(result.status) \(result.findings)")
+        #expect(result.reason?.contains("which is not a child of 'main'") == true, "\(result.reason ?? "")")
+        #expect(victim.isRunning, "the runner killed an unrelated process")
+        let honest = try run(agent: Self.forkingAgent(childPid: "os.getpid()"),
+                             scenario: "summary: s\nsteps:\n  - main.fork: {as: child}\n")
+        #expect(honest.status == .pass, "\(honest.reason ?? "") \(honest.findings)")
+        #expect(agentProcesses().isEmpty)
     }
 }

@@ -142,7 +142,7 @@ extension ScenarioExecution {
                     guard let channel else {
                         throw .protocolViolation(process: agent.name, detail: "fork answer carried no control channel")
                     }
-                    _ = try tree.adoptChild(name: child, channel: channel, deadline: deadline, timeout: timeout)
+                    _ = try tree.adoptChild(name: child, channel: channel, deadline: deadline, timeout: timeout, parent: agent)
                     tracker.fork(child, of: agent.name, sharingTable: sharingTable)
                 } else if let channel {
                     close(channel)

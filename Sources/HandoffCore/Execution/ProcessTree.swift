@@ -232,9 +232,13 @@ final class ProcessTree: @unchecked Sendable {
             handle.reap()
         }
         let process: AgentProcess
-        do {
+        do throws(HarnessError) {
             let hello = try connection.receive(until: deadline, timeoutSeconds: timeout).0
             process = try AgentProcess(name: name, hello: hello, connection: connection, handle: handle)
+            // The runner observes the process its hello names: it must be the one just spawned.
+            guard process.pid == pid else {
+                throw .protocolViolation(process: name, detail: "its hello gives pid \(process.pid), but it was started as pid \(pid)")
+            }
         } catch {
             abandon()
             if case .agentGone(let process, let reason) = error {
@@ -249,13 +253,26 @@ final class ProcessTree: @unchecked Sendable {
         return process
     }
 
-    /// Registers the child created by a fork request, whose channel arrived with the answer.
-    func adoptChild(name: String, channel: Int32, deadline: Deadline, timeout: Double, peerPid: pid_t? = nil)
-        throws(HarnessError) -> AgentProcess
+    /// Registers the child created by a fork request, whose channel arrived with the answer. `parent`: the
+    /// agent that forked it, whose child the hello's pid must name.
+    func adoptChild(name: String, channel: Int32, deadline: Deadline, timeout: Double, peerPid: pid_t? = nil,
+                    parent: AgentProcess? = nil) throws(HarnessError) -> AgentProcess
     {
         let connection = AgentConnection(descriptor: channel, process: name)
         connection.idle = { [directory] in directory.capLog() }
         let hello = try connection.receive(until: deadline, timeoutSeconds: timeout).0
+        // Nothing but the hello says which process a forked child is (its channel's SO_PEERCRED is the parent's,
+        // who made the pair), and the runner observes - and at the end kills - that pid: a pid that is not the
+        // forking agent's child is refused (found with a hostile agent whose child gave the pid of an unrelated
+        // `sleep`: the scenario FAILed on that process's table, and the `sleep` was killed). Checked where the
+        // parent's pids agree (the runner's PID namespace; /proc here shows the runner's).
+        if let parent, parent.pid == parent.ownPid {
+            let claimed = pid_t(try AgentProcess.decode(hello, process: name).pid)
+            guard claimed > 0, let status = ProcessStatus.read(claimed), status.parent == parent.pid else {
+                throw .protocolViolation(process: name, detail: "its hello gives pid \(claimed), which is not a child of "
+                    + "'\(parent.name)' (pid \(parent.pid))")
+            }
+        }
         let process = try AgentProcess(name: name, hello: hello, connection: connection, peerPid: peerPid)
         register(process)
         return process
