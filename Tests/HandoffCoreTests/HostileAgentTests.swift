@@ -144,4 +144,23 @@ import Testing
         #expect(honest.status == .pass, "\(honest.reason ?? "") \(honest.findings)")
         #expect(agentProcesses().isEmpty)
     }
+
+    /// A double-forked daemon of the agent's (its own session, re-parented to the runner, a child subreaper)
+    /// outlived the run: a scenario without a launcher was assumed to start nothing but agents.
+    @Test(.enabled(if: python, "needs python3")) func aDaemonTheAgentStartsDoesNotOutliveTheRun() throws {
+        let token = "\(40 + getpid() % 50).\(UInt32.random(in: 1000...9999))"
+        let daemon = "if os.fork() == 0:\n            os.setsid()\n            if os.fork() == 0:\n"
+            + "                os.execv(\"/bin/sleep\", [\"sleep\", \"\(token)\"])\n            os._exit(0)\n"
+            + "        os.wait()"
+        let result = try run(agent: Self.fakeAgent(before: daemon))
+        #expect(result.status == .pass, "\(result.reason ?? "") \(result.findings)")
+        let left = ProcessStatus.all().filter { status in
+            !status.isZombie && (readFile("/proc/\(status.pid)/cmdline", limit: 4096).map {
+                String(decoding: $0, as: UTF8.self).contains(token)
+            } ?? false)
+        }
+        for status in left { kill(status.pid, SIGKILL) }
+        #expect(left.isEmpty, "left behind: \(left.map(\.pid))")
+        #expect(childProcesses().isEmpty)
+    }
 }
