@@ -40,8 +40,9 @@ import Testing
 
     static let pipeAndClose = "summary: s\nsteps:\n  - main.pipe: {as: [r, w]}\n  - main.close: {fd: r}\n"
 
-    /// A fake whose forked child says hello with `pid` (Python) as its pid.
-    static func forkingAgent(childPid: String) -> String {
+    /// A fake whose forked child says hello with `pid` (Python) as its pid, and whose `exit` runs `onExit`
+    /// (`status` the status asked for).
+    static func forkingAgent(childPid: String = "os.getpid()", onExit: String = "os._exit(status)") -> String {
         """
         #!/usr/bin/python3 -S
         import array, os, socket
@@ -69,10 +70,16 @@ import Testing
                 channel.sendmsg([b"channel"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [mine.fileno()]).tobytes())])
                 mine.close()
                 channel.send(b"ok r=%d e=0 fds= ns=0" % child)
+            elif request.split()[0] == b"exit":
+                status = int(request.split()[1].split(b"=")[1])
+                \(onExit)
             else:
                 channel.send(b"bad reason=")
         """
     }
+
+    /// Children of this process the run added (zombies included): other suites' leftovers do not count.
+    func newChildren(since before: [pid_t]) -> Set<pid_t> { Set(childProcesses()).subtracting(before) }
 
     func run(agent script: String, scenario yaml: String = pipeAndClose) throws -> ScenarioResult {
         let directory = NSTemporaryDirectory() + "handoff-hostile-\(UUID().uuidString)"
@@ -105,12 +112,13 @@ import Testing
          "channel.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20); channel.send(answer)", "longer than"),
     ])
     func aLyingAnswerIsTheAgentsError(answer: String, send: String, reason: String) throws {
+        let children = childProcesses()
         let result = try run(agent: Self.fakeAgent(answer: answer, send: send))
         #expect(result.status == .error, "\(result.status) \(result.findings)")
         #expect(result.findings.isEmpty)
         #expect(result.reason?.contains("broke the protocol") == true, "\(result.reason ?? "")")
         #expect(result.reason?.contains(reason) == true, "\(result.reason ?? "")")
-        #expect(childProcesses().isEmpty)
+        #expect(newChildren(since: children).isEmpty)
     }
 
     /// A descriptor passed with an ordinary answer: the runner closed it silently where it looked (and
@@ -128,26 +136,50 @@ import Testing
 
     /// The runner observed, and at the end SIGKILLed, whatever process a forked child's hello named.
     @Test(.enabled(if: python, "needs python3")) func aForkedChildMustBeTheForkingAgentsChild() throws {
-        let victim = Process()
-        victim.executableURL = URL(fileURLWithPath: "/bin/sleep")
-        victim.arguments = ["30"]
-        try victim.run()
-        // SIGKILL: the runner blocks SIGTERM, and a child spawned here inherits the mask.
-        defer { kill(victim.processIdentifier, SIGKILL); victim.waitUntilExit() }
-        let result = try run(agent: Self.forkingAgent(childPid: "\(victim.processIdentifier)"),
+        // posix_spawn and waitpid here: a Foundation Process would be reaped behind the test's back.
+        var victim: pid_t = 0
+        let arguments = [strdup("/bin/sleep"), strdup("30"), nil]
+        defer { arguments.forEach { free($0) } }
+        try #require(posix_spawn(&victim, "/bin/sleep", nil, nil, arguments, environ) == 0)
+        defer {
+            kill(victim, SIGKILL)
+            var status: Int32 = 0
+            waitpid(victim, &status, 0)
+        }
+        let result = try run(agent: Self.forkingAgent(childPid: "\(victim)"),
                              scenario: "summary: s\nsteps:\n  - main.fork: {as: child}\n")
         #expect(result.status == .error, "\(result.status) \(result.findings)")
         #expect(result.reason?.contains("which is not a child of 'main'") == true, "\(result.reason ?? "")")
-        #expect(victim.isRunning, "the runner killed an unrelated process")
+        #expect(ProcessStatus.read(victim).map { !$0.isZombie } == true, "the runner killed an unrelated process")
         let honest = try run(agent: Self.forkingAgent(childPid: "os.getpid()"),
                              scenario: "summary: s\nsteps:\n  - main.fork: {as: child}\n")
         #expect(honest.status == .pass, "\(honest.reason ?? "") \(honest.findings)")
         #expect(agentProcesses().isEmpty)
     }
 
+    static let forkAndExit = "summary: s\nsteps:\n  - main.fork: {as: child}\n  - child.exit: {status: 3}\n"
+
+    /// An agent that exited with another status than asked, or left a process of its own behind (holding the
+    /// scenario's descriptors): the `wait` that followed, a pipe's EOF, were judged against the kernel.
+    @Test(.enabled(if: python, "needs python3"), arguments: [
+        ("os._exit(0)", "asked to exit with status 3, it exited with status 0"),
+        ("(os.fork() == 0 and (os.setsid(), os.execv(\"/bin/sleep\", [\"sleep\", \"9\"]))); os._exit(status)",
+         "left a process of its own behind when it ended"),
+    ])
+    func anExitMustBeThatExitAndLeaveNothing(onExit: String, reason: String) throws {
+        let children = childProcesses()
+        let result = try run(agent: Self.forkingAgent(onExit: onExit), scenario: Self.forkAndExit)
+        #expect(result.status == .error, "\(result.status) \(result.findings)")
+        #expect(result.reason?.contains(reason) == true, "\(result.reason ?? "")")
+        #expect(newChildren(since: children).isEmpty)
+        let honest = try run(agent: Self.forkingAgent(), scenario: Self.forkAndExit)
+        #expect(honest.status == .pass, "\(honest.reason ?? "") \(honest.findings)")
+    }
+
     /// A double-forked daemon of the agent's (its own session, re-parented to the runner, a child subreaper)
     /// outlived the run: a scenario without a launcher was assumed to start nothing but agents.
     @Test(.enabled(if: python, "needs python3")) func aDaemonTheAgentStartsDoesNotOutliveTheRun() throws {
+        let children = childProcesses()
         let token = "\(40 + getpid() % 50).\(UInt32.random(in: 1000...9999))"
         let daemon = "if os.fork() == 0:\n            os.setsid()\n            if os.fork() == 0:\n"
             + "                os.execv(\"/bin/sleep\", [\"sleep\", \"\(token)\"])\n            os._exit(0)\n"
@@ -161,6 +193,6 @@ import Testing
         }
         for status in left { kill(status.pid, SIGKILL) }
         #expect(left.isEmpty, "left behind: \(left.map(\.pid))")
-        #expect(childProcesses().isEmpty)
+        #expect(newChildren(since: children).isEmpty)
     }
 }

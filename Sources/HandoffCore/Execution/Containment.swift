@@ -164,6 +164,17 @@ final class Containment: @unchecked Sendable {
         for handle in swept.values { handle.signal(SIGKILL) }
     }
 
+    /// `agentsOnly`: the runner's live children that are the scenario's but not among `agents` - processes an
+    /// agent started behind the protocol and left behind when it ended (re-parented to the runner). Where a
+    /// launcher runs, what it starts is its own business: none.
+    func strayChildren(agents: Set<pid_t>) -> [pid_t] {
+        guard mode == .agentsOnly else { return [] }
+        return Self.runnerChildren().filter { pid in
+            guard !agents.contains(pid), let status = ProcessStatus.read(pid), !status.isZombie else { return false }
+            return carriesMarker(pid) || worksInDirectory(pid)
+        }
+    }
+
     /// The runner's children (every thread's, /proc/self/task/TID/children).
     static func runnerChildren() -> [pid_t] {
         guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task") else { return [] }

@@ -342,6 +342,34 @@ final class ProcessTree: @unchecked Sendable {
             guard let process = self[name] else { continue }
             if !process.handle.waitExit(until: deadline) { throw .timedOut(process: name, seconds: timeout) }
         }
+        if names.isEmpty { return }
+        // An agent ends with nothing of its own left behind: a process it started behind the protocol (a child
+        // in a session of its own, holding the scenario's descriptors) would change what the kernel does next,
+        // a pipe's EOF, a wait status (found with a hostile agent that forked before its `exit`: FAIL).
+        lock.lock()
+        let agents = Set(processes.values.map(\.pid))
+        lock.unlock()
+        if let stray = containment.strayChildren(agents: agents).first {
+            let command = ProcessStatus.read(stray)?.command ?? "?"
+            throw .protocolViolation(process: names.joined(separator: "', '"),
+                                     detail: "left a process of its own behind when it ended (pid \(stray), \(command))")
+        }
+    }
+
+    /// The agent `name` ended in an `exit` step: it must have exited with the status it was asked for, which
+    /// its zombie still shows (its parent reaps it only on a later `wait`). Otherwise a hostile agent's
+    /// `_exit(0)` became a kernel finding at that `wait` ("expected status 3, observed status 0").
+    func checkExitStatus(of name: String, asked status: Int32) throws(HarnessError) {
+        guard let process = self[name], let ended = ProcessStatus.read(process.pid), ended.isZombie,
+            let code = ended.exitCode,
+            // /proc shows 0 to a reader the kernel does not let ptrace the process (a kernel that keeps an
+            // exited task's non-dumpability, the agent made non-dumpable): only root's 0 is surely a status.
+            code != 0 || geteuid() == 0
+        else { return }
+        if handoff_wifexited(code) == 0 || handoff_wexitstatus(code) != status & 0xff {
+            throw .protocolViolation(process: name, detail: "asked to exit with status \(status & 0xff), it "
+                + describeWaitStatus(code))
+        }
     }
 
     /// Sends SIGKILL to every agent (from the interrupt handler's thread too; an interrupt also kills

@@ -271,7 +271,10 @@ final class ScenarioExecution {
         let ended = model.processNames.filter { name in
             statesBefore[name] == .running && model.state(of: name) != .running
         }
-        try harness { () throws(HarnessError) in try tree.awaitExit(ended, until: deadline, timeout: timeout) }
+        try harness { () throws(HarnessError) in
+            try tree.awaitExit(ended, until: deadline, timeout: timeout)
+            if case .exit(let status) = operation { try tree.checkExitStatus(of: process, asked: status) }
+        }
         try inject()
 
         let observeBegan = monotonicNow()
