@@ -33,10 +33,8 @@ final class AgentConnection {
     /// Nothing may be waiting when the runner asks: an agent answers each request exactly once, so a message
     /// here is an answer too many (sent twice, or late for an earlier step), which the next request would
     /// otherwise take for its own - and report the kernel wrong (found with a hostile agent answering twice).
-    /// `waiting`: seconds to give such a message to arrive (after a step's outcome diverged from the model).
     /// A closed channel or an empty packet (0 bytes) is left to the send and the receive that follow.
-    func refuseUnrequested(waiting seconds: Double = 0) throws(HarnessError) {
-        if seconds > 0 { _ = waitReadable(descriptor, until: Deadline(secondsFromNow: seconds)) }
+    func refuseUnrequested() throws(HarnessError) {
         var head = [UInt8](repeating: 0, count: 24)
         let peeked = head.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, Int32(MSG_PEEK | MSG_DONTWAIT)) }
         guard peeked > 0 else { return }

@@ -206,7 +206,11 @@ final class ScenarioExecution {
                     // two answers sent at once is missed when the runner asks again (the agent, preempted by the
                     // runner it woke, sends it only after the next request, which takes it for its own); the
                     // real answer to that request then follows it (found with a hostile agent answering twice).
-                    try harness { () throws(HarnessError) in try agent.connection.refuseUnrequested(waiting: 0.1) }
+                    // So: let a still runnable agent finish what it is doing (up to 100 ms; an agent back in
+                    // its read is asleep at once, which keeps this free for a fuzz run full of divergences).
+                    let settle = Deadline(secondsFromNow: 0.1)
+                    while ProcessStatus.read(agent.pid)?.state == "R", !settle.expired { usleep(200) }
+                    try harness { () throws(HarnessError) in try agent.connection.refuseUnrequested() }
                 }
             }
             findings += stepFindings
