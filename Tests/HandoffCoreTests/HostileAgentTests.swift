@@ -11,14 +11,14 @@ import Testing
     /// and `close`. `answer` is the Python expression for the pipe's answer (`r`, `w` the new numbers);
     /// `send` how it goes out (`channel` the runner's end, `answer` the packet); `before` runs first.
     static func fakeAgent(answer: String = "b\"ok r=0 e=0 fds=%d,%d ns=0\" % (r, w)",
-                          send: String = "channel.send(answer)", before: String = "pass") -> String {
+                          send: String = "channel.send(answer)", before: String = "pass", control: Int = 1023) -> String {
         """
         #!/usr/bin/python3 -S
         import array, os, socket
         os.dup2(3, 1023)
         os.close(3)
         channel = socket.socket(fileno=1023)
-        channel.send(b"hello version=2 pid=%d ppid=%d ctl=1023 nofile=%d argv= env= impl= unsupported="
+        channel.send(b"hello version=2 pid=%d ppid=%d ctl=\(control) nofile=%d argv= env= impl= unsupported="
                      % (os.getpid(), os.getppid(), os.sysconf("SC_OPEN_MAX")))
         while True:
             request = channel.recv(1 << 18)
@@ -119,6 +119,14 @@ import Testing
         #expect(result.reason?.contains("broke the protocol") == true, "\(result.reason ?? "")")
         #expect(result.reason?.contains(reason) == true, "\(result.reason ?? "")")
         #expect(newChildren(since: children).isEmpty)
+    }
+
+    /// A hello whose `ctl` is not the channel: the runner hid number 7 and found its real channel at 1023,
+    /// a LEAK finding.
+    @Test(.enabled(if: python, "needs python3")) func aHelloMustSayWhereItsChannelIs() throws {
+        let result = try run(agent: Self.fakeAgent(control: 7))
+        #expect(result.status == .error, "\(result.status) \(result.findings)")
+        #expect(result.reason?.contains("its hello gives ctl=7, which holds no descriptor") == true, "\(result.reason ?? "")")
     }
 
     /// A descriptor passed with an ordinary answer: the runner closed it silently where it looked (and

@@ -51,6 +51,22 @@ final class AgentProcess {
             }
         }
         connection.endReason = AgentProcess.endReasonProbe(self.handle)
+        try checkControlNumber()
+    }
+
+    /// The hello's `ctl` is where the runner's model puts the channel, hidden from the scenario: a number that
+    /// holds no socket in the agent's table is a lie (found with a hostile agent saying ctl=7: the real
+    /// channel at 1023 became a LEAK finding). Unreadable (no ptrace access to the agent): not judged.
+    func checkControlNumber() throws(HarnessError) {
+        let link = "/proc/\(pid)/fd/\(controlNumber)"
+        var buffer = [CChar](repeating: 0, count: 64)
+        let length = readlink(link, &buffer, buffer.count - 1)
+        if length < 0 && errno != ENOENT { return }
+        let target = length < 0 ? "" : String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if !target.hasPrefix("socket:") {
+            throw .protocolViolation(process: name, detail: "its hello gives ctl=\(controlNumber), which holds "
+                + (target.isEmpty ? "no descriptor" : target) + " in its table, not its channel")
+        }
     }
 
     /// The agent's pid in the runner's PID namespace. SO_PEERCRED gives it (`peer`) when the kernel gets
@@ -76,6 +92,7 @@ final class AgentProcess {
         arguments = hello.arguments
         nofileLimit = Int32(clamping: hello.nofile)
         environment = AgentProcess.environment(from: hello)
+        try checkControlNumber()
     }
 
     static func decode(_ message: WireMessage, process: String) throws(HarnessError) -> Hello {
