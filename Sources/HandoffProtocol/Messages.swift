@@ -67,6 +67,9 @@ public struct Hello: Equatable, Sendable {
     }
 }
 
+/// The largest errno Linux returns (MAX_ERRNO in include/linux/err.h).
+public let maximumErrno: Int32 = 4095
+
 /// The outcome of one operation as the agent saw it.
 public struct Answer: Equatable, Sendable {
     /// The return value (-1 on failure).
@@ -151,6 +154,11 @@ public struct Answer: Equatable, Sendable {
             }
         }
         if message["from"] != nil { answer.from = SenderAddress(sunPath: fields.bytes("from")) }
+        // Values no system call gives, which the runner would otherwise judge as the kernel's outcome (found
+        // with a hostile agent answering e=-5 and fds=-5,-1): an errno is 0...4095 (MAX_ERRNO), a descriptor
+        // is never negative.
+        if !(0...maximumErrno).contains(answer.errno) { fields.malformed("e") }
+        if answer.fds.contains(where: { $0 < 0 }) { fields.malformed("fds") }
         if let problem = fields.problem { return .failure(ProtocolError("ok: \(problem)")) }
         return .success(answer)
     }

@@ -40,6 +40,14 @@ public struct WireMessage: Equatable, Sendable {
         fields.append((key, byteLists.map { Hex.encode($0) }.joined(separator: ",")))
     }
 
+    /// The first key that appears more than once, if any: the subscript reads the first occurrence, so a
+    /// message that repeats a field says two things at once (the runner refuses such answers).
+    public var repeatedKey: String? {
+        var seen = Set<String>()
+        for field in fields where !seen.insert(field.key).inserted { return field.key }
+        return nil
+    }
+
     public func int(_ key: String) -> Int? { self[key].flatMap { Int($0) } }
     public func int32(_ key: String) -> Int32? { self[key].flatMap { Int32($0) } }
     public func int64(_ key: String) -> Int64? { self[key].flatMap { Int64($0) } }

@@ -21,6 +21,7 @@ final class AgentConnection {
     deinit { close(descriptor) }
 
     func send(_ message: WireMessage) throws(HarnessError) {
+        try refuseUnrequested()
         let bytes = message.encoded()
         let sent = bytes.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         if sent < 0 {
@@ -29,10 +30,25 @@ final class AgentConnection {
         }
     }
 
+    /// Nothing may be waiting when the runner asks: an agent answers each request exactly once, so a message
+    /// here is an answer too many (sent twice, or late for an earlier step), which the next request would
+    /// otherwise take for its own - and report the kernel wrong (found with a hostile agent answering twice).
+    /// A closed channel or an empty packet (0 bytes) is left to the send and the receive that follow.
+    func refuseUnrequested() throws(HarnessError) {
+        var head = [UInt8](repeating: 0, count: 24)
+        let peeked = head.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, Int32(MSG_PEEK | MSG_DONTWAIT)) }
+        guard peeked > 0 else { return }
+        let start = String(decoding: head[0..<peeked].map { $0 >= 0x20 && $0 < 0x7f ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
+        throw .protocolViolation(process: process, detail: "sent a message no request asked for (\"\(start)...\"): "
+            + "an answer too many, or one for another step")
+    }
+
     /// Receives one message, and the descriptor passed with it if any (installed close-on-exec).
     /// `explainEnd`: when the channel closes, say how the agent ended (false where a close is expected).
-    func receive(until deadline: Deadline, timeoutSeconds: Double, explainEnd: Bool = true) throws(HarnessError)
-        -> (WireMessage, Int32?)
+    /// `channelExpected`: only a fork's `channel` message carries a descriptor (one); a descriptor anywhere else
+    /// is closed and the agent broke the protocol (a caller that expects none would otherwise leak it).
+    func receive(until deadline: Deadline, timeoutSeconds: Double, explainEnd: Bool = true,
+                 channelExpected: Bool = false) throws(HarnessError) -> (WireMessage, Int32?)
     {
         if !waitReadable(descriptor, until: deadline, idle: idle) { throw .timedOut(process: process, seconds: timeoutSeconds) }
         var passed: [Int32] = [-1, -1]
@@ -49,22 +65,36 @@ final class AgentConnection {
             let error = errno
             throw .agentGone(process: process, reason: (explainEnd ? endReason?() : nil) ?? "control channel: \(Errno.name(of: error))")
         }
-        if passedCount > 1 { for extra in passed[1..<Int(passedCount)] { close(extra) } }
-        let descriptorPassed = passedCount > 0 ? passed[0] : nil
+        let descriptors = passed[0..<Int(passedCount)]
+        func violation(_ detail: String) -> HarnessError {
+            for descriptor in descriptors { close(descriptor) }
+            return .protocolViolation(process: process, detail: detail)
+        }
         if received == 0 {
-            if let descriptorPassed { close(descriptorPassed) }
+            for descriptor in descriptors { close(descriptor) }
             throw .agentGone(process: process, reason: (explainEnd ? endReason?() : nil) ?? "control channel closed")
         }
-        guard let message = WireMessage.decode(buffer[0..<received]) else {
-            if let descriptorPassed { close(descriptorPassed) }
-            throw .protocolViolation(process: process, detail: "unparsable packet")
+        // Cut to the buffer, a packet would be taken for the message its first 256 KiB happen to spell (found
+        // with a hostile agent: an answer whose fds list ran past the limit was judged as a shorter list).
+        if flags & Int32(MSG_TRUNC) != 0 {
+            throw violation("a packet longer than the protocol's \(maximumPacketSize) bytes")
         }
+        guard let message = WireMessage.decode(buffer[0..<received]) else { throw violation("unparsable packet") }
         if message.verb == "bad" {
-            if let descriptorPassed { close(descriptorPassed) }
             let reason = message.bytes("reason").map { String(decoding: $0, as: UTF8.self) } ?? "?"
-            throw .protocolViolation(process: process, detail: "agent refused the request: \(reason)")
+            throw violation("agent refused the request: \(reason)")
         }
-        return (message, descriptorPassed)
+        if !descriptors.isEmpty || flags & Int32(MSG_CTRUNC) != 0 {
+            let isChannel = channelExpected && message.verb == ControlVerb.channel.rawValue
+            if !isChannel || descriptors.count != 1 || flags & Int32(MSG_CTRUNC) != 0 {
+                throw violation("sent descriptors over the control channel with '\(message.verb)' (only a fork's "
+                    + "channel message carries one, its child's channel)")
+            }
+        }
+        if let repeated = message.repeatedKey {
+            throw violation("'\(message.verb)' carries the field '\(repeated)' twice")
+        }
+        return (message, descriptors.first)
     }
 
     /// Waits for either an answer (returned) or the channel's end (nil): a successful launch closes it.
@@ -78,10 +108,10 @@ final class AgentConnection {
     }
 
     /// One request and its answer.
-    func call(_ request: WireMessage, until deadline: Deadline, timeoutSeconds: Double) throws(HarnessError)
-        -> (WireMessage, Int32?)
+    func call(_ request: WireMessage, until deadline: Deadline, timeoutSeconds: Double, channelExpected: Bool = false)
+        throws(HarnessError) -> (WireMessage, Int32?)
     {
         try send(request)
-        return try receive(until: deadline, timeoutSeconds: timeoutSeconds)
+        return try receive(until: deadline, timeoutSeconds: timeoutSeconds, channelExpected: channelExpected)
     }
 }

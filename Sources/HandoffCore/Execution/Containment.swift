@@ -107,10 +107,11 @@ final class Containment: @unchecked Sendable {
     }
 
     /// Waits for everything killed to have exited, reaps what was re-parented to the runner, and removes
-    /// the cgroup. (Only scenarios with a launcher under test get a cgroup or a sweep: in `agentsOnly` there
-    /// is nothing to do here, every process was an agent reaped through its pidfd.)
+    /// the cgroup. (Only scenarios with a launcher under test get a cgroup or a sweep up front; in
+    /// `agentsOnly` every process should have been an agent reaped through its pidfd, see `sweepStrays`.)
     func reap() {
         let deadline = Deadline(secondsFromNow: 5)
+        if mode == .agentsOnly { sweepStrays() }
         if let cgroup, let cgroupName {
             while CgroupHierarchy.isPopulated(cgroup) && !deadline.expired { usleep(500) }
             // A task leaves the cgroup's count (cgroup_exit) a moment before it becomes a zombie and hands its
@@ -146,6 +147,44 @@ final class Containment: @unchecked Sendable {
     }
 
     // MARK: - The sweep
+
+    /// `agentsOnly`, after the agents were killed and reaped: an agent that breaks the protocol can still
+    /// have started processes of its own (a double-forked daemon keeping its channel, a child in a session
+    /// of its own), which its SIGKILL does not reach (found with a hostile agent: `sleep` daemons outlived the
+    /// run). With the agents dead, each such process is a child of the runner (a child subreaper): a look at
+    /// the runner's children, cheap, decides whether the /proc sweep is needed at all.
+    private func sweepStrays() {
+        let strays = Self.runnerChildren().filter { pid in
+            // An agent of this scenario's among them is a stray too: the tree's own agents are reaped by now.
+            guard let status = ProcessStatus.read(pid), !status.isZombie else { return false }
+            return carriesMarker(pid) || worksInDirectory(pid)
+        }
+        if strays.isEmpty { return }
+        stopSweep(root: nil)
+        for handle in swept.values { handle.signal(SIGKILL) }
+    }
+
+    /// `agentsOnly`: the runner's live children that are the scenario's but not among `agents` - processes an
+    /// agent started behind the protocol and left behind when it ended (re-parented to the runner). Where a
+    /// launcher runs, what it starts is its own business: none.
+    func strayChildren(agents: Set<pid_t>) -> [pid_t] {
+        guard mode == .agentsOnly else { return [] }
+        return Self.runnerChildren().filter { pid in
+            guard !agents.contains(pid), let status = ProcessStatus.read(pid), !status.isZombie else { return false }
+            return carriesMarker(pid) || worksInDirectory(pid)
+        }
+    }
+
+    /// The runner's children (every thread's, /proc/self/task/TID/children).
+    static func runnerChildren() -> [pid_t] {
+        guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task") else { return [] }
+        var children: [pid_t] = []
+        for task in tasks {
+            guard let text = readFile("/proc/self/task/\(task)/children", limit: 1 << 16) else { continue }
+            children += String(decoding: text, as: UTF8.self).split(separator: " ").compactMap { pid_t($0) }
+        }
+        return children
+    }
 
     /// Stops every process of the scenario among the runner's descendants, round after round until a round
     /// finds no one new (a stopped process cannot fork, so this ends).

@@ -115,7 +115,8 @@ extension ScenarioExecution {
                 return (Outcome(result: nil), nil)
             case .createsProcess:
                 guard case let (child, sharingTable)? = operation.createdProcess else { throw undeclared }
-                let (first, channel) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout)
+                let (first, channel) = try agent.connection.call(request, until: deadline, timeoutSeconds: timeout,
+                                                                 channelExpected: true)
                 var message = first
                 if first.verb == ControlVerb.channel.rawValue {
                     do throws(HarnessError) {
@@ -141,7 +142,7 @@ extension ScenarioExecution {
                     guard let channel else {
                         throw .protocolViolation(process: agent.name, detail: "fork answer carried no control channel")
                     }
-                    _ = try tree.adoptChild(name: child, channel: channel, deadline: deadline, timeout: timeout)
+                    _ = try tree.adoptChild(name: child, channel: channel, deadline: deadline, timeout: timeout, parent: agent)
                     tracker.fork(child, of: agent.name, sharingTable: sharingTable)
                 } else if let channel {
                     close(channel)

@@ -51,6 +51,22 @@ final class AgentProcess {
             }
         }
         connection.endReason = AgentProcess.endReasonProbe(self.handle)
+        try checkControlNumber()
+    }
+
+    /// The hello's `ctl` is where the runner's model puts the channel, hidden from the scenario: a number that
+    /// holds no socket in the agent's table is a lie (found with a hostile agent saying ctl=7: the real
+    /// channel at 1023 became a LEAK finding). Unreadable (no ptrace access to the agent): not judged.
+    func checkControlNumber() throws(HarnessError) {
+        let link = "/proc/\(pid)/fd/\(controlNumber)"
+        var buffer = [CChar](repeating: 0, count: 64)
+        let length = readlink(link, &buffer, buffer.count - 1)
+        if length < 0 && errno != ENOENT { return }
+        let target = length < 0 ? "" : String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if !target.hasPrefix("socket:") {
+            throw .protocolViolation(process: name, detail: "its hello gives ctl=\(controlNumber), which holds "
+                + (target.isEmpty ? "no descriptor" : target) + " in its table, not its channel")
+        }
     }
 
     /// The agent's pid in the runner's PID namespace. SO_PEERCRED gives it (`peer`) when the kernel gets
@@ -76,6 +92,7 @@ final class AgentProcess {
         arguments = hello.arguments
         nofileLimit = Int32(clamping: hello.nofile)
         environment = AgentProcess.environment(from: hello)
+        try checkControlNumber()
     }
 
     static func decode(_ message: WireMessage, process: String) throws(HarnessError) -> Hello {
@@ -232,9 +249,13 @@ final class ProcessTree: @unchecked Sendable {
             handle.reap()
         }
         let process: AgentProcess
-        do {
+        do throws(HarnessError) {
             let hello = try connection.receive(until: deadline, timeoutSeconds: timeout).0
             process = try AgentProcess(name: name, hello: hello, connection: connection, handle: handle)
+            // The runner observes the process its hello names: it must be the one just spawned.
+            guard process.pid == pid else {
+                throw .protocolViolation(process: name, detail: "its hello gives pid \(process.pid), but it was started as pid \(pid)")
+            }
         } catch {
             abandon()
             if case .agentGone(let process, let reason) = error {
@@ -249,13 +270,26 @@ final class ProcessTree: @unchecked Sendable {
         return process
     }
 
-    /// Registers the child created by a fork request, whose channel arrived with the answer.
-    func adoptChild(name: String, channel: Int32, deadline: Deadline, timeout: Double, peerPid: pid_t? = nil)
-        throws(HarnessError) -> AgentProcess
+    /// Registers the child created by a fork request, whose channel arrived with the answer. `parent`: the
+    /// agent that forked it, whose child the hello's pid must name.
+    func adoptChild(name: String, channel: Int32, deadline: Deadline, timeout: Double, peerPid: pid_t? = nil,
+                    parent: AgentProcess? = nil) throws(HarnessError) -> AgentProcess
     {
         let connection = AgentConnection(descriptor: channel, process: name)
         connection.idle = { [directory] in directory.capLog() }
         let hello = try connection.receive(until: deadline, timeoutSeconds: timeout).0
+        // Nothing but the hello says which process a forked child is (its channel's SO_PEERCRED is the parent's,
+        // who made the pair), and the runner observes - and at the end kills - that pid: a pid that is not the
+        // forking agent's child is refused (found with a hostile agent whose child gave the pid of an unrelated
+        // `sleep`: the scenario FAILed on that process's table, and the `sleep` was killed). Checked where the
+        // parent's pids agree (the runner's PID namespace; /proc here shows the runner's).
+        if let parent, parent.pid == parent.ownPid {
+            let claimed = pid_t(try AgentProcess.decode(hello, process: name).pid)
+            guard claimed > 0, let status = ProcessStatus.read(claimed), status.parent == parent.pid else {
+                throw .protocolViolation(process: name, detail: "its hello gives pid \(claimed), which is not a child of "
+                    + "'\(parent.name)' (pid \(parent.pid))")
+            }
+        }
         let process = try AgentProcess(name: name, hello: hello, connection: connection, peerPid: peerPid)
         register(process)
         return process
@@ -324,6 +358,34 @@ final class ProcessTree: @unchecked Sendable {
         for name in names {
             guard let process = self[name] else { continue }
             if !process.handle.waitExit(until: deadline) { throw .timedOut(process: name, seconds: timeout) }
+        }
+        if names.isEmpty { return }
+        // An agent ends with nothing of its own left behind: a process it started behind the protocol (a child
+        // in a session of its own, holding the scenario's descriptors) would change what the kernel does next,
+        // a pipe's EOF, a wait status (found with a hostile agent that forked before its `exit`: FAIL).
+        lock.lock()
+        let agents = Set(processes.values.map(\.pid))
+        lock.unlock()
+        if let stray = containment.strayChildren(agents: agents).first {
+            let command = ProcessStatus.read(stray)?.command ?? "?"
+            throw .protocolViolation(process: names.joined(separator: "', '"),
+                                     detail: "left a process of its own behind when it ended (pid \(stray), \(command))")
+        }
+    }
+
+    /// The agent `name` ended in an `exit` step: it must have exited with the status it was asked for, which
+    /// its zombie still shows (its parent reaps it only on a later `wait`). Otherwise a hostile agent's
+    /// `_exit(0)` became a kernel finding at that `wait` ("expected status 3, observed status 0").
+    func checkExitStatus(of name: String, asked status: Int32) throws(HarnessError) {
+        guard let process = self[name], let ended = ProcessStatus.read(process.pid), ended.isZombie,
+            let code = ended.exitCode,
+            // /proc shows 0 to a reader the kernel does not let ptrace the process (a kernel that keeps an
+            // exited task's non-dumpability, the agent made non-dumpable): only root's 0 is surely a status.
+            code != 0 || geteuid() == 0
+        else { return }
+        if handoff_wifexited(code) == 0 || handoff_wexitstatus(code) != status & 0xff {
+            throw .protocolViolation(process: name, detail: "asked to exit with status \(status & 0xff), it "
+                + describeWaitStatus(code))
         }
     }
 
