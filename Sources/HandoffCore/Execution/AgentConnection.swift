@@ -35,10 +35,13 @@ final class AgentConnection {
     /// otherwise take for its own - and report the kernel wrong (found with a hostile agent answering twice).
     /// A closed channel or an empty packet (0 bytes) is left to the send and the receive that follow.
     func refuseUnrequested() throws(HarnessError) {
-        var head = [UInt8](repeating: 0, count: 24)
-        let peeked = head.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, Int32(MSG_PEEK | MSG_DONTWAIT)) }
-        guard peeked > 0 else { return }
-        let start = String(decoding: head[0..<peeked].map { $0 >= 0x20 && $0 < 0x7f ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
+        // On the stack: this runs before every request, and almost always finds nothing.
+        let start: String? = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { head in
+            let peeked = recv(descriptor, head.baseAddress, head.count, Int32(MSG_PEEK | MSG_DONTWAIT))
+            guard peeked > 0 else { return nil }
+            return String(decoding: head[0..<peeked].map { $0 >= 0x20 && $0 < 0x7f ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
+        }
+        guard let start else { return }
         throw .protocolViolation(process: process, detail: "sent a message no request asked for (\"\(start)...\"): "
             + "an answer too many, or one for another step")
     }

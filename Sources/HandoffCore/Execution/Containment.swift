@@ -154,12 +154,8 @@ final class Containment: @unchecked Sendable {
     /// run). With the agents dead, each such process is a child of the runner (a child subreaper): a look at
     /// the runner's children, cheap, decides whether the /proc sweep is needed at all.
     private func sweepStrays() {
-        let strays = Self.runnerChildren().filter { pid in
-            // An agent of this scenario's among them is a stray too: the tree's own agents are reaped by now.
-            guard let status = ProcessStatus.read(pid), !status.isZombie else { return false }
-            return carriesMarker(pid) || worksInDirectory(pid)
-        }
-        if strays.isEmpty { return }
+        // No agent is excepted: the tree's own agents are reaped by now, so one still alive is a stray too.
+        if strayChildren(agents: []).isEmpty { return }
         stopSweep(root: nil)
         for handle in swept.values { handle.signal(SIGKILL) }
     }
