@@ -410,7 +410,9 @@ final class ProcessTree: @unchecked Sendable {
     func tearDown() {
         lock.lock()
         let root = rootPid
+        let agents = (root.map { [$0] } ?? []) + order.compactMap { processes[$0]?.pid }
         lock.unlock()
+        containment.holdUntrackedDescendants(of: agents)
         containment.killEverything(root: root)
         killAll()
         lock.lock()
