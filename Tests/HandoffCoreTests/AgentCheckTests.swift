@@ -3,7 +3,7 @@ import Testing
 @testable import HandoffCore
 
 /// `handoff agent-check`: the Swift agent keeps the whole contract, and agents that do not are told where.
-@Suite(.serialized) struct AgentCheckTests {
+@Suite(.serialized, .leavesNoChildren) struct AgentCheckTests {
     @Test func theSwiftAgentPassesEveryCheck() {
         let report = AgentCheck.run(agentPath: agentPath)
         #expect(report.failed == 0, "\(report.results.filter { $0.passed == false }.map { "\($0.name): \($0.detail)" })")

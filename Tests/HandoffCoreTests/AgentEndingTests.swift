@@ -5,7 +5,7 @@ import Testing
 @testable import HandoffCore
 
 /// Agents that end unexpectedly are reported at once, with how they ended. Serialized: spawns agents.
-@Suite(.serialized) struct AgentEndingTests {
+@Suite(.serialized, .leavesNoChildren) struct AgentEndingTests {
     @Test func anAgentThatExitsAtStartUpIsAnErrorAtOnceWithItsStatus() throws {
         let directory = NSTemporaryDirectory() + "handoff-fake-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

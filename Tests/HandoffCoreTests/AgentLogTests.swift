@@ -4,7 +4,7 @@ import Testing
 @testable import HandoffCore
 
 /// The agents' output costs the runner a bounded amount of memory and disk. Serialized: spawns agents.
-@Suite(.serialized) struct AgentLogTests {
+@Suite(.serialized, .leavesNoChildren) struct AgentLogTests {
     /// KiB from /proc/self/status.
     func status(_ key: String) -> Int {
         let text = String(decoding: readFile("/proc/self/status", limit: 1 << 16) ?? [], as: UTF8.self)

@@ -7,7 +7,7 @@ import Testing
 
 /// The Swift agent spoken to directly over its control channel, without a runner: what any agent must do
 /// with malformed and refused requests. Serialized: spawns processes.
-@Suite(.serialized) struct AgentProtocolTests {
+@Suite(.serialized, .leavesNoChildren) struct AgentProtocolTests {
     /// An agent on a fresh channel; its hello already read.
     final class DirectAgent {
         let channel: Int32

@@ -4,7 +4,7 @@ import Testing
 @testable import HandoffCore
 
 /// The `handoff` executable as users and CI run it. Serialized: it spawns agents.
-@Suite(.serialized) struct CommandLineTests {
+@Suite(.serialized, .leavesNoChildren) struct CommandLineTests {
     let executable = (agentPath as NSString).deletingLastPathComponent + "/handoff"
 
     struct Outcome {

@@ -6,7 +6,7 @@ import HandoffProtocol
 /// OCI runtimes as launchers under test (`launch: {handover: inherit, preserve: N}`, tools/oci-launch.sh): the
 /// model's rule (libcontainer's CloseExecFrom and reOpenDevNull), the key's validation, and real runc and crun
 /// held to it - a scenario that expects what the runtime does not do fails with the finding that says so.
-@Suite(.serialized) struct ContainerLauncherTests {
+@Suite(.serialized, .leavesNoChildren) struct ContainerLauncherTests {
     /// `main` holds files at 3, 4 and 5 without close-on-exec and one with (6), and execs a runtime that
     /// preserves `preserve` descriptors.
     func serviceTable(preserve: Int32?) -> (model: ReferenceModel, table: [Int32: ModelDescriptor]) {

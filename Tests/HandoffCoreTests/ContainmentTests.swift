@@ -7,7 +7,7 @@ import Testing
 /// Processes a scenario starts without the harness knowing - a launcher's daemons, double-forked, in a new
 /// session - end with the scenario, however it ends, with a cgroup or with the /proc sweep. Serialized:
 /// spawns process trees.
-@Suite(.serialized) struct ContainmentTests {
+@Suite(.serialized, .leavesNoChildren) struct ContainmentTests {
     static let launcherInstalled = SystemProbe.program(named: "systemd-socket-activate") != nil
 
     enum Ending: String, CaseIterable {

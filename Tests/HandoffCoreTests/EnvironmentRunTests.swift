@@ -5,7 +5,7 @@ import Testing
 
 /// `handoff run --in ENV` end to end: userns always (root can always unshare); the runtimes where installed,
 /// skipped with the reason elsewhere.
-@Suite(.serialized) struct EnvironmentRunTests {
+@Suite(.serialized, .leavesNoChildren) struct EnvironmentRunTests {
     let cli = CommandLineTests()
 
     /// The private directories of `--in` runs (`handoff-in-*`) now in the temporary directory.

@@ -5,7 +5,7 @@ import HandoffProtocol
 
 /// s6's fd-holding daemon as a launcher (`launch: {handover: retrieve, stored: N}`): the model's rule (the
 /// stored description back at 0, N closed), the keys' validation, and s6-fdholder held to it.
-@Suite(.serialized) struct FDHolderLauncherTests {
+@Suite(.serialized, .leavesNoChildren) struct FDHolderLauncherTests {
     @Test func theStoredDescriptionComesBackAtZeroAndItsNumberIsClosed() {
         var model = ReferenceModel(nofileLimit: 1024)
         _ = model.apply(.open(path: "kept", flags: [.creat, .rdwr], mode: 0o644), by: "main")

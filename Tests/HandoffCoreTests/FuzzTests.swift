@@ -4,7 +4,7 @@ import Testing
 
 /// `handoff fuzz`: the generator makes valid scenarios, the shrinker keeps exactly what a failure needs, and
 /// a model rule broken on purpose is found from scratch and shrunk to a short repro.
-@Suite(.serialized) struct FuzzTests {
+@Suite(.serialized, .leavesNoChildren) struct FuzzTests {
     let available = Fuzzer.availableOperations()
 
     @Test func everyGeneratedScenarioParsesAndTheSameSeedGivesTheSameOne() {

@@ -5,7 +5,7 @@ import Testing
 
 /// A limit the harness itself hits is an ERROR with the reason, never a hang or a finding. Serialized:
 /// spawns the CLI.
-@Suite(.serialized) struct HarnessLimitTests {
+@Suite(.serialized, .leavesNoChildren) struct HarnessLimitTests {
     /// RLIMIT_NPROC binds only without CAP_SYS_RESOURCE/CAP_SYS_ADMIN: as root, the CLI runs as nobody.
     static let canDropToNobody = getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
         && FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit") && getpwnam("nobody") != nil

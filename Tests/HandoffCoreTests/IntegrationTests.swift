@@ -4,7 +4,7 @@ import Testing
 @testable import HandoffCore
 
 /// Real scenarios on the real kernel. Serialized: they spawn process trees and inspect descriptor tables.
-@Suite(.serialized) struct IntegrationTests {
+@Suite(.serialized, .leavesNoChildren) struct IntegrationTests {
     @Test func everyCatalogScenarioPassesOrSkipsWithAReason() throws {
         let load = Suite.load([packageRoot + "/scenarios"])
         #expect(load.errors.isEmpty, "\(load.errors)")
@@ -207,7 +207,7 @@ import Testing
 }
 
 /// A launcher under test that breaks the LISTEN_FDS contract is caught. Serialized: spawns process trees.
-@Suite(.serialized) struct LauncherTests {
+@Suite(.serialized, .leavesNoChildren) struct LauncherTests {
     func activate(passing addresses: [String], declaring declared: String) throws -> ScenarioResult {
         let arguments = addresses.map { "\"--listen={@dir}/\($0)\"" }.joined(separator: ", ")
         return run(try scenario("""
@@ -254,7 +254,7 @@ import Testing
 }
 
 /// Loops the agents run by themselves. Serialized: spawns process trees.
-@Suite(.serialized) struct RepeatTests {
+@Suite(.serialized, .leavesNoChildren) struct RepeatTests {
     @Test func aLoopRunsInTheAgentsAndIsJudgedAtTheEnd() throws {
         let result = run(try scenario("""
             summary: loop

@@ -6,7 +6,7 @@ import HandoffProtocol
 /// The hand-over protocols of launchers under test: the model's prediction of a service's table per
 /// protocol (no kernel), and real launchers - the ones that keep their protocol pass, the ones that do not
 /// are caught with the finding that names the leak.
-@Suite(.serialized) struct LauncherHandoverTests {
+@Suite(.serialized, .leavesNoChildren) struct LauncherHandoverTests {
     /// The model alone: `main` holds a file without close-on-exec and one with, execs a launcher listening on
     /// a unix socket, a client connects, the launcher starts a service.
     func serviceTable(_ handover: LauncherHandover) -> [Int32: (description: DescriptionID, closeOnExec: Bool)] {

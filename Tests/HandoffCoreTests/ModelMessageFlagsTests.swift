@@ -275,7 +275,7 @@ extension ReferenceModelTests {
 }
 
 /// The kernel against a scenario that states the wrong outcome of a flag: each one fails with a finding.
-@Suite(.serialized) struct MessageFlagScenarioTests {
+@Suite(.serialized, .leavesNoChildren) struct MessageFlagScenarioTests {
     @Test(arguments: [
         // A peek consumes nothing: the second receive does not say EAGAIN.
         ("main.recv: {socket: left, count: 8, flags: [peek], room: 1}", "main.recv: {socket: left, count: 8, flags: [nonblock], error: EAGAIN}"),

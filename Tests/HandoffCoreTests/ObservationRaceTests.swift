@@ -6,7 +6,7 @@ import Testing
 /// it is a zombie (which is when its pidfd says it has exited), so a /proc read or a kcmp can meet the end
 /// first. Whichever call meets it, the outcome is the process's end (agentGone), never another error or a
 /// table with descriptors missing. Serialized: spawns and kills a child.
-@Suite(.serialized) struct ObservationRaceTests {
+@Suite(.serialized, .leavesNoChildren) struct ObservationRaceTests {
     /// /bin/sleep with its standard descriptors on /dev/null (one description, so kcmp decides them), not
     /// reaped until `reap`.
     struct Child {

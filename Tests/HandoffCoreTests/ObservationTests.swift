@@ -336,7 +336,7 @@ extension IdentityPartitionTests {
 }
 
 /// The cache on the real kernel, over big tables. Serialized: spawns process trees.
-@Suite(.serialized) struct BigTableObservationTests {
+@Suite(.serialized, .leavesNoChildren) struct BigTableObservationTests {
     /// About 2,000 descriptors: main holds 500 open file descriptions of one file (one descriptor each, above
     /// the control channel) and 500 duplicates of another, then forks the bystander; afterwards only main acts.
     static let bigTable = """

@@ -31,7 +31,7 @@ final class PollState: @unchecked Sendable {
     var result: (reads: Int, bad: [String]) { lock.withLock { (reads, bad) } }
 }
 
-@Suite(.serialized) struct ReportFileTests {
+@Suite(.serialized, .leavesNoChildren) struct ReportFileTests {
     /// A report of about 2 MB, so that writing it takes long enough for a reader to catch it half-written.
     static func bigReport() -> RunReport {
         let log = String(repeating: "agent log line\n", count: 300)

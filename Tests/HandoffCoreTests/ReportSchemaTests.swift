@@ -3,7 +3,7 @@ import Testing
 @testable import HandoffCore
 
 /// docs/report.schema.json describes report.json exactly as RunReport encodes it.
-@Suite(.serialized) struct ReportSchemaTests {
+@Suite(.serialized, .leavesNoChildren) struct ReportSchemaTests {
     static let schemaPath = packageRoot + "/docs/report.schema.json"
 
     static func validator() throws -> JSONSchemaValidator { try JSONSchemaValidator(schemaFile: schemaPath) }

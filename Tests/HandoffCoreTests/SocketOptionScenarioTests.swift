@@ -5,7 +5,7 @@ import Testing
 
 /// setsockopt, getsockopt and credentials on the real kernel: a wrong stated expectation fails with a
 /// finding that shows both values.
-@Suite(.serialized) struct SocketOptionScenarioTests {
+@Suite(.serialized, .leavesNoChildren) struct SocketOptionScenarioTests {
     @Test func aWrongGetsockoptResultFails() throws {
         let result = run(try scenario("""
             summary: SO_PASSCRED was set, the scenario claims it is off

@@ -3,7 +3,7 @@ import Testing
 @testable import HandoffCore
 
 /// `{@unique}` keeps abstract addresses of concurrent runs apart. Serialized: runs process trees.
-@Suite(.serialized) struct UniqueNameTests {
+@Suite(.serialized, .leavesNoChildren) struct UniqueNameTests {
     /// Listens on `name`, then holds it for a while (a loop of 50,000 refused closes: a few hundred
     /// milliseconds). Two such runs started side by side hold their listeners at the same time.
     func holder(_ name: String) throws -> Scenario {

@@ -4,7 +4,7 @@ import Testing
 @testable import HandoffCore
 
 /// Where scenario directories go, and what crashed runs leave there.
-@Suite(.serialized) struct WorkDirectoryTests {
+@Suite(.serialized, .leavesNoChildren) struct WorkDirectoryTests {
     @Test func theBaseIsTheOptionThenTMPDIRThenTmp() {
         let saved = getenv("TMPDIR").map { String(cString: $0) }
         defer { if let saved { setenv("TMPDIR", saved, 1) } else { unsetenv("TMPDIR") } }
