@@ -30,16 +30,16 @@ public enum ProcessEffect: String, Sendable, Equatable, CaseIterable {
 extension Operation {
     /// The child a fork or clone_files creates, and whether it shares the caller's table (clone_files).
     public var createdProcess: (child: Process, sharingTable: Bool)? {
-        if case .fork(let child) = self { return (child, false) }
-        if case .cloneFiles(let child) = self { return (child, true) }
+        if case .processes(.fork(let child)) = self { return (child, false) }
+        if case .processes(.cloneFiles(let child)) = self { return (child, true) }
         return nil
     }
 
     /// Whether the operation gives the caller a private table: unshare_files always, close_range with
     /// CLOSE_RANGE_UNSHARE (`unshare: true`).
     public var privatizesTable: Bool {
-        if case .unshareFiles = self { return true }
-        if case .closeRange(_, _, _, let unshare) = self { return unshare }
+        if case .table(.unshareFiles) = self { return true }
+        if case .table(.closeRange(_, _, _, let unshare)) = self { return unshare }
         return false
     }
 }

@@ -17,11 +17,11 @@ enum LoopCall {
 
     init(_ operation: Operation<LoopNaming>) {
         switch operation {
-        case .close(let operand):
+        case .table(.close(let operand)):
             self = .close(CloseCall(operand))
-        case .send(let operand, let operands, let data, let flags):
+        case .messages(.send(let operand, let operands, let data, let flags)):
             self = .send(SendCall(operand, operands, data, flags))
-        case .recv(let operand, let count, let room, let closeOnExec, let nonBlocking, let more, let control):
+        case .messages(.recv(let operand, let count, let room, let closeOnExec, let nonBlocking, let more, let control)):
             self = .recv(RecvCall(operand, count, room, closeOnExec, nonBlocking, more, control))
         default:
             self = .performer

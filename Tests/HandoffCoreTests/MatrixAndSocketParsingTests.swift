@@ -18,7 +18,7 @@ import Testing
             "scm/basic[type=dgram,cloexec=true]", "scm/basic[type=dgram,cloexec=false]",
             "scm/basic[type=seqpacket,cloexec=true]", "scm/basic[type=seqpacket,cloexec=false]",
         ])
-        guard case .socketpair(let type, _, _) = cases[2].steps[0].operation else { Issue.record("not socketpair"); return }
+        guard case .sockets(.socketpair(let type, _, _)) = cases[2].steps[0].operation else { Issue.record("not socketpair"); return }
         #expect(type == .dgram)
         #expect(cases[3].steps[1].location.line == 5, "line numbers are the file's")
         #expect(cases[3].parameters.map(\.value) == ["dgram", "false"])
@@ -93,21 +93,21 @@ import Testing
               - main.connect: {address: {tcp: main.t}, flags: [nonblock], as: c}
               - main.accept: {socket: t, flags: [cloexec], as: s}
             """)
-        guard case .listen(let address, let type, let cloexec, _, let backlog) = parsed[0].operation else {
+        guard case .sockets(.listen(let address, let type, let cloexec, _, let backlog)) = parsed[0].operation else {
             Issue.record("not listen"); return
         }
         #expect(address == .unix("sock") && type == .seqpacket && cloexec && backlog == 4 && parsed[0].binds == ["l"])
-        guard case .listen(.tcpPort(0), .stream, _, _, 16) = parsed[1].operation, parsed[1].binds == ["t"] else {
+        guard case .sockets(.listen(.tcpPort(0), .stream, _, _, 16)) = parsed[1].operation, parsed[1].binds == ["t"] else {
             Issue.record("tcp"); return
         }
-        guard case .listen(.abstract("name"), _, _, _, _) = parsed[2].operation, parsed[2].binds == ["a"] else {
+        guard case .sockets(.listen(.abstract("name"), _, _, _, _)) = parsed[2].operation, parsed[2].binds == ["a"] else {
             Issue.record("abstract"); return
         }
-        guard case .connect(.tcpListener(let listener), _, _, true) = parsed[3].operation, parsed[3].binds == ["c"] else {
+        guard case .sockets(.connect(.tcpListener(let listener), _, _, true)) = parsed[3].operation, parsed[3].binds == ["c"] else {
             Issue.record("connect"); return
         }
         #expect(listener == QualifiedDescriptor(process: "main", descriptor: .name("t")))
-        guard case .accept(.name("t"), true, false) = parsed[4].operation, parsed[4].binds == ["s"] else {
+        guard case .sockets(.accept(.name("t"), true, false)) = parsed[4].operation, parsed[4].binds == ["s"] else {
             Issue.record("accept"); return
         }
     }
@@ -133,9 +133,9 @@ import Testing
               - main.close: {fd: again}
               - twin.unshare_files:
             """)
-        guard case .setrlimit(10) = parsed[0].operation, case .dropCapability("CAP_SYS_PTRACE") = parsed[1].operation,
-            case .setDumpable(false) = parsed[2].operation, case .cloneFiles("twin") = parsed[4].operation,
-            case .reopen("main", .name("f"), let flags) = parsed[5].operation, parsed[5].binds == ["again"],
+        guard case .processes(.setrlimit(10)) = parsed[0].operation, case .processes(.dropCapability("CAP_SYS_PTRACE")) = parsed[1].operation,
+            case .processes(.setDumpable(false)) = parsed[2].operation, case .processes(.cloneFiles("twin")) = parsed[4].operation,
+            case .files(.reopen("main", .name("f"), let flags)) = parsed[5].operation, parsed[5].binds == ["again"],
             case .unshareFiles = parsed[8].operation
         else { Issue.record("\(parsed.map(\.action.keyword))"); return }
         #expect(flags == [.rdonly])
@@ -174,7 +174,7 @@ import Testing
               - main.exec: {args: ["--fd={w}"], env: {LISTEN_FDS: "1", LISTEN_PID: "{@pid}"}}
               - check: {env: {main: {LISTEN_FDS: "1", LISTEN_PID: "{@pid}", GONE: null}}}
             """)
-        guard case .exec(let arguments, let environment) = parsed[1].operation else { Issue.record("not exec"); return }
+        guard case .processes(.exec(let arguments, let environment)) = parsed[1].operation else { Issue.record("not exec"); return }
         #expect(arguments == [Template([.text("--fd="), .descriptor("w")])])
         #expect(environment == [EnvironmentVariable(name: "LISTEN_FDS", value: Template([.text("1")])),
                                 EnvironmentVariable(name: "LISTEN_PID", value: Template([.builtin(.pid)]))])

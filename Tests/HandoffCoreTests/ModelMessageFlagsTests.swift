@@ -266,7 +266,7 @@ extension ReferenceModelTests {
               - main.socketpair: {as: [a, b]}
               - main.recv: {socket: b, flags: [peek, trunc, waitall, nonblock], control: 20}
             """)
-        guard case .recv(_, _, _, let cloexec, let nonBlocking, let flags, let control)? = parsed.steps.last?.operation else {
+        guard case .messages(.recv(_, _, _, let cloexec, let nonBlocking, let flags, let control))? = parsed.steps.last?.operation else {
             Issue.record("not a recv")
             return
         }

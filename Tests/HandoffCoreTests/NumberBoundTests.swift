@@ -87,7 +87,7 @@ import Testing
 @Suite struct LimitReferenceTests {
     @Test func aDescriptorRelativeToTheLimitParsesAndAnythingElseIsRefused() throws {
         let parsed = try scenario("summary: s\nsteps:\n  - main.dup2: {fd: 0, target: {limit: -1}, as: top}\n")
-        guard case .dup2(.number(0), .limit(offset: -1))? = parsed.steps[0].operation else {
+        guard case .table(.dup2(.number(0), .limit(offset: -1)))? = parsed.steps[0].operation else {
             Issue.record("\(parsed.steps[0].action)")
             return
         }

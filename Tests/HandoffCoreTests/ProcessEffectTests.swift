@@ -38,10 +38,10 @@ import Testing
         #expect((operation.createdProcess != nil) == (effect == .createsProcess), "\(kind.keyword)")
         if operation.privatizesTable { #expect(effect == .privatizesTable, "\(kind.keyword)") }
         switch effect {
-        case .launches: if case .launch = operation {} else { Issue.record("\(kind.keyword) declares launches") }
-        case .attaches: if case .attach = operation {} else { Issue.record("\(kind.keyword) declares attaches") }
-        case .replacesImage: if case .exec = operation {} else { Issue.record("\(kind.keyword) declares replacesImage") }
-        case .reapsChild: if case .wait = operation {} else { Issue.record("\(kind.keyword) declares reapsChild") }
+        case .launches: if case .processes(.launch) = operation {} else { Issue.record("\(kind.keyword) declares launches") }
+        case .attaches: if case .processes(.attach) = operation {} else { Issue.record("\(kind.keyword) declares attaches") }
+        case .replacesImage: if case .processes(.exec) = operation {} else { Issue.record("\(kind.keyword) declares replacesImage") }
+        case .reapsChild: if case .processes(.wait) = operation {} else { Issue.record("\(kind.keyword) declares reapsChild") }
         case .none, .createsProcess, .endsProcess, .throughPidfd, .privatizesTable: break
         }
     }

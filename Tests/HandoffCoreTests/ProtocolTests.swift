@@ -7,63 +7,82 @@ import Testing
 /// default, so that a field the encoder forgets or the decoder misreads shows.
 func sampleWireOperation(_ kind: OperationKind) -> HandoffProtocol.Operation<WireNaming> {
     let target = ProcessHandle(pid: 4242, channel: 1023)
+    // By family, each switch exhaustive: a new operation without a sample does not compile.
     switch kind {
-    case .open: return .open(path: "dir/data", flags: [.rdwr, .creat, .cloexec, .append], mode: 0o600)
-    case .pipe: return .pipe(closeOnExec: true, nonBlocking: true)
-    case .socketpair: return .socketpair(type: .seqpacket, closeOnExec: true, nonBlocking: false)
-    case .memfd: return .memfd(name: "shared", closeOnExec: true, allowSealing: true)
-    case .eventfd: return .eventfd(initial: 7, closeOnExec: false, nonBlocking: true)
-    case .epollCreate: return .epollCreate(closeOnExec: true)
-    case .epollCtl: return .epollCtl(epoll: 5, op: .mod, fd: 6, events: [.in, .et])
-    case .dup: return .dup(fd: 3)
-    case .dup2: return .dup2(fd: 3, target: 9)
-    case .dup3: return .dup3(fd: 3, target: 9, flags: Linux.O_CLOEXEC)
-    case .fcntl: return .fcntl(fd: 4, command: .dupfdCloexec(minimum: 10))
-    case .close: return .close(fd: 12)
-    case .closeRange: return .closeRange(first: 3, last: UInt32.max, closeOnExec: true, unshare: true)
-    case .lseek: return .lseek(fd: 3, offset: -2, whence: .end)
-    case .read: return .read(fd: 3, count: 17)
-    case .write: return .write(fd: 3, data: Array("hello\n\0".utf8))
-    case .shutdown: return .shutdown(socket: 4, how: .write)
-    case .poll: return .poll(fd: 4, events: [.in, .rdhup], timeout: 2000)
-    case .unixGC: return .unixGC
-    case .pidfdSendSignal: return .pidfdSendSignal(pidfd: 5, signal: .term)
-    case .waitid: return .waitid(pidfd: 5, noHang: true)
-    case .fork: return .fork(child: .new)
-    case .exec: return .exec(arguments: ["--fd=3", "two words"], environment: [EnvironmentVariable(name: "A", value: "b=c")])
-    case .exit: return .exit(status: 3)
-    case .wait: return .wait(child: ProcessHandle(pid: 4242))
-    case .send: return .send(socket: 4, fds: [3, 3, 5], data: Array("x".utf8), flags: [.oob])
-    case .recv: return .recv(socket: 5, count: 100, room: 253, closeOnExec: true, nonBlocking: true,
-                             flags: [.peek, .trunc, .waitall], control: 20)
-    case .sendHeaders: return .sendHeaders(socket: 5, fds: [3, 4, 3], headers: [2, 0, 1], cmsgLength: nil, data: [0x78])
-    case .pidfdOpen: return .pidfdOpen(target: ProcessHandle(pid: 4242))
-    case .pidfdGetfd: return .pidfdGetfd(target: target, fd: 3, flags: 0)
-    case .listen: return .listen(address: .abstract(name: "svc"), type: .dgram, closeOnExec: true, nonBlocking: true, backlog: 5)
-    case .connect: return .connect(address: .unix(path: "svc.sock"), type: .seqpacket, closeOnExec: false, nonBlocking: true)
-    case .accept: return .accept(socket: 4, closeOnExec: true, nonBlocking: false)
-    case .setrlimit: return .setrlimit(nofile: 64)
-    case .dropCapability: return .dropCapability(name: "CAP_SYS_PTRACE")
-    case .setDumpable: return .setDumpable(true)
-    case .reopen: return .reopen(target: target, fd: 4, flags: [.wronly])
-    case .cloneFiles: return .cloneFiles(child: .new)
-    case .unshareFiles: return .unshareFiles
-    case .launch:
-        return .launch(program: "/usr/bin/true", arguments: ["-l", "x"], environment: [EnvironmentVariable(name: "K", value: "v")],
-                       listen: [], acceptMode: false, handover: .listenFDs)
-    case .attach: return .attach(child: .new)
-    case .setsockopt: return .setsockopt(socket: 5, option: .peekOff, value: -1)
-    case .getsockopt: return .getsockopt(socket: 5, option: .peerpidfd)
-    case .ftruncate: return .ftruncate(fd: 4, length: 4096)
-    case .signalfd: return .signalfd(mask: [.usr1, .term], closeOnExec: true, nonBlocking: true)
-    case .timerfdCreate: return .timerfdCreate(clock: .boottime, closeOnExec: false, nonBlocking: true)
-    case .inotifyInit: return .inotifyInit(closeOnExec: true, nonBlocking: false)
-    case .dupfdQuery: return .dupfdQuery(fd: 3, other: 7)
-    case .unshareNet: return .unshareNet
-    case .socket: return .socket(type: .seqpacket, closeOnExec: true, nonBlocking: false)
-    case .bind: return .bind(socket: 5, address: .abstract(name: "svc"))
-    case .sendto: return .sendto(socket: 5, address: .unix(path: "peer.sock"), fds: [3, 3, 7], data: Array("hi".utf8))
-    case .recvfrom: return .recvfrom(socket: 6, count: 12, room: 3, closeOnExec: true, nonBlocking: true)
+    case .files(let kind):
+        switch kind {
+        case .open: return .open(path: "dir/data", flags: [.rdwr, .creat, .cloexec, .append], mode: 0o600)
+        case .memfd: return .memfd(name: "shared", closeOnExec: true, allowSealing: true)
+        case .lseek: return .lseek(fd: 3, offset: -2, whence: .end)
+        case .read: return .read(fd: 3, count: 17)
+        case .write: return .write(fd: 3, data: Array("hello\n\0".utf8))
+        case .reopen: return .reopen(target: target, fd: 4, flags: [.wronly])
+        case .ftruncate: return .ftruncate(fd: 4, length: 4096)
+        }
+    case .table(let kind):
+        switch kind {
+        case .dup: return .dup(fd: 3)
+        case .dup2: return .dup2(fd: 3, target: 9)
+        case .dup3: return .dup3(fd: 3, target: 9, flags: Linux.O_CLOEXEC)
+        case .fcntl: return .fcntl(fd: 4, command: .dupfdCloexec(minimum: 10))
+        case .close: return .close(fd: 12)
+        case .closeRange: return .closeRange(first: 3, last: UInt32.max, closeOnExec: true, unshare: true)
+        case .unshareFiles: return .unshareFiles
+        case .dupfdQuery: return .dupfdQuery(fd: 3, other: 7)
+        }
+    case .sockets(let kind):
+        switch kind {
+        case .socketpair: return .socketpair(type: .seqpacket, closeOnExec: true, nonBlocking: false)
+        case .shutdown: return .shutdown(socket: 4, how: .write)
+        case .unixGC: return .unixGC
+        case .listen: return .listen(address: .abstract(name: "svc"), type: .dgram, closeOnExec: true, nonBlocking: true, backlog: 5)
+        case .connect: return .connect(address: .unix(path: "svc.sock"), type: .seqpacket, closeOnExec: false, nonBlocking: true)
+        case .accept: return .accept(socket: 4, closeOnExec: true, nonBlocking: false)
+        case .setsockopt: return .setsockopt(socket: 5, option: .peekOff, value: -1)
+        case .getsockopt: return .getsockopt(socket: 5, option: .peerpidfd)
+        case .unshareNet: return .unshareNet
+        case .socket: return .socket(type: .seqpacket, closeOnExec: true, nonBlocking: false)
+        case .bind: return .bind(socket: 5, address: .abstract(name: "svc"))
+        case .sendto: return .sendto(socket: 5, address: .unix(path: "peer.sock"), fds: [3, 3, 7], data: Array("hi".utf8))
+        case .recvfrom: return .recvfrom(socket: 6, count: 12, room: 3, closeOnExec: true, nonBlocking: true)
+        }
+    case .messages(let kind):
+        switch kind {
+        case .send: return .send(socket: 4, fds: [3, 3, 5], data: Array("x".utf8), flags: [.oob])
+        case .recv: return .recv(socket: 5, count: 100, room: 253, closeOnExec: true, nonBlocking: true,
+                                 flags: [.peek, .trunc, .waitall], control: 20)
+        case .sendHeaders: return .sendHeaders(socket: 5, fds: [3, 4, 3], headers: [2, 0, 1], cmsgLength: nil, data: [0x78])
+        }
+    case .events(let kind):
+        switch kind {
+        case .pipe: return .pipe(closeOnExec: true, nonBlocking: true)
+        case .eventfd: return .eventfd(initial: 7, closeOnExec: false, nonBlocking: true)
+        case .epollCreate: return .epollCreate(closeOnExec: true)
+        case .epollCtl: return .epollCtl(epoll: 5, op: .mod, fd: 6, events: [.in, .et])
+        case .poll: return .poll(fd: 4, events: [.in, .rdhup], timeout: 2000)
+        case .signalfd: return .signalfd(mask: [.usr1, .term], closeOnExec: true, nonBlocking: true)
+        case .timerfdCreate: return .timerfdCreate(clock: .boottime, closeOnExec: false, nonBlocking: true)
+        case .inotifyInit: return .inotifyInit(closeOnExec: true, nonBlocking: false)
+        }
+    case .processes(let kind):
+        switch kind {
+        case .pidfdSendSignal: return .pidfdSendSignal(pidfd: 5, signal: .term)
+        case .waitid: return .waitid(pidfd: 5, noHang: true)
+        case .fork: return .fork(child: .new)
+        case .exec: return .exec(arguments: ["--fd=3", "two words"], environment: [EnvironmentVariable(name: "A", value: "b=c")])
+        case .exit: return .exit(status: 3)
+        case .wait: return .wait(child: ProcessHandle(pid: 4242))
+        case .pidfdOpen: return .pidfdOpen(target: ProcessHandle(pid: 4242))
+        case .pidfdGetfd: return .pidfdGetfd(target: target, fd: 3, flags: 0)
+        case .setrlimit: return .setrlimit(nofile: 64)
+        case .dropCapability: return .dropCapability(name: "CAP_SYS_PTRACE")
+        case .setDumpable: return .setDumpable(true)
+        case .cloneFiles: return .cloneFiles(child: .new)
+        case .launch:
+            return .launch(program: "/usr/bin/true", arguments: ["-l", "x"], environment: [EnvironmentVariable(name: "K", value: "v")],
+                           listen: [], acceptMode: false, handover: .listenFDs)
+        case .attach: return .attach(child: .new)
+        }
     }
 }
 

@@ -386,7 +386,7 @@ import Testing
                 default: operation = .write(fd: fd, data: [UInt8](repeating: 4, count: next(3)))
                 }
                 let outcome = m.apply(operation, by: process)
-                if case .listen(.tcp, _, _, _, _) = operation, let l = outcome.fds.first {
+                if case .sockets(.listen(.tcp, _, _, _, _)) = operation, let l = outcome.fds.first {
                     m.assignPort(7000, process: process, fd: l)
                 }
                 if outcome.blocks { continue }

@@ -119,7 +119,7 @@ import Testing
     }
 
     @Test func rejectsUnknownOperationsAndStepKeys() {
-        expectError(stepFailure("  - main.opn: {path: x, as: f}\n"), 3, 5, "unknown operation 'opn' in 'main.opn'", "open, pipe, socketpair")
+        expectError(stepFailure("  - main.opn: {path: x, as: f}\n"), 3, 5, "unknown operation 'opn' in 'main.opn'", "open, memfd, lseek")
         expectError(stepFailure("  - open: {path: x, as: f}\n"), 3, 5, "unknown step 'open'", "did you mean 'main.open'")
         expectError(stepFailure("  - main.check: {same: [main.a, main.b]}\n"), 3, 5, "check takes no process prefix")
         expectError(stepFailure("  - 9lives.exit:\n"), 3, 5, "invalid process name '9lives'")
@@ -131,8 +131,8 @@ import Testing
 
     @Test func stepsWithoutArgumentsMayBeNullOrEmpty() throws {
         let parsed = try steps("  - main.exec:\n  - main.exec: {}\n  - main.exit:\n")
-        guard case .exec(let arguments, _) = parsed[0].operation, case .exec(let more, _) = parsed[1].operation,
-              case .exit(let status) = parsed[2].operation else {
+        guard case .processes(.exec(let arguments, _)) = parsed[0].operation, case .processes(.exec(let more, _)) = parsed[1].operation,
+              case .processes(.exit(let status)) = parsed[2].operation else {
             Issue.record("wrong actions")
             return
         }
@@ -160,7 +160,7 @@ import Testing
 
     @Test func parsesOpen() throws {
         let step = try lastStep("  - main.open: {path: dir/data, flags: [rdwr, creat, cloexec], mode: 0o600, as: file}\n")
-        guard case .open(let path, let flags, let mode) = step.operation else {
+        guard case .files(.open(let path, let flags, let mode)) = step.operation else {
             Issue.record("not open")
             return
         }
@@ -171,13 +171,13 @@ import Testing
     }
 
     @Test func openDefaultsAndModeSpellings() throws {
-        guard case .open(_, let flags, let mode) = try lastStep("  - main.open: {path: data, as: f}\n").operation else {
+        guard case .files(.open(_, let flags, let mode)) = try lastStep("  - main.open: {path: data, as: f}\n").operation else {
             Issue.record("not open")
             return
         }
         #expect(flags.isEmpty && mode == 0o644)
         for (spelling, expected) in [("\"0640\"", 0o640), ("\"0o600\"", 0o600), ("\"755\"", 0o755), ("0644", 0o644), ("420", 420)] {
-            guard case .open(_, _, let mode) = try lastStep("  - main.open: {path: data, mode: \(spelling), as: f}\n").operation else {
+            guard case .files(.open(_, _, let mode)) = try lastStep("  - main.open: {path: data, mode: \(spelling), as: f}\n").operation else {
                 Issue.record("not open")
                 return
             }
@@ -200,9 +200,9 @@ import Testing
               - main.open: {path: missing, error: ENOENT}
               - main.pidfd_getfd: {process: main, fd: 9, error: EBADF}
             """)
-        guard case .open = parsed[0].operation else { Issue.record("not open"); return }
+        guard case .files(.open) = parsed[0].operation else { Issue.record("not open"); return }
         #expect(parsed[0].boundName == nil)
-        guard case .pidfdGetfd = parsed[1].operation else { Issue.record("not getfd"); return }
+        guard case .processes(.pidfdGetfd) = parsed[1].operation else { Issue.record("not getfd"); return }
         #expect(parsed[1].boundName == nil)
     }
 
@@ -214,9 +214,9 @@ import Testing
               - main.socketpair: {type: seqpacket, flags: [cloexec], as: [c, d]}
 
             """)
-        guard case .pipe(let c0, let n0) = parsed[0].operation, case .pipe(let c1, let n1) = parsed[1].operation,
-              case .socketpair(let t2, let c2, let n2) = parsed[2].operation,
-              case .socketpair(let t3, let c3, let n3) = parsed[3].operation else {
+        guard case .events(.pipe(let c0, let n0)) = parsed[0].operation, case .events(.pipe(let c1, let n1)) = parsed[1].operation,
+              case .sockets(.socketpair(let t2, let c2, let n2)) = parsed[2].operation,
+              case .sockets(.socketpair(let t3, let c3, let n3)) = parsed[3].operation else {
             Issue.record("wrong actions")
             return
         }
@@ -237,8 +237,8 @@ import Testing
 
     @Test func parsesMemfd() throws {
         let step = try lastStep("  - main.memfd: {as: m}\n")
-        guard case .memfd(let name, let cloexec, let sealing) = step.operation,
-              case .memfd(let name2, let cloexec2, let sealing2) = try lastStep(
+        guard case .files(.memfd(let name, let cloexec, let sealing)) = step.operation,
+              case .files(.memfd(let name2, let cloexec2, let sealing2)) = try lastStep(
                 "  - main.memfd: {name: shm, flags: [cloexec, allow_sealing], as: m}\n").operation else {
             Issue.record("not memfd")
             return
@@ -258,10 +258,10 @@ import Testing
               - main.dup3: {fd: f, target: 9, flags: 12345, error: EINVAL}
 
             """)
-        guard case .dup(let fd1) = parsed[1].operation, case .dup(let fd2) = parsed[2].operation,
-              case .dup2(let fd3, let target3) = parsed[3].operation,
-              case .dup3(let fd4, let target4, let flags4) = parsed[4].operation,
-              case .dup3(_, let target5, let flags5) = parsed[5].operation else {
+        guard case .table(.dup(let fd1)) = parsed[1].operation, case .table(.dup(let fd2)) = parsed[2].operation,
+              case .table(.dup2(let fd3, let target3)) = parsed[3].operation,
+              case .table(.dup3(let fd4, let target4, let flags4)) = parsed[4].operation,
+              case .table(.dup3(_, let target5, let flags5)) = parsed[5].operation else {
             Issue.record("wrong actions")
             return
         }
@@ -296,7 +296,7 @@ import Testing
             (.setfd(closeOnExec: true), nil), (.getfl, nil), (.setfl([.append, .nonblock]), nil), (.setfl([]), nil),
         ]
         for (step, (command, name)) in zip(parsed, expected) {
-            guard case .fcntl(let fd, let actual) = step.operation else {
+            guard case .table(.fcntl(let fd, let actual)) = step.operation else {
                 Issue.record("not fcntl")
                 continue
             }
@@ -328,10 +328,10 @@ import Testing
               - main.close_range: {first: 0, last: max}
 
             """)
-        guard case .close(let fd) = parsed[0].operation,
-              case .closeRange(let f1, let l1, let c1, let u1) = parsed[1].operation,
-              case .closeRange(let f2, let l2, let c2, let u2) = parsed[2].operation,
-              case .closeRange(let f3, let l3, _, _) = parsed[3].operation else {
+        guard case .table(.close(let fd)) = parsed[0].operation,
+              case .table(.closeRange(let f1, let l1, let c1, let u1)) = parsed[1].operation,
+              case .table(.closeRange(let f2, let l2, let c2, let u2)) = parsed[2].operation,
+              case .table(.closeRange(let f3, let l3, _, _)) = parsed[3].operation else {
             Issue.record("wrong actions")
             return
         }
@@ -343,7 +343,7 @@ import Testing
 
     @Test func acceptsAnInvertedCloseRangeForTheKernelToRefuse() throws {
         let parsed = try steps("  - main.close_range: {first: 5, last: 4, error: EINVAL}\n")
-        guard case .closeRange(let first, let last, _, _) = parsed[0].operation else { Issue.record("not close_range"); return }
+        guard case .table(.closeRange(let first, let last, _, _)) = parsed[0].operation else { Issue.record("not close_range"); return }
         #expect(first == 5 && last == 4)
         #expect(parsed[0].expect.error == "EINVAL")
     }
@@ -354,7 +354,7 @@ import Testing
               - c.exit: {status: 3}
               - main.wait: {child: c, status: 3}
             """)
-        guard case .exit(let status) = parsed[1].operation else { Issue.record("not exit"); return }
+        guard case .processes(.exit(let status)) = parsed[1].operation else { Issue.record("not exit"); return }
         #expect(status == 3)
         #expect(parsed[1].expect.status == nil)
         #expect(parsed[2].expect.status == 3)
@@ -376,9 +376,9 @@ import Testing
               - main.write: {fd: 3, data: "héllo"}
 
             """)
-        guard case .lseek(_, let o1, let w1) = parsed[0].operation, case .lseek(_, let o2, let w2) = parsed[1].operation,
-              case .read(_, let n3) = parsed[2].operation, case .read(_, let n4) = parsed[3].operation,
-              case .write(let fd, let data) = parsed[4].operation else {
+        guard case .files(.lseek(_, let o1, let w1)) = parsed[0].operation, case .files(.lseek(_, let o2, let w2)) = parsed[1].operation,
+              case .files(.read(_, let n3)) = parsed[2].operation, case .files(.read(_, let n4)) = parsed[3].operation,
+              case .files(.write(let fd, let data)) = parsed[4].operation else {
             Issue.record("wrong actions")
             return
         }
@@ -397,8 +397,8 @@ import Testing
               - main.wait: {child: child, status: 3}
 
             """)
-        guard case .fork(let name) = parsed[0].operation, case .exit(let status) = parsed[1].operation,
-              case .wait(let child) = parsed[2].operation else {
+        guard case .processes(.fork(let name)) = parsed[0].operation, case .processes(.exit(let status)) = parsed[1].operation,
+              case .processes(.wait(let child)) = parsed[2].operation else {
             Issue.record("wrong actions")
             return
         }
@@ -413,7 +413,7 @@ import Testing
               - main.exec: {args: ["--fd={sock}", "{{literal}}", "{other}", plain, ""]}
 
             """)
-        guard case .exec(let arguments, _) = step.operation else {
+        guard case .processes(.exec(let arguments, _)) = step.operation else {
             Issue.record("not exec")
             return
         }
@@ -461,10 +461,10 @@ import Testing
               - main.recv: {socket: b, as: [z]}
 
             """.replacingOccurrences(of: ", {argv: 1}", with: ""))
-        guard case .send(let s1, let fds1, let d1, _) = parsed[1].operation, case .send(_, let fds2, let d2, _) = parsed[2].operation,
-              case .recv(let s3, let c3, let r3, let e3, let n3, _, _) = parsed[3].operation,
-              case .recv(_, let c4, let r4, let e4, let n4, _, _) = parsed[4].operation,
-              case .recv(_, _, let r5, _, _, _, _) = parsed[5].operation else {
+        guard case .messages(.send(let s1, let fds1, let d1, _)) = parsed[1].operation, case .messages(.send(_, let fds2, let d2, _)) = parsed[2].operation,
+              case .messages(.recv(let s3, let c3, let r3, let e3, let n3, _, _)) = parsed[3].operation,
+              case .messages(.recv(_, let c4, let r4, let e4, let n4, _, _)) = parsed[4].operation,
+              case .messages(.recv(_, _, let r5, _, _, _, _)) = parsed[5].operation else {
             Issue.record("wrong actions")
             return
         }
@@ -486,9 +486,9 @@ import Testing
               - main.pidfd_getfd: {process: peer, fd: 99, flags: 1, as: none, error: EINVAL}
 
             """)
-        guard case .pidfdOpen(let target) = parsed[3].operation,
-              case .pidfdGetfd(let t4, let fd4, let f4) = parsed[4].operation,
-              case .pidfdGetfd(_, let fd5, let f5) = parsed[5].operation else {
+        guard case .processes(.pidfdOpen(let target)) = parsed[3].operation,
+              case .processes(.pidfdGetfd(let t4, let fd4, let f4)) = parsed[4].operation,
+              case .processes(.pidfdGetfd(_, let fd5, let f5)) = parsed[5].operation else {
             Issue.record("wrong actions")
             return
         }

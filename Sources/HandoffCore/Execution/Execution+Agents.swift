@@ -15,7 +15,7 @@ extension ScenarioExecution {
         // every agent channel in the target's table (the actor's own included, when it shares it) is hidden.
         var hidden = hiddenChannels(for: process)
         switch operation {
-        case .pidfdGetfd(let target, _, _), .reopen(let target, _, _), .pidfdGetfdThrough(_, let target, _, _):
+        case .processes(.pidfdGetfd(let target, _, _)), .files(.reopen(let target, _, _)), .processes(.pidfdGetfdThrough(_, let target, _, _)):
             hidden = sharingTable(with: target).compactMap { tree[$0]?.controlNumber }
         default:
             break
@@ -64,7 +64,7 @@ extension ScenarioExecution {
                 let answer = try decodeAnswer(message, from: agent.name)
                 return (Outcome(answer: answer), answer.nanoseconds)
             case .launches:
-                guard case .launch(let programName, let given, let environment, let listen, let acceptMode, let handover, _, _)
+                guard case .processes(.launch(let programName, let given, let environment, let listen, let acceptMode, let handover, _, _))
                     = operation else { throw undeclared }
                 guard let found = SystemProbe.program(named: programName) else {
                     throw .agentGone(process: agent.name, reason: "program \(programName) not found in PATH")
@@ -109,7 +109,7 @@ extension ScenarioExecution {
                 }
                 return (Outcome(result: 0), nil)
             case .attaches:
-                guard case .attach(let child) = operation else { throw undeclared }
+                guard case .processes(.attach(let child)) = operation else { throw undeclared }
                 _ = try tree.adoptAttached(name: child, launcher: agent, deadline: deadline, timeout: timeout)
                 tracker.adopt(child, by: agent.name, inheritingNames: launched[agent.name] != .listenFDs)
                 return (Outcome(result: nil), nil)
@@ -156,12 +156,12 @@ extension ScenarioExecution {
                 if let moved = answer.movedControl { agent.controlNumber = moved }
                 var outcome = Outcome(answer: answer)
                 outcome.credentials = named(answer.credentials)
-                if case .listen = operation, let port = answer.port, let fd = outcome.fds.first {
+                if case .sockets(.listen) = operation, let port = answer.port, let fd = outcome.fds.first {
                     ports[DescriptorKey(process: agent.name, number: fd)] = port
                     model.assignPort(port, process: agent.name, fd: fd)
                 }
                 if outcome.errno == 0, operation.privatizesTable { try leaveSharedTable(agent) }
-                if case .wait = operation { outcome.result = nil }  // a pid: not predictable
+                if case .processes(.wait) = operation { outcome.result = nil }  // a pid: not predictable
                 return (outcome, answer.nanoseconds)
             }
         }

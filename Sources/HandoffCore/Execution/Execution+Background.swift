@@ -20,7 +20,7 @@ extension ScenarioExecution {
         }
         var observed = Outcome(answer: answer)
         observed.credentials = named(answer.credentials)
-        if case .wait = operation { observed.result = nil }
+        if case .processes(.wait) = operation { observed.result = nil }
         bindNames(step.binds, in: process, outcome: observed)
         var findings = judge(step, predicted: predicted, observed: observed, operation: operationName)
         let observeBegan = monotonicNow()

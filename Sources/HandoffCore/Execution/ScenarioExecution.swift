@@ -277,7 +277,7 @@ final class ScenarioExecution {
         }
         try harness { () throws(HarnessError) in
             try tree.awaitExit(ended, until: deadline, timeout: timeout)
-            if case .exit(let status) = operation { try tree.checkExitStatus(of: process, asked: status) }
+            if case .processes(.exit(let status)) = operation { try tree.checkExitStatus(of: process, asked: status) }
         }
         try inject()
 

@@ -162,10 +162,10 @@ extension ReferenceModel {
     /// (sockfd_lookup_light for every socket call: bind, sendmsg and recvmsg with or without an address).
     func needsFullFile(_ operation: Operation) -> Int32? {
         switch operation {
-        case .read(let fd, _), .write(let fd, _), .lseek(let fd, _, _), .send(let fd, _, _, _), .recv(let fd, _, _, _, _, _, _),
-             .accept(let fd, _, _), .fcntl(let fd, .setfl), .shutdown(let fd, _), .sendHeaders(let fd, _, _, _, _),
-             .setsockopt(let fd, _, _), .getsockopt(let fd, _), .fcntl(let fd, .addSeals), .fcntl(let fd, .getSeals),
-             .bind(let fd, _), .sendto(let fd, _, _, _), .recvfrom(let fd, _, _, _, _):
+        case .files(.read(let fd, _)), .files(.write(let fd, _)), .files(.lseek(let fd, _, _)), .messages(.send(let fd, _, _, _)), .messages(.recv(let fd, _, _, _, _, _, _)),
+             .sockets(.accept(let fd, _, _)), .table(.fcntl(let fd, .setfl)), .sockets(.shutdown(let fd, _)), .messages(.sendHeaders(let fd, _, _, _, _)),
+             .sockets(.setsockopt(let fd, _, _)), .sockets(.getsockopt(let fd, _)), .table(.fcntl(let fd, .addSeals)), .table(.fcntl(let fd, .getSeals)),
+             .sockets(.bind(let fd, _)), .sockets(.sendto(let fd, _, _, _)), .sockets(.recvfrom(let fd, _, _, _, _)):
             return fd
         default:
             return nil

@@ -505,26 +505,3 @@ extension ReferenceModel {
         return inFlight
     }
 }
-
-// MARK: - shutdown
-
-extension ReferenceModel {
-    /// shutdown(2): net/socket.c __sys_shutdown_sock, then the protocol's: unix_shutdown always succeeds and,
-    /// on a connected stream or seqpacket socket, shuts the peer's opposite direction too; inet_shutdown
-    /// (TCP and UDP) below.
-    mutating func shutdown(_ process: String, socket: Int32, how: ShutdownHow) -> Outcome {
-        guard case let (_, desc)? = fdget(process, socket) else { return .failure(EBADF) }
-        guard case .socket(let id) = desc.target, let endpoint = endpoints[id] else { return .failure(ENOTSOCK) }
-        let receive = how != .write
-        let send = how != .read
-        if endpoint.family != .unix { return shutdownInet(id, endpoint, receive: receive, send: send) }
-        if receive { endpoints[id]?.receiveShutdown = true }
-        if send { endpoints[id]?.sendShutdown = true }
-        if endpoint.type != .dgram, endpoint.listener == nil, let peer = endpoint.peer, endpoints[peer]?.closed == false {
-            if receive { endpoints[peer]?.sendShutdown = true }
-            if send { endpoints[peer]?.receiveShutdown = true }
-        }
-        return Outcome(result: 0)
-    }
-}
-

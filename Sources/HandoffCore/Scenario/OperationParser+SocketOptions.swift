@@ -6,7 +6,7 @@ extension ScenarioDecoder {
     /// setsockopt and getsockopt: the value keys that apply to the option (`enable` for a switch, `value` for
     /// an integer), and `as:` only for getsockopt(peerpidfd), the one option that makes a descriptor.
     func socketOption(_ kind: OperationKind, _ a: StepArguments, sites: inout StepSites) throws(ScenarioError)
-        -> ScenarioOperation
+        -> SocketOperation<ScenarioNaming>
     {
         let optionNode = try a.required("option")
         let name = try context.keyword(optionNode, a.what("option"), allowed: SocketOption.allCases.map(\.rawValue))

@@ -108,7 +108,7 @@ extension ScenarioDecoder {
         }
     }
 
-    func fcntl(_ a: StepArguments, sites: inout StepSites) throws(ScenarioError) -> ScenarioOperation {
+    func fcntl(_ a: StepArguments, sites: inout StepSites) throws(ScenarioError) -> TableOperation<ScenarioNaming> {
         let cmdNode = try a.required("cmd")
         let cmd = try context.keyword(cmdNode, a.what("cmd"), allowed: FcntlCommand.names)
         // Only the duplicating commands bind `as:`.

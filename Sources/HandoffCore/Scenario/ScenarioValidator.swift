@@ -157,7 +157,7 @@ struct ScenarioValidator {
                 throw ScenarioError(site.key, "'\(actor).await' has no background step to wait for")
             }
             // A background wait needs its child to have ended by now.
-            if case .wait(let child)? = pending.step.operation, processes[child]?.end == nil {
+            if case .processes(.wait(let child))? = pending.step.operation, processes[child]?.end == nil {
                 throw ScenarioError(site.key, "'\(child)' is still running here: the background wait at line "
                     + "\(pending.line) would never finish (end it first with '\(child).exit')")
             }
@@ -169,11 +169,11 @@ struct ScenarioValidator {
         }
         if step.background { busy[actor] = (step, line) }
         if let launched = processes[actor]?.launchedAt {
-            guard case .attach = operation else {
+            guard case .processes(.attach) = operation else {
                 throw ScenarioError(site.key, "process '\(actor)' runs a launcher since line \(launched); it can only "
                     + "'attach' the agents it starts")
             }
-        } else if case .attach = operation {
+        } else if case .processes(.attach) = operation {
             throw ScenarioError(site.key, "'\(actor).attach' needs '\(actor)' to have run 'launch' first")
         }
         try resolveReferences(of: operation, by: actor, site)
@@ -191,8 +191,8 @@ struct ScenarioValidator {
         throws(ScenarioError) {
         // Processes it names as targets (not the new ones fork, clone_files and attach create).
         switch operation {
-        case .pidfdOpen(let target), .pidfdGetfd(let target, _, _), .reopen(let target, _, _),
-             .pidfdGetfdThrough(_, let target, _, _):
+        case .processes(.pidfdOpen(let target)), .processes(.pidfdGetfd(let target, _, _)), .files(.reopen(let target, _, _)),
+             .processes(.pidfdGetfdThrough(_, let target, _, _)):
             _ = try existing(target, at: site["process"])
         default:
             break
@@ -205,10 +205,10 @@ struct ScenarioValidator {
             for case .descriptor(let name) in text.parts { try resolve(name: name, in: actor, process, at: site[field]) }
         }
         switch operation {
-        case .exec(let arguments, let environment), .launch(_, let arguments, let environment, _, _, _, _, _):
+        case .processes(.exec(let arguments, let environment)), .processes(.launch(_, let arguments, let environment, _, _, _, _, _)):
             for (index, argument) in arguments.enumerated() { try placeholders(argument, "args[\(index)]") }
             for entry in environment { try placeholders(entry.value, "env.\(entry.name)") }
-        case .connect(.tcpListener(let listener), _, _, _):
+        case .sockets(.connect(.tcpListener(let listener), _, _, _)):
             _ = try existing(listener.process, at: site["address"])
             try resolve(listener.descriptor, in: listener.process, at: site["address"])
         default:
@@ -236,7 +236,7 @@ struct ScenarioValidator {
         case .privatizesTable:
             if operation.privatizesTable { tracker.privatize(actor) }
         case .launches:
-            guard case .launch(let program, _, _, _, _, let handover, _, _) = operation else { throw undeclared() }
+            guard case .processes(.launch(let program, _, _, _, _, let handover, _, _)) = operation else { throw undeclared() }
             let name = program.description
             guard programs.contains(name) else {
                 throw ScenarioError(site["program"], "launch runs '\(name)', which is not listed under 'requires: "
@@ -245,7 +245,7 @@ struct ScenarioValidator {
             processes[actor]?.launchedAt = line
             processes[actor]?.handover = handover
         case .attaches:
-            guard case .attach(let child) = operation else { throw undeclared() }
+            guard case .processes(.attach(let child)) = operation else { throw undeclared() }
             try create(child, by: actor, at: line, site, copying: Process(), verb: "attach")
             tracker.adopt(child, by: actor, inheritingNames: processes[actor]?.handover != .listenFDs)
         case .createsProcess:
@@ -254,7 +254,7 @@ struct ScenarioValidator {
             try create(child, by: actor, at: line, site, copying: parent, verb: "fork")
             tracker.fork(child, of: actor, sharingTable: sharingTable)
         case .replacesImage:
-            guard case .exec(let arguments, _) = operation else { throw undeclared() }
+            guard case .processes(.exec(let arguments, _)) = operation else { throw undeclared() }
             processes[actor]?.argumentCount = arguments.count
             tracker.privatize(actor)
         case .endsProcess:
@@ -263,7 +263,7 @@ struct ScenarioValidator {
                 processes[name]?.end = .killed(line: line, by: actor)
             }
         case .reapsChild:
-            guard case .wait(let child) = operation else { throw undeclared() }
+            guard case .processes(.wait(let child)) = operation else { throw undeclared() }
             let location = site["child"]
             let process = try existing(child, at: location)
             guard tracker.parent(of: child) == actor else {

@@ -1,0 +1,28 @@
+// Table operations applied to the model: the dispatch by operation, and the rules that belong to no
+// one kernel object's file (ReferenceModel.apply dispatches here by family).
+
+import Glibc
+import HandoffProtocol
+
+extension ReferenceModel {
+    mutating func apply(table operation: TableOperation<ResolvedNaming>, by process: String) -> Outcome {
+        switch operation {
+        case let .dup(fd):
+            return dup(process, fd: fd)
+        case let .dup2(fd, target):
+            return dup2(process, fd: fd, target: target)
+        case let .dup3(fd, target, flags):
+            return dup3(process, fd: fd, target: target, flags: flags)
+        case let .fcntl(fd, command):
+            return fcntl(process, fd: fd, command: command)
+        case let .close(fd):
+            return close(process, fd: fd)
+        case let .closeRange(first, last, closeOnExec, unshare):
+            return closeRange(process, first: first, last: last, closeOnExec: closeOnExec, unshare: unshare)
+        case .unshareFiles:
+            return unshareFiles(process)
+        case let .dupfdQuery(fd, other):
+            return dupfdQuery(process, fd: fd, other: other)
+        }
+    }
+}

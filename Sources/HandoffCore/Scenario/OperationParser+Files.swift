@@ -1,0 +1,54 @@
+// File operations read from a step's arguments into the typed operation (OperationParser.swift
+// dispatches here; the keys each accepts come from its declaration).
+
+import Yams
+
+extension ScenarioDecoder {
+    func filesOperation(_ familyKind: FileOperationKind, _ reader: inout OperationArguments) throws(ScenarioError)
+        -> (ScenarioOperation, [String?])
+    {
+        let operation: FileOperation<ScenarioNaming>
+        switch familyKind {
+        case .open:
+            let pathNode = try reader.a.required("path")
+            let path = try context.cString(pathNode, reader.a.what("path"))
+            let components = path.split(separator: "/", omittingEmptySubsequences: false)
+            if path.isEmpty || path.hasPrefix("/") || components.contains("..") {
+                throw context.error(pathNode, "path \"\(path)\" must be relative to the scenario's private directory "
+                    + "(not empty, not starting with '/', no '..' component)")
+            }
+            let openFlags = try reader.flags(OpenFlag.allCases.map(\.rawValue))
+            let mode = try reader.a["mode"].map { (node) throws(ScenarioError) in try self.mode(node) } ?? 0o644
+            operation = .open(path: path, flags: Set(openFlags.compactMap(OpenFlag.init(rawValue:))), mode: mode)
+        case .memfd:
+            let memfdName = try reader.cString("name", default: "handoff")
+            let memfdFlags = try reader.flags(["cloexec", "allow_sealing"])
+            operation = .memfd(name: memfdName, closeOnExec: memfdFlags.contains("cloexec"),
+                               allowSealing: memfdFlags.contains("allow_sealing"))
+        case .lseek:
+            let fd = try reader.ref("fd")
+            let offset = try reader.a["offset"].map { (node) throws(ScenarioError) in Int64(try context.integer(node, reader.a.what("offset"))) } ?? 0
+            let whence = Whence(rawValue: try reader.keyword("whence", default: "set", Whence.allCases.map(\.rawValue))) ?? .set
+            operation = .lseek(fd: fd, offset: offset, whence: whence)
+        case .read:
+            operation = .read(fd: try reader.ref("fd"), count: try reader.integer("count", default: 256, in: 0...maximumTransfer))
+        case .write:
+            let fd = try reader.ref("fd")
+            let dataNode = try reader.a.required("data")
+            let data = Array(try context.string(dataNode, reader.a.what("data")).utf8)
+            guard data.count <= maximumTransfer else {
+                throw context.error(dataNode, "'data' is \(data.count) bytes; at most \(maximumTransfer) fit one step")
+            }
+            operation = .write(fd: fd, data: data)
+        case .reopen:
+            let target = try reader.name("process")
+            let fd = try reader.ref("fd")
+            let openFlags = try reader.flags(OpenFlag.allCases.map(\.rawValue))
+            operation = .reopen(target: target, fd: fd, flags: Set(openFlags.compactMap(OpenFlag.init(rawValue:))))
+        case .ftruncate:
+            let fd = try reader.ref("fd")
+            operation = .ftruncate(fd: fd, length: Int64(try reader.integer("length", default: 0, in: -1...maximumTransfer)))
+        }
+        return (.files(operation), try reader.binds())
+    }
+}

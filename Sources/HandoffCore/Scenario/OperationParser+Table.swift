@@ -1,0 +1,64 @@
+// Table operations read from a step's arguments into the typed operation (OperationParser.swift
+// dispatches here; the keys each accepts come from its declaration).
+
+import Yams
+
+extension ScenarioDecoder {
+    func tableOperation(_ familyKind: TableOperationKind, _ reader: inout OperationArguments) throws(ScenarioError)
+        -> (ScenarioOperation, [String?])
+    {
+        let operation: TableOperation<ScenarioNaming>
+        switch familyKind {
+        case .dup:
+            operation = .dup(fd: try reader.ref("fd"))
+        case .dup2:
+            operation = .dup2(fd: try reader.ref("fd"), target: try reader.ref("target", allowArgument: false))
+        case .dup3:
+            let fd = try reader.ref("fd")
+            let target = try reader.ref("target", allowArgument: false)
+            var raw: Int32 = 0
+            if let node = reader.a["flags"] {
+                if context.kind(node) == .int {
+                    raw = Int32(truncatingIfNeeded: try context.integer(node, reader.a.what("flags"), in: Int(Int32.min)...Int(UInt32.max)))
+                } else if context.kind(node) == .sequence {
+                    raw = try reader.flags(["cloexec"]).contains("cloexec") ? Linux.O_CLOEXEC : 0
+                } else {
+                    throw context.error(node, "expected a list of flags ([cloexec]) or a raw integer for 'flags', "
+                        + "found \(context.describe(node))")
+                }
+            }
+            operation = .dup3(fd: fd, target: target, flags: raw)
+        case .fcntl:
+            operation = try fcntl(reader.a, sites: &reader.sites)
+        case .close:
+            operation = .close(fd: try reader.ref("fd"))
+        case .closeRange:
+            let first = try context.integer(try reader.a.required("first"), reader.a.what("first"), in: 0...Int(UInt32.max))
+            var last = UInt32.max
+            if let node = reader.a["last"] {
+                if context.kind(node) == .string, node.scalar?.string == "max" {
+                    last = UInt32.max
+                } else if context.kind(node) == .int {
+                    let value = try context.integer(node, reader.a.what("last"))
+                    // last < first is allowed: the kernel's EINVAL is worth a scenario.
+                    guard value >= 0, value <= Int(UInt32.max) else {
+                        throw context.error(node, "'last' must be between 0 and \(UInt32.max), found \(value)")
+                    }
+                    last = UInt32(value)
+                } else {
+                    throw context.error(node, "expected an integer or \"max\" for 'last', found \(context.describe(node))")
+                }
+            }
+            let f = try reader.flags(["cloexec", "unshare"])
+            operation = .closeRange(first: UInt32(first), last: last, closeOnExec: f.contains("cloexec"),
+                                    unshare: f.contains("unshare"))
+        case .unshareFiles:
+            operation = .unshareFiles
+        case .dupfdQuery:
+            let fd = try reader.ref("fd")
+            operation = .dupfdQuery(fd: fd, other: try reader.ref("other"))
+        }
+        if case .fcntl(_, let command) = operation, !command.duplicates { return (.table(operation), []) }
+        return (.table(operation), try reader.binds())
+    }
+}
