@@ -186,7 +186,6 @@ extension ProcessOperation {
 extension ProcessOperationKind {
     /// This operation's declaration (built once per process: OperationKind.declaration).
     var declared: OperationDeclaration {
-        let fd = DeclarationParts.fd
         switch self {
         case .pidfdSendSignal:
             return OperationDeclaration(.processes(self), "pidfd_send_signal(2) to the process a pidfd refers to", [
