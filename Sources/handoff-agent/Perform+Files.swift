@@ -35,6 +35,17 @@ extension Agent {
                 if result.value >= 0 && agent.keepingData { answer.data = Array(buffer[0..<min(result.value, buffer.count)]) }
                 return true
             }
+        case .pread(let operand, let count, let offset):
+            return { agent, answer -> Bool in
+                let fd = operand.value(agent.slots)
+                // The channel must look free, but a negative offset is EINVAL before the descriptor is looked at.
+                if agent.isChannel(fd) && offset >= 0 { answer.fail(EBADF); return true }
+                let buffer = agent.io
+                let result = timed { Glibc.pread(fd, buffer.baseAddress, min(count, buffer.count), off_t(offset)) }
+                answer.record(result)
+                if result.value >= 0 && agent.keepingData { answer.data = Array(buffer[0..<min(result.value, buffer.count)]) }
+                return true
+            }
         case .write(let operand, let data):
             return { agent, answer -> Bool in
                 let fd = operand.value(agent.slots)

@@ -34,6 +34,35 @@ extension ReferenceModelTests {
         m.fails(.open(path: "d/x", flags: [.creat, .rdonly], mode: 0), ENOENT)
     }
 
+    /// pread64 (ksys_pread64): EINVAL for a negative position before the descriptor is looked at, then EBADF
+    /// (closed, O_PATH), ESPIPE (no FMODE_PREAD: pipes, sockets), EBADF (not open for reading); it reads at the
+    /// position given and leaves the shared offset where it was.
+    @Test func preadReadsAtItsPositionAndLeavesTheOffset() {
+        var m = makeModel()
+        let f = m.fd(.open(path: "f", flags: creatRW, mode: 0o600))
+        m.ok(.write(fd: f, data: bytes("0123456789")))
+        m.ok(.lseek(fd: f, offset: 2, whence: .set))
+        #expect(m.ok(.pread(fd: f, count: 4, offset: 5)) == readOutcome("5678"))
+        #expect(m.ok(.pread(fd: f, count: 8, offset: 7)) == readOutcome("789"))
+        #expect(m.ok(.pread(fd: f, count: 8, offset: 100)) == readOutcome(""))
+        #expect(m.description(m.desc("main", f)!).offset == 2, "pread leaves the offset")
+        #expect(m.ok(.read(fd: f, count: 3)) == readOutcome("234"))
+        m.fails(.pread(fd: f, count: 1, offset: -1), EINVAL)
+        m.fails(.pread(fd: 99, count: 1, offset: -1), EINVAL)
+        m.fails(.pread(fd: 99, count: 1, offset: 0), EBADF)
+        let (r, w) = m.pair(.pipe(closeOnExec: false, nonBlocking: false))
+        m.fails(.pread(fd: r, count: 1, offset: 0), ESPIPE)
+        m.fails(.pread(fd: w, count: 1, offset: 0), ESPIPE)
+        let writeOnly = m.fd(.open(path: "f", flags: [.wronly], mode: 0))
+        m.fails(.pread(fd: writeOnly, count: 1, offset: 0), EBADF)
+        let path = m.fd(.open(path: "f", flags: [.path], mode: 0))
+        m.fails(.pread(fd: path, count: 1, offset: 0), EBADF)
+        let memfd = m.fd(.memfd(name: "m", closeOnExec: false))
+        m.ok(.write(fd: memfd, data: bytes("abc")))
+        #expect(m.ok(.pread(fd: memfd, count: 2, offset: 1)) == readOutcome("bc"))
+        #expect(m.description(m.desc("main", memfd)!).offset == 3)
+    }
+
     @Test func fileReadWriteAppendAndHoles() {
         var m = makeModel()
         let a = m.fd(.open(path: "f", flags: creatRW, mode: 0o600))

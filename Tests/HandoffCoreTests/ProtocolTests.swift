@@ -16,6 +16,7 @@ func sampleWireOperation(_ kind: OperationKind) -> HandoffProtocol.Operation<Wir
         case .lseek: return .lseek(fd: 3, offset: -2, whence: .end)
         case .read: return .read(fd: 3, count: 17)
         case .write: return .write(fd: 3, data: Array("hello\n\0".utf8))
+        case .pread: return .pread(fd: 3, count: 9, offset: 1 << 33)
         case .reopen: return .reopen(target: target, fd: 4, flags: [.wronly])
         case .ftruncate: return .ftruncate(fd: 4, length: 4096)
         }

@@ -41,6 +41,7 @@ static const char *const verbs[] = {
     [OP_FTRUNCATE] = "ftruncate", [OP_SIGNALFD] = "signalfd", [OP_TIMERFD_CREATE] = "timerfd_create",
     [OP_INOTIFY_INIT1] = "inotify_init1", [OP_DUPFD_QUERY] = "dupfd_query", [OP_UNSHARE_NET] = "unshare_net",
     [OP_SOCKET] = "socket", [OP_BIND] = "bind", [OP_SENDTO] = "sendto", [OP_RECVFROM] = "recvfrom",
+    [OP_PREAD] = "pread",
 };
 
 // The SOL_SOCKET options the protocol names (SocketOption in Vocabulary.swift).
@@ -359,6 +360,9 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
         op->arg = int32_field(r, "whence", 0, 0);
         if (op->arg < SEEK_SET || op->arg > SEEK_END) malformed(r, "whence");
         break;
+    case OP_PREAD:
+        op->offset = int64_field(r, "offset", 0, 0);
+        // fall through - the descriptor and the count as read takes them
     case OP_READ:
     case OP_RECV:
         op->fd = fd_field(r, "fd");

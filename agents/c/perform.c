@@ -281,6 +281,12 @@ int perform(struct op *op, struct answer *answer) {
         TIMED(answer, 0, read(fd, io, (size_t)op->number));
         if (answer->result >= 0) { answer->data = io; answer->data_length = (long)answer->result; }
         return 1;
+    case OP_PREAD:
+        // A negative offset is EINVAL before the descriptor is looked at (ksys_pread64), channel or not.
+        if (is_channel(fd) && op->offset >= 0) return fail(answer, EBADF);
+        TIMED(answer, 0, pread(fd, io, (size_t)op->number, (off_t)op->offset));
+        if (answer->result >= 0) { answer->data = io; answer->data_length = (long)answer->result; }
+        return 1;
     case OP_WRITE:
         if (is_channel(fd)) return fail(answer, EBADF);
         TIMED(answer, 0, write(fd, op->data, op->data_length));

@@ -158,6 +158,22 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 				ans.data, ans.hasData = append([]byte(nil), buffer[:result.value]...), true
 			}
 		})
+	case "pread":
+		fd, count, offset := r.fd("fd", inLoop), r.count("count"), r.int64("offset")
+		p = func(a *agent, ans *answer) {
+			n := fd.value(a.slots)
+			// A negative offset is EINVAL before the descriptor is looked at (ksys_pread64), the channel's too.
+			if a.isChannel(n) && offset >= 0 {
+				ans.fail(syscall.EBADF)
+				return
+			}
+			buffer := a.io[:count]
+			result := timed(func() (int, error) { return syscall.Pread(int(n), buffer, offset) })
+			ans.record(result, false)
+			if result.errno == 0 && a.keepData {
+				ans.data, ans.hasData = append([]byte(nil), buffer[:result.value]...), true
+			}
+		}
 	case "write":
 		fd, data := r.fd("fd", inLoop), r.bytes("data")
 		p = onDescriptor(fd, func(a *agent, n int32, ans *answer) {

@@ -17,10 +17,42 @@ extension ReferenceModel {
             return read(process, fd: fd, count: count)
         case let .write(fd, data):
             return write(process, fd: fd, data: data)
+        case let .pread(fd, count, offset):
+            return pread(process, fd: fd, count: count, offset: offset)
         case let .reopen(target, fd, flags):
             return reopen(process, target: target, fd: fd, flags: flags)
         case let .ftruncate(fd, length):
             return ftruncate(process, fd: fd, length: length)
+        }
+    }
+
+    /// fs/read_write.c: ksys_pread64 - a negative position is EINVAL before the descriptor is looked at; then
+    /// fdget (EBADF, O_PATH included), FMODE_PREAD (ESPIPE: do_dentry_open sets it for files opened by path,
+    /// memfd_create for its files; pipes, sockets and anonymous inodes have none), then vfs_read: FMODE_READ
+    /// (EBADF) and the file's read_iter at `offset` (generic_file_read_iter, shmem_file_read_iter: up to the
+    /// end of the contents). The description's offset stays where it was: a descriptor passed to another process
+    /// and read there with pread does not move the position its sharers see.
+    mutating func pread(_ process: String, fd: Int32, count: Int, offset: Int64) -> Outcome {
+        guard offset >= 0 else { return .failure(EINVAL) }
+        guard case let (_, desc)? = fdget(process, fd), !desc.pathOnly else { return .failure(EBADF) }
+        switch desc.target {
+        case .file, .memfd:
+            guard desc.readable else { return .failure(EBADF) }
+            let contents = self.contents(of: desc.target)
+            let start = Int(min(offset, Int64(contents.count)))
+            let bytes = Array(contents[start..<min(contents.count, start + count)])
+            return Outcome(result: Int64(bytes.count), data: bytes)
+        case .inherited(let what):
+            // /dev/null (read_null: end of file) and the log, both opened by path; the log only while its
+            // contents are kept (past the first MiB the runner punches holes in it).
+            guard desc.readable else { return .failure(EBADF) }
+            if what.contains("/dev/null") { return Outcome(result: 0, data: []) }
+            guard logSize <= ReferenceModel.logKept else { return Outcome(result: nil) }
+            let start = Int(min(offset, Int64(logContents.count)))
+            let bytes = Array(logContents[start..<min(logContents.count, start + count)])
+            return Outcome(result: Int64(bytes.count), data: bytes)
+        case .pipeRead, .pipeWrite, .pipeReadWrite, .socket, .pidfd, .epoll, .eventfd, .anonymous:
+            return .failure(ESPIPE)
         }
     }
 }

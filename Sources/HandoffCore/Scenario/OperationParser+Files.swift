@@ -32,6 +32,10 @@ extension ScenarioDecoder {
             operation = .lseek(fd: fd, offset: offset, whence: whence)
         case .read:
             operation = .read(fd: try reader.ref("fd"), count: try reader.integer("count", default: 256, in: 0...maximumTransfer))
+        case .pread:
+            // A negative offset is the kernel's EINVAL to find, not a scenario error.
+            operation = .pread(fd: try reader.ref("fd"), count: try reader.integer("count", default: 256, in: 0...maximumTransfer),
+                               offset: Int64(try reader.integer("offset", default: 0, in: Int(Int64.min)...Int(Int64.max))))
         case .write:
             let fd = try reader.ref("fd")
             let dataNode = try reader.a.required("data")

@@ -13,6 +13,8 @@ public enum FileOperation<Naming: OperationNaming>: Hashable, Sendable {
     case lseek(fd: FD, offset: Int64, whence: Whence)
     case read(fd: FD, count: Int)
     case write(fd: FD, data: [UInt8])
+    /// pread64(2): `count` bytes at `offset`; the description's own offset does not move.
+    case pread(fd: FD, count: Int, offset: Int64)
     /// ftruncate(2): the file's size becomes `length`.
     case ftruncate(fd: FD, length: Int64)
     /// open("/proc/PID/fd/N") of `target`'s descriptor `fd`: a NEW open file description.
@@ -25,6 +27,7 @@ public enum FileOperation<Naming: OperationNaming>: Hashable, Sendable {
         case .lseek: return .lseek
         case .read: return .read
         case .write: return .write
+        case .pread: return .pread
         case .ftruncate: return .ftruncate
         case .reopen: return .reopen
         }
@@ -37,6 +40,7 @@ public enum FileOperationKind: String, CaseIterable, Sendable, Hashable {
     case lseek
     case read
     case write
+    case pread
     case ftruncate
     case reopen
 }
@@ -47,6 +51,7 @@ extension OperationKind {
     public static let lseek = OperationKind.files(.lseek)
     public static let read = OperationKind.files(.read)
     public static let write = OperationKind.files(.write)
+    public static let pread = OperationKind.files(.pread)
     public static let ftruncate = OperationKind.files(.ftruncate)
     public static let reopen = OperationKind.files(.reopen)
 }
@@ -66,6 +71,9 @@ extension Operation {
     }
     @inlinable public static func write(fd: FD, data: [UInt8]) -> Operation {
         .files(.write(fd: fd, data: data))
+    }
+    @inlinable public static func pread(fd: FD, count: Int, offset: Int64) -> Operation {
+        .files(.pread(fd: fd, count: count, offset: offset))
     }
     @inlinable public static func ftruncate(fd: FD, length: Int64) -> Operation {
         .files(.ftruncate(fd: fd, length: length))
@@ -89,6 +97,7 @@ extension FileOperation {
         case .lseek(let value, let offset, let whence): return .lseek(fd: try renaming.fd(value, "fd"), offset: offset, whence: whence)
         case .read(let value, let count): return .read(fd: try renaming.fd(value, "fd"), count: count)
         case .write(let value, let data): return .write(fd: try renaming.fd(value, "fd"), data: data)
+        case .pread(let value, let count, let offset): return .pread(fd: try renaming.fd(value, "fd"), count: count, offset: offset)
         case .reopen(let target, let value, let flags):
             let mappedTarget = try renaming.process(target)
             return .reopen(target: mappedTarget, fd: try renaming.fd(value, "fd", of: target), flags: flags)
@@ -123,6 +132,11 @@ extension FileOperationKind {
                            expectations: [.error, .result, .expect])
         case .write:
             return OperationDeclaration(.files(self), "write(2)", [fd, ArgumentDeclaration("data", .string, required: true)])
+        case .pread:
+            return OperationDeclaration(.files(self), "pread64(2): at `offset`, without moving the description's offset", [
+                fd, ArgumentDeclaration("count", .integer(0...Int64(maximumTransfer)), default: "256"),
+                ArgumentDeclaration("offset", .integer(Int64.min...Int64.max), required: true),
+            ], expectations: [.error, .result, .expect])
         case .reopen:
             return OperationDeclaration(.files(self), "open(2) of /proc/PID/fd/N of a process's descriptor: a new open file description", [
                 ArgumentDeclaration("process", .process, required: true), fd, openFlags,
@@ -159,6 +173,10 @@ extension FileOperation where Naming.Descriptor: WireDescriptor, Naming.Process 
         case .write(let value, let data):
             message.setDescriptor("fd", value)
             message.set("data", bytes: data)
+        case .pread(let value, let count, let offset):
+            message.setDescriptor("fd", value)
+            message.set("count", count)
+            message.set("offset", offset)
         case .reopen(let target, let value, let flags):
             message.set("pid", target.pid)
             message.setDescriptor("fd", value)
@@ -193,6 +211,8 @@ extension FileOperation where Naming.Descriptor: WireDescriptor, Naming.Process 
             operation = .read(fd: request.fd("fd"), count: request.fields.count("count"))
         case .write:
             operation = .write(fd: request.fd("fd"), data: request.fields.bytes("data"))
+        case .pread:
+            operation = .pread(fd: request.fd("fd"), count: request.fields.count("count"), offset: request.fields.int64("offset"))
         case .reopen:
             let target = request.process()
             let value = request.fd("fd")
