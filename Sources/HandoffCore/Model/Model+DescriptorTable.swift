@@ -159,16 +159,16 @@ extension ReferenceModel {
     }
 
     /// The descriptor an operation needs a full (non-O_PATH) file for: fdget() refuses FMODE_PATH files
-    /// (sockfd_lookup_light for every socket call: bind, sendmsg and recvmsg with or without an address).
+    /// (sockfd_lookup_light for every socket call: bind, sendmsg and recvmsg with or without an address). Each
+    /// family's file says which of its operations, exhaustively.
     func needsFullFile(_ operation: Operation) -> Int32? {
         switch operation {
-        case .files(.read(let fd, _)), .files(.write(let fd, _)), .files(.lseek(let fd, _, _)), .messages(.send(let fd, _, _, _)), .messages(.recv(let fd, _, _, _, _, _, _)),
-             .sockets(.accept(let fd, _, _)), .table(.fcntl(let fd, .setfl)), .sockets(.shutdown(let fd, _)), .messages(.sendHeaders(let fd, _, _, _, _)),
-             .sockets(.setsockopt(let fd, _, _)), .sockets(.getsockopt(let fd, _)), .table(.fcntl(let fd, .addSeals)), .table(.fcntl(let fd, .getSeals)),
-             .sockets(.bind(let fd, _)), .sockets(.sendto(let fd, _, _, _)), .sockets(.recvfrom(let fd, _, _, _, _)):
-            return fd
-        default:
-            return nil
+        case .files(let operation): return fullFile(operation)
+        case .table(let operation): return fullFile(operation)
+        case .sockets(let operation): return fullFile(operation)
+        case .messages(let operation): return fullFile(operation)
+        case .events(let operation): return fullFile(operation)
+        case .processes(let operation): return fullFile(operation)
         }
     }
 

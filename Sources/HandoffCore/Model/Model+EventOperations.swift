@@ -25,4 +25,12 @@ extension ReferenceModel {
             return createAnonymous(process, .inotify, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         }
     }
+
+    /// The descriptor it needs a full (non-O_PATH) file for, which ReferenceModel.apply checks first (EBADF);
+    /// nil when it takes none or checks O_PATH in its own rule, in the kernel's order.
+    func fullFile(_ operation: EventOperation<ResolvedNaming>) -> Int32? {
+        switch operation {
+        case .pipe, .eventfd, .epollCreate, .epollCtl, .poll, .signalfd, .timerfdCreate, .inotifyInit: return nil
+        }
+    }
 }

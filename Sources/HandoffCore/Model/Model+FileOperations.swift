@@ -55,4 +55,14 @@ extension ReferenceModel {
             return .failure(ESPIPE)
         }
     }
+
+    /// The descriptor it needs a full (non-O_PATH) file for, which ReferenceModel.apply checks first (EBADF);
+    /// nil when it takes none or checks O_PATH in its own rule, in the kernel's order.
+    func fullFile(_ operation: FileOperation<ResolvedNaming>) -> Int32? {
+        switch operation {
+        case .read(let fd, _), .write(let fd, _), .lseek(let fd, _, _): return fd
+        // pread: EINVAL for a negative position comes before fdget's EBADF (its rule checks O_PATH).
+        case .open, .memfd, .pread, .ftruncate, .reopen: return nil
+        }
+    }
 }

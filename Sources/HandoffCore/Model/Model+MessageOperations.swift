@@ -16,4 +16,12 @@ extension ReferenceModel {
             return sendHeaders(process, socket: socket, fds: fds, headers: headers, cmsgLength: cmsgLength, data: data)
         }
     }
+
+    /// The descriptor it needs a full (non-O_PATH) file for, which ReferenceModel.apply checks first (EBADF);
+    /// nil when it takes none or checks O_PATH in its own rule, in the kernel's order.
+    func fullFile(_ operation: MessageOperation<ResolvedNaming>) -> Int32? {
+        switch operation {
+        case .send(let fd, _, _, _), .recv(let fd, _, _, _, _, _, _), .sendHeaders(let fd, _, _, _, _): return fd
+        }
+    }
 }

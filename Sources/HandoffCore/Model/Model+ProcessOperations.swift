@@ -45,4 +45,14 @@ extension ReferenceModel {
             return waitid(process, pidfd: pidfd, noHang: noHang)
         }
     }
+
+    /// The descriptor it needs a full (non-O_PATH) file for, which ReferenceModel.apply checks first (EBADF);
+    /// nil when it takes none or checks O_PATH in its own rule, in the kernel's order.
+    func fullFile(_ operation: ProcessOperation<ResolvedNaming>) -> Int32? {
+        switch operation {
+        case .fork, .exec, .exit, .wait, .waitid, .pidfdOpen, .pidfdGetfd, .pidfdGetfdThrough, .pidfdSendSignal,
+             .setrlimit, .dropCapability, .setDumpable, .cloneFiles, .launch, .attach:
+            return nil
+        }
+    }
 }

@@ -56,4 +56,15 @@ extension ReferenceModel {
         }
         return Outcome(result: 0)
     }
+
+    /// The descriptor it needs a full (non-O_PATH) file for, which ReferenceModel.apply checks first (EBADF);
+    /// nil when it takes none or checks O_PATH in its own rule, in the kernel's order.
+    func fullFile(_ operation: SocketOperation<ResolvedNaming>) -> Int32? {
+        switch operation {
+        case .accept(let fd, _, _), .shutdown(let fd, _), .setsockopt(let fd, _, _), .getsockopt(let fd, _),
+             .bind(let fd, _), .sendto(let fd, _, _, _), .recvfrom(let fd, _, _, _, _):
+            return fd
+        case .socketpair, .socket, .listen, .connect, .unixGC, .unshareNet: return nil
+        }
+    }
 }

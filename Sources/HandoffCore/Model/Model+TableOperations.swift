@@ -25,4 +25,13 @@ extension ReferenceModel {
             return dupfdQuery(process, fd: fd, other: other)
         }
     }
+
+    /// The descriptor it needs a full (non-O_PATH) file for, which ReferenceModel.apply checks first (EBADF);
+    /// nil when it takes none or checks O_PATH in its own rule, in the kernel's order.
+    func fullFile(_ operation: TableOperation<ResolvedNaming>) -> Int32? {
+        switch operation {
+        case .fcntl(let fd, .setfl), .fcntl(let fd, .addSeals), .fcntl(let fd, .getSeals): return fd
+        case .fcntl, .dup, .dup2, .dup3, .close, .closeRange, .dupfdQuery, .unshareFiles: return nil
+        }
+    }
 }
