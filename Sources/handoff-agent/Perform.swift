@@ -31,7 +31,8 @@ extension Agent {
     /// on every call of the hot loop).
     typealias Performer = (inout Agent, inout Answer) -> Bool
 
-    /// How to perform `operation`: the one place that says, for every operation, which system call it is.
+    /// How to perform `operation`: by family, in Perform+Files.swift and its siblings, each of which says for
+    /// every operation of its family which system call it is.
     /// A loop builds its performers once and calls them every iteration (no enum is copied or matched on
     /// the hot path); a single request builds one and calls it once.
     static func performer(for operation: Operation<LoopNaming>) -> Performer {

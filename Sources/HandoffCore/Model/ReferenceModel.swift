@@ -244,8 +244,9 @@ public struct ReferenceModel: Sendable {
 
     // MARK: - Apply
 
-    /// Predicts `operation` by `process` and applies it to the model. The one dispatch over Operation: every
-    /// rule lives in the extension of the kernel object it concerns.
+    /// Predicts `operation` by `process` and applies it to the model. It dispatches by family to the family's
+    /// model file (Model+FileOperations.swift and the like), whose `apply` names each operation's rule; a rule
+    /// lives there or in the extension of the kernel object it concerns.
     public mutating func apply(_ operation: Operation, by process: String) -> Outcome {
         guard processes[process]?.state == .running else { return .failure(ESRCH) }
         // fdget() refuses FMODE_PATH files for everything but the "raw" descriptor operations.
