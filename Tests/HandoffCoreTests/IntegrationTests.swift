@@ -205,6 +205,46 @@ import Testing
         #expect(result.status == .skip)
         #expect(result.reason?.contains("needs kernel 99.0.0 or later") == true)
     }
+
+    /// rw_verify_area's EINVAL at the end of the position range, against the real kernel (a memfd's position
+    /// goes up to 2^63 - 1 on every kernel; a file's stays within 4 GiB - 1, which every filesystem takes).
+    @Test func positionsAtTheEndOfTheRangeAreEINVALForReadsAndWrites() throws {
+        let result = run(try scenario("""
+            summary: the end of the position range
+            steps:
+              - main.memfd: {name: m, as: m}
+              - main.write: {fd: m, data: "abc"}
+              - main.lseek: {fd: m, offset: 9223372036854775807, whence: set, result: 9223372036854775807}
+              - main.read: {fd: m, count: 1, error: EINVAL}
+              - main.read: {fd: m, count: 0, result: 0}
+              - main.write: {fd: m, data: "x", error: EINVAL}
+              - main.pread: {fd: m, count: 1, offset: 9223372036854775807, error: EINVAL}
+              - main.pread: {fd: m, count: 1, offset: 9223372036854775806, result: 0}
+              - main.open: {path: data, flags: [rdwr, creat], as: f}
+              - main.pread: {fd: f, count: 2, offset: 9223372036854775806, error: EINVAL}
+              - main.lseek: {fd: f, offset: 4294967295, whence: set, result: 4294967295}
+              - main.read: {fd: f, count: 5, result: 0}
+            """))
+        #expect(result.status == .pass, "\(result.reason ?? "") \(result.diff)")
+    }
+
+    /// What the model does not follow is the harness's ERROR with the reason, never a finding against the
+    /// kernel: a write that would make a 1 TiB file (the model keeps contents whole up to 256 MiB; it said
+    /// EFBIG and the kernel's success was a FAIL) and a file position past 4 GiB - 1 (the filesystem's
+    /// s_maxbytes: ext4 refuses 2^63 - 1 with EINVAL, tmpfs takes it).
+    @Test(arguments: [
+        ("  - main.memfd: {name: m, as: m}\n  - main.lseek: {fd: m, offset: 1099511627776, whence: set}\n"
+            + "  - main.write: {fd: m, data: ab}\n", "a write that would make a file 1099511627778 bytes long"),
+        ("  - main.open: {path: data, flags: [rdwr, creat], as: f}\n"
+            + "  - main.lseek: {fd: f, offset: 9223372036854775807, whence: set}\n", "s_maxbytes decides"),
+    ])
+    func whatTheModelDoesNotFollowIsAnErrorNotAFinding(steps: String, reason: String) throws {
+        let result = run(try scenario("summary: beyond\nsteps:\n" + steps))
+        #expect(result.status == .error, "\(result.status) \(result.diff)")
+        #expect(result.findings.isEmpty)
+        #expect(result.reason?.contains("a limit of handoff, not a finding") == true, "\(result.reason ?? "")")
+        #expect(result.reason?.contains(reason) == true, "\(result.reason ?? "")")
+    }
 }
 
 /// A launcher under test that breaks the LISTEN_FDS contract is caught. Serialized: spawns process trees.

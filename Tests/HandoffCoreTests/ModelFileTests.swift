@@ -63,6 +63,25 @@ extension ReferenceModelTests {
         #expect(m.description(m.desc("main", memfd)!).offset == 3)
     }
 
+    /// rw_verify_area: a position plus a count past 2^63 - 1 is EINVAL for read, write and pread; what the
+    /// model does not follow (a file past 256 MiB, a file position past 4 GiB - 1) is beyondModel, not a guess.
+    @Test func theEndOfThePositionRangeAndTheModelsLimits() {
+        var m = makeModel()
+        let memfd = m.fd(.memfd(name: "m", closeOnExec: false))
+        #expect(m.ok(.lseek(fd: memfd, offset: .max, whence: .set)) == Outcome(result: .max))
+        m.fails(.read(fd: memfd, count: 1), EINVAL)
+        #expect(m.ok(.read(fd: memfd, count: 0)) == readOutcome(""))
+        m.fails(.write(fd: memfd, data: bytes("x")), EINVAL)
+        m.fails(.pread(fd: memfd, count: 1, offset: .max), EINVAL)
+        #expect(m.ok(.pread(fd: memfd, count: 1, offset: .max - 1)) == readOutcome(""))
+        #expect(m.ok(.lseek(fd: memfd, offset: 1 << 40, whence: .set)) == Outcome(result: 1 << 40))
+        #expect(m.apply(.write(fd: memfd, data: bytes("ab")), by: "main").beyondModel?.contains("1099511627778") == true)
+        let file = m.fd(.open(path: "f", flags: creatRW, mode: 0o600))
+        #expect(m.ok(.lseek(fd: file, offset: 0xFFFF_FFFF, whence: .set)) == Outcome(result: 0xFFFF_FFFF))
+        #expect(m.apply(.lseek(fd: file, offset: 1, whence: .cur), by: "main").beyondModel?.contains("s_maxbytes") == true)
+        #expect(m.description(m.desc("main", file)!).offset == 0xFFFF_FFFF, "a step beyond the model changes nothing")
+    }
+
     @Test func fileReadWriteAppendAndHoles() {
         var m = makeModel()
         let a = m.fd(.open(path: "f", flags: creatRW, mode: 0o600))

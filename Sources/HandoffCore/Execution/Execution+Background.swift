@@ -15,6 +15,7 @@ extension ScenarioExecution {
             throw .scenario("\(awaitStep.location): the background \(operationName) (line \(step.location.line)) would never "
                 + "finish: the model predicts it still blocks here")
         }
+        if let limit = predicted.beyondModel { throw .harness(.beyondModel("\(step.location): \(operationName): \(limit)")) }
         let answer = try harness { () throws(HarnessError) in
             try decodeAnswer(try agent.connection.receive(until: deadline, timeoutSeconds: timeout).0, from: process)
         }

@@ -53,6 +53,10 @@ extension ScenarioExecution {
                         + "\(process).\(innerStep.action.keyword) blocks when the loop's steps run in the order written; "
                         + "order them so that each can complete")
                 }
+                if let limit = predicted.beyondModel {
+                    throw .harness(.beyondModel("\(innerStep.location): in iteration \(iteration + 1), "
+                        + "\(process).\(innerStep.action.keyword): \(limit)"))
+                }
                 let expected = innerStep.expect.error.flatMap { Errno.value(named: $0) } ?? 0
                 if predicted.errno != expected {
                     modelFailuresOf[process, default: 0] += 1

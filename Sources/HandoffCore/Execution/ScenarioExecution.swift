@@ -249,6 +249,7 @@ final class ScenarioExecution {
             throw .scenario("\(step.location): \(operationName) would block forever (the model predicts no data and a "
                 + "live writer); make the descriptor non-blocking or close the other end first")
         }
+        if let limit = predicted.beyondModel { throw .harness(.beyondModel("\(step.location): \(operationName): \(limit)")) }
         let began = monotonicNow()
         let (observedOutcome, syscallNanoseconds) = try execute(operation, by: agent, step: step)
         let roundTrip = monotonicNow() - began

@@ -38,6 +38,7 @@ extension ReferenceModel {
         switch desc.target {
         case .file, .memfd:
             guard desc.readable else { return .failure(EBADF) }
+            if Self.passesTheLastPosition(offset, count) { return .failure(EINVAL) }
             let contents = self.contents(of: desc.target)
             let start = Int(min(offset, Int64(contents.count)))
             let bytes = Array(contents[start..<min(contents.count, start + count)])

@@ -138,9 +138,17 @@ extension ReferenceModel {
         }
     }
 
+    /// fs/read_write.c: rw_verify_area - a position plus a count past the last loff_t (2^63 - 1) is EINVAL on
+    /// every file but the few with unsigned offsets (/dev/mem and the like, none here), before any reading or
+    /// writing (a memfd's position can be anywhere up to it).
+    static func passesTheLastPosition(_ position: Int64, _ count: Int) -> Bool {
+        position.addingReportingOverflow(Int64(count)).overflow
+    }
+
     /// read on a file or memfd (generic_file_read_iter / shmem_file_read_iter): from the shared offset, up to
     /// the end of the contents; the offset advances by what was read.
     mutating func readContents(_ id: DescriptionID, _ desc: OpenDescription, count: Int) -> Outcome {
+        if Self.passesTheLastPosition(desc.offset ?? 0, count) { return .failure(EINVAL) }
         let contents = self.contents(of: desc.target)
         let offset = Int(desc.offset ?? 0)
         let n = max(0, min(count, contents.count - offset))
@@ -155,6 +163,7 @@ extension ReferenceModel {
         // A zero-length write changes nothing (not even an O_APPEND offset).
         if data.isEmpty { return Outcome(result: 0) }
         var contents = self.contents(of: desc.target)
+        if !desc.append && Self.passesTheLastPosition(desc.offset ?? 0, data.count) { return .failure(EINVAL) }
         let start = desc.append ? contents.count : Int(desc.offset ?? 0)
         // A sealed memfd refuses the write, or a part of it (Model+Seals).
         var data = data
@@ -162,9 +171,12 @@ extension ReferenceModel {
             guard let written = sealed.result, sealed.errno == 0 else { return sealed }
             data = Array(data[0..<Int(written)])
         }
-        // Model limit, not kernel behaviour: contents are stored densely, so refuse to materialise
-        // files beyond 256 MiB (the kernel would create a sparse file) instead of exhausting memory.
-        if start + data.count > ReferenceModel.maximumModelledFileSize { return .failure(EFBIG) }
+        // A limit of the model, not the kernel's: contents are stored densely, so a file past 256 MiB (the
+        // kernel makes it sparse) is not materialised; the step is the harness's ERROR, never a finding.
+        if start + data.count > ReferenceModel.maximumModelledFileSize {
+            return .beyondModel("a write that would make a file \(start + data.count) bytes long: the model keeps "
+                + "file contents whole, up to \(ReferenceModel.maximumModelledFileSize) bytes")
+        }
         if contents.count < start { contents += [UInt8](repeating: 0, count: start - contents.count) }
         let overlap = min(data.count, contents.count - start)
         if overlap > 0 { contents.replaceSubrange(start..<(start + overlap), with: data[0..<overlap]) }

@@ -33,6 +33,9 @@ public struct Outcome: Equatable, Sendable, Codable {
     public var credentials: NamedCredentials?
     /// recvfrom: the sender's address; nil when not predicted (then only a `from:` expectation checks it).
     public var from: SenderAddress?
+    /// The call goes past what the model follows (a documented limit of handoff, not of the kernel): the runner
+    /// does not issue it and the scenario is an ERROR with this reason, never a finding.
+    public var beyondModel: String?
 
     public init(result: Int64? = nil, errno: Int32 = 0, fds: [Int32] = [], data: [UInt8]? = nil,
                 messageFlags: Int32? = nil, status: Int32? = nil, blocks: Bool = false, resultMask: Int64? = nil) {
@@ -47,6 +50,12 @@ public struct Outcome: Equatable, Sendable, Codable {
     }
 
     public static func failure(_ errno: Int32) -> Outcome { Outcome(result: -1, errno: errno) }
+
+    public static func beyondModel(_ reason: String) -> Outcome {
+        var outcome = Outcome()
+        outcome.beyondModel = reason
+        return outcome
+    }
 }
 
 /// A struct ucred with its pid named as the scenario names processes: a process name, or "0" when the

@@ -44,8 +44,8 @@
 // Not modelled (documented simplifications): socket send-buffer limits and stream message splitting into
 // ~36 KiB skbs, collections the rest of the machine triggers at other moments (a scenario waits), file
 // permissions and directories, the per-user in-flight fd limit (ETOOMANYREFS, only for unprivileged
-// runners), O_WRONLY|O_RDWR opens (treated as O_RDWR), files larger than 256 MiB (refused with EFBIG),
-// TCP send/receive buffer sizes and windows, ports held by other programs on the machine, an sctp module
+// runners), O_WRONLY|O_RDWR opens (treated as O_RDWR), files larger than 256 MiB and file positions past
+// 4 GiB - 1 (the filesystem's s_maxbytes; either is an ERROR of the step, Outcome.beyondModel), TCP send/receive buffer sizes and windows, ports held by other programs on the machine, an sctp module
 // that would make seqpacket over TCP work, UDP beyond "nothing listens, every datagram draws ICMP port
 // unreachable", reopening pidfds on pidfs (assumed ENXIO like sockets), SCM_INQ's value (only the control
 // room it takes) and SO_PEEK_OFF's effect on MSG_PEEK (only its value is kept). Socket credentials are the
@@ -71,6 +71,9 @@ import Darwin
 public struct ReferenceModel: Sendable {
     static let scmMaxFD = 253
     static let maximumModelledFileSize = 256 << 20
+    /// The largest file position every filesystem accepts (FAT's s_maxbytes, 4 GiB - 1): lseek on a file past it
+    /// is beyond the model (Model+DescriptorTable.lseek).
+    static let positionsEveryFilesystemTakes: Int64 = 0xFFFF_FFFF
 
     var processes: [String: ModelProcess] = [:]
     var order: [String] = []

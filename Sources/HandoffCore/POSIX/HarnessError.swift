@@ -17,6 +17,9 @@ public enum HarnessError: Error, CustomStringConvertible, Sendable {
     /// handoff's own bookkeeping broke one of its invariants: a bug in handoff, reported as an ERROR of the
     /// scenario rather than a trap of the runner.
     case inconsistent(String)
+    /// The scenario asks for something past a documented limit of handoff's model (Outcome.beyondModel): the
+    /// step is not issued, and the scenario is an ERROR rather than a finding against the kernel.
+    case beyondModel(String)
 
     public var description: String {
         switch self {
@@ -29,6 +32,7 @@ public enum HarnessError: Error, CustomStringConvertible, Sendable {
         case .undeclaredEffect(let operation, let effect):
             return "'\(operation)' is declared to have the effect '\(effect)', which its arguments do not carry"
         case .inconsistent(let detail): return "handoff's own bookkeeping is inconsistent (a bug in handoff, not a finding): \(detail)"
+        case .beyondModel(let detail): return "past what handoff's model follows (a limit of handoff, not a finding): \(detail)"
         }
     }
 }
