@@ -61,6 +61,11 @@ extension ReferenceModelTests {
         m.ok(.write(fd: memfd, data: bytes("abc")))
         #expect(m.ok(.pread(fd: memfd, count: 2, offset: 1)) == readOutcome("bc"))
         #expect(m.description(m.desc("main", memfd)!).offset == 3)
+        // A pidfd: ESPIPE as an anonymous inode, EINVAL on pidfs (FMODE_PREAD, no read_iter; handoff fuzz).
+        let pidfd = m.fd(.pidfdOpen(target: "main"))
+        m.fails(.pread(fd: pidfd, count: 1, offset: 0), ESPIPE)
+        m.pidfdsReopen = true
+        m.fails(.pread(fd: pidfd, count: 1, offset: 0), EINVAL)
     }
 
     /// rw_verify_area: a position plus a count past 2^63 - 1 is EINVAL for read, write and pread; what the
