@@ -64,7 +64,7 @@ extension ReferenceModelTests {
         // A pidfd: ESPIPE as an anonymous inode, EINVAL on pidfs (FMODE_PREAD, no read_iter; handoff fuzz).
         let pidfd = m.fd(.pidfdOpen(target: "main"))
         m.fails(.pread(fd: pidfd, count: 1, offset: 0), ESPIPE)
-        m.pidfdsReopen = true
+        m.pidfdPreadErrno = EINVAL
         m.fails(.pread(fd: pidfd, count: 1, offset: 0), EINVAL)
     }
 

@@ -181,6 +181,7 @@ final class ScenarioExecution {
         model.filesAreShmem = SystemProbe.isTmpfs(workPath)
         model.pidfdReopenTruncErrno = SystemProbe.pidfdReopenTruncErrno
         model.pidfdFtruncateErrno = SystemProbe.pidfdFtruncateErrno
+        model.pidfdPreadErrno = SystemProbe.pidfdPreadErrno
         model.umask = SystemProbe.umask
         model.startWithCapabilities(SystemProbe.heldCapabilities)
         model.exitedKeepDumpability = SystemProbe.exitedKeepDumpability(agentPath: options.probeAgentPath)

@@ -52,11 +52,11 @@ extension ReferenceModel {
             let start = Int(min(offset, Int64(logContents.count)))
             let bytes = Array(logContents[start..<min(logContents.count, start + count)])
             return Outcome(result: Int64(bytes.count), data: bytes)
-        case .pidfd where pidfdsReopen:
-            // On pidfs (6.9+: the probed feature pidfd-reopen) a pidfd is a file opened by path, with
-            // FMODE_PREAD: vfs_read then finds no read_iter (EINVAL) after FMODE_READ (found by `handoff fuzz`:
+        case .pidfd where pidfdPreadErrno != ESPIPE:
+            // On pidfs (6.9+) a pidfd is a file opened by path, with FMODE_PREAD: vfs_read then checks FMODE_READ
+            // and finds no read_iter (EINVAL, probed: SystemProbe.pidfdPreadErrno; found by `handoff fuzz`:
             // scenarios/fuzz/pread-pidfd.yaml).
-            return .failure(desc.readable ? EINVAL : EBADF)
+            return .failure(desc.readable ? pidfdPreadErrno : EBADF)
         case .pipeRead, .pipeWrite, .pipeReadWrite, .socket, .pidfd, .epoll, .eventfd, .anonymous:
             return .failure(ESPIPE)
         }

@@ -140,6 +140,8 @@ public struct ReferenceModel: Sendable {
     public var pidfdReopenTruncErrno: Int32 = EOPNOTSUPP
     /// ftruncate(2) of a pidfd opened for writing through /proc: probed apart (SystemProbe.pidfdFtruncateErrno).
     public var pidfdFtruncateErrno: Int32 = EOPNOTSUPP
+    /// pread(2) of a pidfd: EINVAL on pidfs, ESPIPE for an anonymous inode (SystemProbe.pidfdPreadErrno).
+    public var pidfdPreadErrno: Int32 = ESPIPE
 
     /// eventfd_write accepts exactly 8 bytes (newer kernels) rather than at least 8 (SystemProbe).
     public var eventfdWriteExact = true

@@ -149,6 +149,20 @@ public enum SystemProbe {
         }
     }()
 
+    /// The errno of pread on pidfd_open's own file: EINVAL where pidfds are pidfs files opened by path
+    /// (FMODE_PREAD, then no read_iter: 6.9 and later), ESPIPE where they are anonymous inodes. Probed by making
+    /// the call, not inferred from the reopen probe, which an unprivileged runner fails on pidfs too (found by
+    /// `.ci/run` as nobody: fuzz/pread-pidfd). Probed once.
+    public static let pidfdPreadErrno: Int32 = {
+        guard case .success(let pidfd) = valueOrErrno({ handoff_pidfd_open(getpid(), 0) }) else { return ESPIPE }
+        defer { close(pidfd) }
+        var byte: UInt8 = 0
+        switch valueOrErrno({ Int32(pread(pidfd, &byte, 1, 0)) }) {
+        case .success: return 0
+        case .failure(let error): return error.code
+        }
+    }()
+
     /// The runner's effective capabilities, by name (the root agent inherits them). Probed once.
     public static let heldCapabilities: Set<String> = Set(Fingerprint.capabilities())
 
