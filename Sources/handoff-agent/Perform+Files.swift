@@ -30,9 +30,8 @@ extension Agent {
                 let fd = operand.value(agent.slots)
                 if agent.isChannel(fd) { answer.fail(EBADF); return true }
                 let buffer = agent.io
-                let result = timed { Glibc.read(fd, buffer.baseAddress, min(count, buffer.count)) }
-                answer.record(result)
-                if result.value >= 0 && agent.keepingData { answer.data = Array(buffer[0..<min(result.value, buffer.count)]) }
+                answer.recordRead(timed { Glibc.read(fd, buffer.baseAddress, min(count, buffer.count)) }, into: buffer,
+                                  keepingData: agent.keepingData)
                 return true
             }
         case .pread(let operand, let count, let offset):
@@ -41,9 +40,8 @@ extension Agent {
                 // The channel must look free, but a negative offset is EINVAL before the descriptor is looked at.
                 if agent.isChannel(fd) && offset >= 0 { answer.fail(EBADF); return true }
                 let buffer = agent.io
-                let result = timed { Glibc.pread(fd, buffer.baseAddress, min(count, buffer.count), off_t(offset)) }
-                answer.record(result)
-                if result.value >= 0 && agent.keepingData { answer.data = Array(buffer[0..<min(result.value, buffer.count)]) }
+                answer.recordRead(timed { Glibc.pread(fd, buffer.baseAddress, min(count, buffer.count), off_t(offset)) },
+                                  into: buffer, keepingData: agent.keepingData)
                 return true
             }
         case .write(let operand, let data):

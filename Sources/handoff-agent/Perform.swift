@@ -90,6 +90,12 @@ extension Answer {
         if call.value >= 0 { fds.append(contentsOf: descriptors) }
     }
 
+    /// read and pread: the call, and the bytes it read into `buffer` when they are kept (not inside a loop).
+    @inline(__always) mutating func recordRead(_ call: Timed, into buffer: UnsafeMutableRawBufferPointer, keepingData: Bool) {
+        record(call)
+        if call.value >= 0 && keepingData { data = Array(buffer[0..<min(call.value, buffer.count)]) }
+    }
+
     /// The agent answers for the kernel without calling it (a descriptor that must look free).
     @inline(__always) mutating func fail(_ code: Int32) {
         result = -1

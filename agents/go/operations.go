@@ -153,10 +153,7 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		p = onDescriptor(fd, func(a *agent, n int32, ans *answer) {
 			buffer := a.io[:count]
 			result := timed(func() (int, error) { return syscall.Read(int(n), buffer) })
-			ans.record(result, false)
-			if result.errno == 0 && a.keepData {
-				ans.data, ans.hasData = append([]byte(nil), buffer[:result.value]...), true
-			}
+			ans.recordRead(result, buffer, a.keepData)
 		})
 	case "pread":
 		fd, count, offset := r.fd("fd", inLoop), r.count("count"), r.int64("offset")
@@ -168,11 +165,7 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 				return
 			}
 			buffer := a.io[:count]
-			result := timed(func() (int, error) { return syscall.Pread(int(n), buffer, offset) })
-			ans.record(result, false)
-			if result.errno == 0 && a.keepData {
-				ans.data, ans.hasData = append([]byte(nil), buffer[:result.value]...), true
-			}
+			ans.recordRead(timed(func() (int, error) { return syscall.Pread(int(n), buffer, offset) }), buffer, a.keepData)
 		}
 	case "write":
 		fd, data := r.fd("fd", inLoop), r.bytes("data")
@@ -513,6 +506,14 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 }
 
 // recordPair stores pipe2's or socketpair's two descriptors when the call succeeded.
+// recordRead: read and pread - the call, and the bytes it read into buffer when they are kept (not in a loop).
+func (ans *answer) recordRead(o outcome, buffer []byte, keep bool) {
+	ans.record(o, false)
+	if o.errno == 0 && keep {
+		ans.data, ans.hasData = append([]byte(nil), buffer[:o.value]...), true
+	}
+}
+
 func (ans *answer) recordPair(o outcome, ends []int) {
 	ans.record(o, false)
 	if o.errno == 0 {

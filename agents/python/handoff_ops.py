@@ -199,19 +199,23 @@ def build_lseek(f, loop):
     return perform
 
 
+def read_answer(agent, call):
+    """The answer of os.read or os.pread: the byte count, and the bytes unless in a loop."""
+    data = call.value
+    if not call.errno:
+        call.value = len(data)
+    result = answer(call)
+    if not call.errno and not agent.in_loop:
+        result.d = data
+    return result
+
+
 def build_read(f, loop):
     fd, count = f.fd("fd", loop), f.count("count")
 
     @on_descriptor(fd)
     def perform(agent, number):
-        call = timed(os.read, number, count)
-        data = call.value
-        if not call.errno:
-            call.value = len(data)
-        result = answer(call)
-        if not call.errno and not agent.in_loop:
-            result.d = data
-        return result
+        return read_answer(agent, timed(os.read, number, count))
     return perform
 
 
@@ -223,14 +227,7 @@ def build_pread(f, loop):
         # A negative offset is EINVAL before the descriptor is looked at (ksys_pread64), the channel's too.
         if agent.is_channel(number) and offset >= 0:
             return failure(EBADF)
-        call = timed(os.pread, number, count, offset)
-        data = call.value
-        if not call.errno:
-            call.value = len(data)
-        result = answer(call)
-        if not call.errno and not agent.in_loop:
-            result.d = data
-        return result
+        return read_answer(agent, timed(os.pread, number, count, offset))
     return perform
 
 
