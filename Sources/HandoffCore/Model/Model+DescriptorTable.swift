@@ -294,13 +294,10 @@ extension ReferenceModel {
         case .inherited(let what):
             // /dev/null reads end of file; the log (reopened for reading) gives back what the scenario wrote
             // there, from this description's position (found by `handoff fuzz`).
-            if what.contains("/dev/null") { return Outcome(result: 0, data: []) }
-            // Past the first MiB the runner punches holes in the log: not predictable.
-            guard logSize <= ReferenceModel.logKept else { return Outcome(result: nil) }
-            let start = Int(min(logPositions[entry.description] ?? 0, Int64(logContents.count)))
-            let bytes = Array(logContents[start..<min(logContents.count, start + count)])
-            logPositions[entry.description] = Int64(start + bytes.count)
-            return Outcome(result: Int64(bytes.count), data: bytes)
+            let position = logPositions[entry.description] ?? 0
+            let outcome = readInherited(what, at: position, count: count)
+            if let read = outcome.result, read > 0 { logPositions[entry.description] = position + read }
+            return outcome
         case .pidfd, .epoll:
             // vfs_read: pidfd_fops and eventpoll_fops have no read_iter (FMODE_CAN_READ unset), hence EINVAL.
             return .failure(EINVAL)

@@ -39,19 +39,12 @@ extension ReferenceModel {
         case .file, .memfd:
             guard desc.readable else { return .failure(EBADF) }
             if Self.passesTheLastPosition(offset, count) { return .failure(EINVAL) }
-            let contents = self.contents(of: desc.target)
-            let start = Int(min(offset, Int64(contents.count)))
-            let bytes = Array(contents[start..<min(contents.count, start + count)])
+            let bytes = Self.bytes(of: contents(of: desc.target), at: offset, count: count)
             return Outcome(result: Int64(bytes.count), data: bytes)
         case .inherited(let what):
-            // /dev/null (read_null: end of file) and the log, both opened by path; the log only while its
-            // contents are kept (past the first MiB the runner punches holes in it).
+            // /dev/null and the log, both opened by path (FMODE_PREAD).
             guard desc.readable else { return .failure(EBADF) }
-            if what.contains("/dev/null") { return Outcome(result: 0, data: []) }
-            guard logSize <= ReferenceModel.logKept else { return Outcome(result: nil) }
-            let start = Int(min(offset, Int64(logContents.count)))
-            let bytes = Array(logContents[start..<min(logContents.count, start + count)])
-            return Outcome(result: Int64(bytes.count), data: bytes)
+            return readInherited(what, at: offset, count: count)
         case .pidfd where pidfdPreadErrno != ESPIPE:
             // On pidfs (6.9+) a pidfd is a file opened by path, with FMODE_PREAD: vfs_read then checks FMODE_READ
             // and finds no read_iter (EINVAL, probed: SystemProbe.pidfdPreadErrno; found by `handoff fuzz`:

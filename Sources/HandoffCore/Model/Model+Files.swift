@@ -148,13 +148,27 @@ extension ReferenceModel {
     /// read on a file or memfd (generic_file_read_iter / shmem_file_read_iter): from the shared offset, up to
     /// the end of the contents; the offset advances by what was read.
     mutating func readContents(_ id: DescriptionID, _ desc: OpenDescription, count: Int) -> Outcome {
-        if Self.passesTheLastPosition(desc.offset ?? 0, count) { return .failure(EINVAL) }
-        let contents = self.contents(of: desc.target)
-        let offset = Int(desc.offset ?? 0)
-        let n = max(0, min(count, contents.count - offset))
-        let bytes = n > 0 ? Array(contents[offset..<(offset + n)]) : []
-        descriptions[id]?.offset = Int64(offset + n)
-        return Outcome(result: Int64(n), data: bytes)
+        let offset = desc.offset ?? 0
+        if Self.passesTheLastPosition(offset, count) { return .failure(EINVAL) }
+        let bytes = Self.bytes(of: contents(of: desc.target), at: offset, count: count)
+        descriptions[id]?.offset = offset + Int64(bytes.count)
+        return Outcome(result: Int64(bytes.count), data: bytes)
+    }
+
+    /// What a read of `count` bytes at `position` gets from `contents`: nothing past their end.
+    static func bytes(of contents: [UInt8], at position: Int64, count: Int) -> [UInt8] {
+        let start = Int(min(position, Int64(contents.count)))
+        return Array(contents[start..<min(contents.count, start + count)])
+    }
+
+    /// A read of the agents' inherited stdio at `position` (read moves its own position after): /dev/null is
+    /// end of file (read_null); the log gives back what was written to it, while its contents are kept (past
+    /// the first MiB the runner punches holes in it: not predictable).
+    func readInherited(_ what: String, at position: Int64, count: Int) -> Outcome {
+        if what.contains("/dev/null") { return Outcome(result: 0, data: []) }
+        guard logSize <= ReferenceModel.logKept else { return Outcome(result: nil) }
+        let bytes = Self.bytes(of: logContents, at: position, count: count)
+        return Outcome(result: Int64(bytes.count), data: bytes)
     }
 
     /// write on a file or memfd (generic_perform_write): at the offset, or at the end with O_APPEND
