@@ -177,7 +177,7 @@ import Testing
         let tcg = MachineConfiguration(kernel: "/k/vmlinux", initramfs: "/t/i.cpio", dataPath: "/t/data", accelerator: .tcg)
         let arguments = tcg.arguments
         #expect(arguments.contains("-nodefaults") && arguments.contains("-no-reboot"))
-        #expect(arguments.joined(separator: " ").contains("-accel tcg,thread=multi -smp 2 -m 1024"))
+        #expect(arguments.joined(separator: " ").contains("-accel tcg,thread=multi -cpu qemu64,+rdrand -smp 2 -m 1024"))
         #expect(arguments.joined(separator: " ").contains("-serial stdio -serial file:/t/data"))
         #expect(arguments.joined(separator: " ").contains("-kernel /k/vmlinux -initrd /t/i.cpio"))
         #expect(arguments.last == MachineConfiguration.baseCommandLine)

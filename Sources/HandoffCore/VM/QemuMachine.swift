@@ -46,7 +46,10 @@ public struct MachineConfiguration: Sendable, Equatable {
     /// write-protecting of the kernel's read-only data and no W+X walk of every page table after it (about
     /// 0.3 s of boot under TCG), hardening a throwaway guest does not need and no descriptor rule depends on.
     /// `panic=-1` with qemu's -no-reboot turns a panic into qemu's exit instead of a hang until the time limit.
-    public static let baseCommandLine = "console=ttyS0 quiet panic=-1 mitigations=off rodata=off 8250.nr_uarts=2"
+    /// `random.trust_cpu=on`: the random pool is seeded from RDRAND at boot (see `arguments`), whatever the
+    /// kernel's CONFIG_RANDOM_TRUST_CPU says.
+    public static let baseCommandLine =
+        "console=ttyS0 quiet panic=-1 mitigations=off rodata=off 8250.nr_uarts=2 random.trust_cpu=on"
 
     /// The command line with this machine's `lpj=`, if any.
     public var kernelCommandLine: String {
@@ -58,7 +61,13 @@ public struct MachineConfiguration: Sendable, Equatable {
         switch accelerator {
         case .kvm: arguments += ["-accel", "kvm", "-cpu", "host"]
         // thread=multi: one host thread per virtual CPU (MTTCG), so that -smp 2 runs two scenarios at once.
-        default: arguments += ["-accel", "tcg,thread=multi"]
+        // +rdrand: qemu's default CPU has no RDRAND, so a guest booted without a bootloader's seed (PVH) has an
+        // empty random pool, and the runner's first getrandom() (the Swift runtime seeds its hashing at start)
+        // blocked while the kernel gathered timer jitter: 1.2 s of every run under TCG (a guest profile showed
+        // it in try_to_generate_entropy; the runner's first result came 2.6-2.7 s after /init's start, with it
+        // 1.4-1.5 s). Only that flag: `-cpu max` also offers AVX, which glibc's string functions then use and
+        // TCG emulates at a higher cost.
+        default: arguments += ["-accel", "tcg,thread=multi", "-cpu", "qemu64,+rdrand"]
         }
         arguments += ["-smp", String(cpus), "-m", String(memoryMiB),
                       "-serial", "stdio", "-serial", "file:" + dataPath,
