@@ -42,7 +42,9 @@ public struct Hello: Equatable, Sendable {
         message.set("argv", byteLists: arguments.map { Array($0.utf8) })
         message.set("env", byteLists: environment.map { Array($0.utf8) })
         message.set("impl", bytes: Array(implementation.utf8))
-        message.set("unsupported", unsupported.map(\.keyword).joined(separator: ","))
+        var keywords = ""
+        for (index, kind) in unsupported.enumerated() { keywords += (index > 0 ? "," : "") + kind.keyword }
+        message.set("unsupported", keywords)
         return message
     }
 

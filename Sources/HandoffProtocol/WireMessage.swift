@@ -33,11 +33,23 @@ public struct WireMessage: Equatable, Sendable {
     public mutating func set(_ key: String, _ value: Int64) { fields.append((key, String(value))) }
     public mutating func set(_ key: String, _ value: UInt64) { fields.append((key, String(value))) }
     public mutating func set(_ key: String, ints: [Int32]) {
-        fields.append((key, ints.map { String($0) }.joined(separator: ",")))
+        var value = ""
+        for (index, number) in ints.enumerated() {
+            if index > 0 { value += "," }
+            value += String(number)
+        }
+        fields.append((key, value))
     }
     public mutating func set(_ key: String, bytes: [UInt8]) { fields.append((key, Hex.encode(bytes))) }
+    /// Comma-separated hex, written into one buffer (every hello carries the agent's whole environment).
     public mutating func set(_ key: String, byteLists: [[UInt8]]) {
-        fields.append((key, byteLists.map { Hex.encode($0) }.joined(separator: ",")))
+        var out: [UInt8] = []
+        out.reserveCapacity(byteLists.reduce(0) { $0 + 2 * $1.count + 1 })
+        for (index, bytes) in byteLists.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            Hex.append(bytes, to: &out)
+        }
+        fields.append((key, String(decoding: out, as: UTF8.self)))
     }
 
     /// The first key that appears more than once, if any: the subscript reads the first occurrence, so a
@@ -90,7 +102,52 @@ public struct WireMessage: Equatable, Sendable {
     }
 
     /// Parses one packet; nil when it is not a well-formed message.
+    ///
+    /// The concrete overloads below are what the agent and the runner call: the generic one, compiled in this
+    /// module and called from another, runs unspecialized, and every agent process paid for that at its
+    /// first messages (the Swift runtime demangling Collection's associated types and the stdlib's generic
+    /// UTF-8 validation: under emulation a sixth of the agent's CPU went to such metadata work).
+    public static func decode(_ packet: ArraySlice<UInt8>) -> WireMessage? {
+        packet.withUnsafeBufferPointer { decode(bytes: $0) }
+    }
+
+    public static func decode(_ packet: [UInt8]) -> WireMessage? {
+        packet.withUnsafeBufferPointer { decode(bytes: $0) }
+    }
+
     public static func decode(_ packet: some Collection<UInt8>) -> WireMessage? {
+        decode(Array(packet))
+    }
+
+    /// The protocol is ASCII: a packet that is all ASCII is split and turned into strings directly; one with
+    /// other bytes goes through UTF-8 validation (a word that is not valid UTF-8 makes the packet malformed).
+    private static func decode(bytes packet: UnsafeBufferPointer<UInt8>) -> WireMessage? {
+        guard packet.allSatisfy({ $0 < 0x80 }) else { return decodeValidating(packet) }
+        let space = UInt8(ascii: " "), equals = UInt8(ascii: "=")
+        var message: WireMessage?
+        var index = 0
+        let count = packet.count
+        while index < count {
+            if packet[index] == space { index += 1; continue }
+            let start = index
+            var separator = -1
+            while index < count && packet[index] != space {
+                if separator < 0 && packet[index] == equals { separator = index }
+                index += 1
+            }
+            let word = UnsafeBufferPointer(rebasing: packet[start..<index])
+            if message == nil {
+                message = WireMessage(String(decoding: word, as: UTF8.self))
+                continue
+            }
+            guard separator >= 0 else { return nil }
+            message!.fields.append((String(decoding: UnsafeBufferPointer(rebasing: packet[start..<separator]), as: UTF8.self),
+                                    String(decoding: UnsafeBufferPointer(rebasing: packet[(separator + 1)..<index]), as: UTF8.self)))
+        }
+        return message
+    }
+
+    private static func decodeValidating(_ packet: UnsafeBufferPointer<UInt8>) -> WireMessage? {
         let words = packet.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true)
         guard let first = words.first, !first.isEmpty else { return nil }
         guard let verb = String(validating: first, as: UTF8.self) else { return nil }
@@ -112,11 +169,15 @@ public enum Hex {
     public static func encode(_ bytes: [UInt8]) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count * 2)
+        append(bytes, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func append(_ bytes: [UInt8], to out: inout [UInt8]) {
         for byte in bytes {
             out.append(digits[Int(byte >> 4)])
             out.append(digits[Int(byte & 0xf)])
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     public static func decode(_ text: some StringProtocol) -> [UInt8]? {

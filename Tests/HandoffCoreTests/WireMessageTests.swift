@@ -21,6 +21,27 @@ import Testing
         #expect(WireMessage.decode(Array("x fds=1,a".utf8))?.ints("fds") == nil)
     }
 
+    /// The ASCII fast path and the validating path split alike: runs of spaces, a value holding `=`, an
+    /// empty key; non-ASCII text that is valid UTF-8 decodes, invalid UTF-8 is malformed.
+    @Test func decodesLikeTheValidatingPath() {
+        let spaced = WireMessage.decode(Array("  ok   r=1  k=a=b =v ".utf8))
+        #expect(spaced == WireMessage("ok", [("r", "1"), ("k", "a=b"), ("", "v")]))
+        #expect(WireMessage.decode(Array("   ".utf8)) == nil)
+        #expect(WireMessage.decode(Array("ok r=1 junk".utf8)) == nil)
+        #expect(WireMessage.decode(Array("ok n=é".utf8)) == WireMessage("ok", [("n", "é")]))
+        #expect(WireMessage.decode([0x6f, 0x6b, 0x20, 0x6e, 0x3d, 0xff]) == nil)
+        #expect(WireMessage.decode(Array("ok r=1 e=0".utf8)[3...]) == WireMessage("r=1", [("e", "0")]))
+    }
+
+    @Test func byteListsAndIntsEncodeCommaSeparated() {
+        var message = WireMessage("hello")
+        message.set("env", byteLists: [Array("A=1".utf8), [], [0xff]])
+        message.set("none", byteLists: [])
+        message.set("fds", ints: [-1, 0, 42])
+        #expect(message.encoded() == Array("hello env=413d31,,ff none= fds=-1,0,42".utf8))
+        #expect(WireMessage.decode(message.encoded())?.byteLists("env") == [Array("A=1".utf8), [], [0xff]])
+    }
+
     @Test func emptyListsAreEmpty() {
         let decoded = WireMessage.decode(Array("ok fds= d=".utf8))
         #expect(decoded?.ints("fds") == [])
