@@ -42,9 +42,7 @@ public struct Hello: Equatable, Sendable {
         message.set("argv", byteLists: arguments.map { Array($0.utf8) })
         message.set("env", byteLists: environment.map { Array($0.utf8) })
         message.set("impl", bytes: Array(implementation.utf8))
-        var keywords = ""
-        for (index, kind) in unsupported.enumerated() { keywords += (index > 0 ? "," : "") + kind.keyword }
-        message.set("unsupported", keywords)
+        message.set("unsupported", list: unsupported.map(\.keyword))
         return message
     }
 
@@ -211,7 +209,7 @@ public enum AgentRequest: Equatable, Sendable {
             message.set("count", count)
             message.set("ops", byteLists: steps.map { step in
                 var encoded = step.operation.encoded()
-                encoded.set("as", step.outputs.map(String.init).joined(separator: ","))
+                encoded.set("as", list: step.outputs.map(String.init))
                 encoded.set("xe", step.expectedErrno)
                 return encoded.encoded()
             })

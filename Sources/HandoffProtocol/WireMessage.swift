@@ -32,11 +32,15 @@ public struct WireMessage: Equatable, Sendable {
     public mutating func set(_ key: String, _ value: Int32) { fields.append((key, String(value))) }
     public mutating func set(_ key: String, _ value: Int64) { fields.append((key, String(value))) }
     public mutating func set(_ key: String, _ value: UInt64) { fields.append((key, String(value))) }
-    public mutating func set(_ key: String, ints: [Int32]) {
+    public mutating func set(_ key: String, ints: [Int32]) { set(key, list: ints.map { String($0) }) }
+    /// A comma-separated list, joined here for every list field of the protocol (the standard library's
+    /// `joined(separator:)`, called from this module, runs unspecialized and instantiates its metadata in
+    /// every fresh agent).
+    public mutating func set(_ key: String, list words: [String]) {
         var value = ""
-        for (index, number) in ints.enumerated() {
+        for (index, word) in words.enumerated() {
             if index > 0 { value += "," }
-            value += String(number)
+            value += word
         }
         fields.append((key, value))
     }
@@ -103,10 +107,10 @@ public struct WireMessage: Equatable, Sendable {
 
     /// Parses one packet; nil when it is not a well-formed message.
     ///
-    /// The concrete overloads below are what the agent and the runner call: the generic one, compiled in this
-    /// module and called from another, runs unspecialized, and every agent process paid for that at its
-    /// first messages (the Swift runtime demangling Collection's associated types and the stdlib's generic
-    /// UTF-8 validation: under emulation a sixth of the agent's CPU went to such metadata work).
+    /// Concrete, not generic over Collection: a generic function of this module called from another runs
+    /// unspecialized, and every agent process paid for that at its first messages (the Swift runtime
+    /// demangling Collection's associated types: under emulation a sixth of the agent's CPU went to such
+    /// metadata work).
     public static func decode(_ packet: ArraySlice<UInt8>) -> WireMessage? {
         packet.withUnsafeBufferPointer { decode(bytes: $0) }
     }
@@ -115,49 +119,34 @@ public struct WireMessage: Equatable, Sendable {
         packet.withUnsafeBufferPointer { decode(bytes: $0) }
     }
 
-    public static func decode(_ packet: some Collection<UInt8>) -> WireMessage? {
-        decode(Array(packet))
-    }
-
-    /// The protocol is ASCII: a packet that is all ASCII is split and turned into strings directly; one with
-    /// other bytes goes through UTF-8 validation (a word that is not valid UTF-8 makes the packet malformed).
+    /// Words are separated by runs of spaces; the first is the verb, each other `key=value` split at its first
+    /// `=`. The protocol is ASCII: only a word with other bytes is validated as UTF-8 (invalid: malformed).
     private static func decode(bytes packet: UnsafeBufferPointer<UInt8>) -> WireMessage? {
-        guard packet.allSatisfy({ $0 < 0x80 }) else { return decodeValidating(packet) }
         let space = UInt8(ascii: " "), equals = UInt8(ascii: "=")
         var message: WireMessage?
         var index = 0
-        let count = packet.count
-        while index < count {
+        while index < packet.count {
             if packet[index] == space { index += 1; continue }
             let start = index
-            var separator = -1
-            while index < count && packet[index] != space {
-                if separator < 0 && packet[index] == equals { separator = index }
+            var separator: Int?
+            var ascii = true
+            while index < packet.count && packet[index] != space {
+                if separator == nil && packet[index] == equals { separator = index }
+                ascii = ascii && packet[index] < 0x80
                 index += 1
             }
-            let word = UnsafeBufferPointer(rebasing: packet[start..<index])
-            if message == nil {
-                message = WireMessage(String(decoding: word, as: UTF8.self))
-                continue
+            func text(_ range: Range<Int>) -> String? {
+                let bytes = UnsafeBufferPointer(rebasing: packet[range])
+                return ascii ? String(decoding: bytes, as: UTF8.self) : String(validating: bytes, as: UTF8.self)
             }
-            guard separator >= 0 else { return nil }
-            message!.fields.append((String(decoding: UnsafeBufferPointer(rebasing: packet[start..<separator]), as: UTF8.self),
-                                    String(decoding: UnsafeBufferPointer(rebasing: packet[(separator + 1)..<index]), as: UTF8.self)))
-        }
-        return message
-    }
-
-    private static func decodeValidating(_ packet: UnsafeBufferPointer<UInt8>) -> WireMessage? {
-        let words = packet.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true)
-        guard let first = words.first, !first.isEmpty else { return nil }
-        guard let verb = String(validating: first, as: UTF8.self) else { return nil }
-        var message = WireMessage(verb)
-        for word in words.dropFirst() {
-            guard let equals = word.firstIndex(of: UInt8(ascii: "=")),
-                let key = String(validating: word[word.startIndex..<equals], as: UTF8.self),
-                let value = String(validating: word[word.index(after: equals)...], as: UTF8.self)
-            else { return nil }
-            message.fields.append((key, value))
+            if message == nil {
+                guard let verb = text(start..<index) else { return nil }
+                message = WireMessage(verb)
+            } else {
+                guard let separator, let key = text(start..<separator), let value = text((separator + 1)..<index)
+                else { return nil }
+                message!.fields.append((key, value))
+            }
         }
         return message
     }

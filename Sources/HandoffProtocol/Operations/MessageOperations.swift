@@ -112,14 +112,14 @@ extension MessageOperation where Naming.Descriptor: WireDescriptor, Naming.Proce
         switch self {
         case .send(let socket, let fds, let data, let flags):
             message.setDescriptor("fd", socket)
-            message.set("fds", fds.map(\.wire).joined(separator: ","))
+            message.set("fds", list: fds.map(\.wire))
             message.set("data", bytes: data)
             // Only when set: an agent without `flags` on send sends as before.
             if !flags.isEmpty { message.set("flags", SendFlag.linux(flags)) }
         case .sendHeaders(let socket, let fds, let headers, let cmsgLength, let data):
             message.setDescriptor("fd", socket)
-            message.set("fds", fds.map(\.wire).joined(separator: ","))
-            message.set("headers", headers.map(String.init).joined(separator: ","))
+            message.set("fds", list: fds.map(\.wire))
+            message.set("headers", list: headers.map(String.init))
             message.set("cmsglen", cmsgLength ?? -1)
             message.set("data", bytes: data)
         case .recv(let socket, let count, let room, let closeOnExec, let nonBlocking, let flags, let control):

@@ -270,7 +270,7 @@ extension SocketOperation where Naming.Descriptor: WireDescriptor, Naming.Proces
         case .sendto(let socket, let address, let fds, let data):
             message.setDescriptor("fd", socket)
             message.set("addr", address.wire)
-            message.set("fds", fds.map(\.wire).joined(separator: ","))
+            message.set("fds", list: fds.map(\.wire))
             message.set("data", bytes: data)
         case .recvfrom(let socket, let count, let room, let closeOnExec, let nonBlocking):
             message.setDescriptor("fd", socket)
