@@ -320,6 +320,7 @@ import Testing
         // It made every scenario an error one by one (run and stress exit 1) and every fuzz case "not judged"
         // (exit 0, green).
         let directory = try temporaryDirectory(["a.yaml": Self.passing, "file": ""])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         for workdir in [directory + "/absent", directory + "/file"] {
             for arguments in [["run", directory + "/a.yaml", "--report", directory + "/r"],
                               ["stress", directory + "/a.yaml", "--iterations", "1", "--report", directory + "/s"],
@@ -334,6 +335,7 @@ import Testing
 
     @Test func mergeNamesBothFilesThatHoldOneScenario() throws {
         let directory = try temporaryDirectory(["a.yaml": Self.passing])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         #expect(try handoff(["run", directory, "--report", directory + "/r"]).status == 0)
         let report = directory + "/r/report.json"
         let outcome = try handoff(["merge", report, report, "--report", directory + "/m"])

@@ -5,12 +5,15 @@ import Testing
 
 /// Files handed to `merge`, `compare` and `matrix` that are not what they should be: every refusal names the
 /// file and what is wrong (with the JSON path or line and column), nothing traps, nothing waits forever.
-@Suite struct HostileReportTests {
+/// A class so that each test's files are removed after it (deinit).
+@Suite final class HostileReportTests {
     let directory: String = {
         let path = NSTemporaryDirectory() + "handoff-hostile-\(UUID().uuidString)"
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }()
+
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
 
     static let report = RunReport(startedAt: Date(timeIntervalSince1970: 0), durationSeconds: 1, identityMode: .auto,
                                   scenarios: ReportTests.results)
