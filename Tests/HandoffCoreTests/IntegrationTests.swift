@@ -35,6 +35,27 @@ import Testing
         #expect(finding.observed == "offset 5")
     }
 
+    /// A receive that succeeds with fewer descriptors than its `as:` names leaves the rest unbound: a later
+    /// use says which step gave how many, not that the step failed; a name checked under two keys is one line.
+    @Test func aNameAShortReceiveLeftUnboundSaysWhy() throws {
+        let result = run(try scenario("""
+            summary: room for two descriptors, three sent, and the scenario names three
+            steps:
+              - main.socketpair: {type: stream, as: [a, b]}
+              - main.pipe: {as: [r, w]}
+              - main.send: {socket: a, fds: [r, w, r], data: "x"}
+              - main.recv: {socket: b, room: 1, as: [one, two, three], expect: "x"}
+              - check: {cloexec: {main.three: false}, fdinfo: {main.three: {flags: "0"}}}
+              - main.close: {fd: three}
+            """))
+        #expect(result.status == .error)
+        let checks = result.findings.filter { $0.step.line == 7 }
+        #expect(checks.count == 1, "\(checks)")
+        #expect(checks.first?.observed == "never created: main.recv at line 6 gave 2 descriptors for the 3 names of its 'as'")
+        #expect(result.reason?.contains("descriptor 'three' of 'main' was never created (main.recv at line 6 gave 2 descriptors") == true,
+                "\(result.reason ?? "")")
+    }
+
     @Test func aWrongStatedErrorFails() throws {
         let result = run(try scenario("""
             summary: close succeeds, but the scenario claims EBADF

@@ -16,6 +16,27 @@ import FoundationXML
                               durationSeconds: seconds, agentLog: log)
     }
 
+    /// A 64 KiB receive judged wrong printed both texts whole; now each shows 64 bytes around the first
+    /// difference, with its length.
+    @Test func longDataIsShownAroundItsFirstDifference() {
+        let expected = [UInt8](repeating: UInt8(ascii: "b"), count: 65536)
+        var observed = expected
+        observed[40000] = UInt8(ascii: "X")
+        #expect(firstDifference(expected, observed) == 40000)
+        #expect(firstDifference(expected, Array(expected[0..<36544])) == 36544)
+        #expect(firstDifference(expected, expected) == nil)
+        #expect(firstDifference(nil, expected) == nil)
+        let shown = excerpt(observed, around: 40000)
+        #expect(shown.hasPrefix("...\"") && shown.hasSuffix("... (65536 bytes, shown from byte 39968)"), "\(shown)")
+        #expect(shown.contains("bX"))
+        #expect(shown.count < 140)
+        #expect(excerpt(Array("short".utf8), around: 3) == "\"short\"")
+        #expect(excerpt(expected, around: nil).hasSuffix("\"... (65536 bytes)"))
+        let outcome = Outcome(result: 65536, errno: 0, fds: [7], data: expected)
+        #expect(outcome.summary.count < 120, "\(outcome.summary)")
+        #expect(outcome.summary.hasPrefix("65536 fds [7] data \"bbbb"))
+    }
+
     @Test func durationsFromOneSecondUpAreInSeconds() {
         #expect(Console.duration(0.0093) == "9.3 ms")
         #expect(Console.duration(0.9994) == "999.4 ms")

@@ -22,7 +22,7 @@ extension ScenarioExecution {
         var observed = Outcome(answer: answer)
         observed.credentials = named(answer.credentials)
         if case .processes(.wait) = operation { observed.result = nil }
-        bindNames(step.binds, in: process, outcome: observed)
+        bindNames(step.binds, in: process, outcome: observed, step: step.location, operation: operationName)
         var findings = judge(step, predicted: predicted, observed: observed, operation: operationName)
         let observeBegan = monotonicNow()
         findings += try observeAndCompare(after: awaitStep.location, operation: "\(process).await")

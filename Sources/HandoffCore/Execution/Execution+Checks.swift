@@ -35,7 +35,8 @@ extension ScenarioExecution {
         if predicted.from == nil { shown.from = nil }
         if predicted.result == nil { shown.result = nil }
         if let mask = predicted.resultMask, let value = shown.result { shown.result = value & mask }
-        return (predicted.summary, shown.summary)
+        let focus = firstDifference(predicted.data, shown.data)
+        return (predicted.summary(dataAround: focus), shown.summary(dataAround: focus))
     }
 
     func checkExpectation(_ expect: Expectation, _ observed: Outcome, step: Step, operation: String) -> [Finding] {
@@ -56,7 +57,8 @@ extension ScenarioExecution {
             fail("result \(result)", observed.summary)
         }
         if let data = expect.data, observed.data != data {
-            fail("data \(quoted(data))", observed.data.map(quoted) ?? "no data")
+            let focus = firstDifference(data, observed.data)
+            fail("data \(excerpt(data, around: focus))", observed.data.map { excerpt($0, around: focus) } ?? "no data")
         }
         if let received = expect.received, observed.fds.count != received {
             fail("\(received) descriptors received", "\(observed.fds.count)")
@@ -90,7 +92,8 @@ extension ScenarioExecution {
         }
         func lookup(_ qualified: QualifiedDescriptor) -> (DescriptorKey, ObservedDescriptor)? {
             guard let number = try? number(qualified.descriptor, in: qualified.process, at: location) else {
-                fail(qualified.process, "\(qualified.descriptor)", "a descriptor", "never created")
+                let reason = if case .name(let name) = qualified.descriptor { unboundReason(of: name, in: qualified.process) } else { "" }
+                fail(qualified.process, "\(qualified.descriptor)", "a descriptor", reason.isEmpty ? "never created" : "never created: \(reason)")
                 return nil
             }
             let key = DescriptorKey(process: qualified.process, number: number)
@@ -141,7 +144,9 @@ extension ScenarioExecution {
             var expected: Set<Int32> = []
             for reference in references {
                 if let number = try? number(reference, in: process, at: location) { expected.insert(number) }
-                else { fail(process, "\(reference)", "a descriptor", "never created") }
+                else if case .name(let name) = reference {
+                    fail(process, "\(reference)", "a descriptor", "never created: \(unboundReason(of: name, in: process))")
+                } else { fail(process, "\(reference)", "a descriptor", "never created") }
             }
             let actual = Set((observed[process] ?? [:]).keys)
             if actual != expected {
@@ -176,6 +181,9 @@ extension ScenarioExecution {
             throw .harness(.agentGone(process: name, reason: agent.endReason()))
         }
         findings += inspected
-        return findings
+        // One descriptor under several keys (cloexec and fdinfo of a name never created) gave the same line twice.
+        var seen: [Finding] = []
+        for finding in findings where !seen.contains(finding) { seen.append(finding) }
+        return seen
     }
 }

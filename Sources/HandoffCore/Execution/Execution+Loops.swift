@@ -64,7 +64,8 @@ extension ScenarioExecution {
                         firstModelFailure = "iteration \(iteration + 1), step \(index + 1): \(predicted.summary)"
                     }
                 }
-                bindNames(innerStep.binds, in: process, outcome: predicted)
+                bindNames(innerStep.binds, in: process, outcome: predicted, step: innerStep.location,
+                          operation: "\(process).\(innerStep.action.keyword)")
             }
             // The runner's own work counts against the scenario's timeout, and Ctrl-C stops it too.
             if iteration & 1023 == 1023 {

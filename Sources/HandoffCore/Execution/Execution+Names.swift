@@ -10,8 +10,8 @@ extension ScenarioExecution {
         case .number(let number): return number
         case .name(let name):
             guard let number = tracker.value(of: name, in: process) else {
-                throw .scenario("\(location): descriptor '\(name)' of '\(process)' was never created (the step that "
-                    + "should have created it failed)")
+                throw .scenario("\(location): descriptor '\(name)' of '\(process)' was never created "
+                    + "(\(unboundReason(of: name, in: process)))")
             }
             return number
         case .limit(let offset):
@@ -80,12 +80,33 @@ extension ScenarioExecution {
         model.harnessNumbers = [process: Set(sharingTable(with: process).compactMap { tree[$0]?.controlNumber })]
         return model.apply(operation, by: process)
     }
-    /// Gives the descriptors an outcome produced the names the step binds, in every process of the table.
-    func bindNames(_ binds: [String?], in process: String, outcome: Outcome) {
+    /// Gives the descriptors an outcome produced the names the step binds, in every process of the table. A
+    /// name the outcome has no descriptor for stays unbound, with why (`unboundReason`).
+    func bindNames(_ binds: [String?], in process: String, outcome: Outcome, step location: SourceLocation,
+                   operation: String) {
         for (index, name) in binds.enumerated() {
-            guard let name, index < outcome.fds.count else { continue }
-            tracker.bind(name, to: outcome.fds[index], in: process)
+            guard let name else { continue }
+            for member in sharingTable(with: process) { unboundNames[member, default: [:]][name] = nil }
+            if index < outcome.fds.count {
+                tracker.bind(name, to: outcome.fds[index], in: process)
+                continue
+            }
+            // A successful receive can bring fewer descriptors than its `as:` names (MSG_CTRUNC, a message
+            // without rights): that is not a failed step, and saying so sent readers looking for an error.
+            let why = outcome.errno != 0
+                ? "\(operation) at line \(location.line) failed with \(Errno.name(of: outcome.errno))"
+                : "\(operation) at line \(location.line) gave \(outcome.fds.count) descriptor"
+                    + "\(outcome.fds.count == 1 ? "" : "s") for the \(binds.count) names of its 'as'"
+            for member in sharingTable(with: process) where tracker.value(of: name, in: member) == nil {
+                unboundNames[member, default: [:]][name] = why
+            }
         }
+    }
+
+    /// Why `name` has no descriptor in `process`: the step that should have made it failed, or gave fewer
+    /// descriptors than it names.
+    func unboundReason(of name: String, in process: String) -> String {
+        unboundNames[process]?[name] ?? "the step that should have created it failed"
     }
 
     /// `got (4)`, or `4` for an unnamed descriptor.

@@ -96,6 +96,8 @@ final class ScenarioExecution {
     var ports: [DescriptorKey: UInt16] = [:]
     /// `{@port}`, once chosen.
     var chosenPort: UInt16?
+    /// Names a step left without a descriptor, by process, with why (Execution+Names.bindNames).
+    var unboundNames: [String: [String: String]] = [:]
     /// The latest observation, which check steps read.
     var observed: [String: [Int32: ObservedDescriptor]] = [:]
     var groups: [DescriptorKey: Int] = [:]
@@ -255,7 +257,7 @@ final class ScenarioExecution {
         let (observedOutcome, syscallNanoseconds) = try execute(operation, by: agent, step: step)
         let roundTrip = monotonicNow() - began
 
-        bindNames(step.binds, in: process, outcome: observedOutcome)
+        bindNames(step.binds, in: process, outcome: observedOutcome, step: step.location, operation: operationName)
         var stepFindings = judge(step, predicted: predicted, observed: observedOutcome, operation: operationName)
         if var collected = uncollected, stepFindings.contains(where: { $0.kind == .outcome }) {
             // unix_gc runs in a workqueue whenever any unix socket is released with sockets in flight, so the

@@ -21,12 +21,15 @@ extension Outcome {
     }
 
     /// `-1 EBADF`, or `3 fds [3] data "hi" MSG_CTRUNC status 0`.
-    public var summary: String {
+    public var summary: String { summary(dataAround: nil) }
+
+    /// The summary, with long data shown around byte `focus` (where it differs from what it is compared with).
+    func summary(dataAround focus: Int?) -> String {
         if blocks { return "blocks forever" }
         if errno != 0 { return "-1 \(Errno.name(of: errno))" }
         var parts: [String] = [result.map { String($0) } ?? "ok"]
         if !fds.isEmpty { parts.append("fds [\(fds.map(String.init).joined(separator: ", "))]") }
-        if let data { parts.append("data \(quoted(data))") }
+        if let data { parts.append("data \(excerpt(data, around: focus))") }
         if let messageFlags, messageFlags != 0 {
             var names: [String] = []
             if messageFlags & Linux.MSG_CTRUNC != 0 { names.append("MSG_CTRUNC") }
@@ -54,4 +57,22 @@ func quoted(_ bytes: [UInt8]) -> String {
         }
     }
     return text + "\""
+}
+
+/// `quoted`, of at most `limit` bytes: a longer text is shown as the window around byte `focus` (the first
+/// that differs from what it is compared with; the start when nil), with its length. A 64 KiB receive
+/// judged wrong printed both texts whole: 128 KiB on one line of the console and of every report.
+func excerpt(_ bytes: [UInt8], around focus: Int?, limit: Int = 64) -> String {
+    guard bytes.count > limit else { return quoted(bytes) }
+    let start = max(0, min((focus ?? 0) - limit / 2, bytes.count - limit))
+    let end = start + limit
+    return (start > 0 ? "..." : "") + quoted(Array(bytes[start..<end])) + (end < bytes.count ? "..." : "")
+        + " (\(bytes.count) bytes\(start > 0 ? ", shown from byte \(start)" : ""))"
+}
+
+/// The first index at which `a` and `b` differ (the shorter one's length when one begins the other); nil
+/// when they are equal or either is missing.
+func firstDifference(_ a: [UInt8]?, _ b: [UInt8]?) -> Int? {
+    guard let a, let b, a != b else { return nil }
+    return zip(a, b).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(a.count, b.count)
 }

@@ -47,7 +47,7 @@ extension ScenarioDecoder {
         func map(_ key: String) throws(ScenarioError) -> [(QualifiedDescriptor, Node)] {
             guard let node = a[key] else { return [] }
             var result: [(QualifiedDescriptor, Node)] = []
-            for pair in try context.mapping(node, a.what(key)) {
+            for pair in try nonEmptyMapping(node, a.what(key), naming: "a descriptor") {
                 let descriptor = try qualified(pair.key, a.what(key))
                 sites.checked.append(.descriptor(descriptor, context.location(pair.key)))
                 result.append((descriptor, pair.value))
@@ -81,7 +81,7 @@ extension ScenarioDecoder {
             case "fdinfo":
                 for (descriptor, value) in try map("fdinfo") {
                     var fields: [String: String] = [:]
-                    for field in try context.mapping(value, "the fdinfo fields of \(descriptor)") {
+                    for field in try nonEmptyMapping(value, "the fdinfo fields of \(descriptor)", naming: "a field") {
                         let name = try context.string(field.key, "an fdinfo field name")
                         guard let text = field.value.scalar?.string, context.kind(field.value) != .null else {
                             throw context.error(field.value, "expected the text of fdinfo field '\(name)' of \(descriptor), "
@@ -96,11 +96,11 @@ extension ScenarioDecoder {
                     check.numbers[descriptor] = Int32(try context.integer(value, "the number of \(descriptor)", in: 0...Int(Int32.max)))
                 }
             case "env":
-                for pair in try context.mapping(entry.value, a.what("env")) {
+                for pair in try nonEmptyMapping(entry.value, a.what("env"), naming: "a process") {
                     let process = try context.identifier(pair.key, "a process in 'env'")
                     sites.checked.append(.process(process, context.location(pair.key)))
                     var variables: [(name: String, value: [ArgumentPart]?)] = []
-                    for variable in try context.mapping(pair.value, "the environment of '\(process)'") {
+                    for variable in try nonEmptyMapping(pair.value, "the environment of '\(process)'", naming: "a variable") {
                         let name = try context.string(variable.key, "an environment variable name")
                         let value = context.kind(variable.value) == .null ? nil : try argument(variable.value)
                         variables.append((name, value))
@@ -108,7 +108,7 @@ extension ScenarioDecoder {
                     check.environment[process] = variables
                 }
             default: // open
-                for pair in try context.mapping(entry.value, a.what("open")) {
+                for pair in try nonEmptyMapping(entry.value, a.what("open"), naming: "a process") {
                     let process = try context.identifier(pair.key, "a process in 'open'")
                     sites.checked.append(.process(process, context.location(pair.key)))
                     var refs: [DescriptorRef] = []
@@ -123,5 +123,14 @@ extension ScenarioDecoder {
             }
         }
         return check
+    }
+
+    /// A mapping of what a check compares, which must name something: an empty one (`number: {}`) was
+    /// accepted and asserted nothing, so a check could pass having checked nothing at all. (An empty *list*
+    /// of open descriptors or of flags is an assertion - none - and stays allowed.)
+    private func nonEmptyMapping(_ node: Node, _ what: String, naming item: String) throws(ScenarioError) -> [(key: Node, value: Node)] {
+        let pairs = try context.mapping(node, what)
+        guard !pairs.isEmpty else { throw context.error(node, "\(what) is empty, so it checks nothing (name at least \(item))") }
+        return pairs
     }
 }
