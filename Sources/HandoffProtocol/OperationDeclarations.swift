@@ -94,6 +94,9 @@ public enum ArgumentType: Sendable, Equatable {
     case integer(ClosedRange<Int64>)
     /// A list of words from this set.
     case flags([String])
+    /// A list of words from this set, or a raw integer handed to the kernel as it is (for calls whose
+    /// refusal of unknown flags, EINVAL, is worth a scenario: dup3, close_range).
+    case flagsOrRaw([String])
     /// One word from this set.
     case keyword([String])
     case string
@@ -123,6 +126,7 @@ public enum ArgumentType: Sendable, Equatable {
             if range.upperBound == Int64.max { return "integer ≥ \(range.lowerBound)" }
             return "integer \(range.lowerBound)...\(range.upperBound)"
         case .flags(let words): return "flags [" + words.joined(separator: ", ") + "]"
+        case .flagsOrRaw(let words): return "flags [" + words.joined(separator: ", ") + "] or a raw integer"
         case .keyword(let words): return words.joined(separator: " \\| ")
         case .string: return "string"
         case .bool: return "true \\| false"

@@ -36,10 +36,10 @@ extension Operation {
     }
 
     /// Whether the operation gives the caller a private table: unshare_files always, close_range with
-    /// CLOSE_RANGE_UNSHARE (`unshare: true`).
+    /// CLOSE_RANGE_UNSHARE (and no bit the kernel refuses).
     public var privatizesTable: Bool {
         if case .table(.unshareFiles) = self { return true }
-        if case .table(.closeRange(_, _, _, let unshare)) = self { return unshare }
+        if case .table(.closeRange(_, _, let flags)) = self { return CloseRangeFlags.unshares(flags) }
         return false
     }
 }

@@ -68,11 +68,13 @@ extension Agent {
     }
 
     /// close_range across control channels closes everything in the range but the channels: one call per
-    /// gap between them. CLOSE_RANGE_CLOEXEC alone needs no split (channels are close-on-exec already).
+    /// gap between them. CLOSE_RANGE_CLOEXEC alone needs no split (channels are close-on-exec already), and
+    /// neither do flags the kernel refuses: one call gets the EINVAL (split around a channel that fills the
+    /// range, there would be no call at all, and a 0 for the kernel's EINVAL).
     func closeRangeAroundChannels(_ first: UInt32, _ last: UInt32, _ flags: UInt32) -> Timed {
-        let marksOnly = flags & Linux.CLOSE_RANGE_CLOEXEC != 0 && flags & Linux.CLOSE_RANGE_UNSHARE == 0
+        let marksOnly = CloseRangeFlags.marksOnly(flags) && flags & Linux.CLOSE_RANGE_UNSHARE == 0
         let inside = ([control] + hidden).map { UInt32(bitPattern: $0) }.filter { $0 >= first && $0 <= last }.sorted()
-        if marksOnly || first > last || inside.isEmpty {
+        if marksOnly || CloseRangeFlags.areInvalid(flags) || first > last || inside.isEmpty {
             return timed { Int(handoff_close_range(first, last, flags)) }
         }
         // Ranges as (start, end) pairs computed in 64 bits: `last` may be ~0U, and last + 1 must not wrap.

@@ -38,12 +38,11 @@ extension Agent {
                 call.perform(&agent, &answer)
                 return true
             }
-        case .closeRange(let first, let last, let closeOnExec, let unshare):
+        case .closeRange(let first, let last, let flags):
             return { agent, answer -> Bool in
-                let flags = (closeOnExec ? Linux.CLOSE_RANGE_CLOEXEC : 0) | (unshare ? Linux.CLOSE_RANGE_UNSHARE : 0)
                 let result = agent.closeRangeAroundChannels(first, last, flags)
                 // CLOSE_RANGE_UNSHARE leaves a private table that still holds the other agents' channels.
-                if unshare && result.value == 0 { for channel in agent.hidden { close(channel) } }
+                if CloseRangeFlags.unshares(flags) && result.value == 0 { for channel in agent.hidden { close(channel) } }
                 answer.record(result)
                 return true
             }

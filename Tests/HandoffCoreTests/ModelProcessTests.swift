@@ -175,17 +175,17 @@ extension ReferenceModelTests {
     @Test func closeRangeWithUnshareClosesOnlyInThePrivateCopy() {
         var m = makeModel()
         m.ok(.cloneFiles(child: "c"))
-        m.ok(.closeRange(first: 1, last: 5, closeOnExec: false, unshare: true), by: "c")
+        m.ok(.closeRange(first: 1, last: 5, flags: Linux.CLOSE_RANGE_UNSHARE), by: "c")
         #expect(m.numbers("c") == [0])
         #expect(m.numbers("main") == [0, 1, 2])
         m.ok(.cloneFiles(child: "d"))
-        m.ok(.closeRange(first: 0, last: 0, closeOnExec: true, unshare: true), by: "d")
+        m.ok(.closeRange(first: 0, last: 0, flags: Linux.CLOSE_RANGE_CLOEXEC | Linux.CLOSE_RANGE_UNSHARE), by: "d")
         #expect(m.cloexec("d", 0) == true)
         #expect(m.cloexec("main", 0) == false)
-        m.fails(.closeRange(first: 3, last: 2, closeOnExec: false, unshare: true), EINVAL)
+        m.fails(.closeRange(first: 3, last: 2, flags: Linux.CLOSE_RANGE_UNSHARE), EINVAL)
         // Without unshare the shared table changes for both.
         m.ok(.cloneFiles(child: "e"))
-        m.ok(.closeRange(first: 2, last: 2, closeOnExec: false, unshare: false), by: "e")
+        m.ok(.closeRange(first: 2, last: 2, flags: 0), by: "e")
         #expect(m.numbers("main") == [0, 1])
         #expect(m.referencesAreConsistent())
     }

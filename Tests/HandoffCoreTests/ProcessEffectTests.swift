@@ -47,8 +47,8 @@ import Testing
     }
 
     @Test func closeRangePrivatizesOnlyWithUnshare() {
-        let shared: HandoffProtocol.Operation<WireNaming> = .closeRange(first: 3, last: 9, closeOnExec: false, unshare: false)
-        let unshared: HandoffProtocol.Operation<WireNaming> = .closeRange(first: 3, last: 9, closeOnExec: false, unshare: true)
+        let shared: HandoffProtocol.Operation<WireNaming> = .closeRange(first: 3, last: 9, flags: 0)
+        let unshared: HandoffProtocol.Operation<WireNaming> = .closeRange(first: 3, last: 9, flags: Linux.CLOSE_RANGE_UNSHARE)
         #expect(!shared.privatizesTable)
         #expect(unshared.privatizesTable)
         #expect(HandoffProtocol.Operation<WireNaming>.unshareFiles.privatizesTable)

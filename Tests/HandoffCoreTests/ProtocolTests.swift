@@ -27,7 +27,7 @@ func sampleWireOperation(_ kind: OperationKind) -> HandoffProtocol.Operation<Wir
         case .dup3: return .dup3(fd: 3, target: 9, flags: Linux.O_CLOEXEC)
         case .fcntl: return .fcntl(fd: 4, command: .dupfdCloexec(minimum: 10))
         case .close: return .close(fd: 12)
-        case .closeRange: return .closeRange(first: 3, last: UInt32.max, closeOnExec: true, unshare: true)
+        case .closeRange: return .closeRange(first: 3, last: UInt32.max, flags: Linux.CLOSE_RANGE_CLOEXEC | Linux.CLOSE_RANGE_UNSHARE)
         case .unshareFiles: return .unshareFiles
         case .dupfdQuery: return .dupfdQuery(fd: 3, other: 7)
         }

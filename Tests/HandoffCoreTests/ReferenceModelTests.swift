@@ -216,14 +216,18 @@ import Testing
         #expect(m.ok(.close(fd: 3)) == Outcome(result: 0))
         m.fails(.close(fd: 3), EBADF)
         m.fails(.close(fd: -1), EBADF)
-        m.fails(.closeRange(first: 6, last: 5, closeOnExec: false, unshare: false), EINVAL)
-        #expect(m.ok(.closeRange(first: 5, last: UInt32.max, closeOnExec: true, unshare: false)) == Outcome(result: 0))
+        m.fails(.closeRange(first: 6, last: 5, flags: 0), EINVAL)
+        // An unknown flag is refused before anything is done, even with a valid one beside it.
+        m.fails(.closeRange(first: 0, last: UInt32.max, flags: 1 << 3), EINVAL)
+        m.fails(.closeRange(first: 0, last: UInt32.max, flags: Linux.CLOSE_RANGE_UNSHARE | 1), EINVAL)
+        #expect(m.numbers() == [0, 1, 2, 4, 5, 6, 7])
+        #expect(m.ok(.closeRange(first: 5, last: UInt32.max, flags: Linux.CLOSE_RANGE_CLOEXEC)) == Outcome(result: 0))
         #expect(m.numbers() == [0, 1, 2, 4, 5, 6, 7])
         #expect(m.cloexec("main", 4) == false)
         #expect([5, 6, 7].allSatisfy { m.cloexec("main", $0) == true })
-        m.ok(.closeRange(first: 2, last: 5, closeOnExec: false, unshare: true))
+        m.ok(.closeRange(first: 2, last: 5, flags: Linux.CLOSE_RANGE_UNSHARE))
         #expect(m.numbers() == [0, 1, 6, 7])
-        m.ok(.closeRange(first: 100, last: 200, closeOnExec: false, unshare: false))
+        m.ok(.closeRange(first: 100, last: 200, flags: 0))
         #expect(m.numbers() == [0, 1, 6, 7])
         #expect(m.referencesAreConsistent())
     }
@@ -314,7 +318,7 @@ import Testing
                 case 4: operation = .dup2(fd: fd, target: other)
                 case 5: operation = .close(fd: fd)
                 case 6: operation = .closeRange(first: UInt32(next(12)), last: UInt32(next(12) + 6),
-                                                closeOnExec: next(2) == 0, unshare: false)
+                                                flags: next(2) == 0 ? Linux.CLOSE_RANGE_CLOEXEC : 0)
                 case 7: operation = .read(fd: fd, count: next(6))
                 case 8: operation = .write(fd: fd, data: [UInt8](repeating: 1, count: next(5)))
                 case 9:
@@ -381,7 +385,8 @@ import Testing
                 case 12: operation = .reopen(target: m.processNames[next(m.processNames.count)], fd: fd,
                                              flags: [[.rdonly], [.wronly], [.rdwr]][next(3)])
                 case 13: operation = .closeRange(first: UInt32(next(12)), last: UInt32(next(12) + 4),
-                                                 closeOnExec: next(2) == 0, unshare: next(2) == 0)
+                                                 flags: (next(2) == 0 ? Linux.CLOSE_RANGE_CLOEXEC : 0)
+                                                     | (next(2) == 0 ? Linux.CLOSE_RANGE_UNSHARE : 0))
                 case 14: operation = .setrlimit(nofile: UInt64(next(14)))
                 default: operation = .write(fd: fd, data: [UInt8](repeating: 4, count: next(3)))
                 }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import HandoffCore
+import HandoffProtocol
 
 @Suite struct ScenarioParserTests {
     // MARK: Document
@@ -326,24 +327,30 @@ import Testing
               - main.close_range: {first: 3}
               - main.close_range: {first: 3, last: 10, flags: [cloexec, unshare]}
               - main.close_range: {first: 0, last: max}
+              - main.close_range: {first: 0, flags: 12, error: EINVAL}
 
             """)
         guard case .table(.close(let fd)) = parsed[0].operation,
-              case .table(.closeRange(let f1, let l1, let c1, let u1)) = parsed[1].operation,
-              case .table(.closeRange(let f2, let l2, let c2, let u2)) = parsed[2].operation,
-              case .table(.closeRange(let f3, let l3, _, _)) = parsed[3].operation else {
+              case .table(.closeRange(let f1, let l1, let flags1)) = parsed[1].operation,
+              case .table(.closeRange(let f2, let l2, let flags2)) = parsed[2].operation,
+              case .table(.closeRange(let f3, let l3, _)) = parsed[3].operation,
+              case .table(.closeRange(_, _, let raw)) = parsed[4].operation else {
             Issue.record("wrong actions")
             return
         }
         #expect(fd == .number(7))
-        #expect(f1 == 3 && l1 == UInt32.max && !c1 && !u1)
-        #expect(f2 == 3 && l2 == 10 && c2 && u2)
+        #expect(f1 == 3 && l1 == UInt32.max && flags1 == 0)
+        #expect(f2 == 3 && l2 == 10 && flags2 == Linux.CLOSE_RANGE_CLOEXEC | Linux.CLOSE_RANGE_UNSHARE)
         #expect(f3 == 0 && l3 == UInt32.max)
+        #expect(raw == 12)
+        expectError(stepFailure("  - main.close_range: {first: 0, flags: cloexec}\n"), 3, 41,
+                    "expected a list of flags ([cloexec, unshare]) or a raw integer for 'flags', found")
+        expectError(stepFailure("  - main.close_range: {first: 0, flags: -1}\n"), 3, 41, "'flags' must be between 0 and 4294967295, found -1")
     }
 
     @Test func acceptsAnInvertedCloseRangeForTheKernelToRefuse() throws {
         let parsed = try steps("  - main.close_range: {first: 5, last: 4, error: EINVAL}\n")
-        guard case .table(.closeRange(let first, let last, _, _)) = parsed[0].operation else { Issue.record("not close_range"); return }
+        guard case .table(.closeRange(let first, let last, _)) = parsed[0].operation else { Issue.record("not close_range"); return }
         #expect(first == 5 && last == 4)
         #expect(parsed[0].expect.error == "EINVAL")
     }
@@ -558,6 +565,14 @@ import Testing
         expectError(stepFailure("  - check: {offset: {main.0: x}}\n"), 3, 30, "expected an integer for the offset of main.0")
         expectError(stepFailure("  - check: {size: {main.0: 1}}\n"), 3, 13, "unknown key 'size' in check")
         expectError(stepFailure("  - check: {same: [main.0, main.1], error: EBADF}\n"), 3, 37, "unknown key 'error' in check")
+        // An empty mapping checks nothing: it passed, whatever the tables held.
+        expectError(stepFailure("  - check: {number: {}, cloexec: {main.0: false}}\n"), 3, 21, "'number' is empty, so it checks nothing (name at least a descriptor)")
+        expectError(stepFailure("  - check: {cloexec: {}}\n"), 3, 22, "is empty, so it checks nothing")
+        expectError(stepFailure("  - check: {fdinfo: {main.0: {}}}\n"), 3, 30, "the fdinfo fields of main.0 is empty", "name at least a field")
+        expectError(stepFailure("  - check: {open: {}}\n"), 3, 19, "is empty, so it checks nothing (name at least a process)")
+        expectError(stepFailure("  - check: {env: {main: {}}}\n"), 3, 25, "the environment of 'main' is empty")
+        // An empty list is an assertion (no descriptor open, no status flag), not an empty check.
+        #expect(stepFailure("  - check: {open: {main: []}, flags: {main.0: []}}\n") == nil)
     }
 
     @Test func everyExampleInTheDocumentationParses() throws {

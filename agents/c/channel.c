@@ -86,7 +86,7 @@ static int compare_unsigned(const void *a, const void *b) {
 
 // close_range across control channels closes everything in the range but the channels: one call per gap
 // between them (64-bit arithmetic: `last` may be ~0U). CLOSE_RANGE_CLOEXEC alone needs no split: channels
-// are close-on-exec already.
+// are close-on-exec already; nor do flags the kernel refuses (one call gets its EINVAL).
 void close_range_around_channels(unsigned first, unsigned last, unsigned flags, struct answer *answer) {
     int marks_only = (flags & CLOSE_RANGE_CLOEXEC) && !(flags & CLOSE_RANGE_UNSHARE);
     unsigned inside[65];
@@ -98,7 +98,8 @@ void close_range_around_channels(unsigned first, unsigned last, unsigned flags, 
         if (channel >= first && channel <= last) inside[n++] = channel;
     }
     answer->ns = 0;
-    if (marks_only || first > last || n == 0) {
+    int refused = (flags & ~(unsigned)(CLOSE_RANGE_CLOEXEC | CLOSE_RANGE_UNSHARE)) != 0;
+    if (marks_only || refused || first > last || n == 0) {
         unsigned long long started = monotonic_ns();
         int result = close_range(first, last, (int)flags);
         int error = errno;

@@ -352,7 +352,7 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
     case OP_CLOSE_RANGE:
         op->first = uint32_truncating(r, "first");
         op->last = uint32_truncating(r, "last");
-        op->flags = (int)(uint32_truncating(r, "flags") & (CLOSE_RANGE_CLOEXEC | CLOSE_RANGE_UNSHARE));
+        op->flags = (int)uint32_truncating(r, "flags");  // raw: the kernel refuses unknown bits (EINVAL)
         break;
     case OP_LSEEK:
         op->fd = fd_field(r, "fd");

@@ -194,7 +194,8 @@ func (a *agent) duplicate(fd, target int32, flags *int, ans *answer) {
 }
 
 // closeRangeAroundChannels: close_range across control channels closes everything in the range but the
-// channels, one call per gap. CLOSE_RANGE_CLOEXEC alone needs no split (channels are close-on-exec).
+// channels, one call per gap. CLOSE_RANGE_CLOEXEC alone needs no split (channels are close-on-exec), nor do
+// flags the kernel refuses (one call gets its EINVAL).
 func (a *agent) closeRangeAroundChannels(first, last, flags uint32) outcome {
 	marksOnly := flags&closeRangeCloexec != 0 && flags&closeRangeUnshare == 0
 	var inside []uint32
@@ -206,7 +207,8 @@ func (a *agent) closeRangeAroundChannels(first, last, flags uint32) outcome {
 	closeRange := func(low, high uint32) outcome {
 		return rawTimed(sysCloseRange, uintptr(low), uintptr(high), uintptr(flags))
 	}
-	if marksOnly || first > last || len(inside) == 0 {
+	refused := flags&^(closeRangeCloexec|closeRangeUnshare) != 0
+	if marksOnly || refused || first > last || len(inside) == 0 {
 		return closeRange(first, last)
 	}
 	sortUint32(inside)

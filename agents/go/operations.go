@@ -128,7 +128,7 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		})
 	case "close_range":
 		first, last := uint32(r.int64("first")), uint32(r.int64("last"))
-		flags := uint32(r.int64("flags")) & (closeRangeCloexec | closeRangeUnshare)
+		flags := uint32(r.int64("flags"))
 		p = func(a *agent, ans *answer) {
 			result := a.closeRangeAroundChannels(first, last, flags)
 			// CLOSE_RANGE_UNSHARE leaves a private table that still holds the other agents' channels.

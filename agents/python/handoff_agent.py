@@ -320,11 +320,12 @@ class Agent:
 
     def close_range_around_channels(self, first, last, flags):
         """close_range across channels: one call per gap between them. CLOSE_RANGE_CLOEXEC alone needs no
-        split (channels are close-on-exec already)."""
+        split (channels are close-on-exec already), nor do flags the kernel refuses (one call gets EINVAL)."""
         marks_only = flags & handoff_call.CLOSE_RANGE_CLOEXEC and not flags & handoff_call.CLOSE_RANGE_UNSHARE
         inside = sorted(c & 0xFFFFFFFF for c in [self.control] + self.hidden if first <= (c & 0xFFFFFFFF) <= last)
         gaps = []
-        if marks_only or first > last or not inside:
+        refused = flags & ~(handoff_call.CLOSE_RANGE_CLOEXEC | handoff_call.CLOSE_RANGE_UNSHARE)
+        if marks_only or refused or first > last or not inside:
             gaps.append((first, last))
         else:
             start = first

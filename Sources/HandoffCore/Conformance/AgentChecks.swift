@@ -141,7 +141,7 @@ enum AgentChecks {
             try c.requireSupport(agent, .closeRange)
             _ = try c.ok(agent, .pipe(closeOnExec: false, nonBlocking: false))
             try c.expect(try c.ok(agent, .close(fd: 3)).result == 0, "close 3 failed")
-            _ = try c.ok(agent, .closeRange(first: 0, last: UInt32.max, closeOnExec: false, unshare: false))
+            _ = try c.ok(agent, .closeRange(first: 0, last: UInt32.max, flags: 0))
             try c.expect(c.scenarioTable(agent).isEmpty, "after close_range 0 ~0U: \(c.scenarioTable(agent)) still open")
             try c.expect(try c.ok(agent, .pipe(closeOnExec: false, nonBlocking: false)).fds == [0, 1], "the channel does not answer")
         },

@@ -186,6 +186,10 @@ public struct FuzzGenerator {
             return .integer(integer(kind, argument.key, range))
         case .flags(let words):
             return .list(flags(kind, argument.key, words).map(FuzzValue.word))
+        case .flagsOrRaw(let words):
+            // Now and then raw bits, a known one among unknown ones: the kernel refuses them before anything.
+            if random.nextBool(probability: 0.1) { return .integer([1, 3, 8, 0x7fff_ffff].randomElement(using: &random)!) }
+            return .list(flags(kind, argument.key, words).map(FuzzValue.word))
         case .keyword(let words), .command(let words):
             if kind == .connect || kind == .listen, argument.key == "type",
                 let address = so_far.first(where: { $0.key == "address" })?.value,

@@ -212,12 +212,13 @@ extension ReferenceModel {
         }
     }
 
-    /// fs/file.c: __close_range - validates the range before CLOSE_RANGE_UNSHARE takes a private copy
-    /// (unshare_fd), then closes (or marks close-on-exec) every open descriptor in it, lowest first.
-    mutating func closeRange(_ process: String, first: UInt32, last: UInt32, closeOnExec: Bool,
-                             unshare: Bool) -> Outcome {
-        guard first <= last else { return .failure(EINVAL) }
-        if unshare { unshareTable(process) }
+    /// fs/file.c: SYSCALL_DEFINE3(close_range) refuses unknown flags, then __close_range validates the range
+    /// before CLOSE_RANGE_UNSHARE takes a private copy (unshare_fd), then closes (or marks close-on-exec)
+    /// every open descriptor in it, lowest first.
+    mutating func closeRange(_ process: String, first: UInt32, last: UInt32, flags: UInt32) -> Outcome {
+        guard !CloseRangeFlags.areInvalid(flags), first <= last else { return .failure(EINVAL) }
+        let closeOnExec = CloseRangeFlags.marksOnly(flags)
+        if CloseRangeFlags.unshares(flags) { unshareTable(process) }
         let numbers = self[tableOf: process].keys
             .filter { $0 >= 0 && UInt32($0) >= first && UInt32($0) <= last }
             .sorted()

@@ -17,8 +17,8 @@ extension ReferenceModel {
             return fcntl(process, fd: fd, command: command)
         case let .close(fd):
             return close(process, fd: fd)
-        case let .closeRange(first, last, closeOnExec, unshare):
-            return closeRange(process, first: first, last: last, closeOnExec: closeOnExec, unshare: unshare)
+        case let .closeRange(first, last, flags):
+            return closeRange(process, first: first, last: last, flags: flags)
         case .unshareFiles:
             return unshareFiles(process)
         case let .dupfdQuery(fd, other):

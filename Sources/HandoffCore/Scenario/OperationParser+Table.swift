@@ -16,18 +16,8 @@ extension ScenarioDecoder {
         case .dup3:
             let fd = try reader.ref("fd")
             let target = try reader.ref("target", allowArgument: false)
-            var raw: Int32 = 0
-            if let node = reader.a["flags"] {
-                if context.kind(node) == .int {
-                    raw = Int32(truncatingIfNeeded: try context.integer(node, reader.a.what("flags"), in: Int(Int32.min)...Int(UInt32.max)))
-                } else if context.kind(node) == .sequence {
-                    raw = try reader.flags(["cloexec"]).contains("cloexec") ? Linux.O_CLOEXEC : 0
-                } else {
-                    throw context.error(node, "expected a list of flags ([cloexec]) or a raw integer for 'flags', "
-                        + "found \(context.describe(node))")
-                }
-            }
-            operation = .dup3(fd: fd, target: target, flags: raw)
+            let flags = try reader.rawOrNamedFlags(["cloexec": Int64(Linux.O_CLOEXEC)], in: Int(Int32.min)...Int(UInt32.max))
+            operation = .dup3(fd: fd, target: target, flags: Int32(truncatingIfNeeded: flags))
         case .fcntl:
             operation = try fcntl(reader.a, sites: &reader.sites)
         case .close:
@@ -49,9 +39,9 @@ extension ScenarioDecoder {
                     throw context.error(node, "expected an integer or \"max\" for 'last', found \(context.describe(node))")
                 }
             }
-            let f = try reader.flags(["cloexec", "unshare"])
-            operation = .closeRange(first: UInt32(first), last: last, closeOnExec: f.contains("cloexec"),
-                                    unshare: f.contains("unshare"))
+            let flags = try reader.rawOrNamedFlags(["cloexec": Int64(Linux.CLOSE_RANGE_CLOEXEC),
+                                                    "unshare": Int64(Linux.CLOSE_RANGE_UNSHARE)], in: 0...Int(UInt32.max))
+            operation = .closeRange(first: UInt32(first), last: last, flags: UInt32(flags))
         case .unshareFiles:
             operation = .unshareFiles
         case .dupfdQuery:

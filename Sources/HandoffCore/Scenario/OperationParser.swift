@@ -45,6 +45,21 @@ struct OperationArguments {
         guard let node = a["flags"] else { return [] }
         return Set(try context.keywords(node, a.what("flags"), allowed: allowed))
     }
+    /// `flags:` of a call whose invalid flags are worth a scenario (dup3, close_range): a list of the named
+    /// bits, or a raw integer in `range` the kernel is handed as it is; 0 when absent.
+    mutating func rawOrNamedFlags(_ bits: KeyValuePairs<String, Int64>, in range: ClosedRange<Int>) throws(ScenarioError) -> Int64 {
+        guard let node = a["flags"] else { return 0 }
+        switch context.kind(node) {
+        case .int:
+            return Int64(try context.integer(node, a.what("flags"), in: range))
+        case .sequence:
+            let named = try flags(bits.map(\.key))
+            return bits.reduce(0) { named.contains($1.key) ? $0 | $1.value : $0 }
+        default:
+            throw context.error(node, "expected a list of flags ([\(bits.map(\.key).joined(separator: ", "))]) or a raw "
+                + "integer for 'flags', found \(context.describe(node))")
+        }
+    }
     mutating func integer(_ key: String, default value: Int, in range: ClosedRange<Int>) throws(ScenarioError) -> Int {
         guard let node = a[key] else { return value }
         return try context.integer(node, a.what(key), in: range)

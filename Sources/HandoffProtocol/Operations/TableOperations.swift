@@ -13,8 +13,9 @@ public enum TableOperation<Naming: OperationNaming>: Hashable, Sendable {
     case dup3(fd: FD, target: FD, flags: Int32)
     case fcntl(fd: FD, command: FcntlCommand)
     case close(fd: FD)
-    /// `last` UInt32.max is ~0U (to the end of the table).
-    case closeRange(first: UInt32, last: UInt32, closeOnExec: Bool, unshare: Bool)
+    /// `last` UInt32.max is ~0U (to the end of the table). `flags` is raw (CLOSE_RANGE_CLOEXEC,
+    /// CLOSE_RANGE_UNSHARE) so that unknown bits (EINVAL) can be exercised.
+    case closeRange(first: UInt32, last: UInt32, flags: UInt32)
     /// fcntl(fd, F_DUPFD_QUERY, other): 1 when both name one open file description, else 0 (Linux 6.10).
     case dupfdQuery(fd: FD, other: FD)
     /// unshare(CLONE_FILES): the caller gets a private copy of its table.
@@ -72,8 +73,8 @@ extension Operation {
     @inlinable public static func close(fd: FD) -> Operation {
         .table(.close(fd: fd))
     }
-    @inlinable public static func closeRange(first: UInt32, last: UInt32, closeOnExec: Bool, unshare: Bool) -> Operation {
-        .table(.closeRange(first: first, last: last, closeOnExec: closeOnExec, unshare: unshare))
+    @inlinable public static func closeRange(first: UInt32, last: UInt32, flags: UInt32) -> Operation {
+        .table(.closeRange(first: first, last: last, flags: flags))
     }
     @inlinable public static func dupfdQuery(fd: FD, other: FD) -> Operation {
         .table(.dupfdQuery(fd: fd, other: other))
@@ -95,14 +96,29 @@ extension TableOperation {
             return .dup3(fd: try renaming.fd(value, "fd"), target: try renaming.fd(target, "target"), flags: flags)
         case .fcntl(let value, let command): return .fcntl(fd: try renaming.fd(value, "fd"), command: command)
         case .close(let value): return .close(fd: try renaming.fd(value, "fd"))
-        case .closeRange(let first, let last, let closeOnExec, let unshare):
-            return .closeRange(first: first, last: last, closeOnExec: closeOnExec, unshare: unshare)
+        case .closeRange(let first, let last, let flags):
+            return .closeRange(first: first, last: last, flags: flags)
         case .unshareFiles: return .unshareFiles
         case .dupfdQuery(let value, let other):
             let mapped = try renaming.fd(value, "fd")
             return .dupfdQuery(fd: mapped, other: try renaming.fd(other, "other"))
         }
     }
+}
+
+/// close_range(2)'s flags, as the kernel reads them (fs/file.c: SYSCALL_DEFINE3(close_range) refuses any other
+/// bit with EINVAL before it looks at the range or the table).
+public enum CloseRangeFlags {
+    public static let known = Linux.CLOSE_RANGE_CLOEXEC | Linux.CLOSE_RANGE_UNSHARE
+
+    /// Whether a call with these flags is refused for them alone (EINVAL), doing nothing.
+    public static func areInvalid(_ flags: UInt32) -> Bool { flags & ~known != 0 }
+
+    /// CLOSE_RANGE_UNSHARE in a call the kernel accepts: the caller's table becomes private.
+    public static func unshares(_ flags: UInt32) -> Bool { !areInvalid(flags) && flags & Linux.CLOSE_RANGE_UNSHARE != 0 }
+
+    /// CLOSE_RANGE_CLOEXEC: descriptors are marked close-on-exec instead of closed.
+    public static func marksOnly(_ flags: UInt32) -> Bool { flags & Linux.CLOSE_RANGE_CLOEXEC != 0 }
 }
 
 extension TableOperationKind {
@@ -115,9 +131,9 @@ extension TableOperationKind {
         case .dup2:
             return OperationDeclaration(.table(self), "dup2(2)", [fd, ArgumentDeclaration("target", .descriptor, required: true)], binds: .descriptor)
         case .dup3:
-            return OperationDeclaration(.table(self), "dup3(2); `flags` is [cloexec] or a raw integer (to exercise EINVAL)", [
+            return OperationDeclaration(.table(self), "dup3(2)", [
                 fd, ArgumentDeclaration("target", .descriptor, required: true),
-                ArgumentDeclaration("flags", .flags(["cloexec"])),
+                ArgumentDeclaration("flags", .flagsOrRaw(["cloexec"])),
             ], binds: .descriptor)
         case .fcntl:
             return OperationDeclaration(.table(self), "fcntl(2); `min` with dupfd and dupfd_cloexec, `cloexec` with setfd, `flags` with setfl, "
@@ -135,7 +151,7 @@ extension TableOperationKind {
             return OperationDeclaration(.table(self), "close_range(2)", [
                 ArgumentDeclaration("first", .integer(0...Int64(UInt32.max)), required: true),
                 ArgumentDeclaration("last", .integer(0...Int64(UInt32.max)), default: "max"),
-                ArgumentDeclaration("flags", .flags(["cloexec", "unshare"])),
+                ArgumentDeclaration("flags", .flagsOrRaw(["cloexec", "unshare"])),
             ], needs: SystemNeeds(syscalls: ["close_range"]), effect: .privatizesTable)
         case .unshareFiles:
             return OperationDeclaration(.table(self), "unshare(CLONE_FILES)", [], repeatable: false, effect: .privatizesTable)
@@ -168,10 +184,9 @@ extension TableOperation where Naming.Descriptor: WireDescriptor, Naming.Process
             message.set("arg", command.linux.argument)
         case .close(let value):
             message.setDescriptor("fd", value)
-        case .closeRange(let first, let last, let closeOnExec, let unshare):
+        case .closeRange(let first, let last, let flags):
             message.set("first", Int64(first))
             message.set("last", Int64(last))
-            let flags = (closeOnExec ? Linux.CLOSE_RANGE_CLOEXEC : 0) | (unshare ? Linux.CLOSE_RANGE_UNSHARE : 0)
             message.set("flags", Int64(flags))
         case .unshareFiles:
             break
@@ -202,9 +217,7 @@ extension TableOperation where Naming.Descriptor: WireDescriptor, Naming.Process
         case .closeRange:
             let first = UInt32(truncatingIfNeeded: request.fields.int64("first"))
             let last = UInt32(truncatingIfNeeded: request.fields.int64("last"))
-            let flags = UInt32(truncatingIfNeeded: request.fields.int64("flags"))
-            operation = .closeRange(first: first, last: last, closeOnExec: flags & Linux.CLOSE_RANGE_CLOEXEC != 0,
-                                    unshare: flags & Linux.CLOSE_RANGE_UNSHARE != 0)
+            operation = .closeRange(first: first, last: last, flags: UInt32(truncatingIfNeeded: request.fields.int64("flags")))
         case .unshareFiles:
             operation = .unshareFiles
         case .dupfdQuery:
