@@ -160,6 +160,9 @@ public enum Linux {
     public static let WNOHANG: Int32 = 1
     public static let WEXITED: Int32 = 4
     public static let P_PIDFD: UInt32 = 3
+    // <linux/pidfd.h>: pidfd_open's flags (PIDFD_THREAD since Linux 6.9).
+    public static let PIDFD_NONBLOCK = UInt32(O_NONBLOCK)
+    public static let PIDFD_THREAD = UInt32(O_EXCL)
     /// siginfo's si_code for SIGCHLD (asm-generic/siginfo.h).
     public static let CLD_EXITED: Int32 = 1
 

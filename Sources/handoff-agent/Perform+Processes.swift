@@ -78,9 +78,9 @@ extension Agent {
                 if answer.errno == 0 && status >= 0 { answer.waitStatus = status }
                 return true
             }
-        case .pidfdOpen(let target):
+        case .pidfdOpen(let target, let flags):
             return { agent, answer -> Bool in
-                answer.record(timed { handoff_pidfd_open(target.pid, 0) }, producing: true)
+                answer.record(timed { handoff_pidfd_open(target.pid, flags) }, producing: true)
                 return true
             }
         case .pidfdGetfd(let target, let operand, let flags):

@@ -187,6 +187,29 @@ extension ReferenceModelTests {
         #expect(m.apply(.waitid(pidfd: running, noHang: false), by: "main").blocks)
     }
 
+    /// LTP pidfd_open04, kselftest pidfd_wait's wait_nonblock: PIDFD_NONBLOCK is the file's O_NONBLOCK; waitid
+    /// through it says EAGAIN for a running child, unless the caller asked for WNOHANG itself (then 0), and
+    /// blocks again once F_SETFL clears it. Unknown flags are EINVAL before the pid is looked at.
+    @Test func aNonBlockingPidfdMakesWaitidSayEAGAIN() {
+        var m = makeModel()
+        m.ok(.fork(child: "child"))
+        let nonBlocking = m.fd(.pidfdOpen(target: "child", flags: Linux.PIDFD_NONBLOCK))
+        #expect(m.description(m.desc("main", nonBlocking)!).statusFlags == [.nonblock])
+        #expect(m.cloexec("main", nonBlocking) == true)
+        m.fails(.waitid(pidfd: nonBlocking, noHang: false), EAGAIN)
+        #expect(m.ok(.waitid(pidfd: nonBlocking, noHang: true)).status == nil)
+        m.ok(.fcntl(fd: nonBlocking, command: .setfl([])))
+        #expect(m.apply(.waitid(pidfd: nonBlocking, noHang: false), by: "main").blocks)
+        let blocking = m.fd(.pidfdOpen(target: "child"))
+        m.ok(.fcntl(fd: blocking, command: .setfl([.nonblock])))
+        m.fails(.waitid(pidfd: blocking, noHang: false), EAGAIN)
+        m.fails(.pidfdOpen(target: "child", flags: 1), EINVAL)
+        m.fails(.pidfdOpen(target: "ghost", flags: 1), EINVAL)
+        #expect(m.apply(.pidfdOpen(target: "child", flags: Linux.PIDFD_THREAD), by: "main").beyondModel != nil)
+        m.ok(.exit(status: 4), by: "child")
+        #expect(m.ok(.waitid(pidfd: blocking, noHang: false)).status == 4)
+    }
+
     @Test func aSignalledProcessReleasesItsDescriptorsAndItsChildrenDie() {
         var m = makeModel()
         let (r, w) = m.pair(.pipe(closeOnExec: false, nonBlocking: false))

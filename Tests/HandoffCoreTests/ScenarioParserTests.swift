@@ -491,15 +491,20 @@ import HandoffProtocol
               - main.pidfd_open: {process: peer, as: pidfd}
               - main.pidfd_getfd: {process: peer, fd: secret, as: stolen}
               - main.pidfd_getfd: {process: peer, fd: 99, flags: 1, as: none, error: EINVAL}
+              - main.pidfd_open: {process: peer, flags: [nonblock], as: nb}
+              - main.pidfd_open: {process: peer, flags: 1, error: EINVAL}
 
             """)
-        guard case .processes(.pidfdOpen(let target)) = parsed[3].operation,
+        guard case .processes(.pidfdOpen(let target, let flags)) = parsed[3].operation,
+              case .processes(.pidfdOpen(_, let nonblocking)) = parsed[6].operation,
+              case .processes(.pidfdOpen(_, let raw)) = parsed[7].operation,
               case .processes(.pidfdGetfd(let t4, let fd4, let f4)) = parsed[4].operation,
               case .processes(.pidfdGetfd(_, let fd5, let f5)) = parsed[5].operation else {
             Issue.record("wrong actions")
             return
         }
-        #expect(target == "peer" && parsed[3].binds == ["pidfd"])
+        #expect(target == "peer" && flags == 0 && parsed[3].binds == ["pidfd"])
+        #expect(nonblocking == Linux.PIDFD_NONBLOCK && raw == 1)
         #expect(t4 == "peer" && fd4 == .name("secret") && f4 == 0 && parsed[4].binds == ["stolen"])
         #expect(fd5 == .number(99) && f5 == 1)
     }

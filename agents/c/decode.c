@@ -452,6 +452,7 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
     case OP_WAIT:
     case OP_PIDFD_OPEN:
         process_fields(r, op);
+        op->flags = (int)(unsigned)(unsigned long long)int64_field(r, "flags", 1, 0);  // raw: EINVAL is the kernel's
         break;
     case OP_SOCKET:
         op->flags = socket_type(r, "type");

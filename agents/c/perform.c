@@ -507,7 +507,7 @@ int perform(struct op *op, struct answer *answer) {
         return 1;
     }
     case OP_PIDFD_OPEN:
-        TIMED(answer, 1, pidfd_open((pid_t)op->number, 0));
+        TIMED(answer, 1, pidfd_open((pid_t)op->number, (unsigned)op->flags));
         return 1;
     case OP_PIDFD_SEND_SIGNAL:
         if (is_channel(fd)) return fail(answer, EBADF);

@@ -306,8 +306,8 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 			}
 		}
 	case "pidfd_open":
-		pid := uintptr(r.int32("pid"))
-		p = func(a *agent, ans *answer) { ans.record(rawTimed(sysPidfdOpen, pid, 0, 0), true) }
+		pid, flags := uintptr(r.int32("pid")), uintptr(uint32(r.int64Or("flags", 0)))
+		p = func(a *agent, ans *answer) { ans.record(rawTimed(sysPidfdOpen, pid, flags, 0), true) }
 	case "pidfd_send_signal":
 		fd, sig := r.fd("fd", inLoop), r.int32("sig")
 		if sig != 0 && sig != int32(syscall.SIGKILL) && sig != int32(syscall.SIGTERM) {

@@ -112,7 +112,8 @@ def build_waitid(f, loop):
 
 def build_pidfd_open(f, loop):
     pid = f.int32("pid")
-    return lambda agent: _produced(timed(os.pidfd_open, pid, 0))
+    flags = f.int("flags", 0) & 0xFFFFFFFF
+    return lambda agent: _produced(timed(os.pidfd_open, pid, flags))
 
 
 def _produced(call):

@@ -197,7 +197,7 @@ enum AgentChecks {
             let agent = try c.start()
             try c.requireSupport(agent, .pidfdOpen, .pidfdGetfd, .reopen)
             let me = ProcessHandle(pid: agent.pid, channel: agent.hello!.control)
-            let pidfd = try c.ok(agent, .pidfdOpen(target: me))
+            let pidfd = try c.ok(agent, .pidfdOpen(target: me, flags: 0))
             try c.expect(pidfd.fds == [3] && agent.table()[3]?.contains("pidfd") == true, "pidfd_open gave \(pidfd)")
             let copy = try c.ok(agent, .pidfdGetfd(target: me, fd: 1, flags: 0))
             try c.expect(copy.fds == [4] && agent.closeOnExec(4) == true, "pidfd_getfd gave \(copy)")

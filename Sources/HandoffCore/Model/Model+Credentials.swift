@@ -110,13 +110,22 @@ extension ReferenceModel {
     // MARK: - pidfds
 
     /// kernel/pid.c: pidfd_open -> pidfd_create: always a close-on-exec descriptor.
-    mutating func pidfdOpen(_ process: String, target: String) -> Outcome {
+    /// kernel/pid.c: SYSCALL_DEFINE2(pidfd_open) - flags other than PIDFD_NONBLOCK (and PIDFD_THREAD since
+    /// 6.9) are EINVAL before the pid is looked up (ESRCH once reaped); PIDFD_NONBLOCK is the file's
+    /// O_NONBLOCK (pidfd_create), which fdinfo shows and waitid reads.
+    mutating func pidfdOpen(_ process: String, target: String, flags: UInt32) -> Outcome {
+        if flags & ~(Linux.PIDFD_NONBLOCK | Linux.PIDFD_THREAD) != 0 { return .failure(EINVAL) }
+        if flags & Linux.PIDFD_THREAD != 0 {
+            // Accepted from Linux 6.9, EINVAL before; and a thread pidfd's f_flags carry O_EXCL, which the
+            // model's status flags do not.
+            return .beyondModel("PIDFD_THREAD is not modelled (pidfd_open accepts it from Linux 6.9)")
+        }
         guard let t = processes[target], t.state != .reaped else { return .failure(ESRCH) }
         // pidfd_open always returns a close-on-exec descriptor. A killed agent is assumed to be still
         // unreaped (a zombie), which pidfd_open accepts; if the runner's reaper already collected it the
         // kernel says ESRCH instead (uncertain, depends on the runner).
-        return install(process, target: .pidfd(process: target), access: .readWrite, flags: [],
-                       closeOnExec: true)
+        return install(process, target: .pidfd(process: target), access: .readWrite,
+                       flags: flags & Linux.PIDFD_NONBLOCK != 0 ? [.nonblock] : [], closeOnExec: true)
     }
 
     /// The step's pidfd_open (of the target), then kernel/pid.c: pidfd_getfd -> __pidfd_fget, then receive_fd

@@ -71,7 +71,9 @@ extension ReferenceModel {
 
     /// kernel/exit.c: waitid(P_PIDFD) - pidfd_get_pid (EBADF), then do_wait for that pid among the caller's
     /// children only (ECHILD for any other process, and for a child already reaped); WEXITED reaps a zombie;
-    /// a running child makes the call wait, or with WNOHANG return 0 with nothing reaped.
+    /// a running child makes the call wait, or with WNOHANG return 0 with nothing reaped; a pidfd whose file is
+    /// O_NONBLOCK (PIDFD_NONBLOCK, or F_SETFL) adds WNOHANG, and kernel_waitid turns its "nothing yet" into
+    /// EAGAIN when the caller did not ask for WNOHANG itself (Linux 5.10).
     mutating func waitid(_ process: String, pidfd: Int32, noHang: Bool) -> Outcome {
         let target: String
         switch pidfdTarget(process, pidfd) {
@@ -83,7 +85,9 @@ extension ReferenceModel {
         case .reaped:
             return .failure(ECHILD)
         case .running:
-            return noHang ? Outcome(result: 0) : Outcome(blocks: true)
+            if noHang { return Outcome(result: 0) }
+            if case let (_, desc)? = fdget(process, pidfd), desc.statusFlags.contains(.nonblock) { return .failure(EAGAIN) }
+            return Outcome(blocks: true)
         case .exited(let status):
             processes[target]?.state = .reaped
             return Outcome(result: 0, status: status)

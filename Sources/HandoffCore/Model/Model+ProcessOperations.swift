@@ -25,8 +25,8 @@ extension ReferenceModel {
             return Outcome()
         case let .wait(child):
             return wait(process, child: child)
-        case let .pidfdOpen(target):
-            return pidfdOpen(process, target: target)
+        case let .pidfdOpen(target, flags):
+            return pidfdOpen(process, target: target, flags: flags)
         case let .pidfdGetfd(target, fd, flags):
             return pidfdGetfd(process, target: target, fd: fd, flags: flags)
         case let .setrlimit(nofile):

@@ -30,7 +30,9 @@ extension ScenarioDecoder {
         case .wait:
             operation = .wait(child: try reader.name("child"))
         case .pidfdOpen:
-            operation = .pidfdOpen(target: try reader.name("process"))
+            let target = try reader.name("process")
+            let flags = try reader.rawOrNamedFlags(["nonblock": Int64(Linux.PIDFD_NONBLOCK)], in: 0...Int(UInt32.max))
+            operation = .pidfdOpen(target: target, flags: UInt32(flags))
         case .pidfdGetfd:
             let target = try reader.name("process")
             let fd = try reader.ref("fd")

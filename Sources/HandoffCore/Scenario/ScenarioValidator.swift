@@ -191,7 +191,7 @@ struct ScenarioValidator {
         throws(ScenarioError) {
         // Processes it names as targets (not the new ones fork, clone_files and attach create).
         switch operation {
-        case .processes(.pidfdOpen(let target)), .processes(.pidfdGetfd(let target, _, _)), .files(.reopen(let target, _, _)),
+        case .processes(.pidfdOpen(let target, _)), .processes(.pidfdGetfd(let target, _, _)), .files(.reopen(let target, _, _)),
              .processes(.pidfdGetfdThrough(_, let target, _, _)):
             _ = try existing(target, at: site["process"])
         default:

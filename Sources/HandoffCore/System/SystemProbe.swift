@@ -76,6 +76,7 @@ public enum SystemProbe {
          { unixSocketOption(Linux.SO_PASSRIGHTS) }),
         ("so-inq", "SO_INQ and SCM_INQ on AF_UNIX stream sockets (6.17)", { unixSocketOption(Linux.SO_INQ, set: true) }),
         ("memfd-seal-exec", "the F_SEAL_EXEC memfd seal (Linux 6.3)", { memfdSealExec }),
+        ("pidfd-nonblock", "pidfd_open's PIDFD_NONBLOCK, and waitid's EAGAIN through such a pidfd (5.10)", { pidfdNonBlock }),
         ("unix-dgram-shutdown-first", "a unix datagram send checks SEND_SHUTDOWN (EPIPE) and autobinds before it "
          + "looks for the peer (ENOTCONN): 6.18 does, 6.12 and 6.1 do not", { unixDgramShutdownFirst }),
         ("oci-runc", "runc creates and starts a container here (tools/oci-launch.sh)", { ociRuntimeRuns("runc") }),
@@ -205,6 +206,15 @@ public enum SystemProbe {
     }()
 
     /// Whether F_ADD_SEALS knows F_SEAL_EXEC (Linux 6.3; EINVAL before). Probed once.
+    /// pidfd_open(self, PIDFD_NONBLOCK) succeeds (Linux 5.10 added the flag and waitid's EAGAIN with it).
+    public static let pidfdNonBlock: Bool = {
+        guard case .success(let descriptor) = valueOrErrno({ handoff_pidfd_open(getpid(), Linux.PIDFD_NONBLOCK) }) else {
+            return false
+        }
+        close(descriptor)
+        return true
+    }()
+
     public static let memfdSealExec: Bool = {
         guard case .success(let descriptor) = valueOrErrno({
             handoff_memfd_create("handoff-probe", Linux.MFD_CLOEXEC | Linux.MFD_ALLOW_SEALING)

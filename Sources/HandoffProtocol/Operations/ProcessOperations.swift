@@ -16,7 +16,8 @@ public enum ProcessOperation<Naming: OperationNaming>: Hashable, Sendable {
     case wait(child: Process)
     /// waitid(P_PIDFD, pidfd, WEXITED [| WNOHANG]): reaps the child `pidfd` refers to.
     case waitid(pidfd: FD, noHang: Bool)
-    case pidfdOpen(target: Process)
+    /// `flags` is raw (PIDFD_NONBLOCK) so that unknown bits (EINVAL) can be exercised.
+    case pidfdOpen(target: Process, flags: UInt32)
     /// pidfd_getfd of `target`'s descriptor `fd` (a number in the target's table).
     case pidfdGetfd(target: Process, fd: FD, flags: UInt32)
     /// pidfd_getfd through a pidfd the caller holds (`pidfd_getfd` with a `pidfd:` key): `fd` is a number in
@@ -114,8 +115,8 @@ extension Operation {
     @inlinable public static func waitid(pidfd: FD, noHang: Bool) -> Operation {
         .processes(.waitid(pidfd: pidfd, noHang: noHang))
     }
-    @inlinable public static func pidfdOpen(target: Process) -> Operation {
-        .processes(.pidfdOpen(target: target))
+    @inlinable public static func pidfdOpen(target: Process, flags: UInt32 = 0) -> Operation {
+        .processes(.pidfdOpen(target: target, flags: flags))
     }
     @inlinable public static func pidfdGetfd(target: Process, fd: FD, flags: UInt32) -> Operation {
         .processes(.pidfdGetfd(target: target, fd: fd, flags: flags))
@@ -161,7 +162,7 @@ extension ProcessOperation {
             return .exec(arguments: try renaming.texts(arguments), environment: try renaming.variables(environment))
         case .exit(let status): return .exit(status: status)
         case .wait(let child): return .wait(child: try renaming.process(child))
-        case .pidfdOpen(let target): return .pidfdOpen(target: try renaming.process(target))
+        case .pidfdOpen(let target, let flags): return .pidfdOpen(target: try renaming.process(target), flags: flags)
         case .pidfdGetfdThrough(let pidfd, let target, let value, let flags):
             return .pidfdGetfdThrough(pidfd: try renaming.fd(pidfd, "pidfd"), target: try renaming.process(target),
                                       fd: try renaming.fd(value, "fd", of: target), flags: flags)
@@ -213,8 +214,10 @@ extension ProcessOperationKind {
             return OperationDeclaration(.processes(self), "waitpid(2) of a child", [ArgumentDeclaration("child", .process, required: true)],
                            repeatable: false, expectations: [.error, .result, .status], effect: .reapsChild)
         case .pidfdOpen:
-            return OperationDeclaration(.processes(self), "pidfd_open(2) of a process", [ArgumentDeclaration("process", .process, required: true)],
-                           binds: .descriptor, needs: SystemNeeds(syscalls: ["pidfd_open"]))
+            return OperationDeclaration(.processes(self), "pidfd_open(2) of a process; `nonblock` is PIDFD_NONBLOCK", [
+                ArgumentDeclaration("process", .process, required: true),
+                ArgumentDeclaration("flags", .flagsOrRaw(["nonblock"])),
+            ], binds: .descriptor, needs: SystemNeeds(syscalls: ["pidfd_open"]))
         case .pidfdGetfd:
             return OperationDeclaration(.processes(self), "pidfd_getfd(2): a copy of another process's descriptor", [
                 ArgumentDeclaration("process", .process, required: true),
@@ -273,8 +276,9 @@ extension ProcessOperation where Naming.Descriptor: WireDescriptor, Naming.Proce
             message.set("status", status)
         case .wait(let child):
             message.set("pid", child.pid)
-        case .pidfdOpen(let target):
+        case .pidfdOpen(let target, let flags):
             message.set("pid", target.pid)
+            message.set("flags", Int64(flags))
         case .pidfdGetfd(let target, let value, let flags):
             message.set("pid", target.pid)
             message.setDescriptor("fd", value)
@@ -320,7 +324,9 @@ extension ProcessOperation where Naming.Descriptor: WireDescriptor, Naming.Proce
         case .wait:
             operation = .wait(child: request.process())
         case .pidfdOpen:
-            operation = .pidfdOpen(target: request.process())
+            // `flags` absent: 0 (a runner from before it was a field).
+            operation = .pidfdOpen(target: request.process(),
+                                   flags: UInt32(truncatingIfNeeded: request.fields.int64("flags", default: 0)))
         case .pidfdGetfd:
             let target = request.process()
             let flags = UInt32(truncatingIfNeeded: request.fields.int64("flags"))
