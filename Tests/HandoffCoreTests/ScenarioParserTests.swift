@@ -276,7 +276,7 @@ import HandoffProtocol
     }
 
     @Test func rejectsBadDupArguments() {
-        expectError(stepFailure("  - main.dup2: {fd: 0, target: {argv: 1}}\n"), 3, 32, "a number or a name")
+        expectError(stepFailure("  - main.dup2: {fd: 0, target: {argv: 1}}\n"), 3, 32, "{argv: N} is not allowed for 'target'", "expected a number, a name or {limit: OFFSET}")
         expectError(stepFailure("  - main.dup3: {fd: 0, target: 5, flags: [nonblock]}\n"), 3, 43, "unknown value 'nonblock'")
         expectError(stepFailure("  - main.dup3: {fd: 0, target: 5, flags: yes}\n"), 3, 42, "[cloexec]", "raw integer")
     }

@@ -268,7 +268,11 @@ struct YAMLContext {
             if name == "limit" {
                 return .limit(offset: Int32(try integer(pairs[0].value, "'limit'", in: -1_000_000...1_000_000)))
             }
-            guard allowArgument, name == "argv" else {
+            if name == "argv" && !allowArgument {
+                // The target of dup2/dup3 is a number in the acting table; an argument names one passed in.
+                throw error(node, "{argv: N} is not allowed for \(what): expected a number, a name or {limit: OFFSET}")
+            }
+            guard name == "argv" else {
                 throw error(node, "expected \(expected), found a mapping other than "
                     + (allowArgument ? "{argv: N} or {limit: OFFSET}" : "{limit: OFFSET}"))
             }
