@@ -8,10 +8,16 @@ import Testing
 @Suite(.serialized, .leavesNoChildren) struct EnvironmentRunTests {
     let cli = CommandLineTests()
 
-    /// The private directories of `--in` runs (`handoff-in-*`) now in the temporary directory.
+    /// `handoff-in-<pid>-*` folders whose runner is gone: a live runner's folder is in use (another test
+    /// process on the machine running `--in` at the same moment made this test fail), a dead one's is left behind.
     func leftovers() -> Set<String> {
         let base = ScenarioDirectory.base(nil)
-        return Set(((try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []).filter { $0.hasPrefix("handoff-in-") })
+        return Set(((try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []).filter { name in
+            guard name.hasPrefix("handoff-in-") else { return false }
+            let pid = name.dropFirst("handoff-in-".count).prefix { $0.isNumber }
+            guard let number = pid_t(pid) else { return true }
+            return kill(number, 0) != 0 && errno == ESRCH
+        })
     }
 
     /// Runs a passing and a failing scenario in `environment` and checks the verdict, the console, the
