@@ -173,6 +173,8 @@ final class ScenarioExecution {
         model.suidDumpable = SystemProbe.sysctl("fs/suid_dumpable") ?? 0
         model.somaxconn = SystemProbe.sysctl("net/core/somaxconn") ?? 4096
         model.maxDgramQlen = SystemProbe.sysctl("net/unix/max_dgram_qlen") ?? 10
+        model.socketSendBuffer = SystemProbe.sysctl("net/core/wmem_default") ?? 212992
+        model.unixStreamSkbPayload = SystemProbe.unixStreamSkbPayload
         model.pidfdsReopen = SystemProbe.pidfdsReopen
         model.eventfdWriteExact = SystemProbe.eventfdWriteExact
         model.unixOOB = SystemProbe.unixOOB

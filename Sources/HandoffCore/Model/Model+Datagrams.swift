@@ -231,10 +231,19 @@ extension ReferenceModel {
         if otherID != id, other.peer != id, other.queue.count > maxDgramQlen {
             return desc.nonBlocking ? .failure(EAGAIN) : Outcome(blocks: true)
         }
+        // sock_alloc_send_pskb (Model+SendBuffer.swift): the kernel allocates the skb before it looks for the
+        // receiver; the model asks the send buffer last (a full buffer and a refusing receiver together are
+        // not told apart).
+        let bounds = truesizeBounds(length: data.count, stream: false)
+        if let (_, outcome) = sendBufferRefusal(id, [bounds], sizes: [data.count], dontWait: desc.nonBlocking) {
+            return outcome
+        }
         for d in attached { getFile(d) }
         let credentials = attachedCredentials(process, from: endpoints[id] ?? endpoint, to: otherID)
-        endpoints[otherID]?.queue.append(SocketMessage(data: data, descriptions: attached, sender: process,
-                                                       credentials: credentials, senderEndpoint: id))
+        var message = SocketMessage(data: data, descriptions: attached, sender: process, credentials: credentials,
+                                    senderEndpoint: id)
+        message.charge = SkbCharge(owner: id, lower: bounds.lower, upper: bounds.upper)
+        endpoints[otherID]?.queue.append(message)
         return Outcome(result: Int64(data.count))
     }
 

@@ -143,20 +143,14 @@ extension ReferenceModel {
         return Outcome(result: 1, data: count > 0 ? [byte] : [], messageFlags: Linux.MSG_OOB)
     }
 
-    /// queue_oob: the last byte of a MSG_OOB send becomes the peer's oob_skb; the rest (with the
-    /// descriptors) is queued first. `data` is not empty.
-    mutating func queueUnixOutOfBand(to peer: EndpointID, data: [UInt8], descriptions: [DescriptionID], sender: String,
-                                     credentials: String? = nil) {
-        guard var queue = endpoints[peer]?.queue, let last = data.last else { return }
+    /// queue_oob: the last byte of a MSG_OOB send, an skb of its own (with the descriptors when it is the
+    /// send's only skb), becomes the peer's oob_skb; the skbs before it were queued as usual (unix_send).
+    mutating func queueUnixOutOfBand(to peer: EndpointID, byte: SocketMessage) {
+        guard var queue = endpoints[peer]?.queue else { return }
         for i in queue.indices { queue[i].outOfBand = false }
-        var descriptions = descriptions
-        if data.count > 1 {
-            queue.append(SocketMessage(data: Array(data.dropLast()), descriptions: descriptions, sender: sender,
-                                       credentials: credentials))
-            descriptions = []
-        }
-        queue.append(SocketMessage(data: [last], descriptions: descriptions, sender: sender, credentials: credentials,
-                                   outOfBand: true))
+        var byte = byte
+        byte.outOfBand = true
+        queue.append(byte)
         endpoints[peer]?.queue = queue
     }
 

@@ -29,6 +29,12 @@ extension ReferenceModel {
         }
         // A wait for the collector: what unix_gc frees is gone once the poll returns (see unixGC).
         let filter = PollEvent.linux(events) | Linux.POLLERR | Linux.POLLHUP
+        // POLLOUT of a unix socket depends on its send buffer (unix_writable): asked for and uncertain, the
+        // model cannot predict the poll (Model+SendBuffer.swift).
+        if filter & Linux.POLLOUT != 0, case .socket(let e) = desc.target, let endpoint = endpoints[e],
+           endpoint.family == .unix, endpoint.listener == nil, unixWritable(e) == nil {
+            return .beyondModel(sendBufferUncertainty(e, "poll for POLLOUT"))
+        }
         guard let (mask, compared) = readiness(of: desc) else {
             return Outcome(result: 0, resultMask: 0)
         }
@@ -46,7 +52,7 @@ extension ReferenceModel {
             return (pipeReadiness(pipe, desc: desc), all)
         case .socket(let e):
             guard let endpoint = endpoints[e], endpoint.family == .unix else { return nil }
-            return (unixReadiness(endpoint), all)
+            return (unixReadiness(endpoint, writable: unixWritable(e) != false), all)
         case .pidfd(let target):
             // pidfd_poll: EPOLLIN once the thread group has exited (a zombie); after it was reaped the pid has
             // no task and newer kernels add EPOLLHUP (6.18 does) - not compared, it varies by version.
@@ -94,8 +100,8 @@ extension ReferenceModel {
     /// net/unix/af_unix.c: unix_poll (stream) and unix_dgram_poll (dgram, seqpacket). A stream or seqpacket
     /// peer's release shuts this side down both ways (unix_release_sock: skpair->sk_shutdown =
     /// SHUTDOWN_MASK): POLLHUP, and POLLIN|POLLRDHUP. A listener is readable while a connection waits and is
-    /// never writable. Send-buffer limits are not modelled: a connected socket is writable.
-    func unixReadiness(_ endpoint: SocketEndpoint) -> Int16 {
+    /// never writable. Otherwise POLLOUT follows unix_writable (`writable`: the send buffer, Model+SendBuffer.swift).
+    func unixReadiness(_ endpoint: SocketEndpoint, writable: Bool = true) -> Int16 {
         var mask: Int16 = 0
         if endpoint.pendingError != nil { mask |= Linux.POLLERR }
         if let listener = endpoint.listener {
@@ -110,7 +116,7 @@ extension ReferenceModel {
         if receiveShut && sendShut { mask |= Linux.POLLHUP }
         if receiveShut { mask |= Linux.POLLIN | Linux.POLLRDHUP }
         if !endpoint.queue.isEmpty { mask |= Linux.POLLIN }
-        mask |= Linux.POLLOUT
+        if writable { mask |= Linux.POLLOUT }
         if endpoint.addressed { return addressedReadiness(endpoint, mask) }
         return mask
     }

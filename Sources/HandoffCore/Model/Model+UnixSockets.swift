@@ -98,15 +98,42 @@ extension ReferenceModel {
         }
         // SO_PASSRIGHTS off on the receiving socket refuses descriptors (6.16; after the peer checks above).
         if !attached.isEmpty, endpoints[peerID]?.options.passRights == false { return .failure(EPERM) }
+        // The skbs of the send (Model+SendBuffer.swift): a stream send is cut into skbs of streamSkbLimit bytes
+        // (a MSG_OOB send's last byte in one of its own, queue_oob); dgram and seqpacket send one. Each is
+        // charged to this socket's send buffer, which may refuse them (sock_alloc_send_pskb). For dgram the
+        // kernel allocates before it looks at the peer; the model asks after the peer checks above.
+        let stream = endpoint.type == .stream
+        let outOfBand = flags.contains(.oob)
+        var sizes = stream ? streamSkbSizes(outOfBand ? data.count - 1 : data.count) : [data.count]
+        if outOfBand { sizes.append(1) }
+        let bounds = sizes.map { truesizeBounds(length: $0, stream: stream) }
+        var allocated = sizes.count
+        var partial: Outcome?
+        if let (count, outcome) = sendBufferRefusal(endpointID, bounds, sizes: sizes,
+                                                    dontWait: desc.nonBlocking) {
+            if count == 0 { return outcome }
+            (allocated, partial) = (count, outcome)
+        }
         for d in attached { getFile(d) }
         let credentials = attachedCredentials(process, from: endpoint, to: peerID)
-        if flags.contains(.oob) {
-            queueUnixOutOfBand(to: peerID, data: data, descriptions: attached, sender: process, credentials: credentials)
-            return Outcome(result: Int64(data.count))
+        var messages: [SocketMessage] = []
+        var offset = 0
+        for (index, size) in sizes.prefix(allocated).enumerated() {
+            // unix_scm_to_skb(&scm, skb, !fds_sent): the descriptors on the first skb, credentials on every one.
+            var message = SocketMessage(data: Array(data[offset..<(offset + size)]),
+                                        descriptions: index == 0 ? attached : [], sender: process,
+                                        credentials: credentials)
+            message.charge = SkbCharge(owner: endpointID, lower: bounds[index].lower, upper: bounds[index].upper)
+            messages.append(message)
+            offset += size
         }
-        endpoints[peerID]?.queue.append(SocketMessage(data: data, descriptions: attached, sender: process,
-                                                      credentials: credentials))
-        return Outcome(result: Int64(data.count))
+        if outOfBand, allocated == sizes.count, let byte = messages.popLast() {
+            endpoints[peerID]?.queue += messages
+            queueUnixOutOfBand(to: peerID, byte: byte)
+        } else {
+            endpoints[peerID]?.queue += messages
+        }
+        return partial ?? Outcome(result: Int64(data.count))
     }
 
     /// unix_seqpacket_sendmsg, before unix_dgram_sendmsg's scm_send reads anything the caller passed: a

@@ -217,6 +217,17 @@ struct SocketMessage: Equatable, Sendable {
     /// The sending socket, when it is not the receiver's peer (a datagram sent to an address): recvfrom
     /// reports that socket's address at receive time (unix_copy_addr of skb->sk).
     var senderEndpoint: EndpointID? = nil
+    /// Unix sockets: the socket whose sk_wmem_alloc this skb is charged to (skb_set_owner_w in
+    /// sock_alloc_send_pskb) until the receiver frees it, and the bounds of its truesize
+    /// (Model+SendBuffer.swift). nil: charged to nobody the model follows (TCP, messages built by tests).
+    var charge: SkbCharge? = nil
+}
+
+/// One skb's share of its sender's sk_wmem_alloc: the sending socket and the bounds of skb->truesize.
+struct SkbCharge: Equatable, Sendable {
+    var owner: EndpointID
+    var lower: Int
+    var upper: Int
 }
 
 /// TCP urgent data (tcp_check_urg, tcp_urg): the byte, where it sits in the receive queue (bytes ahead of

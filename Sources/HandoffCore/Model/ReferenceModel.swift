@@ -40,15 +40,32 @@
 // - Addressed AF_UNIX sockets (Model+Datagrams): socket(2) alone, bind of an existing socket, sendto routed
 //   to the socket bound at the address (unix_find_other) with its rights, unix_may_send, max_dgram_qlen,
 //   SO_PASSCRED autobind, and recvfrom's sender address read at receive time (unix_copy_addr).
+// - Unix stream skbs (Model+SendBuffer): unix_stream_sendmsg cuts a send into skbs of at most
+//   min((sk_sndbuf >> 1) - 64, SKB_MAX_HEAD(0) + UNIX_SKB_FRAGS_SZ) bytes - `unixStreamSkbPayload`, measured on
+//   the running kernel by SystemProbe (36544 on x86_64 6.x) - with the descriptors on the first skb
+//   (unix_scm_to_skb) and the credentials on every one; a MSG_OOB send's last byte is an skb of its own. Reads
+//   and peeks stop after the skb whose descriptors they took, as for separate sends.
+// - AF_UNIX send buffers (Model+SendBuffer): every skb is charged to its sender's sk_wmem_alloc until the
+//   receiver frees it, as an interval of truesize (allocator rounding is not knowable: the bounds and their
+//   reasons are written there), against sk_sndbuf = net.core.wmem_default (`socketSendBuffer`, probed).
+//   unix_writable (POLLOUT) and sock_alloc_send_pskb (a send's EAGAIN, a stream send cut short) are predicted
+//   only when the whole interval agrees; otherwise the step is an ERROR, Outcome.beyondModel, not a guess, and
+//   so is a blocking send into a certainly full buffer (it would wait).
+// - Reopening a pidfd through /proc/PID/fd/N: ENXIO where pidfds are anonymous inodes, a new pidfd
+//   description on pidfs (`pidfdsReopen`; O_TRUNC, ftruncate and pread errnos probed apart).
+// - SO_PEEK_OFF: a peek starts at the offset and moves it forward by what it copied, a read moves it back
+//   (stream: by the bytes read; dgram and seqpacket: by the whole datagram, sk_peek_offset_bwd(skb->len)).
 //
-// Not modelled (documented simplifications): socket send-buffer limits and stream message splitting into
-// ~36 KiB skbs, collections the rest of the machine triggers at other moments (a scenario waits), file
+// Not modelled (documented simplifications): SO_SNDBUF/SO_RCVBUF (every socket has the default sk_sndbuf),
+// the exact truesize of an skb (bounded, see above), collections the rest of the machine triggers at other
+// moments (a scenario waits), file
 // permissions and directories, the per-user in-flight fd limit (ETOOMANYREFS, only for unprivileged
 // runners), O_WRONLY|O_RDWR opens (treated as O_RDWR), files larger than 256 MiB and file positions past
 // 4 GiB - 1 (the filesystem's s_maxbytes; either is an ERROR of the step, Outcome.beyondModel), TCP send/receive buffer sizes and windows, ports held by other programs on the machine, an sctp module
 // that would make seqpacket over TCP work, UDP beyond "nothing listens, every datagram draws ICMP port
-// unreachable", reopening pidfds on pidfs (assumed ENXIO like sockets), SCM_INQ's value (only the control
-// room it takes) and SO_PEEK_OFF's effect on MSG_PEEK (only its value is kept). Socket credentials are the
+// unreachable", and SCM_INQ's value (only the control room it takes). For datagram sends the model asks the
+// send buffer after the receiver's checks, while unix_dgram_sendmsg allocates before it looks for the
+// receiver (a full buffer and a refusing receiver together are not told apart). Socket credentials are the
 // runner's ids as its user namespace sees them (probed). Before 6.16 (probed with SO_PASSRIGHTS) the SO_PASS*
 // switches are accepted on TCP and copied at accept instead of connect: written from the kernel source, not
 // yet run on such a kernel.
@@ -59,7 +76,8 @@
 // Model+Pipes, Model+Eventfd, Model+UnixSockets (socketpair, SCM_RIGHTS, listen/connect/accept),
 // Model+InetSockets (TCP and UDP on 127.0.0.1), Model+Processes (fork, clone, unshare, exec, exit, wait),
 // Model+Credentials (rlimits, capabilities, dumpable, ptrace access, pidfds), Model+SocketOptions (setsockopt,
-// getsockopt, SCM_CREDENTIALS and SCM_PIDFD), Model+Datagrams (socket, bind, sendto, recvfrom), Model+Launchers, Model+UnixGC, Model+Poll and Model+PidfdProcesses
+// getsockopt, SCM_CREDENTIALS and SCM_PIDFD), Model+Datagrams (socket, bind, sendto, recvfrom), Model+SendBuffer (stream
+// skbs, send buffers), Model+Launchers, Model+UnixGC, Model+Poll and Model+PidfdProcesses
 // (pidfd_send_signal, waitid).
 
 #if canImport(Glibc)
@@ -118,6 +136,12 @@ public struct ReferenceModel: Sendable {
     public var somaxconn: Int = 4096
     /// net.unix.max_dgram_qlen: a datagram socket's receive queue holds more than this only from its peer.
     public var maxDgramQlen: Int = 10
+    /// The most bytes one unix stream skb carries (SystemProbe.unixStreamSkbPayload; 36544 on x86_64 6.x):
+    /// stream sends are cut into skbs of this size (Model+SendBuffer.swift). 65536 or more: no split seen.
+    public var unixStreamSkbPayload: Int = 36544
+    /// sk_sndbuf of every socket: net.core.wmem_default (212992 here), which unix_writable and
+    /// sock_alloc_send_pskb compare sk_wmem_alloc with (Model+SendBuffer.swift).
+    public var socketSendBuffer: Int = 212992
 
     /// The agents' log file (descriptors 1 and 2, inherited): what the scenario wrote there and each
     /// description's position, for lseek and reads through a reopened log; positions are not compared with

@@ -71,6 +71,8 @@ public enum SystemProbe {
         ("pidfd-reopen", "pidfds on pidfs, reopenable through /proc/PID/fd/N", { pidfdsReopen }),
         ("eventfd-write-exact", "eventfd writes of exactly 8 bytes", { eventfdWriteExact }),
         ("af-unix-oob", "MSG_OOB on unix stream sockets (CONFIG_AF_UNIX_OOB, 5.15)", { unixOOB }),
+        ("unix-stream-skb-split", "a 64 KiB unix stream send is cut into skbs, the descriptors on the first "
+         + "(\(unixStreamSkbPayload) bytes each here)", { unixStreamSkbPayload < 65536 }),
         ("so-passpidfd", "SO_PASSPIDFD, SO_PEERPIDFD and SCM_PIDFD on AF_UNIX sockets (6.5)", { unixSocketOption(Linux.SO_PASSPIDFD) }),
         ("so-passrights", "SO_PASSRIGHTS on AF_UNIX sockets, and SO_PASS* refused elsewhere (6.16)",
          { unixSocketOption(Linux.SO_PASSRIGHTS) }),
@@ -184,6 +186,34 @@ public enum SystemProbe {
         defer { close(ends[0]); close(ends[1]) }
         var byte: UInt8 = 0
         return Glibc.recv(ends[0], &byte, 1, Linux.MSG_OOB | Linux.MSG_DONTWAIT) < 0 && errno == EINVAL
+    }()
+
+    /// The most bytes one skb of a unix stream send carries on this kernel: unix_stream_sendmsg cuts a send
+    /// into skbs of min((sk_sndbuf >> 1) - 64, SKB_MAX_HEAD(0) + UNIX_SKB_FRAGS_SZ) bytes (36544 = 3776 +
+    /// 32768 on x86_64 6.x with 4 KiB pages), the SCM_RIGHTS descriptors riding on the first, and
+    /// unix_stream_read_generic stops after the skb whose descriptors it took. Measured once: a 65536-byte
+    /// send with one descriptor, then one 65536-byte receive; what it returns is the first skb's payload.
+    /// 65536 means no split was seen (gVisor, or a kernel whose skbs are larger): the model then splits none.
+    public static let unixStreamSkbPayload: Int = {
+        let whole = 65536
+        var ends: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Linux.SOCK_STREAM | Linux.SOCK_CLOEXEC, 0, &ends) == 0 else { return whole }
+        defer { close(ends[0]); close(ends[1]) }
+        var carried: [Int32] = [-1, -1]
+        guard Glibc.pipe(&carried) == 0 else { return whole }
+        defer { close(carried[0]); close(carried[1]) }
+        var data = [UInt8](repeating: 0x62, count: whole)
+        let sent = data.withUnsafeBytes { handoff_send_fds(ends[0], [carried[1]], 1, $0.baseAddress, whole, Linux.MSG_DONTWAIT) }
+        guard sent == whole else { return whole }
+        var received: [Int32] = [-1, -1]
+        var count: Int32 = 0
+        var flags: Int32 = 0
+        let got = data.withUnsafeMutableBytes {
+            handoff_recv_fds(ends[1], $0.baseAddress, whole, 1, Linux.MSG_DONTWAIT | Linux.MSG_CMSG_CLOEXEC,
+                             &received, Int32(received.count), &count, &flags)
+        }
+        for fd in received.prefix(Int(max(0, count))) where fd >= 0 { close(fd) }
+        return got > 0 && got <= whole ? got : whole
     }()
 
     /// Whether eventfd_write takes exactly 8 bytes (EINVAL for 9) rather than at least 8. Probed once.
