@@ -52,6 +52,47 @@ extension ReferenceModelTests {
         m.fails(.epollCtl(epoll: epoll, op: .add, fd: outer, events: [.in]), ELOOP)
     }
 
+    /// LTP epoll_ctl04, ported: ep_loop_check refuses nesting deeper than EP_MAX_NESTS counted both ways, the
+    /// levels below the added epoll + 1 + the levels above the target. The model allowed any depth (found
+    /// porting it). On a kernel without that count (the probe says so) such an add is beyond the model.
+    @Test func epollsNestAtMostFiveDeepCountedBothWays() {
+        var m = makeModel()
+        let epolls = (0..<8).map { _ in m.fd(.epollCreate(closeOnExec: false)) }
+        for level in 1..<5 { m.ok(.epollCtl(epoll: epolls[level], op: .add, fd: epolls[level - 1], events: [.in])) }
+        // 4 levels below epolls[4]: under a sixth it would be 6 deep.
+        m.fails(.epollCtl(epoll: epolls[5], op: .add, fd: epolls[4], events: [.in]), ELOOP)
+        m.ok(.epollCtl(epoll: epolls[5], op: .add, fd: epolls[3], events: [.in]))
+        // Top down: epolls[0] has 4 levels above it (5 over 4 over ... over 0 after the add just made).
+        m.fails(.epollCtl(epoll: epolls[0], op: .add, fd: epolls[6], events: [.in]), ELOOP)
+        // Joined: a chain of two under the bottom of a chain of four is too deep, under its second level not.
+        m.ok(.epollCtl(epoll: epolls[7], op: .add, fd: epolls[6], events: [.in]))
+        m.fails(.epollCtl(epoll: epolls[1], op: .add, fd: epolls[7], events: [.in]), ELOOP)
+        m.ok(.epollCtl(epoll: epolls[2], op: .add, fd: epolls[6], events: [.in]))
+        var older = makeModel()
+        older.epollNestingDepth = false
+        let chain = (0..<6).map { _ in older.fd(.epollCreate(closeOnExec: false)) }
+        for level in 1..<5 { older.ok(.epollCtl(epoll: chain[level], op: .add, fd: chain[level - 1], events: [.in])) }
+        #expect(older.apply(.epollCtl(epoll: chain[5], op: .add, fd: chain[4], events: [.in]), by: "main").beyondModel != nil)
+    }
+
+    /// LTP eventfd tests, ported: the counter never reaches 2^64-1; a write that would is EAGAIN when the eventfd
+    /// is non-blocking and a wait when not (the model wrapped the sum).
+    @Test func anEventfdCounterStopsBelowTheMaximum() {
+        var m = makeModel()
+        let blocking = m.fd(.eventfd(initial: 0, closeOnExec: false, nonBlocking: false))
+        let nonBlocking = m.fd(.eventfd(initial: 0, closeOnExec: false, nonBlocking: true))
+        let half = [UInt8](repeating: 0x7f, count: 8)
+        for fd in [blocking, nonBlocking] {
+            m.ok(.write(fd: fd, data: half))
+            m.ok(.write(fd: fd, data: half))  // 0xfefe...fe
+        }
+        m.fails(.write(fd: nonBlocking, data: half), EAGAIN)
+        #expect(m.apply(.write(fd: blocking, data: half), by: "main").blocks)
+        // Up to 2^64-2 exactly: 0xfefe...fe + 0x0101...00 = 0xffff...fe.
+        #expect(m.ok(.write(fd: nonBlocking, data: [0, 1, 1, 1, 1, 1, 1, 1])).result == 8)
+        m.fails(.write(fd: nonBlocking, data: [1, 0, 0, 0, 0, 0, 0, 0]), EAGAIN)
+    }
+
     @Test func aRegistrationBelongsToTheDescriptionNotTheNumber() {
         var m = makeModel()
         let epoll = m.fd(.epollCreate(closeOnExec: false))

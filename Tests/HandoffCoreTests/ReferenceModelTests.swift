@@ -253,6 +253,14 @@ import Testing
         m.fails(.lseek(fd: s, offset: 0, whence: .set), ESPIPE)
         let p = m.fd(.pidfdOpen(target: "main"))
         m.fails(.lseek(fd: p, offset: 0, whence: .set), ESPIPE)
+        // A sum past 2^63 - 1 wraps in generic_file_llseek_size and vfs_setpos refuses it: EINVAL, not
+        // EOVERFLOW (LTP lseek, ported). Found on a memfd, whose s_maxbytes lets the position get that far.
+        let memfd = m.fd(.memfd(name: "m", closeOnExec: false))
+        m.ok(.write(fd: memfd, data: bytes("x")))
+        #expect(m.ok(.lseek(fd: memfd, offset: Int64.max, whence: .set)) == Outcome(result: Int64.max))
+        m.fails(.lseek(fd: memfd, offset: 1, whence: .cur), EINVAL)
+        m.fails(.lseek(fd: memfd, offset: Int64.max, whence: .end), EINVAL)
+        #expect(m.ok(.lseek(fd: memfd, offset: Int64.max - 1, whence: .end)) == Outcome(result: Int64.max))
     }
 
     @Test func offsetIsSharedAfterDupAndFork() {

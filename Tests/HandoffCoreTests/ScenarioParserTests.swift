@@ -189,6 +189,10 @@ import HandoffProtocol
     @Test func rejectsBadOpenArguments() {
         expectError(stepFailure("  - main.open: {path: /etc/passwd, as: f}\n"), 3, 23, "must be relative")
         expectError(stepFailure("  - main.open: {path: a/../../x, as: f}\n"), 3, 23, "no '..' component")
+        // The directory itself: the kernel opens it, the model has no directory (it said ENOENT).
+        expectError(stepFailure("  - main.open: {path: ., as: f}\n"), 3, 23, "names the scenario's directory itself; directories are not modelled")
+        expectError(stepFailure("  - main.open: {path: ./., as: f}\n"), 3, 23, "names the scenario's directory itself")
+        expectError(stepFailure("  - main.bind: {socket: s, address: {unix: ./}}\n"), 3, 44, "names the scenario's directory itself")
         expectError(stepFailure("  - main.open: {path: x, flags: [rdwr, sync], as: f}\n"), 3, 40, "unknown value 'sync'",
                     "rdonly, wronly, rdwr, creat, excl, trunc, append, nonblock, cloexec")
         expectError(stepFailure("  - main.open: {path: x, mode: \"rw\", as: f}\n"), 3, 32, "expected an octal mode")

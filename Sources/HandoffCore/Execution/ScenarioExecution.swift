@@ -177,6 +177,7 @@ final class ScenarioExecution {
         model.unixStreamSkbPayload = SystemProbe.unixStreamSkbPayload
         model.pidfdsReopen = SystemProbe.pidfdsReopen
         model.eventfdWriteExact = SystemProbe.eventfdWriteExact
+        model.epollNestingDepth = SystemProbe.epollNestingDepth
         model.unixOOB = SystemProbe.unixOOB
         model.dgramShutdownFirst = SystemProbe.unixDgramShutdownFirst
         model.socketIDs = SystemProbe.socketIDs

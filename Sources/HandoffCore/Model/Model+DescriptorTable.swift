@@ -233,7 +233,7 @@ extension ReferenceModel {
     }
 
     /// fs/read_write.c: ksys_lseek -> vfs_llseek: objects without llseek say ESPIPE; files and memfds follow
-    /// generic_file_llseek_size (EINVAL for a negative result, EOVERFLOW past the type).
+    /// generic_file_llseek_size (EINVAL for a negative result, a wrapped sum included).
     mutating func lseek(_ process: String, fd: Int32, offset: Int64, whence: Whence) -> Outcome {
         guard case let (entry, desc)? = fdget(process, fd) else { return .failure(EBADF) }
         switch desc.target {
@@ -251,9 +251,11 @@ extension ReferenceModel {
             case .cur: base = logPositions[entry.description] ?? 0
             case .end: base = logSize
             }
+            // generic_file_llseek_size adds without an overflow check (the kernel wraps signed arithmetic) and
+            // vfs_setpos refuses the negative sum: EINVAL, never EOVERFLOW (ksys_lseek's EOVERFLOW is for a
+            // position off_t cannot hold, which 64 bits always can). Found porting LTP lseek to scenarios.
             let (sum, overflow) = base.addingReportingOverflow(offset)
-            guard !overflow else { return .failure(EOVERFLOW) }
-            guard sum >= 0 else { return .failure(EINVAL) }
+            guard !overflow, sum >= 0 else { return .failure(EINVAL) }
             logPositions[entry.description] = sum
             return Outcome(result: sum)
         case .epoll, .eventfd, .anonymous:
@@ -269,9 +271,11 @@ extension ReferenceModel {
             case .cur: base = current
             case .end: base = contentsSize(desc.target) ?? 0
             }
+            // generic_file_llseek_size adds without an overflow check (the kernel wraps signed arithmetic) and
+            // vfs_setpos refuses the negative sum: EINVAL, never EOVERFLOW (ksys_lseek's EOVERFLOW is for a
+            // position off_t cannot hold, which 64 bits always can). Found porting LTP lseek to scenarios.
             let (sum, overflow) = base.addingReportingOverflow(offset)
-            guard !overflow else { return .failure(EOVERFLOW) }
-            guard sum >= 0 else { return .failure(EINVAL) }
+            guard !overflow, sum >= 0 else { return .failure(EINVAL) }
             // vfs_setpos refuses a position past the filesystem's s_maxbytes (EINVAL): 16 TiB on ext4 with 4 KiB
             // blocks, 16 GiB on ext2 with 1 KiB blocks, 4 GiB - 1 on FAT, 2^63 - 1 on tmpfs and for memfds. The
             // model does not follow the filesystem under the scenario's directory: up to 4 GiB - 1 every one
@@ -345,7 +349,7 @@ extension ReferenceModel {
             // neither have signalfd_fops and timerfd_fops (inotify is O_RDONLY: EBADF above).
             return .failure(EINVAL)
         case .eventfd(let object):
-            return writeEventfd(object, data: data)
+            return writeEventfd(object, data: data, nonBlocking: desc.nonBlocking)
         case .file, .memfd:
             return writeContents(entry.description, desc, data: data)
         case .pipeRead(let pipeID), .pipeWrite(let pipeID), .pipeReadWrite(let pipeID):

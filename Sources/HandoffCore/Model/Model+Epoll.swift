@@ -28,9 +28,18 @@ extension ReferenceModel {
         guard epollEntry.description != targetEntry.description, case .epoll(let object) = epollDescription.target else {
             return .failure(EINVAL)
         }
-        // ep_loop_check: adding an epoll that (through its own interest list) reaches this one is a loop.
-        if op == .add, case .epoll(let inner) = targetDescription.target, reaches(inner, object) {
-            return .failure(ELOOP)
+        // ep_loop_check: adding an epoll that (through its own interest list) reaches this one is a loop, and
+        // so is nesting deeper than EP_MAX_NESTS: the epoll levels below the added one, + 1, + the levels above
+        // this one (ep_loop_check_proc, ep_get_upwards_depth_proc). Checked before ep_find (EEXIST).
+        if op == .add, case .epoll(let inner) = targetDescription.target {
+            if reaches(inner, object) { return .failure(ELOOP) }
+            if levelsBelow(inner) + 1 + levelsAbove(object) > Self.epollMaxNests {
+                guard epollNestingDepth else {
+                    return .beyondModel("nesting epolls more than \(Self.epollMaxNests + 1) deep: this kernel does not "
+                        + "count the depth both ways (feature epoll-nesting-depth), and the model does not follow its older rules")
+                }
+                return .failure(ELOOP)
+            }
         }
         let registration = EpollRegistration(description: targetEntry.description, fd: fd)
         let existing = epolls[object]?.interest[registration]
@@ -56,6 +65,33 @@ extension ReferenceModel {
         case .pipeRead, .pipeWrite, .pipeReadWrite, .socket, .pidfd, .eventfd, .epoll, .anonymous: return true
         case .file, .memfd, .inherited: return false
         }
+    }
+
+    /// EP_MAX_NESTS (fs/eventpoll.c).
+    static let epollMaxNests = 4
+
+    /// The most epoll levels below `epoll`: 0 when it watches no epoll (ep_loop_check_proc's depth).
+    func levelsBelow(_ epoll: EpollID) -> Int {
+        guard let object = epolls[epoll] else { return 0 }
+        var deepest = 0
+        for registration in object.interest.keys {
+            if case .epoll(let inner)? = descriptions[registration.description]?.target {
+                deepest = max(deepest, 1 + levelsBelow(inner))
+            }
+        }
+        return deepest
+    }
+
+    /// The most epoll levels above `epoll`: 0 when no epoll watches it (ep_get_upwards_depth_proc).
+    func levelsAbove(_ epoll: EpollID) -> Int {
+        var highest = 0
+        for (parent, object) in epolls where object.interest.keys.contains(where: {
+            if case .epoll(let watched)? = descriptions[$0.description]?.target { return watched == epoll }
+            return false
+        }) {
+            highest = max(highest, 1 + levelsAbove(parent))
+        }
+        return highest
     }
 
     /// Whether `start`'s interest list leads (through nested epolls) to `goal`.

@@ -28,15 +28,18 @@ extension ReferenceModel {
     }
 
     /// fs/eventfd.c: eventfd_write.
-    mutating func writeEventfd(_ object: EventfdID, data: [UInt8]) -> Outcome {
+    mutating func writeEventfd(_ object: EventfdID, data: [UInt8], nonBlocking: Bool) -> Outcome {
         // eventfd_write: exactly 8 bytes (fewer: EINVAL), a value below 2^64-1 (else EINVAL) added to the
-        // counter; a sum past 2^64-2 would wait (not modelled: scenarios stay far below).
+        // counter only while the sum stays below 2^64-1 (`ULLONG_MAX - ctx->count > ucnt`); otherwise EAGAIN
+        // on an O_NONBLOCK eventfd, or a wait for a read (found porting LTP eventfd tests: the model wrapped).
         // Since the count check became strict (probed: SystemProbe.eventfdWriteExact) anything but 8 bytes
         // is EINVAL; before, more than 8 wrote the first 8.
         if data.count < 8 || (eventfdWriteExact && data.count != 8) { return .failure(EINVAL) }
         let value = (0..<8).reduce(UInt64(0)) { $0 | UInt64(data[$1]) << ($1 * 8) }
         if value == UInt64.max { return .failure(EINVAL) }
-        eventCounters[object, default: 0] &+= value
+        let count = eventCounters[object, default: 0]
+        guard UInt64.max - count > value else { return nonBlocking ? .failure(EAGAIN) : Outcome(blocks: true) }
+        eventCounters[object] = count + value
         return Outcome(result: 8)
     }
 }

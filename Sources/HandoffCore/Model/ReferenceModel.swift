@@ -55,11 +55,16 @@
 //   description on pidfs (`pidfdsReopen`; O_TRUNC, ftruncate and pread errnos probed apart).
 // - SO_PEEK_OFF: a peek starts at the offset and moves it forward by what it copied, a read moves it back
 //   (stream: by the bytes read; dgram and seqpacket: by the whole datagram, sk_peek_offset_bwd(skb->len)).
+// - epoll nesting (Model+Epoll): ep_loop_check refuses a loop and more than five levels, counted below the
+//   added epoll and above the target (ELOOP; `epollNestingDepth`, probed; a kernel without that count is
+//   beyond the model there); an eventfd's counter stops at 2^64-2 (eventfd_write: EAGAIN or a wait); an lseek
+//   sum past 2^63-1 wraps and vfs_setpos refuses it (EINVAL, never EOVERFLOW). All three found by porting LTP.
 //
 // Not modelled (documented simplifications): SO_SNDBUF/SO_RCVBUF (every socket has the default sk_sndbuf),
 // the exact truesize of an skb (bounded, see above), collections the rest of the machine triggers at other
 // moments (a scenario waits), file
-// permissions and directories, the per-user in-flight fd limit (ETOOMANYREFS, only for unprivileged
+// permissions and directories (a path naming the scenario directory itself is refused by the parser), epoll's
+// reverse-path limits (ep's path_limits: hundreds of epolls watching one file), the per-user in-flight fd limit (ETOOMANYREFS, only for unprivileged
 // runners), O_WRONLY|O_RDWR opens (treated as O_RDWR), files larger than 256 MiB and file positions past
 // 4 GiB - 1 (the filesystem's s_maxbytes; either is an ERROR of the step, Outcome.beyondModel), TCP send/receive buffer sizes and windows, ports held by other programs on the machine, an sctp module
 // that would make seqpacket over TCP work, UDP beyond "nothing listens, every datagram draws ICMP port
@@ -169,6 +174,10 @@ public struct ReferenceModel: Sendable {
 
     /// eventfd_write accepts exactly 8 bytes (newer kernels) rather than at least 8 (SystemProbe).
     public var eventfdWriteExact = true
+    /// Whether epoll_ctl refuses nesting deeper than EP_MAX_NESTS counted both ways (ep_loop_check's depth below
+    /// the added epoll + 1 + the depth above the target; SystemProbe.epollNestingDepth): without it the model
+    /// does not say what such an add does (beyondModel).
+    public var epollNestingDepth = true
     /// Each memfd's seals (the inode's: shared by all its descriptions); absent is none.
     var memfdSeals: [MemfdID: Set<MemfdSeal>] = [:]
     /// Whether F_SEAL_EXEC exists (Linux 6.3; SystemProbe.memfdSealExec).

@@ -17,6 +17,12 @@ extension ScenarioDecoder {
                 throw context.error(pathNode, "path \"\(path)\" must be relative to the scenario's private directory "
                     + "(not empty, not starting with '/', no '..' component)")
             }
+            if components.allSatisfy({ $0.isEmpty || $0 == "." }) {
+                // The kernel opens the directory itself (O_RDONLY), which the model has no object for: it said
+                // ENOENT (found porting LTP open tests).
+                throw context.error(pathNode, "path \"\(path)\" names the scenario's directory itself; directories are "
+                    + "not modelled (name a file in it)")
+            }
             let openFlags = try reader.flags(OpenFlag.allCases.map(\.rawValue))
             let mode = try reader.a["mode"].map { (node) throws(ScenarioError) in try self.mode(node) } ?? 0o644
             operation = .open(path: path, flags: Set(openFlags.compactMap(OpenFlag.init(rawValue:))), mode: mode)

@@ -57,6 +57,10 @@ extension ScenarioDecoder {
                 throw context.error(value, "unix socket path \"\(path)\" must be relative to the scenario's directory "
                     + "(not empty, no '/' start, no '..', at most 80 bytes)")
             }
+            if components.allSatisfy({ $0.isEmpty || $0 == "." }) {
+                throw context.error(value, "unix socket path \"\(path)\" names the scenario's directory itself; directories "
+                    + "are not modelled (name a socket file in it)")
+            }
             return .unix(path)
         case "abstract":
             return .abstract(try context.string(value, "'abstract' name"))

@@ -70,6 +70,8 @@ public enum SystemProbe {
     public static let features: [(name: String, meaning: String, present: @Sendable () -> Bool)] = [
         ("pidfd-reopen", "pidfds on pidfs, reopenable through /proc/PID/fd/N", { pidfdsReopen }),
         ("eventfd-write-exact", "eventfd writes of exactly 8 bytes", { eventfdWriteExact }),
+        ("epoll-nesting-depth", "epoll_ctl refuses (ELOOP) nesting epolls more than 5 deep, counted below the added "
+         + "epoll and above the target (ep_loop_check since \"eventpoll: Fix semi-unbounded recursion\")", { epollNestingDepth }),
         ("af-unix-oob", "MSG_OOB on unix stream sockets (CONFIG_AF_UNIX_OOB, 5.15)", { unixOOB }),
         ("unix-stream-skb-split", "a 64 KiB unix stream send is cut into skbs, the descriptors on the first "
          + "(\(unixStreamSkbPayload) bytes each here)", { unixStreamSkbPayload < 65536 }),
@@ -217,6 +219,22 @@ public enum SystemProbe {
     }()
 
     /// Whether eventfd_write takes exactly 8 bytes (EINVAL for 9) rather than at least 8. Probed once.
+    /// A chain of five epolls (each watching the one before) added under a sixth: ELOOP where ep_loop_check
+    /// counts the depth both ways, accepted before (the old check only refused more than five levels below).
+    public static let epollNestingDepth: Bool = {
+        var epolls: [Int32] = []
+        defer { for descriptor in epolls { close(descriptor) } }
+        for _ in 0..<6 {
+            let descriptor = handoff_epoll_create1(Int32(Linux.O_CLOEXEC))
+            guard descriptor >= 0 else { return false }
+            epolls.append(descriptor)
+        }
+        for level in 1..<5 where handoff_epoll_ctl(epolls[level], Linux.EPOLL_CTL_ADD, epolls[level - 1], Linux.EPOLLIN) != 0 {
+            return false
+        }
+        return handoff_epoll_ctl(epolls[5], Linux.EPOLL_CTL_ADD, epolls[4], Linux.EPOLLIN) != 0 && errno == ELOOP
+    }()
+
     public static let eventfdWriteExact: Bool = {
         guard case .success(let descriptor) = valueOrErrno({ handoff_eventfd(0, Linux.EFD_CLOEXEC) }) else { return true }
         defer { close(descriptor) }
