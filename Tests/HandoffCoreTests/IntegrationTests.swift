@@ -212,8 +212,19 @@ import Testing
               - main.read: {fd: r, count: 1}
             """))
         #expect(result.status == .error)
-        #expect(result.reason?.contains("would block forever") == true)
+        #expect(result.reason?.contains("would block forever (the model predicts no data and a live writer") == true)
         #expect(result.reason?.hasPrefix("inline.yaml:4:5") == true, "\(result.reason ?? "")")
+        // A wait says what it waits for, not a reader's advice.
+        let waiting = run(try scenario("""
+            summary: waits for a running child
+            steps:
+              - main.fork: {as: child}
+              - main.pidfd_open: {process: child, as: p}
+              - main.waitid: {pidfd: p}
+            """))
+        #expect(waiting.status == .error)
+        #expect(waiting.reason?.contains("main.waitid would block forever (the child is still running") == true,
+                "\(waiting.reason ?? "")")
     }
 
     @Test func unmetRequirementsSkipWithTheReason() throws {

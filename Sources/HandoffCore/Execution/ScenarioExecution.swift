@@ -252,8 +252,7 @@ final class ScenarioExecution {
         let uncollected = model.hasUncollectedGarbage ? model : nil
         let predicted = predict(operation, by: process)
         if predicted.blocks {
-            throw .scenario("\(step.location): \(operationName) would block forever (the model predicts no data and a "
-                + "live writer); make the descriptor non-blocking or close the other end first")
+            throw .scenario("\(step.location): \(operationName) would block forever (\(Self.whyItWaits(step.action.keyword)))")
         }
         if let limit = predicted.beyondModel { throw .harness(.beyondModel("\(step.location): \(operationName): \(limit)")) }
         let began = monotonicNow()
@@ -296,6 +295,26 @@ final class ScenarioExecution {
                                   syscallNanoseconds: syscallNanoseconds, roundTripNanoseconds: roundTrip,
                                   observationNanoseconds: monotonicNow() - observeBegan))
         return stepFindings
+    }
+
+    /// What the model sees that makes a call wait, and the way out, by operation: a read's advice read
+    /// strangely for a waitid ("no data and a live writer").
+    static func whyItWaits(_ keyword: String) -> String {
+        switch keyword {
+        case "wait", "waitid":
+            return "the child is still running; end it first, or use `flags: [nohang]` or a non-blocking pidfd with waitid"
+        case "accept":
+            return "no connection is waiting; connect first or make the listening socket non-blocking"
+        case "connect":
+            return "the listener's accept queue is full; accept first"
+        case "write", "send", "send_headers", "sendto":
+            return "the model predicts a full pipe, socket buffer or eventfd counter and a live reader; read first or "
+                + "make the descriptor non-blocking"
+        case "poll":
+            return "no event can come while the scenario waits; give a timeout"
+        default:
+            return "the model predicts no data and a live writer; make the descriptor non-blocking or close the other end first"
+        }
     }
 
     func observeAndCompare(after location: SourceLocation, operation: String) throws(Stop) -> [Finding] {

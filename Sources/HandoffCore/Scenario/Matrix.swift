@@ -45,7 +45,8 @@ enum Matrix {
             var values: [String] = []
             for item in items {
                 guard let value = item.scalar?.string else {
-                    throw context.error(item, "matrix values must be scalars, found \(context.describe(item))")
+                    throw context.error(item, "matrix values must be scalars, found \(context.describe(item)) (values are "
+                        + "substituted as text: quote a list, \"[cloexec]\")")
                 }
                 values.append(value)
             }
