@@ -138,6 +138,7 @@ public enum Linux {
     // <sys/eventfd.h>: the same bits as O_CLOEXEC and O_NONBLOCK.
     public static let EFD_CLOEXEC = Glibc.O_CLOEXEC
     public static let EFD_NONBLOCK = Glibc.O_NONBLOCK
+    public static let EFD_SEMAPHORE: Int32 = 1
 
     // <sys/epoll.h>
     public static let EPOLL_CLOEXEC = Glibc.O_CLOEXEC

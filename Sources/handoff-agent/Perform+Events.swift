@@ -14,9 +14,10 @@ extension Agent {
                 answer.record(timed { handoff_pipe2(&ends, flags) }, producing: ends)
                 return true
             }
-        case .eventfd(let initial, let closeOnExec, let nonBlocking):
+        case .eventfd(let initial, let closeOnExec, let nonBlocking, let semaphore):
             return { agent, answer -> Bool in
                 let flags = (closeOnExec ? Linux.EFD_CLOEXEC : 0) | (nonBlocking ? Linux.EFD_NONBLOCK : 0)
+                    | (semaphore ? Linux.EFD_SEMAPHORE : 0)
                 answer.record(timed { handoff_eventfd(initial, flags) }, producing: true)
                 return true
             }

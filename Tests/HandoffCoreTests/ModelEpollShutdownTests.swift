@@ -75,6 +75,18 @@ extension ReferenceModelTests {
         #expect(older.apply(.epollCtl(epoll: chain[5], op: .add, fd: chain[4], events: [.in]), by: "main").beyondModel != nil)
     }
 
+    /// EFD_SEMAPHORE (LTP eventfd2_03): a read takes 1 and counts down, through every copy of the description.
+    @Test func aSemaphoreEventfdReadsOneAtATime() {
+        var m = makeModel()
+        let s = m.fd(.eventfd(initial: 2, closeOnExec: false, nonBlocking: true, semaphore: true))
+        let copy = m.fd(.dup(fd: s))
+        #expect(m.ok(.read(fd: s, count: 8)).data == [1, 0, 0, 0, 0, 0, 0, 0])
+        #expect(m.ok(.read(fd: copy, count: 8)).data == [1, 0, 0, 0, 0, 0, 0, 0])
+        m.fails(.read(fd: s, count: 8), EAGAIN)
+        let plain = m.fd(.eventfd(initial: 2, closeOnExec: false, nonBlocking: true))
+        #expect(m.ok(.read(fd: plain, count: 8)).data == [2, 0, 0, 0, 0, 0, 0, 0])
+    }
+
     /// LTP eventfd tests, ported: the counter never reaches 2^64-1; a write that would is EAGAIN when the eventfd
     /// is non-blocking and a wait when not (the model wrapped the sum).
     @Test func anEventfdCounterStopsBelowTheMaximum() {

@@ -311,7 +311,7 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
         break;
     case OP_EVENTFD:
         op->number = uint32_truncating(r, "initial");
-        op->flags = int32_field(r, "flags", 0, 0) & (EFD_CLOEXEC | EFD_NONBLOCK);
+        op->flags = int32_field(r, "flags", 0, 0) & (EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
         break;
     case OP_EPOLL_CREATE1:
         op->flags = int32_field(r, "flags", 0, 0) & EPOLL_CLOEXEC;

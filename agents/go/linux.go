@@ -33,6 +33,8 @@ const (
 	// <linux/close_range.h>
 	closeRangeUnshare = 1 << 1
 	closeRangeCloexec = 1 << 2
+	// <linux/eventfd.h>
+	efdSemaphore = 1
 	// <linux/memfd.h>
 	mfdCloexec      = 1
 	mfdAllowSealing = 2

@@ -65,7 +65,7 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		}
 	case "eventfd":
 		initial := uintptr(uint32(r.int64("initial")))
-		flags := uintptr(r.int32("flags")) & (syscall.O_CLOEXEC | syscall.O_NONBLOCK)
+		flags := uintptr(r.int32("flags")) & (syscall.O_CLOEXEC | syscall.O_NONBLOCK | efdSemaphore)
 		p = func(a *agent, ans *answer) { ans.record(rawTimed(sysEventfd2, initial, flags, 0), true) }
 	case "epoll_create1":
 		flags := int(r.int32("flags")) & syscall.EPOLL_CLOEXEC

@@ -13,8 +13,8 @@ extension ReferenceModel {
             return epollCtl(process, epoll: epoll, op: op, fd: fd, events: events)
         case let .pipe(closeOnExec, nonBlocking):
             return pipe(process, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
-        case let .eventfd(initial, closeOnExec, nonBlocking):
-            return eventfd(process, initial: initial, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case let .eventfd(initial, closeOnExec, nonBlocking, semaphore):
+            return eventfd(process, initial: initial, closeOnExec: closeOnExec, nonBlocking: nonBlocking, semaphore: semaphore)
         case let .poll(fd, events, timeout):
             return poll(process, fd: fd, events: events, timeout: timeout)
         case let .signalfd(mask, closeOnExec, nonBlocking):

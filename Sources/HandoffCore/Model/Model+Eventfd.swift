@@ -8,10 +8,12 @@ import Darwin
 
 extension ReferenceModel {
     /// fs/eventfd.c: do_eventfd - the number first (EMFILE), then the counter with its initial value.
-    mutating func eventfd(_ process: String, initial: UInt32, closeOnExec: Bool, nonBlocking: Bool) -> Outcome {
+    mutating func eventfd(_ process: String, initial: UInt32, closeOnExec: Bool, nonBlocking: Bool,
+                          semaphore: Bool = false) -> Outcome {
         guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
         let object = nextEventfd.take()
         eventCounters[object] = UInt64(initial)
+        if semaphore { eventSemaphores.insert(object) }
         return install(process, target: .eventfd(object: object), access: .readWrite,
                        flags: nonBlocking ? [.nonblock] : [], closeOnExec: closeOnExec)
     }
@@ -19,11 +21,13 @@ extension ReferenceModel {
     /// fs/eventfd.c: eventfd_read.
     mutating func readEventfd(_ object: EventfdID, description desc: OpenDescription, count: Int) -> Outcome {
         // eventfd_read: fewer than 8 bytes is EINVAL; a zero counter waits (EAGAIN when non-blocking);
-        // otherwise the counter, little-endian, and it is reset (no EFD_SEMAPHORE).
+        // otherwise the counter, little-endian, and it is reset; with EFD_SEMAPHORE (eventfd_ctx_do_read) 1,
+        // and the counter goes down by 1.
         if count < 8 { return .failure(EINVAL) }
-        let value = eventCounters[object] ?? 0
-        if value == 0 { return desc.nonBlocking ? .failure(EAGAIN) : Outcome(blocks: true) }
-        eventCounters[object] = 0
+        let counter = eventCounters[object] ?? 0
+        if counter == 0 { return desc.nonBlocking ? .failure(EAGAIN) : Outcome(blocks: true) }
+        let value: UInt64 = eventSemaphores.contains(object) ? 1 : counter
+        eventCounters[object] = counter - value
         return Outcome(result: 8, data: (0..<8).map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) })
     }
 

@@ -109,6 +109,8 @@ public struct ReferenceModel: Sendable {
     var nextPipe = PipeID(raw: 1)
     var endpoints: [EndpointID: SocketEndpoint] = [:]
     var eventCounters: [EventfdID: UInt64] = [:]
+    /// The eventfds made with EFD_SEMAPHORE (a read takes 1 instead of the whole count).
+    var eventSemaphores: Set<EventfdID> = []
     var nextEventfd = EventfdID(raw: 1)
     var nextEndpoint = EndpointID(raw: 1)
     /// Descriptor tables by id; a table may be shared by several processes (clone with CLONE_FILES).

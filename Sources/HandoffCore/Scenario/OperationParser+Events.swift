@@ -13,9 +13,10 @@ extension ScenarioDecoder {
             let (closeOnExec, nonBlocking) = try reader.socketFlags()
             operation = .pipe(closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case .eventfd:
-            let (closeOnExec, nonBlocking) = try reader.socketFlags()
+            let flags = try reader.flags(["cloexec", "nonblock", "semaphore"])
             let initial = try reader.integer("initial", default: 0, in: 0...Int(UInt32.max))
-            operation = .eventfd(initial: UInt32(initial), closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+            operation = .eventfd(initial: UInt32(initial), closeOnExec: flags.contains("cloexec"),
+                                 nonBlocking: flags.contains("nonblock"), semaphore: flags.contains("semaphore"))
         case .epollCreate:
             operation = .epollCreate(closeOnExec: try reader.flags(["cloexec"]).contains("cloexec"))
         case .epollCtl:

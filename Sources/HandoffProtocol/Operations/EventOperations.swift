@@ -8,8 +8,8 @@ public enum EventOperation<Naming: OperationNaming>: Hashable, Sendable {
     public typealias Text = Naming.Text
 
     case pipe(closeOnExec: Bool, nonBlocking: Bool)
-    /// eventfd(initial, EFD_CLOEXEC | EFD_NONBLOCK).
-    case eventfd(initial: UInt32, closeOnExec: Bool, nonBlocking: Bool)
+    /// eventfd(initial, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE).
+    case eventfd(initial: UInt32, closeOnExec: Bool, nonBlocking: Bool, semaphore: Bool)
     /// epoll_create1(EPOLL_CLOEXEC?).
     case epollCreate(closeOnExec: Bool)
     /// epoll_ctl(epoll, op, fd, {events}).
@@ -64,8 +64,9 @@ extension Operation {
     @inlinable public static func pipe(closeOnExec: Bool, nonBlocking: Bool) -> Operation {
         .events(.pipe(closeOnExec: closeOnExec, nonBlocking: nonBlocking))
     }
-    @inlinable public static func eventfd(initial: UInt32, closeOnExec: Bool, nonBlocking: Bool) -> Operation {
-        .events(.eventfd(initial: initial, closeOnExec: closeOnExec, nonBlocking: nonBlocking))
+    @inlinable public static func eventfd(initial: UInt32, closeOnExec: Bool, nonBlocking: Bool,
+                                          semaphore: Bool = false) -> Operation {
+        .events(.eventfd(initial: initial, closeOnExec: closeOnExec, nonBlocking: nonBlocking, semaphore: semaphore))
     }
     @inlinable public static func epollCreate(closeOnExec: Bool) -> Operation {
         .events(.epollCreate(closeOnExec: closeOnExec))
@@ -96,8 +97,8 @@ extension EventOperation {
     {
         switch self {
         case .pipe(let closeOnExec, let nonBlocking): return .pipe(closeOnExec: closeOnExec, nonBlocking: nonBlocking)
-        case .eventfd(let initial, let closeOnExec, let nonBlocking):
-            return .eventfd(initial: initial, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
+        case .eventfd(let initial, let closeOnExec, let nonBlocking, let semaphore):
+            return .eventfd(initial: initial, closeOnExec: closeOnExec, nonBlocking: nonBlocking, semaphore: semaphore)
         case .epollCreate(let closeOnExec): return .epollCreate(closeOnExec: closeOnExec)
         case .epollCtl(let epoll, let op, let target, let events):
             return .epollCtl(epoll: try renaming.fd(epoll, "epoll"), op: op, fd: try renaming.fd(target, "fd"), events: events)
@@ -123,8 +124,9 @@ extension EventOperationKind {
             return OperationDeclaration(.events(self), "pipe2(2)", [ArgumentDeclaration("flags", .flags(["cloexec", "nonblock"]))],
                            binds: .pair("read", "write"))
         case .eventfd:
-            return OperationDeclaration(.events(self), "eventfd(2)", [
-                ArgumentDeclaration("initial", .integer(0...Int64(UInt32.max)), default: "0"), socketFlags,
+            return OperationDeclaration(.events(self), "eventfd(2); `semaphore` is EFD_SEMAPHORE (a read takes 1)", [
+                ArgumentDeclaration("initial", .integer(0...Int64(UInt32.max)), default: "0"),
+                ArgumentDeclaration("flags", .flags(["cloexec", "nonblock", "semaphore"])),
             ], binds: .descriptor)
         case .epollCreate:
             return OperationDeclaration(.events(self), "epoll_create1(2)", [ArgumentDeclaration("flags", .flags(["cloexec"]))], binds: .descriptor,
@@ -166,9 +168,10 @@ extension EventOperation where Naming.Descriptor: WireDescriptor, Naming.Process
         switch self {
         case .pipe(let closeOnExec, let nonBlocking):
             message.set("flags", (closeOnExec ? Linux.O_CLOEXEC : 0) | (nonBlocking ? Linux.O_NONBLOCK : 0))
-        case .eventfd(let initial, let closeOnExec, let nonBlocking):
+        case .eventfd(let initial, let closeOnExec, let nonBlocking, let semaphore):
             message.set("initial", Int64(initial))
-            message.set("flags", (closeOnExec ? Linux.EFD_CLOEXEC : 0) | (nonBlocking ? Linux.EFD_NONBLOCK : 0))
+            message.set("flags", (closeOnExec ? Linux.EFD_CLOEXEC : 0) | (nonBlocking ? Linux.EFD_NONBLOCK : 0)
+                | (semaphore ? Linux.EFD_SEMAPHORE : 0))
         case .epollCreate(let closeOnExec):
             message.set("flags", closeOnExec ? Linux.EPOLL_CLOEXEC : 0)
         case .epollCtl(let epoll, let op, let target, let events):
@@ -203,7 +206,7 @@ extension EventOperation where Naming.Descriptor: WireDescriptor, Naming.Process
             let initial = UInt32(truncatingIfNeeded: request.fields.int64("initial"))
             let flags = request.fields.int32("flags")
             operation = .eventfd(initial: initial, closeOnExec: flags & Linux.EFD_CLOEXEC != 0,
-                                 nonBlocking: flags & Linux.EFD_NONBLOCK != 0)
+                                 nonBlocking: flags & Linux.EFD_NONBLOCK != 0, semaphore: flags & Linux.EFD_SEMAPHORE != 0)
         case .epollCreate:
             operation = .epollCreate(closeOnExec: request.fields.int32("flags") & Linux.EPOLL_CLOEXEC != 0)
         case .epollCtl:
