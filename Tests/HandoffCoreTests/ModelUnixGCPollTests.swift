@@ -208,6 +208,14 @@ extension ReferenceModelTests {
         #expect(m.apply(.pidfdOpen(target: "child", flags: Linux.PIDFD_THREAD), by: "main").beyondModel != nil)
         m.ok(.exit(status: 4), by: "child")
         #expect(m.ok(.waitid(pidfd: blocking, noHang: false)).status == 4)
+        // Before 5.10 (the probe says): the flag is unknown, and waitid ignores an F_SETFL O_NONBLOCK.
+        var older = makeModel()
+        older.pidfdNonBlock = false
+        older.ok(.fork(child: "child"))
+        older.fails(.pidfdOpen(target: "child", flags: Linux.PIDFD_NONBLOCK), EINVAL)
+        let pidfd = older.fd(.pidfdOpen(target: "child"))
+        older.ok(.fcntl(fd: pidfd, command: .setfl([.nonblock])))
+        #expect(older.apply(.waitid(pidfd: pidfd, noHang: false), by: "main").blocks)
     }
 
     @Test func aSignalledProcessReleasesItsDescriptorsAndItsChildrenDie() {

@@ -178,6 +178,7 @@ final class ScenarioExecution {
         model.pidfdsReopen = SystemProbe.pidfdsReopen
         model.eventfdWriteExact = SystemProbe.eventfdWriteExact
         model.epollNestingDepth = SystemProbe.epollNestingDepth
+        model.pidfdNonBlock = SystemProbe.pidfdNonBlock
         model.unixOOB = SystemProbe.unixOOB
         model.dgramShutdownFirst = SystemProbe.unixDgramShutdownFirst
         model.socketIDs = SystemProbe.socketIDs

@@ -115,6 +115,7 @@ extension ReferenceModel {
     /// O_NONBLOCK (pidfd_create), which fdinfo shows and waitid reads.
     mutating func pidfdOpen(_ process: String, target: String, flags: UInt32) -> Outcome {
         if flags & ~(Linux.PIDFD_NONBLOCK | Linux.PIDFD_THREAD) != 0 { return .failure(EINVAL) }
+        if flags & Linux.PIDFD_NONBLOCK != 0 && !pidfdNonBlock { return .failure(EINVAL) }  // before 5.10
         if flags & Linux.PIDFD_THREAD != 0 {
             // Accepted from Linux 6.9, EINVAL before; and a thread pidfd's f_flags carry O_EXCL, which the
             // model's status flags do not.

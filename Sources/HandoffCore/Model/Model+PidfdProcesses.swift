@@ -86,7 +86,9 @@ extension ReferenceModel {
             return .failure(ECHILD)
         case .running:
             if noHang { return Outcome(result: 0) }
-            if case let (_, desc)? = fdget(process, pidfd), desc.statusFlags.contains(.nonblock) { return .failure(EAGAIN) }
+            if pidfdNonBlock, case let (_, desc)? = fdget(process, pidfd), desc.statusFlags.contains(.nonblock) {
+                return .failure(EAGAIN)
+            }
             return Outcome(blocks: true)
         case .exited(let status):
             processes[target]?.state = .reaped

@@ -180,6 +180,9 @@ public struct ReferenceModel: Sendable {
     /// the added epoll + 1 + the depth above the target; SystemProbe.epollNestingDepth): without it the model
     /// does not say what such an add does (beyondModel).
     public var epollNestingDepth = true
+    /// Whether pidfd_open knows PIDFD_NONBLOCK and waitid answers EAGAIN through an O_NONBLOCK pidfd (Linux 5.10;
+    /// SystemProbe.pidfdNonBlock): before, the flag is EINVAL and waitid ignores the file's O_NONBLOCK.
+    public var pidfdNonBlock = true
     /// Each memfd's seals (the inode's: shared by all its descriptions); absent is none.
     var memfdSeals: [MemfdID: Set<MemfdSeal>] = [:]
     /// Whether F_SEAL_EXEC exists (Linux 6.3; SystemProbe.memfdSealExec).

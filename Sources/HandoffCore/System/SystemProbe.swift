@@ -202,7 +202,7 @@ public enum SystemProbe {
         guard socketpair(AF_UNIX, Linux.SOCK_STREAM | Linux.SOCK_CLOEXEC, 0, &ends) == 0 else { return whole }
         defer { close(ends[0]); close(ends[1]) }
         var carried: [Int32] = [-1, -1]
-        guard Glibc.pipe(&carried) == 0 else { return whole }
+        guard handoff_pipe2(&carried, O_CLOEXEC) == 0 else { return whole }
         defer { close(carried[0]); close(carried[1]) }
         var data = [UInt8](repeating: 0x62, count: whole)
         let sent = data.withUnsafeBytes { handoff_send_fds(ends[0], [carried[1]], 1, $0.baseAddress, whole, Linux.MSG_DONTWAIT) }
@@ -218,7 +218,6 @@ public enum SystemProbe {
         return got > 0 && got <= whole ? got : whole
     }()
 
-    /// Whether eventfd_write takes exactly 8 bytes (EINVAL for 9) rather than at least 8. Probed once.
     /// A chain of five epolls (each watching the one before) added under a sixth: ELOOP where ep_loop_check
     /// counts the depth both ways, accepted before (the old check only refused more than five levels below).
     public static let epollNestingDepth: Bool = {
@@ -235,6 +234,7 @@ public enum SystemProbe {
         return handoff_epoll_ctl(epolls[5], Linux.EPOLL_CTL_ADD, epolls[4], Linux.EPOLLIN) != 0 && errno == ELOOP
     }()
 
+    /// Whether eventfd_write takes exactly 8 bytes (EINVAL for 9) rather than at least 8. Probed once.
     public static let eventfdWriteExact: Bool = {
         guard case .success(let descriptor) = valueOrErrno({ handoff_eventfd(0, Linux.EFD_CLOEXEC) }) else { return true }
         defer { close(descriptor) }
