@@ -426,7 +426,9 @@ int handoff_capability_from_name(const char *name) {
     return (int)value;
 }
 
-static socklen_t handoff_address(int kind, const char *name, int port, struct sockaddr_storage *storage) {
+// `name_length` bytes of `name`: an abstract name may hold NUL bytes (the kernel compares all addr_len bytes),
+// which strlen would cut (found porting kselftest af_unix tests: two names differing after a NUL collided).
+static socklen_t handoff_address(int kind, const char *name, size_t name_length, int port, struct sockaddr_storage *storage) {
     memset(storage, 0, sizeof *storage);
     if (kind == HANDOFF_ADDRESS_TCP) {
         struct sockaddr_in *in = (struct sockaddr_in *)storage;
@@ -437,7 +439,7 @@ static socklen_t handoff_address(int kind, const char *name, int port, struct so
     }
     struct sockaddr_un *un = (struct sockaddr_un *)storage;
     un->sun_family = AF_UNIX;
-    size_t length = strlen(name);
+    size_t length = name_length;
     if (kind == HANDOFF_ADDRESS_ABSTRACT) {
         if (length + 1 > sizeof un->sun_path) return 0;
         memcpy(un->sun_path + 1, name, length);  // sun_path[0] == 0: the abstract namespace
@@ -448,9 +450,9 @@ static socklen_t handoff_address(int kind, const char *name, int port, struct so
     return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + length + 1);
 }
 
-int handoff_listen(int kind, const char *name, int port, int type, int backlog, int *bound_port) {
+int handoff_listen(int kind, const char *name, size_t name_length, int port, int type, int backlog, int *bound_port) {
     struct sockaddr_storage storage;
-    socklen_t length = handoff_address(kind, name, port, &storage);
+    socklen_t length = handoff_address(kind, name, name_length, port, &storage);
     if (length == 0) { errno = ENAMETOOLONG; return -1; }
     int fd = socket(kind == HANDOFF_ADDRESS_TCP ? AF_INET : AF_UNIX, type, 0);
     if (fd < 0) return -1;
@@ -473,9 +475,9 @@ int handoff_listen(int kind, const char *name, int port, int type, int backlog, 
     return fd;
 }
 
-int handoff_connect(int kind, const char *name, int port, int type) {
+int handoff_connect(int kind, const char *name, size_t name_length, int port, int type) {
     struct sockaddr_storage storage;
-    socklen_t length = handoff_address(kind, name, port, &storage);
+    socklen_t length = handoff_address(kind, name, name_length, port, &storage);
     if (length == 0) { errno = ENAMETOOLONG; return -1; }
     int nonblocking = type & SOCK_NONBLOCK;
     int fd = socket(kind == HANDOFF_ADDRESS_TCP ? AF_INET : AF_UNIX, type & ~SOCK_NONBLOCK, 0);
@@ -530,19 +532,19 @@ void handoff_hypervisor_signature(char signature[13]) { memset(signature, 0, 13)
 
 // bind(2) of an existing socket to a unix path or abstract name: in C for the same reason as
 // handoff_listen (struct sockaddr_un and its length arithmetic).
-int handoff_bind(int socket, int kind, const char *name, int port) {
+int handoff_bind(int socket, int kind, const char *name, size_t name_length, int port) {
     struct sockaddr_storage storage;
-    socklen_t length = handoff_address(kind, name, port, &storage);
+    socklen_t length = handoff_address(kind, name, name_length, port, &storage);
     if (length == 0) { errno = ENAMETOOLONG; return -1; }
     return bind(socket, (struct sockaddr *)&storage, length);
 }
 
 // sendmsg(2) with msg_name and the descriptors as one SCM_RIGHTS message: send_fds_to with handoff_address's
 // sockaddr_un.
-ssize_t handoff_sendto_fds(int socket, int kind, const char *name, int port, const int *fds, int count,
-                           const void *data, size_t length, int flags) {
+ssize_t handoff_sendto_fds(int socket, int kind, const char *name, size_t name_length, int port, const int *fds,
+                           int count, const void *data, size_t length, int flags) {
     struct sockaddr_storage storage;
-    socklen_t address_length = handoff_address(kind, name, port, &storage);
+    socklen_t address_length = handoff_address(kind, name, name_length, port, &storage);
     if (address_length == 0) { errno = ENAMETOOLONG; return -1; }
     return send_fds_to(socket, &storage, address_length, fds, count, data, length, flags);
 }

@@ -19,7 +19,7 @@ extension Agent {
         return { agent, answer -> Bool in
             let socket = operand.value(agent.slots)
             if agent.isChannel(socket) { answer.fail(EBADF); return true }
-            answer.record(timed { handoff_bind(socket, kind, name, port) })
+            answer.record(timed { handoff_bind(socket, kind, name, name.utf8.count, port) })
             return true
         }
     }
@@ -35,7 +35,7 @@ extension Agent {
             answer.record(passing.withUnsafeBufferPointer { numbers in
                 data.withUnsafeBytes { bytes in
                     timed {
-                        handoff_sendto_fds(socket, kind, name, port, numbers.baseAddress, count, bytes.baseAddress,
+                        handoff_sendto_fds(socket, kind, name, name.utf8.count, port, numbers.baseAddress, count, bytes.baseAddress,
                                            bytes.count, Linux.MSG_NOSIGNAL)
                     }
                 }

@@ -43,7 +43,7 @@ extension Agent {
                 let (kind, name, port) = Agent.cAddress(address)
                 var bound: Int32 = 0
                 let flags = (closeOnExec ? Linux.SOCK_CLOEXEC : 0) | (nonBlocking ? Linux.SOCK_NONBLOCK : 0)
-                let result = timed { handoff_listen(kind, name, port, type.linux | flags, backlog, &bound) }
+                let result = timed { handoff_listen(kind, name, name.utf8.count, port, type.linux | flags, backlog, &bound) }
                 answer.record(result, producing: true)
                 if result.value >= 0, case .tcp = address { answer.port = UInt16(truncatingIfNeeded: bound) }
                 return true
@@ -52,7 +52,7 @@ extension Agent {
             return { agent, answer -> Bool in
                 let (kind, name, port) = Agent.cAddress(address)
                 let flags = (closeOnExec ? Linux.SOCK_CLOEXEC : 0) | (nonBlocking ? Linux.SOCK_NONBLOCK : 0)
-                answer.record(timed { handoff_connect(kind, name, port, type.linux | flags) }, producing: true)
+                answer.record(timed { handoff_connect(kind, name, name.utf8.count, port, type.linux | flags) }, producing: true)
                 return true
             }
         case .accept(let operand, let closeOnExec, let nonBlocking):

@@ -120,7 +120,7 @@ struct Agent {
 
     /// A control channel to the runner's listening socket at `path`.
     static func connectToRunner(_ path: String) -> Int32 {
-        let channel = handoff_connect(Int32(HANDOFF_ADDRESS_UNIX), path, 0, Linux.SOCK_SEQPACKET | Linux.SOCK_CLOEXEC)
+        let channel = handoff_connect(Int32(HANDOFF_ADDRESS_UNIX), path, path.utf8.count, 0, Linux.SOCK_SEQPACKET | Linux.SOCK_CLOEXEC)
         if channel < 0 { fatal("cannot reach the runner at \(path)") }
         return channel
     }

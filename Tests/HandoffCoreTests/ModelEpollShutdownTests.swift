@@ -183,6 +183,14 @@ extension ReferenceModelTests {
         m.ok(connectOp(.abstract(name: "shut")))
         m.ok(.shutdown(socket: listener, how: .read))
         m.fails(connectOp(.abstract(name: "shut")), ECONNREFUSED)
+        // The connection queued before is still handed out; then a blocking accept fails at once with EINVAL
+        // (unix_accept: no skb, no error: receive shutdown) - the model said it would wait forever.
+        _ = m.fd(.accept(socket: listener, closeOnExec: false, nonBlocking: false))
+        m.fails(.accept(socket: listener, closeOnExec: false, nonBlocking: false), EINVAL)
+        let quiet = m.fd(listenOp(.abstract(name: "quiet")))
+        #expect(m.apply(.accept(socket: quiet, closeOnExec: false, nonBlocking: false), by: "main").blocks)
+        m.ok(.shutdown(socket: quiet, how: .read))
+        m.fails(.accept(socket: quiet, closeOnExec: false, nonBlocking: false), EINVAL)
     }
 
     @Test func tcpShutdown() {

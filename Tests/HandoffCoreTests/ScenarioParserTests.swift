@@ -193,6 +193,8 @@ import HandoffProtocol
         expectError(stepFailure("  - main.open: {path: ., as: f}\n"), 3, 23, "names the scenario's directory itself; directories are not modelled")
         expectError(stepFailure("  - main.open: {path: ./., as: f}\n"), 3, 23, "names the scenario's directory itself")
         expectError(stepFailure("  - main.bind: {socket: s, address: {unix: ./}}\n"), 3, 44, "names the scenario's directory itself")
+        let long = String(repeating: "a", count: 81)
+        expectError(stepFailure("  - main.bind: {socket: s, address: {abstract: \(long)}}\n"), 3, 48, "abstract name of 81 bytes: at most 80")
         expectError(stepFailure("  - main.open: {path: x, flags: [rdwr, sync], as: f}\n"), 3, 40, "unknown value 'sync'",
                     "rdonly, wronly, rdwr, creat, excl, trunc, append, nonblock, cloexec")
         expectError(stepFailure("  - main.open: {path: x, mode: \"rw\", as: f}\n"), 3, 32, "expected an octal mode")

@@ -101,6 +101,7 @@ struct op {
     int tctl;               // pidfd_getfd/reopen: the target's channel (-1 when not sent)
     int through;            // pidfd_getfd: 1 when the request names the pidfd to use (`other`)
     char *text;             // open path, memfd name, capability name, launch path, address name
+    size_t text_length;     // an address name's length: an abstract name may hold NUL bytes
     unsigned char *data;    // write/send
     size_t data_length;
     struct operand *fds;    // send

@@ -262,6 +262,7 @@ static void address_field(struct reader *r, struct op *op) {
             op->text[0] = '\0';
         } else {
             op->text[n / 2] = '\0';
+            op->text_length = n / 2;
             op->address = value[0] == 'u' ? ADDRESS_UNIX : ADDRESS_ABSTRACT;
         }
     } else if (strncmp(value, "tcp:", 4) == 0 && parse_int64(colon + 1, &port) == 0 && port >= 0 && port <= 65535) {

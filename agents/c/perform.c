@@ -124,7 +124,7 @@ static socklen_t socket_address(const struct op *op, struct sockaddr_storage *st
     }
     struct sockaddr_un *un = (struct sockaddr_un *)storage;
     un->sun_family = AF_UNIX;
-    size_t length = strlen(op->text);
+    size_t length = op->text_length;  // not strlen: an abstract name may hold NUL bytes
     if (length + 1 > sizeof un->sun_path) return 0;
     if (op->address == ADDRESS_ABSTRACT) {
         memcpy(un->sun_path + 1, op->text, length);  // sun_path[0] == 0: the abstract namespace

@@ -113,18 +113,19 @@ enum { HANDOFF_ADDRESS_UNIX = 1, HANDOFF_ADDRESS_ABSTRACT = 2, HANDOFF_ADDRESS_T
 /// returns the descriptor and, for TCP, the bound port in *bound_port; on failure closes what it opened and
 /// returns -1 with errno from the failing call. In C because struct sockaddr_un/sockaddr_in (abstract names
 /// with a leading NUL, the socklen arithmetic, the casts) are clumsy and error-prone in Swift.
-int handoff_listen(int kind, const char *name, int port, int type, int backlog, int *bound_port);
+/// `name_length` bytes of `name` are the path or abstract name (an abstract name may hold NUL bytes).
+int handoff_listen(int kind, const char *name, size_t name_length, int port, int type, int backlog, int *bound_port);
 /// socket + connect to the same kinds of address; the socket is made non-blocking only after connecting
 /// (so a TCP connect never answers EINPROGRESS). -1 with errno on failure, nothing left open.
-int handoff_connect(int kind, const char *name, int port, int type);
+int handoff_connect(int kind, const char *name, size_t name_length, int port, int type);
 /// accept4 needs _GNU_SOURCE.
 int handoff_accept4(int socket, int flags);
 /// bind(2) of an existing socket to the same kinds of address; -1 ENAMETOOLONG when the name does not fit.
-int handoff_bind(int socket, int kind, const char *name, int port);
+int handoff_bind(int socket, int kind, const char *name, size_t name_length, int port);
 /// sendmsg(2) to an address (msg_name) with `count` descriptors as one SCM_RIGHTS message. In C: struct
 /// sockaddr_un and the CMSG macros.
-ssize_t handoff_sendto_fds(int socket, int kind, const char *name, int port, const int *fds, int count,
-                           const void *data, size_t length, int flags);
+ssize_t handoff_sendto_fds(int socket, int kind, const char *name, size_t name_length, int port, const int *fds,
+                           int count, const void *data, size_t length, int flags);
 /// handoff_recv_message with msg_name: the sender's sun_path bytes (up to 108) in `from`, their number in
 /// *from_length (0: an unbound sender).
 ssize_t handoff_recvfrom_message(int socket, void *data, size_t length, int room, int flags,

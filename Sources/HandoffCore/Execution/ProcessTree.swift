@@ -300,7 +300,7 @@ final class ProcessTree: @unchecked Sendable {
         let path = directory.path + "/control.sock"
         if controlListener >= 0 { return path }
         var bound: Int32 = 0
-        let listener = handoff_listen(Int32(HANDOFF_ADDRESS_UNIX), path, 0,
+        let listener = handoff_listen(Int32(HANDOFF_ADDRESS_UNIX), path, path.utf8.count, 0,
                                       Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 64, &bound)
         if listener < 0 { throw .system(call: "listen on \(path)", errno: errno) }
         controlListener = listener

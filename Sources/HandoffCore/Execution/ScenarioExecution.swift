@@ -305,7 +305,8 @@ final class ScenarioExecution {
         case "wait", "waitid":
             return "the child is still running; end it first, or use `flags: [nohang]` or a non-blocking pidfd with waitid"
         case "accept":
-            return "no connection is waiting; connect first or make the listening socket non-blocking"
+            return "no connection is waiting; connect first or make the listening socket non-blocking (accept's own "
+                + "`flags: [nonblock]` is for the new socket)"
         case "connect":
             return "the listener's accept queue is full; accept first"
         case "write", "send", "send_headers", "sendto":

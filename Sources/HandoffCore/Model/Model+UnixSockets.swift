@@ -495,7 +495,12 @@ extension ReferenceModel {
         guard let listener = endpoint.listener else { return .failure(EINVAL) }
         guard let server = listener.waiting.first else {
             // Waiting follows the listener's own O_NONBLOCK; accept4's SOCK_NONBLOCK is for the new socket.
-            return desc.nonBlocking ? .failure(EAGAIN) : Outcome(blocks: true)
+            if desc.nonBlocking { return .failure(EAGAIN) }
+            // A unix listener shut down for reading does not wait: __skb_wait_for_more_packets returns at once
+            // without an error and unix_accept turns "no skb" into EINVAL; its shutdown also wakes an accept
+            // already waiting (sk_state_change). Queued connections are still accepted (found porting LTP).
+            if endpoint.family == .unix && endpoint.receiveShutdown { return .failure(EINVAL) }
+            return Outcome(blocks: true)
         }
         endpoints[e]?.listener?.waiting.removeFirst()
         // Before 6.16 unix_accept copied the listener's SO_PASS* switches (unix_sock_inherit_flags).

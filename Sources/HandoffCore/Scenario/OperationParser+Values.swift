@@ -63,7 +63,14 @@ extension ScenarioDecoder {
             }
             return .unix(path)
         case "abstract":
-            return .abstract(try context.string(value, "'abstract' name"))
+            let name = try context.string(value, "'abstract' name")
+            // sun_path holds 107 bytes after the leading NUL, and {@unique} grows by up to 27 when it is filled in.
+            // A longer name is EINVAL in the kernel (unix_validate_addr), which the agents cannot hand it.
+            guard name.utf8.count <= 80 else {
+                throw context.error(value, "abstract name of \(name.utf8.count) bytes: at most 80 (sun_path holds 107 after "
+                    + "the leading NUL, and {@unique} is filled in at run time)")
+            }
+            return .abstract(name)
         case "tcp":
             if value.scalar?.string == "{@\(ArgumentPart.Builtin.port.rawValue)}" { return .tcpScenarioPort }
             if listening { return .tcpPort(UInt16(try context.integer(value, "'tcp' port", in: 0...65535))) }
