@@ -56,6 +56,19 @@ import Testing
                 "\(result.reason ?? "")")
     }
 
+    /// The same for a descriptor that was closed: one finding, whichever keys check it.
+    @Test func aClosedDescriptorCheckedUnderTwoKeysIsOneFinding() throws {
+        let result = run(try scenario("""
+            summary: a closed descriptor, checked under two keys
+            steps:
+              - main.pipe: {as: [r, w]}
+              - main.close: {fd: r}
+              - check: {cloexec: {main.r: false}, fdinfo: {main.r: {flags: "0"}}}
+            """))
+        #expect(result.status == .fail)
+        #expect(result.findings.filter { $0.step.line == 5 }.map(\.observed) == ["closed"], "\(result.findings.map { "\($0.step.line) \($0.observed)" })")
+    }
+
     @Test func aWrongStatedErrorFails() throws {
         let result = run(try scenario("""
             summary: close succeeds, but the scenario claims EBADF

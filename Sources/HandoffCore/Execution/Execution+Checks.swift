@@ -90,15 +90,20 @@ extension ScenarioExecution {
             findings.append(Finding(kind: .check, step: location, operation: "check", process: process,
                                     descriptor: descriptor, expected: expected, observed: actual))
         }
+        // A descriptor missing under several keys (cloexec and fdinfo of a name never created, or closed) is
+        // one finding, not one per key.
+        var reportedMissing: Set<QualifiedDescriptor> = []
         func lookup(_ qualified: QualifiedDescriptor) -> (DescriptorKey, ObservedDescriptor)? {
             guard let number = try? number(qualified.descriptor, in: qualified.process, at: location) else {
-                let reason = if case .name(let name) = qualified.descriptor { unboundReason(of: name, in: qualified.process) } else { "" }
-                fail(qualified.process, "\(qualified.descriptor)", "a descriptor", reason.isEmpty ? "never created" : "never created: \(reason)")
+                if reportedMissing.insert(qualified).inserted {
+                    fail(qualified.process, "\(qualified.descriptor)", "a descriptor",
+                         neverCreated(qualified.descriptor, in: qualified.process))
+                }
                 return nil
             }
             let key = DescriptorKey(process: qualified.process, number: number)
             guard let descriptor = observed[qualified.process]?[number] else {
-                fail(qualified.process, describe(key), "open", "closed")
+                if reportedMissing.insert(qualified).inserted { fail(qualified.process, describe(key), "open", "closed") }
                 return nil
             }
             return (key, descriptor)
@@ -144,9 +149,7 @@ extension ScenarioExecution {
             var expected: Set<Int32> = []
             for reference in references {
                 if let number = try? number(reference, in: process, at: location) { expected.insert(number) }
-                else if case .name(let name) = reference {
-                    fail(process, "\(reference)", "a descriptor", "never created: \(unboundReason(of: name, in: process))")
-                } else { fail(process, "\(reference)", "a descriptor", "never created") }
+                else { fail(process, "\(reference)", "a descriptor", neverCreated(reference, in: process)) }
             }
             let actual = Set((observed[process] ?? [:]).keys)
             if actual != expected {
@@ -181,9 +184,6 @@ extension ScenarioExecution {
             throw .harness(.agentGone(process: name, reason: agent.endReason()))
         }
         findings += inspected
-        // One descriptor under several keys (cloexec and fdinfo of a name never created) gave the same line twice.
-        var seen: [Finding] = []
-        for finding in findings where !seen.contains(finding) { seen.append(finding) }
-        return seen
+        return findings
     }
 }

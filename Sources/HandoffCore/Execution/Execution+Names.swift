@@ -86,7 +86,8 @@ extension ScenarioExecution {
                    operation: String) {
         for (index, name) in binds.enumerated() {
             guard let name else { continue }
-            for member in sharingTable(with: process) { unboundNames[member, default: [:]][name] = nil }
+            // Nearly always empty: a bind then costs nothing more than before.
+            if !unboundNames.isEmpty { for member in sharingTable(with: process) { unboundNames[member]?[name] = nil } }
             if index < outcome.fds.count {
                 tracker.bind(name, to: outcome.fds[index], in: process)
                 continue
@@ -107,6 +108,12 @@ extension ScenarioExecution {
     /// descriptors than it names.
     func unboundReason(of name: String, in process: String) -> String {
         unboundNames[process]?[name] ?? "the step that should have created it failed"
+    }
+
+    /// What a check says of a descriptor that has no number: `never created: <why>` for a name.
+    func neverCreated(_ reference: DescriptorRef, in process: String) -> String {
+        guard case .name(let name) = reference else { return "never created" }
+        return "never created: \(unboundReason(of: name, in: process))"
     }
 
     /// `got (4)`, or `4` for an unnamed descriptor.

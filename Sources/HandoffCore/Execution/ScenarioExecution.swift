@@ -253,7 +253,7 @@ final class ScenarioExecution {
         let uncollected = model.hasUncollectedGarbage ? model : nil
         let predicted = predict(operation, by: process)
         if predicted.blocks {
-            throw .scenario("\(step.location): \(operationName) would block forever (\(Self.whyItWaits(step.action.keyword)))")
+            throw .scenario("\(step.location): \(operationName) would block forever (\(Self.whyItWaits(operation.kind)))")
         }
         if let limit = predicted.beyondModel { throw .harness(.beyondModel("\(step.location): \(operationName): \(limit)")) }
         let began = monotonicNow()
@@ -300,19 +300,19 @@ final class ScenarioExecution {
 
     /// What the model sees that makes a call wait, and the way out, by operation: a read's advice read
     /// strangely for a waitid ("no data and a live writer").
-    static func whyItWaits(_ keyword: String) -> String {
-        switch keyword {
-        case "wait", "waitid":
+    static func whyItWaits(_ kind: OperationKind) -> String {
+        switch kind {
+        case .wait, .waitid:
             return "the child is still running; end it first, or use `flags: [nohang]` or a non-blocking pidfd with waitid"
-        case "accept":
+        case .accept:
             return "no connection is waiting; connect first or make the listening socket non-blocking (accept's own "
                 + "`flags: [nonblock]` is for the new socket)"
-        case "connect":
+        case .connect:
             return "the listener's accept queue is full; accept first"
-        case "write", "send", "send_headers", "sendto":
+        case .write, .send, .sendHeaders, .sendto:
             return "the model predicts a full pipe, socket buffer or eventfd counter and a live reader; read first or "
                 + "make the descriptor non-blocking"
-        case "poll":
+        case .poll:
             return "no event can come while the scenario waits; give a timeout"
         default:
             return "the model predicts no data and a live writer; make the descriptor non-blocking or close the other end first"
