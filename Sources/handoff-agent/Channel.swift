@@ -72,7 +72,7 @@ extension Agent {
     /// neither do flags the kernel refuses: one call gets the EINVAL (split around a channel that fills the
     /// range, there would be no call at all, and a 0 for the kernel's EINVAL).
     func closeRangeAroundChannels(_ first: UInt32, _ last: UInt32, _ flags: UInt32) -> Timed {
-        let marksOnly = CloseRangeFlags.marksOnly(flags) && flags & Linux.CLOSE_RANGE_UNSHARE == 0
+        let marksOnly = CloseRangeFlags.marksCloseOnExec(flags) && flags & Linux.CLOSE_RANGE_UNSHARE == 0
         let inside = ([control] + hidden).map { UInt32(bitPattern: $0) }.filter { $0 >= first && $0 <= last }.sorted()
         if marksOnly || CloseRangeFlags.areInvalid(flags) || first > last || inside.isEmpty {
             return timed { Int(handoff_close_range(first, last, flags)) }

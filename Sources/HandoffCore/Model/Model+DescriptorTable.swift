@@ -217,7 +217,7 @@ extension ReferenceModel {
     /// every open descriptor in it, lowest first.
     mutating func closeRange(_ process: String, first: UInt32, last: UInt32, flags: UInt32) -> Outcome {
         guard !CloseRangeFlags.areInvalid(flags), first <= last else { return .failure(EINVAL) }
-        let closeOnExec = CloseRangeFlags.marksOnly(flags)
+        let closeOnExec = CloseRangeFlags.marksCloseOnExec(flags)
         if CloseRangeFlags.unshares(flags) { unshareTable(process) }
         let numbers = self[tableOf: process].keys
             .filter { $0 >= 0 && UInt32($0) >= first && UInt32($0) <= last }
@@ -349,7 +349,7 @@ extension ReferenceModel {
             // neither have signalfd_fops and timerfd_fops (inotify is O_RDONLY: EBADF above).
             return .failure(EINVAL)
         case .eventfd(let object):
-            return writeEventfd(object, data: data, nonBlocking: desc.nonBlocking)
+            return writeEventfd(object, description: desc, data: data)
         case .file, .memfd:
             return writeContents(entry.description, desc, data: data)
         case .pipeRead(let pipeID), .pipeWrite(let pipeID), .pipeReadWrite(let pipeID):

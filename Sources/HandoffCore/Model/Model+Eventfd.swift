@@ -32,7 +32,7 @@ extension ReferenceModel {
     }
 
     /// fs/eventfd.c: eventfd_write.
-    mutating func writeEventfd(_ object: EventfdID, data: [UInt8], nonBlocking: Bool) -> Outcome {
+    mutating func writeEventfd(_ object: EventfdID, description desc: OpenDescription, data: [UInt8]) -> Outcome {
         // eventfd_write: exactly 8 bytes (fewer: EINVAL), a value below 2^64-1 (else EINVAL) added to the
         // counter only while the sum stays below 2^64-1 (`ULLONG_MAX - ctx->count > ucnt`); otherwise EAGAIN
         // on an O_NONBLOCK eventfd, or a wait for a read (found porting LTP eventfd tests: the model wrapped).
@@ -42,7 +42,7 @@ extension ReferenceModel {
         let value = (0..<8).reduce(UInt64(0)) { $0 | UInt64(data[$1]) << ($1 * 8) }
         if value == UInt64.max { return .failure(EINVAL) }
         let count = eventCounters[object, default: 0]
-        guard UInt64.max - count > value else { return nonBlocking ? .failure(EAGAIN) : Outcome(blocks: true) }
+        guard UInt64.max - count > value else { return desc.nonBlocking ? .failure(EAGAIN) : Outcome(blocks: true) }
         eventCounters[object] = count + value
         return Outcome(result: 8)
     }

@@ -11,7 +11,7 @@ import Glibc
 // unix_scm_to_skb(&scm, skb, !fds_sent) puts the SCM_RIGHTS descriptors on the first skb only, while the
 // credentials (UNIXCB(skb).pid, uid, gid: SCM_CREDENTIALS, SCM_PIDFD) go on every skb, so a reader with
 // SO_PASSCRED still glues the skbs of one send. The payload is probed on the running kernel
-// (SystemProbe.unixStreamSkbPayload, `unixStreamSkbPayload`); 65536 or more means no split was seen.
+// (SystemProbe.unixStreamSkbPayload, `unixStreamSkbPayload`); maximumTransfer or more means no split was seen.
 // MSG_OOB: the loop sends all but the last byte, queue_oob the last byte in an skb of its own.
 //
 // Send buffers: every skb is charged to its sender (skb_set_owner_w: sk_wmem_alloc += skb->truesize) until the
@@ -57,7 +57,7 @@ extension ReferenceModel {
     /// SKB_MAX_HEAD(0) when the probe revealed it (a split payload not set by the sndbuf term); nil otherwise.
     var streamSkbHeadLimit: Int? {
         let payload = unixStreamSkbPayload
-        guard payload < 65536, payload > ReferenceModel.unixSkbFragsSize, payload < (socketSendBuffer >> 1) - 64 else {
+        guard payload < maximumTransfer, payload > ReferenceModel.unixSkbFragsSize, payload < (socketSendBuffer >> 1) - 64 else {
             return nil
         }
         return payload - ReferenceModel.unixSkbFragsSize

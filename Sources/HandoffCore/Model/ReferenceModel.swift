@@ -144,7 +144,7 @@ public struct ReferenceModel: Sendable {
     /// net.unix.max_dgram_qlen: a datagram socket's receive queue holds more than this only from its peer.
     public var maxDgramQlen: Int = 10
     /// The most bytes one unix stream skb carries (SystemProbe.unixStreamSkbPayload; 36544 on x86_64 6.x):
-    /// stream sends are cut into skbs of this size (Model+SendBuffer.swift). 65536 or more: no split seen.
+    /// stream sends are cut into skbs of this size (Model+SendBuffer.swift). maximumTransfer or more: no split seen.
     public var unixStreamSkbPayload: Int = 36544
     /// sk_sndbuf of every socket: net.core.wmem_default (212992 here), which unix_writable and
     /// sock_alloc_send_pskb compare sk_wmem_alloc with (Model+SendBuffer.swift).

@@ -123,8 +123,8 @@ public struct Fingerprint: Codable, Sendable {
         result["MSG_OOB on unix stream sockets"] = SystemProbe.unixOOB ? "ok" : "no (EOPNOTSUPP)"
         result["unix datagram send order"] = SystemProbe.unixDgramShutdownFirst
             ? "shutdown and autobind before the peer" : "the peer first (ENOTCONN)"
-        result["unix stream skb payload"] = SystemProbe.unixStreamSkbPayload < 65536
-            ? "\(SystemProbe.unixStreamSkbPayload) bytes" : "65536 or more (no split seen)"
+        result["unix stream skb payload"] = SystemProbe.unixStreamSkbSplits
+            ? "\(SystemProbe.unixStreamSkbPayload) bytes" : "\(maximumTransfer) or more (no split seen)"
         result["pidfd reopen with O_TRUNC"] = SystemProbe.pidfdReopenTruncErrno == 0 ? "succeeds"
             : Errno.name(of: SystemProbe.pidfdReopenTruncErrno)
         result["ftruncate of a pidfd"] = SystemProbe.pidfdFtruncateErrno == 0 ? "succeeds"

@@ -74,7 +74,7 @@ public enum SystemProbe {
          + "epoll and above the target (ep_loop_check since \"eventpoll: Fix semi-unbounded recursion\")", { epollNestingDepth }),
         ("af-unix-oob", "MSG_OOB on unix stream sockets (CONFIG_AF_UNIX_OOB, 5.15)", { unixOOB }),
         ("unix-stream-skb-split", "a 64 KiB unix stream send is cut into skbs, the descriptors on the first "
-         + "(\(unixStreamSkbPayload) bytes each here)", { unixStreamSkbPayload < 65536 }),
+         + "(\(unixStreamSkbPayload) bytes each here)", { unixStreamSkbSplits }),
         ("so-passpidfd", "SO_PASSPIDFD, SO_PEERPIDFD and SCM_PIDFD on AF_UNIX sockets (6.5)", { unixSocketOption(Linux.SO_PASSPIDFD) }),
         ("so-passrights", "SO_PASSRIGHTS on AF_UNIX sockets, and SO_PASS* refused elsewhere (6.16)",
          { unixSocketOption(Linux.SO_PASSRIGHTS) }),
@@ -195,9 +195,10 @@ public enum SystemProbe {
     /// 32768 on x86_64 6.x with 4 KiB pages), the SCM_RIGHTS descriptors riding on the first, and
     /// unix_stream_read_generic stops after the skb whose descriptors it took. Measured once: a 65536-byte
     /// send with one descriptor, then one 65536-byte receive; what it returns is the first skb's payload.
-    /// 65536 means no split was seen (gVisor, or a kernel whose skbs are larger): the model then splits none.
+    /// maximumTransfer (the most one step sends) means no split was seen (gVisor, or a kernel whose skbs are
+    /// larger): the model then splits none.
     public static let unixStreamSkbPayload: Int = {
-        let whole = 65536
+        let whole = maximumTransfer
         var ends: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Linux.SOCK_STREAM | Linux.SOCK_CLOEXEC, 0, &ends) == 0 else { return whole }
         defer { close(ends[0]); close(ends[1]) }
@@ -217,6 +218,9 @@ public enum SystemProbe {
         for fd in received.prefix(Int(max(0, count))) where fd >= 0 { close(fd) }
         return got > 0 && got <= whole ? got : whole
     }()
+
+    /// Whether the probe saw a step's largest stream send cut into skbs.
+    public static var unixStreamSkbSplits: Bool { unixStreamSkbPayload < maximumTransfer }
 
     /// A chain of five epolls (each watching the one before) added under a sixth: ELOOP where ep_loop_check
     /// counts the depth both ways, accepted before (the old check only refused more than five levels below).
@@ -253,7 +257,6 @@ public enum SystemProbe {
         return Glibc.send(socket, nil, 0, Linux.MSG_DONTWAIT | Linux.MSG_NOSIGNAL) < 0 && errno == EPIPE
     }()
 
-    /// Whether F_ADD_SEALS knows F_SEAL_EXEC (Linux 6.3; EINVAL before). Probed once.
     /// pidfd_open(self, PIDFD_NONBLOCK) succeeds (Linux 5.10 added the flag and waitid's EAGAIN with it).
     public static let pidfdNonBlock: Bool = {
         guard case .success(let descriptor) = valueOrErrno({ handoff_pidfd_open(getpid(), Linux.PIDFD_NONBLOCK) }) else {
@@ -263,6 +266,7 @@ public enum SystemProbe {
         return true
     }()
 
+    /// Whether F_ADD_SEALS knows F_SEAL_EXEC (Linux 6.3; EINVAL before). Probed once.
     public static let memfdSealExec: Bool = {
         guard case .success(let descriptor) = valueOrErrno({
             handoff_memfd_create("handoff-probe", Linux.MFD_CLOEXEC | Linux.MFD_ALLOW_SEALING)

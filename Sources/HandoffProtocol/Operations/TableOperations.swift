@@ -118,7 +118,7 @@ public enum CloseRangeFlags {
     public static func unshares(_ flags: UInt32) -> Bool { !areInvalid(flags) && flags & Linux.CLOSE_RANGE_UNSHARE != 0 }
 
     /// CLOSE_RANGE_CLOEXEC: descriptors are marked close-on-exec instead of closed.
-    public static func marksOnly(_ flags: UInt32) -> Bool { flags & Linux.CLOSE_RANGE_CLOEXEC != 0 }
+    public static func marksCloseOnExec(_ flags: UInt32) -> Bool { flags & Linux.CLOSE_RANGE_CLOEXEC != 0 }
 }
 
 extension TableOperationKind {
