@@ -51,6 +51,14 @@ extension Agent {
                 answer.record(timed { data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } })
                 return true
             }
+        case .pwrite(let operand, let data, let offset):
+            return { agent, answer -> Bool in
+                let fd = operand.value(agent.slots)
+                // The channel must look free, but a negative offset is EINVAL before the descriptor is looked at.
+                if agent.isChannel(fd) && offset >= 0 { answer.fail(EBADF); return true }
+                answer.record(timed { data.withUnsafeBytes { Glibc.pwrite(fd, $0.baseAddress, $0.count, off_t(offset)) } })
+                return true
+            }
         case .reopen(let target, let operand, let flags):
             return { agent, answer -> Bool in
                 let fd = operand.value(agent.slots)

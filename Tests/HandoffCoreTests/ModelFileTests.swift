@@ -68,6 +68,44 @@ extension ReferenceModelTests {
         m.fails(.pread(fd: pidfd, count: 1, offset: 0), EINVAL)
     }
 
+    /// pwrite64 (ksys_pwrite64): pread's order of refusals, then FMODE_WRITE; it writes at the position given
+    /// (filling a hole with zeros) and leaves the shared offset where it was, and with O_APPEND it appends, still
+    /// without moving the offset.
+    @Test func pwriteWritesAtItsPositionAndLeavesTheOffset() {
+        var m = makeModel()
+        let f = m.fd(.open(path: "f", flags: creatRW, mode: 0o600))
+        m.ok(.write(fd: f, data: bytes("0123")))
+        m.ok(.lseek(fd: f, offset: 1, whence: .set))
+        #expect(m.ok(.pwrite(fd: f, data: bytes("ab"), offset: 2)) == Outcome(result: 2))
+        #expect(m.ok(.pwrite(fd: f, data: bytes("z"), offset: 6)) == Outcome(result: 1))
+        #expect(m.description(m.desc("main", f)!).offset == 1, "pwrite leaves the offset")
+        #expect(m.ok(.pread(fd: f, count: 10, offset: 0)) == readOutcome("01ab\0\0z"))
+        #expect(m.ok(.pwrite(fd: f, data: [], offset: 100)) == Outcome(result: 0))
+        #expect(m.ok(.lseek(fd: f, offset: 0, whence: .end)) == Outcome(result: 7), "an empty pwrite does not grow the file")
+        // O_APPEND: to the end whatever the position; the offset stays.
+        let appender = m.fd(.open(path: "f", flags: [.wronly, .append], mode: 0))
+        #expect(m.ok(.pwrite(fd: appender, data: bytes("END"), offset: 0)) == Outcome(result: 3))
+        #expect(m.description(m.desc("main", appender)!).offset == 0)
+        #expect(m.ok(.pread(fd: f, count: 20, offset: 0)) == readOutcome("01ab\0\0zEND"))
+        m.fails(.pwrite(fd: appender, data: bytes("x"), offset: .max), EINVAL)
+        m.fails(.pwrite(fd: f, data: bytes("x"), offset: -1), EINVAL)
+        m.fails(.pwrite(fd: 99, data: bytes("x"), offset: -1), EINVAL)
+        m.fails(.pwrite(fd: 99, data: bytes("x"), offset: 0), EBADF)
+        let (r, w) = m.pair(.pipe(closeOnExec: false, nonBlocking: false))
+        m.fails(.pwrite(fd: r, data: bytes("x"), offset: 0), ESPIPE)
+        m.fails(.pwrite(fd: w, data: bytes("x"), offset: 0), ESPIPE)
+        let readOnly = m.fd(.open(path: "f", flags: [.rdonly], mode: 0))
+        m.fails(.pwrite(fd: readOnly, data: bytes("x"), offset: 0), EBADF)
+        let path = m.fd(.open(path: "f", flags: [.path], mode: 0))
+        m.fails(.pwrite(fd: path, data: bytes("x"), offset: 0), EBADF)
+        let pidfd = m.fd(.pidfdOpen(target: "main"))
+        m.fails(.pwrite(fd: pidfd, data: bytes("x"), offset: 0), ESPIPE)
+        m.pidfdPreadErrno = EINVAL
+        m.fails(.pwrite(fd: pidfd, data: bytes("x"), offset: 0), EINVAL)
+        // A file past what the model keeps is beyond it, not a guess (the filesystem's s_maxbytes decides).
+        #expect(m.apply(.pwrite(fd: f, data: bytes("x"), offset: 1 << 40), by: "main").beyondModel != nil)
+    }
+
     /// rw_verify_area: a position plus a count past 2^63 - 1 is EINVAL for read, write and pread; what the
     /// model does not follow (a file past 256 MiB, a file position past 4 GiB - 1) is beyondModel, not a guess.
     @Test func theEndOfThePositionRangeAndTheModelsLimits() {
@@ -78,6 +116,12 @@ extension ReferenceModelTests {
         #expect(m.ok(.read(fd: memfd, count: 0)) == readOutcome(""))
         m.fails(.write(fd: memfd, data: bytes("x")), EINVAL)
         m.fails(.pread(fd: memfd, count: 1, offset: .max), EINVAL)
+        // With O_APPEND too: ksys_write gives rw_verify_area the description's position (the kernel's EINVAL
+        // where the model appended).
+        let appender = m.fd(.memfd(name: "a", closeOnExec: false))
+        m.ok(.fcntl(fd: appender, command: .setfl([.append])))
+        m.ok(.lseek(fd: appender, offset: .max, whence: .set))
+        m.fails(.write(fd: appender, data: bytes("x")), EINVAL)
         #expect(m.ok(.pread(fd: memfd, count: 1, offset: .max - 1)) == readOutcome(""))
         #expect(m.ok(.lseek(fd: memfd, offset: 1 << 40, whence: .set)) == Outcome(result: 1 << 40))
         #expect(m.apply(.write(fd: memfd, data: bytes("ab")), by: "main").beyondModel?.contains("1099511627778") == true)

@@ -17,6 +17,7 @@ func sampleWireOperation(_ kind: OperationKind) -> HandoffProtocol.Operation<Wir
         case .read: return .read(fd: 3, count: 17)
         case .write: return .write(fd: 3, data: Array("hello\n\0".utf8))
         case .pread: return .pread(fd: 3, count: 9, offset: 1 << 33)
+        case .pwrite: return .pwrite(fd: 3, data: [0x61, 0x0A, 0xFF], offset: 1 << 33)
         case .reopen: return .reopen(target: target, fd: 4, flags: [.wronly])
         case .ftruncate: return .ftruncate(fd: 4, length: 4096)
         }

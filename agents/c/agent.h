@@ -78,7 +78,7 @@ enum op_kind {
     OP_SETSOCKOPT, OP_GETSOCKOPT,
     OP_FTRUNCATE, OP_SIGNALFD, OP_TIMERFD_CREATE, OP_INOTIFY_INIT1, OP_DUPFD_QUERY, OP_UNSHARE_NET,
     OP_SOCKET, OP_BIND, OP_SENDTO, OP_RECVFROM,
-    OP_PREAD,
+    OP_PREAD, OP_PWRITE,
 };
 
 enum address_kind { ADDRESS_UNIX = 1, ADDRESS_ABSTRACT = 2, ADDRESS_TCP = 3 };
@@ -93,7 +93,7 @@ struct op {
     unsigned mode;          // open
     long long number;       // count, status, pid, backlog, value, initial, cmd, length, signal mask, clock ... (see decode.c)
     int arg;                // fcntl arg; epoll_ctl op; shutdown how; lseek whence; setsockopt/getsockopt option
-    long long offset;       // lseek offset
+    long long offset;       // lseek, pread and pwrite offset
     unsigned first, last;   // close_range
     unsigned events;        // epoll_ctl, poll
     int room;               // recv

@@ -41,7 +41,7 @@ static const char *const verbs[] = {
     [OP_FTRUNCATE] = "ftruncate", [OP_SIGNALFD] = "signalfd", [OP_TIMERFD_CREATE] = "timerfd_create",
     [OP_INOTIFY_INIT1] = "inotify_init1", [OP_DUPFD_QUERY] = "dupfd_query", [OP_UNSHARE_NET] = "unshare_net",
     [OP_SOCKET] = "socket", [OP_BIND] = "bind", [OP_SENDTO] = "sendto", [OP_RECVFROM] = "recvfrom",
-    [OP_PREAD] = "pread",
+    [OP_PREAD] = "pread", [OP_PWRITE] = "pwrite",
 };
 
 // The SOL_SOCKET options the protocol names (SocketOption in Vocabulary.swift).
@@ -380,6 +380,9 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
             if (op->control < -1 || op->control > MAX_CONTROL) malformed(r, "control");
         }
         break;
+    case OP_PWRITE:
+        op->offset = int64_field(r, "offset", 0, 0);
+        // fall through - the descriptor and the data as write takes them
     case OP_WRITE:
         op->fd = fd_field(r, "fd");
         op->data = bytes_field(r, "data", &op->data_length);

@@ -291,6 +291,11 @@ int perform(struct op *op, struct answer *answer) {
         if (is_channel(fd)) return fail(answer, EBADF);
         TIMED(answer, 0, write(fd, op->data, op->data_length));
         return 1;
+    case OP_PWRITE:
+        // A negative offset is EINVAL before the descriptor is looked at (ksys_pwrite64), channel or not.
+        if (is_channel(fd) && op->offset >= 0) return fail(answer, EBADF);
+        TIMED(answer, 0, pwrite(fd, op->data, op->data_length, (off_t)op->offset));
+        return 1;
     case OP_SHUTDOWN:
         if (is_channel(fd)) return fail(answer, EBADF);
         TIMED(answer, 0, shutdown(fd, op->arg));

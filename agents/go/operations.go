@@ -172,6 +172,17 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		p = onDescriptor(fd, func(a *agent, n int32, ans *answer) {
 			ans.record(timed(func() (int, error) { return syscall.Write(int(n), data) }), false)
 		})
+	case "pwrite":
+		fd, data, offset := r.fd("fd", inLoop), r.bytes("data"), r.int64("offset")
+		p = func(a *agent, ans *answer) {
+			n := fd.value(a.slots)
+			// A negative offset is EINVAL before the descriptor is looked at (ksys_pwrite64), the channel's too.
+			if a.isChannel(n) && offset >= 0 {
+				ans.fail(syscall.EBADF)
+				return
+			}
+			ans.record(timed(func() (int, error) { return syscall.Pwrite(int(n), data, offset) }), false)
+		}
 	case "shutdown":
 		fd, how := r.fd("fd", inLoop), int(r.int32("how"))
 		if how < syscall.SHUT_RD || how > syscall.SHUT_RDWR {

@@ -231,6 +231,18 @@ def build_pread(f, loop):
     return perform
 
 
+def build_pwrite(f, loop):
+    fd, data, offset = f.fd("fd", loop), f.bytes("data"), f.int("offset")
+
+    def perform(agent):
+        number = resolve(agent, fd)
+        # A negative offset is EINVAL before the descriptor is looked at (ksys_pwrite64), the channel's too.
+        if agent.is_channel(number) and offset >= 0:
+            return failure(EBADF)
+        return answer(timed(os.pwrite, number, data, offset))
+    return perform
+
+
 def build_write(f, loop):
     fd, data = f.fd("fd", loop), f.bytes("data")
 
@@ -323,7 +335,7 @@ BUILDERS = {
     "epoll_create1": build_epoll_create1, "epoll_ctl": build_epoll_ctl,
     "dup": build_dup, "dup2": build_dup2, "dup3": build_dup3, "fcntl": build_fcntl,
     "close": build_close, "close_range": build_close_range,
-    "lseek": build_lseek, "read": build_read, "pread": build_pread, "write": build_write, "poll": build_poll,
+    "lseek": build_lseek, "read": build_read, "pread": build_pread, "pwrite": build_pwrite, "write": build_write, "poll": build_poll,
     "ftruncate": build_ftruncate, "signalfd": build_signalfd, "timerfd_create": build_timerfd_create,
     "inotify_init1": build_inotify_init1, "dupfd_query": build_dupfd_query,
 }

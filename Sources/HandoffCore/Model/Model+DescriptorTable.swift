@@ -328,22 +328,7 @@ extension ReferenceModel {
         guard desc.writable else { return .failure(EBADF) }
         switch desc.target {
         case .inherited(let what):
-            // The log grows by what the scenario writes to it (nothing else writes there but an agent dying).
-            if !what.contains("/dev/null") {
-                let start = desc.append ? logSize : logPositions[entry.description] ?? 0
-                let end = start + Int64(data.count)
-                logPositions[entry.description] = end
-                logSize = max(logSize, end)
-                // Its contents only while they are small (a scenario may write gigabytes there); the size always.
-                if logSize <= ReferenceModel.logKept {
-                    let offset = Int(start)
-                    if logContents.count < offset { logContents += [UInt8](repeating: 0, count: offset - logContents.count) }
-                    logContents.replaceSubrange(offset..<min(logContents.count, offset + data.count), with: data)
-                } else {
-                    logContents = []
-                }
-            }
-            return Outcome(result: Int64(data.count))
+            return writeInherited(what, entry.description, desc, data: data)
         case .pidfd, .epoll, .anonymous:
             // vfs_write: pidfd_fops and eventpoll_fops have no write_iter (FMODE_CAN_WRITE unset), hence EINVAL;
             // neither have signalfd_fops and timerfd_fops (inotify is O_RDONLY: EBADF above).

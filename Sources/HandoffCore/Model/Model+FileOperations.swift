@@ -19,6 +19,8 @@ extension ReferenceModel {
             return write(process, fd: fd, data: data)
         case let .pread(fd, count, offset):
             return pread(process, fd: fd, count: count, offset: offset)
+        case let .pwrite(fd, data, offset):
+            return pwrite(process, fd: fd, data: data, offset: offset)
         case let .reopen(target, fd, flags):
             return reopen(process, target: target, fd: fd, flags: flags)
         case let .ftruncate(fd, length):
@@ -55,13 +57,35 @@ extension ReferenceModel {
         }
     }
 
+    /// fs/read_write.c: ksys_pwrite64 - as ksys_pread64 (EINVAL for a negative position, fdget, FMODE_PWRITE or
+    /// ESPIPE), then vfs_write: FMODE_WRITE (EBADF), FMODE_CAN_WRITE (EINVAL), rw_verify_area, the write_iter at
+    /// `offset`. The description's offset stays where it was, and O_APPEND still appends (generic_write_checks):
+    /// a sharer of the description sees neither move.
+    mutating func pwrite(_ process: String, fd: Int32, data: [UInt8], offset: Int64) -> Outcome {
+        guard offset >= 0 else { return .failure(EINVAL) }
+        guard case let (entry, desc)? = fdget(process, fd), !desc.pathOnly else { return .failure(EBADF) }
+        switch desc.target {
+        case .file, .memfd:
+            guard desc.writable else { return .failure(EBADF) }
+            return writeContents(entry.description, desc, data: data, at: offset)
+        case .inherited(let what):
+            guard desc.writable else { return .failure(EBADF) }
+            return writeInherited(what, entry.description, desc, data: data, at: offset)
+        case .pidfd where pidfdPreadErrno != ESPIPE:
+            // pidfs (6.9+): opened by path, so FMODE_PWRITE; no write_iter (EINVAL), as pread finds (probed).
+            return .failure(desc.writable ? EINVAL : EBADF)
+        case .pipeRead, .pipeWrite, .pipeReadWrite, .socket, .pidfd, .epoll, .eventfd, .anonymous:
+            return .failure(ESPIPE)
+        }
+    }
+
     /// The descriptor it needs a full (non-O_PATH) file for, which ReferenceModel.apply checks first (EBADF);
     /// nil when it takes none or checks O_PATH in its own rule, in the kernel's order.
     func fullFile(_ operation: FileOperation<ResolvedNaming>) -> Int32? {
         switch operation {
         case .read(let fd, _), .write(let fd, _), .lseek(let fd, _, _): return fd
-        // pread: EINVAL for a negative position comes before fdget's EBADF (its rule checks O_PATH).
-        case .open, .memfd, .pread, .ftruncate, .reopen: return nil
+        // pread, pwrite: EINVAL for a negative position comes before fdget's EBADF (their rules check O_PATH).
+        case .open, .memfd, .pread, .pwrite, .ftruncate, .reopen: return nil
         }
     }
 }

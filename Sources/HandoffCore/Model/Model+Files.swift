@@ -171,14 +171,54 @@ extension ReferenceModel {
         return Outcome(result: Int64(bytes.count), data: bytes)
     }
 
+    /// write (or pwrite at `position`) on the descriptors the runner gives `main`: /dev/null takes everything;
+    /// the log grows by what the scenario writes to it (nothing else writes there but an agent dying), at its
+    /// end when the description is O_APPEND (as the runner opens it), else at the position, which a write
+    /// (not a pwrite) moves.
+    mutating func writeInherited(_ what: String, _ id: DescriptionID, _ desc: OpenDescription, data: [UInt8],
+                                 at position: Int64? = nil) -> Outcome {
+        if what.contains("/dev/null") { return Outcome(result: Int64(data.count)) }
+        let requested = position ?? logPositions[id] ?? 0
+        if Self.passesTheLastPosition(requested, data.count) { return .failure(EINVAL) }
+        if !desc.append && requested > Int64(ReferenceModel.maximumModelledFileSize) {
+            // The log is on the work directory's file system, whose largest file size (s_maxbytes: EFBIG past
+            // it) the model does not know.
+            return .beyondModel("a write to the log at offset \(requested): the model follows the log up to "
+                + "\(ReferenceModel.maximumModelledFileSize) bytes")
+        }
+        if data.isEmpty { return Outcome(result: 0) }
+        let start = desc.append ? logSize : requested
+        let end = start + Int64(data.count)
+        if position == nil { logPositions[id] = end }
+        logSize = max(logSize, end)
+        // Its contents only while they are small (a scenario may write gigabytes there); the size always.
+        if logSize <= ReferenceModel.logKept {
+            let offset = Int(start)
+            if logContents.count < offset { logContents += [UInt8](repeating: 0, count: offset - logContents.count) }
+            logContents.replaceSubrange(offset..<min(logContents.count, offset + data.count), with: data)
+        } else {
+            logContents = []
+        }
+        return Outcome(result: Int64(data.count))
+    }
+
     /// write on a file or memfd (generic_perform_write): at the offset, or at the end with O_APPEND
     /// (generic_write_checks), filling a hole with zeros; the offset ends after the data.
-    mutating func writeContents(_ id: DescriptionID, _ desc: OpenDescription, data: [UInt8]) -> Outcome {
-        // A zero-length write changes nothing (not even an O_APPEND offset).
+    ///
+    /// `position` is pwrite's: the write goes there, and the description's offset does not move. O_APPEND
+    /// still appends (generic_write_checks sets ki_pos to the size for IOCB_APPEND, which iocb_flags takes
+    /// from the file: the Linux behaviour pwrite(2) lists under BUGS).
+    mutating func writeContents(_ id: DescriptionID, _ desc: OpenDescription, data: [UInt8], at position: Int64? = nil)
+        -> Outcome
+    {
+        let requested = position ?? desc.offset ?? 0
+        // rw_verify_area: a position and count past the largest loff_t is EINVAL before anything is written -
+        // with O_APPEND too, where ksys_write hands it the description's offset although the data goes to the end.
+        if Self.passesTheLastPosition(requested, data.count) { return .failure(EINVAL) }
+        // A zero-length write changes nothing (not even an O_APPEND offset: generic_write_checks returns first).
         if data.isEmpty { return Outcome(result: 0) }
         var contents = self.contents(of: desc.target)
-        if !desc.append && Self.passesTheLastPosition(desc.offset ?? 0, data.count) { return .failure(EINVAL) }
-        let start = desc.append ? contents.count : Int(desc.offset ?? 0)
+        let start = desc.append ? contents.count : Int(requested)
         // A sealed memfd refuses the write, or a part of it (Model+Seals).
         var data = data
         if let sealed = sealedWriteLength(desc.target, at: start, count: data.count) {
@@ -196,7 +236,7 @@ extension ReferenceModel {
         if overlap > 0 { contents.replaceSubrange(start..<(start + overlap), with: data[0..<overlap]) }
         if overlap < data.count { contents += data[overlap...] }
         setContents(desc.target, contents)
-        descriptions[id]?.offset = Int64(start + data.count)
+        if position == nil { descriptions[id]?.offset = Int64(start + data.count) }
         return Outcome(result: Int64(data.count))
     }
 

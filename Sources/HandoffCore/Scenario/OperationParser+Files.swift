@@ -44,12 +44,12 @@ extension ScenarioDecoder {
                                offset: Int64(try reader.integer("offset", default: 0, in: Int(Int64.min)...Int(Int64.max))))
         case .write:
             let fd = try reader.ref("fd")
-            let dataNode = try reader.a.required("data")
-            let data = Array(try context.string(dataNode, reader.a.what("data")).utf8)
-            guard data.count <= maximumTransfer else {
-                throw context.error(dataNode, "'data' is \(data.count) bytes; at most \(maximumTransfer) fit one step")
-            }
-            operation = .write(fd: fd, data: data)
+            operation = .write(fd: fd, data: try reader.data(default: nil))
+        case .pwrite:
+            let fd = try reader.ref("fd")
+            let data = try reader.data(default: nil)
+            // A negative offset is the kernel's EINVAL to find, not a scenario error.
+            operation = .pwrite(fd: fd, data: data, offset: Int64(try reader.integer("offset", default: 0, in: Int(Int64.min)...Int(Int64.max))))
         case .reopen:
             let target = try reader.name("process")
             let fd = try reader.ref("fd")

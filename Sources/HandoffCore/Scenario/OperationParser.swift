@@ -93,11 +93,16 @@ struct OperationArguments {
                 fds.append(try context.descriptor(item, "an element of 'fds'"))
             }
         }
-        let data = Array(try string("data", default: defaultData).utf8)
+        return (fds, try data(default: defaultData))
+    }
+    /// `data:` of the operations that write or send: its UTF-8 bytes, at most one step's transfer (required
+    /// when `value` is nil).
+    mutating func data(default value: String?) throws(ScenarioError) -> [UInt8] {
+        let data = Array(try string("data", default: value).utf8)
         guard data.count <= maximumTransfer else {
             throw context.error(a["data"] ?? a.keyNode, "'data' is \(data.count) bytes; at most \(maximumTransfer) fit one step")
         }
-        return (fds, data)
+        return data
     }
     mutating func keyword(_ key: String, default value: String, _ allowed: [String]) throws(ScenarioError) -> String {
         guard let node = a[key] else { return value }

@@ -15,6 +15,8 @@ public enum FileOperation<Naming: OperationNaming>: Hashable, Sendable {
     case write(fd: FD, data: [UInt8])
     /// pread64(2): `count` bytes at `offset`; the description's own offset does not move.
     case pread(fd: FD, count: Int, offset: Int64)
+    /// pwrite64(2): `data` at `offset`; the description's own offset does not move (and O_APPEND still appends).
+    case pwrite(fd: FD, data: [UInt8], offset: Int64)
     /// ftruncate(2): the file's size becomes `length`.
     case ftruncate(fd: FD, length: Int64)
     /// open("/proc/PID/fd/N") of `target`'s descriptor `fd`: a NEW open file description.
@@ -28,6 +30,7 @@ public enum FileOperation<Naming: OperationNaming>: Hashable, Sendable {
         case .read: return .read
         case .write: return .write
         case .pread: return .pread
+        case .pwrite: return .pwrite
         case .ftruncate: return .ftruncate
         case .reopen: return .reopen
         }
@@ -41,6 +44,7 @@ public enum FileOperationKind: String, CaseIterable, Sendable, Hashable {
     case read
     case write
     case pread
+    case pwrite
     case ftruncate
     case reopen
 }
@@ -52,6 +56,7 @@ extension OperationKind {
     public static let read = OperationKind.files(.read)
     public static let write = OperationKind.files(.write)
     public static let pread = OperationKind.files(.pread)
+    public static let pwrite = OperationKind.files(.pwrite)
     public static let ftruncate = OperationKind.files(.ftruncate)
     public static let reopen = OperationKind.files(.reopen)
 }
@@ -74,6 +79,9 @@ extension Operation {
     }
     @inlinable public static func pread(fd: FD, count: Int, offset: Int64) -> Operation {
         .files(.pread(fd: fd, count: count, offset: offset))
+    }
+    @inlinable public static func pwrite(fd: FD, data: [UInt8], offset: Int64) -> Operation {
+        .files(.pwrite(fd: fd, data: data, offset: offset))
     }
     @inlinable public static func ftruncate(fd: FD, length: Int64) -> Operation {
         .files(.ftruncate(fd: fd, length: length))
@@ -98,6 +106,7 @@ extension FileOperation {
         case .read(let value, let count): return .read(fd: try renaming.fd(value, "fd"), count: count)
         case .write(let value, let data): return .write(fd: try renaming.fd(value, "fd"), data: data)
         case .pread(let value, let count, let offset): return .pread(fd: try renaming.fd(value, "fd"), count: count, offset: offset)
+        case .pwrite(let value, let data, let offset): return .pwrite(fd: try renaming.fd(value, "fd"), data: data, offset: offset)
         case .reopen(let target, let value, let flags):
             let mappedTarget = try renaming.process(target)
             return .reopen(target: mappedTarget, fd: try renaming.fd(value, "fd", of: target), flags: flags)
@@ -137,6 +146,11 @@ extension FileOperationKind {
                 fd, ArgumentDeclaration("count", .integer(0...Int64(maximumTransfer)), default: "256"),
                 ArgumentDeclaration("offset", .integer(Int64.min...Int64.max), required: true),
             ], expectations: [.error, .result, .expect])
+        case .pwrite:
+            return OperationDeclaration(.files(self), "pwrite64(2): at `offset`, without moving the description's offset (O_APPEND appends)", [
+                fd, ArgumentDeclaration("data", .string, required: true),
+                ArgumentDeclaration("offset", .integer(Int64.min...Int64.max), required: true),
+            ])
         case .reopen:
             return OperationDeclaration(.files(self), "open(2) of /proc/PID/fd/N of a process's descriptor: a new open file description", [
                 ArgumentDeclaration("process", .process, required: true), fd, openFlags,
@@ -177,6 +191,10 @@ extension FileOperation where Naming.Descriptor: WireDescriptor, Naming.Process 
             message.setDescriptor("fd", value)
             message.set("count", count)
             message.set("offset", offset)
+        case .pwrite(let value, let data, let offset):
+            message.setDescriptor("fd", value)
+            message.set("data", bytes: data)
+            message.set("offset", offset)
         case .reopen(let target, let value, let flags):
             message.set("pid", target.pid)
             message.setDescriptor("fd", value)
@@ -213,6 +231,8 @@ extension FileOperation where Naming.Descriptor: WireDescriptor, Naming.Process 
             operation = .write(fd: request.fd("fd"), data: request.fields.bytes("data"))
         case .pread:
             operation = .pread(fd: request.fd("fd"), count: request.fields.count("count"), offset: request.fields.int64("offset"))
+        case .pwrite:
+            operation = .pwrite(fd: request.fd("fd"), data: request.fields.bytes("data"), offset: request.fields.int64("offset"))
         case .reopen:
             let target = request.process()
             let value = request.fd("fd")
