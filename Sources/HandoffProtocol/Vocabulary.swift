@@ -507,6 +507,25 @@ public enum SenderAddress: Hashable, Sendable, Codable, CustomStringConvertible 
         }
     }
 
+    /// Addresses are the same when their bytes are (the kernel's comparison): String's `==` would call a
+    /// precomposed "\u{E9}" and "e\u{301}" the same, and a `from:` check passed on the wrong address.
+    public static func == (lhs: SenderAddress, rhs: SenderAddress) -> Bool {
+        switch (lhs, rhs) {
+        case (.unnamed, .unnamed): return true
+        case (.unix(let a), .unix(let b)), (.abstract(let a), .abstract(let b)): return a.utf8.elementsEqual(b.utf8)
+        default: return false
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .unnamed: hasher.combine(0)
+        case .unix: hasher.combine(1)
+        case .abstract: hasher.combine(2)
+        }
+        for byte in sunPath { hasher.combine(byte) }
+    }
+
     /// The sun_path bytes as they travel on the wire (a path without its terminating NUL).
     public var sunPath: [UInt8] {
         switch self {

@@ -116,6 +116,12 @@ import Testing
         #expect(failure("  - main.listen: {address: {tcp: main.x}, as: l}\n")?.message.contains("'tcp' port") == true)
         #expect(failure("  - main.listen: {address: {udp: 1}, as: l}\n")?.message.contains("unknown address kind 'udp'") == true)
         #expect(failure("  - main.listen: {address: {unix: /tmp/x}, as: l}\n")?.message.contains("must be relative") == true)
+        // A ".." followed by a slash and a combining mark: one character to Swift, a ".." component to the
+        // kernel, which then opened a file above the scenario's directory.
+        #expect(failure("  - main.listen: {address: {unix: \"../\\u0338x\"}, as: l}\n")?.message.contains("no '..'") == true)
+        #expect(failure("  - main.open: {path: \"../\\u0338x\", flags: [creat, wronly], as: f}\n")?.message.contains("no '..'") == true)
+        #expect(failure("  - main.open: {path: \"x/../\\u0338\", flags: [creat, wronly], as: f}\n")?.message.contains("no '..'") == true)
+        #expect(failure("  - main.open: {path: \"f/\\u0338x\", flags: [creat, wronly], as: f}\n") == nil)
         let unknownListener = failure("  - main.connect: {address: {tcp: main.nothing}, as: c}\n")
         #expect(unknownListener?.message.contains("unknown descriptor 'nothing' in process 'main'") == true)
         #expect(unknownListener?.location.line == 3)

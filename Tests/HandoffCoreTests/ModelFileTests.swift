@@ -68,6 +68,36 @@ extension ReferenceModelTests {
         m.fails(.pread(fd: pidfd, count: 1, offset: 0), EINVAL)
     }
 
+    /// Paths are walked as fs/namei.c walks them, byte by byte: a trailing '/' asks for a directory (ENOTDIR on
+    /// a file, EISDIR for a create), "f/." steps into f (ENOTDIR), NAME_MAX holds for O_PATH too, PATH_MAX is
+    /// getname's, and names that differ only in Unicode normalisation are two names.
+    @Test func pathsAreWalkedByBytes() {
+        var m = makeModel()
+        let f = m.fd(.open(path: "f", flags: creatRW, mode: 0o600))
+        m.fails(.open(path: "f/", flags: [.rdonly], mode: 0), ENOTDIR)
+        m.fails(.open(path: "f/", flags: [.path], mode: 0), ENOTDIR)
+        m.fails(.open(path: "f/", flags: [.creat, .wronly], mode: 0), EISDIR)
+        m.fails(.open(path: "g/", flags: [.creat, .wronly], mode: 0), EISDIR)
+        m.fails(.open(path: "g/", flags: [.rdonly], mode: 0), ENOENT)
+        m.fails(.open(path: "f/.", flags: [.rdonly], mode: 0), ENOTDIR)
+        m.fails(.open(path: "f/\u{338}x", flags: [.creat, .rdwr], mode: 0), ENOTDIR)
+        m.fails(.open(path: "nod/\u{338}x", flags: [.creat, .rdwr], mode: 0), ENOENT)
+        let long = String(repeating: "b", count: 256)
+        m.fails(.open(path: long, flags: [.path], mode: 0), ENAMETOOLONG)
+        m.fails(.open(path: long, flags: [.creat, .rdwr], mode: 0), ENAMETOOLONG)
+        m.fails(.open(path: long + "/x", flags: [.creat, .rdwr], mode: 0), ENAMETOOLONG)
+        m.fails(.open(path: "f/" + long, flags: [.rdonly], mode: 0), ENOTDIR)
+        let dots = String(repeating: "./", count: 2046)  // 4092 bytes
+        #expect(m.ok(.open(path: dots + "./f", flags: [.rdonly], mode: 0)).fds.count == 1, "4095 bytes and the NUL fit")
+        m.fails(.open(path: dots + "/./f", flags: [.path], mode: 0), ENAMETOOLONG)
+        // Two spellings of é: two files.
+        let precomposed = m.fd(.open(path: "\u{E9}", flags: [.creat, .excl, .rdwr], mode: 0o600))
+        m.ok(.write(fd: precomposed, data: bytes("one")))
+        let decomposed = m.fd(.open(path: "e\u{301}", flags: [.creat, .excl, .rdwr], mode: 0o600))
+        #expect(m.ok(.read(fd: decomposed, count: 10)) == readOutcome(""))
+        #expect(f != decomposed)
+    }
+
     /// pwrite64 (ksys_pwrite64): pread's order of refusals, then FMODE_WRITE; it writes at the position given
     /// (filling a hole with zeros) and leaves the shared offset where it was, and with O_APPEND it appends, still
     /// without moving the offset.

@@ -51,13 +51,42 @@ public struct AgentChoice: Sendable, Equatable, Codable {
             }
             choice = AgentChoice(name: name, path: found, environment: environment)
         case let path?:
-            choice = AgentChoice(name: path, path: path, environment: environment)
+            // Absolute: agents start in their scenario's directory, where a relative path names nothing.
+            let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+            choice = AgentChoice(name: path, path: absolute, environment: environment)
         }
         guard FileManager.default.isExecutableFile(atPath: choice.path) else {
             throw Problem("agent not found at \(choice.path) (build it, or pass --agent NAME|PATH; names: swift, "
                 + known.map(\.name).joined(separator: ", ") + ")")
         }
+        // LD_PRELOAD is read by the dynamic loader: a statically linked agent (the Swift one is) would run
+        // without the library, and a broken implementation injected so would pass every case unseen.
+        for entry in environment where entry.hasPrefix("LD_PRELOAD=") || entry.hasPrefix("LD_LIBRARY_PATH=") {
+            if isStaticExecutable(choice.path) {
+                throw Problem("--agent-env \(entry): the \(choice.name) agent (\(choice.path)) is statically linked, so no "
+                    + "dynamic loader reads it and it would change nothing; use a dynamically linked agent (--agent c)")
+            }
+        }
         return choice
+    }
+
+    /// An ELF executable without a PT_INTERP program header (no dynamic loader); false for scripts and for
+    /// anything unreadable.
+    public static func isStaticExecutable(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        guard let header = try? handle.read(upToCount: 64), header.count == 64,
+              header.starts(with: [0x7F, 0x45, 0x4C, 0x46]), header[4] == 2  // ELF, 64-bit
+        else { return false }
+        func integer(_ data: Data, _ offset: Int, _ size: Int) -> Int {
+            (0..<size).reduce(0) { $0 | Int(data[data.startIndex + offset + $1]) << (8 * $1) }  // little-endian
+        }
+        let programHeaders = integer(header, 32, 8), entrySize = integer(header, 54, 2), count = integer(header, 56, 2)
+        guard entrySize >= 4, count > 0, count < 256, (try? handle.seek(toOffset: UInt64(programHeaders))) != nil,
+              let table = try? handle.read(upToCount: entrySize * count), table.count == entrySize * count
+        else { return false }
+        let ptInterp = 3
+        return !(0..<count).contains { integer(table, $0 * entrySize, 4) == ptInterp }
     }
 
     /// $HANDOFF_AGENTS, then `agents/` in the checkout the running handoff was built in (it sits in

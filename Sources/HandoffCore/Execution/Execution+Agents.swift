@@ -136,7 +136,9 @@ extension ScenarioExecution {
                 var outcome = Outcome(answer: answer)
                 if outcome.errno == EMFILE || outcome.errno == ENFILE {
                     // fork(2) and clone(2) never fail so: the agent's socketpair for the child's channel did.
-                    throw .system(call: "socketpair for the control channel of '\(child)' (in the agent)", errno: outcome.errno)
+                    throw .system(call: "the runner's control channel for '\(child)' (a socketpair its parent's agent makes before "
+                        + "the fork, which needs two free descriptors below RLIMIT_NOFILE; fork(2) itself needs none: fork "
+                        + "before the table is full or the limit lowered)", errno: outcome.errno)
                 }
                 if outcome.errno == 0 {
                     guard let channel else {

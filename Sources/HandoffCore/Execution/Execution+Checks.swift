@@ -76,7 +76,10 @@ extension ScenarioExecution {
             if case .abstract(let name) = from {
                 expected = .abstract(name: name.replacingOccurrences(of: unique, with: uniqueToken))
             }
-            if observed.from != expected { fail("from \(expected)", observed.from.map { "from \($0)" } ?? "no address") }
+            if observed.from != expected {
+                let (shown, seen) = distinguishable("\(expected)", observed.from.map { "\($0)" } ?? "")
+                fail("from \(shown)", observed.from == nil ? "no address" : "from \(seen)")
+            }
         }
         if let status = expect.status, observed.status != status {
             fail("status \(status)", observed.status.map { "status \($0)" } ?? "no status")
@@ -164,9 +167,18 @@ extension ScenarioExecution {
             let actual = tree[process]?.environment ?? [:]
             for (name, value) in variables {
                 let expected = value.flatMap { try? render($0, in: process, at: location) }
-                if actual[name] != expected {
-                    fail(process, nil, expected.map { "\(name)=\($0)" } ?? "\(name) unset",
-                         actual[name].map { "\(name)=\($0)" } ?? "\(name) unset")
+                // By bytes, as the environment holds them: String's `==` (and a dictionary lookup) would take
+                // a precomposed "\u{E9}" for "e\u{301}".
+                let found = actual.first { $0.key.utf8.elementsEqual(name.utf8) }?.value
+                let same = switch (found, expected) {
+                case (nil, nil): true
+                case (let found?, let expected?): found.utf8.elementsEqual(expected.utf8)
+                default: false
+                }
+                if !same {
+                    let (shown, seen) = distinguishable(expected ?? "", found ?? "")
+                    fail(process, nil, expected == nil ? "\(name) unset" : "\(name)=\(shown)",
+                         found == nil ? "\(name) unset" : "\(name)=\(seen)")
                 }
             }
         }

@@ -145,6 +145,17 @@ final class ScenarioExecution {
                 default: result.status = tree.wasInterrupted ? .error : (findings.isEmpty ? .error : .fail)
                 }
                 result.reason = tree.wasInterrupted ? "interrupted" : "\(error)" + (causeOfDeath(error).map { " (\($0))" } ?? "")
+                // Which step it was waiting on: a call that never returned (a broken implementation blocking where
+                // the kernel returns) or an agent that died mid-step is found by its line, like a finding.
+                if !tree.wasInterrupted, currentStep > 0, currentStep <= scenario.steps.count {
+                    switch error {
+                    case .timedOut, .agentGone, .protocolViolation:
+                        let step = scenario.steps[currentStep - 1]
+                        let name = step.process.map { "\($0).\(step.action.keyword)" } ?? step.action.keyword
+                        result.reason = "\(step.location) (\(name)): " + (result.reason ?? "")
+                    default: break
+                    }
+                }
             case .scenario(let message):
                 result.status = .error
                 result.reason = message

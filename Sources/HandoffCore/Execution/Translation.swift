@@ -59,6 +59,13 @@ func quoted(_ bytes: [UInt8]) -> String {
     return text + "\""
 }
 
+/// Two texts for a message that says they differ: as they are, unless they would print alike (bytes that
+/// differ only in Unicode normalisation, "\u{E9}" and "e\u{301}"), then both `quoted` byte by byte.
+func distinguishable(_ expected: String, _ observed: String) -> (String, String) {
+    guard expected == observed else { return (expected, observed) }
+    return (quoted(Array(expected.utf8)), quoted(Array(observed.utf8)))
+}
+
 /// `quoted`, of at most `limit` bytes: a longer text is shown as the window around byte `focus` (the first
 /// that differs from what it is compared with; the start when nil), with its length. A 64 KiB receive
 /// judged wrong printed both texts whole: 128 KiB on one line of the console and of every report.

@@ -77,17 +77,21 @@ extension ReferenceModel {
                               alreadyBound: Bool) -> Result<BoundAddress, AddressError> {
         switch address {
         case .unix(let path):
-            switch socketPath(path) {
+            // filename_create: the parent walk, then the last name: one that exists is EEXIST (EADDRINUSE);
+            // with a trailing '/' nothing is created (ENOENT: "you've been asking for a directory").
+            switch walk(path) {
             case .failure(let error): return .failure(error)
-            case .success(let name):
+            case .success(.directory): return .failure(AddressError(EADDRINUSE))
+            case .success(.name(let name, let trailingSlash)):
                 if isNonDirectory(name) { return .failure(AddressError(EADDRINUSE)) }
+                if trailingSlash { return .failure(AddressError(ENOENT)) }
                 if alreadyBound { return .failure(AddressError(EINVAL)) }
                 socketFiles.insert(name)
                 return .success(.path(name))
             }
         case .abstract(let name):
             if alreadyBound { return .failure(AddressError(EINVAL)) }
-            let key = BoundAddress.abstract(abstractKey(name, in: namespace), type)
+            let key = abstractKey(name, type, in: namespace)
             return bindings[key] == nil ? .success(key) : .failure(AddressError(EADDRINUSE))
         case .tcp:
             return .failure(AddressError(EINVAL))
@@ -111,18 +115,22 @@ extension ReferenceModel {
     func findOther(_ address: SocketAddress, type: SocketType, namespace: Int) -> Result<EndpointID, AddressError> {
         switch address {
         case .unix(let path):
-            switch socketPath(path) {
+            // unix_find_bsd: kern_path (Model+Paths.swift), then the socket bound there.
+            let name: FileName
+            switch walk(path) {
             case .failure(let error): return .failure(error)
-            case .success(let name):
-                guard isNonDirectory(name) else { return .failure(AddressError(ENOENT)) }
-                guard let bound = bindings[.path(name)], let other = endpoints[bound], !other.closed else {
-                    return .failure(AddressError(ECONNREFUSED))
-                }
-                if other.type != type { return .failure(AddressError(EPROTOTYPE)) }
-                return .success(bound)
+            case .success(.directory): return .failure(AddressError(ECONNREFUSED))
+            case .success(.name(let last, let trailingSlash)):
+                if case .failure(let error) = lookupExisting(last, trailingSlash: trailingSlash) { return .failure(error) }
+                name = last
             }
+            guard let bound = bindings[.path(name)], let other = endpoints[bound], !other.closed else {
+                return .failure(AddressError(ECONNREFUSED))
+            }
+            if other.type != type { return .failure(AddressError(EPROTOTYPE)) }
+            return .success(bound)
         case .abstract(let name):
-            guard let bound = bindings[.abstract(abstractKey(name, in: namespace), type)] else {
+            guard let bound = bindings[abstractKey(name, type, in: namespace)] else {
                 return .failure(AddressError(ECONNREFUSED))
             }
             return .success(bound)

@@ -14,18 +14,27 @@ extension ReferenceModel {
     mutating func open(_ process: String, path: String, flags: Set<OpenFlag>, mode: UInt32 = 0o644) -> Outcome {
         if flags.contains(.path) { return openPath(process, path: path, closeOnExec: flags.contains(.cloexec)) }
         let access = AccessMode(openFlags: flags)
-        // getname() rejects an empty path before anything else; then the number is reserved
+        // getname() rejects an empty or too long path before anything else; then the number is reserved
         // (get_unused_fd_flags before do_filp_open), so EMFILE wins over every lookup error.
-        if path.isEmpty { return .failure(ENOENT) }
+        if let error = Self.getnameError(path) { return .failure(error) }
         guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
-        let components = path.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }
-        if components.contains(where: { $0.utf8.count > 255 }) { return .failure(ENAMETOOLONG) }
-        guard components.count == 1 else {
-            // Only plain names in the scenario directory exist; a path through a regular file is ENOTDIR.
-            if components.count > 1, isNonDirectory(String(components[0])) { return .failure(ENOTDIR) }
-            return .failure(ENOENT)
+        let name: FileName
+        switch walk(path) {
+        case .failure(let error): return .failure(error.errno)
+        case .success(.directory): return Self.directoryBeyondModel
+        case .success(.name(let last, let trailingSlash)):
+            if flags.contains(.creat) {
+                // open_last_lookups, the create side: a trailing '/' is EISDIR before the name is looked up.
+                if trailingSlash { return .failure(EISDIR) }
+                if last.bytes.count > Self.nameMax { return .failure(ENAMETOOLONG) }
+                name = last
+            } else {
+                switch lookupExisting(last, trailingSlash: trailingSlash) {
+                case .failure(let error): return .failure(error.errno)
+                case .success: name = last
+                }
+            }
         }
-        let name = String(components[0])
         if socketFiles.contains(name) {
             // A socket file: O_CREAT|O_EXCL finds it (EEXIST); otherwise its inode has no open (ENXIO).
             if flags.contains(.creat) && flags.contains(.excl) { return .failure(EEXIST) }
@@ -53,12 +62,18 @@ extension ReferenceModel {
     /// open(O_PATH): every flag but O_CLOEXEC (and O_DIRECTORY/O_NOFOLLOW) is ignored, nothing is created,
     /// and the file need not be openable for I/O - a socket file included.
     mutating func openPath(_ process: String, path: String, closeOnExec: Bool) -> Outcome {
-        if path.isEmpty { return .failure(ENOENT) }
+        if let error = Self.getnameError(path) { return .failure(error) }
         guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
-        let components = path.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }
-        guard components.count == 1 else { return .failure(components.count > 1 && isNonDirectory(String(components[0])) ? ENOTDIR : ENOENT) }
-        let name = String(components[0])
-        guard isNonDirectory(name) else { return .failure(ENOENT) }
+        // do_o_path -> path_lookupat: the walk and the last name's lookup (ENAMETOOLONG, ENOENT, and ENOTDIR
+        // for a trailing '/').
+        let name: FileName
+        switch walk(path) {
+        case .failure(let error): return .failure(error.errno)
+        case .success(.directory): return Self.directoryBeyondModel
+        case .success(.name(let last, let trailingSlash)):
+            if case .failure(let error) = lookupExisting(last, trailingSlash: trailingSlash) { return .failure(error.errno) }
+            name = last
+        }
         let outcome = install(process, target: .file(path: name), access: .readOnly, flags: [], closeOnExec: closeOnExec,
                               offset: 0)
         if let number = outcome.fds.first, let id = self[tableOf: process][number]?.description {
@@ -70,7 +85,7 @@ extension ReferenceModel {
     /// fs/namei.c: may_open -> inode_permission -> generic_permission: the agents own the scenario's files, so
     /// the owner's bits decide, unless CAP_DAC_OVERRIDE (read and write) or CAP_DAC_READ_SEARCH (read)
     /// overrides them. O_TRUNC asks for write permission too (found by `handoff fuzz`).
-    func accessDenied(_ process: String, file name: String, access: AccessMode, truncate: Bool) -> Bool {
+    func accessDenied(_ process: String, file name: FileName, access: AccessMode, truncate: Bool) -> Bool {
         let owner = (fileModes[name] ?? 0o644) >> 6
         let read = access != .writeOnly
         let write = access != .readOnly || truncate
@@ -91,8 +106,6 @@ extension ReferenceModel {
         return write || lacks(process, "CAP_DAC_READ_SEARCH")
     }
 
-    /// True when `name` exists in the scenario directory and is not a directory.
-    func isNonDirectory(_ name: String) -> Bool { files[name] != nil || socketFiles.contains(name) }
 
     // MARK: - memfd
 

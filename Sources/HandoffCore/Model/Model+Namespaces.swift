@@ -24,10 +24,10 @@ extension ReferenceModel {
     /// The namespace `process` lives in now, where the sockets it creates from now on belong (sock_net).
     func namespace(of process: String) -> Int { netns[process, default: 0] }
 
-    /// The key of an abstract name in namespace `namespace` (a socket's own, SocketEndpoint.netns, or the
-    /// process's for a socket being created): the name itself in the runner's namespace, the name with the
-    /// namespace's number after a NUL (which no scenario name holds) elsewhere.
-    func abstractKey(_ name: String, in namespace: Int) -> String {
-        namespace == 0 ? name : name + "\u{0}netns\(namespace)"
+    /// The key of an abstract name of a socket of `type` in namespace `namespace` (a socket's own,
+    /// SocketEndpoint.netns, or the process's for a socket being created): its bytes, the type and the
+    /// namespace (unix_find_abstract looks in sock_net's table, hashed with the type).
+    func abstractKey(_ name: String, _ type: SocketType, in namespace: Int) -> BoundAddress {
+        .abstract(FileName(name), type, namespace: namespace)
     }
 }

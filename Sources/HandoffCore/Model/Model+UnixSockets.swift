@@ -351,16 +351,6 @@ extension ReferenceModel {
         return address
     }
 
-    /// Resolves a unix path to a name in the scenario directory, or the errno of the lookup.
-    func socketPath(_ path: String) -> Result<String, AddressError> {
-        let components = path.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }
-        guard components.count == 1 else {
-            if components.count > 1, isNonDirectory(String(components[0])) { return .failure(AddressError(ENOTDIR)) }
-            return .failure(AddressError(ENOENT))
-        }
-        return .success(String(components[0]))
-    }
-
     /// The errno of a failed address lookup or bind.
     struct AddressError: Error {
         var errno: Int32

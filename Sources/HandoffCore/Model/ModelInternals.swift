@@ -68,7 +68,7 @@ struct ModelProcess: Equatable, Sendable {
 
 /// What an open file description refers to, with the identity of the underlying object.
 enum DescriptionTarget: Equatable, Sendable {
-    case file(path: String)
+    case file(path: FileName)
     case memfd(object: MemfdID, name: String)
     case pipeRead(pipe: PipeID)
     case pipeWrite(pipe: PipeID)
@@ -244,9 +244,9 @@ enum SocketFamily: Equatable, Sendable {
 
 /// Where a listening socket is bound (the key of its binding in the model's name spaces).
 enum BoundAddress: Hashable, Sendable {
-    case path(String)
+    case path(FileName)
     /// Abstract names are looked up per socket type (the type is mixed into the hash bucket).
-    case abstract(String, SocketType)
+    case abstract(FileName, SocketType, namespace: Int)
     /// nil until the runner reports the ephemeral port with `assignPort`.
     case tcp(UInt16?)
 }

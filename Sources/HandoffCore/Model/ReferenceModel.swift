@@ -102,7 +102,7 @@ public struct ReferenceModel: Sendable {
     var order: [String] = []
     var descriptions: [DescriptionID: OpenDescription] = [:]
     var nextDescription = DescriptionID(raw: 1)
-    var files: [String: [UInt8]] = [:]
+    var files: [FileName: [UInt8]] = [:]
     var memfds: [MemfdID: [UInt8]] = [:]
     var nextMemfd = MemfdID(raw: 1)
     var pipes: [PipeID: PipeObject] = [:]
@@ -117,7 +117,7 @@ public struct ReferenceModel: Sendable {
     var tables: [TableID: DescriptorTable] = [:]
     var nextTable = TableID(raw: 1)
     /// Socket files that bind(2) created in the scenario directory (they stay after the socket closes).
-    var socketFiles: Set<String> = []
+    var socketFiles: Set<FileName> = []
     /// Live listening sockets by the address they are bound to.
     var bindings: [BoundAddress: EndpointID] = [:]
     /// epoll instances and their interest lists.
@@ -163,7 +163,7 @@ public struct ReferenceModel: Sendable {
     var regainableCapabilities = Set(ReferenceModel.capabilityNames)
 
     /// Permission bits of the scenario's files (created with `mode` & ~umask; the agents own them all).
-    var fileModes: [String: UInt32] = [:]
+    var fileModes: [FileName: UInt32] = [:]
     /// The agents' umask (the runner's, read from /proc/self/status).
     public var umask: UInt32 = 0o022
 
@@ -272,7 +272,7 @@ public struct ReferenceModel: Sendable {
 
     func kind(of target: DescriptionTarget) -> ObjectKind {
         switch target {
-        case .file(let path): return .file(path: path)
+        case .file(let name): return .file(path: name.description)
         case .memfd(_, let name): return .memfd(name: name)
         case .pipeRead, .pipeWrite, .pipeReadWrite: return .pipe
         case .socket(let endpoint): return .socket(endpoints[endpoint]?.type ?? .stream)

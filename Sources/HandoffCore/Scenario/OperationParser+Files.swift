@@ -12,12 +12,12 @@ extension ScenarioDecoder {
         case .open:
             let pathNode = try reader.a.required("path")
             let path = try context.cString(pathNode, reader.a.what("path"))
-            let components = path.split(separator: "/", omittingEmptySubsequences: false)
-            if path.isEmpty || path.hasPrefix("/") || components.contains("..") {
+            let components = PathComponents(path)
+            if path.isEmpty || components.isAbsolute || components.hasParent {
                 throw context.error(pathNode, "path \"\(path)\" must be relative to the scenario's private directory "
                     + "(not empty, not starting with '/', no '..' component)")
             }
-            if components.allSatisfy({ $0.isEmpty || $0 == "." }) {
+            if components.namesTheDirectory {
                 // The kernel opens the directory itself (O_RDONLY), which the model has no object for: it said
                 // ENOENT (found porting LTP open tests).
                 throw context.error(pathNode, "path \"\(path)\" names the scenario's directory itself; directories are "

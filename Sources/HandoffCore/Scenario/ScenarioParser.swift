@@ -305,9 +305,11 @@ struct ScenarioDecoder {
             if items.count > 16 { throw context.error(writes, "'writes' lists at most 16 paths, not \(items.count)") }
             for item in items {
                 let path = try context.cString(item, "an absolute path")
-                let components = path.split(separator: "/")
-                guard path.hasPrefix("/"), !components.isEmpty, !components.contains(".."), !components.contains("."),
-                      !path.contains("//")
+                // Split at every '/' byte (PathComponents), not at '/' characters: "/\u{338}" is one character.
+                var components = PathComponents(path).components.dropFirst()
+                if components.count > 1, components.last?.isEmpty == true { components.removeLast() }  // "/run/"
+                guard path.hasPrefix("/"), !components.isEmpty,
+                      !components.contains(where: { $0.isEmpty || $0.elementsEqual("..".utf8) || $0.elementsEqual(".".utf8) })
                 else {
                     throw context.error(item, "'writes' takes absolute paths below / without '.' or '..' components "
                         + "(the places a launcher writes outside its directory, e.g. /run), not \"\(path)\"")
