@@ -122,7 +122,7 @@ struct AgentSelection: ParsableArguments {
         """)
     var agent: String?
 
-    @Option(name: .customLong("agent-env"), help: "NAME=VALUE added to the agent's environment (repeatable), e.g. LD_PRELOAD=...")
+    @Option(name: .customLong("agent-env"), help: "NAME=VALUE added to the agent's environment (repeatable), e.g. LD_PRELOAD=... (with a dynamically linked agent: --agent c)")
     var agentEnvironment: [String] = []
 
     /// The agent, or one line and exit 2 when it cannot be used.
