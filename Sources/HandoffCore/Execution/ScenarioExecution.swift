@@ -190,6 +190,7 @@ final class ScenarioExecution {
         model.eventfdWriteExact = SystemProbe.eventfdWriteExact
         model.epollNestingDepth = SystemProbe.epollNestingDepth
         model.pidfdNonBlock = SystemProbe.pidfdNonBlock
+        model.tcpPeekOffset = SystemProbe.tcpPeekOffset
         model.unixOOB = SystemProbe.unixOOB
         model.dgramShutdownFirst = SystemProbe.unixDgramShutdownFirst
         model.socketIDs = SystemProbe.socketIDs

@@ -142,6 +142,16 @@ extension ReferenceModel {
         }
     }
 
+    /// The bytes of a file or memfd, removed from the model until `setContents` puts them back (so that they
+    /// are changed in place, not copied); empty for any other object.
+    mutating func takeContents(of target: DescriptionTarget) -> [UInt8] {
+        switch target {
+        case .file(let path): return files.updateValue([], forKey: path) ?? []
+        case .memfd(let object, _): return memfds.updateValue([], forKey: object) ?? []
+        default: return []
+        }
+    }
+
     /// Replaces the bytes of a file or memfd (writes, O_TRUNC); ignored for any other object.
     mutating func setContents(_ target: DescriptionTarget, _ bytes: [UInt8]) {
         switch target {
@@ -230,8 +240,7 @@ extension ReferenceModel {
         if Self.passesTheLastPosition(requested, data.count) { return .failure(EINVAL) }
         // A zero-length write changes nothing (not even an O_APPEND offset: generic_write_checks returns first).
         if data.isEmpty { return Outcome(result: 0) }
-        var contents = self.contents(of: desc.target)
-        let start = desc.append ? contents.count : Int(requested)
+        let start = desc.append ? Int(contentsSize(desc.target) ?? 0) : Int(requested)
         // A sealed memfd refuses the write, or a part of it (Model+Seals).
         var data = data
         if let sealed = sealedWriteLength(desc.target, at: start, count: data.count) {
@@ -244,6 +253,9 @@ extension ReferenceModel {
             return .beyondModel("a write that would make a file \(start + data.count) bytes long: the model keeps "
                 + "file contents whole, up to \(ReferenceModel.maximumModelledFileSize) bytes")
         }
+        // Taken out of the model while it changes, so that the change is made in place: a copy left in the
+        // dictionary made every write copy the whole file (a loop writing a 256 MiB memfd took minutes).
+        var contents = takeContents(of: desc.target)
         if contents.count < start { contents += [UInt8](repeating: 0, count: start - contents.count) }
         let overlap = min(data.count, contents.count - start)
         if overlap > 0 { contents.replaceSubrange(start..<(start + overlap), with: data[0..<overlap]) }
@@ -332,12 +344,13 @@ extension ReferenceModel {
             case .readOnly:
                 pipeTarget = .pipeRead(pipe: p)
                 pipes[p]?.readers += 1
-                // fifo_open: a reader remembers w_counter (filp->f_pipe) for pipe_poll's POLLHUP.
-                pipeReaderSnapshots[nextDescription] = pipes[p]?.writerOpens ?? 1
+                // fifo_open sets filp->f_pipe (w_counter, which suppresses pipe_poll's POLLHUP until a writer
+                // comes) only for a FIFO (!is_pipe) opened O_NONBLOCK with no writer: a reader of an anonymous
+                // pipe keeps f_pipe 0 and reports POLLHUP whenever no writer is left, as pipe(2)'s own reader
+                // does (the model had snapshotted w_counter here; found porting gVisor pipe tests).
             case .writeOnly:
                 pipeTarget = .pipeWrite(pipe: p)
                 pipes[p]?.writers += 1
-                pipes[p]?.writerOpens += 1
             case .neither:
                 // fifo_open: neither FMODE_READ nor FMODE_WRITE is EINVAL.
                 return .failure(EINVAL)
@@ -345,7 +358,6 @@ extension ReferenceModel {
                 pipeTarget = .pipeReadWrite(pipe: p)
                 pipes[p]?.readers += 1
                 pipes[p]?.writers += 1
-                pipes[p]?.writerOpens += 1
             }
             return install(process, target: pipeTarget, access: access, flags: status, closeOnExec: cloexec)
         case .inherited(let what):

@@ -56,9 +56,13 @@ extension ReferenceModel {
         endpoints[id] = endpoint
         guard !endpoint.reset, let peer = endpoint.peer, let other = endpoints[peer], !other.closed, !other.reset
         else { return [] }
+        // Both FINs exchanged: both sides are in TCP_CLOSE already (tcp_done), and a close sends nothing.
+        if Self.tcpFinishedOrderly(endpoint) || Self.tcpFinishedOrderly(other) { return [] }
         if unread {
+            // tcp_reset in the peer: EPIPE in CLOSE_WAIT (it had our FIN: we shut down writing first),
+            // ECONNRESET otherwise.
             endpoints[peer]?.reset = true
-            endpoints[peer]?.pendingError = ECONNRESET
+            endpoints[peer]?.pendingError = other.finReceived ? EPIPE : ECONNRESET
         } else {
             endpoints[peer]?.finReceived = true
         }
@@ -81,13 +85,14 @@ extension ReferenceModel {
         if endpoint.family == .udp {
             // udp_sendmsg refuses MSG_OOB first thing.
             if flags.contains(.oob) { return .failure(EOPNOTSUPP) }
-            if endpoint.sendShutdown { return .failure(EPIPE) }
             // Nothing listens on UDP in the model: every datagram draws an ICMP port unreachable, which a
-            // connected UDP socket records as ECONNREFUSED and reports (once) on its next call.
+            // connected UDP socket records as ECONNREFUSED and reports (once) on its next call - before
+            // SHUT_WR's EPIPE (sock_alloc_send_pskb: sock_error, then SEND_SHUTDOWN).
             if let error = endpoint.pendingError {
                 endpoints[id]?.pendingError = nil
                 return .failure(error)
             }
+            if endpoint.sendShutdown { return .failure(EPIPE) }
             endpoints[id]?.pendingError = ECONNREFUSED
             return Outcome(result: Int64(data.count))
         }
@@ -142,6 +147,11 @@ extension ReferenceModel {
         if messageFlags.contains(.oob), endpoint.family == .tcp {
             return tcpReceiveOutOfBand(id, endpoint, count: count, flags: messageFlags)
         }
+        // tcp_recvmsg_locked peeks from sk_peek_off when it is set (6.9) and moves it on every read
+        // (sk_peek_offset_fwd, _bwd): not followed for TCP.
+        if endpoint.family == .tcp && endpoint.options.peekOffset >= 0 {
+            return .beyondModel("a TCP read with SO_PEEK_OFF set: the model does not follow TCP's peek offset")
+        }
         if endpoint.family == .udp {
             // __skb_try_recv_datagram reports a pending error before it looks at the queue.
             if let error = endpoint.pendingError {
@@ -160,7 +170,11 @@ extension ReferenceModel {
                 endpoints[id]?.pendingError = nil
                 return .failure(error)
             }
-            if endpoint.reset || endpoint.receiveShutdown { return Outcome(result: 0, data: [], messageFlags: flags) }
+            if endpoint.receiveShutdown { return Outcome(result: 0, data: [], messageFlags: flags) }
+            // TCP_CLOSE: after tcp_done (a reset, an orderly close) RCV_SHUTDOWN is set and the read is end of
+            // file; a listener shut down for reading went through tcp_disconnect, which clears sk_shutdown:
+            // ENOTCONN.
+            if endpoint.reset { return endpoint.stoppedListening ? .failure(ENOTCONN) : Outcome(result: 0, data: [], messageFlags: flags) }
             return dontWait ? .failure(EAGAIN) : Outcome(blocks: true)
         }
         // A byte stream: copy across the queued writes, stopping at or skipping the urgent byte
@@ -214,7 +228,9 @@ extension ReferenceModel {
         }
         if receive { endpoints[id]?.receiveShutdown = true }
         if send { endpoints[id]?.sendShutdown = true }
-        if endpoint.family == .tcp && endpoint.reset { return .failure(ENOTCONN) }
+        // TCP_CLOSE: reset, or both FINs exchanged (tcp_done after TIME_WAIT for the side that closed first,
+        // after LAST_ACK for the other); the flags are set all the same.
+        if endpoint.family == .tcp && (endpoint.reset || Self.tcpFinishedOrderly(endpoint)) { return .failure(ENOTCONN) }
         if endpoint.family == .tcp, send, !endpoint.sendShutdown, let peer = endpoint.peer,
             let other = endpoints[peer], !other.closed, !other.reset
         {
@@ -230,6 +246,13 @@ extension ReferenceModel {
         endpoints[id]?.closed = false
         endpoints[id]?.listener = nil
         endpoints[id]?.reset = true
+        endpoints[id]?.stoppedListening = true
+    }
+
+    /// A TCP connection whose own FIN went out (shutdown for writing) and whose peer's FIN came in: on loopback
+    /// each FIN is acknowledged at once, so the socket is in TCP_CLOSE (tcp_time_wait or LAST_ACK, then tcp_done).
+    static func tcpFinishedOrderly(_ endpoint: SocketEndpoint) -> Bool {
+        endpoint.family == .tcp && endpoint.sendShutdown && endpoint.finReceived
     }
 }
 

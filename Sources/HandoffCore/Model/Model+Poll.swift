@@ -81,14 +81,14 @@ extension ReferenceModel {
     }
 
     /// fs/pipe.c: pipe_poll - the read side is readable with data and hung up when no writer is left and
-    /// w_counter moved since the reader opened (filp->f_pipe: 0 for pipe(2)'s reader, so always); the write
+    /// w_counter differs from filp->f_pipe (0 for every reader of an anonymous pipe, so always); the write
     /// side is writable while a slot is free and in error when no reader is left.
     func pipeReadiness(_ pipe: PipeObject, desc: OpenDescription) -> Int16 {
         var mask: Int16 = 0
         if desc.readable {
             if pipe.available > 0 { mask |= Linux.POLLIN }
-            let snapshot = pipeReaderSnapshots[desc.id] ?? 0
-            if pipe.writers == 0 && snapshot != pipe.writerOpens { mask |= Linux.POLLHUP }
+            // f_pipe is 0 for every reader of an anonymous pipe and w_counter at least 1 (fifo_open).
+            if pipe.writers == 0 { mask |= Linux.POLLHUP }
         }
         if desc.writable {
             if pipe.slots.count < PipeObject.slotLimit { mask |= Linux.POLLOUT }

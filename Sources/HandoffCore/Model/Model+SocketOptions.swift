@@ -68,6 +68,8 @@ extension ReferenceModel {
             default: endpoints[id]?.options.passRights = on
             }
         case .peekOff:
+            // TCP takes SO_PEEK_OFF since 6.9 (inet_stream_ops.set_peek_off; EOPNOTSUPP before: probed).
+            if endpoint.family == .tcp && !tcpPeekOffset { return .failure(EOPNOTSUPP) }
             endpoints[id]?.options.peekOffset = value
         case .inq:
             // unix_setsockopt: AF_UNIX stream sockets only (listeners too), and only 0 or 1.
@@ -98,7 +100,9 @@ extension ReferenceModel {
         case .passcred: return flag(endpoint.options.passCredentials)
         case .passpidfd: return flag(endpoint.options.passPidfd)
         case .passrights: return flag(endpoint.options.passRights)
-        case .peekOff: return Outcome(result: Int64(endpoint.options.peekOffset))
+        case .peekOff:
+            if endpoint.family == .tcp && !tcpPeekOffset { return .failure(EOPNOTSUPP) }
+            return Outcome(result: Int64(endpoint.options.peekOffset))
         case .inq: return .failure(ENOPROTOOPT)
         case .error:
             endpoints[id]?.pendingError = nil

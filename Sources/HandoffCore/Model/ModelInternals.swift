@@ -138,9 +138,6 @@ struct PipeObject: Equatable, Sendable {
     /// Open descriptions of each end (the kernel's pipe->readers / pipe->writers).
     var readers = 0
     var writers = 0
-    /// pipe->w_counter: 1 from pipe(2), one more for every open of the write side through fifo_open (poll's
-    /// POLLHUP compares a reader's snapshot of it, filp->f_pipe).
-    var writerOpens = 1
 
     var available: Int { slots.reduce(0) { $0 + $1.bytes.count } }
 
@@ -270,6 +267,9 @@ struct SocketEndpoint: Equatable, Sendable {
     var finReceived = false
     /// TCP: the connection was reset or closed under us (state TCP_CLOSE, shutdown both ways).
     var reset = false
+    /// TCP: a listener that stopped listening (shutdown for reading: tcp_disconnect), in TCP_CLOSE with
+    /// sk_shutdown cleared, so a read is ENOTCONN rather than end of file.
+    var stoppedListening = false
     var queue: [SocketMessage] = []
     /// The endpoint's description was released (the socket is closed).
     var closed = false

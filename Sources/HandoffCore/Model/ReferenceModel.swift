@@ -123,9 +123,6 @@ public struct ReferenceModel: Sendable {
     /// epoll instances and their interest lists.
     var epolls: [EpollID: EpollObject] = [:]
     var nextEpoll = EpollID(raw: 1)
-    /// filp->f_pipe of pipe readers opened through fifo_open (a /proc reopen): the pipe's w_counter then.
-    /// pipe(2)'s own reader has 0. pipe_poll reports POLLHUP only when it differs from w_counter.
-    var pipeReaderSnapshots: [DescriptionID: Int] = [:]
     /// How each process that exec'd a launcher hands descriptors on, and whether it runs in accept mode
     /// (one service per connection).
     var launchModes: [String: (handover: LauncherHandover, accept: Bool)] = [:]
@@ -183,6 +180,8 @@ public struct ReferenceModel: Sendable {
     /// Whether pidfd_open knows PIDFD_NONBLOCK and waitid answers EAGAIN through an O_NONBLOCK pidfd (Linux 5.10;
     /// SystemProbe.pidfdNonBlock): before, the flag is EINVAL and waitid ignores the file's O_NONBLOCK.
     public var pidfdNonBlock = true
+    /// Whether TCP sockets take SO_PEEK_OFF (Linux 6.9; EOPNOTSUPP before: SystemProbe.tcpPeekOffset).
+    public var tcpPeekOffset = true
     /// Each memfd's seals (the inode's: shared by all its descriptions); absent is none.
     var memfdSeals: [MemfdID: Set<MemfdSeal>] = [:]
     /// Whether F_SEAL_EXEC exists (Linux 6.3; SystemProbe.memfdSealExec).

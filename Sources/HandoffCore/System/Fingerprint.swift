@@ -130,6 +130,7 @@ public struct Fingerprint: Codable, Sendable {
         result["ftruncate of a pidfd"] = SystemProbe.pidfdFtruncateErrno == 0 ? "succeeds"
             : Errno.name(of: SystemProbe.pidfdFtruncateErrno)
         result["pread of a pidfd"] = SystemProbe.pidfdPreadErrno == 0 ? "succeeds" : Errno.name(of: SystemProbe.pidfdPreadErrno)
+        result["SO_PEEK_OFF on TCP"] = SystemProbe.tcpPeekOffset ? "ok" : "EOPNOTSUPP"
         result["exited task keeps dumpability"] = agentPath.map {
             SystemProbe.exitedKeepDumpability(agentPath: $0) ? "ok" : "no (an exited task is not checked)"
         } ?? "not probed (needs the agent)"

@@ -266,6 +266,16 @@ public enum SystemProbe {
         return true
     }()
 
+    /// Whether TCP sockets take SO_PEEK_OFF (inet_stream_ops.set_peek_off, Linux 6.9; EOPNOTSUPP before).
+    /// Probed once on an unconnected TCP socket.
+    public static let tcpPeekOffset: Bool = {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Linux.SOCK_CLOEXEC, 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var value: Int32 = 0
+        return setsockopt(descriptor, Linux.SOL_SOCKET, Linux.SO_PEEK_OFF, &value, socklen_t(MemoryLayout<Int32>.size)) == 0
+    }()
+
     /// Whether F_ADD_SEALS knows F_SEAL_EXEC (Linux 6.3; EINVAL before). Probed once.
     public static let memfdSealExec: Bool = {
         guard case .success(let descriptor) = valueOrErrno({
