@@ -90,6 +90,13 @@ struct ScenarioSelection: ParsableArguments {
 
     var resolvedPaths: [String] { paths.isEmpty ? ["scenarios"] : paths }
 
+    func validate() throws {
+        // An empty text would select everything (--filter) or nothing (--tag) while looking like a choice.
+        if filter?.isEmpty == true { throw ValidationError("--filter needs a text to look for in scenario names, not an empty one") }
+        if tags.contains("") { throw ValidationError("--tag needs a tag name, not an empty one") }
+        if paths.contains("") { throw ValidationError("a scenario path is empty") }
+    }
+
     /// Loads and validates; on any scenario error prints every error and exits 2. The result may be empty:
     /// `whyEmpty()` says why.
     func load() throws -> [Scenario] {
@@ -170,6 +177,11 @@ extension SandboxMode: ExpressibleByArgument {}
 
 /// A report directory that cannot be written: one line and exit 2, before anything runs.
 func prepareReportDirectory(_ directory: String) throws {
+    // An empty name once meant "/": report.json and its siblings were written at the root of the filesystem.
+    if directory.isEmpty {
+        printError("handoff: --report needs a directory, not an empty name")
+        throw ExitCode(2)
+    }
     do {
         try ReportFiles.prepare(directory)
     } catch {

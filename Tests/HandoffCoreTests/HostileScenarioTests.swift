@@ -54,7 +54,36 @@ struct HostileScenarioTests {
          "at most 4096"),
         ("an empty program name", "summary: x\nrequires: {programs: [\"\"]}\nsteps:\n" + pipe, "empty string"),
         ("a NUL in a path", "summary: x\nsteps:\n  - main.open: {path: \"a\\0b\", flags: [creat], as: f}\n", "NUL"),
+        // A check reads a table, where no number is negative: it was judged against the kernel.
+        ("a negative number in a check", "summary: x\nsteps:\n" + pipe + "  - check: {same: [main.-1, main.r]}\n", "from 0"),
     ]
+
+    /// A UTF-8 byte order mark, as some editors write: YAML allows it (Yams said "did not find expected
+    /// <document start>").
+    @Test func aByteOrderMarkIsAccepted() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("handoff-bom-\(getpid()).yaml").path
+        defer { unlink(path) }
+        #expect(FileManager.default.createFile(atPath: path, contents: Data([0xEF, 0xBB, 0xBF] + Array("summary: bom\nsteps:\n\(Self.pipe)".utf8))))
+        #expect(try ScenarioParser.load(path: path, root: nil).summary == "bom")
+    }
+
+    /// Reports key cases by name: a file given twice runs once; two files of one name, or a matrix value given
+    /// twice, are refused (the report they made was refused by merge and compare).
+    @Test func aCaseIsNamedOnceInARun() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("handoff-hostile-names-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for folder in ["a", "b"] {
+            try FileManager.default.createDirectory(atPath: directory + "/" + folder, withIntermediateDirectories: true)
+            #expect(FileManager.default.createFile(atPath: directory + "/\(folder)/ok.yaml", contents: Data("summary: x\nsteps:\n\(Self.pipe)".utf8)))
+        }
+        let once = Suite.load([directory + "/a/ok.yaml", directory + "/a/ok.yaml"])
+        #expect(once.scenarios.count == 1 && once.errors.isEmpty)
+        let twoFiles = Suite.load([directory + "/a/ok.yaml", directory + "/b/ok.yaml"])
+        #expect(twoFiles.errors.map(\.message) == ["case 'ok' twice in this run: the same name as \(directory)/a/ok.yaml (run them from a folder both are under)"])
+        #expect(Suite.load([directory]).errors.isEmpty, "under one root they are a/ok and b/ok")
+        #expect(FileManager.default.createFile(atPath: directory + "/m.yaml", contents: Data("summary: x\nmatrix: {a: [w, w]}\nsteps:\n\(Self.pipe)".utf8)))
+        #expect(Suite.load([directory + "/m.yaml"]).errors.first?.message.contains("a matrix value that repeats") == true)
+    }
 
     /// Exec's texts travel in one control packet: past 64 KiB they are refused at the text that crosses, and
     /// up to it they parse (the run's packet has room for what placeholders expand to).

@@ -157,7 +157,7 @@ import Testing
         #expect(layout.files.map(\.guestPath) == ["/scenarios/0/dup/a.yaml", "/scenarios/1/one.yaml"])
         #expect(GuestPlan.innerArguments(paths: ["/scenarios/0"], filter: "dup", tags: ["x"], jobs: 2, timeout: 10,
                                          identity: "auto", format: "text", shard: "1/2", allowEmpty: true)
-            == ["/scenarios/0", "--filter", "dup", "--tag", "x", "--jobs", "2", "--timeout", "10.0", "--identity", "auto",
+            == ["/scenarios/0", "--filter=dup", "--tag=x", "--jobs", "2", "--timeout", "10.0", "--identity", "auto",
                 "--format", "text", "--shard", "1/2", "--allow-empty"])
     }
 

@@ -29,9 +29,9 @@ import Testing
         #expect(plan.environments[1].runArguments == ["--in", "runc", "--seccomp-deny", "kcmp,pidfd_getfd",
                                                       "--drop-cap", "CAP_SYS_PTRACE", "--nofile", "4096"])
         #expect(plan.environments[2].runArguments == ["--kernel", "6.1"] && plan.environments[2].optional)
-        #expect(plan.environments[3].runArguments == ["--agent", "c", "--agent-env", "LD_PRELOAD=/x.so"])
+        #expect(plan.environments[3].runArguments == ["--agent", "c", "--agent-env=LD_PRELOAD=/x.so"])
         let run = MatrixRun(plan: plan, runner: "/bin/handoff", reportDirectory: "out")
-        #expect(run.command(for: plan.environments[0]) == ["/bin/handoff", "run", "scenarios/dup", "--tag", "pidfd",
+        #expect(run.command(for: plan.environments[0]) == ["/bin/handoff", "run", "scenarios/dup", "--tag=pidfd",
                                                           "--jobs", "2", "--timeout", "5.0", "--report", "out/host"])
     }
 
@@ -43,6 +43,9 @@ import Testing
         ("environments:\n  - name: a\n  - name: a\n", "3:11: error: environment name 'a' is used twice (first at line 2)"),
         ("environments:\n  - in: userns\n", "2:5: error: an environment needs a 'name'"),
         ("environments:\n  - name: ../up\n", "2:11: error: name: expected 1 to 64 letters"),
+        // Both pass the character rule, and wrote the environment's reports beside the matrix's or above them.
+        ("environments:\n  - name: ..\n", "2:11: error: name: expected 1 to 64 letters, digits, '.', '_', '-' or '+', other than '.' and '..'"),
+        ("environments:\n  - name: .\n", "2:11: error: name: expected"),
         ("environments:\n  - name: a\n    in: docker\n", "3:9: error: in must be one of host, userns"),
         ("environments:\n  - name: a\n    in: userns\n    seccomp-deny: [kcmp]\n", "3:9: error: seccomp-deny applies to in runc"),
         ("environments:\n  - name: a\n    nofile: 100\n", "2:5: error: seccomp-deny, drop-cap and nofile apply to an environment with 'in'"),

@@ -151,9 +151,11 @@ import Testing
             try content.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
         }
         let root = directory.path
+        // top.yaml named again on its own is the same file: run once, under the root it was first found in.
         let found = try ScenarioDiscovery.find([root, root + "/top.yaml"])
-        #expect(found.map(\.path) == [root + "/scm-rights/a.yml", root + "/scm-rights/basic.yaml", root + "/top.yaml", root + "/top.yaml"])
-        #expect(found.map(\.root) == [root, root, root, nil])
+        #expect(found.map(\.path) == [root + "/scm-rights/a.yml", root + "/scm-rights/basic.yaml", root + "/top.yaml"])
+        #expect(found.map(\.root) == [root, root, root])
+        #expect(try ScenarioDiscovery.find([root + "/top.yaml"]).map(\.root) == [nil])
 
         #expect(try ScenarioParser.load(path: root + "/scm-rights/basic.yaml", root: root).name == "scm-rights/basic")
         #expect(try ScenarioParser.load(path: root + "/scm-rights/a.yml", root: root + "/").name == "scm-rights/a")

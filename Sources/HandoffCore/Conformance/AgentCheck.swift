@@ -43,6 +43,11 @@ struct CheckSkip: Error {
     var reason: String
 }
 
+/// The agent under test gave no hello at all (it hung or exited): every other check would wait for it again.
+struct NoHello: Error {
+    var detail: String
+}
+
 public enum AgentCheck {
     /// Runs every check against the agent at `path`; `filter` keeps the checks whose name contains it.
     public static func run(agentPath path: String, environment: [String] = [], filter: String? = nil) -> AgentCheckReport {
@@ -50,8 +55,16 @@ public enum AgentCheck {
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var report = AgentCheckReport(agent: path)
+        var silent: String?
         for check in AgentChecks.all where filter.map({ check.name.contains($0) }) ?? true {
             var result = AgentCheckResult(name: check.name, rule: check.rule, passed: true, detail: "")
+            // An agent that never says hello fails once, not once per check at 5 s each (30 checks: 150 s).
+            if let silent {
+                result.passed = nil
+                result.detail = "not run: the agent gave no hello in \(silent)"
+                report.results.append(result)
+                continue
+            }
             do {
                 let context = CheckContext(path: path, directory: directory, environment: environment)
                 try check.body(context)
@@ -59,6 +72,10 @@ public enum AgentCheck {
             } catch let failure as CheckFailure {
                 result.passed = false
                 result.detail = failure.detail
+            } catch let failure as NoHello {
+                result.passed = false
+                result.detail = failure.detail
+                silent = check.name
             } catch let skip as CheckSkip {
                 result.passed = nil
                 result.detail = skip.reason
@@ -102,7 +119,7 @@ final class CheckContext {
     func start() throws -> CheckedAgent {
         let agent = try CheckedAgent(path: path, directory: directory, extraEnvironment: environment)
         agents.append(agent)
-        guard let hello = agent.hello else { throw CheckFailure(agent.startProblem ?? "no hello") }
+        guard let hello = agent.hello else { throw NoHello(detail: agent.startProblem ?? "no hello") }
         implementation = hello.implementation
         return agent
     }

@@ -29,7 +29,7 @@ public struct MatrixEnvironment: Sendable, Equatable {
         }
         if let kernel { arguments += ["--kernel", kernel] }
         if let agent { arguments += ["--agent", agent] }
-        for variable in agentEnvironment { arguments += ["--agent-env", variable] }
+        for variable in agentEnvironment { arguments.append("--agent-env=" + variable) }  // "=": a value may start with "-"
         return arguments
     }
 }
@@ -143,10 +143,12 @@ public struct MatrixPlan: Sendable, Equatable {
             switch try context.key(keyNode, in: "an environment") {
             case "name":
                 let text = try context.string(value, "name")
-                guard !text.isEmpty, text.count <= 64,
+                // "." and ".." would name the matrix's own folder or its parent: the environment's reports went there.
+                guard !text.isEmpty, text.count <= 64, text != ".", text != "..",
                     text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-+".contains($0)) })
                 else {
-                    throw context.error(value, "name: expected 1 to 64 letters, digits, '.', '_', '-' or '+' (it names a report folder), not '\(text)'")
+                    throw context.error(value, "name: expected 1 to 64 letters, digits, '.', '_', '-' or '+', other than '.' "
+                        + "and '..' (it names a report folder), not '\(text)'")
                 }
                 name = text
                 location = context.location(value)

@@ -65,8 +65,8 @@ public final class MatrixRun: @unchecked Sendable {
     /// The `handoff run` command line of `environment` (the runner's path first).
     public func command(for environment: MatrixEnvironment) -> [String] {
         var arguments = [runner, "run"] + plan.scenarios
-        if let filter = plan.filter { arguments += ["--filter", filter] }
-        for tag in plan.tags { arguments += ["--tag", tag] }
+        if let filter = plan.filter { arguments.append("--filter=" + filter) }  // "=": a value may start with "-"
+        for tag in plan.tags { arguments.append("--tag=" + tag) }
         if let jobs = plan.jobs { arguments += ["--jobs", String(jobs)] }
         if let timeout = plan.timeout { arguments += ["--timeout", String(timeout)] }
         return arguments + ["--report", reportDirectory + "/" + environment.name] + environment.runArguments

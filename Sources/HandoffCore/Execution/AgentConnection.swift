@@ -20,6 +20,16 @@ final class AgentConnection {
 
     deinit { close(descriptor) }
 
+    /// The largest request this channel takes in one packet: a SOCK_SEQPACKET send longer than the socket's
+    /// sk_sndbuf - 32 is EMSGSIZE (unix_dgram_sendmsg), below the protocol's own maximumPacketSize when
+    /// net.core.wmem_default is.
+    var largestRequest: Int {
+        var value: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(descriptor, SOL_SOCKET, SO_SNDBUF, &value, &length) == 0 else { return maximumPacketSize }
+        return min(maximumPacketSize, Int(value) - 32)
+    }
+
     func send(_ message: WireMessage) throws(HarnessError) {
         try refuseUnrequested()
         let bytes = message.encoded()

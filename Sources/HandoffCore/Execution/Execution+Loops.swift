@@ -43,8 +43,16 @@ extension ScenarioExecution {
         // The model first: the same iterations in the order written (a loop it says would block is never sent).
         var modelFailuresOf: [String: Int] = [:]
         var firstModelFailure = ""
+        var simulated = 0
         for iteration in 0..<count {
             for (index, innerStep) in inner.enumerated() {
+                // The runner's own work counts against the scenario's timeout, and Ctrl-C stops it too: checked
+                // every 64 simulated steps (a loop body may hold 100,000 steps, and one step may copy megabytes).
+                simulated += 1
+                if simulated & 63 == 0 {
+                    if tree.wasInterrupted { throw .harness(.interrupted) }
+                    if deadline.expired { throw .harness(.timedOut(process: "the model (simulating the loop)", seconds: timeout)) }
+                }
                 guard let process = innerStep.process, let scenarioOperation = innerStep.operation else { continue }
                 let operation = try resolve(scenarioOperation, in: process, at: innerStep.location)
                 let predicted = predict(operation, by: process)
@@ -67,17 +75,22 @@ extension ScenarioExecution {
                 bindNames(innerStep.binds, in: process, outcome: predicted, step: innerStep.location,
                           operation: "\(process).\(innerStep.action.keyword)")
             }
-            // The runner's own work counts against the scenario's timeout, and Ctrl-C stops it too.
-            if iteration & 1023 == 1023 {
-                if tree.wasInterrupted { throw .harness(.interrupted) }
-                if deadline.expired { throw .harness(.timedOut(process: "the model (simulating the loop)", seconds: timeout)) }
-            }
         }
         let began = monotonicNow()
         for process in order {
             guard let agent = tree[process] else { throw .scenario("\(step.location): '\(process)' has no agent") }
             let request = AgentRequest.loop(count: count, steps: programs[process] ?? [], hidden: hiddenChannels(for: process))
-            try harness { () throws(HarnessError) in try agent.connection.send(request.encoded()) }
+            let message = request.encoded()
+            // A loop travels in one packet: a body whose data comes to more ended the agent's channel
+            // (EMSGSIZE) and looked like the agent dying. Said as the limit it is, with the loop's line.
+            let size = message.encoded().count
+            let largest = agent.connection.largestRequest
+            if size > largest {
+                throw .scenario("\(step.location): the steps of this repeat for '\(process)' make a \(size)-byte request; "
+                    + "one loop is sent in one packet, here of at most \(largest) bytes (the data of its steps travels in it "
+                    + "hex-encoded, more than twice its size): repeat fewer or smaller writes")
+            }
+            try harness { () throws(HarnessError) in try agent.connection.send(message) }
         }
         var findings: [Finding] = []
         var record = LoopRecord(line: step.location.line, iterations: count, operations: [], wallNanoseconds: [:])

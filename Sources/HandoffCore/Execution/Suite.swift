@@ -42,9 +42,23 @@ public enum Suite {
                 parsed.set(index, .failure(error))
             }
         }
-        for result in parsed.results {
+        // Reports key cases by name: two cases of one name (two files named alike under different roots, a
+        // matrix with a value twice) made a report that merge and compare then refused.
+        var firstFile: [String: String] = [:]
+        for (index, result) in parsed.results.enumerated() {
             switch result {
-            case .success(let loaded): scenarios += loaded
+            case .success(let loaded):
+                for scenario in loaded {
+                    if let earlier = firstFile[scenario.name] {
+                        let what = earlier == files[index].path ? "a matrix value that repeats"
+                            : "the same name as \(earlier) (run them from a folder both are under)"
+                        errors.append(ScenarioError(SourceLocation(file: files[index].path, line: 0, column: 0),
+                                                    "case '\(scenario.name)' twice in this run: \(what)"))
+                        continue
+                    }
+                    firstFile[scenario.name] = files[index].path
+                    scenarios.append(scenario)
+                }
             case .failure(let error): errors.append(error)
             case nil: break
             }

@@ -53,7 +53,8 @@ func quoted(_ bytes: [UInt8]) -> String {
         case 0x5c: text += "\\\\"
         case 0x0a: text += "\\n"
         case 0x20...0x7e: text += String(UnicodeScalar(byte))
-        default: text += "\\x" + String(byte, radix: 16)
+        // Always two digits: "\x1" then "b" read as "\x1b" (ESC), and a diff showed two identical texts.
+        default: text += (byte < 0x10 ? "\\x0" : "\\x") + String(byte, radix: 16)
         }
     }
     return text + "\""

@@ -96,8 +96,9 @@ public struct FuzzGenerator {
     // MARK: - Choosing a step
 
     mutating func addStep() {
-        guard !operations.isEmpty else { return }
-        let living = processOrder.filter { processes[$0]!.alive }
+        // Nothing to draw, or no process left (every one exited: `--ops exit` alone).
+        let living = processOrder.filter { processes[$0]?.alive == true }
+        guard !operations.isEmpty, !living.isEmpty else { return }
         // Mostly the newest processes: what was just forked is where sharing and passing get interesting.
         let actor = random.nextBool(probability: 0.6) ? living.last! : living.randomElement(using: &random)!
         let kind = weightedOperation(for: actor)

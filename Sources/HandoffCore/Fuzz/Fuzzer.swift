@@ -71,6 +71,13 @@ public enum Fuzzer {
             for offset in 0..<size {
                 let program = FuzzGenerator.program(seed: caseSeed(options.seed, index + offset), limits: options.limits,
                                                     available: available)
+                // No step could be drawn (operations that all need something none of them creates): nothing to
+                // run, and not the parser's refusal of a generator mistake.
+                if program.steps.isEmpty {
+                    report.discarded += 1
+                    report.discardCauses["no step could be drawn", default: 0] += 1
+                    continue
+                }
                 let scenario: Scenario
                 switch program.parse(name: "fuzz-\(index + offset)") {
                 case .success(let parsed):

@@ -97,11 +97,12 @@ public struct Comparison: Codable, Sendable {
         self.timingThreshold = timingThreshold
         self.timingFloorNanoseconds = timingFloorNanoseconds
         var names: [String] = []
+        var named: Set<String> = []  // `names` as a set: a search of the list per case made 50,000 cases take 20 s
         var byRun: [[String: ScenarioResult]] = []
         for (_, report) in reports {
             var results: [String: ScenarioResult] = [:]
             for result in report.scenarios {
-                if results[result.name] == nil && !names.contains(result.name) { names.append(result.name) }
+                if named.insert(result.name).inserted { names.append(result.name) }
                 results[result.name] = result
             }
             byRun.append(results)

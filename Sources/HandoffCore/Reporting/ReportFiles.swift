@@ -85,7 +85,7 @@ public enum ReportFiles {
     /// creating and removing a temporary file: run before a run starts, so that an unwritable `--report`
     /// fails in a second, not after the whole suite.
     public static func prepare(_ directory: String) throws(WriteError) {
-        let directory = directory.isEmpty ? "." : directory
+        if directory.isEmpty { throw WriteError(path: directory, reason: "an empty name is no directory") }
         try makeDirectories(directory)
         var template = Array(join(directory, ".handoff-write-check-XXXXXX").utf8CString)
         let descriptor = mkstemp(&template)

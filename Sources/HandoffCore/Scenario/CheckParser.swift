@@ -16,6 +16,10 @@ extension ScenarioDecoder {
             throw context.error(node, "invalid process name '\(process)' in \"\(text)\" (expected \(expected))")
         }
         if let number = Int32(rest) {
+            // A check looks at a table, where no number is negative: it would be reported against the kernel.
+            guard number >= 0 else {
+                throw context.error(node, "invalid descriptor number \(number) in \"\(text)\": a table holds numbers from 0")
+            }
             return QualifiedDescriptor(process: process, descriptor: .number(number))
         }
         guard Self.isIdentifier(rest) else {

@@ -15,7 +15,9 @@ public struct SourceLocation: Hashable, Codable, Sendable, CustomStringConvertib
         self.column = column
     }
 
-    public var description: String { "\(file):\(line):\(column)" }
+    /// `file:line:column`; just `file` for what concerns the file as a whole (line 0: it cannot be read),
+    /// where "file:0:0" pointed at a place that does not exist.
+    public var description: String { line > 0 ? "\(file):\(line):\(column)" : file }
 }
 
 public struct Scenario: Sendable {

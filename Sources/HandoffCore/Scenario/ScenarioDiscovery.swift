@@ -7,6 +7,12 @@ public enum ScenarioDiscovery {
     /// Returns (path, root) pairs, root being the directory argument the file was found under (nil for a file argument).
     public static func find(_ paths: [String]) throws(ScenarioError) -> [(path: String, root: String?)] {
         var result: [(path: String, root: String?)] = []
+        // A file named twice on the command line (or under two arguments) is run once.
+        var seen: Set<String> = []
+        func add(_ path: String, _ root: String?) {
+            let real = Observer.realPath(path) ?? path
+            if seen.insert(real).inserted { result.append((path, root)) }
+        }
         let manager = FileManager.default
         for argument in paths {
             var isDirectory: ObjCBool = false
@@ -15,7 +21,7 @@ public enum ScenarioDiscovery {
                                     "no such scenario file or directory: '\(argument)'")
             }
             guard isDirectory.boolValue else {
-                result.append((argument, nil))
+                add(argument, nil)
                 continue
             }
             guard let enumerator = manager.enumerator(atPath: argument) else {
@@ -32,10 +38,15 @@ public enum ScenarioDiscovery {
                 var entryIsDirectory: ObjCBool = false
                 if manager.fileExists(atPath: full, isDirectory: &entryIsDirectory), !entryIsDirectory.boolValue {
                     relatives.append(relative)
+                } else if relative.contains("\u{FFFD}") {
+                    // A name that is not UTF-8 comes back with U+FFFD in it and then names nothing: the file was
+                    // left out without a word, and a run was green without it.
+                    throw ScenarioError(SourceLocation(file: full, line: 0, column: 0),
+                                        "a scenario file whose name is not valid UTF-8 (shown with U+FFFD); rename it")
                 }
             }
             for relative in relatives.sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }) {
-                result.append((join(argument, relative), argument))
+                add(join(argument, relative), argument)
             }
         }
         return result

@@ -59,13 +59,16 @@ public enum ScenarioParser {
     static func read(_ path: String) throws(ScenarioError) -> String {
         // ReportFiles.read refuses what Foundation's readers report as "permission denied" (a directory, a FIFO,
         // a device) and would, for a FIFO without a writer or /dev/zero, wait or read forever.
-        let bytes: [UInt8]
+        var bytes: [UInt8]
         do throws(ReportFiles.ReadError) {
             bytes = try ReportFiles.read(path, what: "a YAML scenario file", limit: maximumFileBytes)
         } catch {
             let reason = access(path, F_OK) == 0 ? error.reason : "no such file or directory"
             throw ScenarioError(SourceLocation(file: path, line: 0, column: 0), "cannot read scenario file '\(path)': \(reason)")
         }
+        // A UTF-8 byte order mark, as some editors write: YAML allows it, Yams refused it ("did not find
+        // expected <document start>" at 2:1). Lines and columns stay those the editor shows.
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             let offset = firstInvalidUTF8(bytes) ?? 0
             throw ScenarioError(SourceLocation(file: path, offset: offset, in: bytes),

@@ -24,6 +24,8 @@ struct ScenarioValidator {
     /// `requires: programs`: the only programs a `launch` may run.
     var programs: [String] = []
     var processes: [String: Process] = ["main": Process()]
+    /// The first line where a signal was sent through a pidfd: it may have ended a process the validator thinks runs.
+    var firstSignalLine: Int?
     /// Parents, shared tables and the names bound in each process: the same picture the runner keeps.
     var tracker = ProcessTracker<Void>()
     /// Creation order, for "known processes" lists.
@@ -232,7 +234,7 @@ struct ScenarioValidator {
         case .throughPidfd:
             // Which process a pidfd refers to is known at run time only (it may have arrived over SCM_RIGHTS):
             // the model says whether the signal ends it and whether waitid would block.
-            break
+            if firstSignalLine == nil, case .processes(.pidfdSendSignal) = operation { firstSignalLine = line }
         case .privatizesTable:
             if operation.privatizesTable { tracker.privatize(actor) }
         case .launches:
@@ -274,8 +276,12 @@ struct ScenarioValidator {
                 throw ScenarioError(location, "'\(child)' was already waited for at line \(reaped)")
             }
             guard process.end != nil || step.background else {
+                // A signal sent through a pidfd may have ended it, which the validator cannot follow (the pidfd's
+                // process is known at run time only): then `exit` and background steps of it fail too.
+                let signalled = firstSignalLine.map { "; if pidfd_send_signal at line \($0) ended it, the validator "
+                    + "cannot follow that: reap it with waitid on its pidfd instead" } ?? ""
                 throw ScenarioError(location, "'\(child)' is still running at this step: waiting for a running process "
-                    + "would block forever (end it first with '\(child).exit', or wait in the background)")
+                    + "would block forever (end it first with '\(child).exit', or wait in the background)" + signalled)
             }
             processes[child]?.reapedAt = line
         }

@@ -38,8 +38,8 @@ public enum GuestPlan {
     public static func innerArguments(paths: [String], filter: String?, tags: [String], jobs: Int, timeout: Double,
                                       identity: String, format: String, shard: String?, allowEmpty: Bool) -> [String] {
         var arguments = paths
-        if let filter { arguments += ["--filter", filter] }
-        for tag in tags { arguments += ["--tag", tag] }
+        if let filter { arguments.append("--filter=" + filter) }  // "=": a value may start with "-"
+        for tag in tags { arguments.append("--tag=" + tag) }
         arguments += ["--jobs", String(jobs), "--timeout", String(timeout), "--identity", identity, "--format", format]
         if let shard { arguments += ["--shard", shard] }
         if allowEmpty { arguments.append("--allow-empty") }

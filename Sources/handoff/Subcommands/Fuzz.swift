@@ -79,6 +79,14 @@ struct FuzzCommand: ParsableCommand {
                 throw ValidationError("--ops: '\(word)' is not an operation the fuzzer draws (one of: "
                     + OperationKind.allCases.filter { !FuzzLimits.excluded.contains($0) }.map(\.keyword).joined(separator: ", ") + ")")
             }
+            // `--ops read` alone can draw nothing (a read needs a descriptor none of them makes): say so rather
+            // than run no scenario.
+            let limits = FuzzLimits(operations: operations, maxProcesses: maxProcesses, maxSteps: maxSteps)
+            let available = Fuzzer.availableOperations()
+            if (0..<16).allSatisfy({ FuzzGenerator.program(seed: UInt64($0), limits: limits, available: available).steps.isEmpty }) {
+                throw ValidationError("--ops \(ops): no scenario can be built from these operations alone (they need a "
+                    + "descriptor or a process none of them creates); add one that makes it, e.g. open, pipe, socketpair or fork")
+            }
         }
     }
 
@@ -138,6 +146,11 @@ struct FuzzCommand: ParsableCommand {
         if ActiveRuns.shared.isInterrupted { throw ExitCode(130) }
         if writeFailure != nil { throw ExitCode(2) }
         if !result.findings.isEmpty || result.errors > 0 || result.invalid > 0 { throw ExitCode(1) }
+        // Nothing judged is not a green run (a --duration too short for one batch, or nothing drawable).
+        if result.scenarios == 0 {
+            printError("handoff fuzz: no scenario was run" + (result.discarded > 0 ? " (\(result.discarded) discarded)" : ""))
+            throw ExitCode(2)
+        }
     }
 }
 

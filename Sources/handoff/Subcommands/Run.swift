@@ -110,8 +110,8 @@ struct Run: ParsableCommand {
     var innerArguments: [String] {
         var arguments = ["--jobs", "\(jobs)", "--timeout", "\(timeout)", "--identity", identity.rawValue, "--format", format.rawValue,
                          "--sandbox", sandboxSelection.sandbox.rawValue]
-        if let filter = selection.filter { arguments += ["--filter", filter] }
-        for tag in selection.tags { arguments += ["--tag", tag] }
+        if let filter = selection.filter { arguments.append("--filter=" + filter) }  // "=": a value may start with "-"
+        for tag in selection.tags { arguments.append("--tag=" + tag) }
         if let shard { arguments += ["--shard", shard] }
         if allowEmpty { arguments.append("--allow-empty") }
         return arguments
