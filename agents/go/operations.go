@@ -27,6 +27,19 @@ func onDescriptor(fd operand, perform func(a *agent, n int32, ans *answer)) perf
 	}
 }
 
+// atPosition is onDescriptor for pread and pwrite: a negative offset is EINVAL before the descriptor is looked
+// at (ksys_pread64, ksys_pwrite64), so the call is made even on the agent's channel and the kernel answers it.
+func atPosition(fd operand, offset int64, perform func(a *agent, n int32, ans *answer)) performer {
+	return func(a *agent, ans *answer) {
+		n := fd.value(a.slots)
+		if a.isChannel(n) && offset >= 0 {
+			ans.fail(syscall.EBADF)
+			return
+		}
+		perform(a, n, ans)
+	}
+}
+
 // decodeOperation returns the performer, or why the request is malformed.
 func decodeOperation(m *message, inLoop bool) (performer, string) {
 	r := &fields{m: m}
@@ -157,16 +170,10 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		})
 	case "pread":
 		fd, count, offset := r.fd("fd", inLoop), r.count("count"), r.int64("offset")
-		p = func(a *agent, ans *answer) {
-			n := fd.value(a.slots)
-			// A negative offset is EINVAL before the descriptor is looked at (ksys_pread64), the channel's too.
-			if a.isChannel(n) && offset >= 0 {
-				ans.fail(syscall.EBADF)
-				return
-			}
+		p = atPosition(fd, offset, func(a *agent, n int32, ans *answer) {
 			buffer := a.io[:count]
 			ans.recordRead(timed(func() (int, error) { return syscall.Pread(int(n), buffer, offset) }), buffer, a.keepData)
-		}
+		})
 	case "write":
 		fd, data := r.fd("fd", inLoop), r.bytes("data")
 		p = onDescriptor(fd, func(a *agent, n int32, ans *answer) {
@@ -174,15 +181,9 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		})
 	case "pwrite":
 		fd, data, offset := r.fd("fd", inLoop), r.bytes("data"), r.int64("offset")
-		p = func(a *agent, ans *answer) {
-			n := fd.value(a.slots)
-			// A negative offset is EINVAL before the descriptor is looked at (ksys_pwrite64), the channel's too.
-			if a.isChannel(n) && offset >= 0 {
-				ans.fail(syscall.EBADF)
-				return
-			}
+		p = atPosition(fd, offset, func(a *agent, n int32, ans *answer) {
 			ans.record(timed(func() (int, error) { return syscall.Pwrite(int(n), data, offset) }), false)
-		}
+		})
 	case "shutdown":
 		fd, how := r.fd("fd", inLoop), int(r.int32("how"))
 		if how < syscall.SHUT_RD || how > syscall.SHUT_RDWR {

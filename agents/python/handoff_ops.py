@@ -219,14 +219,24 @@ def build_read(f, loop):
     return perform
 
 
+def at_position(fd, offset):
+    """on_descriptor for pread and pwrite: a negative offset is EINVAL before the descriptor is looked at
+    (ksys_pread64, ksys_pwrite64), so the call is made even on the agent's channel and the kernel answers it."""
+    def decorate(perform):
+        def checked_perform(agent):
+            number = resolve(agent, fd)
+            if agent.is_channel(number) and offset >= 0:
+                return failure(EBADF)
+            return perform(agent, number)
+        return checked_perform
+    return decorate
+
+
 def build_pread(f, loop):
     fd, count, offset = f.fd("fd", loop), f.count("count"), f.int("offset")
 
-    def perform(agent):
-        number = resolve(agent, fd)
-        # A negative offset is EINVAL before the descriptor is looked at (ksys_pread64), the channel's too.
-        if agent.is_channel(number) and offset >= 0:
-            return failure(EBADF)
+    @at_position(fd, offset)
+    def perform(agent, number):
         return read_answer(agent, timed(os.pread, number, count, offset))
     return perform
 
@@ -234,11 +244,8 @@ def build_pread(f, loop):
 def build_pwrite(f, loop):
     fd, data, offset = f.fd("fd", loop), f.bytes("data"), f.int("offset")
 
-    def perform(agent):
-        number = resolve(agent, fd)
-        # A negative offset is EINVAL before the descriptor is looked at (ksys_pwrite64), the channel's too.
-        if agent.is_channel(number) and offset >= 0:
-            return failure(EBADF)
+    @at_position(fd, offset)
+    def perform(agent, number):
         return answer(timed(os.pwrite, number, data, offset))
     return perform
 

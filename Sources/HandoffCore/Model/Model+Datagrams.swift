@@ -117,12 +117,10 @@ extension ReferenceModel {
         case .unix(let path):
             // unix_find_bsd: kern_path (Model+Paths.swift), then the socket bound there.
             let name: FileName
-            switch walk(path) {
+            switch existing(path) {
             case .failure(let error): return .failure(error)
             case .success(.directory): return .failure(AddressError(ECONNREFUSED))
-            case .success(.name(let last, let trailingSlash)):
-                if case .failure(let error) = lookupExisting(last, trailingSlash: trailingSlash) { return .failure(error) }
-                name = last
+            case .success(.name(let found, _)): name = found
             }
             guard let bound = bindings[.path(name)], let other = endpoints[bound], !other.closed else {
                 return .failure(AddressError(ECONNREFUSED))

@@ -29,10 +29,8 @@ extension ReferenceModel {
                 if last.bytes.count > Self.nameMax { return .failure(ENAMETOOLONG) }
                 name = last
             } else {
-                switch lookupExisting(last, trailingSlash: trailingSlash) {
-                case .failure(let error): return .failure(error.errno)
-                case .success: name = last
-                }
+                if case .failure(let error) = lookupExisting(last, trailingSlash: trailingSlash) { return .failure(error.errno) }
+                name = last
             }
         }
         if socketFiles.contains(name) {
@@ -67,12 +65,10 @@ extension ReferenceModel {
         // do_o_path -> path_lookupat: the walk and the last name's lookup (ENAMETOOLONG, ENOENT, and ENOTDIR
         // for a trailing '/').
         let name: FileName
-        switch walk(path) {
+        switch existing(path) {
         case .failure(let error): return .failure(error.errno)
         case .success(.directory): return Self.directoryBeyondModel
-        case .success(.name(let last, let trailingSlash)):
-            if case .failure(let error) = lookupExisting(last, trailingSlash: trailingSlash) { return .failure(error.errno) }
-            name = last
+        case .success(.name(let found, _)): name = found
         }
         let outcome = install(process, target: .file(path: name), access: .readOnly, flags: [], closeOnExec: closeOnExec,
                               offset: 0)

@@ -73,6 +73,17 @@ extension ReferenceModel {
         return .success(name)
     }
 
+    /// `walk`, then `lookupExisting` of the last name: where a path to something that exists leads (a name with
+    /// no trailing slash, or the directory), or the errno. open without O_CREAT, O_PATH, connect and sendto.
+    func existing(_ path: String) -> Result<PathEnd, AddressError> {
+        switch walk(path) {
+        case .failure(let error): return .failure(error)
+        case .success(.directory): return .success(.directory)
+        case .success(.name(let name, let trailingSlash)):
+            return lookupExisting(name, trailingSlash: trailingSlash).map { .name($0, trailingSlash: false) }
+        }
+    }
+
     /// A path naming the scenario directory itself: the parser refuses it (directories are not modelled).
     static let directoryBeyondModel = Outcome.beyondModel("a path naming the scenario directory itself: directories are not modelled")
 
