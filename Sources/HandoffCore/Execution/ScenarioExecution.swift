@@ -269,7 +269,17 @@ final class ScenarioExecution {
         }
         if let limit = predicted.beyondModel { throw .harness(.beyondModel("\(step.location): \(operationName): \(limit)")) }
         let began = monotonicNow()
-        let (observedOutcome, syscallNanoseconds) = try execute(operation, by: agent, step: step)
+        let observedOutcome: Outcome
+        let syscallNanoseconds: UInt64?
+        do {
+            (observedOutcome, syscallNanoseconds) = try execute(operation, by: agent, step: step)
+        } catch {
+            if let finding = blockedWhereModelReturns(error, step: step, operation: operation, agent: agent,
+                                                      predicted: predicted, since: began) {
+                return [finding]
+            }
+            throw error
+        }
         let roundTrip = monotonicNow() - began
 
         bindNames(step.binds, in: process, outcome: observedOutcome, step: step.location, operation: operationName)
@@ -308,6 +318,38 @@ final class ScenarioExecution {
                                   syscallNanoseconds: syscallNanoseconds, roundTripNanoseconds: roundTrip,
                                   observationNanoseconds: monotonicNow() - observeBegan))
         return stepFindings
+    }
+
+    /// A step the model says returns that never answered, with its agent asleep in a system call (not its
+    /// control channel): the call blocked where Linux returns - a divergence like a wrong return value, found
+    /// by its line, rather than a timeout. Only for operations whose answer comes from the call itself (an
+    /// exec's new image, a fork's child or a launcher can be slow for reasons of their own).
+    func blockedWhereModelReturns(_ error: Stop, step: Step, operation: Operation, agent: AgentProcess,
+                                  predicted: Outcome, since began: UInt64) -> Finding? {
+        guard case .harness(.timedOut(let process, _)) = error, process == agent.name, !agent.hasExited else { return nil }
+        switch operation.declaration.effect {
+        case .none, .reapsChild, .throughPidfd, .privatizesTable: break
+        default: return nil
+        }
+        let waited = Double(monotonicNow() - began) / 1e9
+        // A poll the model says times out may sleep its own time (a scenario's limit shorter than that is
+        // the scenario's timeout, not a divergence).
+        if case .events(.poll(_, _, let pollTimeout)) = operation, pollTimeout != 0, predicted.result == 0,
+            pollTimeout < 0 || waited < Double(pollTimeout) / 1000 + 1
+        {
+            return nil
+        }
+        // The step's call: one on a descriptor the step names, or the wait or poll the step is.
+        let descriptors = Set(operation.descriptors.map { UInt64(UInt32(bitPattern: $0.0)) })
+        let waitsForProcess = [.reapsChild, .throughPidfd].contains(operation.declaration.effect)
+        guard let call = BlockedCall.find(in: agent.pid, where: { call in
+            descriptors.contains(call.firstArgument)
+                || (waitsForProcess && ["wait4", "waitid"].contains(call.name))
+                || (operation.kind == .poll && ["poll", "ppoll"].contains(call.name))
+        }) else { return nil }
+        return Finding(kind: .outcome, step: step.location, operation: "\(process).\(step.action.keyword)",
+                       process: process, expected: predicted.summary(dataAround: nil) + " at once",
+                       observed: "blocked for \(String(format: "%.1f s", waited)) in \(call)")
     }
 
     /// What the model sees that makes a call wait, and the way out, by operation: a read's advice read

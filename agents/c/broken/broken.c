@@ -9,6 +9,7 @@
 //   sendmsg-drop     sendmsg drops the last descriptor of an SCM_RIGHTS list of two or more
 //   pipe2-nocloexec  pipe2 ignores O_CLOEXEC (pipe2 emulated with pipe, as old libraries did)
 //   close-noop       close says 0 but closes nothing (descriptors above 2)
+//   dontwait-ignore  recvmsg drops MSG_DONTWAIT: it blocks where the call should fail with EAGAIN
 //
 // Each is quiet: the call succeeds and returns what the real one would, so only an outside view of the
 // descriptor table (handoff's oracle) can tell.
@@ -28,6 +29,7 @@ enum {
     SENDMSG_DROP = 1 << 3,
     PIPE2_NOCLOEXEC = 1 << 4,
     CLOSE_NOOP = 1 << 5,
+    DONTWAIT_IGNORE = 1 << 6,
 };
 
 static const struct {
@@ -36,6 +38,7 @@ static const struct {
 } behaviours[] = {
     {"recvmsg-cloexec", RECVMSG_CLOEXEC}, {"dup2-cloexec", DUP2_CLOEXEC}, {"fork-leak", FORK_LEAK},
     {"sendmsg-drop", SENDMSG_DROP},       {"pipe2-nocloexec", PIPE2_NOCLOEXEC}, {"close-noop", CLOSE_NOOP},
+    {"dontwait-ignore", DONTWAIT_IGNORE},
 };
 
 static int broken = -1;  // the selected behaviours, read once
@@ -65,6 +68,7 @@ static int is_broken(int bit) {
 
 ssize_t recvmsg(int fd, struct msghdr *message, int flags) {
     REAL(recvmsg);
+    if (is_broken(DONTWAIT_IGNORE)) flags &= ~MSG_DONTWAIT;
     ssize_t received = real_recvmsg(fd, message, flags);
     if (received < 0 || !is_broken(RECVMSG_CLOEXEC) || message->msg_controllen == 0) return received;
     for (struct cmsghdr *header = CMSG_FIRSTHDR(message); header != NULL; header = CMSG_NXTHDR(message, header)) {
