@@ -9,7 +9,13 @@ import HandoffProtocol
 extension Agent {
     /// Moves the inherited channel to the reserved number (close-on-exec) and frees the old number.
     static func placeControlChannel(_ inherited: Int32) -> Int32 {
-        let reserved = Int32(min(UInt64(preferredControlDescriptor), softNofileLimit() - 1))
+        // Under a limit of 0 (a scenario's setrlimit, then exec) no number can be had: the channel stays put.
+        let limit = softNofileLimit()
+        guard limit > 0 else {
+            _ = handoff_fcntl_int(inherited, Linux.F_SETFD, Linux.FD_CLOEXEC)
+            return inherited
+        }
+        let reserved = Int32(min(UInt64(preferredControlDescriptor), limit - 1))
         // Where it is already, or where it was when the reserved number holds a scenario's descriptor (after
         // an exec below a lowered limit: found by `handoff fuzz`); the hello says where.
         if inherited == reserved || handoff_fcntl_int(reserved, Linux.F_GETFD, 0) >= 0 {

@@ -38,3 +38,54 @@ import Testing
         #expect(BlockedCall.find(in: getpid(), where: { $0.firstArgument == 999 }) == nil)
     }
 }
+
+/// An answer the machine caused - a name or port another program holds - is an ERROR naming the holder,
+/// never a finding against the kernel. Serialized: spawns agents.
+@Suite(.serialized, .leavesNoChildren) struct MachineCauseTests {
+    @Test func anAbstractNameHeldOutsideTheScenarioIsAnErrorNamingTheHolder() throws {
+        let name = "handoff-test-held-\(getpid())"
+        let holder = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        #expect(holder >= 0)
+        defer { close(holder) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = [UInt8(0)] + Array(name.utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in raw.copyBytes(from: bytes) }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, length) }
+        }
+        #expect(bound == 0)
+        let result = run(try scenario("""
+            summary: a fixed abstract name someone else holds
+            steps:
+              - main.listen: {address: {abstract: \(name)}, as: l}
+            """))
+        #expect(result.status == .error)
+        #expect(result.findings.isEmpty)
+        #expect(result.reason?.contains("is held by pid \(getpid())") == true, "\(result.reason ?? "")")
+    }
+
+    @Test func aTCPPortHeldOutsideTheScenarioIsAnErrorNamingTheHolder() throws {
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, length) } }
+        #expect(listen(holder, 1) == 0)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(holder, $0, &length) }
+        }
+        let port = UInt16(bigEndian: address.sin_port)
+        let result = run(try scenario("""
+            summary: a fixed port someone else holds
+            steps:
+              - main.listen: {address: {tcp: \(port)}, as: l}
+            """))
+        #expect(result.status == .error)
+        #expect(result.findings.isEmpty)
+        #expect(result.reason?.contains("is held by pid \(getpid())") == true, "\(result.reason ?? "")")
+    }
+}

@@ -64,4 +64,17 @@ import Testing
         #expect(text.contains("PASS    inherits-table") || text.contains("ERROR   inherits-table"), "\(text)")
         #expect(!text.contains("MISSING") && !text.contains("OUTCOME") && !text.contains("FAIL "), "\(text)")
     }
+
+    @Test func theAgentExecsUnderADescriptorLimitOfZero() throws {
+        // No number can be had for the channel: it stays where the old image had it (the agent trapped on
+        // `limit - 1` once). The statically linked agent needs no descriptor to start.
+        let result = run(try scenario("""
+            summary: exec under RLIMIT_NOFILE 0
+            steps:
+              - main.setrlimit: {nofile: 0}
+              - main.exec: {}
+              - main.open: {path: x, flags: [creat, rdwr], error: EMFILE}
+            """))
+        #expect(result.status == .pass, "\(result.reason ?? "") \(result.findings)")
+    }
 }

@@ -91,7 +91,7 @@ final class ScenarioExecution {
     var launched: [String: LauncherHandover] = [:]
     var loops: [LoopRecord] = []
     /// Background steps in flight: the step, its operation and when it was sent, by process.
-    var pending: [String: (step: Step, operation: Operation, began: UInt64)] = [:]
+    var pending: [String: BackgroundCall] = [:]
     /// Ephemeral TCP ports of listening sockets, by the listening process and descriptor.
     var ports: [DescriptorKey: UInt16] = [:]
     /// `{@port}`, once chosen.
@@ -251,8 +251,9 @@ final class ScenarioExecution {
             // Sent now, judged at its `await`: the model applies it then, when it can complete.
             let request = self.request(operation, by: process)
             try harness { () throws(HarnessError) in try agent.connection.send(request) }
-            pending[process] = (step, operation, monotonicNow())
+            pending[process] = BackgroundCall(step: step, operation: operation, began: monotonicNow())
             let observeBegan = monotonicNow()
+            if let finding = try completeBackgroundCalls() { return [finding] }
             let findings = try observeAndCompare(after: step.location, operation: operationName)
             records.append(StepRecord(line: step.location.line, operation: operationName + " (background)",
                                       process: process, roundTripNanoseconds: 0,
@@ -284,6 +285,11 @@ final class ScenarioExecution {
 
         bindNames(step.binds, in: process, outcome: observedOutcome, step: step.location, operation: operationName)
         var stepFindings = judge(step, predicted: predicted, observed: observedOutcome, operation: operationName)
+        if stepFindings.contains(where: { $0.kind == .outcome }),
+            let cause = machineCause(of: operation, predicted: predicted, observed: observedOutcome)
+        {
+            throw .harness(.machine("\(step.location) (\(operationName)): \(cause)"))
+        }
         if var collected = uncollected, stepFindings.contains(where: { $0.kind == .outcome }) {
             // unix_gc runs in a workqueue whenever any unix socket is released with sockets in flight, so the
             // kernel may have collected before this step: both are Linux. Adopt the collection when it explains
@@ -309,6 +315,7 @@ final class ScenarioExecution {
             if case .processes(.exit(let status)) = operation { try tree.checkExitStatus(of: process, asked: status) }
         }
         try inject()
+        if stepFindings.isEmpty, let finding = try completeBackgroundCalls() { return [finding] }
 
         let observeBegan = monotonicNow()
         stepFindings += try observeAndCompare(after: step.location, operation: operationName)

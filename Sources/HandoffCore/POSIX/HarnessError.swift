@@ -20,6 +20,9 @@ public enum HarnessError: Error, CustomStringConvertible, Sendable {
     /// The scenario asks for something past a documented limit of handoff's model (Outcome.beyondModel): the
     /// step is not issued, and the scenario is an ERROR rather than a finding against the kernel.
     case beyondModel(String)
+    /// The kernel's answer came from the machine the scenario runs on, not from the scenario (a name another
+    /// program holds, a full work directory): an ERROR naming it, never a finding against the kernel.
+    case machine(String)
 
     public var description: String {
         switch self {
@@ -33,6 +36,7 @@ public enum HarnessError: Error, CustomStringConvertible, Sendable {
             return "'\(operation)' is declared to have the effect '\(effect)', which its arguments do not carry"
         case .inconsistent(let detail): return "handoff's own bookkeeping is inconsistent (a bug in handoff, not a finding): \(detail)"
         case .beyondModel(let detail): return "past what handoff's model follows (a limit of handoff, not a finding): \(detail)"
+        case .machine(let detail): return detail
         }
     }
 }

@@ -291,6 +291,14 @@ public enum SystemProbe {
         handoff_statfs_type(directory) == Linux.TMPFS_MAGIC
     }
 
+    /// The bytes an unprivileged writer can still put on the file system holding `directory` (statvfs's
+    /// f_bavail blocks of f_frsize), nil when it cannot be read.
+    public static func freeBytes(_ directory: String) -> UInt64? {
+        var info = statvfs()
+        guard statvfs(directory, &info) == 0 else { return nil }
+        return UInt64(info.f_bavail) * UInt64(info.f_frsize)
+    }
+
     /// Whether ptrace checks on an exited task still use its dumpability (Linux 6.18). Probed once, by the
     /// agent (it needs a fork and a process without CAP_SYS_PTRACE).
     nonisolated(unsafe) private static var exitedDumpability: [String: Bool] = [:]

@@ -1,0 +1,112 @@
+import Foundation
+import Glibc
+import HandoffProtocol
+
+/// Answers the kernel gave because of the machine, not the scenario: a name or port that another program
+/// holds, a work directory whose file system is full. The model predicts from the scenario alone, so such
+/// an answer would be a finding against the kernel; it is the harness's environment, and an ERROR naming it.
+extension ScenarioExecution {
+    /// Why the observed answer is the machine's doing, when it is.
+    func machineCause(of operation: Operation, predicted: Outcome, observed: Outcome) -> String? {
+        if observed.errno == EADDRINUSE && predicted.errno != EADDRINUSE {
+            switch operation {
+            case .sockets(.listen(let address, _, _, _, _)), .sockets(.bind(_, let address)):
+                return foreignHolder(of: address)
+            default: return nil
+            }
+        }
+        let requested: Int
+        switch operation {
+        case .files(.write(_, let data)), .files(.pwrite(_, let data, _)): requested = data.count
+        case .files(.ftruncate(_, let length)): requested = Int(clamping: length)
+        default: return nil
+        }
+        let short = observed.errno == 0 && predicted.errno == 0 && (observed.result ?? 0) < (predicted.result ?? 0)
+        guard short || [ENOSPC, EDQUOT].contains(observed.errno) && observed.errno != predicted.errno,
+            let free = SystemProbe.freeBytes(workPath), free < UInt64(max(requested, 1)) + 64 * 1024
+        else { return nil }
+        return "the work directory's file system (\(workPath)) has \(free) bytes free, too few for the \(requested) "
+            + "bytes this step writes: the machine's limit, not the kernel's answer (give --workdir a larger one)"
+    }
+
+    /// The program outside this scenario that holds an abstract name or a TCP port, found in the agent's
+    /// network namespace's tables (/proc/PID/net/unix, tcp, tcp6) and the owners' descriptor tables. A holder
+    /// no visible process owns (another pid namespace's, a connection in TIME_WAIT) counts as foreign only
+    /// when the scenario never used the address before: else it may be the scenario's own socket in flight or
+    /// closing, which the model should have known.
+    func foreignHolder(of address: SocketAddress) -> String? {
+        let scenarioPids = Set(model.processNames.compactMap { tree[$0]?.pid })
+        guard let viewer = scenarioPids.first else { return nil }
+        var inodes: Set<UInt64> = []
+        var held = false
+        switch address {
+        case .unix: return nil  // a path in the scenario's own folder
+        case .abstract(let name):
+            let shown = "@" + name
+            for line in (Observer.readSmallFile("/proc/\(viewer)/net/unix") ?? "").split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ", maxSplits: 7)
+                guard fields.count == 8, fields[7] == shown else { continue }
+                held = true
+                if let inode = UInt64(fields[6]), inode != 0 { inodes.insert(inode) }
+            }
+        case .tcp(let port):
+            let wanted = ":" + String(format: "%04X", port)
+            for table in ["tcp", "tcp6"] {
+                for line in (Observer.readSmallFile("/proc/\(viewer)/net/\(table)") ?? "").split(separator: "\n").dropFirst() {
+                    let fields = line.split(separator: " ")
+                    guard fields.count > 9, fields[1].hasSuffix(wanted) else { continue }
+                    held = true
+                    if let inode = UInt64(fields[9]), inode != 0 { inodes.insert(inode) }
+                }
+            }
+        }
+        guard held else { return nil }
+        let links = Set(inodes.map { "socket:[\($0)]" })
+        var outsider: ProcessStatus?
+        if !links.isEmpty {
+            for process in ProcessStatus.all() {
+                let directory = "/proc/\(process.pid)/fd"
+                guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory),
+                    names.contains(where: { Observer.readLink(directory + "/" + $0).map(links.contains) == true })
+                else { continue }
+                if isInScenario(process.pid, scenarioPids) { return nil }
+                outsider = outsider ?? process
+            }
+        }
+        let advice = "the machine's, not the kernel's answer (a name of the scenario's own: {@unique}, or {tcp: 0})"
+        if let outsider {
+            return "\(address) is held by pid \(outsider.pid) (\(outsider.command)), which is not this scenario's: " + advice
+        }
+        guard !scenarioUsedAddressBefore(address) else { return nil }
+        return "\(address) is held by a socket this scenario did not make (no process visible here owns it: another "
+            + "namespace's, or a connection closing): " + advice
+    }
+
+    /// Whether `pid` is one of the scenario's processes or descends from one.
+    func isInScenario(_ pid: pid_t, _ scenarioPids: Set<pid_t>) -> Bool {
+        var current = pid
+        for _ in 0..<64 {
+            if scenarioPids.contains(current) { return true }
+            guard current > 1, let parent = ProcessStatus.read(current)?.parent else { return false }
+            current = parent
+        }
+        return false
+    }
+
+    /// Whether a step before this one names `address` as written (a fixed name or port).
+    func scenarioUsedAddressBefore(_ address: SocketAddress) -> Bool {
+        scenario.steps.prefix(max(0, currentStep - 1)).contains { step in
+            var names = false
+            _ = step.operation?.map(descriptor: { (value: DescriptorRef, _: DescriptorField<String>) in value },
+                                    process: { $0 }, address: { (written: AddressSpec) in
+                switch (written, address) {
+                case (.abstract(let a), .abstract(let b)): names = names || a == b
+                case (.tcpPort(let a), .tcp(let b)): names = names || a == b
+                default: break
+                }
+                return written
+            }, text: { $0 }) as ScenarioOperation?
+            return names
+        }
+    }
+}
