@@ -77,4 +77,20 @@ import Testing
             """))
         #expect(result.status == .pass, "\(result.reason ?? "") \(result.findings)")
     }
+
+    @Test func anAnswerTheAgentsChannelWouldShapeIsAnErrorNotAPrediction() throws {
+        // At RLIMIT_NOFILE 1024 the channel holds 1023, which the program the scenario describes would have
+        // free: F_DUPFD from 1023 is EMFILE for the agent, 1023 for that program. Neither is a finding.
+        let result = run(try scenario("""
+            summary: the channel's number
+            requires: {nofile: 1024}
+            steps:
+              - main.setrlimit: {nofile: 1024}
+              - main.fcntl: {fd: 0, cmd: dupfd, min: 1023}
+            """))
+        #expect(result.status == .error)
+        #expect(result.findings.isEmpty)
+        #expect(result.reason?.contains("the agent's control channel holds 1023, below RLIMIT_NOFILE (1024)") == true,
+                "\(result.reason ?? "")")
+    }
 }

@@ -110,3 +110,35 @@ extension ScenarioExecution {
         }
     }
 }
+
+extension ScenarioExecution {
+    /// An answer the agent's own control channel shapes: a number below RLIMIT_NOFILE that a process of the
+    /// scenario's own would have free, but the channel holds (at 1023 when the limit is above it). The model
+    /// predicts what the agent meets - EMFILE, or the next number up - which is not what Linux gives the
+    /// program the scenario describes; and a descriptor placed on the channel's number when no other
+    /// number is free leaves the agent nowhere to move its channel. Both are past what handoff can
+    /// reproduce, an ERROR saying so (found by porting LTP's fill-the-table tests).
+    func harnessShapedAnswer(_ predicted: Outcome, of operation: Operation, process: String) -> String? {
+        let limit = model.nofileLimit(of: process)
+        let channels = (model.harnessNumbers[process] ?? []).filter { $0 < limit }
+        guard !channels.isEmpty else { return nil }
+        let table = model[tableOf: process]
+        // Where the kernel starts looking (F_DUPFD's minimum; 0 for every other allocation).
+        var minimum: Int32 = 0
+        if case .table(.fcntl(_, .dupfd(let from))) = operation { minimum = max(0, from) }
+        if case .table(.fcntl(_, .dupfdCloexec(let from))) = operation { minimum = max(0, from) }
+        for channel in channels.sorted() where channel >= minimum {
+            let belowTaken = (minimum..<channel).allSatisfy { table[$0] != nil || channels.contains($0) }
+            let free = (0..<limit).contains { table[$0] == nil && !channels.contains($0) }
+            let shaped = predicted.errno == EMFILE && belowTaken
+                || (predicted.errno == 0 && belowTaken && predicted.fds.contains { $0 > channel } && table[channel] == nil)
+                || (predicted.fds.contains(channel) && !free)
+            if shaped {
+                return "the agent's control channel holds \(channel), below RLIMIT_NOFILE (\(limit)), which the process "
+                    + "the scenario describes would have free: lower the limit under \(channel) with setrlimit, or use "
+                    + "fewer descriptors"
+            }
+        }
+        return nil
+    }
+}

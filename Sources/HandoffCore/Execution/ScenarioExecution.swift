@@ -171,6 +171,13 @@ final class ScenarioExecution {
         result.loops = loops.isEmpty ? nil : loops
         result.identityOracle = identity.decidedBy
         if result.status != .pass { result.agentLog = directory.logExcerpt() }
+        // An agent that gave up says why on its stderr (`handoff-agent: cannot move control channel`): the
+        // reason on the console carries it, not only the report's agentLog.
+        if result.status == .error, let reason = result.reason, reason.contains("is gone: exited with status"),
+            let said = result.agentLog?.split(separator: "\n").last(where: { $0.hasPrefix("handoff-agent") })
+        {
+            result.reason = reason + " (it said: \(said.prefix(200)))"
+        }
         directory.remove()
         result.durationSeconds = Double(monotonicNow() - started) / 1e9
         return result
@@ -269,6 +276,9 @@ final class ScenarioExecution {
             throw .scenario("\(step.location): \(operationName) would block forever (\(Self.whyItWaits(operation.kind)))")
         }
         if let limit = predicted.beyondModel { throw .harness(.beyondModel("\(step.location): \(operationName): \(limit)")) }
+        if let shaped = harnessShapedAnswer(predicted, of: operation, process: process) {
+            throw .harness(.beyondModel("\(step.location): \(operationName): \(shaped)"))
+        }
         let began = monotonicNow()
         let observedOutcome: Outcome
         let syscallNanoseconds: UInt64?
