@@ -10,6 +10,9 @@ public enum AgentEnvironment {
     public static let controlSocket = "HANDOFF_CONTROL_SOCKET"
     /// The pid the agent expects as its parent; it exits at once when its parent is already gone.
     public static let expectedParent = "HANDOFF_PARENT_PID"
+    /// The names above: the harness sets them itself, so a scenario's `env:` may not (its value would be
+    /// replaced, and then reported as the kernel's).
+    public static let reserved = [controlDescriptor, controlSocket, expectedParent]
 }
 
 /// The protocol's version, sent in every hello. A runner refuses an agent of another version.

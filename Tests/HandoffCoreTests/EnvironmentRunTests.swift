@@ -8,14 +8,14 @@ import Testing
 @Suite(.serialized, .leavesNoChildren) struct EnvironmentRunTests {
     let cli = CommandLineTests()
 
-    /// `handoff-in-<pid>-*` folders whose runner is gone: a live runner's folder is in use (another test
+    /// `handoff-<pid>-in-*` folders whose runner is gone: a live runner's folder is in use (another test
     /// process on the machine running `--in` at the same moment made this test fail), a dead one's is left behind.
     func leftovers() -> Set<String> {
         let base = ScenarioDirectory.base(nil)
         return Set(((try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []).filter { name in
-            guard name.hasPrefix("handoff-in-") else { return false }
-            let pid = name.dropFirst("handoff-in-".count).prefix { $0.isNumber }
-            guard let number = pid_t(pid) else { return true }
+            let parts = name.split(separator: "-", maxSplits: 3)
+            guard parts.count == 4, parts[0] == "handoff", parts[2] == "in" else { return false }
+            guard let number = pid_t(parts[1]) else { return true }
             return kill(number, 0) != 0 && errno == ESRCH
         })
     }

@@ -51,10 +51,15 @@ struct NoHello: Error {
 public enum AgentCheck {
     /// Runs every check against the agent at `path`; `filter` keeps the checks whose name contains it.
     public static func run(agentPath path: String, environment: [String] = [], filter: String? = nil) -> AgentCheckReport {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("handoff-agent-check-\(getpid())").path
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let base = ScenarioDirectory.base(nil)
+        StaleRuns.sweepOnce(base: base)
         var report = AgentCheckReport(agent: path)
+        guard let directory = StaleRuns.makeFolder(in: base, label: "agent-check") else {
+            report.results = [AgentCheckResult(name: "setup", rule: "the checks' folder can be made", passed: false,
+                                               detail: "cannot create a folder in \(base): \(Errno.name(of: errno))")]
+            return report
+        }
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         var silent: String?
         for check in AgentChecks.all where filter.map({ check.name.contains($0) }) ?? true {
             var result = AgentCheckResult(name: check.name, rule: check.rule, passed: true, detail: "")

@@ -314,13 +314,14 @@ public final class EnvironmentRun: @unchecked Sendable {
         }
     }
 
-    /// `handoff-in-<pid>-XXXXXX` in $TMPDIR or /tmp.
+    /// `handoff-<pid>-in-XXXXXX` in $TMPDIR or /tmp (swept by the next run if this one is SIGKILLed).
     static func makePrivateDirectory() throws(EnvironmentError) -> String {
         let base = ScenarioDirectory.base(nil)
-        var template = Array("\(base)/handoff-in-\(getpid())-XXXXXX".utf8CString)
-        let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) != nil }
-        if !created { throw .harness("cannot create a directory in \(base): \(Errno.name(of: errno))") }
-        return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        StaleRuns.sweepOnce(base: base)
+        guard let made = StaleRuns.makeFolder(in: base, label: "in") else {
+            throw .harness("cannot create a directory in \(base): \(Errno.name(of: errno))")
+        }
+        return made
     }
 
     /// The container's id: `handoff-oci.<runner pid>.<random>`, which StaleRuns never takes for a scenario's.

@@ -52,8 +52,9 @@ public struct LauncherSandbox: Sendable, Equatable {
     /// is not in a container's bundle): nil when it works, else bubblewrap's complaint from its stderr
     /// (inside runc or crun: "Creating new namespace failed: Operation not permitted").
     static func probe(_ bwrap: String) -> String? {
-        let directory = NSTemporaryDirectory() + "handoff-sandbox-probe-\(getpid())"
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        guard let directory = StaleRuns.makeFolder(in: ScenarioDirectory.base(nil), label: "sandbox-probe") else {
+            return "cannot create a folder for bubblewrap's probe: \(Errno.name(of: errno))"
+        }
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let wrapped = LauncherSandbox(bwrap: bwrap).wrap(program: bwrap, arguments: ["--version"], directory: directory)
         return SystemProbe.bubblewrapFailure([wrapped.program] + wrapped.arguments)

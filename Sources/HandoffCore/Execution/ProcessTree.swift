@@ -449,10 +449,8 @@ public final class ScenarioDirectory: @unchecked Sendable {
 
     init(base: String? = nil) throws(HarnessError) {
         let root = Self.base(base)
-        var template = Array("\(root)/handoff-\(getpid())-XXXXXX".utf8CString)
-        let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) != nil }
-        if !created { throw .system(call: "mkdtemp in \(root)", errno: errno) }
-        path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard let made = StaleRuns.makeFolder(in: root) else { throw .system(call: "mkdtemp in \(root)", errno: errno) }
+        path = made
         if mkdir(path + "/work", 0o755) != 0 { throw .system(call: "mkdir", errno: errno) }
     }
 

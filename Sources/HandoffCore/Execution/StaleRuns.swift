@@ -16,6 +16,17 @@ enum StaleRuns {
         if let cgroup = CgroupHierarchy.runnerCgroup { sweepCgroups(under: cgroup.directory) }
     }
 
+    /// A new private folder (mode 0700, mkdtemp: never an existing path or a symlink's target) named
+    /// `handoff-<pid>[-<label>]-XXXXXX` in `base`, the one form every temporary folder of a run takes, so that
+    /// the folders a SIGKILLed run left are swept by the next. nil, with errno set, when it cannot be made.
+    static func makeFolder(in base: String, label: String = "") -> String? {
+        var template = Array("\(base)/handoff-\(getpid())\(label.isEmpty ? "" : "-" + label)-XXXXXX".utf8CString)
+        return template.withUnsafeMutableBufferPointer { buffer -> String? in
+            guard let pointer = buffer.baseAddress, mkdtemp(pointer) != nil else { return nil }
+            return String(cString: pointer)
+        }
+    }
+
     /// The runner pid in a name `handoff-<pid>-...`, if it has that form.
     static func runnerPid(inName name: String) -> pid_t? {
         let parts = name.split(separator: "-", maxSplits: 2, omittingEmptySubsequences: false)

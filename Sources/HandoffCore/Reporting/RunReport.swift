@@ -88,6 +88,17 @@ public struct RunReport: Codable, Sendable {
     /// leaves the previous file in place.
     /// `jsonOnly` writes report.json alone: a guest of `run --kernel` does, since under emulation rendering
     /// the other formats costs seconds and the host renders them from report.json anyway.
+    /// Every file a run writes into --report: what `write(to:)` writes, and what `run --in` and `run --kernel`
+    /// add beside it.
+    public static let fileNames = ["report.json", "junit.xml", "report.tap", "summary.md", "report.html",
+                                   "env.json", "vm.json", "console.log"]
+
+    /// Removes an earlier run's files from `directory`, before a run that may end without a report (an
+    /// interrupted or failed `--in` or `--kernel` run left the last green report.json for CI to publish).
+    public static func removeEarlierFiles(in directory: String) {
+        for name in fileNames { unlink(directory + "/" + name) }
+    }
+
     public func write(to directory: String, jsonOnly: Bool = false) throws(ReportFiles.WriteError) {
         try ReportFiles.prepare(directory)
         let json: Data

@@ -34,6 +34,9 @@ extension ScenarioDecoder {
                 if name.isEmpty || name.contains("=") {
                     throw context.error(pair.key, "invalid environment variable name \"\(name)\"")
                 }
+                if AgentEnvironment.reserved.contains(name) {
+                    throw context.error(pair.key, "\(name) is the harness's own (it sets it for every agent); use another name")
+                }
                 sites.fields["env.\(name)"] = context.location(pair.value)
                 environment.append(EnvironmentVariable(name: name, value: Template(try argument(pair.value))))
                 try count(name + "=" + (pair.value.scalar?.string ?? ""), pair.value)

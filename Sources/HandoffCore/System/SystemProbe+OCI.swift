@@ -47,10 +47,6 @@ extension SystemProbe {
 
     private static func temporaryFolder() -> String? {
         let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
-        var template = Array((base + "/handoff-oci-probe-XXXXXX").utf8CString)
-        return template.withUnsafeMutableBufferPointer { buffer -> String? in
-            guard let pointer = buffer.baseAddress, mkdtemp(pointer) != nil else { return nil }
-            return String(cString: pointer)
-        }
+        return StaleRuns.makeFolder(in: base, label: "oci-probe")
     }
 }

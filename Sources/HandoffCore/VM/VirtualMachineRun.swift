@@ -86,11 +86,9 @@ public enum VirtualMachineRun {
         StaleRuns.sweepOnce(base: options.temporaryBase)
         // Named like the scenario folders (handoff-<pid>-...), so that a run killed with SIGKILL leaves a
         // folder the next run's StaleRuns sweep removes.
-        var template = Array((options.temporaryBase + "/handoff-\(getpid())-vm-XXXXXX").utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+        guard let directory = StaleRuns.makeFolder(in: options.temporaryBase, label: "vm") else {
             return finish(.image("cannot create a folder in \(options.temporaryBase): \(Errno.name(of: errno))"))
         }
-        let directory = String(cString: made)
         defer { try? FileManager.default.removeItem(atPath: directory) }
 
         let initramfs = directory + "/initramfs.cpio"

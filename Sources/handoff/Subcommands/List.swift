@@ -8,7 +8,13 @@ struct List: ParsableCommand {
     @OptionGroup var selection: ScenarioSelection
 
     func run() throws {
-        for scenario in try selection.load() {
+        let scenarios = try selection.load()
+        // As `validate` and `run`: an empty selection is an error, not an empty list that looks fine.
+        if scenarios.isEmpty {
+            printError("handoff: nothing to list: \(selection.whyEmpty())")
+            throw ExitCode(2)
+        }
+        for scenario in scenarios {
             let tags = scenario.tags.isEmpty ? "" : " [\(scenario.tags.joined(separator: ", "))]"
             print("\(scenario.name)\(tags)\n    \(scenario.summary)")
         }

@@ -143,6 +143,7 @@ struct Run: ParsableCommand {
         }
         if let environment = inside {
             try prepareReportDirectory(report)
+            RunReport.removeEarlierFiles(in: report)
             try runInside(environment, scenarios: scenarios)
             return
         }
@@ -150,6 +151,7 @@ struct Run: ParsableCommand {
         let agent = try agentSelection.resolve()
         // Before the run, not after it: an unwritable --report costs a second, not the whole suite.
         try prepareReportDirectory(report)
+        RunReport.removeEarlierFiles(in: report)
         var options = agentSelection.executionOptions(agent, timeout: timeout, identity: identity, workDirectory: workdir)
         let (sandbox, sandboxNote) = try sandboxSelection.resolve(for: scenarios)
         options.launcherSandbox = sandbox

@@ -98,6 +98,7 @@ extension Run {
             throw fail("busybox is missing: `make kernels` installs it (package busybox-static)", 2)
         }
         try prepareReportDirectory(report)
+        RunReport.removeEarlierFiles(in: report)
         let runner = vm.runner()
         if let note = runner.note { printError("handoff: note: \(note)") }
         // The agent built with the runner (`make vm-runner` builds both, in release), else this runner's.

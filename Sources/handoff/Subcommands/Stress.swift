@@ -79,7 +79,9 @@ struct StressCommand: ParsableCommand {
         let stress = Stress.run(scenarios, options: options) { round, results, sample in
             let bad = results.filter { $0.status == .fail || $0.status == .error || $0.status == .timeout }
             for result in bad {
-                print("FAIL \(Console.printable(result.name)) in round \(round) (reproduce: handoff stress --seed \(seed) --iterations \(round) ...)")
+                // ERROR and TIMEOUT as `run` prints them: the harness's failures are not the kernel's.
+                print("\(result.status.rawValue.uppercased()) \(Console.printable(result.name)) in round \(round) "
+                    + "(reproduce: the same command with --seed \(seed) --iterations \(round))")
                 print(Console.indented(result.diff))
             }
             print("round \(round): \(results.count - bad.count)/\(results.count) passed; runner fds \(sample.runnerDescriptors), "
