@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/capability.h>
@@ -370,6 +371,12 @@ int handoff_spawn_clean(const char *path, char *const argv[], char *const envp[]
                         int output_fd, const char *cwd, pid_t *pid) {
     int sources[4] = {-1, output_fd, output_fd, control_fd};
     return spawn_with(path, argv, envp, sources, 4, 0, cwd, pid);
+}
+
+int handoff_flush_stdout(void) {
+    errno = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) return errno != 0 ? errno : EIO;
+    return 0;
 }
 
 int handoff_read_kernel_log(char *buffer, int length) {

@@ -14,7 +14,7 @@ struct Handoff: ParsableCommand {
             Scenarios (YAML) drive process trees on the real kernel; after every step each process's descriptor \
             table is compared with a reference model of Linux descriptor semantics.
             Exit status: 0 all passed or skipped, 1 a scenario failed, errored or timed out, 2 usage or scenario \
-            error (also: nothing selected, reports that cannot be written), 130 interrupted.
+            error (also: nothing selected, reports or standard output that cannot be written), 130 interrupted.
             """,
         subcommands: [Run.self, List.self, Validate.self, Operations.self, Env.self, Merge.self, Compare.self, StressCommand.self,
                       FuzzCommand.self, AgentCheckCommand.self, Matrix.self],
@@ -28,6 +28,12 @@ struct Handoff: ParsableCommand {
         do {
             var command = try parseAsRoot()
             try command.run()
+            // What was printed must have reached stdout (a full disk, /dev/full): a green exit status over
+            // output that was lost would be a lie to whoever reads it. Exit 2, as for reports not written.
+            if let reason = Console.flushStandardOutput() {
+                printError("handoff: cannot write to standard output (\(reason)): what was printed is lost")
+                Glibc.exit(2)
+            }
         } catch {
             if exitCode(for: error) == .validationFailure {
                 let message = fullMessage(for: error)
@@ -56,9 +62,9 @@ enum Limits {
     }
 
     /// A finite number of seconds in (0, a day]; NaN and infinities fail the comparisons.
-    static func checkTimeout(_ value: Double) throws {
+    static func checkTimeout(_ value: Double, option: String = "--timeout") throws {
         guard value > 0, value <= Scenario.maximumTimeout else {
-            throw ValidationError("--timeout must be a number of seconds greater than 0 and at most "
+            throw ValidationError("\(option) must be a number of seconds greater than 0 and at most "
                 + "\(Int(Scenario.maximumTimeout)) (a day), not \(value)")
         }
     }

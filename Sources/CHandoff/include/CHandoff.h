@@ -153,6 +153,10 @@ int handoff_spawn_clean(const char *path, char *const argv[], char *const envp[]
 /// glibc's klogctl is in <sys/klog.h>, which the Swift module does not import.
 int handoff_read_kernel_log(char *buffer, int length);
 
+/// Flushes stdout and says whether everything printed reached it: 0, or the errno of the failed write (a full
+/// disk, /dev/full). In C because Swift 6 refuses to touch the C global `stdout` (shared mutable state).
+int handoff_flush_stdout(void);
+
 /// posix_spawn of an environment's wrapper (`handoff run --in`: unshare, bwrap, runc, ...): handoff_spawn_helper
 /// with stdin from /dev/null and the runner's stdout and stderr.
 int handoff_spawn_wrapper(const char *path, char *const argv[], char *const envp[], const char *cwd, pid_t *pid);

@@ -183,8 +183,13 @@ public enum HTMLReport {
         """
     }
 
+    /// Markup characters as entities; control characters (which HTML does not allow, and a scenario's
+    /// summary or a name may hold) shown as `\u{1B}`, as on the console (Console.printable), line breaks kept.
     static func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+        let visible = text.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" && $0 != "\t" || (0x7F...0x9F).contains($0.value) }
+            ? text.split(separator: "\n", omittingEmptySubsequences: false).map { Console.printable(String($0)) }.joined(separator: "\n")
+            : text
+        return visible.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
             .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
     }
 }

@@ -1,3 +1,4 @@
+import CHandoff
 import Foundation
 
 /// KTAP/TAP as kernel developers read kselftest output: version, plan, `ok`/`not ok`, `# SKIP reason`,
@@ -122,6 +123,12 @@ public enum Console {
     /// One line of text, whatever it quotes: line breaks and other control characters (from a scenario's file
     /// name, a YAML string) are shown escaped (`\n`, `\r`, `\u{1B}`), so that nothing a scenario contains can
     /// start a line of its own - a GitHub workflow command (`::error::`), a fake result or TAP line.
+    /// Flushes what was printed to stdout: nil when it all got there, else the failed write's errno name.
+    public static func flushStandardOutput() -> String? {
+        let failed = handoff_flush_stdout()
+        return failed == 0 ? nil : Errno.name(of: failed)
+    }
+
     public static func printable(_ text: String) -> String {
         guard text.unicodeScalars.contains(where: isLineControl) else { return text }
         var out = ""

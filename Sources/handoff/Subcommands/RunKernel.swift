@@ -43,7 +43,7 @@ struct KernelOptions: ParsableArguments {
             }
             return
         }
-        if let vmTimeout { try Limits.checkTimeout(vmTimeout) }
+        if let vmTimeout { try Limits.checkTimeout(vmTimeout, option: "--vm-timeout") }
         if let vmCPUs, !Self.cpus.contains(vmCPUs) {
             throw ValidationError("--vm-cpus must be between \(Self.cpus.lowerBound) and \(Self.cpus.upperBound), not \(vmCPUs)")
         }
