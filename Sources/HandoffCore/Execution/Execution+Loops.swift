@@ -40,6 +40,7 @@ extension ScenarioExecution {
             if programs[process] == nil { order.append(process) }
             programs[process, default: []].append(LoopStep(operation: operation, outputs: outputs, expectedErrno: expected))
         }
+        if order.count > 1 { try requireDeterminedInterleaving(inner, processes: order) }
         // The model first: the same iterations in the order written (a loop it says would block is never sent).
         var modelFailuresOf: [String: Int] = [:]
         var firstModelFailure = ""
@@ -137,5 +138,48 @@ extension ScenarioExecution {
         records.append(StepRecord(line: step.location.line, operation: "repeat", process: nil,
                                   roundTripNanoseconds: roundTrip, observationNanoseconds: monotonicNow() - observeBegan))
         return findings
+    }
+}
+
+extension ScenarioExecution {
+    /// The agents run a loop's processes concurrently, and the model in the order written: that is sound when
+    /// the order does not change what a step returns (a blocking recv waits for its send), not when it does (a
+    /// non-blocking recv that runs ahead of the send fails with EAGAIN). One iteration is tried on copies of
+    /// the model, each process's steps ahead of the others': an outcome that differs from the written order's,
+    /// without either blocking, is a scenario error - a FAIL from it would blame the kernel for the harness's
+    /// scheduling (found by a hostile round).
+    func requireDeterminedInterleaving(_ inner: [Step], processes: [String]) throws(Stop) {
+        let (savedModel, savedTracker, savedUnbound) = (model, tracker, unboundNames)
+        defer { (model, tracker, unboundNames) = (savedModel, savedTracker, savedUnbound) }
+        func simulate(_ steps: [(Int, Step)]) throws(Stop) -> [Int: Outcome] {
+            (model, tracker, unboundNames) = (savedModel, savedTracker, savedUnbound)
+            var outcomes: [Int: Outcome] = [:]
+            for (index, innerStep) in steps {
+                guard let process = innerStep.process, let scenarioOperation = innerStep.operation else { continue }
+                let predicted = predict(try resolve(scenarioOperation, in: process, at: innerStep.location), by: process)
+                // A step that waits in this order waits for real too (then the others' steps let it go on): only
+                // the outcomes of steps that complete are compared; the rest of this order says nothing more.
+                if predicted.blocks || predicted.beyondModel != nil { break }
+                outcomes[index] = predicted
+                bindNames(innerStep.binds, in: process, outcome: predicted, step: innerStep.location,
+                          operation: "\(process).\(innerStep.action.keyword)")
+            }
+            return outcomes
+        }
+        let written = Array(inner.enumerated())
+        let inOrder = try simulate(written)
+        for first in processes {
+            let ahead = written.filter { $0.1.process == first } + written.filter { $0.1.process != first }
+            for (index, outcome) in try simulate(ahead) {
+                guard let expected = inOrder[index], expected.errno != outcome.errno || expected.result != outcome.result
+                else { continue }
+                let step = inner[index]
+                let name = "\(step.process ?? "").\(step.action.keyword)"
+                throw .scenario("\(step.location): \(name) returns \(outcome.summary(dataAround: nil)) when '\(first)' runs "
+                    + "its steps of the loop ahead of the others, but \(expected.summary(dataAround: nil)) in the order "
+                    + "written; the agents run a loop's processes concurrently, so its outcome is not determined: make "
+                    + "the call blocking, or keep the processes' dependent steps out of the loop")
+            }
+        }
     }
 }
