@@ -475,6 +475,26 @@ import Testing
         }
     }
 
+    @Test func aLoopWhoseOutcomeDependsOnHowTheProcessesInterleaveIsAnError() throws {
+        // The agents run the body concurrently: peer's non-blocking recv may run before main's send. Judging
+        // the kernel by the written order would blame it for the scheduling; blocking recvs are fine.
+        let body = """
+              - main.fork: {as: peer}
+              - repeat:
+                  count: 50
+                  steps:
+                    - main.send: {socket: a, data: "x"}
+                    - peer.recv: {socket: b, count: 1}
+            """
+        let racy = run(try scenario("summary: racy loop\nsteps:\n  - main.socketpair: {type: dgram, flags: [nonblock], as: [a, b]}\n" + body))
+        #expect(racy.status == .error)
+        #expect(racy.findings.isEmpty)
+        #expect(racy.reason?.contains("inline.yaml:9:11: peer.recv returns -1 EAGAIN when 'peer' runs its steps") == true,
+                "\(racy.reason ?? "")")
+        let blocking = run(try scenario("summary: loop\nsteps:\n  - main.socketpair: {type: dgram, as: [a, b]}\n" + body))
+        #expect(blocking.status == .pass, "\(blocking.diff)")
+    }
+
     @Test func processChangesCannotBeRepeated() {
         #expect(throws: ScenarioError.self) {
             _ = try scenario("summary: s\nsteps:\n  - repeat:\n      count: 2\n      steps:\n        - main.fork: {as: c}\n")
