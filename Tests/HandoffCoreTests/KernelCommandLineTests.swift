@@ -31,7 +31,7 @@ extension CommandLineTests {
             (["--accel", "tcg"], "need --kernel"),
             (["--kernel", "6.1", "--vm-cpus", "0"], "--vm-cpus must be between 1 and 64"),
             (["--kernel", "6.1", "--vm-memory", "10"], "--vm-memory must be between 256"),
-            (["--kernel", "6.1", "--vm-timeout", "0"], "--timeout must be"),
+            (["--kernel", "6.1", "--vm-timeout", "0"], "--vm-timeout must be"),
             (["--kernel", "6.1", "--agent", "c"], "--kernel runs handoff's own agent only"),
             (["--kernel", "6.1", "--workdir", "/tmp"], "--workdir does not apply with --kernel"),
             (["--kernel", "6.1", "--accel", "fast"], "fast"),

@@ -262,11 +262,17 @@ public final class EnvironmentRun: @unchecked Sendable {
 
     private func spawnAndWait(_ command: [String]) throws(EnvironmentError) -> Int32 {
         var pid: pid_t = 0
+        // Output to a regular file goes through a pipe the runner copies from: gVisor writes a donated file
+        // at its own offset from 0, so `run --in runsc > log` overwrote the runner's own first lines.
+        let relays = [Int32(1), 2].map { OutputRelay(for: $0) }
+        fflush(nil)  // the runner's own lines first
         let spawned = withCStrings(command) { argv in
             withCStrings(ProcessInfo.processInfo.environment.map { "\($0)=\($1)" }) { envp in
-                handoff_spawn_wrapper(command[0], argv, envp, nil, &pid)
+                handoff_spawn_helper(command[0], argv, envp, -1, relays[0]?.writeEnd ?? 1, relays[1]?.writeEnd ?? 2, nil, &pid)
             }
         }
+        for relay in relays { relay?.start() }
+        defer { for relay in relays { relay?.finish() } }
         if spawned != 0 {
             throw .unavailable(environment: environment.label, reason: "cannot start \(command[0]): \(Errno.name(of: spawned))")
         }
@@ -326,4 +332,50 @@ public final class EnvironmentRun: @unchecked Sendable {
 
     /// The container's id: `handoff-oci.<runner pid>.<random>`, which StaleRuns never takes for a scenario's.
     static func containerID(runner: pid_t) -> String { "handoff-oci.\(runner).\(UInt32.random(in: 0...UInt32.max))" }
+}
+
+/// Copies what a wrapper writes into a pipe to the runner's own descriptor (1 or 2) when that is a regular
+/// file, appending after what the runner wrote; nil when the descriptor is a pipe or a terminal (passed as
+/// it is).
+final class OutputRelay: @unchecked Sendable {
+    let writeEnd: Int32
+    private let readEnd: Int32
+    private let target: Int32
+    private let done = DispatchSemaphore(value: 0)
+
+    init?(for target: Int32) {
+        var info = stat()
+        guard fstat(target, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+        var ends: [Int32] = [-1, -1]
+        guard handoff_pipe2(&ends, O_CLOEXEC) == 0 else { return nil }
+        (readEnd, writeEnd, self.target) = (ends[0], ends[1], target)
+    }
+
+    /// After the spawn: the child has its copy of the write end, so the runner's goes, and the copying starts.
+    func start() {
+        close(writeEnd)
+        Thread.detachNewThread { [self] in
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 { break }
+                var written = 0
+                while written < count {
+                    let n = buffer.withUnsafeBytes { write(target, $0.baseAddress! + written, count - written) }
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 { break }
+                    written += n
+                }
+            }
+            close(readEnd)
+            done.signal()
+        }
+    }
+
+    /// Waits for the copying to reach the end (every writer gone), at most 2 s: a descendant that kept the
+    /// pipe open and outlived its group's SIGKILL must not hold the run.
+    func finish() {
+        _ = done.wait(timeout: .now() + 2)
+    }
 }

@@ -151,7 +151,6 @@ struct Run: ParsableCommand {
         let agent = try agentSelection.resolve()
         // Before the run, not after it: an unwritable --report costs a second, not the whole suite.
         try prepareReportDirectory(report)
-        RunReport.removeEarlierFiles(in: report)
         var options = agentSelection.executionOptions(agent, timeout: timeout, identity: identity, workDirectory: workdir)
         let (sandbox, sandboxNote) = try sandboxSelection.resolve(for: scenarios)
         options.launcherSandbox = sandbox
