@@ -1,6 +1,7 @@
 // Background steps: sent without waiting, applied by the model when the kernel completes them, judged at
 // their `await` like any step.
 
+import Glibc
 import HandoffProtocol
 
 /// A step running in the background, and once the model says it has completed, its predicted outcome and the
@@ -10,6 +11,35 @@ struct BackgroundCall {
     var operation: Operation
     var began: UInt64
     var completed: (predicted: Outcome, answer: WireMessage)? = nil
+    /// What the call did before it went to sleep (a pipe write's first pages, a MSG_WAITALL read's first bytes),
+    /// applied by the model when the kernel did it; `operation` is then what is left to do.
+    var done: Outcome? = nil
+    /// The call has been asleep: a later O_NONBLOCK on its description does not wake it.
+    var slept = false
+
+    /// The call's outcome as the program sees it: the part done before sleeping and the rest, as one.
+    func whole(_ rest: Outcome) -> Outcome {
+        guard let done, rest.errno == 0 else { return rest.errno == 0 || done == nil ? rest : (done ?? rest) }
+        var outcome = rest
+        outcome.result = (done.result ?? 0) + (rest.result ?? 0)
+        if let first = done.data { outcome.data = first + (rest.data ?? []) }
+        outcome.fds = done.fds + rest.fds
+        return outcome
+    }
+
+    /// The operation split after `count` bytes: the part the kernel does before sleeping, and the rest.
+    static func split(_ operation: Operation, after count: Int) -> (first: Operation, rest: Operation)? {
+        switch operation {
+        case .files(.write(let fd, let data)) where count < data.count:
+            return (.files(.write(fd: fd, data: Array(data.prefix(count)))), .files(.write(fd: fd, data: Array(data.dropFirst(count)))))
+        case .messages(.recv(let socket, let total, let room, let closeOnExec, let nonBlocking, let flags, let control)) where count < total:
+            return (.messages(.recv(socket: socket, count: count, room: room, closeOnExec: closeOnExec, nonBlocking: nonBlocking,
+                                    flags: flags.subtracting([.waitall]), control: control)),
+                    .messages(.recv(socket: socket, count: total - count, room: room, closeOnExec: closeOnExec,
+                                    nonBlocking: nonBlocking, flags: flags, control: control)))
+        default: return nil
+        }
+    }
 }
 
 extension ScenarioExecution {
@@ -22,29 +52,146 @@ extension ScenarioExecution {
     /// A call the model says completes that does not is a finding on the background step's line, once the
     /// time limit shows the agent still asleep in it.
     func completeBackgroundCalls() throws(Stop) -> Finding? {
-        for (process, call) in pending.sorted(by: { $0.value.began < $1.value.began }) where call.completed == nil {
-            guard let agent = tree[process] else { continue }
-            let saved = model
-            let predicted = predict(call.operation, by: process)
-            if predicted.blocks || predicted.beyondModel != nil {
-                model = saved  // judged at the await, as before
-                continue
+        // Until nothing more completes: one call's completion can let another go on (an accept makes room for
+        // a connect blocked on a full backlog; an eventfd read, for a writer blocked at the counter's top).
+        var progress = true
+        while progress {
+            progress = false
+            for (process, call) in pending.sorted(by: { $0.value.began < $1.value.began }) where call.completed == nil {
+                if let finding = try complete(call, of: process, progress: &progress) { return finding }
             }
-            let answer: WireMessage
-            do {
-                answer = try harness { () throws(HarnessError) in
-                    try agent.connection.receive(until: deadline, timeoutSeconds: timeout).0
-                }
-            } catch {
-                if let finding = blockedWhereModelReturns(error, step: call.step, operation: call.operation, agent: agent,
-                                                          predicted: predicted, since: call.began) {
-                    return finding
-                }
-                throw error
-            }
-            pending[process]?.completed = (predicted, answer)
         }
         return nil
+    }
+
+    private func complete(_ call: BackgroundCall, of process: String, progress: inout Bool) throws(Stop) -> Finding? {
+        guard let agent = tree[process] else { return nil }
+        var current = call
+        let saved = model
+        // The model with the parts the call did before sleeping applied, and nothing of the rest.
+        var afterParts = saved
+        var predicted = predict(current.operation, by: process)
+        // What the call returns when it stops short of its count: a MSG_WAITALL read under SO_PASSCRED that
+        // meets another writer's bytes returns what it copied ("Never glue messages from different writers").
+        var returnsShort: Outcome?
+        // Asleep after doing part of its work: the model does that part now (a reader then gets the pages a
+        // blocked writer copied; the queue a MSG_WAITALL reader emptied stays empty), and the rest waits on.
+        while predicted.blocks, let count = predicted.doneBeforeBlocking, count > 0,
+            let (first, rest) = BackgroundCall.split(current.operation, after: count)
+        {
+            let before = model
+            model = afterParts
+            let part = predict(first, by: process)
+            if let done = current.done, Self.otherWriter(done, part) {
+                (model, returnsShort) = (afterParts, done)
+                break
+            }
+            guard part.errno == 0, !part.blocks else { model = before; break }
+            current.done = current.whole(part)
+            current.operation = rest
+            current.slept = true
+            afterParts = model
+            predicted = predict(rest, by: process)
+        }
+        if returnsShort == nil, let done = current.done, predicted.errno == 0, Self.otherWriter(done, predicted) {
+            (model, returnsShort) = (afterParts, done)
+        }
+        if returnsShort == nil {
+            // A poll with a timeout that the model says times out waits its time for an event a later step may
+            // bring: it is taken at its await (or when a step makes it ready), not waited out here.
+            var waitsOutItsTime = false
+            if case .events(.poll(_, _, let timeout)) = current.operation, timeout != 0, predicted.result == 0 {
+                waitsOutItsTime = true
+            }
+            // A call asleep does not see O_NONBLOCK set on its description later (pipe_write, the socket reads
+            // look at it again only once woken): EAGAIN now means it sleeps on.
+            let sleepsOn = current.slept && predicted.errno == EAGAIN
+            if predicted.blocks || predicted.beyondModel != nil || waitsOutItsTime || sleepsOn {
+                if predicted.blocks { current.slept = true }
+                model = afterParts
+                pending[process] = current
+                return nil
+            }
+        }
+        let answer: WireMessage
+        do {
+            answer = try harness { () throws(HarnessError) in
+                try agent.connection.receive(until: deadline, timeoutSeconds: timeout).0
+            }
+        } catch {
+            if let finding = blockedWhereModelReturns(error, step: current.step, operation: current.operation, agent: agent,
+                                                      predicted: predicted, since: current.began) {
+                return finding
+            }
+            throw error
+        }
+        current.completed = (returnsShort ?? current.whole(predicted), answer)
+        pending[process] = current
+        progress = true
+        return nil
+    }
+
+    /// Two parts of a read that came from different writers, as SO_PASSCRED shows them.
+    static func otherWriter(_ first: Outcome, _ next: Outcome) -> Bool {
+        guard let mine = first.credentials, let theirs = next.credentials else { return false }
+        return mine != theirs
+    }
+
+    /// A pending call that waits on the object `operation` would wait on (the same pipe, socket, eventfd: the
+    /// description's target), in the same direction, where the kernel's choice of sleeper is not first come,
+    /// first served - named as its step. Readers of a pipe, receivers of a datagram or seqpacket socket that
+    /// do not peek, and acceptors sleep exclusively in order (pipe_read's wait_event_interruptible_exclusive,
+    /// __skb_wait_for_more_packets' prepare_to_wait_exclusive) and are woken in the order they slept, which
+    /// awaitAsleepOrAnswered keeps the order of their steps; every other pair is left to chance by the kernel.
+    func rivalWaiter(for operation: Operation, by process: String) -> String? {
+        func waiting(_ operation: Operation, _ process: String) -> (target: DescriptionTarget, reads: Bool, inOrder: Bool)? {
+            guard let fd = operation.descriptors.first?.0, let target = model.fdget(process, fd)?.description.target else {
+                return nil
+            }
+            var datagrams = false
+            if case .socket(let endpoint) = target { datagrams = model.endpoints[endpoint]?.type != .stream }
+            switch operation {
+            case .files(.read):
+                if case .pipeRead = target { return (target, true, true) }
+                return (target, true, false)
+            case .messages(.recv(_, _, _, _, _, let flags, _)): return (target, true, datagrams && !flags.contains(.peek))
+            case .sockets(.recvfrom): return (target, true, datagrams)
+            case .sockets(.accept): return (target, true, true)
+            case .events(.poll): return (target, true, false)
+            default: return (target, false, false)
+            }
+        }
+        guard let mine = waiting(operation, process) else { return nil }
+        for (other, call) in pending where call.completed == nil {
+            guard let theirs = waiting(call.operation, other), theirs.target == mine.target, theirs.reads == mine.reads,
+                !(mine.inOrder && theirs.inOrder)
+            else { continue }
+            return "\(other).\(call.step.action.keyword) (line \(call.step.location.line))"
+        }
+        return nil
+    }
+
+    /// After a background request: its call is asleep in the kernel, or it has answered, before the next step
+    /// runs - else the next step may reach the kernel first (two readers of one pipe taking each other's data,
+    /// found by stressing ported tests). Asleep: a thread in a system call that is not the agent's read of its
+    /// control channel nor a runtime's futex.
+    func awaitAsleepOrAnswered(_ agent: AgentProcess, step: Step) throws(Stop) {
+        let control = UInt64(UInt32(bitPattern: agent.controlNumber))
+        let limit = Deadline(secondsFromNow: min(timeout, 10))
+        while true {
+            var entry = pollfd(fd: agent.connection.descriptor, events: Int16(POLLIN), revents: 0)
+            if poll(&entry, 1, 0) != 0 { return }
+            if ProcessStatus.read(agent.pid)?.state != "R",
+                BlockedCall.find(in: agent.pid, where: { $0.firstArgument != control && $0.name != "futex" }) != nil
+            {
+                return
+            }
+            if agent.hasExited { return }  // the await reports how it ended
+            if limit.expired || deadline.expired {
+                throw .harness(.timedOut(process: agent.name + "' (its background \(step.action.keyword) neither answered nor slept", seconds: timeout))
+            }
+            usleep(200)
+        }
     }
 
     /// Takes the outcome of the process's background step and judges it like any step's, at this point.
@@ -60,7 +207,7 @@ extension ScenarioExecution {
         if let completed = call.completed {
             (predicted, message) = completed
         } else {
-            predicted = predict(operation, by: process)
+            predicted = call.whole(predict(operation, by: process))
             if predicted.blocks {
                 throw .scenario("\(awaitStep.location): the background \(operationName) (line \(step.location.line)) would never "
                     + "finish: the model predicts it still blocks here")

@@ -255,10 +255,17 @@ final class ScenarioExecution {
         }
         let operation = try resolve(scenarioOperation, in: process, at: step.location)
         if step.background {
-            // Sent now, judged at its `await`: the model applies it then, when it can complete.
+            // Sent now, applied by the model when it can complete (what it does before it sleeps, when it sleeps),
+            // judged at its `await`.
+            if let rival = rivalWaiter(for: operation, by: process) {
+                throw .harness(.beyondModel("\(step.location): the background \(operationName) would wait on the same object as "
+                    + "\(rival): which of two sleepers the kernel wakes first (a stream socket or an eventfd wakes every sleeper "
+                    + "to race; a datagram peek wakes one and takes nothing) is past what the model follows"))
+            }
             let request = self.request(operation, by: process)
             try harness { () throws(HarnessError) in try agent.connection.send(request) }
             pending[process] = BackgroundCall(step: step, operation: operation, began: monotonicNow())
+            try awaitAsleepOrAnswered(agent, step: step)
             let observeBegan = monotonicNow()
             if let finding = try completeBackgroundCalls() { return [finding] }
             let findings = try observeAndCompare(after: step.location, operation: operationName)

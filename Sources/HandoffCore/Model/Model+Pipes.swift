@@ -39,8 +39,11 @@ extension ReferenceModel {
         // The agent ignores SIGPIPE, so the caller sees EPIPE.
         if pipe.readers == 0 { return .failure(EPIPE) }
         switch pipe.write(data, nonBlocking: desc.nonBlocking) {
-        case .wouldBlock:
-            return Outcome(blocks: true)
+        case .wouldBlock(let written):
+            // pipe_write copies what fits into the free slots, then sleeps for the rest.
+            var outcome = Outcome(blocks: true)
+            if written > 0 { outcome.doneBeforeBlocking = written }
+            return outcome
         case .wrote(let n):
             if n == 0 { return .failure(EAGAIN) }
             pipes[pipeID] = pipe

@@ -279,7 +279,10 @@ extension ReferenceModel {
             credentials = read.credentials
             if streamWaitsForAll(endpointID, endpoint, flags: messageFlags, ranOut: ranOut, dontWait: dontWait,
                                  peerClosed: peerClosed) {
-                return Outcome(blocks: true)
+                // unix_stream_read_generic has taken (unlinked) what was queued and sleeps for the rest.
+                var outcome = Outcome(blocks: true)
+                if !bytes.isEmpty && !peek { outcome.doneBeforeBlocking = bytes.count }
+                return outcome
             }
             movePeekOffset(endpointID, endpoint, by: peek ? bytes.count : -bytes.count)
         }

@@ -158,7 +158,8 @@ struct PipeObject: Equatable, Sendable {
         return out
     }
 
-    enum WriteResult: Equatable { case wrote(Int), wouldBlock }
+    /// `wouldBlock` says how much pipe_write copied into the ring before it went to sleep for the rest.
+    enum WriteResult: Equatable { case wrote(Int), wouldBlock(afterWriting: Int) }
 
     /// Mirrors fs/pipe.c pipe_write: the first (len % PAGE_SIZE) bytes may merge into the last page if they
     /// fit behind its data; the rest fills new pages while fewer than 16 slots are in use. When the ring is
@@ -194,7 +195,7 @@ struct PipeObject: Equatable, Sendable {
                 self = working
                 return .wrote(written)  // 0 means EAGAIN
             }
-            return .wouldBlock
+            return .wouldBlock(afterWriting: written)
         }
     }
 }

@@ -36,6 +36,10 @@ public struct Outcome: Equatable, Sendable, Codable {
     /// The call goes past what the model follows (a documented limit of handoff, not of the kernel): the runner
     /// does not issue it and the scenario is an ERROR with this reason, never a finding.
     public var beyondModel: String?
+    /// A call that blocks (`blocks`) after doing part of its work in the kernel: the bytes a pipe write copied
+    /// into the free slots, or a MSG_WAITALL read took from the queue, before it went to sleep for the rest.
+    /// A background call's part is applied then, and the rest continues (Execution+Background.swift).
+    public var doneBeforeBlocking: Int?
 
     public init(result: Int64? = nil, errno: Int32 = 0, fds: [Int32] = [], data: [UInt8]? = nil,
                 messageFlags: Int32? = nil, status: Int32? = nil, blocks: Bool = false, resultMask: Int64? = nil) {
