@@ -88,8 +88,11 @@ struct ScenarioSelection: ParsableArguments {
     @Argument(help: "Scenario files or directories (default: scenarios/).")
     var paths: [String] = []
 
-    @Option(help: "Only scenarios whose name contains this text.")
-    var filter: String?
+    @Option(name: .customLong("filter"), help: "Only scenarios whose name contains this text.")
+    var filters: [String] = []
+
+    /// The one --filter (a second is refused: ArgumentParser would keep only the last, silently).
+    var filter: String? { filters.first }
 
     @Option(name: .customLong("tag"), help: "Only scenarios with this tag (repeatable).")
     var tags: [String] = []
@@ -98,6 +101,10 @@ struct ScenarioSelection: ParsableArguments {
 
     func validate() throws {
         // An empty text would select everything (--filter) or nothing (--tag) while looking like a choice.
+        if filters.count > 1 {
+            throw ValidationError("--filter is given \(filters.count) times; it takes one text that a scenario's name contains "
+                + "(to select by several, give the paths, or --tag)")
+        }
         if filter?.isEmpty == true { throw ValidationError("--filter needs a text to look for in scenario names, not an empty one") }
         if tags.contains("") { throw ValidationError("--tag needs a tag name, not an empty one") }
         if paths.contains("") { throw ValidationError("a scenario path is empty") }

@@ -190,6 +190,12 @@ import Testing
         let filtered = try handoff(["run", directory, "--filter", "nothing", "--report", out])
         #expect(filtered.status == 2)
         #expect(filtered.error.contains("no scenario matches --filter 'nothing' (2 scenario files in '\(directory)')"))
+        // A second --filter was silently the only one (ArgumentParser keeps the last value): refused.
+        for command in [["run"], ["list"], ["validate"]] {
+            let twice = try handoff(command + [directory, "--filter", "one", "--filter", "two"])
+            #expect(twice.status == 2, "\(command)")
+            #expect(twice.error.contains("--filter is given 2 times"), "\(command): \(twice.error)")
+        }
         let tagged = try handoff(["run", directory, "--tag", "nothing", "--report", out])
         #expect(tagged.status == 2)
         #expect(tagged.error.contains("no scenario matches --tag 'nothing'"))
