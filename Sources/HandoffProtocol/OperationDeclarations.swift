@@ -100,6 +100,8 @@ public enum ArgumentType: Sendable, Equatable {
     /// One word from this set.
     case keyword([String])
     case string
+    /// Bytes: a string's UTF-8 bytes, or `{hex: "..."}` for any bytes.
+    case bytes
     case bool
     /// An octal file mode.
     case mode
@@ -129,6 +131,7 @@ public enum ArgumentType: Sendable, Equatable {
         case .flagsOrRaw(let words): return "flags [" + words.joined(separator: ", ") + "] or a raw integer"
         case .keyword(let words): return words.joined(separator: " \\| ")
         case .string: return "string"
+        case .bytes: return "string, or {hex: \"ff 00\"} for any bytes"
         case .bool: return "true \\| false"
         case .mode: return "octal mode"
         case .address: return "address"

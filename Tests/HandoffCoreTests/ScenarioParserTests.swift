@@ -7,6 +7,22 @@ import HandoffProtocol
 @Suite struct ScenarioParserTests {
     // MARK: Document
 
+    @Test func dataAndExpectTakeAnyBytesAsHex() throws {
+        let step = try lastStep("  - main.write: {fd: 4, data: {hex: \"fe ff:00_7f\"}, result: 4}\n")
+        guard case .files(.write(_, let data)) = step.operation else { Issue.record("not a write"); return }
+        #expect(data == [0xFE, 0xFF, 0x00, 0x7F])
+        let read = try lastStep("  - main.read: {fd: 3, count: 2, expect: {hex: \"80ff\"}}\n")
+        #expect(read.expect.data == [0x80, 0xFF])
+        // A YAML escape above 0x7F is a character: two bytes in UTF-8, as before.
+        guard case .files(.write(_, let escaped)) = try lastStep("  - main.write: {fd: 4, data: \"\\xff\"}\n").operation else { return }
+        #expect(escaped == [0xC3, 0xBF])
+        #expect(failure(document("  - main.write: {fd: 4, data: {hex: \"abc\"}}\n"))?.description
+            == "t.yaml:3:37: error: 'data' in hex has an odd number of digits (3): two per byte")
+        #expect(failure(document("  - main.write: {fd: 4, data: {hex: \"zz\"}}\n"))?.description
+            == "t.yaml:3:37: error: 'data' in hex holds 'z', not a hex digit (0-9, a-f; spaces, ':' and '_' may separate bytes)")
+        #expect(failure(document("  - main.write: {fd: 4, data: {bytes: \"00\"}}\n")) != nil)
+    }
+
     @Test func parsesTheExampleScenario() throws {
         let yaml = """
             summary: A file passed with SCM_RIGHTS shares its open file description and offset with the sender.

@@ -202,7 +202,7 @@ public struct FuzzGenerator {
             // tell where a pidfd points once it travelled) goes on driving.
             if kind == .pidfdSendSignal, argument.key == "signal" { return .word(SentSignal.zero.rawValue) }
             return .word(words.randomElement(using: &random)!)
-        case .string:
+        case .string, .bytes:
             return text(kind, argument.key, so_far: so_far, actor: actor)
         case .bool:
             return .bool(random.nextBool(probability: 0.5))

@@ -98,7 +98,12 @@ struct OperationArguments {
     /// `data:` of the operations that write or send: its UTF-8 bytes, at most one step's transfer (required
     /// when `value` is nil).
     mutating func data(default value: String?) throws(ScenarioError) -> [UInt8] {
-        let data = Array(try string("data", default: value).utf8)
+        let data: [UInt8]
+        if let node = a["data"] {
+            data = try context.bytes(node, a.what("data"))
+        } else {
+            data = Array(try string("data", default: value).utf8)
+        }
         guard data.count <= maximumTransfer else {
             throw context.error(a["data"] ?? a.keyNode, "'data' is \(data.count) bytes; at most \(maximumTransfer) fit one step")
         }

@@ -470,7 +470,7 @@ struct ScenarioDecoder {
             expect.result = Int64(try context.integer(node, "'result'"))
         }
         if let node = arguments["expect"] {
-            expect.data = Array(try context.string(node, "'expect'").utf8)
+            expect.data = try context.bytes(node, "'expect'")
         }
         if let node = arguments["received"] {
             expect.received = try context.integer(node, "'received'", in: 0...Int.max)

@@ -141,6 +141,28 @@ struct YAMLContext {
         return string
     }
 
+    /// Bytes to write or expect: a string's UTF-8 bytes, or `{hex: "ff 00 7f"}` for any bytes (a YAML escape
+    /// such as "\xff" is the character U+00FF, two bytes in UTF-8: an eventfd's 2^64-1 could not be written).
+    func bytes(_ node: Node, _ what: String) throws(ScenarioError) -> [UInt8] {
+        guard case .mapping(let mapping) = node else { return Array(try string(node, what).utf8) }
+        guard mapping.count == 1, let (key, value) = mapping.first, key.string == "hex" else {
+            throw error(node, "expected a string or {hex: \"...\"} for \(what), found \(describe(node))")
+        }
+        let text = try string(value, "\(what) in hex")
+        var digits: [UInt8] = []
+        for scalar in text.unicodeScalars {
+            if scalar == " " || scalar == "\t" || scalar == "\n" || scalar == ":" || scalar == "_" { continue }
+            guard let digit = UInt8(String(scalar), radix: 16) else {
+                throw error(value, "\(what) in hex holds '\(scalar)', not a hex digit (0-9, a-f; spaces, ':' and '_' may separate bytes)")
+            }
+            digits.append(digit)
+        }
+        guard digits.count % 2 == 0 else {
+            throw error(value, "\(what) in hex has an odd number of digits (\(digits.count)): two per byte")
+        }
+        return stride(from: 0, to: digits.count, by: 2).map { digits[$0] << 4 | digits[$0 + 1] }
+    }
+
     /// A string the kernel reads as a C string: a path, a name, an exec argument or environment entry. The
     /// agent's C call ends it at a NUL byte while the model keeps the whole text, so a path of "a\0b" created
     /// `a` and the run reported the kernel for a difference the file made.

@@ -140,7 +140,7 @@ extension FileOperationKind {
             return OperationDeclaration(.files(self), "read(2)", [fd, ArgumentDeclaration("count", .integer(0...Int64(maximumTransfer)), default: "256")],
                            expectations: [.error, .result, .expect])
         case .write:
-            return OperationDeclaration(.files(self), "write(2)", [fd, ArgumentDeclaration("data", .string, required: true)])
+            return OperationDeclaration(.files(self), "write(2)", [fd, ArgumentDeclaration("data", .bytes, required: true)])
         case .pread:
             return OperationDeclaration(.files(self), "pread64(2): at `offset`, without moving the description's offset", [
                 fd, ArgumentDeclaration("count", .integer(0...Int64(maximumTransfer)), default: "256"),
@@ -148,7 +148,7 @@ extension FileOperationKind {
             ], expectations: [.error, .result, .expect])
         case .pwrite:
             return OperationDeclaration(.files(self), "pwrite64(2): at `offset`, without moving the description's offset (O_APPEND appends)", [
-                fd, ArgumentDeclaration("data", .string, required: true),
+                fd, ArgumentDeclaration("data", .bytes, required: true),
                 ArgumentDeclaration("offset", .integer(Int64.min...Int64.max), required: true),
             ])
         case .reopen:

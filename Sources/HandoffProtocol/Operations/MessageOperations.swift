@@ -82,7 +82,7 @@ extension MessageOperationKind {
         case .send:
             return OperationDeclaration(.messages(self), "sendmsg(2) with the descriptors as one SCM_RIGHTS message", [
                 ArgumentDeclaration("socket", .descriptor, required: true), ArgumentDeclaration("fds", .descriptors),
-                ArgumentDeclaration("data", .string, default: "\"\""),
+                ArgumentDeclaration("data", .bytes, default: "\"\""),
                 ArgumentDeclaration("flags", .flags(SendFlag.allCases.map(\.rawValue))),
             ])
         case .sendHeaders:
@@ -90,7 +90,7 @@ extension MessageOperationKind {
                 ArgumentDeclaration("socket", .descriptor, required: true), ArgumentDeclaration("fds", .descriptors),
                 ArgumentDeclaration("headers", .integers(0...Int64(maximumHeaderDescriptors))),
                 ArgumentDeclaration("cmsg_len", .integer(0...Int64(maximumControl))),
-                ArgumentDeclaration("data", .string, default: "\"x\""),
+                ArgumentDeclaration("data", .bytes, default: "\"x\""),
             ])
         case .recv:
             return OperationDeclaration(.messages(self), "recvmsg(2); `room` descriptors of control buffer (default: as many as `as` names)", [

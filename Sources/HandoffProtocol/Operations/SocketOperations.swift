@@ -219,7 +219,7 @@ extension SocketOperationKind {
             return OperationDeclaration(.sockets(self), "sendmsg(2) to an address (msg_name) with the descriptors as one SCM_RIGHTS message", [
                 ArgumentDeclaration("socket", .descriptor, required: true),
                 ArgumentDeclaration("address", .address, required: true), ArgumentDeclaration("fds", .descriptors),
-                ArgumentDeclaration("data", .string, default: "\"\""),
+                ArgumentDeclaration("data", .bytes, default: "\"\""),
             ])
         case .recvfrom:
             return OperationDeclaration(.sockets(self), "recvmsg(2) with the sender's address; `room` as in recv", [
