@@ -1,6 +1,7 @@
 // Background steps: sent without waiting, applied by the model when the kernel completes them, judged at
 // their `await` like any step.
 
+import Foundation
 import Glibc
 import HandoffProtocol
 
@@ -16,6 +17,8 @@ struct BackgroundCall {
     var done: Outcome? = nil
     /// The call has been asleep: a later O_NONBLOCK on its description does not wake it.
     var slept = false
+    /// The agent's voluntary context switches when the call was last seen asleep.
+    var switches: UInt64? = nil
 
     /// The call's outcome as the program sees it: the part done before sleeping and the rest, as one.
     func whole(_ rest: Outcome) -> Outcome {
@@ -96,6 +99,12 @@ extension ScenarioExecution {
         if returnsShort == nil, let done = current.done, predicted.errno == 0, Self.otherWriter(done, predicted) {
             (model, returnsShort) = (afterParts, done)
         }
+        // The part just done happens when the sleeper runs: wait for it to have run and slept again.
+        // (Not at the step that started it: the part was done before the sleep the runner saw.)
+        if returnsShort == nil, current.done != call.done, predicted.blocks, let before = current.switches {
+            try awaitAsleepOrAnswered(agent, step: current.step, afterSwitches: before)
+            current.switches = Self.voluntarySwitches(agent.pid)
+        }
         if returnsShort == nil {
             // A poll with a timeout that the model says times out waits its time for an event a later step may
             // bring: it is taken at its await (or when a step makes it ready), not waited out here.
@@ -175,16 +184,33 @@ extension ScenarioExecution {
     /// runs - else the next step may reach the kernel first (two readers of one pipe taking each other's data,
     /// found by stressing ported tests). Asleep: a thread in a system call that is not the agent's read of its
     /// control channel nor a runtime's futex.
-    func awaitAsleepOrAnswered(_ agent: AgentProcess, step: Step) throws(Stop) {
+    /// `afterSwitches`: the agent's voluntary context switches when it was last seen asleep - after a step
+    /// that let its call do part of its work, it must have been woken (one more switch) and be asleep again
+    /// (the part done: a MSG_WAITALL reader has taken the bytes) before the next step looks.
+    /// Where /proc/PID/task/TID/syscall cannot be read (gVisor), a process not running for a few milliseconds
+    /// is taken as asleep: the best the runner can tell there.
+    func awaitAsleepOrAnswered(_ agent: AgentProcess, step: Step, afterSwitches: UInt64? = nil) throws(Stop) {
         let control = UInt64(UInt32(bitPattern: agent.controlNumber))
         let limit = Deadline(secondsFromNow: min(timeout, 10))
+        let readable = Observer.readSmallFile("/proc/\(agent.pid)/syscall") != nil
+        var quietSince: UInt64?
         while true {
             var entry = pollfd(fd: agent.connection.descriptor, events: Int16(POLLIN), revents: 0)
             if poll(&entry, 1, 0) != 0 { return }
-            if ProcessStatus.read(agent.pid)?.state != "R",
-                BlockedCall.find(in: agent.pid, where: { $0.firstArgument != control && $0.name != "futex" }) != nil
-            {
-                return
+            let running = ProcessStatus.read(agent.pid)?.state == "R"
+            let woken = afterSwitches.map { before in Self.voluntarySwitches(agent.pid).map { $0 > before } ?? true } ?? true
+            if readable {
+                if !running, woken,
+                    BlockedCall.find(in: agent.pid, where: { $0.firstArgument != control && $0.name != "futex" }) != nil
+                {
+                    return
+                }
+            } else if running {
+                quietSince = nil
+            } else if let since = quietSince {
+                if monotonicNow() - since > 5_000_000 { return }
+            } else {
+                quietSince = monotonicNow()
             }
             if agent.hasExited { return }  // the await reports how it ended
             if limit.expired || deadline.expired {
@@ -192,6 +218,24 @@ extension ScenarioExecution {
             }
             usleep(200)
         }
+    }
+
+    /// The voluntary context switches of all the process's threads (each time one went to sleep), nil when
+    /// /proc does not say.
+    static func voluntarySwitches(_ pid: pid_t) -> UInt64? {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        var total: UInt64 = 0
+        var found = false
+        for task in tasks {
+            guard let status = Observer.readSmallFile("/proc/\(pid)/task/\(task)/status") else { continue }
+            for line in status.split(separator: "\n") where line.hasPrefix("voluntary_ctxt_switches:") {
+                if let value = UInt64(line.split(separator: "\t").last?.trimmingCharacters(in: .whitespaces) ?? "") {
+                    total += value
+                    found = true
+                }
+            }
+        }
+        return found ? total : nil
     }
 
     /// Takes the outcome of the process's background step and judges it like any step's, at this point.

@@ -268,6 +268,8 @@ final class ScenarioExecution {
             try awaitAsleepOrAnswered(agent, step: step)
             let observeBegan = monotonicNow()
             if let finding = try completeBackgroundCalls() { return [finding] }
+            // From here on a part of its work done means the sleeper was woken and ran: counted from now.
+            if pending[process]?.completed == nil { pending[process]?.switches = Self.voluntarySwitches(agent.pid) }
             let findings = try observeAndCompare(after: step.location, operation: operationName)
             records.append(StepRecord(line: step.location.line, operation: operationName + " (background)",
                                       process: process, roundTripNanoseconds: 0,
