@@ -99,9 +99,12 @@ extension ScenarioExecution {
         if returnsShort == nil, let done = current.done, predicted.errno == 0, Self.otherWriter(done, predicted) {
             (model, returnsShort) = (afterParts, done)
         }
+        // A change made before sleeping (an out-of-band byte dropped) stays, as in the kernel.
+        let changed = returnsShort == nil && predicted.blocks && predicted.changedBeforeBlocking
+        if changed { afterParts = model }
         // The part just done happens when the sleeper runs: wait for it to have run and slept again.
         // (Not at the step that started it: the part was done before the sleep the runner saw.)
-        if returnsShort == nil, current.done != call.done, predicted.blocks, let before = current.switches {
+        if returnsShort == nil, current.done != call.done || changed, predicted.blocks, let before = current.switches {
             try awaitAsleepOrAnswered(agent, step: current.step, afterSwitches: before)
             current.switches = Self.voluntarySwitches(agent.pid)
         }

@@ -7,11 +7,11 @@ import HandoffProtocol
 /// an answer would be a finding against the kernel; it is the harness's environment, and an ERROR naming it.
 extension ScenarioExecution {
     /// Why the observed answer is the machine's doing, when it is.
-    func machineCause(of operation: Operation, predicted: Outcome, observed: Outcome) -> String? {
+    func machineCause(of operation: Operation, by process: String, predicted: Outcome, observed: Outcome) -> String? {
         if observed.errno == EADDRINUSE && predicted.errno != EADDRINUSE {
             switch operation {
             case .sockets(.listen(let address, _, _, _, _)), .sockets(.bind(_, let address)):
-                return foreignHolder(of: address)
+                return foreignHolder(of: address, seenBy: process)
             default: return nil
             }
         }
@@ -34,15 +34,17 @@ extension ScenarioExecution {
     /// no visible process owns (another pid namespace's, a connection in TIME_WAIT) counts as foreign only
     /// when the scenario never used the address before: else it may be the scenario's own socket in flight or
     /// closing, which the model should have known.
-    func foreignHolder(of address: SocketAddress) -> String? {
+    func foreignHolder(of address: SocketAddress, seenBy process: String) -> String? {
         let scenarioPids = Set(model.processNames.compactMap { tree[$0]?.pid })
-        guard let viewer = scenarioPids.first else { return nil }
+        // The tables of the acting process's network namespace (another process may have unshared its own).
+        guard let viewer = tree[process]?.pid else { return nil }
         var inodes: Set<UInt64> = []
         var held = false
         switch address {
         case .unix: return nil  // a path in the scenario's own folder
         case .abstract(let name):
-            let shown = "@" + name
+            // unix_seq_show prints the leading NUL and any other NUL byte of the name as '@'.
+            let shown = "@" + String(decoding: name.utf8.map { $0 == 0 ? UInt8(ascii: "@") : $0 }, as: UTF8.self)
             for line in (Observer.readSmallFile("/proc/\(viewer)/net/unix") ?? "").split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ", maxSplits: 7)
                 guard fields.count == 8, fields[7] == shown else { continue }

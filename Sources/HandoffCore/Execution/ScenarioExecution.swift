@@ -305,7 +305,7 @@ final class ScenarioExecution {
         bindNames(step.binds, in: process, outcome: observedOutcome, step: step.location, operation: operationName)
         var stepFindings = judge(step, predicted: predicted, observed: observedOutcome, operation: operationName)
         if stepFindings.contains(where: { $0.kind == .outcome }),
-            let cause = machineCause(of: operation, predicted: predicted, observed: observedOutcome)
+            let cause = machineCause(of: operation, by: process, predicted: predicted, observed: observedOutcome)
         {
             throw .harness(.machine("\(step.location) (\(operationName)): \(cause)"))
         }

@@ -234,7 +234,7 @@ extension ReferenceModel {
         }
         if other.receiveShutdown { return .failure(EPIPE) }
         if !attached.isEmpty, !other.options.passRights { return .failure(EPERM) }
-        if otherID != id, other.peer != id, other.queue.count > maxDgramQlen {
+        if otherID != id, other.peer != id, other.queue.count > maxDgramQlen(inNamespace: other.netns) {
             return desc.nonBlocking ? .failure(EAGAIN) : Outcome(blocks: true)
         }
         // sock_alloc_send_pskb (Model+SendBuffer.swift): the kernel allocates the skb before it looks for the
@@ -347,7 +347,7 @@ extension ReferenceModel {
             return mask
         }
         if endpoint.type == .dgram, let other = endpoints[peer], !other.closed, other.peer == nil,
-           other.queue.count > maxDgramQlen {
+           other.queue.count > maxDgramQlen(inNamespace: other.netns) {
             mask &= ~Linux.POLLOUT
         }
         return mask

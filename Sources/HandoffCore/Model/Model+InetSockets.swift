@@ -192,12 +192,18 @@ extension ReferenceModel {
                 return commit(.failure(error))
             }
             if endpoint.reset || endpoint.receiveShutdown { return commit(Outcome(result: 0, data: [], messageFlags: flags)) }
-            return dontWait ? commit(.failure(EAGAIN)) : Outcome(blocks: true)
+            // tcp_recvmsg_locked stepped past the urgent byte (urg_hole) and cleared urg_data before it sleeps.
+            var sleeps = Outcome(blocks: true)
+            sleeps.changedBeforeBlocking = !peek
+            return dontWait ? commit(.failure(EAGAIN)) : commit(sleeps)
         }
         // tcp_recvmsg_locked: MSG_WAITALL sets the target to `count`; it waits for the rest (sk_wait_data),
         // unless the urgent byte stopped the read.
         if messageFlags.contains(.waitall), read.ranOut, read.bytes.count < count, !dontWait, !ended {
-            return Outcome(blocks: true)
+            // It has copied what was queued (copied_seq moved on) and sleeps in sk_wait_data for the rest.
+            var outcome = Outcome(blocks: true)
+            if !peek && !read.bytes.isEmpty { outcome.doneBeforeBlocking = read.bytes.count }
+            return outcome
         }
         return commit(Outcome(result: Int64(read.bytes.count), data: messageFlags.contains(.trunc) ? nil : read.bytes,
                               messageFlags: flags))

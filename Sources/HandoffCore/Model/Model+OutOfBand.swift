@@ -49,7 +49,11 @@ extension ReferenceModel {
             // redo: skb_peek.
             var index: Int? = read.queue.isEmpty ? nil : 0
             again: while true {
-                if let current = index { index = manageOutOfBand(&read, current, copied: read.bytes.count, peek: peek) }
+                if let current = index {
+                    index = manageOutOfBand(&read, current, copied: read.bytes.count, peek: peek)
+                    // "if (!skb && copied) break": the read ends at the mark, MSG_WAITALL or not.
+                    if index == nil && !read.bytes.isEmpty { return read }
+                }
                 guard var i = index else {
                     read.ranOut = true
                     return read

@@ -267,10 +267,12 @@ extension ReferenceModel {
                                                      checkCredentials: endpoint.options.mayPassCredentials)
             if read.bytes.isEmpty && read.taken.isEmpty && read.ranOut {
                 // What was there could not be read (an out-of-band byte dropped, emptied messages).
-                let outcome = nothingToRead()
-                if !outcome.blocks && !peek {
+                // manage_oob unlinked them before the reader waits or fails: dropped either way.
+                var outcome = nothingToRead()
+                if !peek {
                     endpoints[endpointID]?.queue = read.queue
                     for d in read.dropped { release(d) }
+                    if outcome.blocks { outcome.changedBeforeBlocking = true }
                 }
                 return outcome
             }
@@ -405,7 +407,8 @@ extension ReferenceModel {
         if type == .dgram { return .failure(EOPNOTSUPP) }
         // __sys_listen clamps (unsigned)backlog to somaxconn, so a negative backlog means somaxconn.
         var effective = Int(backlog)
-        if backlog < 0 || effective > somaxconn { effective = somaxconn }
+        let limit = somaxconn(inNamespace: netns[process, default: 0])
+        if backlog < 0 || effective > limit { effective = limit }
         let id = nextEndpoint.take()
         endpoints[id] = SocketEndpoint(type: type, peer: nil, family: family,
                                        listener: ListenerState(address: bound, backlog: effective))

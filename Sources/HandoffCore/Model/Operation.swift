@@ -40,6 +40,10 @@ public struct Outcome: Equatable, Sendable, Codable {
     /// into the free slots, or a MSG_WAITALL read took from the queue, before it went to sleep for the rest.
     /// A background call's part is applied then, and the rest continues (Execution+Background.swift).
     public var doneBeforeBlocking: Int?
+    /// A call that blocks after changing what it waits on, with nothing to return for it: a read that dropped
+    /// an unread out-of-band byte (manage_oob) or stepped over TCP's urgent byte before it slept. The model
+    /// applies that change (a background call keeps it), as the kernel did.
+    public var changedBeforeBlocking = false
 
     public init(result: Int64? = nil, errno: Int32 = 0, fds: [Int32] = [], data: [UInt8]? = nil,
                 messageFlags: Int32? = nil, status: Int32? = nil, blocks: Bool = false, resultMask: Int64? = nil) {

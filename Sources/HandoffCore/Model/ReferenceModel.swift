@@ -140,6 +140,12 @@ public struct ReferenceModel: Sendable {
     public var somaxconn: Int = 4096
     /// net.unix.max_dgram_qlen: a datagram socket's receive queue holds more than this only from its peer.
     public var maxDgramQlen: Int = 10
+
+    /// net.unix.max_dgram_qlen and net.core.somaxconn are per network namespace: the runner's (read from this
+    /// machine) in the first, the kernel's defaults in one a scenario made (unix_net_init: 10;
+    /// netns_core_init: SOMAXCONN, 4096) - a sysctl raised on the host does not reach it.
+    func maxDgramQlen(inNamespace namespace: Int) -> Int { namespace == 0 ? maxDgramQlen : 10 }
+    func somaxconn(inNamespace namespace: Int) -> Int { namespace == 0 ? somaxconn : 4096 }
     /// The most bytes one unix stream skb carries (SystemProbe.unixStreamSkbPayload; 36544 on x86_64 6.x):
     /// stream sends are cut into skbs of this size (Model+SendBuffer.swift). maximumTransfer or more: no split seen.
     public var unixStreamSkbPayload: Int = 36544
