@@ -495,6 +495,20 @@ import Testing
         #expect(blocking.status == .pass, "\(blocking.diff)")
     }
 
+    @Test func aLoopWhoseEndStateDependsOnTheInterleavingIsAnError() throws {
+        // No outcome inside the loop differs, but what it leaves does: the order of two writers' bytes in one
+        // pipe, or which sharer's dup2 landed last.
+        let writers = run(try scenario("summary: two writers\nsteps:\n  - main.pipe: {as: [r, w]}\n  - main.fork: {as: peer}\n"
+            + "  - repeat:\n      count: 5\n      steps:\n        - main.write: {fd: w, data: \"a\"}\n        - peer.write: {fd: w, data: \"b\"}\n"))
+        #expect(writers.status == .error)
+        #expect(writers.reason?.contains("peer.write and main.write (line 8) write different bytes to one object") == true,
+                "\(writers.reason ?? "")")
+        let sharers = run(try scenario("summary: two sharers\nsteps:\n  - main.pipe: {as: [r, w]}\n  - main.clone_files: {as: c}\n"
+            + "  - repeat:\n      count: 5\n      steps:\n        - main.dup2: {fd: r, target: 10}\n        - c.dup2: {fd: w, target: 10}\n"))
+        #expect(sharers.status == .error)
+        #expect(sharers.reason?.contains("change one shared descriptor table") == true, "\(sharers.reason ?? "")")
+    }
+
     @Test func processChangesCannotBeRepeated() {
         #expect(throws: ScenarioError.self) {
             _ = try scenario("summary: s\nsteps:\n  - repeat:\n      count: 2\n      steps:\n        - main.fork: {as: c}\n")

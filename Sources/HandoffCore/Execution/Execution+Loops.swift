@@ -40,7 +40,7 @@ extension ScenarioExecution {
             if programs[process] == nil { order.append(process) }
             programs[process, default: []].append(LoopStep(operation: operation, outputs: outputs, expectedErrno: expected))
         }
-        if order.count > 1 { try requireDeterminedInterleaving(inner, processes: order) }
+        if order.count > 1 { try requireDeterminedInterleaving(inner, processes: order, iterations: count) }
         // The model first: the same iterations in the order written (a loop it says would block is never sent).
         var modelFailuresOf: [String: Int] = [:]
         var firstModelFailure = ""
@@ -148,7 +148,10 @@ extension ScenarioExecution {
     /// the model, each process's steps ahead of the others': an outcome that differs from the written order's,
     /// without either blocking, is a scenario error - a FAIL from it would blame the kernel for the harness's
     /// scheduling (found by a hostile round).
-    func requireDeterminedInterleaving(_ inner: [Step], processes: [String]) throws(Stop) {
+    /// Two iterations are tried (a difference may show only in the second: a pipe prefilled by one byte), and
+    /// data is compared besides errno and result (two writers of one pipe: "abab" or "aabb").
+    func requireDeterminedInterleaving(_ inner: [Step], processes: [String], iterations count: Int) throws(Stop) {
+        try requireOneWriterPerObject(inner)
         let (savedModel, savedTracker, savedUnbound) = (model, tracker, unboundNames)
         defer { (model, tracker, unboundNames) = (savedModel, savedTracker, savedUnbound) }
         func simulate(_ steps: [(Int, Step)]) throws(Stop) -> [Int: Outcome] {
@@ -166,20 +169,71 @@ extension ScenarioExecution {
             }
             return outcomes
         }
-        let written = Array(inner.enumerated())
+        // Step k of iteration i is index i * inner.count + k.
+        let rounds = min(max(count, 1), 2)
+        let written = (0..<rounds).flatMap { round in inner.enumerated().map { (round * inner.count + $0.offset, $0.element) } }
         let inOrder = try simulate(written)
         for first in processes {
             let ahead = written.filter { $0.1.process == first } + written.filter { $0.1.process != first }
-            for (index, outcome) in try simulate(ahead) {
-                guard let expected = inOrder[index], expected.errno != outcome.errno || expected.result != outcome.result
+            for (index, outcome) in try simulate(ahead).sorted(by: { $0.key < $1.key }) {
+                guard let expected = inOrder[index],
+                    expected.errno != outcome.errno || expected.result != outcome.result || expected.data != outcome.data
                 else { continue }
-                let step = inner[index]
+                let step = inner[index % inner.count]
                 let name = "\(step.process ?? "").\(step.action.keyword)"
                 throw .scenario("\(step.location): \(name) returns \(outcome.summary(dataAround: nil)) when '\(first)' runs "
                     + "its steps of the loop ahead of the others, but \(expected.summary(dataAround: nil)) in the order "
                     + "written; the agents run a loop's processes concurrently, so its outcome is not determined: make "
                     + "the call blocking, or keep the processes' dependent steps out of the loop")
             }
+        }
+    }
+
+    /// What no outcome inside the loop shows but its end does: two processes writing different bytes to one
+    /// object (the reader after the loop gets "abab" or "aabb"), or two sharers of one table changing it (the
+    /// last dup2 onto a number wins). Refused as scenario errors, like an outcome that depends on the order.
+    func requireOneWriterPerObject(_ inner: [Step]) throws(Stop) {
+        var writers: [(process: String, target: DescriptionTarget, data: [UInt8], step: Step)] = []
+        var tableChangers: [String: Step] = [:]
+        for step in inner {
+            guard let process = step.process, let scenarioOperation = step.operation else { continue }
+            // A step naming a descriptor the loop itself creates cannot be resolved before the loop: its object
+            // is then the loop's own, made anew in each iteration.
+            var changesTable = step.binds.contains { $0 != nil }
+            guard let operation = try? resolve(scenarioOperation, in: process, at: step.location) else {
+                if changesTable { try noteTableChange(process, step) }
+                continue
+            }
+            var written: [UInt8]?
+            switch operation {
+            case .files(.write(_, let data)), .messages(.send(_, _, let data, _)), .sockets(.sendto(_, _, _, let data)):
+                written = data
+            default: break
+            }
+            if let data = written, let fd = operation.descriptors.first?.0, let target = model.fdget(process, fd)?.description.target {
+                if let other = writers.first(where: { $0.process != process && $0.target == target && $0.data != data }) {
+                    throw .scenario("\(step.location): \(process).\(step.action.keyword) and \(other.process)."
+                        + "\(other.step.action.keyword) (line \(other.step.location.line)) write different bytes to one object "
+                        + "in a loop whose processes run concurrently: the order of those bytes is not determined; write "
+                        + "from one process, or the same bytes")
+                }
+                writers.append((process, target, data, step))
+            }
+            switch operation {
+            case .table(.close), .table(.closeRange), .table(.dup2), .table(.dup3): changesTable = true
+            default: break
+            }
+            if changesTable { try noteTableChange(process, step) }
+        }
+        func noteTableChange(_ process: String, _ step: Step) throws(Stop) {
+            for sharer in sharingTable(with: process) where sharer != process {
+                if let other = tableChangers[sharer] {
+                    throw .scenario("\(step.location): \(process).\(step.action.keyword) and \(sharer).\(other.action.keyword) "
+                        + "(line \(other.location.line)) change one shared descriptor table in a loop whose processes run "
+                        + "concurrently: which numbers end up where is not determined; change it from one of them")
+                }
+            }
+            tableChangers[process] = step
         }
     }
 }
