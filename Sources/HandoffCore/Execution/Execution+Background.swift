@@ -70,6 +70,19 @@ extension ScenarioExecution {
     private func complete(_ call: BackgroundCall, of process: String, progress: inout Bool) throws(Stop) -> Finding? {
         guard let agent = tree[process] else { return nil }
         var current = call
+        // A poll whose time ran out before this step began returned 0 then, whatever this step brings; one
+        // whose time ran out during this step raced it (past what the model can tell, if the step made it ready).
+        if case .events(.poll(_, _, let pollTimeout)) = current.operation, pollTimeout > 0, current.done == nil {
+            let expiry = current.began + UInt64(pollTimeout) * 1_000_000
+            if expiry <= monotonicNow() {
+                var trial: ReferenceModel = model
+                if expiry > currentStepBegan, (trial.apply(current.operation, by: process).result ?? 0) != 0 {
+                    throw .harness(.beyondModel("\(current.step.location): the background poll's \(pollTimeout) ms ran out "
+                        + "while the step that makes it ready ran: which came first is a matter of timing"))
+                }
+                return try take(current, of: process, agent: agent, predicted: Outcome(result: 0), progress: &progress)
+            }
+        }
         let saved = model
         // The model with the parts the call did before sleeping applied, and nothing of the rest.
         var afterParts = saved
@@ -125,6 +138,14 @@ extension ScenarioExecution {
                 return nil
             }
         }
+        return try take(current, of: process, agent: agent, predicted: returnsShort ?? current.whole(predicted),
+                        progress: &progress)
+    }
+
+    /// The agent's answer to a call the model says has completed with `predicted`, kept for its await.
+    private func take(_ call: BackgroundCall, of process: String, agent: AgentProcess, predicted: Outcome,
+                      progress: inout Bool) throws(Stop) -> Finding? {
+        var current = call
         let answer: WireMessage
         do {
             answer = try harness { () throws(HarnessError) in
@@ -137,7 +158,7 @@ extension ScenarioExecution {
             }
             throw error
         }
-        current.completed = (returnsShort ?? current.whole(predicted), answer)
+        current.completed = (predicted, answer)
         pending[process] = current
         progress = true
         return nil

@@ -62,7 +62,7 @@ extension ScenarioExecution {
                         + "\(process).\(innerStep.action.keyword) blocks when the loop's steps run in the order written; "
                         + "order them so that each can complete")
                 }
-                if let limit = predicted.beyondModel {
+                if let limit = predicted.beyondModel ?? harnessShapedAnswer(predicted, of: operation, process: process) {
                     throw .harness(.beyondModel("\(innerStep.location): in iteration \(iteration + 1), "
                         + "\(process).\(innerStep.action.keyword): \(limit)"))
                 }
@@ -75,6 +75,17 @@ extension ScenarioExecution {
                 }
                 bindNames(innerStep.binds, in: process, outcome: predicted, step: innerStep.location,
                           operation: "\(process).\(innerStep.action.keyword)")
+            }
+        }
+        // A background call the loop would let complete (or progress) does so at an iteration the model cannot
+        // tell (the agents run the loop by themselves): refused.
+        for (waiting, call) in pending where call.completed == nil {
+            var trial: ReferenceModel = model
+            let outcome = trial.apply(call.operation, by: waiting)
+            if !outcome.blocks || outcome.doneBeforeBlocking != nil || outcome.changedBeforeBlocking {
+                throw .scenario("\(step.location): this loop would let the background \(waiting).\(call.step.action.keyword) "
+                    + "(line \(call.step.location.line)) complete, at an iteration the runner cannot tell; await it before "
+                    + "the loop, or make the loop not touch what it waits on")
             }
         }
         let began = monotonicNow()

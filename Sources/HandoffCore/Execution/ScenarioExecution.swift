@@ -106,6 +106,9 @@ final class ScenarioExecution {
     var findings: [Finding] = []
     var records: [StepRecord] = []
     var currentStep = 0
+    /// When the current step began (monotonic ns): a background poll whose time ran out before it had its
+    /// answer before the step could make it ready.
+    var currentStepBegan: UInt64 = 0
 
     init(scenario: Scenario, options: ExecutionOptions) {
         self.scenario = scenario
@@ -217,6 +220,7 @@ final class ScenarioExecution {
         if !startFindings.isEmpty { return }
         for (index, step) in scenario.steps.enumerated() {
             currentStep = index + 1
+            currentStepBegan = monotonicNow()
             let stepFindings: [Finding]
             if case .check(let check) = step.action {
                 let began = monotonicNow()
@@ -257,6 +261,11 @@ final class ScenarioExecution {
         if step.background {
             // Sent now, applied by the model when it can complete (what it does before it sleeps, when it sleeps),
             // judged at its `await`.
+            var trial: ReferenceModel = model
+            trial.harnessNumbers = [process: Set(sharingTable(with: process).compactMap { tree[$0]?.controlNumber })]
+            if let shaped = harnessShapedAnswer(trial.apply(operation, by: process), of: operation, process: process) {
+                throw .harness(.beyondModel("\(step.location): \(operationName): \(shaped)"))
+            }
             if let rival = rivalWaiter(for: operation, by: process) {
                 throw .harness(.beyondModel("\(step.location): the background \(operationName) would wait on the same object as "
                     + "\(rival): which of two sleepers the kernel wakes first (a stream socket or an eventfd wakes every sleeper "
