@@ -158,7 +158,10 @@ import Testing
               - main.read: {fd: r, count: 2}
             """), timeout: 1, injections: [Injection(afterStep: 3, process: "child", fault: .operation(.read(fd: 3, count: 2)))])
         #expect(result.status == .fail)
-        #expect(result.findings.first?.observed.hasPrefix("blocked for 1.0 s in read(3, ...)") == true)
+        let finding = try #require(result.findings.first)
+        #expect(finding.kind == .outcome && finding.step.line == 6 && finding.operation == "main.read")
+        #expect(finding.expected == "2 data \"ab\" at once")
+        #expect(finding.observed.hasPrefix("blocked for 1.") && finding.observed.contains(" s in read(3, ...)"), "\(finding.observed)")
         #expect(result.durationSeconds < 3)
         #expect(agentProcesses().isEmpty)
         #expect(childProcesses().isEmpty)
