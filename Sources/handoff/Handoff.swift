@@ -123,6 +123,16 @@ struct ScenarioSelection: ParsableArguments {
         return load.scenarios
     }
 
+    /// `load()`, where an empty selection is a usage error (exit 2) saying why: nothing to `doing`.
+    func loadSome(toDo doing: String) throws -> [Scenario] {
+        let scenarios = try load()
+        if scenarios.isEmpty {
+            printError("handoff: nothing to \(doing): \(whyEmpty())")
+            throw ExitCode(2)
+        }
+        return scenarios
+    }
+
     /// Why `load()` selected nothing: no scenario file at all, or a filter or tag that matches none of them.
     func whyEmpty() -> String {
         let files = (try? ScenarioDiscovery.find(resolvedPaths).count) ?? 0

@@ -16,6 +16,36 @@ import Testing
         // Our own process is asleep in no call on a descriptor 999 names.
         #expect(BlockedCall.find(in: getpid(), where: { $0.firstArgument == 999 }) == nil)
     }
+
+    @Test func aThreadAsleepInAReadIsFoundByItsDescriptor() throws {
+        // A thread of this process reads an empty pipe: find must see that read on that descriptor (and say
+        // so by name on x86_64), and stop seeing it once the read returned.
+        var ends: [Int32] = [-1, -1]
+        #expect(pipe(&ends) == 0)
+        defer { close(ends[0]); close(ends[1]) }
+        let reader = ends[0]
+        let finished = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            var byte: UInt8 = 0
+            _ = read(reader, &byte, 1)
+            finished.signal()
+        }
+        let deadline = Deadline(secondsFromNow: 5)
+        var call: BlockedCall?
+        while call == nil && !deadline.expired {
+            call = BlockedCall.find(in: getpid(), where: { $0.firstArgument == UInt64(reader) })
+            if call == nil { usleep(1000) }
+        }
+        let found = try #require(call, "the reading thread was never seen asleep in its read")
+        #if arch(x86_64)
+        #expect(found.name == "read")
+        #expect(found.description.hasPrefix("read(\(reader), ...)"))
+        #endif
+        var byte: UInt8 = 1
+        #expect(write(ends[1], &byte, 1) == 1)
+        #expect(finished.wait(timeout: .now() + 5) == .success)
+        #expect(BlockedCall.find(in: getpid(), where: { $0.firstArgument == UInt64(reader) }) == nil)
+    }
 }
 
 /// An answer the machine caused - a name or port another program holds - is an ERROR naming the holder,

@@ -27,6 +27,13 @@ import FoundationXML
     let report = RunReport(startedAt: Date(timeIntervalSince1970: 0), durationSeconds: 1.5, identityMode: .auto,
                            scenarios: ReportTests.results)
 
+    @Test func htmlShowsControlCharactersEscapedAndKeepsLineBreaks() {
+        // Raw control bytes from a summary reached report.html (a hostile round); as on the console they are
+        // shown, markup is escaped, and line breaks stay line breaks.
+        #expect(HTMLReport.escape("a\u{1B}[31m<b>\nline\u{7}\tx") == "a\\u{1B}[31m&lt;b&gt;\nline\\u{7}\tx")
+        #expect(HTMLReport.escape("plain \"text\"\n") == "plain &quot;text&quot;\n")
+    }
+
     @Test func summaryCountsEveryStatus() {
         #expect(report.summary == RunReport.Summary(Self.results))
         #expect(report.summary.total == 4)

@@ -22,7 +22,9 @@ struct BackgroundCall {
 
     /// The call's outcome as the program sees it: the part done before sleeping and the rest, as one.
     func whole(_ rest: Outcome) -> Outcome {
-        guard let done, rest.errno == 0 else { return rest.errno == 0 || done == nil ? rest : (done ?? rest) }
+        guard let done else { return rest }
+        // The rest failing after a part was done: the call returns the part (pipe_write: "if (!ret) ret = -EPIPE").
+        guard rest.errno == 0 else { return done }
         var outcome = rest
         outcome.result = (done.result ?? 0) + (rest.result ?? 0)
         if let first = done.data { outcome.data = first + (rest.data ?? []) }
@@ -70,13 +72,14 @@ extension ScenarioExecution {
     private func complete(_ call: BackgroundCall, of process: String, progress: inout Bool) throws(Stop) -> Finding? {
         guard let agent = tree[process] else { return nil }
         var current = call
+        var pollTimeout: Int32?
+        if case .events(.poll(_, _, let timeout)) = current.operation { pollTimeout = timeout }
         // A poll whose time ran out before this step began returned 0 then, whatever this step brings; one
         // whose time ran out during this step raced it (past what the model can tell, if the step made it ready).
-        if case .events(.poll(_, _, let pollTimeout)) = current.operation, pollTimeout > 0, current.done == nil {
+        if let pollTimeout, pollTimeout > 0 {
             let expiry = current.began + UInt64(pollTimeout) * 1_000_000
             if expiry <= monotonicNow() {
-                var trial: ReferenceModel = model
-                if expiry > currentStepBegan, (trial.apply(current.operation, by: process).result ?? 0) != 0 {
+                if expiry > currentStepBegan, (trialPredict(current.operation, by: process).result ?? 0) != 0 {
                     throw .harness(.beyondModel("\(current.step.location): the background poll's \(pollTimeout) ms ran out "
                         + "while the step that makes it ready ran: which came first is a matter of timing"))
                 }
@@ -124,10 +127,7 @@ extension ScenarioExecution {
         if returnsShort == nil {
             // A poll with a timeout that the model says times out waits its time for an event a later step may
             // bring: it is taken at its await (or when a step makes it ready), not waited out here.
-            var waitsOutItsTime = false
-            if case .events(.poll(_, _, let timeout)) = current.operation, timeout != 0, predicted.result == 0 {
-                waitsOutItsTime = true
-            }
+            let waitsOutItsTime = (pollTimeout ?? 0) != 0 && predicted.result == 0
             // A call asleep does not see O_NONBLOCK set on its description later (pipe_write, the socket reads
             // look at it again only once woken): EAGAIN now means it sleeps on.
             let sleepsOn = current.slept && predicted.errno == EAGAIN
@@ -146,22 +146,34 @@ extension ScenarioExecution {
     private func take(_ call: BackgroundCall, of process: String, agent: AgentProcess, predicted: Outcome,
                       progress: inout Bool) throws(Stop) -> Finding? {
         var current = call
-        let answer: WireMessage
-        do {
-            answer = try harness { () throws(HarnessError) in
-                try agent.connection.receive(until: deadline, timeoutSeconds: timeout).0
-            }
-        } catch {
-            if let finding = blockedWhereModelReturns(error, step: current.step, operation: current.operation, agent: agent,
-                                                      predicted: predicted, since: current.began) {
-                return finding
-            }
-            throw error
+        switch try answer(to: current, from: agent, predicted: predicted) {
+        case .blocked(let finding): return finding
+        case .answered(let answer): current.completed = (predicted, answer)
         }
-        current.completed = (predicted, answer)
         pending[process] = current
         progress = true
         return nil
+    }
+
+    enum BackgroundAnswer {
+        case answered(WireMessage)
+        /// The agent is still asleep in the call at the time limit: the finding.
+        case blocked(Finding)
+    }
+
+    /// Waits for the agent's answer to a background call the model says has completed with `predicted`.
+    func answer(to call: BackgroundCall, from agent: AgentProcess, predicted: Outcome) throws(Stop) -> BackgroundAnswer {
+        do {
+            return .answered(try harness { () throws(HarnessError) in
+                try agent.connection.receive(until: deadline, timeoutSeconds: timeout).0
+            })
+        } catch {
+            if let finding = blockedWhereModelReturns(error, step: call.step, operation: call.operation, agent: agent,
+                                                      predicted: predicted, since: call.began) {
+                return .blocked(finding)
+            }
+            throw error
+        }
     }
 
     /// Two parts of a read that came from different writers, as SO_PASSCRED shows them.
@@ -281,16 +293,9 @@ extension ScenarioExecution {
                     + "finish: the model predicts it still blocks here")
             }
             if let limit = predicted.beyondModel { throw .harness(.beyondModel("\(step.location): \(operationName): \(limit)")) }
-            do {
-                message = try harness { () throws(HarnessError) in
-                    try agent.connection.receive(until: deadline, timeoutSeconds: timeout).0
-                }
-            } catch {
-                if let finding = blockedWhereModelReturns(error, step: step, operation: operation, agent: agent,
-                                                          predicted: predicted, since: began) {
-                    return [finding]
-                }
-                throw error
+            switch try answer(to: call, from: agent, predicted: predicted) {
+            case .blocked(let finding): return [finding]
+            case .answered(let answer): message = answer
             }
         }
         let answer = try harness { () throws(HarnessError) in try decodeAnswer(message, from: process) }

@@ -80,8 +80,7 @@ extension ScenarioExecution {
         // A background call the loop would let complete (or progress) does so at an iteration the model cannot
         // tell (the agents run the loop by themselves): refused.
         for (waiting, call) in pending where call.completed == nil {
-            var trial: ReferenceModel = model
-            let outcome = trial.apply(call.operation, by: waiting)
+            let outcome = trialPredict(call.operation, by: waiting)
             if !outcome.blocks || outcome.doneBeforeBlocking != nil || outcome.changedBeforeBlocking {
                 throw .scenario("\(step.location): this loop would let the background \(waiting).\(call.step.action.keyword) "
                     + "(line \(call.step.location.line)) complete, at an iteration the runner cannot tell; await it before "
@@ -221,7 +220,12 @@ extension ScenarioExecution {
                 written = data
             default: break
             }
-            if let data = written, let fd = operation.descriptors.first?.0, let target = model.fdget(process, fd)?.description.target {
+            // Queues only (a pipe, a socket): their reader gets the bytes in the order they came. Writers of one
+            // file through a shared offset or O_APPEND (CRIU's file_append) end at the same offsets and size in any
+            // order; only the file's bytes differ, which the model keeps in the order written.
+            if let data = written, let fd = operation.descriptors.first?.0, let target = model.fdget(process, fd)?.description.target,
+                target.isQueue
+            {
                 if let other = writers.first(where: { $0.process != process && $0.target == target && $0.data != data }) {
                     throw .scenario("\(step.location): \(process).\(step.action.keyword) and \(other.process)."
                         + "\(other.step.action.keyword) (line \(other.step.location.line)) write different bytes to one object "

@@ -120,8 +120,12 @@ extension ScenarioExecution {
     /// program the scenario describes; and a descriptor placed on the channel's number when no other
     /// number is free leaves the agent nowhere to move its channel. Both are past what handoff can
     /// reproduce, an ERROR saying so (found by porting LTP's fill-the-table tests).
+    /// Called after every prediction, on every step and every simulated iteration of a loop: nothing to look
+    /// at unless the answer is EMFILE or gives descriptors.
     func harnessShapedAnswer(_ predicted: Outcome, of operation: Operation, process: String) -> String? {
+        guard predicted.errno == EMFILE || (predicted.errno == 0 && !predicted.fds.isEmpty) else { return nil }
         let limit = model.nofileLimit(of: process)
+        // Set by the prediction just made (predict, trialPredict): not computed again on every step.
         let channels = (model.harnessNumbers[process] ?? []).filter { $0 < limit }
         guard !channels.isEmpty else { return nil }
         let table = model[tableOf: process]
@@ -131,10 +135,10 @@ extension ScenarioExecution {
         if case .table(.fcntl(_, .dupfdCloexec(let from))) = operation { minimum = max(0, from) }
         for channel in channels.sorted() where channel >= minimum {
             let belowTaken = (minimum..<channel).allSatisfy { table[$0] != nil || channels.contains($0) }
-            let free = (0..<limit).contains { table[$0] == nil && !channels.contains($0) }
+            // (The walk for a free number only when a descriptor lands on the channel's own.)
             let shaped = predicted.errno == EMFILE && belowTaken
                 || (predicted.errno == 0 && belowTaken && predicted.fds.contains { $0 > channel } && table[channel] == nil)
-                || (predicted.fds.contains(channel) && !free)
+                || (predicted.fds.contains(channel) && !(0..<limit).contains { table[$0] == nil && !channels.contains($0) })
             if shaped {
                 return "the agent's control channel holds \(channel), below RLIMIT_NOFILE (\(limit)), which the process "
                     + "the scenario describes would have free: lower the limit under \(channel) with setrlimit, or use "

@@ -75,10 +75,28 @@ extension ScenarioExecution {
     /// Every process sharing `process`'s descriptor table, itself included.
     func sharingTable(with process: String) -> [String] { tracker.sharingTable(with: process) }
 
+    /// The numbers the agents' control channels hold in `process`'s table (its own and its sharers').
+    func channelNumbers(in process: String) -> Set<Int32> {
+        Set(sharingTable(with: process).compactMap { tree[$0]?.controlNumber })
+    }
+
     /// The model's prediction, told first where the harness's own channels sit in the acting table.
     func predict(_ operation: Operation, by process: String) -> Outcome {
-        model.harnessNumbers = [process: Set(sharingTable(with: process).compactMap { tree[$0]?.controlNumber })]
+        model.harnessNumbers = [process: channelNumbers(in: process)]
         return model.apply(operation, by: process)
+    }
+
+    /// What the model would predict now, the model left as it was (a check before a call is sent, a pending
+    /// call looked at without applying it) but for `harnessNumbers`, which stay the acting table's, as after
+    /// `predict` (harnessShapedAnswer reads them).
+    func trialPredict(_ operation: Operation, by process: String) -> Outcome {
+        let saved = model
+        defer {
+            let numbers = model.harnessNumbers
+            model = saved
+            model.harnessNumbers = numbers
+        }
+        return predict(operation, by: process)
     }
     /// Gives the descriptors an outcome produced the names the step binds, in every process of the table. A
     /// name the outcome has no descriptor for stays unbound, with why (`unboundReason`).

@@ -261,9 +261,7 @@ final class ScenarioExecution {
         if step.background {
             // Sent now, applied by the model when it can complete (what it does before it sleeps, when it sleeps),
             // judged at its `await`.
-            var trial: ReferenceModel = model
-            trial.harnessNumbers = [process: Set(sharingTable(with: process).compactMap { tree[$0]?.controlNumber })]
-            if let shaped = harnessShapedAnswer(trial.apply(operation, by: process), of: operation, process: process) {
+            if let shaped = harnessShapedAnswer(trialPredict(operation, by: process), of: operation, process: process) {
                 throw .harness(.beyondModel("\(step.location): \(operationName): \(shaped)"))
             }
             if let rival = rivalWaiter(for: operation, by: process) {

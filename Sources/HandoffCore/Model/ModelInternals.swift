@@ -68,6 +68,14 @@ struct ModelProcess: Equatable, Sendable {
 
 /// What an open file description refers to, with the identity of the underlying object.
 enum DescriptionTarget: Equatable, Sendable {
+    /// A pipe end or a socket: what is written is read back in the order it came.
+    var isQueue: Bool {
+        switch self {
+        case .pipeRead, .pipeWrite, .pipeReadWrite, .socket: return true
+        default: return false
+        }
+    }
+
     case file(path: FileName)
     case memfd(object: MemfdID, name: String)
     case pipeRead(pipe: PipeID)

@@ -186,7 +186,7 @@ public enum HTMLReport {
     /// Markup characters as entities; control characters (which HTML does not allow, and a scenario's
     /// summary or a name may hold) shown as `\u{1B}`, as on the console (Console.printable), line breaks kept.
     static func escape(_ text: String) -> String {
-        let visible = text.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" && $0 != "\t" || (0x7F...0x9F).contains($0.value) }
+        let visible = text.unicodeScalars.contains { $0 != "\n" && Console.isLineControl($0) }
             ? text.split(separator: "\n", omittingEmptySubsequences: false).map { Console.printable(String($0)) }.joined(separator: "\n")
             : text
         return visible.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")

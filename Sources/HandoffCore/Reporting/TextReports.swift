@@ -144,7 +144,7 @@ public enum Console {
     }
 
     /// C0 controls but tab, DEL, C1 controls (U+0085 is NEL) and the Unicode line and paragraph separators.
-    private static func isLineControl(_ scalar: Unicode.Scalar) -> Bool {
+    static func isLineControl(_ scalar: Unicode.Scalar) -> Bool {
         (scalar.value < 0x20 && scalar != "\t") || (0x7F...0x9F).contains(scalar.value)
             || scalar.value == 0x2028 || scalar.value == 0x2029
     }

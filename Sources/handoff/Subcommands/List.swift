@@ -8,13 +8,8 @@ struct List: ParsableCommand {
     @OptionGroup var selection: ScenarioSelection
 
     func run() throws {
-        let scenarios = try selection.load()
         // As `validate` and `run`: an empty selection is an error, not an empty list that looks fine.
-        if scenarios.isEmpty {
-            printError("handoff: nothing to list: \(selection.whyEmpty())")
-            throw ExitCode(2)
-        }
-        for scenario in scenarios {
+        for scenario in try selection.loadSome(toDo: "list") {
             let tags = scenario.tags.isEmpty ? "" : " [\(scenario.tags.joined(separator: ", "))]"
             print("\(scenario.name)\(tags)\n    \(scenario.summary)")
         }
@@ -27,11 +22,7 @@ struct Validate: ParsableCommand {
     @OptionGroup var selection: ScenarioSelection
 
     func run() throws {
-        let scenarios = try selection.load()
-        if scenarios.isEmpty {
-            printError("handoff: nothing to validate: \(selection.whyEmpty())")
-            throw ExitCode(2)
-        }
+        let scenarios = try selection.loadSome(toDo: "validate")
         print("\(scenarios.count) scenario\(scenarios.count == 1 ? "" : "s") valid")
     }
 }

@@ -61,11 +61,7 @@ struct StressCommand: ParsableCommand {
         }) {
             printError("handoff: \(problem); an interrupt will not clean up")
         }
-        let scenarios = try selection.load()
-        if scenarios.isEmpty {
-            printError("handoff: nothing to stress: \(selection.whyEmpty())")
-            throw ExitCode(2)
-        }
+        let scenarios = try selection.loadSome(toDo: "stress")
         let agent = try agentSelection.resolve()
         // Before the run: an unwritable --report must not cost the whole duration.
         try prepareReportDirectory(report)
