@@ -520,6 +520,18 @@ int handoff_epoll_ctl(int epfd, int op, int fd, unsigned int events) {
     event.data.fd = fd;
     return epoll_ctl(epfd, op, fd, op == EPOLL_CTL_DEL ? NULL : &event);
 }
+int handoff_epoll_wait(int epfd, int max, int timeout, int *fds, unsigned int *events) {
+    // At most 1024 (ReadyRegistration.maximumReported); 0 and negative counts go to the kernel as they are
+    // (EINVAL), with room for one.
+    struct epoll_event ready[1024];
+    int room = max > 0 && max <= 1024 ? max : 1;
+    int count = epoll_wait(epfd, ready, max > 1024 ? room : max, timeout);
+    for (int i = 0; i < count && i < room; i++) {
+        fds[i] = ready[i].data.fd;
+        events[i] = ready[i].events;
+    }
+    return count;
+}
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>

@@ -147,6 +147,10 @@ public enum Linux {
     public static let EPOLL_CTL_MOD: Int32 = 3
     public static let EPOLLIN: UInt32 = 0x001
     public static let EPOLLOUT: UInt32 = 0x004
+    public static let EPOLLERR: UInt32 = 0x008
+    public static let EPOLLHUP: UInt32 = 0x010
+    public static let EPOLLRDHUP: UInt32 = 0x2000
+    public static let EPOLLONESHOT: UInt32 = 1 << 30
     public static let EPOLLET: UInt32 = 1 << 31
     // poll(2) events (asm-generic/poll.h); POLLRDHUP is 0x2000 on x86_64.
     public static let POLLIN: Int16 = 0x001

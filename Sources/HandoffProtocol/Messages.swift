@@ -94,6 +94,8 @@ public struct Answer: Equatable, Sendable {
     public var credentials: UnixCredentials?
     /// recvfrom: the sender's address (msg_name).
     public var from: SenderAddress?
+    /// epoll_wait: the registrations it reported, in its order.
+    public var ready: [ReadyRegistration]?
 
     public init(result: Int64, errno: Int32 = 0, fds: [Int32] = [], data: [UInt8]? = nil, messageFlags: Int32? = nil,
                 waitStatus: Int32? = nil, nanoseconds: UInt64 = 0, movedControl: Int32? = nil, port: UInt16? = nil) {
@@ -127,6 +129,7 @@ public struct Answer: Equatable, Sendable {
             message.set("cred", ints: [credentials.pid, Int32(bitPattern: credentials.uid), Int32(bitPattern: credentials.gid)])
         }
         if let from { message.set("from", bytes: from.sunPath) }
+        if let ready { message.set("ready", ints: ready.flatMap { [$0.fd, Int32(bitPattern: $0.events)] }) }
         return message
     }
 
@@ -154,6 +157,17 @@ public struct Answer: Equatable, Sendable {
             }
         }
         if message["from"] != nil { answer.from = SenderAddress(sunPath: fields.bytes("from")) }
+        if message["ready"] != nil {
+            // fd, events for each: an even count, at most the largest `max`.
+            let values = fields.ints("ready")
+            if values.count % 2 == 0, values.count / 2 <= Int(ReadyRegistration.maximumReported) {
+                answer.ready = stride(from: 0, to: values.count, by: 2).map {
+                    ReadyRegistration(fd: values[$0], events: UInt32(bitPattern: values[$0 + 1]))
+                }
+            } else {
+                fields.malformed("ready")
+            }
+        }
         // Values no system call gives, which the runner would otherwise judge as the kernel's outcome (found
         // with a hostile agent answering e=-5 and fds=-5,-1): an errno is 0...4095 (MAX_ERRNO), a descriptor
         // is never negative.

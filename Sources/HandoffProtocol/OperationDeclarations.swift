@@ -81,6 +81,8 @@ public enum ExpectationKey: String, Sendable, CaseIterable {
     case credentials
     /// The sender's address a recvfrom reports: `unnamed`, `{unix: path}` or `{abstract: name}`.
     case from
+    /// The registrations an epoll_wait reports: `[{fd: name, events: [in, hup]}]`, in any order.
+    case ready
 }
 
 /// How an argument is written.

@@ -152,20 +152,75 @@ public enum EpollControl: String, Sendable, CaseIterable, Hashable {
     }
 }
 
-/// The events an epoll registration asks for.
+/// The events an epoll registration asks for, and how it reports them: `et` edge-triggered, `oneshot`
+/// disarmed once reported (until the next `mod`).
 public enum EpollEvent: String, Sendable, CaseIterable, Hashable {
-    case `in`, out, et
+    case `in`, out, rdhup, et, oneshot
 
     public var linux: UInt32 {
         switch self {
         case .in: return Linux.EPOLLIN
         case .out: return Linux.EPOLLOUT
+        case .rdhup: return Linux.EPOLLRDHUP
         case .et: return Linux.EPOLLET
+        case .oneshot: return Linux.EPOLLONESHOT
         }
     }
 
     public static func linux(_ events: Set<EpollEvent>) -> UInt32 { events.reduce(0) { $0 | $1.linux } }
     public static func set(fromLinux raw: UInt32) -> Set<EpollEvent> { Set(allCases.filter { raw & $0.linux != 0 }) }
+}
+
+/// The events epoll_wait(2) reports for a ready registration: those asked for that hold, and EPOLLERR and
+/// EPOLLHUP always (do_epoll_ctl adds them to every registration).
+public enum ReadyEvent: String, Sendable, CaseIterable, Hashable, Comparable {
+    case `in`, out, rdhup, err, hup
+
+    public var linux: UInt32 {
+        switch self {
+        case .in: return Linux.EPOLLIN
+        case .out: return Linux.EPOLLOUT
+        case .rdhup: return Linux.EPOLLRDHUP
+        case .err: return Linux.EPOLLERR
+        case .hup: return Linux.EPOLLHUP
+        }
+    }
+
+    public static func linux(_ events: Set<ReadyEvent>) -> UInt32 { events.reduce(0) { $0 | $1.linux } }
+    public static func set(fromLinux raw: UInt32) -> Set<ReadyEvent> { Set(allCases.filter { raw & $0.linux != 0 }) }
+    /// The bits of an event mask that are none of these (an agent reporting them is shown the raw value).
+    public static let known: UInt32 = allCases.reduce(0) { $0 | $1.linux }
+
+    public static func < (lhs: ReadyEvent, rhs: ReadyEvent) -> Bool {
+        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    }
+}
+
+/// One registration epoll_wait(2) reported: the number it was registered under (handoff's agents put it in
+/// `epoll_data.fd`) and its events (the raw mask, bits handoff has no name for included).
+public struct ReadyRegistration: Hashable, Sendable, Codable, Comparable, CustomStringConvertible {
+    /// The most registrations an epoll_wait step asks for (its `max`): the agents' event buffer.
+    public static let maximumReported: Int32 = 1024
+
+    public var fd: Int32
+    public var events: UInt32
+
+    public init(fd: Int32, events: UInt32) {
+        self.fd = fd
+        self.events = events
+    }
+
+    public static func < (lhs: ReadyRegistration, rhs: ReadyRegistration) -> Bool {
+        (lhs.fd, lhs.events) < (rhs.fd, rhs.events)
+    }
+
+    /// `3 in|hup`, or `3 0x40` for bits without a name.
+    public var description: String {
+        var names = ReadyEvent.set(fromLinux: events).sorted().map(\.rawValue)
+        let unnamed = events & ~ReadyEvent.known
+        if unnamed != 0 { names.append("0x" + String(unnamed, radix: 16)) }
+        return "\(fd) " + (names.isEmpty ? "none" : names.joined(separator: "|"))
+    }
 }
 
 /// sendmsg(2) flags a step can add (MSG_NOSIGNAL is always set by the agents).

@@ -33,6 +33,20 @@ extension Agent {
                 answer.record(timed { handoff_epoll_ctl(epoll, op.linux, fd, EpollEvent.linux(events)) })
                 return true
             }
+        case .epollWait(let epollOperand, let maxEvents, let timeout):
+            // The result is the count; `ready` carries each registration's data (its number) and events.
+            return { agent, answer -> Bool in
+                let epoll = epollOperand.value(agent.slots)
+                if agent.isChannel(epoll) { answer.fail(EBADF); return true }
+                let room = Int(max(1, min(maxEvents, ReadyRegistration.maximumReported)))
+                var fds = [Int32](repeating: -1, count: room), events = [UInt32](repeating: 0, count: room)
+                let call = timed { handoff_epoll_wait(epoll, maxEvents, timeout, &fds, &events) }
+                answer.record(call)
+                if call.value >= 0 {
+                    answer.ready = (0..<Int(call.value)).map { ReadyRegistration(fd: fds[$0], events: events[$0]) }
+                }
+                return true
+            }
         case .poll(let operand, let events, let timeout):
             // The result is the descriptor's revents (poll's count is 0 or 1 and says nothing more).
             return { agent, answer -> Bool in

@@ -61,6 +61,7 @@ func sampleWireOperation(_ kind: OperationKind) -> HandoffProtocol.Operation<Wir
         case .eventfd: return .eventfd(initial: 7, closeOnExec: false, nonBlocking: true)
         case .epollCreate: return .epollCreate(closeOnExec: true)
         case .epollCtl: return .epollCtl(epoll: 5, op: .mod, fd: 6, events: [.in, .et])
+        case .epollWait: return .epollWait(epoll: 5, maxEvents: 8, timeout: 250)
         case .poll: return .poll(fd: 4, events: [.in, .rdhup], timeout: 2000)
         case .signalfd: return .signalfd(mask: [.usr1, .term], closeOnExec: true, nonBlocking: true)
         case .timerfdCreate: return .timerfdCreate(clock: .boottime, closeOnExec: false, nonBlocking: true)
@@ -150,6 +151,15 @@ func sampleWireOperation(_ kind: OperationKind) -> HandoffProtocol.Operation<Wir
         let answer = Answer(result: 5, errno: 0, fds: [6, 7], data: [0, 255], messageFlags: Linux.MSG_CTRUNC, waitStatus: 256,
                             nanoseconds: 1234, movedControl: 1024, port: 40000)
         #expect(Answer.decode(answer.encoded()) == .success(answer))
+        // epoll_wait's registrations: data and events (EPOLLET's bit too, as a negative Int32 on the wire).
+        var waited = Answer(result: 2)
+        waited.ready = [ReadyRegistration(fd: 9, events: Linux.EPOLLIN | Linux.EPOLLHUP), ReadyRegistration(fd: 4, events: 1 << 31)]
+        #expect(Answer.decode(waited.encoded()) == .success(waited))
+        waited.ready = []
+        #expect(Answer.decode(waited.encoded()) == .success(waited))
+        var odd = Answer(result: 1).encoded()
+        odd.set("ready", ints: [4])
+        #expect(Answer.decode(odd) != .success(Answer(result: 1)), "a registration without its events is malformed")
         let hello = Hello(pid: 10, parent: 9, control: 1023, nofile: 1024, arguments: ["3", "x y"], environment: ["A=b"],
                           implementation: "swift", unsupported: [.cloneFiles, .launch])
         #expect(Hello.decode(hello.encoded()) == .success(hello))

@@ -78,7 +78,7 @@ enum op_kind {
     OP_SETSOCKOPT, OP_GETSOCKOPT,
     OP_FTRUNCATE, OP_SIGNALFD, OP_TIMERFD_CREATE, OP_INOTIFY_INIT1, OP_DUPFD_QUERY, OP_UNSHARE_NET,
     OP_SOCKET, OP_BIND, OP_SENDTO, OP_RECVFROM,
-    OP_PREAD, OP_PWRITE,
+    OP_PREAD, OP_PWRITE, OP_EPOLL_WAIT,
 };
 
 enum address_kind { ADDRESS_UNIX = 1, ADDRESS_ABSTRACT = 2, ADDRESS_TCP = 3 };
@@ -136,6 +136,9 @@ ssize_t read_fds_from(int fd, void *data, size_t length, int room, int flags, in
                       int *from_length);
 
 // ---- perform.c ----
+// The most events an epoll_wait step asks for (ReadyRegistration.maximumReported).
+#define MAX_READY 1024
+
 struct answer {
     long long result;
     int error;
@@ -148,6 +151,9 @@ struct answer {
     int has_cred, cred[3];  // SO_PEERCRED or SCM_CREDENTIALS: pid, uid, gid
     int has_from, from_length;  // recvfrom: the sender's sun_path bytes
     unsigned char from[108];
+    int has_ready, ready_count;  // epoll_wait: each reported event's data.fd and events
+    int ready_fd[MAX_READY];
+    unsigned ready_events[MAX_READY];
 };
 
 void answer_reset(struct answer *answer);

@@ -41,7 +41,7 @@ static const char *const verbs[] = {
     [OP_FTRUNCATE] = "ftruncate", [OP_SIGNALFD] = "signalfd", [OP_TIMERFD_CREATE] = "timerfd_create",
     [OP_INOTIFY_INIT1] = "inotify_init1", [OP_DUPFD_QUERY] = "dupfd_query", [OP_UNSHARE_NET] = "unshare_net",
     [OP_SOCKET] = "socket", [OP_BIND] = "bind", [OP_SENDTO] = "sendto", [OP_RECVFROM] = "recvfrom",
-    [OP_PREAD] = "pread", [OP_PWRITE] = "pwrite",
+    [OP_PREAD] = "pread", [OP_PWRITE] = "pwrite", [OP_EPOLL_WAIT] = "epoll_wait",
 };
 
 // The SOL_SOCKET options the protocol names (SocketOption in Vocabulary.swift).
@@ -321,7 +321,7 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
         op->other = fd_field(r, "epfd");
         op->arg = int32_field(r, "op", 0, 0);
         op->fd = fd_field(r, "fd");
-        op->events = uint32_truncating(r, "events") & (EPOLLIN | EPOLLOUT | EPOLLET);
+        op->events = uint32_truncating(r, "events") & (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLONESHOT | EPOLLET);
         if (op->arg != EPOLL_CTL_ADD && op->arg != EPOLL_CTL_MOD && op->arg != EPOLL_CTL_DEL) malformed(r, "op");
         break;
     case OP_DUP:
@@ -398,6 +398,12 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
         op->fd = fd_field(r, "fd");
         op->arg = int32_field(r, "how", 0, 0);
         if (op->arg < SHUT_RD || op->arg > SHUT_RDWR) malformed(r, "how");
+        break;
+    case OP_EPOLL_WAIT:
+        op->fd = fd_field(r, "epfd");
+        op->arg = int32_field(r, "max", 0, 0);
+        op->number = int32_field(r, "timeout", 0, 0);
+        if (op->arg > MAX_READY) malformed(r, "max");
         break;
     case OP_POLL:
         op->fd = fd_field(r, "fd");

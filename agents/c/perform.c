@@ -45,7 +45,7 @@ void answer_reset(struct answer *answer) {
     answer->ns = 0;
     answer->data = NULL;
     answer->data_length = 0;
-    answer->has_mf = answer->has_st = answer->has_ctl = answer->has_port = answer->has_cred = 0;
+    answer->has_mf = answer->has_st = answer->has_ctl = answer->has_port = answer->has_cred = answer->has_ready = 0;
     answer->has_from = answer->from_length = 0;
 }
 
@@ -246,6 +246,22 @@ int perform(struct op *op, struct answer *answer) {
         event.events = op->events;
         event.data.fd = fd;
         TIMED(answer, 0, epoll_ctl(epfd, op->arg, fd, op->arg == EPOLL_CTL_DEL ? NULL : &event));
+        return 1;
+    }
+    case OP_EPOLL_WAIT: {
+        // The result is the count; `ready` each event's data (the number epoll_ctl registered) and events.
+        // maxevents 0 and -1 go to the kernel as they are (EINVAL).
+        if (is_channel(fd)) return fail(answer, EBADF);
+        static struct epoll_event ready[MAX_READY];
+        TIMED(answer, 0, epoll_wait(fd, ready, op->arg, (int)op->number));
+        if (answer->result >= 0) {
+            answer->has_ready = 1;
+            answer->ready_count = (int)answer->result;
+            for (int i = 0; i < answer->ready_count; i++) {
+                answer->ready_fd[i] = ready[i].data.fd;
+                answer->ready_events[i] = ready[i].events;
+            }
+        }
         return 1;
     }
     case OP_DUP:
@@ -584,6 +600,15 @@ void answer_encode(const struct answer *answer, struct out *out) {
     if (answer->has_from) {
         out_key(out, "from");
         out_hex(out, answer->from, (size_t)answer->from_length);
+    }
+    if (answer->has_ready) {
+        out_key(out, "ready");
+        for (int i = 0; i < answer->ready_count; i++) {
+            if (i > 0) out_bytes(out, ",", 1);
+            out_int(out, answer->ready_fd[i]);
+            out_bytes(out, ",", 1);
+            out_int(out, (int)answer->ready_events[i]);
+        }
     }
     if (answer->has_cred) {
         out_key(out, "cred");

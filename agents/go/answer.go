@@ -25,6 +25,8 @@ type answer struct {
 	hasCred  bool
 	from     []byte // recvfrom: the sender's sun_path bytes (empty: an unbound sender)
 	hasFrom  bool
+	ready    []int32 // epoll_wait: data.fd, events of each reported event
+	hasReady bool
 	refusal  string // the agent refuses the request: a `bad` answer, never a kernel outcome
 	noAnswer bool   // exit, or the child side of something: nothing to send
 }
@@ -83,6 +85,9 @@ func (a *answer) encode() *message {
 	}
 	if a.hasFrom {
 		m.setBytes("from", a.from)
+	}
+	if a.hasReady {
+		m.setInts("ready", a.ready)
 	}
 	return m
 }

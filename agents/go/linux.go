@@ -95,7 +95,9 @@ const (
 		syscall.O_APPEND | syscall.O_NONBLOCK | syscall.O_CLOEXEC | oPath
 	socketFlags = syscall.SOCK_CLOEXEC | syscall.SOCK_NONBLOCK
 	// EPOLLIN | EPOLLOUT | EPOLLET (Go's syscall.EPOLLET is a negative int)
-	epollEventsKnown uint32 = 0x1 | 0x4 | 1<<31
+	epollEventsKnown uint32 = 0x1 | 0x4 | 0x2000 | 1<<30 | 1<<31
+	// The most events an epoll_wait step asks for (ReadyRegistration.maximumReported).
+	maxReady = 1024
 	// <asm-generic/poll.h>: POLLIN | POLLOUT | POLLRDHUP, and POLLNVAL
 	pollEventsKnown int16 = 0x1 | 0x4 | 0x2000
 	pollNval              = 0x20

@@ -256,6 +256,32 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		p = func(a *agent, ans *answer) {
 			ans.refusal = "clone_files: Go cannot clone(CLONE_FILES) (the runtime is multithreaded; ForkExec's exec unshares the table)"
 		}
+	case "epoll_wait":
+		// The raw call, so that maxevents 0 and -1 reach the kernel (EINVAL) as they are. The result is the
+		// count; `ready` each event's data (the number epoll_ctl registered) and events.
+		epfd, max, timeout := r.fd("epfd", inLoop), r.int32("max"), r.int32("timeout")
+		if max > maxReady {
+			r.malformed("max")
+		}
+		p = func(a *agent, ans *answer) {
+			e := epfd.value(a.slots)
+			if a.isChannel(e) {
+				ans.fail(syscall.EBADF)
+				return
+			}
+			var events [maxReady]syscall.EpollEvent
+			start := monotonic()
+			n, _, errno := syscall.Syscall6(syscall.SYS_EPOLL_WAIT, uintptr(e), uintptr(unsafe.Pointer(&events[0])),
+				uintptr(max), uintptr(timeout), 0, 0)
+			ans.record(outcome{int(n), errno, monotonic() - start}, false)
+			if ans.errno == 0 {
+				ans.hasReady = true
+				ans.ready = ans.ready[:0]
+				for _, event := range events[:int(n)] {
+					ans.ready = append(ans.ready, event.Fd, int32(event.Events))
+				}
+			}
+		}
 	case "poll":
 		// The syscall package has no poll(2): the raw call with struct pollfd. The answer's result is the
 		// descriptor's revents.

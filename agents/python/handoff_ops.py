@@ -116,6 +116,33 @@ def build_epoll_ctl(f, loop):
     return perform
 
 
+def build_epoll_wait(f, loop):
+    epfd, maxevents, timeout = f.fd("epfd", loop), f.int32("max"), f.int32("timeout")
+    if maxevents > 1024:
+        raise Bad("epoll_wait: malformed field 'max'")
+
+    def perform(agent):
+        import select
+        e = resolve(agent, epfd)
+        if agent.is_channel(e):
+            return failure(EBADF)
+        poller = agent.epolls.get(e)
+        if poller is None:
+            poller = agent.epolls[e] = select.epoll.fromfd(e)
+        # select.epoll.poll: timeout in seconds; maxevents -1 is the library's "no limit" (FD_SETSIZE - 1), not
+        # the kernel's EINVAL, and 0 it refuses with ValueError before any call (reported as EINVAL, as the
+        # kernel would). Each event's fd is its epoll_data.fd (register stores the number there).
+        if maxevents == 0:
+            return failure(EINVAL)
+        call = timed(poller.poll, timeout / 1000.0, maxevents)
+        result = answer(call)
+        if call.errno == 0:
+            result.r = len(call.value)
+            result.ready = list(call.value)
+        return result
+    return perform
+
+
 # --- duplicating and closing -------------------------------------------------------------------------------
 
 def build_dup(f, loop):
@@ -339,7 +366,7 @@ def build_poll(f, loop):
 # Every operation keyword (OperationDeclarations.swift) and its builder.
 BUILDERS = {
     "open": build_open, "pipe": build_pipe, "memfd": build_memfd, "eventfd": build_eventfd,
-    "epoll_create1": build_epoll_create1, "epoll_ctl": build_epoll_ctl,
+    "epoll_create1": build_epoll_create1, "epoll_ctl": build_epoll_ctl, "epoll_wait": build_epoll_wait,
     "dup": build_dup, "dup2": build_dup2, "dup3": build_dup3, "fcntl": build_fcntl,
     "close": build_close, "close_range": build_close_range,
     "lseek": build_lseek, "read": build_read, "pread": build_pread, "pwrite": build_pwrite, "write": build_write, "poll": build_poll,

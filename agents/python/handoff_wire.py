@@ -147,7 +147,7 @@ class Fields:
 
 class Answer:
     """The `ok` answer to one operation (Messages.swift, Answer)."""
-    __slots__ = ("r", "e", "fds", "ns", "d", "mf", "st", "ctl", "port", "cred", "sender")
+    __slots__ = ("r", "e", "fds", "ns", "d", "mf", "st", "ctl", "port", "cred", "sender", "ready")
 
     def __init__(self, r=0, e=0, ns=0):
         self.r = r
@@ -161,6 +161,7 @@ class Answer:
         self.port = None
         self.cred = None  # "PID,UID,GID": SO_PEERCRED or a whole SCM_CREDENTIALS
         self.sender = None  # recvfrom: the sender's sun_path bytes (`from` on the wire)
+        self.ready = None  # epoll_wait: [(fd, events), ...]
 
     def encoded(self):
         fields = [("r", self.r), ("e", self.e), ("fds", ",".join(map(str, self.fds))), ("ns", self.ns)]
@@ -172,6 +173,10 @@ class Answer:
                 fields.append((key, value))
         if self.sender is not None:
             fields.append(("from", self.sender.hex()))
+        if self.ready is not None:
+            # events as signed 32-bit, as the Swift side reads them (EPOLLET is bit 31).
+            fields.append(("ready", ",".join("%d,%d" % (fd, events - (1 << 32) if events >= 1 << 31 else events)
+                                             for fd, events in self.ready)))
         return encode("ok", fields)
 
 

@@ -204,6 +204,10 @@ int handoff_epoll_create1(int flags);
 /// epoll_ctl(2) with an event of `events` (data: the descriptor); struct epoll_event is packed on x86-64,
 /// which Swift does not import faithfully.
 int handoff_epoll_ctl(int epfd, int op, int fd, unsigned int events);
+/// epoll_wait(2) into at most `max` events, unpacked: each one's data (the descriptor handoff_epoll_ctl
+/// registered) into `fds` and its events into `events`, which have room for `max` each. In C for the same
+/// packing of struct epoll_event.
+int handoff_epoll_wait(int epfd, int max, int timeout, int *fds, unsigned int *events);
 
 #ifdef __cplusplus
 }

@@ -72,15 +72,14 @@ extension ScenarioExecution {
     private func complete(_ call: BackgroundCall, of process: String, progress: inout Bool) throws(Stop) -> Finding? {
         guard let agent = tree[process] else { return nil }
         var current = call
-        var pollTimeout: Int32?
-        if case .events(.poll(_, _, let timeout)) = current.operation { pollTimeout = timeout }
+        let pollTimeout = current.operation.eventTimeout
         // A poll whose time ran out before this step began returned 0 then, whatever this step brings; one
         // whose time ran out during this step raced it (past what the model can tell, if the step made it ready).
         if let pollTimeout, pollTimeout > 0 {
             let expiry = current.began + UInt64(pollTimeout) * 1_000_000
             if expiry <= monotonicNow() {
                 if expiry > currentStepBegan, (trialPredict(current.operation, by: process).result ?? 0) != 0 {
-                    throw .harness(.beyondModel("\(current.step.location): the background poll's \(pollTimeout) ms ran out "
+                    throw .harness(.beyondModel("\(current.step.location): the background \(current.step.action.keyword)'s \(pollTimeout) ms ran out "
                         + "while the step that makes it ready ran: which came first is a matter of timing"))
                 }
                 return try take(current, of: process, agent: agent, predicted: Outcome(result: 0), progress: &progress)
@@ -202,7 +201,7 @@ extension ScenarioExecution {
             case .messages(.recv(_, _, _, _, _, let flags, _)): return (target, true, datagrams && !flags.contains(.peek))
             case .sockets(.recvfrom): return (target, true, datagrams)
             case .sockets(.accept): return (target, true, true)
-            case .events(.poll): return (target, true, false)
+            case .events(.poll), .events(.epollWait): return (target, true, false)
             default: return (target, false, false)
             }
         }
@@ -303,7 +302,7 @@ extension ScenarioExecution {
         observed.credentials = named(answer.credentials)
         if case .processes(.wait) = operation { observed.result = nil }
         bindNames(step.binds, in: process, outcome: observed, step: step.location, operation: operationName)
-        var findings = judge(step, predicted: predicted, observed: observed, operation: operationName)
+        var findings = try judge(step, predicted: predicted, observed: observed, operation: operationName)
         let observeBegan = monotonicNow()
         if findings.isEmpty, let finding = try completeBackgroundCalls() { return [finding] }
         findings += try observeAndCompare(after: awaitStep.location, operation: "\(process).await")

@@ -6,13 +6,13 @@ import HandoffProtocol
 extension ScenarioExecution {
     /// The outcome findings of one executed operation: against the model's prediction (OUTCOME) and against
     /// what the scenario states (CHECK).
-    func judge(_ step: Step, predicted: Outcome, observed: Outcome, operation: String) -> [Finding] {
+    func judge(_ step: Step, predicted: Outcome, observed: Outcome, operation: String) throws(Stop) -> [Finding] {
         var findings: [Finding] = []
         if let difference = compare(predicted: predicted, observed: observed) {
             findings.append(Finding(kind: .outcome, step: step.location, operation: operation, process: step.process,
                                     expected: difference.expected, observed: difference.observed))
         }
-        return findings + checkExpectation(step.expect, observed, step: step, operation: operation)
+        return findings + (try checkExpectation(step.expect, observed, step: step, operation: operation))
     }
 
     func compare(predicted: Outcome, observed: Outcome) -> (expected: String, observed: String)? {
@@ -28,18 +28,35 @@ extension ScenarioExecution {
             if let status = predicted.status { same = same && observed.status == status }
             same = same && predicted.credentials == observed.credentials
             if let from = predicted.from { same = same && observed.from == from }
+            if let ready = predicted.ready { same = same && Self.sameReady(ready, observed, predicted.readyJudgement) }
         }
         if same { return nil }
         var shown = observed
         if predicted.data == nil { shown.data = nil }
         if predicted.from == nil { shown.from = nil }
+        if predicted.ready == nil { shown.ready = nil }
+        if let mask = predicted.readyJudgement?.mask, let ready = shown.ready {
+            shown.ready = ready.map { ReadyRegistration(fd: $0.fd, events: $0.events & mask) }
+        }
         if predicted.result == nil { shown.result = nil }
         if let mask = predicted.resultMask, let value = shown.result { shown.result = value & mask }
         let focus = firstDifference(predicted.data, shown.data)
         return (predicted.summary(dataAround: focus), shown.summary(dataAround: focus))
     }
 
-    func checkExpectation(_ expect: Expectation, _ observed: Outcome, step: Step, operation: String) -> [Finding] {
+    /// epoll_wait's registrations against the model's, in any order: all of them, or (more ready than `max`)
+    /// as many as the result, each one of those predicted.
+    static func sameReady(_ predicted: [ReadyRegistration], _ observed: Outcome, _ judgement: ReadyJudgement?) -> Bool {
+        guard let seen = observed.ready else { return false }
+        let mask = judgement?.mask ?? ~UInt32(0)
+        let masked = seen.map { ReadyRegistration(fd: $0.fd, events: $0.events & mask) }
+        let expected = predicted.map { ReadyRegistration(fd: $0.fd, events: $0.events & mask) }
+        guard judgement?.chosen == true else { return masked.sorted() == expected.sorted() }
+        return Int64(masked.count) == observed.result && Set(masked).count == masked.count
+            && Set(masked).isSubset(of: Set(expected))
+    }
+
+    func checkExpectation(_ expect: Expectation, _ observed: Outcome, step: Step, operation: String) throws(Stop) -> [Finding] {
         var findings: [Finding] = []
         func fail(_ expected: String, _ actual: String) {
             findings.append(Finding(kind: .check, step: step.location, operation: operation, process: step.process,
@@ -83,6 +100,19 @@ extension ScenarioExecution {
         }
         if let status = expect.status, observed.status != status {
             fail("status \(status)", observed.status.map { "status \($0)" } ?? "no status")
+        }
+        if let ready = expect.ready {
+            var expected: [ReadyRegistration] = []
+            for entry in ready {
+                let fd = try number(entry.fd, in: step.process ?? "", at: step.location)
+                expected.append(ReadyRegistration(fd: fd, events: ReadyEvent.linux(entry.events)))
+            }
+            let text = { (list: [ReadyRegistration]) in "ready [" + list.sorted().map(\.description).joined(separator: ", ") + "]" }
+            if let seen = observed.ready {
+                if seen.sorted() != expected.sorted() { fail(text(expected), text(seen)) }
+            } else {
+                fail(text(expected), observed.summary)
+            }
         }
         return findings
     }

@@ -199,6 +199,7 @@ final class ScenarioExecution {
         model.pidfdsReopen = SystemProbe.pidfdsReopen
         model.eventfdWriteExact = SystemProbe.eventfdWriteExact
         model.epollNestingDepth = SystemProbe.epollNestingDepth
+        model.epollWaitDescriptorFirst = SystemProbe.epollWaitDescriptorFirst
         model.pidfdNonBlock = SystemProbe.pidfdNonBlock
         model.tcpPeekOffset = SystemProbe.tcpPeekOffset
         model.unixOOB = SystemProbe.unixOOB
@@ -310,7 +311,7 @@ final class ScenarioExecution {
         let roundTrip = monotonicNow() - began
 
         bindNames(step.binds, in: process, outcome: observedOutcome, step: step.location, operation: operationName)
-        var stepFindings = judge(step, predicted: predicted, observed: observedOutcome, operation: operationName)
+        var stepFindings = try judge(step, predicted: predicted, observed: observedOutcome, operation: operationName)
         if stepFindings.contains(where: { $0.kind == .outcome }),
             let cause = machineCause(of: operation, by: process, predicted: predicted, observed: observedOutcome)
         {
@@ -324,7 +325,7 @@ final class ScenarioExecution {
             let applied = model
             model = collected
             let alternative = predict(operation, by: process)
-            let findings = judge(step, predicted: alternative, observed: observedOutcome, operation: operationName)
+            let findings = try judge(step, predicted: alternative, observed: observedOutcome, operation: operationName)
             if findings.contains(where: { $0.kind == .outcome }) {
                 model = applied
             } else {
@@ -365,9 +366,9 @@ final class ScenarioExecution {
         default: return nil
         }
         let waited = Double(monotonicNow() - began) / 1e9
-        // A poll the model says times out may sleep its own time (a scenario's limit shorter than that is
-        // the scenario's timeout, not a divergence).
-        if case .events(.poll(_, _, let pollTimeout)) = operation, pollTimeout != 0, predicted.result == 0,
+        // A poll or epoll_wait the model says times out may sleep its own time (a scenario's limit shorter than
+        // that is the scenario's timeout, not a divergence).
+        if let pollTimeout = operation.eventTimeout, pollTimeout != 0, predicted.result == 0,
             pollTimeout < 0 || waited < Double(pollTimeout) / 1000 + 1
         {
             return nil
@@ -399,7 +400,7 @@ final class ScenarioExecution {
         case .write, .send, .sendHeaders, .sendto:
             return "the model predicts a full pipe, socket buffer or eventfd counter and a live reader; read first or "
                 + "make the descriptor non-blocking"
-        case .poll:
+        case .poll, .epollWait:
             return "no event can come while the scenario waits; give a timeout"
         default:
             return "the model predicts no data and a live writer; make the descriptor non-blocking or close the other end first"

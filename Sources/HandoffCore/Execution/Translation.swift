@@ -12,6 +12,7 @@ extension Outcome {
                   messageFlags: answer.messageFlags.map { $0 & Outcome.predictedMessageFlags },
                   status: answer.waitStatus.map(Outcome.exitStatus))
         from = answer.from
+        ready = answer.ready
     }
 
     /// A wait status as the model expresses it: the exit code, or 128 + the signal number.
@@ -40,6 +41,10 @@ extension Outcome {
         if let status { parts.append("status \(status)") }
         if let credentials { parts.append(credentials.description) }
         if let from { parts.append("from \(from)") }
+        if let ready {
+            let list = "[" + ready.map(\.description).joined(separator: ", ") + "]"
+            parts.append(readyJudgement?.chosen == true ? "ready \(result ?? 0) of \(list)" : "ready \(list)")
+        }
         return parts.joined(separator: " ")
     }
 }

@@ -51,9 +51,11 @@ extension ReferenceModel {
         case .mod:
             if existing == nil { return .failure(ENOENT) }
             epolls[object]?.interest[registration] = events
+            epolls[object]?.disarmed.remove(registration)
         case .del:
             if existing == nil { return .failure(ENOENT) }
             epolls[object]?.interest[registration] = nil
+            epolls[object]?.disarmed.remove(registration)
         }
         return Outcome(result: 0)
     }
@@ -65,6 +67,102 @@ extension ReferenceModel {
         case .pipeRead, .pipeWrite, .pipeReadWrite, .socket, .pidfd, .eventfd, .epoll, .anonymous: return true
         case .file, .memfd, .inherited: return false
         }
+    }
+
+    /// epoll_wait(2): do_epoll_wait's checks, then ep_poll -> ep_send_events. A level-triggered registration
+    /// is reported while its object's ->poll shows one of its events (or EPOLLERR, EPOLLHUP, which every
+    /// registration has: do_epoll_ctl adds them); the data is the number it was registered under, whether or
+    /// not that number is still open (the registration belongs to the description). A reported EPOLLONESHOT
+    /// registration is disarmed until EPOLL_CTL_MOD. With nothing ready the call returns 0 at once, or after
+    /// waiting out its timeout (no event can come while the scenario waits, as for poll).
+    mutating func epollWait(_ process: String, epoll: Int32, maxEvents: Int32, timeout: Int32) -> Outcome {
+        // "maxevents <= 0 || maxevents > EP_MAX_EVENTS", before the descriptor is looked at - or after, on
+        // kernels that look it up first (6.18; the probe epoll-wait-descriptor-first).
+        let open = fdget(process, epoll).map { !$0.description.pathOnly } ?? false
+        if epollWaitDescriptorFirst && !open { return .failure(EBADF) }
+        guard maxEvents > 0 else { return .failure(EINVAL) }
+        guard open, case let (_, description)? = fdget(process, epoll) else { return .failure(EBADF) }
+        guard case .epoll(let object) = description.target else { return .failure(EINVAL) }  // !is_file_epoll
+        let ready: ReadyList
+        switch readyList(object) {
+        case .uncertain(let reason): return .beyondModel("epoll_wait: \(reason)")
+        case .known(let list): ready = list
+        }
+        var outcome = Outcome(result: Int64(min(ready.entries.count, Int(maxEvents))))
+        outcome.ready = ready.entries.map(\.reported)
+        outcome.readyJudgement = ReadyJudgement(mask: ready.compared, chosen: ready.entries.count > Int(maxEvents))
+        let oneshot = ready.entries.filter { epolls[object]?.interest[$0.registration]?.contains(.oneshot) == true }
+        if !oneshot.isEmpty {
+            // Which ones ep_send_events takes first is its ready list's order (the order of wake-ups), which
+            // the model does not keep: with more ready than `max` it cannot tell which one-shots are disarmed.
+            guard ready.entries.count <= Int(maxEvents) else {
+                return .beyondModel("epoll_wait: \(ready.entries.count) registrations are ready, more than max "
+                    + "\(maxEvents), and some are EPOLLONESHOT: which the kernel reports (and disarms) is the order of wake-ups")
+            }
+            for entry in oneshot { epolls[object]?.disarmed.insert(entry.registration) }
+        }
+        return outcome
+    }
+
+    /// What an epoll's registrations show now: those ready, and which event bits of them are compared.
+    struct ReadyList {
+        var entries: [(registration: EpollRegistration, reported: ReadyRegistration)] = []
+        var compared = ~UInt32(0)
+    }
+
+    enum Readiness<Value> {
+        case known(Value)
+        case uncertain(String)
+    }
+
+    /// ep_send_events' ep_item_poll of every armed registration (`vfs_poll(file) & epi->event.events`), in
+    /// number order (the kernel reports in its ready list's order, which the comparison ignores).
+    func readyList(_ object: EpollID, depth: Int = 0) -> Readiness<ReadyList> {
+        var list = ReadyList()
+        guard let epoll = epolls[object] else { return .known(list) }
+        for (registration, events) in epoll.interest.sorted(by: { ($0.key.fd, $0.key.description) < ($1.key.fd, $1.key.description) })
+            where !epoll.disarmed.contains(registration) {
+            guard let description = descriptions[registration.description] else { continue }
+            let asked = (EpollEvent.linux(events) & (Linux.EPOLLIN | Linux.EPOLLOUT | Linux.EPOLLRDHUP))
+                | Linux.EPOLLERR | Linux.EPOLLHUP
+            let mask: UInt32, compared: UInt32
+            if case .epoll(let inner) = description.target {
+                // ep_eventpoll_poll: EPOLLIN while the nested epoll has a registration ready (its one-shots
+                // disarmed count as not ready; reading them does not disarm them).
+                // (epoll_ctl keeps nesting within EP_MAX_NESTS; the bound only keeps this walk finite.)
+                switch depth < Self.epollMaxNests ? readyList(inner, depth: depth + 1) : .known(ReadyList()) {
+                case .uncertain(let reason): return .uncertain(reason)
+                case .known(let innerList): (mask, compared) = (innerList.entries.isEmpty ? 0 : Linux.EPOLLIN, ~UInt32(0))
+                }
+            } else {
+                if asked & Linux.EPOLLOUT != 0, case .socket(let e) = description.target, let endpoint = endpoints[e],
+                   endpoint.family == .unix, endpoint.listener == nil, unixWritable(e) == nil {
+                    return .uncertain(sendBufferUncertainty(e, "a registration for EPOLLOUT"))
+                }
+                guard let (polled, bits) = readiness(of: description) else {
+                    return .uncertain("the registration of \(registration.fd) is on an object whose readiness the model "
+                        + "does not follow (a TCP or UDP socket, the inherited log)")
+                }
+                (mask, compared) = (UInt32(UInt16(bitPattern: polled)), UInt32(UInt16(bitPattern: bits)))
+            }
+            let certain = mask & asked & compared
+            if certain == 0 {
+                // Nothing it certainly shows; a bit the model does not compare (a pidfd's EPOLLHUP once its process
+                // has ended, which newer kernels set) would decide whether it is reported at all.
+                if asked & ~compared != 0 {
+                    return .uncertain("whether the registration of \(registration.fd) is reported depends on event bits "
+                        + "that vary by kernel version")
+                }
+                continue
+            }
+            if events.contains(.et) {
+                return .uncertain("the edge-triggered registration of \(registration.fd) is ready: whether epoll reports "
+                    + "it again depends on the wake-ups since it last did, which the model does not follow")
+            }
+            list.entries.append((registration, ReadyRegistration(fd: registration.fd, events: mask & asked)))
+            list.compared &= compared | ~asked
+        }
+        return .known(list)
     }
 
     /// EP_MAX_NESTS (fs/eventpoll.c).
@@ -113,6 +211,7 @@ extension ReferenceModel {
         guard !epolls.isEmpty else { return }
         for (object, epoll) in epolls where epoll.interest.keys.contains(where: { $0.description == description }) {
             epolls[object]?.interest = epoll.interest.filter { $0.key.description != description }
+            epolls[object]?.disarmed = epoll.disarmed.filter { $0.description != description }
         }
     }
 

@@ -11,6 +11,8 @@ extension ReferenceModel {
             return epollCreate(process, closeOnExec: closeOnExec)
         case let .epollCtl(epoll, op, fd, events):
             return epollCtl(process, epoll: epoll, op: op, fd: fd, events: events)
+        case let .epollWait(epoll, maxEvents, timeout):
+            return epollWait(process, epoll: epoll, maxEvents: maxEvents, timeout: timeout)
         case let .pipe(closeOnExec, nonBlocking):
             return pipe(process, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case let .eventfd(initial, closeOnExec, nonBlocking, semaphore):
@@ -30,7 +32,7 @@ extension ReferenceModel {
     /// nil when it takes none or checks O_PATH in its own rule, in the kernel's order.
     func fullFile(_ operation: EventOperation<ResolvedNaming>) -> Int32? {
         switch operation {
-        case .pipe, .eventfd, .epollCreate, .epollCtl, .poll, .signalfd, .timerfdCreate, .inotifyInit: return nil
+        case .pipe, .eventfd, .epollCreate, .epollCtl, .epollWait, .poll, .signalfd, .timerfdCreate, .inotifyInit: return nil
         }
     }
 }

@@ -16,8 +16,9 @@ import HandoffProtocol
 //
 // Modelled objects: pipes (pipe_poll), AF_UNIX sockets (unix_poll for stream, unix_dgram_poll for dgram and
 // seqpacket), pidfds (pidfd_poll), eventfds (eventfd_poll), regular files and memfds (DEFAULT_POLLMASK). For
-// the rest (TCP and UDP sockets, epoll instances, the inherited log and /dev/null) the revents are not
-// compared (resultMask 0): their readiness depends on state the model does not keep.
+// epoll instances (readable while a registration is ready). For the rest (TCP and UDP sockets, the inherited
+// log and /dev/null, an epoll whose registrations are such) the revents are not compared (resultMask 0): their
+// readiness depends on state the model does not keep.
 
 extension ReferenceModel {
     /// fs/select.c: do_pollfd - a descriptor that is not open (or an O_PATH one: fdget refuses FMODE_PATH)
@@ -75,7 +76,11 @@ extension ReferenceModel {
             // expired timer or a queued event - none of which a scenario can produce (no signal is delivered to
             // a live agent, no timer is armed, no watch added): nothing ready.
             return (0, all)
-        case .epoll, .inherited:
+        case .epoll(let object):
+            // ep_eventpoll_poll: readable while a registration is ready (Model+Epoll.swift), never writable.
+            guard case .known(let list) = readyList(object) else { return nil }
+            return (list.entries.isEmpty ? 0 : Linux.POLLIN, all)
+        case .inherited:
             return nil
         }
     }

@@ -103,6 +103,9 @@ struct EpollRegistration: Hashable, Sendable {
 /// struct eventpoll, as far as descriptors are concerned: what is registered, with which events.
 struct EpollObject: Equatable, Sendable {
     var interest: [EpollRegistration: Set<EpollEvent>] = [:]
+    /// EPOLLONESHOT registrations epoll_wait has reported: their events are cleared (`epi->event.events &=
+    /// EP_PRIVATE_BITS`) until an EPOLL_CTL_MOD sets them again.
+    var disarmed: Set<EpollRegistration> = []
 }
 
 struct OpenDescription: Equatable, Sendable {

@@ -44,6 +44,10 @@ public struct Outcome: Equatable, Sendable, Codable {
     /// an unread out-of-band byte (manage_oob) or stepped over TCP's urgent byte before it slept. The model
     /// applies that change (a background call keeps it), as the kernel did.
     public var changedBeforeBlocking = false
+    /// epoll_wait: the registrations reported (the model's in number order; the comparison ignores order).
+    public var ready: [ReadyRegistration]?
+    /// How a predicted `ready` is compared; nil for an observed outcome.
+    public var readyJudgement: ReadyJudgement?
 
     public init(result: Int64? = nil, errno: Int32 = 0, fds: [Int32] = [], data: [UInt8]? = nil,
                 messageFlags: Int32? = nil, status: Int32? = nil, blocks: Bool = false, resultMask: Int64? = nil) {
@@ -64,6 +68,15 @@ public struct Outcome: Equatable, Sendable, Codable {
         outcome.beyondModel = reason
         return outcome
     }
+}
+
+/// How the registrations an epoll_wait reports are compared with the model's.
+public struct ReadyJudgement: Equatable, Sendable, Codable {
+    /// The event bits compared (a pidfd's EPOLLHUP after its process ended varies by kernel version).
+    public var mask: UInt32
+    /// More registrations were ready than `max`: the kernel reports `max` of them, which ones its ready list's
+    /// order decides.
+    public var chosen: Bool
 }
 
 /// A struct ucred with its pid named as the scenario names processes: a process name, or "0" when the

@@ -29,6 +29,11 @@ extension ScenarioDecoder {
                     .compactMap(EpollEvent.init(rawValue:)))
             }
             operation = .epollCtl(epoll: epoll, op: op, fd: target, events: events)
+        case .epollWait:
+            let epoll = try reader.ref("epoll")
+            let maxEvents = try reader.integer("max", default: 16, in: -1...Int(ReadyRegistration.maximumReported))
+            let timeout = try reader.integer("timeout", default: 0, in: 0...Int(PollEvent.maximumTimeout))
+            operation = .epollWait(epoll: epoll, maxEvents: Int32(maxEvents), timeout: Int32(timeout))
         case .poll:
             let fd = try reader.ref("fd")
             var events: Set<PollEvent> = [.in]

@@ -197,6 +197,8 @@ public struct Expectation: Sendable, Equatable {
     public var credentials: ExpectedCredentials?
     /// recvfrom: the sender's address expected (`unnamed`, `{unix: path}`, `{abstract: name}`).
     public var from: SenderAddress?
+    /// epoll_wait: the registrations expected to be reported, in any order (`[]`: none).
+    public var ready: [ExpectedReady]?
 
     public init(error: String? = nil, result: Int64? = nil, data: [UInt8]? = nil, received: Int? = nil,
                 truncated: Bool? = nil, status: Int32? = nil) {
@@ -234,6 +236,19 @@ public struct ExpectedCredentials: Sendable, Equatable, CustomStringConvertible 
         if let uid { parts.append("uid \(uid)") }
         if let gid { parts.append("gid \(gid)") }
         return parts.joined(separator: " ")
+    }
+}
+
+/// One registration an epoll_wait step expects reported: `{fd: r, events: [in, hup]}`. The descriptor is the
+/// number it was registered under, named in the acting process when the step runs (a number for one it has
+/// closed since: the registration outlives the number while its description lives).
+public struct ExpectedReady: Sendable, Equatable {
+    public var fd: DescriptorRef
+    public var events: Set<ReadyEvent>
+
+    public init(fd: DescriptorRef, events: Set<ReadyEvent>) {
+        self.fd = fd
+        self.events = events
     }
 }
 

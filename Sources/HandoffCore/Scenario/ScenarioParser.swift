@@ -446,6 +446,30 @@ struct ScenarioDecoder {
         return expected
     }
 
+    /// `ready: [{fd: r, events: [in]}, ...]`: what an epoll_wait reports.
+    func readyRegistrations(_ node: Node) throws(ScenarioError) -> [ExpectedReady] {
+        var expected: [ExpectedReady] = []
+        for item in try context.sequence(node, "'ready'") {
+            var fd: DescriptorRef?
+            var events: Set<ReadyEvent>?
+            for (keyNode, value) in try context.mapping(item, "an entry of 'ready'") {
+                switch try context.string(keyNode, "a key of an entry of 'ready'") {
+                case "fd": fd = try context.descriptor(value, "'ready' fd", allowArgument: true)
+                case "events":
+                    events = Set(try context.keywords(value, "'ready' events", allowed: ReadyEvent.allCases.map(\.rawValue))
+                        .compactMap(ReadyEvent.init(rawValue:)))
+                case let key:
+                    throw context.error(keyNode, "unknown key '\(key)' in an entry of 'ready' (expected fd, events)")
+                }
+            }
+            guard let fd, let events else {
+                throw context.error(item, "an entry of 'ready' needs fd and events, as in {fd: r, events: [in]}")
+            }
+            expected.append(ExpectedReady(fd: fd, events: events))
+        }
+        return expected
+    }
+
     func expectation(_ arguments: StepArguments) throws(ScenarioError) -> Expectation {
         var expect = Expectation()
         if let node = arguments["error"] {
@@ -483,6 +507,9 @@ struct ScenarioDecoder {
         }
         if let node = arguments["from"] {
             expect.from = try senderAddress(node)
+        }
+        if let node = arguments["ready"] {
+            expect.ready = try readyRegistrations(node)
         }
         // `status` is exit's argument; only on wait and waitid is it an expectation.
         if arguments.operation == "wait" || arguments.operation == OperationKind.waitid.keyword, let node = arguments["status"] {

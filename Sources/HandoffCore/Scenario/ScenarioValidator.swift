@@ -184,6 +184,8 @@ struct ScenarioValidator {
         if let sender = step.expect.credentials?.process, sender != NamedCredentials.noProcess {
             _ = try existing(sender, at: site["credentials.pid"], context: " in 'credentials'")
         }
+        // So does an epoll_wait's expected registration named by a descriptor the actor never had.
+        for entry in step.expect.ready ?? [] { try resolve(entry.fd, in: actor, at: site["ready"]) }
         bind(step.binds, in: actor)
         try applyProcessEffects(of: operation, by: actor, step: step, site)
     }

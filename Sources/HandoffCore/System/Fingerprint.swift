@@ -123,6 +123,8 @@ public struct Fingerprint: Codable, Sendable {
         result["MSG_OOB on unix stream sockets"] = SystemProbe.unixOOB ? "ok" : "no (EOPNOTSUPP)"
         result["unix datagram send order"] = SystemProbe.unixDgramShutdownFirst
             ? "shutdown and autobind before the peer" : "the peer first (ENOTCONN)"
+        result["epoll_wait check order"] = SystemProbe.epollWaitDescriptorFirst
+            ? "the descriptor (EBADF), then maxevents" : "maxevents (EINVAL), then the descriptor"
         result["unix stream skb payload"] = SystemProbe.unixStreamSkbSplits
             ? "\(SystemProbe.unixStreamSkbPayload) bytes" : "\(maximumTransfer) or more (no split seen)"
         result["pidfd reopen with O_TRUNC"] = SystemProbe.pidfdReopenTruncErrno == 0 ? "succeeds"

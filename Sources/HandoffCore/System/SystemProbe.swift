@@ -72,6 +72,8 @@ public enum SystemProbe {
         ("eventfd-write-exact", "eventfd writes of exactly 8 bytes", { eventfdWriteExact }),
         ("epoll-nesting-depth", "epoll_ctl refuses (ELOOP) nesting epolls more than 5 deep, counted below the added "
          + "epoll and above the target (ep_loop_check since \"eventpoll: Fix semi-unbounded recursion\")", { epollNestingDepth }),
+        ("epoll-wait-descriptor-first", "epoll_wait looks its descriptor up (EBADF) before it checks maxevents "
+         + "(EINVAL), as 6.18 does; older kernels check maxevents first", { epollWaitDescriptorFirst }),
         ("af-unix-oob", "MSG_OOB on unix stream sockets (CONFIG_AF_UNIX_OOB, 5.15)", { unixOOB }),
         ("unix-stream-skb-split", "a 64 KiB unix stream send is cut into skbs, the descriptors on the first "
          + "(\(unixStreamSkbPayload) bytes each here)", { unixStreamSkbSplits }),
@@ -236,6 +238,14 @@ public enum SystemProbe {
             return false
         }
         return handoff_epoll_ctl(epolls[5], Linux.EPOLL_CTL_ADD, epolls[4], Linux.EPOLLIN) != 0 && errno == ELOOP
+    }()
+
+    /// Whether epoll_wait of a closed descriptor with maxevents 0 says EBADF (the descriptor looked up first,
+    /// as 6.18 does) rather than EINVAL (maxevents checked first, as do_epoll_wait long did). Probed once.
+    public static let epollWaitDescriptorFirst: Bool = {
+        var fd: Int32 = 0
+        var events: UInt32 = 0
+        return handoff_epoll_wait(-1, 0, 0, &fd, &events) < 0 && errno == EBADF
     }()
 
     /// Whether eventfd_write takes exactly 8 bytes (EINVAL for 9) rather than at least 8. Probed once.

@@ -14,6 +14,9 @@ public enum EventOperation<Naming: OperationNaming>: Hashable, Sendable {
     case epollCreate(closeOnExec: Bool)
     /// epoll_ctl(epoll, op, fd, {events}).
     case epollCtl(epoll: FD, op: EpollControl, fd: FD, events: Set<EpollEvent>)
+    /// epoll_wait(epoll, events, maxEvents, timeout): the registrations ready, at most `maxEvents`, waiting at
+    /// most `timeout` milliseconds for one; the result is their count.
+    case epollWait(epoll: FD, maxEvents: Int32, timeout: Int32)
     /// poll(2) of one descriptor for `events`, waiting at most `timeout` milliseconds; the result is the
     /// revents (0 when the time ran out).
     case poll(fd: FD, events: Set<PollEvent>, timeout: Int32)
@@ -30,6 +33,7 @@ public enum EventOperation<Naming: OperationNaming>: Hashable, Sendable {
         case .eventfd: return .eventfd
         case .epollCreate: return .epollCreate
         case .epollCtl: return .epollCtl
+        case .epollWait: return .epollWait
         case .poll: return .poll
         case .signalfd: return .signalfd
         case .timerfdCreate: return .timerfdCreate
@@ -43,6 +47,7 @@ public enum EventOperationKind: String, CaseIterable, Sendable, Hashable {
     case eventfd
     case epollCreate = "epoll_create1"
     case epollCtl = "epoll_ctl"
+    case epollWait = "epoll_wait"
     case poll
     case signalfd
     case timerfdCreate = "timerfd_create"
@@ -54,6 +59,7 @@ extension OperationKind {
     public static let eventfd = OperationKind.events(.eventfd)
     public static let epollCreate = OperationKind.events(.epollCreate)
     public static let epollCtl = OperationKind.events(.epollCtl)
+    public static let epollWait = OperationKind.events(.epollWait)
     public static let poll = OperationKind.events(.poll)
     public static let signalfd = OperationKind.events(.signalfd)
     public static let timerfdCreate = OperationKind.events(.timerfdCreate)
@@ -74,6 +80,9 @@ extension Operation {
     @inlinable public static func epollCtl(epoll: FD, op: EpollControl, fd: FD, events: Set<EpollEvent>) -> Operation {
         .events(.epollCtl(epoll: epoll, op: op, fd: fd, events: events))
     }
+    @inlinable public static func epollWait(epoll: FD, maxEvents: Int32, timeout: Int32) -> Operation {
+        .events(.epollWait(epoll: epoll, maxEvents: maxEvents, timeout: timeout))
+    }
     @inlinable public static func poll(fd: FD, events: Set<PollEvent>, timeout: Int32) -> Operation {
         .events(.poll(fd: fd, events: events, timeout: timeout))
     }
@@ -85,6 +94,17 @@ extension Operation {
     }
     @inlinable public static func inotifyInit(closeOnExec: Bool, nonBlocking: Bool) -> Operation {
         .events(.inotifyInit(closeOnExec: closeOnExec, nonBlocking: nonBlocking))
+    }
+}
+
+extension Operation {
+    /// How long a poll or epoll_wait step waits for an event, in milliseconds (0: it returns at once); nil for
+    /// every other operation.
+    public var eventTimeout: Int32? {
+        switch self {
+        case .events(.poll(_, _, let timeout)), .events(.epollWait(_, _, let timeout)): return timeout
+        default: return nil
+        }
     }
 }
 
@@ -102,6 +122,8 @@ extension EventOperation {
         case .epollCreate(let closeOnExec): return .epollCreate(closeOnExec: closeOnExec)
         case .epollCtl(let epoll, let op, let target, let events):
             return .epollCtl(epoll: try renaming.fd(epoll, "epoll"), op: op, fd: try renaming.fd(target, "fd"), events: events)
+        case .epollWait(let epoll, let maxEvents, let timeout):
+            return .epollWait(epoll: try renaming.fd(epoll, "epoll"), maxEvents: maxEvents, timeout: timeout)
         case .poll(let value, let events, let timeout):
             return .poll(fd: try renaming.fd(value, "fd"), events: events, timeout: timeout)
         case .signalfd(let mask, let closeOnExec, let nonBlocking):
@@ -137,6 +159,13 @@ extension EventOperationKind {
                 ArgumentDeclaration("op", .keyword(EpollControl.allCases.map(\.rawValue)), required: true), fd,
                 ArgumentDeclaration("events", .flags(EpollEvent.allCases.map(\.rawValue)), default: "[in]"),
             ], needs: SystemNeeds(syscalls: ["epoll_create1"]))
+        case .epollWait:
+            // `max` reaches 0 and -1 for do_epoll_wait's EINVAL; the agents report at most maximumReady.
+            return OperationDeclaration(.events(self), "epoll_wait(2); the result is how many registrations are ready, `ready` which", [
+                ArgumentDeclaration("epoll", .descriptor, required: true),
+                ArgumentDeclaration("max", .integer(-1...Int64(ReadyRegistration.maximumReported)), default: "16"),
+                ArgumentDeclaration("timeout", .integer(0...Int64(PollEvent.maximumTimeout)), default: "0"),
+            ], expectations: [.error, .result, .ready], needs: SystemNeeds(syscalls: ["epoll_create1"]))
         case .poll:
             return OperationDeclaration(.events(self), "poll(2) of one descriptor; the result is its revents", [
                 fd, ArgumentDeclaration("events", .flags(PollEvent.allCases.map(\.rawValue)), default: "[in]"),
@@ -179,6 +208,10 @@ extension EventOperation where Naming.Descriptor: WireDescriptor, Naming.Process
             message.set("op", op.linux)
             message.setDescriptor("fd", target)
             message.set("events", Int64(EpollEvent.linux(events)))
+        case .epollWait(let epoll, let maxEvents, let timeout):
+            message.setDescriptor("epfd", epoll)
+            message.set("max", maxEvents)
+            message.set("timeout", timeout)
         case .poll(let value, let events, let timeout):
             message.setDescriptor("fd", value)
             message.set("events", Int64(PollEvent.linux(events)))
@@ -216,6 +249,11 @@ extension EventOperation where Naming.Descriptor: WireDescriptor, Naming.Process
             let events = EpollEvent.set(fromLinux: UInt32(truncatingIfNeeded: request.fields.int64("events")))
             if op == nil { request.fields.malformed("op") }
             operation = .epollCtl(epoll: epoll, op: op ?? .add, fd: target, events: events)
+        case .epollWait:
+            let epoll = request.fd("epfd")
+            let maxEvents = request.fields.int32("max")
+            if maxEvents > ReadyRegistration.maximumReported { request.fields.malformed("max") }
+            operation = .epollWait(epoll: epoll, maxEvents: maxEvents, timeout: request.fields.int32("timeout"))
         case .poll:
             let value = request.fd("fd")
             let events = PollEvent.set(fromLinux: Int16(truncatingIfNeeded: request.fields.int64("events")))

@@ -10,6 +10,7 @@
 //   pipe2-nocloexec  pipe2 ignores O_CLOEXEC (pipe2 emulated with pipe, as old libraries did)
 //   close-noop       close says 0 but closes nothing (descriptors above 2)
 //   dontwait-ignore  recvmsg drops MSG_DONTWAIT: it blocks where the call should fail with EAGAIN
+//   oneshot-ignore   epoll_ctl drops EPOLLONESHOT: a one-shot registration is reported on every wait
 //
 // Each is quiet: the call succeeds and returns what the real one would, so only an outside view of the
 // descriptor table (handoff's oracle) can tell.
@@ -19,6 +20,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,6 +32,7 @@ enum {
     PIPE2_NOCLOEXEC = 1 << 4,
     CLOSE_NOOP = 1 << 5,
     DONTWAIT_IGNORE = 1 << 6,
+    ONESHOT_IGNORE = 1 << 7,
 };
 
 static const struct {
@@ -38,7 +41,7 @@ static const struct {
 } behaviours[] = {
     {"recvmsg-cloexec", RECVMSG_CLOEXEC}, {"dup2-cloexec", DUP2_CLOEXEC}, {"fork-leak", FORK_LEAK},
     {"sendmsg-drop", SENDMSG_DROP},       {"pipe2-nocloexec", PIPE2_NOCLOEXEC}, {"close-noop", CLOSE_NOOP},
-    {"dontwait-ignore", DONTWAIT_IGNORE},
+    {"dontwait-ignore", DONTWAIT_IGNORE}, {"oneshot-ignore", ONESHOT_IGNORE},
 };
 
 static int broken = -1;  // the selected behaviours, read once
@@ -65,6 +68,14 @@ static int is_broken(int bit) {
 #define REAL(name)                      \
     static __typeof__(&name) real_##name; \
     if (real_##name == NULL) real_##name = (__typeof__(&name))dlsym(RTLD_NEXT, #name)
+
+int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event) {
+    REAL(epoll_ctl);
+    if (!is_broken(ONESHOT_IGNORE) || event == NULL) return real_epoll_ctl(epfd, op, fd, event);
+    struct epoll_event copy = *event;
+    copy.events &= ~(unsigned)EPOLLONESHOT;
+    return real_epoll_ctl(epfd, op, fd, &copy);
+}
 
 ssize_t recvmsg(int fd, struct msghdr *message, int flags) {
     REAL(recvmsg);

@@ -1,0 +1,138 @@
+// Reference model tests: epoll_wait (fs/eventpoll.c: do_epoll_wait, ep_poll, ep_send_events). Each expectation
+// was first seen on the running kernel (6.18) by a catalog scenario under scenarios/epoll/.
+
+@testable import HandoffCore
+import Glibc
+import HandoffProtocol
+import Testing
+
+extension ReferenceModelTests {
+    private func ready(_ outcome: Outcome) -> [ReadyRegistration] { (outcome.ready ?? []).sorted() }
+
+    @Test func epollWaitReportsLevelTriggeredRegistrationsByTheirNumber() {
+        var m = makeModel()
+        let epoll = m.fd(.epollCreate(closeOnExec: false))
+        let (r, w) = m.pair(.pipe(closeOnExec: false, nonBlocking: false))
+        m.ok(.epollCtl(epoll: epoll, op: .add, fd: r, events: [.in]))
+        m.ok(.epollCtl(epoll: epoll, op: .add, fd: w, events: [.out]))
+        #expect(ready(m.ok(.epollWait(epoll: epoll, maxEvents: 8, timeout: 0))) == [ReadyRegistration(fd: w, events: Linux.EPOLLOUT)])
+        m.ok(.write(fd: w, data: bytes("x")))
+        // Level-triggered: reported on every wait while it holds.
+        for _ in 0..<2 {
+            let outcome = m.ok(.epollWait(epoll: epoll, maxEvents: 8, timeout: 0))
+            #expect(outcome.result == 2)
+            #expect(ready(outcome) == [ReadyRegistration(fd: r, events: Linux.EPOLLIN), ReadyRegistration(fd: w, events: Linux.EPOLLOUT)])
+        }
+        // The registration belongs to the description: a closed number is still reported while a dup lives.
+        let copy = m.fd(.dup(fd: r))
+        m.ok(.close(fd: r))
+        #expect(ready(m.ok(.epollWait(epoll: epoll, maxEvents: 8, timeout: 0))).map(\.fd) == [r, w])
+        // EPOLLHUP and EPOLLERR are reported without being asked for.
+        m.ok(.close(fd: w))
+        #expect(ready(m.ok(.epollWait(epoll: epoll, maxEvents: 8, timeout: 0)))
+            == [ReadyRegistration(fd: r, events: Linux.EPOLLIN | Linux.EPOLLHUP)])
+        m.ok(.close(fd: copy))
+        #expect(m.ok(.epollWait(epoll: epoll, maxEvents: 8, timeout: 100)) == {
+            var none = Outcome(result: 0)
+            none.ready = []
+            none.readyJudgement = ReadyJudgement(mask: ~0, chosen: false)
+            return none
+        }())
+    }
+
+    @Test func epollWaitChecksInTheKernelsOrder() {
+        var m = makeModel()
+        let epoll = m.fd(.epollCreate(closeOnExec: false))
+        let eventfd = m.fd(.eventfd(initial: 0, closeOnExec: false, nonBlocking: false))
+        let path = m.fd(.reopen(target: "main", fd: epoll, flags: [.path]))
+        // maxevents first (do_epoll_wait), then fdget (EBADF, O_PATH included), then is_file_epoll.
+        m.fails(.epollWait(epoll: 40, maxEvents: 0, timeout: 0), EINVAL)
+        m.fails(.epollWait(epoll: epoll, maxEvents: -1, timeout: 0), EINVAL)
+        m.fails(.epollWait(epoll: 40, maxEvents: 1, timeout: 0), EBADF)
+        m.fails(.epollWait(epoll: path, maxEvents: 1, timeout: 0), EBADF)
+        m.fails(.epollWait(epoll: eventfd, maxEvents: 1, timeout: 0), EINVAL)
+        // 6.18 looks the descriptor up first (the probe epoll-wait-descriptor-first).
+        m.epollWaitDescriptorFirst = true
+        m.fails(.epollWait(epoll: 40, maxEvents: 0, timeout: 0), EBADF)
+        m.fails(.epollWait(epoll: path, maxEvents: -1, timeout: 0), EBADF)
+        m.fails(.epollWait(epoll: epoll, maxEvents: 0, timeout: 0), EINVAL)
+        m.fails(.epollWait(epoll: eventfd, maxEvents: 0, timeout: 0), EINVAL)
+    }
+
+    @Test func aOneshotRegistrationIsDisarmedOnceReportedUntilMod() {
+        var m = makeModel()
+        let epoll = m.fd(.epollCreate(closeOnExec: false))
+        let eventfd = m.fd(.eventfd(initial: 1, closeOnExec: false, nonBlocking: false))
+        m.ok(.epollCtl(epoll: epoll, op: .add, fd: eventfd, events: [.in, .oneshot]))
+        #expect(m.ok(.epollWait(epoll: epoll, maxEvents: 1, timeout: 0)).result == 1)
+        #expect(m.ok(.epollWait(epoll: epoll, maxEvents: 1, timeout: 0)).result == 0)
+        // A poll of the epoll does not see it either, nor does a nested epoll.
+        #expect(m.ok(.poll(fd: epoll, events: [.in], timeout: 0)).result == 0)
+        m.ok(.epollCtl(epoll: epoll, op: .mod, fd: eventfd, events: [.in, .oneshot]))
+        #expect(m.ok(.poll(fd: epoll, events: [.in], timeout: 0)).result == Int64(Linux.POLLIN))
+        let outer = m.fd(.epollCreate(closeOnExec: false))
+        m.ok(.epollCtl(epoll: outer, op: .add, fd: epoll, events: [.in]))
+        // The outer epoll's wait polls the inner one without disarming what the inner one holds.
+        #expect(ready(m.ok(.epollWait(epoll: outer, maxEvents: 4, timeout: 0))) == [ReadyRegistration(fd: epoll, events: Linux.EPOLLIN)])
+        #expect(m.ok(.epollWait(epoll: epoll, maxEvents: 4, timeout: 0)).result == 1)
+        #expect(m.ok(.epollWait(epoll: outer, maxEvents: 4, timeout: 0)).result == 0)
+    }
+
+    @Test func moreReadyThanMaxIsAChoiceTheModelLeavesToTheKernel() {
+        var m = makeModel()
+        let epoll = m.fd(.epollCreate(closeOnExec: false))
+        let a = m.fd(.eventfd(initial: 1, closeOnExec: false, nonBlocking: false))
+        let b = m.fd(.eventfd(initial: 1, closeOnExec: false, nonBlocking: false))
+        m.ok(.epollCtl(epoll: epoll, op: .add, fd: a, events: [.in]))
+        m.ok(.epollCtl(epoll: epoll, op: .add, fd: b, events: [.in]))
+        let one = m.ok(.epollWait(epoll: epoll, maxEvents: 1, timeout: 0))
+        #expect(one.result == 1)
+        #expect(one.readyJudgement?.chosen == true)
+        // One-shots among more than max: which are disarmed is the kernel's ready-list order.
+        m.ok(.epollCtl(epoll: epoll, op: .mod, fd: a, events: [.in, .oneshot]))
+        #expect(m.apply(.epollWait(epoll: epoll, maxEvents: 1, timeout: 0), by: "main").beyondModel != nil)
+    }
+
+    @Test func readinessTheModelDoesNotFollowIsBeyondIt() {
+        var m = makeModel()
+        let epoll = m.fd(.epollCreate(closeOnExec: false))
+        let (r, w) = m.pair(.pipe(closeOnExec: false, nonBlocking: false))
+        m.ok(.epollCtl(epoll: epoll, op: .add, fd: r, events: [.in, .et]))
+        // An edge-triggered registration that is not ready is not reported; once ready, it depends on wake-ups.
+        #expect(m.ok(.epollWait(epoll: epoll, maxEvents: 1, timeout: 0)).result == 0)
+        m.ok(.write(fd: w, data: bytes("x")))
+        #expect(m.apply(.epollWait(epoll: epoll, maxEvents: 1, timeout: 0), by: "main").beyondModel != nil)
+        var tcp = makeModel()
+        let other = tcp.fd(.epollCreate(closeOnExec: false))
+        let listener = tcp.fd(.listen(address: .tcp(port: 0), type: .stream, closeOnExec: false, nonBlocking: false, backlog: 8))
+        tcp.ok(.epollCtl(epoll: other, op: .add, fd: listener, events: [.in]))
+        #expect(tcp.apply(.epollWait(epoll: other, maxEvents: 1, timeout: 0), by: "main").beyondModel != nil)
+        // A poll of that epoll is not compared rather than refused.
+        #expect(tcp.ok(.poll(fd: other, events: [.in], timeout: 0)).resultMask == 0)
+    }
+}
+
+@Suite struct ReadyComparisonTests {
+    private func observed(_ entries: [ReadyRegistration]) -> Outcome {
+        var outcome = Outcome(result: Int64(entries.count))
+        outcome.ready = entries
+        return outcome
+    }
+
+    @Test func theOrderIsIgnoredTheSetIsNot() {
+        let a = ReadyRegistration(fd: 4, events: Linux.EPOLLIN), b = ReadyRegistration(fd: 5, events: Linux.EPOLLOUT)
+        let all = ReadyJudgement(mask: ~0, chosen: false)
+        #expect(ScenarioExecution.sameReady([a, b], observed([b, a]), all))
+        #expect(!ScenarioExecution.sameReady([a, b], observed([a]), all))
+        #expect(!ScenarioExecution.sameReady([a], observed([ReadyRegistration(fd: 4, events: Linux.EPOLLIN | Linux.EPOLLHUP)]), all))
+        #expect(!ScenarioExecution.sameReady([a], Outcome(result: 1), all), "no list at all is a difference")
+        // A bit outside the mask is not compared.
+        let noHup = ReadyJudgement(mask: ~Linux.EPOLLHUP, chosen: false)
+        #expect(ScenarioExecution.sameReady([a], observed([ReadyRegistration(fd: 4, events: Linux.EPOLLIN | Linux.EPOLLHUP)]), noHup))
+        // Chosen: as many as the result, distinct, each one predicted.
+        let chosen = ReadyJudgement(mask: ~0, chosen: true)
+        #expect(ScenarioExecution.sameReady([a, b], observed([b]), chosen))
+        #expect(!ScenarioExecution.sameReady([a, b], observed([b, b]), chosen))
+        #expect(!ScenarioExecution.sameReady([a, b], observed([ReadyRegistration(fd: 6, events: Linux.EPOLLIN)]), chosen))
+    }
+}
