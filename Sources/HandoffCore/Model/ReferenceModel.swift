@@ -184,7 +184,7 @@ public struct ReferenceModel: Sendable {
     /// does not say what such an add does (beyondModel).
     public var epollNestingDepth = true
     /// Whether epoll_wait looks the descriptor up (EBADF) before it checks maxevents (EINVAL), as 6.18 does;
-    /// older kernels check maxevents first (SystemProbe.epollWaitDescriptorFirst).
+    /// 6.12 and 6.1 check maxevents first (SystemProbe.epollWaitDescriptorFirst).
     public var epollWaitDescriptorFirst = false
     /// Whether pidfd_open knows PIDFD_NONBLOCK and waitid answers EAGAIN through an O_NONBLOCK pidfd (Linux 5.10;
     /// SystemProbe.pidfdNonBlock): before, the flag is EINVAL and waitid ignores the file's O_NONBLOCK.

@@ -73,7 +73,7 @@ public enum SystemProbe {
         ("epoll-nesting-depth", "epoll_ctl refuses (ELOOP) nesting epolls more than 5 deep, counted below the added "
          + "epoll and above the target (ep_loop_check since \"eventpoll: Fix semi-unbounded recursion\")", { epollNestingDepth }),
         ("epoll-wait-descriptor-first", "epoll_wait looks its descriptor up (EBADF) before it checks maxevents "
-         + "(EINVAL), as 6.18 does; older kernels check maxevents first", { epollWaitDescriptorFirst }),
+         + "(EINVAL): 6.18 does, 6.12 and 6.1 do not", { epollWaitDescriptorFirst }),
         ("af-unix-oob", "MSG_OOB on unix stream sockets (CONFIG_AF_UNIX_OOB, 5.15)", { unixOOB }),
         ("unix-stream-skb-split", "a 64 KiB unix stream send is cut into skbs, the descriptors on the first "
          + "(\(unixStreamSkbPayload) bytes each here)", { unixStreamSkbSplits }),
