@@ -466,6 +466,13 @@ public final class ScenarioDirectory: @unchecked Sendable {
         if stat(base, &status) != 0 { return "\(named): \(String(cString: strerror(errno)))" }
         if status.st_mode & S_IFMT != S_IFDIR { return "\(named): not a directory" }
         if access(base, W_OK | X_OK) != 0 { return "\(named): \(String(cString: strerror(errno)))" }
+        // Permission bits do not say everything (root passes access() on /proc, where mkdir is ENOENT; a
+        // read-only mount; a full inode table): make one folder as the scenarios will, and remove it.
+        var template = Array((base + "/handoff-probe-XXXXXX").utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            return "\(named): a folder cannot be made there: \(String(cString: strerror(errno)))"
+        }
+        rmdir(made)
         return nil
     }
 
