@@ -550,6 +550,9 @@ import HandoffProtocol
         expectError(stepFailure("  - main.read: {fd: 9, received: 1}\n"), 3, 24, "unknown key 'received' in read")
         expectError(stepFailure("  - main.recv: {socket: 9, truncated: maybe}\n"), 3, 39, "expected true or false for 'truncated'")
         expectError(stepFailure("  - main.exit: {status: 1, status: 2}\n"), 3, 28, "duplicate key 'status'")
+        // Spelled differently (quoted), still named at its second occurrence rather than at the mapping.
+        expectError(stepFailure("  - main.exit: {status: 1, \"status\": 2}\n"), 3, 28, "duplicate key 'status'")
+        expectError(failure("summary: s\n'summary': t\nsteps: [main.exit: {}]\n"), 2, 1, "duplicate key 'summary'")
     }
 
     @Test func parsesChecks() throws {

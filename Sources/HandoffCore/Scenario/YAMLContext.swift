@@ -55,24 +55,28 @@ struct YAMLContext {
         return "lists and mappings nested more than 1000 deep (expected at most 1000 levels)"
     }
 
-    /// The first two places, at or after `mark`, where `key` is written as a mapping key (`key:` after the
-    /// start of a line, a space, `{` or `,`): 1-based lines and columns.
+    /// The first two places, at or after `mark`, where `key` is written as a mapping key (`key:`, `"key":` or
+    /// `'key':` after the start of a line, a space, `{` or `,`): 1-based lines and columns. The spellings may
+    /// differ between the two (a plain `fd` and a quoted `"fd"` are one key).
     static func occurrences(of key: String, in text: String, after mark: Mark) -> ((line: Int, column: Int), (line: Int, column: Int))? {
         var found: [(line: Int, column: Int)] = []
+        let spellings = [Array(key), Array("\"\(key)\""), Array("'\(key)'")]
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where number + 1 >= mark.line {
             let characters = Array(line)
-            let keyCharacters = Array(key)
             var column = 0
-            while column + keyCharacters.count <= characters.count {
+            while column < characters.count {
                 let before = column == 0 ? " " : characters[column - 1]
-                if (before == " " || before == "{" || before == "," || before == "-") && (number + 1 > mark.line || column + 1 >= mark.column),
-                    Array(characters[column..<(column + keyCharacters.count)]) == keyCharacters
-                {
-                    var after = column + keyCharacters.count
-                    while after < characters.count && characters[after] == " " { after += 1 }
-                    if after < characters.count && characters[after] == ":" {
-                        found.append((number + 1, column + 1))
-                        if found.count == 2 { return (found[0], found[1]) }
+                if (before == " " || before == "{" || before == "," || before == "-") && (number + 1 > mark.line || column + 1 >= mark.column) {
+                    for spelling in spellings where column + spelling.count <= characters.count
+                        && Array(characters[column..<(column + spelling.count)]) == spelling
+                    {
+                        var after = column + spelling.count
+                        while after < characters.count && characters[after] == " " { after += 1 }
+                        if after < characters.count && characters[after] == ":" {
+                            found.append((number + 1, column + 1))
+                            if found.count == 2 { return (found[0], found[1]) }
+                            break
+                        }
                     }
                 }
                 column += 1
