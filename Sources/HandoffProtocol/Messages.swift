@@ -173,6 +173,8 @@ public struct Answer: Equatable, Sendable {
         // is never negative.
         if !(0...maximumErrno).contains(answer.errno) { fields.malformed("e") }
         if answer.fds.contains(where: { $0 < 0 }) { fields.malformed("fds") }
+        // epoll_wait's count is its list's length.
+        if let ready = answer.ready, answer.errno == 0, Int64(ready.count) != answer.result { fields.malformed("ready") }
         if let problem = fields.problem { return .failure(ProtocolError("ok: \(problem)")) }
         return .success(answer)
     }

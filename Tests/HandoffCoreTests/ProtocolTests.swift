@@ -160,6 +160,9 @@ func sampleWireOperation(_ kind: OperationKind) -> HandoffProtocol.Operation<Wir
         var odd = Answer(result: 1).encoded()
         odd.set("ready", ints: [4])
         #expect(Answer.decode(odd) != .success(Answer(result: 1)), "a registration without its events is malformed")
+        var miscounted = Answer(result: 2)
+        miscounted.ready = [ReadyRegistration(fd: 4, events: Linux.EPOLLIN)]
+        #expect(Answer.decode(miscounted.encoded()) != .success(miscounted), "a count that is not the list's length is malformed")
         let hello = Hello(pid: 10, parent: 9, control: 1023, nofile: 1024, arguments: ["3", "x y"], environment: ["A=b"],
                           implementation: "swift", unsupported: [.cloneFiles, .launch])
         #expect(Hello.decode(hello.encoded()) == .success(hello))

@@ -7,6 +7,12 @@ extension ScenarioExecution {
     /// The outcome findings of one executed operation: against the model's prediction (OUTCOME) and against
     /// what the scenario states (CHECK).
     func judge(_ step: Step, predicted: Outcome, observed: Outcome, operation: String) throws(Stop) -> [Finding] {
+        // An agent that answers a successful epoll_wait without the registrations has not said what the kernel
+        // did: its protocol, not the kernel (every agent reports `ready`).
+        if predicted.ready != nil, observed.errno == 0, observed.ready == nil, let process = step.process {
+            throw .harness(.protocolViolation(process: process, detail: "\(operation) answered \(observed.summary) without "
+                + "the registrations it reported (the answer's ready field)"))
+        }
         var findings: [Finding] = []
         if let difference = compare(predicted: predicted, observed: observed) {
             findings.append(Finding(kind: .outcome, step: step.location, operation: operation, process: step.process,
