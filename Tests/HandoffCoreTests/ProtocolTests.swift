@@ -155,6 +155,7 @@ func sampleWireOperation(_ kind: OperationKind) -> HandoffProtocol.Operation<Wir
         var waited = Answer(result: 2)
         waited.ready = [ReadyRegistration(fd: 9, events: Linux.EPOLLIN | Linux.EPOLLHUP), ReadyRegistration(fd: 4, events: 1 << 31)]
         #expect(Answer.decode(waited.encoded()) == .success(waited))
+        waited = Answer(result: 0)
         waited.ready = []
         #expect(Answer.decode(waited.encoded()) == .success(waited))
         var odd = Answer(result: 1).encoded()
