@@ -112,6 +112,35 @@ extension ReferenceModelTests {
     }
 }
 
+extension ReferenceModelTests {
+    /// reverse_path_check (found porting nested-epoll tests): a file five epolls deep may have 10 paths to
+    /// unwatched tops; the 11th add is EINVAL and is not kept, whichever link comes last.
+    @Test func wakeupPathsAreLimitedByLength() {
+        var m = makeModel(limit: 256)
+        let (r, _) = m.pair(.pipe(closeOnExec: false, nonBlocking: false))
+        var chain = [m.fd(.epollCreate(closeOnExec: false))]
+        m.ok(.epollCtl(epoll: chain[0], op: .add, fd: r, events: [.in]))
+        for _ in 0..<3 {
+            let next = m.fd(.epollCreate(closeOnExec: false))
+            m.ok(.epollCtl(epoll: next, op: .add, fd: chain.last!, events: [.in]))
+            chain.append(next)
+        }
+        for _ in 0..<10 {
+            let top = m.fd(.epollCreate(closeOnExec: false))
+            m.ok(.epollCtl(epoll: top, op: .add, fd: chain.last!, events: [.in]))
+        }
+        let eleventh = m.fd(.epollCreate(closeOnExec: false))
+        m.fails(.epollCtl(epoll: eleventh, op: .add, fd: chain.last!, events: [.in]), EINVAL)
+        #expect(m.epollInterest("main", fd: eleventh)?.isEmpty == true)
+        // The same count when the file comes last.
+        m.ok(.close(fd: r))
+        m.ok(.epollCtl(epoll: eleventh, op: .add, fd: chain.last!, events: [.in]))
+        let (r2, _) = m.pair(.pipe(closeOnExec: false, nonBlocking: false))
+        m.fails(.epollCtl(epoll: chain[0], op: .add, fd: r2, events: [.in]), EINVAL)
+        m.ok(.epollCtl(epoll: eleventh, op: .add, fd: r2, events: [.in]))
+    }
+}
+
 @Suite struct ReadyComparisonTests {
     private func observed(_ entries: [ReadyRegistration]) -> Outcome {
         var outcome = Outcome(result: Int64(entries.count))

@@ -188,29 +188,38 @@ extension ScenarioExecution {
     /// __skb_wait_for_more_packets' prepare_to_wait_exclusive) and are woken in the order they slept, which
     /// awaitAsleepOrAnswered keeps the order of their steps; every other pair is left to chance by the kernel.
     func rivalWaiter(for operation: Operation, by process: String) -> String? {
-        func waiting(_ operation: Operation, _ process: String) -> (target: DescriptionTarget, reads: Bool, inOrder: Bool)? {
+        typealias Wait = (target: DescriptionTarget, reads: Bool, inOrder: Bool)
+        func waiting(_ operation: Operation, _ process: String) -> [Wait] {
             guard let fd = operation.descriptors.first?.0, let target = model.fdget(process, fd)?.description.target else {
-                return nil
+                return []
             }
             var datagrams = false
             if case .socket(let endpoint) = target { datagrams = model.endpoints[endpoint]?.type != .stream }
             switch operation {
             case .files(.read):
-                if case .pipeRead = target { return (target, true, true) }
-                return (target, true, false)
-            case .messages(.recv(_, _, _, _, _, let flags, _)): return (target, true, datagrams && !flags.contains(.peek))
-            case .sockets(.recvfrom): return (target, true, datagrams)
-            case .sockets(.accept): return (target, true, true)
-            case .events(.poll), .events(.epollWait): return (target, true, false)
-            default: return (target, false, false)
+                if case .pipeRead = target { return [(target, true, true)] }
+                return [(target, true, false)]
+            case .messages(.recv(_, _, _, _, _, let flags, _)): return [(target, true, datagrams && !flags.contains(.peek))]
+            case .sockets(.recvfrom): return [(target, true, datagrams)]
+            case .sockets(.accept): return [(target, true, true)]
+            case .events(.poll): return [(target, true, false)]
+            case .events(.epollWait):
+                // Asleep on the epoll, and through its registrations on every object they watch: a reader of one
+                // of them woken by the same write may take the data before the epoll looks again (ep_poll_callback
+                // queues the registration; ep_send_events polls it anew).
+                guard case .epoll(let object) = target else { return [(target, true, false)] }
+                return [(target, true, false)] + model.watchedTargets(object).map { ($0.target, $0.reads, false) }
+            default: return [(target, false, false)]
             }
         }
-        guard let mine = waiting(operation, process) else { return nil }
+        let mine = waiting(operation, process)
+        if mine.isEmpty { return nil }
         for (other, call) in pending where call.completed == nil {
-            guard let theirs = waiting(call.operation, other), theirs.target == mine.target, theirs.reads == mine.reads,
-                !(mine.inOrder && theirs.inOrder)
-            else { continue }
-            return "\(other).\(call.step.action.keyword) (line \(call.step.location.line))"
+            let theirs = waiting(call.operation, other)
+            let rival = mine.contains { one in
+                theirs.contains { $0.target == one.target && $0.reads == one.reads && !(one.inOrder && $0.inOrder) }
+            }
+            if rival { return "\(other).\(call.step.action.keyword) (line \(call.step.location.line))" }
         }
         return nil
     }

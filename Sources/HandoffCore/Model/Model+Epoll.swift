@@ -48,6 +48,18 @@ extension ReferenceModel {
             // ep_find found it: EEXIST; otherwise ep_insert.
             if existing != nil { return .failure(EEXIST) }
             epolls[object]?.interest[registration] = events
+            // A full check (the epoll added to is itself watched, or an epoll is added): the new links may
+            // give a file below too many wakeup paths (reverse_path_check): EINVAL, and the item goes again.
+            var checked: [DescriptionID] = []
+            if case .epoll(let inner) = targetDescription.target {
+                checked = filesBelow(inner)
+            } else if !watchers(ofEpoll: object).isEmpty {
+                checked = [targetEntry.description]
+            }
+            if checked.contains(where: { !wakeupPathsWithinLimits(of: $0) }) {
+                epolls[object]?.interest[registration] = nil
+                return .failure(EINVAL)
+            }
         case .mod:
             if existing == nil { return .failure(ENOENT) }
             epolls[object]?.interest[registration] = events
@@ -163,6 +175,72 @@ extension ReferenceModel {
             list.compared &= compared | ~asked
         }
         return .known(list)
+    }
+
+    /// path_limits (fs/eventpoll.c): how many wakeup paths of each length a file may have through nested
+    /// epolls, from 1 (a file in an epoll that is in another) to 5; a file directly in unwatched epolls has any
+    /// number.
+    static let wakeupPathLimits = [1000, 500, 100, 50, 10]
+
+    /// The epolls watching epoll `object` (ep->refs: one per registration, wherever its number).
+    func watchers(ofEpoll object: EpollID) -> [EpollID] {
+        epolls.flatMap { (watcher, epoll) in
+            epoll.interest.keys.filter {
+                if case .epoll(let watched)? = descriptions[$0.description]?.target { return watched == object }
+                return false
+            }.map { _ in watcher }
+        }
+    }
+
+    /// The non-epoll descriptions below epoll `object`, through nested epolls (what ep_loop_check_proc puts on
+    /// the check list with list_file).
+    func filesBelow(_ object: EpollID, depth: Int = 0) -> [DescriptionID] {
+        guard let epoll = epolls[object], depth <= Self.epollMaxNests else { return [] }
+        var files: [DescriptionID] = []
+        for registration in epoll.interest.keys {
+            if case .epoll(let inner)? = descriptions[registration.description]?.target {
+                files += filesBelow(inner, depth: depth + 1)
+            } else if !files.contains(registration.description) {
+                files.append(registration.description)
+            }
+        }
+        return files
+    }
+
+    /// reverse_path_check_proc from one file: every chain of epolls above it that ends at an unwatched one is a
+    /// path, counted by its length against path_limits (path_count_inc); deeper than EP_MAX_NESTS is refused.
+    func wakeupPathsWithinLimits(of file: DescriptionID) -> Bool {
+        var counts = [Int](repeating: 0, count: Self.wakeupPathLimits.count)
+        func within(_ watchers: [EpollID], depth: Int) -> Bool {
+            if depth > Self.epollMaxNests { return false }
+            for epoll in watchers {
+                let above = self.watchers(ofEpoll: epoll)
+                if above.isEmpty {
+                    if depth == 0 { continue }  // "Allow an arbitrary number of depth 1 paths"
+                    counts[depth] += 1
+                    if counts[depth] > Self.wakeupPathLimits[depth] { return false }
+                } else if !within(above, depth: depth + 1) {
+                    return false
+                }
+            }
+            return true
+        }
+        let direct = epolls.flatMap { (watcher, epoll) in epoll.interest.keys.filter { $0.description == file }.map { _ in watcher } }
+        return within(direct, depth: 0)
+    }
+
+    /// The objects an epoll's armed registrations watch (through nested epolls too), each with its direction:
+    /// reads for EPOLLIN and EPOLLRDHUP, writes for EPOLLOUT - what a call asleep in epoll_wait waits on.
+    func watchedTargets(_ object: EpollID, depth: Int = 0) -> [(target: DescriptionTarget, reads: Bool)] {
+        guard let epoll = epolls[object], depth <= Self.epollMaxNests else { return [] }
+        var watched: [(target: DescriptionTarget, reads: Bool)] = []
+        for (registration, events) in epoll.interest where !epoll.disarmed.contains(registration) {
+            guard let target = descriptions[registration.description]?.target else { continue }
+            if !events.isDisjoint(with: [.in, .rdhup]) { watched.append((target, true)) }
+            if events.contains(.out) { watched.append((target, false)) }
+            if case .epoll(let inner) = target { watched += watchedTargets(inner, depth: depth + 1) }
+        }
+        return watched
     }
 
     /// EP_MAX_NESTS (fs/eventpoll.c).
