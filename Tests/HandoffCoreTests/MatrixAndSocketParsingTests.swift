@@ -68,6 +68,11 @@ import Testing
         #expect(unknown?.location.line == 4)
         #expect(unknown?.location.column == 26)
         #expect(unknown?.message.contains("unknown placeholder '${b}' (matrix parameters: a)") == true)
+        // Malformed YAML elsewhere in a matrix file is that error, at its place (it was "the scenario has no
+        // 'matrix'", found porting).
+        let malformed = error("summary: a colon: here\nmatrix: {a: [1]}\nsteps:\n  - main.pipe: {as: [r, \"${a}\"]}\n")
+        #expect(malformed?.location.line == 1)
+        #expect(malformed?.message.contains("malformed YAML: mapping values are not allowed") == true, "\(String(describing: malformed))")
         let noMatrix = error("summary: s\nsteps:\n  - main.pipe: {as: [r, \"${b}\"]}\n")
         #expect(noMatrix?.message.contains("the scenario has no 'matrix'") == true)
         let empty = error("summary: s\nmatrix: {a: []}\nsteps:\n  - main.pipe: {as: [r, w]}\n")

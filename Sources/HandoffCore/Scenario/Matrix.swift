@@ -26,7 +26,11 @@ enum Matrix {
         do {
             root = try context.compose(neutral)
         } catch {
-            return []  // the full parse reports malformed YAML with its location
+            // Malformed YAML is the error to report, at its place in the file as written (the neutral copy's
+            // columns differ where placeholders were): the placeholders' check would otherwise come first and
+            // say the scenario has no matrix.
+            _ = try context.compose(yaml)
+            return []
         }
         guard let root, case .mapping(let top) = root else { return [] }
         guard let matrixNode = top.first(where: { $0.key.string == "matrix" })?.value else { return [] }
