@@ -102,6 +102,10 @@ extension ReferenceModelTests {
         #expect(m.ok(.epollWait(epoll: epoll, maxEvents: 1, timeout: 0)).result == 0)
         m.ok(.write(fd: w, data: bytes("x")))
         #expect(m.apply(.epollWait(epoll: epoll, maxEvents: 1, timeout: 0), by: "main").beyondModel != nil)
+        // Armed (MOD) while ready, it is on the ready list: reported once, by the next wait only.
+        m.ok(.epollCtl(epoll: epoll, op: .mod, fd: r, events: [.in, .et]))
+        #expect(ready(m.ok(.epollWait(epoll: epoll, maxEvents: 1, timeout: 0))) == [ReadyRegistration(fd: r, events: Linux.EPOLLIN)])
+        #expect(m.apply(.epollWait(epoll: epoll, maxEvents: 1, timeout: 0), by: "main").beyondModel != nil)
         var tcp = makeModel()
         let other = tcp.fd(.epollCreate(closeOnExec: false))
         let listener = tcp.fd(.listen(address: .tcp(port: 0), type: .stream, closeOnExec: false, nonBlocking: false, backlog: 8))

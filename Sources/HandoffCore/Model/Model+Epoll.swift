@@ -60,14 +60,17 @@ extension ReferenceModel {
                 epolls[object]?.interest[registration] = nil
                 return .failure(EINVAL)
             }
+            queueIfEdgeReady(registration, events, in: object)
         case .mod:
             if existing == nil { return .failure(ENOENT) }
             epolls[object]?.interest[registration] = events
             epolls[object]?.disarmed.remove(registration)
+            queueIfEdgeReady(registration, events, in: object)
         case .del:
             if existing == nil { return .failure(ENOENT) }
             epolls[object]?.interest[registration] = nil
             epolls[object]?.disarmed.remove(registration)
+            epolls[object]?.edgeQueued.remove(registration)
         }
         return Outcome(result: 0)
     }
@@ -113,7 +116,29 @@ extension ReferenceModel {
             }
             for entry in oneshot { epolls[object]?.disarmed.insert(entry.registration) }
         }
+        // ep_send_events takes every queued item off the ready list; an edge-triggered one is not put back,
+        // reported or not (one that is not ready is simply dropped). With more ready than `max` the scan stops
+        // early, at a place the model cannot tell.
+        if let queued = epolls[object]?.edgeQueued, !queued.isEmpty {
+            guard ready.entries.count <= Int(maxEvents) else {
+                return .beyondModel("epoll_wait: \(ready.entries.count) registrations are ready, more than max "
+                    + "\(maxEvents), beside edge-triggered ones: which the kernel takes off its ready list is the order of wake-ups")
+            }
+            epolls[object]?.edgeQueued = []
+        }
         return outcome
+    }
+
+    /// ep_insert and ep_modify: an edge-triggered registration that is ready when armed goes on the ready
+    /// list (`if (revents && !ep_is_linked(epi)) list_add_tail(...)`), to be reported by the next wait.
+    private mutating func queueIfEdgeReady(_ registration: EpollRegistration, _ events: Set<EpollEvent>, in object: EpollID) {
+        epolls[object]?.edgeQueued.remove(registration)
+        guard events.contains(.et), let description = descriptions[registration.description],
+            let (polled, compared) = readiness(of: description) else { return }
+        let asked = (EpollEvent.linux(events) & (Linux.EPOLLIN | Linux.EPOLLOUT | Linux.EPOLLRDHUP)) | Linux.EPOLLERR | Linux.EPOLLHUP
+        if UInt32(UInt16(bitPattern: polled)) & UInt32(UInt16(bitPattern: compared)) & asked != 0 {
+            epolls[object]?.edgeQueued.insert(registration)
+        }
     }
 
     /// What an epoll's registrations show now: those ready, and which event bits of them are compared.
@@ -167,9 +192,9 @@ extension ReferenceModel {
                 }
                 continue
             }
-            if events.contains(.et) {
+            if events.contains(.et) && !epoll.edgeQueued.contains(registration) {
                 return .uncertain("the edge-triggered registration of \(registration.fd) is ready: whether epoll reports "
-                    + "it again depends on the wake-ups since it last did, which the model does not follow")
+                    + "it depends on the wake-ups since it was armed or last reported, which the model does not follow")
             }
             list.entries.append((registration, ReadyRegistration(fd: registration.fd, events: mask & asked)))
             list.compared &= compared | ~asked
@@ -290,6 +315,7 @@ extension ReferenceModel {
         for (object, epoll) in epolls where epoll.interest.keys.contains(where: { $0.description == description }) {
             epolls[object]?.interest = epoll.interest.filter { $0.key.description != description }
             epolls[object]?.disarmed = epoll.disarmed.filter { $0.description != description }
+            epolls[object]?.edgeQueued = epoll.edgeQueued.filter { $0.description != description }
         }
     }
 

@@ -106,6 +106,9 @@ struct EpollObject: Equatable, Sendable {
     /// EPOLLONESHOT registrations epoll_wait has reported: their events are cleared (`epi->event.events &=
     /// EP_PRIVATE_BITS`) until an EPOLL_CTL_MOD sets them again.
     var disarmed: Set<EpollRegistration> = []
+    /// Edge-triggered registrations armed (ADD, MOD) while ready: ep_insert and ep_modify put them on the ready
+    /// list, so the next wait reports them once. Other wake-ups of an edge-triggered item are not followed.
+    var edgeQueued: Set<EpollRegistration> = []
 }
 
 struct OpenDescription: Equatable, Sendable {
