@@ -214,6 +214,13 @@ public struct ReadyRegistration: Hashable, Sendable, Codable, Comparable, Custom
         (lhs.fd, lhs.events) < (rhs.fd, rhs.events)
     }
 
+    /// `[3 in, 5 out|hup]`: at most 16 shown, then how many more (a list can hold 1024, and findings are
+    /// lines of a report).
+    public static func listed(_ list: [ReadyRegistration]) -> String {
+        let shown = list.prefix(16).map(\.description).joined(separator: ", ")
+        return "[" + shown + (list.count > 16 ? ", ... \(list.count - 16) more" : "") + "]"
+    }
+
     /// `3 in|hup`, or `3 0x40` for bits without a name.
     public var description: String {
         var names = ReadyEvent.set(fromLinux: events).sorted().map(\.rawValue)

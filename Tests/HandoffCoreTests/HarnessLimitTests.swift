@@ -118,4 +118,45 @@ import Testing
             #expect(result.reason?.contains("would wait on the same object as") == true, "\(result.reason ?? "")")
         }
     }
+
+    @Test func aReadyListThatCannotNameTheKernelsChoiceIsTheScenariosError() throws {
+        // Two ready, max 1: the kernel picks; a list naming one of them would fail half the time against it.
+        let result = run(try scenario("""
+            summary: more ready than max
+            steps:
+              - main.eventfd: {initial: 1, as: a}
+              - main.eventfd: {initial: 1, as: b}
+              - main.epoll_create1: {as: ep}
+              - main.epoll_ctl: {epoll: ep, op: add, fd: a}
+              - main.epoll_ctl: {epoll: ep, op: add, fd: b}
+              - main.epoll_wait: {epoll: ep, max: 1, result: 1, ready: [{fd: a, events: [in]}]}
+            """))
+        #expect(result.status == .error)
+        #expect(result.findings.isEmpty)
+        #expect(result.reason?.contains("'ready' must list every one it may report (it lacks [4 in])") == true, "\(result.reason ?? "")")
+        // Listing both, the step passes whichever the kernel reports.
+        let both = run(try scenario("""
+            summary: more ready than max, every candidate listed
+            steps:
+              - main.eventfd: {initial: 1, as: a}
+              - main.eventfd: {initial: 1, as: b}
+              - main.epoll_create1: {as: ep}
+              - main.epoll_ctl: {epoll: ep, op: add, fd: a}
+              - main.epoll_ctl: {epoll: ep, op: add, fd: b}
+              - main.epoll_wait: {epoll: ep, max: 1, result: 1, ready: [{fd: a, events: [in]}, {fd: b, events: [in]}]}
+            """))
+        #expect(both.status == .pass, "\(both.reason ?? "") \(both.findings)")
+    }
+
+    @Test func aWaitLongerThanTheStepsTimeLimitIsTheScenariosErrorNotATimeout() throws {
+        let result = run(try scenario("""
+            summary: a poll that waits out 3 s under a 2 s limit
+            steps:
+              - main.pipe: {as: [r, w]}
+              - main.poll: {fd: r, timeout: 3000, result: 0}
+            """), timeout: 2)
+        #expect(result.status == .error)
+        #expect(result.reason?.contains("waits out its 3000 ms (nothing becomes ready), which the step time limit of 2 s") == true,
+                "\(result.reason ?? "")")
+    }
 }

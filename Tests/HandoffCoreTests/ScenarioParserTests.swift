@@ -605,6 +605,26 @@ import HandoffProtocol
         #expect(stepFailure("  - check: {open: {main: []}, flags: {main.0: []}}\n") == nil)
     }
 
+    /// epoll_wait expectations that no kernel can meet are the scenario's error, where written (found with
+    /// hostile input: they ran and failed as CHECK findings against the kernel).
+    @Test func rejectsEpollWaitExpectationsThatCannotHold() {
+        let setup = "  - main.epoll_create1: {as: ep}\n  - main.pipe: {as: [r, w]}\n"
+        expectError(stepFailure(setup + "  - main.epoll_wait: {epoll: ep, error: EINVAL, ready: []}\n"), 5, 56,
+                    "'ready' cannot be combined with 'error'")
+        expectError(stepFailure(setup + "  - main.epoll_wait: {epoll: ep, ready: [{fd: r, events: []}]}\n"), 5, 42,
+                    "needs at least one event")
+        expectError(stepFailure(setup + "  - main.epoll_wait: {epoll: ep, ready: [{fd: -1, events: [in]}]}\n"), 5, 42,
+                    "never negative")
+        expectError(stepFailure(setup + "  - main.epoll_wait: {epoll: ep, max: 2, result: 3}\n"), 5, 50,
+                    "at most max (2)")
+        expectError(stepFailure(setup + "  - main.epoll_wait: {epoll: ep, result: 2, ready: [{fd: r, events: [in]}]}\n"), 5, 52,
+                    "'ready' lists 1 registrations but 'result' says 2")
+        // Longer than max: the registrations the kernel may choose from.
+        #expect(stepFailure(setup + "  - main.epoll_wait: {epoll: ep, max: 1, result: 1, ready: [{fd: r, events: [in]}, {fd: w, events: [out]}]}\n") == nil)
+        let many = (0..<1025).map { _ in "{fd: r, events: [in]}" }.joined(separator: ", ")
+        #expect(stepFailure(setup + "  - main.epoll_wait: {epoll: ep, ready: [\(many)]}\n")?.message.contains("more than 1024") == true)
+    }
+
     @Test func everyExampleInTheDocumentationParses() throws {
         let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("docs/scenarios.md")

@@ -293,6 +293,15 @@ final class ScenarioExecution {
             throw .scenario("\(step.location): \(operationName) would block forever (\(Self.whyItWaits(operation.kind)))")
         }
         if let limit = predicted.beyondModel { throw .harness(.beyondModel("\(step.location): \(operationName): \(limit)")) }
+        // A poll or epoll_wait that nothing will make ready waits its whole timeout: one as long as the time the
+        // runner gives a step would end as a TIMEOUT blaming the agent, not as what the scenario asks.
+        if let milliseconds = operation.eventTimeout, predicted.errno == 0, predicted.result == 0,
+            Double(milliseconds) / 1000 >= timeout - 0.5
+        {
+            throw .scenario("\(step.location): \(operationName) waits out its \(milliseconds) ms (nothing becomes ready), "
+                + "which the step time limit of \(Self.seconds(timeout)) does not leave room for: give the scenario a longer "
+                + "'timeout:' (or run with --timeout) or the step a shorter one")
+        }
         if let shaped = harnessShapedAnswer(predicted, of: operation, process: process) {
             throw .harness(.beyondModel("\(step.location): \(operationName): \(shaped)"))
         }
@@ -388,6 +397,11 @@ final class ScenarioExecution {
 
     /// What the model sees that makes a call wait, and the way out, by operation: a read's advice read
     /// strangely for a waitid ("no data and a live writer").
+    /// `10 s`, `2.5 s`.
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value)) s" : String(format: "%.1f s", value)
+    }
+
     static func whyItWaits(_ kind: OperationKind) -> String {
         switch kind {
         case .wait, .waitid:

@@ -42,7 +42,7 @@ extension Outcome {
         if let credentials { parts.append(credentials.description) }
         if let from { parts.append("from \(from)") }
         if let ready {
-            let list = "[" + ready.map(\.description).joined(separator: ", ") + "]"
+            let list = ReadyRegistration.listed(ready)
             parts.append(readyJudgement?.chosen == true ? "ready \(result ?? 0) of \(list)" : "ready \(list)")
         }
         return parts.joined(separator: " ")

@@ -465,9 +465,40 @@ struct ScenarioDecoder {
             guard let fd, let events else {
                 throw context.error(item, "an entry of 'ready' needs fd and events, as in {fd: r, events: [in]}")
             }
+            // What no epoll_wait reports: a registration without an event, under a negative number.
+            if events.isEmpty {
+                throw context.error(item, "an entry of 'ready' needs at least one event (a registration is reported for "
+                    + "its events: in, out, rdhup, err, hup)")
+            }
+            if case .number(let number) = fd, number < 0 {
+                throw context.error(item, "an entry of 'ready' names a registration by the number it was registered "
+                    + "under, never negative (found \(number))")
+            }
             expected.append(ExpectedReady(fd: fd, events: events))
+            if expected.count > Int(ReadyRegistration.maximumReported) {
+                throw context.error(item, "'ready' lists more than \(ReadyRegistration.maximumReported) registrations, "
+                    + "the most an epoll_wait step reports")
+            }
         }
         return expected
+    }
+
+    /// An epoll_wait's expectations must be able to hold together: at most `max` reported, the count the
+    /// list's length - unless the list is longer than `max`: then it names the registrations the kernel may
+    /// choose from when more are ready than `max` (checked when the step runs).
+    func checkEpollWaitExpectations(_ arguments: StepArguments, _ expect: Expectation) throws(ScenarioError) {
+        var maxEvents = 16
+        if let node = arguments["max"], let value = Int(node.scalar?.string ?? "") { maxEvents = value }
+        if let result = expect.result, let node = arguments["result"], result > Int64(max(maxEvents, 0)) {
+            throw context.error(node, "epoll_wait reports at most max (\(maxEvents)) registrations; 'result' \(result) "
+                + "cannot hold")
+        }
+        // A list longer than max names the registrations the kernel may choose from (more ready than max).
+        guard let ready = expect.ready, let node = arguments["ready"], ready.count <= max(maxEvents, 0) else { return }
+        if let result = expect.result, result != Int64(ready.count) {
+            throw context.error(node, "'ready' lists \(ready.count) registrations but 'result' says \(result): the "
+                + "count is the list's length")
+        }
     }
 
     func expectation(_ arguments: StepArguments) throws(ScenarioError) -> Expectation {
@@ -509,8 +540,12 @@ struct ScenarioDecoder {
             expect.from = try senderAddress(node)
         }
         if let node = arguments["ready"] {
+            if arguments["error"] != nil {
+                throw context.error(node, "'ready' cannot be combined with 'error' (a failing call reports nothing)")
+            }
             expect.ready = try readyRegistrations(node)
         }
+        if arguments.operation == OperationKind.epollWait.keyword { try checkEpollWaitExpectations(arguments, expect) }
         // `status` is exit's argument; only on wait and waitid is it an expectation.
         if arguments.operation == "wait" || arguments.operation == OperationKind.waitid.keyword, let node = arguments["status"] {
             expect.status = Int32(try context.integer(node, "'status'", in: 0...255))
