@@ -159,6 +159,16 @@ final class ScenarioExecution {
                     default: break
                     }
                 }
+                // The time limit is the scenario's: when the runner's own observation after each step took most
+                // of it (a table of a thousand descriptors read after each of a thousand steps), say so - the
+                // process it was waiting for at the end is not where the time went.
+                if case .timedOut = error, !tree.wasInterrupted {
+                    let observing = Double(records.reduce(UInt64(0)) { $0 + $1.observationNanoseconds }) / 1e9
+                    if observing > timeout / 2 {
+                        result.reason = (result.reason ?? "") + String(format: " (the scenario's time limit: %.1f s of it went "
+                            + "to the runner's observation of the tables after each of %d steps)", observing, records.count)
+                    }
+                }
             case .scenario(let message):
                 result.status = .error
                 result.reason = message
