@@ -134,11 +134,23 @@ extension ReferenceModel {
     private mutating func queueIfEdgeReady(_ registration: EpollRegistration, _ events: Set<EpollEvent>, in object: EpollID) {
         epolls[object]?.edgeQueued.remove(registration)
         guard events.contains(.et), let description = descriptions[registration.description],
-            let (polled, compared) = readiness(of: description) else { return }
-        let asked = (EpollEvent.linux(events) & (Linux.EPOLLIN | Linux.EPOLLOUT | Linux.EPOLLRDHUP)) | Linux.EPOLLERR | Linux.EPOLLHUP
-        if UInt32(UInt16(bitPattern: polled)) & UInt32(UInt16(bitPattern: compared)) & asked != 0 {
+            let polled = polledMask(description) else { return }
+        if polled.mask & polled.compared & Self.reportable(events) != 0 {
             epolls[object]?.edgeQueued.insert(registration)
         }
+    }
+
+    /// The events a registration can report: those it asks for among EPOLLIN, EPOLLOUT and EPOLLRDHUP, and
+    /// EPOLLERR and EPOLLHUP always (do_epoll_ctl: `epds.events |= EPOLLERR | EPOLLHUP`).
+    static func reportable(_ events: Set<EpollEvent>) -> UInt32 {
+        (EpollEvent.linux(events) & (Linux.EPOLLIN | Linux.EPOLLOUT | Linux.EPOLLRDHUP)) | Linux.EPOLLERR | Linux.EPOLLHUP
+    }
+
+    /// The object's ->poll as epoll bits, and which of them the model is sure of; nil where it does not follow
+    /// the object's readiness (Model+Poll.swift).
+    func polledMask(_ description: OpenDescription) -> (mask: UInt32, compared: UInt32)? {
+        guard let (polled, compared) = readiness(of: description) else { return nil }
+        return (UInt32(UInt16(bitPattern: polled)), UInt32(UInt16(bitPattern: compared)))
     }
 
     /// What an epoll's registrations show now: those ready, and which event bits of them are compared.
@@ -160,8 +172,7 @@ extension ReferenceModel {
         for (registration, events) in epoll.interest.sorted(by: { ($0.key.fd, $0.key.description) < ($1.key.fd, $1.key.description) })
             where !epoll.disarmed.contains(registration) {
             guard let description = descriptions[registration.description] else { continue }
-            let asked = (EpollEvent.linux(events) & (Linux.EPOLLIN | Linux.EPOLLOUT | Linux.EPOLLRDHUP))
-                | Linux.EPOLLERR | Linux.EPOLLHUP
+            let asked = Self.reportable(events)
             let mask: UInt32, compared: UInt32
             if case .epoll(let inner) = description.target {
                 // ep_eventpoll_poll: EPOLLIN while the nested epoll has a registration ready (its one-shots
@@ -176,11 +187,11 @@ extension ReferenceModel {
                    endpoint.family == .unix, endpoint.listener == nil, unixWritable(e) == nil {
                     return .uncertain(sendBufferUncertainty(e, "a registration for EPOLLOUT"))
                 }
-                guard let (polled, bits) = readiness(of: description) else {
+                guard let polled = polledMask(description) else {
                     return .uncertain("the registration of \(registration.fd) is on an object whose readiness the model "
                         + "does not follow (a TCP or UDP socket, the inherited log)")
                 }
-                (mask, compared) = (UInt32(UInt16(bitPattern: polled)), UInt32(UInt16(bitPattern: bits)))
+                (mask, compared) = polled
             }
             let certain = mask & asked & compared
             if certain == 0 {
