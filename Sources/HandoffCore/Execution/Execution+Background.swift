@@ -69,8 +69,38 @@ extension ScenarioExecution {
         return nil
     }
 
+    /// Whether the step running now can wake `call`: the kernel looks at a sleeping call again only when its
+    /// wait queue is woken, whatever else changed (found porting; the model looked after every step):
+    /// - a step that only looks - poll, epoll_wait, getsockopt, dupfd_query, lseek, fcntl's F_GET* - and
+    ///   setsockopt of the options handoff knows (SO_PASSCRED, SO_PEEK_OFF, ...) wake nobody: a peek asleep past
+    ///   the data stays asleep when SO_PEEK_OFF is lowered, until the next write;
+    /// - shutdown wakes its socket's and its peer's wait queues (sk_state_change), not the peer_wait of a
+    ///   listener or a datagram receiver (unix_wait_for_peer), where a connect to a full backlog and a datagram
+    ///   send to a full queue sleep: they fail only when a later accept, recv or close wakes them.
+    /// Every other step is taken to wake whatever it could (a step that changes one object and is taken to
+    /// wake a sleeper on another is a limit of this rule).
+    func stepWakes(_ call: BackgroundCall, of process: String) -> Bool {
+        switch currentOperation {
+        case .events(.poll)?, .events(.epollWait)?, .sockets(.getsockopt)?, .sockets(.setsockopt)?,
+             .table(.dupfdQuery)?, .files(.lseek)?,
+             .table(.fcntl(_, .getfd))?, .table(.fcntl(_, .getfl))?, .table(.fcntl(_, .getSeals))?:
+            return false
+        case .sockets(.shutdown)?:
+            switch call.operation {
+            case .sockets(.connect): return false
+            case .messages(.send(let socket, _, _, _)), .sockets(.sendto(let socket, _, _, _)):
+                guard case .socket(let endpoint)? = model.fdget(process, socket)?.description.target else { return true }
+                return model.endpoints[endpoint]?.type != .dgram
+            default: return true
+            }
+        default:
+            return true
+        }
+    }
+
     private func complete(_ call: BackgroundCall, of process: String, progress: inout Bool) throws(Stop) -> Finding? {
         guard let agent = tree[process] else { return nil }
+        if !stepWakes(call, of: process) { return nil }
         var current = call
         let pollTimeout = current.operation.eventTimeout
         // A poll whose time ran out before this step began returned 0 then, whatever this step brings; one
@@ -202,11 +232,10 @@ extension ScenarioExecution {
             case .messages(.recv(_, _, _, _, _, let flags, _)): return [(target, true, datagrams && !flags.contains(.peek))]
             case .sockets(.recvfrom): return [(target, true, datagrams)]
             case .sockets(.accept): return [(target, true, true)]
-            case .events(.poll): return [(target, true, false)]
-            case .events(.epollWait):
+            case .events(.poll), .events(.epollWait):
                 // Asleep on the epoll, and through its registrations on every object they watch: a reader of one
                 // of them woken by the same write may take the data before the epoll looks again (ep_poll_callback
-                // queues the registration; ep_send_events polls it anew).
+                // queues the registration; ep_send_events, or a poll's ep_eventpoll_poll, polls it anew).
                 guard case .epoll(let object) = target else { return [(target, true, false)] }
                 return [(target, true, false)] + model.watchedTargets(object).map { ($0.target, $0.reads, false) }
             default: return [(target, false, false)]

@@ -109,6 +109,8 @@ final class ScenarioExecution {
     /// When the current step began (monotonic ns): a background poll whose time ran out before it had its
     /// answer before the step could make it ready.
     var currentStepBegan: UInt64 = 0
+    /// The operation of the step running now (nil for an await): what may wake a background call.
+    var currentOperation: Operation?
 
     init(scenario: Scenario, options: ExecutionOptions) {
         self.scenario = scenario
@@ -269,6 +271,8 @@ final class ScenarioExecution {
             throw .unsupported("the \(agent.implementation) agent does not support \(scenarioOperation.kind.keyword)")
         }
         let operation = try resolve(scenarioOperation, in: process, at: step.location)
+        currentOperation = operation
+        defer { currentOperation = nil }
         if step.background {
             // Sent now, applied by the model when it can complete (what it does before it sleeps, when it sleeps),
             // judged at its `await`.

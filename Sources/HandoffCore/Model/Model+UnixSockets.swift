@@ -240,16 +240,19 @@ extension ReferenceModel {
         let skip = peek ? max(Int(endpoint.options.peekOffset), 0) : 0
         switch endpoint.type {
         case .dgram, .seqpacket:
-            // __skb_try_recv_from_queue: a peek at an offset walks over whole datagrams the offset covers.
+            // __skb_try_recv_from_queue: a peek at an offset walks over whole datagrams the offset covers, and
+            // over a zero-length one it has peeked before even at offset 0 (`_off || skb->peeked`).
             var offset = skip
             var index = 0
-            while peek, endpoint.options.peekOffset >= 0, index < queue.count, offset > 0,
-                  offset >= queue[index].data.count {
+            while peek, endpoint.options.peekOffset >= 0, index < queue.count, offset >= queue[index].data.count,
+                  offset > 0 || queue[index].peeked {
                 offset -= queue[index].data.count
                 index += 1
             }
             if index >= queue.count { return nothingToRead() }
             let message = peek ? queue[index] : queue.remove(at: index)
+            // skb_set_peeked: what a peek returned is marked (only a zero-length datagram's mark matters).
+            if peek, message.data.isEmpty { endpoints[endpointID]?.queue[index].peeked = true }
             let length = message.data.count - offset
             bytes = Array(message.data.dropFirst(offset).prefix(max(0, count)))
             if length > count { flags |= Linux.MSG_TRUNC }

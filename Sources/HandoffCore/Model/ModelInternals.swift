@@ -226,6 +226,9 @@ struct SocketMessage: Equatable, Sendable {
     /// Unix stream: this one-byte message is the receiver's oob_skb (the latest MSG_OOB byte, not yet read).
     /// Once read with MSG_OOB its data is empty and it stays queued until a read passes it (manage_oob).
     var outOfBand = false
+    /// A zero-length datagram a peek has returned (skb_set_peeked): a later peek at offset 0 under SO_PEEK_OFF
+    /// passes over it (__skb_try_recv_from_queue: `_off >= skb->len && (_off || skb->peeked)`).
+    var peeked = false
     /// The sending socket, when it is not the receiver's peer (a datagram sent to an address): recvfrom
     /// reports that socket's address at receive time (unix_copy_addr of skb->sk).
     var senderEndpoint: EndpointID? = nil
