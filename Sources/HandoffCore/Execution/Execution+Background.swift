@@ -19,6 +19,8 @@ struct BackgroundCall {
     var slept = false
     /// The agent's voluntary context switches when the call was last seen asleep.
     var switches: UInt64? = nil
+    /// The process ended (a signal killed it) while the call slept: it never returns.
+    var endedWithProcess = false
 
     /// The call's outcome as the program sees it: the part done before sleeping and the rest, as one.
     func whole(_ rest: Outcome) -> Outcome {
@@ -62,7 +64,13 @@ extension ScenarioExecution {
         var progress = true
         while progress {
             progress = false
-            for (process, call) in pending.sorted(by: { $0.value.began < $1.value.began }) where call.completed == nil {
+            // A process that ended (killed) while its call slept took the call with it: nothing to answer or
+            // judge, and its await only says so.
+            for (process, call) in pending where call.completed == nil && model.state(of: process) != .running {
+                pending[process]?.endedWithProcess = true
+            }
+            for (process, call) in pending.sorted(by: { $0.value.began < $1.value.began })
+                where call.completed == nil && !call.endedWithProcess {
                 if let finding = try complete(call, of: process, progress: &progress) { return finding }
             }
         }
@@ -319,6 +327,7 @@ extension ScenarioExecution {
         }
         let (step, operation, began) = (call.step, call.operation, call.began)
         let operationName = "\(process).\(step.action.keyword)"
+        if call.endedWithProcess { return [] }
         let predicted: Outcome
         let message: WireMessage
         if let completed = call.completed {
