@@ -123,7 +123,7 @@ extension ScenarioExecution {
                 let missing = candidates.filter { !expected.contains($0) }
                 if !missing.isEmpty {
                     throw .scenario("\(step.location): \(candidates.count) registrations are ready and max is "
-                        + "\(observed.result ?? 0): which the kernel reports is its choice, so 'ready' must list every "
+                        + "\(predicted?.result ?? 0): which the kernel reports is its choice, so 'ready' must list every "
                         + "one it may report (it lacks \(ReadyRegistration.listed(missing)))")
                 }
                 if let seen = observed.ready, !Set(seen).isSubset(of: Set(expected)) {
