@@ -521,12 +521,15 @@ int handoff_epoll_ctl(int epfd, int op, int fd, unsigned int events) {
     return epoll_ctl(epfd, op, fd, op == EPOLL_CTL_DEL ? NULL : &event);
 }
 int handoff_epoll_wait(int epfd, int max, int timeout, int *fds, unsigned int *events) {
-    // At most 1024 (ReadyRegistration.maximumReported); 0 and negative counts go to the kernel as they are
-    // (EINVAL), with room for one.
+    // At most 1024 (ReadyRegistration.maximumReported; the decoder refuses more); 0 and negative counts go
+    // to the kernel as they are (EINVAL).
     struct epoll_event ready[1024];
-    int room = max > 0 && max <= 1024 ? max : 1;
-    int count = epoll_wait(epfd, ready, max > 1024 ? room : max, timeout);
-    for (int i = 0; i < count && i < room; i++) {
+    if (max > 1024) {
+        errno = EINVAL;
+        return -1;
+    }
+    int count = epoll_wait(epfd, ready, max, timeout);
+    for (int i = 0; i < count; i++) {
         fds[i] = ready[i].data.fd;
         events[i] = ready[i].events;
     }

@@ -201,6 +201,8 @@ public enum ReadyEvent: String, Sendable, CaseIterable, Hashable, Comparable {
 public struct ReadyRegistration: Hashable, Sendable, Codable, Comparable, CustomStringConvertible {
     /// The most registrations an epoll_wait step asks for (its `max`): the agents' event buffer.
     public static let maximumReported: Int32 = 1024
+    /// An epoll_wait step's `max` when it names none.
+    public static let defaultMaximum: Int32 = 16
 
     public var fd: Int32
     public var events: UInt32

@@ -121,30 +121,24 @@ import Testing
 
     @Test func aReadyListThatCannotNameTheKernelsChoiceIsTheScenariosError() throws {
         // Two ready, max 1: the kernel picks; a list naming one of them would fail half the time against it.
-        let result = run(try scenario("""
-            summary: more ready than max
-            steps:
-              - main.eventfd: {initial: 1, as: a}
-              - main.eventfd: {initial: 1, as: b}
-              - main.epoll_create1: {as: ep}
-              - main.epoll_ctl: {epoll: ep, op: add, fd: a}
-              - main.epoll_ctl: {epoll: ep, op: add, fd: b}
-              - main.epoll_wait: {epoll: ep, max: 1, result: 1, ready: [{fd: a, events: [in]}]}
-            """))
+        func waitForOne(ready: String) throws -> ScenarioResult {
+            run(try scenario("""
+                summary: more ready than max
+                steps:
+                  - main.eventfd: {initial: 1, as: a}
+                  - main.eventfd: {initial: 1, as: b}
+                  - main.epoll_create1: {as: ep}
+                  - main.epoll_ctl: {epoll: ep, op: add, fd: a}
+                  - main.epoll_ctl: {epoll: ep, op: add, fd: b}
+                  - main.epoll_wait: {epoll: ep, max: 1, result: 1, ready: \(ready)}
+                """))
+        }
+        let result = try waitForOne(ready: "[{fd: a, events: [in]}]")
         #expect(result.status == .error)
         #expect(result.findings.isEmpty)
         #expect(result.reason?.contains("'ready' must list every one it may report (it lacks [4 in])") == true, "\(result.reason ?? "")")
         // Listing both, the step passes whichever the kernel reports.
-        let both = run(try scenario("""
-            summary: more ready than max, every candidate listed
-            steps:
-              - main.eventfd: {initial: 1, as: a}
-              - main.eventfd: {initial: 1, as: b}
-              - main.epoll_create1: {as: ep}
-              - main.epoll_ctl: {epoll: ep, op: add, fd: a}
-              - main.epoll_ctl: {epoll: ep, op: add, fd: b}
-              - main.epoll_wait: {epoll: ep, max: 1, result: 1, ready: [{fd: a, events: [in]}, {fd: b, events: [in]}]}
-            """))
+        let both = try waitForOne(ready: "[{fd: a, events: [in]}, {fd: b, events: [in]}]")
         #expect(both.status == .pass, "\(both.reason ?? "") \(both.findings)")
     }
 

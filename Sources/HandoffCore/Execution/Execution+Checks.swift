@@ -34,14 +34,14 @@ extension ScenarioExecution {
             if let status = predicted.status { same = same && observed.status == status }
             same = same && predicted.credentials == observed.credentials
             if let from = predicted.from { same = same && observed.from == from }
-            if let ready = predicted.ready { same = same && Self.sameReady(ready, observed, predicted.readyJudgement) }
+            if predicted.ready != nil { same = same && Self.sameReady(predicted, observed) }
         }
         if same { return nil }
         var shown = observed
         if predicted.data == nil { shown.data = nil }
         if predicted.from == nil { shown.from = nil }
         if predicted.ready == nil { shown.ready = nil }
-        if let mask = predicted.readyJudgement?.mask, let ready = shown.ready {
+        if let mask = predicted.readyMask, let ready = shown.ready {
             shown.ready = ready.map { ReadyRegistration(fd: $0.fd, events: $0.events & mask) }
         }
         if predicted.result == nil { shown.result = nil }
@@ -52,12 +52,12 @@ extension ScenarioExecution {
 
     /// epoll_wait's registrations against the model's, in any order: all of them, or (more ready than `max`)
     /// as many as the result, each one of those predicted.
-    static func sameReady(_ predicted: [ReadyRegistration], _ observed: Outcome, _ judgement: ReadyJudgement?) -> Bool {
+    static func sameReady(_ predicted: Outcome, _ observed: Outcome) -> Bool {
         guard let seen = observed.ready else { return false }
-        let mask = judgement?.mask ?? ~UInt32(0)
+        let mask = predicted.readyMask ?? ~UInt32(0)
         let masked = seen.map { ReadyRegistration(fd: $0.fd, events: $0.events & mask) }
-        let expected = predicted.map { ReadyRegistration(fd: $0.fd, events: $0.events & mask) }
-        guard judgement?.chosen == true else { return masked.sorted() == expected.sorted() }
+        let expected = (predicted.ready ?? []).map { ReadyRegistration(fd: $0.fd, events: $0.events & mask) }
+        guard predicted.readyChosen else { return masked.sorted() == expected.sorted() }
         return Int64(masked.count) == observed.result && Set(masked).count == masked.count
             && Set(masked).isSubset(of: Set(expected))
     }
@@ -117,7 +117,7 @@ extension ScenarioExecution {
                 expected.append(ReadyRegistration(fd: fd, events: ReadyEvent.linux(entry.events)))
             }
             let text = { (list: [ReadyRegistration]) in "ready " + ReadyRegistration.listed(list.sorted()) }
-            if let candidates = predicted?.ready, predicted?.readyJudgement?.chosen == true {
+            if let candidates = predicted?.ready, predicted?.readyChosen == true {
                 // More ready than `max`: the kernel chooses which to report. The scenario's list can only be
                 // checked as the registrations it may choose from, so it must name every one of them.
                 let missing = candidates.filter { !expected.contains($0) }

@@ -313,7 +313,7 @@ final class ScenarioExecution {
             Double(milliseconds) / 1000 >= timeout - 0.5
         {
             throw .scenario("\(step.location): \(operationName) waits out its \(milliseconds) ms (nothing becomes ready), "
-                + "which the step time limit of \(Self.seconds(timeout)) does not leave room for: give the scenario a longer "
+                + "which the step time limit of \(formatSeconds(timeout)) does not leave room for: give the scenario a longer "
                 + "'timeout:' (or run with --timeout) or the step a shorter one")
         }
         if let shaped = harnessShapedAnswer(predicted, of: operation, process: process) {
@@ -411,11 +411,6 @@ final class ScenarioExecution {
 
     /// What the model sees that makes a call wait, and the way out, by operation: a read's advice read
     /// strangely for a waitid ("no data and a live writer").
-    /// `10 s`, `2.5 s`.
-    static func seconds(_ value: Double) -> String {
-        value == value.rounded() ? "\(Int(value)) s" : String(format: "%.1f s", value)
-    }
-
     static func whyItWaits(_ kind: OperationKind) -> String {
         switch kind {
         case .wait, .waitid:

@@ -43,7 +43,7 @@ extension Outcome {
         if let from { parts.append("from \(from)") }
         if let ready {
             let list = ReadyRegistration.listed(ready)
-            parts.append(readyJudgement?.chosen == true ? "ready \(result ?? 0) of \(list)" : "ready \(list)")
+            parts.append(readyChosen ? "ready \(result ?? 0) of \(list)" : "ready \(list)")
         }
         return parts.joined(separator: " ")
     }

@@ -93,10 +93,10 @@ extension ReferenceModel {
     mutating func epollWait(_ process: String, epoll: Int32, maxEvents: Int32, timeout: Int32) -> Outcome {
         // "maxevents <= 0 || maxevents > EP_MAX_EVENTS", before the descriptor is looked at - or after, on
         // kernels that look it up first (6.18; the probe epoll-wait-descriptor-first).
-        let open = fdget(process, epoll).map { !$0.description.pathOnly } ?? false
-        if epollWaitDescriptorFirst && !open { return .failure(EBADF) }
+        let description = fdget(process, epoll).map(\.description).flatMap { $0.pathOnly ? nil : $0 }
+        if epollWaitDescriptorFirst && description == nil { return .failure(EBADF) }
         guard maxEvents > 0 else { return .failure(EINVAL) }
-        guard open, case let (_, description)? = fdget(process, epoll) else { return .failure(EBADF) }
+        guard let description else { return .failure(EBADF) }
         guard case .epoll(let object) = description.target else { return .failure(EINVAL) }  // !is_file_epoll
         let ready: ReadyList
         switch readyList(object) {
@@ -105,7 +105,7 @@ extension ReferenceModel {
         }
         var outcome = Outcome(result: Int64(min(ready.entries.count, Int(maxEvents))))
         outcome.ready = ready.entries.map(\.reported)
-        outcome.readyJudgement = ReadyJudgement(mask: ready.compared, chosen: ready.entries.count > Int(maxEvents))
+        outcome.readyMask = ready.compared
         let oneshot = ready.entries.filter { epolls[object]?.interest[$0.registration]?.contains(.oneshot) == true }
         if !oneshot.isEmpty {
             // Which ones ep_send_events takes first is its ready list's order (the order of wake-ups), which
@@ -218,13 +218,17 @@ extension ReferenceModel {
     /// number.
     static let wakeupPathLimits = [1000, 500, 100, 50, 10]
 
-    /// The epolls watching epoll `object` (ep->refs: one per registration, wherever its number).
+    /// The epolls with a registration matching `watches`, once per registration (an epitem each, wherever its
+    /// number): a file's f_ep list, or an eventpoll's refs.
+    func watchers(where watches: (EpollRegistration) -> Bool) -> [EpollID] {
+        epolls.flatMap { (watcher, epoll) in epoll.interest.keys.filter(watches).map { _ in watcher } }
+    }
+
+    /// The epolls watching epoll `object` (ep->refs).
     func watchers(ofEpoll object: EpollID) -> [EpollID] {
-        epolls.flatMap { (watcher, epoll) in
-            epoll.interest.keys.filter {
-                if case .epoll(let watched)? = descriptions[$0.description]?.target { return watched == object }
-                return false
-            }.map { _ in watcher }
+        watchers { registration in
+            if case .epoll(let watched)? = descriptions[registration.description]?.target { return watched == object }
+            return false
         }
     }
 
@@ -261,8 +265,7 @@ extension ReferenceModel {
             }
             return true
         }
-        let direct = epolls.flatMap { (watcher, epoll) in epoll.interest.keys.filter { $0.description == file }.map { _ in watcher } }
-        return within(direct, depth: 0)
+        return within(watchers { $0.description == file }, depth: 0)
     }
 
     /// The objects an epoll's armed registrations watch (through nested epolls too), each with its direction:

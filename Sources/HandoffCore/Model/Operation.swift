@@ -45,9 +45,15 @@ public struct Outcome: Equatable, Sendable, Codable {
     /// applies that change (a background call keeps it), as the kernel did.
     public var changedBeforeBlocking = false
     /// epoll_wait: the registrations reported (the model's in number order; the comparison ignores order).
+    /// Predicted with more in the list than the result: more were ready than `max`, and the kernel reports
+    /// `result` of them, which ones its ready list's order decides (`readyChosen`).
     public var ready: [ReadyRegistration]?
-    /// How a predicted `ready` is compared; nil for an observed outcome.
-    public var readyJudgement: ReadyJudgement?
+    /// The event bits of a predicted `ready` that are compared (a pidfd's EPOLLHUP after its process ended
+    /// varies by kernel version); nil: all.
+    public var readyMask: UInt32?
+
+    /// A predicted epoll_wait that reports some of the registrations ready, the kernel choosing which.
+    public var readyChosen: Bool { (ready?.count ?? 0) > Int(result ?? 0) }
 
     public init(result: Int64? = nil, errno: Int32 = 0, fds: [Int32] = [], data: [UInt8]? = nil,
                 messageFlags: Int32? = nil, status: Int32? = nil, blocks: Bool = false, resultMask: Int64? = nil) {
@@ -68,15 +74,6 @@ public struct Outcome: Equatable, Sendable, Codable {
         outcome.beyondModel = reason
         return outcome
     }
-}
-
-/// How the registrations an epoll_wait reports are compared with the model's.
-public struct ReadyJudgement: Equatable, Sendable, Codable {
-    /// The event bits compared (a pidfd's EPOLLHUP after its process ended varies by kernel version).
-    public var mask: UInt32
-    /// More registrations were ready than `max`: the kernel reports `max` of them, which ones its ready list's
-    /// order decides.
-    public var chosen: Bool
 }
 
 /// A struct ucred with its pid named as the scenario names processes: a process name, or "0" when the

@@ -31,7 +31,8 @@ extension ScenarioDecoder {
             operation = .epollCtl(epoll: epoll, op: op, fd: target, events: events)
         case .epollWait:
             let epoll = try reader.ref("epoll")
-            let maxEvents = try reader.integer("max", default: 16, in: -1...Int(ReadyRegistration.maximumReported))
+            let maxEvents = try reader.integer("max", default: Int(ReadyRegistration.defaultMaximum),
+                                              in: -1...Int(ReadyRegistration.maximumReported))
             let timeout = try reader.integer("timeout", default: 0, in: 0...Int(PollEvent.maximumTimeout))
             operation = .epollWait(epoll: epoll, maxEvents: Int32(maxEvents), timeout: Int32(timeout))
         case .poll:

@@ -487,7 +487,7 @@ struct ScenarioDecoder {
     /// list's length - unless the list is longer than `max`: then it names the registrations the kernel may
     /// choose from when more are ready than `max` (checked when the step runs).
     func checkEpollWaitExpectations(_ arguments: StepArguments, _ expect: Expectation) throws(ScenarioError) {
-        var maxEvents = 16
+        var maxEvents = Int(ReadyRegistration.defaultMaximum)
         if let node = arguments["max"], let value = Int(node.scalar?.string ?? "") { maxEvents = value }
         if let result = expect.result, let node = arguments["result"], result > Int64(max(maxEvents, 0)) {
             throw context.error(node, "epoll_wait reports at most max (\(maxEvents)) registrations; 'result' \(result) "

@@ -163,7 +163,8 @@ extension EventOperationKind {
             // `max` reaches 0 and -1 for do_epoll_wait's EINVAL; the agents report at most maximumReady.
             return OperationDeclaration(.events(self), "epoll_wait(2); the result is how many registrations are ready, `ready` which", [
                 ArgumentDeclaration("epoll", .descriptor, required: true),
-                ArgumentDeclaration("max", .integer(-1...Int64(ReadyRegistration.maximumReported)), default: "16"),
+                ArgumentDeclaration("max", .integer(-1...Int64(ReadyRegistration.maximumReported)),
+                                    default: "\(ReadyRegistration.defaultMaximum)"),
                 ArgumentDeclaration("timeout", .integer(0...Int64(PollEvent.maximumTimeout)), default: "0"),
             ], expectations: [.error, .result, .ready], needs: SystemNeeds(syscalls: ["epoll_create1"]))
         case .poll:
