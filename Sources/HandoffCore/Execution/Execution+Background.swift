@@ -171,10 +171,14 @@ extension ScenarioExecution {
             if predicted.blocks || predicted.beyondModel != nil || waitsOutItsTime || sleepsOn {
                 if predicted.blocks { current.slept = true }
                 model = afterParts
+                // A sleeper's wake-ups of others (pipe_write's wake_next_writer, pipe_read's wake_next_reader, a
+                // partial copy's) are not followed: edge-triggered epoll items are unknown from here.
+                if current.slept && pollTimeout == nil { model.edgeWakeupsUnknown() }
                 pending[process] = current
                 return nil
             }
         }
+        if current.slept && pollTimeout == nil { model.edgeWakeupsUnknown() }
         return try take(current, of: process, agent: agent, predicted: returnsShort ?? current.whole(predicted),
                         progress: &progress)
     }

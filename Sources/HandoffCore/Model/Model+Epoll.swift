@@ -60,17 +60,25 @@ extension ReferenceModel {
                 epolls[object]?.interest[registration] = nil
                 return .failure(EINVAL)
             }
-            queueIfEdgeReady(registration, events, in: object)
+            // ep_insert: a new item ready at once goes on the ready list and wakes the epoll's pollers.
+            switch queueIfEdgeReady(registration, events, in: object) {
+            case true?: wake(.epoll(object), key: Linux.EPOLLIN)
+            case nil: wakeUnknown(.epoll(object), key: Linux.EPOLLIN)
+            case false?: break
+            }
         case .mod:
             if existing == nil { return .failure(ENOENT) }
             epolls[object]?.interest[registration] = events
             epolls[object]?.disarmed.remove(registration)
-            queueIfEdgeReady(registration, events, in: object)
+            // ep_modify wakes the pollers only if the ready item was not on the ready list already, which the
+            // model does not keep for a level-triggered one.
+            if queueIfEdgeReady(registration, events, in: object) != false { wakeUnknown(.epoll(object), key: Linux.EPOLLIN) }
         case .del:
             if existing == nil { return .failure(ENOENT) }
             epolls[object]?.interest[registration] = nil
             epolls[object]?.disarmed.remove(registration)
             epolls[object]?.edgeQueued.remove(registration)
+            epolls[object]?.edgeUnknown.remove(registration)
         }
         return Outcome(result: 0)
     }
@@ -119,25 +127,43 @@ extension ReferenceModel {
         // ep_send_events takes every queued item off the ready list; an edge-triggered one is not put back,
         // reported or not (one that is not ready is simply dropped). With more ready than `max` the scan stops
         // early, at a place the model cannot tell.
-        if let queued = epolls[object]?.edgeQueued, !queued.isEmpty {
+        if let epoll = epolls[object], !epoll.edgeQueued.isEmpty || !epoll.edgeUnknown.isEmpty {
             guard ready.entries.count <= Int(maxEvents) else {
                 return .beyondModel("epoll_wait: \(ready.entries.count) registrations are ready, more than max "
                     + "\(maxEvents), beside edge-triggered ones: which the kernel takes off its ready list is the order of wake-ups")
             }
             epolls[object]?.edgeQueued = []
+            epolls[object]?.edgeUnknown = []
         }
         return outcome
     }
 
-    /// ep_insert and ep_modify: an edge-triggered registration that is ready when armed goes on the ready
-    /// list (`if (revents && !ep_is_linked(epi)) list_add_tail(...)`), to be reported by the next wait.
-    private mutating func queueIfEdgeReady(_ registration: EpollRegistration, _ events: Set<EpollEvent>, in object: EpollID) {
+    /// ep_insert and ep_modify: a registration that is ready when armed goes on the ready list (`if (revents &&
+    /// !ep_is_linked(epi)) list_add_tail(...)`); an edge-triggered one is then reported by the next wait, once.
+    /// Returns whether it was ready: nil when the model cannot tell (the edge-triggered item is unknown then).
+    @discardableResult
+    private mutating func queueIfEdgeReady(_ registration: EpollRegistration, _ events: Set<EpollEvent>,
+                                           in object: EpollID) -> Bool? {
         epolls[object]?.edgeQueued.remove(registration)
-        guard events.contains(.et), let description = descriptions[registration.description],
-            let polled = polledMask(description) else { return }
-        if polled.mask & polled.compared & Self.reportable(events) != 0 {
-            epolls[object]?.edgeQueued.insert(registration)
+        epolls[object]?.edgeUnknown.remove(registration)
+        guard let description = descriptions[registration.description] else { return false }
+        let ready: Bool?
+        if case .epoll(let inner) = description.target {
+            if case .known(let list) = readyList(inner) { ready = !list.entries.isEmpty } else { ready = nil }
+        } else if let polled = polledMask(description) {
+            let asked = Self.reportable(events)
+            ready = polled.mask & polled.compared & asked != 0 ? true : (asked & ~polled.compared != 0 ? nil : false)
+        } else {
+            ready = nil
         }
+        if events.contains(.et) {
+            switch ready {
+            case true?: epolls[object]?.edgeQueued.insert(registration)
+            case nil: epolls[object]?.edgeUnknown.insert(registration)
+            case false?: break
+            }
+        }
+        return ready
     }
 
     /// The events a registration can report: those it asks for among EPOLLIN, EPOLLOUT and EPOLLRDHUP, and
@@ -172,6 +198,10 @@ extension ReferenceModel {
         for (registration, events) in epoll.interest.sorted(by: { ($0.key.fd, $0.key.description) < ($1.key.fd, $1.key.description) })
             where !epoll.disarmed.contains(registration) {
             guard let description = descriptions[registration.description] else { continue }
+            // An edge-triggered item off the ready list is not looked at, however ready (ep_send_events walks
+            // only the ready list).
+            let offList = events.contains(.et) && !epoll.edgeQueued.contains(registration)
+            if offList && !epoll.edgeUnknown.contains(registration) { continue }
             let asked = Self.reportable(events)
             let mask: UInt32, compared: UInt32
             if case .epoll(let inner) = description.target {
@@ -203,9 +233,9 @@ extension ReferenceModel {
                 }
                 continue
             }
-            if events.contains(.et) && !epoll.edgeQueued.contains(registration) {
+            if offList {
                 return .uncertain("the edge-triggered registration of \(registration.fd) is ready: whether epoll reports "
-                    + "it depends on the wake-ups since it was armed or last reported, which the model does not follow")
+                    + "it depends on a wake-up the model does not follow since it was armed or last reported")
             }
             list.entries.append((registration, ReadyRegistration(fd: registration.fd, events: mask & asked)))
             list.compared &= compared | ~asked
@@ -330,6 +360,7 @@ extension ReferenceModel {
             epolls[object]?.interest = epoll.interest.filter { $0.key.description != description }
             epolls[object]?.disarmed = epoll.disarmed.filter { $0.description != description }
             epolls[object]?.edgeQueued = epoll.edgeQueued.filter { $0.description != description }
+            epolls[object]?.edgeUnknown = epoll.edgeUnknown.filter { $0.description != description }
         }
     }
 

@@ -28,6 +28,8 @@ extension ReferenceModel {
         if counter == 0 { return desc.nonBlocking ? .failure(EAGAIN) : Outcome(blocks: true) }
         let value: UInt64 = eventSemaphores.contains(object) ? 1 : counter
         eventCounters[object] = counter - value
+        // `wake_up_locked_poll(&ctx->wqh, EPOLLOUT)`.
+        wake(.eventfd(object), key: Linux.EPOLLOUT)
         return Outcome(result: 8, data: (0..<8).map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) })
     }
 
@@ -44,6 +46,8 @@ extension ReferenceModel {
         let count = eventCounters[object, default: 0]
         guard UInt64.max - count > value else { return desc.nonBlocking ? .failure(EAGAIN) : Outcome(blocks: true) }
         eventCounters[object] = count + value
+        // `wake_up_locked_poll(&ctx->wqh, EPOLLIN)`, whatever was added (0 too).
+        wake(.eventfd(object), key: Linux.EPOLLIN)
         return Outcome(result: 8)
     }
 }

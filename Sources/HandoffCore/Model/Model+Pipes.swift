@@ -26,8 +26,11 @@ extension ReferenceModel {
             if desc.nonBlocking { return .failure(EAGAIN) }
             return Outcome(blocks: true)
         }
+        let wasFull = pipe.slots.count >= PipeObject.slotLimit
         let bytes = pipe.take(count)
         pipes[pipeID] = pipe
+        // `if (was_full) wake_up_interruptible_sync_poll(&pipe->wr_wait, EPOLLOUT | EPOLLWRNORM)`.
+        if wasFull { wake(.pipeWriters(pipeID), key: Linux.EPOLLOUT) }
         return Outcome(result: Int64(bytes.count), data: bytes)
     }
 
@@ -40,11 +43,16 @@ extension ReferenceModel {
         if pipe.readers == 0 { return .failure(EPIPE) }
         switch pipe.write(data, nonBlocking: desc.nonBlocking) {
         case .wouldBlock(let written):
-            // pipe_write copies what fits into the free slots, then sleeps for the rest.
+            // pipe_write copies what fits into the free slots, then sleeps for the rest (waking the readers
+            // first only if the pipe was empty; the execution follows a sleeper's wake-ups no further).
+            wakeUnknown(.pipeReaders(pipeID), key: Linux.EPOLLIN)
             var outcome = Outcome(blocks: true)
             if written > 0 { outcome.doneBeforeBlocking = written }
             return outcome
         case .wrote(let n):
+            // Every way out past the null write wakes the readers once the pipe was polled (`was_empty ||
+            // pipe->poll_usage`), EAGAIN included: an epoll registration means pipe_poll ran.
+            wake(.pipeReaders(pipeID), key: Linux.EPOLLIN)
             if n == 0 { return .failure(EAGAIN) }
             pipes[pipeID] = pipe
             return Outcome(result: Int64(n))
@@ -53,13 +61,20 @@ extension ReferenceModel {
 
     /// fs/pipe.c: pipe_release - the last reference to an end's description drops a reader and/or a writer.
     mutating func releasePipeEnd(_ target: DescriptionTarget) {
+        let pipeID: PipeID
         switch target {
-        case .pipeRead(let p): pipes[p]?.readers -= 1
-        case .pipeWrite(let p): pipes[p]?.writers -= 1
+        case .pipeRead(let p): pipes[p]?.readers -= 1; pipeID = p
+        case .pipeWrite(let p): pipes[p]?.writers -= 1; pipeID = p
         case .pipeReadWrite(let p):
             pipes[p]?.readers -= 1
             pipes[p]?.writers -= 1
-        default: break
+            pipeID = p
+        default: return
+        }
+        // "Was that the last reader or writer, but not the other side?": both queues woken, with no key.
+        if let pipe = pipes[pipeID], (pipe.readers == 0) != (pipe.writers == 0) {
+            wake(.pipeReaders(pipeID), key: 0)
+            wake(.pipeWriters(pipeID), key: 0)
         }
     }
 

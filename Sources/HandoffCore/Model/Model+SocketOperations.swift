@@ -50,9 +50,13 @@ extension ReferenceModel {
         if endpoint.family != .unix { return shutdownInet(id, endpoint, receive: receive, send: send) }
         if receive { endpoints[id]?.receiveShutdown = true }
         if send { endpoints[id]?.sendShutdown = true }
+        // unix_shutdown: sk->sk_state_change(sk), and other->sk_state_change(other) for a stream or seqpacket
+        // peer - wake-ups with no key, whatever was shut down before.
+        wake(.socket(id), key: 0)
         if endpoint.type != .dgram, endpoint.listener == nil, let peer = endpoint.peer, endpoints[peer]?.closed == false {
             if receive { endpoints[peer]?.sendShutdown = true }
             if send { endpoints[peer]?.receiveShutdown = true }
+            wake(.socket(peer), key: 0)
         }
         return Outcome(result: 0)
     }

@@ -106,9 +106,12 @@ struct EpollObject: Equatable, Sendable {
     /// EPOLLONESHOT registrations epoll_wait has reported: their events are cleared (`epi->event.events &=
     /// EP_PRIVATE_BITS`) until an EPOLL_CTL_MOD sets them again.
     var disarmed: Set<EpollRegistration> = []
-    /// Edge-triggered registrations armed (ADD, MOD) while ready: ep_insert and ep_modify put them on the ready
-    /// list, so the next wait reports them once. Other wake-ups of an edge-triggered item are not followed.
+    /// Edge-triggered registrations on the ready list: armed (ADD, MOD) while ready (ep_insert, ep_modify) or
+    /// woken since (ep_poll_callback, Model+Wakeups.swift). The next wait reports those still ready, once.
     var edgeQueued: Set<EpollRegistration> = []
+    /// Edge-triggered registrations off `edgeQueued` that a wake-up the model does not follow may have queued:
+    /// a wait that finds one ready is past the model.
+    var edgeUnknown: Set<EpollRegistration> = []
 }
 
 struct OpenDescription: Equatable, Sendable {

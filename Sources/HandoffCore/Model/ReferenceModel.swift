@@ -306,14 +306,19 @@ public struct ReferenceModel: Sendable {
         {
             return .failure(EBADF)
         }
+        // The wake-ups epoll sees that the step's rules do not announce themselves (Model+Wakeups.swift).
+        let wakeups = wakeupSnapshot()
+        let outcome: Outcome
         switch operation {
-        case .files(let operation): return apply(files: operation, by: process)
-        case .table(let operation): return apply(table: operation, by: process)
-        case .sockets(let operation): return apply(sockets: operation, by: process)
-        case .messages(let operation): return apply(messages: operation, by: process)
-        case .events(let operation): return apply(events: operation, by: process)
-        case .processes(let operation): return apply(processes: operation, by: process)
+        case .files(let operation): outcome = apply(files: operation, by: process)
+        case .table(let operation): outcome = apply(table: operation, by: process)
+        case .sockets(let operation): outcome = apply(sockets: operation, by: process)
+        case .messages(let operation): outcome = apply(messages: operation, by: process)
+        case .events(let operation): outcome = apply(events: operation, by: process)
+        case .processes(let operation): outcome = apply(processes: operation, by: process)
         }
+        if let wakeups { followWakeups(since: wakeups) }
+        return outcome
     }
 }
 
