@@ -59,6 +59,8 @@ extension ScenarioExecution {
     /// A call the model says completes that does not is a finding on the background step's line, once the
     /// time limit shows the agent still asleep in it.
     func completeBackgroundCalls() throws(Stop) -> Finding? {
+        defer { model.epollWakeups = [:] }
+        try checkEpollSleepersTakeTurns()
         // Until nothing more completes: one call's completion can let another go on (an accept makes room for
         // a connect blocked on a full backlog; an eventfd read, for a writer blocked at the counter's top).
         var progress = true
@@ -69,12 +71,65 @@ extension ScenarioExecution {
             for (process, call) in pending where call.completed == nil && model.state(of: process) != .running {
                 pending[process]?.endedWithProcess = true
             }
-            for (process, call) in pending.sorted(by: { $0.value.began < $1.value.began })
-                where call.completed == nil && !call.endedWithProcess {
+            for (process, call) in wakeOrder() where call.completed == nil && !call.endedWithProcess {
                 if let finding = try complete(call, of: process, progress: &progress) { return finding }
             }
         }
         return nil
+    }
+
+    /// The order the kernel wakes sleepers in: the order they went to sleep (wait queues are FIFO), except
+    /// that ep_poll adds each sleeper at the head of its epoll's queue (__add_wait_queue_exclusive): of two
+    /// asleep in epoll_wait on one epoll, the later is woken first, and the earlier only if something is left
+    /// (ep_done_scan wakes the next while the ready list is not empty).
+    private func wakeOrder() -> [(key: String, value: BackgroundCall)] {
+        var order = pending.sorted(by: { $0.value.began < $1.value.began })
+        let sleepers = order.indices.compactMap { index -> (Int, EpollID)? in
+            guard let sleeper = epollSleptOn(order[index].value.operation, of: order[index].key), !sleeper.polls else { return nil }
+            return (index, sleeper.object)
+        }
+        for indices in Dictionary(grouping: sleepers, by: \.1).values.map({ $0.map(\.0) }) where indices.count > 1 {
+            let calls = indices.map { order[$0] }
+            for (slot, call) in zip(indices, calls.reversed()) { order[slot] = call }
+        }
+        return order
+    }
+
+    /// The epoll an epoll_wait call, or a poll of an epoll descriptor (`polls`), waits on.
+    func epollSleptOn(_ operation: Operation, of process: String) -> (object: EpollID, polls: Bool)? {
+        let fd: Int32
+        switch operation {
+        case .events(.epollWait(let epoll, _, _)): fd = epoll
+        case .events(.poll(let polled, _, _)): fd = polled
+        default: return nil
+        }
+        guard case .epoll(let object)? = model.fdget(process, fd)?.description.target else { return nil }
+        if case .events(.poll) = operation { return (object, true) }
+        return (object, false)
+    }
+
+    /// Sleepers on one epoll whose turns the model can tell: epoll_wait calls alone take turns when the step
+    /// woke the epoll once (the first woken takes what it reports before the next is woken); polls of the epoll
+    /// take nothing and see what is ready. A poll beside an epoll_wait, or epoll_waits woken more than once,
+    /// run at once, and whether an edge-triggered or one-shot item is still there is timing: past the model.
+    private func checkEpollSleepersTakeTurns() throws(Stop) {
+        guard !model.epollWakeups.isEmpty else { return }
+        var sleepers: [EpollID: [(call: BackgroundCall, polls: Bool)]] = [:]
+        for (process, call) in pending where call.completed == nil {
+            if let sleeper = epollSleptOn(call.operation, of: process) {
+                sleepers[sleeper.object, default: []].append((call, sleeper.polls))
+            }
+        }
+        for (object, calls) in sleepers where calls.count > 1 && model.hasConsumedItems(object) {
+            let wakeups = model.epollWakeups[object, default: 0]
+            let waits = calls.filter { !$0.polls }.count
+            // A poll takes nothing: polls race only with an epoll_wait that reports (and takes) an item.
+            let racing = waits > 0 && waits < calls.count ? wakeups > 0 : waits > 1 && wakeups > 1
+            guard racing else { continue }
+            let lines = calls.map { "\($0.call.step.location.line)" }.sorted().joined(separator: ", ")
+            throw .harness(.beyondModel("\(calls[0].call.step.location): the calls asleep on one epoll (lines \(lines)) "
+                + "were woken together: which of them takes an edge-triggered or one-shot item is a matter of timing"))
+        }
     }
 
     /// Whether the step running now can wake `call`: the kernel looks at a sleeping call again only when its
@@ -173,14 +228,20 @@ extension ScenarioExecution {
                 model = afterParts
                 // A sleeper's wake-ups of others (pipe_write's wake_next_writer, pipe_read's wake_next_reader, a
                 // partial copy's) are not followed: edge-triggered epoll items are unknown from here.
-                if current.slept && pollTimeout == nil { model.edgeWakeupsUnknown() }
+                if current.slept && pollTimeout == nil { model.edgeWakeupsUnknown(near: sleptOn(current, of: process)) }
                 pending[process] = current
                 return nil
             }
         }
-        if current.slept && pollTimeout == nil { model.edgeWakeupsUnknown() }
+        if current.slept && pollTimeout == nil { model.edgeWakeupsUnknown(near: sleptOn(current, of: process)) }
         return try take(current, of: process, agent: agent, predicted: returnsShort ?? current.whole(predicted),
                         progress: &progress)
+    }
+
+    /// The object a sleeping call waits on: the description behind its first descriptor.
+    private func sleptOn(_ call: BackgroundCall, of process: String) -> DescriptionTarget? {
+        guard let fd = call.operation.descriptors.first?.0 else { return nil }
+        return model.fdget(process, fd)?.description.target
     }
 
     /// The agent's answer to a call the model says has completed with `predicted`, kept for its await.
@@ -228,9 +289,11 @@ extension ScenarioExecution {
     /// first served - named as its step. Readers of a pipe, receivers of a datagram or seqpacket socket that
     /// do not peek, and acceptors sleep exclusively in order (pipe_read's wait_event_interruptible_exclusive,
     /// __skb_wait_for_more_packets' prepare_to_wait_exclusive) and are woken in the order they slept, which
-    /// awaitAsleepOrAnswered keeps the order of their steps; every other pair is left to chance by the kernel.
+    /// awaitAsleepOrAnswered keeps the order of their steps. A pair where neither takes anything (polls, and
+    /// epoll_waits that report only level-triggered items, which stay) cannot race; nor can epoll_waits on one
+    /// epoll, which take turns (wakeOrder). Every other pair is left to chance by the kernel.
     func rivalWaiter(for operation: Operation, by process: String) -> String? {
-        typealias Wait = (target: DescriptionTarget, reads: Bool, inOrder: Bool)
+        typealias Wait = (target: DescriptionTarget, reads: Bool, inOrder: Bool, takes: Bool)
         func waiting(_ operation: Operation, _ process: String) -> [Wait] {
             guard let fd = operation.descriptors.first?.0, let target = model.fdget(process, fd)?.description.target else {
                 return []
@@ -239,26 +302,39 @@ extension ScenarioExecution {
             if case .socket(let endpoint) = target { datagrams = model.endpoints[endpoint]?.type != .stream }
             switch operation {
             case .files(.read):
-                if case .pipeRead = target { return [(target, true, true)] }
-                return [(target, true, false)]
-            case .messages(.recv(_, _, _, _, _, let flags, _)): return [(target, true, datagrams && !flags.contains(.peek))]
-            case .sockets(.recvfrom): return [(target, true, datagrams)]
-            case .sockets(.accept): return [(target, true, true)]
+                if case .pipeRead = target { return [(target, true, true, true)] }
+                return [(target, true, false, true)]
+            case .messages(.recv(_, _, _, _, _, let flags, _)):
+                return [(target, true, datagrams && !flags.contains(.peek), !flags.contains(.peek))]
+            case .sockets(.recvfrom): return [(target, true, datagrams, true)]
+            case .sockets(.accept): return [(target, true, true, true)]
             case .events(.poll), .events(.epollWait):
                 // Asleep on the epoll, and through its registrations on every object they watch: a reader of one
                 // of them woken by the same write may take the data before the epoll looks again (ep_poll_callback
-                // queues the registration; ep_send_events, or a poll's ep_eventpoll_poll, polls it anew).
-                guard case .epoll(let object) = target else { return [(target, true, false)] }
-                return [(target, true, false)] + model.watchedTargets(object).map { ($0.target, $0.reads, false) }
-            default: return [(target, false, false)]
+                // queues the registration; ep_send_events, or a poll's ep_eventpoll_poll, polls it anew). An
+                // epoll_wait takes from its epoll the edge-triggered and one-shot items it reports; a poll takes
+                // nothing.
+                guard case .epoll(let object) = target else { return [(target, true, false, false)] }
+                var takes = false
+                if case .events(.epollWait) = operation { takes = model.hasConsumedItems(object) }
+                return [(target, true, false, takes)] + model.watchedTargets(object).map { ($0.target, $0.reads, false, false) }
+            default: return [(target, false, false, true)]
             }
         }
         let mine = waiting(operation, process)
         if mine.isEmpty { return nil }
+        let myEpoll = epollSleptOn(operation, of: process)
         for (other, call) in pending where call.completed == nil {
+            // Two epoll_wait calls on one epoll take turns (wakeOrder, checkEpollSleepersTakeTurns).
+            if let mine = myEpoll, let theirs = epollSleptOn(call.operation, of: other), mine.object == theirs.object,
+                !mine.polls && !theirs.polls {
+                continue
+            }
             let theirs = waiting(call.operation, other)
             let rival = mine.contains { one in
-                theirs.contains { $0.target == one.target && $0.reads == one.reads && !(one.inOrder && $0.inOrder) }
+                theirs.contains {
+                    $0.target == one.target && $0.reads == one.reads && !(one.inOrder && $0.inOrder) && (one.takes || $0.takes)
+                }
             }
             if rival { return "\(other).\(call.step.action.keyword) (line \(call.step.location.line))" }
         }

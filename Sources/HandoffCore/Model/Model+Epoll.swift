@@ -70,9 +70,17 @@ extension ReferenceModel {
             if existing == nil { return .failure(ENOENT) }
             epolls[object]?.interest[registration] = events
             epolls[object]?.disarmed.remove(registration)
-            // ep_modify wakes the pollers only if the ready item was not on the ready list already, which the
-            // model does not keep for a level-triggered one.
-            if queueIfEdgeReady(registration, events, in: object) != false { wakeUnknown(.epoll(object), key: Linux.EPOLLIN) }
+            // ep_modify wakes the pollers only if the ready item was not on the ready list already: known for an
+            // edge-triggered item (edgeQueued), not kept for a level-triggered one.
+            let wasQueued = epolls[object]?.edgeQueued.contains(registration) == true
+            let wasUnknown = epolls[object]?.edgeUnknown.contains(registration) == true
+            let edgeBefore = existing?.contains(.et) == true
+            switch queueIfEdgeReady(registration, events, in: object) {
+            case true? where edgeBefore && !wasQueued && !wasUnknown: wake(.epoll(object), key: Linux.EPOLLIN)
+            case true? where edgeBefore && wasQueued: break
+            case false?: break
+            default: wakeUnknown(.epoll(object), key: Linux.EPOLLIN)
+            }
         case .del:
             if existing == nil { return .failure(ENOENT) }
             epolls[object]?.interest[registration] = nil

@@ -340,6 +340,8 @@ extension ReferenceModel {
             case .readOnly:
                 pipeTarget = .pipeRead(pipe: p)
                 pipes[p]?.readers += 1
+                // wake_up_partner wakes only the readers' queue: with no reader before, nobody is on it.
+                if pipes[p]?.readers == 1 { wake(.pipeReaders(p), key: 0) }
                 // fifo_open sets filp->f_pipe (w_counter, which suppresses pipe_poll's POLLHUP until a writer
                 // comes) only for a FIFO (!is_pipe) opened O_NONBLOCK with no writer: a reader of an anonymous
                 // pipe keeps f_pipe 0 and reports POLLHUP whenever no writer is left, as pipe(2)'s own reader
@@ -347,6 +349,9 @@ extension ReferenceModel {
             case .writeOnly:
                 pipeTarget = .pipeWrite(pipe: p)
                 pipes[p]?.writers += 1
+                // `if (!pipe->writers++) wake_up_partner(pipe)`: the readers' queue, with no key (an
+                // edge-triggered reader is reported again; found porting kselftest epoll_wakeup_test).
+                if pipes[p]?.writers == 1 { wake(.pipeReaders(p), key: 0) }
             case .neither:
                 // fifo_open: neither FMODE_READ nor FMODE_WRITE is EINVAL.
                 return .failure(EINVAL)
@@ -354,6 +359,7 @@ extension ReferenceModel {
                 pipeTarget = .pipeReadWrite(pipe: p)
                 pipes[p]?.readers += 1
                 pipes[p]?.writers += 1
+                if pipes[p]?.readers == 1 || pipes[p]?.writers == 1 { wake(.pipeReaders(p), key: 0) }
             }
             return install(process, target: pipeTarget, access: access, flags: status, closeOnExec: cloexec)
         case .inherited(let what):
