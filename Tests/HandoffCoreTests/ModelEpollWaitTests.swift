@@ -115,8 +115,8 @@ extension ReferenceModelTests {
         m.ok(.epollCtl(epoll: epoll, op: .mod, fd: r, events: [.in, .et]))
         #expect(ready(m.ok(.epollWait(epoll: epoll, maxEvents: 4, timeout: 0))) == [ReadyRegistration(fd: r, events: Linux.EPOLLIN)])
         #expect(m.ok(.epollWait(epoll: epoll, maxEvents: 4, timeout: 0)).result == 0)
-        // A wake-up the model does not follow (a sleeper's) leaves a ready item unknown: refused, not guessed.
-        m.edgeWakeupsUnknown()
+        // A sleeper on the pipe woke others on its way (unfollowed): a ready item there is refused, not guessed.
+        m.edgeWakeupsUnknown(near: m.fdget("main", r)?.description.target)
         #expect(m.apply(.epollWait(epoll: epoll, maxEvents: 4, timeout: 0), by: "main").beyondModel != nil)
         // The last writer's close wakes both queues with no key.
         m.ok(.epollCtl(epoll: epoll, op: .del, fd: w, events: []))

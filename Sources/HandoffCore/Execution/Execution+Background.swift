@@ -59,8 +59,8 @@ extension ScenarioExecution {
     /// A call the model says completes that does not is a finding on the background step's line, once the
     /// time limit shows the agent still asleep in it.
     func completeBackgroundCalls() throws(Stop) -> Finding? {
-        defer { model.epollWakeups = [:] }
-        try checkEpollSleepersTakeTurns()
+        defer { model.epollsWoken = [] }
+        try checkEpollSleepersShare()
         // Until nothing more completes: one call's completion can let another go on (an accept makes room for
         // a connect blocked on a full backlog; an eventfd read, for a writer blocked at the counter's top).
         var progress = true
@@ -71,28 +71,12 @@ extension ScenarioExecution {
             for (process, call) in pending where call.completed == nil && model.state(of: process) != .running {
                 pending[process]?.endedWithProcess = true
             }
-            for (process, call) in wakeOrder() where call.completed == nil && !call.endedWithProcess {
+            for (process, call) in pending.sorted(by: { $0.value.began < $1.value.began })
+                where call.completed == nil && !call.endedWithProcess {
                 if let finding = try complete(call, of: process, progress: &progress) { return finding }
             }
         }
         return nil
-    }
-
-    /// The order the kernel wakes sleepers in: the order they went to sleep (wait queues are FIFO), except
-    /// that ep_poll adds each sleeper at the head of its epoll's queue (__add_wait_queue_exclusive): of two
-    /// asleep in epoll_wait on one epoll, the later is woken first, and the earlier only if something is left
-    /// (ep_done_scan wakes the next while the ready list is not empty).
-    private func wakeOrder() -> [(key: String, value: BackgroundCall)] {
-        var order = pending.sorted(by: { $0.value.began < $1.value.began })
-        let sleepers = order.indices.compactMap { index -> (Int, EpollID)? in
-            guard let sleeper = epollSleptOn(order[index].value.operation, of: order[index].key), !sleeper.polls else { return nil }
-            return (index, sleeper.object)
-        }
-        for indices in Dictionary(grouping: sleepers, by: \.1).values.map({ $0.map(\.0) }) where indices.count > 1 {
-            let calls = indices.map { order[$0] }
-            for (slot, call) in zip(indices, calls.reversed()) { order[slot] = call }
-        }
-        return order
     }
 
     /// The epoll an epoll_wait call, or a poll of an epoll descriptor (`polls`), waits on.
@@ -108,27 +92,24 @@ extension ScenarioExecution {
         return (object, false)
     }
 
-    /// Sleepers on one epoll whose turns the model can tell: epoll_wait calls alone take turns when the step
-    /// woke the epoll once (the first woken takes what it reports before the next is woken); polls of the epoll
-    /// take nothing and see what is ready. A poll beside an epoll_wait, or epoll_waits woken more than once,
-    /// run at once, and whether an edge-triggered or one-shot item is still there is timing: past the model.
-    private func checkEpollSleepersTakeTurns() throws(Stop) {
-        guard !model.epollWakeups.isEmpty else { return }
+    /// Sleepers on one epoll that all see what is ready: polls of it, and epoll_waits while its items are all
+    /// level-triggered (reported, they stay on the ready list). Where an epoll_wait takes what it reports (an
+    /// edge-triggered or one-shot item, added since they fell asleep), which sleeper gets it is not the
+    /// model's to say: the kernel wakes the last to sleep first (ep_poll queues each at the head), but a
+    /// library waiting in slices goes back to the head at each slice, and epoll(7) promises neither.
+    private func checkEpollSleepersShare() throws(Stop) {
+        guard !model.epollsWoken.isEmpty else { return }
         var sleepers: [EpollID: [(call: BackgroundCall, polls: Bool)]] = [:]
         for (process, call) in pending where call.completed == nil {
             if let sleeper = epollSleptOn(call.operation, of: process) {
                 sleepers[sleeper.object, default: []].append((call, sleeper.polls))
             }
         }
-        for (object, calls) in sleepers where calls.count > 1 && model.hasConsumedItems(object) {
-            let wakeups = model.epollWakeups[object, default: 0]
-            let waits = calls.filter { !$0.polls }.count
-            // A poll takes nothing: polls race only with an epoll_wait that reports (and takes) an item.
-            let racing = waits > 0 && waits < calls.count ? wakeups > 0 : waits > 1 && wakeups > 1
-            guard racing else { continue }
+        for (object, calls) in sleepers where calls.count > 1 && calls.contains(where: { !$0.polls })
+            && model.epollsWoken.contains(object) && model.hasConsumedItems(object) {
             let lines = calls.map { "\($0.call.step.location.line)" }.sorted().joined(separator: ", ")
             throw .harness(.beyondModel("\(calls[0].call.step.location): the calls asleep on one epoll (lines \(lines)) "
-                + "were woken together: which of them takes an edge-triggered or one-shot item is a matter of timing"))
+                + "were woken together: which of them takes an edge-triggered or one-shot item is not fixed"))
         }
     }
 
@@ -228,20 +209,22 @@ extension ScenarioExecution {
                 model = afterParts
                 // A sleeper's wake-ups of others (pipe_write's wake_next_writer, pipe_read's wake_next_reader, a
                 // partial copy's) are not followed: edge-triggered epoll items are unknown from here.
-                if current.slept && pollTimeout == nil { model.edgeWakeupsUnknown(near: sleptOn(current, of: process)) }
+                forgetEdgeWakeups(of: current, by: process)
                 pending[process] = current
                 return nil
             }
         }
-        if current.slept && pollTimeout == nil { model.edgeWakeupsUnknown(near: sleptOn(current, of: process)) }
+        forgetEdgeWakeups(of: current, by: process)
         return try take(current, of: process, agent: agent, predicted: returnsShort ?? current.whole(predicted),
                         progress: &progress)
     }
 
-    /// The object a sleeping call waits on: the description behind its first descriptor.
-    private func sleptOn(_ call: BackgroundCall, of process: String) -> DescriptionTarget? {
-        guard let fd = call.operation.descriptors.first?.0 else { return nil }
-        return model.fdget(process, fd)?.description.target
+    /// A sleeping call's wake-ups of others on its way out that the model does not follow (a pipe's):
+    /// the edge-triggered items they could have queued are unknown. A call on no descriptor (wait, waitid)
+    /// wakes no file's queue.
+    private func forgetEdgeWakeups(of call: BackgroundCall, by process: String) {
+        guard call.slept, call.operation.eventTimeout == nil, let fd = call.operation.descriptors.first?.0 else { return }
+        model.edgeWakeupsUnknown(near: model.fdget(process, fd)?.description.target)
     }
 
     /// The agent's answer to a call the model says has completed with `predicted`, kept for its await.
@@ -290,8 +273,8 @@ extension ScenarioExecution {
     /// do not peek, and acceptors sleep exclusively in order (pipe_read's wait_event_interruptible_exclusive,
     /// __skb_wait_for_more_packets' prepare_to_wait_exclusive) and are woken in the order they slept, which
     /// awaitAsleepOrAnswered keeps the order of their steps. A pair where neither takes anything (polls, and
-    /// epoll_waits that report only level-triggered items, which stay) cannot race; nor can epoll_waits on one
-    /// epoll, which take turns (wakeOrder). Every other pair is left to chance by the kernel.
+    /// epoll_waits that report only level-triggered items, which stay) cannot race (checkEpollSleepersShare
+    /// looks again when they are woken). Every other pair is left to chance by the kernel.
     func rivalWaiter(for operation: Operation, by process: String) -> String? {
         typealias Wait = (target: DescriptionTarget, reads: Bool, inOrder: Bool, takes: Bool)
         func waiting(_ operation: Operation, _ process: String) -> [Wait] {
@@ -323,13 +306,7 @@ extension ScenarioExecution {
         }
         let mine = waiting(operation, process)
         if mine.isEmpty { return nil }
-        let myEpoll = epollSleptOn(operation, of: process)
         for (other, call) in pending where call.completed == nil {
-            // Two epoll_wait calls on one epoll take turns (wakeOrder, checkEpollSleepersTakeTurns).
-            if let mine = myEpoll, let theirs = epollSleptOn(call.operation, of: other), mine.object == theirs.object,
-                !mine.polls && !theirs.polls {
-                continue
-            }
             let theirs = waiting(call.operation, other)
             let rival = mine.contains { one in
                 theirs.contains {

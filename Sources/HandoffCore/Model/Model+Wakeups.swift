@@ -29,8 +29,9 @@ import HandoffProtocol
 //   wake again and add EPOLLHUP);
 // - epolls: an item ep_insert finds ready wakes the epoll's pollers; ep_modify does so only if the item was
 //   not on the ready list already, which for a level-triggered item the model does not keep: unknown.
-// A blocking call that sleeps and is woken later wakes others on its way out (pipe_write's wake_next_writer,
-// pipe_read's wake_next_reader): the execution marks the edge-triggered items on that object's queues unknown.
+// A blocking pipe call that sleeps and is woken later wakes others on its way out (pipe_write's
+// wake_next_writer, pipe_read's wake_next_reader): the execution marks the edge-triggered items on that pipe's
+// queues unknown.
 //
 // Belt and braces: an edge-triggered registration whose object turns ready during a step without a wake-up
 // the model followed is marked unknown (a wake-up source the model lacks), so a missing rule shows as an
@@ -82,8 +83,7 @@ extension ReferenceModel {
 
     /// A wake-up of `queue` with poll bits `key` (0: no key, as wake_up_all and sk_state_change give):
     /// ep_poll_callback for each armed registration whose events the key names.
-    /// `times`: how many wake-ups the one change stands for (an skb each).
-    mutating func wake(_ queue: WaitQueue, key: UInt32, times: Int = 1, depth: Int = 0) {
+    mutating func wake(_ queue: WaitQueue, key: UInt32, depth: Int = 0) {
         guard !epolls.isEmpty, depth <= Self.epollMaxNests else { return }
         var woken: Set<EpollID> = []
         for (object, registration, events) in registrations(on: queue) {
@@ -93,10 +93,10 @@ extension ReferenceModel {
                 epolls[object]?.edgeQueued.insert(registration)
                 epolls[object]?.edgeUnknown.remove(registration)
             }
-            epollWakeups[object, default: 0] += times
             woken.insert(object)
         }
-        for object in woken { wake(.epoll(object), key: Linux.EPOLLIN, times: times, depth: depth + 1) }
+        epollsWoken.formUnion(woken)
+        for object in woken { wake(.epoll(object), key: Linux.EPOLLIN, depth: depth + 1) }
     }
 
     /// A wake-up of `queue` the model cannot tell happened (or with which key): the edge-triggered items it
@@ -109,36 +109,30 @@ extension ReferenceModel {
             if events.contains(.et), epolls[object]?.edgeQueued.contains(registration) == false {
                 epolls[object]?.edgeUnknown.insert(registration)
             }
-            // Perhaps several wake-ups: as many as make sleepers race.
-            epollWakeups[object, default: 0] += 2
             touched.insert(object)
         }
+        epollsWoken.formUnion(touched)
         for object in touched { wakeUnknown(.epoll(object), key: Linux.EPOLLIN, depth: depth + 1) }
     }
 
-    /// A call that slept on `target` woke others on its way that the model does not follow (pipe_write's
-    /// wake_next_writer and partial copies, pipe_read's wake_next_reader): the edge-triggered items on the
-    /// queues of that object (a socket's and its peer's) become unknown; on every queue when the object is not
-    /// known (nil) or is of another kind.
-    mutating func edgeWakeupsUnknown(near target: DescriptionTarget? = nil) {
+    /// A call that slept on a pipe woke others on its way that the model does not follow (pipe_write's
+    /// wake_next_writer and the readers it woke before sleeping, pipe_read's wake_next_reader): the
+    /// edge-triggered items on that pipe's queues become unknown. Other sleepers' wake-ups are the ordinary ones
+    /// of the part they complete (an skb queued or freed, an eventfd read), followed as any step's; a sleeper
+    /// whose object is not known (nil) makes every edge-triggered item unknown.
+    mutating func edgeWakeupsUnknown(near target: DescriptionTarget?) {
         switch target {
         case .pipeRead(let p)?, .pipeWrite(let p)?, .pipeReadWrite(let p)?:
             wakeUnknown(.pipeReaders(p))
             wakeUnknown(.pipeWriters(p))
-            return
-        case .socket(let e)?:
-            wakeUnknown(.socket(e))
-            if let peer = endpoints[e]?.peer { wakeUnknown(.socket(peer)) }
-            return
-        case .eventfd(let o)?:
-            wakeUnknown(.eventfd(o))
-            return
-        default: break
-        }
-        for (object, epoll) in epolls {
-            for (registration, events) in epoll.interest where events.contains(.et) && !epoll.edgeQueued.contains(registration) {
-                epolls[object]?.edgeUnknown.insert(registration)
+        case nil:
+            for (object, epoll) in epolls {
+                for (registration, events) in epoll.interest where events.contains(.et) && !epoll.edgeQueued.contains(registration) {
+                    epolls[object]?.edgeUnknown.insert(registration)
+                }
             }
+        default:
+            break
         }
     }
 
@@ -241,7 +235,7 @@ extension ReferenceModel {
             // sk_data_ready: an skb queued (unix_stream_sendmsg, unix_dgram_sendmsg, queue_oob), or a connection
             // (unix_stream_connect); readers only take from a queue, so a longer queue means something came.
             if now.queued > was.queued || now.connections > was.connections {
-                wake(.socket(id), key: Linux.EPOLLIN, times: max(now.queued - was.queued, now.connections - was.connections))
+                wake(.socket(id), key: Linux.EPOLLIN)
             }
             // unix_release_sock of a stream or seqpacket peer: skpair->sk_state_change.
             if now.type != .dgram && now.peerClosed && !was.peerClosed { wake(.socket(id), key: 0) }
@@ -278,7 +272,7 @@ extension ReferenceModel {
                     !epoll.disarmed.contains(registration) else { continue }
                 if certainReadiness(registration, events) & ~was != 0 {
                     epolls[object]?.edgeUnknown.insert(registration)
-                    epollWakeups[object, default: 0] += 2
+                    epollsWoken.insert(object)
                 }
             }
         }

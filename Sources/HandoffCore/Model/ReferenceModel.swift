@@ -122,9 +122,8 @@ public struct ReferenceModel: Sendable {
     var bindings: [BoundAddress: EndpointID] = [:]
     /// epoll instances and their interest lists.
     var epolls: [EpollID: EpollObject] = [:]
-    /// ep_poll_callbacks per epoll since the execution last cleared it: how many times its sleepers' queue
-    /// (ep->wq) was woken, which decides whether two sleepers in epoll_wait take turns or race.
-    var epollWakeups: [EpollID: Int] = [:]
+    /// The epolls an ep_poll_callback reached since the execution last cleared it: where sleepers were woken.
+    var epollsWoken: Set<EpollID> = []
     var nextEpoll = EpollID(raw: 1)
     /// How each process that exec'd a launcher hands descriptors on, and whether it runs in accept mode
     /// (one service per connection).
