@@ -119,6 +119,51 @@ import Testing
         }
     }
 
+    @Test func sleepersThatUseUpTheirWakeupAreRivalsThoseThatTakeNothingShare() throws {
+        // A datagram receiver is woken alone (exclusive wait): a peek takes nothing, yet the other peeker sleeps
+        // on - predicting both would blame the kernel for a TIMEOUT (found in review). Two epoll_waits taking an
+        // edge-triggered item: which gets it is not promised (a library waiting in slices changes it).
+        let refused = [
+            ("main.socketpair: {type: dgram, as: [a, b]}",
+             "t0.recv: {socket: b, count: 4, flags: [peek], background: true}",
+             "t1.recv: {socket: b, count: 4, flags: [peek], background: true}", "main.send: {socket: a, data: ping}"),
+            ("main.eventfd: {as: a}\n  - main.epoll_create1: {as: b}\n  - main.epoll_ctl: {epoll: b, op: add, fd: a, events: [in, et]}",
+             "t0.epoll_wait: {epoll: b, timeout: 300, background: true}",
+             "t1.epoll_wait: {epoll: b, timeout: 300, background: true}", "main.write: {fd: a, data: {hex: \"01 00 00 00 00 00 00 00\"}}"),
+        ]
+        for (setup, first, second, wake) in refused {
+            let result = run(try scenario("""
+                summary: two sleepers
+                steps:
+                  - \(setup)
+                  - main.fork: {as: t0}
+                  - main.fork: {as: t1}
+                  - \(first)
+                  - \(second)
+                  - \(wake)
+                  - t0.await:
+                  - t1.await:
+                """))
+            #expect(result.status == .error, "\(first)")
+            #expect(result.findings.isEmpty)
+            #expect(result.reason?.contains("would wait on the same object as") == true, "\(result.reason ?? "")")
+        }
+        // Stream peekers wait without exclusivity and take nothing: both return the data.
+        let shared = run(try scenario("""
+            summary: two stream peekers
+            steps:
+              - main.socketpair: {type: stream, as: [a, b]}
+              - main.fork: {as: t0}
+              - main.fork: {as: t1}
+              - t0.recv: {socket: b, count: 4, flags: [peek], background: true, expect: ping}
+              - t1.recv: {socket: b, count: 4, flags: [peek], background: true, expect: ping}
+              - main.send: {socket: a, data: ping}
+              - t0.await:
+              - t1.await:
+            """))
+        #expect(shared.status == .pass, "\(shared.reason ?? "") \(shared.findings)")
+    }
+
     @Test func aReadyListThatCannotNameTheKernelsChoiceIsTheScenariosError() throws {
         // Two ready, max 1: the kernel picks; a list naming one of them would fail half the time against it.
         func waitForOne(ready: String) throws -> ScenarioResult {

@@ -272,9 +272,10 @@ extension ScenarioExecution {
     /// first served - named as its step. Readers of a pipe, receivers of a datagram or seqpacket socket that
     /// do not peek, and acceptors sleep exclusively in order (pipe_read's wait_event_interruptible_exclusive,
     /// __skb_wait_for_more_packets' prepare_to_wait_exclusive) and are woken in the order they slept, which
-    /// awaitAsleepOrAnswered keeps the order of their steps. A pair where neither takes anything (polls, and
-    /// epoll_waits that report only level-triggered items, which stay) cannot race (checkEpollSleepersShare
-    /// looks again when they are woken). Every other pair is left to chance by the kernel.
+    /// awaitAsleepOrAnswered keeps the order of their steps. A pair where neither takes anything (polls, stream
+    /// peeks, and epoll_waits that report only level-triggered items, which stay and make ep_done_scan wake the
+    /// next sleeper) cannot race (checkEpollSleepersShare looks again when they are woken). Every other pair is
+    /// left to chance by the kernel.
     func rivalWaiter(for operation: Operation, by process: String) -> String? {
         typealias Wait = (target: DescriptionTarget, reads: Bool, inOrder: Bool, takes: Bool)
         func waiting(_ operation: Operation, _ process: String) -> [Wait] {
@@ -288,7 +289,9 @@ extension ScenarioExecution {
                 if case .pipeRead = target { return [(target, true, true, true)] }
                 return [(target, true, false, true)]
             case .messages(.recv(_, _, _, _, _, let flags, _)):
-                return [(target, true, datagrams && !flags.contains(.peek), !flags.contains(.peek))]
+                // A datagram receiver sleeps exclusively and is woken alone: peeking, it takes nothing, but the
+                // wake-up was its own and the next receiver sleeps on, so it counts as taking.
+                return [(target, true, datagrams && !flags.contains(.peek), datagrams || !flags.contains(.peek))]
             case .sockets(.recvfrom): return [(target, true, datagrams, true)]
             case .sockets(.accept): return [(target, true, true, true)]
             case .events(.poll), .events(.epollWait):
