@@ -18,6 +18,8 @@ import HandoffProtocol
 // - pipes (fs/pipe.c): pipe_write wakes the readers' queue on every call that gets past "null write
 //   succeeds" once the pipe was ever polled (`pipe->poll_usage`), EAGAIN included; pipe_read wakes the writers'
 //   queue when the ring was full as it began; pipe_release wakes both when one side is left without the other;
+//   fifo_open (a reopen through /proc/PID/fd) wakes the readers' queue when the pipe gets its first writer
+//   (or reader) again (wake_up_partner);
 // - eventfd_write wakes with EPOLLIN (a zero added too), eventfd_read with EPOLLOUT;
 // - AF_UNIX sockets, from what a step changed (`followWakeups`): an skb queued to a socket is its
 //   sk_data_ready (EPOLLIN), so is a connection queued to a listener; an skb freed (read, purged) is its
@@ -28,7 +30,8 @@ import HandoffProtocol
 // - pidfds: the process's exit (do_notify_pidfd, every registration); its reaping is unknown (newer kernels
 //   wake again and add EPOLLHUP);
 // - epolls: an item ep_insert finds ready wakes the epoll's pollers; ep_modify does so only if the item was
-//   not on the ready list already, which for a level-triggered item the model does not keep: unknown.
+//   not on the ready list already: known for an edge-triggered item, not kept for a level-triggered one
+//   (unknown).
 // A blocking pipe call that sleeps and is woken later wakes others on its way out (pipe_write's
 // wake_next_writer, pipe_read's wake_next_reader): the execution marks the edge-triggered items on that pipe's
 // queues unknown.
