@@ -1,8 +1,9 @@
 // libhandoff-broken-epoll.so: epoll wrappers that misbehave quietly, one variant chosen by
 // HANDOFF_EPOLL_BROKEN (the names are the `is("...")` tests below; IMPLEMENTATIONS.md has the table of what
 // the catalog catches). LD_PRELOAD into handoff-agent-c. Each call still "succeeds" the way a buggy library
-// would; six variants are legal (reverse, sliced, via-pwait2, mod-del-add, subset-last, timeout-slack) and
-// must fail nothing.
+// would; five variants are legal (reverse, sliced, via-pwait2, subset-last, timeout-slack) and must fail
+// nothing. mod-del-add was taken as legal until the model followed epoll wake-ups: DEL+ADD of a ready item
+// wakes an epoll watching this one where MOD of an item already on the ready list does not (IMPLEMENTATIONS.md).
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <dlfcn.h>
@@ -98,7 +99,7 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event) {
                 }
     }
     int result;
-    if (is("mod-del-add") && op == EPOLL_CTL_MOD) {  // legal as far as one thread can see
+    if (is("mod-del-add") && op == EPOLL_CTL_MOD) {  // differs only in the wake-up of a watching epoll
         result = real_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
         if (result == 0) result = real_epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &copy);
     } else {
