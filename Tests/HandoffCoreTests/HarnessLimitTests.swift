@@ -164,6 +164,38 @@ import Testing
         #expect(shared.status == .pass, "\(shared.reason ?? "") \(shared.findings)")
     }
 
+    @Test func sleepersThatBecomeRivalsWhileAsleepAreAnErrorToo() throws {
+        // Apart when they fell asleep; a later epoll_ctl makes one step's wake-up reach both (found reviewing: the
+        // first rule looked only when a call began, a later check only at epolls with two epoll_waits).
+        let cases = [
+            // A reader of a pipe, and an epoll_wait on an epoll that then starts watching that pipe.
+            ("main.pipe: {as: [r, w]}", "t0.read: {fd: r, count: 1, background: true}",
+             "main.epoll_ctl: {epoll: ep, op: add, fd: r, events: [in]}"),
+            // Two epoll_waits that take nothing, until the epoll gains an edge-triggered item.
+            ("main.eventfd: {as: r}", "t0.epoll_wait: {epoll: ep, timeout: 300, background: true}",
+             "main.epoll_ctl: {epoll: ep, op: add, fd: r, events: [in, et]}"),
+        ]
+        for (object, first, arm) in cases {
+            let result = run(try scenario("""
+                summary: rivals since an earlier step
+                steps:
+                  - \(object)
+                  - main.epoll_create1: {as: ep}
+                  - main.fork: {as: t0}
+                  - main.fork: {as: t1}
+                  - \(first)
+                  - t1.epoll_wait: {epoll: ep, timeout: 300, background: true}
+                  - \(arm)
+                  - t0.await:
+                  - t1.await:
+                """))
+            #expect(result.status == .error, "\(first)")
+            #expect(result.findings.isEmpty)
+            #expect(result.reason?.contains("waits on the same object as") == true && result.reason?.contains("since an earlier step") == true,
+                    "\(result.reason ?? "")")
+        }
+    }
+
     @Test func aReadyListThatCannotNameTheKernelsChoiceIsTheScenariosError() throws {
         // Two ready, max 1: the kernel picks; a list naming one of them would fail half the time against it.
         func waitForOne(ready: String) throws -> ScenarioResult {

@@ -59,8 +59,7 @@ extension ScenarioExecution {
     /// A call the model says completes that does not is a finding on the background step's line, once the
     /// time limit shows the agent still asleep in it.
     func completeBackgroundCalls() throws(Stop) -> Finding? {
-        defer { model.epollsWoken = [] }
-        try checkEpollSleepersShare()
+        try checkSleepersStayApart()
         // Until nothing more completes: one call's completion can let another go on (an accept makes room for
         // a connect blocked on a full backlog; an eventfd read, for a writer blocked at the counter's top).
         var progress = true
@@ -79,37 +78,17 @@ extension ScenarioExecution {
         return nil
     }
 
-    /// The epoll an epoll_wait call, or a poll of an epoll descriptor (`polls`), waits on.
-    func epollSleptOn(_ operation: Operation, of process: String) -> (object: EpollID, polls: Bool)? {
-        let fd: Int32
-        switch operation {
-        case .events(.epollWait(let epoll, _, _)): fd = epoll
-        case .events(.poll(let polled, _, _)): fd = polled
-        default: return nil
-        }
-        guard case .epoll(let object)? = model.fdget(process, fd)?.description.target else { return nil }
-        if case .events(.poll) = operation { return (object, true) }
-        return (object, false)
-    }
-
-    /// Sleepers on one epoll that all see what is ready: polls of it, and epoll_waits while its items are all
-    /// level-triggered (reported, they stay on the ready list). Where an epoll_wait takes what it reports (an
-    /// edge-triggered or one-shot item, added since they fell asleep), which sleeper gets it is not the
-    /// model's to say: the kernel wakes the last to sleep first (ep_poll queues each at the head), but a
-    /// library waiting in slices goes back to the head at each slice, and epoll(7) promises neither.
-    private func checkEpollSleepersShare() throws(Stop) {
-        guard !model.epollsWoken.isEmpty else { return }
-        var sleepers: [EpollID: [(call: BackgroundCall, polls: Bool)]] = [:]
-        for (process, call) in pending where call.completed == nil {
-            if let sleeper = epollSleptOn(call.operation, of: process) {
-                sleepers[sleeper.object, default: []].append((call, sleeper.polls))
+    /// Sleepers that were not rivals when they fell asleep can become rivals while they sleep: an epoll they
+    /// wait on gains a registration on what another one reads, or an edge-triggered item that an epoll_wait
+    /// would take from a poller beside it. Looked at again after every step, by the rule of `rivalWaiter`.
+    private func checkSleepersStayApart() throws(Stop) {
+        let asleep = pending.filter { $0.value.completed == nil && model.state(of: $0.key) == .running }
+        guard asleep.count > 1 else { return }
+        for (process, call) in asleep.sorted(by: { $0.value.began < $1.value.began }) {
+            if let rival = rivalWaiter(for: call.operation, by: process) {
+                throw .harness(.beyondModel("\(call.step.location): the background \(process).\(call.step.action.keyword) "
+                    + "waits on the same object as \(rival) since an earlier step: \(Self.rivalsAreTiming)"))
             }
-        }
-        for (object, calls) in sleepers where calls.count > 1 && calls.contains(where: { !$0.polls })
-            && model.epollsWoken.contains(object) && model.hasConsumedItems(object) {
-            let lines = calls.map { "\($0.call.step.location.line)" }.sorted().joined(separator: ", ")
-            throw .harness(.beyondModel("\(calls[0].call.step.location): the calls asleep on one epoll (lines \(lines)) "
-                + "were woken together: which of them takes an edge-triggered or one-shot item is not fixed"))
         }
     }
 
@@ -267,6 +246,10 @@ extension ScenarioExecution {
         return mine != theirs
     }
 
+    /// Why two sleepers on one object are past the model (the ERROR's reason).
+    static let rivalsAreTiming = "which of two sleepers the kernel wakes first (a stream socket or an eventfd wakes every "
+        + "sleeper to race; a datagram receiver is woken alone, peeking or not) is past what the model follows"
+
     /// A pending call that waits on the object `operation` would wait on (the same pipe, socket, eventfd: the
     /// description's target), in the same direction, where the kernel's choice of sleeper is not first come,
     /// first served - named as its step. Readers of a pipe, receivers of a datagram or seqpacket socket that
@@ -274,7 +257,7 @@ extension ScenarioExecution {
     /// __skb_wait_for_more_packets' prepare_to_wait_exclusive) and are woken in the order they slept, which
     /// awaitAsleepOrAnswered keeps the order of their steps. A pair where neither takes anything (polls, stream
     /// peeks, and epoll_waits that report only level-triggered items, which stay and make ep_done_scan wake the
-    /// next sleeper) cannot race (checkEpollSleepersShare looks again when they are woken). Every other pair is
+    /// next sleeper) cannot race (checkSleepersStayApart looks again after each step). Every other pair is
     /// left to chance by the kernel.
     func rivalWaiter(for operation: Operation, by process: String) -> String? {
         typealias Wait = (target: DescriptionTarget, reads: Bool, inOrder: Bool, takes: Bool)
@@ -309,7 +292,7 @@ extension ScenarioExecution {
         }
         let mine = waiting(operation, process)
         if mine.isEmpty { return nil }
-        for (other, call) in pending where call.completed == nil {
+        for (other, call) in pending where other != process && call.completed == nil && model.state(of: other) == .running {
             let theirs = waiting(call.operation, other)
             let rival = mine.contains { one in
                 theirs.contains {

@@ -281,8 +281,7 @@ final class ScenarioExecution {
             }
             if let rival = rivalWaiter(for: operation, by: process) {
                 throw .harness(.beyondModel("\(step.location): the background \(operationName) would wait on the same object as "
-                    + "\(rival): which of two sleepers the kernel wakes first (a stream socket or an eventfd wakes every sleeper "
-                    + "to race; a datagram peek wakes one and takes nothing) is past what the model follows"))
+                    + "\(rival): \(Self.rivalsAreTiming)"))
             }
             let request = self.request(operation, by: process)
             try harness { () throws(HarnessError) in try agent.connection.send(request) }

@@ -60,27 +60,16 @@ extension ReferenceModel {
                 epolls[object]?.interest[registration] = nil
                 return .failure(EINVAL)
             }
-            // ep_insert: a new item ready at once goes on the ready list and wakes the epoll's pollers.
-            switch queueIfEdgeReady(registration, events, in: object) {
-            case true?: wake(.epoll(object), key: Linux.EPOLLIN)
-            case nil: wakeUnknown(.epoll(object), key: Linux.EPOLLIN)
-            case false?: break
-            }
+            arm(registration, events, in: object, linked: false)
         case .mod:
             if existing == nil { return .failure(ENOENT) }
+            // Whether the item is on the ready list: kept for an edge-triggered one, not for a level-triggered one.
+            let epoll = epolls[object]
+            let linked: Bool? = existing?.contains(.et) == true && epoll?.edgeUnknown.contains(registration) == false
+                ? epoll?.edgeQueued.contains(registration) : nil
             epolls[object]?.interest[registration] = events
             epolls[object]?.disarmed.remove(registration)
-            // ep_modify wakes the pollers only if the ready item was not on the ready list already: known for an
-            // edge-triggered item (edgeQueued), not kept for a level-triggered one.
-            let wasQueued = epolls[object]?.edgeQueued.contains(registration) == true
-            let wasUnknown = epolls[object]?.edgeUnknown.contains(registration) == true
-            let edgeBefore = existing?.contains(.et) == true
-            switch queueIfEdgeReady(registration, events, in: object) {
-            case true? where edgeBefore && !wasQueued && !wasUnknown: wake(.epoll(object), key: Linux.EPOLLIN)
-            case true? where edgeBefore && wasQueued: break
-            case false?: break
-            default: wakeUnknown(.epoll(object), key: Linux.EPOLLIN)
-            }
+            arm(registration, events, in: object, linked: linked)
         case .del:
             if existing == nil { return .failure(ENOENT) }
             epolls[object]?.interest[registration] = nil
@@ -146,22 +135,19 @@ extension ReferenceModel {
         return outcome
     }
 
-    /// ep_insert and ep_modify: a registration that is ready when armed goes on the ready list (`if (revents &&
-    /// !ep_is_linked(epi)) list_add_tail(...)`); an edge-triggered one is then reported by the next wait, once.
-    /// Returns whether it was ready: nil when the model cannot tell (the edge-triggered item is unknown then).
-    @discardableResult
-    private mutating func queueIfEdgeReady(_ registration: EpollRegistration, _ events: Set<EpollEvent>,
-                                           in object: EpollID) -> Bool? {
+    /// ep_insert and ep_modify: a registration that is ready when armed goes on the ready list unless it is there
+    /// already (`if (revents && !ep_is_linked(epi))`) and wakes what polls this epoll; an edge-triggered one is
+    /// then reported by the next wait, once. `linked`: whether the item was on the ready list (a new one is
+    /// not; nil: not known). What the model cannot tell leaves the item, and the epoll's pollers, unknown.
+    private mutating func arm(_ registration: EpollRegistration, _ events: Set<EpollEvent>, in object: EpollID, linked: Bool?) {
         epolls[object]?.edgeQueued.remove(registration)
         epolls[object]?.edgeUnknown.remove(registration)
-        guard let description = descriptions[registration.description] else { return false }
+        let asked = Self.reportable(events)
         let ready: Bool?
-        if case .epoll(let inner) = description.target {
-            if case .known(let list) = readyList(inner) { ready = !list.entries.isEmpty } else { ready = nil }
-        } else if let polled = polledMask(description) {
-            let asked = Self.reportable(events)
+        switch itemPoll(registration, events) {
+        case .known(let polled):
             ready = polled.mask & polled.compared & asked != 0 ? true : (asked & ~polled.compared != 0 ? nil : false)
-        } else {
+        case .uncertain:
             ready = nil
         }
         if events.contains(.et) {
@@ -171,7 +157,37 @@ extension ReferenceModel {
             case false?: break
             }
         }
-        return ready
+        switch (ready, linked) {
+        case (false?, _), (true?, true?): break
+        case (true?, false?): wake(.epoll(object), key: Linux.EPOLLIN)
+        default: wake(.epoll(object), key: Linux.EPOLLIN, followed: false)
+        }
+    }
+
+    /// ep_item_poll: what the registration's object shows now (`vfs_poll(file)`), as epoll bits, with the bits the
+    /// model is sure of; a nested epoll shows EPOLLIN while one of its own registrations is ready
+    /// (ep_eventpoll_poll: its disarmed one-shots count as not ready, and looking does not disarm them).
+    func itemPoll(_ registration: EpollRegistration, _ events: Set<EpollEvent>, depth: Int = 0)
+        -> Readiness<(mask: UInt32, compared: UInt32)> {
+        guard let description = descriptions[registration.description], !description.released else {
+            return .known((0, ~UInt32(0)))
+        }
+        if case .epoll(let inner) = description.target {
+            // (epoll_ctl keeps nesting within EP_MAX_NESTS; the bound only keeps this walk finite.)
+            switch depth < Self.epollMaxNests ? readyList(inner, depth: depth + 1) : .known(ReadyList()) {
+            case .uncertain(let reason): return .uncertain(reason)
+            case .known(let list): return .known((list.entries.isEmpty ? 0 : Linux.EPOLLIN, ~UInt32(0)))
+            }
+        }
+        if Self.reportable(events) & Linux.EPOLLOUT != 0, case .socket(let e) = description.target, let endpoint = endpoints[e],
+           endpoint.family == .unix, endpoint.listener == nil, unixWritable(e) == nil {
+            return .uncertain(sendBufferUncertainty(e, "a registration for EPOLLOUT"))
+        }
+        guard let polled = polledMask(description) else {
+            return .uncertain("the registration of \(registration.fd) is on an object whose readiness the model "
+                + "does not follow (a TCP or UDP socket, the inherited log)")
+        }
+        return .known(polled)
     }
 
     /// The events a registration can report: those it asks for among EPOLLIN, EPOLLOUT and EPOLLRDHUP, and
@@ -205,31 +221,16 @@ extension ReferenceModel {
         guard let epoll = epolls[object] else { return .known(list) }
         for (registration, events) in epoll.interest.sorted(by: { ($0.key.fd, $0.key.description) < ($1.key.fd, $1.key.description) })
             where !epoll.disarmed.contains(registration) {
-            guard let description = descriptions[registration.description] else { continue }
+            guard descriptions[registration.description] != nil else { continue }
             // An edge-triggered item off the ready list is not looked at, however ready (ep_send_events walks
             // only the ready list).
             let offList = events.contains(.et) && !epoll.edgeQueued.contains(registration)
             if offList && !epoll.edgeUnknown.contains(registration) { continue }
             let asked = Self.reportable(events)
             let mask: UInt32, compared: UInt32
-            if case .epoll(let inner) = description.target {
-                // ep_eventpoll_poll: EPOLLIN while the nested epoll has a registration ready (its one-shots
-                // disarmed count as not ready; reading them does not disarm them).
-                // (epoll_ctl keeps nesting within EP_MAX_NESTS; the bound only keeps this walk finite.)
-                switch depth < Self.epollMaxNests ? readyList(inner, depth: depth + 1) : .known(ReadyList()) {
-                case .uncertain(let reason): return .uncertain(reason)
-                case .known(let innerList): (mask, compared) = (innerList.entries.isEmpty ? 0 : Linux.EPOLLIN, ~UInt32(0))
-                }
-            } else {
-                if asked & Linux.EPOLLOUT != 0, case .socket(let e) = description.target, let endpoint = endpoints[e],
-                   endpoint.family == .unix, endpoint.listener == nil, unixWritable(e) == nil {
-                    return .uncertain(sendBufferUncertainty(e, "a registration for EPOLLOUT"))
-                }
-                guard let polled = polledMask(description) else {
-                    return .uncertain("the registration of \(registration.fd) is on an object whose readiness the model "
-                        + "does not follow (a TCP or UDP socket, the inherited log)")
-                }
-                (mask, compared) = polled
+            switch itemPoll(registration, events, depth: depth) {
+            case .uncertain(let reason): return .uncertain(reason)
+            case .known(let polled): (mask, compared) = polled
             }
             let certain = mask & asked & compared
             if certain == 0 {
@@ -318,6 +319,11 @@ extension ReferenceModel {
             if case .epoll(let inner) = target { watched += watchedTargets(inner, depth: depth + 1) }
         }
         return watched
+    }
+
+    /// Whether an epoll has items a report takes from the next caller: edge-triggered or one-shot ones.
+    func hasConsumedItems(_ object: EpollID) -> Bool {
+        epolls[object]?.interest.values.contains { !$0.isDisjoint(with: [.et, .oneshot]) } ?? false
     }
 
     /// EP_MAX_NESTS (fs/eventpoll.c).

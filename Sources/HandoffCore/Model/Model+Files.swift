@@ -340,8 +340,7 @@ extension ReferenceModel {
             case .readOnly:
                 pipeTarget = .pipeRead(pipe: p)
                 pipes[p]?.readers += 1
-                // wake_up_partner wakes only the readers' queue: with no reader before, nobody is on it.
-                if pipes[p]?.readers == 1 { wake(.pipeReaders(p), key: 0) }
+                // (A first reader again wakes the readers' queue too - wake_up_partner - where no reader waits.)
                 // fifo_open sets filp->f_pipe (w_counter, which suppresses pipe_poll's POLLHUP until a writer
                 // comes) only for a FIFO (!is_pipe) opened O_NONBLOCK with no writer: a reader of an anonymous
                 // pipe keeps f_pipe 0 and reports POLLHUP whenever no writer is left, as pipe(2)'s own reader
@@ -359,7 +358,7 @@ extension ReferenceModel {
                 pipeTarget = .pipeReadWrite(pipe: p)
                 pipes[p]?.readers += 1
                 pipes[p]?.writers += 1
-                if pipes[p]?.readers == 1 || pipes[p]?.writers == 1 { wake(.pipeReaders(p), key: 0) }
+                if pipes[p]?.writers == 1 { wake(.pipeReaders(p), key: 0) }  // as for O_WRONLY
             }
             return install(process, target: pipeTarget, access: access, flags: status, closeOnExec: cloexec)
         case .inherited(let what):

@@ -44,8 +44,7 @@ extension ReferenceModel {
         switch pipe.write(data, nonBlocking: desc.nonBlocking) {
         case .wouldBlock(let written):
             // pipe_write copies what fits into the free slots, then sleeps for the rest (waking the readers
-            // first only if the pipe was empty; the execution follows a sleeper's wake-ups no further).
-            wakeUnknown(.pipeReaders(pipeID), key: Linux.EPOLLIN)
+            // first only if the pipe was empty: the execution marks a pipe sleeper's queues unknown).
             var outcome = Outcome(blocks: true)
             if written > 0 { outcome.doneBeforeBlocking = written }
             return outcome

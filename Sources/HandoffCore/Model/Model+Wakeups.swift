@@ -85,37 +85,27 @@ extension ReferenceModel {
     }
 
     /// A wake-up of `queue` with poll bits `key` (0: no key, as wake_up_all and sk_state_change give):
-    /// ep_poll_callback for each armed registration whose events the key names.
-    mutating func wake(_ queue: WaitQueue, key: UInt32, depth: Int = 0) {
+    /// ep_poll_callback for each armed registration whose events the key names - an edge-triggered one goes on
+    /// its epoll's ready list - and, in turn, for what watches those epolls (ep_poll_safewake, EPOLLIN).
+    /// `followed: false`: a wake-up the model cannot tell happened; the edge-triggered items it could have
+    /// queued, and those above them, are unknown instead.
+    mutating func wake(_ queue: WaitQueue, key: UInt32, followed: Bool = true, depth: Int = 0) {
         guard !epolls.isEmpty, depth <= Self.epollMaxNests else { return }
         var woken: Set<EpollID> = []
         for (object, registration, events) in registrations(on: queue) {
             // `if (pollflags && !(pollflags & epi->event.events)) goto out_unlock;`
             if key != 0 && key & Self.reportable(events) == 0 { continue }
             if events.contains(.et) {
-                epolls[object]?.edgeQueued.insert(registration)
-                epolls[object]?.edgeUnknown.remove(registration)
+                if followed {
+                    epolls[object]?.edgeQueued.insert(registration)
+                    epolls[object]?.edgeUnknown.remove(registration)
+                } else if epolls[object]?.edgeQueued.contains(registration) == false {
+                    epolls[object]?.edgeUnknown.insert(registration)
+                }
             }
             woken.insert(object)
         }
-        epollsWoken.formUnion(woken)
-        for object in woken { wake(.epoll(object), key: Linux.EPOLLIN, depth: depth + 1) }
-    }
-
-    /// A wake-up of `queue` the model cannot tell happened (or with which key): the edge-triggered items it
-    /// could have queued are unknown, and so is whatever watches their epolls.
-    mutating func wakeUnknown(_ queue: WaitQueue, key: UInt32 = 0, depth: Int = 0) {
-        guard !epolls.isEmpty, depth <= Self.epollMaxNests else { return }
-        var touched: Set<EpollID> = []
-        for (object, registration, events) in registrations(on: queue) {
-            if key != 0 && key & Self.reportable(events) == 0 { continue }
-            if events.contains(.et), epolls[object]?.edgeQueued.contains(registration) == false {
-                epolls[object]?.edgeUnknown.insert(registration)
-            }
-            touched.insert(object)
-        }
-        epollsWoken.formUnion(touched)
-        for object in touched { wakeUnknown(.epoll(object), key: Linux.EPOLLIN, depth: depth + 1) }
+        for object in woken { wake(.epoll(object), key: Linux.EPOLLIN, followed: followed, depth: depth + 1) }
     }
 
     /// A call that slept on a pipe woke others on its way that the model does not follow (pipe_write's
@@ -126,8 +116,8 @@ extension ReferenceModel {
     mutating func edgeWakeupsUnknown(near target: DescriptionTarget?) {
         switch target {
         case .pipeRead(let p)?, .pipeWrite(let p)?, .pipeReadWrite(let p)?:
-            wakeUnknown(.pipeReaders(p))
-            wakeUnknown(.pipeWriters(p))
+            wake(.pipeReaders(p), key: 0, followed: false)
+            wake(.pipeWriters(p), key: 0, followed: false)
         case nil:
             for (object, epoll) in epolls {
                 for (registration, events) in epoll.interest where events.contains(.et) && !epoll.edgeQueued.contains(registration) {
@@ -137,11 +127,6 @@ extension ReferenceModel {
         default:
             break
         }
-    }
-
-    /// Whether an epoll has items one sleeper's report takes from the next: edge-triggered or one-shot ones.
-    func hasConsumedItems(_ object: EpollID) -> Bool {
-        epolls[object]?.interest.values.contains { !$0.isDisjoint(with: [.et, .oneshot]) } ?? false
     }
 
     // MARK: - Wake-ups read from what a step changed
@@ -218,12 +203,7 @@ extension ReferenceModel {
     }
 
     private func certainReadiness(_ registration: EpollRegistration, _ events: Set<EpollEvent>) -> UInt32 {
-        guard let description = descriptions[registration.description], !description.released else { return 0 }
-        if case .epoll(let inner) = description.target {
-            guard case .known(let list) = readyList(inner) else { return 0 }
-            return list.entries.isEmpty ? 0 : Linux.EPOLLIN & Self.reportable(events)
-        }
-        guard let polled = polledMask(description) else { return 0 }
+        guard case .known(let polled) = itemPoll(registration, events) else { return 0 }
         return polled.mask & polled.compared & Self.reportable(events)
     }
 
@@ -246,7 +226,7 @@ extension ReferenceModel {
             if chargedNow[id, default: 0] < before.charged[id, default: 0], !now.closed {
                 switch unixWritable(id) {
                 case true?: wake(.socket(id), key: Linux.EPOLLOUT)
-                case nil: wakeUnknown(.socket(id), key: Linux.EPOLLOUT)
+                case nil: wake(.socket(id), key: Linux.EPOLLOUT, followed: false)
                 case false?: break
                 }
             }
@@ -257,7 +237,7 @@ extension ReferenceModel {
                 // (unix_dgram_poll registers only a sender whose receiver is not connected back to it.)
                 for (other, endpoint) in endpoints
                 where endpoint.peer == id && other != id && !endpoint.closed && endpoints[id]?.peer != other {
-                    wakeUnknown(.socket(other), key: key)
+                    wake(.socket(other), key: key, followed: false)
                 }
             }
         }
@@ -265,7 +245,7 @@ extension ReferenceModel {
             let now = processes[process]?.state
             guard now != was else { continue }
             if was == .running { wake(.pidfd(process), key: 0) }
-            if now == .reaped { wakeUnknown(.pidfd(process)) }
+            if now == .reaped { wake(.pidfd(process), key: 0, followed: false) }
         }
         // An edge-triggered registration that turned ready without any wake-up the model followed.
         for (object, readiness) in before.edgeReadiness {
@@ -273,10 +253,7 @@ extension ReferenceModel {
             for (registration, was) in readiness {
                 guard let events = epoll.interest[registration], !epoll.edgeQueued.contains(registration),
                     !epoll.disarmed.contains(registration) else { continue }
-                if certainReadiness(registration, events) & ~was != 0 {
-                    epolls[object]?.edgeUnknown.insert(registration)
-                    epollsWoken.insert(object)
-                }
+                if certainReadiness(registration, events) & ~was != 0 { epolls[object]?.edgeUnknown.insert(registration) }
             }
         }
     }

@@ -122,8 +122,6 @@ public struct ReferenceModel: Sendable {
     var bindings: [BoundAddress: EndpointID] = [:]
     /// epoll instances and their interest lists.
     var epolls: [EpollID: EpollObject] = [:]
-    /// The epolls an ep_poll_callback reached since the execution last cleared it: where sleepers were woken.
-    var epollsWoken: Set<EpollID> = []
     var nextEpoll = EpollID(raw: 1)
     /// How each process that exec'd a launcher hands descriptors on, and whether it runs in accept mode
     /// (one service per connection).
