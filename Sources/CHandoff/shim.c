@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <linux/kcmp.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -260,6 +261,9 @@ int handoff_close_range(unsigned int first, unsigned int last, unsigned int flag
 
 // fcntl is variadic; Swift cannot call C variadics.
 int handoff_fcntl_int(int fd, int command, int argument) { return fcntl(fd, command, argument); }
+
+// ioctl is variadic too.
+int handoff_ioctl_int(int fd, unsigned long request, int *value) { return ioctl(fd, request, value); }
 
 // kcmp, pidfd_open, pidfd_getfd, pidfd_send_signal and waitid(P_PIDFD) have no glibc wrapper here.
 int handoff_kcmp_file(pid_t pid1, pid_t pid2, int fd1, int fd2) {

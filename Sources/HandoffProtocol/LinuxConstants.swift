@@ -30,6 +30,20 @@ public enum Linux {
     public static let FD_CLOEXEC = Glibc.FD_CLOEXEC
     /// <uapi/linux/fcntl.h> (6.10): F_LINUX_SPECIFIC_BASE + 3.
     public static let F_DUPFD_QUERY: Int32 = 1027
+    /// <uapi/linux/fcntl.h>: F_LINUX_SPECIFIC_BASE + 7 and + 8, a pipe's capacity in bytes.
+    public static let F_SETPIPE_SZ: Int32 = 1031
+    public static let F_GETPIPE_SZ: Int32 = 1032
+
+    // <asm-generic/ioctls.h>: the requests do_vfs_ioctl answers for every file (FIONREAD for regular files;
+    // the file's own ioctl otherwise).
+    public static let FIONREAD: UInt = 0x541B
+    public static let FIONBIO: UInt = 0x5421
+    public static let FIONCLEX: UInt = 0x5450
+    public static let FIOCLEX: UInt = 0x5451
+    /// <uapi/linux/eventpoll.h>: _IOR(0x8A, 0x02, struct epoll_params) (Linux 6.9).
+    public static let EPIOCGPARAMS: UInt = 0x8008_8A02
+    /// <linux/pipe_fs_i.h>: the default fs.pipe-max-size, the largest pipe an unprivileged process may ask for.
+    public static let defaultPipeMaxSize = 1_048_576
 
     // <sys/socket.h>
     public static let SOCK_STREAM = Int32(Glibc.SOCK_STREAM.rawValue)

@@ -351,6 +351,10 @@ public enum FcntlCommand: Sendable, Hashable {
     case addSeals(Set<MemfdSeal>)
     /// F_GET_SEALS: the inode's seals as a bit mask.
     case getSeals
+    /// F_GETPIPE_SZ: the pipe's capacity in bytes.
+    case getPipeSize
+    /// F_SETPIPE_SZ: asks for a capacity of at least `bytes` (the argument is an unsigned int to the kernel).
+    case setPipeSize(bytes: UInt32)
 
     /// The `cmd` and `arg` of fcntl(2).
     public var linux: (command: Int32, argument: Int32) {
@@ -363,6 +367,8 @@ public enum FcntlCommand: Sendable, Hashable {
         case .setfl(let flags): return (Linux.F_SETFL, StatusFlag.linux(flags))
         case .addSeals(let seals): return (Linux.F_ADD_SEALS, Int32(bitPattern: MemfdSeal.linux(seals)))
         case .getSeals: return (Linux.F_GET_SEALS, 0)
+        case .getPipeSize: return (Linux.F_GETPIPE_SZ, 0)
+        case .setPipeSize(let bytes): return (Linux.F_SETPIPE_SZ, Int32(bitPattern: bytes))
         }
     }
 
@@ -376,12 +382,15 @@ public enum FcntlCommand: Sendable, Hashable {
         case Linux.F_SETFL: self = .setfl(StatusFlag.set(fromLinux: argument))
         case Linux.F_ADD_SEALS: self = .addSeals(MemfdSeal.set(fromLinux: UInt32(bitPattern: argument)))
         case Linux.F_GET_SEALS: self = .getSeals
+        case Linux.F_GETPIPE_SZ: self = .getPipeSize
+        case Linux.F_SETPIPE_SZ: self = .setPipeSize(bytes: UInt32(bitPattern: argument))
         default: return nil
         }
     }
 
     /// The commands as a scenario writes them (`cmd: dupfd_cloexec`).
-    public static let names = ["dupfd", "dupfd_cloexec", "getfd", "setfd", "getfl", "setfl", "add_seals", "get_seals"]
+    public static let names = ["dupfd", "dupfd_cloexec", "getfd", "setfd", "getfl", "setfl", "add_seals", "get_seals",
+                               "getpipe_sz", "setpipe_sz"]
 
     /// Whether the command creates a descriptor.
     public var duplicates: Bool {
@@ -390,6 +399,45 @@ public enum FcntlCommand: Sendable, Hashable {
         default: return false
         }
     }
+}
+
+/// The ioctl(2) requests a scenario can make: the four that fs/ioctl.c's do_vfs_ioctl answers for any file
+/// before the file's own ioctl (FIONREAD only for regular files; pipes and sockets answer it themselves).
+public enum IoctlRequest: Sendable, Hashable {
+    /// FIOCLEX: sets the descriptor's close-on-exec flag (set_close_on_exec).
+    case fioclex
+    /// FIONCLEX: clears it.
+    case fionclex
+    /// FIONBIO with an int: sets (non-zero) or clears O_NONBLOCK on the open file description.
+    case fionbio(Bool)
+    /// FIONREAD: the int the kernel writes back, the bytes that a read would find.
+    case fionread
+
+    /// The request number, and the int it passes (FIONBIO's switch; FIONREAD's is written back).
+    public var linux: (request: UInt, argument: Int32) {
+        switch self {
+        case .fioclex: return (Linux.FIOCLEX, 0)
+        case .fionclex: return (Linux.FIONCLEX, 0)
+        case .fionbio(let on): return (Linux.FIONBIO, on ? 1 : 0)
+        case .fionread: return (Linux.FIONREAD, 0)
+        }
+    }
+
+    public init?(linux request: UInt, argument: Int32) {
+        switch request {
+        case Linux.FIOCLEX: self = .fioclex
+        case Linux.FIONCLEX: self = .fionclex
+        case Linux.FIONBIO: self = .fionbio(argument != 0)
+        case Linux.FIONREAD: self = .fionread
+        default: return nil
+        }
+    }
+
+    /// Whether the kernel writes an int back through the argument: the call's result is then that int.
+    public var readsBack: Bool { self == .fionread }
+
+    /// The requests as a scenario writes them (`request: fionread`).
+    public static let names = ["fioclex", "fionclex", "fionbio", "fionread"]
 }
 
 /// Where a socket listens or connects, once the scenario's references are resolved.

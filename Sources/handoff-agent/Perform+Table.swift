@@ -32,6 +32,17 @@ extension Agent {
                 answer.record(timed { handoff_fcntl_int(fd, cmd, argument) }, producing: command.duplicates)
                 return true
             }
+        case .ioctl(let operand, let request):
+            return { agent, answer -> Bool in
+                let fd = operand.value(agent.slots)
+                if agent.isChannel(fd) { answer.fail(EBADF); return true }
+                var value = request.linux.argument
+                let call = timed { handoff_ioctl_int(fd, request.linux.request, &value) }
+                answer.record(call)
+                // FIONREAD's answer is the int it wrote back, as getsockopt's is the option's value.
+                if call.value == 0 && request.readsBack { answer.result = Int64(value) }
+                return true
+            }
         case .close(let operand):
             let call = CloseCall(operand)
             return { agent, answer -> Bool in

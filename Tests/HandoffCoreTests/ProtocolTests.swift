@@ -27,6 +27,7 @@ func sampleWireOperation(_ kind: OperationKind) -> HandoffProtocol.Operation<Wir
         case .dup2: return .dup2(fd: 3, target: 9)
         case .dup3: return .dup3(fd: 3, target: 9, flags: Linux.O_CLOEXEC)
         case .fcntl: return .fcntl(fd: 4, command: .dupfdCloexec(minimum: 10))
+        case .ioctl: return .ioctl(fd: 4, request: .fionbio(true))
         case .close: return .close(fd: 12)
         case .closeRange: return .closeRange(first: 3, last: UInt32.max, flags: Linux.CLOSE_RANGE_CLOEXEC | Linux.CLOSE_RANGE_UNSHARE)
         case .unshareFiles: return .unshareFiles

@@ -340,7 +340,15 @@ import HandoffProtocol
         expectError(stepFailure("  - main.fcntl: {fd: 0, cmd: setfl, flags: [cloexec]}\n"), 3, 45, "unknown value 'cloexec'", "append, nonblock")
         expectError(stepFailure("  - main.fcntl: {fd: 0, cmd: setfd, cloexec: 1}\n"), 3, 46, "expected true or false for 'cloexec'")
         expectError(stepFailure("  - main.fcntl: {fd: 0, command: getfd}\n"), 3, 25, "unknown key 'command' in fcntl",
-                    "fd, cmd, min, cloexec, flags, seals, as, error, result")
+                    "fd, cmd, min, cloexec, flags, seals, size, as, error, result")
+        expectError(stepFailure("  - main.fcntl: {fd: 0, cmd: setpipe_sz}\n"), 3, 5, "missing required key 'size' in fcntl")
+        expectError(stepFailure("  - main.fcntl: {fd: 0, cmd: setpipe_sz, size: -1}\n"), 3, 48, "'size'")
+        expectError(stepFailure("  - main.fcntl: {fd: 0, cmd: getpipe_sz, size: 4096}\n"), 3, 42, "key 'size' does not apply to fcntl cmd getpipe_sz")
+        expectError(stepFailure("  - main.ioctl: {fd: 0, request: tiocgwinsz}\n"), 3, 34, "unknown value 'tiocgwinsz' for 'request'",
+                    "fioclex, fionclex, fionbio, fionread")
+        expectError(stepFailure("  - main.ioctl: {fd: 0, request: fionread, enable: true}\n"), 3, 44, "key 'enable' does not apply to ioctl request fionread")
+        expectError(stepFailure("  - main.ioctl: {fd: 0, request: fionbio, enable: 1}\n"), 3, 51, "expected true or false for 'enable'")
+        expectError(stepFailure("  - main.ioctl: {fd: 0, request: fioclex, as: x}\n"), 3, 43, "unknown key 'as' in ioctl")
     }
 
     @Test func parsesCloseAndCloseRange() throws {

@@ -5,6 +5,7 @@
 
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -41,7 +42,7 @@ static const char *const verbs[] = {
     [OP_FTRUNCATE] = "ftruncate", [OP_SIGNALFD] = "signalfd", [OP_TIMERFD_CREATE] = "timerfd_create",
     [OP_INOTIFY_INIT1] = "inotify_init1", [OP_DUPFD_QUERY] = "dupfd_query", [OP_UNSHARE_NET] = "unshare_net",
     [OP_SOCKET] = "socket", [OP_BIND] = "bind", [OP_SENDTO] = "sendto", [OP_RECVFROM] = "recvfrom",
-    [OP_PREAD] = "pread", [OP_PWRITE] = "pwrite", [OP_EPOLL_WAIT] = "epoll_wait",
+    [OP_PREAD] = "pread", [OP_PWRITE] = "pwrite", [OP_EPOLL_WAIT] = "epoll_wait", [OP_IOCTL] = "ioctl",
 };
 
 // The SOL_SOCKET options the protocol names (SocketOption in Vocabulary.swift).
@@ -344,6 +345,8 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
         case F_SETFD: op->arg &= FD_CLOEXEC; break;
         case F_SETFL: op->arg &= O_APPEND | O_NONBLOCK; break;
         case F_GET_SEALS: op->arg = 0; break;
+        case F_GETPIPE_SZ: op->arg = 0; break;
+        case F_SETPIPE_SZ: break;
         case F_ADD_SEALS:
             op->arg &= F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE | F_SEAL_EXEC;
             break;
@@ -449,6 +452,17 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
     case OP_DUPFD_QUERY:
         op->fd = fd_field(r, "fd");
         op->other = fd_field(r, "other");
+        break;
+    case OP_IOCTL:
+        // FIOCLEX, FIONCLEX, FIONBIO (arg 1 or 0) and FIONREAD (IoctlRequest in Vocabulary.swift).
+        op->fd = fd_field(r, "fd");
+        op->number = int64_field(r, "request", 0, 0);
+        op->arg = int32_field(r, "arg", 1, 0);
+        switch (op->number) {
+        case FIOCLEX: case FIONCLEX: case FIONREAD: op->arg = 0; break;
+        case FIONBIO: op->arg = op->arg != 0; break;
+        default: malformed(r, "request");
+        }
         break;
     case OP_EXEC:
     case OP_LAUNCH:

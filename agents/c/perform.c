@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
@@ -275,6 +276,14 @@ int perform(struct op *op, struct answer *answer) {
         if (is_channel(fd)) return fail(answer, EBADF);
         int cmd = (int)op->number;
         TIMED(answer, cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC, fcntl(fd, cmd, op->arg));
+        return 1;
+    }
+    case OP_IOCTL: {
+        if (is_channel(fd)) return fail(answer, EBADF);
+        int value = op->arg;
+        TIMED(answer, 0, ioctl(fd, (unsigned long)op->number, &value));
+        // FIONREAD's answer is the int the kernel wrote back (as getsockopt's is the option's value).
+        if (answer->error == 0 && op->number == FIONREAD) answer->result = value;
         return 1;
     }
     case OP_CLOSE:

@@ -30,6 +30,13 @@ const (
 	oPath = 0o10000000
 	// <uapi/linux/fcntl.h>
 	fDupfdQuery = 1027
+	fSetpipeSz  = 1031
+	fGetpipeSz  = 1032
+	// <asm-generic/ioctls.h>: the requests every file answers (IoctlRequest in Vocabulary.swift).
+	fionread = 0x541B
+	fionbio  = 0x5421
+	fionclex = 0x5450
+	fioclex  = 0x5451
 	// <linux/close_range.h>
 	closeRangeUnshare = 1 << 1
 	closeRangeCloexec = 1 << 2

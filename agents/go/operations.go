@@ -123,16 +123,36 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 			arg &= syscall.O_APPEND | syscall.O_NONBLOCK
 		case fAddSeals:
 			arg &= sealsKnown
-		case fGetSeals:
+		case fGetSeals, fGetpipeSz, fSetpipeSz:
 		default:
 			r.malformed("cmd")
 		}
-		if cmd == syscall.F_GETFD || cmd == syscall.F_GETFL || cmd == fGetSeals {
+		if cmd == syscall.F_GETFD || cmd == syscall.F_GETFL || cmd == fGetSeals || cmd == fGetpipeSz {
 			arg = 0
 		}
 		duplicates := cmd == syscall.F_DUPFD || cmd == syscall.F_DUPFD_CLOEXEC
 		p = onDescriptor(fd, func(a *agent, n int32, ans *answer) {
 			ans.record(rawTimed(syscall.SYS_FCNTL, uintptr(n), uintptr(cmd), uintptr(arg)), duplicates)
+		})
+	case "ioctl":
+		fd, request, arg := r.fd("fd", inLoop), uintptr(r.int64("request")), int32(r.int32Or("arg", 0))
+		switch request {
+		case fioclex, fionclex, fionread:
+			arg = 0
+		case fionbio:
+			if arg != 0 {
+				arg = 1
+			}
+		default:
+			r.malformed("request")
+		}
+		p = onDescriptor(fd, func(a *agent, n int32, ans *answer) {
+			value := arg
+			ans.record(rawTimed(syscall.SYS_IOCTL, uintptr(n), request, uintptr(unsafe.Pointer(&value))), false)
+			// FIONREAD's answer is the int the kernel wrote back.
+			if ans.errno == 0 && request == fionread {
+				ans.result = int64(value)
+			}
 		})
 	case "close":
 		fd := r.fd("fd", inLoop)

@@ -21,6 +21,9 @@ MFD_ALLOW_SEALING = 2
 F_ADD_SEALS = 1033
 F_GET_SEALS = 1034
 F_DUPFD_QUERY = 1027
+F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032
+# <asm-generic/ioctls.h>: the requests every file answers (IoctlRequest in Vocabulary.swift).
+FIONREAD, FIONBIO, FIONCLEX, FIOCLEX = 0x541B, 0x5421, 0x5450, 0x5451
 SEALS_KNOWN = 0x3F              # F_SEAL_SEAL ... F_SEAL_EXEC (<linux/fcntl.h>)
 SIGNALS_KNOWN = (1 << 0) | (1 << 1) | (1 << 9) | (1 << 11) | (1 << 13) | (1 << 14)   # HUP INT USR1 USR2 ALRM TERM
 CLOCKS_KNOWN = (0, 1, 7)        # CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME

@@ -13,6 +13,7 @@
 
 # Sockets are in handoff_sockets.py, processes and process attributes in handoff_processes.py.
 
+import array
 import os
 import fcntl
 import select
@@ -21,7 +22,8 @@ from handoff_wire import Answer, Bad, failure
 from handoff_call import (timed, answer, inherit, resolve, on_descriptor, O_CLOEXEC, O_APPEND, O_NONBLOCK, OPEN_FLAGS,
                           MFD_CLOEXEC, MFD_ALLOW_SEALING, F_ADD_SEALS, F_GET_SEALS, SEALS_KNOWN, SIGNALS_KNOWN,
                           CLOCKS_KNOWN, F_DUPFD_QUERY, checked, CLOSE_RANGE_UNSHARE, F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL,
-                          F_SETFL, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EBADF, EINVAL)
+                          F_SETFL, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EBADF, EINVAL, F_GETPIPE_SZ, F_SETPIPE_SZ,
+                          FIOCLEX, FIONCLEX, FIONBIO, FIONREAD)
 import handoff_sockets
 import handoff_processes
 
@@ -168,11 +170,12 @@ def build_dup3(f, loop):
 
 def build_fcntl(f, loop):
     fd, cmd, arg = f.fd("fd", loop), f.int32("cmd"), f.int32("arg", 0)
-    if cmd not in (F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_ADD_SEALS, F_GET_SEALS):
+    if cmd not in (F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_ADD_SEALS, F_GET_SEALS,
+                   F_GETPIPE_SZ, F_SETPIPE_SZ):
         raise Bad("fcntl: malformed field 'cmd'")
     if cmd == F_ADD_SEALS:
         arg &= SEALS_KNOWN                # fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
-    if cmd == F_GET_SEALS:
+    if cmd in (F_GET_SEALS, F_GETPIPE_SZ):
         arg = 0
     if cmd == F_SETFL:
         arg &= O_APPEND | O_NONBLOCK   # what the scenario language can say (StatusFlag)
@@ -187,6 +190,23 @@ def build_fcntl(f, loop):
         else:
             call = timed(fcntl.fcntl, number, cmd, arg)
         return answer(call, [call.value] if cmd in (F_DUPFD, F_DUPFD_CLOEXEC) else ())
+    return perform
+
+
+def build_ioctl(f, loop):
+    fd, request, arg = f.fd("fd", loop), f.int("request"), f.int32("arg", 0)
+    if request not in (FIOCLEX, FIONCLEX, FIONBIO, FIONREAD):
+        raise Bad("ioctl: malformed field 'request'")
+    arg = (1 if arg else 0) if request == FIONBIO else 0
+
+    @on_descriptor(fd)
+    def perform(agent, number):
+        # fcntl.ioctl with a mutable buffer passes its address: FIONBIO reads the int, FIONREAD writes it.
+        value = array.array("i", [arg])
+        call = timed(fcntl.ioctl, number, request, value, True)
+        if not call.errno and request == FIONREAD:
+            call.value = value[0]
+        return answer(call)
     return perform
 
 
@@ -367,7 +387,7 @@ def build_poll(f, loop):
 BUILDERS = {
     "open": build_open, "pipe": build_pipe, "memfd": build_memfd, "eventfd": build_eventfd,
     "epoll_create1": build_epoll_create1, "epoll_ctl": build_epoll_ctl, "epoll_wait": build_epoll_wait,
-    "dup": build_dup, "dup2": build_dup2, "dup3": build_dup3, "fcntl": build_fcntl,
+    "dup": build_dup, "dup2": build_dup2, "dup3": build_dup3, "fcntl": build_fcntl, "ioctl": build_ioctl,
     "close": build_close, "close_range": build_close_range,
     "lseek": build_lseek, "read": build_read, "pread": build_pread, "pwrite": build_pwrite, "write": build_write, "poll": build_poll,
     "ftruncate": build_ftruncate, "signalfd": build_signalfd, "timerfd_create": build_timerfd_create,

@@ -70,6 +70,9 @@ long handoff_statfs_type(const char *path);
 
 // ---- fcntl is variadic ----
 int handoff_fcntl_int(int fd, int command, int argument);
+/// ioctl(fd, request, &value): ioctl is variadic, which Swift cannot call. FIONBIO reads `*value`,
+/// FIONREAD writes it, FIOCLEX and FIONCLEX ignore it.
+int handoff_ioctl_int(int fd, unsigned long request, int *value);
 
 // ---- syscalls without a glibc wrapper in this glibc ----
 int handoff_kcmp_file(pid_t pid1, pid_t pid2, int fd1, int fd2);

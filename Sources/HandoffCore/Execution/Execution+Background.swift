@@ -94,7 +94,7 @@ extension ScenarioExecution {
 
     /// Whether the step running now can wake `call`: the kernel looks at a sleeping call again only when its
     /// wait queue is woken, whatever else changed (found porting; the model looked after every step):
-    /// - a step that only looks - poll, epoll_wait, getsockopt, dupfd_query, lseek, fcntl's F_GET* - and
+    /// - a step that only looks - poll, epoll_wait, getsockopt, dupfd_query, lseek, fcntl's F_GET*, FIONREAD - and
     ///   setsockopt of the options handoff knows (SO_PASSCRED, SO_PEEK_OFF, ...) wake nobody: a peek asleep past
     ///   the data stays asleep when SO_PEEK_OFF is lowered, until the next write;
     /// - shutdown wakes its socket's and its peer's wait queues (sk_state_change), not the peer_wait of a
@@ -106,7 +106,8 @@ extension ScenarioExecution {
         switch currentOperation {
         case .events(.poll)?, .events(.epollWait)?, .sockets(.getsockopt)?, .sockets(.setsockopt)?,
              .table(.dupfdQuery)?, .files(.lseek)?,
-             .table(.fcntl(_, .getfd))?, .table(.fcntl(_, .getfl))?, .table(.fcntl(_, .getSeals))?:
+             .table(.fcntl(_, .getfd))?, .table(.fcntl(_, .getfl))?, .table(.fcntl(_, .getSeals))?,
+             .table(.fcntl(_, .getPipeSize))?, .table(.ioctl(_, .fionread))?:
             return false
         case .sockets(.shutdown)?:
             switch call.operation {

@@ -209,6 +209,10 @@ extension ReferenceModel {
             return addSeals(desc, seals)
         case .getSeals:
             return getSeals(desc)
+        case .getPipeSize:
+            return pipeSize(desc)
+        case .setPipeSize(let bytes):
+            return setPipeSize(process, desc, bytes: bytes)
         }
     }
 

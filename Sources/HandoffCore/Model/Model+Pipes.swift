@@ -26,7 +26,7 @@ extension ReferenceModel {
             if desc.nonBlocking { return .failure(EAGAIN) }
             return Outcome(blocks: true)
         }
-        let wasFull = pipe.slots.count >= PipeObject.slotLimit
+        let wasFull = pipe.slots.count >= pipe.slotLimit
         let bytes = pipe.take(count)
         pipes[pipeID] = pipe
         // `if (was_full) wake_up_interruptible_sync_poll(&pipe->wr_wait, EPOLLOUT | EPOLLWRNORM)`.
@@ -75,6 +75,44 @@ extension ReferenceModel {
             wake(.pipeReaders(pipeID), key: 0)
             wake(.pipeWriters(pipeID), key: 0)
         }
+    }
+
+    /// fs/pipe.c: pipe_fcntl - F_GETPIPE_SZ is pipe->max_usage pages; a file that is not a pipe or FIFO
+    /// (get_pipe_info) is EBADF.
+    func pipeSize(_ desc: OpenDescription) -> Outcome {
+        guard let pipeID = desc.target.pipe, let pipe = pipes[pipeID] else { return .failure(EBADF) }
+        return Outcome(result: Int64(pipe.slotLimit * PipeObject.pageSize))
+    }
+
+    /// fs/pipe.c: pipe_set_size - round_pipe_size (above 2^31 is 0, hence EINVAL; below a page is a page;
+    /// else the next power of two), then, only when the ring grows: past fs.pipe-max-size without
+    /// CAP_SYS_RESOURCE (capable(): the initial user namespace's) is EPERM; then pipe_resize_ring refuses
+    /// fewer slots than are in use (EBUSY) and wakes the writers. Returns the new size in bytes.
+    /// Like pipe() itself, the model takes the user to be under fs.pipe-user-pages-soft (an unprivileged user
+    /// past it gets EPERM for growth, and 2-slot pipes).
+    mutating func setPipeSize(_ process: String, _ desc: OpenDescription, bytes: UInt32) -> Outcome {
+        guard let pipeID = desc.target.pipe, var pipe = pipes[pipeID] else { return .failure(EBADF) }
+        let size: Int
+        if bytes > 1 << 31 {
+            return .failure(EINVAL)
+        } else if bytes < PipeObject.pageSize {
+            size = PipeObject.pageSize
+        } else {
+            var power = PipeObject.pageSize
+            while power < Int(bytes) { power <<= 1 }
+            size = power
+        }
+        let slots = size / PipeObject.pageSize
+        if slots > pipe.slotLimit && size > pipeMaxSize
+            && (!initialUserNamespace || lacks(process, "CAP_SYS_RESOURCE")) {
+            return .failure(EPERM)
+        }
+        if slots < pipe.slots.count { return .failure(EBUSY) }
+        pipe.slotLimit = slots
+        pipes[pipeID] = pipe
+        // "This might have made more room for writers": wake_up_interruptible(&pipe->wr_wait), no key.
+        wake(.pipeWriters(pipeID), key: 0)
+        return Outcome(result: Int64(size))
     }
 
     /// The number of bytes waiting in the pipe behind a description (tests).

@@ -96,7 +96,7 @@ extension ReferenceModel {
             if pipe.writers == 0 { mask |= Linux.POLLHUP }
         }
         if desc.writable {
-            if pipe.slots.count < PipeObject.slotLimit { mask |= Linux.POLLOUT }
+            if pipe.slots.count < pipe.slotLimit { mask |= Linux.POLLOUT }
             if pipe.readers == 0 { mask |= Linux.POLLERR }
         }
         return mask

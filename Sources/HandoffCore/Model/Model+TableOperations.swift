@@ -15,6 +15,8 @@ extension ReferenceModel {
             return dup3(process, fd: fd, target: target, flags: flags)
         case let .fcntl(fd, command):
             return fcntl(process, fd: fd, command: command)
+        case let .ioctl(fd, request):
+            return ioctl(process, fd: fd, request: request)
         case let .close(fd):
             return close(process, fd: fd)
         case let .closeRange(first, last, flags):
@@ -30,7 +32,10 @@ extension ReferenceModel {
     /// nil when it takes none or checks O_PATH in its own rule, in the kernel's order.
     func fullFile(_ operation: TableOperation<ResolvedNaming>) -> Int32? {
         switch operation {
-        case .fcntl(let fd, .setfl), .fcntl(let fd, .addSeals), .fcntl(let fd, .getSeals): return fd
+        // fcntl on O_PATH: check_fcntl_cmd lets only the raw commands through. ioctl: fdget refuses O_PATH.
+        case .fcntl(let fd, .setfl), .fcntl(let fd, .addSeals), .fcntl(let fd, .getSeals), .fcntl(let fd, .getPipeSize),
+             .fcntl(let fd, .setPipeSize), .ioctl(let fd, _):
+            return fd
         case .fcntl, .dup, .dup2, .dup3, .close, .closeRange, .dupfdQuery, .unshareFiles: return nil
         }
     }

@@ -76,6 +76,14 @@ enum DescriptionTarget: Equatable, Sendable {
         }
     }
 
+    /// The pipe behind either end (or an O_RDWR reopen) of one.
+    var pipe: PipeID? {
+        switch self {
+        case .pipeRead(let pipe), .pipeWrite(let pipe), .pipeReadWrite(let pipe): return pipe
+        default: return nil
+        }
+    }
+
     case file(path: FileName)
     case memfd(object: MemfdID, name: String)
     case pipeRead(pipe: PipeID)
@@ -148,10 +156,12 @@ struct PipeSlot: Equatable, Sendable {
 
 struct PipeObject: Equatable, Sendable {
     static let pageSize = 4096
-    /// Default pipe size: 16 pages = 65536 bytes.
-    static let slotLimit = 16
+    /// Default pipe size: 16 pages = 65536 bytes (PIPE_DEF_BUFFERS).
+    static let defaultSlots = 16
 
     var slots: [PipeSlot] = []
+    /// pipe->max_usage: how many slots the ring may fill (F_SETPIPE_SZ changes it).
+    var slotLimit = PipeObject.defaultSlots
     /// Open descriptions of each end (the kernel's pipe->readers / pipe->writers).
     var readers = 0
     var writers = 0
@@ -179,7 +189,7 @@ struct PipeObject: Equatable, Sendable {
     enum WriteResult: Equatable { case wrote(Int), wouldBlock(afterWriting: Int) }
 
     /// Mirrors fs/pipe.c pipe_write: the first (len % PAGE_SIZE) bytes may merge into the last page if they
-    /// fit behind its data; the rest fills new pages while fewer than 16 slots are in use. When the ring is
+    /// fit behind its data; the rest fills new pages while fewer than `slotLimit` slots are in use. When the ring is
     /// full a non-blocking write returns what it wrote so far (EAGAIN if nothing), a blocking one waits.
     /// Callers handle the zero-length write and the no-readers case.
     mutating func write(_ data: [UInt8], nonBlocking: Bool) -> WriteResult {
@@ -197,7 +207,7 @@ struct PipeObject: Equatable, Sendable {
             }
         }
         while true {
-            if working.slots.count < PipeObject.slotLimit {
+            if working.slots.count < slotLimit {
                 let chunk = rest.prefix(PipeObject.pageSize)
                 working.slots.append(PipeSlot(pageOffset: 0, bytes: Array(chunk)))
                 rest = rest.dropFirst(chunk.count)

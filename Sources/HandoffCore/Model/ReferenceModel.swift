@@ -198,6 +198,13 @@ public struct ReferenceModel: Sendable {
     /// Whether the scenario directory is on tmpfs, whose files are shmem files with F_SEAL_SEAL
     /// (SystemProbe.isTmpfs).
     public var filesAreShmem = false
+    /// fs.pipe-max-size: the largest pipe F_SETPIPE_SZ gives without CAP_SYS_RESOURCE.
+    public var pipeMaxSize = Linux.defaultPipeMaxSize
+    /// Whether the agents run in the initial user namespace: capable() asks that one, so outside it no
+    /// capability the agents hold counts there (pipe_set_size's CAP_SYS_RESOURCE).
+    public var initialUserNamespace = true
+    /// Whether epoll files answer ioctl themselves (SystemProbe.epollIoctl, Linux 6.9): EINVAL, not ENOTTY.
+    public var epollIoctl = true
     /// Each process's network namespace (0: the runner's); absent is 0. fork inherits it (copy_net_ns is
     /// not asked for), exec keeps it.
     var netns: [String: Int] = [:]

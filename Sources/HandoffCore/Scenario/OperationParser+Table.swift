@@ -20,6 +20,8 @@ extension ScenarioDecoder {
             operation = .dup3(fd: fd, target: target, flags: Int32(truncatingIfNeeded: flags))
         case .fcntl:
             operation = try fcntl(reader.a, sites: &reader.sites)
+        case .ioctl:
+            operation = try ioctl(reader.a, sites: &reader.sites)
         case .close:
             operation = .close(fd: try reader.ref("fd"))
         case .closeRange:

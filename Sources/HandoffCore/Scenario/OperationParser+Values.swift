@@ -144,6 +144,10 @@ extension ScenarioDecoder {
             let node = try a.required("cloexec")
             command = .setfd(closeOnExec: try context.bool(node, a.what("cloexec")))
         case "get_seals": command = .getSeals
+        case "getpipe_sz": command = .getPipeSize
+        case "setpipe_sz":
+            let node = try a.required("size")
+            command = .setPipeSize(bytes: UInt32(try context.integer(node, a.what("size"), in: 0...Int(UInt32.max))))
         case "add_seals":
             let node = try a.required("seals")
             let words = try context.keywords(node, a.what("seals"), allowed: MemfdSeal.allCases.map(\.rawValue))
@@ -158,6 +162,23 @@ extension ScenarioDecoder {
             command = .setfl(set)
         }
         return .fcntl(fd: fd, command: command)
+    }
+
+    func ioctl(_ a: StepArguments, sites: inout StepSites) throws(ScenarioError) -> TableOperation<ScenarioNaming> {
+        let requestNode = try a.required("request")
+        let word = try context.keyword(requestNode, a.what("request"), allowed: IoctlRequest.names)
+        try acceptKeys(of: .ioctl, common: ["fd", "request"], selector: "request", choice: word, binds: false, a)
+        let fdNode = try a.required("fd")
+        sites.fields["fd"] = context.location(fdNode)
+        let fd = try context.descriptor(fdNode, a.what("fd"))
+        let request: IoctlRequest
+        switch word {
+        case "fioclex": request = .fioclex
+        case "fionclex": request = .fionclex
+        case "fionbio": request = .fionbio(try a["enable"].map { node throws(ScenarioError) in try context.bool(node, a.what("enable")) } ?? true)
+        default: request = .fionread
+        }
+        return .ioctl(fd: fd, request: request)
     }
 
     /// One exec argument: text with `{name}` placeholders; `{{` and `}}` are literal braces.

@@ -276,6 +276,23 @@ public enum SystemProbe {
         return true
     }()
 
+    /// Whether epoll files have an ioctl of their own (ep_eventpoll_ioctl, EPIOCGPARAMS: Linux 6.9), which
+    /// answers any other request, FIONREAD included, with EINVAL; before, vfs_ioctl's ENOTTY. Probed once
+    /// with EPIOCGPARAMS itself.
+    public static let epollIoctl: Bool = {
+        let descriptor = handoff_epoll_create1(Int32(Linux.O_CLOEXEC))
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var parameters: (UInt32, UInt32) = (0, 0)  // struct epoll_params: 8 bytes
+        return withUnsafeMutableBytes(of: &parameters) { raw in
+            handoff_ioctl_int(descriptor, Linux.EPIOCGPARAMS, raw.baseAddress!.assumingMemoryBound(to: Int32.self))
+        } == 0
+    }()
+
+    /// Whether this process is in the initial user namespace (its /proc/self/ns/user is PROC_USER_INIT_INO),
+    /// where capable() - which always asks the initial namespace - can hold.
+    public static let initialUserNamespace: Bool = Observer.readLink("/proc/self/ns/user") == "user:[4026531837]"
+
     /// Whether TCP sockets take SO_PEEK_OFF (inet_stream_ops.set_peek_off, Linux 6.9; EOPNOTSUPP before).
     /// Probed once on an unconnected TCP socket.
     public static let tcpPeekOffset: Bool = {

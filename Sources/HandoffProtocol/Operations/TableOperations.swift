@@ -12,6 +12,8 @@ public enum TableOperation<Naming: OperationNaming>: Hashable, Sendable {
     /// `flags` is raw so that invalid flags (EINVAL) can be exercised.
     case dup3(fd: FD, target: FD, flags: Int32)
     case fcntl(fd: FD, command: FcntlCommand)
+    /// ioctl(2) with one of the requests every file answers (IoctlRequest).
+    case ioctl(fd: FD, request: IoctlRequest)
     case close(fd: FD)
     /// `last` UInt32.max is ~0U (to the end of the table). `flags` is raw (CLOSE_RANGE_CLOEXEC,
     /// CLOSE_RANGE_UNSHARE) so that unknown bits (EINVAL) can be exercised.
@@ -27,6 +29,7 @@ public enum TableOperation<Naming: OperationNaming>: Hashable, Sendable {
         case .dup2: return .dup2
         case .dup3: return .dup3
         case .fcntl: return .fcntl
+        case .ioctl: return .ioctl
         case .close: return .close
         case .closeRange: return .closeRange
         case .dupfdQuery: return .dupfdQuery
@@ -40,6 +43,7 @@ public enum TableOperationKind: String, CaseIterable, Sendable, Hashable {
     case dup2
     case dup3
     case fcntl
+    case ioctl
     case close
     case closeRange = "close_range"
     case dupfdQuery = "dupfd_query"
@@ -51,6 +55,7 @@ extension OperationKind {
     public static let dup2 = OperationKind.table(.dup2)
     public static let dup3 = OperationKind.table(.dup3)
     public static let fcntl = OperationKind.table(.fcntl)
+    public static let ioctl = OperationKind.table(.ioctl)
     public static let close = OperationKind.table(.close)
     public static let closeRange = OperationKind.table(.closeRange)
     public static let dupfdQuery = OperationKind.table(.dupfdQuery)
@@ -69,6 +74,9 @@ extension Operation {
     }
     @inlinable public static func fcntl(fd: FD, command: FcntlCommand) -> Operation {
         .table(.fcntl(fd: fd, command: command))
+    }
+    @inlinable public static func ioctl(fd: FD, request: IoctlRequest) -> Operation {
+        .table(.ioctl(fd: fd, request: request))
     }
     @inlinable public static func close(fd: FD) -> Operation {
         .table(.close(fd: fd))
@@ -95,6 +103,7 @@ extension TableOperation {
         case .dup3(let value, let target, let flags):
             return .dup3(fd: try renaming.fd(value, "fd"), target: try renaming.fd(target, "target"), flags: flags)
         case .fcntl(let value, let command): return .fcntl(fd: try renaming.fd(value, "fd"), command: command)
+        case .ioctl(let value, let request): return .ioctl(fd: try renaming.fd(value, "fd"), request: request)
         case .close(let value): return .close(fd: try renaming.fd(value, "fd"))
         case .closeRange(let first, let last, let flags):
             return .closeRange(first: first, last: last, flags: flags)
@@ -137,14 +146,20 @@ extension TableOperationKind {
             ], binds: .descriptor)
         case .fcntl:
             return OperationDeclaration(.table(self), "fcntl(2); `min` with dupfd and dupfd_cloexec, `cloexec` with setfd, `flags` with setfl, "
-                           + "`seals` with add_seals", [
+                           + "`seals` with add_seals, `size` with setpipe_sz", [
                 fd, ArgumentDeclaration("cmd", .command(FcntlCommand.names), required: true),
                 ArgumentDeclaration("min", .integer(0...Int64(Int32.max)), default: "0",
                                     onlyWith: ("cmd", ["dupfd", "dupfd_cloexec"])),
                 ArgumentDeclaration("cloexec", .bool, onlyWith: ("cmd", ["setfd"])),
                 ArgumentDeclaration("flags", .flags(StatusFlag.allCases.map(\.rawValue)), onlyWith: ("cmd", ["setfl"])),
                 ArgumentDeclaration("seals", .flags(MemfdSeal.allCases.map(\.rawValue)), onlyWith: ("cmd", ["add_seals"])),
+                ArgumentDeclaration("size", .integer(0...Int64(UInt32.max)), onlyWith: ("cmd", ["setpipe_sz"])),
             ], binds: .descriptor)
+        case .ioctl:
+            return OperationDeclaration(.table(self), "ioctl(2) FIOCLEX, FIONCLEX, FIONBIO (`enable` with fionbio), FIONREAD (its int is the result)", [
+                fd, ArgumentDeclaration("request", .command(IoctlRequest.names), required: true),
+                ArgumentDeclaration("enable", .bool, default: "true", onlyWith: ("request", ["fionbio"])),
+            ])
         case .close:
             return OperationDeclaration(.table(self), "close(2)", [fd])
         case .closeRange:
@@ -182,6 +197,10 @@ extension TableOperation where Naming.Descriptor: WireDescriptor, Naming.Process
             message.setDescriptor("fd", value)
             message.set("cmd", command.linux.command)
             message.set("arg", command.linux.argument)
+        case .ioctl(let value, let request):
+            message.setDescriptor("fd", value)
+            message.set("request", Int64(request.linux.request))
+            message.set("arg", request.linux.argument)
         case .close(let value):
             message.setDescriptor("fd", value)
         case .closeRange(let first, let last, let flags):
@@ -212,6 +231,12 @@ extension TableOperation where Naming.Descriptor: WireDescriptor, Naming.Process
             let command = FcntlCommand(linux: request.fields.int32("cmd"), argument: request.fields.int32("arg", default: 0))
             if command == nil { request.fields.malformed("cmd") }
             operation = .fcntl(fd: value, command: command ?? .getfd)
+        case .ioctl:
+            let value = request.fd("fd")
+            let ioctlRequest = IoctlRequest(linux: UInt(truncatingIfNeeded: request.fields.int64("request")),
+                                            argument: request.fields.int32("arg", default: 0))
+            if ioctlRequest == nil { request.fields.malformed("request") }
+            operation = .ioctl(fd: value, request: ioctlRequest ?? .fioclex)
         case .close:
             operation = .close(fd: request.fd("fd"))
         case .closeRange:
