@@ -64,6 +64,12 @@ extension ReferenceModelTests {
         let path = m.ok(.open(path: "f", flags: [.path], mode: 0o644)).fds[0]
         m.fails(.ioctl(fd: path, request: .fionread), EBADF)
         m.fails(.ioctl(fd: path, request: .fioclex), EBADF)
+        // A pidfd: an anonymous inode before pidfs (ENOTTY); on pidfs 6.12 and 6.18 answer differently.
+        let pidfd = m.fd(.pidfdOpen(target: "main"))
+        m.pidfdsReopen = false
+        m.fails(.ioctl(fd: pidfd, request: .fionread), ENOTTY)
+        m.pidfdsReopen = true
+        #expect(m.apply(.ioctl(fd: pidfd, request: .fionread), by: "main").beyondModel != nil)
         m.epollIoctl = false
         let epoll = m.ok(.epollCreate(closeOnExec: false)).fds[0]
         m.fails(.ioctl(fd: epoll, request: .fionread), ENOTTY)

@@ -51,9 +51,13 @@ extension ReferenceModel {
         case .anonymous(.inotify):
             // fs/notify/inotify/inotify_user.c: inotify_ioctl sums the queued events; without watches, none.
             return Outcome(result: 0)
+        case .pidfd where pidfdsReopen:
+            // A pidfd on pidfs (6.9) has a regular inode: 6.12's do_vfs_ioctl answers i_size - f_pos, 0, while
+            // 6.18 passes it to pidfd_ioctl (ENOTTY). Found running the catalog on Debian's 6.12.
+            return .beyondModel("FIONREAD of a pidfd on pidfs: 0 on 6.12 (a regular inode to do_vfs_ioctl), ENOTTY on 6.18")
         case .eventfd, .pidfd, .anonymous(.signalfd), .anonymous(.timerfd):
-            // No ioctl of their own for FIONREAD (timerfd's knows only TFD_IOC_SET_TICKS; pidfd_ioctl, 6.11, only
-            // its PIDFD_* requests), and not regular files to do_vfs_ioctl: ENOTTY.
+            // No ioctl of their own for FIONREAD (timerfd's knows only TFD_IOC_SET_TICKS), and not regular files to
+            // do_vfs_ioctl (anon_inode_getfile): ENOTTY.
             return .failure(ENOTTY)
         }
     }
@@ -62,6 +66,9 @@ extension ReferenceModel {
     /// stream or seqpacket socket sums what is left of every skb in its receive queue (unix_skb_len, the
     /// out-of-band byte's skb included until it is read), a datagram socket reports its first datagram's
     /// length (0 when none, or when it is empty).
+    /// From 6.17 the stream count is cached (u->inq_len, for SO_INQ), and manage_oob does not lower it when a
+    /// read drops an unread out-of-band skb: the kernel then reports a byte too many, which the model (the
+    /// sum, as 6.1 and 6.12 compute it) shows as a finding (divergences/kernel/unix-oob-dropped-fionread.yaml).
     func socketBytesToRead(_ endpointID: EndpointID) -> Outcome {
         guard let endpoint = endpoints[endpointID] else { return .failure(EBADF) }
         guard endpoint.family == .unix else {
