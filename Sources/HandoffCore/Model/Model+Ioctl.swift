@@ -35,9 +35,9 @@ extension ReferenceModel {
             // position past the end gives a negative count, and the difference is cut to 32 bits.
             let size = Int64(contents(of: desc.target).count)
             return Outcome(result: Int64(Int32(truncatingIfNeeded: size &- (desc.offset ?? 0))))
-        case .pipeRead(let pipeID), .pipeWrite(let pipeID), .pipeReadWrite(let pipeID):
+        case .pipeRead, .pipeWrite, .pipeReadWrite:
             // fs/pipe.c: pipe_ioctl sums the lengths of the buffers in the ring, from either end.
-            return Outcome(result: Int64(pipes[pipeID]?.available ?? 0))
+            return Outcome(result: Int64(desc.target.pipe.flatMap { pipes[$0]?.available } ?? 0))
         case .socket(let endpointID):
             return socketBytesToRead(endpointID)
         case .inherited(let what):

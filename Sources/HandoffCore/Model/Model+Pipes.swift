@@ -117,10 +117,7 @@ extension ReferenceModel {
 
     /// The number of bytes waiting in the pipe behind a description (tests).
     func pipeBytes(_ id: DescriptionID) -> Int? {
-        guard let desc = descriptions[id] else { return nil }
-        switch desc.target {
-        case .pipeRead(let p), .pipeWrite(let p), .pipeReadWrite(let p): return pipes[p]?.available
-        default: return nil
-        }
+        guard let pipeID = descriptions[id]?.target.pipe else { return nil }
+        return pipes[pipeID]?.available
     }
 }

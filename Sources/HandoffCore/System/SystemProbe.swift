@@ -82,6 +82,8 @@ public enum SystemProbe {
          { unixSocketOption(Linux.SO_PASSRIGHTS) }),
         ("so-inq", "SO_INQ and SCM_INQ on AF_UNIX stream sockets (6.17)", { unixSocketOption(Linux.SO_INQ, set: true) }),
         ("memfd-seal-exec", "the F_SEAL_EXEC memfd seal (Linux 6.3)", { memfdSealExec }),
+        ("pipe-max-size-default", "fs.pipe-max-size at its default, \(Linux.defaultPipeMaxSize) bytes (the size scenarios "
+         + "grow pipes to without CAP_SYS_RESOURCE)", { sysctl("fs/pipe-max-size") == Linux.defaultPipeMaxSize }),
         ("pidfd-nonblock", "pidfd_open's PIDFD_NONBLOCK, and waitid's EAGAIN through such a pidfd (5.10)", { pidfdNonBlock }),
         ("unix-dgram-shutdown-first", "a unix datagram send checks SEND_SHUTDOWN (EPIPE) and autobinds before it "
          + "looks for the peer (ENOTCONN): 6.18 does, 6.12 and 6.1 do not", { unixDgramShutdownFirst }),

@@ -198,23 +198,25 @@ static int pipe_fcntl(int fd, int cmd, long arg) {
     return r;
 }
 
+static int wrapped_fcntl(int fd, int cmd, long arg) {
+    resolve();
+    if (cmd == F_GETPIPE_SZ || cmd == F_SETPIPE_SZ) return pipe_fcntl(fd, cmd, arg);
+    return real_fcntl_p(fd, cmd, arg);
+}
+// glibc's fcntl is fcntl64 on 64-bit builds with _FILE_OFFSET_BITS=64; both names are wrapped.
 int fcntl(int fd, int cmd, ...) {
     va_list ap;
     va_start(ap, cmd);
     long arg = va_arg(ap, long);
     va_end(ap);
-    resolve();
-    if (cmd == F_GETPIPE_SZ || cmd == F_SETPIPE_SZ) return pipe_fcntl(fd, cmd, arg);
-    return real_fcntl_p(fd, cmd, arg);
+    return wrapped_fcntl(fd, cmd, arg);
 }
 int fcntl64(int fd, int cmd, ...) {
     va_list ap;
     va_start(ap, cmd);
     long arg = va_arg(ap, long);
     va_end(ap);
-    resolve();
-    if (cmd == F_GETPIPE_SZ || cmd == F_SETPIPE_SZ) return pipe_fcntl(fd, cmd, arg);
-    return real_fcntl_p(fd, cmd, arg);
+    return wrapped_fcntl(fd, cmd, arg);
 }
 
 // FIONREAD the "other way" for a pipe: tee its contents into a scratch pipe as large (nothing consumed).
