@@ -127,6 +127,17 @@ enum AgentChecks {
             _ = try c.ok(agent, .fcntl(fd: 20, command: .setfd(closeOnExec: false)))
             try c.expect(agent.closeOnExec(20) == false, "F_SETFD 0: 20 is still close-on-exec")
         },
+        ProtocolCheck(name: "ioctl", rule: "ioctl request=N arg=V: FIOCLEX marks the descriptor; FIONREAD's result is the int "
+            + "the kernel wrote back, not the call's 0") { c in
+            let agent = try c.start()
+            try c.requireSupport(agent, .ioctl)
+            try c.expect(try c.ok(agent, .pipe(closeOnExec: false, nonBlocking: false)).fds == [3, 4], "pipe did not give 3 and 4")
+            _ = try c.ok(agent, .write(fd: 4, data: Array("abc".utf8)))
+            let count = try c.ok(agent, .ioctl(fd: 3, request: .fionread))
+            try c.expect(count.result == 3, "FIONREAD of a pipe holding 3 bytes answered \(count)")
+            _ = try c.ok(agent, .ioctl(fd: 3, request: .fioclex))
+            try c.expect(agent.closeOnExec(3) == true, "FIOCLEX: 3 is not close-on-exec")
+        },
         ProtocolCheck(name: "read write lseek", rule: "write data=HEX, lseek, read count: d is the bytes read") { c in
             let agent = try c.start()
             _ = try c.ok(agent, .open(path: "check-rw", flags: [.rdwr, .creat, .trunc], mode: 0o600))
