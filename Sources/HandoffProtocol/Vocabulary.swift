@@ -68,12 +68,18 @@ public enum SocketType: String, Sendable, CaseIterable, Hashable {
 
 public enum Whence: String, Sendable, CaseIterable, Hashable {
     case set, cur, end
+    /// SEEK_DATA (Linux 3.1): the first byte of data at or after the offset.
+    case data
+    /// SEEK_HOLE: the first hole at or after the offset (the end of the file is one).
+    case hole
 
     public var linux: Int32 {
         switch self {
         case .set: return 0  // SEEK_SET
         case .cur: return 1  // SEEK_CUR
         case .end: return 2  // SEEK_END
+        case .data: return 3  // SEEK_DATA
+        case .hole: return 4  // SEEK_HOLE
         }
     }
 }

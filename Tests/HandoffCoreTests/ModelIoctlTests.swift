@@ -111,3 +111,44 @@ extension ReferenceModelTests {
         m.fails(.fcntl(fd: w, command: .setPipeSize(bytes: 1 << 21)), EPERM)
     }
 }
+
+extension ReferenceModelTests {
+    @Test func seekDataAndHoleInAFileWrittenFromItsStart() {
+        var m = makeModel()
+        let f = m.ok(.open(path: "f", flags: [.rdwr, .creat], mode: 0o644)).fds[0]
+        m.fails(.lseek(fd: f, offset: 0, whence: .data), ENXIO)
+        m.ok(.write(fd: f, data: bytes("0123456789")))
+        let copy = m.ok(.dup(fd: f)).fds[0]
+        #expect(m.ok(.lseek(fd: f, offset: 3, whence: .data)) == Outcome(result: 3))
+        #expect(m.ok(.lseek(fd: copy, offset: 4, whence: .hole)) == Outcome(result: 10))
+        #expect(m.description(m.desc("main", f)!).offset == 10)
+        m.fails(.lseek(fd: f, offset: 10, whence: .data), ENXIO)
+        m.fails(.lseek(fd: f, offset: -1, whence: .hole), ENXIO)
+        #expect(m.description(m.desc("main", f)!).offset == 10)
+    }
+
+    @Test func aGapMakesHolesTheFilesystemsButDataBelowItStaysData() {
+        var m = makeModel()
+        let f = m.ok(.open(path: "f", flags: [.rdwr, .creat], mode: 0o644)).fds[0]
+        m.ok(.write(fd: f, data: bytes("ab")))
+        m.ok(.pwrite(fd: f, data: bytes("z"), offset: 8192))
+        #expect(m.ok(.lseek(fd: f, offset: 1, whence: .data)) == Outcome(result: 1))
+        #expect(m.apply(.lseek(fd: f, offset: 0, whence: .hole), by: "main").beyondModel != nil)
+        #expect(m.apply(.lseek(fd: f, offset: 2, whence: .data), by: "main").beyondModel != nil)
+        // Cut at the gap: no hole is left.
+        m.ok(.ftruncate(fd: f, length: 2))
+        #expect(m.ok(.lseek(fd: f, offset: 0, whence: .hole)) == Outcome(result: 2))
+        // A memfd grown by ftruncate has a gap from its old end.
+        let mem = m.ok(.memfd(name: "m", closeOnExec: false)).fds[0]
+        m.ok(.write(fd: mem, data: bytes("abc")))
+        m.ok(.ftruncate(fd: mem, length: 4096))
+        #expect(m.apply(.lseek(fd: mem, offset: 0, whence: .hole), by: "main").beyondModel != nil)
+        #expect(m.ok(.lseek(fd: mem, offset: 2, whence: .data)) == Outcome(result: 2))
+        // O_TRUNC empties the file, gap and all.
+        m.ok(.pwrite(fd: f, data: bytes("q"), offset: 100))
+        // (Written through the new description, at 0: `f` is still at 2, and a write there would leave a gap.)
+        let truncated = m.ok(.open(path: "f", flags: [.wronly, .trunc], mode: 0o644)).fds[0]
+        m.ok(.write(fd: truncated, data: bytes("xyz")))
+        #expect(m.ok(.lseek(fd: f, offset: 0, whence: .hole)) == Outcome(result: 3))
+    }
+}

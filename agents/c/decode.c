@@ -362,7 +362,7 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
         op->fd = fd_field(r, "fd");
         op->offset = int64_field(r, "offset", 0, 0);
         op->arg = int32_field(r, "whence", 0, 0);
-        if (op->arg < SEEK_SET || op->arg > SEEK_END) malformed(r, "whence");
+        if (op->arg < SEEK_SET || op->arg > SEEK_HOLE) malformed(r, "whence");
         break;
     case OP_PREAD:
         op->offset = int64_field(r, "offset", 0, 0);

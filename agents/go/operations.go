@@ -172,7 +172,7 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		}
 	case "lseek":
 		fd, offset, whence := r.fd("fd", inLoop), r.int64("offset"), int(r.int32("whence"))
-		if whence < 0 || whence > 2 {
+		if whence < 0 || whence > 4 { // SEEK_SET ... SEEK_HOLE
 			r.malformed("whence")
 		}
 		p = onDescriptor(fd, func(a *agent, n int32, ans *answer) {

@@ -254,6 +254,7 @@ extension ReferenceModel {
             case .set: base = 0
             case .cur: base = logPositions[entry.description] ?? 0
             case .end: base = logSize
+            case .data, .hole: return .beyondModel("SEEK_DATA and SEEK_HOLE of the agents' log: its size is the runner's")
             }
             // generic_file_llseek_size adds without an overflow check (the kernel wraps signed arithmetic) and
             // vfs_setpos refuses the negative sum: EINVAL, never EOVERFLOW (ksys_lseek's EOVERFLOW is for a
@@ -274,6 +275,7 @@ extension ReferenceModel {
             case .set: base = 0
             case .cur: base = current
             case .end: base = contentsSize(desc.target) ?? 0
+            case .data, .hole: return seekDataOrHole(entry.description, desc, offset: offset, hole: whence == .hole)
             }
             // generic_file_llseek_size adds without an overflow check (the kernel wraps signed arithmetic) and
             // vfs_setpos refuses the negative sum: EINVAL, never EOVERFLOW (ksys_lseek's EOVERFLOW is for a
@@ -291,6 +293,29 @@ extension ReferenceModel {
             descriptions[entry.description]?.offset = sum
             return Outcome(result: sum)
         }
+    }
+
+    /// SEEK_DATA, SEEK_HOLE on a file or memfd: each filesystem's llseek (generic_file_llseek_size,
+    /// shmem_file_llseek, ext4_llseek -> iomap_seek_data/iomap_seek_hole) refuses an offset before 0 or at or past
+    /// the end with ENXIO; below where a hole could start every byte was written, so SEEK_DATA returns the
+    /// offset itself, and a file without a gap has only the virtual hole at its end, which SEEK_HOLE returns.
+    /// Where a gap was left, where its holes start depends on the filesystem's granularity: beyond the model.
+    /// The position moves to the answer (vfs_setpos), shared by every copy of the description.
+    mutating func seekDataOrHole(_ id: DescriptionID, _ desc: OpenDescription, offset: Int64, hole: Bool) -> Outcome {
+        let size = contentsSize(desc.target) ?? 0
+        guard offset >= 0, offset < size else { return .failure(ENXIO) }
+        let written = desc.target.contents.flatMap { holesFrom[$0] } ?? size
+        let answer: Int64
+        if !hole && offset < written {
+            answer = offset
+        } else if hole && written >= size {
+            answer = size
+        } else {
+            return .beyondModel("SEEK_\(hole ? "HOLE" : "DATA") in a file with a gap from \(written): where its holes are "
+                + "is the filesystem's (a block, a page, or none)")
+        }
+        descriptions[id]?.offset = answer
+        return Outcome(result: answer)
     }
 
     // MARK: - read / write: the dispatch to each kind of object

@@ -43,7 +43,7 @@ extension ReferenceModel {
             // may_open, before any truncation: the owner's permission bits.
             if accessDenied(process, file: name, access: access, truncate: flags.contains(.trunc)) { return .failure(EACCES) }
             // Linux truncates on O_TRUNC whatever the access mode (O_RDONLY|O_TRUNC included).
-            if flags.contains(.trunc) { files[name] = [] }
+            if flags.contains(.trunc) { setContents(.file(path: name), []) }
         } else {
             guard flags.contains(.creat) else { return .failure(ENOENT) }
             // A file this open created is not permission-checked (FMODE_CREATED): 0400 opened O_RDWR works.
@@ -155,6 +155,14 @@ extension ReferenceModel {
         case .memfd(let object, _): memfds[object] = bytes
         default: break
         }
+        // Cut at or below where a hole could start: no hole is left.
+        if let id = target.contents, let start = holesFrom[id], Int64(bytes.count) <= start { holesFrom[id] = nil }
+    }
+
+    /// A gap from `start` (the old end) was left by a write past the end or a growing ftruncate.
+    mutating func noteGap(_ target: DescriptionTarget, from start: Int) {
+        guard let id = target.contents else { return }
+        holesFrom[id] = min(holesFrom[id] ?? Int64(start), Int64(start))
     }
 
     /// fs/read_write.c: rw_verify_area - a position plus a count past the last loff_t (2^63 - 1) is EINVAL on
@@ -252,11 +260,13 @@ extension ReferenceModel {
         // Taken out of the model while it changes, so that the change is made in place: a copy left in the
         // dictionary made every write copy the whole file (a loop writing a 256 MiB memfd took minutes).
         var contents = takeContents(of: desc.target)
+        let gapFrom = contents.count < start ? contents.count : nil
         if contents.count < start { contents += [UInt8](repeating: 0, count: start - contents.count) }
         let overlap = min(data.count, contents.count - start)
         if overlap > 0 { contents.replaceSubrange(start..<(start + overlap), with: data[0..<overlap]) }
         if overlap < data.count { contents += data[overlap...] }
         setContents(desc.target, contents)
+        if let gapFrom { noteGap(desc.target, from: gapFrom) }
         if position == nil { descriptions[id]?.offset = Int64(start + data.count) }
         return Outcome(result: Int64(data.count))
     }

@@ -92,9 +92,11 @@ extension ReferenceModel {
             let size = Int(length)
             if sealForbidsResize(desc.target, to: size) { return .failure(EPERM) }
             var contents = self.contents(of: desc.target)
+            let gapFrom = contents.count < size ? contents.count : nil
             if contents.count > size { contents.removeLast(contents.count - size) }
             if contents.count < size { contents += [UInt8](repeating: 0, count: size - contents.count) }
             setContents(desc.target, contents)
+            if let gapFrom { noteGap(desc.target, from: gapFrom) }
             return Outcome(result: 0)
         case .inherited(let what):
             // /dev/null is a character device (EINVAL); the log is a regular file the scenario may cut or

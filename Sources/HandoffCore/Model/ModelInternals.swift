@@ -76,6 +76,15 @@ enum DescriptionTarget: Equatable, Sendable {
         }
     }
 
+    /// The file or memfd whose contents the description reads and writes.
+    var contents: ContentsID? {
+        switch self {
+        case .file(let path): return .file(path)
+        case .memfd(let object, _): return .memfd(object)
+        default: return nil
+        }
+    }
+
     /// The pipe behind either end (or an O_RDWR reopen) of one.
     var pipe: PipeID? {
         switch self {
@@ -99,6 +108,12 @@ enum DescriptionTarget: Equatable, Sendable {
     /// A signalfd, timerfd or inotify instance (Model+AnonymousInodes).
     case anonymous(AnonymousObject)
     case inherited(String)
+}
+
+/// A file or a memfd: what has contents (ReferenceModel.files, memfds).
+enum ContentsID: Hashable, Sendable {
+    case file(FileName)
+    case memfd(MemfdID)
 }
 
 /// One registration of an epoll's interest list. The kernel keys it by (struct file, fd) (ep_find): the

@@ -104,6 +104,10 @@ public struct ReferenceModel: Sendable {
     var nextDescription = DescriptionID(raw: 1)
     var files: [FileName: [UInt8]] = [:]
     var memfds: [MemfdID: [UInt8]] = [:]
+    /// Files and memfds that may hold holes, with the lowest offset one may start at: a write past the end or
+    /// an ftruncate that grew them left a gap, which each filesystem keeps as a hole at its own granularity
+    /// (a block, a page) or not at all. Below that offset everything was written (SEEK_DATA, SEEK_HOLE).
+    var holesFrom: [ContentsID: Int64] = [:]
     var nextMemfd = MemfdID(raw: 1)
     var pipes: [PipeID: PipeObject] = [:]
     var nextPipe = PipeID(raw: 1)
