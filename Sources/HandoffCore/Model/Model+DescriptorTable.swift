@@ -296,13 +296,19 @@ extension ReferenceModel {
     }
 
     /// SEEK_DATA, SEEK_HOLE on a file or memfd: each filesystem's llseek (generic_file_llseek_size,
-    /// shmem_file_llseek, ext4_llseek -> iomap_seek_data/iomap_seek_hole) refuses an offset before 0 or at or past
-    /// the end with ENXIO; below where a hole could start every byte was written, so SEEK_DATA returns the
+    /// shmem_file_llseek, ext4_llseek -> iomap_seek_data/iomap_seek_hole) refuses an offset at or past the end
+    /// with ENXIO, and so does every one an offset before 0 but btrfs (find_desired_extent starts from 0: found
+    /// by a porting helper on a btrfs loop mount), so a negative offset into a file that is not empty is the
+    /// filesystem's; a memfd is shmem's. Below where a hole could start every byte was written, so SEEK_DATA returns the
     /// offset itself, and a file without a gap has only the virtual hole at its end, which SEEK_HOLE returns.
     /// Where a gap was left, where its holes start depends on the filesystem's granularity: beyond the model.
     /// The position moves to the answer (vfs_setpos), shared by every copy of the description.
     mutating func seekDataOrHole(_ id: DescriptionID, _ desc: OpenDescription, offset: Int64, hole: Bool) -> Outcome {
         let size = contentsSize(desc.target) ?? 0
+        if offset < 0, size > 0, case .file = desc.target {
+            return .beyondModel("SEEK_\(hole ? "HOLE" : "DATA") from a negative offset in a file that is not empty: ENXIO on "
+                + "ext4, xfs and tmpfs, from 0 on btrfs")
+        }
         guard offset >= 0, offset < size else { return .failure(ENXIO) }
         let written = desc.target.contents.flatMap { holesFrom[$0] } ?? size
         let answer: Int64
