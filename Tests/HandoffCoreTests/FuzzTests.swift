@@ -18,6 +18,14 @@ import Testing
         #expect(Fuzzer.caseSeed(42, 1) != Fuzzer.caseSeed(42, 2))
     }
 
+    @Test func stepsPastTheModelAreDiscardsAndTimeoutsAreNotJudged() {
+        let beyond = HarnessError.beyondModel("SEEK_HOLE in a file with a gap from 0").description
+        #expect(FuzzReport.discardCause(beyond) == "past the model")
+        #expect(FuzzReport.discardCause("x.yaml:3:5 (main.read): the model says this call would block forever") == "waits forever")
+        #expect(FuzzReport.discardCause(HarnessError.timedOut(process: "main", seconds: 10).description) == nil)
+        #expect(FuzzReport.discardCause(HarnessError.agentGone(process: "main", reason: "killed").description) == nil)
+    }
+
     @Test func theGeneratorKeepsToItsLimits() {
         let limits = FuzzLimits(operations: [.pipe, .dup, .close, .fork], maxProcesses: 2, maxSteps: 6)
         for index in 0..<100 {

@@ -39,7 +39,7 @@ public struct FuzzReport: Encodable, Sendable {
     /// The generator's misses, stopped by the runner: a step the model predicts waits forever, or a name whose
     /// creating step failed. Not judged further.
     public var discarded = 0
-    /// Discards by cause: `waits forever`, `name never created`.
+    /// Discards by cause: `waits forever`, `name never created`, `past the model`.
     public var discardCauses: [String: Int] = [:]
     public var discardSamples: [String] = []
     /// The harness could not judge (timeouts included), with a few reasons.
@@ -90,6 +90,14 @@ public struct FuzzReport: Encodable, Sendable {
         pairs.sort()
     }
 
+    /// Why a scenario that ended in an ERROR is a discard (the generator's miss), or nil: not judged.
+    static func discardCause(_ reason: String) -> String? {
+        if reason.contains("was never created") { return "name never created" }
+        if reason.contains("would block forever") { return "waits forever" }
+        if reason.contains(HarnessError.beyondModelPrefix) { return "past the model" }
+        return nil
+    }
+
     /// Counts one judged scenario: its status, and the operations that actually ran.
     mutating func count(_ result: ScenarioResult) {
         switch result.status {
@@ -101,10 +109,12 @@ public struct FuzzReport: Encodable, Sendable {
         case .skip: skipped += 1
         case .error, .timeout:
             // The generator's misses, found by the runner before anything was judged wrongly: a step the model
-            // says waits forever, a name whose creating step failed.
-            if let reason = result.reason, reason.contains("would block forever") || reason.contains("was never created") {
+            // says waits forever, a name whose creating step failed, a step past what the model follows (where
+            // the answer is the filesystem's or the runner's: a SEEK_HOLE in a file with a gap, FIONREAD of the
+            // agents' log) - the generator does not track sizes, offsets and gaps to steer around those.
+            if let reason = result.reason, let cause = Self.discardCause(reason) {
                 discarded += 1
-                discardCauses[reason.contains("never created") ? "name never created" : "waits forever", default: 0] += 1
+                discardCauses[cause, default: 0] += 1
                 if discardSamples.count < 5 { discardSamples.append("\(result.name): \(reason)") }
                 return
             }

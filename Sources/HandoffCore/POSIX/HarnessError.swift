@@ -24,6 +24,9 @@ public enum HarnessError: Error, CustomStringConvertible, Sendable {
     /// program holds, a full work directory): an ERROR naming it, never a finding against the kernel.
     case machine(String)
 
+    /// How a step the model does not follow is reported (fuzz reports read it: FuzzReport.count).
+    static let beyondModelPrefix = "past what handoff's model follows (a limit of handoff, not a finding): "
+
     public var description: String {
         switch self {
         case .system(let call, let errno): return "\(call) failed: \(Errno.name(of: errno)) (\(String(cString: strerror(errno))))"
@@ -35,7 +38,7 @@ public enum HarnessError: Error, CustomStringConvertible, Sendable {
         case .undeclaredEffect(let operation, let effect):
             return "'\(operation)' is declared to have the effect '\(effect)', which its arguments do not carry"
         case .inconsistent(let detail): return "handoff's own bookkeeping is inconsistent (a bug in handoff, not a finding): \(detail)"
-        case .beyondModel(let detail): return "past what handoff's model follows (a limit of handoff, not a finding): \(detail)"
+        case .beyondModel(let detail): return Self.beyondModelPrefix + detail
         case .machine(let detail): return detail
         }
     }
