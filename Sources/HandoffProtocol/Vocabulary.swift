@@ -442,8 +442,26 @@ public enum IoctlRequest: Sendable, Hashable {
     /// Whether the kernel writes an int back through the argument: the call's result is then that int.
     public var readsBack: Bool { self == .fionread }
 
-    /// The requests as a scenario writes them (`request: fionread`).
-    public static let names = ["fioclex", "fionclex", "fionbio", "fionread"]
+    /// The request as a scenario writes it (`request: fionread`).
+    public var keyword: String {
+        switch self {
+        case .fioclex: return "fioclex"
+        case .fionclex: return "fionclex"
+        case .fionbio: return "fionbio"
+        case .fionread: return "fionread"
+        }
+    }
+
+    /// The request a scenario names; `enable` is FIONBIO's switch, ignored by the others.
+    public init?(keyword: String, enable: Bool) {
+        let requests: [IoctlRequest] = [.fioclex, .fionclex, .fionbio(enable), .fionread]
+        guard let request = requests.first(where: { $0.keyword == keyword })
+        else { return nil }
+        self = request
+    }
+
+    /// The requests as a scenario writes them.
+    public static let names = [IoctlRequest.fioclex, .fionclex, .fionbio(true), .fionread].map(\.keyword)
 }
 
 /// Where a socket listens or connects, once the scenario's references are resolved.

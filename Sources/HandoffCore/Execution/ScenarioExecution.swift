@@ -220,7 +220,7 @@ final class ScenarioExecution {
         model.passOptionsSince616 = SystemProbe.unixSocketOption(Linux.SO_PASSRIGHTS)
         model.sealExec = SystemProbe.memfdSealExec
         model.filesAreShmem = SystemProbe.isTmpfs(workPath)
-        model.pipeMaxSize = SystemProbe.sysctl("fs/pipe-max-size") ?? Linux.defaultPipeMaxSize
+        model.pipeMaxSize = SystemProbe.pipeMaxSize
         model.initialUserNamespace = SystemProbe.initialUserNamespace
         model.epollIoctl = SystemProbe.epollIoctl
         model.pidfdReopenTruncErrno = SystemProbe.pidfdReopenTruncErrno

@@ -171,12 +171,10 @@ extension ScenarioDecoder {
         let fdNode = try a.required("fd")
         sites.fields["fd"] = context.location(fdNode)
         let fd = try context.descriptor(fdNode, a.what("fd"))
-        let request: IoctlRequest
-        switch word {
-        case "fioclex": request = .fioclex
-        case "fionclex": request = .fionclex
-        case "fionbio": request = .fionbio(try a["enable"].map { node throws(ScenarioError) in try context.bool(node, a.what("enable")) } ?? true)
-        default: request = .fionread
+        let enable = try a["enable"].map { node throws(ScenarioError) in try context.bool(node, a.what("enable")) } ?? true
+        // `word` is one of IoctlRequest.names, checked above.
+        guard let request = IoctlRequest(keyword: word, enable: enable) else {
+            throw context.error(requestNode, "unknown value '\(word)' for 'request'")
         }
         return .ioctl(fd: fd, request: request)
     }

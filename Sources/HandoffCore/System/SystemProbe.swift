@@ -83,7 +83,7 @@ public enum SystemProbe {
         ("so-inq", "SO_INQ and SCM_INQ on AF_UNIX stream sockets (6.17)", { unixSocketOption(Linux.SO_INQ, set: true) }),
         ("memfd-seal-exec", "the F_SEAL_EXEC memfd seal (Linux 6.3)", { memfdSealExec }),
         ("pipe-max-size-default", "fs.pipe-max-size at its default, \(Linux.defaultPipeMaxSize) bytes (the size scenarios "
-         + "grow pipes to without CAP_SYS_RESOURCE)", { sysctl("fs/pipe-max-size") == Linux.defaultPipeMaxSize }),
+         + "grow pipes to without CAP_SYS_RESOURCE)", { pipeMaxSize == Linux.defaultPipeMaxSize }),
         ("pidfd-nonblock", "pidfd_open's PIDFD_NONBLOCK, and waitid's EAGAIN through such a pidfd (5.10)", { pidfdNonBlock }),
         ("unix-dgram-shutdown-first", "a unix datagram send checks SEND_SHUTDOWN (EPIPE) and autobinds before it "
          + "looks for the peer (ENOTCONN): 6.18 does, 6.12 and 6.1 do not", { unixDgramShutdownFirst }),
@@ -290,6 +290,10 @@ public enum SystemProbe {
             handoff_ioctl_int(descriptor, Linux.EPIOCGPARAMS, raw.baseAddress!.assumingMemoryBound(to: Int32.self))
         } == 0
     }()
+
+    /// fs.pipe-max-size (the default when it cannot be read, as under gVisor): read once, for the model and for
+    /// the feature `pipe-max-size-default`.
+    public static let pipeMaxSize: Int = sysctl("fs/pipe-max-size") ?? Linux.defaultPipeMaxSize
 
     /// Whether this process is in the initial user namespace (its /proc/self/ns/user is PROC_USER_INIT_INO),
     /// where capable() - which always asks the initial namespace - can hold.
