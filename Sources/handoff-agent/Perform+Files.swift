@@ -76,6 +76,11 @@ extension Agent {
                 answer.record(timed { ftruncate(fd, off_t(length)) })
                 return true
             }
+        case .mkfifo(let path, let mode):
+            return { agent, answer -> Bool in
+                answer.record(timed { mkfifo(path, mode_t(mode)) })
+                return true
+            }
         }
     }
 }

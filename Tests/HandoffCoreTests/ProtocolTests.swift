@@ -20,6 +20,7 @@ func sampleWireOperation(_ kind: OperationKind) -> HandoffProtocol.Operation<Wir
         case .pwrite: return .pwrite(fd: 3, data: [0x61, 0x0A, 0xFF], offset: 1 << 33)
         case .reopen: return .reopen(target: target, fd: 4, flags: [.wronly])
         case .ftruncate: return .ftruncate(fd: 4, length: 4096)
+        case .mkfifo: return .mkfifo(path: "fifo", mode: 0o600)
         }
     case .table(let kind):
         switch kind {

@@ -43,6 +43,7 @@ static const char *const verbs[] = {
     [OP_INOTIFY_INIT1] = "inotify_init1", [OP_DUPFD_QUERY] = "dupfd_query", [OP_UNSHARE_NET] = "unshare_net",
     [OP_SOCKET] = "socket", [OP_BIND] = "bind", [OP_SENDTO] = "sendto", [OP_RECVFROM] = "recvfrom",
     [OP_PREAD] = "pread", [OP_PWRITE] = "pwrite", [OP_EPOLL_WAIT] = "epoll_wait", [OP_IOCTL] = "ioctl",
+    [OP_MKFIFO] = "mkfifo",
 };
 
 // The SOL_SOCKET options the protocol names (SocketOption in Vocabulary.swift).
@@ -299,6 +300,10 @@ const char *op_decode(const struct message *message, struct op *op, int allow_sl
     case OP_OPEN:
         op->text = text_field(r, "path");
         op->flags = open_flags(r, "flags");
+        op->mode = (unsigned)(unsigned long long)int64_field(r, "mode", 0, 0);
+        break;
+    case OP_MKFIFO:
+        op->text = text_field(r, "path");
         op->mode = (unsigned)(unsigned long long)int64_field(r, "mode", 0, 0);
         break;
     case OP_PIPE:

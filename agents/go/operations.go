@@ -53,6 +53,11 @@ func decodeOperation(m *message, inLoop bool) (performer, string) {
 		p = func(a *agent, ans *answer) {
 			ans.record(timed(func() (int, error) { return syscall.Open(path, int(flags), mode) }), true)
 		}
+	case "mkfifo":
+		path, mode := r.text("path"), uint32(r.int64("mode"))
+		p = func(a *agent, ans *answer) {
+			ans.record(timed(func() (int, error) { return 0, syscall.Mkfifo(path, mode) }), false)
+		}
 	case "pipe":
 		flags := int(r.int32("flags")) & (syscall.O_CLOEXEC | syscall.O_NONBLOCK)
 		p = func(a *agent, ans *answer) {

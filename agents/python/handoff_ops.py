@@ -318,6 +318,14 @@ def build_ftruncate(f, loop):
     return perform
 
 
+def build_mkfifo(f, loop):
+    path, mode = f.bytes("path"), f.int("mode") & 0xFFFFFFFF
+
+    def perform(agent):
+        return answer(timed(lambda: os.mkfifo(path, mode) or 0))
+    return perform
+
+
 def build_signalfd(f, loop):
     mask, flags = f.int("mask") & 0xFFFFFFFFFFFFFFFF, f.int32("flags") & (O_CLOEXEC | O_NONBLOCK)
     if mask & ~SIGNALS_KNOWN:
@@ -390,7 +398,7 @@ BUILDERS = {
     "dup": build_dup, "dup2": build_dup2, "dup3": build_dup3, "fcntl": build_fcntl, "ioctl": build_ioctl,
     "close": build_close, "close_range": build_close_range,
     "lseek": build_lseek, "read": build_read, "pread": build_pread, "pwrite": build_pwrite, "write": build_write, "poll": build_poll,
-    "ftruncate": build_ftruncate, "signalfd": build_signalfd, "timerfd_create": build_timerfd_create,
+    "ftruncate": build_ftruncate, "mkfifo": build_mkfifo, "signalfd": build_signalfd, "timerfd_create": build_timerfd_create,
     "inotify_init1": build_inotify_init1, "dupfd_query": build_dupfd_query,
 }
 for _module, _verbs in ((handoff_sockets, ("socketpair", "shutdown", "send", "send_headers", "recv", "listen", "connect", "accept",

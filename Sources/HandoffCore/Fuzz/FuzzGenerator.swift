@@ -67,6 +67,8 @@ public struct FuzzGenerator {
     var nextName = 1
     var nextProcess = 1
     var files: [String] = []
+    /// FIFO names drawn for mkfifo (open draws them too).
+    var fifos: [String] = []
     /// Addresses listened on: the YAML of the address and the socket type.
     var addresses: [(address: FuzzValue, type: SocketType)] = []
     var steps: [FuzzStep] = []
@@ -363,8 +365,15 @@ public struct FuzzGenerator {
     mutating func text(_ kind: OperationKind, _ key: String, so_far: [FuzzArgument], actor: String) -> FuzzValue {
         switch (kind, key) {
         case (.open, "path"):
+            // Now and then a FIFO made earlier (its opens follow fifo_open's rules).
+            if !fifos.isEmpty && random.nextBool(probability: 0.3) { return .word(fifos.randomElement(using: &random)!) }
             if files.isEmpty || (files.count < 3 && random.nextBool(probability: 0.4)) { files.append("f\(files.count + 1)") }
             return .word(files.randomElement(using: &random)!)
+        case (.mkfifo, "path"):
+            // Mostly a new name; sometimes an existing file or FIFO (EEXIST).
+            if random.nextBool(probability: 0.2), let taken = (files + fifos).randomElement(using: &random) { return .word(taken) }
+            if fifos.count < 2 { fifos.append("q\(fifos.count + 1)") }
+            return .word(fifos.randomElement(using: &random)!)
         case (.write, _), (.send, _), (.sendto, _):
             // An eventfd takes an 8-byte counter; everything else a few bytes.
             if case .word(let name)? = so_far.first?.value, processes[actor]?.names[name]?.object == .eventfd {

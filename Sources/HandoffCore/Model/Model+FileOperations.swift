@@ -25,6 +25,8 @@ extension ReferenceModel {
             return reopen(process, target: target, fd: fd, flags: flags)
         case let .ftruncate(fd, length):
             return ftruncate(process, fd: fd, length: length)
+        case let .mkfifo(path, mode):
+            return mkfifo(process, path: path, mode: mode)
         }
     }
 
@@ -85,7 +87,7 @@ extension ReferenceModel {
         switch operation {
         case .read(let fd, _), .write(let fd, _), .lseek(let fd, _, _): return fd
         // pread, pwrite: EINVAL for a negative position comes before fdget's EBADF (their rules check O_PATH).
-        case .open, .memfd, .pread, .pwrite, .ftruncate, .reopen: return nil
+        case .open, .memfd, .pread, .pwrite, .ftruncate, .reopen, .mkfifo: return nil
         }
     }
 }

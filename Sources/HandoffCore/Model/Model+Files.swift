@@ -12,6 +12,8 @@ extension ReferenceModel {
     /// fs/open.c: do_sys_openat2 - getname, get_unused_fd_flags, then do_filp_open (lookup, O_CREAT/O_EXCL,
     /// O_TRUNC), then fd_install.
     mutating func open(_ process: String, path: String, flags: Set<OpenFlag>, mode: UInt32 = 0o644) -> Outcome {
+        // The same open asked again while its process sleeps in fifo_open (a background call).
+        if let resumed = resumeFifoOpen(process) { return resumed }
         if flags.contains(.path) { return openPath(process, path: path, closeOnExec: flags.contains(.cloexec)) }
         let access = AccessMode(openFlags: flags)
         // getname() rejects an empty or too long path before anything else; then the number is reserved
@@ -38,6 +40,15 @@ extension ReferenceModel {
             if flags.contains(.creat) && flags.contains(.excl) { return .failure(EEXIST) }
             return .failure(ENXIO)
         }
+        var status: Set<StatusFlag> = []
+        if flags.contains(.append) { status.insert(.append) }
+        if flags.contains(.nonblock) { status.insert(.nonblock) }
+        if fifos[name] != nil {
+            if flags.contains(.creat) && flags.contains(.excl) { return .failure(EEXIST) }
+            // may_open: the FIFO's permission bits (O_TRUNC still asks for write; it truncates nothing).
+            if accessDenied(process, file: name, access: access, truncate: flags.contains(.trunc)) { return .failure(EACCES) }
+            return fifoOpen(process, .named(name), access: access, status: status, closeOnExec: flags.contains(.cloexec))
+        }
         if files[name] != nil {
             if flags.contains(.creat) && flags.contains(.excl) { return .failure(EEXIST) }
             // may_open, before any truncation: the owner's permission bits.
@@ -50,9 +61,6 @@ extension ReferenceModel {
             files[name] = []
             fileModes[name] = mode & ~umask & 0o7777
         }
-        var status: Set<StatusFlag> = []
-        if flags.contains(.append) { status.insert(.append) }
-        if flags.contains(.nonblock) { status.insert(.nonblock) }
         return install(process, target: .file(path: name), access: access, flags: status,
                        closeOnExec: flags.contains(.cloexec), offset: 0)
     }
@@ -276,6 +284,8 @@ extension ReferenceModel {
     /// open("/proc/PID/fd/N", flags): a new open file description of what the target's descriptor refers to
     /// (fs/proc/base.c: proc_pid_get_link -> fs/proc/fd.c: proc_fd_link, then do_dentry_open on its inode).
     mutating func reopen(_ process: String, target: String, fd: Int32, flags: Set<OpenFlag>) -> Outcome {
+        // The same reopen asked again while its process sleeps in fifo_open (a background call).
+        if let resumed = resumeFifoOpen(process) { return resumed }
         // do_sys_openat2 reserves the number before the path walk: EMFILE first.
         guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
         // /proc/PID of a reaped (or unknown) process does not exist; a zombie's fd directory is empty.
@@ -330,6 +340,13 @@ extension ReferenceModel {
             // CAP_DAC_OVERRIDE (CAP_DAC_READ_SEARCH to read), else EACCES (seen running as nobody).
             if anonymousInodeDenied(process, access: access, truncate: flags.contains(.trunc)) { return .failure(EACCES) }
             return .failure(ENXIO)
+        case .file(let name) where socketFiles.contains(name):
+            // An O_PATH descriptor of a socket file: the inode has no open (ENXIO), after may_open.
+            return .failure(ENXIO)
+        case .file(let name) where fifos[name] != nil:
+            // An O_PATH descriptor of a FIFO: fifo_open on its inode, as an open of its name, after may_open.
+            if accessDenied(process, file: name, access: access, truncate: flags.contains(.trunc)) { return .failure(EACCES) }
+            return fifoOpen(process, .named(name), access: access, status: status, closeOnExec: cloexec)
         case .file, .memfd:
             // The magic link is followed, then may_open checks the file's permission bits.
             if case .file(let name) = desc.target,
@@ -344,33 +361,14 @@ extension ReferenceModel {
             return install(process, target: desc.target, access: access, flags: status, closeOnExec: cloexec,
                            offset: 0)
         case .pipeRead(let p), .pipeWrite(let p), .pipeReadWrite(let p):
-            // fifo_open on the pipe's inode: never waits for a partner on an anonymous pipe (is_pipe).
-            let pipeTarget: DescriptionTarget
-            switch access {
-            case .readOnly:
-                pipeTarget = .pipeRead(pipe: p)
-                pipes[p]?.readers += 1
-                // (A first reader again wakes the readers' queue too - wake_up_partner - where no reader waits.)
-                // fifo_open sets filp->f_pipe (w_counter, which suppresses pipe_poll's POLLHUP until a writer
-                // comes) only for a FIFO (!is_pipe) opened O_NONBLOCK with no writer: a reader of an anonymous
-                // pipe keeps f_pipe 0 and reports POLLHUP whenever no writer is left, as pipe(2)'s own reader
-                // does (the model had snapshotted w_counter here; found porting gVisor pipe tests).
-            case .writeOnly:
-                pipeTarget = .pipeWrite(pipe: p)
-                pipes[p]?.writers += 1
-                // `if (!pipe->writers++) wake_up_partner(pipe)`: the readers' queue, with no key (an
-                // edge-triggered reader is reported again; found porting kselftest epoll_wakeup_test).
-                if pipes[p]?.writers == 1 { wake(.pipeReaders(p), key: 0) }
-            case .neither:
-                // fifo_open: neither FMODE_READ nor FMODE_WRITE is EINVAL.
-                return .failure(EINVAL)
-            case .readWrite:
-                pipeTarget = .pipeReadWrite(pipe: p)
-                pipes[p]?.readers += 1
-                pipes[p]?.writers += 1
-                if pipes[p]?.writers == 1 { wake(.pipeReaders(p), key: 0) }  // as for O_WRONLY
+            // fifo_open on the pipe's inode: a FIFO's (its name's pipe now, which may be another than this
+            // descriptor's if that one's openers are all gone) after may_open; an anonymous pipe's, which never
+            // waits for a partner (is_pipe).
+            if let name = pipes[p]?.fifo {
+                if accessDenied(process, file: name, access: access, truncate: flags.contains(.trunc)) { return .failure(EACCES) }
+                return fifoOpen(process, .named(name), access: access, status: status, closeOnExec: cloexec)
             }
-            return install(process, target: pipeTarget, access: access, flags: status, closeOnExec: cloexec)
+            return fifoOpen(process, .anonymous(p), access: access, status: status, closeOnExec: cloexec)
         case .inherited(let what):
             // O_TRUNC empties the log too (found by `handoff fuzz` through the Python agent); /dev/null has
             // nothing to lose.

@@ -7,7 +7,7 @@ import Glibc
 // '/' and a mark), where Linux compares names byte by byte and ends a component at every '/' byte: two files
 // were one to the model, and a path component was hidden from it (found porting LTP open tests).
 
-/// A name in the scenario directory (a file or a socket file), or an abstract socket name: its bytes.
+/// A name in the scenario directory (a file, a socket file or a FIFO), or an abstract socket name: its bytes.
 struct FileName: Hashable, Sendable, CustomStringConvertible {
     let bytes: [UInt8]
     init(_ bytes: some Sequence<UInt8>) { self.bytes = Array(bytes) }
@@ -88,5 +88,5 @@ extension ReferenceModel {
     static let directoryBeyondModel = Outcome.beyondModel("a path naming the scenario directory itself: directories are not modelled")
 
     /// True when `name` exists in the scenario directory and is not a directory.
-    func isNonDirectory(_ name: FileName) -> Bool { files[name] != nil || socketFiles.contains(name) }
+    func isNonDirectory(_ name: FileName) -> Bool { files[name] != nil || socketFiles.contains(name) || fifos[name] != nil }
 }

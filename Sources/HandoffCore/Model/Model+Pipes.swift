@@ -75,6 +75,8 @@ extension ReferenceModel {
             wake(.pipeReaders(pipeID), key: 0)
             wake(.pipeWriters(pipeID), key: 0)
         }
+        // put_pipe_info: a FIFO's last file frees its pipe, and what was in it (the next open starts afresh).
+        if let pipe = pipes[pipeID], pipe.readers == 0, pipe.writers == 0 { freeFifoPipe(pipeID) }
     }
 
     /// fs/pipe.c: pipe_fcntl - F_GETPIPE_SZ is pipe->max_usage pages; a file that is not a pipe or FIFO

@@ -86,14 +86,16 @@ extension ReferenceModel {
     }
 
     /// fs/pipe.c: pipe_poll - the read side is readable with data and hung up when no writer is left and
-    /// w_counter differs from filp->f_pipe (0 for every reader of an anonymous pipe, so always); the write
+    /// w_counter differs from filp->f_pipe (0 for every reader of an anonymous pipe, so always; see
+    /// OpenDescription.fifoWritersSeen); the write
     /// side is writable while a slot is free and in error when no reader is left.
     func pipeReadiness(_ pipe: PipeObject, desc: OpenDescription) -> Int16 {
         var mask: Int16 = 0
         if desc.readable {
             if pipe.available > 0 { mask |= Linux.POLLIN }
-            // f_pipe is 0 for every reader of an anonymous pipe and w_counter at least 1 (fifo_open).
-            if pipe.writers == 0 { mask |= Linux.POLLHUP }
+            // f_pipe is 0 for every reader of an anonymous pipe and w_counter at least 1 (alloc_pipe_info): always
+            // hung up there; a FIFO reader opened O_NONBLOCK before any writer is not, until a writer has come.
+            if pipe.writers == 0 && desc.fifoWritersSeen != pipe.writerOpens { mask |= Linux.POLLHUP }
         }
         if desc.writable {
             if pipe.slots.count < pipe.slotLimit { mask |= Linux.POLLOUT }

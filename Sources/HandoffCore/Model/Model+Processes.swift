@@ -108,6 +108,7 @@ extension ReferenceModel {
     /// kernel/exit.c: do_exit - ends `process` with `state` and kills every running descendant (agents die with
     /// their parent: PR_SET_PDEATHSIG).
     mutating func exit(_ process: String, state: ModelProcessState) {
+        abandonFifoOpen(process)
         closeAll(process)
         processes[process]?.state = state
         for name in order where processes[name]?.parent == process && processes[name]?.state == .running {

@@ -154,6 +154,9 @@ struct OpenDescription: Equatable, Sendable {
     /// A pidfd opened through /proc/PID/fd/N (pidfs): ftruncate of it answers as an O_TRUNC reopen does,
     /// which on 6.12 differs from ftruncate of pidfd_open's own file (EPERM, not EOPNOTSUPP).
     var reopenedPidfd: Bool = false
+    /// filp->f_pipe: the pipe's writer opens (w_counter) when a FIFO was opened O_NONBLOCK for reading with no
+    /// writer; 0 for every other description (pipe_poll reports POLLHUP only once w_counter differs).
+    var fifoWritersSeen = 0
 
     var readable: Bool { accessMode == .readOnly || accessMode == .readWrite }
     var writable: Bool { accessMode == .writeOnly || accessMode == .readWrite }
@@ -180,6 +183,14 @@ struct PipeObject: Equatable, Sendable {
     /// Open descriptions of each end (the kernel's pipe->readers / pipe->writers).
     var readers = 0
     var writers = 0
+    /// pipe->r_counter and pipe->w_counter: how many opens for reading and for writing the pipe has seen
+    /// (alloc_pipe_info starts both at 1). A FIFO opener asleep for its partner waits for the other one to move
+    /// (wait_for_partner), and a reader opened O_NONBLOCK before any writer keeps the writers' count it saw
+    /// (filp->f_pipe) to hold back POLLHUP until a writer has come.
+    var readerOpens = 1
+    var writerOpens = 1
+    /// The FIFO this pipe belongs to (inode->i_pipe of a mkfifo'd name); nil for pipe(2)'s.
+    var fifo: FileName? = nil
 
     var available: Int { slots.reduce(0) { $0 + $1.bytes.count } }
 

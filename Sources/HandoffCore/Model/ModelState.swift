@@ -50,6 +50,8 @@ public enum ObjectKind: Equatable, Sendable, CustomStringConvertible {
     /// A regular file, by its path relative to the scenario's directory.
     case file(path: String)
     case pipe
+    /// A FIFO, by its path relative to the scenario's directory: /proc shows the path, as for a file.
+    case fifo(path: String)
     case socket(SocketType)
     case memfd(name: String)
     case pidfd
@@ -64,6 +66,7 @@ public enum ObjectKind: Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .file(let path): return "file \(path)"
         case .pipe: return "pipe"
+        case .fifo(let path): return "fifo \(path)"
         case .socket(let type): return "\(type.rawValue) socket"
         case .memfd(let name): return "memfd \(name)"
         case .pidfd: return "pidfd"

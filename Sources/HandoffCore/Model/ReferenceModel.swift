@@ -110,6 +110,11 @@ public struct ReferenceModel: Sendable {
     var holesFrom: [ContentsID: Int64] = [:]
     var nextMemfd = MemfdID(raw: 1)
     var pipes: [PipeID: PipeObject] = [:]
+    /// The FIFOs made in the scenario directory (mkfifo), each with the pipe its openers share while any is
+    /// open (inode->i_pipe; nil when none is: a FIFO keeps no data between openings).
+    var fifos: [FileName: FifoNode] = [:]
+    /// Processes asleep in the open of a FIFO, waiting for a partner (Model+Fifos.swift).
+    var fifoSleepers: [String: FifoSleeper] = [:]
     var nextPipe = PipeID(raw: 1)
     var endpoints: [EndpointID: SocketEndpoint] = [:]
     var eventCounters: [EventfdID: UInt64] = [:]
@@ -293,7 +298,9 @@ public struct ReferenceModel: Sendable {
         switch target {
         case .file(let name): return .file(path: name.description)
         case .memfd(_, let name): return .memfd(name: name)
-        case .pipeRead, .pipeWrite, .pipeReadWrite: return .pipe
+        case .pipeRead(let p), .pipeWrite(let p), .pipeReadWrite(let p):
+            if let name = pipes[p]?.fifo { return .fifo(path: name.description) }
+            return .pipe
         case .socket(let endpoint): return .socket(endpoints[endpoint]?.type ?? .stream)
         case .pidfd: return .pidfd
         case .eventfd: return .eventfd

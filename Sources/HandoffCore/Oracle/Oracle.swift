@@ -122,7 +122,7 @@ struct Oracle {
 
     func matches(_ kind: ObjectKind, _ target: String, workPath: String) -> Bool {
         switch kind {
-        case .file(let path):
+        case .file(let path), .fifo(let path):
             // target == "\(workPath)/\(path)", or that with " (deleted)", without building either string.
             var rest = target.utf8[...]
             guard rest.starts(with: workPath.utf8) else { return false }

@@ -10,22 +10,14 @@ extension ScenarioDecoder {
         let operation: FileOperation<ScenarioNaming>
         switch familyKind {
         case .open:
-            let pathNode = try reader.a.required("path")
-            let path = try context.cString(pathNode, reader.a.what("path"))
-            let components = PathComponents(path)
-            if path.isEmpty || components.isAbsolute || components.hasParent {
-                throw context.error(pathNode, "path \"\(path)\" must be relative to the scenario's private directory "
-                    + "(not empty, not starting with '/', no '..' component)")
-            }
-            if components.namesTheDirectory {
-                // The kernel opens the directory itself (O_RDONLY), which the model has no object for: it said
-                // ENOENT (found porting LTP open tests).
-                throw context.error(pathNode, "path \"\(path)\" names the scenario's directory itself; directories are "
-                    + "not modelled (name a file in it)")
-            }
+            let path = try scenarioPath(&reader)
             let openFlags = try reader.flags(OpenFlag.allCases.map(\.rawValue))
             let mode = try reader.a["mode"].map { (node) throws(ScenarioError) in try self.mode(node) } ?? 0o644
             operation = .open(path: path, flags: Set(openFlags.compactMap(OpenFlag.init(rawValue:))), mode: mode)
+        case .mkfifo:
+            let path = try scenarioPath(&reader)
+            let mode = try reader.a["mode"].map { (node) throws(ScenarioError) in try self.mode(node) } ?? 0o644
+            operation = .mkfifo(path: path, mode: mode)
         case .memfd:
             let memfdName = try reader.cString("name", default: "handoff")
             let memfdFlags = try reader.flags(["cloexec", "allow_sealing"])
@@ -60,5 +52,23 @@ extension ScenarioDecoder {
             operation = .ftruncate(fd: fd, length: Int64(try reader.integer("length", default: 0, in: -1...maximumTransfer)))
         }
         return (.files(operation), try reader.binds())
+    }
+
+    /// A step's `path`: relative to the scenario's private directory, and naming something in it.
+    private func scenarioPath(_ reader: inout OperationArguments) throws(ScenarioError) -> String {
+        let pathNode = try reader.a.required("path")
+        let path = try context.cString(pathNode, reader.a.what("path"))
+        let components = PathComponents(path)
+        if path.isEmpty || components.isAbsolute || components.hasParent {
+            throw context.error(pathNode, "path \"\(path)\" must be relative to the scenario's private directory "
+                + "(not empty, not starting with '/', no '..' component)")
+        }
+        if components.namesTheDirectory {
+            // The kernel opens the directory itself (O_RDONLY), which the model has no object for: it said
+            // ENOENT (found porting LTP open tests).
+            throw context.error(pathNode, "path \"\(path)\" names the scenario's directory itself; directories are "
+                + "not modelled (name a file in it)")
+        }
+        return path
     }
 }

@@ -21,6 +21,8 @@ public enum FileOperation<Naming: OperationNaming>: Hashable, Sendable {
     case ftruncate(fd: FD, length: Int64)
     /// open("/proc/PID/fd/N") of `target`'s descriptor `fd`: a NEW open file description.
     case reopen(target: Process, fd: FD, flags: Set<OpenFlag>)
+    /// mkfifo(3), that is mknodat(AT_FDCWD, path, S_IFIFO | mode, 0): a FIFO in the scenario's directory.
+    case mkfifo(path: String, mode: UInt32)
 
     @inlinable public var kind: FileOperationKind {
         switch self {
@@ -33,6 +35,7 @@ public enum FileOperation<Naming: OperationNaming>: Hashable, Sendable {
         case .pwrite: return .pwrite
         case .ftruncate: return .ftruncate
         case .reopen: return .reopen
+        case .mkfifo: return .mkfifo
         }
     }
 }
@@ -47,6 +50,7 @@ public enum FileOperationKind: String, CaseIterable, Sendable, Hashable {
     case pwrite
     case ftruncate
     case reopen
+    case mkfifo
 }
 
 extension OperationKind {
@@ -59,6 +63,7 @@ extension OperationKind {
     public static let pwrite = OperationKind.files(.pwrite)
     public static let ftruncate = OperationKind.files(.ftruncate)
     public static let reopen = OperationKind.files(.reopen)
+    public static let mkfifo = OperationKind.files(.mkfifo)
 }
 
 extension Operation {
@@ -89,6 +94,9 @@ extension Operation {
     @inlinable public static func reopen(target: Process, fd: FD, flags: Set<OpenFlag>) -> Operation {
         .files(.reopen(target: target, fd: fd, flags: flags))
     }
+    @inlinable public static func mkfifo(path: String, mode: UInt32) -> Operation {
+        .files(.mkfifo(path: path, mode: mode))
+    }
 }
 
 extension FileOperation {
@@ -111,6 +119,7 @@ extension FileOperation {
             let mappedTarget = try renaming.process(target)
             return .reopen(target: mappedTarget, fd: try renaming.fd(value, "fd", of: target), flags: flags)
         case .ftruncate(let value, let length): return .ftruncate(fd: try renaming.fd(value, "fd"), length: length)
+        case .mkfifo(let path, let mode): return .mkfifo(path: path, mode: mode)
         }
     }
 }
@@ -160,6 +169,11 @@ extension FileOperationKind {
             return OperationDeclaration(.files(self), "ftruncate(2) of a file or memfd", [
                 fd, ArgumentDeclaration("length", .integer(-1...Int64(maximumTransfer)), required: true),
             ])
+        case .mkfifo:
+            return OperationDeclaration(.files(self), "mkfifo(3) (mknod(2) with S_IFIFO) of a path in the scenario's directory", [
+                ArgumentDeclaration("path", .string, required: true),
+                ArgumentDeclaration("mode", .mode, default: "0644"),
+            ])
         }
     }
 }
@@ -203,6 +217,9 @@ extension FileOperation where Naming.Descriptor: WireDescriptor, Naming.Process 
         case .ftruncate(let value, let length):
             message.setDescriptor("fd", value)
             message.set("length", length)
+        case .mkfifo(let path, let mode):
+            message.setText("path", path)
+            message.set("mode", Int(mode))
         }
     }
 
@@ -239,6 +256,8 @@ extension FileOperation where Naming.Descriptor: WireDescriptor, Naming.Process 
             operation = .reopen(target: target, fd: value, flags: request.fields.openFlags(request.fields.int32("flags"), "flags"))
         case .ftruncate:
             operation = .ftruncate(fd: request.fd("fd"), length: request.fields.int64("length"))
+        case .mkfifo:
+            operation = .mkfifo(path: request.fields.text("path"), mode: UInt32(truncatingIfNeeded: request.fields.int64("mode")))
         }
         return operation
     }
