@@ -57,7 +57,8 @@ extension ScenarioExecution {
     /// kernel's completed call left (the data it took, the connection it accepted). Found by porting
     /// upstream tests: a read awaited after two writes was predicted to return both.
     /// A call the model says completes that does not is a finding on the background step's line, once the
-    /// time limit shows the agent still asleep in it.
+    /// time limit shows the agent still asleep in it; so is the converse, a call that has answered while the
+    /// model says it sleeps (`returnedWhileAsleep`).
     func completeBackgroundCalls() throws(Stop) -> Finding? {
         try checkSleepersStayApart()
         // Until nothing more completes: one call's completion can let another go on (an accept makes room for
@@ -74,6 +75,32 @@ extension ScenarioExecution {
                 where call.completed == nil && !call.endedWithProcess {
                 if let finding = try complete(call, of: process, progress: &progress) { return finding }
             }
+        }
+        return try returnedWhileAsleep()
+    }
+
+    /// A background call the model says still sleeps whose agent has answered: the kernel let it return where,
+    /// by the model, nothing has woken it yet (an open of a FIFO that did not wait for its partner, a read that
+    /// did not wait for data). The finding is on the background step's line, with what the call returned. Not
+    /// for a poll or epoll_wait with a timeout (it returns when its time is out, which the model leaves to its
+    /// await), nor for a call past what the model follows (its await says so).
+    private func returnedWhileAsleep() throws(Stop) -> Finding? {
+        for (process, call) in pending.sorted(by: { $0.value.began < $1.value.began })
+            where call.completed == nil && !call.endedWithProcess && (call.operation.eventTimeout ?? 0) <= 0
+        {
+            guard let agent = tree[process], !agent.hasExited else { continue }
+            var entry = pollfd(fd: agent.connection.descriptor, events: Int16(POLLIN), revents: 0)
+            guard poll(&entry, 1, 0) == 1, entry.revents & Int16(POLLIN) != 0 else { continue }
+            let stillAsleep = trialPredict(call.operation, by: process)
+            guard stillAsleep.blocks, stillAsleep.beyondModel == nil else { continue }
+            let message = try harness { () throws(HarnessError) in
+                try agent.connection.receive(until: deadline, timeoutSeconds: timeout).0
+            }
+            let answer = try harness { () throws(HarnessError) in try decodeAnswer(message, from: process) }
+            pending[process]?.completed = (stillAsleep, message)
+            return Finding(kind: .outcome, step: call.step.location, operation: "\(process).\(call.step.action.keyword)",
+                           process: process, expected: "asleep in the call: nothing has let it return yet (blocks)",
+                           observed: "returned " + Outcome(answer: answer).summary(dataAround: nil))
         }
         return nil
     }

@@ -427,6 +427,9 @@ final class ScenarioExecution {
                 + "make the descriptor non-blocking"
         case .poll, .epollWait:
             return "no event can come while the scenario waits; give a timeout"
+        case .open, .reopen:
+            return "a FIFO opened for reading or writing alone waits for the other end: open that first, add `nonblock` "
+                + "(a writer then fails ENXIO), open it `rdwr`, or make the step `background: true` and `await` it"
         default:
             return "the model predicts no data and a live writer; make the descriptor non-blocking or close the other end first"
         }
