@@ -526,6 +526,57 @@ import Testing
         #expect(sharers.reason?.contains("change one shared descriptor table") == true, "\(sharers.reason ?? "")")
     }
 
+    /// A background call that returns while the model says it still sleeps is an OUTCOME finding on its line:
+    /// shown with the model made to miss a FIFO opener's partner (the kernel's open returns when the writer
+    /// comes), and the same scenario passes under the right model.
+    @Test func aCallThatReturnsWhileTheModelSaysItSleepsIsAFinding() throws {
+        let fifo = try scenario("""
+            summary: a reader asleep in open until a writer opens
+            steps:
+              - main.mkfifo: {path: ff}
+              - main.fork: {as: reader}
+              - reader.open: {path: ff, flags: [rdonly], as: r, background: true}
+              - main.open: {path: ff, flags: [wronly, nonblock], as: w}
+              - reader.await:
+            """)
+        var options = ExecutionOptions(agentPath: agentPath)
+        options.brokenModelRules = [.fifoOpenMissesPartner]
+        let broken = Suite.run([fifo], options: options)[0]
+        #expect(broken.status == .fail)
+        let finding = try #require(broken.findings.first)
+        #expect(finding.kind == .outcome)
+        #expect(finding.step.line == 5)
+        #expect(finding.expected.contains("asleep in the call"))
+        #expect(finding.observed.hasPrefix("returned 3"), "\(finding.observed)")
+        #expect(run(fifo).status == .pass)
+    }
+
+    /// After unix_gc the collector runs in a workqueue: a poll whose asked events hold before the collection
+    /// answers whichever way the race went (an ERROR with both answers), one that waits for what only the
+    /// collection brings is judged (found porting FIFO tests).
+    @Test func aStepRacingTheCollectorIsAnErrorAndAWaitIsJudged() throws {
+        let setup = """
+            summary: a pipe's only reader dies in a cycle
+            steps:
+              - main.pipe: {as: [r, w], flags: [nonblock]}
+              - main.socketpair: {type: stream, as: [a, b]}
+              - main.send: {socket: a, fds: [b, r], data: "x"}
+              - main.close: {fd: r}
+              - main.close: {fd: a}
+              - main.close: {fd: b}
+              - main.unix_gc:
+
+            """
+        let racy = run(try scenario(setup + "  - main.poll: {fd: w, events: [out], timeout: 2000}\n"))
+        #expect(racy.status == .error)
+        #expect(racy.findings.isEmpty)
+        #expect(racy.reason?.contains("main.poll: right after unix_gc it answers 4 if the collector has not run yet and 12") == true,
+                "\(racy.reason ?? "")")
+        let waits = run(try scenario(setup + "  - main.poll: {fd: w, events: [], timeout: 2000, result: 8}\n"
+            + "  - main.write: {fd: w, data: \"x\", error: EPIPE}\n"))
+        #expect(waits.status == .pass, "\(waits.diff) \(waits.reason ?? "")")
+    }
+
     @Test func processChangesCannotBeRepeated() {
         #expect(throws: ScenarioError.self) {
             _ = try scenario("summary: s\nsteps:\n  - repeat:\n      count: 2\n      steps:\n        - main.fork: {as: c}\n")

@@ -111,6 +111,9 @@ final class ScenarioExecution {
     var currentStepBegan: UInt64 = 0
     /// The operation of the step running now (nil for an await): what may wake a background call.
     var currentOperation: Operation?
+    /// The model before the latest `unix_gc` collected, while no step has shown the collection happened
+    /// (Execution+Collection.swift).
+    var beforeCollection: ReferenceModel?
 
     init(scenario: Scenario, options: ExecutionOptions) {
         self.scenario = scenario
@@ -305,6 +308,11 @@ final class ScenarioExecution {
         // keep the model as it was, to judge the kernel's answer against a collection before this step too.
         let uncollected = model.hasUncollectedGarbage ? model : nil
         let predicted = predict(operation, by: process)
+        if let race = collectionRace(operation, by: process, predicted: predicted) {
+            throw .harness(.beyondModel("\(step.location): \(operationName): \(race)"))
+        }
+        // A unix_gc that collects: the model before it answers for the kernel until a step shows it ran.
+        if case .sockets(.unixGC) = operation, predicted.errno == 0, let before = uncollected { beforeCollection = before }
         if predicted.blocks {
             throw .scenario("\(step.location): \(operationName) would block forever (\(Self.whyItWaits(operation.kind)))")
         }

@@ -120,7 +120,7 @@ extension ReferenceModel {
         guard let sleeper = fifoSleepers[process] else { return nil }
         guard let pipe = pipes[sleeper.pipe] else { return .beyondModel("a FIFO open asleep on a pipe the model lost") }
         let partnerOpens = sleeper.access == .readOnly ? pipe.writerOpens : pipe.readerOpens
-        if partnerOpens == sleeper.partnerOpens { return Outcome(blocks: true) }
+        if partnerOpens == sleeper.partnerOpens || brokenRules.contains(.fifoOpenMissesPartner) { return Outcome(blocks: true) }
         fifoSleepers[process] = nil
         let target: DescriptionTarget = sleeper.access == .readOnly ? .pipeRead(pipe: sleeper.pipe) : .pipeWrite(pipe: sleeper.pipe)
         return installFifoEnd(process, target: target, access: sleeper.access, status: sleeper.statusFlags,

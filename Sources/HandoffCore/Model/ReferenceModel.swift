@@ -347,4 +347,6 @@ public enum BrokenModelRule: String, CaseIterable, Sendable, Codable {
     case dup2KeepsCloseOnExec = "dup2-keeps-cloexec"
     /// fork leaves close-on-exec descriptors out of the child (the kernel copies them: dup_fd).
     case forkDropsCloseOnExec = "fork-drops-cloexec"
+    /// An opener asleep in fifo_open never sees its partner come (the kernel's open returns: wait_for_partner).
+    case fifoOpenMissesPartner = "fifo-open-misses-partner"
 }

@@ -50,7 +50,7 @@ struct FuzzCommand: ParsableCommand {
     @OptionGroup var agentSelection: AgentSelection
 
     @Option(name: .customLong("break-model"), help: ArgumentHelp(
-        "Break a model rule on purpose to show it is found (dup2-keeps-cloexec, fork-drops-cloexec).", visibility: .hidden))
+        "Break a model rule on purpose to show it is found (dup2-keeps-cloexec, fork-drops-cloexec, fifo-open-misses-partner).", visibility: .hidden))
     var brokenRules: [BrokenModelRule] = []
 
     var seconds: Double? { duration.flatMap(Limits.seconds(in:)) }
