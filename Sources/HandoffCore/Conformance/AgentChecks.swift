@@ -138,6 +138,19 @@ enum AgentChecks {
             _ = try c.ok(agent, .ioctl(fd: 3, request: .fioclex))
             try c.expect(agent.closeOnExec(3) == true, "FIOCLEX: 3 is not close-on-exec")
         },
+        ProtocolCheck(name: "mkfifo", rule: "mkfifo path=P mode=M makes a FIFO (not a file) in the agent's directory; "
+            + "open of it O_RDWR does not wait") { c in
+            let agent = try c.start()
+            try c.requireSupport(agent, .mkfifo)
+            try c.expect(try c.ok(agent, .mkfifo(path: "check-fifo", mode: 0o600)).result == 0, "mkfifo did not return 0")
+            var status = stat()
+            try c.expect(stat(c.directory + "/check-fifo", &status) == 0 && status.st_mode & S_IFMT == S_IFIFO,
+                         "check-fifo is not a FIFO")
+            try c.expect(try c.ok(agent, .open(path: "check-fifo", flags: [.rdwr, .nonblock], mode: 0)).fds == [3],
+                         "open of the FIFO did not give 3")
+            _ = try c.ok(agent, .write(fd: 3, data: Array("f".utf8)))
+            try c.expect(try c.ok(agent, .read(fd: 3, count: 4)).data == Array("f".utf8), "the FIFO did not give its byte back")
+        },
         ProtocolCheck(name: "read write lseek", rule: "write data=HEX, lseek, read count: d is the bytes read") { c in
             let agent = try c.start()
             _ = try c.ok(agent, .open(path: "check-rw", flags: [.rdwr, .creat, .trunc], mode: 0o600))
