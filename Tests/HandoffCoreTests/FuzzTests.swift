@@ -18,10 +18,31 @@ import Testing
         #expect(Fuzzer.caseSeed(42, 1) != Fuzzer.caseSeed(42, 2))
     }
 
+    /// Background steps are drawn, each awaited later by its process, which takes no other step meanwhile.
+    @Test func everyBackgroundStepIsAwaitedAndItsProcessWaits() {
+        var drawn = 0
+        for index in 0..<300 {
+            let program = FuzzGenerator.program(seed: Fuzzer.caseSeed(7, index), limits: FuzzLimits(), available: available)
+            #expect(program.steps.count <= FuzzLimits().maxSteps)
+            var asleep: Set<String> = []
+            for step in program.steps {
+                if step.awaits {
+                    #expect(asleep.remove(step.process) != nil, "an await without a background step")
+                } else {
+                    #expect(!asleep.contains(step.process), "a step by a process inside a background step")
+                    if step.background { asleep.insert(step.process); drawn += 1 }
+                }
+            }
+            #expect(asleep.isEmpty, "a background step never awaited")
+        }
+        #expect(drawn > 50)
+    }
+
     @Test func stepsPastTheModelAreDiscardsAndTimeoutsAreNotJudged() {
         let beyond = HarnessError.beyondModel("SEEK_HOLE in a file with a gap from 0").description
         #expect(FuzzReport.discardCause(beyond) == "past the model")
         #expect(FuzzReport.discardCause("x.yaml:3:5 (main.read): the model says this call would block forever") == "waits forever")
+        #expect(FuzzReport.discardCause("x.yaml:9:5: the background main.open (line 7) would never finish: the model predicts it still blocks here") == "waits forever")
         #expect(FuzzReport.discardCause(HarnessError.timedOut(process: "main", seconds: 10).description) == nil)
         #expect(FuzzReport.discardCause(HarnessError.agentGone(process: "main", reason: "killed").description) == nil)
     }

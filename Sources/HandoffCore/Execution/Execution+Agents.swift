@@ -187,15 +187,28 @@ extension ScenarioExecution {
     }
 
     /// `agent` now has a private table. The processes it shared with still hold its control channel in
-    /// theirs: each closes it (harness housekeeping, so that their tables show only the scenario's).
+    /// theirs: each closes it (harness housekeeping, so that their tables show only the scenario's). One
+    /// inside a background call cannot be asked now: it closes it once the call has returned, before it is
+    /// observed again (`releaseDeferredChannels`; found by `handoff fuzz` with background steps).
     func leaveSharedTable(_ agent: AgentProcess, channel: Int32? = nil) throws(HarnessError) {
         let others = sharingTable(with: agent.name).filter { $0 != agent.name }
         tracker.privatize(agent.name)
         for name in others where model.state(of: name) == .running && launched[name] == nil {
             guard let other = tree[name] else { continue }
+            if let call = pending[name], call.completed == nil {
+                deferredReleases[name, default: []].append(channel ?? agent.controlNumber)
+                continue
+            }
             let request = AgentRequest.release(fds: [channel ?? agent.controlNumber])
             _ = try other.connection.call(request.encoded(), until: deadline, timeoutSeconds: timeout)
         }
+    }
+
+    /// The channels `process` could not close while inside its background call, closed now that it returned.
+    func releaseDeferredChannels(of process: String) throws(HarnessError) {
+        guard let channels = deferredReleases.removeValue(forKey: process), let agent = tree[process] else { return }
+        let request = AgentRequest.release(fds: channels)
+        _ = try agent.connection.call(request.encoded(), until: deadline, timeoutSeconds: timeout)
     }
 
     /// Credentials an agent reported, their pid named as the scenario names processes.

@@ -92,6 +92,9 @@ final class ScenarioExecution {
     var loops: [LoopRecord] = []
     /// Background steps in flight: the step, its operation and when it was sent, by process.
     var pending: [String: BackgroundCall] = [:]
+    /// Control channels of processes that left a shared table, still to be closed by a sharer that was inside a
+    /// background call then (Execution+Agents.leaveSharedTable).
+    var deferredReleases: [String: [Int32]] = [:]
     /// Ephemeral TCP ports of listening sockets, by the listening process and descriptor.
     var ports: [DescriptorKey: UInt16] = [:]
     /// `{@port}`, once chosen.

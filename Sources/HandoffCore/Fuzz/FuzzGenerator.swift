@@ -69,6 +69,15 @@ public struct FuzzGenerator {
     var files: [String] = []
     /// FIFO names drawn for mkfifo (open draws them too).
     var fifos: [String] = []
+    /// Processes inside a background step: they take no step until their await (the step's kind).
+    var asleep: [String: OperationKind] = [:]
+    /// A background step is being drawn: a step that may wait is allowed, since later steps of other processes
+    /// can end the wait (an await the model says never finishes is a discard, as a foreground wait is).
+    var drawingBackground = false
+    /// The operations drawn in the background now and then: those that can wait for another process.
+    /// (Not `wait`: the validator refuses a wait whose child may still run at its await.)
+    static let mayWait: Set<OperationKind> = [.read, .recv, .recvfrom, .accept, .waitid, .open, .reopen, .write, .send,
+                                              .connect, .poll, .epollWait]
     /// Addresses listened on: the YAML of the address and the socket type.
     var addresses: [(address: FuzzValue, type: SocketType)] = []
     var steps: [FuzzStep] = []
@@ -88,26 +97,38 @@ public struct FuzzGenerator {
         var generator = FuzzGenerator(seed: seed, limits: limits, available: available)
         let length = Int.random(in: min(3, limits.maxSteps)...max(3, limits.maxSteps), using: &generator.random)
         var attempts = 0
-        while generator.steps.count < length && attempts < length * 8 {
+        // (Room is kept for the awaits of the background steps still asleep at the end.)
+        while generator.steps.count + generator.asleep.count < length && attempts < length * 8 {
             attempts += 1
             generator.addStep()
         }
+        for (process, kind) in generator.asleep.sorted(by: { $0.key < $1.key }) { generator.steps.append(.await(process, kind)) }
         return FuzzProgram(seed: seed, steps: generator.steps)
     }
 
     // MARK: - Choosing a step
 
     mutating func addStep() {
+        // Now and then the await of a process inside a background step.
+        if let process = asleep.keys.sorted().randomElement(using: &random), random.nextBool(probability: 0.3) {
+            steps.append(.await(process, asleep.removeValue(forKey: process)!))
+            return
+        }
         // Nothing to draw, or no process left (every one exited: `--ops exit` alone).
-        let living = processOrder.filter { processes[$0]?.alive == true }
+        let living = processOrder.filter { processes[$0]?.alive == true && asleep[$0] == nil }
         guard !operations.isEmpty, !living.isEmpty else { return }
         // Mostly the newest processes: what was just forked is where sharing and passing get interesting.
         let actor = random.nextBool(probability: 0.6) ? living.last! : living.randomElement(using: &random)!
         let kind = weightedOperation(for: actor)
+        drawingBackground = Self.mayWait.contains(kind) && kind.declaration.background
+            && steps.count + asleep.count + 2 <= limits.maxSteps && random.nextBool(probability: 0.12)
+        defer { drawingBackground = false }
         guard let arguments = self.arguments(for: kind, by: actor) else { return }
         var step = FuzzStep(actor, kind, arguments)
+        step.background = drawingBackground
         bind(&step)
         steps.append(step)
+        if step.background { asleep[actor] = kind }
     }
 
     /// Weighted toward what makes interleavings interesting: passing right after a fork, exec right after a
@@ -260,6 +281,11 @@ public struct FuzzGenerator {
     mutating func descriptor(for kind: OperationKind, key: String, in owner: String, actor: String) -> FuzzValue? {
         let wanted: (Name) -> Bool
         switch (kind, key) {
+        case (.read, _) where drawingBackground:
+            // In the background a read may wait: for a writer, or for ever (a discard at its await).
+            wanted = { $0.object != .pipeWrite }
+        case (.accept, _) where drawingBackground:
+            wanted = { if case .listener = $0.object { return true } else { return false } }
         case (.read, _):
             // Never a read that waits forever: files, memfds and what was made non-blocking.
             wanted = { [.file, .memfd].contains($0.object) || $0.nonBlocking }
@@ -343,16 +369,17 @@ public struct FuzzGenerator {
             if !chosen.contains("creat") && random.nextBool(probability: 0.8) { chosen.append("creat") }
             if chosen.contains("path") && random.nextBool(probability: 0.7) { chosen.removeAll { $0 == "path" } }
         case .recv, .recvfrom:
-            // MSG_DONTWAIT: an empty socket answers EAGAIN instead of waiting forever.
-            if !chosen.contains("nonblock") { chosen.append("nonblock") }
+            // MSG_DONTWAIT: an empty socket answers EAGAIN instead of waiting forever (in the background, half the
+            // time it may wait).
+            if !chosen.contains("nonblock") && !(drawingBackground && random.nextBool(probability: 0.5)) { chosen.append("nonblock") }
             // MSG_OOB takes one byte and no descriptors (EINVAL or EOPNOTSUPP without an out-of-band byte):
             // keep it rarer, so that most receives still move descriptors.
             if chosen.contains("oob") && random.nextBool(probability: 0.5) { chosen.removeAll { $0 == "oob" } }
         case .pipe, .socketpair, .eventfd, .listen, .socket:
             if !chosen.contains("nonblock") && random.nextBool(probability: 0.5) { chosen.append("nonblock") }
         case .waitid:
-            // WNOHANG: a running child answers 0 instead of waiting forever.
-            if !chosen.contains("nohang") { chosen.append("nohang") }
+            // WNOHANG: a running child answers 0 instead of waiting forever (in the background it may wait).
+            if !chosen.contains("nohang") && !(drawingBackground && random.nextBool(probability: 0.5)) { chosen.append("nohang") }
         case .signalfd, .timerfdCreate, .inotifyInit:
             // Non-blocking more often than not, so that their reads can be drawn (EAGAIN, not a wait).
             if key == "flags" && !chosen.contains("nonblock") && random.nextBool(probability: 0.5) { chosen.append("nonblock") }
@@ -502,6 +529,8 @@ public struct FuzzGenerator {
     mutating func end(_ process: String) {
         processes[process]!.alive = false
         processes[process]!.exited = true
+        // A call asleep goes with its process: there is nothing to await.
+        asleep[process] = nil
         for child in processes[process]!.children where processes[child]!.alive {
             end(child)
             processes[child]!.exited = false

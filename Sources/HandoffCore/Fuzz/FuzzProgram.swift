@@ -63,6 +63,10 @@ public struct FuzzStep: Sendable, Equatable {
     public var process: String
     public var kind: OperationKind
     public var arguments: [FuzzArgument]
+    /// `background: true`: sent without waiting; the process takes no step until its await.
+    public var background = false
+    /// `PROCESS.await:` of the process's background step (`kind` is that step's).
+    public var awaits = false
 
     public init(_ process: String, _ kind: OperationKind, _ arguments: [FuzzArgument] = []) {
         self.process = process
@@ -70,8 +74,17 @@ public struct FuzzStep: Sendable, Equatable {
         self.arguments = arguments
     }
 
+    /// The await of `process`'s background step of `kind`.
+    static func await(_ process: String, _ kind: OperationKind) -> FuzzStep {
+        var step = FuzzStep(process, kind)
+        step.awaits = true
+        return step
+    }
+
     var yaml: String {
-        "  - \(process).\(kind.keyword): {" + arguments.map(\.yaml).joined(separator: ", ") + "}"
+        if awaits { return "  - \(process).await:" }
+        let written = arguments + (background ? [FuzzArgument("background", .bool(true))] : [])
+        return "  - \(process).\(kind.keyword): {" + written.map(\.yaml).joined(separator: ", ") + "}"
     }
 
     /// The process this step creates (`fork`, `clone_files` with `as:`).

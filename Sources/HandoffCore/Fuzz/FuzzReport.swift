@@ -93,7 +93,7 @@ public struct FuzzReport: Encodable, Sendable {
     /// Why a scenario that ended in an ERROR is a discard (the generator's miss), or nil: not judged.
     static func discardCause(_ reason: String) -> String? {
         if reason.contains("was never created") { return "name never created" }
-        if reason.contains("would block forever") { return "waits forever" }
+        if reason.contains("would block forever") || reason.contains("would never finish") { return "waits forever" }
         if reason.contains(HarnessError.beyondModelPrefix) { return "past the model" }
         return nil
     }

@@ -44,10 +44,11 @@ extension ReferenceModel {
     // MARK: - Descriptor numbers
 
     /// fs/file.c: alloc_fd - the lowest free number from `minimum`, below RLIMIT_NOFILE.
+    /// Numbers the harness holds and numbers reserved by a call asleep in the same table count as taken.
     func lowestFree(_ process: String, from minimum: Int32) -> Int32? {
         guard let proc = processes[process] else { return nil }
         let table = self[tableOf: process]
-        let harness = harnessNumbers[process] ?? []
+        let harness = (harnessNumbers[process] ?? []).union(reservedNumbers(in: process))
         var n = max(0, minimum)
         while table[n] != nil || harness.contains(n) { n += 1 }
         return n < proc.nofileLimit ? n : nil
@@ -58,7 +59,7 @@ extension ReferenceModel {
     func lowestFree(_ process: String, count: Int) -> [Int32]? {
         guard let proc = processes[process] else { return nil }
         let table = self[tableOf: process]
-        let harness = harnessNumbers[process] ?? []
+        let harness = (harnessNumbers[process] ?? []).union(reservedNumbers(in: process))
         var result: [Int32] = []
         var n: Int32 = 0
         while result.count < count {
@@ -118,6 +119,8 @@ extension ReferenceModel {
     mutating func duplicateOnto(_ process: String, fd: Int32, target: Int32, closeOnExec: Bool) -> Outcome {
         guard let source = self[tableOf: process][fd]?.description else { return .failure(EBADF) }
         let old = self[tableOf: process][target]
+        // `if (!tofree && fd_is_open(fd, fdt)) goto Ebusy;`: a number reserved by an open still asleep.
+        if old == nil && reservedNumbers(in: process).contains(target) { return .failure(EBUSY) }
         // Take the new reference before dropping the old one: target may already share the description.
         place(process, number: target, description: source, closeOnExec: closeOnExec)
         if let old { release(old.description) }

@@ -18,6 +18,9 @@ struct FifoNode: Equatable, Sendable {
 /// other side's count of opens to move.
 struct FifoSleeper: Equatable, Sendable {
     var pipe: PipeID
+    /// The descriptor number get_unused_fd_flags reserved before fifo_open slept: taken in its table (by the
+    /// process and whoever shares the table) until the open returns there.
+    var number: Int32
     var access: AccessMode
     /// The partner's count of opens (w_counter for a reader, r_counter for a writer) when it went to sleep.
     var partnerOpens: Int
@@ -103,8 +106,9 @@ extension ReferenceModel {
         // reader is reported again; found porting kselftest epoll_wakeup_test).
         if access != .readOnly && pipe.writers == 1 { wake(.pipeReaders(id), key: 0) }
         if let partnerOpens = sleepsFor {
-            fifoSleepers[process] = FifoSleeper(pipe: id, access: access, partnerOpens: partnerOpens, statusFlags: status,
-                                                closeOnExec: closeOnExec)
+            guard let number = lowestFree(process, from: 0) else { return .failure(EMFILE) }
+            fifoSleepers[process] = FifoSleeper(pipe: id, number: number, access: access, partnerOpens: partnerOpens,
+                                                statusFlags: status, closeOnExec: closeOnExec)
             var outcome = Outcome(blocks: true)
             outcome.changedBeforeBlocking = true  // counted as a reader or writer while it sleeps
             return outcome
@@ -123,8 +127,10 @@ extension ReferenceModel {
         if partnerOpens == sleeper.partnerOpens || brokenRules.contains(.fifoOpenMissesPartner) { return Outcome(blocks: true) }
         fifoSleepers[process] = nil
         let target: DescriptionTarget = sleeper.access == .readOnly ? .pipeRead(pipe: sleeper.pipe) : .pipeWrite(pipe: sleeper.pipe)
-        return installFifoEnd(process, target: target, access: sleeper.access, status: sleeper.statusFlags,
-                              closeOnExec: sleeper.closeOnExec, writersSeen: 0)
+        // fd_install at the number reserved before the sleep, whatever was freed below it meanwhile.
+        let id = newDescription(target, access: sleeper.access, flags: sleeper.statusFlags, offset: nil)
+        place(process, number: sleeper.number, description: id, closeOnExec: sleeper.closeOnExec)
+        return Outcome(result: Int64(sleeper.number), fds: [sleeper.number])
     }
 
     private mutating func installFifoEnd(_ process: String, target: DescriptionTarget, access: AccessMode,
@@ -134,6 +140,13 @@ extension ReferenceModel {
             descriptions[id]?.fifoWritersSeen = writersSeen
         }
         return outcome
+    }
+
+    /// The numbers reserved in `process`'s table by opens asleep in fifo_open (its own, or a process's sharing
+    /// the table: CLONE_FILES). Empty, at the cost of one check, when nobody sleeps there.
+    func reservedNumbers(in process: String) -> Set<Int32> {
+        guard !fifoSleepers.isEmpty, let table = processes[process]?.tableID else { return [] }
+        return Set(fifoSleepers.compactMap { processes[$0.key]?.tableID == table ? $0.value.number : nil })
     }
 
     /// A process that ends asleep in fifo_open (killed: the sleep is interrupted) gives its count back, as the

@@ -265,6 +265,8 @@ struct ScenarioValidator {
             processes[actor]?.end = .exited(line: line)
             for name in order where processes[name]?.end == nil && isDescendant(name, of: actor) {
                 processes[name]?.end = .killed(line: line, by: actor)
+                // A call asleep goes with its killed process: there is nothing to await (found by `handoff fuzz`).
+                busy[name] = nil
             }
         case .reapsChild:
             guard case .processes(.wait(let child)) = operation else { throw undeclared() }
