@@ -21,6 +21,9 @@ struct BackgroundCall {
     var switches: UInt64? = nil
     /// The process ended (a signal killed it) while the call slept: it never returns.
     var endedWithProcess = false
+    /// The open file descriptions its descriptors named when it was sent (fdget's references, which it keeps
+    /// while it sleeps whatever the table does).
+    var files: [DescriptionID?] = []
 
     /// The call's outcome as the program sees it: the part done before sleeping and the rest, as one.
     func whole(_ rest: Outcome) -> Outcome {
@@ -154,6 +157,7 @@ extension ScenarioExecution {
         // The step that sent the call is the one it meets first (an epoll_wait on a closed number fails at
         // once): only later steps are asked whether they wake it (found by `handoff fuzz` with background steps).
         if call.began < currentStepBegan && !stepWakes(call, of: process) { return nil }
+        try checkFilesKept(call, of: process)
         var current = call
         let pollTimeout = current.operation.eventTimeout
         // A poll whose time ran out before this step began returned 0 then, whatever this step brings; one
@@ -226,6 +230,22 @@ extension ScenarioExecution {
         forgetEdgeWakeups(of: current, by: process)
         return try take(current, of: process, agent: agent, predicted: returnsShort ?? current.whole(predicted),
                         progress: &progress)
+    }
+
+    /// The open file descriptions `operation`'s descriptors name now (in their owner's table).
+    func files(of operation: Operation, by process: String) -> [DescriptionID?] {
+        operation.descriptors.map { fd, field in model.fdget(field.owner ?? process, fd)?.description.id }
+    }
+
+    /// A call asleep keeps the files it looked up (fdget): a process sharing its table that closes or replaces
+    /// the descriptor does not end it - a read asleep on a pipe stays asleep after another thread's close. The
+    /// model answers for a call by its descriptor numbers, so such a call is past what it follows (an ERROR),
+    /// never predicted to fail EBADF (found by `handoff fuzz` with background steps).
+    func checkFilesKept(_ call: BackgroundCall, of process: String) throws(Stop) {
+        guard !call.files.isEmpty, call.files != files(of: call.operation, by: process) else { return }
+        throw .harness(.beyondModel("\(call.step.location): a descriptor the background \(process).\(call.step.action.keyword) "
+            + "sleeps on was closed or replaced in its table while it slept: the call keeps the file it looked up, "
+            + "which the model does not follow"))
     }
 
     /// A sleeping call's wake-ups of others on its way out that the model does not follow (a pipe's):
@@ -407,6 +427,7 @@ extension ScenarioExecution {
         if let completed = call.completed {
             (predicted, message) = completed
         } else {
+            try checkFilesKept(call, of: process)
             predicted = call.whole(predict(operation, by: process))
             if predicted.blocks {
                 throw .scenario("\(awaitStep.location): the background \(operationName) (line \(step.location.line)) would never "

@@ -294,7 +294,8 @@ final class ScenarioExecution {
             }
             let request = self.request(operation, by: process)
             try harness { () throws(HarnessError) in try agent.connection.send(request) }
-            pending[process] = BackgroundCall(step: step, operation: operation, began: monotonicNow())
+            pending[process] = BackgroundCall(step: step, operation: operation, began: monotonicNow(),
+                                              files: files(of: operation, by: process))
             try awaitAsleepOrAnswered(agent, step: step)
             let observeBegan = monotonicNow()
             if let finding = try completeBackgroundCalls() { return [finding] }
