@@ -577,6 +577,23 @@ import Testing
         #expect(waits.status == .pass, "\(waits.diff) \(waits.reason ?? "")")
     }
 
+    /// A sharer's close beneath a read asleep on that descriptor does not end the read (it keeps its file):
+    /// past what the model follows, not a predicted EBADF (found by `handoff fuzz` with background steps).
+    @Test func aCloseBeneathASleepingCallIsPastTheModel() throws {
+        let result = run(try scenario("""
+            summary: a thread closes what another is reading
+            steps:
+              - main.pipe: {as: [r, w]}
+              - main.clone_files: {as: thread}
+              - thread.read: {fd: r, background: true}
+              - main.close: {fd: r}
+              - thread.await:
+            """))
+        #expect(result.status == .error)
+        #expect(result.findings.isEmpty)
+        #expect(result.reason?.contains("the call keeps the file it looked up") == true, "\(result.reason ?? "")")
+    }
+
     @Test func processChangesCannotBeRepeated() {
         #expect(throws: ScenarioError.self) {
             _ = try scenario("summary: s\nsteps:\n  - repeat:\n      count: 2\n      steps:\n        - main.fork: {as: c}\n")
