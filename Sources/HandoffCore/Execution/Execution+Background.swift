@@ -438,6 +438,7 @@ extension ScenarioExecution {
             case .blocked(let finding): return [finding]
             case .answered(let answer): message = answer
             }
+            try harness { () throws(HarnessError) in try releaseDeferredChannels(of: process) }
         }
         let answer = try harness { () throws(HarnessError) in try decodeAnswer(message, from: process) }
         var observed = Outcome(answer: answer)
