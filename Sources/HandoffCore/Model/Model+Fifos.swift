@@ -58,6 +58,8 @@ extension ReferenceModel {
     /// waits. Neither read nor write access is EINVAL. An anonymous pipe never waits.
     mutating func fifoOpen(_ process: String, _ opening: FifoOpening, access: AccessMode, status: Set<StatusFlag>,
                            closeOnExec: Bool) -> Outcome {
+        // The number open reserved first (get_unused_fd_flags before do_filp_open): a sleeper keeps it.
+        guard let number = lowestFree(process, from: 0) else { return .failure(EMFILE) }
         let id: PipeID
         var pipe: PipeObject
         switch opening {
@@ -106,7 +108,6 @@ extension ReferenceModel {
         // reader is reported again; found porting kselftest epoll_wakeup_test).
         if access != .readOnly && pipe.writers == 1 { wake(.pipeReaders(id), key: 0) }
         if let partnerOpens = sleepsFor {
-            guard let number = lowestFree(process, from: 0) else { return .failure(EMFILE) }
             fifoSleepers[process] = FifoSleeper(pipe: id, number: number, access: access, partnerOpens: partnerOpens,
                                                 statusFlags: status, closeOnExec: closeOnExec)
             var outcome = Outcome(blocks: true)
