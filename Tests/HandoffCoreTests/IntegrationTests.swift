@@ -570,7 +570,7 @@ import Testing
         let racy = run(try scenario(setup + "  - main.poll: {fd: w, events: [out], timeout: 2000}\n"))
         #expect(racy.status == .error)
         #expect(racy.findings.isEmpty)
-        #expect(racy.reason?.contains("main.poll: right after unix_gc it answers 4 if the collector has not run yet and 12") == true,
+        #expect(racy.reason?.contains("main.poll: before any step waited for the AF_UNIX collector's work it answers 4 if the collector has not run (or released) yet and 12") == true,
                 "\(racy.reason ?? "")")
         let waits = run(try scenario(setup + "  - main.poll: {fd: w, events: [], timeout: 2000, result: 8}\n"
             + "  - main.write: {fd: w, data: \"x\", error: EPIPE}\n"))

@@ -3,8 +3,9 @@
 import HandoffProtocol
 
 extension ScenarioExecution {
-    /// The model as it was before a `unix_gc` step collected something, kept (and carried along every step
-    /// after it) until a step shows the collection has happened.
+    /// The model as it was before a `unix_gc` step collected something (or before a collection the kernel's
+    /// answer showed was adopted), kept and carried along every step after it until a step shows the
+    /// collection has happened.
     ///
     /// The model collects at the `unix_gc` step; the kernel only queues the collector there (a workqueue), and
     /// the last references of what it frees go with delayed fput. A step after it whose answer depends on the
@@ -19,8 +20,9 @@ extension ScenarioExecution {
     /// drops it once a step waited for the collection (or the two no longer differ on anything).
     func collectionRace(_ operation: Operation, by process: String, predicted: Outcome) -> String? {
         guard var early = beforeCollection else { return nil }
-        // Background calls and loops change both models in ways this does not follow: judged as before.
-        guard pending.isEmpty else {
+        // A background call still asleep may complete on the model alone: judged as before from then on.
+        // (Calls already answered or gone with their process are in both.)
+        guard pending.values.allSatisfy({ $0.completed != nil || $0.endedWithProcess }) else {
             beforeCollection = nil
             return nil
         }
@@ -33,8 +35,9 @@ extension ScenarioExecution {
         beforeCollection = nil
         let waits = answer.blocks || ((operation.eventTimeout ?? 0) != 0 && answer.errno == 0 && answer.result == 0)
         if waits { return nil }
-        return "right after unix_gc it answers \(answer.summary(dataAround: nil)) if the collector has not run yet and "
-            + "\(predicted.summary(dataAround: nil)) once it has: which is timing (the collector runs in a workqueue); "
+        return "before any step waited for the AF_UNIX collector's work it answers \(answer.summary(dataAround: nil)) if "
+            + "the collector has not run (or released) yet and \(predicted.summary(dataAround: nil)) once it has: which is "
+            + "timing (the collector runs in a workqueue, its releases with delayed fput); "
             + "wait for the collection first with a step only it satisfies (a poll with a timeout of events the "
             + "collection brings, a blocking read)"
     }
