@@ -30,6 +30,12 @@ final class AgentConnection {
         return min(maximumPacketSize, Int(value) - 32)
     }
 
+    /// Whether a message is waiting to be received now (a background call's answer), without waiting.
+    var hasMessageWaiting: Bool {
+        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, 0) == 1 && entry.revents & Int16(POLLIN) != 0
+    }
+
     func send(_ message: WireMessage) throws(HarnessError) {
         try refuseUnrequested()
         let bytes = message.encoded()

@@ -91,9 +91,7 @@ extension ScenarioExecution {
         for (process, call) in pending.sorted(by: { $0.value.began < $1.value.began })
             where call.completed == nil && !call.endedWithProcess && (call.operation.eventTimeout ?? 0) <= 0
         {
-            guard let agent = tree[process], !agent.hasExited else { continue }
-            var entry = pollfd(fd: agent.connection.descriptor, events: Int16(POLLIN), revents: 0)
-            guard poll(&entry, 1, 0) == 1, entry.revents & Int16(POLLIN) != 0 else { continue }
+            guard let agent = tree[process], !agent.hasExited, agent.connection.hasMessageWaiting else { continue }
             let stillAsleep = trialPredict(call.operation, by: process)
             guard stillAsleep.blocks, stillAsleep.beyondModel == nil else { continue }
             let message = try harness { () throws(HarnessError) in

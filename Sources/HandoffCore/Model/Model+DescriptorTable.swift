@@ -48,9 +48,10 @@ extension ReferenceModel {
     func lowestFree(_ process: String, from minimum: Int32) -> Int32? {
         guard let proc = processes[process] else { return nil }
         let table = self[tableOf: process]
-        let harness = (harnessNumbers[process] ?? []).union(reservedNumbers(in: process))
+        let harness = harnessNumbers[process] ?? []
+        let reserved = reservedNumbers(in: process)
         var n = max(0, minimum)
-        while table[n] != nil || harness.contains(n) { n += 1 }
+        while table[n] != nil || harness.contains(n) || reserved.contains(n) { n += 1 }
         return n < proc.nofileLimit ? n : nil
     }
 
@@ -59,11 +60,12 @@ extension ReferenceModel {
     func lowestFree(_ process: String, count: Int) -> [Int32]? {
         guard let proc = processes[process] else { return nil }
         let table = self[tableOf: process]
-        let harness = (harnessNumbers[process] ?? []).union(reservedNumbers(in: process))
+        let harness = harnessNumbers[process] ?? []
+        let reserved = reservedNumbers(in: process)
         var result: [Int32] = []
         var n: Int32 = 0
         while result.count < count {
-            while table[n] != nil || harness.contains(n) { n += 1 }
+            while table[n] != nil || harness.contains(n) || reserved.contains(n) { n += 1 }
             guard n < proc.nofileLimit else { return nil }
             result.append(n)
             n += 1

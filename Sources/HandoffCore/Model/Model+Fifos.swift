@@ -47,6 +47,15 @@ extension ReferenceModel {
         }
     }
 
+    /// The open of a FIFO by its name or through /proc: may_open checks the FIFO's permission bits (O_TRUNC
+    /// still asks for write, though it truncates nothing), then fifo_open.
+    mutating func openFifo(_ process: String, _ name: FileName, flags: Set<OpenFlag>) -> Outcome {
+        let access = AccessMode(openFlags: flags)
+        if accessDenied(process, file: name, access: access, truncate: flags.contains(.trunc)) { return .failure(EACCES) }
+        return fifoOpen(process, .named(name), access: access, status: Set(openFlags: flags),
+                        closeOnExec: flags.contains(.cloexec))
+    }
+
     /// Which pipe fifo_open opens: an anonymous pipe's (reopened through /proc: is_pipe) or a FIFO's, by name.
     enum FifoOpening { case anonymous(PipeID), named(FileName) }
 
@@ -114,8 +123,8 @@ extension ReferenceModel {
             outcome.changedBeforeBlocking = true  // counted as a reader or writer while it sleeps
             return outcome
         }
-        return installFifoEnd(process, target: target, access: access, status: status, closeOnExec: closeOnExec,
-                              writersSeen: writersSeen)
+        return installFifoEnd(process, at: number, target: target, access: access, status: status,
+                              closeOnExec: closeOnExec, writersSeen: writersSeen)
     }
 
     /// The open of a process asleep in fifo_open, asked again (a background call after a step): it returns once
@@ -129,18 +138,17 @@ extension ReferenceModel {
         fifoSleepers[process] = nil
         let target: DescriptionTarget = sleeper.access == .readOnly ? .pipeRead(pipe: sleeper.pipe) : .pipeWrite(pipe: sleeper.pipe)
         // fd_install at the number reserved before the sleep, whatever was freed below it meanwhile.
-        let id = newDescription(target, access: sleeper.access, flags: sleeper.statusFlags, offset: nil)
-        place(process, number: sleeper.number, description: id, closeOnExec: sleeper.closeOnExec)
-        return Outcome(result: Int64(sleeper.number), fds: [sleeper.number])
+        return installFifoEnd(process, at: sleeper.number, target: target, access: sleeper.access,
+                              status: sleeper.statusFlags, closeOnExec: sleeper.closeOnExec, writersSeen: 0)
     }
 
-    private mutating func installFifoEnd(_ process: String, target: DescriptionTarget, access: AccessMode,
+    /// fd_install of the new description at the number open reserved first.
+    private mutating func installFifoEnd(_ process: String, at number: Int32, target: DescriptionTarget, access: AccessMode,
                                          status: Set<StatusFlag>, closeOnExec: Bool, writersSeen: Int) -> Outcome {
-        let outcome = install(process, target: target, access: access, flags: status, closeOnExec: closeOnExec)
-        if writersSeen != 0, let number = outcome.fds.first, let id = self[tableOf: process][number]?.description {
-            descriptions[id]?.fifoWritersSeen = writersSeen
-        }
-        return outcome
+        let id = newDescription(target, access: access, flags: status, offset: nil)
+        descriptions[id]?.fifoWritersSeen = writersSeen
+        place(process, number: number, description: id, closeOnExec: closeOnExec)
+        return Outcome(result: Int64(number), fds: [number])
     }
 
     /// The numbers reserved in `process`'s table by opens asleep in fifo_open (its own, or a process's sharing

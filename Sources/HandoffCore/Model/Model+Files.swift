@@ -40,14 +40,10 @@ extension ReferenceModel {
             if flags.contains(.creat) && flags.contains(.excl) { return .failure(EEXIST) }
             return .failure(ENXIO)
         }
-        var status: Set<StatusFlag> = []
-        if flags.contains(.append) { status.insert(.append) }
-        if flags.contains(.nonblock) { status.insert(.nonblock) }
+        let status = Set<StatusFlag>(openFlags: flags)
         if fifos[name] != nil {
             if flags.contains(.creat) && flags.contains(.excl) { return .failure(EEXIST) }
-            // may_open: the FIFO's permission bits (O_TRUNC still asks for write; it truncates nothing).
-            if accessDenied(process, file: name, access: access, truncate: flags.contains(.trunc)) { return .failure(EACCES) }
-            return fifoOpen(process, .named(name), access: access, status: status, closeOnExec: flags.contains(.cloexec))
+            return openFifo(process, name, flags: flags)
         }
         if files[name] != nil {
             if flags.contains(.creat) && flags.contains(.excl) { return .failure(EEXIST) }
@@ -313,9 +309,7 @@ extension ReferenceModel {
             return outcome
         }
         let access = AccessMode(openFlags: flags)
-        var status: Set<StatusFlag> = []
-        if flags.contains(.append) { status.insert(.append) }
-        if flags.contains(.nonblock) { status.insert(.nonblock) }
+        let status = Set<StatusFlag>(openFlags: flags)
         let cloexec = flags.contains(.cloexec)
         switch desc.target {
         case .pidfd where pidfdsReopen && flags.contains(.trunc) && pidfdReopenTruncErrno != 0:
@@ -345,8 +339,7 @@ extension ReferenceModel {
             return .failure(ENXIO)
         case .file(let name) where fifos[name] != nil:
             // An O_PATH descriptor of a FIFO: fifo_open on its inode, as an open of its name, after may_open.
-            if accessDenied(process, file: name, access: access, truncate: flags.contains(.trunc)) { return .failure(EACCES) }
-            return fifoOpen(process, .named(name), access: access, status: status, closeOnExec: cloexec)
+            return openFifo(process, name, flags: flags)
         case .file, .memfd:
             // The magic link is followed, then may_open checks the file's permission bits.
             if case .file(let name) = desc.target,
@@ -364,10 +357,7 @@ extension ReferenceModel {
             // fifo_open on the pipe's inode: a FIFO's (its name's pipe now, which may be another than this
             // descriptor's if that one's openers are all gone) after may_open; an anonymous pipe's, which never
             // waits for a partner (is_pipe).
-            if let name = pipes[p]?.fifo {
-                if accessDenied(process, file: name, access: access, truncate: flags.contains(.trunc)) { return .failure(EACCES) }
-                return fifoOpen(process, .named(name), access: access, status: status, closeOnExec: cloexec)
-            }
+            if let name = pipes[p]?.fifo { return openFifo(process, name, flags: flags) }
             return fifoOpen(process, .anonymous(p), access: access, status: status, closeOnExec: cloexec)
         case .inherited(let what):
             // O_TRUNC empties the log too (found by `handoff fuzz` through the Python agent); /dev/null has

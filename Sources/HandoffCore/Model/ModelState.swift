@@ -31,6 +31,15 @@ public enum AccessMode: String, Sendable, Codable {
     }
 }
 
+extension Set where Element == StatusFlag {
+    /// The status flags an open(2) with these flags keeps on its description (O_APPEND, O_NONBLOCK).
+    init(openFlags flags: Set<OpenFlag>) {
+        self = []
+        if flags.contains(.append) { insert(.append) }
+        if flags.contains(.nonblock) { insert(.nonblock) }
+    }
+}
+
 /// Objects behind an anonymous inode that have nothing but their kind to compare (Model+AnonymousInodes).
 public enum AnonymousKind: String, Sendable, CaseIterable {
     case signalfd, timerfd, inotify
