@@ -1,4 +1,4 @@
-// Bounds what YAML aliases can make of a file before Yams composes it.
+// Bounds what YAML aliases, or a large file's sheer number of nodes, can make of a file before Yams composes it.
 
 import CYaml
 
@@ -7,18 +7,33 @@ import CYaml
 /// it hashes and compares every mapping key to find duplicates: a key that is such an alias (`? *bomb`) kept
 /// Yams.compose busy for minutes before the scenario parser saw anything. This walks libyaml's events once
 /// (linear in the text), counting the nodes of the first document with every alias expanded.
+///
+/// A large file without aliases is walked too: Yams keeps about 150 bytes per node (a 14 MB file of short
+/// lists took 950 MB to compose), so the file-size limit alone lets one file take a gigabyte, and the
+/// runner parses files in parallel.
 enum AliasExpansion {
     /// Far above any scenario: the largest of the catalog has a few thousand nodes, and a 1 MB file written
     /// out by hand at most about 500,000.
     static let maximumNodes = 1_000_000
+    /// Below this a file cannot reach `maximumNodes` without aliases (a node takes at least two bytes), so
+    /// the catalog's files (under 70 kB) are not parsed twice.
+    static let walkedWithoutAliasesBytes = 1 << 20
 
-    /// The 1-based line and column of the alias that takes the document past `maximumNodes`, or nil.
-    /// Syntax errors are left to the composer, which reports them with its context.
-    static func excess(_ yaml: String) -> (line: Int, column: Int)? {
-        // Without a `*` there is no alias, and nothing to expand.
+    /// Where the document passes `maximumNodes`, and whether aliases took it there.
+    struct Excess: Equatable {
+        var line: Int
+        var column: Int
+        var byAliases: Bool
+    }
+
+    /// The 1-based line and column of the node (an alias, or any node of a large file) that takes the
+    /// document past `maximumNodes`, or nil. Syntax errors are left to the composer, which reports them with
+    /// its context.
+    static func excess(_ yaml: String) -> Excess? {
+        // Without a `*` there is no alias, and a small file has too few nodes to matter.
         let asterisk = UInt8(ascii: "*")
         let mayAlias = yaml.utf8.withContiguousStorageIfAvailable { $0.contains(asterisk) } ?? yaml.utf8.contains(asterisk)
-        guard mayAlias else { return nil }
+        guard mayAlias || yaml.utf8.count >= walkedWithoutAliasesBytes else { return nil }
         var bytes = Array(yaml.utf8)
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else { return nil }
@@ -30,7 +45,7 @@ enum AliasExpansion {
         }
     }
 
-    private static func walk(_ parser: inout yaml_parser_t) -> (line: Int, column: Int)? {
+    private static func walk(_ parser: inout yaml_parser_t) -> Excess? {
         // Nodes of the anchored collections and scalars, expanded.
         var sizes: [String: Int] = [:]
         // The open collections: their anchor and `counted` when they began.
@@ -38,6 +53,7 @@ enum AliasExpansion {
         // The nodes so far, every alias counted as the nodes it stands for: never more than `maximumNodes`,
         // so neither the sizes nor the sums overflow.
         var counted = 0
+        var aliased = false
         func name(_ pointer: UnsafeMutablePointer<yaml_char_t>?) -> String? {
             pointer.map { String(cString: $0) }
         }
@@ -53,6 +69,7 @@ enum AliasExpansion {
             case YAML_ALIAS_EVENT:
                 // An undefined alias is the composer's to report.
                 nodes = name(event.data.alias.anchor).flatMap { sizes[$0] } ?? 1
+                aliased = true
             case YAML_SEQUENCE_START_EVENT:
                 open.append((name(event.data.sequence_start.anchor), counted))
             case YAML_MAPPING_START_EVENT:
@@ -66,7 +83,8 @@ enum AliasExpansion {
                 nodes = 0
             }
             guard nodes <= maximumNodes - counted else {
-                return (Int(event.start_mark.line) + 1, Int(event.start_mark.column) + 1)
+                return Excess(line: Int(event.start_mark.line) + 1, column: Int(event.start_mark.column) + 1,
+                              byAliases: aliased)
             }
             counted += nodes
         }

@@ -90,9 +90,13 @@ struct YAMLContext {
     /// known not to multiply it (AliasExpansion). Nil for a file without a document.
     func compose(_ yaml: String) throws(ScenarioError) -> Node? {
         if let excess = AliasExpansion.excess(yaml) {
-            throw ScenarioError(SourceLocation(file: file, line: excess.line, column: excess.column),
-                                "malformed YAML: aliases expand the document past \(AliasExpansion.maximumNodes) nodes "
-                                    + "(expected a scenario whose anchors do not multiply it)")
+            let location = SourceLocation(file: file, line: excess.line, column: excess.column)
+            if excess.byAliases {
+                throw ScenarioError(location, "malformed YAML: aliases expand the document past \(AliasExpansion.maximumNodes) nodes "
+                                        + "(expected a scenario whose anchors do not multiply it)")
+            }
+            throw ScenarioError(location, "the document has more than \(AliasExpansion.maximumNodes) nodes "
+                                    + "(expected a scenario file of at most that many lists, mappings and values)")
         }
         do {
             return try Yams.compose(yaml: yaml, .basic, .default, .utf8)
