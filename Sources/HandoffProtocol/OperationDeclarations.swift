@@ -101,6 +101,9 @@ public enum ArgumentType: Sendable, Equatable {
     case flagsOrRaw([String])
     /// One word from this set.
     case keyword([String])
+    /// One word from this set, or a raw integer handed to the kernel as it is (for a call whose refusal of
+    /// an unknown value, EINVAL, is worth a scenario: lseek's whence).
+    case keywordOrRaw([String])
     case string
     /// Bytes: a string's UTF-8 bytes, or `{hex: "..."}` for any bytes.
     case bytes
@@ -132,6 +135,7 @@ public enum ArgumentType: Sendable, Equatable {
         case .flags(let words): return "flags [" + words.joined(separator: ", ") + "]"
         case .flagsOrRaw(let words): return "flags [" + words.joined(separator: ", ") + "] or a raw integer"
         case .keyword(let words): return words.joined(separator: " \\| ")
+        case .keywordOrRaw(let words): return words.joined(separator: " \\| ") + " or a raw integer"
         case .string: return "string"
         case .bytes: return "string, or {hex: \"ff 00\"} for any bytes"
         case .bool: return "true \\| false"

@@ -82,6 +82,13 @@ public enum Whence: String, Sendable, CaseIterable, Hashable {
         case .hole: return 4  // SEEK_HOLE
         }
     }
+
+    /// The name of a whence the kernel knows (SEEK_SET ... SEEK_MAX); nil for any other value, which
+    /// ksys_lseek refuses with EINVAL.
+    public init?(linux: Int32) {
+        guard let whence = Self.allCases.first(where: { $0.linux == linux }) else { return nil }
+        self = whence
+    }
 }
 
 /// shutdown(2)'s `how`.

@@ -22,7 +22,7 @@ extension Agent {
             return { agent, answer -> Bool in
                 let fd = operand.value(agent.slots)
                 if agent.isChannel(fd) { answer.fail(EBADF); return true }
-                answer.record(timed { Int(lseek(fd, off_t(offset), whence.linux)) })
+                answer.record(timed { Int(lseek(fd, off_t(offset), whence)) })
                 return true
             }
         case .read(let operand, let count):

@@ -37,6 +37,25 @@ extension ReferenceModelTests {
     /// pread64 (ksys_pread64): EINVAL for a negative position before the descriptor is looked at, then EBADF
     /// (closed, O_PATH), ESPIPE (no FMODE_PREAD: pipes, sockets), EBADF (not open for reading); it reads at the
     /// position given and leaves the shared offset where it was.
+    /// ksys_lseek refuses a whence past SEEK_HOLE (or negative: it is unsigned) before vfs_llseek looks at the
+    /// object, so a pipe's is EINVAL and not ESPIPE; only fdget's EBADF comes first. The position stays.
+    @Test func anUnknownWhenceIsRefusedBeforeTheObject() {
+        var m = makeModel()
+        let file = m.ok(.open(path: "f", flags: [.rdwr, .creat], mode: 0o644)).fds[0]
+        m.ok(.write(fd: file, data: bytes("0123456789")))
+        m.ok(.lseek(fd: file, offset: 3, whence: .set))
+        for whence: Int32 in [5, -1, .max] { m.fails(.files(.lseek(fd: file, offset: 0, whence: whence)), EINVAL) }
+        #expect(m.ok(.lseek(fd: file, offset: 0, whence: .cur)) == Outcome(result: 3))
+        #expect(m.ok(.files(.lseek(fd: file, offset: 0, whence: 2))) == Outcome(result: 10), "2 is SEEK_END")
+        let (r, _) = m.pair(.pipe(closeOnExec: false, nonBlocking: false))
+        m.fails(.lseek(fd: r, offset: 0, whence: .set), ESPIPE)
+        m.fails(.files(.lseek(fd: r, offset: 0, whence: 5)), EINVAL)
+        let counter = m.ok(.eventfd(initial: 0, closeOnExec: false, nonBlocking: false, semaphore: false)).fds[0]
+        m.fails(.files(.lseek(fd: counter, offset: 0, whence: 5)), EINVAL)
+        m.ok(.close(fd: r))
+        m.fails(.files(.lseek(fd: r, offset: 0, whence: 5)), EBADF)
+    }
+
     @Test func preadReadsAtItsPositionAndLeavesTheOffset() {
         var m = makeModel()
         let f = m.fd(.open(path: "f", flags: creatRW, mode: 0o600))

@@ -404,6 +404,24 @@ import HandoffProtocol
         expectError(stepFailure("  - main.close_range: {first: 0, last: end}\n"), 3, 40, "an integer or \"max\" for 'last'")
     }
 
+    /// whence by name, or raw as the kernel takes it (EINVAL past SEEK_HOLE is worth a scenario); a word
+    /// that is neither is refused with the words and the raw form.
+    @Test func parsesRawWhence() throws {
+        let parsed = try steps("""
+              - main.lseek: {fd: 3, whence: hole}
+              - main.lseek: {fd: 3, whence: 5}
+              - main.lseek: {fd: 3, whence: -1}
+            """)
+        let whences = parsed.compactMap { step -> Int32? in
+            guard case .files(.lseek(_, _, let whence)) = step.operation else { return nil }
+            return whence
+        }
+        #expect(whences == [4, 5, -1])
+        expectError(stepFailure("  - main.lseek: {fd: 3, whence: seek_end}\n"), 3, 33,
+                    "unknown value 'seek_end' for 'whence' (expected one of: set, cur, end, data, hole, or a raw integer)")
+        expectError(stepFailure("  - main.lseek: {fd: 3, whence: 4294967296}\n"), 3, 33, "'whence' must be between")
+    }
+
     @Test func parsesLseekReadWrite() throws {
         let parsed = try steps("""
               - main.lseek: {fd: 3}
@@ -419,7 +437,7 @@ import HandoffProtocol
             Issue.record("wrong actions")
             return
         }
-        #expect(o1 == 0 && w1 == .set && o2 == -2 && w2 == .end)
+        #expect(o1 == 0 && w1 == Whence.set.linux && o2 == -2 && w2 == Whence.end.linux)
         #expect(n3 == 256 && n4 == 5)
         #expect(parsed[3].expect == Expectation(result: 5, data: Array("hello".utf8)))
         #expect(fd == .number(3) && data == Array("héllo".utf8))

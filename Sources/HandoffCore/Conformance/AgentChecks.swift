@@ -151,10 +151,13 @@ enum AgentChecks {
             _ = try c.ok(agent, .write(fd: 3, data: Array("f".utf8)))
             try c.expect(try c.ok(agent, .read(fd: 3, count: 4)).data == Array("f".utf8), "the FIFO did not give its byte back")
         },
-        ProtocolCheck(name: "read write lseek", rule: "write data=HEX, lseek, read count: d is the bytes read") { c in
+        ProtocolCheck(name: "read write lseek", rule: "write data=HEX, lseek, read count: d is the bytes read; "
+            + "lseek's whence is passed as it is, an unknown one too") { c in
             let agent = try c.start()
             _ = try c.ok(agent, .open(path: "check-rw", flags: [.rdwr, .creat, .trunc], mode: 0o600))
             try c.expect(try c.ok(agent, .write(fd: 3, data: Array("abc".utf8))).result == 3, "write did not return 3")
+            let unknown = try c.ok(agent, .files(.lseek(fd: 3, offset: 0, whence: 5)))
+            try c.expect(unknown.errno == EINVAL, "lseek with whence 5 gave \(unknown), expected EINVAL from the kernel")
             try c.expect(try c.ok(agent, .lseek(fd: 3, offset: 1, whence: .set)).result == 1, "lseek did not return 1")
             let read = try c.ok(agent, .read(fd: 3, count: 8))
             try c.expect(read.result == 2 && read.data == Array("bc".utf8), "read gave \(read)")

@@ -214,6 +214,10 @@ public struct FuzzGenerator {
             // Now and then raw bits, a known one among unknown ones: the kernel refuses them before anything.
             if random.nextBool(probability: 0.1) { return .integer([1, 3, 8, 0x7fff_ffff].randomElement(using: &random)!) }
             return .list(flags(kind, argument.key, words).map(FuzzValue.word))
+        case .keywordOrRaw(let words):
+            // Now and then a raw value: one the kernel knows by number, or one it refuses (EINVAL).
+            if random.nextBool(probability: 0.1) { return .integer([1, 4, 5, -1, 0x7fff_ffff].randomElement(using: &random)!) }
+            return .word(words.randomElement(using: &random)!)
         case .keyword(let words), .command(let words):
             if kind == .connect || kind == .listen, argument.key == "type",
                 let address = so_far.first(where: { $0.key == "address" })?.value,

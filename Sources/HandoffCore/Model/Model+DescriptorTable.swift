@@ -243,8 +243,11 @@ extension ReferenceModel {
 
     /// fs/read_write.c: ksys_lseek -> vfs_llseek: objects without llseek say ESPIPE; files and memfds follow
     /// generic_file_llseek_size (EINVAL for a negative result, a wrapped sum included).
-    mutating func lseek(_ process: String, fd: Int32, offset: Int64, whence: Whence) -> Outcome {
+    mutating func lseek(_ process: String, fd: Int32, offset: Int64, whence raw: Int32) -> Outcome {
         guard case let (entry, desc)? = fdget(process, fd) else { return .failure(EBADF) }
+        // ksys_lseek takes whence unsigned and refuses past SEEK_MAX (SEEK_HOLE) before vfs_llseek looks at the
+        // file: EINVAL on a pipe or socket too, never ESPIPE.
+        guard let whence = Whence(linux: raw) else { return .failure(EINVAL) }
         switch desc.target {
         case .pipeRead, .pipeWrite, .pipeReadWrite, .socket, .pidfd:
             // No llseek in their file_operations (pidfd included): vfs_llseek says ESPIPE.

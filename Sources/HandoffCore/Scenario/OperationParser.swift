@@ -113,6 +113,18 @@ struct OperationArguments {
         guard let node = a[key] else { return value }
         return try context.keyword(node, a.what(key), allowed: allowed)
     }
+    /// One of `words` (the value it stands for), or a raw integer in `range` handed to the kernel as it is.
+    mutating func keywordOrRaw(_ key: String, default value: String, _ words: [(String, Int64)],
+                               in range: ClosedRange<Int>) throws(ScenarioError) -> Int64 {
+        guard let node = a[key] else { return words.first { $0.0 == value }?.1 ?? 0 }
+        if context.kind(node) == .int { return Int64(try context.integer(node, a.what(key), in: range)) }
+        let word = try context.string(node, a.what(key))
+        guard let known = words.first(where: { $0.0 == word }) else {
+            throw context.error(node, "unknown value '\(word)' for \(a.what(key)) (expected one of: "
+                                    + words.map(\.0).joined(separator: ", ") + ", or a raw integer)")
+        }
+        return known.1
+    }
     mutating func socketFlags() throws(ScenarioError) -> (closeOnExec: Bool, nonBlocking: Bool) {
         let f = try flags(["cloexec", "nonblock"])
         return (f.contains("cloexec"), f.contains("nonblock"))

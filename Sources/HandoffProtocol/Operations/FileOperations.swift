@@ -10,7 +10,9 @@ public enum FileOperation<Naming: OperationNaming>: Hashable, Sendable {
     case open(path: String, flags: Set<OpenFlag>, mode: UInt32)
     /// memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING).
     case memfd(name: String, closeOnExec: Bool, allowSealing: Bool = false)
-    case lseek(fd: FD, offset: Int64, whence: Whence)
+    /// lseek(2); `whence` as the kernel takes it (Whence names SEEK_SET ... SEEK_HOLE; any other value is
+    /// handed over as it is, for the EINVAL it gets).
+    case lseek(fd: FD, offset: Int64, whence: Int32)
     case read(fd: FD, count: Int)
     case write(fd: FD, data: [UInt8])
     /// pread64(2): `count` bytes at `offset`; the description's own offset does not move.
@@ -74,7 +76,7 @@ extension Operation {
         .files(.memfd(name: name, closeOnExec: closeOnExec, allowSealing: allowSealing))
     }
     @inlinable public static func lseek(fd: FD, offset: Int64, whence: Whence) -> Operation {
-        .files(.lseek(fd: fd, offset: offset, whence: whence))
+        .files(.lseek(fd: fd, offset: offset, whence: whence.linux))
     }
     @inlinable public static func read(fd: FD, count: Int) -> Operation {
         .files(.read(fd: fd, count: count))
@@ -143,7 +145,7 @@ extension FileOperationKind {
         case .lseek:
             return OperationDeclaration(.files(self), "lseek(2)", [
                 fd, ArgumentDeclaration("offset", .integer(Int64.min...Int64.max), default: "0"),
-                ArgumentDeclaration("whence", .keyword(Whence.allCases.map(\.rawValue)), default: "set"),
+                ArgumentDeclaration("whence", .keywordOrRaw(Whence.allCases.map(\.rawValue)), default: "set"),
             ])
         case .read:
             return OperationDeclaration(.files(self), "read(2)", [fd, ArgumentDeclaration("count", .integer(0...Int64(maximumTransfer)), default: "256")],
@@ -194,7 +196,7 @@ extension FileOperation where Naming.Descriptor: WireDescriptor, Naming.Process 
         case .lseek(let value, let offset, let whence):
             message.setDescriptor("fd", value)
             message.set("offset", offset)
-            message.set("whence", whence.linux)
+            message.set("whence", whence)
         case .read(let value, let count):
             message.setDescriptor("fd", value)
             message.set("count", count)
@@ -240,8 +242,7 @@ extension FileOperation where Naming.Descriptor: WireDescriptor, Naming.Process 
         case .lseek:
             let value = request.fd("fd")
             let offset = request.fields.int64("offset")
-            let whence = request.word("whence", { raw in Whence.allCases.first { $0.linux == raw } }, or: .set)
-            operation = .lseek(fd: value, offset: offset, whence: whence)
+            operation = .lseek(fd: value, offset: offset, whence: request.fields.int32("whence"))
         case .read:
             operation = .read(fd: request.fd("fd"), count: request.fields.count("count"))
         case .write:
