@@ -22,7 +22,7 @@ extension Agent {
             return { agent, answer -> Bool in
                 let socket = operand.value(agent.slots)
                 if agent.isChannel(socket) { answer.fail(EBADF); return true }
-                answer.record(timed { Glibc.shutdown(socket, how.linux) })
+                answer.record(timed { Glibc.shutdown(socket, how) })
                 return true
             }
         case .unixGC:

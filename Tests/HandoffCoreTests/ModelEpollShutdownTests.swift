@@ -7,6 +7,22 @@ import Glibc
 import Testing
 
 extension ReferenceModelTests {
+    /// unix_shutdown and inet_shutdown check the mode first: past SHUT_RDWR or negative is EINVAL and shuts
+    /// nothing; EBADF and ENOTSOCK come before it.
+    @Test func anUnknownShutdownModeIsRefusedAndShutsNothing() {
+        var m = makeModel()
+        let (a, b) = m.pair(.socketpair(type: .stream, closeOnExec: false, nonBlocking: false))
+        for how: Int32 in [3, -1, .max] { m.fails(.sockets(.shutdown(socket: a, how: how)), EINVAL) }
+        #expect(m.ok(.send(socket: a, fds: [], data: bytes("x"), flags: [])) == Outcome(result: 1))
+        m.ok(.sockets(.shutdown(socket: a, how: 1)))
+        m.fails(.send(socket: a, fds: [], data: bytes("x"), flags: []), EPIPE)
+        #expect(m.ok(.send(socket: b, fds: [], data: bytes("y"), flags: [])) == Outcome(result: 1), "1 is SHUT_WR")
+        let (r, _) = m.pair(.pipe(closeOnExec: false, nonBlocking: false))
+        m.fails(.sockets(.shutdown(socket: r, how: 3)), ENOTSOCK)
+        m.ok(.close(fd: r))
+        m.fails(.sockets(.shutdown(socket: r, how: 3)), EBADF)
+    }
+
     @Test func epollIsADescriptionWithAnInterestList() {
         var m = makeModel()
         let epoll = m.fd(.epollCreate(closeOnExec: true))

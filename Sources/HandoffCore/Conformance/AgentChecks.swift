@@ -199,6 +199,8 @@ enum AgentChecks {
             try c.expect(try c.ok(agent, .connect(address: address, type: .stream, closeOnExec: false, nonBlocking: false)).fds == [4],
                          "connect did not give 4")
             try c.expect(try c.ok(agent, .accept(socket: 3, closeOnExec: true, nonBlocking: false)).fds == [5], "accept did not give 5")
+            let unknown = try c.ok(agent, .sockets(.shutdown(socket: 5, how: 3)))
+            try c.expect(unknown.errno == EINVAL, "shutdown with how 3 gave \(unknown), expected EINVAL from the kernel")
             try c.expect(try c.ok(agent, .shutdown(socket: 5, how: .write)).result == 0, "shutdown failed")
         },
         ProtocolCheck(name: "socket options", rule: "setsockopt and getsockopt (fd opt value): r is the value; "

@@ -112,6 +112,8 @@ final class ScenarioExecution {
     /// When the current step began (monotonic ns): a background poll whose time ran out before it had its
     /// answer before the step could make it ready.
     var currentStepBegan: UInt64 = 0
+    /// The latest step that unshared a table others shared (Execution+Unshare.swift).
+    var latestUnsharing: Unsharing?
     /// The operation of the step running now (nil for an await): what may wake a background call.
     var currentOperation: Operation?
     /// The model before the latest `unix_gc` collected, while no step has shown the collection happened
@@ -150,6 +152,7 @@ final class ScenarioExecution {
         } catch {
             switch error {
             case .harness(let error):
+                if !tree.wasInterrupted, let finding = tableStillShared(error) { findings.append(finding) }
                 switch error {
                 case .timedOut: result.status = .timeout
                 case .undecidable: result.status = findings.isEmpty ? .skip : .fail
@@ -252,6 +255,7 @@ final class ScenarioExecution {
             } else if case .repeat(let count, let inner) = step.action {
                 stepFindings = try runRepeat(step, count: count, steps: inner)
             } else {
+                if let unsharing = unsharing(step) { latestUnsharing = unsharing }
                 stepFindings = try perform(step)
                 if !stepFindings.isEmpty, let process = step.process, pending[process] == nil, let agent = tree[process] {
                     // A divergence is the kernel's only if the agent said no more than it was asked. The second of

@@ -42,9 +42,12 @@ extension ReferenceModel {
     /// shutdown(2): net/socket.c __sys_shutdown_sock, then the protocol's: unix_shutdown always succeeds and,
     /// on a connected stream or seqpacket socket, shuts the peer's opposite direction too; inet_shutdown
     /// (TCP and UDP) in Model+InetSockets.swift (shutdownInet).
-    mutating func shutdown(_ process: String, socket: Int32, how: ShutdownHow) -> Outcome {
+    mutating func shutdown(_ process: String, socket: Int32, how raw: Int32) -> Outcome {
         guard case let (_, desc)? = fdget(process, socket) else { return .failure(EBADF) }
         guard case .socket(let id) = desc.target, let endpoint = endpoints[id] else { return .failure(ENOTSOCK) }
+        // unix_shutdown and inet_shutdown both refuse a mode past SHUT_RDWR, or negative, first (EINVAL):
+        // before a TCP socket's ENOTCONN.
+        guard let how = ShutdownHow(linux: raw) else { return .failure(EINVAL) }
         let receive = how != .write
         let send = how != .read
         if endpoint.family != .unix { return shutdownInet(id, endpoint, receive: receive, send: send) }

@@ -16,8 +16,9 @@ extension ScenarioDecoder {
             operation = .socketpair(type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case .shutdown:
             let socket = try reader.ref("socket")
-            let how = ShutdownHow(rawValue: try reader.keyword("how", default: "both", ShutdownHow.allCases.map(\.rawValue))) ?? .both
-            operation = .shutdown(socket: socket, how: how)
+            let how = try reader.keywordOrRaw("how", default: "both", ShutdownHow.allCases.map { ($0.rawValue, Int64($0.linux)) },
+                                              in: Int(Int32.min)...Int(UInt32.max))
+            operation = .shutdown(socket: socket, how: Int32(truncatingIfNeeded: how))
         case .unixGC:
             operation = .unixGC
         case .listen, .connect:

@@ -18,7 +18,9 @@ public enum SocketOperation<Naming: OperationNaming>: Hashable, Sendable {
     case connect(address: Naming.Address, type: SocketType, closeOnExec: Bool, nonBlocking: Bool)
     /// accept4(2).
     case accept(socket: FD, closeOnExec: Bool, nonBlocking: Bool)
-    case shutdown(socket: FD, how: ShutdownHow)
+    /// shutdown(2); `how` as the kernel takes it (ShutdownHow names SHUT_RD ... SHUT_RDWR; any other value is
+    /// handed over as it is, for the EINVAL it gets).
+    case shutdown(socket: FD, how: Int32)
     /// setsockopt(SOL_SOCKET, option, &value, sizeof(int)).
     case setsockopt(socket: FD, option: SocketOption, value: Int32)
     /// getsockopt(SOL_SOCKET, option): the result is the option's value (the new descriptor for
@@ -106,7 +108,7 @@ extension Operation {
         .sockets(.accept(socket: socket, closeOnExec: closeOnExec, nonBlocking: nonBlocking))
     }
     @inlinable public static func shutdown(socket: FD, how: ShutdownHow) -> Operation {
-        .sockets(.shutdown(socket: socket, how: how))
+        .sockets(.shutdown(socket: socket, how: how.linux))
     }
     @inlinable public static func setsockopt(socket: FD, option: SocketOption, value: Int32) -> Operation {
         .sockets(.setsockopt(socket: socket, option: option, value: value))
@@ -176,7 +178,7 @@ extension SocketOperationKind {
         case .shutdown:
             return OperationDeclaration(.sockets(self), "shutdown(2) of a socket", [
                 ArgumentDeclaration("socket", .descriptor, required: true),
-                ArgumentDeclaration("how", .keyword(ShutdownHow.allCases.map(\.rawValue)), default: "both"),
+                ArgumentDeclaration("how", .keywordOrRaw(ShutdownHow.allCases.map(\.rawValue)), default: "both"),
             ])
         case .unixGC:
             return OperationDeclaration(.sockets(self), "schedule the AF_UNIX garbage collector (close a fresh unix socketpair)", [])
@@ -242,7 +244,7 @@ extension SocketOperation where Naming.Descriptor: WireDescriptor, Naming.Proces
             message.set("type", type.linux | socketFlags(closeOnExec, nonBlocking))
         case .shutdown(let socket, let how):
             message.setDescriptor("fd", socket)
-            message.set("how", how.linux)
+            message.set("how", how)
         case .unixGC, .unshareNet:
             break
         case .listen(let address, let type, let closeOnExec, let nonBlocking, let backlog):
@@ -290,7 +292,7 @@ extension SocketOperation where Naming.Descriptor: WireDescriptor, Naming.Proces
             operation = .socketpair(type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case .shutdown:
             let socket = request.fd("fd")
-            operation = .shutdown(socket: socket, how: request.word("how", ShutdownHow.init(linux:), or: .both))
+            operation = .shutdown(socket: socket, how: request.fields.int32("how"))
         case .unixGC:
             operation = .unixGC
         case .listen, .connect:
