@@ -397,6 +397,27 @@ import HandoffProtocol
         #expect(parsed[2].expect.status == 3)
     }
 
+    /// A child a signal ended is `{signal: NAME}`, never an exit code: a SIGKILL death and exit(137) differ,
+    /// as the raw wait statuses the agents report do.
+    @Test func aKilledChildsStatusIsItsSignal() throws {
+        let parsed = try steps("""
+              - main.fork: {as: c}
+              - main.pidfd_open: {process: c, as: pf}
+              - main.pidfd_send_signal: {pidfd: pf, signal: kill}
+              - main.waitid: {pidfd: pf, status: {signal: kill}}
+            """)
+        #expect(parsed[3].expect.status == Outcome.killed(by: SIGKILL))
+        #expect(Outcome.exitStatus(SIGKILL) == Outcome.killed(by: SIGKILL), "WIFSIGNALED")
+        #expect(Outcome.exitStatus(137 << 8) == 137, "WIFEXITED, exit(137)")
+        #expect(Outcome.exitStatus(SIGKILL) != Outcome.exitStatus(137 << 8))
+        #expect(Outcome.describeStatus(Outcome.killed(by: SIGTERM)) == "killed by SIGTERM")
+        #expect(Outcome.describeStatus(137) == "status 137")
+        expectError(stepFailure("  - main.fork: {as: c}\n  - main.wait: {child: c, status: {signal: stop}}\n"), 4, 44,
+                    "unknown value 'stop' for 'signal' in 'status' (expected one of: kill, term)")
+        expectError(stepFailure("  - main.fork: {as: c}\n  - main.wait: {child: c, status: {code: 1}}\n"), 4, 35,
+                    "expected an exit status (0...255) or {signal: NAME} for 'status'")
+    }
+
     @Test func rejectsBadCloseRange() {
         expectError(stepFailure("  - main.close_range: {first: 5, last: -4}\n"), 3, 40, "'last' must be between 0 and 4294967295")
         expectError(stepFailure("  - main.close_range: {first: -1}\n"), 3, 31, "'first' must be between 0 and 4294967295")

@@ -108,7 +108,7 @@ extension ScenarioExecution {
             }
         }
         if let status = expect.status, observed.status != status {
-            fail("status \(status)", observed.status.map { "status \($0)" } ?? "no status")
+            fail(Outcome.describeStatus(status), observed.status.map(Outcome.describeStatus) ?? "no status")
         }
         if let ready = expect.ready {
             var expected: [ReadyRegistration] = []

@@ -15,10 +15,22 @@ extension Outcome {
         ready = answer.ready
     }
 
-    /// A wait status as the model expresses it: the exit code, or 128 + the signal number.
+    /// A wait status as the model expresses it: the exit code, or `killed(by:)` the signal number.
     static func exitStatus(_ raw: Int32) -> Int32 {
         if raw & 0x7f == 0 { return (raw >> 8) & 0xff }
-        return 128 + (raw & 0x7f)
+        return killed(by: raw & 0x7f)
+    }
+
+    /// The status of a process a signal ended: past every exit code, so that a child killed by SIGKILL and
+    /// one that called exit(137) (a shell's way of saying the same) never compare equal. A wrapper that
+    /// reported one for the other passed every case while they did (agents/c/broken/table.c).
+    static func killed(by signal: Int32) -> Int32 { 256 + signal }
+
+    /// `status 3`, or `killed by SIGKILL`.
+    static func describeStatus(_ status: Int32) -> String {
+        guard status >= 256 else { return "status \(status)" }
+        let signal = status - 256
+        return "killed by " + (SentSignal(linux: signal).map { "SIG" + $0.rawValue.uppercased() } ?? "signal \(signal)")
     }
 
     /// `-1 EBADF`, or `3 fds [3] data "hi" MSG_CTRUNC status 0`.
@@ -38,7 +50,7 @@ extension Outcome {
             if messageFlags & Linux.MSG_OOB != 0 { names.append("MSG_OOB") }
             parts.append(names.joined(separator: "|"))
         }
-        if let status { parts.append("status \(status)") }
+        if let status { parts.append(Outcome.describeStatus(status)) }
         if let credentials { parts.append(credentials.description) }
         if let from { parts.append("from \(from)") }
         if let ready {

@@ -11,7 +11,7 @@ import HandoffProtocol
 //
 // The process table follows: a process killed by a signal ends like an exit (its descriptors are released,
 // its descendants die with it: every agent has PR_SET_PDEATHSIG) and is a zombie, waitable, whose status is
-// 128 + the signal. No agent handles SIGTERM or SIGKILL, so both end the process.
+// the signal (WIFSIGNALED, never an exit code). No agent handles SIGTERM or SIGKILL, so both end the process.
 
 extension ReferenceModel {
     /// The process a pidfd descriptor refers to: pidfd_to_pid / pidfd_get_pid take the file with fdget (an
@@ -44,7 +44,7 @@ extension ReferenceModel {
                 return Outcome(result: 0)
             case .kill, .term:
                 // Default action: the whole process ends (do_group_exit), its status the signal.
-                exit(target, state: .exited(status: 128 + signal.linux))
+                exit(target, state: .exited(status: Outcome.killed(by: signal.linux)))
                 return Outcome(result: target == process ? nil : 0)
             }
         }
@@ -95,7 +95,7 @@ extension ReferenceModel {
             return Outcome(result: 0, status: status)
         case .killed:
             processes[target]?.state = .reaped
-            return Outcome(result: 0, status: 128 + Linux.SIGKILL)
+            return Outcome(result: 0, status: Outcome.killed(by: Linux.SIGKILL))
         }
     }
 }

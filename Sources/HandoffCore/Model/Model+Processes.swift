@@ -127,7 +127,7 @@ extension ReferenceModel {
             return Outcome(status: status)
         case .killed:
             processes[child]?.state = .reaped
-            return Outcome(status: 128 + SIGKILL)
+            return Outcome(status: Outcome.killed(by: SIGKILL))
         }
     }
 }

@@ -22,7 +22,7 @@ public struct Outcome: Equatable, Sendable, Codable {
     /// recvmsg's msg_flags restricted to MSG_CTRUNC (0x8), MSG_TRUNC (0x20) and MSG_OOB (0x1); nil for other
     /// operations.
     public var messageFlags: Int32?
-    /// wait: the child's exit status (or 128 + signal when killed); nil otherwise.
+    /// wait: the child's exit status, or `Outcome.killed(by:)` its signal; nil otherwise.
     public var status: Int32?
     /// The model's verdict that the call would block forever (the runner refuses to issue it).
     public var blocks: Bool

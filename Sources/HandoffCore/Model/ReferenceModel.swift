@@ -36,7 +36,7 @@
 //
 // - The AF_UNIX garbage collector (Model+UnixGC: strongly connected components of in-flight sockets,
 //   unix_vertex_dead) collects at the `unix_gc` step that schedules it; poll (Model+Poll) is the wait.
-// - pidfd_send_signal ends a process like an exit (status 128 + signal); waitid(P_PIDFD) reaps a child.
+// - pidfd_send_signal ends a process like an exit (its status the signal); waitid(P_PIDFD) reaps a child.
 // - Addressed AF_UNIX sockets (Model+Datagrams): socket(2) alone, bind of an existing socket, sendto routed
 //   to the socket bound at the address (unix_find_other) with its rights, unix_may_send, max_dgram_qlen,
 //   SO_PASSCRED autobind, and recvfrom's sender address read at receive time (unix_copy_addr).

@@ -546,9 +546,18 @@ struct ScenarioDecoder {
             expect.ready = try readyRegistrations(node)
         }
         if arguments.operation == OperationKind.epollWait.keyword { try checkEpollWaitExpectations(arguments, expect) }
-        // `status` is exit's argument; only on wait and waitid is it an expectation.
+        // `status` is exit's argument; only on wait and waitid is it an expectation: an exit code, or
+        // `{signal: NAME}` for a child a signal ended.
         if arguments.operation == "wait" || arguments.operation == OperationKind.waitid.keyword, let node = arguments["status"] {
-            expect.status = Int32(try context.integer(node, "'status'", in: 0...255))
+            if case .mapping(let mapping) = node {
+                guard mapping.count == 1, let (key, value) = mapping.first, key.string == "signal" else {
+                    throw context.error(node, "expected an exit status (0...255) or {signal: NAME} for 'status'")
+                }
+                let name = try context.keyword(value, "'signal' in 'status'", allowed: SentSignal.allCases.filter { $0 != .zero }.map(\.rawValue))
+                expect.status = Outcome.killed(by: SentSignal(rawValue: name)?.linux ?? 0)
+            } else {
+                expect.status = Int32(try context.integer(node, "'status'", in: 0...255))
+            }
         }
         return expect
     }

@@ -9,7 +9,7 @@
 // F_GETFD, F_SETFD, F_GETFL, F_SETFL, open's flags, close, close_range, the creators of anonymous descriptors
 // (memfd_create, eventfd, signalfd, timerfd_create, inotify_init1), socket/socketpair/accept4, lseek, pread,
 // pwrite, write, ftruncate, pidfd_open, pidfd_getfd, execv, setrlimit, unshare, recvmsg, sendmsg, shutdown,
-// waitpid. Variants named legal-* are correct alternative implementations and must fail nothing.
+// waitpid, waitid. Variants named legal-* are correct alternative implementations and must fail nothing.
 //
 // Every variant acts on every call, the agent's own included (the control channel is placed with dup3
 // O_CLOEXEC, moved with F_DUPFD_CLOEXEC, kept close-on-exec with F_SETFD, handed over with sendmsg): a library
@@ -709,5 +709,18 @@ pid_t waitpid(pid_t pid, int *status, int options) {
     // waitpid-signal-as-exit: a child killed by a signal reported as exiting 128+signal (as a shell would).
     if (is("waitpid-signal-as-exit") && r > 0 && status != NULL && WIFSIGNALED(*status))
         *status = ((128 + WTERMSIG(*status)) & 0xff) << 8;
+    return r;
+}
+
+typedef int (*waitid_fn)(idtype_t, id_t, siginfo_t *, int);
+int waitid(idtype_t idtype, id_t id, siginfo_t *info, int options) {
+    REAL(waitid_fn, waitid);
+    int r = real_waitid(idtype, id, info, options);
+    // waitid-signal-as-exit: a child killed by a signal reported as exiting 128+signal (CLD_EXITED).
+    if (is("waitid-signal-as-exit") && r == 0 && info != NULL && info->si_pid != 0 &&
+        (info->si_code == CLD_KILLED || info->si_code == CLD_DUMPED)) {
+        info->si_status = (128 + info->si_status) & 0xff;
+        info->si_code = CLD_EXITED;
+    }
     return r;
 }
