@@ -30,7 +30,7 @@ extension Agent {
             return { agent, answer -> Bool in
                 let epoll = epollOperand.value(agent.slots), fd = fdOperand.value(agent.slots)
                 if agent.isChannel(epoll) || agent.isChannel(fd) { answer.fail(EBADF); return true }
-                answer.record(timed { handoff_epoll_ctl(epoll, op.linux, fd, EpollEvent.linux(events)) })
+                answer.record(timed { handoff_epoll_ctl(epoll, op, fd, EpollEvent.linux(events)) })
                 return true
             }
         case .epollWait(let epollOperand, let maxEvents, let timeout):

@@ -23,6 +23,20 @@ extension ReferenceModelTests {
         m.fails(.sockets(.shutdown(socket: r, how: 3)), EBADF)
     }
 
+    /// do_epoll_ctl's switch refuses an op it does not know (EINVAL) after the descriptors' checks, and the
+    /// interest list stays as it was.
+    @Test func anUnknownEpollOpIsRefusedAfterTheDescriptorChecks() {
+        var m = makeModel()
+        let epoll = m.fd(.epollCreate(closeOnExec: false))
+        let counter = m.ok(.eventfd(initial: 1, closeOnExec: false, nonBlocking: false, semaphore: false)).fds[0]
+        for op: Int32 in [0, 4, -1] { m.fails(.events(.epollCtl(epoll: epoll, op: op, fd: counter, events: [.in])), EINVAL) }
+        m.fails(.events(.epollCtl(epoll: epoll, op: 4, fd: 99, events: [.in])), EBADF)
+        m.ok(.events(.epollCtl(epoll: epoll, op: 1, fd: counter, events: [.in])))
+        m.fails(.events(.epollCtl(epoll: epoll, op: 4, fd: counter, events: [.out])), EINVAL)
+        m.fails(.epollCtl(epoll: epoll, op: .add, fd: counter, events: [.in]), EEXIST)
+        #expect(m.ok(.epollWait(epoll: epoll, maxEvents: 4, timeout: 0)).result == 1)
+    }
+
     @Test func epollIsADescriptionWithAnInterestList() {
         var m = makeModel()
         let epoll = m.fd(.epollCreate(closeOnExec: true))

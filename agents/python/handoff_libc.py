@@ -2,7 +2,8 @@
 # prctl (PR_SET_PDEATHSIG, PR_SET_DUMPABLE), clone(CLONE_FILES), unshare(CLONE_FILES) (os.unshare is 3.12),
 # pidfd_getfd, close_range with flags (os.closerange has none), capget/capset (no libcap binding), sendmsg
 # with a raw cmsg_len (socket.sendmsg computes every cmsg_len itself: a short one cannot be written),
-# signalfd, timerfd_create (os.timerfd_create is 3.13), inotify_init1 (no module has them),
+# signalfd, timerfd_create (os.timerfd_create is 3.13), inotify_init1 (no module has them), epoll_ctl with an
+# op select.epoll has no method for,
 # unshare(CLONE_NEWNET), and bind/sendto of a unix address on an AF_INET socket (the socket module refuses it).
 # Every function returns (result, errno) as the system call gives them: -1 and errno on failure.
 
@@ -71,6 +72,19 @@ def timerfd_create(clock, flags):
 
 def inotify_init1(flags):
     return _outcome(_libc.inotify_init1(ctypes.c_int(flags)))
+
+
+class _EpollEvent(ctypes.Structure):
+    # struct epoll_event is packed on x86-64: 4 bytes of events, then 8 of data (12 in all).
+    _pack_ = 1
+    _fields_ = [("events", ctypes.c_uint32), ("data", ctypes.c_uint64)]
+
+
+def epoll_ctl(epfd, op, fd, events):
+    """epoll_ctl with an op select.epoll has no method for (the kernel's EINVAL); the data is the number, as
+    the agent registers every descriptor."""
+    event = _EpollEvent(events, fd)
+    return _outcome(_libc.epoll_ctl(ctypes.c_int(epfd), ctypes.c_int(op), ctypes.c_int(fd), ctypes.byref(event)))
 
 
 def close_range(first, last, flags):

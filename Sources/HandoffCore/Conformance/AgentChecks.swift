@@ -101,7 +101,7 @@ enum AgentChecks {
             try c.expect(agent.closeOnExec(3) == true && agent.closeOnExec(4) == true, "the ends are not close-on-exec")
         },
         ProtocolCheck(name: "descriptor objects", rule: "socketpair, memfd, eventfd, epoll_create1 and epoll_ctl "
-            + "make what they say") { c in
+            + "make what they say; epoll_ctl's op is passed as it is, an unknown one too") { c in
             let agent = try c.start()
             try c.requireSupport(agent, .socketpair, .memfd, .eventfd, .epollCreate, .epollCtl)
             try c.expect(try c.ok(agent, .socketpair(type: .seqpacket, closeOnExec: false, nonBlocking: false)).fds == [3, 4],
@@ -111,6 +111,8 @@ enum AgentChecks {
             try c.expect(agent.table()[5]?.contains("memfd:check") == true, "5 is \(agent.table()[5] ?? "closed")")
             try c.expect(try c.ok(agent, .eventfd(initial: 1, closeOnExec: false, nonBlocking: true)).fds == [6], "eventfd did not give 6")
             try c.expect(try c.ok(agent, .epollCreate(closeOnExec: true)).fds == [7], "epoll_create1 did not give 7")
+            let unknown = try c.ok(agent, .events(.epollCtl(epoll: 7, op: 0, fd: 6, events: [.in])))
+            try c.expect(unknown.errno == EINVAL, "epoll_ctl with op 0 gave \(unknown), expected EINVAL from the kernel")
             let add = try c.ok(agent, .epollCtl(epoll: 7, op: .add, fd: 6, events: [.in]))
             try c.expect(add.result == 0, "epoll_ctl ADD gave \(add)")
         },

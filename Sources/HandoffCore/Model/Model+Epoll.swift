@@ -16,7 +16,7 @@ extension ReferenceModel {
     }
 
     /// epoll_ctl(2): do_epoll_ctl, in its order of checks.
-    mutating func epollCtl(_ process: String, epoll: Int32, op: EpollControl, fd: Int32, events: Set<EpollEvent>)
+    mutating func epollCtl(_ process: String, epoll: Int32, op raw: Int32, fd: Int32, events: Set<EpollEvent>)
         -> Outcome {
         // fdget() of both: a closed number or an O_PATH file is EBADF.
         guard case let (epollEntry, epollDescription)? = fdget(process, epoll), !epollDescription.pathOnly,
@@ -28,6 +28,9 @@ extension ReferenceModel {
         guard epollEntry.description != targetEntry.description, case .epoll(let object) = epollDescription.target else {
             return .failure(EINVAL)
         }
+        // An op it does not know falls through every check above (the loop check is for EPOLL_CTL_ADD) to the
+        // switch's default: EINVAL, nothing changed.
+        guard let op = EpollControl(linux: raw) else { return .failure(EINVAL) }
         // ep_loop_check: adding an epoll that (through its own interest list) reaches this one is a loop, and
         // so is nesting deeper than EP_MAX_NESTS: the epoll levels below the added one, + 1, + the levels above
         // this one (ep_loop_check_proc, ep_get_upwards_depth_proc). Checked before ep_find (EEXIST).

@@ -21,7 +21,8 @@ extension ScenarioDecoder {
             operation = .epollCreate(closeOnExec: try reader.flags(["cloexec"]).contains("cloexec"))
         case .epollCtl:
             let epoll = try reader.ref("epoll")
-            let op = EpollControl(rawValue: try reader.keyword("op", default: "add", EpollControl.allCases.map(\.rawValue))) ?? .add
+            let op = Int32(truncatingIfNeeded: try reader.keywordOrRaw("op", default: "add", EpollControl.allCases.map { ($0.rawValue, Int64($0.linux)) },
+                                                                        in: Int(Int32.min)...Int(UInt32.max)))
             let target = try reader.ref("fd")
             var events: Set<EpollEvent> = [.in]
             if let node = reader.a["events"] {

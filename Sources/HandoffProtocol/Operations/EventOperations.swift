@@ -12,8 +12,9 @@ public enum EventOperation<Naming: OperationNaming>: Hashable, Sendable {
     case eventfd(initial: UInt32, closeOnExec: Bool, nonBlocking: Bool, semaphore: Bool)
     /// epoll_create1(EPOLL_CLOEXEC?).
     case epollCreate(closeOnExec: Bool)
-    /// epoll_ctl(epoll, op, fd, {events}).
-    case epollCtl(epoll: FD, op: EpollControl, fd: FD, events: Set<EpollEvent>)
+    /// epoll_ctl(epoll, op, fd, {events}); `op` as the kernel takes it (EpollControl names the three it knows;
+    /// any other value is handed over as it is, for the EINVAL it gets).
+    case epollCtl(epoll: FD, op: Int32, fd: FD, events: Set<EpollEvent>)
     /// epoll_wait(epoll, events, maxEvents, timeout): the registrations ready, at most `maxEvents`, waiting at
     /// most `timeout` milliseconds for one; the result is their count.
     case epollWait(epoll: FD, maxEvents: Int32, timeout: Int32)
@@ -78,7 +79,7 @@ extension Operation {
         .events(.epollCreate(closeOnExec: closeOnExec))
     }
     @inlinable public static func epollCtl(epoll: FD, op: EpollControl, fd: FD, events: Set<EpollEvent>) -> Operation {
-        .events(.epollCtl(epoll: epoll, op: op, fd: fd, events: events))
+        .events(.epollCtl(epoll: epoll, op: op.linux, fd: fd, events: events))
     }
     @inlinable public static func epollWait(epoll: FD, maxEvents: Int32, timeout: Int32) -> Operation {
         .events(.epollWait(epoll: epoll, maxEvents: maxEvents, timeout: timeout))
@@ -156,7 +157,7 @@ extension EventOperationKind {
         case .epollCtl:
             return OperationDeclaration(.events(self), "epoll_ctl(2): register, change or remove a descriptor in an epoll set", [
                 ArgumentDeclaration("epoll", .descriptor, required: true),
-                ArgumentDeclaration("op", .keyword(EpollControl.allCases.map(\.rawValue)), required: true), fd,
+                ArgumentDeclaration("op", .keywordOrRaw(EpollControl.allCases.map(\.rawValue)), required: true), fd,
                 ArgumentDeclaration("events", .flags(EpollEvent.allCases.map(\.rawValue)), default: "[in]"),
             ], needs: SystemNeeds(syscalls: ["epoll_create1"]))
         case .epollWait:
@@ -206,7 +207,7 @@ extension EventOperation where Naming.Descriptor: WireDescriptor, Naming.Process
             message.set("flags", closeOnExec ? Linux.EPOLL_CLOEXEC : 0)
         case .epollCtl(let epoll, let op, let target, let events):
             message.setDescriptor("epfd", epoll)
-            message.set("op", op.linux)
+            message.set("op", op)
             message.setDescriptor("fd", target)
             message.set("events", Int64(EpollEvent.linux(events)))
         case .epollWait(let epoll, let maxEvents, let timeout):
@@ -245,11 +246,10 @@ extension EventOperation where Naming.Descriptor: WireDescriptor, Naming.Process
             operation = .epollCreate(closeOnExec: request.fields.int32("flags") & Linux.EPOLL_CLOEXEC != 0)
         case .epollCtl:
             let epoll = request.fd("epfd")
-            let op = EpollControl(linux: request.fields.int32("op"))
+            let op = request.fields.int32("op")
             let target = request.fd("fd")
             let events = EpollEvent.set(fromLinux: UInt32(truncatingIfNeeded: request.fields.int64("events")))
-            if op == nil { request.fields.malformed("op") }
-            operation = .epollCtl(epoll: epoll, op: op ?? .add, fd: target, events: events)
+            operation = .epollCtl(epoll: epoll, op: op, fd: target, events: events)
         case .epollWait:
             let epoll = request.fd("epfd")
             let maxEvents = request.fields.int32("max")
