@@ -19,15 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *variant(void) {
-    static const char *v;
-    if (v == NULL) {
-        v = getenv("HANDOFF_EPOLL_BROKEN");
-        if (v == NULL) v = "";
-    }
-    return v;
-}
-static int is(const char *name) { return strcmp(variant(), name) == 0; }
+#include "variant.h"
+
+BROKEN_VARIANT_FROM("HANDOFF_EPOLL_BROKEN")
 
 #define REAL(name)                        \
     static __typeof__(&name) real_##name; \

@@ -13,15 +13,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static const char *variant(void) {
-    static const char *v;
-    if (v == NULL) {
-        v = getenv("HANDOFF_FIFO_BROKEN");
-        if (v == NULL) v = "";
-    }
-    return v;
-}
-static int is(const char *name) { return strcmp(variant(), name) == 0; }
+#include "variant.h"
+
+BROKEN_VARIANT_FROM("HANDOFF_FIFO_BROKEN")
 
 typedef int (*open_fn)(const char *, int, ...);
 typedef int (*mkfifo_fn)(const char *, mode_t);

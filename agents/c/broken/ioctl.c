@@ -19,15 +19,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static const char *variant(void) {
-    static const char *v;
-    if (v == NULL) {
-        v = getenv("HANDOFF_IOCTL_BROKEN");
-        if (v == NULL) v = "";
-    }
-    return v;
-}
-static int is(const char *name) { return strcmp(variant(), name) == 0; }
+#include "variant.h"
+
+BROKEN_VARIANT_FROM("HANDOFF_IOCTL_BROKEN")
 
 typedef int (*ioctl_fn)(int, unsigned long, ...);
 typedef int (*fcntl_fn)(int, int, ...);
@@ -203,21 +197,7 @@ static int wrapped_fcntl(int fd, int cmd, long arg) {
     if (cmd == F_GETPIPE_SZ || cmd == F_SETPIPE_SZ) return pipe_fcntl(fd, cmd, arg);
     return real_fcntl_p(fd, cmd, arg);
 }
-// glibc's fcntl is fcntl64 on 64-bit builds with _FILE_OFFSET_BITS=64; both names are wrapped.
-int fcntl(int fd, int cmd, ...) {
-    va_list ap;
-    va_start(ap, cmd);
-    long arg = va_arg(ap, long);
-    va_end(ap);
-    return wrapped_fcntl(fd, cmd, arg);
-}
-int fcntl64(int fd, int cmd, ...) {
-    va_list ap;
-    va_start(ap, cmd);
-    long arg = va_arg(ap, long);
-    va_end(ap);
-    return wrapped_fcntl(fd, cmd, arg);
-}
+BROKEN_FCNTL_WRAPPERS(wrapped_fcntl)
 
 // FIONREAD the "other way" for a pipe: tee its contents into a scratch pipe as large (nothing consumed).
 static int pipe_bytes_by_tee(int fd, int *out) {

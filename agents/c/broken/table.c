@@ -39,6 +39,9 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include "variant.h"
+
+// Not ../compat.h: on an older C library its fallbacks define close_range and pidfd_open, which this wraps.
 #ifndef CLOSE_RANGE_UNSHARE
 #define CLOSE_RANGE_UNSHARE (1U << 1)
 #endif
@@ -49,15 +52,7 @@
 #define PIDFD_NONBLOCK O_NONBLOCK
 #endif
 
-static const char *variant(void) {
-    static const char *v;
-    if (v == NULL) {
-        v = getenv("HANDOFF_TABLE_BROKEN");
-        if (v == NULL) v = "";
-    }
-    return v;
-}
-static int is(const char *name) { return strcmp(variant(), name) == 0; }
+BROKEN_VARIANT_FROM("HANDOFF_TABLE_BROKEN")
 
 // The next definition of `name` (the real library's), looked up once per use site's function.
 #define REAL(type, name)                                        \
@@ -231,21 +226,7 @@ static int wrapped_fcntl(int fd, int cmd, long arg) {
     }
     return rfcntl(fd, cmd, arg);
 }
-// glibc's fcntl is fcntl64 on 64-bit builds with _FILE_OFFSET_BITS=64; both names are wrapped.
-int fcntl(int fd, int cmd, ...) {
-    va_list ap;
-    va_start(ap, cmd);
-    long arg = va_arg(ap, long);
-    va_end(ap);
-    return wrapped_fcntl(fd, cmd, arg);
-}
-int fcntl64(int fd, int cmd, ...) {
-    va_list ap;
-    va_start(ap, cmd);
-    long arg = va_arg(ap, long);
-    va_end(ap);
-    return wrapped_fcntl(fd, cmd, arg);
-}
+BROKEN_FCNTL_WRAPPERS(wrapped_fcntl)
 
 // ---- open, close, close_range
 
