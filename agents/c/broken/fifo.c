@@ -95,16 +95,4 @@ static int broken_open(const char *path, int flags, mode_t mode) {
     return real_open(path, flags, mode);
 }
 
-int open(const char *path, int flags, ...) {
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = (mode_t)va_arg(ap, int);
-        va_end(ap);
-    }
-    return broken_open(path, flags, mode);
-}
-
-// The same function under glibc's other name for it (a caller built with _FILE_OFFSET_BITS=64 calls open64).
-int open64(const char *path, int flags, ...) __attribute__((alias("open")));
+BROKEN_OPEN_WRAPPERS(broken_open)

@@ -231,15 +231,8 @@ BROKEN_FCNTL_WRAPPERS(wrapped_fcntl)
 // ---- open, close, close_range
 
 typedef int (*open_fn)(const char *, int, ...);
-int open(const char *path, int flags, ...) {
+static int wrapped_open(const char *path, int flags, mode_t mode) {
     REAL(open_fn, open);
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = (mode_t)va_arg(ap, int);
-        va_end(ap);
-    }
     // open-ignore-cloexec: O_CLOEXEC dropped.
     if (is("open-ignore-cloexec")) flags &= ~O_CLOEXEC;
     // open-ignore-append: O_APPEND dropped.
@@ -260,8 +253,7 @@ int open(const char *path, int flags, ...) {
     if (is("open-leak") && fd >= 0) (void)rfcntl(fd, F_DUPFD_CLOEXEC, 0);
     return fd;
 }
-// The same function under glibc's other name for it (a caller built with _FILE_OFFSET_BITS=64 calls open64).
-int open64(const char *path, int flags, ...) __attribute__((alias("open")));
+BROKEN_OPEN_WRAPPERS(wrapped_open)
 
 int close(int fd) {
     int r = rclose(fd);

@@ -3,9 +3,11 @@
 #ifndef HANDOFF_BROKEN_VARIANT_H
 #define HANDOFF_BROKEN_VARIANT_H
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 // `static const char *variant(void)` and `static int is(const char *name)` for the variable `name`: the chosen
 // variant ("" when unset), and whether it is `name`.
@@ -37,5 +39,20 @@
         va_end(ap);                                                     \
         return wrapped(fd, cmd, arg);                                   \
     }
+
+// open and open64 (glibc's name for it under _FILE_OFFSET_BITS=64) both call
+// `int wrapped(const char *path, int flags, mode_t mode)`, the mode read only where open reads one.
+#define BROKEN_OPEN_WRAPPERS(wrapped)                                   \
+    int open(const char *path, int flags, ...) {                        \
+        mode_t mode = 0;                                                \
+        if (flags & (O_CREAT | O_TMPFILE)) {                            \
+            va_list ap;                                                 \
+            va_start(ap, flags);                                        \
+            mode = (mode_t)va_arg(ap, int);                             \
+            va_end(ap);                                                 \
+        }                                                               \
+        return wrapped(path, flags, mode);                              \
+    }                                                                   \
+    int open64(const char *path, int flags, ...) __attribute__((alias("open")));
 
 #endif
