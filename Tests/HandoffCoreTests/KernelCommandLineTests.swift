@@ -32,7 +32,10 @@ extension CommandLineTests {
             (["--kernel", "6.1", "--vm-cpus", "0"], "--vm-cpus must be between 1 and 64"),
             (["--kernel", "6.1", "--vm-memory", "10"], "--vm-memory must be between 256"),
             (["--kernel", "6.1", "--vm-timeout", "0"], "--vm-timeout must be"),
-            (["--kernel", "6.1", "--agent", "c"], "--kernel runs handoff's own agent only"),
+            (["--kernel", "6.1", "--agent", "python"], "the guest has no Python for --agent python"),
+            (["--kernel", "6.1", "--agent-env", "LD_PRELOAD=/x.so"], "--agent-env does not apply with --kernel"),
+            (["--kernel", "/nonexistent/vmlinuz", "--agent", "agents/python/handoff-agent-py-inherit"], "is a script"),
+            (["--kernel", "/nonexistent/vmlinuz", "--agent", "/nonexistent/agent"], "agent not found at /nonexistent/agent"),
             (["--kernel", "6.1", "--workdir", "/tmp"], "--workdir does not apply with --kernel"),
             (["--kernel", "6.1", "--accel", "fast"], "fast"),
             (["--kernel", "/nonexistent/vmlinuz"], "no kernel image at '/nonexistent/vmlinuz'"),
@@ -70,6 +73,21 @@ extension CommandLineTests {
             #expect(FileManager.default.fileExists(atPath: directory + "/" + file), "\(file)")
         }
         #expect(vmLeftovers().subtracting(before).isEmpty)
+    }
+
+    /// The C agent under another kernel: carried with the C library it loads, and the one the run inside used.
+    @Test(.enabled(if: cachedKernel != nil && FileManager.default.isExecutableFile(atPath: "agents/c/build/handoff-agent-c"),
+                   "no kernel cached (`make kernels`) or no C agent built (`make agents`)"))
+    func anotherNativeAgentRunsUnderACachedKernel() throws {
+        let release = try #require(cachedKernel)
+        let directory = NSTemporaryDirectory() + "handoff-kernel-cli-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let result = try handoff(["run", "scenarios/dup/dup2-closes-target.yaml", "--kernel", release, "--agent", "c",
+                                  "--report", directory, "--vm-runner", executable, "--vm-timeout", "300"])
+        #expect(result.status == 0, "\(result.output)\n\(result.error)")
+        let report = try RunReport.load(directory + "/report.json")
+        #expect(report.environment.agent?.path.hasSuffix("agents/c/build/handoff-agent-c") == true)
+        #expect(report.summary.passed == 1)
     }
 
     @Test(.enabled(if: cachedKernel != nil, "no kernel cached: `make kernels` fetches them"))

@@ -159,6 +159,10 @@ import Testing
                                          identity: "auto", format: "text", shard: "1/2", allowEmpty: true)
             == ["/scenarios/0", "--filter=dup", "--tag=x", "--jobs", "2", "--timeout", "10.0", "--identity", "auto",
                 "--format", "text", "--shard", "1/2", "--allow-empty"])
+        // Another agent under test is carried at its own path and named to the run inside.
+        #expect(GuestPlan.innerArguments(paths: ["/scenarios/0"], filter: nil, tags: [], jobs: 1, timeout: 10, identity: "auto",
+                                         format: "text", shard: nil, allowEmpty: false, agent: "/a/handoff-agent-c").suffix(2)
+            == ["--agent", "/a/handoff-agent-c"])
     }
 
     @Test func lddOutputGivesLibraryPaths() {

@@ -36,13 +36,15 @@ public enum GuestPlan {
     /// What the inner run is told besides its paths: the same selection and execution options as the
     /// outer one. `--report` is the guest's /out (InitScript adds it).
     public static func innerArguments(paths: [String], filter: String?, tags: [String], jobs: Int, timeout: Double,
-                                      identity: String, format: String, shard: String?, allowEmpty: Bool) -> [String] {
+                                      identity: String, format: String, shard: String?, allowEmpty: Bool,
+                                      agent: String? = nil) -> [String] {
         var arguments = paths
         if let filter { arguments.append("--filter=" + filter) }  // "=": a value may start with "-"
         for tag in tags { arguments.append("--tag=" + tag) }
         arguments += ["--jobs", String(jobs), "--timeout", String(timeout), "--identity", identity, "--format", format]
         if let shard { arguments += ["--shard", shard] }
         if allowEmpty { arguments.append("--allow-empty") }
+        if let agent { arguments += ["--agent", agent] }
         return arguments
     }
 }

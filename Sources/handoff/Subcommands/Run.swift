@@ -78,7 +78,7 @@ struct Run: ParsableCommand {
             throw ValidationError("--shard must be K/N with 1 <= K <= N <= \(Limits.shards.upperBound), e.g. 2/4")
         }
         _ = try runEnvironment()
-        try vm.validate(agent: agentSelection.agent, workdir: workdir)
+        try vm.validate(agent: agentSelection.agent, agentEnvironment: agentSelection.agentEnvironment, workdir: workdir)
         if environment != nil && vm.kernel != nil {
             throw ValidationError("--in and --kernel cannot be combined (yet): choose one environment per run")
         }

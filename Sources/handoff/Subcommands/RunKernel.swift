@@ -36,7 +36,7 @@ struct KernelOptions: ParsableArguments {
     static let memory = 256...65_536
 
     /// Usage errors: VM options without --kernel, numbers out of range, options that cannot apply inside.
-    func validate(agent: String?, workdir: String?) throws {
+    func validate(agent: String?, agentEnvironment: [String], workdir: String?) throws {
         guard kernel != nil else {
             if kernelDirectory != nil || accel != nil || vmTimeout != nil || vmCPUs != nil || vmMemory != nil || vmRunner != nil {
                 throw ValidationError("--kernel-dir, --accel, --vm-timeout, --vm-cpus, --vm-memory and --vm-runner need --kernel")
@@ -50,8 +50,13 @@ struct KernelOptions: ParsableArguments {
         if let vmMemory, !Self.memory.contains(vmMemory) {
             throw ValidationError("--vm-memory must be between \(Self.memory.lowerBound) and \(Self.memory.upperBound) MiB, not \(vmMemory)")
         }
-        if let agent, agent != "swift" {
-            throw ValidationError("--kernel runs handoff's own agent only (the guest has no runtime for --agent \(agent))")
+        if let agent, ["python", "python-inherit"].contains(agent) {
+            throw ValidationError("--kernel carries native agents only (swift, c, go, or the path of an executable): "
+                + "the guest has no Python for --agent \(agent)")
+        }
+        if !agentEnvironment.isEmpty {
+            throw ValidationError("--agent-env does not apply with --kernel (what it names, such as a preloaded library, "
+                + "is not in the guest)")
         }
         if workdir != nil {
             throw ValidationError("--workdir does not apply with --kernel (the guest's scenario folders are on its tmpfs /tmp)")
@@ -85,6 +90,21 @@ extension Run {
             printError(Console.printable("handoff: \(text)"))
             return ExitCode(status)
         }
+        // Another agent under test (`--agent c`, `go`, a path) goes in at its own path, with what it loads, and the
+        // run inside is told to use it; handoff's own agent still goes in beside the runner.
+        var agentUnderTest: String?
+        if let spec = agentSelection.agent, spec != "swift" {
+            do {
+                let chosen = try AgentChoice.resolve(spec)
+                guard Self.isNativeExecutable(chosen.path) else {
+                    throw fail("--kernel carries native agents only: \(chosen.path) is a script, whose interpreter the "
+                        + "guest does not have", 2)
+                }
+                agentUnderTest = chosen.path
+            } catch let problem as AgentChoice.Problem {
+                throw fail(problem.description, 2)
+            }
+        }
         let kernelImage: KernelImage
         do {
             kernelImage = try KernelCache.resolve(specification, cacheDirectory: vm.kernelDirectory ?? KernelCache.defaultDirectory)
@@ -105,6 +125,7 @@ extension Run {
         let besideRunner = (runner.path as NSString).deletingLastPathComponent + "/handoff-agent"
         let agent = FileManager.default.isExecutableFile(atPath: besideRunner) ? besideRunner : Suite.defaultAgentPath()
         let programs = Set(scenarios.flatMap { $0.requires.programs }).sorted().compactMap { SystemProbe.program(named: $0) }
+            + (agentUnderTest.map { [$0] } ?? [])
         let image: GuestImage
         do {
             let layout = try GuestPlan.scenarioLayout(paths: selection.resolvedPaths, selectedFiles: Set(scenarios.map(\.file)))
@@ -113,7 +134,8 @@ extension Run {
             getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
             let arguments = GuestPlan.innerArguments(
                 paths: layout.innerPaths, filter: selection.filter, tags: selection.tags, jobs: jobs, timeout: timeout,
-                identity: identity.rawValue, format: format.rawValue, shard: shard, allowEmpty: allowEmpty)
+                identity: identity.rawValue, format: format.rawValue, shard: shard, allowEmpty: allowEmpty,
+                agent: agentUnderTest)
             image = GuestImage(runner: runner.path, agent: agent, busybox: busybox, libraries: libraries, programs: programs,
                                scenarios: layout.files,
                                initScript: InitScript.render(runArguments: arguments, nofileSoft: UInt64(limit.rlim_cur),
@@ -172,4 +194,11 @@ extension Run {
     }
 
     private func seconds(_ value: Double) -> String { String(format: "%.1f s", value) }
+
+    /// An ELF file (the guest runs it with the libraries carried beside it), not a script.
+    static func isNativeExecutable(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        return (try? handle.read(upToCount: 4)) == Data([0x7f, 0x45, 0x4c, 0x46])
+    }
 }
