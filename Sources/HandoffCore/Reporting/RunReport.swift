@@ -77,9 +77,12 @@ public struct RunReport: Codable, Sendable {
         timing = RunTiming(scenarios)
     }
 
-    public func json() throws -> Data {
+    /// report.json: indented with sorted keys for people and diffs; `compact` (a `run --kernel` guest's, which
+    /// only the host reads and writes again) without either: no keys sorted in some 30,000 objects and 38 %
+    /// fewer bytes to write and gzip (1.4 instead of 2.3 MB for the catalog), work the guest does under emulation.
+    public func json(compact: Bool = false) throws -> Data {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = compact ? [] : [.prettyPrinted, .sortedKeys]
         return try encoder.encode(self)
     }
 
@@ -103,7 +106,7 @@ public struct RunReport: Codable, Sendable {
         try ReportFiles.prepare(directory)
         let json: Data
         do {
-            json = try self.json()
+            json = try self.json(compact: jsonOnly)
         } catch {
             throw ReportFiles.WriteError(path: directory + "/report.json", reason: "cannot encode the report: \(error)")
         }
