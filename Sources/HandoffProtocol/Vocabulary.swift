@@ -3,6 +3,20 @@
 // share one definition.
 
 /// Flags on `open` and `reopen`, by their lower-case names without `O_`.
+/// A word of the scenario vocabulary that stands for one number the kernel takes (SEEK_END, SHUT_WR,
+/// EPOLL_CTL_ADD, SOCK_STREAM...): `rawValue` is the word, `linux` the number.
+public protocol KernelWord: CaseIterable, RawRepresentable where RawValue == String {
+    var linux: Int32 { get }
+}
+
+extension KernelWord {
+    /// The word for a number the kernel knows by it; nil for any other number.
+    public init?(linux: Int32) {
+        guard let word = Self.allCases.first(where: { $0.linux == linux }) else { return nil }
+        self = word
+    }
+}
+
 public enum OpenFlag: String, Sendable, CaseIterable, Hashable {
     case rdonly, wronly, rdwr, creat, excl, trunc, append, nonblock, cloexec
     /// O_PATH: a descriptor that names a file without opening it for I/O.
@@ -49,7 +63,7 @@ public enum StatusFlag: String, Sendable, CaseIterable, Hashable {
     public static func set(fromLinux raw: Int32) -> Set<StatusFlag> { Set(allCases.filter { raw & $0.linux != 0 }) }
 }
 
-public enum SocketType: String, Sendable, CaseIterable, Hashable {
+public enum SocketType: String, Sendable, CaseIterable, Hashable, KernelWord {
     case stream, dgram, seqpacket
 
     public var linux: Int32 {
@@ -59,14 +73,9 @@ public enum SocketType: String, Sendable, CaseIterable, Hashable {
         case .seqpacket: return Linux.SOCK_SEQPACKET
         }
     }
-
-    public init?(linux: Int32) {
-        guard let type = Self.allCases.first(where: { $0.linux == linux }) else { return nil }
-        self = type
-    }
 }
 
-public enum Whence: String, Sendable, CaseIterable, Hashable {
+public enum Whence: String, Sendable, CaseIterable, Hashable, KernelWord {
     case set, cur, end
     /// SEEK_DATA (Linux 3.1): the first byte of data at or after the offset.
     case data
@@ -82,17 +91,10 @@ public enum Whence: String, Sendable, CaseIterable, Hashable {
         case .hole: return 4  // SEEK_HOLE
         }
     }
-
-    /// The name of a whence the kernel knows (SEEK_SET ... SEEK_MAX); nil for any other value, which
-    /// ksys_lseek refuses with EINVAL.
-    public init?(linux: Int32) {
-        guard let whence = Self.allCases.first(where: { $0.linux == linux }) else { return nil }
-        self = whence
-    }
 }
 
 /// shutdown(2)'s `how`.
-public enum ShutdownHow: String, Sendable, CaseIterable, Hashable {
+public enum ShutdownHow: String, Sendable, CaseIterable, Hashable, KernelWord {
     case read, write, both
 
     public var linux: Int32 {
@@ -101,11 +103,6 @@ public enum ShutdownHow: String, Sendable, CaseIterable, Hashable {
         case .write: return Linux.SHUT_WR
         case .both: return Linux.SHUT_RDWR
         }
-    }
-
-    public init?(linux: Int32) {
-        guard let how = Self.allCases.first(where: { $0.linux == linux }) else { return nil }
-        self = how
     }
 }
 
@@ -130,7 +127,7 @@ public enum PollEvent: String, Sendable, CaseIterable, Hashable {
 
 /// The signals a pidfd_send_signal step may send: `zero` (0) only checks that the process exists; `kill` and
 /// `term` end it (no agent handles either).
-public enum SentSignal: String, Sendable, CaseIterable, Hashable {
+public enum SentSignal: String, Sendable, CaseIterable, Hashable, KernelWord {
     case zero, kill, term
 
     public var linux: Int32 {
@@ -140,15 +137,10 @@ public enum SentSignal: String, Sendable, CaseIterable, Hashable {
         case .term: return Linux.SIGTERM
         }
     }
-
-    public init?(linux: Int32) {
-        guard let signal = Self.allCases.first(where: { $0.linux == linux }) else { return nil }
-        self = signal
-    }
 }
 
 /// epoll_ctl(2)'s `op`.
-public enum EpollControl: String, Sendable, CaseIterable, Hashable {
+public enum EpollControl: String, Sendable, CaseIterable, Hashable, KernelWord {
     case add, mod, del
 
     public var linux: Int32 {
@@ -157,11 +149,6 @@ public enum EpollControl: String, Sendable, CaseIterable, Hashable {
         case .mod: return Linux.EPOLL_CTL_MOD
         case .del: return Linux.EPOLL_CTL_DEL
         }
-    }
-
-    public init?(linux: Int32) {
-        guard let op = Self.allCases.first(where: { $0.linux == linux }) else { return nil }
-        self = op
     }
 }
 
@@ -336,7 +323,7 @@ public enum SignalName: String, Sendable, CaseIterable, Hashable {
 }
 
 /// timerfd_create(2)'s clock (the *_ALARM clocks need CAP_WAKE_ALARM and are left out).
-public enum TimerClock: String, Sendable, CaseIterable, Hashable {
+public enum TimerClock: String, Sendable, CaseIterable, Hashable, KernelWord {
     case realtime, monotonic, boottime
 
     public var linux: Int32 {
@@ -345,11 +332,6 @@ public enum TimerClock: String, Sendable, CaseIterable, Hashable {
         case .monotonic: return Linux.CLOCK_MONOTONIC
         case .boottime: return Linux.CLOCK_BOOTTIME
         }
-    }
-
-    public init?(linux: Int32) {
-        guard let clock = Self.allCases.first(where: { $0.linux == linux }) else { return nil }
-        self = clock
     }
 }
 
@@ -572,7 +554,7 @@ public enum LoopOperand: Hashable, Sendable {
 }
 
 /// SOL_SOCKET options that `setsockopt` and `getsockopt` name (<asm-generic/socket.h>).
-public enum SocketOption: String, Sendable, CaseIterable, Hashable {
+public enum SocketOption: String, Sendable, CaseIterable, Hashable, KernelWord {
     /// SO_PASSCRED: received messages carry SCM_CREDENTIALS.
     case passcred
     /// SO_PASSPIDFD (6.5): received messages carry an SCM_PIDFD descriptor of the sender.
@@ -606,11 +588,6 @@ public enum SocketOption: String, Sendable, CaseIterable, Hashable {
         case .peercred: return Linux.SO_PEERCRED
         case .peerpidfd: return Linux.SO_PEERPIDFD
         }
-    }
-
-    public init?(linux: Int32) {
-        guard let option = Self.allCases.first(where: { $0.linux == linux }) else { return nil }
-        self = option
     }
 
     /// The options whose value is a boolean (`enable:` in setsockopt).

@@ -21,8 +21,7 @@ extension ScenarioDecoder {
             operation = .epollCreate(closeOnExec: try reader.flags(["cloexec"]).contains("cloexec"))
         case .epollCtl:
             let epoll = try reader.ref("epoll")
-            let op = Int32(truncatingIfNeeded: try reader.keywordOrRaw("op", default: "add", EpollControl.allCases.map { ($0.rawValue, Int64($0.linux)) },
-                                                                        in: Int(Int32.min)...Int(UInt32.max)))
+            let op = try reader.keywordOrRaw("op", default: EpollControl.add)
             let target = try reader.ref("fd")
             var events: Set<EpollEvent> = [.in]
             if let node = reader.a["events"] {

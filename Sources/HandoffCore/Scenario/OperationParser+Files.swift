@@ -26,9 +26,7 @@ extension ScenarioDecoder {
         case .lseek:
             let fd = try reader.ref("fd")
             let offset = try reader.a["offset"].map { (node) throws(ScenarioError) in Int64(try context.integer(node, reader.a.what("offset"))) } ?? 0
-            let whence = try reader.keywordOrRaw("whence", default: "set", Whence.allCases.map { ($0.rawValue, Int64($0.linux)) },
-                                                 in: Int(Int32.min)...Int(UInt32.max))
-            operation = .lseek(fd: fd, offset: offset, whence: Int32(truncatingIfNeeded: whence))
+            operation = .lseek(fd: fd, offset: offset, whence: try reader.keywordOrRaw("whence", default: Whence.set))
         case .read:
             operation = .read(fd: try reader.ref("fd"), count: try reader.integer("count", default: 256, in: 0...maximumTransfer))
         case .pread:

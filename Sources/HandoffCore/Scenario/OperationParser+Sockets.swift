@@ -16,9 +16,7 @@ extension ScenarioDecoder {
             operation = .socketpair(type: type, closeOnExec: closeOnExec, nonBlocking: nonBlocking)
         case .shutdown:
             let socket = try reader.ref("socket")
-            let how = try reader.keywordOrRaw("how", default: "both", ShutdownHow.allCases.map { ($0.rawValue, Int64($0.linux)) },
-                                              in: Int(Int32.min)...Int(UInt32.max))
-            operation = .shutdown(socket: socket, how: Int32(truncatingIfNeeded: how))
+            operation = .shutdown(socket: socket, how: try reader.keywordOrRaw("how", default: ShutdownHow.both))
         case .unixGC:
             operation = .unixGC
         case .listen, .connect:

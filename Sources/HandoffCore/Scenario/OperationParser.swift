@@ -113,17 +113,19 @@ struct OperationArguments {
         guard let node = a[key] else { return value }
         return try context.keyword(node, a.what(key), allowed: allowed)
     }
-    /// One of `words` (the value it stands for), or a raw integer in `range` handed to the kernel as it is.
-    mutating func keywordOrRaw(_ key: String, default value: String, _ words: [(String, Int64)],
-                               in range: ClosedRange<Int>) throws(ScenarioError) -> Int64 {
-        guard let node = a[key] else { return words.first { $0.0 == value }?.1 ?? 0 }
-        if context.kind(node) == .int { return Int64(try context.integer(node, a.what(key), in: range)) }
-        let word = try context.string(node, a.what(key))
-        guard let known = words.first(where: { $0.0 == word }) else {
-            throw context.error(node, "unknown value '\(word)' for \(a.what(key)) (expected one of: "
-                                    + words.map(\.0).joined(separator: ", ") + ", or a raw integer)")
+    /// A word of `Word` (the number it stands for), or any 32-bit integer handed to the kernel as it is (the
+    /// calls that take it unsigned see a negative one as a large one).
+    mutating func keywordOrRaw<Word: KernelWord>(_ key: String, default value: Word) throws(ScenarioError) -> Int32 {
+        guard let node = a[key] else { return value.linux }
+        if context.kind(node) == .int {
+            return Int32(truncatingIfNeeded: try context.integer(node, a.what(key), in: Int(Int32.min)...Int(UInt32.max)))
         }
-        return known.1
+        let word = try context.string(node, a.what(key))
+        guard let known = Word(rawValue: word) else {
+            throw context.error(node, "unknown value '\(word)' for \(a.what(key)) (expected one of: "
+                                    + Word.allCases.map(\.rawValue).joined(separator: ", ") + ", or a raw integer)")
+        }
+        return known.linux
     }
     mutating func socketFlags() throws(ScenarioError) -> (closeOnExec: Bool, nonBlocking: Bool) {
         let f = try flags(["cloexec", "nonblock"])
