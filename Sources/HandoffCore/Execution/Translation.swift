@@ -21,18 +21,6 @@ extension Outcome {
         return killed(by: raw & 0x7f)
     }
 
-    /// The status of a process a signal ended: past every exit code, so that a child killed by SIGKILL and
-    /// one that called exit(137) (a shell's way of saying the same) never compare equal. A wrapper that
-    /// reported one for the other passed every case while they did (agents/c/broken/table.c).
-    static func killed(by signal: Int32) -> Int32 { 256 + signal }
-
-    /// `status 3`, or `killed by SIGKILL`.
-    static func describeStatus(_ status: Int32) -> String {
-        guard status >= 256 else { return "status \(status)" }
-        let signal = status - 256
-        return "killed by " + (SentSignal(linux: signal).map { "SIG" + $0.rawValue.uppercased() } ?? "signal \(signal)")
-    }
-
     /// `-1 EBADF`, or `3 fds [3] data "hi" MSG_CTRUNC status 0`.
     public var summary: String { summary(dataAround: nil) }
 

@@ -74,6 +74,18 @@ public struct Outcome: Equatable, Sendable, Codable {
         outcome.beyondModel = reason
         return outcome
     }
+
+    /// The `status` of a process a signal ended: past every exit code, so that a child killed by SIGKILL and
+    /// one that called exit(137) (a shell's way of saying the same) never compare equal. A wrapper that
+    /// reported one for the other passed every case while they did (agents/c/broken/table.c).
+    static func killed(by signal: Int32) -> Int32 { 256 + signal }
+
+    /// `status 3`, or `killed by SIGKILL`.
+    static func describeStatus(_ status: Int32) -> String {
+        guard status >= 256 else { return "status \(status)" }
+        let signal = status - 256
+        return "killed by " + (SentSignal(linux: signal).map { "SIG" + $0.rawValue.uppercased() } ?? "signal \(signal)")
+    }
 }
 
 /// A struct ucred with its pid named as the scenario names processes: a process name, or "0" when the
