@@ -33,8 +33,7 @@ extension ScenarioExecution {
     /// before it unshared), never the kernel's table being read wrong: a finding, not the runner's ERROR.
     func tableStillShared(_ error: HarnessError) -> Finding? {
         guard let unsharing = latestUnsharing, case .agentGone(let gone, let reason) = error,
-            unsharing.formerSharers.contains(gone),
-            reason == "exited with status 0" || reason.hasPrefix("exited with status 0 ")
+            unsharing.formerSharers.contains(gone), reason == describeWaitStatus(0)  // the end endReason reports
         else { return nil }
         let keyword = unsharing.step.operation?.kind.keyword ?? "unshare"
         return Finding(kind: .outcome, step: unsharing.step.location, operation: "\(unsharing.process).\(keyword)",
