@@ -70,14 +70,20 @@ public struct AgentChoice: Sendable, Equatable, Codable {
         return choice
     }
 
+    /// A 64-bit ELF executable, which runs wherever the libraries it names are (`run --kernel` carries them);
+    /// false for scripts, whose interpreter is another program, and for anything unreadable.
+    public static func isNativeExecutable(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        return elfHeader(handle) != nil
+    }
+
     /// An ELF executable without a PT_INTERP program header (no dynamic loader); false for scripts and for
     /// anything unreadable.
     public static func isStaticExecutable(_ path: String) -> Bool {
         guard let handle = FileHandle(forReadingAtPath: path) else { return false }
         defer { try? handle.close() }
-        guard let header = try? handle.read(upToCount: 64), header.count == 64,
-              header.starts(with: [0x7F, 0x45, 0x4C, 0x46]), header[4] == 2  // ELF, 64-bit
-        else { return false }
+        guard let header = elfHeader(handle) else { return false }
         func integer(_ data: Data, _ offset: Int, _ size: Int) -> Int {
             (0..<size).reduce(0) { $0 | Int(data[data.startIndex + offset + $1]) << (8 * $1) }  // little-endian
         }
@@ -87,6 +93,14 @@ public struct AgentChoice: Sendable, Equatable, Codable {
         else { return false }
         let ptInterp = 3
         return !(0..<count).contains { integer(table, $0 * entrySize, 4) == ptInterp }
+    }
+
+    /// The 64-byte header of a 64-bit ELF file, read from its start; nil for anything else.
+    private static func elfHeader(_ handle: FileHandle) -> Data? {
+        guard let header = try? handle.read(upToCount: 64), header.count == 64,
+              header.starts(with: [0x7F, 0x45, 0x4C, 0x46]), header[4] == 2  // ELF, 64-bit
+        else { return nil }
+        return header
     }
 
     /// $HANDOFF_AGENTS, then `agents/` in the checkout the running handoff was built in (it sits in

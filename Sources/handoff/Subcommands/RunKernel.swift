@@ -96,7 +96,7 @@ extension Run {
         if let spec = agentSelection.agent, spec != "swift" {
             do {
                 let chosen = try AgentChoice.resolve(spec)
-                guard Self.isNativeExecutable(chosen.path) else {
+                guard AgentChoice.isNativeExecutable(chosen.path) else {
                     throw fail("--kernel carries native agents only: \(chosen.path) is a script, whose interpreter the "
                         + "guest does not have", 2)
                 }
@@ -194,11 +194,4 @@ extension Run {
     }
 
     private func seconds(_ value: Double) -> String { String(format: "%.1f s", value) }
-
-    /// An ELF file (the guest runs it with the libraries carried beside it), not a script.
-    static func isNativeExecutable(_ path: String) -> Bool {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? handle.close() }
-        return (try? handle.read(upToCount: 4)) == Data([0x7f, 0x45, 0x4c, 0x46])
-    }
 }
