@@ -32,13 +32,7 @@
         va_end(ap);                                                     \
         return wrapped(fd, cmd, arg);                                   \
     }                                                                   \
-    int fcntl64(int fd, int cmd, ...) {                                 \
-        va_list ap;                                                     \
-        va_start(ap, cmd);                                              \
-        long arg = va_arg(ap, long);                                    \
-        va_end(ap);                                                     \
-        return wrapped(fd, cmd, arg);                                   \
-    }
+    int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
 
 // open and open64 (glibc's name for it under _FILE_OFFSET_BITS=64) both call
 // `int wrapped(const char *path, int flags, mode_t mode)`, the mode read only where open reads one.
