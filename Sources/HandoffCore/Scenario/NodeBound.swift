@@ -11,7 +11,7 @@ import CYaml
 /// A large file without aliases is walked too: Yams keeps about 150 bytes per node (a 14 MB file of short
 /// lists took 950 MB to compose), so the file-size limit alone lets one file take a gigabyte, and the
 /// runner parses files in parallel.
-enum AliasExpansion {
+enum NodeBound {
     /// Far above any scenario: the largest of the catalog has a few thousand nodes, and a 1 MB file written
     /// out by hand at most about 500,000.
     static let maximumNodes = 1_000_000

@@ -86,16 +86,16 @@ struct YAMLContext {
     }
 
     /// Composes a document without Yams's regular-expression resolver (PlainScalar says why) and with the
-    /// encoding given (Parser.Encoding.default reads the environment on every call), once its aliases are
-    /// known not to multiply it (AliasExpansion). Nil for a file without a document.
+    /// encoding given (Parser.Encoding.default reads the environment on every call), once its nodes, aliases
+    /// expanded, are known to stay within a bound (NodeBound). Nil for a file without a document.
     func compose(_ yaml: String) throws(ScenarioError) -> Node? {
-        if let excess = AliasExpansion.excess(yaml) {
+        if let excess = NodeBound.excess(yaml) {
             let location = SourceLocation(file: file, line: excess.line, column: excess.column)
             if excess.byAliases {
-                throw ScenarioError(location, "malformed YAML: aliases expand the document past \(AliasExpansion.maximumNodes) nodes "
+                throw ScenarioError(location, "malformed YAML: aliases expand the document past \(NodeBound.maximumNodes) nodes "
                                         + "(expected a scenario whose anchors do not multiply it)")
             }
-            throw ScenarioError(location, "the document has more than \(AliasExpansion.maximumNodes) nodes "
+            throw ScenarioError(location, "the document has more than \(NodeBound.maximumNodes) nodes "
                                     + "(expected a scenario file of at most that many lists, mappings and values)")
         }
         do {
