@@ -120,7 +120,7 @@ import Testing
         #expect(entries["/scenarios/0/dup/a.yaml"]?.content == .file(source: "scenarios/dup/a.yaml"))
         #expect(entries["/init"]?.content == .bytes(Array("#!/bin/sh\n".utf8)))
         #expect(entries["/tmp"]?.mode == 0o1777)
-        for directory in ["/proc", "/sys", "/dev", "/out", "/scenarios/0/dup"] { #expect(entries[directory]?.content == .directory) }
+        for directory in ["/proc", "/sys", "/dev", "/scenarios/0/dup"] { #expect(entries[directory]?.content == .directory) }
         // Nothing else on the guest's PATH than /init's applets and what was listed.
         let binaries = entries.keys.filter { $0.hasPrefix("/bin/") }.sorted()
         #expect(binaries == (GuestImage.applets.map { "/bin/" + $0 } + ["/bin/busybox"]).sorted())
@@ -130,11 +130,10 @@ import Testing
         let script = InitScript.render(runArguments: ["/scenarios/0", "--filter", "it's a test"], nofileSoft: 20000,
                                        nofileHard: 40000)
         #expect(script.hasPrefix("#!/bin/sh\n"))
-        #expect(script.contains("handoff run '/scenarios/0' '--filter' 'it'\\''s a test' --report /out --report-json-only"))
+        #expect(script.contains("handoff run '/scenarios/0' '--filter' 'it'\\''s a test' --report-to-host"))
         #expect(script.contains("ulimit -H -n 40000 && ulimit -S -n 20000"))
         for line in ["mount -t proc proc /proc", "mount -t sysfs sysfs /sys", "mount -t tmpfs -o mode=1777 tmpfs /tmp",
-                     "ip link set lo up", "poweroff -f", InitScript.bootedMarker, InitScript.suiteEndMarker,
-                     InitScript.dataEndMarker] {
+                     "ip link set lo up", "poweroff -f", InitScript.bootedMarker, InitScript.suiteEndMarker] {
             #expect(script.contains(line))
         }
         // The quoting survives a real shell.
@@ -177,18 +176,22 @@ import Testing
         #expect(LibraryClosure.parse(lddOutput: "\tnot a dynamic executable\n").isEmpty)
     }
 
-    @Test func theCommandLineHasTwoSerialPortsNoDefaultDevicesAndTheAccelerator() {
-        let tcg = MachineConfiguration(kernel: "/k/vmlinux", initramfs: "/t/i.cpio", dataPath: "/t/data", accelerator: .tcg)
+    @Test func theCommandLineHasTheConsoleTheReportRegionNoDefaultDevicesAndTheAccelerator() {
+        let tcg = MachineConfiguration(kernel: "/k/vmlinux", initramfs: "/t/i.cpio", reportRegionPath: "/t/reports.shm",
+                                       accelerator: .tcg)
         let arguments = tcg.arguments
         #expect(arguments.contains("-nodefaults") && arguments.contains("-no-reboot"))
         #expect(arguments.joined(separator: " ").contains("-accel tcg,thread=multi -cpu qemu64,+rdrand -smp 2 -m 1024"))
-        #expect(arguments.joined(separator: " ").contains("-serial stdio -serial file:/t/data"))
+        #expect(arguments.filter { $0 == "-serial" }.count == 1)
+        #expect(arguments.joined(separator: " ").contains("-serial stdio -object memory-backend-file,id=reports,share=on,"
+            + "mem-path=/t/reports.shm,size=67108864 -device ivshmem-plain,memdev=reports"))
         #expect(arguments.joined(separator: " ").contains("-kernel /k/vmlinux -initrd /t/i.cpio"))
         #expect(arguments.last == MachineConfiguration.baseCommandLine)
         var told = tcg
         told.loopsPerJiffy = 8_400_000
         #expect(told.arguments.last == MachineConfiguration.baseCommandLine + " lpj=8400000")
-        let kvm = MachineConfiguration(kernel: "k", initramfs: "i", dataPath: "d", accelerator: .kvm, cpus: 4, memoryMiB: 512)
+        let kvm = MachineConfiguration(kernel: "k", initramfs: "i", reportRegionPath: "r", accelerator: .kvm, cpus: 4,
+                                       memoryMiB: 512)
         #expect(kvm.arguments.joined(separator: " ").contains("-accel kvm -cpu host -smp 4 -m 512"))
     }
 

@@ -86,11 +86,6 @@ public struct RunReport: Codable, Sendable {
         return try encoder.encode(self)
     }
 
-    /// Writes report.json, junit.xml, report.tap, summary.md and report.html into `directory` (created if
-    /// needed), each one atomically (ReportFiles.write): a reader never sees a partial file, and a failure
-    /// leaves the previous file in place.
-    /// `jsonOnly` writes report.json alone: a guest of `run --kernel` does, since under emulation rendering
-    /// the other formats costs seconds and the host renders them from report.json anyway.
     /// Every file a run writes into --report: what `write(to:)` writes, and what `run --in` and `run --kernel`
     /// add beside it.
     public static let fileNames = ["report.json", "junit.xml", "report.tap", "summary.md", "report.html",
@@ -102,20 +97,39 @@ public struct RunReport: Codable, Sendable {
         for name in fileNames { unlink(directory + "/" + name) }
     }
 
-    public func write(to directory: String, jsonOnly: Bool = false) throws(ReportFiles.WriteError) {
+    /// Writes report.json, junit.xml, report.tap, summary.md and report.html into `directory` (created if
+    /// needed), each one atomically (ReportFiles.write): a reader never sees a partial file, and a failure
+    /// leaves the previous file in place.
+    public func write(to directory: String) throws(ReportFiles.WriteError) {
         try ReportFiles.prepare(directory)
         let json: Data
         do {
-            json = try self.json(compact: jsonOnly)
+            json = try self.json()
         } catch {
             throw ReportFiles.WriteError(path: directory + "/report.json", reason: "cannot encode the report: \(error)")
         }
         try ReportFiles.write(json, to: directory + "/report.json")
-        if jsonOnly { return }
         try ReportFiles.write(JUnitReport.render(self), to: directory + "/junit.xml")
         try ReportFiles.write(TAPReport.render(self), to: directory + "/report.tap")
         try ReportFiles.write(MarkdownReport.render(self), to: directory + "/summary.md")
         try ReportFiles.write(HTMLReport.render(self), to: directory + "/report.html")
+    }
+
+    /// What the guest of `run --kernel` does instead of `write(to:)`: report.json alone, compact, into the
+    /// memory it shares with the host (ReportRegion). Under emulation rendering the other formats costs
+    /// seconds, and the host renders them from report.json anyway.
+    public func sendToHost() throws(ReportFiles.WriteError) {
+        let json: Data
+        do {
+            json = try self.json(compact: true)
+        } catch {
+            throw ReportFiles.WriteError(path: "the report region", reason: "cannot encode the report: \(error)")
+        }
+        do {
+            try ReportRegion.write(Array(json))
+        } catch {
+            throw ReportFiles.WriteError(path: "the report region", reason: error.description)
+        }
     }
 }
 

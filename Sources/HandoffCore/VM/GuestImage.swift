@@ -35,18 +35,16 @@ public struct GuestImage: Sendable {
 
     /// The busybox applets /init uses, as /bin symlinks. Only these: the guest's PATH then holds nothing a
     /// scenario could find by accident (a program a scenario needs is copied from the host and listed).
-    public static let applets = ["base64", "cat", "cut", "gzip", "ip", "mkdir", "mount", "poweroff", "sh", "stty",
-                                 "tar"]
+    public static let applets = ["cat", "cut", "ip", "mount", "poweroff", "sh"]
 
     public var entries: [InitramfsEntry] {
         var entries: [InitramfsEntry] = [
             InitramfsEntry("/bin/busybox", mode: 0o755, .file(source: busybox)),
             InitramfsEntry("/usr/local/bin/handoff", mode: 0o755, .file(source: runner)),
             InitramfsEntry("/usr/local/bin/handoff-agent", mode: 0o755, .file(source: agent)),
-            // Mount points and the report folder exist before /init runs; /tmp is mounted over as a tmpfs.
+            // Mount points exist before /init runs; /tmp is mounted over as a tmpfs.
             InitramfsEntry("/proc", mode: 0o555, .directory), InitramfsEntry("/sys", mode: 0o555, .directory),
             InitramfsEntry("/dev", mode: 0o755, .directory), InitramfsEntry("/tmp", mode: 0o1777, .directory),
-            InitramfsEntry("/out", mode: 0o755, .directory),
             // What the fingerprint's `distribution` shows inside.
             InitramfsEntry("/etc/os-release", mode: 0o644,
                            .bytes(Array("PRETTY_NAME=\"handoff initramfs (busybox)\"\nID=handoff-initramfs\n".utf8))),
@@ -71,11 +69,8 @@ public enum InitScript {
     public static let bootedMarker = "@@handoff booted"
     public static let suiteStartMarker = "@@handoff suite-start"
     public static let suiteEndMarker = "@@handoff suite-end"
-    /// The last line on the data port, after the base64: its absence means the transfer was cut short.
-    public static let dataEndMarker = "@@handoff data-end"
 
-    /// `runArguments` follow `handoff run` inside (scenario paths, selection, jobs, timeout); the report
-    /// folder is /out. `nofile` is the RLIMIT_NOFILE the suite runs under (the host runner's: the kernel's
+    /// `runArguments` follow `handoff run` inside (scenario paths, selection, jobs, timeout). `nofile` is the RLIMIT_NOFILE the suite runs under (the host runner's: the kernel's
     /// default of 1024 makes limit-dependent scenarios differ from the host for a reason that is not the
     /// kernel's).
     public static func render(runArguments: [String], nofileSoft: UInt64, nofileHard: UInt64) -> String {
@@ -95,13 +90,9 @@ public enum InitScript {
             echo "\(bootedMarker) $(uptime)"
             echo "\(suiteStartMarker) $(uptime)"
             # Through a pipe: on the console (a tty) the runner would draw its progress line.
-            { handoff run \(arguments) --report /out --report-json-only 2>&1; echo $? > /tmp/.handoff-status; } | cat
+            # The report goes to the host through the memory both share (ReportRegion), written by the run itself.
+            { handoff run \(arguments) --report-to-host 2>&1; echo $? > /tmp/.handoff-status; } | cat
             echo "\(suiteEndMarker) $(cat /tmp/.handoff-status) $(uptime)"
-            # The reports go back as base64 of a gzip'd tar on the second serial port (ttyS1), which carries
-            # nothing else; raw, so that the line discipline adds no carriage returns.
-            stty -F /dev/ttyS1 raw -echo
-            tar -czf - -C /out . | base64 > /dev/ttyS1
-            echo "\(dataEndMarker)" > /dev/ttyS1
             poweroff -f
 
             """

@@ -1,9 +1,9 @@
 // The qemu command line for `run --kernel`, and whether KVM can be used.
 //
 // What the command line leaves out matters under TCG, where every emulated device probe and every byte of
-// firmware costs: no default devices (-nodefaults: no VGA, no network card, no floppy), no display, two
-// serial ports (ttyS0: the console; ttyS1: the reports), the kernel booted directly (no bootloader), and
-// the guest's console quiet.
+// firmware costs: no default devices (-nodefaults: no VGA, no network card, no floppy), no display, one
+// serial port (ttyS0: the console), the report region (ReportRegion.swift), the kernel booted directly (no
+// bootloader), and the guest's console quiet.
 
 import CHandoff
 import Glibc
@@ -19,8 +19,8 @@ public enum Accelerator: String, Sendable, CaseIterable {
 public struct MachineConfiguration: Sendable, Equatable {
     public var kernel: String
     public var initramfs: String
-    /// The host file behind the guest's ttyS1.
-    public var dataPath: String
+    /// The host file behind the guest's report region (ReportRegion).
+    public var reportRegionPath: String
     /// .kvm or .tcg (auto is decided before).
     public var accelerator: Accelerator
     public var cpus: Int
@@ -29,11 +29,11 @@ public struct MachineConfiguration: Sendable, Equatable {
     /// kernel calibrates. See `DelayCalibration`.
     public var loopsPerJiffy: Int?
 
-    public init(kernel: String, initramfs: String, dataPath: String, accelerator: Accelerator, cpus: Int = 2,
+    public init(kernel: String, initramfs: String, reportRegionPath: String, accelerator: Accelerator, cpus: Int = 2,
                 memoryMiB: Int = 1024, loopsPerJiffy: Int? = nil) {
         self.kernel = kernel
         self.initramfs = initramfs
-        self.dataPath = dataPath
+        self.reportRegionPath = reportRegionPath
         self.accelerator = accelerator
         self.cpus = cpus
         self.memoryMiB = memoryMiB
@@ -49,7 +49,7 @@ public struct MachineConfiguration: Sendable, Equatable {
     /// `random.trust_cpu=on`: the random pool is seeded from RDRAND at boot (see `arguments`), whatever the
     /// kernel's CONFIG_RANDOM_TRUST_CPU says.
     public static let baseCommandLine =
-        "console=ttyS0 quiet panic=-1 mitigations=off rodata=off 8250.nr_uarts=2 random.trust_cpu=on"
+        "console=ttyS0 quiet panic=-1 mitigations=off rodata=off 8250.nr_uarts=1 random.trust_cpu=on"
 
     /// The command line with this machine's `lpj=`, if any.
     public var kernelCommandLine: String {
@@ -69,9 +69,9 @@ public struct MachineConfiguration: Sendable, Equatable {
         // TCG emulates at a higher cost.
         default: arguments += ["-accel", "tcg,thread=multi", "-cpu", "qemu64,+rdrand"]
         }
-        arguments += ["-smp", String(cpus), "-m", String(memoryMiB),
-                      "-serial", "stdio", "-serial", "file:" + dataPath,
-                      "-kernel", kernel, "-initrd", initramfs, "-append", kernelCommandLine]
+        arguments += ["-smp", String(cpus), "-m", String(memoryMiB), "-serial", "stdio"]
+        arguments += ReportRegion.qemuArguments(path: reportRegionPath)
+        arguments += ["-kernel", kernel, "-initrd", initramfs, "-append", kernelCommandLine]
         return arguments
     }
 }

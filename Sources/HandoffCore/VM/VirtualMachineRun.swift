@@ -1,5 +1,5 @@
 // `run --kernel`: builds the initramfs, boots it under qemu, relays the inner run's console lines, enforces
-// the time limit, and reads the reports back from the guest's second serial port. Whatever happens - the
+// the time limit, and reads the report back from the memory it shares with the guest (ReportRegion). Whatever happens - the
 // guest finishes, hangs, panics, or the user presses Ctrl-C - qemu is killed and reaped and the temporary
 // folder is removed before this returns.
 
@@ -60,8 +60,6 @@ public struct VirtualMachineOutcome: Sendable {
     public var record: VirtualMachineRecord
     /// The inner run's report, when it came back.
     public var report: RunReport?
-    /// Other files the guest sent, by name.
-    public var extraFiles: [String: Data]
     /// Everything the guest printed on its console.
     public var console: String
     public var error: VMError?
@@ -78,10 +76,10 @@ public enum VirtualMachineRun {
             kernelRelease: options.kernel.release, kernelImage: options.kernel.bootPath, accelerator: "none",
             acceleratorReason: "", qemuArguments: [], initramfsBytes: 0, imageSeconds: 0, wallSeconds: 0)
         var console = ""
-        func finish(_ error: VMError?, report: RunReport? = nil, extra: [String: Data] = [:]) -> VirtualMachineOutcome {
+        func finish(_ error: VMError?, report: RunReport? = nil) -> VirtualMachineOutcome {
             record.wallSeconds = Date().timeIntervalSince(started)
             record.error = error?.description
-            return VirtualMachineOutcome(record: record, report: report, extraFiles: extra, console: console, error: error)
+            return VirtualMachineOutcome(record: record, report: report, console: console, error: error)
         }
         StaleRuns.sweepOnce(base: options.temporaryBase)
         // Named like the scenario folders (handoff-<pid>-...), so that a run killed with SIGKILL leaves a
@@ -119,8 +117,10 @@ public enum VirtualMachineRun {
             accelerators.removeFirst()
             // Under TCG each CPU's delay-loop calibration is half a second of boot; KVM calibrates fast.
             let loopsPerJiffy = accelerator == .tcg ? DelayCalibration.loopsPerJiffy(hz: kernelHZ) : nil
+            let regionPath = directory + "/reports.shm"
+            if let failure = ReportRegion.prepare(path: regionPath) { return finish(.image(failure.description)) }
             let machine = MachineConfiguration(kernel: options.kernel.bootPath, initramfs: initramfs,
-                                               dataPath: directory + "/data", accelerator: accelerator,
+                                               reportRegionPath: regionPath, accelerator: accelerator,
                                                cpus: options.cpus, memoryMiB: options.memoryMiB,
                                                loopsPerJiffy: loopsPerJiffy)
             record.accelerator = accelerator.rawValue
@@ -136,7 +136,6 @@ public enum VirtualMachineRun {
             record.innerExitStatus = boot.innerExitStatus
             switch ending {
             case .noBoot where !accelerators.isEmpty:
-                try? FileManager.default.removeItem(atPath: directory + "/data")
                 continue
             case .failed(let error):
                 return finish(error)
@@ -144,8 +143,7 @@ public enum VirtualMachineRun {
                 return finish(.machine("the guest did not boot"))
             case .finished:
                 do {
-                    let (report, extra) = try ReportTransfer.read(directory: directory)
-                    return finish(nil, report: report, extra: extra)
+                    return finish(nil, report: try readReport(regionPath: regionPath))
                 } catch {
                     let last = console.split(separator: "\n").suffix(5).joined(separator: " | ")
                     let status = boot.innerExitStatus.map { "the guest's `handoff run` exited with \($0)" }
@@ -156,42 +154,19 @@ public enum VirtualMachineRun {
         }
         return finish(.machine("no accelerator to try"))
     }
-}
 
-/// The reports on the data port: base64 of a gzip'd tar of the guest's /out, then the end marker.
-enum ReportTransfer {
-    static func read(directory: String) throws(VMError) -> (RunReport, [String: Data]) {
-        guard let data = FileManager.default.contents(atPath: directory + "/data"), !data.isEmpty else {
-            throw .noReport("no reports came back (the data port stayed empty)")
-        }
-        let text = String(decoding: data, as: UTF8.self)
-        guard let end = text.range(of: InitScript.dataEndMarker) else {
-            throw .noReport("the report transfer was cut short (no end marker after \(data.count) bytes)")
-        }
-        guard let archive = Data(base64Encoded: String(text[..<end.lowerBound]), options: .ignoreUnknownCharacters) else {
-            throw .noReport("the report transfer is not valid base64")
-        }
-        let archivePath = directory + "/reports.tgz"
-        let out = directory + "/out"
-        guard FileManager.default.createFile(atPath: archivePath, contents: archive),
-            (try? FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)) != nil
-        else { throw .noReport("cannot write the reports to \(directory)") }
-        guard let tar = HelperProcess.find("tar") else { throw .missingProgram("tar is missing (package tar)") }
-        let (status, _) = try HelperProcess.capture(tar, ["-xzf", archivePath, "-C", out])
-        guard status == 0 else { throw .noReport("the report archive does not unpack (tar exited with \(status))") }
-        guard let json = FileManager.default.contents(atPath: out + "/report.json") else {
-            throw .noReport("the guest sent no report.json")
-        }
-        let report: RunReport
+    /// The inner run's report, from the region the guest wrote it into.
+    static func readReport(regionPath: String) throws(VMError) -> RunReport {
+        let json: [UInt8]
         do {
-            report = try JSONDecoder().decode(RunReport.self, from: json)
+            json = try ReportRegion.read(path: regionPath)
         } catch {
-            throw .noReport("the guest's report.json does not decode: \(error)")
+            throw .noReport(error.description)
         }
-        var extra: [String: Data] = [:]
-        for name in ["env.err"] {
-            if let contents = FileManager.default.contents(atPath: out + "/" + name), !contents.isEmpty { extra[name] = contents }
+        do {
+            return try JSONDecoder().decode(RunReport.self, from: Data(json))
+        } catch {
+            throw .noReport("the guest's report does not decode: \(error)")
         }
-        return (report, extra)
     }
 }

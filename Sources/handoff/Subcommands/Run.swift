@@ -58,9 +58,10 @@ struct Run: ParsableCommand {
     var writeEnvironment: String?
     @OptionGroup(title: "Another kernel") var vm: KernelOptions
 
-    /// What the guest of `run --kernel` passes: only report.json (the host renders the rest from it).
-    @Flag(name: .customLong("report-json-only"), help: .hidden)
-    var reportJSONOnly = false
+    /// What the guest of `run --kernel` passes: report.json alone, written into the memory the guest shares
+    /// with the host (ReportRegion) instead of --report; the host renders the other formats from it.
+    @Flag(name: .customLong("report-to-host"), help: .hidden)
+    var reportToHost = false
 
     var shardNumbers: (index: Int, count: Int)? {
         guard let shard else { return nil }
@@ -193,9 +194,13 @@ struct Run: ParsableCommand {
         // line on stderr and exit 2.
         var writeFailure: String?
         do {
-            try report.write(to: self.report, jsonOnly: reportJSONOnly)
+            if reportToHost {
+                try report.sendToHost()
+            } else {
+                try report.write(to: self.report)
+            }
         } catch {
-            writeFailure = Console.printable("handoff: cannot write reports to \(self.report): \(error)")
+            writeFailure = Console.printable("handoff: cannot write reports to \(reportToHost ? "the host" : self.report): \(error)")
         }
         appendStepSummary(report)
         if report.environment.taintChanged {

@@ -182,7 +182,6 @@ extension Run {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         var files: [(String, Data)] = [("console.log", Data(outcome.console.utf8))]
         if let json = try? encoder.encode(outcome.record) { files.append(("vm.json", json)) }
-        for (name, data) in outcome.extraFiles { files.append((name, data)) }
         // What `handoff env --json` prints in the guest: the inner run measured it already (report.json's
         // environment.fingerprint); running `env` there as well cost about 3 s under TCG.
         if let fingerprint = outcome.report?.environment.fingerprint, let json = try? encoder.encode(fingerprint) {
