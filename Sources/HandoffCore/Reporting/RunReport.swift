@@ -79,7 +79,7 @@ public struct RunReport: Codable, Sendable {
 
     /// report.json: indented with sorted keys for people and diffs; `compact` (a `run --kernel` guest's, which
     /// only the host reads and writes again) without either: no keys sorted in some 30,000 objects and 38 %
-    /// fewer bytes to write and gzip (1.4 instead of 2.3 MB for the catalog), work the guest does under emulation.
+    /// fewer bytes to encode and copy (1.4 instead of 2.3 MB for the catalog), work the guest does under emulation.
     public func json(compact: Bool = false) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = compact ? [] : [.prettyPrinted, .sortedKeys]
