@@ -40,7 +40,7 @@ import Testing
               - c.close: {fd: 0}
 
             """
-        expectError(stepFailure(lines), 7, 5, "process 'c' cannot run 'close': it was killed at line 6 when 'a' exited")
+        expectError(stepFailure(lines), 7, 5, "process 'c' cannot run 'close': it was killed at line 6 when 'a' ended")
         #expect(stepFailure("  - main.fork: {as: a}\n  - a.fork: {as: b}\n  - a.exit:\n  - main.close: {fd: 0}\n") == nil)
     }
 
@@ -117,6 +117,46 @@ import Testing
               - main.pidfd_open: {process: peer, as: p}
               - main.pidfd_getfd: {process: peer, fd: secret, as: s, error: ESRCH}
               - main.close: {fd: s}
+
+            """) == nil)
+    }
+
+    /// A pidfd named as pidfd_open bound it refers to that process: a kill or term through it that is expected
+    /// to succeed ends the process (and its descendants) for the validator, as the model ends it, so that it
+    /// may be waited for in the foreground (which found a waitpid reporting a signal as an exit status).
+    @Test func aSignalThroughAPidfdFromPidfdOpenEndsItsProcess() {
+        let killed = "  - main.fork: {as: p}\n  - p.fork: {as: q}\n  - main.pidfd_open: {process: p, as: h}\n"
+            + "  - main.pidfd_send_signal: {pidfd: h, signal: kill}\n"
+        #expect(stepFailure(killed + "  - main.wait: {child: p, status: {signal: kill}}\n") == nil)
+        expectError(stepFailure(killed + "  - p.close: {fd: 0}\n"), 7, 5, "process 'p' cannot run 'close': 'main' killed it "
+            + "at line 6 through a pidfd")
+        expectError(stepFailure(killed + "  - q.close: {fd: 0}\n"), 7, 5, "it was killed at line 6 when 'p' ended")
+        // Signal 0, an expected error, or a signal sent in the background end nothing.
+        for step in ["{pidfd: h, signal: zero}", "{pidfd: h, signal: kill, error: EPERM}", "{pidfd: h, signal: kill, background: true}"] {
+            let text = "  - main.fork: {as: p}\n  - main.pidfd_open: {process: p, as: h}\n  - main.pidfd_send_signal: \(step)\n"
+                + "  - main.wait: {child: p}\n"
+            #expect(stepFailure(text) != nil)
+        }
+        // A pidfd that arrived over SCM_RIGHTS (or was duplicated) is followed at run time only: the old hint stays.
+        let passed = """
+              - main.fork: {as: p}
+              - main.pidfd_open: {process: p, as: h}
+              - main.dup: {fd: h, as: copy}
+              - main.pidfd_send_signal: {pidfd: copy, signal: kill}
+              - main.wait: {child: p}
+
+            """
+        expectError(stepFailure(passed), 7, 24, "'p' is still running", "if pidfd_send_signal at line 6 ended it",
+                    "reap it with waitid on its pidfd instead")
+        // A process killed while asleep in a background call may still be awaited: the await judges nothing.
+        #expect(stepFailure("""
+              - main.pipe: {as: [r, w]}
+              - main.fork: {as: kid}
+              - main.pidfd_open: {process: kid, as: pf}
+              - kid.read: {fd: r, background: true}
+              - main.pidfd_send_signal: {pidfd: pf, signal: kill}
+              - kid.await:
+              - main.waitid: {pidfd: pf, status: {signal: kill}}
 
             """) == nil)
     }

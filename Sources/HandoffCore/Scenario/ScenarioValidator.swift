@@ -6,6 +6,8 @@ struct ScenarioValidator {
     enum End {
         case exited(line: Int)
         case killed(line: Int, by: String)
+        /// Ended by a signal `by` sent through a pidfd that pidfd_open bound to it.
+        case signalled(line: Int, by: String)
     }
 
     /// What the validator knows of a process beyond the tracker's picture (parents, tables, names).
@@ -24,10 +26,12 @@ struct ScenarioValidator {
     /// `requires: programs`: the only programs a `launch` may run.
     var programs: [String] = []
     var processes: [String: Process] = ["main": Process()]
-    /// The first line where a signal was sent through a pidfd: it may have ended a process the validator thinks runs.
+    /// The first line where a signal was sent through a pidfd the validator cannot follow (one that arrived
+    /// over SCM_RIGHTS or was duplicated): it may have ended a process the validator thinks runs.
     var firstSignalLine: Int?
-    /// Parents, shared tables and the names bound in each process: the same picture the runner keeps.
-    var tracker = ProcessTracker<Void>()
+    /// Parents, shared tables and the names bound in each process: the same picture the runner keeps. A name
+    /// pidfd_open bound holds the process its pidfd refers to; any other name holds nil.
+    var tracker = ProcessTracker<String?>()
     /// Creation order, for "known processes" lists.
     var order: [String] { tracker.order }
     /// Processes inside a background step: the step and its line, until their `await`.
@@ -64,7 +68,9 @@ struct ScenarioValidator {
             if let reaped = process.reapedAt { return "it exited at line \(line) and was reaped at line \(reaped)" }
             return "it exited at line \(line)"
         case .killed(let line, let by):
-            return "it was killed at line \(line) when '\(by)' exited (every agent dies with its parent)"
+            return "it was killed at line \(line) when '\(by)' ended (every agent dies with its parent)"
+        case .signalled(let line, let by):
+            return "'\(by)' killed it at line \(line) through a pidfd"
         }
     }
 
@@ -112,8 +118,10 @@ struct ScenarioValidator {
         }
     }
 
-    private mutating func bind(_ names: [String?], in owner: String) {
-        for case let name? in names { tracker.bind(name, to: (), in: owner) }
+    private mutating func bind(_ names: [String?], of operation: ScenarioOperation, in owner: String) {
+        var target: String?
+        if case .processes(.pidfdOpen(let process, _)) = operation { target = process }
+        for case let name? in names { tracker.bind(name, to: target, in: owner) }
     }
 
     // MARK: Steps
@@ -152,6 +160,9 @@ struct ScenarioValidator {
         guard processes[actor] != nil else {
             throw unknownProcess(actor, at: site.key, context: " in '\(actor).\(step.action.keyword)'")
         }
+        // A process killed through a pidfd while asleep in a background call took the call with it: its await
+        // judges nothing, and is allowed.
+        if step.operation == nil, processes[actor]?.end != nil, busy.removeValue(forKey: actor) != nil { return }
         _ = try running(actor, at: site.key, doing: "run '\(step.action.keyword)'")
         guard let operation = step.operation else {
             // `await`: the only process step that is not an operation.
@@ -186,7 +197,7 @@ struct ScenarioValidator {
         }
         // So does an epoll_wait's expected registration named by a descriptor the actor never had.
         for entry in step.expect.ready ?? [] { try resolve(entry.fd, in: actor, at: site["ready"]) }
-        bind(step.binds, in: actor)
+        bind(step.binds, of: operation, in: actor)
         try applyProcessEffects(of: operation, by: actor, step: step, site)
     }
 
@@ -234,9 +245,18 @@ struct ScenarioValidator {
         case .none:
             break  // descriptors only: resolved and bound above
         case .throughPidfd:
-            // Which process a pidfd refers to is known at run time only (it may have arrived over SCM_RIGHTS):
-            // the model says whether the signal ends it and whether waitid would block.
-            if firstSignalLine == nil, case .processes(.pidfdSendSignal) = operation { firstSignalLine = line }
+            // A pidfd named as pidfd_open bound it refers to that process: a signal that ends a process (kill,
+            // term: no agent handles them) sent through it in a step that expects success ends it here, as
+            // the model ends it (ReferenceModel.pidfdSendSignal). Any other pidfd (received over SCM_RIGHTS,
+            // duplicated) is known at run time only: the model says whether the signal ends it and whether a
+            // wait would block.
+            guard case .processes(.pidfdSendSignal(let pidfd, let signal)) = operation else { break }
+            if case .name(let name) = pidfd, let bound = tracker.value(of: name, in: actor), let target = bound,
+                signal != .zero, !step.background, step.expect.error == nil, step.expect.otherErrors.isEmpty {
+                if processes[target]?.end == nil { end(target, at: line, by: .signalled(line: line, by: actor)) }
+            } else if firstSignalLine == nil, signal != .zero {
+                firstSignalLine = line
+            }
         case .privatizesTable:
             if operation.privatizesTable { tracker.privatize(actor) }
         case .launches:
@@ -262,12 +282,7 @@ struct ScenarioValidator {
             processes[actor]?.argumentCount = arguments.count
             tracker.privatize(actor)
         case .endsProcess:
-            processes[actor]?.end = .exited(line: line)
-            for name in order where processes[name]?.end == nil && isDescendant(name, of: actor) {
-                processes[name]?.end = .killed(line: line, by: actor)
-                // A call asleep goes with its killed process: there is nothing to await (found by `handoff fuzz`).
-                busy[name] = nil
-            }
+            end(actor, at: line, by: .exited(line: line))
         case .reapsChild:
             guard case .processes(.wait(let child)) = operation else { throw undeclared() }
             let location = site["child"]
@@ -288,6 +303,17 @@ struct ScenarioValidator {
                     + "would block forever (end it first with '\(child).exit', or wait in the background)" + signalled)
             }
             processes[child]?.reapedAt = line
+        }
+    }
+
+    /// `process` ends, and its descendants with it (every agent has PR_SET_PDEATHSIG). A call asleep goes with
+    /// a descendant killed so (found by `handoff fuzz`): there is nothing to await. One killed through a pidfd
+    /// keeps its background call, whose await judges nothing.
+    private mutating func end(_ process: String, at line: Int, by end: End) {
+        processes[process]?.end = end
+        for name in order where processes[name]?.end == nil && isDescendant(name, of: process) {
+            processes[name]?.end = .killed(line: line, by: process)
+            if case .exited = end { busy[name] = nil }
         }
     }
 
