@@ -132,7 +132,8 @@ import Testing
         #expect(script.hasPrefix("#!/bin/sh\n"))
         #expect(script.contains("handoff run '/scenarios/0' '--filter' 'it'\\''s a test' --report-to-host"))
         #expect(script.contains("ulimit -H -n 40000 && ulimit -S -n 20000"))
-        for line in ["mount -t proc proc /proc", "mount -t sysfs sysfs /sys", "mount -t tmpfs -o mode=1777 tmpfs /tmp",
+        for line in ["mount --bind / /.root && cd /.root && mount --move . / && exec chroot . /init --moved-root",
+                     "mount -t proc proc /proc", "mount -t sysfs sysfs /sys", "mount -t tmpfs -o mode=1777 tmpfs /tmp",
                      "ip link set lo up", "poweroff -f", InitScript.bootedMarker, InitScript.suiteEndMarker] {
             #expect(script.contains(line))
         }
