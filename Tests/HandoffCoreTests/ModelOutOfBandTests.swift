@@ -76,4 +76,24 @@ extension ReferenceModelTests {
         #expect(m.ok(nbRecv(server, 8)) == recvOutcome(bytes("z")))
         m.fails(flagRecv(server, 8, [.oob]), EINVAL)
     }
+
+    /// tcp_inq: the unread bytes, but only those before an urgent byte still ahead of the reader, whether
+    /// recv(MSG_OOB) took it or not; a listener is EINVAL.
+    @Test func tcpFionreadStopsAtTheUrgentByte() {
+        var m = makeModel()
+        let (listener, client, server) = m.connection(.tcp(port: 0))
+        m.fails(.ioctl(fd: listener, request: .fionread), EINVAL)
+        m.ok(.send(socket: client, fds: [], data: bytes("hello")))
+        #expect(m.ok(.ioctl(fd: server, request: .fionread)) == Outcome(result: 5))
+        m.ok(oobSend(client, "ab"))
+        #expect(m.ok(.ioctl(fd: server, request: .fionread)) == Outcome(result: 6))
+        #expect(m.ok(flagRecv(server, 1, [.oob])) == oobOutcome("b"))
+        #expect(m.ok(.ioctl(fd: server, request: .fionread)) == Outcome(result: 6))
+        #expect(m.ok(nbRecv(server, 16)) == recvOutcome(bytes("helloa")))
+        m.ok(.send(socket: client, fds: [], data: bytes("xyz")))
+        #expect(m.ok(.ioctl(fd: server, request: .fionread)) == Outcome(result: 0))
+        #expect(m.ok(nbRecv(server, 16)) == recvOutcome(bytes("xyz")))
+        m.ok(.send(socket: client, fds: [], data: bytes("12")))
+        #expect(m.ok(.ioctl(fd: server, request: .fionread)) == Outcome(result: 2))
+    }
 }

@@ -69,10 +69,24 @@ extension ReferenceModel {
     /// From 6.17 the stream count is cached (u->inq_len, for SO_INQ), and manage_oob does not lower it when a
     /// read drops an unread out-of-band skb: the kernel then reports a byte too many, which the model (the
     /// sum, as 6.1 and 6.12 compute it) shows as a finding (divergences/kernel/unix-oob-dropped-fionread.yaml).
+    ///
+    /// net/ipv4/tcp.c: tcp_ioctl SIOCINQ -> tcp_inq: EINVAL on a listener; otherwise rcv_nxt - copied_seq (the
+    /// bytes not yet read, a received FIN not counted), except that with an urgent byte still ahead of the
+    /// reader and not inline (no SO_OOBINLINE in the model) it is urg_seq - copied_seq: the bytes before the
+    /// urgent byte, whether recv(MSG_OOB) took it already or not (urg_data stays set, TCP_URG_READ), so 0 when
+    /// it is the next byte. net/ipv4/udp.c: udp_ioctl SIOCINQ -> first_packet_length: the first datagram's
+    /// length, 0 when none (the model's UDP sockets never receive: nothing listens on UDP there).
     func socketBytesToRead(_ endpointID: EndpointID) -> Outcome {
         guard let endpoint = endpoints[endpointID] else { return .failure(EBADF) }
-        guard endpoint.family == .unix else {
-            return .beyondModel("FIONREAD of a TCP or UDP socket (tcp_ioctl, udp_ioctl) is not modelled")
+        switch endpoint.family {
+        case .tcp:
+            if endpoint.listener != nil { return .failure(EINVAL) }
+            if let urgent = endpoint.urgent { return Outcome(result: Int64(urgent.offset)) }
+            return Outcome(result: Int64(endpoint.queue.reduce(0) { $0 + $1.data.count }))
+        case .udp:
+            return Outcome(result: Int64(endpoint.queue.first?.data.count ?? 0))
+        case .unix:
+            break
         }
         if endpoint.listener != nil { return .failure(EINVAL) }
         switch endpoint.type {
