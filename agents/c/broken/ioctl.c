@@ -262,6 +262,25 @@ static int fionread(int fd, int *value) {
         fstat(fd, &st);
         *value = (int)st.st_size;
     }
+    if (is("fionread-stream-peek") && t == S_IFSOCK && sotype(fd) == SOCK_STREAM) {
+        // What a peek would copy now: a TCP peek skips an urgent byte at its head that recv(MSG_OOB) took,
+        // where tcp_inq stops there (0).
+        static char b[262144];
+        ssize_t n = recv(fd, b, sizeof b, MSG_PEEK | MSG_DONTWAIT);
+        *value = n < 0 ? 0 : (int)n;
+    }
+    if (is("fionread-tcp-whole") && t == S_IFSOCK && sotype(fd) == SOCK_STREAM) {
+        // The whole receive queue, urgent byte or not (SO_OOBINLINE's answer): what tcp_inq gives only inline.
+        int atmark = 0, inline_ = 1, on = 1;
+        socklen_t size = sizeof inline_;
+        if (getsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &inline_, &size) == 0 && !inline_ &&
+            rioctl(fd, SIOCATMARK, &atmark) == 0) {
+            setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &on, sizeof on);
+            rioctl(fd, FIONREAD, value);
+            inline_ = 0;
+            setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &inline_, sizeof inline_);
+        }
+    }
     if (is("fionread-clamp") && *value < 0) *value = 0;
     if (is("fionread-abs") && *value < 0) *value = -*value;
     if (is("fionread-seqpacket-first") && t == S_IFSOCK && sotype(fd) == SOCK_SEQPACKET) {
