@@ -73,9 +73,9 @@ public enum InitScript {
     public static let suiteStartMarker = "@@handoff suite-start"
     public static let suiteEndMarker = "@@handoff suite-end"
 
-    /// `runArguments` follow `handoff run` inside (scenario paths, selection, jobs, timeout). `nofile` is the RLIMIT_NOFILE the suite runs under (the host runner's: the kernel's
-    /// default of 1024 makes limit-dependent scenarios differ from the host for a reason that is not the
-    /// kernel's).
+    /// `runArguments` follow `handoff run` inside (scenario paths, selection, jobs, timeout). `nofile` is the
+    /// RLIMIT_NOFILE the suite runs under (the host runner's: the kernel's default of 1024 makes
+    /// limit-dependent scenarios differ from the host for a reason that is not the kernel's).
     public static func render(runArguments: [String], nofileSoft: UInt64, nofileHard: UInt64) -> String {
         let arguments = runArguments.map(shellQuoted).joined(separator: " ")
         return """
