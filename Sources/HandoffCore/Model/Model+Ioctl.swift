@@ -78,20 +78,12 @@ extension ReferenceModel {
     /// length, 0 when none (the model's UDP sockets never receive: nothing listens on UDP there).
     func socketBytesToRead(_ endpointID: EndpointID) -> Outcome {
         guard let endpoint = endpoints[endpointID] else { return .failure(EBADF) }
-        switch endpoint.family {
-        case .tcp:
-            if endpoint.listener != nil { return .failure(EINVAL) }
-            if let urgent = endpoint.urgent { return Outcome(result: Int64(urgent.offset)) }
-            return Outcome(result: Int64(endpoint.queue.reduce(0) { $0 + $1.data.count }))
-        case .udp:
-            return Outcome(result: Int64(endpoint.queue.first?.data.count ?? 0))
-        case .unix:
-            break
-        }
         if endpoint.listener != nil { return .failure(EINVAL) }
+        if endpoint.family == .tcp, let urgent = endpoint.urgent { return Outcome(result: Int64(urgent.offset)) }
+        // A TCP connection is a stream, a UDP socket a datagram socket: the same answers as unix's.
         switch endpoint.type {
         case .stream, .seqpacket:
-            return Outcome(result: Int64(endpoint.queue.reduce(0) { $0 + $1.data.count }))
+            return Outcome(result: Int64(endpoint.queuedBytes))
         case .dgram:
             return Outcome(result: Int64(endpoint.queue.first?.data.count ?? 0))
         }

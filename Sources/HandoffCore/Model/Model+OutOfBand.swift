@@ -163,7 +163,7 @@ extension ReferenceModel {
     /// tcp_check_urg and tcp_urg on the receiver when `data` arrives with the urgent flag.
     mutating func markUrgent(_ peer: EndpointID, data: [UInt8]) {
         guard var endpoint = endpoints[peer], let last = data.last else { return }
-        var queued = endpoint.queue.reduce(0) { $0 + $1.data.count }
+        var queued = endpoint.queuedBytes
         // The previous urgent byte, if it is the next to read, is dropped; elsewhere it becomes ordinary data.
         if let previous = endpoint.urgent, previous.offset == 0, queued > 0 {
             dropStreamBytes(&endpoint.queue, 1)

@@ -359,6 +359,9 @@ struct SocketEndpoint: Equatable, Sendable {
     /// sock_net: the network namespace the socket was created in (Model+Namespaces.swift). Its abstract
     /// names are bound and looked up there, wherever its descriptor goes and whichever process uses it.
     var netns = 0
+
+    /// The bytes of every queued message: what a byte stream holds unread.
+    var queuedBytes: Int { queue.reduce(0) { $0 + $1.data.count } }
 }
 
 /// The SOL_SOCKET options the model keeps per socket (struct sock), so they travel with the description.
