@@ -131,12 +131,16 @@ import Testing
         expectError(stepFailure(killed + "  - p.close: {fd: 0}\n"), 7, 5, "process 'p' cannot run 'close': 'main' killed it "
             + "at line 6 through a pidfd")
         expectError(stepFailure(killed + "  - q.close: {fd: 0}\n"), 7, 5, "it was killed at line 6 when 'p' ended")
-        // Signal 0, an expected error, or a signal sent in the background end nothing.
-        for step in ["{pidfd: h, signal: zero}", "{pidfd: h, signal: kill, error: EPERM}", "{pidfd: h, signal: kill, background: true}"] {
+        // Signal 0 and a step that expects an error end nothing: the wait still meets a running child.
+        for step in ["{pidfd: h, signal: zero}", "{pidfd: h, signal: kill, error: EPERM}"] {
             let text = "  - main.fork: {as: p}\n  - main.pidfd_open: {process: p, as: h}\n  - main.pidfd_send_signal: \(step)\n"
                 + "  - main.wait: {child: p}\n"
-            #expect(stepFailure(text) != nil)
+            expectError(stepFailure(text), 6, 24, "'p' is still running")
         }
+        // A signal is never sent in the background (the operation does not take the key).
+        expectError(stepFailure("  - main.fork: {as: p}\n  - main.pidfd_open: {process: p, as: h}\n"
+            + "  - main.pidfd_send_signal: {pidfd: h, signal: kill, background: true}\n"), 5, 54,
+                    "unknown key 'background' in pidfd_send_signal")
         // A pidfd that arrived over SCM_RIGHTS (or was duplicated) is followed at run time only: the old hint stays.
         let passed = """
               - main.fork: {as: p}

@@ -252,7 +252,7 @@ struct ScenarioValidator {
             // wait would block.
             guard case .processes(.pidfdSendSignal(let pidfd, let signal)) = operation else { break }
             if case .name(let name) = pidfd, let bound = tracker.value(of: name, in: actor), let target = bound,
-                signal != .zero, !step.background, step.expect.error == nil, step.expect.otherErrors.isEmpty {
+                signal != .zero, step.expect.error == nil, step.expect.otherErrors.isEmpty {
                 if processes[target]?.end == nil { end(target, at: line, by: .signalled(line: line, by: actor)) }
             } else if firstSignalLine == nil, signal != .zero {
                 firstSignalLine = line
