@@ -51,6 +51,9 @@ import Testing
     @Test func theHostTellsAnEmptyRegionFromACutShortOne() throws {
         let (folder, resource) = try devices()
         defer { try? FileManager.default.removeItem(atPath: folder) }
+        // No file at all: the host's own problem, said as such.
+        #expect(ReportRegion.prepare(path: folder + "/missing/reports.shm") == .hostFile("cannot create \(folder)/missing/reports.shm: ENOENT"))
+        #expect(throws: ReportRegion.Failure.hostFile("cannot open \(folder)/none: ENOENT")) { try ReportRegion.read(path: folder + "/none") }
         // The guest never wrote: the region is as the host made it.
         #expect(ReportRegion.prepare(path: resource) == nil)
         #expect(throws: ReportRegion.Failure.empty) { try ReportRegion.read(path: resource) }
@@ -65,7 +68,7 @@ import Testing
         let again = open(resource, O_WRONLY)
         #expect(pwrite(again, [UInt8](repeating: 0xff, count: 8), 8, 8) == 8)
         close(again)
-        #expect(throws: ReportRegion.Failure.self) { try ReportRegion.read(path: resource) }
+        #expect(throws: ReportRegion.Failure.cutShort("a length of -1 bytes")) { try ReportRegion.read(path: resource) }
         // The host's file is sparse and of the region's size.
         var status = stat()
         #expect(ReportRegion.prepare(path: resource) == nil && stat(resource, &status) == 0)

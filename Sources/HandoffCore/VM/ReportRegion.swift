@@ -33,6 +33,8 @@ public enum ReportRegion {
     public enum Failure: Error, CustomStringConvertible, Equatable {
         case noDevice
         case cannotMap(String)
+        /// The host's file behind the region cannot be created, sized or opened.
+        case hostFile(String)
         case tooLarge(payload: Int, region: Int)
         case empty
         case cutShort(String)
@@ -41,6 +43,7 @@ public enum ReportRegion {
             switch self {
             case .noDevice: return "the guest has no report region (no ivshmem PCI device \(ReportRegion.vendor):\(ReportRegion.device))"
             case .cannotMap(let why): return "cannot map the report region: \(why)"
+            case .hostFile(let why): return "the report region's file: \(why)"
             case .tooLarge(let payload, let region):
                 return "the report (\(payload) bytes) is larger than the report region (\(region - ReportRegion.headerBytes) bytes)"
             case .empty: return "no report came back (the report region is empty)"
@@ -54,10 +57,10 @@ public enum ReportRegion {
     /// Creates the region's file, sparse and of the region's size, before qemu starts.
     public static func prepare(path: String) -> Failure? {
         let descriptor = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { return .cannotMap("cannot create \(path): \(Errno.name(of: errno))") }
+        guard descriptor >= 0 else { return .hostFile("cannot create \(path): \(Errno.name(of: errno))") }
         defer { close(descriptor) }
         guard ftruncate(descriptor, off_t(bytes)) == 0 else {
-            return .cannotMap("cannot size \(path): \(Errno.name(of: errno))")
+            return .hostFile("cannot size \(path): \(Errno.name(of: errno))")
         }
         return nil
     }
@@ -65,7 +68,7 @@ public enum ReportRegion {
     /// The payload the guest left in the region's file, after qemu has ended.
     public static func read(path: String) throws(Failure) -> [UInt8] {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw .cannotMap("cannot open \(path): \(Errno.name(of: errno))") }
+        guard descriptor >= 0 else { throw .hostFile("cannot open \(path): \(Errno.name(of: errno))") }
         defer { close(descriptor) }
         var header = [UInt8](repeating: 0, count: headerBytes)
         guard pread(descriptor, &header, headerBytes, 0) == headerBytes else { throw .empty }
