@@ -2,7 +2,6 @@
 // raw value) and its Linux value (LinuxConstants.swift), so the parser, the model, the wire and the agent
 // share one definition.
 
-/// Flags on `open` and `reopen`, by their lower-case names without `O_`.
 /// A word of the scenario vocabulary that stands for one number the kernel takes (SEEK_END, SHUT_WR,
 /// EPOLL_CTL_ADD, SOCK_STREAM...): `rawValue` is the word, `linux` the number.
 public protocol KernelWord: CaseIterable, RawRepresentable where RawValue == String {
@@ -17,6 +16,7 @@ extension KernelWord {
     }
 }
 
+/// Flags on `open` and `reopen`, by their lower-case names without `O_`.
 public enum OpenFlag: String, Sendable, CaseIterable, Hashable {
     case rdonly, wronly, rdwr, creat, excl, trunc, append, nonblock, cloexec
     /// O_PATH: a descriptor that names a file without opening it for I/O.
