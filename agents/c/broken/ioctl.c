@@ -271,14 +271,12 @@ static int fionread(int fd, int *value) {
     }
     if (is("fionread-tcp-whole") && t == S_IFSOCK && sotype(fd) == SOCK_STREAM) {
         // The whole receive queue, urgent byte or not (SO_OOBINLINE's answer): what tcp_inq gives only inline.
-        int atmark = 0, inline_ = 1, on = 1;
+        int inline_ = 1, on = 1;
         socklen_t size = sizeof inline_;
-        if (getsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &inline_, &size) == 0 && !inline_ &&
-            rioctl(fd, SIOCATMARK, &atmark) == 0) {
+        if (getsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &inline_, &size) == 0 && !inline_) {
             setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &on, sizeof on);
             rioctl(fd, FIONREAD, value);
-            inline_ = 0;
-            setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &inline_, sizeof inline_);
+            setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &inline_, sizeof inline_);  // back to off
         }
     }
     if (is("fionread-clamp") && *value < 0) *value = 0;
