@@ -577,21 +577,41 @@ import Testing
         #expect(waits.status == .pass, "\(waits.diff) \(waits.reason ?? "")")
     }
 
-    /// A sharer's close beneath a read asleep on that descriptor does not end the read (it keeps its file):
-    /// past what the model follows, not a predicted EBADF (found by `handoff fuzz` with background steps).
-    @Test func aCloseBeneathASleepingCallIsPastTheModel() throws {
-        let result = run(try scenario("""
-            summary: a thread closes what another is reading
+    /// A sharer's close beneath a read asleep on that descriptor does not end the read: the read keeps its
+    /// file and returns what a write brings (before, past what the model followed: an ERROR). A poll looks its
+    /// descriptors up again at each wake-up, which the model does not follow: still an ERROR, never a
+    /// predicted POLLNVAL (found by `handoff fuzz` with background steps).
+    @Test func aCloseBeneathASleepingCallKeepsItsFile() throws {
+        let setup = """
+            summary: a thread closes what another is waiting on
             steps:
               - main.pipe: {as: [r, w]}
               - main.clone_files: {as: thread}
+
+            """
+        let read = run(try scenario(setup + """
+              - thread.read: {fd: r, background: true, expect: "x"}
+              - main.close: {fd: r}
+              - main.write: {fd: w, data: "x"}
+              - thread.await:
+              - main.write: {fd: w, data: "y", error: EPIPE}
+            """))
+        #expect(read.status == .pass, "\(read.diff) \(read.reason ?? "")")
+        let wrong = run(try scenario(setup + """
               - thread.read: {fd: r, background: true}
+              - main.close: {fd: r}
+              - main.write: {fd: w, data: "x", error: EPIPE}
+              - thread.await:
+            """))
+        #expect(wrong.status == .fail, "\(wrong.diff) \(wrong.reason ?? "")")
+        let poll = run(try scenario(setup + """
+              - thread.poll: {fd: r, timeout: 5000, background: true}
               - main.close: {fd: r}
               - thread.await:
             """))
-        #expect(result.status == .error)
-        #expect(result.findings.isEmpty)
-        #expect(result.reason?.contains("the call keeps the file it looked up") == true, "\(result.reason ?? "")")
+        #expect(poll.status == .error)
+        #expect(poll.findings.isEmpty)
+        #expect(poll.reason?.contains("poll looks it up again only once woken") == true, "\(poll.reason ?? "")")
     }
 
     @Test func processChangesCannotBeRepeated() {

@@ -155,6 +155,67 @@ extension ReferenceModelTests {
         #expect(m.referencesAreConsistent())
     }
 
+    /// A call asleep keeps the files it looked up (fdget, ReferenceModel.keepFiles): a sharer's close of its
+    /// descriptor releases nothing until the call returns, and the call still reads the file it began on.
+    @Test func aSleepingCallKeepsItsFilesUntilItReturns() {
+        var m = makeModel()
+        let (r, w) = m.pair(.pipe(closeOnExec: false, nonBlocking: false))
+        m.ok(.cloneFiles(child: "t"))
+        #expect(m.apply(.read(fd: r, count: 5), by: "t").blocks)
+        m.keepFiles(ofCallBy: "t", [r])
+        m.ok(.close(fd: r))
+        #expect(m.referencesAreConsistent())
+        // The reader the call keeps is still a reader: no EPIPE.
+        m.ok(.write(fd: w, data: bytes("hello")))
+        // Only the call's own lookups find the kept file; the table has nothing at r.
+        m.fails(.read(fd: r, count: 5), EBADF, by: "t")
+        m.applyingCallOf = "t"
+        #expect(m.ok(.read(fd: r, count: 5), by: "t").data == bytes("hello"))
+        m.applyingCallOf = nil
+        m.returnFiles(ofCallBy: "t")
+        m.fails(.write(fd: w, data: bytes("x")), EPIPE)
+        #expect(m.referencesAreConsistent())
+    }
+
+    /// A process that ends while its call sleeps gives back what the call kept.
+    @Test func anEndedSleeperGivesBackItsFiles() {
+        var m = makeModel()
+        let (r, w) = m.pair(.pipe(closeOnExec: false, nonBlocking: false))
+        m.ok(.cloneFiles(child: "t"))
+        m.keepFiles(ofCallBy: "t", [r])
+        m.ok(.close(fd: r))
+        m.ok(.write(fd: w, data: bytes("a")))
+        m.ok(.exit(status: 0), by: "t")
+        m.fails(.write(fd: w, data: bytes("x")), EPIPE)
+        #expect(m.referencesAreConsistent())
+    }
+
+    /// accept takes its number before it sleeps (__sys_accept4_file), and so does the agents' socket + connect
+    /// (the socket is made before the connect waits): a sharer's open meanwhile gets the next number.
+    @Test func sleepingAcceptsAndConnectsHoldTheirNumbers() {
+        var m = makeModel()
+        m.ok(.cloneFiles(child: "t"))
+        let listener = m.fd(.listen(address: .abstract(name: "l"), type: .seqpacket, closeOnExec: false, nonBlocking: false, backlog: 0))
+        #expect(listener == 3)
+        #expect(m.apply(.accept(socket: listener, closeOnExec: false, nonBlocking: false), by: "t").blocks)
+        #expect(m.fd(.open(path: "f", flags: creatRW, mode: 0o600)) == 5)
+        let first = m.fd(.connect(address: .abstract(name: "l"), type: .seqpacket, closeOnExec: false, nonBlocking: false))
+        #expect(first == 6)
+        // The woken accept installs at the number it took: 4.
+        #expect(m.ok(.accept(socket: listener, closeOnExec: false, nonBlocking: false), by: "t").fds == [4])
+        // A full queue (backlog 0, one waiting): the connect waits holding 7, and a failed one gives it back.
+        _ = m.fd(.connect(address: .abstract(name: "l"), type: .seqpacket, closeOnExec: false, nonBlocking: false))
+        #expect(m.apply(.connect(address: .abstract(name: "l"), type: .seqpacket, closeOnExec: false, nonBlocking: false),
+                        by: "t").blocks)
+        #expect(m.fd(.open(path: "f", flags: creatRW, mode: 0o600)) == 9)
+        m.ok(.close(fd: listener))
+        m.fails(.connect(address: .abstract(name: "l"), type: .seqpacket, closeOnExec: false, nonBlocking: false),
+                ECONNREFUSED, by: "t")
+        #expect(m.fd(.open(path: "f", flags: creatRW, mode: 0o600)) == 3)
+        #expect(m.fd(.open(path: "f", flags: creatRW, mode: 0o600)) == 8)
+        #expect(m.referencesAreConsistent())
+    }
+
     @Test func unshareFilesGivesAPrivateCopy() {
         var m = makeModel()
         let f = m.fd(.open(path: "f", flags: creatRW, mode: 0o600))

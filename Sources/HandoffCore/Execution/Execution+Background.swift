@@ -92,7 +92,7 @@ extension ScenarioExecution {
             where call.completed == nil && !call.endedWithProcess && (call.operation.eventTimeout ?? 0) <= 0
         {
             guard let agent = tree[process], !agent.hasExited, agent.connection.hasMessageWaiting else { continue }
-            let stillAsleep = trialPredict(call.operation, by: process)
+            let stillAsleep = asCall(of: process) { trialPredict(call.operation, by: process) }
             guard stillAsleep.blocks, stillAsleep.beyondModel == nil else { continue }
             let message = try harness { () throws(HarnessError) in
                 try agent.connection.receive(until: deadline, timeoutSeconds: timeout).0
@@ -113,7 +113,7 @@ extension ScenarioExecution {
         let asleep = pending.filter { $0.value.completed == nil && model.state(of: $0.key) == .running }
         guard asleep.count > 1 else { return }
         for (process, call) in asleep.sorted(by: { $0.value.began < $1.value.began }) {
-            if let rival = rivalWaiter(for: call.operation, by: process) {
+            if let rival = asCall(of: process, { rivalWaiter(for: call.operation, by: process) }) {
                 throw .harness(.beyondModel("\(call.step.location): the background \(process).\(call.step.action.keyword) "
                     + "waits on the same object as \(rival) since an earlier step: \(Self.rivalsAreTiming)"))
             }
@@ -150,7 +150,12 @@ extension ScenarioExecution {
         }
     }
 
+    /// Looks at `call` again after a step, as the call sees the model (the files it kept).
     private func complete(_ call: BackgroundCall, of process: String, progress: inout Bool) throws(Stop) -> Finding? {
+        try asCall(of: process) { () throws(Stop) -> Finding? in try completeKeeping(call, of: process, progress: &progress) }
+    }
+
+    private func completeKeeping(_ call: BackgroundCall, of process: String, progress: inout Bool) throws(Stop) -> Finding? {
         guard let agent = tree[process] else { return nil }
         // The step that sent the call is the one it meets first (an epoll_wait on a closed number fails at
         // once): only later steps are asked whether they wake it (found by `handoff fuzz` with background steps).
@@ -235,14 +240,33 @@ extension ScenarioExecution {
         operation.descriptors.map { fd, field in model.fdget(field.owner ?? process, fd)?.description.id }
     }
 
-    /// A call asleep keeps the files it looked up (fdget): a process sharing its table that closes or replaces
-    /// the descriptor does not end it - a read asleep on a pipe stays asleep after another thread's close. The
-    /// model answers for a call by its descriptor numbers, so such a call is past what it follows (an ERROR),
-    /// never predicted to fail EBADF (found by `handoff fuzz` with background steps).
+    /// Whether a call keeps the files it looked up when it began for as long as it sleeps (fdget, then fdput
+    /// when it returns): every call but poll, which looks its descriptors up again each time it is woken
+    /// (fs/select.c: do_pollfd), so a descriptor closed beneath it is POLLNVAL at a wake-up that closing it
+    /// does not bring. The model keeps the others' files (ReferenceModel.keepFiles).
+    static func keepsFiles(_ operation: Operation) -> Bool {
+        if case .events(.poll) = operation { return false }
+        return true
+    }
+
+    /// Runs `body` as the sleeping call of `process` sees the model: its lookups of its own descriptors find
+    /// the files it kept when it began, whatever its table holds now (ReferenceModel.applyingCallOf).
+    func asCall<Result, Failure: Error>(of process: String, _ body: () throws(Failure) -> Result) throws(Failure) -> Result {
+        let previous = model.applyingCallOf
+        model.applyingCallOf = process
+        defer { model.applyingCallOf = previous }
+        return try body()
+    }
+
+    /// A poll asleep whose descriptor a process sharing its table closed or replaced: past what the model
+    /// follows (an ERROR), never a prediction of POLLNVAL - the poll looks again only when something wakes it
+    /// (found by `handoff fuzz` with background steps, when every call was treated so).
     func checkFilesKept(_ call: BackgroundCall, of process: String) throws(Stop) {
-        guard !call.files.isEmpty, call.files != files(of: call.operation, by: process) else { return }
+        guard !Self.keepsFiles(call.operation), !call.files.isEmpty, call.files != files(of: call.operation, by: process) else {
+            return
+        }
         throw .harness(.beyondModel("\(call.step.location): a descriptor the background \(process).\(call.step.action.keyword) "
-            + "sleeps on was closed or replaced in its table while it slept: the call keeps the file it looked up, "
+            + "watches was closed or replaced in its table while it slept: poll looks it up again only once woken, "
             + "which the model does not follow"))
     }
 
@@ -257,6 +281,8 @@ extension ScenarioExecution {
     /// The agent's answer to a call the model says has completed with `predicted`, kept for its await.
     private func take(_ call: BackgroundCall, of process: String, agent: AgentProcess, predicted: Outcome,
                       progress: inout Bool) throws(Stop) -> Finding? {
+        // The call has returned: fdput of the files it kept.
+        model.returnFiles(ofCallBy: process)
         var current = call
         switch try answer(to: current, from: agent, predicted: predicted) {
         case .blocked(let finding): return finding
@@ -342,7 +368,7 @@ extension ScenarioExecution {
         let mine = waiting(operation, process)
         if mine.isEmpty { return nil }
         for (other, call) in pending where other != process && call.completed == nil && model.state(of: other) == .running {
-            let theirs = waiting(call.operation, other)
+            let theirs = asCall(of: other) { waiting(call.operation, other) }
             let rival = mine.contains { one in
                 theirs.contains {
                     $0.target == one.target && $0.reads == one.reads && !(one.inOrder && $0.inOrder) && (one.takes || $0.takes)
@@ -426,7 +452,8 @@ extension ScenarioExecution {
             (predicted, message) = completed
         } else {
             try checkFilesKept(call, of: process)
-            predicted = call.whole(predict(operation, by: process))
+            predicted = asCall(of: process) { call.whole(predict(operation, by: process)) }
+            model.returnFiles(ofCallBy: process)
             if predicted.blocks {
                 throw .scenario("\(awaitStep.location): the background \(operationName) (line \(step.location.line)) would never "
                     + "finish: the model predicts it still blocks here")

@@ -300,6 +300,9 @@ final class ScenarioExecution {
             try harness { () throws(HarnessError) in try agent.connection.send(request) }
             pending[process] = BackgroundCall(step: step, operation: operation, began: monotonicNow(),
                                               files: files(of: operation, by: process))
+            if Self.keepsFiles(operation) {
+                model.keepFiles(ofCallBy: process, operation.descriptors.filter { $0.1.owner == nil }.map(\.0))
+            }
             try awaitAsleepOrAnswered(agent, step: step)
             let observeBegan = monotonicNow()
             if let finding = try completeBackgroundCalls() { return [finding] }

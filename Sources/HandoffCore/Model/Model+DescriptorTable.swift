@@ -27,7 +27,13 @@ extension ReferenceModel {
     }
 
     /// fs/file.c: fdget - the entry at `fd` of `process` and its open file description; nil means EBADF.
+    /// For the sleeping call being applied (`applyingCallOf`), the file it looked up when it began.
     func fdget(_ process: String, _ fd: Int32) -> (entry: TableEntry, description: OpenDescription)? {
+        if let applying = applyingCallOf, applying == process, let kept = callFiles[process]?[fd],
+            let description = descriptions[kept], !description.released
+        {
+            return (TableEntry(description: kept, closeOnExec: self[tableOf: process][fd]?.closeOnExec ?? false), description)
+        }
         guard let entry = self[tableOf: process][fd], let description = descriptions[entry.description] else {
             return nil
         }
@@ -39,6 +45,26 @@ extension ReferenceModel {
     mutating func getFile(_ id: DescriptionID) {
         assert(descriptions[id] != nil, "the model references description \(id), which does not exist")
         descriptions[id]?.references += 1
+    }
+
+    /// A background call begins: it keeps the files `numbers` name in `process`'s table now (fdget's
+    /// references), until returnFiles. Numbers that name nothing are the call's EBADF, kept as nothing.
+    mutating func keepFiles(ofCallBy process: String, _ numbers: [Int32]) {
+        returnFiles(ofCallBy: process)
+        var kept: [Int32: DescriptionID] = [:]
+        for number in numbers where kept[number] == nil {
+            guard let id = self[tableOf: process][number]?.description else { continue }
+            getFile(id)
+            kept[number] = id
+        }
+        if !kept.isEmpty { callFiles[process] = kept }
+    }
+
+    /// The call of `process` has returned, or ended with its process: fdput of what it kept, which releases a
+    /// description no table holds any more (a pipe end closed by a sharer while the read slept).
+    mutating func returnFiles(ofCallBy process: String) {
+        guard let kept = callFiles.removeValue(forKey: process) else { return }
+        for id in kept.values { release(id) }
     }
 
     // MARK: - Descriptor numbers
@@ -436,6 +462,9 @@ extension ReferenceModel {
             for message in endpoint.queue {
                 for d in message.descriptions { counts[d, default: 0] += 1 }
             }
+        }
+        for kept in callFiles.values {
+            for d in kept.values { counts[d, default: 0] += 1 }
         }
         return counts
     }

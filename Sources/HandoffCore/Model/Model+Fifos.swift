@@ -151,11 +151,12 @@ extension ReferenceModel {
         return Outcome(result: Int64(number), fds: [number])
     }
 
-    /// The numbers reserved in `process`'s table by opens asleep in fifo_open (its own, or a process's sharing
-    /// the table: CLONE_FILES). Empty, at the cost of one check, when nobody sleeps there.
+    /// The numbers reserved in `process`'s table by opens asleep in fifo_open and accepts asleep (its own, or a
+    /// process's sharing the table: CLONE_FILES). Empty, at the cost of two checks, when nobody sleeps there.
     func reservedNumbers(in process: String) -> Set<Int32> {
-        guard !fifoSleepers.isEmpty, let table = processes[process]?.tableID else { return [] }
+        guard !fifoSleepers.isEmpty || !reservedByCalls.isEmpty, let table = processes[process]?.tableID else { return [] }
         return Set(fifoSleepers.compactMap { processes[$0.key]?.tableID == table ? $0.value.number : nil })
+            .union(reservedByCalls.compactMap { processes[$0.key]?.tableID == table ? $0.value : nil })
     }
 
     /// A process that ends asleep in fifo_open (killed: the sleep is interrupted) gives its count back, as the

@@ -109,6 +109,9 @@ extension ReferenceModel {
     /// their parent: PR_SET_PDEATHSIG).
     mutating func exit(_ process: String, state: ModelProcessState) {
         abandonFifoOpen(process)
+        // A call asleep is interrupted: the number it reserved is put back, the files it kept are fdput.
+        reservedByCalls[process] = nil
+        returnFiles(ofCallBy: process)
         closeAll(process)
         processes[process]?.state = state
         for name in order where processes[name]?.parent == process && processes[name]?.state == .running {

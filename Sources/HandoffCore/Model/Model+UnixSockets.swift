@@ -429,8 +429,10 @@ extension ReferenceModel {
     mutating func connect(_ process: String, address rawAddress: SocketAddress, type: SocketType, closeOnExec: Bool,
                           nonBlocking: Bool) -> Outcome {
         let address = normalized(rawAddress)
+        // A connect woken from its wait goes on with the socket it made before (its number reserved meanwhile).
+        let reserved = reservedByCalls.removeValue(forKey: process)
         if let error = socketPreconditions(address, type: type) { return .failure(error) }
-        guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
+        guard let number = reserved ?? lowestFree(process, from: 0) else { return .failure(EMFILE) }
         let flags: Set<StatusFlag> = nonBlocking ? [.nonblock] : []
         let listenerID: EndpointID
         switch address {
@@ -460,7 +462,12 @@ extension ReferenceModel {
         if listener.family == .unix && listener.receiveShutdown { return .failure(ECONNREFUSED) }
         // A full accept queue (more waiting than the backlog: unix_recvq_full, sk_acceptq_is_full) makes a
         // blocking connect wait (unix) or retransmit its SYN (tcp) until an accept makes room.
-        if state.waiting.count > state.backlog { return Outcome(blocks: true) }
+        if state.waiting.count > state.backlog {
+            reservedByCalls[process] = number
+            var waits = Outcome(blocks: true)
+            waits.changedBeforeBlocking = reserved == nil  // its socket is in the table while it waits
+            return waits
+        }
         let client = nextEndpoint.take()
         let server = nextEndpoint.take()
         endpoints[client] = SocketEndpoint(type: type, peer: server, family: listener.family)
@@ -478,16 +485,21 @@ extension ReferenceModel {
             if passOptionsSince616 { inheritPassOptions(server, from: listener.options) }
         }
         endpoints[listenerID]?.listener?.waiting.append(server)
-        let outcome = install(process, target: .socket(endpoint: client), access: .readWrite, flags: flags,
-                              closeOnExec: closeOnExec)
-        return outcome
+        let id = newDescription(.socket(endpoint: client), access: .readWrite, flags: flags, offset: nil)
+        place(process, number: number, description: id, closeOnExec: closeOnExec)
+        return Outcome(result: Int64(number), fds: [number])
     }
 
     /// accept4(2), net/socket.c: do_accept - EBADF, then the number (EMFILE), then ENOTSOCK, then the
     /// protocol's checks (unix_accept, inet_csk_accept).
     mutating func accept(_ process: String, socket: Int32, closeOnExec: Bool, nonBlocking: Bool) -> Outcome {
         guard case let (_, desc)? = fdget(process, socket) else { return .failure(EBADF) }
-        guard lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
+        // __sys_accept4_file reserves the number first (EMFILE before anything else), and an accept woken from
+        // its sleep installs at the number it reserved then; put back (put_unused_fd) when it fails.
+        let reserved = reservedByCalls.removeValue(forKey: process)
+        guard let number = reserved ?? lowestFree(process, from: 0) else {
+            return .failure(EMFILE)
+        }
         guard case .socket(let e) = desc.target, let endpoint = endpoints[e] else { return .failure(ENOTSOCK) }
         // Datagram sockets have no accept (sock_no_accept); a stream or seqpacket socket must listen.
         if endpoint.type == .dgram { return .failure(EOPNOTSUPP) }
@@ -499,13 +511,17 @@ extension ReferenceModel {
             // without an error and unix_accept turns "no skb" into EINVAL; its shutdown also wakes an accept
             // already waiting (sk_state_change). Queued connections are still accepted (found porting LTP).
             if endpoint.family == .unix && endpoint.receiveShutdown { return .failure(EINVAL) }
-            return Outcome(blocks: true)
+            reservedByCalls[process] = number
+            var sleeps = Outcome(blocks: true)
+            sleeps.changedBeforeBlocking = reserved == nil  // the number stays reserved while it sleeps
+            return sleeps
         }
         endpoints[e]?.listener?.waiting.removeFirst()
         // Before 6.16 unix_accept copied the listener's SO_PASS* switches (unix_sock_inherit_flags).
         if endpoint.family == .unix && !passOptionsSince616 { inheritPassOptions(server, from: endpoint.options) }
-        return install(process, target: .socket(endpoint: server), access: .readWrite,
-                       flags: nonBlocking ? [.nonblock] : [], closeOnExec: closeOnExec)
+        let id = newDescription(.socket(endpoint: server), access: .readWrite, flags: nonBlocking ? [.nonblock] : [], offset: nil)
+        place(process, number: number, description: id, closeOnExec: closeOnExec)
+        return Outcome(result: Int64(number), fds: [number])
     }
 
     /// The last reference to a listening socket went away: its address is freed (a socket file stays) and

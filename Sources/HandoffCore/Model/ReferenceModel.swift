@@ -115,6 +115,11 @@ public struct ReferenceModel: Sendable {
     var fifos: [FileName: FifoNode] = [:]
     /// Processes asleep in the open of a FIFO, waiting for a partner (Model+Fifos.swift).
     var fifoSleepers: [String: FifoSleeper] = [:]
+    /// Processes asleep in a call that took its new descriptor's number before sleeping, with that number: accept
+    /// (net/socket.c: __sys_accept4_file calls get_unused_fd_flags before do_accept) and the agents' socket +
+    /// connect (the socket is in the table while connect waits on a full backlog). A process sharing the table
+    /// that opens meanwhile gets the next number, and the call's descriptor is installed at this one.
+    var reservedByCalls: [String: Int32] = [:]
     var nextPipe = PipeID(raw: 1)
     var endpoints: [EndpointID: SocketEndpoint] = [:]
     var eventCounters: [EventfdID: UInt64] = [:]
@@ -236,6 +241,17 @@ public struct ReferenceModel: Sendable {
     /// Numbers the harness itself holds in a process's table (the agents' control channels, at the top of
     /// the range): no descriptor the scenario creates can get them. The runner sets them before each step.
     public var harnessNumbers: [String: Set<Int32>] = [:]
+
+    /// The files each call asleep keeps (fs/file.c: fdget takes a reference where the table is shared, and
+    /// the call fdput()s it only when it returns): by process, the descriptions its descriptors named when it
+    /// began, each counted as a reference until the call returns (returnFiles). A sharer of its table that
+    /// closes or replaces such a descriptor meanwhile releases nothing: the read asleep on a pipe goes on
+    /// reading it, and its writers see a reader.
+    var callFiles: [String: [Int32: DescriptionID]] = [:]
+    /// The process whose sleeping call the runner is predicting: its lookups of the call's numbers find the
+    /// files the call kept, whatever its table holds now. nil otherwise, so that nothing else (a reopen of
+    /// /proc/PID/fd/N, a pidfd_getfd) sees them.
+    var applyingCallOf: String?
 
     /// Rules broken on purpose, to show that the oracles and `handoff fuzz` catch a wrong model (tests and
     /// demos only; never set by `handoff run`).
