@@ -301,7 +301,9 @@ final class ScenarioExecution {
             pending[process] = BackgroundCall(step: step, operation: operation, began: monotonicNow(),
                                               files: files(of: operation, by: process))
             if Self.keepsFiles(operation) {
-                model.keepFiles(ofCallBy: process, operation.descriptors.filter { $0.1.owner == nil }.map(\.0))
+                // Its own descriptors: another process's (pidfd_getfd's target) are looked up when it runs.
+                let own = operation.descriptors.filter { _, field in field.owner == nil }.map { fd, _ in fd }
+                model.keepFiles(ofCallBy: process, own)
             }
             try awaitAsleepOrAnswered(agent, step: step)
             let observeBegan = monotonicNow()

@@ -127,9 +127,11 @@ extension ReferenceModel {
         return Outcome(result: 0, fds: numbers)
     }
 
+    /// A new description at the lowest free number, or at `number`, taken earlier (get_unused_fd_flags before
+    /// a sleep, fd_install after it).
     mutating func install(_ process: String, target: DescriptionTarget, access: AccessMode,
-                          flags: Set<StatusFlag>, closeOnExec: Bool, offset: Int64? = nil) -> Outcome {
-        guard let n = lowestFree(process, from: 0) else { return .failure(EMFILE) }
+                          flags: Set<StatusFlag>, closeOnExec: Bool, offset: Int64? = nil, at number: Int32? = nil) -> Outcome {
+        guard let n = number ?? lowestFree(process, from: 0) else { return .failure(EMFILE) }
         let id = newDescription(target, access: access, flags: flags, offset: offset)
         place(process, number: n, description: id, closeOnExec: closeOnExec)
         return Outcome(result: Int64(n), fds: [n])

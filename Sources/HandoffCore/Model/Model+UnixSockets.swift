@@ -485,9 +485,8 @@ extension ReferenceModel {
             if passOptionsSince616 { inheritPassOptions(server, from: listener.options) }
         }
         endpoints[listenerID]?.listener?.waiting.append(server)
-        let id = newDescription(.socket(endpoint: client), access: .readWrite, flags: flags, offset: nil)
-        place(process, number: number, description: id, closeOnExec: closeOnExec)
-        return Outcome(result: Int64(number), fds: [number])
+        return install(process, target: .socket(endpoint: client), access: .readWrite, flags: flags,
+                       closeOnExec: closeOnExec, at: number)
     }
 
     /// accept4(2), net/socket.c: do_accept - EBADF, then the number (EMFILE), then ENOTSOCK, then the
@@ -497,9 +496,7 @@ extension ReferenceModel {
         // __sys_accept4_file reserves the number first (EMFILE before anything else), and an accept woken from
         // its sleep installs at the number it reserved then; put back (put_unused_fd) when it fails.
         let reserved = reservedByCalls.removeValue(forKey: process)
-        guard let number = reserved ?? lowestFree(process, from: 0) else {
-            return .failure(EMFILE)
-        }
+        guard let number = reserved ?? lowestFree(process, from: 0) else { return .failure(EMFILE) }
         guard case .socket(let e) = desc.target, let endpoint = endpoints[e] else { return .failure(ENOTSOCK) }
         // Datagram sockets have no accept (sock_no_accept); a stream or seqpacket socket must listen.
         if endpoint.type == .dgram { return .failure(EOPNOTSUPP) }
@@ -519,9 +516,8 @@ extension ReferenceModel {
         endpoints[e]?.listener?.waiting.removeFirst()
         // Before 6.16 unix_accept copied the listener's SO_PASS* switches (unix_sock_inherit_flags).
         if endpoint.family == .unix && !passOptionsSince616 { inheritPassOptions(server, from: endpoint.options) }
-        let id = newDescription(.socket(endpoint: server), access: .readWrite, flags: nonBlocking ? [.nonblock] : [], offset: nil)
-        place(process, number: number, description: id, closeOnExec: closeOnExec)
-        return Outcome(result: Int64(number), fds: [number])
+        return install(process, target: .socket(endpoint: server), access: .readWrite,
+                       flags: nonBlocking ? [.nonblock] : [], closeOnExec: closeOnExec, at: number)
     }
 
     /// The last reference to a listening socket went away: its address is freed (a socket file stays) and
