@@ -21,8 +21,8 @@ struct BackgroundCall {
     var switches: UInt64? = nil
     /// The process ended (a signal killed it) while the call slept: it never returns.
     var endedWithProcess = false
-    /// The open file descriptions its descriptors named when it was sent (fdget's references, which it keeps
-    /// while it sleeps whatever the table does).
+    /// The open file descriptions its descriptors named when it was sent: a poll's are compared with the table
+    /// again (checkFilesKept); every other call keeps them in the model (ReferenceModel.keepFiles).
     var files: [DescriptionID?] = []
 
     /// The call's outcome as the program sees it: the part done before sleeping and the rest, as one.
