@@ -190,23 +190,28 @@ extension ReferenceModelTests {
         #expect(m.referencesAreConsistent())
     }
 
-    /// accept takes its number before it sleeps (__sys_accept4_file), and so does the agents' socket + connect
-    /// (the socket is made before the connect waits): a sharer's open meanwhile gets the next number.
+    /// accept takes its number before it sleeps (__sys_accept4_file: a reservation, so dup2 onto it is EBUSY),
+    /// and the agents' socket + connect has its socket in the table while connect waits: a sharer's open
+    /// meanwhile gets the next number either way.
     @Test func sleepingAcceptsAndConnectsHoldTheirNumbers() {
         var m = makeModel()
         m.ok(.cloneFiles(child: "t"))
         let listener = m.fd(.listen(address: .abstract(name: "l"), type: .seqpacket, closeOnExec: false, nonBlocking: false, backlog: 0))
         #expect(listener == 3)
         #expect(m.apply(.accept(socket: listener, closeOnExec: false, nonBlocking: false), by: "t").blocks)
+        m.fails(.dup2(fd: 0, target: 4), EBUSY)
         #expect(m.fd(.open(path: "f", flags: creatRW, mode: 0o600)) == 5)
         let first = m.fd(.connect(address: .abstract(name: "l"), type: .seqpacket, closeOnExec: false, nonBlocking: false))
         #expect(first == 6)
         // The woken accept installs at the number it took: 4.
         #expect(m.ok(.accept(socket: listener, closeOnExec: false, nonBlocking: false), by: "t").fds == [4])
-        // A full queue (backlog 0, one waiting): the connect waits holding 7, and a failed one gives it back.
-        _ = m.fd(.connect(address: .abstract(name: "l"), type: .seqpacket, closeOnExec: false, nonBlocking: false))
+        // A full queue (backlog 0, one waiting): the connect waits with its socket at 8, and a failed one
+        // closes it.
+        #expect(m.fd(.connect(address: .abstract(name: "l"), type: .seqpacket, closeOnExec: false, nonBlocking: false)) == 7)
         #expect(m.apply(.connect(address: .abstract(name: "l"), type: .seqpacket, closeOnExec: false, nonBlocking: false),
                         by: "t").blocks)
+        #expect(m.desc("main", 8) != nil)
+        #expect(m.referencesAreConsistent())
         #expect(m.fd(.open(path: "f", flags: creatRW, mode: 0o600)) == 9)
         m.ok(.close(fd: listener))
         m.fails(.connect(address: .abstract(name: "l"), type: .seqpacket, closeOnExec: false, nonBlocking: false),

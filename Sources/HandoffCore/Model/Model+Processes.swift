@@ -111,6 +111,7 @@ extension ReferenceModel {
         abandonFifoOpen(process)
         // A call asleep is interrupted: the number it reserved is put back, the files it kept are fdput.
         reservedByCalls[process] = nil
+        connectingSockets[process] = nil
         returnFiles(ofCallBy: process)
         closeAll(process)
         processes[process]?.state = state

@@ -425,14 +425,23 @@ extension ReferenceModel {
     }
 
     /// socket + connect (blocking), then O_NONBLOCK if asked, as the agent's shim does it: unix_stream_connect
-    /// (unix_find_other) or tcp_v4_connect, the connection waiting in the listener's accept queue.
-    mutating func connect(_ process: String, address rawAddress: SocketAddress, type: SocketType, closeOnExec: Bool,
+    /// (unix_find_other) or tcp_v4_connect, the connection waiting in the listener's accept queue. A connect
+    /// woken from its wait goes on with the socket it made before it slept; when it fails, the shim closes that
+    /// number - whatever a process sharing the table put there meanwhile.
+    mutating func connect(_ process: String, address: SocketAddress, type: SocketType, closeOnExec: Bool,
                           nonBlocking: Bool) -> Outcome {
+        let asleep = connectingSockets.removeValue(forKey: process)
+        let outcome = connectSocket(process, address: address, type: type, closeOnExec: closeOnExec,
+                                    nonBlocking: nonBlocking, asleep: asleep)
+        if let asleep, !outcome.blocks, outcome.errno != 0 { _ = close(process, fd: asleep.number) }
+        return outcome
+    }
+
+    private mutating func connectSocket(_ process: String, address rawAddress: SocketAddress, type: SocketType,
+                                        closeOnExec: Bool, nonBlocking: Bool, asleep: ConnectingSocket?) -> Outcome {
         let address = normalized(rawAddress)
-        // A connect woken from its wait goes on with the socket it made before (its number reserved meanwhile).
-        let reserved = reservedByCalls.removeValue(forKey: process)
         if let error = socketPreconditions(address, type: type) { return .failure(error) }
-        guard let number = reserved ?? lowestFree(process, from: 0) else { return .failure(EMFILE) }
+        guard asleep != nil || lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
         let flags: Set<StatusFlag> = nonBlocking ? [.nonblock] : []
         let listenerID: EndpointID
         switch address {
@@ -463,14 +472,32 @@ extension ReferenceModel {
         // A full accept queue (more waiting than the backlog: unix_recvq_full, sk_acceptq_is_full) makes a
         // blocking connect wait (unix) or retransmit its SYN (tcp) until an accept makes room.
         if state.waiting.count > state.backlog {
-            reservedByCalls[process] = number
+            if let asleep {
+                connectingSockets[process] = asleep
+                return Outcome(blocks: true)
+            }
+            // The socket exists before connect sleeps: in the table, unconnected, and kept by the call (fdget).
+            let made = nextEndpoint.take()
+            endpoints[made] = SocketEndpoint(type: type, peer: nil, family: listener.family)
+            endpoints[made]?.netns = netns[process, default: 0]
+            let socket = install(process, target: .socket(endpoint: made), access: .readWrite, flags: [], closeOnExec: closeOnExec)
+            guard let number = socket.fds.first, let id = self[tableOf: process][number]?.description else { return socket }
+            getFile(id)
+            callFiles[process, default: [:]][number] = id
+            connectingSockets[process] = ConnectingSocket(number: number, description: id)
             var waits = Outcome(blocks: true)
-            waits.changedBeforeBlocking = reserved == nil  // its socket is in the table while it waits
+            waits.changedBeforeBlocking = true
             return waits
         }
-        let client = nextEndpoint.take()
         let server = nextEndpoint.take()
-        endpoints[client] = SocketEndpoint(type: type, peer: server, family: listener.family)
+        let client: EndpointID
+        if let asleep, case .socket(let made)? = descriptions[asleep.description]?.target {
+            client = made
+            endpoints[client]?.peer = server
+        } else {
+            client = nextEndpoint.take()
+            endpoints[client] = SocketEndpoint(type: type, peer: server, family: listener.family)
+        }
         endpoints[server] = SocketEndpoint(type: type, peer: client, family: listener.family)
         // unix_stream_connect creates the server's end in the connecting socket's namespace.
         endpoints[client]?.netns = netns[process, default: 0]
@@ -485,8 +512,14 @@ extension ReferenceModel {
             if passOptionsSince616 { inheritPassOptions(server, from: listener.options) }
         }
         endpoints[listenerID]?.listener?.waiting.append(server)
-        return install(process, target: .socket(endpoint: client), access: .readWrite, flags: flags,
-                       closeOnExec: closeOnExec, at: number)
+        guard let asleep else {
+            return install(process, target: .socket(endpoint: client), access: .readWrite, flags: flags, closeOnExec: closeOnExec)
+        }
+        // The shim's fcntl(F_SETFL, O_NONBLOCK) meets whatever is at the socket's number now.
+        if nonBlocking, let entry = self[tableOf: process][asleep.number] {
+            descriptions[entry.description]?.statusFlags.insert(.nonblock)
+        }
+        return Outcome(result: Int64(asleep.number), fds: [asleep.number])
     }
 
     /// accept4(2), net/socket.c: do_accept - EBADF, then the number (EMFILE), then ENOTSOCK, then the

@@ -115,11 +115,13 @@ public struct ReferenceModel: Sendable {
     var fifos: [FileName: FifoNode] = [:]
     /// Processes asleep in the open of a FIFO, waiting for a partner (Model+Fifos.swift).
     var fifoSleepers: [String: FifoSleeper] = [:]
-    /// Processes asleep in a call that took its new descriptor's number before sleeping, with that number: accept
-    /// (net/socket.c: __sys_accept4_file calls get_unused_fd_flags before do_accept) and the agents' socket +
-    /// connect (the socket is in the table while connect waits on a full backlog). A process sharing the table
-    /// that opens meanwhile gets the next number, and the call's descriptor is installed at this one.
+    /// Processes asleep in accept, with the number it took before sleeping (net/socket.c: __sys_accept4_file
+    /// calls get_unused_fd_flags before do_accept): a process sharing the table that opens meanwhile gets the
+    /// next number (and dup2 onto it is EBUSY), and the connection is installed at this one.
     var reservedByCalls: [String: Int32] = [:]
+    /// Processes asleep in the agents' socket + connect (a full accept queue), with the socket made before the
+    /// connect slept: in the table meanwhile, and kept by the call.
+    var connectingSockets: [String: ConnectingSocket] = [:]
     var nextPipe = PipeID(raw: 1)
     var endpoints: [EndpointID: SocketEndpoint] = [:]
     var eventCounters: [EventfdID: UInt64] = [:]
