@@ -14,6 +14,25 @@ import Testing
         case pass, fail, error, timeout
     }
 
+    /// Another scenario's live agent is passed over by the stray check on one look at its pidfd; one that has
+    /// exited is not (its pid could be a stray's once its parent agent reaped it), nor one of this scenario.
+    @Test func anotherScenariosLiveAgentIsNotAStray() throws {
+        let child = try ObservationRaceTests.Child()
+        defer { child.reap() }
+        let handle = try ProcessGuard.open(child.pid).get()
+        let agents = LiveAgents()
+        agents.add(child.pid, of: "b", handle: handle)
+        #expect(agents.isLiveAgent(child.pid, ofAnotherThan: "a"))
+        #expect(!agents.isLiveAgent(child.pid, ofAnotherThan: "b"))
+        agents.removeAll(of: "a")
+        #expect(agents.isLiveAgent(child.pid, ofAnotherThan: "a"))
+        agents.removeAll(of: "b")
+        #expect(!agents.isLiveAgent(child.pid, ofAnotherThan: "a"))
+        agents.add(child.pid, of: "b", handle: handle)
+        child.killToZombie()
+        #expect(!agents.isLiveAgent(child.pid, ofAnotherThan: "a"))
+    }
+
     /// A launcher (sh) that leaves two daemons behind - one double-forked into a new session, one simply in
     /// the background - writes their pids into `pids`, then execs systemd-socket-activate, whose service
     /// is adopted. `mark` is in the daemons' environment, for finding survivors.

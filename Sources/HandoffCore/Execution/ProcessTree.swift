@@ -197,6 +197,7 @@ final class ProcessTree: @unchecked Sendable {
         order.append(process.name)
         let kill = interrupted
         lock.unlock()
+        Containment.liveAgents.add(process.pid, of: containment.marker, handle: process.handle)
         if kill { process.handle.signal(SIGKILL) }
     }
 
@@ -424,6 +425,7 @@ final class ProcessTree: @unchecked Sendable {
         for process in all { process.handle.waitExit(until: limit) }
         // Everyone has exited, so every zombie's parent is dead and every zombie is the runner's child now.
         for process in all { process.handle.reap() }
+        Containment.liveAgents.removeAll(of: containment.marker)
         containment.reap()
         lock.lock()
         processes.removeAll()
