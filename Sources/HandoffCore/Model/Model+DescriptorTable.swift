@@ -67,6 +67,20 @@ extension ReferenceModel {
         for id in kept.values { release(id) }
     }
 
+    /// One file a call keeps from inside the model (the socket a connect made before it slept).
+    mutating func keepFile(ofCallBy process: String, number: Int32, description id: DescriptionID) {
+        returnFile(ofCallBy: process, number: number)
+        getFile(id)
+        callFiles[process, default: [:]][number] = id
+    }
+
+    /// fdput of the one file kept at `number`, when the call that kept it returns.
+    mutating func returnFile(ofCallBy process: String, number: Int32) {
+        guard let id = callFiles[process]?.removeValue(forKey: number) else { return }
+        if callFiles[process]?.isEmpty == true { callFiles[process] = nil }
+        release(id)
+    }
+
     // MARK: - Descriptor numbers
 
     /// fs/file.c: alloc_fd - the lowest free number from `minimum`, below RLIMIT_NOFILE.

@@ -433,7 +433,10 @@ extension ReferenceModel {
         let asleep = connectingSockets.removeValue(forKey: process)
         let outcome = connectSocket(process, address: address, type: type, closeOnExec: closeOnExec,
                                     nonBlocking: nonBlocking, asleep: asleep)
-        if let asleep, !outcome.blocks, outcome.errno != 0 { _ = close(process, fd: asleep.number) }
+        if let asleep, !outcome.blocks {
+            if outcome.errno != 0 { _ = close(process, fd: asleep.number) }
+            returnFile(ofCallBy: process, number: asleep.number)
+        }
         return outcome
     }
 
@@ -482,8 +485,7 @@ extension ReferenceModel {
             endpoints[made]?.netns = netns[process, default: 0]
             let socket = install(process, target: .socket(endpoint: made), access: .readWrite, flags: [], closeOnExec: closeOnExec)
             guard let number = socket.fds.first, let id = self[tableOf: process][number]?.description else { return socket }
-            getFile(id)
-            callFiles[process, default: [:]][number] = id
+            keepFile(ofCallBy: process, number: number, description: id)
             connectingSockets[process] = ConnectingSocket(number: number, description: id)
             var waits = Outcome(blocks: true)
             waits.changedBeforeBlocking = true
