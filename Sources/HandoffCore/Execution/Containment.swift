@@ -204,7 +204,7 @@ final class Containment: @unchecked Sendable {
 
     /// The children of every thread of `process` (a pid, or `self`): /proc/PROCESS/task/TID/children.
     static func children(of process: String) -> [pid_t] {
-        guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process)/task") else { return [] }
+        guard let tasks = directoryNames("/proc/\(process)/task") else { return [] }
         var children: [pid_t] = []
         for task in tasks {
             guard let text = readFile("/proc/\(process)/task/\(task)/children", limit: 1 << 16) else { continue }

@@ -422,7 +422,7 @@ extension ScenarioExecution {
     /// The voluntary context switches of all the process's threads (each time one went to sleep), nil when
     /// /proc does not say.
     static func voluntarySwitches(_ pid: pid_t) -> UInt64? {
-        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        let tasks = directoryNames("/proc/\(pid)/task") ?? []
         var total: UInt64 = 0
         var found = false
         for task in tasks {

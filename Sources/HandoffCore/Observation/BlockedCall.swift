@@ -24,7 +24,7 @@ struct BlockedCall: Equatable, CustomStringConvertible {
     /// step's descriptors, say), if there is one. Anything else - a read of the control channel (the agent
     /// waiting for the runner), a runtime's futex, a shell's wait for its child - is not the step's call.
     static func find(in pid: pid_t, where belongs: (BlockedCall) -> Bool) -> BlockedCall? {
-        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        let tasks = directoryNames("/proc/\(pid)/task") ?? []
         for task in tasks.sorted() {
             guard let tid = pid_t(task), ProcessStatus.read(tid).map({ $0.state == "S" || $0.state == "D" }) == true,
                 let text = Observer.readSmallFile("/proc/\(pid)/task/\(task)/syscall"),

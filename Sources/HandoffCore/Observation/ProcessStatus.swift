@@ -40,6 +40,6 @@ public struct ProcessStatus: Sendable, Equatable {
 
     /// Every process visible in /proc now.
     public static func all() -> [ProcessStatus] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { pid_t($0).flatMap(read) }
+        (directoryNames("/proc") ?? []).compactMap { pid_t($0).flatMap(read) }
     }
 }

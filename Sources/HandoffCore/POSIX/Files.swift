@@ -32,3 +32,19 @@ func writeFile(_ path: String, _ text: String) -> Bool {
     } while written < 0 && errno == EINTR
     return written == bytes.count
 }
+
+/// The names in the directory `path`, without `.` and `..`, in the order readdir gives them; nil when it cannot
+/// be opened. For the /proc listings on hot paths (a process's threads, the runner's children, every process):
+/// opendir and readdir, without FileManager's work around them, which shows under TCG.
+func directoryNames(_ path: String) -> [String]? {
+    guard let stream = opendir(path) else { return nil }
+    defer { closedir(stream) }
+    var names: [String] = []
+    while let entry = readdir(stream) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names
+}

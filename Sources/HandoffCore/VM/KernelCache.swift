@@ -23,13 +23,8 @@ public enum KernelCache {
 
     /// The releases cached in `directory`, oldest version first.
     public static func releases(in directory: String) -> [String] {
-        guard let handle = opendir(directory) else { return [] }
-        defer { closedir(handle) }
-        var names: [String] = []
-        while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            if name.hasPrefix(".") { continue }
-            if bootFile(in: directory + "/" + name) != nil { names.append(name) }
+        let names = (directoryNames(directory) ?? []).filter { name in
+            !name.hasPrefix(".") && bootFile(in: directory + "/" + name) != nil
         }
         return names.sorted { versionNumbers($0).lexicographicallyPrecedes(versionNumbers($1)) }
     }
