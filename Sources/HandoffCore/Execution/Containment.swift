@@ -169,7 +169,9 @@ final class Containment: @unchecked Sendable {
     func strayChildren(agents: Set<pid_t>) -> [pid_t] {
         guard mode == .agentsOnly else { return [] }
         return Self.runnerChildren().filter { pid in
-            guard !agents.contains(pid), !Self.liveAgents.isLiveAgent(pid, ofAnotherThan: marker), let status = ProcessStatus.read(pid), !status.isZombie else { return false }
+            guard !agents.contains(pid), !Self.liveAgents.isLiveAgent(pid, ofAnotherThan: marker),
+                let status = ProcessStatus.read(pid), !status.isZombie
+            else { return false }
             return carriesMarker(pid) || worksInDirectory(pid)
         }
     }

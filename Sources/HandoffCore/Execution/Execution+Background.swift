@@ -21,8 +21,8 @@ struct BackgroundCall {
     var switches: UInt64? = nil
     /// The process ended (a signal killed it) while the call slept: it never returns.
     var endedWithProcess = false
-    /// The open file descriptions its descriptors named when it was sent: a poll's are compared with the table
-    /// again (checkFilesKept); every other call keeps them in the model (ReferenceModel.keepFiles).
+    /// A poll's: the open file descriptions its descriptors named when it was sent, compared with the table
+    /// again (checkFilesKept). Every other call keeps its files in the model instead (ReferenceModel.keepFiles).
     var files: [DescriptionID?] = []
 
     /// The call's outcome as the program sees it: the part done before sleeping and the rest, as one.
@@ -270,9 +270,7 @@ extension ScenarioExecution {
     /// follows (an ERROR), never a prediction of POLLNVAL - the poll looks again only when something wakes it
     /// (found by `handoff fuzz` with background steps, when every call was treated so).
     func checkFilesKept(_ call: BackgroundCall, of process: String) throws(Stop) {
-        guard !Self.keepsFiles(call.operation), !call.files.isEmpty, call.files != files(of: call.operation, by: process) else {
-            return
-        }
+        guard !call.files.isEmpty, call.files != files(of: call.operation, by: process) else { return }
         throw .harness(.beyondModel("\(call.step.location): a descriptor the background \(process).\(call.step.action.keyword) "
             + "watches was closed or replaced in its table while it slept: poll looks it up again only once woken, "
             + "which the model does not follow"))
@@ -467,11 +465,10 @@ extension ScenarioExecution {
                 // its way when the last step was looked at (found in CI once the runner's /proc listings got
                 // faster): wait until the agent is asleep in the call or has answered. An answer is the OUTCOME
                 // finding returnedWhileAsleep makes; a call still asleep makes this await one that never ends.
-                if (call.operation.eventTimeout ?? 0) <= 0, predicted.beyondModel == nil, !agent.hasExited {
-                    try awaitAsleepOrAnswered(agent, step: step)
-                    if !agent.hasExited, agent.connection.hasMessageWaiting {
-                        return [try answerWhileAsleep(call, of: process, agent: agent).1]
-                    }
+                // (A poll or epoll_wait is never predicted to block: its timeout is bounded.)
+                try awaitAsleepOrAnswered(agent, step: step)
+                if !agent.hasExited, agent.connection.hasMessageWaiting {
+                    return [try answerWhileAsleep(call, of: process, agent: agent).1]
                 }
                 throw .scenario("\(awaitStep.location): the background \(operationName) (line \(step.location.line)) would never "
                     + "finish: the model predicts it still blocks here")

@@ -298,13 +298,15 @@ final class ScenarioExecution {
             }
             let request = self.request(operation, by: process)
             try harness { () throws(HarnessError) in try agent.connection.send(request) }
-            pending[process] = BackgroundCall(step: step, operation: operation, began: monotonicNow(),
-                                              files: files(of: operation, by: process))
+            var call = BackgroundCall(step: step, operation: operation, began: monotonicNow())
             if Self.keepsFiles(operation) {
                 // Its own descriptors: another process's (pidfd_getfd's target) are looked up when it runs.
                 let own = operation.descriptors.filter { _, field in field.owner == nil }.map { fd, _ in fd }
                 model.keepFiles(ofCallBy: process, own)
+            } else {
+                call.files = files(of: operation, by: process)
             }
+            pending[process] = call
             try awaitAsleepOrAnswered(agent, step: step)
             let observeBegan = monotonicNow()
             if let finding = try completeBackgroundCalls() { return [finding] }
