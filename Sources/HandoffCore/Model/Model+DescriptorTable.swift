@@ -51,13 +51,10 @@ extension ReferenceModel {
     /// references), until returnFiles. Numbers that name nothing are the call's EBADF, kept as nothing.
     mutating func keepFiles(ofCallBy process: String, _ numbers: [Int32]) {
         returnFiles(ofCallBy: process)
-        var kept: [Int32: DescriptionID] = [:]
-        for number in numbers where kept[number] == nil {
+        for number in numbers where callFiles[process]?[number] == nil {
             guard let id = self[tableOf: process][number]?.description else { continue }
-            getFile(id)
-            kept[number] = id
+            keepFile(ofCallBy: process, number: number, description: id)
         }
-        if !kept.isEmpty { callFiles[process] = kept }
     }
 
     /// The call of `process` has returned, or ended with its process: fdput of what it kept, which releases a

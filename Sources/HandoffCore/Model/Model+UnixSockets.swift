@@ -434,14 +434,14 @@ extension ReferenceModel {
         let outcome = connectSocket(process, address: address, type: type, closeOnExec: closeOnExec,
                                     nonBlocking: nonBlocking, asleep: asleep)
         if let asleep, !outcome.blocks {
-            if outcome.errno != 0 { _ = close(process, fd: asleep.number) }
-            returnFile(ofCallBy: process, number: asleep.number)
+            if outcome.errno != 0 { _ = close(process, fd: asleep) }
+            returnFile(ofCallBy: process, number: asleep)
         }
         return outcome
     }
 
     private mutating func connectSocket(_ process: String, address rawAddress: SocketAddress, type: SocketType,
-                                        closeOnExec: Bool, nonBlocking: Bool, asleep: ConnectingSocket?) -> Outcome {
+                                        closeOnExec: Bool, nonBlocking: Bool, asleep: Int32?) -> Outcome {
         let address = normalized(rawAddress)
         if let error = socketPreconditions(address, type: type) { return .failure(error) }
         guard asleep != nil || lowestFree(process, from: 0) != nil else { return .failure(EMFILE) }
@@ -486,14 +486,14 @@ extension ReferenceModel {
             let socket = install(process, target: .socket(endpoint: made), access: .readWrite, flags: [], closeOnExec: closeOnExec)
             guard let number = socket.fds.first, let id = self[tableOf: process][number]?.description else { return socket }
             keepFile(ofCallBy: process, number: number, description: id)
-            connectingSockets[process] = ConnectingSocket(number: number, description: id)
+            connectingSockets[process] = number
             var waits = Outcome(blocks: true)
             waits.changedBeforeBlocking = true
             return waits
         }
         let server = nextEndpoint.take()
         let client: EndpointID
-        if let asleep, case .socket(let made)? = descriptions[asleep.description]?.target {
+        if let asleep, let kept = callFiles[process]?[asleep], case .socket(let made)? = descriptions[kept]?.target {
             client = made
             endpoints[client]?.peer = server
         } else {
@@ -518,10 +518,10 @@ extension ReferenceModel {
             return install(process, target: .socket(endpoint: client), access: .readWrite, flags: flags, closeOnExec: closeOnExec)
         }
         // The shim's fcntl(F_SETFL, O_NONBLOCK) meets whatever is at the socket's number now.
-        if nonBlocking, let entry = self[tableOf: process][asleep.number] {
+        if nonBlocking, let entry = self[tableOf: process][asleep] {
             descriptions[entry.description]?.statusFlags.insert(.nonblock)
         }
-        return Outcome(result: Int64(asleep.number), fds: [asleep.number])
+        return Outcome(result: Int64(asleep), fds: [asleep])
     }
 
     /// accept4(2), net/socket.c: do_accept - EBADF, then the number (EMFILE), then ENOTSOCK, then the

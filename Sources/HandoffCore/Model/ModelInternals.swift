@@ -313,13 +313,6 @@ struct ListenerState: Equatable, Sendable {
     var waiting: [EndpointID] = []
 }
 
-/// The socket of a socket + connect asleep on a full accept queue: the number the agent's socket() gave it
-/// and its description (ReferenceModel.connectingSockets).
-struct ConnectingSocket: Equatable, Sendable {
-    var number: Int32
-    var description: DescriptionID
-}
-
 struct SocketEndpoint: Equatable, Sendable {
     var type: SocketType
     /// The connected peer; nil for listening sockets and UDP sockets.

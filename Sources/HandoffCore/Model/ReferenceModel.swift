@@ -119,9 +119,10 @@ public struct ReferenceModel: Sendable {
     /// calls get_unused_fd_flags before do_accept): a process sharing the table that opens meanwhile gets the
     /// next number (and dup2 onto it is EBUSY), and the connection is installed at this one.
     var reservedByCalls: [String: Int32] = [:]
-    /// Processes asleep in the agents' socket + connect (a full accept queue), with the socket made before the
-    /// connect slept: in the table meanwhile, and kept by the call.
-    var connectingSockets: [String: ConnectingSocket] = [:]
+    /// Processes asleep in the agents' socket + connect (a full accept queue), with the number of the socket made
+    /// before the connect slept: in the table meanwhile, and kept by the call (its description is
+    /// `callFiles[process][number]`).
+    var connectingSockets: [String: Int32] = [:]
     var nextPipe = PipeID(raw: 1)
     var endpoints: [EndpointID: SocketEndpoint] = [:]
     var eventCounters: [EventfdID: UInt64] = [:]
