@@ -163,6 +163,29 @@ import Testing
               - main.waitid: {pidfd: pf, status: {signal: kill}}
 
             """) == nil)
+        // One rule for every end: that await may also be left out, and a sleeper killed with its parent may be
+        // awaited too (before, the first was "never awaited" and the second "cannot run 'await'"); once only.
+        let pidfdKilled = """
+              - main.pipe: {as: [r, w]}
+              - main.fork: {as: kid}
+              - main.pidfd_open: {process: kid, as: pf}
+              - kid.read: {fd: r, background: true}
+              - main.pidfd_send_signal: {pidfd: pf, signal: kill}
+
+            """
+        #expect(stepFailure(pidfdKilled) == nil)
+        let parentExited = """
+              - main.pipe: {as: [r, w]}
+              - main.fork: {as: p1}
+              - p1.fork: {as: p2}
+              - p2.read: {fd: r, background: true}
+              - p1.exit:
+              - p2.await:
+
+            """
+        #expect(stepFailure(parentExited) == nil)
+        expectError(stepFailure(parentExited + "  - p2.await:\n"), 9, 5,
+                    "process 'p2' cannot run 'await': it was killed at line 7 when 'p1' ended")
     }
 
     @Test func validatesCheckReferences() {

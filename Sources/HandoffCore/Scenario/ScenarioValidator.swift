@@ -36,6 +36,8 @@ struct ScenarioValidator {
     var order: [String] { tracker.order }
     /// Processes inside a background step: the step and its line, until their `await`.
     private var busy: [String: (step: Step, line: Int)] = [:]
+    /// Processes that ended while asleep in a background call (`end`): an `await` of theirs is allowed, once.
+    private var endedAsleep: Set<String> = []
 
     init(file: String) {
         self.file = file
@@ -160,9 +162,9 @@ struct ScenarioValidator {
         guard processes[actor] != nil else {
             throw unknownProcess(actor, at: site.key, context: " in '\(actor).\(step.action.keyword)'")
         }
-        // A process killed through a pidfd while asleep in a background call took the call with it: its await
-        // judges nothing, and is allowed.
-        if step.operation == nil, processes[actor]?.end != nil, busy.removeValue(forKey: actor) != nil { return }
+        // A process that ended while asleep in a background call took the call with it: its await judges
+        // nothing, and is allowed.
+        if step.operation == nil, endedAsleep.remove(actor) != nil { return }
         _ = try running(actor, at: site.key, doing: "run '\(step.action.keyword)'")
         guard let operation = step.operation else {
             // `await`: the only process step that is not an operation.
@@ -306,15 +308,16 @@ struct ScenarioValidator {
         }
     }
 
-    /// `process` ends, and its descendants with it (every agent has PR_SET_PDEATHSIG). A call asleep goes with
-    /// a descendant killed so (found by `handoff fuzz`): there is nothing to await. One killed through a pidfd
-    /// keeps its background call, whose await judges nothing.
+    /// `process` ends, and its descendants with it (every agent has PR_SET_PDEATHSIG). A call asleep in any of
+    /// them goes with it (found by `handoff fuzz`): its await may be written, and judges nothing, or left out.
     private mutating func end(_ process: String, at line: Int, by end: End) {
         processes[process]?.end = end
+        var ended = [process]
         for name in order where processes[name]?.end == nil && isDescendant(name, of: process) {
             processes[name]?.end = .killed(line: line, by: process)
-            if case .exited = end { busy[name] = nil }
+            ended.append(name)
         }
+        for name in ended where busy.removeValue(forKey: name) != nil { endedAsleep.insert(name) }
     }
 
     /// A new process `child` of `actor`: a copy of `template` (its exec arguments); the caller tells the
