@@ -68,7 +68,7 @@ extension ScenarioExecution {
         if !links.isEmpty {
             for process in ProcessStatus.all() {
                 let directory = "/proc/\(process.pid)/fd"
-                guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory),
+                guard let names = directoryNames(directory),
                     names.contains(where: { Observer.readLink(directory + "/" + $0).map(links.contains) == true })
                 else { continue }
                 if isInScenario(process.pid, scenarioPids) { return nil }

@@ -39,7 +39,7 @@ public struct ResourceSample: Codable, Sendable, Equatable {
     public var unixSockets: Int
 
     public static func take(seconds: Double, round: Int) -> ResourceSample {
-        let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
+        let descriptors = directoryNames("/proc/self/fd")?.count ?? -1
         let statm = (Observer.readSmallFile("/proc/self/statm") ?? "").split(separator: " ")
         let resident = statm.count > 1 ? (Int(statm[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) / 1024 : -1
         let fileNr = (Observer.readSmallFile("/proc/sys/fs/file-nr") ?? "").split(whereSeparator: \.isWhitespace)

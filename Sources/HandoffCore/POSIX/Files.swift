@@ -34,8 +34,8 @@ func writeFile(_ path: String, _ text: String) -> Bool {
 }
 
 /// The names in the directory `path`, without `.` and `..`, in the order readdir gives them; nil when it cannot
-/// be opened. For the /proc listings on hot paths (a process's threads, the runner's children, every process):
-/// opendir and readdir, without FileManager's work around them, which shows under TCG.
+/// be opened. For the runner's /proc listings (a process's threads and descriptors, the runner's children, every
+/// process): opendir and readdir, without FileManager's work around them, which shows under TCG.
 func directoryNames(_ path: String) -> [String]? {
     guard let stream = opendir(path) else { return nil }
     defer { closedir(stream) }
